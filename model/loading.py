@@ -1,0 +1,211 @@
+"""Load an fVLM checkpoint: a hub id, a model folder, or a single weights file.
+
+A model folder holds ``model.safetensors`` (release key names), optionally a ``config.json``
+with ``llm`` and ``dino`` config dicts, ``query_dim``, ``visual_scale``, ``deep_query`` (the
+135M defaults shipped in ``model/assets`` fill in whatever is absent), and optionally tokenizer
+files (else the bundled SmolLM2-135M-Instruct tokenizer). No backbone weights are downloaded:
+the checkpoint holds every weight.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model import dino_names
+from model.fvlm import FoveatedVLM
+
+DEFAULT_SOURCE = "sanps/fVLM-135M"
+ASSETS = Path(__file__).parent / "assets"
+TOKENIZER_DIR = ASSETS / "smollm2-135m-instruct"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+TIED_SOURCE = "llm.model.embed_tokens.weight"
+TIED_TARGET = "llm.lm_head.weight"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded, with the reason in words."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything but the weights: what ``FoveatedVLM.from_configs`` needs."""
+
+    llm: dict[str, Any]
+    dino: dict[str, Any]
+    query_dim: int = 384
+    visual_scale: float = 0.14
+    deep_query: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"llm": self.llm, "dino": self.dino, "query_dim": self.query_dim,
+                "visual_scale": self.visual_scale, "deep_query": self.deep_query, **self.extra}
+
+
+def default_spec() -> ModelSpec:
+    """The fVLM-135M configuration (DINOv2-small + SmolLM2-135M-Instruct)."""
+    llm = json.loads((TOKENIZER_DIR / "config.json").read_text())
+    dino = json.loads((ASSETS / "dinov2-small" / "config.json").read_text())
+    return ModelSpec(llm=llm, dino=dino)
+
+
+def read_spec(folder: Path | None) -> ModelSpec:
+    """A folder's ``config.json`` over the 135M defaults (a release config may lack our keys)."""
+    spec = default_spec()
+    path = folder / "config.json" if folder is not None else None
+    if path is None or not path.is_file():
+        return spec
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    known = {"llm", "dino", "query_dim", "visual_scale", "deep_query"}
+    return ModelSpec(
+        llm=config.get("llm") or spec.llm,
+        dino=config.get("dino") or spec.dino,
+        query_dim=int(config.get("query_dim", spec.query_dim)),
+        visual_scale=float(config.get("visual_scale", spec.visual_scale)),
+        deep_query=bool(config.get("deep_query", spec.deep_query)),
+        extra={k: v for k, v in config.items() if k not in known},
+    )
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Weights from a safetensors file or a ``.pt`` training checkpoint (``weights_only=True``)."""
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from error
+    try:
+        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a non-checkpoint file
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {error}") from error
+    if isinstance(loaded, dict) and "model_state_dict" in loaded:
+        loaded = loaded["model_state_dict"]
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise CheckpointError(f"{path} holds no state dict (expected a mapping of names to tensors, "
+                              "or a training checkpoint with 'model_state_dict')")
+    return {key.replace("_orig_mod.", ""): value for key, value in loaded.items()}
+
+
+def tie_embeddings(state_dict: dict[str, torch.Tensor], tied: bool) -> dict[str, torch.Tensor]:
+    """Accept both spellings of the tied LM head: present (and equal) or absent."""
+    if not tied or TIED_SOURCE not in state_dict:
+        return state_dict
+    if TIED_TARGET not in state_dict:
+        return {**state_dict, TIED_TARGET: state_dict[TIED_SOURCE]}
+    if not torch.equal(state_dict[TIED_TARGET], state_dict[TIED_SOURCE]):
+        raise CheckpointError(f"{TIED_TARGET} differs from {TIED_SOURCE}, but the LLM config ties them")
+    return state_dict
+
+
+def load_weights(model: FoveatedVLM, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """Strict load; a missing or unexpected key is an error that names the keys."""
+    state_dict = {dino_names.to_release_name(k): v for k, v in state_dict.items()}
+    state_dict = tie_embeddings(state_dict, bool(model.llm.config.tie_word_embeddings))
+    expected = set(model.state_dict())
+    missing = sorted(expected - set(state_dict))
+    unexpected = sorted(set(state_dict) - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not match the fVLM architecture: "
+            f"missing keys {_listing(missing)}; unexpected keys {_listing(unexpected)}"
+        )
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:  # shape mismatches
+        raise CheckpointError(f"{source}: {error}") from error
+
+
+def _listing(keys: list[str], limit: int = 12) -> str:
+    if not keys:
+        return "none"
+    shown = ", ".join(keys[:limit])
+    return f"{shown} (+{len(keys) - limit} more)" if len(keys) > limit else shown
+
+
+def resolve_source(source: str | Path) -> tuple[Path, Path | None]:
+    """(weights file, model folder or None) for a file, a folder, or a hub id."""
+    path = Path(source)
+    if path.is_file():
+        return path, path.parent if (path.parent / "config.json").is_file() else None
+    if path.is_dir():
+        return _weights_in(path), path
+    if path.exists() or str(source).startswith((".", "/")) or str(source).count("/") != 1:
+        raise CheckpointError(f"{source} is neither a checkpoint file, a model folder, nor a hub id (owner/name)")
+    from huggingface_hub import snapshot_download
+
+    folder = Path(snapshot_download(str(source), allow_patterns=["*.safetensors", "*.json", "*.jinja", "*.txt"]))
+    return _weights_in(folder), folder
+
+
+def _weights_in(folder: Path) -> Path:
+    preferred = folder / "model.safetensors"
+    if preferred.is_file():
+        return preferred
+    candidates = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+    if len(candidates) != 1:
+        found = ", ".join(p.name for p in candidates) or "none"
+        raise CheckpointError(f"{folder} should hold model.safetensors (or exactly one weights file); found {found}")
+    return candidates[0]
+
+
+def load_tokenizer(folder: Path | None):
+    """The folder's tokenizer when it has one, else the bundled SmolLM2-135M-Instruct tokenizer."""
+    from transformers import AutoTokenizer
+
+    if folder is not None and any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return AutoTokenizer.from_pretrained(str(folder))
+    return AutoTokenizer.from_pretrained(str(TOKENIZER_DIR))
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 on CUDA (as the release evaluates), float32 on CPU."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def load_fvlm(
+    source: str | Path = DEFAULT_SOURCE,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+):
+    """(model in eval mode on ``device`` in ``dtype``, tokenizer) from a hub id, folder or file."""
+    weights, folder = resolve_source(source)
+    spec = read_spec(folder)
+    state_dict = read_state_dict(weights)
+    model = FoveatedVLM.from_configs(spec.llm, spec.dino, spec.query_dim, spec.visual_scale, spec.deep_query)
+    load_weights(model, state_dict, str(weights))
+    device = torch.device(device) if device is not None else default_device()
+    model = model.to(device=device, dtype=dtype or default_dtype(device)).eval()
+    return model, load_tokenizer(folder)
+
+
+def save_model_folder(model: FoveatedVLM, folder: Path, spec: ModelSpec, tokenizer=None) -> Path:
+    """Write a model folder in the release format (weights without the tied head, config, tokenizer)."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k != TIED_TARGET or not model.llm.config.tie_word_embeddings}
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(spec.to_json(), indent=2))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(folder))
+    return folder / "model.safetensors"

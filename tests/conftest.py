@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny random fVLM configs (float32, CPU) and the real SmolLM2 tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+TINY_LLM = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=49152,
+    tie_word_embeddings=True,
+    rope_theta=100000.0,
+    max_position_embeddings=1024,
+    rms_norm_eps=1e-5,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=2,
+)
+TINY_DINO = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    image_size=28,
+    patch_size=14,
+    mlp_ratio=4,
+    layerscale_value=1.0,
+    layer_norm_eps=1e-6,
+    qkv_bias=True,
+)
+TINY_QUERY_DIM = 32
+TINY_IMAGE = 28
+
+
+def tiny_model(seed: int = 0):
+    """A random fVLM with the real vocabulary; q_static and q_init differ; layer scales random."""
+    from model import FoveatedVLM
+
+    torch.manual_seed(seed)
+    model = FoveatedVLM.from_configs(TINY_LLM, TINY_DINO, query_dim=TINY_QUERY_DIM, visual_scale=0.14)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lambda1" in name or name.endswith("q_static") or name.endswith("q_init"):
+                param.copy_(torch.randn_like(param))
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from model.loading import load_tokenizer
+
+    return load_tokenizer(None)
+
+
+@pytest.fixture()
+def model():
+    return tiny_model()

@@ -90,7 +90,8 @@ class FVLMChoiceModel:
         return self.fallbacks
 
     def describe(self) -> dict[str, object]:
-        return {**self._description, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", "")}
+        return {**self._description, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
+                "prompt_format": f"chat template, system prompt {self.tokens.system_prompt!r}"}
 
     # ----- vision ---------------------------------------------------------------------------
 

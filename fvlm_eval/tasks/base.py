@@ -45,6 +45,7 @@ class Task:
     sampling: Sampling = field(default_factory=Sampling)
     breakdowns: tuple[str, ...] = ()
     category_field: str = ""  # the breakdown that coverage counts against ``expected``
+    uses_images: bool = False  # images are replicated; ``--frames`` applies to videos only
 
     def folder(self, data_dir: Path) -> Path:
         return Path(data_dir) / self.name

@@ -29,6 +29,7 @@ class ScienceQA(Task):
     sampling: Sampling = field(default_factory=lambda: Sampling("uniform", 8, image_copies=8))
     breakdowns: tuple[str, ...] = ("subject", "grade", "topic")
     category_field: str = "subject"
+    uses_images: bool = True
 
     def hub(self) -> HubSource:
         return HubSource("lmms-lab/ScienceQA", "main", ("ScienceQA-IMG/test-*",))

@@ -41,22 +41,6 @@ def default_output(model: str) -> Path:
     return Path("results/runs") / Path(str(model).rstrip("/")).name.replace(".safetensors", "")
 
 
-def choice_model(source: str, device: Optional[str], dtype: Optional[str]):
-    """Load an fVLM checkpoint behind the harness's model boundary."""
-    import torch
-
-    from fvlm_eval.fvlm_backend import FVLMChoiceModel
-    from fvlm_eval.runner import file_sha256
-    from model.loading import load_fvlm, resolve_source
-
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, None: None}
-    if dtype not in dtypes:
-        _fail(f"unknown dtype {dtype}; choose from float32, bfloat16, float16")
-    weights, _ = resolve_source(source)
-    model, tokenizer = load_fvlm(source, device=device, dtype=dtypes[dtype])
-    return FVLMChoiceModel(model, tokenizer, {"source": str(source), "weights": str(weights), "sha256": file_sha256(weights)})
-
-
 @app.command()
 def run(
     tasks: list[str] = typer.Argument(..., help="mvbench, videomme, scienceqa"),
@@ -80,7 +64,8 @@ def run(
         _fail(f"unknown protocol {protocol}; choose from {', '.join(PROTOCOLS)}")
     from rich.console import Console
 
-    from fvlm_eval.runner import RunSettings
+    from fvlm_eval.fvlm_backend import load_choice_model
+    from fvlm_eval.runner import RunMismatch, RunSettings
     from fvlm_eval.runner import run as run_tasks
     from fvlm_eval.summary_table import print_run_tables
     from fvlm_eval.tasks import DataMissing
@@ -93,9 +78,9 @@ def run(
                            command_line=" ".join(["fvlm-eval", *sys.argv[1:]]))
     console = Console()
     try:
-        scorer = choice_model(model, device, dtype)
+        scorer = load_choice_model(model, device, dtype)
         summaries = run_tasks(settings, scorer, console)
-    except (DataMissing, CheckpointError) as error:
+    except (DataMissing, CheckpointError, RunMismatch, ValueError) as error:
         _fail(str(error))
     print_run_tables(summaries, console)
     console.print(f"records and summaries: [bold]{output}[/]  (next: fvlm-eval report {output})")

@@ -234,3 +234,18 @@ class FVLMChoiceModel:
         offset = visual.shape[0]
         picks = [(0, offset + p - 1) for p in range(start, len(full))]
         return self._gather_logprobs(hidden, picks, full[start:])
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_choice_model(source, device: str | None = None, dtype: str | None = None) -> FVLMChoiceModel:
+    """An fVLM checkpoint (hub id, folder or file) behind the harness's model boundary."""
+    from fvlm_eval.runner import file_sha256
+    from model.loading import load_fvlm, resolve_source
+
+    if dtype is not None and dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype}; choose from {', '.join(DTYPES)}")
+    weights, _ = resolve_source(source)
+    model, tokenizer = load_fvlm(source, device=device, dtype=DTYPES.get(dtype))
+    return FVLMChoiceModel(model, tokenizer, {"source": str(source), "weights": str(weights), "sha256": file_sha256(weights)})

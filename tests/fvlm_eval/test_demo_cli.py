@@ -1,0 +1,81 @@
+"""The demo end to end in a clean environment, offline; the CLI's help is instant and torch-free."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MODES = ("coarse_only", "coarse_fine", "autoregressive")
+
+
+def clean_env(tmp_path: Path) -> dict:
+    keep = {"PATH", "LANG", "LC_ALL", "SYSTEMROOT", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
+    return env
+
+
+def demo(tmp_path, output):
+    command = [sys.executable, "-m", "fvlm_eval.cli", "demo", "--output-dir", str(output)]
+    return subprocess.run(command, capture_output=True, text=True, env=clean_env(tmp_path), timeout=300, cwd=tmp_path)
+
+
+def test_demo_writes_every_promised_artefact_and_resumes(tmp_path):
+    output = tmp_path / "demo"
+    first = demo(tmp_path, output)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "RANDOM weights" in first.stdout and "fvlm-eval prepare" in first.stdout
+    assert (output / "model" / "model.safetensors").is_file() and (output / "model" / "tokenizer.json").is_file()
+    for task in ("mvbench", "videomme", "scienceqa"):
+        for mode in MODES:
+            lines = (output / "run" / task / mode / "samples.jsonl").read_text().splitlines()
+            records = [json.loads(line) for line in lines]
+            assert records and all(r["error"] is None for r in records)
+            summary = json.loads((output / "run" / task / mode / "summary.json").read_text())
+            assert summary["coverage"]["recorded"] == len(records)
+    report = output / "run" / "report"
+    assert "| MVBench |" in (report / "report.md").read_text()
+    assert list(csv.DictReader(open(report / "report.csv")))
+    assert json.loads((report / "report.json").read_text())["main"]
+    for chart in ("comparison.png", "breakdown_mvbench.png", "breakdown_videomme.png", "breakdown_scienceqa.png"):
+        assert (report / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    second = demo(tmp_path, output)
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = json.loads((output / "run" / "mvbench" / "coarse_fine" / "summary.json").read_text())
+    assert summary["timing"]["scored_this_invocation"] == 0
+
+
+def test_help_is_instant_and_does_not_import_torch(tmp_path):
+    code = "import sys; from fvlm_eval.cli import app; assert 'torch' not in sys.modules; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(tmp_path))
+    assert result.stdout.strip() == "ok", result.stderr
+    helped = subprocess.run([sys.executable, "-m", "fvlm_eval.cli", "run", "--help"], capture_output=True, text=True,
+                            env=clean_env(tmp_path))
+    assert helped.returncode == 0 and "--mode" in helped.stdout
+
+
+def test_cli_rejects_unknown_task_and_mode(tmp_path):
+    for args in (["run", "nosuchtask"], ["run", "mvbench", "--mode", "fast"]):
+        result = subprocess.run([sys.executable, "-m", "fvlm_eval.cli", *args], capture_output=True, text=True,
+                                env=clean_env(tmp_path))
+        assert result.returncode == 2 and "unknown" in result.stderr
+
+
+def test_tasks_and_prepare_verify_offline(tmp_path):
+    from fvlm_eval import fixtures
+
+    fixtures.write_all(tmp_path / "data", faults=True)
+    env = clean_env(tmp_path)
+    listed = subprocess.run([sys.executable, "-m", "fvlm_eval.cli", "tasks", "--data-dir", str(tmp_path / "data")],
+                            capture_output=True, text=True, env=env)
+    assert "mvbench" in listed.stdout and "/4000 questions usable" in listed.stdout
+    verified = subprocess.run([sys.executable, "-m", "fvlm_eval.cli", "prepare", "mvbench", "--data-dir",
+                               str(tmp_path / "data"), "--no-download"], capture_output=True, text=True, env=env)
+    assert verified.returncode == 1  # incomplete copy
+    out = verified.stdout
+    assert "fine_grained_pose" in out and "INCOMPLETE" in out
+    assert "H_H_2" in out and "unreadable" in out and "escapes the data folder" in out

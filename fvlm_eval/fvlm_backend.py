@@ -246,6 +246,6 @@ def load_choice_model(source, device: str | None = None, dtype: str | None = Non
 
     if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype}; choose from {', '.join(DTYPES)}")
-    weights, _ = resolve_source(source)
-    model, tokenizer = load_fvlm(source, device=device, dtype=DTYPES.get(dtype))
+    weights, _ = resolve_source(source)  # a hub id is downloaded once, here
+    model, tokenizer = load_fvlm(weights, device=device, dtype=DTYPES.get(dtype))
     return FVLMChoiceModel(model, tokenizer, {"source": str(source), "weights": str(weights), "sha256": file_sha256(weights)})

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fvlm_eval.media import IMAGENET_MEAN, IMAGENET_STD
+
 SIZE = 64
 STRIPES = 8
 
@@ -34,8 +36,8 @@ def read_frame_number(pixels) -> int:
     """The number drawn by ``numbered_frame``, read from a normalised [3,H,W] tensor or uint8 [H,W,3] array."""
     array = np.asarray(pixels, dtype=np.float32)
     if array.ndim == 3 and array.shape[0] == 3:
-        mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]
-        std = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
+        mean = np.array(IMAGENET_MEAN, dtype=np.float32)[:, None, None]
+        std = np.array(IMAGENET_STD, dtype=np.float32)[:, None, None]
         array = (array * std + mean).transpose(1, 2, 0)
     else:
         array = array / 255

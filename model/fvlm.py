@@ -24,8 +24,6 @@ from model import dino_names
 Mode = Literal["coarse_only", "coarse_fine", "autoregressive"]
 MODES: tuple[Mode, ...] = ("coarse_only", "coarse_fine", "autoregressive")
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Evaluate fVLM checkpoints on MVBench, Video-MME and ScienceQA by option log-likelihood.")
 
-MODES = ("coarse_only", "coarse_fine", "autoregressive")
-TASK_NAMES = ("mvbench", "videomme", "scienceqa")
-PROTOCOLS = ("reference", "sum", "mean", "letter")
+from fvlm_eval.scoring import PROTOCOLS
+from fvlm_eval.tasks import TASKS
+from fvlm_eval.types import MODES
+
 DEFAULT_MODEL = "sanps/fVLM-135M"
 
 
@@ -31,9 +32,9 @@ def _modes(modes: list[str]) -> tuple[str, ...]:
 
 
 def _tasks(tasks: list[str]) -> tuple[str, ...]:
-    unknown = [t for t in tasks if t not in TASK_NAMES]
+    unknown = [t for t in tasks if t not in TASKS]
     if unknown:
-        _fail(f"unknown task {', '.join(unknown)}; known: {', '.join(TASK_NAMES)}")
+        _fail(f"unknown task {', '.join(unknown)}; known: {', '.join(TASKS)}")
     return tuple(dict.fromkeys(tasks))
 
 
@@ -90,7 +91,6 @@ def run(
 def list_tasks(data_dir: Path = typer.Option(Path("data"), help="folder holding <task>/ for each task")) -> None:
     """List the tasks and the state of their data."""
     from fvlm_eval.prepare import status
-    from fvlm_eval.tasks import TASKS
 
     for name, cls in TASKS.items():
         task = cls()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from fvlm_eval.media import Clip
-from fvlm_eval.types import OptionLogprobs, ScoreRequest
+from fvlm_eval.types import MODES, OptionLogprobs, ScoreRequest
 
 SYSTEM_PROMPT = "You are a helpful AI assistant."
 LOGIT_CHUNK = 1024  # positions per lm_head call (bounds the [positions, vocab] logits)
@@ -72,7 +72,7 @@ class ChatTokens:
 class FVLMChoiceModel:
     """``ChoiceModel`` for ``model.FoveatedVLM`` (the fast path)."""
 
-    modes = ("coarse_only", "coarse_fine", "autoregressive")
+    modes = MODES
 
     def __init__(self, model, tokenizer, description: dict[str, object] | None = None):
         self.model = model

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 LETTERS = "ABCDEFGHIJ"
+MODES = ("coarse_only", "coarse_fine", "autoregressive")  # fVLM's inference modes (model.MODES, without torch)
 MediaKind = Literal["video", "frame_folder", "image"]
 SamplingPolicy = Literal["segment_midpoints", "uniform", "fps"]
 

@@ -146,3 +146,9 @@ def test_modes_differ_with_several_frames():
     results = [model(frames, ids, mode=mode)["logits"] for mode in MODES]
     assert (results[0] - results[1]).abs().max() > 1e-4
     assert (results[1] - results[2]).abs().max() > 1e-4
+
+
+def test_harness_spells_the_modes_as_the_model_does():
+    from fvlm_eval.types import MODES as harness_modes
+
+    assert harness_modes == MODES

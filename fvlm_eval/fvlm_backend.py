@@ -24,13 +24,17 @@ ENCODE_CHUNK = 256  # frames per DINOv2 call
 
 @dataclass(frozen=True)
 class Tokenized:
-    """A prompt's ids and, per answer, its full ids and answer tokens (full[len(prompt):])."""
+    """A prompt's ids and, per answer, its full ids; ``prefix_ok[k]``: the prompt is a token prefix of full k."""
 
     prompt: tuple[int, ...]
     fulls: tuple[tuple[int, ...], ...]
-    answers: tuple[tuple[int, ...], ...]
     n_text: tuple[int, ...]
     prefix_ok: tuple[bool, ...]
+
+    @property
+    def answers(self) -> tuple[tuple[int, ...], ...]:
+        """Each option's answer tokens: full[len(prompt):] (option text, then the template suffix)."""
+        return tuple(full[len(self.prompt) :] for full in self.fulls)
 
 
 class ChatTokens:
@@ -58,11 +62,11 @@ class ChatTokens:
         key = (prompt, answers)
         if key not in self._cache:
             prompt_ids = tuple(self.encode(self.render(prompt)))
-            fulls = [tuple(self.encode(self.render(prompt, answer))) for answer in answers]
+            fulls = tuple(tuple(self.encode(self.render(prompt, answer))) for answer in answers)
             tails = [full[len(prompt_ids) :] for full in fulls]
             n_text = [len(t) - len(self.suffix) if t[len(t) - len(self.suffix) :] == self.suffix else len(t) for t in tails]
             ok = [full[: len(prompt_ids)] == prompt_ids for full in fulls]
-            self._cache[key] = Tokenized(prompt_ids, tuple(fulls), tuple(tails), tuple(n_text), tuple(ok))
+            self._cache[key] = Tokenized(prompt_ids, fulls, tuple(n_text), tuple(ok))
         return self._cache[key]
 
     def token_text(self, token_id: int) -> str:
@@ -82,12 +86,8 @@ class FVLMChoiceModel:
         self._description = description or {}
         self._kv: dict[str, tuple] = {}
         self._visual: dict[tuple[str, str], torch.Tensor] = {}
-        self.fallbacks = 0
+        self.fallback_count = 0
         self.frames_encoded = 0
-
-    @property
-    def fallback_count(self) -> int:
-        return self.fallbacks
 
     def describe(self) -> dict[str, object]:
         return {**self._description, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
@@ -109,9 +109,12 @@ class FVLMChoiceModel:
         self.frames_encoded += len(pixels)
         offset = 0
         for clip in clips:
-            rows = [offset + i for i in clip.frame_map]
-            self._kv[clip.key] = (kv.select(rows), clip.n_frames)
-            offset += clip.pixels.shape[0]
+            distinct = clip.pixels.shape[0]
+            if clip.frame_map == tuple(range(distinct)):  # frames in order, none repeated: a view, no copy
+                self._kv[clip.key] = (kv.narrow(offset, distinct), clip.n_frames)
+            else:
+                self._kv[clip.key] = (kv.select([offset + i for i in clip.frame_map]), clip.n_frames)
+            offset += distinct
 
     def release(self, keys: list[str]) -> None:
         for key in keys:
@@ -153,7 +156,7 @@ class FVLMChoiceModel:
                 if t.prefix_ok[k]:
                     logprobs = continued[(i, k)]
                 else:
-                    self.fallbacks += 1
+                    self.fallback_count += 1
                     logprobs = self._full_pass(visuals[i], t, k)
                 options.append(OptionLogprobs(answer, tuple(logprobs), t.n_text[k], self.tokens.token_text(answer[0]),
                                               self.tokens.pad_id, fallback=not t.prefix_ok[k]))
@@ -195,6 +198,7 @@ class FVLMChoiceModel:
             ids[row, : len(answer)] = torch.tensor(answer)
             answer_mask[row, : len(answer)] = 1
         source = torch.tensor([i for i, _ in rows], device=self.device)
+        firsts = first_logprobs[source, torch.tensor([a[0] for a in answers], device=self.device)].tolist()
         cache.batch_select_indices(source)
         mask = torch.cat([prefix_mask[source], answer_mask], dim=1)
         positions = prefix_lengths[source, None] + torch.arange(longest, device=self.device)
@@ -206,7 +210,7 @@ class FVLMChoiceModel:
         result, cursor = {}, 0
         for row, (i, k) in enumerate(rows):
             answer = answers[row]
-            values = [first_logprobs[i, answer[0]].item()] + later[cursor : cursor + len(answer) - 1]
+            values = [firsts[row]] + later[cursor : cursor + len(answer) - 1]
             cursor += len(answer) - 1
             result[(i, k)] = values
         return result

@@ -49,6 +49,11 @@ class VisionKV:
             tuple(v.index_select(0, index) for v in self.values),
         )
 
+    def narrow(self, start: int, length: int) -> "VisionKV":
+        """Frames start .. start+length-1, as views (no copy)."""
+        return VisionKV(tuple(k.narrow(0, start, length) for k in self.keys),
+                        tuple(v.narrow(0, start, length) for v in self.values))
+
     @staticmethod
     def cat(parts: list["VisionKV"]) -> "VisionKV":
         if len(parts) == 1:

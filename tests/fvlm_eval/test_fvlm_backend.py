@@ -114,7 +114,7 @@ def test_prompt_not_a_token_prefix_falls_back_to_a_full_pass(model, tokenizer, c
     request = QUESTIONS[1]
     (expected,) = scorer.score([request], "coarse_only")
     tokenized = scorer.tokens(request.prompt, request.answers)
-    broken = type(tokenized)(tokenized.prompt, tokenized.fulls, tokenized.answers, tokenized.n_text, (True, False, True))
+    broken = type(tokenized)(tokenized.prompt, tokenized.fulls, tokenized.n_text, (True, False, True))
     scorer.tokens._cache[(request.prompt, request.answers)] = broken
     (fallback,) = scorer.score([request], "coarse_only")
     assert scorer.fallback_count == 1 and fallback[1].fallback and not fallback[0].fallback

@@ -245,8 +245,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 def load_choice_model(source, device: str | None = None, dtype: str | None = None) -> FVLMChoiceModel:
     """An fVLM checkpoint (hub id, folder or file) behind the harness's model boundary."""
-    from fvlm_eval.runner import file_sha256
-    from model.loading import load_fvlm, resolve_source
+    from model.loading import file_sha256, load_fvlm, resolve_source
 
     if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype}; choose from {', '.join(DTYPES)}")

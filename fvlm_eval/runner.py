@@ -8,7 +8,6 @@ and scores every mode on it. Records are appended per batch; a rerun resumes fro
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import sys
 import time
 from dataclasses import dataclass
@@ -132,14 +131,6 @@ def make_record(question: Question, mode: str, options: list[OptionLogprobs] | N
 
 # ----- the loop -------------------------------------------------------------------------------
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def git_commit() -> str | None:
     import subprocess
 
@@ -192,11 +183,10 @@ class _TaskRun:
             self._check_settings(mode)
             records = latest_by_id(read_records(self.paths[mode], repair=True))
             self.done[mode] = {i for i, r in records.items() if not (settings.retry_failed and r.get("error"))}
-            failed = sum(1 for q in questions if q.id in records and records[q.id].get("error"))
-            finished = sum(1 for q in questions if q.id in self.done[mode])
-            self.failed[mode] = failed
-            self.bars[mode] = progress.add_task(f"{task.name} {mode}", total=len(questions), completed=finished,
-                                                rate=0.0, failed=failed)
+            finished = [q.id for q in questions if q.id in self.done[mode]]
+            self.failed[mode] = sum(1 for i in finished if records[i].get("error"))
+            self.bars[mode] = progress.add_task(f"{task.name} {mode}", total=len(questions), completed=len(finished),
+                                                rate=0.0, failed=self.failed[mode])
 
     def _check_settings(self, mode: str) -> None:
         path = self.paths[mode].parent / "settings.json"

@@ -9,6 +9,7 @@ the checkpoint holds every weight.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,15 @@ def _weights_in(folder: Path) -> Path:
         found = ", ".join(p.name for p in candidates) or "none"
         raise CheckpointError(f"{folder} should hold model.safetensors (or exactly one weights file); found {found}")
     return candidates[0]
+
+
+def file_sha256(path: str | Path) -> str:
+    """The checkpoint's identity in run manifests."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_tokenizer(folder: Path | None):

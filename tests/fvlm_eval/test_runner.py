@@ -92,6 +92,15 @@ def test_rerun_skips_everything_and_gives_the_same_summary(full_run, model_dir, 
     assert before == {m: (output / f"scienceqa/{m}/samples.jsonl").read_bytes() for m in MODES}
 
 
+def test_retry_failed_scores_failures_again_and_keeps_one_record_per_id(model_dir, data, tmp_path):
+    first = RunSettings(tasks=("videomme",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path, workers=0)
+    before = run(first, load_choice_model(model_dir, device="cpu"))[("videomme", "coarse_only")]
+    retried = run(RunSettings(**{**first.__dict__, "retry_failed": True}), load_choice_model(model_dir, device="cpu"))
+    after = retried[("videomme", "coarse_only")]
+    assert after["timing"]["scored_this_invocation"] == before["coverage"]["failed"] == 4
+    assert stable(after) == stable(before)  # the same failures, still one per id
+
+
 def test_changed_settings_refuse_to_mix_records(full_run, model_dir, data):
     output, _ = full_run
     with pytest.raises(RunMismatch, match="sampling"):

@@ -122,9 +122,7 @@ def _decode_video_pyav(path: Path, sampling: Sampling, bound) -> tuple[np.ndarra
             frames_all = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
     except Exception as error:
         raise MediaError(f"cannot decode {path.name}: {type(error).__name__}: {error}") from error
-    indices, note = frame_indices(sampling, len(frames_all), fps, bound)
-    unique = sorted(set(indices))
-    return _expand(np.stack([frames_all[i] for i in unique]), unique, indices, len(frames_all), note)
+    return _pick(frames_all, fps, sampling, bound)
 
 
 def _decode_gif(path: Path, sampling: Sampling, bound) -> tuple[np.ndarray, list[int], MediaNote]:
@@ -135,7 +133,12 @@ def _decode_gif(path: Path, sampling: Sampling, bound) -> tuple[np.ndarray, list
             frames_all = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(image)]
     except Exception as error:
         raise MediaError(f"cannot read GIF {path.name}: {type(error).__name__}: {error}") from error
-    indices, note = frame_indices(sampling, len(frames_all), GIF_FPS, bound)
+    return _pick(frames_all, GIF_FPS, sampling, bound)
+
+
+def _pick(frames_all: list[np.ndarray], fps: float, sampling: Sampling, bound):
+    """The sampled frames of a fully decoded clip (decoders that cannot seek)."""
+    indices, note = frame_indices(sampling, len(frames_all), fps, bound)
     unique = sorted(set(indices))
     return _expand(np.stack([frames_all[i] for i in unique]), unique, indices, len(frames_all), note)
 

@@ -118,3 +118,16 @@ def test_paths_escaping_the_data_folder_are_refused(tmp_path):
     (tmp_path / "link").symlink_to("/")
     with pytest.raises(MediaError, match="escapes"):
         safe_join(tmp_path, "link/etc/passwd")
+
+
+def test_pyav_decodes_the_same_frames_where_decord_is_absent(tmp_path, monkeypatch):
+    import sys
+
+    path = fixtures.write_video(tmp_path / "clip.mp4", 30)
+    with_decord = load_clip(video_media(path, bound=(0.5, 2.5)), Sampling("segment_midpoints", 8))
+    monkeypatch.setitem(sys.modules, "decord", None)  # import decord now raises ImportError
+    without = load_clip(video_media(path, bound=(0.5, 2.5)), Sampling("segment_midpoints", 8))
+    assert numbers(without) == numbers(with_decord) == list(with_decord.note.indices)
+    with pytest.raises(MediaError, match="cannot decode"):
+        (tmp_path / "bad.mp4").write_bytes(b"not a video")
+        load_clip(video_media(tmp_path / "bad.mp4"), Sampling())

@@ -123,10 +123,14 @@ class FoveatedEncoder(nn.Module):
             value = self._split(proj.value(normed))
             keys.append(key)
             values.append(value)
-            attended = self._merge(F.scaled_dot_product_attention(query, key, value))
-            hidden = hidden + layer.layer_scale1(proj.output(attended))
-            hidden = hidden + layer.layer_scale2(layer.mlp(layer.norm2(hidden)))
+            hidden = self._finish_layer(layer, proj, hidden, query, key, value)
         return VisionKV(tuple(keys), tuple(values))
+
+    def _finish_layer(self, layer, proj, hidden, query, key, value) -> torch.Tensor:
+        """The rest of a DINOv2 layer once Q, K, V are known: attention, output, layer scale, MLP."""
+        attended = self._merge(F.scaled_dot_product_attention(query, key, value))
+        hidden = hidden + layer.layer_scale1(proj.output(attended))
+        return hidden + layer.layer_scale2(layer.mlp(layer.norm2(hidden)))
 
     def query_attend(self, query: torch.Tensor, kv: VisionKV) -> torch.Tensor:
         """One query token per frame through every DINOv2 layer over that frame's cached K/V.
@@ -139,9 +143,7 @@ class FoveatedEncoder(nn.Module):
         for layer, key, value in zip(self.dino.encoder.layer, kv.keys, kv.values):
             proj = dino_names.attention_projections(layer)
             q = self._split(proj.query(layer.norm1(token)))
-            attended = self._merge(F.scaled_dot_product_attention(q, key, value))
-            token = token + layer.layer_scale1(proj.output(attended))
-            token = token + layer.layer_scale2(layer.mlp(layer.norm2(token)))
+            token = self._finish_layer(layer, proj, token, q, key, value)
         return self.output_proj(self.dino.layernorm(token)).squeeze(1)
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.records import read_json, write_json_atomic, write_text_atomic
+from fvlm_eval.tasks import TASKS
 
 BASELINES = Path(__file__).resolve().parents[1] / "results" / "baselines" / "published.csv"
 BENCHMARKS = ("mvbench", "videomme", "scienceqa")
 TITLES = {"mvbench": "MVBench", "videomme": "Video-MME", "scienceqa": "ScienceQA (IMG test)"}
-CATEGORY_NOUN = {"mvbench": "tasks", "videomme": "durations", "scienceqa": "subjects"}
 MAIN_BREAKDOWN = {"mvbench": "task", "videomme": "task_type", "scienceqa": "subject"}
 
 
@@ -76,7 +76,7 @@ def fmt(cell: dict, task: str | None = None, with_coverage: bool = True) -> str:
         return f"{cell['accuracy']:.1f}"
     text = f"{cell['accuracy']:.1f} [{cell['ci95'][0]:.1f}, {cell['ci95'][1]:.1f}]"
     if with_coverage:
-        noun = CATEGORY_NOUN.get(task or "", "categories")
+        noun = f"{TASKS[task].category_field}s" if task in TASKS else "categories"
         text += f" ({cell['recorded']}/{cell['expected']} q, {cell['categories']} {noun})"
     return text
 

@@ -1,41 +1,47 @@
-"""``fvlm-eval``: a thin Typer front. Heavy imports (torch, transformers) happen inside commands."""
+"""``fvlm-eval``: a thin Typer front. Heavy imports (torch, transformers) happen inside commands.
+
+Every user-facing failure is one line naming the file, row, key or flag, with an exit code
+(0 done; 1 failed: data, model or write error, or every question failing; 2 a wrong flag or
+name; 3 refused: an output folder made with other settings or held by another run; 130
+interrupted). ``--debug`` (or ``FVLM_EVAL_DEBUG=1``) shows the Python traceback as well.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Evaluate fVLM checkpoints on MVBench, Video-MME and ScienceQA by option log-likelihood.")
+from fvlm_eval.scoring import GENERATED, PROTOCOLS
+from fvlm_eval.tasks import BENCHMARKS
 
-from fvlm_eval.scoring import PROTOCOLS
-from fvlm_eval.tasks import TASKS
-from fvlm_eval.types import MODES
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Evaluate fVLM checkpoints (and SmolVLM2) on MVBench, Video-MME and ScienceQA.")
 
 DEFAULT_MODEL = "sanps/fVLM-135M"
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+class UserError(Exception):
+    """A failure the user can act on: shown as one line, exit ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.code = code
 
 
-def _modes(modes: list[str]) -> tuple[str, ...]:
-    chosen = MODES if "all" in modes else tuple(dict.fromkeys(modes))
-    unknown = [m for m in chosen if m not in MODES]
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    raise UserError(message, code)
+
+
+def _benchmarks(names: list[str]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        _fail(f"unknown mode {', '.join(unknown)}; choose from {', '.join(MODES)} or all")
-    return chosen
-
-
-def _tasks(tasks: list[str]) -> tuple[str, ...]:
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        _fail(f"unknown task {', '.join(unknown)}; known: {', '.join(TASKS)}")
-    return tuple(dict.fromkeys(tasks))
+        _fail(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def default_output(model: str) -> Path:
@@ -44,74 +50,132 @@ def default_output(model: str) -> Path:
 
 @app.command()
 def run(
-    tasks: list[str] = typer.Argument(..., help="mvbench, videomme, scienceqa"),
-    mode: list[str] = typer.Option(["coarse_fine"], "--mode", "-m", help="coarse_only, coarse_fine, autoregressive or all (repeatable)"),
+    benchmarks: list[str] = typer.Argument(..., help="mvbench, videomme, scienceqa"),
+    mode: Optional[list[str]] = typer.Option(None, "--mode", "-m", help="the model's modes (fVLM: coarse_only, coarse_fine, autoregressive) or all; repeatable; default: the model's default"),
     model: str = typer.Option(DEFAULT_MODEL, help="hub id, model folder, or weights file"),
-    data_dir: Path = typer.Option(Path("data"), help="folder holding <task>/ for each task"),
+    family: Optional[str] = typer.Option(None, help="fvlm or smolvlm (default: read from the model's config.json)"),
+    data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
     output_dir: Optional[Path] = typer.Option(None, help="default: results/runs/<model name>"),
-    limit: Optional[int] = typer.Option(None, help="score only the first N questions of each task (round-robin over categories)"),
-    frames: Optional[int] = typer.Option(None, help="frames per video (images stay at 8 copies)"),
-    batch_size: int = typer.Option(16, help="questions per model batch"),
+    limit: Optional[int] = typer.Option(None, min=1, help="score only the first N questions of each benchmark (round-robin over categories)"),
+    frames: Optional[int] = typer.Option(None, min=1, max=1024, help="frames per video (images are one frame; fVLM shows it 8 times)"),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="questions per model batch (default: from free GPU memory; 16 on CPU)"),
     device: Optional[str] = typer.Option(None, help="default: cuda if available, else cpu"),
-    dtype: Optional[str] = typer.Option(None, help="default: bfloat16 on cuda, float32 on cpu"),
-    protocol: str = typer.Option("reference", help="protocol of the headline accuracy (all are recorded)"),
-    workers: int = typer.Option(2, help="decoding worker processes (0: decode in this process)"),
-    subtitles: bool = typer.Option(False, help="Video-MME: put the subtitles in the prompt"),
-    retry_failed: bool = typer.Option(False, help="score again the questions recorded as failed"),
+    dtype: Optional[str] = typer.Option(None, help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"),
+    protocol: str = typer.Option("reference", help=f"headline protocol: {', '.join(PROTOCOLS)} or {GENERATED} (all are recorded)"),
+    workers: Optional[int] = typer.Option(None, min=0, help="decoding processes (default: the cores, bounded by the work; 0: this process)"),
+    subtitles: bool = typer.Option(False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"),
+    generate: bool = typer.Option(False, help="also generate an answer per question and read its letter (protocol 'generated')"),
+    max_new_tokens: int = typer.Option(16, min=1, max=512, help="longest generated answer, in tokens"),
+    sampling: str = typer.Option("benchmark", help="video frames: 'benchmark' (the benchmark's rule, the same for every model) or 'model' (the model's own)"),
+    frame_cache: Optional[Path] = typer.Option(None, help="frame cache folder (default: $FVLM_EVAL_FRAME_CACHE or ~/.cache/fvlm-eval/frames)"),
+    no_frame_cache: bool = typer.Option(False, "--no-frame-cache", help="decode every clip; read and write no cache"),
+    shard: Optional[str] = typer.Option(None, help="i/n: score shard i of n only (whole videos); join with `fvlm-eval merge`"),
+    keep_going: bool = typer.Option(False, help="do not stop when the first questions all fail alike"),
 ) -> None:
-    """Score every question of TASKS in each mode; write per-sample JSONL and a summary. Reruns resume."""
-    chosen_tasks, modes = _tasks(tasks), _modes(mode)
-    if protocol not in PROTOCOLS:
-        _fail(f"unknown protocol {protocol}; choose from {', '.join(PROTOCOLS)}")
+    """Score every question of BENCHMARKS in each mode; write per-sample JSONL and a summary. Reruns resume."""
+    chosen = _benchmarks(benchmarks)
+    if protocol not in (*PROTOCOLS, GENERATED):
+        _fail(f"--protocol {protocol}: choose from {', '.join(PROTOCOLS)} or {GENERATED}")
+    if protocol == GENERATED and not generate:
+        _fail(f"--protocol {GENERATED} needs --generate")
+    if sampling not in ("benchmark", "model"):
+        _fail(f"--sampling {sampling}: choose benchmark or model")
+    if frame_cache is not None and no_frame_cache:
+        _fail("--frame-cache and --no-frame-cache contradict each other")
+    if dtype is not None and dtype not in ("float32", "bfloat16", "float16"):
+        _fail(f"--dtype {dtype}: choose float32, bfloat16 or float16")
     from rich.console import Console
 
-    from fvlm_eval.fvlm_backend import load_choice_model
-    from fvlm_eval.runner import RunMismatch, RunSettings
-    from fvlm_eval.runner import run as run_tasks
+    from fvlm_eval import distributed
+    from fvlm_eval.frame_cache import default_cache_dir
+    from fvlm_eval.models import FAMILIES, detect_family, family_module, load_model
+    from fvlm_eval.runner import RunSettings, Shard
+    from fvlm_eval.runner import run as run_benchmarks
     from fvlm_eval.summary_table import print_run_tables
-    from fvlm_eval.tasks import DataMissing
-    from model.loading import CheckpointError
 
+    try:
+        chosen_shard = Shard.parse(shard) if shard else None
+    except ValueError as error:
+        _fail(str(error))
+    if family is not None and family not in FAMILIES:
+        _fail(f"--family {family}: choose from {', '.join(FAMILIES)}")
+    family = family or detect_family(model)
+    module = family_module(family)
+    modes = tuple(module.VARIANTS) if mode and "all" in mode else tuple(dict.fromkeys(mode or [module.DEFAULT_VARIANT]))
+    unknown = [m for m in modes if m not in module.VARIANTS]
+    if unknown:
+        _fail(f"--mode {', '.join(unknown)}: {family} has {', '.join(module.VARIANTS)} (or all)")
+    launch = distributed.launch()
+    if launch is not None:
+        if chosen_shard is not None:
+            _fail("--shard is for independent processes; under torchrun the ranks are the shards")
+        chosen_shard, device = launch.shard, distributed.device_for(launch, device)
     output = output_dir or default_output(model)
-    settings = RunSettings(tasks=chosen_tasks, modes=modes, data_dir=data_dir, output_dir=output, limit=limit,
+    settings = RunSettings(benchmarks=chosen, modes=modes, data_dir=data_dir, output_dir=output, limit=limit,
                            frames=frames, batch_size=batch_size, protocol=protocol, workers=workers,
-                           subtitles=subtitles, retry_failed=retry_failed,
+                           subtitles=subtitles, generate=generate, max_new_tokens=max_new_tokens,
+                           model_sampling=sampling == "model",
+                           frame_cache=None if no_frame_cache else (frame_cache or default_cache_dir()),
+                           shard=chosen_shard, keep_going=keep_going,
                            command_line=" ".join(["fvlm-eval", *sys.argv[1:]]))
     console = Console()
-    try:
-        scorer = load_choice_model(model, device, dtype)
-        summaries = run_tasks(settings, scorer, console)
-    except (DataMissing, CheckpointError, RunMismatch, ValueError) as error:
-        _fail(str(error))
-    print_run_tables(summaries, console)
-    console.print(f"records and summaries: [bold]{output}[/]  (next: fvlm-eval report {output})")
+    adapter = load_model(model, family, device, dtype)
+    for note in adapter.describe().get("notes") or ():
+        console.print(f"[yellow]note: {note}[/]")
+    outcome = run_benchmarks(settings, adapter, console, progress=launch is None or launch.rank == 0)
+    summaries = outcome.summaries
+    if launch is not None:
+        summaries = distributed.finish(launch, output, outcome)
+    if summaries:
+        print_run_tables(summaries, console)
+    for message in outcome.messages:
+        console.print(f"[yellow]{message}[/]")
+    if chosen_shard is not None and launch is None:
+        console.print(f"shard {chosen_shard.index}/{chosen_shard.count} recorded under {output}; when every shard has "
+                      f"finished: fvlm-eval merge {output}")
+    elif summaries:
+        console.print(f"records and summaries: [bold]{output}[/]  (next: fvlm-eval report {output})")
+    raise typer.Exit(outcome.exit_code)
 
 
-@app.command("tasks")
-def list_tasks(data_dir: Path = typer.Option(Path("data"), help="folder holding <task>/ for each task")) -> None:
-    """List the tasks and the state of their data."""
+@app.command()
+def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards wrote into")) -> None:
+    """Join the shards of a run (`fvlm-eval run --shard i/n`) into samples.jsonl and summary.json."""
+    from rich.console import Console
+
+    from fvlm_eval.runner import merge as merge_shards
+    from fvlm_eval.summary_table import print_run_tables
+
+    summaries = merge_shards(run_dir)
+    print_run_tables(summaries, Console())
+
+
+@app.command("benchmarks")
+def list_benchmarks(data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark")) -> None:
+    """List the benchmarks and the state of their data."""
     from fvlm_eval.prepare import status
 
-    for name, cls in TASKS.items():
-        task = cls()
-        typer.echo(f"{name:10s} v{task.version}  {task.sampling.describe():24s} {status(task, data_dir)}")
+    for name, cls in BENCHMARKS.items():
+        benchmark = cls()
+        typer.echo(f"{name:10s} v{benchmark.version}  {benchmark.sampling.describe():24s} {status(benchmark, data_dir)}")
 
 
 @app.command()
 def prepare(
-    task: str = typer.Argument(..., help="mvbench, videomme or scienceqa"),
-    data_dir: Path = typer.Option(Path("data"), help="folder holding <task>/ for each task"),
+    benchmark: str = typer.Argument(..., help="mvbench, videomme or scienceqa"),
+    data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
     download: Optional[bool] = typer.Option(None, "--download/--no-download", help="default: only when absent"),
-    revision: Optional[str] = typer.Option(None, help="hub revision (default: the task's pinned one)"),
+    revision: Optional[str] = typer.Option(None, help="hub revision (default: the benchmark's pinned one)"),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="decode every media file once to find unreadable ones"),
+    workers: Optional[int] = typer.Option(None, min=0, help="decoding processes for the probe"),
 ) -> None:
-    """Fetch TASK from the hub (with network), then verify it and print its coverage."""
-    (name,) = _tasks([task])
+    """Fetch BENCHMARK from the hub (with network), then verify it and print its coverage."""
+    (name,) = _benchmarks([benchmark])
     from fvlm_eval.prepare import fetch, verify
     from fvlm_eval.summary_table import print_verification
-    from fvlm_eval.tasks import DataMissing, get_task
+    from fvlm_eval.tasks import DataMissing, get_benchmark
 
-    adapter = get_task(name)
+    adapter = get_benchmark(name)
     try:
         adapter.load(data_dir)
         present = True
@@ -122,27 +186,25 @@ def prepare(
         try:
             fetch(adapter, data_dir, revision)
         except Exception as error:
-            _fail(f"download failed ({type(error).__name__}: {error}); place the files by hand as the task's docstring says")
-    try:
-        result = verify(adapter, data_dir, probe=probe)
-    except DataMissing as error:
-        _fail(str(error))
+            raise UserError(f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                            "place the files by hand as the benchmark's docstring says") from error
+    result = verify(adapter, data_dir, probe=probe, workers=workers)
     print_verification(result)
     if not result.complete:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
 def report(
-    runs: list[Path] = typer.Argument(..., help="run folders (the --output-dir of fvlm-eval run)"),
-    baselines: Optional[Path] = typer.Option(None, help="baseline CSV (default: results/baselines/published.csv)"),
+    runs: list[Path] = typer.Argument(..., help="run folders (the --output-dir of fvlm-eval run), any number, any families"),
+    baselines: Optional[Path] = typer.Option(None, help="baseline CSV (default: the published figures shipped with fvlm-eval)"),
     output_dir: Optional[Path] = typer.Option(None, help="where to write (default: the first run folder)/report"),
+    alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="significance level of the above-chance test"),
 ) -> None:
-    """Tables (Markdown, CSV, JSON) and charts of runs against the published baselines."""
+    """Tables (Markdown, CSV, JSON) and charts of runs side by side with the published figures."""
     from fvlm_eval.report import write_report
 
-    written = write_report(runs, baselines, output_dir)
-    for path in written:
+    for path in write_report(runs, baselines, output_dir, alpha):
         typer.echo(f"wrote {path}")
 
 
@@ -150,29 +212,94 @@ def report(
 def regress(
     baseline: Path = typer.Option(..., help="run folder of the reference checkpoint"),
     current: Path = typer.Option(..., help="run folder of the checkpoint under test"),
-    max_drop: float = typer.Option(1.0, help="fail when accuracy drops by more than this many points ..."),
-    alpha: float = typer.Option(0.05, help="... and the drop is significant at this level (McNemar)"),
+    max_drop: float = typer.Option(1.0, min=0.0, help="fail when accuracy drops by more than this many points ..."),
+    alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="... and the drop is significant at this level (McNemar)"),
+    min_overlap: float = typer.Option(0.9, min=0.0, max=1.0, help="unusable when the runs share fewer than this share of either run's questions"),
     allow_mismatch: bool = typer.Option(False, help="compare even when settings differ"),
     seed: int = typer.Option(0, help="bootstrap seed"),
     output: Optional[Path] = typer.Option(None, help="report folder (default: <current>/regress)"),
 ) -> None:
-    """Paired comparison of two runs question by question; non-zero exit on a significant drop."""
+    """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
+    3 settings differ, 4 not comparable (nothing or too little shared, or an unusable folder)."""
     from fvlm_eval.regress import regress as compare
 
-    code = compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output)
-    raise typer.Exit(code)
+    raise typer.Exit(compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap))
 
 
 @app.command()
 def demo(
     output_dir: Path = typer.Option(Path("fvlm-demo"), help="where the demo writes everything"),
-    workers: int = typer.Option(0, help="decoding worker processes"),
+    workers: int = typer.Option(0, min=0, help="decoding worker processes"),
 ) -> None:
-    """The whole pipeline offline: synthetic data, a tiny random fVLM, run, report."""
+    """The whole pipeline offline: synthetic data, a tiny random fVLM and a tiny random SmolVLM, run, report."""
     from fvlm_eval.demo import run_demo
 
     run_demo(output_dir, workers)
 
 
+def _message(error: BaseException) -> tuple[str, int]:
+    """One line for an error a user can act on, and its exit code; ("", 0) for anything else."""
+    from fvlm_eval.models.base import ModelLoadError
+    from fvlm_eval.records import RecordError
+
+    if isinstance(error, UserError):
+        return str(error), error.code
+    if isinstance(error, (ModelLoadError, RecordError)):
+        return str(error), EXIT_FAILED
+    name = type(error).__name__
+    if name in ("CheckpointError", "DataMissing", "MergeRefused", "ReportError"):
+        return str(error), EXIT_FAILED
+    if name == "RunRefused":
+        return str(error), 3
+    if name == "RegressUnusable":
+        return str(error), 4
+    if isinstance(error, OSError) and error.errno is not None:
+        where = f" {error.filename}" if error.filename else ""
+        return (f"cannot read or write{where}: {error.strerror}; records written before this are kept "
+                "(rerun the same command to resume)"), EXIT_FAILED
+    return "", 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: runs ``app``, turning known failures into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("FVLM_EVAL_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args, prog_name="fvlm-eval", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except KeyboardInterrupt:
+        typer.secho("interrupted; records written so far are kept: rerun the same command to resume", err=True,
+                    fg=typer.colors.YELLOW)
+        return 130
+    except Exception as error:
+        # typer (which may vendor its own click) and click: usage errors show themselves; Exit/Abort carry a code.
+        if hasattr(error, "exit_code") and hasattr(error, "show"):
+            error.show()
+            return error.exit_code
+        if hasattr(error, "exit_code"):
+            return error.exit_code
+        if type(error).__name__ == "Abort":
+            return main_interrupted()
+        message, code = _message(error)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if not message:
+            message = (f"{type(error).__name__}: {error} (an unexpected error: rerun with --debug for the "
+                       "traceback, and report it)")
+            code = EXIT_FAILED
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        return code
+
+
+def main_interrupted() -> int:
+    typer.secho("interrupted; records written so far are kept: rerun the same command to resume", err=True,
+                fg=typer.colors.YELLOW)
+    return 130
+
+
 if __name__ == "__main__":
-    app()
+    sys.exit(main())

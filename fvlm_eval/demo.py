@@ -22,8 +22,8 @@ def build_demo_model(folder: Path) -> Path:
     """A tiny random fVLM saved as a release-format folder (model.safetensors, config.json, tokenizer)."""
     import torch
 
-    from model import FoveatedVLM
-    from model.loading import ModelSpec, load_tokenizer, save_model_folder
+    from fvlm_model import FoveatedVLM
+    from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
 
     if (folder / "model.safetensors").is_file():
         return folder
@@ -38,7 +38,7 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
     from rich.console import Console
 
     from fvlm_eval import fixtures
-    from fvlm_eval.fvlm_backend import load_choice_model
+    from fvlm_eval.models import load_model
     from fvlm_eval.report import write_report
     from fvlm_eval.runner import RunSettings, run
     from fvlm_eval.summary_table import print_run_tables
@@ -53,16 +53,18 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
     build_demo_model(model_dir)
     console.print(f"model folder (release format): {model_dir}")
     console.print("[bold yellow]the demo model has RANDOM weights: its accuracy is at chance by design[/]")
-    settings = RunSettings(tasks=("mvbench", "videomme", "scienceqa"), modes=("coarse_only", "coarse_fine", "autoregressive"),
-                           data_dir=data_dir, output_dir=run_dir, batch_size=16, workers=workers,
+    settings = RunSettings(benchmarks=("mvbench", "videomme", "scienceqa"),
+                           modes=("coarse_only", "coarse_fine", "autoregressive"), data_dir=data_dir, output_dir=run_dir,
+                           batch_size=16, workers=workers, generate=True, frame_cache=output_dir / "frame-cache",
                            command_line=f"fvlm-eval demo --output-dir {output_dir}")
-    scorer = load_choice_model(model_dir, device="cpu", dtype="float32")
-    summaries = run(settings, scorer, console)
-    print_run_tables(summaries, console)
-    written = write_report([run_dir], None, run_dir / "report")
+    model = load_model(str(model_dir), "fvlm", device="cpu", dtype="float32")
+    outcome = run(settings, model, console)
+    print_run_tables(outcome.summaries, console)
+    runs = [run_dir]
+    written = write_report(runs, None, run_dir / "report")
     console.print("\n[bold]where everything went[/]")
-    console.print(f"  data:    {data_dir}\n  model:   {model_dir}\n  records: {run_dir}/<task>/<mode>/samples.jsonl"
-                  f"\n  summary: {run_dir}/<task>/<mode>/summary.json")
+    console.print(f"  data:    {data_dir}\n  model:   {model_dir}\n  records: {run_dir}/<benchmark>/<mode>/samples.jsonl"
+                  f"\n  summary: {run_dir}/<benchmark>/<mode>/summary.json")
     for path in written:
         console.print(f"  report:  {path}")
     console.print("\n[bold]next, on real data[/]\n"

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fvlm_eval.media import IMAGENET_MEAN, IMAGENET_STD
-
 SIZE = 64
 STRIPES = 8
 
@@ -32,15 +30,9 @@ def numbered_frame(number: int, tint: int = 0, size: int = SIZE) -> np.ndarray:
     return frame
 
 
-def read_frame_number(pixels) -> int:
-    """The number drawn by ``numbered_frame``, read from a normalised [3,H,W] tensor or uint8 [H,W,3] array."""
-    array = np.asarray(pixels, dtype=np.float32)
-    if array.ndim == 3 and array.shape[0] == 3:
-        mean = np.array(IMAGENET_MEAN, dtype=np.float32)[:, None, None]
-        std = np.array(IMAGENET_STD, dtype=np.float32)[:, None, None]
-        array = (array * std + mean).transpose(1, 2, 0)
-    else:
-        array = array / 255
+def read_frame_number(frame) -> int:
+    """The number drawn by ``numbered_frame``, read from a uint8 [H,W,3] frame (any size)."""
+    array = np.asarray(frame, dtype=np.float32) / 255
     height, width = array.shape[:2]
     band = array[height // 8 : height * 5 // 8].mean(axis=2)
     stripe = width // STRIPES
@@ -112,29 +104,32 @@ def _mc(question: str, candidates: list[str], answer: int, **extra) -> dict:
 
 
 def write_mvbench(root: Path, layout: str = "main", faults: bool = False) -> Path:
-    """``root/mvbench``: json/<task>.json + video/<folder>/..., main-branch or pre-cut layout."""
+    """``root/mvbench``: json/<task>.json + video/<folder>/..., as the main branch (raw clips, bounds in
+    the rows, frame folders, webm) or the pre-cut ``video`` revision (its own folder names:
+    ``star/Charades_segment``, ``tvqa/video_fps3_hq_segment`` mp4 clips, ``ssv2_video_mp4``)."""
     base = root / "mvbench"
     video = base / "video"
     rows: dict[str, list[dict]] = {}
-    star = "star/Charades_v1_480"
+    main = layout == "main"
+    star = "star/Charades_v1_480" if main else "star/Charades_segment"
 
-    def bounded(name: str, stem: str, n_frames: int, bound: tuple[float, float], fps: int = 10) -> str:
+    def bounded(stem: str, n_frames: int, bound: tuple[float, float], fps: int = 10, folder: str = star) -> str:
         """A clip of the main layout with its bound in the row, or pre-cut to the bound."""
-        if layout == "main":
-            write_video(video / star / f"{stem}.mp4", n_frames, fps)
-            return name
+        if main:
+            write_video(video / folder / f"{stem}.mp4", n_frames, fps)
+            return f"{stem}.mp4"
         first, last = round(bound[0] * fps), min(round(bound[1] * fps), n_frames - 1)
         cut = f"{stem}_{bound[0]}_{bound[1]}.mp4"
-        write_video(video / star / cut, last - first + 1, fps, first=first)
+        write_video(video / folder / cut, last - first + 1, fps, first=first)
         return cut
 
     def row(video_name: str, bound: tuple[float, float] | None, **fields) -> dict:
-        extra = {"start": bound[0], "end": bound[1]} if bound and layout == "main" else {}
+        extra = {"start": bound[0], "end": bound[1]} if bound and main else {}
         return {"video": video_name, **fields, **extra}
 
     b1, b2 = (0.5, 2.5), (1.0, 2.0)
-    v1 = bounded("6H78U.mp4", "6H78U", 30, b1)
-    v2 = bounded("YSKX3.mp4", "YSKX3", 40, b2)
+    v1 = bounded("6H78U", 30, b1)
+    v2 = bounded("YSKX3", 40, b2)
     rows["action_sequence"] = [
         row(v1, b1, **_mc("What happened after the person took the food?", ["Ate the medicine.", "Tidied up the blanket.", "Put down the cup/glass/bottle.", "Took the box."], 3)),
         row(v2, b2, **_mc("What happened after the person held the clothes?", ["Put down the shoe.", "Opened the door.", "Closed the laptop.", "Took the towel."], 1)),
@@ -143,12 +138,19 @@ def write_mvbench(root: Path, layout: str = "main", faults: bool = False) -> Pat
     # A clip missing from the main zips, present in data0613.
     write_video(video / "data0613" / star / "ZZ0613.mp4", 20, tint=90)
     rows["object_interaction"] = [row("ZZ0613.mp4", None, **_mc("Which object was taken by the person?", ["The clothes.", "The pillow.", "The shoe.", "The phone/camera."], 3))]
-    # Frame folder at 3 fps, 1-based names.
-    write_frame_folder(video / "tvqa/frames_fps3_hq" / "castle_s07e04_seg02_clip_14", 24, tint=40)
     tv_bound = (1.0, 6.0)
-    rows["episodic_reasoning"] = [{"video": "castle_s07e04_seg02_clip_14", **_mc("Why did Castle leave the room?", ["To answer a call.", "To find Beckett.", "To get coffee.", "To check the board.", "To read a file."], 2), "start": tv_bound[0], "end": tv_bound[1]}]
-    write_video(video / "ssv2_video" / "74225.webm", 24, tint=60)
-    rows["action_antonym"] = [{"video": "74225.webm", **_mc("What is the action performed by the person in the video?", ["Pushing something from left to right", "Not sure", "Pushing something from right to left"], 0)}]
+    tv_fields = _mc("Why did Castle leave the room?", ["To answer a call.", "To find Beckett.", "To get coffee.", "To check the board.", "To read a file."], 2)
+    if main:  # a folder of jpg frames at 3 fps, 1-based names
+        write_frame_folder(video / "tvqa/frames_fps3_hq" / "castle_s07e04_seg02_clip_14", 24, tint=40)
+        rows["episodic_reasoning"] = [{"video": "castle_s07e04_seg02_clip_14", **tv_fields, "start": tv_bound[0], "end": tv_bound[1]}]
+    else:  # pre-cut mp4 clips
+        cut = bounded("castle_s07e04_seg02_clip_14", 24, tv_bound, fps=3, folder="tvqa/video_fps3_hq_segment")
+        rows["episodic_reasoning"] = [{"video": cut, **tv_fields}]
+    if main:
+        write_video(video / "ssv2_video" / "74225.webm", 24, tint=60)
+    else:
+        write_video(video / "ssv2_video_mp4" / "74225.mp4", 24, tint=60)
+    rows["action_antonym"] = [{"video": "74225.webm" if main else "74225.mp4", **_mc("What is the action performed by the person in the video?", ["Pushing something from left to right", "Not sure", "Pushing something from right to left"], 0)}]
     # The same file name in two folders, different content: folders must never be flattened.
     write_video(video / "clevrer/video_validation" / "video_10142.mp4", 32, tint=120)
     write_video(video / "perception/videos" / "video_10142.mp4", 48, tint=200)
@@ -157,7 +159,7 @@ def write_mvbench(root: Path, layout: str = "main", faults: bool = False) -> Pat
     rows["object_shuffle"] = [{"video": "video_10142.mp4", **_mc("Where is the hidden object at the end of the game?", ["Under the first object from the left.", "Under the second object from the left.", "Under the third object from the left."], 1)}]
     if faults:
         rows["action_sequence"] += [
-            {"video": "6H78U.mp4", **_mc("No gold here?", ["Yes.", "No."], 0), "answer": "Maybe."},
+            {"video": v1, **_mc("No gold here?", ["Yes.", "No."], 0), "answer": "Maybe."},
             {"video": "../../../outside.mp4", **_mc("Escaping path?", ["Yes.", "No."], 0)},
             {"question": "A row without a video", "candidates": ["a", "b"], "answer": "a"},
         ]

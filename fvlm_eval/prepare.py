@@ -1,4 +1,4 @@
-"""``fvlm-eval prepare`` and ``fvlm-eval tasks``: fetch a benchmark (with network), then verify it.
+"""``fvlm-eval prepare`` and ``fvlm-eval benchmarks``: fetch a benchmark (with network), then verify it.
 
 Verification never needs the network: it loads the annotations, counts questions per category
 against a complete copy, and lists media that are missing or unreadable, by name.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.media import MediaError
-from fvlm_eval.tasks import DataMissing, Task
+from fvlm_eval.tasks import Benchmark, DataMissing
 from fvlm_eval.tasks.base import coverage_counts
 from fvlm_eval.types import Sampling
 
@@ -21,12 +21,12 @@ PREPARED_FILE = ".fvlm-prepared.json"
 
 @dataclass(frozen=True)
 class Verification:
-    task: str
+    benchmark: str
     questions: int
     expected: int
     categories: dict[str, tuple[int, int, int]]
-    problems: tuple[str, ...]  # question-level problems known at load (missing media, malformed rows)
-    unreadable: tuple[str, ...]  # media that exist but do not decode
+    problems: tuple[str, ...]  # unreadable annotation files, malformed rows, repeated ids
+    unreadable: tuple[str, ...]  # media missing, or there but not decodable
     notes: tuple[str, ...]
 
     @property
@@ -34,12 +34,12 @@ class Verification:
         return self.questions == self.expected and not self.problems and not self.unreadable
 
 
-def fetch(task: Task, data_dir: Path, revision: str | None = None) -> Path:
-    """Download the task's files from the hub at its pinned revision and extract its archives."""
+def fetch(benchmark: Benchmark, data_dir: Path, revision: str | None = None) -> Path:
+    """Download the benchmark's files from the hub at its pinned revision and extract its archives."""
     from huggingface_hub import HfApi, snapshot_download
 
-    source = task.hub()
-    folder = task.folder(data_dir)
+    source = benchmark.hub()
+    folder = benchmark.folder(data_dir)
     revision = revision or source.revision
     sha = HfApi().dataset_info(source.repo, revision=revision).sha
     snapshot_download(source.repo, repo_type="dataset", revision=sha, local_dir=str(folder),
@@ -62,30 +62,48 @@ def extract(archive: Path, destination: Path) -> None:
         handle.extractall(destination)
 
 
-def verify(task: Task, data_dir: Path, probe: bool = True, workers: int = 2) -> Verification:
-    """Coverage of what is on disk; with ``probe``, every present media is decoded (a few frames) once."""
-    loaded = task.load(data_dir)
+def verify(benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: int | None = None) -> Verification:
+    """Coverage of what is on disk; with ``probe``, every media is decoded (two frames) once, else
+    only checked to exist."""
+    loaded = benchmark.load(data_dir)
     questions = loaded.questions
-    problems = tuple(sorted({f"{q.id}: {q.error}" for q in questions if q.error}))
-    unreadable: list[str] = []
+    problems = [f"{p['file']}: cannot be read ({p['error']})" for p in loaded.problems]
+    problems += sorted({f"{q.id}: {q.error}" for q in questions if q.error})
+    problems += [note for note in loaded.notes if note.startswith("duplicate question id")]
+    media = list({q.media.key: q.media for q in questions if not q.error}.values())
     if probe:
         from fvlm_eval.runner import decoded
 
-        media = list({q.media.key: q.media for q in questions if not q.error}.values())
-        check = Sampling(task.sampling.policy, 2, task.sampling.fps or 1.0, image_copies=1)
-        unreadable = [f"{key}: {clip}" for key, clip in decoded(media, check, workers) if isinstance(clip, str)]
-    return Verification(task.name, len(questions), sum(task.expected().values()), coverage_counts(task, questions),
-                        problems, tuple(unreadable), loaded.notes)
+        check = Sampling("uniform", 2) if benchmark.sampling.policy != "fps" else Sampling("fps", 2, fps=benchmark.sampling.fps)
+        unreadable = [f"{key}: {clip}" for key, clip, _, _ in decoded(media, check, _as_is, workers, None)
+                      if isinstance(clip, str)]
+    else:
+        unreadable = [f"{m.key}: missing" for m in media if m.data is None and (m.path is None or not Path(m.path).exists())]
+    notes = tuple(n for n in loaded.notes if not n.startswith("duplicate question id"))
+    return Verification(benchmark.name, len(questions), sum(benchmark.expected().values()),
+                        coverage_counts(benchmark, questions), tuple(problems), tuple(unreadable), notes)
 
 
-def status(task: Task, data_dir: Path) -> str:
+class _AsIs:
+    """No frame transform (the probe only checks that frames come out)."""
+
+    key = "as-is"
+
+    def __call__(self, frames, kind):
+        return frames
+
+
+_as_is = _AsIs()
+
+
+def status(benchmark: Benchmark, data_dir: Path) -> str:
     """One line: where the data stands (no decoding)."""
     try:
-        loaded = task.load(data_dir)
+        loaded = benchmark.load(data_dir)
     except DataMissing:
         return "not prepared"
     except Exception as error:
         return f"unreadable: {error}"
     usable = sum(1 for q in loaded.questions if not q.error)
-    return f"{usable}/{sum(task.expected().values())} questions usable"
-
+    broken = f"; {len(loaded.problems)} annotation file(s) unreadable" if loaded.problems else ""
+    return f"{usable}/{sum(benchmark.expected().values())} questions usable{broken}"

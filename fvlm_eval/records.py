@@ -1,24 +1,159 @@
-"""The per-sample JSONL log: the record of a run. Resume, summaries and reports read it.
+"""The per-sample record, the record of a run: its type, how it is made, read and written.
 
-Appends are whole lines in one ``write`` followed by ``fsync``; a run killed mid-append leaves
-at most one partial last line, which ``read_records`` cuts off (that question was not recorded,
-so it is scored again). A complete line that does not parse is an error, never skipped.
-Other files are written atomically (temporary file, then rename). Write errors propagate.
+``samples.jsonl`` holds one ``Record`` per line. Appends are whole lines in one ``write``
+followed by ``fsync``; a run killed mid-append leaves at most one partial last line, which
+``read_records(repair=True)`` cuts off (that question was not recorded, so it is scored again).
+A complete line that does not parse, lacks a field, or was written by another schema version is
+an error naming the file and line, never skipped. Other files are written atomically (temporary
+file, then rename). Write errors propagate.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
+import re
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from fvlm_eval.answers import extract_letter
+from fvlm_eval.scoring import GENERATED, PROTOCOLS, predict, protocol_scores
+from fvlm_eval.types import ChoiceResult, Clip, Generation, Question
+
+SCHEMA_VERSION = 2
+REGEX_MISREAD = "public-scorer-regex-misreads-options"
 
 
 class RecordError(ValueError):
     """A record file that cannot be trusted, with the file and line."""
 
 
-def read_records(path: Path, repair: bool = False) -> list[dict]:
+@dataclass(frozen=True)
+class Record:
+    """One question scored in one model variant (``mode``), or why it could not be.
+
+    ``scores``: protocol -> letter -> score (``None``: the protocol does not apply); ``pred`` and
+    ``correct`` per protocol (and ``generated`` with ``--generate``). ``options``: per letter the
+    answer's token ids and log-probs, from which every protocol can be recomputed.
+    ``question_sha256``: what the question was (prompt, options, gold, media); a rerun rescores a
+    question whose hash changed. ``prompt_sha256``: the exact text the model was given.
+    ``source``/``source_sha256``: the annotation file and its fingerprint. A failed question has
+    ``error`` set and counts as wrong under every protocol.
+    """
+
+    id: str
+    benchmark: str
+    mode: str
+    group: str
+    gold: str | None
+    letters: tuple[str, ...]
+    fields: dict
+    scores: dict
+    pred: dict
+    correct: dict
+    options: dict | None
+    question_sha256: str
+    prompt_sha256: str | None
+    source: str
+    source_sha256: str
+    frames: tuple[int, ...] | None
+    timestamps: tuple[float, ...] | None
+    media_note: str | None
+    error: str | None
+    generated: dict | None
+    notes: tuple[str, ...]
+    recorded_at: float
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> "Record":
+        if not isinstance(data, dict) or "id" not in data:
+            raise RecordError(f"{where}: a record must be an object with an 'id'")
+        version = data.get("schema_version", 1)
+        if version != SCHEMA_VERSION:
+            age = "an older" if isinstance(version, int) and version < SCHEMA_VERSION else "a newer"
+            raise RecordError(f"{where}: made by {age} version of fvlm-eval (record schema {version}; this version "
+                              f"reads {SCHEMA_VERSION}): rerun into a new --output-dir, or use that version")
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise RecordError(f"{where}: record {data['id']!r} lacks {', '.join(missing)}")
+        values = {n: data[n] for n in names}
+        for name in ("letters", "frames", "timestamps", "notes"):
+            if isinstance(values[name], list):
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+def question_sha256(question: Question, prompt: str, version: str) -> str:
+    """What a record was computed from, on the harness's side: change any of it and the question
+    is scored again on resume."""
+    payload = [question.id, version, prompt, [o.answer for o in question.options], question.gold, question.media.key,
+               question.media.bound, question.error]
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+
+def reference_regex_options(user_text: str) -> dict[str, str]:
+    """The options as the public fVLM scorer re-reads them from the prompt (its regex, verbatim)."""
+    found = {}
+    for match in re.finditer(r"([A-Z])\.\s*(.+?)(?=\n[A-Z]\.|$)", user_text, re.DOTALL):
+        found[match.group(1)] = match.group(1) + ". " + match.group(2).strip()
+    return found
+
+
+def make_record(question: Question, mode: str, prompt: str, question_hash: str, result: ChoiceResult | None = None,
+                error: str | None = None, clip: Clip | None = None, generation: Generation | None = None) -> Record:
+    """The record of one (question, mode): scores and predictions of every protocol, or the error."""
+    letters = question.letters
+    error = error or (result.error if result is not None else None)
+    if result is None or error:
+        scores = {p: None for p in PROTOCOLS}
+    else:
+        scores = protocol_scores(letters, tuple(o.text for o in question.options), list(result.options))
+    preds = {p: predict(p, scores[p]) for p in PROTOCOLS}
+    generated = None
+    if generation is not None:
+        extracted = extract_letter(generation.text, question.options)
+        generated = {"text": generation.text, "letter": extracted.letter, "status": extracted.status,
+                     "new_tokens": generation.new_tokens, "stopped": generation.stopped,
+                     "prompt_sha256": generation.prompt_sha256, "error": generation.error}
+        preds[GENERATED] = None if error or generation.error else extracted.letter
+    notes = list(question.notes)
+    expected = {o.letter: f"{o.letter}. {o.text.strip()}" for o in question.options}
+    if question.options and reference_regex_options(prompt) != expected:
+        notes.append(REGEX_MISREAD)
+    options = None
+    if result is not None and not error:
+        options = {letter: {"token_ids": list(o.token_ids), "logprobs": list(o.logprobs), "n_text": o.n_text,
+                            "own_text": list(o.own_text), "first_token": o.first_token, "pad_id": o.pad_id,
+                            "fallback": o.fallback}
+                   for letter, o in zip(letters, result.options)}
+    return Record(
+        id=question.id, benchmark=question.benchmark, mode=mode, group=question.group, gold=question.gold,
+        letters=letters, fields=question.field_dict(), scores=scores, pred=preds,
+        correct={p: error is None and v is not None and v == question.gold for p, v in preds.items()},
+        options=options, question_sha256=question_hash,
+        prompt_sha256=result.prompt_sha256 if result is not None else None,
+        source=question.source, source_sha256=question.source_sha256,
+        frames=clip.indices if clip else None, timestamps=clip.timestamps if clip else None,
+        media_note=clip.note if clip else None, error=error, generated=generated, notes=tuple(notes),
+        recorded_at=time.time())
+
+
+# ----- files ----------------------------------------------------------------------------------
+
+def read_records(path: Path, repair: bool = False) -> list[Record]:
     """Every complete record in ``path`` in order (``repair``: cut a partial last line off the file)."""
     path = Path(path)
     if not path.is_file():
@@ -35,25 +170,30 @@ def read_records(path: Path, repair: bool = False) -> list[dict]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
+            value = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RecordError(f"{path}:{number}: not a JSON record ({error})") from error
-        if not isinstance(record, dict) or "id" not in record:
-            raise RecordError(f"{path}:{number}: a record must be an object with an 'id'")
-        records.append(record)
+        try:
+            records.append(Record.from_json(value, f"{path}:{number}"))
+        except TypeError as error:
+            raise RecordError(f"{path}:{number}: not a record of this version ({error})") from error
     return records
 
 
-def latest_by_id(records: list[dict]) -> dict[str, dict]:
-    """One record per id; a later record of the same id (a retried failure) replaces the earlier."""
-    return {record["id"]: record for record in records}
+def latest_by_id(records: list[Record]) -> dict[str, Record]:
+    """One record per id; a later record of the same id (a rescored question) replaces the earlier."""
+    return {record.id: record for record in records}
 
 
-def append_records(path: Path, records: list[dict]) -> None:
+def _line(record: Record) -> str:
+    return json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def append_records(path: Path, records: list[Record]) -> None:
     """Append whole lines in one write and fsync; raises on any failure."""
     if not records:
         return
-    payload = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode()
+    payload = "".join(_line(r) for r in records).encode()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -64,6 +204,11 @@ def append_records(path: Path, records: list[dict]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_records(path: Path, records: list[Record]) -> None:
+    """Replace ``path`` with exactly ``records``, atomically."""
+    write_text_atomic(path, "".join(_line(r) for r in records))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -86,4 +231,11 @@ def write_json_atomic(path: Path, value) -> None:
 
 
 def read_json(path: Path):
-    return json.loads(Path(path).read_text())
+    """A JSON file, or a ``RecordError`` naming it (missing, truncated, not JSON)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise RecordError(f"{path}: missing") from error
+    except (OSError, ValueError) as error:
+        raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error

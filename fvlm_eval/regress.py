@@ -2,9 +2,13 @@
 
 Pairs the two runs question by question (same ids) per benchmark and mode, and per breakdown
 value: accuracy change, a seeded paired bootstrap 95% interval (resampling videos), an exact
-McNemar p-value, the questions that flipped, and ids present in only one run. Exit 1 when a
-drop exceeds ``max_drop`` points and is significant at ``alpha``; exit 3 on a settings mismatch
-(task version, prompt, frames, protocol, dtype) unless allowed; 0 otherwise.
+McNemar p-value, the questions that flipped, and ids present in only one run.
+
+Exit codes tell the outcomes apart: 0 pass; 1 a drop larger than ``max_drop`` points and
+significant at ``alpha``; 3 the settings differ (benchmark version, frames, prompt, model family,
+dtype) unless allowed; 4 not comparable: a folder that is not a run, a record that cannot be
+read, no (benchmark, mode) in common, or the runs share fewer than ``min_overlap`` of either
+run's questions (comparing nothing is never a pass).
 """
 
 from __future__ import annotations
@@ -12,23 +16,46 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fvlm_eval.records import latest_by_id, read_json, read_records, write_json_atomic, write_text_atomic
+from fvlm_eval.records import Record, RecordError, latest_by_id, read_json, read_records, write_json_atomic, write_text_atomic
 from fvlm_eval.stats import mcnemar_exact, paired_bootstrap
 
-COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "dtype")
-EXIT_PASS, EXIT_DROP, EXIT_MISMATCH = 0, 1, 3
+COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
+EXIT_PASS, EXIT_DROP, EXIT_MISMATCH, EXIT_UNUSABLE = 0, 1, 3, 4
 
 
-def _runs(folder: Path) -> dict[tuple[str, str], Path]:
-    return {(p.parent.parent.name, p.parent.name): p.parent for p in sorted(Path(folder).glob("*/*/samples.jsonl"))}
+class RegressUnusable(ValueError):
+    """Two runs that cannot be compared; the message says why (exit 4)."""
 
 
-def compare_pair(baseline: dict[str, dict], current: dict[str, dict], protocol: str, seed: int) -> dict:
+def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RegressUnusable(f"--{role} {folder}: no such folder")
+    if (folder / "samples.jsonl").is_file():
+        raise RegressUnusable(f"--{role} {folder}: this is one benchmark/mode folder; give the run folder "
+                              f"(the --output-dir of `fvlm-eval run`), {folder.parent.parent}")
+    found = {(p.parent.parent.name, p.parent.name): p.parent for p in sorted(folder.glob("*/*/samples.jsonl"))}
+    shards = sorted(folder.glob("*/*/samples.shard-*.jsonl"))
+    if shards:
+        raise RegressUnusable(f"--{role} {folder}: holds unmerged shards ({shards[0].name}); run `fvlm-eval merge {folder}` first")
+    if not found:
+        raise RegressUnusable(f"--{role} {folder}: no <benchmark>/<mode>/samples.jsonl under it; is it the --output-dir of `fvlm-eval run`?")
+    return found
+
+
+def _records(folder: Path) -> dict[str, Record]:
+    try:
+        return latest_by_id(read_records(folder / "samples.jsonl"))
+    except RecordError as error:
+        raise RegressUnusable(str(error)) from error
+
+
+def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protocol: str, seed: int) -> dict:
     """Paired statistics over the ids both runs hold."""
     shared = [i for i in baseline if i in current]
-    before = [bool(baseline[i]["correct"][protocol]) for i in shared]
-    after = [bool(current[i]["correct"][protocol]) for i in shared]
-    groups = [current[i]["group"] for i in shared]
+    before = [bool(baseline[i].correct.get(protocol)) for i in shared]
+    after = [bool(current[i].correct.get(protocol)) for i in shared]
+    groups = [current[i].group for i in shared]
     lost = [i for i, b, a in zip(shared, before, after) if b and not a]
     gained = [i for i, b, a in zip(shared, before, after) if a and not b]
     n = len(shared)
@@ -41,36 +68,48 @@ def compare_pair(baseline: dict[str, dict], current: dict[str, dict], protocol: 
 
 
 def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float = 0.05, allow_mismatch: bool = False,
-            seed: int = 0, output: Path | None = None) -> int:
-    base_runs, cur_runs = _runs(baseline), _runs(current)
-    if not base_runs or not cur_runs:
-        raise FileNotFoundError(f"no */*/samples.jsonl under {baseline if not base_runs else current}")
-    results, mismatches, only = [], [], {}
-    for key in sorted(set(base_runs) & set(cur_runs)):
+            seed: int = 0, output: Path | None = None, min_overlap: float = 0.9, protocol: str | None = None) -> int:
+    base_runs, cur_runs = _runs(baseline, "baseline"), _runs(current, "current")
+    common = sorted(set(base_runs) & set(cur_runs))
+    if not common:
+        raise RegressUnusable(f"the runs share no benchmark/mode: baseline has {', '.join('/'.join(k) for k in base_runs)}; "
+                              f"current has {', '.join('/'.join(k) for k in cur_runs)}")
+    results, mismatches, only, thin = [], [], {}, []
+    for key in common:
         base_folder, cur_folder = base_runs[key], cur_runs[key]
         base_settings, cur_settings = _settings(base_folder), _settings(cur_folder)
         for name in COMPARED_SETTINGS:
             if base_settings.get(name) != cur_settings.get(name):
                 mismatches.append(f"{key[0]} {key[1]}: {name} {base_settings.get(name)!r} vs {cur_settings.get(name)!r}")
-        base_records = latest_by_id(read_records(base_folder / "samples.jsonl"))
-        cur_records = latest_by_id(read_records(cur_folder / "samples.jsonl"))
+        base_records, cur_records = _records(base_folder), _records(cur_folder)
+        shared = len(set(base_records) & set(cur_records))
+        if shared < min_overlap * max(len(base_records), len(cur_records)) or shared == 0:
+            thin.append(f"{key[0]} {key[1]}: {shared} questions in common, of {len(base_records)} (baseline) and "
+                        f"{len(cur_records)} (current)")
         only[f"{key[0]} {key[1]}"] = {"baseline_only": sorted(set(base_records) - set(cur_records)),
                                       "current_only": sorted(set(cur_records) - set(base_records))}
-        protocol = base_settings.get("protocol", "reference")
-        overall = compare_pair(base_records, cur_records, protocol, seed)
-        rows = [{"task": key[0], "mode": key[1], "breakdown": "", "value": "", **overall}]
-        fields = sorted({f for r in cur_records.values() for f in r["fields"]})
+        chosen = protocol or base_settings.get("protocol", "reference")
+        overall = compare_pair(base_records, cur_records, chosen, seed)
+        rows = [{"benchmark": key[0], "mode": key[1], "protocol": chosen, "breakdown": "", "value": "", **overall}]
+        fields = sorted({f for r in cur_records.values() for f in r.fields})
         for field in fields:
-            for value in sorted({r["fields"].get(field, "") for r in cur_records.values()}):
-                pick = lambda records: {i: r for i, r in records.items() if r["fields"].get(field, "") == value}
-                rows.append({"task": key[0], "mode": key[1], "breakdown": field, "value": value,
-                             **compare_pair(pick(base_records), pick(cur_records), protocol, seed)})
+            for value in sorted({r.fields.get(field, "") for r in cur_records.values()}):
+                pick = lambda records: {i: r for i, r in records.items() if r.fields.get(field, "") == value}
+                rows.append({"benchmark": key[0], "mode": key[1], "protocol": chosen, "breakdown": field, "value": value,
+                             **compare_pair(pick(base_records), pick(cur_records), chosen, seed)})
         results += rows
     unpaired = sorted(set(base_runs) ^ set(cur_runs))
     failing = [r for r in results if not r["breakdown"] and r["delta"] < -max_drop and r["mcnemar_p"] < alpha]
-    code = EXIT_MISMATCH if mismatches and not allow_mismatch else EXIT_DROP if failing else EXIT_PASS
+    if thin:
+        code = EXIT_UNUSABLE
+    elif mismatches and not allow_mismatch:
+        code = EXIT_MISMATCH
+    else:
+        code = EXIT_DROP if failing else EXIT_PASS
+    verdicts = {EXIT_PASS: "pass", EXIT_DROP: "fail: significant drop", EXIT_MISMATCH: "fail: settings mismatch",
+                EXIT_UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)"}
     summary = {"baseline": str(baseline), "current": str(current), "max_drop": max_drop, "alpha": alpha, "seed": seed,
-               "verdict": {EXIT_PASS: "pass", EXIT_DROP: "fail: significant drop", EXIT_MISMATCH: "fail: settings mismatch"}[code],
+               "min_overlap": min_overlap, "verdict": verdicts[code], "exit_code": code, "too_little_shared": thin,
                "mismatches": mismatches, "unpaired_runs": [" ".join(k) for k in unpaired], "only_in_one_run": only,
                "comparisons": results}
     text = markdown(summary, failing)
@@ -89,10 +128,12 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
 
 
 def _settings(folder: Path) -> dict:
-    settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else {}
-    summary_path = folder / "summary.json"
-    if summary_path.is_file():
-        settings = {**settings, "protocol": read_json(summary_path)["headline_protocol"]}
+    try:
+        settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else {}
+        if (folder / "summary.json").is_file():
+            settings = {**settings, "protocol": read_json(folder / "summary.json")["headline_protocol"]}
+    except (RecordError, KeyError, TypeError) as error:
+        raise RegressUnusable(f"{folder}: {error}") from error
     return settings
 
 
@@ -100,20 +141,23 @@ def markdown(summary: dict, failing: list[dict]) -> str:
     lines = [f"## fvlm-eval regression: {summary['verdict']}", "",
              f"baseline `{summary['baseline']}` vs current `{summary['current']}`; fail when a drop exceeds "
              f"{summary['max_drop']} points with McNemar p < {summary['alpha']} (bootstrap seed {summary['seed']}).", ""]
+    if summary["too_little_shared"]:
+        lines += ["**Not comparable: the runs share too few questions.**", ""]
+        lines += [f"- {m}" for m in summary["too_little_shared"]] + [""]
     if summary["mismatches"]:
         lines += ["**Settings differ: these runs are not comparable as they stand.**", ""]
         lines += [f"- {m}" for m in summary["mismatches"]] + [""]
-    lines += ["| task | mode | breakdown | n | baseline % | current % | change | 95% CI (paired bootstrap) | McNemar p | lost | gained |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| benchmark | mode | protocol | breakdown | n | baseline % | current % | change | 95% CI (paired bootstrap) | McNemar p | lost | gained |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["comparisons"]:
         where = f"{r['breakdown']}={r['value']}" if r["breakdown"] else "**all**"
         flag = " ⚠" if r in failing else ""
-        lines.append(f"| {r['task']} | {r['mode']} | {where} | {r['n']} | {r['baseline']:.1f} | {r['current']:.1f} | "
-                     f"{r['delta']:+.1f}{flag} | [{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {r['mcnemar_p']:.3g} | "
-                     f"{len(r['lost'])} | {len(r['gained'])} |")
+        lines.append(f"| {r['benchmark']} | {r['mode']} | {r['protocol']} | {where} | {r['n']} | {r['baseline']:.1f} | "
+                     f"{r['current']:.1f} | {r['delta']:+.1f}{flag} | [{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | "
+                     f"{r['mcnemar_p']:.3g} | {len(r['lost'])} | {len(r['gained'])} |")
     flipped = [r for r in summary["comparisons"] if not r["breakdown"] and (r["lost"] or r["gained"])]
     for r in flipped:
-        lines += ["", f"<details><summary>{r['task']} {r['mode']}: {len(r['lost'])} now wrong, {len(r['gained'])} now right</summary>", "",
+        lines += ["", f"<details><summary>{r['benchmark']} {r['mode']}: {len(r['lost'])} now wrong, {len(r['gained'])} now right</summary>", "",
                   "now wrong: " + (", ".join(r["lost"][:200]) or "none"), "",
                   "now right: " + (", ".join(r["gained"][:200]) or "none"), "", "</details>"]
     for name, ids in summary["only_in_one_run"].items():
@@ -121,5 +165,5 @@ def markdown(summary: dict, failing: list[dict]) -> str:
             lines += ["", f"**{name}: ids in one run only** (not compared): baseline only {len(ids['baseline_only'])}, "
                           f"current only {len(ids['current_only'])}"]
     if summary["unpaired_runs"]:
-        lines += ["", "task/mode in one run only: " + ", ".join(summary["unpaired_runs"])]
+        lines += ["", "benchmark/mode in one run only: " + ", ".join(summary["unpaired_runs"])]
     return "\n".join(lines) + "\n"

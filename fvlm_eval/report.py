@@ -1,24 +1,40 @@
-"""``fvlm-eval report``: runs against published baselines, as Markdown, CSV, JSON and PNG charts.
+"""``fvlm-eval report``: runs of any families side by side with the published figures.
 
-Every number of a run carries its 95% interval and its coverage (questions recorded / in a
-complete copy, categories present / expected), so a run on partial data never reads as a full
-one. Every column says its protocol: fVLM's option log-likelihood and SmolVLM2's generated
-answers are different protocols.
+One row per (run, mode, protocol) and per published figure, one column per benchmark. Every
+number of a run carries its 95% interval, its coverage (questions recorded / in a complete copy,
+categories present / expected) and the chance level on the same questions; a ⚠ marks one that is
+not significantly above chance or not above always answering one letter. Every row names its
+protocol: option log-likelihood (which), a generated answer read by fvlm-eval, or the published
+source's. Per SmolVLM2 size, a line sets our generated-answer figure beside the published one.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from fvlm_eval.records import read_json, write_json_atomic, write_text_atomic
-from fvlm_eval.tasks import TASKS
+from fvlm_eval.records import RecordError, read_json, write_json_atomic, write_text_atomic
+from fvlm_eval.scoring import GENERATED
+from fvlm_eval.summary import flags
+from fvlm_eval.tasks import BENCHMARKS
 
-BASELINES = Path(__file__).resolve().parents[1] / "results" / "baselines" / "published.csv"
-BENCHMARKS = ("mvbench", "videomme", "scienceqa")
-TITLES = {"mvbench": "MVBench", "videomme": "Video-MME", "scienceqa": "ScienceQA (IMG test)"}
-MAIN_BREAKDOWN = {"mvbench": "task", "videomme": "task_type", "scienceqa": "subject"}
+PROTOCOL_NAMES = {
+    "reference": "option log-likelihood (reference: mean CE, the public fVLM scorer's)",
+    "sum": "option log-likelihood (sum)",
+    "mean": "option log-likelihood (mean)",
+    "letter": "log p of the letter",
+    "option_text": "log p of the option's own text (sum)",
+    "option_text_norm": "log p of the option's own text per byte",
+    GENERATED: "generated answer, letter read by fvlm-eval",
+}
+SMOLVLM2_SIZES = {"256M": 256e6, "500M": 507e6, "2.2B": 2.25e9}
+
+
+class ReportError(ValueError):
+    """A run folder or baseline file a report cannot be made from, named."""
 
 
 @dataclass(frozen=True)
@@ -33,108 +49,211 @@ class Baseline:
     source: str
 
     @property
-    def column(self) -> str:
+    def label(self) -> str:
         return f"{self.model} {self.mode}".strip() + " (published)"
 
 
+def baselines_file() -> Path:
+    return Path(str(resources.files("fvlm_eval") / "baselines" / "published.csv"))
+
+
 def read_baselines(path: Path | None) -> list[Baseline]:
-    path = Path(path) if path else BASELINES
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [Baseline(r["model"], r["benchmark"], r["mode"], r["breakdown"], r["value"], float(r["accuracy"]),
-                     r["protocol"], r["source"]) for r in rows]
+    path = Path(path) if path else baselines_file()
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as error:
+        raise ReportError(f"baselines {path}: {error.strerror or error}") from error
+    result = []
+    for number, r in enumerate(rows, start=2):
+        try:
+            result.append(Baseline(r["model"], r["benchmark"], r["mode"] or "", r["breakdown"] or "", r["value"] or "",
+                                   float(r["accuracy"]), r["protocol"], r["source"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ReportError(f"baselines {path}:{number}: not a baseline row ({type(error).__name__}: {error})") from error
+    return result
 
 
 def read_summaries(run: Path) -> dict[tuple[str, str], dict]:
-    """(task, mode) -> summary.json of one run folder."""
+    """(benchmark, mode) -> summary.json of one run folder, each checked to be one."""
+    run = Path(run)
+    if not run.is_dir():
+        raise ReportError(f"{run}: no such run folder")
     found = {}
-    for path in sorted(Path(run).glob("*/*/summary.json")):
-        summary = read_json(path)
-        found[(summary["task"], summary["mode"])] = summary
+    for path in sorted(run.glob("*/*/summary.json")):
+        try:
+            summary = read_json(path)
+            key = (summary["benchmark"], summary["mode"])
+            for name in ("headline_protocol", "accuracy", "coverage"):
+                summary[name]
+        except RecordError as error:
+            raise ReportError(str(error)) from error
+        except (KeyError, TypeError) as error:
+            raise ReportError(f"{path}: not a summary of this version of fvlm-eval (no {error})") from error
+        found[key] = summary
     if not found:
-        raise FileNotFoundError(f"no */*/summary.json under {run}: is it the --output-dir of `fvlm-eval run`?")
+        hint = " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
+        raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it{hint}; is it the --output-dir of `fvlm-eval run`?")
     return found
 
 
-def run_cell(summary: dict, breakdown: tuple[str, str] | None = None) -> dict:
-    protocol = summary["headline_protocol"]
-    result = summary["accuracy"][protocol]
-    if breakdown is not None:
+def run_cell(summary: dict, protocol: str, breakdown: tuple[str, str] | None = None, alpha: float = 0.05) -> dict:
+    result = summary["accuracy"].get(protocol)
+    if result is not None and breakdown is not None:
         result = result["breakdowns"].get(breakdown[0], {}).get(breakdown[1])
-        if result is None:
-            return {}
+    if result is None:
+        return {}
+    if result.get("accuracy") is None:
+        return {"accuracy": None}
     coverage = summary["coverage"]
-    return {"accuracy": 100 * result["accuracy"], "ci95": [100 * x for x in result["ci95"]], "n": result["n"],
-            "recorded": coverage["recorded"], "expected": coverage["expected"], "failed": coverage["failed"],
-            "categories": f"{coverage['categories_present']}/{coverage['categories_expected']}", "protocol": protocol}
+    cell = {"accuracy": 100 * result["accuracy"], "ci95": [100 * x for x in result["ci95"]], "n": result["n"],
+            "chance": 100 * result["chance"] if result.get("chance") is not None else None,
+            "above_chance_p": result.get("above_chance_p"), "protocol": protocol}
+    if breakdown is None:
+        best = result.get("letters", {}).get("best_constant", {})
+        cell.update(recorded=coverage["recorded"], expected=coverage["expected"], failed=coverage["failed"],
+                    categories=f"{coverage['categories_present']}/{coverage['categories_expected']}",
+                    constant_letter={"letter": best.get("letter"), "accuracy": 100 * best.get("accuracy", 0.0)},
+                    flags=flags(result, alpha))
+        if protocol == GENERATED:
+            cell["unparseable"] = result.get("unparseable", 0)
+    return cell
 
 
-def fmt(cell: dict, task: str | None = None, with_coverage: bool = True) -> str:
-    if not cell:
-        return "-"
+def fmt(cell: dict, benchmark: str | None = None, with_coverage: bool = True) -> str:
+    if not cell or cell.get("accuracy") is None:
+        return "n/a" if cell else "-"
     if "ci95" not in cell:
         return f"{cell['accuracy']:.1f}"
     text = f"{cell['accuracy']:.1f} [{cell['ci95'][0]:.1f}, {cell['ci95'][1]:.1f}]"
+    if cell.get("flags"):
+        text += " ⚠"
     if with_coverage:
-        noun = f"{TASKS[task].category_field}s" if task in TASKS else "categories"
-        text += f" ({cell['recorded']}/{cell['expected']} q, {cell['categories']} {noun})"
+        noun = f"{BENCHMARKS[benchmark].category_field}s" if benchmark in BENCHMARKS else "categories"
+        chance = f"; chance {cell['chance']:.1f}" if cell.get("chance") is not None else ""
+        text += f" ({cell['recorded']}/{cell['expected']} q, {cell['categories']} {noun}{chance})"
     return text
 
 
-def build(runs: list[Path], baselines: list[Baseline]) -> dict:
-    """The report as data: columns, the main table, and one breakdown table per benchmark."""
-    run_columns = []
+def _run_rows(runs: list[Path], protocols: list[str] | None) -> list[dict]:
+    """One row per (run, mode, protocol shown): its label and its summaries by benchmark."""
+    rows: dict[tuple, dict] = {}
     for run in runs:
-        for (task, mode), summary in read_summaries(run).items():
-            label = f"{Path(run).name} {mode}"
-            run_columns.append((label, task, mode, summary))
-    labels = list(dict.fromkeys(label for label, *_ in run_columns))
-    baseline_labels = list(dict.fromkeys(b.column for b in baselines if not b.breakdown))
-    protocols = {label: f"option log-likelihood ({s['headline_protocol']})" for label, _, _, s in run_columns}
-    protocols.update({b.column: b.protocol for b in baselines})
-    main = {}
-    for benchmark in BENCHMARKS:
-        row = {label: run_cell(s) for label, task, _, s in run_columns if task == benchmark}
-        row.update({b.column: {"accuracy": b.accuracy} for b in baselines if b.benchmark == benchmark and not b.breakdown})
-        if any(label in row for label in labels):
-            main[benchmark] = row
+        for (benchmark, mode), summary in read_summaries(run).items():
+            shown = protocols or [summary["headline_protocol"]] + ([GENERATED] if GENERATED in summary["accuracy"] else [])
+            for protocol in dict.fromkeys(shown):
+                if protocol not in summary["accuracy"]:
+                    continue
+                key = (str(run), mode, protocol)
+                model = summary.get("manifest", {}).get("model", {})
+                row = rows.setdefault(key, {"label": f"{Path(run).name} {mode} [{protocol}]", "run": Path(run).name,
+                                            "mode": mode, "protocol": protocol, "family": model.get("family", "fvlm"),
+                                            "model": model, "summaries": {}})
+                row["summaries"][benchmark] = summary
+    return list(rows.values())
+
+
+def smolvlm2_size(model: dict) -> str | None:
+    """Which published SmolVLM2 a run's model is: by its name, else by its parameter count (within 10%)."""
+    text = f"{model.get('name', '')} {model.get('source', '')}"
+    for size in SMOLVLM2_SIZES:
+        if re.search(rf"SmolVLM2?-{re.escape(size)}", text, re.IGNORECASE):
+            return size
+    count = model.get("parameters")
+    for size, parameters in SMOLVLM2_SIZES.items():
+        if count and abs(count - parameters) / parameters < 0.1:
+            return size
+    return None
+
+
+def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, protocols: list[str] | None = None) -> dict:
+    """The report as data: rows (runs and published), the main table, breakdowns, comparisons."""
+    run_rows = _run_rows(runs, protocols)
+    published = {}
+    for b in baselines:
+        if not b.breakdown:
+            published.setdefault(b.label, {"label": b.label, "protocol": b.protocol, "source": b.source, "cells": {}})
+            published[b.label]["cells"][b.benchmark] = {"accuracy": b.accuracy}
+    benchmarks = [b for b in BENCHMARKS if any(b in row["summaries"] for row in run_rows)]
+    main = {row["label"]: {b: run_cell(row["summaries"][b], row["protocol"], alpha=alpha) for b in row["summaries"]}
+            for row in run_rows}
+    main.update({p["label"]: p["cells"] for p in published.values()})
+    protocols_of = {row["label"]: PROTOCOL_NAMES.get(row["protocol"], row["protocol"]) for row in run_rows}
+    protocols_of.update({p["label"]: p["protocol"] for p in published.values()})
     breakdowns = {}
-    for benchmark in main:
-        field = MAIN_BREAKDOWN[benchmark]
+    for benchmark in benchmarks:
+        field = BENCHMARKS[benchmark]().main_breakdown
+        headline = [row for row in run_rows if benchmark in row["summaries"]
+                    and row["protocol"] == row["summaries"][benchmark]["headline_protocol"]]
         values = set()
-        for _, task, _, s in run_columns:
-            if task == benchmark:
-                values |= set(s["accuracy"][s["headline_protocol"]]["breakdowns"].get(field, {}))
-        published = [b for b in baselines if b.benchmark == benchmark and b.breakdown == field]
-        values |= {b.value for b in published}
+        for row in headline:
+            values |= set(row["summaries"][benchmark]["accuracy"][row["protocol"]]["breakdowns"].get(field, {}))
+        per_category = [b for b in baselines if b.benchmark == benchmark and b.breakdown == field]
+        values |= {b.value for b in per_category}
         table = {}
         for value in sorted(values):
-            row = {label: run_cell(s, (field, value)) for label, task, _, s in run_columns if task == benchmark}
-            row.update({b.column: {"accuracy": b.accuracy} for b in published if b.value == value})
-            table[value] = row
+            cells = {row["label"]: run_cell(row["summaries"][benchmark], row["protocol"], (field, value)) for row in headline}
+            cells.update({b.label: {"accuracy": b.accuracy} for b in per_category if b.value == value})
+            table[value] = cells
         breakdowns[benchmark] = {"field": field, "rows": table}
-    columns = labels + [c for c in baseline_labels if c not in labels]
-    sources = {b.column: b.source for b in baselines}
-    return {"columns": columns, "run_columns": labels, "protocols": protocols, "sources": sources,
-            "main": main, "breakdowns": breakdowns}
+    comparisons = []
+    for row in run_rows:
+        if row["family"] != "smolvlm" or row["protocol"] != GENERATED:
+            continue
+        size = smolvlm2_size(row["model"])
+        for benchmark, summary in row["summaries"].items():
+            ours = run_cell(summary, GENERATED, alpha=alpha)
+            theirs = next((b for b in baselines if b.model == f"SmolVLM2-{size}" and b.benchmark == benchmark
+                           and not b.breakdown), None) if size else None
+            comparisons.append({"run": row["label"], "size": size, "benchmark": benchmark, "ours": ours.get("accuracy"),
+                                "ci95": ours.get("ci95"), "published": theirs.accuracy if theirs else None,
+                                "published_protocol": theirs.protocol if theirs else None,
+                                "difference": ours["accuracy"] - theirs.accuracy if theirs and ours.get("accuracy") is not None else None})
+    sources = {p["label"]: p["source"] for p in published.values()}
+    return {"alpha": alpha, "benchmarks": benchmarks, "rows": [row["label"] for row in run_rows] + list(published),
+            "run_rows": [row["label"] for row in run_rows], "protocols": protocols_of, "sources": sources,
+            "main": main, "breakdowns": breakdowns, "smolvlm2": comparisons}
 
 
 def markdown(report: dict) -> str:
-    columns = report["columns"]
+    benchmarks = report["benchmarks"]
+    titles = {b: BENCHMARKS[b]().title for b in benchmarks}
     lines = ["# fvlm-eval report", "",
-             "Accuracy %, with the 95% interval (clustered by video) and coverage: questions recorded / in a "
-             "complete copy, categories present / expected. Failed questions count as wrong.", "",
-             "| benchmark | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|",
-             "| *protocol* | " + " | ".join(f"*{report['protocols'].get(c, '')}*" for c in columns) + " |"]
-    for benchmark, row in report["main"].items():
-        lines.append(f"| {TITLES[benchmark]} | " + " | ".join(fmt(row.get(c, {}), benchmark) for c in columns) + " |")
+             "Accuracy %, with the 95% interval (clustered by video), coverage (questions recorded / in a complete "
+             "copy, categories present / expected) and the chance level of a uniform guess on the same questions. "
+             "Failed questions count as wrong. "
+             f"⚠: not significantly above chance (exact test, alpha {report['alpha']:g}) or not above always "
+             "answering one letter.", "",
+             "| model and mode | protocol | " + " | ".join(titles[b] for b in benchmarks) + " |",
+             "|---|---" + "|---" * len(benchmarks) + "|"]
+    for label in report["rows"]:
+        cells = [fmt(report["main"][label].get(b, {}), b) for b in benchmarks]
+        lines.append(f"| {label} | {report['protocols'][label]} | " + " | ".join(cells) + " |")
+    warnings = [(label, b, f) for label in report["run_rows"] for b in benchmarks
+                for f in report["main"][label].get(b, {}).get("flags", [])]
+    if warnings:
+        lines += ["", "⚠ " + "; ".join(f"{label} on {titles[b]}: {f}" for label, b, f in warnings)]
+    if report["smolvlm2"]:
+        lines += ["", "## SmolVLM2: measured here vs published", ""]
+        for c in report["smolvlm2"]:
+            ours = "n/a" if c["ours"] is None else f"{c['ours']:.1f} [{c['ci95'][0]:.1f}, {c['ci95'][1]:.1f}]"
+            if c["published"] is None:
+                lines.append(f"- {c['run']} on {titles[c['benchmark']]}: {ours}; no published figure for this model"
+                             + (f" (SmolVLM2-{c['size']} has none on this benchmark)" if c["size"] else ""))
+            else:
+                lines.append(f"- SmolVLM2-{c['size']} on {titles[c['benchmark']]}: ours {ours} (generated answers, the "
+                             f"harness's frames and prompt) vs published {c['published']:.1f} ({c['published_protocol']}): "
+                             f"{c['difference']:+.1f} points")
     for benchmark, table in report["breakdowns"].items():
-        cols = [c for c in columns if any(c in r for r in table["rows"].values())]
-        lines += ["", f"## {TITLES[benchmark]} by {table['field']}", "",
-                  f"| {table['field']} | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        columns = [c for c in report["rows"] if any(c in r for r in table["rows"].values())]
+        lines += ["", f"## {titles[benchmark]} by {table['field']}", "",
+                  f"| {table['field']} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for value, row in table["rows"].items():
-            cells = [fmt(row.get(c, {}), with_coverage=False) + (f" (n={row[c]['n']})" if row.get(c, {}).get("n") else "")
-                     for c in cols]
+            cells = []
+            for c in columns:
+                cell = row.get(c, {})
+                extra = f" (n={cell['n']}, chance {cell['chance']:.1f})" if cell.get("n") and cell.get("chance") is not None else ""
+                cells.append(fmt(cell, with_coverage=False) + extra)
             lines.append(f"| {value} | " + " | ".join(cells) + " |")
     lines += ["", "## Sources", ""] + [f"- {c}: {s}" for c, s in report["sources"].items()]
     return "\n".join(lines) + "\n"
@@ -145,20 +264,23 @@ def csv_text(report: dict) -> str:
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["benchmark", "breakdown", "value", "column", "protocol", "accuracy", "ci95_low", "ci95_high",
-                     "n", "recorded", "expected", "categories"])
-    def rows(benchmark, field, value, row):
-        for column, cell in row.items():
-            if cell:
-                low, high = cell.get("ci95", ["", ""])
-                writer.writerow([benchmark, field, value, column, report["protocols"].get(column, ""),
-                                 f"{cell['accuracy']:.2f}", low, high, cell.get("n", ""), cell.get("recorded", ""),
-                                 cell.get("expected", ""), cell.get("categories", "")])
-    for benchmark, row in report["main"].items():
-        rows(benchmark, "", "", row)
+    writer.writerow(["benchmark", "breakdown", "value", "row", "protocol", "accuracy", "ci95_low", "ci95_high", "n",
+                     "chance", "flags", "recorded", "expected", "categories"])
+
+    def rows(benchmark, field, value, label, cell):
+        if cell and cell.get("accuracy") is not None:
+            low, high = cell.get("ci95", ["", ""])
+            chance = "" if cell.get("chance") is None else f"{cell['chance']:.2f}"
+            writer.writerow([benchmark, field, value, label, report["protocols"].get(label, ""), f"{cell['accuracy']:.2f}",
+                             low, high, cell.get("n", ""), chance, "; ".join(cell.get("flags", [])),
+                             cell.get("recorded", ""), cell.get("expected", ""), cell.get("categories", "")])
+    for label, cells in report["main"].items():
+        for benchmark, cell in cells.items():
+            rows(benchmark, "", "", label, cell)
     for benchmark, table in report["breakdowns"].items():
-        for value, row in table["rows"].items():
-            rows(benchmark, table["field"], value, row)
+        for value, cells in table["rows"].items():
+            for label, cell in cells.items():
+                rows(benchmark, table["field"], value, label, cell)
     return buffer.getvalue()
 
 
@@ -170,20 +292,28 @@ def charts(report: dict, folder: Path) -> list[Path]:
     import numpy as np
 
     written = []
-    columns = report["columns"]
-    benchmarks = list(report["main"])
-    figure, axis = plt.subplots(figsize=(max(8, 1.2 * len(columns) * len(benchmarks) / 2), 4.5))
-    width = 0.8 / max(len(columns), 1)
-    for i, column in enumerate(columns):
-        values = [report["main"][b].get(column, {}).get("accuracy", np.nan) for b in benchmarks]
-        errors = [[v - report["main"][b].get(column, {}).get("ci95", [v, v])[0] for b, v in zip(benchmarks, values)],
-                  [report["main"][b].get(column, {}).get("ci95", [v, v])[1] - v for b, v in zip(benchmarks, values)]]
-        hatch = "" if column in report["run_columns"] else "//"
-        axis.bar(np.arange(len(benchmarks)) + i * width, values, width, label=column, yerr=errors, hatch=hatch, capsize=2)
-    axis.set_xticks(np.arange(len(benchmarks)) + width * (len(columns) - 1) / 2, [TITLES[b] for b in benchmarks])
+    labels, benchmarks = report["rows"], report["benchmarks"]
+    titles = [BENCHMARKS[b]().title for b in benchmarks]
+    figure, axis = plt.subplots(figsize=(max(8, 0.6 * len(labels) * len(benchmarks)), 5))
+    width = 0.8 / max(len(labels), 1)
+    for i, label in enumerate(labels):
+        cells = [report["main"][label].get(b, {}) for b in benchmarks]
+        values = [c.get("accuracy") if c.get("accuracy") is not None else np.nan for c in cells]
+        errors = [[v - c["ci95"][0] if "ci95" in c else 0 for v, c in zip(values, cells)],
+                  [c["ci95"][1] - v if "ci95" in c else 0 for v, c in zip(values, cells)]]
+        hatch = "" if label in report["run_rows"] else "//"
+        axis.bar(np.arange(len(benchmarks)) + i * width, values, width, label=label, yerr=errors, hatch=hatch, capsize=2)
+    for j, benchmark in enumerate(benchmarks):
+        chances = [report["main"][label].get(benchmark, {}).get("chance") for label in report["run_rows"]]
+        chances = [c for c in chances if c is not None]
+        if chances:
+            level = sum(chances) / len(chances)
+            axis.hlines(level, j - width / 2, j + width * (len(labels) - 0.5), colors="black", linestyles="--", linewidth=1.2,
+                        label="chance (uniform guess)" if j == 0 else None)
+    axis.set_xticks(np.arange(len(benchmarks)) + width * (len(labels) - 1) / 2, titles)
     axis.set_ylabel("accuracy %")
-    axis.set_title("fvlm-eval: runs (solid, log-likelihood) vs published (hatched; SmolVLM2 = generated answers)")
-    axis.legend(fontsize=7, ncol=2)
+    axis.set_title("fvlm-eval: runs (solid) vs published (hatched); dashed: chance")
+    axis.legend(fontsize=6, ncol=2)
     figure.tight_layout()
     path = folder / "comparison.png"
     figure.savefig(path, dpi=110)
@@ -191,16 +321,16 @@ def charts(report: dict, folder: Path) -> list[Path]:
     written.append(path)
     for benchmark, table in report["breakdowns"].items():
         values = list(table["rows"])
-        cols = [c for c in columns if any(c in r for r in table["rows"].values())]
-        figure, axis = plt.subplots(figsize=(7, max(3, 0.35 * len(values) * max(1, len(cols)) / 2)))
-        height = 0.8 / max(len(cols), 1)
-        for i, column in enumerate(cols):
-            data = [table["rows"][v].get(column, {}).get("accuracy", np.nan) for v in values]
-            axis.barh(np.arange(len(values)) + i * height, data, height, label=column)
-        axis.set_yticks(np.arange(len(values)) + height * (len(cols) - 1) / 2, values, fontsize=7)
+        columns = [c for c in labels if any(c in r for r in table["rows"].values())]
+        figure, axis = plt.subplots(figsize=(7, max(3, 0.35 * len(values) * max(1, len(columns)) / 2)))
+        height = 0.8 / max(len(columns), 1)
+        for i, column in enumerate(columns):
+            data = [table["rows"][v].get(column, {}).get("accuracy") for v in values]
+            axis.barh(np.arange(len(values)) + i * height, [np.nan if d is None else d for d in data], height, label=column)
+        axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, values, fontsize=7)
         axis.set_xlabel("accuracy %")
-        axis.set_title(f"{TITLES[benchmark]} by {table['field']}")
-        axis.legend(fontsize=7)
+        axis.set_title(f"{BENCHMARKS[benchmark]().title} by {table['field']}")
+        axis.legend(fontsize=6)
         figure.tight_layout()
         path = folder / f"breakdown_{benchmark}.png"
         figure.savefig(path, dpi=110)
@@ -209,8 +339,9 @@ def charts(report: dict, folder: Path) -> list[Path]:
     return written
 
 
-def write_report(runs: list[Path], baselines_path: Path | None = None, output_dir: Path | None = None) -> list[Path]:
-    report = build([Path(r) for r in runs], read_baselines(baselines_path))
+def write_report(runs: list[Path], baselines_path: Path | None = None, output_dir: Path | None = None,
+                 alpha: float = 0.05, protocols: list[str] | None = None, show: bool = True) -> list[Path]:
+    report = build([Path(r) for r in runs], read_baselines(baselines_path), alpha, protocols)
     folder = Path(output_dir) if output_dir else Path(runs[0]) / "report"
     folder.mkdir(parents=True, exist_ok=True)
     text = markdown(report)
@@ -218,8 +349,9 @@ def write_report(runs: list[Path], baselines_path: Path | None = None, output_di
     write_text_atomic(folder / "report.csv", csv_text(report))
     write_json_atomic(folder / "report.json", report)
     written = [folder / "report.md", folder / "report.csv", folder / "report.json"] + charts(report, folder)
-    from rich.console import Console
-    from rich.markdown import Markdown
+    if show:
+        from rich.console import Console
+        from rich.markdown import Markdown
 
-    Console().print(Markdown(text))
+        Console().print(Markdown(text))
     return written

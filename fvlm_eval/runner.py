@@ -1,251 +1,524 @@
-"""The run loop: questions in, one JSONL record per (question, mode) out, then summaries.
+"""The run loop: questions in, one record per (question, mode) out, then summaries.
 
-Media are decoded in worker processes (a DataLoader over distinct media, so each video is
-decoded once for all its questions and modes); the model prepares each batch of clips once
-and scores every mode on it. Records are appended per batch; a rerun resumes from them.
+Media are decoded in worker processes (a DataLoader over distinct media: each video is decoded
+once for all its questions and modes, or read from the frame cache); the model loads each batch
+of clips once and scores every mode on it. Records are appended per batch; a rerun resumes from
+them: a question is scored again only when it has no record, its record failed, or what it was
+computed from changed (its ``question_sha256``). One process holds an output folder at a time
+(a lock names the holder). Sharded runs (``--shard i/n``, or ranks under torchrun) take whole
+videos, write their own record files, and are joined by ``merge``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval import __version__
-from fvlm_eval.backend import ChoiceModel
-from fvlm_eval.media import Clip, MediaError, load_clip
-from fvlm_eval.records import append_records, latest_by_id, read_json, read_records, write_json_atomic
-from fvlm_eval.scoring import PROTOCOLS, predict, protocol_scores
-from fvlm_eval.stats import accuracy
-from fvlm_eval.tasks import Task, get_task
-from fvlm_eval.types import OptionLogprobs, Question, Sampling, ScoreRequest
+from fvlm_eval.answers import GENERATION_INSTRUCTION
+from fvlm_eval.frame_cache import FrameCache
+from fvlm_eval.media import MediaError, load_clip
+from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.records import (Record, RecordError, append_records, latest_by_id, make_record, question_sha256,
+                               read_json, read_records, write_json_atomic, write_records)
+from fvlm_eval.summary import summarize_records
+from fvlm_eval.tasks import Benchmark, Loaded, get_benchmark
+from fvlm_eval.types import ChoiceRequest, Clip, GenerateRequest, Question
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SYSTEMATIC_AFTER = 16  # the first this many questions failing alike stop a run
+SAMPLES = "samples.jsonl"
 
 
-class RunMismatch(RuntimeError):
-    """An output folder that holds records made with other settings."""
+class RunRefused(RuntimeError):
+    """An output folder this run must not write into (other settings, or another run holds it)."""
+
+
+class SystematicFailure(RuntimeError):
+    """Every question so far failed the same way: a wrong data folder, a missing column, a bug."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.index}-of-{self.count}"
+
+    @staticmethod
+    def parse(text: str) -> "Shard":
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
+            raise ValueError(f"--shard {text}: expected i/n with 0 <= i < n, e.g. 0/4")
+        return Shard(int(match.group(1)), int(match.group(2)))
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    tasks: tuple[str, ...]
+    benchmarks: tuple[str, ...]
     modes: tuple[str, ...]
     data_dir: Path
     output_dir: Path
     limit: int | None = None
     frames: int | None = None
-    batch_size: int = 16
+    batch_size: int | None = None  # None: the model's suggestion (from free GPU memory), else 16
     protocol: str = "reference"
-    workers: int = 2
+    workers: int | None = None  # None: the machine's cores, bounded by the work
     subtitles: bool = False
-    retry_failed: bool = False
+    generate: bool = False
+    max_new_tokens: int = 16
+    model_sampling: bool = False  # the model's own video sampling instead of the benchmark's
+    frame_cache: Path | None = None
+    shard: Shard | None = None
+    keep_going: bool = False
     command_line: str = ""
 
 
-def task_for(name: str, settings: RunSettings) -> Task:
-    task = get_task(name, subtitles=settings.subtitles) if name == "videomme" else get_task(name)
-    if settings.frames and not task.uses_images:
-        task.sampling = dataclasses.replace(task.sampling, frames=settings.frames)
-    return task
+@dataclass
+class RunOutcome:
+    summaries: dict[tuple[str, str], dict] = field(default_factory=dict)
+    exit_code: int = EXIT_OK
+    messages: list[str] = field(default_factory=list)  # what the user must hear at the end
 
 
-def select(questions: tuple[Question, ...], task: Task, limit: int | None) -> list[Question]:
+def benchmark_for(name: str, settings: RunSettings, model: ModelAdapter) -> Benchmark:
+    benchmark = get_benchmark(name, subtitles=settings.subtitles) if name == "videomme" else get_benchmark(name)
+    if not benchmark.uses_images:
+        if settings.model_sampling and hasattr(model, "video_sampling"):
+            benchmark.sampling = model.video_sampling(settings.frames)
+        elif settings.frames:
+            benchmark.sampling = dataclasses.replace(benchmark.sampling, frames=settings.frames)
+    return benchmark
+
+
+def select(questions: tuple[Question, ...], benchmark: Benchmark, limit: int | None) -> list[Question]:
     """The first ``limit`` questions taken round-robin over categories (every category represented)."""
     if limit is None or limit >= len(questions):
         return list(questions)
     seen: dict[str, int] = {}
     ranked = []
     for order, question in enumerate(questions):
-        category = question.field_dict().get(task.category_field, "")
+        category = question.field_dict().get(benchmark.category_field, "")
         rank = seen.get(category, 0)
         seen[category] = rank + 1
         ranked.append((rank, order, question))
     return [q for _, _, q in sorted(ranked, key=lambda item: item[:2])[:limit]]
 
 
+def shard_media(by_media: dict[str, list[Question]], frames: int, shard: Shard) -> set[str]:
+    """The media of shard ``shard``: whole videos (all their questions), balanced by work (frames
+    plus questions), the heaviest first to the lightest shard; the same for every process."""
+    load = [0] * shard.count
+    mine = set()
+    for key in sorted(by_media, key=lambda k: (-(frames + len(by_media[k])), k)):
+        target = min(range(shard.count), key=lambda i: (load[i], i))
+        load[target] += frames + len(by_media[key])
+        if target == shard.index:
+            mine.add(key)
+    return mine
+
+
+def error_signature(error: str) -> str:
+    """An error with its names and numbers blanked: failures alike share a signature."""
+    return re.sub(r"[\w./\\@:-]*[/.\d][\w./\\@:-]*", "…", error)
+
+
 # ----- decoding in workers --------------------------------------------------------------------
 
 class MediaDataset:
-    """Distinct media of a task, decoded on demand: item i -> (key, Clip or error text)."""
+    """Distinct media, decoded on demand: item i -> (key, Clip or error text, cache outcome, cache warning)."""
 
-    def __init__(self, media: list, sampling: Sampling):
-        self.media = media
-        self.sampling = sampling
+    def __init__(self, media: list, sampling, transform, cache_dir: Path | None):
+        self.media, self.sampling, self.transform, self.cache_dir = media, sampling, transform, cache_dir
 
     def __len__(self) -> int:
         return len(self.media)
 
     def __getitem__(self, index: int):
         media = self.media[index]
+        cache = FrameCache(self.cache_dir) if self.cache_dir else None
+        outcome, warning = "off", None
         try:
-            return media.key, load_clip(media, self.sampling)
+            if cache is not None:
+                key = cache.key(media, self.sampling, self.transform.key)
+                clip, outcome = cache.get(key, media)
+                if clip is not None:
+                    return media.key, clip, outcome, None
+            clip = load_clip(media, self.sampling, self.transform)
+            if cache is not None:
+                try:
+                    cache.put(key, media, clip)
+                except OSError as error:
+                    warning = f"frame cache {self.cache_dir}: cannot write ({error}); this clip was decoded, not cached"
+            return media.key, clip, outcome, warning
         except MediaError as error:
-            return media.key, str(error)
+            return media.key, str(error), outcome, warning
         except Exception as error:  # a decoder bug must not end the run: record it against the questions
-            return media.key, f"decoding failed: {type(error).__name__}: {error}"
+            return media.key, f"decoding failed: {type(error).__name__}: {error}", outcome, warning
 
 
 def _keep(item):
     return item
 
 
-def decoded(media: list, sampling: Sampling, workers: int):
+def default_workers(count: int) -> int:
+    return max(0, min(os.cpu_count() or 1, count, 16))
+
+
+def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Path | None):
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(MediaDataset(media, sampling), batch_size=None, shuffle=False, num_workers=workers,
-                        collate_fn=_keep, prefetch_factor=4 if workers else None)
+    workers = default_workers(len(media)) if workers is None else workers
+    if workers <= 1:  # in this process: no start-up cost for a handful of clips
+        dataset = MediaDataset(media, sampling, transform, cache_dir)
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    loader = DataLoader(MediaDataset(media, sampling, transform, cache_dir), batch_size=None, shuffle=False,
+                        num_workers=workers, collate_fn=_keep, prefetch_factor=4)
     yield from loader
 
 
-# ----- records --------------------------------------------------------------------------------
+# ----- output folders ---------------------------------------------------------------------------
 
-def make_record(question: Question, mode: str, options: list[OptionLogprobs] | None, error: str | None,
-                clip: Clip | None = None) -> dict:
-    letters = question.letters
-    if options is None:
-        scores = {p: None for p in PROTOCOLS}
+class FolderLock:
+    """An advisory lock on an output folder (``flock``; released when the process ends, however).
+
+    A whole run takes it exclusively; shards take it shared and their own shard lock exclusively,
+    so shards run side by side but never beside a whole run or a merge, nor twice.
+    """
+
+    def __init__(self, folder: Path, name: str = ".fvlm-eval.lock", shared: bool = False):
+        self.path = Path(folder) / name
+        self.shared = shared
+        self.handle = None
+
+    def acquire(self) -> "FolderLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunRefused(f"{self.path.parent} is in use by {holder}; wait for it to finish or use another --output-dir")
+        if not self.shared:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} "
+                         f"({' '.join(sys.argv[:6])})")
+            handle.flush()
+        self.handle = handle
+        return self
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter) -> dict:
+    """What must not change between a run and its resumption (or between two compared runs)."""
+    description = model.describe()
+    return {"benchmark": benchmark.name, "mode": mode, **benchmark.settings(), "family": description.get("family"),
+            "model_sha256": description.get("sha256"), "prompt": description.get("prompt_format"),
+            "frame_transform": description.get("frame_transform"), "dtype": description.get("dtype")}
+
+
+def check_settings(folder: Path, current: dict) -> None:
+    path = folder / "settings.json"
+    if path.is_file():
+        previous = read_json(path)
+        if previous != current:
+            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+            raise RunRefused(f"{folder} holds records made with other settings ({', '.join(changed)} differ); "
+                             "use another --output-dir or remove that folder")
     else:
-        scores = protocol_scores(letters, options)
-    preds = {p: predict(p, scores[p]) for p in PROTOCOLS}
+        write_json_atomic(path, current)
+
+
+def record_files(folder: Path) -> list[Path]:
+    """``samples.jsonl`` and every shard's record file in ``folder`` (the merged one first)."""
+    return [folder / SAMPLES] + sorted(folder.glob("samples.shard-*.jsonl"))
+
+
+def read_all_records(folder: Path) -> dict[str, Record]:
+    """One record per id over every record file; the most recently recorded wins."""
+    merged: dict[str, Record] = {}
+    for path in record_files(folder):
+        for record in latest_by_id(read_records(path)).values():
+            if record.id not in merged or record.recorded_at >= merged[record.id].recorded_at:
+                merged[record.id] = record
+    return merged
+
+
+def git_commit() -> str | None:
+    """The harness's own commit, only when it runs from its own checkout (never a user's repo's)."""
+    import subprocess
+
+    top = Path(__file__).resolve().parent.parent
+    if not (top / ".git").exists() or not (top / "pyproject.toml").is_file() or \
+            "name = \"fvlm-eval\"" not in (top / "pyproject.toml").read_text():
+        return None
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=top, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def manifest(benchmark: Benchmark, mode: str, settings: RunSettings, model: ModelAdapter, batch_size: int) -> dict:
+    import platform
+
     return {
-        "id": question.id,
-        "task": question.benchmark,
+        "package_version": __version__,
+        "git_commit": git_commit(),
+        "model": model.describe(),
+        "benchmark": benchmark.name,
+        "benchmark_settings": benchmark.settings(),
         "mode": mode,
-        "group": question.group,
-        "gold": question.gold,
-        "letters": list(letters),
-        "fields": question.field_dict(),
-        "scores": scores,
-        "pred": preds,
-        "correct": {p: preds[p] is not None and preds[p] == question.gold for p in PROTOCOLS},
-        "options": None if options is None else {
-            letter: {"token_ids": list(o.token_ids), "logprobs": list(o.logprobs), "n_text": o.n_text,
-                     "first_token": o.first_token, "pad_id": o.pad_id, "fallback": o.fallback}
-            for letter, o in zip(letters, options)},
-        "frames": list(clip.note.indices) if clip else None,
-        "media_note": clip.note.note if clip else None,
-        "error": error,
+        "frames": benchmark.sampling.describe(),
+        "limit": settings.limit,
+        "batch_size": batch_size,
+        "protocol": settings.protocol,
+        "generate": settings.generate,
+        "data_dir": str(settings.data_dir),
+        "shard": settings.shard.name if settings.shard else None,
+        "command_line": settings.command_line or " ".join(sys.argv),
+        "python": platform.python_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
-# ----- the loop -------------------------------------------------------------------------------
+# ----- the loop ---------------------------------------------------------------------------------
 
-def git_commit() -> str | None:
-    import subprocess
+def run(settings: RunSettings, model: ModelAdapter, console=None, progress: bool = True) -> RunOutcome:
+    """Score every (benchmark, mode); summaries are written next to the records (merged runs: by ``merge``)."""
+    from rich.console import Console
 
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    console = console or Console()
+    outcome = RunOutcome()
+    for name in settings.benchmarks:
+        benchmark = benchmark_for(name, settings, model)
+        loaded = benchmark.load(settings.data_dir)
+        for problem in loaded.problems:
+            outcome.messages.append(f"{name}: annotation file {problem['file']} cannot be read ({problem['error']}); "
+                                    f"its {problem['expected'] or 'unknown number of'} questions count as failed")
+            outcome.exit_code = EXIT_FAILED
+        for note in loaded.notes:
+            if note.startswith("duplicate question id"):
+                console.print(f"[yellow]{name}: {note}[/]")
+        questions = select(loaded.questions, benchmark, settings.limit)
+        state = _BenchmarkRun(benchmark, loaded, settings, model, questions, console)
+        try:
+            state.score_all(progress)
+        except SystematicFailure as error:
+            outcome.messages.append(f"{name}: {error}")
+            outcome.exit_code = EXIT_FAILED
+        except KeyboardInterrupt:
+            outcome.messages.append(f"stopped: {state.recorded_summary()}; rerun the same command to resume")
+            outcome.exit_code = EXIT_INTERRUPTED
+            state.release()
+            return outcome
+        except BaseException:
+            state.release()
+            raise
+        outcome.messages.extend(state.messages)
+        if state.every_attempt_failed() and outcome.exit_code == EXIT_OK:
+            outcome.exit_code = EXIT_FAILED
+        outcome.summaries.update(state.finish())
+    return outcome
 
 
-def comparable_settings(task: Task, mode: str, model: ChoiceModel) -> dict:
-    """What must not change between a run and its resumption (or between two compared runs)."""
-    description = model.describe()
-    return {"task": task.name, "mode": mode, **task.settings(),
-            "model_sha256": description.get("sha256"), "prompt": description.get("prompt_format"),
-            "dtype": description.get("dtype")}
-
-
-def run(settings: RunSettings, model: ChoiceModel, console=None) -> dict[tuple[str, str], dict]:
-    """Score every (task, mode); returns the summaries (also written next to the records)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    summaries = {}
-    for name in settings.tasks:
-        task = task_for(name, settings)
-        loaded = task.load(settings.data_dir)
-        questions = select(loaded.questions, task, settings.limit)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]:.1f} q/s"), TextColumn("failed {task.fields[failed]}"),
-                   TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=False) as progress:
-            state = _TaskRun(task, settings, model, questions, progress)
-            state.score_all()
-        for mode in settings.modes:
-            summaries[(name, mode)] = state.summarize(mode, loaded.notes)
-    return summaries
-
-
-class _TaskRun:
-    def __init__(self, task: Task, settings: RunSettings, model: ChoiceModel, questions: list[Question], progress):
-        self.task, self.settings, self.model, self.questions = task, settings, model, questions
-        self.progress = progress
+class _BenchmarkRun:
+    def __init__(self, benchmark: Benchmark, loaded: Loaded, settings: RunSettings, model: ModelAdapter,
+                 questions: list[Question], console):
+        self.benchmark, self.loaded, self.settings, self.model = benchmark, loaded, settings, model
+        self.questions, self.console = questions, console
+        self.modes = settings.modes
         self.started = time.perf_counter()
-        self.scored_now = {mode: 0 for mode in settings.modes}
-        self.paths = {mode: settings.output_dir / task.name / mode / "samples.jsonl" for mode in settings.modes}
+        self.messages: list[str] = []
+        self.shard = settings.shard
+        self.folders = {mode: settings.output_dir / benchmark.name / mode for mode in self.modes}
+        self.paths = {mode: folder / (f"samples.{self.shard.name}.jsonl" if self.shard else SAMPLES)
+                      for mode, folder in self.folders.items()}
+        self.prompts = {q.id: benchmark.prompt(q) for q in questions if q.options}
+        self.hashes = {q.id: question_sha256(q, self.prompts.get(q.id, ""), benchmark.version) for q in questions}
+        self.scored_now = {mode: 0 for mode in self.modes}
+        self.failed_now = {mode: 0 for mode in self.modes}
+        self.frames = {"decoded": 0, "from_cache": 0, "cache_corrupt": 0, "cache_stale": 0}
+        self.attempts: list[str | None] = []  # this invocation, first mode: each question's error (None: scored)
+        self.batch_size = settings.batch_size or getattr(model, "suggested_batch_size", lambda frames: 16)(
+            benchmark.sampling.frames)
+        self.locks: list[FolderLock] = []
         self.done: dict[str, set[str]] = {}
-        self.bars = {}
-        self.failed = {}
-        for mode in settings.modes:
-            self._check_settings(mode)
-            records = latest_by_id(read_records(self.paths[mode], repair=True))
-            self.done[mode] = {i for i, r in records.items() if not (settings.retry_failed and r.get("error"))}
-            finished = [q.id for q in questions if q.id in self.done[mode]]
-            self.failed[mode] = sum(1 for i in finished if records[i].get("error"))
-            self.bars[mode] = progress.add_task(f"{task.name} {mode}", total=len(questions), completed=len(finished),
-                                                rate=0.0, failed=self.failed[mode])
+        self.recorded_before: dict[str, int] = {}
+        try:
+            for mode, folder in self.folders.items():
+                if self.shard:
+                    self.locks.append(FolderLock(folder, shared=True).acquire())
+                    self.locks.append(FolderLock(folder, f".fvlm-eval.{self.shard.name}.lock").acquire())
+                else:
+                    self.locks.append(FolderLock(folder).acquire())
+                check_settings(folder, comparable_settings(benchmark, mode, model))
+                read_records(self.paths[mode], repair=True)  # only this process's own file: others may be mid-append
+                records = read_all_records(folder)
+                self.done[mode] = {q.id for q in questions if self._is_done(records.get(q.id), q)}
+                changed = sum(1 for q in questions if q.id in records and not records[q.id].failed
+                              and records[q.id].question_sha256 != self.hashes[q.id])
+                if changed:
+                    self.messages.append(f"{benchmark.name} {mode}: {changed} recorded questions changed since they were "
+                                         "scored (annotations or prompt): scored again")
+                self.recorded_before[mode] = len(self.done[mode])
+        except BaseException:
+            self.release()
+            raise
 
-    def _check_settings(self, mode: str) -> None:
-        path = self.paths[mode].parent / "settings.json"
-        current = comparable_settings(self.task, mode, self.model)
-        if path.is_file():
-            previous = read_json(path)
-            if previous != current:
-                changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-                raise RunMismatch(f"{path.parent} holds records made with other settings ({', '.join(changed)} differ); "
-                                  "use another --output-dir or remove that folder")
-        else:
-            write_json_atomic(path, current)
+    def _is_done(self, record: Record | None, question: Question) -> bool:
+        return (record is not None and not record.failed and record.question_sha256 == self.hashes[question.id]
+                and (not self.settings.generate or record.generated is not None))
 
-    def score_all(self) -> None:
-        pending = [q for q in self.questions if any(q.id not in self.done[m] for m in self.settings.modes)]
-        known_bad = [q for q in pending if q.error]
-        for mode in self.settings.modes:
-            self._write(mode, [make_record(q, mode, None, q.error) for q in known_bad if q.id not in self.done[mode]])
+    def release(self) -> None:
+        for lock in self.locks:
+            lock.release()
+        self.locks = []
+
+    def recorded_summary(self) -> str:
+        parts = [f"{self.benchmark.name} {m} {self.recorded_before[m] + self.scored_now[m] - self.failed_now[m]}/"
+                 f"{len(self.questions)} recorded" for m in self.modes]
+        return ", ".join(parts)
+
+    def every_attempt_failed(self) -> bool:
+        return bool(self.attempts) and all(a is not None for a in self.attempts)
+
+    # ----- scoring ------------------------------------------------------------------------------
+
+    def score_all(self, progress: bool) -> None:
+        pending = [q for q in self.questions if any(q.id not in self.done[m] for m in self.modes)]
         by_media: dict[str, list[Question]] = {}
         for question in pending:
             if not question.error:
                 by_media.setdefault(question.media.key, []).append(question)
-        media = [questions[0].media for questions in by_media.values()]
-        batch, batch_questions = [], 0
-        for key, clip in decoded(media, self.task.sampling, self.settings.workers):
-            batch.append((key, clip))
-            batch_questions += len(by_media[key])
-            if batch_questions >= self.settings.batch_size:
+        known_bad = [q for q in pending if q.error] if not self.shard or self.shard.index == 0 else []
+        if self.shard:
+            everyone: dict[str, list[Question]] = {}
+            for question in self.questions:
+                if not question.error:
+                    everyone.setdefault(question.media.key, []).append(question)
+            mine = shard_media(everyone, self.benchmark.sampling.frames, self.shard)
+            by_media = {k: v for k, v in by_media.items() if k in mine}
+        total = sum(len(v) for v in by_media.values()) + len(known_bad)
+        already = len(self.questions) - len(pending)
+        if already and total:
+            self.console.print(f"resuming {self.benchmark.name}: {already} of {len(self.questions)} questions already "
+                               f"recorded in every mode; {total} to score")
+        with self._progress(progress, total) as bar:
+            self.bar = bar
+            for mode in self.modes:
+                records = [make_record(q, mode, self.prompts.get(q.id, ""), self.hashes[q.id], error=q.error)
+                           for q in known_bad if q.id not in self.done[mode]]
+                self._write(mode, records)
+            if known_bad and len(known_bad) == len(self.questions):
+                raise SystematicFailure(f"every question failed when its data was read, e.g. {known_bad[0].id}: "
+                                        f"{known_bad[0].error}")
+            media = [questions[0].media for questions in by_media.values()]
+            batch, batch_questions = [], 0
+            transform = self.model.frame_transform
+            cache_dir = self.settings.frame_cache
+            for key, clip, cache_outcome, warning in decoded(media, self.benchmark.sampling, transform,
+                                                             self.settings.workers, cache_dir):
+                self._count_frames(clip, cache_outcome, warning)
+                batch.append((key, clip))
+                batch_questions += len(by_media[key])
+                if batch_questions >= self.batch_size:
+                    self._score_batch(batch, by_media)
+                    batch, batch_questions = [], 0
+            if batch:
                 self._score_batch(batch, by_media)
-                batch, batch_questions = [], 0
-        if batch:
-            self._score_batch(batch, by_media)
+
+    def _progress(self, show: bool, total: int):
+        from contextlib import nullcontext
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        if not show:
+            return nullcontext(None)
+        columns = (TextColumn(f"{self.benchmark.name} {'/'.join(self.modes)}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]:.1f} q/s"), TextColumn("failed {task.fields[failed]}"),
+                   TimeRemainingColumn())
+        progress = Progress(*columns, console=self.console, transient=False, refresh_per_second=2)
+
+        class _Bar:
+            def __enter__(bar):
+                progress.__enter__()
+                bar.id = progress.add_task("", total=total, rate=0.0, failed=0)
+                return bar
+
+            def __exit__(bar, *exc):
+                return progress.__exit__(*exc)
+
+            def update(bar, **fields):
+                progress.update(bar.id, **fields)
+
+        return _Bar()
+
+    def _count_frames(self, clip, cache_outcome: str, warning: str | None) -> None:
+        if isinstance(clip, Clip):
+            self.frames["from_cache" if clip.from_cache else "decoded"] += 1
+        if cache_outcome in ("corrupt", "stale"):
+            self.frames[f"cache_{cache_outcome}"] += 1
+        if warning and warning not in self.messages:
+            self.messages.append(warning)
 
     def _score_batch(self, batch: list, by_media: dict[str, list[Question]]) -> None:
         clips = {key: clip for key, clip in batch if isinstance(clip, Clip)}
         failures = {key: clip for key, clip in batch if not isinstance(clip, Clip)}
         try:
-            self.model.prepare(list(clips.values()))
+            self.model.load_clips(list(clips.values()))
         except Exception:
+            self.model.forget_clips(list(clips))
             for key, clip in list(clips.items()):
                 try:
-                    self.model.prepare([clip])
+                    self.model.load_clips([clip])
                 except Exception as error:
                     failures[key] = f"vision encode failed: {type(error).__name__}: {error}"
                     del clips[key]
-        for mode in self.settings.modes:
+        for mode in self.modes:
             records = []
             for key, reason in failures.items():
-                records += [make_record(q, mode, None, reason) for q in by_media[key] if q.id not in self.done[mode]]
+                records += [make_record(q, mode, self.prompts[q.id], self.hashes[q.id], error=reason)
+                            for q in by_media[key] if q.id not in self.done[mode]]
             todo = [q for key in clips for q in by_media[key] if q.id not in self.done[mode]]
             records += self._score_questions(todo, clips, mode)
             self._write(mode, records)
-        self.model.release([key for key, _ in batch])
+        self.model.forget_clips([key for key, _ in batch])
 
-    def _score_questions(self, questions: list[Question], clips: dict[str, Clip], mode: str) -> list[dict]:
-        requests = [ScoreRequest(q.media.key, self.task.prompt(q), tuple(o.answer for o in q.options)) for q in questions]
+    def _prompt(self, question: Question, clip: Clip) -> str:
+        return self.benchmark.prompt(question, clip.timestamps) if question.subtitles else self.prompts[question.id]
+
+    def _score_questions(self, questions: list[Question], clips: dict[str, Clip], mode: str) -> list[Record]:
+        if not questions:
+            return []
+        prompts = [self._prompt(q, clips[q.media.key]) for q in questions]
         try:
-            results = self.model.score(requests, mode)
-            return [make_record(q, mode, r, None, clips[q.media.key]) for q, r in zip(questions, results)]
+            results = self.model.score([ChoiceRequest(q.media.key, p, q.options) for q, p in zip(questions, prompts)], mode)
+            generations = [None] * len(questions)
+            if self.settings.generate:
+                generations = self.model.generate(
+                    [GenerateRequest(q.media.key, f"{p}\n{GENERATION_INSTRUCTION}", self.settings.max_new_tokens)
+                     for q, p in zip(questions, prompts)], mode)
+            return [make_record(q, mode, p, self.hashes[q.id], result=r, clip=clips[q.media.key], generation=g)
+                    for q, p, r, g in zip(questions, prompts, results, generations)]
         except Exception:
             if len(questions) == 1:
                 raise
@@ -254,90 +527,154 @@ class _TaskRun:
             try:
                 records += self._score_questions([question], clips, mode)
             except Exception as error:
-                records.append(make_record(question, mode, None, f"scoring failed: {type(error).__name__}: {error}",
-                                           clips[question.media.key]))
+                records.append(make_record(question, mode, self.prompts[question.id], self.hashes[question.id],
+                                           error=f"scoring failed: {type(error).__name__}: {error}",
+                                           clip=clips[question.media.key]))
         return records
 
-    def _write(self, mode: str, records: list[dict]) -> None:
+    def _write(self, mode: str, records: list[Record]) -> None:
         if not records:
             return
         append_records(self.paths[mode], records)
-        self.done[mode].update(r["id"] for r in records)
+        self.done[mode].update(r.id for r in records if not r.failed)
         self.scored_now[mode] += len(records)
-        self.failed[mode] += sum(1 for r in records if r["error"])
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        self.progress.update(self.bars[mode], advance=len(records), rate=self.scored_now[mode] / elapsed,
-                             failed=self.failed[mode])
+        self.failed_now[mode] += sum(1 for r in records if r.failed)
+        if mode == self.modes[0]:
+            self.attempts += [r.error for r in records]
+            self._check_systematic()
+            if self.bar is not None:
+                elapsed = max(time.perf_counter() - self.started, 1e-9)
+                self.bar.update(advance=len(records), rate=self.scored_now[mode] / elapsed, failed=self.failed_now[mode])
 
-    def summarize(self, mode: str, notes: tuple[str, ...]) -> dict:
-        records = latest_by_id(read_records(self.paths[mode]))
-        selected = [records[q.id] for q in self.questions if q.id in records]
-        summary = summarize_records(self.task, mode, selected, len(self.questions), self.settings.protocol, notes)
-        elapsed = time.perf_counter() - self.started
-        summary["timing"] = {"seconds": elapsed, "scored_this_invocation": self.scored_now[mode],
-                             "questions_per_second": self.scored_now[mode] / elapsed if elapsed else 0.0}
-        summary["manifest"] = manifest(self.task, mode, self.settings, self.model)
-        write_json_atomic(self.paths[mode].parent / "summary.json", summary)
-        return summary
+    def _check_systematic(self) -> None:
+        if self.settings.keep_going or len(self.attempts) < SYSTEMATIC_AFTER:
+            return
+        first = self.attempts[:SYSTEMATIC_AFTER]
+        if all(a is not None for a in first) and len({error_signature(a) for a in first}) == 1:
+            raise SystematicFailure(f"stopped: the first {SYSTEMATIC_AFTER} questions all failed with the same error: "
+                                    f"{first[0]}. Fix it and rerun (failed questions are scored again), or pass "
+                                    "--keep-going to record such failures and go on")
 
+    # ----- the end ------------------------------------------------------------------------------
 
-def summarize_records(task: Task, mode: str, records: list[dict], selected: int, protocol: str = "reference",
-                      notes=()) -> dict:
-    """Accuracy per protocol, overall and per breakdown value; failed questions count as wrong."""
-    groups = [r["group"] for r in records]
-    failures = [{"id": r["id"], "error": r["error"]} for r in records if r["error"]]
-    by_protocol = {}
-    for name in PROTOCOLS:
-        correct = [bool(r["correct"][name]) for r in records]
-        breakdowns = {}
-        for field in task.breakdowns:
-            values = sorted({r["fields"].get(field, "") for r in records})
-            breakdowns[field] = {
-                value: accuracy([c for c, r in zip(correct, records) if r["fields"].get(field, "") == value],
-                                [g for g, r in zip(groups, records) if r["fields"].get(field, "") == value]).as_dict()
-                for value in values}
-        undefined = sum(1 for r in records if r["scores"][name] is None and not r["error"])
-        by_protocol[name] = {**accuracy(correct, groups).as_dict(), "undefined": undefined, "breakdowns": breakdowns}
-    found = {}
-    for r in records:
-        category = r["fields"].get(task.category_field, "")
-        found[category] = found.get(category, 0) + 1
-    expected = task.expected()
-    return {
-        "task": task.name,
-        "mode": mode,
-        "headline_protocol": protocol,
-        "accuracy": by_protocol,
-        "coverage": {
-            "scored": len(records) - len(failures), "failed": len(failures), "recorded": len(records),
-            "selected": selected, "expected": sum(expected.values()),
-            "categories": {c: {"found": found.get(c, 0), "expected": expected.get(c, 0)}
-                           for c in sorted(set(expected) | set(found))},
-            "categories_present": sum(1 for c in expected if found.get(c, 0)), "categories_expected": len(expected),
-        },
-        "failures": failures,
-        "fallback_options": sum(1 for r in records for o in (r["options"] or {}).values() if o["fallback"]),
-        "media_notes": sum(1 for r in records if r.get("media_note")),
-        "notes": list(notes),
-    }
+    def finish(self) -> dict[tuple[str, str], dict]:
+        """Summaries (whole runs), or this shard's completion marker (shards; ``merge`` summarises)."""
+        summaries = {}
+        try:
+            for mode, folder in self.folders.items():
+                info = {"seconds": time.perf_counter() - self.started, "scored_this_invocation": self.scored_now[mode],
+                        "failed_this_invocation": self.failed_now[mode], "clips": dict(self.frames)}
+                base = manifest(self.benchmark, mode, self.settings, self.model, self.batch_size)
+                if self.shard:
+                    records = latest_by_id(read_records(self.paths[mode]))
+                    mine = [q.id for q in self.questions if q.id in records]
+                    marker = {"shard": self.shard.index, "of": self.shard.count, "benchmark": self.benchmark.name,
+                              "mode": mode, "settings": comparable_settings(self.benchmark, mode, self.model),
+                              "order": [q.id for q in self.questions], "recorded": len(mine),
+                              "question_sha256": {q.id: self.hashes[q.id] for q in self.questions},
+                              "notes": list(self.loaded.notes), "problems": list(self.loaded.problems),
+                              "protocol": self.settings.protocol, "manifest": base, "timing": info,
+                              "subtitles": self.settings.subtitles}
+                    write_json_atomic(folder / f"{self.shard.name}.json", marker)
+                else:
+                    summaries[(self.benchmark.name, mode)] = write_summary(
+                        folder, self.benchmark, [q.id for q in self.questions], self.settings.protocol,
+                        self.loaded.notes, self.loaded.problems, base, info)
+        finally:
+            self.release()
+        return summaries
 
 
-def manifest(task: Task, mode: str, settings: RunSettings, model: ChoiceModel) -> dict:
-    import platform
+def consolidate(folder: Path, order: list[str]) -> dict[str, Record]:
+    """Fold every shard record file of ``folder`` into ``samples.jsonl`` (the selected questions in
+    order, then any other recorded ids: nothing recorded is dropped), and remove the shard files."""
+    records = read_all_records(folder)
+    shard_files = list(folder.glob("samples.shard-*.jsonl"))
+    if shard_files:
+        chosen = set(order)
+        write_records(folder / SAMPLES, [records[i] for i in order if i in records] +
+                      [records[i] for i in sorted(records) if i not in chosen])
+        for path in shard_files:
+            path.unlink()
+    return records
 
-    return {
-        "package_version": __version__,
-        "git_commit": git_commit(),
-        "model": model.describe(),
-        "task": task.name,
-        "task_settings": task.settings(),
-        "mode": mode,
-        "frames": task.sampling.describe(),
-        "limit": settings.limit,
-        "batch_size": settings.batch_size,
-        "protocol": settings.protocol,
-        "data_dir": str(settings.data_dir),
-        "command_line": settings.command_line or " ".join(sys.argv),
-        "python": platform.python_version(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+
+def write_summary(folder: Path, benchmark: Benchmark, order: list[str], protocol: str, notes, problems,
+                  manifest_: dict, timing: dict) -> dict:
+    """``summary.json`` of one (benchmark, mode) folder from its records of the selected questions
+    (shard record files left by an earlier sharded attempt are folded in first)."""
+    records = consolidate(folder, order)
+    selected = [records[i] for i in order if i in records]
+    summary = summarize_records(benchmark, folder.name, selected, len(order), protocol, notes, problems)
+    seconds = timing.get("seconds") or 0.0
+    summary["timing"] = {**timing, "questions_per_second": timing.get("scored_this_invocation", 0) / seconds if seconds else 0.0}
+    summary["manifest"] = manifest_
+    write_json_atomic(folder / "summary.json", summary)
+    return summary
+
+
+# ----- joining shards -------------------------------------------------------------------------------
+
+class MergeRefused(RuntimeError):
+    """Shards that cannot be joined yet (missing, unfinished, or made with other settings)."""
+
+
+def merge(run_dir: Path) -> dict[tuple[str, str], dict]:
+    """Join the shards of every (benchmark, mode) folder under ``run_dir`` into ``samples.jsonl`` and
+    ``summary.json``; refuses, naming what is wrong, when a shard is missing, unfinished or mismatched."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MergeRefused(f"{run_dir}: no such folder")
+    folders = sorted({p.parent for p in run_dir.glob("*/*/shard-*-of-*.json")})
+    if not folders:
+        raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge")
+    summaries = {}
+    for folder in folders:
+        lock = FolderLock(folder).acquire()
+        try:
+            summaries.update(_merge_folder(folder))
+        finally:
+            lock.release()
+    return summaries
+
+
+def _merge_folder(folder: Path) -> dict[tuple[str, str], dict]:
+    markers = {}
+    for path in sorted(folder.glob("shard-*-of-*.json")):
+        marker = read_json(path)
+        markers[(marker["shard"], marker["of"])] = marker
+    counts = {of for _, of in markers}
+    if len(counts) != 1:
+        raise MergeRefused(f"{folder}: shards of different splits ({', '.join(f'of {n}' for n in sorted(counts))}); "
+                           "remove the stale shard-*.json files of the old split")
+    count = counts.pop()
+    missing = [i for i in range(count) if (i, count) not in markers]
+    if missing:
+        raise MergeRefused(f"{folder}: shard(s) {', '.join(map(str, missing))} of {count} have not finished; "
+                           "run them (--shard i/n) and merge again")
+    first = markers[(0, count)]
+    settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else first["settings"]
+    for (index, _), marker in markers.items():
+        if marker["settings"] != settings or marker["order"] != first["order"]:
+            raise MergeRefused(f"{folder}: shard {index} of {count} was made with other settings or questions")
+    records = read_all_records(folder)
+    hashes = first["question_sha256"]
+    absent = [i for i in first["order"] if i not in records or records[i].question_sha256 != hashes[i]]
+    if absent:
+        raise MergeRefused(f"{folder}: {len(absent)} questions have no record yet (e.g. {absent[0]}); a shard stopped "
+                           "early: rerun it and merge again")
+    benchmark = get_benchmark(first["benchmark"], subtitles=first.get("subtitles", False)) \
+        if first["benchmark"] == "videomme" else get_benchmark(first["benchmark"])
+    timing = {"seconds": max(m["timing"]["seconds"] for m in markers.values()),
+              "scored_this_invocation": sum(m["timing"]["scored_this_invocation"] for m in markers.values()),
+              "failed_this_invocation": sum(m["timing"]["failed_this_invocation"] for m in markers.values()),
+              "clips": {k: sum(m["timing"]["clips"][k] for m in markers.values()) for k in first["timing"]["clips"]},
+              "shards": count}
+    summary = write_summary(folder, benchmark, first["order"], first["protocol"], first["notes"], first["problems"],
+                            {**first["manifest"], "shard": None, "merged_shards": count}, timing)
+    for path in folder.glob("shard-*-of-*.json"):
+        path.unlink()
+    return {(first["benchmark"], first["mode"]): summary}
+
+
+__all__ = ["RunSettings", "RunOutcome", "RunRefused", "Shard", "merge", "run", "RecordError"]

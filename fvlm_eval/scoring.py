@@ -1,18 +1,27 @@
 """Protocols: how one question's per-token log-probabilities become a prediction.
 
-Every number here is a natural log. Each option's answer tokens are the option text
-``"{letter}. {text}"`` followed by the chat template's end-of-turn suffix (``<|im_end|>`` and
-``"\\n"`` for SmolLM2); ``OptionLogprobs.n_text`` says how many are the text.
+Every number here is a natural log. Each option's answer tokens are ``"{letter}. {text}"``
+followed by the chat template's end-of-turn suffix (``<|im_end|>`` and ``"\\n"`` for SmolLM2,
+``<end_of_utterance>`` and ``"\\n"`` for SmolVLM2); ``OptionLogprobs.n_text`` says how many are
+``"{letter}. {text}"`` and ``own_text`` which of them cover the option's own text.
 
 - ``reference`` (default; the public fVLM scorer, which produced the published figures): the
   mean over *all* answer tokens of the cross-entropy -log p, where a token equal to the pad id
   (SmolLM2's pad is ``<|im_end|>``) adds 0 to the sum but still counts in the denominator.
   Lowest wins.
-- ``sum``: the summed log p of the option-text tokens only. Highest wins (lm-eval ``acc``).
-- ``mean``: ``sum`` / number of option-text tokens. Highest wins.
+- ``sum``: the summed log p of the ``"{letter}. {text}"`` tokens. Highest wins.
+- ``mean``: ``sum`` / their number. Highest wins.
 - ``letter``: log p of the option's letter as the first answer token (one next-token
   distribution shared by all options). Highest wins; undefined (``None``) when an option's first
   answer token is not its bare letter.
+- ``option_text``: the summed log p of the option's own text tokens only: not the letter, not
+  ``". "``, not the template's suffix (each token still conditioned on everything before it,
+  the letter included). Token boundary rule: a token counts when its characters overlap the
+  text's, so ``" Apples"`` (the separating space fused with the text's start) counts and a lone
+  ``" "`` before a digit does not. Highest wins (lm-evaluation-harness ``acc``).
+- ``option_text_norm``: ``option_text`` / the text's length in UTF-8 bytes (lm-evaluation-harness
+  ``acc_norm``). Highest wins. Both are undefined for a question with an empty option text.
+
 Ties go to the earliest letter.
 """
 
@@ -20,8 +29,9 @@ from __future__ import annotations
 
 from fvlm_eval.types import OptionLogprobs
 
-PROTOCOLS = ("reference", "sum", "mean", "letter")
+PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm")
 LOWER_IS_BETTER = {"reference"}
+GENERATED = "generated"  # not a log-likelihood protocol: the letter read from a generated answer
 
 
 def reference_score(option: OptionLogprobs) -> float:
@@ -42,8 +52,17 @@ def letter_score(option: OptionLogprobs, letter: str) -> float | None:
     return option.logprobs[0] if option.first_token.strip() == letter else None
 
 
-def protocol_scores(letters: tuple[str, ...], options: list[OptionLogprobs]) -> dict[str, dict[str, float] | None]:
-    """protocol -> letter -> score (``None`` for a protocol that does not apply to this question)."""
+def option_text_score(option: OptionLogprobs) -> float | None:
+    start, end = option.own_text
+    return float(sum(option.logprobs[start:end])) if end > start else None
+
+
+def protocol_scores(letters: tuple[str, ...], texts: tuple[str, ...], options: list[OptionLogprobs]
+                    ) -> dict[str, dict[str, float] | None]:
+    """protocol -> letter -> score (``None`` for a protocol that does not apply to this question).
+
+    ``texts``: each option's own text (its length in bytes normalises ``option_text_norm``).
+    """
     scores: dict[str, dict[str, float] | None] = {
         "reference": {l: reference_score(o) for l, o in zip(letters, options)},
         "sum": {l: sum_score(o) for l, o in zip(letters, options)},
@@ -51,6 +70,10 @@ def protocol_scores(letters: tuple[str, ...], options: list[OptionLogprobs]) -> 
     }
     letter = {l: letter_score(o, l) for l, o in zip(letters, options)}
     scores["letter"] = None if any(v is None for v in letter.values()) else letter
+    own = {l: option_text_score(o) for l, o in zip(letters, options)}
+    defined = all(v is not None for v in own.values()) and all(texts)
+    scores["option_text"] = own if defined else None
+    scores["option_text_norm"] = {l: own[l] / len(t.encode("utf-8")) for l, t in zip(letters, texts)} if defined else None
     return scores
 
 

@@ -85,3 +85,44 @@ def paired_bootstrap(baseline: list[bool], current: list[bool], groups: list[str
     estimates = cluster_sum[draws].sum(axis=1) / cluster_size[draws].sum(axis=1)
     low, high = np.quantile(estimates, [0.025, 0.975])
     return float(low), float(high)
+
+
+def chance_accuracy(option_counts: list[int]) -> float:
+    """The expected accuracy of a uniform random guess: mean of 1/(number of options) (0 for a
+    question without options, which no guess can get right)."""
+    if not option_counts:
+        return 0.0
+    return sum(1.0 / n if n else 0.0 for n in option_counts) / len(option_counts)
+
+
+def above_chance_p(correct: int, option_counts: list[int]) -> float:
+    """One-sided exact p-value that ``correct`` right answers are no better than guessing.
+
+    Under the null each question i is right with probability 1/n_i independently, so the number
+    right follows a Poisson-binomial law (a binomial when every question has as many options):
+    P(X >= correct), by exact convolution.
+    """
+    distribution = np.array([1.0])
+    for n in option_counts:
+        p = 1.0 / n if n else 0.0
+        distribution = np.concatenate([distribution * (1 - p), [0.0]]) + np.concatenate([[0.0], distribution * p])
+    return float(min(1.0, distribution[correct:].sum())) if correct < len(distribution) else 0.0
+
+
+def letter_bias(preds: list[str | None], golds: list[str | None], letters: list[tuple[str, ...]]) -> dict:
+    """Predicted and gold letters counted, and the best constant-letter guess on the same questions.
+
+    A constant guess L is right on the questions whose gold is L (and wrong where L is not even
+    an option). ``best_constant``: the letter that guess would do best with, and its accuracy.
+    """
+    predicted: dict[str, int] = {}
+    gold: dict[str, int] = {}
+    for pred, answer in zip(preds, golds):
+        predicted[pred or "none"] = predicted.get(pred or "none", 0) + 1
+        if answer:
+            gold[answer] = gold.get(answer, 0) + 1
+    n = len(golds)
+    candidates = sorted({l for options in letters for l in options})
+    best = max(candidates, key=lambda l: (gold.get(l, 0), -ord(l[0])), default=None)
+    return {"predicted": dict(sorted(predicted.items())), "gold": dict(sorted(gold.items())),
+            "best_constant": {"letter": best, "accuracy": gold.get(best, 0) / n if n and best else 0.0}}

@@ -5,55 +5,74 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from fvlm_eval.scoring import GENERATED
+from fvlm_eval.tasks import BENCHMARKS
 
-def pct(value: float) -> str:
-    return f"{100 * value:.1f}"
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def interval(block: dict) -> str:
+    return "n/a" if block.get("ci95") is None else f"{pct(block['ci95'][0])}-{pct(block['ci95'][1])}"
 
 
 def print_run_tables(summaries: dict[tuple[str, str], dict], console: Console | None = None) -> None:
-    """Accuracy per task and mode (headline protocol, 95% interval, coverage), then per category."""
+    """Accuracy per benchmark and mode (headline protocol, 95% interval, chance, coverage), then per category."""
     console = console or Console()
     protocols = sorted({s["headline_protocol"] for s in summaries.values()})
-    table = Table(title=f"fvlm-eval results (protocol: {', '.join(protocols)}; failed questions count as wrong)")
-    for column in ("task", "mode", "accuracy %", "95% CI", "scored", "failed", "of expected", "fallbacks"):
-        table.add_column(column, justify="right" if column not in ("task", "mode") else "left")
-    for (task, mode), summary in summaries.items():
+    generated = any(GENERATED in s["accuracy"] for s in summaries.values())
+    table = Table(title=f"fvlm-eval results (protocol: {', '.join(protocols)}; failed questions count as wrong; "
+                        "⚠ = not above chance or a constant letter)")
+    columns = ["benchmark", "mode", "accuracy %", "95% CI", "chance %"] + (["generated %", "unparseable"] if generated else []) \
+        + ["scored", "failed", "of expected", "fallbacks"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("benchmark", "mode") else "right")
+    for (benchmark, mode), summary in summaries.items():
         protocol = summary["headline_protocol"]
         result = summary["accuracy"][protocol]
         coverage = summary["coverage"]
-        low, high = result["ci95"]
-        table.add_row(task, mode, pct(result["accuracy"]), f"{pct(low)}-{pct(high)}", str(coverage["scored"]),
-                      str(coverage["failed"]), f"{coverage['recorded']}/{coverage['expected']}",
-                      str(summary["fallback_options"]))
+        warn = " ⚠" if summary.get("flags", {}).get(protocol) else ""
+        row = [benchmark, mode, pct(result["accuracy"]) + warn, interval(result), pct(summary.get("chance"))]
+        if generated:
+            block = summary["accuracy"].get(GENERATED)
+            row += [pct(block["accuracy"]) if block else "-", str(block["unparseable"]) if block else "-"]
+        row += [str(coverage["scored"]), str(coverage["failed"]), f"{coverage['recorded']}/{coverage['expected']}",
+                str(summary["fallback_options"])]
+        table.add_row(*row)
     console.print(table)
-    tasks = dict.fromkeys(task for task, _ in summaries)
-    for task in tasks:
-        modes = [mode for t, mode in summaries if t == task]
-        first = summaries[(task, modes[0])]
+    for benchmark in dict.fromkeys(b for b, _ in summaries):
+        modes = [mode for b, mode in summaries if b == benchmark]
+        first = summaries[(benchmark, modes[0])]
         protocol = first["headline_protocol"]
-        field = next(iter(first["accuracy"][protocol]["breakdowns"]), None)
-        if field is None:
+        field = BENCHMARKS[benchmark]().main_breakdown if benchmark in BENCHMARKS else None
+        values = first["accuracy"][protocol]["breakdowns"].get(field) if field else None
+        if not values:
             continue
-        detail = Table(title=f"{task} by {field} ({protocol}, %)")
+        detail = Table(title=f"{benchmark} by {field} ({protocol}, %)")
         detail.add_column(field)
         for mode in modes:
             detail.add_column(mode, justify="right")
+        detail.add_column("chance", justify="right")
         detail.add_column("n", justify="right")
-        values = first["accuracy"][protocol]["breakdowns"][field]
         for value, cell in values.items():
-            row = [pct(summaries[(task, m)]["accuracy"][protocol]["breakdowns"][field].get(value, {"accuracy": 0})["accuracy"]) for m in modes]
-            detail.add_row(value, *row, str(cell["n"]))
+            row = [pct(summaries[(benchmark, m)]["accuracy"][protocol]["breakdowns"][field].get(value, {}).get("accuracy"))
+                   for m in modes]
+            detail.add_row(value, *row, pct(cell.get("chance")), str(cell["n"]))
         console.print(detail)
         for mode in modes:
-            failures = summaries[(task, mode)]["failures"]
+            summary = summaries[(benchmark, mode)]
+            failures = summary["failures"]
             if failures:
-                console.print(f"[yellow]{task} {mode}: {len(failures)} failed (counted wrong), e.g. {failures[0]['id']}: {failures[0]['error']}[/]")
-                break
+                console.print(f"[yellow]{benchmark} {mode}: {len(failures)} failed (counted wrong), e.g. "
+                              f"{failures[0]['id']}: {failures[0]['error']}[/]")
+            for flag in summary.get("flags", {}).get(protocol, []):
+                console.print(f"[yellow]{benchmark} {mode} ({protocol}): {flag}[/]")
 
 
 def print_verification(result, console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"{result.task}: questions found vs expected")
+    table = Table(title=f"{result.benchmark}: questions found vs expected")
     for column in ("category", "found", "unusable", "expected"):
         table.add_column(column, justify="left" if column == "category" else "right")
     for category, (found, bad, expected) in result.categories.items():
@@ -68,4 +87,4 @@ def print_verification(result, console: Console | None = None) -> None:
     for item in result.unreadable:
         console.print(f"[red]unreadable[/] {item}")
     verdict = "complete" if result.complete else "INCOMPLETE: scores on this copy are not comparable to published ones"
-    console.print(f"{result.task}: {verdict}")
+    console.print(f"{result.benchmark}: {verdict}")

@@ -1,39 +1,42 @@
-"""The small typed records that travel through the harness."""
+"""The small typed values that travel through the harness (no torch here: the CLI imports this)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 LETTERS = "ABCDEFGHIJ"
-MODES = ("coarse_only", "coarse_fine", "autoregressive")  # fVLM's inference modes (model.MODES, without torch)
 MediaKind = Literal["video", "frame_folder", "image"]
-SamplingPolicy = Literal["segment_midpoints", "uniform", "fps"]
+SamplingPolicy = Literal["segment_midpoints", "uniform", "fps", "smolvlm"]
 
 
 @dataclass(frozen=True)
 class Sampling:
-    """Which frames of a clip to take.
+    """Which frames of a clip to take (images are one frame; replicating it is a model's choice).
 
-    ``segment_midpoints``: the official MVBench rule, the middle frame of each of ``frames``
-    equal segments of the clip (or of its bound). ``uniform``: ``frames`` indices spread evenly
-    from the first to the last frame. ``fps``: one frame every 1/``fps`` seconds, the first
-    ``frames`` kept. An image is replicated to ``image_copies`` frames.
+    ``segment_midpoints``: the official MVBench rule, the middle frame of each of ``frames`` equal
+    segments of the clip (or of its bound). ``uniform``: ``frames`` indices spread evenly from the
+    first to the last frame. ``fps``: one frame every 1/``fps`` seconds, the first ``frames`` kept.
+    ``smolvlm``: SmolVLM2's own video sampling (``fps`` frames a second, at most ``frames``,
+    ``skip_seconds`` cut from both ends of a long enough clip, duplicates dropped).
     """
 
     policy: SamplingPolicy = "segment_midpoints"
     frames: int = 16
     fps: float | None = None
-    image_copies: int = 8
+    skip_seconds: float = 0.0
 
     def describe(self) -> str:
-        rate = f"@{self.fps:g}fps" if self.policy == "fps" else ""
-        return f"{self.policy}:{self.frames}{rate}"
+        rate = f"@{self.fps:g}fps" if self.policy in ("fps", "smolvlm") else ""
+        skip = f"-skip{self.skip_seconds:g}s" if self.skip_seconds else ""
+        return f"{self.policy}:{self.frames}{rate}{skip}"
 
 
 @dataclass(frozen=True)
 class Media:
-    """Where a question's pixels come from. ``key`` identifies it for sharing one decode."""
+    """Where a question's pixels come from. ``key`` names it (one decode per key, the frame cache's name)."""
 
     kind: MediaKind
     key: str
@@ -41,6 +44,7 @@ class Media:
     data: bytes | None = field(default=None, repr=False)
     bound: tuple[float, float] | None = None
     folder_fps: float | None = None
+    looked_in: tuple[str, ...] = ()  # where a missing file was searched for (the error message says so)
 
 
 @dataclass(frozen=True)
@@ -53,14 +57,20 @@ class Option:
         """The assistant turn that scores this option: ``"{letter}. {text}"``."""
         return f"{self.letter}. {self.text}"
 
+    @property
+    def text_offset(self) -> int:
+        """Where the option's own text starts in ``answer`` (after the letter and ``". "``)."""
+        return len(self.letter) + 2
+
 
 @dataclass(frozen=True)
 class Question:
-    """One multiple-choice question, as a task adapter yields it.
+    """One multiple-choice question, as a benchmark adapter yields it.
 
-    ``error`` is set when the question cannot be scored for a reason known at load time
-    (a malformed row, missing media, a path escaping the data folder): it is still recorded
-    and counts as wrong.
+    ``error`` is set when the question cannot be scored for a reason known at load time (a
+    malformed row, a path escaping the data folder): it is still recorded and counts as wrong.
+    ``source``/``source_sha256``: the annotation file it came from and that file's fingerprint.
+    ``notes``: anything the adapter had to decide (e.g. an answer equal to two candidates).
     """
 
     id: str
@@ -73,6 +83,10 @@ class Question:
     context: str = ""
     fields: tuple[tuple[str, str], ...] = ()
     error: str | None = None
+    source: str = ""
+    source_sha256: str = ""
+    notes: tuple[str, ...] = ()
+    subtitles: tuple[tuple[float, float, str], ...] = ()  # (start s, end s, text), for prompts that use them
 
     @property
     def letters(self) -> tuple[str, ...]:
@@ -83,37 +97,84 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Clip:
+    """Decoded frames of one media, as uint8 RGB, after the model's own frame transform.
+
+    ``frames`` [U,H,W,3] holds each distinct sampled frame once; the clip's T frames are
+    ``frames[frame_map]``. ``indices``/``timestamps``: each sampled frame's index in the source
+    and its time in seconds (``None`` for an image). ``kind`` is ``"image"`` for a still image.
+    """
+
+    key: str
+    kind: Literal["video", "image"]
+    frames: np.ndarray = field(repr=False)
+    frame_map: tuple[int, ...]
+    indices: tuple[int, ...]
+    timestamps: tuple[float, ...] | None
+    source_frames: int
+    duration: float | None = None
+    note: str | None = None
+    from_cache: bool = False
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frame_map)
+
+
+@dataclass(frozen=True)
 class OptionLogprobs:
     """What the model says of one option's answer tokens (natural log).
 
-    ``token_ids``/``logprobs``: every answer token (the option text, then the chat template's
-    end-of-turn suffix), each token's log-probability given everything before it.
-    ``n_text``: how many of them are the option text. ``first_token``: the first answer token
-    as text (the ``letter`` protocol needs it to be the bare letter). ``fallback``: scored by a
-    full pass because the prompt was not a token prefix of the full text.
+    ``token_ids``/``logprobs``: every answer token (the option ``"{letter}. {text}"``, then the
+    chat template's end-of-turn suffix), each token's log-probability given everything before it.
+    ``n_text``: how many of them are ``"{letter}. {text}"``. ``own_text``: the slice [start, end)
+    of the tokens that cover the option's own text (not the letter, not ``". "`` alone, not the
+    suffix; a token that holds the separating space and the text's first characters counts).
+    ``first_token``: the first answer token as text. ``fallback``: scored by a full pass because
+    the prompt was not a token prefix of the full text.
     """
 
     token_ids: tuple[int, ...]
     logprobs: tuple[float, ...]
     n_text: int
+    own_text: tuple[int, int]
     first_token: str
     pad_id: int | None
     fallback: bool = False
 
 
 @dataclass(frozen=True)
-class ScoreRequest:
-    """Score ``answers`` as continuations of ``prompt`` given the clip ``clip_key``."""
+class ChoiceRequest:
+    """Score every option of one question as an answer to ``prompt`` (the user turn) given clip ``clip_key``."""
 
     clip_key: str
     prompt: str
-    answers: tuple[str, ...]
+    options: tuple[Option, ...]
 
 
 @dataclass(frozen=True)
-class MediaNote:
-    """A decoded clip: the frame indices used and anything worth a note (a clamped bound)."""
+class ChoiceResult:
+    """One question's option scores and the SHA-256 of the exact text the model was given; or
+    ``error``, why this question alone could not be scored (e.g. it does not fit the model's context)."""
 
-    indices: tuple[int, ...]
-    source_frames: int
-    note: str | None = None
+    prompt_sha256: str
+    options: tuple[OptionLogprobs, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Generate a free answer to ``prompt`` given clip ``clip_key`` (greedy, at most ``max_new_tokens``)."""
+
+    clip_key: str
+    prompt: str
+    max_new_tokens: int = 16
+
+
+@dataclass(frozen=True)
+class Generation:
+    prompt_sha256: str
+    text: str = ""
+    new_tokens: int = 0
+    stopped: bool = False  # ended by the end of turn (not by the token limit)
+    error: str | None = None

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model import dino_names
+from . import dino_names
 
 Mode = Literal["coarse_only", "coarse_fine", "autoregressive"]
 MODES: tuple[Mode, ...] = ("coarse_only", "coarse_fine", "autoregressive")
@@ -42,7 +42,7 @@ class VisionKV:
         return self.keys[0].shape[0]
 
     def select(self, index: torch.Tensor | list[int]) -> "VisionKV":
-        """Frames picked (and possibly repeated) by index, along the frame axis."""
+        """Frames picked (and possibly repeated) by index, along the frame axis (a copy)."""
         index = torch.as_tensor(index, device=self.keys[0].device, dtype=torch.long)
         return VisionKV(
             tuple(k.index_select(0, index) for k in self.keys),
@@ -54,15 +54,11 @@ class VisionKV:
         return VisionKV(tuple(k.narrow(0, start, length) for k in self.keys),
                         tuple(v.narrow(0, start, length) for v in self.values))
 
-    @staticmethod
-    def cat(parts: list["VisionKV"]) -> "VisionKV":
-        if len(parts) == 1:
-            return parts[0]
-        n_layers = len(parts[0].keys)
-        return VisionKV(
-            tuple(torch.cat([p.keys[i] for p in parts]) for i in range(n_layers)),
-            tuple(torch.cat([p.values[i] for p in parts]) for i in range(n_layers)),
-        )
+    def column(self, clips: int, u: int) -> "VisionKV":
+        """Frame ``u`` of each of ``clips`` equal clips stored clip-major, as strided views (no copy)."""
+        per_clip = self.n_frames // clips
+        return VisionKV(tuple(k.unflatten(0, (clips, per_clip))[:, u] for k in self.keys),
+                        tuple(v.unflatten(0, (clips, per_clip))[:, u] for v in self.values))
 
 
 def _cache_keyword(llm_model: nn.Module) -> str:
@@ -106,24 +102,30 @@ class FoveatedEncoder(nn.Module):
         n, heads, length, head_dim = x.shape
         return x.transpose(1, 2).reshape(n, length, heads * head_dim)
 
-    def encode(self, pixels: torch.Tensor) -> VisionKV:
+    def encode(self, pixels: torch.Tensor, chunk: int = 256) -> VisionKV:
         """Run DINOv2 on ``pixels`` [N,3,H,W] (normalised) and keep every layer's K and V.
 
         The layer arithmetic is DINOv2's own (pre-norm attention and MLP with layer scale);
-        computing it here rather than calling the layer lets K and V be kept without
-        projecting twice.
+        computing it here rather than calling the layer lets K and V be kept without projecting
+        twice. Frames go through ``chunk`` at a time, written into one tensor per layer (no
+        concatenation copies afterwards).
         """
-        hidden = self.dino.embeddings(pixels)
-        keys, values = [], []
-        for layer in self.dino.encoder.layer:
-            proj = dino_names.attention_projections(layer)
-            normed = layer.norm1(hidden)
-            query = self._split(proj.query(normed))
-            key = self._split(proj.key(normed))
-            value = self._split(proj.value(normed))
-            keys.append(key)
-            values.append(value)
-            hidden = self._finish_layer(layer, proj, hidden, query, key, value)
+        keys: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
+        for start in range(0, pixels.shape[0], chunk):
+            hidden = self.dino.embeddings(pixels[start : start + chunk])
+            for index, layer in enumerate(self.dino.encoder.layer):
+                proj = dino_names.attention_projections(layer)
+                normed = layer.norm1(hidden)
+                query = self._split(proj.query(normed))
+                key = self._split(proj.key(normed))
+                value = self._split(proj.value(normed))
+                if start == 0:
+                    keys.append(key.new_empty((pixels.shape[0], *key.shape[1:])))
+                    values.append(value.new_empty((pixels.shape[0], *value.shape[1:])))
+                keys[index][start : start + key.shape[0]] = key
+                values[index][start : start + value.shape[0]] = value
+                hidden = self._finish_layer(layer, proj, hidden, query, key, value)
         return VisionKV(tuple(keys), tuple(values))
 
     def _finish_layer(self, layer, proj, hidden, query, key, value) -> torch.Tensor:
@@ -133,18 +135,22 @@ class FoveatedEncoder(nn.Module):
         return hidden + layer.layer_scale2(layer.mlp(layer.norm2(hidden)))
 
     def query_attend(self, query: torch.Tensor, kv: VisionKV) -> torch.Tensor:
-        """One query token per frame through every DINOv2 layer over that frame's cached K/V.
+        """Query tokens through every DINOv2 layer over their frame's cached K/V.
 
-        ``query`` [N, query_dim] (one per frame of ``kv``) -> [N, dino_dim].
+        ``query`` [N, query_dim] (one per frame of ``kv``) -> [N, dino_dim]; or [N, Q, query_dim]
+        (Q independent queries per frame: they attend to the frame's patches, not to each
+        other) -> [N, Q, dino_dim].
         """
+        single = query.dim() == 2
         if query.shape[0] != kv.n_frames:
             raise ValueError(f"{query.shape[0]} queries for {kv.n_frames} frames")
-        token = self.query_input_proj(query).unsqueeze(1)
+        token = self.query_input_proj(query.unsqueeze(1) if single else query)
         for layer, key, value in zip(self.dino.encoder.layer, kv.keys, kv.values):
             proj = dino_names.attention_projections(layer)
             q = self._split(proj.query(layer.norm1(token)))
             token = self._finish_layer(layer, proj, token, q, key, value)
-        return self.output_proj(self.dino.layernorm(token)).squeeze(1)
+        out = self.output_proj(self.dino.layernorm(token))
+        return out.squeeze(1) if single else out
 
 
 class FoveatedVLM(nn.Module):
@@ -220,26 +226,31 @@ class FoveatedVLM(nn.Module):
         """Foveated tokens [..., dino_dim] -> LLM input embeddings [..., llm_dim]."""
         return self.dino_to_llm(tokens) * self.visual_scale
 
-    def visual_tokens(self, kv: VisionKV, n_frames: int, mode: Mode) -> torch.Tensor:
+    def visual_tokens(self, kv: VisionKV, n_frames: int, mode: Mode, copies: int = 1) -> torch.Tensor:
         """LLM input embeddings [B, T, llm_dim] of B clips of T frames each, in ``mode``.
 
-        ``kv`` holds B*T frames, clip-major (clip b's frames are rows b*T .. b*T+T-1).
+        ``kv`` holds B*T/``copies`` distinct frames, clip-major; frame t of clip b is distinct
+        frame t // ``copies`` of that clip (``copies=8``: an image shown as 8 identical frames
+        is encoded once, its K/V never copied).
         """
-        if kv.n_frames % n_frames:
-            raise ValueError(f"{kv.n_frames} frames is not a whole number of {n_frames}-frame clips")
-        batch = kv.n_frames // n_frames
+        if n_frames % copies or kv.n_frames % (n_frames // copies):
+            raise ValueError(f"{kv.n_frames} frames is not a whole number of {n_frames}-frame clips of {copies} copies")
+        distinct = n_frames // copies
+        batch = kv.n_frames // distinct
         if mode == "coarse_only":
-            return self._queried(self.q_static.expand(kv.n_frames, -1), kv, batch, n_frames)
+            return self._queried(self.q_static.expand(batch * n_frames, -1), kv, batch, n_frames, copies)
         if mode == "coarse_fine":
-            coarse = self._queried(self.q_static.expand(kv.n_frames, -1), kv, batch, n_frames)
+            coarse = self._queried(self.q_static.expand(batch * n_frames, -1), kv, batch, n_frames, copies)
             hidden = self.llm_hidden(coarse)
-            return self._queried(self._shifted_queries(hidden), kv, batch, n_frames)
+            return self._queried(self._shifted_queries(hidden), kv, batch, n_frames, copies)
         if mode == "autoregressive":
-            return self._autoregressive_tokens(kv, batch, n_frames)
+            return self._autoregressive_tokens(kv, batch, n_frames, copies)
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
 
-    def _queried(self, queries: torch.Tensor, kv: VisionKV, batch: int, n_frames: int) -> torch.Tensor:
-        return self.project(self.encoder.query_attend(queries, kv)).view(batch, n_frames, -1)
+    def _queried(self, queries: torch.Tensor, kv: VisionKV, batch: int, n_frames: int, copies: int) -> torch.Tensor:
+        """``queries`` [B*T, query_dim], clip-major -> projected tokens [B, T, llm_dim]."""
+        grouped = queries.reshape(kv.n_frames, copies, -1)
+        return self.project(self.encoder.query_attend(grouped, kv)).view(batch, n_frames, -1)
 
     def _shifted_queries(self, hidden: torch.Tensor) -> torch.Tensor:
         """Frame 0 gets ``q_init``; frame t+1 gets ``llm_to_query`` of hidden state t."""
@@ -248,15 +259,14 @@ class FoveatedVLM(nn.Module):
         rest = self.llm_to_query(hidden[:, :-1])
         return torch.cat([first, rest], dim=1).reshape(-1, self.query_dim)
 
-    def _autoregressive_tokens(self, kv: VisionKV, batch: int, n_frames: int) -> torch.Tensor:
+    def _autoregressive_tokens(self, kv: VisionKV, batch: int, n_frames: int, copies: int) -> torch.Tensor:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.llm.config)
         query = self.q_init.expand(batch, -1)
-        frame_rows = torch.arange(batch, device=query.device) * n_frames
         tokens = []
         for t in range(n_frames):
-            frame_kv = kv.select(frame_rows + t)
+            frame_kv = kv.column(batch, t // copies)
             token = self.project(self.encoder.query_attend(query, frame_kv)).unsqueeze(1)
             tokens.append(token)
             if t + 1 < n_frames:

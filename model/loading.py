@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from model import dino_names
-from model.fvlm import FoveatedVLM
+from . import dino_names
+from .fvlm import FoveatedVLM
 
 DEFAULT_SOURCE = "sanps/fVLM-135M"
 ASSETS = Path(__file__).parent / "assets"
@@ -43,6 +43,7 @@ class ModelSpec:
     visual_scale: float = 0.14
     deep_query: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what a user should hear about how this spec was made
 
     def to_json(self) -> dict[str, Any]:
         return {"llm": self.llm, "dino": self.dino, "query_dim": self.query_dim,
@@ -57,17 +58,32 @@ def default_spec() -> ModelSpec:
 
 
 def read_spec(folder: Path | None) -> ModelSpec:
-    """A folder's ``config.json`` over the 135M defaults (a release config may lack our keys)."""
+    """A folder's ``config.json`` over the 135M defaults (a release config may lack our keys).
+
+    A folder without ``config.json`` gets the 135M configuration, and the spec's ``notes`` say
+    so; a value of the wrong type is an error naming the file and the key.
+    """
     spec = default_spec()
     path = folder / "config.json" if folder is not None else None
     if path is None or not path.is_file():
-        return spec
+        where = f"{folder} has no config.json" if folder is not None else "no model folder"
+        return ModelSpec(spec.llm, spec.dino, notes=(f"{where}: using the fVLM-135M configuration",))
     try:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path} is not valid JSON: {error}") from error
     if not isinstance(config, dict):
         raise CheckpointError(f"{path} must hold a JSON object")
+    for key in ("llm", "dino"):
+        if key in config and not isinstance(config[key], dict):
+            raise CheckpointError(f"{path}: key {key!r} must be an object (a config), not {config[key]!r}")
+    for key, kind in (("query_dim", int), ("visual_scale", float), ("deep_query", bool)):
+        value = config.get(key)
+        ok = value is None or (isinstance(value, bool) if kind is bool else
+                               isinstance(value, (int, float)) and not isinstance(value, bool) and
+                               (kind is float or float(value).is_integer()) and value > 0)
+        if not ok:
+            raise CheckpointError(f"{path}: key {key!r} must be a positive {kind.__name__}, not {value!r}")
     known = {"llm", "dino", "query_dim", "visual_scale", "deep_query"}
     return ModelSpec(
         llm=config.get("llm") or spec.llm,
@@ -114,8 +130,12 @@ def tie_embeddings(state_dict: dict[str, torch.Tensor], tied: bool) -> dict[str,
     return state_dict
 
 
-def load_weights(model: FoveatedVLM, state_dict: dict[str, torch.Tensor], source: str) -> None:
-    """Strict load; a missing or unexpected key is an error that names the keys."""
+def load_weights(model: FoveatedVLM, state_dict: dict[str, torch.Tensor], source: str, assign: bool = False) -> None:
+    """Strict load; a missing or unexpected key is an error that names the keys.
+
+    ``assign``: the module's parameters become the given tensors (for a skeleton built on the
+    meta device, which holds no memory until then).
+    """
     state_dict = {dino_names.to_release_name(k): v for k, v in state_dict.items()}
     state_dict = tie_embeddings(state_dict, bool(model.llm.config.tie_word_embeddings))
     expected = set(model.state_dict())
@@ -127,9 +147,11 @@ def load_weights(model: FoveatedVLM, state_dict: dict[str, torch.Tensor], source
             f"missing keys {_listing(missing)}; unexpected keys {_listing(unexpected)}"
         )
     try:
-        model.load_state_dict(state_dict, strict=True)
+        model.load_state_dict(state_dict, strict=True, assign=assign)
     except RuntimeError as error:  # shape mismatches
         raise CheckpointError(f"{source}: {error}") from error
+    if model.llm.config.tie_word_embeddings:  # one parameter again (assign gives each name its own)
+        model.llm.lm_head.weight = model.llm.model.embed_tokens.weight
 
 
 def _listing(keys: list[str], limit: int = 12) -> str:
@@ -192,6 +214,28 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
+def build_skeleton(spec: ModelSpec) -> FoveatedVLM:
+    """The architecture of ``spec`` on the meta device: no memory, no random initialisation (which
+    takes ~10 s at 135M scale); ``load_weights(..., assign=True)`` then gives it its tensors."""
+    with torch.device("meta"):
+        return FoveatedVLM.from_configs(spec.llm, spec.dino, spec.query_dim, spec.visual_scale, spec.deep_query)
+
+
+def _materialize_buffers(model: FoveatedVLM) -> None:
+    """Rebuild the modules whose buffers are computed, not stored (rotary embeddings), off the meta device."""
+    for name, module in list(model.named_modules()):
+        if any(b.is_meta for b in module.buffers(recurse=False)):
+            if not type(module).__name__.endswith("RotaryEmbedding"):
+                raise CheckpointError(f"cannot rebuild the buffers of {name} ({type(module).__name__}) after loading")
+            parent_name, _, child = name.rpartition(".")
+            with torch.device("cpu"):  # the constructor's signature differs across transformers versions
+                rebuilt = type(module)(config=module.config)
+            setattr(model.get_submodule(parent_name), child, rebuilt)
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise CheckpointError(f"no weights were loaded for {_listing(left)}")
+
+
 def load_fvlm(
     source: str | Path = DEFAULT_SOURCE,
     device: str | torch.device | None = None,
@@ -201,8 +245,14 @@ def load_fvlm(
     weights, folder = resolve_source(source)
     spec = read_spec(folder)
     state_dict = read_state_dict(weights)
-    model = FoveatedVLM.from_configs(spec.llm, spec.dino, spec.query_dim, spec.visual_scale, spec.deep_query)
-    load_weights(model, state_dict, str(weights))
+    try:
+        model = build_skeleton(spec)
+    except Exception as error:  # transformers' config validation raises its own error types
+        where = folder / "config.json" if folder is not None else "the configuration"
+        reason = " ".join(str(error).split())
+        raise CheckpointError(f"{where}: cannot build the model from it ({type(error).__name__}: {reason})") from error
+    load_weights(model, state_dict, str(weights), assign=True)
+    _materialize_buffers(model)
     device = torch.device(device) if device is not None else default_device()
     model = model.to(device=device, dtype=dtype or default_dtype(device)).eval()
     return model, load_tokenizer(folder)

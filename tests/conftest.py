@@ -37,7 +37,7 @@ TINY_IMAGE = 28
 
 def tiny_model(seed: int = 0):
     """A random fVLM with the real vocabulary; q_static and q_init differ; layer scales random."""
-    from model import FoveatedVLM
+    from fvlm_model import FoveatedVLM
 
     torch.manual_seed(seed)
     model = FoveatedVLM.from_configs(TINY_LLM, TINY_DINO, query_dim=TINY_QUERY_DIM, visual_scale=0.14)
@@ -50,7 +50,7 @@ def tiny_model(seed: int = 0):
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from model.loading import load_tokenizer
+    from fvlm_model.loading import load_tokenizer
 
     return load_tokenizer(None)
 

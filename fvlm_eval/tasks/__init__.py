@@ -1,19 +1,23 @@
-"""Benchmarks: one short module each, registered in ``TASKS``, a plain dict of name -> class."""
+"""Benchmarks: one short module each, registered in ``BENCHMARKS``, a plain dict of name -> class.
+
+(The folder is called ``tasks`` as the project's layout asks; "task" elsewhere means MVBench's
+own sub-tasks, its ``task`` breakdown.)
+"""
 
 from __future__ import annotations
 
-from fvlm_eval.tasks.base import DataMissing, Loaded, Task
+from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded
 from fvlm_eval.tasks.mvbench import MVBench
 from fvlm_eval.tasks.scienceqa import ScienceQA
 from fvlm_eval.tasks.videomme import VideoMME
 
-TASKS: dict[str, type[Task]] = {"mvbench": MVBench, "videomme": VideoMME, "scienceqa": ScienceQA}
+BENCHMARKS: dict[str, type[Benchmark]] = {"mvbench": MVBench, "videomme": VideoMME, "scienceqa": ScienceQA}
 
 
-def get_task(name: str, **options) -> Task:
-    if name not in TASKS:
-        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
-    return TASKS[name](**options)
+def get_benchmark(name: str, **options) -> Benchmark:
+    if name not in BENCHMARKS:
+        raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+    return BENCHMARKS[name](**options)
 
 
-__all__ = ["TASKS", "DataMissing", "Loaded", "Task", "get_task"]
+__all__ = ["BENCHMARKS", "Benchmark", "DataMissing", "Loaded", "get_benchmark"]

@@ -1,14 +1,18 @@
-"""What every task adapter shares.
+"""What every benchmark adapter shares (this folder holds one module per benchmark).
 
-A task's ``load(data_dir)`` does all the I/O and returns typed ``Question``s (a malformed row
-or unusable media becomes a question with ``error`` set, never a silent drop); ``prompt`` builds
-the user turn in one visible function; ``expected`` says what a complete copy holds, for coverage.
+A benchmark's ``load(data_dir)`` does all the I/O and returns typed ``Question``s (a malformed
+row becomes a question with ``error`` set, never a silent drop; an annotation file that cannot
+be read at all becomes a ``problem``, whose expected questions count as failed); ``prompt``
+builds the user turn in one visible function; ``expected`` says what a complete copy holds.
+Media are located here but read only when decoded, so a frame cache can serve media that have
+since moved away.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fvlm_eval.types import LETTERS, Option, Question, Sampling
@@ -20,10 +24,12 @@ class DataMissing(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Loaded:
-    """What ``load`` found: the questions, and notes on anything it could not read."""
+    """What ``load`` found: the questions, notes, and annotation files it could not read
+    (``problems``: ``{"file", "error", "expected"}``, expected = the questions that file should hold)."""
 
     questions: tuple[Question, ...]
     notes: tuple[str, ...] = ()
+    problems: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,18 +40,21 @@ class HubSource:
     revision: str
     allow_patterns: tuple[str, ...] = ()
     archives: tuple[str, ...] = ()  # glob patterns of zips to extract after download
+    config: str | None = None
 
 
 @dataclass
-class Task:
-    """Base of the task adapters: name, version, sampling default, breakdown fields."""
+class Benchmark:
+    """Base of the benchmark adapters."""
 
     name: str = ""
+    title: str = ""
     version: str = "1"
     sampling: Sampling = field(default_factory=Sampling)
     breakdowns: tuple[str, ...] = ()
     category_field: str = ""  # the breakdown that coverage counts against ``expected``
-    uses_images: bool = False  # images are replicated; ``--frames`` applies to videos only
+    main_breakdown: str = ""  # the breakdown reports show (and published per-category figures use)
+    uses_images: bool = False  # one image per question; ``--frames`` applies to videos only
 
     def folder(self, data_dir: Path) -> Path:
         return Path(data_dir) / self.name
@@ -53,7 +62,8 @@ class Task:
     def load(self, data_dir: Path) -> Loaded:
         raise NotImplementedError
 
-    def prompt(self, question: Question) -> str:
+    def prompt(self, question: Question, timestamps: tuple[float, ...] | None = None) -> str:
+        """The user turn; ``timestamps``: the sampled frames' times (a benchmark may use them)."""
         raise NotImplementedError
 
     def expected(self) -> dict[str, int]:
@@ -64,7 +74,7 @@ class Task:
         raise NotImplementedError
 
     def settings(self) -> dict[str, object]:
-        """What makes two runs of this task comparable (recorded in the manifest)."""
+        """What makes two runs of this benchmark comparable (recorded in the manifest)."""
         return {"version": self.version, "sampling": self.sampling.describe()}
 
 
@@ -74,12 +84,52 @@ def option_lines(question: Question) -> str:
 
 
 def lettered(texts: list[str]) -> tuple[Option, ...]:
+    if len(texts) > len(LETTERS):
+        raise ValueError(f"{len(texts)} options: at most {len(LETTERS)} are supported")
     return tuple(Option(LETTERS[i], str(text)) for i, text in enumerate(texts))
 
 
-def coverage_counts(task: Task, questions: tuple[Question, ...]) -> dict[str, tuple[int, int, int]]:
+def fingerprint(path: Path) -> str:
+    """SHA-256 of an annotation file (records carry it: a changed file is visible in every record)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def integral(value, what: str) -> int:
+    """An index read from data: an int, or a float with no fractional part; anything else is an error."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} {value!r} is not an index")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return integral(value.item(), what)
+    raise ValueError(f"{what} {value!r} is not a whole number")
+
+
+def unique_ids(questions: list[Question]) -> tuple[list[Question], list[str]]:
+    """Questions with distinct ids: a repeated id gets ``#2``, ``#3``... in file order, and a note
+    says so (one record must never stand for two questions)."""
+    seen: Counter = Counter()
+    result, notes = [], []
+    counts = Counter(q.id for q in questions)
+    for question in questions:
+        seen[question.id] += 1
+        if counts[question.id] > 1 and seen[question.id] > 1:
+            renamed = f"{question.id}#{seen[question.id]}"
+            notes.append(f"duplicate question id {question.id} (from {question.source}): the repeat is recorded as {renamed}")
+            question = replace(question, id=renamed)
+        result.append(question)
+    return result, notes
+
+
+def coverage_counts(benchmark: Benchmark, questions: tuple[Question, ...]) -> dict[str, tuple[int, int, int]]:
     """category -> (questions found, of them unusable, expected)."""
-    found = Counter(q.field_dict().get(task.category_field, "?") for q in questions)
-    bad = Counter(q.field_dict().get(task.category_field, "?") for q in questions if q.error)
-    expected = task.expected()
+    found = Counter(q.field_dict().get(benchmark.category_field, "?") for q in questions)
+    bad = Counter(q.field_dict().get(benchmark.category_field, "?") for q in questions if q.error)
+    expected = benchmark.expected()
     return {name: (found.get(name, 0), bad.get(name, 0), expected.get(name, 0)) for name in sorted(set(expected) | set(found))}

@@ -4,7 +4,10 @@ Annotations ``json/<task>.json`` (list of rows: ``video``, ``question``, ``candi
 ``answer`` equal to one candidate, and ``start``/``end`` seconds on bounded tasks of the main
 branch). Media extracted under ``video/`` (``star/Charades_v1_480/...``; clips missing from the
 main zips are in ``data0613/``). Two layouts are read alike: main branch (raw clips, bound in
-the row) and the ``video`` revision (pre-cut ``<stem>_<start>_<end>.mp4``, no bound in the row).
+the row) and the ``video`` revision (pre-cut ``<stem>_<start>_<end>.mp4`` under its own folder
+names: ``star/Charades_segment``, ``sta/sta_video_segment``, ``tvqa/video_fps3_hq_segment`` (mp4,
+not frame folders), ``ssv2_video_mp4``, ``nturgbd_convert``; no bound in the row). A row whose
+answer equals two candidates takes the last, as the official code does, with a note.
 ``fine_grained_pose`` (NTU) was removed from the hub: coverage reports it absent.
 Frames: the official rule, midpoints of 16 equal segments of the (bounded) clip.
 """
@@ -16,30 +19,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.media import MediaError, safe_join
-from fvlm_eval.tasks.base import DataMissing, HubSource, Loaded, Task, lettered, option_lines
+from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, lettered, option_lines, unique_ids
 from fvlm_eval.types import Media, Question, Sampling
 
+# task -> (folder on the main branch, folder of the pre-cut ``video`` revision)
 FOLDERS = {
-    "action_sequence": "star/Charades_v1_480",
-    "action_prediction": "star/Charades_v1_480",
-    "object_interaction": "star/Charades_v1_480",
-    "action_localization": "sta/sta_video",
-    "episodic_reasoning": "tvqa/frames_fps3_hq",
-    "action_antonym": "ssv2_video",
-    "fine_grained_action": "Moments_in_Time_Raw/videos",
-    "unexpected_action": "FunQA_test/test",
-    "object_existence": "clevrer/video_validation",
-    "moving_direction": "clevrer/video_validation",
-    "moving_count": "clevrer/video_validation",
-    "moving_attribute": "clevrer/video_validation",
-    "counterfactual_inference": "clevrer/video_validation",
-    "object_shuffle": "perception/videos",
-    "action_count": "perception/videos",
-    "state_change": "perception/videos",
-    "character_order": "perception/videos",
-    "scene_transition": "scene_qa/video",
-    "fine_grained_pose": "nturgbd",
-    "egocentric_navigation": "vlnqa",
+    "action_sequence": ("star/Charades_v1_480", "star/Charades_segment"),
+    "action_prediction": ("star/Charades_v1_480", "star/Charades_segment"),
+    "object_interaction": ("star/Charades_v1_480", "star/Charades_segment"),
+    "action_localization": ("sta/sta_video", "sta/sta_video_segment"),
+    "episodic_reasoning": ("tvqa/frames_fps3_hq", "tvqa/video_fps3_hq_segment"),
+    "action_antonym": ("ssv2_video", "ssv2_video_mp4"),
+    "fine_grained_action": ("Moments_in_Time_Raw/videos", "Moments_in_Time_Raw/videos"),
+    "unexpected_action": ("FunQA_test/test", "FunQA_test/test"),
+    "object_existence": ("clevrer/video_validation", "clevrer/video_validation"),
+    "moving_direction": ("clevrer/video_validation", "clevrer/video_validation"),
+    "moving_count": ("clevrer/video_validation", "clevrer/video_validation"),
+    "moving_attribute": ("clevrer/video_validation", "clevrer/video_validation"),
+    "counterfactual_inference": ("clevrer/video_validation", "clevrer/video_validation"),
+    "object_shuffle": ("perception/videos", "perception/videos"),
+    "action_count": ("perception/videos", "perception/videos"),
+    "state_change": ("perception/videos", "perception/videos"),
+    "character_order": ("perception/videos", "perception/videos"),
+    "scene_transition": ("scene_qa/video", "scene_qa/video"),
+    "fine_grained_pose": ("nturgbd", "nturgbd_convert"),
+    "egocentric_navigation": ("vlnqa", "vlnqa"),
 }
 QUESTIONS_PER_TASK = 200
 FRAME_FOLDER_FPS = 3.0
@@ -47,12 +51,14 @@ EXTRA_FOLDER = "data0613"
 
 
 @dataclass
-class MVBench(Task):
+class MVBench(Benchmark):
     name: str = "mvbench"
-    version: str = "1"
+    title: str = "MVBench"
+    version: str = "2"
     sampling: Sampling = field(default_factory=lambda: Sampling("segment_midpoints", 16))
     breakdowns: tuple[str, ...] = ("task",)
     category_field: str = "task"
+    main_breakdown: str = "task"
 
     def hub(self) -> HubSource:
         return HubSource("OpenGVLab/MVBench", "main", ("json/*", "video/*"), ("video/*.zip",))
@@ -60,7 +66,7 @@ class MVBench(Task):
     def expected(self) -> dict[str, int]:
         return {task: QUESTIONS_PER_TASK for task in FOLDERS}
 
-    def prompt(self, question: Question) -> str:
+    def prompt(self, question: Question, timestamps=None) -> str:
         return question.question + "\n" + option_lines(question)
 
     def load(self, data_dir: Path) -> Loaded:
@@ -68,43 +74,45 @@ class MVBench(Task):
         annotations = root / "json"
         if not annotations.is_dir():
             raise DataMissing(f"MVBench annotations not found: expected {annotations}/<task>.json (run `fvlm-eval prepare mvbench`)")
-        questions, notes = [], []
+        questions, notes, problems = [], [], []
         for task in FOLDERS:
             path = annotations / f"{task}.json"
             if not path.is_file():
                 notes.append(f"{task}: {path.name} absent")
                 continue
             try:
-                rows = json.loads(path.read_text())
+                rows = json.loads(path.read_bytes().decode("utf-8"))
                 if not isinstance(rows, list):
-                    raise ValueError("expected a JSON list of rows")
-            except (ValueError, UnicodeDecodeError) as error:
-                notes.append(f"{task}: {path} unreadable: {error}")
+                    raise ValueError(f"expected a JSON list of rows, found {type(rows).__name__}")
+            except (ValueError, UnicodeDecodeError, OSError) as error:
+                problems.append({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": QUESTIONS_PER_TASK})
                 continue
-            questions.extend(self._question(root, task, index, row, path) for index, row in enumerate(rows))
-        return Loaded(tuple(questions), tuple(notes))
+            sha = fingerprint(path)
+            questions.extend(self._question(root, task, index, row, path, sha) for index, row in enumerate(rows))
+        questions, duplicates = unique_ids(questions)
+        return Loaded(tuple(questions), tuple(notes + duplicates), tuple(problems))
 
-    def _question(self, root: Path, task: str, index: int, row: object, path: Path) -> Question:
+    def _question(self, root: Path, task: str, index: int, row: object, path: Path, sha: str) -> Question:
         qid = f"mvbench/{task}/{index}"
         fields = (("task", task),)
+        where = f"{path.name}[{index}]"
         try:
-            video, question, options, gold, bound = _parse_row(row)
+            video, question, options, gold, bound, row_notes = _parse_row(row)
         except ValueError as error:
             bad = Media("video", f"{qid}:unparsed")
             return Question(qid, self.name, bad, "", (), None, qid, fields=fields,
-                            error=f"malformed row {path.name}[{index}]: {error}")
-        relative = f"{FOLDERS[task]}/{video}"
-        key = f"mvbench/{relative}" + (f"@{bound[0]:g}-{bound[1]:g}" if bound else "")
+                            error=f"malformed row {where}: {error}", source=path.name, source_sha256=sha)
+        main, precut = FOLDERS[task]
+        key = f"mvbench/{main}/{video}" + (f"@{bound[0]:g}-{bound[1]:g}" if bound else "")
         error = None
         try:
-            media_path = _find_media(root / "video", FOLDERS[task], video)
-            kind = "frame_folder" if media_path.is_dir() else "video"
-            media = Media(kind, key, str(media_path), bound=bound, folder_fps=FRAME_FOLDER_FPS)
+            media_path, looked_in = _find_media(root / "video", (main, precut), video)
+            kind = "frame_folder" if media_path.is_dir() or (not media_path.exists() and not Path(video).suffix) else "video"
+            media = Media(kind, key, str(media_path), bound=bound, folder_fps=FRAME_FOLDER_FPS, looked_in=looked_in)
         except MediaError as problem:
-            media, error = Media("video", key, None, bound=bound), str(problem)
-        if gold is None:
-            error = f"malformed row {path.name}[{index}]: answer {row['answer']!r} matches no candidate or several"
-        return Question(qid, self.name, media, question, options, gold, f"mvbench/{relative}", fields=fields, error=error)
+            media, error = Media("video", key, None, bound=bound), f"{where}: {problem}"
+        return Question(qid, self.name, media, question, options, gold, key.split("@")[0], fields=fields, error=error,
+                        source=path.name, source_sha256=sha, notes=tuple(f"{where}: {n}" for n in row_notes))
 
 
 def _parse_row(row: object):
@@ -118,23 +126,34 @@ def _parse_row(row: object):
         raise ValueError("candidates must be a list of 2 to 5 strings")
     if not isinstance(row["video"], str) or not row["video"]:
         raise ValueError("video must be a non-empty string")
+    if not isinstance(row["question"], str):
+        raise ValueError(f"question must be a string, not {type(row['question']).__name__}")
     options = lettered([str(c) for c in candidates])
     matches = [o.letter for o in options if o.text == str(row["answer"])]
-    gold = matches[0] if len(matches) == 1 else None
+    if not matches:
+        raise ValueError(f"answer {row['answer']!r} matches no candidate")
+    notes = []
+    if len(matches) > 1:  # the official code keeps the last candidate equal to the answer
+        notes.append(f"answer {row['answer']!r} equals candidates {', '.join(matches)}: gold is the last, "
+                     f"{matches[-1]}, as the official MVBench code takes it")
     bound = None
     if "start" in row and "end" in row:
         try:
             bound = (float(row["start"]), float(row["end"]))
         except (TypeError, ValueError):
             raise ValueError(f"start/end not numbers: {row['start']!r}, {row['end']!r}") from None
-    return row["video"], str(row["question"]), options, gold, bound
+        if not (bound[0] == bound[0] and bound[1] == bound[1]) or bound[1] < bound[0]:
+            raise ValueError(f"bound start {row['start']!r} is after end {row['end']!r}")
+    return row["video"], row["question"], options, matches[-1], bound, notes
 
 
-def _find_media(video_root: Path, folder: str, video: str) -> Path:
-    """The media's path in its task folder, or in the ``data0613`` extras; never outside ``video/``."""
-    candidates = [safe_join(video_root, f"{folder}/{video}"), safe_join(video_root, f"{EXTRA_FOLDER}/{folder}/{video}"),
-                  safe_join(video_root, f"{EXTRA_FOLDER}/{video}")]
+def _find_media(video_root: Path, folders: tuple[str, str], video: str) -> tuple[Path, tuple[str, ...]]:
+    """The media's path in its task folder (main-branch or pre-cut name), or in the ``data0613``
+    extras; never outside ``video/``. When it is nowhere, the first place (decoding says it is
+    missing, unless the frame cache holds it)."""
+    places = list(dict.fromkeys([*folders, *(f"{EXTRA_FOLDER}/{f}" for f in folders), EXTRA_FOLDER]))
+    candidates = [safe_join(video_root, f"{place}/{video}") for place in places]
     for candidate in candidates:
         if candidate.exists():
-            return candidate
-    raise MediaError(f"media {folder}/{video} is missing (looked in video/{folder}/ and video/{EXTRA_FOLDER}/)")
+            return candidate, ()
+    return candidates[0], tuple(f"video/{place}/" for place in places)

@@ -4,17 +4,18 @@ Two layouts: the hub's ``lmms-lab/ScienceQA`` config ``ScienceQA-IMG`` (``Scienc
 with ``image`` bytes, ``question``, ``choices``, ``answer`` index, ``hint``, ``subject``, ``grade``,
 ``topic``...; ids are the row numbers there), or the original release (``problems.json`` keyed by
 problem id, ``pid_splits.json``, images ``test/<pid>/image.png``; ids are the problem ids).
-An image goes to fVLM as 8 copies of one frame (encoded once).
+Each question's image is one frame; how a model shows it is the model's choice (fVLM: 8 copies,
+encoded once; SmolVLM2: its own tiling).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fvlm_eval.media import MediaError, safe_join
-from fvlm_eval.tasks.base import DataMissing, HubSource, Loaded, Task, lettered, option_lines
+from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, integral, lettered, option_lines, unique_ids
 from fvlm_eval.types import LETTERS, Media, Question, Sampling
 
 PARQUET_GLOB = "ScienceQA-IMG/test-*.parquet"
@@ -23,12 +24,14 @@ EXPECTED_ROWS = 2017
 
 
 @dataclass
-class ScienceQA(Task):
+class ScienceQA(Benchmark):
     name: str = "scienceqa"
-    version: str = "1"
-    sampling: Sampling = field(default_factory=lambda: Sampling("uniform", 8, image_copies=8))
+    title: str = "ScienceQA (IMG test)"
+    version: str = "2"
+    sampling: Sampling = field(default_factory=lambda: Sampling("uniform", 1))
     breakdowns: tuple[str, ...] = ("subject", "grade", "topic")
     category_field: str = "subject"
+    main_breakdown: str = "subject"
     uses_images: bool = True
 
     def hub(self) -> HubSource:
@@ -37,7 +40,7 @@ class ScienceQA(Task):
     def expected(self) -> dict[str, int]:
         return dict(SUBJECTS)
 
-    def prompt(self, question: Question) -> str:
+    def prompt(self, question: Question, timestamps=None) -> str:
         context = f"Context: {question.context}\n" if question.context else ""
         return context + question.question + "\n" + option_lines(question)
 
@@ -54,48 +57,70 @@ class ScienceQA(Task):
     def _load_parquet(self, paths: list[Path]) -> Loaded:
         import pandas as pd
 
-        frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-        questions = []
-        for index, row in enumerate(frame.to_dict("records")):
-            image = row.get("image")
-            data = image.get("bytes") if isinstance(image, dict) else image
-            media = Media("image", f"scienceqa/row{index}", None, data=data if isinstance(data, bytes) else None)
-            where = f"{paths[0].name}[{index}]"
-            questions.append(self._question(str(index), row, media, where, None if media.data else "the row has no image"))
-        return Loaded(tuple(questions), _count_note(len(questions)))
+        questions, problems, offset = [], [], 0
+        for path in paths:
+            try:
+                frame = pd.read_parquet(path)
+            except Exception as error:  # pyarrow raises several types for a file that is not parquet
+                problems.append({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": 0})
+                continue
+            sha = fingerprint(path)
+            for index, row in enumerate(frame.to_dict("records")):
+                image = row.get("image")
+                data = image.get("bytes") if isinstance(image, dict) else image
+                media = Media("image", f"scienceqa/row{offset + index}", None, data=data if isinstance(data, bytes) else None)
+                where = f"{path.name}[{index}]"
+                question = self._question(str(offset + index), row, media, where, None if media.data else "the row has no image")
+                questions.append(replace(question, source=path.name, source_sha256=sha))
+            offset += len(frame)
+        if problems and not questions:
+            problems[0]["expected"] = EXPECTED_ROWS
+        questions, duplicates = unique_ids(questions)
+        return Loaded(tuple(questions), _count_note(len(questions)) + tuple(duplicates), tuple(problems))
 
     def _load_original(self, root: Path) -> Loaded:
-        problems = json.loads((root / "problems.json").read_text())
-        splits_path = root / "pid_splits.json"
-        test_ids = json.loads(splits_path.read_text())["test"] if splits_path.is_file() else \
-            [pid for pid, p in problems.items() if p.get("split") == "test"]
+        try:
+            problems_file = json.loads((root / "problems.json").read_bytes().decode("utf-8"))
+            if not isinstance(problems_file, dict):
+                raise ValueError(f"expected an object keyed by problem id, found {type(problems_file).__name__}")
+            splits_path = root / "pid_splits.json"
+            test_ids = json.loads(splits_path.read_text())["test"] if splits_path.is_file() else \
+                [pid for pid, p in problems_file.items() if isinstance(p, dict) and p.get("split") == "test"]
+        except (ValueError, UnicodeDecodeError, OSError, KeyError, TypeError) as error:
+            return Loaded((), (), ({"file": str(root / "problems.json"), "error": f"{type(error).__name__}: {error}",
+                                    "expected": EXPECTED_ROWS},))
+        sha = fingerprint(root / "problems.json")
         questions = []
         for pid in test_ids:
-            problem = problems.get(str(pid))
+            problem = problems_file.get(str(pid))
             if not isinstance(problem, dict) or not problem.get("image"):
                 continue  # the image subset: test problems that have an image
             error = None
             try:
                 path = safe_join(root, f"test/{pid}/{problem['image']}")
-                if not path.is_file():
+                if not path.is_file() and safe_join(root, f"images/test/{pid}/{problem['image']}").is_file():
                     path = safe_join(root, f"images/test/{pid}/{problem['image']}")
-                if not path.is_file():
-                    raise MediaError(f"image test/{pid}/{problem['image']} is missing")
                 media = Media("image", f"scienceqa/{pid}", str(path))
             except MediaError as problem_error:
-                media, error = Media("image", f"scienceqa/{pid}", None), str(problem_error)
-            questions.append(self._question(str(pid), problem, media, f"problems.json[{pid}]", error))
-        return Loaded(tuple(questions), _count_note(len(questions)))
+                media, error = Media("image", f"scienceqa/{pid}", None), f"problems.json[{pid}]: {problem_error}"
+            question = self._question(str(pid), problem, media, f"problems.json[{pid}]", error)
+            questions.append(replace(question, source="problems.json", source_sha256=sha))
+        questions, duplicates = unique_ids(questions)
+        return Loaded(tuple(questions), _count_note(len(questions)) + tuple(duplicates))
 
     def _question(self, pid: str, row: dict, media: Media, where: str, error: str | None) -> Question:
         qid = f"scienceqa/{pid}"
         fields = tuple((name, str(row.get(name, ""))) for name in self.breakdowns)
         choices = row.get("choices")
         try:
+            if isinstance(choices, (str, bytes)) or choices is None:
+                raise ValueError(f"choices must be a list, not {choices!r}")
             options = lettered([str(c) for c in list(choices)])
-            answer = int(row["answer"])
+            answer = integral(row["answer"], "answer")
             if not 0 <= answer < len(options) or len(options) < 2:
                 raise ValueError(f"answer {answer} out of range for {len(options)} choices")
+            if not isinstance(row.get("question"), str):
+                raise ValueError(f"question must be a string, not {row.get('question')!r}")
             gold = LETTERS[answer]
         except (TypeError, ValueError, KeyError) as problem:
             options, gold, error = (), None, f"malformed row {where}: {problem}"

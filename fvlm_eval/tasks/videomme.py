@@ -3,7 +3,9 @@
 Annotations ``videomme/test-00000-of-00001.parquet`` (string columns; ``options`` a list of
 four strings already prefixed ``"A. "``; ``answer`` a letter). Media ``data/<videoID>.mp4``
 (some ``.MP4`` or ``.mkv``); subtitles ``subtitle/<videoID>.srt`` (used as context with
-``subtitles=True``). Older revisions have other row counts: the loader reports anything but 2700.
+``subtitles=True``, by the official rule: only the lines shown at the sampled frames' times, tags
+such as ``<font>`` stripped). Older revisions have other row counts: the loader reports anything
+but 2700. A repeated ``question_id`` is recorded under ``<id>#2`` with a note.
 Frames: 64 spread uniformly over the whole video (fVLM's maximum). The three questions of a
 video share one decode and one vision encode.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.media import MediaError, safe_join
-from fvlm_eval.tasks.base import DataMissing, HubSource, Loaded, Task, option_lines
+from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
 PARQUET = "videomme/test-00000-of-00001.parquet"
@@ -29,12 +31,14 @@ DURATIONS = {"short": 900, "medium": 900, "long": 900}
 
 
 @dataclass
-class VideoMME(Task):
+class VideoMME(Benchmark):
     name: str = "videomme"
-    version: str = "1"
+    title: str = "Video-MME"
+    version: str = "2"
     sampling: Sampling = field(default_factory=lambda: Sampling("uniform", 64))
     breakdowns: tuple[str, ...] = ("duration", "domain", "sub_category", "task_type")
     category_field: str = "duration"
+    main_breakdown: str = "task_type"
     subtitles: bool = False
 
     def hub(self) -> HubSource:
@@ -47,8 +51,9 @@ class VideoMME(Task):
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "subtitles": self.subtitles}
 
-    def prompt(self, question: Question) -> str:
-        context = f"Subtitles:\n{question.context}\n" if question.context else ""
+    def prompt(self, question: Question, timestamps: tuple[float, ...] | None = None) -> str:
+        lines = subtitle_lines(question.subtitles, timestamps)
+        context = "Subtitles:\n" + "\n".join(lines) + "\n" if lines else ""
         return context + question.question + "\n" + option_lines(question)
 
     def load(self, data_dir: Path) -> Loaded:
@@ -58,33 +63,43 @@ class VideoMME(Task):
         path = root / PARQUET
         if not path.is_file():
             raise DataMissing(f"Video-MME annotations not found: expected {path} (run `fvlm-eval prepare videomme`)")
-        frame = pd.read_parquet(path)
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as error:  # pyarrow raises several types for a file that is not parquet
+            return Loaded((), (), ({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": EXPECTED_ROWS},))
         absent = [c for c in COLUMNS if c not in frame.columns]
         if absent:
-            raise DataMissing(f"{path} lacks the columns {', '.join(absent)}: not the Video-MME test parquet")
+            return Loaded((), (), ({"file": str(path), "error": f"lacks the columns {', '.join(absent)}: not the Video-MME "
+                                    "test parquet", "expected": EXPECTED_ROWS},))
         notes = [] if len(frame) == EXPECTED_ROWS else [f"{len(frame)} rows, expected {EXPECTED_ROWS}: an older revision?"]
-        questions = [self._question(root, index, row, path) for index, row in enumerate(frame.to_dict("records"))]
-        return Loaded(tuple(questions), tuple(notes))
+        sha = fingerprint(path)
+        questions = [self._question(root, index, row, path, sha) for index, row in enumerate(frame.to_dict("records"))]
+        questions, duplicates = unique_ids(questions)
+        return Loaded(tuple(questions), tuple(notes + duplicates))
 
-    def _question(self, root: Path, index: int, row: dict, path: Path) -> Question:
+    def _question(self, root: Path, index: int, row: dict, path: Path, sha: str) -> Question:
         video_id = str(row["videoID"])
         qid = f"videomme/{row['question_id']}"
         fields = tuple((name, str(row[name])) for name in self.breakdowns)
+        where = f"{path.name}[{index}]"
         options, problem = _options(row["options"])
         gold = str(row["answer"]).strip()
         if problem is None and gold not in [o.letter for o in options]:
             problem = f"answer {gold!r} is not one of the option letters"
-        error = f"malformed row {path.name}[{index}]: {problem}" if problem else None
-        media = Media("video", f"videomme/{video_id}", None)
-        context = ""
+        if problem is None and not isinstance(row["question"], str):
+            problem = f"question is not a string: {row['question']!r}"
+        error = f"malformed row {where}: {problem}" if problem else None
+        subtitles: tuple = ()
         try:
-            media = Media("video", media.key, str(_find_video(root, video_id)))
+            media = Media("video", f"videomme/{video_id}", str(_find_video(root, video_id)),
+                          looked_in=tuple(f"data/{video_id}{s}" for s in VIDEO_SUFFIXES))
             if self.subtitles:
-                context = _subtitle_text(root, video_id)
-        except MediaError as missing:
-            error = error or str(missing)
+                subtitles = _subtitles(root, video_id)
+        except (MediaError, ValueError) as trouble:
+            media, error = Media("video", f"videomme/{video_id}", None), error or f"{where}: {trouble}"
         return Question(qid, self.name, media, str(row["question"]), options, gold if not problem else None,
-                        f"videomme/{video_id}", context=context, fields=fields, error=error)
+                        f"videomme/{video_id}", fields=fields, error=error, source=path.name, source_sha256=sha,
+                        subtitles=subtitles)
 
 
 def _options(raw) -> tuple[tuple[Option, ...], str | None]:
@@ -105,19 +120,41 @@ def _options(raw) -> tuple[tuple[Option, ...], str | None]:
 
 
 def _find_video(root: Path, video_id: str) -> Path:
-    for suffix in VIDEO_SUFFIXES:
-        candidate = safe_join(root, f"data/{video_id}{suffix}")
-        if candidate.is_file():
-            return candidate
-    raise MediaError(f"video data/{video_id}.mp4 is missing (also looked for .MP4 and .mkv)")
+    """``data/<videoID>`` with the first suffix that exists (else ``.mp4``: decoding says it is missing)."""
+    candidates = [safe_join(root, f"data/{video_id}{suffix}") for suffix in VIDEO_SUFFIXES]
+    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
-def _subtitle_text(root: Path, video_id: str) -> str:
-    """The subtitle lines of ``subtitle/<videoID>.srt`` joined, without numbers and timings."""
+_TIMING = re.compile(r"^\s*(\d+):(\d\d):(\d\d)[,.](\d+)\s*-->\s*(\d+):(\d\d):(\d\d)[,.](\d+)")
+
+
+def _seconds(h: str, m: str, s: str, fraction: str) -> float:
+    return int(h) * 3600 + int(m) * 60 + int(s) + int(fraction) / 10 ** len(fraction)
+
+
+def _subtitles(root: Path, video_id: str) -> tuple[tuple[float, float, str], ...]:
+    """``subtitle/<videoID>.srt`` as (start s, end s, text) entries, tags stripped; none when absent."""
     path = safe_join(root, f"subtitle/{video_id}.srt")
     if not path.is_file():
-        return ""
-    lines = path.read_text(errors="replace").splitlines()
-    timing = re.compile(r"^\d\d:\d\d:\d\d[,.]\d+ --> ")
-    text = [line.strip() for line in lines if line.strip() and not line.strip().isdigit() and not timing.match(line)]
-    return "\n".join(re.sub(r"<[^>]+>", "", line) for line in text)
+        return ()
+    entries, timing, text = [], None, []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines() + [""]:
+        match = _TIMING.match(line)
+        if match:
+            timing = (_seconds(*match.groups()[:4]), _seconds(*match.groups()[4:]))
+            text = []
+        elif not line.strip():
+            if timing and text:
+                entries.append((timing[0], timing[1], re.sub(r"<[^>]+>", "", " ".join(text)).strip()))
+            timing, text = None, []
+        elif timing is not None:
+            text.append(line.strip())
+    return tuple(e for e in entries if e[2])
+
+
+def subtitle_lines(subtitles, timestamps: tuple[float, ...] | None) -> list[str]:
+    """The official rule: the subtitle lines shown at the sampled frames' times (start <= t < end),
+    in order, each once; with no frame times, every line."""
+    if timestamps is None:
+        return [text for _, _, text in subtitles]
+    return [text for start, end, text in subtitles if any(start <= t < end for t in timestamps)]

@@ -11,7 +11,7 @@ import pytest
 from fvlm_eval import fixtures
 from fvlm_eval.media import MediaError
 from fvlm_eval.prepare import PREPARED_FILE, extract, fetch, verify
-from fvlm_eval.tasks import get_task
+from fvlm_eval.tasks import get_benchmark
 
 
 def test_extract_refuses_members_outside_the_folder(tmp_path):
@@ -53,7 +53,7 @@ def test_fetch_downloads_at_the_resolved_commit_and_extracts(tmp_path, monkeypat
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
-    task = get_task("mvbench")
+    task = get_benchmark("mvbench")
     folder = fetch(task, tmp_path / "data")
     assert calls["info"] == ("OpenGVLab/MVBench", "main")
     assert calls["snapshot"][2] == "0123abcd" * 5 and calls["snapshot"][1] == "dataset"

@@ -1,7 +1,8 @@
-"""The run end to end on a tiny random model: records, failures, summaries, resume after SIGKILL."""
+"""The run end to end on a tiny random fVLM: records, failures, summaries, resume, locks, stops."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from fvlm_eval import fixtures
-from fvlm_eval.fvlm_backend import load_choice_model
-from fvlm_eval.records import read_records
-from fvlm_eval.runner import RunMismatch, RunSettings, run
-from model.loading import ModelSpec, load_tokenizer, save_model_folder
+from fvlm_eval.models import load_model
+from fvlm_eval.records import SCHEMA_VERSION, read_records
+from fvlm_eval.runner import EXIT_FAILED, EXIT_OK, FolderLock, RunRefused, RunSettings, error_signature, run
+from fvlm_eval.scoring import PROTOCOLS
+from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
 from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
 
 MODES = ("coarse_only", "coarse_fine", "autoregressive")
@@ -35,7 +37,7 @@ def data(tmp_path_factory):
 
 
 def settings(data, output, **extra):
-    return RunSettings(tasks=("mvbench", "videomme", "scienceqa"), modes=MODES, data_dir=data, output_dir=output,
+    return RunSettings(benchmarks=("mvbench", "videomme", "scienceqa"), modes=MODES, data_dir=data, output_dir=output,
                        batch_size=4, workers=0, **extra)
 
 
@@ -43,81 +45,171 @@ def stable(summary):
     return {k: v for k, v in summary.items() if k not in ("timing", "manifest")}
 
 
+def fvlm(model_dir):
+    return load_model(str(model_dir), device="cpu")
+
+
 @pytest.fixture(scope="module")
 def full_run(model_dir, data, tmp_path_factory):
     output = tmp_path_factory.mktemp("run")
-    return output, run(settings(data, output), load_choice_model(model_dir, device="cpu"))
+    return output, run(settings(data, output), fvlm(model_dir), progress=False)
 
 
-def test_every_question_is_recorded_and_failures_count_as_wrong(full_run, data):
-    output, summaries = full_run
-    summary = summaries[("mvbench", "coarse_fine")]
+def test_every_question_is_recorded_and_failures_count_as_wrong(full_run):
+    output, outcome = full_run
+    assert outcome.exit_code == EXIT_OK
+    summary = outcome.summaries[("mvbench", "coarse_fine")]
     records = read_records(output / "mvbench/coarse_fine/samples.jsonl")
-    assert len(records) == len({r["id"] for r in records}) == 14
-    failed = {r["id"]: r["error"] for r in records if r["error"]}
+    assert len(records) == len({r.id for r in records}) == 14
+    failed = {r.id: r.error for r in records if r.error}
     assert set(failed) == {"mvbench/action_sequence/2", "mvbench/action_sequence/3", "mvbench/action_sequence/4",
                            "mvbench/unexpected_action/0", "mvbench/unexpected_action/1"}
     assert "cannot decode" in failed["mvbench/unexpected_action/0"]
+    assert "is missing" in failed["mvbench/unexpected_action/1"] and "looked in" in failed["mvbench/unexpected_action/1"]
     coverage = summary["coverage"]
     assert (coverage["scored"], coverage["failed"], coverage["recorded"], coverage["expected"]) == (9, 5, 14, 4000)
     assert coverage["categories_present"] == 9 and coverage["categories_expected"] == 20
-    for protocol, result in summary["accuracy"].items():
+    for protocol in PROTOCOLS:
+        result = summary["accuracy"][protocol]
         assert result["n"] == 14  # failures stay in the denominator
-        correct = sum(r["correct"][protocol] for r in records)
+        correct = sum(r.correct[protocol] for r in records)
         assert result["correct"] == correct and result["accuracy"] == pytest.approx(correct / 14)
-    record = next(r for r in records if r["id"] == "mvbench/action_sequence/0")
-    assert record["gold"] == "D" and record["fields"] == {"task": "action_sequence"} and record["error"] is None
-    assert set(record["scores"]) == {"reference", "sum", "mean", "letter"} and set(record["scores"]["sum"]) == set("ABCD")
-    assert record["pred"]["reference"] == min(record["scores"]["reference"], key=record["scores"]["reference"].get)
-    assert record["frames"] == [5, 6, 7, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20, 21, 23, 24]
+        assert 0 < result["chance"] < 1 and 0 <= result["above_chance_p"] <= 1
+        assert sum(result["letters"]["predicted"].values()) == 14
+    record = next(r for r in records if r.id == "mvbench/action_sequence/0")
+    assert record.gold == "D" and record.fields == {"task": "action_sequence"} and record.error is None
+    assert record.schema_version == SCHEMA_VERSION and len(record.question_sha256) == 64 and len(record.prompt_sha256) == 64
+    assert record.source == "action_sequence.json" and len(record.source_sha256) == 64
+    assert set(record.scores) == set(PROTOCOLS) and set(record.scores["sum"]) == set("ABCD")
+    assert record.pred["reference"] == min(record.scores["reference"], key=record.scores["reference"].get)
+    assert record.frames == (5, 6, 7, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20, 21, 23, 24)
+    assert record.timestamps[0] == pytest.approx(0.5)
     manifest = json.loads((output / "mvbench/coarse_fine/summary.json").read_text())["manifest"]
     assert len(manifest["model"]["sha256"]) == 64 and manifest["frames"] == "segment_midpoints:16"
-    assert manifest["task_settings"]["version"] == "1" and manifest["model"]["dtype"] == "float32"
+    assert manifest["benchmark_settings"]["version"] == "2" and manifest["model"]["dtype"] == "float32"
+    assert manifest["model"]["family"] == "fvlm"
+
+
+def test_chance_and_letter_bias_by_hand(full_run):
+    output, outcome = full_run
+    records = read_records(output / "scienceqa/coarse_only/samples.jsonl")
+    summary = outcome.summaries[("scienceqa", "coarse_only")]
+    assert summary["chance"] == pytest.approx(sum(1 / len(r.letters) for r in records) / len(records))
+    golds = [r.gold for r in records]
+    best = max(set(golds), key=lambda l: (golds.count(l), -ord(l)))
+    bias = summary["accuracy"]["reference"]["letters"]
+    assert bias["best_constant"] == {"letter": best, "accuracy": pytest.approx(golds.count(best) / len(golds))}
+    assert bias["gold"] == {l: golds.count(l) for l in sorted(set(golds))}
 
 
 def test_videomme_clusters_by_video(full_run):
-    _, summaries = full_run
-    summary = summaries[("videomme", "coarse_only")]
+    _, outcome = full_run
+    summary = outcome.summaries[("videomme", "coarse_only")]
     assert summary["coverage"]["recorded"] == 9 and summary["coverage"]["failed"] == 4
     assert set(summary["accuracy"]["reference"]["breakdowns"]) == {"duration", "domain", "sub_category", "task_type"}
 
 
-def test_rerun_skips_everything_and_gives_the_same_summary(full_run, model_dir, data):
-    output, summaries = full_run
-    before = {m: (output / f"scienceqa/{m}/samples.jsonl").read_bytes() for m in MODES}
-    again = run(settings(data, output), load_choice_model(model_dir, device="cpu"))
-    for key in summaries:
-        assert stable(again[key]) == stable(summaries[key])
-        assert again[key]["timing"]["scored_this_invocation"] == 0
-    assert before == {m: (output / f"scienceqa/{m}/samples.jsonl").read_bytes() for m in MODES}
+def test_rerun_scores_only_the_failures_again_and_gives_the_same_summary(full_run, model_dir, data):
+    output, outcome = full_run
+    again = run(settings(data, output), fvlm(model_dir), progress=False)
+    for key, summary in outcome.summaries.items():
+        assert stable(again.summaries[key]) == stable(summary)
+        assert again.summaries[key]["timing"]["scored_this_invocation"] == summary["coverage"]["failed"]
+    lines = (output / "mvbench/coarse_fine/samples.jsonl").read_text().splitlines()
+    assert len(lines) == 14 + 5  # the retried failures appended once more; one record per id is read
 
 
-def test_retry_failed_scores_failures_again_and_keeps_one_record_per_id(model_dir, data, tmp_path):
-    first = RunSettings(tasks=("videomme",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path, workers=0)
-    before = run(first, load_choice_model(model_dir, device="cpu"))[("videomme", "coarse_only")]
-    retried = run(RunSettings(**{**first.__dict__, "retry_failed": True}), load_choice_model(model_dir, device="cpu"))
-    after = retried[("videomme", "coarse_only")]
-    assert after["timing"]["scored_this_invocation"] == before["coverage"]["failed"] == 4
-    assert stable(after) == stable(before)  # the same failures, still one per id
+def test_changed_annotations_are_scored_again(model_dir, tmp_path):
+    data = fixtures.write_all(tmp_path / "data")
+    one = dataclasses.replace(settings(data, tmp_path / "out"), benchmarks=("mvbench",), modes=("coarse_only",))
+    run(one, fvlm(model_dir), progress=False)
+    records = tmp_path / "out/mvbench/coarse_only/samples.jsonl"
+    before = {r.id: r for r in read_records(records)}["mvbench/moving_count/0"]
+    path = data / "mvbench/json/moving_count.json"
+    rows = json.loads(path.read_text())
+    rows[0]["candidates"][2] = "seven"  # an option changed; the gold stays "0"
+    path.write_text(json.dumps(rows))
+    again = run(one, fvlm(model_dir), progress=False)
+    assert again.summaries[("mvbench", "coarse_only")]["timing"]["scored_this_invocation"] == 1
+    assert any("1 recorded questions changed" in m for m in again.messages)
+    after = {r.id: r for r in read_records(records)}["mvbench/moving_count/0"]
+    assert after.question_sha256 != before.question_sha256 and after.prompt_sha256 != before.prompt_sha256
+    assert after.source_sha256 != before.source_sha256 and after.scores["reference"]["C"] != before.scores["reference"]["C"]
 
 
 def test_changed_settings_refuse_to_mix_records(full_run, model_dir, data):
     output, _ = full_run
-    with pytest.raises(RunMismatch, match="sampling"):
-        run(settings(data, output, frames=8), load_choice_model(model_dir, device="cpu"))
+    with pytest.raises(RunRefused, match="sampling"):
+        run(settings(data, output, frames=8), fvlm(model_dir), progress=False)
+
+
+def test_a_held_folder_is_refused_naming_the_holder(full_run, model_dir, data):
+    output, _ = full_run
+    lock = FolderLock(output / "scienceqa" / "coarse_only").acquire()
+    try:
+        with pytest.raises(RunRefused, match=f"in use by pid {os.getpid()}"):
+            run(dataclasses.replace(settings(data, output), benchmarks=("scienceqa",)), fvlm(model_dir), progress=False)
+    finally:
+        lock.release()
 
 
 def test_limit_takes_every_category(model_dir, data, tmp_path):
-    limited = RunSettings(tasks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path, limit=9, workers=0)
-    summary = run(limited, load_choice_model(model_dir, device="cpu"))[("mvbench", "coarse_only")]
+    limited = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path, limit=9, workers=0)
+    summary = run(limited, fvlm(model_dir), progress=False).summaries[("mvbench", "coarse_only")]
     assert summary["coverage"]["recorded"] == 9 and summary["coverage"]["categories_present"] == 9
 
 
+def test_generated_answers_are_recorded_and_summarised(model_dir, data, tmp_path):
+    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_fine",), data_dir=data, output_dir=tmp_path, workers=0,
+                      generate=True, max_new_tokens=4)
+    summary = run(one, fvlm(model_dir), progress=False).summaries[("scienceqa", "coarse_fine")]
+    block = summary["accuracy"]["generated"]
+    assert block["n"] == 6 and block["unparseable"] == sum(n for s, n in block["statuses"].items() if s not in ("letter", "text"))
+    for record in read_records(tmp_path / "scienceqa/coarse_fine/samples.jsonl"):
+        if not record.error:
+            assert set(record.generated) >= {"text", "letter", "status", "prompt_sha256", "new_tokens", "stopped"}
+            assert record.pred["generated"] == record.generated["letter"]
+
+
+def test_error_signatures_blank_names_and_numbers():
+    assert error_signature("video a/b/6H78U.mp4 is missing") == error_signature("video c/ZZ.mp4 is missing")
+    assert error_signature("video x.mp4 is missing") != error_signature("cannot decode x.mp4: DECORDError")
+
+
+def test_systematic_failures_stop_the_run(model_dir, tmp_path):
+    data = tmp_path / "data"
+    rows = [{"video": f"clip{i}.mp4", "question": f"Q{i}?", "candidates": ["a", "b"], "answer": "a"} for i in range(40)]
+    fixtures._write_json(data / "mvbench/json/object_existence.json", rows)
+    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    outcome = run(one, fvlm(model_dir), progress=False)
+    assert outcome.exit_code == EXIT_FAILED
+    (message,) = [m for m in outcome.messages if "stopped" in m]
+    assert "first 16 questions all failed with the same error" in message and "clip0.mp4 is missing" in message
+    assert len(read_records(tmp_path / "out/mvbench/coarse_only/samples.jsonl")) < 40
+    going = run(dataclasses.replace(one, keep_going=True), fvlm(model_dir), progress=False)
+    assert going.exit_code == EXIT_FAILED and going.summaries[("mvbench", "coarse_only")]["coverage"]["failed"] == 40
+
+
+def test_unreadable_annotation_counts_as_failed_and_exits_non_zero(model_dir, tmp_path):
+    data = fixtures.write_all(tmp_path / "data")
+    (data / "mvbench/json/object_shuffle.json").write_text("[{truncated")
+    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    outcome = run(one, fvlm(model_dir), progress=False)
+    assert outcome.exit_code == EXIT_FAILED
+    assert any("object_shuffle.json cannot be read" in m and "200 questions count as failed" in m for m in outcome.messages)
+    coverage = outcome.summaries[("mvbench", "coarse_only")]["coverage"]
+    assert coverage["unreadable_annotations"] == 200 and coverage["failed"] == 200
+
+
+def cli(*args, env=None, **kwargs):
+    return [sys.executable, "-m", "fvlm_eval", *args]
+
+
 def test_killed_run_resumes_without_loss_or_duplicates(full_run, model_dir, data, tmp_path):
-    reference, summaries = full_run
+    _, outcome = full_run
     output = tmp_path / "killed"
-    command = [sys.executable, "-m", "fvlm_eval.cli", "run", "mvbench", "--mode", "all", "--model", str(model_dir),
-               "--data-dir", str(data), "--output-dir", str(output), "--batch-size", "1", "--workers", "0", "--device", "cpu"]
+    command = cli("run", "mvbench", "--mode", "all", "--model", str(model_dir), "--data-dir", str(data), "--output-dir",
+                  str(output), "--batch-size", "1", "--workers", "0", "--device", "cpu", "--no-frame-cache")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     target = output / "mvbench/autoregressive/samples.jsonl"
     deadline = time.time() + 120
@@ -128,20 +220,28 @@ def test_killed_run_resumes_without_loss_or_duplicates(full_run, model_dir, data
     recorded = target.read_bytes().count(b"\n")
     assert 6 <= recorded < 14, "the kill should land mid-run"
     with open(target, "ab") as handle:  # as if killed in the middle of writing a line
-        handle.write(b'{"id": "mvbench/object_shuffle/0", "task": "mvb')
+        handle.write(b'{"id": "mvbench/object_shuffle/0", "benchmark": "mvb')
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming mvbench" in resumed.stdout
     for mode in MODES:
-        records = read_records(output / f"mvbench/{mode}/samples.jsonl")
-        assert len(records) == len({r["id"] for r in records}) == 14
+        records = {r.id: r for r in read_records(output / f"mvbench/{mode}/samples.jsonl")}
+        assert len(records) == 14
         summary = json.loads((output / f"mvbench/{mode}/summary.json").read_text())
-        assert stable(summary) == stable(summaries[("mvbench", mode)])
+        assert stable(summary) == stable(outcome.summaries[("mvbench", mode)])
 
 
-def test_a_complete_but_corrupt_record_is_an_error_not_skipped(tmp_path):
-    from fvlm_eval.records import RecordError
-
-    path = tmp_path / "samples.jsonl"
-    path.write_text('{"id": "a"}\nnot json\n')
-    with pytest.raises(RecordError, match="samples.jsonl:2"):
-        read_records(path)
+def test_interrupted_run_says_how_to_resume(model_dir, data, tmp_path):
+    output = tmp_path / "interrupted"
+    command = cli("run", "mvbench", "--mode", "autoregressive", "--model", str(model_dir), "--data-dir", str(data),
+                  "--output-dir", str(output), "--batch-size", "1", "--workers", "0", "--device", "cpu", "--no-frame-cache")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = output / "mvbench/autoregressive/samples.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not target.is_file() or target.read_bytes().count(b"\n") < 7):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-2000:]
+    assert "stopped: mvbench autoregressive" in out + err and "rerun the same command to resume" in out + err
+    assert "Traceback" not in out + err

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from model import MODES
-from model.dino_names import attention_projections
+from fvlm_model import MODES
+from fvlm_model.dino_names import attention_projections
 from tests.conftest import TINY_IMAGE, tiny_model
 
 torch.set_grad_enabled(False)
@@ -149,6 +149,40 @@ def test_modes_differ_with_several_frames():
 
 
 def test_harness_spells_the_modes_as_the_model_does():
-    from fvlm_eval.types import MODES as harness_modes
+    from fvlm_eval.models.fvlm import VARIANTS
 
-    assert harness_modes == MODES
+    assert VARIANTS == MODES
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_copies_equal_the_frames_repeated(model, mode):
+    """An image as 8 copies of one encoded frame: the same tokens as encoding the 8 frames."""
+    image = clips(2, 1, seed=5)[:, 0]  # two distinct images [2,3,H,W]
+    repeated = image.repeat_interleave(8, dim=0)
+    expected = model.visual_tokens(model.encode(repeated), 8, mode)
+    got = model.visual_tokens(model.encode(image), 8, mode, copies=8)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_several_queries_per_frame_are_independent(model):
+    frames = clips(1, 2, seed=6)[0]
+    kv = model.encode(frames)
+    queries = torch.randn(2, 3, model.query_dim)
+    together = model.encoder.query_attend(queries, kv)
+    for q in range(3):
+        alone = model.encoder.query_attend(queries[:, q], kv)
+        torch.testing.assert_close(together[:, q], alone, atol=1e-6, rtol=1e-6)
+
+
+def test_column_is_a_view_of_each_clips_frame(model):
+    kv = model.encode(clips(1, 6, seed=7)[0])  # 2 clips of 3 frames, clip-major
+    column = kv.column(2, 1)
+    assert column.keys[0].data_ptr() == kv.keys[0][1].data_ptr()  # no copy
+    torch.testing.assert_close(column.keys[0], kv.keys[0][[1, 4]])
+
+
+def test_encode_in_chunks_equals_one_pass(model):
+    frames = clips(1, 5, seed=8)[0]
+    whole, chunked = model.encode(frames), model.encoder.encode(frames, chunk=2)
+    for a, b in zip(whole.keys + whole.values, chunked.keys + chunked.values):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)

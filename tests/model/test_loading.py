@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from model import CheckpointError, FoveatedVLM, load_fvlm, parameter_count
-from model.dino_names import NEW_TO_OLD, OLD_TO_NEW, rename_key
-from model.loading import ModelSpec, default_spec, save_model_folder
+from fvlm_model import CheckpointError, FoveatedVLM, load_fvlm, parameter_count
+from fvlm_model.dino_names import NEW_TO_OLD, OLD_TO_NEW, rename_key
+from fvlm_model.loading import ModelSpec, default_spec, save_model_folder
 from tests.conftest import TINY_DINO, TINY_IMAGE, TINY_LLM, TINY_QUERY_DIM, tiny_model
 
 torch.set_grad_enabled(False)
@@ -62,7 +62,7 @@ def test_training_checkpoint_with_compile_prefix(tmp_path, model):
 
 def test_release_config_without_our_keys_falls_back_to_135m_defaults(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "fvlm", "architectures": ["FoveatedVLM"]}))
-    from model.loading import read_spec
+    from fvlm_model.loading import read_spec
 
     spec = read_spec(tmp_path)
     assert spec.llm["hidden_size"] == 576 and spec.dino["hidden_size"] == 384

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fvlm_eval import fixtures
-from fvlm_eval.tasks import DataMissing, get_task
+from fvlm_eval.tasks import DataMissing, get_benchmark
 from fvlm_eval.tasks.base import coverage_counts
 
 GOLDEN = Path(__file__).parent / "golden_prompts.json"
@@ -28,7 +28,7 @@ def by_id(questions):
 
 
 def test_mvbench_main_layout(data):
-    loaded = get_task("mvbench").load(data)
+    loaded = get_benchmark("mvbench").load(data)
     questions = by_id(loaded.questions)
     q = questions["mvbench/action_sequence/0"]
     assert q.gold == "D" and q.letters == ("A", "B", "C", "D") and q.error is None
@@ -45,23 +45,92 @@ def test_mvbench_main_layout(data):
 
 
 def test_mvbench_bad_rows_are_recorded_not_dropped(data):
-    questions = by_id(get_task("mvbench").load(data).questions)
+    questions = by_id(get_benchmark("mvbench").load(data).questions)
     assert "matches no candidate" in questions["mvbench/action_sequence/2"].error
     assert "action_sequence.json[2]" in questions["mvbench/action_sequence/2"].error
     assert "escapes the data folder" in questions["mvbench/action_sequence/3"].error
     assert "missing video" in questions["mvbench/action_sequence/4"].error
-    assert "is missing" in questions["mvbench/unexpected_action/1"].error
+    missing = questions["mvbench/unexpected_action/1"]  # found missing when decoded (a frame cache may hold it)
+    assert missing.error is None and missing.media.looked_in and not Path(missing.media.path).exists()
     assert questions["mvbench/unexpected_action/0"].error is None  # corrupt: found at decode time
 
 
-def test_mvbench_precut_layout(data):
-    questions = by_id(get_task("mvbench").load(data / "precut").questions)
+def test_mvbench_precut_layout_reads_its_own_folder_names(data):
+    questions = by_id(get_benchmark("mvbench").load(data / "precut").questions)
     q = questions["mvbench/action_sequence/0"]
-    assert q.media.bound is None and q.media.path.endswith("6H78U_0.5_2.5.mp4") and q.gold == "D"
+    assert q.media.bound is None and q.media.path.endswith("video/star/Charades_segment/6H78U_0.5_2.5.mp4") and q.gold == "D"
+    episodic = questions["mvbench/episodic_reasoning/0"].media
+    assert episodic.kind == "video" and episodic.path.endswith("tvqa/video_fps3_hq_segment/castle_s07e04_seg02_clip_14_1.0_6.0.mp4")
+    assert questions["mvbench/action_antonym/0"].media.path.endswith("ssv2_video_mp4/74225.mp4")
+    assert questions["mvbench/object_interaction/0"].media.path.endswith("data0613/star/Charades_segment/ZZ0613.mp4")
+    assert all(q.error is None and Path(q.media.path).exists() for q in questions.values())
+
+
+def write_rows(tmp_path, task, rows):
+    fixtures.write_mvbench(tmp_path)
+    (tmp_path / f"mvbench/json/{task}.json").write_text(json.dumps(rows))
+    return by_id(get_benchmark("mvbench").load(tmp_path).questions)
+
+
+def test_mvbench_answer_equal_to_two_candidates_takes_the_last_as_the_official_code(tmp_path):
+    row = {"video": "video_10142.mp4", "question": "Which?", "candidates": ["yes", "no", "yes"], "answer": "yes"}
+    q = write_rows(tmp_path, "object_existence", [row])["mvbench/object_existence/0"]
+    assert q.error is None and q.gold == "C"
+    assert any("equals candidates A, C" in note and "official" in note for note in q.notes)
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"video": "v.mp4", "question": "Q?", "candidates": ["a", "b"], "answer": "a", "start": 5.0, "end": 2.0}, "after end"),
+    ({"video": "v.mp4", "question": "Q?", "candidates": ["a"], "answer": "a"}, "2 to 5"),
+    ({"video": "v.mp4", "question": "Q?", "candidates": "ab", "answer": "a"}, "2 to 5"),
+    ({"video": "v.mp4", "question": 7, "candidates": ["a", "b"], "answer": "a"}, "question must be a string"),
+    ({"video": "", "question": "Q?", "candidates": ["a", "b"], "answer": "a"}, "non-empty"),
+    ({"video": "v.mp4", "question": "Q?", "candidates": ["a", "b"], "answer": "a", "start": "x", "end": 2}, "not numbers"),
+    (["not", "an", "object"], "not an object"),
+])
+def test_mvbench_malformed_rows_are_named(tmp_path, row, message):
+    q = write_rows(tmp_path, "object_existence", [row])["mvbench/object_existence/0"]
+    assert message in q.error and "object_existence.json[0]" in q.error
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"a": 1}', "\xff\xfe\x00garbage"])
+def test_unreadable_annotation_file_is_a_problem_with_its_expected_questions(tmp_path, content):
+    fixtures.write_mvbench(tmp_path)
+    (tmp_path / "mvbench/json/object_shuffle.json").write_bytes(content.encode("latin-1"))
+    loaded = get_benchmark("mvbench").load(tmp_path)
+    (problem,) = loaded.problems
+    assert problem["file"].endswith("object_shuffle.json") and problem["expected"] == 200
+
+
+def test_repeated_question_ids_are_disambiguated_loudly(tmp_path):
+    import pandas as pd
+
+    fixtures.write_videomme(tmp_path)
+    path = tmp_path / "videomme/videomme/test-00000-of-00001.parquet"
+    frame = pd.read_parquet(path)
+    frame.loc[1, "question_id"] = frame.loc[0, "question_id"]
+    frame.to_parquet(path)
+    loaded = get_benchmark("videomme").load(tmp_path)
+    ids = [q.id for q in loaded.questions]
+    assert len(ids) == len(set(ids)) and "videomme/001-1#2" in ids
+    assert any("duplicate question id videomme/001-1" in note for note in loaded.notes)
+
+
+@pytest.mark.parametrize("answer, gold, problem", [(1, "B", None), (1.0, "B", None), (1.5, None, "not a whole number"),
+                                                   (True, None, "not an index"), ("1", None, "not a whole number"),
+                                                   (7, None, "out of range")])
+def test_scienceqa_answer_index_must_be_whole(tmp_path, answer, gold, problem):
+    fixtures.write_scienceqa(tmp_path, "original")
+    problems = json.loads((tmp_path / "scienceqa/problems.json").read_text())
+    problems["1"]["answer"] = answer
+    (tmp_path / "scienceqa/problems.json").write_text(json.dumps(problems))
+    q = by_id(get_benchmark("scienceqa").load(tmp_path).questions)["scienceqa/1"]
+    assert q.gold == gold
+    assert (q.error is None) if problem is None else (problem in q.error and "problems.json[1]" in q.error)
 
 
 def test_videomme_layout(data):
-    task = get_task("videomme")
+    task = get_benchmark("videomme")
     loaded = task.load(data)
     questions = by_id(loaded.questions)
     assert len(questions) == 9 and "expected 2700" in loaded.notes[0]
@@ -71,48 +140,51 @@ def test_videomme_layout(data):
                               "task_type": "Counting Problem"}
     assert questions["videomme/002-1"].media.path.endswith(".MP4")
     assert "not one of the option letters" in questions["videomme/001-2"].error
-    assert "is missing" in questions["videomme/003-1"].error  # the .mkv left out with faults
-    with_subtitles = by_id(get_task("videomme", subtitles=True).load(data).questions)["videomme/001-1"]
-    assert with_subtitles.context == "Welcome to video 001.\nCount the apples with me."
+    assert questions["videomme/003-1"].error is None  # the .mkv left out with faults: missing when decoded
+    with_subtitles = by_id(get_benchmark("videomme", subtitles=True).load(data).questions)["videomme/001-1"]
+    assert with_subtitles.subtitles == ((0.0, 1.5, "Welcome to video 001."), (1.5, 3.0, "Count the apples with me."))
+
+
+def test_videomme_subtitles_follow_the_official_rule():
+    from fvlm_eval.tasks.videomme import subtitle_lines
+
+    lines = ((0.0, 1.5, "one"), (1.5, 3.0, "two"), (10.0, 12.0, "three"))
+    assert subtitle_lines(lines, (0.2, 0.9, 11.0)) == ["one", "three"]  # only lines shown at the sampled times, once
+    assert subtitle_lines(lines, (1.5,)) == ["two"]  # start <= t < end
+    assert subtitle_lines(lines, (5.0,)) == []
+    assert subtitle_lines(lines, None) == ["one", "two", "three"]
 
 
 @pytest.mark.parametrize("layout", ["parquet", "original"])
 def test_scienceqa_layouts(data, layout):
     root = data if layout == "parquet" else data / "original"
-    questions = get_task("scienceqa").load(root).questions
+    questions = get_benchmark("scienceqa").load(root).questions
     assert len(questions) == 6  # test problems with an image only
     first = questions[0]
     assert first.id == ("scienceqa/0" if layout == "parquet" else "scienceqa/1")
     assert first.gold == "A" and first.field_dict()["subject"] == "social science"
     assert first.media.kind == "image"
     assert (first.media.data is not None) == (layout == "parquet")
-    counts = coverage_counts(get_task("scienceqa"), questions)
-    assert counts["natural science"] == (3, 1 if layout == "original" else 0, 1209)
+    counts = coverage_counts(get_benchmark("scienceqa"), questions)
+    assert counts["natural science"] == (3, 0, 1209)  # the image left out (original, faults) is missing when decoded
 
 
 def test_missing_benchmark_names_where_it_looked(tmp_path):
     for name in ("mvbench", "videomme", "scienceqa"):
         with pytest.raises(DataMissing, match=str(tmp_path)):
-            get_task(name).load(tmp_path)
-
-
-def test_malformed_json_file_is_reported(tmp_path):
-    fixtures.write_mvbench(tmp_path)
-    (tmp_path / "mvbench/json/object_shuffle.json").write_text("{not json")
-    loaded = get_task("mvbench").load(tmp_path)
-    assert any("object_shuffle" in note and "unreadable" in note for note in loaded.notes)
+            get_benchmark(name).load(tmp_path)
 
 
 def current_prompts(data):
     prompts = {}
     for name, root in (("mvbench", data), ("videomme", data), ("scienceqa", data)):
-        task = get_task(name)
+        task = get_benchmark(name)
         for q in task.load(root).questions:
             if q.options:
                 prompts[q.id] = task.prompt(q)
-    task = get_task("videomme", subtitles=True)
+    task = get_benchmark("videomme", subtitles=True)
     q = by_id(task.load(data).questions)["videomme/001-1"]
-    prompts["videomme/001-1+subtitles"] = task.prompt(q)
+    prompts["videomme/001-1+subtitles"] = task.prompt(q, (0.5, 1.0, 20.0))
     return prompts
 
 

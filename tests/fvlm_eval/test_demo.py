@@ -20,7 +20,7 @@ def clean_env(tmp_path: Path) -> dict:
 
 
 def demo(tmp_path, output):
-    command = [sys.executable, "-m", "fvlm_eval.cli", "demo", "--output-dir", str(output)]
+    command = [sys.executable, "-m", "fvlm_eval", "demo", "--output-dir", str(output)]
     return subprocess.run(command, capture_output=True, text=True, env=clean_env(tmp_path), timeout=300, cwd=tmp_path)
 
 
@@ -30,15 +30,15 @@ def test_demo_writes_every_promised_artefact_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     assert "RANDOM weights" in first.stdout and "fvlm-eval prepare" in first.stdout
     assert (output / "model" / "model.safetensors").is_file() and (output / "model" / "tokenizer.json").is_file()
-    for task in ("mvbench", "videomme", "scienceqa"):
+    for benchmark in ("mvbench", "videomme", "scienceqa"):
         for mode in MODES:
-            lines = (output / "run" / task / mode / "samples.jsonl").read_text().splitlines()
-            records = [json.loads(line) for line in lines]
-            assert records and all(r["error"] is None for r in records)
-            summary = json.loads((output / "run" / task / mode / "summary.json").read_text())
-            assert summary["coverage"]["recorded"] == len(records)
+            records = [json.loads(line) for line in (output / "run" / benchmark / mode / "samples.jsonl").read_text().splitlines()]
+            assert records and all(r["error"] is None and r["generated"] is not None for r in records)
+            summary = json.loads((output / "run" / benchmark / mode / "summary.json").read_text())
+            assert summary["coverage"]["recorded"] == len(records) and summary["chance"] > 0
     report = output / "run" / "report"
-    assert "| MVBench |" in (report / "report.md").read_text()
+    text = (report / "report.md").read_text()
+    assert "| run coarse_fine [reference] |" in text and "| run coarse_fine [generated] |" in text
     assert list(csv.DictReader(open(report / "report.csv")))
     assert json.loads((report / "report.json").read_text())["main"]
     for chart in ("comparison.png", "breakdown_mvbench.png", "breakdown_videomme.png", "breakdown_scienceqa.png"):
@@ -50,32 +50,25 @@ def test_demo_writes_every_promised_artefact_and_resumes(tmp_path):
 
 
 def test_help_is_instant_and_does_not_import_torch(tmp_path):
-    code = "import sys; from fvlm_eval.cli import app; assert 'torch' not in sys.modules; print('ok')"
+    code = "import sys; from fvlm_eval.cli import app, main; assert 'torch' not in sys.modules; print('ok')"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(tmp_path))
     assert result.stdout.strip() == "ok", result.stderr
-    helped = subprocess.run([sys.executable, "-m", "fvlm_eval.cli", "run", "--help"], capture_output=True, text=True,
+    helped = subprocess.run([sys.executable, "-m", "fvlm_eval", "run", "--help"], capture_output=True, text=True,
                             env=clean_env(tmp_path))
-    assert helped.returncode == 0 and "--mode" in helped.stdout
+    assert helped.returncode == 0 and "--mode" in helped.stdout and "--generate" in helped.stdout
 
 
-def test_cli_rejects_unknown_task_and_mode(tmp_path):
-    for args in (["run", "nosuchtask"], ["run", "mvbench", "--mode", "fast"]):
-        result = subprocess.run([sys.executable, "-m", "fvlm_eval.cli", *args], capture_output=True, text=True,
-                                env=clean_env(tmp_path))
-        assert result.returncode == 2 and "unknown" in result.stderr
-
-
-def test_tasks_and_prepare_verify_offline(tmp_path):
+def test_benchmarks_and_prepare_verify_offline(tmp_path):
     from fvlm_eval import fixtures
 
     fixtures.write_all(tmp_path / "data", faults=True)
     env = clean_env(tmp_path)
-    listed = subprocess.run([sys.executable, "-m", "fvlm_eval.cli", "tasks", "--data-dir", str(tmp_path / "data")],
+    listed = subprocess.run([sys.executable, "-m", "fvlm_eval", "benchmarks", "--data-dir", str(tmp_path / "data")],
                             capture_output=True, text=True, env=env)
     assert "mvbench" in listed.stdout and "/4000 questions usable" in listed.stdout
-    verified = subprocess.run([sys.executable, "-m", "fvlm_eval.cli", "prepare", "mvbench", "--data-dir",
-                               str(tmp_path / "data"), "--no-download"], capture_output=True, text=True, env=env)
+    verified = subprocess.run([sys.executable, "-m", "fvlm_eval", "prepare", "mvbench", "--data-dir",
+                               str(tmp_path / "data"), "--no-download", "--workers", "0"], capture_output=True, text=True, env=env)
     assert verified.returncode == 1  # incomplete copy
     out = verified.stdout
     assert "fine_grained_pose" in out and "INCOMPLETE" in out
-    assert "H_H_2" in out and "unreadable" in out and "escapes the data folder" in out
+    assert "H_H_2" in out and "unreadable" in out and "escapes the data folder" in out and "H_H_missing" in out

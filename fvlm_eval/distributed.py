@@ -1,0 +1,80 @@
+"""Runs under torchrun: each rank is one shard (whole videos), rank 0 joins them at the end.
+
+``torchrun --nproc-per-node N -m fvlm_eval run BENCHMARK ...`` starts N copies of the CLI; each
+finds its rank in the environment torchrun sets, scores its shard on its own device (GPU
+``LOCAL_RANK``, or the CPU), writes its own record files, and waits for the others; rank 0 then
+merges the shards into the usual ``samples.jsonl`` and ``summary.json``. The process group
+(gloo, whatever the device) is used for nothing but that wait and the exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from fvlm_eval.runner import EXIT_FAILED, EXIT_OK, MergeRefused, RunOutcome, Shard, merge
+
+
+@dataclass(frozen=True)
+class Launch:
+    rank: int
+    world: int
+    local_rank: int
+
+    @property
+    def shard(self) -> Shard:
+        return Shard(self.rank, self.world)
+
+    @property
+    def device(self) -> str:
+        import torch
+
+        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def launch() -> Launch | None:
+    """This process's place under torchrun (and the process group started), or None when not launched so."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return None
+    import torch.distributed as dist
+
+    found = Launch(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.is_initialized():
+        dist.init_process_group("gloo", timeout=timedelta(hours=48))
+    return found
+
+
+def device_for(launch_: Launch, requested: str | None) -> str:
+    """``--device cuda`` under torchrun means each rank's own GPU."""
+    if requested in (None, "cuda"):
+        return launch_.device if requested is None else f"cuda:{launch_.local_rank}"
+    return requested
+
+
+def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
+    """Wait for every rank; rank 0 merges when every rank finished its shard. Returns rank 0's summaries."""
+    import torch
+    import torch.distributed as dist
+
+    codes = [torch.tensor([0]) for _ in range(launch_.world)]
+    dist.all_gather(codes, torch.tensor([outcome.exit_code]))
+    worst = max(int(c.item()) for c in codes)
+    summaries: dict = {}
+    if launch_.rank == 0:
+        if worst in (EXIT_OK, EXIT_FAILED):
+            try:
+                summaries = merge(output)
+            except MergeRefused as error:
+                outcome.messages.append(f"cannot merge the ranks' records: {error}")
+                outcome.exit_code = EXIT_FAILED
+        else:
+            outcome.messages.append(f"a rank ended with exit code {worst}: shards left unmerged under {output}; "
+                                    f"rerun the same command to resume, or `fvlm-eval merge {output}` once all are done")
+        outcome.exit_code = max(outcome.exit_code, worst)
+    else:
+        outcome.messages.clear()
+    dist.barrier()
+    dist.destroy_process_group()
+    return summaries

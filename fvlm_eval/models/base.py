@@ -1,0 +1,101 @@
+"""The model boundary: what the harness asks of a model family, and nothing more.
+
+Benchmarks never see tensors or tokenizers; a model never sees dataset rows. The harness decodes
+a question's media into uint8 frames (``Clip``) after the model's own ``frame_transform`` (run
+in the decoding workers, and what the frame cache stores), and asks the model to encode clips
+once, then to score every option of many questions at once, or to generate answers. The model
+owns everything else: normalisation, how an image is shown (fVLM: 8 copies; SmolVLM2: its
+tiling), the chat template and system prompt, its variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest
+
+
+class ModelAdapter(Protocol):
+    family: str
+    variants: tuple[str, ...]  # fVLM: its three inference modes; SmolVLM2: one
+    default_variant: str
+    frame_transform: "FrameTransform"
+
+    def describe(self) -> dict[str, object]:
+        """What identifies the model in a run manifest: family, source, sha256, dtype, device,
+        prompt format (anything that changes its scores)."""
+
+    def load_clips(self, clips: list[Clip]) -> None:
+        """The per-clip work (the vision encode), once; requests then name clips by key."""
+
+    def forget_clips(self, keys: list[str]) -> None:
+        """Drop what ``load_clips`` kept for these clips."""
+
+    def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
+        """Per request, each option's per-token log-probabilities (see ``OptionLogprobs``)."""
+
+    def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
+        """Per request, a greedy answer that stops at the end of the turn."""
+
+    @property
+    def fallback_count(self) -> int:
+        """Options scored by a full pass because the prompt was not a token prefix."""
+
+
+class ModelLoadError(ValueError):
+    """A model that cannot be found or loaded, with the reason in words."""
+
+
+Resample = Literal["bilinear", "lanczos"]
+
+
+@dataclass(frozen=True)
+class FrameTransform:
+    """A model's uint8 -> uint8 frame preparation, run by the harness in its decoding workers.
+
+    Video frames (and images, unless ``images_as_is``) are resized with PIL to ``size`` (w, h),
+    or, with ``longest_edge``, first so that their longest edge is that long (aspect kept, the
+    other edge rounded up to even, as SmolVLM's processors do) and then to ``size``. ``key``
+    names the transform in frame-cache keys: equal keys, equal pixels.
+    """
+
+    size: tuple[int, int]
+    resample: Resample = "bilinear"
+    longest_edge: int | None = None
+    images_as_is: bool = False
+
+    @property
+    def key(self) -> str:
+        steps = f"edge{self.longest_edge}-" if self.longest_edge else ""
+        return f"pil-{self.resample}-{steps}{self.size[0]}x{self.size[1]}" + ("-images-as-is" if self.images_as_is else "")
+
+    def __call__(self, frames: np.ndarray, kind: str) -> np.ndarray:
+        if kind == "image" and self.images_as_is:
+            return frames
+        return np.stack([self._one(frame) for frame in frames])
+
+    def _one(self, frame: np.ndarray) -> np.ndarray:
+        from PIL import Image
+
+        method = Image.Resampling.BILINEAR if self.resample == "bilinear" else Image.Resampling.LANCZOS
+        image = Image.fromarray(frame)
+        if self.longest_edge:
+            image = image.resize(_longest_edge_size(image.width, image.height, self.longest_edge)[::-1], method)
+        if image.size != self.size:
+            image = image.resize(self.size, method)
+        return np.asarray(image)
+
+
+def _longest_edge_size(width: int, height: int, longest: int) -> tuple[int, int]:
+    """(height, width) with the longest edge ``longest``, the other scaled and rounded up to even."""
+    ratio = width / height
+    if width >= height:
+        width, height = longest, int(longest / ratio)
+        height += height % 2
+    else:
+        height, width = longest, int(longest * ratio)
+        width += width % 2
+    return max(height, 1), max(width, 1)

@@ -1,0 +1,241 @@
+"""fVLM behind the model boundary: every prefix shared, many questions per pass.
+
+Frames arrive as uint8 224x224 (``FRAME_TRANSFORM``: PIL bilinear, as the release's own scorer
+resizes, torchvision ``Resize`` on PIL images); here they are scaled to [0, 1] and normalised
+with the ImageNet statistics. An image is shown as 8 copies of itself (the release trained that
+way) and encoded once. Per clip: one DINOv2 pass over its distinct frames, the per-layer K/V kept
+for every variant and question. Per (clip, mode): the T visual tokens once, batched over clips.
+Per question: the shared option scoring of ``lm.py`` over [visual tokens; chat text]. Text is
+the SmolLM2 chat template with the system prompt the release always sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fvlm_eval.models.base import FrameTransform
+from fvlm_eval.models.lm import ChatTokens, TextModel, generate_greedy, score_options
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest, OptionLogprobs, Sampling
+
+FAMILY = "fvlm"
+VARIANTS = ("coarse_only", "coarse_fine", "autoregressive")  # fvlm_model.MODES, importable without torch
+DEFAULT_VARIANT = "coarse_fine"
+SYSTEM_PROMPT = "You are a helpful AI assistant."
+IMAGE_SIZE = 224
+IMAGE_COPIES = 8
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FRAME_TRANSFORM = FrameTransform((IMAGE_SIZE, IMAGE_SIZE), "bilinear")
+
+
+def normalise(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [N,H,W,3] -> float32 [N,3,H,W]: scaled to [0, 1], ImageNet mean and std."""
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (pixels - mean) / std
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a loaded clip's K/V sit: rows [offset, offset+distinct) of batch ``batch``'s K/V;
+    its T frames are distinct frame t // copies (``regular``), else ``frame_map``."""
+
+    batch: int
+    offset: int
+    distinct: int
+    n_frames: int
+    copies: int
+    regular: bool
+    frame_map: tuple[int, ...]
+
+
+def _layout(clip: Clip, batch: int, offset: int) -> _Layout:
+    frame_map = (0,) * IMAGE_COPIES if clip.kind == "image" else clip.frame_map
+    distinct = clip.frames.shape[0]
+    copies = len(frame_map) // distinct if len(frame_map) % distinct == 0 else 0
+    regular = bool(copies) and frame_map == tuple(t // copies for t in range(len(frame_map)))
+    return _Layout(batch, offset, distinct, len(frame_map), copies or 1, regular, frame_map)
+
+
+class FVLMAdapter:
+    """``ModelAdapter`` for ``fvlm_model.FoveatedVLM``."""
+
+    family = FAMILY
+    variants = VARIANTS
+    default_variant = DEFAULT_VARIANT
+    frame_transform = FRAME_TRANSFORM
+
+    def __init__(self, model, tokenizer, description: dict[str, object] | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tokens = ChatTokens(tokenizer, self.render)
+        self.lm = TextModel(model.llm.model, model.llm.lm_head, model.llm.get_input_embeddings(),
+                            model.llm.config.max_position_embeddings)
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self._description = description or {}
+        self._batches: dict[int, object] = {}  # batch id -> VisionKV of its distinct frames
+        self._layouts: dict[str, _Layout] = {}
+        self._visual: dict[tuple[str, str], torch.Tensor] = {}
+        self._next_batch = 0
+        self.fallback_count = 0
+        self.frames_encoded = 0
+        self.stop_ids = {i for i in (tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id) if i is not None}
+
+    def render(self, user: str, answer: str | None = None) -> str:
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        if answer is not None:
+            messages.append({"role": "assistant", "content": answer})
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None)
+
+    def describe(self) -> dict[str, object]:
+        return {"family": FAMILY, **self._description, "device": str(self.device),
+                "dtype": str(self.dtype).replace("torch.", ""),
+                "prompt_format": f"SmolLM2 chat template, system prompt {SYSTEM_PROMPT!r}; images as {IMAGE_COPIES} copies",
+                "frame_transform": FRAME_TRANSFORM.key}
+
+    def video_sampling(self, frames: int | None) -> Sampling:
+        """The release's own video input: 1 frame a second from the start, the first 64 kept."""
+        return Sampling("fps", frames or 64, fps=1.0)
+
+    def suggested_batch_size(self, frames: int) -> int:
+        """Questions per batch: 16 on CPU; on CUDA as many as a quarter of the free memory holds
+        (each clip's DINOv2 K/V, its LLM prefix cache repeated per option, the logits)."""
+        if self.device.type != "cuda":
+            return 16
+        free, _ = torch.cuda.mem_get_info(self.device)
+        dino, llm = self.model.encoder.dino.config, self.model.llm.config
+        width = torch.finfo(self.dtype).bits // 8
+        vision = frames * dino.num_hidden_layers * 2 * (1 + (224 // dino.patch_size) ** 2) * dino.hidden_size * width
+        heads = llm.num_key_value_heads * (llm.hidden_size // llm.num_attention_heads)
+        text = (frames + 512) * llm.num_hidden_layers * 2 * heads * width * 2 + 64 * llm.vocab_size * 4
+        return int(max(1, min(256, free // 4 // (vision + text))))
+
+    # ----- vision ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def load_clips(self, clips: list[Clip]) -> None:
+        """One DINOv2 pass over the distinct frames of every clip not yet loaded."""
+        clips = [c for c in dict((c.key, c) for c in clips).values() if c.key not in self._layouts]
+        if not clips:
+            return
+        pixels = normalise(np.concatenate([c.frames for c in clips])).to(self.device, self.dtype)
+        batch = self._next_batch
+        self._next_batch += 1
+        self._batches[batch] = self.model.encode(pixels)
+        self.frames_encoded += pixels.shape[0]
+        offset = 0
+        for clip in clips:
+            self._layouts[clip.key] = _layout(clip, batch, offset)
+            offset += clip.frames.shape[0]
+
+    def forget_clips(self, keys: list[str]) -> None:
+        for key in keys:
+            self._layouts.pop(key, None)
+            for mode in self.variants:
+                self._visual.pop((key, mode), None)
+        live = {layout.batch for layout in self._layouts.values()}
+        for batch in [b for b in self._batches if b not in live]:
+            del self._batches[batch]
+
+    @torch.no_grad()
+    def _visual_tokens(self, keys: list[str], mode: str) -> None:
+        """Visual tokens of every clip in ``keys`` not yet computed for ``mode``, batched by shape.
+
+        Clips that lie side by side in one encode batch are queried through views of its K/V;
+        others (or clips whose frames repeat irregularly) through a copy of their rows only.
+        """
+        todo = [k for k in dict.fromkeys(keys) if (k, mode) not in self._visual]
+        groups: dict[tuple, list[str]] = {}
+        for key in todo:
+            layout = self._layouts[key]
+            shape = (layout.batch, layout.n_frames, layout.copies) if layout.regular else ("irregular", key)
+            groups.setdefault(shape, []).append(key)
+        for shape, group in groups.items():
+            layouts = [self._layouts[k] for k in group]
+            kv = self._batches[layouts[0].batch]
+            if shape[0] == "irregular":
+                rows = [layouts[0].offset + i for i in layouts[0].frame_map]
+                tokens = self.model.visual_tokens(kv.select(rows), layouts[0].n_frames, mode)
+            else:
+                group.sort(key=lambda k: self._layouts[k].offset)
+                layouts = [self._layouts[k] for k in group]
+                start, end = layouts[0].offset, layouts[-1].offset + layouts[-1].distinct
+                if end - start == sum(l.distinct for l in layouts):
+                    selected = kv.narrow(start, end - start)
+                else:
+                    selected = kv.select([l.offset + i for l in layouts for i in range(l.distinct)])
+                tokens = self.model.visual_tokens(selected, layouts[0].n_frames, mode, copies=layouts[0].copies)
+            for key, clip_tokens in zip(group, tokens):
+                self._visual[(key, mode)] = clip_tokens
+
+    # ----- language -------------------------------------------------------------------------
+
+    def _check(self, mode: str) -> None:
+        if mode not in self.variants:
+            raise ValueError(f"fVLM has no mode {mode!r}; its modes: {', '.join(self.variants)}")
+
+    @torch.no_grad()
+    def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
+        self._check(variant)
+        if not requests:
+            return []
+        self._visual_tokens([r.clip_key for r in requests], variant)
+        tokenized = [self.tokens.choice(r.prompt, r.options) for r in requests]
+        visuals = [self._visual[(r.clip_key, variant)] for r in requests]
+        embed = lambda i, ids: torch.cat([visuals[i].to(self.dtype), self.lm.embed(ids)])
+        scored = score_options(self.lm, tokenized, embed)
+        results = []
+        for t, outcome in zip(tokenized, scored):
+            if isinstance(outcome, str):
+                results.append(ChoiceResult(t.prompt_sha256, error=outcome))
+                continue
+            options = []
+            for k, (answer, logprobs) in enumerate(zip(t.answers, outcome)):
+                fallback = not t.prefix_ok[k]
+                self.fallback_count += fallback
+                options.append(OptionLogprobs(answer, tuple(logprobs), t.n_text[k], t.own_text[k],
+                                              self.tokens.token_text(answer[0]), self.tokens.pad_id, fallback))
+            results.append(ChoiceResult(t.prompt_sha256, tuple(options)))
+        return results
+
+    @torch.no_grad()
+    def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
+        self._check(variant)
+        if not requests:
+            return []
+        self._visual_tokens([r.clip_key for r in requests], variant)
+        prompts = [self.tokens.prompt(r.prompt) for r in requests]
+        sequences = [torch.cat([self._visual[(r.clip_key, variant)].to(self.dtype), self.lm.embed(ids)])
+                     for r, (ids, _) in zip(requests, prompts)]
+        limit = max(r.max_new_tokens for r in requests)
+        outcomes = generate_greedy(self.lm, sequences, self.stop_ids, limit)
+        results = []
+        for (_, sha), outcome in zip(prompts, outcomes):
+            if isinstance(outcome, str):
+                results.append(Generation(sha, error=outcome))
+            else:
+                ids, stopped = outcome
+                results.append(Generation(sha, self.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped))
+        return results
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter:
+    """An fVLM checkpoint (hub id, folder or file) behind the model boundary."""
+    from fvlm_model import parameter_count
+    from fvlm_model.loading import file_sha256, load_fvlm, read_spec, resolve_source
+
+    weights, folder = resolve_source(source)  # a hub id is downloaded once, here
+    model, tokenizer = load_fvlm(weights, device=device, dtype=dtype)
+    notes = list(read_spec(folder).notes)
+    name = str(source).rstrip("/").split("/")[-1].replace(".safetensors", "")
+    return FVLMAdapter(model, tokenizer, {"name": name, "source": str(source), "weights": str(weights),
+                                          "sha256": file_sha256(weights), "parameters": parameter_count(model),
+                                          "notes": notes})

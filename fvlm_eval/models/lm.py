@@ -1,0 +1,332 @@
+"""The language half every family shares: chat text as tokens, option scoring, greedy answers.
+
+A family gives, per question, the input embeddings of any token sequence (its media put where
+its architecture puts them: fVLM's visual tokens before the text, SmolVLM's image features at
+its ``<image>`` tokens) and a Llama-style decoder. Then, for a batch of questions:
+
+1. one left-padded pass over every question's prefix (media + prompt), its KV cache kept;
+2. every option of every question as continuations on that cache, in one pass: each question's
+   options are packed one after another into one row, and a block mask lets each option see the
+   prefix and itself only (no option pays for another's padding, no cache row is copied);
+3. an answer token's log-probability is read where it is predicted: the first from the prefix's
+   last position, token j from the option's position j-1.
+
+When the prompt's tokens are not a prefix of an option's full text (a tokenizer merging across
+the boundary), that option is scored by its own full pass instead, and marked ``fallback``.
+Everything here is a natural log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from fvlm_eval.types import Option
+
+LOGIT_CHUNK = 1024  # positions per lm_head call (bounds the [positions, vocab] logits)
+
+
+class ContextOverflow(ValueError):
+    """A question whose text and media do not fit the model's context."""
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """A question's prompt ids and, per option, its full ids; ``prefix_ok[k]``: the prompt is a
+    token prefix of full k. ``n_text[k]``: answer tokens of ``"{letter}. {text}"`` (before the
+    template's suffix); ``own_text[k]``: [start, end) of the answer tokens covering the option's
+    own text (see ``OptionLogprobs``)."""
+
+    prompt: tuple[int, ...]
+    fulls: tuple[tuple[int, ...], ...]
+    n_text: tuple[int, ...]
+    own_text: tuple[tuple[int, int], ...]
+    prefix_ok: tuple[bool, ...]
+    prompt_sha256: str
+
+    @property
+    def answers(self) -> tuple[tuple[int, ...], ...]:
+        """Each option's answer tokens: full[len(prompt):] (the option, then the template suffix)."""
+        return tuple(full[len(self.prompt) :] for full in self.fulls)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ChatTokens:
+    """The chat text of a question and its options as token ids (cached per question).
+
+    ``render(user, answer)`` is the family's chat template: the whole text with the assistant
+    turn ``answer``, or, with ``answer=None``, the text up to where the assistant's answer starts.
+    """
+
+    def __init__(self, tokenizer, render: Callable[[str, str | None], str]):
+        self.tokenizer = tokenizer
+        self.render = render
+        self.pad_id = tokenizer.pad_token_id
+        marker = "\u2063"
+        rendered = render(marker, marker)
+        self.suffix = tuple(self.encode(rendered[rendered.rindex(marker) + 1 :]))
+        self._cache: dict[tuple[str, tuple[Option, ...]], Tokenized] = {}
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def prompt(self, user: str) -> tuple[list[int], str]:
+        """The ids of the text up to the assistant's answer, and that text's SHA-256."""
+        text = self.render(user, None)
+        return self.encode(text), sha256_text(text)
+
+    def choice(self, user: str, options: tuple[Option, ...]) -> Tokenized:
+        key = (user, options)
+        if key not in self._cache:
+            prompt_text = self.render(user, None)
+            prompt_ids = tuple(self.encode(prompt_text))
+            fulls, n_text, own, ok = [], [], [], []
+            for option in options:
+                full_text = self.render(user, option.answer)
+                encoded = self.tokenizer(full_text, add_special_tokens=False, return_offsets_mapping=True)
+                full = tuple(encoded["input_ids"])
+                tail = full[len(prompt_ids) :]
+                has_suffix = len(tail) >= len(self.suffix) and tail[len(tail) - len(self.suffix) :] == self.suffix
+                n_text.append(len(tail) - len(self.suffix) if has_suffix else len(tail))
+                own.append(_own_text_tokens(full_text, option, encoded["offset_mapping"], len(prompt_ids), len(full)))
+                fulls.append(full)
+                ok.append(full[: len(prompt_ids)] == prompt_ids)
+            self._cache[key] = Tokenized(prompt_ids, tuple(fulls), tuple(n_text), tuple(own), tuple(ok),
+                                         sha256_text(prompt_text + "".join("\n" + o.answer for o in options)))
+        return self._cache[key]
+
+    def token_text(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])
+
+
+def _own_text_tokens(full_text: str, option: Option, offsets, answer_start: int, end: int) -> tuple[int, int]:
+    """[start, end) among the answer tokens (indices from ``answer_start``) that cover the option's own text.
+
+    The option is the last occurrence of ``"{letter}. {text}"`` in the full text (the assistant
+    turn; the user turn lists it too, earlier). A token belongs to the option's text when its
+    characters overlap the text's: the letter and ``"."`` do not, a token ``" text"`` holding the
+    separating space and the text's start does, the template's suffix does not.
+    """
+    at = full_text.rfind(option.answer)
+    if at < 0 or not option.text:
+        return (0, 0)
+    text_start, text_end = at + option.text_offset, at + len(option.answer)
+    inside = [j - answer_start for j in range(answer_start, end) if offsets[j][0] < text_end and offsets[j][1] > text_start]
+    return (inside[0], inside[-1] + 1) if inside else (0, 0)
+
+
+class TextModel:
+    """A Llama-style decoder (``.model``-like: inputs_embeds -> last_hidden_state), its input
+    embedding and its ``lm_head``, with the longest sequence it takes."""
+
+    def __init__(self, decoder: torch.nn.Module, lm_head: torch.nn.Module, embedding: torch.nn.Module, max_positions: int):
+        self.decoder = decoder
+        self.lm_head = lm_head
+        self.embedding = embedding
+        self.max_positions = int(max_positions)
+        # transformers 5.2x names the KV-cache argument ``cache``; earlier 5.x ``past_key_values``.
+        self.cache_keyword = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+        self.config = decoder.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.embedding.weight.dtype
+
+    def embed(self, ids) -> torch.Tensor:
+        return self.embedding(torch.as_tensor(ids, device=self.device, dtype=torch.long))
+
+    def new_cache(self):
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.config)
+
+    def hidden(self, embeds: torch.Tensor, attention_mask=None, position_ids=None, cache=None) -> torch.Tensor:
+        kwargs = {self.cache_keyword: cache} if cache is not None else {}
+        out = self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                           use_cache=cache is not None, **kwargs)
+        return out.last_hidden_state
+
+    def logprobs_at(self, hidden: torch.Tensor, rows: list[int], cols: list[int], targets: list[int]) -> list[float]:
+        """log p(target) at the given (row, position)s, in chunks so [positions, vocab] stays small."""
+        if not rows:
+            return []
+        index_rows = torch.tensor(rows, device=self.device)
+        index_cols = torch.tensor(cols, device=self.device)
+        target = torch.tensor(targets, device=self.device)
+        values = []
+        for start in range(0, len(rows), LOGIT_CHUNK):
+            part = slice(start, start + LOGIT_CHUNK)
+            logits = self.lm_head(hidden[index_rows[part], index_cols[part]]).float()
+            values.append(logits.gather(-1, target[part, None]).squeeze(-1) - logits.logsumexp(-1))
+        return torch.cat(values).tolist()
+
+
+@dataclass
+class Prefixes:
+    """The KV cache of a left-padded pass over several prefixes, with what continuing it needs."""
+
+    cache: object
+    mask: torch.Tensor  # [B, L] 1 on real positions
+    lengths: list[int]
+    last_hidden: torch.Tensor  # [B, hidden]: each prefix's last position
+
+
+def run_prefixes(lm: TextModel, sequences: list[torch.Tensor]) -> Prefixes:
+    """One pass over ``sequences`` (each [L_i, D] input embeddings), left-padded to the longest."""
+    lengths = [s.shape[0] for s in sequences]
+    longest = max(lengths)
+    embeds = torch.zeros(len(sequences), longest, sequences[0].shape[1], device=lm.device, dtype=lm.dtype)
+    mask = torch.zeros(len(sequences), longest, device=lm.device, dtype=torch.long)
+    for i, sequence in enumerate(sequences):
+        embeds[i, longest - lengths[i] :] = sequence
+        mask[i, longest - lengths[i] :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = lm.new_cache()
+    hidden = lm.hidden(embeds, attention_mask=mask, position_ids=positions, cache=cache)
+    return Prefixes(cache, mask, lengths, hidden[:, -1])
+
+
+def score_options(lm: TextModel, tokenized: list[Tokenized], embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor]
+                  ) -> list[list[list[float]] | str]:
+    """Per question, per option, the log-probability of each answer token; or why the question
+    could not be scored. ``embed_sequence(i, ids)``: question i's input embeddings for ``ids``
+    (its media included)."""
+    results: list[list[list[float]] | str] = [""] * len(tokenized)
+    sequences, kept = [], []
+    for i, t in enumerate(tokenized):
+        sequence = embed_sequence(i, t.prompt)
+        need = sequence.shape[0] + max(len(a) for a in t.answers)
+        if need > lm.max_positions:
+            results[i] = (f"does not fit the model's context: {need} positions (media and prompt "
+                          f"{sequence.shape[0]}, longest answer {max(len(a) for a in t.answers)}) > {lm.max_positions}")
+            continue
+        sequences.append(sequence)
+        kept.append(i)
+    if not kept:
+        return results
+    prefixes = run_prefixes(lm, sequences)
+    first = lm.lm_head(prefixes.last_hidden).float().log_softmax(-1)
+    continued = _packed_continuations(lm, prefixes, [tokenized[i] for i in kept], first)
+    for row, i in enumerate(kept):
+        t = tokenized[i]
+        options = []
+        for k, answer in enumerate(t.answers):
+            if t.prefix_ok[k]:
+                options.append(continued[row][k])
+            else:
+                options.append(_full_pass(lm, embed_sequence(i, t.fulls[k]), len(t.fulls[k]) - len(t.prompt), answer))
+        results[i] = options
+    return results
+
+
+def _packed_continuations(lm: TextModel, prefixes: Prefixes, tokenized: list[Tokenized], first: torch.Tensor
+                          ) -> list[dict[int, list[float]]]:
+    """Every prefix-ok option of every question in one pass on the prefix cache (see the module doc)."""
+    packs = []  # per question: [(option k, start in the packed row, answer ids)]
+    for t in tokenized:
+        start, pack = 0, []
+        for k, answer in enumerate(t.answers):
+            if t.prefix_ok[k] and answer:
+                pack.append((k, start, answer))
+                start += len(answer)
+        packs.append(pack)
+    width = max(1, max((p[-1][1] + len(p[-1][2]) for p in packs if p), default=1))
+    rows, prefix_width = len(tokenized), prefixes.mask.shape[1]
+    ids = torch.zeros(rows, width, dtype=torch.long)
+    positions = torch.zeros(rows, width, dtype=torch.long)
+    allowed = torch.zeros(rows, width, prefix_width + width, dtype=torch.bool)
+    allowed[:, :, :prefix_width] = prefixes.mask.bool().cpu()[:, None, :]
+    for row, pack in enumerate(packs):
+        used = 0
+        for _, start, answer in pack:
+            n = len(answer)
+            ids[row, start : start + n] = torch.tensor(answer)
+            positions[row, start : start + n] = prefixes.lengths[row] + torch.arange(n)
+            block = torch.ones(n, n, dtype=torch.bool).tril()
+            allowed[row, start : start + n, prefix_width + start : prefix_width + start + n] = block
+            used = start + n
+        for pad in range(used, width):  # padding queries see only themselves (no empty softmax)
+            allowed[row, pad, :prefix_width] = False
+            allowed[row, pad, prefix_width + pad] = True
+            positions[row, pad] = prefixes.lengths[row]
+    mask = torch.zeros(allowed.shape, dtype=lm.dtype).masked_fill_(~allowed, torch.finfo(lm.dtype).min)
+    hidden = lm.hidden(lm.embed(ids), attention_mask=mask[:, None].to(lm.device),
+                       position_ids=positions.to(lm.device), cache=prefixes.cache)
+    gather_rows, gather_cols, targets, firsts = [], [], [], []
+    for row, pack in enumerate(packs):
+        for _, start, answer in pack:
+            firsts.append((row, answer[0]))
+            for j in range(1, len(answer)):
+                gather_rows.append(row)
+                gather_cols.append(start + j - 1)
+                targets.append(answer[j])
+    later = lm.logprobs_at(hidden, gather_rows, gather_cols, targets)
+    first_values = first[torch.tensor([r for r, _ in firsts], device=lm.device),
+                         torch.tensor([a for _, a in firsts], device=lm.device)].tolist() if firsts else []
+    result: list[dict[int, list[float]]] = []
+    cursor = index = 0
+    for pack in packs:
+        scored = {}
+        for k, _, answer in pack:
+            scored[k] = [first_values[index]] + later[cursor : cursor + len(answer) - 1]
+            cursor += len(answer) - 1
+            index += 1
+        result.append(scored)
+    return result
+
+
+def _full_pass(lm: TextModel, embeds: torch.Tensor, n_answer: int, answer: tuple[int, ...]) -> list[float]:
+    """Fallback: one option's whole text in one pass; its answer tokens are the last ``n_answer``."""
+    hidden = lm.hidden(embeds.unsqueeze(0))
+    total = embeds.shape[0]
+    cols = [total - n_answer - 1 + j for j in range(n_answer)]
+    return lm.logprobs_at(hidden, [0] * n_answer, cols, list(answer))
+
+
+def generate_greedy(lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[int], max_new_tokens: int
+                    ) -> list[tuple[list[int], bool] | str]:
+    """Greedy answers to several prefixes at once, KV-cached; per prefix (new ids, ended by a stop
+    id) or why it could not run. A stop id ends an answer and is not part of it."""
+    results: list[tuple[list[int], bool] | str] = [""] * len(sequences)
+    kept = []
+    for i, sequence in enumerate(sequences):
+        if sequence.shape[0] + max_new_tokens > lm.max_positions:
+            results[i] = (f"does not fit the model's context: {sequence.shape[0]} positions of media and "
+                          f"prompt + {max_new_tokens} new tokens > {lm.max_positions}")
+        else:
+            kept.append(i)
+    if not kept:
+        return results
+    prefixes = run_prefixes(lm, [sequences[i] for i in kept])
+    mask = prefixes.mask
+    lengths = torch.tensor(prefixes.lengths, device=lm.device)
+    token = lm.lm_head(prefixes.last_hidden).float().argmax(-1)
+    generated: list[list[int]] = [[] for _ in kept]
+    stopped = [False] * len(kept)
+    for step in range(max_new_tokens):
+        for row, value in enumerate(token.tolist()):
+            if not stopped[row]:
+                if value in stop_ids:
+                    stopped[row] = True
+                else:
+                    generated[row].append(value)
+        if all(stopped) or step + 1 == max_new_tokens:
+            break
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+        hidden = lm.hidden(lm.embed(token[:, None]), attention_mask=mask, position_ids=(lengths + step)[:, None],
+                           cache=prefixes.cache)
+        token = lm.lm_head(hidden[:, -1]).float().argmax(-1)
+    for row, i in enumerate(kept):
+        results[i] = (generated[row], stopped[row])
+    return results

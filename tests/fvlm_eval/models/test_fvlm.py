@@ -1,0 +1,172 @@
+"""The fVLM adapter's fast path against naive re-computations (each option its own full forward;
+each generated token from a full forward without a cache), float32 on CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fvlm_eval.models.fvlm import FVLMAdapter, normalise
+from fvlm_eval.scoring import PROTOCOLS, predict, protocol_scores
+from fvlm_eval.types import ChoiceRequest, Clip, GenerateRequest, Option, OptionLogprobs
+from fvlm_model import MODES
+from tests.conftest import TINY_IMAGE
+
+torch.set_grad_enabled(False)
+SYSTEM = "You are a helpful AI assistant."
+
+
+def make_clip(key, n_frames, seed, distinct=None, kind="video"):
+    generator = np.random.default_rng(seed)
+    distinct = n_frames if distinct is None else distinct
+    frames = generator.integers(0, 256, (distinct, TINY_IMAGE, TINY_IMAGE, 3), dtype=np.uint8)
+    frame_map = tuple(i % distinct for i in range(n_frames))
+    timestamps = None if kind == "image" else tuple(float(i) for i in frame_map)
+    return Clip(key, kind, frames, frame_map, frame_map, timestamps, n_frames)
+
+
+def options(*texts):
+    return tuple(Option("ABCDE"[i], text) for i, text in enumerate(texts))
+
+
+QUESTIONS = [
+    ChoiceRequest("v1", "Which object was taken by the person?\nA. The clothes.\nB. The pillow.\nC. The shoe.\nD. The phone/camera.",
+                  options("The clothes.", "The pillow.", "The shoe.", "The phone/camera.")),
+    ChoiceRequest("v1", "How many objects move?\nA. 2\nB. 0\nC. 1", options("2", "0", "1")),
+    ChoiceRequest("v2", "Context: A long hint about maps and north.\nWhich of these states is farthest north?\nA. West Virginia\nB. Louisiana",
+                  options("West Virginia", "Louisiana")),
+    ChoiceRequest("img", "Is it a cat?\nA. yes\nB. no\nC. not sure\nD. maybe\nE. never", options("yes", "no", "not sure", "maybe", "never")),
+    ChoiceRequest("dup", "Same frame twice?\nA. yes\nB. no", options("yes", "no")),
+]
+
+
+def pixels_of(clip):
+    """The clip's T frames as the model sees them (an image: 8 copies), [1,T,3,H,W]."""
+    frame_map = (0,) * 8 if clip.kind == "image" else clip.frame_map
+    return normalise(clip.frames[list(frame_map)]).unsqueeze(0)
+
+
+def chat(tokenizer, prompt, answer=None):
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+    if answer is not None:
+        messages.append({"role": "assistant", "content": answer})
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def naive_option_logprobs(model, tokenizer, clip, request, mode):
+    """Every option by its own forward over [frames; full chat text], written plainly."""
+    prompt_ids = chat(tokenizer, request.prompt)
+    result = []
+    for option in request.options:
+        full = chat(tokenizer, request.prompt, option.answer)
+        assert full[: len(prompt_ids)] == prompt_ids
+        logits = model(pixels_of(clip), torch.tensor([full]), mode=mode)["logits"][0]
+        logprobs = [logits[p - 1].log_softmax(-1)[full[p]].item() for p in range(len(prompt_ids), len(full))]
+        result.append((full[len(prompt_ids):], logprobs))
+    return result
+
+
+@pytest.fixture()
+def clips():
+    return {"v1": make_clip("v1", 4, 1), "v2": make_clip("v2", 4, 2), "img": make_clip("img", 1, 3, kind="image"),
+            "dup": make_clip("dup", 4, 4, distinct=2)}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fast_path_equals_naive_path_for_every_protocol(model, tokenizer, clips, mode):
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    fast = scorer.score(QUESTIONS, mode)
+    assert scorer.fallback_count == 0
+    for request, result in zip(QUESTIONS, fast):
+        assert result.error is None and len(result.prompt_sha256) == 64
+        naive = naive_option_logprobs(model, tokenizer, clips[request.clip_key], request, mode)
+        for option, (ids, logprobs) in zip(result.options, naive):
+            assert list(option.token_ids) == ids
+            assert option.token_ids[-2:] == (2, 198)  # <|im_end|>, "\n": the template suffix
+            assert option.n_text == len(ids) - 2
+            torch.testing.assert_close(torch.tensor(option.logprobs), torch.tensor(logprobs), atol=1e-5, rtol=1e-5)
+        letters = tuple(o.letter for o in request.options)
+        texts = tuple(o.text for o in request.options)
+        fast_scores = protocol_scores(letters, texts, list(result.options))
+        naive_options = [OptionLogprobs(tuple(ids), tuple(lp), len(ids) - 2, o.own_text, tokenizer.decode([ids[0]]), 2)
+                         for (ids, lp), o in zip(naive, result.options)]
+        naive_scores = protocol_scores(letters, texts, naive_options)
+        for protocol in PROTOCOLS:
+            assert fast_scores[protocol] is not None
+            for letter in letters:
+                assert abs(fast_scores[protocol][letter] - naive_scores[protocol][letter]) < 1e-5
+            assert predict(protocol, fast_scores[protocol]) == predict(protocol, naive_scores[protocol])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_question_alone_equals_question_in_mixed_batch(model, tokenizer, clips, mode):
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    batch = scorer.score(QUESTIONS, mode)
+    for index, request in enumerate(QUESTIONS):
+        alone = FVLMAdapter(model, tokenizer)
+        alone.load_clips([clips[request.clip_key]])
+        (single,) = alone.score([request], mode)
+        for a, b in zip(single.options, batch[index].options):
+            assert a.token_ids == b.token_ids
+            torch.testing.assert_close(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5, rtol=1e-5)
+
+
+def test_image_encodes_once_and_its_kv_is_never_copied(model, tokenizer, clips):
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips([clips["img"]])
+    assert scorer.frames_encoded == 1
+    layout = scorer._layouts["img"]
+    assert (layout.n_frames, layout.copies, layout.regular) == (8, 8, True)
+    scorer.load_clips([clips["img"]])  # already loaded: nothing more is encoded
+    assert scorer.frames_encoded == 1
+    scorer.forget_clips(["img"])
+    assert not scorer._batches and not scorer._layouts
+
+
+def test_prompt_not_a_token_prefix_falls_back_to_a_full_pass(model, tokenizer, clips):
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips([clips["v1"]])
+    request = QUESTIONS[1]
+    (expected,) = scorer.score([request], "coarse_only")
+    tokenized = scorer.tokens.choice(request.prompt, request.options)
+    broken = type(tokenized)(tokenized.prompt, tokenized.fulls, tokenized.n_text, tokenized.own_text, (True, False, True),
+                             tokenized.prompt_sha256)
+    scorer.tokens._cache[(request.prompt, request.options)] = broken
+    (fallback,) = scorer.score([request], "coarse_only")
+    assert scorer.fallback_count == 1 and fallback.options[1].fallback and not fallback.options[0].fallback
+    for a, b in zip(expected.options, fallback.options):
+        torch.testing.assert_close(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_generation_equals_naive_greedy_decoding(model, tokenizer, clips, mode):
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    requests = [GenerateRequest(r.clip_key, r.prompt, max_new_tokens=6) for r in QUESTIONS[:4]]
+    fast = scorer.generate(requests, mode)
+    for request, result in zip(requests, fast):
+        ids = chat(tokenizer, request.prompt)
+        new = []
+        for _ in range(6):  # no cache: the whole sequence every step
+            logits = model(pixels_of(clips[request.clip_key]), torch.tensor([ids + new]), mode=mode)["logits"][0, -1]
+            token = int(logits.argmax())
+            if token == 2:
+                break
+            new.append(token)
+        assert result.error is None and result.new_tokens == len(new)
+        assert result.text == tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_a_question_longer_than_the_context_fails_alone(model, tokenizer, clips):
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    huge = ChoiceRequest("v2", "word " * 1200 + "\nA. yes\nB. no", options("yes", "no"))
+    results = scorer.score([QUESTIONS[0], huge, QUESTIONS[2]], "coarse_fine")
+    assert results[0].error is None and results[2].error is None
+    assert "does not fit the model's context" in results[1].error and "> 1024" in results[1].error
+    (generated,) = scorer.generate([GenerateRequest("v2", huge.prompt)], "coarse_fine")
+    assert "does not fit" in generated.error

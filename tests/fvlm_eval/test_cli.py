@@ -1,0 +1,149 @@
+"""Bad input at the command line: one clear line naming the flag, file or key, the right exit code, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from fvlm_eval import fixtures
+from fvlm_eval.cli import main
+from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
+from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    save_model_folder(tiny_model(), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return fixtures.write_all(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("FVLM_EVAL_FRAME_CACHE", str(tmp_path / "cache"))
+
+
+def call(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out + err
+
+
+BAD_FLAGS = [
+    (["run", "nosuch"], "unknown benchmark nosuch"),
+    (["run", "mvbench", "--mode", "fast"], "--mode fast: fvlm has coarse_only, coarse_fine, autoregressive"),
+    (["run", "mvbench", "--limit", "-1"], "--limit"),
+    (["run", "mvbench", "--limit", "0"], "--limit"),
+    (["run", "mvbench", "--frames", "0"], "--frames"),
+    (["run", "mvbench", "--frames", "-3"], "--frames"),
+    (["run", "mvbench", "--batch-size", "0"], "--batch-size"),
+    (["run", "mvbench", "--workers", "-1"], "--workers"),
+    (["run", "mvbench", "--shard", "3/2"], "--shard 3/2"),
+    (["run", "mvbench", "--shard", "x"], "--shard x"),
+    (["run", "mvbench", "--protocol", "best"], "--protocol best"),
+    (["run", "mvbench", "--protocol", "generated"], "--protocol generated needs --generate"),
+    (["run", "mvbench", "--dtype", "float8"], "--dtype float8"),
+    (["run", "mvbench", "--family", "llava"], "--family llava"),
+    (["run", "mvbench", "--sampling", "random"], "--sampling random"),
+    (["run", "mvbench", "--frame-cache", "c", "--no-frame-cache"], "contradict"),
+    (["report"], "Missing argument"),
+    (["regress", "--baseline", "a"], "Missing option"),
+    (["nonsense"], "No such command"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_FLAGS)
+def test_wrong_flags_exit_2_with_one_line(capsys, model_dir, args, message):
+    code, output = call(capsys, *args, *(["--model", model_dir] if args[0] == "run" and "--family" not in args else []))
+    assert code == 2 and message in output
+
+
+def test_unknown_and_offline_models_say_what_to_do(capsys, data, tmp_path):
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", tmp_path / "nowhere")
+    assert code == 1 and "no such file or folder" in output
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", "someone/no-such-model")
+    assert code == 1 and "--model someone/no-such-model" in output and "pass a local model folder" in output
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data)  # the default model, offline
+    assert code == 1 and "sanps/fVLM-135M" in output and "--model path/to/folder" in output
+
+
+def test_cuda_on_a_machine_without_it(capsys, model_dir, data):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--device", "cuda")
+    assert code == 1 and "--device cuda: no CUDA device is available here" in output
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--device", "tpu")
+    assert code == 1 and "--device tpu" in output
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"query_dim": "big"}, "key 'query_dim' must be a positive int, not 'big'"),
+    ({"llm": "oops"}, "key 'llm' must be an object"),
+    ({"visual_scale": -1}, "key 'visual_scale' must be a positive float"),
+    ({"llm": {"hidden_size": "wide"}}, "cannot build the model from it"),
+])
+def test_a_config_value_of_the_wrong_type_names_the_file_and_key(capsys, model_dir, data, tmp_path, config, message):
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    spec = json.loads((folder / "config.json").read_text())
+    spec.update(config)
+    (folder / "config.json").write_text(json.dumps(spec))
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", folder, "--family", "fvlm")
+    assert code == 1 and message in output and "config.json" in output
+
+
+def test_a_folder_without_config_says_it_uses_the_135m_configuration(capsys, model_dir, tmp_path):
+    from fvlm_model.loading import read_spec
+
+    spec = read_spec(tmp_path)
+    assert "has no config.json: using the fVLM-135M configuration" in spec.notes[0]
+
+
+def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):
+    code, output = call(capsys, "run", "videomme", "--data-dir", tmp_path / "empty", "--model", model_dir)
+    assert code == 1 and "Video-MME annotations not found" in output
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    code, output = call(capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", blocked / "out")
+    assert code == 1 and "cannot read or write" in output and "a-file" in output
+    locked = tmp_path / "readonly"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        code, output = call(capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", locked / "out")
+        assert code == 1 and "cannot read or write" in output and "Permission denied" in output
+    finally:
+        os.chmod(locked, 0o700)
+
+
+def test_report_regress_and_merge_on_broken_folders(capsys, tmp_path):
+    code, output = call(capsys, "report", tmp_path / "missing")
+    assert code == 1 and "no such run folder" in output
+    (tmp_path / "empty").mkdir()
+    code, output = call(capsys, "report", tmp_path / "empty")
+    assert code == 1 and "no <benchmark>/<mode>/summary.json" in output
+    code, output = call(capsys, "regress", "--baseline", tmp_path / "missing", "--current", tmp_path / "empty")
+    assert code == 4 and "--baseline" in output and "no such folder" in output
+    code, output = call(capsys, "merge", tmp_path / "empty")
+    assert code == 1 and "no shard results" in output
+
+
+def test_a_run_that_works_exits_0_and_prints_chance(capsys, model_dir, data, tmp_path):
+    code, output = call(capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
+                        "--workers", "0", "--mode", "all")
+    assert code == 0 and "chance" in output and "fvlm-eval report" in output

@@ -1,0 +1,93 @@
+"""report on constructed runs: coverage, chance, flags, protocols, both families, broken folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fvlm_eval.report import ReportError, baselines_file, build, markdown, read_baselines, smolvlm2_size, write_report
+from tests.fvlm_eval.constructed import write_run
+
+
+def test_report_shows_coverage_protocol_interval_and_chance(tmp_path):
+    run = write_run(tmp_path / "myrun", [True] * 30 + [False] * 70)
+    report = build([run], read_baselines(None))
+    text = markdown(report)
+    row = next(line for line in text.splitlines() if line.startswith("| myrun coarse_fine"))
+    assert "30.0 [" in row and "(100/2700 q, 2/3 durations; chance 25.0)" in row
+    assert "generated answer (VLMEvalKit)" in text and "option log-likelihood (reference" in text
+    assert "| SmolVLM2-256M (published) | generated answer (VLMEvalKit) | 33.7 |" in text
+    written = write_report([run], None, tmp_path / "out", show=False)
+    names = {p.name for p in written}
+    assert {"report.md", "report.csv", "report.json", "comparison.png", "breakdown_videomme.png"} <= names
+    assert all(p.stat().st_size > 0 for p in written)
+    assert (tmp_path / "out" / "report.md").read_text() == text
+
+
+def test_a_run_at_chance_is_flagged(tmp_path):
+    run = write_run(tmp_path / "lucky", [True] * 26 + [False] * 74)  # 26% with 4 options: chance
+    cell = build([run], [])["main"]["lucky coarse_fine [reference]"]["videomme"]
+    assert any("not significantly above chance" in f for f in cell["flags"])
+    assert any("not above always answering A" in f for f in cell["flags"])  # every gold is A here
+    assert "⚠" in markdown(build([run], []))
+
+
+def test_report_markdown_snapshot(tmp_path):
+    run = write_run(tmp_path / "snap", [True, False, True, True] * 5)
+    text = markdown(build([run], read_baselines(None)))
+    expected = (Path(__file__).parent / "golden_report.md").read_text()
+    assert text == expected
+
+
+def test_both_families_side_by_side_with_the_smolvlm2_line(tmp_path):
+    fvlm = write_run(tmp_path / "fVLM-135M", [True] * 30 + [False] * 70, generated=True)
+    smol = write_run(tmp_path / "SmolVLM2-256M-Video-Instruct", [True] * 40 + [False] * 60, family="smolvlm", mode="standard",
+                     generated=True, model={"family": "smolvlm", "name": "SmolVLM2-256M-Video-Instruct",
+                                            "source": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"})
+    report = build([fvlm, smol], read_baselines(None))
+    assert {"fVLM-135M coarse_fine [reference]", "fVLM-135M coarse_fine [generated]",
+            "SmolVLM2-256M-Video-Instruct standard [reference]", "SmolVLM2-256M-Video-Instruct standard [generated]"} \
+        <= set(report["run_rows"])
+    (line,) = report["smolvlm2"]
+    assert line["size"] == "256M" and line["published"] == 33.7 and line["difference"] == pytest.approx(40.0 - 33.7)
+    assert "SmolVLM2-256M on Video-MME: ours 40.0" in markdown(report)
+
+
+def test_smolvlm2_size_by_name_or_parameters():
+    assert smolvlm2_size({"name": "SmolVLM2-500M-Video-Instruct"}) == "500M"
+    assert smolvlm2_size({"name": "my-finetune", "parameters": 2.2e9}) == "2.2B"
+    assert smolvlm2_size({"name": "tiny", "parameters": 1e6}) is None
+
+
+def test_empty_benchmark_shows_n_a(tmp_path):
+    run = write_run(tmp_path / "empty", [])
+    text = markdown(build([run], []))
+    assert "| empty coarse_fine [reference] |" in text and "n/a" in text and "0.0 [0.0, 0.0]" not in text
+
+
+def test_broken_run_folders_are_named(tmp_path):
+    with pytest.raises(ReportError, match="no such run folder"):
+        build([tmp_path / "missing"], [])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match="no <benchmark>/<mode>/summary.json"):
+        build([tmp_path / "empty"], [])
+    run = write_run(tmp_path / "run", [True] * 4)
+    with pytest.raises(ReportError, match="give the run folder"):
+        build([run / "videomme" / "coarse_fine"], [])
+    summary = run / "videomme/coarse_fine/summary.json"
+    summary.write_text(summary.read_text()[:50])
+    with pytest.raises(ReportError, match="summary.json: not readable JSON"):
+        build([run], [])
+    summary.write_text(json.dumps({"benchmark": "videomme", "mode": "x"}))
+    with pytest.raises(ReportError, match="not a summary of this version"):
+        build([run], [])
+
+
+def test_baselines_ship_with_the_package_and_bad_rows_are_named(tmp_path):
+    assert baselines_file().is_file() and baselines_file().parent.parent.name == "fvlm_eval"
+    bad = tmp_path / "b.csv"
+    bad.write_text("model,benchmark,mode,breakdown,value,accuracy,protocol,source\nX,mvbench,,,,high,p,s\n")
+    with pytest.raises(ReportError, match="b.csv:2"):
+        read_baselines(bad)

@@ -1,9 +1,10 @@
 """``fvlm-eval demo``: the whole pipeline offline, in about a minute on two CPU cores.
 
 Writes synthetic copies of the three benchmarks in their real layouts, a small randomly
-initialised fVLM in the release folder format (real SmolLM2 tokenizer and chat template), runs
-all tasks in all modes through the same code as ``fvlm-eval run``, then ``report``. A second
-invocation resumes: nothing already recorded is computed again.
+initialised fVLM in the release folder format (real SmolLM2 tokenizer and chat template) and a
+tiny random SmolVLM, runs every benchmark in every mode of both (log-likelihood and generated
+answers) through the same code as ``fvlm-eval run``, then ``report`` puts both families side by
+side. A second invocation resumes: nothing already recorded is computed again.
 """
 
 from __future__ import annotations
@@ -39,36 +40,42 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
 
     from fvlm_eval import fixtures
     from fvlm_eval.models import load_model
+    from fvlm_eval.models.smolvlm import save_tiny_smolvlm
     from fvlm_eval.report import write_report
     from fvlm_eval.runner import RunSettings, run
     from fvlm_eval.summary_table import print_run_tables
 
     console = Console()
     output_dir = Path(output_dir)
-    data_dir, model_dir, run_dir = output_dir / "data", output_dir / "model", output_dir / "run"
+    data_dir = output_dir / "data"
     if not (data_dir / ".complete").is_file():
         fixtures.write_all(data_dir)
         (data_dir / ".complete").write_text("synthetic fixtures written by fvlm-eval demo\n")
     console.print(f"synthetic benchmarks (real layouts, real encoded media): {data_dir}")
-    build_demo_model(model_dir)
-    console.print(f"model folder (release format): {model_dir}")
-    console.print("[bold yellow]the demo model has RANDOM weights: its accuracy is at chance by design[/]")
-    settings = RunSettings(benchmarks=("mvbench", "videomme", "scienceqa"),
-                           modes=("coarse_only", "coarse_fine", "autoregressive"), data_dir=data_dir, output_dir=run_dir,
-                           batch_size=16, workers=workers, generate=True, frame_cache=output_dir / "frame-cache",
-                           command_line=f"fvlm-eval demo --output-dir {output_dir}")
-    model = load_model(str(model_dir), "fvlm", device="cpu", dtype="float32")
-    outcome = run(settings, model, console)
-    print_run_tables(outcome.summaries, console)
-    runs = [run_dir]
-    written = write_report(runs, None, run_dir / "report")
+    models = {"fvlm": build_demo_model(output_dir / "model"), "smolvlm": output_dir / "smolvlm"}
+    if not (models["smolvlm"] / "config.json").is_file():
+        save_tiny_smolvlm(models["smolvlm"])
+    console.print(f"model folders: {models['fvlm']} (fVLM, release format), {models['smolvlm']} (SmolVLM)")
+    console.print("[bold yellow]the demo models have RANDOM weights: their accuracy is at chance by design[/]")
+    runs = []
+    for family, folder in models.items():
+        model = load_model(str(folder), family, device="cpu", dtype="float32")
+        settings = RunSettings(benchmarks=("mvbench", "videomme", "scienceqa"), modes=model.variants, data_dir=data_dir,
+                               output_dir=output_dir / "runs" / family, batch_size=16, workers=workers, generate=True,
+                               max_new_tokens=8, frame_cache=output_dir / "frame-cache",
+                               command_line=f"fvlm-eval demo --output-dir {output_dir}")
+        outcome = run(settings, model, console)
+        print_run_tables(outcome.summaries, console)
+        runs.append(settings.output_dir)
+    written = write_report(runs, None, output_dir / "report", show=False)
     console.print("\n[bold]where everything went[/]")
-    console.print(f"  data:    {data_dir}\n  model:   {model_dir}\n  records: {run_dir}/<benchmark>/<mode>/samples.jsonl"
-                  f"\n  summary: {run_dir}/<benchmark>/<mode>/summary.json")
+    console.print(f"  data:    {data_dir}\n  records: {output_dir}/runs/<family>/<benchmark>/<mode>/samples.jsonl"
+                  f"\n  summary: {output_dir}/runs/<family>/<benchmark>/<mode>/summary.json")
     for path in written:
         console.print(f"  report:  {path}")
     console.print("\n[bold]next, on real data[/]\n"
                   "  fvlm-eval prepare mvbench --data-dir data\n"
                   "  fvlm-eval run mvbench videomme scienceqa --mode all --data-dir data\n"
-                  "  fvlm-eval report results/runs/fVLM-135M\n"
+                  "  fvlm-eval run mvbench videomme scienceqa --model HuggingFaceTB/SmolVLM2-256M-Video-Instruct --generate --data-dir data\n"
+                  "  fvlm-eval report results/runs/fVLM-135M results/runs/SmolVLM2-256M-Video-Instruct\n"
                   "  fvlm-eval regress --baseline results/runs/old --current results/runs/fVLM-135M")

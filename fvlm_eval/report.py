@@ -210,7 +210,9 @@ def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, prot
                                 "published_protocol": theirs.protocol if theirs else None,
                                 "difference": ours["accuracy"] - theirs.accuracy if theirs and ours.get("accuracy") is not None else None})
     sources = {p["label"]: p["source"] for p in published.values()}
-    return {"alpha": alpha, "benchmarks": benchmarks, "rows": [row["label"] for row in run_rows] + list(published),
+    misreads = {f"{row['run']} {row['mode']} on {benchmark}": (summary.get("regex_misreads", 0), summary["coverage"]["recorded"])
+                for row in run_rows for benchmark, summary in row["summaries"].items() if summary.get("regex_misreads")}
+    return {"regex_misreads": misreads, "alpha": alpha, "benchmarks": benchmarks, "rows": [row["label"] for row in run_rows] + list(published),
             "run_rows": [row["label"] for row in run_rows], "protocols": protocols_of, "sources": sources,
             "main": main, "breakdowns": breakdowns, "smolvlm2": comparisons}
 
@@ -255,6 +257,12 @@ def markdown(report: dict) -> str:
                 extra = f" (n={cell['n']}, chance {cell['chance']:.1f})" if cell.get("n") and cell.get("chance") is not None else ""
                 cells.append(fmt(cell, with_coverage=False) + extra)
             lines.append(f"| {value} | " + " | ".join(cells) + " |")
+    if report.get("regex_misreads"):
+        lines += ["", "## Questions the public fVLM scorer misreads", "",
+                  "Its option regex (`([A-Z])\\.\\s*(.+?)(?=\\n[A-Z]\\.|$)` over the prompt) reads another option set from "
+                  "these questions' prompts (e.g. \"U.S.\" or \"World War II.\" in a question): published figures made "
+                  "with it scored them with wrong options.", ""]
+        lines += [f"- {where}: {count} of {total}" for where, (count, total) in report["regex_misreads"].items()]
     lines += ["", "## Sources", ""] + [f"- {c}: {s}" for c, s in report["sources"].items()]
     return "\n".join(lines) + "\n"
 

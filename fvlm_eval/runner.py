@@ -334,8 +334,10 @@ def run(settings: RunSettings, model: ModelAdapter, console=None, progress: bool
             state.release()
             raise
         outcome.messages.extend(state.messages)
-        if state.every_attempt_failed() and outcome.exit_code == EXIT_OK:
-            outcome.exit_code = EXIT_FAILED
+        if state.every_attempt_failed() and not settings.shard:  # a shard may hold only failures; a whole run may not
+            first = next(a for a in state.attempts if a)
+            outcome.messages.append(f"{name}: every question scored now failed, e.g. {first}")
+            outcome.exit_code = max(outcome.exit_code, EXIT_FAILED)
         outcome.summaries.update(state.finish())
     return outcome
 
@@ -371,6 +373,9 @@ class _BenchmarkRun:
                 else:
                     self.locks.append(FolderLock(folder).acquire())
                 check_settings(folder, comparable_settings(benchmark, mode, model))
+                for marker in folder.glob("shard-*-of-*.json"):  # another split's markers: this run supersedes them
+                    if not self.shard or not marker.name.endswith(f"-of-{self.shard.count}.json"):
+                        marker.unlink()
                 read_records(self.paths[mode], repair=True)  # only this process's own file: others may be mid-append
                 records = read_all_records(folder)
                 self.done[mode] = {q.id for q in questions if self._is_done(records.get(q.id), q)}

@@ -22,7 +22,7 @@ KNOWN_HUB_IDS = {
     "HuggingFaceTB/SmolVLM2-500M-Video-Instruct": "smolvlm",
     "HuggingFaceTB/SmolVLM2-2.2B-Instruct": "smolvlm",
 }
-SMOLVLM_MODEL_TYPES = ("smolvlm", "idefics3")
+SMOLVLM_MODEL_TYPES = ("smolvlm",)
 FVLM_KEYS = ("llm", "dino", "query_dim", "visual_scale", "deep_query")
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 

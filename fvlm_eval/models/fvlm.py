@@ -212,8 +212,7 @@ class FVLMAdapter:
         prompts = [self.tokens.prompt(r.prompt) for r in requests]
         sequences = [torch.cat([self._visual[(r.clip_key, variant)].to(self.dtype), self.lm.embed(ids)])
                      for r, (ids, _) in zip(requests, prompts)]
-        limit = max(r.max_new_tokens for r in requests)
-        outcomes = generate_greedy(self.lm, sequences, self.stop_ids, limit)
+        outcomes = generate_greedy(self.lm, sequences, self.stop_ids, [r.max_new_tokens for r in requests])
         results = []
         for (_, sha), outcome in zip(prompts, outcomes):
             if isinstance(outcome, str):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,7 @@ import torch
 from fvlm_eval.types import Option
 
 LOGIT_CHUNK = 1024  # positions per lm_head call (bounds the [positions, vocab] logits)
+TOKEN_CACHE = 512  # questions whose token ids are kept (a SmolVLM2 video question holds thousands)
 
 
 class ContextOverflow(ValueError):
@@ -72,7 +74,7 @@ class ChatTokens:
         marker = "\u2063"
         rendered = render(marker, marker)
         self.suffix = tuple(self.encode(rendered[rendered.rindex(marker) + 1 :]))
-        self._cache: dict[tuple[str, tuple[Option, ...]], Tokenized] = {}
+        self._cache: OrderedDict[tuple[str, tuple[Option, ...]], Tokenized] = OrderedDict()
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -83,8 +85,14 @@ class ChatTokens:
         return self.encode(text), sha256_text(text)
 
     def choice(self, user: str, options: tuple[Option, ...]) -> Tokenized:
+        """The question's ids, cached for the most recent ``TOKEN_CACHE`` questions (the same question is
+        asked in every mode, and scored and generated)."""
         key = (user, options)
-        if key not in self._cache:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
+            while len(self._cache) >= TOKEN_CACHE:
+                self._cache.popitem(last=False)
             prompt_text = self.render(user, None)
             prompt_ids = tuple(self.encode(prompt_text))
             fulls, n_text, own, ok = [], [], [], []
@@ -294,18 +302,20 @@ def _full_pass(lm: TextModel, embeds: torch.Tensor, n_answer: int, answer: tuple
     return lm.logprobs_at(hidden, [0] * n_answer, cols, list(answer))
 
 
-def generate_greedy(lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[int], max_new_tokens: int
+def generate_greedy(lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[int], limits: list[int]
                     ) -> list[tuple[list[int], bool] | str]:
     """Greedy answers to several prefixes at once, KV-cached; per prefix (new ids, ended by a stop
-    id) or why it could not run. A stop id ends an answer and is not part of it."""
+    id) or why it could not run. A stop id ends an answer and is not part of it; prefix i gets at
+    most ``limits[i]`` new tokens."""
     results: list[tuple[list[int], bool] | str] = [""] * len(sequences)
     kept = []
     for i, sequence in enumerate(sequences):
-        if sequence.shape[0] + max_new_tokens > lm.max_positions:
+        if sequence.shape[0] + limits[i] > lm.max_positions:
             results[i] = (f"does not fit the model's context: {sequence.shape[0]} positions of media and "
-                          f"prompt + {max_new_tokens} new tokens > {lm.max_positions}")
+                          f"prompt + {limits[i]} new tokens > {lm.max_positions}")
         else:
             kept.append(i)
+    max_new_tokens = max((limits[i] for i in kept), default=0)
     if not kept:
         return results
     prefixes = run_prefixes(lm, [sequences[i] for i in kept])
@@ -314,14 +324,16 @@ def generate_greedy(lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[
     token = lm.lm_head(prefixes.last_hidden).float().argmax(-1)
     generated: list[list[int]] = [[] for _ in kept]
     stopped = [False] * len(kept)
+    finished = [False] * len(kept)
     for step in range(max_new_tokens):
         for row, value in enumerate(token.tolist()):
-            if not stopped[row]:
+            if not finished[row]:
                 if value in stop_ids:
-                    stopped[row] = True
+                    stopped[row] = finished[row] = True
                 else:
                     generated[row].append(value)
-        if all(stopped) or step + 1 == max_new_tokens:
+                    finished[row] = len(generated[row]) >= limits[kept[row]]
+        if all(finished):
             break
         mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
         hidden = lm.hidden(lm.embed(token[:, None]), attention_mask=mask, position_ids=(lengths + step)[:, None],

@@ -30,23 +30,28 @@ def test_demo_writes_every_promised_artefact_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     assert "RANDOM weights" in first.stdout and "fvlm-eval prepare" in first.stdout
     assert (output / "model" / "model.safetensors").is_file() and (output / "model" / "tokenizer.json").is_file()
-    for benchmark in ("mvbench", "videomme", "scienceqa"):
-        for mode in MODES:
-            records = [json.loads(line) for line in (output / "run" / benchmark / mode / "samples.jsonl").read_text().splitlines()]
-            assert records and all(r["error"] is None and r["generated"] is not None for r in records)
-            summary = json.loads((output / "run" / benchmark / mode / "summary.json").read_text())
-            assert summary["coverage"]["recorded"] == len(records) and summary["chance"] > 0
-    report = output / "run" / "report"
+    for family, modes in (("fvlm", MODES), ("smolvlm", ("standard",))):
+        for benchmark in ("mvbench", "videomme", "scienceqa"):
+            for mode in modes:
+                folder = output / "runs" / family / benchmark / mode
+                records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+                assert records and all(r["error"] is None and r["generated"] is not None for r in records)
+                summary = json.loads((folder / "summary.json").read_text())
+                assert summary["coverage"]["recorded"] == len(records) and summary["chance"] > 0
+    report = output / "report"
     text = (report / "report.md").read_text()
-    assert "| run coarse_fine [reference] |" in text and "| run coarse_fine [generated] |" in text
+    for row in ("fvlm coarse_fine [reference]", "fvlm coarse_fine [generated]", "smolvlm standard [reference]",
+                "smolvlm standard [generated]", "SmolVLM2-256M (published)"):
+        assert f"| {row} |" in text
     assert list(csv.DictReader(open(report / "report.csv")))
     assert json.loads((report / "report.json").read_text())["main"]
     for chart in ("comparison.png", "breakdown_mvbench.png", "breakdown_videomme.png", "breakdown_scienceqa.png"):
         assert (report / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     second = demo(tmp_path, output)
     assert second.returncode == 0, second.stderr[-3000:]
-    summary = json.loads((output / "run" / "mvbench" / "coarse_fine" / "summary.json").read_text())
-    assert summary["timing"]["scored_this_invocation"] == 0
+    for family, mode in (("fvlm", "coarse_fine"), ("smolvlm", "standard")):
+        summary = json.loads((output / "runs" / family / "mvbench" / mode / "summary.json").read_text())
+        assert summary["timing"]["scored_this_invocation"] == 0
 
 
 def test_help_is_instant_and_does_not_import_torch(tmp_path):

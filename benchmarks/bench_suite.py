@@ -1,0 +1,207 @@
+"""The full suite's shape through the fVLM fast path, and the public scorer's per-option method beside it.
+
+The suite: MVBench 3,800 questions (one 16-frame clip each), Video-MME 2,700 questions (900
+videos x 3 questions, 64 frames), ScienceQA 2,017 questions (one image each, shown as 8 copies),
+4 options, prompts of the benchmarks' lengths; all three modes. Frames are given (random uint8
+at 224 px: no decoding is timed), weights are random at the real size (or a small model).
+
+``--questions N`` times N questions per benchmark and mode with the fast path and scales the
+time to the benchmark's full count (the suite's seconds are that sum: a sample on CPU, the whole
+thing when N is the full count). The public fVLM scorer's method (frames copied once per option,
+each mode's full forward over the options' full texts) runs on ``--naive-questions`` of them:
+its ms per question gives the ratio, and the predictions of both are compared (reference
+protocol; a disagreement must be a near-tie). With ``--batch-invariance``, the fast path runs
+the sample again at batch size 1 and counts predictions that change (bfloat16: expected a few
+near-ties; float32: none).
+
+    python benchmarks/bench_suite.py --size small --questions 8                 # CPU smoke run
+    python benchmarks/bench_suite.py --size real --questions 16                 # CPU, real size, a sample
+    python benchmarks/bench_suite.py --size real --device cuda --questions 0 --batch-invariance   # GPU: the whole suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fvlm_eval.models.fvlm import FVLMAdapter, normalise
+from fvlm_eval.scoring import predict, protocol_scores
+from fvlm_eval.types import ChoiceRequest, Clip, Option
+from fvlm_model import MODES, FoveatedVLM
+from fvlm_model.loading import build_skeleton, default_spec, load_tokenizer
+
+SMALL_LLM = dict(hidden_size=192, intermediate_size=512, num_hidden_layers=6, num_attention_heads=3, num_key_value_heads=1,
+                 vocab_size=49152, tie_word_embeddings=True, rope_theta=100000.0, max_position_embeddings=8192,
+                 rms_norm_eps=1e-5, pad_token_id=2)
+SMALL_DINO = dict(hidden_size=96, num_hidden_layers=4, num_attention_heads=3, image_size=224, patch_size=14, mlp_ratio=4,
+                  layerscale_value=1.0, layer_norm_eps=1e-6, qkv_bias=True)
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    questions: int
+    per_clip: int  # questions sharing one clip
+    frames: int  # frames the model sees
+    image: bool  # one distinct frame shown `frames` times
+    question_words: int
+
+
+SUITE = (Shape("mvbench", 3800, 1, 16, False, 12), Shape("videomme", 2700, 3, 64, False, 28),
+         Shape("scienceqa", 2017, 1, 8, True, 30))
+WORDS = "the person opens door cup ball red blue moves left right after before small large video frame".split()
+
+
+def build(size: str, device: str, dtype: torch.dtype) -> FoveatedVLM:
+    torch.manual_seed(0)
+    if size == "real":
+        spec = default_spec()
+        model = build_skeleton(spec).to_empty(device="cpu")
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.normal_(0, 0.02)
+        from fvlm_model.loading import _materialize_buffers
+
+        _materialize_buffers(model)
+        if model.llm.config.tie_word_embeddings:
+            model.llm.lm_head.weight = model.llm.model.embed_tokens.weight
+    else:
+        model = FoveatedVLM.from_configs(SMALL_LLM, SMALL_DINO, query_dim=96)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def questions_for(shape: Shape, count: int, seed: int) -> tuple[list[ChoiceRequest], dict[str, Clip]]:
+    rng = np.random.default_rng(seed)
+    requests, clips = [], {}
+    for q in range(count):
+        key = f"{shape.name}/clip{q // shape.per_clip}"
+        if key not in clips:
+            distinct = 1 if shape.image else shape.frames
+            frames = rng.integers(0, 256, (distinct, 224, 224, 3), dtype=np.uint8)
+            frame_map = (0,) if shape.image else tuple(range(shape.frames))
+            clips[key] = Clip(key, "image" if shape.image else "video", frames, frame_map, frame_map,
+                              None if shape.image else tuple(float(i) for i in frame_map), len(frame_map))
+        question = " ".join(rng.choice(WORDS, shape.question_words)) + "?"
+        options = tuple(Option("ABCD"[k], " ".join(rng.choice(WORDS, 3 + k))) for k in range(4))
+        requests.append(ChoiceRequest(key, question + "\n" + "\n".join(o.answer for o in options), options))
+    return requests, clips
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def fast(model, tokenizer, requests, clips, mode, batch_size, device):
+    """The harness's fast path, batch by batch as the runner drives it; (results, seconds)."""
+    adapter = FVLMAdapter(model, tokenizer)
+    sync(device)
+    start = time.perf_counter()
+    results = []
+    for first in range(0, len(requests), batch_size):
+        batch = requests[first : first + batch_size]
+        keys = list(dict.fromkeys(r.clip_key for r in batch))
+        adapter.load_clips([clips[k] for k in keys])
+        results += adapter.score(batch, mode)
+        adapter.forget_clips(keys)
+    sync(device)
+    return results, time.perf_counter() - start
+
+
+@torch.no_grad()
+def naive(model, tokenizer, requests, clips, mode, device):
+    """The public scorer's method: per question, frames copied per option, the mode's full forward."""
+    adapter = FVLMAdapter(model, tokenizer)  # only for its chat text
+    dtype = next(model.parameters()).dtype
+    sync(device)
+    start = time.perf_counter()
+    results = []
+    for request in requests:
+        tokenized = adapter.tokens.choice(request.prompt, request.options)
+        fulls = [list(f) for f in tokenized.fulls]
+        longest = max(map(len, fulls))
+        ids = torch.full((len(fulls), longest), adapter.tokens.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, full in enumerate(fulls):
+            ids[i, : len(full)] = torch.tensor(full)
+            mask[i, : len(full)] = 1
+        clip = clips[request.clip_key]
+        frame_map = (0,) * 8 if clip.kind == "image" else clip.frame_map
+        frames = normalise(clip.frames[list(frame_map)]).to(device, dtype)
+        logits = model(frames.unsqueeze(0).expand(len(fulls), -1, -1, -1, -1), ids.to(device), mask.to(device), mode=mode)["logits"]
+        logprobs = logits.float().log_softmax(-1)
+        start_at = len(tokenized.prompt)
+        scores = {}
+        for i, full in enumerate(fulls):
+            values = [logprobs[i, p - 1, full[p]].item() for p in range(start_at, len(full))]
+            losses = [0.0 if t == adapter.tokens.pad_id else -v for t, v in zip(full[start_at:], values)]
+            scores["ABCD"[i]] = sum(losses) / len(losses)
+        results.append(scores)
+    sync(device)
+    return results, time.perf_counter() - start
+
+
+def reference_prediction(result) -> str:
+    letters = tuple(o.first_token.strip()[:1] or "ABCD"[i] for i, o in enumerate(result.options))
+    scores = protocol_scores(tuple("ABCD"[: len(result.options)]), tuple("x" for _ in result.options), list(result.options))
+    return predict("reference", scores["reference"]) if letters else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=["small", "real"], default="small")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="default: bfloat16 on cuda")
+    parser.add_argument("--questions", type=int, default=8, help="per benchmark and mode (0: the full count)")
+    parser.add_argument("--naive-questions", type=int, default=2, help="per benchmark and mode, for the ratio")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--benchmarks", nargs="+", default=[s.name for s in SUITE], choices=[s.name for s in SUITE])
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the adapter's suggestion (16 on CPU)")
+    parser.add_argument("--batch-invariance", action="store_true", help="also run the sample at batch size 1")
+    parser.add_argument("--json", default=None, help="write the measurements here")
+    args = parser.parse_args()
+    dtype = getattr(torch, args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32"))
+    model = build(args.size, args.device, dtype)
+    tokenizer = load_tokenizer(None)
+    print(f"size={args.size} device={args.device} dtype={str(dtype).replace('torch.', '')} "
+          f"threads={torch.get_num_threads()} questions={args.questions or 'all'} naive={args.naive_questions}")
+    print(f"{'benchmark':>10} {'mode':>15} {'batch':>5} {'timed q':>7} {'fast ms/q':>9} {'suite s':>8} "
+          f"{'naive ms/q':>10} {'ratio':>6} {'agree':>7} {'bs1 changes':>11}")
+    rows, total = [], 0.0
+    for shape in (s for s in SUITE if s.name in args.benchmarks):
+        count = args.questions or shape.questions
+        requests, clips = questions_for(shape, count, seed=len(shape.name))
+        batch = args.batch_size or FVLMAdapter(model, tokenizer).suggested_batch_size(shape.frames)
+        for mode in args.modes:
+            fast(model, tokenizer, requests[: min(2, count)], clips, mode, batch, args.device)  # warm-up
+            results, seconds = fast(model, tokenizer, requests, clips, mode, batch, args.device)
+            suite_seconds = seconds * shape.questions / count
+            total += suite_seconds
+            sample = requests[: args.naive_questions]
+            naive_scores, naive_seconds = naive(model, tokenizer, sample, clips, mode, args.device) if sample else ([], 0.0)
+            agree = sum(predict("reference", n) == reference_prediction(r) for n, r in zip(naive_scores, results))
+            changes = None
+            if args.batch_invariance:
+                alone, _ = fast(model, tokenizer, requests, clips, mode, 1, args.device)
+                changes = sum(reference_prediction(a) != reference_prediction(b) for a, b in zip(alone, results))
+            fast_ms, naive_ms = 1000 * seconds / count, (1000 * naive_seconds / len(sample) if sample else float("nan"))
+            row = {"benchmark": shape.name, "mode": mode, "batch_size": batch, "timed_questions": count, "fast_ms_per_q": fast_ms,
+                   "suite_seconds": suite_seconds, "naive_ms_per_q": naive_ms, "ratio": naive_ms / fast_ms,
+                   "agree": f"{agree}/{len(sample)}", "batch1_changes": changes}
+            rows.append(row)
+            print(f"{shape.name:>10} {mode:>15} {batch:>5} {count:>7} {fast_ms:>9.1f} {suite_seconds:>8.1f} {naive_ms:>10.1f} "
+                  f"{row['ratio']:>5.1f}x {row['agree']:>7} {'-' if changes is None else f'{changes}/{count}':>11}")
+    print(f"whole suite (3 benchmarks x {len(args.modes)} modes), fast path: {total:.1f} s "
+          f"({'measured' if not args.questions else 'scaled from the timed questions'})")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"args": vars(args), "rows": rows, "suite_seconds": total}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Sharding by video: --shard processes joined by merge, and ranks under torchrun (gloo on CPU), equal a single run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fvlm_eval import fixtures
+from fvlm_eval.models import load_model
+from fvlm_eval.records import read_records
+from fvlm_eval.runner import MergeRefused, RunSettings, Shard, merge, run, shard_media
+from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
+from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
+
+BENCHMARKS = ("mvbench", "videomme")
+MODE = "coarse_fine"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    model = root / "model"
+    save_model_folder(tiny_model(), model, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
+    data = fixtures.write_all(root / "data", faults=True)
+    settings = RunSettings(benchmarks=BENCHMARKS, modes=(MODE,), data_dir=data, output_dir=root / "single", workers=0)
+    single = run(settings, load_model(str(model), device="cpu"), progress=False)
+    return root, model, data, single
+
+
+def command(model, data, output, *extra):
+    return [sys.executable, "-m", "fvlm_eval", "run", *BENCHMARKS, "--mode", MODE, "--model", str(model), "--data-dir",
+            str(data), "--output-dir", str(output), "--workers", "0", "--device", "cpu", "--no-frame-cache", *extra]
+
+
+def assert_same_records(output, reference):
+    for benchmark in BENCHMARKS:
+        folder = output / benchmark / MODE
+        assert not list(folder.glob("samples.shard-*")) and not list(folder.glob("shard-*.json"))
+        merged = read_records(folder / "samples.jsonl")
+        single = {r.id: r for r in read_records(reference / benchmark / MODE / "samples.jsonl")}
+        assert len(merged) == len({r.id for r in merged}) and {r.id for r in merged} == set(single)  # none missing, none twice
+        for record in merged:
+            other = single[record.id]
+            assert record.pred == other.pred and record.error == other.error
+            for letter, option in (record.options or {}).items():
+                assert option["token_ids"] == other.options[letter]["token_ids"]
+                assert max(abs(a - b) for a, b in zip(option["logprobs"], other.options[letter]["logprobs"])) < 1e-5
+        summary = json.loads((folder / "summary.json").read_text())
+        expected = json.loads((reference / benchmark / MODE / "summary.json").read_text())
+        assert summary["accuracy"]["reference"]["correct"] == expected["accuracy"]["reference"]["correct"]
+        assert summary["coverage"] == expected["coverage"]
+
+
+def test_shards_take_whole_videos_balanced_and_cover_everything():
+    from fvlm_eval.types import Media, Question
+
+    by_media = {f"v{i}": [Question(f"q{i}-{j}", "b", Media("video", f"v{i}"), "", (), None, f"v{i}") for j in range(1 + i % 3)]
+                for i in range(10)}
+    parts = [shard_media(by_media, 16, Shard(i, 3)) for i in range(3)]
+    assert set().union(*parts) == set(by_media) and sum(map(len, parts)) == 10
+    loads = [sum(16 + len(by_media[k]) for k in part) for part in parts]
+    assert max(loads) - min(loads) <= 16 + 3
+
+
+def test_shard_processes_and_merge_equal_a_single_run(setup):
+    root, model, data, _ = setup
+    output = root / "sharded"
+    for index in range(2):
+        done = subprocess.run(command(model, data, output, "--shard", f"{index}/2"), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert f"fvlm-eval merge {output}" in " ".join(done.stdout.split())
+        if index == 0:
+            with pytest.raises(MergeRefused, match="shard\\(s\\) 1 of 2 have not finished"):
+                merge(output)
+    assert subprocess.run([sys.executable, "-m", "fvlm_eval", "merge", str(output)], capture_output=True).returncode == 0
+    assert_same_records(output, root / "single")
+
+
+def test_merge_refuses_mismatched_shards(setup, tmp_path):
+    root, model, data, _ = setup
+    output = tmp_path / "mixed"
+    assert subprocess.run(command(model, data, output, "--shard", "0/2"), capture_output=True).returncode == 0
+    marker = output / "mvbench" / MODE / "shard-0-of-2.json"
+    other = json.loads(marker.read_text())
+    other.update(shard=1, settings={**other["settings"], "sampling": "uniform:8"})
+    (marker.parent / "shard-1-of-2.json").write_text(json.dumps(other))
+    with pytest.raises(MergeRefused, match="shard 1 of 2 was made with other settings"):
+        merge(output)
+    (marker.parent / "shard-1-of-3.json").write_text(json.dumps({**other, "of": 3}))
+    with pytest.raises(MergeRefused, match="shards of different splits"):
+        merge(output)
+
+
+def test_torchrun_ranks_equal_a_single_run_and_resume_with_another_count(setup):
+    root, model, data, _ = setup
+    output = root / "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(command(model, data, output, "--shard", "0/3"), capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]  # a third of the work done by a 3-way split, then...
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517"]
+    done = subprocess.run(launcher + command(model, data, output)[1:], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "fvlm-eval results" in done.stdout
+    assert_same_records(output, root / "single")

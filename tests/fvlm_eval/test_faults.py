@@ -1,0 +1,68 @@
+"""Faults during a run: a full disk, a question far too long, a hub-less commit: loud, and nothing lost."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from fvlm_eval import fixtures, runner
+from fvlm_eval.cli import main
+from fvlm_eval.records import read_records
+from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
+from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    save_model_folder(tiny_model(), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
+    return folder
+
+
+def test_a_full_disk_stops_the_run_and_keeps_what_was_written(model_dir, tmp_path, monkeypatch, capsys):
+    data = fixtures.write_all(tmp_path / "data")
+    real_append, calls = runner.append_records, []
+
+    def fill_up(path, records):
+        calls.append(path)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_append(path, records)
+
+    monkeypatch.setattr(runner, "append_records", fill_up)
+    args = ["run", "mvbench", "--model", str(model_dir), "--data-dir", str(data), "--output-dir", str(tmp_path / "out"),
+            "--workers", "0", "--batch-size", "2", "--no-frame-cache"]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert "No space left on device" in err and "records written before this are kept" in err and "Traceback" not in out + err
+    path = tmp_path / "out/mvbench/coarse_fine/samples.jsonl"
+    kept = read_records(path)
+    assert 0 < len(kept) < 9
+    monkeypatch.setattr(runner, "append_records", real_append)
+    assert main(args) == 0
+    records = read_records(path)
+    assert len(records) == len({r.id for r in records}) == 9 and {r.id for r in kept} <= {r.id for r in records}
+
+
+def test_a_question_of_200000_characters_fails_alone(model_dir, tmp_path):
+    data = fixtures.write_all(tmp_path / "data")
+    path = data / "mvbench/json/moving_count.json"
+    rows = json.loads(path.read_text())
+    rows.append({**rows[0], "question": "How many? " + "very " * 40_000})
+    path.write_text(json.dumps(rows))
+    assert main(["run", "mvbench", "--model", str(model_dir), "--data-dir", str(data), "--output-dir", str(tmp_path / "out"),
+                 "--workers", "0", "--no-frame-cache", "--generate"]) == 0
+    records = {r.id: r for r in read_records(tmp_path / "out/mvbench/coarse_fine/samples.jsonl")}
+    assert "does not fit the model's context" in records["mvbench/moving_count/1"].error
+    assert records["mvbench/moving_count/0"].error is None and len(records) == 10
+
+
+def test_the_manifest_never_records_a_users_commit_as_the_harness(tmp_path, monkeypatch):
+    """Installed inside a user's repository (a venv in it), the harness's commit is unknown, not the user's."""
+    fake = tmp_path / "site-packages" / "fvlm_eval"
+    fake.mkdir(parents=True)
+    (tmp_path / ".git").mkdir()  # the user's repository around the installed package
+    monkeypatch.setattr(runner, "__file__", str(fake / "runner.py"))
+    assert runner.git_commit() is None

@@ -1,0 +1,38 @@
+"""The built wheel: only this project's top-level names, its data files, and it works installed (not editable)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_installs_fvlm_eval_and_fvlm_model_and_no_model(tmp_path):
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("fvlm_eval-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"fvlm_eval", "fvlm_model"}
+    assert "fvlm_eval/baselines/published.csv" in names
+    assert "fvlm_model/assets/smollm2-135m-instruct/tokenizer.json" in names
+    target = tmp_path / "installed"
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                               capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "model.py").write_text("raise SystemExit('the user model.py was imported')\n")  # a nanoGPT-style repo
+    code = ("import fvlm_eval, fvlm_model, importlib.util, sys; from fvlm_eval.report import baselines_file, read_baselines;"
+            "assert fvlm_eval.__file__.startswith(sys.argv[1]) and fvlm_model.__file__.startswith(sys.argv[1]), fvlm_eval.__file__;"
+            "assert read_baselines(None) and baselines_file().is_file();"
+            "from fvlm_model.loading import load_tokenizer; load_tokenizer(None);"
+            "assert importlib.util.find_spec('model').origin.endswith('work/model.py'); print('ok')")
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    result = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, env=env,
+                            cwd=tmp_path / "work", timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]

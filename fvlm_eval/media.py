@@ -1,8 +1,10 @@
 """Media: pick frame indices, decode only those frames, hand them over as uint8 RGB.
 
-Videos (mp4, webm, avi, mkv) decode with decord (PyAV where decord is not installed, streaming:
-only the sampled frames are ever kept); frame folders, GIFs and images with PIL (16-bit and
-palette images converted with their full range). The model's ``FrameTransform`` (its resize)
+Videos (mp4, webm, avi, mkv) decode with decord, or PyAV where decord is not installed; either
+reaches each sampled frame by seeking to the keyframe before it where the frames are sparse, so
+the cost and the memory grow with the frames sampled, not with the video (only the sampled
+frames are ever kept as RGB). Frame folders, GIFs and images decode with PIL (16-bit and palette
+images converted with their full range). The model's ``FrameTransform`` (its resize)
 is applied here, in the decoding workers. Every failure is a ``MediaError`` with a reason in
 words, which the run records against each question of that media; nothing here exits.
 """
@@ -152,13 +154,18 @@ def _decode_video(path: Path, sampling: Sampling, bound) -> Decoded:
     return _decode_video_decord(path, sampling, bound)
 
 
-DECORD_STRATEGIES = ("batch", "each", "groups")
+# decord finds a frame by seeking to the keyframe before it and decoding forward (its own index of
+# keyframes, built when the file is opened). The three ways of asking for the sampled frames cost
+# the same CPU within noise (benchmarks/bench_decode.py: 64 frames of a 10 or 60 minute 640x360
+# video, 3-5 s each); "each" holds the frames once, where ``get_batch`` holds them twice (its
+# array and the numpy copy), so it is the default.
+DECORD_STRATEGIES = ("each", "batch", "groups")
 
 
-def _decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = "batch") -> Decoded:
-    """decord, one thread (the decoding workers are processes). ``strategy``: "batch", one
-    ``get_batch`` of the sampled frames; "each", one ``seek_accurate`` and ``next`` per frame;
-    "groups", one ``get_batch`` per keyframe interval (for benchmarks)."""
+def _decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = "each") -> Decoded:
+    """decord, one thread (the decoding workers are processes). ``strategy``: "each", a
+    ``seek_accurate`` and ``next`` per sampled frame; "batch", one ``get_batch`` of them all;
+    "groups", one ``get_batch`` per keyframe interval."""
     import decord
 
     if strategy not in DECORD_STRATEGIES:
@@ -171,19 +178,14 @@ def _decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = 
         if strategy == "batch":
             frames = reader.get_batch(unique).asnumpy()
         else:
-            frames = None
-            if strategy == "each":
-                groups = [[index] for index in unique]
-            else:
-                keys = reader.get_key_indices()
-                groups: list[list[int]] = []
-                for index in unique:
-                    key = bisect.bisect_right(keys, index)
-                    if groups and bisect.bisect_right(keys, groups[-1][0]) == key:
-                        groups[-1].append(index)
-                    else:
-                        groups.append([index])
-            row = 0
+            groups: list[list[int]] = []
+            keys = reader.get_key_indices() if strategy == "groups" else []
+            for index in unique:
+                if groups and strategy == "groups" and bisect.bisect_right(keys, groups[-1][0]) == bisect.bisect_right(keys, index):
+                    groups[-1].append(index)
+                else:
+                    groups.append([index])
+            frames, row = None, 0
             for group in groups:
                 if strategy == "each":
                     reader.seek_accurate(group[0])
@@ -207,16 +209,20 @@ def _decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = 
 # before the next wanted frame lies ahead of the decoder by more than a seek costs: exactly so when
 # the keyframes are known (webm/mkv, whose packets are counted anyway), else in expectation from
 # the longest keyframe interval seen so far (a seek then decodes half an interval on average, going
-# on decodes the whole gap), starting from a guess of DEFAULT_GOP_SECONDS. Measurements: see
-# benchmarks/bench_decode.py.
+# on decodes the whole gap), starting from a guess of DEFAULT_GOP_FRAMES. Measured with
+# benchmarks/bench_decode.py (640x360 H.264, a keyframe every 250 frames, 64 uniform frames):
+# 10 minutes, streaming decodes 15000 frames (2.0 s of CPU), seeking 8251 (1.2 s); 60 minutes,
+# 90000 (12.2 s) against 9004 (1.3 s); 16 frames of 10 minutes, 14531 (2.0 s) against 1998 (0.3 s).
+# A seek costs what decoding 2.5 frames costs on that video, 18 on a textured one with B-frames.
 PYAV_STRATEGIES = ("auto", "stream", "seek")
 SEEK_COST_FRAMES = 8  # a seek (demuxer seek, decoder flush, a keyframe to decode) costs about this many frames
-DEFAULT_GOP_SECONDS = 5.0
+DEFAULT_GOP_FRAMES = 250  # x264's default; too long a guess only streams until two keyframes are seen
 
 
 class _PtsUnreliable(Exception):
     """After a seek, the stream's timestamps did not number its frames one by one (a variable
-    frame rate, a gap, no timestamps): the frames are read again from the start, counting."""
+    frame rate, a gap, no timestamps), or the container could not seek: the frames are read
+    again from the start, counting."""
 
 
 @dataclass
@@ -237,7 +243,7 @@ def _pyav_open(path: Path):
     container = av.open(str(path))
     if not container.streams.video:
         container.close()
-        raise MediaError(f"{path.name} holds no video stream")
+        raise MediaError(f"cannot decode {path.name}: it holds no video stream")
     stream = container.streams.video[0]
     stream.codec_context.thread_count = 1  # the decoding workers are processes
     return container, stream
@@ -286,7 +292,7 @@ class _PyAVReader:
         self.pts_ok = strategy != "stream" and layout.constant_rate
         self.counting = True
         self.position: int | None = -1  # index of the frame handed out last (None: just after a seek)
-        self.floor = self.floor_dts = None  # after a seek: the keyframe's pts (and dts); frames shown before it are dropped
+        self.floor = self.floor_dts = None  # after a seek: the keyframe's pts and dts (frames shown before it are dropped)
         self.run_key: int | None = None  # the last keyframe seen since the last seek
         self.interval = 0  # the longest keyframe interval seen
         self.landing = 0  # the longest keyframe-to-target distance a seek has shown
@@ -359,7 +365,7 @@ class _PyAVReader:
     def _gop(self) -> float:
         if self.interval:
             return max(self.interval, self.landing)
-        return max(DEFAULT_GOP_SECONDS * self.layout.fps, self.landing)
+        return max(DEFAULT_GOP_FRAMES, self.landing)
 
     def _should_seek(self, target: int) -> bool:
         if not self.pts_ok or self.origin is None or self.position is None:
@@ -381,7 +387,10 @@ class _PyAVReader:
                 self._start()
                 return self._next()
             self.stats["seeks"] += 1
-            self.container.seek(int(pts), stream=self.stream, backward=True, any_frame=False)
+            try:
+                self.container.seek(int(pts), stream=self.stream, backward=True, any_frame=False)
+            except Exception as error:  # a container that cannot seek: read it from the start
+                raise _PtsUnreliable(f"cannot seek: {error}") from error
             self.packets = self.container.demux(self.stream)
             self.pending.clear()
             self.counting, self.position, self.floor, self.floor_dts, self.run_key = False, None, None, None, None

@@ -58,3 +58,13 @@ def tokenizer():
 @pytest.fixture()
 def model():
     return tiny_model()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """The tiny random fVLM saved as a release-format model folder (config.json, weights, tokenizer)."""
+    from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
+
+    folder = tmp_path_factory.mktemp("tiny-fvlm")
+    save_model_folder(tiny_model(), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
+    return folder

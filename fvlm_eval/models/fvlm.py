@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from fvlm_eval.models.base import FrameTransform
-from fvlm_eval.models.lm import ChatTokens, TextModel, generate_greedy, score_options
-from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest, OptionLogprobs, Sampling
+from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest, Sampling
 
 FAMILY = "fvlm"
 VARIANTS = ("coarse_only", "coarse_fine", "autoregressive")  # fvlm_model.MODES, importable without torch
@@ -182,45 +182,23 @@ class FVLMAdapter:
     @torch.no_grad()
     def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
         self._check(variant)
-        if not requests:
-            return []
         self._visual_tokens([r.clip_key for r in requests], variant)
-        tokenized = [self.tokens.choice(r.prompt, r.options) for r in requests]
-        visuals = [self._visual[(r.clip_key, variant)] for r in requests]
-        embed = lambda i, ids: torch.cat([visuals[i].to(self.dtype), self.lm.embed(ids)])
-        scored = score_options(self.lm, tokenized, embed)
-        results = []
-        for t, outcome in zip(tokenized, scored):
-            if isinstance(outcome, str):
-                results.append(ChoiceResult(t.prompt_sha256, error=outcome))
-                continue
-            options = []
-            for k, (answer, logprobs) in enumerate(zip(t.answers, outcome)):
-                fallback = not t.prefix_ok[k]
-                self.fallback_count += fallback
-                options.append(OptionLogprobs(answer, tuple(logprobs), t.n_text[k], t.own_text[k],
-                                              self.tokens.token_text(answer[0]), self.tokens.pad_id, fallback))
-            results.append(ChoiceResult(t.prompt_sha256, tuple(options)))
+        results = score_choices(self.lm, self.tokens, [r.prompt for r in requests], [r.options for r in requests],
+                                self._embedder(requests, variant))
+        self.fallback_count += fallbacks(results)
         return results
 
     @torch.no_grad()
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
         self._check(variant)
-        if not requests:
-            return []
         self._visual_tokens([r.clip_key for r in requests], variant)
-        prompts = [self.tokens.prompt(r.prompt) for r in requests]
-        sequences = [torch.cat([self._visual[(r.clip_key, variant)].to(self.dtype), self.lm.embed(ids)])
-                     for r, (ids, _) in zip(requests, prompts)]
-        outcomes = generate_greedy(self.lm, sequences, self.stop_ids, [r.max_new_tokens for r in requests])
-        results = []
-        for (_, sha), outcome in zip(prompts, outcomes):
-            if isinstance(outcome, str):
-                results.append(Generation(sha, error=outcome))
-            else:
-                ids, stopped = outcome
-                results.append(Generation(sha, self.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped))
-        return results
+        return generate_answers(self.lm, self.tokens, [r.prompt for r in requests], [r.max_new_tokens for r in requests],
+                                self.stop_ids, self._embedder(requests, variant))
+
+    def _embedder(self, requests, variant: str):
+        """Request i's input embeddings for any ids: its clip's visual tokens, then the text."""
+        visuals = [self._visual[(r.clip_key, variant)].to(self.dtype) for r in requests]
+        return lambda i, ids: torch.cat([visuals[i], self.lm.embed(ids)])
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -26,7 +26,7 @@ from typing import Callable
 
 import torch
 
-from fvlm_eval.types import Option
+from fvlm_eval.types import ChoiceResult, Generation, Option, OptionLogprobs
 
 LOGIT_CHUNK = 1024  # positions per lm_head call (bounds the [positions, vocab] logits)
 TOKEN_CACHE = 512  # questions whose token ids are kept (a SmolVLM2 video question holds thousands)
@@ -342,3 +342,40 @@ def generate_greedy(lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[
     for row, i in enumerate(kept):
         results[i] = (generated[row], stopped[row])
     return results
+
+
+def score_choices(lm: TextModel, tokens: ChatTokens, users: list[str], options: list[tuple[Option, ...]],
+                  embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor]) -> list[ChoiceResult]:
+    """The boundary's ``score``: question i's user turn ``users[i]`` with ``options[i]``, its media
+    embedded by ``embed_sequence`` (see ``score_options``)."""
+    tokenized = [tokens.choice(user, choices) for user, choices in zip(users, options)]
+    results = []
+    for t, outcome in zip(tokenized, score_options(lm, tokenized, embed_sequence)):
+        if isinstance(outcome, str):
+            results.append(ChoiceResult(t.prompt_sha256, error=outcome))
+            continue
+        results.append(ChoiceResult(t.prompt_sha256, tuple(
+            OptionLogprobs(answer, tuple(logprobs), t.n_text[k], t.own_text[k], tokens.token_text(answer[0]), tokens.pad_id,
+                           fallback=not t.prefix_ok[k])
+            for k, (answer, logprobs) in enumerate(zip(t.answers, outcome)))))
+    return results
+
+
+def generate_answers(lm: TextModel, tokens: ChatTokens, users: list[str], limits: list[int], stop_ids: set[int],
+                     embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor]) -> list[Generation]:
+    """The boundary's ``generate``: a greedy answer to each user turn, at most ``limits[i]`` tokens."""
+    prompts = [tokens.prompt(user) for user in users]
+    sequences = [embed_sequence(i, ids) for i, (ids, _) in enumerate(prompts)]
+    results = []
+    for (_, sha), outcome in zip(prompts, generate_greedy(lm, sequences, stop_ids, limits)):
+        if isinstance(outcome, str):
+            results.append(Generation(sha, error=outcome))
+        else:
+            ids, stopped = outcome
+            results.append(Generation(sha, tokens.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped))
+    return results
+
+
+def fallbacks(results: list[ChoiceResult]) -> int:
+    """Options scored by their own full pass (the prompt was not a token prefix)."""
+    return sum(o.fallback for r in results for o in r.options)

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from fvlm_eval.models.base import FrameTransform, ModelLoadError
-from fvlm_eval.models.lm import ChatTokens, TextModel, generate_greedy, score_options
-from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest, OptionLogprobs, Sampling
+from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest, Sampling
 
 FAMILY = "smolvlm"
 VARIANTS = ("standard",)
@@ -320,42 +320,19 @@ class SmolVLMAdapter:
     @torch.no_grad()
     def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
         self._check(variant)
-        if not requests:
-            return []
         loaded = [self._loaded(r.clip_key) for r in requests]
-        tokenized = [self.tokens.choice(c.text + r.prompt, r.options) for c, r in zip(loaded, requests)]
-        scored = score_options(self.lm, tokenized, lambda i, ids: self.embed(ids, loaded[i].features))
-        results = []
-        for t, outcome in zip(tokenized, scored):
-            if isinstance(outcome, str):
-                results.append(ChoiceResult(t.prompt_sha256, error=outcome))
-                continue
-            options = []
-            for k, (answer, logprobs) in enumerate(zip(t.answers, outcome)):
-                fallback = not t.prefix_ok[k]
-                self.fallback_count += fallback
-                options.append(OptionLogprobs(answer, tuple(logprobs), t.n_text[k], t.own_text[k],
-                                              self.tokens.token_text(answer[0]), self.tokens.pad_id, fallback))
-            results.append(ChoiceResult(t.prompt_sha256, tuple(options)))
+        results = score_choices(self.lm, self.tokens, [c.text + r.prompt for c, r in zip(loaded, requests)],
+                                [r.options for r in requests], lambda i, ids: self.embed(ids, loaded[i].features))
+        self.fallback_count += fallbacks(results)
         return results
 
     @torch.no_grad()
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
         self._check(variant)
-        if not requests:
-            return []
         loaded = [self._loaded(r.clip_key) for r in requests]
-        prompts = [self.tokens.prompt(c.text + r.prompt) for c, r in zip(loaded, requests)]
-        sequences = [self.embed(ids, c.features) for c, (ids, _) in zip(loaded, prompts)]
-        outcomes = generate_greedy(self.lm, sequences, self.stop_ids, [r.max_new_tokens for r in requests])
-        results = []
-        for r, (_, sha), outcome in zip(requests, prompts, outcomes):
-            if isinstance(outcome, str):
-                results.append(Generation(sha, error=outcome))
-                continue
-            ids, stopped = outcome
-            results.append(Generation(sha, self.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped))
-        return results
+        return generate_answers(self.lm, self.tokens, [c.text + r.prompt for c, r in zip(loaded, requests)],
+                                [r.max_new_tokens for r in requests], self.stop_ids,
+                                lambda i, ids: self.embed(ids, loaded[i].features))
 
 
 # ----- loading ------------------------------------------------------------------------------------

@@ -5,20 +5,10 @@ from __future__ import annotations
 import errno
 import json
 
-import pytest
 
 from fvlm_eval import fixtures, runner
 from fvlm_eval.cli import main
 from fvlm_eval.records import read_records
-from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
-from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    save_model_folder(tiny_model(), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
-    return folder
 
 
 def test_a_full_disk_stops_the_run_and_keeps_what_was_written(model_dir, tmp_path, monkeypatch, capsys):

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,17 +17,8 @@ from fvlm_eval.models import load_model
 from fvlm_eval.records import SCHEMA_VERSION, read_records
 from fvlm_eval.runner import EXIT_FAILED, EXIT_OK, FolderLock, RunRefused, RunSettings, error_signature, run
 from fvlm_eval.scoring import PROTOCOLS
-from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
-from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
 
 MODES = ("coarse_only", "coarse_fine", "autoregressive")
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    save_model_folder(tiny_model(), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
-    return folder
 
 
 @pytest.fixture(scope="module")

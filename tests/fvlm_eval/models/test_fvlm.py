@@ -146,12 +146,12 @@ def test_prompt_not_a_token_prefix_falls_back_to_a_full_pass(model, tokenizer, c
 def test_generation_equals_naive_greedy_decoding(model, tokenizer, clips, mode):
     scorer = FVLMAdapter(model, tokenizer)
     scorer.load_clips(list(clips.values()))
-    requests = [GenerateRequest(r.clip_key, r.prompt, max_new_tokens=6) for r in QUESTIONS[:4]]
+    requests = [GenerateRequest(r.clip_key, r.prompt, max_new_tokens=limit) for r, limit in ((QUESTIONS[0], 5), (QUESTIONS[3], 3))]
     fast = scorer.generate(requests, mode)
     for request, result in zip(requests, fast):
         ids = chat(tokenizer, request.prompt)
         new = []
-        for _ in range(6):  # no cache: the whole sequence every step
+        for _ in range(request.max_new_tokens):  # no cache: the whole sequence every step
             logits = model(pixels_of(clips[request.clip_key]), torch.tensor([ids + new]), mode=mode)["logits"][0, -1]
             token = int(logits.argmax())
             if token == 2:

@@ -195,7 +195,7 @@ def test_generate_equals_transformers_generate(adapter, clips):
             assert generation.prompt_sha256 == hashlib.sha256(text.encode()).hexdigest()
             ids, _ = adapter.tokens.prompt(adapter._clips[key].text + prompt)
             [(greedy, _)] = generate_greedy(adapter.lm, [adapter.embed(ids, adapter._clips[key].features)],
-                                            adapter.stop_ids, limit)
+                                            adapter.stop_ids, [limit])
             assert greedy == tokens  # token for token
 
         # A stop token (here: a later token of the video's answer) ends both the same way.

@@ -3,12 +3,12 @@
 An entry holds exactly the uint8 frames a model was given (after its ``FrameTransform``) and
 their indices and times, so scores with and without the cache are bit-identical. Its name is a
 hash of what the frames depend on: the media's name in its benchmark (its path under the data
-folder, its bound; an inline image's bytes), the sampling rule and frame count, and the model's
-frame transform. The entry also stores the source file's size and modification time: while the
-file is there, a changed file makes the entry stale (decoded again); once the file is gone
-(videos moved to cold storage), the entry still serves. Entries are written atomically and carry
-the SHA-256 of their frames: a partial or corrupt entry is detected, deleted and decoded again,
-never read as frames.
+folder, its bound; an inline image's bytes), the sampling rule and frame count, the model's
+frame transform, and the video decoder. The entry also stores the source file's size and
+modification time: while the file is there, a changed file makes the entry stale (decoded
+again); once the file is gone (videos moved to cold storage), the entry still serves. Entries
+are written atomically and carry the SHA-256 of their frames: a partial or corrupt entry is
+detected, deleted and decoded again, never read as frames.
 
 Location: ``--frame-cache DIR``, else ``$FVLM_EVAL_FRAME_CACHE``, else
 ``$XDG_CACHE_HOME/fvlm-eval/frames`` (``~/.cache/fvlm-eval/frames``).
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fvlm_eval.media import video_decoder
 from fvlm_eval.types import Clip, Media, Sampling
 
 FORMAT = 1
@@ -59,7 +60,8 @@ class FrameCache:
 
     def key(self, media: Media, sampling: Sampling, transform_key: str) -> str:
         inline = hashlib.sha256(media.data).hexdigest() if media.data is not None else None
-        payload = [FORMAT, media.key, media.kind, media.bound, media.folder_fps, inline, sampling.describe(), transform_key]
+        payload = [FORMAT, media.key, media.kind, media.bound, media.folder_fps, inline, sampling.describe(), transform_key,
+                   video_decoder() if media.kind == "video" else None]
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
     def path(self, key: str) -> Path:

@@ -1,7 +1,7 @@
 """Media: pick frame indices, decode only those frames, hand them over as uint8 RGB.
 
-Videos (mp4, webm, avi, mkv) decode with decord, or PyAV where decord is not installed; either
-reaches each sampled frame by seeking to the keyframe before it where the frames are sparse, so
+Videos (mp4, webm, avi, mkv) decode with PyAV (decord only where PyAV is missing: see
+``video_decoder``); either reaches each sampled frame by seeking to the keyframe before it where the frames are sparse, so
 the cost and the memory grow with the frames sampled, not with the video (only the sampled
 frames are ever kept as RGB). Frame folders, GIFs and images decode with PIL (16-bit and palette
 images converted with their full range). The model's ``FrameTransform`` (its resize)
@@ -144,21 +144,41 @@ def _rgb(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
+def video_decoder() -> str:
+    """The video decoder this process uses, with its version: PyAV, which returns exactly the
+    sampled frames (numbered by timestamp after a seek); decord only where PyAV is not installed
+    (decord 0.6 returns other frames after a seek in open-GOP files: tests/fvlm_eval/test_media_decode.py)."""
+    try:
+        import av
+
+        return f"pyav-{av.__version__}"
+    except ImportError:
+        pass
+    try:
+        import decord
+
+        return f"decord-{decord.__version__}"
+    except ImportError:
+        return "none"
+
+
 def _decode_video(path: Path, sampling: Sampling, bound) -> Decoded:
     if path.suffix.lower() == ".gif":
         return _decode_gif(path, sampling, bound)
-    try:
-        import decord  # noqa: F401
-    except ImportError:
+    decoder = video_decoder()
+    if decoder.startswith("pyav"):
         return _decode_video_pyav(path, sampling, bound)
-    return _decode_video_decord(path, sampling, bound)
+    if decoder.startswith("decord"):
+        return _decode_video_decord(path, sampling, bound)
+    raise MediaError(f"cannot decode {path.name}: neither PyAV (pip install av) nor decord is installed")
 
 
 # decord finds a frame by seeking to the keyframe before it and decoding forward (its own index of
 # keyframes, built when the file is opened). The three ways of asking for the sampled frames cost
 # the same CPU within noise (benchmarks/bench_decode.py: 64 frames of a 10 or 60 minute 640x360
-# video, 3-5 s each); "each" holds the frames once, where ``get_batch`` holds them twice (its
-# array and the numpy copy), so it is the default.
+# video, 3-5 s each, where PyAV's seeking takes 1.2-1.9 s); "each" holds the frames once, where
+# ``get_batch`` holds them twice (its array and the numpy copy: +106 MB against +63 MB for those
+# 64 frames of 44 MB), so it is the default.
 DECORD_STRATEGIES = ("each", "batch", "groups")
 
 
@@ -180,8 +200,9 @@ def _decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = 
         else:
             groups: list[list[int]] = []
             keys = reader.get_key_indices() if strategy == "groups" else []
-            for index in unique:
-                if groups and strategy == "groups" and bisect.bisect_right(keys, groups[-1][0]) == bisect.bisect_right(keys, index):
+            for index in unique:  # "groups": the frames after the same keyframe together
+                same_key = groups and bisect.bisect_right(keys, groups[-1][0]) == bisect.bisect_right(keys, index)
+                if strategy == "groups" and same_key:
                     groups[-1].append(index)
                 else:
                     groups.append([index])
@@ -210,10 +231,11 @@ def _decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = 
 # the keyframes are known (webm/mkv, whose packets are counted anyway), else in expectation from
 # the longest keyframe interval seen so far (a seek then decodes half an interval on average, going
 # on decodes the whole gap), starting from a guess of DEFAULT_GOP_FRAMES. Measured with
-# benchmarks/bench_decode.py (640x360 H.264, a keyframe every 250 frames, 64 uniform frames):
-# 10 minutes, streaming decodes 15000 frames (2.0 s of CPU), seeking 8251 (1.2 s); 60 minutes,
-# 90000 (12.2 s) against 9004 (1.3 s); 16 frames of 10 minutes, 14531 (2.0 s) against 1998 (0.3 s).
-# A seek costs what decoding 2.5 frames costs on that video, 18 on a textured one with B-frames.
+# benchmarks/bench_decode.py (640x360 H.264, a keyframe every 250 frames): for 64 uniform frames of
+# 10 minutes, streaming decodes 15000 frames (2.0-3.6 s of CPU), seeking 8251 (1.2-1.9 s); of 60
+# minutes, 90000 (12-17 s) against 9004 (1.3-1.6 s); for 16 segment midpoints, 14531 and 87187
+# frames against 1998 and 2002. A seek costs what decoding 2.5 frames costs on that video, 18 on a
+# textured one with B-frames (the keyframe, the reordering delay): SEEK_COST_FRAMES between.
 PYAV_STRATEGIES = ("auto", "stream", "seek")
 SEEK_COST_FRAMES = 8  # a seek (demuxer seek, decoder flush, a keyframe to decode) costs about this many frames
 DEFAULT_GOP_FRAMES = 250  # x264's default; too long a guess only streams until two keyframes are seen
@@ -292,7 +314,7 @@ class _PyAVReader:
         self.pts_ok = strategy != "stream" and layout.constant_rate
         self.counting = True
         self.position: int | None = -1  # index of the frame handed out last (None: just after a seek)
-        self.floor = self.floor_dts = None  # after a seek: the keyframe's pts and dts (frames shown before it are dropped)
+        self.floor = self.floor_dts = None  # after a seek: the keyframe's pts and dts (frames before it dropped)
         self.run_key: int | None = None  # the last keyframe seen since the last seek
         self.interval = 0  # the longest keyframe interval seen
         self.landing = 0  # the longest keyframe-to-target distance a seek has shown
@@ -440,7 +462,8 @@ class _PyAVReader:
         return frames, None, []
 
 
-def _decode_video_pyav(path: Path, sampling: Sampling, bound, strategy: str = "auto", stats: dict | None = None) -> Decoded:
+def _decode_video_pyav(path: Path, sampling: Sampling, bound, strategy: str = "auto",
+                       stats: dict | None = None) -> Decoded:
     """PyAV: only the sampled frames are kept as RGB, reached by seeking where they are sparse.
     ``strategy``: "auto", or "stream"/"seek" to force one (tests, benchmarks); ``stats``, a dict
     to fill with what it took (frames decoded, seeks)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from fvlm_eval import __version__
 from fvlm_eval.answers import GENERATION_INSTRUCTION
 from fvlm_eval.frame_cache import FrameCache
-from fvlm_eval.media import MediaError, load_clip
+from fvlm_eval.media import MediaError, load_clip, video_decoder
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import (Record, RecordError, append_records, latest_by_id, make_record, question_sha256,
                                read_json, read_records, write_json_atomic, write_records)
@@ -288,6 +288,7 @@ def manifest(benchmark: Benchmark, mode: str, settings: RunSettings, model: Mode
         "benchmark_settings": benchmark.settings(),
         "mode": mode,
         "frames": benchmark.sampling.describe(),
+        "video_decoder": video_decoder(),
         "limit": settings.limit,
         "batch_size": batch_size,
         "protocol": settings.protocol,

@@ -84,7 +84,9 @@ def hub_error(repo: str, error: Exception) -> str:
     name = type(error).__name__
     if "RepositoryNotFound" in name or "404" in str(error):
         return f"--model {repo}: no such model on the Hugging Face hub (or it is private)"
-    return (f"--model {repo}: cannot download it from the Hugging Face hub ({name}: {str(error).splitlines()[0][:160]}); "
+    reason = " ".join(str(error).split())
+    reason = reason if len(reason) <= 160 else reason[:160].rsplit(" ", 1)[0] + " …"
+    return (f"--model {repo}: cannot download it from the Hugging Face hub ({name}: {reason}); "
             "offline, pass a local model folder instead: --model path/to/folder")
 
 

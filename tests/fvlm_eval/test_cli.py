@@ -19,7 +19,10 @@ def data(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub was imported
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("FVLM_EVAL_FRAME_CACHE", str(tmp_path / "cache"))
 

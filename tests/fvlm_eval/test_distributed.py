@@ -66,24 +66,27 @@ def test_shards_take_whole_videos_balanced_and_cover_everything():
     assert max(loads) - min(loads) <= 16 + 3
 
 
-def test_shard_processes_and_merge_equal_a_single_run(setup):
+def shard(setup, output, index, count):
     root, model, data, _ = setup
+    settings = RunSettings(benchmarks=BENCHMARKS, modes=(MODE,), data_dir=data, output_dir=output, workers=0,
+                           shard=Shard(index, count))
+    return run(settings, load_model(str(model), device="cpu"), progress=False)
+
+
+def test_shards_and_merge_equal_a_single_run(setup):
+    root = setup[0]
     output = root / "sharded"
-    for index in range(2):
-        done = subprocess.run(command(model, data, output, "--shard", f"{index}/2"), capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert f"fvlm-eval merge {output}" in " ".join(done.stdout.split())
-        if index == 0:
-            with pytest.raises(MergeRefused, match="shard\\(s\\) 1 of 2 have not finished"):
-                merge(output)
-    assert subprocess.run([sys.executable, "-m", "fvlm_eval", "merge", str(output)], capture_output=True).returncode == 0
+    assert shard(setup, output, 0, 2).exit_code == 0
+    with pytest.raises(MergeRefused, match="shard\\(s\\) 1 of 2 have not finished"):
+        merge(output)
+    assert shard(setup, output, 1, 2).summaries == {}  # a shard writes no summary: merge does
+    merge(output)
     assert_same_records(output, root / "single")
 
 
 def test_merge_refuses_mismatched_shards(setup, tmp_path):
-    root, model, data, _ = setup
     output = tmp_path / "mixed"
-    assert subprocess.run(command(model, data, output, "--shard", "0/2"), capture_output=True).returncode == 0
+    shard(setup, output, 0, 2)
     marker = output / "mvbench" / MODE / "shard-0-of-2.json"
     other = json.loads(marker.read_text())
     other.update(shard=1, settings={**other["settings"], "sampling": "uniform:8"})
@@ -95,12 +98,19 @@ def test_merge_refuses_mismatched_shards(setup, tmp_path):
         merge(output)
 
 
+def test_the_shard_flag_from_the_command_line(setup, tmp_path):
+    root, model, data, _ = setup
+    done = subprocess.run(command(model, data, tmp_path / "cli", "--shard", "1/2"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"fvlm-eval merge {tmp_path / 'cli'}" in " ".join(done.stdout.split())
+    assert (tmp_path / "cli" / "mvbench" / MODE / "shard-1-of-2.json").is_file()
+
+
 def test_torchrun_ranks_equal_a_single_run_and_resume_with_another_count(setup):
     root, model, data, _ = setup
     output = root / "torchrun"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.run(command(model, data, output, "--shard", "0/3"), capture_output=True, text=True, timeout=300, env=env)
-    assert first.returncode == 0, first.stderr[-2000:]  # a third of the work done by a 3-way split, then...
+    assert shard(setup, output, 0, 3).exit_code == 0  # a third of the work done by a 3-way split, then...
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517"]
     done = subprocess.run(launcher + command(model, data, output)[1:], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]

@@ -157,13 +157,19 @@ def test_frame_folder_is_one_based_at_its_fps(tmp_path):
     assert clip.timestamps == tuple(round((i - 1) / 3, 6) for i in (4, 8, 12, 15)) and clip.source_frames == 24
 
 
-def test_pyav_decodes_the_same_frames_where_decord_is_absent(tmp_path, monkeypatch):
+def test_decord_decodes_the_same_frames_where_pyav_is_absent(tmp_path, monkeypatch):
+    from fvlm_eval.media import video_decoder
+
+    pytest.importorskip("decord")
     path = fixtures.write_video(tmp_path / "clip.mp4", 30)
-    with_decord = load_clip(video_media(path, bound=(0.5, 2.5)), Sampling("segment_midpoints", 8), keep)
-    monkeypatch.setitem(sys.modules, "decord", None)  # import decord now raises ImportError
+    assert video_decoder().startswith("pyav")
+    with_pyav = load_clip(video_media(path, bound=(0.5, 2.5)), Sampling("segment_midpoints", 8), keep)
+    monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError
+    assert video_decoder().startswith("decord")
     without = load_clip(video_media(path, bound=(0.5, 2.5)), Sampling("segment_midpoints", 8), keep)
-    assert numbers(without) == numbers(with_decord) == list(with_decord.indices)
-    assert without.timestamps == with_decord.timestamps and without.source_frames == with_decord.source_frames
+    monkeypatch.undo()
+    assert numbers(without) == numbers(with_pyav) == list(with_pyav.indices)
+    assert without.timestamps == with_pyav.timestamps and without.source_frames == with_pyav.source_frames
     webm = load_clip(video_media(fixtures.write_video(tmp_path / "clip.webm", 24)), Sampling("uniform", 4), keep)
     assert numbers(webm) == [0, 7, 15, 23] and webm.source_frames == 24  # frames counted: webm does not say
     (tmp_path / "bad.mp4").write_bytes(b"not a video")

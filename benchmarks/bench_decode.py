@@ -1,0 +1,187 @@
+"""Time decoding the sampled frames of long videos, per backend and strategy.
+
+Makes synthetic H.264 videos (640x360, 25 fps, one keyframe every ``--gop`` frames: a still
+background, a moving bar, and the frame number drawn as 17 stripes), cached in a temporary
+folder between runs. For each video, each sampling (64 uniform frames, 16 segment midpoints) and
+each backend/strategy (decord: one seek per frame, one ``get_batch``, one ``get_batch`` per
+keyframe interval; PyAV: streaming, seeking, auto), the decode runs in a fresh process, which
+reports its wall time and CPU time (of the fastest of ``--repeat`` runs), and its peak RSS
+(``resource.getrusage``; "+RSS" is that peak over what the process held after its imports).
+"decoded"/"seeks": what PyAV decoded to get there. Every strategy must return the same pixels
+and the frames it was asked for (their stripes are read back); the script fails otherwise.
+
+    python benchmarks/bench_decode.py                   # 10 and 60 minute videos
+    python benchmarks/bench_decode.py --minutes 10      # only the 10 minute one
+    python benchmarks/bench_decode.py --quick           # 1 and 3 minutes, for CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+WIDTH, HEIGHT, FPS = 640, 360, 25
+BITS = 17  # frame numbers up to 131071: 87 minutes at 25 fps
+STRIPE_TOP, STRIPE_HEIGHT, STRIPE_LEFT, STRIPE_PITCH, STRIPE_WIDTH = 150, 40, 40, 32, 24
+CASES = [("decord", "each"), ("decord", "batch"), ("decord", "groups"), ("pyav", "stream"), ("pyav", "seek"),
+         ("pyav", "auto")]
+SAMPLINGS = [("uniform", 64), ("segment_midpoints", 16)]
+
+
+# ----- the videos ------------------------------------------------------------------------------
+
+
+def make_video(path: Path, minutes: float, gop: int) -> Path:
+    """A ``minutes`` long 640x360 H.264 mp4 whose frame i shows i in stripes (written once, then cached)."""
+    import av
+
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.mp4")
+    n_frames = int(round(minutes * 60 * FPS))
+    # yuv420p planes built directly (no RGB conversion per frame): a still textured background
+    luma = (np.add.outer(np.arange(HEIGHT) // 4, np.arange(WIDTH) // 4) % 160 + 48).astype(np.uint8)
+    planes = np.empty((HEIGHT * 3 // 2, WIDTH), dtype=np.uint8)
+    planes[HEIGHT:] = 128
+    started = time.perf_counter()
+    with av.open(str(partial), mode="w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "23", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        stream.codec_context.thread_count = os.cpu_count() or 1
+        for i in range(n_frames):
+            planes[:HEIGHT] = luma
+            bar = (i * 4) % (WIDTH - 16)
+            planes[:HEIGHT, bar:bar + 16] = 235
+            for bit in range(BITS):
+                left = STRIPE_LEFT + bit * STRIPE_PITCH
+                planes[STRIPE_TOP:STRIPE_TOP + STRIPE_HEIGHT, left:left + STRIPE_WIDTH] = 235 if i >> bit & 1 else 16
+            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    partial.rename(path)
+    print(f"made {path.name}: {n_frames} frames in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return path
+
+
+def frame_number(frame: np.ndarray) -> int:
+    """The number drawn by ``make_video`` in an RGB frame."""
+    number = 0
+    for bit in range(BITS):
+        left = STRIPE_LEFT + bit * STRIPE_PITCH
+        patch = frame[STRIPE_TOP + 8:STRIPE_TOP + STRIPE_HEIGHT - 8, left + 6:left + STRIPE_WIDTH - 6]
+        number |= int(patch.mean() > 128) << bit
+    return number
+
+
+# ----- one case, in its own process ------------------------------------------------------------
+
+
+def run_case(spec: dict) -> dict:
+    import resource
+
+    import decord  # noqa: F401  (both backends loaded in every case: the same baseline)
+    import av  # noqa: F401
+
+    from fvlm_eval import media
+    from fvlm_eval.types import Sampling
+
+    sampling = Sampling(spec["policy"], spec["frames"])
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    stats: dict = {}
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    if spec["backend"] == "decord":
+        decoded = media._decode_video_decord(Path(spec["path"]), sampling, None, spec["strategy"])
+    else:
+        decoded = media._decode_video_pyav(Path(spec["path"]), sampling, None, spec["strategy"], stats)
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    unique = sorted(set(decoded.indices))
+    return {"seconds": seconds, "cpu": cpu, "peak_mb": peak / 1024, "delta_mb": (peak - baseline) / 1024,
+            "sha256": hashlib.sha256(np.ascontiguousarray(decoded.frames).tobytes()).hexdigest(),
+            "numbers_ok": [frame_number(frame) for frame in decoded.frames] == unique,
+            "n_sampled": len(decoded.indices), "decoded": stats.get("decoded"), "seeks": stats.get("seeks")}
+
+
+def in_subprocess(spec: dict) -> dict:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, __file__, "--case", json.dumps(spec)], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----- the table -------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60], help="video lengths (default 10 60)")
+    parser.add_argument("--quick", action="store_true", help="1 and 3 minute videos (CI)")
+    parser.add_argument("--gop", type=int, default=250, help="frames between keyframes (x264's default 250)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "fvlm-bench-decode",
+                        help="where the videos are kept between runs")
+    parser.add_argument("--cases", nargs="+", default=[f"{b}/{s}" for b, s in CASES],
+                        help="backend/strategy cases to run (default: all)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case, the fastest reported (default 3)")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(json.loads(args.case))))
+        return 0
+    minutes = [1, 3] if args.quick else args.minutes
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        args.cases = [case for case in args.cases if not case.startswith("decord/")]
+    header = f"{'video':>7} {'sampling':<20} {'backend/strategy':<16} {'seconds':>8} {'cpu s':>6} {'frames/s':>9} {'peak RSS':>9} " \
+             f"{'+RSS':>7} {'decoded':>8} {'seeks':>6}  same"
+    print(header)
+    print("-" * len(header))
+    failures = 0
+    for length in minutes:
+        path = make_video(args.cache / f"synthetic-{length:g}min-{WIDTH}x{HEIGHT}-{FPS}fps-gop{args.gop}.mp4", length, args.gop)
+        for policy, frames in SAMPLINGS:
+            reference = None
+            for case in args.cases:
+                backend, strategy = case.split("/")
+                spec = {"path": str(path), "backend": backend, "strategy": strategy, "policy": policy, "frames": frames}
+                runs = [in_subprocess(spec) for _ in range(max(1, args.repeat))]
+                result = next((run for run in runs if "error" in run), None) or min(runs, key=lambda run: run["seconds"])
+                label = f"{length:g} min"
+                if "error" in result:
+                    failures += 1
+                    print(f"{label:>7} {policy}:{frames:<{19 - len(policy)}} {case:<16} ERROR {result['error']}")
+                    continue
+                reference = reference or result["sha256"]
+                same = "yes" if result["sha256"] == reference else "other pixels"
+                same = same if result["numbers_ok"] else "OTHER FRAMES"
+                failures += same != "yes"
+                decoded = "" if result["decoded"] is None else result["decoded"]
+                seeks = "" if result["seeks"] is None else result["seeks"]
+                print(f"{label:>7} {policy}:{frames:<{19 - len(policy)}} {case:<16} {result['seconds']:>8.2f} {result['cpu']:>6.2f} "
+                      f"{result['n_sampled'] / result['seconds']:>9.1f} {result['peak_mb']:>6.0f} MB {result['delta_mb']:>4.0f} MB "
+                      f"{decoded:>8} {seeks:>6}  {same}", flush=True)
+    if failures:
+        print(f"{failures} case(s) failed or returned other frames", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,6 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 DEFAULT_MODEL = "sanps/fVLM-135M"
 EXIT_FAILED, EXIT_USAGE = 1, 2
+_STOP_REPORTED = False  # a run that stopped on Ctrl-C has said so itself
 
 
 class UserError(Exception):
@@ -55,7 +56,7 @@ def run(
     model: str = typer.Option(DEFAULT_MODEL, help="hub id, model folder, or weights file"),
     family: Optional[str] = typer.Option(None, help="fvlm or smolvlm (default: read from the model's config.json)"),
     data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
-    output_dir: Optional[Path] = typer.Option(None, help="default: results/runs/<model name>"),
+    output_dir: Optional[str] = typer.Option(None, help="default: results/runs/<model name>"),
     limit: Optional[int] = typer.Option(None, min=1, help="score only the first N questions of each benchmark (round-robin over categories)"),
     frames: Optional[int] = typer.Option(None, min=1, max=1024, help="frames per video (images are one frame; fVLM shows it 8 times)"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="questions per model batch (default: from free GPU memory; 16 on CPU)"),
@@ -88,7 +89,7 @@ def run(
 
     from fvlm_eval import distributed
     from fvlm_eval.frame_cache import default_cache_dir
-    from fvlm_eval.models import FAMILIES, detect_family, family_module, load_model
+    from fvlm_eval.models import FAMILIES, ModelLoadError, detect_family, family_module, load_model, resolve_device
     from fvlm_eval.runner import RunSettings, Shard
     from fvlm_eval.runner import run as run_benchmarks
     from fvlm_eval.summary_table import print_run_tables
@@ -99,18 +100,24 @@ def run(
         _fail(str(error))
     if family is not None and family not in FAMILIES:
         _fail(f"--family {family}: choose from {', '.join(FAMILIES)}")
+    if output_dir is not None and not str(output_dir).strip():
+        _fail("--output-dir is empty")
+    try:
+        resolve_device(device)
+    except ModelLoadError as error:
+        _fail(str(error))
     family = family or detect_family(model)
     module = family_module(family)
-    modes = tuple(module.VARIANTS) if mode and "all" in mode else tuple(dict.fromkeys(mode or [module.DEFAULT_VARIANT]))
-    unknown = [m for m in modes if m not in module.VARIANTS]
+    unknown = [m for m in mode or () if m not in (*module.VARIANTS, "all")]
     if unknown:
         _fail(f"--mode {', '.join(unknown)}: {family} has {', '.join(module.VARIANTS)} (or all)")
+    modes = tuple(module.VARIANTS) if mode and "all" in mode else tuple(dict.fromkeys(mode or [module.DEFAULT_VARIANT]))
     launch = distributed.launch()
     if launch is not None:
         if chosen_shard is not None:
             _fail("--shard is for independent processes; under torchrun the ranks are the shards")
         chosen_shard, device = launch.shard, distributed.device_for(launch, device)
-    output = output_dir or default_output(model)
+    output = Path(output_dir) if output_dir else default_output(model)
     settings = RunSettings(benchmarks=chosen, modes=modes, data_dir=data_dir, output_dir=output, limit=limit,
                            frames=frames, batch_size=batch_size, protocol=protocol, workers=workers,
                            subtitles=subtitles, generate=generate, max_new_tokens=max_new_tokens,
@@ -130,6 +137,8 @@ def run(
         print_run_tables(summaries, console)
     for message in outcome.messages:
         console.print(f"[yellow]{message}[/]")
+    global _STOP_REPORTED
+    _STOP_REPORTED = outcome.exit_code == 130
     if chosen_shard is not None and launch is None:
         console.print(f"shard {chosen_shard.index}/{chosen_shard.count} recorded under {output}; when every shard has "
                       f"finished: fvlm-eval merge {output}")
@@ -237,7 +246,7 @@ def demo(
     run_demo(output_dir, workers)
 
 
-def _message(error: BaseException) -> tuple[str, int]:
+def _message(error: BaseException, command: str = "") -> tuple[str, int]:
     """One line for an error a user can act on, and its exit code; ("", 0) for anything else."""
     from fvlm_eval.models.base import ModelLoadError
     from fvlm_eval.records import RecordError
@@ -255,8 +264,8 @@ def _message(error: BaseException) -> tuple[str, int]:
         return str(error), 4
     if isinstance(error, OSError) and error.errno is not None:
         where = f" {error.filename}" if error.filename else ""
-        return (f"cannot read or write{where}: {error.strerror}; records written before this are kept "
-                "(rerun the same command to resume)"), EXIT_FAILED
+        kept = "; records written before this are kept (rerun the same command to resume)" if command == "run" else ""
+        return f"cannot read or write{where}: {error.strerror}{kept}", EXIT_FAILED
     return "", 0
 
 
@@ -270,19 +279,19 @@ def main(argv: list[str] | None = None) -> int:
         result = command.main(args, prog_name="fvlm-eval", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except KeyboardInterrupt:
-        typer.secho("interrupted; records written so far are kept: rerun the same command to resume", err=True,
-                    fg=typer.colors.YELLOW)
-        return 130
+        return main_interrupted()
     except Exception as error:
         # typer (which may vendor its own click) and click: usage errors show themselves; Exit/Abort carry a code.
         if hasattr(error, "exit_code") and hasattr(error, "show"):
             error.show()
             return error.exit_code
         if hasattr(error, "exit_code"):
+            if error.exit_code == 130 and not _STOP_REPORTED:  # typer turns Ctrl-C into Exit(130)
+                return main_interrupted()
             return error.exit_code
         if type(error).__name__ == "Abort":
             return main_interrupted()
-        message, code = _message(error)
+        message, code = _message(error, next((a for a in args if not a.startswith("-")), ""))
         if debug:
             import traceback
 

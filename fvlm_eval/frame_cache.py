@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fvlm_eval.media import video_decoder
+from fvlm_eval.records import current_umask
 from fvlm_eval.types import Clip, Media, Sampling
 
 FORMAT = 1
@@ -105,6 +106,7 @@ class FrameCache:
         np.savez(buffer, frames=frames, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
+            os.fchmod(fd, 0o666 & ~current_umask())
             with os.fdopen(fd, "wb") as handle:
                 handle.write(buffer.getvalue())
             os.replace(temporary, path)

@@ -11,6 +11,7 @@ file, then rename). Write errors propagate.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -86,6 +87,14 @@ class Record:
         if missing:
             raise RecordError(f"{where}: record {data['id']!r} lacks {', '.join(missing)}")
         values = {n: data[n] for n in names}
+        kinds = {"id": str, "benchmark": str, "mode": str, "group": str, "letters": list, "fields": dict, "scores": dict,
+                 "pred": dict, "correct": dict, "question_sha256": str, "notes": list}
+        wrong = [n for n, kind in kinds.items() if not isinstance(values[n], kind)]
+        wrong += [n for n in ("options", "generated", "error", "frames") if values[n] is not None and
+                  not isinstance(values[n], {"options": dict, "generated": dict, "error": str, "frames": list}[n])]
+        wrong += ["correct"] if isinstance(values["correct"], dict) and not all(isinstance(v, bool) for v in values["correct"].values()) else []
+        if wrong:
+            raise RecordError(f"{where}: record {data['id']!r} has fields of the wrong type: {', '.join(sorted(set(wrong)))}")
         for name in ("letters", "frames", "timestamps", "notes"):
             if isinstance(values[name], list):
                 values[name] = tuple(values[name])
@@ -126,7 +135,7 @@ def make_record(question: Question, mode: str, prompt: str, question_hash: str, 
     if generation is not None:
         extracted = extract_letter(generation.text, question.options)
         generated = {"text": generation.text, "letter": extracted.letter, "status": extracted.status,
-                     "new_tokens": generation.new_tokens, "stopped": generation.stopped,
+                     "new_tokens": generation.new_tokens, "stopped": generation.stopped, "max_new_tokens": generation.limit,
                      "prompt_sha256": generation.prompt_sha256, "error": generation.error}
         preds[GENERATED] = None if error or generation.error else extracted.letter
     notes = list(question.notes)
@@ -211,18 +220,35 @@ def write_records(path: Path, records: list[Record]) -> None:
     write_text_atomic(path, "".join(_line(r) for r in records))
 
 
+@functools.cache
+def current_umask() -> int:
+    """This process's umask (read once: reading it means setting it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync, rename: ``path`` is old or new, never
+    partial. The file gets the usual permissions (as ``open`` would make it, not ``mkstemp``'s 0600);
+    an error names ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from error
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
 
 

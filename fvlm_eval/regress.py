@@ -2,7 +2,9 @@
 
 Pairs the two runs question by question (same ids) per benchmark and mode, and per breakdown
 value: accuracy change, a seeded paired bootstrap 95% interval (resampling videos), an exact
-McNemar p-value, the questions that flipped, and ids present in only one run.
+McNemar p-value, the questions that flipped, and ids present in only one run. Only the questions
+each run's summary counts are compared, and only where both runs asked the same question (equal
+``question_sha256``): a question changed under the same id is a settings mismatch.
 
 Exit codes tell the outcomes apart: 0 pass; 1 a drop larger than ``max_drop`` points and
 significant at ``alpha``; 3 the settings differ (benchmark version, frames, prompt, model family,
@@ -44,10 +46,17 @@ def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
 
 
 def _records(folder: Path) -> dict[str, Record]:
+    """The run's records of the questions its summary counts (a later ``--limit`` may have narrowed
+    the run: records outside its selection are not compared)."""
     try:
-        return latest_by_id(read_records(folder / "samples.jsonl"))
+        records = latest_by_id(read_records(folder / "samples.jsonl"))
+        summary = read_json(folder / "summary.json") if (folder / "summary.json").is_file() else {}
     except RecordError as error:
         raise RegressUnusable(str(error)) from error
+    selected = summary.get("questions") if isinstance(summary, dict) else None
+    if isinstance(selected, list):
+        records = {i: records[i] for i in selected if i in records}
+    return records
 
 
 def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protocol: str, seed: int) -> dict:
@@ -82,6 +91,13 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
             if base_settings.get(name) != cur_settings.get(name):
                 mismatches.append(f"{key[0]} {key[1]}: {name} {base_settings.get(name)!r} vs {cur_settings.get(name)!r}")
         base_records, cur_records = _records(base_folder), _records(cur_folder)
+        changed = sorted(i for i in set(base_records) & set(cur_records)
+                         if base_records[i].question_sha256 != cur_records[i].question_sha256)
+        if changed:  # the same id, another question: never paired
+            mismatches.append(f"{key[0]} {key[1]}: {len(changed)} questions differ between the runs under the same id "
+                              f"(question, options, gold or media changed), e.g. {changed[0]}; they are not compared")
+            base_records = {i: r for i, r in base_records.items() if i not in changed}
+            cur_records = {i: r for i, r in cur_records.items() if i not in changed}
         shared = len(set(base_records) & set(cur_records))
         if shared < min_overlap * max(len(base_records), len(cur_records)) or shared == 0:
             thin.append(f"{key[0]} {key[1]}: {shared} questions in common, of {len(base_records)} (baseline) and "

@@ -60,17 +60,26 @@ def baselines_file() -> Path:
 def read_baselines(path: Path | None) -> list[Baseline]:
     path = Path(path) if path else baselines_file()
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as error:
         raise ReportError(f"baselines {path}: {error.strerror or error}") from error
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ReportError(f"baselines {path}: not a UTF-8 CSV file ({type(error).__name__})") from error
     result = []
     for number, r in enumerate(rows, start=2):
         try:
-            result.append(Baseline(r["model"], r["benchmark"], r["mode"] or "", r["breakdown"] or "", r["value"] or "",
-                                   float(r["accuracy"]), r["protocol"], r["source"]))
-        except (KeyError, TypeError, ValueError) as error:
+            baseline = Baseline(r["model"], r["benchmark"], r["mode"] or "", r["breakdown"] or "", r["value"] or "",
+                                float(r["accuracy"]), r["protocol"], r["source"])
+            if baseline.benchmark not in BENCHMARKS:
+                raise ValueError(f"benchmark {baseline.benchmark!r} is not one of {', '.join(BENCHMARKS)}")
+            if not 0.0 <= baseline.accuracy <= 100.0:  # also refuses nan
+                raise ValueError(f"accuracy {r['accuracy']!r} is not a percentage")
+            if not baseline.model:
+                raise ValueError("no model named")
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ReportError(f"baselines {path}:{number}: not a baseline row ({type(error).__name__}: {error})") from error
+        result.append(baseline)
     return result
 
 
@@ -135,10 +144,35 @@ def fmt(cell: dict, benchmark: str | None = None, with_coverage: bool = True) ->
     return text
 
 
+def run_names(runs: list[Path]) -> list[str]:
+    """A distinct name per run: its folder's name, with as many parent folders as it takes to tell
+    two runs apart (``a/step_9000`` and ``b/step_9000``)."""
+    paths = [Path(r).resolve() for r in runs]
+    if len(set(paths)) < len(paths):
+        raise ReportError("the same run folder is given twice")
+    depth = 1
+    while True:
+        names = ["/".join(p.parts[-depth:]) for p in paths]
+        if len(set(names)) == len(names) or depth >= max(len(p.parts) for p in paths):
+            return names
+        depth += 1
+
+
+def stale(run: Path) -> list[str]:
+    """Benchmark/mode folders whose records are newer than their summary (an interrupted rerun)."""
+    found = []
+    for summary in sorted(Path(run).glob("*/*/summary.json")):
+        samples = summary.parent / "samples.jsonl"
+        if samples.is_file() and samples.stat().st_mtime > summary.stat().st_mtime + 1:
+            found.append(f"{summary.parent}: samples.jsonl is newer than summary.json (an interrupted run?); "
+                         "rerun the same command to bring the summary up to date")
+    return found
+
+
 def _run_rows(runs: list[Path], protocols: list[str] | None) -> list[dict]:
     """One row per (run, mode, protocol shown): its label and its summaries by benchmark."""
     rows: dict[tuple, dict] = {}
-    for run in runs:
+    for run, name in zip(runs, run_names(runs)):
         for (benchmark, mode), summary in read_summaries(run).items():
             shown = protocols or [summary["headline_protocol"]] + ([GENERATED] if GENERATED in summary["accuracy"] else [])
             for protocol in dict.fromkeys(shown):
@@ -146,7 +180,7 @@ def _run_rows(runs: list[Path], protocols: list[str] | None) -> list[dict]:
                     continue
                 key = (str(run), mode, protocol)
                 model = summary.get("manifest", {}).get("model", {})
-                row = rows.setdefault(key, {"label": f"{Path(run).name} {mode} [{protocol}]", "run": Path(run).name,
+                row = rows.setdefault(key, {"label": f"{name} {mode} [{protocol}]", "run": name,
                                             "mode": mode, "protocol": protocol, "family": model.get("family", "fvlm"),
                                             "model": model, "summaries": {}})
                 row["summaries"][benchmark] = summary
@@ -212,7 +246,8 @@ def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, prot
     sources = {p["label"]: p["source"] for p in published.values()}
     misreads = {f"{row['run']} {row['mode']} on {benchmark}": (summary.get("regex_misreads", 0), summary["coverage"]["recorded"])
                 for row in run_rows for benchmark, summary in row["summaries"].items() if summary.get("regex_misreads")}
-    return {"regex_misreads": misreads, "alpha": alpha, "benchmarks": benchmarks, "rows": [row["label"] for row in run_rows] + list(published),
+    return {"warnings": [w for run in runs for w in stale(run)], "regex_misreads": misreads, "alpha": alpha,
+            "benchmarks": benchmarks, "rows": [row["label"] for row in run_rows] + list(published),
             "run_rows": [row["label"] for row in run_rows], "protocols": protocols_of, "sources": sources,
             "main": main, "breakdowns": breakdowns, "smolvlm2": comparisons}
 
@@ -231,6 +266,8 @@ def markdown(report: dict) -> str:
     for label in report["rows"]:
         cells = [fmt(report["main"][label].get(b, {}), b) for b in benchmarks]
         lines.append(f"| {label} | {report['protocols'][label]} | " + " | ".join(cells) + " |")
+    if report.get("warnings"):
+        lines += [""] + [f"**Warning:** {w}" for w in report["warnings"]]
     warnings = [(label, b, f) for label in report["run_rows"] for b in benchmarks
                 for f in report["main"][label].get(b, {}).get("flags", [])]
     if warnings:

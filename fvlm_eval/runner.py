@@ -56,8 +56,8 @@ class Shard:
     @staticmethod
     def parse(text: str) -> "Shard":
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-        if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
-            raise ValueError(f"--shard {text}: expected i/n with 0 <= i < n, e.g. 0/4")
+        if not match or not 0 <= int(match.group(1)) < int(match.group(2)) <= 100_000:
+            raise ValueError(f"--shard {text}: expected i/n with 0 <= i < n <= 100000, e.g. 0/4")
         return Shard(int(match.group(1)), int(match.group(2)))
 
 
@@ -157,7 +157,8 @@ class MediaDataset:
                 try:
                     cache.put(key, media, clip)
                 except OSError as error:
-                    warning = f"frame cache {self.cache_dir}: cannot write ({error}); this clip was decoded, not cached"
+                    warning = (f"frame cache {self.cache_dir}: cannot write ({error.strerror or type(error).__name__}); "
+                               "clips are decoded, not cached")
             return media.key, clip, outcome, warning
         except MediaError as error:
             return media.key, str(error), outcome, warning
@@ -320,6 +321,11 @@ def run(settings: RunSettings, model: ModelAdapter, console=None, progress: bool
             if note.startswith("duplicate question id"):
                 console.print(f"[yellow]{name}: {note}[/]")
         questions = select(loaded.questions, benchmark, settings.limit)
+        if not questions:
+            if not loaded.problems:
+                outcome.messages.append(f"{name}: no questions found under {benchmark.folder(settings.data_dir)}; "
+                                        "nothing was scored")
+            outcome.exit_code = EXIT_FAILED
         state = _BenchmarkRun(benchmark, loaded, settings, model, questions, console)
         try:
             state.score_all(progress)
@@ -355,6 +361,7 @@ class _BenchmarkRun:
         self.folders = {mode: settings.output_dir / benchmark.name / mode for mode in self.modes}
         self.paths = {mode: folder / (f"samples.{self.shard.name}.jsonl" if self.shard else SAMPLES)
                       for mode, folder in self.folders.items()}
+        self.selected = {q.id for q in questions}
         self.prompts = {q.id: benchmark.prompt(q) for q in questions if q.options}
         self.hashes = {q.id: question_sha256(q, self.prompts.get(q.id, ""), benchmark.version) for q in questions}
         self.scored_now = {mode: 0 for mode in self.modes}
@@ -365,7 +372,6 @@ class _BenchmarkRun:
             benchmark.sampling.frames)
         self.locks: list[FolderLock] = []
         self.done: dict[str, set[str]] = {}
-        self.recorded_before: dict[str, int] = {}
         try:
             for mode, folder in self.folders.items():
                 if self.shard:
@@ -385,14 +391,14 @@ class _BenchmarkRun:
                 if changed:
                     self.messages.append(f"{benchmark.name} {mode}: {changed} recorded questions changed since they were "
                                          "scored (annotations or prompt): scored again")
-                self.recorded_before[mode] = len(self.done[mode])
         except BaseException:
             self.release()
             raise
 
     def _is_done(self, record: Record | None, question: Question) -> bool:
         return (record is not None and not record.failed and record.question_sha256 == self.hashes[question.id]
-                and (not self.settings.generate or record.generated is not None))
+                and (not self.settings.generate or (record.generated is not None and
+                                                    record.generated.get("max_new_tokens") == self.settings.max_new_tokens)))
 
     def release(self) -> None:
         for lock in self.locks:
@@ -400,8 +406,8 @@ class _BenchmarkRun:
         self.locks = []
 
     def recorded_summary(self) -> str:
-        parts = [f"{self.benchmark.name} {m} {self.recorded_before[m] + self.scored_now[m] - self.failed_now[m]}/"
-                 f"{len(self.questions)} recorded" for m in self.modes]
+        parts = [f"{self.benchmark.name} {m} {len(self.done[m] & self.selected)}/{len(self.questions)} recorded"
+                 for m in self.modes]
         return ", ".join(parts)
 
     def every_attempt_failed(self) -> bool:
@@ -615,6 +621,7 @@ def write_summary(folder: Path, benchmark: Benchmark, order: list[str], protocol
     seconds = timing.get("seconds") or 0.0
     summary["timing"] = {**timing, "questions_per_second": timing.get("scored_this_invocation", 0) / seconds if seconds else 0.0}
     summary["manifest"] = manifest_
+    summary["questions"] = [i for i in order if i in records]  # the selection this summary counts
     write_json_atomic(folder / "summary.json", summary)
     return summary
 
@@ -633,7 +640,8 @@ def merge(run_dir: Path) -> dict[tuple[str, str], dict]:
         raise MergeRefused(f"{run_dir}: no such folder")
     folders = sorted({p.parent for p in run_dir.glob("*/*/shard-*-of-*.json")})
     if not folders:
-        raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge")
+        merged = " (it holds merged results already: nothing left to merge)" if list(run_dir.glob("*/*/summary.json")) else ""
+        raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge{merged}")
     summaries = {}
     for folder in folders:
         lock = FolderLock(folder).acquire()
@@ -646,8 +654,12 @@ def merge(run_dir: Path) -> dict[tuple[str, str], dict]:
 
 def _merge_folder(folder: Path) -> dict[tuple[str, str], dict]:
     markers = {}
+    needed = ("shard", "of", "benchmark", "mode", "settings", "order", "question_sha256", "notes", "problems", "protocol",
+              "manifest", "timing")
     for path in sorted(folder.glob("shard-*-of-*.json")):
         marker = read_json(path)
+        if not isinstance(marker, dict) or any(key not in marker for key in needed):
+            raise MergeRefused(f"{path}: not a shard result of this version of fvlm-eval; rerun that shard")
         markers[(marker["shard"], marker["of"])] = marker
     counts = {of for _, of in markers}
     if len(counts) != 1:

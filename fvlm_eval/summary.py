@@ -72,13 +72,18 @@ def summarize_records(benchmark, mode: str, records: list[Record], selected: int
         found[category] = found.get(category, 0) + 1
     expected = benchmark.expected()
     unreadable = sum(p.get("expected", 0) for p in problems)
+    all_flags = {name: flags(block) for name, block in by_protocol.items()}
+    if problems:
+        for found_flags in all_flags.values():
+            found_flags.append(f"{unreadable or 'the'} questions of {len(problems)} unreadable annotation file(s) are not in "
+                               "this accuracy")
     return {
         "benchmark": benchmark.name,
         "mode": mode,
         "headline_protocol": protocol,
         "chance": by_protocol[protocol]["chance"],
         "accuracy": by_protocol,
-        "flags": {name: flags(block) for name, block in by_protocol.items()},
+        "flags": all_flags,
         "coverage": {
             "scored": len(records) - len(failures), "failed": len(failures) + unreadable, "recorded": len(records),
             "unreadable_annotations": unreadable, "selected": selected, "expected": sum(expected.values()),

@@ -178,3 +178,4 @@ class Generation:
     new_tokens: int = 0
     stopped: bool = False  # ended by the end of turn (not by the token limit)
     error: str | None = None
+    limit: int = 0  # the most new tokens it was allowed

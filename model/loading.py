@@ -84,6 +84,9 @@ def read_spec(folder: Path | None) -> ModelSpec:
                                (kind is float or float(value).is_integer()) and value > 0)
         if not ok:
             raise CheckpointError(f"{path}: key {key!r} must be a positive {kind.__name__}, not {value!r}")
+    if config.get("model_type") in ("smolvlm", "idefics3") and not any(key in config for key in ("llm", "dino")):
+        raise CheckpointError(f"{path}: a SmolVLM model's config (model_type {config['model_type']!r}), not fVLM's: "
+                              "use --family smolvlm, or leave --family out")
     known = {"llm", "dino", "query_dim", "visual_scale", "deep_query"}
     return ModelSpec(
         llm=config.get("llm") or spec.llm,
@@ -107,10 +110,21 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
             raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from error
+    import pickle
+    import warnings
+
     try:
-        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "unsupported global" not in str(error).lower():  # not a refusal of code: just not a pickle of tensors
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({' '.join(str(error).split())[:120]})") from error
+        raise CheckpointError(f"{path}: refused: it holds objects other than tensors and plain containers "
+                              "(a pickle that could run code); only weights are loaded") from error
     except Exception as error:  # torch raises many types for a non-checkpoint file
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {error}") from error
+        reason = " ".join(str(error).split())[:200]
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {reason}") from error
     if isinstance(loaded, dict) and "model_state_dict" in loaded:
         loaded = loaded["model_state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
@@ -251,7 +265,12 @@ def load_fvlm(
         where = folder / "config.json" if folder is not None else "the configuration"
         reason = " ".join(str(error).split())
         raise CheckpointError(f"{where}: cannot build the model from it ({type(error).__name__}: {reason})") from error
-    load_weights(model, state_dict, str(weights), assign=True)
+    try:
+        load_weights(model, state_dict, str(weights), assign=True)
+    except CheckpointError as error:
+        if spec.notes:  # say why the architecture may be the wrong one
+            raise CheckpointError(f"{error} ({'; '.join(spec.notes)})") from error
+        raise
     _materialize_buffers(model)
     device = torch.device(device) if device is not None else default_device()
     model = model.to(device=device, dtype=dtype or default_dtype(device)).eval()

@@ -25,6 +25,7 @@ KNOWN_HUB_IDS = {
 SMOLVLM_MODEL_TYPES = ("smolvlm",)
 FVLM_KEYS = ("llm", "dino", "query_dim", "visual_scale", "deep_query")
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
 def family_module(family: str) -> ModuleType:
@@ -45,8 +46,11 @@ def detect_family(source: str) -> str:
     if source in KNOWN_HUB_IDS:
         return KNOWN_HUB_IDS[source]
     if path.is_file():
+        if path.suffix not in WEIGHT_SUFFIXES:
+            raise ModelLoadError(f"--model {source}: a file that is not a weights file ({', '.join(WEIGHT_SUFFIXES)}); "
+                                 "give a model folder, a weights file or a hub id")
         config_path = path.parent / "config.json"
-        if path.suffix in (".safetensors", ".pt", ".pth", ".bin") and not config_path.is_file():
+        if not config_path.is_file():
             return "fvlm"  # a bare weights file: fVLM's loader says it uses the 135M configuration
     elif path.is_dir():
         config_path = path / "config.json"

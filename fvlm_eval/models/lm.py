@@ -367,12 +367,13 @@ def generate_answers(lm: TextModel, tokens: ChatTokens, users: list[str], limits
     prompts = [tokens.prompt(user) for user in users]
     sequences = [embed_sequence(i, ids) for i, (ids, _) in enumerate(prompts)]
     results = []
-    for (_, sha), outcome in zip(prompts, generate_greedy(lm, sequences, stop_ids, limits)):
+    for (_, sha), limit, outcome in zip(prompts, limits, generate_greedy(lm, sequences, stop_ids, limits)):
         if isinstance(outcome, str):
-            results.append(Generation(sha, error=outcome))
+            results.append(Generation(sha, error=outcome, limit=limit))
         else:
             ids, stopped = outcome
-            results.append(Generation(sha, tokens.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped))
+            results.append(Generation(sha, tokens.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped,
+                                      limit=limit))
     return results
 
 

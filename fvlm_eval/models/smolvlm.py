@@ -466,10 +466,16 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
                              f"({_first_line(error)})") from error
     settings = read_settings(folder, config, image_processor)
     try:
-        model = SmolVLMForConditionalGeneration.from_pretrained(folder, dtype=dtype or torch.float32,
-                                                                attn_implementation="sdpa")
+        model, info = SmolVLMForConditionalGeneration.from_pretrained(folder, dtype=dtype or torch.float32,
+                                                                      attn_implementation="sdpa", output_loading_info=True)
     except Exception as error:
         raise ModelLoadError(f"{folder}: cannot load the SmolVLM weights ({_first_line(error)})") from error
+    problems = {kind: sorted(map(str, info.get(key) or ())) for kind, key in
+                (("missing", "missing_keys"), ("unexpected", "unexpected_keys"), ("of another shape", "mismatched_keys"))}
+    if any(problems.values()):  # transformers would fill a missing weight at random and go on: never score that
+        listed = "; ".join(f"{kind}: {', '.join(keys[:6])}{f' (+{len(keys) - 6} more)' if len(keys) > 6 else ''}"
+                           for kind, keys in problems.items() if keys)
+        raise ModelLoadError(f"{folder}: the weights do not match config.json ({listed})")
     model = model.to(device).eval()
     name = str(source).rstrip("/").split("/")[-1] if not Path(str(source)).expanduser().exists() else folder.name
     return SmolVLMAdapter(model, tokenizer, image_processor, settings,

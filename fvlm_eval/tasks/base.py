@@ -112,17 +112,23 @@ def integral(value, what: str) -> int:
 
 
 def unique_ids(questions: list[Question]) -> tuple[list[Question], list[str]]:
-    """Questions with distinct ids: a repeated id gets ``#2``, ``#3``... in file order, and a note
-    says so (one record must never stand for two questions)."""
-    seen: Counter = Counter()
+    """Questions with distinct ids. A row repeated exactly (same id, same question) is one question,
+    counted once; a repeated id on another question gets ``#2``, ``#3``... in file order. A note
+    says which (one record must never stand for two questions, nor one question count twice)."""
+    seen: dict[str, list[Question]] = {}
     result, notes = [], []
-    counts = Counter(q.id for q in questions)
     for question in questions:
-        seen[question.id] += 1
-        if counts[question.id] > 1 and seen[question.id] > 1:
-            renamed = f"{question.id}#{seen[question.id]}"
-            notes.append(f"duplicate question id {question.id} (from {question.source}): the repeat is recorded as {renamed}")
+        earlier = seen.setdefault(question.id, [])
+        if any(replace(q, id=question.id) == question for q in earlier):
+            notes.append(f"duplicate question id {question.id} (from {question.source}): the same question repeated, "
+                         "counted once")
+            continue
+        if earlier:
+            renamed = f"{question.id}#{len(earlier) + 1}"
+            notes.append(f"duplicate question id {question.id} (from {question.source}): another question under it "
+                         f"is recorded as {renamed}")
             question = replace(question, id=renamed)
+        earlier.append(question)
         result.append(question)
     return result, notes
 

@@ -151,6 +151,7 @@ def _find_media(video_root: Path, folders: tuple[str, str], video: str) -> tuple
     """The media's path in its task folder (main-branch or pre-cut name), or in the ``data0613``
     extras; never outside ``video/``. When it is nowhere, the first place (decoding says it is
     missing, unless the frame cache holds it)."""
+    safe_join(video_root, video)  # the annotation's own path must not leave the folder (absolute, or by "..")
     places = list(dict.fromkeys([*folders, *(f"{EXTRA_FOLDER}/{f}" for f in folders), EXTRA_FOLDER]))
     candidates = [safe_join(video_root, f"{place}/{video}") for place in places]
     for candidate in candidates:

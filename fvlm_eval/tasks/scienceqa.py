@@ -86,14 +86,23 @@ class ScienceQA(Benchmark):
             splits_path = root / "pid_splits.json"
             test_ids = json.loads(splits_path.read_text())["test"] if splits_path.is_file() else \
                 [pid for pid, p in problems_file.items() if isinstance(p, dict) and p.get("split") == "test"]
+            if not isinstance(test_ids, list):
+                raise ValueError(f"pid_splits.json: 'test' must be a list of problem ids, not {test_ids!r}"[:200])
         except (ValueError, UnicodeDecodeError, OSError, KeyError, TypeError) as error:
             return Loaded((), (), ({"file": str(root / "problems.json"), "error": f"{type(error).__name__}: {error}",
                                     "expected": EXPECTED_ROWS},))
         sha = fingerprint(root / "problems.json")
         questions = []
-        for pid in test_ids:
-            problem = problems_file.get(str(pid))
-            if not isinstance(problem, dict) or not problem.get("image"):
+        for pid in dict.fromkeys(map(str, test_ids)):  # a pid listed twice is one problem
+            problem = problems_file.get(pid)
+            if not isinstance(problem, dict):
+                bad = Media("image", f"scienceqa/{pid}", None)
+                why = "absent from problems.json" if problem is None else "not an object"
+                questions.append(Question(f"scienceqa/{pid}", self.name, bad, "", (), None, f"scienceqa/{pid}",
+                                          error=f"problems.json[{pid}]: test problem {why}", source="problems.json",
+                                          source_sha256=sha))
+                continue
+            if not problem.get("image"):
                 continue  # the image subset: test problems that have an image
             error = None
             try:

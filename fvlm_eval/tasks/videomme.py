@@ -88,6 +88,8 @@ class VideoMME(Benchmark):
             problem = f"answer {gold!r} is not one of the option letters"
         if problem is None and not isinstance(row["question"], str):
             problem = f"question is not a string: {row['question']!r}"
+        if problem is None and not (isinstance(row["question_id"], str) and row["question_id"].strip()):
+            problem = f"question_id is not a string: {row['question_id']!r}"
         error = f"malformed row {where}: {problem}" if problem else None
         subtitles: tuple = ()
         try:

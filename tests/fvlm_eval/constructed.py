@@ -33,5 +33,6 @@ def write_run(folder: Path, correct: list[bool], sampling="uniform:64", groups=N
                                                  "frame_transform": "t", "dtype": "bfloat16"})
     summary = summarize_records(get_benchmark("videomme"), mode, records, len(records))
     summary["manifest"] = {"model": model or {"family": family, "name": folder.name}}
+    summary["questions"] = [r.id for r in records]
     write_json_atomic(target / "summary.json", summary)
     return folder

@@ -35,6 +35,9 @@ def call(capsys, *args):
 
 
 BAD_FLAGS = [
+    (["run", "mvbench", "--mode", "all", "--mode", "bogus"], "--mode bogus"),
+    (["run", "mvbench", "--shard", "0/99999999999999999999999"], "--shard 0/99999999999999999999999"),
+    (["run", "mvbench", "--output-dir", ""], "--output-dir is empty"),
     (["run", "nosuch"], "unknown benchmark nosuch"),
     (["run", "mvbench", "--mode", "fast"], "--mode fast: fvlm has coarse_only, coarse_fine, autoregressive"),
     (["run", "mvbench", "--limit", "-1"], "--limit"),
@@ -78,9 +81,10 @@ def test_cuda_on_a_machine_without_it(capsys, model_dir, data):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--device", "cuda")
-    assert code == 1 and "--device cuda: no CUDA device is available here" in output
-    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--device", "tpu")
-    assert code == 1 and "--device tpu" in output
+    assert code == 2 and "--device cuda: no CUDA device is available here" in output
+    for device in ("tpu", "cuda:abc"):
+        code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--device", device)
+        assert code == 2 and f"--device {device}" in output
 
 
 @pytest.mark.parametrize("config, message", [
@@ -104,6 +108,19 @@ def test_a_folder_without_config_says_it_uses_the_135m_configuration(capsys, mod
 
     spec = read_spec(tmp_path)
     assert "has no config.json: using the fVLM-135M configuration" in spec.notes[0]
+
+
+def test_a_file_that_is_not_a_model(capsys, data, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", tmp_path / "notes.txt")
+    assert code == 1 and "notes.txt: a file that is not a weights file" in output
+
+
+def test_a_benchmark_with_no_questions_exits_1(capsys, model_dir, tmp_path):
+    (tmp_path / "data/mvbench/json").mkdir(parents=True)
+    code, output = call(capsys, "run", "mvbench", "--data-dir", tmp_path / "data", "--model", model_dir, "--output-dir",
+                        tmp_path / "out", "--workers", "0")
+    assert code == 1 and "no questions found" in output
 
 
 def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):
@@ -135,6 +152,12 @@ def test_report_regress_and_merge_on_broken_folders(capsys, tmp_path):
     assert code == 4 and "--baseline" in output and "no such folder" in output
     code, output = call(capsys, "merge", tmp_path / "empty")
     assert code == 1 and "no shard results" in output
+    code, output = call(capsys, "report", tmp_path / "empty", "--output-dir", tmp_path / "missing" / "x")
+    assert code == 1
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(bytes(range(256)) * 4)
+    code, output = call(capsys, "report", tmp_path / "empty", "--baselines", bad)
+    assert code == 1
 
 
 def test_a_run_that_works_exits_0_and_prints_chance(capsys, model_dir, data, tmp_path):

@@ -116,3 +116,11 @@ def test_torchrun_ranks_equal_a_single_run_and_resume_with_another_count(setup):
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "fvlm-eval results" in done.stdout
     assert_same_records(output, root / "single")
+
+
+def test_a_marker_of_another_shape_is_named(tmp_path):
+    folder = tmp_path / "run" / "mvbench" / MODE
+    folder.mkdir(parents=True)
+    (folder / "shard-0-of-2.json").write_text('{"foo": 1}')
+    with pytest.raises(MergeRefused, match="shard-0-of-2.json: not a shard result of this version"):
+        merge(tmp_path / "run")

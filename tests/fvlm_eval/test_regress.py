@@ -87,3 +87,28 @@ def test_a_truncated_settings_file_is_named(tmp_path):
     (bad / "videomme/coarse_fine/settings.json").write_text('{"version": ')
     with pytest.raises(RegressUnusable, match="settings.json: not readable JSON"):
         regress(good, bad)
+
+
+def test_the_same_id_on_another_question_is_never_paired(tmp_path):
+    import dataclasses
+
+    from fvlm_eval.records import read_records, write_records
+
+    base = write_run(tmp_path / "a", [True] * 20)
+    current = write_run(tmp_path / "b", [False] * 20)
+    path = current / "videomme/coarse_fine/samples.jsonl"
+    write_records(path, [dataclasses.replace(r, question_sha256="other" * 12) for r in read_records(path)])
+    assert regress(base, current) == 4  # nothing left to pair
+    text = (current / "regress" / "regress.md").read_text()
+    assert "20 questions differ between the runs under the same id" in text
+
+
+def test_only_the_questions_the_summary_counts_are_compared(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 30)
+    current = write_run(tmp_path / "b", [True] * 10 + [False] * 20)
+    summary_path = current / "videomme/coarse_fine/summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["questions"] = summary["questions"][:10]  # a rerun with --limit 10: the older records stay on disk
+    summary_path.write_text(json.dumps(summary))
+    assert regress(base, current, min_overlap=0.3) == EXIT_PASS
+    assert json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]["n"] == 10

@@ -91,3 +91,32 @@ def test_baselines_ship_with_the_package_and_bad_rows_are_named(tmp_path):
     bad.write_text("model,benchmark,mode,breakdown,value,accuracy,protocol,source\nX,mvbench,,,,high,p,s\n")
     with pytest.raises(ReportError, match="b.csv:2"):
         read_baselines(bad)
+
+
+def test_runs_with_the_same_folder_name_keep_their_own_rows(tmp_path):
+    first = write_run(tmp_path / "a" / "cx1", [True] * 30 + [False] * 70)
+    second = write_run(tmp_path / "b" / "cx1", [True] * 10 + [False] * 90)
+    report = build([first, second], [])
+    assert report["main"]["a/cx1 coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(30.0)
+    assert report["main"]["b/cx1 coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(10.0)
+    with pytest.raises(ReportError, match="the same run folder is given twice"):
+        build([first, first], [])
+
+
+def test_a_summary_older_than_its_records_is_warned_about(tmp_path):
+    import os
+
+    run = write_run(tmp_path / "run", [True] * 10)
+    samples = run / "videomme/coarse_fine/samples.jsonl"
+    later = samples.stat().st_mtime + 60
+    os.utime(samples, (later, later))
+    text = markdown(build([run], []))
+    assert "samples.jsonl is newer than summary.json" in text and "rerun the same command" in text
+
+
+def test_written_files_are_readable_by_the_team(tmp_path):
+    import stat
+
+    run = write_run(tmp_path / "run", [True] * 10)
+    for path in [*write_report([run], None, tmp_path / "out", show=False), run / "videomme/coarse_fine/summary.json"]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path  # as the umask allows (mkstemp alone: 0600)

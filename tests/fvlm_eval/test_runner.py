@@ -235,3 +235,25 @@ def test_interrupted_run_says_how_to_resume(model_dir, data, tmp_path):
     assert process.returncode == 130, err[-2000:]
     assert "stopped: mvbench autoregressive" in out + err and "rerun the same command to resume" in out + err
     assert "Traceback" not in out + err
+
+
+def test_a_new_answer_limit_generates_again(model_dir, data, tmp_path):
+    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_fine",), data_dir=data, output_dir=tmp_path, workers=0,
+                      generate=True, max_new_tokens=1)
+    run(one, fvlm(model_dir), progress=False)
+    again = run(dataclasses.replace(one, max_new_tokens=3), fvlm(model_dir), progress=False)
+    assert again.summaries[("scienceqa", "coarse_fine")]["timing"]["scored_this_invocation"] == 6
+    records = [r for r in read_records(tmp_path / "scienceqa/coarse_fine/samples.jsonl") if not r.error]
+    latest = {r.id: r for r in records}
+    assert {r.generated["max_new_tokens"] for r in latest.values()} == {3}
+
+
+def test_an_unwritable_frame_cache_is_said_once_and_the_run_goes_on(model_dir, data, tmp_path):
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("x")
+    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0,
+                      frame_cache=blocked)
+    outcome = run(one, fvlm(model_dir), progress=False)
+    warnings = [m for m in outcome.messages if "frame cache" in m]
+    assert len(warnings) == 1 and "clips are decoded, not cached" in warnings[0]
+    assert outcome.summaries[("mvbench", "coarse_only")]["coverage"]["scored"] == 9

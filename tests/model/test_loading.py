@@ -172,3 +172,31 @@ def test_seed_api_builds_from_local_backbone_folders(tmp_path):
     for key, value in reference.state_dict().items():
         if key.startswith(("encoder.dino.", "llm.")):
             torch.testing.assert_close(model.state_dict()[key], value, atol=0, rtol=0)
+
+
+def test_a_pickle_that_runs_code_is_refused_and_never_run(tmp_path):
+    import os
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model_state_dict": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused: it holds objects other than tensors"):
+        load_fvlm(path, device="cpu")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_smolvlm_folder_given_as_fvlm_says_so(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "smolvlm", "text_config": {}}))
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="a SmolVLM model's config .* use --family smolvlm"):
+        load_fvlm(tmp_path, device="cpu")
+
+
+def test_missing_keys_say_when_the_135m_configuration_was_assumed(tmp_path, model):
+    save_file({k: v.clone().contiguous() for k, v in model.state_dict().items() if k != "llm.lm_head.weight"},
+              str(tmp_path / "model.safetensors"))  # a tiny model's weights, but no config.json to say so
+    with pytest.raises(CheckpointError, match="has no config.json: using the fVLM-135M configuration"):
+        load_fvlm(tmp_path, device="cpu")

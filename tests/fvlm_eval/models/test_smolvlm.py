@@ -343,6 +343,25 @@ def test_missing_files_are_named(tmp_path, folder):
         smolvlm.load(str(tmp_path / "nothing" / "here"), torch.device("cpu"), torch.float32)
 
 
+@pytest.mark.parametrize("damage", ["missing", "more layers"])
+def test_weights_that_do_not_match_the_config_are_refused(tmp_path, folder, damage):
+    """transformers would initialise absent weights at random and go on; the harness refuses to score that."""
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    if damage == "missing":
+        weights = load_file(str(broken / "model.safetensors"))
+        save_file({k: v for k, v in weights.items() if "layers.1.mlp" not in k}, str(broken / "model.safetensors"),
+                  metadata={"format": "pt"})
+    else:
+        config = json.loads((broken / "config.json").read_text())
+        config["text_config"]["num_hidden_layers"] = 3
+        (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="the weights do not match config.json \\(missing: .*layers\\.[12]\\."):
+        smolvlm.load(str(broken), torch.device("cpu"), torch.float32)
+
+
 def test_image_seq_len_falls_back_to_the_model_config(adapter, folder):
     config = adapter.model.config
     settings = smolvlm.read_settings(folder, config, adapter.image_processor)

@@ -203,3 +203,43 @@ def test_prompt_shapes_follow_the_spec(data):
     assert prompts["scienceqa/1"].startswith("Context: The passage below describes an experiment.\nIdentify")
     assert prompts["scienceqa/0"].startswith("Which of these states")
     assert not any(p.endswith("\n") for p in prompts.values())
+
+
+def test_an_exactly_repeated_row_counts_once(tmp_path):
+    import pandas as pd
+
+    fixtures.write_videomme(tmp_path)
+    path = tmp_path / "videomme/videomme/test-00000-of-00001.parquet"
+    frame = pd.read_parquet(path)
+    pd.concat([frame, frame.iloc[[0]]], ignore_index=True).to_parquet(path)
+    loaded = get_benchmark("videomme").load(tmp_path)
+    assert len(loaded.questions) == 9 and len({q.id for q in loaded.questions}) == 9
+    assert any("the same question repeated, counted once" in note for note in loaded.notes)
+
+
+def test_scienceqa_split_lists_a_problem_twice_or_one_that_is_not_there(tmp_path):
+    fixtures.write_scienceqa(tmp_path, "original")
+    splits = json.loads((tmp_path / "scienceqa/pid_splits.json").read_text())
+    splits["test"] += ["1", "1", "999"]
+    (tmp_path / "scienceqa/pid_splits.json").write_text(json.dumps(splits))
+    problems = json.loads((tmp_path / "scienceqa/problems.json").read_text())
+    problems["5"] = "not an object"
+    (tmp_path / "scienceqa/problems.json").write_text(json.dumps(problems))
+    questions = by_id(get_benchmark("scienceqa").load(tmp_path).questions)
+    assert [i for i in questions if i.split("#")[0] == "scienceqa/1"] == ["scienceqa/1"]  # once, not three times
+    assert "absent from problems.json" in questions["scienceqa/999"].error
+    assert "not an object" in questions["scienceqa/5"].error
+
+
+def test_scienceqa_splits_of_the_wrong_shape_are_a_problem(tmp_path):
+    fixtures.write_scienceqa(tmp_path, "original")
+    (tmp_path / "scienceqa/pid_splits.json").write_text(json.dumps({"test": 5}))
+    (problem,) = get_benchmark("scienceqa").load(tmp_path).problems
+    assert "problems.json" in problem["file"] and "'test' must be a list" in problem["error"]
+
+
+@pytest.mark.parametrize("video", ["/etc/passwd", "../../../../etc/passwd", "a/../../../b.mp4"])
+def test_mvbench_paths_leaving_the_data_folder_are_refused(tmp_path, video):
+    q = write_rows(tmp_path, "object_existence", [{"video": video, "question": "Q?", "candidates": ["a", "b"],
+                                                    "answer": "a"}])["mvbench/object_existence/0"]
+    assert "escapes the data folder" in q.error

@@ -6,7 +6,8 @@ The rule, in order:
    ``Best option: (B) the cup``), except ``A`` and ``I`` used as words (``A person opens the
    door``, ``I think``): one letter is the answer, two different letters are ambiguous;
 3. else the option whose own text the answer is (case, spaces and punctuation aside), or the one
-   option whose text the answer contains;
+   option whose text the answer contains, or, of several, the one it ends by stating ("2 + 5 = 7",
+   "the sum is 7");
 4. else unparseable. A letter that is not one of the question's letters does not count; a word
    that merely starts with a letter (``Berries``) is not that letter.
 """
@@ -67,7 +68,12 @@ def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
     exact = [o.letter for o in options if _normal(o.text) and _normal(o.text) == said]
     if len(exact) == 1:
         return Extracted(exact[0], "text")
-    contained = [o.letter for o in options if _normal(o.text) and re.search(rf"\b{re.escape(_normal(o.text))}\b", said)]
+    contained = [o for o in options if _normal(o.text) and re.search(rf"\b{re.escape(_normal(o.text))}\b", said)]
     if len(contained) == 1:
-        return Extracted(contained[0], "text")
+        return Extracted(contained[0].letter, "text")
+    with_equals = " ".join(re.sub(r"[^\w\s=]", " ", text.lower()).split())  # as ``said``, "=" kept
+    stated = [o for o in contained  # "2 + 5 = 7", "the sum is 7": the option it ends by stating
+              if re.search(rf"(?:=|\bis|\bequals|\banswer)\s*{re.escape(_normal(o.text))}$", with_equals)]
+    if len(stated) == 1:
+        return Extracted(stated[0].letter, "text")
     return Extracted(None, "ambiguous" if len(contained) > 1 or len(exact) > 1 else "no_letter")

@@ -68,3 +68,15 @@ def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-fvlm")
     save_model_folder(tiny_model(), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
     return folder
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests (a real-size model, ~3 min) run when asked for: ``pytest -m slow`` or FVLM_EVAL_SLOW=1."""
+    import os
+
+    if "slow" in (config.getoption("markexpr") or "") or os.environ.get("FVLM_EVAL_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with `pytest -m slow` (or FVLM_EVAL_SLOW=1)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

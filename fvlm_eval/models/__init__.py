@@ -9,11 +9,10 @@ hub id, a folder or a weights file; the family is read from its ``config.json`` 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from types import ModuleType
 
-from fvlm_eval.models.base import ModelAdapter, ModelLoadError
+from fvlm_eval.models.base import ModelAdapter, ModelLoadError, read_json_object
 
 FAMILIES: dict[str, str] = {"fvlm": "fvlm_eval.models.fvlm", "smolvlm": "fvlm_eval.models.smolvlm"}
 KNOWN_HUB_IDS = {
@@ -60,12 +59,7 @@ def detect_family(source: str) -> str:
         config_path = hub_file(source, "config.json")
     else:
         raise ModelLoadError(f"--model {source}: no such file or folder, and not a hub id (owner/name)")
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"{config_path}: not a readable JSON config ({error})") from error
-    if not isinstance(config, dict):
-        raise ModelLoadError(f"{config_path}: a model config must be a JSON object")
+    config = read_json_object(config_path)
     if config.get("model_type") in SMOLVLM_MODEL_TYPES:
         return "smolvlm"
     if any(key in config for key in FVLM_KEYS):

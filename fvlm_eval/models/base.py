@@ -11,6 +11,7 @@ tiling), the chat template and system prompt, its variants.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -47,6 +48,19 @@ class ModelAdapter(Protocol):
 
 class ModelLoadError(ValueError):
     """A model that cannot be found or loaded, with the reason in words."""
+
+
+def read_json_object(path) -> dict:
+    """A JSON object from a model folder's file, or a ``ModelLoadError`` naming the file."""
+    import json
+
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{path}: not a readable JSON file ({type(error).__name__}: {error})") from error
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{path}: must hold a JSON object")
+    return value
 
 
 Resample = Literal["bilinear", "lanczos"]

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fvlm_eval.models.base import FrameTransform, ModelLoadError
+from fvlm_eval.models.base import FrameTransform, ModelLoadError, read_json_object
 from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices
 from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest, Sampling
 
@@ -376,16 +376,6 @@ def resolve_folder(source) -> Path:
         raise ModelLoadError(hub_error(str(source), error)) from error
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"{path}: not a readable JSON file ({type(error).__name__}: {error})") from error
-    if not isinstance(value, dict):
-        raise ModelLoadError(f"{path}: must hold a JSON object")
-    return value
-
-
 def _require(folder: Path, names: tuple[str, ...], what: str) -> None:
     if not any((folder / name).is_file() for name in names):
         raise ModelLoadError(f"{folder}: not a SmolVLM folder: {what} is missing ({' or '.join(names)})")
@@ -412,17 +402,17 @@ def read_settings(folder: Path, config, image_processor) -> Settings:
     if tile <= 0:
         raise ModelLoadError(f"{folder}/preprocessor_config.json: max_image_size has no longest_edge")
     processor_path = folder / "processor_config.json"
-    processor = _read_json(processor_path) if processor_path.is_file() else {}
+    processor = read_json_object(processor_path) if processor_path.is_file() else {}
     if "image_seq_len" in processor:
         seq_len = int(processor["image_seq_len"])
     else:
         vision = config.vision_config
         seq_len = int((vision.image_size // vision.patch_size) ** 2 // config.scale_factor ** 2)
-    preprocessor = _read_json(folder / "preprocessor_config.json")
+    preprocessor = read_json_object(folder / "preprocessor_config.json")
     video = preprocessor.get("video_sampling")
     if not isinstance(video, dict):
         video_path = folder / "video_preprocessor_config.json"
-        saved = _read_json(video_path) if video_path.is_file() else {}
+        saved = read_json_object(video_path) if video_path.is_file() else {}
         video = saved.get("video_sampling") if isinstance(saved.get("video_sampling"), dict) else {
             "fps": saved.get("fps"), "max_frames": saved.get("num_frames"), "video_size": saved.get("size")}
     size = video.get("video_size") or {}

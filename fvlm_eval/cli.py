@@ -276,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
     try:
-        result = command.main(args, prog_name="fvlm-eval", standalone_mode=False)
+        result = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
+        if result == 130 and not _STOP_REPORTED:  # typer turns Ctrl-C into Exit(130)
+            return main_interrupted()
         return result if isinstance(result, int) else 0
     except KeyboardInterrupt:
         return main_interrupted()

@@ -257,3 +257,14 @@ def test_an_unwritable_frame_cache_is_said_once_and_the_run_goes_on(model_dir, d
     warnings = [m for m in outcome.messages if "frame cache" in m]
     assert len(warnings) == 1 and "clips are decoded, not cached" in warnings[0]
     assert outcome.summaries[("mvbench", "coarse_only")]["coverage"]["scored"] == 9
+
+
+def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_path):
+    command = cli("run", "mvbench", "--mode", "all", "--model", str(model_dir), "--data-dir", str(data),
+                  "--output-dir", str(tmp_path / "early"), "--workers", "0", "--device", "cpu", "--no-frame-cache")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # imports and the model load: before any question is scored
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in out + err
+    assert "rerun the same command to resume" in out + err

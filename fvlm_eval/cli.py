@@ -276,34 +276,30 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
     try:
-        result = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
-        if result == 130 and not _STOP_REPORTED:  # typer turns Ctrl-C into Exit(130)
-            return main_interrupted()
-        return result if isinstance(result, int) else 0
+        code = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
     except KeyboardInterrupt:
-        return main_interrupted()
+        code = 130
     except Exception as error:
-        # typer (which may vendor its own click) and click: usage errors show themselves; Exit/Abort carry a code.
-        if hasattr(error, "exit_code") and hasattr(error, "show"):
-            error.show()
-            return error.exit_code
-        if hasattr(error, "exit_code"):
-            if error.exit_code == 130 and not _STOP_REPORTED:  # typer turns Ctrl-C into Exit(130)
-                return main_interrupted()
-            return error.exit_code
-        if type(error).__name__ == "Abort":
-            return main_interrupted()
-        message, code = _message(error, next((a for a in args if not a.startswith("-")), ""))
-        if debug:
-            import traceback
+        if hasattr(error, "exit_code"):  # click's (or typer's vendored click's) usage errors and exits
+            if hasattr(error, "show"):
+                error.show()
+            code = error.exit_code
+        elif type(error).__name__ == "Abort":  # click's Ctrl-D / Ctrl-C at a prompt
+            code = 130
+        else:
+            message, code = _message(error, next((a for a in args if not a.startswith("-")), ""))
+            if debug:
+                import traceback
 
-            traceback.print_exc()
-        if not message:
-            message = (f"{type(error).__name__}: {error} (an unexpected error: rerun with --debug for the "
-                       "traceback, and report it)")
-            code = EXIT_FAILED
-        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-        return code
+                traceback.print_exc()
+            if not message:
+                message = (f"{type(error).__name__}: {error} (an unexpected error: rerun with --debug for the "
+                           "traceback, and report it)")
+                code = EXIT_FAILED
+            typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    if code == 130 and not _STOP_REPORTED:  # Ctrl-C (typer turns it into Exit(130)) before a run could say so
+        return main_interrupted()
+    return code if isinstance(code, int) else 0
 
 
 def main_interrupted() -> int:

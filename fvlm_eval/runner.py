@@ -89,8 +89,13 @@ class RunOutcome:
     messages: list[str] = field(default_factory=list)  # what the user must hear at the end
 
 
+def benchmark_named(name: str, subtitles: bool) -> Benchmark:
+    """The benchmark ``name`` (``subtitles`` is Video-MME's only option)."""
+    return get_benchmark(name, subtitles=subtitles) if name == "videomme" else get_benchmark(name)
+
+
 def benchmark_for(name: str, settings: RunSettings, model: ModelAdapter) -> Benchmark:
-    benchmark = get_benchmark(name, subtitles=settings.subtitles) if name == "videomme" else get_benchmark(name)
+    benchmark = benchmark_named(name, settings.subtitles)
     if not benchmark.uses_images:
         if settings.model_sampling and hasattr(model, "video_sampling"):
             benchmark.sampling = model.video_sampling(settings.frames)
@@ -681,8 +686,7 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], dict]:
     if absent:
         raise MergeRefused(f"{folder}: {len(absent)} questions have no record yet (e.g. {absent[0]}); a shard stopped "
                            "early: rerun it and merge again")
-    benchmark = get_benchmark(first["benchmark"], subtitles=first.get("subtitles", False)) \
-        if first["benchmark"] == "videomme" else get_benchmark(first["benchmark"])
+    benchmark = benchmark_named(first["benchmark"], first.get("subtitles", False))
     timing = {"seconds": max(m["timing"]["seconds"] for m in markers.values()),
               "scored_this_invocation": sum(m["timing"]["scored_this_invocation"] for m in markers.values()),
               "failed_this_invocation": sum(m["timing"]["failed_this_invocation"] for m in markers.values()),

@@ -52,9 +52,10 @@ class VideoMME(Benchmark):
         return {**super().settings(), "subtitles": self.subtitles}
 
     def prompt(self, question: Question, timestamps: tuple[float, ...] | None = None) -> str:
-        lines = subtitle_lines(question.subtitles, timestamps)
-        context = "Subtitles:\n" + "\n".join(lines) + "\n" if lines else ""
-        return context + question.question + "\n" + option_lines(question)
+        return subtitle_context(question, timestamps) + question.question + "\n" + option_lines(question)
+
+    def cloze_prompt(self, question: Question, timestamps: tuple[float, ...] | None = None) -> str:
+        return subtitle_context(question, timestamps) + f"Question: {question.question}"
 
     def load(self, data_dir: Path) -> Loaded:
         import pandas as pd
@@ -110,6 +111,8 @@ def _options(raw) -> tuple[tuple[Option, ...], str | None]:
         texts = [str(x) for x in list(raw)]
     except TypeError:
         return (), f"options is not a list: {raw!r}"
+    if len(texts) > len(LETTERS):
+        return (), f"{len(texts)} options: at most {len(LETTERS)} are supported"
     options = []
     for i, text in enumerate(texts):
         prefix = f"{LETTERS[i]}. "
@@ -152,6 +155,12 @@ def _subtitles(root: Path, video_id: str) -> tuple[tuple[float, float, str], ...
         elif timing is not None:
             text.append(line.strip())
     return tuple(e for e in entries if e[2])
+
+
+def subtitle_context(question: Question, timestamps: tuple[float, ...] | None) -> str:
+    """The prompt's subtitle block (empty without subtitles at the sampled frames' times)."""
+    lines = subtitle_lines(question.subtitles, timestamps)
+    return "Subtitles:\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def subtitle_lines(subtitles, timestamps: tuple[float, ...] | None) -> list[str]:

@@ -116,6 +116,20 @@ def test_repeated_question_ids_are_disambiguated_loudly(tmp_path):
     assert any("duplicate question id videomme/001-1" in note for note in loaded.notes)
 
 
+def test_videomme_row_with_more_options_than_letters_is_a_row_error(tmp_path):
+    import pandas as pd
+
+    fixtures.write_videomme(tmp_path)
+    path = tmp_path / "videomme/videomme/test-00000-of-00001.parquet"
+    frame = pd.read_parquet(path)
+    frame.at[1, "options"] = [f"{chr(65 + i) if i < 10 else 'K'}. choice {i}" for i in range(11)]
+    frame.to_parquet(path)
+    questions = get_benchmark("videomme").load(tmp_path).questions  # no IndexError: the other rows load
+    bad = [q for q in questions if q.error and "11 options" in q.error]
+    assert len(bad) == 1 and "test-00000-of-00001.parquet[1]" in bad[0].error and bad[0].gold is None
+    assert sum(q.error is None for q in questions) >= 1
+
+
 @pytest.mark.parametrize("answer, gold, problem", [(1, "B", None), (1.0, "B", None), (1.5, None, "not a whole number"),
                                                    (True, None, "not an index"), ("1", None, "not a whole number"),
                                                    (7, None, "out of range")])

@@ -112,7 +112,10 @@ def run(
     if unknown:
         _fail(f"--mode {', '.join(unknown)}: {family} has {', '.join(module.VARIANTS)} (or all)")
     modes = tuple(module.VARIANTS) if mode and "all" in mode else tuple(dict.fromkeys(mode or [module.DEFAULT_VARIANT]))
-    launch = distributed.launch()
+    try:
+        launch = distributed.launch()
+    except distributed.LaunchError as error:
+        _fail(str(error))
     if launch is not None:
         if chosen_shard is not None:
             _fail("--shard is for independent processes; under torchrun the ranks are the shards")

@@ -34,13 +34,42 @@ class Launch:
         return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
 
 
+# What torchrun sets for every rank; RANK or WORLD_SIZE alone (left in a shell, set by a scheduler) is not a launch.
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+class LaunchError(Exception):
+    """The environment looks half like torchrun's: one line saying what is set and what is missing."""
+
+
+def launch_from_environment(environ=os.environ) -> Launch | None:
+    """This process's place under torchrun read from ``environ``; None when neither RANK nor WORLD_SIZE is set."""
+    if "RANK" not in environ and "WORLD_SIZE" not in environ:
+        return None
+    present = [f"{name}={environ[name]}" for name in TORCHRUN_VARIABLES if name in environ]
+    missing = [name for name in TORCHRUN_VARIABLES if name not in environ]
+    if missing:
+        raise LaunchError(f"the environment sets {', '.join(present)} but not {', '.join(missing)}: launch with torchrun "
+                          f"(it sets all of {', '.join(TORCHRUN_VARIABLES)}), or unset "
+                          f"{' and '.join(n for n in ('RANK', 'WORLD_SIZE') if n in environ)} to run as one process")
+    try:
+        found = Launch(int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
+    except ValueError:
+        raise LaunchError(f"RANK={environ['RANK']}, WORLD_SIZE={environ['WORLD_SIZE']}, LOCAL_RANK="
+                          f"{environ.get('LOCAL_RANK', '')}: torchrun's ranks must be whole numbers") from None
+    if not 0 <= found.rank < found.world or found.local_rank < 0:
+        raise LaunchError(f"RANK={found.rank} with WORLD_SIZE={found.world}: a rank must be in 0..WORLD_SIZE-1")
+    return found
+
+
 def launch() -> Launch | None:
-    """This process's place under torchrun (and the process group started), or None when not launched so."""
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+    """This process's place under torchrun (and the process group started), or None when not launched so.
+    Raises LaunchError when the environment is half a torchrun launch (no raw torch.distributed error)."""
+    found = launch_from_environment()
+    if found is None:
         return None
     import torch.distributed as dist
 
-    found = Launch(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
     if not dist.is_initialized():
         dist.init_process_group("gloo", timeout=timedelta(hours=48))
     return found

@@ -124,3 +124,37 @@ def test_a_marker_of_another_shape_is_named(tmp_path):
     (folder / "shard-0-of-2.json").write_text('{"foo": 1}')
     with pytest.raises(MergeRefused, match="shard-0-of-2.json: not a shard result of this version"):
         merge(tmp_path / "run")
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"RANK": "1"}, "sets RANK=1 but not WORLD_SIZE, MASTER_ADDR, MASTER_PORT"),
+    ({"RANK": "0", "WORLD_SIZE": "2"}, "sets RANK=0, WORLD_SIZE=2 but not MASTER_ADDR, MASTER_PORT"),
+    ({"WORLD_SIZE": "4", "MASTER_ADDR": "localhost"}, "not RANK, MASTER_PORT"),
+    ({"RANK": "x", "WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, "must be whole numbers"),
+    ({"RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, "a rank must be in 0..WORLD_SIZE-1"),
+])
+def test_half_a_torchrun_environment_is_named(environ, message):
+    from fvlm_eval.distributed import LaunchError, launch_from_environment
+
+    with pytest.raises(LaunchError, match=message):
+        launch_from_environment(environ)
+
+
+def test_torchrun_environment_is_read_and_none_is_one_process():
+    from fvlm_eval.distributed import launch_from_environment
+
+    assert launch_from_environment({"PATH": "/bin", "MASTER_ADDR": "h", "LOCAL_RANK": "0"}) is None
+    found = launch_from_environment({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "1"})
+    assert (found.rank, found.world, found.local_rank) == (3, 4, 1) and found.shard.index == 3
+
+
+def test_a_stray_rank_at_the_command_line_is_one_line_exit_2(capsys, monkeypatch, model_dir, tmp_path):
+    from fvlm_eval.cli import main
+
+    for name in ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RANK", "0")
+    code = main(["run", "mvbench", "--model", str(model_dir), "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in out + err
+    assert "sets RANK=0 but not WORLD_SIZE, MASTER_ADDR, MASTER_PORT" in err and "unset RANK" in err

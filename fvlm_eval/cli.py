@@ -19,6 +19,7 @@ from fvlm_eval.scoring import GENERATED, PROTOCOLS
 from fvlm_eval.tasks import BENCHMARKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Evaluate fVLM checkpoints (and SmolVLM2) on MVBench, Video-MME and ScienceQA.")
 
 DEFAULT_MODEL = "sanps/fVLM-135M"
@@ -45,109 +46,129 @@ def _benchmarks(names: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from fvlm_eval import __version__
+
+        typer.echo(f"fvlm-eval {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version, help="print the version and exit"),
+    debug: bool = typer.Option(False, "--debug", help="show the Python traceback of an error (also FVLM_EVAL_DEBUG=1); "
+                                                     "may follow any command"),
+) -> None:
+    """Evaluate fVLM checkpoints (and SmolVLM2) on MVBench, Video-MME and ScienceQA."""
+
+
+def _readable_help() -> None:
+    """Typer prints a type for every parameter (``<bool>`` beside a flag, ``<list[Path]>``,
+    ``{benchmarks}...``): show the metavar given, a plain word for a type, nothing for a flag."""
+    from typer import core
+
+    words = {"int": "N", "int range": "N", "float": "NUMBER", "float range": "NUMBER", "Path": "PATH", "path": "PATH",
+             "str": "TEXT", "file": "FILE", "directory": "DIR"}
+    original = core._TyperParameter.display_type
+
+    def option_type(self, ctx):
+        if getattr(self, "is_flag", False):
+            return None
+        if self.metavar:
+            return self.metavar
+        label = str(original(self, ctx)).strip("<>")
+        many = label.startswith("list[")
+        label = label[5:-1] if many else label
+        return words.get(label, label.upper()) + ("..." if many else "")
+
+    def argument_name(self):
+        return self.metavar or self.name.upper()
+
+    def argument_usage(self):
+        name = argument_name(self)
+        name = name if self.nargs == 1 or name.endswith("...") else f"{name}..."
+        return name if self.required else f"[{name}]"
+
+    if hasattr(core, "TyperOption") and hasattr(core, "TyperArgument"):
+        core.TyperOption.display_type_rich = option_type
+        core.TyperArgument.display_type_rich = lambda self, ctx: None
+        core.TyperArgument.display_name_raw = property(argument_name)
+        core.TyperArgument._usage_display_name = argument_usage
+
+
+_readable_help()
+
+
 def default_output(model: str) -> Path:
     return Path("results/runs") / Path(str(model).rstrip("/")).name.replace(".safetensors", "")
 
 
 @app.command()
 def run(
-    benchmarks: list[str] = typer.Argument(..., help="mvbench, videomme, scienceqa"),
-    mode: Optional[list[str]] = typer.Option(None, "--mode", "-m", help="the model's modes (fVLM: coarse_only, coarse_fine, autoregressive) or all; repeatable; default: the model's default"),
-    model: str = typer.Option(DEFAULT_MODEL, help="hub id, model folder, or weights file"),
-    family: Optional[str] = typer.Option(None, help="fvlm or smolvlm (default: read from the model's config.json)"),
-    data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
-    output_dir: Optional[str] = typer.Option(None, help="default: results/runs/<model name>"),
-    limit: Optional[int] = typer.Option(None, min=1, help="score only the first N questions of each benchmark (round-robin over categories)"),
-    frames: Optional[int] = typer.Option(None, min=1, max=1024, help="frames per video (images are one frame; fVLM shows it 8 times)"),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="questions per model batch (default: from free GPU memory; 16 on CPU)"),
-    device: Optional[str] = typer.Option(None, help="default: cuda if available, else cpu"),
-    dtype: Optional[str] = typer.Option(None, help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"),
-    protocol: str = typer.Option("reference", help=f"headline protocol: {', '.join(PROTOCOLS)} or {GENERATED} (all are recorded)"),
-    workers: Optional[int] = typer.Option(None, min=0, help="decoding processes (default: the cores, bounded by the work; 0: this process)"),
+    benchmarks: list[str] = typer.Argument(..., metavar="BENCHMARK...", help="mvbench, videomme, scienceqa"),
+    mode: Optional[list[str]] = typer.Option(None, "--mode", "-m", metavar="MODE", help="the model's modes (fVLM: coarse_only, coarse_fine, autoregressive) or all; repeatable; default: the model's default"),
+    model: str = typer.Option(DEFAULT_MODEL, metavar="PATH|HUB_ID", help="hub id, model folder, or weights file"),
+    family: Optional[str] = typer.Option(None, metavar="FAMILY", help="fvlm or smolvlm (default: read from the model's config.json)"),
+    data_dir: Path = typer.Option(Path("data"), metavar="DIR", help="folder holding <benchmark>/ for each benchmark"),
+    output_dir: Optional[str] = typer.Option(None, metavar="DIR", help="default: results/runs/<model name>"),
+    limit: Optional[int] = typer.Option(None, min=1, metavar="N", help="score only the first N questions of each benchmark (round-robin over categories)"),
+    frames: Optional[int] = typer.Option(None, min=1, max=1024, metavar="N", help="frames per video (images are one frame; fVLM shows it 8 times)"),
+    batch_size: Optional[int] = typer.Option(None, min=1, metavar="N", help="questions per model batch (default: from free GPU memory; 16 on CPU)"),
+    device: Optional[str] = typer.Option(None, metavar="DEVICE", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)"),
+    dtype: Optional[str] = typer.Option(None, metavar="DTYPE", help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"),
+    protocol: Optional[str] = typer.Option(None, metavar="PROTOCOL", help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}, the cloze ones, or {GENERATED} (with --generate); default: the run's default"),
+    workers: Optional[int] = typer.Option(None, min=0, metavar="N", help="decoding processes (default: the cores, bounded by the work; 0: this process)"),
     subtitles: bool = typer.Option(False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"),
     generate: bool = typer.Option(False, help="also generate an answer per question and read its letter (protocol 'generated')"),
-    max_new_tokens: int = typer.Option(16, min=1, max=512, help="longest generated answer, in tokens"),
-    sampling: str = typer.Option("benchmark", help="video frames: 'benchmark' (the benchmark's rule, the same for every model) or 'model' (the model's own)"),
-    frame_cache: Optional[Path] = typer.Option(None, help="frame cache folder (default: $FVLM_EVAL_FRAME_CACHE or ~/.cache/fvlm-eval/frames)"),
+    max_new_tokens: int = typer.Option(16, min=1, max=512, metavar="N", help="longest generated answer, in tokens"),
+    circular: bool = typer.Option(False, help="also ask each question with its options rotated through every position (circular_* and permavg_* protocols)"),
+    cloze_framing: str = typer.Option("plain", metavar="plain|chat", help="the cloze prompt: plain text, or the chat template"),
+    sampling: str = typer.Option("benchmark", metavar="benchmark|model", help="video frames: 'benchmark' (the benchmark's rule, the same for every model) or 'model' (the model's own)"),
+    frame_cache: Optional[Path] = typer.Option(None, metavar="DIR", help="frame cache folder (default: $FVLM_EVAL_FRAME_CACHE or ~/.cache/fvlm-eval/frames)"),
     no_frame_cache: bool = typer.Option(False, "--no-frame-cache", help="decode every clip; read and write no cache"),
-    shard: Optional[str] = typer.Option(None, help="i/n: score shard i of n only (whole videos); join with `fvlm-eval merge`"),
+    shard: Optional[str] = typer.Option(None, metavar="I/N", help="score shard I of N only (whole videos); join with `fvlm-eval merge`"),
+    step: Optional[int] = typer.Option(None, min=0, metavar="N", help="the checkpoint's training step, written into the manifest (for `fvlm-eval track`)"),
     keep_going: bool = typer.Option(False, help="do not stop when the first questions all fail alike"),
 ) -> None:
-    """Score every question of BENCHMARKS in each mode; write per-sample JSONL and a summary. Reruns resume."""
-    chosen = _benchmarks(benchmarks)
-    if protocol not in (*PROTOCOLS, GENERATED):
-        _fail(f"--protocol {protocol}: choose from {', '.join(PROTOCOLS)} or {GENERATED}")
-    if protocol == GENERATED and not generate:
-        _fail(f"--protocol {GENERATED} needs --generate")
-    if sampling not in ("benchmark", "model"):
-        _fail(f"--sampling {sampling}: choose benchmark or model")
+    """Score every question of BENCHMARK... in each mode; write per-sample JSONL and a summary. Reruns resume.
+    (A thin layer over the Python API, fvlm_eval.evaluate.)"""
     if frame_cache is not None and no_frame_cache:
         _fail("--frame-cache and --no-frame-cache contradict each other")
-    if dtype is not None and dtype not in ("float32", "bfloat16", "float16"):
-        _fail(f"--dtype {dtype}: choose float32, bfloat16 or float16")
-    from rich.console import Console
-
-    from fvlm_eval import distributed
-    from fvlm_eval.frame_cache import default_cache_dir
-    from fvlm_eval.models import FAMILIES, ModelLoadError, detect_family, family_module, load_model, resolve_device
-    from fvlm_eval.runner import RunSettings, Shard
-    from fvlm_eval.runner import run as run_benchmarks
-    from fvlm_eval.summary_table import print_run_tables
-
-    try:
-        chosen_shard = Shard.parse(shard) if shard else None
-    except ValueError as error:
-        _fail(str(error))
-    if family is not None and family not in FAMILIES:
-        _fail(f"--family {family}: choose from {', '.join(FAMILIES)}")
     if output_dir is not None and not str(output_dir).strip():
         _fail("--output-dir is empty")
-    try:
-        resolve_device(device)
-    except ModelLoadError as error:
-        _fail(str(error))
-    family = family or detect_family(model)
-    module = family_module(family)
-    unknown = [m for m in mode or () if m not in (*module.VARIANTS, "all")]
-    if unknown:
-        _fail(f"--mode {', '.join(unknown)}: {family} has {', '.join(module.VARIANTS)} (or all)")
-    modes = tuple(module.VARIANTS) if mode and "all" in mode else tuple(dict.fromkeys(mode or [module.DEFAULT_VARIANT]))
-    try:
-        launch = distributed.launch()
-    except distributed.LaunchError as error:
-        _fail(str(error))
-    if launch is not None:
-        if chosen_shard is not None:
-            _fail("--shard is for independent processes; under torchrun the ranks are the shards")
-        chosen_shard, device = launch.shard, distributed.device_for(launch, device)
+    if cloze_framing not in ("plain", "chat"):
+        _fail(f"--cloze-framing {cloze_framing}: choose plain or chat")
+    from rich.console import Console
+
+    from fvlm_eval.api import SettingsError, evaluate
+    from fvlm_eval.summary_table import print_run_tables
+
     output = Path(output_dir) if output_dir else default_output(model)
-    settings = RunSettings(benchmarks=chosen, modes=modes, data_dir=data_dir, output_dir=output, limit=limit,
-                           frames=frames, batch_size=batch_size, protocol=protocol, workers=workers,
-                           subtitles=subtitles, generate=generate, max_new_tokens=max_new_tokens,
-                           model_sampling=sampling == "model",
-                           frame_cache=None if no_frame_cache else (frame_cache or default_cache_dir()),
-                           shard=chosen_shard, keep_going=keep_going,
-                           command_line=" ".join(["fvlm-eval", *sys.argv[1:]]))
     console = Console()
-    adapter = load_model(model, family, device, dtype)
-    for note in adapter.describe().get("notes") or ():
-        console.print(f"[yellow]note: {note}[/]")
-    outcome = run_benchmarks(settings, adapter, console, progress=launch is None or launch.rank == 0)
-    summaries = outcome.summaries
-    if launch is not None:
-        summaries = distributed.finish(launch, output, outcome)
+    try:
+        evaluation = evaluate(
+            model, benchmarks, modes=mode, protocol=protocol, limit=limit, frames=frames, data_dir=data_dir,
+            output_dir=output, frame_cache=False if no_frame_cache else (frame_cache or True), generate=generate,
+            circular=circular, step=step, sampling=sampling, family=family, device=device, dtype=dtype, console=console,
+            distributed=True, on_interrupt="return", batch_size=batch_size, workers=workers, subtitles=subtitles,
+            max_new_tokens=max_new_tokens, cloze_framing=cloze_framing, shard=shard, keep_going=keep_going,
+            command_line=" ".join(["fvlm-eval", *sys.argv[1:]]))
+    except SettingsError as error:
+        _fail(str(error))
+    summaries = evaluation.summaries
     if summaries:
         print_run_tables(summaries, console)
-    for message in outcome.messages:
+    for message in evaluation.messages:
         console.print(f"[yellow]{message}[/]")
     global _STOP_REPORTED
-    _STOP_REPORTED = outcome.exit_code == 130
-    if chosen_shard is not None and launch is None:
-        console.print(f"shard {chosen_shard.index}/{chosen_shard.count} recorded under {output}; when every shard has "
-                      f"finished: fvlm-eval merge {output}")
+    _STOP_REPORTED = evaluation.exit_code == 130
+    if shard is not None:
+        console.print(f"shard {shard.strip()} recorded under {output}; when every shard has finished: "
+                      f"fvlm-eval merge {output}")
     elif summaries:
         console.print(f"records and summaries: [bold]{output}[/]  (next: fvlm-eval report {output})")
-    raise typer.Exit(outcome.exit_code)
+    raise typer.Exit(evaluation.exit_code)
 
 
 @app.command()

@@ -61,6 +61,7 @@ class Shard:
         return Shard(int(match.group(1)), int(match.group(2)))
 
 
+    step: int | None = None  # the training step of the checkpoint (manifest only; `fvlm-eval track` reads it)
 @dataclass(frozen=True)
 class RunSettings:
     benchmarks: tuple[str, ...]
@@ -186,6 +187,7 @@ def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Pa
     if workers <= 1:  # in this process: no start-up cost for a handful of clips
         dataset = MediaDataset(media, sampling, transform, cache_dir)
         yield from (dataset[i] for i in range(len(dataset)))
+        "step": settings.step,
         return
     loader = DataLoader(MediaDataset(media, sampling, transform, cache_dir), batch_size=None, shuffle=False,
                         num_workers=workers, collate_fn=_keep, prefetch_factor=4)

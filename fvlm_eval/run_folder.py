@@ -1,0 +1,236 @@
+"""A run's output folder: its locks, the settings it was made with, its record files, shards and their merge.
+
+Per (benchmark, mode) a folder holds ``samples.jsonl`` (or, while sharded, one
+``samples.shard-I-of-N.jsonl`` per shard plus a ``shard-I-of-N.json`` completion marker),
+``settings.json`` (what a resumed run must match) and ``summary.json``. One process holds a folder
+at a time (``FolderLock``); shards hold it shared, each its own shard lock exclusively. ``merge``
+joins finished shards into ``samples.jsonl`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.records import Record, latest_by_id, read_json, read_records, write_json_atomic, write_records
+from fvlm_eval.summary import summarize_records
+from fvlm_eval.tasks import Benchmark, get_benchmark
+from fvlm_eval.types import Question
+
+SAMPLES = "samples.jsonl"
+
+
+class RunRefused(RuntimeError):
+    """An output folder this run must not write into (other settings, or another run holds it)."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.index}-of-{self.count}"
+
+    @staticmethod
+    def parse(text: str) -> "Shard":
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match or not 0 <= int(match.group(1)) < int(match.group(2)) <= 100_000:
+            raise ValueError(f"--shard {text}: expected i/n with 0 <= i < n <= 100000, e.g. 0/4")
+        return Shard(int(match.group(1)), int(match.group(2)))
+
+
+def benchmark_named(name: str, subtitles: bool) -> Benchmark:
+    """The benchmark ``name`` (``subtitles`` is Video-MME's only option)."""
+    return get_benchmark(name, subtitles=subtitles) if name == "videomme" else get_benchmark(name)
+
+
+def shard_media(by_media: dict[str, list[Question]], frames: int, shard: Shard) -> set[str]:
+    """The media of shard ``shard``: whole videos (all their questions), balanced by work (frames
+    plus questions), the heaviest first to the lightest shard; the same for every process."""
+    load = [0] * shard.count
+    mine = set()
+    for key in sorted(by_media, key=lambda k: (-(frames + len(by_media[k])), k)):
+        target = min(range(shard.count), key=lambda i: (load[i], i))
+        load[target] += frames + len(by_media[key])
+        if target == shard.index:
+            mine.add(key)
+    return mine
+
+
+class FolderLock:
+    """An advisory lock on an output folder (``flock``; released when the process ends, however).
+
+    A whole run takes it exclusively; shards take it shared and their own shard lock exclusively,
+    so shards run side by side but never beside a whole run or a merge, nor twice.
+    """
+
+    def __init__(self, folder: Path, name: str = ".fvlm-eval.lock", shared: bool = False):
+        self.path = Path(folder) / name
+        self.shared = shared
+        self.handle = None
+
+    def acquire(self) -> "FolderLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunRefused(f"{self.path.parent} is in use by {holder}; wait for it to finish or use another --output-dir")
+        if not self.shared:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} "
+                         f"({' '.join(sys.argv[:6])})")
+            handle.flush()
+        self.handle = handle
+        return self
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter) -> dict:
+    """What must not change between a run and its resumption (or between two compared runs)."""
+    description = model.describe()
+    return {"benchmark": benchmark.name, "mode": mode, **benchmark.settings(), "family": description.get("family"),
+            "model_sha256": description.get("sha256"), "prompt": description.get("prompt_format"),
+            "frame_transform": description.get("frame_transform"), "dtype": description.get("dtype")}
+
+
+def check_settings(folder: Path, current: dict) -> None:
+    path = folder / "settings.json"
+    if path.is_file():
+        previous = read_json(path)
+        if previous != current:
+            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+            raise RunRefused(f"{folder} holds records made with other settings ({', '.join(changed)} differ); "
+                             "use another --output-dir or remove that folder")
+    else:
+        write_json_atomic(path, current)
+
+
+def record_files(folder: Path) -> list[Path]:
+    """``samples.jsonl`` and every shard's record file in ``folder`` (the merged one first)."""
+    return [folder / SAMPLES] + sorted(folder.glob("samples.shard-*.jsonl"))
+
+
+def read_all_records(folder: Path) -> dict[str, Record]:
+    """One record per id over every record file; the most recently recorded wins."""
+    merged: dict[str, Record] = {}
+    for path in record_files(folder):
+        for record in latest_by_id(read_records(path)).values():
+            if record.id not in merged or record.recorded_at >= merged[record.id].recorded_at:
+                merged[record.id] = record
+    return merged
+
+
+def consolidate(folder: Path, order: list[str]) -> dict[str, Record]:
+    """Fold every shard record file of ``folder`` into ``samples.jsonl`` (the selected questions in
+    order, then any other recorded ids: nothing recorded is dropped), and remove the shard files."""
+    records = read_all_records(folder)
+    shard_files = list(folder.glob("samples.shard-*.jsonl"))
+    if shard_files:
+        chosen = set(order)
+        write_records(folder / SAMPLES, [records[i] for i in order if i in records] +
+                      [records[i] for i in sorted(records) if i not in chosen])
+        for path in shard_files:
+            path.unlink()
+    return records
+
+
+def write_summary(folder: Path, benchmark: Benchmark, order: list[str], protocol: str, notes, problems,
+                  manifest_: dict, timing: dict) -> dict:
+    """``summary.json`` of one (benchmark, mode) folder from its records of the selected questions
+    (shard record files left by an earlier sharded attempt are folded in first)."""
+    records = consolidate(folder, order)
+    selected = [records[i] for i in order if i in records]
+    summary = summarize_records(benchmark, folder.name, selected, len(order), protocol, notes, problems)
+    seconds = timing.get("seconds") or 0.0
+    summary["timing"] = {**timing, "questions_per_second": timing.get("scored_this_invocation", 0) / seconds if seconds else 0.0}
+    summary["manifest"] = manifest_
+    summary["questions"] = [i for i in order if i in records]  # the selection this summary counts
+    write_json_atomic(folder / "summary.json", summary)
+    return summary
+
+
+# ----- joining shards -------------------------------------------------------------------------------
+
+class MergeRefused(RuntimeError):
+    """Shards that cannot be joined yet (missing, unfinished, or made with other settings)."""
+
+
+def merge(run_dir: Path) -> dict[tuple[str, str], dict]:
+    """Join the shards of every (benchmark, mode) folder under ``run_dir`` into ``samples.jsonl`` and
+    ``summary.json``; refuses, naming what is wrong, when a shard is missing, unfinished or mismatched."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MergeRefused(f"{run_dir}: no such folder")
+    folders = sorted({p.parent for p in run_dir.glob("*/*/shard-*-of-*.json")})
+    if not folders:
+        merged = " (it holds merged results already: nothing left to merge)" if list(run_dir.glob("*/*/summary.json")) else ""
+        raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge{merged}")
+    summaries = {}
+    for folder in folders:
+        lock = FolderLock(folder).acquire()
+        try:
+            summaries.update(_merge_folder(folder))
+        finally:
+            lock.release()
+    return summaries
+
+
+def _merge_folder(folder: Path) -> dict[tuple[str, str], dict]:
+    markers = {}
+    needed = ("shard", "of", "benchmark", "mode", "settings", "order", "question_sha256", "notes", "problems", "protocol",
+              "manifest", "timing")
+    for path in sorted(folder.glob("shard-*-of-*.json")):
+        marker = read_json(path)
+        if not isinstance(marker, dict) or any(key not in marker for key in needed):
+            raise MergeRefused(f"{path}: not a shard result of this version of fvlm-eval; rerun that shard")
+        markers[(marker["shard"], marker["of"])] = marker
+    counts = {of for _, of in markers}
+    if len(counts) != 1:
+        raise MergeRefused(f"{folder}: shards of different splits ({', '.join(f'of {n}' for n in sorted(counts))}); "
+                           "remove the stale shard-*.json files of the old split")
+    count = counts.pop()
+    missing = [i for i in range(count) if (i, count) not in markers]
+    if missing:
+        raise MergeRefused(f"{folder}: shard(s) {', '.join(map(str, missing))} of {count} have not finished; "
+                           "run them (--shard i/n) and merge again")
+    first = markers[(0, count)]
+    settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else first["settings"]
+    for (index, _), marker in markers.items():
+        if marker["settings"] != settings or marker["order"] != first["order"]:
+            raise MergeRefused(f"{folder}: shard {index} of {count} was made with other settings or questions")
+    records = read_all_records(folder)
+    hashes = first["question_sha256"]
+    absent = [i for i in first["order"] if i not in records or records[i].question_sha256 != hashes[i]]
+    if absent:
+        raise MergeRefused(f"{folder}: {len(absent)} questions have no record yet (e.g. {absent[0]}); a shard stopped "
+                           "early: rerun it and merge again")
+    benchmark = benchmark_named(first["benchmark"], first.get("subtitles", False))
+    timing = {"seconds": max(m["timing"]["seconds"] for m in markers.values()),
+              "scored_this_invocation": sum(m["timing"]["scored_this_invocation"] for m in markers.values()),
+              "failed_this_invocation": sum(m["timing"]["failed_this_invocation"] for m in markers.values()),
+              "clips": {k: sum(m["timing"]["clips"][k] for m in markers.values()) for k in first["timing"]["clips"]},
+              "shards": count}
+    summary = write_summary(folder, benchmark, first["order"], first["protocol"], first["notes"], first["problems"],
+                            {**first["manifest"], "shard": None, "merged_shards": count}, timing)
+    for path in folder.glob("shard-*-of-*.json"):
+        path.unlink()
+    return {(first["benchmark"], first["mode"]): summary}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from fvlm_eval import scoring
 from fvlm_eval.records import RecordError, read_json, write_json_atomic, write_text_atomic
 from fvlm_eval.scoring import GENERATED
 from fvlm_eval.summary import flags
@@ -29,8 +30,79 @@ PROTOCOL_NAMES = {
     "option_text": "log p of the option's own text (sum)",
     "option_text_norm": "log p of the option's own text per byte",
     GENERATED: "generated answer, letter read by fvlm-eval",
+    "cloze_sum": "cloze: log p of the option's text (sum)",
+    "cloze_token": "cloze: log p of the option's text per token",
+    "cloze_byte": "cloze: log p of the option's text per byte",
+    "cloze_pmi": "cloze: log p of the text minus its log p after a neutral prompt (PMI)",
 }
+
+
+def protocol_name(protocol: str) -> str:
+    """What a protocol's number is, in words (circular and permutation-averaged variants by their base)."""
+    for prefix, words in (("circular_", "circular, right under every rotation: "),
+                          ("permavg_", "permutation-averaged: ")):
+        if protocol.startswith(prefix):
+            return words + protocol_name(protocol[len(prefix):])
+    return PROTOCOL_NAMES.get(protocol, protocol)
 SMOLVLM2_SIZES = {"256M": 256e6, "500M": 507e6, "2.2B": 2.25e9}
+CLOZE_ORDER = ("cloze_pmi", "cloze_byte", "cloze_token", "cloze_sum")  # the main table shows the first recorded
+FORMULATION_ORDER = ("multiple_choice", "cloze", "generated", "circular", "permutation_averaged", "published")
+_FORMULATION_LABELS = {
+    "multiple_choice": "multiple choice (options listed with letters, each option scored)",
+    "cloze": "cloze (the question alone, each option's text scored as the answer)",
+    "generated": "generated answer (letter read from the text)",
+    "circular": "circular (right only when right under every rotation of the options)",
+    "permutation_averaged": "permutation-averaged (each option's score averaged over its positions)",
+    "published": "published figure (its own protocol)",
+}
+
+
+def formulation_of(protocol: str, block: dict | None = None) -> str:
+    """The formulation a protocol's number comes from: the summary's own word when it says, else
+    the package's rule (``scoring.formulation``), else the protocol's name prefix."""
+    if block and block.get("formulation"):
+        return block["formulation"]
+    rule = getattr(scoring, "formulation", None)
+    if rule is not None:
+        try:
+            return rule(protocol)
+        except (KeyError, ValueError):
+            pass
+    for prefix, name in (("cloze", "cloze"), ("circular_", "circular"), ("permavg_", "permutation_averaged")):
+        if protocol.startswith(prefix):
+            return name
+    return "generated" if protocol == GENERATED else "multiple_choice"
+
+
+def formulation_label(formulation: str) -> str:
+    return {**_FORMULATION_LABELS, **getattr(scoring, "FORMULATION_LABELS", {})}.get(formulation, formulation)
+
+
+def published_formulation(protocol: str) -> str:
+    """A published figure's formulation, read from its protocol text (it keeps its own label)."""
+    text = protocol.lower()
+    if "generat" in text:
+        return "generated"
+    if "cloze" in text:
+        return "cloze"
+    return "multiple_choice" if "likelihood" in text or "log p" in text else "published"
+
+
+def main_protocols(summary: dict) -> list[str]:
+    """The protocols a run's row set shows in the main table: the headline, the best-known cloze
+    protocol recorded, ``generated`` and the circular headline when recorded."""
+    recorded = summary["accuracy"]
+    headline = summary["headline_protocol"]
+    shown = [headline] + [p for p in CLOZE_ORDER if p in recorded][:1]
+    shown += [p for p in (GENERATED, f"circular_{headline}", f"circular_{GENERATED}") if p in recorded]
+    return list(dict.fromkeys(shown))
+
+
+def protocol_order(protocols) -> list[str]:
+    """Protocols grouped by formulation (multiple choice, cloze, generated, circular, ...), in recorded order."""
+    protocols = list(dict.fromkeys(protocols))
+    rank = {f: i for i, f in enumerate(FORMULATION_ORDER)}
+    return sorted(protocols, key=lambda p: (rank.get(formulation_of(p), len(rank)), protocols.index(p)))
 
 
 class ReportError(ValueError):
@@ -108,39 +180,57 @@ def read_summaries(run: Path) -> dict[tuple[str, str], dict]:
 
 def run_cell(summary: dict, protocol: str, breakdown: tuple[str, str] | None = None, alpha: float = 0.05) -> dict:
     result = summary["accuracy"].get(protocol)
+    formulation = formulation_of(protocol, result)
     if result is not None and breakdown is not None:
         result = result["breakdowns"].get(breakdown[0], {}).get(breakdown[1])
     if result is None:
         return {}
-    if result.get("accuracy") is None:
-        return {"accuracy": None}
     coverage = summary["coverage"]
+    if coverage.get("recorded") and not coverage.get("scored"):
+        # every question failed: the accuracy (0 of n) says nothing about the model; say what happened
+        if breakdown is not None:
+            return {"accuracy": None, "all_failed": True, "failed": result.get("n", 0), "formulation": formulation}
+        return {"accuracy": None, "all_failed": True, "failed": coverage["failed"], "recorded": coverage["recorded"],
+                "expected": coverage["expected"], "protocol": protocol, "formulation": formulation}
+    if result.get("accuracy") is None:
+        return {"accuracy": None, "formulation": formulation}
     cell = {"accuracy": 100 * result["accuracy"], "ci95": [100 * x for x in result["ci95"]], "n": result["n"],
             "chance": 100 * result["chance"] if result.get("chance") is not None else None,
-            "above_chance_p": result.get("above_chance_p"), "protocol": protocol}
+            "above_chance_p": result.get("above_chance_p"), "protocol": protocol, "formulation": formulation}
     if breakdown is None:
         best = result.get("letters", {}).get("best_constant", {})
         cell.update(recorded=coverage["recorded"], expected=coverage["expected"], failed=coverage["failed"],
                     categories=f"{coverage['categories_present']}/{coverage['categories_expected']}",
                     constant_letter={"letter": best.get("letter"), "accuracy": 100 * best.get("accuracy", 0.0)},
                     flags=flags(result, alpha))
-        if protocol == GENERATED:
+        if protocol.endswith(GENERATED):
             cell["unparseable"] = result.get("unparseable", 0)
+            answered = coverage["scored"]
+            cell["all_unparseable"] = bool(answered) and cell["unparseable"] >= answered
     return cell
 
 
 def fmt(cell: dict, benchmark: str | None = None, with_coverage: bool = True) -> str:
+    """A cell as text: ``-`` not measured, ``n/a`` measured on no question, ``all N failed`` when no
+    question could be scored (never ``0.0 [0.0, 0.0]``), else accuracy [95% interval] (coverage)."""
+    if cell.get("all_failed"):
+        where = f" ({cell['recorded']}/{cell['expected']} q recorded, none scored)" if with_coverage and "expected" in cell else ""
+        return f"all {cell['failed']} failed{where}"
     if not cell or cell.get("accuracy") is None:
         return "n/a" if cell else "-"
     if "ci95" not in cell:
         return f"{cell['accuracy']:.1f}"
     text = f"{cell['accuracy']:.1f} [{cell['ci95'][0]:.1f}, {cell['ci95'][1]:.1f}]"
+    if cell.get("all_unparseable"):
+        text = f"every answer unparseable ({cell['unparseable']}/{cell['n']}): {text}"
     if cell.get("flags"):
         text += " ⚠"
     if with_coverage:
         noun = f"{BENCHMARKS[benchmark].category_field}s" if benchmark in BENCHMARKS else "categories"
         chance = f"; chance {cell['chance']:.1f}" if cell.get("chance") is not None else ""
-        text += f" ({cell['recorded']}/{cell['expected']} q, {cell['categories']} {noun}{chance})"
+        failed = f"; {cell['failed']} failed" if cell.get("failed") else ""
+        unparseable = f"; {cell['unparseable']} unparseable" if cell.get("unparseable") and not cell.get("all_unparseable") else ""
+        text += f" ({cell['recorded']}/{cell['expected']} q, {cell['categories']} {noun}{chance}{failed}{unparseable})"
     return text
 
 
@@ -169,12 +259,13 @@ def stale(run: Path) -> list[str]:
     return found
 
 
-def _run_rows(runs: list[Path], protocols: list[str] | None) -> list[dict]:
-    """One row per (run, mode, protocol shown): its label and its summaries by benchmark."""
+def _run_rows(runs: list[Path], protocols: list[str] | None, every: bool = False) -> list[dict]:
+    """One row per (run, mode, protocol shown): its label and its summaries by benchmark. Shown:
+    ``protocols`` when given, else every recorded one (``every``), else ``main_protocols``."""
     rows: dict[tuple, dict] = {}
     for run, name in zip(runs, run_names(runs)):
         for (benchmark, mode), summary in read_summaries(run).items():
-            shown = protocols or [summary["headline_protocol"]] + ([GENERATED] if GENERATED in summary["accuracy"] else [])
+            shown = protocols or (protocol_order(summary["accuracy"]) if every else main_protocols(summary))
             for protocol in dict.fromkeys(shown):
                 if protocol not in summary["accuracy"]:
                     continue
@@ -182,8 +273,13 @@ def _run_rows(runs: list[Path], protocols: list[str] | None) -> list[dict]:
                 model = summary.get("manifest", {}).get("model", {})
                 row = rows.setdefault(key, {"label": f"{name} {mode} [{protocol}]", "run": name,
                                             "mode": mode, "protocol": protocol, "family": model.get("family", "fvlm"),
+                                            "formulation": formulation_of(protocol, summary["accuracy"][protocol]),
                                             "model": model, "summaries": {}})
                 row["summaries"][benchmark] = summary
+    if every:
+        order = {name: i for i, name in enumerate(run_names(runs))}
+        rank = {f: i for i, f in enumerate(FORMULATION_ORDER)}
+        return sorted(rows.values(), key=lambda r: (order[r["run"]], r["mode"], rank.get(r["formulation"], len(rank))))
     return list(rows.values())
 
 
@@ -212,8 +308,14 @@ def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, prot
     main = {row["label"]: {b: run_cell(row["summaries"][b], row["protocol"], alpha=alpha) for b in row["summaries"]}
             for row in run_rows}
     main.update({p["label"]: p["cells"] for p in published.values()})
-    protocols_of = {row["label"]: PROTOCOL_NAMES.get(row["protocol"], row["protocol"]) for row in run_rows}
+    protocols_of = {row["label"]: protocol_name(row["protocol"]) for row in run_rows}
     protocols_of.update({p["label"]: p["protocol"] for p in published.values()})
+    formulations = {row["label"]: row["formulation"] for row in run_rows}
+    formulations.update({p["label"]: published_formulation(p["protocol"]) for p in published.values()})
+    full = [{"label": row["label"], "run": row["run"], "mode": row["mode"], "protocol": row["protocol"],
+             "formulation": row["formulation"], "name": protocol_name(row["protocol"]),
+             "cells": {b: run_cell(row["summaries"][b], row["protocol"], alpha=alpha) for b in row["summaries"]}}
+            for row in _run_rows(runs, protocols, every=True)]
     breakdowns = {}
     for benchmark in benchmarks:
         field = BENCHMARKS[benchmark]().main_breakdown
@@ -249,6 +351,7 @@ def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, prot
     return {"warnings": [w for run in runs for w in stale(run)], "regex_misreads": misreads, "alpha": alpha,
             "benchmarks": benchmarks, "rows": [row["label"] for row in run_rows] + list(published),
             "run_rows": [row["label"] for row in run_rows], "protocols": protocols_of, "sources": sources,
+            "formulations": formulations, "full": full,
             "main": main, "breakdowns": breakdowns, "smolvlm2": comparisons}
 
 
@@ -261,17 +364,36 @@ def markdown(report: dict) -> str:
              "Failed questions count as wrong. "
              f"⚠: not significantly above chance (exact test, alpha {report['alpha']:g}) or not above always "
              "answering one letter.", "",
-             "| model and mode | protocol | " + " | ".join(titles[b] for b in benchmarks) + " |",
-             "|---|---" + "|---" * len(benchmarks) + "|"]
+             "Each number names its formulation; formulations are never mixed in one number, and each has its own "
+             "chance level.", "",
+             "| model and mode | formulation | protocol | " + " | ".join(titles[b] for b in benchmarks) + " |",
+             "|---|---|---" + "|---" * len(benchmarks) + "|"]
+    formulations = report.get("formulations", {})
     for label in report["rows"]:
         cells = [fmt(report["main"][label].get(b, {}), b) for b in benchmarks]
-        lines.append(f"| {label} | {report['protocols'][label]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | {formulations.get(label, '')} | {report['protocols'][label]} | " + " | ".join(cells) + " |")
+    used = list(dict.fromkeys(formulations[label] for label in report["rows"] if label in formulations))
+    if used:
+        lines += ["", "Formulations: " + "; ".join(f"`{f}`: {formulation_label(f)}" for f in used) + "."]
     if report.get("warnings"):
         lines += [""] + [f"**Warning:** {w}" for w in report["warnings"]]
     warnings = [(label, b, f) for label in report["run_rows"] for b in benchmarks
                 for f in report["main"][label].get(b, {}).get("flags", [])]
     if warnings:
-        lines += ["", "⚠ " + "; ".join(f"{label} on {titles[b]}: {f}" for label, b, f in warnings)]
+        lines += ["", "⚠ reasons:", ""] + [f"- {label} on {titles[b]}: {f}" for label, b, f in warnings]
+    if report.get("full"):
+        lines += ["", "## Every protocol recorded, by formulation", "",
+                  "Accuracy % [95% interval] (chance %); `-`: not measured; failed questions count as wrong.", "",
+                  "| model and mode | formulation | protocol | " + " | ".join(titles[b] for b in benchmarks) + " |",
+                  "|---|---|---" + "|---" * len(benchmarks) + "|"]
+        for row in report["full"]:
+            cells = []
+            for b in benchmarks:
+                cell = row["cells"].get(b, {})
+                extra = f" (chance {cell['chance']:.1f})" if cell.get("chance") is not None else ""
+                extra += f" ({cell['unparseable']} unparseable)" if cell.get("unparseable") and not cell.get("all_unparseable") else ""
+                cells.append(fmt(cell, b, with_coverage=False) + extra)
+            lines.append(f"| {row['run']} {row['mode']} | {row['formulation']} | {row['protocol']} | " + " | ".join(cells) + " |")
     if report["smolvlm2"]:
         lines += ["", "## SmolVLM2: measured here vs published", ""]
         for c in report["smolvlm2"]:
@@ -329,7 +451,51 @@ def csv_text(report: dict) -> str:
     return buffer.getvalue()
 
 
+def palette(count: int) -> list:
+    """``count`` distinct colours: matplotlib's tab10 up to 10 series, then evenly spaced hues
+    (two lightness levels alternating), so no two series ever share a colour."""
+    import colorsys
+
+    import matplotlib
+
+    if count <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(count)]
+    return [colorsys.hls_to_rgb(i / count, 0.42 if i % 2 else 0.6, 0.75) + (1.0,) for i in range(count)]
+
+
+ZERO_STUB = 0.6  # a 0% bar is drawn this many points tall (and labelled "0"); not measured: "n/m", no bar
+
+
+def _bars(axis, positions, cells: list[dict], size: float, colour, label: str, horizontal: bool = False, hatch: str = ""):
+    """One series: bars with their 95% intervals; 0% as a visible stub labelled 0, unmeasured as
+    "n/m", a cell whose questions all failed as "failed"."""
+    import numpy as np
+
+    values = [c.get("accuracy") for c in cells]
+    drawn = [np.nan if v is None else max(v, ZERO_STUB) for v in values]
+    (axis.barh if horizontal else axis.bar)(positions, drawn, size, color=colour, label=label, hatch=hatch,
+                                            edgecolor="black", linewidth=0.4)
+    with_interval = [(x, v, c["ci95"]) for x, v, c in zip(positions, values, cells) if v is not None and "ci95" in c]
+    if with_interval:
+        xs, vs, cis = zip(*with_interval)
+        errors = [[max(0.0, v - ci[0]) for v, ci in zip(vs, cis)], [max(0.0, ci[1] - v) for v, ci in zip(vs, cis)]]
+        if horizontal:
+            axis.errorbar(vs, xs, xerr=errors, fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+        else:
+            axis.errorbar(xs, vs, yerr=errors, fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+    for position, value, cell in zip(positions, values, cells):
+        text = "failed" if cell.get("all_failed") else "n/m" if value is None else "0" if value == 0 else None
+        if text:
+            xy = (ZERO_STUB + 0.5, position) if horizontal else (position, ZERO_STUB + 0.5)
+            axis.annotate(text, xy, fontsize=7, color="dimgray", ha="left" if horizontal else "center",
+                          va="center" if horizontal else "bottom", rotation=0 if horizontal else 90)
+
+
 def charts(report: dict, folder: Path) -> list[Path]:
+    """comparison.png (every row, its interval, chance per benchmark) and breakdown_<benchmark>.png
+    (per category: every run's accuracy with its interval and the category's chance level). One
+    colour per series; legends beside the plot, never over the bars; 0% drawn as a stub labelled
+    "0", a value not measured marked "n/m"."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -338,16 +504,14 @@ def charts(report: dict, folder: Path) -> list[Path]:
 
     written = []
     labels, benchmarks = report["rows"], report["benchmarks"]
+    colours = dict(zip(labels, palette(len(labels))))
     titles = [BENCHMARKS[b]().title for b in benchmarks]
-    figure, axis = plt.subplots(figsize=(max(8, 0.6 * len(labels) * len(benchmarks)), 5))
+    figure, axis = plt.subplots(figsize=(max(7.0, 0.35 * len(labels) * len(benchmarks) + 2) + 4.5, 5))
     width = 0.8 / max(len(labels), 1)
     for i, label in enumerate(labels):
         cells = [report["main"][label].get(b, {}) for b in benchmarks]
-        values = [c.get("accuracy") if c.get("accuracy") is not None else np.nan for c in cells]
-        errors = [[v - c["ci95"][0] if "ci95" in c else 0 for v, c in zip(values, cells)],
-                  [c["ci95"][1] - v if "ci95" in c else 0 for v, c in zip(values, cells)]]
         hatch = "" if label in report["run_rows"] else "//"
-        axis.bar(np.arange(len(benchmarks)) + i * width, values, width, label=label, yerr=errors, hatch=hatch, capsize=2)
+        _bars(axis, np.arange(len(benchmarks)) + i * width, cells, width, colours[label], label, hatch=hatch)
     for j, benchmark in enumerate(benchmarks):
         chances = [report["main"][label].get(benchmark, {}).get("chance") for label in report["run_rows"]]
         chances = [c for c in chances if c is not None]
@@ -356,36 +520,56 @@ def charts(report: dict, folder: Path) -> list[Path]:
             axis.hlines(level, j - width / 2, j + width * (len(labels) - 0.5), colors="black", linestyles="--", linewidth=1.2,
                         label="chance (uniform guess)" if j == 0 else None)
     axis.set_xticks(np.arange(len(benchmarks)) + width * (len(labels) - 1) / 2, titles)
-    axis.set_ylabel("accuracy %")
-    axis.set_title("fvlm-eval: runs (solid) vs published (hatched); dashed: chance")
-    axis.legend(fontsize=6, ncol=2)
+    axis.set_ylabel("accuracy % (95% interval)")
+    axis.set_ylim(0, 100)
+    axis.set_title("fvlm-eval: runs (solid) vs published (hatched); dashed: chance; n/m: not measured")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
     figure.tight_layout()
     path = folder / "comparison.png"
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     written.append(path)
     for benchmark, table in report["breakdowns"].items():
         values = list(table["rows"])
         columns = [c for c in labels if any(c in r for r in table["rows"].values())]
-        figure, axis = plt.subplots(figsize=(7, max(3, 0.35 * len(values) * max(1, len(columns)) / 2)))
+        figure, axis = plt.subplots(figsize=(11, max(3.0, 0.3 * len(values) * max(1, len(columns)) + 1)))
         height = 0.8 / max(len(columns), 1)
         for i, column in enumerate(columns):
-            data = [table["rows"][v].get(column, {}).get("accuracy") for v in values]
-            axis.barh(np.arange(len(values)) + i * height, [np.nan if d is None else d for d in data], height, label=column)
-        axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, values, fontsize=7)
-        axis.set_xlabel("accuracy %")
+            cells = [table["rows"][v].get(column, {}) for v in values]
+            hatch = "" if column in report["run_rows"] else "//"
+            _bars(axis, np.arange(len(values)) + i * height, cells, height, colours[column], column, horizontal=True,
+                  hatch=hatch)
+        labelled = False
+        for k, value in enumerate(values):
+            chances = [c["chance"] for c in table["rows"][value].values() if c.get("chance") is not None]
+            if chances:
+                level = sum(chances) / len(chances)
+                axis.vlines(level, k - height / 2, k + height * (len(columns) - 0.5), colors="black", linestyles="--",
+                            linewidth=1.2, label=None if labelled else "chance (uniform guess)")
+                labelled = True
+        axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, values, fontsize=8)
+        axis.set_xlim(0, 100)
+        axis.set_xlabel("accuracy % (95% interval); dashed: chance; n/m: not measured")
         axis.set_title(f"{BENCHMARKS[benchmark]().title} by {table['field']}")
-        axis.legend(fontsize=6)
+        handles, names = axis.get_legend_handles_labels()
+        unique = dict(zip(names, handles))
+        axis.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                    borderaxespad=0.0, frameon=False)
         figure.tight_layout()
         path = folder / f"breakdown_{benchmark}.png"
-        figure.savefig(path, dpi=110)
+        figure.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(figure)
         written.append(path)
     return written
 
 
 def write_report(runs: list[Path], baselines_path: Path | None = None, output_dir: Path | None = None,
-                 alpha: float = 0.05, protocols: list[str] | None = None, show: bool = True) -> list[Path]:
+                 alpha: float = 0.05, protocols: list[str] | None = None, show: bool = True,
+                 thumbnails: int = 4, frame_cache: Path | None = None) -> list[Path]:
+    """report.md, .csv, .json, the charts and report.html (``thumbnails`` frames per media in its
+    question browser, 0 for none; ``frame_cache``: where to look for decoded frames first)."""
+    from fvlm_eval.html_report import write_html
+
     report = build([Path(r) for r in runs], read_baselines(baselines_path), alpha, protocols)
     folder = Path(output_dir) if output_dir else Path(runs[0]) / "report"
     folder.mkdir(parents=True, exist_ok=True)
@@ -393,7 +577,9 @@ def write_report(runs: list[Path], baselines_path: Path | None = None, output_di
     write_text_atomic(folder / "report.md", text)
     write_text_atomic(folder / "report.csv", csv_text(report))
     write_json_atomic(folder / "report.json", report)
-    written = [folder / "report.md", folder / "report.csv", folder / "report.json"] + charts(report, folder)
+    images = charts(report, folder)
+    written = [folder / "report.md", folder / "report.csv", folder / "report.json"] + images
+    written.append(write_html(report, [Path(r) for r in runs], folder, images, thumbnails, frame_cache))
     if show:
         from rich.console import Console
         from rich.markdown import Markdown

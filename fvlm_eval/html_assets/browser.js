@@ -1,0 +1,270 @@
+"use strict";
+// fvlm-eval question browser. Every text from the data is put in the page with textContent or as
+// an attribute value: never parsed as HTML.
+(function () {
+  const started = performance.now();
+  const DATA = JSON.parse(document.getElementById("fvlm-data").textContent);
+  const PAGE = 25;
+  const BASE64 = /^[A-Za-z0-9+/=]*$/;
+  const protocols = DATA.protocols.map((p) => p.name);
+  const state = { benchmark: "", mode: "", category: "", run: "0", protocol: "", outcome: "", flip: "", search: "", page: 0 };
+  const open = new Set();
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+
+  // (question, mode) items, each with its result per run
+  const items = new Map();
+  for (const [q, r, mode, pred, correct, scores, gen, error, frames] of DATA.results) {
+    const key = q + "|" + mode;
+    if (!items.has(key)) items.set(key, { q: q, mode: mode, runs: {} });
+    items.get(key).runs[r] = { pred: pred, correct: correct, scores: scores, gen: gen, error: error, frames: frames };
+  }
+  const list = Array.from(items.values());
+  const modes = Array.from(new Set(list.map((i) => i.mode))).sort();
+  const headline = DATA.protocols.length ? DATA.protocols[0].name : "";
+  state.protocol = headline;
+
+  function category(question) {
+    const info = DATA.benchmarks[question.b];
+    return info ? (question.fields[info.category] || "") : "";
+  }
+
+  function outcome(item, run, protocol) {
+    const result = item.runs[run];
+    if (!result) return null;
+    if (result.error) return "failed";
+    if (!(protocol in result.correct)) return null;
+    return result.correct[protocol] ? "right" : "wrong";
+  }
+
+  function matches(item) {
+    const question = DATA.questions[item.q];
+    if (state.benchmark && question.b !== state.benchmark) return false;
+    if (state.mode && item.mode !== state.mode) return false;
+    if (state.category && JSON.stringify([question.b, category(question)]) !== state.category) return false;
+    if (state.outcome) {
+      const found = outcome(item, state.run, state.protocol);
+      if (state.outcome === "correct" && found !== "right") return false;
+      if (state.outcome === "wrong" && found !== "wrong" && found !== "failed") return false;
+      if (state.outcome === "failed" && found !== "failed") return false;
+    }
+    if (state.flip) {
+      const [a, b, how] = state.flip.split(":");
+      const first = outcome(item, a, state.protocol), second = outcome(item, b, state.protocol);
+      if (first === null || second === null) return false;
+      const wasRight = first === "right", isRight = second === "right";
+      if (wasRight === isRight) return false;
+      if (how === "lost" && !wasRight) return false;
+      if (how === "gained" && wasRight) return false;
+    }
+    if (state.search) {
+      const needle = state.search.toLowerCase();
+      const hay = (question.id + " " + (question.q || "")).toLowerCase();
+      if (!hay.includes(needle)) return false;
+    }
+    return true;
+  }
+
+  function select(id, label, options, value) {
+    const node = el("select", { id: id });
+    for (const [optionValue, text] of options) {
+      const option = el("option", { value: optionValue, text: text });
+      if (optionValue === value) option.selected = true;
+      node.append(option);
+    }
+    node.addEventListener("change", () => { state[id.replace("f-", "")] = node.value; state.page = 0; update(); });
+    return el("label", {}, label, node);
+  }
+
+  function categoryOptions() {
+    const seen = new Map();
+    for (const question of DATA.questions) {
+      if (state.benchmark && question.b !== state.benchmark) continue;
+      const value = category(question);
+      const title = DATA.benchmarks[question.b] ? DATA.benchmarks[question.b].title : question.b;
+      seen.set(JSON.stringify([question.b, value]), title + ": " + (value || "(none)"));
+    }
+    return [["", "all"]].concat(Array.from(seen.entries()).sort((x, y) => x[1].localeCompare(y[1])));
+  }
+
+  function flipOptions() {
+    const options = [["", "no"]];
+    const shared = (a, b) => list.some((i) => a in i.runs && b in i.runs);
+    for (let a = 0; a < DATA.runs.length; a++) {
+      for (let b = a + 1; b < DATA.runs.length; b++) {
+        if (!shared(a, b)) continue;
+        options.push([a + ":" + b + ":any", "flipped: " + DATA.runs[a] + " vs " + DATA.runs[b]]);
+        options.push([a + ":" + b + ":lost", "right in " + DATA.runs[a] + ", wrong in " + DATA.runs[b]]);
+        options.push([a + ":" + b + ":gained", "wrong in " + DATA.runs[a] + ", right in " + DATA.runs[b]]);
+      }
+    }
+    return options;
+  }
+
+  function buildFilters() {
+    const box = document.getElementById("filters");
+    box.replaceChildren();
+    const benchmarks = [["", "all"]].concat(Object.entries(DATA.benchmarks).map(([b, info]) => [b, info.title]));
+    box.append(select("f-benchmark", "benchmark", benchmarks, state.benchmark));
+    box.append(select("f-mode", "mode", [["", "all"]].concat(modes.map((m) => [m, m])), state.mode));
+    box.append(select("f-category", "category", categoryOptions(), state.category));
+    box.append(select("f-protocol", "protocol", DATA.protocols.map((p) => [p.name, p.name + " (" + p.formulation + ")"]), state.protocol));
+    box.append(select("f-run", "run", DATA.runs.map((name, i) => [String(i), name]), state.run));
+    box.append(select("f-outcome", "answer", [["", "any"], ["correct", "correct"], ["wrong", "wrong (or failed)"], ["failed", "failed"]], state.outcome));
+    const flips = flipOptions();
+    if (flips.length > 1) box.append(select("f-flip", "flipped between runs", flips, state.flip));
+    const search = el("input", { id: "f-search", type: "search", placeholder: "id or question text" });
+    search.value = state.search;
+    search.addEventListener("input", () => { state.search = search.value; state.page = 0; update(false); });
+    box.append(el("label", {}, "search", search));
+  }
+
+  function mark(result, protocol, gold) {
+    if (!result) return el("span", { class: "note", text: "—" });
+    if (result.error) return el("span", { class: "failed", text: "failed" });
+    if (!(protocol in result.pred)) return el("span", { class: "note", text: "n/m" });
+    const letter = result.pred[protocol];
+    const right = result.correct[protocol];
+    return el("span", { class: right ? "right" : "wrong", text: (letter === null ? "none" : letter) + (right ? " ✓" : " ✗") });
+  }
+
+  function frames(question) {
+    const box = el("div", { class: "frames" });
+    const media = question.m === null || question.m === undefined ? null : DATA.media[question.m];
+    if (!media || !media.jpeg || !BASE64.test(media.jpeg)) {
+      const why = media && media.note ? media.note : (question.missing_frames || "frames not available");
+      box.append(el("p", { class: "note frames-missing", text: why }));
+      return box;
+    }
+    const image = el("img", { alt: "sampled frames of " + media.key, loading: "lazy", decoding: "async", class: "strip" });
+    image.src = "data:image/jpeg;base64," + media.jpeg;
+    const labels = el("div", { class: "frames" });
+    media.labels.forEach((text, i) => labels.append(el("span", { style: "width:" + Number(media.widths[i]) + "px;font-size:11px" }, text)));
+    box.append(el("figure", {}, image, labels,
+      el("figcaption", { text: media.labels.length + " of " + media.sampled + " sampled frames (" + media.source + ")" })));
+    return box;
+  }
+
+  function scoreTable(result, question) {
+    const letters = question.letters;
+    const table = el("table", { class: "scores" });
+    table.append(el("thead", {}, el("tr", {}, el("th", { text: "protocol" }), el("th", { text: "choice" }),
+      ...letters.map((l) => el("th", { text: l + (l === question.gold ? " (gold)" : "") })))));
+    const body = el("tbody");
+    let formulation = null;
+    for (const protocol of DATA.protocols) {
+      if (!(protocol.name in result.pred) && !(protocol.name in result.scores)) continue;
+      if (protocol.formulation !== formulation) {
+        formulation = protocol.formulation;
+        const th = el("th", { colspan: String(2 + letters.length), text: DATA.formulations[formulation] || formulation });
+        body.append(el("tr", { class: "formulation" }, th));
+      }
+      const choice = result.pred[protocol.name];
+      const row = el("tr", {}, el("td", { title: protocol.label, text: protocol.name }), el("td", {}, mark(result, protocol.name, question.gold)));
+      const scores = result.scores[protocol.name];
+      letters.forEach((letter, i) => {
+        const value = scores ? scores[i] : null;
+        row.append(el("td", { class: letter === choice ? "chosen" : "", text: value === null || value === undefined ? "" : String(value) }));
+      });
+      body.append(row);
+    }
+    table.append(body);
+    return table;
+  }
+
+  function detail(item) {
+    const question = DATA.questions[item.q];
+    const box = el("div", { class: "detail" });
+    box.append(frames(question));
+    if (question.q === undefined) {
+      box.append(el("p", { class: "missing", text: "question text not available: " + (question.missing || "") }));
+    } else {
+      box.append(el("p", { class: "text question-text", text: question.q }));
+    }
+    if (question.context) box.append(el("details", {}, el("summary", { text: "context" }), el("p", { class: "text", text: question.context })));
+    if (question.subtitles) box.append(el("details", {}, el("summary", { text: "subtitles" }), el("p", { class: "text", text: question.subtitles })));
+    const options = el("table", { class: "options" }, el("thead", {}, el("tr", {}, el("th", { text: "letter" }), el("th", { text: "option" }))));
+    const body = el("tbody");
+    for (const [letter, text] of question.options) {
+      body.append(el("tr", { class: letter === question.gold ? "gold" : "" }, el("td", { text: letter + (letter === question.gold ? " (gold)" : "") }),
+        el("td", { class: "text option-text", text: text === null ? "(text not available)" : text })));
+    }
+    options.append(body);
+    box.append(options);
+    for (const [run, result] of Object.entries(item.runs)) {
+      box.append(el("h4", { text: DATA.runs[run] + " · " + item.mode }));
+      if (result.error) box.append(el("p", { class: "failed", text: "failed (counts as wrong): " + result.error }));
+      box.append(scoreTable(result, question));
+      if (result.gen) {
+        const gen = result.gen;
+        box.append(el("p", {}, "generated: ", el("q", { class: "text generated-text", text: gen.text || "" }),
+          " → letter read: " + (gen.letter || "none") + " (" + (gen.status || "") + ")" + (gen.error ? "; error: " + gen.error : "")));
+      }
+      if (result.frames) box.append(el("p", { class: "note", text: "sampled frame indices: " + result.frames.join(", ") }));
+    }
+    return box;
+  }
+
+  function pager(id, pages) {
+    const box = document.getElementById(id);
+    box.replaceChildren();
+    const previous = el("button", { type: "button", class: "previous", text: "‹ previous" });
+    const next = el("button", { type: "button", class: "next", text: "next ›" });
+    previous.disabled = state.page <= 0;
+    next.disabled = state.page >= pages - 1;
+    previous.addEventListener("click", () => { state.page--; update(false); });
+    next.addEventListener("click", () => { state.page++; update(false); });
+    box.append(previous, next, el("span", { text: "page " + (pages ? state.page + 1 : 0) + " of " + pages }));
+  }
+
+  function render(shown) {
+    const table = document.getElementById("questions");
+    const head = el("tr", {}, ...["id", "benchmark", "mode", "category", "gold"].map((h) => el("th", { text: h })),
+      ...DATA.runs.map((name) => el("th", { text: name + " [" + state.protocol + "]" })));
+    table.tHead.replaceChildren(head);
+    const body = table.tBodies[0];
+    body.replaceChildren();
+    const pages = Math.ceil(shown.length / PAGE);
+    state.page = Math.max(0, Math.min(state.page, pages - 1));
+    for (const item of shown.slice(state.page * PAGE, (state.page + 1) * PAGE)) {
+      const question = DATA.questions[item.q];
+      const key = item.q + "|" + item.mode;
+      const row = el("tr", { class: "item", "data-key": key, tabindex: "0" },
+        el("td", { class: "qid", text: question.id }), el("td", { text: question.b }), el("td", { text: item.mode }),
+        el("td", { text: category(question) }), el("td", { text: question.gold || "" }),
+        ...DATA.runs.map((_, r) => el("td", {}, mark(item.runs[r], state.protocol, question.gold))));
+      const toggle = () => { if (open.has(key)) open.delete(key); else open.add(key); update(false); };
+      row.addEventListener("click", toggle);
+      row.addEventListener("keydown", (event) => { if (event.key === "Enter") toggle(); });
+      body.append(row);
+      if (open.has(key)) {
+        row.classList.add("open");
+        body.append(el("tr", { class: "detail-row" }, el("td", { colspan: String(5 + DATA.runs.length) }, detail(item))));
+      }
+    }
+    pager("pager-top", pages);
+    pager("pager-bottom", pages);
+    document.getElementById("count").textContent = shown.length + " of " + list.length + " questions (per mode) match";
+  }
+
+  function update(rebuild = true) {
+    if (rebuild) buildFilters();
+    render(list.filter(matches));
+  }
+
+  update();
+  window.fvlmReport = { questions: DATA.questions.length, results: DATA.results.length, renderMs: performance.now() - started };
+  document.body.setAttribute("data-ready", "1");
+})();

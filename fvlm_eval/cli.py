@@ -139,13 +139,12 @@ def run(
         _fail("--output-dir is empty")
     if cloze_framing not in ("plain", "chat"):
         _fail(f"--cloze-framing {cloze_framing}: choose plain or chat")
-    from rich.console import Console
-
+    from fvlm_eval import terminal
     from fvlm_eval.api import SettingsError, evaluate
     from fvlm_eval.summary_table import print_run_tables
 
     output = Path(output_dir) if output_dir else default_output(model)
-    console = Console()
+    console = terminal.console()  # `run ... | head -1` goes on to the end; main says so once on stderr
     try:
         evaluation = evaluate(
             model, benchmarks, modes=mode, protocol=protocol, limit=limit, frames=frames, data_dir=data_dir,
@@ -174,13 +173,12 @@ def run(
 @app.command()
 def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards wrote into")) -> None:
     """Join the shards of a run (`fvlm-eval run --shard i/n`) into samples.jsonl and summary.json."""
-    from rich.console import Console
-
+    from fvlm_eval import terminal
     from fvlm_eval.runner import merge as merge_shards
     from fvlm_eval.summary_table import print_run_tables
 
     summaries = merge_shards(run_dir)
-    print_run_tables(summaries, Console())
+    print_run_tables(summaries, terminal.console())
 
 
 @app.command("benchmarks")
@@ -246,17 +244,25 @@ def regress(
     baseline: Path = typer.Option(..., help="run folder of the reference checkpoint"),
     current: Path = typer.Option(..., help="run folder of the checkpoint under test"),
     max_drop: float = typer.Option(1.0, min=0.0, help="fail when accuracy drops by more than this many points ..."),
-    alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="... and the drop is significant at this level (McNemar)"),
+    alpha: float = typer.Option(0.05, help="... and the drop is significant at this level (exact sign-flip test over videos, one-sided); 0 < alpha < 1"),
+    protocol: Optional[str] = typer.Option(None, help="the protocol compared (default: the headline protocol, the same in both runs)"),
+    allow_underpowered: bool = typer.Option(False, help="pass (with a warning) when a drop of --max-drop could not have been detected"),
     min_overlap: float = typer.Option(0.9, min=0.0, max=1.0, help="unusable when the runs share fewer than this share of either run's questions"),
-    allow_mismatch: bool = typer.Option(False, help="compare even when settings differ"),
+    allow_mismatch: bool = typer.Option(False, help="compare even when settings differ (never a protocol one run lacks)"),
     seed: int = typer.Option(0, help="bootstrap seed"),
     output: Optional[Path] = typer.Option(None, help="report folder (default: <current>/regress)"),
 ) -> None:
     """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
-    3 settings differ, 4 not comparable (nothing or too little shared, or an unusable folder)."""
-    from fvlm_eval.regress import regress as compare
+    3 settings or protocol differ, 4 not comparable (nothing or too little shared, or an unusable
+    folder), 5 underpowered (a drop of --max-drop could not have been detected)."""
+    from fvlm_eval.regress import known_protocols, regress as compare
 
-    raise typer.Exit(compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap))
+    if not 0 < alpha < 1:
+        _fail(f"--alpha {alpha:g}: must be above 0 and below 1")
+    if protocol is not None and protocol not in known_protocols():
+        _fail(f"--protocol {protocol}: unknown; known: {', '.join(known_protocols())}")
+    raise typer.Exit(compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap, protocol,
+                             allow_underpowered))
 
 
 @app.command()
@@ -321,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
                            "traceback, and report it)")
                 code = EXIT_FAILED
             typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
+        typer.secho("note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
+                    "command went on to the end and wrote its records and summaries", err=True, fg=typer.colors.YELLOW)
     if code == 130 and not _STOP_REPORTED:  # Ctrl-C (typer turns it into Exit(130)) before a run could say so
         return main_interrupted()
     return code if isinstance(code, int) else 0

@@ -1,0 +1,59 @@
+"""Printing to a stdout that may close early: ``fvlm-eval run ... | head -1``.
+
+rich's Console ends the process (SystemExit 1, nothing said) on the first write to a closed pipe,
+which would stop a run halfway. Consoles made here write through ``PipeSafeStdout``: the first
+BrokenPipeError points stdout at /dev/null (so later prints, and Python's own flush at exit,
+cost nothing), is remembered, and the command goes on; ``cli.main`` then says so in one stderr line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_closed_early = False
+
+
+def stdout_closed_early() -> bool:
+    """Whether a write to stdout found its reader gone during this process."""
+    return _closed_early
+
+
+def _drop_stdout() -> None:
+    global _closed_early
+    _closed_early = True
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout (a test's capture): nothing to redirect
+        pass
+
+
+class PipeSafeStdout:
+    """``sys.stdout`` for a rich Console, minus the broken pipe: writes after the reader left are dropped."""
+
+    def write(self, text: str) -> int:
+        if not _closed_early:
+            try:
+                return sys.stdout.write(text)
+            except BrokenPipeError:
+                _drop_stdout()
+        return len(text)
+
+    def flush(self) -> None:
+        if not _closed_early:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _drop_stdout()
+
+    def __getattr__(self, name: str):  # isatty, fileno, encoding...: those of the real stdout
+        return getattr(sys.stdout, name)
+
+
+def console():
+    """A rich Console on stdout that survives a closed pipe."""
+    from rich.console import Console
+
+    return Console(file=PipeSafeStdout())

@@ -1,0 +1,48 @@
+"""A stdout that closes early (``fvlm-eval run ... | head -1``): the run goes on, says so once on stderr."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+from fvlm_eval import fixtures, terminal
+
+
+def test_a_closed_pipe_is_remembered_and_later_prints_cost_nothing(monkeypatch):
+    monkeypatch.setattr(terminal, "_closed_early", False)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    closed = io.TextIOWrapper(io.BufferedWriter(io.FileIO(write_end, "w")), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", closed)
+    console = terminal.console()
+    for n in range(3):
+        console.print(f"line {n}")  # rich's own Console would raise SystemExit here
+    assert terminal.stdout_closed_early()
+    closed.write("after\n")
+    closed.flush()  # stdout now points at /dev/null: no BrokenPipeError at exit either
+    monkeypatch.undo()
+    closed.close()
+
+
+def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_path):
+    fixtures.write_scienceqa(tmp_path / "data")
+    fixtures.write_videomme(tmp_path / "data")
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "fvlm_eval", "run", "scienceqa", "videomme", "--model", str(model_dir), "--data-dir",
+               str(tmp_path / "data"), "--output-dir", str(output), "--workers", "0", "--no-frame-cache", "--device", "cpu",
+               "--limit", "1", "--frames", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
+    process.stdout.close()  # as `| head -1` does once it has its line: every print now meets a closed pipe
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if "broken pipe" in line] == [
+        "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the command went on "
+        "to the end and wrote its records and summaries"]
+    for benchmark in ("scienceqa", "videomme"):  # the later benchmark too
+        summary = json.loads((output / benchmark / "coarse_fine" / "summary.json").read_text())
+        assert summary["coverage"]["recorded"] == 1

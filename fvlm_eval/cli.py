@@ -244,17 +244,25 @@ def regress(
     baseline: Path = typer.Option(..., help="run folder of the reference checkpoint"),
     current: Path = typer.Option(..., help="run folder of the checkpoint under test"),
     max_drop: float = typer.Option(1.0, min=0.0, help="fail when accuracy drops by more than this many points ..."),
-    alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="... and the drop is significant at this level (McNemar)"),
+    alpha: float = typer.Option(0.05, help="... and the drop is significant at this level (exact sign-flip test over videos, one-sided); 0 < alpha < 1"),
+    protocol: Optional[str] = typer.Option(None, help="the protocol compared (default: the headline protocol, the same in both runs)"),
+    allow_underpowered: bool = typer.Option(False, help="pass (with a warning) when a drop of --max-drop could not have been detected"),
     min_overlap: float = typer.Option(0.9, min=0.0, max=1.0, help="unusable when the runs share fewer than this share of either run's questions"),
-    allow_mismatch: bool = typer.Option(False, help="compare even when settings differ"),
+    allow_mismatch: bool = typer.Option(False, help="compare even when settings differ (never a protocol one run lacks)"),
     seed: int = typer.Option(0, help="bootstrap seed"),
     output: Optional[Path] = typer.Option(None, help="report folder (default: <current>/regress)"),
 ) -> None:
     """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
-    3 settings differ, 4 not comparable (nothing or too little shared, or an unusable folder)."""
-    from fvlm_eval.regress import regress as compare
+    3 settings or protocol differ, 4 not comparable (nothing or too little shared, or an unusable
+    folder), 5 underpowered (a drop of --max-drop could not have been detected)."""
+    from fvlm_eval.regress import known_protocols, regress as compare
 
-    raise typer.Exit(compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap))
+    if not 0 < alpha < 1:
+        _fail(f"--alpha {alpha:g}: must be above 0 and below 1")
+    if protocol is not None and protocol not in known_protocols():
+        _fail(f"--protocol {protocol}: unknown; known: {', '.join(known_protocols())}")
+    raise typer.Exit(compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap, protocol,
+                             allow_underpowered))
 
 
 @app.command()

@@ -1,32 +1,53 @@
-"""``fvlm-eval regress``: is the current run a real drop from the baseline run, or noise?
+"""``fvlm-eval regress``: is the current run a real drop from the baseline run, or noise, and could
+this comparison have told?
 
 Pairs the two runs question by question (same ids) per benchmark and mode, and per breakdown
-value: accuracy change, a seeded paired bootstrap 95% interval (resampling videos), an exact
-McNemar p-value, the questions that flipped, and ids present in only one run. Only the questions
-each run's summary counts are compared, and only where both runs asked the same question (equal
-``question_sha256``): a question changed under the same id is a settings mismatch.
+value, on one protocol (``protocol``; default: the headline protocol, which must be the same in
+both runs): the accuracy change, a seeded paired bootstrap 95% interval (resampling videos), the
+one-sided p-value of an exact sign-flip test over videos (``stats.paired_cluster_test``: it
+respects that questions on one video move together), the exact McNemar p-value beside it (it
+treats questions as independent: shown, never used), the smallest drop the comparison could
+detect at ``alpha`` with 80% power, the questions that flipped, and ids present in one run only.
+
+Run folders are read by the one rule of ``freshness.load_run_folder``: the records are the truth
+(``correct`` recomputed from ``pred`` and ``gold``), the summary gives the selection of questions
+and the headline protocol. Only questions both runs asked alike (equal ``question_sha256``) are
+paired: a question changed under the same id is a settings mismatch.
 
 Exit codes tell the outcomes apart: 0 pass; 1 a drop larger than ``max_drop`` points and
-significant at ``alpha``; 3 the settings differ (benchmark version, frames, prompt, model family,
-dtype) unless allowed; 4 not comparable: a folder that is not a run, a record that cannot be
-read, no (benchmark, mode) in common, or the runs share fewer than ``min_overlap`` of either
-run's questions (comparing nothing is never a pass).
+significant at ``alpha`` (sign-flip test); 3 the settings differ (benchmark version, frames,
+prompt, model family, dtype) unless allowed, or the protocol compared was not measured by one
+run, or the headline protocols differ (never allowed: a protocol one run lacks is no drop);
+4 not comparable: a folder that is not a run, a record that cannot be read, no (benchmark,
+mode) in common, or the runs share fewer than ``min_overlap`` of either run's questions;
+5 underpowered: no significant drop, but a drop of ``max_drop`` points could not have been
+detected (``allow_underpowered`` makes it a pass with a warning). Comparing nothing is never a pass.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
-from fvlm_eval.records import Record, RecordError, latest_by_id, read_json, read_records, write_json_atomic, write_text_atomic
-from fvlm_eval.stats import mcnemar_exact, paired_bootstrap
+from fvlm_eval import scoring
+from fvlm_eval.freshness import RunFolder, load_run_folder
+from fvlm_eval.records import Record, RecordError, read_json, write_json_atomic, write_text_atomic
+from fvlm_eval.stats import mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed
 
 COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
-EXIT_PASS, EXIT_DROP, EXIT_MISMATCH, EXIT_UNUSABLE = 0, 1, 3, 4
+EXIT_PASS, EXIT_DROP, EXIT_MISMATCH, EXIT_UNUSABLE, EXIT_UNDERPOWERED = 0, 1, 3, 4, 5
+POWER = 0.8
+DEFAULT_PROTOCOL = "reference"  # when neither run has a summary to name its headline protocol
 
 
 class RegressUnusable(ValueError):
     """Two runs that cannot be compared; the message says why (exit 4)."""
+
+
+def known_protocols() -> tuple[str, ...]:
+    """Every protocol name a run can record (multiple choice, cloze, generated, circular, ...)."""
+    return tuple(getattr(scoring, "ALL_PROTOCOLS", (*scoring.PROTOCOLS, scoring.GENERATED)))
 
 
 def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
@@ -45,22 +66,33 @@ def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
     return found
 
 
-def _records(folder: Path) -> dict[str, Record]:
-    """The run's records of the questions its summary counts (a later ``--limit`` may have narrowed
-    the run: records outside its selection are not compared)."""
+def _load(folder: Path) -> RunFolder:
     try:
-        records = latest_by_id(read_records(folder / "samples.jsonl"))
-        summary = read_json(folder / "summary.json") if (folder / "summary.json").is_file() else {}
+        return load_run_folder(folder)
     except RecordError as error:
         raise RegressUnusable(str(error)) from error
-    selected = summary.get("questions") if isinstance(summary, dict) else None
-    if isinstance(selected, list):
-        records = {i: records[i] for i in selected if i in records}
-    return records
 
 
-def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protocol: str, seed: int) -> dict:
-    """Paired statistics over the ids both runs hold."""
+def unmeasured(run: RunFolder, protocol: str) -> str | None:
+    """Why ``run`` cannot be compared on ``protocol`` (it did not measure it), or ``None``.
+
+    Its records decide (a failed question counts as wrong under every protocol and proves
+    nothing); a run whose questions all failed is judged by its summary.
+    """
+    answered = [r for r in run.records.values() if r.error is None]
+    lacking = sum(1 for r in answered if protocol not in r.correct)
+    if answered:
+        if lacking == len(answered):
+            return "not in its records"
+        return f"{lacking} of its {len(answered)} answered records lack it" if lacking else None
+    if run.summary is not None and protocol not in run.summary.get("accuracy", {}):
+        return "not in its summary.json"
+    return None
+
+
+def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protocol: str, seed: int,
+                 alpha: float = 0.05) -> dict:
+    """Paired statistics over the ids both runs hold (accuracies, change and detectable drop in points)."""
     shared = [i for i in baseline if i in current]
     before = [bool(baseline[i].correct.get(protocol)) for i in shared]
     after = [bool(current[i].correct.get(protocol)) for i in shared]
@@ -68,66 +100,113 @@ def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protoc
     lost = [i for i, b, a in zip(shared, before, after) if b and not a]
     gained = [i for i, b, a in zip(shared, before, after) if a and not b]
     n = len(shared)
-    base_acc = sum(before) / n if n else 0.0
-    cur_acc = sum(after) / n if n else 0.0
+    test = paired_cluster_test(before, after, groups, alpha, POWER)
     low, high = paired_bootstrap(before, after, groups, seed=seed)
-    return {"n": n, "baseline": 100 * base_acc, "current": 100 * cur_acc, "delta": 100 * (cur_acc - base_acc),
-            "ci95": [100 * low, 100 * high], "mcnemar_p": mcnemar_exact(len(lost), len(gained)),
+    return {"n": n, "videos": test.clusters, "baseline": 100 * sum(before) / n if n else 0.0,
+            "current": 100 * sum(after) / n if n else 0.0, "delta": 100 * test.delta, "ci95": [100 * low, 100 * high],
+            "p_drop": test.p_drop, "mcnemar_p": mcnemar_exact(len(lost), len(gained)),
+            "stderr": 100 * test.stderr if math.isfinite(test.stderr) else None,
+            "detectable_drop": 100 * test.detectable if math.isfinite(test.detectable) else None,
             "lost": lost, "gained": gained}
 
 
+def _headline(base: RunFolder, cur: RunFolder, where: str, problems: list[str], warnings: list[str]) -> str | None:
+    """The protocol both runs headline, or ``None`` (with the problem said) when they differ."""
+    found = {role: run.headline_protocol for role, run in (("baseline", base), ("current", cur))}
+    if found["baseline"] and found["current"] and found["baseline"] != found["current"]:
+        problems.append(f"{where}: the runs headline different protocols (baseline {found['baseline']!r}, current "
+                        f"{found['current']!r}); choose one with --protocol")
+        return None
+    if not found["baseline"] and not found["current"]:
+        warnings.append(f"{where}: neither run has a summary naming its headline protocol; comparing "
+                        f"{DEFAULT_PROTOCOL!r} (choose with --protocol)")
+    return found["baseline"] or found["current"] or DEFAULT_PROTOCOL
+
+
 def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float = 0.05, allow_mismatch: bool = False,
-            seed: int = 0, output: Path | None = None, min_overlap: float = 0.9, protocol: str | None = None) -> int:
+            seed: int = 0, output: Path | None = None, min_overlap: float = 0.9, protocol: str | None = None,
+            allow_underpowered: bool = False) -> int:
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha {alpha}: must be above 0 and below 1")
+    if max_drop < 0:
+        raise ValueError(f"--max-drop {max_drop}: must be 0 or more")
     base_runs, cur_runs = _runs(baseline, "baseline"), _runs(current, "current")
     common = sorted(set(base_runs) & set(cur_runs))
     if not common:
         raise RegressUnusable(f"the runs share no benchmark/mode: baseline has {', '.join('/'.join(k) for k in base_runs)}; "
                               f"current has {', '.join('/'.join(k) for k in cur_runs)}")
-    results, mismatches, only, thin = [], [], {}, []
+    results, mismatches, protocol_problems, warnings, only, thin = [], [], [], [], {}, []
     for key in common:
+        where = f"{key[0]} {key[1]}"
         base_folder, cur_folder = base_runs[key], cur_runs[key]
         base_settings, cur_settings = _settings(base_folder), _settings(cur_folder)
         for name in COMPARED_SETTINGS:
             if base_settings.get(name) != cur_settings.get(name):
-                mismatches.append(f"{key[0]} {key[1]}: {name} {base_settings.get(name)!r} vs {cur_settings.get(name)!r}")
-        base_records, cur_records = _records(base_folder), _records(cur_folder)
+                mismatches.append(f"{where}: {name} {base_settings.get(name)!r} vs {cur_settings.get(name)!r}")
+        base, cur = _load(base_folder), _load(cur_folder)
+        warnings += [f"baseline: {w}" for w in base.warnings] + [f"current: {w}" for w in cur.warnings]
+        base_records, cur_records = base.records, cur.records
         changed = sorted(i for i in set(base_records) & set(cur_records)
                          if base_records[i].question_sha256 != cur_records[i].question_sha256)
         if changed:  # the same id, another question: never paired
-            mismatches.append(f"{key[0]} {key[1]}: {len(changed)} questions differ between the runs under the same id "
+            mismatches.append(f"{where}: {len(changed)} questions differ between the runs under the same id "
                               f"(question, options, gold or media changed), e.g. {changed[0]}; they are not compared")
             base_records = {i: r for i, r in base_records.items() if i not in changed}
             cur_records = {i: r for i, r in cur_records.items() if i not in changed}
         shared = len(set(base_records) & set(cur_records))
         if shared < min_overlap * max(len(base_records), len(cur_records)) or shared == 0:
-            thin.append(f"{key[0]} {key[1]}: {shared} questions in common, of {len(base_records)} (baseline) and "
+            thin.append(f"{where}: {shared} questions in common, of {len(base_records)} (baseline) and "
                         f"{len(cur_records)} (current)")
-        only[f"{key[0]} {key[1]}"] = {"baseline_only": sorted(set(base_records) - set(cur_records)),
-                                      "current_only": sorted(set(cur_records) - set(base_records))}
-        chosen = protocol or base_settings.get("protocol", "reference")
-        overall = compare_pair(base_records, cur_records, chosen, seed)
+        only[where] = {"baseline_only": sorted(set(base_records) - set(cur_records)),
+                       "current_only": sorted(set(cur_records) - set(base_records))}
+        chosen = protocol or _headline(base, cur, where, protocol_problems, warnings)
+        if chosen is None:
+            continue
+        missing = [f"the {role} run did not measure protocol {chosen!r} ({why})"
+                   for role, run in (("baseline", base), ("current", cur)) if (why := unmeasured(run, chosen))]
+        if missing:
+            protocol_problems.append(f"{where}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
+                                     "a settings difference, not a drop)")
+            continue
+        overall = compare_pair(base_records, cur_records, chosen, seed, alpha)
+        overall["needed"] = questions_needed(overall["n"], (overall["detectable_drop"] or math.inf) / 100, max_drop / 100)
+        overall["underpowered"] = overall["detectable_drop"] is None or overall["detectable_drop"] > max_drop
         rows = [{"benchmark": key[0], "mode": key[1], "protocol": chosen, "breakdown": "", "value": "", **overall}]
         fields = sorted({f for r in cur_records.values() for f in r.fields})
         for field in fields:
-            for value in sorted({r.fields.get(field, "") for r in cur_records.values()}):
-                pick = lambda records: {i: r for i, r in records.items() if r.fields.get(field, "") == value}
+            for value in sorted({str(r.fields.get(field, "")) for r in cur_records.values()}):
+                pick = lambda records: {i: r for i, r in records.items() if str(r.fields.get(field, "")) == value}
                 rows.append({"benchmark": key[0], "mode": key[1], "protocol": chosen, "breakdown": field, "value": value,
-                             **compare_pair(pick(base_records), pick(cur_records), chosen, seed)})
+                             **compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha)})
         results += rows
     unpaired = sorted(set(base_runs) ^ set(cur_runs))
-    failing = [r for r in results if not r["breakdown"] and r["delta"] < -max_drop and r["mcnemar_p"] < alpha]
+    overall_rows = [r for r in results if not r["breakdown"]]
+    failing = [r for r in overall_rows if r["delta"] < -max_drop and r["p_drop"] < alpha]
+    underpowered = [r for r in overall_rows if r not in failing and r["underpowered"]]
     if thin:
         code = EXIT_UNUSABLE
-    elif mismatches and not allow_mismatch:
+    elif protocol_problems or (mismatches and not allow_mismatch):
         code = EXIT_MISMATCH
+    elif failing:
+        code = EXIT_DROP
+    elif underpowered and not allow_underpowered:
+        code = EXIT_UNDERPOWERED
     else:
-        code = EXIT_DROP if failing else EXIT_PASS
-    verdicts = {EXIT_PASS: "pass", EXIT_DROP: "fail: significant drop", EXIT_MISMATCH: "fail: settings mismatch",
-                EXIT_UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)"}
-    summary = {"baseline": str(baseline), "current": str(current), "max_drop": max_drop, "alpha": alpha, "seed": seed,
-               "min_overlap": min_overlap, "verdict": verdicts[code], "exit_code": code, "too_little_shared": thin,
-               "mismatches": mismatches, "unpaired_runs": [" ".join(k) for k in unpaired], "only_in_one_run": only,
-               "comparisons": results}
+        code = EXIT_PASS
+    verdicts = {EXIT_PASS: "pass", EXIT_DROP: "fail: significant drop",
+                EXIT_MISMATCH: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
+                EXIT_UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)",
+                EXIT_UNDERPOWERED: f"underpowered: a drop of {max_drop:g} points could not have been detected"}
+    verdict = verdicts[code]
+    if code == EXIT_PASS and underpowered:
+        verdict = "pass (underpowered, allowed by --allow-underpowered)"
+        warnings.append(f"passed although a drop of {max_drop:g} points could not have been detected in "
+                        + ", ".join(f"{r['benchmark']} {r['mode']}" for r in underpowered) + " (--allow-underpowered)")
+    summary = {"baseline": str(baseline), "current": str(current), "max_drop": max_drop, "alpha": alpha, "power": POWER,
+               "seed": seed, "min_overlap": min_overlap, "protocol": protocol, "verdict": verdict, "exit_code": code,
+               "too_little_shared": thin, "mismatches": mismatches, "protocol_problems": protocol_problems,
+               "underpowered": [f"{r['benchmark']} {r['mode']}" for r in underpowered], "warnings": warnings,
+               "unpaired_runs": [" ".join(k) for k in unpaired], "only_in_one_run": only, "comparisons": results}
     text = markdown(summary, failing)
     folder = Path(output) if output else Path(current) / "regress"
     write_text_atomic(folder / "regress.md", text)
@@ -146,30 +225,50 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
 def _settings(folder: Path) -> dict:
     try:
         settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else {}
-        if (folder / "summary.json").is_file():
-            settings = {**settings, "protocol": read_json(folder / "summary.json")["headline_protocol"]}
-    except (RecordError, KeyError, TypeError) as error:
-        raise RegressUnusable(f"{folder}: {error}") from error
+    except RecordError as error:
+        raise RegressUnusable(str(error)) from error
+    if not isinstance(settings, dict):
+        raise RegressUnusable(f"{folder / 'settings.json'}: not a settings object")
     return settings
+
+
+def _points(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _needed(row: dict) -> str:
+    return f"about {row['needed']:,} paired questions" if row.get("needed") else "no finite number (--max-drop 0)"
 
 
 def markdown(summary: dict, failing: list[dict]) -> str:
     lines = [f"## fvlm-eval regression: {summary['verdict']}", "",
              f"baseline `{summary['baseline']}` vs current `{summary['current']}`; fail when a drop exceeds "
-             f"{summary['max_drop']} points with McNemar p < {summary['alpha']} (bootstrap seed {summary['seed']}).", ""]
-    if summary["too_little_shared"]:
-        lines += ["**Not comparable: the runs share too few questions.**", ""]
-        lines += [f"- {m}" for m in summary["too_little_shared"]] + [""]
-    if summary["mismatches"]:
-        lines += ["**Settings differ: these runs are not comparable as they stand.**", ""]
-        lines += [f"- {m}" for m in summary["mismatches"]] + [""]
-    lines += ["| benchmark | mode | protocol | breakdown | n | baseline % | current % | change | 95% CI (paired bootstrap) | McNemar p | lost | gained |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"{summary['max_drop']:g} points and an exact sign-flip test over videos (one-sided) gives p < "
+             f"{summary['alpha']:g}. *Detectable*: the smallest drop this comparison finds {summary['power']:.0%} of "
+             f"the time at that level; above --max-drop it is underpowered. McNemar's p treats questions as "
+             f"independent: shown, not used. Bootstrap seed {summary['seed']}.", ""]
+    sections = [("too_little_shared", "**Not comparable: the runs share too few questions.**"),
+                ("protocol_problems", "**The protocol compared is not measured alike by both runs.**"),
+                ("mismatches", "**Settings differ: these runs are not comparable as they stand.**"),
+                ("warnings", "**Warnings**")]
+    for name, title in sections:
+        if summary[name]:
+            lines += [title, ""] + [f"- {m}" for m in summary[name]] + [""]
+    weak = [r for r in summary["comparisons"] if not r["breakdown"] and r.get("underpowered") and r not in failing]
+    if weak:
+        lines += [f"**Underpowered: a drop of {summary['max_drop']:g} points could not have been detected.**", ""]
+        lines += [f"- {r['benchmark']} {r['mode']}: detects drops of {_points(r['detectable_drop'])} points or more "
+                  f"({r['n']} questions on {r['videos']} videos, {len(r['lost']) + len(r['gained'])} changed); "
+                  f"{_needed(r)} would be needed" for r in weak] + [""]
+    lines += ["| benchmark | mode | protocol | breakdown | n (videos) | baseline % | current % | change | "
+              "95% CI (paired bootstrap over videos) | p (drop, sign-flip over videos) | detectable drop | McNemar p | lost | gained |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["comparisons"]:
         where = f"{r['breakdown']}={r['value']}" if r["breakdown"] else "**all**"
         flag = " ⚠" if r in failing else ""
-        lines.append(f"| {r['benchmark']} | {r['mode']} | {r['protocol']} | {where} | {r['n']} | {r['baseline']:.1f} | "
-                     f"{r['current']:.1f} | {r['delta']:+.1f}{flag} | [{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | "
+        lines.append(f"| {r['benchmark']} | {r['mode']} | {r['protocol']} | {where} | {r['n']} ({r['videos']}) | "
+                     f"{r['baseline']:.1f} | {r['current']:.1f} | {r['delta']:+.1f}{flag} | "
+                     f"[{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {r['p_drop']:.3g} | {_points(r['detectable_drop'])} | "
                      f"{r['mcnemar_p']:.3g} | {len(r['lost'])} | {len(r['gained'])} |")
     flipped = [r for r in summary["comparisons"] if not r["breakdown"] and (r["lost"] or r["gained"])]
     for r in flipped:

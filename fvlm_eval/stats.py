@@ -2,12 +2,24 @@
 
 Failed questions count as wrong (they stay in every denominator). Standard errors are
 clustered by ``group`` (the video) because questions on one video are not independent.
+
+Intervals: a Wilson score interval on the effective sample size ``n / deff``, where the design
+effect ``deff`` is the clustered variance over the binomial one (floored at 1; ``n`` when all the
+questions are on one video, whose clustering cannot be estimated). Its width is never zero while
+``n >= 1``: 1 right of 1 is [20.7, 100].
+
+Paired comparisons (``paired_cluster_test``): the verdict comes from an exact sign-flip
+(randomisation) test on the per-video sums of differences, which respects the clustering and is
+exact in finite samples; with one question per video it is the exact one-sided McNemar (sign)
+test. Its power: the minimum detectable drop ``(z_{1-alpha} + z_{power}) * SE``, SE from the same
+per-video sums, never below the SE of three whole videos flipping.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -16,19 +28,46 @@ Z95 = 1.959963984540054
 
 @dataclass(frozen=True)
 class Accuracy:
+    """``correct`` of ``n`` right; ``stderr`` clustered by video; ``design_effect``: how many
+    questions count as one independent one (>= 1)."""
+
     correct: int
     n: int
     accuracy: float
     stderr: float
+    design_effect: float = 1.0
 
     @property
     def interval(self) -> tuple[float, float]:
-        return max(0.0, self.accuracy - Z95 * self.stderr), min(1.0, self.accuracy + Z95 * self.stderr)
+        """95% Wilson score interval on the effective sample size ``n / design_effect``."""
+        return wilson_interval(self.accuracy, self.n / self.design_effect if self.n else 0.0)
 
     def as_dict(self) -> dict:
         low, high = self.interval
         return {"accuracy": self.accuracy, "correct": self.correct, "n": self.n, "stderr": self.stderr,
-                "ci95": [low, high]}
+                "ci95": [low, high], "design_effect": self.design_effect}
+
+
+def wilson_interval(p: float, n_effective: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``p`` seen on ``n_effective`` independent trials
+    ((0, 1) when there are none): never zero width, never outside [0, 1]."""
+    if n_effective <= 0:
+        return 0.0, 1.0
+    z2n = z * z / n_effective
+    center = (p + z2n / 2) / (1 + z2n)
+    half = z * math.sqrt(p * (1 - p) / n_effective + z2n / (4 * n_effective)) / (1 + z2n)
+    return min(p, max(0.0, center - half)), max(p, min(1.0, center + half))  # exact at p = 0 or 1
+
+
+def design_effect(p: float, n: int, stderr: float, clusters: int) -> float:
+    """Clustered variance over binomial variance, floored at 1; ``n`` (all questions count as one)
+    when they share one cluster and so the clustering cannot be estimated."""
+    if n <= 1:
+        return 1.0
+    if clusters < 2:
+        return float(n)
+    binomial = p * (1 - p) / n
+    return max(1.0, stderr * stderr / binomial) if binomial > 0 else 1.0
 
 
 def clustered_stderr(values: list[float], groups: list[str]) -> float:
@@ -54,7 +93,9 @@ def clustered_stderr(values: list[float], groups: list[str]) -> float:
 def accuracy(correct: list[bool], groups: list[str]) -> Accuracy:
     n = len(correct)
     hits = int(sum(correct))
-    return Accuracy(hits, n, hits / n if n else 0.0, clustered_stderr([float(c) for c in correct], groups))
+    p = hits / n if n else 0.0
+    stderr = clustered_stderr([float(c) for c in correct], groups)
+    return Accuracy(hits, n, p, stderr, design_effect(p, n, stderr, len(set(groups))))
 
 
 def mcnemar_exact(baseline_only: int, current_only: int) -> float:
@@ -85,6 +126,82 @@ def paired_bootstrap(baseline: list[bool], current: list[bool], groups: list[str
     estimates = cluster_sum[draws].sum(axis=1) / cluster_size[draws].sum(axis=1)
     low, high = np.quantile(estimates, [0.025, 0.975])
     return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """``current - baseline`` on paired questions, clustered by video (fractions, not points)."""
+
+    n: int              # paired questions
+    clusters: int       # videos they are on
+    discordant: int     # questions right in one run only
+    delta: float        # accuracy change
+    stderr: float       # its standard error from the per-video sums (never below the three-video floor)
+    p_drop: float       # one-sided exact sign-flip p-value of "the current run is no worse"
+    detectable: float   # the smallest drop detectable at ``alpha`` with ``power``: (z_{1-alpha} + z_power) * stderr
+
+
+def cluster_sums(baseline: list[bool], current: list[bool], groups: list[str]) -> np.ndarray:
+    """Per video, (questions now right) - (questions now wrong) among its paired questions: integers."""
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(g, len(index)) for g in groups), dtype=np.int64, count=len(groups))
+    diff = np.asarray(current, dtype=np.int64) - np.asarray(baseline, dtype=np.int64)
+    return np.bincount(codes, weights=diff, minlength=len(index)).round().astype(np.int64)
+
+
+def _binomial_pmf(count: int) -> np.ndarray:
+    """P(k heads in ``count`` fair coin flips), k = 0..count, in log space (no overflow)."""
+    k = np.arange(count + 1)
+    log_comb = np.concatenate([[0.0], np.cumsum(np.log((count - k[1:] + 1) / k[1:]))])
+    return np.exp(log_comb - count * math.log(2.0))
+
+
+def signflip_p_lower(sums: np.ndarray) -> float:
+    """Exact one-sided p-value P(S <= observed), S = sum of the per-video sums with independent fair
+    random signs: the randomisation distribution when, within every video, which run is "baseline"
+    and which "current" is exchangeable (no change). Videos with equal magnitudes share a binomial;
+    distinct magnitudes are convolved (exact integer support, no approximation)."""
+    sums = np.asarray(sums, dtype=np.int64)
+    magnitudes = np.abs(sums[sums != 0])
+    if magnitudes.size == 0:
+        return 1.0
+    observed = int(sums.sum())
+    pmf, offset = np.ones(1), 0  # pmf[i] = P(S = i - offset)
+    for size, count in zip(*np.unique(magnitudes, return_counts=True)):
+        size, count = int(size), int(count)
+        part = np.zeros(2 * size * count + 1)
+        part[:: 2 * size] = _binomial_pmf(count)  # S_part = size * (2k - count)
+        pmf, offset = np.convolve(pmf, part), offset + size * count
+    return float(min(1.0, pmf[: observed + offset + 1].sum()))
+
+
+def paired_cluster_test(baseline: list[bool], current: list[bool], groups: list[str], alpha: float = 0.05,
+                        power: float = 0.8) -> PairedTest:
+    """The paired comparison a regression verdict rests on (see the module docstring).
+
+    ``stderr``: sqrt(sum over videos of their squared sum of differences) / n, the spread of the
+    change under the sign-flip null; when few or no questions changed it is floored at the SE that
+    three whole videos of average size flipping would give, sqrt(3) / videos, so a comparison
+    with no discordance never claims to detect everything.
+    """
+    n = len(baseline)
+    sums = cluster_sums(baseline, current, groups)
+    clusters = len(sums)
+    if n == 0:
+        return PairedTest(0, 0, 0, 0.0, math.inf, 1.0, math.inf)
+    discordant = int(sum(b != c for b, c in zip(baseline, current)))
+    stderr = max(math.sqrt(float((sums.astype(float) ** 2).sum())) / n, math.sqrt(3.0) / clusters)
+    z = NormalDist().inv_cdf(1 - alpha) + NormalDist().inv_cdf(power)
+    return PairedTest(n, clusters, discordant, float(sums.sum()) / n, stderr, signflip_p_lower(sums), z * stderr)
+
+
+def questions_needed(n: int, detectable: float, max_drop: float) -> int | None:
+    """About how many paired questions would bring the detectable drop down to ``max_drop`` (same
+    discordance and clustering per question: the SE shrinks as 1/sqrt(n)); ``None`` when no size
+    can (``max_drop`` 0, or nothing paired)."""
+    if max_drop <= 0 or n == 0 or not math.isfinite(detectable):
+        return None
+    return max(n, math.ceil(n * (detectable / max_drop) ** 2))
 
 
 def chance_accuracy(option_counts: list[int]) -> float:

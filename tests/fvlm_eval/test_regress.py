@@ -1,12 +1,16 @@
-"""regress on constructed runs: the verdicts and exit codes, and every kind of unusable input."""
+"""regress on constructed runs: the verdicts and exit codes (power and protocols included), the one
+rule for stale summaries, and every kind of unusable input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 
 import pytest
 
-from fvlm_eval.regress import EXIT_DROP, EXIT_MISMATCH, EXIT_PASS, RegressUnusable, regress
+from fvlm_eval.records import read_records, write_records
+from fvlm_eval.regress import EXIT_DROP, EXIT_MISMATCH, EXIT_PASS, EXIT_UNDERPOWERED, RegressUnusable, regress
 from tests.fvlm_eval.constructed import write_run
 
 
@@ -17,7 +21,7 @@ def test_regress_flags_a_clear_drop(tmp_path):
     report = json.loads((current / "regress" / "regress.json").read_text())
     overall = report["comparisons"][0]
     assert overall["delta"] == pytest.approx(-30.0) and len(overall["lost"]) == 30 and overall["mcnemar_p"] < 1e-6
-    assert overall["ci95"][1] < 0
+    assert overall["p_drop"] < 1e-3 and overall["ci95"][1] < 0  # 10 whole videos lost, none gained: p = 2^-10
     assert "significant drop" in (current / "regress" / "regress.md").read_text()
 
 
@@ -25,7 +29,10 @@ def test_regress_passes_noise(tmp_path):
     pattern = [True, False, True, True, False] * 20
     flipped = list(pattern)
     flipped[0], flipped[1] = False, True  # one lost, one gained
-    assert regress(write_run(tmp_path / "a", pattern), write_run(tmp_path / "b", flipped)) == EXIT_PASS
+    a, b = write_run(tmp_path / "a", pattern), write_run(tmp_path / "b", flipped)
+    assert regress(a, b, max_drop=15) == EXIT_PASS  # 100 questions on 34 videos detect drops of ~13 points
+    overall = json.loads((b / "regress" / "regress.json").read_text())["comparisons"][0]
+    assert 10 < overall["detectable_drop"] < 15 and not overall["underpowered"]
 
 
 def test_regress_reports_a_mismatch_loudly(tmp_path, monkeypatch):
@@ -34,7 +41,7 @@ def test_regress_reports_a_mismatch_loudly(tmp_path, monkeypatch):
     base = write_run(tmp_path / "a", [True] * 10)
     current = write_run(tmp_path / "b", [True] * 10, sampling="uniform:16")
     assert regress(base, current) == EXIT_MISMATCH
-    assert regress(base, current, allow_mismatch=True) == EXIT_PASS
+    assert regress(base, current, allow_mismatch=True, allow_underpowered=True) == EXIT_PASS
     assert "Settings differ" in summary_file.read_text()
 
 
@@ -45,7 +52,8 @@ def test_runs_sharing_nothing_or_too_little_are_not_comparable(tmp_path, shared)
     assert regress(base, current) == 4
     verdict = json.loads((current / "regress" / "regress.json").read_text())["verdict"]
     assert verdict.startswith("not comparable")
-    assert regress(base, current, min_overlap=0.1) == (4 if shared == 0 else EXIT_PASS)  # 5 flips: p = 0.0625
+    # 5 shared questions (2 videos), all lost: p = 1/4, and 2 videos could not show any drop
+    assert regress(base, current, min_overlap=0.1) == (4 if shared == 0 else EXIT_UNDERPOWERED)
 
 
 def test_runs_without_a_common_benchmark_mode_are_not_comparable(tmp_path):
@@ -110,5 +118,112 @@ def test_only_the_questions_the_summary_counts_are_compared(tmp_path):
     summary = json.loads(summary_path.read_text())
     summary["questions"] = summary["questions"][:10]  # a rerun with --limit 10: the older records stay on disk
     summary_path.write_text(json.dumps(summary))
-    assert regress(base, current, min_overlap=0.3) == EXIT_PASS
+    assert regress(base, current, min_overlap=0.3, allow_underpowered=True) == EXIT_PASS
     assert json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]["n"] == 10
+
+
+# ----- power -------------------------------------------------------------------------------------
+
+def test_a_nine_question_comparison_is_underpowered_not_a_pass(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 9)
+    current = write_run(tmp_path / "b", [True] * 6 + [False] * 3)  # a 33-point drop on 3 videos
+    assert regress(base, current) == EXIT_UNDERPOWERED
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    overall = report["comparisons"][0]
+    assert report["verdict"].startswith("underpowered") and report["underpowered"] == ["videomme coarse_fine"]
+    assert overall["delta"] == pytest.approx(-100 / 3) and overall["p_drop"] == 0.5  # one whole video lost
+    assert overall["detectable_drop"] > 100 and overall["needed"] > 9
+    text = (current / "regress" / "regress.md").read_text()
+    assert "Underpowered" in text and f"about {overall['needed']:,} paired questions would be needed" in text
+
+
+def test_allow_underpowered_passes_with_a_warning(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 9)
+    current = write_run(tmp_path / "b", [True] * 7 + [False] * 2)
+    assert regress(base, current, allow_underpowered=True) == EXIT_PASS
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    assert report["verdict"] == "pass (underpowered, allowed by --allow-underpowered)"
+    assert any("could not have been detected" in w for w in report["warnings"])
+    assert "could not have been detected" in (current / "regress" / "regress.md").read_text()
+
+
+def test_a_significant_drop_fails_even_when_a_smaller_one_would_go_unseen(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [False] * 60)  # 20 of 20 videos lost
+    assert regress(base, current, max_drop=1) == EXIT_DROP
+
+
+# ----- protocols ---------------------------------------------------------------------------------
+
+def _headline(run, protocol):
+    path = run / "videomme/coarse_fine/summary.json"
+    summary = json.loads(path.read_text())
+    summary["headline_protocol"] = protocol
+    path.write_text(json.dumps(summary))
+    return run
+
+
+def test_generate_baseline_against_a_run_without_generate_is_a_mismatch_naming_the_protocol(tmp_path):
+    base = _headline(write_run(tmp_path / "a", [True] * 60, generated=True), "generated")
+    current = write_run(tmp_path / "b", [False] * 60)  # made without --generate: reference is its headline
+    for chosen in (None, "generated"):
+        assert regress(base, current, protocol=chosen, allow_mismatch=True) == EXIT_MISMATCH
+        report = json.loads((current / "regress" / "regress.json").read_text())
+        assert report["comparisons"] == [] and "generated" in report["protocol_problems"][0]
+    assert "current run did not measure protocol 'generated'" in report["protocol_problems"][0]
+    assert regress(current, base, protocol="generated") == EXIT_MISMATCH  # swapped: never silently `reference`
+    assert "baseline run did not measure protocol 'generated'" in (base / "regress" / "regress.md").read_text()
+    assert regress(base, current, protocol="reference") == EXIT_DROP  # both measured it: a real drop
+
+
+def test_protocol_chooses_what_is_compared(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 60, generated=True)
+    current = write_run(tmp_path / "b", [True] * 60, generated=True)
+    path = current / "videomme/coarse_fine/samples.jsonl"  # generated answers all wrong now, the rest unchanged
+    write_records(path, [dataclasses.replace(r, pred={**r.pred, "generated": "B"}) for r in read_records(path)])
+    assert regress(base, current, protocol="sum") == EXIT_UNDERPOWERED  # nothing changed: p = 1
+    assert regress(base, current, protocol="generated") == EXIT_DROP
+    overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
+    assert overall["protocol"] == "generated" and overall["delta"] == -100
+
+
+def test_alpha_must_be_above_zero(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    base, current = write_run(tmp_path / "a", [True] * 9), write_run(tmp_path / "b", [True] * 9)
+    with pytest.raises(ValueError, match="--alpha 0"):
+        regress(base, current, alpha=0)
+    assert main(["regress", "--baseline", str(base), "--current", str(current), "--alpha", "0"]) == 2
+    assert main(["regress", "--baseline", str(base), "--current", str(current), "--protocol", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert "--alpha 0" in err and "--protocol nonsense" in err and "Traceback" not in err
+
+
+# ----- stale summaries: the records are the truth ------------------------------------------------
+
+def test_hand_edited_correct_flags_are_caught_and_recomputed(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [False] * 60)
+    path = current / "videomme/coarse_fine/samples.jsonl"
+    write_records(path, [dataclasses.replace(r, correct={p: True for p in r.correct}) for r in read_records(path)])
+    summary = current / "videomme/coarse_fine/summary.json"
+    os.utime(summary, (path.stat().st_mtime + 5,) * 2)  # a fresh-looking summary: only the flags lie
+    assert regress(base, current) == EXIT_DROP
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    assert report["comparisons"][0]["delta"] == -100
+    (warning,) = report["warnings"]
+    assert str(path) in warning and "60 records hold `correct` flags that disagree" in warning
+
+
+def test_a_stale_or_missing_summary_is_said_and_the_records_decide(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [True] * 60)
+    path = current / "videomme/coarse_fine/samples.jsonl"
+    summary = current / "videomme/coarse_fine/summary.json"
+    os.utime(summary, (path.stat().st_mtime - 60,) * 2)
+    assert regress(base, current, allow_underpowered=True) == EXIT_PASS
+    assert "summary.json is older than samples.jsonl" in (current / "regress" / "regress.md").read_text()
+    summary.unlink()
+    assert regress(base, current, allow_underpowered=True) == EXIT_PASS
+    warnings = json.loads((current / "regress" / "regress.json").read_text())["warnings"]
+    assert sum("no summary.json beside samples.jsonl" in w for w in warnings) == 1

@@ -8,8 +8,9 @@ from itertools import product
 import numpy as np
 import pytest
 
-from fvlm_eval.stats import (above_chance_p, accuracy, chance_accuracy, clustered_stderr, letter_bias, mcnemar_exact,
-                             paired_bootstrap)
+from fvlm_eval.stats import (above_chance_p, accuracy, chance_accuracy, cluster_sums, clustered_stderr, letter_bias,
+                             mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed, signflip_p_lower,
+                             wilson_interval)
 
 
 @pytest.mark.parametrize("b,c,expected", [
@@ -76,3 +77,133 @@ def test_letter_bias_counts_and_the_best_constant_guess():
     assert bias["predicted"] == {"A": 2, "B": 1, "none": 1}
     assert bias["gold"] == {"A": 1, "B": 2, "C": 1}
     assert bias["best_constant"] == {"letter": "B", "accuracy": 0.5}
+
+
+# ----- intervals: Wilson on the effective sample size, never zero width -------------------------
+
+def test_one_right_answer_is_not_certainty():
+    low, high = accuracy([True], ["v"]).interval
+    assert high == 1.0 and low == pytest.approx(1 / (1 + 1.959963984540054**2))  # Wilson at n=1: [0.207, 1]
+    low, high = accuracy([False], ["v"]).interval
+    assert low == 0.0 and high == pytest.approx(1 - 1 / (1 + 1.959963984540054**2))
+
+
+def test_interval_is_the_textbook_wilson_when_there_is_no_clustering_to_widen_it():
+    # five videos, one right and one wrong question each: the clustered variance is 0, deff floors at 1
+    block = accuracy([True, False] * 5, [f"v{i // 2}" for i in range(10)])
+    assert block.design_effect == 1.0
+    assert block.interval == pytest.approx((0.2365931, 0.7634069), abs=1e-6)  # Wilson 5/10 (as statsmodels gives)
+
+
+def test_clustering_widens_the_interval_by_its_design_effect():
+    correct = [True] * 18 + [False] * 12  # ten videos of three questions that are all right or all wrong
+    groups = [f"v{i // 3}" for i in range(30)]
+    clustered, independent = accuracy(correct, groups), accuracy(correct, [str(i) for i in range(30)])
+    assert clustered.design_effect == pytest.approx(clustered.stderr**2 / (0.6 * 0.4 / 30)) and clustered.design_effect > 2.5
+    assert clustered.interval == wilson_interval(0.6, 30 / clustered.design_effect)
+    assert clustered.interval[1] - clustered.interval[0] > 1.5 * (independent.interval[1] - independent.interval[0])
+    one_video = accuracy([True] * 5, ["v"] * 5)  # one video: its clustering cannot be estimated, it counts once
+    assert one_video.design_effect == 5 and one_video.interval == pytest.approx(accuracy([True], ["v"]).interval)
+
+
+def test_no_interval_has_zero_width_while_there_is_a_question():
+    rng = np.random.default_rng(0)
+    for n in range(1, 40):
+        for hits in {0, 1, n // 2, n - 1, n}:
+            correct = [True] * hits + [False] * (n - hits)
+            for groups in ([str(i) for i in range(n)], ["v"] * n, [f"v{rng.integers(0, 4)}" for _ in range(n)]):
+                block = accuracy(correct, groups).as_dict()
+                low, high = block["ci95"]
+                assert 0.0 <= low < high <= 1.0 and low <= block["accuracy"] <= high, (n, hits, groups)
+
+
+# ----- the paired test a regression verdict rests on ----------------------------------------------
+
+def test_signflip_p_equals_enumeration_of_every_sign():
+    rng = np.random.default_rng(2)
+    for _ in range(60):
+        sums = rng.integers(-4, 5, size=int(rng.integers(1, 10)))
+        signs = np.array(list(product([-1, 1], repeat=len(sums))))
+        exact = float(np.mean((signs * np.abs(sums)).sum(axis=1) <= sums.sum()))
+        assert signflip_p_lower(sums) == pytest.approx(exact, abs=1e-12)
+    assert signflip_p_lower(np.zeros(5, dtype=int)) == 1.0
+
+
+def test_with_one_question_per_video_it_is_the_one_sided_mcnemar_test():
+    for lost, gained in [(8, 2), (5, 0), (30, 12), (0, 4)]:
+        before, after = [True] * lost + [False] * gained, [False] * lost + [True] * gained
+        test = paired_cluster_test(before, after, [str(i) for i in range(lost + gained)])
+        one_sided = sum(math.comb(lost + gained, k) for k in range(lost, lost + gained + 1)) / 2 ** (lost + gained)
+        assert test.p_drop == pytest.approx(one_sided)
+
+
+def test_detectable_drop_has_a_floor_when_nothing_changed():
+    same = [True, False, True] * 3
+    test = paired_cluster_test(same, same, [f"v{i // 3}" for i in range(9)])
+    assert test.discordant == 0 and test.p_drop == 1.0
+    assert test.stderr == pytest.approx(math.sqrt(3) / 3) and test.detectable > 1  # 3 videos can detect nothing
+    assert questions_needed(9, test.detectable, 0.01) > 100_000 and questions_needed(9, test.detectable, 0.0) is None
+    assert list(cluster_sums([True, True, False], [False, True, True], ["a", "b", "a"])) == [0, 0]
+
+
+def _binomial_upper(reps: int, rate: float, level: float = 0.99) -> int:
+    """The smallest k with P(Binomial(reps, rate) <= k) >= level: more rejections than this in
+    ``reps`` null runs would mean the true rate exceeds ``rate`` (at 1% risk of a false alarm)."""
+    total = 0.0
+    for k in range(reps + 1):
+        total += math.exp(math.lgamma(reps + 1) - math.lgamma(k + 1) - math.lgamma(reps - k + 1)
+                          + k * math.log(rate) + (reps - k) * math.log(1 - rate))
+        if total >= level:
+            return k
+    return reps
+
+
+def _whole_videos_flip(videos: int, per_video: int, reps: int, seed: int, redrawn: float):
+    """Paired runs under no change, clustered to the extreme: each video's questions are all right or
+    all wrong together (40% right); in the current run a share ``redrawn`` of the videos are drawn
+    again from the same law, so whole videos flip together, as often to wrong as to right."""
+    rng = np.random.default_rng(seed)
+    before = rng.random((reps, videos)) < 0.4
+    after = np.where(rng.random((reps, videos)) < redrawn, rng.random((reps, videos)) < 0.4, before)
+    return before, after
+
+
+@pytest.mark.parametrize("videos, per_video, seed", [(900, 3, 11), (200, 10, 12)])
+def test_the_gate_is_calibrated_when_whole_videos_flip_together(videos, per_video, seed):
+    """Null simulation (issue 15): the clustered test's rejection rate and the gate's fail rate (drop
+    above 1 point AND p < alpha) stay within alpha, up to Monte-Carlo noise (no more rejections than
+    the 99% quantile of Binomial(reps, alpha)); McNemar, which treats the questions of a video as
+    independent, fails the same check."""
+    reps, alpha, max_drop = 1500, 0.05, 0.01
+    before, after = _whole_videos_flip(videos, per_video, reps, seed, redrawn=0.1)
+    sums = (after.astype(int) - before.astype(int)) * per_video
+    groups = [f"v{i}" for i in range(videos) for _ in range(per_video)]
+    first = paired_cluster_test(list(np.repeat(before[0], per_video)), list(np.repeat(after[0], per_video)), groups)
+    assert first.p_drop == signflip_p_lower(sums[0])  # the simulation's p-values are the verdict's own
+    p = np.array([signflip_p_lower(s) for s in sums])
+    delta = sums.sum(axis=1) / (videos * per_video)
+    lost = ((before & ~after).sum(axis=1) * per_video).tolist()
+    gained = ((after & ~before).sum(axis=1) * per_video).tolist()
+    mcnemar = np.array([mcnemar_exact(l, g) for l, g in zip(lost, gained)])
+    bound = _binomial_upper(reps, alpha)
+    assert int((p < alpha).sum()) <= bound
+    assert int(((p < alpha) & (delta < -max_drop)).sum()) <= bound
+    assert int(((mcnemar < alpha) & (delta < -max_drop)).sum()) > bound  # the old rule: far above alpha
+
+
+def test_the_detectable_drop_is_detected_about_80_percent_of_the_time():
+    videos, per_video, discordance, reps = 300, 3, 0.2, 800
+    z = 1.6448536269514722 + 0.8416212335729143
+    drop = z * math.sqrt(discordance / videos)  # the detectable drop the test should report for this design
+    rng = np.random.default_rng(5)
+    u = rng.random((reps, videos))
+    lose, gain = u < (discordance + drop) / 2, (u >= (discordance + drop) / 2) & (u < discordance)
+    before = ~gain
+    after = np.where(lose, False, np.where(gain, True, before))
+    groups = [f"v{i}" for i in range(videos) for _ in range(per_video)]
+    reported = [paired_cluster_test(list(np.repeat(before[r], per_video)), list(np.repeat(after[r], per_video)),
+                                    groups).detectable for r in range(20)]
+    assert np.mean(reported) == pytest.approx(drop, rel=0.05)
+    sums = (after.astype(int) - before.astype(int)) * per_video
+    power = np.mean([signflip_p_lower(s) < 0.05 for s in sums])
+    assert 0.7 <= power <= 0.9

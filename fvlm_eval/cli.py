@@ -170,6 +170,18 @@ def run(
     raise typer.Exit(evaluation.exit_code)
 
 
+@app.command("export-checkpoint")
+def export_checkpoint(
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT.pt", help="a training checkpoint: a state dict, or a dict with 'model_state_dict'"),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="the model folder to write (model.safetensors, config.json, tokenizer)"),
+    config: Optional[Path] = typer.Option(None, metavar="CONFIG.json", help="the model's config.json (default: one beside the checkpoint, else fVLM-135M's)"),
+) -> None:
+    """Turn a training checkpoint into a model folder that `run --model` (and `load_fvlm`) reads."""
+    from fvlm_eval.api import export_checkpoint as export
+
+    typer.echo(f"wrote {export(checkpoint, folder, config)}")
+
+
 @app.command()
 def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards wrote into")) -> None:
     """Join the shards of a run (`fvlm-eval run --shard i/n`) into samples.jsonl and summary.json."""

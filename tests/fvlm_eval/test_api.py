@@ -1,0 +1,149 @@
+"""The Python API: an in-memory model scores exactly as the CLI on the same weights in a folder;
+records in memory; model folders from in-memory models and from training checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fvlm_eval import Evaluation, SettingsError, evaluate, export_checkpoint, fixtures, save_model_folder
+from fvlm_eval.cli import main
+from fvlm_eval.records import read_records
+from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
+
+MODES = ("coarse_only", "coarse_fine", "autoregressive")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    fixtures.write_mvbench(root)
+    fixtures.write_scienceqa(root)
+    return root
+
+
+def comparable(record):
+    return (record.id, record.mode, record.gold, record.pred, record.correct, record.scores, record.options,
+            record.prompt_sha256, record.question_sha256, record.frames, record.error)
+
+
+def test_an_in_memory_model_scores_as_the_cli_on_its_saved_folder(capsys, model_dir, data, tmp_path, tokenizer):
+    code = main(["run", "scienceqa", "mvbench", "--model", str(model_dir), "--data-dir", str(data), "--mode", "all",
+                 "--limit", "3", "--workers", "0", "--no-frame-cache", "--output-dir", str(tmp_path / "cli")])
+    assert code == 0, capsys.readouterr()
+    model = tiny_model().train()  # as a training loop holds it
+    evaluation = evaluate(model, ["scienceqa", "mvbench"], tokenizer=tokenizer, modes="all", limit=3, data_dir=data,
+                          output_dir=tmp_path / "api", frame_cache=False, workers=0, keep_records=True, progress=False)
+    assert model.training  # put back as it was
+    assert isinstance(evaluation, Evaluation) and evaluation.exit_code == 0
+    assert {(r.benchmark, r.mode) for r in evaluation.results} == {(b, m) for b in ("scienceqa", "mvbench") for m in MODES}
+    for result in evaluation.results:
+        cli = read_records(tmp_path / "cli" / result.benchmark / result.mode / "samples.jsonl")
+        api = read_records(tmp_path / "api" / result.benchmark / result.mode / "samples.jsonl")
+        assert len(cli) == len(api) == 3
+        assert [comparable(r) for r in api] == [comparable(r) for r in cli]
+        assert [comparable(r) for r in result.records] == [comparable(r) for r in cli]
+        cli_summary = json.loads((tmp_path / "cli" / result.benchmark / result.mode / "summary.json").read_text())
+        for protocol, block in cli_summary["accuracy"].items():
+            assert result.accuracy[protocol].accuracy == block["accuracy"]
+            assert result.accuracy[protocol].n == block["n"] == 3
+        assert result.headline_protocol == cli_summary["headline_protocol"]
+        assert result.accuracy[result.headline_protocol].formulation
+        assert result.summary["manifest"]["model"]["source"] == "in-memory FoveatedVLM"
+    assert evaluation.accuracy("mvbench", "coarse_fine") == evaluation[("mvbench", "coarse_fine")].headline.accuracy
+
+
+def test_records_in_memory_leave_no_folder_and_a_rerun_resumes(model_dir, data, tmp_path, tokenizer, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    model = tiny_model()
+    evaluation = evaluate(model, "scienceqa", tokenizer=tokenizer, limit=3, data_dir=data, frame_cache=tmp_path / "cache",
+                          workers=0, keep_records=True, progress=False, step=1200)
+    (result,) = evaluation.results
+    assert evaluation.output_dir is None and result.folder is None and list((tmp_path / "tmp").iterdir()) == []
+    assert [r.id for r in result.records] == result.summary["questions"] and len(result.records) == 3
+    assert result.summary["manifest"]["step"] == 1200 and result.mode == "coarse_fine"
+    assert result.summary["timing"]["clips"]["decoded"] == 3
+    again = evaluate(model, "scienceqa", tokenizer=tokenizer, limit=3, data_dir=data, frame_cache=tmp_path / "cache",
+                     workers=0, progress=False)  # a later checkpoint on the same subset decodes nothing
+    assert again.results[0].summary["timing"]["clips"] == {**result.summary["timing"]["clips"], "decoded": 0,
+                                                           "from_cache": 3}
+
+
+def test_other_weights_cannot_resume_a_folder(data, tmp_path, tokenizer):
+    from fvlm_eval.runner import RunRefused
+
+    evaluate(tiny_model(0), "scienceqa", tokenizer=tokenizer, limit=2, data_dir=data, output_dir=tmp_path, frame_cache=False,
+             workers=0, progress=False)
+    with pytest.raises(RunRefused, match="model_sha256"):
+        evaluate(tiny_model(1), "scienceqa", tokenizer=tokenizer, limit=2, data_dir=data, output_dir=tmp_path,
+                 frame_cache=False, workers=0, progress=False)
+
+
+@pytest.mark.parametrize("call, message", [
+    (dict(benchmarks="nosuch"), "unknown benchmark nosuch"),
+    (dict(benchmarks="scienceqa", modes="fast"), "--mode fast: fvlm has coarse_only"),
+    (dict(benchmarks="scienceqa", protocol="generated"), "--protocol generated needs --generate"),
+    (dict(benchmarks="scienceqa", batch_sise=4), "unknown settings batch_sise"),
+    (dict(benchmarks="scienceqa", step=-1), "--step -1"),
+    (dict(benchmarks="scienceqa", shard="3/2"), "--shard 3/2"),
+])
+def test_wrong_arguments_name_the_setting(data, tmp_path, tokenizer, call, message):
+    with pytest.raises(SettingsError, match=message):
+        evaluate(tiny_model(), data_dir=data, output_dir=tmp_path, tokenizer=tokenizer, progress=False, **call)
+    with pytest.raises(SettingsError, match="not something fvlm-eval can evaluate"):
+        evaluate(torch.nn.Linear(2, 2), "scienceqa", data_dir=data, progress=False)
+
+
+def test_save_model_folder_round_trips(model_dir, tmp_path, tokenizer):
+    from fvlm_model.loading import load_fvlm
+
+    model = tiny_model(3)
+    folder = save_model_folder(model, tmp_path / "saved", tokenizer)
+    loaded, _ = load_fvlm(folder, device="cpu")
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+    assert json.loads((folder / "config.json").read_text())["query_dim"] == TINY_QUERY_DIM
+
+
+def test_a_training_checkpoint_becomes_a_model_folder(capsys, tmp_path):
+    from fvlm_model.loading import load_fvlm
+
+    model = tiny_model(4)
+    checkpoint = tmp_path / "ckpt" / "step_300.pt"
+    checkpoint.parent.mkdir()
+    torch.save({"model_state_dict": model.state_dict(), "step": 300, "optimizer": {"lr": 1e-4}}, checkpoint)
+    config = tmp_path / "model-config.json"
+    config.write_text(json.dumps({"llm": TINY_LLM, "dino": TINY_DINO, "query_dim": TINY_QUERY_DIM}))
+    folder = export_checkpoint(checkpoint, tmp_path / "api-folder", config)
+    loaded, _ = load_fvlm(folder, device="cpu")
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+    code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "cli-folder"), "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 0 and "cli-folder" in out
+    assert (tmp_path / "cli-folder/model.safetensors").read_bytes() == (folder / "model.safetensors").read_bytes()
+    code = main(["export-checkpoint", str(tmp_path / "missing.pt"), str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 1 and "missing.pt: no such checkpoint file" in err and "Traceback" not in err
+    code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "y")])  # no config: the 135M shape does not fit
+    err = capsys.readouterr().err
+    assert code == 1 and "does not match the fVLM architecture" in err and "Traceback" not in err
+
+
+def test_an_in_memory_smolvlm_scores_as_its_folder(data, tmp_path):
+    from transformers import AutoTokenizer, SmolVLMForConditionalGeneration
+
+    from fvlm_eval.models import load_model
+    from fvlm_eval.models.smolvlm import _image_processor_class, save_tiny_smolvlm
+
+    folder = save_tiny_smolvlm(tmp_path / "smolvlm")
+    common = dict(limit=3, data_dir=data, frame_cache=False, workers=0, keep_records=True, progress=False)
+    from_folder = evaluate(load_model(str(folder), device="cpu"), "scienceqa", **common)
+    model = SmolVLMForConditionalGeneration.from_pretrained(folder)
+    in_memory = evaluate(model, "scienceqa", tokenizer=AutoTokenizer.from_pretrained(folder),
+                         image_processor=_image_processor_class().from_pretrained(folder), **common)
+    assert [comparable(r) for r in in_memory.results[0].records] == [comparable(r) for r in from_folder.results[0].records]

@@ -91,8 +91,9 @@ def unmeasured(run: RunFolder, protocol: str) -> str | None:
 
 
 def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protocol: str, seed: int,
-                 alpha: float = 0.05) -> dict:
-    """Paired statistics over the ids both runs hold (accuracies, change and detectable drop in points)."""
+                 alpha: float = 0.05, max_drop: float = 1.0) -> dict:
+    """Paired statistics over the ids both runs hold (accuracies, change and detectable drop in points;
+    ``needed``: about how many questions would detect a drop of ``max_drop`` points)."""
     shared = [i for i in baseline if i in current]
     before = [bool(baseline[i].correct.get(protocol)) for i in shared]
     after = [bool(current[i].correct.get(protocol)) for i in shared]
@@ -102,7 +103,7 @@ def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protoc
     n = len(shared)
     test = paired_cluster_test(before, after, groups, alpha, POWER)
     low, high = paired_bootstrap(before, after, groups, seed=seed)
-    return {"n": n, "videos": test.clusters, "baseline": 100 * sum(before) / n if n else 0.0,
+    return {"n": n, "videos": test.clusters, "needed": questions_needed(test, max_drop / 100), "baseline": 100 * sum(before) / n if n else 0.0,
             "current": 100 * sum(after) / n if n else 0.0, "delta": 100 * test.delta, "ci95": [100 * low, 100 * high],
             "p_drop": test.p_drop, "mcnemar_p": mcnemar_exact(len(lost), len(gained)),
             "stderr": 100 * test.stderr if math.isfinite(test.stderr) else None,
@@ -168,8 +169,7 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
             protocol_problems.append(f"{where}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
                                      "a settings difference, not a drop)")
             continue
-        overall = compare_pair(base_records, cur_records, chosen, seed, alpha)
-        overall["needed"] = questions_needed(overall["n"], (overall["detectable_drop"] or math.inf) / 100, max_drop / 100)
+        overall = compare_pair(base_records, cur_records, chosen, seed, alpha, max_drop)
         overall["underpowered"] = overall["detectable_drop"] is None or overall["detectable_drop"] > max_drop
         rows = [{"benchmark": key[0], "mode": key[1], "protocol": chosen, "breakdown": "", "value": "", **overall}]
         fields = sorted({f for r in cur_records.values() for f in r.fields})
@@ -177,7 +177,7 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
             for value in sorted({str(r.fields.get(field, "")) for r in cur_records.values()}):
                 pick = lambda records: {i: r for i, r in records.items() if str(r.fields.get(field, "")) == value}
                 rows.append({"benchmark": key[0], "mode": key[1], "protocol": chosen, "breakdown": field, "value": value,
-                             **compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha)})
+                             **compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha, max_drop)})
         results += rows
     unpaired = sorted(set(base_runs) ^ set(cur_runs))
     overall_rows = [r for r in results if not r["breakdown"]]
@@ -215,10 +215,11 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
     if step_summary:
         with open(step_summary, "a") as handle:
             handle.write(text)
-    from rich.console import Console
     from rich.markdown import Markdown
 
-    Console().print(Markdown(text))
+    from fvlm_eval.terminal import console
+
+    console().print(Markdown(console_text(summary, failing, folder)))
     return code
 
 
@@ -236,8 +237,30 @@ def _points(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+def _detectable(row: dict) -> str:
+    value = row["detectable_drop"]
+    return "none (> 100 points)" if value is None or value > 100 else f"{value:.1f} points"
+
+
 def _needed(row: dict) -> str:
     return f"about {row['needed']:,} paired questions" if row.get("needed") else "no finite number (--max-drop 0)"
+
+
+def console_text(summary: dict, failing: list[dict], folder: Path) -> str:
+    """What the terminal shows: the verdict, what is wrong, and one line per benchmark and mode (the
+    full table, per breakdown, is in ``regress.md``: too wide for a CI log)."""
+    full = markdown(summary, failing)
+    head = full[: full.index("| benchmark | mode |")]
+    lines = [head.rstrip(), ""]
+    for r in summary["comparisons"]:
+        if r["breakdown"]:
+            continue
+        flag = " **(significant drop)**" if r in failing else ""
+        lines.append(f"- {r['benchmark']} {r['mode']} [{r['protocol']}]: {r['baseline']:.1f}% -> {r['current']:.1f}% "
+                     f"({r['delta']:+.1f}{flag}; 95% CI [{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}]; p = {r['p_drop']:.3g}; "
+                     f"detectable drop {_detectable(r)}; {r['n']} questions on {r['videos']} "
+                     f"videos, {len(r['lost'])} lost, {len(r['gained'])} gained)")
+    return "\n".join(lines + ["", f"Per breakdown, and the questions that flipped: {folder / 'regress.md'}"]) + "\n"
 
 
 def markdown(summary: dict, failing: list[dict]) -> str:
@@ -257,7 +280,7 @@ def markdown(summary: dict, failing: list[dict]) -> str:
     weak = [r for r in summary["comparisons"] if not r["breakdown"] and r.get("underpowered") and r not in failing]
     if weak:
         lines += [f"**Underpowered: a drop of {summary['max_drop']:g} points could not have been detected.**", ""]
-        lines += [f"- {r['benchmark']} {r['mode']}: detects drops of {_points(r['detectable_drop'])} points or more "
+        lines += [f"- {r['benchmark']} {r['mode']}: detectable drop {_detectable(r)} "
                   f"({r['n']} questions on {r['videos']} videos, {len(r['lost']) + len(r['gained'])} changed); "
                   f"{_needed(r)} would be needed" for r in weak] + [""]
     lines += ["| benchmark | mode | protocol | breakdown | n (videos) | baseline % | current % | change | "

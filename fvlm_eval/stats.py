@@ -139,6 +139,8 @@ class PairedTest:
     stderr: float       # its standard error from the per-video sums (never below the three-video floor)
     p_drop: float       # one-sided exact sign-flip p-value of "the current run is no worse"
     detectable: float   # the smallest drop detectable at ``alpha`` with ``power``: (z_{1-alpha} + z_power) * stderr
+    z: float = 0.0      # z_{1-alpha} + z_power
+    spread: float = 0.0  # sum over videos of (gained - lost)^2, per question: stderr^2 * n before the floor
 
 
 def cluster_sums(baseline: list[bool], current: list[bool], groups: list[str]) -> np.ndarray:
@@ -187,21 +189,26 @@ def paired_cluster_test(baseline: list[bool], current: list[bool], groups: list[
     n = len(baseline)
     sums = cluster_sums(baseline, current, groups)
     clusters = len(sums)
-    if n == 0:
-        return PairedTest(0, 0, 0, 0.0, math.inf, 1.0, math.inf)
-    discordant = int(sum(b != c for b, c in zip(baseline, current)))
-    stderr = max(math.sqrt(float((sums.astype(float) ** 2).sum())) / n, math.sqrt(3.0) / clusters)
     z = NormalDist().inv_cdf(1 - alpha) + NormalDist().inv_cdf(power)
-    return PairedTest(n, clusters, discordant, float(sums.sum()) / n, stderr, signflip_p_lower(sums), z * stderr)
+    if n == 0:
+        return PairedTest(0, 0, 0, 0.0, math.inf, 1.0, math.inf, z)
+    discordant = int(sum(b != c for b, c in zip(baseline, current)))
+    spread = float((sums.astype(float) ** 2).sum()) / n
+    stderr = max(math.sqrt(spread / n), math.sqrt(3.0) / clusters)
+    return PairedTest(n, clusters, discordant, float(sums.sum()) / n, stderr, signflip_p_lower(sums), z * stderr, z,
+                      spread)
 
 
-def questions_needed(n: int, detectable: float, max_drop: float) -> int | None:
-    """About how many paired questions would bring the detectable drop down to ``max_drop`` (same
-    discordance and clustering per question: the SE shrinks as 1/sqrt(n)); ``None`` when no size
-    can (``max_drop`` 0, or nothing paired)."""
-    if max_drop <= 0 or n == 0 or not math.isfinite(detectable):
+def questions_needed(test: PairedTest, max_drop: float) -> int | None:
+    """About how many paired questions would bring the detectable drop down to ``max_drop`` (a
+    fraction), with the same discordance and questions per video: the smallest n' with
+    z * max(sqrt(spread / n'), sqrt(3) * (n / videos) / n') <= max_drop. ``None`` when no size can
+    (``max_drop`` 0, or nothing paired)."""
+    if max_drop <= 0 or test.n == 0:
         return None
-    return max(n, math.ceil(n * (detectable / max_drop) ** 2))
+    by_spread = test.z**2 * test.spread / max_drop**2
+    by_floor = math.sqrt(3.0) * (test.n / test.clusters) * test.z / max_drop
+    return max(test.n, math.ceil(max(by_spread, by_floor)))
 
 
 def chance_accuracy(option_counts: list[int]) -> float:

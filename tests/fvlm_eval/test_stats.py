@@ -142,7 +142,23 @@ def test_detectable_drop_has_a_floor_when_nothing_changed():
     test = paired_cluster_test(same, same, [f"v{i // 3}" for i in range(9)])
     assert test.discordant == 0 and test.p_drop == 1.0
     assert test.stderr == pytest.approx(math.sqrt(3) / 3) and test.detectable > 1  # 3 videos can detect nothing
-    assert questions_needed(9, test.detectable, 0.01) > 100_000 and questions_needed(9, test.detectable, 0.0) is None
+    assert questions_needed(test, 0.0) is None
+    needed = questions_needed(test, 0.01)  # as many videos of 3 questions as the three-video floor allows
+    bigger = paired_cluster_test([True] * needed, [True] * needed, [f"v{i // 3}" for i in range(needed)])
+    assert bigger.detectable <= 0.01 < paired_cluster_test([True] * (needed - 6), [True] * (needed - 6),
+                                                           [f"v{i // 3}" for i in range(needed - 6)]).detectable
+    assert list(cluster_sums([True, True, False], [False, True, True], ["a", "b", "a"])) == [0, 0]
+
+
+def test_questions_needed_reaches_max_drop_at_the_same_discordance():
+    before, after = [True] * 10 + [False] * 10 + [True] * 80, [False] * 10 + [True] * 10 + [True] * 80  # 20% changed
+    test = paired_cluster_test(before, after, [str(i) for i in range(100)])
+    needed = questions_needed(test, 0.01)
+    assert needed == math.ceil(test.z**2 * 0.2 / 0.01**2)
+    k = math.ceil(needed / 100)  # the same design, scaled up to about `needed` questions
+    scaled = paired_cluster_test(before[:10] * k + before[10:20] * k + before[20:] * k,
+                                 after[:10] * k + after[10:20] * k + after[20:] * k, [str(i) for i in range(100 * k)])
+    assert scaled.detectable == pytest.approx(0.01, rel=0.01)
     assert list(cluster_sums([True, True, False], [False, True, True], ["a", "b", "a"])) == [0, 0]
 
 

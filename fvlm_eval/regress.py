@@ -103,8 +103,9 @@ def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protoc
     n = len(shared)
     test = paired_cluster_test(before, after, groups, alpha, POWER)
     low, high = paired_bootstrap(before, after, groups, seed=seed)
-    return {"n": n, "videos": test.clusters, "needed": questions_needed(test, max_drop / 100), "baseline": 100 * sum(before) / n if n else 0.0,
-            "current": 100 * sum(after) / n if n else 0.0, "delta": 100 * test.delta, "ci95": [100 * low, 100 * high],
+    return {"n": n, "videos": test.clusters, "needed": questions_needed(test, max_drop / 100),
+            "baseline": 100 * sum(before) / n if n else 0.0, "current": 100 * sum(after) / n if n else 0.0,
+            "delta": 100 * test.delta, "ci95": [100 * low, 100 * high],
             "p_drop": test.p_drop, "mcnemar_p": mcnemar_exact(len(lost), len(gained)),
             "stderr": 100 * test.stderr if math.isfinite(test.stderr) else None,
             "detectable_drop": 100 * test.detectable if math.isfinite(test.detectable) else None,

@@ -33,8 +33,8 @@ from fvlm_eval.tasks import BENCHMARKS
 from fvlm_eval.types import Sampling
 
 THUMBNAILS = 4  # per media, evenly spread over its sampled frames
-THUMB_HEIGHT = 64  # px
-THUMB_QUALITY = 70  # JPEG
+THUMB_HEIGHT = 48  # px (benchmarks/RESULTS.md: file size and open time at the full suite's size)
+THUMB_QUALITY = 60  # JPEG
 CONTEXT_CHARS = 1500  # a question's context or subtitles beyond this are cut (with a mark)
 
 
@@ -137,6 +137,16 @@ def _scores(values: dict | None, letters) -> list | None:
     return [None if values.get(letter) is None else float(f"{values[letter]:.4g}") for letter in letters]
 
 
+def _compact(record, order: list[str]) -> tuple[str, str, list]:
+    """A record's predictions, correctness and scores aligned with ``order`` (see ``browser_data``)."""
+    pred = "".join("-" if p not in record.pred else (record.pred[p] or ".")[:1] for p in order)
+    correct = "".join("-" if p not in record.correct else "1" if record.correct[p] else "0" for p in order)
+    scores = [_scores(record.scores.get(p), record.letters) or 0 for p in order]
+    while scores and scores[-1] == 0:
+        scores.pop()
+    return pred, correct, scores
+
+
 def _run_modes(runs: list[Path]) -> list[RunMode]:
     found = []
     for index, run in enumerate(runs):
@@ -222,13 +232,11 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
                 protocols.setdefault(name, {"formulation": formulation_of(name)})
             generated = None
             if record.generated is not None:
-                generated = {k: record.generated.get(k) for k in ("text", "letter", "status", "error")}
-            results.append([question_index[qkey], part.run, part.mode,
-                            {p: record.pred.get(p) for p in record.pred},
-                            {p: bool(v) for p, v in record.correct.items()},
-                            {p: _scores(v, record.letters) for p, v in record.scores.items() if v},
-                            generated, record.error, list(record.frames) if record.frames else None])
+                generated = [record.generated.get(k) for k in ("text", "letter", "status", "error")]
+            frames = [record.frames[0], record.frames[-1], len(record.frames)] if record.frames else None
+            results.append([question_index[qkey], part.run, part.mode, record, generated, record.error, frames])
     order = protocol_order(protocols)
+    modes = list(dict.fromkeys(r[2] for r in results))
     return {
         "runs": names,
         "benchmarks": {b: {"title": BENCHMARKS[b]().title, "category": BENCHMARKS[b]().category_field}
@@ -236,7 +244,13 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
         "protocols": [{"name": p, "formulation": protocols[p]["formulation"], "label": protocol_name(p)} for p in order],
         "formulations": {f: formulation_label(f) for f in dict.fromkeys(protocols[p]["formulation"] for p in order)},
         "questions": questions, "media": media,
-        "results": results,  # [question, run, mode, pred, correct, scores, generated, error, frames]
+        "modes": modes,
+        # per result: [question, run, mode index, pred, correct, scores, generated, error, frames], where
+        # pred holds one character per protocol of "protocols" (its letter; "." none; "-" not recorded),
+        # correct "1"/"0"/"-" likewise, scores a list per protocol (the options' scores in letter order, or 0),
+        # generated [text, letter read, status, error], frames [first, last, count] of the sampled indices
+        "results": [[q, run, modes.index(mode), *_compact(record, order), generated, error, frames]
+                    for q, run, mode, record, generated, error, frames in results],
     }
 
 

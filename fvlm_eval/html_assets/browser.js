@@ -24,9 +24,23 @@
     return node;
   }
 
+  // per result, one character (pred, correct) or one list (scores) per protocol, in DATA.protocols' order
+  const position = {};
+  DATA.protocols.forEach((p, i) => { position[p.name] = i; });
+  function predOf(result, protocol) {
+    const c = result.pred.charAt(position[protocol]);
+    return c === "" || c === "-" ? undefined : c === "." ? null : c;
+  }
+  function rightOf(result, protocol) {
+    const c = result.correct.charAt(position[protocol]);
+    return c === "1" ? true : c === "0" ? false : undefined;
+  }
+  function scoresOf(result, protocol) { return result.scores[position[protocol]] || null; }
+
   // (question, mode) items, each with its result per run
   const items = new Map();
-  for (const [q, r, mode, pred, correct, scores, gen, error, frames] of DATA.results) {
+  for (const [q, r, m, pred, correct, scores, gen, error, frames] of DATA.results) {
+    const mode = DATA.modes[m];
     const key = q + "|" + mode;
     if (!items.has(key)) items.set(key, { q: q, mode: mode, runs: {} });
     items.get(key).runs[r] = { pred: pred, correct: correct, scores: scores, gen: gen, error: error, frames: frames };
@@ -45,8 +59,9 @@
     const result = item.runs[run];
     if (!result) return null;
     if (result.error) return "failed";
-    if (!(protocol in result.correct)) return null;
-    return result.correct[protocol] ? "right" : "wrong";
+    const right = rightOf(result, protocol);
+    if (right === undefined) return null;
+    return right ? "right" : "wrong";
   }
 
   function matches(item) {
@@ -134,9 +149,9 @@
   function mark(result, protocol, gold) {
     if (!result) return el("span", { class: "note", text: "—" });
     if (result.error) return el("span", { class: "failed", text: "failed" });
-    if (!(protocol in result.pred)) return el("span", { class: "note", text: "n/m" });
-    const letter = result.pred[protocol];
-    const right = result.correct[protocol];
+    const letter = predOf(result, protocol);
+    if (letter === undefined) return el("span", { class: "note", text: "n/m" });
+    const right = rightOf(result, protocol);
     return el("span", { class: right ? "right" : "wrong", text: (letter === null ? "none" : letter) + (right ? " ✓" : " ✗") });
   }
 
@@ -165,15 +180,15 @@
     const body = el("tbody");
     let formulation = null;
     for (const protocol of DATA.protocols) {
-      if (!(protocol.name in result.pred) && !(protocol.name in result.scores)) continue;
+      if (predOf(result, protocol.name) === undefined && !scoresOf(result, protocol.name)) continue;
       if (protocol.formulation !== formulation) {
         formulation = protocol.formulation;
         const th = el("th", { colspan: String(2 + letters.length), text: DATA.formulations[formulation] || formulation });
         body.append(el("tr", { class: "formulation" }, th));
       }
-      const choice = result.pred[protocol.name];
+      const choice = predOf(result, protocol.name);
       const row = el("tr", {}, el("td", { title: protocol.label, text: protocol.name }), el("td", {}, mark(result, protocol.name, question.gold)));
-      const scores = result.scores[protocol.name];
+      const scores = scoresOf(result, protocol.name);
       letters.forEach((letter, i) => {
         const value = scores ? scores[i] : null;
         row.append(el("td", { class: letter === choice ? "chosen" : "", text: value === null || value === undefined ? "" : String(value) }));
@@ -208,11 +223,14 @@
       if (result.error) box.append(el("p", { class: "failed", text: "failed (counts as wrong): " + result.error }));
       box.append(scoreTable(result, question));
       if (result.gen) {
-        const gen = result.gen;
-        box.append(el("p", {}, "generated: ", el("q", { class: "text generated-text", text: gen.text || "" }),
-          " → letter read: " + (gen.letter || "none") + " (" + (gen.status || "") + ")" + (gen.error ? "; error: " + gen.error : "")));
+        const [text, letter, status, error] = result.gen;
+        box.append(el("p", {}, "generated: ", el("q", { class: "text generated-text", text: text || "" }),
+          " → letter read: " + (letter || "none") + " (" + (status || "") + ")" + (error ? "; error: " + error : "")));
       }
-      if (result.frames) box.append(el("p", { class: "note", text: "sampled frame indices: " + result.frames.join(", ") }));
+      if (result.frames) {
+        const [first, last, count] = result.frames;
+        box.append(el("p", { class: "note", text: "the model saw " + count + " sampled frames, " + first + " to " + last }));
+      }
     }
     return box;
   }

@@ -106,7 +106,7 @@ def test_html_is_one_self_contained_file_with_tables_charts_and_every_question(r
     assert question["q"] == XSS_QUESTION and question["options"][1] == ["B", XSS_OPTION]  # the text, verbatim
     media = data["media"][question["m"]]
     assert media["source"] == "decoded" and len(media["labels"]) == 4 and media["sampled"] == 8
-    assert sum(media["widths"]) > 4 * 60  # four 64-px-tall frames side by side
+    assert sum(media["widths"]) > 4 * 40  # four 48-px-tall frames side by side
 
 
 def test_no_text_from_data_reaches_the_html_unescaped(report_html):
@@ -127,7 +127,7 @@ def test_frames_come_from_the_frame_cache_when_the_video_is_gone(tmp_path):
     cache.put(cache.key(media, sampling, "t"), media,
               Clip(media.key, "video", frames, tuple(range(8)), tuple(range(0, 80, 10)), tuple(float(i) for i in range(8)), 80))
     found = thumbnails(media, sampling, "t", tmp_path / "cache", 4)
-    assert found["source"] == "frame cache" and found["labels"][0] == "frame 0 · 0.0s" and found["widths"] == [96] * 4
+    assert found["source"] == "frame cache" and found["labels"][0] == "frame 0 · 0.0s" and found["widths"] == [72] * 4
 
 
 def test_questions_whose_data_is_gone_still_show_their_records(data, tmp_path):
@@ -201,7 +201,7 @@ def test_the_browser_filters_opens_a_question_and_runs_no_text(report_html, tmp_
         assert not browser.find_elements(By.CSS_SELECTOR, "#browser svg, #browser script, img[src='x'], img[src='y']")
         strip = browser.find_element(By.CSS_SELECTOR, "img.strip")
         WebDriverWait(browser, 10).until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", strip))
-        assert browser.execute_script("return arguments[0].naturalHeight", strip) == 64
+        assert browser.execute_script("return arguments[0].naturalHeight", strip) == 48
         thumbs = Image.open(io.BytesIO(strip.screenshot_as_png)).convert("L")
         assert np.asarray(thumbs).std() > 5  # real frames drawn, not a blank box
         shot = browser.get_screenshot_as_png()

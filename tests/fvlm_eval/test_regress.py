@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from fvlm_eval.records import read_records, write_records
+from fvlm_eval.records import SCHEMA_VERSION, read_records, write_records
 from fvlm_eval.regress import EXIT_DROP, EXIT_MISMATCH, EXIT_PASS, EXIT_UNDERPOWERED, RegressUnusable, regress
 from tests.fvlm_eval.constructed import write_run
 
@@ -76,7 +76,7 @@ def test_unusable_folders_are_named(tmp_path):
 
 @pytest.mark.parametrize("line, message", [
     (b"not json\n", "not a JSON record"),
-    (b'{"id": "videomme/999", "schema_version": 2}\n', "lacks"),
+    (b'{"id": "videomme/999", "schema_version": %d}\n' % SCHEMA_VERSION, "lacks"),
     (b'{"id": "videomme/999", "correct": {}}\n', "older version"),
 ])
 def test_a_bad_record_line_is_named(tmp_path, line, message):
@@ -100,7 +100,7 @@ def test_a_truncated_settings_file_is_named(tmp_path):
 def test_the_same_id_on_another_question_is_never_paired(tmp_path):
     import dataclasses
 
-    from fvlm_eval.records import read_records, write_records
+    from fvlm_eval.records import SCHEMA_VERSION, read_records, write_records
 
     base = write_run(tmp_path / "a", [True] * 20)
     current = write_run(tmp_path / "b", [False] * 20)

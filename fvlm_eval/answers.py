@@ -1,15 +1,32 @@
 """Reading the chosen letter out of a generated answer.
 
 The rule, in order:
-1. the whole answer is one letter, maybe in brackets or with a full stop (``B``, ``(b)``, ``B.``);
-2. else every capital letter standing alone in the answer (``Answer: B``, ``The answer is (B).``,
-   ``Best option: (B) the cup``), except ``A`` and ``I`` used as words (``A person opens the
-   door``, ``I think``): one letter is the answer, two different letters are ambiguous;
-3. else the option whose own text the answer is (case, spaces and punctuation aside), or the one
-   option whose text the answer contains, or, of several, the one it ends by stating ("2 + 5 = 7",
-   "the sum is 7");
-4. else unparseable. A letter that is not one of the question's letters does not count; a word
-   that merely starts with a letter (``Berries``) is not that letter.
+1. the options list of the prompt, repeated by the model (two or more consecutive ``"B. text"``
+   items, the last maybe cut short by the token limit), is taken out: it names every letter and
+   chooses none;
+2. the whole answer is one letter, maybe in brackets, quotes or bold, with a full stop
+   (``B``, ``(b)``, ``'B'``, ``**B.**``);
+3. else the letters the answer names, option texts and ``N/A`` taken out first (in ``C. sample
+   A`` or ``B. Vitamin D`` the A and D belong to an option's text; ``N/A`` is not A), from the
+   first of three tiers that names any:
+   (i) a letter after an answer cue: ``Answer: b``, ``the answer is (B)``, ``The answer is A
+   because``, ``Best option: B``, ``I choose C``; (ii) a letter opening the answer (``B.``,
+   ``(B)``, ``b)``, ``C:``); (iii) any other capital standing alone (``I think it is D``,
+   ``A is correct``), a quoted letter (``'B'``, ``‘D’``), a letter after ``option``/``choice``
+   (``option a``), a bracketed lowercase letter (``(c)``). ``A`` and ``I`` followed by a
+   lowercase word are English (``A person opens the door``, ``I think``) unless the word cannot
+   follow the article or the pronoun (``A is``, ``A because``, ``A or``); a letter after ``not`` is
+   not chosen; a letter that is not one of the question's letters does not count.
+   One letter is the answer; two different letters in the deciding tier are ambiguous
+   (``A or B``, ``(A) and (C)``);
+4. else the option whose own text the answer is (case, spaces, punctuation and a leading article
+   aside: ``A cup`` says ``The cup``; texts that differ only in case, ``AA``/``Aa``, by their case),
+   or the one option whose text the answer contains, or, of several, the one it ends by stating
+   ("2 + 5 = 7", "the sum is 7"); a word that merely starts with a letter (``Berries``) is not
+   that letter;
+5. else unparseable.
+
+Measured on the 497 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
 """
 
 from __future__ import annotations
@@ -18,15 +35,47 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from fvlm_eval.types import Option
+from fvlm_eval.types import LETTERS, Option
 
 # The instruction behind the published SmolVLM2 figures (VLMEvalKit's multiple-choice prompt).
 GENERATION_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 ExtractionStatus = Literal["letter", "text", "empty", "ambiguous", "no_letter"]
 
-_WHOLE = re.compile(r"[\s*\[(]*([A-Za-z])[\s*\]).:]*")
-_STANDALONE = re.compile(r"(?<![A-Za-z0-9'’])([A-Z])(?![A-Za-z0-9'’])")
+_OPEN = r"[(\[{'\"‘“]"
+_CLOSE = r"[)\]}'\"’”]"
+_WHOLE = re.compile(rf"[\s*_]*(?:{_OPEN}\s*)?([A-Za-z])(?:\s*{_CLOSE})?[\s*_.:]*")
+_NOT_APPLICABLE = re.compile(r"(?<![A-Za-z0-9])n\s*/\s*a(?![A-Za-z0-9])", re.IGNORECASE)
+# A capital standing alone: not inside a word, a contraction ("I'm") or an abbreviation ("D.C.").
+_CAPITAL = re.compile(r"(?<![A-Za-z0-9'’])(?<![A-Za-z]\.)(?P<l>[A-Z])(?![A-Za-z0-9'’])(?!\.[A-Za-z])")
+_QUOTED = re.compile(r"(?<![A-Za-z0-9])['‘\"“](?P<l>[A-Za-z])['’\"”](?![A-Za-z0-9])")
+_BRACKETED = re.compile(r"[(\[](?P<l>[a-z])[)\]]")
+_SEPARATORS = (r"(?:[\s*_:=\-]|\bis\b|\b(?:would|should|will|must|might|could)\s+be\b|\bbe\b"
+               r"|\b(?:option|choice|letter)\b)*")
+_ANSWER_CUE = re.compile(
+    r"(?:\banswers?\b|\b(?:correct|best|right|final)\s+(?:option|choice|one)\b|\bmy\s+(?:choice|pick)\b"
+    r"|\bI\s+(?:would\s+|will\s+|'d\s+|’d\s+|'ll\s+|’ll\s+)?(?:choose|pick|select|go\s+with|say)\b)"
+    rf"{_SEPARATORS}{_OPEN}?\s*(?P<l>[A-Za-z])(?![A-Za-z0-9'’])", re.IGNORECASE)
+_OPTION_CUE = re.compile(rf"\b(?:option|choice|letter)\s*[:\-]?\s*{_OPEN}?\s*(?P<l>[A-Za-z])(?![A-Za-z0-9'’])",
+                         re.IGNORECASE)
+_OPENING = re.compile(rf"[\s*_#>\-]*(?:(?P<o>{_OPEN})\s*)?(?P<l>[A-Za-z])"  # a bracket or quote opened is closed
+                      rf"(?(o)\s*{_CLOSE}|(?:[)\]}}]|[.:](?![A-Za-z0-9])))")
+_MORE = re.compile(rf"(?:\s*{_CLOSE})?\s*(?:,|/|&|\bor\b|\band\b|\bvs\.?)\s*{_OPEN}?\s*([A-Z])(?![A-Za-z0-9'’])")
 _WORD_AFTER = re.compile(r"\s+([a-z]+)")
+# "sample A", "Vitamin D", "Type B": a name, not a choice (when no option's text holds it).
+_LABELLED = re.compile(r"\b(?:sample|solution|vitamin|type|plan|figure|fig\.|group|point|exit|gate|grade|class"
+                       r"|hepatitis|section|part|row|column|model|version|line|step|person|player|team|box|tank"
+                       r"|container|beaker)\s*$", re.IGNORECASE)
+_NEGATED = re.compile(rf"\bnot\s+(?:(?:option|choice)\s+)?{_OPEN}?\s*$", re.IGNORECASE)
+# Words that cannot follow the article "a" (or the pronoun "I"): before them, A (I) is a letter.
+_AFTER_LETTER = {
+    "A": {"or", "and", "is", "was", "would", "will", "seems", "seem", "should", "could", "must", "might", "may", "can",
+          "because", "since", "as", "fits", "matches", "appears", "looks", "describes", "answers", "shows", "the", "an",
+          "a", "this", "that", "these", "those", "it", "its", "which", "but", "then", "of", "in", "on", "at", "to",
+          "from", "by", "with", "for", "here", "there", "too", "also", "nor"},
+    "I": {"or", "and", "is", "seems", "fits", "matches", "appears", "looks", "describes", "answers", "shows", "because",
+          "since", "as", "the", "an", "a", "this", "that", "it", "its", "which", "but", "of", "on", "at", "to", "from",
+          "by", "with", "for", "nor"},
+}
 
 
 @dataclass(frozen=True)
@@ -43,12 +92,100 @@ def _normal(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def _is_word(text: str, match: re.Match) -> bool:
-    """``A``/``I`` followed by a lowercase word (other than or/and) is English, not a letter."""
-    if match.group(1) not in ("A", "I"):
+def _content(text: str, keep: str = "") -> str:
+    """``_normal`` without a leading article: "A cup" says "The cup" (but "Solution A" keeps its A)."""
+    words = " ".join(re.sub(rf"[^\w\s{keep}]", " ", text.lower()).split()).split()
+    return " ".join(words[1:] if len(words) > 1 and words[0] in ("a", "an", "the") else words)
+
+
+def _text_pattern(text: str) -> str | None:
+    """A regex for an option's text in an answer, case, spaces and punctuation aside; None for a text of no words."""
+    words = _normal(text).split()
+    if not words:
+        return None
+    return r"(?<![A-Za-z0-9])(?i:" + r"[\W_]+".join(re.escape(w) for w in words) + r")(?![A-Za-z0-9])"
+
+
+def _without_echo(text: str, options: tuple[Option, ...]) -> str:
+    """The answer without the prompt's options list repeated in it (``A. x\\nB. y\\n...``, maybe cut short)."""
+    by_index = {LETTERS.index(o.letter): o for o in options if o.letter in LETTERS}
+    items = []  # (start, end, letter index) of every "B. <B's text>" in the answer
+    for index, option in by_index.items():
+        pattern = _text_pattern(option.text)
+        if pattern is not None:
+            item = rf"(?<![A-Za-z0-9])[(\[]?{option.letter}[)\].:]\s*{pattern}"
+            items += [(m.start(), m.end(), index) for m in re.finditer(item, text)]
+    runs: list[list[tuple[int, int, int]]] = []  # consecutive letters, nothing but separators between them
+    for item in sorted(items):
+        last = runs[-1][-1] if runs else None
+        if last is not None and item[0] < last[1]:
+            continue  # inside the previous item (an option text holding "B. ...")
+        if last is not None and item[2] == last[2] + 1 and re.fullmatch(r"[\s,;|.]*", text[last[1]:item[0]]):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    cuts = []
+    for run in runs:
+        start, end, following = run[0][0], run[-1][1], by_index.get(run[-1][2] + 1)
+        if following is not None:  # the next item, cut short by the token limit
+            tail = re.fullmatch(rf"[\s,;|.]*[(\[]?{following.letter}(?:[)\].:]\s*(.*))?", text[end:], re.DOTALL)
+            if tail and _normal(following.text).startswith(_normal(tail.group(1) or "")):
+                run, end = run + [(end, len(text), run[-1][2] + 1)], len(text)
+        if len(run) >= 2:
+            cuts.append((start, end))
+    for start, end in reversed(cuts):
+        text = text[:start] + "\n" + text[end:]
+    return text
+
+
+def _masked(text: str, options: tuple[Option, ...]) -> str:
+    """``text`` with every option's own text and ``N/A`` blanked (same length, so positions still match)."""
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731
+    text = _NOT_APPLICABLE.sub(blank, text)
+    patterns = [p for o in options if re.search(r"[a-z0-9]{2,}|\d", _normal(o.text)) and (p := _text_pattern(o.text))]
+    for pattern in sorted(patterns, key=len, reverse=True):
+        text = re.sub(pattern, blank, text)
+    return text
+
+
+def _is_letter(original: str, masked: str, match: re.Match, forced: bool = False) -> bool:
+    """Whether the letter matched is meant as a letter: not the article/pronoun, not negated."""
+    before = masked[:match.start("l")]
+    if _NEGATED.search(before) or _LABELLED.search(before):
         return False
-    after = _WORD_AFTER.match(text, match.end())
-    return after is not None and after.group(1) not in ("or", "and")
+    letter = match.group("l")
+    if letter.upper() not in _AFTER_LETTER or (forced and letter.isupper()):
+        return True
+    after = _WORD_AFTER.match(original, match.end("l"))
+    return after is None or after.group(1) in _AFTER_LETTER[letter.upper()]
+
+
+def _more(masked: str, end: int) -> list[str]:
+    """Further letters listed right after a chosen one (``A or B``, ``(A) and (C)``)."""
+    found = []
+    while (more := _MORE.match(masked, end)) is not None:
+        found.append(more.group(1))
+        end = more.end()
+    return found
+
+
+def _named_letters(original: str, masked: str) -> list[set[str]]:
+    """The letters the answer names, by tier: after an answer cue, opening the answer, anywhere else."""
+    cued, opening, other = set(), set(), set()
+    for match in _ANSWER_CUE.finditer(masked):
+        if _is_letter(original, masked, match):
+            cued |= {match.group("l").upper(), *_more(masked, match.end("l"))}
+    first = _OPENING.match(masked)
+    if first and _is_letter(original, masked, first, forced=True):
+        opening |= {first.group("l").upper(), *_more(masked, first.end())}
+    for match in _CAPITAL.finditer(masked):
+        if _is_letter(original, masked, match):
+            other.add(match.group("l"))
+    for regex in (_QUOTED, _OPTION_CUE, _BRACKETED):
+        for match in regex.finditer(masked):
+            if _is_letter(original, masked, match, forced=True):
+                other.add(match.group("l").upper())
+    return [cued, opening, other]
 
 
 def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
@@ -56,24 +193,31 @@ def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
     text = answer.strip()
     if not text:
         return Extracted(None, "empty")
+    text = _without_echo(text, options).strip()
     whole = _WHOLE.fullmatch(text)
     if whole and whole.group(1).upper() in letters:
         return Extracted(whole.group(1).upper(), "letter")
-    found = {m.group(1) for m in _STANDALONE.finditer(text) if not _is_word(text, m)} & letters
-    if len(found) == 1:
-        return Extracted(found.pop(), "letter")
-    if len(found) > 1:
-        return Extracted(None, "ambiguous")
-    said = _normal(text)
-    exact = [o.letter for o in options if _normal(o.text) and _normal(o.text) == said]
+    masked = _masked(text, options)
+    for tier in _named_letters(text, masked):
+        named = tier & letters
+        if len(named) == 1:
+            return Extracted(named.pop(), "letter")
+        if len(named) > 1:
+            return Extracted(None, "ambiguous")
+    said = _content(text)
+    exact = [o.letter for o in options if _content(o.text) and _content(o.text) == said]
+    if len(exact) > 1:  # texts that differ only in case ("AA", "Aa", "aa"): the case decides
+        cased = " ".join(re.sub(r"[^\w\s]", " ", text).split())
+        exact = [o.letter for o in options
+                 if o.letter in exact and " ".join(re.sub(r"[^\w\s]", " ", o.text).split()) == cased]
     if len(exact) == 1:
         return Extracted(exact[0], "text")
-    contained = [o for o in options if _normal(o.text) and re.search(rf"\b{re.escape(_normal(o.text))}\b", said)]
+    contained = [o for o in options if _content(o.text) and re.search(rf"\b{re.escape(_content(o.text))}\b", said)]
     if len(contained) == 1:
         return Extracted(contained[0].letter, "text")
-    with_equals = " ".join(re.sub(r"[^\w\s=]", " ", text.lower()).split())  # as ``said``, "=" kept
+    with_equals = _content(text, keep="=")  # as ``said``, "=" kept
     stated = [o for o in contained  # "2 + 5 = 7", "the sum is 7": the option it ends by stating
-              if re.search(rf"(?:=|\bis|\bequals|\banswer)\s*{re.escape(_normal(o.text))}$", with_equals)]
+              if re.search(rf"(?:=|\bis|\bequals|\banswer)\s*{re.escape(_content(o.text))}$", with_equals)]
     if len(stated) == 1:
         return Extracted(stated[0].letter, "text")
     return Extracted(None, "ambiguous" if len(contained) > 1 or len(exact) > 1 else "no_letter")

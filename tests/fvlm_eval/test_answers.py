@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from fvlm_eval.answers import extract_letter
@@ -55,3 +59,91 @@ SUMS = (Option("A", "5"), Option("B", "7"), Option("C", "9"), Option("D", "2"))
 def test_numeric_answers_by_their_text(answer, letter, status):
     extracted = extract_letter(answer, SUMS)
     assert (extracted.letter, extracted.status) == (letter, status)
+
+
+# --- the misreads of issue 16 item 4, one class each, with the statuses ---
+SAMPLES = (Option("A", "sample B"), Option("B", "neither; the samples have the same temperature"), Option("C", "sample A"))
+VITAMINS = (Option("A", "Vitamin C"), Option("B", "Vitamin D"), Option("C", "Iron"))
+PEOPLE = (Option("A", "A man in a red shirt."), Option("B", "A woman holding an umbrella."), Option("C", "A dog running on the beach."))
+
+
+@pytest.mark.parametrize("answer, options, letter, status", [
+    # (a) a capital inside an option's text is that text, not a letter
+    ("C. sample A", SAMPLES, "C", "letter"),
+    ("sample A", SAMPLES, "C", "text"),
+    ("Sample A has more kinetic energy.", SAMPLES, "C", "text"),
+    ("B. Vitamin D", VITAMINS, "B", "letter"),
+    ("Vitamin D", VITAMINS, "B", "text"),
+    ("Vitamin E is not shown.", VITAMINS, None, "no_letter"),  # a named thing, not a choice
+    # (b) A after a cue or before a verb is the letter; A before a noun is the article
+    ("A is correct.", OPTIONS, "A", "letter"),
+    ("Option A is correct", OPTIONS, "A", "letter"),
+    ("The answer is A because the cup is on the table.", OPTIONS, "A", "letter"),
+    ("A person opens the door", OPTIONS, "C", "text"),
+    ("A woman holding an umbrella.", PEOPLE, "B", "text"),
+    ("A woman", PEOPLE, None, "no_letter"),
+    ("A cup", OPTIONS, "A", "text"),  # "a cup" says "The cup"
+    # (c) quoted letters
+    ("'B'", OPTIONS, "B", "letter"),
+    ("‘D’", OPTIONS, "D", "letter"),
+    ('The answer is "C".', OPTIONS, "C", "letter"),
+    # (d) N/A is not A
+    ("N/A", OPTIONS, None, "no_letter"),
+    ("n/a", OPTIONS, None, "no_letter"),
+    ("N/A, B", OPTIONS, "B", "letter"),
+    # (e) a lowercase letter after a cue
+    ("Answer: b", OPTIONS, "B", "letter"),
+    ("the answer is c", OPTIONS, "C", "letter"),
+    ("option a", OPTIONS, "A", "letter"),
+    ("the answer is a dog", OPTIONS, None, "no_letter"),
+    # an explanation naming other letters: the answer cue decides; a negated letter is not chosen
+    ("The answer is B. Option A is wrong because there is no cup.", OPTIONS, "B", "letter"),
+    ("It's not A, it's B.", OPTIONS, "B", "letter"),
+    ("Answer: A or B", OPTIONS, None, "ambiguous"),
+])
+def test_the_misread_classes(answer, options, letter, status):
+    extracted = extract_letter(answer, options)
+    assert (extracted.letter, extracted.status) == (letter, status)
+
+
+PROMPT = "What happens in the video?\nA. The cup\nB. Berries\nC. A person opens the door\nD. 7\n"
+
+
+@pytest.mark.parametrize("answer, letter, status", [
+    (PROMPT + "Answer: B", "B", "letter"),
+    (PROMPT + "Answer: B. Berries", "B", "letter"),
+    (PROMPT + "Berries", "B", "text"),
+    (PROMPT, None, "no_letter"),  # the options list names every letter and chooses none
+    ("What happens in the video?\nA. The cup\nB. Berries\nC. A pers", None, "no_letter"),  # cut short by the token limit
+    ("(A) The cup (B) Berries (C) A person opens the door (D) 7\nBest option: (C)", "C", "letter"),
+    ("A. The cup\nB. Berries", None, "no_letter"),
+])
+def test_a_repeated_prompt_is_not_an_answer(answer, letter, status):
+    extracted = extract_letter(answer, OPTIONS)
+    assert (extracted.letter, extracted.status) == (letter, status)
+
+
+def test_texts_that_differ_only_in_case():
+    genotypes = (Option("A", "AA"), Option("B", "Aa"), Option("C", "aa"))
+    assert [extract_letter(a, genotypes).letter for a in ("AA", "Aa", "aa", "B. Aa")] == ["A", "B", "C", "B"]
+
+
+# --- the table: 497 hand-labelled answers in the shapes models write (tests/fvlm_eval/answer_table.jsonl) ---
+TABLE = [json.loads(line) for line in (Path(__file__).parent / "answer_table.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _options(texts: list[str]) -> tuple[Option, ...]:
+    return tuple(Option("ABCDEFGHIJ"[i], text) for i, text in enumerate(texts))
+
+
+def test_the_table_covers_every_class_of_answer():
+    classes = Counter(row["class"] for row in TABLE)
+    assert len(TABLE) >= 300 and min(classes.values()) >= 15, classes
+    assert {"capital_in_option_text", "A_letter_or_article", "quoted_letter", "not_a_choice", "lowercase_after_cue",
+            "repeated_prompt", "numeric", "babble", "held_out"} <= set(classes)
+    assert sum(row["expected"] is None for row in TABLE) >= 60  # the reader must also know when there is no answer
+
+
+@pytest.mark.parametrize("row", TABLE, ids=[f"{n + 1}-{row['class']}" for n, row in enumerate(TABLE)])
+def test_the_table_row_by_row(row):
+    assert extract_letter(row["answer"], _options(row["options"])).letter == row["expected"]

@@ -3,7 +3,7 @@
 Every user-facing failure is one line naming the file, row, key or flag, with an exit code
 (0 done; 1 failed: data, model or write error, or every question failing; 2 a wrong flag or
 name; 3 refused: an output folder made with other settings or held by another run; 130
-interrupted). ``--debug`` (or ``FVLM_EVAL_DEBUG=1``) shows the Python traceback as well.
+interrupted by Ctrl-C, 143 by SIGTERM). ``--debug`` (or ``FVLM_EVAL_DEBUG=1``) shows the Python traceback as well.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 
+from fvlm_eval.interrupts import INTERRUPT_EXIT_CODES, exit_code_of, sigterm_as_interrupt
 from fvlm_eval.scoring import GENERATED, PROTOCOLS
 from fvlm_eval.tasks import BENCHMARKS
 
@@ -161,13 +162,41 @@ def run(
     for message in evaluation.messages:
         console.print(f"[yellow]{message}[/]")
     global _STOP_REPORTED
-    _STOP_REPORTED = evaluation.exit_code == 130
+    _STOP_REPORTED = evaluation.exit_code in INTERRUPT_EXIT_CODES
     if shard is not None:
         console.print(f"shard {shard.strip()} recorded under {output}; when every shard has finished: "
                       f"fvlm-eval merge {output}")
     elif summaries:
         console.print(f"records and summaries: [bold]{output}[/]  (next: fvlm-eval report {output})")
     raise typer.Exit(evaluation.exit_code)
+
+
+@app.command()
+def track(
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="run folders (one per checkpoint), or a folder whose sub-folders are runs"),
+    protocol: Optional[list[str]] = typer.Option(None, "--protocol", "-p", metavar="PROTOCOL", help="protocols to draw and compare, repeatable (default: the headline one, and generated when recorded)"),
+    output: Optional[Path] = typer.Option(None, metavar="DIR", help="where to write (default: <the folder of runs>/track)"),
+    alpha: float = typer.Option(0.05, min=0.0, max=1.0, metavar="ALPHA", help="significance level of the consecutive comparisons (above 0)"),
+    seed: int = typer.Option(0, metavar="N", help="bootstrap seed"),
+) -> None:
+    """Accuracy against training step per benchmark, mode and protocol (intervals, chance, the best
+    checkpoint and what it is worth, consecutive checkpoints compared as regress does): track.md,
+    track.csv, track.png. The step is the manifest's (run --step N) or the folder name's (step_9000)."""
+    from fvlm_eval.track import TrackError
+    from fvlm_eval.track import track as write_track
+
+    if alpha <= 0:
+        _fail(f"--alpha {alpha}: must be above 0")
+    try:
+        written, analysis = write_track(runs, output, protocol, alpha, seed)
+    except TrackError as error:
+        raise UserError(str(error), EXIT_FAILED) from error
+    for row in analysis["best"]:
+        typer.echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: best step {row['step']} "
+                   f"({100 * row['accuracy']:.1f}%, chance {100 * (row['chance'] or 0):.1f}%; the maximum of "
+                   f"{row['checkpoints']} checkpoints, biased upward: see track.md)")
+    for path in written:
+        typer.echo(f"wrote {path}")
 
 
 @app.command("export-checkpoint")
@@ -318,16 +347,17 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
     try:
-        code = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
-    except KeyboardInterrupt:
-        code = 130
+        with sigterm_as_interrupt():  # SIGTERM stops a command as Ctrl-C does (exit 143)
+            code = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
+    except KeyboardInterrupt as interrupt:
+        code = exit_code_of(interrupt)
     except Exception as error:
         if hasattr(error, "exit_code"):  # click's (or typer's vendored click's) usage errors and exits
             if hasattr(error, "show"):
                 error.show()
             code = error.exit_code
         elif type(error).__name__ == "Abort":  # click's Ctrl-D / Ctrl-C at a prompt
-            code = 130
+            code = exit_code_of(error)
         else:
             message, code = _message(error, next((a for a in args if not a.startswith("-")), ""))
             if debug:
@@ -342,15 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
         typer.secho("note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
                     "command went on to the end and wrote its records and summaries", err=True, fg=typer.colors.YELLOW)
-    if code == 130 and not _STOP_REPORTED:  # Ctrl-C (typer turns it into Exit(130)) before a run could say so
-        return main_interrupted()
+    if code in INTERRUPT_EXIT_CODES and not _STOP_REPORTED:  # Ctrl-C or SIGTERM before a run could say so
+        return main_interrupted(code)
     return code if isinstance(code, int) else 0
 
 
-def main_interrupted() -> int:
+def main_interrupted(code: int = 130) -> int:
     typer.secho("interrupted; records written so far are kept: rerun the same command to resume", err=True,
                 fg=typer.colors.YELLOW)
-    return 130
+    return code
 
 
 if __name__ == "__main__":

@@ -1,12 +1,29 @@
-"""Terminal tables: the end of a run, and the coverage of ``prepare``."""
+"""Terminal tables: the end of a run, and the coverage of ``prepare``.
+
+No name or number is ever cut ("…"), at 80 columns or in a log that is not a terminal: the tables
+are narrow by construction (one row per mode and protocol shown, a table per benchmark, coverage
+in its own table; formulations abbreviated by the legend ``FORMULATION_CODES``, printed under
+the table), every column is as wide as its widest cell, and a table that still does not fit the
+console is folded into rows: one line per row, ``header: value; ...``, wrapped between words.
+"""
 
 from __future__ import annotations
 
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
+from fvlm_eval.report import formulation_of, main_protocols
 from fvlm_eval.scoring import GENERATED
 from fvlm_eval.tasks import BENCHMARKS
+
+FORMULATION_CODES = {"multiple_choice": "MC", "cloze": "cloze", "generated": "gen", "circular": "circ",
+                     "permutation_averaged": "perm"}
+FORMULATION_LEGEND = ("formulation: MC = multiple choice (options listed with letters), cloze = the question alone, "
+                      "each option's text scored, gen = generated answer, circ = circular (right under every "
+                      "rotation), perm = permutation-averaged")
+GAP = 2  # characters between two columns
 
 
 def pct(value: float | None) -> str:
@@ -17,30 +34,69 @@ def interval(block: dict) -> str:
     return "n/a" if block.get("ci95") is None else f"{pct(block['ci95'][0])}-{pct(block['ci95'][1])}"
 
 
+def print_rows(console: Console, title: str, headers: list[str], rows: list[list[str]], right: set[int] = frozenset(),
+               styles: list[str] | None = None) -> None:
+    """A table when every column fits whole in the console's width, else one line per row
+    (``header: value; ...``). Nothing is ever cut short."""
+    keep = [i for i, h in enumerate(headers) if i == 0 or any(str(r[i]) for r in rows)]  # drop an all-empty column
+    headers, rows = [headers[i] for i in keep], [[r[i] for i in keep] for r in rows]
+    right = {keep.index(i) for i in right if i in keep}
+    widths = [max([cell_len(h), *(cell_len(str(r[i])) for r in rows)]) for i, h in enumerate(headers)]
+    if sum(widths) + GAP * (len(widths) - 1) <= console.width:
+        table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, show_edge=False,
+                      title_justify="left", collapse_padding=True)
+        for i, header in enumerate(headers):
+            table.add_column(header, justify="right" if i in right else "left", no_wrap=True, min_width=widths[i])
+        for i, row in enumerate(rows):
+            table.add_row(*map(str, row), style=styles[i] if styles else None)
+        table.padding = (0, GAP // 2)
+        console.print(table)
+        return
+    console.print(title, highlight=False)
+    for i, row in enumerate(rows):
+        console.print("  " + "; ".join(f"{h}: {v}" for h, v in zip(headers, row) if str(v)), style=styles[i] if styles else None,
+                      highlight=False)
+
+
+def accuracy_cell(block: dict, summary: dict, protocol: str) -> str:
+    """accuracy [interval], or what stands in for it: all failed, n/a."""
+    coverage = summary["coverage"]
+    if coverage.get("recorded") and not coverage.get("scored"):
+        return f"all {coverage['failed']} failed"
+    if block.get("accuracy") is None:
+        return "n/a"
+    text = f"{pct(block['accuracy'])} [{interval(block)}]"
+    if summary.get("flags", {}).get(protocol):
+        text += " ⚠"
+    return text
+
+
 def print_run_tables(summaries: dict[tuple[str, str], dict], console: Console | None = None) -> None:
-    """Accuracy per benchmark and mode (headline protocol, 95% interval, chance, coverage), then per category."""
+    """Per benchmark: one row per mode and protocol shown (the headline, the best cloze protocol,
+    generated, circular: each with its formulation, 95% interval and chance); then coverage;
+    then accuracy per category of the headline protocol."""
     console = console or Console()
-    protocols = sorted({s["headline_protocol"] for s in summaries.values()})
-    generated = any(GENERATED in s["accuracy"] for s in summaries.values())
-    table = Table(title=f"fvlm-eval results (protocol: {', '.join(protocols)}; failed questions count as wrong; "
-                        "⚠ = not above chance or a constant letter)")
-    columns = ["benchmark", "mode", "accuracy %", "95% CI", "chance %"] + (["generated %", "unparseable"] if generated else []) \
-        + ["scored", "failed", "of expected", "fallbacks"]
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("benchmark", "mode") else "right")
-    for (benchmark, mode), summary in summaries.items():
-        protocol = summary["headline_protocol"]
-        result = summary["accuracy"][protocol]
-        coverage = summary["coverage"]
-        warn = " ⚠" if summary.get("flags", {}).get(protocol) else ""
-        row = [benchmark, mode, pct(result["accuracy"]) + warn, interval(result), pct(summary.get("chance"))]
-        if generated:
-            block = summary["accuracy"].get(GENERATED)
-            row += [pct(block["accuracy"]) if block else "-", str(block["unparseable"]) if block else "-"]
-        row += [str(coverage["scored"]), str(coverage["failed"]), f"{coverage['recorded']}/{coverage['expected']}",
-                str(summary["fallback_options"])]
-        table.add_row(*row)
-    console.print(table)
+    for benchmark in dict.fromkeys(b for b, _ in summaries):
+        rows = []
+        for (name, mode), summary in summaries.items():
+            if name != benchmark:
+                continue
+            for protocol in main_protocols(summary):
+                block = summary["accuracy"][protocol]
+                note = ""
+                if protocol.endswith(GENERATED) and block.get("unparseable"):
+                    scored = summary["coverage"]["scored"]
+                    note = f"all {scored} unparseable" if block["unparseable"] >= scored else f"{block['unparseable']} unparseable"
+                formulation = formulation_of(protocol, block)
+                rows.append([mode, FORMULATION_CODES.get(formulation, formulation), protocol,
+                             accuracy_cell(block, summary, protocol), pct(block.get("chance")), note])
+        print_rows(console, f"{benchmark}: accuracy % (failed questions count as wrong; ⚠ = not above chance or a "
+                   "constant letter)", ["mode", "form", "protocol", "accuracy [95% CI]", "chance", "note"], rows, {3, 4})
+    console.print(FORMULATION_LEGEND, style="dim", highlight=False)
+    rows = [[b, m, s["coverage"]["scored"], s["coverage"]["failed"], f"{s['coverage']['recorded']}/{s['coverage']['expected']}",
+             s.get("fallback_options", 0)] for (b, m), s in summaries.items()]
+    print_rows(console, "coverage (fallbacks: options scored by a full pass)",
+               ["benchmark", "mode", "scored", "failed", "recorded/expected", "fallbacks"], rows, {2, 3, 4, 5})
     for benchmark in dict.fromkeys(b for b, _ in summaries):
         modes = [mode for b, mode in summaries if b == benchmark]
         first = summaries[(benchmark, modes[0])]
@@ -49,17 +105,10 @@ def print_run_tables(summaries: dict[tuple[str, str], dict], console: Console | 
         values = first["accuracy"][protocol]["breakdowns"].get(field) if field else None
         if not values:
             continue
-        detail = Table(title=f"{benchmark} by {field} ({protocol}, %)")
-        detail.add_column(field)
-        for mode in modes:
-            detail.add_column(mode, justify="right")
-        detail.add_column("chance", justify="right")
-        detail.add_column("n", justify="right")
-        for value, cell in values.items():
-            row = [pct(summaries[(benchmark, m)]["accuracy"][protocol]["breakdowns"][field].get(value, {}).get("accuracy"))
-                   for m in modes]
-            detail.add_row(value, *row, pct(cell.get("chance")), str(cell["n"]))
-        console.print(detail)
+        rows = [[value, *[pct(summaries[(benchmark, m)]["accuracy"][protocol]["breakdowns"][field].get(value, {}).get("accuracy"))
+                          for m in modes], pct(cell.get("chance")), cell["n"]] for value, cell in values.items()]
+        print_rows(console, f"{benchmark} by {field} ({protocol}, %)", [field, *modes, "chance", "n"], rows,
+                   set(range(1, len(modes) + 3)))
         for mode in modes:
             summary = summaries[(benchmark, mode)]
             failures = summary["failures"]

@@ -18,10 +18,10 @@ def test_report_shows_coverage_protocol_interval_and_chance(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| myrun coarse_fine"))
     assert "30.0 [" in row and "(100/2700 q, 2/3 durations; chance 25.0)" in row
     assert "generated answer (VLMEvalKit)" in text and "option log-likelihood (reference" in text
-    assert "| SmolVLM2-256M (published) | generated answer (VLMEvalKit) | 33.7 |" in text
-    written = write_report([run], None, tmp_path / "out", show=False)
+    assert "| SmolVLM2-256M (published) | generated | generated answer (VLMEvalKit) | 33.7 |" in text
+    written = write_report([run], None, tmp_path / "out", show=False, thumbnails=0)
     names = {p.name for p in written}
-    assert {"report.md", "report.csv", "report.json", "comparison.png", "breakdown_videomme.png"} <= names
+    assert {"report.md", "report.csv", "report.json", "comparison.png", "breakdown_videomme.png", "report.html"} <= names
     assert all(p.stat().st_size > 0 for p in written)
     assert (tmp_path / "out" / "report.md").read_text() == text
 
@@ -118,5 +118,111 @@ def test_written_files_are_readable_by_the_team(tmp_path):
     import stat
 
     run = write_run(tmp_path / "run", [True] * 10)
-    for path in [*write_report([run], None, tmp_path / "out", show=False), run / "videomme/coarse_fine/summary.json"]:
+    for path in [*write_report([run], None, tmp_path / "out", show=False, thumbnails=0),
+                 run / "videomme/coarse_fine/summary.json"]:
         assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path  # as the umask allows (mkstemp alone: 0600)
+
+
+# ----- formulations side by side, failed and unparseable cells ----------------------------------------
+
+def _edit_summary(run: Path, change) -> None:
+    path = run / "videomme/coarse_fine/summary.json"
+    summary = json.loads(path.read_text())
+    change(summary)
+    path.write_text(json.dumps(summary))
+
+
+def _with_cloze(summary: dict) -> None:
+    """Cloze blocks as the summary will hold them (the multiple-choice block's numbers, renamed)."""
+    for name in ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"):
+        summary["accuracy"][name] = {**summary["accuracy"]["reference"], "formulation": "cloze"}
+    summary["accuracy"]["circular_reference"] = {**summary["accuracy"]["reference"], "formulation": "circular"}
+
+
+def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
+    run = write_run(tmp_path / "run", [True] * 30 + [False] * 70, generated=True)
+    _edit_summary(run, _with_cloze)
+    report = build([run], read_baselines(None))
+    shown = {label: report["formulations"][label] for label in report["run_rows"]}
+    assert shown == {"run coarse_fine [reference]": "multiple_choice", "run coarse_fine [cloze_pmi]": "cloze",
+                     "run coarse_fine [generated]": "generated", "run coarse_fine [circular_reference]": "circular"}
+    assert report["formulations"]["SmolVLM2-256M (published)"] == "generated"  # published keep their own protocol
+    text = markdown(report)
+    assert "| run coarse_fine [cloze_pmi] | cloze | cloze: " in text and "`cloze`: " in text
+    full = [(row["formulation"], row["protocol"]) for row in report["full"]]
+    assert [p for f, p in full if f == "cloze"] == ["cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"]
+    assert [f for f, _ in full] == sorted([f for f, _ in full], key=["multiple_choice", "cloze", "generated", "circular"].index)
+    for row in text.split("## Every protocol recorded")[1].splitlines():
+        if row.startswith("| run coarse_fine"):
+            assert "(chance 25.0)" in row  # every number beside its own chance level
+
+
+def test_a_run_whose_questions_all_failed_says_so_not_zero(tmp_path):
+    run = write_run(tmp_path / "dead", [False] * 6, generated=True)
+
+    def all_failed(summary):
+        summary["coverage"].update(scored=0, failed=6)
+    _edit_summary(run, all_failed)
+    report = build([run], [])
+    text = markdown(report)
+    assert "0.0 [0.0" not in text
+    assert "| dead coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the public " \
+           "fVLM scorer's) | all 6 failed (6/2700 q recorded, none scored) |" in text
+    assert "| Counting Problem | all 6 failed |" in text  # the breakdown too
+
+
+def test_generated_answers_all_unparseable_say_so_and_counts_are_shown(tmp_path):
+    run = write_run(tmp_path / "run", [False] * 10, generated=True)
+
+    def unparseable(summary, count):
+        summary["accuracy"]["generated"]["unparseable"] = count
+    _edit_summary(run, lambda s: unparseable(s, 10))
+    assert "every answer unparseable (10/10): 0.0 [" in markdown(build([run], []))
+    _edit_summary(run, lambda s: unparseable(s, 3))
+    row = next(line for line in markdown(build([run], [])).splitlines() if "[generated]" in line)
+    assert "; 3 unparseable)" in row
+
+
+def test_charts_one_colour_per_series_zero_drawn_apart_from_not_measured():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fvlm_eval.report import _bars, palette
+
+    for count in (3, 10, 16, 40):
+        colours = [tuple(round(c, 3) for c in colour) for colour in palette(count)]
+        assert len(set(colours)) == count
+    figure, axis = plt.subplots()
+    _bars(axis, [0, 1, 2, 3], [{"accuracy": 0.0, "ci95": [0.0, 12.0]}, {}, {"accuracy": None, "all_failed": True},
+                               {"accuracy": 40.0, "ci95": [30.0, 50.0]}], 0.8, "C0", "run")
+    heights = [bar.get_height() for bar in axis.patches]
+    assert heights[0] > 0 and heights[3] == 40.0  # 0% is a visible stub
+    assert [t.get_text() for t in axis.texts] == ["0", "n/m", "failed"]
+    plt.close(figure)
+
+
+def test_terminal_tables_never_cut_a_name(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.summary_table import print_run_tables
+
+    summaries = {}
+    for mode in ("coarse_only", "coarse_fine", "autoregressive"):
+        run = write_run(tmp_path / "r", [True, False, True, True] * 5, mode=mode, generated=True)
+        summaries[("videomme", mode)] = json.loads((run / "videomme" / mode / "summary.json").read_text())
+        summaries[("videomme", mode)]["accuracy"]["generated"]["unparseable"] = 2
+    for width in (80, 48):
+        out = io.StringIO()
+        print_run_tables(summaries, Console(width=width, file=out, force_terminal=False, color_system=None))
+        text = out.getvalue()
+        assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+        words = text.split()
+        for name in ("coarse_only", "coarse_fine", "autoregressive", "reference", "generated", "20/2700"):
+            assert any(w.strip(";") == name for w in words), (width, name)
+        assert "Counting Problem" in " ".join(words)
+        assert "2 unparseable" in text and "gen = generated answer" in " ".join(words)
+    assert "mode: autoregressive;" in text  # folded into rows at 48 columns

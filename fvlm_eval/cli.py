@@ -272,11 +272,14 @@ def report(
     baselines: Optional[Path] = typer.Option(None, help="baseline CSV (default: the published figures shipped with fvlm-eval)"),
     output_dir: Optional[Path] = typer.Option(None, help="where to write (default: the first run folder)/report"),
     alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="significance level of the above-chance test"),
+    thumbnails: int = typer.Option(4, min=0, max=16, metavar="N", help="report.html: sampled frames shown per video (0: none)"),
+    frame_cache: Optional[Path] = typer.Option(None, metavar="DIR", help="report.html: frame cache to read thumbnails from (default: the run's default)"),
 ) -> None:
-    """Tables (Markdown, CSV, JSON) and charts of runs side by side with the published figures."""
+    """Tables (Markdown, CSV, JSON), charts and report.html (tables, charts and a question browser in one
+    self-contained file) of runs side by side with the published figures."""
     from fvlm_eval.report import write_report
 
-    for path in write_report(runs, baselines, output_dir, alpha):
+    for path in write_report(runs, baselines, output_dir, alpha, thumbnails=thumbnails, frame_cache=frame_cache):
         typer.echo(f"wrote {path}")
 
 

@@ -260,7 +260,7 @@ def prepare(
         except Exception as error:
             raise UserError(f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
                             "place the files by hand as the benchmark's docstring says") from error
-    result = verify(adapter, data_dir, probe=probe, workers=workers)
+    result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
     print_verification(result)
     if not result.complete:
         raise typer.Exit(EXIT_FAILED)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,9 +63,10 @@ def extract(archive: Path, destination: Path) -> None:
         handle.extractall(destination)
 
 
-def verify(benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: int | None = None) -> Verification:
+def verify(benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: int | None = None,
+           progress: bool = False) -> Verification:
     """Coverage of what is on disk; with ``probe``, every media is decoded (two frames) once, else
-    only checked to exist."""
+    only checked to exist. ``progress``: a bar over the media while they are probed."""
     loaded = benchmark.load(data_dir)
     questions = loaded.questions
     problems = [f"{p['file']}: cannot be read ({p['error']})" for p in loaded.problems]
@@ -75,13 +77,32 @@ def verify(benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: in
         from fvlm_eval.runner import decoded
 
         check = Sampling("uniform", 2) if benchmark.sampling.policy != "fps" else Sampling("fps", 2, fps=benchmark.sampling.fps)
-        unreadable = [f"{key}: {clip}" for key, clip, _, _ in decoded(media, check, _as_is, workers, None)
-                      if isinstance(clip, str)]
+        unreadable = []
+        with _probe_bar(benchmark.name, len(media), progress) as advance:
+            for key, clip, _, _ in decoded(media, check, _as_is, workers, None):
+                if isinstance(clip, str):
+                    unreadable.append(f"{key}: {clip}")
+                advance(unreadable)
     else:
         unreadable = [f"{m.key}: missing" for m in media if m.data is None and (m.path is None or not Path(m.path).exists())]
     notes = tuple(n for n in loaded.notes if not n.startswith("duplicate question id"))
     return Verification(benchmark.name, len(questions), sum(benchmark.expected().values()),
                         coverage_counts(benchmark, questions), tuple(problems), tuple(unreadable), notes)
+
+
+@contextmanager
+def _probe_bar(name: str, total: int, show: bool):
+    """A progress bar over the probed media (files done, unreadable so far, time left); or nothing."""
+    if not show or not total:
+        yield lambda unreadable: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn(f"probing {name} media"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("unreadable {task.fields[bad]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=False, refresh_per_second=2) as bar:
+        task = bar.add_task("", total=total, bad=0)
+        yield lambda unreadable: bar.update(task, advance=1, bad=len(unreadable))
 
 
 class _AsIs:

@@ -307,6 +307,26 @@ class _BenchmarkRun:
 
     # ----- scoring ------------------------------------------------------------------------------
 
+    def _announce(self, total: int, own: list[Question]) -> None:
+        """One line before scoring: nothing left to score, or resuming (recorded per mode); a shard
+        speaks of its own share only, never of other shards' records."""
+        if not self.questions:
+            return
+        name = self.benchmark.name
+        whose = (f"shard {self.shard.index}/{self.shard.count}'s {len(own)} of {len(self.questions)} questions"
+                 if self.shard else f"{len(own)} questions")
+        if not own:
+            self.console.print(f"{name}: nothing to score: shard {self.shard.index}/{self.shard.count} has no questions of "
+                               f"it (whole videos go to one shard; {len(self.questions)} questions over {self.shard.count} shards)")
+            return
+        recorded = {m: sum(1 for q in own if q.id in self.done[m]) for m in self.modes}
+        if total == 0:
+            where = "every mode" if len(self.modes) > 1 else self.modes[0]
+            self.console.print(f"{name}: nothing to score: all {whose} are already recorded in {where}")
+        elif any(recorded.values()):
+            per_mode = ", ".join(f"{m} {recorded[m]}/{len(own)}" for m in self.modes)
+            self.console.print(f"resuming {name} ({whose}): recorded {per_mode}; {total} to score")
+
     def score_all(self, progress: bool) -> None:
         pending = [q for q in self.questions if any(q.id not in self.done[m] for m in self.modes)]
         by_media: dict[str, list[Question]] = {}
@@ -322,11 +342,13 @@ class _BenchmarkRun:
             mine = shard_media(everyone, self.benchmark.sampling.frames, self.shard)
             by_media = {k: v for k, v in by_media.items() if k in mine}
         total = sum(len(v) for v in by_media.values()) + len(known_bad)
-        already = len(self.questions) - len(pending)
-        if already and total:
-            self.console.print(f"resuming {self.benchmark.name}: {already} of {len(self.questions)} questions already "
-                               f"recorded in every mode; {total} to score")
-        with self._progress(progress, total) as bar:
+        if self.shard:  # this shard's own share: whole videos (and, for shard 0, the questions that failed to read)
+            own = [q for q in self.questions if (q.error and self.shard.index == 0) or (not q.error and q.media.key in mine)]
+        else:
+            own = list(self.questions)
+        if progress:
+            self._announce(total, own)
+        with self._progress(progress and total > 0, total) as bar:
             self.bar = bar
             for mode in self.modes:
                 records = [make_record(q, mode, self.prompts.get(q.id, ""), self.hashes[q.id], error=q.error)

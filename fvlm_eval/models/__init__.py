@@ -9,6 +9,7 @@ hub id, a folder or a weights file; the family is read from its ``config.json`` 
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -118,6 +119,20 @@ def resolve_dtype(dtype: str | None, device):
     return getattr(torch, dtype)
 
 
+@contextmanager
+def quiet_transformers():
+    """transformers' own progress bars ("Loading weights") off while a model loads, then as they were."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(source: str, family: str | None = None, device: str | None = None, dtype: str | None = None) -> ModelAdapter:
     """The model at ``source`` behind the boundary, on ``device`` in ``dtype`` (defaults: CUDA
     when there is one, bfloat16 there and float32 on CPU)."""
@@ -125,7 +140,8 @@ def load_model(source: str, family: str | None = None, device: str | None = None
     module = family_module(family)
     resolved = resolve_device(device)
     try:
-        return module.load(source, resolved, resolve_dtype(dtype, resolved))
+        with quiet_transformers():
+            return module.load(source, resolved, resolve_dtype(dtype, resolved))
     except ModelLoadError:
         raise
     except Exception as error:

@@ -164,3 +164,53 @@ def test_a_run_that_works_exits_0_and_prints_chance(capsys, model_dir, data, tmp
     code, output = call(capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
                         "--workers", "0", "--mode", "all")
     assert code == 0 and "chance" in output and "fvlm-eval report" in output
+
+
+# ----- progress and help ----------------------------------------------------------------------------
+
+def squashed(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_help_version_debug_and_readable_metavars(capsys):
+    from fvlm_eval import __version__
+
+    code, output = call(capsys, "-h")
+    assert code == 0 and "--version" in output and "--debug" in output and "track" in output
+    code, output = call(capsys, "--version")
+    assert code == 0 and output.strip() == f"fvlm-eval {__version__}"
+    for command in ("run", "report", "regress", "track", "prepare", "merge", "benchmarks", "demo", "export-checkpoint"):
+        code, output = call(capsys, command, "-h")
+        assert code == 0 and f"Usage: fvlm-eval {command}" in squashed(output)
+        for unreadable in ("<bool>", "<list[", "<int", "<str>", "<path>", "<float", "{benchmarks}", "{runs}"):
+            assert unreadable not in output, (command, unreadable)
+    code, output = call(capsys, "run", "-h")
+    assert "BENCHMARK..." in output and "--limit" in output and " N " in output
+
+
+def test_progress_lines_say_what_is_left(capsys, model_dir, data, tmp_path):
+    args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out", "--workers", "0",
+            "--mode", "coarse_only", "--mode", "coarse_fine"]
+    code, output = call(capsys, *args, "--limit", "2")
+    assert code == 0 and "resuming" not in output and "nothing to score" not in output
+    code, output = call(capsys, *args, "--limit", "4")
+    assert code == 0 and ("resuming scienceqa (4 questions): recorded coarse_only 2/4, coarse_fine 2/4; 2 to score"
+                          in squashed(output))
+    code, output = call(capsys, *args, "--limit", "4")
+    assert code == 0 and "scienceqa: nothing to score: all 4 questions are already recorded in every mode" in squashed(output)
+    assert "0/0" not in output and "q/s" not in output
+
+
+def test_a_shard_speaks_of_its_own_share(capsys, model_dir, data, tmp_path):
+    args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out", "--workers", "0"]
+    code, output = call(capsys, *args, "--shard", "0/2")
+    assert code == 0 and "resuming" not in output
+    code, output = call(capsys, *args, "--shard", "1/2")  # the other shard's records are not this shard's to resume
+    assert code == 0 and "resuming" not in output and "nothing to score" not in output
+    code, output = call(capsys, *args, "--shard", "1/2")
+    assert code == 0 and "nothing to score: all shard 1/2's 3 of 6 questions are already recorded" in squashed(output)
+
+
+def test_prepare_shows_the_probe_progress(capsys, data):
+    code, output = call(capsys, "prepare", "scienceqa", "--data-dir", data, "--no-download", "--workers", "0")
+    assert "probing scienceqa media" in output and "6/6" in output

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from fvlm_eval.records import RecordError, latest_by_id, read_json, read_records
+from fvlm_eval.freshness import load_run_folder
+from fvlm_eval.records import RecordError, read_json
 from fvlm_eval.report import formulation_label, formulation_of, protocol_name, protocol_order, run_names
 from fvlm_eval.tasks import BENCHMARKS
 from fvlm_eval.types import Sampling
@@ -173,15 +174,13 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
     protocols: dict[str, dict] = {}
     loaded: dict[tuple, tuple[dict, str | None]] = {}
     for part in _run_modes(runs):
-        try:
-            records = list(latest_by_id(read_records(part.folder / "samples.jsonl")).values())
+        try:  # the one rule of report and regress: records are the truth, ``correct`` recomputed
+            loaded_folder = load_run_folder(part.folder)
         except RecordError as error:
             warnings.append(f"{names[part.run]}: {error}")
             continue
-        try:
-            summary = read_json(part.folder / "summary.json")
-        except RecordError:
-            summary = {}
+        records = list(loaded_folder.records.values())
+        summary = loaded_folder.summary or {}
         try:
             settings = read_json(part.folder / "settings.json")
         except RecordError:

@@ -155,22 +155,44 @@ def read_baselines(path: Path | None) -> list[Baseline]:
     return result
 
 
-def read_summaries(run: Path) -> dict[tuple[str, str], dict]:
-    """(benchmark, mode) -> summary.json of one run folder, each checked to be one."""
+def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], dict]:
+    """(benchmark, mode) -> the summary of each ``<benchmark>/<mode>`` folder of one run, read by
+    the one rule of ``freshness.load_run_folder``: records are the truth, so a summary that is
+    older than its records, or missing beside them, is recomputed from the records (with
+    ``correct`` recomputed from pred and gold) and the reason appended to ``warnings``."""
+    from fvlm_eval.freshness import load_run_folder
+    from fvlm_eval.summary import summarize_records
+    from fvlm_eval.tasks import get_benchmark
+
     run = Path(run)
     if not run.is_dir():
         raise ReportError(f"{run}: no such run folder")
     found = {}
-    for path in sorted(run.glob("*/*/summary.json")):
+    folders = sorted({p.parent for name in ("summary.json", "samples.jsonl") for p in run.glob(f"*/*/{name}")})
+    for folder in folders:
+        path = folder / "summary.json"
         try:
-            summary = read_json(path)
-            key = (summary["benchmark"], summary["mode"])
-            for name in ("headline_protocol", "accuracy", "coverage"):
-                summary[name]
+            loaded = load_run_folder(folder)
+            summary = loaded.summary
+            if summary is not None:
+                key = (summary["benchmark"], summary["mode"])
+                for name in ("headline_protocol", "accuracy", "coverage"):
+                    summary[name]
         except RecordError as error:
             raise ReportError(str(error)) from error
         except (KeyError, TypeError) as error:
             raise ReportError(f"{path}: not a summary of this version of fvlm-eval (no {error})") from error
+        if loaded.warnings:
+            benchmark, mode = (summary["benchmark"], summary["mode"]) if summary else (folder.parent.name, folder.name)
+            if benchmark not in BENCHMARKS:
+                raise ReportError(f"{folder}: {benchmark!r} is not a benchmark of fvlm-eval ({', '.join(BENCHMARKS)})")
+            headline = loaded.headline_protocol or "reference"
+            records = list(loaded.records.values())
+            fresh = summarize_records(get_benchmark(benchmark), mode, records, len(records), headline)
+            fresh["manifest"] = (summary or {}).get("manifest", {})
+            summary, key = fresh, (benchmark, mode)
+            if warnings is not None:
+                warnings.extend(loaded.warnings)
         found[key] = summary
     if not found:
         hint = " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
@@ -248,23 +270,13 @@ def run_names(runs: list[Path]) -> list[str]:
         depth += 1
 
 
-def stale(run: Path) -> list[str]:
-    """Benchmark/mode folders whose records are newer than their summary (an interrupted rerun)."""
-    found = []
-    for summary in sorted(Path(run).glob("*/*/summary.json")):
-        samples = summary.parent / "samples.jsonl"
-        if samples.is_file() and samples.stat().st_mtime > summary.stat().st_mtime + 1:
-            found.append(f"{summary.parent}: samples.jsonl is newer than summary.json (an interrupted run?); "
-                         "rerun the same command to bring the summary up to date")
-    return found
-
-
-def _run_rows(runs: list[Path], protocols: list[str] | None, every: bool = False) -> list[dict]:
+def _run_rows(runs: list[Path], protocols: list[str] | None, every: bool = False,
+              warnings: list[str] | None = None) -> list[dict]:
     """One row per (run, mode, protocol shown): its label and its summaries by benchmark. Shown:
     ``protocols`` when given, else every recorded one (``every``), else ``main_protocols``."""
     rows: dict[tuple, dict] = {}
     for run, name in zip(runs, run_names(runs)):
-        for (benchmark, mode), summary in read_summaries(run).items():
+        for (benchmark, mode), summary in read_summaries(run, warnings).items():
             shown = protocols or (protocol_order(summary["accuracy"]) if every else main_protocols(summary))
             for protocol in dict.fromkeys(shown):
                 if protocol not in summary["accuracy"]:
@@ -298,7 +310,8 @@ def smolvlm2_size(model: dict) -> str | None:
 
 def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, protocols: list[str] | None = None) -> dict:
     """The report as data: rows (runs and published), the main table, breakdowns, comparisons."""
-    run_rows = _run_rows(runs, protocols)
+    warnings: list[str] = []
+    run_rows = _run_rows(runs, protocols, warnings=warnings)
     published = {}
     for b in baselines:
         if not b.breakdown:
@@ -348,7 +361,7 @@ def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, prot
     sources = {p["label"]: p["source"] for p in published.values()}
     misreads = {f"{row['run']} {row['mode']} on {benchmark}": (summary.get("regex_misreads", 0), summary["coverage"]["recorded"])
                 for row in run_rows for benchmark, summary in row["summaries"].items() if summary.get("regex_misreads")}
-    return {"warnings": [w for run in runs for w in stale(run)], "regex_misreads": misreads, "alpha": alpha,
+    return {"warnings": warnings, "regex_misreads": misreads, "alpha": alpha,
             "benchmarks": benchmarks, "rows": [row["label"] for row in run_rows] + list(published),
             "run_rows": [row["label"] for row in run_rows], "protocols": protocols_of, "sources": sources,
             "formulations": formulations, "full": full,

@@ -22,11 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.answers import extract_letter
-from fvlm_eval.scoring import GENERATED, PROTOCOLS, predict, protocol_scores
-from fvlm_eval.types import ChoiceResult, Clip, Generation, Question
+from fvlm_eval.scoring import (CIRCULAR, GENERATED, PERMUTATION_AVERAGED, PROTOCOLS, cloze_scores,
+                               lower_is_better, predict, protocol_scores)
+from fvlm_eval.types import LETTERS, ChoiceResult, Clip, ClozeResult, Generation, Option, Question
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 REGEX_MISREAD = "public-scorer-regex-misreads-options"
+NEAR_TIE = "near-tie"  # a note: the best and second-best scores of a protocol differ by less than float noise
+# Batch composition (shards, ranks, --batch-size) moves log-probs by up to ~5e-6 in float32; a
+# prediction decided by less than this is flagged, never silently trusted (bfloat16: 1e-2).
+NEAR_TIE_TOLERANCE = {"float32": 1e-4, "float64": 1e-8, "bfloat16": 1e-2, "float16": 1e-2}
 
 
 class RecordError(ValueError):
@@ -43,7 +48,11 @@ class Record:
     ``question_sha256``: what the question was (prompt, options, gold, media); a rerun rescores a
     question whose hash changed. ``prompt_sha256``: the exact text the model was given.
     ``source``/``source_sha256``: the annotation file and its fingerprint. A failed question has
-    ``error`` set and counts as wrong under every protocol.
+    ``error`` set and counts as wrong under every protocol. ``cloze``: the cloze formulation's
+    framing, prompt hash and, per letter, the text's answer tokens with their log-probs after the
+    question and after the neutral prompt (every cloze protocol is recomputable from them).
+    ``circular`` (``--circular``): per rotation of the options, each protocol's choice (as the
+    original letter) and scores. For every protocol ``correct[p]`` is ``pred[p] == gold`` (and no error).
     """
 
     id: str
@@ -66,6 +75,8 @@ class Record:
     media_note: str | None
     error: str | None
     generated: dict | None
+    cloze: dict | None
+    circular: dict | None
     notes: tuple[str, ...]
     recorded_at: float
     schema_version: int = SCHEMA_VERSION
@@ -90,8 +101,9 @@ class Record:
         kinds = {"id": str, "benchmark": str, "mode": str, "group": str, "letters": list, "fields": dict, "scores": dict,
                  "pred": dict, "correct": dict, "question_sha256": str, "notes": list}
         wrong = [n for n, kind in kinds.items() if not isinstance(values[n], kind)]
-        wrong += [n for n in ("options", "generated", "error", "frames") if values[n] is not None and
-                  not isinstance(values[n], {"options": dict, "generated": dict, "error": str, "frames": list}[n])]
+        wrong += [n for n in ("options", "generated", "error", "frames", "cloze", "circular") if values[n] is not None and
+                  not isinstance(values[n], {"options": dict, "generated": dict, "error": str, "frames": list,
+                                             "cloze": dict, "circular": dict}[n])]
         wrong += ["correct"] if isinstance(values["correct"], dict) and not all(isinstance(v, bool) for v in values["correct"].values()) else []
         if wrong:
             raise RecordError(f"{where}: record {data['id']!r} has fields of the wrong type: {', '.join(sorted(set(wrong)))}")
@@ -122,19 +134,32 @@ def reference_regex_options(user_text: str) -> dict[str, str]:
 
 
 def make_record(question: Question, mode: str, prompt: str, question_hash: str, result: ChoiceResult | None = None,
-                error: str | None = None, clip: Clip | None = None, generation: Generation | None = None) -> Record:
-    """The record of one (question, mode): scores and predictions of every protocol, or the error."""
+                error: str | None = None, clip: Clip | None = None, generation: Generation | None = None,
+                cloze: ClozeResult | None = None, cloze_framing: str = "plain",
+                rotations: list[tuple[ChoiceResult, Generation | None]] | None = None, dtype: str = "float32") -> Record:
+    """The record of one (question, mode): scores and predictions of every protocol, or the error.
+
+    ``cloze``: the question's cloze formulation; ``rotations``: with ``--circular``, the results of
+    the question asked with its options rotated by 1, 2, ... positions (``rotated``)."""
     letters = question.letters
-    error = error or (result.error if result is not None else None)
+    texts = tuple(o.text for o in question.options)
+    error = error or (result.error if result is not None else None) or (cloze.error if cloze is not None else None)
     if result is None or error:
         scores = {p: None for p in PROTOCOLS}
     else:
-        scores = protocol_scores(letters, tuple(o.text for o in question.options), list(result.options))
-    preds = {p: predict(p, scores[p]) for p in PROTOCOLS}
+        scores = protocol_scores(letters, texts, list(result.options))
+    cloze_block = None
+    if cloze is not None and not error:
+        scores.update(cloze_scores(texts, letters, list(cloze.logprobs), list(cloze.neutral)))
+        cloze_block = {"framing": cloze_framing, "prompt_sha256": cloze.prompt_sha256,
+                       "options": {l: {"token_ids": list(ids), "logprobs": list(lp), "neutral_logprobs": list(nl)}
+                                   for l, ids, lp, nl in zip(letters, cloze.token_ids, cloze.logprobs, cloze.neutral)}}
+    preds = {p: predict(p, v) for p, v in scores.items()}
     generated = None
     if generation is not None:
         extracted = extract_letter(generation.text, question.options)
-        generated = {"text": generation.text, "letter": extracted.letter, "status": extracted.status,
+        status = "failed" if generation.error else extracted.status
+        generated = {"text": generation.text, "letter": extracted.letter, "status": status,
                      "new_tokens": generation.new_tokens, "stopped": generation.stopped, "max_new_tokens": generation.limit,
                      "prompt_sha256": generation.prompt_sha256, "error": generation.error}
         preds[GENERATED] = None if error or generation.error else extracted.letter
@@ -142,6 +167,14 @@ def make_record(question: Question, mode: str, prompt: str, question_hash: str, 
     expected = {o.letter: f"{o.letter}. {o.text.strip()}" for o in question.options}
     if question.options and reference_regex_options(prompt) != expected:
         notes.append(REGEX_MISREAD)
+    tolerance = NEAR_TIE_TOLERANCE.get(dtype, NEAR_TIE_TOLERANCE["bfloat16"])
+    ties = [p for p, v in scores.items() if v and len(v) > 1 and _margin(p, v) < tolerance]
+    if ties:
+        notes.append(f"{NEAR_TIE}: {', '.join(ties)}")
+    circular = None
+    if rotations is not None and result is not None and not error:
+        circular = circular_block(question, [(result, generation)] + list(rotations))
+        preds.update(circular_predictions(circular, question, generation is not None))
     options = None
     if result is not None and not error:
         options = {letter: {"token_ids": list(o.token_ids), "logprobs": list(o.logprobs), "n_text": o.n_text,
@@ -156,8 +189,69 @@ def make_record(question: Question, mode: str, prompt: str, question_hash: str, 
         prompt_sha256=result.prompt_sha256 if result is not None else None,
         source=question.source, source_sha256=question.source_sha256,
         frames=clip.indices if clip else None, timestamps=clip.timestamps if clip else None,
-        media_note=clip.note if clip else None, error=error, generated=generated, notes=tuple(notes),
-        recorded_at=time.time())
+        media_note=clip.note if clip else None, error=error, generated=generated, cloze=cloze_block,
+        circular=circular, notes=tuple(notes), recorded_at=time.time())
+
+
+def _margin(protocol: str, scores: dict[str, float]) -> float:
+    """How far apart the best two scores of ``protocol`` are."""
+    best, second = sorted(scores.values(), reverse=not lower_is_better(protocol))[:2]
+    return abs(best - second)
+
+
+# ----- circular evaluation ----------------------------------------------------------------------
+
+def rotated(question: Question, shift: int) -> tuple[Question, str]:
+    """The question with its options rotated by ``shift`` positions (option at letter j is the original
+    option j + shift), re-lettered A, B, ...; and the rotation's order: the original letter at each position."""
+    n = len(question.options)
+    order = [question.options[(j + shift) % n] for j in range(n)]
+    options = tuple(Option(LETTERS[j], o.text) for j, o in enumerate(order))
+    gold = next((LETTERS[j] for j, o in enumerate(order) if o.letter == question.gold), None)
+    return dataclasses.replace(question, options=options, gold=gold), "".join(o.letter for o in order)
+
+
+def circular_block(question: Question, asked: list[tuple[ChoiceResult, Generation | None]]) -> dict:
+    """Per rotation (0 = as listed): its order and, per multiple-choice protocol, the original letter
+    chosen and each original option's score; the generated answer's letter, read back to the original."""
+    rotations = []
+    for shift, (result, generation) in enumerate(asked):
+        asked_question, order = rotated(question, shift)
+        back = dict(zip(asked_question.letters, order))
+        entry: dict = {"order": order, "error": result.error, "pred": {}, "scores": {}, "generated": None}
+        if not result.error:
+            scores = protocol_scores(asked_question.letters, tuple(o.text for o in asked_question.options),
+                                     list(result.options))
+            for protocol, values in scores.items():
+                entry["scores"][protocol] = None if values is None else {back[l]: v for l, v in values.items()}
+                chosen = predict(protocol, values)
+                entry["pred"][protocol] = back.get(chosen) if chosen else None
+        if generation is not None:
+            extracted = extract_letter(generation.text, asked_question.options)
+            entry["generated"] = {"text": generation.text, "status": "failed" if generation.error else extracted.status,
+                                  "letter": None if generation.error or not extracted.letter else back[extracted.letter]}
+        rotations.append(entry)
+    return {"rotations": rotations}
+
+
+def circular_predictions(block: dict, question: Question, generated: bool) -> dict[str, str | None]:
+    """``circular_<p>``: the original option chosen in every rotation (else ``None``); ``permavg_<p>``:
+    the option whose score averaged over its positions wins."""
+    rotations = block["rotations"]
+    preds: dict[str, str | None] = {}
+    for protocol in PROTOCOLS:
+        chosen = {r["pred"].get(protocol) for r in rotations}
+        preds[CIRCULAR + protocol] = chosen.pop() if len(chosen) == 1 else None
+        tables = [r["scores"].get(protocol) for r in rotations]
+        if any(t is None for t in tables):
+            preds[PERMUTATION_AVERAGED + protocol] = None
+            continue
+        averaged = {l: sum(t[l] for t in tables) / len(tables) for l in question.letters}
+        preds[PERMUTATION_AVERAGED + protocol] = predict(PERMUTATION_AVERAGED + protocol, averaged)
+    if generated:
+        letters = {(r["generated"] or {}).get("letter") for r in rotations}
+        preds[CIRCULAR + GENERATED] = letters.pop() if len(letters) == 1 else None
+    return preds
 
 
 # ----- files ----------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ videos, write their own record files, and are joined by ``merge``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import sys
 import time
@@ -21,16 +20,17 @@ from pathlib import Path
 
 from fvlm_eval import __version__
 from fvlm_eval.answers import GENERATION_INSTRUCTION
-from fvlm_eval.frame_cache import FrameCache
-from fvlm_eval.media import MediaError, load_clip, video_decoder
+from fvlm_eval.decoding import MediaDataset, decoded, default_workers  # noqa: F401 (re-exported)
+from fvlm_eval.interrupts import EXIT_TERMINATED, exit_code_of, sigterm_as_interrupt
+from fvlm_eval.media import video_decoder
 from fvlm_eval.models.base import ModelAdapter
-from fvlm_eval.records import (Record, RecordError, append_records, latest_by_id, make_record, question_sha256,
+from fvlm_eval.records import (Record, RecordError, append_records, latest_by_id, make_record, question_sha256, rotated,
                                read_records, write_json_atomic)
 from fvlm_eval.run_folder import (SAMPLES, FolderLock, MergeRefused, RunRefused, Shard, benchmark_named,  # noqa: F401
                                   check_settings, comparable_settings, consolidate, merge, read_all_records,
                                   record_files, shard_media, write_summary)
 from fvlm_eval.tasks import Benchmark, Loaded
-from fvlm_eval.types import ChoiceRequest, Clip, GenerateRequest, Question
+from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, GenerateRequest, Question
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SYSTEMATIC_AFTER = 16  # the first this many questions failing alike stop a run
@@ -54,6 +54,8 @@ class RunSettings:
     subtitles: bool = False
     generate: bool = False
     max_new_tokens: int = 16
+    circular: bool = False  # also ask every question with its options rotated through every position
+    cloze_framing: str = "plain"  # how the cloze formulation's prompt is framed: "plain" or "chat"
     model_sampling: bool = False  # the model's own video sampling instead of the benchmark's
     frame_cache: Path | None = None
     shard: Shard | None = None
@@ -96,62 +98,6 @@ def select(questions: tuple[Question, ...], benchmark: Benchmark, limit: int | N
 def error_signature(error: str) -> str:
     """An error with its names and numbers blanked: failures alike share a signature."""
     return re.sub(r"[\w./\\@:-]*[/.\d][\w./\\@:-]*", "…", error)
-
-
-# ----- decoding in workers --------------------------------------------------------------------
-
-class MediaDataset:
-    """Distinct media, decoded on demand: item i -> (key, Clip or error text, cache outcome, cache warning)."""
-
-    def __init__(self, media: list, sampling, transform, cache_dir: Path | None):
-        self.media, self.sampling, self.transform, self.cache_dir = media, sampling, transform, cache_dir
-
-    def __len__(self) -> int:
-        return len(self.media)
-
-    def __getitem__(self, index: int):
-        media = self.media[index]
-        cache = FrameCache(self.cache_dir) if self.cache_dir else None
-        outcome, warning = "off", None
-        try:
-            if cache is not None:
-                key = cache.key(media, self.sampling, self.transform.key)
-                clip, outcome = cache.get(key, media)
-                if clip is not None:
-                    return media.key, clip, outcome, None
-            clip = load_clip(media, self.sampling, self.transform)
-            if cache is not None:
-                try:
-                    cache.put(key, media, clip)
-                except OSError as error:
-                    warning = (f"frame cache {self.cache_dir}: cannot write ({error.strerror or type(error).__name__}); "
-                               "clips are decoded, not cached")
-            return media.key, clip, outcome, warning
-        except MediaError as error:
-            return media.key, str(error), outcome, warning
-        except Exception as error:  # a decoder bug must not end the run: record it against the questions
-            return media.key, f"decoding failed: {type(error).__name__}: {error}", outcome, warning
-
-
-def _keep(item):
-    return item
-
-
-def default_workers(count: int) -> int:
-    return max(0, min(os.cpu_count() or 1, count, 16))
-
-
-def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Path | None):
-    from torch.utils.data import DataLoader
-
-    workers = default_workers(len(media)) if workers is None else workers
-    if workers <= 1:  # in this process: no start-up cost for a handful of clips
-        dataset = MediaDataset(media, sampling, transform, cache_dir)
-        yield from (dataset[i] for i in range(len(dataset)))
-        return
-    loader = DataLoader(MediaDataset(media, sampling, transform, cache_dir), batch_size=None, shuffle=False,
-                        num_workers=workers, collate_fn=_keep, prefetch_factor=4)
-    yield from loader
 
 
 def git_commit() -> str | None:
@@ -197,7 +143,13 @@ def manifest(benchmark: Benchmark, mode: str, settings: RunSettings, model: Mode
 # ----- the loop ---------------------------------------------------------------------------------
 
 def run(settings: RunSettings, model: ModelAdapter, console=None, progress: bool = True) -> RunOutcome:
-    """Score every (benchmark, mode); summaries are written next to the records (merged runs: by ``merge``)."""
+    """Score every (benchmark, mode); summaries are written next to the records (merged runs: by ``merge``).
+    Ctrl-C and SIGTERM stop it alike: the records kept, exit code 130 or 143 and a line on how to resume."""
+    with sigterm_as_interrupt():
+        return _run_benchmarks(settings, model, console, progress)
+
+
+def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progress: bool) -> RunOutcome:
     from rich.console import Console
 
     console = console or Console()
@@ -224,9 +176,10 @@ def run(settings: RunSettings, model: ModelAdapter, console=None, progress: bool
         except SystematicFailure as error:
             outcome.messages.append(f"{name}: {error}")
             outcome.exit_code = EXIT_FAILED
-        except KeyboardInterrupt:
-            outcome.messages.append(f"stopped: {state.recorded_summary()}; rerun the same command to resume")
-            outcome.exit_code = EXIT_INTERRUPTED
+        except KeyboardInterrupt as interrupt:
+            outcome.exit_code = exit_code_of(interrupt)
+            how = " by SIGTERM" if outcome.exit_code == EXIT_TERMINATED else ""
+            outcome.messages.append(f"stopped{how}: {state.recorded_summary()}; rerun the same command to resume")
             state.release()
             return outcome
         except BaseException:
@@ -260,6 +213,7 @@ class _BenchmarkRun:
         self.failed_now = {mode: 0 for mode in self.modes}
         self.frames = {"decoded": 0, "from_cache": 0, "cache_corrupt": 0, "cache_stale": 0}
         self.attempts: list[str | None] = []  # this invocation, first mode: each question's error (None: scored)
+        self.dtype = str(model.describe().get("dtype", "float32"))
         self.batch_size = settings.batch_size or getattr(model, "suggested_batch_size", lambda frames: 16)(
             benchmark.sampling.frames)
         self.locks: list[FolderLock] = []
@@ -289,6 +243,7 @@ class _BenchmarkRun:
 
     def _is_done(self, record: Record | None, question: Question) -> bool:
         return (record is not None and not record.failed and record.question_sha256 == self.hashes[question.id]
+                and record.cloze is not None and (not self.settings.circular or record.circular is not None)
                 and (not self.settings.generate or (record.generated is not None and
                                                     record.generated.get("max_new_tokens") == self.settings.max_new_tokens)))
 
@@ -306,26 +261,6 @@ class _BenchmarkRun:
         return bool(self.attempts) and all(a is not None for a in self.attempts)
 
     # ----- scoring ------------------------------------------------------------------------------
-
-    def _announce(self, total: int, own: list[Question]) -> None:
-        """One line before scoring: nothing left to score, or resuming (recorded per mode); a shard
-        speaks of its own share only, never of other shards' records."""
-        if not self.questions:
-            return
-        name = self.benchmark.name
-        whose = (f"shard {self.shard.index}/{self.shard.count}'s {len(own)} of {len(self.questions)} questions"
-                 if self.shard else f"{len(own)} questions")
-        if not own:
-            self.console.print(f"{name}: nothing to score: shard {self.shard.index}/{self.shard.count} has no questions of "
-                               f"it (whole videos go to one shard; {len(self.questions)} questions over {self.shard.count} shards)")
-            return
-        recorded = {m: sum(1 for q in own if q.id in self.done[m]) for m in self.modes}
-        if total == 0:
-            where = "every mode" if len(self.modes) > 1 else self.modes[0]
-            self.console.print(f"{name}: nothing to score: all {whose} are already recorded in {where}")
-        elif any(recorded.values()):
-            per_mode = ", ".join(f"{m} {recorded[m]}/{len(own)}" for m in self.modes)
-            self.console.print(f"resuming {name} ({whose}): recorded {per_mode}; {total} to score")
 
     def score_all(self, progress: bool) -> None:
         pending = [q for q in self.questions if any(q.id not in self.done[m] for m in self.modes)]
@@ -371,6 +306,26 @@ class _BenchmarkRun:
                     batch, batch_questions = [], 0
             if batch:
                 self._score_batch(batch, by_media)
+
+    def _announce(self, total: int, own: list[Question]) -> None:
+        """One line before scoring: nothing left to score, or resuming (recorded per mode); a shard
+        speaks of its own share only, never of other shards' records."""
+        if not self.questions:
+            return
+        name = self.benchmark.name
+        whose = (f"shard {self.shard.index}/{self.shard.count}'s {len(own)} of {len(self.questions)} questions"
+                 if self.shard else f"{len(own)} questions")
+        if not own:
+            self.console.print(f"{name}: nothing to score: shard {self.shard.index}/{self.shard.count} has no questions of "
+                               f"it (whole videos go to one shard; {len(self.questions)} questions over {self.shard.count} shards)")
+            return
+        recorded = {m: sum(1 for q in own if q.id in self.done[m]) for m in self.modes}
+        if total == 0:
+            where = "every mode" if len(self.modes) > 1 else self.modes[0]
+            self.console.print(f"{name}: nothing to score: all {whose} are already recorded in {where}")
+        elif any(recorded.values()):
+            per_mode = ", ".join(f"{m} {recorded[m]}/{len(own)}" for m in self.modes)
+            self.console.print(f"resuming {name} ({whose}): recorded {per_mode}; {total} to score")
 
     def _progress(self, show: bool, total: int):
         from contextlib import nullcontext
@@ -429,22 +384,18 @@ class _BenchmarkRun:
             self._write(mode, records)
         self.model.forget_clips([key for key, _ in batch])
 
-    def _prompt(self, question: Question, clip: Clip) -> str:
-        return self.benchmark.prompt(question, clip.timestamps) if question.subtitles else self.prompts[question.id]
+    def _prompt(self, question: Question, clip: Clip, shift: int = 0) -> str:
+        """The multiple-choice prompt (options listed) of ``question`` as asked with its options
+        rotated by ``shift`` (``question`` already rotated)."""
+        if question.subtitles or shift:
+            return self.benchmark.prompt(question, clip.timestamps)
+        return self.prompts[question.id]
 
     def _score_questions(self, questions: list[Question], clips: dict[str, Clip], mode: str) -> list[Record]:
         if not questions:
             return []
-        prompts = [self._prompt(q, clips[q.media.key]) for q in questions]
         try:
-            results = self.model.score([ChoiceRequest(q.media.key, p, q.options) for q, p in zip(questions, prompts)], mode)
-            generations = [None] * len(questions)
-            if self.settings.generate:
-                generations = self.model.generate(
-                    [GenerateRequest(q.media.key, f"{p}\n{GENERATION_INSTRUCTION}", self.settings.max_new_tokens)
-                     for q, p in zip(questions, prompts)], mode)
-            return [make_record(q, mode, p, self.hashes[q.id], result=r, clip=clips[q.media.key], generation=g)
-                    for q, p, r, g in zip(questions, prompts, results, generations)]
+            return self._ask(questions, clips, mode)
         except Exception:
             if len(questions) == 1:
                 raise
@@ -456,6 +407,35 @@ class _BenchmarkRun:
                 records.append(make_record(question, mode, self.prompts[question.id], self.hashes[question.id],
                                            error=f"scoring failed: {type(error).__name__}: {error}",
                                            clip=clips[question.media.key]))
+        return records
+
+    def _ask(self, questions: list[Question], clips: dict[str, Clip], mode: str) -> list[Record]:
+        """Every formulation of each question on its loaded clip (encoded once for all of them): the
+        options listed (and, with ``--circular``, rotated through every position), the cloze prompt,
+        and a generated answer to each listing (``--generate``)."""
+        settings = self.settings
+        asked = [(i, shift, rotated(q, shift)[0] if shift else q) for i, q in enumerate(questions)
+                 for shift in range(len(q.options) if settings.circular else 1)]
+        prompts = [self._prompt(q, clips[q.media.key], shift) for _, shift, q in asked]
+        results = self.model.score([ChoiceRequest(q.media.key, p, q.options) for (_, _, q), p in zip(asked, prompts)], mode)
+        generations = [None] * len(asked)
+        if settings.generate:
+            generations = self.model.generate(
+                [GenerateRequest(q.media.key, f"{p}\n{GENERATION_INSTRUCTION}", settings.max_new_tokens)
+                 for (_, _, q), p in zip(asked, prompts)], mode)
+        cloze = self.model.score_cloze(
+            [ClozeRequest(q.media.key, self.benchmark.cloze_prompt(q, clips[q.media.key].timestamps),
+                          tuple(o.text for o in q.options), settings.cloze_framing) for q in questions], mode)
+        answers: dict[int, list] = {}
+        for (i, _, _), prompt, result, generation in zip(asked, prompts, results, generations):
+            answers.setdefault(i, []).append((prompt, result, generation))
+        records = []
+        for i, question in enumerate(questions):
+            (prompt, result, generation), *others = answers[i]
+            records.append(make_record(question, mode, prompt, self.hashes[question.id], result=result,
+                                       clip=clips[question.media.key], generation=generation, cloze=cloze[i],
+                                       cloze_framing=settings.cloze_framing, dtype=self.dtype,
+                                       rotations=[(r, g) for _, r, g in others] if settings.circular else None))
         return records
 
     def _write(self, mode: str, records: list[Record]) -> None:
@@ -500,7 +480,8 @@ class _BenchmarkRun:
                               "question_sha256": {q.id: self.hashes[q.id] for q in self.questions},
                               "notes": list(self.loaded.notes), "problems": list(self.loaded.problems),
                               "protocol": self.settings.protocol, "manifest": base, "timing": info,
-                              "subtitles": self.settings.subtitles}
+                              "subtitles": self.settings.subtitles, "generate": self.settings.generate,
+                              "max_new_tokens": self.settings.max_new_tokens}
                     write_json_atomic(folder / f"{self.shard.name}.json", marker)
                 else:
                     summaries[(self.benchmark.name, mode)] = write_summary(

@@ -22,6 +22,21 @@ followed by the chat template's end-of-turn suffix (``<|im_end|>`` and ``"\\n"``
 - ``option_text_norm``: ``option_text`` / the text's length in UTF-8 bytes (lm-evaluation-harness
   ``acc_norm``). Highest wins. Both are undefined for a question with an empty option text.
 
+The **cloze** formulation (``ClozeRequest``: the prompt holds the frames and the question, no
+options; each option's text is scored as the answer, ``" {text}"`` after ``"Answer:"`` in the plain
+framing). Highest wins:
+
+- ``cloze_sum``: the summed log p of the text's tokens (lm-evaluation-harness ``acc``).
+- ``cloze_token``: per token.
+- ``cloze_byte``: per UTF-8 byte of the text (lm-evaluation-harness ``acc_norm``).
+- ``cloze_pmi``: ``cloze_sum`` minus the same tokens' summed log p after the neutral prompt
+  ``"Answer:"`` alone, without media (pointwise mutual information; Holtzman et al., 2021).
+
+With ``--circular`` (MMBench's CircularEval), each question is also asked with its options
+rotated through every position: ``circular_<p>`` is right only when protocol ``p`` picks the gold
+option in every rotation (its prediction: the option chosen in all of them, else none);
+``permavg_<p>`` picks the option whose score, averaged over its positions, is best.
+
 Ties go to the earliest letter.
 """
 
@@ -29,9 +44,42 @@ from __future__ import annotations
 
 from fvlm_eval.types import OptionLogprobs
 
-PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm")
+PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm")  # multiple choice
+CLOZE_PROTOCOLS = ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi")
 LOWER_IS_BETTER = {"reference"}
 GENERATED = "generated"  # not a log-likelihood protocol: the letter read from a generated answer
+CIRCULAR, PERMUTATION_AVERAGED = "circular_", "permavg_"
+CIRCULAR_PROTOCOLS = tuple(CIRCULAR + p for p in (*PROTOCOLS, GENERATED))
+PERMUTATION_PROTOCOLS = tuple(PERMUTATION_AVERAGED + p for p in PROTOCOLS)
+ALL_PROTOCOLS = (*PROTOCOLS, *CLOZE_PROTOCOLS, GENERATED, *CIRCULAR_PROTOCOLS, *PERMUTATION_PROTOCOLS)
+FORMULATION_LABELS = {
+    "multiple_choice": "multiple choice: options listed with letters, the answer scored",
+    "cloze": "cloze: the question alone, each option's text scored as the answer",
+    "generated": "generated answer, its letter read",
+    "circular": "circular: right only if right with the options in every rotation",
+    "permutation_averaged": "multiple choice, each option's score averaged over its positions",
+}
+
+
+def formulation(protocol: str) -> str:
+    """The formulation a protocol's number comes from (a key of ``FORMULATION_LABELS``)."""
+    if protocol.startswith(CIRCULAR):
+        return "circular"
+    if protocol.startswith(PERMUTATION_AVERAGED):
+        return "permutation_averaged"
+    if protocol in CLOZE_PROTOCOLS:
+        return "cloze"
+    return "generated" if protocol == GENERATED else "multiple_choice"
+
+
+def chance_outcomes(protocol: str, options: int) -> int:
+    """Among how many equally likely outcomes a uniform random guess is right once: n options, or
+    n**n for a circular protocol (right in each of n rotations)."""
+    return options**options if protocol.startswith(CIRCULAR) and options else options
+
+
+def lower_is_better(protocol: str) -> bool:
+    return protocol.removeprefix(PERMUTATION_AVERAGED) in LOWER_IS_BETTER
 
 
 def reference_score(option: OptionLogprobs) -> float:
@@ -77,9 +125,24 @@ def protocol_scores(letters: tuple[str, ...], texts: tuple[str, ...], options: l
     return scores
 
 
+def cloze_scores(texts: tuple[str, ...], letters: tuple[str, ...], logprobs: list[tuple[float, ...]],
+                 neutral: list[tuple[float, ...]]) -> dict[str, dict[str, float] | None]:
+    """cloze protocol -> letter -> score, from each text's answer-token log-probs after the question
+    and after the neutral prompt; ``None`` for every one when an option's text is empty."""
+    if not letters or not all(t.strip() for t in texts) or not all(logprobs):
+        return {p: None for p in CLOZE_PROTOCOLS}
+    summed = [float(sum(v)) for v in logprobs]
+    return {
+        "cloze_sum": dict(zip(letters, summed)),
+        "cloze_token": {l: s / len(v) for l, s, v in zip(letters, summed, logprobs)},
+        "cloze_byte": {l: s / len(t.encode("utf-8")) for l, s, t in zip(letters, summed, texts)},
+        "cloze_pmi": {l: s - float(sum(n)) for l, s, n in zip(letters, summed, neutral)},
+    }
+
+
 def predict(protocol: str, scores: dict[str, float] | None) -> str | None:
     """The winning letter (ties: the earliest letter), or ``None`` when the protocol does not apply."""
     if not scores:
         return None
-    sign = 1.0 if protocol in LOWER_IS_BETTER else -1.0
+    sign = 1.0 if lower_is_better(protocol) else -1.0
     return min(scores, key=lambda letter: (sign * scores[letter], letter))

@@ -9,8 +9,8 @@ denominator); an empty set of questions has accuracy ``None`` (shown "n/a"), nev
 
 from __future__ import annotations
 
-from fvlm_eval.records import REGEX_MISREAD, Record
-from fvlm_eval.scoring import GENERATED, PROTOCOLS
+from fvlm_eval.records import NEAR_TIE, REGEX_MISREAD, Record
+from fvlm_eval.scoring import ALL_PROTOCOLS, GENERATED, chance_outcomes, formulation
 from fvlm_eval.stats import above_chance_p, accuracy, chance_accuracy, letter_bias
 
 DEFAULT_ALPHA = 0.05
@@ -18,7 +18,7 @@ DEFAULT_ALPHA = 0.05
 
 def _accuracy_block(records: list[Record], protocol: str) -> dict:
     correct = [bool(r.correct.get(protocol)) for r in records]
-    counts = [len(r.letters) for r in records]
+    counts = [chance_outcomes(protocol, len(r.letters)) for r in records]
     if not records:
         return {"accuracy": None, "correct": 0, "n": 0, "stderr": None, "ci95": None, "chance": None,
                 "above_chance_p": None}
@@ -26,8 +26,25 @@ def _accuracy_block(records: list[Record], protocol: str) -> dict:
             "above_chance_p": above_chance_p(sum(correct), counts)}
 
 
+def measured(records: list[Record], protocol: str) -> list[Record]:
+    """The records a protocol's accuracy counts: those where it was measured (a generated answer, a
+    circular run) and every failed question (failures count as wrong everywhere). A question recorded
+    without ``--generate`` is not a wrong generated answer: it is outside that denominator."""
+    return [r for r in records if r.failed or protocol in r.pred]
+
+
+def recorded_protocols(records: list[Record]) -> list[str]:
+    """Every protocol some record measured, in the canonical order (formulation by formulation)."""
+    present = {p for r in records for p in r.pred}
+    return [p for p in ALL_PROTOCOLS if p in present] or [p for p in ALL_PROTOCOLS if formulation(p) == "multiple_choice"]
+
+
 def protocol_summary(records: list[Record], protocol: str, breakdowns: tuple[str, ...]) -> dict:
-    block = _accuracy_block(records, protocol)
+    recorded = len(records)
+    records = measured(records, protocol)
+    block = {"formulation": formulation(protocol), **_accuracy_block(records, protocol),
+             "not_measured": recorded - len(records),
+             "near_ties": sum(1 for r in records for n in r.notes if n.startswith(NEAR_TIE) and protocol in n.split(": ", 1)[1].split(", "))}
     block["undefined"] = sum(1 for r in records if not r.failed and r.pred.get(protocol) is None)
     block["breakdowns"] = {
         field: {value: _accuracy_block([r for r in records if r.fields.get(field, "") == value], protocol)
@@ -57,15 +74,19 @@ def summarize_records(benchmark, mode: str, records: list[Record], selected: int
     """The summary of one (benchmark, mode) from its records; ``problems``: annotation files that
     could not be read (their expected questions count as failed in the coverage)."""
     failures = [{"id": r.id, "error": r.error} for r in records if r.failed]
-    protocols = list(PROTOCOLS) + ([GENERATED] if any(r.generated is not None for r in records) else [])
+    protocols = recorded_protocols(records)
+    if protocol not in protocols:
+        protocols.append(protocol)
     by_protocol = {name: protocol_summary(records, name, benchmark.breakdowns) for name in protocols}
     if GENERATED in by_protocol:
         statuses: dict[str, int] = {}
         for r in records:
             if r.generated is not None and not r.failed:
                 statuses[r.generated["status"]] = statuses.get(r.generated["status"], 0) + 1
-        by_protocol[GENERATED]["unparseable"] = sum(n for s, n in statuses.items() if s not in ("letter", "text"))
+        by_protocol[GENERATED]["unparseable"] = sum(n for s, n in statuses.items() if s not in ("letter", "text", "failed"))
+        by_protocol[GENERATED]["generation_failed"] = statuses.get("failed", 0)
         by_protocol[GENERATED]["statuses"] = statuses
+    cloze = next((r.cloze["framing"] for r in records if r.cloze), None)
     found: dict[str, int] = {}
     for r in records:
         category = r.fields.get(benchmark.category_field, "")
@@ -81,6 +102,8 @@ def summarize_records(benchmark, mode: str, records: list[Record], selected: int
         "benchmark": benchmark.name,
         "mode": mode,
         "headline_protocol": protocol,
+        "headline_formulation": formulation(protocol),
+        "cloze_framing": cloze,
         "chance": by_protocol[protocol]["chance"],
         "accuracy": by_protocol,
         "flags": all_flags,

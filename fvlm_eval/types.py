@@ -9,6 +9,9 @@ import numpy as np
 
 LETTERS = "ABCDEFGHIJ"
 MediaKind = Literal["video", "frame_folder", "image"]
+ClozeFraming = Literal["plain", "chat"]
+CLOZE_FRAMINGS = ("plain", "chat")
+NEUTRAL_PROMPT = "Answer:"  # what PMI conditions an option's text on when there is no question (and no media)
 SamplingPolicy = Literal["segment_midpoints", "uniform", "fps", "smolvlm"]
 
 
@@ -159,6 +162,35 @@ class ChoiceResult:
 
     prompt_sha256: str
     options: tuple[OptionLogprobs, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ClozeRequest:
+    """Score each text of ``texts`` as the answer to ``prompt`` given clip ``clip_key``, in the
+    cloze formulation: the prompt lists no options (the frames, then the question).
+
+    ``framing`` ``"plain"``: the text ``f"{prompt}\nAnswer:"`` (no chat template), each answer
+    ``" {text}"``; ``"chat"``: the family's chat template with ``prompt`` as the user turn, each
+    answer ``text`` as the assistant's. Only the answer's own tokens are scored (no end of turn).
+    """
+
+    clip_key: str
+    prompt: str
+    texts: tuple[str, ...]
+    framing: ClozeFraming = "plain"
+
+
+@dataclass(frozen=True)
+class ClozeResult:
+    """Per text: its answer tokens and their log-probabilities after the question
+    (``logprobs``) and after the neutral prompt alone, without media (``neutral``: for PMI).
+    ``prompt_sha256``: the exact text the model was given; ``error`` as in ``ChoiceResult``."""
+
+    prompt_sha256: str
+    token_ids: tuple[tuple[int, ...], ...] = ()
+    logprobs: tuple[tuple[float, ...], ...] = ()
+    neutral: tuple[tuple[float, ...], ...] = ()
     error: str | None = None
 
 

@@ -3,7 +3,9 @@
 Benchmarks never see tensors or tokenizers; a model never sees dataset rows. The harness decodes
 a question's media into uint8 frames (``Clip``) after the model's own ``frame_transform`` (run
 in the decoding workers, and what the frame cache stores), and asks the model to encode clips
-once, then to score every option of many questions at once, or to generate answers. The model
+once, then to score every option of many questions at once (in the multiple-choice formulation,
+options listed in the prompt, and in the cloze formulation, the question alone), or to generate
+answers. The model
 owns everything else: normalisation, how an image is shown (fVLM: 8 copies; SmolVLM2: its
 tiling), the chat template and system prompt, its variants.
 """
@@ -16,7 +18,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, Generation, GenerateRequest
 
 
 class ModelAdapter(Protocol):
@@ -37,6 +39,10 @@ class ModelAdapter(Protocol):
 
     def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
         """Per request, each option's per-token log-probabilities (see ``OptionLogprobs``)."""
+
+    def score_cloze(self, requests: list[ClozeRequest], variant: str) -> list[ClozeResult]:
+        """Per request, the cloze formulation: each option's text scored as the answer to the
+        question alone (its per-token log-probabilities, and after the neutral prompt for PMI)."""
 
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
         """Per request, a greedy answer that stops at the end of the turn."""

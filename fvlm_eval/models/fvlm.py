@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from fvlm_eval.models.base import FrameTransform
-from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices
-from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest, Sampling
+from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices, score_cloze
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, Generation, GenerateRequest, Sampling
 
 FAMILY = "fvlm"
 VARIANTS = ("coarse_only", "coarse_fine", "autoregressive")  # fvlm_model.MODES, importable without torch
@@ -82,6 +82,7 @@ class FVLMAdapter:
         self._layouts: dict[str, _Layout] = {}
         self._visual: dict[tuple[str, str], torch.Tensor] = {}
         self._next_batch = 0
+        self._neutral: dict[tuple[str, str], tuple[float, ...]] = {}  # (framing, option text) -> log-probs, for PMI
         self.fallback_count = 0
         self.frames_encoded = 0
         self.stop_ids = {i for i in (tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id) if i is not None}
@@ -187,6 +188,14 @@ class FVLMAdapter:
                                 self._embedder(requests, variant))
         self.fallback_count += fallbacks(results)
         return results
+
+    @torch.no_grad()
+    def score_cloze(self, requests: list[ClozeRequest], variant: str) -> list[ClozeResult]:
+        """The cloze formulation on the same visual tokens: [visual tokens; question] then each text."""
+        self._check(variant)
+        self._visual_tokens([r.clip_key for r in requests], variant)
+        return score_cloze(self.lm, self.tokens, [r.prompt for r in requests], [r.texts for r in requests],
+                           [r.framing for r in requests], self._embedder(requests, variant), self._neutral)
 
     @torch.no_grad()
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:

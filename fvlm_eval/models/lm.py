@@ -26,10 +26,11 @@ from typing import Callable
 
 import torch
 
-from fvlm_eval.types import ChoiceResult, Generation, Option, OptionLogprobs
+from fvlm_eval.types import NEUTRAL_PROMPT, ChoiceResult, ClozeResult, Generation, Option, OptionLogprobs
 
 LOGIT_CHUNK = 1024  # positions per lm_head call (bounds the [positions, vocab] logits)
 TOKEN_CACHE = 512  # questions whose token ids are kept (a SmolVLM2 video question holds thousands)
+NEUTRAL_CHUNK = 32  # distinct option texts per row of the neutral-prompt pass
 
 
 class ContextOverflow(ValueError):
@@ -74,7 +75,10 @@ class ChatTokens:
         marker = "\u2063"
         rendered = render(marker, marker)
         self.suffix = tuple(self.encode(rendered[rendered.rindex(marker) + 1 :]))
-        self._cache: OrderedDict[tuple[str, tuple[Option, ...]], Tokenized] = OrderedDict()
+        # What the template puts between the generation prompt and the assistant's text (SmolVLM2: a space).
+        opened = render(marker, None)
+        self.answer_lead = rendered[len(opened) : rendered.rindex(marker)] if rendered.startswith(opened) else ""
+        self._cache: OrderedDict[tuple, Tokenized] = OrderedDict()
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -108,6 +112,38 @@ class ChatTokens:
                 ok.append(full[: len(prompt_ids)] == prompt_ids)
             self._cache[key] = Tokenized(prompt_ids, tuple(fulls), tuple(n_text), tuple(own), tuple(ok),
                                          sha256_text(prompt_text + "".join("\n" + o.answer for o in options)))
+        return self._cache[key]
+
+    def cloze_prompt(self, user: str, framing: str) -> str:
+        """The text before the answer in the cloze formulation (``ClozeRequest``)."""
+        return f"{user}\n{NEUTRAL_PROMPT}" if framing == "plain" else self.render(user, None)
+
+    def neutral_prompt(self, framing: str) -> str:
+        """The neutral prompt PMI divides by: ``"Answer:"`` alone (chat: as the user turn)."""
+        return NEUTRAL_PROMPT if framing == "plain" else self.render(NEUTRAL_PROMPT, None)
+
+    def cloze_answer(self, text: str, framing: str) -> tuple[int, ...]:
+        """An option's text as answer tokens, tokenized on its own so that they are the same after
+        any prompt (the question's or the neutral one): ``" {text}"`` (plain) or what the chat
+        template puts before the assistant's text, then the text."""
+        if not text.strip():
+            return ()
+        return tuple(self.encode((" " if framing == "plain" else self.answer_lead) + text))
+
+    def cloze(self, user: str, texts: tuple[str, ...], framing: str) -> Tokenized:
+        """A cloze question's ids (cached like ``choice``): every answer continues the prompt."""
+        key = ("cloze", framing, user, texts)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        while len(self._cache) >= TOKEN_CACHE:
+            self._cache.popitem(last=False)
+        prompt_text = self.cloze_prompt(user, framing)
+        prompt_ids = tuple(self.encode(prompt_text))
+        answers = [self.cloze_answer(text, framing) for text in texts]
+        self._cache[key] = Tokenized(prompt_ids, tuple(prompt_ids + a for a in answers), tuple(len(a) for a in answers),
+                                     tuple((0, len(a)) for a in answers), (True,) * len(texts),
+                                     sha256_text(prompt_text + "".join("\n" + t for t in texts)))
         return self._cache[key]
 
     def token_text(self, token_id: int) -> str:
@@ -231,7 +267,7 @@ def score_options(lm: TextModel, tokenized: list[Tokenized], embed_sequence: Cal
         options = []
         for k, answer in enumerate(t.answers):
             if t.prefix_ok[k]:
-                options.append(continued[row][k])
+                options.append(continued[row].get(k, []))  # an empty answer has no tokens to score
             else:
                 options.append(_full_pass(lm, embed_sequence(i, t.fulls[k]), len(t.fulls[k]) - len(t.prompt), answer))
         results[i] = options
@@ -375,6 +411,48 @@ def generate_answers(lm: TextModel, tokens: ChatTokens, users: list[str], limits
             results.append(Generation(sha, tokens.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped,
                                       limit=limit))
     return results
+
+
+def score_cloze(lm: TextModel, tokens: ChatTokens, users: list[str], texts: list[tuple[str, ...]], framings: list[str],
+                embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor], neutral: dict) -> list[ClozeResult]:
+    """The boundary's ``score_cloze``: question i's cloze prompt ``users[i]`` (its media text
+    included, for a family that writes media into the text) with each text of ``texts[i]`` as the
+    answer (framed by ``framings[i]``): one prefix pass per question and the answers packed on its
+    cache, as ``score_options``.
+    ``neutral``: (framing, text) -> the text's log-probs after the neutral prompt, filled here
+    for texts not seen before (once per distinct text for as long as the caller keeps it)."""
+    tokenized = [tokens.cloze(user, choices, framing) for user, choices, framing in zip(users, texts, framings)]
+    outcomes = score_options(lm, tokenized, embed_sequence)
+    for framing in dict.fromkeys(framings):
+        fill_neutral(lm, tokens, framing, [text for choices, f in zip(texts, framings) if f == framing for text in choices],
+                     neutral)
+    results = []
+    for t, choices, framing, outcome in zip(tokenized, texts, framings, outcomes):
+        if isinstance(outcome, str):
+            results.append(ClozeResult(t.prompt_sha256, error=outcome))
+            continue
+        results.append(ClozeResult(t.prompt_sha256, t.answers, tuple(tuple(v) for v in outcome),
+                                   tuple(neutral[(framing, text)] for text in choices)))
+    return results
+
+
+def fill_neutral(lm: TextModel, tokens: ChatTokens, framing: str, texts: list[str], neutral: dict) -> None:
+    """Each text's log-probs after the neutral prompt alone (no media), for texts ``neutral`` lacks."""
+    missing = [text for text in dict.fromkeys(texts) if (framing, text) not in neutral]
+    if not missing:
+        return
+    prompt = tuple(tokens.encode(tokens.neutral_prompt(framing)))
+    chunks = [missing[i : i + NEUTRAL_CHUNK] for i in range(0, len(missing), NEUTRAL_CHUNK)]
+    tokenized = []
+    for chunk in chunks:
+        answers = [tokens.cloze_answer(text, framing) for text in chunk]
+        tokenized.append(Tokenized(prompt, tuple(prompt + a for a in answers), tuple(len(a) for a in answers),
+                                   tuple((0, len(a)) for a in answers), (True,) * len(chunk), ""))
+    for chunk, outcome in zip(chunks, score_options(lm, tokenized, lambda i, ids: lm.embed(ids))):
+        if isinstance(outcome, str):
+            raise ValueError(f"the neutral prompt does not fit the model: {outcome}")
+        for text, logprobs in zip(chunk, outcome):
+            neutral[(framing, text)] = tuple(logprobs)
 
 
 def fallbacks(results: list[ChoiceResult]) -> int:

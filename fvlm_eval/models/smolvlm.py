@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from fvlm_eval.models.base import FrameTransform, ModelLoadError, read_json_object
-from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices
-from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, Generation, GenerateRequest, Sampling
+from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices, score_cloze
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, Generation, GenerateRequest, Sampling
 
 FAMILY = "smolvlm"
 VARIANTS = ("standard",)
@@ -161,6 +161,7 @@ class SmolVLMAdapter:
         self.dtype = next(model.parameters()).dtype
         self._description = description or {}
         self._clips: dict[str, _Loaded] = {}
+        self._neutral: dict[tuple[str, str], tuple[float, ...]] = {}  # (framing, option text) -> log-probs, for PMI
         self.fallback_count = 0
         self.images_encoded = 0
         # The end of the turn, the tokenizer's eos, and whatever the model's generation config stops at.
@@ -325,6 +326,15 @@ class SmolVLMAdapter:
                                 [r.options for r in requests], lambda i, ids: self.embed(ids, loaded[i].features))
         self.fallback_count += fallbacks(results)
         return results
+
+    @torch.no_grad()
+    def score_cloze(self, requests: list[ClozeRequest], variant: str) -> list[ClozeResult]:
+        """The cloze formulation: the clip's media text, the question, then each text."""
+        self._check(variant)
+        loaded = [self._loaded(r.clip_key) for r in requests]
+        return score_cloze(self.lm, self.tokens, [c.text + r.prompt for c, r in zip(loaded, requests)],
+                           [r.texts for r in requests], [r.framing for r in requests],
+                           lambda i, ids: self.embed(ids, loaded[i].features), self._neutral)
 
     @torch.no_grad()
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:

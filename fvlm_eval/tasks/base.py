@@ -66,6 +66,12 @@ class Benchmark:
         """The user turn; ``timestamps``: the sampled frames' times (a benchmark may use them)."""
         raise NotImplementedError
 
+    def cloze_prompt(self, question: Question, timestamps: tuple[float, ...] | None = None) -> str:
+        """The user text of the cloze formulation: what ``prompt`` gives but the options, ending with
+        ``"Question: {question}"`` (the model adds ``"\nAnswer:"`` and scores each option's text after
+        it). A benchmark whose options do not answer its questions as asked rewrites them here."""
+        return f"Question: {question.question}"
+
     def expected(self) -> dict[str, int]:
         """Questions per category in a complete copy."""
         raise NotImplementedError

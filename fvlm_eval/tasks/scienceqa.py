@@ -44,6 +44,10 @@ class ScienceQA(Benchmark):
         context = f"Context: {question.context}\n" if question.context else ""
         return context + question.question + "\n" + option_lines(question)
 
+    def cloze_prompt(self, question: Question, timestamps=None) -> str:
+        context = f"Context: {question.context}\n" if question.context else ""
+        return context + f"Question: {question.question}"
+
     def load(self, data_dir: Path) -> Loaded:
         root = self.folder(data_dir)
         parquets = sorted(root.glob(PARQUET_GLOB))

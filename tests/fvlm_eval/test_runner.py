@@ -16,7 +16,7 @@ from fvlm_eval import fixtures
 from fvlm_eval.models import load_model
 from fvlm_eval.records import SCHEMA_VERSION, read_records
 from fvlm_eval.runner import EXIT_FAILED, EXIT_OK, FolderLock, RunRefused, RunSettings, error_signature, run
-from fvlm_eval.scoring import PROTOCOLS
+from fvlm_eval.scoring import CLOZE_PROTOCOLS, PROTOCOLS
 
 MODES = ("coarse_only", "coarse_fine", "autoregressive")
 
@@ -70,7 +70,7 @@ def test_every_question_is_recorded_and_failures_count_as_wrong(full_run):
     assert record.gold == "D" and record.fields == {"task": "action_sequence"} and record.error is None
     assert record.schema_version == SCHEMA_VERSION and len(record.question_sha256) == 64 and len(record.prompt_sha256) == 64
     assert record.source == "action_sequence.json" and len(record.source_sha256) == 64
-    assert set(record.scores) == set(PROTOCOLS) and set(record.scores["sum"]) == set("ABCD")
+    assert set(record.scores) == set(PROTOCOLS) | set(CLOZE_PROTOCOLS) and set(record.scores["sum"]) == set("ABCD")
     assert record.pred["reference"] == min(record.scores["reference"], key=record.scores["reference"].get)
     assert record.frames == (5, 6, 7, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20, 21, 23, 24)
     assert record.timestamps[0] == pytest.approx(0.5)
@@ -268,3 +268,160 @@ def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_p
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in out + err
     assert "rerun the same command to resume" in out + err
+
+
+# ----- a killed run always resumes: no decoding worker outlives it, none holds the folder's lock -----------------
+
+@pytest.fixture(scope="module")
+def clean_mvbench(tmp_path_factory):
+    """MVBench without faulty rows: after a resume every question has exactly one record per mode."""
+    from fvlm_eval.tasks import get_benchmark
+
+    root = fixtures.write_mvbench(tmp_path_factory.mktemp("clean"), "main", False).parent
+    return root, sorted(q.id for q in get_benchmark("mvbench").load(root).questions)
+
+
+def _processes(where) -> list[int]:
+    """Live processes (not zombies) for which ``where(pid, ppid, cmdline)`` holds."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] != "Z" and where(int(entry.name), int(fields[1]), cmdline):
+            found.append(int(entry.name))
+    return found
+
+
+def _holds(pid: int, fragment: str) -> bool:
+    try:
+        return any(fragment in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def _stop_mid_run(command: list[str], output, sig, tmp_path) -> tuple[int, str]:
+    """Start ``command``, send ``sig`` once records flow and its decoding workers are up; then check that
+    no process of it remains. Returns (exit code, stdout + stderr)."""
+    log = open(tmp_path / "killed.log", "w+")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # a file: orphans cannot block a pipe
+    target = output / "mvbench/autoregressive/samples.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and (not target.is_file() or target.read_bytes().count(b"\n") < 1):
+        time.sleep(0.02)
+    workers = _processes(lambda pid, ppid, cmd: ppid == process.pid)
+    assert len(workers) >= 2, "the decoding workers should be running"
+    assert not any(_holds(w, ".fvlm-eval.lock") for w in workers), "a decoding worker holds the folder's lock"
+    process.send_signal(sig)
+    process.wait(timeout=120)
+    deadline = time.time() + 5
+    left = workers
+    while left and time.time() < deadline:
+        time.sleep(0.1)
+        left = _processes(lambda pid, ppid, cmd: pid in workers or ppid == process.pid or str(output) in cmd)
+    for pid in left:  # never leave them behind for the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the stopped run remain: {left}"
+    log.seek(0)
+    return process.returncode, log.read()
+
+
+def _assert_resumed_once_each(output, expected_ids):
+    for mode in MODES:
+        ids = [r.id for r in read_records(output / f"mvbench/{mode}/samples.jsonl")]
+        assert sorted(ids) == expected_ids, f"{mode}: lost or repeated questions"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_killed_run_with_decoding_workers_resumes_at_once(sig, clean_mvbench, model_dir, tmp_path):
+    from fvlm_eval.cli import main
+
+    data, expected_ids = clean_mvbench
+    output = tmp_path / "out"
+    args = ["run", "mvbench", "--mode", "all", "--model", str(model_dir), "--data-dir", str(data), "--output-dir",
+            str(output), "--batch-size", "1", "--workers", "2", "--device", "cpu", "--no-frame-cache"]
+    code, said = _stop_mid_run(cli(*args), output, sig, tmp_path)
+    recorded = (output / "mvbench/autoregressive/samples.jsonl").read_bytes().count(b"\n")
+    assert recorded < len(expected_ids), "the signal should land mid-run"
+    if sig == signal.SIGTERM:
+        assert code == 143 and "Traceback" not in said, said[-2000:]
+        assert "stopped by SIGTERM: mvbench" in " ".join(said.split()) and "rerun the same command to resume" in " ".join(said.split())
+    assert main(args) == EXIT_OK  # at once: no lock left behind
+    _assert_resumed_once_each(output, expected_ids)
+
+
+def test_a_forked_child_never_holds_the_folder_lock(tmp_path):
+    lock = FolderLock(tmp_path).acquire()
+    try:
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child: report whether it still has the lock file open
+            os.write(write, b"1" if _holds(os.getpid(), ".fvlm-eval.lock") else b"0")
+            os._exit(0)
+        os.close(write)
+        assert os.read(read, 1) == b"0"
+        os.waitpid(child, 0)
+        with pytest.raises(RunRefused):  # and the parent's lock is still held
+            FolderLock(tmp_path).acquire()
+    finally:
+        lock.release()
+    FolderLock(tmp_path).acquire().release()
+
+
+def test_a_lock_held_after_its_owner_died_names_who_holds_it(tmp_path):
+    """flock is released when its last holder ends; if a left-behind process holds it, the refusal names that one."""
+    import socket
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"), str(tmp_path / ".fvlm-eval.lock")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        (tmp_path / ".fvlm-eval.lock").write_text(f"pid {dead.pid} on {socket.gethostname()} since 10:00:00 (fvlm-eval run)")
+        with pytest.raises(RunRefused, match=f"pid {dead.pid} is no longer running; the lock is held by pid {holder.pid}"):
+            FolderLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("prctl", [True, False], ids=["prctl", "parent-watch thread"])
+def test_a_decoding_worker_dies_with_its_parent(prctl, monkeypatch):
+    """The worker guard alone: a grandchild guarded against its parent ends within a second of that parent's SIGKILL."""
+    from fvlm_eval import decoding
+
+    if not prctl:
+        monkeypatch.setattr(decoding.sys, "platform", "elsewhere")  # as on a platform without prctl
+    read, write = os.pipe()
+    parent = os.fork()
+    if parent == 0:
+        try:
+            worker = os.fork()
+            if worker == 0:
+                decoding.die_with_parent(os.getppid(), poll_seconds=3600 if prctl else 0.05)  # each path alone
+                time.sleep(30)
+                os._exit(0)
+            os.write(write, str(worker).encode())
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    os.close(write)
+    worker = int(os.read(read, 32))
+    os.kill(parent, signal.SIGKILL)
+    os.waitpid(parent, 0)
+    deadline = time.time() + 3
+    while time.time() < deadline and _processes(lambda pid, ppid, cmd: pid == worker):
+        time.sleep(0.02)
+    alive = _processes(lambda pid, ppid, cmd: pid == worker)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive

@@ -170,3 +170,83 @@ def test_a_question_longer_than_the_context_fails_alone(model, tokenizer, clips)
     assert "does not fit the model's context" in results[1].error and "> 1024" in results[1].error
     (generated,) = scorer.generate([GenerateRequest("v2", huge.prompt)], "coarse_fine")
     assert "does not fit" in generated.error
+
+
+CLOZE = [("v1", "Question: Which object was taken by the person?", ("The clothes.", "The pillow.", "The shoe.")),
+         ("img", "Context: A long hint.\nQuestion: Is it a cat?", ("yes", "no", "not sure", "maybe")),
+         ("dup", "Question: How many objects move?", ("2", "0", "1"))]
+
+
+def naive_cloze(model, tokenizer, clip, prompt, text, mode, framing):
+    """One option by its own forward over [frames; prompt + answer], and the answer after the neutral
+    prompt by the LLM alone (no frames), written plainly."""
+    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]
+    if framing == "plain":
+        prompt_ids, neutral_ids, answer = encode(prompt + "\nAnswer:"), encode("Answer:"), encode(" " + text)
+    else:
+        prompt_ids, neutral_ids, answer = chat(tokenizer, prompt), chat(tokenizer, "Answer:"), encode(text)
+    logits = model(pixels_of(clip), torch.tensor([prompt_ids + answer]), mode=mode)["logits"][0].log_softmax(-1)
+    logprobs = [logits[len(prompt_ids) - 1 + j, t].item() for j, t in enumerate(answer)]
+    plain = model.llm(input_ids=torch.tensor([neutral_ids + answer])).logits[0].log_softmax(-1)
+    neutral = [plain[len(neutral_ids) - 1 + j, t].item() for j, t in enumerate(answer)]
+    return answer, logprobs, neutral
+
+
+@pytest.mark.parametrize("framing", ["plain", "chat"])
+@pytest.mark.parametrize("mode", MODES)
+def test_cloze_fast_path_equals_naive_path(model, tokenizer, clips, mode, framing):
+    from fvlm_eval.scoring import CLOZE_PROTOCOLS, cloze_scores
+    from fvlm_eval.types import ClozeRequest
+
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    requests = [ClozeRequest(key, prompt, texts, framing) for key, prompt, texts in CLOZE]
+    results = scorer.score_cloze(requests, mode)
+    for request, result in zip(requests, results):
+        assert result.error is None and len(result.prompt_sha256) == 64
+        naive = [naive_cloze(model, tokenizer, clips[request.clip_key], request.prompt, t, mode, framing) for t in request.texts]
+        for ids, logprobs, neutral, (naive_ids, naive_logprobs, naive_neutral) in zip(
+                result.token_ids, result.logprobs, result.neutral, naive):
+            assert list(ids) == naive_ids
+            torch.testing.assert_close(torch.tensor(logprobs), torch.tensor(naive_logprobs), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(torch.tensor(neutral), torch.tensor(naive_neutral), atol=1e-5, rtol=1e-5)
+        letters = "ABCD"[: len(request.texts)]
+        scores = cloze_scores(request.texts, tuple(letters), list(result.logprobs), list(result.neutral))
+        assert set(scores) == set(CLOZE_PROTOCOLS) and all(scores[p] for p in CLOZE_PROTOCOLS)
+        total = sum(naive[0][1])
+        assert scores["cloze_sum"]["A"] == pytest.approx(total, abs=1e-4)
+        assert scores["cloze_token"]["A"] == pytest.approx(total / len(naive[0][0]), abs=1e-4)
+        assert scores["cloze_byte"]["A"] == pytest.approx(total / len(request.texts[0].encode()), abs=1e-4)
+        assert scores["cloze_pmi"]["A"] == pytest.approx(total - sum(naive[0][2]), abs=1e-4)
+
+
+def test_cloze_neutral_prompt_is_computed_once_per_text(model, tokenizer, clips):
+    from fvlm_eval.types import ClozeRequest
+
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    first = scorer.score_cloze([ClozeRequest("v1", "Question: one?", ("yes", "no")),
+                                ClozeRequest("dup", "Question: two?", ("no", "maybe"))], "coarse_only")
+    assert sorted(scorer._neutral) == [("plain", "maybe"), ("plain", "no"), ("plain", "yes")]
+    assert first[0].neutral[1] == first[1].neutral[0]  # "no": one neutral pass for both questions
+    calls = []
+    original = scorer.lm.hidden
+    scorer.lm.hidden = lambda *a, **k: calls.append(1) or original(*a, **k)
+    scorer.score_cloze([ClozeRequest("v2", "Question: three?", ("yes", "maybe"))], "coarse_only")
+    assert len(calls) == 2  # the question's prefix and its options: no neutral pass for texts already seen
+
+
+def test_cloze_question_alone_equals_question_in_batch(model, tokenizer, clips):
+    from fvlm_eval.types import ClozeRequest
+
+    requests = [ClozeRequest(key, prompt, texts) for key, prompt, texts in CLOZE]
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    batch = scorer.score_cloze(requests, "coarse_fine")
+    for request, together in zip(requests, batch):
+        alone = FVLMAdapter(model, tokenizer)
+        alone.load_clips([clips[request.clip_key]])
+        (single,) = alone.score_cloze([request], "coarse_fine")
+        assert single.token_ids == together.token_ids
+        for a, b in zip(single.logprobs, together.logprobs):
+            torch.testing.assert_close(torch.tensor(a), torch.tensor(b), atol=1e-5, rtol=1e-5)

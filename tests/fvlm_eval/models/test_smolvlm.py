@@ -401,3 +401,33 @@ def test_tiny_folder_loads_and_runs_end_to_end(folder, tmp_path):
             assert set(PROTOCOLS) <= set(record.scores) and all(record.scores[p] for p in PROTOCOLS)
             assert record.generated is not None and record.generated["error"] is None
         assert (benchmark, "standard") in outcome.summaries
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("key", ["video", "short"])
+def test_cloze_fast_scores_equal_a_full_forward_per_option(adapter, clips, key):
+    from fvlm_eval.types import ClozeRequest
+
+    clip = clips[key]
+    prompt = "Question: what happens in the video?"
+    texts = tuple(o.text for o in OPTIONS)
+    adapter.load_clips([clip])
+    try:
+        [result] = adapter.score_cloze([ClozeRequest(key, prompt, texts)], "standard")
+    finally:
+        adapter.forget_clips([key])
+    assert result.error is None
+    _, pixels, mask = reference_inputs(adapter, clip, prompt)
+    media = smolvlm.video_prompt(list(clip.timestamps), clip.duration, adapter.settings.image_seq_len)
+    prompt_ids = encode(adapter, media + prompt + "\nAnswer:")
+    neutral_ids = encode(adapter, "Answer:")
+    for text, ids, logprobs, neutral in zip(texts, result.token_ids, result.logprobs, result.neutral):
+        answer = encode(adapter, " " + text)
+        assert list(ids) == answer
+        logits = adapter.model(input_ids=torch.tensor([prompt_ids + answer]), pixel_values=pixels,
+                               pixel_attention_mask=mask).logits[0].float().log_softmax(-1)
+        np.testing.assert_allclose(logprobs, [logits[len(prompt_ids) - 1 + j, t].item() for j, t in enumerate(answer)],
+                                   atol=1e-4, rtol=0)
+        plain = adapter.model(input_ids=torch.tensor([neutral_ids + answer])).logits[0].float().log_softmax(-1)
+        np.testing.assert_allclose(neutral, [plain[len(neutral_ids) - 1 + j, t].item() for j, t in enumerate(answer)],
+                                   atol=1e-4, rtol=0)

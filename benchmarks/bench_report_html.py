@@ -53,13 +53,13 @@ def synthetic(runs: int, modes: int, thumbs: int, seed: int = 0) -> dict:
     questions, media, results = [], [], []
     for benchmark, (count, videos, field, categories) in SUITE.items():
         first_media = len(media)
-        for v in range(videos):
+        for v in range(videos if thumbs else 0):
             n = 1 if benchmark == "scienceqa" else thumbs
             media.append({"key": f"{benchmark}/{v}", **_strip(frames(rng, n, source), [f"frame {i * 10} · {i:.1f}s" for i in range(n)]),
                           "source": "decoded", "sampled": 16})
         for i in range(count):
             questions.append({"id": f"{benchmark}/{i:05d}", "b": benchmark, "gold": "ABCD"[i % 4], "letters": list("ABCD"),
-                              "fields": {field: f"category {i % categories}"}, "m": first_media + i * videos // count,
+                              "fields": {field: f"category {i % categories}"}, "m": first_media + i * videos // count if thumbs else None,
                               "q": f"Question {i}: what does the person in the video do after picking up the object "
                                    "on the table, and why?", "context": None,
                               "options": [[l, f"option {l}: the person does something plausible number {i}"] for l in "ABCD"]})
@@ -111,9 +111,10 @@ def open_in_chromium(path: Path) -> dict:
         filtered = time.perf_counter() - start
         start = time.perf_counter()
         browser.find_elements(By.CSS_SELECTOR, "tr.item")[0].click()
-        strip = WebDriverWait(browser, 30).until(lambda b: b.find_element(By.CSS_SELECTOR, "img.strip"))
-        WebDriverWait(browser, 30, poll_frequency=0.02).until(
-            lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", strip))
+        WebDriverWait(browser, 30, poll_frequency=0.02).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".detail"))
+        for strip in browser.find_elements(By.CSS_SELECTOR, "img.strip"):
+            WebDriverWait(browser, 30, poll_frequency=0.02).until(
+                lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", strip))
         opened = time.perf_counter() - start
     finally:
         browser.quit()

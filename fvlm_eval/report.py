@@ -365,6 +365,7 @@ def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, prot
             "benchmarks": benchmarks, "rows": [row["label"] for row in run_rows] + list(published),
             "run_rows": [row["label"] for row in run_rows], "protocols": protocols_of, "sources": sources,
             "formulations": formulations, "full": full,
+            "row_parts": {row["label"]: [row["run"], row["mode"], row["protocol"]] for row in run_rows},
             "main": main, "breakdowns": breakdowns, "smolvlm2": comparisons}
 
 
@@ -594,8 +595,7 @@ def write_report(runs: list[Path], baselines_path: Path | None = None, output_di
     written = [folder / "report.md", folder / "report.csv", folder / "report.json"] + images
     written.append(write_html(report, [Path(r) for r in runs], folder, images, thumbnails, frame_cache))
     if show:
-        from rich.console import Console
-        from rich.markdown import Markdown
+        from fvlm_eval.summary_table import print_report
 
-        Console().print(Markdown(text))
+        print_report(report, folder)
     return written

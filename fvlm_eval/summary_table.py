@@ -12,7 +12,9 @@ from __future__ import annotations
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from fvlm_eval.report import formulation_of, main_protocols
 from fvlm_eval.scoring import GENERATED
@@ -43,19 +45,19 @@ def print_rows(console: Console, title: str, headers: list[str], rows: list[list
     right = {keep.index(i) for i in right if i in keep}
     widths = [max([cell_len(h), *(cell_len(str(r[i])) for r in rows)]) for i, h in enumerate(headers)]
     if sum(widths) + GAP * (len(widths) - 1) <= console.width:
-        table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, show_edge=False,
+        table = Table(title=Text(title), box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, show_edge=False,
                       title_justify="left", collapse_padding=True)
         for i, header in enumerate(headers):
             table.add_column(header, justify="right" if i in right else "left", no_wrap=True, min_width=widths[i])
         for i, row in enumerate(rows):
-            table.add_row(*map(str, row), style=styles[i] if styles else None)
+            table.add_row(*(Text(str(v)) for v in row), style=styles[i] if styles else None)  # data, not markup
         table.padding = (0, GAP // 2)
         console.print(table)
         return
-    console.print(title, highlight=False)
+    console.print(title, highlight=False, markup=False)
     for i, row in enumerate(rows):
         console.print("  " + "; ".join(f"{h}: {v}" for h, v in zip(headers, row) if str(v)), style=styles[i] if styles else None,
-                      highlight=False)
+                      highlight=False, markup=False)
 
 
 def accuracy_cell(block: dict, summary: dict, protocol: str) -> str:
@@ -113,10 +115,70 @@ def print_run_tables(summaries: dict[tuple[str, str], dict], console: Console | 
             summary = summaries[(benchmark, mode)]
             failures = summary["failures"]
             if failures:
-                console.print(f"[yellow]{benchmark} {mode}: {len(failures)} failed (counted wrong), e.g. "
-                              f"{failures[0]['id']}: {failures[0]['error']}[/]")
+                console.print(escape(f"{benchmark} {mode}: {len(failures)} failed (counted wrong), e.g. "
+                                     f"{failures[0]['id']}: {failures[0]['error']}"), style="yellow")
             for flag in summary.get("flags", {}).get(protocol, []):
-                console.print(f"[yellow]{benchmark} {mode} ({protocol}): {flag}[/]")
+                console.print(escape(f"{benchmark} {mode} ({protocol}): {flag}"), style="yellow")
+
+
+def print_report(report: dict, folder=None, console: Console | None = None) -> None:
+    """``fvlm-eval report`` in the terminal: per benchmark, every row of the main table. Runs are
+    named R1, R2, ... and published figures P1, P2, ... (the legend beneath says which is which),
+    so that no name is cut; the full text is in report.md."""
+    from fvlm_eval.report import fmt
+
+    console = console or Console()
+    parts = report.get("row_parts", {})
+    codes, legend = {}, []
+    for label in report["rows"]:
+        if label in parts:
+            run = parts[label][0]
+            if run not in codes:
+                codes[run] = f"R{sum(1 for c in codes.values() if c.startswith('R')) + 1}"
+                legend.append(f"{codes[run]} = {run}")
+        else:
+            codes[label] = f"P{sum(1 for c in codes.values() if c.startswith('P')) + 1}"
+            legend.append(f"{codes[label]} = {label}: {report['protocols'][label]}")
+    for benchmark in report["benchmarks"]:
+        title = BENCHMARKS[benchmark]().title if benchmark in BENCHMARKS else benchmark
+        rows, notes, seen = [], [], set()
+        for label in report["rows"]:
+            cell = report["main"][label].get(benchmark)
+            if not cell:
+                continue
+            formulation = report.get("formulations", {}).get(label, "")
+            run, mode, protocol = parts.get(label, [label, "", "published"])
+            accuracy = fmt(cell, benchmark, with_coverage=False) if not cell.get("all_failed") else f"all {cell['failed']} failed"
+            rows.append([codes[run], mode, FORMULATION_CODES.get(formulation, formulation), protocol, accuracy,
+                         "" if cell.get("chance") is None else f"{cell['chance']:.1f}"])
+            if "recorded" in cell and (run, mode) not in seen:  # coverage once per run and mode
+                seen.add((run, mode))
+                extra = f", {cell['failed']} failed" if cell.get("failed") else ""
+                notes.append(f"{codes[run]} {mode}: {cell['recorded']}/{cell['expected']} q"
+                             + (f", {cell['categories']} categories" if cell.get("categories") else "") + extra)
+            if cell.get("unparseable"):
+                notes.append(f"{codes[run]} {mode} [{protocol}]: {cell['unparseable']} answers unparseable (counted wrong)")
+        print_rows(console, f"{title}: accuracy % (95% interval; ⚠ = not above chance or a constant letter)",
+                   ["run", "mode", "form", "protocol", "accuracy [95% CI]", "chance"], rows, {4, 5})
+        for note in notes:
+            console.print(f"  {note}", highlight=False, markup=False)
+    for line in legend:
+        console.print(line, highlight=False, markup=False)
+    console.print(FORMULATION_LEGEND, style="dim", highlight=False, markup=False)
+    for warning in report.get("warnings", []):
+        console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+    flagged = [(label, b, f) for label in report["run_rows"] for b in report["benchmarks"]
+               for f in report["main"][label].get(b, {}).get("flags", [])]
+    for label, benchmark, flag in flagged:
+        console.print(f"⚠ {label} on {benchmark}: {flag}", style="yellow", highlight=False, markup=False)
+    for c in report.get("smolvlm2", []):
+        if c["published"] is not None and c["ours"] is not None:
+            console.print(f"SmolVLM2-{c['size']} on {c['benchmark']}: ours {c['ours']:.1f} (generated answers) vs published "
+                          f"{c['published']:.1f} ({c['published_protocol']}): {c['difference']:+.1f} points",
+                          highlight=False, markup=False)
+    if folder is not None:
+        console.print(f"the full report (every protocol, breakdowns, sources): {folder}/report.md, report.html",
+                      highlight=False, markup=False)
 
 
 def print_verification(result, console: Console | None = None) -> None:

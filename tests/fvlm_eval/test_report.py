@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,26 @@ def test_terminal_tables_never_cut_a_name(tmp_path):
         assert "Counting Problem" in " ".join(words)
         assert "2 unparseable" in text and "gen = generated answer" in " ".join(words)
     assert "mode: autoregressive;" in text  # folded into rows at 48 columns
+
+
+def test_the_report_in_the_terminal_cuts_no_name_and_reads_no_markup(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.summary_table import print_report
+
+    long = write_run(tmp_path / "SmolVLM2-256M-Video-Instruct-finetuned-step_120000", [True] * 40 + [False] * 60,
+                     family="smolvlm", mode="standard", generated=True,
+                     model={"family": "smolvlm", "name": "SmolVLM2-256M-Video-Instruct"})
+    odd = write_run(tmp_path / "run [bold]x[red]", [True] * 30 + [False] * 70)
+    report = build([long, odd], read_baselines(None))
+    out = io.StringIO()
+    print_report(report, tmp_path / "out", Console(width=80, file=out, force_terminal=False, color_system=None))
+    text = out.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert "R1 = SmolVLM2-256M-Video-Instruct-finetuned-step_120000" in text
+    assert "R2 = run [bold]x[red]" in text  # a name is data, never rich markup
+    assert re.search(r"^R1 +standard +gen +generated +40\.0 \[", text, re.MULTILINE)
+    assert "SmolVLM2-256M on videomme: ours 40.0" in text
+    assert any(line.startswith("P4 = SmolVLM2-256M (published): generated answer") for line in text.splitlines())

@@ -423,8 +423,10 @@ def _run(adapter, settings, console, progress: bool, launch, keep_records: bool,
         from fvlm_eval import distributed as torchrun
 
         summaries = torchrun.finish(launch, settings.output_dir, outcome)
-    if outcome.exit_code == runner.EXIT_INTERRUPTED and on_interrupt == "raise":
-        raise KeyboardInterrupt("; ".join(outcome.messages))
+    if outcome.exit_code in (runner.EXIT_INTERRUPTED, runner.EXIT_TERMINATED) and on_interrupt == "raise":
+        from fvlm_eval.interrupts import Terminated  # SIGTERM (exit 143) stays told apart from Ctrl-C
+
+        raise (Terminated if outcome.exit_code == runner.EXIT_TERMINATED else KeyboardInterrupt)("; ".join(outcome.messages))
     results = tuple(_result(settings.output_dir, key, summary, keep_records, keep_folder)
                     for key, summary in summaries.items())
     return Evaluation(results, outcome.exit_code, tuple(outcome.messages), settings.output_dir if keep_folder else None)

@@ -4,9 +4,13 @@ An entry holds exactly the uint8 frames a model was given (after its ``FrameTran
 their indices and times, so scores with and without the cache are bit-identical. Its name is a
 hash of what the frames depend on: the media's name in its benchmark (its path under the data
 folder, its bound; an inline image's bytes), the sampling rule and frame count, the model's
-frame transform, and the video decoder. The entry also stores the source file's size and
-modification time: while the file is there, a changed file makes the entry stale (decoded
-again); once the file is gone (videos moved to cold storage), the entry still serves. Entries
+frame transform, and the video decoder. The entry also stores the source's identity on disk: a
+file's size, modification time, inode and change time (ctime), a frame folder's listing of every
+file's name and the same four numbers. While the source is there, any change makes the entry
+stale (decoded again), even a same-size replacement with its mtime kept (``cp -p``, ``rsync -t``,
+``touch -r``: the kernel sets ctime, which no tool can put back) or frames renamed into another
+order with ``mv``; so do harmless changes (``chmod``, a copy to another disk): decoded once more.
+Once the source is gone (videos moved to cold storage), the entry still serves. Entries
 are written atomically and carry the SHA-256 of their frames: a partial or corrupt entry is
 detected, deleted and decoded again, never read as frames.
 
@@ -40,19 +44,26 @@ def default_cache_dir() -> Path:
     return base / "fvlm-eval" / "frames"
 
 
+def _stat_identity(stat: os.stat_result) -> list[int]:
+    """What no change to a file's bytes or name can leave alone: size and mtime (which ``cp -p``, ``rsync -t``
+    and ``touch -r`` can put back), and the inode and ctime (which they cannot: the kernel sets ctime to
+    now on every write, rename or attribute change, and a replacement file has a new inode)."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
+
+
 def _identity(media: Media) -> dict | None:
-    """The source's size and modification time, when it is a file that is there."""
+    """The source as it is now on disk, when it is there: a file's stat identity; for a frame folder, a
+    hash of its listing (every file's name and stat identity: a frame renamed, replaced or moved changes it)."""
     if media.path is None:
         return None
     path = Path(media.path)
     try:
         if path.is_dir():
-            files = sorted(path.iterdir())
-            return {"files": len(files), "mtime_ns": max((f.stat().st_mtime_ns for f in files), default=0)}
-        stat = path.stat()
+            listing = sorted((entry.name, _stat_identity(entry.stat(follow_symlinks=True))) for entry in os.scandir(path))
+            return {"files": len(listing), "listing_sha256": hashlib.sha256(json.dumps(listing).encode()).hexdigest()}
+        return {"file": _stat_identity(path.stat())}
     except OSError:
         return None
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 class FrameCache:

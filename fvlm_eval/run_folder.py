@@ -65,43 +65,120 @@ def shard_media(by_media: dict[str, list[Question]], frames: int, shard: Shard) 
     return mine
 
 
+_HELD: set["FolderLock"] = set()  # the locks this process holds (a forked child closes its copies)
+
+
 class FolderLock:
     """An advisory lock on an output folder (``flock``; released when the process ends, however).
 
     A whole run takes it exclusively; shards take it shared and their own shard lock exclusively,
     so shards run side by side but never beside a whole run or a merge, nor twice.
+
+    An ``flock`` belongs to the open file, not the process: a child that inherited the descriptor
+    would keep the folder locked after the run died. So the descriptor is opened close-on-exec
+    (never passed to a program started with exec) and closed in every child forked with
+    ``os.fork`` (multiprocessing's workers) as it is forked, without unlocking the parent's lock.
     """
 
     def __init__(self, folder: Path, name: str = ".fvlm-eval.lock", shared: bool = False):
         self.path = Path(folder) / name
         self.shared = shared
-        self.handle = None
+        self.fd: int | None = None
 
     def acquire(self) -> "FolderLock":
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
-            fcntl.flock(handle, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise RunRefused(f"{self.path.parent} is in use by {holder}; wait for it to finish or use another --output-dir")
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise RunRefused(f"{self.path.parent} is in use by {holder or 'another process'}{_stale_holder(self.path, holder)}; "
+                             "wait for it to finish or use another --output-dir") from None
+        except BaseException:
+            os.close(fd)
+            raise
         if not self.shared:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} "
-                         f"({' '.join(sys.argv[:6])})")
-            handle.flush()
-        self.handle = handle
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} "
+                          f"({' '.join(sys.argv[:6])})".encode(), 0)
+        self.fd = fd
+        _HELD.add(self)
         return self
 
     def release(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        _HELD.discard(self)
+
+
+def _forget_inherited_locks() -> None:
+    """In a freshly forked child: close its copies of the parent's lock descriptors (the parent keeps its lock)."""
+    for lock in list(_HELD):
+        if lock.fd is not None:
+            try:
+                os.close(lock.fd)
+            except OSError:
+                pass
+            lock.fd = None
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_locks)
+
+
+def _stale_holder(path: Path, holder: str) -> str:
+    """When the process the lock file names is dead, yet the lock is held: who holds it (this machine only)."""
+    match = re.match(r"pid (\d+) on (\S+)", holder)
+    if not match or match.group(2) != socket.gethostname() or _alive(int(match.group(1))):
+        return ""
+    holders = [pid for pid in lock_holders(path) if pid != os.getpid()]
+    if not holders:
+        return f" (pid {match.group(1)} is no longer running, yet another process holds the lock)"
+    named = ", ".join(f"pid {pid} ({_command(pid)})" for pid in holders[:4])
+    return (f" (pid {match.group(1)} is no longer running; the lock is held by {named}, left behind by it: "
+            f"end {'it' if len(holders) == 1 else 'them'} and rerun)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True
+
+
+def lock_holders(path: Path) -> list[int]:
+    """Pids of this machine's processes that have ``path`` open (Linux ``/proc``; empty elsewhere)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        return []
+    target = str(Path(path).resolve())
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                found.append(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return sorted(found)
+
+
+def _command(pid: int) -> str:
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(w.decode(errors="replace") for w in words if w)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter) -> dict:
@@ -174,6 +251,12 @@ class MergeRefused(RuntimeError):
     """Shards that cannot be joined yet (missing, unfinished, or made with other settings)."""
 
 
+def _generation(marker: dict) -> str:
+    """How a shard generated answers: "no --generate", or "--generate --max-new-tokens N"."""
+    generate = marker.get("generate", marker.get("manifest", {}).get("generate"))
+    return f"--generate --max-new-tokens {marker.get('max_new_tokens')}" if generate else "no --generate"
+
+
 def merge(run_dir: Path) -> dict[tuple[str, str], dict]:
     """Join the shards of every (benchmark, mode) folder under ``run_dir`` into ``samples.jsonl`` and
     ``summary.json``; refuses, naming what is wrong, when a shard is missing, unfinished or mismatched."""
@@ -217,6 +300,11 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], dict]:
     for (index, _), marker in markers.items():
         if marker["settings"] != settings or marker["order"] != first["order"]:
             raise MergeRefused(f"{folder}: shard {index} of {count} was made with other settings or questions")
+    answers = {index: _generation(marker) for (index, _), marker in sorted(markers.items())}
+    if len(set(answers.values())) > 1:
+        told = ", ".join(f"shard {index}: {text}" for index, text in answers.items())
+        raise MergeRefused(f"{folder}: the shards did not all generate answers alike ({told}); rerun the shards that "
+                           "differ with the same --generate and --max-new-tokens, then merge")
     records = read_all_records(folder)
     hashes = first["question_sha256"]
     absent = [i for i in first["order"] if i not in records or records[i].question_sha256 != hashes[i]]

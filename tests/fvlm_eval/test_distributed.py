@@ -158,3 +158,19 @@ def test_a_stray_rank_at_the_command_line_is_one_line_exit_2(capsys, monkeypatch
     out, err = capsys.readouterr()
     assert code == 2 and "Traceback" not in out + err
     assert "sets RANK=0 but not WORLD_SIZE, MASTER_ADDR, MASTER_PORT" in err and "unset RANK" in err
+
+
+def test_merge_refuses_shards_that_generated_differently(setup, tmp_path):
+    """A --generate shard and a plain one (or two answer limits) would count questions never generated as wrong."""
+    root, model, data, _ = setup
+    output = tmp_path / "generate-mix"
+    adapter = load_model(str(model), device="cpu")
+    for index, extra in ((0, dict(generate=True, max_new_tokens=2)), (1, {})):
+        run(RunSettings(benchmarks=("mvbench",), modes=(MODE,), data_dir=data, output_dir=output, workers=0,
+                        shard=Shard(index, 2), **extra), adapter, progress=False)
+    with pytest.raises(MergeRefused, match="shard 0: --generate --max-new-tokens 2, shard 1: no --generate"):
+        merge(output)
+    marker = output / "mvbench" / MODE / "shard-1-of-2.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "generate": True, "max_new_tokens": 3}))
+    with pytest.raises(MergeRefused, match="--max-new-tokens 2, shard 1: --generate --max-new-tokens 3"):
+        merge(output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -101,3 +102,75 @@ def test_a_second_checkpoint_decodes_nothing_and_scores_bit_identically(tmp_path
         assert summary["timing"]["clips"]["decoded"] == 0 and summary["timing"]["clips"]["from_cache"] > 0
         frames = {r.id: r.frames for r in read_records(tmp_path / "cached" / key[0] / key[1] / "samples.jsonl")}
         assert {r.id: r.frames for r in read_records(tmp_path / "second" / key[0] / key[1] / "samples.jsonl")} == frames
+
+
+# ----- replacements that keep size and mtime, and frames reordered, make an entry stale ------------------------
+
+def _cached(tmp_path, media):
+    cache, sampling = FrameCache(tmp_path / "cache"), Sampling("uniform", 8)
+    key = cache.key(media, sampling, FRAME_TRANSFORM.key)
+    cache.put(key, media, load_clip(media, sampling, FRAME_TRANSFORM))
+    assert cache.get(key, media)[1] == "hit"
+    return cache, key
+
+
+def _same_size_other_bytes(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    return bytes(data)
+
+
+def test_a_same_size_copy_with_its_mtime_kept_is_stale(tmp_path, video):
+    """``cp -p`` of a file of the same size and the same mtime over the source."""
+    cache, key = _cached(tmp_path, video)
+    source, other = tmp_path / "data" / "clip.mp4", tmp_path / "other.mp4"
+    before = source.stat()
+    other.write_bytes(_same_size_other_bytes(source))
+    subprocess.run(["touch", "-r", str(source), str(other)], check=True)
+    subprocess.run(["cp", "-p", str(other), str(source)], check=True)
+    after = source.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)  # what the old check compared
+    assert cache.get(key, video) == (None, "stale")
+
+
+def test_a_file_rewritten_in_place_then_touch_r_is_stale(tmp_path, video):
+    """Rewritten in place (same inode, same size), its mtime put back with ``touch -r``."""
+    cache, key = _cached(tmp_path, video)
+    source, reference = tmp_path / "data" / "clip.mp4", tmp_path / "reference"
+    subprocess.run(["cp", "-p", str(source), str(reference)], check=True)
+    with open(source, "r+b") as handle:
+        handle.write(_same_size_other_bytes(source))
+    subprocess.run(["touch", "-r", str(reference), str(source)], check=True)
+    assert source.stat().st_mtime_ns == reference.stat().st_mtime_ns
+    assert cache.get(key, video) == (None, "stale")
+
+
+def test_frames_reordered_with_mv_are_stale_and_an_untouched_source_is_served(tmp_path):
+    folder = fixtures.write_frame_folder(tmp_path / "data" / "frames", 12)
+    media = Media("frame_folder", "bench/frames", str(folder), folder_fps=3.0)
+    cache, key = _cached(tmp_path, media)
+    for _ in range(3):  # reading does not make it stale
+        assert cache.get(key, media)[1] == "hit"
+    first, second = folder / "00002.jpg", folder / "00009.jpg"
+    subprocess.run(["mv", str(first), str(folder / "swap.jpg")], check=True)
+    subprocess.run(["mv", str(second), str(first)], check=True)
+    subprocess.run(["mv", str(folder / "swap.jpg"), str(second)], check=True)
+    assert cache.get(key, media) == (None, "stale")
+
+
+def test_a_run_decodes_a_changed_source_again_and_counts_it_stale(model_dir, tmp_path):
+    data = fixtures.write_mvbench(tmp_path / "data", "main", False).parent
+    settings = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, workers=0,
+                           output_dir=tmp_path / "one", frame_cache=tmp_path / "cache")
+    first = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
+    clips = first.summaries[("mvbench", "coarse_only")]["timing"]["clips"]
+    folder = next((data / "mvbench/video/tvqa/frames_fps3_hq").iterdir())
+    frames = sorted(folder.iterdir())
+    frames[0].rename(folder / "swap.jpg")
+    frames[-1].rename(frames[0])
+    (folder / "swap.jpg").rename(frames[-1])
+    again = run(dataclasses.replace(settings, output_dir=tmp_path / "two"), load_model(str(model_dir), device="cpu"),
+                progress=False)
+    second = again.summaries[("mvbench", "coarse_only")]["timing"]["clips"]
+    assert second["cache_stale"] == 1 and second["decoded"] == 1
+    assert second["from_cache"] == clips["decoded"] - 1  # every untouched source still served

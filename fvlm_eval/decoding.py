@@ -1,0 +1,113 @@
+"""Decoding in worker processes: each distinct media decoded once (or read from the frame cache).
+
+The workers are torch DataLoader workers. They must never outlive the run that started them: a
+run killed by SIGKILL (the OOM killer) or a signal it does not handle once left its workers
+reparented to init and hung in multiprocessing's exit, holding the output folder's locks, so no
+rerun could resume. So each worker, as it starts, asks the kernel for SIGKILL when its parent dies
+(``prctl(PR_SET_PDEATHSIG)``, Linux) and runs a thread that ends it when its parent pid changes
+(every platform; the fallback where ``prctl`` does not exist). The output folder's lock
+descriptors are closed in every forked child as it is forked (``run_folder``), so a worker never
+holds a lock even for the instant before it dies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from fvlm_eval.frame_cache import FrameCache
+from fvlm_eval.media import MediaError, load_clip
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_SECONDS = 0.5
+
+
+def die_with_parent(parent: int, poll_seconds: float = PARENT_POLL_SECONDS) -> None:
+    """End this process (at once, no clean-up: there is no one to clean up for) when ``parent`` ends."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl here: the thread below still ends this process
+    if os.getppid() != parent:  # the parent died before prctl: no signal will come
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent, poll_seconds), name="fvlm-eval-parent-watch",
+                     daemon=True).start()
+
+
+def _watch_parent(parent: int, poll_seconds: float) -> None:
+    while os.getppid() == parent:
+        time.sleep(poll_seconds)
+    os._exit(1)  # not sys.exit: multiprocessing's exit would wait on queues no one reads any more
+
+
+class DieWithParent:
+    """A DataLoader ``worker_init_fn``: the worker ends when ``parent`` (the process decoding for) ends."""
+
+    def __init__(self, parent: int):
+        self.parent = parent
+
+    def __call__(self, worker_id: int) -> None:
+        die_with_parent(self.parent)
+
+
+class MediaDataset:
+    """Distinct media, decoded on demand: item i -> (key, Clip or error text, cache outcome, cache warning)."""
+
+    def __init__(self, media: list, sampling, transform, cache_dir: Path | None):
+        self.media, self.sampling, self.transform, self.cache_dir = media, sampling, transform, cache_dir
+
+    def __len__(self) -> int:
+        return len(self.media)
+
+    def __getitem__(self, index: int):
+        media = self.media[index]
+        cache = FrameCache(self.cache_dir) if self.cache_dir else None
+        outcome, warning = "off", None
+        try:
+            if cache is not None:
+                key = cache.key(media, self.sampling, self.transform.key)
+                clip, outcome = cache.get(key, media)
+                if clip is not None:
+                    return media.key, clip, outcome, None
+            clip = load_clip(media, self.sampling, self.transform)
+            if cache is not None:
+                try:
+                    cache.put(key, media, clip)
+                except OSError as error:
+                    warning = (f"frame cache {self.cache_dir}: cannot write ({error.strerror or type(error).__name__}); "
+                               "clips are decoded, not cached")
+            return media.key, clip, outcome, warning
+        except MediaError as error:
+            return media.key, str(error), outcome, warning
+        except Exception as error:  # a decoder bug must not end the run: record it against the questions
+            return media.key, f"decoding failed: {type(error).__name__}: {error}", outcome, warning
+
+
+def _keep(item):
+    return item
+
+
+def default_workers(count: int) -> int:
+    return max(0, min(os.cpu_count() or 1, count, 16))
+
+
+def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Path | None):
+    from torch.utils.data import DataLoader
+
+    workers = default_workers(len(media)) if workers is None else workers
+    if workers <= 1:  # in this process: no start-up cost for a handful of clips
+        dataset = MediaDataset(media, sampling, transform, cache_dir)
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    context = "fork" if sys.platform.startswith("linux") else None  # the parent is this process (not a forkserver)
+    loader = DataLoader(MediaDataset(media, sampling, transform, cache_dir), batch_size=None, shuffle=False,
+                        num_workers=workers, collate_fn=_keep, prefetch_factor=4, multiprocessing_context=context,
+                        worker_init_fn=DieWithParent(os.getpid()))
+    yield from loader

@@ -138,6 +138,16 @@ def _scores(values: dict | None, letters) -> list | None:
     return [None if values.get(letter) is None else float(f"{values[letter]:.4g}") for letter in letters]
 
 
+def _lower_is_better(protocol: str) -> bool:
+    """Whether the lowest score wins (``reference`` is a cross-entropy; the others are log-probs)."""
+    from fvlm_eval import scoring
+
+    rule = getattr(scoring, "lower_is_better", None)
+    if rule is not None:
+        return bool(rule(protocol))
+    return protocol.split("_", 1)[-1] in scoring.LOWER_IS_BETTER or protocol in scoring.LOWER_IS_BETTER
+
+
 def _compact(record, order: list[str]) -> tuple[str, str, list]:
     """A record's predictions, correctness and scores aligned with ``order`` (see ``browser_data``)."""
     pred = "".join("-" if p not in record.pred else (record.pred[p] or ".")[:1] for p in order)
@@ -240,7 +250,8 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
         "runs": names,
         "benchmarks": {b: {"title": BENCHMARKS[b]().title, "category": BENCHMARKS[b]().category_field}
                        for b in dict.fromkeys(q["b"] for q in questions) if b in BENCHMARKS},
-        "protocols": [{"name": p, "formulation": protocols[p]["formulation"], "label": protocol_name(p)} for p in order],
+        "protocols": [{"name": p, "formulation": protocols[p]["formulation"], "label": protocol_name(p),
+                       "lower": _lower_is_better(p)} for p in order],
         "formulations": {f: formulation_label(f) for f in dict.fromkeys(protocols[p]["formulation"] for p in order)},
         "questions": questions, "media": media,
         "modes": modes,

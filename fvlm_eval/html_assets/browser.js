@@ -187,7 +187,8 @@
         body.append(el("tr", { class: "formulation" }, th));
       }
       const choice = predOf(result, protocol.name);
-      const row = el("tr", {}, el("td", { title: protocol.label, text: protocol.name }), el("td", {}, mark(result, protocol.name, question.gold)));
+      const name = protocol.name + (protocol.lower ? " (lowest wins)" : "");
+      const row = el("tr", {}, el("td", { title: protocol.label, text: name }), el("td", {}, mark(result, protocol.name, question.gold)));
       const scores = scoresOf(result, protocol.name);
       letters.forEach((letter, i) => {
         const value = scores ? scores[i] : null;

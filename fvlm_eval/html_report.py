@@ -166,10 +166,37 @@ def _run_modes(runs: list[Path]) -> list[RunMode]:
     return found
 
 
+def _thumbnail_task(task: tuple) -> dict:
+    media, sampling_text, transform_key, cache_dir, count = task
+    try:
+        sampling = parse_sampling(sampling_text)
+    except ValueError as error:
+        return {"note": f"frames not available: {error}"}
+    return thumbnails(media, sampling, transform_key, cache_dir, count)
+
+
+def _all_thumbnails(tasks: list[tuple], workers: int | None, say=None) -> list[dict]:
+    """Every media's thumbnails, in order: in ``workers`` processes (default: the machine's cores,
+    at most 8) when there are many, else here."""
+    import os
+
+    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+    if say and tasks:
+        say(f"report.html: thumbnails of {len(tasks)} media (frame cache, else decoded; {max(workers, 1)} processes)")
+    if workers <= 1 or len(tasks) < 16:
+        return [_thumbnail_task(task) for task in tasks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_thumbnail_task, tasks, chunksize=8))
+
+
 def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame_cache: Path | None = None,
-                 warnings: list[str] | None = None) -> dict:
+                 warnings: list[str] | None = None, workers: int | None = None, say=None) -> dict:
     """The question browser's data: runs, protocols, questions (text, options, gold, media) and one
-    result per (run, mode, question). ``warnings`` collects what could not be shown and why."""
+    result per (run, mode, question). ``warnings`` collects what could not be shown and why;
+    ``workers``: processes making thumbnails; ``say``: where to tell what takes time."""
     from fvlm_eval.frame_cache import default_cache_dir
 
     warnings = warnings if warnings is not None else []
@@ -183,6 +210,7 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
     results: list[list] = []
     protocols: dict[str, dict] = {}
     loaded: dict[tuple, tuple[dict, str | None]] = {}
+    tasks: list[tuple] = []  # one per distinct (media, sampling, transform): its thumbnails' arguments
     for part in _run_modes(runs):
         try:  # the one rule of report and regress: records are the truth, ``correct`` recomputed
             loaded_folder = load_run_folder(part.folder)
@@ -224,14 +252,10 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
                     if thumbnails_per_media > 0 and sampling_text:
                         mkey = (question.media.key, sampling_text, settings.get("frame_transform"))
                         if mkey not in media_index:
-                            try:
-                                sampling = parse_sampling(sampling_text)
-                                thumbs = thumbnails(question.media, sampling, settings.get("frame_transform"), cache_dir,
-                                                    thumbnails_per_media)
-                            except ValueError as error:
-                                thumbs = {"note": f"frames not available: {error}"}
                             media_index[mkey] = len(media)
-                            media.append({"key": question.media.key, **thumbs})
+                            media.append({"key": question.media.key})
+                            tasks.append((question.media, sampling_text, settings.get("frame_transform"), cache_dir,
+                                          thumbnails_per_media))
                         entry["m"] = media_index[mkey]
                     elif thumbnails_per_media > 0:
                         entry["missing_frames"] = "frames not available: the run does not record its sampling"
@@ -244,6 +268,8 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
                 generated = [record.generated.get(k) for k in ("text", "letter", "status", "error")]
             frames = [record.frames[0], record.frames[-1], len(record.frames)] if record.frames else None
             results.append([question_index[qkey], part.run, part.mode, record, generated, record.error, frames])
+    for entry, thumbs in zip(media, _all_thumbnails(tasks, workers, say)):
+        entry.update(thumbs)
     order = protocol_order(protocols)
     modes = list(dict.fromkeys(r[2] for r in results))
     return {
@@ -364,12 +390,13 @@ def render(report: dict, data: dict, charts: list[Path], warnings: list[str] = (
 
 
 def write_html(report: dict, runs: list[Path], folder: Path, charts: list[Path],
-               thumbnails_per_media: int = THUMBNAILS, frame_cache: Path | None = None) -> Path:
+               thumbnails_per_media: int = THUMBNAILS, frame_cache: Path | None = None, workers: int | None = None,
+               say=None) -> Path:
     """Write ``folder/report.html`` (see the module's docstring) and return its path."""
     from fvlm_eval.records import write_text_atomic
 
     warnings: list[str] = []
-    data = browser_data(runs, thumbnails_per_media, frame_cache, warnings)
+    data = browser_data(runs, thumbnails_per_media, frame_cache, warnings, workers, say)
     path = Path(folder) / "report.html"
     write_text_atomic(path, render(report, data, charts, warnings))
     return path

@@ -593,7 +593,8 @@ def write_report(runs: list[Path], baselines_path: Path | None = None, output_di
     write_json_atomic(folder / "report.json", report)
     images = charts(report, folder)
     written = [folder / "report.md", folder / "report.csv", folder / "report.json"] + images
-    written.append(write_html(report, [Path(r) for r in runs], folder, images, thumbnails, frame_cache))
+    written.append(write_html(report, [Path(r) for r in runs], folder, images, thumbnails, frame_cache,
+                              say=(lambda line: print(line, flush=True)) if show else None))
     if show:
         from fvlm_eval.summary_table import print_report
 

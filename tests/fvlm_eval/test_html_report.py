@@ -130,6 +130,16 @@ def test_frames_come_from_the_frame_cache_when_the_video_is_gone(tmp_path):
     assert found["source"] == "frame cache" and found["labels"][0] == "frame 0 · 0.0s" and found["widths"] == [72] * 4
 
 
+def test_thumbnails_made_in_worker_processes_equal_those_made_here(data):
+    from fvlm_eval.html_report import _all_thumbnails
+
+    questions = get_benchmark("videomme").load(data).questions
+    tasks = [(q.media, "uniform:8", None, None, 3) for q in questions] * 2  # 18 tasks: enough for the pool
+    lines = []
+    assert _all_thumbnails(tasks, 2, lines.append) == _all_thumbnails(tasks, 1)
+    assert lines == ["report.html: thumbnails of 18 media (frame cache, else decoded; 2 processes)"]
+
+
 def test_questions_whose_data_is_gone_still_show_their_records(data, tmp_path):
     run = _run(tmp_path / "run", data, right={0})
     summary_path = run / "videomme/coarse_fine/summary.json"

@@ -13,6 +13,13 @@ and the frames it was asked for (their stripes are read back); the script fails 
     python benchmarks/bench_decode.py                   # 10 and 60 minute videos
     python benchmarks/bench_decode.py --minutes 10      # only the 10 minute one
     python benchmarks/bench_decode.py --quick           # 1 and 3 minutes, for CI
+    python benchmarks/bench_decode.py --warm-cache      # the frame cache's read of a warm entry, per check
+
+``--warm-cache`` times ``FrameCache.get`` on a warm entry (page cache warm, the median of many
+reads) of a video file (64 frames at 224 px) and of a frame folder (180 JPEGs, 16 frames), with
+each way to tell a changed source: the old size + mtime (a folder: count + newest mtime), the
+current stat identity (size, mtime, inode, ctime; a folder: every file's), and that plus a
+content fingerprint (SHA-256 of the first and last 64 KiB of each file).
 """
 
 from __future__ import annotations
@@ -127,6 +134,83 @@ def in_subprocess(spec: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# ----- the frame cache on a warm entry ----------------------------------------------------------
+
+
+def _old_identity(media):
+    """The frame cache's first check: size and mtime (a folder: file count and newest mtime)."""
+    path = Path(media.path)
+    if path.is_dir():
+        files = sorted(path.iterdir())
+        return {"files": len(files), "mtime_ns": max((f.stat().st_mtime_ns for f in files), default=0)}
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _fingerprinted_identity(media, stat_identity):
+    """``stat_identity`` plus the SHA-256 of the first and last 64 KiB of every file."""
+    path = Path(media.path)
+    digest = hashlib.sha256()
+    for file in sorted(path.iterdir()) if path.is_dir() else [path]:
+        with open(file, "rb") as handle:
+            digest.update(handle.read(65536))
+            size = os.fstat(handle.fileno()).st_size
+            if size > 65536:
+                handle.seek(max(65536, size - 65536))
+                digest.update(handle.read(65536))
+    return {**stat_identity(media), "content_sha256": digest.hexdigest()}
+
+
+def warm_cache(reads: int) -> int:
+    """Per clip: a warm entry's read time with each identity check; the check alone; the ratio to the old one."""
+    import statistics
+
+    from fvlm_eval import fixtures, frame_cache
+    from fvlm_eval.models.fvlm import FRAME_TRANSFORM
+    from fvlm_eval.types import Media, Sampling
+
+    current = frame_cache._identity
+    checks = [("size + mtime (old)", _old_identity), ("stat identity (now)", current),
+              ("stat + 2x64 KiB SHA-256", lambda media: _fingerprinted_identity(media, current))]
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        video = fixtures.write_video(root / "data" / "clip.mp4", 300)
+        frames = fixtures.write_frame_folder(root / "data" / "frames", 180)
+        sources = [("video file, 64 frames", Media("video", "bench/clip.mp4", str(video)), Sampling("uniform", 64)),
+                   ("frame folder of 180, 16 frames", Media("frame_folder", "bench/frames", str(frames), folder_fps=3.0),
+                    Sampling("uniform", 16))]
+        header = f"{'source':<31} {'check':<24} {'read ms':>8} {'check ms':>9} {'read vs old':>11}"
+        print(header)
+        print("-" * len(header))
+        try:
+            for label, media, sampling in sources:
+                clip = None
+                baseline = None
+                for name, check in checks:
+                    frame_cache._identity = check
+                    cache = frame_cache.FrameCache(root / "cache" / name.split()[0])
+                    key = cache.key(media, sampling, FRAME_TRANSFORM.key)
+                    if clip is None:
+                        from fvlm_eval.media import load_clip
+
+                        clip = load_clip(media, sampling, FRAME_TRANSFORM)
+                    cache.put(key, media, clip)
+                    times, check_times = [], []
+                    for _ in range(reads):
+                        started = time.perf_counter()
+                        assert cache.get(key, media)[1] == "hit"
+                        times.append(time.perf_counter() - started)
+                        started = time.perf_counter()
+                        check(media)
+                        check_times.append(time.perf_counter() - started)
+                    read, alone = statistics.median(times) * 1e3, statistics.median(check_times) * 1e3
+                    baseline = baseline or read
+                    print(f"{label:<31} {name:<24} {read:>8.2f} {alone:>9.3f} {read / baseline:>10.2f}x", flush=True)
+        finally:
+            frame_cache._identity = current
+    return 0
+
+
 # ----- the table -------------------------------------------------------------------------------
 
 
@@ -140,8 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", default=[f"{b}/{s}" for b, s in CASES],
                         help="backend/strategy cases to run (default: all)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case, the fastest reported (default 3)")
+    parser.add_argument("--warm-cache", action="store_true", help="time the frame cache's read of a warm entry instead")
+    parser.add_argument("--reads", type=int, default=200, help="reads per --warm-cache case, the median reported")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.warm_cache:
+        return warm_cache(args.reads)
     if args.case:
         print(json.dumps(run_case(json.loads(args.case))))
         return 0

@@ -78,7 +78,7 @@ SAMPLE_TEXT = "The capital of France is Paris. What is 3 + 4? A. 7\nA café at a
 MODE = "coarse_fine"
 PLACEMENTS = ("balanced", "mostly_a")
 LETTERS = "ABCD"
-PROTOCOL_ORDER = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm", "generated")
+FRAMINGS = ("plain", "chat")
 
 
 class Unavailable(RuntimeError):
@@ -422,23 +422,25 @@ def gold_histogram(placement: str, seed: int = 0) -> dict[str, int]:
 
 # ----- the harness ----------------------------------------------------------------------------
 
-def cli_command(model_folder: Path, data_dir: Path, output_dir: Path, batch_size: int | None = None) -> list[str]:
+def cli_command(model_folder: Path, data_dir: Path, output_dir: Path, batch_size: int | None = None,
+                framing: str = "plain", circular: bool = True, generate: bool = True) -> list[str]:
     command = [sys.executable, "-m", "fvlm_eval", "run", "scienceqa", "--model", str(model_folder),
-               "--data-dir", str(data_dir), "--output-dir", str(output_dir), "--mode", MODE, "--generate",
-               "--device", "cpu", "--no-frame-cache"]
+               "--data-dir", str(data_dir), "--output-dir", str(output_dir), "--mode", MODE, "--cloze-framing", framing,
+               "--device", "cpu", "--no-frame-cache"] + ["--generate"] * generate + ["--circular"] * circular
     if batch_size:
         command += ["--batch-size", str(batch_size)]
     return command
 
 
 def run_harness(model_folder: str | Path, data_dir: str | Path, output_dir: str | Path, batch_size: int | None = None,
-                fresh: bool = True, log=print) -> dict:
-    """``python -m fvlm_eval run scienceqa ... --mode coarse_fine --generate --device cpu --no-frame-cache``
-    in a subprocess; the run's ``summary.json``. ``fresh``: remove ``output_dir`` first (a rerun would resume)."""
+                fresh: bool = True, log=print, framing: str = "plain", circular: bool = True, generate: bool = True) -> dict:
+    """``python -m fvlm_eval run scienceqa ... --mode coarse_fine --cloze-framing F [--generate] [--circular]
+    --device cpu --no-frame-cache`` in a subprocess; the run's ``summary.json``. ``fresh``: remove
+    ``output_dir`` first (a rerun would resume)."""
     output_dir = Path(output_dir)
     if fresh and output_dir.exists():
         shutil.rmtree(output_dir)
-    command = cli_command(Path(model_folder), Path(data_dir), output_dir, batch_size)
+    command = cli_command(Path(model_folder), Path(data_dir), output_dir, batch_size, framing, circular, generate)
     log("$ " + " ".join(command))
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -478,13 +480,17 @@ def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_si
       text alone, no letter (lm-evaluation-harness ``acc``/``acc_norm`` over a lettered list): its
       summed log p, per token, per UTF-8 byte.
 
+    - ``direct <framing>:<cloze protocol>``: the cloze formulation scored straight on the model (no
+      visual tokens), the plain prompt ``Question: {q}\nAnswer:`` + ``" {text}"`` or the chat template:
+      what the harness's cloze protocols should come close to.
+
     Returns name -> {"correct", "n", "accuracy", "above_chance_p", "predicted"}.
     """
     import torch
 
     from fvlm_eval.models.fvlm import SYSTEM_PROMPT
-    from fvlm_eval.models.lm import ChatTokens, TextModel, score_options
-    from fvlm_eval.scoring import PROTOCOLS, predict, protocol_scores
+    from fvlm_eval.models.lm import ChatTokens, TextModel, score_cloze, score_options
+    from fvlm_eval.scoring import CLOZE_PROTOCOLS, PROTOCOLS, cloze_scores, predict, protocol_scores
     from fvlm_eval.stats import above_chance_p
     from fvlm_eval.tasks import get_benchmark
     from fvlm_eval.types import OptionLogprobs
@@ -504,9 +510,18 @@ def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_si
     lm = TextModel(llm.model, llm.lm_head, llm.get_input_embeddings(), llm.config.max_position_embeddings)
     ways = {"text": ChatTokens(tokenizer, render), "text_only": ChatTokens(tokenizer, _text_only(render))}
     preds: dict[str, list[str | None]] = {}
+    neutral: dict = {}
     with torch.no_grad():
         for start in range(0, len(questions), batch_size):
             batch = questions[start : start + batch_size]
+            for framing in FRAMINGS:
+                texts = [tuple(o.text for o in q.options) for q in batch]
+                results = score_cloze(lm, ways["text"], [benchmark.cloze_prompt(q) for q in batch], texts,
+                                      [framing] * len(batch), lambda i, ids: lm.embed(ids), neutral)
+                for q, choices, result in zip(batch, texts, results):
+                    scores = cloze_scores(choices, q.letters, list(result.logprobs), list(result.neutral))
+                    for protocol in CLOZE_PROTOCOLS:
+                        preds.setdefault(f"direct {framing}:{protocol}", []).append(predict(protocol, scores[protocol]))
             prompts = [benchmark.prompt(q) for q in batch]
             for way, tokens in ways.items():
                 tokenized = [tokens.choice(p, q.options) for p, q in zip(prompts, batch)]
@@ -556,14 +571,16 @@ def _pct(value) -> str:
 
 def protocol_rows(summary: dict) -> list[dict]:
     """Per protocol in the summary: accuracy, chance, p above chance, best constant letter, unparseable."""
+    from fvlm_eval.scoring import ALL_PROTOCOLS
+
     blocks = summary["accuracy"]
-    order = [p for p in PROTOCOL_ORDER if p in blocks] + [p for p in blocks if p not in PROTOCOL_ORDER]
+    order = [p for p in ALL_PROTOCOLS if p in blocks] + [p for p in blocks if p not in ALL_PROTOCOLS]
     rows = []
     for protocol in order:
         block = blocks[protocol]
         best = block.get("letters", {}).get("best_constant", {})
         by_subject = block.get("breakdowns", {}).get("subject", {})
-        rows.append({"protocol": protocol, "correct": block["correct"], "n": block["n"], "accuracy": block["accuracy"],
+        rows.append({"protocol": protocol, "formulation": block.get("formulation"), "correct": block["correct"], "n": block["n"], "accuracy": block["accuracy"],
                      "chance": block["chance"], "above_chance_p": block["above_chance_p"],
                      "best_constant": best, "undefined": block.get("undefined"),
                      "unparseable": block.get("unparseable"),
@@ -576,14 +593,15 @@ def protocol_rows(summary: dict) -> list[dict]:
 def format_table(summary: dict, placement: str) -> str:
     gold = summary["accuracy"]["reference"]["letters"]["gold"]
     lines = [f"placement {placement}: gold letters {json.dumps(gold)}; n={summary['accuracy']['reference']['n']}; "
-             f"harness {summary.get('_seconds', 0):.0f} s; fallback options {summary.get('fallback_options')}",
-             f"{'protocol':<17} {'correct %':>9} {'chance %':>8} {'p above chance':>14} {'best const':>10} "
+             f"cloze framing {summary.get('cloze_framing')}; harness {summary.get('_seconds', 0):.0f} s; "
+             f"fallback options {summary.get('fallback_options')}",
+             f"{'protocol':<24} {'correct %':>9} {'chance %':>8} {'p above chance':>14} {'best const':>10} "
              f"{'knowl. %':>8} {'sums %':>6} {'undef':>5} {'unparse':>7}"]
     for row in protocol_rows(summary):
         best = row["best_constant"]
         best_text = f"{best.get('letter')} {_pct(best.get('accuracy'))}" if best else "-"
         p = row["above_chance_p"]
-        lines.append(f"{row['protocol']:<17} {_pct(row['accuracy']):>9} {_pct(row['chance']):>8} "
+        lines.append(f"{row['protocol']:<24} {_pct(row['accuracy']):>9} {_pct(row['chance']):>8} "
                      f"{('-' if p is None else f'{p:.2g}'):>14} {best_text:>10} {_pct(row['knowledge']):>8} "
                      f"{_pct(row['arithmetic']):>6} {str(row['undefined']):>5} "
                      f"{('-' if row['unparseable'] is None else str(row['unparseable'])):>7}")
@@ -609,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score the questions straight on the GGUF model: without the zero visual tokens, "
                              "and with the option's text alone as the answer (about 1.5 min more per placement)")
     parser.add_argument("--json", default=None, help="also write every summary's table rows to this JSON file")
+    parser.add_argument("--no-circular", action="store_true", help="skip --circular (it asks each question 4 times)")
     args = parser.parse_args(argv)
 
     reason = available(args.cache_dir)
@@ -623,13 +642,16 @@ def main(argv: list[str] | None = None) -> int:
     for placement in placements:
         data = write_questions(work / f"data-{placement}", placement, args.seed)
         print(f"\n{placement}: gold letters {gold_histogram(placement, args.seed)}")
-        try:
-            summary = run_harness(work / "model", data, work / f"run-{placement}", args.batch_size)
-        except RuntimeError as error:
-            print(str(error), file=sys.stderr)
-            return 1
-        tables.append(format_table(summary, placement))
-        rows[placement] = protocol_rows(summary)
+        for framing in FRAMINGS:  # the chat framing only changes the cloze protocols: no generation, no rotations
+            plain = framing == "plain"
+            try:
+                summary = run_harness(work / "model", data, work / f"run-{placement}-{framing}", args.batch_size,
+                                      framing=framing, circular=plain and not args.no_circular, generate=plain)
+            except RuntimeError as error:
+                print(str(error), file=sys.stderr)
+                return 1
+            tables.append(format_table(summary, f"{placement}, {framing} cloze framing"))
+            rows[f"{placement}:{framing}"] = protocol_rows(summary)
         if args.controls:
             if llm is None:
                 llm = load_gguf_llm(fetch_gguf(args.cache_dir))

@@ -55,3 +55,63 @@ def test_the_public_scorers_regex_misreads_are_noted(prompt, misread):
     record = make_record(QUESTION, "m", prompt, "q" * 64, ChoiceResult("p" * 64, OPTIONS))
     assert (REGEX_MISREAD in record.notes) == misread
     assert (reference_regex_options(prompt) != {"A": "A. Ohio", "B": "B. Texas"}) == misread
+
+
+def logprobs_for(*summed):
+    """Options whose answer log-probs sum (over the letter and the text) to ``summed``."""
+    return tuple(OptionLogprobs((9 + k, 2, 5, 2, 198), (s / 3, s / 3, s / 3, -0.1, -0.1), 3, (2, 3), "ABC"[k], 2)
+                 for k, s in enumerate(summed))
+
+
+THREE = Question("b/3", "b", Media("video", "b/v.mp4", "/d/v.mp4"), "Colour?",
+                 (Option("A", "red"), Option("B", "green"), Option("C", "blue")), "C", "b/v.mp4")
+
+
+def test_circular_counts_right_only_when_every_rotation_is_right():
+    from fvlm_eval.records import rotated
+
+    # rotation 1 lists (green, blue, red), rotation 2 (blue, red, green)
+    assert rotated(THREE, 1)[1] == "BCA" and rotated(THREE, 2)[0].gold == "A"
+    steady = ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0))  # always "blue", wherever it stands
+    by_position = [ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0)), ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0)),
+                   ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0))]
+    record = make_record(THREE, "m", "Colour?\nA. red\nB. green\nC. blue", "q" * 64, steady,
+                         rotations=[(ChoiceResult("p" * 64, logprobs_for(-3.0, -1.0, -2.0)), None),
+                                    (ChoiceResult("p" * 64, logprobs_for(-1.0, -2.0, -3.0)), None)])
+    assert record.pred["sum"] == "C" and record.pred["circular_sum"] == "C" and record.correct["circular_sum"]
+    assert [r["order"] for r in record.circular["rotations"]] == ["ABC", "BCA", "CAB"]
+    # always the last position: right as listed, wrong after rotating
+    positional = make_record(THREE, "m", "Colour?\nA. red\nB. green\nC. blue", "q" * 64, by_position[0],
+                             rotations=[(r, None) for r in by_position[1:]])
+    assert positional.correct["sum"] and positional.pred["circular_sum"] is None and not positional.correct["circular_sum"]
+    assert {r["pred"]["sum"] for r in positional.circular["rotations"]} == {"C", "A", "B"}
+    # averaged over its three positions every option scores -2: a tie, which goes to the earliest letter
+    assert positional.pred["permavg_sum"] == "A"
+    for r in (record, positional):
+        assert all(r.correct[p] == (r.pred[p] == r.gold) for p in r.pred)
+
+
+def test_circular_generated_reads_each_rotation_back_to_the_original_letter():
+    result = ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0))
+    answers = [Generation("g", "C", 1, True), Generation("g", "B. blue", 3, True), Generation("g", "blue", 1, True)]
+    record = make_record(THREE, "m", "Colour?\nA. red\nB. green\nC. blue", "q" * 64, result, generation=answers[0],
+                         rotations=[(result, answers[1]), (result, answers[2])])
+    assert [r["generated"]["letter"] for r in record.circular["rotations"]] == ["C", "C", "C"]
+    assert record.pred["circular_generated"] == "C" and record.correct["circular_generated"]
+
+
+def test_a_generation_that_could_not_run_is_a_failure_not_an_empty_answer():
+    record = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64, ChoiceResult("p" * 64, OPTIONS),
+                         generation=Generation("g" * 64, error="does not fit the model's context", limit=16))
+    assert record.generated["status"] == "failed" and record.pred["generated"] is None and not record.correct["generated"]
+
+
+def test_a_prediction_decided_within_float_noise_is_flagged():
+    tied = (OptionLogprobs((1, 2, 3, 2, 198), (-1.0, -1.0, -2.0, -0.1, -0.1), 3, (2, 3), "A", 2),
+            OptionLogprobs((4, 2, 5, 2, 198), (-1.0, -1.0, -2.00000003, -0.1, -0.1), 3, (2, 3), "B", 2))
+    record = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64, ChoiceResult("p" * 64, tied))
+    note = next(n for n in record.notes if n.startswith("near-tie"))
+    assert note.split(": ")[1].split(", ") == ["reference", "sum", "mean", "letter", "option_text"]  # not per byte: 4 vs 5 bytes
+    clear = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64,
+                        ChoiceResult("p" * 64, logprobs_for(-3.0, -1.0)))
+    assert not any(n.startswith("near-tie") for n in clear.notes)

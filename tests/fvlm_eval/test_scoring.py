@@ -49,3 +49,28 @@ def test_option_text_norm_counts_bytes_not_characters():
     o = option([-0.1, -0.2, -4.0, -0.5, -0.7], 3, (2, 3))
     scores = protocol_scores(("A",), ("café",), [o])  # 5 bytes in UTF-8
     assert scores["option_text_norm"]["A"] == pytest.approx(-4.0 / 5)
+
+
+def test_cloze_protocols_by_hand():
+    from fvlm_eval.scoring import CLOZE_PROTOCOLS, cloze_scores
+
+    # " Paris" (one token) and " Lyon city" (two), after the question and after the neutral "Answer:" alone
+    scores = cloze_scores(("Paris", "Lyon city"), ("A", "B"), [(-1.0,), (-0.5, -1.5)], [(-3.0,), (-0.2, -0.3)])
+    assert scores["cloze_sum"] == {"A": -1.0, "B": -2.0}
+    assert scores["cloze_token"] == {"A": -1.0, "B": -1.0}
+    assert scores["cloze_byte"] == {"A": pytest.approx(-1 / 5), "B": pytest.approx(-2 / 9)}
+    assert scores["cloze_pmi"] == {"A": pytest.approx(2.0), "B": pytest.approx(-1.5)}
+    assert [predict(p, scores[p]) for p in CLOZE_PROTOCOLS] == ["A", "A", "A", "A"]
+    empty = cloze_scores(("Paris", " "), ("A", "B"), [(-1.0,), ()], [(-3.0,), ()])
+    assert all(v is None for v in empty.values())
+
+
+def test_formulations_and_chance_outcomes():
+    from fvlm_eval.scoring import ALL_PROTOCOLS, FORMULATION_LABELS, chance_outcomes, formulation
+
+    assert formulation("reference") == "multiple_choice" and formulation("cloze_pmi") == "cloze"
+    assert formulation("generated") == "generated" and formulation("circular_generated") == "circular"
+    assert formulation("circular_sum") == "circular" and formulation("permavg_reference") == "permutation_averaged"
+    assert {formulation(p) for p in ALL_PROTOCOLS} == set(FORMULATION_LABELS)
+    assert chance_outcomes("sum", 4) == 4 and chance_outcomes("circular_sum", 4) == 256 and chance_outcomes("cloze_sum", 3) == 3
+    assert predict("permavg_reference", {"A": 2.0, "B": 1.0}) == "B"  # a cross-entropy averaged: lowest still wins

@@ -257,3 +257,50 @@ def test_mvbench_paths_leaving_the_data_folder_are_refused(tmp_path, video):
     q = write_rows(tmp_path, "object_existence", [{"video": video, "question": "Q?", "candidates": ["a", "b"],
                                                     "answer": "a"}])["mvbench/object_existence/0"]
     assert "escapes the data folder" in q.error
+
+
+GOLDEN_CLOZE = Path(__file__).parent / "golden_cloze_prompts.json"
+
+
+def current_cloze_prompts(data, tokenizer) -> dict[str, str]:
+    """Every question's cloze prompt (no options), and, for one question per benchmark, the whole text
+    fVLM is given in each framing (the real SmolLM2 chat template), answer included."""
+    from fvlm_eval.models.fvlm import SYSTEM_PROMPT
+    from fvlm_eval.models.lm import ChatTokens
+
+    def render(user, answer=None):  # fVLM's chat: FVLMAdapter.render
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        messages += [{"role": "assistant", "content": answer}] if answer is not None else []
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None)
+
+    tokens = ChatTokens(tokenizer, render)
+    prompts = {}
+    for name, root in (("mvbench", data), ("videomme", data), ("scienceqa", data)):
+        task = get_benchmark(name)
+        questions = [q for q in task.load(root).questions if q.options]
+        for q in questions:
+            prompts[q.id] = task.cloze_prompt(q)
+        first = questions[0]
+        for framing in ("plain", "chat"):
+            answer = tokenizer.decode(tokens.cloze_answer(first.options[0].text, framing))
+            prompts[f"{first.id}+{framing}"] = tokens.cloze_prompt(task.cloze_prompt(first), framing) + answer
+    task = get_benchmark("videomme", subtitles=True)
+    q = by_id(task.load(data).questions)["videomme/001-1"]
+    prompts["videomme/001-1+subtitles"] = task.cloze_prompt(q, (0.5, 1.0, 20.0))
+    return prompts
+
+
+def test_cloze_prompts_match_golden_snapshots(data, tokenizer):
+    assert current_cloze_prompts(data, tokenizer) == json.loads(GOLDEN_CLOZE.read_text())
+
+
+def test_cloze_prompts_list_no_options(data, tokenizer):
+    prompts = current_cloze_prompts(data, tokenizer)
+    assert prompts["mvbench/action_sequence/0"] == "Question: What happened after the person took the food?"
+    assert prompts["mvbench/action_sequence/0+plain"].endswith("Question: What happened after the person took the food?"
+                                                                "\nAnswer: Ate the medicine.")
+    chat = prompts["mvbench/action_sequence/0+chat"]
+    assert chat.endswith("<|im_start|>user\nQuestion: What happened after the person took the food?<|im_end|>\n"
+                         "<|im_start|>assistant\nAte the medicine.")
+    for key, prompt in prompts.items():
+        assert "\nA. " not in prompt and "\nB. " not in prompt, key

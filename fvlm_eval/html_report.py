@@ -22,6 +22,7 @@ import hashlib
 import html
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -132,10 +133,18 @@ def _cut(text: str, limit: int = CONTEXT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f" […{len(text) - limit} more characters]"
 
 
+def _score(value) -> float | str | None:
+    """A score to 4 significant digits; an infinite or NaN one as its text (JSON has no such number)."""
+    if value is None:
+        return None
+    value = float(value)
+    return float(f"{value:.4g}") if math.isfinite(value) else str(value)
+
+
 def _scores(values: dict | None, letters) -> list | None:
     if not values:
         return None
-    return [None if values.get(letter) is None else float(f"{values[letter]:.4g}") for letter in letters]
+    return [_score(values.get(letter)) for letter in letters]
 
 
 def _lower_is_better(protocol: str) -> bool:

@@ -115,6 +115,9 @@ def test_no_text_from_data_reaches_the_html_unescaped(report_html):
         assert payload not in html
     assert html.count("</script>") == 2  # the data blob's end and the code's end: nothing closed them early
     assert json.loads(json_for_script({"t": "</script>&\u2028"})) == {"t": "</script>&\u2028"}
+    from fvlm_eval.html_report import _scores
+
+    assert _scores({"A": -1.23456, "B": float("-inf"), "C": None}, "ABC") == [-1.235, "-inf", None]  # valid JSON
 
 
 def test_frames_come_from_the_frame_cache_when_the_video_is_gone(tmp_path):

@@ -19,7 +19,7 @@ def record(i: int, ok: bool, group: str, mode: str = "coarse_fine", generated: b
                   question_sha256="q" * 64, prompt_sha256="p" * 64, source="test.parquet", source_sha256="s" * 64,
                   frames=None, timestamps=None, media_note=None, error=None,
                   generated={"text": pred, "letter": pred, "status": "letter"} if generated else None, notes=(),
-                  recorded_at=1.0)
+                  recorded_at=1.0, cloze=None, circular=None)
 
 
 def write_run(folder: Path, correct: list[bool], sampling="uniform:64", groups=None, mode="coarse_fine", family="fvlm",

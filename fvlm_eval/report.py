@@ -441,23 +441,38 @@ def markdown(report: dict) -> str:
 
 
 def csv_text(report: dict) -> str:
+    """Every number of the report, one line each, with its formulation; every protocol recorded
+    (the main table's rows and the rest), breakdowns; a cell whose questions all failed keeps its
+    line, with an empty accuracy and its failed count."""
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["benchmark", "breakdown", "value", "row", "protocol", "accuracy", "ci95_low", "ci95_high", "n",
-                     "chance", "flags", "recorded", "expected", "categories"])
+    writer.writerow(["benchmark", "breakdown", "value", "row", "formulation", "protocol", "accuracy", "ci95_low",
+                     "ci95_high", "n", "chance", "flags", "recorded", "expected", "categories", "failed", "unparseable"])
+    formulations = dict(report.get("formulations", {}))
+    names = dict(report["protocols"])
+    for row in report.get("full", []):
+        formulations.setdefault(row["label"], row["formulation"])
+        names.setdefault(row["label"], row["name"])
 
     def rows(benchmark, field, value, label, cell):
-        if cell and cell.get("accuracy") is not None:
-            low, high = cell.get("ci95", ["", ""])
-            chance = "" if cell.get("chance") is None else f"{cell['chance']:.2f}"
-            writer.writerow([benchmark, field, value, label, report["protocols"].get(label, ""), f"{cell['accuracy']:.2f}",
-                             low, high, cell.get("n", ""), chance, "; ".join(cell.get("flags", [])),
-                             cell.get("recorded", ""), cell.get("expected", ""), cell.get("categories", "")])
+        if not cell or (cell.get("accuracy") is None and not cell.get("all_failed")):
+            return
+        low, high = cell.get("ci95", ["", ""])
+        chance = "" if cell.get("chance") is None else f"{cell['chance']:.2f}"
+        accuracy = "" if cell.get("accuracy") is None else f"{cell['accuracy']:.2f}"
+        writer.writerow([benchmark, field, value, label, formulations.get(label, ""), names.get(label, ""), accuracy,
+                         low, high, cell.get("n", ""), chance, "; ".join(cell.get("flags", [])), cell.get("recorded", ""),
+                         cell.get("expected", ""), cell.get("categories", ""), cell.get("failed", ""),
+                         cell.get("unparseable", "")])
     for label, cells in report["main"].items():
         for benchmark, cell in cells.items():
             rows(benchmark, "", "", label, cell)
+    for row in report.get("full", []):
+        if row["label"] not in report["main"]:
+            for benchmark, cell in row["cells"].items():
+                rows(benchmark, "", "", row["label"], cell)
     for benchmark, table in report["breakdowns"].items():
         for value, cells in table["rows"].items():
             for label, cell in cells.items():

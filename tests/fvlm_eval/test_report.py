@@ -176,6 +176,16 @@ def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
     for row in text.split("## Every protocol recorded")[1].splitlines():
         if row.startswith("| run coarse_fine"):
             assert "(chance 25.0)" in row  # every number beside its own chance level
+    import csv
+    import io
+
+    from fvlm_eval.report import csv_text
+
+    lines = list(csv.DictReader(io.StringIO(csv_text(report))))
+    by_row = {line["row"]: line for line in lines if not line["breakdown"]}
+    assert by_row["run coarse_fine [cloze_byte]"]["formulation"] == "cloze"  # beyond the main table's rows too
+    assert by_row["run coarse_fine [generated]"]["formulation"] == "generated"
+    assert all(line["formulation"] for line in lines)
 
 
 def test_a_run_whose_questions_all_failed_says_so_not_zero(tmp_path):

@@ -531,7 +531,10 @@ def save_tiny_smolvlm(folder: Path, seed: int = 0, *, vision: dict | None = None
             if param.dim() >= 2:  # weights: unit-variance outputs (embedding tables: unit entries)
                 fan_in = 1 if "embed" in name and "patch" not in name else int(np.prod(param.shape[1:]))
                 param.copy_(torch.randn(param.shape, generator=generator) / fan_in ** 0.5)
-    model.save_pretrained(folder)
+    from fvlm_eval.models import quiet_transformers
+
+    with quiet_transformers():  # no "Writing model shards" bar (the demo writes this model)
+        model.save_pretrained(folder)
     tile = vision["image_size"]
     preprocessor = {
         "do_convert_rgb": True, "do_image_splitting": True, "do_normalize": True, "do_pad": True, "do_rescale": True,

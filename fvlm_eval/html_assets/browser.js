@@ -99,7 +99,12 @@
       if (optionValue === value) option.selected = true;
       node.append(option);
     }
-    node.addEventListener("change", () => { state[id.replace("f-", "")] = node.value; state.page = 0; update(); });
+    node.addEventListener("change", () => {
+      state[id.replace("f-", "")] = node.value;
+      if (id === "f-benchmark") state.category = "";  // another benchmark's categories do not apply
+      state.page = 0;
+      update();
+    });
     return el("label", {}, label, node);
   }
 

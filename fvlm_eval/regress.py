@@ -47,7 +47,7 @@ class RegressUnusable(ValueError):
 
 def known_protocols() -> tuple[str, ...]:
     """Every protocol name a run can record (multiple choice, cloze, generated, circular, ...)."""
-    return tuple(getattr(scoring, "ALL_PROTOCOLS", (*scoring.PROTOCOLS, scoring.GENERATED)))
+    return scoring.ALL_PROTOCOLS
 
 
 def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
@@ -172,12 +172,13 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
             continue
         overall = compare_pair(base_records, cur_records, chosen, seed, alpha, max_drop)
         overall["underpowered"] = overall["detectable_drop"] is None or overall["detectable_drop"] > max_drop
-        rows = [{"benchmark": key[0], "mode": key[1], "protocol": chosen, "breakdown": "", "value": "", **overall}]
+        named = {"benchmark": key[0], "mode": key[1], "protocol": chosen, "formulation": scoring.formulation(chosen)}
+        rows = [{**named, "breakdown": "", "value": "", **overall}]
         fields = sorted({f for r in cur_records.values() for f in r.fields})
         for field in fields:
             for value in sorted({str(r.fields.get(field, "")) for r in cur_records.values()}):
                 pick = lambda records: {i: r for i, r in records.items() if str(r.fields.get(field, "")) == value}
-                rows.append({"benchmark": key[0], "mode": key[1], "protocol": chosen, "breakdown": field, "value": value,
+                rows.append({**named, "breakdown": field, "value": value,
                              **compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha, max_drop)})
         results += rows
     unpaired = sorted(set(base_runs) ^ set(cur_runs))
@@ -257,7 +258,8 @@ def console_text(summary: dict, failing: list[dict], folder: Path) -> str:
         if r["breakdown"]:
             continue
         flag = " **(significant drop)**" if r in failing else ""
-        lines.append(f"- {r['benchmark']} {r['mode']} [{r['protocol']}]: {r['baseline']:.1f}% -> {r['current']:.1f}% "
+        lines.append(f"- {r['benchmark']} {r['mode']} [{r['protocol']}, {r['formulation']}]: "
+                     f"{r['baseline']:.1f}% -> {r['current']:.1f}% "
                      f"({r['delta']:+.1f}{flag}; 95% CI [{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}]; p = {r['p_drop']:.3g}; "
                      f"detectable drop {_detectable(r)}; {r['n']} questions on {r['videos']} "
                      f"videos, {len(r['lost'])} lost, {len(r['gained'])} gained)")
@@ -290,7 +292,7 @@ def markdown(summary: dict, failing: list[dict]) -> str:
     for r in summary["comparisons"]:
         where = f"{r['breakdown']}={r['value']}" if r["breakdown"] else "**all**"
         flag = " ⚠" if r in failing else ""
-        lines.append(f"| {r['benchmark']} | {r['mode']} | {r['protocol']} | {where} | {r['n']} ({r['videos']}) | "
+        lines.append(f"| {r['benchmark']} | {r['mode']} | {r['protocol']} ({r['formulation']}) | {where} | {r['n']} ({r['videos']}) | "
                      f"{r['baseline']:.1f} | {r['current']:.1f} | {r['delta']:+.1f}{flag} | "
                      f"[{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {r['p_drop']:.3g} | {_points(r['detectable_drop'])} | "
                      f"{r['mcnemar_p']:.3g} | {len(r['lost'])} | {len(r['gained'])} |")

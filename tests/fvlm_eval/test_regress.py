@@ -184,7 +184,8 @@ def test_protocol_chooses_what_is_compared(tmp_path):
     assert regress(base, current, protocol="sum") == EXIT_UNDERPOWERED  # nothing changed: p = 1
     assert regress(base, current, protocol="generated") == EXIT_DROP
     overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
-    assert overall["protocol"] == "generated" and overall["delta"] == -100
+    assert overall["protocol"] == "generated" and overall["formulation"] == "generated" and overall["delta"] == -100
+    assert regress(base, current, protocol="cloze_sum") == EXIT_MISMATCH  # neither run measured the cloze formulation
 
 
 def test_alpha_must_be_above_zero(tmp_path, capsys):

@@ -16,6 +16,7 @@ from typing import Optional
 import typer
 
 from fvlm_eval.interrupts import INTERRUPT_EXIT_CODES, exit_code_of, sigterm_as_interrupt
+from fvlm_eval import scoring
 from fvlm_eval.scoring import GENERATED, PROTOCOLS
 from fvlm_eval.tasks import BENCHMARKS
 
@@ -101,6 +102,15 @@ def _readable_help() -> None:
 _readable_help()
 
 
+def _run_default(name: str):
+    """``RunSettings``' default for ``name``, for help texts (the runner imports without torch)."""
+    import dataclasses
+
+    from fvlm_eval.runner import RunSettings
+
+    return next(f.default for f in dataclasses.fields(RunSettings) if f.name == name)
+
+
 def default_output(model: str) -> Path:
     return Path("results/runs") / Path(str(model).rstrip("/")).name.replace(".safetensors", "")
 
@@ -118,13 +128,13 @@ def run(
     batch_size: Optional[int] = typer.Option(None, min=1, metavar="N", help="questions per model batch (default: from free GPU memory; 16 on CPU)"),
     device: Optional[str] = typer.Option(None, metavar="DEVICE", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)"),
     dtype: Optional[str] = typer.Option(None, metavar="DTYPE", help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"),
-    protocol: Optional[str] = typer.Option(None, metavar="PROTOCOL", help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}, the cloze ones, or {GENERATED} (with --generate); default: the run's default"),
+    protocol: Optional[str] = typer.Option(None, metavar="PROTOCOL", help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}; {', '.join(getattr(scoring, 'CLOZE_PROTOCOLS', ()))}; {GENERATED} (with --generate); circular_* and permavg_* (with --circular); default: {_run_default('protocol')}"),
     workers: Optional[int] = typer.Option(None, min=0, metavar="N", help="decoding processes (default: the cores, bounded by the work; 0: this process)"),
     subtitles: bool = typer.Option(False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"),
     generate: bool = typer.Option(False, help="also generate an answer per question and read its letter (protocol 'generated')"),
     max_new_tokens: int = typer.Option(16, min=1, max=512, metavar="N", help="longest generated answer, in tokens"),
     circular: bool = typer.Option(False, help="also ask each question with its options rotated through every position (circular_* and permavg_* protocols)"),
-    cloze_framing: str = typer.Option("plain", metavar="plain|chat", help="the cloze prompt: plain text, or the chat template"),
+    cloze_framing: Optional[str] = typer.Option(None, metavar="plain|chat", help=f"the cloze prompt: plain text, or the chat template (default: {_run_default('cloze_framing')})"),
     sampling: str = typer.Option("benchmark", metavar="benchmark|model", help="video frames: 'benchmark' (the benchmark's rule, the same for every model) or 'model' (the model's own)"),
     frame_cache: Optional[Path] = typer.Option(None, metavar="DIR", help="frame cache folder (default: $FVLM_EVAL_FRAME_CACHE or ~/.cache/fvlm-eval/frames)"),
     no_frame_cache: bool = typer.Option(False, "--no-frame-cache", help="decode every clip; read and write no cache"),
@@ -138,7 +148,7 @@ def run(
         _fail("--frame-cache and --no-frame-cache contradict each other")
     if output_dir is not None and not str(output_dir).strip():
         _fail("--output-dir is empty")
-    if cloze_framing not in ("plain", "chat"):
+    if cloze_framing is not None and cloze_framing not in ("plain", "chat"):
         _fail(f"--cloze-framing {cloze_framing}: choose plain or chat")
     from fvlm_eval import terminal
     from fvlm_eval.api import SettingsError, evaluate
@@ -152,8 +162,8 @@ def run(
             output_dir=output, frame_cache=False if no_frame_cache else (frame_cache or True), generate=generate,
             circular=circular, step=step, sampling=sampling, family=family, device=device, dtype=dtype, console=console,
             distributed=True, on_interrupt="return", batch_size=batch_size, workers=workers, subtitles=subtitles,
-            max_new_tokens=max_new_tokens, cloze_framing=cloze_framing, shard=shard, keep_going=keep_going,
-            command_line=" ".join(["fvlm-eval", *sys.argv[1:]]))
+            max_new_tokens=max_new_tokens, shard=shard, keep_going=keep_going,
+            command_line=" ".join(["fvlm-eval", *sys.argv[1:]]), **({"cloze_framing": cloze_framing} if cloze_framing else {}))
     except SettingsError as error:
         _fail(str(error))
     summaries = evaluation.summaries

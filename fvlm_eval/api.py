@@ -124,14 +124,9 @@ def formulation_of(protocol: str) -> str:
 
 def known_protocols(generate: bool, circular: bool) -> tuple[str, ...]:
     """Every protocol a run with these options records (any of them can be the headline)."""
-    choice = tuple(PROTOCOLS)
-    names = [*choice, *getattr(scoring, "CLOZE_PROTOCOLS", ())]
-    if generate:
-        names.append(GENERATED)
-    if circular:
-        names += [f"circular_{p}" for p in choice] + ([f"circular_{GENERATED}"] if generate else [])
-        names += [f"permavg_{p}" for p in choice]
-    return tuple(names)
+    everything = getattr(scoring, "ALL_PROTOCOLS", (*PROTOCOLS, GENERATED))
+    return tuple(p for p in everything if (generate or GENERATED not in p) and
+                 (circular or formulation_of(p) not in ("circular", "permutation_averaged")))
 
 
 # ----- models -----------------------------------------------------------------------------------

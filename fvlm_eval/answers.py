@@ -1,9 +1,10 @@
 """Reading the chosen letter out of a generated answer.
 
 The rule, in order:
-1. the options list of the prompt, repeated by the model (two or more consecutive ``"B. text"``
-   items, the last maybe cut short by the token limit), is taken out: it names every letter and
-   chooses none;
+1. a list is taken out: it names letters and chooses none. Two or more lines opening with
+   consecutive letters (``A. January\\nB. June``, whatever their texts), and the options list of
+   the prompt repeated (consecutive ``"B. <B's text>"`` items on any line, the last maybe cut short
+   by the token limit);
 2. the whole answer is one letter, maybe in brackets, quotes or bold, with a full stop
    (``B``, ``(b)``, ``'B'``, ``**B.**``);
 3. else the letters the answer names, option texts and ``N/A`` taken out first (in ``C. sample
@@ -108,6 +109,7 @@ def _text_pattern(text: str) -> str | None:
 
 def _without_echo(text: str, options: tuple[Option, ...]) -> str:
     """The answer without the prompt's options list repeated in it (``A. x\\nB. y\\n...``, maybe cut short)."""
+    text = _without_lettered_lines(text)
     by_index = {LETTERS.index(o.letter): o for o in options if o.letter in LETTERS}
     items = []  # (start, end, letter index) of every "B. <B's text>" in the answer
     for index, option in by_index.items():
@@ -135,6 +137,27 @@ def _without_echo(text: str, options: tuple[Option, ...]) -> str:
             cuts.append((start, end))
     for start, end in reversed(cuts):
         text = text[:start] + "\n" + text[end:]
+    return text
+
+
+_LETTERED_LINE = re.compile(r"^[ \t*_]*[(\[]?([A-J])[)\].:][ \t]*\S[^\n]*$", re.MULTILINE)
+
+
+def _without_lettered_lines(text: str) -> str:
+    """The answer without a list of its own (``A. January\\nB. June``: lines opening with consecutive
+    letters, whatever their texts): a list chooses nothing."""
+    lines = list(_LETTERED_LINE.finditer(text))
+    cuts, run = [], lines[:1]
+    for line in lines[1:] + [None]:
+        if line is not None and ord(line.group(1)) == ord(run[-1].group(1)) + 1 \
+                and not text[run[-1].end():line.start()].strip():
+            run.append(line)
+            continue
+        if len(run) >= 2:
+            cuts.append((run[0].start(), run[-1].end()))
+        run = [line]
+    for start, end in reversed(cuts):
+        text = text[:start] + text[end:]
     return text
 
 

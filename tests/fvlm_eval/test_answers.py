@@ -117,6 +117,8 @@ PROMPT = "What happens in the video?\nA. The cup\nB. Berries\nC. A person opens 
     ("What happens in the video?\nA. The cup\nB. Berries\nC. A pers", None, "no_letter"),  # cut short by the token limit
     ("(A) The cup (B) Berries (C) A person opens the door (D) 7\nBest option: (C)", "C", "letter"),
     ("A. The cup\nB. Berries", None, "no_letter"),
+    ("A. January\nB. June\nC. March\nD. February", None, "no_letter"),  # a list of its own, other texts: no choice
+    ("A. January\nB. June\nAnswer: B", "B", "letter"),
 ])
 def test_a_repeated_prompt_is_not_an_answer(answer, letter, status):
     extracted = extract_letter(answer, OPTIONS)

@@ -192,7 +192,7 @@ def _all_thumbnails(tasks: list[tuple], workers: int | None, say=None) -> list[d
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     if say and tasks:
         say(f"report.html: thumbnails of {len(tasks)} media (frame cache, else decoded; {max(workers, 1)} processes)")
-    if workers <= 1 or len(tasks) < 16:
+    if workers <= 1 or len(tasks) < 64:  # a pool costs seconds to start
         return [_thumbnail_task(task) for task in tasks]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

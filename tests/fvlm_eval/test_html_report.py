@@ -137,10 +137,10 @@ def test_thumbnails_made_in_worker_processes_equal_those_made_here(data):
     from fvlm_eval.html_report import _all_thumbnails
 
     questions = get_benchmark("videomme").load(data).questions
-    tasks = [(q.media, "uniform:8", None, None, 3) for q in questions] * 2  # 18 tasks: enough for the pool
+    tasks = [(q.media, "uniform:8", None, None, 3) for q in questions] * 8  # 72 tasks: enough for the pool
     lines = []
     assert _all_thumbnails(tasks, 2, lines.append) == _all_thumbnails(tasks, 1)
-    assert lines == ["report.html: thumbnails of 18 media (frame cache, else decoded; 2 processes)"]
+    assert lines == ["report.html: thumbnails of 72 media (frame cache, else decoded; 2 processes)"]
 
 
 def test_questions_whose_data_is_gone_still_show_their_records(data, tmp_path):

@@ -487,9 +487,12 @@ def palette(count: int) -> list:
 
     import matplotlib
 
+    import math
+
     if count <= 10:
         return [matplotlib.colormaps["tab10"](i) for i in range(count)]
-    return [colorsys.hls_to_rgb(i / count, 0.42 if i % 2 else 0.6, 0.75) + (1.0,) for i in range(count)]
+    stride = max(k for k in range(1, max(2, round(0.38 * count)) + 1) if math.gcd(k, count) == 1)  # neighbours far apart
+    return [colorsys.hls_to_rgb((i * stride % count) / count, 0.42 if i % 2 else 0.6, 0.75) + (1.0,) for i in range(count)]
 
 
 ZERO_STUB = 0.6  # a 0% bar is drawn this many points tall (and labelled "0"); not measured: "n/m", no bar
@@ -535,7 +538,7 @@ def charts(report: dict, folder: Path) -> list[Path]:
     labels, benchmarks = report["rows"], report["benchmarks"]
     colours = dict(zip(labels, palette(len(labels))))
     titles = [BENCHMARKS[b]().title for b in benchmarks]
-    figure, axis = plt.subplots(figsize=(max(7.0, 0.35 * len(labels) * len(benchmarks) + 2) + 4.5, 5))
+    figure, axis = plt.subplots(figsize=(min(max(7.0, 0.35 * len(labels) * len(benchmarks) + 2), 16.0) + 4.5, 5))
     width = 0.8 / max(len(labels), 1)
     for i, label in enumerate(labels):
         cells = [report["main"][label].get(b, {}) for b in benchmarks]

@@ -106,7 +106,7 @@ def thumbnails(media, sampling: Sampling, transform_key: str | None, cache_dir: 
             frames, frame_map, indices, times = decoded.frames, decoded.frame_map, decoded.indices, decoded.timestamps
             source = "decoded"
         chosen = _pick(len(frame_map), count)
-        labels = [f"frame {indices[i]}" + (f" · {times[i]:.1f}s" if times else "") for i in chosen]
+        labels = [f"#{indices[i]}" + (f" {times[i]:.1f}s" if times else "") for i in chosen]
         return {**_strip([frames[frame_map[i]] for i in chosen], labels), "source": source,
                 "sampled": len(frame_map)}
     except MediaError as error:

@@ -173,7 +173,7 @@
     const labels = el("div", { class: "frames" });
     media.labels.forEach((text, i) => labels.append(el("span", { style: "width:" + Number(media.widths[i]) + "px;font-size:11px" }, text)));
     box.append(el("figure", {}, image, labels,
-      el("figcaption", { text: media.labels.length + " of " + media.sampled + " sampled frames (" + media.source + ")" })));
+      el("figcaption", { text: media.labels.length + " of " + media.sampled + " sampled frames (#: frame index; " + media.source + ")" })));
     return box;
   }
 
@@ -230,7 +230,8 @@
       box.append(scoreTable(result, question));
       if (result.gen) {
         const [text, letter, status, error] = result.gen;
-        box.append(el("p", {}, "generated: ", el("q", { class: "text generated-text", text: text || "" }),
+        const shown = text ? text.replace(/\r?\n/g, "⏎") : "(empty)";  // line breaks visible, not blank lines
+        box.append(el("p", {}, "generated: ", el("q", { class: "generated-text", text: shown }),
           " → letter read: " + (letter || "none") + " (" + (status || "") + ")" + (error ? "; error: " + error : "")));
       }
       if (result.frames) {

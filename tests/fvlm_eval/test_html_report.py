@@ -130,7 +130,7 @@ def test_frames_come_from_the_frame_cache_when_the_video_is_gone(tmp_path):
     cache.put(cache.key(media, sampling, "t"), media,
               Clip(media.key, "video", frames, tuple(range(8)), tuple(range(0, 80, 10)), tuple(float(i) for i in range(8)), 80))
     found = thumbnails(media, sampling, "t", tmp_path / "cache", 4)
-    assert found["source"] == "frame cache" and found["labels"][0] == "frame 0 · 0.0s" and found["widths"] == [72] * 4
+    assert found["source"] == "frame cache" and found["labels"][0] == "#0 0.0s" and found["widths"] == [72] * 4
 
 
 def test_thumbnails_made_in_worker_processes_equal_those_made_here(data):

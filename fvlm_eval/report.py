@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from fvlm_eval import scoring
-from fvlm_eval.records import RecordError, read_json, write_json_atomic, write_text_atomic
+from fvlm_eval.records import RecordError, write_json_atomic, write_text_atomic
 from fvlm_eval.scoring import GENERATED
 from fvlm_eval.summary import flags
 from fvlm_eval.tasks import BENCHMARKS

@@ -217,6 +217,8 @@ def test_the_browser_filters_opens_a_question_and_runs_no_text(report_html, tmp_
         assert browser.execute_script("return arguments[0].naturalHeight", strip) == 48
         thumbs = Image.open(io.BytesIO(strip.screenshot_as_png)).convert("L")
         assert np.asarray(thumbs).std() > 5  # real frames drawn, not a blank box
+        fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert not [name for name in fetched if not name.startswith("data:")]  # nothing requested outside the file
         shot = browser.get_screenshot_as_png()
     finally:
         browser.quit()

@@ -158,7 +158,9 @@ def test_questions_whose_data_is_gone_still_show_their_records(data, tmp_path):
 
 # ----- in a real browser ---------------------------------------------------------------------------
 
-def _chromium():
+@pytest.fixture(scope="module")
+def chromium():
+    """(selenium's webdriver, Chrome options with the headless flags, the chromedriver service), or a skip."""
     browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
     if not (browser and driver):
         pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver; .ci/run does)")
@@ -175,14 +177,14 @@ def _chromium():
     return webdriver, options, webdriver.ChromeService(executable_path=driver)
 
 
-def test_the_browser_filters_opens_a_question_and_runs_no_text(report_html, tmp_path):
+def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_html, tmp_path):
     import io
 
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    webdriver, options, service = _chromium()
+    webdriver, options, service = chromium  # skipped before the report is built when Chromium is absent
     options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
     browser = webdriver.Chrome(service=service, options=options)
     try:

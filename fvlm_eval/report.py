@@ -564,7 +564,7 @@ def charts(report: dict, folder: Path) -> list[Path]:
     for benchmark, table in report["breakdowns"].items():
         values = list(table["rows"])
         columns = [c for c in labels if any(c in r for r in table["rows"].values())]
-        figure, axis = plt.subplots(figsize=(11, max(3.0, 0.3 * len(values) * max(1, len(columns)) + 1)))
+        figure, axis = plt.subplots(figsize=(11, min(max(3.0, 0.3 * len(values) * max(1, len(columns)) + 1), 30.0)))
         height = 0.8 / max(len(columns), 1)
         for i, column in enumerate(columns):
             cells = [table["rows"][v].get(column, {}) for v in values]

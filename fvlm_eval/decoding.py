@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from fvlm_eval.frame_cache import FrameCache
+from fvlm_eval.interrupts import sigterm_held
 from fvlm_eval.media import MediaError, load_clip
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -48,13 +49,56 @@ def _watch_parent(parent: int, poll_seconds: float) -> None:
 
 
 class DieWithParent:
-    """A DataLoader ``worker_init_fn``: the worker ends when ``parent`` (the process decoding for) ends."""
+    """A DataLoader ``worker_init_fn``: the worker ends when ``parent`` (the process it decodes for) ends.
+
+    SIGTERM sent to the whole process group (SLURM, torchrun, ``kill -TERM -PGID``) ends a worker
+    quietly (exit 0): the parent gets it too and stops the run, saying how to resume; a worker killed
+    by the signal would instead make the DataLoader raise in the parent, with a traceback."""
 
     def __init__(self, parent: int):
         self.parent = parent
 
     def __call__(self, worker_id: int) -> None:
         die_with_parent(self.parent)
+        signal.signal(signal.SIGTERM, _leave_quietly)
+        if hasattr(signal, "pthread_sigmask"):  # held back since the fork (``start_workers``): now it may come
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _leave_quietly(signum, frame) -> None:
+    os._exit(0)
+
+
+_STARTING_WORKERS = False
+
+
+def start_workers(loader):
+    """``iter(loader)`` (which forks the workers) with SIGTERM held back until it is done: a SIGTERM
+    raised in the middle of it would be lost in a fork hook or leave a half-built iterator, and a
+    worker must not die of it before it can leave quietly (``DieWithParent`` lets it through)."""
+    global _STARTING_WORKERS
+    hold = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}) if hold else None  # the workers inherit it
+    _STARTING_WORKERS = True
+    try:
+        with sigterm_held():  # this process's own SIGTERM: raised once the iterator is whole
+            try:
+                return iter(loader)
+            finally:
+                _STARTING_WORKERS = False
+                if hold:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    finally:
+        _STARTING_WORKERS = False
+
+
+def _in_forked_child() -> None:
+    if _STARTING_WORKERS:  # a decoding worker: SIGTERM stays held back until its worker_init_fn
+        signal.signal(signal.SIGTERM, _leave_quietly)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_forked_child)
 
 
 class MediaDataset:
@@ -110,4 +154,4 @@ def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Pa
     loader = DataLoader(MediaDataset(media, sampling, transform, cache_dir), batch_size=None, shuffle=False,
                         num_workers=workers, collate_fn=_keep, prefetch_factor=4, multiprocessing_context=context,
                         worker_init_fn=DieWithParent(os.getpid()))
-    yield from loader
+    yield from start_workers(loader)

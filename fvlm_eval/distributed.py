@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from fvlm_eval.interrupts import INTERRUPT_EXIT_CODES
 from fvlm_eval.runner import EXIT_FAILED, EXIT_OK, MergeRefused, RunOutcome, Shard, merge
 
 
@@ -83,12 +84,23 @@ def device_for(launch_: Launch, requested: str | None) -> str:
 
 
 def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
-    """Wait for every rank; rank 0 merges when every rank finished its shard. Returns rank 0's summaries."""
+    """Wait for every rank; rank 0 merges when every rank finished its shard. Returns rank 0's summaries.
+    A rank stopped by Ctrl-C or SIGTERM waits for no one: the launcher is ending every rank (a rank
+    killed outright would leave the others' collective failing); its line says how to resume."""
     import torch
     import torch.distributed as dist
 
+    if outcome.exit_code in INTERRUPT_EXIT_CODES:
+        return {}
     codes = [torch.tensor([0]) for _ in range(launch_.world)]
-    dist.all_gather(codes, torch.tensor([outcome.exit_code]))
+    try:
+        dist.all_gather(codes, torch.tensor([outcome.exit_code]))
+    except RuntimeError as error:  # a rank died (killed, out of memory): gloo's connection closed
+        reason = (str(error).strip().splitlines() or ["the collective failed"])[0]
+        outcome.messages.append(f"rank {launch_.rank}: another rank ended before every shard was done ({reason[:200]}); "
+                                "the records are kept: rerun the same command to resume")
+        outcome.exit_code = max(outcome.exit_code, EXIT_FAILED)
+        return {}
     worst = max(int(c.item()) for c in codes)
     summaries: dict = {}
     if launch_.rank == 0:

@@ -9,6 +9,7 @@ SIGTERM handler (a training loop under SLURM) keeps it.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -28,8 +29,48 @@ def exit_code_of(interrupt: BaseException) -> int:
     return EXIT_INTERRUPTED
 
 
+_SIGCHLD_SAVED: list = []  # torch's SIGCHLD handler, set aside while a SIGTERM stops this process
+_HELD = {"depth": 0, "pending": False}
+
+
+@contextmanager
+def sigterm_held():
+    """A SIGTERM that comes inside is raised on the way out: inside is where no exception may land (forking
+    workers: it would be lost in a fork hook, or leave a half-built DataLoader iterator)."""
+    _HELD["depth"] += 1
+    try:
+        yield
+    finally:
+        _HELD["depth"] -= 1
+        if not _HELD["depth"] and _HELD["pending"]:
+            _HELD["pending"] = False
+            raise Terminated("terminated (SIGTERM)")
+
+
 def _raise_terminated(signum, frame) -> None:
+    import signal
+
+    # The decoding workers may get the same SIGTERM (sent to the whole process group: SLURM, torchrun),
+    # and die of it before they can leave quietly; the DataLoader's SIGCHLD handler would then raise
+    # "worker killed by signal" in the middle of the clean-up. Ending with us is no error now.
+    if hasattr(signal, "SIGCHLD") and not _SIGCHLD_SAVED:
+        _SIGCHLD_SAVED.append(signal.signal(signal.SIGCHLD, signal.SIG_DFL))
+    if _HELD["depth"]:
+        _HELD["pending"] = True
+        return
     raise Terminated("terminated (SIGTERM)")
+
+
+def _in_forked_child() -> None:
+    """A forked child (a worker) is not the process the user stops: it does not inherit the handler."""
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_forked_child)
 
 
 @contextmanager
@@ -47,3 +88,5 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if _SIGCHLD_SAVED:
+            signal.signal(signal.SIGCHLD, _SIGCHLD_SAVED.pop())

@@ -174,3 +174,77 @@ def test_merge_refuses_shards_that_generated_differently(setup, tmp_path):
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "generate": True, "max_new_tokens": 3}))
     with pytest.raises(MergeRefused, match="--max-new-tokens 2, shard 1: --generate --max-new-tokens 3"):
         merge(output)
+
+
+def _live(where) -> list[int]:
+    """Live processes (not zombies) for which ``where(pid, ppid, cmdline)`` holds."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] != "Z" and where(int(name), int(fields[1]), cmdline):
+            found.append(int(name))
+    return found
+
+
+def _torchrun_stopped(launcher, folder, after, stop, tmp_path):
+    """Start ``launcher``; once ``after`` records are in ``folder``'s shard files, ``stop(torchrun pid, rank pids)``;
+    then no process of the run may remain. Returns (exit code, output)."""
+    import signal
+    import time
+
+    log = open(tmp_path / f"torchrun-{after}.log", "w+")
+    process = subprocess.Popen(launcher, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline, ranks = time.time() + 240, []
+    while time.time() < deadline and process.poll() is None:
+        recorded = sum(p.read_bytes().count(b"\n") for p in folder.glob("samples.shard-*.jsonl"))
+        ranks = _live(lambda pid, ppid, cmd: ppid == process.pid and "fvlm_eval" in cmd)
+        if recorded >= after and len(ranks) == 2 and all(len(_live(lambda pid, ppid, cmd: ppid == r)) >= 2 for r in ranks):
+            break  # records flow and both ranks' decoding workers are up
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("the run ended (or never got going) before it could be stopped mid-run")
+    stop(process.pid, ranks)
+    process.wait(timeout=180)
+    deadline, left = time.time() + 5, [0]
+    while left and time.time() < deadline:
+        time.sleep(0.1)
+        left = _live(lambda pid, ppid, cmd: str(folder.parents[1]) in cmd)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the stopped run remain: {left}"
+    log.seek(0)
+    return process.returncode, " ".join(log.read().split())
+
+
+def test_torchrun_stopped_by_sigterm_or_a_killed_rank_resumes(setup, tmp_path):
+    """SIGTERM to torchrun (what SLURM and Kubernetes send), then SIGKILL of one rank, while decoding workers run:
+    nothing of the run remains, and the rerun resumes into the single run's records, each question once."""
+    import signal
+
+    root, model, data, _ = setup
+    output = tmp_path / "torchrun-stopped"
+    folder = output / "mvbench" / MODE
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
+                "-m", "fvlm_eval", "run", "mvbench", "--mode", MODE, "--model", str(model), "--data-dir", str(data),
+                "--output-dir", str(output), "--workers", "2", "--batch-size", "1", "--device", "cpu", "--no-frame-cache"]
+    code, said = _torchrun_stopped(launcher, folder, 1, lambda torchrun, ranks: os.kill(torchrun, signal.SIGTERM), tmp_path)
+    assert code != 0 and "stopped by SIGTERM: mvbench" in said and "rerun the same command to resume" in said
+    assert "Exception ignored" not in said and "DataLoader worker" not in said, said[-3000:]
+    recorded = sum(p.read_bytes().count(b"\n") for p in folder.glob("samples.shard-*.jsonl"))
+    code, said = _torchrun_stopped(launcher, folder, recorded + 1, lambda torchrun, ranks: os.kill(ranks[-1], signal.SIGKILL),
+                                   tmp_path)
+    assert code != 0
+    done = subprocess.run(launcher, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    merged = [r.id for r in read_records(folder / "samples.jsonl")]
+    single = {r.id: r for r in read_records(root / "single" / "mvbench" / MODE / "samples.jsonl")}
+    assert sorted(merged) == sorted(single), "lost or repeated questions"

@@ -10,7 +10,11 @@ time to the benchmark's full count (the suite's seconds are that sum: a sample o
 thing when N is the full count). The public fVLM scorer's method (frames copied once per option,
 each mode's full forward over the options' full texts) runs on ``--naive-questions`` of them:
 its ms per question gives the ratio, and the predictions of both are compared (reference
-protocol; a disagreement must be a near-tie). With ``--batch-invariance``, the fast path runs
+protocol; a disagreement must be a near-tie). Every question is also scored in the cloze formulation
+(question alone, each option's text; the harness always does both, on the same visual tokens):
+``fast ms/q`` is both, ``cloze x`` the time of both over the multiple-choice formulation alone
+(the cloze protocols' cost: one more prompt pass per question and the option texts on its
+cache, so about 2x at most). With ``--batch-invariance``, the fast path runs
 the sample again at batch size 1 and counts predictions that change (bfloat16: expected a few
 near-ties; float32: none).
 
@@ -31,7 +35,7 @@ import torch
 
 from fvlm_eval.models.fvlm import FVLMAdapter, normalise
 from fvlm_eval.scoring import predict, protocol_scores
-from fvlm_eval.types import ChoiceRequest, Clip, Option
+from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, Option
 from fvlm_model import MODES, FoveatedVLM
 from fvlm_model.loading import build_skeleton, default_spec, load_tokenizer
 
@@ -97,8 +101,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def fast(model, tokenizer, requests, clips, mode, batch_size, device):
-    """The harness's fast path, batch by batch as the runner drives it; (results, seconds)."""
+def fast(model, tokenizer, requests, clips, mode, batch_size, device, cloze=True):
+    """The harness's fast path, batch by batch as the runner drives it (with ``cloze``, both
+    formulations, as the runner always does); (multiple-choice results, seconds)."""
     adapter = FVLMAdapter(model, tokenizer)
     sync(device)
     start = time.perf_counter()
@@ -108,6 +113,9 @@ def fast(model, tokenizer, requests, clips, mode, batch_size, device):
         keys = list(dict.fromkeys(r.clip_key for r in batch))
         adapter.load_clips([clips[k] for k in keys])
         results += adapter.score(batch, mode)
+        if cloze:
+            adapter.score_cloze([ClozeRequest(r.clip_key, "Question: " + r.prompt.split("\n")[0],
+                                              tuple(o.text for o in r.options)) for r in batch], mode)
         adapter.forget_clips(keys)
     sync(device)
     return results, time.perf_counter() - start
@@ -170,7 +178,7 @@ def main() -> None:
     tokenizer = load_tokenizer(None)
     print(f"size={args.size} device={args.device} dtype={str(dtype).replace('torch.', '')} "
           f"threads={torch.get_num_threads()} questions={args.questions or 'all'} naive={args.naive_questions}")
-    print(f"{'benchmark':>10} {'mode':>15} {'batch':>5} {'timed q':>7} {'fast ms/q':>9} {'suite s':>8} "
+    print(f"{'benchmark':>10} {'mode':>15} {'batch':>5} {'timed q':>7} {'fast ms/q':>9} {'cloze x':>7} {'suite s':>8} "
           f"{'naive ms/q':>10} {'ratio':>6} {'agree':>7} {'bs1 changes':>11}")
     rows, total = [], 0.0
     for shape in (s for s in SUITE if s.name in args.benchmarks):
@@ -180,6 +188,7 @@ def main() -> None:
         for mode in args.modes:
             fast(model, tokenizer, requests[: min(2, count)], clips, mode, batch, args.device)  # warm-up
             results, seconds = fast(model, tokenizer, requests, clips, mode, batch, args.device)
+            _, choice_seconds = fast(model, tokenizer, requests, clips, mode, batch, args.device, cloze=False)
             suite_seconds = seconds * shape.questions / count
             total += suite_seconds
             sample = requests[: args.naive_questions]
@@ -191,10 +200,12 @@ def main() -> None:
                 changes = sum(reference_prediction(a) != reference_prediction(b) for a, b in zip(alone, results))
             fast_ms, naive_ms = 1000 * seconds / count, (1000 * naive_seconds / len(sample) if sample else float("nan"))
             row = {"benchmark": shape.name, "mode": mode, "batch_size": batch, "timed_questions": count, "fast_ms_per_q": fast_ms,
+                   "cloze_cost_ratio": seconds / choice_seconds,
                    "suite_seconds": suite_seconds, "naive_ms_per_q": naive_ms, "ratio": naive_ms / fast_ms,
                    "agree": f"{agree}/{len(sample)}", "batch1_changes": changes}
             rows.append(row)
-            print(f"{shape.name:>10} {mode:>15} {batch:>5} {count:>7} {fast_ms:>9.1f} {suite_seconds:>8.1f} {naive_ms:>10.1f} "
+            print(f"{shape.name:>10} {mode:>15} {batch:>5} {count:>7} {fast_ms:>9.1f} {row['cloze_cost_ratio']:>6.2f}x "
+                  f"{suite_seconds:>8.1f} {naive_ms:>10.1f} "
                   f"{row['ratio']:>5.1f}x {row['agree']:>7} {'-' if changes is None else f'{changes}/{count}':>11}")
     print(f"whole suite (3 benchmarks x {len(args.modes)} modes), fast path: {total:.1f} s "
           f"({'measured' if not args.questions else 'scaled from the timed questions'})")

@@ -30,7 +30,6 @@ from fvlm_eval.scoring import GENERATED, PROTOCOLS
 from fvlm_eval.tasks import BENCHMARKS
 
 EXIT_USAGE = 2
-FORMULATION_FALLBACK = "multiple_choice"
 
 
 class SettingsError(ValueError):
@@ -55,7 +54,7 @@ class ProtocolResult:
     @staticmethod
     def from_block(protocol: str, block: dict) -> "ProtocolResult":
         interval = block.get("ci95")
-        return ProtocolResult(protocol, str(block.get("formulation") or formulation_of(protocol)), block.get("accuracy"),
+        return ProtocolResult(protocol, str(block.get("formulation") or scoring.formulation(protocol)), block.get("accuracy"),
                               int(block.get("correct") or 0), int(block.get("n") or 0),
                               tuple(interval) if interval else None, block.get("chance"), block.get("above_chance_p"))
 
@@ -103,30 +102,11 @@ class Evaluation:
         return result.accuracy[protocol or result.headline_protocol].accuracy
 
 
-def formulation_of(protocol: str) -> str:
-    """The formulation a protocol belongs to (``fvlm_eval.scoring.formulation`` when it exists)."""
-    known = getattr(scoring, "formulation", None)
-    if known is not None:
-        try:
-            return known(protocol)
-        except (KeyError, ValueError):
-            pass
-    if protocol == GENERATED:
-        return "generated"
-    if protocol.startswith("cloze"):
-        return "cloze"
-    if protocol.startswith("circular_"):
-        return "circular"
-    if protocol.startswith("permavg_"):
-        return "permutation_averaged"
-    return FORMULATION_FALLBACK
-
-
 def known_protocols(generate: bool, circular: bool) -> tuple[str, ...]:
     """Every protocol a run with these options records (any of them can be the headline)."""
     everything = getattr(scoring, "ALL_PROTOCOLS", (*PROTOCOLS, GENERATED))
     return tuple(p for p in everything if (generate or GENERATED not in p) and
-                 (circular or formulation_of(p) not in ("circular", "permutation_averaged")))
+                 (circular or scoring.formulation(p) not in ("circular", "permutation_averaged")))
 
 
 # ----- models -----------------------------------------------------------------------------------

@@ -47,35 +47,15 @@ def protocol_name(protocol: str) -> str:
 SMOLVLM2_SIZES = {"256M": 256e6, "500M": 507e6, "2.2B": 2.25e9}
 CLOZE_ORDER = ("cloze_pmi", "cloze_byte", "cloze_token", "cloze_sum")  # the main table shows the first recorded
 FORMULATION_ORDER = ("multiple_choice", "cloze", "generated", "circular", "permutation_averaged", "published")
-_FORMULATION_LABELS = {
-    "multiple_choice": "multiple choice (options listed with letters, each option scored)",
-    "cloze": "cloze (the question alone, each option's text scored as the answer)",
-    "generated": "generated answer (letter read from the text)",
-    "circular": "circular (right only when right under every rotation of the options)",
-    "permutation_averaged": "permutation-averaged (each option's score averaged over its positions)",
-    "published": "published figure (its own protocol)",
-}
 
 
 def formulation_of(protocol: str, block: dict | None = None) -> str:
-    """The formulation a protocol's number comes from: the summary's own word when it says, else
-    the package's rule (``scoring.formulation``), else the protocol's name prefix."""
-    if block and block.get("formulation"):
-        return block["formulation"]
-    rule = getattr(scoring, "formulation", None)
-    if rule is not None:
-        try:
-            return rule(protocol)
-        except (KeyError, ValueError):
-            pass
-    for prefix, name in (("cloze", "cloze"), ("circular_", "circular"), ("permavg_", "permutation_averaged")):
-        if protocol.startswith(prefix):
-            return name
-    return "generated" if protocol == GENERATED else "multiple_choice"
+    """The formulation a protocol's number comes from: the summary's own word, else ``scoring.formulation``."""
+    return (block or {}).get("formulation") or scoring.formulation(protocol)
 
 
 def formulation_label(formulation: str) -> str:
-    return {**_FORMULATION_LABELS, **getattr(scoring, "FORMULATION_LABELS", {})}.get(formulation, formulation)
+    return {**scoring.FORMULATION_LABELS, "published": "published figure (its own protocol)"}.get(formulation, formulation)
 
 
 def published_formulation(protocol: str) -> str:

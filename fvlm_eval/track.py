@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fvlm_eval.report import formulation_of
+
 STEP_WORDS = r"(?:global[_-]?step|step|checkpoint|ckpt|iteration|iter)[_-]?(\d+)"
 DEFAULT_SEED = 0
 
@@ -117,14 +119,6 @@ def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
         if before.step == after.step:
             raise TrackError(f"two runs at step {before.step}: {before.folder} and {after.folder}; track one of them")
     return found
-
-
-def formulation_of(protocol: str, block: dict) -> str:
-    if block.get("formulation"):
-        return str(block["formulation"])
-    from fvlm_eval.api import formulation_of as known
-
-    return known(protocol)
 
 
 def points(checkpoints: list[Checkpoint]) -> list[Point]:

@@ -24,7 +24,9 @@ from fvlm_eval.types import Option
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "real_smollm2.py"
 MODULE_NAME = "fvlm_eval_benchmarks_real_smollm2"
 SYSTEM_PROMPT = "You are a helpful AI assistant."  # fVLM's, as FVLMAdapter.render sets it
-ALL_PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm", "generated")
+ALL_PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm", "generated",
+                 "cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi")
+CLOSE = 0.08  # a cloze protocol through the harness vs the model scored directly: within this (the zero visual tokens differ)
 ALPHA = 0.01
 
 
@@ -59,10 +61,11 @@ def balanced_run(tmp_path_factory):
     assert built["logits_max_abs_diff"] <= 1e-4 and built["loaded_logits_max_abs_diff"] <= 1e-4
     work = tmp_path_factory.mktemp("real_smollm2")
     data = bench.write_questions(work / "data", "balanced")
-    summary = bench.run_harness(folder, data, work / "run", batch_size=bench.DEFAULT_BATCH_SIZE, log=lambda *_: None)
+    summary = bench.run_harness(folder, data, work / "run", batch_size=bench.DEFAULT_BATCH_SIZE, log=lambda *_: None,
+                                circular=False)
     table = bench.format_table(summary, "balanced")
     print(table)
-    return summary, table
+    return summary, table, data
 
 
 @pytest.mark.slow
@@ -72,7 +75,7 @@ def test_real_smollm2_generated_answers_read_content_and_every_protocol_is_summa
     set; its sums 52%), while every log-likelihood protocol is at chance there (19-22%). So the
     content assertion is on ``generated``; for the others the summary must carry what flags them:
     chance, the exact p-value, the letter histogram, the best constant letter."""
-    summary, table = balanced_run
+    summary, table, _ = balanced_run
     blocks = summary["accuracy"]
     assert set(blocks) == set(ALL_PROTOCOLS), table
     gold = {"A": 23, "B": 23, "C": 22, "D": 22}
@@ -102,9 +105,24 @@ def test_real_smollm2_generated_answers_read_content_and_every_protocol_is_summa
     "does not say which answer is right (21.1%, p = 0.83, on the balanced set). Strict: if this passes, the "
     "protocol (or the model set-up) changed; update benchmarks/real_smollm2.py's findings and this test."))
 def test_real_smollm2_option_text_reads_content(balanced_run):
-    summary, table = balanced_run
+    summary, table, _ = balanced_run
     best = min(summary["accuracy"][p]["above_chance_p"] for p in ("option_text", "option_text_norm"))
     assert best < ALPHA, table
+
+
+@pytest.mark.slow
+def test_real_smollm2_cloze_reads_content_as_the_model_scored_directly(balanced_run):
+    """The cloze formulation (question alone, each option's text scored): through the harness (zero
+    visual tokens before the text) every normalisation is far above chance, and within ``CLOSE`` of the
+    same formulation scored straight on the plain model (``run_controls``: no visual tokens)."""
+    summary, table, data = balanced_run
+    controls = benchmark_module().run_controls(data)
+    for protocol in ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"):
+        block = summary["accuracy"][protocol]
+        assert block["formulation"] == "cloze", table
+        assert block["above_chance_p"] < ALPHA, f"{protocol} not above chance:\n{table}"
+        direct = controls[f"direct plain:{protocol}"]["accuracy"]
+        assert abs(block["accuracy"] - direct) <= CLOSE, (protocol, block["accuracy"], direct, table)
 
 
 # ----- fast: the option_text token boundary on the real tokenizer ------------------------------

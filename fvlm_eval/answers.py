@@ -23,11 +23,11 @@ The rule, in order:
 4. else the option whose own text the answer is (case, spaces, punctuation and a leading article
    aside: ``A cup`` says ``The cup``; texts that differ only in case, ``AA``/``Aa``, by their case),
    or the one option whose text the answer contains, or, of several, the one it ends by stating
-   ("2 + 5 = 7", "the sum is 7"); a word that merely starts with a letter (``Berries``) is not
-   that letter;
+   ("2 + 5 = 7", "the sum is 7"; a number named only as an operand, ``the sum of 9 and``, is not
+   stated); a word that merely starts with a letter (``Berries``) is not that letter;
 5. else unparseable.
 
-Measured on the 497 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
+Measured on the 587 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
 """
 
 from __future__ import annotations
@@ -211,6 +211,19 @@ def _named_letters(original: str, masked: str) -> list[set[str]]:
     return [cued, opening, other]
 
 
+_OPERATOR = r"(?:[-+*/×÷]|\b(?:x|plus|minus|times|and)\b)"
+
+
+def _only_operand(option_text: str, answer: str) -> bool:
+    """A number the answer names only as an operand (``9 - 2``, ``the sum of 9 and``) is not the answer it states."""
+    number = option_text.strip().rstrip(".")
+    if not re.fullmatch(r"\d+(?:\.\d+)?", number):
+        return False
+    places = list(re.finditer(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", answer.lower()))
+    return bool(places) and all(re.search(rf"{_OPERATOR}\s*$", answer.lower()[:m.start()])
+                                or re.match(rf"\s*{_OPERATOR}", answer.lower()[m.end():]) for m in places)
+
+
 def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
     letters = {option.letter for option in options}
     text = answer.strip()
@@ -235,7 +248,8 @@ def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
                  if o.letter in exact and " ".join(re.sub(r"[^\w\s]", " ", o.text).split()) == cased]
     if len(exact) == 1:
         return Extracted(exact[0], "text")
-    contained = [o for o in options if _content(o.text) and re.search(rf"\b{re.escape(_content(o.text))}\b", said)]
+    contained = [o for o in options if _content(o.text) and re.search(rf"\b{re.escape(_content(o.text))}\b", said)
+                 and not _only_operand(o.text, text)]
     if len(contained) == 1:
         return Extracted(contained[0].letter, "text")
     with_equals = _content(text, keep="=")  # as ``said``, "=" kept

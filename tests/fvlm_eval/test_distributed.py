@@ -233,7 +233,12 @@ def test_torchrun_stopped_by_sigterm_or_a_killed_rank_resumes(setup, tmp_path):
     root, model, data, _ = setup
     output = tmp_path / "torchrun-stopped"
     folder = output / "mvbench" / MODE
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
+    import socket
+
+    with socket.socket() as probe:  # a free port: other test runs on this machine may hold a fixed one
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port,
                 "-m", "fvlm_eval", "run", "mvbench", "--mode", MODE, "--model", str(model), "--data-dir", str(data),
                 "--output-dir", str(output), "--workers", "2", "--batch-size", "1", "--device", "cpu", "--no-frame-cache"]
     code, said = _torchrun_stopped(launcher, folder, 1, lambda torchrun, ranks: os.kill(torchrun, signal.SIGTERM), tmp_path)

@@ -170,6 +170,9 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
             protocol_problems.append(f"{where}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
                                      "a settings difference, not a drop)")
             continue
+        if scoring.formulation(chosen) == "cloze" and base_settings.get("cloze_framing") != cur_settings.get("cloze_framing"):
+            mismatches.append(f"{where}: cloze_framing {base_settings.get('cloze_framing')!r} vs "
+                              f"{cur_settings.get('cloze_framing')!r} (protocol {chosen} is a cloze one)")
         overall = compare_pair(base_records, cur_records, chosen, seed, alpha, max_drop)
         overall["underpowered"] = overall["detectable_drop"] is None or overall["detectable_drop"] > max_drop
         named = {"benchmark": key[0], "mode": key[1], "protocol": chosen, "formulation": scoring.formulation(chosen)}

@@ -181,12 +181,13 @@ def _command(pid: int) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter) -> dict:
+def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cloze_framing: str) -> dict:
     """What must not change between a run and its resumption (or between two compared runs)."""
     description = model.describe()
     return {"benchmark": benchmark.name, "mode": mode, **benchmark.settings(), "family": description.get("family"),
             "model_sha256": description.get("sha256"), "prompt": description.get("prompt_format"),
-            "frame_transform": description.get("frame_transform"), "dtype": description.get("dtype")}
+            "cloze_framing": cloze_framing, "frame_transform": description.get("frame_transform"),
+            "dtype": description.get("dtype")}
 
 
 def check_settings(folder: Path, current: dict) -> None:

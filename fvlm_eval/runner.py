@@ -225,7 +225,7 @@ class _BenchmarkRun:
                     self.locks.append(FolderLock(folder, f".fvlm-eval.{self.shard.name}.lock").acquire())
                 else:
                     self.locks.append(FolderLock(folder).acquire())
-                check_settings(folder, comparable_settings(benchmark, mode, model))
+                check_settings(folder, comparable_settings(benchmark, mode, model, settings.cloze_framing))
                 for marker in folder.glob("shard-*-of-*.json"):  # another split's markers: this run supersedes them
                     if not self.shard or not marker.name.endswith(f"-of-{self.shard.count}.json"):
                         marker.unlink()
@@ -475,7 +475,7 @@ class _BenchmarkRun:
                     records = latest_by_id(read_records(self.paths[mode]))
                     mine = [q.id for q in self.questions if q.id in records]
                     marker = {"shard": self.shard.index, "of": self.shard.count, "benchmark": self.benchmark.name,
-                              "mode": mode, "settings": comparable_settings(self.benchmark, mode, self.model),
+                              "mode": mode, "settings": comparable_settings(self.benchmark, mode, self.model, self.settings.cloze_framing),
                               "order": [q.id for q in self.questions], "recorded": len(mine),
                               "question_sha256": {q.id: self.hashes[q.id] for q in self.questions},
                               "notes": list(self.loaded.notes), "problems": list(self.loaded.problems),

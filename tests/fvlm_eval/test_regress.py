@@ -228,3 +228,13 @@ def test_a_stale_or_missing_summary_is_said_and_the_records_decide(tmp_path):
     assert regress(base, current, allow_underpowered=True) == EXIT_PASS
     warnings = json.loads((current / "regress" / "regress.json").read_text())["warnings"]
     assert sum("no summary.json beside samples.jsonl" in w for w in warnings) == 1
+
+
+def test_cloze_protocols_compare_only_runs_of_the_same_cloze_framing(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 300, cloze_framing="plain")
+    chat = write_run(tmp_path / "b", [True] * 300, cloze_framing="chat")
+    plain = write_run(tmp_path / "c", [True] * 300, cloze_framing="plain")
+    assert regress(base, chat, protocol="cloze_pmi") == EXIT_MISMATCH
+    assert "cloze_framing 'plain' vs 'chat'" in (chat / "regress" / "regress.md").read_text()
+    assert regress(base, chat, protocol="sum") != EXIT_MISMATCH  # the framing changes no multiple-choice number
+    assert regress(base, plain, protocol="cloze_pmi") != EXIT_MISMATCH

@@ -87,3 +87,13 @@ def test_a_rerun_with_circular_rotates_what_was_recorded_without(circular_run, m
     assert summary["timing"]["scored_this_invocation"] > 0 and "circular_sum" in summary["accuracy"]
     latest = {r.id: r for r in read_records(plain_dir / "scienceqa/coarse_only/samples.jsonl")}
     assert all(r.circular is not None for r in latest.values() if not r.failed)
+
+
+def test_a_rerun_with_another_cloze_framing_is_refused_by_name(circular_run, model_dir):
+    from fvlm_eval.run_folder import RunRefused
+
+    plain_dir, _, _ = circular_run[True]
+    settings = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=circular_run["data"],
+                           output_dir=plain_dir, workers=0, cloze_framing="chat")
+    with pytest.raises(RunRefused, match="cloze_framing"):
+        run(settings, load_model(str(model_dir), device="cpu"), progress=False)

@@ -2,8 +2,9 @@
 
 Every user-facing failure is one line naming the file, row, key or flag, with an exit code
 (0 done; 1 failed: data, model or write error, or every question failing; 2 a wrong flag or
-name; 3 refused: an output folder made with other settings or held by another run; 130
-interrupted by Ctrl-C, 143 by SIGTERM). ``--debug`` (or ``FVLM_EVAL_DEBUG=1``) shows the Python traceback as well.
+name; 3 refused: an output folder made with other settings or held by another run, or
+``regress`` on runs whose settings or protocol differ; 4 ``regress`` on runs that cannot be
+compared; 5 ``regress`` underpowered; 130 interrupted by Ctrl-C, 143 by SIGTERM). ``--debug`` (or ``FVLM_EVAL_DEBUG=1``) shows the Python traceback as well.
 """
 
 from __future__ import annotations

@@ -140,14 +140,19 @@ class ChatTokens:
             self._cache.popitem(last=False)
         prompt_text = self.cloze_prompt(user, framing)
         prompt_ids = tuple(self.encode(prompt_text))
-        answers = [self.cloze_answer(text, framing) for text in texts]
-        self._cache[key] = Tokenized(prompt_ids, tuple(prompt_ids + a for a in answers), tuple(len(a) for a in answers),
-                                     tuple((0, len(a)) for a in answers), (True,) * len(texts),
-                                     sha256_text(prompt_text + "".join("\n" + t for t in texts)))
+        self._cache[key] = continuations(prompt_ids, [self.cloze_answer(text, framing) for text in texts],
+                                         sha256_text(prompt_text + "".join("\n" + t for t in texts)))
         return self._cache[key]
 
     def token_text(self, token_id: int) -> str:
         return self.tokenizer.decode([token_id])
+
+
+def continuations(prompt: tuple[int, ...], answers: list[tuple[int, ...]], prompt_sha256: str) -> Tokenized:
+    """A prompt whose answers are token sequences of their own, each continuing it (the cloze
+    formulation): every answer token is the answer's text."""
+    return Tokenized(prompt, tuple(prompt + a for a in answers), tuple(len(a) for a in answers),
+                     tuple((0, len(a)) for a in answers), (True,) * len(answers), prompt_sha256)
 
 
 def _own_text_tokens(full_text: str, option: Option, offsets, answer_start: int, end: int) -> tuple[int, int]:
@@ -443,11 +448,7 @@ def fill_neutral(lm: TextModel, tokens: ChatTokens, framing: str, texts: list[st
         return
     prompt = tuple(tokens.encode(tokens.neutral_prompt(framing)))
     chunks = [missing[i : i + NEUTRAL_CHUNK] for i in range(0, len(missing), NEUTRAL_CHUNK)]
-    tokenized = []
-    for chunk in chunks:
-        answers = [tokens.cloze_answer(text, framing) for text in chunk]
-        tokenized.append(Tokenized(prompt, tuple(prompt + a for a in answers), tuple(len(a) for a in answers),
-                                   tuple((0, len(a)) for a in answers), (True,) * len(chunk), ""))
+    tokenized = [continuations(prompt, [tokens.cloze_answer(text, framing) for text in chunk], "") for chunk in chunks]
     for chunk, outcome in zip(chunks, score_options(lm, tokenized, lambda i, ids: lm.embed(ids))):
         if isinstance(outcome, str):
             raise ValueError(f"the neutral prompt does not fit the model: {outcome}")

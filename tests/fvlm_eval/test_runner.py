@@ -31,8 +31,17 @@ def settings(data, output, **extra):
                        batch_size=4, workers=0, **extra)
 
 
-def stable(summary):
-    return {k: v for k, v in summary.items() if k not in ("timing", "manifest")}
+def stable(summary, tied=frozenset()):
+    """A summary without its timing and manifest, and without the protocols in ``tied``."""
+    return {k: ({p: b for p, b in v.items() if p not in tied} if k in ("accuracy", "flags") else v)
+            for k, v in summary.items() if k not in ("timing", "manifest")}
+
+
+def same_numbers(one, other):
+    """Equal summaries, but for protocols where either run decided a question by less than float noise
+    (its near-tie flag): another batch composition may move those log-probs by ~1e-6."""
+    tied = {p for s in (one, other) for p, block in s["accuracy"].items() if block.get("near_ties")}
+    return stable(one, tied) == stable(other, tied)
 
 
 def fvlm(model_dir):
@@ -218,7 +227,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(full_run, model_dir, data
         records = {r.id: r for r in read_records(output / f"mvbench/{mode}/samples.jsonl")}
         assert len(records) == 14
         summary = json.loads((output / f"mvbench/{mode}/summary.json").read_text())
-        assert stable(summary) == stable(outcome.summaries[("mvbench", mode)])
+        assert same_numbers(summary, outcome.summaries[("mvbench", mode)])
 
 
 def test_interrupted_run_says_how_to_resume(model_dir, data, tmp_path):

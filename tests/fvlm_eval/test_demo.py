@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 MODES = ("coarse_only", "coarse_fine", "autoregressive")
+FAMILIES = (("fvlm", MODES), ("smolvlm", ("standard",)))
+BENCHMARKS = ("mvbench", "videomme", "scienceqa")
 
 
 def clean_env(tmp_path: Path) -> dict:
@@ -24,14 +28,22 @@ def demo(tmp_path, output):
     return subprocess.run(command, capture_output=True, text=True, env=clean_env(tmp_path), timeout=300, cwd=tmp_path)
 
 
-def test_demo_writes_every_promised_artefact_and_resumes(tmp_path):
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One demo as a user starts it (a clean environment, offline, a new process): shared by the tests below."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     output = tmp_path / "demo"
     first = demo(tmp_path, output)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "RANDOM weights" in first.stdout and "fvlm-eval prepare" in first.stdout
+    return tmp_path, output, first.stdout
+
+
+def test_demo_writes_every_promised_artefact(demo_run):
+    _, output, stdout = demo_run
+    assert "RANDOM weights" in stdout and "fvlm-eval prepare" in stdout
     assert (output / "model" / "model.safetensors").is_file() and (output / "model" / "tokenizer.json").is_file()
-    for family, modes in (("fvlm", MODES), ("smolvlm", ("standard",))):
-        for benchmark in ("mvbench", "videomme", "scienceqa"):
+    for family, modes in FAMILIES:
+        for benchmark in BENCHMARKS:
             for mode in modes:
                 folder = output / "runs" / family / benchmark / mode
                 records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
@@ -47,11 +59,33 @@ def test_demo_writes_every_promised_artefact_and_resumes(tmp_path):
     assert json.loads((report / "report.json").read_text())["main"]
     for chart in ("comparison.png", "breakdown_mvbench.png", "breakdown_videomme.png", "breakdown_scienceqa.png"):
         assert (report / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    second = demo(tmp_path, output)
-    assert second.returncode == 0, second.stderr[-3000:]
-    for family, mode in (("fvlm", "coarse_fine"), ("smolvlm", "standard")):
-        summary = json.loads((output / "runs" / family / "mvbench" / mode / "summary.json").read_text())
-        assert summary["timing"]["scored_this_invocation"] == 0
+
+
+def test_a_second_demo_resumes_and_scores_nothing(demo_run, monkeypatch, capsys):
+    """The same command again, in this process (the first test already started one as a user does): every
+    question is already recorded, so nothing is scored and no record is added; the report is written again."""
+    import huggingface_hub.constants
+
+    from fvlm_eval.cli import main
+
+    tmp_path, output, _ = demo_run
+    for name, value in clean_env(tmp_path).items():
+        if name not in ("PATH", "HOME"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub was imported
+    folders = [output / "runs" / family / benchmark / mode for family, modes in FAMILIES for benchmark in BENCHMARKS
+               for mode in modes]
+    before = {folder: (folder / "samples.jsonl").read_bytes() for folder in folders}
+    (output / "report" / "report.md").unlink()
+    assert main(["demo", "--output-dir", str(output)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    for benchmark in BENCHMARKS:
+        assert f"{benchmark}: nothing to score" in said
+    for folder in folders:
+        assert (folder / "samples.jsonl").read_bytes() == before[folder]
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["timing"]["scored_this_invocation"] == 0 and summary["coverage"]["recorded"] > 0
+    assert "| fvlm coarse_fine [reference] |" in (output / "report" / "report.md").read_text()
 
 
 def test_help_is_instant_and_does_not_import_torch(tmp_path):

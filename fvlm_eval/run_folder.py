@@ -95,7 +95,8 @@ class FolderLock:
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
             os.close(fd)
-            raise RunRefused(f"{self.path.parent} is in use by {holder or 'another process'}{_stale_holder(self.path, holder)}; "
+            why = _stale_holder(self.path, holder)
+            raise RunRefused(f"{self.path.parent} is in use by {holder or 'another process'}{why}; "
                              "wait for it to finish or use another --output-dir") from None
         except BaseException:
             os.close(fd)

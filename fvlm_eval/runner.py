@@ -29,6 +29,7 @@ from fvlm_eval.records import (Record, RecordError, append_records, latest_by_id
 from fvlm_eval.run_folder import (SAMPLES, FolderLock, MergeRefused, RunRefused, Shard, benchmark_named,  # noqa: F401
                                   check_settings, comparable_settings, consolidate, merge, read_all_records,
                                   record_files, shard_media, write_summary)
+from fvlm_eval.scoring import DEFAULT_PROTOCOL
 from fvlm_eval.tasks import Benchmark, Loaded
 from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, GenerateRequest, Question
 
@@ -49,7 +50,7 @@ class RunSettings:
     limit: int | None = None
     frames: int | None = None
     batch_size: int | None = None  # None: the model's suggestion (from free GPU memory), else 16
-    protocol: str = "reference"
+    protocol: str = DEFAULT_PROTOCOL
     workers: int | None = None  # None: the machine's cores, bounded by the work
     subtitles: bool = False
     generate: bool = False

@@ -9,15 +9,33 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_build_needs_only_what_build_system_requires():
+    """The wheel below is built without isolation (an isolated build costs a fresh setuptools each time): that
+    build is the isolated one exactly when the backend is setuptools' and this environment's setuptools meets
+    the declared requirement, the only one."""
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement  # pytest's own dependency
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    assert system["build-backend"] == "setuptools.build_meta"
+    (requirement,) = [Requirement(r) for r in system["requires"]]
+    assert requirement.name == "setuptools" and requirement.specifier.contains(version("setuptools"))
 
 
 def test_the_wheel_installs_fvlm_eval_and_fvlm_model_and_no_model(tmp_path):
     source = tmp_path / "source"  # a clean copy: no build/ folder left over from anything
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info",
                                                                  "__pycache__", "fvlm-demo", "runs", ".pytest_cache"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(source)],
-                           capture_output=True, text=True, timeout=600)  # as pip builds it for users (isolated)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("fvlm_eval-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

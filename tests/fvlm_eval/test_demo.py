@@ -17,7 +17,7 @@ BENCHMARKS = ("mvbench", "videomme", "scienceqa")
 
 
 def clean_env(tmp_path: Path) -> dict:
-    keep = {"PATH", "LANG", "LC_ALL", "SYSTEMROOT", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
+    keep = {"PATH", "LANG", "LC_ALL", "SYSTEMROOT", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"}  # threads: conftest
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
     return env

@@ -97,17 +97,23 @@ def test_help_is_instant_and_does_not_import_torch(tmp_path):
     assert helped.returncode == 0 and "--mode" in helped.stdout and "--generate" in helped.stdout
 
 
-def test_benchmarks_and_prepare_verify_offline(tmp_path):
-    from fvlm_eval import fixtures
+def test_benchmarks_and_prepare_verify_offline(tmp_path, monkeypatch, capsys):
+    """In this process (the commands are under test, not the interpreter), offline as in a clean environment."""
+    import huggingface_hub.constants
 
+    from fvlm_eval import fixtures
+    from fvlm_eval.cli import main
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub was imported
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home" / "hf"))
     fixtures.write_all(tmp_path / "data", faults=True)
-    env = clean_env(tmp_path)
-    listed = subprocess.run([sys.executable, "-m", "fvlm_eval", "benchmarks", "--data-dir", str(tmp_path / "data")],
-                            capture_output=True, text=True, env=env)
-    assert "mvbench" in listed.stdout and "/4000 questions usable" in listed.stdout
-    verified = subprocess.run([sys.executable, "-m", "fvlm_eval", "prepare", "mvbench", "--data-dir",
-                               str(tmp_path / "data"), "--no-download", "--workers", "0"], capture_output=True, text=True, env=env)
-    assert verified.returncode == 1  # incomplete copy
-    out = verified.stdout
+    assert main(["benchmarks", "--data-dir", str(tmp_path / "data")]) == 0
+    listed = capsys.readouterr().out
+    assert "mvbench" in listed and "/4000 questions usable" in listed
+    code = main(["prepare", "mvbench", "--data-dir", str(tmp_path / "data"), "--no-download", "--workers", "0"])
+    assert code == 1  # incomplete copy
+    out = capsys.readouterr().out
     assert "fine_grained_pose" in out and "INCOMPLETE" in out
     assert "H_H_2" in out and "unreadable" in out and "escapes the data folder" in out and "H_H_missing" in out

@@ -9,7 +9,8 @@ allows only the page's own script (by its hash) and ``data:`` images: no request
 
 Per question and mode: the question, its options and gold letter, reloaded from the benchmark
 with the run's ``data_dir`` (from the manifest; "question text not available" when that copy is
-gone); every protocol's choice, correctness and scores from the records; the generated answer,
+gone; "question changed since the run: text not shown" when today's question's
+``question_sha256`` is not the record's, so no new text, option or frame sits beside old scores); every protocol's choice, correctness and scores from the records; the generated answer,
 the letter read from it and how; and thumbnails of the sampled frames, read from the frame cache
 when the run's entry is there, else decoded once with the run's sampling ("frames not
 available: why" when neither works). One thumbnail strip per media, shared by its questions.
@@ -115,18 +116,22 @@ def thumbnails(media, sampling: Sampling, transform_key: str | None, cache_dir: 
         return {"note": f"frames not available: {type(error).__name__}: {error}"}
 
 
-def _load_questions(benchmark: str, settings: dict, data_dir: str | None) -> tuple[dict, str | None]:
-    """id -> Question of the benchmark's copy at ``data_dir``, or ({}, why not)."""
+def _load_questions(benchmark: str, settings: dict, data_dir: str | None) -> tuple[dict, dict, str | None]:
+    """(id -> Question of the benchmark's copy at ``data_dir``, id -> its ``question_sha256`` today,
+    computed as the runner does), or ({}, {}, why not)."""
+    from fvlm_eval.records import question_sha256
     from fvlm_eval.runner import benchmark_named
 
     if not data_dir:
-        return {}, "the run's manifest names no data folder"
+        return {}, {}, "the run's manifest names no data folder"
     try:
         adapter = benchmark_named(benchmark, bool(settings.get("subtitles")))
         loaded = adapter.load(Path(data_dir))
+        hashes = {q.id: question_sha256(q, adapter.prompt(q) if q.options else "", adapter.version)
+                  for q in loaded.questions}
     except Exception as error:  # a moved or partial copy: the browser still shows the records
-        return {}, f"{benchmark} data not readable at {data_dir} ({type(error).__name__}: {str(error)[:200]})"
-    return {q.id: q for q in loaded.questions}, None
+        return {}, {}, f"{benchmark} data not readable at {data_dir} ({type(error).__name__}: {str(error)[:200]})"
+    return {q.id: q for q in loaded.questions}, hashes, None
 
 
 def _cut(text: str, limit: int = CONTEXT_CHARS) -> str:
@@ -237,19 +242,27 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
         key = (part.benchmark, data_dir, bool(settings.get("subtitles")))
         if key not in loaded:
             loaded[key] = _load_questions(part.benchmark, settings, data_dir)
-            if loaded[key][1]:
-                warnings.append(f"{names[part.run]} {part.benchmark}: {loaded[key][1]}; questions show without their text")
-        by_id, why = loaded[key]
+            if loaded[key][2]:
+                warnings.append(f"{names[part.run]} {part.benchmark}: {loaded[key][2]}; questions show without their text")
+        by_id, hashes, why = loaded[key]
         sampling_text = settings.get("sampling") or manifest.get("frames")
         for name, block in summary.get("accuracy", {}).items():
             protocols.setdefault(name, {"formulation": formulation_of(name, block)})
         for record in records:
-            qkey = (part.benchmark, record.id)
+            question = by_id.get(record.id)
+            # today's text beside the run's scores only when it is what the run scored (same hash)
+            changed = question is not None and hashes.get(record.id) != record.question_sha256
+            qkey = (part.benchmark, record.id, changed)
             if qkey not in question_index:
-                question = by_id.get(record.id)
                 entry = {"id": record.id, "b": part.benchmark, "gold": record.gold, "letters": list(record.letters),
                          "fields": {str(k): str(v) for k, v in record.fields.items()}, "m": None}
-                if question is None:
+                if changed:
+                    entry["changed"] = True
+                    entry["missing"] = "question changed since the run: text not shown"
+                    entry["options"] = [[letter, None] for letter in record.letters]
+                    if thumbnails_per_media > 0:
+                        entry["missing_frames"] = "frames not shown: the question changed since the run"
+                elif question is None:
                     entry["missing"] = why or "this question is not in the benchmark's copy any more"
                     entry["options"] = [[letter, None] for letter in record.letters]
                 else:

@@ -210,7 +210,7 @@
     const box = el("div", { class: "detail" });
     box.append(frames(question));
     if (question.q === undefined) {
-      box.append(el("p", { class: "missing", text: "question text not available: " + (question.missing || "") }));
+      box.append(el("p", { class: "missing", text: question.changed ? question.missing : "question text not available: " + (question.missing || "") }));
     } else {
       box.append(el("p", { class: "text question-text", text: question.q }));
     }

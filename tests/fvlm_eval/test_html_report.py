@@ -14,7 +14,7 @@ import pytest
 from fvlm_eval import fixtures
 from fvlm_eval.frame_cache import FrameCache
 from fvlm_eval.html_report import json_for_script, parse_sampling, thumbnails
-from fvlm_eval.records import Record, append_records, write_json_atomic
+from fvlm_eval.records import Record, append_records, question_sha256, write_json_atomic
 from fvlm_eval.report import write_report
 from fvlm_eval.summary import summarize_records
 from fvlm_eval.tasks import get_benchmark
@@ -23,6 +23,12 @@ from fvlm_eval.types import Clip, Media, Sampling
 XSS_QUESTION = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script></script> how many apples?'
 XSS_OPTION = "</script><svg onload=window.__xss=3>"
 XSS_ANSWER = '<img src=y onerror="window.__xss=4">B'
+
+
+def _hash(question) -> str:
+    """The question's hash as the runner records it."""
+    benchmark = get_benchmark(question.benchmark)
+    return question_sha256(question, benchmark.prompt(question) if question.options else "", benchmark.version)
 
 
 def _record(question, mode: str, pred: str, error: str | None = None, generated: str | None = None) -> Record:
@@ -35,7 +41,7 @@ def _record(question, mode: str, pred: str, error: str | None = None, generated:
     values = dict(id=question.id, benchmark=question.benchmark, mode=mode, group=question.group, gold=question.gold,
                   letters=letters, fields=question.field_dict(), scores=scores if not error else {p: None for p in scores},
                   pred=preds, correct={p: error is None and v == question.gold for p, v in preds.items()}, options=None,
-                  question_sha256="q" * 64, prompt_sha256="p" * 64, source=question.source,
+                  question_sha256=_hash(question), prompt_sha256="p" * 64, source=question.source,
                   source_sha256=question.source_sha256, frames=(0, 5, 10, 15), timestamps=None, media_note=None,
                   error=error, generated=None if generated is None else {"text": generated, "letter": pred, "status": "letter"},
                   notes=(), recorded_at=1.0)
@@ -154,6 +160,27 @@ def test_questions_whose_data_is_gone_still_show_their_records(data, tmp_path):
     blob = _blob(html)
     assert len(blob["results"]) == 9 and all("q" not in q for q in blob["questions"])
     assert "data not readable" in blob["questions"][0]["missing"] and "questions show without their text" in html
+
+
+def test_a_question_changed_since_the_run_shows_no_new_text_beside_old_scores(data, tmp_path):
+    import pandas as pd
+
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    run = _run(tmp_path / "run", copy, right={0, 1})
+    path = copy / "videomme" / "videomme" / "test-00000-of-00001.parquet"
+    frame = pd.read_parquet(path)
+    frame.at[1, "question"] = "EDITED after the run?"
+    frame.at[1, "options"] = ["A. New one.", "B. New two.", "C. New three.", "D. New four."]
+    frame.to_parquet(path, index=False)
+    written = write_report([run], None, tmp_path / "out", show=False, frame_cache=tmp_path / "cache", thumbnails=0)
+    html = next(p for p in written if p.suffix == ".html").read_text()
+    questions = _blob(html)["questions"]
+    assert "EDITED" not in html and "New two" not in html
+    changed = [q for q in questions if q.get("changed")]
+    assert len(changed) == 1 and changed[0]["missing"] == "question changed since the run: text not shown"
+    assert all(text is None for _, text in changed[0]["options"])
+    assert sum("q" in q for q in questions) == 8  # the unchanged ones still show today's (same) text
 
 
 # ----- in a real browser ---------------------------------------------------------------------------

@@ -196,16 +196,26 @@ def track(
     from fvlm_eval.track import TrackError
     from fvlm_eval.track import track as write_track
 
+    from fvlm_eval.track import best_caveat
+
     if alpha <= 0:
         _fail(f"--alpha {alpha}: must be above 0")
+    unknown = [p for p in protocol or () if p not in scoring.ALL_PROTOCOLS]
+    if unknown:
+        _fail(f"--protocol {', '.join(unknown)}: no such protocol; choose from {', '.join(scoring.ALL_PROTOCOLS)}")
     try:
         written, analysis = write_track(runs, output, protocol, alpha, seed)
     except TrackError as error:
         raise UserError(str(error), EXIT_FAILED) from error
     for row in analysis["best"]:
-        typer.echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: best step {row['step']} "
-                   f"({100 * row['accuracy']:.1f}%, chance {100 * (row['chance'] or 0):.1f}%; the maximum of "
-                   f"{row['checkpoints']} checkpoints, biased upward: see track.md)")
+        chance = "n/a" if row["chance"] is None else f"{100 * row['chance']:.1f}%"
+        typer.echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: "
+                   f"{'best' if row['checkpoints'] > 1 else 'only'} step {row['step']} "
+                   f"({100 * row['accuracy']:.1f}%, chance {chance}; {best_caveat(row)})")
+    for row in analysis["pairs"]:
+        if row.get("not_measured"):
+            typer.echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: steps {row['from']} → {row['to']} not "
+                       f"compared: step {' and '.join(map(str, row['not_measured']))} did not measure it")
     for path in written:
         typer.echo(f"wrote {path}")
 

@@ -85,6 +85,9 @@ def find_runs(paths: list[Path]) -> list[Path]:
         raise TrackError("no runs given: pass run folders (the --output-dir of fvlm-eval run) or a folder of them")
     runs = []
     for path in map(Path, paths):
+        if path.is_file():
+            raise TrackError(f"{path}: a file, not a folder; give run folders (the --output-dir of fvlm-eval run) "
+                             "or a folder of them")
         if not path.is_dir():
             raise TrackError(f"{path}: no such folder")
         if list(path.glob("*/*/summary.json")):
@@ -164,9 +167,17 @@ def _records(folder: Path) -> dict:
     return {i: records[i] for i in order if i in records}
 
 
+def measured(record, protocol: str) -> bool:
+    """Whether ``record`` measured ``protocol``: a failed question counts as wrong under every
+    protocol; otherwise the protocol must have a prediction (a plain run has no ``circular_*``)."""
+    return record.error is not None or protocol in (record.pred or {})
+
+
 def compare(before: dict, after: dict, protocol: str, seed: int, alpha: float) -> dict:
-    """``regress``'s paired statistics over the questions both runs asked alike."""
-    shared = [i for i in before if i in after and before[i].question_sha256 == after[i].question_sha256]
+    """``regress``'s paired statistics over the questions both runs asked alike and both measured
+    under ``protocol``."""
+    shared = [i for i in before if i in after and before[i].question_sha256 == after[i].question_sha256
+              and measured(before[i], protocol) and measured(after[i], protocol)]
     base = {i: before[i] for i in shared}
     cur = {i: after[i] for i in shared}
     try:
@@ -201,13 +212,18 @@ def split_halves(records: dict[str, dict], protocol: str) -> dict:
     for step, by_id in records.items():
         halves = [[0, 0], [0, 0]]
         for record in by_id.values():
+            if not measured(record, protocol):
+                continue
             half = halves[half_of(record.group)]
             half[0] += bool(record.correct.get(protocol))
             half[1] += 1
         per_step[step] = [h[0] / h[1] if h[1] else None for h in halves] + [halves[0][1], halves[1][1]]
     usable = {s: v for s, v in per_step.items() if v[0] is not None and v[1] is not None}
     if not usable:
-        return {}
+        sizes = [sum(v[2] for v in per_step.values()), sum(v[3] for v in per_step.values())]
+        return {"select_on": "videos of half A", "selected_step": None, "selection_accuracy": None,
+                "confirmation_accuracy": None, "confirmation_n": 0, "reverse_selected_step": None,
+                "reverse_confirmation_accuracy": None, "half_sizes": sizes} if per_step else {}
     chosen = max(usable, key=lambda s: (usable[s][0], -s))
     reverse = max(usable, key=lambda s: (usable[s][1], -s))
     return {"select_on": "videos of half A", "selected_step": chosen, "selection_accuracy": usable[chosen][0],
@@ -234,16 +250,22 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
         records = {c.step: _records(c.folder / benchmark / mode) for c in present}
         for protocol in protocols:
             line = [p for p in rows if (p.benchmark, p.mode, p.protocol) == (benchmark, mode, protocol) and p.accuracy is not None]
+            measured_at = {p.step for p in line}
             if not line:
                 continue
             top = max(line, key=lambda p: (p.accuracy, -p.step))
             best.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, "step": top.step,
                          "accuracy": top.accuracy, "low": top.low, "high": top.high, "n": top.n, "chance": top.chance,
                          "checkpoints": len(line)})
-            split = split_halves({s: r for s, r in records.items() if any(p.step == s for p in line)}, protocol)
+            split = split_halves({s: r for s, r in records.items() if s in measured_at}, protocol) if len(line) > 1 else {}
             if split:
                 halves.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, **split})
             for before, after in zip(present, present[1:]):
+                missing = [c.step for c in (before, after) if c.step not in measured_at]
+                if missing:  # a run that did not measure the protocol (a plain run has no circular_*): no pair
+                    pairs.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, "from": before.step,
+                                  "to": after.step, "n": None, "not_measured": missing})
+                    continue
                 result = compare(records[before.step], records[after.step], protocol, seed, alpha)
                 pairs.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, "from": before.step,
                               "to": after.step, **{k: v for k, v in result.items() if k not in ("lost", "gained")},
@@ -253,6 +275,9 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
 
 def verdict(pair: dict, alpha: float) -> str:
     """In words: the clustered test's p-value for a drop decides a drop; the interval tells a gain."""
+    if pair.get("not_measured"):
+        steps = " and ".join(str(s) for s in pair["not_measured"])
+        return f"not compared: step {steps} did not measure {pair['protocol']}"
     if not pair.get("n"):
         return "no shared questions"
     low, high = (pair.get("ci95") or [None, None])[:2]
@@ -296,14 +321,19 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                     cells.append(f"{_pct(p.accuracy)} [{_pct(p.low)}, {_pct(p.high)}] ({p.n})")
                 else:
                     cells.append("not measured")
-            if any(c != "not measured" for c in cells):
+            if (benchmark, mode) in ckpt.summaries or any(c != "not measured" for c in cells):
                 out.append(f"| {ckpt.step} | " + " | ".join(cells) + f" | {_pct(chance)} |")
         out.append("")
         for row in [b for b in analysis["best"] if (b["benchmark"], b["mode"]) == (benchmark, mode)]:
-            out.append(f"- best on `{row['protocol']}`: step **{row['step']}**, {_pct(row['accuracy'])}% "
+            out.append(f"- {best_words(row)}: step **{row['step']}**, {_pct(row['accuracy'])}% "
                        f"[{_pct(row['low'])}, {_pct(row['high'])}] of {row['n']} questions, chance {_pct(row['chance'])}% "
-                       f"(the maximum of {row['checkpoints']} checkpoints: biased upward, see below)")
+                       f"({best_caveat(row)})")
         for row in [h for h in analysis["halves"] if (h["benchmark"], h["mode"]) == (benchmark, mode)]:
+            if row["selected_step"] is None:
+                sizes = row.get("half_sizes") or [0, 0]
+                out.append(f"- chosen on half A (`{row['protocol']}`): n/a: no checkpoint has questions in both halves "
+                           f"of the videos (half A {sizes[0]}, half B {sizes[1]} questions over all checkpoints)")
+                continue
             out.append(f"- chosen on half A (`{row['protocol']}`): step {row['selected_step']} "
                        f"({_pct(row['selection_accuracy'])}% there), confirmed on half B: "
                        f"**{_pct(row['confirmation_accuracy'])}%** of {row['confirmation_n']} questions; "
@@ -319,14 +349,33 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 p_drop = "n/a" if p.get("p_drop") is None else f"{p['p_drop']:.3g}"
                 mcnemar = "n/a" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
                 detectable = "n/a" if p.get("detectable_drop") is None else f"{p['detectable_drop']:.1f}"
+                if p.get("not_measured"):
+                    out.append(f"| {p['from']} → {p['to']} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a "
+                               f"| {verdict(p, alpha)} |")
+                    continue
                 out.append(f"| {p['from']} → {p['to']} | {p['protocol']} | {p.get('n', 0)} | {_points_text(p.get('delta'))} "
                            f"| {interval} | {p_drop} | {mcnemar} | {detectable} | {verdict(p, alpha)} |")
         out.append("")
-    count = len(checkpoints)
-    out += ["## Reading the best checkpoint", "", CAVEAT.format(k=count), "",
+    count = max([row["checkpoints"] for row in analysis["best"]] or [len(checkpoints)])
+    caveat = CAVEAT.format(k=count) if count > 1 else (
+        "Each protocol above was measured by one checkpoint only: there is nothing to choose between, so its figure "
+        "carries no selection bias; give the runs of more checkpoints to track a curve.")
+    out += ["## Reading the best checkpoint", "", caveat, "",
             f"Consecutive checkpoints are compared as `fvlm-eval regress` compares two runs (paired by question, "
             f"resampling videos; alpha {alpha:g}).", ""]
     return "\n".join(out)
+
+
+def best_words(row: dict) -> str:
+    return f"best on `{row['protocol']}`" if row["checkpoints"] > 1 else f"only checkpoint measuring `{row['protocol']}`"
+
+
+def best_caveat(row: dict) -> str:
+    """What the best checkpoint's figure is worth: the maximum of k noisy accuracies (biased
+    upward), or, with one checkpoint, nothing chosen."""
+    if row["checkpoints"] > 1:
+        return f"the maximum of {row['checkpoints']} checkpoints: biased upward, see below"
+    return "one checkpoint measured it: nothing to choose between, so no selection bias"
 
 
 def csv_text(analysis: dict) -> str:
@@ -412,4 +461,4 @@ def track(paths: list[Path], output: Path | None = None, protocols: list[str] | 
     return written, analysis
 
 
-__all__ = ["TrackError", "find_runs", "load_checkpoints", "step_from_name", "track"]
+__all__ = ["TrackError", "best_caveat", "measured", "find_runs", "load_checkpoints", "step_from_name", "track"]

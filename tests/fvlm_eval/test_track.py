@@ -91,9 +91,53 @@ def test_bad_input_is_one_line(capsys, runs, tmp_path):
     shutil.copytree(folders[300], tmp_path / "step_300")
     code, output = call(capsys, "track", parent, tmp_path / "step_300")
     assert code == 1 and "two runs at step 300" in output
-    code, output = call(capsys, "track", parent, "--protocol", "nosuch")
-    assert code == 1 and "--protocol nosuch: no run measured it" in output
+    code, output = call(capsys, "track", parent, "--protocol", "circular_sum")
+    assert code == 1 and "--protocol circular_sum: no run measured it" in output
     code, output = call(capsys, "track", parent, "--alpha", "0")
     assert code == 2 and "--alpha" in output
     with pytest.raises(TrackError):
         load_checkpoints([])
+
+
+def test_a_protocol_one_checkpoint_did_not_measure_is_not_compared(capsys, tmp_path, tokenizer):
+    """A --circular run then a plain one: circular_reference is 'not measured' at the plain step and
+    the pair is not compared (counting its unmeasured questions as wrong would be a silent drop)."""
+    data = fixtures.write_scienceqa(tmp_path / "data") and tmp_path / "data"
+    for step, circular in ((1, True), (2, False)):
+        evaluate(tiny_model(step), "scienceqa", tokenizer=tokenizer, limit=2, data_dir=data, output_dir=tmp_path / f"step_{step}",
+                 frame_cache=False, workers=0, progress=False, circular=circular)
+    code, output = call(capsys, "track", tmp_path / "step_1", tmp_path / "step_2", "-p", "circular_reference",
+                        "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0 and "steps 1 → 2 not compared: step 2 did not measure it" in output
+    assert "only step 1" in output and "nothing to choose between" in output and "maximum of 1" not in output
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    circular = [p for p in report["pairs"] if p["protocol"] == "circular_reference"]
+    assert circular == [{"benchmark": "scienceqa", "mode": "coarse_fine", "protocol": "circular_reference", "from": 1,
+                         "to": 2, "n": None, "not_measured": [2]}]
+    reference = next(p for p in report["pairs"] if p["protocol"] == "reference")
+    assert reference["n"] == 2 and "delta" in reference  # both measured it: compared as before
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert "| 2 | not measured | " in markdown and "not compared: step 2 did not measure circular_reference" in markdown
+    code, output = call(capsys, "track", tmp_path / "step_1", "--output", tmp_path / "one")
+    assert code == 0 and "biased upward" not in output and "nothing to choose between" in output
+    assert "maximum of 1" not in (tmp_path / "one/track.md").read_text()
+
+
+def test_unknown_protocol_is_a_usage_error_and_a_file_is_not_a_folder(capsys, runs, tmp_path):
+    parent, _ = runs
+    code, output = call(capsys, "track", parent, "-p", "bogus")
+    assert code == 2 and "--protocol bogus: no such protocol" in output
+    (tmp_path / "file.txt").write_text("x")
+    code, output = call(capsys, "track", tmp_path / "file.txt")
+    assert code == 1 and "file.txt: a file, not a folder" in output
+
+
+def test_a_half_without_questions_is_n_a():
+    from types import SimpleNamespace
+
+    from fvlm_eval.track import half_of, split_halves
+
+    group = next(g for g in (f"v{i}" for i in range(100)) if half_of(g) == 0)
+    record = SimpleNamespace(group=group, error=None, pred={"reference": "A"}, correct={"reference": True})
+    split = split_halves({1: {"q": record}, 2: {"q": record}}, "reference")
+    assert split["selected_step"] is None and split["confirmation_accuracy"] is None and split["half_sizes"] == [2, 0]

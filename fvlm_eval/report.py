@@ -207,11 +207,20 @@ def run_cell(summary: dict, protocol: str, breakdown: tuple[str, str] | None = N
                     categories=f"{coverage['categories_present']}/{coverage['categories_expected']}",
                     constant_letter={"letter": best.get("letter"), "accuracy": 100 * best.get("accuracy", 0.0)},
                     flags=flags(result, alpha))
+        if result.get("not_measured"):  # measured on part of the recorded questions: its own n, not the run's
+            cell["not_measured"] = result["not_measured"]
         if protocol.endswith(GENERATED):
-            cell["unparseable"] = result.get("unparseable", 0)
-            answered = coverage["scored"]
-            cell["all_unparseable"] = bool(answered) and cell["unparseable"] >= answered
+            cell["unparseable"] = result.get("unparseable") or 0
+            answered = result["n"] - coverage["failed"]  # the protocol's own answers (failed ones are in its n)
+            cell["all_unparseable"] = answered > 0 and cell["unparseable"] >= answered
     return cell
+
+
+def measured_on(cell: dict) -> str:
+    """``on 1 of 6 recorded q`` for a protocol measured on part of the recorded questions, else ``""``."""
+    if not cell.get("not_measured") or "n" not in cell:
+        return ""
+    return f"on {cell['n']} of {cell['n'] + cell['not_measured']} recorded q"
 
 
 def fmt(cell: dict, benchmark: str | None = None, with_coverage: bool = True) -> str:
@@ -234,7 +243,10 @@ def fmt(cell: dict, benchmark: str | None = None, with_coverage: bool = True) ->
         chance = f"; chance {cell['chance']:.1f}" if cell.get("chance") is not None else ""
         failed = f"; {cell['failed']} failed" if cell.get("failed") else ""
         unparseable = f"; {cell['unparseable']} unparseable" if cell.get("unparseable") and not cell.get("all_unparseable") else ""
-        text += f" ({cell['recorded']}/{cell['expected']} q, {cell['categories']} {noun}{chance}{failed}{unparseable})"
+        partial = f"{measured_on(cell)}; " if measured_on(cell) else ""
+        text += f" ({partial}{cell['recorded']}/{cell['expected']} q, {cell['categories']} {noun}{chance}{failed}{unparseable})"
+    elif measured_on(cell):
+        text += f" ({measured_on(cell)})"
     return text
 
 

@@ -70,6 +70,8 @@ def accuracy_cell(block: dict, summary: dict, protocol: str) -> str:
     text = f"{pct(block['accuracy'])} [{interval(block)}]"
     if summary.get("flags", {}).get(protocol):
         text += " ⚠"
+    if block.get("not_measured"):  # measured on part of the recorded questions: say on how many
+        text += f" on {block['n']} of {block['n'] + block['not_measured']}"
     return text
 
 
@@ -87,8 +89,9 @@ def print_run_tables(summaries: dict[tuple[str, str], dict], console: Console | 
                 block = summary["accuracy"][protocol]
                 note = ""
                 if protocol.endswith(GENERATED) and block.get("unparseable"):
-                    scored = summary["coverage"]["scored"]
-                    note = f"all {scored} unparseable" if block["unparseable"] >= scored else f"{block['unparseable']} unparseable"
+                    answered = block["n"] - summary["coverage"]["failed"]  # the protocol's own answers
+                    note = (f"all {answered} unparseable" if block["unparseable"] >= answered
+                            else f"{block['unparseable']} unparseable")
                 formulation = formulation_of(protocol, block)
                 rows.append([mode, FORMULATION_CODES.get(formulation, formulation), protocol,
                              accuracy_cell(block, summary, protocol), pct(block.get("chance")), note])

@@ -280,3 +280,28 @@ def test_the_report_in_the_terminal_cuts_no_name_and_reads_no_markup(tmp_path):
     assert re.search(r"^R1 +standard +gen +generated +40\.0 \[", text, re.MULTILINE)
     assert "SmolVLM2-256M on videomme: ours 40.0" in text
     assert any(line.startswith("P4 = SmolVLM2-256M (published): generated answer") for line in text.splitlines())
+
+
+def test_a_protocol_measured_on_part_of_the_run_shows_its_own_n(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.summary_table import print_run_tables
+
+    run = write_run(tmp_path / "run", [False] * 10, generated=True)
+
+    def partial(summary):  # 3 generated answers of 10 recorded questions, all unparseable
+        summary["accuracy"]["generated"].update(n=3, not_measured=7, unparseable=3)
+    _edit_summary(run, partial)
+    text = markdown(build([run], []))
+    row = next(line for line in text.splitlines() if line.startswith("| run coarse_fine [generated]"))
+    assert "every answer unparseable (3/3)" in row and "(on 3 of 10 recorded q; 10/2700 q" in row
+    full = next(line for line in text.splitlines() if line.startswith("| run coarse_fine | generated"))
+    assert "(on 3 of 10 recorded q)" in full
+    reference = next(line for line in text.splitlines() if line.startswith("| run coarse_fine [reference]"))
+    assert "recorded q" not in reference  # measured on every recorded question: the run's coverage alone
+    summary = json.loads((run / "videomme/coarse_fine/summary.json").read_text())
+    out = io.StringIO()
+    print_run_tables({("videomme", "coarse_fine"): summary}, Console(width=200, file=out, color_system=None))
+    assert "on 3 of 10" in out.getvalue() and "all 3 unparseable" in out.getvalue()

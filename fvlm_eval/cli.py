@@ -207,17 +207,19 @@ def track(
         written, analysis = write_track(runs, output, protocol, alpha, seed)
     except TrackError as error:
         raise UserError(str(error), EXIT_FAILED) from error
+    from fvlm_eval.terminal import echo
+
     for row in analysis["best"]:
         chance = "n/a" if row["chance"] is None else f"{100 * row['chance']:.1f}%"
-        typer.echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: "
+        echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: "
                    f"{'best' if row['checkpoints'] > 1 else 'only'} step {row['step']} "
                    f"({100 * row['accuracy']:.1f}%, chance {chance}; {best_caveat(row)})")
     for row in analysis["pairs"]:
         if row.get("not_measured"):
-            typer.echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: steps {row['from']} → {row['to']} not "
+            echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: steps {row['from']} → {row['to']} not "
                        f"compared: step {' and '.join(map(str, row['not_measured']))} did not measure it")
     for path in written:
-        typer.echo(f"wrote {path}")
+        echo(f"wrote {path}")
 
 
 @app.command("export-checkpoint")
@@ -247,10 +249,11 @@ def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards 
 def list_benchmarks(data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark")) -> None:
     """List the benchmarks and the state of their data."""
     from fvlm_eval.prepare import status
+    from fvlm_eval.terminal import echo
 
     for name, cls in BENCHMARKS.items():
         benchmark = cls()
-        typer.echo(f"{name:10s} v{benchmark.version}  {benchmark.sampling.describe():24s} {status(benchmark, data_dir)}")
+        echo(f"{name:10s} v{benchmark.version}  {benchmark.sampling.describe():24s} {status(benchmark, data_dir)}")
 
 
 @app.command()
@@ -292,16 +295,19 @@ def report(
     runs: list[Path] = typer.Argument(..., help="run folders (the --output-dir of fvlm-eval run), any number, any families"),
     baselines: Optional[Path] = typer.Option(None, help="baseline CSV (default: the published figures shipped with fvlm-eval)"),
     output_dir: Optional[Path] = typer.Option(None, help="where to write (default: the first run folder)/report"),
-    alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="significance level of the above-chance test"),
+    alpha: float = typer.Option(0.05, help="significance level of the above-chance test; 0 < alpha < 1"),
     thumbnails: int = typer.Option(4, min=0, max=16, metavar="N", help="report.html: sampled frames shown per video (0: none)"),
     frame_cache: Optional[Path] = typer.Option(None, metavar="DIR", help="report.html: frame cache to read thumbnails from (default: the run's default)"),
 ) -> None:
     """Tables (Markdown, CSV, JSON), charts and report.html (tables, charts and a question browser in one
     self-contained file) of runs side by side with the published figures."""
     from fvlm_eval.report import write_report
+    from fvlm_eval.terminal import echo
 
+    if not 0 < alpha < 1:
+        _fail(f"--alpha {alpha:g}: must be above 0 and below 1")
     for path in write_report(runs, baselines, output_dir, alpha, thumbnails=thumbnails, frame_cache=frame_cache):
-        typer.echo(f"wrote {path}")
+        echo(f"wrote {path}")
 
 
 @app.command()
@@ -395,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
         typer.secho("note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
-                    "command went on to the end and wrote its records and summaries", err=True, fg=typer.colors.YELLOW)
+                    "command went on to the end and wrote its files", err=True, fg=typer.colors.YELLOW)
     if code in INTERRUPT_EXIT_CODES and not _STOP_REPORTED:  # Ctrl-C or SIGTERM before a run could say so
         return main_interrupted(code)
     return code if isinstance(code, int) else 0

@@ -605,10 +605,12 @@ def write_report(runs: list[Path], baselines_path: Path | None = None, output_di
     write_json_atomic(folder / "report.json", report)
     images = charts(report, folder)
     written = [folder / "report.md", folder / "report.csv", folder / "report.json"] + images
+    from fvlm_eval import terminal  # prints that survive a closed stdout (`report ... | head -1`)
+
     written.append(write_html(report, [Path(r) for r in runs], folder, images, thumbnails, frame_cache,
-                              say=(lambda line: print(line, flush=True)) if show else None))
+                              say=terminal.echo if show else None))
     if show:
         from fvlm_eval.summary_table import print_report
 
-        print_report(report, folder)
+        print_report(report, folder, terminal.console())
     return written

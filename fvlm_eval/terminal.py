@@ -4,6 +4,7 @@ rich's Console ends the process (SystemExit 1, nothing said) on the first write 
 which would stop a run halfway. Consoles made here write through ``PipeSafeStdout``: the first
 BrokenPipeError points stdout at /dev/null (so later prints, and Python's own flush at exit,
 cost nothing), is remembered, and the command goes on; ``cli.main`` then says so in one stderr line.
+Plain lines go through ``echo`` (``report``, ``track``, ``benchmarks``).
 """
 
 from __future__ import annotations
@@ -57,3 +58,10 @@ def console():
     from rich.console import Console
 
     return Console(file=PipeSafeStdout())
+
+
+def echo(text: str = "") -> None:
+    """One line on stdout, as ``typer.echo`` but surviving a closed pipe (``report ... | head -1``)."""
+    out = PipeSafeStdout()
+    out.write(f"{text}\n")
+    out.flush()

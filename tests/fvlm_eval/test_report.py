@@ -305,3 +305,13 @@ def test_a_protocol_measured_on_part_of_the_run_shows_its_own_n(tmp_path):
     out = io.StringIO()
     print_run_tables({("videomme", "coarse_fine"): summary}, Console(width=200, file=out, color_system=None))
     assert "on 3 of 10" in out.getvalue() and "all 3 unparseable" in out.getvalue()
+
+
+def test_report_alpha_must_lie_between_0_and_1(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    run = write_run(tmp_path / "run", [True, False] * 5)
+    for alpha in ("0", "1", "-0.1"):
+        assert main(["report", str(run), "--alpha", alpha, "--output-dir", str(tmp_path / "out")]) == 2
+        assert "must be above 0 and below 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

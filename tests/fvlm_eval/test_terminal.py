@@ -42,7 +42,28 @@ def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_pa
     assert "Traceback" not in stderr
     assert [line for line in stderr.splitlines() if "broken pipe" in line] == [
         "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the command went on "
-        "to the end and wrote its records and summaries"]
+        "to the end and wrote its files"]
     for benchmark in ("scienceqa", "videomme"):  # the later benchmark too
         summary = json.loads((output / benchmark / "coarse_fine" / "summary.json").read_text())
         assert summary["coverage"]["recorded"] == 1
+
+
+def _closed_reader(arguments: list[str]) -> tuple[int, str]:
+    """Run ``fvlm-eval ARGUMENTS`` with its stdout's reader gone; (exit code, stderr)."""
+    process = subprocess.Popen([sys.executable, "-m", "fvlm_eval", *arguments], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    return process.wait(timeout=300), stderr
+
+
+def test_report_and_benchmarks_piped_into_a_closed_reader_finish_and_say_so(tmp_path):
+    from tests.fvlm_eval.constructed import write_run
+
+    run = write_run(tmp_path / "run", [True, False] * 5)
+    code, stderr = _closed_reader(["report", str(run), "--thumbnails", "0", "--output-dir", str(tmp_path / "out")])
+    assert code == 0 and "Traceback" not in stderr, stderr[-2000:]
+    assert len([line for line in stderr.splitlines() if "broken pipe" in line]) == 1
+    assert {"report.md", "report.html"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    code, stderr = _closed_reader(["benchmarks", "--data-dir", str(tmp_path)])
+    assert code == 0 and "broken pipe" in stderr, stderr[-2000:]

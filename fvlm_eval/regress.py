@@ -217,9 +217,15 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
     write_text_atomic(folder / "regress.md", text)
     write_json_atomic(folder / "regress.json", summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a") as handle:
-            handle.write(text)
+    if step_summary:  # best-effort: a bad path must not turn the verdict into "cannot write"
+        try:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            import sys
+
+            print(f"warning: GITHUB_STEP_SUMMARY={step_summary}: not written ({error.strerror or error}); "
+                  "the verdict stands", file=sys.stderr)
     from rich.markdown import Markdown
 
     from fvlm_eval.terminal import console

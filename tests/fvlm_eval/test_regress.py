@@ -238,3 +238,13 @@ def test_cloze_protocols_compare_only_runs_of_the_same_cloze_framing(tmp_path):
     assert "cloze_framing 'plain' vs 'chat'" in (chat / "regress" / "regress.md").read_text()
     assert regress(base, chat, protocol="sum") != EXIT_MISMATCH  # the framing changes no multiple-choice number
     assert regress(base, plain, protocol="cloze_pmi") != EXIT_MISMATCH
+
+
+def test_a_bad_step_summary_path_warns_and_keeps_the_verdict(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "no-such-folder" / "summary.md"))
+    base = write_run(tmp_path / "a", [True] * 10)
+    current = write_run(tmp_path / "b", [True] * 10, sampling="uniform:16")
+    assert regress(base, current) == EXIT_MISMATCH  # not "cannot read or write"
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if "GITHUB_STEP_SUMMARY" in line]) == 1
+    assert (current / "regress" / "regress.md").is_file()

@@ -175,11 +175,33 @@ def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[s
             summary, key = fresh, (benchmark, mode)
             if warnings is not None:
                 warnings.extend(loaded.warnings)
+        _circular_unparseable(summary, list(loaded.records.values()))
         found[key] = summary
     if not found:
         hint = " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
         raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it{hint}; is it the --output-dir of `fvlm-eval run`?")
     return found
+
+
+PARSED_STATUSES = ("letter", "text", "failed")  # a generated answer's status that is not "unparseable" (summary's rule)
+
+
+def _circular_unparseable(summary: dict, records) -> None:
+    """Fill ``circular_generated``'s ``unparseable`` (the summary leaves it None) from the records:
+    questions with an unparseable generated answer under some rotation (each counts wrong), and
+    ``unparseable_all``: those unparseable under every rotation."""
+    block = summary.get("accuracy", {}).get(f"circular_{GENERATED}")
+    if block is None or block.get("unparseable") is not None:
+        return
+    some = every = 0
+    for record in records:
+        rotations = (getattr(record, "circular", None) or {}).get("rotations") or []
+        statuses = [(rotation.get("generated") or {}).get("status") for rotation in rotations
+                    if isinstance(rotation, dict) and rotation.get("generated") is not None]
+        bad = [status not in PARSED_STATUSES for status in statuses]
+        some += any(bad)
+        every += bool(bad) and all(bad)
+    block["unparseable"], block["unparseable_all"] = some, every
 
 
 def run_cell(summary: dict, protocol: str, breakdown: tuple[str, str] | None = None, alpha: float = 0.05) -> dict:
@@ -212,7 +234,8 @@ def run_cell(summary: dict, protocol: str, breakdown: tuple[str, str] | None = N
         if protocol.endswith(GENERATED):
             cell["unparseable"] = result.get("unparseable") or 0
             answered = result["n"] - coverage["failed"]  # the protocol's own answers (failed ones are in its n)
-            cell["all_unparseable"] = answered > 0 and cell["unparseable"] >= answered
+            every = result.get("unparseable_all", cell["unparseable"])  # circular: unparseable under every rotation
+            cell["all_unparseable"] = answered > 0 and (every or 0) >= answered
     return cell
 
 

@@ -315,3 +315,28 @@ def test_report_alpha_must_lie_between_0_and_1(tmp_path, capsys):
         assert main(["report", str(run), "--alpha", alpha, "--output-dir", str(tmp_path / "out")]) == 2
         assert "must be above 0 and below 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_circular_generated_unparseable_under_every_rotation_says_so(tmp_path):
+    import dataclasses
+
+    from fvlm_eval.freshness import load_run_folder
+    from fvlm_eval.report import _circular_unparseable, fmt, run_cell
+
+    run = write_run(tmp_path / "run", [False] * 4, generated=True)
+    records = list(load_run_folder(run / "videomme/coarse_fine").records.values())
+    empty = {"generated": {"text": "\n", "letter": None, "status": "empty"}}
+    read = {"generated": {"text": "B", "letter": "B", "status": "letter"}}
+    records = [dataclasses.replace(r, circular={"rotations": [empty, empty if i < 3 else read]}) for i, r in enumerate(records)]
+    summary = json.loads((run / "videomme/coarse_fine/summary.json").read_text())
+    summary["accuracy"]["circular_generated"] = {**summary["accuracy"]["generated"], "formulation": "circular",
+                                                  "unparseable": None}
+    _circular_unparseable(summary, records)
+    block = summary["accuracy"]["circular_generated"]
+    assert (block["unparseable"], block["unparseable_all"]) == (4, 3)  # 4 with some rotation unreadable, 3 with all
+    text = fmt(run_cell(summary, "circular_generated"), "videomme")
+    assert "None" not in text and "; 4 unparseable" in text and "every answer" not in text
+    records = [dataclasses.replace(r, circular={"rotations": [empty, empty]}) for r in records]
+    block["unparseable"] = None
+    _circular_unparseable(summary, records)
+    assert fmt(run_cell(summary, "circular_generated"), "videomme").startswith("every answer unparseable (4/4)")

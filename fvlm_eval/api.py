@@ -12,7 +12,7 @@ as ``fvlm-eval run`` (which is a thin layer over it), with the same records.
 
 ``output_dir=None`` runs in a temporary folder removed afterwards: the records are the ones the
 CLI writes, kept in memory when ``keep_records``. A wrong argument raises ``SettingsError`` naming
-it by its CLI flag; a model that cannot be loaded ``ModelLoadError``; the run's own outcome (a
+the argument (``error.cli_message`` names its CLI flag instead, which ``fvlm-eval run`` shows); a model that cannot be loaded ``ModelLoadError``; the run's own outcome (a
 question that failed, every question failing) is in ``Evaluation.exit_code`` and ``messages``.
 """
 
@@ -33,7 +33,25 @@ EXIT_USAGE = 2
 
 
 class SettingsError(ValueError):
-    """An argument that cannot be used (the CLI's exit 2), with its flag and what is allowed."""
+    """An argument that cannot be used (the CLI's exit 2), with its name and what is allowed.
+
+    ``str(error)`` names the Python argument (``modes='fast': ...``); ``cli_message`` says the same
+    with the CLI's flag (``--mode fast: ...``), for ``fvlm-eval run``."""
+
+    def __init__(self, message: str, cli_message: str | None = None):
+        super().__init__(message)
+        self.cli_message = cli_message or message
+
+
+_ARGUMENT_OF_FLAG = {"mode": "modes", "no-frame-cache": "frame_cache"}
+
+
+def _from_cli(message: str) -> SettingsError:
+    """A message written with CLI flags (by the runner or the model loader), said with argument names."""
+    import re
+
+    python = re.sub(r"--([a-z][a-z-]*)", lambda m: _ARGUMENT_OF_FLAG.get(m.group(1), m.group(1).replace("-", "_")), message)
+    return SettingsError(python, message)
 
 
 # ----- results ----------------------------------------------------------------------------------
@@ -151,7 +169,7 @@ def build_adapter(model, *, tokenizer=None, processor=None, image_processor=None
         try:
             resolve_device(device)
         except ModelLoadError as error:
-            raise SettingsError(str(error)) from error
+            raise _from_cli(str(error)) from error
         return load_model(str(model), family or detect_family(str(model)), device, dtype)
     inner = _unwrap(model)
     from fvlm_model import FoveatedVLM
@@ -174,6 +192,10 @@ def _fvlm_adapter(model, tokenizer, name: str | None):
         from fvlm_model.loading import load_tokenizer
 
         tokenizer = load_tokenizer(None)  # the bundled SmolLM2-135M-Instruct tokenizer, as a folder without one gets
+    missing = [a for a in ("apply_chat_template", "convert_tokens_to_ids", "encode") if not hasattr(tokenizer, a)]
+    if missing or not callable(tokenizer):
+        raise SettingsError(f"tokenizer: a {type(tokenizer).__name__} is not a tokenizer (no {', '.join(missing) or '__call__'}); "
+                            "give the model's transformers tokenizer (load_fvlm returns it), or None for the bundled one")
     return FVLMAdapter(model, tokenizer, {"name": name or "in-memory-fvlm", "source": "in-memory FoveatedVLM",
                                           "sha256": weights_sha256(model), "parameters": parameter_count(model),
                                           "notes": []})
@@ -206,17 +228,28 @@ def _smolvlm_adapter(model, processor, tokenizer, image_processor, name: str | N
 
 # ----- settings ---------------------------------------------------------------------------------
 
-def _names(value: str | Iterable[str] | None) -> list[str]:
+def _names(value: str | Iterable[str] | None, argument: str = "benchmarks") -> list[str]:
+    """A name or names, as given; anything else (a number, a list of numbers) is a SettingsError."""
     if value is None:
         return []
-    return [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        return [value]
+    try:
+        names = list(value)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise SettingsError(f"{argument}={value!r}: give a name or a list of names",
+                            f"{_FLAG_OF.get(argument, argument)} {value}: give a name or names")
+    return names
 
 
 def choose_modes(requested: str | Iterable[str] | None, family: str, variants: tuple[str, ...], default: str) -> tuple[str, ...]:
-    requested = _names(requested)
+    requested = _names(requested, "modes")
     unknown = [m for m in requested if m not in (*variants, "all")]
     if unknown:
-        raise SettingsError(f"--mode {', '.join(unknown)}: {family} has {', '.join(variants)} (or all)")
+        raise SettingsError(f"modes={', '.join(map(repr, unknown))}: {family} has {', '.join(variants)} (or 'all')",
+                            f"--mode {', '.join(map(str, unknown))}: {family} has {', '.join(variants)} (or all)")
     if "all" in requested:
         return tuple(variants)
     return tuple(dict.fromkeys(requested or [default]))
@@ -226,21 +259,50 @@ def check_benchmarks(benchmarks: str | Iterable[str]) -> tuple[str, ...]:
     names = _names(benchmarks)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown or not names:
-        raise SettingsError(f"unknown benchmark {', '.join(unknown) or '(none given)'}; known: {', '.join(BENCHMARKS)}")
+        told = (f"unknown benchmark {', '.join(unknown)}" if unknown else "no benchmark given") + f"; known: {', '.join(BENCHMARKS)}"
+        raise SettingsError(f"benchmarks: {told}", told)
     return tuple(dict.fromkeys(names))
 
 
+_FLAG_OF = {"benchmarks": "BENCHMARK", "modes": "--mode", "limit": "--limit", "frames": "--frames", "step": "--step",
+            "cloze_framing": "--cloze-framing", "generate": "--generate", "circular": "--circular"}
+
+
+def _whole_number(argument: str, value, minimum: int, maximum: int | None = None) -> None:
+    """``value`` must be an int (not a bool, str or float) in [minimum, maximum]."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise SettingsError(f"{argument}={value!r}: must be a whole number {bound}",
+                            f"{_FLAG_OF.get(argument, argument)} {value}: must be a whole number {bound}")
+
+
+def _boolean(argument: str, value) -> None:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{argument}={value!r}: must be True or False", f"{_FLAG_OF.get(argument, argument)}: on or off")
+
+
 def check_options(protocol: str | None, generate: bool, circular: bool, sampling: str, dtype: str | None) -> None:
+    _boolean("generate", generate)
+    _boolean("circular", circular)
     if protocol is not None and protocol not in known_protocols(generate, circular):
-        needs = (" needs --generate" if GENERATED in protocol and not generate else
-                 " needs --circular" if protocol.startswith(("circular_", "permavg_")) and not circular else "")
+        needs = ("generate" if GENERATED in str(protocol) and not generate else
+                 "circular" if str(protocol).startswith(("circular_", "permavg_")) and not circular else "")
         if needs:
-            raise SettingsError(f"--protocol {protocol}{needs}")
-        raise SettingsError(f"--protocol {protocol}: choose from {', '.join(known_protocols(True, True))}")
+            raise SettingsError(f"protocol={protocol!r} needs {needs}=True", f"--protocol {protocol} needs --{needs}")
+        choices = ', '.join(known_protocols(True, True))
+        raise SettingsError(f"protocol={protocol!r}: choose from {choices}", f"--protocol {protocol}: choose from {choices}")
     if sampling not in ("benchmark", "model"):
-        raise SettingsError(f"--sampling {sampling}: choose benchmark or model")
+        raise SettingsError(f"sampling={sampling!r}: choose 'benchmark' or 'model'", f"--sampling {sampling}: choose benchmark or model")
     if dtype is not None and dtype not in ("float32", "bfloat16", "float16"):
-        raise SettingsError(f"--dtype {dtype}: choose float32, bfloat16 or float16")
+        raise SettingsError(f"dtype={dtype!r}: choose 'float32', 'bfloat16' or 'float16'",
+                            f"--dtype {dtype}: choose float32, bfloat16 or float16")
+
+
+def _dtype_of(model) -> str:
+    parameter = next(iter(getattr(_unwrap(model), "parameters", lambda: iter(()))()), None)
+    return str(parameter.dtype).replace("torch.", "") if parameter is not None else "unknown"
 
 
 def _frame_cache(value) -> Path | None:
@@ -303,25 +365,38 @@ def evaluate(
 
     from fvlm_eval.runner import RunSettings, Shard
 
+    from fvlm_eval.types import CLOZE_FRAMINGS
+
     chosen = check_benchmarks(benchmarks)
     check_options(protocol, generate, circular, sampling, dtype)
+    if modes is not None and not _names(modes, "modes"):
+        raise SettingsError("modes=[]: no mode given; give a mode, 'all', or None for the model's default",
+                            "--mode: no mode given")
+    _whole_number("limit", limit, 1)
+    _whole_number("frames", frames, 1, 1024)
+    if on_interrupt not in ("raise", "return"):
+        raise SettingsError(f"on_interrupt={on_interrupt!r}: choose 'raise' or 'return'")
+    framing = run_settings.get("cloze_framing")
+    if framing is not None and framing not in CLOZE_FRAMINGS:
+        raise SettingsError(f"cloze_framing={framing!r}: choose {' or '.join(map(repr, CLOZE_FRAMINGS))}",
+                            f"--cloze-framing {framing}: choose {' or '.join(CLOZE_FRAMINGS)}")
+    if dtype is not None and not isinstance(model, (str, Path)):
+        raise SettingsError(f"dtype={dtype!r}: not applied to a model already in memory (it is evaluated in its own "
+                            f"dtype, {_dtype_of(model)}); convert it yourself (model.to(torch.{dtype})) or leave dtype=None")
     allowed = {f.name for f in dataclasses.fields(RunSettings)} - {
         "benchmarks", "modes", "data_dir", "output_dir", "limit", "frames", "protocol", "generate", "circular",
         "model_sampling", "frame_cache", "step"}
     unknown = sorted(set(run_settings) - allowed)
     if unknown:
         raise SettingsError(f"evaluate() got unknown settings {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
-    if limit is not None and limit < 1:
-        raise SettingsError(f"--limit {limit}: must be at least 1")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
-        raise SettingsError(f"--step {step}: must be a whole number >= 0")
+    _whole_number("step", step, 0)
     if output_dir is not None and not str(output_dir).strip():
-        raise SettingsError("--output-dir is empty")
+        raise SettingsError("output_dir is empty", "--output-dir is empty")
     if isinstance(run_settings.get("shard"), str):
         try:
             run_settings["shard"] = Shard.parse(run_settings["shard"])
         except ValueError as error:
-            raise SettingsError(str(error)) from error
+            raise _from_cli(str(error)) from error
     launch = None
     if distributed:
         from fvlm_eval import distributed as torchrun
@@ -329,10 +404,11 @@ def evaluate(
         try:
             launch = torchrun.launch()
         except getattr(torchrun, "LaunchError", RuntimeError) as error:
-            raise SettingsError(str(error)) from error
+            raise _from_cli(str(error)) from error
         if launch is not None:
             if run_settings.get("shard") is not None:
-                raise SettingsError("--shard is for independent processes; under torchrun the ranks are the shards")
+                raise SettingsError("shard is for independent processes; under torchrun the ranks are the shards",
+                                    "--shard is for independent processes; under torchrun the ranks are the shards")
             run_settings["shard"] = launch.shard
             device = torchrun.device_for(launch, device)
     console = console or Console()
@@ -340,7 +416,8 @@ def evaluate(
         from fvlm_eval.models import FAMILIES
 
         if family not in FAMILIES:
-            raise SettingsError(f"--family {family}: choose from {', '.join(FAMILIES)}")
+            raise SettingsError(f"family={family!r}: choose from {', '.join(FAMILIES)}",
+                                f"--family {family}: choose from {', '.join(FAMILIES)}")
     if isinstance(model, (str, Path)):
         _check_modes_before_loading(model, family, modes, device)
     adapter = build_adapter(model, tokenizer=tokenizer, processor=processor, image_processor=image_processor,
@@ -374,7 +451,7 @@ def _check_modes_before_loading(model, family: str | None, modes, device: str | 
     try:
         resolve_device(device)
     except ModelLoadError as error:
-        raise SettingsError(str(error)) from error
+        raise _from_cli(str(error)) from error
     family = family or detect_family(str(model))
     module = family_module(family)
     choose_modes(modes, family, tuple(module.VARIANTS), module.DEFAULT_VARIANT)

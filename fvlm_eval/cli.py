@@ -166,7 +166,7 @@ def run(
             max_new_tokens=max_new_tokens, shard=shard, keep_going=keep_going,
             command_line=" ".join(["fvlm-eval", *sys.argv[1:]]), **({"cloze_framing": cloze_framing} if cloze_framing else {}))
     except SettingsError as error:
-        _fail(str(error))
+        _fail(getattr(error, "cli_message", None) or str(error))
     summaries = evaluation.summaries
     if summaries:
         print_run_tables(summaries, console)
@@ -174,11 +174,16 @@ def run(
         console.print(f"[yellow]{message}[/]")
     global _STOP_REPORTED
     _STOP_REPORTED = evaluation.exit_code in INTERRUPT_EXIT_CODES
+    import shlex
+
+    from rich.markup import escape
+
+    shown, quoted = escape(str(output)), escape(shlex.quote(str(output)))  # pasted into a shell, read by rich: neither reinterprets it
     if shard is not None:
-        console.print(f"shard {shard.strip()} recorded under {output}; when every shard has finished: "
-                      f"fvlm-eval merge {output}")
+        console.print(f"shard {escape(shard.strip())} recorded under {shown}; when every shard has finished: "
+                      f"fvlm-eval merge {quoted}")
     elif summaries:
-        console.print(f"records and summaries: [bold]{output}[/]  (next: fvlm-eval report {output})")
+        console.print(f"records and summaries: [bold]{shown}[/]  (next: fvlm-eval report {quoted})")
     raise typer.Exit(evaluation.exit_code)
 
 

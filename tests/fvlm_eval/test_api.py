@@ -84,16 +84,32 @@ def test_other_weights_cannot_resume_a_folder(data, tmp_path, tokenizer):
 
 
 @pytest.mark.parametrize("call, message", [
-    (dict(benchmarks="nosuch"), "unknown benchmark nosuch"),
-    (dict(benchmarks="scienceqa", modes="fast"), "--mode fast: fvlm has coarse_only"),
-    (dict(benchmarks="scienceqa", protocol="generated"), "--protocol generated needs --generate"),
+    (dict(benchmarks="nosuch"), "benchmarks: unknown benchmark nosuch"),
+    (dict(benchmarks=5), "benchmarks=5: give a name or a list of names"),
+    (dict(benchmarks=[], ), "benchmarks: no benchmark given"),
+    (dict(benchmarks="scienceqa", modes="fast"), "modes='fast': fvlm has coarse_only"),
+    (dict(benchmarks="scienceqa", modes=[]), r"modes=\[\]: no mode given"),
+    (dict(benchmarks="scienceqa", protocol="generated"), "protocol='generated' needs generate=True"),
     (dict(benchmarks="scienceqa", batch_sise=4), "unknown settings batch_sise"),
-    (dict(benchmarks="scienceqa", step=-1), "--step -1"),
-    (dict(benchmarks="scienceqa", shard="3/2"), "--shard 3/2"),
+    (dict(benchmarks="scienceqa", step=-1), "step=-1"),
+    (dict(benchmarks="scienceqa", shard="3/2"), "shard 3/2"),
+    (dict(benchmarks="scienceqa", limit="2"), "limit='2': must be a whole number"),
+    (dict(benchmarks="scienceqa", limit=1.5), "limit=1.5: must be a whole number"),
+    (dict(benchmarks="scienceqa", frames=0), "frames=0: must be a whole number"),
+    (dict(benchmarks="scienceqa", frames=-3), "frames=-3"),
+    (dict(benchmarks="scienceqa", on_interrupt="bogus"), "on_interrupt='bogus': choose 'raise' or 'return'"),
+    (dict(benchmarks="scienceqa", cloze_framing="bogus"), "cloze_framing='bogus': choose 'plain' or 'chat'"),
+    (dict(benchmarks="scienceqa", generate="no"), "generate='no': must be True or False"),
+    (dict(benchmarks="scienceqa", circular=1), "circular=1: must be True or False"),
+    (dict(benchmarks="scienceqa", tokenizer="nonsense"), "tokenizer: a str is not a tokenizer"),
+    (dict(benchmarks="scienceqa", dtype="float16"), "dtype='float16': not applied to a model already in memory"),
 ])
 def test_wrong_arguments_name_the_setting(data, tmp_path, tokenizer, call, message):
-    with pytest.raises(SettingsError, match=message):
-        evaluate(tiny_model(), data_dir=data, output_dir=tmp_path, tokenizer=tokenizer, progress=False, **call)
+    call = {"tokenizer": tokenizer, **call}
+    with pytest.raises(SettingsError, match=message) as raised:
+        evaluate(tiny_model(), data_dir=data, output_dir=tmp_path, progress=False, **call)
+    assert "--" not in str(raised.value).split(":")[0]  # the Python argument, not a CLI flag
+    assert not (tmp_path / "scienceqa").exists()  # refused before any record was written
     with pytest.raises(SettingsError, match="not something fvlm-eval can evaluate"):
         evaluate(torch.nn.Linear(2, 2), "scienceqa", data_dir=data, progress=False)
 

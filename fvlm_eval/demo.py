@@ -45,17 +45,21 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
     from fvlm_eval.runner import RunSettings, run
     from fvlm_eval.summary_table import print_run_tables
 
+    import shlex
+
+    from rich.markup import escape
+
     console = Console()
     output_dir = Path(output_dir)
     data_dir = output_dir / "data"
     if not (data_dir / ".complete").is_file():
         fixtures.write_all(data_dir)
         (data_dir / ".complete").write_text("synthetic fixtures written by fvlm-eval demo\n")
-    console.print(f"synthetic benchmarks (real layouts, real encoded media): {data_dir}")
+    console.print(f"synthetic benchmarks (real layouts, real encoded media): {escape(str(data_dir))}")
     models = {"fvlm": build_demo_model(output_dir / "model"), "smolvlm": output_dir / "smolvlm"}
     if not (models["smolvlm"] / "config.json").is_file():
         save_tiny_smolvlm(models["smolvlm"])
-    console.print(f"model folders: {models['fvlm']} (fVLM, release format), {models['smolvlm']} (SmolVLM)")
+    console.print(f"model folders: {escape(str(models['fvlm']))} (fVLM, release format), {escape(str(models['smolvlm']))} (SmolVLM)")
     console.print("[bold yellow]the demo models have RANDOM weights: their accuracy is at chance by design[/]")
     runs = []
     for family, folder in models.items():
@@ -63,16 +67,20 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
         settings = RunSettings(benchmarks=("mvbench", "videomme", "scienceqa"), modes=model.variants, data_dir=data_dir,
                                output_dir=output_dir / "runs" / family, batch_size=16, workers=workers, generate=True,
                                max_new_tokens=8, frame_cache=output_dir / "frame-cache",
-                               command_line=f"fvlm-eval demo --output-dir {output_dir}")
+                               command_line=f"fvlm-eval demo --output-dir {shlex.quote(str(output_dir))}")
         outcome = run(settings, model, console)
         print_run_tables(outcome.summaries, console)
         runs.append(settings.output_dir)
     written = write_report(runs, None, output_dir / "report", show=False)
     console.print("\n[bold]where everything went[/]")
-    console.print(f"  data:    {data_dir}\n  records: {output_dir}/runs/<family>/<benchmark>/<mode>/samples.jsonl"
-                  f"\n  summary: {output_dir}/runs/<family>/<benchmark>/<mode>/summary.json")
+    shown = escape(str(output_dir))  # a folder named "[bold]x" is text, not markup
+    console.print(f"  data:    {escape(str(data_dir))}\n  records: {shown}/runs/<family>/<benchmark>/<mode>/samples.jsonl"
+                  f"\n  summary: {shown}/runs/<family>/<benchmark>/<mode>/summary.json")
     for path in written:
-        console.print(f"  report:  {path}")
+        console.print(f"  report:  {escape(str(path))}")
+    runs_quoted = " ".join(shlex.quote(str(r)) for r in runs)
+    console.print(escape(f"  again:   fvlm-eval report {runs_quoted} --output-dir {shlex.quote(str(output_dir / 'report'))}"),
+                  highlight=False)
     console.print("\n[bold]next, on real data[/]\n"
                   "  fvlm-eval prepare mvbench --data-dir data\n"
                   "  fvlm-eval run mvbench videomme scienceqa --mode all --data-dir data\n"

@@ -67,3 +67,19 @@ def test_report_and_benchmarks_piped_into_a_closed_reader_finish_and_say_so(tmp_
     assert {"report.md", "report.html"} <= {p.name for p in (tmp_path / "out").iterdir()}
     code, stderr = _closed_reader(["benchmarks", "--data-dir", str(tmp_path)])
     assert code == 0 and "broken pipe" in stderr, stderr[-2000:]
+
+
+def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir, tmp_path):
+    import shlex
+
+    fixtures.write_scienceqa(tmp_path / "data")
+    output = tmp_path / "my run [bold]x<y"
+    command = [sys.executable, "-m", "fvlm_eval", "run", "scienceqa", "--model", str(model_dir), "--data-dir",
+               str(tmp_path / "data"), "--output-dir", str(output), "--workers", "0", "--no-frame-cache", "--device",
+               "cpu", "--limit", "1", "--frames", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = next(line for line in done.stdout.splitlines() if "next: fvlm-eval report" in line)
+    pasted = line.split("next: ", 1)[1].rstrip().removesuffix(")")
+    assert shlex.split(pasted) == ["fvlm-eval", "report", str(output)]

@@ -253,10 +253,13 @@ class MergeRefused(RuntimeError):
     """Shards that cannot be joined yet (missing, unfinished, or made with other settings)."""
 
 
-def _generation(marker: dict) -> str:
-    """How a shard generated answers: "no --generate", or "--generate --max-new-tokens N"."""
+def _asked(marker: dict) -> str:
+    """How a shard asked its questions beyond the settings: "--generate --max-new-tokens N" or "no
+    --generate", and "--circular" or "no --circular"."""
     generate = marker.get("generate", marker.get("manifest", {}).get("generate"))
-    return f"--generate --max-new-tokens {marker.get('max_new_tokens')}" if generate else "no --generate"
+    circular = marker.get("circular", marker.get("manifest", {}).get("circular"))
+    return (f"--generate --max-new-tokens {marker.get('max_new_tokens')}" if generate else "no --generate") + \
+        (", --circular" if circular else ", no --circular")
 
 
 def merge(run_dir: Path) -> dict[tuple[str, str], dict]:
@@ -302,11 +305,11 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], dict]:
     for (index, _), marker in markers.items():
         if marker["settings"] != settings or marker["order"] != first["order"]:
             raise MergeRefused(f"{folder}: shard {index} of {count} was made with other settings or questions")
-    answers = {index: _generation(marker) for (index, _), marker in sorted(markers.items())}
-    if len(set(answers.values())) > 1:
-        told = ", ".join(f"shard {index}: {text}" for index, text in answers.items())
-        raise MergeRefused(f"{folder}: the shards did not all generate answers alike ({told}); rerun the shards that "
-                           "differ with the same --generate and --max-new-tokens, then merge")
+    asked = {index: _asked(marker) for (index, _), marker in sorted(markers.items())}
+    if len(set(asked.values())) > 1:
+        told = "; ".join(f"shard {index}: {text}" for index, text in asked.items())
+        raise MergeRefused(f"{folder}: the shards did not all ask their questions alike ({told}); rerun the shards that "
+                           "differ with the same --generate, --max-new-tokens and --circular, then merge")
     records = read_all_records(folder)
     hashes = first["question_sha256"]
     absent = [i for i in first["order"] if i not in records or records[i].question_sha256 != hashes[i]]

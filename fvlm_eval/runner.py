@@ -132,6 +132,8 @@ def manifest(benchmark: Benchmark, mode: str, settings: RunSettings, model: Mode
         "batch_size": batch_size,
         "protocol": settings.protocol,
         "generate": settings.generate,
+        "circular": settings.circular,
+        "cloze_framing": settings.cloze_framing,
         "step": settings.step,
         "data_dir": str(settings.data_dir),
         "shard": settings.shard.name if settings.shard else None,
@@ -238,9 +240,21 @@ class _BenchmarkRun:
                 if changed:
                     self.messages.append(f"{benchmark.name} {mode}: {changed} recorded questions changed since they were "
                                          "scored (annotations or prompt): scored again")
+                self._say_replaced(benchmark.name, mode, [records[q.id] for q in questions
+                                                          if q.id in records and q.id not in self.done[mode]])
         except BaseException:
             self.release()
             raise
+
+    def _say_replaced(self, name: str, mode: str, rescored: list[Record]) -> None:
+        """Questions scored again (another --generate, --circular or answer limit) lose what this run
+        does not measure: say so, with the flag that keeps it."""
+        lost = {"circular rotations (add --circular to keep them)": sum(1 for r in rescored if r.circular and not self.settings.circular),
+                "generated answers (add --generate to keep them)": sum(1 for r in rescored if r.generated and not self.settings.generate)}
+        for what, count in lost.items():
+            if count:
+                self.messages.append(f"{name} {mode}: {count} recorded questions are scored again; their earlier {what} "
+                                     "are replaced by this run's records")
 
     def _is_done(self, record: Record | None, question: Question) -> bool:
         return (record is not None and not record.failed and record.question_sha256 == self.hashes[question.id]
@@ -482,7 +496,7 @@ class _BenchmarkRun:
                               "notes": list(self.loaded.notes), "problems": list(self.loaded.problems),
                               "protocol": self.settings.protocol, "manifest": base, "timing": info,
                               "subtitles": self.settings.subtitles, "generate": self.settings.generate,
-                              "max_new_tokens": self.settings.max_new_tokens}
+                              "max_new_tokens": self.settings.max_new_tokens, "circular": self.settings.circular}
                     write_json_atomic(folder / f"{self.shard.name}.json", marker)
                 else:
                     summaries[(self.benchmark.name, mode)] = write_summary(

@@ -52,6 +52,8 @@ def protocol_summary(records: list[Record], protocol: str, breakdowns: tuple[str
         for field in breakdowns}
     block["letters"] = letter_bias([r.pred.get(protocol) for r in records], [r.gold for r in records],
                                    [r.letters for r in records])
+    if formulation(protocol) == "circular":  # one letter always is the gold in one rotation only: never right
+        block["letters"]["best_constant"] = {"letter": None, "accuracy": 0.0}
     return block
 
 

@@ -169,11 +169,14 @@ def test_merge_refuses_shards_that_generated_differently(setup, tmp_path):
     for index, extra in ((0, dict(generate=True, max_new_tokens=2)), (1, {})):
         run(RunSettings(benchmarks=("mvbench",), modes=(MODE,), data_dir=data, output_dir=output, workers=0,
                         shard=Shard(index, 2), **extra), adapter, progress=False)
-    with pytest.raises(MergeRefused, match="shard 0: --generate --max-new-tokens 2, shard 1: no --generate"):
+    with pytest.raises(MergeRefused, match="shard 0: --generate --max-new-tokens 2, no --circular; shard 1: no --generate"):
         merge(output)
     marker = output / "mvbench" / MODE / "shard-1-of-2.json"
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "generate": True, "max_new_tokens": 3}))
-    with pytest.raises(MergeRefused, match="--max-new-tokens 2, shard 1: --generate --max-new-tokens 3"):
+    with pytest.raises(MergeRefused, match="--max-new-tokens 2, no --circular; shard 1: --generate --max-new-tokens 3"):
+        merge(output)
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "max_new_tokens": 2, "circular": True}))
+    with pytest.raises(MergeRefused, match="shard 1: --generate --max-new-tokens 2, --circular"):
         merge(output)
 
 

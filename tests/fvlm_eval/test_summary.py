@@ -97,3 +97,16 @@ def test_a_rerun_with_another_cloze_framing_is_refused_by_name(circular_run, mod
                            output_dir=plain_dir, workers=0, cloze_framing="chat")
     with pytest.raises(RunRefused, match="cloze_framing"):
         run(settings, load_model(str(model_dir), device="cpu"), progress=False)
+
+
+def test_a_rerun_that_drops_circular_says_what_it_replaces(circular_run, model_dir, tmp_path):
+    import shutil
+
+    output = tmp_path / "copy"
+    shutil.copytree(circular_run[True][0], output)
+    settings = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=circular_run["data"],
+                           output_dir=output, workers=0, generate=True, max_new_tokens=3)  # another answer limit
+    outcome = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
+    assert any("earlier circular rotations (add --circular to keep them) are replaced" in m for m in outcome.messages)
+    blocks = circular_run[True][1].summaries[("scienceqa", "coarse_only")]["accuracy"]
+    assert blocks["circular_sum"]["letters"]["best_constant"] == {"letter": None, "accuracy": 0.0}

@@ -15,6 +15,7 @@ from fvlm_eval.records import read_records
 from fvlm_eval.runner import MergeRefused, RunSettings, Shard, merge, run, shard_media
 from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
 from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
+from tests.processes import live_processes
 
 BENCHMARKS = ("mvbench", "videomme")
 MODE = "coarse_fine"
@@ -180,24 +181,6 @@ def test_merge_refuses_shards_that_generated_differently(setup, tmp_path):
         merge(output)
 
 
-def _live(where) -> list[int]:
-    """Live processes (not zombies) for which ``where(pid, ppid, cmdline)`` holds."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{name}/cmdline", "rb") as handle:
-                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fields[0] != "Z" and where(int(name), int(fields[1]), cmdline):
-            found.append(int(name))
-    return found
-
-
 def _torchrun_stopped(launcher, folder, after, stop, tmp_path):
     """Start ``launcher``; once ``after`` records are in ``folder``'s shard files, ``stop(torchrun pid, rank pids)``;
     then no process of the run may remain. Returns (exit code, output)."""
@@ -209,8 +192,8 @@ def _torchrun_stopped(launcher, folder, after, stop, tmp_path):
     deadline, ranks = time.time() + 240, []
     while time.time() < deadline and process.poll() is None:
         recorded = sum(p.read_bytes().count(b"\n") for p in folder.glob("samples.shard-*.jsonl"))
-        ranks = _live(lambda pid, ppid, cmd: ppid == process.pid and "fvlm_eval" in cmd)
-        if recorded >= after and len(ranks) == 2 and all(len(_live(lambda pid, ppid, cmd: ppid == r)) >= 2 for r in ranks):
+        ranks = live_processes(lambda pid, ppid, cmd: ppid == process.pid and "fvlm_eval" in cmd)
+        if recorded >= after and len(ranks) == 2 and all(len(live_processes(lambda pid, ppid, cmd: ppid == r)) >= 2 for r in ranks):
             break  # records flow and both ranks' decoding workers are up
         time.sleep(0.05)
     else:
@@ -221,7 +204,7 @@ def _torchrun_stopped(launcher, folder, after, stop, tmp_path):
     deadline, left = time.time() + 5, [0]
     while left and time.time() < deadline:
         time.sleep(0.1)
-        left = _live(lambda pid, ppid, cmd: str(folder.parents[1]) in cmd)
+        left = live_processes(lambda pid, ppid, cmd: str(folder.parents[1]) in cmd)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes of the stopped run remain: {left}"

@@ -17,6 +17,7 @@ from fvlm_eval.models import load_model
 from fvlm_eval.records import SCHEMA_VERSION, read_records
 from fvlm_eval.runner import EXIT_FAILED, EXIT_OK, FolderLock, RunRefused, RunSettings, error_signature, run
 from fvlm_eval.scoring import CLOZE_PROTOCOLS, PROTOCOLS
+from tests.processes import live_processes
 
 MODES = ("coarse_only", "coarse_fine", "autoregressive")
 
@@ -255,24 +256,6 @@ def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_p
 
 # ----- a killed run always resumes: no decoding worker outlives it, none holds the folder's lock -----------------
 
-def _processes(where) -> list[int]:
-    """Live processes (not zombies) for which ``where(pid, ppid, cmdline)`` holds."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fields[0] != "Z" and where(int(entry.name), int(fields[1]), cmdline):
-            found.append(int(entry.name))
-    return found
-
-
 def _holds(pid: int, fragment: str) -> bool:
     try:
         return any(fragment in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
@@ -287,7 +270,7 @@ def _stop_mid_run(command: list[str], target, sig, tmp_path, ready) -> tuple[int
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # a file: orphans cannot block a pipe
     deadline, workers = time.time() + 180, []
     while time.time() < deadline and process.poll() is None:
-        workers = _processes(lambda pid, ppid, cmd: ppid == process.pid)
+        workers = live_processes(lambda pid, ppid, cmd: ppid == process.pid)
         if len(workers) >= 2 and ready():
             break
         time.sleep(0.02)
@@ -301,7 +284,7 @@ def _stop_mid_run(command: list[str], target, sig, tmp_path, ready) -> tuple[int
     left = workers
     while left and time.time() < deadline:
         time.sleep(0.1)
-        left = _processes(lambda pid, ppid, cmd: pid in workers or ppid == process.pid or str(target.parents[2]) in cmd)
+        left = live_processes(lambda pid, ppid, cmd: pid in workers or ppid == process.pid or str(target.parents[2]) in cmd)
     for pid in left:  # never leave them behind for the rest of the suite
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes of the stopped run remain: {left}"
@@ -404,9 +387,9 @@ def test_a_decoding_worker_dies_with_its_parent(prctl, monkeypatch):
     os.kill(parent, signal.SIGKILL)
     os.waitpid(parent, 0)
     deadline = time.time() + 3
-    while time.time() < deadline and _processes(lambda pid, ppid, cmd: pid == worker):
+    while time.time() < deadline and live_processes(lambda pid, ppid, cmd: pid == worker):
         time.sleep(0.02)
-    alive = _processes(lambda pid, ppid, cmd: pid == worker)
+    alive = live_processes(lambda pid, ppid, cmd: pid == worker)
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive

@@ -232,11 +232,17 @@ def export_checkpoint(
     checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT.pt", help="a training checkpoint: a state dict, or a dict with 'model_state_dict'"),
     folder: Path = typer.Argument(..., metavar="FOLDER", help="the model folder to write (model.safetensors, config.json, tokenizer)"),
     config: Optional[Path] = typer.Option(None, metavar="CONFIG.json", help="the model's config.json (default: one beside the checkpoint, else fVLM-135M's)"),
+    force: bool = typer.Option(False, "--force", help="overwrite a folder that already holds a model"),
 ) -> None:
     """Turn a training checkpoint into a model folder that `run --model` (and `load_fvlm`) reads."""
+    from fvlm_eval.api import ExportRefused
     from fvlm_eval.api import export_checkpoint as export
 
-    typer.echo(f"wrote {export(checkpoint, folder, config)}")
+    try:
+        written = export(checkpoint, folder, config, force=force)
+    except ExportRefused as error:
+        raise UserError(str(error), 3) from error
+    typer.echo(f"wrote {written}")
 
 
 @app.command()

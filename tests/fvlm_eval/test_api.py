@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fvlm_eval import Evaluation, SettingsError, evaluate, export_checkpoint, fixtures, save_model_folder
+from fvlm_eval.api import ExportRefused
 from fvlm_eval.cli import main
 from fvlm_eval.records import read_records
 from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
@@ -147,6 +148,24 @@ def test_a_training_checkpoint_becomes_a_model_folder(capsys, tmp_path):
     code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "y")])  # no config: the 135M shape does not fit
     err = capsys.readouterr().err
     assert code == 1 and "does not match the fVLM architecture" in err and "Traceback" not in err
+    assert f"{checkpoint} does not match" in err and "fvlm-eval-export-" not in err  # the user's file, not a staging copy
+    before = (tmp_path / "cli-folder/model.safetensors").read_bytes()
+    code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "cli-folder"), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 3 and "cli-folder already holds a model (config.json, model.safetensors" in err and "--force" in err
+    assert (tmp_path / "cli-folder/model.safetensors").read_bytes() == before
+    code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "cli-folder"), "--config", str(config), "--force"])
+    assert code == 0 and "cli-folder" in capsys.readouterr().out
+    with pytest.raises(ExportRefused, match="already holds a model"):
+        export_checkpoint(checkpoint, folder, config)
+    assert export_checkpoint(checkpoint, folder, config, force=True) == folder
+    code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "z"), "--config", str(checkpoint)])
+    err = capsys.readouterr().err
+    assert code == 1 and "step_300.pt: the checkpoint itself was given as the config" in err and "unexpected" not in err
+    (tmp_path / "a-file").write_text("x")
+    code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "a-file" / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "a-file" in err and "cannot write there" in err and "Traceback" not in err
 
 
 def test_an_in_memory_smolvlm_scores_as_its_folder(data, tmp_path):

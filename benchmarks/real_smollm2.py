@@ -79,6 +79,7 @@ MODE = "coarse_fine"
 PLACEMENTS = ("balanced", "mostly_a")
 LETTERS = "ABCD"
 FRAMINGS = ("plain", "chat")
+VISUAL_TOKENS = 8  # an image is 8 copies of one frame: 8 visual tokens, all zero in the measurement folder
 
 
 class Unavailable(RuntimeError):
@@ -481,8 +482,9 @@ def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_si
       summed log p, per token, per UTF-8 byte.
 
     - ``direct <framing>:<cloze protocol>``: the cloze formulation scored straight on the model (no
-      visual tokens), the plain prompt ``Question: {q}\nAnswer:`` + ``" {text}"`` or the chat template:
-      what the harness's cloze protocols should come close to.
+      visual tokens), the plain prompt ``Question: {q}\nAnswer:`` + ``" {text}"`` or the chat template;
+      and ``direct plain, 8 zero tokens first:<cloze protocol>``: the same with the 8 zero embeddings the
+      fVLM folder puts before the text (an image is 8 frames), which the harness must reproduce.
 
     Returns name -> {"correct", "n", "accuracy", "above_chance_p", "predicted"}.
     """
@@ -514,14 +516,16 @@ def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_si
     with torch.no_grad():
         for start in range(0, len(questions), batch_size):
             batch = questions[start : start + batch_size]
-            for framing in FRAMINGS:
+            for framing, zeros in [(f, 0) for f in FRAMINGS] + [("plain", VISUAL_TOKENS)]:
                 texts = [tuple(o.text for o in q.options) for q in batch]
+                prefix = torch.zeros(zeros, llm.config.hidden_size, dtype=lm.dtype)
                 results = score_cloze(lm, ways["text"], [benchmark.cloze_prompt(q) for q in batch], texts,
-                                      [framing] * len(batch), lambda i, ids: lm.embed(ids), neutral)
+                                      [framing] * len(batch), lambda i, ids: torch.cat([prefix, lm.embed(ids)]), neutral)
+                name = f"direct {framing}" + (f", {zeros} zero tokens first" if zeros else "")
                 for q, choices, result in zip(batch, texts, results):
                     scores = cloze_scores(choices, q.letters, list(result.logprobs), list(result.neutral))
                     for protocol in CLOZE_PROTOCOLS:
-                        preds.setdefault(f"direct {framing}:{protocol}", []).append(predict(protocol, scores[protocol]))
+                        preds.setdefault(f"{name}:{protocol}", []).append(predict(protocol, scores[protocol]))
             prompts = [benchmark.prompt(q) for q in batch]
             for way, tokens in ways.items():
                 tokenized = [tokens.choice(p, q.options) for p, q in zip(prompts, batch)]

@@ -193,8 +193,8 @@ def _torchrun_stopped(launcher, folder, after, stop, tmp_path):
     while time.time() < deadline and process.poll() is None:
         recorded = sum(p.read_bytes().count(b"\n") for p in folder.glob("samples.shard-*.jsonl"))
         ranks = live_processes(lambda pid, ppid, cmd: ppid == process.pid and "fvlm_eval" in cmd)
-        if recorded >= after and len(ranks) == 2 and all(len(live_processes(lambda pid, ppid, cmd: ppid == r)) >= 2 for r in ranks):
-            break  # records flow and both ranks' decoding workers are up
+        if recorded >= after and len(ranks) == 2:
+            break  # records flow from both ranks (their decoding workers may be up or done: under load either)
         time.sleep(0.05)
     else:
         process.kill()

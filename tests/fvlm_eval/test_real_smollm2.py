@@ -26,7 +26,7 @@ MODULE_NAME = "fvlm_eval_benchmarks_real_smollm2"
 SYSTEM_PROMPT = "You are a helpful AI assistant."  # fVLM's, as FVLMAdapter.render sets it
 ALL_PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm", "generated",
                  "cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi")
-CLOSE = 0.08  # a cloze protocol through the harness vs the model scored directly: within this (the zero visual tokens differ)
+CLOSE = 0.02  # a cloze protocol through the harness vs the model scored directly on the same input
 ALPHA = 0.01
 
 
@@ -114,15 +114,17 @@ def test_real_smollm2_option_text_reads_content(balanced_run):
 def test_real_smollm2_cloze_reads_content_as_the_model_scored_directly(balanced_run):
     """The cloze formulation (question alone, each option's text scored): through the harness (zero
     visual tokens before the text) every normalisation is far above chance, and within ``CLOSE`` of the
-    same formulation scored straight on the plain model (``run_controls``: no visual tokens)."""
+    same formulation scored straight on the model with the same 8 zero embeddings first (``run_controls``);
+    the bare LLM (no zero tokens) does at least as well (measured: 60-69% against 48-51%)."""
     summary, table, data = balanced_run
     controls = benchmark_module().run_controls(data)
     for protocol in ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"):
         block = summary["accuracy"][protocol]
         assert block["formulation"] == "cloze", table
         assert block["above_chance_p"] < ALPHA, f"{protocol} not above chance:\n{table}"
-        direct = controls[f"direct plain:{protocol}"]["accuracy"]
-        assert abs(block["accuracy"] - direct) <= CLOSE, (protocol, block["accuracy"], direct, table)
+        same_input = controls[f"direct plain, 8 zero tokens first:{protocol}"]["accuracy"]
+        assert abs(block["accuracy"] - same_input) <= CLOSE, (protocol, block["accuracy"], same_input, table)
+        assert controls[f"direct plain:{protocol}"]["accuracy"] >= block["accuracy"] - CLOSE, (protocol, table)
 
 
 # ----- fast: the option_text token boundary on the real tokenizer ------------------------------

@@ -201,6 +201,12 @@ def test_unreadable_annotation_counts_as_failed_and_exits_non_zero(model_dir, tm
     assert coverage["unreadable_annotations"] == 200 and coverage["failed"] == 200
 
 
+def ctrl_c_as_usual():
+    """In the child: SIGINT as a terminal gives it (a shell that started pytest in the background ignores
+    SIGINT, and children inherit that: Python would never see the Ctrl-C these tests send)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args, env=None, **kwargs):
     return [sys.executable, "-m", "fvlm_eval", *args]
 
@@ -209,7 +215,7 @@ def test_interrupted_run_says_how_to_resume(model_dir, data, tmp_path):
     output = tmp_path / "interrupted"
     command = cli("run", "mvbench", "--mode", "autoregressive", "--model", str(model_dir), "--data-dir", str(data),
                   "--output-dir", str(output), "--batch-size", "1", "--workers", "0", "--device", "cpu", "--no-frame-cache")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual)
     target = output / "mvbench/autoregressive/samples.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not target.is_file() or target.read_bytes().count(b"\n") < 7):
@@ -246,7 +252,7 @@ def test_an_unwritable_frame_cache_is_said_once_and_the_run_goes_on(model_dir, d
 def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_path):
     command = cli("run", "mvbench", "--mode", "all", "--model", str(model_dir), "--data-dir", str(data),
                   "--output-dir", str(tmp_path / "early"), "--workers", "0", "--device", "cpu", "--no-frame-cache")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual)
     time.sleep(1.5)  # imports and the model load: before any question is scored
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from fvlm_eval import scoring
-from fvlm_eval.scoring import GENERATED, PROTOCOLS
+from fvlm_eval.scoring import GENERATED
 from fvlm_eval.tasks import BENCHMARKS
 
 EXIT_USAGE = 2
@@ -122,8 +122,7 @@ class Evaluation:
 
 def known_protocols(generate: bool, circular: bool) -> tuple[str, ...]:
     """Every protocol a run with these options records (any of them can be the headline)."""
-    everything = getattr(scoring, "ALL_PROTOCOLS", (*PROTOCOLS, GENERATED))
-    return tuple(p for p in everything if (generate or GENERATED not in p) and
+    return tuple(p for p in scoring.ALL_PROTOCOLS if (generate or GENERATED not in p) and
                  (circular or scoring.formulation(p) not in ("circular", "permutation_averaged")))
 
 

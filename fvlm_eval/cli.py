@@ -129,7 +129,7 @@ def run(
     batch_size: Optional[int] = typer.Option(None, min=1, metavar="N", help="questions per model batch (default: from free GPU memory; 16 on CPU)"),
     device: Optional[str] = typer.Option(None, metavar="DEVICE", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)"),
     dtype: Optional[str] = typer.Option(None, metavar="DTYPE", help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"),
-    protocol: Optional[str] = typer.Option(None, metavar="PROTOCOL", help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}; {', '.join(getattr(scoring, 'CLOZE_PROTOCOLS', ()))}; {GENERATED} (with --generate); circular_* and permavg_* (with --circular); default: {_run_default('protocol')}"),
+    protocol: Optional[str] = typer.Option(None, metavar="PROTOCOL", help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}; {', '.join(scoring.CLOZE_PROTOCOLS)}; {GENERATED} (with --generate); circular_* and permavg_* (with --circular); default: {_run_default('protocol')}"),
     workers: Optional[int] = typer.Option(None, min=0, metavar="N", help="decoding processes (default: the cores, bounded by the work; 0: this process)"),
     subtitles: bool = typer.Option(False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"),
     generate: bool = typer.Option(False, help="also generate an answer per question and read its letter (protocol 'generated')"),
@@ -337,12 +337,12 @@ def regress(
     """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
     3 settings or protocol differ, 4 not comparable (nothing or too little shared, or an unusable
     folder), 5 underpowered (a drop of --max-drop could not have been detected)."""
-    from fvlm_eval.regress import known_protocols, regress as compare
+    from fvlm_eval.regress import regress as compare
 
     if not 0 < alpha < 1:
         _fail(f"--alpha {alpha:g}: must be above 0 and below 1")
-    if protocol is not None and protocol not in known_protocols():
-        _fail(f"--protocol {protocol}: unknown; known: {', '.join(known_protocols())}")
+    if protocol is not None and protocol not in scoring.ALL_PROTOCOLS:
+        _fail(f"--protocol {protocol}: unknown; known: {', '.join(scoring.ALL_PROTOCOLS)}")
     raise typer.Exit(compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap, protocol,
                              allow_underpowered))
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from fvlm_eval import scoring
 from fvlm_eval.freshness import load_run_folder
 from fvlm_eval.records import RecordError, read_json
 from fvlm_eval.report import formulation_label, formulation_of, protocol_name, protocol_order, run_names
@@ -150,16 +151,6 @@ def _scores(values: dict | None, letters) -> list | None:
     if not values:
         return None
     return [_score(values.get(letter)) for letter in letters]
-
-
-def _lower_is_better(protocol: str) -> bool:
-    """Whether the lowest score wins (``reference`` is a cross-entropy; the others are log-probs)."""
-    from fvlm_eval import scoring
-
-    rule = getattr(scoring, "lower_is_better", None)
-    if rule is not None:
-        return bool(rule(protocol))
-    return protocol.split("_", 1)[-1] in scoring.LOWER_IS_BETTER or protocol in scoring.LOWER_IS_BETTER
 
 
 def _compact(record, order: list[str]) -> tuple[str, str, list]:
@@ -299,7 +290,7 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
         "benchmarks": {b: {"title": BENCHMARKS[b]().title, "category": BENCHMARKS[b]().category_field}
                        for b in dict.fromkeys(q["b"] for q in questions) if b in BENCHMARKS},
         "protocols": [{"name": p, "formulation": protocols[p]["formulation"], "label": protocol_name(p),
-                       "lower": _lower_is_better(p)} for p in order],
+                       "lower": scoring.lower_is_better(p)} for p in order],
         "formulations": {f: formulation_label(f) for f in dict.fromkeys(protocols[p]["formulation"] for p in order)},
         "questions": questions, "media": media,
         "modes": modes,

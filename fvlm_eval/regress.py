@@ -45,10 +45,6 @@ class RegressUnusable(ValueError):
     """Two runs that cannot be compared; the message says why (exit 4)."""
 
 
-def known_protocols() -> tuple[str, ...]:
-    """Every protocol name a run can record (multiple choice, cloze, generated, circular, ...)."""
-    return scoring.ALL_PROTOCOLS
-
 
 def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
     folder = Path(folder)

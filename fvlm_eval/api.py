@@ -424,7 +424,7 @@ def evaluate(
     chosen_modes = choose_modes(modes, adapter.family, tuple(adapter.variants), adapter.default_variant)
     if progress:
         for note in adapter.describe().get("notes") or ():
-            console.print(f"[yellow]note: {note}[/]")
+            console.print(f"note: {note}", style="yellow", markup=False, highlight=False)
     run_settings.setdefault("command_line", f"fvlm_eval.evaluate({adapter.describe().get('name')!r}, "
                                             f"{list(chosen)!r}, modes={list(chosen_modes)!r})")
     if protocol is not None:

@@ -171,7 +171,7 @@ def run(
     if summaries:
         print_run_tables(summaries, console)
     for message in evaluation.messages:
-        console.print(f"[yellow]{message}[/]")
+        console.print(message, style="yellow", markup=False, highlight=False)
     global _STOP_REPORTED
     _STOP_REPORTED = evaluation.exit_code in INTERRUPT_EXIT_CODES
     import shlex

@@ -166,7 +166,7 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
             outcome.exit_code = EXIT_FAILED
         for note in loaded.notes:
             if note.startswith("duplicate question id"):
-                console.print(f"[yellow]{name}: {note}[/]")
+                console.print(f"{name}: {note}", style="yellow", markup=False, highlight=False)
         questions = select(loaded.questions, benchmark, settings.limit)
         if not questions:
             if not loaded.problems:
@@ -190,7 +190,7 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
             raise
         outcome.messages.extend(state.messages)
         if state.every_attempt_failed() and not settings.shard:  # a shard may hold only failures; a whole run may not
-            first = next(a for a in state.attempts if a)
+            first = next(a for a in state.attempts.values() if a)
             outcome.messages.append(f"{name}: every question scored now failed, e.g. {first}")
             outcome.exit_code = max(outcome.exit_code, EXIT_FAILED)
         outcome.summaries.update(state.finish())
@@ -215,7 +215,8 @@ class _BenchmarkRun:
         self.scored_now = {mode: 0 for mode in self.modes}
         self.failed_now = {mode: 0 for mode in self.modes}
         self.frames = {"decoded": 0, "from_cache": 0, "cache_corrupt": 0, "cache_stale": 0}
-        self.attempts: list[str | None] = []  # this invocation, first mode: each question's error (None: scored)
+        # this invocation, in the order first written: each question's error in any mode (None: scored in every mode)
+        self.attempts: dict[str, str | None] = {}
         self.dtype = str(model.describe().get("dtype", "float32"))
         self.batch_size = settings.batch_size or getattr(model, "suggested_batch_size", lambda frames: 16)(
             benchmark.sampling.frames)
@@ -273,7 +274,7 @@ class _BenchmarkRun:
         return ", ".join(parts)
 
     def every_attempt_failed(self) -> bool:
-        return bool(self.attempts) and all(a is not None for a in self.attempts)
+        return bool(self.attempts) and all(a is not None for a in self.attempts.values())
 
     # ----- scoring ------------------------------------------------------------------------------
 
@@ -460,17 +461,20 @@ class _BenchmarkRun:
         self.done[mode].update(r.id for r in records if not r.failed)
         self.scored_now[mode] += len(records)
         self.failed_now[mode] += sum(1 for r in records if r.failed)
-        if mode == self.modes[0]:
-            self.attempts += [r.error for r in records]
-            self._check_systematic()
-            if self.bar is not None:
-                elapsed = max(time.perf_counter() - self.started, 1e-9)
-                self.bar.update(advance=len(records), rate=self.scored_now[mode] / elapsed, failed=self.failed_now[mode])
+        new = 0  # the bar counts questions: one step when a question is first written, in whichever mode is left to do
+        for record in records:
+            new += record.id not in self.attempts
+            self.attempts[record.id] = self.attempts.get(record.id) or record.error
+        self._check_systematic()
+        if self.bar is not None and new:
+            elapsed = max(time.perf_counter() - self.started, 1e-9)
+            failed = sum(1 for error in self.attempts.values() if error is not None)
+            self.bar.update(advance=new, rate=len(self.attempts) / elapsed, failed=failed)
 
     def _check_systematic(self) -> None:
         if self.settings.keep_going or len(self.attempts) < SYSTEMATIC_AFTER:
             return
-        first = self.attempts[:SYSTEMATIC_AFTER]
+        first = list(self.attempts.values())[:SYSTEMATIC_AFTER]
         if all(a is not None for a in first) and len({error_signature(a) for a in first}) == 1:
             raise SystematicFailure(f"stopped: the first {SYSTEMATIC_AFTER} questions all failed with the same error: "
                                     f"{first[0]}. Fix it and rerun (failed questions are scored again), or pass "

@@ -191,14 +191,14 @@ def print_verification(result, console: Console | None = None) -> None:
         table.add_column(column, justify="left" if column == "category" else "right")
     for category, (found, bad, expected) in result.categories.items():
         style = "red" if found < expected or bad else ""
-        table.add_row(category, str(found), str(bad), str(expected), style=style)
+        table.add_row(Text(category), str(found), str(bad), str(expected), style=style)
     table.add_row("total", str(result.questions), str(len(result.problems)), str(result.expected), style="bold")
     console.print(table)
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False, highlight=False)
     for problem in result.problems:
-        console.print(f"[red]problem[/] {problem}")
+        console.print(Text.assemble(("problem", "red"), f" {problem}"))
     for item in result.unreadable:
-        console.print(f"[red]unreadable[/] {item}")
+        console.print(Text.assemble(("unreadable", "red"), f" {item}"))
     verdict = "complete" if result.complete else "INCOMPLETE: scores on this copy are not comparable to published ones"
     console.print(f"{result.benchmark}: {verdict}")

@@ -142,6 +142,17 @@ def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):
         os.chmod(locked, 0o700)
 
 
+def test_messages_show_paths_as_they_are_not_as_markup(capsys, model_dir, tmp_path, monkeypatch):
+    """A folder named like rich markup ("[red]") is printed as named, in the run's end messages too."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    data = tmp_path / "data [red]x"
+    fixtures.write_mvbench(data)
+    (data / "mvbench" / "json" / "action_antonym.json").write_text("{broken")
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
+                        "--workers", "0", "--limit", "2", "--mode", "coarse_only")
+    assert code == 1 and f"annotation file {data}/mvbench/json/action_antonym.json cannot be read" in output
+
+
 def test_report_regress_and_merge_on_broken_folders(capsys, tmp_path):
     code, output = call(capsys, "report", tmp_path / "missing")
     assert code == 1 and "no such run folder" in output
@@ -199,6 +210,20 @@ def test_progress_lines_say_what_is_left(capsys, model_dir, data, tmp_path):
     code, output = call(capsys, *args, "--limit", "4")
     assert code == 0 and "scienceqa: nothing to score: all 4 questions are already recorded in every mode" in squashed(output)
     assert "0/0" not in output and "q/s" not in output
+
+
+def test_the_bar_counts_questions_whichever_mode_is_left(capsys, model_dir, data, tmp_path):
+    """Resuming a run whose first mode is complete: the bar still moves, once per question (not once per mode)."""
+    args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out", "--workers", "0",
+            "--limit", "3"]
+    def bar(output):  # the bar's last state: "scienceqa coarse_only ━━━ 3/3 2.1 q/s failed 0 0:00:00"
+        return [line.split() for line in output.splitlines() if "q/s" in line][-1]
+
+    code, output = call(capsys, *args, "--mode", "coarse_only")
+    assert code == 0 and "3/3" in bar(output)
+    code, output = call(capsys, *args, "--mode", "coarse_only", "--mode", "coarse_fine", "--mode", "autoregressive")
+    assert code == 0 and "3 to score" in squashed(output)
+    assert "3/3" in bar(output) and bar(output)[bar(output).index("failed") + 1] == "0"
 
 
 def test_a_shard_speaks_of_its_own_share(capsys, model_dir, data, tmp_path):

@@ -197,11 +197,11 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
     verdicts = {EXIT_PASS: "pass", EXIT_DROP: "fail: significant drop",
                 EXIT_MISMATCH: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
                 EXIT_UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)",
-                EXIT_UNDERPOWERED: f"underpowered: a drop of {max_drop:g} points could not have been detected"}
+                EXIT_UNDERPOWERED: f"underpowered: a drop of {_drop(max_drop)} could not have been detected"}
     verdict = verdicts[code]
     if code == EXIT_PASS and underpowered:
         verdict = "pass (underpowered, allowed by --allow-underpowered)"
-        warnings.append(f"passed although a drop of {max_drop:g} points could not have been detected in "
+        warnings.append(f"passed although a drop of {_drop(max_drop)} could not have been detected in "
                         + ", ".join(f"{r['benchmark']} {r['mode']}" for r in underpowered) + " (--allow-underpowered)")
     summary = {"baseline": str(baseline), "current": str(current), "max_drop": max_drop, "alpha": alpha, "power": POWER,
                "seed": seed, "min_overlap": min_overlap, "protocol": protocol, "verdict": verdict, "exit_code": code,
@@ -240,6 +240,11 @@ def _settings(folder: Path) -> dict:
     return settings
 
 
+def _drop(points: float) -> str:
+    """``--max-drop`` in words: "1 point", "0.5 points"."""
+    return f"{points:g} point" + ("" if points == 1 else "s")
+
+
 def _points(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
@@ -274,7 +279,7 @@ def console_text(summary: dict, failing: list[dict], folder: Path) -> str:
 def markdown(summary: dict, failing: list[dict]) -> str:
     lines = [f"## fvlm-eval regression: {summary['verdict']}", "",
              f"baseline `{summary['baseline']}` vs current `{summary['current']}`; fail when a drop exceeds "
-             f"{summary['max_drop']:g} points and an exact sign-flip test over videos (one-sided) gives p < "
+             f"{_drop(summary['max_drop'])} and an exact sign-flip test over videos (one-sided) gives p < "
              f"{summary['alpha']:g}. *Detectable*: the smallest drop this comparison finds {summary['power']:.0%} of "
              f"the time at that level; above --max-drop it is underpowered. McNemar's p treats questions as "
              f"independent: shown, not used. Bootstrap seed {summary['seed']}.", ""]
@@ -287,7 +292,7 @@ def markdown(summary: dict, failing: list[dict]) -> str:
             lines += [title, ""] + [f"- {m}" for m in summary[name]] + [""]
     weak = [r for r in summary["comparisons"] if not r["breakdown"] and r.get("underpowered") and r not in failing]
     if weak:
-        lines += [f"**Underpowered: a drop of {summary['max_drop']:g} points could not have been detected.**", ""]
+        lines += [f"**Underpowered: a drop of {_drop(summary['max_drop'])} could not have been detected.**", ""]
         lines += [f"- {r['benchmark']} {r['mode']}: detectable drop {_detectable(r)} "
                   f"({r['n']} questions on {r['videos']} videos, {len(r['lost']) + len(r['gained'])} changed); "
                   f"{_needed(r)} would be needed" for r in weak] + [""]

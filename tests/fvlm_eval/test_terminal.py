@@ -69,17 +69,19 @@ def test_report_and_benchmarks_piped_into_a_closed_reader_finish_and_say_so(tmp_
     assert code == 0 and "broken pipe" in stderr, stderr[-2000:]
 
 
-def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir, tmp_path):
+def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir, tmp_path, monkeypatch, capsys):
+    """In this process (the line is under test, not the interpreter): quoted for a shell, never read as markup."""
     import shlex
+
+    from fvlm_eval.cli import main
 
     fixtures.write_scienceqa(tmp_path / "data")
     output = tmp_path / "my run [bold]x<y"
-    command = [sys.executable, "-m", "fvlm_eval", "run", "scienceqa", "--model", str(model_dir), "--data-dir",
-               str(tmp_path / "data"), "--output-dir", str(output), "--workers", "0", "--no-frame-cache", "--device",
-               "cpu", "--limit", "1", "--frames", "2"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "COLUMNS": "400"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    line = next(line for line in done.stdout.splitlines() if "next: fvlm-eval report" in line)
+    monkeypatch.setenv("COLUMNS", "400")
+    code = main(["run", "scienceqa", "--model", str(model_dir), "--data-dir", str(tmp_path / "data"), "--output-dir",
+                 str(output), "--workers", "0", "--no-frame-cache", "--device", "cpu", "--limit", "1", "--frames", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    line = next(line for line in out.splitlines() if "next: fvlm-eval report" in line)
     pasted = line.split("next: ", 1)[1].rstrip().removesuffix(")")
     assert shlex.split(pasted) == ["fvlm-eval", "report", str(output)]

@@ -79,10 +79,11 @@ def unmeasured(run: RunFolder, protocol: str) -> str | None:
     lacking = sum(1 for r in answered if protocol not in r.correct)
     if answered:
         if lacking == len(answered):
-            return "not in its records"
-        return f"{lacking} of its {len(answered)} answered records lack it" if lacking else None
+            return "did not measure it: not in its records"
+        return (f"measured it on only {len(answered) - lacking} of its {len(answered)} answered questions (the others were "
+                "scored without it, e.g. by a rerun with other flags)") if lacking else None
     if run.summary is not None and protocol not in run.summary.get("accuracy", {}):
-        return "not in its summary.json"
+        return "did not measure it: not in its summary.json"
     return None
 
 
@@ -160,7 +161,7 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
         chosen = protocol or _headline(base, cur, where, protocol_problems, warnings)
         if chosen is None:
             continue
-        missing = [f"the {role} run did not measure protocol {chosen!r} ({why})"
+        missing = [f"protocol {chosen!r}: the {role} run {why}"
                    for role, run in (("baseline", base), ("current", cur)) if (why := unmeasured(run, chosen))]
         if missing:
             protocol_problems.append(f"{where}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "

@@ -170,10 +170,24 @@ def test_generate_baseline_against_a_run_without_generate_is_a_mismatch_naming_t
         assert regress(base, current, protocol=chosen, allow_mismatch=True) == EXIT_MISMATCH
         report = json.loads((current / "regress" / "regress.json").read_text())
         assert report["comparisons"] == [] and "generated" in report["protocol_problems"][0]
-    assert "current run did not measure protocol 'generated'" in report["protocol_problems"][0]
+    assert "protocol 'generated': the current run did not measure it" in report["protocol_problems"][0]
     assert regress(current, base, protocol="generated") == EXIT_MISMATCH  # swapped: never silently `reference`
-    assert "baseline run did not measure protocol 'generated'" in (base / "regress" / "regress.md").read_text()
+    assert "protocol 'generated': the baseline run did not measure it" in (base / "regress" / "regress.md").read_text()
     assert regress(base, current, protocol="reference") == EXIT_DROP  # both measured it: a real drop
+
+
+def test_a_protocol_measured_on_part_of_a_run_is_said_so_and_not_compared(tmp_path):
+    """Generated answers for the first 30 questions, then a rerun without --generate added 30 more."""
+    for name in ("a", "b"):
+        path = write_run(tmp_path / name, [True] * 60, generated=True) / "videomme/coarse_fine/samples.jsonl"
+        records = read_records(path)
+        write_records(path, records[:30] + [dataclasses.replace(r, generated=None, pred={k: v for k, v in r.pred.items()
+                                            if k != "generated"}, correct={k: v for k, v in r.correct.items()
+                                            if k != "generated"}) for r in records[30:]])
+    assert regress(tmp_path / "a", tmp_path / "b", protocol="generated") == EXIT_MISMATCH
+    problem = json.loads((tmp_path / "b" / "regress" / "regress.json").read_text())["protocol_problems"][0]
+    assert "the baseline run measured it on only 30 of its 60 answered questions" in problem
+    assert "did not measure" not in problem
 
 
 def test_protocol_chooses_what_is_compared(tmp_path):

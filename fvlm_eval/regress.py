@@ -161,10 +161,10 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
         chosen = protocol or _headline(base, cur, where, protocol_problems, warnings)
         if chosen is None:
             continue
-        missing = [f"protocol {chosen!r}: the {role} run {why}"
+        missing = [f"the {role} run {why}"
                    for role, run in (("baseline", base), ("current", cur)) if (why := unmeasured(run, chosen))]
         if missing:
-            protocol_problems.append(f"{where}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
+            protocol_problems.append(f"{where}: protocol {chosen!r}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
                                      "a settings difference, not a drop)")
             continue
         if scoring.formulation(chosen) == "cloze" and base_settings.get("cloze_framing") != cur_settings.get("cloze_framing"):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.records import Record, latest_by_id, read_json, read_records
+from fvlm_eval.wording import counted
 
 SAMPLES, SUMMARY = "samples.jsonl", "summary.json"
 MTIME_SLACK_S = 1.0  # file systems with coarse timestamps: a summary written in the same second is not stale
@@ -82,7 +83,7 @@ def load_run_folder(folder: Path) -> RunFolder:
     if isinstance(selected, list):
         missing = [i for i in selected if i not in records]
         if missing and samples.is_file():
-            warnings.append(f"{samples}: {len(missing)} questions the summary counts have no record (e.g. {missing[0]}); "
+            warnings.append(f"{samples}: {counted(len(missing), 'question')} the summary counts {'has' if len(missing) == 1 else 'have'} no record (e.g. {missing[0]}); "
                             "they are left out")
         records = {i: records[i] for i in selected if i in records}
     edited = []
@@ -92,6 +93,6 @@ def load_run_folder(folder: Path) -> RunFolder:
             edited.append(key)
             records[key] = dataclasses.replace(record, correct=correct)
     if edited:
-        warnings.append(f"{samples}: {len(edited)} records hold `correct` flags that disagree with their pred and gold "
+        warnings.append(f"{samples}: {counted(len(edited), 'record')} {'holds' if len(edited) == 1 else 'hold'} `correct` flags that disagree with their pred and gold "
                         f"(hand-edited?), e.g. {edited[0]}; recomputed from pred and gold")
     return RunFolder(folder, records, summary, warnings)

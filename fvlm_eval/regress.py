@@ -34,6 +34,7 @@ from fvlm_eval import scoring
 from fvlm_eval.freshness import RunFolder, load_run_folder
 from fvlm_eval.records import Record, RecordError, read_json, write_json_atomic, write_text_atomic
 from fvlm_eval.stats import mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed
+from fvlm_eval.wording import counted
 
 COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
 EXIT_PASS, EXIT_DROP, EXIT_MISMATCH, EXIT_UNUSABLE, EXIT_UNDERPOWERED = 0, 1, 3, 4, 5
@@ -148,13 +149,13 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
         changed = sorted(i for i in set(base_records) & set(cur_records)
                          if base_records[i].question_sha256 != cur_records[i].question_sha256)
         if changed:  # the same id, another question: never paired
-            mismatches.append(f"{where}: {len(changed)} questions differ between the runs under the same id "
+            mismatches.append(f"{where}: {counted(len(changed), 'question')} {'differs' if len(changed) == 1 else 'differ'} between the runs under the same id "
                               f"(question, options, gold or media changed), e.g. {changed[0]}; they are not compared")
             base_records = {i: r for i, r in base_records.items() if i not in changed}
             cur_records = {i: r for i, r in cur_records.items() if i not in changed}
         shared = len(set(base_records) & set(cur_records))
         if shared < min_overlap * max(len(base_records), len(cur_records)) or shared == 0:
-            thin.append(f"{where}: {shared} questions in common, of {len(base_records)} (baseline) and "
+            thin.append(f"{where}: {counted(shared, 'question')} in common, of {len(base_records)} (baseline) and "
                         f"{len(cur_records)} (current)")
         only[where] = {"baseline_only": sorted(set(base_records) - set(cur_records)),
                        "current_only": sorted(set(cur_records) - set(base_records))}
@@ -272,8 +273,8 @@ def console_text(summary: dict, failing: list[dict], folder: Path) -> str:
         lines.append(f"- {r['benchmark']} {r['mode']} [{r['protocol']}, {r['formulation']}]: "
                      f"{r['baseline']:.1f}% -> {r['current']:.1f}% "
                      f"({r['delta']:+.1f}{flag}; 95% CI [{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}]; p = {r['p_drop']:.3g}; "
-                     f"detectable drop {_detectable(r)}; {r['n']} questions on {r['videos']} "
-                     f"videos, {len(r['lost'])} lost, {len(r['gained'])} gained)")
+                     f"detectable drop {_detectable(r)}; {counted(r['n'], 'question')} on "
+                     f"{counted(r['videos'], 'video')}, {len(r['lost'])} lost, {len(r['gained'])} gained)")
     return "\n".join(lines + ["", f"Per breakdown, and the questions that flipped: {folder / 'regress.md'}"]) + "\n"
 
 
@@ -295,7 +296,7 @@ def markdown(summary: dict, failing: list[dict]) -> str:
     if weak:
         lines += [f"**Underpowered: a drop of {_drop(summary['max_drop'])} could not have been detected.**", ""]
         lines += [f"- {r['benchmark']} {r['mode']}: detectable drop {_detectable(r)} "
-                  f"({r['n']} questions on {r['videos']} videos, {len(r['lost']) + len(r['gained'])} changed); "
+                  f"({counted(r['n'], 'question')} on {counted(r['videos'], 'video')}, {len(r['lost']) + len(r['gained'])} changed); "
                   f"{_needed(r)} would be needed" for r in weak] + [""]
     lines += ["| benchmark | mode | protocol | breakdown | n (videos) | baseline % | current % | change | "
               "95% CI (paired bootstrap over videos) | p (drop, sign-flip over videos) | detectable drop | McNemar p | lost | gained |",

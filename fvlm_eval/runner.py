@@ -32,6 +32,7 @@ from fvlm_eval.run_folder import (SAMPLES, FolderLock, MergeRefused, RunRefused,
 from fvlm_eval.scoring import DEFAULT_PROTOCOL
 from fvlm_eval.tasks import Benchmark, Loaded
 from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, GenerateRequest, Question
+from fvlm_eval.wording import counted
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SYSTEMATIC_AFTER = 16  # the first this many questions failing alike stop a run
@@ -329,11 +330,11 @@ class _BenchmarkRun:
         if not self.questions:
             return
         name = self.benchmark.name
-        whose = (f"shard {self.shard.index}/{self.shard.count}'s {len(own)} of {len(self.questions)} questions"
-                 if self.shard else f"{len(own)} questions")
+        whose = (f"shard {self.shard.index}/{self.shard.count}'s {len(own)} of {counted(len(self.questions), 'question')}"
+                 if self.shard else counted(len(own), "question"))
         if not own:
             self.console.print(f"{name}: nothing to score: shard {self.shard.index}/{self.shard.count} has no questions of "
-                               f"it (whole videos go to one shard; {len(self.questions)} questions over {self.shard.count} shards)")
+                               f"it (whole videos go to one shard; {counted(len(self.questions), 'question')} over {self.shard.count} shards)")
             return
         recorded = {m: sum(1 for q in own if q.id in self.done[m]) for m in self.modes}
         if total == 0:

@@ -19,6 +19,7 @@ from rich.text import Text
 from fvlm_eval.report import formulation_of, main_protocols
 from fvlm_eval.scoring import GENERATED
 from fvlm_eval.tasks import BENCHMARKS
+from fvlm_eval.wording import counted
 
 FORMULATION_CODES = {"multiple_choice": "MC", "cloze": "cloze", "generated": "gen", "circular": "circ",
                      "permutation_averaged": "perm"}
@@ -160,7 +161,7 @@ def print_report(report: dict, folder=None, console: Console | None = None) -> N
                 notes.append(f"{codes[run]} {mode}: {cell['recorded']}/{cell['expected']} q"
                              + (f", {cell['categories']} categories" if cell.get("categories") else "") + extra)
             if cell.get("unparseable"):
-                notes.append(f"{codes[run]} {mode} [{protocol}]: {cell['unparseable']} answers unparseable (counted wrong)")
+                notes.append(f"{codes[run]} {mode} [{protocol}]: {counted(cell['unparseable'], 'answer')} unparseable (counted wrong)")
         print_rows(console, f"{title}: accuracy % (95% interval; ⚠ = not above chance or a constant letter)",
                    ["run", "mode", "form", "protocol", "accuracy [95% CI]", "chance"], rows, {4, 5})
         for note in notes:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.report import formulation_of
+from fvlm_eval.wording import counted
 
 STEP_WORDS = r"(?:global[_-]?step|step|checkpoint|ckpt|iteration|iter)[_-]?(\d+)"
 DEFAULT_SEED = 0
@@ -326,7 +327,7 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
         out.append("")
         for row in [b for b in analysis["best"] if (b["benchmark"], b["mode"]) == (benchmark, mode)]:
             out.append(f"- {best_words(row)}: step **{row['step']}**, {_pct(row['accuracy'])}% "
-                       f"[{_pct(row['low'])}, {_pct(row['high'])}] of {row['n']} questions, chance {_pct(row['chance'])}% "
+                       f"[{_pct(row['low'])}, {_pct(row['high'])}] of {counted(row['n'], 'question')}, chance {_pct(row['chance'])}% "
                        f"({best_caveat(row)})")
         for row in [h for h in analysis["halves"] if (h["benchmark"], h["mode"]) == (benchmark, mode)]:
             if row["selected_step"] is None:
@@ -336,7 +337,7 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 continue
             out.append(f"- chosen on half A (`{row['protocol']}`): step {row['selected_step']} "
                        f"({_pct(row['selection_accuracy'])}% there), confirmed on half B: "
-                       f"**{_pct(row['confirmation_accuracy'])}%** of {row['confirmation_n']} questions; "
+                       f"**{_pct(row['confirmation_accuracy'])}%** of {counted(row['confirmation_n'], 'question')}; "
                        f"chosen on half B instead: step {row['reverse_selected_step']}, "
                        f"{_pct(row['reverse_confirmation_accuracy'])}% on half A")
         pairs = [p for p in analysis["pairs"] if (p["benchmark"], p["mode"]) == (benchmark, mode)]

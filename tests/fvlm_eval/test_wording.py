@@ -1,0 +1,21 @@
+from fvlm_eval.wording import counted
+
+
+def test_counts_read_as_english():
+    assert counted(1, "question") == "1 question"
+    assert [counted(n, "video") for n in (0, 2, 10)] == ["0 videos", "2 videos", "10 videos"]
+    assert counted(3, "index", "indices") == "3 indices" and counted(1, "index", "indices") == "1 index"
+
+
+def test_one_hand_edited_record_reads_as_english(tmp_path):
+    import dataclasses
+
+    from fvlm_eval.freshness import load_run_folder
+    from fvlm_eval.records import read_records, write_records
+    from tests.fvlm_eval.constructed import write_run
+
+    path = write_run(tmp_path / "a", [True] * 6) / "videomme/coarse_fine/samples.jsonl"
+    records = read_records(path)
+    write_records(path, [dataclasses.replace(records[0], correct={**records[0].correct, "reference": False})] + records[1:])
+    warnings = load_run_folder(path.parent).warnings
+    assert any(": 1 record holds `correct` flags that disagree" in w for w in warnings), warnings

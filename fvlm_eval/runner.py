@@ -192,7 +192,8 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         outcome.messages.extend(state.messages)
         if state.every_attempt_failed() and not settings.shard:  # a shard may hold only failures; a whole run may not
             first = next(a for a in state.attempts.values() if a)
-            outcome.messages.append(f"{name}: every question scored now failed, e.g. {first}")
+            where = " (in at least one mode)" if len(state.modes) > 1 else ""
+            outcome.messages.append(f"{name}: every question scored now failed{where}, e.g. {first}")
             outcome.exit_code = max(outcome.exit_code, EXIT_FAILED)
         outcome.summaries.update(state.finish())
     return outcome

@@ -190,6 +190,35 @@ def test_systematic_failures_stop_the_run(model_dir, tmp_path):
     assert going.exit_code == EXIT_FAILED and going.summaries[("mvbench", "coarse_only")]["coverage"]["failed"] == 40
 
 
+class _BrokenInOneMode:
+    """The real tiny fVLM, except that every question fails in ``broken`` (as a mode with a bug would)."""
+
+    def __init__(self, model, broken):
+        self.model, self.broken = model, broken
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def score(self, requests, mode):
+        if mode == self.broken:
+            raise RuntimeError(f"{mode} is broken")
+        return self.model.score(requests, mode)
+
+
+def test_a_mode_in_which_every_question_fails_is_caught_in_whichever_mode(model_dir, tmp_path):
+    """Not only the first mode's failures count: the rerun that adds a broken mode exits 1 and says so."""
+    data = tmp_path / "data"
+    fixtures.write_scienceqa(data)  # no faults: every question can be scored
+    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    assert run(one, fvlm(model_dir), progress=False).exit_code == EXIT_OK
+    both = dataclasses.replace(one, modes=("coarse_only", "autoregressive"))
+    outcome = run(both, _BrokenInOneMode(fvlm(model_dir), "autoregressive"), progress=False)
+    assert outcome.exit_code == EXIT_FAILED
+    assert any("every question scored now failed (in at least one mode)" in m and "autoregressive is broken" in m
+               for m in outcome.messages), outcome.messages
+    assert outcome.summaries[("scienceqa", "autoregressive")]["coverage"]["failed"] == 6
+
+
 def test_unreadable_annotation_counts_as_failed_and_exits_non_zero(model_dir, tmp_path):
     data = fixtures.write_all(tmp_path / "data")
     (data / "mvbench/json/object_shuffle.json").write_text("[{truncated")

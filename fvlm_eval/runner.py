@@ -340,7 +340,8 @@ class _BenchmarkRun:
         recorded = {m: sum(1 for q in own if q.id in self.done[m]) for m in self.modes}
         if total == 0:
             where = "every mode" if len(self.modes) > 1 else self.modes[0]
-            self.console.print(f"{name}: nothing to score: all {whose} are already recorded in {where}")
+            said = f"its {whose} is" if len(own) == 1 else f"all {whose} are"
+            self.console.print(f"{name}: nothing to score: {said} already recorded in {where}")
         elif any(recorded.values()):
             per_mode = ", ".join(f"{m} {recorded[m]}/{len(own)}" for m in self.modes)
             self.console.print(f"resuming {name} ({whose}): recorded {per_mode}; {total} to score")

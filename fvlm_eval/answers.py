@@ -1,6 +1,7 @@
 """Reading the chosen letter out of a generated answer.
 
-The rule, in order:
+The rule, in order (answer and option texts NFKC-normalised first: full-width ``Ｂ``, ``（Ｄ）`` read as
+``B``, ``(D)``):
 1. a list is taken out: it names letters and chooses none. Two or more lines opening with
    consecutive letters (``A. January\\nB. June``, whatever their texts), and the options list of
    the prompt repeated (consecutive ``"B. <B's text>"`` items on any line, the last maybe cut short
@@ -16,24 +17,30 @@ The rule, in order:
    ``A is correct``), a quoted letter (``'B'``, ``‘D’``), a letter after ``option``/``choice``
    (``option a``), a bracketed lowercase letter (``(c)``). ``A`` and ``I`` followed by a
    lowercase word are English (``A person opens the door``, ``I think``) unless the word cannot
-   follow the article or the pronoun (``A is``, ``A because``, ``A or``); a letter after ``not`` is
-   not chosen; a letter that is not one of the question's letters does not count.
+   follow the article or the pronoun (``A is``, ``A because``, ``A or``); a letter that is not one
+   of the question's letters does not count. A letter the answer rejects is never the choice, in
+   any tier nor by its text: negated before it (``not A``, ``It can't be A``, ``The answer isn't
+   B``, ``nor B``) or judged wrong after it or after the list it heads (``A is wrong``, ``B would be
+   incorrect``, ``A and C are false``, ``A is not the answer``); so ``A is wrong, B is correct`` is
+   B, and ``A is not correct`` alone is unparseable.
    One letter is the answer; two different letters in the deciding tier are ambiguous
    (``A or B``, ``(A) and (C)``);
 4. else the option whose own text the answer is (case, spaces, punctuation and a leading article
    aside: ``A cup`` says ``The cup``; texts that differ only in case, ``AA``/``Aa``, by their case),
-   or the one option whose text the answer contains, or, of several, the one it ends by stating
+   or the one option whose text the answer contains (of texts that differ only in case, the one
+   written in its own case: ``The genotype is Ff``), or, of several, the one it ends by stating
    ("2 + 5 = 7", "the sum is 7"; a number named only as an operand, ``the sum of 9 and``, is not
    stated); a word that merely starts with a letter (``Berries``) is not that letter;
 5. else unparseable.
 
-Measured on the 587 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
+Measured on the 659 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from fvlm_eval.types import LETTERS, Option
@@ -66,7 +73,17 @@ _WORD_AFTER = re.compile(r"\s+([a-z]+)")
 _LABELLED = re.compile(r"\b(?:sample|solution|vitamin|type|plan|figure|fig\.|group|point|exit|gate|grade|class"
                        r"|hepatitis|section|part|row|column|model|version|line|step|person|player|team|box|tank"
                        r"|container|beaker)\s*$", re.IGNORECASE)
-_NEGATED = re.compile(rf"\bnot\s+(?:(?:option|choice)\s+)?{_OPEN}?\s*$", re.IGNORECASE)
+# A letter the answer rejects is never its choice: negated before it ("not A", "It can't be A", "isn't B",
+# "nor B") or judged wrong after it, it or the list it heads ("A is wrong", "B isn't correct", "A and C are false");
+# "B does not show a cup" says what B is, not that it is wrong.
+_NEGATED = re.compile(rf"(?:\bnot|\bcannot|n['’]t|\bnor|\bneither)(?:\s+(?:be|is))?\s+(?:(?:option|choice)\s+)?{_OPEN}?\s*$",
+                      re.IGNORECASE)
+_JUDGED_WRONG = re.compile(
+    rf"(?:\s*{_CLOSE})?\s+(?:(?:is|are|was|were|be|would|should|must|might|could|can|will|do|does|did|seems?|appears?"
+    r"|looks?|to|also|clearly|definitely|certainly|obviously|surely|then|the|an?)\s+)*"
+    r"(?:(?:not|never|cannot|\w+n['’]t)\s+(?:be\s+)?(?:the\s+)?(?:correct|right|true|valid|possible|best|answer|it)"
+    r"|incorrect|wrong|false|untrue|impossible|excluded|eliminated|ruled\s+out)\b",
+    re.IGNORECASE)
 # Words that cannot follow the article "a" (or the pronoun "I"): before them, A (I) is a letter.
 _AFTER_LETTER = {
     "A": {"or", "and", "is", "was", "would", "will", "seems", "seem", "should", "could", "must", "might", "may", "can",
@@ -171,44 +188,60 @@ def _masked(text: str, options: tuple[Option, ...]) -> str:
     return text
 
 
-def _is_letter(original: str, masked: str, match: re.Match, forced: bool = False) -> bool:
-    """Whether the letter matched is meant as a letter: not the article/pronoun, not negated."""
+Reading = Literal["chosen", "rejected"]
+
+
+def _reading(original: str, masked: str, match: re.Match, listed: int, forced: bool = False) -> Reading | None:
+    """How the answer names the letter matched: chosen, rejected (negated before it, or judged wrong after it or
+    after the list it heads, which ends at ``listed``), or None when it is not meant as a letter (the
+    article/pronoun, a name such as ``Vitamin D``)."""
     before = masked[:match.start("l")]
-    if _NEGATED.search(before) or _LABELLED.search(before):
-        return False
+    if _LABELLED.search(before):
+        return None
     letter = match.group("l")
-    if letter.upper() not in _AFTER_LETTER or (forced and letter.isupper()):
-        return True
-    after = _WORD_AFTER.match(original, match.end("l"))
-    return after is None or after.group(1) in _AFTER_LETTER[letter.upper()]
+    if letter.upper() in _AFTER_LETTER and not (forced and letter.isupper()):
+        after = _WORD_AFTER.match(original, match.end("l"))
+        if after is not None and after.group(1) not in _AFTER_LETTER[letter.upper()]:
+            return None
+    judged = _JUDGED_WRONG.match(masked, listed)  # in the answer's own words, not across an option's text
+    judged_wrong = judged is not None and original[judged.start():judged.end()] == judged.group(0)
+    return "rejected" if _NEGATED.search(before) or judged_wrong else "chosen"
 
 
-def _more(masked: str, end: int) -> list[str]:
-    """Further letters listed right after a chosen one (``A or B``, ``(A) and (C)``)."""
+def _more(masked: str, end: int) -> tuple[list[str], int]:
+    """Further letters listed right after a letter (``A or B``, ``(A) and (C)``), and where the list ends."""
     found = []
     while (more := _MORE.match(masked, end)) is not None:
         found.append(more.group(1))
         end = more.end()
-    return found
+    return found, end
 
 
-def _named_letters(original: str, masked: str) -> list[set[str]]:
-    """The letters the answer names, by tier: after an answer cue, opening the answer, anywhere else."""
-    cued, opening, other = set(), set(), set()
+def _named_letters(original: str, masked: str) -> tuple[list[set[str]], set[str]]:
+    """The letters the answer names, by tier (after an answer cue, opening the answer, anywhere else), and the
+    letters it rejects."""
+    cued, opening, other, rejected = set(), set(), set(), set()
+
+    def read(match: re.Match, tier: set[str], end: int, forced: bool = False, listing: bool = True) -> None:
+        more, listed = _more(masked, end)
+        reading = _reading(original, masked, match, listed, forced)
+        named = {match.group("l").upper(), *more}
+        if reading == "rejected":
+            rejected.update(named)
+        elif reading == "chosen":
+            tier.update(named if listing else {match.group("l").upper()})
+
     for match in _ANSWER_CUE.finditer(masked):
-        if _is_letter(original, masked, match):
-            cued |= {match.group("l").upper(), *_more(masked, match.end("l"))}
+        read(match, cued, match.end("l"))
     first = _OPENING.match(masked)
-    if first and _is_letter(original, masked, first, forced=True):
-        opening |= {first.group("l").upper(), *_more(masked, first.end())}
+    if first:
+        read(first, opening, first.end(), forced=True)
     for match in _CAPITAL.finditer(masked):
-        if _is_letter(original, masked, match):
-            other.add(match.group("l"))
+        read(match, other, match.end("l"), listing=False)
     for regex in (_QUOTED, _OPTION_CUE, _BRACKETED):
         for match in regex.finditer(masked):
-            if _is_letter(original, masked, match, forced=True):
-                other.add(match.group("l").upper())
-    return [cued, opening, other]
+            read(match, other, match.end("l"), forced=True, listing=False)
+    return [cued, opening, other], rejected
 
 
 _OPERATOR = r"(?:[-+*/×÷]|\b(?:x|plus|minus|times|and)\b)"
@@ -224,9 +257,27 @@ def _only_operand(option_text: str, answer: str) -> bool:
                                 or re.match(rf"\s*{_OPERATOR}", answer.lower()[m.end():]) for m in places)
 
 
+def _in_their_case(options: list[Option], answer: str) -> list[Option]:
+    """Of options whose texts differ only in case (``FF``, ``Ff``, ``ff``), those the answer writes in their own
+    case, when it writes any (``The genotype is Ff``)."""
+    def cased(option: Option) -> bool:
+        words = re.sub(r"[^\w\s]", " ", option.text).split()
+        return bool(words) and re.search(r"(?<![A-Za-z0-9])" + r"[\W_]+".join(map(re.escape, words))
+                                         + r"(?![A-Za-z0-9])", answer) is not None
+
+    kept = []
+    for option in options:
+        twins = [o for o in options if _content(o.text) == _content(option.text)]
+        if len(twins) == 1 or cased(option) or not any(map(cased, twins)):
+            kept.append(option)
+    return kept
+
+
 def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
+    # Full-width and other compatibility forms read as their plain letters: "Ｂ", "（Ｄ）" are "B", "(D)".
+    options = tuple(replace(o, text=unicodedata.normalize("NFKC", o.text)) for o in options)
     letters = {option.letter for option in options}
-    text = answer.strip()
+    text = unicodedata.normalize("NFKC", answer).strip()
     if not text:
         return Extracted(None, "empty")
     text = _without_echo(text, options).strip()
@@ -234,8 +285,10 @@ def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
     if whole and whole.group(1).upper() in letters:
         return Extracted(whole.group(1).upper(), "letter")
     masked = _masked(text, options)
-    for tier in _named_letters(text, masked):
-        named = tier & letters
+    tiers, rejected = _named_letters(text, masked)
+    options = tuple(o for o in options if o.letter not in rejected)  # a rejected letter is never the choice
+    for tier in tiers:
+        named = (tier & letters) - rejected
         if len(named) == 1:
             return Extracted(named.pop(), "letter")
         if len(named) > 1:
@@ -250,6 +303,7 @@ def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
         return Extracted(exact[0], "text")
     contained = [o for o in options if _content(o.text) and re.search(rf"\b{re.escape(_content(o.text))}\b", said)
                  and not _only_operand(o.text, text)]
+    contained = _in_their_case(contained, text)
     if len(contained) == 1:
         return Extracted(contained[0].letter, "text")
     with_equals = _content(text, keep="=")  # as ``said``, "=" kept

@@ -131,7 +131,40 @@ def test_texts_that_differ_only_in_case():
     assert [extract_letter(a, genotypes).letter for a in ("AA", "Aa", "aa", "B. Aa")] == ["A", "B", "C", "B"]
 
 
-# --- the table: 587 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
+GENOTYPES = (Option("A", "FF"), Option("B", "Ff"), Option("C", "ff"))
+
+
+# --- a second hostile round: a rejected letter, options that differ only in case inside a sentence, full-width letters ---
+@pytest.mark.parametrize("answer, options, letter, status", [
+    # a letter the answer rejects is never the choice; the one other letter it affirms is
+    ("A is not correct.", OPTIONS, None, "no_letter"),
+    ("Option A is incorrect.", OPTIONS, None, "no_letter"),
+    ("It can't be A.", OPTIONS, None, "no_letter"),
+    ("The answer isn't B.", OPTIONS, None, "no_letter"),
+    ("A is wrong, B is correct.", OPTIONS, "B", "letter"),
+    ("(A) is incorrect; (B) is correct.", OPTIONS, "B", "letter"),  # the opening letter rejected: the next tier
+    ("It is not A or B.", OPTIONS, None, "no_letter"),  # the negation covers the list
+    ("A and C are wrong.", OPTIONS, None, "no_letter"),
+    ("A is incorrect; the cup is missing.", OPTIONS, None, "no_letter"),  # nor is A chosen by its text
+    ("Answer: B. B does not contain a cup.", OPTIONS, "B", "letter"),  # what B is, not that B is wrong
+    ("A. The cup is not visible", OPTIONS, "A", "letter"),  # the option's text is not the answer's verdict
+    # options that differ only in case: the case the answer writes decides
+    ("The genotype is Ff.", GENOTYPES, "B", "text"),
+    ("Answer: ff", GENOTYPES, "C", "text"),
+    ("The genotype is fF.", GENOTYPES, None, "ambiguous"),
+    ("Answer: A", GENOTYPES, "A", "letter"),
+    # full-width letters read as their letters
+    ("Ｂ", OPTIONS, "B", "letter"),
+    ("（Ｄ）", OPTIONS, "D", "letter"),
+    ("答案：Ｂ", OPTIONS, "B", "letter"),
+    ("ｔｈｅ ｃｕｐ", OPTIONS, "A", "text"),
+])
+def test_rejected_cased_and_full_width(answer, options, letter, status):
+    extracted = extract_letter(answer, options)
+    assert (extracted.letter, extracted.status) == (letter, status)
+
+
+# --- the table: 659 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
 # after the rule was settled ("held_out"), and 90 real SmolLM2-135M-Instruct answers ("smollm2_real", from
 # benchmarks/real_smollm2.py --placement balanced), each labelled with the option the answer chooses, or null ---
 TABLE = [json.loads(line) for line in (Path(__file__).parent / "answer_table.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -145,7 +178,8 @@ def test_the_table_covers_every_class_of_answer():
     classes = Counter(row["class"] for row in TABLE)
     assert len(TABLE) >= 300 and min(classes.values()) >= 15, classes
     assert {"capital_in_option_text", "A_letter_or_article", "quoted_letter", "not_a_choice", "lowercase_after_cue",
-            "repeated_prompt", "numeric", "babble", "held_out", "smollm2_real"} <= set(classes)
+            "repeated_prompt", "numeric", "babble", "held_out", "smollm2_real", "rejected_letter", "case_only_options",
+            "full_width"} <= set(classes)
     assert sum(row["expected"] is None for row in TABLE) >= 60  # the reader must also know when there is no answer
 
 

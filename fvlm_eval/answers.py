@@ -22,7 +22,8 @@ The rule, in order (answer and option texts NFKC-normalised first: full-width ``
    any tier nor by its text: negated before it (``not A``, ``It can't be A``, ``The answer isn't
    B``, ``nor B``) or judged wrong after it or after the list it heads (``A is wrong``, ``B would be
    incorrect``, ``A and C are false``, ``A is not the answer``); so ``A is wrong, B is correct`` is
-   B, and ``A is not correct`` alone is unparseable.
+   B, and ``A is not correct`` alone is unparseable. An option's text is rejected the same way
+   (``Sample A is wrong``, ``Berries, not the cup``).
    One letter is the answer; two different letters in the deciding tier are ambiguous
    (``A or B``, ``(A) and (C)``);
 4. else the option whose own text the answer is (case, spaces, punctuation and a leading article
@@ -33,7 +34,7 @@ The rule, in order (answer and option texts NFKC-normalised first: full-width ``
    stated); a word that merely starts with a letter (``Berries``) is not that letter;
 5. else unparseable.
 
-Measured on the 659 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
+Measured on the 667 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ _LABELLED = re.compile(r"\b(?:sample|solution|vitamin|type|plan|figure|fig\.|gro
                        r"|container|beaker)\s*$", re.IGNORECASE)
 # A letter the answer rejects is never its choice: negated before it ("not A", "It can't be A", "isn't B",
 # "nor B") or judged wrong after it, it or the list it heads ("A is wrong", "B isn't correct", "A and C are false");
-# "B does not show a cup" says what B is, not that it is wrong.
-_NEGATED = re.compile(rf"(?:\bnot|\bcannot|n['’]t|\bnor|\bneither)(?:\s+(?:be|is))?\s+(?:(?:option|choice)\s+)?{_OPEN}?\s*$",
-                      re.IGNORECASE)
+# "B does not show a cup" says what B is, not that it is wrong. An option's text is rejected the same way.
+_NEGATED = re.compile(rf"(?:\bnot|\bcannot|n['’]t|\bnor|\bneither)(?:\s+(?:be|is))?(?:\s+(?:the|an?))?\s+"
+                      rf"(?:(?:option|choice)\s+)?{_OPEN}?\s*$", re.IGNORECASE)
 _JUDGED_WRONG = re.compile(
     rf"(?:\s*{_CLOSE})?\s+(?:(?:is|are|was|were|be|would|should|must|might|could|can|will|do|does|did|seems?|appears?"
     r"|looks?|to|also|clearly|definitely|certainly|obviously|surely|then|the|an?)\s+)*"
@@ -257,20 +258,40 @@ def _only_operand(option_text: str, answer: str) -> bool:
                                 or re.match(rf"\s*{_OPERATOR}", answer.lower()[m.end():]) for m in places)
 
 
-def _in_their_case(options: list[Option], answer: str) -> list[Option]:
-    """Of options whose texts differ only in case (``FF``, ``Ff``, ``ff``), those the answer writes in their own
-    case, when it writes any (``The genotype is Ff``)."""
-    def cased(option: Option) -> bool:
-        words = re.sub(r"[^\w\s]", " ", option.text).split()
-        return bool(words) and re.search(r"(?<![A-Za-z0-9])" + r"[\W_]+".join(map(re.escape, words))
-                                         + r"(?![A-Za-z0-9])", answer) is not None
+def _places(option: Option, answer: str, cased: bool = False) -> list[re.Match]:
+    """Where the answer writes the option's text (spaces, punctuation and a leading article aside; case too unless
+    ``cased``)."""
+    words = re.sub(r"[^\w\s]", " ", option.text).split()
+    if len(words) > 1 and words[0].lower() in ("a", "an", "the"):
+        words = words[1:]
+    if not words:
+        return []
+    pattern = r"(?<![A-Za-z0-9])" + r"[\W_]+".join(map(re.escape, words)) + r"(?![A-Za-z0-9])"
+    return list(re.finditer(pattern, answer, 0 if cased else re.IGNORECASE))
 
+
+def _has_twins(option: Option, options: tuple[Option, ...] | list[Option]) -> bool:
+    """Whether another option's text differs from this one's only in case (``FF``, ``Ff``, ``ff``)."""
+    return any(o is not option and _content(o.text) == _content(option.text) for o in options)
+
+
+def _in_their_case(options: list[Option], answer: str) -> list[Option]:
+    """Of options whose texts differ only in case, those the answer writes in their own case, when it writes any
+    (``The genotype is Ff``)."""
     kept = []
     for option in options:
         twins = [o for o in options if _content(o.text) == _content(option.text)]
-        if len(twins) == 1 or cased(option) or not any(map(cased, twins)):
+        if len(twins) == 1 or _places(option, answer, cased=True) \
+                or not any(_places(o, answer, cased=True) for o in twins):
             kept.append(option)
     return kept
+
+
+def _rejected_texts(options: tuple[Option, ...], answer: str) -> set[str]:
+    """The letters of the options the answer rejects by their text, as it rejects letters (``Sample A is wrong``,
+    ``The genotype is FF, not Ff``)."""
+    return {o.letter for o in options for place in _places(o, answer, cased=_has_twins(o, options))
+            if _NEGATED.search(answer[:place.start()]) or _JUDGED_WRONG.match(answer, place.end())}
 
 
 def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
@@ -286,6 +307,7 @@ def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
         return Extracted(whole.group(1).upper(), "letter")
     masked = _masked(text, options)
     tiers, rejected = _named_letters(text, masked)
+    rejected |= _rejected_texts(options, text)
     options = tuple(o for o in options if o.letter not in rejected)  # a rejected letter is never the choice
     for tier in tiers:
         named = (tier & letters) - rejected

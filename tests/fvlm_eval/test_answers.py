@@ -146,6 +146,9 @@ GENOTYPES = (Option("A", "FF"), Option("B", "Ff"), Option("C", "ff"))
     ("It is not A or B.", OPTIONS, None, "no_letter"),  # the negation covers the list
     ("A and C are wrong.", OPTIONS, None, "no_letter"),
     ("A is incorrect; the cup is missing.", OPTIONS, None, "no_letter"),  # nor is A chosen by its text
+    ("Berries, not the cup.", OPTIONS, "B", "text"),  # an option rejected by its text, as by its letter
+    ("Sample A is wrong.", SAMPLES, None, "no_letter"),
+    ("The genotype is FF, not Ff.", GENOTYPES, "A", "text"),
     ("Answer: B. B does not contain a cup.", OPTIONS, "B", "letter"),  # what B is, not that B is wrong
     ("A. The cup is not visible", OPTIONS, "A", "letter"),  # the option's text is not the answer's verdict
     # options that differ only in case: the case the answer writes decides
@@ -164,7 +167,7 @@ def test_rejected_cased_and_full_width(answer, options, letter, status):
     assert (extracted.letter, extracted.status) == (letter, status)
 
 
-# --- the table: 659 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
+# --- the table: 667 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
 # after the rule was settled ("held_out"), and 90 real SmolLM2-135M-Instruct answers ("smollm2_real", from
 # benchmarks/real_smollm2.py --placement balanced), each labelled with the option the answer chooses, or null ---
 TABLE = [json.loads(line) for line in (Path(__file__).parent / "answer_table.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -151,7 +151,106 @@ def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Pa
         yield from (dataset[i] for i in range(len(dataset)))
         return
     context = "fork" if sys.platform.startswith("linux") else None  # the parent is this process (not a forkserver)
-    loader = DataLoader(MediaDataset(media, sampling, transform, cache_dir), batch_size=None, shuffle=False,
-                        num_workers=workers, collate_fn=_keep, prefetch_factor=4, multiprocessing_context=context,
-                        worker_init_fn=DieWithParent(os.getpid()))
-    yield from start_workers(loader)
+    dataset = MediaDataset(media, sampling, transform, cache_dir)
+    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_keep, prefetch_factor=4,
+                        multiprocessing_context=context, worker_init_fn=DieWithParent(os.getpid()))
+    iterator = start_workers(loader)
+    watch = WorkerWatch(list(getattr(iterator, "_workers", ())))
+    done = 0  # the loader yields in order: media[done:] are still to come
+    try:
+        while True:
+            try:
+                with watch.waiting():
+                    item = next(iterator)
+            except StopIteration:
+                return
+            except (WorkerDied, RuntimeError):
+                died = watch.died(reaped_is_dead=True)
+                if died is None:
+                    raise
+                break
+            done += 1
+            yield item
+    finally:
+        watch.stop()
+    iterator._shutdown_workers()  # the rest of them; torch's own clean-up of a loader that lost a worker
+    said = f"a decoding worker died ({died}); its clips and the rest were decoded in this process"
+    for index in range(done, len(media)):
+        key, clip, outcome, warning = dataset[index]
+        yield key, clip, outcome, warning or said
+
+
+class WorkerDied(Exception):
+    """Raised in the main thread, inside ``next()`` of the loader, when a decoding worker died."""
+
+
+class WorkerWatch:
+    """Notices a decoding worker that died (SIGKILL by the OOM killer, a crash) while the run waits for its
+    clips, and ends the wait. Without it the run could wait for ever: a worker killed in the middle of
+    writing a clip to the result pipe leaves a partial message, and the main thread blocks reading the
+    rest of it (the kernel's SIGCHLD may go to another thread and never interrupt that read).
+
+    A thread looks every ``poll_seconds`` (``waitid`` with ``WNOWAIT``: the worker is not reaped, torch
+    still sees it) and, while the main thread is inside ``next()``, sends it SIGCHLD; this module's
+    handler raises ``WorkerDied`` there and only there."""
+
+    def __init__(self, workers: list, poll_seconds: float = 0.5):
+        self.workers, self.poll_seconds = [w for w in workers if w.pid], poll_seconds
+        self.inside, self.stopped = False, threading.Event()
+        self.armed = (bool(self.workers) and hasattr(os, "waitid") and hasattr(signal, "pthread_kill")
+                      and threading.current_thread() is threading.main_thread())
+        if self.armed:
+            self.previous = signal.signal(signal.SIGCHLD, self._on_child)
+            threading.Thread(target=self._watch, name="fvlm-eval-worker-watch", daemon=True).start()
+
+    def died(self, reaped_is_dead: bool = False) -> str | None:
+        """How the first worker that ended abnormally ended, or ``None``. ``reaped_is_dead``: after the
+        loader raised, a worker already reaped (torch's liveness check reaps it) ended unexpectedly too."""
+        for worker in self.workers:
+            try:
+                status = os.waitid(os.P_PID, worker.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:  # reaped already: its exit code is kept
+                code = worker.exitcode
+                if reaped_is_dead and code != 0:
+                    return f"pid {worker.pid}, " + (f"killed by {signal.Signals(-code).name}" if code and code < 0
+                                                    else f"exit code {code}")
+                continue
+            if status is None:
+                continue
+            if status.si_code == os.CLD_EXITED and status.si_status == 0:
+                continue  # left quietly (SIGTERM to the whole group): the run is stopping anyway
+            how = (f"exit code {status.si_status}" if status.si_code == os.CLD_EXITED
+                   else f"killed by {signal.Signals(status.si_status).name}")
+            return f"pid {worker.pid}, {how}"
+        return None
+
+    def waiting(self):
+        watch = self
+
+        class _Inside:
+            def __enter__(self):
+                if watch.armed and watch.died():
+                    raise WorkerDied()
+                watch.inside = True
+
+            def __exit__(self, *exc):
+                watch.inside = False
+                return False
+
+        return _Inside()
+
+    def _on_child(self, signum, frame) -> None:
+        if self.inside and self.died():
+            self.inside = False
+            raise WorkerDied()
+
+    def _watch(self) -> None:
+        main = threading.main_thread().ident
+        while not self.stopped.wait(self.poll_seconds):
+            if self.inside and self.died():
+                signal.pthread_kill(main, signal.SIGCHLD)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.armed and signal.getsignal(signal.SIGCHLD) is self._on_child:
+            signal.signal(signal.SIGCHLD, self.previous)

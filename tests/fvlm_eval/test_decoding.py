@@ -46,3 +46,34 @@ def test_sigterm_to_the_whole_group_while_workers_start_or_decode(delay, videos)
                           timeout=120, start_new_session=True)  # its own process group: the signal stays in it
     assert done.stdout.strip().splitlines()[-1:] == ["stopped: Terminated"], done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
+def test_a_decoding_worker_killed_mid_run_is_replaced_by_decoding_here(videos):
+    """SIGKILL of a worker (the OOM killer) while clips flow: the wait for its clips ends (it once lasted for
+    ever), every clip comes once, in order, equal to decoding in this process, and one line says what happened."""
+    import os
+    import signal
+
+    import numpy as np
+
+    from fvlm_eval.decoding import decoded
+    from fvlm_eval.models.fvlm import FRAME_TRANSFORM
+    from fvlm_eval.types import Media, Sampling
+    from tests.processes import live_processes
+
+    media = [Media("video", f"b/{i}", path) for i, path in enumerate(videos)]
+    sampling = Sampling("uniform", 8)
+    expected = {key: clip for key, clip, _, _ in decoded(media, sampling, FRAME_TRANSFORM, 0, None)}
+    seen, warnings = [], []
+    for key, clip, _, warning in decoded(media, sampling, FRAME_TRANSFORM, 2, None):
+        if not seen:
+            workers = live_processes(lambda pid, ppid, cmd: ppid == os.getpid())
+            assert len(workers) == 2
+            os.kill(workers[0], signal.SIGKILL)
+        seen.append(key)
+        warnings.append(warning)
+        assert np.array_equal(clip.frames, expected[key].frames) and clip.timestamps == expected[key].timestamps
+    assert seen == [m.key for m in media]
+    said = {w for w in warnings if w}
+    assert len(said) == 1 and "a decoding worker died" in said.pop() and "SIGKILL" in str(warnings)
+    assert not live_processes(lambda pid, ppid, cmd: ppid == os.getpid())

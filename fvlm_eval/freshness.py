@@ -10,7 +10,12 @@ are the truth.
 - A ``summary.json`` older than ``samples.jsonl`` (an interrupted rerun, edited records), or none
   beside the records, is a warning: numbers must be computed from the records. The summary
   supplies only the selection of questions it counts (``questions``: a later ``--limit`` may
-  have narrowed the run) and the headline protocol, when present.
+  have narrowed the run) and the headline protocol, when present; its numbers are never used.
+- A summary with no readable records (``samples.jsonl`` missing, or not a file) is a warning
+  naming the file: with no records there is nothing measured to show.
+- The selection can never change the numbers silently: one that leaves recorded questions out
+  is said in a warning (with the summary's own ``coverage.recorded`` when that disagrees), and an
+  emptied or malformed one is ignored (all records count), with a warning.
 
 ``report`` and ``regress`` both read run folders through it.
 """
@@ -58,6 +63,44 @@ def recomputed_correct(record: Record) -> dict[str, bool]:
             for p in dict.fromkeys([*record.pred, *record.correct])}
 
 
+def no_records(folder: Path) -> str | None:
+    """The warning for a folder whose ``summary.json`` has no readable records beside it, else ``None``."""
+    folder = Path(folder)
+    samples = folder / SAMPLES
+    if samples.is_file() or not (folder / SUMMARY).exists():
+        return None
+    what = "not a file" if samples.exists() else "missing"
+    return (f"{samples}: {what}, so {folder / SUMMARY} has no records behind it; its numbers are not shown as "
+            "measured (nothing is counted for this folder)")
+
+
+def _selection(summary: dict, records: dict[str, Record], samples: Path, summary_path: Path,
+               warnings: list[str]) -> list[str] | None:
+    """The ids the summary counts, or ``None`` (all records): see the module's rule."""
+    if "questions" not in summary or not records:
+        return None
+    selected = summary["questions"]
+    coverage = summary.get("coverage")
+    recorded = coverage.get("recorded") if isinstance(coverage, dict) else None
+    if not isinstance(selected, list) or not all(isinstance(i, str) for i in selected):
+        warnings.append(f"{summary_path}: `questions` is not a list of ids (hand-edited?); ignored: all "
+                        f"{counted(len(records), 'record')} of {samples} count")
+        return None
+    if not selected and recorded != 0:
+        warnings.append(f"{summary_path}: `questions` is empty while {samples} holds {counted(len(records), 'record')} "
+                        "(hand-edited?); ignored: every record counts")
+        return None
+    selected = list(dict.fromkeys(selected))
+    left_out = len(set(records) - set(selected))
+    if left_out:
+        own = (f"; its own coverage says {recorded} recorded: hand-edited?"
+               if isinstance(recorded, int) and recorded != len(selected) else "")
+        warnings.append(f"{samples}: {counted(left_out, 'record')} outside the {counted(len(selected), 'question')} "
+                        f"summary.json counts (a later, smaller --limit?{own}) {'is' if left_out == 1 else 'are'} "
+                        "left out")
+    return selected
+
+
 def load_run_folder(folder: Path) -> RunFolder:
     """Read ``folder`` (holding ``samples.jsonl`` and normally ``summary.json``) by the rule above.
 
@@ -79,10 +122,13 @@ def load_run_folder(folder: Path) -> RunFolder:
     elif samples.is_file():
         warnings.append(f"{folder}: no summary.json beside samples.jsonl; numbers are computed from the records "
                         "(all of them: the run's selection of questions is unknown)")
-    selected = summary.get("questions") if summary else None
-    if isinstance(selected, list):
+    missing_records = no_records(folder)
+    if missing_records:
+        warnings.append(missing_records)
+    selected = _selection(summary, records, samples, summary_path, warnings) if summary else None
+    if selected is not None:
         missing = [i for i in selected if i not in records]
-        if missing and samples.is_file():
+        if missing:
             warnings.append(f"{samples}: {counted(len(missing), 'question')} the summary counts {'has' if len(missing) == 1 else 'have'} no record (e.g. {missing[0]}); "
                             "they are left out")
         records = {i: records[i] for i in selected if i in records}

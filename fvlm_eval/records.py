@@ -256,6 +256,15 @@ def circular_predictions(block: dict, question: Question, generated: bool) -> di
 
 # ----- files ----------------------------------------------------------------------------------
 
+BYTE_ORDER_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def wide_encoding(data: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when ``data`` starts with that encoding's byte-order mark, else ``None``."""
+    return next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)
+
+
 def read_records(path: Path, repair: bool = False) -> list[Record]:
     """Every complete record in ``path`` in order (``repair``: cut a partial last line off the file)."""
     path = Path(path)
@@ -272,6 +281,13 @@ def read_records(path: Path, repair: bool = False) -> list[Record]:
     for number, line in enumerate(data[:complete_end].splitlines(), start=1):
         if not line.strip():
             continue
+        wide = wide_encoding(line)  # json.loads would decode such a line, or fail on its neighbour
+        if wide:
+            raise RecordError(f"{path}:{number}: the file is {wide} (this line starts with a {wide} byte-order "
+                              "mark), not UTF-8 JSON lines; convert it to UTF-8")
+        if b"\x00" in line:
+            raise RecordError(f"{path}:{number}: not UTF-8 JSON lines (this line holds NUL bytes: UTF-16 text, or "
+                              "zeros left by a crash?)")
         try:
             value = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -357,5 +373,11 @@ def read_json(path: Path):
         return json.loads(path.read_text())
     except FileNotFoundError as error:
         raise RecordError(f"{path}: missing") from error
+    except UnicodeDecodeError as error:
+        wide = wide_encoding(path.read_bytes()[:4])
+        if wide:
+            raise RecordError(f"{path}: the file is {wide} (it starts with its byte-order mark), not UTF-8 JSON; "
+                              "convert it to UTF-8") from error
+        raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error
     except (OSError, ValueError) as error:
         raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error

@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 
 from fvlm_eval import scoring
-from fvlm_eval.freshness import RunFolder, load_run_folder
+from fvlm_eval.freshness import RunFolder, load_run_folder, no_records
 from fvlm_eval.records import Record, RecordError, read_json, write_json_atomic, write_text_atomic
 from fvlm_eval.stats import mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed
 from fvlm_eval.wording import counted
@@ -54,7 +54,8 @@ def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
     if (folder / "samples.jsonl").is_file():
         raise RegressUnusable(f"--{role} {folder}: this is one benchmark/mode folder; give the run folder "
                               f"(the --output-dir of `fvlm-eval run`), {folder.parent.parent}")
-    found = {(p.parent.parent.name, p.parent.name): p.parent for p in sorted(folder.glob("*/*/samples.jsonl"))}
+    found = {(p.parent.parent.name, p.parent.name): p.parent  # a summary without records too: it is warned about
+             for name in ("samples.jsonl", "summary.json") for p in sorted(folder.glob(f"*/*/{name}"))}
     shards = sorted(folder.glob("*/*/samples.shard-*.jsonl"))
     if shards:
         raise RegressUnusable(f"--{role} {folder}: holds unmerged shards ({shards[0].name}); run `fvlm-eval merge {folder}` first")
@@ -183,6 +184,8 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
                              **compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha, max_drop)})
         results += rows
     unpaired = sorted(set(base_runs) ^ set(cur_runs))
+    for role, runs in (("baseline", base_runs), ("current", cur_runs)):
+        warnings += [f"{role}: {why}" for key in unpaired if key in runs and (why := no_records(runs[key]))]
     overall_rows = [r for r in results if not r["breakdown"]]
     failing = [r for r in overall_rows if r["delta"] < -max_drop and r["p_drop"] < alpha]
     underpowered = [r for r in overall_rows if r not in failing and r["underpowered"]]
@@ -212,6 +215,13 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
                "unpaired_runs": [" ".join(k) for k in unpaired], "only_in_one_run": only, "comparisons": results}
     text = markdown(summary, failing)
     folder = Path(output) if output else Path(current) / "regress"
+    from rich.markdown import Markdown
+
+    from fvlm_eval.terminal import console
+
+    shown = console_text(summary, failing, folder)
+    verdict, rest = shown.split("\n", 1)  # the verdict first, on its own (`regress ... | head -1`: a reader that
+    console().print(Markdown(verdict))    # leaves after it makes the later lines meet a closed pipe, said on stderr)
     write_text_atomic(folder / "regress.md", text)
     write_json_atomic(folder / "regress.json", summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -224,11 +234,7 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
 
             print(f"warning: GITHUB_STEP_SUMMARY={step_summary}: not written ({error.strerror or error}); "
                   "the verdict stands", file=sys.stderr)
-    from rich.markdown import Markdown
-
-    from fvlm_eval.terminal import console
-
-    console().print(Markdown(console_text(summary, failing, folder)))
+    console().print(Markdown(rest.lstrip("\n")), new_line_start=True)
     return code
 
 

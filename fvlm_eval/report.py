@@ -138,10 +138,12 @@ def read_baselines(path: Path | None) -> list[Baseline]:
 
 
 def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], dict]:
-    """(benchmark, mode) -> the summary of each ``<benchmark>/<mode>`` folder of one run, read by
-    the one rule of ``freshness.load_run_folder``: records are the truth, so a summary that is
-    older than its records, or missing beside them, is recomputed from the records (with
-    ``correct`` recomputed from pred and gold) and the reason appended to ``warnings``."""
+    """(benchmark, mode) -> the summary of each ``<benchmark>/<mode>`` folder of one run, always
+    computed from its records by the one rule of ``freshness.load_run_folder`` (``correct``
+    recomputed from pred and gold; the summary supplies only its selection of questions, headline
+    protocol, manifest and annotation problems, never a number); every warning of that rule (a
+    stale, missing or hand-edited summary, a summary with no readable records) is appended to
+    ``warnings``."""
     from fvlm_eval.freshness import load_run_folder
     from fvlm_eval.summary import summarize_records
     from fvlm_eval.tasks import get_benchmark
@@ -155,32 +157,51 @@ def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[s
         path = folder / "summary.json"
         try:
             loaded = load_run_folder(folder)
-            summary = loaded.summary
-            if summary is not None:
-                key = (summary["benchmark"], summary["mode"])
+            stated = loaded.summary or {}
+            if loaded.summary is not None:  # a summary of this version names these (its numbers are not read)
                 for name in ("headline_protocol", "accuracy", "coverage"):
-                    summary[name]
+                    stated[name]
         except RecordError as error:
             raise ReportError(str(error)) from error
         except (KeyError, TypeError) as error:
             raise ReportError(f"{path}: not a summary of this version of fvlm-eval (no {error})") from error
-        if loaded.warnings:
-            benchmark, mode = (summary["benchmark"], summary["mode"]) if summary else (folder.parent.name, folder.name)
-            if benchmark not in BENCHMARKS:
-                raise ReportError(f"{folder}: {benchmark!r} is not a benchmark of fvlm-eval ({', '.join(BENCHMARKS)})")
-            headline = loaded.headline_protocol or "reference"
-            records = list(loaded.records.values())
-            fresh = summarize_records(get_benchmark(benchmark), mode, records, len(records), headline)
-            fresh["manifest"] = (summary or {}).get("manifest", {})
-            summary, key = fresh, (benchmark, mode)
-            if warnings is not None:
-                warnings.extend(loaded.warnings)
-        _circular_unparseable(summary, list(loaded.records.values()))
-        found[key] = summary
+        benchmark, mode = folder.parent.name, folder.name  # where the runner wrote them, as regress pairs them
+        if benchmark not in BENCHMARKS:
+            raise ReportError(f"{folder}: {benchmark!r} is not a benchmark of fvlm-eval ({', '.join(BENCHMARKS)})")
+        records = list(loaded.records.values())
+        coverage = stated.get("coverage") if isinstance(stated.get("coverage"), dict) else {}
+        selected = coverage.get("selected")
+        selected = selected if isinstance(selected, int) and selected >= len(records) else len(records)
+        problems = [p for p in stated.get("problems") or [] if isinstance(p, dict) and isinstance(p.get("expected", 0), int)]
+        notes = [n for n in stated.get("notes") or [] if isinstance(n, str)]
+        summary = summarize_records(get_benchmark(benchmark), mode, records, selected,
+                                    loaded.headline_protocol or "reference", notes, problems)
+        summary["manifest"] = stated.get("manifest") if isinstance(stated.get("manifest"), dict) else {}
+        if warnings is not None:
+            warnings.extend(loaded.warnings)
+            if not loaded.warnings and loaded.summary is not None:
+                warnings.extend(_disagreement(path, stated, summary))
+        _circular_unparseable(summary, records)
+        found[(benchmark, mode)] = summary
     if not found:
         hint = " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
         raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it{hint}; is it the --output-dir of `fvlm-eval run`?")
     return found
+
+
+def _disagreement(path: Path, stated: dict, computed: dict) -> list[str]:
+    """A warning when a summary's own counts differ from its records' (a hand edit: the report shows the records')."""
+    accuracy = stated.get("accuracy") if isinstance(stated.get("accuracy"), dict) else {}
+    differ = []
+    for protocol, block in computed["accuracy"].items():
+        claim = accuracy.get(protocol)
+        claimed = (claim.get("correct"), claim.get("n")) if isinstance(claim, dict) else None
+        if claimed is not None and claimed != (block["correct"], block["n"]):
+            differ.append(f"{protocol} {claimed[0]}/{claimed[1]} stated, {block['correct']}/{block['n']} in the records")
+    if not differ:
+        return []
+    return [f"{path}: its numbers disagree with its records ({'; '.join(differ[:2])}"
+            f"{f'; {len(differ) - 2} more' if len(differ) > 2 else ''}): hand-edited? the records' numbers are shown"]
 
 
 PARSED_STATUSES = ("letter", "text", "failed")  # a generated answer's status that is not "unparseable" (summary's rule)

@@ -153,17 +153,36 @@ def _edit_summary(run: Path, change) -> None:
     path.write_text(json.dumps(summary))
 
 
-def _with_cloze(summary: dict) -> None:
-    """Cloze blocks as the summary will hold them (the multiple-choice block's numbers, renamed)."""
-    for name in ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"):
-        summary["accuracy"][name] = {**summary["accuracy"]["reference"], "formulation": "cloze"}
-    summary["accuracy"]["circular_reference"] = {**summary["accuracy"]["reference"], "formulation": "circular"}
+def _edit_records(run: Path, change) -> None:
+    """Rewrite each record of ``run`` as ``change(index, row)`` makes it; the summary stays newer than the records."""
+    import os
+
+    folder = run / "videomme/coarse_fine"
+    samples = folder / "samples.jsonl"
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    for index, row in enumerate(rows):
+        change(index, row)
+    samples.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    os.utime(folder / "summary.json", (samples.stat().st_mtime + 5,) * 2)
+
+
+def _with_cloze(index: int, row: dict) -> None:
+    """Cloze and circular predictions recorded beside the multiple-choice one (the same letter)."""
+    for name in ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi", "circular_reference"):
+        row["pred"][name] = row["pred"]["reference"]
+        row["correct"][name] = row["correct"]["reference"]
+
+
+def _unparseable(row: dict) -> None:
+    row["generated"] = {"text": "\n", "letter": None, "status": "empty"}
+    row["pred"]["generated"], row["correct"]["generated"] = None, False
 
 
 def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
     run = write_run(tmp_path / "run", [True] * 30 + [False] * 70, generated=True)
-    _edit_summary(run, _with_cloze)
+    _edit_records(run, _with_cloze)
     report = build([run], read_baselines(None))
+    assert report["warnings"] == []
     shown = {label: report["formulations"][label] for label in report["run_rows"]}
     assert shown == {"run coarse_fine [reference]": "multiple_choice", "run coarse_fine [cloze_pmi]": "cloze",
                      "run coarse_fine [generated]": "generated", "run coarse_fine [circular_reference]": "circular"}
@@ -174,8 +193,8 @@ def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
     assert [p for f, p in full if f == "cloze"] == ["cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"]
     assert [f for f, _ in full] == sorted([f for f, _ in full], key=["multiple_choice", "cloze", "generated", "circular"].index)
     for row in text.split("## Every protocol recorded")[1].splitlines():
-        if row.startswith("| run coarse_fine"):
-            assert "(chance 25.0)" in row  # every number beside its own chance level
+        if row.startswith("| run coarse_fine"):  # every number beside its own chance level
+            assert ("(chance 0.4)" if "| circular |" in row else "(chance 25.0)") in row, row
     import csv
     import io
 
@@ -190,10 +209,7 @@ def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
 
 def test_a_run_whose_questions_all_failed_says_so_not_zero(tmp_path):
     run = write_run(tmp_path / "dead", [False] * 6, generated=True)
-
-    def all_failed(summary):
-        summary["coverage"].update(scored=0, failed=6)
-    _edit_summary(run, all_failed)
+    _edit_records(run, lambda i, row: row.update(error="video missing"))
     report = build([run], [])
     text = markdown(report)
     assert "0.0 [0.0" not in text
@@ -204,12 +220,10 @@ def test_a_run_whose_questions_all_failed_says_so_not_zero(tmp_path):
 
 def test_generated_answers_all_unparseable_say_so_and_counts_are_shown(tmp_path):
     run = write_run(tmp_path / "run", [False] * 10, generated=True)
-
-    def unparseable(summary, count):
-        summary["accuracy"]["generated"]["unparseable"] = count
-    _edit_summary(run, lambda s: unparseable(s, 10))
+    _edit_records(run, lambda i, row: _unparseable(row))
     assert "every answer unparseable (10/10): 0.0 [" in markdown(build([run], []))
-    _edit_summary(run, lambda s: unparseable(s, 3))
+    run = write_run(tmp_path / "three", [False] * 10, generated=True)
+    _edit_records(run, lambda i, row: _unparseable(row) if i < 3 else None)
     row = next(line for line in markdown(build([run], [])).splitlines() if "[generated]" in line)
     assert "; 3 unparseable)" in row
 
@@ -287,13 +301,18 @@ def test_a_protocol_measured_on_part_of_the_run_shows_its_own_n(tmp_path):
 
     from rich.console import Console
 
+    from fvlm_eval.report import read_summaries
     from fvlm_eval.summary_table import print_run_tables
 
     run = write_run(tmp_path / "run", [False] * 10, generated=True)
 
-    def partial(summary):  # 3 generated answers of 10 recorded questions, all unparseable
-        summary["accuracy"]["generated"].update(n=3, not_measured=7, unparseable=3)
-    _edit_summary(run, partial)
+    def partial(index, row):  # 3 generated answers of 10 recorded questions, all unparseable
+        if index < 3:
+            _unparseable(row)
+        else:
+            row["generated"] = None
+            del row["pred"]["generated"], row["correct"]["generated"]
+    _edit_records(run, partial)
     text = markdown(build([run], []))
     row = next(line for line in text.splitlines() if line.startswith("| run coarse_fine [generated]"))
     assert "every answer unparseable (3/3)" in row and "(on 3 of 10 recorded q; 10/2700 q" in row
@@ -301,7 +320,7 @@ def test_a_protocol_measured_on_part_of_the_run_shows_its_own_n(tmp_path):
     assert "(on 3 of 10 recorded q)" in full
     reference = next(line for line in text.splitlines() if line.startswith("| run coarse_fine [reference]"))
     assert "recorded q" not in reference  # measured on every recorded question: the run's coverage alone
-    summary = json.loads((run / "videomme/coarse_fine/summary.json").read_text())
+    summary = read_summaries(run)[("videomme", "coarse_fine")]
     out = io.StringIO()
     print_run_tables({("videomme", "coarse_fine"): summary}, Console(width=200, file=out, color_system=None))
     assert "on 3 of 10" in out.getvalue() and "all 3 unparseable" in out.getvalue()
@@ -340,3 +359,74 @@ def test_circular_generated_unparseable_under_every_rotation_says_so(tmp_path):
     block["unparseable"] = None
     _circular_unparseable(summary, records)
     assert fmt(run_cell(summary, "circular_generated"), "videomme").startswith("every answer unparseable (4/4)")
+
+
+# ----- the records decide: a summary's numbers are never shown ---------------------------------------
+
+def test_a_hand_edited_summary_changes_no_number_and_is_warned_about(tmp_path):
+    run = write_run(tmp_path / "run", [True] * 3 + [False] * 6, cloze_framing="plain")
+    _edit_records(run, lambda i, row: (row["pred"].update(cloze_pmi="A"), row["correct"].update(cloze_pmi=True))
+                  if i < 6 else None)  # cloze_pmi right on 6 of 9
+    path = run / "videomme/coarse_fine/summary.json"
+
+    def perfect(summary):  # 9/9 under every protocol, and the headline moved to cloze_pmi
+        summary["headline_protocol"] = "cloze_pmi"
+        for block in summary["accuracy"].values():
+            block.update(accuracy=1.0, correct=block["n"], ci95=[1.0, 1.0])
+    _edit_summary(run, perfect)
+    report = build([run], [])
+    main = report["main"]
+    assert main["run coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(100 / 3)
+    assert main["run coarse_fine [cloze_pmi]"]["videomme"]["accuracy"] == pytest.approx(200 / 3)
+    (warning,) = report["warnings"]
+    assert warning.startswith(f"{path}: its numbers disagree with its records (reference 9/9 stated, 3/9 in the records;")
+    assert "**Warning:** " + warning in markdown(report) and "100.0 [" not in markdown(report)
+
+
+def test_an_emptied_selection_counts_every_record_and_says_so(tmp_path):
+    run = write_run(tmp_path / "run", [True] * 6 + [False] * 3)
+    _edit_summary(run, lambda s: s.update(questions=[]))
+    report = build([run], [])
+    assert report["main"]["run coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(200 / 3)
+    assert any("`questions` is empty while" in w and "ignored: every record counts" in w for w in report["warnings"])
+
+
+def test_a_summary_without_its_records_shows_no_number_and_names_the_file(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    run = write_run(tmp_path / "run", [True] * 9)
+    write_run(tmp_path / "run", [True] * 3 + [False] * 6, mode="coarse_only")
+    samples = run / "videomme/coarse_fine/samples.jsonl"
+    for make_it in ("deleted", "a folder"):
+        if make_it == "a folder":
+            samples.mkdir()
+        else:
+            samples.unlink()
+        report = build([run], [])
+        cell = report["main"]["run coarse_fine [reference]"]["videomme"]
+        assert cell["accuracy"] is None  # shown n/a, never the summary's 100.0
+        assert "| run coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the " \
+               "public fVLM scorer's) | n/a |" in markdown(report)
+        assert report["main"]["run coarse_only [reference]"]["videomme"]["accuracy"] == pytest.approx(100 / 3)
+        (warning,) = report["warnings"]
+        assert warning.startswith(f"{samples}: {'missing' if make_it == 'deleted' else 'not a file'}, so "
+                                  f"{samples.parent / 'summary.json'} has no records behind it")
+    assert main(["report", str(run), "--thumbnails", "0", "--output-dir", str(tmp_path / "out")]) == 0
+    assert str(samples) in capsys.readouterr().out.replace("\n", "")  # said in the terminal too
+
+
+def test_a_utf16_records_line_is_named_as_utf16(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    run = write_run(tmp_path / "run", [True] * 4)
+    samples = run / "videomme/coarse_fine/samples.jsonl"
+    lines = samples.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].decode().encode("utf-16")  # a line appended by a UTF-16 editor or shell: BOM first
+    samples.write_bytes(b"".join(lines))
+    assert main(["report", str(run), "--thumbnails", "0", "--output-dir", str(tmp_path / "out")]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"error: {samples}:3: the file is UTF-16 (this line starts with a UTF-16 byte-order mark), not " \
+                   "UTF-8 JSON lines; convert it to UTF-8"
+    samples.write_bytes(samples.read_bytes().replace(b"\xff\xfe", b""))  # no mark: the NUL bytes give it away
+    with pytest.raises(ReportError, match=r"samples.jsonl:3: not UTF-8 JSON lines \(this line holds NUL bytes"):
+        build([run], [])

@@ -85,3 +85,38 @@ def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir
     line = next(line for line in out.splitlines() if "next: fvlm-eval report" in line)
     pasted = line.split("next: ", 1)[1].rstrip().removesuffix(")")
     assert shlex.split(pasted) == ["fvlm-eval", "report", str(output)]
+
+
+def test_regress_into_a_closed_reader_says_so_and_prints_its_verdict_first(tmp_path, monkeypatch, capsys):
+    """In this process: the verdict line goes out before the files are written (a `| head -1` that
+    leaves after it makes the later lines meet a closed pipe), the note comes once, the exit code stands."""
+    from fvlm_eval import regress as regress_module
+    from fvlm_eval.cli import main
+    from tests.fvlm_eval.constructed import write_run
+
+    base, current = write_run(tmp_path / "a", [True] * 9), write_run(tmp_path / "b", [True] * 9)
+    arguments = ["regress", "--baseline", str(base), "--current", str(current)]
+    printed_before_files = []
+    write = regress_module.write_text_atomic
+
+    def observed(path, text):  # the real write, noting what stdout had received by then
+        printed_before_files.append(sys.stdout.getvalue())
+        write(path, text)
+    monkeypatch.setattr(regress_module, "write_text_atomic", observed)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert main(arguments) == 5  # 9 questions: underpowered
+    assert printed_before_files[0].splitlines()[0].startswith("fvlm-eval regression: underpowered")
+    monkeypatch.setattr(regress_module, "write_text_atomic", write)
+    monkeypatch.setattr(terminal, "_closed_early", False)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader gone before anything is written
+    closed = io.TextIOWrapper(io.BufferedWriter(io.FileIO(write_end, "w")), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", closed)
+    capsys.readouterr()
+    assert main(arguments) == 5
+    assert [line for line in capsys.readouterr().err.splitlines() if "broken pipe" in line] == [
+        "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the command went on "
+        "to the end and wrote its files"]
+    assert (current / "regress" / "regress.md").is_file()
+    monkeypatch.undo()
+    closed.close()

@@ -52,8 +52,8 @@ class RunFolder:
 
     @property
     def stale(self) -> bool:
-        """Whether the summary's numbers cannot be trusted as they stand (older than, or missing
-        beside, the records; or the records' ``correct`` flags were edited)."""
+        """Whether the folder was warned about (a summary older than, missing beside, or without its
+        records; a selection that leaves records out or was emptied; edited ``correct`` flags)."""
         return bool(self.warnings)
 
 

@@ -16,7 +16,8 @@ from typing import Optional
 
 import typer
 
-from fvlm_eval.interrupts import INTERRUPT_EXIT_CODES, exit_code_of, sigterm_as_interrupt
+from fvlm_eval.interrupts import (EXIT_INTERRUPTED, EXIT_TERMINATED, INTERRUPT_EXIT_CODES, exit_code_of, sigterm_as_interrupt,
+                                  sigterm_received)
 from fvlm_eval import scoring
 from fvlm_eval.scoring import GENERATED, PROTOCOLS
 from fvlm_eval.tasks import BENCHMARKS
@@ -387,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args or os.environ.get("FVLM_EVAL_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
+    global _STOP_REPORTED
+    _STOP_REPORTED = False
     try:
         with sigterm_as_interrupt():  # SIGTERM stops a command as Ctrl-C does (exit 143)
             code = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
@@ -413,14 +416,18 @@ def main(argv: list[str] | None = None) -> int:
     if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
         typer.secho("note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
                     "command went on to the end and wrote its files", err=True, fg=typer.colors.YELLOW)
+    if code == EXIT_INTERRUPTED and sigterm_received():  # typer returns 130 for any KeyboardInterrupt
+        code = EXIT_TERMINATED
     if code in INTERRUPT_EXIT_CODES and not _STOP_REPORTED:  # Ctrl-C or SIGTERM before a run could say so
-        return main_interrupted(code)
+        return main_interrupted(code, next((a for a in args if not a.startswith("-")), ""))
     return code if isinstance(code, int) else 0
 
 
-def main_interrupted(code: int = 130) -> int:
-    typer.secho("interrupted; records written so far are kept: rerun the same command to resume", err=True,
-                fg=typer.colors.YELLOW)
+def main_interrupted(code: int = EXIT_INTERRUPTED, command: str = "run") -> int:
+    how = "stopped by SIGTERM" if code == EXIT_TERMINATED else "interrupted"
+    kept = ("records written so far are kept: rerun the same command to resume" if command in ("run", "demo")
+            else "every file it wrote is whole: rerun the same command")
+    typer.secho(f"{how} before `{command or 'the command'}` finished; {kept}", err=True, fg=typer.colors.YELLOW)
     return code
 
 

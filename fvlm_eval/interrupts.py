@@ -31,6 +31,12 @@ def exit_code_of(interrupt: BaseException) -> int:
 
 _SIGCHLD_SAVED: list = []  # torch's SIGCHLD handler, set aside while a SIGTERM stops this process
 _HELD = {"depth": 0, "pending": False}
+_RECEIVED: list = []  # a SIGTERM came: typer turns any KeyboardInterrupt into its own exit code 130
+
+
+def sigterm_received() -> bool:
+    """Whether a SIGTERM reached ``sigterm_as_interrupt`` in this process."""
+    return bool(_RECEIVED)
 
 
 @contextmanager
@@ -50,6 +56,7 @@ def sigterm_held():
 def _raise_terminated(signum, frame) -> None:
     import signal
 
+    _RECEIVED.append(signum)
     # The decoding workers may get the same SIGTERM (sent to the whole process group: SLURM, torchrun),
     # and die of it before they can leave quietly; the DataLoader's SIGCHLD handler would then raise
     # "worker killed by signal" in the middle of the clean-up. Ending with us is no error now.
@@ -83,6 +90,7 @@ def sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return
+    _RECEIVED.clear()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield

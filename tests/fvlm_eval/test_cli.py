@@ -239,3 +239,33 @@ def test_a_shard_speaks_of_its_own_share(capsys, model_dir, data, tmp_path):
 def test_prepare_shows_the_probe_progress(capsys, data):
     code, output = call(capsys, "prepare", "scienceqa", "--data-dir", data, "--no-download", "--workers", "0")
     assert "probing scienceqa media" in output and "6/6" in output
+
+
+@pytest.mark.parametrize("signal_name, code, said", [("SIGTERM", 143, "stopped by SIGTERM"), ("SIGINT", 130, "interrupted")])
+def test_a_stop_before_a_command_can_say_so_has_its_own_code_and_words(capsys, monkeypatch, model_dir, data, tmp_path,
+                                                                        signal_name, code, said):
+    """SIGTERM while the model loads (typer turns every KeyboardInterrupt into 130) or while report writes: 143
+    for SIGTERM, 130 for Ctrl-C, and words that fit the command (report keeps no records)."""
+    import signal
+    import threading
+
+    from fvlm_eval import api, html_report
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    sent = getattr(signal, signal_name)
+
+    def stopped(*args, **kwargs):
+        os.kill(os.getpid(), sent)
+        raise AssertionError("the signal should have stopped this")
+
+    run_args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
+                "--workers", "0", "--limit", "2", "--mode", "coarse_only"]
+    with monkeypatch.context() as patched:
+        patched.setattr(api, "build_adapter", stopped)
+        got, output = call(capsys, *run_args)
+    assert got == code and f"{said} before `run` finished; records written so far are kept" in squashed(output)
+    assert call(capsys, *run_args)[0] == 0
+    monkeypatch.setattr(html_report, "write_html", stopped)
+    got, output = call(capsys, "report", tmp_path / "out", "--output-dir", tmp_path / "report")
+    assert got == code and f"{said} before `report` finished; every file it wrote is whole" in squashed(output)

@@ -223,3 +223,23 @@ def test_the_detectable_drop_is_detected_about_80_percent_of_the_time():
     sums = (after.astype(int) - before.astype(int)) * per_video
     power = np.mean([signflip_p_lower(s) < 0.05 for s in sums])
     assert 0.7 <= power <= 0.9
+
+
+def test_above_chance_p_by_groups_equals_one_convolution_per_question():
+    """The grouped exact law (one binomial per option count) is the per-question Poisson-binomial law."""
+    import random
+
+    import numpy as np
+
+    from fvlm_eval.stats import above_chance_p
+
+    rng = random.Random(3)
+    for _ in range(20):
+        counts = [rng.choice([0, 1, 2, 3, 4, 5, 10]) for _ in range(rng.randint(1, 120))]
+        law = np.array([1.0])
+        for n in counts:
+            p = 1.0 / n if n else 0.0
+            law = np.concatenate([law * (1 - p), [0.0]]) + np.concatenate([[0.0], law * p])
+        for correct in {0, 1, len(counts) // 3, len(counts) // 2, len(counts), len(counts) + 1}:
+            expected = float(min(1.0, law[correct:].sum())) if correct < len(law) else 0.0
+            assert abs(above_chance_p(correct, counts) - expected) < 1e-9

@@ -11,6 +11,7 @@ file, then rename). Write errors propagate.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
@@ -309,18 +310,29 @@ def _line(record: Record) -> str:
 
 
 def append_records(path: Path, records: list[Record]) -> None:
-    """Append whole lines in one write and fsync; raises on any failure."""
+    """Append whole lines and fsync; raises on any failure (naming ``path``), after cutting the file back
+    to its length before the call, so a full disk leaves no part of a line behind."""
     if not records:
         return
-    payload = "".join(_line(r) for r in records).encode()
+    payload = memoryview("".join(_line(r) for r in records).encode())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        written = os.write(fd, payload)
-        if written != len(payload):
-            raise OSError(f"short write to {path}: {written} of {len(payload)} bytes")
-        os.fsync(fd)
+        before = os.fstat(fd).st_size  # the folder's lock makes this process its only writer
+        try:
+            while payload:  # a full disk first writes part, then refuses with ENOSPC
+                written = os.write(fd, payload)
+                if not written:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                payload = payload[written:]
+            os.fsync(fd)
+        except OSError as error:
+            try:
+                os.ftruncate(fd, before)
+            except OSError:
+                pass  # the error below is what the user must hear; a cut line is repaired on the next read
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
     finally:
         os.close(fd)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pytest
 
@@ -115,3 +116,29 @@ def test_a_prediction_decided_within_float_noise_is_flagged():
     clear = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64,
                         ChoiceResult("p" * 64, logprobs_for(-3.0, -1.0)))
     assert not any(n.startswith("near-tie") for n in clear.notes)
+
+
+def test_a_disk_that_fills_mid_line_leaves_no_part_of_it(tmp_path, monkeypatch):
+    """A full disk writes part of the payload, then refuses: the error names the file and errno (the CLI's
+    one line), and the file is cut back to its whole lines."""
+    import errno
+
+    from tests.fvlm_eval.constructed import record
+
+    path = tmp_path / "samples.jsonl"
+    append_records(path, [record(0, True, "v0")])
+    before = path.read_bytes()
+    real_write, calls = os.write, []
+
+    def fills_up(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", fills_up)
+        with pytest.raises(OSError) as caught:
+            append_records(path, [record(1, True, "v0"), record(2, False, "v1")])
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path) and len(calls) == 2
+    assert path.read_bytes() == before

@@ -71,9 +71,72 @@ def launch() -> Launch | None:
         return None
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group("gloo", timeout=timedelta(hours=48))
+    if not dist.is_initialized():  # collectives wait for the slowest shard (hours); the rendezvous does not
+        dist.init_process_group("gloo", store=_rendezvous(found), rank=found.rank, world_size=found.world,
+                                timeout=timedelta(hours=48))
     return found
+
+
+RENDEZVOUS_SECONDS = 120  # torchrun starts every rank at once: a rank that waits longer is no launch at all
+
+
+def _rendezvous(found: Launch):
+    """The store the ranks meet at (as torch's ``env://`` makes it: rank 0 hosts it, or torchrun's agent
+    does), made within ``RENDEZVOUS_SECONDS``; else a ``LaunchError`` saying who did not come. A stray
+    RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT once made a run wait 48 hours, deaf to SIGTERM."""
+    import importlib
+    import socket
+    import time
+
+    rendezvous = importlib.import_module("torch.distributed.rendezvous")  # the module (the package exports a function of its name)
+
+    host, port = os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]
+    if not port.isdigit() or not 0 < int(port) < 2 ** 16:
+        raise LaunchError(f"MASTER_PORT={port}: not a port number")
+    where = f"{host}:{port} (MASTER_ADDR:MASTER_PORT)"
+    stray = ("is torchrun running? RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT left in the environment make a "
+             "run wait for ranks that never come: unset them to run as one process")
+    hosting = found.rank == 0 and not rendezvous._torchelastic_use_agent_store()
+    deadline = time.monotonic() + RENDEZVOUS_SECONDS
+    while not hosting:  # in Python, so Ctrl-C and SIGTERM stop the wait (torch's own retries are deaf to them)
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise LaunchError(f"rank {found.rank} of {found.world}: nothing answers at {where} after "
+                                  f"{RENDEZVOUS_SECONDS} s: {stray}") from None
+            time.sleep(0.5)
+    with _default_stops():
+        try:
+            return rendezvous._create_c10d_store(host, int(port), found.rank, found.world,
+                                                 timedelta(seconds=max(1.0, deadline - time.monotonic())))
+        except (RuntimeError, ValueError) as error:  # torch's DistStoreError and its kin
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise LaunchError(f"rank {found.rank} of {found.world}: the ranks did not all meet at {where} within "
+                              f"{RENDEZVOUS_SECONDS} s ({first}): {stray}") from None
+
+
+class _default_stops:
+    """SIGTERM and Ctrl-C end the process at once while torch waits in C++ (where no Python handler can
+    run until it returns); nothing has been scored or written yet."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in ("SIGTERM", "SIGINT"):
+                number = getattr(signal, name)
+                self.saved[number] = signal.signal(number, signal.SIG_DFL)
+
+    def __exit__(self, *exc):
+        import signal
+
+        for number, handler in self.saved.items():
+            signal.signal(number, handler)
+        return False
 
 
 def device_for(launch_: Launch, requested: str | None) -> str:

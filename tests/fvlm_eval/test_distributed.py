@@ -229,3 +229,28 @@ def test_torchrun_ranks_stopped_or_killed_resume_with_another_count_into_the_sin
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "mvbench: accuracy %" in done.stdout  # rank 0 printed the merged run's table
     assert_same_records(output, root / "single")
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_stray_but_complete_torchrun_environment_gives_up_with_one_line(rank, monkeypatch):
+    """RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT all set, but no torchrun: rank 1 finds nothing listening,
+    rank 0 hosts and no one comes. Each gives up after the rendezvous limit (it once waited 48 hours)."""
+    import socket
+    import time
+
+    from fvlm_eval import distributed
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    for name, value in {"RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)
+    monkeypatch.setattr(distributed, "RENDEZVOUS_SECONDS", 2)
+    started = time.monotonic()
+    with pytest.raises(distributed.LaunchError) as refused:
+        distributed.launch()
+    assert time.monotonic() - started < 30
+    said = str(refused.value)
+    assert f"rank {rank} of 2" in said and f"127.0.0.1:{port}" in said and "unset them to run as one process" in said
+    assert ("nothing answers" if rank else "did not all meet") in said

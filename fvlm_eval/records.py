@@ -372,6 +372,23 @@ def write_text_atomic(path: Path, text: str) -> None:
         if isinstance(error, OSError):
             raise OSError(error.errno, error.strerror, str(path)) from error
         raise
+    _sweep_abandoned_temporaries(path)
+
+
+ABANDONED_AFTER_SECONDS = 600  # a temporary this old beside its file was left by a killed writer (writes take seconds)
+
+
+def _sweep_abandoned_temporaries(path: Path) -> None:
+    """Remove ``path``'s temporaries (``.NAME.XXXXXXXX``, as ``mkstemp`` names them above) that a writer
+    killed between creating and renaming one left behind; old ones only, so no live writer loses its file."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}")
+    now = time.time()
+    try:
+        for entry in os.scandir(path.parent):
+            if pattern.fullmatch(entry.name) and now - entry.stat(follow_symlinks=False).st_mtime > ABANDONED_AFTER_SECONDS:
+                os.unlink(entry.path)
+    except OSError:
+        pass  # tidying only: the write itself succeeded
 
 
 def write_json_atomic(path: Path, value) -> None:

@@ -142,3 +142,22 @@ def test_a_disk_that_fills_mid_line_leaves_no_part_of_it(tmp_path, monkeypatch):
             append_records(path, [record(1, True, "v0"), record(2, False, "v1")])
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path) and len(calls) == 2
     assert path.read_bytes() == before
+
+
+def test_temporaries_left_by_a_killed_writer_are_swept_by_the_next_write(tmp_path):
+    """A writer killed between making its temporary and renaming it leaves ``.summary.json.XXXXXXXX``; the next
+    write of that file removes it once it is old, and never a fresh one (a live writer's) or another file."""
+    import time
+
+    from fvlm_eval.records import ABANDONED_AFTER_SECONDS, write_json_atomic
+
+    path = tmp_path / "summary.json"
+    abandoned, fresh, other = tmp_path / ".summary.json.k1l2m3n4", tmp_path / ".summary.json.a1b2c3d4", tmp_path / ".summary.json.keep"
+    for leftover in (abandoned, fresh, other):
+        leftover.write_text("{")
+    old = time.time() - ABANDONED_AFTER_SECONDS - 60
+    os.utime(abandoned, (old, old))
+    os.utime(other, (old, old))
+    write_json_atomic(path, {"a": 1})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert not abandoned.exists() and fresh.exists() and other.exists()

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from fvlm_eval.frame_cache import FrameCache
@@ -146,12 +147,11 @@ def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Pa
     from torch.utils.data import DataLoader
 
     workers = default_workers(len(media)) if workers is None else workers
+    dataset = MediaDataset(media, sampling, transform, cache_dir)
     if workers <= 1:  # in this process: no start-up cost for a handful of clips
-        dataset = MediaDataset(media, sampling, transform, cache_dir)
         yield from (dataset[i] for i in range(len(dataset)))
         return
     context = "fork" if sys.platform.startswith("linux") else None  # the parent is this process (not a forkserver)
-    dataset = MediaDataset(media, sampling, transform, cache_dir)
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_keep, prefetch_factor=4,
                         multiprocessing_context=context, worker_init_fn=DieWithParent(os.getpid()))
     iterator = start_workers(loader)
@@ -209,40 +209,37 @@ class WorkerWatch:
         for worker in self.workers:
             try:
                 status = os.waitid(os.P_PID, worker.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:  # reaped already: its exit code is kept
-                code = worker.exitcode
-                if reaped_is_dead and code != 0:
-                    return f"pid {worker.pid}, " + (f"killed by {signal.Signals(-code).name}" if code and code < 0
-                                                    else f"exit code {code}")
-                continue
-            if status is None:
-                continue
-            if status.si_code == os.CLD_EXITED and status.si_status == 0:
-                continue  # left quietly (SIGTERM to the whole group): the run is stopping anyway
-            how = (f"exit code {status.si_status}" if status.si_code == os.CLD_EXITED
-                   else f"killed by {signal.Signals(status.si_status).name}")
-            return f"pid {worker.pid}, {how}"
+            except ChildProcessError:  # reaped already: its exit code is kept (negative: the signal)
+                if not reaped_is_dead or not worker.exitcode:
+                    continue
+                killed, number = worker.exitcode < 0, abs(worker.exitcode)
+            else:
+                if status is None:
+                    continue
+                killed, number = status.si_code != os.CLD_EXITED, status.si_status
+                if not killed and number == 0:
+                    continue  # left quietly (SIGTERM to the whole group): the run is stopping anyway
+            return f"pid {worker.pid}, " + (f"killed by {signal.Signals(number).name}" if killed else f"exit code {number}")
         return None
 
+    @contextmanager
     def waiting(self):
-        watch = self
-
-        class _Inside:
-            def __enter__(self):
-                if watch.armed and watch.died():
-                    raise WorkerDied()
-                watch.inside = True
-
-            def __exit__(self, *exc):
-                watch.inside = False
-                return False
-
-        return _Inside()
+        """Inside: the main thread waits in ``next()``, where ``WorkerDied`` may be raised."""
+        if self.armed and self.died():
+            raise WorkerDied()
+        self.inside = True
+        try:
+            yield
+        finally:
+            self.inside = False
 
     def _on_child(self, signum, frame) -> None:
-        if self.inside and self.died():
-            self.inside = False
-            raise WorkerDied()
+        if self.died():  # ours: raised in the wait, never in the middle of scoring (noticed at the next wait)
+            if self.inside:
+                self.inside = False
+                raise WorkerDied()
+        elif callable(self.previous):  # another child (torch's handler for the program's own loaders)
+            self.previous(signum, frame)
 
     def _watch(self) -> None:
         main = threading.main_thread().ident

@@ -10,6 +10,7 @@ merges the shards into the usual ``samples.jsonl`` and ``summary.json``. The pro
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -117,26 +118,22 @@ def _rendezvous(found: Launch):
                               f"{RENDEZVOUS_SECONDS} s ({first}): {stray}") from None
 
 
-class _default_stops:
+@contextmanager
+def _default_stops():
     """SIGTERM and Ctrl-C end the process at once while torch waits in C++ (where no Python handler can
     run until it returns); nothing has been scored or written yet."""
+    import signal
+    import threading
 
-    def __enter__(self):
-        import signal
-        import threading
-
-        self.saved = {}
-        if threading.current_thread() is threading.main_thread():
-            for name in ("SIGTERM", "SIGINT"):
-                number = getattr(signal, name)
-                self.saved[number] = signal.signal(number, signal.SIG_DFL)
-
-    def __exit__(self, *exc):
-        import signal
-
-        for number, handler in self.saved.items():
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGTERM, signal.SIGINT):
+            saved[number] = signal.signal(number, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
             signal.signal(number, handler)
-        return False
 
 
 def device_for(launch_: Launch, requested: str | None) -> str:

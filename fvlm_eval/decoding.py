@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fvlm_eval.frame_cache import FrameCache
-from fvlm_eval.interrupts import sigterm_held
+from fvlm_eval.interrupts import sigterm_held, sigterm_received
 from fvlm_eval.media import MediaError, load_clip
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -210,15 +210,17 @@ class WorkerWatch:
             try:
                 status = os.waitid(os.P_PID, worker.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:  # reaped already: its exit code is kept (negative: the signal)
-                if not reaped_is_dead or not worker.exitcode:
+                if not reaped_is_dead or worker.exitcode is None:
                     continue
                 killed, number = worker.exitcode < 0, abs(worker.exitcode)
             else:
                 if status is None:
                     continue
                 killed, number = status.si_code != os.CLD_EXITED, status.si_status
-                if not killed and number == 0:
-                    continue  # left quietly (SIGTERM to the whole group): the run is stopping anyway
+            if not killed and number == 0:
+                if sigterm_received():
+                    continue  # left quietly as SIGTERM reached the whole group: the run is stopping anyway
+                return f"pid {worker.pid}, stopped on its own (a SIGTERM or Ctrl-C sent to it alone)"
             return f"pid {worker.pid}, " + (f"killed by {signal.Signals(number).name}" if killed else f"exit code {number}")
         return None
 

@@ -48,9 +48,11 @@ def test_sigterm_to_the_whole_group_while_workers_start_or_decode(delay, videos)
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
 
 
-def test_a_decoding_worker_killed_mid_run_is_replaced_by_decoding_here(videos):
-    """SIGKILL of a worker (the OOM killer) while clips flow: the wait for its clips ends (it once lasted for
-    ever), every clip comes once, in order, equal to decoding in this process, and one line says what happened."""
+@pytest.mark.parametrize("signal_name, said", [("SIGKILL", "killed by SIGKILL"), ("SIGTERM", "stopped on its own")])
+def test_a_decoding_worker_killed_mid_run_is_replaced_by_decoding_here(videos, signal_name, said):
+    """SIGKILL of a worker (the OOM killer), or SIGTERM to it alone, while clips flow: the wait for its clips ends
+    (it once lasted for ever), every clip comes once, in order, equal to decoding in this process, and one line
+    says what happened."""
     import os
     import signal
 
@@ -71,11 +73,11 @@ def test_a_decoding_worker_killed_mid_run_is_replaced_by_decoding_here(videos):
         if not seen:
             workers = sorted(children() - others)
             assert len(workers) == 2
-            os.kill(workers[0], signal.SIGKILL)
+            os.kill(workers[0], getattr(signal, signal_name))
         seen.append(key)
         warnings.append(warning)
         assert np.array_equal(clip.frames, expected[key].frames) and clip.timestamps == expected[key].timestamps
     assert seen == [m.key for m in media]
-    said = {w for w in warnings if w}
-    assert len(said) == 1 and "a decoding worker died" in said.pop() and "SIGKILL" in str(warnings)
+    lines = {w for w in warnings if w}
+    assert len(lines) == 1 and "a decoding worker died" in str(lines) and said in str(lines)
     assert not children() - others

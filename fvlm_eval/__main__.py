@@ -1,11 +1,38 @@
-"""``python -m fvlm_eval``: the CLI (also as each rank under ``torchrun --nproc-per-node N -m fvlm_eval run ...``)."""
+"""``python -m fvlm_eval`` and the ``fvlm-eval`` console script: the CLI (also as each rank under
+``torchrun --nproc-per-node N -m fvlm_eval run ...``).
 
+The CLI's imports (typer, rich, numpy) take a moment: a Ctrl-C or SIGTERM in that moment, before the
+CLI's own handling is in place, gets one line and its exit code, not a traceback from an import."""
+
+import signal
 import sys
 
-try:
-    from fvlm_eval.cli import main
-except KeyboardInterrupt:  # Ctrl-C while starting up: nothing was written yet
-    sys.stderr.write("interrupted while starting; nothing was written: rerun the same command to resume\n")
-    sys.exit(130)
 
-sys.exit(main())
+class _StoppedWhileStarting(KeyboardInterrupt):
+    pass
+
+
+def _stop_while_starting(signum, frame) -> None:
+    raise _StoppedWhileStarting(signum)
+
+
+def console() -> int:
+    term = signal.getsignal(signal.SIGTERM)
+    ours = term is signal.SIG_DFL  # a program that handles SIGTERM itself keeps its handler
+    if ours:
+        signal.signal(signal.SIGTERM, _stop_while_starting)
+    try:
+        from fvlm_eval.cli import main
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, _StoppedWhileStarting)
+        sys.stderr.write(f"{'stopped by SIGTERM' if terminated else 'interrupted'} while starting; nothing was written: "
+                         "rerun the same command\n")
+        return 143 if terminated else 130
+    finally:
+        if ours:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(console())

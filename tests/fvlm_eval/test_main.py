@@ -1,0 +1,40 @@
+"""``fvlm-eval`` / ``python -m fvlm_eval``: a stop while the CLI is still being imported is one line and its code."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+STOPPED_IN_AN_IMPORT = textwrap.dedent("""
+    import os, signal, sys
+
+    class StopHere:  # the signal comes while the CLI's modules are being imported
+        def find_spec(self, name, path, target=None):
+            if name == "fvlm_eval.cli":
+                os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+            return None
+
+    sys.meta_path.insert(0, StopHere())
+    from fvlm_eval.__main__ import console
+    sys.exit(console())
+""")
+
+
+@pytest.mark.parametrize("signal_name, code, said", [("SIGTERM", 143, "stopped by SIGTERM while starting"),
+                                                     ("SIGINT", 130, "interrupted while starting")])
+def test_a_stop_while_the_cli_is_imported_is_one_line(signal_name, code, said):
+    done = subprocess.run([sys.executable, "-c", STOPPED_IN_AN_IMPORT, signal_name], capture_output=True, text=True,
+                          timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert done.returncode == code, done.stderr[-2000:]
+    assert said in done.stderr and "nothing was written" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_console_script_starts_through_the_same_guard():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "fvlm-eval"]
+    assert script.value == "fvlm_eval.__main__:console"

@@ -34,7 +34,14 @@ The rule, in order (answer and option texts NFKC-normalised first: full-width ``
    stated); a word that merely starts with a letter (``Berries``) is not that letter;
 5. else unparseable.
 
-Measured on the 667 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
+A correction comes first: a cue (``wait``, ``no,``, ``actually``, ``correction``, ``I mean``, ``but it's``,
+``rather``) after a named letter makes the letter the words after it name, by the rule above, the answer
+(``Answer: A. Wait, no, B.``, ``The answer is A? No, B.``, ``I first thought A, but it's B``); when they name
+none (``Answer: A. No doubt``, ``A, but it's not B``) the whole answer is read. A letter labelled with a verdict
+is rejected like one judged wrong (``A: no. B: yes.``, ``A) no B) yes``, ``A - incorrect``, ``A (wrong)``), and
+lines so labelled are not a list; ``B rather than A`` and ``B instead of A`` reject A.
+
+Measured on the 728 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
 """
 
 from __future__ import annotations
@@ -77,20 +84,29 @@ _LABELLED = re.compile(r"\b(?:sample|solution|vitamin|type|plan|figure|fig\.|gro
 # A letter the answer rejects is never its choice: negated before it ("not A", "It can't be A", "isn't B",
 # "nor B") or judged wrong after it, it or the list it heads ("A is wrong", "B isn't correct", "A and C are false");
 # "B does not show a cup" says what B is, not that it is wrong. An option's text is rejected the same way.
-_NEGATED = re.compile(rf"(?:\bnot|\bcannot|n['’]t|\bnor|\bneither)(?:\s+(?:be|is))?(?:\s+(?:the|an?))?\s+"
+_NEGATED = re.compile(rf"(?:\bnot|\bcannot|n['’]t|\bnor|\bneither|\brather\s+than|\binstead\s+of)"
+                      rf"(?:\s+(?:be|is))?(?:\s+(?:the|an?))?\s+"
                       rf"(?:(?:option|choice)\s+)?{_OPEN}?\s*$", re.IGNORECASE)
 _JUDGED_WRONG = re.compile(
     rf"(?:\s*{_CLOSE})?\s+(?:(?:is|are|was|were|be|would|should|must|might|could|can|will|do|does|did|seems?|appears?"
-    r"|looks?|to|also|clearly|definitely|certainly|obviously|surely|then|the|an?)\s+)*"
+    r"|looks?|to|also|clearly|definitely|certainly|obviously|surely|then|(?-i:the|an?))\s+)*"
     r"(?:(?:not|never|cannot|\w+n['’]t)\s+(?:be\s+)?(?:the\s+)?(?:correct|right|true|valid|possible|best|answer|it)"
     r"|incorrect|wrong|false|untrue|impossible|excluded|eliminated|ruled\s+out)\b",
     re.IGNORECASE)
+# A letter labelled with a verdict, "A: no", "A) no", "A - incorrect", "A (wrong)", is rejected; the word ends the
+# label ("A: no cup is shown" describes A; "A. No, B is wrong" is a correction cue, not a label).
+_LABELLED_WRONG = re.compile(r"(?:\s*[.:)\]}'\"’”(\-–—])+\s*(?:no|wrong|incorrect|false)\b(?![ \t]*(?-i:[a-z])|\s*,)",
+                             re.IGNORECASE)
+# A correction: a cue after a first letter makes the letter after it the answer ("Answer: A. Wait, no, B.",
+# "I first thought A, but it's B", "Answer: A\nCorrection: B"); "B rather than A" is a negation, not a cue.
+_CORRECTION = re.compile(r"\b(?:wait|actually|correction|rather(?!\s+than\b)|I\s+mean|but\s+it(?:['’]s|\s+is))\b"
+                         r"|\bno\s*[,.!;:]", re.IGNORECASE)
 # Words that cannot follow the article "a" (or the pronoun "I"): before them, A (I) is a letter.
 _AFTER_LETTER = {
     "A": {"or", "and", "is", "was", "would", "will", "seems", "seem", "should", "could", "must", "might", "may", "can",
           "because", "since", "as", "fits", "matches", "appears", "looks", "describes", "answers", "shows", "the", "an",
           "a", "this", "that", "these", "those", "it", "its", "which", "but", "then", "of", "in", "on", "at", "to",
-          "from", "by", "with", "for", "here", "there", "too", "also", "nor"},
+          "from", "by", "with", "for", "here", "there", "too", "also", "nor", "instead", "rather"},
     "I": {"or", "and", "is", "seems", "fits", "matches", "appears", "looks", "describes", "answers", "shows", "because",
           "since", "as", "the", "an", "a", "this", "that", "it", "its", "which", "but", "of", "on", "at", "to", "from",
           "by", "with", "for", "nor"},
@@ -158,7 +174,9 @@ def _without_echo(text: str, options: tuple[Option, ...]) -> str:
     return text
 
 
-_LETTERED_LINE = re.compile(r"^[ \t*_]*[(\[]?([A-J])[)\].:][ \t]*\S[^\n]*$", re.MULTILINE)
+# A line labelled with a verdict ("A: no", "B) correct") judges its letter: it is not a list item.
+_LETTERED_LINE = re.compile(r"^[ \t*_]*[(\[]?([A-J])[)\].:][ \t]*"
+                            r"(?!(?i:no|yes|wrong|right|correct|incorrect|true|false)[ \t.!]*$)\S[^\n]*$", re.MULTILINE)
 
 
 def _without_lettered_lines(text: str) -> str:
@@ -206,6 +224,8 @@ def _reading(original: str, masked: str, match: re.Match, listed: int, forced: b
             return None
     judged = _JUDGED_WRONG.match(masked, listed)  # in the answer's own words, not across an option's text
     judged_wrong = judged is not None and original[judged.start():judged.end()] == judged.group(0)
+    labelled = _LABELLED_WRONG.match(masked, match.end("l"))
+    judged_wrong |= labelled is not None and original[labelled.start():labelled.end()] == labelled.group(0)
     return "rejected" if _NEGATED.search(before) or judged_wrong else "chosen"
 
 
@@ -297,11 +317,33 @@ def _rejected_texts(options: tuple[Option, ...], answer: str) -> set[str]:
 def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
     # Full-width and other compatibility forms read as their plain letters: "Ｂ", "（Ｄ）" are "B", "(D)".
     options = tuple(replace(o, text=unicodedata.normalize("NFKC", o.text)) for o in options)
-    letters = {option.letter for option in options}
     text = unicodedata.normalize("NFKC", answer).strip()
     if not text:
         return Extracted(None, "empty")
     text = _without_echo(text, options).strip()
+    corrected = _corrected(text, options)
+    return corrected if corrected is not None else _read(text, options)
+
+
+def _corrected(text: str, options: tuple[Option, ...]) -> Extracted | None:
+    """The letter after the last correction cue (in the answer's own words, not an option's text) that follows a
+    named letter, when the words after the cue name one; else None."""
+    letters = {option.letter for option in options}
+    for cue in reversed(list(_CORRECTION.finditer(_masked(text, options)))):
+        before = text[:cue.start()]
+        if not any(tier & letters for tier in _named_letters(before, _masked(before, options))[0]):
+            continue
+        after = _read(text[cue.end():].lstrip(" \t\n,.:;!?-–—"), options)
+        if after.status == "letter":
+            return after
+    return None
+
+
+def _read(text: str, options: tuple[Option, ...]) -> Extracted:
+    """The letter of an answer already normalised, with any repeated options list taken out."""
+    letters = {option.letter for option in options}
+    if not text:
+        return Extracted(None, "no_letter")
     whole = _WHOLE.fullmatch(text)
     if whole and whole.group(1).upper() in letters:
         return Extracted(whole.group(1).upper(), "letter")

@@ -167,7 +167,37 @@ def test_rejected_cased_and_full_width(answer, options, letter, status):
     assert (extracted.letter, extracted.status) == (letter, status)
 
 
-# --- the table: 667 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
+# --- a third round: self-corrections and letters labelled with a verdict, read as the answer's last word ---
+@pytest.mark.parametrize("answer, letter, status", [
+    ("Answer: A. Wait, no, B.", "B", "letter"),
+    ("The answer is A? No, B.", "B", "letter"),
+    ("Answer: A\nCorrection: B", "B", "letter"),
+    ("I first thought A, but it's B", "B", "letter"),
+    ("Answer: A (wrong) B (right)", "B", "letter"),
+    ("A: no. B: yes.", "B", "letter"),
+    ("A) no B) yes", "B", "letter"),
+    ("A - incorrect\nB - correct", "B", "letter"),
+    ("Answer: B\nA is wrong", "B", "letter"),  # "A" opening a line is not the article of "A is wrong"
+    # a cue the words after it fill with no letter leaves the first reading; a label that starts a description is none
+    ("Answer: A. No, B is wrong.", "A", "letter"),
+    ("A, but it's not B", "A", "letter"),
+    ("Answer: A. No doubt about it.", "A", "letter"),
+    ("B rather than A", "B", "letter"),
+    ("A: No cup is shown.", "A", "letter"),
+    ("A (wrong)", None, "no_letter"),
+])
+def test_self_corrections_and_verdict_labels(answer, letter, status):
+    extracted = extract_letter(answer, OPTIONS)
+    assert (extracted.letter, extracted.status) == (letter, status)
+
+
+def test_a_cue_inside_an_option_text_is_not_a_correction():
+    options = (Option("A", "Wait for the bus"), Option("B", "No, never"), Option("C", "Run"))
+    assert [extract_letter(a, options).letter for a in ("A. Wait for the bus", "Answer: B. No, never",
+                                                        "Answer: A. Wait, no, C.")] == ["A", "B", "C"]
+
+
+# --- the table: 728 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
 # after the rule was settled ("held_out"), and 90 real SmolLM2-135M-Instruct answers ("smollm2_real", from
 # benchmarks/real_smollm2.py --placement balanced), each labelled with the option the answer chooses, or null ---
 TABLE = [json.loads(line) for line in (Path(__file__).parent / "answer_table.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -182,7 +212,7 @@ def test_the_table_covers_every_class_of_answer():
     assert len(TABLE) >= 300 and min(classes.values()) >= 15, classes
     assert {"capital_in_option_text", "A_letter_or_article", "quoted_letter", "not_a_choice", "lowercase_after_cue",
             "repeated_prompt", "numeric", "babble", "held_out", "smollm2_real", "rejected_letter", "case_only_options",
-            "full_width"} <= set(classes)
+            "full_width", "self_correction", "verdict_label"} <= set(classes)
     assert sum(row["expected"] is None for row in TABLE) >= 60  # the reader must also know when there is no answer
 
 

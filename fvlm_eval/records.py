@@ -351,7 +351,12 @@ def current_umask() -> int:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync, rename: ``path`` is old or new, never
+    """``text`` as UTF-8 by ``write_bytes_atomic``."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync, rename: ``path`` is old or new, never
     partial. The file gets the usual permissions (as ``open`` would make it, not ``mkstemp``'s 0600);
     an error names ``path``."""
     path = Path(path)
@@ -362,8 +367,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise OSError(error.errno, error.strerror, str(path)) from error
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -378,14 +383,19 @@ def write_text_atomic(path: Path, text: str) -> None:
 ABANDONED_AFTER_SECONDS = 600  # a temporary this old beside its file was left by a killed writer (writes take seconds)
 
 
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}")  # as ``mkstemp`` names them above
+
+
 def _sweep_abandoned_temporaries(path: Path) -> None:
-    """Remove ``path``'s temporaries (``.NAME.XXXXXXXX``, as ``mkstemp`` names them above) that a writer
-    killed between creating and renaming one left behind; old ones only, so no live writer loses its file."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}")
+    """Remove the temporaries beside ``path`` (``.NAME.XXXXXXXX`` of ``path`` or of another file there) that
+    a writer killed between creating and renaming one left behind; old ones only, so no live writer loses
+    its file, and only beside a file of that name (or ``path``'s own), so nothing else is touched."""
     now = time.time()
     try:
         for entry in os.scandir(path.parent):
-            if pattern.fullmatch(entry.name) and now - entry.stat(follow_symlinks=False).st_mtime > ABANDONED_AFTER_SECONDS:
+            found = _TEMPORARY.fullmatch(entry.name)
+            if (found and (found["name"] == path.name or (path.parent / found["name"]).is_file())
+                    and now - entry.stat(follow_symlinks=False).st_mtime > ABANDONED_AFTER_SECONDS):
                 os.unlink(entry.path)
     except OSError:
         pass  # tidying only: the write itself succeeded

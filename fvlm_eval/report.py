@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from fvlm_eval import scoring
-from fvlm_eval.records import RecordError, write_json_atomic, write_text_atomic
+from fvlm_eval.records import RecordError, write_bytes_atomic, write_json_atomic, write_text_atomic
 from fvlm_eval.scoring import GENERATED
 from fvlm_eval.summary import flags
 from fvlm_eval.tasks import BENCHMARKS
@@ -202,6 +202,15 @@ def _disagreement(path: Path, stated: dict, computed: dict) -> list[str]:
         return []
     return [f"{path}: its numbers disagree with its records ({'; '.join(differ[:2])}"
             f"{f'; {len(differ) - 2} more' if len(differ) > 2 else ''}): hand-edited? the records' numbers are shown"]
+
+
+def save_figure(figure, path: Path, **options) -> None:
+    """A matplotlib figure as a PNG, written atomically (never a partial file; an error names ``path``)."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **options)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 PARSED_STATUSES = ("letter", "text", "failed")  # a generated answer's status that is not "unparseable" (summary's rule)
@@ -596,7 +605,7 @@ def charts(report: dict, folder: Path) -> list[Path]:
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
     figure.tight_layout()
     path = folder / "comparison.png"
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(figure, path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     written.append(path)
     for benchmark, table in report["breakdowns"].items():
@@ -627,7 +636,7 @@ def charts(report: dict, folder: Path) -> list[Path]:
                     borderaxespad=0.0, frameon=False)
         figure.tight_layout()
         path = folder / f"breakdown_{benchmark}.png"
-        figure.savefig(path, dpi=110, bbox_inches="tight")
+        save_figure(figure, path, dpi=110, bbox_inches="tight")
         plt.close(figure)
         written.append(path)
     return written

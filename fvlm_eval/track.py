@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from fvlm_eval.report import formulation_of
+from fvlm_eval.report import formulation_of, save_figure
 from fvlm_eval.wording import counted
 
 STEP_WORDS = r"(?:global[_-]?step|step|checkpoint|ckpt|iteration|iter)[_-]?(\d+)"
@@ -431,7 +431,7 @@ def chart(analysis: dict, protocols: list[str], path: Path) -> None:
     figure.suptitle("accuracy against training step, 95% intervals\n★ the best checkpoint (its figure is biased upward: see track.md)",
                    fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path, dpi=110)
     plt.close(figure)
 
 

@@ -152,12 +152,15 @@ def test_temporaries_left_by_a_killed_writer_are_swept_by_the_next_write(tmp_pat
     from fvlm_eval.records import ABANDONED_AFTER_SECONDS, write_json_atomic
 
     path = tmp_path / "summary.json"
+    (tmp_path / "settings.json").write_text("{}")
     abandoned, fresh, other = tmp_path / ".summary.json.k1l2m3n4", tmp_path / ".summary.json.a1b2c3d4", tmp_path / ".summary.json.keep"
-    for leftover in (abandoned, fresh, other):
+    beside, unrelated = tmp_path / ".settings.json.q9w8e7r6", tmp_path / ".notes.txt.q9w8e7r6"  # no notes.txt here
+    for leftover in (abandoned, fresh, other, beside, unrelated):
         leftover.write_text("{")
     old = time.time() - ABANDONED_AFTER_SECONDS - 60
-    os.utime(abandoned, (old, old))
-    os.utime(other, (old, old))
+    for leftover in (abandoned, other, beside, unrelated):
+        os.utime(leftover, (old, old))
     write_json_atomic(path, {"a": 1})
     assert json.loads(path.read_text()) == {"a": 1}
-    assert not abandoned.exists() and fresh.exists() and other.exists()
+    assert not abandoned.exists() and not beside.exists()
+    assert fresh.exists() and other.exists() and unrelated.exists()

@@ -37,11 +37,12 @@ The rule, in order (answer and option texts NFKC-normalised first: full-width ``
 A correction comes first: a cue (``wait``, ``no,``, ``actually``, ``correction``, ``I mean``, ``but it's``,
 ``rather``) after a named letter makes the letter the words after it name, by the rule above, the answer
 (``Answer: A. Wait, no, B.``, ``The answer is A? No, B.``, ``I first thought A, but it's B``); when they name
-none (``Answer: A. No doubt``, ``A, but it's not B``) the whole answer is read. A letter labelled with a verdict
-is rejected like one judged wrong (``A: no. B: yes.``, ``A) no B) yes``, ``A - incorrect``, ``A (wrong)``), and
-lines so labelled are not a list; ``B rather than A`` and ``B instead of A`` reject A.
+none (``Answer: A. No doubt``, ``A, but it's not B``), or add one (``C. Actually, B is also possible``), the
+whole answer is read. A letter labelled with a verdict is rejected like one judged wrong (``A: no. B: yes.``,
+``A) no B) yes``, ``A - incorrect``, ``A (wrong)``), and lines so labelled are not a list; ``B rather than A`` and
+``B instead of A`` reject A.
 
-Measured on the 728 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
+Measured on the 730 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ _JUDGED_WRONG = re.compile(
     re.IGNORECASE)
 # A letter labelled with a verdict, "A: no", "A) no", "A - incorrect", "A (wrong)", is rejected; the word ends the
 # label ("A: no cup is shown" describes A; "A. No, B is wrong" is a correction cue, not a label).
-_LABELLED_WRONG = re.compile(r"(?:\s*[.:)\]}'\"’”(\-–—])+\s*(?:no|wrong|incorrect|false)\b(?![ \t]*(?-i:[a-z])|\s*,)",
-                             re.IGNORECASE)
+_LABELLED_WRONG = re.compile(r"(?:\s*[.:)\]}'\"’”(\-–—])+\s*(?:no|wrong|incorrect|false)\b"
+                             r"(?![ \t]*(?-i:[a-z])|\s*,)", re.IGNORECASE)
 # A correction: a cue after a first letter makes the letter after it the answer ("Answer: A. Wait, no, B.",
 # "I first thought A, but it's B", "Answer: A\nCorrection: B"); "B rather than A" is a negation, not a cue.
 _CORRECTION = re.compile(r"\b(?:wait|actually|correction|rather(?!\s+than\b)|I\s+mean|but\s+it(?:['’]s|\s+is))\b"
@@ -333,7 +334,10 @@ def _corrected(text: str, options: tuple[Option, ...]) -> Extracted | None:
         before = text[:cue.start()]
         if not any(tier & letters for tier in _named_letters(before, _masked(before, options))[0]):
             continue
-        after = _read(text[cue.end():].lstrip(" \t\n,.:;!?-–—"), options)
+        words = text[cue.end():].lstrip(" \t\n,.:;!?-–—")
+        if re.search(r"\b(?:also|too|as\s+well)\b", words, re.IGNORECASE):
+            return None  # "C. Actually, B is also possible" adds a letter, it does not replace one
+        after = _read(words, options)
         if after.status == "letter":
             return after
     return None

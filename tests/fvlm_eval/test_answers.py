@@ -197,7 +197,7 @@ def test_a_cue_inside_an_option_text_is_not_a_correction():
                                                         "Answer: A. Wait, no, C.")] == ["A", "B", "C"]
 
 
-# --- the table: 728 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
+# --- the table: 730 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
 # after the rule was settled ("held_out"), and 90 real SmolLM2-135M-Instruct answers ("smollm2_real", from
 # benchmarks/real_smollm2.py --placement balanced), each labelled with the option the answer chooses, or null ---
 TABLE = [json.loads(line) for line in (Path(__file__).parent / "answer_table.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -24,14 +24,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from fvlm_eval.media import video_decoder
-from fvlm_eval.records import current_umask
+from fvlm_eval.records import write_bytes_atomic
 from fvlm_eval.types import Clip, Media, Sampling
 
 FORMAT = 1
@@ -111,16 +110,6 @@ class FrameCache:
                 "timestamps": list(clip.timestamps) if clip.timestamps is not None else None,
                 "source_frames": clip.source_frames, "duration": clip.duration, "note": clip.note,
                 "frames_sha256": hashlib.sha256(frames.tobytes()).hexdigest()}
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, frames=frames, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o666 & ~current_umask())
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(buffer.getvalue())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(self.path(key), buffer.getvalue(), fsync=False)

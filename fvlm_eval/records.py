@@ -355,10 +355,10 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync, rename: ``path`` is old or new, never
     partial. The file gets the usual permissions (as ``open`` would make it, not ``mkstemp``'s 0600);
-    an error names ``path``."""
+    an error names ``path``. ``fsync=False`` for a cache (an entry lost in a crash is made again)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,7 +370,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)

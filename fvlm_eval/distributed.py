@@ -108,6 +108,11 @@ def _rendezvous(found: Launch):
                 raise LaunchError(f"rank {found.rank} of {found.world}: nothing answers at {where} after "
                                   f"{RENDEZVOUS_SECONDS} s: {stray}") from None
             time.sleep(0.5)
+    if hosting:  # the wait below is torch's, in C++: say why the process sits still, and what stops it
+        import sys
+
+        print(f"rank 0 of {found.world}: waiting up to {RENDEZVOUS_SECONDS} s at {where} for the other ranks "
+              "(Ctrl-C or SIGTERM ends the wait)", file=sys.stderr, flush=True)
     with _default_stops():
         try:
             return rendezvous._create_c10d_store(host, int(port), found.rank, found.world,

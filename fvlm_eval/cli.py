@@ -16,8 +16,8 @@ from typing import Optional
 
 import typer
 
-from fvlm_eval.interrupts import (EXIT_INTERRUPTED, EXIT_TERMINATED, INTERRUPT_EXIT_CODES, exit_code_of, sigterm_as_interrupt,
-                                  sigterm_received)
+from fvlm_eval.interrupts import (EXIT_INTERRUPTED, EXIT_TERMINATED, INTERRUPT_EXIT_CODES, exit_code_of, now_stopping,
+                                  sigterm_as_interrupt, sigterm_received)
 from fvlm_eval import scoring
 from fvlm_eval.scoring import GENERATED, PROTOCOLS
 from fvlm_eval.tasks import BENCHMARKS
@@ -394,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_as_interrupt():  # SIGTERM stops a command as Ctrl-C does (exit 143)
             code = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
     except KeyboardInterrupt as interrupt:
+        now_stopping()
         code = exit_code_of(interrupt)
     except Exception as error:
         if hasattr(error, "exit_code"):  # click's (or typer's vendored click's) usage errors and exits
@@ -424,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def main_interrupted(code: int = EXIT_INTERRUPTED, command: str = "run") -> int:
+    now_stopping()
     how = "stopped by SIGTERM" if code == EXIT_TERMINATED else "interrupted"
     kept = ("records written so far are kept: rerun the same command to resume" if command in ("run", "demo")
             else "every file it wrote is whole: rerun the same command")

@@ -34,9 +34,19 @@ _HELD = {"depth": 0, "pending": False}
 _RECEIVED: list = []  # a SIGTERM came: typer turns any KeyboardInterrupt into its own exit code 130
 
 
+_STOPPING: list = []  # the stop has been caught and is being carried out: a repeated SIGTERM changes nothing
+
+
 def sigterm_received() -> bool:
     """Whether a SIGTERM reached ``sigterm_as_interrupt`` in this process."""
     return bool(_RECEIVED)
+
+
+def now_stopping() -> None:
+    """Called where a Ctrl-C or SIGTERM is caught and the stop carried out (records kept, one line said).
+    A SIGTERM after this (torchrun sends its own to every rank it is stopping) is not raised again: raised
+    in a clean-up (a ``__del__``) it could only print "Exception ignored" and a traceback."""
+    _STOPPING.append(True)
 
 
 @contextmanager
@@ -57,6 +67,8 @@ def _raise_terminated(signum, frame) -> None:
     import signal
 
     _RECEIVED.append(signum)
+    if _STOPPING:
+        return
     # The decoding workers may get the same SIGTERM (sent to the whole process group: SLURM, torchrun),
     # and die of it before they can leave quietly; the DataLoader's SIGCHLD handler would then raise
     # "worker killed by signal" in the middle of the clean-up. Ending with us is no error now.
@@ -91,6 +103,7 @@ def sigterm_as_interrupt():
         yield
         return
     _RECEIVED.clear()
+    _STOPPING.clear()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield

@@ -21,7 +21,7 @@ from pathlib import Path
 from fvlm_eval import __version__
 from fvlm_eval.answers import GENERATION_INSTRUCTION
 from fvlm_eval.decoding import MediaDataset, decoded, default_workers  # noqa: F401 (re-exported)
-from fvlm_eval.interrupts import EXIT_TERMINATED, exit_code_of, sigterm_as_interrupt
+from fvlm_eval.interrupts import EXIT_TERMINATED, exit_code_of, now_stopping, sigterm_as_interrupt
 from fvlm_eval.media import video_decoder
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import (Record, RecordError, append_records, latest_by_id, make_record, question_sha256, rotated,
@@ -181,6 +181,7 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
             outcome.messages.append(f"{name}: {error}")
             outcome.exit_code = EXIT_FAILED
         except KeyboardInterrupt as interrupt:
+            now_stopping()
             outcome.exit_code = exit_code_of(interrupt)
             how = " by SIGTERM" if outcome.exit_code == EXIT_TERMINATED else ""
             outcome.messages.append(f"stopped{how}: {state.recorded_summary()}; rerun the same command to resume")

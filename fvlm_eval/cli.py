@@ -387,11 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("FVLM_EVAL_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
-    command = typer.main.get_command(app)
     global _STOP_REPORTED
     _STOP_REPORTED = False
     try:
         with sigterm_as_interrupt():  # SIGTERM stops a command as Ctrl-C does (exit 143)
+            command = typer.main.get_command(app)
             code = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
     except KeyboardInterrupt as interrupt:
         now_stopping()

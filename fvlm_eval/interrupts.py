@@ -77,7 +77,24 @@ def _raise_terminated(signum, frame) -> None:
     if _HELD["depth"]:
         _HELD["pending"] = True
         return
+    if _in_a_finalizer(frame):  # raised there, it would be printed as "Exception ignored" and lost
+        import threading
+
+        threading.Timer(FINALIZER_RETRY_SECONDS, os.kill, (os.getpid(), signum)).start()
+        return
     raise Terminated("terminated (SIGTERM)")
+
+
+FINALIZER_RETRY_SECONDS = 0.05
+
+
+def _in_a_finalizer(frame) -> bool:
+    """Whether ``frame`` runs inside a ``__del__`` (the garbage collector calls them anywhere)."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _in_forked_child() -> None:

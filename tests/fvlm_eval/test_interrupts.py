@@ -42,3 +42,22 @@ def test_before_the_stop_is_caught_every_sigterm_is_raised():
                     pass
     with sigterm_as_interrupt():  # a new command starts afresh
         assert not sigterm_received()
+
+
+def test_a_sigterm_that_lands_in_a_finalizer_is_raised_after_it():
+    """The garbage collector runs __del__ anywhere; an exception raised there is printed and lost (a rank once
+    carried on after its SIGTERM so). The stop comes a moment later, outside the finalizer."""
+    import time
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs here, inside __del__
+                pass
+
+    with sigterm_as_interrupt():
+        with pytest.raises(Terminated):
+            Finalized()  # collected at once: its __del__ gets the signal
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                time.sleep(0.01)

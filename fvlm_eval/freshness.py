@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.records import Record, latest_by_id, read_json, read_records
-from fvlm_eval.wording import counted
+from fvlm_eval.wording import agreeing, counted
 
 SAMPLES, SUMMARY = "samples.jsonl", "summary.json"
 MTIME_SLACK_S = 1.0  # file systems with coarse timestamps: a summary written in the same second is not stale
@@ -96,7 +96,7 @@ def _selection(summary: dict, records: dict[str, Record], samples: Path, summary
         own = (f"; its own coverage says {recorded} recorded: hand-edited?"
                if isinstance(recorded, int) and recorded != len(selected) else "")
         warnings.append(f"{samples}: {counted(left_out, 'record')} outside the {counted(len(selected), 'question')} "
-                        f"summary.json counts (a later, smaller --limit?{own}) {'is' if left_out == 1 else 'are'} "
+                        f"summary.json counts (a later, smaller --limit?{own}) {agreeing(left_out, 'is', 'are')} "
                         "left out")
     return selected
 
@@ -129,7 +129,7 @@ def load_run_folder(folder: Path) -> RunFolder:
     if selected is not None:
         missing = [i for i in selected if i not in records]
         if missing:
-            warnings.append(f"{samples}: {counted(len(missing), 'question')} the summary counts {'has' if len(missing) == 1 else 'have'} no record (e.g. {missing[0]}); "
+            warnings.append(f"{samples}: {counted(len(missing), 'question')} the summary counts {agreeing(len(missing), 'has', 'have')} no record (e.g. {missing[0]}); "
                             "they are left out")
         records = {i: records[i] for i in selected if i in records}
     edited = []
@@ -139,6 +139,6 @@ def load_run_folder(folder: Path) -> RunFolder:
             edited.append(key)
             records[key] = dataclasses.replace(record, correct=correct)
     if edited:
-        warnings.append(f"{samples}: {counted(len(edited), 'record')} {'holds' if len(edited) == 1 else 'hold'} `correct` flags that disagree with their pred and gold "
+        warnings.append(f"{samples}: {counted(len(edited), 'record')} {agreeing(len(edited), 'holds', 'hold')} `correct` flags that disagree with their pred and gold "
                         f"(hand-edited?), e.g. {edited[0]}; recomputed from pred and gold")
     return RunFolder(folder, records, summary, warnings)

@@ -34,7 +34,7 @@ from fvlm_eval import scoring
 from fvlm_eval.freshness import RunFolder, load_run_folder, no_records
 from fvlm_eval.records import Record, RecordError, read_json, write_json_atomic, write_text_atomic
 from fvlm_eval.stats import mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed
-from fvlm_eval.wording import counted
+from fvlm_eval.wording import agreeing, counted
 
 COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
 EXIT_PASS, EXIT_DROP, EXIT_MISMATCH, EXIT_UNUSABLE, EXIT_UNDERPOWERED = 0, 1, 3, 4, 5
@@ -150,7 +150,7 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
         changed = sorted(i for i in set(base_records) & set(cur_records)
                          if base_records[i].question_sha256 != cur_records[i].question_sha256)
         if changed:  # the same id, another question: never paired
-            mismatches.append(f"{where}: {counted(len(changed), 'question')} {'differs' if len(changed) == 1 else 'differ'} between the runs under the same id "
+            mismatches.append(f"{where}: {counted(len(changed), 'question')} {agreeing(len(changed), 'differs', 'differ')} between the runs under the same id "
                               f"(question, options, gold or media changed), e.g. {changed[0]}; they are not compared")
             base_records = {i: r for i, r in base_records.items() if i not in changed}
             cur_records = {i: r for i, r in cur_records.items() if i not in changed}
@@ -202,11 +202,11 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
     verdicts = {EXIT_PASS: "pass", EXIT_DROP: "fail: significant drop",
                 EXIT_MISMATCH: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
                 EXIT_UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)",
-                EXIT_UNDERPOWERED: f"underpowered: a drop of {_drop(max_drop)} could not have been detected"}
+                EXIT_UNDERPOWERED: f"underpowered: a drop of {counted(max_drop, 'point')} could not have been detected"}
     verdict = verdicts[code]
     if code == EXIT_PASS and underpowered:
         verdict = "pass (underpowered, allowed by --allow-underpowered)"
-        warnings.append(f"passed although a drop of {_drop(max_drop)} could not have been detected in "
+        warnings.append(f"passed although a drop of {counted(max_drop, 'point')} could not have been detected in "
                         + ", ".join(f"{r['benchmark']} {r['mode']}" for r in underpowered) + " (--allow-underpowered)")
     summary = {"baseline": str(baseline), "current": str(current), "max_drop": max_drop, "alpha": alpha, "power": POWER,
                "seed": seed, "min_overlap": min_overlap, "protocol": protocol, "verdict": verdict, "exit_code": code,
@@ -248,11 +248,6 @@ def _settings(folder: Path) -> dict:
     return settings
 
 
-def _drop(points: float) -> str:
-    """``--max-drop`` in words: "1 point", "0.5 points"."""
-    return f"{points:g} point" + ("" if points == 1 else "s")
-
-
 def _points(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
@@ -287,7 +282,7 @@ def console_text(summary: dict, failing: list[dict], folder: Path) -> str:
 def markdown(summary: dict, failing: list[dict]) -> str:
     lines = [f"## fvlm-eval regression: {summary['verdict']}", "",
              f"baseline `{summary['baseline']}` vs current `{summary['current']}`; fail when a drop exceeds "
-             f"{_drop(summary['max_drop'])} and an exact sign-flip test over videos (one-sided) gives p < "
+             f"{counted(summary['max_drop'], 'point')} and an exact sign-flip test over videos (one-sided) gives p < "
              f"{summary['alpha']:g}. *Detectable*: the smallest drop this comparison finds {summary['power']:.0%} of "
              f"the time at that level; above --max-drop it is underpowered. McNemar's p treats questions as "
              f"independent: shown, not used. Bootstrap seed {summary['seed']}.", ""]
@@ -300,7 +295,7 @@ def markdown(summary: dict, failing: list[dict]) -> str:
             lines += [title, ""] + [f"- {m}" for m in summary[name]] + [""]
     weak = [r for r in summary["comparisons"] if not r["breakdown"] and r.get("underpowered") and r not in failing]
     if weak:
-        lines += [f"**Underpowered: a drop of {_drop(summary['max_drop'])} could not have been detected.**", ""]
+        lines += [f"**Underpowered: a drop of {counted(summary['max_drop'], 'point')} could not have been detected.**", ""]
         lines += [f"- {r['benchmark']} {r['mode']}: detectable drop {_detectable(r)} "
                   f"({counted(r['n'], 'question')} on {counted(r['videos'], 'video')}, {len(r['lost']) + len(r['gained'])} changed); "
                   f"{_needed(r)} would be needed" for r in weak] + [""]

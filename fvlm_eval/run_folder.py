@@ -22,7 +22,7 @@ from fvlm_eval.records import Record, latest_by_id, read_json, read_records, wri
 from fvlm_eval.summary import summarize_records
 from fvlm_eval.tasks import Benchmark, get_benchmark
 from fvlm_eval.types import Question
-from fvlm_eval.wording import counted
+from fvlm_eval.wording import agreeing, counted
 
 SAMPLES = "samples.jsonl"
 
@@ -315,7 +315,7 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], dict]:
     hashes = first["question_sha256"]
     absent = [i for i in first["order"] if i not in records or records[i].question_sha256 != hashes[i]]
     if absent:
-        raise MergeRefused(f"{folder}: {counted(len(absent), 'question')} {'has' if len(absent) == 1 else 'have'} no record yet (e.g. {absent[0]}); a shard stopped "
+        raise MergeRefused(f"{folder}: {counted(len(absent), 'question')} {agreeing(len(absent), 'has', 'have')} no record yet (e.g. {absent[0]}); a shard stopped "
                            "early: rerun it and merge again")
     benchmark = benchmark_named(first["benchmark"], first.get("subtitles", False))
     timing = {"seconds": max(m["timing"]["seconds"] for m in markers.values()),

@@ -103,7 +103,7 @@ def run_case(spec: dict) -> dict:
     import decord  # noqa: F401  (both backends loaded in every case: the same baseline)
     import av  # noqa: F401
 
-    from fvlm_eval import media
+    from fvlm_eval.media import decode, pyav
     from fvlm_eval.types import Sampling
 
     sampling = Sampling(spec["policy"], spec["frames"])
@@ -112,9 +112,9 @@ def run_case(spec: dict) -> dict:
     cpu_started = time.process_time()
     started = time.perf_counter()
     if spec["backend"] == "decord":
-        decoded = media._decode_video_decord(Path(spec["path"]), sampling, None, spec["strategy"])
+        decoded = decode.decode_video_decord(Path(spec["path"]), sampling, None, spec["strategy"])
     else:
-        decoded = media._decode_video_pyav(Path(spec["path"]), sampling, None, spec["strategy"], stats)
+        decoded = pyav.decode_video_pyav(Path(spec["path"]), sampling, None, spec["strategy"], stats)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -165,7 +165,9 @@ def warm_cache(reads: int) -> int:
     """Per clip: a warm entry's read time with each identity check; the check alone; the ratio to the old one."""
     import statistics
 
-    from fvlm_eval import fixtures, frame_cache
+    from fvlm_eval.media import frame_cache
+
+    from fvlm_eval.tasks.fixtures.media import write_frame_folder, write_video
     from fvlm_eval.models.fvlm import FRAME_TRANSFORM
     from fvlm_eval.types import Media, Sampling
 
@@ -174,8 +176,8 @@ def warm_cache(reads: int) -> int:
               ("stat + 2x64 KiB SHA-256", lambda media: _fingerprinted_identity(media, current))]
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        video = fixtures.write_video(root / "data" / "clip.mp4", 300)
-        frames = fixtures.write_frame_folder(root / "data" / "frames", 180)
+        video = write_video(root / "data" / "clip.mp4", 300)
+        frames = write_frame_folder(root / "data" / "frames", 180)
         sources = [("video file, 64 frames", Media("video", "bench/clip.mp4", str(video)), Sampling("uniform", 64)),
                    ("frame folder of 180, 16 frames", Media("frame_folder", "bench/frames", str(frames), folder_fps=3.0),
                     Sampling("uniform", 16))]
@@ -191,7 +193,7 @@ def warm_cache(reads: int) -> int:
                     cache = frame_cache.FrameCache(root / "cache" / name.split()[0])
                     key = cache.key(media, sampling, FRAME_TRANSFORM.key)
                     if clip is None:
-                        from fvlm_eval.media import load_clip
+                        from fvlm_eval.media.decode import load_clip
 
                         clip = load_clip(media, sampling, FRAME_TRANSFORM)
                     cache.put(key, media, clip)

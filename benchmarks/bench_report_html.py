@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fvlm_eval.html_report import _strip, render
-from fvlm_eval.report import formulation_label
+from fvlm_eval.reports.html.thumbnails import _strip
+from fvlm_eval.reports.html.page import render
+from fvlm_eval.protocols import formulation_label
 
 SUITE = {"mvbench": (4000, 4000, "task", 20), "videomme": (2700, 900, "duration", 3), "scienceqa": (2017, 2017, "subject", 3)}
 MC = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm")

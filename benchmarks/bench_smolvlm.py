@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from fvlm_eval.models import smolvlm
-from fvlm_eval.scoring import PROTOCOLS, predict, protocol_scores
+from fvlm_eval.models.smolvlm import tiny as smolvlm_tiny
+from fvlm_eval.protocols import PROTOCOLS
+from fvlm_eval.scoring import predict, protocol_scores
 from fvlm_eval.types import ChoiceRequest, Clip, Option, OptionLogprobs
 
 SIZES = {
@@ -41,7 +43,7 @@ def build(args, folder: Path) -> smolvlm.SmolVLMAdapter:
     if args.model:
         return smolvlm.load(args.model, device, dtype)
     vision, text = SIZES[args.size]
-    return smolvlm.load(str(smolvlm.save_tiny_smolvlm(folder, vision=vision, text=text)), device, dtype)
+    return smolvlm.load(str(smolvlm_tiny.save_tiny_smolvlm(folder, vision=vision, text=text)), device, dtype)
 
 
 def questions(kind: str, n_questions: int, per_clip: int) -> list[ChoiceRequest]:

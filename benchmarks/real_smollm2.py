@@ -403,7 +403,7 @@ def write_questions(data_dir: str | Path, placement: str = "balanced", seed: int
     the same tiny PNG (``fixtures.png_bytes(0)``). Returns ``data_dir`` (the CLI's ``--data-dir``)."""
     import pandas as pd
 
-    from fvlm_eval.fixtures import png_bytes
+    from fvlm_eval.tasks.fixtures.media import png_bytes
 
     data_dir = Path(data_dir)
     image = png_bytes(IMAGE_SEED)
@@ -492,7 +492,8 @@ def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_si
 
     from fvlm_eval.models.fvlm import SYSTEM_PROMPT
     from fvlm_eval.models.lm import ChatTokens, TextModel, score_cloze, score_options
-    from fvlm_eval.scoring import CLOZE_PROTOCOLS, PROTOCOLS, cloze_scores, predict, protocol_scores
+    from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
+    from fvlm_eval.scoring import cloze_scores, predict, protocol_scores
     from fvlm_eval.stats import above_chance_p
     from fvlm_eval.tasks import get_benchmark
     from fvlm_eval.types import OptionLogprobs
@@ -575,7 +576,7 @@ def _pct(value) -> str:
 
 def protocol_rows(summary: dict) -> list[dict]:
     """Per protocol in the summary: accuracy, chance, p above chance, best constant letter, unparseable."""
-    from fvlm_eval.scoring import ALL_PROTOCOLS
+    from fvlm_eval.protocols import ALL_PROTOCOLS
 
     blocks = summary["accuracy"]
     order = [p for p in ALL_PROTOCOLS if p in blocks] + [p for p in blocks if p not in ALL_PROTOCOLS]

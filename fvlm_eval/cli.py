@@ -1,10 +1,7 @@
 """``fvlm-eval``: a thin Typer front. Heavy imports (torch, transformers) happen inside commands.
 
-Every user-facing failure is one line naming the file, row, key or flag, with an exit code
-(0 done; 1 failed: data, model or write error, or every question failing; 2 a wrong flag or
-name; 3 refused: an output folder made with other settings or held by another run, or
-``regress`` on runs whose settings or protocol differ; 4 ``regress`` on runs that cannot be
-compared; 5 ``regress`` underpowered; 130 interrupted by Ctrl-C, 143 by SIGTERM). ``--debug`` (or ``FVLM_EVAL_DEBUG=1``) shows the Python traceback as well.
+Every user-facing failure is one line naming the file, row, key or flag, with its exit code (the
+table: ``fvlm_eval.errors``). ``--debug`` (or ``FVLM_EVAL_DEBUG=1``) shows the Python traceback as well.
 """
 
 from __future__ import annotations
@@ -16,10 +13,10 @@ from typing import Optional
 
 import typer
 
-from fvlm_eval.interrupts import (EXIT_INTERRUPTED, EXIT_TERMINATED, INTERRUPT_EXIT_CODES, exit_code_of, now_stopping,
-                                  sigterm_as_interrupt, sigterm_received)
-from fvlm_eval import scoring
-from fvlm_eval.scoring import GENERATED, PROTOCOLS
+from fvlm_eval import protocols
+from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, FvlmEvalError, exit_code_of_error
+from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_as_interrupt, sigterm_received
+from fvlm_eval.protocols import GENERATED, PROTOCOLS
 from fvlm_eval.tasks import BENCHMARKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -27,19 +24,18 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Evaluate fVLM checkpoints (and SmolVLM2) on MVBench, Video-MME and ScienceQA.")
 
 DEFAULT_MODEL = "sanps/fVLM-135M"
-EXIT_FAILED, EXIT_USAGE = 1, 2
 _STOP_REPORTED = False  # a run that stopped on Ctrl-C has said so itself
 
 
-class UserError(Exception):
+class UserError(FvlmEvalError):
     """A failure the user can act on: shown as one line, exit ``code``."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED):
+    def __init__(self, message: str, code: int = ExitCode.FAILED):
         super().__init__(message)
-        self.code = code
+        self.exit_code = code
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
+def _fail(message: str, code: int = ExitCode.USAGE) -> None:
     raise UserError(message, code)
 
 
@@ -108,7 +104,7 @@ def _run_default(name: str):
     """``RunSettings``' default for ``name``, for help texts (the runner imports without torch)."""
     import dataclasses
 
-    from fvlm_eval.runner import RunSettings
+    from fvlm_eval.run.settings import RunSettings
 
     return next(f.default for f in dataclasses.fields(RunSettings) if f.name == name)
 
@@ -130,7 +126,7 @@ def run(
     batch_size: Optional[int] = typer.Option(None, min=1, metavar="N", help="questions per model batch (default: from free GPU memory; 16 on CPU)"),
     device: Optional[str] = typer.Option(None, metavar="DEVICE", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)"),
     dtype: Optional[str] = typer.Option(None, metavar="DTYPE", help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"),
-    protocol: Optional[str] = typer.Option(None, metavar="PROTOCOL", help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}; {', '.join(scoring.CLOZE_PROTOCOLS)}; {GENERATED} (with --generate); circular_* and permavg_* (with --circular); default: {_run_default('protocol')}"),
+    protocol: Optional[str] = typer.Option(None, metavar="PROTOCOL", help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}; {', '.join(protocols.CLOZE_PROTOCOLS)}; {GENERATED} (with --generate); circular_* and permavg_* (with --circular); default: {_run_default('protocol')}"),
     workers: Optional[int] = typer.Option(None, min=0, metavar="N", help="decoding processes (default: the cores, bounded by the work; 0: this process)"),
     subtitles: bool = typer.Option(False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"),
     generate: bool = typer.Option(False, help="also generate an answer per question and read its letter (protocol 'generated')"),
@@ -154,7 +150,7 @@ def run(
         _fail(f"--cloze-framing {cloze_framing}: choose plain or chat")
     from fvlm_eval import terminal
     from fvlm_eval.api import SettingsError, evaluate
-    from fvlm_eval.summary_table import print_run_tables
+    from fvlm_eval.reports.tables import print_run_tables
 
     output = Path(output_dir) if output_dir else default_output(model)
     console = terminal.console()  # `run ... | head -1` goes on to the end; main says so once on stderr
@@ -199,20 +195,20 @@ def track(
     """Accuracy against training step per benchmark, mode and protocol (intervals, chance, the best
     checkpoint and what it is worth, consecutive checkpoints compared as regress does): track.md,
     track.csv, track.png. The step is the manifest's (run --step N) or the folder name's (step_9000)."""
-    from fvlm_eval.track import TrackError
-    from fvlm_eval.track import track as write_track
+    from fvlm_eval.reports.track import TrackError
+    from fvlm_eval.reports.track import track as write_track
 
-    from fvlm_eval.track import best_caveat
+    from fvlm_eval.reports.track import best_caveat
 
     if alpha <= 0:
         _fail(f"--alpha {alpha}: must be above 0")
-    unknown = [p for p in protocol or () if p not in scoring.ALL_PROTOCOLS]
+    unknown = [p for p in protocol or () if p not in protocols.ALL_PROTOCOLS]
     if unknown:
-        _fail(f"--protocol {', '.join(unknown)}: no such protocol; choose from {', '.join(scoring.ALL_PROTOCOLS)}")
+        _fail(f"--protocol {', '.join(unknown)}: no such protocol; choose from {', '.join(protocols.ALL_PROTOCOLS)}")
     try:
         written, analysis = write_track(runs, output, protocol, alpha, seed)
     except TrackError as error:
-        raise UserError(str(error), EXIT_FAILED) from error
+        raise UserError(str(error), ExitCode.FAILED) from error
     from fvlm_eval.terminal import echo
 
     for row in analysis["best"]:
@@ -236,13 +232,9 @@ def export_checkpoint(
     force: bool = typer.Option(False, "--force", help="overwrite a folder that already holds a model"),
 ) -> None:
     """Turn a training checkpoint into a model folder that `run --model` (and `load_fvlm`) reads."""
-    from fvlm_eval.api import ExportRefused
     from fvlm_eval.api import export_checkpoint as export
 
-    try:
-        written = export(checkpoint, folder, config, force=force)
-    except ExportRefused as error:
-        raise UserError(str(error), 3) from error
+    written = export(checkpoint, folder, config, force=force)
     typer.echo(f"wrote {written}")
 
 
@@ -250,8 +242,8 @@ def export_checkpoint(
 def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards wrote into")) -> None:
     """Join the shards of a run (`fvlm-eval run --shard i/n`) into samples.jsonl and summary.json."""
     from fvlm_eval import terminal
-    from fvlm_eval.runner import merge as merge_shards
-    from fvlm_eval.summary_table import print_run_tables
+    from fvlm_eval.run.shards import merge as merge_shards
+    from fvlm_eval.reports.tables import print_run_tables
 
     summaries = merge_shards(run_dir)
     print_run_tables(summaries, terminal.console())
@@ -260,7 +252,7 @@ def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards 
 @app.command("benchmarks")
 def list_benchmarks(data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark")) -> None:
     """List the benchmarks and the state of their data."""
-    from fvlm_eval.prepare import status
+    from fvlm_eval.tasks.prepare import status
     from fvlm_eval.terminal import echo
 
     for name, cls in BENCHMARKS.items():
@@ -279,8 +271,7 @@ def prepare(
 ) -> None:
     """Fetch BENCHMARK from the hub (with network), then verify it and print its coverage."""
     (name,) = _benchmarks([benchmark])
-    from fvlm_eval.prepare import fetch, verify
-    from fvlm_eval.summary_table import print_verification
+    from fvlm_eval.tasks.prepare import fetch, print_verification, verify
     from fvlm_eval.tasks import DataMissing, get_benchmark
 
     adapter = get_benchmark(name)
@@ -299,7 +290,7 @@ def prepare(
     result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
     print_verification(result)
     if not result.complete:
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command()
@@ -313,7 +304,7 @@ def report(
 ) -> None:
     """Tables (Markdown, CSV, JSON), charts and report.html (tables, charts and a question browser in one
     self-contained file) of runs side by side with the published figures."""
-    from fvlm_eval.report import write_report
+    from fvlm_eval.reports.report import write_report
     from fvlm_eval.terminal import echo
 
     if not 0 < alpha < 1:
@@ -338,12 +329,12 @@ def regress(
     """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
     3 settings or protocol differ, 4 not comparable (nothing or too little shared, or an unusable
     folder), 5 underpowered (a drop of --max-drop could not have been detected)."""
-    from fvlm_eval.regress import regress as compare
+    from fvlm_eval.reports.regress import regress as compare
 
     if not 0 < alpha < 1:
         _fail(f"--alpha {alpha:g}: must be above 0 and below 1")
-    if protocol is not None and protocol not in scoring.ALL_PROTOCOLS:
-        _fail(f"--protocol {protocol}: unknown; known: {', '.join(scoring.ALL_PROTOCOLS)}")
+    if protocol is not None and protocol not in protocols.ALL_PROTOCOLS:
+        _fail(f"--protocol {protocol}: unknown; known: {', '.join(protocols.ALL_PROTOCOLS)}")
     raise typer.Exit(compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap, protocol,
                              allow_underpowered))
 
@@ -360,25 +351,14 @@ def demo(
 
 
 def _message(error: BaseException, command: str = "") -> tuple[str, int]:
-    """One line for an error a user can act on, and its exit code; ("", 0) for anything else."""
-    from fvlm_eval.models.base import ModelLoadError
-    from fvlm_eval.records import RecordError
-
-    if isinstance(error, UserError):
-        return str(error), error.code
-    if isinstance(error, (ModelLoadError, RecordError)):
-        return str(error), EXIT_FAILED
-    name = type(error).__name__
-    if name in ("CheckpointError", "DataMissing", "MergeRefused", "ReportError"):
-        return str(error), EXIT_FAILED
-    if name == "RunRefused":
-        return str(error), 3
-    if name == "RegressUnusable":
-        return str(error), 4
+    """One line for an error a user can act on, and its exit code (``errors``); ("", 0) for anything else."""
+    code = exit_code_of_error(error)
+    if code is not None:
+        return str(error), code
     if isinstance(error, OSError) and error.errno is not None:
         where = f" {error.filename}" if error.filename else ""
         kept = "; records written before this are kept (rerun the same command to resume)" if command == "run" else ""
-        return f"cannot read or write{where}: {error.strerror}{kept}", EXIT_FAILED
+        return f"cannot read or write{where}: {error.strerror}{kept}", ExitCode.FAILED
     return "", 0
 
 
@@ -397,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         now_stopping()
         code = exit_code_of(interrupt)
     except Exception as error:
-        if hasattr(error, "exit_code"):  # click's (or typer's vendored click's) usage errors and exits
+        if hasattr(error, "exit_code") and not isinstance(error, FvlmEvalError):  # click's usage errors and exits
             if hasattr(error, "show"):
                 error.show()
             code = error.exit_code
@@ -412,21 +392,21 @@ def main(argv: list[str] | None = None) -> int:
             if not message:
                 message = (f"{type(error).__name__}: {error} (an unexpected error: rerun with --debug for the "
                            "traceback, and report it)")
-                code = EXIT_FAILED
+                code = ExitCode.FAILED
             typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
         typer.secho("note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
                     "command went on to the end and wrote its files", err=True, fg=typer.colors.YELLOW)
-    if code == EXIT_INTERRUPTED and sigterm_received():  # typer returns 130 for any KeyboardInterrupt
-        code = EXIT_TERMINATED
+    if code == ExitCode.INTERRUPTED and sigterm_received():  # typer returns 130 for any KeyboardInterrupt
+        code = ExitCode.TERMINATED
     if code in INTERRUPT_EXIT_CODES and not _STOP_REPORTED:  # Ctrl-C or SIGTERM before a run could say so
         return main_interrupted(code, next((a for a in args if not a.startswith("-")), ""))
     return code if isinstance(code, int) else 0
 
 
-def main_interrupted(code: int = EXIT_INTERRUPTED, command: str = "run") -> int:
+def main_interrupted(code: int = ExitCode.INTERRUPTED, command: str = "run") -> int:
     now_stopping()
-    how = "stopped by SIGTERM" if code == EXIT_TERMINATED else "interrupted"
+    how = "stopped by SIGTERM" if code == ExitCode.TERMINATED else "interrupted"
     kept = ("records written so far are kept: rerun the same command to resume" if command in ("run", "demo")
             else "every file it wrote is whole: rerun the same command")
     typer.secho(f"{how} before `{command or 'the command'}` finished; {kept}", err=True, fg=typer.colors.YELLOW)

@@ -38,22 +38,23 @@ def build_demo_model(folder: Path) -> Path:
 def run_demo(output_dir: Path, workers: int = 0) -> None:
     from rich.console import Console
 
-    from fvlm_eval import fixtures
-    from fvlm_eval.models import load_model
-    from fvlm_eval.models.smolvlm import save_tiny_smolvlm
-    from fvlm_eval.report import write_report
-    from fvlm_eval.runner import RunSettings, run
-    from fvlm_eval.summary_table import print_run_tables
-
     import shlex
 
     from rich.markup import escape
+
+    from fvlm_eval.models import load_model
+    from fvlm_eval.models.smolvlm.tiny import save_tiny_smolvlm
+    from fvlm_eval.reports.report import write_report
+    from fvlm_eval.reports.tables import print_run_tables
+    from fvlm_eval.run.runner import run
+    from fvlm_eval.run.settings import RunSettings
+    from fvlm_eval.tasks.fixtures import write_all
 
     console = Console()
     output_dir = Path(output_dir)
     data_dir = output_dir / "data"
     if not (data_dir / ".complete").is_file():
-        fixtures.write_all(data_dir)
+        write_all(data_dir)
         (data_dir / ".complete").write_text("synthetic fixtures written by fvlm-eval demo\n")
     console.print(f"synthetic benchmarks (real layouts, real encoded media): {escape(str(data_dir))}")
     models = {"fvlm": build_demo_model(output_dir / "model"), "smolvlm": output_dir / "smolvlm"}

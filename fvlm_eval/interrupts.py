@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-INTERRUPT_EXIT_CODES = (EXIT_INTERRUPTED, EXIT_TERMINATED)
+from fvlm_eval.errors import ExitCode
 
 
 class Terminated(KeyboardInterrupt):
@@ -24,9 +23,9 @@ def exit_code_of(interrupt: BaseException) -> int:
     """130 for Ctrl-C, 143 for SIGTERM (also when click re-raised it as its ``Abort``)."""
     while interrupt is not None:
         if isinstance(interrupt, Terminated):
-            return EXIT_TERMINATED
+            return ExitCode.TERMINATED
         interrupt = interrupt.__cause__ or interrupt.__context__
-    return EXIT_INTERRUPTED
+    return ExitCode.INTERRUPTED
 
 
 _SIGCHLD_SAVED: list = []  # torch's SIGCHLD handler, set aside while a SIGTERM stops this process

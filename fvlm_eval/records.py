@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import functools
 import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.answers import extract_letter
-from fvlm_eval.scoring import (CIRCULAR, GENERATED, PERMUTATION_AVERAGED, PROTOCOLS, cloze_scores,
-                               lower_is_better, predict, protocol_scores)
-from fvlm_eval.types import LETTERS, ChoiceResult, Clip, ClozeResult, Generation, Option, Question
+from fvlm_eval.circular import circular_block, circular_predictions
+from fvlm_eval.errors import RecordError
+from fvlm_eval.files import wide_encoding, write_text_atomic
+from fvlm_eval.protocols import GENERATED, PROTOCOLS, lower_is_better
+from fvlm_eval.scoring import cloze_scores, predict, protocol_scores
+from fvlm_eval.types import ChoiceResult, Clip, ClozeResult, Generation, Question
 
 SCHEMA_VERSION = 3
 REGEX_MISREAD = "public-scorer-regex-misreads-options"
@@ -33,10 +34,6 @@ NEAR_TIE = "near-tie"  # a note: the best and second-best scores of a protocol d
 # Batch composition (shards, ranks, --batch-size) moves log-probs by up to ~5e-6 in float32; a
 # prediction decided by less than this is flagged, never silently trusted (bfloat16: 1e-2).
 NEAR_TIE_TOLERANCE = {"float32": 1e-4, "float64": 1e-8, "bfloat16": 1e-2, "float16": 1e-2}
-
-
-class RecordError(ValueError):
-    """A record file that cannot be trusted, with the file and line."""
 
 
 @dataclass(frozen=True)
@@ -200,71 +197,7 @@ def _margin(protocol: str, scores: dict[str, float]) -> float:
     return abs(best - second)
 
 
-# ----- circular evaluation ----------------------------------------------------------------------
-
-def rotated(question: Question, shift: int) -> tuple[Question, str]:
-    """The question with its options rotated by ``shift`` positions (option at letter j is the original
-    option j + shift), re-lettered A, B, ...; and the rotation's order: the original letter at each position."""
-    n = len(question.options)
-    order = [question.options[(j + shift) % n] for j in range(n)]
-    options = tuple(Option(LETTERS[j], o.text) for j, o in enumerate(order))
-    gold = next((LETTERS[j] for j, o in enumerate(order) if o.letter == question.gold), None)
-    return dataclasses.replace(question, options=options, gold=gold), "".join(o.letter for o in order)
-
-
-def circular_block(question: Question, asked: list[tuple[ChoiceResult, Generation | None]]) -> dict:
-    """Per rotation (0 = as listed): its order and, per multiple-choice protocol, the original letter
-    chosen and each original option's score; the generated answer's letter, read back to the original."""
-    rotations = []
-    for shift, (result, generation) in enumerate(asked):
-        asked_question, order = rotated(question, shift)
-        back = dict(zip(asked_question.letters, order))
-        entry: dict = {"order": order, "error": result.error, "pred": {}, "scores": {}, "generated": None}
-        if not result.error:
-            scores = protocol_scores(asked_question.letters, tuple(o.text for o in asked_question.options),
-                                     list(result.options))
-            for protocol, values in scores.items():
-                entry["scores"][protocol] = None if values is None else {back[l]: v for l, v in values.items()}
-                chosen = predict(protocol, values)
-                entry["pred"][protocol] = back.get(chosen) if chosen else None
-        if generation is not None:
-            extracted = extract_letter(generation.text, asked_question.options)
-            entry["generated"] = {"text": generation.text, "status": "failed" if generation.error else extracted.status,
-                                  "letter": None if generation.error or not extracted.letter else back[extracted.letter]}
-        rotations.append(entry)
-    return {"rotations": rotations}
-
-
-def circular_predictions(block: dict, question: Question, generated: bool) -> dict[str, str | None]:
-    """``circular_<p>``: the original option chosen in every rotation (else ``None``); ``permavg_<p>``:
-    the option whose score averaged over its positions wins."""
-    rotations = block["rotations"]
-    preds: dict[str, str | None] = {}
-    for protocol in PROTOCOLS:
-        chosen = {r["pred"].get(protocol) for r in rotations}
-        preds[CIRCULAR + protocol] = chosen.pop() if len(chosen) == 1 else None
-        tables = [r["scores"].get(protocol) for r in rotations]
-        if any(t is None for t in tables):
-            preds[PERMUTATION_AVERAGED + protocol] = None
-            continue
-        averaged = {l: sum(t[l] for t in tables) / len(tables) for l in question.letters}
-        preds[PERMUTATION_AVERAGED + protocol] = predict(PERMUTATION_AVERAGED + protocol, averaged)
-    if generated:
-        letters = {(r["generated"] or {}).get("letter") for r in rotations}
-        preds[CIRCULAR + GENERATED] = letters.pop() if len(letters) == 1 else None
-    return preds
-
-
 # ----- files ----------------------------------------------------------------------------------
-
-BYTE_ORDER_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-                    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
-
-
-def wide_encoding(data: bytes) -> str | None:
-    """"UTF-16" or "UTF-32" when ``data`` starts with that encoding's byte-order mark, else ``None``."""
-    return next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)
-
 
 def read_records(path: Path, repair: bool = False) -> list[Record]:
     """Every complete record in ``path`` in order (``repair``: cut a partial last line off the file)."""
@@ -340,84 +273,3 @@ def append_records(path: Path, records: list[Record]) -> None:
 def write_records(path: Path, records: list[Record]) -> None:
     """Replace ``path`` with exactly ``records``, atomically."""
     write_text_atomic(path, "".join(_line(r) for r in records))
-
-
-@functools.cache
-def current_umask() -> int:
-    """This process's umask (read once: reading it means setting it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """``text`` as UTF-8 by ``write_bytes_atomic``."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync, rename: ``path`` is old or new, never
-    partial. The file gets the usual permissions (as ``open`` would make it, not ``mkstemp``'s 0600);
-    an error names ``path``. ``fsync=False`` for a cache (an entry lost in a crash is made again)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as error:
-        raise OSError(error.errno, error.strerror, str(path)) from error
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if fsync:
-                os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise OSError(error.errno, error.strerror, str(path)) from error
-        raise
-    _sweep_abandoned_temporaries(path)
-
-
-ABANDONED_AFTER_SECONDS = 600  # a temporary this old beside its file was left by a killed writer (writes take seconds)
-
-
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}")  # as ``mkstemp`` names them above
-
-
-def _sweep_abandoned_temporaries(path: Path) -> None:
-    """Remove the temporaries beside ``path`` (``.NAME.XXXXXXXX`` of ``path`` or of another file there) that
-    a writer killed between creating and renaming one left behind; old ones only, so no live writer loses
-    its file, and only beside a file of that name (or ``path``'s own), so nothing else is touched."""
-    now = time.time()
-    try:
-        for entry in os.scandir(path.parent):
-            found = _TEMPORARY.fullmatch(entry.name)
-            if (found and (found["name"] == path.name or (path.parent / found["name"]).is_file())
-                    and now - entry.stat(follow_symlinks=False).st_mtime > ABANDONED_AFTER_SECONDS):
-                os.unlink(entry.path)
-    except OSError:
-        pass  # tidying only: the write itself succeeded
-
-
-def write_json_atomic(path: Path, value) -> None:
-    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
-
-
-def read_json(path: Path):
-    """A JSON file, or a ``RecordError`` naming it (missing, truncated, not JSON)."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise RecordError(f"{path}: missing") from error
-    except UnicodeDecodeError as error:
-        wide = wide_encoding(path.read_bytes()[:4])
-        if wide:
-            raise RecordError(f"{path}: the file is {wide} (it starts with its byte-order mark), not UTF-8 JSON; "
-                              "convert it to UTF-8") from error
-        raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error
-    except (OSError, ValueError) as error:
-        raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error

@@ -42,49 +42,8 @@ Ties go to the earliest letter.
 
 from __future__ import annotations
 
+from fvlm_eval.protocols import CLOZE_PROTOCOLS, lower_is_better
 from fvlm_eval.types import OptionLogprobs
-
-PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm")  # multiple choice
-CLOZE_PROTOCOLS = ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi")
-# A run's headline (what its tables show first and `regress` compares by default): the cloze
-# formulation with PMI, the protocol that read content best with the real SmolLM2-135M
-# (benchmarks/RESULTS.md); every other protocol is recorded beside it.
-DEFAULT_PROTOCOL = "cloze_pmi"
-LOWER_IS_BETTER = {"reference"}
-GENERATED = "generated"  # not a log-likelihood protocol: the letter read from a generated answer
-CIRCULAR, PERMUTATION_AVERAGED = "circular_", "permavg_"
-CIRCULAR_PROTOCOLS = tuple(CIRCULAR + p for p in (*PROTOCOLS, GENERATED))
-PERMUTATION_PROTOCOLS = tuple(PERMUTATION_AVERAGED + p for p in PROTOCOLS)
-ALL_PROTOCOLS = (*PROTOCOLS, *CLOZE_PROTOCOLS, GENERATED, *CIRCULAR_PROTOCOLS, *PERMUTATION_PROTOCOLS)
-FORMULATION_LABELS = {
-    "multiple_choice": "multiple choice: options listed with letters, the answer scored",
-    "cloze": "cloze: the question alone, each option's text scored as the answer",
-    "generated": "generated answer, its letter read",
-    "circular": "circular: right only if right with the options in every rotation",
-    "permutation_averaged": "multiple choice, each option's score averaged over its positions",
-}
-
-
-def formulation(protocol: str) -> str:
-    """The formulation a protocol's number comes from (a key of ``FORMULATION_LABELS``)."""
-    if protocol.startswith(CIRCULAR):
-        return "circular"
-    if protocol.startswith(PERMUTATION_AVERAGED):
-        return "permutation_averaged"
-    if protocol in CLOZE_PROTOCOLS:
-        return "cloze"
-    return "generated" if protocol == GENERATED else "multiple_choice"
-
-
-def chance_outcomes(protocol: str, options: int) -> int:
-    """Among how many equally likely outcomes a uniform random guess is right once: n options, or
-    n**n for a circular protocol (right in each of n rotations)."""
-    return options**options if protocol.startswith(CIRCULAR) and options else options
-
-
-def lower_is_better(protocol: str) -> bool:
-    return protocol.removeprefix(PERMUTATION_AVERAGED) in LOWER_IS_BETTER
-
 
 def reference_score(option: OptionLogprobs) -> float:
     """Mean cross-entropy over all answer tokens; pad-id tokens contribute 0 but are counted."""

@@ -1,125 +1,222 @@
-"""``summary.json``: what a run's records add up to, computed from the records alone.
+"""What a run's records add up to, as typed values: ``summary.json`` and every number a report shows.
 
-Per protocol: accuracy with a 95% interval clustered by video, per breakdown value too; the
-chance level (what a uniform random guess would get on the same questions); the exact p-value
-that the accuracy is no better than chance; the letters predicted against the gold letters and
-the best constant-letter guess. Failed questions count as wrong (they stay in every
-denominator); an empty set of questions has accuracy ``None`` (shown "n/a"), never 0.
+A ``Summary`` is one (benchmark, mode): per protocol a ``ProtocolResult`` (accuracy with a 95%
+interval clustered by video, overall and per breakdown value; the chance level on the same
+questions and the exact p-value above it; predicted vs gold letters and the best constant-letter
+guess), the ``Coverage`` (scored, failed, expected, categories present), failures and notes.
+``summarize.summarize_records`` computes it from records; ``to_json`` / ``from_json`` are the
+``summary.json`` format. Failed questions count as wrong; an empty set of questions has accuracy
+``None`` (shown "n/a"), never 0.
 """
 
 from __future__ import annotations
 
-from fvlm_eval.records import NEAR_TIE, REGEX_MISREAD, Record
-from fvlm_eval.scoring import ALL_PROTOCOLS, GENERATED, chance_outcomes, formulation
-from fvlm_eval.stats import above_chance_p, accuracy, chance_accuracy, letter_bias
+import dataclasses
+from dataclasses import dataclass, field
 
-DEFAULT_ALPHA = 0.05
-
-
-def _accuracy_block(records: list[Record], protocol: str) -> dict:
-    correct = [bool(r.correct.get(protocol)) for r in records]
-    counts = [chance_outcomes(protocol, len(r.letters)) for r in records]
-    if not records:
-        return {"accuracy": None, "correct": 0, "n": 0, "stderr": None, "ci95": None, "chance": None,
-                "above_chance_p": None}
-    return {**accuracy(correct, [r.group for r in records]).as_dict(), "chance": chance_accuracy(counts),
-            "above_chance_p": above_chance_p(sum(correct), counts)}
+from fvlm_eval.protocols import formulation as formulation_of_protocol
 
 
-def measured(records: list[Record], protocol: str) -> list[Record]:
-    """The records a protocol's accuracy counts: those where it was measured (a generated answer, a
-    circular run) and every failed question (failures count as wrong everywhere). A question recorded
-    without ``--generate`` is not a wrong generated answer: it is outside that denominator."""
-    return [r for r in records if r.failed or protocol in r.pred]
+def _interval(value) -> tuple[float, float] | None:
+    return (float(value[0]), float(value[1])) if isinstance(value, (list, tuple)) and len(value) == 2 else None
 
 
-def recorded_protocols(records: list[Record]) -> list[str]:
-    """Every protocol some record measured, in the canonical order (formulation by formulation)."""
-    present = {p for r in records for p in r.pred}
-    return [p for p in ALL_PROTOCOLS if p in present] or [p for p in ALL_PROTOCOLS if formulation(p) == "multiple_choice"]
+@dataclass(frozen=True)
+class Measure:
+    """The accuracy of one set of questions: ``correct`` of ``n`` (failed ones count wrong), its standard
+    error clustered by video, its 95% interval and design effect, the chance level of a uniform guess on
+    the same questions and the exact one-sided p-value above it. ``accuracy`` is ``None`` for no question."""
+
+    accuracy: float | None
+    correct: int = 0
+    n: int = 0
+    stderr: float | None = None
+    ci95: tuple[float, float] | None = None
+    design_effect: float | None = None
+    chance: float | None = None
+    above_chance_p: float | None = None
+
+    def to_json(self) -> dict:
+        value = {"accuracy": self.accuracy, "correct": self.correct, "n": self.n, "stderr": self.stderr,
+                 "ci95": list(self.ci95) if self.ci95 is not None else None}
+        if self.design_effect is not None:
+            value["design_effect"] = self.design_effect
+        return {**value, "chance": self.chance, "above_chance_p": self.above_chance_p}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Measure":
+        return cls(data.get("accuracy"), int(data.get("correct") or 0), int(data.get("n") or 0), data.get("stderr"),
+                   _interval(data.get("ci95")), data.get("design_effect"), data.get("chance"), data.get("above_chance_p"))
 
 
-def protocol_summary(records: list[Record], protocol: str, breakdowns: tuple[str, ...]) -> dict:
-    recorded = len(records)
-    records = measured(records, protocol)
-    block = {"formulation": formulation(protocol), **_accuracy_block(records, protocol),
-             "not_measured": recorded - len(records),
-             "near_ties": sum(1 for r in records for n in r.notes if n.startswith(NEAR_TIE) and protocol in n.split(": ", 1)[1].split(", "))}
-    block["undefined"] = sum(1 for r in records if not r.failed and r.pred.get(protocol) is None)
-    block["breakdowns"] = {
-        field: {value: _accuracy_block([r for r in records if r.fields.get(field, "") == value], protocol)
-                for value in sorted({r.fields.get(field, "") for r in records})}
-        for field in breakdowns}
-    block["letters"] = letter_bias([r.pred.get(protocol) for r in records], [r.gold for r in records],
-                                   [r.letters for r in records])
-    if formulation(protocol) == "circular":  # one letter always is the gold in one rotation only: never right
-        block["letters"]["best_constant"] = {"letter": None, "accuracy": 0.0}
-    return block
+@dataclass(frozen=True)
+class Letters:
+    """Letters predicted and gold, counted, and the best constant-letter guess on the same questions."""
+
+    predicted: dict[str, int] = field(default_factory=dict)
+    gold: dict[str, int] = field(default_factory=dict)
+    best_letter: str | None = None
+    best_accuracy: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"predicted": dict(self.predicted), "gold": dict(self.gold),
+                "best_constant": {"letter": self.best_letter, "accuracy": self.best_accuracy}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Letters":
+        best = data.get("best_constant") or {}
+        return cls(dict(data.get("predicted") or {}), dict(data.get("gold") or {}), best.get("letter"),
+                   float(best.get("accuracy") or 0.0))
 
 
-def flags(block: dict, alpha: float = DEFAULT_ALPHA) -> list[str]:
-    """Why an accuracy should not be read as skill: not significantly above chance, or not above
-    the best constant-letter guess on the same questions."""
-    if block.get("accuracy") is None:
-        return []
-    found = []
-    if block["above_chance_p"] is not None and block["above_chance_p"] >= alpha:
-        found.append(f"not significantly above chance ({100 * block['chance']:.1f}%; exact test p={block['above_chance_p']:.2g} >= {alpha:g})")
-    best = block.get("letters", {}).get("best_constant", {})
-    if best.get("letter") and block["accuracy"] <= best["accuracy"]:
-        found.append(f"not above always answering {best['letter']} ({100 * best['accuracy']:.1f}%)")
-    return found
+@dataclass(frozen=True)
+class ProtocolResult:
+    """One protocol's accuracy on one (benchmark, mode): overall (``overall``, whose numbers are also
+    read as ``accuracy``, ``n``, ``ci95``...) and per breakdown field and value; ``not_measured``: recorded
+    questions it was not measured on (a run without ``--generate``); ``near_ties``; ``undefined``: answered
+    questions it could not choose for; ``letters``. A generated answer's protocol also counts its
+    ``unparseable`` answers (``generation_failed``, ``statuses``; ``unparseable_all``: under every rotation)."""
+
+    protocol: str
+    formulation: str
+    overall: Measure
+    not_measured: int = 0
+    near_ties: int = 0
+    undefined: int = 0
+    breakdowns: dict[str, dict[str, Measure]] = field(default_factory=dict)
+    letters: Letters = field(default_factory=Letters)
+    unparseable: int | None = None
+    generation_failed: int | None = None
+    statuses: dict[str, int] | None = None
+    unparseable_all: int | None = None
+
+    accuracy = property(lambda self: self.overall.accuracy)
+    correct = property(lambda self: self.overall.correct)
+    n = property(lambda self: self.overall.n)
+    ci95 = property(lambda self: self.overall.ci95)
+    chance = property(lambda self: self.overall.chance)
+    above_chance_p = property(lambda self: self.overall.above_chance_p)
+
+    def breakdown(self, field_name: str, value: str) -> Measure | None:
+        return self.breakdowns.get(field_name, {}).get(value)
+
+    def to_json(self) -> dict:
+        value = {"formulation": self.formulation, **self.overall.to_json(), "not_measured": self.not_measured,
+                 "near_ties": self.near_ties, "undefined": self.undefined,
+                 "breakdowns": {f: {v: m.to_json() for v, m in values.items()} for f, values in self.breakdowns.items()},
+                 "letters": self.letters.to_json()}
+        for name in ("unparseable", "generation_failed", "statuses", "unparseable_all"):
+            if getattr(self, name) is not None:
+                value[name] = getattr(self, name)
+        return value
+
+    @classmethod
+    def from_json(cls, protocol: str, data: dict) -> "ProtocolResult":
+        breakdowns = data.get("breakdowns") if isinstance(data.get("breakdowns"), dict) else {}
+        return cls(protocol, str(data.get("formulation") or formulation_of_protocol(protocol)), Measure.from_json(data),
+                   int(data.get("not_measured") or 0), int(data.get("near_ties") or 0), int(data.get("undefined") or 0),
+                   {f: {v: Measure.from_json(m) for v, m in values.items()} for f, values in breakdowns.items()
+                    if isinstance(values, dict)},
+                   Letters.from_json(data.get("letters") or {}), data.get("unparseable"), data.get("generation_failed"),
+                   data.get("statuses"), data.get("unparseable_all"))
 
 
-def summarize_records(benchmark, mode: str, records: list[Record], selected: int, protocol: str = "reference",
-                      notes=(), problems=()) -> dict:
-    """The summary of one (benchmark, mode) from its records; ``problems``: annotation files that
-    could not be read (their expected questions count as failed in the coverage)."""
-    failures = [{"id": r.id, "error": r.error} for r in records if r.failed]
-    protocols = recorded_protocols(records)
-    if protocol not in protocols:
-        protocols.append(protocol)
-    by_protocol = {name: protocol_summary(records, name, benchmark.breakdowns) for name in protocols}
-    if GENERATED in by_protocol:
-        statuses: dict[str, int] = {}
-        for r in records:
-            if r.generated is not None and not r.failed:
-                statuses[r.generated["status"]] = statuses.get(r.generated["status"], 0) + 1
-        by_protocol[GENERATED]["unparseable"] = sum(n for s, n in statuses.items() if s not in ("letter", "text", "failed"))
-        by_protocol[GENERATED]["generation_failed"] = statuses.get("failed", 0)
-        by_protocol[GENERATED]["statuses"] = statuses
-    cloze = next((r.cloze["framing"] for r in records if r.cloze), None)
-    found: dict[str, int] = {}
-    for r in records:
-        category = r.fields.get(benchmark.category_field, "")
-        found[category] = found.get(category, 0) + 1
-    expected = benchmark.expected()
-    unreadable = sum(p.get("expected", 0) for p in problems)
-    all_flags = {name: flags(block) for name, block in by_protocol.items()}
-    if problems:
-        for found_flags in all_flags.values():
-            found_flags.append(f"{unreadable or 'the'} questions of {len(problems)} unreadable annotation file(s) are not in "
-                               "this accuracy")
-    return {
-        "benchmark": benchmark.name,
-        "mode": mode,
-        "headline_protocol": protocol,
-        "headline_formulation": formulation(protocol),
-        "cloze_framing": cloze,
-        "chance": by_protocol[protocol]["chance"],
-        "accuracy": by_protocol,
-        "flags": all_flags,
-        "coverage": {
-            "scored": len(records) - len(failures), "failed": len(failures) + unreadable, "recorded": len(records),
-            "unreadable_annotations": unreadable, "selected": selected, "expected": sum(expected.values()),
-            "categories": {c: {"found": found.get(c, 0), "expected": expected.get(c, 0)}
-                           for c in sorted(set(expected) | set(found))},
-            "categories_present": sum(1 for c in expected if found.get(c, 0)), "categories_expected": len(expected),
-        },
-        "failures": failures,
-        "problems": list(problems),
-        "fallback_options": sum(1 for r in records for o in (r.options or {}).values() if o["fallback"]),
-        "media_notes": sum(1 for r in records if r.media_note),
-        "regex_misreads": sum(1 for r in records if REGEX_MISREAD in r.notes),
-        "notes": list(notes),
-    }
+@dataclass(frozen=True)
+class Coverage:
+    """What a (benchmark, mode) holds against a complete copy: questions scored, failed (with the
+    expected questions of unreadable annotation files), recorded, selected by ``--limit``, expected;
+    per category found vs expected."""
+
+    scored: int
+    failed: int
+    recorded: int
+    unreadable_annotations: int
+    selected: int
+    expected: int
+    categories: dict[str, dict[str, int]]
+    categories_present: int
+    categories_expected: int
+
+    @property
+    def all_failed(self) -> bool:
+        """Every recorded question failed: no accuracy says anything about the model."""
+        return bool(self.recorded) and not self.scored
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Coverage":
+        return cls(**{f.name: data.get(f.name, {} if f.name == "categories" else 0) for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One (benchmark, mode) of a run: ``summary.json`` as a value (see the module docstring).
+    ``timing``, ``manifest`` and ``questions`` (the selection it counts) are the run's, when known."""
+
+    benchmark: str
+    mode: str
+    headline_protocol: str
+    headline_formulation: str
+    cloze_framing: str | None
+    chance: float | None
+    accuracy: dict[str, ProtocolResult]
+    flags: dict[str, tuple[str, ...]]
+    coverage: Coverage
+    failures: tuple[dict, ...] = ()
+    problems: tuple[dict, ...] = ()
+    fallback_options: int = 0
+    media_notes: int = 0
+    regex_misreads: int = 0
+    notes: tuple[str, ...] = ()
+    timing: dict | None = None
+    manifest: dict = field(default_factory=dict)
+    questions: tuple[str, ...] | None = None
+
+    @property
+    def headline(self) -> ProtocolResult:
+        return self.accuracy[self.headline_protocol]
+
+    @property
+    def model(self) -> dict:
+        """The manifest's model description (family, name, sha256...), or ``{}``."""
+        model = self.manifest.get("model") if isinstance(self.manifest, dict) else None
+        return model if isinstance(model, dict) else {}
+
+    def replace(self, **changes) -> "Summary":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        value = {"benchmark": self.benchmark, "mode": self.mode, "headline_protocol": self.headline_protocol,
+                 "headline_formulation": self.headline_formulation, "cloze_framing": self.cloze_framing,
+                 "chance": self.chance, "accuracy": {p: r.to_json() for p, r in self.accuracy.items()},
+                 "flags": {p: list(f) for p, f in self.flags.items()}, "coverage": self.coverage.to_json(),
+                 "failures": [dict(f) for f in self.failures], "problems": [dict(p) for p in self.problems],
+                 "fallback_options": self.fallback_options, "media_notes": self.media_notes,
+                 "regex_misreads": self.regex_misreads, "notes": list(self.notes)}
+        if self.timing is not None:
+            value["timing"] = self.timing
+        if self.timing is not None or self.manifest:
+            value["manifest"] = self.manifest
+        if self.questions is not None:
+            value["questions"] = list(self.questions)
+        return value
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Summary":
+        """A ``summary.json`` of this version (a ``KeyError`` or ``TypeError`` for anything else)."""
+        accuracy = {p: ProtocolResult.from_json(p, block) for p, block in data["accuracy"].items()}
+        questions = data.get("questions")
+        return cls(data["benchmark"], data["mode"], data["headline_protocol"],
+                   data.get("headline_formulation") or formulation_of_protocol(data["headline_protocol"]),
+                   data.get("cloze_framing"), data.get("chance"), accuracy,
+                   {p: tuple(f) for p, f in (data.get("flags") or {}).items()}, Coverage.from_json(data["coverage"]),
+                   tuple(data.get("failures") or ()), tuple(data.get("problems") or ()),
+                   int(data.get("fallback_options") or 0), int(data.get("media_notes") or 0),
+                   int(data.get("regex_misreads") or 0), tuple(data.get("notes") or ()), data.get("timing"),
+                   data.get("manifest") if isinstance(data.get("manifest"), dict) else {},
+                   tuple(questions) if isinstance(questions, list) else None)
+
+
+__all__ = ["Coverage", "Letters", "Measure", "ProtocolResult", "Summary"]

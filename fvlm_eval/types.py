@@ -12,7 +12,7 @@ MediaKind = Literal["video", "frame_folder", "image"]
 ClozeFraming = Literal["plain", "chat"]
 CLOZE_FRAMINGS = ("plain", "chat")
 NEUTRAL_PROMPT = "Answer:"  # what PMI conditions an option's text on when there is no question (and no media)
-SamplingPolicy = Literal["segment_midpoints", "uniform", "fps", "smolvlm"]
+SamplingPolicy = Literal["segment_midpoints", "uniform", "fps", "fps_spread"]
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,9 @@ class Sampling:
     ``segment_midpoints``: the official MVBench rule, the middle frame of each of ``frames`` equal
     segments of the clip (or of its bound). ``uniform``: ``frames`` indices spread evenly from the
     first to the last frame. ``fps``: one frame every 1/``fps`` seconds, the first ``frames`` kept.
-    ``smolvlm``: SmolVLM2's own video sampling (``fps`` frames a second, at most ``frames``,
-    ``skip_seconds`` cut from both ends of a long enough clip, duplicates dropped).
+    ``fps_spread``: about ``fps`` frames a second spread evenly over the clip, at most ``frames``,
+    ``skip_seconds`` cut from both ends of a clip long enough, duplicates dropped (a model's own
+    video input: ``ModelAdapter.video_sampling``).
     """
 
     policy: SamplingPolicy = "segment_midpoints"
@@ -32,7 +33,7 @@ class Sampling:
     skip_seconds: float = 0.0
 
     def describe(self) -> str:
-        rate = f"@{self.fps:g}fps" if self.policy in ("fps", "smolvlm") else ""
+        rate = f"@{self.fps:g}fps" if self.policy in ("fps", "fps_spread") else ""
         skip = f"-skip{self.skip_seconds:g}s" if self.skip_seconds else ""
         return f"{self.policy}:{self.frames}{rate}{skip}"
 

@@ -24,7 +24,7 @@ DEFAULT_SOURCE = "sanps/fVLM-135M"
 ASSETS = Path(__file__).parent / "assets"
 TOKENIZER_DIR = ASSETS / "smollm2-135m-instruct"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")  # a .pt-like file is read with weights_only=True
 TIED_SOURCE = "llm.model.embed_tokens.weight"
 TIED_TARGET = "llm.lm_head.weight"
 

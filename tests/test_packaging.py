@@ -41,7 +41,7 @@ def test_the_wheel_installs_fvlm_eval_and_fvlm_model_and_no_model(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"fvlm_eval", "fvlm_model"}
-    assert "fvlm_eval/baselines/published.csv" in names
+    assert "fvlm_eval/reports/baselines/published.csv" in names and "fvlm_eval/reports/html/assets/browser.js" in names
     assert "fvlm_model/assets/smollm2-135m-instruct/tokenizer.json" in names
     target = tmp_path / "installed"
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
@@ -49,7 +49,7 @@ def test_the_wheel_installs_fvlm_eval_and_fvlm_model_and_no_model(tmp_path):
     assert installed.returncode == 0, installed.stderr[-2000:]
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "model.py").write_text("raise SystemExit('the user model.py was imported')\n")  # a nanoGPT-style repo
-    code = ("import fvlm_eval, fvlm_model, importlib.util, sys; from fvlm_eval.report import baselines_file, read_baselines;"
+    code = ("import fvlm_eval, fvlm_model, importlib.util, sys; from fvlm_eval.reports.baselines import baselines_file, read_baselines;"
             "assert fvlm_eval.__file__.startswith(sys.argv[1]) and fvlm_model.__file__.startswith(sys.argv[1]), fvlm_eval.__file__;"
             "assert read_baselines(None) and baselines_file().is_file();"
             "from fvlm_model.loading import load_tokenizer; load_tokenizer(None);"
@@ -58,3 +58,19 @@ def test_the_wheel_installs_fvlm_eval_and_fvlm_model_and_no_model(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, env=env,
                             cwd=tmp_path / "work", timeout=120)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+    demo = subprocess.run([sys.executable, "-m", "fvlm_eval", "demo", "--output-dir", str(tmp_path / "demo")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path / "work", timeout=600)
+    assert demo.returncode == 0, (demo.stdout + demo.stderr)[-3000:]
+    assert (tmp_path / "demo" / "report" / "report.html").is_file()  # the installed package alone ran the whole pipeline
+
+
+def test_every_package_folder_is_installed():
+    """A folder of modules under fvlm_eval/ is a package (it has __init__.py) and is listed in pyproject.toml."""
+    tomllib = pytest.importorskip("tomllib")
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {p.parent for p in (ROOT / "fvlm_eval").rglob("*.py") if "__pycache__" not in p.parts}
+    for folder in folders:
+        name = ".".join(folder.relative_to(ROOT).parts)
+        assert (folder / "__init__.py").is_file(), f"{name} has no __init__.py"
+        assert name in listed, f"{name} is not in pyproject.toml's packages"

@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, Generation, GenerateRequest
 
 
@@ -52,7 +53,7 @@ class ModelAdapter(Protocol):
         """Options scored by a full pass because the prompt was not a token prefix."""
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(FvlmEvalError, ValueError):
     """A model that cannot be found or loaded, with the reason in words."""
 
 

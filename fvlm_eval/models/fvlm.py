@@ -225,3 +225,25 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
     return FVLMAdapter(model, tokenizer, {"name": name, "source": str(source), "weights": str(weights),
                                           "sha256": file_sha256(weights), "parameters": parameter_count(model),
                                           "notes": notes})
+
+
+def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, name: str | None = None) -> FVLMAdapter:
+    """An in-memory ``FoveatedVLM`` (as training code holds it) with its tokenizer (default: the bundled
+    SmolLM2-135M-Instruct tokenizer, as a folder without one gets)."""
+    from fvlm_model import parameter_count
+
+    from fvlm_eval.errors import SettingsError
+    from fvlm_eval.models.memory import state_dict_sha256
+
+    if tokenizer is None:
+        from fvlm_model.loading import load_tokenizer
+
+        tokenizer = load_tokenizer(None)
+    missing = [a for a in ("apply_chat_template", "convert_tokens_to_ids", "encode") if not hasattr(tokenizer, a)]
+    if missing or not callable(tokenizer):
+        raise SettingsError(f"tokenizer: a {type(tokenizer).__name__} is not a tokenizer (no {', '.join(missing) or '__call__'}); "
+                            "give the model's transformers tokenizer (load_fvlm returns it), or None for the bundled one")
+    return FVLMAdapter(model, tokenizer, {"name": name or "in-memory-fvlm", "source": "in-memory FoveatedVLM",
+                                          "sha256": state_dict_sha256(model), "parameters": parameter_count(model),
+                                          "notes": []})
+

@@ -1,7 +1,9 @@
 """Benchmarks: one short module each, registered in ``BENCHMARKS``, a plain dict of name -> class.
 
-(The folder is called ``tasks`` as the project's layout asks; "task" elsewhere means MVBench's
-own sub-tasks, its ``task`` breakdown.)
+Only this package knows a benchmark: its layouts, prompts, frame rule, breakdowns and expected
+counts (``base.Benchmark``), synthetic copies in its real layout (``fixtures``), and fetching and
+verifying a copy (``prepare``). (The folder is called ``tasks`` as the project's layout asks;
+"task" elsewhere means MVBench's own sub-tasks, its ``task`` breakdown.)
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ BENCHMARKS: dict[str, type[Benchmark]] = {"mvbench": MVBench, "videomme": VideoM
 
 
 def get_benchmark(name: str, **options) -> Benchmark:
+    """The benchmark ``name`` with the run's options it takes (``Benchmark.run_options``, e.g. Video-MME's
+    ``subtitles``); the options another benchmark takes are ignored."""
     if name not in BENCHMARKS:
         raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
-    return BENCHMARKS[name](**options)
+    cls = BENCHMARKS[name]
+    return cls(**{key: value for key, value in options.items() if key in cls.run_options})
 
 
 __all__ = ["BENCHMARKS", "Benchmark", "DataMissing", "Loaded", "get_benchmark"]

@@ -14,11 +14,13 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
+from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.types import LETTERS, Option, Question, Sampling
 
 
-class DataMissing(FileNotFoundError):
+class DataMissing(FvlmEvalError, FileNotFoundError):
     """The benchmark's annotations are not in the data folder; says where they were looked for."""
 
 
@@ -55,6 +57,7 @@ class Benchmark:
     category_field: str = ""  # the breakdown that coverage counts against ``expected``
     main_breakdown: str = ""  # the breakdown reports show (and published per-category figures use)
     uses_images: bool = False  # one image per question; ``--frames`` applies to videos only
+    run_options: ClassVar[tuple[str, ...]] = ()  # the run's options it takes (fields of its own, e.g. ``subtitles``)
 
     def folder(self, data_dir: Path) -> Path:
         return Path(data_dir) / self.name
@@ -78,6 +81,11 @@ class Benchmark:
 
     def hub(self) -> HubSource:
         raise NotImplementedError
+
+    def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
+        """A small synthetic copy in the benchmark's real layout under ``data_dir`` (``faults``: with the
+        malformed rows and broken media its layout can have); returns its folder."""
+        raise NotImplementedError(f"{self.name} has no synthetic copy")
 
     def settings(self) -> dict[str, object]:
         """What makes two runs of this benchmark comparable (recorded in the manifest)."""

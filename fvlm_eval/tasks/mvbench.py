@@ -69,6 +69,11 @@ class MVBench(Benchmark):
     def prompt(self, question: Question, timestamps=None) -> str:
         return question.question + "\n" + option_lines(question)
 
+    def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
+        from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+
+        return write_mvbench(Path(data_dir), "main", faults)
+
     def load(self, data_dir: Path) -> Loaded:
         root = self.folder(data_dir)
         annotations = root / "json"

@@ -48,6 +48,11 @@ class ScienceQA(Benchmark):
         context = f"Context: {question.context}\n" if question.context else ""
         return context + f"Question: {question.question}"
 
+    def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
+        from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+
+        return write_scienceqa(Path(data_dir), "parquet", faults)
+
     def load(self, data_dir: Path) -> Loaded:
         root = self.folder(data_dir)
         parquets = sorted(root.glob(PARQUET_GLOB))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from fvlm_eval.media import MediaError, safe_join
 from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
@@ -40,6 +41,7 @@ class VideoMME(Benchmark):
     category_field: str = "duration"
     main_breakdown: str = "task_type"
     subtitles: bool = False
+    run_options: ClassVar[tuple[str, ...]] = ("subtitles",)
 
     def hub(self) -> HubSource:
         return HubSource("lmms-lab/Video-MME", "main", ("videomme/*", "videos_chunked_*.zip", "subtitle.zip"),
@@ -56,6 +58,11 @@ class VideoMME(Benchmark):
 
     def cloze_prompt(self, question: Question, timestamps: tuple[float, ...] | None = None) -> str:
         return subtitle_context(question, timestamps) + f"Question: {question.question}"
+
+    def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
+        from fvlm_eval.tasks.fixtures.videomme import write_videomme
+
+        return write_videomme(Path(data_dir), faults)
 
     def load(self, data_dir: Path) -> Loaded:
         import pandas as pd

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fvlm_eval.records import Record, append_records, write_json_atomic
-from fvlm_eval.scoring import CLOZE_PROTOCOLS, PROTOCOLS
-from fvlm_eval.summary import summarize_records
+from fvlm_eval.records import Record, append_records
+from fvlm_eval.files import write_json_atomic
+from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
+from fvlm_eval.summarize import summarize_records
 from fvlm_eval.tasks import get_benchmark
 
 
@@ -32,7 +33,7 @@ def write_run(folder: Path, correct: list[bool], sampling="uniform:64", groups=N
                                                  "subtitles": False, "family": family, "prompt": "p",
                                                  "frame_transform": "t", "dtype": "bfloat16",
                                                  **({"cloze_framing": cloze_framing} if cloze_framing else {})})
-    summary = summarize_records(get_benchmark("videomme"), mode, records, len(records))
+    summary = summarize_records(get_benchmark("videomme"), mode, records, len(records)).to_json()
     summary["manifest"] = {"model": model or {"family": family, "name": folder.name}}
     summary["questions"] = [r.id for r in records]
     write_json_atomic(target / "summary.json", summary)

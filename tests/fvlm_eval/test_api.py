@@ -8,7 +8,9 @@ import json
 import pytest
 import torch
 
-from fvlm_eval import Evaluation, SettingsError, evaluate, export_checkpoint, fixtures, save_model_folder
+from fvlm_eval import Evaluation, SettingsError, evaluate, export_checkpoint, save_model_folder
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from fvlm_eval.api import ExportRefused
 from fvlm_eval.cli import main
 from fvlm_eval.records import read_records
@@ -18,8 +20,8 @@ from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    fixtures.write_mvbench(root)
-    fixtures.write_scienceqa(root)
+    write_mvbench(root)
+    write_scienceqa(root)
     return root
 
 
@@ -51,7 +53,7 @@ def test_an_in_memory_model_scores_as_the_cli_on_its_saved_folder(capsys, model_
             assert result.accuracy[protocol].n == block["n"] == 2
         assert result.headline_protocol == cli_summary["headline_protocol"]
         assert result.accuracy[result.headline_protocol].formulation
-        assert result.summary["manifest"]["model"]["source"] == "in-memory FoveatedVLM"
+        assert result.summary.model["source"] == "in-memory FoveatedVLM"
     assert evaluation.accuracy("mvbench", "autoregressive") == evaluation[("mvbench", "autoregressive")].headline.accuracy
 
 
@@ -65,17 +67,17 @@ def test_records_in_memory_leave_no_folder_and_a_rerun_resumes(model_dir, data, 
                           workers=0, keep_records=True, progress=False, step=1200)
     (result,) = evaluation.results
     assert evaluation.output_dir is None and result.folder is None and list((tmp_path / "tmp").iterdir()) == []
-    assert [r.id for r in result.records] == result.summary["questions"] and len(result.records) == 3
-    assert result.summary["manifest"]["step"] == 1200 and result.mode == "coarse_fine"
-    assert result.summary["timing"]["clips"]["decoded"] == 3
+    assert [r.id for r in result.records] == list(result.summary.questions) and len(result.records) == 3
+    assert result.summary.manifest["step"] == 1200 and result.mode == "coarse_fine"
+    assert result.summary.timing["clips"]["decoded"] == 3
     again = evaluate(model, "scienceqa", tokenizer=tokenizer, limit=3, data_dir=data, frame_cache=tmp_path / "cache",
                      workers=0, progress=False)  # a later checkpoint on the same subset decodes nothing
-    assert again.results[0].summary["timing"]["clips"] == {**result.summary["timing"]["clips"], "decoded": 0,
+    assert again.results[0].summary.timing["clips"] == {**result.summary.timing["clips"], "decoded": 0,
                                                            "from_cache": 3}
 
 
 def test_other_weights_cannot_resume_a_folder(data, tmp_path, tokenizer):
-    from fvlm_eval.runner import RunRefused
+    from fvlm_eval.run.folder import RunRefused
 
     evaluate(tiny_model(0), "scienceqa", tokenizer=tokenizer, limit=2, data_dir=data, output_dir=tmp_path, frame_cache=False,
              workers=0, progress=False)
@@ -172,7 +174,8 @@ def test_an_in_memory_smolvlm_scores_as_its_folder(data, tmp_path):
     from transformers import AutoTokenizer, SmolVLMForConditionalGeneration
 
     from fvlm_eval.models import load_model
-    from fvlm_eval.models.smolvlm import _image_processor_class, save_tiny_smolvlm
+    from fvlm_eval.models.smolvlm.folder import image_processor_class as _image_processor_class
+    from fvlm_eval.models.smolvlm.tiny import save_tiny_smolvlm
 
     folder = save_tiny_smolvlm(tmp_path / "smolvlm")
     common = dict(limit=3, data_dir=data, frame_cache=False, workers=0, keep_records=True, progress=False)

@@ -8,13 +8,15 @@ import shutil
 
 import pytest
 
-from fvlm_eval import fixtures
+from fvlm_eval.tasks.fixtures import write_all
+
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.cli import main
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return fixtures.write_all(tmp_path_factory.mktemp("data"))
+    return write_all(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +148,7 @@ def test_messages_show_paths_as_they_are_not_as_markup(capsys, model_dir, tmp_pa
     """A folder named like rich markup ("[red]") is printed as named, in the run's end messages too."""
     monkeypatch.setenv("COLUMNS", "1000")
     data = tmp_path / "data [red]x"
-    fixtures.write_mvbench(data)
+    write_mvbench(data)
     (data / "mvbench" / "json" / "action_antonym.json").write_text("{broken")
     code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
                         "--workers", "0", "--limit", "2", "--mode", "coarse_only")
@@ -249,7 +251,8 @@ def test_a_stop_before_a_command_can_say_so_has_its_own_code_and_words(capsys, m
     import signal
     import threading
 
-    from fvlm_eval import api, html_report
+    from fvlm_eval import api
+    from fvlm_eval.reports import report as report_module
 
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach the main thread only")
@@ -262,10 +265,10 @@ def test_a_stop_before_a_command_can_say_so_has_its_own_code_and_words(capsys, m
     run_args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
                 "--workers", "0", "--limit", "2", "--mode", "coarse_only"]
     with monkeypatch.context() as patched:
-        patched.setattr(api, "build_adapter", stopped)
+        patched.setattr(api, "adapter_for", stopped)
         got, output = call(capsys, *run_args)
     assert got == code and f"{said} before `run` finished; records written so far are kept" in squashed(output)
     assert call(capsys, *run_args)[0] == 0
-    monkeypatch.setattr(html_report, "write_html", stopped)
+    monkeypatch.setattr(report_module, "write_html", stopped)
     got, output = call(capsys, "report", tmp_path / "out", "--output-dir", tmp_path / "report")
     assert got == code and f"{said} before `report` finished; every file it wrote is whole" in squashed(output)

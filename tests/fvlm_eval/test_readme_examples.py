@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from fvlm_eval import evaluate, fixtures
+from fvlm_eval import evaluate
+
+from fvlm_eval.tasks.fixtures.media import png_bytes
+
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from fvlm_eval.records import read_records
 from tests.conftest import TINY_LLM, tiny_model
 
@@ -43,7 +49,7 @@ def examples(tmp_path, monkeypatch):
         (folder / name).write_text(code)
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.setitem(BENCHMARKS, "myqa", None)  # undone after the test, whatever the example registers
-    monkeypatch.setitem(FAMILIES, "blind", "blind")
+    monkeypatch.setitem(FAMILIES, "blind", None)  # undone after the test, whatever the example registers
     yield folder
     for name in module_files():
         sys.modules.pop(name.removesuffix(".py"), None)
@@ -65,7 +71,7 @@ def write_myqa(data: Path) -> None:
             {"id": "q3", "image": "images/q3.png", "question": "Which continent?", "options": ["Asia", "Europe"],
              "answer": 5, "subject": "geography"}]  # a malformed row: recorded as failed, not dropped
     for seed, row in enumerate(rows):
-        (folder / row["image"]).write_bytes(fixtures.png_bytes(seed))
+        (folder / row["image"]).write_bytes(png_bytes(seed))
     (folder / "questions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
@@ -80,9 +86,9 @@ def test_adding_a_benchmark(examples, tmp_path, tokenizer):
     assert set(records) == {"myqa/q1", "myqa/q2", "myqa/q3"}
     assert records["myqa/q1"].error is None and records["myqa/q1"].gold == "B" and len(records["myqa/q2"].letters) == 3
     assert "answer 5 is not an option index" in records["myqa/q3"].error
-    coverage = result.summary["coverage"]
-    assert (coverage["scored"], coverage["failed"], coverage["expected"]) == (2, 1, 3)
-    assert result.headline.n == 3 and result.summary["benchmark"] == "myqa"
+    coverage = result.summary.coverage
+    assert (coverage.scored, coverage.failed, coverage.expected) == (2, 1, 3)
+    assert result.headline.n == 3 and result.summary.benchmark == "myqa"
 
 
 def test_adding_a_model_family(examples, tmp_path, tokenizer):
@@ -92,19 +98,22 @@ def test_adding_a_model_family(examples, tmp_path, tokenizer):
     LlamaForCausalLM(LlamaConfig(**TINY_LLM)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     root = tmp_path / "data"
-    fixtures.write_scienceqa(root)
+    write_scienceqa(root)
+    from fvlm_eval.models import FAMILIES, Family
+
+    FAMILIES["blind"] = Family("blind", "blind")  # as the README registers it
     evaluation = evaluate(str(folder), "scienceqa", family="blind", data_dir=root, output_dir=tmp_path / "run", limit=3,
                           frame_cache=False, workers=0, generate=True, max_new_tokens=4, keep_records=True, progress=False)
     (result,) = evaluation.results
     assert evaluation.exit_code == 0 and result.mode == "text_only" and result.headline.n == 3
     assert all(r.error is None and r.options and r.generated is not None for r in result.records)
-    assert result.summary["manifest"]["model"]["family"] == "blind"
+    assert result.summary.model["family"] == "blind"
 
 
 def test_the_training_loop_example(tmp_path, tokenizer, monkeypatch):
     (block,) = [b for b in code_blocks("python") if "train_step" in b]
-    fixtures.write_mvbench(tmp_path / "data")
-    fixtures.write_scienceqa(tmp_path / "data")
+    write_mvbench(tmp_path / "data")
+    write_scienceqa(tmp_path / "data")
     monkeypatch.chdir(tmp_path)  # the example's relative data/, runs/ and frame-cache/
     logged, trained = [], []
     namespace = {"start": 0, "total_steps": 2, "model": tiny_model().train(), "tokenizer": tokenizer, "batch": None,

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from fvlm_eval.records import (REGEX_MISREAD, SCHEMA_VERSION, RecordError, append_records, make_record, question_sha256,
-                               read_records, reference_regex_options)
+from fvlm_eval.records import REGEX_MISREAD, SCHEMA_VERSION, append_records, make_record, question_sha256, read_records, reference_regex_options
+from fvlm_eval.errors import RecordError
 from fvlm_eval.types import ChoiceResult, Generation, Media, Option, OptionLogprobs, Question
 
 QUESTION = Question("b/1", "b", Media("video", "b/v.mp4", "/d/v.mp4"), "Which state?", (Option("A", "Ohio"), Option("B", "Texas")),
@@ -69,7 +69,7 @@ THREE = Question("b/3", "b", Media("video", "b/v.mp4", "/d/v.mp4"), "Colour?",
 
 
 def test_circular_counts_right_only_when_every_rotation_is_right():
-    from fvlm_eval.records import rotated
+    from fvlm_eval.circular import rotated
 
     # rotation 1 lists (green, blue, red), rotation 2 (blue, red, green)
     assert rotated(THREE, 1)[1] == "BCA" and rotated(THREE, 2)[0].gold == "A"
@@ -149,7 +149,7 @@ def test_temporaries_left_by_a_killed_writer_are_swept_by_the_next_write(tmp_pat
     write of that file removes it once it is old, and never a fresh one (a live writer's) or another file."""
     import time
 
-    from fvlm_eval.records import ABANDONED_AFTER_SECONDS, write_json_atomic
+    from fvlm_eval.files import ABANDONED_AFTER_SECONDS, write_json_atomic
 
     path = tmp_path / "summary.json"
     (tmp_path / "settings.json").write_text("{}")

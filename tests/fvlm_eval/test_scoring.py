@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fvlm_eval.scoring import PROTOCOLS, option_text_score, predict, protocol_scores, reference_score
+from fvlm_eval.protocols import PROTOCOLS
+from fvlm_eval.scoring import option_text_score, predict, protocol_scores, reference_score
 from fvlm_eval.types import OptionLogprobs
 
 
@@ -52,7 +53,8 @@ def test_option_text_norm_counts_bytes_not_characters():
 
 
 def test_cloze_protocols_by_hand():
-    from fvlm_eval.scoring import CLOZE_PROTOCOLS, cloze_scores
+    from fvlm_eval.protocols import CLOZE_PROTOCOLS
+    from fvlm_eval.scoring import cloze_scores
 
     # " Paris" (one token) and " Lyon city" (two), after the question and after the neutral "Answer:" alone
     scores = cloze_scores(("Paris", "Lyon city"), ("A", "B"), [(-1.0,), (-0.5, -1.5)], [(-3.0,), (-0.2, -0.3)])
@@ -66,7 +68,7 @@ def test_cloze_protocols_by_hand():
 
 
 def test_formulations_and_chance_outcomes():
-    from fvlm_eval.scoring import ALL_PROTOCOLS, FORMULATION_LABELS, chance_outcomes, formulation
+    from fvlm_eval.protocols import ALL_PROTOCOLS, FORMULATION_LABELS, chance_outcomes, formulation
 
     assert formulation("reference") == "multiple_choice" and formulation("cloze_pmi") == "cloze"
     assert formulation("generated") == "generated" and formulation("circular_generated") == "circular"

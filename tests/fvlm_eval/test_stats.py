@@ -8,9 +8,7 @@ from itertools import product
 import numpy as np
 import pytest
 
-from fvlm_eval.stats import (above_chance_p, accuracy, chance_accuracy, cluster_sums, clustered_stderr, letter_bias,
-                             mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed, signflip_p_lower,
-                             wilson_interval)
+from fvlm_eval.stats import above_chance_p, accuracy, chance_accuracy, cluster_sums, clustered_stderr, letter_bias, mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed, signflip_p_lower, wilson_interval
 
 
 @pytest.mark.parametrize("b,c,expected", [

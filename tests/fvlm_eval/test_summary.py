@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from fvlm_eval import fixtures
+from fvlm_eval.tasks.fixtures import write_all
 from fvlm_eval.models import load_model
 from fvlm_eval.records import make_record, read_records
-from fvlm_eval.runner import RunSettings, run
-from fvlm_eval.scoring import CLOZE_PROTOCOLS, PROTOCOLS
-from fvlm_eval.summary import summarize_records
+from fvlm_eval.run.settings import RunSettings
+from fvlm_eval.run.runner import run
+from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
+from fvlm_eval.summarize import summarize_records
 from fvlm_eval.tasks import get_benchmark
 from fvlm_eval.types import ChoiceResult, Generation, Media, Option, OptionLogprobs, Question
 
@@ -29,7 +30,7 @@ def test_generated_accuracy_counts_only_the_questions_that_were_generated():
     records = [make_record(question(i), "m", "Which?\nA. yes\nB. no", "q" * 64, RESULT,
                            generation=Generation("g", "A", 1, True) if i < 3 else None) for i in range(6)]
     records.append(make_record(question(9), "m", "Which?\nA. yes\nB. no", "q" * 64, error="image missing"))
-    summary = summarize_records(get_benchmark("scienceqa"), "m", records, 7)
+    summary = summarize_records(get_benchmark("scienceqa"), "m", records, 7).to_json()
     generated = summary["accuracy"]["generated"]
     assert (generated["correct"], generated["n"], generated["not_measured"]) == (3, 4, 3)
     assert summary["accuracy"]["reference"]["n"] == 7 and summary["accuracy"]["reference"]["not_measured"] == 0
@@ -39,7 +40,7 @@ def test_generated_accuracy_counts_only_the_questions_that_were_generated():
 
 @pytest.fixture(scope="module")
 def circular_run(model_dir, tmp_path_factory):
-    data = fixtures.write_all(tmp_path_factory.mktemp("data"))
+    data = write_all(tmp_path_factory.mktemp("data"))
     runs = {}
     for circular in (False, True):
         output = tmp_path_factory.mktemp("run")
@@ -68,14 +69,14 @@ def test_circular_asks_every_rotation_on_frames_encoded_once(circular_run):
         assert record.cloze["framing"] == "plain" and set(record.cloze["options"]) == set(record.letters)
         for p, v in record.pred.items():
             assert record.correct[p] == (v is not None and v == record.gold)
-    summary = outcome.summaries[("scienceqa", "coarse_only")]
+    summary = outcome.summaries[("scienceqa", "coarse_only")].to_json()
     blocks = summary["accuracy"]
     assert {"circular_reference", "permavg_reference", "circular_generated", *CLOZE_PROTOCOLS} <= set(blocks)
     assert blocks["circular_sum"]["formulation"] == "circular" and blocks["cloze_pmi"]["formulation"] == "cloze"
     counts = [len(r.letters) for r in records.values()]
     assert blocks["circular_sum"]["chance"] == pytest.approx(sum(n ** -n for n in counts) / len(counts))
     assert blocks["circular_sum"]["correct"] <= blocks["sum"]["correct"]
-    assert "circular_sum" not in plain.summaries[("scienceqa", "coarse_only")]["accuracy"]
+    assert "circular_sum" not in plain.summaries[("scienceqa", "coarse_only")].to_json()["accuracy"]
 
 
 def test_a_rerun_with_circular_rotates_what_was_recorded_without(circular_run, model_dir):
@@ -83,14 +84,14 @@ def test_a_rerun_with_circular_rotates_what_was_recorded_without(circular_run, m
     settings = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=circular_run["data"],
                            output_dir=plain_dir, workers=0, generate=True, max_new_tokens=2, circular=True)
     outcome = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
-    summary = outcome.summaries[("scienceqa", "coarse_only")]
+    summary = outcome.summaries[("scienceqa", "coarse_only")].to_json()
     assert summary["timing"]["scored_this_invocation"] > 0 and "circular_sum" in summary["accuracy"]
     latest = {r.id: r for r in read_records(plain_dir / "scienceqa/coarse_only/samples.jsonl")}
     assert all(r.circular is not None for r in latest.values() if not r.failed)
 
 
 def test_a_rerun_with_another_cloze_framing_is_refused_by_name(circular_run, model_dir):
-    from fvlm_eval.run_folder import RunRefused
+    from fvlm_eval.run.folder import RunRefused
 
     plain_dir, _, _ = circular_run[True]
     settings = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=circular_run["data"],
@@ -108,5 +109,5 @@ def test_a_rerun_that_drops_circular_says_what_it_replaces(circular_run, model_d
                            output_dir=output, workers=0, generate=True, max_new_tokens=3)  # another answer limit
     outcome = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
     assert any("earlier circular rotations (add --circular to keep them) are replaced" in m for m in outcome.messages)
-    blocks = circular_run[True][1].summaries[("scienceqa", "coarse_only")]["accuracy"]
+    blocks = circular_run[True][1].summaries[("scienceqa", "coarse_only")].to_json()["accuracy"]
     assert blocks["circular_sum"]["letters"]["best_constant"] == {"letter": None, "accuracy": 0.0}

@@ -8,7 +8,11 @@ import os
 import subprocess
 import sys
 
-from fvlm_eval import fixtures, terminal
+from fvlm_eval import terminal
+
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+
+from fvlm_eval.tasks.fixtures.videomme import write_videomme
 
 
 def test_a_closed_pipe_is_remembered_and_later_prints_cost_nothing(monkeypatch):
@@ -28,8 +32,8 @@ def test_a_closed_pipe_is_remembered_and_later_prints_cost_nothing(monkeypatch):
 
 
 def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_path):
-    fixtures.write_scienceqa(tmp_path / "data")
-    fixtures.write_videomme(tmp_path / "data")
+    write_scienceqa(tmp_path / "data")
+    write_videomme(tmp_path / "data")
     output = tmp_path / "out"
     command = [sys.executable, "-m", "fvlm_eval", "run", "scienceqa", "videomme", "--model", str(model_dir), "--data-dir",
                str(tmp_path / "data"), "--output-dir", str(output), "--workers", "0", "--no-frame-cache", "--device", "cpu",
@@ -75,7 +79,7 @@ def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir
 
     from fvlm_eval.cli import main
 
-    fixtures.write_scienceqa(tmp_path / "data")
+    write_scienceqa(tmp_path / "data")
     output = tmp_path / "my run [bold]x<y"
     monkeypatch.setenv("COLUMNS", "400")
     code = main(["run", "scienceqa", "--model", str(model_dir), "--data-dir", str(tmp_path / "data"), "--output-dir",
@@ -90,7 +94,7 @@ def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir
 def test_regress_into_a_closed_reader_says_so_and_prints_its_verdict_first(tmp_path, monkeypatch, capsys):
     """In this process: the verdict line goes out before the files are written (a `| head -1` that
     leaves after it makes the later lines meet a closed pipe), the note comes once, the exit code stands."""
-    from fvlm_eval import regress as regress_module
+    from fvlm_eval.reports import regress as regress_module
     from fvlm_eval.cli import main
     from tests.fvlm_eval.constructed import write_run
 

@@ -13,7 +13,7 @@ def test_counts_read_as_english():
 def test_one_hand_edited_record_reads_as_english(tmp_path):
     import dataclasses
 
-    from fvlm_eval.freshness import load_run_folder
+    from fvlm_eval.reports.freshness import load_run_folder
     from fvlm_eval.records import read_records, write_records
     from tests.fvlm_eval.constructed import write_run
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from fvlm_eval.models.fvlm import FVLMAdapter, normalise
-from fvlm_eval.scoring import PROTOCOLS, predict, protocol_scores
+from fvlm_eval.protocols import PROTOCOLS
+from fvlm_eval.scoring import predict, protocol_scores
 from fvlm_eval.types import ChoiceRequest, Clip, GenerateRequest, Option, OptionLogprobs
 from fvlm_model import MODES
 from tests.conftest import TINY_IMAGE
@@ -195,7 +196,8 @@ def naive_cloze(model, tokenizer, clip, prompt, text, mode, framing):
 @pytest.mark.parametrize("framing", ["plain", "chat"])
 @pytest.mark.parametrize("mode", MODES)
 def test_cloze_fast_path_equals_naive_path(model, tokenizer, clips, mode, framing):
-    from fvlm_eval.scoring import CLOZE_PROTOCOLS, cloze_scores
+    from fvlm_eval.protocols import CLOZE_PROTOCOLS
+    from fvlm_eval.scoring import cloze_scores
     from fvlm_eval.types import ClozeRequest
 
     scorer = FVLMAdapter(model, tokenizer)

@@ -20,6 +20,10 @@ import torch
 
 from fvlm_eval.models import ModelLoadError, load_model
 from fvlm_eval.models import smolvlm
+from fvlm_eval.models.smolvlm import adapter as smolvlm_adapter
+from fvlm_eval.models.smolvlm import folder as smolvlm_folder
+from fvlm_eval.models.smolvlm import text as smolvlm_text
+from fvlm_eval.models.smolvlm import tiny as smolvlm_tiny
 from fvlm_eval.models.lm import generate_greedy
 from fvlm_eval.types import ChoiceRequest, Clip, GenerateRequest, Option, Sampling
 
@@ -40,7 +44,7 @@ def offline():
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    return smolvlm.save_tiny_smolvlm(tmp_path_factory.mktemp("smolvlm") / "tiny", seed=0)
+    return smolvlm_tiny.save_tiny_smolvlm(tmp_path_factory.mktemp("smolvlm") / "tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +99,7 @@ def reference_inputs(adapter, clip: Clip, prompt: str, answer: str | None = None
     frames = torch.from_numpy(clip.frames[list(clip.frame_map)]).permute(0, 3, 1, 2).float() * (1 / 255)
     pixels = ((frames - 0.5) / 0.5)[None]
     mask = torch.ones(1, pixels.shape[1], pixels.shape[3], pixels.shape[4], dtype=torch.long)
-    media = smolvlm.video_prompt(list(clip.timestamps), clip.duration, seq)
+    media = smolvlm_text.video_prompt(list(clip.timestamps), clip.duration, seq)
     return text.replace("<video>", media, 1), pixels, mask
 
 
@@ -154,7 +158,7 @@ def test_scores_do_not_depend_on_the_batch(adapter, clips, monkeypatch):
         adapter.load_clips([clips[request.clip_key]])
         alone += adapter.score([request], "standard")
         adapter.forget_clips([request.clip_key])
-    monkeypatch.setattr(smolvlm, "ENCODE_BATCH", 4)  # several vision passes, clips split across them
+    monkeypatch.setattr(smolvlm_adapter, "ENCODE_BATCH", 4)  # several vision passes, clips split across them
     adapter.load_clips(list(clips.values()))
     try:
         mixed = adapter.score(requests[::-1], "standard")[::-1]
@@ -237,14 +241,14 @@ def test_render_is_the_jinja_chat_template(adapter, kind, answer):
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
     rendered = adapter.tokenizer.apply_chat_template(messages, chat_template=PROCESSING.DEFAULT_CHAT_TEMPLATE,
                                                      tokenize=False, add_generation_prompt=answer is None)
-    media = {"image": smolvlm.image_prompt(2, 3, 4), "video": smolvlm.video_prompt([0.0, 1.5], 2.0, 4), "text": ""}[kind]
+    media = {"image": smolvlm_text.image_prompt(2, 3, 4), "video": smolvlm_text.video_prompt([0.0, 1.5], 2.0, 4), "text": ""}[kind]
     expected = rendered.replace(f"<{kind}>", media, 1) if kind != "text" else rendered
-    assert smolvlm.render(media + question, answer) == expected
+    assert smolvlm_text.render(media + question, answer) == expected
 
 
 def test_image_prompts_are_the_processors():
     for rows, cols in ((0, 0), (1, 2), (3, 2), (4, 4)):
-        assert smolvlm.image_prompt(rows, cols, 5) == PROCESSING.get_image_prompt_string(
+        assert smolvlm_text.image_prompt(rows, cols, 5) == PROCESSING.get_image_prompt_string(
             rows, cols, 5, "<fake_token_around_image>", "<image>", "<global-img>")
 
 
@@ -253,15 +257,15 @@ def test_number_words():
             101: "one hundred and one", 128: "one hundred and twenty-eight", 999: "nine hundred and ninety-nine",
             1000: "one thousand", 1001: "one thousand and one", 1100: "one thousand, one hundred",
             123456: "one hundred and twenty-three thousand, four hundred and fifty-six"}
-    assert {n: smolvlm.number_words(n) for n in spot} == spot
+    assert {n: smolvlm_text.number_words(n) for n in spot} == spot
     with pytest.raises(ValueError):
-        smolvlm.number_words(1_000_000)
+        smolvlm_text.number_words(1_000_000)
 
 
 def test_number_words_agree_with_num2words():
     num2words = pytest.importorskip("num2words").num2words
     numbers = list(range(0, 2100)) + [9999, 10_000, 10_001, 10_100, 99_999, 100_000, 100_001, 250_075, 999_999]
-    assert [smolvlm.number_words(n) for n in numbers] == [num2words(n) for n in numbers]
+    assert [smolvlm_text.number_words(n) for n in numbers] == [num2words(n) for n in numbers]
 
 
 GOLDEN_VIDEO = (
@@ -278,8 +282,8 @@ def sixteen_frames() -> list[float]:
 
 
 def test_video_prompt_for_sixteen_frames():
-    assert smolvlm.video_prompt(sixteen_frames(), 80.9, 2) == GOLDEN_VIDEO
-    assert smolvlm.video_prompt([0.0, 3599.0, 3600.5], None, 1).startswith(
+    assert smolvlm_text.video_prompt(sixteen_frames(), 80.9, 2) == GOLDEN_VIDEO
+    assert smolvlm_text.video_prompt([0.0, 3599.0, 3600.5], None, 1).startswith(
         "You are provided the following series of three frames from a 1:00:00 [H:MM:SS] video.\n"
         "\nFrame from 00:00:<fake_token_around_image><global-img><image><fake_token_around_image>"
         "\nFrame from 59:59:")  # minutes keep counting past the hour, as the processor writes them
@@ -303,7 +307,7 @@ def test_video_prompt_is_the_processors():
 
 def test_settings_transform_and_description(adapter, folder):
     assert adapter.frame_transform.key == "pil-lanczos-edge32-32x32-images-as-is"
-    assert adapter.video_sampling(None) == Sampling("smolvlm", 16, fps=1.0, skip_seconds=1.0)
+    assert adapter.video_sampling(None) == Sampling("fps_spread", 16, fps=1.0, skip_seconds=1.0)
     assert adapter.video_sampling(8).frames == 8
     assert adapter.suggested_batch_size(16) == 16
     frames = adapter.frame_transform(np.zeros((2, 30, 90, 3), dtype=np.uint8), "video")
@@ -364,7 +368,7 @@ def test_weights_that_do_not_match_the_config_are_refused(tmp_path, folder, dama
 
 def test_image_seq_len_falls_back_to_the_model_config(adapter, folder):
     config = adapter.model.config
-    settings = smolvlm.read_settings(folder, config, adapter.image_processor)
+    settings = smolvlm_folder.read_settings(folder, config, adapter.image_processor)
     computed = (config.vision_config.image_size // config.vision_config.patch_size) ** 2 // config.scale_factor ** 2
     assert settings.image_seq_len == computed == json.loads((folder / "processor_config.json").read_text())["image_seq_len"]
 
@@ -382,14 +386,15 @@ def test_an_image_token_in_the_question_fails_alone(adapter, clips):
 
 
 def test_tiny_folder_loads_and_runs_end_to_end(folder, tmp_path):
-    from fvlm_eval import fixtures
+    from fvlm_eval.tasks.fixtures import write_all
     from fvlm_eval.records import read_records
-    from fvlm_eval.runner import RunSettings, run
-    from fvlm_eval.scoring import PROTOCOLS
+    from fvlm_eval.run.settings import RunSettings
+    from fvlm_eval.run.runner import run
+    from fvlm_eval.protocols import PROTOCOLS
 
     model = load_model(str(folder), device="cpu")
     assert model.family == "smolvlm"
-    data = fixtures.write_all(tmp_path / "data")
+    data = write_all(tmp_path / "data")
     settings = RunSettings(benchmarks=("scienceqa", "mvbench"), modes=("standard",), data_dir=data,
                            output_dir=tmp_path / "run", workers=0, generate=True, frame_cache=None)
     outcome = run(settings, model, progress=False)
@@ -418,7 +423,7 @@ def test_cloze_fast_scores_equal_a_full_forward_per_option(adapter, clips, key):
         adapter.forget_clips([key])
     assert result.error is None
     _, pixels, mask = reference_inputs(adapter, clip, prompt)
-    media = smolvlm.video_prompt(list(clip.timestamps), clip.duration, adapter.settings.image_seq_len)
+    media = smolvlm_text.video_prompt(list(clip.timestamps), clip.duration, adapter.settings.image_seq_len)
     prompt_ids = encode(adapter, media + prompt + "\nAnswer:")
     neutral_ids = encode(adapter, "Answer:")
     for text, ids, logprobs, neutral in zip(texts, result.token_ids, result.logprobs, result.neutral):

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from fvlm_eval import fixtures
+from fvlm_eval.tasks.fixtures import write_all
+
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+
+from fvlm_eval.tasks.fixtures.videomme import write_videomme
 from fvlm_eval.tasks import DataMissing, get_benchmark
 from fvlm_eval.tasks.base import coverage_counts
 
@@ -17,9 +23,9 @@ GOLDEN = Path(__file__).parent / "golden_prompts.json"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    fixtures.write_all(root, faults=True)
-    fixtures.write_mvbench(root / "precut", "precut")
-    fixtures.write_scienceqa(root / "original", "original", faults=True)
+    write_all(root, faults=True)
+    write_mvbench(root / "precut", "precut")
+    write_scienceqa(root / "original", "original", faults=True)
     return root
 
 
@@ -67,7 +73,7 @@ def test_mvbench_precut_layout_reads_its_own_folder_names(data):
 
 
 def write_rows(tmp_path, task, rows):
-    fixtures.write_mvbench(tmp_path)
+    write_mvbench(tmp_path)
     (tmp_path / f"mvbench/json/{task}.json").write_text(json.dumps(rows))
     return by_id(get_benchmark("mvbench").load(tmp_path).questions)
 
@@ -95,7 +101,7 @@ def test_mvbench_malformed_rows_are_named(tmp_path, row, message):
 
 @pytest.mark.parametrize("content", ["{not json", '{"a": 1}', "\xff\xfe\x00garbage"])
 def test_unreadable_annotation_file_is_a_problem_with_its_expected_questions(tmp_path, content):
-    fixtures.write_mvbench(tmp_path)
+    write_mvbench(tmp_path)
     (tmp_path / "mvbench/json/object_shuffle.json").write_bytes(content.encode("latin-1"))
     loaded = get_benchmark("mvbench").load(tmp_path)
     (problem,) = loaded.problems
@@ -105,7 +111,7 @@ def test_unreadable_annotation_file_is_a_problem_with_its_expected_questions(tmp
 def test_repeated_question_ids_are_disambiguated_loudly(tmp_path):
     import pandas as pd
 
-    fixtures.write_videomme(tmp_path)
+    write_videomme(tmp_path)
     path = tmp_path / "videomme/videomme/test-00000-of-00001.parquet"
     frame = pd.read_parquet(path)
     frame.loc[1, "question_id"] = frame.loc[0, "question_id"]
@@ -119,7 +125,7 @@ def test_repeated_question_ids_are_disambiguated_loudly(tmp_path):
 def test_videomme_row_with_more_options_than_letters_is_a_row_error(tmp_path):
     import pandas as pd
 
-    fixtures.write_videomme(tmp_path)
+    write_videomme(tmp_path)
     path = tmp_path / "videomme/videomme/test-00000-of-00001.parquet"
     frame = pd.read_parquet(path)
     frame.at[1, "options"] = [f"{chr(65 + i) if i < 10 else 'K'}. choice {i}" for i in range(11)]
@@ -134,7 +140,7 @@ def test_videomme_row_with_more_options_than_letters_is_a_row_error(tmp_path):
                                                    (True, None, "not an index"), ("1", None, "not a whole number"),
                                                    (7, None, "out of range")])
 def test_scienceqa_answer_index_must_be_whole(tmp_path, answer, gold, problem):
-    fixtures.write_scienceqa(tmp_path, "original")
+    write_scienceqa(tmp_path, "original")
     problems = json.loads((tmp_path / "scienceqa/problems.json").read_text())
     problems["1"]["answer"] = answer
     (tmp_path / "scienceqa/problems.json").write_text(json.dumps(problems))
@@ -222,7 +228,7 @@ def test_prompt_shapes_follow_the_spec(data):
 def test_an_exactly_repeated_row_counts_once(tmp_path):
     import pandas as pd
 
-    fixtures.write_videomme(tmp_path)
+    write_videomme(tmp_path)
     path = tmp_path / "videomme/videomme/test-00000-of-00001.parquet"
     frame = pd.read_parquet(path)
     pd.concat([frame, frame.iloc[[0]]], ignore_index=True).to_parquet(path)
@@ -232,7 +238,7 @@ def test_an_exactly_repeated_row_counts_once(tmp_path):
 
 
 def test_scienceqa_split_lists_a_problem_twice_or_one_that_is_not_there(tmp_path):
-    fixtures.write_scienceqa(tmp_path, "original")
+    write_scienceqa(tmp_path, "original")
     splits = json.loads((tmp_path / "scienceqa/pid_splits.json").read_text())
     splits["test"] += ["1", "1", "999"]
     (tmp_path / "scienceqa/pid_splits.json").write_text(json.dumps(splits))
@@ -246,7 +252,7 @@ def test_scienceqa_split_lists_a_problem_twice_or_one_that_is_not_there(tmp_path
 
 
 def test_scienceqa_splits_of_the_wrong_shape_are_a_problem(tmp_path):
-    fixtures.write_scienceqa(tmp_path, "original")
+    write_scienceqa(tmp_path, "original")
     (tmp_path / "scienceqa/pid_splits.json").write_text(json.dumps({"test": 5}))
     (problem,) = get_benchmark("scienceqa").load(tmp_path).problems
     assert "problems.json" in problem["file"] and "'test' must be a list" in problem["error"]

@@ -1,0 +1,108 @@
+"""Files written whole or not at all, and JSON read with errors that name the file.
+
+Every file fvlm-eval writes (summaries, settings, reports, charts, cache entries) goes through
+``write_bytes_atomic``: a temporary file beside it, fsync, rename; the file is old or new, never
+partial, and an error names it. Temporaries a killed writer left behind are swept by the next
+write beside them once old. Write errors propagate.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from fvlm_eval.errors import RecordError
+
+BYTE_ORDER_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def wide_encoding(data: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when ``data`` starts with that encoding's byte-order mark, else ``None``."""
+    return next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)
+
+
+@functools.cache
+def current_umask() -> int:
+    """This process's umask (read once: reading it means setting it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` as UTF-8 by ``write_bytes_atomic``."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync, rename: ``path`` is old or new, never
+    partial. The file gets the usual permissions (as ``open`` would make it, not ``mkstemp``'s 0600);
+    an error names ``path``. ``fsync=False`` for a cache (an entry lost in a crash is made again)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from error
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
+    _sweep_abandoned_temporaries(path)
+
+
+ABANDONED_AFTER_SECONDS = 600  # a temporary this old beside its file was left by a killed writer (writes take seconds)
+
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}")  # as ``mkstemp`` names them above
+
+
+def _sweep_abandoned_temporaries(path: Path) -> None:
+    """Remove the temporaries beside ``path`` (``.NAME.XXXXXXXX`` of ``path`` or of another file there) that
+    a writer killed between creating and renaming one left behind; old ones only, so no live writer loses
+    its file, and only beside a file of that name (or ``path``'s own), so nothing else is touched."""
+    now = time.time()
+    try:
+        for entry in os.scandir(path.parent):
+            found = _TEMPORARY.fullmatch(entry.name)
+            if (found and (found["name"] == path.name or (path.parent / found["name"]).is_file())
+                    and now - entry.stat(follow_symlinks=False).st_mtime > ABANDONED_AFTER_SECONDS):
+                os.unlink(entry.path)
+    except OSError:
+        pass  # tidying only: the write itself succeeded
+
+
+def write_json_atomic(path: Path, value) -> None:
+    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_json(path: Path):
+    """A JSON file, or a ``RecordError`` naming it (missing, truncated, not JSON)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise RecordError(f"{path}: missing") from error
+    except UnicodeDecodeError as error:
+        wide = wide_encoding(path.read_bytes()[:4])
+        if wide:
+            raise RecordError(f"{path}: the file is {wide} (it starts with its byte-order mark), not UTF-8 JSON; "
+                              "convert it to UTF-8") from error
+        raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error
+    except (OSError, ValueError) as error:
+        raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error

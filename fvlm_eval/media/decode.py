@@ -1,0 +1,212 @@
+"""Decoding: the sampled frames of a video, GIF, frame folder or image as uint8 RGB.
+
+Videos (mp4, webm, avi, mkv) decode with PyAV (decord only where PyAV is missing: see
+``video_decoder``); either reaches each sampled frame by seeking to the keyframe before it where the frames are sparse, so
+the cost and the memory grow with the frames sampled, not with the video (only the sampled
+frames are ever kept as RGB). Frame folders, GIFs and images decode with PIL (16-bit and palette
+images converted with their full range). The model's ``FrameTransform`` (its resize)
+is applied here, in the decoding workers. Every failure is a ``MediaError`` with a reason in
+words, which the run records against each question of that media; nothing here exits.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+
+from fvlm_eval.media import MediaError
+from fvlm_eval.media.decoded import Decoded, decoded_frames
+from fvlm_eval.media.pyav import decode_video_pyav
+from fvlm_eval.media.sampling import frame_indices
+from fvlm_eval.types import Clip, Media, Sampling
+
+GIF_FPS = 25.0
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _rgb(image) -> np.ndarray:
+    """Any PIL image as uint8 RGB, 16-bit and float modes scaled from their full range (not clipped)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        if image.mode == "F":
+            top = 1.0 if array.max() <= 1.0 else 255.0
+        gray = np.clip(np.round(array / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
+
+
+def video_decoder() -> str:
+    """The video decoder this process uses, with its version: PyAV, which returns exactly the
+    sampled frames (numbered by timestamp after a seek); decord only where PyAV is not installed
+    (decord 0.6 returns other frames after a seek in open-GOP files: tests/fvlm_eval/test_media_decode.py)."""
+    try:
+        import av
+
+        return f"pyav-{av.__version__}"
+    except ImportError:
+        pass
+    try:
+        import decord
+
+        return f"decord-{decord.__version__}"
+    except ImportError:
+        return "none"
+
+
+def _decode_video(path: Path, sampling: Sampling, bound) -> Decoded:
+    if path.suffix.lower() == ".gif":
+        return _decode_gif(path, sampling, bound)
+    decoder = video_decoder()
+    if decoder.startswith("pyav"):
+        return decode_video_pyav(path, sampling, bound)
+    if decoder.startswith("decord"):
+        return decode_video_decord(path, sampling, bound)
+    raise MediaError(f"cannot decode {path.name}: neither PyAV (pip install av) nor decord is installed")
+
+
+# decord finds a frame by seeking to the keyframe before it and decoding forward (its own index of
+# keyframes, built when the file is opened). The three ways of asking for the sampled frames cost
+# the same CPU within noise (benchmarks/bench_decode.py: 64 frames of a 10 or 60 minute 640x360
+# video, 3-5 s each, where PyAV's seeking takes 1.2-1.9 s); "each" holds the frames once, where
+# ``get_batch`` holds them twice (its array and the numpy copy: +106 MB against +63 MB for those
+# 64 frames of 44 MB), so it is the default.
+DECORD_STRATEGIES = ("each", "batch", "groups")
+
+
+def decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = "each") -> Decoded:
+    """decord, one thread (the decoding workers are processes). ``strategy``: "each", a
+    ``seek_accurate`` and ``next`` per sampled frame; "batch", one ``get_batch`` of them all;
+    "groups", one ``get_batch`` per keyframe interval."""
+    import decord
+
+    if strategy not in DECORD_STRATEGIES:
+        raise ValueError(f"unknown decord strategy {strategy!r}")
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        n_frames, fps = len(reader), float(reader.get_avg_fps())
+        indices, note = frame_indices(sampling, n_frames, fps, bound)
+        unique = sorted(set(indices))
+        if strategy == "batch":
+            frames = reader.get_batch(unique).asnumpy()
+        else:
+            groups: list[list[int]] = []
+            keys = reader.get_key_indices() if strategy == "groups" else []
+            for index in unique:  # "groups": the frames after the same keyframe together
+                same_key = groups and bisect.bisect_right(keys, groups[-1][0]) == bisect.bisect_right(keys, index)
+                if strategy == "groups" and same_key:
+                    groups[-1].append(index)
+                else:
+                    groups.append([index])
+            frames, row = None, 0
+            for group in groups:
+                if strategy == "each":
+                    reader.seek_accurate(group[0])
+                    batch = reader.next().asnumpy()[None]
+                else:
+                    batch = reader.get_batch(group).asnumpy()
+                if frames is None:
+                    frames = np.empty((len(unique), *batch.shape[1:]), dtype=np.uint8)
+                frames[row:row + len(batch)] = batch
+                row += len(batch)
+    except MediaError:
+        raise
+    except Exception as error:  # decord.DECORDError is not a RuntimeError
+        raise MediaError(f"cannot decode {path.name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from error
+    return decoded_frames(frames, unique, indices, n_frames, fps, note)
+
+
+# PyAV: the sampled frames are reached by decoding forward from the start ("stream") or by seeking
+def _decode_gif(path: Path, sampling: Sampling, bound) -> Decoded:
+    from PIL import Image, ImageSequence
+
+    try:
+        with Image.open(path) as image:
+            n_frames = getattr(image, "n_frames", 1)
+            indices, note = frame_indices(sampling, n_frames, GIF_FPS, bound)
+            unique = sorted(set(indices))
+            frames = []
+            for number, frame in enumerate(ImageSequence.Iterator(image)):
+                if number in unique:
+                    frames.append(_rgb(frame))
+                if number >= unique[-1]:
+                    break
+    except MediaError:
+        raise
+    except Exception as error:
+        raise MediaError(f"cannot read GIF {path.name}: {type(error).__name__}: {error}") from error
+    return decoded_frames(np.stack(frames), unique, indices, n_frames, GIF_FPS, note)
+
+
+def _decode_frame_folder(folder: Path, sampling: Sampling, bound, fps: float) -> Decoded:
+    """A folder of 1-based numbered frames (``00001.jpg``) recorded at ``fps``."""
+    from PIL import Image
+
+    if not folder.is_dir():
+        raise MediaError(f"frame folder {folder.name} is missing")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    indices, note = frame_indices(sampling, len(files), fps, bound, first_index=1)
+    unique = sorted(set(indices))
+    frames = []
+    for index in unique:
+        numbered = folder / f"{index:05d}{files[0].suffix}"
+        path = numbered if numbered.is_file() else files[index - 1]
+        try:
+            with Image.open(path) as image:
+                frames.append(_rgb(image))
+        except Exception as error:
+            raise MediaError(f"cannot read frame {path.name} of {folder.name}: {error}") from error
+    if len({frame.shape for frame in frames}) != 1:
+        raise MediaError(f"frames of {folder.name} differ in size")
+    return decoded_frames(np.stack(frames), unique, indices, len(files), fps, note, first_index=1)
+
+
+def _decode_image(media: Media) -> Decoded:
+    from PIL import Image
+
+    try:
+        source = io.BytesIO(media.data) if media.data is not None else media.path
+        with Image.open(source) as image:
+            frame = _rgb(image)
+    except Exception as error:
+        reason = re.sub(r"<[^>]* at 0x[0-9a-fA-F]+>", "the image bytes", str(error))  # no memory addresses in records
+        raise MediaError(f"cannot read image {media.key}: {type(error).__name__}: {reason}") from error
+    return Decoded(frame[None], (0,), (0,), None, 1, None, None, "image")
+
+
+def decode(media: Media, sampling: Sampling) -> Decoded:
+    """The sampled frames of ``media``; raises ``MediaError`` with the reason."""
+    if media.kind == "image":
+        if media.data is None and (media.path is None or not Path(media.path).is_file()):
+            raise MediaError(f"image {media.path or media.key} is missing")
+        return _decode_image(media)
+    if media.path is None:
+        raise MediaError(f"{media.key} has no path")
+    path = Path(media.path)
+    where = f" (looked in {', '.join(media.looked_in)})" if media.looked_in else ""
+    if media.kind == "frame_folder":
+        if not path.is_dir():
+            raise MediaError(f"frame folder {path.name} is missing{where}")
+        decoded = _decode_frame_folder(path, sampling, media.bound, media.folder_fps or 3.0)
+    else:
+        if not path.is_file():
+            raise MediaError(f"video {path.name} is missing{where}")
+        decoded = _decode_video(path, sampling, media.bound)
+    if len(decoded.frames) == 0:
+        raise MediaError(f"{media.key} gave no frames")
+    return decoded
+
+
+def load_clip(media: Media, sampling: Sampling, transform) -> Clip:
+    """Decode ``media`` by ``sampling`` and apply the model's ``transform`` (see ``FrameTransform``)."""
+    decoded = decode(media, sampling)
+    try:
+        frames = transform(decoded.frames, decoded.kind)
+    except Exception as error:
+        raise MediaError(f"cannot prepare the frames of {media.key}: {type(error).__name__}: {error}") from error
+    return Clip(media.key, "image" if decoded.kind == "image" else "video", frames, decoded.frame_map, decoded.indices,
+                decoded.timestamps, decoded.source_frames, decoded.duration, decoded.note)

@@ -1,0 +1,115 @@
+"""A lossless on-disk cache of decoded clips: a second checkpoint on the same data decodes nothing.
+
+An entry holds exactly the uint8 frames a model was given (after its ``FrameTransform``) and
+their indices and times, so scores with and without the cache are bit-identical. Its name is a
+hash of what the frames depend on: the media's name in its benchmark (its path under the data
+folder, its bound; an inline image's bytes), the sampling rule and frame count, the model's
+frame transform, and the video decoder. The entry also stores the source's identity on disk: a
+file's size, modification time, inode and change time (ctime), a frame folder's listing of every
+file's name and the same four numbers. While the source is there, any change makes the entry
+stale (decoded again), even a same-size replacement with its mtime kept (``cp -p``, ``rsync -t``,
+``touch -r``: the kernel sets ctime, which no tool can put back) or frames renamed into another
+order with ``mv``; so do harmless changes (``chmod``, a copy to another disk): decoded once more.
+Once the source is gone (videos moved to cold storage), the entry still serves. Entries
+are written atomically and carry the SHA-256 of their frames: a partial or corrupt entry is
+detected, deleted and decoded again, never read as frames.
+
+Location: ``--frame-cache DIR``, else ``$FVLM_EVAL_FRAME_CACHE``, else
+``$XDG_CACHE_HOME/fvlm-eval/frames`` (``~/.cache/fvlm-eval/frames``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from fvlm_eval.media.decode import video_decoder
+from fvlm_eval.files import write_bytes_atomic
+from fvlm_eval.types import Clip, Media, Sampling
+
+FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("FVLM_EVAL_FRAME_CACHE"):
+        return Path(os.environ["FVLM_EVAL_FRAME_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "fvlm-eval" / "frames"
+
+
+def _stat_identity(stat: os.stat_result) -> list[int]:
+    """What no change to a file's bytes or name can leave alone: size and mtime (which ``cp -p``, ``rsync -t``
+    and ``touch -r`` can put back), and the inode and ctime (which they cannot: the kernel sets ctime to
+    now on every write, rename or attribute change, and a replacement file has a new inode)."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
+
+
+def _identity(media: Media) -> dict | None:
+    """The source as it is now on disk, when it is there: a file's stat identity; for a frame folder, a
+    hash of its listing (every file's name and stat identity: a frame renamed, replaced or moved changes it)."""
+    if media.path is None:
+        return None
+    path = Path(media.path)
+    try:
+        if path.is_dir():
+            listing = sorted((entry.name, _stat_identity(entry.stat(follow_symlinks=True))) for entry in os.scandir(path))
+            return {"files": len(listing), "listing_sha256": hashlib.sha256(json.dumps(listing).encode()).hexdigest()}
+        return {"file": _stat_identity(path.stat())}
+    except OSError:
+        return None
+
+
+class FrameCache:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def key(self, media: Media, sampling: Sampling, transform_key: str) -> str:
+        inline = hashlib.sha256(media.data).hexdigest() if media.data is not None else None
+        payload = [FORMAT, media.key, media.kind, media.bound, media.folder_fps, inline, sampling.describe(), transform_key,
+                   video_decoder() if media.kind == "video" else None]
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str, media: Media) -> tuple[Clip | None, str]:
+        """(the cached clip, "hit"), or (None, why not: "miss", "stale", "corrupt")."""
+        path = self.path(key)
+        if not path.is_file():
+            return None, "miss"
+        try:
+            with np.load(path, allow_pickle=False) as entry:
+                frames = entry["frames"]
+                meta = json.loads(entry["meta"].tobytes().decode())
+            if meta.get("format") != FORMAT or meta.get("key") != key:
+                raise ValueError("not an entry of this key and format")
+            if hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest() != meta["frames_sha256"]:
+                raise ValueError("frames do not match their checksum")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            path.unlink(missing_ok=True)
+            return None, "corrupt"
+        identity = _identity(media)
+        if identity is not None and identity != meta["source"]:
+            return None, "stale"
+        timestamps = tuple(meta["timestamps"]) if meta["timestamps"] is not None else None
+        clip = Clip(media.key, meta["kind"], frames, tuple(meta["frame_map"]), tuple(meta["indices"]), timestamps,
+                    meta["source_frames"], meta["duration"], meta["note"], from_cache=True)
+        return clip, "hit"
+
+    def put(self, key: str, media: Media, clip: Clip) -> None:
+        """Store ``clip`` under ``key`` atomically; raises on a write error (the caller says so)."""
+        frames = np.ascontiguousarray(clip.frames)
+        meta = {"format": FORMAT, "key": key, "media_key": media.key, "source": _identity(media), "kind": clip.kind,
+                "frame_map": list(clip.frame_map), "indices": list(clip.indices),
+                "timestamps": list(clip.timestamps) if clip.timestamps is not None else None,
+                "source_frames": clip.source_frames, "duration": clip.duration, "note": clip.note,
+                "frames_sha256": hashlib.sha256(frames.tobytes()).hexdigest()}
+        buffer = io.BytesIO()
+        np.savez(buffer, frames=frames, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        write_bytes_atomic(self.path(key), buffer.getvalue(), fsync=False)

@@ -1,0 +1,53 @@
+"""Where and in what precision a model runs: ``--device`` and ``--dtype`` checked and resolved."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from fvlm_eval.models.base import ModelLoadError
+
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+
+
+def resolve_device(device: str | None):
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise ModelLoadError(f"--device {device}: not a device name (cpu, cuda, cuda:1, ...)") from error
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"--device {device}: no CUDA device is available here (torch {torch.__version__}); "
+                                 "use --device cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ModelLoadError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif resolved.type != "cpu":
+        raise ModelLoadError(f"--device {device}: only cpu and cuda are supported")
+    return resolved
+
+
+def resolve_dtype(dtype: str | None, device):
+    import torch
+
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPE_NAMES:
+        raise ModelLoadError(f"--dtype {dtype}: choose from {', '.join(DTYPE_NAMES)}")
+    return getattr(torch, dtype)
+
+
+@contextmanager
+def quiet_transformers():
+    """transformers' own progress bars ("Loading weights") off while a model loads, then as they were."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

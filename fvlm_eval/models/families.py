@@ -1,0 +1,79 @@
+"""Each model family declared in one place: its hub ids, how its config is recognised, its in-memory
+class and its adapter module (imported only when used: one family's dependencies never load for
+another), and the name its published figures go by.
+
+Adding a family touches ``models/`` only: a module with the family module's interface (see
+``fvlm_eval.models``) and one ``Family`` entry, here for a built-in family, or registered by an
+installed package under the ``fvlm_eval.families`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family, as the registry knows it before anything heavy is imported.
+
+    ``module``: the import path of its adapter module (``FAMILY``, ``VARIANTS``, ``DEFAULT_VARIANT``,
+    ``load(source, device, dtype)``, ``from_memory(model, ...)``). ``hub_ids``: hub models known to be
+    of this family (no download needed to tell). ``model_types`` and ``config_keys``: a ``config.json``
+    whose ``model_type`` is one of the first, or that holds one of the second, is this family's.
+    ``memory_classes``: class names of the in-memory models it evaluates (a subclass counts).
+    ``bare_weights``: a weights file or folder without ``config.json`` is this family's.
+    ``published_as``: the model name its published figures go by (``baselines/published.csv``), from
+    a run's ``describe()``; ``None`` when it has none.
+    """
+
+    name: str
+    module: str
+    hub_ids: tuple[str, ...] = ()
+    model_types: tuple[str, ...] = ()
+    config_keys: tuple[str, ...] = ()
+    memory_classes: tuple[str, ...] = ()
+    bare_weights: bool = False
+    published_as: Callable[[dict], str | None] | None = None
+    memory_hint: str = ""  # how to hand it in memory, for an error message: "an fvlm_model.FoveatedVLM (with tokenizer=)"
+
+    def recognises(self, config: dict) -> bool:
+        """Whether a ``config.json`` (parsed) is this family's."""
+        return config.get("model_type") in self.model_types or any(key in config for key in self.config_keys)
+
+    def holds(self, model) -> bool:
+        """Whether an in-memory model is this family's (its class or a base class is named in ``memory_classes``)."""
+        return any(cls.__name__ in self.memory_classes for cls in type(model).__mro__)
+
+
+SMOLVLM2_SIZES = {"256M": 256e6, "500M": 507e6, "2.2B": 2.25e9}  # parameters of the published SmolVLM2 models
+
+
+def smolvlm2_published_name(description: dict) -> str | None:
+    """Which published SmolVLM2 a run's model is (``SmolVLM2-256M``...): by its name, else by its
+    parameter count (within 10%)."""
+    text = f"{description.get('name', '')} {description.get('source', '')}"
+    for size in SMOLVLM2_SIZES:
+        if re.search(rf"SmolVLM2?-{re.escape(size)}", text, re.IGNORECASE):
+            return f"SmolVLM2-{size}"
+    count = description.get("parameters")
+    for size, parameters in SMOLVLM2_SIZES.items():
+        if isinstance(count, (int, float)) and count and abs(count - parameters) / parameters < 0.1:
+            return f"SmolVLM2-{size}"
+    return None
+
+
+FVLM = Family("fvlm", "fvlm_eval.models.fvlm", hub_ids=("sanps/fVLM-135M",),
+              config_keys=("llm", "dino", "query_dim", "visual_scale", "deep_query"),
+              memory_classes=("FoveatedVLM",), bare_weights=True,
+              memory_hint="an fvlm_model.FoveatedVLM (with tokenizer=)")
+SMOLVLM = Family("smolvlm", "fvlm_eval.models.smolvlm",
+                 hub_ids=("HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
+                          "HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
+                 model_types=("smolvlm",), memory_classes=("SmolVLMForConditionalGeneration",),
+                 published_as=smolvlm2_published_name,
+                 memory_hint="a SmolVLMForConditionalGeneration (with processor=)")
+BUILT_IN = (FVLM, SMOLVLM)
+
+__all__ = ["BUILT_IN", "Family", "smolvlm2_published_name"]

@@ -1,0 +1,123 @@
+"""fVLM model folders: an in-memory model saved in the release format, and a training checkpoint
+turned into one (what ``--model`` and ``fvlm_model.load_fvlm`` read)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from fvlm_eval.errors import ExitCode, FvlmEvalError, SettingsError
+from fvlm_eval.models.memory import unwrap
+
+
+def weight_suffixes() -> tuple[str, ...]:
+    from fvlm_model.loading import WEIGHT_SUFFIXES
+
+    return WEIGHT_SUFFIXES
+
+
+def save_model_folder(model, folder: str | Path, tokenizer=None) -> Path:
+    """Write an in-memory ``FoveatedVLM`` as a release-format model folder (``model.safetensors``,
+    ``config.json``, tokenizer): what ``--model`` and ``load_fvlm`` read. Returns the folder."""
+    from fvlm_model import FoveatedVLM
+    from fvlm_model.loading import ModelSpec, load_tokenizer
+    from fvlm_model.loading import save_model_folder as save
+
+    model = unwrap(model)
+    if not isinstance(model, FoveatedVLM):
+        raise SettingsError(f"save_model_folder: expected an fvlm_model.FoveatedVLM, got {type(model).__name__}")
+    spec = ModelSpec(llm=_config_dict(model.llm.config), dino=_config_dict(model.encoder.dino.config),
+                     query_dim=int(model.query_dim), visual_scale=float(model.visual_scale), deep_query=bool(model.deep_query))
+    folder = Path(folder)
+    save(model, folder, spec, tokenizer or load_tokenizer(None))
+    return folder
+
+
+def _config_dict(config) -> dict:
+    drop = {"architectures", "transformers_version", "_name_or_path", "torch_dtype", "dtype", "_attn_implementation_autoset"}
+    return {k: v for k, v in config.to_dict().items() if k not in drop}
+
+
+MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+
+
+class ExportRefused(FvlmEvalError, ValueError):
+    """``export_checkpoint`` would overwrite a model folder (pass ``force=True``, ``--force``)."""
+
+    exit_code = ExitCode.REFUSED
+
+
+def _check_export_folder(folder: Path, force: bool) -> None:
+    """Before any work: ``folder`` is a folder (or can be made) that this user can write, and holds
+    no model unless ``force``."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder: give the model folder to write", str(folder))
+    if folder.is_dir() and not force:
+        held = sorted(p.name for p in folder.iterdir() if p.name in MODEL_FILES or p.suffix in weight_suffixes())
+        if held:
+            raise ExportRefused(f"{folder} already holds a model ({', '.join(held)}); give an empty or new folder, "
+                                "or overwrite it with --force (force=True)")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:  # a real probe (os.access says yes to root, and to read-only file systems)
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".fvlm-eval-write-probe-"):
+            pass
+    except OSError as error:
+        raise PermissionError(error.errno or errno.EACCES, f"cannot write there ({existing} takes no new file: {error.strerror or error})",
+                              str(folder)) from error
+
+
+def _check_config_file(config: Path, checkpoint: Path) -> None:
+    import json
+
+    if not config.is_file():
+        raise _checkpoint_error(f"{config}: no such config file")
+    if config.resolve() == checkpoint.resolve():
+        raise _checkpoint_error(f"{config}: the checkpoint itself was given as the config; the config is the "
+                                "model's config.json (or leave it out to use one beside the checkpoint)")
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise _checkpoint_error(f"{config}: not a config.json (not JSON text: {type(error).__name__})") from error
+
+
+def _checkpoint_error(message: str):
+    from fvlm_model.loading import CheckpointError
+
+    return CheckpointError(message)
+
+
+def export_checkpoint(checkpoint: str | Path, folder: str | Path, config: str | Path | None = None,
+                      force: bool = False) -> Path:
+    """A training checkpoint (``.pt``: a state dict, or a dict with ``model_state_dict``; read with
+    ``weights_only=True``) as a model folder. ``config``: the model's ``config.json`` (default: one
+    beside the checkpoint, else the fVLM-135M configuration). A folder that already holds a model is
+    refused (``ExportRefused``) unless ``force``; errors name the files given, never a staging copy."""
+    import shutil
+
+    from fvlm_model.loading import CheckpointError, load_fvlm, load_tokenizer
+
+    checkpoint, folder = Path(checkpoint), Path(folder)
+    if not checkpoint.is_file():
+        raise CheckpointError(f"{checkpoint}: no such checkpoint file")
+    beside = checkpoint.parent / "config.json"
+    source = Path(config) if config is not None else beside if beside.is_file() else None
+    if source is not None:
+        _check_config_file(source, checkpoint)
+    _check_export_folder(folder, force)
+    with tempfile.TemporaryDirectory(prefix="fvlm-eval-export-") as staging:
+        staged = Path(staging) / checkpoint.name
+        staged.symlink_to(checkpoint.resolve())
+        if source is not None:
+            shutil.copyfile(source, Path(staging) / "config.json")
+        try:
+            model, _ = load_fvlm(staged, device="cpu", dtype=None)
+        except CheckpointError as error:  # said with the user's files, not the staging copies
+            told = str(error).replace(str(Path(staging) / "config.json"), str(source or "the default config"))
+            raise CheckpointError(told.replace(str(staged), str(checkpoint)).replace(staging, str(checkpoint.parent))) from error
+    return save_model_folder(model, folder, load_tokenizer(None))

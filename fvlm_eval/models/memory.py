@@ -1,0 +1,68 @@
+"""Models as a training loop or a notebook holds them, behind the boundary.
+
+``adapter_for`` takes any of: an adapter already built; a path or hub id (loaded as ``--model``
+is); an in-memory model of a registered family (``Family.memory_classes``), unwrapped from
+DistributedDataParallel, DataParallel or ``torch.compile`` first, handed to its family's
+``from_memory``. In-memory weights are identified by ``state_dict_sha256``: a run folder refuses to
+be resumed by other weights, as with a checkpoint file's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fvlm_eval.errors import SettingsError
+
+
+def state_dict_sha256(module) -> str:
+    """SHA-256 over every tensor of ``module.state_dict()``: its name, dtype, shape and bytes."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        data = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name} {data.dtype} {tuple(tensor.shape)}\n".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def unwrap(model):
+    """The module inside DistributedDataParallel / DataParallel (``.module``) or ``torch.compile``
+    (``._orig_mod``)."""
+    for _ in range(4):
+        inner = getattr(model, "_orig_mod", None) or (getattr(model, "module", None) if hasattr(model, "no_sync") or
+                                                       type(model).__name__ == "DataParallel" else None)
+        if inner is None:
+            return model
+        model = inner
+    return model
+
+
+def is_adapter(model) -> bool:
+    return all(hasattr(model, name) for name in ("score", "load_clips", "forget_clips", "describe", "variants"))
+
+
+def dtype_of(model) -> str:
+    """The dtype of a model's first parameter, as text (``float32``), or ``unknown``."""
+    parameter = next(iter(getattr(unwrap(model), "parameters", lambda: iter(()))()), None)
+    return str(parameter.dtype).replace("torch.", "") if parameter is not None else "unknown"
+
+
+def adapter_for(model, *, tokenizer=None, processor=None, image_processor=None, family: str | None = None,
+                device: str | None = None, dtype: str | None = None, name: str | None = None):
+    """A ``ModelAdapter`` for ``model`` (see the module docstring)."""
+    from fvlm_eval.models import FAMILIES, detect_family, family_holding, family_module, load_model
+
+    if is_adapter(model):
+        return model
+    if isinstance(model, (str, Path)):
+        return load_model(str(model), family or detect_family(str(model)), device, dtype)
+    inner = unwrap(model)
+    found = family_holding(inner)
+    if found is None:
+        hints = ", ".join(f.memory_hint or f"a {' or '.join(f.memory_classes)}" for f in FAMILIES.values() if f.memory_classes)
+        raise SettingsError(f"model: a {type(model).__name__} is not something fvlm-eval can evaluate: give {hints}, "
+                            "a ModelAdapter, or a model folder, weights file or hub id")
+    return family_module(found.name).from_memory(inner, tokenizer=tokenizer, processor=processor,
+                                                 image_processor=image_processor, name=name)

@@ -1,0 +1,100 @@
+"""SmolVLM2, a model family: ``load`` a folder or hub id, ``from_memory`` a model a program holds.
+
+``adapter`` holds it behind the boundary, ``text`` writes its prompts, ``folder`` reads a model
+folder, ``tiny`` writes a tiny random one (tests, the demo).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from fvlm_eval.models.base import ModelLoadError
+from fvlm_eval.models.smolvlm.adapter import DEFAULT_VARIANT, FAMILY, VARIANTS, SmolVLMAdapter
+from fvlm_eval.models.smolvlm.folder import (files_sha256, first_line, image_processor_class, read_settings, require,
+                                             resolve_folder, weight_files)
+from fvlm_eval.models.smolvlm.text import IMAGE_TOKEN, SPECIAL_TOKENS
+
+
+def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdapter:
+    """A SmolVLM2 model (hub id or folder) behind the model boundary, on ``device`` in ``dtype``."""
+    from transformers import AutoTokenizer, SmolVLMConfig, SmolVLMForConditionalGeneration
+
+    folder = resolve_folder(source)
+    require(folder, ("config.json",), "the model config")
+    require(folder, ("preprocessor_config.json",), "the image processor config")
+    require(folder, ("tokenizer.json", "tokenizer_config.json"), "the tokenizer")
+    weights = weight_files(folder)
+    if not weights:
+        raise ModelLoadError(f"{folder}: not a SmolVLM folder: the weights are missing (*.safetensors)")
+    try:
+        config = SmolVLMConfig.from_pretrained(folder)
+    except Exception as error:
+        raise ModelLoadError(f"{folder}/config.json: not a SmolVLM config ({first_line(error)})") from error
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except Exception as error:
+        raise ModelLoadError(f"{folder}: cannot load its tokenizer ({first_line(error)})") from error
+    vocabulary = tokenizer.get_vocab()
+    missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
+    if missing:
+        raise ModelLoadError(f"{folder}: its tokenizer lacks SmolVLM's tokens {', '.join(missing)}")
+    if tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) != config.image_token_id:
+        raise ModelLoadError(f"{folder}: the tokenizer's {IMAGE_TOKEN} is id {tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)}, "
+                             f"config.json's image_token_id is {config.image_token_id}")
+    try:
+        image_processor = image_processor_class().from_pretrained(folder)
+    except Exception as error:
+        raise ModelLoadError(f"{folder}/preprocessor_config.json: cannot load the image processor "
+                             f"({first_line(error)})") from error
+    settings = read_settings(folder, config, image_processor)
+    try:
+        model, info = SmolVLMForConditionalGeneration.from_pretrained(folder, dtype=dtype or torch.float32,
+                                                                      attn_implementation="sdpa", output_loading_info=True)
+    except Exception as error:
+        raise ModelLoadError(f"{folder}: cannot load the SmolVLM weights ({first_line(error)})") from error
+    problems = {kind: sorted(map(str, info.get(key) or ())) for kind, key in
+                (("missing", "missing_keys"), ("unexpected", "unexpected_keys"), ("of another shape", "mismatched_keys"))}
+    if any(problems.values()):  # transformers would fill a missing weight at random and go on: never score that
+        listed = "; ".join(f"{kind}: {', '.join(keys[:6])}{f' (+{len(keys) - 6} more)' if len(keys) > 6 else ''}"
+                           for kind, keys in problems.items() if keys)
+        raise ModelLoadError(f"{folder}: the weights do not match config.json ({listed})")
+    model = model.to(device).eval()
+    name = str(source).rstrip("/").split("/")[-1] if not Path(str(source)).expanduser().exists() else folder.name
+    return SmolVLMAdapter(model, tokenizer, image_processor, settings,
+                          {"name": name, "source": str(source), "weights": [str(p) for p in weights],
+                           "sha256": files_sha256(weights), "parameters": sum(p.numel() for p in model.parameters()),
+                           "image_seq_len": settings.image_seq_len,
+                           "video": {"fps": settings.fps, "max_frames": settings.max_frames,
+                                     "longest_edge": settings.video_longest_edge, "tile": settings.tile_size}})
+
+
+def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, name: str | None = None) -> SmolVLMAdapter:
+    """A ``SmolVLMForConditionalGeneration`` in memory with its processor (or tokenizer and image
+    processor): the processor's settings are read through the same code as a model folder's (its
+    configs saved into a temporary folder and read back)."""
+    from fvlm_eval.errors import SettingsError
+    from fvlm_eval.models.memory import state_dict_sha256
+
+    tokenizer = tokenizer or getattr(processor, "tokenizer", None)
+    image_processor = image_processor or getattr(processor, "image_processor", None)
+    if tokenizer is None or image_processor is None:
+        raise SettingsError("processor: a SmolVLM model needs its processor (or tokenizer= and image_processor=)")
+    with tempfile.TemporaryDirectory(prefix="fvlm-eval-processor-") as folder:
+        image_processor.save_pretrained(folder)
+        video = getattr(processor, "video_processor", None)
+        if video is not None:
+            video.save_pretrained(folder)
+        if getattr(processor, "image_seq_len", None):
+            (Path(folder) / "processor_config.json").write_text(json.dumps({"image_seq_len": processor.image_seq_len}))
+        settings = read_settings(Path(folder), model.config, image_processor)
+    return SmolVLMAdapter(model.eval(), tokenizer, image_processor, settings,
+                          {"name": name or "in-memory-smolvlm", "source": "in-memory SmolVLMForConditionalGeneration",
+                           "sha256": state_dict_sha256(model), "parameters": sum(p.numel() for p in model.parameters()),
+                           "image_seq_len": settings.image_seq_len})
+
+
+__all__ = ["DEFAULT_VARIANT", "FAMILY", "VARIANTS", "SmolVLMAdapter", "from_memory", "load"]

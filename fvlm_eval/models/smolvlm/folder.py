@@ -1,0 +1,117 @@
+"""A SmolVLM2 model folder (hub id or path): its files checked, its processor settings read, its weights loaded."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from fvlm_eval.models.base import ModelLoadError, read_json_object
+
+# SmolVLM2's video settings when a folder does not say (fps 1, at most 64 frames; frames resized
+# so that their longest edge is the tile size S before being squared).
+DEFAULT_FPS = 1.0
+DEFAULT_MAX_FRAMES = 64
+WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "tokenizer*"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a SmolVLM folder says beyond the network: the image tokens per tile and the video input."""
+
+    image_seq_len: int
+    tile_size: int  # S: the image processor's max_image_size longest edge
+    video_longest_edge: int
+    fps: float
+    max_frames: int
+    resample: str  # "lanczos" or "bilinear"
+
+
+def image_processor_class():
+    """``SmolVLMImageProcessorPil`` (transformers with backends); before that the PIL/numpy one was
+    ``SmolVLMImageProcessor`` (the torchvision one is not used: no torchvision here)."""
+    try:
+        from transformers import SmolVLMImageProcessorPil
+
+        return SmolVLMImageProcessorPil
+    except ImportError:
+        from transformers.models.smolvlm.image_processing_smolvlm import SmolVLMImageProcessor
+
+        return SmolVLMImageProcessor
+
+
+def longest_edge(size, default: int) -> int:
+    """``size["longest_edge"]`` of a processor's size (a dict, or a ``SizeDict`` in newer transformers)."""
+    value = size.get("longest_edge") if hasattr(size, "get") else getattr(size, "longest_edge", None)
+    return int(value or default)
+
+
+def resolve_folder(source) -> Path:
+    """The model folder of a folder, a file in one, or a hub id (downloaded once, here)."""
+    from fvlm_eval.models.hub import hub_error, is_hub_id
+
+    path = Path(str(source)).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_file():
+        return path.parent
+    if not is_hub_id(str(source)):
+        raise ModelLoadError(f"--model {source}: no such file or folder, and not a hub id (owner/name)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(source), allow_patterns=WEIGHT_PATTERNS))
+    except Exception as error:
+        raise ModelLoadError(hub_error(str(source), error)) from error
+
+
+def require(folder: Path, names: tuple[str, ...], what: str) -> None:
+    if not any((folder / name).is_file() for name in names):
+        raise ModelLoadError(f"{folder}: not a SmolVLM folder: {what} is missing ({' or '.join(names)})")
+
+
+def weight_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.safetensors") if p.is_file())
+
+
+def files_sha256(files: list[Path]) -> str:
+    """One file: its SHA-256; several (shards): the SHA-256 of their sorted "name sha256" lines."""
+    from fvlm_model.loading import file_sha256
+
+    hashes = [(p.name, file_sha256(p)) for p in sorted(files, key=lambda p: p.name)]
+    if len(hashes) == 1:
+        return hashes[0][1]
+    return hashlib.sha256("".join(f"{name} {sha}\n" for name, sha in hashes).encode()).hexdigest()
+
+
+def read_settings(folder: Path, config, image_processor) -> Settings:
+    """Image tokens per tile and the video input, from the folder's processor configs (SmolVLM2's
+    defaults where they are silent)."""
+    tile = longest_edge(image_processor.max_image_size, 0)
+    if tile <= 0:
+        raise ModelLoadError(f"{folder}/preprocessor_config.json: max_image_size has no longest_edge")
+    processor_path = folder / "processor_config.json"
+    processor = read_json_object(processor_path) if processor_path.is_file() else {}
+    if "image_seq_len" in processor:
+        seq_len = int(processor["image_seq_len"])
+    else:
+        vision = config.vision_config
+        seq_len = int((vision.image_size // vision.patch_size) ** 2 // config.scale_factor ** 2)
+    preprocessor = read_json_object(folder / "preprocessor_config.json")
+    video = preprocessor.get("video_sampling")
+    if not isinstance(video, dict):
+        video_path = folder / "video_preprocessor_config.json"
+        saved = read_json_object(video_path) if video_path.is_file() else {}
+        video = saved.get("video_sampling") if isinstance(saved.get("video_sampling"), dict) else {
+            "fps": saved.get("fps"), "max_frames": saved.get("num_frames"), "video_size": saved.get("size")}
+    size = video.get("video_size") or {}
+    edge = size.get("longest_edge") if isinstance(size, dict) else None
+    resample = "bilinear" if int(getattr(image_processor, "resample", 1) or 1) == 2 else "lanczos"
+    return Settings(image_seq_len=seq_len, tile_size=tile, video_longest_edge=int(edge or tile),
+                    fps=float(video.get("fps") or DEFAULT_FPS), max_frames=int(video.get("max_frames") or DEFAULT_MAX_FRAMES),
+                    resample=resample)
+
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200] if text else ''}"

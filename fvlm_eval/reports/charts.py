@@ -1,0 +1,136 @@
+"""A report's charts: ``comparison.png`` (every row on every benchmark) and ``breakdown_<benchmark>.png``
+(per category), written atomically as PNGs."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from fvlm_eval.files import write_bytes_atomic
+from fvlm_eval.reports.build import Report
+from fvlm_eval.reports.cells import Cell
+from fvlm_eval.tasks import BENCHMARKS
+
+
+def save_figure(figure, path: Path, **options) -> None:
+    """A matplotlib figure as a PNG, written atomically (never a partial file; an error names ``path``)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **options)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def palette(count: int) -> list:
+    """``count`` distinct colours: matplotlib's tab10 up to 10 series, then evenly spaced hues
+    (two lightness levels alternating), so no two series ever share a colour."""
+    import colorsys
+
+    import matplotlib
+
+    import math
+
+    if count <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(count)]
+    stride = max(k for k in range(1, max(2, round(0.38 * count)) + 1) if math.gcd(k, count) == 1)  # neighbours far apart
+    return [colorsys.hls_to_rgb((i * stride % count) / count, 0.42 if i % 2 else 0.6, 0.75) + (1.0,) for i in range(count)]
+
+
+ZERO_STUB = 0.6  # a 0% bar is drawn this many points tall (and labelled "0"); not measured: "n/m", no bar
+
+
+def _bars(axis, positions, cells: list[Cell | None], size: float, colour, label: str, horizontal: bool = False,
+          hatch: str = ""):
+    """One series: bars with their 95% intervals; 0% as a visible stub labelled 0, unmeasured as
+    "n/m", a cell whose questions all failed as "failed"."""
+    import numpy as np
+
+    values = [c.accuracy if c is not None else None for c in cells]
+    drawn = [np.nan if v is None else max(v, ZERO_STUB) for v in values]
+    (axis.barh if horizontal else axis.bar)(positions, drawn, size, color=colour, label=label, hatch=hatch,
+                                            edgecolor="black", linewidth=0.4)
+    with_interval = [(x, v, c.ci95) for x, v, c in zip(positions, values, cells) if v is not None and c.ci95 is not None]
+    if with_interval:
+        xs, vs, cis = zip(*with_interval)
+        errors = [[max(0.0, v - ci[0]) for v, ci in zip(vs, cis)], [max(0.0, ci[1] - v) for v, ci in zip(vs, cis)]]
+        if horizontal:
+            axis.errorbar(vs, xs, xerr=errors, fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+        else:
+            axis.errorbar(xs, vs, yerr=errors, fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+    for position, value, cell in zip(positions, values, cells):
+        failed = cell is not None and cell.kind == "failed"
+        text = "failed" if failed else "n/m" if value is None else "0" if value == 0 else None
+        if text:
+            xy = (ZERO_STUB + 0.5, position) if horizontal else (position, ZERO_STUB + 0.5)
+            axis.annotate(text, xy, fontsize=7, color="dimgray", ha="left" if horizontal else "center",
+                          va="center" if horizontal else "bottom", rotation=0 if horizontal else 90)
+
+
+def charts(report: Report, folder: Path) -> list[Path]:
+    """comparison.png (every row, its interval, chance per benchmark) and breakdown_<benchmark>.png
+    (per category: every run's accuracy with its interval and the category's chance level). One
+    colour per series; legends beside the plot, never over the bars; 0% drawn as a stub labelled
+    "0", a value not measured marked "n/m"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    written = []
+    labels, benchmarks = report.rows, report.benchmarks
+    colours = dict(zip(labels, palette(len(labels))))
+    titles = [BENCHMARKS[b]().title for b in benchmarks]
+    figure, axis = plt.subplots(figsize=(min(max(7.0, 0.35 * len(labels) * len(benchmarks) + 2), 16.0) + 4.5, 5))
+    width = 0.8 / max(len(labels), 1)
+    for i, label in enumerate(labels):
+        cells = [report.cell(label, b) for b in benchmarks]
+        hatch = "" if label in report.run_rows else "//"
+        _bars(axis, np.arange(len(benchmarks)) + i * width, cells, width, colours[label], label, hatch=hatch)
+    for j, benchmark in enumerate(benchmarks):
+        chances = [cell.chance for label in report.run_rows if (cell := report.cell(label, benchmark)) is not None]
+        chances = [c for c in chances if c is not None]
+        if chances:
+            level = sum(chances) / len(chances)
+            axis.hlines(level, j - width / 2, j + width * (len(labels) - 0.5), colors="black", linestyles="--", linewidth=1.2,
+                        label="chance (uniform guess)" if j == 0 else None)
+    axis.set_xticks(np.arange(len(benchmarks)) + width * (len(labels) - 1) / 2, titles)
+    axis.set_ylabel("accuracy % (95% interval)")
+    axis.set_ylim(0, 100)
+    axis.set_title("fvlm-eval: runs (solid) vs published (hatched); dashed: chance; n/m: not measured")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+    figure.tight_layout()
+    path = folder / "comparison.png"
+    save_figure(figure, path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    written.append(path)
+    for benchmark, table in report.breakdowns.items():
+        values = list(table.rows)
+        columns = [c for c in labels if any(c in r for r in table.rows.values())]
+        figure, axis = plt.subplots(figsize=(11, min(max(3.0, 0.3 * len(values) * max(1, len(columns)) + 1), 30.0)))
+        height = 0.8 / max(len(columns), 1)
+        for i, column in enumerate(columns):
+            cells = [table.rows[v].get(column) for v in values]
+            hatch = "" if column in report.run_rows else "//"
+            _bars(axis, np.arange(len(values)) + i * height, cells, height, colours[column], column, horizontal=True,
+                  hatch=hatch)
+        labelled = False
+        for k, value in enumerate(values):
+            chances = [c.chance for c in table.rows[value].values() if c is not None and c.chance is not None]
+            if chances:
+                level = sum(chances) / len(chances)
+                axis.vlines(level, k - height / 2, k + height * (len(columns) - 0.5), colors="black", linestyles="--",
+                            linewidth=1.2, label=None if labelled else "chance (uniform guess)")
+                labelled = True
+        axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, values, fontsize=8)
+        axis.set_xlim(0, 100)
+        axis.set_xlabel("accuracy % (95% interval); dashed: chance; n/m: not measured")
+        axis.set_title(f"{BENCHMARKS[benchmark]().title} by {table.field}")
+        handles, names = axis.get_legend_handles_labels()
+        unique = dict(zip(names, handles))
+        axis.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                    borderaxespad=0.0, frameon=False)
+        figure.tight_layout()
+        path = folder / f"breakdown_{benchmark}.png"
+        save_figure(figure, path, dpi=110, bbox_inches="tight")
+        plt.close(figure)
+        written.append(path)
+    return written

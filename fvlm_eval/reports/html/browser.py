@@ -1,0 +1,212 @@
+"""The question browser's data in ``report.html``: every question of every run, with its records.
+
+No network and no external file: charts are inline PNG ``data:`` URIs, thumbnails inline JPEG.
+The questions travel as one JSON blob in a ``<script type="application/json">`` element (``<``,
+``>``, ``&`` and the JavaScript line separators written as ``\\uXXXX``, so no text can close the
+element), parsed once by the page's script, which renders a page of questions at a time and
+builds every text node with ``textContent`` (never HTML from data). A Content-Security-Policy
+allows only the page's own script (by its hash) and ``data:`` images: no request can leave.
+
+Per question and mode: the question, its options and gold letter, reloaded from the benchmark
+with the run's ``data_dir`` (from the manifest; "question text not available" when that copy is
+gone; "question changed since the run: text not shown" when today's question's
+``question_sha256`` is not the record's, so no new text, option or frame sits beside old scores); every protocol's choice, correctness and scores from the records; the generated answer,
+the letter read from it and how; and thumbnails of the sampled frames, read from the frame cache
+when the run's entry is there, else decoded once with the run's sampling ("frames not
+available: why" when neither works). One thumbnail strip per media, shared by its questions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from fvlm_eval.errors import RecordError
+from fvlm_eval.files import read_json
+from fvlm_eval.protocols import formulation, formulation_label, lower_is_better, protocol_name, protocol_order
+from fvlm_eval.records import question_sha256
+from fvlm_eval.reports.freshness import load_run_folder
+from fvlm_eval.reports.html.thumbnails import THUMBNAILS, all_thumbnails
+from fvlm_eval.reports.read import run_names
+from fvlm_eval.tasks import BENCHMARKS, get_benchmark
+
+CONTEXT_CHARS = 1500  # a question's context or subtitles beyond this are cut (with a mark)
+
+
+@dataclass(frozen=True)
+class RunMode:
+    """One (run, benchmark, mode) folder of records."""
+
+    run: int
+    benchmark: str
+    mode: str
+    folder: Path
+
+
+def _load_questions(benchmark: str, settings: dict, data_dir: str | None) -> tuple[dict, dict, str | None]:
+    """(id -> Question of the benchmark's copy at ``data_dir``, id -> its ``question_sha256`` today,
+    computed as the runner does), or ({}, {}, why not)."""
+
+    if not data_dir:
+        return {}, {}, "the run's manifest names no data folder"
+    try:
+        adapter = get_benchmark(benchmark, subtitles=bool(settings.get("subtitles")))
+        loaded = adapter.load(Path(data_dir))
+        hashes = {q.id: question_sha256(q, adapter.prompt(q) if q.options else "", adapter.version)
+                  for q in loaded.questions}
+    except Exception as error:  # a moved or partial copy: the browser still shows the records
+        return {}, {}, f"{benchmark} data not readable at {data_dir} ({type(error).__name__}: {str(error)[:200]})"
+    return {q.id: q for q in loaded.questions}, hashes, None
+
+
+def _cut(text: str, limit: int = CONTEXT_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + f" […{len(text) - limit} more characters]"
+
+
+def _score(value) -> float | str | None:
+    """A score to 4 significant digits; an infinite or NaN one as its text (JSON has no such number)."""
+    if value is None:
+        return None
+    value = float(value)
+    return float(f"{value:.4g}") if math.isfinite(value) else str(value)
+
+
+def _scores(values: dict | None, letters) -> list | None:
+    if not values:
+        return None
+    return [_score(values.get(letter)) for letter in letters]
+
+
+def _compact(record, order: list[str]) -> tuple[str, str, list]:
+    """A record's predictions, correctness and scores aligned with ``order`` (see ``browser_data``)."""
+    pred = "".join("-" if p not in record.pred else (record.pred[p] or ".")[:1] for p in order)
+    correct = "".join("-" if p not in record.correct else "1" if record.correct[p] else "0" for p in order)
+    scores = [_scores(record.scores.get(p), record.letters) or 0 for p in order]
+    while scores and scores[-1] == 0:
+        scores.pop()
+    return pred, correct, scores
+
+
+def _run_modes(runs: list[Path]) -> list[RunMode]:
+    found = []
+    for index, run in enumerate(runs):
+        for samples in sorted(Path(run).glob("*/*/samples.jsonl")):
+            found.append(RunMode(index, samples.parent.parent.name, samples.parent.name, samples.parent))
+    return found
+
+
+def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame_cache: Path | None = None,
+                 warnings: list[str] | None = None, workers: int | None = None, say=None) -> dict:
+    """The question browser's data: runs, protocols, questions (text, options, gold, media) and one
+    result per (run, mode, question). ``warnings`` collects what could not be shown and why;
+    ``workers``: processes making thumbnails; ``say``: where to tell what takes time."""
+    from fvlm_eval.media.frame_cache import default_cache_dir
+
+    warnings = warnings if warnings is not None else []
+    cache_dir = frame_cache or default_cache_dir()
+    runs = [Path(r) for r in runs]
+    names = run_names(runs)
+    questions: list[dict] = []
+    question_index: dict[tuple[str, str], int] = {}
+    media: list[dict] = []
+    media_index: dict[tuple, int] = {}
+    results: list[list] = []
+    protocols: dict[str, dict] = {}
+    loaded: dict[tuple, tuple[dict, str | None]] = {}
+    tasks: list[tuple] = []  # one per distinct (media, sampling, transform): its thumbnails' arguments
+    for part in _run_modes(runs):
+        try:  # the one rule of report and regress: records are the truth, ``correct`` recomputed
+            loaded_folder = load_run_folder(part.folder)
+        except RecordError as error:
+            warnings.append(f"{names[part.run]}: {error}")
+            continue
+        records = list(loaded_folder.records.values())
+        summary = loaded_folder.summary or {}
+        try:
+            settings = read_json(part.folder / "settings.json")
+        except RecordError:
+            settings = {}
+        manifest = summary.get("manifest", {})
+        data_dir = manifest.get("data_dir")
+        key = (part.benchmark, data_dir, bool(settings.get("subtitles")))
+        if key not in loaded:
+            loaded[key] = _load_questions(part.benchmark, settings, data_dir)
+            if loaded[key][2]:
+                warnings.append(f"{names[part.run]} {part.benchmark}: {loaded[key][2]}; questions show without their text")
+        by_id, hashes, why = loaded[key]
+        sampling_text = settings.get("sampling") or manifest.get("frames")
+        for name, block in summary.get("accuracy", {}).items():
+            protocols.setdefault(name, {"formulation": block.get("formulation") if isinstance(block, dict) and block.get("formulation") else formulation(name)})
+        for record in records:
+            question = by_id.get(record.id)
+            # today's text beside the run's scores only when it is what the run scored (same hash)
+            changed = question is not None and hashes.get(record.id) != record.question_sha256
+            qkey = (part.benchmark, record.id, changed)
+            if qkey not in question_index:
+                entry = {"id": record.id, "b": part.benchmark, "gold": record.gold, "letters": list(record.letters),
+                         "fields": {str(k): str(v) for k, v in record.fields.items()}, "m": None}
+                if changed:
+                    entry["changed"] = True
+                    entry["missing"] = "question changed since the run: text not shown"
+                    entry["options"] = [[letter, None] for letter in record.letters]
+                    if thumbnails_per_media > 0:
+                        entry["missing_frames"] = "frames not shown: the question changed since the run"
+                elif question is None:
+                    entry["missing"] = why or "this question is not in the benchmark's copy any more"
+                    entry["options"] = [[letter, None] for letter in record.letters]
+                else:
+                    entry["q"] = question.question
+                    entry["context"] = _cut(question.context) if question.context else None
+                    entry["options"] = [[o.letter, o.text] for o in question.options]
+                    if question.subtitles:
+                        entry["subtitles"] = _cut("\n".join(text for _, _, text in question.subtitles))
+                    if thumbnails_per_media > 0 and sampling_text:
+                        mkey = (question.media.key, sampling_text, settings.get("frame_transform"))
+                        if mkey not in media_index:
+                            media_index[mkey] = len(media)
+                            media.append({"key": question.media.key})
+                            tasks.append((question.media, sampling_text, settings.get("frame_transform"), cache_dir,
+                                          thumbnails_per_media))
+                        entry["m"] = media_index[mkey]
+                    elif thumbnails_per_media > 0:
+                        entry["missing_frames"] = "frames not available: the run does not record its sampling"
+                question_index[qkey] = len(questions)
+                questions.append(entry)
+            for name in list(record.scores) + list(record.pred):
+                protocols.setdefault(name, {"formulation": formulation(name)})
+            generated = None
+            if record.generated is not None:
+                generated = [record.generated.get(k) for k in ("text", "letter", "status", "error")]
+            frames = [record.frames[0], record.frames[-1], len(record.frames)] if record.frames else None
+            results.append([question_index[qkey], part.run, part.mode, record, generated, record.error, frames])
+    for entry, thumbs in zip(media, all_thumbnails(tasks, workers, say)):
+        entry.update(thumbs)
+    order = protocol_order(protocols)
+    modes = list(dict.fromkeys(r[2] for r in results))
+    return {
+        "runs": names,
+        "benchmarks": {b: {"title": BENCHMARKS[b]().title, "category": BENCHMARKS[b]().category_field}
+                       for b in dict.fromkeys(q["b"] for q in questions) if b in BENCHMARKS},
+        "protocols": [{"name": p, "formulation": protocols[p]["formulation"], "label": protocol_name(p),
+                       "lower": lower_is_better(p)} for p in order],
+        "formulations": {f: formulation_label(f) for f in dict.fromkeys(protocols[p]["formulation"] for p in order)},
+        "questions": questions, "media": media,
+        "modes": modes,
+        # per result: [question, run, mode index, pred, correct, scores, generated, error, frames], where
+        # pred holds one character per protocol of "protocols" (its letter; "." none; "-" not recorded),
+        # correct "1"/"0"/"-" likewise, scores a list per protocol (the options' scores in letter order, or 0),
+        # generated [text, letter read, status, error], frames [first, last, count] of the sampled indices
+        "results": [[q, run, modes.index(mode), *_compact(record, order), generated, error, frames]
+                    for q, run, mode, record, generated, error, frames in results],
+    }
+
+
+def json_for_script(value) -> str:
+    """JSON that is safe inside a ``<script>`` element: no ``<``, ``>``, ``&`` or U+2028/9 left raw."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                         ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return text

@@ -1,0 +1,123 @@
+"""``report.html``: the report's tables and charts and a question browser (``browser``), in one
+self-contained file.
+
+No network and no external file: charts are inline PNG ``data:`` URIs, thumbnails inline JPEG.
+The questions travel as one JSON blob in a ``<script type="application/json">`` element
+(``browser.json_for_script``), parsed once by the page's script, which builds every text node with
+``textContent`` (never HTML from data). A Content-Security-Policy allows only the page's own script
+(by its hash) and ``data:`` images: no request can leave.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+from importlib import resources
+from pathlib import Path
+
+from fvlm_eval.files import write_text_atomic
+from fvlm_eval.protocols import formulation_label
+from fvlm_eval.reports.build import Report
+from fvlm_eval.reports.cells import fmt
+from fvlm_eval.reports.html.browser import browser_data, json_for_script
+from fvlm_eval.reports.html.thumbnails import THUMBNAILS
+from fvlm_eval.tasks import BENCHMARKS
+
+
+def _asset(name: str) -> str:
+    return (resources.files("fvlm_eval.reports.html") / "assets" / name).read_text(encoding="utf-8")
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(headers: list[str], rows: list[list[str]], caption: str | None = None) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    caption = f"<caption>{_e(caption)}</caption>" if caption else ""
+    return f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def tables_html(report: Report) -> str:
+    """The report's tables (as report.md has them), every text escaped."""
+    benchmarks = report.benchmarks
+    titles = [BENCHMARKS[b]().title for b in benchmarks]
+    formulations = report.formulations
+    parts = ["<h2>Main comparison</h2>",
+             "<p>Accuracy %, 95% interval (clustered by video), coverage and the chance level of a uniform guess on the "
+             f"same questions; failed questions count as wrong. ⚠: not significantly above chance (exact test, alpha "
+             f"{_e(report.alpha)}) or not above always answering one letter.</p>",
+             _table(["model and mode", "formulation", "protocol", *titles],
+                    [[label, formulations.get(label, ""), report.protocols[label],
+                      *[fmt(report.cell(label, b), b) for b in benchmarks]] for label in report.rows])]
+    used = list(dict.fromkeys(formulations[label] for label in report.rows if label in formulations))
+    parts.append("<ul>" + "".join(f"<li><b>{_e(f)}</b>: {_e(formulation_label(f))}</li>" for f in used) + "</ul>")
+    flags = [f"{label} on {BENCHMARKS[b]().title}: {f}" for label, b, f in report.flagged()]
+    if report.warnings or flags:
+        parts.append("<ul class='warn'>" + "".join(f"<li>{_e(w)}</li>" for w in report.warnings)
+                     + "".join(f"<li>⚠ {_e(f)}</li>" for f in flags) + "</ul>")
+    if report.full:
+        rows = []
+        for row in report.full:
+            cells = []
+            for b in benchmarks:
+                cell = row.cells.get(b)
+                chance = f" (chance {cell.chance:.1f})" if cell is not None and cell.chance is not None else ""
+                cells.append(fmt(cell, b, with_coverage=False) + chance)
+            rows.append([f"{row.run} {row.mode}", row.formulation, row.protocol, *cells])
+        parts += ["<h2>Every protocol recorded, by formulation</h2>",
+                  _table(["model and mode", "formulation", "protocol", *titles], rows)]
+    for benchmark, table in report.breakdowns.items():
+        columns = [c for c in report.rows if any(c in r for r in table.rows.values())]
+        rows = [[value, *[fmt(cells.get(c), with_coverage=False) for c in columns]] for value, cells in table.rows.items()]
+        parts += [f"<h2>{_e(BENCHMARKS[benchmark]().title)} by {_e(table.field)}</h2>",
+                  _table([table.field, *columns], rows)]
+    if report.sources:
+        parts.append("<h2>Sources</h2><ul>" + "".join(f"<li>{_e(c)}: {_e(s)}</li>" for c, s in report.sources.items())
+                     + "</ul>")
+    return "\n".join(parts)
+
+
+def render(report: Report, data: dict, charts: list[Path], warnings: list[str] = ()) -> str:
+    script = _asset("browser.js")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    policy = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+              "base-uri 'none'; form-action 'none'")
+    images = "".join(f'<figure><img alt="{_e(path.stem)}" src="data:image/png;base64,'
+                     f'{base64.b64encode(path.read_bytes()).decode("ascii")}"><figcaption>{_e(path.name)}</figcaption></figure>'
+                     for path in charts if path.is_file())
+    notes = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{policy}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>fvlm-eval report</title>
+<style>{_asset("browser.css")}</style></head>
+<body>
+<h1>fvlm-eval report</h1>
+<nav><a href="#tables">Tables</a> · <a href="#charts">Charts</a> · <a href="#browser">Questions</a></nav>
+<section id="tables">{tables_html(report)}</section>
+<section id="charts"><h2>Charts</h2>{images}</section>
+<section id="browser"><h2>Questions</h2>
+<ul class="warn" id="browser-warnings">{notes}</ul>
+<noscript>The question browser needs JavaScript; the tables above do not.</noscript>
+<div id="filters"></div><p id="count" role="status"></p><div id="pager-top" class="pager"></div>
+<table id="questions"><thead></thead><tbody></tbody></table><div id="pager-bottom" class="pager"></div>
+</section>
+<script type="application/json" id="fvlm-data">{json_for_script(data)}</script>
+<script>{script}</script>
+</body></html>
+"""
+
+
+def write_html(report: Report, runs: list[Path], folder: Path, charts: list[Path],
+               thumbnails_per_media: int = THUMBNAILS, frame_cache: Path | None = None, workers: int | None = None,
+               say=None) -> Path:
+    """Write ``folder/report.html`` (see the module's docstring) and return its path."""
+    warnings: list[str] = []
+    data = browser_data(runs, thumbnails_per_media, frame_cache, warnings, workers, say)
+    path = Path(folder) / "report.html"
+    write_text_atomic(path, render(report, data, charts, warnings))
+    return path

@@ -1,0 +1,95 @@
+"""A run's summaries, computed from its records by the one rule of ``freshness.load_run_folder``.
+
+The records are the truth: ``correct`` recomputed from pred and gold; a ``summary.json`` supplies
+only its selection of questions, headline protocol, manifest and annotation problems, never a
+number; every warning of that rule (a stale, missing or hand-edited summary, a summary with no
+readable records) is collected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fvlm_eval.errors import RecordError
+from fvlm_eval.protocols import CIRCULAR, GENERATED
+from fvlm_eval.reports import ReportError
+from fvlm_eval.reports.freshness import load_run_folder
+from fvlm_eval.summarize import circular_unparseable, summarize_records
+from fvlm_eval.summary import Summary
+from fvlm_eval.tasks import BENCHMARKS, get_benchmark
+
+
+def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], Summary]:
+    """(benchmark, mode) -> the summary of each ``<benchmark>/<mode>`` folder of one run (see the module
+    docstring); every warning is appended to ``warnings``."""
+    run = Path(run)
+    if not run.is_dir():
+        raise ReportError(f"{run}: no such run folder")
+    found = {}
+    folders = sorted({p.parent for name in ("summary.json", "samples.jsonl") for p in run.glob(f"*/*/{name}")})
+    for folder in folders:
+        path = folder / "summary.json"
+        try:
+            loaded = load_run_folder(folder)
+            stated = loaded.summary or {}
+            if loaded.summary is not None:  # a summary of this version names these (its numbers are not read)
+                for name in ("headline_protocol", "accuracy", "coverage"):
+                    stated[name]
+        except RecordError as error:
+            raise ReportError(str(error)) from error
+        except (KeyError, TypeError) as error:
+            raise ReportError(f"{path}: not a summary of this version of fvlm-eval (no {error})") from error
+        benchmark, mode = folder.parent.name, folder.name  # where the runner wrote them, as regress pairs them
+        if benchmark not in BENCHMARKS:
+            raise ReportError(f"{folder}: {benchmark!r} is not a benchmark of fvlm-eval ({', '.join(BENCHMARKS)})")
+        records = list(loaded.records.values())
+        coverage = stated.get("coverage") if isinstance(stated.get("coverage"), dict) else {}
+        selected = coverage.get("selected")
+        selected = selected if isinstance(selected, int) and selected >= len(records) else len(records)
+        problems = [p for p in stated.get("problems") or [] if isinstance(p, dict) and isinstance(p.get("expected", 0), int)]
+        notes = [n for n in stated.get("notes") or [] if isinstance(n, str)]
+        summary = summarize_records(get_benchmark(benchmark), mode, records, selected,
+                                    loaded.headline_protocol or "reference", notes, problems)
+        summary = summary.replace(manifest=stated.get("manifest") if isinstance(stated.get("manifest"), dict) else {})
+        if warnings is not None:
+            warnings.extend(loaded.warnings)
+            if not loaded.warnings and loaded.summary is not None:
+                warnings.extend(_disagreement(path, stated, summary))
+        circular = CIRCULAR + GENERATED
+        if circular in summary.accuracy and summary.accuracy[circular].unparseable is None:
+            summary = summary.replace(accuracy={**summary.accuracy,
+                                                circular: circular_unparseable(summary.accuracy[circular], records)})
+        found[(benchmark, mode)] = summary
+    if not found:
+        hint = " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
+        raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it{hint}; is it the --output-dir of `fvlm-eval run`?")
+    return found
+
+
+def _disagreement(path: Path, stated: dict, computed: Summary) -> list[str]:
+    """A warning when a summary's own counts differ from its records' (a hand edit: the report shows the records')."""
+    accuracy = stated.get("accuracy") if isinstance(stated.get("accuracy"), dict) else {}
+    differ = []
+    for protocol, result in computed.accuracy.items():
+        claim = accuracy.get(protocol)
+        claimed = (claim.get("correct"), claim.get("n")) if isinstance(claim, dict) else None
+        if claimed is not None and claimed != (result.correct, result.n):
+            differ.append(f"{protocol} {claimed[0]}/{claimed[1]} stated, {result.correct}/{result.n} in the records")
+    if not differ:
+        return []
+    return [f"{path}: its numbers disagree with its records ({'; '.join(differ[:2])}"
+            f"{f'; {len(differ) - 2} more' if len(differ) > 2 else ''}): hand-edited? the records' numbers are shown"]
+
+
+def run_names(runs: list[Path]) -> list[str]:
+    """A distinct name per run: its folder's name, with as many parent folders as it takes to tell
+    two runs apart (``a/step_9000`` and ``b/step_9000``)."""
+    paths = [Path(r).resolve() for r in runs]
+    if len(set(paths)) < len(paths):
+        raise ReportError("the same run folder is given twice")
+    depth = 1
+    while True:
+        names = ["/".join(p.parts[-depth:]) for p in paths]
+        if len(set(names)) == len(names) or depth >= max(len(p.parts) for p in paths):
+            return names
+        depth += 1

@@ -1,0 +1,68 @@
+"""``fvlm-eval regress``: is the current run a real drop from the baseline run, or noise, and could
+this comparison have told?
+
+Pairs the two runs question by question (same ids) per benchmark and mode, and per breakdown
+value, on one protocol (``protocol``; default: the headline protocol, which must be the same in
+both runs): the accuracy change, a seeded paired bootstrap 95% interval (resampling videos), the
+one-sided p-value of an exact sign-flip test over videos (``stats.paired_cluster_test``: it
+respects that questions on one video move together), the exact McNemar p-value beside it (it
+treats questions as independent: shown, never used), the smallest drop the comparison could
+detect at ``alpha`` with 80% power, the questions that flipped, and ids present in one run only.
+
+Run folders are read by the one rule of ``freshness.load_run_folder``: the records are the truth
+(``correct`` recomputed from ``pred`` and ``gold``), the summary gives the selection of questions
+and the headline protocol. Only questions both runs asked alike (equal ``question_sha256``) are
+paired: a question changed under the same id is a settings mismatch.
+
+Exit codes tell the outcomes apart: 0 pass; 1 a drop larger than ``max_drop`` points and
+significant at ``alpha`` (sign-flip test); 3 the settings differ (benchmark version, frames,
+prompt, model family, dtype) unless allowed, or the protocol compared was not measured by one
+run, or the headline protocols differ (never allowed: a protocol one run lacks is no drop);
+4 not comparable: a folder that is not a run, a record that cannot be read, no (benchmark,
+mode) in common, or the runs share fewer than ``min_overlap`` of either run's questions;
+5 underpowered: no significant drop, but a drop of ``max_drop`` points could not have been
+detected (``allow_underpowered`` makes it a pass with a warning). Comparing nothing is never a pass.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from fvlm_eval.files import write_json_atomic, write_text_atomic
+from fvlm_eval.reports.regress.compare import Comparison, RegressUnusable, compare_pair, compare_runs
+from fvlm_eval.reports.regress.render import console_text, markdown
+
+
+def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float = 0.05, allow_mismatch: bool = False,
+            seed: int = 0, output: Path | None = None, min_overlap: float = 0.9, protocol: str | None = None,
+            allow_underpowered: bool = False) -> int:
+    """Compare, say the verdict, write ``regress.md`` and ``regress.json`` (and append to
+    ``$GITHUB_STEP_SUMMARY`` when set); returns the exit code."""
+    from rich.markdown import Markdown
+
+    from fvlm_eval.terminal import console
+
+    result = compare_runs(baseline, current, max_drop, alpha, allow_mismatch, seed, min_overlap, protocol,
+                          allow_underpowered)
+    text = markdown(result)
+    folder = Path(output) if output else Path(current) / "regress"
+    shown = console_text(result, folder)
+    verdict, rest = shown.split("\n", 1)  # the verdict first, on its own (`regress ... | head -1`: a reader that
+    console().print(Markdown(verdict))    # leaves after it makes the later lines meet a closed pipe, said on stderr)
+    write_text_atomic(folder / "regress.md", text)
+    write_json_atomic(folder / "regress.json", result.to_json())
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:  # best-effort: a bad path must not turn the verdict into "cannot write"
+        try:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            print(f"warning: GITHUB_STEP_SUMMARY={step_summary}: not written ({error.strerror or error}); "
+                  "the verdict stands", file=sys.stderr)
+    console().print(Markdown(rest.lstrip("\n")), new_line_start=True)
+    return result.exit_code
+
+
+__all__ = ["Comparison", "RegressUnusable", "compare_pair", "compare_runs", "regress"]

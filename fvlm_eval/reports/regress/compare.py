@@ -1,0 +1,293 @@
+"""Two runs paired question by question and compared: the statistics, then the verdict, as a typed result.
+
+Only questions both runs asked alike (equal ``question_sha256``) are paired; a question changed
+under the same id is a settings mismatch. Per benchmark, mode and breakdown value: the accuracy
+change, a seeded paired bootstrap 95% interval (resampling videos), the one-sided p-value of an
+exact sign-flip test over videos, McNemar's exact p-value beside it (shown, never used), the
+smallest drop the comparison could detect, the questions that flipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError
+from fvlm_eval.files import read_json
+from fvlm_eval.protocols import formulation
+from fvlm_eval.records import Record
+from fvlm_eval.reports.freshness import RunFolder, load_run_folder, no_records
+from fvlm_eval.stats import mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed
+from fvlm_eval.wording import agreeing, counted
+
+COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
+POWER = 0.8
+DEFAULT_PROTOCOL = "reference"  # when neither run has a summary to name its headline protocol
+
+
+class RegressUnusable(FvlmEvalError, ValueError):
+    """Two runs that cannot be compared; the message says why (exit 4)."""
+
+    exit_code = ExitCode.UNUSABLE
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Paired statistics over the questions both runs hold: accuracies, change, interval and detectable drop
+    in points; ``needed``: about how many questions would detect a drop of ``--max-drop`` points."""
+
+    n: int
+    videos: int
+    needed: int | None
+    baseline: float
+    current: float
+    delta: float
+    ci95: tuple[float, float]
+    p_drop: float
+    mcnemar_p: float
+    stderr: float | None
+    detectable_drop: float | None
+    lost: list[str]
+    gained: list[str]
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "videos": self.videos, "needed": self.needed, "baseline": self.baseline,
+                "current": self.current, "delta": self.delta, "ci95": list(self.ci95), "p_drop": self.p_drop,
+                "mcnemar_p": self.mcnemar_p, "stderr": self.stderr, "detectable_drop": self.detectable_drop,
+                "lost": self.lost, "gained": self.gained}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One comparison: a (benchmark, mode) overall (``breakdown`` empty; ``underpowered`` said) or one breakdown value."""
+
+    benchmark: str
+    mode: str
+    protocol: str
+    formulation: str
+    breakdown: str
+    value: str
+    stats: Paired
+    underpowered: bool | None = None
+
+    @property
+    def overall(self) -> bool:
+        return not self.breakdown
+
+    def to_json(self) -> dict:
+        value = {"benchmark": self.benchmark, "mode": self.mode, "protocol": self.protocol,
+                 "formulation": self.formulation, "breakdown": self.breakdown, "value": self.value,
+                 **self.stats.to_json()}
+        if self.underpowered is not None:
+            value["underpowered"] = self.underpowered
+        return value
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What ``regress`` found: the verdict and its exit code, what made the runs not comparable, the
+    warnings, and every comparison row."""
+
+    baseline: str
+    current: str
+    max_drop: float
+    alpha: float
+    seed: int
+    min_overlap: float
+    protocol: str | None
+    verdict: str
+    exit_code: int
+    rows: list[Row]
+    failing: list[Row]
+    too_little_shared: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    protocol_problems: list[str] = field(default_factory=list)
+    underpowered: list[Row] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unpaired_runs: list[str] = field(default_factory=list)
+    only_in_one_run: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    power: float = POWER
+
+    def to_json(self) -> dict:
+        return {"baseline": self.baseline, "current": self.current, "max_drop": self.max_drop, "alpha": self.alpha,
+                "power": self.power, "seed": self.seed, "min_overlap": self.min_overlap, "protocol": self.protocol,
+                "verdict": self.verdict, "exit_code": self.exit_code, "too_little_shared": self.too_little_shared,
+                "mismatches": self.mismatches, "protocol_problems": self.protocol_problems,
+                "underpowered": [f"{r.benchmark} {r.mode}" for r in self.underpowered], "warnings": self.warnings,
+                "unpaired_runs": self.unpaired_runs, "only_in_one_run": self.only_in_one_run,
+                "comparisons": [r.to_json() for r in self.rows]}
+
+
+def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RegressUnusable(f"--{role} {folder}: no such folder")
+    if (folder / "samples.jsonl").is_file():
+        raise RegressUnusable(f"--{role} {folder}: this is one benchmark/mode folder; give the run folder "
+                              f"(the --output-dir of `fvlm-eval run`), {folder.parent.parent}")
+    found = {(p.parent.parent.name, p.parent.name): p.parent  # a summary without records too: it is warned about
+             for name in ("samples.jsonl", "summary.json") for p in sorted(folder.glob(f"*/*/{name}"))}
+    shards = sorted(folder.glob("*/*/samples.shard-*.jsonl"))
+    if shards:
+        raise RegressUnusable(f"--{role} {folder}: holds unmerged shards ({shards[0].name}); run `fvlm-eval merge {folder}` first")
+    if not found:
+        raise RegressUnusable(f"--{role} {folder}: no <benchmark>/<mode>/samples.jsonl under it; is it the --output-dir of `fvlm-eval run`?")
+    return found
+
+
+def _load(folder: Path) -> RunFolder:
+    try:
+        return load_run_folder(folder)
+    except RecordError as error:
+        raise RegressUnusable(str(error)) from error
+
+
+def unmeasured(run: RunFolder, protocol: str) -> str | None:
+    """Why ``run`` cannot be compared on ``protocol`` (it did not measure it), or ``None``.
+
+    Its records decide (a failed question counts as wrong under every protocol and proves
+    nothing); a run whose questions all failed is judged by its summary.
+    """
+    answered = [r for r in run.records.values() if r.error is None]
+    lacking = sum(1 for r in answered if protocol not in r.correct)
+    if answered:
+        if lacking == len(answered):
+            return "did not measure it: not in its records"
+        return (f"measured it on only {len(answered) - lacking} of its {len(answered)} answered questions (the others were "
+                "scored without it, e.g. by a rerun with other flags)") if lacking else None
+    if run.summary is not None and protocol not in run.summary.get("accuracy", {}):
+        return "did not measure it: not in its summary.json"
+    return None
+
+
+def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protocol: str, seed: int,
+                 alpha: float = 0.05, max_drop: float = 1.0) -> Paired:
+    """Paired statistics over the ids both runs hold (see ``Paired``)."""
+    shared = [i for i in baseline if i in current]
+    before = [bool(baseline[i].correct.get(protocol)) for i in shared]
+    after = [bool(current[i].correct.get(protocol)) for i in shared]
+    groups = [current[i].group for i in shared]
+    lost = [i for i, b, a in zip(shared, before, after) if b and not a]
+    gained = [i for i, b, a in zip(shared, before, after) if a and not b]
+    n = len(shared)
+    test = paired_cluster_test(before, after, groups, alpha, POWER)
+    low, high = paired_bootstrap(before, after, groups, seed=seed)
+    return Paired(n, test.clusters, questions_needed(test, max_drop / 100), 100 * sum(before) / n if n else 0.0,
+                  100 * sum(after) / n if n else 0.0, 100 * test.delta, (100 * low, 100 * high), test.p_drop,
+                  mcnemar_exact(len(lost), len(gained)), 100 * test.stderr if math.isfinite(test.stderr) else None,
+                  100 * test.detectable if math.isfinite(test.detectable) else None, lost, gained)
+
+
+def _headline(base: RunFolder, cur: RunFolder, where: str, problems: list[str], warnings: list[str]) -> str | None:
+    """The protocol both runs headline, or ``None`` (with the problem said) when they differ."""
+    found = {role: run.headline_protocol for role, run in (("baseline", base), ("current", cur))}
+    if found["baseline"] and found["current"] and found["baseline"] != found["current"]:
+        problems.append(f"{where}: the runs headline different protocols (baseline {found['baseline']!r}, current "
+                        f"{found['current']!r}); choose one with --protocol")
+        return None
+    if not found["baseline"] and not found["current"]:
+        warnings.append(f"{where}: neither run has a summary naming its headline protocol; comparing "
+                        f"{DEFAULT_PROTOCOL!r} (choose with --protocol)")
+    return found["baseline"] or found["current"] or DEFAULT_PROTOCOL
+
+
+def _settings(folder: Path) -> dict:
+    try:
+        settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else {}
+    except RecordError as error:
+        raise RegressUnusable(str(error)) from error
+    if not isinstance(settings, dict):
+        raise RegressUnusable(f"{folder / 'settings.json'}: not a settings object")
+    return settings
+
+
+def compare_runs(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float = 0.05, allow_mismatch: bool = False,
+                 seed: int = 0, min_overlap: float = 0.9, protocol: str | None = None,
+                 allow_underpowered: bool = False) -> Comparison:
+    """Pair, compare and decide (see the module docstring); the verdict's exit code: 0 pass; 1 a drop larger
+    than ``max_drop`` points, significant at ``alpha``; 3 settings or protocol differ; 4 not comparable;
+    5 underpowered (``allow_underpowered``: a pass with a warning)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha {alpha}: must be above 0 and below 1")
+    if max_drop < 0:
+        raise ValueError(f"--max-drop {max_drop}: must be 0 or more")
+    base_runs, cur_runs = _runs(baseline, "baseline"), _runs(current, "current")
+    common = sorted(set(base_runs) & set(cur_runs))
+    if not common:
+        raise RegressUnusable(f"the runs share no benchmark/mode: baseline has {', '.join('/'.join(k) for k in base_runs)}; "
+                              f"current has {', '.join('/'.join(k) for k in cur_runs)}")
+    results, mismatches, protocol_problems, warnings, only, thin = [], [], [], [], {}, []
+    for key in common:
+        where = f"{key[0]} {key[1]}"
+        base_folder, cur_folder = base_runs[key], cur_runs[key]
+        base_settings, cur_settings = _settings(base_folder), _settings(cur_folder)
+        for name in COMPARED_SETTINGS:
+            if base_settings.get(name) != cur_settings.get(name):
+                mismatches.append(f"{where}: {name} {base_settings.get(name)!r} vs {cur_settings.get(name)!r}")
+        base, cur = _load(base_folder), _load(cur_folder)
+        warnings += [f"baseline: {w}" for w in base.warnings] + [f"current: {w}" for w in cur.warnings]
+        base_records, cur_records = base.records, cur.records
+        changed = sorted(i for i in set(base_records) & set(cur_records)
+                         if base_records[i].question_sha256 != cur_records[i].question_sha256)
+        if changed:  # the same id, another question: never paired
+            mismatches.append(f"{where}: {counted(len(changed), 'question')} {agreeing(len(changed), 'differs', 'differ')} between the runs under the same id "
+                              f"(question, options, gold or media changed), e.g. {changed[0]}; they are not compared")
+            base_records = {i: r for i, r in base_records.items() if i not in changed}
+            cur_records = {i: r for i, r in cur_records.items() if i not in changed}
+        shared = len(set(base_records) & set(cur_records))
+        if shared < min_overlap * max(len(base_records), len(cur_records)) or shared == 0:
+            thin.append(f"{where}: {counted(shared, 'question')} in common, of {len(base_records)} (baseline) and "
+                        f"{len(cur_records)} (current)")
+        only[where] = {"baseline_only": sorted(set(base_records) - set(cur_records)),
+                       "current_only": sorted(set(cur_records) - set(base_records))}
+        chosen = protocol or _headline(base, cur, where, protocol_problems, warnings)
+        if chosen is None:
+            continue
+        missing = [f"the {role} run {why}"
+                   for role, run in (("baseline", base), ("current", cur)) if (why := unmeasured(run, chosen))]
+        if missing:
+            protocol_problems.append(f"{where}: protocol {chosen!r}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
+                                     "a settings difference, not a drop)")
+            continue
+        if formulation(chosen) == "cloze" and base_settings.get("cloze_framing") != cur_settings.get("cloze_framing"):
+            mismatches.append(f"{where}: cloze_framing {base_settings.get('cloze_framing')!r} vs "
+                              f"{cur_settings.get('cloze_framing')!r} (protocol {chosen} is a cloze one)")
+        overall = compare_pair(base_records, cur_records, chosen, seed, alpha, max_drop)
+        weak = overall.detectable_drop is None or overall.detectable_drop > max_drop
+        named = (key[0], key[1], chosen, formulation(chosen))
+        results.append(Row(*named, "", "", overall, weak))
+        for name in sorted({f for r in cur_records.values() for f in r.fields}):
+            for value in sorted({str(r.fields.get(name, "")) for r in cur_records.values()}):
+                def pick(records, name=name, value=value):
+                    return {i: r for i, r in records.items() if str(r.fields.get(name, "")) == value}
+                results.append(Row(*named, name, value,
+                                   compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha, max_drop)))
+    unpaired = sorted(set(base_runs) ^ set(cur_runs))
+    for role, runs in (("baseline", base_runs), ("current", cur_runs)):
+        warnings += [f"{role}: {why}" for key in unpaired if key in runs and (why := no_records(runs[key]))]
+    overall_rows = [r for r in results if r.overall]
+    failing = [r for r in overall_rows if r.stats.delta < -max_drop and r.stats.p_drop < alpha]
+    underpowered = [r for r in overall_rows if r not in failing and r.underpowered]
+    if thin:
+        code = ExitCode.UNUSABLE
+    elif protocol_problems or (mismatches and not allow_mismatch):
+        code = ExitCode.REFUSED
+    elif failing:
+        code = ExitCode.FAILED
+    elif underpowered and not allow_underpowered:
+        code = ExitCode.UNDERPOWERED
+    else:
+        code = ExitCode.OK
+    verdicts = {ExitCode.OK: "pass", ExitCode.FAILED: "fail: significant drop",
+                ExitCode.REFUSED: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
+                ExitCode.UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)",
+                ExitCode.UNDERPOWERED: f"underpowered: a drop of {counted(max_drop, 'point')} could not have been detected"}
+    verdict = verdicts[code]
+    if code == ExitCode.OK and underpowered:
+        verdict = "pass (underpowered, allowed by --allow-underpowered)"
+        warnings.append(f"passed although a drop of {counted(max_drop, 'point')} could not have been detected in "
+                        + ", ".join(f"{r.benchmark} {r.mode}" for r in underpowered) + " (--allow-underpowered)")
+    return Comparison(str(baseline), str(current), max_drop, alpha, seed, min_overlap, protocol, verdict, int(code), results,
+                      failing, thin, mismatches, protocol_problems, underpowered, warnings, [" ".join(k) for k in unpaired],
+                      only)

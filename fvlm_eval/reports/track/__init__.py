@@ -1,0 +1,52 @@
+"""``fvlm-eval track``: accuracy against training step, over the runs of many checkpoints.
+
+Each run folder (the ``--output-dir`` of ``fvlm-eval run``) is one checkpoint; its training step
+is the manifest's ``step`` (``run --step N``, ``evaluate(step=N)``) or, failing that, read from
+the folder's name (``step_9000``, ``checkpoint-9000``, ``ckpt9000``, ``global_step9000``,
+``iter_9000``, or just ``9000``). Per benchmark, mode and protocol: the accuracy at each step with its
+95% interval and the chance level (``track.png``, ``track.md``, ``track.csv``); the best
+checkpoint, with what its number is worth (the maximum of noisy accuracies is biased upward) and
+the honest alternative computed on the same records: the best on one half of the videos,
+confirmed on the other half; and each checkpoint against the one before it with the paired
+statistics of ``fvlm-eval regress`` (``regress.compare_pair``: only questions both runs asked
+alike are paired).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fvlm_eval.files import write_json_atomic, write_text_atomic
+from fvlm_eval.reports.track.analysis import analyse
+from fvlm_eval.reports.track.checkpoints import TrackError, chosen_protocols, find_runs, load_checkpoints, step_from_name
+from fvlm_eval.reports.track.render import best_caveat, chart, csv_text, markdown
+
+DEFAULT_SEED = 0
+
+
+def default_output(paths: list[Path]) -> Path:
+    first = Path(paths[0])
+    return (first if not list(first.glob("*/*/summary.json")) else first.parent) / "track"
+
+
+def track(paths: list[Path], output: Path | None = None, protocols: list[str] | None = None, alpha: float = 0.05,
+          seed: int = DEFAULT_SEED) -> tuple[list[Path], dict]:
+    """Write ``track.md``, ``track.csv``, ``track.png`` (and ``track.json``); returns the paths
+    and the analysis (points, best, pairs, halves)."""
+    checkpoints = load_checkpoints([Path(p) for p in paths])
+    chosen = chosen_protocols(checkpoints, protocols)
+    analysis = analyse(checkpoints, chosen, seed, alpha)
+    output = Path(output) if output else default_output(list(paths))
+    output.mkdir(parents=True, exist_ok=True)
+    written = [output / "track.md", output / "track.csv", output / "track.png", output / "track.json"]
+    write_text_atomic(written[0], markdown(checkpoints, analysis, chosen, alpha))
+    write_text_atomic(written[1], csv_text(analysis))
+    chart(analysis, chosen, written[2])
+    write_json_atomic(written[3], {"protocols": chosen, "alpha": alpha, "seed": seed,
+                                   "checkpoints": [{"step": c.step, "run": str(c.folder), "step_from": c.step_from}
+                                                   for c in checkpoints],
+                                   "best": analysis["best"], "halves": analysis["halves"], "pairs": analysis["pairs"]})
+    return written, analysis
+
+
+__all__ = ["TrackError", "best_caveat", "find_runs", "load_checkpoints", "step_from_name", "track"]

@@ -1,0 +1,80 @@
+"""Asking a batch of questions in every formulation, on clips the model has loaded once: the options
+listed (and, with ``--circular``, rotated through every position), the cloze prompt, and a generated
+answer to each listing (``--generate``); one ``Record`` per question. A batch that fails is asked
+again one question at a time, so that one bad question fails alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fvlm_eval.answers import GENERATION_INSTRUCTION
+from fvlm_eval.circular import rotated
+from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.records import Record, make_record
+from fvlm_eval.run.settings import RunSettings
+from fvlm_eval.tasks import Benchmark
+from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, GenerateRequest, Question
+
+
+@dataclass(frozen=True)
+class Asking:
+    """How one run asks its questions: ``prompts`` and ``hashes`` per question id (the multiple-choice
+    prompt as listed, and ``question_sha256``), the model's ``dtype`` (near-tie tolerance)."""
+
+    benchmark: Benchmark
+    model: ModelAdapter
+    settings: RunSettings
+    prompts: dict[str, str]
+    hashes: dict[str, str]
+    dtype: str
+
+    def records(self, questions: list[Question], clips: dict[str, Clip], mode: str) -> list[Record]:
+        if not questions:
+            return []
+        try:
+            return self._ask(questions, clips, mode)
+        except Exception:
+            if len(questions) == 1:
+                raise
+        records = []  # the batch failed: ask one at a time, so one bad question fails alone
+        for question in questions:
+            try:
+                records += self.records([question], clips, mode)
+            except Exception as error:
+                records.append(make_record(question, mode, self.prompts[question.id], self.hashes[question.id],
+                                           error=f"scoring failed: {type(error).__name__}: {error}",
+                                           clip=clips[question.media.key]))
+        return records
+
+    def _prompt(self, question: Question, clip: Clip, shift: int = 0) -> str:
+        """The multiple-choice prompt (options listed) of ``question`` as asked with its options
+        rotated by ``shift`` (``question`` already rotated)."""
+        if question.subtitles or shift:
+            return self.benchmark.prompt(question, clip.timestamps)
+        return self.prompts[question.id]
+
+    def _ask(self, questions: list[Question], clips: dict[str, Clip], mode: str) -> list[Record]:
+        settings = self.settings
+        asked = [(i, shift, rotated(q, shift)[0] if shift else q) for i, q in enumerate(questions)
+                 for shift in range(len(q.options) if settings.circular else 1)]
+        prompts = [self._prompt(q, clips[q.media.key], shift) for _, shift, q in asked]
+        results = self.model.score([ChoiceRequest(q.media.key, p, q.options) for (_, _, q), p in zip(asked, prompts)], mode)
+        generations = [None] * len(asked)
+        if settings.generate:
+            generations = self.model.generate(
+                [GenerateRequest(q.media.key, f"{p}\n{GENERATION_INSTRUCTION}", settings.max_new_tokens)
+                 for (_, _, q), p in zip(asked, prompts)], mode)
+        cloze = self.model.score_cloze(
+            [ClozeRequest(q.media.key, self.benchmark.cloze_prompt(q, clips[q.media.key].timestamps),
+                          tuple(o.text for o in q.options), settings.cloze_framing) for q in questions], mode)
+        answers: dict[int, list] = {}
+        for (i, _, _), prompt, result, generation in zip(asked, prompts, results, generations):
+            answers.setdefault(i, []).append((prompt, result, generation))
+        records = []
+        for i, question in enumerate(questions):
+            (prompt, result, generation), *others = answers[i]
+            records.append(make_record(question, mode, prompt, self.hashes[question.id], result=result,
+                                       clip=clips[question.media.key], generation=generation, cloze=cloze[i],
+                                       cloze_framing=settings.cloze_framing, dtype=self.dtype,
+                                       rotations=[(r, g) for _, r, g in others] if settings.circular else None))
+        return records

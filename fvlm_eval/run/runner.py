@@ -1,0 +1,98 @@
+"""The run loop: questions in, one record per (question, mode) out, then summaries.
+
+Per benchmark (``BenchmarkRun``): media are decoded in worker processes (each video once for all
+its questions and modes, or read from the frame cache), the model loads each batch of clips once
+and is asked every mode on it, records are appended per batch, and a rerun resumes from them.
+Sharded runs (``--shard i/n``, or ranks under torchrun) take whole videos, write their own record
+files, and are joined by ``merge`` (``shards``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fvlm_eval.errors import ExitCode
+from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_as_interrupt
+from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
+from fvlm_eval.run.settings import RunOutcome, RunSettings
+from fvlm_eval.tasks import Benchmark, get_benchmark
+from fvlm_eval.types import Question
+
+
+def benchmark_for(name: str, settings: RunSettings, model: ModelAdapter) -> Benchmark:
+    benchmark = get_benchmark(name, subtitles=settings.subtitles)
+    if not benchmark.uses_images:
+        if settings.model_sampling and hasattr(model, "video_sampling"):
+            benchmark.sampling = model.video_sampling(settings.frames)
+        elif settings.frames:
+            benchmark.sampling = dataclasses.replace(benchmark.sampling, frames=settings.frames)
+    return benchmark
+
+
+def select(questions: tuple[Question, ...], benchmark: Benchmark, limit: int | None) -> list[Question]:
+    """The first ``limit`` questions taken round-robin over categories (every category represented)."""
+    if limit is None or limit >= len(questions):
+        return list(questions)
+    seen: dict[str, int] = {}
+    ranked = []
+    for order, question in enumerate(questions):
+        category = question.field_dict().get(benchmark.category_field, "")
+        rank = seen.get(category, 0)
+        seen[category] = rank + 1
+        ranked.append((rank, order, question))
+    return [q for _, _, q in sorted(ranked, key=lambda item: item[:2])[:limit]]
+
+
+def run(settings: RunSettings, model: ModelAdapter, console=None, progress: bool = True) -> RunOutcome:
+    """Score every (benchmark, mode); summaries are written next to the records (merged runs: by ``merge``).
+    Ctrl-C and SIGTERM stop it alike: the records kept, exit code 130 or 143 and a line on how to resume."""
+    with sigterm_as_interrupt():
+        return _run_benchmarks(settings, model, console, progress)
+
+
+def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progress: bool) -> RunOutcome:
+    from rich.console import Console
+
+    console = console or Console()
+    outcome = RunOutcome()
+    for name in settings.benchmarks:
+        benchmark = benchmark_for(name, settings, model)
+        loaded = benchmark.load(settings.data_dir)
+        for problem in loaded.problems:
+            outcome.messages.append(f"{name}: annotation file {problem['file']} cannot be read ({problem['error']}); "
+                                    f"its {problem['expected'] or 'unknown number of'} questions count as failed")
+            outcome.exit_code = ExitCode.FAILED
+        for note in loaded.notes:
+            if note.startswith("duplicate question id"):
+                console.print(f"{name}: {note}", style="yellow", markup=False, highlight=False)
+        questions = select(loaded.questions, benchmark, settings.limit)
+        if not questions:
+            if not loaded.problems:
+                outcome.messages.append(f"{name}: no questions found under {benchmark.folder(settings.data_dir)}; "
+                                        "nothing was scored")
+            outcome.exit_code = ExitCode.FAILED
+        state = BenchmarkRun(benchmark, loaded, settings, model, questions, console)
+        try:
+            state.score_all(progress)
+        except SystematicFailure as error:
+            outcome.messages.append(f"{name}: {error}")
+            outcome.exit_code = ExitCode.FAILED
+        except KeyboardInterrupt as interrupt:
+            now_stopping()
+            outcome.exit_code = exit_code_of(interrupt)
+            how = " by SIGTERM" if outcome.exit_code == ExitCode.TERMINATED else ""
+            outcome.messages.append(f"stopped{how}: {state.recorded_summary()}; rerun the same command to resume")
+            state.release()
+            return outcome
+        except BaseException:
+            state.release()
+            raise
+        outcome.messages.extend(state.messages)
+        if state.every_attempt_failed() and not settings.shard:  # a shard may hold only failures; a whole run may not
+            first = next(a for a in state.attempts.values() if a)
+            where = " (in at least one mode)" if len(state.modes) > 1 else ""
+            outcome.messages.append(f"{name}: every question scored now failed{where}, e.g. {first}")
+            outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)
+        outcome.summaries.update(state.finish())
+    return outcome

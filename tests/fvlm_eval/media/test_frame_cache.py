@@ -1,0 +1,183 @@
+"""The frame cache: lossless, keyed by what frames depend on, never read when corrupt or stale."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from fvlm_eval.tasks.fixtures import write_all
+
+from fvlm_eval.tasks.fixtures.media import write_frame_folder, write_video
+
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+from fvlm_eval.media.frame_cache import FrameCache
+from fvlm_eval.media.decode import load_clip
+from fvlm_eval.models import load_model
+from fvlm_eval.models.fvlm import FRAME_TRANSFORM
+from fvlm_eval.records import read_records
+from fvlm_eval.run.settings import RunSettings
+from fvlm_eval.run.runner import run
+from fvlm_eval.types import Media, Sampling
+from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
+from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
+
+
+@pytest.fixture()
+def video(tmp_path):
+    path = write_video(tmp_path / "data" / "clip.mp4", 30)
+    return Media("video", "bench/clip.mp4", str(path))
+
+
+def test_round_trip_is_lossless(tmp_path, video):
+    cache, sampling = FrameCache(tmp_path / "cache"), Sampling("uniform", 8)
+    clip = load_clip(video, sampling, FRAME_TRANSFORM)
+    key = cache.key(video, sampling, FRAME_TRANSFORM.key)
+    assert cache.get(key, video) == (None, "miss")
+    cache.put(key, video, clip)
+    cached, outcome = cache.get(key, video)
+    assert outcome == "hit" and cached.from_cache
+    assert np.array_equal(cached.frames, clip.frames) and cached.frames.dtype == np.uint8
+    assert dataclasses.replace(cached, frames=None, from_cache=False) == dataclasses.replace(clip, frames=None)
+
+
+def test_the_key_follows_what_frames_depend_on(tmp_path, video):
+    cache = FrameCache(tmp_path / "cache")
+    base = cache.key(video, Sampling("uniform", 8), "t")
+    assert base == cache.key(dataclasses.replace(video, path="/elsewhere/clip.mp4"), Sampling("uniform", 8), "t")
+    assert len({base, cache.key(video, Sampling("uniform", 16), "t"), cache.key(video, Sampling("uniform", 8), "other"),
+                cache.key(dataclasses.replace(video, bound=(1.0, 2.0)), Sampling("uniform", 8), "t"),
+                cache.key(dataclasses.replace(video, key="bench/other.mp4"), Sampling("uniform", 8), "t")}) == 5
+    image = Media("image", "bench/row0", data=b"one")
+    assert cache.key(image, Sampling(), "t") != cache.key(dataclasses.replace(image, data=b"two"), Sampling(), "t")
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "garbage"])
+def test_a_damaged_entry_is_detected_and_removed(tmp_path, video, damage):
+    cache, sampling = FrameCache(tmp_path / "cache"), Sampling("uniform", 8)
+    key = cache.key(video, sampling, FRAME_TRANSFORM.key)
+    cache.put(key, video, load_clip(video, sampling, FRAME_TRANSFORM))
+    path = cache.path(key)
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    path.write_bytes({"flip": bytes(data), "truncate": bytes(data[: len(data) // 3]), "empty": b"",
+                      "garbage": b"not a cache entry"}[damage])
+    assert cache.get(key, video) == (None, "corrupt") and not path.exists()
+
+
+def test_a_changed_source_is_stale_and_a_vanished_one_still_served(tmp_path, video):
+    cache, sampling = FrameCache(tmp_path / "cache"), Sampling("uniform", 8)
+    key = cache.key(video, sampling, FRAME_TRANSFORM.key)
+    cache.put(key, video, load_clip(video, sampling, FRAME_TRANSFORM))
+    write_video(tmp_path / "data" / "clip.mp4", 40, tint=99)  # the file changed
+    assert cache.get(key, video) == (None, "stale")
+    cache.put(key, video, load_clip(video, sampling, FRAME_TRANSFORM))
+    (tmp_path / "data" / "clip.mp4").unlink()  # moved to cold storage
+    clip, outcome = cache.get(key, video)
+    assert outcome == "hit" and clip.source_frames == 40
+
+
+def save(folder, seed):
+    save_model_folder(tiny_model(seed), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
+    return str(folder)
+
+
+def test_a_second_checkpoint_decodes_nothing_and_scores_bit_identically(tmp_path):
+    data = write_all(tmp_path / "data")
+    first, second = save(tmp_path / "m1", 0), save(tmp_path / "m2", 1)
+    base = RunSettings(benchmarks=("mvbench", "scienceqa"), modes=("coarse_fine",), data_dir=data, workers=0,
+                       output_dir=tmp_path / "plain", frame_cache=None)
+    plain = run(base, load_model(first, device="cpu"), progress=False)
+    cached = dataclasses.replace(base, output_dir=tmp_path / "cached", frame_cache=tmp_path / "cache")
+    warm = run(cached, load_model(first, device="cpu"), progress=False)
+    for key, summary in plain.summaries.items():
+        summary = summary.to_json()
+        assert summary["timing"]["clips"]["from_cache"] == 0
+        assert warm.summaries[key].to_json()["timing"]["clips"]["decoded"] == summary["timing"]["clips"]["decoded"] > 0
+        records = {r.id: r for r in read_records(tmp_path / "plain" / key[0] / key[1] / "samples.jsonl")}
+        for record in read_records(tmp_path / "cached" / key[0] / key[1] / "samples.jsonl"):
+            assert record.options == records[record.id].options  # bit-identical log-probs
+    shutil.move(data / "mvbench" / "video", tmp_path / "cold-storage")
+    other = run(dataclasses.replace(cached, output_dir=tmp_path / "second"), load_model(second, device="cpu"), progress=False)
+    for key, summary in other.summaries.items():
+        summary = summary.to_json()
+        assert summary["coverage"]["failed"] == 0 and summary["coverage"]["scored"] == warm.summaries[key].to_json()["coverage"]["scored"]
+        assert summary["timing"]["clips"]["decoded"] == 0 and summary["timing"]["clips"]["from_cache"] > 0
+        frames = {r.id: r.frames for r in read_records(tmp_path / "cached" / key[0] / key[1] / "samples.jsonl")}
+        assert {r.id: r.frames for r in read_records(tmp_path / "second" / key[0] / key[1] / "samples.jsonl")} == frames
+
+
+# ----- replacements that keep size and mtime, and frames reordered, make an entry stale ------------------------
+
+def _cached(tmp_path, media):
+    cache, sampling = FrameCache(tmp_path / "cache"), Sampling("uniform", 8)
+    key = cache.key(media, sampling, FRAME_TRANSFORM.key)
+    cache.put(key, media, load_clip(media, sampling, FRAME_TRANSFORM))
+    assert cache.get(key, media)[1] == "hit"
+    return cache, key
+
+
+def _same_size_other_bytes(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    return bytes(data)
+
+
+def test_a_same_size_copy_with_its_mtime_kept_is_stale(tmp_path, video):
+    """``cp -p`` of a file of the same size and the same mtime over the source."""
+    cache, key = _cached(tmp_path, video)
+    source, other = tmp_path / "data" / "clip.mp4", tmp_path / "other.mp4"
+    before = source.stat()
+    other.write_bytes(_same_size_other_bytes(source))
+    subprocess.run(["touch", "-r", str(source), str(other)], check=True)
+    subprocess.run(["cp", "-p", str(other), str(source)], check=True)
+    after = source.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)  # what the old check compared
+    assert cache.get(key, video) == (None, "stale")
+
+
+def test_a_file_rewritten_in_place_then_touch_r_is_stale(tmp_path, video):
+    """Rewritten in place (same inode, same size), its mtime put back with ``touch -r``."""
+    cache, key = _cached(tmp_path, video)
+    source, reference = tmp_path / "data" / "clip.mp4", tmp_path / "reference"
+    subprocess.run(["cp", "-p", str(source), str(reference)], check=True)
+    with open(source, "r+b") as handle:
+        handle.write(_same_size_other_bytes(source))
+    subprocess.run(["touch", "-r", str(reference), str(source)], check=True)
+    assert source.stat().st_mtime_ns == reference.stat().st_mtime_ns
+    assert cache.get(key, video) == (None, "stale")
+
+
+def test_frames_reordered_with_mv_are_stale_and_an_untouched_source_is_served(tmp_path):
+    folder = write_frame_folder(tmp_path / "data" / "frames", 12)
+    media = Media("frame_folder", "bench/frames", str(folder), folder_fps=3.0)
+    cache, key = _cached(tmp_path, media)
+    for _ in range(3):  # reading does not make it stale
+        assert cache.get(key, media)[1] == "hit"
+    first, second = folder / "00002.jpg", folder / "00009.jpg"
+    subprocess.run(["mv", str(first), str(folder / "swap.jpg")], check=True)
+    subprocess.run(["mv", str(second), str(first)], check=True)
+    subprocess.run(["mv", str(folder / "swap.jpg"), str(second)], check=True)
+    assert cache.get(key, media) == (None, "stale")
+
+
+def test_a_run_decodes_a_changed_source_again_and_counts_it_stale(model_dir, tmp_path):
+    data = write_mvbench(tmp_path / "data", "main", False).parent
+    settings = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, workers=0,
+                           output_dir=tmp_path / "one", frame_cache=tmp_path / "cache")
+    first = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
+    clips = first.summaries[("mvbench", "coarse_only")].to_json()["timing"]["clips"]
+    folder = next((data / "mvbench/video/tvqa/frames_fps3_hq").iterdir())
+    frames = sorted(folder.iterdir())
+    frames[0].rename(folder / "swap.jpg")
+    frames[-1].rename(frames[0])
+    (folder / "swap.jpg").rename(frames[-1])
+    again = run(dataclasses.replace(settings, output_dir=tmp_path / "two"), load_model(str(model_dir), device="cpu"),
+                progress=False)
+    second = again.summaries[("mvbench", "coarse_only")].to_json()["timing"]["clips"]
+    assert second["cache_stale"] == 1 and second["decoded"] == 1
+    assert second["from_cache"] == clips["decoded"] - 1  # every untouched source still served

@@ -1,0 +1,83 @@
+"""Decoding workers and SIGTERM: a stop sent to the whole process group (SLURM, torchrun) at any moment,
+even while the workers are being forked, ends the run as a stop, with no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fvlm_eval.tasks.fixtures.media import write_video
+
+SCRIPT = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    from fvlm_eval.media.workers import decoded
+    from fvlm_eval.interrupts import sigterm_as_interrupt
+    from fvlm_eval.models.fvlm import FRAME_TRANSFORM
+    from fvlm_eval.types import Media, Sampling
+
+    media = [Media("video", f"b/{i}", path) for i, path in enumerate(sys.argv[2:])]
+    def stop_everyone():
+        time.sleep(float(sys.argv[1]))
+        os.killpg(0, signal.SIGTERM)
+    with sigterm_as_interrupt():
+        try:
+            threading.Thread(target=stop_everyone, daemon=True).start()
+            for item in decoded(media, Sampling("uniform", 8), FRAME_TRANSFORM, 2, None):
+                time.sleep(0.3)
+            print("finished before the signal")
+        except KeyboardInterrupt as stop:
+            print("stopped:", type(stop).__name__, flush=True)
+""")
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    return [str(write_video(root / f"{i}.mp4", 40)) for i in range(10)]
+
+
+@pytest.mark.parametrize("delay", [0.005, 0.02, 0.6])
+def test_sigterm_to_the_whole_group_while_workers_start_or_decode(delay, videos):
+    """0.005 and 0.02 s: while the DataLoader forks its workers; 0.6 s: while they decode."""
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(delay), *videos], capture_output=True, text=True,
+                          timeout=120, start_new_session=True)  # its own process group: the signal stays in it
+    assert done.stdout.strip().splitlines()[-1:] == ["stopped: Terminated"], done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("signal_name, said", [("SIGKILL", "killed by SIGKILL"), ("SIGTERM", "stopped on its own")])
+def test_a_decoding_worker_killed_mid_run_is_replaced_by_decoding_here(videos, signal_name, said):
+    """SIGKILL of a worker (the OOM killer), or SIGTERM to it alone, while clips flow: the wait for its clips ends
+    (it once lasted for ever), every clip comes once, in order, equal to decoding in this process, and one line
+    says what happened."""
+    import os
+    import signal
+
+    import numpy as np
+
+    from fvlm_eval.media.workers import decoded
+    from fvlm_eval.models.fvlm import FRAME_TRANSFORM
+    from fvlm_eval.types import Media, Sampling
+    from tests.processes import live_processes
+
+    media = [Media("video", f"b/{i}", path) for i, path in enumerate(videos)]
+    sampling = Sampling("uniform", 8)
+    expected = {key: clip for key, clip, _, _ in decoded(media, sampling, FRAME_TRANSFORM, 0, None)}
+    seen, warnings = [], []
+    children = lambda: set(live_processes(lambda pid, ppid, cmd: ppid == os.getpid()))  # noqa: E731
+    others = children()  # this test process's own other children (a browser driver, say)
+    for key, clip, _, warning in decoded(media, sampling, FRAME_TRANSFORM, 2, None):
+        if not seen:
+            workers = sorted(children() - others)
+            assert len(workers) == 2
+            os.kill(workers[0], getattr(signal, signal_name))
+        seen.append(key)
+        warnings.append(warning)
+        assert np.array_equal(clip.frames, expected[key].frames) and clip.timestamps == expected[key].timestamps
+    assert seen == [m.key for m in media]
+    lines = {w for w in warnings if w}
+    assert len(lines) == 1 and "a decoding worker died" in str(lines) and said in str(lines)
+    assert not children() - others

@@ -1,0 +1,126 @@
+"""The one rule for run folders with stale summaries: the records are the truth."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from fvlm_eval.reports.freshness import load_run_folder, recomputed_correct
+from fvlm_eval.records import read_records, write_records
+from tests.fvlm_eval.constructed import write_run
+
+
+def _folder(tmp_path, correct):
+    return write_run(tmp_path / "run", correct) / "videomme" / "coarse_fine"
+
+
+def test_a_fresh_folder_reads_as_written(tmp_path):
+    folder = _folder(tmp_path, [True, False] * 5)
+    run = load_run_folder(folder)
+    assert run.warnings == [] and not run.stale and run.headline_protocol == "reference"
+    assert [r.correct["sum"] for r in run.records.values()] == [True, False] * 5
+
+
+def test_correct_is_recomputed_from_pred_and_gold(tmp_path):
+    folder = _folder(tmp_path, [False] * 6)
+    path = folder / "samples.jsonl"
+    records = read_records(path)
+    edited = [dataclasses.replace(r, correct={p: True for p in r.correct}) for r in records[:4]]
+    failed = dataclasses.replace(records[4], pred={p: "A" for p in records[4].pred}, error="video missing",
+                                 correct={p: True for p in records[4].correct})  # right letter, but it failed
+    write_records(path, edited + [failed, records[5]])
+    os.utime(folder / "summary.json", (path.stat().st_mtime + 5,) * 2)
+    run = load_run_folder(folder)
+    assert not any(c for r in run.records.values() for c in r.correct.values())
+    (warning,) = run.warnings
+    assert warning.startswith(f"{path}: 5 records hold `correct` flags that disagree") and "videomme/000" in warning
+    assert recomputed_correct(records[0]) == records[0].correct
+
+
+def test_an_older_or_missing_summary_is_a_warning_and_supplies_only_the_selection(tmp_path):
+    folder = _folder(tmp_path, [True] * 10)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["questions"] = summary["questions"][:4]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    os.utime(folder / "summary.json", ((folder / "samples.jsonl").stat().st_mtime - 60,) * 2)
+    run = load_run_folder(folder)
+    assert list(run.records) == summary["questions"] and run.headline_protocol == "reference"
+    older, narrowed = run.warnings
+    assert "summary.json is older than samples.jsonl" in older and str(folder) in older
+    assert narrowed.startswith(f"{folder / 'samples.jsonl'}: 6 records outside the 4 questions summary.json counts")
+    (folder / "summary.json").unlink()
+    run = load_run_folder(folder)
+    assert len(run.records) == 10 and run.summary is None and run.headline_protocol is None
+    (warning,) = run.warnings
+    assert "no summary.json beside samples.jsonl" in warning
+
+
+def _summary(folder, change):
+    summary = json.loads((folder / "summary.json").read_text())
+    change(summary)
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_the_selection_never_changes_the_numbers_silently(tmp_path):
+    """Narrowed: honoured and said (with the summary's own count when it disagrees); emptied or not
+    a list of ids: ignored, every record counts, said."""
+    folder = _folder(tmp_path, [True] * 3 + [False] * 6)
+    ids = list(load_run_folder(folder).records)
+    _summary(folder, lambda s: s.update(questions=ids[:3], coverage={**s["coverage"], "recorded": 3}))  # a later --limit 3
+    run = load_run_folder(folder)
+    assert list(run.records) == ids[:3]
+    (warning,) = run.warnings
+    assert warning == f"{folder / 'samples.jsonl'}: 6 records outside the 3 questions summary.json counts (a later, " \
+                      "smaller --limit?) are left out"
+    _summary(folder, lambda s: s["coverage"].update(recorded=9))  # the list alone cut down by hand
+    (warning,) = load_run_folder(folder).warnings
+    assert "its own coverage says 9 recorded: hand-edited?" in warning
+    for questions, said in (([], "`questions` is empty while"), ("all", "`questions` is not a list of ids"),
+                            ([1, 2], "`questions` is not a list of ids")):
+        _summary(folder, lambda s: s.update(questions=questions))
+        run = load_run_folder(folder)
+        assert list(run.records) == ids  # all 9 count: 3 right, as the records say
+        (warning,) = run.warnings
+        assert warning.startswith(f"{folder / 'summary.json'}: {said}"), warning
+
+
+def test_a_summary_with_no_readable_records_is_a_warning_naming_the_file(tmp_path):
+    folder = _folder(tmp_path, [True] * 6)
+    samples = folder / "samples.jsonl"
+    samples.unlink()
+    run = load_run_folder(folder)
+    assert run.records == {} and run.summary is not None
+    (warning,) = run.warnings
+    assert warning.startswith(f"{samples}: missing, so {folder / 'summary.json'} has no records behind it; its "
+                              "numbers are not shown as measured")
+    samples.mkdir()
+    (warning,) = load_run_folder(folder).warnings
+    assert warning.startswith(f"{samples}: not a file, so ")
+
+
+def test_regress_warns_about_a_summary_with_no_records_paired_or_not(tmp_path, capsys, monkeypatch):
+    """The same rule in regress: a mode whose records are gone is said, never quietly 'in one run only'."""
+    from fvlm_eval.errors import ExitCode
+    from fvlm_eval.reports.regress import regress
+
+    monkeypatch.setenv("COLUMNS", "400")
+    base = write_run(tmp_path / "a", [True] * 20)
+    current = write_run(tmp_path / "b", [True] * 20)
+    write_run(tmp_path / "b", [True] * 20, mode="coarse_only")
+    gone = current / "videomme/coarse_only/samples.jsonl"
+    gone.unlink()
+    assert regress(base, current, allow_underpowered=True) == ExitCode.OK  # coarse_fine compared; coarse_only in one run
+    result = json.loads((current / "regress/regress.json").read_text())
+    assert result["unpaired_runs"] == ["videomme coarse_only"]
+    assert [w for w in result["warnings"] if str(gone) in w] == [
+        f"current: {gone}: missing, so {gone.parent / 'summary.json'} has no records behind it; its numbers are not "
+        "shown as measured (nothing is counted for this folder)"]
+    assert str(gone) in capsys.readouterr().out  # in the terminal too, not only in regress.json
+    write_run(tmp_path / "a", [True] * 20, mode="coarse_only")
+    (base / "videomme/coarse_only/samples.jsonl").rename(base / "videomme/coarse_only/x")
+    (base / "videomme/coarse_only/samples.jsonl").mkdir()  # a folder where the records were
+    assert regress(base, current, allow_underpowered=True) == ExitCode.UNUSABLE  # comparing nothing is never a pass
+    result = json.loads((current / "regress/regress.json").read_text())
+    assert any(w.startswith(f"baseline: {base / 'videomme/coarse_only/samples.jsonl'}: not a file") for w in result["warnings"])
+    assert result["too_little_shared"] == ["videomme coarse_only: 0 questions in common, of 0 (baseline) and 0 (current)"]

@@ -1,0 +1,258 @@
+"""report.html: one self-contained file; questions with their frames, escaped; driven in headless Chromium."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fvlm_eval.tasks.fixtures.videomme import write_videomme
+from fvlm_eval.media.frame_cache import FrameCache
+from fvlm_eval.reports.html.browser import json_for_script
+from fvlm_eval.reports.html.thumbnails import parse_sampling, thumbnails
+from fvlm_eval.records import Record, append_records, question_sha256
+from fvlm_eval.files import write_json_atomic
+from fvlm_eval.reports.report import write_report
+from fvlm_eval.summarize import summarize_records
+from fvlm_eval.tasks import get_benchmark
+from fvlm_eval.types import Clip, Media, Sampling
+
+XSS_QUESTION = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script></script> how many apples?'
+XSS_OPTION = "</script><svg onload=window.__xss=3>"
+XSS_ANSWER = '<img src=y onerror="window.__xss=4">B'
+
+
+def _hash(question) -> str:
+    """The question's hash as the runner records it."""
+    benchmark = get_benchmark(question.benchmark)
+    return question_sha256(question, benchmark.prompt(question) if question.options else "", benchmark.version)
+
+
+def _record(question, mode: str, pred: str, error: str | None = None, generated: str | None = None) -> Record:
+    letters = question.letters
+    scores = {"reference": {l: (0.5 if l == pred else 2.0 + i) for i, l in enumerate(letters)},
+              "sum": {l: (-0.5 if l == pred else -2.0 - i) for i, l in enumerate(letters)}}
+    preds = {p: None if error else pred for p in scores}
+    if generated is not None:
+        preds["generated"] = None if error else pred
+    values = dict(id=question.id, benchmark=question.benchmark, mode=mode, group=question.group, gold=question.gold,
+                  letters=letters, fields=question.field_dict(), scores=scores if not error else {p: None for p in scores},
+                  pred=preds, correct={p: error is None and v == question.gold for p, v in preds.items()}, options=None,
+                  question_sha256=_hash(question), prompt_sha256="p" * 64, source=question.source,
+                  source_sha256=question.source_sha256, frames=(0, 5, 10, 15), timestamps=None, media_note=None,
+                  error=error, generated=None if generated is None else {"text": generated, "letter": pred, "status": "letter"},
+                  notes=(), recorded_at=1.0)
+    names = {f.name for f in dataclasses.fields(Record)}
+    values.update({name: None for name in names - set(values) if name not in ("schema_version",)})
+    return Record(**values)
+
+
+def _run(folder: Path, data: Path, right: set[int], mode: str = "coarse_fine", failed: set[int] = frozenset(),
+         sampling: str = "uniform:8") -> Path:
+    """A run folder over the fixture Video-MME copy at ``data``: question i right when i in ``right``."""
+    benchmark = get_benchmark("videomme")
+    questions = benchmark.load(data).questions
+    records = [_record(q, mode, q.gold if i in right else next(l for l in q.letters if l != q.gold),
+                       error="decoding failed: test" if i in failed else None, generated=XSS_ANSWER)
+               for i, q in enumerate(questions)]
+    target = folder / "videomme" / mode
+    append_records(target / "samples.jsonl", records)
+    write_json_atomic(target / "settings.json", {"benchmark": "videomme", "mode": mode, "sampling": sampling,
+                                                 "subtitles": False, "frame_transform": "test-transform"})
+    summary = summarize_records(benchmark, mode, records, len(records)).to_json()
+    summary["manifest"] = {"model": {"family": "fvlm", "name": folder.name}, "data_dir": str(data)}
+    write_json_atomic(target / "summary.json", summary)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """The fixture Video-MME copy (9 questions, 3 real videos) with hostile text in question 0."""
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("data")
+    write_videomme(root)
+    path = root / "videomme" / "videomme" / "test-00000-of-00001.parquet"
+    frame = pd.read_parquet(path)
+    frame.at[0, "question"] = XSS_QUESTION
+    frame.at[0, "options"] = ["A. Apples.", f"B. {XSS_OPTION}", "C. Berries.", "D. None."]
+    frame.to_parquet(path, index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report_html(data, tmp_path_factory) -> Path:
+    """Two runs on the same questions (4 flips), the HTML written beside report.md."""
+    root = tmp_path_factory.mktemp("runs")
+    before = _run(root / "step_100", data, right={0, 1, 2, 3, 4})
+    after = _run(root / "step_200", data, right={0, 1, 5, 6, 7}, failed={8})
+    written = write_report([before, after], None, root / "out", show=False, frame_cache=root / "no-cache")
+    (html,) = [p for p in written if p.suffix == ".html"]
+    return html
+
+
+def _blob(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="fvlm-data">(.*?)</script>', html, re.DOTALL)
+    return json.loads(match.group(1))
+
+
+def test_html_is_one_self_contained_file_with_tables_charts_and_every_question(report_html):
+    html = report_html.read_text()
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert not re.search(r'(src|href)="(?!data:|#)', html), "every image inline, no link out of the file"
+    assert "Main comparison" in html and html.count("data:image/png;base64,") >= 2  # comparison + breakdown chart
+    data = _blob(html)
+    assert data["runs"] == ["step_100", "step_200"]
+    assert len(data["questions"]) == 9 and len(data["results"]) == 18
+    assert {p["name"]: p["formulation"] for p in data["protocols"]}["generated"] == "generated"
+    question = data["questions"][0]
+    assert question["q"] == XSS_QUESTION and question["options"][1] == ["B", XSS_OPTION]  # the text, verbatim
+    media = data["media"][question["m"]]
+    assert media["source"] == "decoded" and len(media["labels"]) == 4 and media["sampled"] == 8
+    assert sum(media["widths"]) > 4 * 40  # four 48-px-tall frames side by side
+
+
+def test_no_text_from_data_reaches_the_html_unescaped(report_html):
+    html = report_html.read_text()
+    for payload in ("<img src=x", "<img src=y", "<svg onload", "window.__xss=2</script>"):
+        assert payload not in html
+    assert html.count("</script>") == 2  # the data blob's end and the code's end: nothing closed them early
+    assert json.loads(json_for_script({"t": "</script>&\u2028"})) == {"t": "</script>&\u2028"}
+    from fvlm_eval.reports.html.browser import _scores
+
+    assert _scores({"A": -1.23456, "B": float("-inf"), "C": None}, "ABC") == [-1.235, "-inf", None]  # valid JSON
+
+
+def test_frames_come_from_the_frame_cache_when_the_video_is_gone(tmp_path):
+    media = Media("video", "videomme/gone", str(tmp_path / "gone.mp4"))
+    sampling = parse_sampling("uniform:8")
+    assert sampling == Sampling("uniform", 8) and parse_sampling("fps_spread:64@1fps-skip1s").skip_seconds == 1.0
+    assert "frames not available" in thumbnails(media, sampling, "t", tmp_path / "cache", 4)["note"]
+    cache = FrameCache(tmp_path / "cache")
+    frames = np.full((8, 32, 48, 3), 200, dtype=np.uint8)
+    cache.put(cache.key(media, sampling, "t"), media,
+              Clip(media.key, "video", frames, tuple(range(8)), tuple(range(0, 80, 10)), tuple(float(i) for i in range(8)), 80))
+    found = thumbnails(media, sampling, "t", tmp_path / "cache", 4)
+    assert found["source"] == "frame cache" and found["labels"][0] == "#0 0.0s" and found["widths"] == [72] * 4
+
+
+def test_thumbnails_made_in_worker_processes_equal_those_made_here(data):
+    from fvlm_eval.reports.html.thumbnails import all_thumbnails as _all_thumbnails
+
+    questions = get_benchmark("videomme").load(data).questions
+    tasks = [(q.media, "uniform:8", None, None, 3) for q in questions] * 8  # 72 tasks: enough for the pool
+    lines = []
+    assert _all_thumbnails(tasks, 2, lines.append) == _all_thumbnails(tasks, 1)
+    assert lines == ["report.html: thumbnails of 72 media (frame cache, else decoded; 2 processes)"]
+
+
+def test_questions_whose_data_is_gone_still_show_their_records(data, tmp_path):
+    run = _run(tmp_path / "run", data, right={0})
+    summary_path = run / "videomme/coarse_fine/summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["manifest"]["data_dir"] = str(tmp_path / "moved")
+    summary_path.write_text(json.dumps(summary))
+    written = write_report([run], None, tmp_path / "out", show=False, frame_cache=tmp_path / "cache")
+    html = next(p for p in written if p.suffix == ".html").read_text()
+    blob = _blob(html)
+    assert len(blob["results"]) == 9 and all("q" not in q for q in blob["questions"])
+    assert "data not readable" in blob["questions"][0]["missing"] and "questions show without their text" in html
+
+
+def test_a_question_changed_since_the_run_shows_no_new_text_beside_old_scores(data, tmp_path):
+    import pandas as pd
+
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    run = _run(tmp_path / "run", copy, right={0, 1})
+    path = copy / "videomme" / "videomme" / "test-00000-of-00001.parquet"
+    frame = pd.read_parquet(path)
+    frame.at[1, "question"] = "EDITED after the run?"
+    frame.at[1, "options"] = ["A. New one.", "B. New two.", "C. New three.", "D. New four."]
+    frame.to_parquet(path, index=False)
+    written = write_report([run], None, tmp_path / "out", show=False, frame_cache=tmp_path / "cache", thumbnails=0)
+    html = next(p for p in written if p.suffix == ".html").read_text()
+    questions = _blob(html)["questions"]
+    assert "EDITED" not in html and "New two" not in html
+    changed = [q for q in questions if q.get("changed")]
+    assert len(changed) == 1 and changed[0]["missing"] == "question changed since the run: text not shown"
+    assert all(text is None for _, text in changed[0]["options"])
+    assert sum("q" in q for q in questions) == 8  # the unchanged ones still show today's (same) text
+
+
+# ----- in a real browser ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chromium():
+    """(selenium's webdriver, Chrome options with the headless flags, the chromedriver service), or a skip."""
+    browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    if not (browser and driver):
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    try:
+        from selenium import webdriver
+    except ImportError:
+        pytest.skip("selenium not installed (pip install -e '.[dev]')")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 "--window-size=1280,1600"):
+        options.add_argument(flag)
+    return webdriver, options, webdriver.ChromeService(executable_path=driver)
+
+
+def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_html, tmp_path):
+    import io
+
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    webdriver, options, service = chromium  # skipped before the report is built when Chromium is absent
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    browser = webdriver.Chrome(service=service, options=options)
+    try:
+        browser.get(report_html.as_uri())
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        count = lambda: browser.find_element(By.ID, "count").text  # noqa: E731
+        assert count().startswith("9 of 9")
+        Select(browser.find_element(By.ID, "f-benchmark")).select_by_value("videomme")
+        Select(browser.find_element(By.ID, "f-run")).select_by_visible_text("step_200")
+        Select(browser.find_element(By.ID, "f-outcome")).select_by_value("wrong")
+        assert count().startswith("4 of 9")  # 5 right in step_200; question 8 failed counts as wrong
+        Select(browser.find_element(By.ID, "f-outcome")).select_by_value("")
+        Select(browser.find_element(By.ID, "f-flip")).select_by_value("0:1:any")
+        assert count().startswith("6 of 9")  # 2, 3, 4 lost; 5, 6, 7 gained
+        Select(browser.find_element(By.ID, "f-flip")).select_by_value("0:1:lost")
+        assert count().startswith("3 of 9")
+        assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "td.qid")] == \
+            ["videomme/001-3", "videomme/002-1", "videomme/002-2"]
+        Select(browser.find_element(By.ID, "f-flip")).select_by_value("")
+        category = Select(browser.find_element(By.ID, "f-category"))
+        category.select_by_visible_text("Video-MME: short")
+        assert count().startswith("3 of 9")
+        browser.find_elements(By.CSS_SELECTOR, "tr.item")[0].click()  # the hostile question
+        WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".question-text"))
+        assert browser.find_element(By.CSS_SELECTOR, ".question-text").text == XSS_QUESTION.strip()
+        assert XSS_OPTION in [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".option-text")]
+        assert browser.find_elements(By.CSS_SELECTOR, ".generated-text")[0].text == XSS_ANSWER
+        assert browser.execute_script("return window.__xss === undefined")  # no payload ran
+        assert not browser.find_elements(By.CSS_SELECTOR, "#browser svg, #browser script, img[src='x'], img[src='y']")
+        strip = browser.find_element(By.CSS_SELECTOR, "img.strip")
+        WebDriverWait(browser, 10).until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", strip))
+        assert browser.execute_script("return arguments[0].naturalHeight", strip) == 48
+        thumbs = Image.open(io.BytesIO(strip.screenshot_as_png)).convert("L")
+        assert np.asarray(thumbs).std() > 5  # real frames drawn, not a blank box
+        fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert not [name for name in fetched if not name.startswith("data:")]  # nothing requested outside the file
+        shot = browser.get_screenshot_as_png()
+    finally:
+        browser.quit()
+    image = Image.open(io.BytesIO(shot))
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and image.size[0] >= 800 and len(shot) > 20_000
+    assert len(set(image.convert("RGB").getdata())) > 50  # text, tables and thumbnails, not an empty page

@@ -1,0 +1,265 @@
+"""regress on constructed runs: the verdicts and exit codes (power and protocols included), the one
+rule for stale summaries, and every kind of unusable input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from fvlm_eval.records import SCHEMA_VERSION, read_records, write_records
+from fvlm_eval.errors import ExitCode
+from fvlm_eval.reports.regress import RegressUnusable, regress
+from tests.fvlm_eval.constructed import write_run
+
+
+def test_regress_flags_a_clear_drop(tmp_path):
+    base = write_run(tmp_path / "base", [True] * 80 + [False] * 20)
+    current = write_run(tmp_path / "cur", [True] * 50 + [False] * 50)
+    assert regress(base, current, max_drop=1.0, alpha=0.05) == ExitCode.FAILED
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    overall = report["comparisons"][0]
+    assert overall["delta"] == pytest.approx(-30.0) and len(overall["lost"]) == 30 and overall["mcnemar_p"] < 1e-6
+    assert overall["p_drop"] < 1e-3 and overall["ci95"][1] < 0  # 10 whole videos lost, none gained: p = 2^-10
+    assert "significant drop" in (current / "regress" / "regress.md").read_text()
+
+
+def test_regress_passes_noise(tmp_path):
+    pattern = [True, False, True, True, False] * 20
+    flipped = list(pattern)
+    flipped[0], flipped[1] = False, True  # one lost, one gained
+    a, b = write_run(tmp_path / "a", pattern), write_run(tmp_path / "b", flipped)
+    assert regress(a, b, max_drop=15) == ExitCode.OK  # 100 questions on 34 videos detect drops of ~13 points
+    overall = json.loads((b / "regress" / "regress.json").read_text())["comparisons"][0]
+    assert 10 < overall["detectable_drop"] < 15 and not overall["underpowered"]
+
+
+def test_regress_reports_a_mismatch_loudly(tmp_path, monkeypatch):
+    summary_file = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
+    base = write_run(tmp_path / "a", [True] * 10)
+    current = write_run(tmp_path / "b", [True] * 10, sampling="uniform:16")
+    assert regress(base, current) == ExitCode.REFUSED
+    assert regress(base, current, allow_mismatch=True, allow_underpowered=True) == ExitCode.OK
+    assert "Settings differ" in summary_file.read_text()
+
+
+@pytest.mark.parametrize("shared", [0, 5])
+def test_runs_sharing_nothing_or_too_little_are_not_comparable(tmp_path, shared):
+    base = write_run(tmp_path / "a", [True] * 40)
+    current = write_run(tmp_path / "b", [False] * 40, first_id=40 - shared)  # ids 40-shared .. 79-shared
+    assert regress(base, current) == 4
+    verdict = json.loads((current / "regress" / "regress.json").read_text())["verdict"]
+    assert verdict.startswith("not comparable")
+    # 5 shared questions (2 videos), all lost: p = 1/4, and 2 videos could not show any drop
+    assert regress(base, current, min_overlap=0.1) == (4 if shared == 0 else ExitCode.UNDERPOWERED)
+
+
+def test_runs_without_a_common_benchmark_mode_are_not_comparable(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 10, mode="coarse_only")
+    current = write_run(tmp_path / "b", [True] * 10, mode="coarse_fine")
+    with pytest.raises(RegressUnusable, match="share no benchmark/mode"):
+        regress(base, current)
+
+
+def test_unusable_folders_are_named(tmp_path):
+    good = write_run(tmp_path / "good", [True] * 10)
+    with pytest.raises(RegressUnusable, match="no such folder"):
+        regress(tmp_path / "missing", good)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RegressUnusable, match="no <benchmark>/<mode>/samples.jsonl"):
+        regress(good, tmp_path / "empty")
+    with pytest.raises(RegressUnusable, match="one benchmark/mode folder; give the run folder"):
+        regress(good, good / "videomme" / "coarse_fine")
+
+
+@pytest.mark.parametrize("line, message", [
+    (b"not json\n", "not a JSON record"),
+    (b'{"id": "videomme/999", "schema_version": %d}\n' % SCHEMA_VERSION, "lacks"),
+    (b'{"id": "videomme/999", "correct": {}}\n', "older version"),
+])
+def test_a_bad_record_line_is_named(tmp_path, line, message):
+    good = write_run(tmp_path / "good", [True] * 10)
+    bad = write_run(tmp_path / "bad", [True] * 10)
+    with open(bad / "videomme/coarse_fine/samples.jsonl", "ab") as handle:
+        handle.write(line)
+    with pytest.raises(RegressUnusable, match=message) as error:
+        regress(good, bad)
+    assert "samples.jsonl:11" in str(error.value)
+
+
+def test_a_truncated_settings_file_is_named(tmp_path):
+    good = write_run(tmp_path / "good", [True] * 10)
+    bad = write_run(tmp_path / "bad", [True] * 10)
+    (bad / "videomme/coarse_fine/settings.json").write_text('{"version": ')
+    with pytest.raises(RegressUnusable, match="settings.json: not readable JSON"):
+        regress(good, bad)
+
+
+def test_the_same_id_on_another_question_is_never_paired(tmp_path):
+    import dataclasses
+
+    from fvlm_eval.records import SCHEMA_VERSION, read_records, write_records
+
+    base = write_run(tmp_path / "a", [True] * 20)
+    current = write_run(tmp_path / "b", [False] * 20)
+    path = current / "videomme/coarse_fine/samples.jsonl"
+    write_records(path, [dataclasses.replace(r, question_sha256="other" * 12) for r in read_records(path)])
+    assert regress(base, current) == 4  # nothing left to pair
+    text = (current / "regress" / "regress.md").read_text()
+    assert "20 questions differ between the runs under the same id" in text
+
+
+def test_only_the_questions_the_summary_counts_are_compared(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 30)
+    current = write_run(tmp_path / "b", [True] * 10 + [False] * 20)
+    summary_path = current / "videomme/coarse_fine/summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["questions"] = summary["questions"][:10]  # a rerun with --limit 10: the older records stay on disk
+    summary_path.write_text(json.dumps(summary))
+    assert regress(base, current, min_overlap=0.3, allow_underpowered=True) == ExitCode.OK
+    assert json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]["n"] == 10
+
+
+# ----- power -------------------------------------------------------------------------------------
+
+def test_a_nine_question_comparison_is_underpowered_not_a_pass(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 9)
+    current = write_run(tmp_path / "b", [True] * 6 + [False] * 3)  # a 33-point drop on 3 videos
+    assert regress(base, current) == ExitCode.UNDERPOWERED
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    overall = report["comparisons"][0]
+    assert report["verdict"].startswith("underpowered") and report["underpowered"] == ["videomme coarse_fine"]
+    assert overall["delta"] == pytest.approx(-100 / 3) and overall["p_drop"] == 0.5  # one whole video lost
+    assert overall["detectable_drop"] > 100 and overall["needed"] > 9
+    text = (current / "regress" / "regress.md").read_text()
+    assert "Underpowered" in text and f"about {overall['needed']:,} paired questions would be needed" in text
+
+
+def test_allow_underpowered_passes_with_a_warning(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 9)
+    current = write_run(tmp_path / "b", [True] * 7 + [False] * 2)
+    assert regress(base, current, allow_underpowered=True) == ExitCode.OK
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    assert report["verdict"] == "pass (underpowered, allowed by --allow-underpowered)"
+    assert any("could not have been detected" in w for w in report["warnings"])
+    assert "could not have been detected" in (current / "regress" / "regress.md").read_text()
+
+
+def test_a_significant_drop_fails_even_when_a_smaller_one_would_go_unseen(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [False] * 60)  # 20 of 20 videos lost
+    assert regress(base, current, max_drop=1) == ExitCode.FAILED
+
+
+# ----- protocols ---------------------------------------------------------------------------------
+
+def _headline(run, protocol):
+    path = run / "videomme/coarse_fine/summary.json"
+    summary = json.loads(path.read_text())
+    summary["headline_protocol"] = protocol
+    path.write_text(json.dumps(summary))
+    return run
+
+
+def test_generate_baseline_against_a_run_without_generate_is_a_mismatch_naming_the_protocol(tmp_path):
+    base = _headline(write_run(tmp_path / "a", [True] * 60, generated=True), "generated")
+    current = write_run(tmp_path / "b", [False] * 60)  # made without --generate: reference is its headline
+    for chosen in (None, "generated"):
+        assert regress(base, current, protocol=chosen, allow_mismatch=True) == ExitCode.REFUSED
+        report = json.loads((current / "regress" / "regress.json").read_text())
+        assert report["comparisons"] == [] and "generated" in report["protocol_problems"][0]
+    assert "protocol 'generated': the current run did not measure it" in report["protocol_problems"][0]
+    assert regress(current, base, protocol="generated") == ExitCode.REFUSED  # swapped: never silently `reference`
+    assert "protocol 'generated': the baseline run did not measure it" in (base / "regress" / "regress.md").read_text()
+    assert regress(base, current, protocol="reference") == ExitCode.FAILED  # both measured it: a real drop
+
+
+def test_a_protocol_measured_on_part_of_a_run_is_said_so_and_not_compared(tmp_path):
+    """Generated answers for the first 30 questions, then a rerun without --generate added 30 more."""
+    for name in ("a", "b"):
+        path = write_run(tmp_path / name, [True] * 60, generated=True) / "videomme/coarse_fine/samples.jsonl"
+        records = read_records(path)
+        write_records(path, records[:30] + [dataclasses.replace(r, generated=None, pred={k: v for k, v in r.pred.items()
+                                            if k != "generated"}, correct={k: v for k, v in r.correct.items()
+                                            if k != "generated"}) for r in records[30:]])
+    assert regress(tmp_path / "a", tmp_path / "b", protocol="generated") == ExitCode.REFUSED
+    problem = json.loads((tmp_path / "b" / "regress" / "regress.json").read_text())["protocol_problems"][0]
+    assert "the baseline run measured it on only 30 of its 60 answered questions" in problem
+    assert "did not measure" not in problem
+
+
+def test_protocol_chooses_what_is_compared(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 60, generated=True)
+    current = write_run(tmp_path / "b", [True] * 60, generated=True)
+    path = current / "videomme/coarse_fine/samples.jsonl"  # generated answers all wrong now, the rest unchanged
+    write_records(path, [dataclasses.replace(r, pred={**r.pred, "generated": "B"}) for r in read_records(path)])
+    assert regress(base, current, protocol="sum") == ExitCode.UNDERPOWERED  # nothing changed: p = 1
+    assert regress(base, current, protocol="generated") == ExitCode.FAILED
+    overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
+    assert overall["protocol"] == "generated" and overall["formulation"] == "generated" and overall["delta"] == -100
+    assert regress(base, current, protocol="cloze_sum") == ExitCode.REFUSED  # neither run measured the cloze formulation
+
+
+def test_alpha_must_be_above_zero(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    base, current = write_run(tmp_path / "a", [True] * 9), write_run(tmp_path / "b", [True] * 9)
+    with pytest.raises(ValueError, match="--alpha 0"):
+        regress(base, current, alpha=0)
+    assert main(["regress", "--baseline", str(base), "--current", str(current), "--alpha", "0"]) == 2
+    assert main(["regress", "--baseline", str(base), "--current", str(current), "--protocol", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert "--alpha 0" in err and "--protocol nonsense" in err and "Traceback" not in err
+
+
+# ----- stale summaries: the records are the truth ------------------------------------------------
+
+def test_hand_edited_correct_flags_are_caught_and_recomputed(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [False] * 60)
+    path = current / "videomme/coarse_fine/samples.jsonl"
+    write_records(path, [dataclasses.replace(r, correct={p: True for p in r.correct}) for r in read_records(path)])
+    summary = current / "videomme/coarse_fine/summary.json"
+    os.utime(summary, (path.stat().st_mtime + 5,) * 2)  # a fresh-looking summary: only the flags lie
+    assert regress(base, current) == ExitCode.FAILED
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    assert report["comparisons"][0]["delta"] == -100
+    (warning,) = report["warnings"]
+    assert str(path) in warning and "60 records hold `correct` flags that disagree" in warning
+
+
+def test_a_stale_or_missing_summary_is_said_and_the_records_decide(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [True] * 60)
+    path = current / "videomme/coarse_fine/samples.jsonl"
+    summary = current / "videomme/coarse_fine/summary.json"
+    os.utime(summary, (path.stat().st_mtime - 60,) * 2)
+    assert regress(base, current, allow_underpowered=True) == ExitCode.OK
+    assert "summary.json is older than samples.jsonl" in (current / "regress" / "regress.md").read_text()
+    summary.unlink()
+    assert regress(base, current, allow_underpowered=True) == ExitCode.OK
+    warnings = json.loads((current / "regress" / "regress.json").read_text())["warnings"]
+    assert sum("no summary.json beside samples.jsonl" in w for w in warnings) == 1
+
+
+def test_cloze_protocols_compare_only_runs_of_the_same_cloze_framing(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 300, cloze_framing="plain")
+    chat = write_run(tmp_path / "b", [True] * 300, cloze_framing="chat")
+    plain = write_run(tmp_path / "c", [True] * 300, cloze_framing="plain")
+    assert regress(base, chat, protocol="cloze_pmi") == ExitCode.REFUSED
+    assert "cloze_framing 'plain' vs 'chat'" in (chat / "regress" / "regress.md").read_text()
+    assert regress(base, chat, protocol="sum") != ExitCode.REFUSED  # the framing changes no multiple-choice number
+    assert regress(base, plain, protocol="cloze_pmi") != ExitCode.REFUSED
+
+
+def test_a_bad_step_summary_path_warns_and_keeps_the_verdict(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "no-such-folder" / "summary.md"))
+    base = write_run(tmp_path / "a", [True] * 10)
+    current = write_run(tmp_path / "b", [True] * 10, sampling="uniform:16")
+    assert regress(base, current) == ExitCode.REFUSED  # not "cannot read or write"
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if "GITHUB_STEP_SUMMARY" in line]) == 1
+    assert (current / "regress" / "regress.md").is_file()

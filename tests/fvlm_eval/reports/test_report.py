@@ -1,0 +1,443 @@
+"""report on constructed runs: coverage, chance, flags, protocols, both families, broken folders."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from fvlm_eval.reports import ReportError
+from fvlm_eval.reports.baselines import baselines_file, read_baselines
+from fvlm_eval.reports.build import build
+from fvlm_eval.reports.markdown import markdown
+from fvlm_eval.models.families import smolvlm2_published_name as smolvlm2_size
+from fvlm_eval.reports.report import write_report
+from tests.fvlm_eval.constructed import write_run
+
+
+def test_report_shows_coverage_protocol_interval_and_chance(tmp_path):
+    run = write_run(tmp_path / "myrun", [True] * 30 + [False] * 70)
+    report = build([run], read_baselines(None))
+    text = markdown(report)
+    row = next(line for line in text.splitlines() if line.startswith("| myrun coarse_fine"))
+    assert "30.0 [" in row and "(100/2700 q, 2/3 durations; chance 25.0)" in row
+    assert "generated answer (VLMEvalKit)" in text and "option log-likelihood (reference" in text
+    assert "| SmolVLM2-256M (published) | generated | generated answer (VLMEvalKit) | 33.7 |" in text
+    written = write_report([run], None, tmp_path / "out", show=False, thumbnails=0)
+    names = {p.name for p in written}
+    assert {"report.md", "report.csv", "report.json", "comparison.png", "breakdown_videomme.png", "report.html"} <= names
+    assert all(p.stat().st_size > 0 for p in written)
+    assert (tmp_path / "out" / "report.md").read_text() == text
+
+
+def test_a_run_at_chance_is_flagged(tmp_path):
+    run = write_run(tmp_path / "lucky", [True] * 26 + [False] * 74)  # 26% with 4 options: chance
+    cell = build([run], []).to_json()["main"]["lucky coarse_fine [reference]"]["videomme"]
+    assert any("not significantly above chance" in f for f in cell["flags"])
+    assert any("not above always answering A" in f for f in cell["flags"])  # every gold is A here
+    assert "⚠" in markdown(build([run], []))
+
+
+def test_report_markdown_snapshot(tmp_path):
+    run = write_run(tmp_path / "snap", [True, False, True, True] * 5)
+    text = markdown(build([run], read_baselines(None)))
+    expected = (Path(__file__).parent / "golden_report.md").read_text()
+    assert text == expected
+
+
+def test_both_families_side_by_side_with_the_smolvlm2_line(tmp_path):
+    fvlm = write_run(tmp_path / "fVLM-135M", [True] * 30 + [False] * 70, generated=True)
+    smol = write_run(tmp_path / "SmolVLM2-256M-Video-Instruct", [True] * 40 + [False] * 60, family="smolvlm", mode="standard",
+                     generated=True, model={"family": "smolvlm", "name": "SmolVLM2-256M-Video-Instruct",
+                                            "source": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"})
+    report = build([fvlm, smol], read_baselines(None))
+    assert {"fVLM-135M coarse_fine [reference]", "fVLM-135M coarse_fine [generated]",
+            "SmolVLM2-256M-Video-Instruct standard [reference]", "SmolVLM2-256M-Video-Instruct standard [generated]"} \
+        <= set(report.to_json()["run_rows"])
+    (line,) = report.to_json()["smolvlm2"]
+    assert line["size"] == "256M" and line["published"] == 33.7 and line["difference"] == pytest.approx(40.0 - 33.7)
+    assert "SmolVLM2-256M on Video-MME: ours 40.0" in markdown(report)
+
+
+def test_smolvlm2_size_by_name_or_parameters():
+    assert smolvlm2_size({"name": "SmolVLM2-500M-Video-Instruct"}) == "SmolVLM2-500M"
+    assert smolvlm2_size({"name": "my-finetune", "parameters": 2.2e9}) == "SmolVLM2-2.2B"
+    assert smolvlm2_size({"name": "tiny", "parameters": 1e6}) is None
+
+
+def test_empty_benchmark_shows_n_a(tmp_path):
+    run = write_run(tmp_path / "empty", [])
+    text = markdown(build([run], []))
+    assert "| empty coarse_fine [reference] |" in text and "n/a" in text and "0.0 [0.0, 0.0]" not in text
+
+
+def test_broken_run_folders_are_named(tmp_path):
+    with pytest.raises(ReportError, match="no such run folder"):
+        build([tmp_path / "missing"], [])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match="no <benchmark>/<mode>/summary.json"):
+        build([tmp_path / "empty"], [])
+    run = write_run(tmp_path / "run", [True] * 4)
+    with pytest.raises(ReportError, match="give the run folder"):
+        build([run / "videomme" / "coarse_fine"], [])
+    summary = run / "videomme/coarse_fine/summary.json"
+    summary.write_text(summary.read_text()[:50])
+    with pytest.raises(ReportError, match="summary.json: not readable JSON"):
+        build([run], [])
+    summary.write_text(json.dumps({"benchmark": "videomme", "mode": "x"}))
+    with pytest.raises(ReportError, match="not a summary of this version"):
+        build([run], [])
+
+
+def test_baselines_ship_with_the_package_and_bad_rows_are_named(tmp_path):
+    assert baselines_file().is_file() and baselines_file().parent.parent.name == "reports"
+    bad = tmp_path / "b.csv"
+    bad.write_text("model,benchmark,mode,breakdown,value,accuracy,protocol,source\nX,mvbench,,,,high,p,s\n")
+    with pytest.raises(ReportError, match="b.csv:2"):
+        read_baselines(bad)
+
+
+def test_runs_with_the_same_folder_name_keep_their_own_rows(tmp_path):
+    first = write_run(tmp_path / "a" / "cx1", [True] * 30 + [False] * 70)
+    second = write_run(tmp_path / "b" / "cx1", [True] * 10 + [False] * 90)
+    report = build([first, second], [])
+    assert report.to_json()["main"]["a/cx1 coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(30.0)
+    assert report.to_json()["main"]["b/cx1 coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(10.0)
+    with pytest.raises(ReportError, match="the same run folder is given twice"):
+        build([first, first], [])
+
+
+def test_a_summary_older_than_its_records_is_warned_about(tmp_path):
+    import os
+
+    run = write_run(tmp_path / "run", [True] * 10)
+    samples = run / "videomme/coarse_fine/samples.jsonl"
+    later = samples.stat().st_mtime + 60
+    os.utime(samples, (later, later))
+    text = markdown(build([run], []))
+    assert "summary.json is older than samples.jsonl" in text and "computed from the records" in text
+
+
+def test_records_are_the_truth_a_stale_or_missing_summary_is_recomputed(tmp_path):
+    import os
+
+    run = write_run(tmp_path / "run", [True] * 10 + [False] * 10)
+    samples = run / "videomme/coarse_fine/samples.jsonl"
+    lines = samples.read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    for row in rows[10:15]:  # five wrong answers re-predicted as the gold letter A
+        row["pred"]["reference"], row["correct"]["reference"] = "A", True
+    samples.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    later = samples.stat().st_mtime + 60
+    os.utime(samples, (later, later))
+    report = build([run], [])
+    assert report.to_json()["main"]["run coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(75.0)
+    (run / "videomme/coarse_fine/summary.json").unlink()
+    report = build([run], [])
+    assert report.to_json()["main"]["run coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(75.0)
+    assert any("no summary.json beside samples.jsonl" in w for w in report.to_json()["warnings"])
+
+
+def test_written_files_are_readable_by_the_team(tmp_path):
+    import stat
+
+    run = write_run(tmp_path / "run", [True] * 10)
+    for path in [*write_report([run], None, tmp_path / "out", show=False, thumbnails=0),
+                 run / "videomme/coarse_fine/summary.json"]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path  # as the umask allows (mkstemp alone: 0600)
+
+
+# ----- formulations side by side, failed and unparseable cells ----------------------------------------
+
+def _edit_summary(run: Path, change) -> None:
+    path = run / "videomme/coarse_fine/summary.json"
+    summary = json.loads(path.read_text())
+    change(summary)
+    path.write_text(json.dumps(summary))
+
+
+def _edit_records(run: Path, change) -> None:
+    """Rewrite each record of ``run`` as ``change(index, row)`` makes it; the summary stays newer than the records."""
+    import os
+
+    folder = run / "videomme/coarse_fine"
+    samples = folder / "samples.jsonl"
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    for index, row in enumerate(rows):
+        change(index, row)
+    samples.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    os.utime(folder / "summary.json", (samples.stat().st_mtime + 5,) * 2)
+
+
+def _with_cloze(index: int, row: dict) -> None:
+    """Cloze and circular predictions recorded beside the multiple-choice one (the same letter)."""
+    for name in ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi", "circular_reference"):
+        row["pred"][name] = row["pred"]["reference"]
+        row["correct"][name] = row["correct"]["reference"]
+
+
+def _unparseable(row: dict) -> None:
+    row["generated"] = {"text": "\n", "letter": None, "status": "empty"}
+    row["pred"]["generated"], row["correct"]["generated"] = None, False
+
+
+def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
+    run = write_run(tmp_path / "run", [True] * 30 + [False] * 70, generated=True)
+    _edit_records(run, _with_cloze)
+    report = build([run], read_baselines(None))
+    assert report.to_json()["warnings"] == []
+    shown = {label: report.to_json()["formulations"][label] for label in report.to_json()["run_rows"]}
+    assert shown == {"run coarse_fine [reference]": "multiple_choice", "run coarse_fine [cloze_pmi]": "cloze",
+                     "run coarse_fine [generated]": "generated", "run coarse_fine [circular_reference]": "circular"}
+    assert report.to_json()["formulations"]["SmolVLM2-256M (published)"] == "generated"  # published keep their own protocol
+    text = markdown(report)
+    assert "| run coarse_fine [cloze_pmi] | cloze | cloze: " in text and "`cloze`: " in text
+    full = [(row["formulation"], row["protocol"]) for row in report.to_json()["full"]]
+    assert [p for f, p in full if f == "cloze"] == ["cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"]
+    assert [f for f, _ in full] == sorted([f for f, _ in full], key=["multiple_choice", "cloze", "generated", "circular"].index)
+    for row in text.split("## Every protocol recorded")[1].splitlines():
+        if row.startswith("| run coarse_fine"):  # every number beside its own chance level
+            assert ("(chance 0.4)" if "| circular |" in row else "(chance 25.0)") in row, row
+    import csv
+    import io
+
+    from fvlm_eval.reports.markdown import csv_text
+
+    lines = list(csv.DictReader(io.StringIO(csv_text(report))))
+    by_row = {line["row"]: line for line in lines if not line["breakdown"]}
+    assert by_row["run coarse_fine [cloze_byte]"]["formulation"] == "cloze"  # beyond the main table's rows too
+    assert by_row["run coarse_fine [generated]"]["formulation"] == "generated"
+    assert all(line["formulation"] for line in lines)
+
+
+def test_a_run_whose_questions_all_failed_says_so_not_zero(tmp_path):
+    run = write_run(tmp_path / "dead", [False] * 6, generated=True)
+    _edit_records(run, lambda i, row: row.update(error="video missing"))
+    report = build([run], [])
+    text = markdown(report)
+    assert "0.0 [0.0" not in text
+    assert "| dead coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the public " \
+           "fVLM scorer's) | all 6 failed (6/2700 q recorded, none scored) |" in text
+    assert "| Counting Problem | all 6 failed |" in text  # the breakdown too
+
+
+def test_generated_answers_all_unparseable_say_so_and_counts_are_shown(tmp_path):
+    run = write_run(tmp_path / "run", [False] * 10, generated=True)
+    _edit_records(run, lambda i, row: _unparseable(row))
+    assert "every answer unparseable (10/10): 0.0 [" in markdown(build([run], []))
+    run = write_run(tmp_path / "three", [False] * 10, generated=True)
+    _edit_records(run, lambda i, row: _unparseable(row) if i < 3 else None)
+    row = next(line for line in markdown(build([run], [])).splitlines() if "[generated]" in line)
+    assert "; 3 unparseable)" in row
+
+
+def test_charts_one_colour_per_series_zero_drawn_apart_from_not_measured():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fvlm_eval.reports.charts import _bars, palette
+
+    for count in (3, 10, 16, 40):
+        colours = [tuple(round(c, 3) for c in colour) for colour in palette(count)]
+        assert len(set(colours)) == count
+    figure, axis = plt.subplots()
+    from fvlm_eval.reports.cells import Cell
+
+    _bars(axis, [0, 1, 2, 3], [Cell("measured", 0.0, ci95=(0.0, 12.0)), None, Cell("failed", failed=3),
+                               Cell("measured", 40.0, ci95=(30.0, 50.0))], 0.8, "C0", "run")
+    heights = [bar.get_height() for bar in axis.patches]
+    assert heights[0] > 0 and heights[3] == 40.0  # 0% is a visible stub
+    assert [t.get_text() for t in axis.texts] == ["0", "n/m", "failed"]
+    plt.close(figure)
+
+
+def test_terminal_tables_never_cut_a_name(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.reports.tables import print_run_tables
+    from fvlm_eval.summary import Summary
+
+    summaries = {}
+    for mode in ("coarse_only", "coarse_fine", "autoregressive"):
+        run = write_run(tmp_path / "r", [True, False, True, True] * 5, mode=mode, generated=True)
+        stated = json.loads((run / "videomme" / mode / "summary.json").read_text())
+        stated["accuracy"]["generated"]["unparseable"] = 2
+        summaries[("videomme", mode)] = Summary.from_json(stated)
+    for width in (80, 48):
+        out = io.StringIO()
+        print_run_tables(summaries, Console(width=width, file=out, force_terminal=False, color_system=None))
+        text = out.getvalue()
+        assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+        words = text.split()
+        for name in ("coarse_only", "coarse_fine", "autoregressive", "reference", "generated", "20/2700"):
+            assert any(w.strip(";") == name for w in words), (width, name)
+        assert "Counting Problem" in " ".join(words)
+        assert "2 unparseable" in text and "gen = generated answer" in " ".join(words)
+    assert "mode: autoregressive;" in text  # folded into rows at 48 columns
+
+
+def test_the_report_in_the_terminal_cuts_no_name_and_reads_no_markup(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.reports.tables import print_report
+
+    long = write_run(tmp_path / "SmolVLM2-256M-Video-Instruct-finetuned-step_120000", [True] * 40 + [False] * 60,
+                     family="smolvlm", mode="standard", generated=True,
+                     model={"family": "smolvlm", "name": "SmolVLM2-256M-Video-Instruct"})
+    odd = write_run(tmp_path / "run [bold]x[red]", [True] * 30 + [False] * 70)
+    report = build([long, odd], read_baselines(None))
+    out = io.StringIO()
+    print_report(report, tmp_path / "out", Console(width=80, file=out, force_terminal=False, color_system=None))
+    text = out.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert "R1 = SmolVLM2-256M-Video-Instruct-finetuned-step_120000" in text
+    assert "R2 = run [bold]x[red]" in text  # a name is data, never rich markup
+    assert re.search(r"^R1 +standard +gen +generated +40\.0 \[", text, re.MULTILINE)
+    assert "SmolVLM2-256M on videomme: ours 40.0" in text
+    assert any(line.startswith("P4 = SmolVLM2-256M (published): generated answer") for line in text.splitlines())
+
+
+def test_a_protocol_measured_on_part_of_the_run_shows_its_own_n(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.reports.read import read_summaries
+    from fvlm_eval.reports.tables import print_run_tables
+
+    run = write_run(tmp_path / "run", [False] * 10, generated=True)
+
+    def partial(index, row):  # 3 generated answers of 10 recorded questions, all unparseable
+        if index < 3:
+            _unparseable(row)
+        else:
+            row["generated"] = None
+            del row["pred"]["generated"], row["correct"]["generated"]
+    _edit_records(run, partial)
+    text = markdown(build([run], []))
+    row = next(line for line in text.splitlines() if line.startswith("| run coarse_fine [generated]"))
+    assert "every answer unparseable (3/3)" in row and "(on 3 of 10 recorded q; 10/2700 q" in row
+    full = next(line for line in text.splitlines() if line.startswith("| run coarse_fine | generated"))
+    assert "(on 3 of 10 recorded q)" in full
+    reference = next(line for line in text.splitlines() if line.startswith("| run coarse_fine [reference]"))
+    assert "recorded q" not in reference  # measured on every recorded question: the run's coverage alone
+    summary = read_summaries(run)[("videomme", "coarse_fine")]
+    out = io.StringIO()
+    print_run_tables({("videomme", "coarse_fine"): summary}, Console(width=200, file=out, color_system=None))
+    assert "on 3 of 10" in out.getvalue() and "all 3 unparseable" in out.getvalue()
+
+
+def test_report_alpha_must_lie_between_0_and_1(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    run = write_run(tmp_path / "run", [True, False] * 5)
+    for alpha in ("0", "1", "-0.1"):
+        assert main(["report", str(run), "--alpha", alpha, "--output-dir", str(tmp_path / "out")]) == 2
+        assert "must be above 0 and below 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_circular_generated_unparseable_under_every_rotation_says_so(tmp_path):
+    import dataclasses
+
+    from fvlm_eval.reports.freshness import load_run_folder
+    from fvlm_eval.summarize import circular_unparseable as _circular_unparseable
+    from fvlm_eval.reports.cells import fmt, run_cell
+
+    run = write_run(tmp_path / "run", [False] * 4, generated=True)
+    records = list(load_run_folder(run / "videomme/coarse_fine").records.values())
+    empty = {"generated": {"text": "\n", "letter": None, "status": "empty"}}
+    read = {"generated": {"text": "B", "letter": "B", "status": "letter"}}
+    records = [dataclasses.replace(r, circular={"rotations": [empty, empty if i < 3 else read]}) for i, r in enumerate(records)]
+    from fvlm_eval.summary import ProtocolResult, Summary
+
+    summary = Summary.from_json(json.loads((run / "videomme/coarse_fine/summary.json").read_text()))
+    plain = summary.accuracy["generated"]
+    circular = ProtocolResult("circular_generated", "circular", plain.overall, letters=plain.letters)
+    block = _circular_unparseable(circular, records)
+    assert (block.unparseable, block.unparseable_all) == (4, 3)  # 4 with some rotation unreadable, 3 with all
+    summary = summary.replace(accuracy={**summary.accuracy, "circular_generated": block})
+    text = fmt(run_cell(summary, "circular_generated"), "videomme")
+    assert "None" not in text and "; 4 unparseable" in text and "every answer" not in text
+    records = [dataclasses.replace(r, circular={"rotations": [empty, empty]}) for r in records]
+    summary = summary.replace(accuracy={**summary.accuracy, "circular_generated": _circular_unparseable(circular, records)})
+    assert fmt(run_cell(summary, "circular_generated"), "videomme").startswith("every answer unparseable (4/4)")
+
+
+# ----- the records decide: a summary's numbers are never shown ---------------------------------------
+
+def test_a_hand_edited_summary_changes_no_number_and_is_warned_about(tmp_path):
+    run = write_run(tmp_path / "run", [True] * 3 + [False] * 6, cloze_framing="plain")
+    _edit_records(run, lambda i, row: (row["pred"].update(cloze_pmi="A"), row["correct"].update(cloze_pmi=True))
+                  if i < 6 else None)  # cloze_pmi right on 6 of 9
+    path = run / "videomme/coarse_fine/summary.json"
+
+    def perfect(summary):  # 9/9 under every protocol, and the headline moved to cloze_pmi
+        summary["headline_protocol"] = "cloze_pmi"
+        for block in summary["accuracy"].values():
+            block.update(accuracy=1.0, correct=block["n"], ci95=[1.0, 1.0])
+    _edit_summary(run, perfect)
+    report = build([run], [])
+    main = report.to_json()["main"]
+    assert main["run coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(100 / 3)
+    assert main["run coarse_fine [cloze_pmi]"]["videomme"]["accuracy"] == pytest.approx(200 / 3)
+    (warning,) = report.to_json()["warnings"]
+    assert warning.startswith(f"{path}: its numbers disagree with its records (reference 9/9 stated, 3/9 in the records;")
+    assert "**Warning:** " + warning in markdown(report) and "100.0 [" not in markdown(report)
+
+
+def test_an_emptied_selection_counts_every_record_and_says_so(tmp_path):
+    run = write_run(tmp_path / "run", [True] * 6 + [False] * 3)
+    _edit_summary(run, lambda s: s.update(questions=[]))
+    report = build([run], [])
+    assert report.to_json()["main"]["run coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(200 / 3)
+    assert any("`questions` is empty while" in w and "ignored: every record counts" in w for w in report.to_json()["warnings"])
+
+
+def test_a_summary_without_its_records_shows_no_number_and_names_the_file(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    run = write_run(tmp_path / "run", [True] * 9)
+    write_run(tmp_path / "run", [True] * 3 + [False] * 6, mode="coarse_only")
+    samples = run / "videomme/coarse_fine/samples.jsonl"
+    for make_it in ("deleted", "a folder"):
+        if make_it == "a folder":
+            samples.mkdir()
+        else:
+            samples.unlink()
+        report = build([run], [])
+        cell = report.to_json()["main"]["run coarse_fine [reference]"]["videomme"]
+        assert cell["accuracy"] is None  # shown n/a, never the summary's 100.0
+        assert "| run coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the " \
+               "public fVLM scorer's) | n/a |" in markdown(report)
+        assert report.to_json()["main"]["run coarse_only [reference]"]["videomme"]["accuracy"] == pytest.approx(100 / 3)
+        (warning,) = report.to_json()["warnings"]
+        assert warning.startswith(f"{samples}: {'missing' if make_it == 'deleted' else 'not a file'}, so "
+                                  f"{samples.parent / 'summary.json'} has no records behind it")
+    assert main(["report", str(run), "--thumbnails", "0", "--output-dir", str(tmp_path / "out")]) == 0
+    assert str(samples) in capsys.readouterr().out.replace("\n", "")  # said in the terminal too
+
+
+def test_a_utf16_records_line_is_named_as_utf16(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    run = write_run(tmp_path / "run", [True] * 4)
+    samples = run / "videomme/coarse_fine/samples.jsonl"
+    lines = samples.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].decode().encode("utf-16")  # a line appended by a UTF-16 editor or shell: BOM first
+    samples.write_bytes(b"".join(lines))
+    assert main(["report", str(run), "--thumbnails", "0", "--output-dir", str(tmp_path / "out")]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"error: {samples}:3: the file is UTF-16 (this line starts with a UTF-16 byte-order mark), not " \
+                   "UTF-8 JSON lines; convert it to UTF-8"
+    samples.write_bytes(samples.read_bytes().replace(b"\xff\xfe", b""))  # no mark: the NUL bytes give it away
+    with pytest.raises(ReportError, match=r"samples.jsonl:3: not UTF-8 JSON lines \(this line holds NUL bytes"):
+        build([run], [])

@@ -1,0 +1,146 @@
+"""``fvlm-eval track`` on run folders made by the real runner: steps from manifests and names,
+the files, the best checkpoint and its caveat, consecutive comparisons as regress makes them."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from fvlm_eval import evaluate
+
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+from fvlm_eval.cli import main
+from fvlm_eval.reports.track import TrackError
+from fvlm_eval.reports.track.checkpoints import load_checkpoints, step_from_name
+from tests.conftest import tiny_model
+
+LIMIT = 5
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tokenizer):
+    """Three checkpoints of a tiny random fVLM on ScienceQA: two with --step, one named by its folder."""
+    root = tmp_path_factory.mktemp("track")
+    data = write_scienceqa(root / "data") and root / "data"
+    folders = {100: root / "runs" / "a", 200: root / "runs" / "b", 300: root / "runs" / "checkpoint-300"}
+    for seed, (step, folder) in enumerate(folders.items()):
+        evaluate(tiny_model(seed), "scienceqa", tokenizer=tokenizer, limit=LIMIT, data_dir=data, output_dir=folder,
+                 frame_cache=root / "cache", workers=0, progress=False, step=None if step == 300 else step)
+    return root / "runs", folders
+
+
+def call(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out + err
+
+
+@pytest.mark.parametrize("name, step", [("step_9000", 9000), ("checkpoint-9000", 9000), ("ckpt9000", 9000),
+                                        ("global_step9000", 9000), ("run3-step-9000", 9000), ("iter_120", 120),
+                                        ("9000", 9000), ("latest", None), ("run-2024-01-05", None)])
+def test_step_from_folder_name(name, step):
+    assert step_from_name(name) == step
+
+
+def test_track_writes_the_curve_the_best_checkpoint_and_the_comparisons(capsys, runs, tmp_path):
+    parent, folders = runs
+    code, output = call(capsys, "track", parent, "--output", tmp_path / "out", "-p", "reference", "-p", "sum")
+    assert code == 0 and "best step" in output and "biased upward" in output
+    checkpoints = load_checkpoints([parent])
+    assert [(c.step, c.step_from) for c in checkpoints] == [(100, "manifest"), (200, "manifest"), (300, "folder name")]
+    rows = list(csv.DictReader((tmp_path / "out/track.csv").open()))
+    summary = json.loads((folders[200] / "scienceqa/coarse_fine/summary.json").read_text())
+    assert {r["protocol"] for r in rows} == set(summary["accuracy"])
+    row = next(r for r in rows if r["step"] == "200" and r["protocol"] == "reference")
+    assert float(row["accuracy"]) == pytest.approx(summary["accuracy"]["reference"]["accuracy"])
+    assert int(row["n"]) == LIMIT and float(row["chance"]) == pytest.approx(summary["accuracy"]["reference"]["chance"])
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    best = next(b for b in report["best"] if b["protocol"] == "reference")
+    top = max((r for r in rows if r["protocol"] == "reference"), key=lambda r: (float(r["accuracy"]), -int(r["step"])))
+    assert best["step"] == int(top["step"]) and best["checkpoints"] == 3
+    pairs = [p for p in report["pairs"] if p["protocol"] == "reference"]
+    assert [(p["from"], p["to"]) for p in pairs] == [(100, 200), (200, 300)]
+    from fvlm_eval.reports.freshness import load_run_folder
+    from fvlm_eval.reports.regress import compare_pair
+
+    expected = compare_pair(load_run_folder(folders[100] / "scienceqa/coarse_fine").records,
+                            load_run_folder(folders[200] / "scienceqa/coarse_fine").records, "reference", 0)
+    assert pairs[0]["delta"] == pytest.approx(expected.delta) and pairs[0]["n"] == LIMIT
+    assert pairs[0]["ci95"] == pytest.approx(list(expected.ci95))
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert "biased upward" in markdown and "half A" in markdown and "confirmed on half B" in markdown
+    assert "| 100 → 200 | reference |" in markdown and "chance" in markdown
+    from PIL import Image
+
+    with Image.open(tmp_path / "out/track.png") as image:
+        assert image.size[0] > 300 and image.size[1] > 200
+
+
+def test_bad_input_is_one_line(capsys, runs, tmp_path):
+    parent, folders = runs
+    code, output = call(capsys, "track", tmp_path / "missing")
+    assert code == 1 and "missing: no such folder" in output
+    (tmp_path / "empty").mkdir()
+    code, output = call(capsys, "track", tmp_path / "empty")
+    assert code == 1 and "not a run folder" in output
+    import shutil
+
+    shutil.copytree(folders[300], tmp_path / "latest")
+    code, output = call(capsys, "track", folders[100], tmp_path / "latest")
+    assert code == 1 and "latest: no training step" in output and "--step" in output
+    shutil.copytree(folders[300], tmp_path / "step_300")
+    code, output = call(capsys, "track", parent, tmp_path / "step_300")
+    assert code == 1 and "two runs at step 300" in output
+    code, output = call(capsys, "track", parent, "--protocol", "circular_sum")
+    assert code == 1 and "--protocol circular_sum: no run measured it" in output
+    code, output = call(capsys, "track", parent, "--alpha", "0")
+    assert code == 2 and "--alpha" in output
+    with pytest.raises(TrackError):
+        load_checkpoints([])
+
+
+def test_a_protocol_one_checkpoint_did_not_measure_is_not_compared(capsys, tmp_path, tokenizer):
+    """A --circular run then a plain one: circular_reference is 'not measured' at the plain step and
+    the pair is not compared (counting its unmeasured questions as wrong would be a silent drop)."""
+    data = write_scienceqa(tmp_path / "data") and tmp_path / "data"
+    for step, circular in ((1, True), (2, False)):
+        evaluate(tiny_model(step), "scienceqa", tokenizer=tokenizer, limit=2, data_dir=data, output_dir=tmp_path / f"step_{step}",
+                 frame_cache=False, workers=0, progress=False, circular=circular)
+    code, output = call(capsys, "track", tmp_path / "step_1", tmp_path / "step_2", "-p", "circular_reference",
+                        "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0 and "steps 1 → 2 not compared: step 2 did not measure it" in output
+    assert "only step 1" in output and "nothing to choose between" in output and "maximum of 1" not in output
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    circular = [p for p in report["pairs"] if p["protocol"] == "circular_reference"]
+    assert circular == [{"benchmark": "scienceqa", "mode": "coarse_fine", "protocol": "circular_reference", "from": 1,
+                         "to": 2, "n": None, "not_measured": [2]}]
+    reference = next(p for p in report["pairs"] if p["protocol"] == "reference")
+    assert reference["n"] == 2 and "delta" in reference  # both measured it: compared as before
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert "| 2 | not measured | " in markdown and "not compared: step 2 did not measure circular_reference" in markdown
+    code, output = call(capsys, "track", tmp_path / "step_1", "--output", tmp_path / "one")
+    assert code == 0 and "biased upward" not in output and "nothing to choose between" in output
+    assert "maximum of 1" not in (tmp_path / "one/track.md").read_text()
+
+
+def test_unknown_protocol_is_a_usage_error_and_a_file_is_not_a_folder(capsys, runs, tmp_path):
+    parent, _ = runs
+    code, output = call(capsys, "track", parent, "-p", "bogus")
+    assert code == 2 and "--protocol bogus: no such protocol" in output
+    (tmp_path / "file.txt").write_text("x")
+    code, output = call(capsys, "track", tmp_path / "file.txt")
+    assert code == 1 and "file.txt: a file, not a folder" in output
+
+
+def test_a_half_without_questions_is_n_a():
+    from types import SimpleNamespace
+
+    from fvlm_eval.reports.track.analysis import half_of, split_halves
+
+    group = next(g for g in (f"v{i}" for i in range(100)) if half_of(g) == 0)
+    record = SimpleNamespace(group=group, error=None, pred={"reference": "A"}, correct={"reference": True})
+    split = split_halves({1: {"q": record}, 2: {"q": record}}, "reference")
+    assert split["selected_step"] is None and split["confirmation_accuracy"] is None and split["half_sizes"] == [2, 0]

@@ -1,0 +1,439 @@
+"""The run end to end on a tiny random fVLM: records, failures, summaries, resume, locks, stops."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fvlm_eval.tasks.fixtures import write_all
+
+from fvlm_eval.tasks.fixtures.media import write_json
+
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+from fvlm_eval.models import load_model
+from fvlm_eval.records import SCHEMA_VERSION, read_records
+from fvlm_eval.errors import ExitCode
+from fvlm_eval.run.runner import run
+from fvlm_eval.run.folder import FolderLock, RunRefused
+from fvlm_eval.run.settings import RunSettings
+from fvlm_eval.run.benchmark_run import error_signature
+from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
+from tests.processes import live_processes
+
+MODES = ("coarse_only", "coarse_fine", "autoregressive")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_all(tmp_path_factory.mktemp("data"), faults=True)
+
+
+def settings(data, output, **extra):
+    return RunSettings(benchmarks=("mvbench", "videomme", "scienceqa"), modes=MODES, data_dir=data, output_dir=output,
+                       batch_size=4, workers=0, **extra)
+
+
+def stable(summary, tied=frozenset()):
+    """A summary without its timing and manifest, and without the protocols in ``tied``."""
+    return {k: ({p: b for p, b in v.items() if p not in tied} if k in ("accuracy", "flags") else v)
+            for k, v in summary.items() if k not in ("timing", "manifest")}
+
+
+def same_numbers(one, other):
+    """Equal summaries, but for protocols where either run decided a question by less than float noise
+    (its near-tie flag): another batch composition may move those log-probs by ~1e-6."""
+    tied = {p for s in (one, other) for p, block in s["accuracy"].items() if block.get("near_ties")}
+    return stable(one, tied) == stable(other, tied)
+
+
+def fvlm(model_dir):
+    return load_model(str(model_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def full_run(model_dir, data, tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    return output, run(settings(data, output), fvlm(model_dir), progress=False)
+
+
+def test_every_question_is_recorded_and_failures_count_as_wrong(full_run):
+    output, outcome = full_run
+    assert outcome.exit_code == ExitCode.OK
+    summary = outcome.summaries[("mvbench", "coarse_fine")].to_json()
+    records = read_records(output / "mvbench/coarse_fine/samples.jsonl")
+    assert len(records) == len({r.id for r in records}) == 14
+    failed = {r.id: r.error for r in records if r.error}
+    assert set(failed) == {"mvbench/action_sequence/2", "mvbench/action_sequence/3", "mvbench/action_sequence/4",
+                           "mvbench/unexpected_action/0", "mvbench/unexpected_action/1"}
+    assert "cannot decode" in failed["mvbench/unexpected_action/0"]
+    assert "is missing" in failed["mvbench/unexpected_action/1"] and "looked in" in failed["mvbench/unexpected_action/1"]
+    coverage = summary["coverage"]
+    assert (coverage["scored"], coverage["failed"], coverage["recorded"], coverage["expected"]) == (9, 5, 14, 4000)
+    assert coverage["categories_present"] == 9 and coverage["categories_expected"] == 20
+    for protocol in PROTOCOLS:
+        result = summary["accuracy"][protocol]
+        assert result["n"] == 14  # failures stay in the denominator
+        correct = sum(r.correct[protocol] for r in records)
+        assert result["correct"] == correct and result["accuracy"] == pytest.approx(correct / 14)
+        assert 0 < result["chance"] < 1 and 0 <= result["above_chance_p"] <= 1
+        assert sum(result["letters"]["predicted"].values()) == 14
+    record = next(r for r in records if r.id == "mvbench/action_sequence/0")
+    assert record.gold == "D" and record.fields == {"task": "action_sequence"} and record.error is None
+    assert record.schema_version == SCHEMA_VERSION and len(record.question_sha256) == 64 and len(record.prompt_sha256) == 64
+    assert record.source == "action_sequence.json" and len(record.source_sha256) == 64
+    assert set(record.scores) == set(PROTOCOLS) | set(CLOZE_PROTOCOLS) and set(record.scores["sum"]) == set("ABCD")
+    assert record.pred["reference"] == min(record.scores["reference"], key=record.scores["reference"].get)
+    assert record.frames == (5, 6, 7, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20, 21, 23, 24)
+    assert record.timestamps[0] == pytest.approx(0.5)
+    manifest = json.loads((output / "mvbench/coarse_fine/summary.json").read_text())["manifest"]
+    assert len(manifest["model"]["sha256"]) == 64 and manifest["frames"] == "segment_midpoints:16"
+    assert manifest["benchmark_settings"]["version"] == "2" and manifest["model"]["dtype"] == "float32"
+    assert manifest["model"]["family"] == "fvlm"
+
+
+def test_chance_and_letter_bias_by_hand(full_run):
+    output, outcome = full_run
+    records = read_records(output / "scienceqa/coarse_only/samples.jsonl")
+    summary = outcome.summaries[("scienceqa", "coarse_only")].to_json()
+    assert summary["chance"] == pytest.approx(sum(1 / len(r.letters) for r in records) / len(records))
+    golds = [r.gold for r in records]
+    best = max(set(golds), key=lambda l: (golds.count(l), -ord(l)))
+    bias = summary["accuracy"]["reference"]["letters"]
+    assert bias["best_constant"] == {"letter": best, "accuracy": pytest.approx(golds.count(best) / len(golds))}
+    assert bias["gold"] == {l: golds.count(l) for l in sorted(set(golds))}
+
+
+def test_videomme_clusters_by_video(full_run):
+    _, outcome = full_run
+    summary = outcome.summaries[("videomme", "coarse_only")].to_json()
+    assert summary["coverage"]["recorded"] == 9 and summary["coverage"]["failed"] == 4
+    assert set(summary["accuracy"]["reference"]["breakdowns"]) == {"duration", "domain", "sub_category", "task_type"}
+
+
+def test_rerun_scores_only_the_failures_again_and_gives_the_same_summary(full_run, model_dir, data):
+    output, outcome = full_run
+    again = run(settings(data, output), fvlm(model_dir), progress=False)
+    for key, summary in outcome.summaries.items():
+        summary = summary.to_json()
+        assert stable(again.summaries[key].to_json()) == stable(summary)
+        assert again.summaries[key].to_json()["timing"]["scored_this_invocation"] == summary["coverage"]["failed"]
+    lines = (output / "mvbench/coarse_fine/samples.jsonl").read_text().splitlines()
+    assert len(lines) == 14 + 5  # the retried failures appended once more; one record per id is read
+
+
+def test_changed_annotations_are_scored_again(model_dir, tmp_path):
+    data = write_all(tmp_path / "data")
+    one = dataclasses.replace(settings(data, tmp_path / "out"), benchmarks=("mvbench",), modes=("coarse_only",))
+    run(one, fvlm(model_dir), progress=False)
+    records = tmp_path / "out/mvbench/coarse_only/samples.jsonl"
+    before = {r.id: r for r in read_records(records)}["mvbench/moving_count/0"]
+    path = data / "mvbench/json/moving_count.json"
+    rows = json.loads(path.read_text())
+    rows[0]["candidates"][2] = "seven"  # an option changed; the gold stays "0"
+    path.write_text(json.dumps(rows))
+    again = run(one, fvlm(model_dir), progress=False)
+    assert again.summaries[("mvbench", "coarse_only")].to_json()["timing"]["scored_this_invocation"] == 1
+    assert any("1 recorded questions changed" in m for m in again.messages)
+    after = {r.id: r for r in read_records(records)}["mvbench/moving_count/0"]
+    assert after.question_sha256 != before.question_sha256 and after.prompt_sha256 != before.prompt_sha256
+    assert after.source_sha256 != before.source_sha256 and after.scores["reference"]["C"] != before.scores["reference"]["C"]
+
+
+def test_changed_settings_refuse_to_mix_records(full_run, model_dir, data):
+    output, _ = full_run
+    with pytest.raises(RunRefused, match="sampling"):
+        run(settings(data, output, frames=8), fvlm(model_dir), progress=False)
+
+
+def test_a_held_folder_is_refused_naming_the_holder(full_run, model_dir, data):
+    output, _ = full_run
+    lock = FolderLock(output / "scienceqa" / "coarse_only").acquire()
+    try:
+        with pytest.raises(RunRefused, match=f"in use by pid {os.getpid()}"):
+            run(dataclasses.replace(settings(data, output), benchmarks=("scienceqa",)), fvlm(model_dir), progress=False)
+    finally:
+        lock.release()
+
+
+def test_limit_takes_every_category(model_dir, data, tmp_path):
+    limited = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path, limit=9, workers=0)
+    summary = run(limited, fvlm(model_dir), progress=False).summaries[("mvbench", "coarse_only")].to_json()
+    assert summary["coverage"]["recorded"] == 9 and summary["coverage"]["categories_present"] == 9
+
+
+def test_generated_answers_are_recorded_and_summarised(model_dir, data, tmp_path):
+    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_fine",), data_dir=data, output_dir=tmp_path, workers=0,
+                      generate=True, max_new_tokens=4)
+    summary = run(one, fvlm(model_dir), progress=False).summaries[("scienceqa", "coarse_fine")].to_json()
+    block = summary["accuracy"]["generated"]
+    assert block["n"] == 6 and block["unparseable"] == sum(n for s, n in block["statuses"].items() if s not in ("letter", "text"))
+    for record in read_records(tmp_path / "scienceqa/coarse_fine/samples.jsonl"):
+        if not record.error:
+            assert set(record.generated) >= {"text", "letter", "status", "prompt_sha256", "new_tokens", "stopped"}
+            assert record.pred["generated"] == record.generated["letter"]
+
+
+def test_error_signatures_blank_names_and_numbers():
+    assert error_signature("video a/b/6H78U.mp4 is missing") == error_signature("video c/ZZ.mp4 is missing")
+    assert error_signature("video x.mp4 is missing") != error_signature("cannot decode x.mp4: DECORDError")
+
+
+def test_systematic_failures_stop_the_run(model_dir, tmp_path):
+    data = tmp_path / "data"
+    rows = [{"video": f"clip{i}.mp4", "question": f"Q{i}?", "candidates": ["a", "b"], "answer": "a"} for i in range(40)]
+    write_json(data / "mvbench/json/object_existence.json", rows)
+    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    outcome = run(one, fvlm(model_dir), progress=False)
+    assert outcome.exit_code == ExitCode.FAILED
+    (message,) = [m for m in outcome.messages if "stopped" in m]
+    assert "first 16 questions all failed with the same error" in message and "clip0.mp4 is missing" in message
+    assert len(read_records(tmp_path / "out/mvbench/coarse_only/samples.jsonl")) < 40
+    going = run(dataclasses.replace(one, keep_going=True), fvlm(model_dir), progress=False)
+    assert going.exit_code == ExitCode.FAILED and going.summaries[("mvbench", "coarse_only")].to_json()["coverage"]["failed"] == 40
+
+
+class _BrokenInOneMode:
+    """The real tiny fVLM, except that every question fails in ``broken`` (as a mode with a bug would)."""
+
+    def __init__(self, model, broken):
+        self.model, self.broken = model, broken
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def score(self, requests, mode):
+        if mode == self.broken:
+            raise RuntimeError(f"{mode} is broken")
+        return self.model.score(requests, mode)
+
+
+def test_a_mode_in_which_every_question_fails_is_caught_in_whichever_mode(model_dir, tmp_path):
+    """Not only the first mode's failures count: the rerun that adds a broken mode exits 1 and says so."""
+    data = tmp_path / "data"
+    write_scienceqa(data)  # no faults: every question can be scored
+    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    assert run(one, fvlm(model_dir), progress=False).exit_code == ExitCode.OK
+    both = dataclasses.replace(one, modes=("coarse_only", "autoregressive"))
+    outcome = run(both, _BrokenInOneMode(fvlm(model_dir), "autoregressive"), progress=False)
+    assert outcome.exit_code == ExitCode.FAILED
+    assert any("every question scored now failed (in at least one mode)" in m and "autoregressive is broken" in m
+               for m in outcome.messages), outcome.messages
+    assert outcome.summaries[("scienceqa", "autoregressive")].to_json()["coverage"]["failed"] == 6
+
+
+def test_unreadable_annotation_counts_as_failed_and_exits_non_zero(model_dir, tmp_path):
+    data = write_all(tmp_path / "data")
+    (data / "mvbench/json/object_shuffle.json").write_text("[{truncated")
+    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    outcome = run(one, fvlm(model_dir), progress=False)
+    assert outcome.exit_code == ExitCode.FAILED
+    assert any("object_shuffle.json cannot be read" in m and "200 questions count as failed" in m for m in outcome.messages)
+    coverage = outcome.summaries[("mvbench", "coarse_only")].to_json()["coverage"]
+    assert coverage["unreadable_annotations"] == 200 and coverage["failed"] == 200
+
+
+def ctrl_c_as_usual():
+    """In the child: SIGINT as a terminal gives it (a shell that started pytest in the background ignores
+    SIGINT, and children inherit that: Python would never see the Ctrl-C these tests send)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def cli(*args, env=None, **kwargs):
+    return [sys.executable, "-m", "fvlm_eval", *args]
+
+
+def test_interrupted_run_says_how_to_resume(model_dir, data, tmp_path):
+    output = tmp_path / "interrupted"
+    command = cli("run", "mvbench", "--mode", "autoregressive", "--model", str(model_dir), "--data-dir", str(data),
+                  "--output-dir", str(output), "--batch-size", "1", "--workers", "0", "--device", "cpu", "--no-frame-cache")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual)
+    target = output / "mvbench/autoregressive/samples.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not target.is_file() or target.read_bytes().count(b"\n") < 7):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-2000:]
+    assert "stopped: mvbench autoregressive" in out + err and "rerun the same command to resume" in out + err
+    assert "Traceback" not in out + err
+
+
+def test_a_new_answer_limit_generates_again(model_dir, data, tmp_path):
+    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_fine",), data_dir=data, output_dir=tmp_path, workers=0,
+                      generate=True, max_new_tokens=1)
+    run(one, fvlm(model_dir), progress=False)
+    again = run(dataclasses.replace(one, max_new_tokens=3), fvlm(model_dir), progress=False)
+    assert again.summaries[("scienceqa", "coarse_fine")].to_json()["timing"]["scored_this_invocation"] == 6
+    records = [r for r in read_records(tmp_path / "scienceqa/coarse_fine/samples.jsonl") if not r.error]
+    latest = {r.id: r for r in records}
+    assert {r.generated["max_new_tokens"] for r in latest.values()} == {3}
+
+
+def test_an_unwritable_frame_cache_is_said_once_and_the_run_goes_on(model_dir, data, tmp_path):
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("x")
+    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0,
+                      frame_cache=blocked)
+    outcome = run(one, fvlm(model_dir), progress=False)
+    warnings = [m for m in outcome.messages if "frame cache" in m]
+    assert len(warnings) == 1 and "clips are decoded, not cached" in warnings[0]
+    assert outcome.summaries[("mvbench", "coarse_only")].to_json()["coverage"]["scored"] == 9
+
+
+def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_path):
+    command = cli("run", "mvbench", "--mode", "all", "--model", str(model_dir), "--data-dir", str(data),
+                  "--output-dir", str(tmp_path / "early"), "--workers", "0", "--device", "cpu", "--no-frame-cache")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual)
+    time.sleep(1.5)  # imports and the model load: before any question is scored
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in out + err
+    assert "rerun the same command to resume" in out + err
+
+
+# ----- a killed run always resumes: no decoding worker outlives it, none holds the folder's lock -----------------
+
+def _holds(pid: int, fragment: str) -> bool:
+    try:
+        return any(fragment in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def _stop_mid_run(command: list[str], target, sig, tmp_path, ready) -> tuple[int, str]:
+    """Start ``command``, send ``sig`` once ``ready()`` and its decoding workers are up; then check that no
+    process of it remains. Returns (exit code, stdout + stderr)."""
+    log = open(tmp_path / f"stopped-{int(sig)}.log", "w+")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # a file: orphans cannot block a pipe
+    deadline, workers = time.time() + 180, []
+    while time.time() < deadline and process.poll() is None:
+        workers = live_processes(lambda pid, ppid, cmd: ppid == process.pid)
+        if len(workers) >= 2 and ready():
+            break
+        time.sleep(0.02)
+    else:
+        process.kill()
+        pytest.fail("the run ended (or never got going) before it could be stopped mid-run")
+    assert not any(_holds(w, ".fvlm-eval.lock") for w in workers), "a decoding worker holds the folder's lock"
+    process.send_signal(sig)
+    process.wait(timeout=120)
+    deadline = time.time() + 5
+    left = workers
+    while left and time.time() < deadline:
+        time.sleep(0.1)
+        left = live_processes(lambda pid, ppid, cmd: pid in workers or ppid == process.pid or str(target.parents[2]) in cmd)
+    for pid in left:  # never leave them behind for the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the stopped run remain: {left}"
+    log.seek(0)
+    return process.returncode, log.read()
+
+
+def test_a_killed_run_with_decoding_workers_resumes_at_once(full_run, model_dir, data, tmp_path):
+    """SIGTERM, then SIGKILL (as if in the middle of writing a line), mid-run while two decoding workers decode:
+    each time no process of the run remains and the rerun resumes at once; at the end no question was scored
+    twice (failed ones are tried again, by design) and the summary equals an uninterrupted run's."""
+    from fvlm_eval.cli import main
+
+    _, outcome = full_run
+    output = tmp_path / "out"
+    args = ["run", "mvbench", "--mode", "coarse_only", "--model", str(model_dir), "--data-dir", str(data), "--output-dir",
+            str(output), "--batch-size", "1", "--workers", "2", "--device", "cpu", "--no-frame-cache"]
+    target = output / "mvbench/coarse_only/samples.jsonl"
+    expected = outcome.summaries[("mvbench", "coarse_only")].to_json()
+    total = expected["coverage"]["scored"]
+    scored = lambda: sum(1 for r in read_records(target) if not r.failed) if target.is_file() else 0  # noqa: E731
+    code, said = _stop_mid_run(cli(*args), target, signal.SIGTERM, tmp_path, ready=lambda: scored() >= 1)
+    said = " ".join(said.split())
+    assert code == 143 and "Traceback" not in said, said[-2000:]
+    assert "stopped by SIGTERM: mvbench coarse_only" in said and "rerun the same command to resume" in said
+    after_term = scored()
+    assert after_term < total, "the signal should land mid-run"
+    _stop_mid_run(cli(*args), target, signal.SIGKILL, tmp_path, ready=lambda: scored() > after_term)  # resumed, then killed
+    assert scored() < total, "the kill should land mid-run"
+    with open(target, "ab") as handle:  # as if killed in the middle of writing a line
+        handle.write(b'{"id": "mvbench/object_shuffle/0", "benchmark": "mvb')
+    assert main(args) == ExitCode.OK  # at once: no lock left behind
+    records = read_records(target)
+    scored_ids = [r.id for r in records if not r.failed]
+    assert len(scored_ids) == len(set(scored_ids)) == total, "lost or repeated questions"
+    summary = json.loads((output / "mvbench/coarse_only/summary.json").read_text())
+    assert same_numbers(summary, expected)
+
+
+def test_a_forked_child_never_holds_the_folder_lock(tmp_path):
+    lock = FolderLock(tmp_path).acquire()
+    try:
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child: report whether it still has the lock file open
+            os.write(write, b"1" if _holds(os.getpid(), ".fvlm-eval.lock") else b"0")
+            os._exit(0)
+        os.close(write)
+        assert os.read(read, 1) == b"0"
+        os.waitpid(child, 0)
+        with pytest.raises(RunRefused):  # and the parent's lock is still held
+            FolderLock(tmp_path).acquire()
+    finally:
+        lock.release()
+    FolderLock(tmp_path).acquire().release()
+
+
+def test_a_lock_held_after_its_owner_died_names_who_holds_it(tmp_path):
+    """flock is released when its last holder ends; if a left-behind process holds it, the refusal names that one."""
+    import socket
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"), str(tmp_path / ".fvlm-eval.lock")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        (tmp_path / ".fvlm-eval.lock").write_text(f"pid {dead.pid} on {socket.gethostname()} since 10:00:00 (fvlm-eval run)")
+        with pytest.raises(RunRefused, match=f"pid {dead.pid} is no longer running; the lock is held by pid {holder.pid}"):
+            FolderLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("prctl", [True, False], ids=["prctl", "parent-watch thread"])
+def test_a_decoding_worker_dies_with_its_parent(prctl, monkeypatch):
+    """The worker guard alone: a grandchild guarded against its parent ends within a second of that parent's SIGKILL."""
+    from fvlm_eval.media import workers as decoding
+
+    if not prctl:
+        monkeypatch.setattr(decoding.sys, "platform", "elsewhere")  # as on a platform without prctl
+    read, write = os.pipe()
+    parent = os.fork()
+    if parent == 0:
+        try:
+            worker = os.fork()
+            if worker == 0:
+                decoding.die_with_parent(os.getppid(), poll_seconds=3600 if prctl else 0.05)  # each path alone
+                time.sleep(30)
+                os._exit(0)
+            os.write(write, str(worker).encode())
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    os.close(write)
+    worker = int(os.read(read, 32))
+    os.kill(parent, signal.SIGKILL)
+    os.waitpid(parent, 0)
+    deadline = time.time() + 3
+    while time.time() < deadline and live_processes(lambda pid, ppid, cmd: pid == worker):
+        time.sleep(0.02)
+    alive = live_processes(lambda pid, ppid, cmd: pid == worker)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive

@@ -39,8 +39,14 @@ import numpy as np
 WIDTH, HEIGHT, FPS = 640, 360, 25
 BITS = 17  # frame numbers up to 131071: 87 minutes at 25 fps
 STRIPE_TOP, STRIPE_HEIGHT, STRIPE_LEFT, STRIPE_PITCH, STRIPE_WIDTH = 150, 40, 40, 32, 24
-CASES = [("decord", "each"), ("decord", "batch"), ("decord", "groups"), ("pyav", "stream"), ("pyav", "seek"),
-         ("pyav", "auto")]
+CASES = [
+    ("decord", "each"),
+    ("decord", "batch"),
+    ("decord", "groups"),
+    ("pyav", "stream"),
+    ("pyav", "seek"),
+    ("pyav", "auto"),
+]
 SAMPLINGS = [("uniform", 64), ("segment_midpoints", 16)]
 
 
@@ -64,15 +70,23 @@ def make_video(path: Path, minutes: float, gop: int) -> Path:
     with av.open(str(partial), mode="w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "23", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        stream.options = {
+            "preset": "ultrafast",
+            "crf": "23",
+            "g": str(gop),
+            "keyint_min": str(gop),
+            "sc_threshold": "0",
+        }
         stream.codec_context.thread_count = os.cpu_count() or 1
         for i in range(n_frames):
             planes[:HEIGHT] = luma
             bar = (i * 4) % (WIDTH - 16)
-            planes[:HEIGHT, bar:bar + 16] = 235
+            planes[:HEIGHT, bar : bar + 16] = 235
             for bit in range(BITS):
                 left = STRIPE_LEFT + bit * STRIPE_PITCH
-                planes[STRIPE_TOP:STRIPE_TOP + STRIPE_HEIGHT, left:left + STRIPE_WIDTH] = 235 if i >> bit & 1 else 16
+                planes[STRIPE_TOP : STRIPE_TOP + STRIPE_HEIGHT, left : left + STRIPE_WIDTH] = (
+                    235 if i >> bit & 1 else 16
+                )
             frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
             frame.pts = i
             for packet in stream.encode(frame):
@@ -89,7 +103,7 @@ def frame_number(frame: np.ndarray) -> int:
     number = 0
     for bit in range(BITS):
         left = STRIPE_LEFT + bit * STRIPE_PITCH
-        patch = frame[STRIPE_TOP + 8:STRIPE_TOP + STRIPE_HEIGHT - 8, left + 6:left + STRIPE_WIDTH - 6]
+        patch = frame[STRIPE_TOP + 8 : STRIPE_TOP + STRIPE_HEIGHT - 8, left + 6 : left + STRIPE_WIDTH - 6]
         number |= int(patch.mean() > 128) << bit
     return number
 
@@ -100,8 +114,8 @@ def frame_number(frame: np.ndarray) -> int:
 def run_case(spec: dict) -> dict:
     import resource
 
-    import decord  # noqa: F401  (both backends loaded in every case: the same baseline)
     import av  # noqa: F401
+    import decord  # noqa: F401  (both backends loaded in every case: the same baseline)
 
     from fvlm_eval.media import decode, pyav
     from fvlm_eval.types import Sampling
@@ -119,16 +133,25 @@ def run_case(spec: dict) -> dict:
     cpu = time.process_time() - cpu_started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     unique = sorted(set(decoded.indices))
-    return {"seconds": seconds, "cpu": cpu, "peak_mb": peak / 1024, "delta_mb": (peak - baseline) / 1024,
-            "sha256": hashlib.sha256(np.ascontiguousarray(decoded.frames).tobytes()).hexdigest(),
-            "numbers_ok": [frame_number(frame) for frame in decoded.frames] == unique,
-            "n_sampled": len(decoded.indices), "decoded": stats.get("decoded"), "seeks": stats.get("seeks")}
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "peak_mb": peak / 1024,
+        "delta_mb": (peak - baseline) / 1024,
+        "sha256": hashlib.sha256(np.ascontiguousarray(decoded.frames).tobytes()).hexdigest(),
+        "numbers_ok": [frame_number(frame) for frame in decoded.frames] == unique,
+        "n_sampled": len(decoded.indices),
+        "decoded": stats.get("decoded"),
+        "seeks": stats.get("seeks"),
+    }
 
 
 def in_subprocess(spec: dict) -> dict:
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, __file__, "--case", json.dumps(spec)], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, __file__, "--case", json.dumps(spec)], capture_output=True, text=True, env=env
+    )
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -166,21 +189,28 @@ def warm_cache(reads: int) -> int:
     import statistics
 
     from fvlm_eval.media import frame_cache
-
-    from fvlm_eval.tasks.fixtures.media import write_frame_folder, write_video
     from fvlm_eval.models.fvlm import FRAME_TRANSFORM
+    from fvlm_eval.tasks.fixtures.media import write_frame_folder, write_video
     from fvlm_eval.types import Media, Sampling
 
     current = frame_cache._identity
-    checks = [("size + mtime (old)", _old_identity), ("stat identity (now)", current),
-              ("stat + 2x64 KiB SHA-256", lambda media: _fingerprinted_identity(media, current))]
+    checks = [
+        ("size + mtime (old)", _old_identity),
+        ("stat identity (now)", current),
+        ("stat + 2x64 KiB SHA-256", lambda media: _fingerprinted_identity(media, current)),
+    ]
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         video = write_video(root / "data" / "clip.mp4", 300)
         frames = write_frame_folder(root / "data" / "frames", 180)
-        sources = [("video file, 64 frames", Media("video", "bench/clip.mp4", str(video)), Sampling("uniform", 64)),
-                   ("frame folder of 180, 16 frames", Media("frame_folder", "bench/frames", str(frames), folder_fps=3.0),
-                    Sampling("uniform", 16))]
+        sources = [
+            ("video file, 64 frames", Media("video", "bench/clip.mp4", str(video)), Sampling("uniform", 64)),
+            (
+                "frame folder of 180, 16 frames",
+                Media("frame_folder", "bench/frames", str(frames), folder_fps=3.0),
+                Sampling("uniform", 16),
+            ),
+        ]
         header = f"{'source':<31} {'check':<24} {'read ms':>8} {'check ms':>9} {'read vs old':>11}"
         print(header)
         print("-" * len(header))
@@ -221,10 +251,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60], help="video lengths (default 10 60)")
     parser.add_argument("--quick", action="store_true", help="1 and 3 minute videos (CI)")
     parser.add_argument("--gop", type=int, default=250, help="frames between keyframes (x264's default 250)")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "fvlm-bench-decode",
-                        help="where the videos are kept between runs")
-    parser.add_argument("--cases", nargs="+", default=[f"{b}/{s}" for b, s in CASES],
-                        help="backend/strategy cases to run (default: all)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "fvlm-bench-decode",
+        help="where the videos are kept between runs",
+    )
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        default=[f"{b}/{s}" for b, s in CASES],
+        help="backend/strategy cases to run (default: all)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per case, the fastest reported (default 3)")
     parser.add_argument("--warm-cache", action="store_true", help="time the frame cache's read of a warm entry instead")
     parser.add_argument("--reads", type=int, default=200, help="reads per --warm-cache case, the median reported")
@@ -240,20 +278,27 @@ def main(argv: list[str] | None = None) -> int:
         import decord  # noqa: F401
     except ImportError:
         args.cases = [case for case in args.cases if not case.startswith("decord/")]
-    header = f"{'video':>7} {'sampling':<20} {'backend/strategy':<16} {'seconds':>8} {'cpu s':>6} {'frames/s':>9} {'peak RSS':>9} " \
-             f"{'+RSS':>7} {'decoded':>8} {'seeks':>6}  same"
+    header = (
+        f"{'video':>7} {'sampling':<20} {'backend/strategy':<16} {'seconds':>8} {'cpu s':>6} {'frames/s':>9} "
+        f"{'peak RSS':>9} "
+        f"{'+RSS':>7} {'decoded':>8} {'seeks':>6}  same"
+    )
     print(header)
     print("-" * len(header))
     failures = 0
     for length in minutes:
-        path = make_video(args.cache / f"synthetic-{length:g}min-{WIDTH}x{HEIGHT}-{FPS}fps-gop{args.gop}.mp4", length, args.gop)
+        path = make_video(
+            args.cache / f"synthetic-{length:g}min-{WIDTH}x{HEIGHT}-{FPS}fps-gop{args.gop}.mp4", length, args.gop
+        )
         for policy, frames in SAMPLINGS:
             reference = None
             for case in args.cases:
                 backend, strategy = case.split("/")
                 spec = {"path": str(path), "backend": backend, "strategy": strategy, "policy": policy, "frames": frames}
                 runs = [in_subprocess(spec) for _ in range(max(1, args.repeat))]
-                result = next((run for run in runs if "error" in run), None) or min(runs, key=lambda run: run["seconds"])
+                result = next((run for run in runs if "error" in run), None) or min(
+                    runs, key=lambda run: run["seconds"]
+                )
                 label = f"{length:g} min"
                 if "error" in result:
                     failures += 1
@@ -265,9 +310,14 @@ def main(argv: list[str] | None = None) -> int:
                 failures += same != "yes"
                 decoded = "" if result["decoded"] is None else result["decoded"]
                 seeks = "" if result["seeks"] is None else result["seeks"]
-                print(f"{label:>7} {policy}:{frames:<{19 - len(policy)}} {case:<16} {result['seconds']:>8.2f} {result['cpu']:>6.2f} "
-                      f"{result['n_sampled'] / result['seconds']:>9.1f} {result['peak_mb']:>6.0f} MB {result['delta_mb']:>4.0f} MB "
-                      f"{decoded:>8} {seeks:>6}  {same}", flush=True)
+                print(
+                    f"{label:>7} {policy}:{frames:<{19 - len(policy)}} {case:<16} {result['seconds']:>8.2f} "
+                    f"{result['cpu']:>6.2f} "
+                    f"{result['n_sampled'] / result['seconds']:>9.1f} {result['peak_mb']:>6.0f} MB "
+                    f"{result['delta_mb']:>4.0f} MB "
+                    f"{decoded:>8} {seeks:>6}  {same}",
+                    flush=True,
+                )
     if failures:
         print(f"{failures} case(s) failed or returned other frames", file=sys.stderr)
     return 1 if failures else 0

@@ -23,11 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fvlm_eval.reports.html.thumbnails import _strip
-from fvlm_eval.reports.html.page import render
 from fvlm_eval.protocols import formulation_label
+from fvlm_eval.reports.html.page import render
+from fvlm_eval.reports.html.thumbnails import _strip
 
-SUITE = {"mvbench": (4000, 4000, "task", 20), "videomme": (2700, 900, "duration", 3), "scienceqa": (2017, 2017, "subject", 3)}
+SUITE = {
+    "mvbench": (4000, 4000, "task", 20),
+    "videomme": (2700, 900, "duration", 3),
+    "scienceqa": (2017, 2017, "subject", 3),
+}
 MC = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm")
 CLOZE = ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi")
 
@@ -44,7 +48,7 @@ def photo() -> np.ndarray:
 def frames(rng, count: int, source: np.ndarray) -> list[np.ndarray]:
     """``count`` different 16:9 crops of ``source`` (video-frame-like)."""
     height, width = source.shape[1] * 9 // 16, source.shape[1]
-    return [source[y:y + height, :width] for y in rng.integers(0, source.shape[0] - height, count)]
+    return [source[y : y + height, :width] for y in rng.integers(0, source.shape[0] - height, count)]
 
 
 def synthetic(runs: int, modes: int, thumbs: int, seed: int = 0) -> dict:
@@ -56,33 +60,81 @@ def synthetic(runs: int, modes: int, thumbs: int, seed: int = 0) -> dict:
         first_media = len(media)
         for v in range(videos if thumbs else 0):
             n = 1 if benchmark == "scienceqa" else thumbs
-            media.append({"key": f"{benchmark}/{v}", **_strip(frames(rng, n, source), [f"frame {i * 10} · {i:.1f}s" for i in range(n)]),
-                          "source": "decoded", "sampled": 16})
+            media.append(
+                {
+                    "key": f"{benchmark}/{v}",
+                    **_strip(frames(rng, n, source), [f"frame {i * 10} · {i:.1f}s" for i in range(n)]),
+                    "source": "decoded",
+                    "sampled": 16,
+                }
+            )
         for i in range(count):
-            questions.append({"id": f"{benchmark}/{i:05d}", "b": benchmark, "gold": "ABCD"[i % 4], "letters": list("ABCD"),
-                              "fields": {field: f"category {i % categories}"}, "m": first_media + i * videos // count if thumbs else None,
-                              "q": f"Question {i}: what does the person in the video do after picking up the object "
-                                   "on the table, and why?", "context": None,
-                              "options": [[l, f"option {l}: the person does something plausible number {i}"] for l in "ABCD"]})
+            questions.append(
+                {
+                    "id": f"{benchmark}/{i:05d}",
+                    "b": benchmark,
+                    "gold": "ABCD"[i % 4],
+                    "letters": list("ABCD"),
+                    "fields": {field: f"category {i % categories}"},
+                    "m": first_media + i * videos // count if thumbs else None,
+                    "q": f"Question {i}: what does the person in the video do after picking up the object "
+                    "on the table, and why?",
+                    "context": None,
+                    "options": [
+                        [letter, f"option {letter}: the person does something plausible number {i}"]
+                        for letter in "ABCD"
+                    ],
+                }
+            )
     modes_named = ["coarse_only", "coarse_fine", "autoregressive"][:modes]
     for run in range(runs):
-        for m, mode in enumerate(modes_named):
+        for m, _mode in enumerate(modes_named):
             for q, question in enumerate(questions):
                 pred = "".join("ABCD"[k] for k in rng.integers(0, 4, len(protocols)))
                 scores = [[float(f"{x:.4g}") for x in rng.normal(-5, 2, 4)] for p in protocols if p != "generated"]
-                results.append([q, run, m, pred, "".join("1" if c == question["gold"] else "0" for c in pred), scores,
-                                [f"{pred[-1]}. option text", pred[-1], "letter", None], None, [0, 150, 16]])
+                results.append(
+                    [
+                        q,
+                        run,
+                        m,
+                        pred,
+                        "".join("1" if c == question["gold"] else "0" for c in pred),
+                        scores,
+                        [f"{pred[-1]}. option text", pred[-1], "letter", None],
+                        None,
+                        [0, 150, 16],
+                    ]
+                )
     formulations = {"multiple_choice": 0, "cloze": 0, "generated": 0}
-    return {"runs": [f"step_{1000 * (r + 1)}" for r in range(runs)], "modes": modes_named,
-            "benchmarks": {b: {"title": b, "category": SUITE[b][2]} for b in SUITE},
-            "protocols": [{"name": p, "formulation": "cloze" if p in CLOZE else "generated" if p == "generated" else "multiple_choice",
-                           "label": p} for p in protocols],
-            "formulations": {f: formulation_label(f) for f in formulations},
-            "questions": questions, "media": media, "results": results}
+    return {
+        "runs": [f"step_{1000 * (r + 1)}" for r in range(runs)],
+        "modes": modes_named,
+        "benchmarks": {b: {"title": b, "category": SUITE[b][2]} for b in SUITE},
+        "protocols": [
+            {
+                "name": p,
+                "formulation": "cloze" if p in CLOZE else "generated" if p == "generated" else "multiple_choice",
+                "label": p,
+            }
+            for p in protocols
+        ],
+        "formulations": {f: formulation_label(f) for f in formulations},
+        "questions": questions,
+        "media": media,
+        "results": results,
+    }
 
 
-EMPTY_REPORT = {"benchmarks": [], "rows": [], "run_rows": [], "main": {}, "protocols": {}, "breakdowns": {}, "alpha": 0.05,
-                "sources": {}}
+EMPTY_REPORT = {
+    "benchmarks": [],
+    "rows": [],
+    "run_rows": [],
+    "main": {},
+    "protocols": {},
+    "breakdowns": {},
+    "alpha": 0.05,
+    "sources": {},
+}
 
 
 def open_in_chromium(path: Path) -> dict:
@@ -93,35 +145,55 @@ def open_in_chromium(path: Path) -> dict:
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     profile = tempfile.mkdtemp(prefix="bench-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}", "--window-size=1280,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
-    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")), options=options)
+    browser = webdriver.Chrome(
+        service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")), options=options
+    )
     try:
         start = time.perf_counter()
         browser.get(path.as_uri())
         WebDriverWait(browser, 300, poll_frequency=0.02).until(
-            lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+            lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1"
+        )
         ready = time.perf_counter() - start
         inside = browser.execute_script("return window.fvlmReport.renderMs")
         heap = browser.execute_script("return performance.memory ? performance.memory.usedJSHeapSize : null")
         start = time.perf_counter()
         Select(browser.find_element(By.ID, "f-outcome")).select_by_value("wrong")
-        browser.find_element(By.ID, "count").text
+        assert browser.find_element(By.ID, "count").text  # the count is shown: the filter has run
         filtered = time.perf_counter() - start
         start = time.perf_counter()
         browser.find_elements(By.CSS_SELECTOR, "tr.item")[0].click()
         WebDriverWait(browser, 30, poll_frequency=0.02).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".detail"))
         for strip in browser.find_elements(By.CSS_SELECTOR, "img.strip"):
             WebDriverWait(browser, 30, poll_frequency=0.02).until(
-                lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", strip))
+                lambda b, strip=strip: b.execute_script(
+                    "return arguments[0].complete && arguments[0].naturalWidth > 0", strip
+                )
+            )
         opened = time.perf_counter() - start
     finally:
         browser.quit()
         shutil.rmtree(profile, ignore_errors=True)
-    return {"ready_s": ready, "parse_render_ms": inside, "heap_mb": heap / 1e6 if heap else None, "filter_s": filtered,
-            "open_question_s": opened}
+    return {
+        "ready_s": ready,
+        "parse_render_ms": inside,
+        "heap_mb": heap / 1e6 if heap else None,
+        "filter_s": filtered,
+        "open_question_s": opened,
+    }
 
 
 def main() -> None:
@@ -141,12 +213,16 @@ def main() -> None:
     path.write_text(render(EMPTY_REPORT, data, []))
     written = time.perf_counter() - start
     thumbs_mb = sum(len(m["jpeg"]) for m in data["media"]) / 1e6
-    print(f"questions {len(data['questions'])}, results {len(data['results'])}, media {len(data['media'])}; "
-          f"file {path.stat().st_size / 1e6:.1f} MB (thumbnails {thumbs_mb:.1f} MB base64); "
-          f"synthetic data {built:.1f} s, render + write {written:.1f} s")
+    print(
+        f"questions {len(data['questions'])}, results {len(data['results'])}, media {len(data['media'])}; "
+        f"file {path.stat().st_size / 1e6:.1f} MB (thumbnails {thumbs_mb:.1f} MB base64); "
+        f"synthetic data {built:.1f} s, render + write {written:.1f} s"
+    )
     if shutil.which("chromium") and shutil.which("chromedriver"):
         timings = open_in_chromium(path)
-        print("chromium: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in timings.items()))
+        print(
+            "chromium: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in timings.items())
+        )
     else:
         print("chromium not installed: open time not measured")
     if not args.keep:

@@ -30,10 +30,17 @@ from fvlm_eval.types import ChoiceRequest, Clip, Option, OptionLogprobs
 
 SIZES = {
     "tiny": ({}, {}),  # save_tiny_smolvlm's own: 32px tiles, 4 tokens each, 2+2 layers
-    "small": (dict(hidden_size=192, intermediate_size=768, num_hidden_layers=6, num_attention_heads=3, image_size=64,
-                   patch_size=8),
-              dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=4,
-                   num_key_value_heads=2)),
+    "small": (
+        dict(
+            hidden_size=192,
+            intermediate_size=768,
+            num_hidden_layers=6,
+            num_attention_heads=3,
+            image_size=64,
+            patch_size=8,
+        ),
+        dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=4, num_key_value_heads=2),
+    ),
 }
 SUBJECTS = ("cup", "door", "ball", "dog")
 
@@ -50,8 +57,11 @@ def questions(kind: str, n_questions: int, per_clip: int) -> list[ChoiceRequest]
     requests = []
     for q in range(n_questions):
         options = tuple(Option("ABCD"[k], f"option {k} of question {q} about the {SUBJECTS[k]}") for k in range(4))
-        prompt = (f"Question {q}: what happens in the {kind} after the person opens the door?\n"
-                  + "\n".join(o.answer for o in options) + "\n")
+        prompt = (
+            f"Question {q}: what happens in the {kind} after the person opens the door?\n"
+            + "\n".join(o.answer for o in options)
+            + "\n"
+        )
         requests.append(ChoiceRequest(f"{kind}{q // per_clip}", prompt, options))
     return requests
 
@@ -67,8 +77,16 @@ def make_clips(adapter, kind: str, keys, frames: int, seed: int) -> dict[str, Cl
         else:
             raw = rng.randint(0, 256, (frames, 90, 160, 3), dtype=np.uint8)
             times = tuple(round(1.0 + 2.0 * t, 6) for t in range(frames))
-            clips[key] = Clip(key, "video", adapter.frame_transform(raw, "video"), tuple(range(frames)),
-                              tuple(int(t * 25) for t in times), times, int((2 * frames + 2) * 25), 2.0 * frames + 2)
+            clips[key] = Clip(
+                key,
+                "video",
+                adapter.frame_transform(raw, "video"),
+                tuple(range(frames)),
+                tuple(int(t * 25) for t in times),
+                times,
+                int((2 * frames + 2) * 25),
+                2.0 * frames + 2,
+            )
     return clips
 
 
@@ -94,12 +112,21 @@ def naive_scores(adapter, clips: dict[str, Clip], requests: list[ChoiceRequest])
         options = []
         for k, full in enumerate(tokenized.fulls):
             pixels, mask = pixel_inputs(adapter, clip)  # re-prepared and re-encoded for every option
-            logits = adapter.model(input_ids=torch.tensor([full], device=adapter.device), pixel_values=pixels,
-                                   pixel_attention_mask=mask).logits[0]
+            logits = adapter.model(
+                input_ids=torch.tensor([full], device=adapter.device), pixel_values=pixels, pixel_attention_mask=mask
+            ).logits[0]
             logprobs = logits[start - 1 : len(full) - 1].float().log_softmax(-1)  # the rows that predict the answer
             values = tuple(logprobs[p - start, full[p]].item() for p in range(start, len(full)))
-            options.append(OptionLogprobs(tuple(full[start:]), values, tokenized.n_text[k], tokenized.own_text[k],
-                                          adapter.tokens.token_text(full[start]), adapter.tokens.pad_id))
+            options.append(
+                OptionLogprobs(
+                    tuple(full[start:]),
+                    values,
+                    tokenized.n_text[k],
+                    tokenized.own_text[k],
+                    adapter.tokens.token_text(full[start]),
+                    adapter.tokens.pad_id,
+                )
+            )
         results.append(options)
     return results
 
@@ -159,9 +186,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         adapter = build(args, Path(scratch) / "model")
         name = args.model or f"random {args.size}"
-        print(f"model={name} device={args.device} dtype={args.dtype} questions={args.questions} "
-              f"per_clip={args.per_clip} options=4 image_seq_len={adapter.settings.image_seq_len} "
-              f"tile={adapter.settings.tile_size}")
+        print(
+            f"model={name} device={args.device} dtype={args.dtype} questions={args.questions} "
+            f"per_clip={args.per_clip} options=4 image_seq_len={adapter.settings.image_seq_len} "
+            f"tile={adapter.settings.tile_size}"
+        )
         print(f"{'kind':>6} {'frames':>6} {'naive ms/q':>11} {'fast ms/q':>10} {'ratio':>7} {'max |dlogp|':>12}  agree")
         failures = 0
         settings = [("image", 1)] + [("video", f) for f in args.frames]
@@ -169,15 +198,20 @@ def main() -> None:
             requests = questions(kind, args.questions, args.per_clip)
             clips = make_clips(adapter, kind, dict.fromkeys(r.clip_key for r in requests), frames, seed=frames)
             naive_scores(adapter, clips, requests[:1])  # warm-up
-            naive, naive_s = timed(lambda: naive_scores(adapter, clips, requests), args.device)
+            naive, naive_s = timed(lambda: naive_scores(adapter, clips, requests), args.device)  # noqa: B023 (called here)
             fast_scores(adapter, clips, requests[:1], args.batch_size)  # warm-up
-            fast, fast_s = timed(lambda: fast_scores(adapter, clips, requests, args.batch_size), args.device)
+            fast, fast_s = timed(lambda: fast_scores(adapter, clips, requests, args.batch_size), args.device)  # noqa: B023
             same, worst = agreement(requests, naive, fast)
             failures += not same
-            per_q = lambda seconds: 1000 * seconds / len(requests)
+
+            def per_q(seconds, count=len(requests)):
+                return 1000 * seconds / count
+
             shown = "tiles" if kind == "image" else frames
-            print(f"{kind:>6} {shown:>6} {per_q(naive_s):>11.1f} {per_q(fast_s):>10.1f} {naive_s / fast_s:>6.1f}x "
-                  f"{worst:>12.2e}  {same}")
+            print(
+                f"{kind:>6} {shown:>6} {per_q(naive_s):>11.1f} {per_q(fast_s):>10.1f} {naive_s / fast_s:>6.1f}x "
+                f"{worst:>12.2e}  {same}"
+            )
     if failures:
         raise SystemExit(f"{failures} settings where the two scorers' predictions disagree")
 

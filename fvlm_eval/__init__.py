@@ -6,8 +6,16 @@ path) through the same code as ``fvlm-eval run``; see ``fvlm_eval.api``.
 
 __version__ = "0.1.0"
 
-_API = ("evaluate", "Evaluation", "BenchmarkResult", "ProtocolResult", "SettingsError", "save_model_folder",
-        "export_checkpoint", "adapter_for")
+_API = (
+    "evaluate",
+    "Evaluation",
+    "BenchmarkResult",
+    "ProtocolResult",
+    "SettingsError",
+    "save_model_folder",
+    "export_checkpoint",
+    "adapter_for",
+)
 
 
 def __getattr__(name: str):

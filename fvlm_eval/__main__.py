@@ -25,8 +25,10 @@ def console() -> int:
         from fvlm_eval.cli import main
     except KeyboardInterrupt as stop:
         terminated = isinstance(stop, _StoppedWhileStarting)
-        sys.stderr.write(f"{'stopped by SIGTERM' if terminated else 'interrupted'} while starting; nothing was written: "
-                         "rerun the same command\n")
+        sys.stderr.write(
+            f"{'stopped by SIGTERM' if terminated else 'interrupted'} while starting; nothing was written: "
+            "rerun the same command\n"
+        )
         return 143 if terminated else 130
     finally:
         if ours:

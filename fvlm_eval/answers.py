@@ -66,51 +66,152 @@ _NOT_APPLICABLE = re.compile(r"(?<![A-Za-z0-9])n\s*/\s*a(?![A-Za-z0-9])", re.IGN
 _CAPITAL = re.compile(r"(?<![A-Za-z0-9'’])(?<![A-Za-z]\.)(?P<l>[A-Z])(?![A-Za-z0-9'’])(?!\.[A-Za-z])")
 _QUOTED = re.compile(r"(?<![A-Za-z0-9])['‘\"“](?P<l>[A-Za-z])['’\"”](?![A-Za-z0-9])")
 _BRACKETED = re.compile(r"[(\[](?P<l>[a-z])[)\]]")
-_SEPARATORS = (r"(?:[\s*_:=\-]|\bis\b|\b(?:would|should|will|must|might|could)\s+be\b|\bbe\b"
-               r"|\b(?:option|choice|letter)\b)*")
+_SEPARATORS = (
+    r"(?:[\s*_:=\-]|\bis\b|\b(?:would|should|will|must|might|could)\s+be\b|\bbe\b"
+    r"|\b(?:option|choice|letter)\b)*"
+)
 _ANSWER_CUE = re.compile(
     r"(?:\banswers?\b|\b(?:correct|best|right|final)\s+(?:option|choice|one)\b|\bmy\s+(?:choice|pick)\b"
     r"|\bI\s+(?:would\s+|will\s+|'d\s+|’d\s+|'ll\s+|’ll\s+)?(?:choose|pick|select|go\s+with|say)\b)"
-    rf"{_SEPARATORS}{_OPEN}?\s*(?P<l>[A-Za-z])(?![A-Za-z0-9'’])", re.IGNORECASE)
-_OPTION_CUE = re.compile(rf"\b(?:option|choice|letter)\s*[:\-]?\s*{_OPEN}?\s*(?P<l>[A-Za-z])(?![A-Za-z0-9'’])",
-                         re.IGNORECASE)
-_OPENING = re.compile(rf"[\s*_#>\-]*(?:(?P<o>{_OPEN})\s*)?(?P<l>[A-Za-z])"  # a bracket or quote opened is closed
-                      rf"(?(o)\s*{_CLOSE}|(?:[)\]}}]|[.:](?![A-Za-z0-9])))")
+    rf"{_SEPARATORS}{_OPEN}?\s*(?P<l>[A-Za-z])(?![A-Za-z0-9'’])",
+    re.IGNORECASE,
+)
+_OPTION_CUE = re.compile(
+    rf"\b(?:option|choice|letter)\s*[:\-]?\s*{_OPEN}?\s*(?P<l>[A-Za-z])(?![A-Za-z0-9'’])", re.IGNORECASE
+)
+_OPENING = re.compile(
+    rf"[\s*_#>\-]*(?:(?P<o>{_OPEN})\s*)?(?P<l>[A-Za-z])"  # a bracket or quote opened is closed
+    rf"(?(o)\s*{_CLOSE}|(?:[)\]}}]|[.:](?![A-Za-z0-9])))"
+)
 _MORE = re.compile(rf"(?:\s*{_CLOSE})?\s*(?:,|/|&|\bor\b|\band\b|\bvs\.?)\s*{_OPEN}?\s*([A-Z])(?![A-Za-z0-9'’])")
 _WORD_AFTER = re.compile(r"\s+([a-z]+)")
 # "sample A", "Vitamin D", "Type B": a name, not a choice (when no option's text holds it).
-_LABELLED = re.compile(r"\b(?:sample|solution|vitamin|type|plan|figure|fig\.|group|point|exit|gate|grade|class"
-                       r"|hepatitis|section|part|row|column|model|version|line|step|person|player|team|box|tank"
-                       r"|container|beaker)\s*$", re.IGNORECASE)
+_LABELLED = re.compile(
+    r"\b(?:sample|solution|vitamin|type|plan|figure|fig\.|group|point|exit|gate|grade|class"
+    r"|hepatitis|section|part|row|column|model|version|line|step|person|player|team|box|tank"
+    r"|container|beaker)\s*$",
+    re.IGNORECASE,
+)
 # A letter the answer rejects is never its choice: negated before it ("not A", "It can't be A", "isn't B",
 # "nor B") or judged wrong after it, it or the list it heads ("A is wrong", "B isn't correct", "A and C are false");
 # "B does not show a cup" says what B is, not that it is wrong. An option's text is rejected the same way.
-_NEGATED = re.compile(rf"(?:\bnot|\bcannot|n['’]t|\bnor|\bneither|\brather\s+than|\binstead\s+of)"
-                      rf"(?:\s+(?:be|is))?(?:\s+(?:the|an?))?\s+"
-                      rf"(?:(?:option|choice)\s+)?{_OPEN}?\s*$", re.IGNORECASE)
+_NEGATED = re.compile(
+    rf"(?:\bnot|\bcannot|n['’]t|\bnor|\bneither|\brather\s+than|\binstead\s+of)"
+    rf"(?:\s+(?:be|is))?(?:\s+(?:the|an?))?\s+"
+    rf"(?:(?:option|choice)\s+)?{_OPEN}?\s*$",
+    re.IGNORECASE,
+)
 _JUDGED_WRONG = re.compile(
     rf"(?:\s*{_CLOSE})?\s+(?:(?:is|are|was|were|be|would|should|must|might|could|can|will|do|does|did|seems?|appears?"
     r"|looks?|to|also|clearly|definitely|certainly|obviously|surely|then|(?-i:the|an?))\s+)*"
     r"(?:(?:not|never|cannot|\w+n['’]t)\s+(?:be\s+)?(?:the\s+)?(?:correct|right|true|valid|possible|best|answer|it)"
     r"|incorrect|wrong|false|untrue|impossible|excluded|eliminated|ruled\s+out)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # A letter labelled with a verdict, "A: no", "A) no", "A - incorrect", "A (wrong)", is rejected; the word ends the
 # label ("A: no cup is shown" describes A; "A. No, B is wrong" is a correction cue, not a label).
-_LABELLED_WRONG = re.compile(r"(?:\s*[.:)\]}'\"’”(\-–—])+\s*(?:no|wrong|incorrect|false)\b"
-                             r"(?![ \t]*(?-i:[a-z])|\s*,)", re.IGNORECASE)
+_LABELLED_WRONG = re.compile(
+    r"(?:\s*[.:)\]}'\"’”(\-–—])+\s*(?:no|wrong|incorrect|false)\b"
+    r"(?![ \t]*(?-i:[a-z])|\s*,)",
+    re.IGNORECASE,
+)
 # A correction: a cue after a first letter makes the letter after it the answer ("Answer: A. Wait, no, B.",
 # "I first thought A, but it's B", "Answer: A\nCorrection: B"); "B rather than A" is a negation, not a cue.
-_CORRECTION = re.compile(r"\b(?:wait|actually|correction|rather(?!\s+than\b)|I\s+mean|but\s+it(?:['’]s|\s+is))\b"
-                         r"|\bno\s*[,.!;:]", re.IGNORECASE)
+_CORRECTION = re.compile(
+    r"\b(?:wait|actually|correction|rather(?!\s+than\b)|I\s+mean|but\s+it(?:['’]s|\s+is))\b"
+    r"|\bno\s*[,.!;:]",
+    re.IGNORECASE,
+)
 # Words that cannot follow the article "a" (or the pronoun "I"): before them, A (I) is a letter.
 _AFTER_LETTER = {
-    "A": {"or", "and", "is", "was", "would", "will", "seems", "seem", "should", "could", "must", "might", "may", "can",
-          "because", "since", "as", "fits", "matches", "appears", "looks", "describes", "answers", "shows", "the", "an",
-          "a", "this", "that", "these", "those", "it", "its", "which", "but", "then", "of", "in", "on", "at", "to",
-          "from", "by", "with", "for", "here", "there", "too", "also", "nor", "instead", "rather"},
-    "I": {"or", "and", "is", "seems", "fits", "matches", "appears", "looks", "describes", "answers", "shows", "because",
-          "since", "as", "the", "an", "a", "this", "that", "it", "its", "which", "but", "of", "on", "at", "to", "from",
-          "by", "with", "for", "nor"},
+    "A": {
+        "or",
+        "and",
+        "is",
+        "was",
+        "would",
+        "will",
+        "seems",
+        "seem",
+        "should",
+        "could",
+        "must",
+        "might",
+        "may",
+        "can",
+        "because",
+        "since",
+        "as",
+        "fits",
+        "matches",
+        "appears",
+        "looks",
+        "describes",
+        "answers",
+        "shows",
+        "the",
+        "an",
+        "a",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "which",
+        "but",
+        "then",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "from",
+        "by",
+        "with",
+        "for",
+        "here",
+        "there",
+        "too",
+        "also",
+        "nor",
+        "instead",
+        "rather",
+    },
+    "I": {
+        "or",
+        "and",
+        "is",
+        "seems",
+        "fits",
+        "matches",
+        "appears",
+        "looks",
+        "describes",
+        "answers",
+        "shows",
+        "because",
+        "since",
+        "as",
+        "the",
+        "an",
+        "a",
+        "this",
+        "that",
+        "it",
+        "its",
+        "which",
+        "but",
+        "of",
+        "on",
+        "at",
+        "to",
+        "from",
+        "by",
+        "with",
+        "for",
+        "nor",
+    },
 }
 
 
@@ -157,7 +258,7 @@ def _without_echo(text: str, options: tuple[Option, ...]) -> str:
         last = runs[-1][-1] if runs else None
         if last is not None and item[0] < last[1]:
             continue  # inside the previous item (an option text holding "B. ...")
-        if last is not None and item[2] == last[2] + 1 and re.fullmatch(r"[\s,;|.]*", text[last[1]:item[0]]):
+        if last is not None and item[2] == last[2] + 1 and re.fullmatch(r"[\s,;|.]*", text[last[1] : item[0]]):
             runs[-1].append(item)
         else:
             runs.append([item])
@@ -176,8 +277,11 @@ def _without_echo(text: str, options: tuple[Option, ...]) -> str:
 
 
 # A line labelled with a verdict ("A: no", "B) correct") judges its letter: it is not a list item.
-_LETTERED_LINE = re.compile(r"^[ \t*_]*[(\[]?([A-J])[)\].:][ \t]*"
-                            r"(?!(?i:no|yes|wrong|right|correct|incorrect|true|false)[ \t.!]*$)\S[^\n]*$", re.MULTILINE)
+_LETTERED_LINE = re.compile(
+    r"^[ \t*_]*[(\[]?([A-J])[)\].:][ \t]*"
+    r"(?!(?i:no|yes|wrong|right|correct|incorrect|true|false)[ \t.!]*$)\S[^\n]*$",
+    re.MULTILINE,
+)
 
 
 def _without_lettered_lines(text: str) -> str:
@@ -186,8 +290,11 @@ def _without_lettered_lines(text: str) -> str:
     lines = list(_LETTERED_LINE.finditer(text))
     cuts, run = [], lines[:1]
     for line in lines[1:] + [None]:
-        if line is not None and ord(line.group(1)) == ord(run[-1].group(1)) + 1 \
-                and not text[run[-1].end():line.start()].strip():
+        if (
+            line is not None
+            and ord(line.group(1)) == ord(run[-1].group(1)) + 1
+            and not text[run[-1].end() : line.start()].strip()
+        ):
             run.append(line)
             continue
         if len(run) >= 2:
@@ -215,7 +322,7 @@ def _reading(original: str, masked: str, match: re.Match, listed: int, forced: b
     """How the answer names the letter matched: chosen, rejected (negated before it, or judged wrong after it or
     after the list it heads, which ends at ``listed``), or None when it is not meant as a letter (the
     article/pronoun, a name such as ``Vitamin D``)."""
-    before = masked[:match.start("l")]
+    before = masked[: match.start("l")]
     if _LABELLED.search(before):
         return None
     letter = match.group("l")
@@ -224,9 +331,9 @@ def _reading(original: str, masked: str, match: re.Match, listed: int, forced: b
         if after is not None and after.group(1) not in _AFTER_LETTER[letter.upper()]:
             return None
     judged = _JUDGED_WRONG.match(masked, listed)  # in the answer's own words, not across an option's text
-    judged_wrong = judged is not None and original[judged.start():judged.end()] == judged.group(0)
+    judged_wrong = judged is not None and original[judged.start() : judged.end()] == judged.group(0)
     labelled = _LABELLED_WRONG.match(masked, match.end("l"))
-    judged_wrong |= labelled is not None and original[labelled.start():labelled.end()] == labelled.group(0)
+    judged_wrong |= labelled is not None and original[labelled.start() : labelled.end()] == labelled.group(0)
     return "rejected" if _NEGATED.search(before) or judged_wrong else "chosen"
 
 
@@ -275,8 +382,11 @@ def _only_operand(option_text: str, answer: str) -> bool:
     if not re.fullmatch(r"\d+(?:\.\d+)?", number):
         return False
     places = list(re.finditer(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", answer.lower()))
-    return bool(places) and all(re.search(rf"{_OPERATOR}\s*$", answer.lower()[:m.start()])
-                                or re.match(rf"\s*{_OPERATOR}", answer.lower()[m.end():]) for m in places)
+    return bool(places) and all(
+        re.search(rf"{_OPERATOR}\s*$", answer.lower()[: m.start()])
+        or re.match(rf"\s*{_OPERATOR}", answer.lower()[m.end() :])
+        for m in places
+    )
 
 
 def _places(option: Option, answer: str, cased: bool = False) -> list[re.Match]:
@@ -302,8 +412,11 @@ def _in_their_case(options: list[Option], answer: str) -> list[Option]:
     kept = []
     for option in options:
         twins = [o for o in options if _content(o.text) == _content(option.text)]
-        if len(twins) == 1 or _places(option, answer, cased=True) \
-                or not any(_places(o, answer, cased=True) for o in twins):
+        if (
+            len(twins) == 1
+            or _places(option, answer, cased=True)
+            or not any(_places(o, answer, cased=True) for o in twins)
+        ):
             kept.append(option)
     return kept
 
@@ -311,8 +424,12 @@ def _in_their_case(options: list[Option], answer: str) -> list[Option]:
 def _rejected_texts(options: tuple[Option, ...], answer: str) -> set[str]:
     """The letters of the options the answer rejects by their text, as it rejects letters (``Sample A is wrong``,
     ``The genotype is FF, not Ff``)."""
-    return {o.letter for o in options for place in _places(o, answer, cased=_has_twins(o, options))
-            if _NEGATED.search(answer[:place.start()]) or _JUDGED_WRONG.match(answer, place.end())}
+    return {
+        o.letter
+        for o in options
+        for place in _places(o, answer, cased=_has_twins(o, options))
+        if _NEGATED.search(answer[: place.start()]) or _JUDGED_WRONG.match(answer, place.end())
+    }
 
 
 def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
@@ -331,10 +448,10 @@ def _corrected(text: str, options: tuple[Option, ...]) -> Extracted | None:
     named letter, when the words after the cue name one; else None."""
     letters = {option.letter for option in options}
     for cue in reversed(list(_CORRECTION.finditer(_masked(text, options)))):
-        before = text[:cue.start()]
+        before = text[: cue.start()]
         if not any(tier & letters for tier in _named_letters(before, _masked(before, options))[0]):
             continue
-        words = text[cue.end():].lstrip(" \t\n,.:;!?-–—")
+        words = text[cue.end() :].lstrip(" \t\n,.:;!?-–—")
         if re.search(r"\b(?:also|too|as\s+well)\b", words, re.IGNORECASE):
             return None  # "C. Actually, B is also possible" adds a letter, it does not replace one
         after = _read(words, options)
@@ -365,18 +482,29 @@ def _read(text: str, options: tuple[Option, ...]) -> Extracted:
     exact = [o.letter for o in options if _content(o.text) and _content(o.text) == said]
     if len(exact) > 1:  # texts that differ only in case ("AA", "Aa", "aa"): the case decides
         cased = " ".join(re.sub(r"[^\w\s]", " ", text).split())
-        exact = [o.letter for o in options
-                 if o.letter in exact and " ".join(re.sub(r"[^\w\s]", " ", o.text).split()) == cased]
+        exact = [
+            o.letter
+            for o in options
+            if o.letter in exact and " ".join(re.sub(r"[^\w\s]", " ", o.text).split()) == cased
+        ]
     if len(exact) == 1:
         return Extracted(exact[0], "text")
-    contained = [o for o in options if _content(o.text) and re.search(rf"\b{re.escape(_content(o.text))}\b", said)
-                 and not _only_operand(o.text, text)]
+    contained = [
+        o
+        for o in options
+        if _content(o.text)
+        and re.search(rf"\b{re.escape(_content(o.text))}\b", said)
+        and not _only_operand(o.text, text)
+    ]
     contained = _in_their_case(contained, text)
     if len(contained) == 1:
         return Extracted(contained[0].letter, "text")
     with_equals = _content(text, keep="=")  # as ``said``, "=" kept
-    stated = [o for o in contained  # "2 + 5 = 7", "the sum is 7": the option it ends by stating
-              if re.search(rf"(?:=|\bis|\bequals|\banswer)\s*{re.escape(_content(o.text))}$", with_equals)]
+    stated = [
+        o
+        for o in contained  # "2 + 5 = 7", "the sum is 7": the option it ends by stating
+        if re.search(rf"(?:=|\bis|\bequals|\banswer)\s*{re.escape(_content(o.text))}$", with_equals)
+    ]
     if len(stated) == 1:
         return Extracted(stated[0].letter, "text")
     return Extracted(None, "ambiguous" if len(contained) > 1 or len(exact) > 1 else "no_letter")

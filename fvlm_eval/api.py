@@ -12,7 +12,8 @@ as ``fvlm-eval run`` (which is a thin layer over it), with the same records.
 
 ``output_dir=None`` runs in a temporary folder removed afterwards: the records are the ones the
 CLI writes, kept in memory when ``keep_records``. A wrong argument raises ``SettingsError`` naming
-the argument (``error.cli_message`` names its CLI flag instead, which ``fvlm-eval run`` shows); a model that cannot be loaded ``ModelLoadError``; the run's own outcome (a
+the argument (``error.cli_message`` names its CLI flag instead, which ``fvlm-eval run`` shows); a model that
+cannot be loaded ``ModelLoadError``; the run's own outcome (a
 question that failed, every question failing) is in ``Evaluation.exit_code`` and ``messages``.
 """
 
@@ -30,8 +31,15 @@ from fvlm_eval.models.fvlm_folder import ExportRefused, export_checkpoint, save_
 from fvlm_eval.models.memory import adapter_for, dtype_of, unwrap
 from fvlm_eval.records import latest_by_id, read_records
 from fvlm_eval.run.folder import SAMPLES
-from fvlm_eval.run.options import (check_benchmarks, check_options, choose_modes, frame_cache_folder, from_cli, names,
-                                   whole_number)
+from fvlm_eval.run.options import (
+    check_benchmarks,
+    check_options,
+    choose_modes,
+    frame_cache_folder,
+    from_cli,
+    names,
+    whole_number,
+)
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.shards import Shard
@@ -136,25 +144,43 @@ def evaluate(
     chosen = check_benchmarks(benchmarks)
     check_options(protocol, generate, circular, sampling, dtype)
     if modes is not None and not names(modes, "modes"):
-        raise SettingsError("modes=[]: no mode given; give a mode, 'all', or None for the model's default",
-                            "--mode: no mode given")
+        raise SettingsError(
+            "modes=[]: no mode given; give a mode, 'all', or None for the model's default", "--mode: no mode given"
+        )
     whole_number("limit", limit, 1)
     whole_number("frames", frames, 1, 1024)
     if on_interrupt not in ("raise", "return"):
         raise SettingsError(f"on_interrupt={on_interrupt!r}: choose 'raise' or 'return'")
     framing = run_settings.get("cloze_framing")
     if framing is not None and framing not in CLOZE_FRAMINGS:
-        raise SettingsError(f"cloze_framing={framing!r}: choose {' or '.join(map(repr, CLOZE_FRAMINGS))}",
-                            f"--cloze-framing {framing}: choose {' or '.join(CLOZE_FRAMINGS)}")
+        raise SettingsError(
+            f"cloze_framing={framing!r}: choose {' or '.join(map(repr, CLOZE_FRAMINGS))}",
+            f"--cloze-framing {framing}: choose {' or '.join(CLOZE_FRAMINGS)}",
+        )
     if dtype is not None and not isinstance(model, (str, Path)):
-        raise SettingsError(f"dtype={dtype!r}: not applied to a model already in memory (it is evaluated in its own "
-                            f"dtype, {dtype_of(model)}); convert it yourself (model.to(torch.{dtype})) or leave dtype=None")
+        raise SettingsError(
+            f"dtype={dtype!r}: not applied to a model already in memory (it is evaluated in its own "
+            f"dtype, {dtype_of(model)}); convert it yourself (model.to(torch.{dtype})) or leave dtype=None"
+        )
     allowed = {f.name for f in dataclasses.fields(RunSettings)} - {
-        "benchmarks", "modes", "data_dir", "output_dir", "limit", "frames", "protocol", "generate", "circular",
-        "model_sampling", "frame_cache", "step"}
+        "benchmarks",
+        "modes",
+        "data_dir",
+        "output_dir",
+        "limit",
+        "frames",
+        "protocol",
+        "generate",
+        "circular",
+        "model_sampling",
+        "frame_cache",
+        "step",
+    }
     unknown = sorted(set(run_settings) - allowed)
     if unknown:
-        raise SettingsError(f"evaluate() got unknown settings {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+        raise SettingsError(
+            f"evaluate() got unknown settings {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
+        )
     whole_number("step", step, 0)
     if output_dir is not None and not str(output_dir).strip():
         raise SettingsError("output_dir is empty", "--output-dir is empty")
@@ -173,34 +199,58 @@ def evaluate(
             raise from_cli(str(error)) from error
         if launch is not None:
             if run_settings.get("shard") is not None:
-                raise SettingsError("shard is for independent processes; under torchrun the ranks are the shards",
-                                    "--shard is for independent processes; under torchrun the ranks are the shards")
+                raise SettingsError(
+                    "shard is for independent processes; under torchrun the ranks are the shards",
+                    "--shard is for independent processes; under torchrun the ranks are the shards",
+                )
             run_settings["shard"] = launch.shard
             device = torchrun.device_for(launch, device)
     console = console or Console()
     if isinstance(model, (str, Path)) and family is not None:
         if family not in FAMILIES:
-            raise SettingsError(f"family={family!r}: choose from {', '.join(FAMILIES)}",
-                                f"--family {family}: choose from {', '.join(FAMILIES)}")
+            raise SettingsError(
+                f"family={family!r}: choose from {', '.join(FAMILIES)}",
+                f"--family {family}: choose from {', '.join(FAMILIES)}",
+            )
     if isinstance(model, (str, Path)):
         _check_modes_before_loading(model, family, modes, device)
-    adapter = adapter_for(model, tokenizer=tokenizer, processor=processor, image_processor=image_processor,
-                          family=family, device=device, dtype=dtype, name=name)
+    adapter = adapter_for(
+        model,
+        tokenizer=tokenizer,
+        processor=processor,
+        image_processor=image_processor,
+        family=family,
+        device=device,
+        dtype=dtype,
+        name=name,
+    )
     chosen_modes = choose_modes(modes, adapter.family, tuple(adapter.variants), adapter.default_variant)
     if progress:
         for note in adapter.describe().get("notes") or ():
             console.print(f"note: {note}", style="yellow", markup=False, highlight=False)
-    run_settings.setdefault("command_line", f"fvlm_eval.evaluate({adapter.describe().get('name')!r}, "
-                                            f"{list(chosen)!r}, modes={list(chosen_modes)!r})")
+    run_settings.setdefault(
+        "command_line",
+        f"fvlm_eval.evaluate({adapter.describe().get('name')!r}, {list(chosen)!r}, modes={list(chosen_modes)!r})",
+    )
     if protocol is not None:
         run_settings["protocol"] = protocol
     if step is not None:
         run_settings["step"] = step
     temporary = tempfile.TemporaryDirectory(prefix="fvlm-eval-run-") if output_dir is None else None
     output = Path(temporary.name) if temporary else Path(output_dir)
-    settings = RunSettings(benchmarks=chosen, modes=chosen_modes, data_dir=Path(data_dir), output_dir=output, limit=limit,
-                           frames=frames, generate=generate, circular=circular, model_sampling=sampling == "model",
-                           frame_cache=frame_cache_folder(frame_cache), **run_settings)
+    settings = RunSettings(
+        benchmarks=chosen,
+        modes=chosen_modes,
+        data_dir=Path(data_dir),
+        output_dir=output,
+        limit=limit,
+        frames=frames,
+        generate=generate,
+        circular=circular,
+        model_sampling=sampling == "model",
+        frame_cache=frame_cache_folder(frame_cache),
+        **run_settings,
+    )
     try:
         return _run(adapter, settings, console, progress, launch, keep_records, temporary is None, on_interrupt)
     finally:
@@ -219,8 +269,16 @@ def _check_modes_before_loading(model, family: str | None, modes, device: str | 
     choose_modes(modes, family, tuple(module.VARIANTS), module.DEFAULT_VARIANT)
 
 
-def _run(adapter, settings: RunSettings, console, progress: bool, launch, keep_records: bool, keep_folder: bool,
-         on_interrupt: str) -> Evaluation:
+def _run(
+    adapter,
+    settings: RunSettings,
+    console,
+    progress: bool,
+    launch,
+    keep_records: bool,
+    keep_folder: bool,
+    on_interrupt: str,
+) -> Evaluation:
     training = unwrap(getattr(adapter, "model", None))
     was_training = bool(getattr(training, "training", False))
     if was_training:
@@ -253,5 +311,14 @@ def _result(output: Path, summary: Summary, keep_records: bool, keep_folder: boo
     return BenchmarkResult(summary, folder if keep_folder else None, records)
 
 
-__all__ = ["BenchmarkResult", "Evaluation", "ExportRefused", "ProtocolResult", "SettingsError", "adapter_for", "evaluate",
-           "export_checkpoint", "save_model_folder"]
+__all__ = [
+    "BenchmarkResult",
+    "Evaluation",
+    "ExportRefused",
+    "ProtocolResult",
+    "SettingsError",
+    "adapter_for",
+    "evaluate",
+    "export_checkpoint",
+    "save_model_folder",
+]

@@ -32,16 +32,22 @@ def circular_block(question: Question, asked: list[tuple[ChoiceResult, Generatio
         back = dict(zip(asked_question.letters, order))
         entry: dict = {"order": order, "error": result.error, "pred": {}, "scores": {}, "generated": None}
         if not result.error:
-            scores = protocol_scores(asked_question.letters, tuple(o.text for o in asked_question.options),
-                                     list(result.options))
+            scores = protocol_scores(
+                asked_question.letters, tuple(o.text for o in asked_question.options), list(result.options)
+            )
             for protocol, values in scores.items():
-                entry["scores"][protocol] = None if values is None else {back[l]: v for l, v in values.items()}
+                entry["scores"][protocol] = (
+                    None if values is None else {back[letter]: v for letter, v in values.items()}
+                )
                 chosen = predict(protocol, values)
                 entry["pred"][protocol] = back.get(chosen) if chosen else None
         if generation is not None:
             extracted = extract_letter(generation.text, asked_question.options)
-            entry["generated"] = {"text": generation.text, "status": "failed" if generation.error else extracted.status,
-                                  "letter": None if generation.error or not extracted.letter else back[extracted.letter]}
+            entry["generated"] = {
+                "text": generation.text,
+                "status": "failed" if generation.error else extracted.status,
+                "letter": None if generation.error or not extracted.letter else back[extracted.letter],
+            }
         rotations.append(entry)
     return {"rotations": rotations}
 
@@ -58,7 +64,7 @@ def circular_predictions(block: dict, question: Question, generated: bool) -> di
         if any(t is None for t in tables):
             preds[PERMUTATION_AVERAGED + protocol] = None
             continue
-        averaged = {l: sum(t[l] for t in tables) / len(tables) for l in question.letters}
+        averaged = {letter: sum(t[letter] for t in tables) / len(tables) for letter in question.letters}
         preds[PERMUTATION_AVERAGED + protocol] = predict(PERMUTATION_AVERAGED + protocol, averaged)
     if generated:
         letters = {(r["generated"] or {}).get("letter") for r in rotations}

@@ -19,9 +19,13 @@ from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_as_interrup
 from fvlm_eval.protocols import GENERATED, PROTOCOLS
 from fvlm_eval.tasks import BENCHMARKS
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]},
-                  help="Evaluate fVLM checkpoints (and SmolVLM2) on MVBench, Video-MME and ScienceQA.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Evaluate fVLM checkpoints (and SmolVLM2) on MVBench, Video-MME and ScienceQA.",
+)
 
 DEFAULT_MODEL = "sanps/fVLM-135M"
 _STOP_REPORTED = False  # a run that stopped on Ctrl-C has said so itself
@@ -56,9 +60,12 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version, help="print the version and exit"),
-    debug: bool = typer.Option(False, "--debug", help="show the Python traceback of an error (also FVLM_EVAL_DEBUG=1); "
-                                                     "may follow any command"),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_show_version, help="print the version and exit"
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="show the Python traceback of an error (also FVLM_EVAL_DEBUG=1); may follow any command"
+    ),
 ) -> None:
     """Evaluate fVLM checkpoints (and SmolVLM2) on MVBench, Video-MME and ScienceQA."""
 
@@ -68,8 +75,17 @@ def _readable_help() -> None:
     ``{benchmarks}...``): show the metavar given, a plain word for a type, nothing for a flag."""
     from typer import core
 
-    words = {"int": "N", "int range": "N", "float": "NUMBER", "float range": "NUMBER", "Path": "PATH", "path": "PATH",
-             "str": "TEXT", "file": "FILE", "directory": "DIR"}
+    words = {
+        "int": "N",
+        "int range": "N",
+        "float": "NUMBER",
+        "float range": "NUMBER",
+        "Path": "PATH",
+        "path": "PATH",
+        "str": "TEXT",
+        "file": "FILE",
+        "directory": "DIR",
+    }
     original = core._TyperParameter.display_type
 
     def option_type(self, ctx):
@@ -116,28 +132,83 @@ def default_output(model: str) -> Path:
 @app.command()
 def run(
     benchmarks: list[str] = typer.Argument(..., metavar="BENCHMARK...", help="mvbench, videomme, scienceqa"),
-    mode: Optional[list[str]] = typer.Option(None, "--mode", "-m", metavar="MODE", help="the model's modes (fVLM: coarse_only, coarse_fine, autoregressive) or all; repeatable; default: the model's default"),
+    mode: Optional[list[str]] = typer.Option(
+        None,
+        "--mode",
+        "-m",
+        metavar="MODE",
+        help="the model's modes (fVLM: coarse_only, coarse_fine, autoregressive) or all; repeatable; "
+        "default: the model's default",
+    ),
     model: str = typer.Option(DEFAULT_MODEL, metavar="PATH|HUB_ID", help="hub id, model folder, or weights file"),
-    family: Optional[str] = typer.Option(None, metavar="FAMILY", help="fvlm or smolvlm (default: read from the model's config.json)"),
+    family: Optional[str] = typer.Option(
+        None, metavar="FAMILY", help="fvlm or smolvlm (default: read from the model's config.json)"
+    ),
     data_dir: Path = typer.Option(Path("data"), metavar="DIR", help="folder holding <benchmark>/ for each benchmark"),
     output_dir: Optional[str] = typer.Option(None, metavar="DIR", help="default: results/runs/<model name>"),
-    limit: Optional[int] = typer.Option(None, min=1, metavar="N", help="score only the first N questions of each benchmark (round-robin over categories)"),
-    frames: Optional[int] = typer.Option(None, min=1, max=1024, metavar="N", help="frames per video (images are one frame; fVLM shows it 8 times)"),
-    batch_size: Optional[int] = typer.Option(None, min=1, metavar="N", help="questions per model batch (default: from free GPU memory; 16 on CPU)"),
-    device: Optional[str] = typer.Option(None, metavar="DEVICE", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)"),
-    dtype: Optional[str] = typer.Option(None, metavar="DTYPE", help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"),
-    protocol: Optional[str] = typer.Option(None, metavar="PROTOCOL", help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}; {', '.join(protocols.CLOZE_PROTOCOLS)}; {GENERATED} (with --generate); circular_* and permavg_* (with --circular); default: {_run_default('protocol')}"),
-    workers: Optional[int] = typer.Option(None, min=0, metavar="N", help="decoding processes (default: the cores, bounded by the work; 0: this process)"),
-    subtitles: bool = typer.Option(False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"),
-    generate: bool = typer.Option(False, help="also generate an answer per question and read its letter (protocol 'generated')"),
+    limit: Optional[int] = typer.Option(
+        None,
+        min=1,
+        metavar="N",
+        help="score only the first N questions of each benchmark (round-robin over categories)",
+    ),
+    frames: Optional[int] = typer.Option(
+        None, min=1, max=1024, metavar="N", help="frames per video (images are one frame; fVLM shows it 8 times)"
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, min=1, metavar="N", help="questions per model batch (default: from free GPU memory; 16 on CPU)"
+    ),
+    device: Optional[str] = typer.Option(
+        None, metavar="DEVICE", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)"
+    ),
+    dtype: Optional[str] = typer.Option(
+        None, metavar="DTYPE", help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"
+    ),
+    protocol: Optional[str] = typer.Option(
+        None,
+        metavar="PROTOCOL",
+        help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}; {', '.join(protocols.CLOZE_PROTOCOLS)}; "
+        f"{GENERATED} (with --generate); circular_* and permavg_* (with --circular); "
+        f"default: {_run_default('protocol')}",
+    ),
+    workers: Optional[int] = typer.Option(
+        None, min=0, metavar="N", help="decoding processes (default: the cores, bounded by the work; 0: this process)"
+    ),
+    subtitles: bool = typer.Option(
+        False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"
+    ),
+    generate: bool = typer.Option(
+        False, help="also generate an answer per question and read its letter (protocol 'generated')"
+    ),
     max_new_tokens: int = typer.Option(16, min=1, max=512, metavar="N", help="longest generated answer, in tokens"),
-    circular: bool = typer.Option(False, help="also ask each question with its options rotated through every position (circular_* and permavg_* protocols)"),
-    cloze_framing: Optional[str] = typer.Option(None, metavar="plain|chat", help=f"the cloze prompt: plain text, or the chat template (default: {_run_default('cloze_framing')})"),
-    sampling: str = typer.Option("benchmark", metavar="benchmark|model", help="video frames: 'benchmark' (the benchmark's rule, the same for every model) or 'model' (the model's own)"),
-    frame_cache: Optional[Path] = typer.Option(None, metavar="DIR", help="frame cache folder (default: $FVLM_EVAL_FRAME_CACHE or ~/.cache/fvlm-eval/frames)"),
+    circular: bool = typer.Option(
+        False,
+        help="also ask each question with its options rotated through every position "
+        "(circular_* and permavg_* protocols)",
+    ),
+    cloze_framing: Optional[str] = typer.Option(
+        None,
+        metavar="plain|chat",
+        help=f"the cloze prompt: plain text, or the chat template (default: {_run_default('cloze_framing')})",
+    ),
+    sampling: str = typer.Option(
+        "benchmark",
+        metavar="benchmark|model",
+        help="video frames: 'benchmark' (the benchmark's rule, the same for every model) or 'model' (the model's own)",
+    ),
+    frame_cache: Optional[Path] = typer.Option(
+        None, metavar="DIR", help="frame cache folder (default: $FVLM_EVAL_FRAME_CACHE or ~/.cache/fvlm-eval/frames)"
+    ),
     no_frame_cache: bool = typer.Option(False, "--no-frame-cache", help="decode every clip; read and write no cache"),
-    shard: Optional[str] = typer.Option(None, metavar="I/N", help="score shard I of N only (whole videos); join with `fvlm-eval merge`"),
-    step: Optional[int] = typer.Option(None, min=0, metavar="N", help="the checkpoint's training step, written into the manifest (for `fvlm-eval track`)"),
+    shard: Optional[str] = typer.Option(
+        None, metavar="I/N", help="score shard I of N only (whole videos); join with `fvlm-eval merge`"
+    ),
+    step: Optional[int] = typer.Option(
+        None,
+        min=0,
+        metavar="N",
+        help="the checkpoint's training step, written into the manifest (for `fvlm-eval track`)",
+    ),
     keep_going: bool = typer.Option(False, help="do not stop when the first questions all fail alike"),
 ) -> None:
     """Score every question of BENCHMARK... in each mode; write per-sample JSONL and a summary. Reruns resume.
@@ -156,12 +227,34 @@ def run(
     console = terminal.console()  # `run ... | head -1` goes on to the end; main says so once on stderr
     try:
         evaluation = evaluate(
-            model, benchmarks, modes=mode, protocol=protocol, limit=limit, frames=frames, data_dir=data_dir,
-            output_dir=output, frame_cache=False if no_frame_cache else (frame_cache or True), generate=generate,
-            circular=circular, step=step, sampling=sampling, family=family, device=device, dtype=dtype, console=console,
-            distributed=True, on_interrupt="return", batch_size=batch_size, workers=workers, subtitles=subtitles,
-            max_new_tokens=max_new_tokens, shard=shard, keep_going=keep_going,
-            command_line=" ".join(["fvlm-eval", *sys.argv[1:]]), **({"cloze_framing": cloze_framing} if cloze_framing else {}))
+            model,
+            benchmarks,
+            modes=mode,
+            protocol=protocol,
+            limit=limit,
+            frames=frames,
+            data_dir=data_dir,
+            output_dir=output,
+            frame_cache=False if no_frame_cache else (frame_cache or True),
+            generate=generate,
+            circular=circular,
+            step=step,
+            sampling=sampling,
+            family=family,
+            device=device,
+            dtype=dtype,
+            console=console,
+            distributed=True,
+            on_interrupt="return",
+            batch_size=batch_size,
+            workers=workers,
+            subtitles=subtitles,
+            max_new_tokens=max_new_tokens,
+            shard=shard,
+            keep_going=keep_going,
+            command_line=" ".join(["fvlm-eval", *sys.argv[1:]]),
+            **({"cloze_framing": cloze_framing} if cloze_framing else {}),
+        )
     except SettingsError as error:
         _fail(getattr(error, "cli_message", None) or str(error))
     summaries = evaluation.summaries
@@ -175,10 +268,15 @@ def run(
 
     from rich.markup import escape
 
-    shown, quoted = escape(str(output)), escape(shlex.quote(str(output)))  # pasted into a shell, read by rich: neither reinterprets it
+    shown, quoted = (
+        escape(str(output)),
+        escape(shlex.quote(str(output))),
+    )  # pasted into a shell, read by rich: neither reinterprets it
     if shard is not None:
-        console.print(f"shard {escape(shard.strip())} recorded under {shown}; when every shard has finished: "
-                      f"fvlm-eval merge {quoted}")
+        console.print(
+            f"shard {escape(shard.strip())} recorded under {shown}; when every shard has finished: "
+            f"fvlm-eval merge {quoted}"
+        )
     elif summaries:
         console.print(f"records and summaries: [bold]{shown}[/]  (next: fvlm-eval report {quoted})")
     raise typer.Exit(evaluation.exit_code)
@@ -186,19 +284,29 @@ def run(
 
 @app.command()
 def track(
-    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="run folders (one per checkpoint), or a folder whose sub-folders are runs"),
-    protocol: Optional[list[str]] = typer.Option(None, "--protocol", "-p", metavar="PROTOCOL", help="protocols to draw and compare, repeatable (default: the headline one, and generated when recorded)"),
-    output: Optional[Path] = typer.Option(None, metavar="DIR", help="where to write (default: <the folder of runs>/track)"),
-    alpha: float = typer.Option(0.05, min=0.0, max=1.0, metavar="ALPHA", help="significance level of the consecutive comparisons (above 0)"),
+    runs: list[Path] = typer.Argument(
+        ..., metavar="RUN...", help="run folders (one per checkpoint), or a folder whose sub-folders are runs"
+    ),
+    protocol: Optional[list[str]] = typer.Option(
+        None,
+        "--protocol",
+        "-p",
+        metavar="PROTOCOL",
+        help="protocols to draw and compare, repeatable (default: the headline one, and generated when recorded)",
+    ),
+    output: Optional[Path] = typer.Option(
+        None, metavar="DIR", help="where to write (default: <the folder of runs>/track)"
+    ),
+    alpha: float = typer.Option(
+        0.05, min=0.0, max=1.0, metavar="ALPHA", help="significance level of the consecutive comparisons (above 0)"
+    ),
     seed: int = typer.Option(0, metavar="N", help="bootstrap seed"),
 ) -> None:
     """Accuracy against training step per benchmark, mode and protocol (intervals, chance, the best
     checkpoint and what it is worth, consecutive checkpoints compared as regress does): track.md,
     track.csv, track.png. The step is the manifest's (run --step N) or the folder name's (step_9000)."""
-    from fvlm_eval.reports.track import TrackError
+    from fvlm_eval.reports.track import TrackError, best_caveat
     from fvlm_eval.reports.track import track as write_track
-
-    from fvlm_eval.reports.track import best_caveat
 
     if alpha <= 0:
         _fail(f"--alpha {alpha}: must be above 0")
@@ -213,22 +321,34 @@ def track(
 
     for row in analysis["best"]:
         chance = "n/a" if row["chance"] is None else f"{100 * row['chance']:.1f}%"
-        echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: "
-                   f"{'best' if row['checkpoints'] > 1 else 'only'} step {row['step']} "
-                   f"({100 * row['accuracy']:.1f}%, chance {chance}; {best_caveat(row)})")
+        echo(
+            f"{row['benchmark']} {row['mode']} {row['protocol']}: "
+            f"{'best' if row['checkpoints'] > 1 else 'only'} step {row['step']} "
+            f"({100 * row['accuracy']:.1f}%, chance {chance}; {best_caveat(row)})"
+        )
     for row in analysis["pairs"]:
         if row.get("not_measured"):
-            echo(f"{row['benchmark']} {row['mode']} {row['protocol']}: steps {row['from']} → {row['to']} not "
-                       f"compared: step {' and '.join(map(str, row['not_measured']))} did not measure it")
+            echo(
+                f"{row['benchmark']} {row['mode']} {row['protocol']}: steps {row['from']} → {row['to']} not "
+                f"compared: step {' and '.join(map(str, row['not_measured']))} did not measure it"
+            )
     for path in written:
         echo(f"wrote {path}")
 
 
 @app.command("export-checkpoint")
 def export_checkpoint(
-    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT.pt", help="a training checkpoint: a state dict, or a dict with 'model_state_dict'"),
-    folder: Path = typer.Argument(..., metavar="FOLDER", help="the model folder to write (model.safetensors, config.json, tokenizer)"),
-    config: Optional[Path] = typer.Option(None, metavar="CONFIG.json", help="the model's config.json (default: one beside the checkpoint, else fVLM-135M's)"),
+    checkpoint: Path = typer.Argument(
+        ..., metavar="CHECKPOINT.pt", help="a training checkpoint: a state dict, or a dict with 'model_state_dict'"
+    ),
+    folder: Path = typer.Argument(
+        ..., metavar="FOLDER", help="the model folder to write (model.safetensors, config.json, tokenizer)"
+    ),
+    config: Optional[Path] = typer.Option(
+        None,
+        metavar="CONFIG.json",
+        help="the model's config.json (default: one beside the checkpoint, else fVLM-135M's)",
+    ),
     force: bool = typer.Option(False, "--force", help="overwrite a folder that already holds a model"),
 ) -> None:
     """Turn a training checkpoint into a model folder that `run --model` (and `load_fvlm`) reads."""
@@ -242,15 +362,17 @@ def export_checkpoint(
 def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards wrote into")) -> None:
     """Join the shards of a run (`fvlm-eval run --shard i/n`) into samples.jsonl and summary.json."""
     from fvlm_eval import terminal
-    from fvlm_eval.run.shards import merge as merge_shards
     from fvlm_eval.reports.tables import print_run_tables
+    from fvlm_eval.run.shards import merge as merge_shards
 
     summaries = merge_shards(run_dir)
     print_run_tables(summaries, terminal.console())
 
 
 @app.command("benchmarks")
-def list_benchmarks(data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark")) -> None:
+def list_benchmarks(
+    data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
+) -> None:
     """List the benchmarks and the state of their data."""
     from fvlm_eval.tasks.prepare import status
     from fvlm_eval.terminal import echo
@@ -271,8 +393,8 @@ def prepare(
 ) -> None:
     """Fetch BENCHMARK from the hub (with network), then verify it and print its coverage."""
     (name,) = _benchmarks([benchmark])
-    from fvlm_eval.tasks.prepare import fetch, print_verification, verify
     from fvlm_eval.tasks import DataMissing, get_benchmark
+    from fvlm_eval.tasks.prepare import fetch, print_verification, verify
 
     adapter = get_benchmark(name)
     try:
@@ -285,8 +407,10 @@ def prepare(
         try:
             fetch(adapter, data_dir, revision)
         except Exception as error:
-            raise UserError(f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-                            "place the files by hand as the benchmark's docstring says") from error
+            raise UserError(
+                f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                "place the files by hand as the benchmark's docstring says"
+            ) from error
     result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
     print_verification(result)
     if not result.complete:
@@ -295,12 +419,20 @@ def prepare(
 
 @app.command()
 def report(
-    runs: list[Path] = typer.Argument(..., help="run folders (the --output-dir of fvlm-eval run), any number, any families"),
-    baselines: Optional[Path] = typer.Option(None, help="baseline CSV (default: the published figures shipped with fvlm-eval)"),
+    runs: list[Path] = typer.Argument(
+        ..., help="run folders (the --output-dir of fvlm-eval run), any number, any families"
+    ),
+    baselines: Optional[Path] = typer.Option(
+        None, help="baseline CSV (default: the published figures shipped with fvlm-eval)"
+    ),
     output_dir: Optional[Path] = typer.Option(None, help="where to write (default: the first run folder)/report"),
     alpha: float = typer.Option(0.05, help="significance level of the above-chance test; 0 < alpha < 1"),
-    thumbnails: int = typer.Option(4, min=0, max=16, metavar="N", help="report.html: sampled frames shown per video (0: none)"),
-    frame_cache: Optional[Path] = typer.Option(None, metavar="DIR", help="report.html: frame cache to read thumbnails from (default: the run's default)"),
+    thumbnails: int = typer.Option(
+        4, min=0, max=16, metavar="N", help="report.html: sampled frames shown per video (0: none)"
+    ),
+    frame_cache: Optional[Path] = typer.Option(
+        None, metavar="DIR", help="report.html: frame cache to read thumbnails from (default: the run's default)"
+    ),
 ) -> None:
     """Tables (Markdown, CSV, JSON), charts and report.html (tables, charts and a question browser in one
     self-contained file) of runs side by side with the published figures."""
@@ -318,11 +450,23 @@ def regress(
     baseline: Path = typer.Option(..., help="run folder of the reference checkpoint"),
     current: Path = typer.Option(..., help="run folder of the checkpoint under test"),
     max_drop: float = typer.Option(1.0, min=0.0, help="fail when accuracy drops by more than this many points ..."),
-    alpha: float = typer.Option(0.05, help="... and the drop is significant at this level (exact sign-flip test over videos, one-sided); 0 < alpha < 1"),
-    protocol: Optional[str] = typer.Option(None, help="the protocol compared (default: the headline protocol, the same in both runs)"),
-    allow_underpowered: bool = typer.Option(False, help="pass (with a warning) when a drop of --max-drop could not have been detected"),
-    min_overlap: float = typer.Option(0.9, min=0.0, max=1.0, help="unusable when the runs share fewer than this share of either run's questions"),
-    allow_mismatch: bool = typer.Option(False, help="compare even when settings differ (never a protocol one run lacks)"),
+    alpha: float = typer.Option(
+        0.05,
+        help="... and the drop is significant at this level (exact sign-flip test over videos, one-sided); "
+        "0 < alpha < 1",
+    ),
+    protocol: Optional[str] = typer.Option(
+        None, help="the protocol compared (default: the headline protocol, the same in both runs)"
+    ),
+    allow_underpowered: bool = typer.Option(
+        False, help="pass (with a warning) when a drop of --max-drop could not have been detected"
+    ),
+    min_overlap: float = typer.Option(
+        0.9, min=0.0, max=1.0, help="unusable when the runs share fewer than this share of either run's questions"
+    ),
+    allow_mismatch: bool = typer.Option(
+        False, help="compare even when settings differ (never a protocol one run lacks)"
+    ),
     seed: int = typer.Option(0, help="bootstrap seed"),
     output: Optional[Path] = typer.Option(None, help="report folder (default: <current>/regress)"),
 ) -> None:
@@ -335,8 +479,11 @@ def regress(
         _fail(f"--alpha {alpha:g}: must be above 0 and below 1")
     if protocol is not None and protocol not in protocols.ALL_PROTOCOLS:
         _fail(f"--protocol {protocol}: unknown; known: {', '.join(protocols.ALL_PROTOCOLS)}")
-    raise typer.Exit(compare(baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap, protocol,
-                             allow_underpowered))
+    raise typer.Exit(
+        compare(
+            baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap, protocol, allow_underpowered
+        )
+    )
 
 
 @app.command()
@@ -390,13 +537,19 @@ def main(argv: list[str] | None = None) -> int:
 
                 traceback.print_exc()
             if not message:
-                message = (f"{type(error).__name__}: {error} (an unexpected error: rerun with --debug for the "
-                           "traceback, and report it)")
+                message = (
+                    f"{type(error).__name__}: {error} (an unexpected error: rerun with --debug for the "
+                    "traceback, and report it)"
+                )
                 code = ExitCode.FAILED
             typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
-        typer.secho("note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
-                    "command went on to the end and wrote its files", err=True, fg=typer.colors.YELLOW)
+        typer.secho(
+            "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
+            "command went on to the end and wrote its files",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     if code == ExitCode.INTERRUPTED and sigterm_received():  # typer returns 130 for any KeyboardInterrupt
         code = ExitCode.TERMINATED
     if code in INTERRUPT_EXIT_CODES and not _STOP_REPORTED:  # Ctrl-C or SIGTERM before a run could say so
@@ -407,8 +560,11 @@ def main(argv: list[str] | None = None) -> int:
 def main_interrupted(code: int = ExitCode.INTERRUPTED, command: str = "run") -> int:
     now_stopping()
     how = "stopped by SIGTERM" if code == ExitCode.TERMINATED else "interrupted"
-    kept = ("records written so far are kept: rerun the same command to resume" if command in ("run", "demo")
-            else "every file it wrote is whole: rerun the same command")
+    kept = (
+        "records written so far are kept: rerun the same command to resume"
+        if command in ("run", "demo")
+        else "every file it wrote is whole: rerun the same command"
+    )
     typer.secho(f"{how} before `{command or 'the command'}` finished; {kept}", err=True, fg=typer.colors.YELLOW)
     return code
 

@@ -18,12 +18,16 @@ from pathlib import Path
 
 from fvlm_eval.errors import RecordError
 
-BYTE_ORDER_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-                    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 
 
 def wide_encoding(data: bytes) -> str | None:
-    """"UTF-16" or "UTF-32" when ``data`` starts with that encoding's byte-order mark, else ``None``."""
+    """ "UTF-16" or "UTF-32" when ``data`` starts with that encoding's byte-order mark, else ``None``."""
     return next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)
 
 
@@ -80,8 +84,11 @@ def _sweep_abandoned_temporaries(path: Path) -> None:
     try:
         for entry in os.scandir(path.parent):
             found = _TEMPORARY.fullmatch(entry.name)
-            if (found and (found["name"] == path.name or (path.parent / found["name"]).is_file())
-                    and now - entry.stat(follow_symlinks=False).st_mtime > ABANDONED_AFTER_SECONDS):
+            if (
+                found
+                and (found["name"] == path.name or (path.parent / found["name"]).is_file())
+                and now - entry.stat(follow_symlinks=False).st_mtime > ABANDONED_AFTER_SECONDS
+            ):
                 os.unlink(entry.path)
     except OSError:
         pass  # tidying only: the write itself succeeded
@@ -101,8 +108,9 @@ def read_json(path: Path):
     except UnicodeDecodeError as error:
         wide = wide_encoding(path.read_bytes()[:4])
         if wide:
-            raise RecordError(f"{path}: the file is {wide} (it starts with its byte-order mark), not UTF-8 JSON; "
-                              "convert it to UTF-8") from error
+            raise RecordError(
+                f"{path}: the file is {wide} (it starts with its byte-order mark), not UTF-8 JSON; convert it to UTF-8"
+            ) from error
         raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error
     except (OSError, ValueError) as error:
         raise RecordError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from error

@@ -49,6 +49,7 @@ def chance_outcomes(protocol: str, options: int) -> int:
 def lower_is_better(protocol: str) -> bool:
     return protocol.removeprefix(PERMUTATION_AVERAGED) in LOWER_IS_BETTER
 
+
 PROTOCOL_NAMES = {
     "reference": "option log-likelihood (reference: mean CE, the public fVLM scorer's)",
     "sum": "option log-likelihood (sum)",
@@ -66,10 +67,12 @@ PROTOCOL_NAMES = {
 
 def protocol_name(protocol: str) -> str:
     """What a protocol's number is, in words (circular and permutation-averaged variants by their base)."""
-    for prefix, words in (("circular_", "circular, right under every rotation: "),
-                          ("permavg_", "permutation-averaged: ")):
+    for prefix, words in (
+        ("circular_", "circular, right under every rotation: "),
+        ("permavg_", "permutation-averaged: "),
+    ):
         if protocol.startswith(prefix):
-            return words + protocol_name(protocol[len(prefix):])
+            return words + protocol_name(protocol[len(prefix) :])
     return PROTOCOL_NAMES.get(protocol, protocol)
 
 
@@ -116,5 +119,8 @@ def protocol_order(protocols) -> list[str]:
 
 def known_protocols(generate: bool, circular: bool) -> tuple[str, ...]:
     """Every protocol a run with these options records (any of them can be the headline)."""
-    return tuple(p for p in ALL_PROTOCOLS if (generate or GENERATED not in p) and
-                 (circular or formulation(p) not in ("circular", "permutation_averaged")))
+    return tuple(
+        p
+        for p in ALL_PROTOCOLS
+        if (generate or GENERATED not in p) and (circular or formulation(p) not in ("circular", "permutation_averaged"))
+    )

@@ -89,22 +89,47 @@ class Record:
         version = data.get("schema_version", 1)
         if version != SCHEMA_VERSION:
             age = "an older" if isinstance(version, int) and version < SCHEMA_VERSION else "a newer"
-            raise RecordError(f"{where}: made by {age} version of fvlm-eval (record schema {version}; this version "
-                              f"reads {SCHEMA_VERSION}): rerun into a new --output-dir, or use that version")
+            raise RecordError(
+                f"{where}: made by {age} version of fvlm-eval (record schema {version}; this version "
+                f"reads {SCHEMA_VERSION}): rerun into a new --output-dir, or use that version"
+            )
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [n for n in names if n not in data]
         if missing:
             raise RecordError(f"{where}: record {data['id']!r} lacks {', '.join(missing)}")
         values = {n: data[n] for n in names}
-        kinds = {"id": str, "benchmark": str, "mode": str, "group": str, "letters": list, "fields": dict, "scores": dict,
-                 "pred": dict, "correct": dict, "question_sha256": str, "notes": list}
+        kinds = {
+            "id": str,
+            "benchmark": str,
+            "mode": str,
+            "group": str,
+            "letters": list,
+            "fields": dict,
+            "scores": dict,
+            "pred": dict,
+            "correct": dict,
+            "question_sha256": str,
+            "notes": list,
+        }
         wrong = [n for n, kind in kinds.items() if not isinstance(values[n], kind)]
-        wrong += [n for n in ("options", "generated", "error", "frames", "cloze", "circular") if values[n] is not None and
-                  not isinstance(values[n], {"options": dict, "generated": dict, "error": str, "frames": list,
-                                             "cloze": dict, "circular": dict}[n])]
-        wrong += ["correct"] if isinstance(values["correct"], dict) and not all(isinstance(v, bool) for v in values["correct"].values()) else []
+        wrong += [
+            n
+            for n in ("options", "generated", "error", "frames", "cloze", "circular")
+            if values[n] is not None
+            and not isinstance(
+                values[n],
+                {"options": dict, "generated": dict, "error": str, "frames": list, "cloze": dict, "circular": dict}[n],
+            )
+        ]
+        wrong += (
+            ["correct"]
+            if isinstance(values["correct"], dict) and not all(isinstance(v, bool) for v in values["correct"].values())
+            else []
+        )
         if wrong:
-            raise RecordError(f"{where}: record {data['id']!r} has fields of the wrong type: {', '.join(sorted(set(wrong)))}")
+            raise RecordError(
+                f"{where}: record {data['id']!r} has fields of the wrong type: {', '.join(sorted(set(wrong)))}"
+            )
         for name in ("letters", "frames", "timestamps", "notes"):
             if isinstance(values[name], list):
                 values[name] = tuple(values[name])
@@ -118,8 +143,16 @@ class Record:
 def question_sha256(question: Question, prompt: str, version: str) -> str:
     """What a record was computed from, on the harness's side: change any of it and the question
     is scored again on resume."""
-    payload = [question.id, version, prompt, [o.answer for o in question.options], question.gold, question.media.key,
-               question.media.bound, question.error]
+    payload = [
+        question.id,
+        version,
+        prompt,
+        [o.answer for o in question.options],
+        question.gold,
+        question.media.key,
+        question.media.bound,
+        question.error,
+    ]
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -131,10 +164,20 @@ def reference_regex_options(user_text: str) -> dict[str, str]:
     return found
 
 
-def make_record(question: Question, mode: str, prompt: str, question_hash: str, result: ChoiceResult | None = None,
-                error: str | None = None, clip: Clip | None = None, generation: Generation | None = None,
-                cloze: ClozeResult | None = None, cloze_framing: str = "plain",
-                rotations: list[tuple[ChoiceResult, Generation | None]] | None = None, dtype: str = "float32") -> Record:
+def make_record(
+    question: Question,
+    mode: str,
+    prompt: str,
+    question_hash: str,
+    result: ChoiceResult | None = None,
+    error: str | None = None,
+    clip: Clip | None = None,
+    generation: Generation | None = None,
+    cloze: ClozeResult | None = None,
+    cloze_framing: str = "plain",
+    rotations: list[tuple[ChoiceResult, Generation | None]] | None = None,
+    dtype: str = "float32",
+) -> Record:
     """The record of one (question, mode): scores and predictions of every protocol, or the error.
 
     ``cloze``: the question's cloze formulation; ``rotations``: with ``--circular``, the results of
@@ -149,17 +192,29 @@ def make_record(question: Question, mode: str, prompt: str, question_hash: str, 
     cloze_block = None
     if cloze is not None and not error:
         scores.update(cloze_scores(texts, letters, list(cloze.logprobs), list(cloze.neutral)))
-        cloze_block = {"framing": cloze_framing, "prompt_sha256": cloze.prompt_sha256,
-                       "options": {l: {"token_ids": list(ids), "logprobs": list(lp), "neutral_logprobs": list(nl)}
-                                   for l, ids, lp, nl in zip(letters, cloze.token_ids, cloze.logprobs, cloze.neutral)}}
+        cloze_block = {
+            "framing": cloze_framing,
+            "prompt_sha256": cloze.prompt_sha256,
+            "options": {
+                letter: {"token_ids": list(ids), "logprobs": list(lp), "neutral_logprobs": list(nl)}
+                for letter, ids, lp, nl in zip(letters, cloze.token_ids, cloze.logprobs, cloze.neutral)
+            },
+        }
     preds = {p: predict(p, v) for p, v in scores.items()}
     generated = None
     if generation is not None:
         extracted = extract_letter(generation.text, question.options)
         status = "failed" if generation.error else extracted.status
-        generated = {"text": generation.text, "letter": extracted.letter, "status": status,
-                     "new_tokens": generation.new_tokens, "stopped": generation.stopped, "max_new_tokens": generation.limit,
-                     "prompt_sha256": generation.prompt_sha256, "error": generation.error}
+        generated = {
+            "text": generation.text,
+            "letter": extracted.letter,
+            "status": status,
+            "new_tokens": generation.new_tokens,
+            "stopped": generation.stopped,
+            "max_new_tokens": generation.limit,
+            "prompt_sha256": generation.prompt_sha256,
+            "error": generation.error,
+        }
         preds[GENERATED] = None if error or generation.error else extracted.letter
     notes = list(question.notes)
     expected = {o.letter: f"{o.letter}. {o.text.strip()}" for o in question.options}
@@ -175,20 +230,44 @@ def make_record(question: Question, mode: str, prompt: str, question_hash: str, 
         preds.update(circular_predictions(circular, question, generation is not None))
     options = None
     if result is not None and not error:
-        options = {letter: {"token_ids": list(o.token_ids), "logprobs": list(o.logprobs), "n_text": o.n_text,
-                            "own_text": list(o.own_text), "first_token": o.first_token, "pad_id": o.pad_id,
-                            "fallback": o.fallback}
-                   for letter, o in zip(letters, result.options)}
+        options = {
+            letter: {
+                "token_ids": list(o.token_ids),
+                "logprobs": list(o.logprobs),
+                "n_text": o.n_text,
+                "own_text": list(o.own_text),
+                "first_token": o.first_token,
+                "pad_id": o.pad_id,
+                "fallback": o.fallback,
+            }
+            for letter, o in zip(letters, result.options)
+        }
     return Record(
-        id=question.id, benchmark=question.benchmark, mode=mode, group=question.group, gold=question.gold,
-        letters=letters, fields=question.field_dict(), scores=scores, pred=preds,
+        id=question.id,
+        benchmark=question.benchmark,
+        mode=mode,
+        group=question.group,
+        gold=question.gold,
+        letters=letters,
+        fields=question.field_dict(),
+        scores=scores,
+        pred=preds,
         correct={p: error is None and v is not None and v == question.gold for p, v in preds.items()},
-        options=options, question_sha256=question_hash,
+        options=options,
+        question_sha256=question_hash,
         prompt_sha256=result.prompt_sha256 if result is not None else None,
-        source=question.source, source_sha256=question.source_sha256,
-        frames=clip.indices if clip else None, timestamps=clip.timestamps if clip else None,
-        media_note=clip.note if clip else None, error=error, generated=generated, cloze=cloze_block,
-        circular=circular, notes=tuple(notes), recorded_at=time.time())
+        source=question.source,
+        source_sha256=question.source_sha256,
+        frames=clip.indices if clip else None,
+        timestamps=clip.timestamps if clip else None,
+        media_note=clip.note if clip else None,
+        error=error,
+        generated=generated,
+        cloze=cloze_block,
+        circular=circular,
+        notes=tuple(notes),
+        recorded_at=time.time(),
+    )
 
 
 def _margin(protocol: str, scores: dict[str, float]) -> float:
@@ -198,6 +277,7 @@ def _margin(protocol: str, scores: dict[str, float]) -> float:
 
 
 # ----- files ----------------------------------------------------------------------------------
+
 
 def read_records(path: Path, repair: bool = False) -> list[Record]:
     """Every complete record in ``path`` in order (``repair``: cut a partial last line off the file)."""
@@ -217,11 +297,15 @@ def read_records(path: Path, repair: bool = False) -> list[Record]:
             continue
         wide = wide_encoding(line)  # json.loads would decode such a line, or fail on its neighbour
         if wide:
-            raise RecordError(f"{path}:{number}: the file is {wide} (this line starts with a {wide} byte-order "
-                              "mark), not UTF-8 JSON lines; convert it to UTF-8")
+            raise RecordError(
+                f"{path}:{number}: the file is {wide} (this line starts with a {wide} byte-order "
+                "mark), not UTF-8 JSON lines; convert it to UTF-8"
+            )
         if b"\x00" in line:
-            raise RecordError(f"{path}:{number}: not UTF-8 JSON lines (this line holds NUL bytes: UTF-16 text, or "
-                              "zeros left by a crash?)")
+            raise RecordError(
+                f"{path}:{number}: not UTF-8 JSON lines (this line holds NUL bytes: UTF-16 text, or "
+                "zeros left by a crash?)"
+            )
         try:
             value = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:

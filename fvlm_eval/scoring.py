@@ -45,6 +45,7 @@ from __future__ import annotations
 from fvlm_eval.protocols import CLOZE_PROTOCOLS, lower_is_better
 from fvlm_eval.types import OptionLogprobs
 
+
 def reference_score(option: OptionLogprobs) -> float:
     """Mean cross-entropy over all answer tokens; pad-id tokens contribute 0 but are counted."""
     losses = [0.0 if token == option.pad_id else -logprob for token, logprob in zip(option.token_ids, option.logprobs)]
@@ -68,28 +69,35 @@ def option_text_score(option: OptionLogprobs) -> float | None:
     return float(sum(option.logprobs[start:end])) if end > start else None
 
 
-def protocol_scores(letters: tuple[str, ...], texts: tuple[str, ...], options: list[OptionLogprobs]
-                    ) -> dict[str, dict[str, float] | None]:
+def protocol_scores(
+    letters: tuple[str, ...], texts: tuple[str, ...], options: list[OptionLogprobs]
+) -> dict[str, dict[str, float] | None]:
     """protocol -> letter -> score (``None`` for a protocol that does not apply to this question).
 
     ``texts``: each option's own text (its length in bytes normalises ``option_text_norm``).
     """
     scores: dict[str, dict[str, float] | None] = {
-        "reference": {l: reference_score(o) for l, o in zip(letters, options)},
-        "sum": {l: sum_score(o) for l, o in zip(letters, options)},
-        "mean": {l: mean_score(o) for l, o in zip(letters, options)},
+        "reference": {letter: reference_score(o) for letter, o in zip(letters, options)},
+        "sum": {letter: sum_score(o) for letter, o in zip(letters, options)},
+        "mean": {letter: mean_score(o) for letter, o in zip(letters, options)},
     }
-    letter = {l: letter_score(o, l) for l, o in zip(letters, options)}
-    scores["letter"] = None if any(v is None for v in letter.values()) else letter
-    own = {l: option_text_score(o) for l, o in zip(letters, options)}
+    first = {letter: letter_score(o, letter) for letter, o in zip(letters, options)}
+    scores["letter"] = None if any(v is None for v in first.values()) else first
+    own = {letter: option_text_score(o) for letter, o in zip(letters, options)}
     defined = all(v is not None for v in own.values()) and all(texts)
     scores["option_text"] = own if defined else None
-    scores["option_text_norm"] = {l: own[l] / len(t.encode("utf-8")) for l, t in zip(letters, texts)} if defined else None
+    scores["option_text_norm"] = (
+        {letter: own[letter] / len(t.encode("utf-8")) for letter, t in zip(letters, texts)} if defined else None
+    )
     return scores
 
 
-def cloze_scores(texts: tuple[str, ...], letters: tuple[str, ...], logprobs: list[tuple[float, ...]],
-                 neutral: list[tuple[float, ...]]) -> dict[str, dict[str, float] | None]:
+def cloze_scores(
+    texts: tuple[str, ...],
+    letters: tuple[str, ...],
+    logprobs: list[tuple[float, ...]],
+    neutral: list[tuple[float, ...]],
+) -> dict[str, dict[str, float] | None]:
     """cloze protocol -> letter -> score, from each text's answer-token log-probs after the question
     and after the neutral prompt; ``None`` for every one when an option's text is empty."""
     if not letters or not all(t.strip() for t in texts) or not all(logprobs):
@@ -97,9 +105,9 @@ def cloze_scores(texts: tuple[str, ...], letters: tuple[str, ...], logprobs: lis
     summed = [float(sum(v)) for v in logprobs]
     return {
         "cloze_sum": dict(zip(letters, summed)),
-        "cloze_token": {l: s / len(v) for l, s, v in zip(letters, summed, logprobs)},
-        "cloze_byte": {l: s / len(t.encode("utf-8")) for l, s, t in zip(letters, summed, texts)},
-        "cloze_pmi": {l: s - float(sum(n)) for l, s, n in zip(letters, summed, neutral)},
+        "cloze_token": {letter: s / len(v) for letter, s, v in zip(letters, summed, logprobs)},
+        "cloze_byte": {letter: s / len(t.encode("utf-8")) for letter, s, t in zip(letters, summed, texts)},
+        "cloze_pmi": {letter: s - float(sum(n)) for letter, s, n in zip(letters, summed, neutral)},
     }
 
 

@@ -45,8 +45,14 @@ class Accuracy:
 
     def as_dict(self) -> dict:
         low, high = self.interval
-        return {"accuracy": self.accuracy, "correct": self.correct, "n": self.n, "stderr": self.stderr,
-                "ci95": [low, high], "design_effect": self.design_effect}
+        return {
+            "accuracy": self.accuracy,
+            "correct": self.correct,
+            "n": self.n,
+            "stderr": self.stderr,
+            "ci95": [low, high],
+            "design_effect": self.design_effect,
+        }
 
 
 def wilson_interval(p: float, n_effective: float, z: float = Z95) -> tuple[float, float]:
@@ -109,8 +115,9 @@ def mcnemar_exact(baseline_only: int, current_only: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def paired_bootstrap(baseline: list[bool], current: list[bool], groups: list[str], seed: int = 0,
-                     resamples: int = 10_000) -> tuple[float, float]:
+def paired_bootstrap(
+    baseline: list[bool], current: list[bool], groups: list[str], seed: int = 0, resamples: int = 10_000
+) -> tuple[float, float]:
     """95% interval of accuracy(current) - accuracy(baseline), resampling clusters of paired questions."""
     if not baseline:
         return 0.0, 0.0
@@ -133,14 +140,14 @@ def paired_bootstrap(baseline: list[bool], current: list[bool], groups: list[str
 class PairedTest:
     """``current - baseline`` on paired questions, clustered by video (fractions, not points)."""
 
-    n: int              # paired questions
-    clusters: int       # videos they are on
-    discordant: int     # questions right in one run only
-    delta: float        # accuracy change
-    stderr: float       # its standard error from the per-video sums (never below the three-video floor)
-    p_drop: float       # one-sided exact sign-flip p-value of "the current run is no worse"
-    detectable: float   # the smallest drop detectable at ``alpha`` with ``power``: (z_{1-alpha} + z_power) * stderr
-    z: float = 0.0      # z_{1-alpha} + z_power
+    n: int  # paired questions
+    clusters: int  # videos they are on
+    discordant: int  # questions right in one run only
+    delta: float  # accuracy change
+    stderr: float  # its standard error from the per-video sums (never below the three-video floor)
+    p_drop: float  # one-sided exact sign-flip p-value of "the current run is no worse"
+    detectable: float  # the smallest drop detectable at ``alpha`` with ``power``: (z_{1-alpha} + z_power) * stderr
+    z: float = 0.0  # z_{1-alpha} + z_power
     spread: float = 0.0  # sum over videos of (gained - lost)^2, per question: stderr^2 * n before the floor
 
 
@@ -182,8 +189,9 @@ def signflip_p_lower(sums: np.ndarray) -> float:
     return float(min(1.0, pmf[: observed + offset + 1].sum()))
 
 
-def paired_cluster_test(baseline: list[bool], current: list[bool], groups: list[str], alpha: float = 0.05,
-                        power: float = 0.8) -> PairedTest:
+def paired_cluster_test(
+    baseline: list[bool], current: list[bool], groups: list[str], alpha: float = 0.05, power: float = 0.8
+) -> PairedTest:
     """The paired comparison a regression verdict rests on (see the module docstring).
 
     ``stderr``: sqrt(sum over videos of their squared sum of differences) / n, the spread of the
@@ -200,8 +208,9 @@ def paired_cluster_test(baseline: list[bool], current: list[bool], groups: list[
     discordant = int(sum(b != c for b, c in zip(baseline, current)))
     spread = float((sums.astype(float) ** 2).sum()) / n
     stderr = max(math.sqrt(spread / n), math.sqrt(3.0) / clusters)
-    return PairedTest(n, clusters, discordant, float(sums.sum()) / n, stderr, signflip_p_lower(sums), z * stderr, z,
-                      spread)
+    return PairedTest(
+        n, clusters, discordant, float(sums.sum()) / n, stderr, signflip_p_lower(sums), z * stderr, z, spread
+    )
 
 
 def questions_needed(test: PairedTest, max_drop: float) -> int | None:
@@ -251,7 +260,10 @@ def letter_bias(preds: list[str | None], golds: list[str | None], letters: list[
         if answer:
             gold[answer] = gold.get(answer, 0) + 1
     n = len(golds)
-    candidates = sorted({l for options in letters for l in options})
-    best = max(candidates, key=lambda l: (gold.get(l, 0), -ord(l[0])), default=None)
-    return {"predicted": dict(sorted(predicted.items())), "gold": dict(sorted(gold.items())),
-            "best_constant": {"letter": best, "accuracy": gold.get(best, 0) / n if n and best else 0.0}}
+    candidates = sorted({letter for options in letters for letter in options})
+    best = max(candidates, key=lambda letter: (gold.get(letter, 0), -ord(letter[0])), default=None)
+    return {
+        "predicted": dict(sorted(predicted.items())),
+        "gold": dict(sorted(gold.items())),
+        "best_constant": {"letter": best, "accuracy": gold.get(best, 0) / n if n and best else 0.0},
+    }

@@ -27,8 +27,16 @@ def measure(records: list[Record], protocol: str) -> Measure:
     counts = [chance_outcomes(protocol, len(r.letters)) for r in records]
     found = accuracy(correct, [r.group for r in records])
     low, high = found.interval
-    return Measure(found.accuracy, found.correct, found.n, found.stderr, (low, high), found.design_effect,
-                   chance_accuracy(counts), above_chance_p(sum(correct), counts))
+    return Measure(
+        found.accuracy,
+        found.correct,
+        found.n,
+        found.stderr,
+        (low, high),
+        found.design_effect,
+        chance_accuracy(counts),
+        above_chance_p(sum(correct), counts),
+    )
 
 
 def measured(records: list[Record], protocol: str) -> list[Record]:
@@ -41,31 +49,52 @@ def measured(records: list[Record], protocol: str) -> list[Record]:
 def recorded_protocols(records: list[Record]) -> list[str]:
     """Every protocol some record measured, in the canonical order (formulation by formulation)."""
     present = {p for r in records for p in r.pred}
-    return [p for p in ALL_PROTOCOLS if p in present] or [p for p in ALL_PROTOCOLS if formulation(p) == "multiple_choice"]
+    return [p for p in ALL_PROTOCOLS if p in present] or [
+        p for p in ALL_PROTOCOLS if formulation(p) == "multiple_choice"
+    ]
 
 
 def protocol_summary(records: list[Record], protocol: str, breakdowns: tuple[str, ...]) -> ProtocolResult:
     recorded = len(records)
     records = measured(records, protocol)
-    near_ties = sum(1 for r in records for n in r.notes
-                    if n.startswith(NEAR_TIE) and protocol in n.split(": ", 1)[1].split(", "))
-    by_field = {name: {value: measure([r for r in records if r.fields.get(name, "") == value], protocol)
-                       for value in sorted({r.fields.get(name, "") for r in records})}
-                for name in breakdowns}
+    near_ties = sum(
+        1 for r in records for n in r.notes if n.startswith(NEAR_TIE) and protocol in n.split(": ", 1)[1].split(", ")
+    )
+    by_field = {
+        name: {
+            value: measure([r for r in records if r.fields.get(name, "") == value], protocol)
+            for value in sorted({r.fields.get(name, "") for r in records})
+        }
+        for name in breakdowns
+    }
     bias = letter_bias([r.pred.get(protocol) for r in records], [r.gold for r in records], [r.letters for r in records])
     best = bias["best_constant"]
     letters = Letters(bias["predicted"], bias["gold"], best["letter"], best["accuracy"])
     if formulation(protocol) == "circular":  # one letter always is the gold in one rotation only: never right
         letters = Letters(letters.predicted, letters.gold, None, 0.0)
-    result = ProtocolResult(protocol, formulation(protocol), measure(records, protocol), recorded - len(records), near_ties,
-                            sum(1 for r in records if not r.failed and r.pred.get(protocol) is None), by_field, letters)
+    result = ProtocolResult(
+        protocol,
+        formulation(protocol),
+        measure(records, protocol),
+        recorded - len(records),
+        near_ties,
+        sum(1 for r in records if not r.failed and r.pred.get(protocol) is None),
+        by_field,
+        letters,
+    )
     if protocol == GENERATED:
         statuses: dict[str, int] = {}
         for r in records:
             if r.generated is not None and not r.failed:
                 statuses[r.generated["status"]] = statuses.get(r.generated["status"], 0) + 1
-        result = ProtocolResult(**{**result.__dict__, "statuses": statuses, "generation_failed": statuses.get("failed", 0),
-                                   "unparseable": sum(n for s, n in statuses.items() if s not in PARSED_STATUSES)})
+        result = ProtocolResult(
+            **{
+                **result.__dict__,
+                "statuses": statuses,
+                "generation_failed": statuses.get("failed", 0),
+                "unparseable": sum(n for s, n in statuses.items() if s not in PARSED_STATUSES),
+            }
+        )
     return result
 
 
@@ -78,8 +107,10 @@ def flags(result: ProtocolResult | Measure, letters: Letters | None = None, alph
         return []
     found = []
     if result.above_chance_p is not None and result.above_chance_p >= alpha:
-        found.append(f"not significantly above chance ({100 * result.chance:.1f}%; exact test "
-                     f"p={result.above_chance_p:.2g} >= {alpha:g})")
+        found.append(
+            f"not significantly above chance ({100 * result.chance:.1f}%; exact test "
+            f"p={result.above_chance_p:.2g} >= {alpha:g})"
+        )
     if letters is not None and letters.best_letter and result.accuracy <= letters.best_accuracy:
         found.append(f"not above always answering {letters.best_letter} ({100 * letters.best_accuracy:.1f}%)")
     return found
@@ -92,16 +123,20 @@ def circular_unparseable(result: ProtocolResult, records: list[Record]) -> Proto
     some = every = 0
     for record in records:
         rotations = (record.circular or {}).get("rotations") or []
-        statuses = [(rotation.get("generated") or {}).get("status") for rotation in rotations
-                    if isinstance(rotation, dict) and rotation.get("generated") is not None]
+        statuses = [
+            (rotation.get("generated") or {}).get("status")
+            for rotation in rotations
+            if isinstance(rotation, dict) and rotation.get("generated") is not None
+        ]
         bad = [status not in PARSED_STATUSES for status in statuses]
         some += any(bad)
         every += bool(bad) and all(bad)
     return ProtocolResult(**{**result.__dict__, "unparseable": some, "unparseable_all": every})
 
 
-def summarize_records(benchmark, mode: str, records: list[Record], selected: int, protocol: str = "reference",
-                      notes=(), problems=()) -> Summary:
+def summarize_records(
+    benchmark, mode: str, records: list[Record], selected: int, protocol: str = "reference", notes=(), problems=()
+) -> Summary:
     """The summary of one (benchmark, mode) from its records; ``problems``: annotation files that
     could not be read (their expected questions count as failed in the coverage)."""
     failures = tuple({"id": r.id, "error": r.error} for r in records if r.failed)
@@ -119,21 +154,40 @@ def summarize_records(benchmark, mode: str, records: list[Record], selected: int
     all_flags = {name: flags(result) for name, result in by_protocol.items()}
     if problems:
         for found_flags in all_flags.values():
-            found_flags.append(f"{unreadable or 'the'} questions of {len(problems)} unreadable annotation file(s) are not in "
-                               "this accuracy")
+            found_flags.append(
+                f"{unreadable or 'the'} questions of {len(problems)} unreadable annotation file(s) are not in "
+                "this accuracy"
+            )
     coverage = Coverage(
-        scored=len(records) - len(failures), failed=len(failures) + unreadable, recorded=len(records),
-        unreadable_annotations=unreadable, selected=selected, expected=sum(expected.values()),
-        categories={c: {"found": found.get(c, 0), "expected": expected.get(c, 0)} for c in sorted(set(expected) | set(found))},
-        categories_present=sum(1 for c in expected if found.get(c, 0)), categories_expected=len(expected))
+        scored=len(records) - len(failures),
+        failed=len(failures) + unreadable,
+        recorded=len(records),
+        unreadable_annotations=unreadable,
+        selected=selected,
+        expected=sum(expected.values()),
+        categories={
+            c: {"found": found.get(c, 0), "expected": expected.get(c, 0)} for c in sorted(set(expected) | set(found))
+        },
+        categories_present=sum(1 for c in expected if found.get(c, 0)),
+        categories_expected=len(expected),
+    )
     return Summary(
-        benchmark=benchmark.name, mode=mode, headline_protocol=protocol, headline_formulation=formulation(protocol),
-        cloze_framing=cloze, chance=by_protocol[protocol].chance, accuracy=by_protocol,
-        flags={p: tuple(f) for p, f in all_flags.items()}, coverage=coverage, failures=failures,
+        benchmark=benchmark.name,
+        mode=mode,
+        headline_protocol=protocol,
+        headline_formulation=formulation(protocol),
+        cloze_framing=cloze,
+        chance=by_protocol[protocol].chance,
+        accuracy=by_protocol,
+        flags={p: tuple(f) for p, f in all_flags.items()},
+        coverage=coverage,
+        failures=failures,
         problems=tuple(problems),
         fallback_options=sum(1 for r in records for o in (r.options or {}).values() if o["fallback"]),
         media_notes=sum(1 for r in records if r.media_note),
-        regex_misreads=sum(1 for r in records if REGEX_MISREAD in r.notes), notes=tuple(notes))
+        regex_misreads=sum(1 for r in records if REGEX_MISREAD in r.notes),
+        notes=tuple(notes),
+    )
 
 
 __all__ = ["circular_unparseable", "flags", "measure", "summarize_records"]

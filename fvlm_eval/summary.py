@@ -37,16 +37,29 @@ class Measure:
     above_chance_p: float | None = None
 
     def to_json(self) -> dict:
-        value = {"accuracy": self.accuracy, "correct": self.correct, "n": self.n, "stderr": self.stderr,
-                 "ci95": list(self.ci95) if self.ci95 is not None else None}
+        value = {
+            "accuracy": self.accuracy,
+            "correct": self.correct,
+            "n": self.n,
+            "stderr": self.stderr,
+            "ci95": list(self.ci95) if self.ci95 is not None else None,
+        }
         if self.design_effect is not None:
             value["design_effect"] = self.design_effect
         return {**value, "chance": self.chance, "above_chance_p": self.above_chance_p}
 
     @classmethod
     def from_json(cls, data: dict) -> "Measure":
-        return cls(data.get("accuracy"), int(data.get("correct") or 0), int(data.get("n") or 0), data.get("stderr"),
-                   _interval(data.get("ci95")), data.get("design_effect"), data.get("chance"), data.get("above_chance_p"))
+        return cls(
+            data.get("accuracy"),
+            int(data.get("correct") or 0),
+            int(data.get("n") or 0),
+            data.get("stderr"),
+            _interval(data.get("ci95")),
+            data.get("design_effect"),
+            data.get("chance"),
+            data.get("above_chance_p"),
+        )
 
 
 @dataclass(frozen=True)
@@ -59,14 +72,21 @@ class Letters:
     best_accuracy: float = 0.0
 
     def to_json(self) -> dict:
-        return {"predicted": dict(self.predicted), "gold": dict(self.gold),
-                "best_constant": {"letter": self.best_letter, "accuracy": self.best_accuracy}}
+        return {
+            "predicted": dict(self.predicted),
+            "gold": dict(self.gold),
+            "best_constant": {"letter": self.best_letter, "accuracy": self.best_accuracy},
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "Letters":
         best = data.get("best_constant") or {}
-        return cls(dict(data.get("predicted") or {}), dict(data.get("gold") or {}), best.get("letter"),
-                   float(best.get("accuracy") or 0.0))
+        return cls(
+            dict(data.get("predicted") or {}),
+            dict(data.get("gold") or {}),
+            best.get("letter"),
+            float(best.get("accuracy") or 0.0),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,10 +121,15 @@ class ProtocolResult:
         return self.breakdowns.get(field_name, {}).get(value)
 
     def to_json(self) -> dict:
-        value = {"formulation": self.formulation, **self.overall.to_json(), "not_measured": self.not_measured,
-                 "near_ties": self.near_ties, "undefined": self.undefined,
-                 "breakdowns": {f: {v: m.to_json() for v, m in values.items()} for f, values in self.breakdowns.items()},
-                 "letters": self.letters.to_json()}
+        value = {
+            "formulation": self.formulation,
+            **self.overall.to_json(),
+            "not_measured": self.not_measured,
+            "near_ties": self.near_ties,
+            "undefined": self.undefined,
+            "breakdowns": {f: {v: m.to_json() for v, m in values.items()} for f, values in self.breakdowns.items()},
+            "letters": self.letters.to_json(),
+        }
         for name in ("unparseable", "generation_failed", "statuses", "unparseable_all"):
             if getattr(self, name) is not None:
                 value[name] = getattr(self, name)
@@ -113,12 +138,24 @@ class ProtocolResult:
     @classmethod
     def from_json(cls, protocol: str, data: dict) -> "ProtocolResult":
         breakdowns = data.get("breakdowns") if isinstance(data.get("breakdowns"), dict) else {}
-        return cls(protocol, str(data.get("formulation") or formulation_of_protocol(protocol)), Measure.from_json(data),
-                   int(data.get("not_measured") or 0), int(data.get("near_ties") or 0), int(data.get("undefined") or 0),
-                   {f: {v: Measure.from_json(m) for v, m in values.items()} for f, values in breakdowns.items()
-                    if isinstance(values, dict)},
-                   Letters.from_json(data.get("letters") or {}), data.get("unparseable"), data.get("generation_failed"),
-                   data.get("statuses"), data.get("unparseable_all"))
+        return cls(
+            protocol,
+            str(data.get("formulation") or formulation_of_protocol(protocol)),
+            Measure.from_json(data),
+            int(data.get("not_measured") or 0),
+            int(data.get("near_ties") or 0),
+            int(data.get("undefined") or 0),
+            {
+                f: {v: Measure.from_json(m) for v, m in values.items()}
+                for f, values in breakdowns.items()
+                if isinstance(values, dict)
+            },
+            Letters.from_json(data.get("letters") or {}),
+            data.get("unparseable"),
+            data.get("generation_failed"),
+            data.get("statuses"),
+            data.get("unparseable_all"),
+        )
 
 
 @dataclass(frozen=True)
@@ -188,13 +225,23 @@ class Summary:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:
-        value = {"benchmark": self.benchmark, "mode": self.mode, "headline_protocol": self.headline_protocol,
-                 "headline_formulation": self.headline_formulation, "cloze_framing": self.cloze_framing,
-                 "chance": self.chance, "accuracy": {p: r.to_json() for p, r in self.accuracy.items()},
-                 "flags": {p: list(f) for p, f in self.flags.items()}, "coverage": self.coverage.to_json(),
-                 "failures": [dict(f) for f in self.failures], "problems": [dict(p) for p in self.problems],
-                 "fallback_options": self.fallback_options, "media_notes": self.media_notes,
-                 "regex_misreads": self.regex_misreads, "notes": list(self.notes)}
+        value = {
+            "benchmark": self.benchmark,
+            "mode": self.mode,
+            "headline_protocol": self.headline_protocol,
+            "headline_formulation": self.headline_formulation,
+            "cloze_framing": self.cloze_framing,
+            "chance": self.chance,
+            "accuracy": {p: r.to_json() for p, r in self.accuracy.items()},
+            "flags": {p: list(f) for p, f in self.flags.items()},
+            "coverage": self.coverage.to_json(),
+            "failures": [dict(f) for f in self.failures],
+            "problems": [dict(p) for p in self.problems],
+            "fallback_options": self.fallback_options,
+            "media_notes": self.media_notes,
+            "regex_misreads": self.regex_misreads,
+            "notes": list(self.notes),
+        }
         if self.timing is not None:
             value["timing"] = self.timing
         if self.timing is not None or self.manifest:
@@ -208,15 +255,26 @@ class Summary:
         """A ``summary.json`` of this version (a ``KeyError`` or ``TypeError`` for anything else)."""
         accuracy = {p: ProtocolResult.from_json(p, block) for p, block in data["accuracy"].items()}
         questions = data.get("questions")
-        return cls(data["benchmark"], data["mode"], data["headline_protocol"],
-                   data.get("headline_formulation") or formulation_of_protocol(data["headline_protocol"]),
-                   data.get("cloze_framing"), data.get("chance"), accuracy,
-                   {p: tuple(f) for p, f in (data.get("flags") or {}).items()}, Coverage.from_json(data["coverage"]),
-                   tuple(data.get("failures") or ()), tuple(data.get("problems") or ()),
-                   int(data.get("fallback_options") or 0), int(data.get("media_notes") or 0),
-                   int(data.get("regex_misreads") or 0), tuple(data.get("notes") or ()), data.get("timing"),
-                   data.get("manifest") if isinstance(data.get("manifest"), dict) else {},
-                   tuple(questions) if isinstance(questions, list) else None)
+        return cls(
+            data["benchmark"],
+            data["mode"],
+            data["headline_protocol"],
+            data.get("headline_formulation") or formulation_of_protocol(data["headline_protocol"]),
+            data.get("cloze_framing"),
+            data.get("chance"),
+            accuracy,
+            {p: tuple(f) for p, f in (data.get("flags") or {}).items()},
+            Coverage.from_json(data["coverage"]),
+            tuple(data.get("failures") or ()),
+            tuple(data.get("problems") or ()),
+            int(data.get("fallback_options") or 0),
+            int(data.get("media_notes") or 0),
+            int(data.get("regex_misreads") or 0),
+            tuple(data.get("notes") or ()),
+            data.get("timing"),
+            data.get("manifest") if isinstance(data.get("manifest"), dict) else {},
+            tuple(questions) if isinstance(questions, list) else None,
+        )
 
 
 __all__ = ["Coverage", "Letters", "Measure", "ProtocolResult", "Summary"]

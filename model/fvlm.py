@@ -25,7 +25,6 @@ Mode = Literal["coarse_only", "coarse_fine", "autoregressive"]
 MODES: tuple[Mode, ...] = ("coarse_only", "coarse_fine", "autoregressive")
 
 
-
 @dataclass(frozen=True)
 class VisionKV:
     """Per-layer DINOv2 keys and values of a set of frames, split into heads.
@@ -51,14 +50,17 @@ class VisionKV:
 
     def narrow(self, start: int, length: int) -> "VisionKV":
         """Frames start .. start+length-1, as views (no copy)."""
-        return VisionKV(tuple(k.narrow(0, start, length) for k in self.keys),
-                        tuple(v.narrow(0, start, length) for v in self.values))
+        return VisionKV(
+            tuple(k.narrow(0, start, length) for k in self.keys), tuple(v.narrow(0, start, length) for v in self.values)
+        )
 
     def column(self, clips: int, u: int) -> "VisionKV":
         """Frame ``u`` of each of ``clips`` equal clips stored clip-major, as strided views (no copy)."""
         per_clip = self.n_frames // clips
-        return VisionKV(tuple(k.unflatten(0, (clips, per_clip))[:, u] for k in self.keys),
-                        tuple(v.unflatten(0, (clips, per_clip))[:, u] for v in self.values))
+        return VisionKV(
+            tuple(k.unflatten(0, (clips, per_clip))[:, u] for k in self.keys),
+            tuple(v.unflatten(0, (clips, per_clip))[:, u] for v in self.values),
+        )
 
 
 def _cache_keyword(llm_model: nn.Module) -> str:
@@ -294,7 +296,9 @@ class FoveatedVLM(nn.Module):
         )
         return out.last_hidden_state
 
-    def text_logits(self, visual: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def text_logits(
+        self, visual: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits at the text positions [B, S, V] of one pass over [visual tokens; text]."""
         text = self.llm.get_input_embeddings()(input_ids)
         embeds = torch.cat([visual.to(text.dtype), text], dim=1)
@@ -303,7 +307,7 @@ class FoveatedVLM(nn.Module):
             ones = attention_mask.new_ones(visual.shape[:2])
             mask = torch.cat([ones, attention_mask], dim=1)
         hidden = self.llm_hidden(embeds, attention_mask=mask)
-        return self.llm.lm_head(hidden[:, visual.shape[1]:])
+        return self.llm.lm_head(hidden[:, visual.shape[1] :])
 
     def forward(
         self,
@@ -334,4 +338,3 @@ class FoveatedVLM(nn.Module):
 def parameter_count(module: nn.Module) -> int:
     """Distinct parameters (a tied embedding counted once)."""
     return sum(p.numel() for p in module.parameters())
-

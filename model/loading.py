@@ -46,8 +46,14 @@ class ModelSpec:
     notes: tuple[str, ...] = ()  # what a user should hear about how this spec was made
 
     def to_json(self) -> dict[str, Any]:
-        return {"llm": self.llm, "dino": self.dino, "query_dim": self.query_dim,
-                "visual_scale": self.visual_scale, "deep_query": self.deep_query, **self.extra}
+        return {
+            "llm": self.llm,
+            "dino": self.dino,
+            "query_dim": self.query_dim,
+            "visual_scale": self.visual_scale,
+            "deep_query": self.deep_query,
+            **self.extra,
+        }
 
 
 def default_spec() -> ModelSpec:
@@ -79,14 +85,21 @@ def read_spec(folder: Path | None) -> ModelSpec:
             raise CheckpointError(f"{path}: key {key!r} must be an object (a config), not {config[key]!r}")
     for key, kind in (("query_dim", int), ("visual_scale", float), ("deep_query", bool)):
         value = config.get(key)
-        ok = value is None or (isinstance(value, bool) if kind is bool else
-                               isinstance(value, (int, float)) and not isinstance(value, bool) and
-                               (kind is float or float(value).is_integer()) and value > 0)
+        ok = value is None or (
+            isinstance(value, bool)
+            if kind is bool
+            else isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (kind is float or float(value).is_integer())
+            and value > 0
+        )
         if not ok:
             raise CheckpointError(f"{path}: key {key!r} must be a positive {kind.__name__}, not {value!r}")
     if config.get("model_type") in ("smolvlm", "idefics3") and not any(key in config for key in ("llm", "dino")):
-        raise CheckpointError(f"{path}: a SmolVLM model's config (model_type {config['model_type']!r}), not fVLM's: "
-                              "use --family smolvlm, or leave --family out")
+        raise CheckpointError(
+            f"{path}: a SmolVLM model's config (model_type {config['model_type']!r}), not fVLM's: "
+            "use --family smolvlm, or leave --family out"
+        )
     known = {"llm", "dino", "query_dim", "visual_scale", "deep_query"}
     return ModelSpec(
         llm=config.get("llm") or spec.llm,
@@ -122,17 +135,25 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "unsupported global" not in str(error).lower():  # not a refusal of code: just not a pickle of tensors
-            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({' '.join(str(error).split())[:120]})") from error
-        raise CheckpointError(f"{path}: refused: it holds objects other than tensors and plain containers "
-                              "(a pickle that could run code); only weights are loaded") from error
+            raise CheckpointError(
+                f"{path} is not a readable PyTorch checkpoint ({' '.join(str(error).split())[:120]})"
+            ) from error
+        raise CheckpointError(
+            f"{path}: refused: it holds objects other than tensors and plain containers "
+            "(a pickle that could run code); only weights are loaded"
+        ) from error
     except Exception as error:  # torch raises many types for a non-checkpoint file
         reason = " ".join(str(error).split())[:200]
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {reason}") from error
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {reason}"
+        ) from error
     if isinstance(loaded, dict) and "model_state_dict" in loaded:
         loaded = loaded["model_state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        raise CheckpointError(f"{path} holds no state dict (expected a mapping of names to tensors, "
-                              "or a training checkpoint with 'model_state_dict')")
+        raise CheckpointError(
+            f"{path} holds no state dict (expected a mapping of names to tensors, "
+            "or a training checkpoint with 'model_state_dict')"
+        )
     return {key.replace("_orig_mod.", ""): value for key, value in loaded.items()}
 
 
@@ -285,7 +306,11 @@ def save_model_folder(model: FoveatedVLM, folder: Path, spec: ModelSpec, tokeniz
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k != TIED_TARGET or not model.llm.config.tie_word_embeddings}
+    state = {
+        k: v.detach().contiguous().cpu()
+        for k, v in model.state_dict().items()
+        if k != TIED_TARGET or not model.llm.config.tie_word_embeddings
+    }
     save_file(state, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(spec.to_json(), indent=2))
     if tokenizer is not None:

@@ -32,10 +32,39 @@ def test_the_build_needs_only_what_build_system_requires():
 
 def test_the_wheel_installs_fvlm_eval_and_fvlm_model_and_no_model(tmp_path):
     source = tmp_path / "source"  # a clean copy: no build/ folder left over from anything
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info",
-                                                                 "__pycache__", "fvlm-demo", "runs", ".pytest_cache"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                            str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=600)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            ".ci-venv",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            "fvlm-demo",
+            "runs",
+            ".pytest_cache",
+        ),
+    )
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("fvlm_eval-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -44,24 +73,48 @@ def test_the_wheel_installs_fvlm_eval_and_fvlm_model_and_no_model(tmp_path):
     assert "fvlm_eval/reports/baselines/published.csv" in names and "fvlm_eval/reports/html/assets/browser.js" in names
     assert "fvlm_model/assets/smollm2-135m-instruct/tokenizer.json" in names
     target = tmp_path / "installed"
-    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                               capture_output=True, text=True, timeout=300)
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert installed.returncode == 0, installed.stderr[-2000:]
     (tmp_path / "work").mkdir()
-    (tmp_path / "work" / "model.py").write_text("raise SystemExit('the user model.py was imported')\n")  # a nanoGPT-style repo
-    code = ("import fvlm_eval, fvlm_model, importlib.util, sys; from fvlm_eval.reports.baselines import baselines_file, read_baselines;"
-            "assert fvlm_eval.__file__.startswith(sys.argv[1]) and fvlm_model.__file__.startswith(sys.argv[1]), fvlm_eval.__file__;"
-            "assert read_baselines(None) and baselines_file().is_file();"
-            "from fvlm_model.loading import load_tokenizer; load_tokenizer(None);"
-            "assert importlib.util.find_spec('model').origin.endswith('work/model.py'); print('ok')")
+    (tmp_path / "work" / "model.py").write_text(
+        "raise SystemExit('the user model.py was imported')\n"
+    )  # a nanoGPT-style repo
+    code = (
+        "import fvlm_eval, fvlm_model, importlib.util, sys; from fvlm_eval.reports.baselines import baselines_file, "
+        "read_baselines;"
+        "assert fvlm_eval.__file__.startswith(sys.argv[1]) and fvlm_model.__file__.startswith(sys.argv[1]), "
+        "fvlm_eval.__file__;"
+        "assert read_baselines(None) and baselines_file().is_file();"
+        "from fvlm_model.loading import load_tokenizer; load_tokenizer(None);"
+        "assert importlib.util.find_spec('model').origin.endswith('work/model.py'); print('ok')"
+    )
     env = {**os.environ, "PYTHONPATH": str(target)}
-    result = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, env=env,
-                            cwd=tmp_path / "work", timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(target)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path / "work",
+        timeout=120,
+    )
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
-    demo = subprocess.run([sys.executable, "-m", "fvlm_eval", "demo", "--output-dir", str(tmp_path / "demo")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path / "work", timeout=600)
+    demo = subprocess.run(
+        [sys.executable, "-m", "fvlm_eval", "demo", "--output-dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path / "work",
+        timeout=600,
+    )
     assert demo.returncode == 0, (demo.stdout + demo.stderr)[-3000:]
-    assert (tmp_path / "demo" / "report" / "report.html").is_file()  # the installed package alone ran the whole pipeline
+    assert (
+        tmp_path / "demo" / "report" / "report.html"
+    ).is_file()  # the installed package alone ran the whole pipeline
 
 
 def test_every_package_folder_is_installed():

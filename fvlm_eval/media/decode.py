@@ -1,9 +1,9 @@
 """Decoding: the sampled frames of a video, GIF, frame folder or image as uint8 RGB.
 
 Videos (mp4, webm, avi, mkv) decode with PyAV (decord only where PyAV is missing: see
-``video_decoder``); either reaches each sampled frame by seeking to the keyframe before it where the frames are sparse, so
-the cost and the memory grow with the frames sampled, not with the video (only the sampled
-frames are ever kept as RGB). Frame folders, GIFs and images decode with PIL (16-bit and palette
+``video_decoder``); either reaches each sampled frame by seeking to the keyframe before it where the
+frames are sparse, so the cost and the memory grow with the frames sampled, not with the video
+(only the sampled frames are ever kept as RGB). Frame folders, GIFs and images decode with PIL (16-bit and palette
 images converted with their full range). The model's ``FrameTransform`` (its resize)
 is applied here, in the decoding workers. Every failure is a ``MediaError`` with a reason in
 words, which the run records against each question of that media; nothing here exits.
@@ -111,12 +111,14 @@ def decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = "
                     batch = reader.get_batch(group).asnumpy()
                 if frames is None:
                     frames = np.empty((len(unique), *batch.shape[1:]), dtype=np.uint8)
-                frames[row:row + len(batch)] = batch
+                frames[row : row + len(batch)] = batch
                 row += len(batch)
     except MediaError:
         raise
     except Exception as error:  # decord.DECORDError is not a RuntimeError
-        raise MediaError(f"cannot decode {path.name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from error
+        raise MediaError(
+            f"cannot decode {path.name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        ) from error
     return decoded_frames(frames, unique, indices, n_frames, fps, note)
 
 
@@ -208,5 +210,14 @@ def load_clip(media: Media, sampling: Sampling, transform) -> Clip:
         frames = transform(decoded.frames, decoded.kind)
     except Exception as error:
         raise MediaError(f"cannot prepare the frames of {media.key}: {type(error).__name__}: {error}") from error
-    return Clip(media.key, "image" if decoded.kind == "image" else "video", frames, decoded.frame_map, decoded.indices,
-                decoded.timestamps, decoded.source_frames, decoded.duration, decoded.note)
+    return Clip(
+        media.key,
+        "image" if decoded.kind == "image" else "video",
+        frames,
+        decoded.frame_map,
+        decoded.indices,
+        decoded.timestamps,
+        decoded.source_frames,
+        decoded.duration,
+        decoded.note,
+    )

@@ -21,8 +21,23 @@ class Decoded:
     kind: str  # "video" or "image"
 
 
-def decoded_frames(frames: np.ndarray, unique: list[int], indices: list[int], n_source: int, fps: float, note: str | None,
-             first_index: int = 0) -> Decoded:
+def decoded_frames(
+    frames: np.ndarray,
+    unique: list[int],
+    indices: list[int],
+    n_source: int,
+    fps: float,
+    note: str | None,
+    first_index: int = 0,
+) -> Decoded:
     position = {index: i for i, index in enumerate(unique)}
-    return Decoded(frames, tuple(position[i] for i in indices), tuple(indices),
-                   tuple(round((i - first_index) / fps, 6) for i in indices), n_source, n_source / fps, note, "video")
+    return Decoded(
+        frames,
+        tuple(position[i] for i in indices),
+        tuple(indices),
+        tuple(round((i - first_index) / fps, 6) for i in indices),
+        n_source,
+        n_source / fps,
+        note,
+        "video",
+    )

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fvlm_eval.media.decode import video_decoder
 from fvlm_eval.files import write_bytes_atomic
+from fvlm_eval.media.decode import video_decoder
 from fvlm_eval.types import Clip, Media, Sampling
 
 FORMAT = 1
@@ -58,7 +58,9 @@ def _identity(media: Media) -> dict | None:
     path = Path(media.path)
     try:
         if path.is_dir():
-            listing = sorted((entry.name, _stat_identity(entry.stat(follow_symlinks=True))) for entry in os.scandir(path))
+            listing = sorted(
+                (entry.name, _stat_identity(entry.stat(follow_symlinks=True))) for entry in os.scandir(path)
+            )
             return {"files": len(listing), "listing_sha256": hashlib.sha256(json.dumps(listing).encode()).hexdigest()}
         return {"file": _stat_identity(path.stat())}
     except OSError:
@@ -71,8 +73,17 @@ class FrameCache:
 
     def key(self, media: Media, sampling: Sampling, transform_key: str) -> str:
         inline = hashlib.sha256(media.data).hexdigest() if media.data is not None else None
-        payload = [FORMAT, media.key, media.kind, media.bound, media.folder_fps, inline, sampling.describe(), transform_key,
-                   video_decoder() if media.kind == "video" else None]
+        payload = [
+            FORMAT,
+            media.key,
+            media.kind,
+            media.bound,
+            media.folder_fps,
+            inline,
+            sampling.describe(),
+            transform_key,
+            video_decoder() if media.kind == "video" else None,
+        ]
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
     def path(self, key: str) -> Path:
@@ -98,18 +109,37 @@ class FrameCache:
         if identity is not None and identity != meta["source"]:
             return None, "stale"
         timestamps = tuple(meta["timestamps"]) if meta["timestamps"] is not None else None
-        clip = Clip(media.key, meta["kind"], frames, tuple(meta["frame_map"]), tuple(meta["indices"]), timestamps,
-                    meta["source_frames"], meta["duration"], meta["note"], from_cache=True)
+        clip = Clip(
+            media.key,
+            meta["kind"],
+            frames,
+            tuple(meta["frame_map"]),
+            tuple(meta["indices"]),
+            timestamps,
+            meta["source_frames"],
+            meta["duration"],
+            meta["note"],
+            from_cache=True,
+        )
         return clip, "hit"
 
     def put(self, key: str, media: Media, clip: Clip) -> None:
         """Store ``clip`` under ``key`` atomically; raises on a write error (the caller says so)."""
         frames = np.ascontiguousarray(clip.frames)
-        meta = {"format": FORMAT, "key": key, "media_key": media.key, "source": _identity(media), "kind": clip.kind,
-                "frame_map": list(clip.frame_map), "indices": list(clip.indices),
-                "timestamps": list(clip.timestamps) if clip.timestamps is not None else None,
-                "source_frames": clip.source_frames, "duration": clip.duration, "note": clip.note,
-                "frames_sha256": hashlib.sha256(frames.tobytes()).hexdigest()}
+        meta = {
+            "format": FORMAT,
+            "key": key,
+            "media_key": media.key,
+            "source": _identity(media),
+            "kind": clip.kind,
+            "frame_map": list(clip.frame_map),
+            "indices": list(clip.indices),
+            "timestamps": list(clip.timestamps) if clip.timestamps is not None else None,
+            "source_frames": clip.source_frames,
+            "duration": clip.duration,
+            "note": clip.note,
+            "frames_sha256": hashlib.sha256(frames.tobytes()).hexdigest(),
+        }
         buffer = io.BytesIO()
         np.savez(buffer, frames=frames, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
         write_bytes_atomic(self.path(key), buffer.getvalue(), fsync=False)

@@ -14,7 +14,6 @@ from fvlm_eval.media.decoded import Decoded, decoded_frames
 from fvlm_eval.media.sampling import frame_indices
 from fvlm_eval.types import Sampling
 
-
 # to the keyframe before each one and decoding forward to it ("seek"); "auto" chooses per frame.
 # Decoding costs about the same per frame whichever frame it is, so "auto" seeks when the keyframe
 # before the next wanted frame lies ahead of the decoder by more than a seek costs: exactly so when
@@ -252,8 +251,9 @@ class _PyAVReader:
         return frames, None, []
 
 
-def decode_video_pyav(path: Path, sampling: Sampling, bound, strategy: str = "auto",
-                       stats: dict | None = None) -> Decoded:
+def decode_video_pyav(
+    path: Path, sampling: Sampling, bound, strategy: str = "auto", stats: dict | None = None
+) -> Decoded:
     """PyAV: only the sampled frames are kept as RGB, reached by seeking where they are sparse.
     ``strategy``: "auto", or "stream"/"seek" to force one (tests, benchmarks); ``stats``, a dict
     to fill with what it took (frames decoded, seeks)."""
@@ -285,8 +285,10 @@ def decode_video_pyav(path: Path, sampling: Sampling, bound, strategy: str = "au
         raise
     except Exception as error:
         where = f" after frame {readers[-1].position}" if readers and readers[-1].position is not None else ""
-        raise MediaError(f"cannot decode {path.name}: {stage}{where} (the file may be damaged or cut short): "
-                         f"{type(error).__name__}: {error}") from error
+        raise MediaError(
+            f"cannot decode {path.name}: {stage}{where} (the file may be damaged or cut short): "
+            f"{type(error).__name__}: {error}"
+        ) from error
     finally:
         for reader in readers:
             reader.close()
@@ -296,7 +298,9 @@ def decode_video_pyav(path: Path, sampling: Sampling, bound, strategy: str = "au
     if frames is None:
         raise MediaError(f"cannot decode {path.name}: it holds no frames")
     if missing:  # the container announced more frames than it holds
-        short = (f"{path.name} claims {layout.n_frames} frames but holds {end + 1}: "
-                 f"frames {missing[0]}-{missing[-1]} repeat its last frame ({end})")
+        short = (
+            f"{path.name} claims {layout.n_frames} frames but holds {end + 1}: "
+            f"frames {missing[0]}-{missing[-1]} repeat its last frame ({end})"
+        )
         note = f"{note}; {short}" if note else short
     return decoded_frames(frames, unique, indices, layout.n_frames, layout.fps, note)

@@ -20,10 +20,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from fvlm_eval.media.frame_cache import FrameCache
 from fvlm_eval.interrupts import sigterm_held, sigterm_received
 from fvlm_eval.media import MediaError
 from fvlm_eval.media.decode import load_clip
+from fvlm_eval.media.frame_cache import FrameCache
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_POLL_SECONDS = 0.5
@@ -40,8 +40,9 @@ def die_with_parent(parent: int, poll_seconds: float = PARENT_POLL_SECONDS) -> N
             pass  # no prctl here: the thread below still ends this process
     if os.getppid() != parent:  # the parent died before prctl: no signal will come
         os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent, poll_seconds), name="fvlm-eval-parent-watch",
-                     daemon=True).start()
+    threading.Thread(
+        target=_watch_parent, args=(parent, poll_seconds), name="fvlm-eval-parent-watch", daemon=True
+    ).start()
 
 
 def _watch_parent(parent: int, poll_seconds: float) -> None:
@@ -127,8 +128,10 @@ class MediaDataset:
                 try:
                     cache.put(key, media, clip)
                 except OSError as error:
-                    warning = (f"frame cache {self.cache_dir}: cannot write ({error.strerror or type(error).__name__}); "
-                               "clips are decoded, not cached")
+                    warning = (
+                        f"frame cache {self.cache_dir}: cannot write ({error.strerror or type(error).__name__}); "
+                        "clips are decoded, not cached"
+                    )
             return media.key, clip, outcome, warning
         except MediaError as error:
             return media.key, str(error), outcome, warning
@@ -153,8 +156,16 @@ def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Pa
         yield from (dataset[i] for i in range(len(dataset)))
         return
     context = "fork" if sys.platform.startswith("linux") else None  # the parent is this process (not a forkserver)
-    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_keep, prefetch_factor=4,
-                        multiprocessing_context=context, worker_init_fn=DieWithParent(os.getpid()))
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_keep,
+        prefetch_factor=4,
+        multiprocessing_context=context,
+        worker_init_fn=DieWithParent(os.getpid()),
+    )
     iterator = start_workers(loader)
     watch = WorkerWatch(list(getattr(iterator, "_workers", ())))
     done = 0  # the loader yields in order: media[done:] are still to come
@@ -198,8 +209,12 @@ class WorkerWatch:
     def __init__(self, workers: list, poll_seconds: float = 0.5):
         self.workers, self.poll_seconds = [w for w in workers if w.pid], poll_seconds
         self.inside, self.stopped = False, threading.Event()
-        self.armed = (bool(self.workers) and hasattr(os, "waitid") and hasattr(signal, "pthread_kill")
-                      and threading.current_thread() is threading.main_thread())
+        self.armed = (
+            bool(self.workers)
+            and hasattr(os, "waitid")
+            and hasattr(signal, "pthread_kill")
+            and threading.current_thread() is threading.main_thread()
+        )
         if self.armed:
             self.previous = signal.signal(signal.SIGCHLD, self._on_child)
             threading.Thread(target=self._watch, name="fvlm-eval-worker-watch", daemon=True).start()
@@ -222,7 +237,9 @@ class WorkerWatch:
                 if sigterm_received():
                     continue  # left quietly as SIGTERM reached the whole group: the run is stopping anyway
                 return f"pid {worker.pid}, stopped on its own (a SIGTERM or Ctrl-C sent to it alone)"
-            return f"pid {worker.pid}, " + (f"killed by {signal.Signals(number).name}" if killed else f"exit code {number}")
+            return f"pid {worker.pid}, " + (
+                f"killed by {signal.Signals(number).name}" if killed else f"exit code {number}"
+            )
         return None
 
     @contextmanager

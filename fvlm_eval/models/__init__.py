@@ -46,8 +46,10 @@ def detect_family(source: str) -> str:
         from fvlm_model.loading import WEIGHT_SUFFIXES
 
         if path.suffix not in WEIGHT_SUFFIXES:
-            raise ModelLoadError(f"--model {source}: a file that is not a weights file ({', '.join(WEIGHT_SUFFIXES)}); "
-                                 "give a model folder, a weights file or a hub id")
+            raise ModelLoadError(
+                f"--model {source}: a file that is not a weights file ({', '.join(WEIGHT_SUFFIXES)}); "
+                "give a model folder, a weights file or a hub id"
+            )
         config_path = path.parent / "config.json"
         if not config_path.is_file():
             return _bare_weights_family(source)
@@ -63,8 +65,10 @@ def detect_family(source: str) -> str:
     found = next((f.name for f in FAMILIES.values() if f.recognises(config)), None)
     if found:
         return found
-    raise ModelLoadError(f"cannot tell the model family of {source} from {config_path} "
-                         f"(model_type {config.get('model_type')!r}); pass --family {' or --family '.join(FAMILIES)}")
+    raise ModelLoadError(
+        f"cannot tell the model family of {source} from {config_path} "
+        f"(model_type {config.get('model_type')!r}); pass --family {' or --family '.join(FAMILIES)}"
+    )
 
 
 def family_holding(model) -> Family | None:
@@ -78,7 +82,9 @@ def published_name(description: dict) -> str | None:
     return family.published_as(description) if family is not None and family.published_as else None
 
 
-def load_model(source: str, family: str | None = None, device: str | None = None, dtype: str | None = None) -> ModelAdapter:
+def load_model(
+    source: str, family: str | None = None, device: str | None = None, dtype: str | None = None
+) -> ModelAdapter:
     """The model at ``source`` behind the boundary, on ``device`` in ``dtype`` (defaults: CUDA
     when there is one, bfloat16 there and float32 on CPU)."""
     family = family or detect_family(source)
@@ -97,5 +103,16 @@ def load_model(source: str, family: str | None = None, device: str | None = None
         raise
 
 
-__all__ = ["FAMILIES", "Family", "ModelAdapter", "ModelLoadError", "detect_family", "family_holding", "family_module",
-           "load_model", "published_name", "resolve_device", "resolve_dtype"]
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "ModelAdapter",
+    "ModelLoadError",
+    "detect_family",
+    "family_holding",
+    "family_module",
+    "load_model",
+    "published_name",
+    "resolve_device",
+    "resolve_dtype",
+]

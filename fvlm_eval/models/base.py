@@ -19,7 +19,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from fvlm_eval.errors import FvlmEvalError
-from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, Generation, GenerateRequest
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, GenerateRequest, Generation
 
 
 class ModelAdapter(Protocol):
@@ -91,7 +91,9 @@ class FrameTransform:
     @property
     def key(self) -> str:
         steps = f"edge{self.longest_edge}-" if self.longest_edge else ""
-        return f"pil-{self.resample}-{steps}{self.size[0]}x{self.size[1]}" + ("-images-as-is" if self.images_as_is else "")
+        return f"pil-{self.resample}-{steps}{self.size[0]}x{self.size[1]}" + (
+            "-images-as-is" if self.images_as_is else ""
+        )
 
     def __call__(self, frames: np.ndarray, kind: str) -> np.ndarray:
         if kind == "image" and self.images_as_is:

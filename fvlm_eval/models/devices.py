@@ -20,8 +20,9 @@ def resolve_device(device: str | None):
         raise ModelLoadError(f"--device {device}: not a device name (cpu, cuda, cuda:1, ...)") from error
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            raise ModelLoadError(f"--device {device}: no CUDA device is available here (torch {torch.__version__}); "
-                                 "use --device cpu")
+            raise ModelLoadError(
+                f"--device {device}: no CUDA device is available here (torch {torch.__version__}); use --device cpu"
+            )
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise ModelLoadError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif resolved.type != "cpu":

@@ -36,7 +36,9 @@ class Family:
     memory_classes: tuple[str, ...] = ()
     bare_weights: bool = False
     published_as: Callable[[dict], str | None] | None = None
-    memory_hint: str = ""  # how to hand it in memory, for an error message: "an fvlm_model.FoveatedVLM (with tokenizer=)"
+    memory_hint: str = (
+        ""  # how to hand it in memory, for an error message: "an fvlm_model.FoveatedVLM (with tokenizer=)"
+    )
 
     def recognises(self, config: dict) -> bool:
         """Whether a ``config.json`` (parsed) is this family's."""
@@ -64,16 +66,28 @@ def smolvlm2_published_name(description: dict) -> str | None:
     return None
 
 
-FVLM = Family("fvlm", "fvlm_eval.models.fvlm", hub_ids=("sanps/fVLM-135M",),
-              config_keys=("llm", "dino", "query_dim", "visual_scale", "deep_query"),
-              memory_classes=("FoveatedVLM",), bare_weights=True,
-              memory_hint="an fvlm_model.FoveatedVLM (with tokenizer=)")
-SMOLVLM = Family("smolvlm", "fvlm_eval.models.smolvlm",
-                 hub_ids=("HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
-                          "HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
-                 model_types=("smolvlm",), memory_classes=("SmolVLMForConditionalGeneration",),
-                 published_as=smolvlm2_published_name,
-                 memory_hint="a SmolVLMForConditionalGeneration (with processor=)")
+FVLM = Family(
+    "fvlm",
+    "fvlm_eval.models.fvlm",
+    hub_ids=("sanps/fVLM-135M",),
+    config_keys=("llm", "dino", "query_dim", "visual_scale", "deep_query"),
+    memory_classes=("FoveatedVLM",),
+    bare_weights=True,
+    memory_hint="an fvlm_model.FoveatedVLM (with tokenizer=)",
+)
+SMOLVLM = Family(
+    "smolvlm",
+    "fvlm_eval.models.smolvlm",
+    hub_ids=(
+        "HuggingFaceTB/SmolVLM2-256M-Video-Instruct",
+        "HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
+        "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+    ),
+    model_types=("smolvlm",),
+    memory_classes=("SmolVLMForConditionalGeneration",),
+    published_as=smolvlm2_published_name,
+    memory_hint="a SmolVLMForConditionalGeneration (with processor=)",
+)
 BUILT_IN = (FVLM, SMOLVLM)
 
 __all__ = ["BUILT_IN", "Family", "smolvlm2_published_name"]

@@ -18,7 +18,16 @@ import torch
 
 from fvlm_eval.models.base import FrameTransform
 from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices, score_cloze
-from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, Generation, GenerateRequest, Sampling
+from fvlm_eval.types import (
+    ChoiceRequest,
+    ChoiceResult,
+    Clip,
+    ClozeRequest,
+    ClozeResult,
+    GenerateRequest,
+    Generation,
+    Sampling,
+)
 
 FAMILY = "fvlm"
 VARIANTS = ("coarse_only", "coarse_fine", "autoregressive")  # fvlm_model.MODES, importable without torch
@@ -73,8 +82,12 @@ class FVLMAdapter:
         self.model = model
         self.tokenizer = tokenizer
         self.tokens = ChatTokens(tokenizer, self.render)
-        self.lm = TextModel(model.llm.model, model.llm.lm_head, model.llm.get_input_embeddings(),
-                            model.llm.config.max_position_embeddings)
+        self.lm = TextModel(
+            model.llm.model,
+            model.llm.lm_head,
+            model.llm.get_input_embeddings(),
+            model.llm.config.max_position_embeddings,
+        )
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self._description = description or {}
@@ -85,7 +98,9 @@ class FVLMAdapter:
         self._neutral: dict[tuple[str, str], tuple[float, ...]] = {}  # (framing, option text) -> log-probs, for PMI
         self.fallback_count = 0
         self.frames_encoded = 0
-        self.stop_ids = {i for i in (tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id) if i is not None}
+        self.stop_ids = {
+            i for i in (tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id) if i is not None
+        }
 
     def render(self, user: str, answer: str | None = None) -> str:
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
@@ -94,10 +109,14 @@ class FVLMAdapter:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None)
 
     def describe(self) -> dict[str, object]:
-        return {"family": FAMILY, **self._description, "device": str(self.device),
-                "dtype": str(self.dtype).replace("torch.", ""),
-                "prompt_format": f"SmolLM2 chat template, system prompt {SYSTEM_PROMPT!r}; images as {IMAGE_COPIES} copies",
-                "frame_transform": FRAME_TRANSFORM.key}
+        return {
+            "family": FAMILY,
+            **self._description,
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "prompt_format": f"SmolLM2 chat template, system prompt {SYSTEM_PROMPT!r}; images as {IMAGE_COPIES} copies",
+            "frame_transform": FRAME_TRANSFORM.key,
+        }
 
     def video_sampling(self, frames: int | None) -> Sampling:
         """The release's own video input: 1 frame a second from the start, the first 64 kept."""
@@ -166,10 +185,10 @@ class FVLMAdapter:
                 group.sort(key=lambda k: self._layouts[k].offset)
                 layouts = [self._layouts[k] for k in group]
                 start, end = layouts[0].offset, layouts[-1].offset + layouts[-1].distinct
-                if end - start == sum(l.distinct for l in layouts):
+                if end - start == sum(layout.distinct for layout in layouts):
                     selected = kv.narrow(start, end - start)
                 else:
-                    selected = kv.select([l.offset + i for l in layouts for i in range(l.distinct)])
+                    selected = kv.select([layout.offset + i for layout in layouts for i in range(layout.distinct)])
                 tokens = self.model.visual_tokens(selected, layouts[0].n_frames, mode, copies=layouts[0].copies)
             for key, clip_tokens in zip(group, tokens):
                 self._visual[(key, mode)] = clip_tokens
@@ -184,8 +203,13 @@ class FVLMAdapter:
     def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
         self._check(variant)
         self._visual_tokens([r.clip_key for r in requests], variant)
-        results = score_choices(self.lm, self.tokens, [r.prompt for r in requests], [r.options for r in requests],
-                                self._embedder(requests, variant))
+        results = score_choices(
+            self.lm,
+            self.tokens,
+            [r.prompt for r in requests],
+            [r.options for r in requests],
+            self._embedder(requests, variant),
+        )
         self.fallback_count += fallbacks(results)
         return results
 
@@ -194,15 +218,28 @@ class FVLMAdapter:
         """The cloze formulation on the same visual tokens: [visual tokens; question] then each text."""
         self._check(variant)
         self._visual_tokens([r.clip_key for r in requests], variant)
-        return score_cloze(self.lm, self.tokens, [r.prompt for r in requests], [r.texts for r in requests],
-                           [r.framing for r in requests], self._embedder(requests, variant), self._neutral)
+        return score_cloze(
+            self.lm,
+            self.tokens,
+            [r.prompt for r in requests],
+            [r.texts for r in requests],
+            [r.framing for r in requests],
+            self._embedder(requests, variant),
+            self._neutral,
+        )
 
     @torch.no_grad()
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
         self._check(variant)
         self._visual_tokens([r.clip_key for r in requests], variant)
-        return generate_answers(self.lm, self.tokens, [r.prompt for r in requests], [r.max_new_tokens for r in requests],
-                                self.stop_ids, self._embedder(requests, variant))
+        return generate_answers(
+            self.lm,
+            self.tokens,
+            [r.prompt for r in requests],
+            [r.max_new_tokens for r in requests],
+            self.stop_ids,
+            self._embedder(requests, variant),
+        )
 
     def _embedder(self, requests, variant: str):
         """Request i's input embeddings for any ids: its clip's visual tokens, then the text."""
@@ -222,18 +259,26 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
     model, tokenizer = load_fvlm(weights, device=device, dtype=dtype)
     notes = list(read_spec(folder).notes)
     name = str(source).rstrip("/").split("/")[-1].replace(".safetensors", "")
-    return FVLMAdapter(model, tokenizer, {"name": name, "source": str(source), "weights": str(weights),
-                                          "sha256": file_sha256(weights), "parameters": parameter_count(model),
-                                          "notes": notes})
+    return FVLMAdapter(
+        model,
+        tokenizer,
+        {
+            "name": name,
+            "source": str(source),
+            "weights": str(weights),
+            "sha256": file_sha256(weights),
+            "parameters": parameter_count(model),
+            "notes": notes,
+        },
+    )
 
 
 def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, name: str | None = None) -> FVLMAdapter:
     """An in-memory ``FoveatedVLM`` (as training code holds it) with its tokenizer (default: the bundled
     SmolLM2-135M-Instruct tokenizer, as a folder without one gets)."""
-    from fvlm_model import parameter_count
-
     from fvlm_eval.errors import SettingsError
     from fvlm_eval.models.memory import state_dict_sha256
+    from fvlm_model import parameter_count
 
     if tokenizer is None:
         from fvlm_model.loading import load_tokenizer
@@ -241,9 +286,18 @@ def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, 
         tokenizer = load_tokenizer(None)
     missing = [a for a in ("apply_chat_template", "convert_tokens_to_ids", "encode") if not hasattr(tokenizer, a)]
     if missing or not callable(tokenizer):
-        raise SettingsError(f"tokenizer: a {type(tokenizer).__name__} is not a tokenizer (no {', '.join(missing) or '__call__'}); "
-                            "give the model's transformers tokenizer (load_fvlm returns it), or None for the bundled one")
-    return FVLMAdapter(model, tokenizer, {"name": name or "in-memory-fvlm", "source": "in-memory FoveatedVLM",
-                                          "sha256": state_dict_sha256(model), "parameters": parameter_count(model),
-                                          "notes": []})
-
+        raise SettingsError(
+            f"tokenizer: a {type(tokenizer).__name__} is not a tokenizer (no {', '.join(missing) or '__call__'}); "
+            "give the model's transformers tokenizer (load_fvlm returns it), or None for the bundled one"
+        )
+    return FVLMAdapter(
+        model,
+        tokenizer,
+        {
+            "name": name or "in-memory-fvlm",
+            "source": "in-memory FoveatedVLM",
+            "sha256": state_dict_sha256(model),
+            "parameters": parameter_count(model),
+            "notes": [],
+        },
+    )

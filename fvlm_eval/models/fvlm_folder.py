@@ -28,15 +28,27 @@ def save_model_folder(model, folder: str | Path, tokenizer=None) -> Path:
     model = unwrap(model)
     if not isinstance(model, FoveatedVLM):
         raise SettingsError(f"save_model_folder: expected an fvlm_model.FoveatedVLM, got {type(model).__name__}")
-    spec = ModelSpec(llm=_config_dict(model.llm.config), dino=_config_dict(model.encoder.dino.config),
-                     query_dim=int(model.query_dim), visual_scale=float(model.visual_scale), deep_query=bool(model.deep_query))
+    spec = ModelSpec(
+        llm=_config_dict(model.llm.config),
+        dino=_config_dict(model.encoder.dino.config),
+        query_dim=int(model.query_dim),
+        visual_scale=float(model.visual_scale),
+        deep_query=bool(model.deep_query),
+    )
     folder = Path(folder)
     save(model, folder, spec, tokenizer or load_tokenizer(None))
     return folder
 
 
 def _config_dict(config) -> dict:
-    drop = {"architectures", "transformers_version", "_name_or_path", "torch_dtype", "dtype", "_attn_implementation_autoset"}
+    drop = {
+        "architectures",
+        "transformers_version",
+        "_name_or_path",
+        "torch_dtype",
+        "dtype",
+        "_attn_implementation_autoset",
+    }
     return {k: v for k, v in config.to_dict().items() if k not in drop}
 
 
@@ -57,8 +69,10 @@ def _check_export_folder(folder: Path, force: bool) -> None:
     if folder.is_dir() and not force:
         held = sorted(p.name for p in folder.iterdir() if p.name in MODEL_FILES or p.suffix in weight_suffixes())
         if held:
-            raise ExportRefused(f"{folder} already holds a model ({', '.join(held)}); give an empty or new folder, "
-                                "or overwrite it with --force (force=True)")
+            raise ExportRefused(
+                f"{folder} already holds a model ({', '.join(held)}); give an empty or new folder, "
+                "or overwrite it with --force (force=True)"
+            )
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -68,8 +82,11 @@ def _check_export_folder(folder: Path, force: bool) -> None:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".fvlm-eval-write-probe-"):
             pass
     except OSError as error:
-        raise PermissionError(error.errno or errno.EACCES, f"cannot write there ({existing} takes no new file: {error.strerror or error})",
-                              str(folder)) from error
+        raise PermissionError(
+            error.errno or errno.EACCES,
+            f"cannot write there ({existing} takes no new file: {error.strerror or error})",
+            str(folder),
+        ) from error
 
 
 def _check_config_file(config: Path, checkpoint: Path) -> None:
@@ -78,8 +95,10 @@ def _check_config_file(config: Path, checkpoint: Path) -> None:
     if not config.is_file():
         raise _checkpoint_error(f"{config}: no such config file")
     if config.resolve() == checkpoint.resolve():
-        raise _checkpoint_error(f"{config}: the checkpoint itself was given as the config; the config is the "
-                                "model's config.json (or leave it out to use one beside the checkpoint)")
+        raise _checkpoint_error(
+            f"{config}: the checkpoint itself was given as the config; the config is the "
+            "model's config.json (or leave it out to use one beside the checkpoint)"
+        )
     try:
         json.loads(config.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
@@ -92,8 +111,9 @@ def _checkpoint_error(message: str):
     return CheckpointError(message)
 
 
-def export_checkpoint(checkpoint: str | Path, folder: str | Path, config: str | Path | None = None,
-                      force: bool = False) -> Path:
+def export_checkpoint(
+    checkpoint: str | Path, folder: str | Path, config: str | Path | None = None, force: bool = False
+) -> Path:
     """A training checkpoint (``.pt``: a state dict, or a dict with ``model_state_dict``; read with
     ``weights_only=True``) as a model folder. ``config``: the model's ``config.json`` (default: one
     beside the checkpoint, else the fVLM-135M configuration). A folder that already holds a model is
@@ -119,5 +139,7 @@ def export_checkpoint(checkpoint: str | Path, folder: str | Path, config: str | 
             model, _ = load_fvlm(staged, device="cpu", dtype=None)
         except CheckpointError as error:  # said with the user's files, not the staging copies
             told = str(error).replace(str(Path(staging) / "config.json"), str(source or "the default config"))
-            raise CheckpointError(told.replace(str(staged), str(checkpoint)).replace(staging, str(checkpoint.parent))) from error
+            raise CheckpointError(
+                told.replace(str(staged), str(checkpoint)).replace(staging, str(checkpoint.parent))
+            ) from error
     return save_model_folder(model, folder, load_tokenizer(None))

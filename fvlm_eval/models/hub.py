@@ -28,5 +28,7 @@ def hub_error(repo: str, error: Exception) -> str:
         return f"--model {repo}: no such model on the Hugging Face hub (or it is private)"
     reason = " ".join(str(error).split())
     reason = reason if len(reason) <= 160 else reason[:160].rsplit(" ", 1)[0] + " …"
-    return (f"--model {repo}: cannot download it from the Hugging Face hub ({name}: {reason}); "
-            "offline, pass a local model folder instead: --model path/to/folder")
+    return (
+        f"--model {repo}: cannot download it from the Hugging Face hub ({name}: {reason}); "
+        "offline, pass a local model folder instead: --model path/to/folder"
+    )

@@ -110,8 +110,14 @@ class ChatTokens:
                 own.append(_own_text_tokens(full_text, option, encoded["offset_mapping"], len(prompt_ids), len(full)))
                 fulls.append(full)
                 ok.append(full[: len(prompt_ids)] == prompt_ids)
-            self._cache[key] = Tokenized(prompt_ids, tuple(fulls), tuple(n_text), tuple(own), tuple(ok),
-                                         sha256_text(prompt_text + "".join("\n" + o.answer for o in options)))
+            self._cache[key] = Tokenized(
+                prompt_ids,
+                tuple(fulls),
+                tuple(n_text),
+                tuple(own),
+                tuple(ok),
+                sha256_text(prompt_text + "".join("\n" + o.answer for o in options)),
+            )
         return self._cache[key]
 
     def cloze_prompt(self, user: str, framing: str) -> str:
@@ -140,8 +146,11 @@ class ChatTokens:
             self._cache.popitem(last=False)
         prompt_text = self.cloze_prompt(user, framing)
         prompt_ids = tuple(self.encode(prompt_text))
-        self._cache[key] = continuations(prompt_ids, [self.cloze_answer(text, framing) for text in texts],
-                                         sha256_text(prompt_text + "".join("\n" + t for t in texts)))
+        self._cache[key] = continuations(
+            prompt_ids,
+            [self.cloze_answer(text, framing) for text in texts],
+            sha256_text(prompt_text + "".join("\n" + t for t in texts)),
+        )
         return self._cache[key]
 
     def token_text(self, token_id: int) -> str:
@@ -151,8 +160,14 @@ class ChatTokens:
 def continuations(prompt: tuple[int, ...], answers: list[tuple[int, ...]], prompt_sha256: str) -> Tokenized:
     """A prompt whose answers are token sequences of their own, each continuing it (the cloze
     formulation): every answer token is the answer's text."""
-    return Tokenized(prompt, tuple(prompt + a for a in answers), tuple(len(a) for a in answers),
-                     tuple((0, len(a)) for a in answers), (True,) * len(answers), prompt_sha256)
+    return Tokenized(
+        prompt,
+        tuple(prompt + a for a in answers),
+        tuple(len(a) for a in answers),
+        tuple((0, len(a)) for a in answers),
+        (True,) * len(answers),
+        prompt_sha256,
+    )
 
 
 def _own_text_tokens(full_text: str, option: Option, offsets, answer_start: int, end: int) -> tuple[int, int]:
@@ -167,7 +182,9 @@ def _own_text_tokens(full_text: str, option: Option, offsets, answer_start: int,
     if at < 0 or not option.text:
         return (0, 0)
     text_start, text_end = at + option.text_offset, at + len(option.answer)
-    inside = [j - answer_start for j in range(answer_start, end) if offsets[j][0] < text_end and offsets[j][1] > text_start]
+    inside = [
+        j - answer_start for j in range(answer_start, end) if offsets[j][0] < text_end and offsets[j][1] > text_start
+    ]
     return (inside[0], inside[-1] + 1) if inside else (0, 0)
 
 
@@ -175,7 +192,9 @@ class TextModel:
     """A Llama-style decoder (``.model``-like: inputs_embeds -> last_hidden_state), its input
     embedding and its ``lm_head``, with the longest sequence it takes."""
 
-    def __init__(self, decoder: torch.nn.Module, lm_head: torch.nn.Module, embedding: torch.nn.Module, max_positions: int):
+    def __init__(
+        self, decoder: torch.nn.Module, lm_head: torch.nn.Module, embedding: torch.nn.Module, max_positions: int
+    ):
         self.decoder = decoder
         self.lm_head = lm_head
         self.embedding = embedding
@@ -202,8 +221,13 @@ class TextModel:
 
     def hidden(self, embeds: torch.Tensor, attention_mask=None, position_ids=None, cache=None) -> torch.Tensor:
         kwargs = {self.cache_keyword: cache} if cache is not None else {}
-        out = self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                           use_cache=cache is not None, **kwargs)
+        out = self.decoder(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=cache is not None,
+            **kwargs,
+        )
         return out.last_hidden_state
 
     def logprobs_at(self, hidden: torch.Tensor, rows: list[int], cols: list[int], targets: list[int]) -> list[float]:
@@ -246,8 +270,9 @@ def run_prefixes(lm: TextModel, sequences: list[torch.Tensor]) -> Prefixes:
     return Prefixes(cache, mask, lengths, hidden[:, -1])
 
 
-def score_options(lm: TextModel, tokenized: list[Tokenized], embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor]
-                  ) -> list[list[list[float]] | str]:
+def score_options(
+    lm: TextModel, tokenized: list[Tokenized], embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor]
+) -> list[list[list[float]] | str]:
     """Per question, per option, the log-probability of each answer token; or why the question
     could not be scored. ``embed_sequence(i, ids)``: question i's input embeddings for ``ids``
     (its media included)."""
@@ -257,8 +282,10 @@ def score_options(lm: TextModel, tokenized: list[Tokenized], embed_sequence: Cal
         sequence = embed_sequence(i, t.prompt)
         need = sequence.shape[0] + max(len(a) for a in t.answers)
         if need > lm.max_positions:
-            results[i] = (f"does not fit the model's context: {need} positions (media and prompt "
-                          f"{sequence.shape[0]}, longest answer {max(len(a) for a in t.answers)}) > {lm.max_positions}")
+            results[i] = (
+                f"does not fit the model's context: {need} positions (media and prompt "
+                f"{sequence.shape[0]}, longest answer {max(len(a) for a in t.answers)}) > {lm.max_positions}"
+            )
             continue
         sequences.append(sequence)
         kept.append(i)
@@ -279,8 +306,9 @@ def score_options(lm: TextModel, tokenized: list[Tokenized], embed_sequence: Cal
     return results
 
 
-def _packed_continuations(lm: TextModel, prefixes: Prefixes, tokenized: list[Tokenized], first: torch.Tensor
-                          ) -> list[dict[int, list[float]]]:
+def _packed_continuations(
+    lm: TextModel, prefixes: Prefixes, tokenized: list[Tokenized], first: torch.Tensor
+) -> list[dict[int, list[float]]]:
     """Every prefix-ok option of every question in one pass on the prefix cache (see the module doc)."""
     packs = []  # per question: [(option k, start in the packed row, answer ids)]
     for t in tokenized:
@@ -310,8 +338,12 @@ def _packed_continuations(lm: TextModel, prefixes: Prefixes, tokenized: list[Tok
             allowed[row, pad, prefix_width + pad] = True
             positions[row, pad] = prefixes.lengths[row]
     mask = torch.zeros(allowed.shape, dtype=lm.dtype).masked_fill_(~allowed, torch.finfo(lm.dtype).min)
-    hidden = lm.hidden(lm.embed(ids), attention_mask=mask[:, None].to(lm.device),
-                       position_ids=positions.to(lm.device), cache=prefixes.cache)
+    hidden = lm.hidden(
+        lm.embed(ids),
+        attention_mask=mask[:, None].to(lm.device),
+        position_ids=positions.to(lm.device),
+        cache=prefixes.cache,
+    )
     gather_rows, gather_cols, targets, firsts = [], [], [], []
     for row, pack in enumerate(packs):
         for _, start, answer in pack:
@@ -321,8 +353,14 @@ def _packed_continuations(lm: TextModel, prefixes: Prefixes, tokenized: list[Tok
                 gather_cols.append(start + j - 1)
                 targets.append(answer[j])
     later = lm.logprobs_at(hidden, gather_rows, gather_cols, targets)
-    first_values = first[torch.tensor([r for r, _ in firsts], device=lm.device),
-                         torch.tensor([a for _, a in firsts], device=lm.device)].tolist() if firsts else []
+    first_values = (
+        first[
+            torch.tensor([r for r, _ in firsts], device=lm.device),
+            torch.tensor([a for _, a in firsts], device=lm.device),
+        ].tolist()
+        if firsts
+        else []
+    )
     result: list[dict[int, list[float]]] = []
     cursor = index = 0
     for pack in packs:
@@ -343,8 +381,9 @@ def _full_pass(lm: TextModel, embeds: torch.Tensor, n_answer: int, answer: tuple
     return lm.logprobs_at(hidden, [0] * n_answer, cols, list(answer))
 
 
-def generate_greedy(lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[int], limits: list[int]
-                    ) -> list[tuple[list[int], bool] | str]:
+def generate_greedy(
+    lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[int], limits: list[int]
+) -> list[tuple[list[int], bool] | str]:
     """Greedy answers to several prefixes at once, KV-cached; per prefix (new ids, ended by a stop
     id) or why it could not run. A stop id ends an answer and is not part of it; prefix i gets at
     most ``limits[i]`` new tokens."""
@@ -352,8 +391,10 @@ def generate_greedy(lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[
     kept = []
     for i, sequence in enumerate(sequences):
         if sequence.shape[0] + limits[i] > lm.max_positions:
-            results[i] = (f"does not fit the model's context: {sequence.shape[0]} positions of media and "
-                          f"prompt + {limits[i]} new tokens > {lm.max_positions}")
+            results[i] = (
+                f"does not fit the model's context: {sequence.shape[0]} positions of media and "
+                f"prompt + {limits[i]} new tokens > {lm.max_positions}"
+            )
         else:
             kept.append(i)
     max_new_tokens = max((limits[i] for i in kept), default=0)
@@ -377,16 +418,22 @@ def generate_greedy(lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[
         if all(finished):
             break
         mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
-        hidden = lm.hidden(lm.embed(token[:, None]), attention_mask=mask, position_ids=(lengths + step)[:, None],
-                           cache=prefixes.cache)
+        hidden = lm.hidden(
+            lm.embed(token[:, None]), attention_mask=mask, position_ids=(lengths + step)[:, None], cache=prefixes.cache
+        )
         token = lm.lm_head(hidden[:, -1]).float().argmax(-1)
     for row, i in enumerate(kept):
         results[i] = (generated[row], stopped[row])
     return results
 
 
-def score_choices(lm: TextModel, tokens: ChatTokens, users: list[str], options: list[tuple[Option, ...]],
-                  embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor]) -> list[ChoiceResult]:
+def score_choices(
+    lm: TextModel,
+    tokens: ChatTokens,
+    users: list[str],
+    options: list[tuple[Option, ...]],
+    embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor],
+) -> list[ChoiceResult]:
     """The boundary's ``score``: question i's user turn ``users[i]`` with ``options[i]``, its media
     embedded by ``embed_sequence`` (see ``score_options``)."""
     tokenized = [tokens.choice(user, choices) for user, choices in zip(users, options)]
@@ -395,15 +442,34 @@ def score_choices(lm: TextModel, tokens: ChatTokens, users: list[str], options: 
         if isinstance(outcome, str):
             results.append(ChoiceResult(t.prompt_sha256, error=outcome))
             continue
-        results.append(ChoiceResult(t.prompt_sha256, tuple(
-            OptionLogprobs(answer, tuple(logprobs), t.n_text[k], t.own_text[k], tokens.token_text(answer[0]), tokens.pad_id,
-                           fallback=not t.prefix_ok[k])
-            for k, (answer, logprobs) in enumerate(zip(t.answers, outcome)))))
+        results.append(
+            ChoiceResult(
+                t.prompt_sha256,
+                tuple(
+                    OptionLogprobs(
+                        answer,
+                        tuple(logprobs),
+                        t.n_text[k],
+                        t.own_text[k],
+                        tokens.token_text(answer[0]),
+                        tokens.pad_id,
+                        fallback=not t.prefix_ok[k],
+                    )
+                    for k, (answer, logprobs) in enumerate(zip(t.answers, outcome))
+                ),
+            )
+        )
     return results
 
 
-def generate_answers(lm: TextModel, tokens: ChatTokens, users: list[str], limits: list[int], stop_ids: set[int],
-                     embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor]) -> list[Generation]:
+def generate_answers(
+    lm: TextModel,
+    tokens: ChatTokens,
+    users: list[str],
+    limits: list[int],
+    stop_ids: set[int],
+    embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor],
+) -> list[Generation]:
     """The boundary's ``generate``: a greedy answer to each user turn, at most ``limits[i]`` tokens."""
     prompts = [tokens.prompt(user) for user in users]
     sequences = [embed_sequence(i, ids) for i, (ids, _) in enumerate(prompts)]
@@ -413,13 +479,21 @@ def generate_answers(lm: TextModel, tokens: ChatTokens, users: list[str], limits
             results.append(Generation(sha, error=outcome, limit=limit))
         else:
             ids, stopped = outcome
-            results.append(Generation(sha, tokens.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped,
-                                      limit=limit))
+            results.append(
+                Generation(sha, tokens.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped, limit=limit)
+            )
     return results
 
 
-def score_cloze(lm: TextModel, tokens: ChatTokens, users: list[str], texts: list[tuple[str, ...]], framings: list[str],
-                embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor], neutral: dict) -> list[ClozeResult]:
+def score_cloze(
+    lm: TextModel,
+    tokens: ChatTokens,
+    users: list[str],
+    texts: list[tuple[str, ...]],
+    framings: list[str],
+    embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor],
+    neutral: dict,
+) -> list[ClozeResult]:
     """The boundary's ``score_cloze``: question i's cloze prompt ``users[i]`` (its media text
     included, for a family that writes media into the text) with each text of ``texts[i]`` as the
     answer (framed by ``framings[i]``): one prefix pass per question and the answers packed on its
@@ -429,15 +503,26 @@ def score_cloze(lm: TextModel, tokens: ChatTokens, users: list[str], texts: list
     tokenized = [tokens.cloze(user, choices, framing) for user, choices, framing in zip(users, texts, framings)]
     outcomes = score_options(lm, tokenized, embed_sequence)
     for framing in dict.fromkeys(framings):
-        fill_neutral(lm, tokens, framing, [text for choices, f in zip(texts, framings) if f == framing for text in choices],
-                     neutral)
+        fill_neutral(
+            lm,
+            tokens,
+            framing,
+            [text for choices, f in zip(texts, framings) if f == framing for text in choices],
+            neutral,
+        )
     results = []
     for t, choices, framing, outcome in zip(tokenized, texts, framings, outcomes):
         if isinstance(outcome, str):
             results.append(ClozeResult(t.prompt_sha256, error=outcome))
             continue
-        results.append(ClozeResult(t.prompt_sha256, t.answers, tuple(tuple(v) for v in outcome),
-                                   tuple(neutral[(framing, text)] for text in choices)))
+        results.append(
+            ClozeResult(
+                t.prompt_sha256,
+                t.answers,
+                tuple(tuple(v) for v in outcome),
+                tuple(neutral[(framing, text)] for text in choices),
+            )
+        )
     return results
 
 

@@ -31,8 +31,11 @@ def unwrap(model):
     """The module inside DistributedDataParallel / DataParallel (``.module``) or ``torch.compile``
     (``._orig_mod``)."""
     for _ in range(4):
-        inner = getattr(model, "_orig_mod", None) or (getattr(model, "module", None) if hasattr(model, "no_sync") or
-                                                       type(model).__name__ == "DataParallel" else None)
+        inner = getattr(model, "_orig_mod", None) or (
+            getattr(model, "module", None)
+            if hasattr(model, "no_sync") or type(model).__name__ == "DataParallel"
+            else None
+        )
         if inner is None:
             return model
         model = inner
@@ -49,8 +52,17 @@ def dtype_of(model) -> str:
     return str(parameter.dtype).replace("torch.", "") if parameter is not None else "unknown"
 
 
-def adapter_for(model, *, tokenizer=None, processor=None, image_processor=None, family: str | None = None,
-                device: str | None = None, dtype: str | None = None, name: str | None = None):
+def adapter_for(
+    model,
+    *,
+    tokenizer=None,
+    processor=None,
+    image_processor=None,
+    family: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    name: str | None = None,
+):
     """A ``ModelAdapter`` for ``model`` (see the module docstring)."""
     from fvlm_eval.models import FAMILIES, detect_family, family_holding, family_module, load_model
 
@@ -61,8 +73,13 @@ def adapter_for(model, *, tokenizer=None, processor=None, image_processor=None, 
     inner = unwrap(model)
     found = family_holding(inner)
     if found is None:
-        hints = ", ".join(f.memory_hint or f"a {' or '.join(f.memory_classes)}" for f in FAMILIES.values() if f.memory_classes)
-        raise SettingsError(f"model: a {type(model).__name__} is not something fvlm-eval can evaluate: give {hints}, "
-                            "a ModelAdapter, or a model folder, weights file or hub id")
-    return family_module(found.name).from_memory(inner, tokenizer=tokenizer, processor=processor,
-                                                 image_processor=image_processor, name=name)
+        hints = ", ".join(
+            f.memory_hint or f"a {' or '.join(f.memory_classes)}" for f in FAMILIES.values() if f.memory_classes
+        )
+        raise SettingsError(
+            f"model: a {type(model).__name__} is not something fvlm-eval can evaluate: give {hints}, "
+            "a ModelAdapter, or a model folder, weights file or hub id"
+        )
+    return family_module(found.name).from_memory(
+        inner, tokenizer=tokenizer, processor=processor, image_processor=image_processor, name=name
+    )

@@ -43,8 +43,16 @@ def read_baselines(path: Path | None) -> list[Baseline]:
     result = []
     for number, r in enumerate(rows, start=2):
         try:
-            baseline = Baseline(r["model"], r["benchmark"], r["mode"] or "", r["breakdown"] or "", r["value"] or "",
-                                float(r["accuracy"]), r["protocol"], r["source"])
+            baseline = Baseline(
+                r["model"],
+                r["benchmark"],
+                r["mode"] or "",
+                r["breakdown"] or "",
+                r["value"] or "",
+                float(r["accuracy"]),
+                r["protocol"],
+                r["source"],
+            )
             if baseline.benchmark not in BENCHMARKS:
                 raise ValueError(f"benchmark {baseline.benchmark!r} is not one of {', '.join(BENCHMARKS)}")
             if not 0.0 <= baseline.accuracy <= 100.0:  # also refuses nan
@@ -52,6 +60,8 @@ def read_baselines(path: Path | None) -> list[Baseline]:
             if not baseline.model:
                 raise ValueError("no model named")
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise ReportError(f"baselines {path}:{number}: not a baseline row ({type(error).__name__}: {error})") from error
+            raise ReportError(
+                f"baselines {path}:{number}: not a baseline row ({type(error).__name__}: {error})"
+            ) from error
         result.append(baseline)
     return result

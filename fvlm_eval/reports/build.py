@@ -15,8 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.models import FAMILIES, published_name
-from fvlm_eval.protocols import (FORMULATION_ORDER, GENERATED, formulation_of, main_protocols, protocol_name,
-                                 protocol_order, published_formulation)
+from fvlm_eval.protocols import (
+    FORMULATION_ORDER,
+    GENERATED,
+    formulation_of,
+    main_protocols,
+    protocol_name,
+    protocol_order,
+    published_formulation,
+)
 from fvlm_eval.reports.baselines import Baseline
 from fvlm_eval.reports.cells import Cell, published_cell, run_cell
 from fvlm_eval.reports.read import read_summaries, run_names
@@ -54,8 +61,15 @@ class FullRow:
     cells: dict[str, Cell | None]
 
     def to_json(self) -> dict:
-        return {"label": self.label, "run": self.run, "mode": self.mode, "protocol": self.protocol,
-                "formulation": self.formulation, "name": self.name, "cells": _cells_json(self.cells)}
+        return {
+            "label": self.label,
+            "run": self.run,
+            "mode": self.mode,
+            "protocol": self.protocol,
+            "formulation": self.formulation,
+            "name": self.name,
+            "cells": _cells_json(self.cells),
+        }
 
 
 @dataclass(frozen=True)
@@ -83,9 +97,16 @@ class Comparison:
     difference: float | None
 
     def to_json(self) -> dict:
-        return {"run": self.run, "size": self.size, "benchmark": self.benchmark, "ours": self.ours,
-                "ci95": list(self.ci95) if self.ci95 is not None else None, "published": self.published,
-                "published_protocol": self.published_protocol, "difference": self.difference}
+        return {
+            "run": self.run,
+            "size": self.size,
+            "benchmark": self.benchmark,
+            "ours": self.ours,
+            "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "published": self.published,
+            "published_protocol": self.published_protocol,
+            "difference": self.difference,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,22 +134,35 @@ class Report:
 
     def flagged(self) -> list[tuple[str, str, str]]:
         """(run row, benchmark, reason) for every ⚠ of the main table."""
-        return [(label, b, reason) for label in self.run_rows for b in self.benchmarks
-                for reason in (self.cell(label, b).flags if self.cell(label, b) is not None else ())]
+        return [
+            (label, b, reason)
+            for label in self.run_rows
+            for b in self.benchmarks
+            for reason in (self.cell(label, b).flags if self.cell(label, b) is not None else ())
+        ]
 
     def to_json(self) -> dict:
-        return {"warnings": self.warnings, "regex_misreads": {k: list(v) for k, v in self.regex_misreads.items()},
-                "alpha": self.alpha, "benchmarks": self.benchmarks, "rows": self.rows, "run_rows": self.run_rows,
-                "protocols": self.protocols, "sources": self.sources, "formulations": self.formulations,
-                "full": [row.to_json() for row in self.full],
-                "row_parts": {label: list(parts) for label, parts in self.row_parts.items()},
-                "main": {label: _cells_json(cells) for label, cells in self.main.items()},
-                "breakdowns": {b: table.to_json() for b, table in self.breakdowns.items()},
-                "smolvlm2": [c.to_json() for c in self.comparisons]}
+        return {
+            "warnings": self.warnings,
+            "regex_misreads": {k: list(v) for k, v in self.regex_misreads.items()},
+            "alpha": self.alpha,
+            "benchmarks": self.benchmarks,
+            "rows": self.rows,
+            "run_rows": self.run_rows,
+            "protocols": self.protocols,
+            "sources": self.sources,
+            "formulations": self.formulations,
+            "full": [row.to_json() for row in self.full],
+            "row_parts": {label: list(parts) for label, parts in self.row_parts.items()},
+            "main": {label: _cells_json(cells) for label, cells in self.main.items()},
+            "breakdowns": {b: table.to_json() for b, table in self.breakdowns.items()},
+            "smolvlm2": [c.to_json() for c in self.comparisons],
+        }
 
 
-def _rows(runs: list[Path], summaries: list[dict[tuple[str, str], Summary]], protocols: list[str] | None,
-          every: bool = False) -> list[Row]:
+def _rows(
+    runs: list[Path], summaries: list[dict[tuple[str, str], Summary]], protocols: list[str] | None, every: bool = False
+) -> list[Row]:
     """One row per (run, mode, protocol shown): its label and its summaries by benchmark. Shown:
     ``protocols`` when given, else every recorded one (``every``), else ``main_protocols``."""
     rows: dict[tuple, Row] = {}
@@ -136,13 +170,24 @@ def _rows(runs: list[Path], summaries: list[dict[tuple[str, str], Summary]], pro
     for run, name, found in zip(runs, names, summaries):
         for (benchmark, mode), summary in found.items():
             recorded = summary.accuracy
-            shown = protocols or (protocol_order(recorded) if every else main_protocols(recorded, summary.headline_protocol))
+            shown = protocols or (
+                protocol_order(recorded) if every else main_protocols(recorded, summary.headline_protocol)
+            )
             for protocol in dict.fromkeys(shown):
                 if protocol not in recorded:
                     continue
-                row = rows.setdefault((str(run), mode, protocol), Row(
-                    f"{name} {mode} [{protocol}]", name, mode, protocol, formulation_of(protocol, recorded[protocol]),
-                    summary.model, {}))
+                row = rows.setdefault(
+                    (str(run), mode, protocol),
+                    Row(
+                        f"{name} {mode} [{protocol}]",
+                        name,
+                        mode,
+                        protocol,
+                        formulation_of(protocol, recorded[protocol]),
+                        summary.model,
+                        {},
+                    ),
+                )
                 row.summaries[benchmark] = summary
     if every:
         order = {name: i for i, name in enumerate(names)}
@@ -162,12 +207,24 @@ def _comparisons(run_rows: list[Row], baselines: list[Baseline], alpha: float) -
         size = name.split("-", 1)[1] if name else None
         for benchmark, summary in row.summaries.items():
             ours = run_cell(summary, GENERATED, alpha=alpha)
-            theirs = next((b for b in baselines if b.model == name and b.benchmark == benchmark and not b.breakdown),
-                          None) if name else None
+            theirs = (
+                next((b for b in baselines if b.model == name and b.benchmark == benchmark and not b.breakdown), None)
+                if name
+                else None
+            )
             accuracy = ours.accuracy if ours is not None else None
-            found.append(Comparison(row.label, size, benchmark, accuracy, ours.ci95 if ours is not None else None,
-                                    theirs.accuracy if theirs else None, theirs.protocol if theirs else None,
-                                    accuracy - theirs.accuracy if theirs and accuracy is not None else None))
+            found.append(
+                Comparison(
+                    row.label,
+                    size,
+                    benchmark,
+                    accuracy,
+                    ours.ci95 if ours is not None else None,
+                    theirs.accuracy if theirs else None,
+                    theirs.protocol if theirs else None,
+                    accuracy - theirs.accuracy if theirs and accuracy is not None else None,
+                )
+            )
     return found
 
 
@@ -175,8 +232,11 @@ def _breakdowns(benchmarks: list[str], run_rows: list[Row], baselines: list[Base
     tables = {}
     for benchmark in benchmarks:
         field_name = BENCHMARKS[benchmark]().main_breakdown
-        headline = [row for row in run_rows if benchmark in row.summaries
-                    and row.protocol == row.summaries[benchmark].headline_protocol]
+        headline = [
+            row
+            for row in run_rows
+            if benchmark in row.summaries and row.protocol == row.summaries[benchmark].headline_protocol
+        ]
         values = set()
         for row in headline:
             values |= set(row.summaries[benchmark].accuracy[row.protocol].breakdowns.get(field_name, {}))
@@ -184,14 +244,18 @@ def _breakdowns(benchmarks: list[str], run_rows: list[Row], baselines: list[Base
         values |= {b.value for b in per_category}
         table = {}
         for value in sorted(values):
-            cells = {row.label: run_cell(row.summaries[benchmark], row.protocol, (field_name, value)) for row in headline}
+            cells = {
+                row.label: run_cell(row.summaries[benchmark], row.protocol, (field_name, value)) for row in headline
+            }
             cells.update({b.label: published_cell(b.accuracy) for b in per_category if b.value == value})
             table[value] = cells
         tables[benchmark] = Breakdown(field_name, table)
     return tables
 
 
-def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, protocols: list[str] | None = None) -> Report:
+def build(
+    runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, protocols: list[str] | None = None
+) -> Report:
     """The report as data: rows (runs and published), the main table, breakdowns, comparisons."""
     warnings: list[str] = []
     runs = [Path(r) for r in runs]
@@ -204,21 +268,45 @@ def build(runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, prot
             published.setdefault(b.label, {"protocol": b.protocol, "source": b.source, "cells": {}})
             published[b.label]["cells"][b.benchmark] = published_cell(b.accuracy)
     benchmarks = [b for b in BENCHMARKS if any(b in row.summaries for row in run_rows)]
-    main = {row.label: {b: run_cell(row.summaries[b], row.protocol, alpha=alpha) for b in row.summaries}
-            for row in run_rows}
+    main = {
+        row.label: {b: run_cell(row.summaries[b], row.protocol, alpha=alpha) for b in row.summaries} for row in run_rows
+    }
     main.update({label: p["cells"] for label, p in published.items()})
     protocols_of = {row.label: protocol_name(row.protocol) for row in run_rows}
     protocols_of.update({label: p["protocol"] for label, p in published.items()})
     formulations = {row.label: row.formulation for row in run_rows}
     formulations.update({label: published_formulation(p["protocol"]) for label, p in published.items()})
-    full = [FullRow(row.label, row.run, row.mode, row.protocol, row.formulation, protocol_name(row.protocol),
-                    {b: run_cell(row.summaries[b], row.protocol, alpha=alpha) for b in row.summaries})
-            for row in _rows(runs, summaries, protocols, every=True)]
-    misreads = {f"{row.run} {row.mode} on {benchmark}": (summary.regex_misreads, summary.coverage.recorded)
-                for row in run_rows for benchmark, summary in row.summaries.items() if summary.regex_misreads}
-    return Report(alpha=alpha, benchmarks=benchmarks, rows=[row.label for row in run_rows] + list(published),
-                  run_rows=[row.label for row in run_rows], protocols=protocols_of,
-                  sources={label: p["source"] for label, p in published.items()}, formulations=formulations, main=main,
-                  full=full, row_parts={row.label: (row.run, row.mode, row.protocol) for row in run_rows},
-                  breakdowns=_breakdowns(benchmarks, run_rows, baselines),
-                  comparisons=_comparisons(run_rows, baselines, alpha), warnings=warnings, regex_misreads=misreads)
+    full = [
+        FullRow(
+            row.label,
+            row.run,
+            row.mode,
+            row.protocol,
+            row.formulation,
+            protocol_name(row.protocol),
+            {b: run_cell(row.summaries[b], row.protocol, alpha=alpha) for b in row.summaries},
+        )
+        for row in _rows(runs, summaries, protocols, every=True)
+    ]
+    misreads = {
+        f"{row.run} {row.mode} on {benchmark}": (summary.regex_misreads, summary.coverage.recorded)
+        for row in run_rows
+        for benchmark, summary in row.summaries.items()
+        if summary.regex_misreads
+    }
+    return Report(
+        alpha=alpha,
+        benchmarks=benchmarks,
+        rows=[row.label for row in run_rows] + list(published),
+        run_rows=[row.label for row in run_rows],
+        protocols=protocols_of,
+        sources={label: p["source"] for label, p in published.items()},
+        formulations=formulations,
+        main=main,
+        full=full,
+        row_parts={row.label: (row.run, row.mode, row.protocol) for row in run_rows},
+        breakdowns=_breakdowns(benchmarks, run_rows, baselines),
+        comparisons=_comparisons(run_rows, baselines, alpha),
+        warnings=warnings,
+        regex_misreads=misreads,
+    )

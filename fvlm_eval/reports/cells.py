@@ -57,14 +57,34 @@ class Cell:
         if self.kind == "failed":
             if not self.overall:
                 return {"accuracy": None, "all_failed": True, "failed": self.failed, "formulation": self.formulation}
-            return {"accuracy": None, "all_failed": True, "failed": self.failed, "recorded": self.recorded,
-                    "expected": self.expected, "protocol": self.protocol, "formulation": self.formulation}
-        value = {"accuracy": self.accuracy, "ci95": list(self.ci95), "n": self.n, "chance": self.chance,
-                 "above_chance_p": self.above_chance_p, "protocol": self.protocol, "formulation": self.formulation}
+            return {
+                "accuracy": None,
+                "all_failed": True,
+                "failed": self.failed,
+                "recorded": self.recorded,
+                "expected": self.expected,
+                "protocol": self.protocol,
+                "formulation": self.formulation,
+            }
+        value = {
+            "accuracy": self.accuracy,
+            "ci95": list(self.ci95),
+            "n": self.n,
+            "chance": self.chance,
+            "above_chance_p": self.above_chance_p,
+            "protocol": self.protocol,
+            "formulation": self.formulation,
+        }
         if self.overall:
             letter, accuracy = self.constant_letter
-            value.update(recorded=self.recorded, expected=self.expected, failed=self.failed, categories=self.categories,
-                         constant_letter={"letter": letter, "accuracy": accuracy}, flags=list(self.flags))
+            value.update(
+                recorded=self.recorded,
+                expected=self.expected,
+                failed=self.failed,
+                categories=self.categories,
+                constant_letter={"letter": letter, "accuracy": accuracy},
+                flags=list(self.flags),
+            )
             if self.not_measured:
                 value["not_measured"] = self.not_measured
             if self.unparseable is not None:
@@ -77,8 +97,9 @@ def published_cell(accuracy: float) -> Cell:
     return Cell("published", accuracy)
 
 
-def run_cell(summary: Summary, protocol: str, breakdown: tuple[str, str] | None = None,
-             alpha: float = 0.05) -> Cell | None:
+def run_cell(
+    summary: Summary, protocol: str, breakdown: tuple[str, str] | None = None, alpha: float = 0.05
+) -> Cell | None:
     """The cell of ``protocol`` in a run's (benchmark, mode), overall or for one ``breakdown`` (field, value);
     ``None`` when it was not measured there."""
     result = summary.accuracy.get(protocol)
@@ -92,26 +113,48 @@ def run_cell(summary: Summary, protocol: str, breakdown: tuple[str, str] | None 
     if coverage.all_failed:  # the accuracy (0 of n) says nothing about the model: say what happened
         if breakdown is not None:
             return Cell("failed", failed=measure.n, formulation=formulation)
-        return Cell("failed", failed=coverage.failed, recorded=coverage.recorded, expected=coverage.expected,
-                    protocol=protocol, formulation=formulation)
+        return Cell(
+            "failed",
+            failed=coverage.failed,
+            recorded=coverage.recorded,
+            expected=coverage.expected,
+            protocol=protocol,
+            formulation=formulation,
+        )
     if measure.accuracy is None:
         return Cell("na", formulation=formulation)
-    numbers = dict(accuracy=100 * measure.accuracy, ci95=(100 * measure.ci95[0], 100 * measure.ci95[1]), n=measure.n,
-                   chance=100 * measure.chance if measure.chance is not None else None,
-                   above_chance_p=measure.above_chance_p, protocol=protocol, formulation=formulation)
+    numbers = dict(
+        accuracy=100 * measure.accuracy,
+        ci95=(100 * measure.ci95[0], 100 * measure.ci95[1]),
+        n=measure.n,
+        chance=100 * measure.chance if measure.chance is not None else None,
+        above_chance_p=measure.above_chance_p,
+        protocol=protocol,
+        formulation=formulation,
+    )
     if breakdown is not None:
         return Cell("measured", **numbers)
     unparseable = all_unparseable = None
     if protocol.endswith(GENERATED):
         unparseable = result.unparseable or 0
         answered = result.n - coverage.failed  # the protocol's own answers (failed ones are in its n)
-        every = result.unparseable_all if result.unparseable_all is not None else unparseable  # circular: every rotation
+        every = (
+            result.unparseable_all if result.unparseable_all is not None else unparseable
+        )  # circular: every rotation
         all_unparseable = answered > 0 and every >= answered
-    return Cell("measured", **numbers, recorded=coverage.recorded, expected=coverage.expected, failed=coverage.failed,
-                categories=f"{coverage.categories_present}/{coverage.categories_expected}",
-                constant_letter=(result.letters.best_letter, 100 * result.letters.best_accuracy),
-                flags=tuple(flags(result, alpha=alpha)), not_measured=result.not_measured or None,
-                unparseable=unparseable, all_unparseable=all_unparseable)
+    return Cell(
+        "measured",
+        **numbers,
+        recorded=coverage.recorded,
+        expected=coverage.expected,
+        failed=coverage.failed,
+        categories=f"{coverage.categories_present}/{coverage.categories_expected}",
+        constant_letter=(result.letters.best_letter, 100 * result.letters.best_accuracy),
+        flags=tuple(flags(result, alpha=alpha)),
+        not_measured=result.not_measured or None,
+        unparseable=unparseable,
+        all_unparseable=all_unparseable,
+    )
 
 
 def measured_on(cell: Cell) -> str:

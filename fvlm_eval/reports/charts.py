@@ -23,31 +23,45 @@ def palette(count: int) -> list:
     """``count`` distinct colours: matplotlib's tab10 up to 10 series, then evenly spaced hues
     (two lightness levels alternating), so no two series ever share a colour."""
     import colorsys
+    import math
 
     import matplotlib
 
-    import math
-
     if count <= 10:
         return [matplotlib.colormaps["tab10"](i) for i in range(count)]
-    stride = max(k for k in range(1, max(2, round(0.38 * count)) + 1) if math.gcd(k, count) == 1)  # neighbours far apart
-    return [colorsys.hls_to_rgb((i * stride % count) / count, 0.42 if i % 2 else 0.6, 0.75) + (1.0,) for i in range(count)]
+    stride = max(
+        k for k in range(1, max(2, round(0.38 * count)) + 1) if math.gcd(k, count) == 1
+    )  # neighbours far apart
+    return [
+        colorsys.hls_to_rgb((i * stride % count) / count, 0.42 if i % 2 else 0.6, 0.75) + (1.0,) for i in range(count)
+    ]
 
 
 ZERO_STUB = 0.6  # a 0% bar is drawn this many points tall (and labelled "0"); not measured: "n/m", no bar
 
 
-def _bars(axis, positions, cells: list[Cell | None], size: float, colour, label: str, horizontal: bool = False,
-          hatch: str = ""):
+def _bars(
+    axis,
+    positions,
+    cells: list[Cell | None],
+    size: float,
+    colour,
+    label: str,
+    horizontal: bool = False,
+    hatch: str = "",
+):
     """One series: bars with their 95% intervals; 0% as a visible stub labelled 0, unmeasured as
     "n/m", a cell whose questions all failed as "failed"."""
     import numpy as np
 
     values = [c.accuracy if c is not None else None for c in cells]
     drawn = [np.nan if v is None else max(v, ZERO_STUB) for v in values]
-    (axis.barh if horizontal else axis.bar)(positions, drawn, size, color=colour, label=label, hatch=hatch,
-                                            edgecolor="black", linewidth=0.4)
-    with_interval = [(x, v, c.ci95) for x, v, c in zip(positions, values, cells) if v is not None and c.ci95 is not None]
+    (axis.barh if horizontal else axis.bar)(
+        positions, drawn, size, color=colour, label=label, hatch=hatch, edgecolor="black", linewidth=0.4
+    )
+    with_interval = [
+        (x, v, c.ci95) for x, v, c in zip(positions, values, cells) if v is not None and c.ci95 is not None
+    ]
     if with_interval:
         xs, vs, cis = zip(*with_interval)
         errors = [[max(0.0, v - ci[0]) for v, ci in zip(vs, cis)], [max(0.0, ci[1] - v) for v, ci in zip(vs, cis)]]
@@ -60,8 +74,15 @@ def _bars(axis, positions, cells: list[Cell | None], size: float, colour, label:
         text = "failed" if failed else "n/m" if value is None else "0" if value == 0 else None
         if text:
             xy = (ZERO_STUB + 0.5, position) if horizontal else (position, ZERO_STUB + 0.5)
-            axis.annotate(text, xy, fontsize=7, color="dimgray", ha="left" if horizontal else "center",
-                          va="center" if horizontal else "bottom", rotation=0 if horizontal else 90)
+            axis.annotate(
+                text,
+                xy,
+                fontsize=7,
+                color="dimgray",
+                ha="left" if horizontal else "center",
+                va="center" if horizontal else "bottom",
+                rotation=0 if horizontal else 90,
+            )
 
 
 def charts(report: Report, folder: Path) -> list[Path]:
@@ -90,8 +111,15 @@ def charts(report: Report, folder: Path) -> list[Path]:
         chances = [c for c in chances if c is not None]
         if chances:
             level = sum(chances) / len(chances)
-            axis.hlines(level, j - width / 2, j + width * (len(labels) - 0.5), colors="black", linestyles="--", linewidth=1.2,
-                        label="chance (uniform guess)" if j == 0 else None)
+            axis.hlines(
+                level,
+                j - width / 2,
+                j + width * (len(labels) - 0.5),
+                colors="black",
+                linestyles="--",
+                linewidth=1.2,
+                label="chance (uniform guess)" if j == 0 else None,
+            )
     axis.set_xticks(np.arange(len(benchmarks)) + width * (len(labels) - 1) / 2, titles)
     axis.set_ylabel("accuracy % (95% interval)")
     axis.set_ylim(0, 100)
@@ -110,15 +138,30 @@ def charts(report: Report, folder: Path) -> list[Path]:
         for i, column in enumerate(columns):
             cells = [table.rows[v].get(column) for v in values]
             hatch = "" if column in report.run_rows else "//"
-            _bars(axis, np.arange(len(values)) + i * height, cells, height, colours[column], column, horizontal=True,
-                  hatch=hatch)
+            _bars(
+                axis,
+                np.arange(len(values)) + i * height,
+                cells,
+                height,
+                colours[column],
+                column,
+                horizontal=True,
+                hatch=hatch,
+            )
         labelled = False
         for k, value in enumerate(values):
             chances = [c.chance for c in table.rows[value].values() if c is not None and c.chance is not None]
             if chances:
                 level = sum(chances) / len(chances)
-                axis.vlines(level, k - height / 2, k + height * (len(columns) - 0.5), colors="black", linestyles="--",
-                            linewidth=1.2, label=None if labelled else "chance (uniform guess)")
+                axis.vlines(
+                    level,
+                    k - height / 2,
+                    k + height * (len(columns) - 0.5),
+                    colors="black",
+                    linestyles="--",
+                    linewidth=1.2,
+                    label=None if labelled else "chance (uniform guess)",
+                )
                 labelled = True
         axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, values, fontsize=8)
         axis.set_xlim(0, 100)
@@ -126,8 +169,15 @@ def charts(report: Report, folder: Path) -> list[Path]:
         axis.set_title(f"{BENCHMARKS[benchmark]().title} by {table.field}")
         handles, names = axis.get_legend_handles_labels()
         unique = dict(zip(names, handles))
-        axis.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                    borderaxespad=0.0, frameon=False)
+        axis.legend(
+            unique.values(),
+            unique.keys(),
+            fontsize=8,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            frameon=False,
+        )
         figure.tight_layout()
         path = folder / f"breakdown_{benchmark}.png"
         save_figure(figure, path, dpi=110, bbox_inches="tight")

@@ -26,8 +26,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from fvlm_eval.records import Record, latest_by_id, read_records
 from fvlm_eval.files import read_json
+from fvlm_eval.records import Record, latest_by_id, read_records
 from fvlm_eval.wording import agreeing, counted
 
 SAMPLES, SUMMARY = "samples.jsonl", "summary.json"
@@ -60,8 +60,10 @@ class RunFolder:
 
 def recomputed_correct(record: Record) -> dict[str, bool]:
     """protocol -> right, from ``pred`` and ``gold`` alone (a failed question is wrong everywhere)."""
-    return {p: record.error is None and record.pred.get(p) is not None and record.pred.get(p) == record.gold
-            for p in dict.fromkeys([*record.pred, *record.correct])}
+    return {
+        p: record.error is None and record.pred.get(p) is not None and record.pred.get(p) == record.gold
+        for p in dict.fromkeys([*record.pred, *record.correct])
+    }
 
 
 def no_records(folder: Path) -> str | None:
@@ -71,12 +73,15 @@ def no_records(folder: Path) -> str | None:
     if samples.is_file() or not (folder / SUMMARY).exists():
         return None
     what = "not a file" if samples.exists() else "missing"
-    return (f"{samples}: {what}, so {folder / SUMMARY} has no records behind it; its numbers are not shown as "
-            "measured (nothing is counted for this folder)")
+    return (
+        f"{samples}: {what}, so {folder / SUMMARY} has no records behind it; its numbers are not shown as "
+        "measured (nothing is counted for this folder)"
+    )
 
 
-def _selection(summary: dict, records: dict[str, Record], samples: Path, summary_path: Path,
-               warnings: list[str]) -> list[str] | None:
+def _selection(
+    summary: dict, records: dict[str, Record], samples: Path, summary_path: Path, warnings: list[str]
+) -> list[str] | None:
     """The ids the summary counts, or ``None`` (all records): see the module's rule."""
     if "questions" not in summary or not records:
         return None
@@ -84,21 +89,30 @@ def _selection(summary: dict, records: dict[str, Record], samples: Path, summary
     coverage = summary.get("coverage")
     recorded = coverage.get("recorded") if isinstance(coverage, dict) else None
     if not isinstance(selected, list) or not all(isinstance(i, str) for i in selected):
-        warnings.append(f"{summary_path}: `questions` is not a list of ids (hand-edited?); ignored: all "
-                        f"{counted(len(records), 'record')} of {samples} count")
+        warnings.append(
+            f"{summary_path}: `questions` is not a list of ids (hand-edited?); ignored: all "
+            f"{counted(len(records), 'record')} of {samples} count"
+        )
         return None
     if not selected and recorded != 0:
-        warnings.append(f"{summary_path}: `questions` is empty while {samples} holds {counted(len(records), 'record')} "
-                        "(hand-edited?); ignored: every record counts")
+        warnings.append(
+            f"{summary_path}: `questions` is empty while {samples} holds {counted(len(records), 'record')} "
+            "(hand-edited?); ignored: every record counts"
+        )
         return None
     selected = list(dict.fromkeys(selected))
     left_out = len(set(records) - set(selected))
     if left_out:
-        own = (f"; its own coverage says {recorded} recorded: hand-edited?"
-               if isinstance(recorded, int) and recorded != len(selected) else "")
-        warnings.append(f"{samples}: {counted(left_out, 'record')} outside the {counted(len(selected), 'question')} "
-                        f"summary.json counts (a later, smaller --limit?{own}) {agreeing(left_out, 'is', 'are')} "
-                        "left out")
+        own = (
+            f"; its own coverage says {recorded} recorded: hand-edited?"
+            if isinstance(recorded, int) and recorded != len(selected)
+            else ""
+        )
+        warnings.append(
+            f"{samples}: {counted(left_out, 'record')} outside the {counted(len(selected), 'question')} "
+            f"summary.json counts (a later, smaller --limit?{own}) {agreeing(left_out, 'is', 'are')} "
+            "left out"
+        )
     return selected
 
 
@@ -118,11 +132,15 @@ def load_run_folder(folder: Path) -> RunFolder:
             summary = None
             warnings.append(f"{summary_path}: not a summary (ignored); numbers are computed from the records")
         elif samples.is_file() and samples.stat().st_mtime > summary_path.stat().st_mtime + MTIME_SLACK_S:
-            warnings.append(f"{folder}: summary.json is older than samples.jsonl (an interrupted rerun, or edited "
-                            "records?); numbers are computed from the records")
+            warnings.append(
+                f"{folder}: summary.json is older than samples.jsonl (an interrupted rerun, or edited "
+                "records?); numbers are computed from the records"
+            )
     elif samples.is_file():
-        warnings.append(f"{folder}: no summary.json beside samples.jsonl; numbers are computed from the records "
-                        "(all of them: the run's selection of questions is unknown)")
+        warnings.append(
+            f"{folder}: no summary.json beside samples.jsonl; numbers are computed from the records "
+            "(all of them: the run's selection of questions is unknown)"
+        )
     missing_records = no_records(folder)
     if missing_records:
         warnings.append(missing_records)
@@ -130,8 +148,11 @@ def load_run_folder(folder: Path) -> RunFolder:
     if selected is not None:
         missing = [i for i in selected if i not in records]
         if missing:
-            warnings.append(f"{samples}: {counted(len(missing), 'question')} the summary counts {agreeing(len(missing), 'has', 'have')} no record (e.g. {missing[0]}); "
-                            "they are left out")
+            warnings.append(
+                f"{samples}: {counted(len(missing), 'question')} the summary counts "
+                f"{agreeing(len(missing), 'has', 'have')} no record (e.g. {missing[0]}); "
+                "they are left out"
+            )
         records = {i: records[i] for i in selected if i in records}
     edited = []
     for key, record in records.items():
@@ -140,6 +161,9 @@ def load_run_folder(folder: Path) -> RunFolder:
             edited.append(key)
             records[key] = dataclasses.replace(record, correct=correct)
     if edited:
-        warnings.append(f"{samples}: {counted(len(edited), 'record')} {agreeing(len(edited), 'holds', 'hold')} `correct` flags that disagree with their pred and gold "
-                        f"(hand-edited?), e.g. {edited[0]}; recomputed from pred and gold")
+        warnings.append(
+            f"{samples}: {counted(len(edited), 'record')} {agreeing(len(edited), 'holds', 'hold')} `correct` flags "
+            "that disagree with their pred and gold "
+            f"(hand-edited?), e.g. {edited[0]}; recomputed from pred and gold"
+        )
     return RunFolder(folder, records, summary, warnings)

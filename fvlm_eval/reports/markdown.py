@@ -10,13 +10,18 @@ from fvlm_eval.reports.build import Report
 from fvlm_eval.reports.cells import Cell, fmt
 from fvlm_eval.tasks import BENCHMARKS
 
-REGEX_NOTE = ("Its option regex (`([A-Z])\\.\\s*(.+?)(?=\\n[A-Z]\\.|$)` over the prompt) reads another option set from "
-              "these questions' prompts (e.g. \"U.S.\" or \"World War II.\" in a question): published figures made "
-              "with it scored them with wrong options.")
+REGEX_NOTE = (
+    "Its option regex (`([A-Z])\\.\\s*(.+?)(?=\\n[A-Z]\\.|$)` over the prompt) reads another option set from "
+    'these questions\' prompts (e.g. "U.S." or "World War II." in a question): published figures made '
+    "with it scored them with wrong options."
+)
 
 
 def _table_head(first: str, titles: list[str]) -> list[str]:
-    return [f"| {first} | formulation | protocol | " + " | ".join(titles) + " |", "|---|---|---" + "|---" * len(titles) + "|"]
+    return [
+        f"| {first} | formulation | protocol | " + " | ".join(titles) + " |",
+        "|---|---|---" + "|---" * len(titles) + "|",
+    ]
 
 
 def _chance_note(cell: Cell | None) -> str:
@@ -29,18 +34,26 @@ def _chance_note(cell: Cell | None) -> str:
 def markdown(report: Report) -> str:
     benchmarks = report.benchmarks
     titles = {b: BENCHMARKS[b]().title for b in benchmarks}
-    lines = ["# fvlm-eval report", "",
-             "Accuracy %, with the 95% interval (clustered by video), coverage (questions recorded / in a complete "
-             "copy, categories present / expected) and the chance level of a uniform guess on the same questions. "
-             "Failed questions count as wrong. "
-             f"⚠: not significantly above chance (exact test, alpha {report.alpha:g}) or not above always "
-             "answering one letter.", "",
-             "Each number names its formulation; formulations are never mixed in one number, and each has its own "
-             "chance level.", "", *_table_head("model and mode", [titles[b] for b in benchmarks])]
+    lines = [
+        "# fvlm-eval report",
+        "",
+        "Accuracy %, with the 95% interval (clustered by video), coverage (questions recorded / in a complete "
+        "copy, categories present / expected) and the chance level of a uniform guess on the same questions. "
+        "Failed questions count as wrong. "
+        f"⚠: not significantly above chance (exact test, alpha {report.alpha:g}) or not above always "
+        "answering one letter.",
+        "",
+        "Each number names its formulation; formulations are never mixed in one number, and each has its own "
+        "chance level.",
+        "",
+        *_table_head("model and mode", [titles[b] for b in benchmarks]),
+    ]
     formulations = report.formulations
     for label in report.rows:
         cells = [fmt(report.cell(label, b), b) for b in benchmarks]
-        lines.append(f"| {label} | {formulations.get(label, '')} | {report.protocols[label]} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {label} | {formulations.get(label, '')} | {report.protocols[label]} | " + " | ".join(cells) + " |"
+        )
     used = list(dict.fromkeys(formulations[label] for label in report.rows if label in formulations))
     if used:
         lines += ["", "Formulations: " + "; ".join(f"`{f}`: {formulation_label(f)}" for f in used) + "."]
@@ -50,9 +63,14 @@ def markdown(report: Report) -> str:
     if flagged:
         lines += ["", "⚠ reasons:", ""] + [f"- {label} on {titles[b]}: {f}" for label, b, f in flagged]
     if report.full:
-        lines += ["", "## Every protocol recorded, by formulation", "",
-                  "Accuracy % [95% interval] (chance %); `-`: not measured; failed questions count as wrong.", "",
-                  *_table_head("model and mode", [titles[b] for b in benchmarks])]
+        lines += [
+            "",
+            "## Every protocol recorded, by formulation",
+            "",
+            "Accuracy % [95% interval] (chance %); `-`: not measured; failed questions count as wrong.",
+            "",
+            *_table_head("model and mode", [titles[b] for b in benchmarks]),
+        ]
         for row in report.full:
             cells = [fmt(row.cells.get(b), b, with_coverage=False) + _chance_note(row.cells.get(b)) for b in benchmarks]
             lines.append(f"| {row.run} {row.mode} | {row.formulation} | {row.protocol} | " + " | ".join(cells) + " |")
@@ -61,21 +79,32 @@ def markdown(report: Report) -> str:
         for c in report.comparisons:
             ours = "n/a" if c.ours is None else f"{c.ours:.1f} [{c.ci95[0]:.1f}, {c.ci95[1]:.1f}]"
             if c.published is None:
-                lines.append(f"- {c.run} on {titles[c.benchmark]}: {ours}; no published figure for this model"
-                             + (f" (SmolVLM2-{c.size} has none on this benchmark)" if c.size else ""))
+                lines.append(
+                    f"- {c.run} on {titles[c.benchmark]}: {ours}; no published figure for this model"
+                    + (f" (SmolVLM2-{c.size} has none on this benchmark)" if c.size else "")
+                )
             else:
-                lines.append(f"- SmolVLM2-{c.size} on {titles[c.benchmark]}: ours {ours} (generated answers, the "
-                             f"harness's frames and prompt) vs published {c.published:.1f} ({c.published_protocol}): "
-                             f"{c.difference:+.1f} points")
+                lines.append(
+                    f"- SmolVLM2-{c.size} on {titles[c.benchmark]}: ours {ours} (generated answers, the "
+                    f"harness's frames and prompt) vs published {c.published:.1f} ({c.published_protocol}): "
+                    f"{c.difference:+.1f} points"
+                )
     for benchmark, table in report.breakdowns.items():
         columns = [c for c in report.rows if any(c in r for r in table.rows.values())]
-        lines += ["", f"## {titles[benchmark]} by {table.field}", "",
-                  f"| {table.field} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += [
+            "",
+            f"## {titles[benchmark]} by {table.field}",
+            "",
+            f"| {table.field} | " + " | ".join(columns) + " |",
+            "|---" * (len(columns) + 1) + "|",
+        ]
         for value, row in table.rows.items():
             cells = []
             for c in columns:
                 cell = row.get(c)
-                extra = f" (n={cell.n}, chance {cell.chance:.1f})" if cell and cell.n and cell.chance is not None else ""
+                extra = (
+                    f" (n={cell.n}, chance {cell.chance:.1f})" if cell and cell.n and cell.chance is not None else ""
+                )
                 cells.append(fmt(cell, with_coverage=False) + extra)
             lines.append(f"| {value} | " + " | ".join(cells) + " |")
     if report.regex_misreads:
@@ -85,8 +114,25 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-CSV_HEADER = ["benchmark", "breakdown", "value", "row", "formulation", "protocol", "accuracy", "ci95_low", "ci95_high",
-              "n", "chance", "flags", "recorded", "expected", "categories", "failed", "unparseable"]
+CSV_HEADER = [
+    "benchmark",
+    "breakdown",
+    "value",
+    "row",
+    "formulation",
+    "protocol",
+    "accuracy",
+    "ci95_low",
+    "ci95_high",
+    "n",
+    "chance",
+    "flags",
+    "recorded",
+    "expected",
+    "categories",
+    "failed",
+    "unparseable",
+]
 
 
 def csv_text(report: Report) -> str:
@@ -111,9 +157,27 @@ def csv_text(report: Report) -> str:
         low, high = cell.ci95 if cell.ci95 is not None else ("", "")
         chance = "" if cell.chance is None else f"{cell.chance:.2f}"
         accuracy = "" if cell.accuracy is None else f"{cell.accuracy:.2f}"
-        writer.writerow([benchmark, field_name, value, label, formulations.get(label, ""), names.get(label, ""), accuracy,
-                         low, high, blank(cell.n), chance, "; ".join(cell.flags), blank(cell.recorded),
-                         blank(cell.expected), blank(cell.categories), blank(cell.failed), blank(cell.unparseable)])
+        writer.writerow(
+            [
+                benchmark,
+                field_name,
+                value,
+                label,
+                formulations.get(label, ""),
+                names.get(label, ""),
+                accuracy,
+                low,
+                high,
+                blank(cell.n),
+                chance,
+                "; ".join(cell.flags),
+                blank(cell.recorded),
+                blank(cell.expected),
+                blank(cell.categories),
+                blank(cell.failed),
+                blank(cell.unparseable),
+            ]
+        )
 
     for label, cells in report.main.items():
         for benchmark, cell in cells.items():

@@ -46,10 +46,13 @@ def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[s
         coverage = stated.get("coverage") if isinstance(stated.get("coverage"), dict) else {}
         selected = coverage.get("selected")
         selected = selected if isinstance(selected, int) and selected >= len(records) else len(records)
-        problems = [p for p in stated.get("problems") or [] if isinstance(p, dict) and isinstance(p.get("expected", 0), int)]
+        problems = [
+            p for p in stated.get("problems") or [] if isinstance(p, dict) and isinstance(p.get("expected", 0), int)
+        ]
         notes = [n for n in stated.get("notes") or [] if isinstance(n, str)]
-        summary = summarize_records(get_benchmark(benchmark), mode, records, selected,
-                                    loaded.headline_protocol or "reference", notes, problems)
+        summary = summarize_records(
+            get_benchmark(benchmark), mode, records, selected, loaded.headline_protocol or "reference", notes, problems
+        )
         summary = summary.replace(manifest=stated.get("manifest") if isinstance(stated.get("manifest"), dict) else {})
         if warnings is not None:
             warnings.extend(loaded.warnings)
@@ -57,12 +60,17 @@ def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[s
                 warnings.extend(_disagreement(path, stated, summary))
         circular = CIRCULAR + GENERATED
         if circular in summary.accuracy and summary.accuracy[circular].unparseable is None:
-            summary = summary.replace(accuracy={**summary.accuracy,
-                                                circular: circular_unparseable(summary.accuracy[circular], records)})
+            summary = summary.replace(
+                accuracy={**summary.accuracy, circular: circular_unparseable(summary.accuracy[circular], records)}
+            )
         found[(benchmark, mode)] = summary
     if not found:
-        hint = " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
-        raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it{hint}; is it the --output-dir of `fvlm-eval run`?")
+        hint = (
+            " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
+        )
+        raise ReportError(
+            f"{run}: no <benchmark>/<mode>/summary.json under it{hint}; is it the --output-dir of `fvlm-eval run`?"
+        )
     return found
 
 
@@ -77,8 +85,10 @@ def _disagreement(path: Path, stated: dict, computed: Summary) -> list[str]:
             differ.append(f"{protocol} {claimed[0]}/{claimed[1]} stated, {result.correct}/{result.n} in the records")
     if not differ:
         return []
-    return [f"{path}: its numbers disagree with its records ({'; '.join(differ[:2])}"
-            f"{f'; {len(differ) - 2} more' if len(differ) > 2 else ''}): hand-edited? the records' numbers are shown"]
+    return [
+        f"{path}: its numbers disagree with its records ({'; '.join(differ[:2])}"
+        f"{f'; {len(differ) - 2} more' if len(differ) > 2 else ''}): hand-edited? the records' numbers are shown"
+    ]
 
 
 def run_names(runs: list[Path]) -> list[str]:

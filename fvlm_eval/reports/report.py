@@ -16,9 +16,16 @@ from fvlm_eval.reports.markdown import csv_text, markdown
 from fvlm_eval.reports.tables import print_report
 
 
-def write_report(runs: list[Path], baselines_path: Path | None = None, output_dir: Path | None = None,
-                 alpha: float = 0.05, protocols: list[str] | None = None, show: bool = True,
-                 thumbnails: int = 4, frame_cache: Path | None = None) -> list[Path]:
+def write_report(
+    runs: list[Path],
+    baselines_path: Path | None = None,
+    output_dir: Path | None = None,
+    alpha: float = 0.05,
+    protocols: list[str] | None = None,
+    show: bool = True,
+    thumbnails: int = 4,
+    frame_cache: Path | None = None,
+) -> list[Path]:
     """report.md, .csv, .json, the charts and report.html (``thumbnails`` frames per media in its
     question browser, 0 for none; ``frame_cache``: where to look for decoded frames first)."""
     report = build([Path(r) for r in runs], read_baselines(baselines_path), alpha, protocols)
@@ -29,8 +36,17 @@ def write_report(runs: list[Path], baselines_path: Path | None = None, output_di
     write_json_atomic(folder / "report.json", report.to_json())
     images = charts(report, folder)
     written = [folder / "report.md", folder / "report.csv", folder / "report.json"] + images
-    written.append(write_html(report, [Path(r) for r in runs], folder, images, thumbnails, frame_cache,
-                              say=terminal.echo if show else None))  # prints that survive a closed stdout
+    written.append(
+        write_html(
+            report,
+            [Path(r) for r in runs],
+            folder,
+            images,
+            thumbnails,
+            frame_cache,
+            say=terminal.echo if show else None,
+        )
+    )  # prints that survive a closed stdout
     if show:
         print_report(report, folder, terminal.console())
     return written

@@ -23,11 +23,18 @@ from fvlm_eval.summary import Measure, ProtocolResult, Summary
 from fvlm_eval.tasks import BENCHMARKS
 from fvlm_eval.wording import counted
 
-FORMULATION_CODES = {"multiple_choice": "MC", "cloze": "cloze", "generated": "gen", "circular": "circ",
-                     "permutation_averaged": "perm"}
-FORMULATION_LEGEND = ("formulation: MC = multiple choice (options listed with letters), cloze = the question alone, "
-                      "each option's text scored, gen = generated answer, circ = circular (right under every "
-                      "rotation), perm = permutation-averaged")
+FORMULATION_CODES = {
+    "multiple_choice": "MC",
+    "cloze": "cloze",
+    "generated": "gen",
+    "circular": "circ",
+    "permutation_averaged": "perm",
+}
+FORMULATION_LEGEND = (
+    "formulation: MC = multiple choice (options listed with letters), cloze = the question alone, "
+    "each option's text scored, gen = generated answer, circ = circular (right under every "
+    "rotation), perm = permutation-averaged"
+)
 GAP = 2  # characters between two columns
 
 
@@ -39,8 +46,14 @@ def interval(result: Measure | ProtocolResult) -> str:
     return "n/a" if result.ci95 is None else f"{pct(result.ci95[0])}-{pct(result.ci95[1])}"
 
 
-def print_rows(console: Console, title: str, headers: list[str], rows: list[list[str]], right: set[int] = frozenset(),
-               styles: list[str] | None = None) -> None:
+def print_rows(
+    console: Console,
+    title: str,
+    headers: list[str],
+    rows: list[list[str]],
+    right: set[int] = frozenset(),
+    styles: list[str] | None = None,
+) -> None:
     """A table when every column fits whole in the console's width, else one line per row
     (``header: value; ...``). Nothing is ever cut short."""
     keep = [i for i, h in enumerate(headers) if i == 0 or any(str(r[i]) for r in rows)]  # drop an all-empty column
@@ -48,8 +61,15 @@ def print_rows(console: Console, title: str, headers: list[str], rows: list[list
     right = {keep.index(i) for i in right if i in keep}
     widths = [max([cell_len(h), *(cell_len(str(r[i])) for r in rows)]) for i, h in enumerate(headers)]
     if sum(widths) + GAP * (len(widths) - 1) <= console.width:
-        table = Table(title=Text(title), box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, show_edge=False,
-                      title_justify="left", collapse_padding=True)
+        table = Table(
+            title=Text(title),
+            box=box.SIMPLE_HEAD,
+            padding=(0, 0),
+            pad_edge=False,
+            show_edge=False,
+            title_justify="left",
+            collapse_padding=True,
+        )
         for i, header in enumerate(headers):
             table.add_column(header, justify="right" if i in right else "left", no_wrap=True, min_width=widths[i])
         for i, row in enumerate(rows):
@@ -59,8 +79,12 @@ def print_rows(console: Console, title: str, headers: list[str], rows: list[list
         return
     console.print(title, highlight=False, markup=False)
     for i, row in enumerate(rows):
-        console.print("  " + "; ".join(f"{h}: {v}" for h, v in zip(headers, row) if str(v)), style=styles[i] if styles else None,
-                      highlight=False, markup=False)
+        console.print(
+            "  " + "; ".join(f"{h}: {v}" for h, v in zip(headers, row) if str(v)),
+            style=styles[i] if styles else None,
+            highlight=False,
+            markup=False,
+        )
 
 
 def accuracy_cell(result: ProtocolResult, summary: Summary, protocol: str) -> str:
@@ -78,6 +102,11 @@ def accuracy_cell(result: ProtocolResult, summary: Summary, protocol: str) -> st
     return text
 
 
+def _breakdown_accuracy(summary: Summary, protocol: str, field_name: str, value: str) -> float | None:
+    found = summary.accuracy[protocol].breakdown(field_name, value)
+    return found.accuracy if found is not None else None
+
+
 def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console | None = None) -> None:
     """Per benchmark: one row per mode and protocol shown (the headline, the best cloze protocol,
     generated, circular: each with its formulation, 95% interval and chance); then coverage;
@@ -93,18 +122,41 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
                 note = ""
                 if protocol.endswith(GENERATED) and result.unparseable:
                     answered = result.n - summary.coverage.failed  # the protocol's own answers
-                    note = (f"all {answered} unparseable" if result.unparseable >= answered
-                            else f"{result.unparseable} unparseable")
+                    note = (
+                        f"all {answered} unparseable"
+                        if result.unparseable >= answered
+                        else f"{result.unparseable} unparseable"
+                    )
                 formulation = formulation_of(protocol, result)
-                rows.append([mode, FORMULATION_CODES.get(formulation, formulation), protocol,
-                             accuracy_cell(result, summary, protocol), pct(result.chance), note])
-        print_rows(console, f"{benchmark}: accuracy % (failed questions count as wrong; ⚠ = not above chance or a "
-                   "constant letter)", ["mode", "form", "protocol", "accuracy [95% CI]", "chance", "note"], rows, {3, 4})
+                rows.append(
+                    [
+                        mode,
+                        FORMULATION_CODES.get(formulation, formulation),
+                        protocol,
+                        accuracy_cell(result, summary, protocol),
+                        pct(result.chance),
+                        note,
+                    ]
+                )
+        print_rows(
+            console,
+            f"{benchmark}: accuracy % (failed questions count as wrong; ⚠ = not above chance or a constant letter)",
+            ["mode", "form", "protocol", "accuracy [95% CI]", "chance", "note"],
+            rows,
+            {3, 4},
+        )
     console.print(FORMULATION_LEGEND, style="dim", highlight=False)
-    rows = [[b, m, s.coverage.scored, s.coverage.failed, f"{s.coverage.recorded}/{s.coverage.expected}", s.fallback_options]
-            for (b, m), s in summaries.items()]
-    print_rows(console, "coverage (fallbacks: options scored by a full pass)",
-               ["benchmark", "mode", "scored", "failed", "recorded/expected", "fallbacks"], rows, {2, 3, 4, 5})
+    rows = [
+        [b, m, s.coverage.scored, s.coverage.failed, f"{s.coverage.recorded}/{s.coverage.expected}", s.fallback_options]
+        for (b, m), s in summaries.items()
+    ]
+    print_rows(
+        console,
+        "coverage (fallbacks: options scored by a full pass)",
+        ["benchmark", "mode", "scored", "failed", "recorded/expected", "fallbacks"],
+        rows,
+        {2, 3, 4, 5},
+    )
     for benchmark in dict.fromkeys(b for b, _ in summaries):
         modes = [mode for b, mode in summaries if b == benchmark]
         first = summaries[(benchmark, modes[0])]
@@ -114,20 +166,33 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
         if not values:
             continue
 
-        def accuracy_in(mode: str, value: str) -> float | None:
-            found = summaries[(benchmark, mode)].accuracy[protocol].breakdown(field, value)
-            return found.accuracy if found is not None else None
-
-        rows = [[value, *[pct(accuracy_in(m, value)) for m in modes], pct(cell.chance), cell.n]
-                for value, cell in values.items()]
-        print_rows(console, f"{benchmark} by {field} ({protocol}, %)", [field, *modes, "chance", "n"], rows,
-                   set(range(1, len(modes) + 3)))
+        rows = [
+            [
+                value,
+                *[pct(_breakdown_accuracy(summaries[(benchmark, m)], protocol, field, value)) for m in modes],
+                pct(cell.chance),
+                cell.n,
+            ]
+            for value, cell in values.items()
+        ]
+        print_rows(
+            console,
+            f"{benchmark} by {field} ({protocol}, %)",
+            [field, *modes, "chance", "n"],
+            rows,
+            set(range(1, len(modes) + 3)),
+        )
         for mode in modes:
             summary = summaries[(benchmark, mode)]
             if summary.failures:
                 first_failure = summary.failures[0]
-                console.print(escape(f"{benchmark} {mode}: {len(summary.failures)} failed (counted wrong), e.g. "
-                                     f"{first_failure['id']}: {first_failure['error']}"), style="yellow")
+                console.print(
+                    escape(
+                        f"{benchmark} {mode}: {len(summary.failures)} failed (counted wrong), e.g. "
+                        f"{first_failure['id']}: {first_failure['error']}"
+                    ),
+                    style="yellow",
+                )
             for flag in summary.flags.get(protocol, ()):
                 console.print(escape(f"{benchmark} {mode} ({protocol}): {flag}"), style="yellow")
 
@@ -157,18 +222,39 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
                 continue
             formulation = report.formulations.get(label, "")
             run, mode, protocol = parts.get(label, (label, "", "published"))
-            accuracy = fmt(cell, benchmark, with_coverage=False) if cell.kind != "failed" else f"all {cell.failed} failed"
-            rows.append([codes[run], mode, FORMULATION_CODES.get(formulation, formulation), protocol, accuracy,
-                         "" if cell.chance is None else f"{cell.chance:.1f}"])
+            accuracy = (
+                fmt(cell, benchmark, with_coverage=False) if cell.kind != "failed" else f"all {cell.failed} failed"
+            )
+            rows.append(
+                [
+                    codes[run],
+                    mode,
+                    FORMULATION_CODES.get(formulation, formulation),
+                    protocol,
+                    accuracy,
+                    "" if cell.chance is None else f"{cell.chance:.1f}",
+                ]
+            )
             if cell.overall and (run, mode) not in seen:  # coverage once per run and mode
                 seen.add((run, mode))
                 extra = f", {cell.failed} failed" if cell.failed else ""
-                notes.append(f"{codes[run]} {mode}: {cell.recorded}/{cell.expected} q"
-                             + (f", {cell.categories} categories" if cell.categories else "") + extra)
+                notes.append(
+                    f"{codes[run]} {mode}: {cell.recorded}/{cell.expected} q"
+                    + (f", {cell.categories} categories" if cell.categories else "")
+                    + extra
+                )
             if cell.unparseable:
-                notes.append(f"{codes[run]} {mode} [{protocol}]: {counted(cell.unparseable, 'answer')} unparseable (counted wrong)")
-        print_rows(console, f"{title}: accuracy % (95% interval; ⚠ = not above chance or a constant letter)",
-                   ["run", "mode", "form", "protocol", "accuracy [95% CI]", "chance"], rows, {4, 5})
+                notes.append(
+                    f"{codes[run]} {mode} [{protocol}]: {counted(cell.unparseable, 'answer')} unparseable (counted "
+                    "wrong)"
+                )
+        print_rows(
+            console,
+            f"{title}: accuracy % (95% interval; ⚠ = not above chance or a constant letter)",
+            ["run", "mode", "form", "protocol", "accuracy [95% CI]", "chance"],
+            rows,
+            {4, 5},
+        )
         for note in notes:
             console.print(f"  {note}", highlight=False, markup=False)
     for line in legend:
@@ -180,9 +266,15 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
         console.print(f"⚠ {label} on {benchmark}: {flag}", style="yellow", highlight=False, markup=False)
     for c in report.comparisons:
         if c.published is not None and c.ours is not None:
-            console.print(f"SmolVLM2-{c.size} on {c.benchmark}: ours {c.ours:.1f} (generated answers) vs published "
-                          f"{c.published:.1f} ({c.published_protocol}): {c.difference:+.1f} points",
-                          highlight=False, markup=False)
+            console.print(
+                f"SmolVLM2-{c.size} on {c.benchmark}: ours {c.ours:.1f} (generated answers) vs published "
+                f"{c.published:.1f} ({c.published_protocol}): {c.difference:+.1f} points",
+                highlight=False,
+                markup=False,
+            )
     if folder is not None:
-        console.print(f"the full report (every protocol, breakdowns, sources): {folder}/report.md, report.html",
-                      highlight=False, markup=False)
+        console.print(
+            f"the full report (every protocol, breakdowns, sources): {folder}/report.md, report.html",
+            highlight=False,
+            markup=False,
+        )

@@ -41,9 +41,16 @@ class Asking:
             try:
                 records += self.records([question], clips, mode)
             except Exception as error:
-                records.append(make_record(question, mode, self.prompts[question.id], self.hashes[question.id],
-                                           error=f"scoring failed: {type(error).__name__}: {error}",
-                                           clip=clips[question.media.key]))
+                records.append(
+                    make_record(
+                        question,
+                        mode,
+                        self.prompts[question.id],
+                        self.hashes[question.id],
+                        error=f"scoring failed: {type(error).__name__}: {error}",
+                        clip=clips[question.media.key],
+                    )
+                )
         return records
 
     def _prompt(self, question: Question, clip: Clip, shift: int = 0) -> str:
@@ -55,26 +62,55 @@ class Asking:
 
     def _ask(self, questions: list[Question], clips: dict[str, Clip], mode: str) -> list[Record]:
         settings = self.settings
-        asked = [(i, shift, rotated(q, shift)[0] if shift else q) for i, q in enumerate(questions)
-                 for shift in range(len(q.options) if settings.circular else 1)]
+        asked = [
+            (i, shift, rotated(q, shift)[0] if shift else q)
+            for i, q in enumerate(questions)
+            for shift in range(len(q.options) if settings.circular else 1)
+        ]
         prompts = [self._prompt(q, clips[q.media.key], shift) for _, shift, q in asked]
-        results = self.model.score([ChoiceRequest(q.media.key, p, q.options) for (_, _, q), p in zip(asked, prompts)], mode)
+        results = self.model.score(
+            [ChoiceRequest(q.media.key, p, q.options) for (_, _, q), p in zip(asked, prompts)], mode
+        )
         generations = [None] * len(asked)
         if settings.generate:
             generations = self.model.generate(
-                [GenerateRequest(q.media.key, f"{p}\n{GENERATION_INSTRUCTION}", settings.max_new_tokens)
-                 for (_, _, q), p in zip(asked, prompts)], mode)
+                [
+                    GenerateRequest(q.media.key, f"{p}\n{GENERATION_INSTRUCTION}", settings.max_new_tokens)
+                    for (_, _, q), p in zip(asked, prompts)
+                ],
+                mode,
+            )
         cloze = self.model.score_cloze(
-            [ClozeRequest(q.media.key, self.benchmark.cloze_prompt(q, clips[q.media.key].timestamps),
-                          tuple(o.text for o in q.options), settings.cloze_framing) for q in questions], mode)
+            [
+                ClozeRequest(
+                    q.media.key,
+                    self.benchmark.cloze_prompt(q, clips[q.media.key].timestamps),
+                    tuple(o.text for o in q.options),
+                    settings.cloze_framing,
+                )
+                for q in questions
+            ],
+            mode,
+        )
         answers: dict[int, list] = {}
         for (i, _, _), prompt, result, generation in zip(asked, prompts, results, generations):
             answers.setdefault(i, []).append((prompt, result, generation))
         records = []
         for i, question in enumerate(questions):
             (prompt, result, generation), *others = answers[i]
-            records.append(make_record(question, mode, prompt, self.hashes[question.id], result=result,
-                                       clip=clips[question.media.key], generation=generation, cloze=cloze[i],
-                                       cloze_framing=settings.cloze_framing, dtype=self.dtype,
-                                       rotations=[(r, g) for _, r, g in others] if settings.circular else None))
+            records.append(
+                make_record(
+                    question,
+                    mode,
+                    prompt,
+                    self.hashes[question.id],
+                    result=result,
+                    clip=clips[question.media.key],
+                    generation=generation,
+                    cloze=cloze[i],
+                    cloze_framing=settings.cloze_framing,
+                    dtype=self.dtype,
+                    rotations=[(r, g) for _, r, g in others] if settings.circular else None,
+                )
+            )
         return records

@@ -16,8 +16,14 @@ from fvlm_eval.media.workers import decoded
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, append_records, latest_by_id, make_record, question_sha256, read_records
 from fvlm_eval.run.asking import Asking
-from fvlm_eval.run.folder import (SAMPLES, FolderLock, check_settings, comparable_settings, read_all_records,
-                                  write_summary)
+from fvlm_eval.run.folder import (
+    SAMPLES,
+    FolderLock,
+    check_settings,
+    comparable_settings,
+    read_all_records,
+    write_summary,
+)
 from fvlm_eval.run.manifest import manifest
 from fvlm_eval.run.progress import announce, progress_bar
 from fvlm_eval.run.settings import RunSettings
@@ -43,8 +49,15 @@ class BenchmarkRun:
     already (resume), the clips decoded once for every mode, each batch asked and appended, and at the
     end the summaries (or, for a shard, its completion marker)."""
 
-    def __init__(self, benchmark: Benchmark, loaded: Loaded, settings: RunSettings, model: ModelAdapter,
-                 questions: list[Question], console):
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        loaded: Loaded,
+        settings: RunSettings,
+        model: ModelAdapter,
+        questions: list[Question],
+        console,
+    ):
         self.benchmark, self.loaded, self.settings, self.model = benchmark, loaded, settings, model
         self.questions, self.console = questions, console
         self.modes = settings.modes
@@ -52,8 +65,10 @@ class BenchmarkRun:
         self.messages: list[str] = []
         self.shard = settings.shard
         self.folders = {mode: settings.output_dir / benchmark.name / mode for mode in self.modes}
-        self.paths = {mode: folder / (f"samples.{self.shard.name}.jsonl" if self.shard else SAMPLES)
-                      for mode, folder in self.folders.items()}
+        self.paths = {
+            mode: folder / (f"samples.{self.shard.name}.jsonl" if self.shard else SAMPLES)
+            for mode, folder in self.folders.items()
+        }
         self.selected = {q.id for q in questions}
         self.prompts = {q.id: benchmark.prompt(q) for q in questions if q.options}
         self.hashes = {q.id: question_sha256(q, self.prompts.get(q.id, ""), benchmark.version) for q in questions}
@@ -62,9 +77,12 @@ class BenchmarkRun:
         self.frames = {"decoded": 0, "from_cache": 0, "cache_corrupt": 0, "cache_stale": 0}
         # this invocation, in the order first written: each question's error in any mode (None: scored in every mode)
         self.attempts: dict[str, str | None] = {}
-        self.asking = Asking(benchmark, model, settings, self.prompts, self.hashes, str(model.describe().get("dtype", "float32")))
+        self.asking = Asking(
+            benchmark, model, settings, self.prompts, self.hashes, str(model.describe().get("dtype", "float32"))
+        )
         self.batch_size = settings.batch_size or getattr(model, "suggested_batch_size", lambda frames: 16)(
-            benchmark.sampling.frames)
+            benchmark.sampling.frames
+        )
         self.locks: list[FolderLock] = []
         self.done: dict[str, set[str]] = {}
         try:
@@ -81,13 +99,23 @@ class BenchmarkRun:
                 read_records(self.paths[mode], repair=True)  # only this process's own file: others may be mid-append
                 records = read_all_records(folder)
                 self.done[mode] = {q.id for q in questions if self._is_done(records.get(q.id), q)}
-                changed = sum(1 for q in questions if q.id in records and not records[q.id].failed
-                              and records[q.id].question_sha256 != self.hashes[q.id])
+                changed = sum(
+                    1
+                    for q in questions
+                    if q.id in records
+                    and not records[q.id].failed
+                    and records[q.id].question_sha256 != self.hashes[q.id]
+                )
                 if changed:
-                    self.messages.append(f"{benchmark.name} {mode}: {changed} recorded questions changed since they were "
-                                         "scored (annotations or prompt): scored again")
-                self._say_replaced(benchmark.name, mode, [records[q.id] for q in questions
-                                                          if q.id in records and q.id not in self.done[mode]])
+                    self.messages.append(
+                        f"{benchmark.name} {mode}: {changed} recorded questions changed since they were "
+                        "scored (annotations or prompt): scored again"
+                    )
+                self._say_replaced(
+                    benchmark.name,
+                    mode,
+                    [records[q.id] for q in questions if q.id in records and q.id not in self.done[mode]],
+                )
         except BaseException:
             self.release()
             raise
@@ -95,18 +123,36 @@ class BenchmarkRun:
     def _say_replaced(self, name: str, mode: str, rescored: list[Record]) -> None:
         """Questions scored again (another --generate, --circular or answer limit) lose what this run
         does not measure: say so, with the flag that keeps it."""
-        lost = {"circular rotations (add --circular to keep them)": sum(1 for r in rescored if r.circular and not self.settings.circular),
-                "generated answers (add --generate to keep them)": sum(1 for r in rescored if r.generated and not self.settings.generate)}
+        lost = {
+            "circular rotations (add --circular to keep them)": sum(
+                1 for r in rescored if r.circular and not self.settings.circular
+            ),
+            "generated answers (add --generate to keep them)": sum(
+                1 for r in rescored if r.generated and not self.settings.generate
+            ),
+        }
         for what, count in lost.items():
             if count:
-                self.messages.append(f"{name} {mode}: {count} recorded questions are scored again; their earlier {what} "
-                                     "are replaced by this run's records")
+                self.messages.append(
+                    f"{name} {mode}: {count} recorded questions are scored again; their earlier {what} "
+                    "are replaced by this run's records"
+                )
 
     def _is_done(self, record: Record | None, question: Question) -> bool:
-        return (record is not None and not record.failed and record.question_sha256 == self.hashes[question.id]
-                and record.cloze is not None and (not self.settings.circular or record.circular is not None)
-                and (not self.settings.generate or (record.generated is not None and
-                                                    record.generated.get("max_new_tokens") == self.settings.max_new_tokens)))
+        return (
+            record is not None
+            and not record.failed
+            and record.question_sha256 == self.hashes[question.id]
+            and record.cloze is not None
+            and (not self.settings.circular or record.circular is not None)
+            and (
+                not self.settings.generate
+                or (
+                    record.generated is not None
+                    and record.generated.get("max_new_tokens") == self.settings.max_new_tokens
+                )
+            )
+        )
 
     def release(self) -> None:
         for lock in self.locks:
@@ -114,8 +160,10 @@ class BenchmarkRun:
         self.locks = []
 
     def recorded_summary(self) -> str:
-        parts = [f"{self.benchmark.name} {m} {len(self.done[m] & self.selected)}/{len(self.questions)} recorded"
-                 for m in self.modes]
+        parts = [
+            f"{self.benchmark.name} {m} {len(self.done[m] & self.selected)}/{len(self.questions)} recorded"
+            for m in self.modes
+        ]
         return ", ".join(parts)
 
     def every_attempt_failed(self) -> bool:
@@ -139,7 +187,11 @@ class BenchmarkRun:
             by_media = {k: v for k, v in by_media.items() if k in mine}
         total = sum(len(v) for v in by_media.values()) + len(known_bad)
         if self.shard:  # this shard's own share: whole videos (and, for shard 0, the questions that failed to read)
-            own = [q for q in self.questions if (q.error and self.shard.index == 0) or (not q.error and q.media.key in mine)]
+            own = [
+                q
+                for q in self.questions
+                if (q.error and self.shard.index == 0) or (not q.error and q.media.key in mine)
+            ]
         else:
             own = list(self.questions)
         if progress:
@@ -148,18 +200,23 @@ class BenchmarkRun:
         with progress_bar(self.console, label, progress and total > 0, total) as bar:
             self.bar = bar
             for mode in self.modes:
-                records = [make_record(q, mode, self.prompts.get(q.id, ""), self.hashes[q.id], error=q.error)
-                           for q in known_bad if q.id not in self.done[mode]]
+                records = [
+                    make_record(q, mode, self.prompts.get(q.id, ""), self.hashes[q.id], error=q.error)
+                    for q in known_bad
+                    if q.id not in self.done[mode]
+                ]
                 self._write(mode, records)
             if known_bad and len(known_bad) == len(self.questions):
-                raise SystematicFailure(f"every question failed when its data was read, e.g. {known_bad[0].id}: "
-                                        f"{known_bad[0].error}")
+                raise SystematicFailure(
+                    f"every question failed when its data was read, e.g. {known_bad[0].id}: {known_bad[0].error}"
+                )
             media = [questions[0].media for questions in by_media.values()]
             batch, batch_questions = [], 0
             transform = self.model.frame_transform
             cache_dir = self.settings.frame_cache
-            for key, clip, cache_outcome, warning in decoded(media, self.benchmark.sampling, transform,
-                                                             self.settings.workers, cache_dir):
+            for key, clip, cache_outcome, warning in decoded(
+                media, self.benchmark.sampling, transform, self.settings.workers, cache_dir
+            ):
                 self._count_frames(clip, cache_outcome, warning)
                 batch.append((key, clip))
                 batch_questions += len(by_media[key])
@@ -193,8 +250,11 @@ class BenchmarkRun:
         for mode in self.modes:
             records = []
             for key, reason in failures.items():
-                records += [make_record(q, mode, self.prompts[q.id], self.hashes[q.id], error=reason)
-                            for q in by_media[key] if q.id not in self.done[mode]]
+                records += [
+                    make_record(q, mode, self.prompts[q.id], self.hashes[q.id], error=reason)
+                    for q in by_media[key]
+                    if q.id not in self.done[mode]
+                ]
             todo = [q for key in clips for q in by_media[key] if q.id not in self.done[mode]]
             records += self.asking.records(todo, clips, mode)
             self._write(mode, records)
@@ -222,9 +282,11 @@ class BenchmarkRun:
             return
         first = list(self.attempts.values())[:SYSTEMATIC_AFTER]
         if all(a is not None for a in first) and len({error_signature(a) for a in first}) == 1:
-            raise SystematicFailure(f"stopped: the first {SYSTEMATIC_AFTER} questions all failed with the same error: "
-                                    f"{first[0]}. Fix it and rerun (failed questions are scored again), or pass "
-                                    "--keep-going to record such failures and go on")
+            raise SystematicFailure(
+                f"stopped: the first {SYSTEMATIC_AFTER} questions all failed with the same error: "
+                f"{first[0]}. Fix it and rerun (failed questions are scored again), or pass "
+                "--keep-going to record such failures and go on"
+            )
 
     # ----- the end ------------------------------------------------------------------------------
 
@@ -233,25 +295,47 @@ class BenchmarkRun:
         summaries = {}
         try:
             for mode, folder in self.folders.items():
-                info = {"seconds": time.perf_counter() - self.started, "scored_this_invocation": self.scored_now[mode],
-                        "failed_this_invocation": self.failed_now[mode], "clips": dict(self.frames)}
+                info = {
+                    "seconds": time.perf_counter() - self.started,
+                    "scored_this_invocation": self.scored_now[mode],
+                    "failed_this_invocation": self.failed_now[mode],
+                    "clips": dict(self.frames),
+                }
                 base = manifest(self.benchmark, mode, self.settings, self.model, self.batch_size)
                 if self.shard:
                     records = latest_by_id(read_records(self.paths[mode]))
                     mine = [q.id for q in self.questions if q.id in records]
-                    marker = {"shard": self.shard.index, "of": self.shard.count, "benchmark": self.benchmark.name,
-                              "mode": mode, "settings": comparable_settings(self.benchmark, mode, self.model, self.settings.cloze_framing),
-                              "order": [q.id for q in self.questions], "recorded": len(mine),
-                              "question_sha256": {q.id: self.hashes[q.id] for q in self.questions},
-                              "notes": list(self.loaded.notes), "problems": list(self.loaded.problems),
-                              "protocol": self.settings.protocol, "manifest": base, "timing": info,
-                              "subtitles": self.settings.subtitles, "generate": self.settings.generate,
-                              "max_new_tokens": self.settings.max_new_tokens, "circular": self.settings.circular}
+                    marker = {
+                        "shard": self.shard.index,
+                        "of": self.shard.count,
+                        "benchmark": self.benchmark.name,
+                        "mode": mode,
+                        "settings": comparable_settings(self.benchmark, mode, self.model, self.settings.cloze_framing),
+                        "order": [q.id for q in self.questions],
+                        "recorded": len(mine),
+                        "question_sha256": {q.id: self.hashes[q.id] for q in self.questions},
+                        "notes": list(self.loaded.notes),
+                        "problems": list(self.loaded.problems),
+                        "protocol": self.settings.protocol,
+                        "manifest": base,
+                        "timing": info,
+                        "subtitles": self.settings.subtitles,
+                        "generate": self.settings.generate,
+                        "max_new_tokens": self.settings.max_new_tokens,
+                        "circular": self.settings.circular,
+                    }
                     write_json_atomic(folder / f"{self.shard.name}.json", marker)
                 else:
                     summaries[(self.benchmark.name, mode)] = write_summary(
-                        folder, self.benchmark, [q.id for q in self.questions], self.settings.protocol,
-                        self.loaded.notes, self.loaded.problems, base, info)
+                        folder,
+                        self.benchmark,
+                        [q.id for q in self.questions],
+                        self.settings.protocol,
+                        self.loaded.notes,
+                        self.loaded.problems,
+                        base,
+                        info,
+                    )
         finally:
             self.release()
         return summaries

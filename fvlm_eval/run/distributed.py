@@ -54,14 +54,18 @@ def launch_from_environment(environ=os.environ) -> Launch | None:
     present = [f"{name}={environ[name]}" for name in TORCHRUN_VARIABLES if name in environ]
     missing = [name for name in TORCHRUN_VARIABLES if name not in environ]
     if missing:
-        raise LaunchError(f"the environment sets {', '.join(present)} but not {', '.join(missing)}: launch with torchrun "
-                          f"(it sets all of {', '.join(TORCHRUN_VARIABLES)}), or unset "
-                          f"{' and '.join(n for n in ('RANK', 'WORLD_SIZE') if n in environ)} to run as one process")
+        raise LaunchError(
+            f"the environment sets {', '.join(present)} but not {', '.join(missing)}: launch with torchrun "
+            f"(it sets all of {', '.join(TORCHRUN_VARIABLES)}), or unset "
+            f"{' and '.join(n for n in ('RANK', 'WORLD_SIZE') if n in environ)} to run as one process"
+        )
     try:
         found = Launch(int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
     except ValueError:
-        raise LaunchError(f"RANK={environ['RANK']}, WORLD_SIZE={environ['WORLD_SIZE']}, LOCAL_RANK="
-                          f"{environ.get('LOCAL_RANK', '')}: torchrun's ranks must be whole numbers") from None
+        raise LaunchError(
+            f"RANK={environ['RANK']}, WORLD_SIZE={environ['WORLD_SIZE']}, LOCAL_RANK="
+            f"{environ.get('LOCAL_RANK', '')}: torchrun's ranks must be whole numbers"
+        ) from None
     if not 0 <= found.rank < found.world or found.local_rank < 0:
         raise LaunchError(f"RANK={found.rank} with WORLD_SIZE={found.world}: a rank must be in 0..WORLD_SIZE-1")
     return found
@@ -76,8 +80,9 @@ def launch() -> Launch | None:
     import torch.distributed as dist
 
     if not dist.is_initialized():  # collectives wait for the slowest shard (hours); the rendezvous does not
-        dist.init_process_group("gloo", store=_rendezvous(found), rank=found.rank, world_size=found.world,
-                                timeout=timedelta(hours=48))
+        dist.init_process_group(
+            "gloo", store=_rendezvous(found), rank=found.rank, world_size=found.world, timeout=timedelta(hours=48)
+        )
     return found
 
 
@@ -92,14 +97,18 @@ def _rendezvous(found: Launch):
     import socket
     import time
 
-    rendezvous = importlib.import_module("torch.distributed.rendezvous")  # the module (the package exports a function of its name)
+    rendezvous = importlib.import_module(
+        "torch.distributed.rendezvous"
+    )  # the module (the package exports a function of its name)
 
     host, port = os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]
-    if not port.isdigit() or not 0 < int(port) < 2 ** 16:
+    if not port.isdigit() or not 0 < int(port) < 2**16:
         raise LaunchError(f"MASTER_PORT={port}: not a port number")
     where = f"{host}:{port} (MASTER_ADDR:MASTER_PORT)"
-    stray = ("is torchrun running? RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT left in the environment make a "
-             "run wait for ranks that never come: unset them to run as one process")
+    stray = (
+        "is torchrun running? RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT left in the environment make a "
+        "run wait for ranks that never come: unset them to run as one process"
+    )
     hosting = found.rank == 0 and not rendezvous._torchelastic_use_agent_store()
     deadline = time.monotonic() + RENDEZVOUS_SECONDS
     while not hosting:  # in Python, so Ctrl-C and SIGTERM stop the wait (torch's own retries are deaf to them)
@@ -108,22 +117,31 @@ def _rendezvous(found: Launch):
             break
         except OSError:
             if time.monotonic() > deadline:
-                raise LaunchError(f"rank {found.rank} of {found.world}: nothing answers at {where} after "
-                                  f"{RENDEZVOUS_SECONDS} s: {stray}") from None
+                raise LaunchError(
+                    f"rank {found.rank} of {found.world}: nothing answers at {where} after "
+                    f"{RENDEZVOUS_SECONDS} s: {stray}"
+                ) from None
             time.sleep(0.5)
     if hosting:  # the wait below is torch's, in C++: say why the process sits still, and what stops it
         import sys
 
-        print(f"rank 0 of {found.world}: waiting up to {RENDEZVOUS_SECONDS} s at {where} for the other ranks "
-              "(Ctrl-C or SIGTERM ends the wait)", file=sys.stderr, flush=True)
+        print(
+            f"rank 0 of {found.world}: waiting up to {RENDEZVOUS_SECONDS} s at {where} for the other ranks "
+            "(Ctrl-C or SIGTERM ends the wait)",
+            file=sys.stderr,
+            flush=True,
+        )
     with _default_stops():
         try:
-            return rendezvous._create_c10d_store(host, int(port), found.rank, found.world,
-                                                 timedelta(seconds=max(1.0, deadline - time.monotonic())))
+            return rendezvous._create_c10d_store(
+                host, int(port), found.rank, found.world, timedelta(seconds=max(1.0, deadline - time.monotonic()))
+            )
         except (RuntimeError, ValueError) as error:  # torch's DistStoreError and its kin
             first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            raise LaunchError(f"rank {found.rank} of {found.world}: the ranks did not all meet at {where} within "
-                              f"{RENDEZVOUS_SECONDS} s ({first}): {stray}") from None
+            raise LaunchError(
+                f"rank {found.rank} of {found.world}: the ranks did not all meet at {where} within "
+                f"{RENDEZVOUS_SECONDS} s ({first}): {stray}"
+            ) from None
 
 
 @contextmanager
@@ -165,8 +183,10 @@ def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
         dist.all_gather(codes, torch.tensor([outcome.exit_code]))
     except RuntimeError as error:  # a rank died (killed, out of memory): gloo's connection closed
         reason = (str(error).strip().splitlines() or ["the collective failed"])[0]
-        outcome.messages.append(f"rank {launch_.rank}: another rank ended before every shard was done ({reason[:200]}); "
-                                "the records are kept: rerun the same command to resume")
+        outcome.messages.append(
+            f"rank {launch_.rank}: another rank ended before every shard was done ({reason[:200]}); "
+            "the records are kept: rerun the same command to resume"
+        )
         outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)
         return {}
     worst = max(int(c.item()) for c in codes)
@@ -179,8 +199,10 @@ def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
                 outcome.messages.append(f"cannot merge the ranks' records: {error}")
                 outcome.exit_code = ExitCode.FAILED
         else:
-            outcome.messages.append(f"a rank ended with exit code {worst}: shards left unmerged under {output}; "
-                                    f"rerun the same command to resume, or `fvlm-eval merge {output}` once all are done")
+            outcome.messages.append(
+                f"a rank ended with exit code {worst}: shards left unmerged under {output}; "
+                f"rerun the same command to resume, or `fvlm-eval merge {output}` once all are done"
+            )
         outcome.exit_code = max(outcome.exit_code, worst)
     else:
         outcome.messages.clear()

@@ -16,10 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from fvlm_eval.models.base import ModelAdapter
-from fvlm_eval.records import Record, latest_by_id, read_records, write_records
 from fvlm_eval.errors import ExitCode, FvlmEvalError
 from fvlm_eval.files import read_json, write_json_atomic
+from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.records import Record, latest_by_id, read_records, write_records
 from fvlm_eval.summarize import summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import Benchmark
@@ -64,15 +64,21 @@ class FolderLock:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
             os.close(fd)
             why = _stale_holder(self.path, holder)
-            raise RunRefused(f"{self.path.parent} is in use by {holder or 'another process'}{why}; "
-                             "wait for it to finish or use another --output-dir") from None
+            raise RunRefused(
+                f"{self.path.parent} is in use by {holder or 'another process'}{why}; "
+                "wait for it to finish or use another --output-dir"
+            ) from None
         except BaseException:
             os.close(fd)
             raise
         if not self.shared:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} "
-                          f"({' '.join(sys.argv[:6])})".encode(), 0)
+            os.pwrite(
+                fd,
+                f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} "
+                f"({' '.join(sys.argv[:6])})".encode(),
+                0,
+            )
         self.fd = fd
         _HELD.add(self)
         return self
@@ -109,8 +115,10 @@ def _stale_holder(path: Path, holder: str) -> str:
     if not holders:
         return f" (pid {match.group(1)} is no longer running, yet another process holds the lock)"
     named = ", ".join(f"pid {pid} ({_command(pid)})" for pid in holders[:4])
-    return (f" (pid {match.group(1)} is no longer running; the lock is held by {named}, left behind by it: "
-            f"end {'it' if len(holders) == 1 else 'them'} and rerun)")
+    return (
+        f" (pid {match.group(1)} is no longer running; the lock is held by {named}, left behind by it: "
+        f"end {'it' if len(holders) == 1 else 'them'} and rerun)"
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -153,10 +161,17 @@ def _command(pid: int) -> str:
 def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cloze_framing: str) -> dict:
     """What must not change between a run and its resumption (or between two compared runs)."""
     description = model.describe()
-    return {"benchmark": benchmark.name, "mode": mode, **benchmark.settings(), "family": description.get("family"),
-            "model_sha256": description.get("sha256"), "prompt": description.get("prompt_format"),
-            "cloze_framing": cloze_framing, "frame_transform": description.get("frame_transform"),
-            "dtype": description.get("dtype")}
+    return {
+        "benchmark": benchmark.name,
+        "mode": mode,
+        **benchmark.settings(),
+        "family": description.get("family"),
+        "model_sha256": description.get("sha256"),
+        "prompt": description.get("prompt_format"),
+        "cloze_framing": cloze_framing,
+        "frame_transform": description.get("frame_transform"),
+        "dtype": description.get("dtype"),
+    }
 
 
 def check_settings(folder: Path, current: dict) -> None:
@@ -165,8 +180,10 @@ def check_settings(folder: Path, current: dict) -> None:
         previous = read_json(path)
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-            raise RunRefused(f"{folder} holds records made with other settings ({', '.join(changed)} differ); "
-                             "use another --output-dir or remove that folder")
+            raise RunRefused(
+                f"{folder} holds records made with other settings ({', '.join(changed)} differ); "
+                "use another --output-dir or remove that folder"
+            )
     else:
         write_json_atomic(path, current)
 
@@ -193,22 +210,30 @@ def consolidate(folder: Path, order: list[str]) -> dict[str, Record]:
     shard_files = list(folder.glob("samples.shard-*.jsonl"))
     if shard_files:
         chosen = set(order)
-        write_records(folder / SAMPLES, [records[i] for i in order if i in records] +
-                      [records[i] for i in sorted(records) if i not in chosen])
+        write_records(
+            folder / SAMPLES,
+            [records[i] for i in order if i in records] + [records[i] for i in sorted(records) if i not in chosen],
+        )
         for path in shard_files:
             path.unlink()
     return records
 
 
-def write_summary(folder: Path, benchmark: Benchmark, order: list[str], protocol: str, notes, problems,
-                  manifest_: dict, timing: dict) -> Summary:
+def write_summary(
+    folder: Path, benchmark: Benchmark, order: list[str], protocol: str, notes, problems, manifest_: dict, timing: dict
+) -> Summary:
     """``summary.json`` of one (benchmark, mode) folder from its records of the selected questions
     (shard record files left by an earlier sharded attempt are folded in first)."""
     records = consolidate(folder, order)
     selected = [records[i] for i in order if i in records]
     seconds = timing.get("seconds") or 0.0
     summary = summarize_records(benchmark, folder.name, selected, len(order), protocol, notes, problems).replace(
-        timing={**timing, "questions_per_second": timing.get("scored_this_invocation", 0) / seconds if seconds else 0.0},
-        manifest=manifest_, questions=tuple(i for i in order if i in records))  # the selection this summary counts
+        timing={
+            **timing,
+            "questions_per_second": timing.get("scored_this_invocation", 0) / seconds if seconds else 0.0,
+        },
+        manifest=manifest_,
+        questions=tuple(i for i in order if i in records),
+    )  # the selection this summary counts
     write_json_atomic(folder / "summary.json", summary.to_json())
     return summary

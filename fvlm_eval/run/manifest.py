@@ -18,9 +18,14 @@ from fvlm_eval.tasks import Benchmark
 
 def git_commit() -> str | None:
     """The harness's own commit, only when it runs from its own checkout (never a user's repo's)."""
-    top = Path(fvlm_eval.__file__).resolve().parent.parent  # the checkout holding the package, whatever this file's depth
-    if not (top / ".git").exists() or not (top / "pyproject.toml").is_file() or \
-            "name = \"fvlm-eval\"" not in (top / "pyproject.toml").read_text():
+    top = (
+        Path(fvlm_eval.__file__).resolve().parent.parent
+    )  # the checkout holding the package, whatever this file's depth
+    if (
+        not (top / ".git").exists()
+        or not (top / "pyproject.toml").is_file()
+        or 'name = "fvlm-eval"' not in (top / "pyproject.toml").read_text()
+    ):
         return None
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=top, capture_output=True, text=True, timeout=5)

@@ -8,17 +8,30 @@ from fvlm_eval.types import Question
 from fvlm_eval.wording import counted
 
 
-def announce(console, name: str, questions: list[Question], own: list[Question], done: dict[str, set[str]],
-             modes: tuple[str, ...], total: int, shard) -> None:
+def announce(
+    console,
+    name: str,
+    questions: list[Question],
+    own: list[Question],
+    done: dict[str, set[str]],
+    modes: tuple[str, ...],
+    total: int,
+    shard,
+) -> None:
     """One line before scoring: nothing left to score, or resuming (recorded per mode); a shard
     speaks of its own share (``own``) only, never of other shards' records."""
     if not questions:
         return
-    whose = (f"shard {shard.index}/{shard.count}'s {len(own)} of {counted(len(questions), 'question')}"
-             if shard else counted(len(own), "question"))
+    whose = (
+        f"shard {shard.index}/{shard.count}'s {len(own)} of {counted(len(questions), 'question')}"
+        if shard
+        else counted(len(own), "question")
+    )
     if not own:
-        console.print(f"{name}: nothing to score: shard {shard.index}/{shard.count} has no questions of it (whole videos "
-                      f"go to one shard; {counted(len(questions), 'question')} over {shard.count} shards)")
+        console.print(
+            f"{name}: nothing to score: shard {shard.index}/{shard.count} has no questions of it (whole videos "
+            f"go to one shard; {counted(len(questions), 'question')} over {shard.count} shards)"
+        )
         return
     recorded = {m: sum(1 for q in own if q.id in done[m]) for m in modes}
     if total == 0:
@@ -31,13 +44,20 @@ def announce(console, name: str, questions: list[Question], own: list[Question],
 
 
 class ProgressBar:
-    """A rich progress bar over ``total`` questions (rate, failures, time left); ``update(advance=, rate=, failed=)``."""
+    """A rich progress bar over ``total`` questions (rate, failures, time left);
+    ``update(advance=, rate=, failed=)``."""
 
     def __init__(self, console, label: str, total: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]:.1f} q/s"),
-                   TextColumn("failed {task.fields[failed]}"), TimeRemainingColumn())
+        columns = (
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.1f} q/s"),
+            TextColumn("failed {task.fields[failed]}"),
+            TimeRemainingColumn(),
+        )
         self.progress = Progress(*columns, console=console, transient=False, refresh_per_second=2)
         self.total = total
 

@@ -60,8 +60,10 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         benchmark = benchmark_for(name, settings, model)
         loaded = benchmark.load(settings.data_dir)
         for problem in loaded.problems:
-            outcome.messages.append(f"{name}: annotation file {problem['file']} cannot be read ({problem['error']}); "
-                                    f"its {problem['expected'] or 'unknown number of'} questions count as failed")
+            outcome.messages.append(
+                f"{name}: annotation file {problem['file']} cannot be read ({problem['error']}); "
+                f"its {problem['expected'] or 'unknown number of'} questions count as failed"
+            )
             outcome.exit_code = ExitCode.FAILED
         for note in loaded.notes:
             if note.startswith("duplicate question id"):
@@ -69,8 +71,9 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         questions = select(loaded.questions, benchmark, settings.limit)
         if not questions:
             if not loaded.problems:
-                outcome.messages.append(f"{name}: no questions found under {benchmark.folder(settings.data_dir)}; "
-                                        "nothing was scored")
+                outcome.messages.append(
+                    f"{name}: no questions found under {benchmark.folder(settings.data_dir)}; nothing was scored"
+                )
             outcome.exit_code = ExitCode.FAILED
         state = BenchmarkRun(benchmark, loaded, settings, model, questions, console)
         try:

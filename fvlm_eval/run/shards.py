@@ -57,8 +57,9 @@ def _asked(marker: dict) -> str:
     --generate", and "--circular" or "no --circular"."""
     generate = marker.get("generate", marker.get("manifest", {}).get("generate"))
     circular = marker.get("circular", marker.get("manifest", {}).get("circular"))
-    return (f"--generate --max-new-tokens {marker.get('max_new_tokens')}" if generate else "no --generate") + \
-        (", --circular" if circular else ", no --circular")
+    return (f"--generate --max-new-tokens {marker.get('max_new_tokens')}" if generate else "no --generate") + (
+        ", --circular" if circular else ", no --circular"
+    )
 
 
 def merge(run_dir: Path) -> dict[tuple[str, str], Summary]:
@@ -69,7 +70,11 @@ def merge(run_dir: Path) -> dict[tuple[str, str], Summary]:
         raise MergeRefused(f"{run_dir}: no such folder")
     folders = sorted({p.parent for p in run_dir.glob("*/*/shard-*-of-*.json")})
     if not folders:
-        merged = " (it holds merged results already: nothing left to merge)" if list(run_dir.glob("*/*/summary.json")) else ""
+        merged = (
+            " (it holds merged results already: nothing left to merge)"
+            if list(run_dir.glob("*/*/summary.json"))
+            else ""
+        )
         raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge{merged}")
     summaries = {}
     for folder in folders:
@@ -83,8 +88,20 @@ def merge(run_dir: Path) -> dict[tuple[str, str], Summary]:
 
 def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
     markers = {}
-    needed = ("shard", "of", "benchmark", "mode", "settings", "order", "question_sha256", "notes", "problems", "protocol",
-              "manifest", "timing")
+    needed = (
+        "shard",
+        "of",
+        "benchmark",
+        "mode",
+        "settings",
+        "order",
+        "question_sha256",
+        "notes",
+        "problems",
+        "protocol",
+        "manifest",
+        "timing",
+    )
     for path in sorted(folder.glob("shard-*-of-*.json")):
         marker = read_json(path)
         if not isinstance(marker, dict) or any(key not in marker for key in needed):
@@ -92,13 +109,17 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
         markers[(marker["shard"], marker["of"])] = marker
     counts = {of for _, of in markers}
     if len(counts) != 1:
-        raise MergeRefused(f"{folder}: shards of different splits ({', '.join(f'of {n}' for n in sorted(counts))}); "
-                           "remove the stale shard-*.json files of the old split")
+        raise MergeRefused(
+            f"{folder}: shards of different splits ({', '.join(f'of {n}' for n in sorted(counts))}); "
+            "remove the stale shard-*.json files of the old split"
+        )
     count = counts.pop()
     missing = [i for i in range(count) if (i, count) not in markers]
     if missing:
-        raise MergeRefused(f"{folder}: shard(s) {', '.join(map(str, missing))} of {count} have not finished; "
-                           "run them (--shard i/n) and merge again")
+        raise MergeRefused(
+            f"{folder}: shard(s) {', '.join(map(str, missing))} of {count} have not finished; "
+            "run them (--shard i/n) and merge again"
+        )
     first = markers[(0, count)]
     settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else first["settings"]
     for (index, _), marker in markers.items():
@@ -107,22 +128,37 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
     asked = {index: _asked(marker) for (index, _), marker in sorted(markers.items())}
     if len(set(asked.values())) > 1:
         told = "; ".join(f"shard {index}: {text}" for index, text in asked.items())
-        raise MergeRefused(f"{folder}: the shards did not all ask their questions alike ({told}); rerun the shards that "
-                           "differ with the same --generate, --max-new-tokens and --circular, then merge")
+        raise MergeRefused(
+            f"{folder}: the shards did not all ask their questions alike ({told}); rerun the shards that "
+            "differ with the same --generate, --max-new-tokens and --circular, then merge"
+        )
     records = read_all_records(folder)
     hashes = first["question_sha256"]
     absent = [i for i in first["order"] if i not in records or records[i].question_sha256 != hashes[i]]
     if absent:
-        raise MergeRefused(f"{folder}: {counted(len(absent), 'question')} {agreeing(len(absent), 'has', 'have')} no record yet (e.g. {absent[0]}); a shard stopped "
-                           "early: rerun it and merge again")
+        raise MergeRefused(
+            f"{folder}: {counted(len(absent), 'question')} {agreeing(len(absent), 'has', 'have')} no record yet (e.g. "
+            f"{absent[0]}); a shard stopped "
+            "early: rerun it and merge again"
+        )
     benchmark = get_benchmark(first["benchmark"], subtitles=first.get("subtitles", False))
-    timing = {"seconds": max(m["timing"]["seconds"] for m in markers.values()),
-              "scored_this_invocation": sum(m["timing"]["scored_this_invocation"] for m in markers.values()),
-              "failed_this_invocation": sum(m["timing"]["failed_this_invocation"] for m in markers.values()),
-              "clips": {k: sum(m["timing"]["clips"][k] for m in markers.values()) for k in first["timing"]["clips"]},
-              "shards": count}
-    summary = write_summary(folder, benchmark, first["order"], first["protocol"], first["notes"], first["problems"],
-                            {**first["manifest"], "shard": None, "merged_shards": count}, timing)
+    timing = {
+        "seconds": max(m["timing"]["seconds"] for m in markers.values()),
+        "scored_this_invocation": sum(m["timing"]["scored_this_invocation"] for m in markers.values()),
+        "failed_this_invocation": sum(m["timing"]["failed_this_invocation"] for m in markers.values()),
+        "clips": {k: sum(m["timing"]["clips"][k] for m in markers.values()) for k in first["timing"]["clips"]},
+        "shards": count,
+    }
+    summary = write_summary(
+        folder,
+        benchmark,
+        first["order"],
+        first["protocol"],
+        first["notes"],
+        first["problems"],
+        {**first["manifest"], "shard": None, "merged_shards": count},
+        timing,
+    )
     for path in folder.glob("shard-*-of-*.json"):
         path.unlink()
     return {(first["benchmark"], first["mode"]): summary}

@@ -134,13 +134,17 @@ def unique_ids(questions: list[Question]) -> tuple[list[Question], list[str]]:
     for question in questions:
         earlier = seen.setdefault(question.id, [])
         if any(replace(q, id=question.id) == question for q in earlier):
-            notes.append(f"duplicate question id {question.id} (from {question.source}): the same question repeated, "
-                         "counted once")
+            notes.append(
+                f"duplicate question id {question.id} (from {question.source}): the same question repeated, "
+                "counted once"
+            )
             continue
         if earlier:
             renamed = f"{question.id}#{len(earlier) + 1}"
-            notes.append(f"duplicate question id {question.id} (from {question.source}): another question under it "
-                         f"is recorded as {renamed}")
+            notes.append(
+                f"duplicate question id {question.id} (from {question.source}): another question under it "
+                f"is recorded as {renamed}"
+            )
             question = replace(question, id=renamed)
         earlier.append(question)
         result.append(question)
@@ -152,4 +156,7 @@ def coverage_counts(benchmark: Benchmark, questions: tuple[Question, ...]) -> di
     found = Counter(q.field_dict().get(benchmark.category_field, "?") for q in questions)
     bad = Counter(q.field_dict().get(benchmark.category_field, "?") for q in questions if q.error)
     expected = benchmark.expected()
-    return {name: (found.get(name, 0), bad.get(name, 0), expected.get(name, 0)) for name in sorted(set(expected) | set(found))}
+    return {
+        name: (found.get(name, 0), bad.get(name, 0), expected.get(name, 0))
+        for name in sorted(set(expected) | set(found))
+    }

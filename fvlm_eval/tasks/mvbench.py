@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.media import MediaError, safe_join
-from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, lettered, option_lines, unique_ids
+from fvlm_eval.tasks.base import (
+    Benchmark,
+    DataMissing,
+    HubSource,
+    Loaded,
+    fingerprint,
+    lettered,
+    option_lines,
+    unique_ids,
+)
 from fvlm_eval.types import Media, Question, Sampling
 
 # task -> (folder on the main branch, folder of the pre-cut ``video`` revision)
@@ -78,7 +87,9 @@ class MVBench(Benchmark):
         root = self.folder(data_dir)
         annotations = root / "json"
         if not annotations.is_dir():
-            raise DataMissing(f"MVBench annotations not found: expected {annotations}/<task>.json (run `fvlm-eval prepare mvbench`)")
+            raise DataMissing(
+                f"MVBench annotations not found: expected {annotations}/<task>.json (run `fvlm-eval prepare mvbench`)"
+            )
         questions, notes, problems = [], [], []
         for task in FOLDERS:
             path = annotations / f"{task}.json"
@@ -90,7 +101,9 @@ class MVBench(Benchmark):
                 if not isinstance(rows, list):
                     raise ValueError(f"expected a JSON list of rows, found {type(rows).__name__}")
             except (ValueError, UnicodeDecodeError, OSError) as error:
-                problems.append({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": QUESTIONS_PER_TASK})
+                problems.append(
+                    {"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": QUESTIONS_PER_TASK}
+                )
                 continue
             sha = fingerprint(path)
             questions.extend(self._question(root, task, index, row, path, sha) for index, row in enumerate(rows))
@@ -105,19 +118,46 @@ class MVBench(Benchmark):
             video, question, options, gold, bound, row_notes = _parse_row(row)
         except ValueError as error:
             bad = Media("video", f"{qid}:unparsed")
-            return Question(qid, self.name, bad, "", (), None, qid, fields=fields,
-                            error=f"malformed row {where}: {error}", source=path.name, source_sha256=sha)
+            return Question(
+                qid,
+                self.name,
+                bad,
+                "",
+                (),
+                None,
+                qid,
+                fields=fields,
+                error=f"malformed row {where}: {error}",
+                source=path.name,
+                source_sha256=sha,
+            )
         main, precut = FOLDERS[task]
         key = f"mvbench/{main}/{video}" + (f"@{bound[0]:g}-{bound[1]:g}" if bound else "")
         error = None
         try:
             media_path, looked_in = _find_media(root / "video", (main, precut), video)
-            kind = "frame_folder" if media_path.is_dir() or (not media_path.exists() and not Path(video).suffix) else "video"
+            kind = (
+                "frame_folder"
+                if media_path.is_dir() or (not media_path.exists() and not Path(video).suffix)
+                else "video"
+            )
             media = Media(kind, key, str(media_path), bound=bound, folder_fps=FRAME_FOLDER_FPS, looked_in=looked_in)
         except MediaError as problem:
             media, error = Media("video", key, None, bound=bound), f"{where}: {problem}"
-        return Question(qid, self.name, media, question, options, gold, key.split("@")[0], fields=fields, error=error,
-                        source=path.name, source_sha256=sha, notes=tuple(f"{where}: {n}" for n in row_notes))
+        return Question(
+            qid,
+            self.name,
+            media,
+            question,
+            options,
+            gold,
+            key.split("@")[0],
+            fields=fields,
+            error=error,
+            source=path.name,
+            source_sha256=sha,
+            notes=tuple(f"{where}: {n}" for n in row_notes),
+        )
 
 
 def _parse_row(row: object):
@@ -139,8 +179,10 @@ def _parse_row(row: object):
         raise ValueError(f"answer {row['answer']!r} matches no candidate")
     notes = []
     if len(matches) > 1:  # the official code keeps the last candidate equal to the answer
-        notes.append(f"answer {row['answer']!r} equals candidates {', '.join(matches)}: gold is the last, "
-                     f"{matches[-1]}, as the official MVBench code takes it")
+        notes.append(
+            f"answer {row['answer']!r} equals candidates {', '.join(matches)}: gold is the last, "
+            f"{matches[-1]}, as the official MVBench code takes it"
+        )
     bound = None
     if "start" in row and "end" in row:
         try:

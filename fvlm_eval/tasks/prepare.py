@@ -43,8 +43,13 @@ def fetch(benchmark: Benchmark, data_dir: Path, revision: str | None = None) -> 
     folder = benchmark.folder(data_dir)
     revision = revision or source.revision
     sha = HfApi().dataset_info(source.repo, revision=revision).sha
-    snapshot_download(source.repo, repo_type="dataset", revision=sha, local_dir=str(folder),
-                      allow_patterns=list(source.allow_patterns) or None)
+    snapshot_download(
+        source.repo,
+        repo_type="dataset",
+        revision=sha,
+        local_dir=str(folder),
+        allow_patterns=list(source.allow_patterns) or None,
+    )
     for pattern in source.archives:
         for archive in sorted(folder.glob(pattern)):
             extract(archive, archive.parent)
@@ -63,8 +68,9 @@ def extract(archive: Path, destination: Path) -> None:
         handle.extractall(destination)
 
 
-def verify(benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: int | None = None,
-           progress: bool = False) -> Verification:
+def verify(
+    benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: int | None = None, progress: bool = False
+) -> Verification:
     """Coverage of what is on disk; with ``probe``, every media is decoded (two frames) once, else
     only checked to exist. ``progress``: a bar over the media while they are probed."""
     loaded = benchmark.load(data_dir)
@@ -76,7 +82,11 @@ def verify(benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: in
     if probe:
         from fvlm_eval.media.workers import decoded
 
-        check = Sampling("uniform", 2) if benchmark.sampling.policy != "fps" else Sampling("fps", 2, fps=benchmark.sampling.fps)
+        check = (
+            Sampling("uniform", 2)
+            if benchmark.sampling.policy != "fps"
+            else Sampling("fps", 2, fps=benchmark.sampling.fps)
+        )
         unreadable = []
         with _probe_bar(benchmark.name, len(media), progress) as advance:
             for key, clip, _, _ in decoded(media, check, _as_is, workers, None):
@@ -84,10 +94,19 @@ def verify(benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: in
                     unreadable.append(f"{key}: {clip}")
                 advance(unreadable)
     else:
-        unreadable = [f"{m.key}: missing" for m in media if m.data is None and (m.path is None or not Path(m.path).exists())]
+        unreadable = [
+            f"{m.key}: missing" for m in media if m.data is None and (m.path is None or not Path(m.path).exists())
+        ]
     notes = tuple(n for n in loaded.notes if not n.startswith("duplicate question id"))
-    return Verification(benchmark.name, len(questions), sum(benchmark.expected().values()),
-                        coverage_counts(benchmark, questions), tuple(problems), tuple(unreadable), notes)
+    return Verification(
+        benchmark.name,
+        len(questions),
+        sum(benchmark.expected().values()),
+        coverage_counts(benchmark, questions),
+        tuple(problems),
+        tuple(unreadable),
+        notes,
+    )
 
 
 @contextmanager
@@ -96,10 +115,23 @@ def _probe_bar(name: str, total: int, show: bool):
     if not show or not total:
         yield lambda unreadable: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (TextColumn(f"probing {name} media"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("unreadable {task.fields[bad]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn(f"probing {name} media"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("unreadable {task.fields[bad]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, transient=False, refresh_per_second=2) as bar:
         task = bar.add_task("", total=total, bad=0)
         yield lambda unreadable: bar.update(task, advance=1, bad=len(unreadable))

@@ -15,7 +15,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fvlm_eval.media import MediaError, safe_join
-from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, integral, lettered, option_lines, unique_ids
+from fvlm_eval.tasks.base import (
+    Benchmark,
+    DataMissing,
+    HubSource,
+    Loaded,
+    fingerprint,
+    integral,
+    lettered,
+    option_lines,
+    unique_ids,
+)
 from fvlm_eval.types import LETTERS, Media, Question, Sampling
 
 PARQUET_GLOB = "ScienceQA-IMG/test-*.parquet"
@@ -60,8 +70,10 @@ class ScienceQA(Benchmark):
             return self._load_parquet(parquets)
         if (root / "problems.json").is_file():
             return self._load_original(root)
-        raise DataMissing(f"ScienceQA not found: expected {root}/{PARQUET_GLOB} or {root}/problems.json "
-                          "(run `fvlm-eval prepare scienceqa`)")
+        raise DataMissing(
+            f"ScienceQA not found: expected {root}/{PARQUET_GLOB} or {root}/problems.json "
+            "(run `fvlm-eval prepare scienceqa`)"
+        )
 
     def _load_parquet(self, paths: list[Path]) -> Loaded:
         import pandas as pd
@@ -77,9 +89,13 @@ class ScienceQA(Benchmark):
             for index, row in enumerate(frame.to_dict("records")):
                 image = row.get("image")
                 data = image.get("bytes") if isinstance(image, dict) else image
-                media = Media("image", f"scienceqa/row{offset + index}", None, data=data if isinstance(data, bytes) else None)
+                media = Media(
+                    "image", f"scienceqa/row{offset + index}", None, data=data if isinstance(data, bytes) else None
+                )
                 where = f"{path.name}[{index}]"
-                question = self._question(str(offset + index), row, media, where, None if media.data else "the row has no image")
+                question = self._question(
+                    str(offset + index), row, media, where, None if media.data else "the row has no image"
+                )
                 questions.append(replace(question, source=path.name, source_sha256=sha))
             offset += len(frame)
         if problems and not questions:
@@ -93,13 +109,25 @@ class ScienceQA(Benchmark):
             if not isinstance(problems_file, dict):
                 raise ValueError(f"expected an object keyed by problem id, found {type(problems_file).__name__}")
             splits_path = root / "pid_splits.json"
-            test_ids = json.loads(splits_path.read_text())["test"] if splits_path.is_file() else \
-                [pid for pid, p in problems_file.items() if isinstance(p, dict) and p.get("split") == "test"]
+            test_ids = (
+                json.loads(splits_path.read_text())["test"]
+                if splits_path.is_file()
+                else [pid for pid, p in problems_file.items() if isinstance(p, dict) and p.get("split") == "test"]
+            )
             if not isinstance(test_ids, list):
                 raise ValueError(f"pid_splits.json: 'test' must be a list of problem ids, not {test_ids!r}"[:200])
         except (ValueError, UnicodeDecodeError, OSError, KeyError, TypeError) as error:
-            return Loaded((), (), ({"file": str(root / "problems.json"), "error": f"{type(error).__name__}: {error}",
-                                    "expected": EXPECTED_ROWS},))
+            return Loaded(
+                (),
+                (),
+                (
+                    {
+                        "file": str(root / "problems.json"),
+                        "error": f"{type(error).__name__}: {error}",
+                        "expected": EXPECTED_ROWS,
+                    },
+                ),
+            )
         sha = fingerprint(root / "problems.json")
         questions = []
         for pid in dict.fromkeys(map(str, test_ids)):  # a pid listed twice is one problem
@@ -107,9 +135,20 @@ class ScienceQA(Benchmark):
             if not isinstance(problem, dict):
                 bad = Media("image", f"scienceqa/{pid}", None)
                 why = "absent from problems.json" if problem is None else "not an object"
-                questions.append(Question(f"scienceqa/{pid}", self.name, bad, "", (), None, f"scienceqa/{pid}",
-                                          error=f"problems.json[{pid}]: test problem {why}", source="problems.json",
-                                          source_sha256=sha))
+                questions.append(
+                    Question(
+                        f"scienceqa/{pid}",
+                        self.name,
+                        bad,
+                        "",
+                        (),
+                        None,
+                        f"scienceqa/{pid}",
+                        error=f"problems.json[{pid}]: test problem {why}",
+                        source="problems.json",
+                        source_sha256=sha,
+                    )
+                )
                 continue
             if not problem.get("image"):
                 continue  # the image subset: test problems that have an image
@@ -143,8 +182,18 @@ class ScienceQA(Benchmark):
         except (TypeError, ValueError, KeyError) as problem:
             options, gold, error = (), None, f"malformed row {where}: {problem}"
         hint = row.get("hint") or ""
-        return Question(qid, self.name, media, str(row.get("question", "")), options, gold, qid,
-                        context=str(hint), fields=fields, error=error)
+        return Question(
+            qid,
+            self.name,
+            media,
+            str(row.get("question", "")),
+            options,
+            gold,
+            qid,
+            context=str(hint),
+            fields=fields,
+            error=error,
+        )
 
 
 def _count_note(count: int) -> tuple[str, ...]:

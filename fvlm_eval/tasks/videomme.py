@@ -23,10 +23,32 @@ from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
 PARQUET = "videomme/test-00000-of-00001.parquet"
 VIDEO_SUFFIXES = (".mp4", ".MP4", ".mkv")
-COLUMNS = ("video_id", "duration", "domain", "sub_category", "videoID", "question_id", "task_type", "question", "options", "answer")
-TASK_TYPES = ("Action Reasoning", "Action Recognition", "Attribute Perception", "Counting Problem", "Information Synopsis",
-              "OCR Problems", "Object Reasoning", "Object Recognition", "Spatial Perception", "Spatial Reasoning",
-              "Temporal Perception", "Temporal Reasoning")
+COLUMNS = (
+    "video_id",
+    "duration",
+    "domain",
+    "sub_category",
+    "videoID",
+    "question_id",
+    "task_type",
+    "question",
+    "options",
+    "answer",
+)
+TASK_TYPES = (
+    "Action Reasoning",
+    "Action Recognition",
+    "Attribute Perception",
+    "Counting Problem",
+    "Information Synopsis",
+    "OCR Problems",
+    "Object Reasoning",
+    "Object Recognition",
+    "Spatial Perception",
+    "Spatial Reasoning",
+    "Temporal Perception",
+    "Temporal Reasoning",
+)
 EXPECTED_ROWS = 2700
 DURATIONS = {"short": 900, "medium": 900, "long": 900}
 
@@ -44,8 +66,12 @@ class VideoMME(Benchmark):
     run_options: ClassVar[tuple[str, ...]] = ("subtitles",)
 
     def hub(self) -> HubSource:
-        return HubSource("lmms-lab/Video-MME", "main", ("videomme/*", "videos_chunked_*.zip", "subtitle.zip"),
-                         ("videos_chunked_*.zip", "subtitle.zip"))
+        return HubSource(
+            "lmms-lab/Video-MME",
+            "main",
+            ("videomme/*", "videos_chunked_*.zip", "subtitle.zip"),
+            ("videos_chunked_*.zip", "subtitle.zip"),
+        )
 
     def expected(self) -> dict[str, int]:
         return dict(DURATIONS)
@@ -74,12 +100,25 @@ class VideoMME(Benchmark):
         try:
             frame = pd.read_parquet(path)
         except Exception as error:  # pyarrow raises several types for a file that is not parquet
-            return Loaded((), (), ({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": EXPECTED_ROWS},))
+            return Loaded(
+                (), (), ({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": EXPECTED_ROWS},)
+            )
         absent = [c for c in COLUMNS if c not in frame.columns]
         if absent:
-            return Loaded((), (), ({"file": str(path), "error": f"lacks the columns {', '.join(absent)}: not the Video-MME "
-                                    "test parquet", "expected": EXPECTED_ROWS},))
-        notes = [] if len(frame) == EXPECTED_ROWS else [f"{len(frame)} rows, expected {EXPECTED_ROWS}: an older revision?"]
+            return Loaded(
+                (),
+                (),
+                (
+                    {
+                        "file": str(path),
+                        "error": f"lacks the columns {', '.join(absent)}: not the Video-MME test parquet",
+                        "expected": EXPECTED_ROWS,
+                    },
+                ),
+            )
+        notes = (
+            [] if len(frame) == EXPECTED_ROWS else [f"{len(frame)} rows, expected {EXPECTED_ROWS}: an older revision?"]
+        )
         sha = fingerprint(path)
         questions = [self._question(root, index, row, path, sha) for index, row in enumerate(frame.to_dict("records"))]
         questions, duplicates = unique_ids(questions)
@@ -101,19 +140,35 @@ class VideoMME(Benchmark):
         error = f"malformed row {where}: {problem}" if problem else None
         subtitles: tuple = ()
         try:
-            media = Media("video", f"videomme/{video_id}", str(_find_video(root, video_id)),
-                          looked_in=tuple(f"data/{video_id}{s}" for s in VIDEO_SUFFIXES))
+            media = Media(
+                "video",
+                f"videomme/{video_id}",
+                str(_find_video(root, video_id)),
+                looked_in=tuple(f"data/{video_id}{s}" for s in VIDEO_SUFFIXES),
+            )
             if self.subtitles:
                 subtitles = _subtitles(root, video_id)
         except (MediaError, ValueError) as trouble:
             media, error = Media("video", f"videomme/{video_id}", None), error or f"{where}: {trouble}"
-        return Question(qid, self.name, media, str(row["question"]), options, gold if not problem else None,
-                        f"videomme/{video_id}", fields=fields, error=error, source=path.name, source_sha256=sha,
-                        subtitles=subtitles)
+        return Question(
+            qid,
+            self.name,
+            media,
+            str(row["question"]),
+            options,
+            gold if not problem else None,
+            f"videomme/{video_id}",
+            fields=fields,
+            error=error,
+            source=path.name,
+            source_sha256=sha,
+            subtitles=subtitles,
+        )
 
 
 def _options(raw) -> tuple[tuple[Option, ...], str | None]:
-    """``["A. Apples.", ...]`` -> options A.. with the ``"A. "`` prefix taken off (it is put back by ``Option.answer``)."""
+    """``["A. Apples.", ...]`` -> options A.. with the ``"A. "`` prefix taken off (``Option.answer`` puts it
+    back)."""
     try:
         texts = [str(x) for x in list(raw)]
     except TypeError:
@@ -125,7 +180,7 @@ def _options(raw) -> tuple[tuple[Option, ...], str | None]:
         prefix = f"{LETTERS[i]}. "
         if not text.startswith(prefix):
             return (), f"option {i} {text!r} does not start with {prefix!r}"
-        options.append(Option(LETTERS[i], text[len(prefix):]))
+        options.append(Option(LETTERS[i], text[len(prefix) :]))
     if len(options) < 2:
         return (), "fewer than two options"
     return tuple(options), None

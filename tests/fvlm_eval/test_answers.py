@@ -14,30 +14,33 @@ from fvlm_eval.types import Option
 OPTIONS = (Option("A", "The cup"), Option("B", "Berries"), Option("C", "A person opens the door"), Option("D", "7"))
 
 
-@pytest.mark.parametrize("answer, letter, status", [
-    ("B", "B", "letter"),
-    ("(B)", "B", "letter"),
-    ("B.", "B", "letter"),
-    ("b", "B", "letter"),
-    (" B\n", "B", "letter"),
-    ("**B**", "B", "letter"),
-    ("Answer: B", "B", "letter"),
-    ("The answer is (B).", "B", "letter"),
-    ("Best option: (B) the cup", "B", "letter"),
-    ("B. Berries", "B", "letter"),
-    ("I think it is D.", "D", "letter"),
-    ("the cup", "A", "text"),
-    ("Berries.", "B", "text"),  # the option's text: B by its text, not by its first letter
-    ("A person opens the door", "C", "text"),  # "A" used as a word is not the letter A
-    ("7", "D", "text"),
-    ("", None, "empty"),
-    ("   ", None, "empty"),
-    ("A or B", None, "ambiguous"),
-    ("(A) and (C)", None, "ambiguous"),
-    ("Bananas", None, "no_letter"),  # a word starting with B is not B
-    ("A dog runs", None, "no_letter"),
-    ("E", None, "no_letter"),  # not one of this question's letters
-])
+@pytest.mark.parametrize(
+    "answer, letter, status",
+    [
+        ("B", "B", "letter"),
+        ("(B)", "B", "letter"),
+        ("B.", "B", "letter"),
+        ("b", "B", "letter"),
+        (" B\n", "B", "letter"),
+        ("**B**", "B", "letter"),
+        ("Answer: B", "B", "letter"),
+        ("The answer is (B).", "B", "letter"),
+        ("Best option: (B) the cup", "B", "letter"),
+        ("B. Berries", "B", "letter"),
+        ("I think it is D.", "D", "letter"),
+        ("the cup", "A", "text"),
+        ("Berries.", "B", "text"),  # the option's text: B by its text, not by its first letter
+        ("A person opens the door", "C", "text"),  # "A" used as a word is not the letter A
+        ("7", "D", "text"),
+        ("", None, "empty"),
+        ("   ", None, "empty"),
+        ("A or B", None, "ambiguous"),
+        ("(A) and (C)", None, "ambiguous"),
+        ("Bananas", None, "no_letter"),  # a word starting with B is not B
+        ("A dog runs", None, "no_letter"),
+        ("E", None, "no_letter"),  # not one of this question's letters
+    ],
+)
 def test_letter_extraction(answer, letter, status):
     extracted = extract_letter(answer, OPTIONS)
     assert (extracted.letter, extracted.status) == (letter, status)
@@ -47,61 +50,75 @@ def test_letter_extraction(answer, letter, status):
 SUMS = (Option("A", "5"), Option("B", "7"), Option("C", "9"), Option("D", "2"))
 
 
-@pytest.mark.parametrize("answer, letter, status", [
-    ("2 + 5 = 7", "B", "text"),
-    ("The sum is 7.", "B", "text"),
-    ("5 + 2 equals 7", "B", "text"),
-    ("5 or 7", None, "ambiguous"),
-    ("7 apples", "B", "text"),
-    ("9 - 2", None, "no_letter"),  # operands, not an answer
-    ("To solve this problem, we need to find the sum of 9 and ", None, "no_letter"),  # SmolLM2, cut short
-    ("twelve", None, "no_letter"),
-])
+@pytest.mark.parametrize(
+    "answer, letter, status",
+    [
+        ("2 + 5 = 7", "B", "text"),
+        ("The sum is 7.", "B", "text"),
+        ("5 + 2 equals 7", "B", "text"),
+        ("5 or 7", None, "ambiguous"),
+        ("7 apples", "B", "text"),
+        ("9 - 2", None, "no_letter"),  # operands, not an answer
+        ("To solve this problem, we need to find the sum of 9 and ", None, "no_letter"),  # SmolLM2, cut short
+        ("twelve", None, "no_letter"),
+    ],
+)
 def test_numeric_answers_by_their_text(answer, letter, status):
     extracted = extract_letter(answer, SUMS)
     assert (extracted.letter, extracted.status) == (letter, status)
 
 
 # --- the misreads of issue 16 item 4, one class each, with the statuses ---
-SAMPLES = (Option("A", "sample B"), Option("B", "neither; the samples have the same temperature"), Option("C", "sample A"))
+SAMPLES = (
+    Option("A", "sample B"),
+    Option("B", "neither; the samples have the same temperature"),
+    Option("C", "sample A"),
+)
 VITAMINS = (Option("A", "Vitamin C"), Option("B", "Vitamin D"), Option("C", "Iron"))
-PEOPLE = (Option("A", "A man in a red shirt."), Option("B", "A woman holding an umbrella."), Option("C", "A dog running on the beach."))
+PEOPLE = (
+    Option("A", "A man in a red shirt."),
+    Option("B", "A woman holding an umbrella."),
+    Option("C", "A dog running on the beach."),
+)
 
 
-@pytest.mark.parametrize("answer, options, letter, status", [
-    # (a) a capital inside an option's text is that text, not a letter
-    ("C. sample A", SAMPLES, "C", "letter"),
-    ("sample A", SAMPLES, "C", "text"),
-    ("Sample A has more kinetic energy.", SAMPLES, "C", "text"),
-    ("B. Vitamin D", VITAMINS, "B", "letter"),
-    ("Vitamin D", VITAMINS, "B", "text"),
-    ("Vitamin E is not shown.", VITAMINS, None, "no_letter"),  # a named thing, not a choice
-    # (b) A after a cue or before a verb is the letter; A before a noun is the article
-    ("A is correct.", OPTIONS, "A", "letter"),
-    ("Option A is correct", OPTIONS, "A", "letter"),
-    ("The answer is A because the cup is on the table.", OPTIONS, "A", "letter"),
-    ("A person opens the door", OPTIONS, "C", "text"),
-    ("A woman holding an umbrella.", PEOPLE, "B", "text"),
-    ("A woman", PEOPLE, None, "no_letter"),
-    ("A cup", OPTIONS, "A", "text"),  # "a cup" says "The cup"
-    # (c) quoted letters
-    ("'B'", OPTIONS, "B", "letter"),
-    ("‘D’", OPTIONS, "D", "letter"),
-    ('The answer is "C".', OPTIONS, "C", "letter"),
-    # (d) N/A is not A
-    ("N/A", OPTIONS, None, "no_letter"),
-    ("n/a", OPTIONS, None, "no_letter"),
-    ("N/A, B", OPTIONS, "B", "letter"),
-    # (e) a lowercase letter after a cue
-    ("Answer: b", OPTIONS, "B", "letter"),
-    ("the answer is c", OPTIONS, "C", "letter"),
-    ("option a", OPTIONS, "A", "letter"),
-    ("the answer is a dog", OPTIONS, None, "no_letter"),
-    # an explanation naming other letters: the answer cue decides; a negated letter is not chosen
-    ("The answer is B. Option A is wrong because there is no cup.", OPTIONS, "B", "letter"),
-    ("It's not A, it's B.", OPTIONS, "B", "letter"),
-    ("Answer: A or B", OPTIONS, None, "ambiguous"),
-])
+@pytest.mark.parametrize(
+    "answer, options, letter, status",
+    [
+        # (a) a capital inside an option's text is that text, not a letter
+        ("C. sample A", SAMPLES, "C", "letter"),
+        ("sample A", SAMPLES, "C", "text"),
+        ("Sample A has more kinetic energy.", SAMPLES, "C", "text"),
+        ("B. Vitamin D", VITAMINS, "B", "letter"),
+        ("Vitamin D", VITAMINS, "B", "text"),
+        ("Vitamin E is not shown.", VITAMINS, None, "no_letter"),  # a named thing, not a choice
+        # (b) A after a cue or before a verb is the letter; A before a noun is the article
+        ("A is correct.", OPTIONS, "A", "letter"),
+        ("Option A is correct", OPTIONS, "A", "letter"),
+        ("The answer is A because the cup is on the table.", OPTIONS, "A", "letter"),
+        ("A person opens the door", OPTIONS, "C", "text"),
+        ("A woman holding an umbrella.", PEOPLE, "B", "text"),
+        ("A woman", PEOPLE, None, "no_letter"),
+        ("A cup", OPTIONS, "A", "text"),  # "a cup" says "The cup"
+        # (c) quoted letters
+        ("'B'", OPTIONS, "B", "letter"),
+        ("‘D’", OPTIONS, "D", "letter"),
+        ('The answer is "C".', OPTIONS, "C", "letter"),
+        # (d) N/A is not A
+        ("N/A", OPTIONS, None, "no_letter"),
+        ("n/a", OPTIONS, None, "no_letter"),
+        ("N/A, B", OPTIONS, "B", "letter"),
+        # (e) a lowercase letter after a cue
+        ("Answer: b", OPTIONS, "B", "letter"),
+        ("the answer is c", OPTIONS, "C", "letter"),
+        ("option a", OPTIONS, "A", "letter"),
+        ("the answer is a dog", OPTIONS, None, "no_letter"),
+        # an explanation naming other letters: the answer cue decides; a negated letter is not chosen
+        ("The answer is B. Option A is wrong because there is no cup.", OPTIONS, "B", "letter"),
+        ("It's not A, it's B.", OPTIONS, "B", "letter"),
+        ("Answer: A or B", OPTIONS, None, "ambiguous"),
+    ],
+)
 def test_the_misread_classes(answer, options, letter, status):
     extracted = extract_letter(answer, options)
     assert (extracted.letter, extracted.status) == (letter, status)
@@ -110,17 +127,24 @@ def test_the_misread_classes(answer, options, letter, status):
 PROMPT = "What happens in the video?\nA. The cup\nB. Berries\nC. A person opens the door\nD. 7\n"
 
 
-@pytest.mark.parametrize("answer, letter, status", [
-    (PROMPT + "Answer: B", "B", "letter"),
-    (PROMPT + "Answer: B. Berries", "B", "letter"),
-    (PROMPT + "Berries", "B", "text"),
-    (PROMPT, None, "no_letter"),  # the options list names every letter and chooses none
-    ("What happens in the video?\nA. The cup\nB. Berries\nC. A pers", None, "no_letter"),  # cut short by the token limit
-    ("(A) The cup (B) Berries (C) A person opens the door (D) 7\nBest option: (C)", "C", "letter"),
-    ("A. The cup\nB. Berries", None, "no_letter"),
-    ("A. January\nB. June\nC. March\nD. February", None, "no_letter"),  # a list of its own, other texts: no choice
-    ("A. January\nB. June\nAnswer: B", "B", "letter"),
-])
+@pytest.mark.parametrize(
+    "answer, letter, status",
+    [
+        (PROMPT + "Answer: B", "B", "letter"),
+        (PROMPT + "Answer: B. Berries", "B", "letter"),
+        (PROMPT + "Berries", "B", "text"),
+        (PROMPT, None, "no_letter"),  # the options list names every letter and chooses none
+        (
+            "What happens in the video?\nA. The cup\nB. Berries\nC. A pers",
+            None,
+            "no_letter",
+        ),  # cut short by the token limit
+        ("(A) The cup (B) Berries (C) A person opens the door (D) 7\nBest option: (C)", "C", "letter"),
+        ("A. The cup\nB. Berries", None, "no_letter"),
+        ("A. January\nB. June\nC. March\nD. February", None, "no_letter"),  # a list of its own, other texts: no choice
+        ("A. January\nB. June\nAnswer: B", "B", "letter"),
+    ],
+)
 def test_a_repeated_prompt_is_not_an_answer(answer, letter, status):
     extracted = extract_letter(answer, OPTIONS)
     assert (extracted.letter, extracted.status) == (letter, status)
@@ -134,58 +158,66 @@ def test_texts_that_differ_only_in_case():
 GENOTYPES = (Option("A", "FF"), Option("B", "Ff"), Option("C", "ff"))
 
 
-# --- a second hostile round: a rejected letter, options that differ only in case inside a sentence, full-width letters ---
-@pytest.mark.parametrize("answer, options, letter, status", [
-    # a letter the answer rejects is never the choice; the one other letter it affirms is
-    ("A is not correct.", OPTIONS, None, "no_letter"),
-    ("Option A is incorrect.", OPTIONS, None, "no_letter"),
-    ("It can't be A.", OPTIONS, None, "no_letter"),
-    ("The answer isn't B.", OPTIONS, None, "no_letter"),
-    ("A is wrong, B is correct.", OPTIONS, "B", "letter"),
-    ("(A) is incorrect; (B) is correct.", OPTIONS, "B", "letter"),  # the opening letter rejected: the next tier
-    ("It is not A or B.", OPTIONS, None, "no_letter"),  # the negation covers the list
-    ("A and C are wrong.", OPTIONS, None, "no_letter"),
-    ("A is incorrect; the cup is missing.", OPTIONS, None, "no_letter"),  # nor is A chosen by its text
-    ("Berries, not the cup.", OPTIONS, "B", "text"),  # an option rejected by its text, as by its letter
-    ("Sample A is wrong.", SAMPLES, None, "no_letter"),
-    ("The genotype is FF, not Ff.", GENOTYPES, "A", "text"),
-    ("Answer: B. B does not contain a cup.", OPTIONS, "B", "letter"),  # what B is, not that B is wrong
-    ("A. The cup is not visible", OPTIONS, "A", "letter"),  # the option's text is not the answer's verdict
-    # options that differ only in case: the case the answer writes decides
-    ("The genotype is Ff.", GENOTYPES, "B", "text"),
-    ("Answer: ff", GENOTYPES, "C", "text"),
-    ("The genotype is fF.", GENOTYPES, None, "ambiguous"),
-    ("Answer: A", GENOTYPES, "A", "letter"),
-    # full-width letters read as their letters
-    ("Ｂ", OPTIONS, "B", "letter"),
-    ("（Ｄ）", OPTIONS, "D", "letter"),
-    ("答案：Ｂ", OPTIONS, "B", "letter"),
-    ("ｔｈｅ ｃｕｐ", OPTIONS, "A", "text"),
-])
+# --- a second hostile round: a rejected letter, options that differ only in case inside a sentence,
+# full-width letters ---
+@pytest.mark.parametrize(
+    "answer, options, letter, status",
+    [
+        # a letter the answer rejects is never the choice; the one other letter it affirms is
+        ("A is not correct.", OPTIONS, None, "no_letter"),
+        ("Option A is incorrect.", OPTIONS, None, "no_letter"),
+        ("It can't be A.", OPTIONS, None, "no_letter"),
+        ("The answer isn't B.", OPTIONS, None, "no_letter"),
+        ("A is wrong, B is correct.", OPTIONS, "B", "letter"),
+        ("(A) is incorrect; (B) is correct.", OPTIONS, "B", "letter"),  # the opening letter rejected: the next tier
+        ("It is not A or B.", OPTIONS, None, "no_letter"),  # the negation covers the list
+        ("A and C are wrong.", OPTIONS, None, "no_letter"),
+        ("A is incorrect; the cup is missing.", OPTIONS, None, "no_letter"),  # nor is A chosen by its text
+        ("Berries, not the cup.", OPTIONS, "B", "text"),  # an option rejected by its text, as by its letter
+        ("Sample A is wrong.", SAMPLES, None, "no_letter"),
+        ("The genotype is FF, not Ff.", GENOTYPES, "A", "text"),
+        ("Answer: B. B does not contain a cup.", OPTIONS, "B", "letter"),  # what B is, not that B is wrong
+        ("A. The cup is not visible", OPTIONS, "A", "letter"),  # the option's text is not the answer's verdict
+        # options that differ only in case: the case the answer writes decides
+        ("The genotype is Ff.", GENOTYPES, "B", "text"),
+        ("Answer: ff", GENOTYPES, "C", "text"),
+        ("The genotype is fF.", GENOTYPES, None, "ambiguous"),
+        ("Answer: A", GENOTYPES, "A", "letter"),
+        # full-width letters read as their letters
+        ("Ｂ", OPTIONS, "B", "letter"),
+        ("（Ｄ）", OPTIONS, "D", "letter"),
+        ("答案：Ｂ", OPTIONS, "B", "letter"),
+        ("ｔｈｅ ｃｕｐ", OPTIONS, "A", "text"),
+    ],
+)
 def test_rejected_cased_and_full_width(answer, options, letter, status):
     extracted = extract_letter(answer, options)
     assert (extracted.letter, extracted.status) == (letter, status)
 
 
 # --- a third round: self-corrections and letters labelled with a verdict, read as the answer's last word ---
-@pytest.mark.parametrize("answer, letter, status", [
-    ("Answer: A. Wait, no, B.", "B", "letter"),
-    ("The answer is A? No, B.", "B", "letter"),
-    ("Answer: A\nCorrection: B", "B", "letter"),
-    ("I first thought A, but it's B", "B", "letter"),
-    ("Answer: A (wrong) B (right)", "B", "letter"),
-    ("A: no. B: yes.", "B", "letter"),
-    ("A) no B) yes", "B", "letter"),
-    ("A - incorrect\nB - correct", "B", "letter"),
-    ("Answer: B\nA is wrong", "B", "letter"),  # "A" opening a line is not the article of "A is wrong"
-    # a cue the words after it fill with no letter leaves the first reading; a label that starts a description is none
-    ("Answer: A. No, B is wrong.", "A", "letter"),
-    ("A, but it's not B", "A", "letter"),
-    ("Answer: A. No doubt about it.", "A", "letter"),
-    ("B rather than A", "B", "letter"),
-    ("A: No cup is shown.", "A", "letter"),
-    ("A (wrong)", None, "no_letter"),
-])
+@pytest.mark.parametrize(
+    "answer, letter, status",
+    [
+        ("Answer: A. Wait, no, B.", "B", "letter"),
+        ("The answer is A? No, B.", "B", "letter"),
+        ("Answer: A\nCorrection: B", "B", "letter"),
+        ("I first thought A, but it's B", "B", "letter"),
+        ("Answer: A (wrong) B (right)", "B", "letter"),
+        ("A: no. B: yes.", "B", "letter"),
+        ("A) no B) yes", "B", "letter"),
+        ("A - incorrect\nB - correct", "B", "letter"),
+        ("Answer: B\nA is wrong", "B", "letter"),  # "A" opening a line is not the article of "A is wrong"
+        # a cue the words after it fill with no letter leaves the first reading;
+        # a label that starts a description is none
+        ("Answer: A. No, B is wrong.", "A", "letter"),
+        ("A, but it's not B", "A", "letter"),
+        ("Answer: A. No doubt about it.", "A", "letter"),
+        ("B rather than A", "B", "letter"),
+        ("A: No cup is shown.", "A", "letter"),
+        ("A (wrong)", None, "no_letter"),
+    ],
+)
 def test_self_corrections_and_verdict_labels(answer, letter, status):
     extracted = extract_letter(answer, OPTIONS)
     assert (extracted.letter, extracted.status) == (letter, status)
@@ -193,14 +225,18 @@ def test_self_corrections_and_verdict_labels(answer, letter, status):
 
 def test_a_cue_inside_an_option_text_is_not_a_correction():
     options = (Option("A", "Wait for the bus"), Option("B", "No, never"), Option("C", "Run"))
-    assert [extract_letter(a, options).letter for a in ("A. Wait for the bus", "Answer: B. No, never",
-                                                        "Answer: A. Wait, no, C.")] == ["A", "B", "C"]
+    assert [
+        extract_letter(a, options).letter
+        for a in ("A. Wait for the bus", "Answer: B. No, never", "Answer: A. Wait, no, C.")
+    ] == ["A", "B", "C"]
 
 
 # --- the table: 730 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
 # after the rule was settled ("held_out"), and 90 real SmolLM2-135M-Instruct answers ("smollm2_real", from
 # benchmarks/real_smollm2.py --placement balanced), each labelled with the option the answer chooses, or null ---
-TABLE = [json.loads(line) for line in (Path(__file__).parent / "answer_table.jsonl").read_text(encoding="utf-8").splitlines()]
+TABLE = [
+    json.loads(line) for line in (Path(__file__).parent / "answer_table.jsonl").read_text(encoding="utf-8").splitlines()
+]
 
 
 def _options(texts: list[str]) -> tuple[Option, ...]:
@@ -210,9 +246,23 @@ def _options(texts: list[str]) -> tuple[Option, ...]:
 def test_the_table_covers_every_class_of_answer():
     classes = Counter(row["class"] for row in TABLE)
     assert len(TABLE) >= 300 and min(classes.values()) >= 15, classes
-    assert {"capital_in_option_text", "A_letter_or_article", "quoted_letter", "not_a_choice", "lowercase_after_cue",
-            "repeated_prompt", "numeric", "babble", "held_out", "smollm2_real", "rejected_letter", "case_only_options",
-            "full_width", "self_correction", "verdict_label"} <= set(classes)
+    assert {
+        "capital_in_option_text",
+        "A_letter_or_article",
+        "quoted_letter",
+        "not_a_choice",
+        "lowercase_after_cue",
+        "repeated_prompt",
+        "numeric",
+        "babble",
+        "held_out",
+        "smollm2_real",
+        "rejected_letter",
+        "case_only_options",
+        "full_width",
+        "self_correction",
+        "verdict_label",
+    } <= set(classes)
     assert sum(row["expected"] is None for row in TABLE) >= 60  # the reader must also know when there is no answer
 
 

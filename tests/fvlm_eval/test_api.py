@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from fvlm_eval import Evaluation, SettingsError, evaluate, export_checkpoint, save_model_folder
-from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
-from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from fvlm_eval.api import ExportRefused
 from fvlm_eval.cli import main
 from fvlm_eval.records import read_records
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
 
 
@@ -26,21 +26,64 @@ def data(tmp_path_factory):
 
 
 def comparable(record):
-    return (record.id, record.mode, record.gold, record.pred, record.correct, record.scores, record.options,
-            record.prompt_sha256, record.question_sha256, record.frames, record.error)
+    return (
+        record.id,
+        record.mode,
+        record.gold,
+        record.pred,
+        record.correct,
+        record.scores,
+        record.options,
+        record.prompt_sha256,
+        record.question_sha256,
+        record.frames,
+        record.error,
+    )
 
 
 def test_an_in_memory_model_scores_as_the_cli_on_its_saved_folder(capsys, model_dir, data, tmp_path, tokenizer):
-    code = main(["run", "scienceqa", "mvbench", "--model", str(model_dir), "--data-dir", str(data), "--mode", "coarse_only",
-                 "--mode", "autoregressive", "--limit", "2", "--workers", "0", "--no-frame-cache", "--output-dir", str(tmp_path / "cli")])
+    code = main(
+        [
+            "run",
+            "scienceqa",
+            "mvbench",
+            "--model",
+            str(model_dir),
+            "--data-dir",
+            str(data),
+            "--mode",
+            "coarse_only",
+            "--mode",
+            "autoregressive",
+            "--limit",
+            "2",
+            "--workers",
+            "0",
+            "--no-frame-cache",
+            "--output-dir",
+            str(tmp_path / "cli"),
+        ]
+    )
     assert code == 0, capsys.readouterr()
     model = tiny_model().train()  # as a training loop holds it
-    evaluation = evaluate(model, ["scienceqa", "mvbench"], tokenizer=tokenizer, modes=["coarse_only", "autoregressive"], limit=2, data_dir=data,
-                          output_dir=tmp_path / "api", frame_cache=False, workers=0, keep_records=True, progress=False)
+    evaluation = evaluate(
+        model,
+        ["scienceqa", "mvbench"],
+        tokenizer=tokenizer,
+        modes=["coarse_only", "autoregressive"],
+        limit=2,
+        data_dir=data,
+        output_dir=tmp_path / "api",
+        frame_cache=False,
+        workers=0,
+        keep_records=True,
+        progress=False,
+    )
     assert model.training  # put back as it was
     assert isinstance(evaluation, Evaluation) and evaluation.exit_code == 0
-    assert {(r.benchmark, r.mode) for r in evaluation.results} == {(b, m) for b in ("scienceqa", "mvbench")
-                                                                       for m in ("coarse_only", "autoregressive")}
+    assert {(r.benchmark, r.mode) for r in evaluation.results} == {
+        (b, m) for b in ("scienceqa", "mvbench") for m in ("coarse_only", "autoregressive")
+    }
     for result in evaluation.results:
         cli = read_records(tmp_path / "cli" / result.benchmark / result.mode / "samples.jsonl")
         api = read_records(tmp_path / "api" / result.benchmark / result.mode / "samples.jsonl")
@@ -54,7 +97,9 @@ def test_an_in_memory_model_scores_as_the_cli_on_its_saved_folder(capsys, model_
         assert result.headline_protocol == cli_summary["headline_protocol"]
         assert result.accuracy[result.headline_protocol].formulation
         assert result.summary.model["source"] == "in-memory FoveatedVLM"
-    assert evaluation.accuracy("mvbench", "autoregressive") == evaluation[("mvbench", "autoregressive")].headline.accuracy
+    assert (
+        evaluation.accuracy("mvbench", "autoregressive") == evaluation[("mvbench", "autoregressive")].headline.accuracy
+    )
 
 
 def test_records_in_memory_leave_no_folder_and_a_rerun_resumes(model_dir, data, tmp_path, tokenizer, monkeypatch):
@@ -63,50 +108,93 @@ def test_records_in_memory_leave_no_folder_and_a_rerun_resumes(model_dir, data, 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     model = tiny_model()
-    evaluation = evaluate(model, "scienceqa", tokenizer=tokenizer, limit=3, data_dir=data, frame_cache=tmp_path / "cache",
-                          workers=0, keep_records=True, progress=False, step=1200)
+    evaluation = evaluate(
+        model,
+        "scienceqa",
+        tokenizer=tokenizer,
+        limit=3,
+        data_dir=data,
+        frame_cache=tmp_path / "cache",
+        workers=0,
+        keep_records=True,
+        progress=False,
+        step=1200,
+    )
     (result,) = evaluation.results
     assert evaluation.output_dir is None and result.folder is None and list((tmp_path / "tmp").iterdir()) == []
     assert [r.id for r in result.records] == list(result.summary.questions) and len(result.records) == 3
     assert result.summary.manifest["step"] == 1200 and result.mode == "coarse_fine"
     assert result.summary.timing["clips"]["decoded"] == 3
-    again = evaluate(model, "scienceqa", tokenizer=tokenizer, limit=3, data_dir=data, frame_cache=tmp_path / "cache",
-                     workers=0, progress=False)  # a later checkpoint on the same subset decodes nothing
-    assert again.results[0].summary.timing["clips"] == {**result.summary.timing["clips"], "decoded": 0,
-                                                           "from_cache": 3}
+    again = evaluate(
+        model,
+        "scienceqa",
+        tokenizer=tokenizer,
+        limit=3,
+        data_dir=data,
+        frame_cache=tmp_path / "cache",
+        workers=0,
+        progress=False,
+    )  # a later checkpoint on the same subset decodes nothing
+    assert again.results[0].summary.timing["clips"] == {**result.summary.timing["clips"], "decoded": 0, "from_cache": 3}
 
 
 def test_other_weights_cannot_resume_a_folder(data, tmp_path, tokenizer):
     from fvlm_eval.run.folder import RunRefused
 
-    evaluate(tiny_model(0), "scienceqa", tokenizer=tokenizer, limit=2, data_dir=data, output_dir=tmp_path, frame_cache=False,
-             workers=0, progress=False)
+    evaluate(
+        tiny_model(0),
+        "scienceqa",
+        tokenizer=tokenizer,
+        limit=2,
+        data_dir=data,
+        output_dir=tmp_path,
+        frame_cache=False,
+        workers=0,
+        progress=False,
+    )
     with pytest.raises(RunRefused, match="model_sha256"):
-        evaluate(tiny_model(1), "scienceqa", tokenizer=tokenizer, limit=2, data_dir=data, output_dir=tmp_path,
-                 frame_cache=False, workers=0, progress=False)
+        evaluate(
+            tiny_model(1),
+            "scienceqa",
+            tokenizer=tokenizer,
+            limit=2,
+            data_dir=data,
+            output_dir=tmp_path,
+            frame_cache=False,
+            workers=0,
+            progress=False,
+        )
 
 
-@pytest.mark.parametrize("call, message", [
-    (dict(benchmarks="nosuch"), "benchmarks: unknown benchmark nosuch"),
-    (dict(benchmarks=5), "benchmarks=5: give a name or a list of names"),
-    (dict(benchmarks=[], ), "benchmarks: no benchmark given"),
-    (dict(benchmarks="scienceqa", modes="fast"), "modes='fast': fvlm has coarse_only"),
-    (dict(benchmarks="scienceqa", modes=[]), r"modes=\[\]: no mode given"),
-    (dict(benchmarks="scienceqa", protocol="generated"), "protocol='generated' needs generate=True"),
-    (dict(benchmarks="scienceqa", batch_sise=4), "unknown settings batch_sise"),
-    (dict(benchmarks="scienceqa", step=-1), "step=-1"),
-    (dict(benchmarks="scienceqa", shard="3/2"), "shard 3/2"),
-    (dict(benchmarks="scienceqa", limit="2"), "limit='2': must be a whole number"),
-    (dict(benchmarks="scienceqa", limit=1.5), "limit=1.5: must be a whole number"),
-    (dict(benchmarks="scienceqa", frames=0), "frames=0: must be a whole number"),
-    (dict(benchmarks="scienceqa", frames=-3), "frames=-3"),
-    (dict(benchmarks="scienceqa", on_interrupt="bogus"), "on_interrupt='bogus': choose 'raise' or 'return'"),
-    (dict(benchmarks="scienceqa", cloze_framing="bogus"), "cloze_framing='bogus': choose 'plain' or 'chat'"),
-    (dict(benchmarks="scienceqa", generate="no"), "generate='no': must be True or False"),
-    (dict(benchmarks="scienceqa", circular=1), "circular=1: must be True or False"),
-    (dict(benchmarks="scienceqa", tokenizer="nonsense"), "tokenizer: a str is not a tokenizer"),
-    (dict(benchmarks="scienceqa", dtype="float16"), "dtype='float16': not applied to a model already in memory"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (dict(benchmarks="nosuch"), "benchmarks: unknown benchmark nosuch"),
+        (dict(benchmarks=5), "benchmarks=5: give a name or a list of names"),
+        (
+            dict(
+                benchmarks=[],
+            ),
+            "benchmarks: no benchmark given",
+        ),
+        (dict(benchmarks="scienceqa", modes="fast"), "modes='fast': fvlm has coarse_only"),
+        (dict(benchmarks="scienceqa", modes=[]), r"modes=\[\]: no mode given"),
+        (dict(benchmarks="scienceqa", protocol="generated"), "protocol='generated' needs generate=True"),
+        (dict(benchmarks="scienceqa", batch_sise=4), "unknown settings batch_sise"),
+        (dict(benchmarks="scienceqa", step=-1), "step=-1"),
+        (dict(benchmarks="scienceqa", shard="3/2"), "shard 3/2"),
+        (dict(benchmarks="scienceqa", limit="2"), "limit='2': must be a whole number"),
+        (dict(benchmarks="scienceqa", limit=1.5), "limit=1.5: must be a whole number"),
+        (dict(benchmarks="scienceqa", frames=0), "frames=0: must be a whole number"),
+        (dict(benchmarks="scienceqa", frames=-3), "frames=-3"),
+        (dict(benchmarks="scienceqa", on_interrupt="bogus"), "on_interrupt='bogus': choose 'raise' or 'return'"),
+        (dict(benchmarks="scienceqa", cloze_framing="bogus"), "cloze_framing='bogus': choose 'plain' or 'chat'"),
+        (dict(benchmarks="scienceqa", generate="no"), "generate='no': must be True or False"),
+        (dict(benchmarks="scienceqa", circular=1), "circular=1: must be True or False"),
+        (dict(benchmarks="scienceqa", tokenizer="nonsense"), "tokenizer: a str is not a tokenizer"),
+        (dict(benchmarks="scienceqa", dtype="float16"), "dtype='float16': not applied to a model already in memory"),
+    ],
+)
 def test_wrong_arguments_name_the_setting(data, tmp_path, tokenizer, call, message):
     call = {"tokenizer": tokenizer, **call}
     with pytest.raises(SettingsError, match=message) as raised:
@@ -150,13 +238,17 @@ def test_a_training_checkpoint_becomes_a_model_folder(capsys, tmp_path):
     code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "y")])  # no config: the 135M shape does not fit
     err = capsys.readouterr().err
     assert code == 1 and "does not match the fVLM architecture" in err and "Traceback" not in err
-    assert f"{checkpoint} does not match" in err and "fvlm-eval-export-" not in err  # the user's file, not a staging copy
+    assert (
+        f"{checkpoint} does not match" in err and "fvlm-eval-export-" not in err
+    )  # the user's file, not a staging copy
     before = (tmp_path / "cli-folder/model.safetensors").read_bytes()
     code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "cli-folder"), "--config", str(config)])
     err = capsys.readouterr().err
     assert code == 3 and "cli-folder already holds a model (config.json, model.safetensors" in err and "--force" in err
     assert (tmp_path / "cli-folder/model.safetensors").read_bytes() == before
-    code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "cli-folder"), "--config", str(config), "--force"])
+    code = main(
+        ["export-checkpoint", str(checkpoint), str(tmp_path / "cli-folder"), "--config", str(config), "--force"]
+    )
     assert code == 0 and "cli-folder" in capsys.readouterr().out
     with pytest.raises(ExportRefused, match="already holds a model"):
         export_checkpoint(checkpoint, folder, config)
@@ -181,6 +273,13 @@ def test_an_in_memory_smolvlm_scores_as_its_folder(data, tmp_path):
     common = dict(limit=3, data_dir=data, frame_cache=False, workers=0, keep_records=True, progress=False)
     from_folder = evaluate(load_model(str(folder), device="cpu"), "scienceqa", **common)
     model = SmolVLMForConditionalGeneration.from_pretrained(folder)
-    in_memory = evaluate(model, "scienceqa", tokenizer=AutoTokenizer.from_pretrained(folder),
-                         image_processor=_image_processor_class().from_pretrained(folder), **common)
-    assert [comparable(r) for r in in_memory.results[0].records] == [comparable(r) for r in from_folder.results[0].records]
+    in_memory = evaluate(
+        model,
+        "scienceqa",
+        tokenizer=AutoTokenizer.from_pretrained(folder),
+        image_processor=_image_processor_class().from_pretrained(folder),
+        **common,
+    )
+    assert [comparable(r) for r in in_memory.results[0].records] == [
+        comparable(r) for r in from_folder.results[0].records
+    ]

@@ -8,10 +8,9 @@ import shutil
 
 import pytest
 
-from fvlm_eval.tasks.fixtures import write_all
-
-from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.cli import main
+from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +88,15 @@ def test_cuda_on_a_machine_without_it(capsys, model_dir, data):
         assert code == 2 and f"--device {device}" in output
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"query_dim": "big"}, "key 'query_dim' must be a positive int, not 'big'"),
-    ({"llm": "oops"}, "key 'llm' must be an object"),
-    ({"visual_scale": -1}, "key 'visual_scale' must be a positive float"),
-    ({"llm": {"hidden_size": "wide"}}, "cannot build the model from it"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"query_dim": "big"}, "key 'query_dim' must be a positive int, not 'big'"),
+        ({"llm": "oops"}, "key 'llm' must be an object"),
+        ({"visual_scale": -1}, "key 'visual_scale' must be a positive float"),
+        ({"llm": {"hidden_size": "wide"}}, "cannot build the model from it"),
+    ],
+)
 def test_a_config_value_of_the_wrong_type_names_the_file_and_key(capsys, model_dir, data, tmp_path, config, message):
     folder = tmp_path / "model"
     shutil.copytree(model_dir, folder)
@@ -120,8 +122,19 @@ def test_a_file_that_is_not_a_model(capsys, data, tmp_path):
 
 def test_a_benchmark_with_no_questions_exits_1(capsys, model_dir, tmp_path):
     (tmp_path / "data/mvbench/json").mkdir(parents=True)
-    code, output = call(capsys, "run", "mvbench", "--data-dir", tmp_path / "data", "--model", model_dir, "--output-dir",
-                        tmp_path / "out", "--workers", "0")
+    code, output = call(
+        capsys,
+        "run",
+        "mvbench",
+        "--data-dir",
+        tmp_path / "data",
+        "--model",
+        model_dir,
+        "--output-dir",
+        tmp_path / "out",
+        "--workers",
+        "0",
+    )
     assert code == 1 and "no questions found" in output
 
 
@@ -130,7 +143,9 @@ def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):
     assert code == 1 and "Video-MME annotations not found" in output
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
-    code, output = call(capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", blocked / "out")
+    code, output = call(
+        capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", blocked / "out"
+    )
     assert code == 1 and "cannot read or write" in output and "a-file" in output
     locked = tmp_path / "readonly"
     locked.mkdir()
@@ -138,7 +153,9 @@ def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):
     try:
         if os.access(locked, os.W_OK):
             pytest.skip("running as a user who can write anywhere")
-        code, output = call(capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", locked / "out")
+        code, output = call(
+            capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", locked / "out"
+        )
         assert code == 1 and "cannot read or write" in output and "Permission denied" in output
     finally:
         os.chmod(locked, 0o700)
@@ -150,8 +167,23 @@ def test_messages_show_paths_as_they_are_not_as_markup(capsys, model_dir, tmp_pa
     data = tmp_path / "data [red]x"
     write_mvbench(data)
     (data / "mvbench" / "json" / "action_antonym.json").write_text("{broken")
-    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
-                        "--workers", "0", "--limit", "2", "--mode", "coarse_only")
+    code, output = call(
+        capsys,
+        "run",
+        "mvbench",
+        "--data-dir",
+        data,
+        "--model",
+        model_dir,
+        "--output-dir",
+        tmp_path / "out",
+        "--workers",
+        "0",
+        "--limit",
+        "2",
+        "--mode",
+        "coarse_only",
+    )
     assert code == 1 and f"annotation file {data}/mvbench/json/action_antonym.json cannot be read" in output
 
 
@@ -174,12 +206,26 @@ def test_report_regress_and_merge_on_broken_folders(capsys, tmp_path):
 
 
 def test_a_run_that_works_exits_0_and_prints_chance(capsys, model_dir, data, tmp_path):
-    code, output = call(capsys, "run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
-                        "--workers", "0", "--mode", "all")
+    code, output = call(
+        capsys,
+        "run",
+        "scienceqa",
+        "--data-dir",
+        data,
+        "--model",
+        model_dir,
+        "--output-dir",
+        tmp_path / "out",
+        "--workers",
+        "0",
+        "--mode",
+        "all",
+    )
     assert code == 0 and "chance" in output and "fvlm-eval report" in output
 
 
 # ----- progress and help ----------------------------------------------------------------------------
+
 
 def squashed(text: str) -> str:
     return " ".join(text.split())
@@ -202,22 +248,52 @@ def test_help_version_debug_and_readable_metavars(capsys):
 
 
 def test_progress_lines_say_what_is_left(capsys, model_dir, data, tmp_path):
-    args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out", "--workers", "0",
-            "--mode", "coarse_only", "--mode", "coarse_fine"]
+    args = [
+        "run",
+        "scienceqa",
+        "--data-dir",
+        data,
+        "--model",
+        model_dir,
+        "--output-dir",
+        tmp_path / "out",
+        "--workers",
+        "0",
+        "--mode",
+        "coarse_only",
+        "--mode",
+        "coarse_fine",
+    ]
     code, output = call(capsys, *args, "--limit", "2")
     assert code == 0 and "resuming" not in output and "nothing to score" not in output
     code, output = call(capsys, *args, "--limit", "4")
-    assert code == 0 and ("resuming scienceqa (4 questions): recorded coarse_only 2/4, coarse_fine 2/4; 2 to score"
-                          in squashed(output))
+    assert code == 0 and (
+        "resuming scienceqa (4 questions): recorded coarse_only 2/4, coarse_fine 2/4; 2 to score" in squashed(output)
+    )
     code, output = call(capsys, *args, "--limit", "4")
-    assert code == 0 and "scienceqa: nothing to score: all 4 questions are already recorded in every mode" in squashed(output)
+    assert code == 0 and "scienceqa: nothing to score: all 4 questions are already recorded in every mode" in squashed(
+        output
+    )
     assert "0/0" not in output and "q/s" not in output
 
 
 def test_the_bar_counts_questions_whichever_mode_is_left(capsys, model_dir, data, tmp_path):
     """Resuming a run whose first mode is complete: the bar still moves, once per question (not once per mode)."""
-    args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out", "--workers", "0",
-            "--limit", "3"]
+    args = [
+        "run",
+        "scienceqa",
+        "--data-dir",
+        data,
+        "--model",
+        model_dir,
+        "--output-dir",
+        tmp_path / "out",
+        "--workers",
+        "0",
+        "--limit",
+        "3",
+    ]
+
     def bar(output):  # the bar's last state: "scienceqa coarse_only ━━━ 3/3 2.1 q/s failed 0 0:00:00"
         return [line.split() for line in output.splitlines() if "q/s" in line][-1]
 
@@ -229,7 +305,18 @@ def test_the_bar_counts_questions_whichever_mode_is_left(capsys, model_dir, data
 
 
 def test_a_shard_speaks_of_its_own_share(capsys, model_dir, data, tmp_path):
-    args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out", "--workers", "0"]
+    args = [
+        "run",
+        "scienceqa",
+        "--data-dir",
+        data,
+        "--model",
+        model_dir,
+        "--output-dir",
+        tmp_path / "out",
+        "--workers",
+        "0",
+    ]
     code, output = call(capsys, *args, "--shard", "0/2")
     assert code == 0 and "resuming" not in output
     code, output = call(capsys, *args, "--shard", "1/2")  # the other shard's records are not this shard's to resume
@@ -243,9 +330,12 @@ def test_prepare_shows_the_probe_progress(capsys, data):
     assert "probing scienceqa media" in output and "6/6" in output
 
 
-@pytest.mark.parametrize("signal_name, code, said", [("SIGTERM", 143, "stopped by SIGTERM"), ("SIGINT", 130, "interrupted")])
-def test_a_stop_before_a_command_can_say_so_has_its_own_code_and_words(capsys, monkeypatch, model_dir, data, tmp_path,
-                                                                        signal_name, code, said):
+@pytest.mark.parametrize(
+    "signal_name, code, said", [("SIGTERM", 143, "stopped by SIGTERM"), ("SIGINT", 130, "interrupted")]
+)
+def test_a_stop_before_a_command_can_say_so_has_its_own_code_and_words(
+    capsys, monkeypatch, model_dir, data, tmp_path, signal_name, code, said
+):
     """SIGTERM while the model loads (typer turns every KeyboardInterrupt into 130) or while report writes: 143
     for SIGTERM, 130 for Ctrl-C, and words that fit the command (report keeps no records)."""
     import signal
@@ -262,8 +352,22 @@ def test_a_stop_before_a_command_can_say_so_has_its_own_code_and_words(capsys, m
         os.kill(os.getpid(), sent)
         raise AssertionError("the signal should have stopped this")
 
-    run_args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out",
-                "--workers", "0", "--limit", "2", "--mode", "coarse_only"]
+    run_args = [
+        "run",
+        "scienceqa",
+        "--data-dir",
+        data,
+        "--model",
+        model_dir,
+        "--output-dir",
+        tmp_path / "out",
+        "--workers",
+        "0",
+        "--limit",
+        "2",
+        "--mode",
+        "coarse_only",
+    ]
     with monkeypatch.context() as patched:
         patched.setattr(api, "adapter_for", stopped)
         got, output = call(capsys, *run_args)

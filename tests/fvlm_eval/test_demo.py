@@ -17,7 +17,15 @@ BENCHMARKS = ("mvbench", "videomme", "scienceqa")
 
 
 def clean_env(tmp_path: Path) -> dict:
-    keep = {"PATH", "LANG", "LC_ALL", "SYSTEMROOT", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"}  # threads: conftest
+    keep = {
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "SYSTEMROOT",
+        "OPENBLAS_CORETYPE",
+        "OPENBLAS_L2_SIZE",
+        "OMP_NUM_THREADS",
+    }  # threads: conftest
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
     return env
@@ -52,8 +60,13 @@ def test_demo_writes_every_promised_artefact(demo_run):
                 assert summary["coverage"]["recorded"] == len(records) and summary["chance"] > 0
     report = output / "report"
     text = (report / "report.md").read_text()
-    for row in ("fvlm coarse_fine [reference]", "fvlm coarse_fine [generated]", "smolvlm standard [reference]",
-                "smolvlm standard [generated]", "SmolVLM2-256M (published)"):
+    for row in (
+        "fvlm coarse_fine [reference]",
+        "fvlm coarse_fine [generated]",
+        "smolvlm standard [reference]",
+        "smolvlm standard [generated]",
+        "SmolVLM2-256M (published)",
+    ):
         assert f"| {row} |" in text
     assert list(csv.DictReader(open(report / "report.csv")))
     assert json.loads((report / "report.json").read_text())["main"]
@@ -73,8 +86,12 @@ def test_a_second_demo_resumes_and_scores_nothing(demo_run, monkeypatch, capsys)
         if name not in ("PATH", "HOME"):
             monkeypatch.setenv(name, value)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub was imported
-    folders = [output / "runs" / family / benchmark / mode for family, modes in FAMILIES for benchmark in BENCHMARKS
-               for mode in modes]
+    folders = [
+        output / "runs" / family / benchmark / mode
+        for family, modes in FAMILIES
+        for benchmark in BENCHMARKS
+        for mode in modes
+    ]
     before = {folder: (folder / "samples.jsonl").read_bytes() for folder in folders}
     (output / "report" / "report.md").unlink()
     assert main(["demo", "--output-dir", str(output)]) == 0
@@ -92,8 +109,9 @@ def test_help_is_instant_and_does_not_import_torch(tmp_path):
     code = "import sys; from fvlm_eval.cli import app, main; assert 'torch' not in sys.modules; print('ok')"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(tmp_path))
     assert result.stdout.strip() == "ok", result.stderr
-    helped = subprocess.run([sys.executable, "-m", "fvlm_eval", "run", "--help"], capture_output=True, text=True,
-                            env=clean_env(tmp_path))
+    helped = subprocess.run(
+        [sys.executable, "-m", "fvlm_eval", "run", "--help"], capture_output=True, text=True, env=clean_env(tmp_path)
+    )
     assert helped.returncode == 0 and "--mode" in helped.stdout and "--generate" in helped.stdout
 
 
@@ -101,8 +119,8 @@ def test_benchmarks_and_prepare_verify_offline(tmp_path, monkeypatch, capsys):
     """In this process (the commands are under test, not the interpreter), offline as in a clean environment."""
     import huggingface_hub.constants
 
-    from fvlm_eval.tasks.fixtures import write_all
     from fvlm_eval.cli import main
+    from fvlm_eval.tasks.fixtures import write_all
 
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.setenv(name, "1")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 import fvlm_eval
+from fvlm_eval.cli import main
+from fvlm_eval.records import read_records
 from fvlm_eval.run import benchmark_run
 from fvlm_eval.run.manifest import git_commit
 from fvlm_eval.tasks.fixtures import write_all
-from fvlm_eval.cli import main
-from fvlm_eval.records import read_records
 
 
 def test_a_full_disk_stops_the_run_and_keeps_what_was_written(model_dir, tmp_path, monkeypatch, capsys):
@@ -27,11 +27,28 @@ def test_a_full_disk_stops_the_run_and_keeps_what_was_written(model_dir, tmp_pat
         real_append(path, records)
 
     monkeypatch.setattr(benchmark_run, "append_records", fill_up)
-    args = ["run", "mvbench", "--model", str(model_dir), "--data-dir", str(data), "--output-dir", str(tmp_path / "out"),
-            "--workers", "0", "--batch-size", "2", "--no-frame-cache"]
+    args = [
+        "run",
+        "mvbench",
+        "--model",
+        str(model_dir),
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--workers",
+        "0",
+        "--batch-size",
+        "2",
+        "--no-frame-cache",
+    ]
     assert main(args) == 1
     out, err = capsys.readouterr()
-    assert "No space left on device" in err and "records written before this are kept" in err and "Traceback" not in out + err
+    assert (
+        "No space left on device" in err
+        and "records written before this are kept" in err
+        and "Traceback" not in out + err
+    )
     path = tmp_path / "out/mvbench/coarse_fine/samples.jsonl"
     kept = read_records(path)
     assert 0 < len(kept) < 9
@@ -47,8 +64,25 @@ def test_a_question_of_200000_characters_fails_alone(model_dir, tmp_path):
     rows = json.loads(path.read_text())
     rows.append({**rows[0], "question": "How many? " + "very " * 40_000})
     path.write_text(json.dumps(rows))
-    assert main(["run", "mvbench", "--model", str(model_dir), "--data-dir", str(data), "--output-dir", str(tmp_path / "out"),
-                 "--workers", "0", "--no-frame-cache", "--generate"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "mvbench",
+                "--model",
+                str(model_dir),
+                "--data-dir",
+                str(data),
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--workers",
+                "0",
+                "--no-frame-cache",
+                "--generate",
+            ]
+        )
+        == 0
+    )
     records = {r.id: r for r in read_records(tmp_path / "out/mvbench/coarse_fine/samples.jsonl")}
     assert "does not fit the model's context" in records["mvbench/moving_count/1"].error
     assert records["mvbench/moving_count/0"].error is None and len(records) == 10

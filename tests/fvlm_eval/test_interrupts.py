@@ -13,7 +13,10 @@ from fvlm_eval.interrupts import Terminated, now_stopping, sigterm_as_interrupt,
 
 @pytest.fixture(autouse=True)
 def main_thread_only():
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         pytest.skip("signals are handled in the main thread of a process that leaves SIGTERM to us")
 
 

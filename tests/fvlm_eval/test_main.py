@@ -24,11 +24,18 @@ STOPPED_IN_AN_IMPORT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("signal_name, code, said", [("SIGTERM", 143, "stopped by SIGTERM while starting"),
-                                                     ("SIGINT", 130, "interrupted while starting")])
+@pytest.mark.parametrize(
+    "signal_name, code, said",
+    [("SIGTERM", 143, "stopped by SIGTERM while starting"), ("SIGINT", 130, "interrupted while starting")],
+)
 def test_a_stop_while_the_cli_is_imported_is_one_line(signal_name, code, said):
-    done = subprocess.run([sys.executable, "-c", STOPPED_IN_AN_IMPORT, signal_name], capture_output=True, text=True,
-                          timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_IN_AN_IMPORT, signal_name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert done.returncode == code, done.stderr[-2000:]
     assert said in done.stderr and "nothing was written" in done.stderr and "Traceback" not in done.stderr
 

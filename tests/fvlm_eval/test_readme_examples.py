@@ -12,13 +12,10 @@ from pathlib import Path
 import pytest
 
 from fvlm_eval import evaluate
-
-from fvlm_eval.tasks.fixtures.media import png_bytes
-
-from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
-
-from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from fvlm_eval.records import read_records
+from fvlm_eval.tasks.fixtures.media import png_bytes
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from tests.conftest import TINY_LLM, tiny_model
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -33,7 +30,7 @@ def module_files() -> dict[str, str]:
     for block in code_blocks("python"):
         first = block.splitlines()[0]
         if first.startswith("# file: "):
-            found[first[len("# file: "):].strip()] = block
+            found[first[len("# file: ") :].strip()] = block
     return found
 
 
@@ -64,12 +61,32 @@ def test_the_readme_keeps_its_two_setup_commands_first():
 def write_myqa(data: Path) -> None:
     folder = data / "myqa"
     (folder / "images").mkdir(parents=True)
-    rows = [{"id": "q1", "image": "images/q1.png", "question": "Which animal is shown?", "options": ["cat", "dog"],
-             "answer": 1, "subject": "biology"},
-            {"id": "q2", "image": "images/q2.png", "question": "Which colour dominates?",
-             "options": ["red", "green", "blue"], "answer": 0, "subject": "biology"},
-            {"id": "q3", "image": "images/q3.png", "question": "Which continent?", "options": ["Asia", "Europe"],
-             "answer": 5, "subject": "geography"}]  # a malformed row: recorded as failed, not dropped
+    rows = [
+        {
+            "id": "q1",
+            "image": "images/q1.png",
+            "question": "Which animal is shown?",
+            "options": ["cat", "dog"],
+            "answer": 1,
+            "subject": "biology",
+        },
+        {
+            "id": "q2",
+            "image": "images/q2.png",
+            "question": "Which colour dominates?",
+            "options": ["red", "green", "blue"],
+            "answer": 0,
+            "subject": "biology",
+        },
+        {
+            "id": "q3",
+            "image": "images/q3.png",
+            "question": "Which continent?",
+            "options": ["Asia", "Europe"],
+            "answer": 5,
+            "subject": "geography",
+        },
+    ]  # a malformed row: recorded as failed, not dropped
     for seed, row in enumerate(rows):
         (folder / row["image"]).write_bytes(png_bytes(seed))
     (folder / "questions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -79,8 +96,16 @@ def test_adding_a_benchmark(examples, tmp_path, tokenizer):
     import my_benchmark  # noqa: F401  (registers "myqa")
 
     write_myqa(tmp_path / "data")
-    evaluation = evaluate(tiny_model(), "myqa", tokenizer=tokenizer, data_dir=tmp_path / "data",
-                          output_dir=tmp_path / "run", frame_cache=False, workers=0, progress=False)
+    evaluation = evaluate(
+        tiny_model(),
+        "myqa",
+        tokenizer=tokenizer,
+        data_dir=tmp_path / "data",
+        output_dir=tmp_path / "run",
+        frame_cache=False,
+        workers=0,
+        progress=False,
+    )
     (result,) = evaluation.results
     records = {r.id: r for r in read_records(tmp_path / "run/myqa/coarse_fine/samples.jsonl")}
     assert set(records) == {"myqa/q1", "myqa/q2", "myqa/q3"}
@@ -102,8 +127,20 @@ def test_adding_a_model_family(examples, tmp_path, tokenizer):
     from fvlm_eval.models import FAMILIES, Family
 
     FAMILIES["blind"] = Family("blind", "blind")  # as the README registers it
-    evaluation = evaluate(str(folder), "scienceqa", family="blind", data_dir=root, output_dir=tmp_path / "run", limit=3,
-                          frame_cache=False, workers=0, generate=True, max_new_tokens=4, keep_records=True, progress=False)
+    evaluation = evaluate(
+        str(folder),
+        "scienceqa",
+        family="blind",
+        data_dir=root,
+        output_dir=tmp_path / "run",
+        limit=3,
+        frame_cache=False,
+        workers=0,
+        generate=True,
+        max_new_tokens=4,
+        keep_records=True,
+        progress=False,
+    )
     (result,) = evaluation.results
     assert evaluation.exit_code == 0 and result.mode == "text_only" and result.headline.n == 3
     assert all(r.error is None and r.options and r.generated is not None for r in result.records)
@@ -116,9 +153,15 @@ def test_the_training_loop_example(tmp_path, tokenizer, monkeypatch):
     write_scienceqa(tmp_path / "data")
     monkeypatch.chdir(tmp_path)  # the example's relative data/, runs/ and frame-cache/
     logged, trained = [], []
-    namespace = {"start": 0, "total_steps": 2, "model": tiny_model().train(), "tokenizer": tokenizer, "batch": None,
-                 "train_step": lambda model, batch: trained.append(model.training),
-                 "log": lambda *values: logged.append(values)}
+    namespace = {
+        "start": 0,
+        "total_steps": 2,
+        "model": tiny_model().train(),
+        "tokenizer": tokenizer,
+        "batch": None,
+        "train_step": lambda model, batch: trained.append(model.training),
+        "log": lambda *values: logged.append(values),
+    }
     exec(compile(block, str(README), "exec"), namespace)
     assert trained == [True, True]  # evaluated at step 0, back in training mode for step 1
     assert [entry[0] for entry in logged] == ["eval/mvbench/coarse_fine", "eval/scienceqa/coarse_fine"]

@@ -24,8 +24,19 @@ from fvlm_eval.types import Option
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "real_smollm2.py"
 MODULE_NAME = "fvlm_eval_benchmarks_real_smollm2"
 SYSTEM_PROMPT = "You are a helpful AI assistant."  # fVLM's, as FVLMAdapter.render sets it
-ALL_PROTOCOLS = ("reference", "sum", "mean", "letter", "option_text", "option_text_norm", "generated",
-                 "cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi")
+ALL_PROTOCOLS = (
+    "reference",
+    "sum",
+    "mean",
+    "letter",
+    "option_text",
+    "option_text_norm",
+    "generated",
+    "cloze_sum",
+    "cloze_token",
+    "cloze_byte",
+    "cloze_pmi",
+)
 CLOSE = 0.02  # a cloze protocol through the harness vs the model scored directly on the same input
 ALPHA = 0.01
 
@@ -46,6 +57,7 @@ def benchmark_module():
 
 # ----- slow: the real model through the CLI ----------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def balanced_run(tmp_path_factory):
     """The balanced easy set (gold letters 23/23/22/22) through ``python -m fvlm_eval run scienceqa
@@ -61,8 +73,9 @@ def balanced_run(tmp_path_factory):
     assert built["logits_max_abs_diff"] <= 1e-4 and built["loaded_logits_max_abs_diff"] <= 1e-4
     work = tmp_path_factory.mktemp("real_smollm2")
     data = bench.write_questions(work / "data", "balanced")
-    summary = bench.run_harness(folder, data, work / "run", batch_size=bench.DEFAULT_BATCH_SIZE, log=lambda *_: None,
-                                circular=False)
+    summary = bench.run_harness(
+        folder, data, work / "run", batch_size=bench.DEFAULT_BATCH_SIZE, log=lambda *_: None, circular=False
+    )
     table = bench.format_table(summary, "balanced")
     print(table)
     return summary, table, data
@@ -89,7 +102,10 @@ def test_real_smollm2_generated_answers_read_content_and_every_protocol_is_summa
         assert set(letters["predicted"]) <= {"A", "B", "C", "D", "none"}, (protocol, table)
         assert letters["best_constant"] == {"letter": "A", "accuracy": pytest.approx(23 / 90)}, (protocol, table)
         if block["above_chance_p"] >= 0.05:  # at chance: the summary's flags must say so
-            assert any("not significantly above chance" in flag for flag in summary["flags"][protocol]), (protocol, table)
+            assert any("not significantly above chance" in flag for flag in summary["flags"][protocol]), (
+                protocol,
+                table,
+            )
     assert summary["coverage"]["failed"] == 0 and summary["fallback_options"] == 0, table
     assert isinstance(blocks["generated"].get("unparseable"), int), table
 
@@ -99,11 +115,15 @@ def test_real_smollm2_generated_answers_read_content_and_every_protocol_is_summa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: option_text/option_text_norm score the option's text after its letter; the model copies "
-    "the text listed after that letter in the prompt whichever letter it is, so the text's log-probability "
-    "does not say which answer is right (21.1%, p = 0.83, on the balanced set). Strict: if this passes, the "
-    "protocol (or the model set-up) changed; update benchmarks/real_smollm2.py's findings and this test."))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured: option_text/option_text_norm score the option's text after its letter; the model copies "
+        "the text listed after that letter in the prompt whichever letter it is, so the text's log-probability "
+        "does not say which answer is right (21.1%, p = 0.83, on the balanced set). Strict: if this passes, the "
+        "protocol (or the model set-up) changed; update benchmarks/real_smollm2.py's findings and this test."
+    ),
+)
 def test_real_smollm2_option_text_reads_content(balanced_run):
     summary, table, _ = balanced_run
     best = min(summary["accuracy"][p]["above_chance_p"] for p in ("option_text", "option_text_norm"))
@@ -129,6 +149,7 @@ def test_real_smollm2_cloze_reads_content_as_the_model_scored_directly(balanced_
 
 # ----- fast: the option_text token boundary on the real tokenizer ------------------------------
 
+
 @pytest.fixture(scope="module")
 def chat_tokens():
     from fvlm_model.loading import load_tokenizer
@@ -145,17 +166,17 @@ def chat_tokens():
 
 
 BOUNDARY_TEXTS = (
-    "7",                     # a digit: SmolLM2 splits ". 7" into ".", " ", "7"; the lone " " is not the text's
-    "12",                    # two digit tokens
-    " (a) cat",              # a text starting with a space, then punctuation
-    "...and more",           # punctuation first: " ..." fuses the separating space
+    "7",  # a digit: SmolLM2 splits ". 7" into ".", " ", "7"; the lone " " is not the text's
+    "12",  # two digit tokens
+    " (a) cat",  # a text starting with a space, then punctuation
+    "...and more",  # punctuation first: " ..." fuses the separating space
     "Madagascar day gecko",  # several tokens, one word split (" ge", "cko")
-    "b",                     # a single letter
-    "B",                     # a single letter that is also a letter of the options
-    "30° angle",             # digits, then a non-ASCII character
-    "café",                  # non-ASCII inside the word's token
-    "日本語",                 # multi-byte characters split across byte-level tokens
-    "1.5",                   # a full stop inside the text
+    "b",  # a single letter
+    "B",  # a single letter that is also a letter of the options
+    "30° angle",  # digits, then a non-ASCII character
+    "café",  # non-ASCII inside the word's token
+    "日本語",  # multi-byte characters split across byte-level tokens
+    "1.5",  # a full stop inside the text
 )
 
 
@@ -174,9 +195,15 @@ def test_option_text_tokens_cover_the_text_and_nothing_of_the_letter_or_suffix(c
         answer = tokenized.answers[k]
         start, end = tokenized.own_text[k]
         assert tokenized.prefix_ok[k], option
-        assert 0 < start < end <= tokenized.n_text[k] == len(answer) - len(chat_tokens.suffix), (option, tokenized.own_text[k])
-        before, own, after = (_decoded(tokenizer, answer[:start]), _decoded(tokenizer, answer[start:end]),
-                              _decoded(tokenizer, answer[end:]))
+        assert 0 < start < end <= tokenized.n_text[k] == len(answer) - len(chat_tokens.suffix), (
+            option,
+            tokenized.own_text[k],
+        )
+        before, own, after = (
+            _decoded(tokenizer, answer[:start]),
+            _decoded(tokenizer, answer[start:end]),
+            _decoded(tokenizer, answer[end:]),
+        )
         # The selected tokens are the text, at most with the separating space fused into the first.
         assert own in (option.text, " " + option.text), (option, own)
         # Nothing of the letter or of the template's suffix is selected ...

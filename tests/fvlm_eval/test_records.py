@@ -8,19 +8,45 @@ import os
 
 import pytest
 
-from fvlm_eval.records import REGEX_MISREAD, SCHEMA_VERSION, append_records, make_record, question_sha256, read_records, reference_regex_options
 from fvlm_eval.errors import RecordError
+from fvlm_eval.records import (
+    REGEX_MISREAD,
+    SCHEMA_VERSION,
+    append_records,
+    make_record,
+    question_sha256,
+    read_records,
+    reference_regex_options,
+)
 from fvlm_eval.types import ChoiceResult, Generation, Media, Option, OptionLogprobs, Question
 
-QUESTION = Question("b/1", "b", Media("video", "b/v.mp4", "/d/v.mp4"), "Which state?", (Option("A", "Ohio"), Option("B", "Texas")),
-                    "B", "b/v.mp4", fields=(("task", "t"),), source="t.json", source_sha256="f" * 64)
-OPTIONS = (OptionLogprobs((1, 2, 3, 2, 198), (-1.0, -1.0, -2.0, -0.1, -0.1), 3, (2, 3), "A", 2),
-           OptionLogprobs((4, 2, 5, 2, 198), (-1.0, -1.0, -0.5, -0.1, -0.1), 3, (2, 3), "B", 2))
+QUESTION = Question(
+    "b/1",
+    "b",
+    Media("video", "b/v.mp4", "/d/v.mp4"),
+    "Which state?",
+    (Option("A", "Ohio"), Option("B", "Texas")),
+    "B",
+    "b/v.mp4",
+    fields=(("task", "t"),),
+    source="t.json",
+    source_sha256="f" * 64,
+)
+OPTIONS = (
+    OptionLogprobs((1, 2, 3, 2, 198), (-1.0, -1.0, -2.0, -0.1, -0.1), 3, (2, 3), "A", 2),
+    OptionLogprobs((4, 2, 5, 2, 198), (-1.0, -1.0, -0.5, -0.1, -0.1), 3, (2, 3), "B", 2),
+)
 
 
 def test_a_record_round_trips_through_its_file(tmp_path):
-    record = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64, ChoiceResult("p" * 64, OPTIONS),
-                         generation=Generation("g" * 64, "The answer is (B).", 6, True))
+    record = make_record(
+        QUESTION,
+        "m",
+        "Which state?\nA. Ohio\nB. Texas",
+        "q" * 64,
+        ChoiceResult("p" * 64, OPTIONS),
+        generation=Generation("g" * 64, "The answer is (B).", 6, True),
+    )
     assert record.pred["option_text"] == "B" and record.correct["option_text"] and record.pred["generated"] == "B"
     assert record.generated["status"] == "letter" and record.schema_version == SCHEMA_VERSION
     append_records(tmp_path / "s.jsonl", [record])
@@ -40,18 +66,33 @@ def test_records_of_an_older_version_are_refused_by_name(tmp_path):
 
 def test_the_question_hash_follows_what_it_was_computed_from():
     base = question_sha256(QUESTION, "prompt", "2")
-    changed = [dataclasses.replace(QUESTION, gold="A"), dataclasses.replace(QUESTION, options=(Option("A", "Utah"), Option("B", "Texas"))),
-               dataclasses.replace(QUESTION, media=dataclasses.replace(QUESTION.media, bound=(1.0, 2.0)))]
-    assert len({base, question_sha256(QUESTION, "other prompt", "2"), question_sha256(QUESTION, "prompt", "3"),
-                *(question_sha256(q, "prompt", "2") for q in changed)}) == 6
+    changed = [
+        dataclasses.replace(QUESTION, gold="A"),
+        dataclasses.replace(QUESTION, options=(Option("A", "Utah"), Option("B", "Texas"))),
+        dataclasses.replace(QUESTION, media=dataclasses.replace(QUESTION.media, bound=(1.0, 2.0))),
+    ]
+    assert (
+        len(
+            {
+                base,
+                question_sha256(QUESTION, "other prompt", "2"),
+                question_sha256(QUESTION, "prompt", "3"),
+                *(question_sha256(q, "prompt", "2") for q in changed),
+            }
+        )
+        == 6
+    )
     assert question_sha256(dataclasses.replace(QUESTION, fields=(("task", "u"),)), "prompt", "2") == base
 
 
-@pytest.mark.parametrize("prompt, misread", [
-    ("Which state?\nA. Ohio\nB. Texas", False),
-    ("Which of the U.S. states is farthest north?\nA. Ohio\nB. Texas", True),
-    ("What ended World War II.\nA. Ohio\nB. Texas", True),
-])
+@pytest.mark.parametrize(
+    "prompt, misread",
+    [
+        ("Which state?\nA. Ohio\nB. Texas", False),
+        ("Which of the U.S. states is farthest north?\nA. Ohio\nB. Texas", True),
+        ("What ended World War II.\nA. Ohio\nB. Texas", True),
+    ],
+)
 def test_the_public_scorers_regex_misreads_are_noted(prompt, misread):
     record = make_record(QUESTION, "m", prompt, "q" * 64, ChoiceResult("p" * 64, OPTIONS))
     assert (REGEX_MISREAD in record.notes) == misread
@@ -60,12 +101,21 @@ def test_the_public_scorers_regex_misreads_are_noted(prompt, misread):
 
 def logprobs_for(*summed):
     """Options whose answer log-probs sum (over the letter and the text) to ``summed``."""
-    return tuple(OptionLogprobs((9 + k, 2, 5, 2, 198), (s / 3, s / 3, s / 3, -0.1, -0.1), 3, (2, 3), "ABC"[k], 2)
-                 for k, s in enumerate(summed))
+    return tuple(
+        OptionLogprobs((9 + k, 2, 5, 2, 198), (s / 3, s / 3, s / 3, -0.1, -0.1), 3, (2, 3), "ABC"[k], 2)
+        for k, s in enumerate(summed)
+    )
 
 
-THREE = Question("b/3", "b", Media("video", "b/v.mp4", "/d/v.mp4"), "Colour?",
-                 (Option("A", "red"), Option("B", "green"), Option("C", "blue")), "C", "b/v.mp4")
+THREE = Question(
+    "b/3",
+    "b",
+    Media("video", "b/v.mp4", "/d/v.mp4"),
+    "Colour?",
+    (Option("A", "red"), Option("B", "green"), Option("C", "blue")),
+    "C",
+    "b/v.mp4",
+)
 
 
 def test_circular_counts_right_only_when_every_rotation_is_right():
@@ -74,17 +124,36 @@ def test_circular_counts_right_only_when_every_rotation_is_right():
     # rotation 1 lists (green, blue, red), rotation 2 (blue, red, green)
     assert rotated(THREE, 1)[1] == "BCA" and rotated(THREE, 2)[0].gold == "A"
     steady = ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0))  # always "blue", wherever it stands
-    by_position = [ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0)), ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0)),
-                   ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0))]
-    record = make_record(THREE, "m", "Colour?\nA. red\nB. green\nC. blue", "q" * 64, steady,
-                         rotations=[(ChoiceResult("p" * 64, logprobs_for(-3.0, -1.0, -2.0)), None),
-                                    (ChoiceResult("p" * 64, logprobs_for(-1.0, -2.0, -3.0)), None)])
+    by_position = [
+        ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0)),
+        ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0)),
+        ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0)),
+    ]
+    record = make_record(
+        THREE,
+        "m",
+        "Colour?\nA. red\nB. green\nC. blue",
+        "q" * 64,
+        steady,
+        rotations=[
+            (ChoiceResult("p" * 64, logprobs_for(-3.0, -1.0, -2.0)), None),
+            (ChoiceResult("p" * 64, logprobs_for(-1.0, -2.0, -3.0)), None),
+        ],
+    )
     assert record.pred["sum"] == "C" and record.pred["circular_sum"] == "C" and record.correct["circular_sum"]
     assert [r["order"] for r in record.circular["rotations"]] == ["ABC", "BCA", "CAB"]
     # always the last position: right as listed, wrong after rotating
-    positional = make_record(THREE, "m", "Colour?\nA. red\nB. green\nC. blue", "q" * 64, by_position[0],
-                             rotations=[(r, None) for r in by_position[1:]])
-    assert positional.correct["sum"] and positional.pred["circular_sum"] is None and not positional.correct["circular_sum"]
+    positional = make_record(
+        THREE,
+        "m",
+        "Colour?\nA. red\nB. green\nC. blue",
+        "q" * 64,
+        by_position[0],
+        rotations=[(r, None) for r in by_position[1:]],
+    )
+    assert (
+        positional.correct["sum"] and positional.pred["circular_sum"] is None and not positional.correct["circular_sum"]
+    )
     assert {r["pred"]["sum"] for r in positional.circular["rotations"]} == {"C", "A", "B"}
     # averaged over its three positions every option scores -2: a tie, which goes to the earliest letter
     assert positional.pred["permavg_sum"] == "A"
@@ -95,26 +164,50 @@ def test_circular_counts_right_only_when_every_rotation_is_right():
 def test_circular_generated_reads_each_rotation_back_to_the_original_letter():
     result = ChoiceResult("p" * 64, logprobs_for(-3.0, -2.0, -1.0))
     answers = [Generation("g", "C", 1, True), Generation("g", "B. blue", 3, True), Generation("g", "blue", 1, True)]
-    record = make_record(THREE, "m", "Colour?\nA. red\nB. green\nC. blue", "q" * 64, result, generation=answers[0],
-                         rotations=[(result, answers[1]), (result, answers[2])])
+    record = make_record(
+        THREE,
+        "m",
+        "Colour?\nA. red\nB. green\nC. blue",
+        "q" * 64,
+        result,
+        generation=answers[0],
+        rotations=[(result, answers[1]), (result, answers[2])],
+    )
     assert [r["generated"]["letter"] for r in record.circular["rotations"]] == ["C", "C", "C"]
     assert record.pred["circular_generated"] == "C" and record.correct["circular_generated"]
 
 
 def test_a_generation_that_could_not_run_is_a_failure_not_an_empty_answer():
-    record = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64, ChoiceResult("p" * 64, OPTIONS),
-                         generation=Generation("g" * 64, error="does not fit the model's context", limit=16))
-    assert record.generated["status"] == "failed" and record.pred["generated"] is None and not record.correct["generated"]
+    record = make_record(
+        QUESTION,
+        "m",
+        "Which state?\nA. Ohio\nB. Texas",
+        "q" * 64,
+        ChoiceResult("p" * 64, OPTIONS),
+        generation=Generation("g" * 64, error="does not fit the model's context", limit=16),
+    )
+    assert (
+        record.generated["status"] == "failed" and record.pred["generated"] is None and not record.correct["generated"]
+    )
 
 
 def test_a_prediction_decided_within_float_noise_is_flagged():
-    tied = (OptionLogprobs((1, 2, 3, 2, 198), (-1.0, -1.0, -2.0, -0.1, -0.1), 3, (2, 3), "A", 2),
-            OptionLogprobs((4, 2, 5, 2, 198), (-1.0, -1.0, -2.00000003, -0.1, -0.1), 3, (2, 3), "B", 2))
+    tied = (
+        OptionLogprobs((1, 2, 3, 2, 198), (-1.0, -1.0, -2.0, -0.1, -0.1), 3, (2, 3), "A", 2),
+        OptionLogprobs((4, 2, 5, 2, 198), (-1.0, -1.0, -2.00000003, -0.1, -0.1), 3, (2, 3), "B", 2),
+    )
     record = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64, ChoiceResult("p" * 64, tied))
     note = next(n for n in record.notes if n.startswith("near-tie"))
-    assert note.split(": ")[1].split(", ") == ["reference", "sum", "mean", "letter", "option_text"]  # not per byte: 4 vs 5 bytes
-    clear = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64,
-                        ChoiceResult("p" * 64, logprobs_for(-3.0, -1.0)))
+    assert note.split(": ")[1].split(", ") == [
+        "reference",
+        "sum",
+        "mean",
+        "letter",
+        "option_text",
+    ]  # not per byte: 4 vs 5 bytes
+    clear = make_record(
+        QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64, ChoiceResult("p" * 64, logprobs_for(-3.0, -1.0))
+    )
     assert not any(n.startswith("near-tie") for n in clear.notes)
 
 
@@ -153,7 +246,11 @@ def test_temporaries_left_by_a_killed_writer_are_swept_by_the_next_write(tmp_pat
 
     path = tmp_path / "summary.json"
     (tmp_path / "settings.json").write_text("{}")
-    abandoned, fresh, other = tmp_path / ".summary.json.k1l2m3n4", tmp_path / ".summary.json.a1b2c3d4", tmp_path / ".summary.json.keep"
+    abandoned, fresh, other = (
+        tmp_path / ".summary.json.k1l2m3n4",
+        tmp_path / ".summary.json.a1b2c3d4",
+        tmp_path / ".summary.json.keep",
+    )
     beside, unrelated = tmp_path / ".settings.json.q9w8e7r6", tmp_path / ".notes.txt.q9w8e7r6"  # no notes.txt here
     for leftover in (abandoned, fresh, other, beside, unrelated):
         leftover.write_text("{")

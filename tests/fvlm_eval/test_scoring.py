@@ -42,7 +42,9 @@ def test_option_text_is_undefined_without_text_tokens():
 
 
 def test_letter_is_undefined_when_the_first_token_is_not_the_bare_letter():
-    scores = protocol_scores(("A", "B"), ("x", "y"), [option([-1.0] * 5, 3, (2, 3), "A."), option([-1.0] * 5, 3, (2, 3), "B")])
+    scores = protocol_scores(
+        ("A", "B"), ("x", "y"), [option([-1.0] * 5, 3, (2, 3), "A."), option([-1.0] * 5, 3, (2, 3), "B")]
+    )
     assert scores["letter"] is None
 
 
@@ -74,5 +76,9 @@ def test_formulations_and_chance_outcomes():
     assert formulation("generated") == "generated" and formulation("circular_generated") == "circular"
     assert formulation("circular_sum") == "circular" and formulation("permavg_reference") == "permutation_averaged"
     assert {formulation(p) for p in ALL_PROTOCOLS} == set(FORMULATION_LABELS)
-    assert chance_outcomes("sum", 4) == 4 and chance_outcomes("circular_sum", 4) == 256 and chance_outcomes("cloze_sum", 3) == 3
+    assert (
+        chance_outcomes("sum", 4) == 4
+        and chance_outcomes("circular_sum", 4) == 256
+        and chance_outcomes("cloze_sum", 3) == 3
+    )
     assert predict("permavg_reference", {"A": 2.0, "B": 1.0}) == "B"  # a cross-entropy averaged: lowest still wins

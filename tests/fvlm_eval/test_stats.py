@@ -8,16 +8,32 @@ from itertools import product
 import numpy as np
 import pytest
 
-from fvlm_eval.stats import above_chance_p, accuracy, chance_accuracy, cluster_sums, clustered_stderr, letter_bias, mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed, signflip_p_lower, wilson_interval
+from fvlm_eval.stats import (
+    above_chance_p,
+    accuracy,
+    chance_accuracy,
+    cluster_sums,
+    clustered_stderr,
+    letter_bias,
+    mcnemar_exact,
+    paired_bootstrap,
+    paired_cluster_test,
+    questions_needed,
+    signflip_p_lower,
+    wilson_interval,
+)
 
 
-@pytest.mark.parametrize("b,c,expected", [
-    (0, 0, 1.0),
-    (1, 0, 1.0),
-    (0, 5, 2 / 32),            # 2 * 0.5^5
-    (2, 8, 2 * (1 + 10 + 45) / 1024),
-    (10, 10, 1.0),
-])
+@pytest.mark.parametrize(
+    "b,c,expected",
+    [
+        (0, 0, 1.0),
+        (1, 0, 1.0),
+        (0, 5, 2 / 32),  # 2 * 0.5^5
+        (2, 8, 2 * (1 + 10 + 45) / 1024),
+        (10, 10, 1.0),
+    ],
+)
 def test_mcnemar_exact_on_known_tables(b, c, expected):
     assert mcnemar_exact(b, c) == pytest.approx(expected)
 
@@ -79,6 +95,7 @@ def test_letter_bias_counts_and_the_best_constant_guess():
 
 # ----- intervals: Wilson on the effective sample size, never zero width -------------------------
 
+
 def test_one_right_answer_is_not_certainty():
     low, high = accuracy([True], ["v"]).interval
     assert high == 1.0 and low == pytest.approx(1 / (1 + 1.959963984540054**2))  # Wilson at n=1: [0.207, 1]
@@ -97,7 +114,10 @@ def test_clustering_widens_the_interval_by_its_design_effect():
     correct = [True] * 18 + [False] * 12  # ten videos of three questions that are all right or all wrong
     groups = [f"v{i // 3}" for i in range(30)]
     clustered, independent = accuracy(correct, groups), accuracy(correct, [str(i) for i in range(30)])
-    assert clustered.design_effect == pytest.approx(clustered.stderr**2 / (0.6 * 0.4 / 30)) and clustered.design_effect > 2.5
+    assert (
+        clustered.design_effect == pytest.approx(clustered.stderr**2 / (0.6 * 0.4 / 30))
+        and clustered.design_effect > 2.5
+    )
     assert clustered.interval == wilson_interval(0.6, 30 / clustered.design_effect)
     assert clustered.interval[1] - clustered.interval[0] > 1.5 * (independent.interval[1] - independent.interval[0])
     one_video = accuracy([True] * 5, ["v"] * 5)  # one video: its clustering cannot be estimated, it counts once
@@ -116,6 +136,7 @@ def test_no_interval_has_zero_width_while_there_is_a_question():
 
 
 # ----- the paired test a regression verdict rests on ----------------------------------------------
+
 
 def test_signflip_p_equals_enumeration_of_every_sign():
     rng = np.random.default_rng(2)
@@ -143,8 +164,13 @@ def test_detectable_drop_has_a_floor_when_nothing_changed():
     assert questions_needed(test, 0.0) is None
     needed = questions_needed(test, 0.01)  # as many videos of 3 questions as the three-video floor allows
     bigger = paired_cluster_test([True] * needed, [True] * needed, [f"v{i // 3}" for i in range(needed)])
-    assert bigger.detectable <= 0.01 < paired_cluster_test([True] * (needed - 6), [True] * (needed - 6),
-                                                           [f"v{i // 3}" for i in range(needed - 6)]).detectable
+    assert (
+        bigger.detectable
+        <= 0.01
+        < paired_cluster_test(
+            [True] * (needed - 6), [True] * (needed - 6), [f"v{i // 3}" for i in range(needed - 6)]
+        ).detectable
+    )
     assert list(cluster_sums([True, True, False], [False, True, True], ["a", "b", "a"])) == [0, 0]
 
 
@@ -154,8 +180,11 @@ def test_questions_needed_reaches_max_drop_at_the_same_discordance():
     needed = questions_needed(test, 0.01)
     assert needed == math.ceil(test.z**2 * 0.2 / 0.01**2)
     k = math.ceil(needed / 100)  # the same design, scaled up to about `needed` questions
-    scaled = paired_cluster_test(before[:10] * k + before[10:20] * k + before[20:] * k,
-                                 after[:10] * k + after[10:20] * k + after[20:] * k, [str(i) for i in range(100 * k)])
+    scaled = paired_cluster_test(
+        before[:10] * k + before[10:20] * k + before[20:] * k,
+        after[:10] * k + after[10:20] * k + after[20:] * k,
+        [str(i) for i in range(100 * k)],
+    )
     assert scaled.detectable == pytest.approx(0.01, rel=0.01)
     assert list(cluster_sums([True, True, False], [False, True, True], ["a", "b", "a"])) == [0, 0]
 
@@ -165,8 +194,13 @@ def _binomial_upper(reps: int, rate: float, level: float = 0.99) -> int:
     ``reps`` null runs would mean the true rate exceeds ``rate`` (at 1% risk of a false alarm)."""
     total = 0.0
     for k in range(reps + 1):
-        total += math.exp(math.lgamma(reps + 1) - math.lgamma(k + 1) - math.lgamma(reps - k + 1)
-                          + k * math.log(rate) + (reps - k) * math.log(1 - rate))
+        total += math.exp(
+            math.lgamma(reps + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(reps - k + 1)
+            + k * math.log(rate)
+            + (reps - k) * math.log(1 - rate)
+        )
         if total >= level:
             return k
     return reps
@@ -198,7 +232,7 @@ def test_the_gate_is_calibrated_when_whole_videos_flip_together(videos, per_vide
     delta = sums.sum(axis=1) / (videos * per_video)
     lost = ((before & ~after).sum(axis=1) * per_video).tolist()
     gained = ((after & ~before).sum(axis=1) * per_video).tolist()
-    mcnemar = np.array([mcnemar_exact(l, g) for l, g in zip(lost, gained)])
+    mcnemar = np.array([mcnemar_exact(count, g) for count, g in zip(lost, gained)])
     bound = _binomial_upper(reps, alpha)
     assert int((p < alpha).sum()) <= bound
     assert int(((p < alpha) & (delta < -max_drop)).sum()) <= bound
@@ -215,8 +249,12 @@ def test_the_detectable_drop_is_detected_about_80_percent_of_the_time():
     before = ~gain
     after = np.where(lose, False, np.where(gain, True, before))
     groups = [f"v{i}" for i in range(videos) for _ in range(per_video)]
-    reported = [paired_cluster_test(list(np.repeat(before[r], per_video)), list(np.repeat(after[r], per_video)),
-                                    groups).detectable for r in range(20)]
+    reported = [
+        paired_cluster_test(
+            list(np.repeat(before[r], per_video)), list(np.repeat(after[r], per_video)), groups
+        ).detectable
+        for r in range(20)
+    ]
     assert np.mean(reported) == pytest.approx(drop, rel=0.05)
     sums = (after.astype(int) - before.astype(int)) * per_video
     power = np.mean([signflip_p_lower(s) < 0.05 for s in sums])

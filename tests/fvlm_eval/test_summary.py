@@ -4,31 +4,53 @@ from __future__ import annotations
 
 import pytest
 
-from fvlm_eval.tasks.fixtures import write_all
 from fvlm_eval.models import load_model
-from fvlm_eval.records import make_record, read_records
-from fvlm_eval.run.settings import RunSettings
-from fvlm_eval.run.runner import run
 from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
+from fvlm_eval.records import make_record, read_records
+from fvlm_eval.run.runner import run
+from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.summarize import summarize_records
 from fvlm_eval.tasks import get_benchmark
+from fvlm_eval.tasks.fixtures import write_all
 from fvlm_eval.types import ChoiceResult, Generation, Media, Option, OptionLogprobs, Question
 
 
 def question(number: int) -> Question:
-    return Question(f"scienceqa/{number}", "scienceqa", Media("image", f"img{number}"), "Which?",
-                    (Option("A", "yes"), Option("B", "no")), "A", f"img{number}", fields=(("subject", "natural science"),))
+    return Question(
+        f"scienceqa/{number}",
+        "scienceqa",
+        Media("image", f"img{number}"),
+        "Which?",
+        (Option("A", "yes"), Option("B", "no")),
+        "A",
+        f"img{number}",
+        fields=(("subject", "natural science"),),
+    )
 
 
-RESULT = ChoiceResult("p" * 64, (OptionLogprobs((1, 2, 3, 2, 198), (-0.1, -1.0, -1.0, -0.1, -0.1), 3, (2, 3), "A", 2),
-                                 OptionLogprobs((4, 2, 5, 2, 198), (-3.0, -1.0, -1.0, -0.1, -0.1), 3, (2, 3), "B", 2)))
+RESULT = ChoiceResult(
+    "p" * 64,
+    (
+        OptionLogprobs((1, 2, 3, 2, 198), (-0.1, -1.0, -1.0, -0.1, -0.1), 3, (2, 3), "A", 2),
+        OptionLogprobs((4, 2, 5, 2, 198), (-3.0, -1.0, -1.0, -0.1, -0.1), 3, (2, 3), "B", 2),
+    ),
+)
 
 
 def test_generated_accuracy_counts_only_the_questions_that_were_generated():
     """A plain rerun after `--generate --limit 3`, or shards with and without --generate: questions never
     generated are outside the generated denominator; failed questions stay in every one."""
-    records = [make_record(question(i), "m", "Which?\nA. yes\nB. no", "q" * 64, RESULT,
-                           generation=Generation("g", "A", 1, True) if i < 3 else None) for i in range(6)]
+    records = [
+        make_record(
+            question(i),
+            "m",
+            "Which?\nA. yes\nB. no",
+            "q" * 64,
+            RESULT,
+            generation=Generation("g", "A", 1, True) if i < 3 else None,
+        )
+        for i in range(6)
+    ]
     records.append(make_record(question(9), "m", "Which?\nA. yes\nB. no", "q" * 64, error="image missing"))
     summary = summarize_records(get_benchmark("scienceqa"), "m", records, 7).to_json()
     generated = summary["accuracy"]["generated"]
@@ -45,8 +67,16 @@ def circular_run(model_dir, tmp_path_factory):
     for circular in (False, True):
         output = tmp_path_factory.mktemp("run")
         model = load_model(str(model_dir), device="cpu")
-        settings = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=data, output_dir=output,
-                               workers=0, generate=True, max_new_tokens=2, circular=circular)
+        settings = RunSettings(
+            benchmarks=("scienceqa",),
+            modes=("coarse_only",),
+            data_dir=data,
+            output_dir=output,
+            workers=0,
+            generate=True,
+            max_new_tokens=2,
+            circular=circular,
+        )
         outcome = run(settings, model, progress=False)
         runs[circular] = (output, outcome, model)
     runs["data"] = data
@@ -74,15 +104,23 @@ def test_circular_asks_every_rotation_on_frames_encoded_once(circular_run):
     assert {"circular_reference", "permavg_reference", "circular_generated", *CLOZE_PROTOCOLS} <= set(blocks)
     assert blocks["circular_sum"]["formulation"] == "circular" and blocks["cloze_pmi"]["formulation"] == "cloze"
     counts = [len(r.letters) for r in records.values()]
-    assert blocks["circular_sum"]["chance"] == pytest.approx(sum(n ** -n for n in counts) / len(counts))
+    assert blocks["circular_sum"]["chance"] == pytest.approx(sum(n**-n for n in counts) / len(counts))
     assert blocks["circular_sum"]["correct"] <= blocks["sum"]["correct"]
     assert "circular_sum" not in plain.summaries[("scienceqa", "coarse_only")].to_json()["accuracy"]
 
 
 def test_a_rerun_with_circular_rotates_what_was_recorded_without(circular_run, model_dir):
     plain_dir, _, _ = circular_run[False]
-    settings = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=circular_run["data"],
-                           output_dir=plain_dir, workers=0, generate=True, max_new_tokens=2, circular=True)
+    settings = RunSettings(
+        benchmarks=("scienceqa",),
+        modes=("coarse_only",),
+        data_dir=circular_run["data"],
+        output_dir=plain_dir,
+        workers=0,
+        generate=True,
+        max_new_tokens=2,
+        circular=True,
+    )
     outcome = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
     summary = outcome.summaries[("scienceqa", "coarse_only")].to_json()
     assert summary["timing"]["scored_this_invocation"] > 0 and "circular_sum" in summary["accuracy"]
@@ -94,8 +132,14 @@ def test_a_rerun_with_another_cloze_framing_is_refused_by_name(circular_run, mod
     from fvlm_eval.run.folder import RunRefused
 
     plain_dir, _, _ = circular_run[True]
-    settings = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=circular_run["data"],
-                           output_dir=plain_dir, workers=0, cloze_framing="chat")
+    settings = RunSettings(
+        benchmarks=("scienceqa",),
+        modes=("coarse_only",),
+        data_dir=circular_run["data"],
+        output_dir=plain_dir,
+        workers=0,
+        cloze_framing="chat",
+    )
     with pytest.raises(RunRefused, match="cloze_framing"):
         run(settings, load_model(str(model_dir), device="cpu"), progress=False)
 
@@ -105,8 +149,15 @@ def test_a_rerun_that_drops_circular_says_what_it_replaces(circular_run, model_d
 
     output = tmp_path / "copy"
     shutil.copytree(circular_run[True][0], output)
-    settings = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=circular_run["data"],
-                           output_dir=output, workers=0, generate=True, max_new_tokens=3)  # another answer limit
+    settings = RunSettings(
+        benchmarks=("scienceqa",),
+        modes=("coarse_only",),
+        data_dir=circular_run["data"],
+        output_dir=output,
+        workers=0,
+        generate=True,
+        max_new_tokens=3,
+    )  # another answer limit
     outcome = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
     assert any("earlier circular rotations (add --circular to keep them) are replaced" in m for m in outcome.messages)
     blocks = circular_run[True][1].summaries[("scienceqa", "coarse_only")].to_json()["accuracy"]

@@ -9,9 +9,7 @@ import subprocess
 import sys
 
 from fvlm_eval import terminal
-
 from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
-
 from fvlm_eval.tasks.fixtures.videomme import write_videomme
 
 
@@ -35,18 +33,43 @@ def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_pa
     write_scienceqa(tmp_path / "data")
     write_videomme(tmp_path / "data")
     output = tmp_path / "out"
-    command = [sys.executable, "-m", "fvlm_eval", "run", "scienceqa", "videomme", "--model", str(model_dir), "--data-dir",
-               str(tmp_path / "data"), "--output-dir", str(output), "--workers", "0", "--no-frame-cache", "--device", "cpu",
-               "--limit", "1", "--frames", "2"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "fvlm_eval",
+        "run",
+        "scienceqa",
+        "videomme",
+        "--model",
+        str(model_dir),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--output-dir",
+        str(output),
+        "--workers",
+        "0",
+        "--no-frame-cache",
+        "--device",
+        "cpu",
+        "--limit",
+        "1",
+        "--frames",
+        "2",
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+    )
     process.stdout.close()  # as `| head -1` does once it has its line: every print now meets a closed pipe
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=300) == 0, stderr[-2000:]
     assert "Traceback" not in stderr
     assert [line for line in stderr.splitlines() if "broken pipe" in line] == [
         "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the command went on "
-        "to the end and wrote its files"]
+        "to the end and wrote its files"
+    ]
     for benchmark in ("scienceqa", "videomme"):  # the later benchmark too
         summary = json.loads((output / benchmark / "coarse_fine" / "summary.json").read_text())
         assert summary["coverage"]["recorded"] == 1
@@ -54,8 +77,12 @@ def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_pa
 
 def _closed_reader(arguments: list[str]) -> tuple[int, str]:
     """Run ``fvlm-eval ARGUMENTS`` with its stdout's reader gone; (exit code, stderr)."""
-    process = subprocess.Popen([sys.executable, "-m", "fvlm_eval", *arguments], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fvlm_eval", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     process.stdout.close()
     stderr = process.stderr.read().decode()
     return process.wait(timeout=300), stderr
@@ -82,8 +109,27 @@ def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir
     write_scienceqa(tmp_path / "data")
     output = tmp_path / "my run [bold]x<y"
     monkeypatch.setenv("COLUMNS", "400")
-    code = main(["run", "scienceqa", "--model", str(model_dir), "--data-dir", str(tmp_path / "data"), "--output-dir",
-                 str(output), "--workers", "0", "--no-frame-cache", "--device", "cpu", "--limit", "1", "--frames", "2"])
+    code = main(
+        [
+            "run",
+            "scienceqa",
+            "--model",
+            str(model_dir),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--output-dir",
+            str(output),
+            "--workers",
+            "0",
+            "--no-frame-cache",
+            "--device",
+            "cpu",
+            "--limit",
+            "1",
+            "--frames",
+            "2",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err[-2000:]
     line = next(line for line in out.splitlines() if "next: fvlm-eval report" in line)
@@ -94,8 +140,8 @@ def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir
 def test_regress_into_a_closed_reader_says_so_and_prints_its_verdict_first(tmp_path, monkeypatch, capsys):
     """In this process: the verdict line goes out before the files are written (a `| head -1` that
     leaves after it makes the later lines meet a closed pipe), the note comes once, the exit code stands."""
-    from fvlm_eval.reports import regress as regress_module
     from fvlm_eval.cli import main
+    from fvlm_eval.reports import regress as regress_module
     from tests.fvlm_eval.constructed import write_run
 
     base, current = write_run(tmp_path / "a", [True] * 9), write_run(tmp_path / "b", [True] * 9)
@@ -106,6 +152,7 @@ def test_regress_into_a_closed_reader_says_so_and_prints_its_verdict_first(tmp_p
     def observed(path, text):  # the real write, noting what stdout had received by then
         printed_before_files.append(sys.stdout.getvalue())
         write(path, text)
+
     monkeypatch.setattr(regress_module, "write_text_atomic", observed)
     monkeypatch.setattr(sys, "stdout", io.StringIO())
     assert main(arguments) == 5  # 9 questions: underpowered
@@ -120,7 +167,8 @@ def test_regress_into_a_closed_reader_says_so_and_prints_its_verdict_first(tmp_p
     assert main(arguments) == 5
     assert [line for line in capsys.readouterr().err.splitlines() if "broken pipe" in line] == [
         "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the command went on "
-        "to the end and wrote its files"]
+        "to the end and wrote its files"
+    ]
     assert (current / "regress" / "regress.md").is_file()
     monkeypatch.undo()
     closed.close()

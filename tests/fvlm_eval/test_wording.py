@@ -13,12 +13,14 @@ def test_counts_read_as_english():
 def test_one_hand_edited_record_reads_as_english(tmp_path):
     import dataclasses
 
-    from fvlm_eval.reports.freshness import load_run_folder
     from fvlm_eval.records import read_records, write_records
+    from fvlm_eval.reports.freshness import load_run_folder
     from tests.fvlm_eval.constructed import write_run
 
     path = write_run(tmp_path / "a", [True] * 6) / "videomme/coarse_fine/samples.jsonl"
     records = read_records(path)
-    write_records(path, [dataclasses.replace(records[0], correct={**records[0].correct, "reference": False})] + records[1:])
+    write_records(
+        path, [dataclasses.replace(records[0], correct={**records[0].correct, "reference": False})] + records[1:]
+    )
     warnings = load_run_folder(path.parent).warnings
     assert any(": 1 record holds `correct` flags that disagree" in w for w in warnings), warnings

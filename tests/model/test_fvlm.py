@@ -30,7 +30,10 @@ def plain_attention(q, k, v, heads):
     """softmax(QK^T / sqrt(d)) V over heads, written out."""
     n, lq, dim = q.shape
     d = dim // heads
-    split = lambda x: x.view(n, x.shape[1], heads, d).transpose(1, 2)
+
+    def split(x):
+        return x.view(n, x.shape[1], heads, d).transpose(1, 2)
+
     weights = torch.softmax(split(q) @ split(k).transpose(-1, -2) / math.sqrt(d), dim=-1)
     return (weights @ split(v)).transpose(1, 2).reshape(n, lq, dim)
 
@@ -55,7 +58,10 @@ def reference_visual(model, frames, mode):
     """[T, llm_dim] visual tokens of one clip ``frames`` [T,3,H,W], computed naively."""
     n_frames = frames.shape[0]
     kv = reference_kv(model, frames)
-    per_frame = lambda t: [(k[t : t + 1], v[t : t + 1]) for k, v in kv]
+
+    def per_frame(t):
+        return [(k[t : t + 1], v[t : t + 1]) for k, v in kv]
+
     coarse = torch.cat([reference_query(model, model.q_static, per_frame(t)) for t in range(n_frames)])
     if mode == "coarse_only":
         return coarse
@@ -96,7 +102,10 @@ def test_encode_matches_stock_dinov2(model):
     pixels = clips(1, 4)[0]
     kv = model.encode(pixels)
     for (key, value), (k, v) in zip(reference_kv(model, pixels), zip(kv.keys, kv.values)):
-        merge = lambda x: x.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1)
+
+        def merge(x):
+            return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1)
+
         torch.testing.assert_close(merge(k), key, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(merge(v), value, atol=1e-5, rtol=1e-5)
 
@@ -126,7 +135,9 @@ def test_autoregressive_cached_equals_uncached(model):
     kv = model.encode(frames.flatten(0, 1))
     cached = model.visual_tokens(kv, 4, "autoregressive")
     for b in range(2):
-        torch.testing.assert_close(cached[b], reference_visual(model, frames[b], "autoregressive"), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            cached[b], reference_visual(model, frames[b], "autoregressive"), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_loss_is_masked_mean_of_next_token_cross_entropy(model):

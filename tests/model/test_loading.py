@@ -85,10 +85,13 @@ def test_untied_head_is_an_error(tmp_path, model):
         load_fvlm(write_folder(tmp_path / "untied", state), device="cpu")
 
 
-@pytest.mark.parametrize("name,content", [
-    ("model.safetensors", b"this is not a checkpoint"),
-    ("weights.pt", b"neither is this"),
-])
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("model.safetensors", b"this is not a checkpoint"),
+        ("weights.pt", b"neither is this"),
+    ],
+)
 def test_non_checkpoint_files_are_clear_errors(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
@@ -166,8 +169,13 @@ def test_seed_api_builds_from_local_backbone_folders(tmp_path):
     reference = tiny_model()
     reference.encoder.dino.save_pretrained(tmp_path / "dino")
     reference.llm.save_pretrained(tmp_path / "llm")
-    model = FoveatedVLM(llm_name=str(tmp_path / "llm"), dino_name=str(tmp_path / "dino"), query_dim=TINY_QUERY_DIM,
-                        visual_scale=0.14, deep_query=True)
+    model = FoveatedVLM(
+        llm_name=str(tmp_path / "llm"),
+        dino_name=str(tmp_path / "dino"),
+        query_dim=TINY_QUERY_DIM,
+        visual_scale=0.14,
+        deep_query=True,
+    )
     assert isinstance(model.encoder.dino, Dinov2Model) and isinstance(model.llm, LlamaForCausalLM)
     for key, value in reference.state_dict().items():
         if key.startswith(("encoder.dino.", "llm.")):
@@ -196,7 +204,9 @@ def test_a_smolvlm_folder_given_as_fvlm_says_so(tmp_path):
 
 
 def test_missing_keys_say_when_the_135m_configuration_was_assumed(tmp_path, model):
-    save_file({k: v.clone().contiguous() for k, v in model.state_dict().items() if k != "llm.lm_head.weight"},
-              str(tmp_path / "model.safetensors"))  # a tiny model's weights, but no config.json to say so
+    save_file(
+        {k: v.clone().contiguous() for k, v in model.state_dict().items() if k != "llm.lm_head.weight"},
+        str(tmp_path / "model.safetensors"),
+    )  # a tiny model's weights, but no config.json to say so
     with pytest.raises(CheckpointError, match="has no config.json: using the fVLM-135M configuration"):
         load_fvlm(tmp_path, device="cpu")

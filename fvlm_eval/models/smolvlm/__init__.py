@@ -14,8 +14,15 @@ import torch
 
 from fvlm_eval.models.base import ModelLoadError
 from fvlm_eval.models.smolvlm.adapter import DEFAULT_VARIANT, FAMILY, VARIANTS, SmolVLMAdapter
-from fvlm_eval.models.smolvlm.folder import (files_sha256, first_line, image_processor_class, read_settings, require,
-                                             resolve_folder, weight_files)
+from fvlm_eval.models.smolvlm.folder import (
+    files_sha256,
+    first_line,
+    image_processor_class,
+    read_settings,
+    require,
+    resolve_folder,
+    weight_files,
+)
 from fvlm_eval.models.smolvlm.text import IMAGE_TOKEN, SPECIAL_TOKENS
 
 
@@ -43,36 +50,65 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
     if missing:
         raise ModelLoadError(f"{folder}: its tokenizer lacks SmolVLM's tokens {', '.join(missing)}")
     if tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) != config.image_token_id:
-        raise ModelLoadError(f"{folder}: the tokenizer's {IMAGE_TOKEN} is id {tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)}, "
-                             f"config.json's image_token_id is {config.image_token_id}")
+        raise ModelLoadError(
+            f"{folder}: the tokenizer's {IMAGE_TOKEN} is id {tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)}, "
+            f"config.json's image_token_id is {config.image_token_id}"
+        )
     try:
         image_processor = image_processor_class().from_pretrained(folder)
     except Exception as error:
-        raise ModelLoadError(f"{folder}/preprocessor_config.json: cannot load the image processor "
-                             f"({first_line(error)})") from error
+        raise ModelLoadError(
+            f"{folder}/preprocessor_config.json: cannot load the image processor ({first_line(error)})"
+        ) from error
     settings = read_settings(folder, config, image_processor)
     try:
-        model, info = SmolVLMForConditionalGeneration.from_pretrained(folder, dtype=dtype or torch.float32,
-                                                                      attn_implementation="sdpa", output_loading_info=True)
+        model, info = SmolVLMForConditionalGeneration.from_pretrained(
+            folder, dtype=dtype or torch.float32, attn_implementation="sdpa", output_loading_info=True
+        )
     except Exception as error:
         raise ModelLoadError(f"{folder}: cannot load the SmolVLM weights ({first_line(error)})") from error
-    problems = {kind: sorted(map(str, info.get(key) or ())) for kind, key in
-                (("missing", "missing_keys"), ("unexpected", "unexpected_keys"), ("of another shape", "mismatched_keys"))}
+    problems = {
+        kind: sorted(map(str, info.get(key) or ()))
+        for kind, key in (
+            ("missing", "missing_keys"),
+            ("unexpected", "unexpected_keys"),
+            ("of another shape", "mismatched_keys"),
+        )
+    }
     if any(problems.values()):  # transformers would fill a missing weight at random and go on: never score that
-        listed = "; ".join(f"{kind}: {', '.join(keys[:6])}{f' (+{len(keys) - 6} more)' if len(keys) > 6 else ''}"
-                           for kind, keys in problems.items() if keys)
+        listed = "; ".join(
+            f"{kind}: {', '.join(keys[:6])}{f' (+{len(keys) - 6} more)' if len(keys) > 6 else ''}"
+            for kind, keys in problems.items()
+            if keys
+        )
         raise ModelLoadError(f"{folder}: the weights do not match config.json ({listed})")
     model = model.to(device).eval()
     name = str(source).rstrip("/").split("/")[-1] if not Path(str(source)).expanduser().exists() else folder.name
-    return SmolVLMAdapter(model, tokenizer, image_processor, settings,
-                          {"name": name, "source": str(source), "weights": [str(p) for p in weights],
-                           "sha256": files_sha256(weights), "parameters": sum(p.numel() for p in model.parameters()),
-                           "image_seq_len": settings.image_seq_len,
-                           "video": {"fps": settings.fps, "max_frames": settings.max_frames,
-                                     "longest_edge": settings.video_longest_edge, "tile": settings.tile_size}})
+    return SmolVLMAdapter(
+        model,
+        tokenizer,
+        image_processor,
+        settings,
+        {
+            "name": name,
+            "source": str(source),
+            "weights": [str(p) for p in weights],
+            "sha256": files_sha256(weights),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "image_seq_len": settings.image_seq_len,
+            "video": {
+                "fps": settings.fps,
+                "max_frames": settings.max_frames,
+                "longest_edge": settings.video_longest_edge,
+                "tile": settings.tile_size,
+            },
+        },
+    )
 
 
-def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, name: str | None = None) -> SmolVLMAdapter:
+def from_memory(
+    model, *, tokenizer=None, processor=None, image_processor=None, name: str | None = None
+) -> SmolVLMAdapter:
     """A ``SmolVLMForConditionalGeneration`` in memory with its processor (or tokenizer and image
     processor): the processor's settings are read through the same code as a model folder's (its
     configs saved into a temporary folder and read back)."""
@@ -91,10 +127,19 @@ def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, 
         if getattr(processor, "image_seq_len", None):
             (Path(folder) / "processor_config.json").write_text(json.dumps({"image_seq_len": processor.image_seq_len}))
         settings = read_settings(Path(folder), model.config, image_processor)
-    return SmolVLMAdapter(model.eval(), tokenizer, image_processor, settings,
-                          {"name": name or "in-memory-smolvlm", "source": "in-memory SmolVLMForConditionalGeneration",
-                           "sha256": state_dict_sha256(model), "parameters": sum(p.numel() for p in model.parameters()),
-                           "image_seq_len": settings.image_seq_len})
+    return SmolVLMAdapter(
+        model.eval(),
+        tokenizer,
+        image_processor,
+        settings,
+        {
+            "name": name or "in-memory-smolvlm",
+            "source": "in-memory SmolVLMForConditionalGeneration",
+            "sha256": state_dict_sha256(model),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "image_seq_len": settings.image_seq_len,
+        },
+    )
 
 
 __all__ = ["DEFAULT_VARIANT", "FAMILY", "VARIANTS", "SmolVLMAdapter", "from_memory", "load"]

@@ -25,9 +25,17 @@ import torch
 from fvlm_eval.models.base import FrameTransform
 from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices, score_cloze
 from fvlm_eval.models.smolvlm.folder import Settings, longest_edge
-from fvlm_eval.models.smolvlm.text import (END_OF_UTTERANCE, IMAGE_TOKEN, UNKNOWN_FPS, image_prompt, render,
-                                            video_prompt)
-from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, Generation, GenerateRequest, Sampling
+from fvlm_eval.models.smolvlm.text import END_OF_UTTERANCE, IMAGE_TOKEN, UNKNOWN_FPS, image_prompt, render, video_prompt
+from fvlm_eval.types import (
+    ChoiceRequest,
+    ChoiceResult,
+    Clip,
+    ClozeRequest,
+    ClozeResult,
+    GenerateRequest,
+    Generation,
+    Sampling,
+)
 
 FAMILY = "smolvlm"
 VARIANTS = ("standard",)
@@ -51,17 +59,24 @@ class SmolVLMAdapter:
     variants = VARIANTS
     default_variant = DEFAULT_VARIANT
 
-    def __init__(self, model, tokenizer, image_processor, settings: Settings, description: dict[str, object] | None = None):
+    def __init__(
+        self, model, tokenizer, image_processor, settings: Settings, description: dict[str, object] | None = None
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.settings = settings
-        self.frame_transform = FrameTransform((settings.tile_size, settings.tile_size), settings.resample,
-                                              longest_edge=settings.video_longest_edge, images_as_is=True)
+        self.frame_transform = FrameTransform(
+            (settings.tile_size, settings.tile_size),
+            settings.resample,
+            longest_edge=settings.video_longest_edge,
+            images_as_is=True,
+        )
         self.tokens = ChatTokens(tokenizer, self.render)
         text_config = model.config.text_config
-        self.lm = TextModel(model.model.text_model, model.lm_head, model.get_input_embeddings(),
-                            text_config.max_position_embeddings)
+        self.lm = TextModel(
+            model.model.text_model, model.lm_head, model.get_input_embeddings(), text_config.max_position_embeddings
+        )
         self.image_token_id = int(model.config.image_token_id)
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
@@ -73,8 +88,11 @@ class SmolVLMAdapter:
         # The end of the turn, the tokenizer's eos, and whatever the model's generation config stops at.
         configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         configured = list(configured) if isinstance(configured, (list, tuple)) else [configured]
-        self.stop_ids = {int(i) for i in (tokenizer.convert_tokens_to_ids(END_OF_UTTERANCE), tokenizer.eos_token_id,
-                                          *configured) if i is not None}
+        self.stop_ids = {
+            int(i)
+            for i in (tokenizer.convert_tokens_to_ids(END_OF_UTTERANCE), tokenizer.eos_token_id, *configured)
+            if i is not None
+        }
         mean = torch.tensor(image_processor.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
         std = torch.tensor(image_processor.image_std, dtype=torch.float32).view(1, 3, 1, 1)
         self._normalisation = (float(image_processor.rescale_factor), mean, std)
@@ -83,18 +101,26 @@ class SmolVLMAdapter:
 
     def describe(self) -> dict[str, object]:
         s = self.settings
-        return {"family": FAMILY, **self._description, "device": str(self.device),
-                "dtype": str(self.dtype).replace("torch.", ""),
-                "prompt_format": ("SmolVLM2 chat template (User:/Assistant:, <end_of_utterance>), no system prompt; "
-                                  "videos: the harness's frames with their timestamps in SmolVLM2's video prompt; "
-                                  f"images: SmolVLM2's tiling ({s.tile_size}px tiles + the global image); "
-                                  f"{s.image_seq_len} image tokens per frame or tile"),
-                "frame_transform": self.frame_transform.key}
+        return {
+            "family": FAMILY,
+            **self._description,
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "prompt_format": (
+                "SmolVLM2 chat template (User:/Assistant:, <end_of_utterance>), no system prompt; "
+                "videos: the harness's frames with their timestamps in SmolVLM2's video prompt; "
+                f"images: SmolVLM2's tiling ({s.tile_size}px tiles + the global image); "
+                f"{s.image_seq_len} image tokens per frame or tile"
+            ),
+            "frame_transform": self.frame_transform.key,
+        }
 
     def video_sampling(self, frames: int | None) -> Sampling:
         """SmolVLM2's own video input: ``fps`` frames a second, at most ``max_frames``, 1 s cut from
         both ends of a long enough clip."""
-        return Sampling("fps_spread", frames or self.settings.max_frames, fps=self.settings.fps, skip_seconds=SKIP_SECONDS)
+        return Sampling(
+            "fps_spread", frames or self.settings.max_frames, fps=self.settings.fps, skip_seconds=SKIP_SECONDS
+        )
 
     def suggested_batch_size(self, frames: int) -> int:
         """Questions per batch: 16 on CPU; on CUDA as many as a third of the free memory holds (per
@@ -111,7 +137,7 @@ class SmolVLMAdapter:
         positions = images * (self.settings.image_seq_len + 12) + 512
         head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
         cache = positions * text.num_hidden_layers * 2 * text.num_key_value_heads * head_dim * width
-        passing = positions * (3 * text.intermediate_size + 2 * text.hidden_size) * width + positions ** 2
+        passing = positions * (3 * text.intermediate_size + 2 * text.hidden_size) * width + positions**2
         features = images * self.settings.image_seq_len * text.hidden_size * width
         per_question = cache + passing + features + 64 * text.vocab_size * 4
         return int(max(1, min(256, free // 3 // per_question)))
@@ -128,11 +154,18 @@ class SmolVLMAdapter:
         """An image through SmolVLM's image processor: its tiles [N,3,S,S], their pixel masks, rows, cols."""
         from PIL import Image
 
-        out = self.image_processor(images=[[Image.fromarray(np.ascontiguousarray(clip.frames[0]))]],
-                                   return_row_col_info=True, return_tensors="pt")
+        out = self.image_processor(
+            images=[[Image.fromarray(np.ascontiguousarray(clip.frames[0]))]],
+            return_row_col_info=True,
+            return_tensors="pt",
+        )
         pixels = torch.as_tensor(out["pixel_values"])[0].float()
         mask = out.get("pixel_attention_mask")
-        mask = torch.as_tensor(mask)[0] if mask is not None else torch.ones(pixels.shape[0], *pixels.shape[2:], dtype=torch.long)
+        mask = (
+            torch.as_tensor(mask)[0]
+            if mask is not None
+            else torch.ones(pixels.shape[0], *pixels.shape[2:], dtype=torch.long)
+        )
         return pixels, mask, int(out["rows"][0][0]), int(out["cols"][0][0])
 
     @torch.no_grad()
@@ -144,8 +177,13 @@ class SmolVLMAdapter:
         for start in range(0, pixels.shape[0], ENCODE_BATCH):
             chunk = pixels[start : start + ENCODE_BATCH].to(self.device, self.dtype)
             if mask is None:
-                patches = torch.ones(chunk.shape[0], chunk.shape[2] // patch, chunk.shape[3] // patch,
-                                     dtype=torch.bool, device=self.device)
+                patches = torch.ones(
+                    chunk.shape[0],
+                    chunk.shape[2] // patch,
+                    chunk.shape[3] // patch,
+                    dtype=torch.bool,
+                    device=self.device,
+                )
             else:
                 sub = mask[start : start + ENCODE_BATCH].to(self.device)
                 sub = sub.unfold(1, patch, patch).unfold(2, patch, patch)
@@ -169,8 +207,10 @@ class SmolVLMAdapter:
             return self.image_inputs(clip)
         size = self.settings.tile_size
         if clip.frames.shape[1:3] != (size, size):
-            raise ValueError(f"the frames of {clip.key} are {clip.frames.shape[2]}x{clip.frames.shape[1]}; "
-                             f"SmolVLM takes {size}x{size} frames (its frame transform {self.frame_transform.key})")
+            raise ValueError(
+                f"the frames of {clip.key} are {clip.frames.shape[2]}x{clip.frames.shape[1]}; "
+                f"SmolVLM takes {size}x{size} frames (its frame transform {self.frame_transform.key})"
+            )
         return self.normalise(clip.frames), torch.ones(clip.frames.shape[0], size, size, dtype=torch.long), 0, 0
 
     @torch.no_grad()
@@ -219,8 +259,10 @@ class SmolVLMAdapter:
         embeds = self.lm.embed(ids)
         where = (ids == self.image_token_id).nonzero().squeeze(-1)
         if where.numel() != features.shape[0]:
-            raise ValueError(f"the text holds {where.numel()} {IMAGE_TOKEN} tokens but its media gives "
-                             f"{features.shape[0]} image features (is {IMAGE_TOKEN} written in the question?)")
+            raise ValueError(
+                f"the text holds {where.numel()} {IMAGE_TOKEN} tokens but its media gives "
+                f"{features.shape[0]} image features (is {IMAGE_TOKEN} written in the question?)"
+            )
         embeds[where] = features.to(embeds.dtype)
         return embeds
 
@@ -228,8 +270,13 @@ class SmolVLMAdapter:
     def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
         self._check(variant)
         loaded = [self._loaded(r.clip_key) for r in requests]
-        results = score_choices(self.lm, self.tokens, [c.text + r.prompt for c, r in zip(loaded, requests)],
-                                [r.options for r in requests], lambda i, ids: self.embed(ids, loaded[i].features))
+        results = score_choices(
+            self.lm,
+            self.tokens,
+            [c.text + r.prompt for c, r in zip(loaded, requests)],
+            [r.options for r in requests],
+            lambda i, ids: self.embed(ids, loaded[i].features),
+        )
         self.fallback_count += fallbacks(results)
         return results
 
@@ -238,14 +285,25 @@ class SmolVLMAdapter:
         """The cloze formulation: the clip's media text, the question, then each text."""
         self._check(variant)
         loaded = [self._loaded(r.clip_key) for r in requests]
-        return score_cloze(self.lm, self.tokens, [c.text + r.prompt for c, r in zip(loaded, requests)],
-                           [r.texts for r in requests], [r.framing for r in requests],
-                           lambda i, ids: self.embed(ids, loaded[i].features), self._neutral)
+        return score_cloze(
+            self.lm,
+            self.tokens,
+            [c.text + r.prompt for c, r in zip(loaded, requests)],
+            [r.texts for r in requests],
+            [r.framing for r in requests],
+            lambda i, ids: self.embed(ids, loaded[i].features),
+            self._neutral,
+        )
 
     @torch.no_grad()
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
         self._check(variant)
         loaded = [self._loaded(r.clip_key) for r in requests]
-        return generate_answers(self.lm, self.tokens, [c.text + r.prompt for c, r in zip(loaded, requests)],
-                                [r.max_new_tokens for r in requests], self.stop_ids,
-                                lambda i, ids: self.embed(ids, loaded[i].features))
+        return generate_answers(
+            self.lm,
+            self.tokens,
+            [c.text + r.prompt for c, r in zip(loaded, requests)],
+            [r.max_new_tokens for r in requests],
+            self.stop_ids,
+            lambda i, ids: self.embed(ids, loaded[i].features),
+        )

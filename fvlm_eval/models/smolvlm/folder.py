@@ -96,20 +96,28 @@ def read_settings(folder: Path, config, image_processor) -> Settings:
         seq_len = int(processor["image_seq_len"])
     else:
         vision = config.vision_config
-        seq_len = int((vision.image_size // vision.patch_size) ** 2 // config.scale_factor ** 2)
+        seq_len = int((vision.image_size // vision.patch_size) ** 2 // config.scale_factor**2)
     preprocessor = read_json_object(folder / "preprocessor_config.json")
     video = preprocessor.get("video_sampling")
     if not isinstance(video, dict):
         video_path = folder / "video_preprocessor_config.json"
         saved = read_json_object(video_path) if video_path.is_file() else {}
-        video = saved.get("video_sampling") if isinstance(saved.get("video_sampling"), dict) else {
-            "fps": saved.get("fps"), "max_frames": saved.get("num_frames"), "video_size": saved.get("size")}
+        video = (
+            saved.get("video_sampling")
+            if isinstance(saved.get("video_sampling"), dict)
+            else {"fps": saved.get("fps"), "max_frames": saved.get("num_frames"), "video_size": saved.get("size")}
+        )
     size = video.get("video_size") or {}
     edge = size.get("longest_edge") if isinstance(size, dict) else None
     resample = "bilinear" if int(getattr(image_processor, "resample", 1) or 1) == 2 else "lanczos"
-    return Settings(image_seq_len=seq_len, tile_size=tile, video_longest_edge=int(edge or tile),
-                    fps=float(video.get("fps") or DEFAULT_FPS), max_frames=int(video.get("max_frames") or DEFAULT_MAX_FRAMES),
-                    resample=resample)
+    return Settings(
+        image_seq_len=seq_len,
+        tile_size=tile,
+        video_longest_edge=int(edge or tile),
+        fps=float(video.get("fps") or DEFAULT_FPS),
+        max_frames=int(video.get("max_frames") or DEFAULT_MAX_FRAMES),
+        resample=resample,
+    )
 
 
 def first_line(error: Exception) -> str:

@@ -10,11 +10,21 @@ import torch
 
 from fvlm_eval.models.smolvlm.text import IMAGE_TOKEN, MAX_TILES_PER_SIDE, SPECIAL_TOKENS
 
-TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                   image_size=32, patch_size=8)
-TINY_TEXT = dict(model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, max_position_embeddings=8192, rope_theta=100000.0, rms_norm_eps=1e-5,
-                 tie_word_embeddings=False)
+TINY_VISION = dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+)
+TINY_TEXT = dict(
+    model_type="llama",
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=8192,
+    rope_theta=100000.0,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+)
 TINY_SCALE_FACTOR = 2
 
 
@@ -36,10 +46,21 @@ def save_tiny_smolvlm(folder: Path, seed: int = 0, *, vision: dict | None = None
     tokenizer.save_pretrained(folder)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     vision = dict(TINY_VISION, **(vision or {}))
-    text = dict(TINY_TEXT, **(text or {}), vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    config = SmolVLMConfig(vision_config=vision, text_config=text, scale_factor=TINY_SCALE_FACTOR,
-                           image_token_id=image_token_id, tie_word_embeddings=False)
+    text = dict(
+        TINY_TEXT,
+        **(text or {}),
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    config = SmolVLMConfig(
+        vision_config=vision,
+        text_config=text,
+        scale_factor=TINY_SCALE_FACTOR,
+        image_token_id=image_token_id,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(seed)
     model = SmolVLMForConditionalGeneration(config).eval()
     generator = torch.Generator().manual_seed(seed)
@@ -47,22 +68,32 @@ def save_tiny_smolvlm(folder: Path, seed: int = 0, *, vision: dict | None = None
         for name, param in model.named_parameters():
             if param.dim() >= 2:  # weights: unit-variance outputs (embedding tables: unit entries)
                 fan_in = 1 if "embed" in name and "patch" not in name else int(np.prod(param.shape[1:]))
-                param.copy_(torch.randn(param.shape, generator=generator) / fan_in ** 0.5)
+                param.copy_(torch.randn(param.shape, generator=generator) / fan_in**0.5)
     from fvlm_eval.models.devices import quiet_transformers
 
     with quiet_transformers():  # no "Writing model shards" bar (the demo writes this model)
         model.save_pretrained(folder)
     tile = vision["image_size"]
     preprocessor = {
-        "do_convert_rgb": True, "do_image_splitting": True, "do_normalize": True, "do_pad": True, "do_rescale": True,
-        "do_resize": True, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
-        "image_processor_type": "SmolVLMImageProcessor", "max_image_size": {"longest_edge": tile},
-        "processor_class": "SmolVLMProcessor", "resample": 1, "rescale_factor": 1 / 255,
+        "do_convert_rgb": True,
+        "do_image_splitting": True,
+        "do_normalize": True,
+        "do_pad": True,
+        "do_rescale": True,
+        "do_resize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+        "image_processor_type": "SmolVLMImageProcessor",
+        "max_image_size": {"longest_edge": tile},
+        "processor_class": "SmolVLMProcessor",
+        "resample": 1,
+        "rescale_factor": 1 / 255,
         "size": {"longest_edge": 2 * tile},
         "video_sampling": {"fps": 1, "max_frames": 16, "video_size": {"longest_edge": tile}},
     }
     (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n")
-    seq_len = (tile // vision["patch_size"]) ** 2 // TINY_SCALE_FACTOR ** 2
-    (folder / "processor_config.json").write_text(json.dumps({"image_seq_len": seq_len,
-                                                              "processor_class": "SmolVLMProcessor"}, indent=2) + "\n")
+    seq_len = (tile // vision["patch_size"]) ** 2 // TINY_SCALE_FACTOR**2
+    (folder / "processor_config.json").write_text(
+        json.dumps({"image_seq_len": seq_len, "processor_class": "SmolVLMProcessor"}, indent=2) + "\n"
+    )
     return folder

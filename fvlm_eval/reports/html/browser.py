@@ -10,7 +10,8 @@ allows only the page's own script (by its hash) and ``data:`` images: no request
 Per question and mode: the question, its options and gold letter, reloaded from the benchmark
 with the run's ``data_dir`` (from the manifest; "question text not available" when that copy is
 gone; "question changed since the run: text not shown" when today's question's
-``question_sha256`` is not the record's, so no new text, option or frame sits beside old scores); every protocol's choice, correctness and scores from the records; the generated answer,
+``question_sha256`` is not the record's, so no new text, option or frame sits beside old scores); every
+protocol's choice, correctness and scores from the records; the generated answer,
 the letter read from it and how; and thumbnails of the sampled frames, read from the frame cache
 when the run's entry is there, else decoded once with the run's sampling ("frames not
 available: why" when neither works). One thumbnail strip per media, shared by its questions.
@@ -54,8 +55,9 @@ def _load_questions(benchmark: str, settings: dict, data_dir: str | None) -> tup
     try:
         adapter = get_benchmark(benchmark, subtitles=bool(settings.get("subtitles")))
         loaded = adapter.load(Path(data_dir))
-        hashes = {q.id: question_sha256(q, adapter.prompt(q) if q.options else "", adapter.version)
-                  for q in loaded.questions}
+        hashes = {
+            q.id: question_sha256(q, adapter.prompt(q) if q.options else "", adapter.version) for q in loaded.questions
+        }
     except Exception as error:  # a moved or partial copy: the browser still shows the records
         return {}, {}, f"{benchmark} data not readable at {data_dir} ({type(error).__name__}: {str(error)[:200]})"
     return {q.id: q for q in loaded.questions}, hashes, None
@@ -97,8 +99,14 @@ def _run_modes(runs: list[Path]) -> list[RunMode]:
     return found
 
 
-def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame_cache: Path | None = None,
-                 warnings: list[str] | None = None, workers: int | None = None, say=None) -> dict:
+def browser_data(
+    runs: list[Path],
+    thumbnails_per_media: int = THUMBNAILS,
+    frame_cache: Path | None = None,
+    warnings: list[str] | None = None,
+    workers: int | None = None,
+    say=None,
+) -> dict:
     """The question browser's data: runs, protocols, questions (text, options, gold, media) and one
     result per (run, mode, question). ``warnings`` collects what could not be shown and why;
     ``workers``: processes making thumbnails; ``say``: where to tell what takes time."""
@@ -134,19 +142,34 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
         if key not in loaded:
             loaded[key] = _load_questions(part.benchmark, settings, data_dir)
             if loaded[key][2]:
-                warnings.append(f"{names[part.run]} {part.benchmark}: {loaded[key][2]}; questions show without their text")
+                warnings.append(
+                    f"{names[part.run]} {part.benchmark}: {loaded[key][2]}; questions show without their text"
+                )
         by_id, hashes, why = loaded[key]
         sampling_text = settings.get("sampling") or manifest.get("frames")
         for name, block in summary.get("accuracy", {}).items():
-            protocols.setdefault(name, {"formulation": block.get("formulation") if isinstance(block, dict) and block.get("formulation") else formulation(name)})
+            protocols.setdefault(
+                name,
+                {
+                    "formulation": block.get("formulation")
+                    if isinstance(block, dict) and block.get("formulation")
+                    else formulation(name)
+                },
+            )
         for record in records:
             question = by_id.get(record.id)
             # today's text beside the run's scores only when it is what the run scored (same hash)
             changed = question is not None and hashes.get(record.id) != record.question_sha256
             qkey = (part.benchmark, record.id, changed)
             if qkey not in question_index:
-                entry = {"id": record.id, "b": part.benchmark, "gold": record.gold, "letters": list(record.letters),
-                         "fields": {str(k): str(v) for k, v in record.fields.items()}, "m": None}
+                entry = {
+                    "id": record.id,
+                    "b": part.benchmark,
+                    "gold": record.gold,
+                    "letters": list(record.letters),
+                    "fields": {str(k): str(v) for k, v in record.fields.items()},
+                    "m": None,
+                }
                 if changed:
                     entry["changed"] = True
                     entry["missing"] = "question changed since the run: text not shown"
@@ -167,8 +190,15 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
                         if mkey not in media_index:
                             media_index[mkey] = len(media)
                             media.append({"key": question.media.key})
-                            tasks.append((question.media, sampling_text, settings.get("frame_transform"), cache_dir,
-                                          thumbnails_per_media))
+                            tasks.append(
+                                (
+                                    question.media,
+                                    sampling_text,
+                                    settings.get("frame_transform"),
+                                    cache_dir,
+                                    thumbnails_per_media,
+                                )
+                            )
                         entry["m"] = media_index[mkey]
                     elif thumbnails_per_media > 0:
                         entry["missing_frames"] = "frames not available: the run does not record its sampling"
@@ -187,26 +217,44 @@ def browser_data(runs: list[Path], thumbnails_per_media: int = THUMBNAILS, frame
     modes = list(dict.fromkeys(r[2] for r in results))
     return {
         "runs": names,
-        "benchmarks": {b: {"title": BENCHMARKS[b]().title, "category": BENCHMARKS[b]().category_field}
-                       for b in dict.fromkeys(q["b"] for q in questions) if b in BENCHMARKS},
-        "protocols": [{"name": p, "formulation": protocols[p]["formulation"], "label": protocol_name(p),
-                       "lower": lower_is_better(p)} for p in order],
+        "benchmarks": {
+            b: {"title": BENCHMARKS[b]().title, "category": BENCHMARKS[b]().category_field}
+            for b in dict.fromkeys(q["b"] for q in questions)
+            if b in BENCHMARKS
+        },
+        "protocols": [
+            {
+                "name": p,
+                "formulation": protocols[p]["formulation"],
+                "label": protocol_name(p),
+                "lower": lower_is_better(p),
+            }
+            for p in order
+        ],
         "formulations": {f: formulation_label(f) for f in dict.fromkeys(protocols[p]["formulation"] for p in order)},
-        "questions": questions, "media": media,
+        "questions": questions,
+        "media": media,
         "modes": modes,
         # per result: [question, run, mode index, pred, correct, scores, generated, error, frames], where
         # pred holds one character per protocol of "protocols" (its letter; "." none; "-" not recorded),
         # correct "1"/"0"/"-" likewise, scores a list per protocol (the options' scores in letter order, or 0),
         # generated [text, letter read, status, error], frames [first, last, count] of the sampled indices
-        "results": [[q, run, modes.index(mode), *_compact(record, order), generated, error, frames]
-                    for q, run, mode, record, generated, error, frames in results],
+        "results": [
+            [q, run, modes.index(mode), *_compact(record, order), generated, error, frames]
+            for q, run, mode, record, generated, error, frames in results
+        ],
     }
 
 
 def json_for_script(value) -> str:
     """JSON that is safe inside a ``<script>`` element: no ``<``, ``>``, ``&`` or U+2028/9 left raw."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                         ("\u2029", "\\u2029")):
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(raw, escaped)
     return text

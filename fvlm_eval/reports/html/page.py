@@ -45,19 +45,34 @@ def tables_html(report: Report) -> str:
     benchmarks = report.benchmarks
     titles = [BENCHMARKS[b]().title for b in benchmarks]
     formulations = report.formulations
-    parts = ["<h2>Main comparison</h2>",
-             "<p>Accuracy %, 95% interval (clustered by video), coverage and the chance level of a uniform guess on the "
-             f"same questions; failed questions count as wrong. ⚠: not significantly above chance (exact test, alpha "
-             f"{_e(report.alpha)}) or not above always answering one letter.</p>",
-             _table(["model and mode", "formulation", "protocol", *titles],
-                    [[label, formulations.get(label, ""), report.protocols[label],
-                      *[fmt(report.cell(label, b), b) for b in benchmarks]] for label in report.rows])]
+    parts = [
+        "<h2>Main comparison</h2>",
+        "<p>Accuracy %, 95% interval (clustered by video), coverage and the chance level of a uniform guess on the "
+        f"same questions; failed questions count as wrong. ⚠: not significantly above chance (exact test, alpha "
+        f"{_e(report.alpha)}) or not above always answering one letter.</p>",
+        _table(
+            ["model and mode", "formulation", "protocol", *titles],
+            [
+                [
+                    label,
+                    formulations.get(label, ""),
+                    report.protocols[label],
+                    *[fmt(report.cell(label, b), b) for b in benchmarks],
+                ]
+                for label in report.rows
+            ],
+        ),
+    ]
     used = list(dict.fromkeys(formulations[label] for label in report.rows if label in formulations))
     parts.append("<ul>" + "".join(f"<li><b>{_e(f)}</b>: {_e(formulation_label(f))}</li>" for f in used) + "</ul>")
     flags = [f"{label} on {BENCHMARKS[b]().title}: {f}" for label, b, f in report.flagged()]
     if report.warnings or flags:
-        parts.append("<ul class='warn'>" + "".join(f"<li>{_e(w)}</li>" for w in report.warnings)
-                     + "".join(f"<li>⚠ {_e(f)}</li>" for f in flags) + "</ul>")
+        parts.append(
+            "<ul class='warn'>"
+            + "".join(f"<li>{_e(w)}</li>" for w in report.warnings)
+            + "".join(f"<li>⚠ {_e(f)}</li>" for f in flags)
+            + "</ul>"
+        )
     if report.full:
         rows = []
         for row in report.full:
@@ -67,27 +82,39 @@ def tables_html(report: Report) -> str:
                 chance = f" (chance {cell.chance:.1f})" if cell is not None and cell.chance is not None else ""
                 cells.append(fmt(cell, b, with_coverage=False) + chance)
             rows.append([f"{row.run} {row.mode}", row.formulation, row.protocol, *cells])
-        parts += ["<h2>Every protocol recorded, by formulation</h2>",
-                  _table(["model and mode", "formulation", "protocol", *titles], rows)]
+        parts += [
+            "<h2>Every protocol recorded, by formulation</h2>",
+            _table(["model and mode", "formulation", "protocol", *titles], rows),
+        ]
     for benchmark, table in report.breakdowns.items():
         columns = [c for c in report.rows if any(c in r for r in table.rows.values())]
-        rows = [[value, *[fmt(cells.get(c), with_coverage=False) for c in columns]] for value, cells in table.rows.items()]
-        parts += [f"<h2>{_e(BENCHMARKS[benchmark]().title)} by {_e(table.field)}</h2>",
-                  _table([table.field, *columns], rows)]
+        rows = [
+            [value, *[fmt(cells.get(c), with_coverage=False) for c in columns]] for value, cells in table.rows.items()
+        ]
+        parts += [
+            f"<h2>{_e(BENCHMARKS[benchmark]().title)} by {_e(table.field)}</h2>",
+            _table([table.field, *columns], rows),
+        ]
     if report.sources:
-        parts.append("<h2>Sources</h2><ul>" + "".join(f"<li>{_e(c)}: {_e(s)}</li>" for c, s in report.sources.items())
-                     + "</ul>")
+        parts.append(
+            "<h2>Sources</h2><ul>" + "".join(f"<li>{_e(c)}: {_e(s)}</li>" for c, s in report.sources.items()) + "</ul>"
+        )
     return "\n".join(parts)
 
 
 def render(report: Report, data: dict, charts: list[Path], warnings: list[str] = ()) -> str:
     script = _asset("browser.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    policy = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
-              "base-uri 'none'; form-action 'none'")
-    images = "".join(f'<figure><img alt="{_e(path.stem)}" src="data:image/png;base64,'
-                     f'{base64.b64encode(path.read_bytes()).decode("ascii")}"><figcaption>{_e(path.name)}</figcaption></figure>'
-                     for path in charts if path.is_file())
+    policy = (
+        f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    images = "".join(
+        f'<figure><img alt="{_e(path.stem)}" src="data:image/png;base64,'
+        f'{base64.b64encode(path.read_bytes()).decode("ascii")}"><figcaption>{_e(path.name)}</figcaption></figure>'
+        for path in charts
+        if path.is_file()
+    )
     notes = "".join(f"<li>{_e(w)}</li>" for w in warnings)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -112,9 +139,16 @@ def render(report: Report, data: dict, charts: list[Path], warnings: list[str] =
 """
 
 
-def write_html(report: Report, runs: list[Path], folder: Path, charts: list[Path],
-               thumbnails_per_media: int = THUMBNAILS, frame_cache: Path | None = None, workers: int | None = None,
-               say=None) -> Path:
+def write_html(
+    report: Report,
+    runs: list[Path],
+    folder: Path,
+    charts: list[Path],
+    thumbnails_per_media: int = THUMBNAILS,
+    frame_cache: Path | None = None,
+    workers: int | None = None,
+    say=None,
+) -> Path:
     """Write ``folder/report.html`` (see the module's docstring) and return its path."""
     warnings: list[str] = []
     data = browser_data(runs, thumbnails_per_media, frame_cache, warnings, workers, say)

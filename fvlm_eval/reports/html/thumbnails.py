@@ -41,8 +41,11 @@ def _strip(frames, labels: list[str]) -> dict:
         x += image.width
     buffer = io.BytesIO()
     strip.save(buffer, "JPEG", quality=THUMB_QUALITY, optimize=True)
-    return {"jpeg": base64.b64encode(buffer.getvalue()).decode("ascii"), "widths": [i.width for i in images],
-            "labels": labels}
+    return {
+        "jpeg": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "widths": [i.width for i in images],
+        "labels": labels,
+    }
 
 
 def _pick(count: int, wanted: int) -> list[int]:
@@ -53,9 +56,9 @@ def _pick(count: int, wanted: int) -> list[int]:
 
 def thumbnails(media, sampling: Sampling, transform_key: str | None, cache_dir: Path | None, count: int) -> dict:
     """A thumbnail strip of ``count`` of the media's sampled frames, or ``{"note": why not}``."""
-    from fvlm_eval.media.frame_cache import FrameCache
     from fvlm_eval.media import MediaError
     from fvlm_eval.media.decode import decode
+    from fvlm_eval.media.frame_cache import FrameCache
 
     clip = None
     if cache_dir is not None and transform_key:
@@ -74,8 +77,7 @@ def thumbnails(media, sampling: Sampling, transform_key: str | None, cache_dir: 
             source = "decoded"
         chosen = _pick(len(frame_map), count)
         labels = [f"#{indices[i]}" + (f" {times[i]:.1f}s" if times else "") for i in chosen]
-        return {**_strip([frames[frame_map[i]] for i in chosen], labels), "source": source,
-                "sampled": len(frame_map)}
+        return {**_strip([frames[frame_map[i]] for i in chosen], labels), "source": source, "sampled": len(frame_map)}
     except MediaError as error:
         return {"note": f"frames not available: {error}"}
     except Exception as error:  # a thumbnail must never stop the report

@@ -35,22 +35,32 @@ from fvlm_eval.reports.regress.compare import Comparison, RegressUnusable, compa
 from fvlm_eval.reports.regress.render import console_text, markdown
 
 
-def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float = 0.05, allow_mismatch: bool = False,
-            seed: int = 0, output: Path | None = None, min_overlap: float = 0.9, protocol: str | None = None,
-            allow_underpowered: bool = False) -> int:
+def regress(
+    baseline: Path,
+    current: Path,
+    max_drop: float = 1.0,
+    alpha: float = 0.05,
+    allow_mismatch: bool = False,
+    seed: int = 0,
+    output: Path | None = None,
+    min_overlap: float = 0.9,
+    protocol: str | None = None,
+    allow_underpowered: bool = False,
+) -> int:
     """Compare, say the verdict, write ``regress.md`` and ``regress.json`` (and append to
     ``$GITHUB_STEP_SUMMARY`` when set); returns the exit code."""
     from rich.markdown import Markdown
 
     from fvlm_eval.terminal import console
 
-    result = compare_runs(baseline, current, max_drop, alpha, allow_mismatch, seed, min_overlap, protocol,
-                          allow_underpowered)
+    result = compare_runs(
+        baseline, current, max_drop, alpha, allow_mismatch, seed, min_overlap, protocol, allow_underpowered
+    )
     text = markdown(result)
     folder = Path(output) if output else Path(current) / "regress"
     shown = console_text(result, folder)
     verdict, rest = shown.split("\n", 1)  # the verdict first, on its own (`regress ... | head -1`: a reader that
-    console().print(Markdown(verdict))    # leaves after it makes the later lines meet a closed pipe, said on stderr)
+    console().print(Markdown(verdict))  # leaves after it makes the later lines meet a closed pipe, said on stderr)
     write_text_atomic(folder / "regress.md", text)
     write_json_atomic(folder / "regress.json", result.to_json())
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -59,8 +69,11 @@ def regress(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float =
             with open(step_summary, "a", encoding="utf-8") as handle:
                 handle.write(text)
         except OSError as error:
-            print(f"warning: GITHUB_STEP_SUMMARY={step_summary}: not written ({error.strerror or error}); "
-                  "the verdict stands", file=sys.stderr)
+            print(
+                f"warning: GITHUB_STEP_SUMMARY={step_summary}: not written ({error.strerror or error}); "
+                "the verdict stands",
+                file=sys.stderr,
+            )
     console().print(Markdown(rest.lstrip("\n")), new_line_start=True)
     return result.exit_code
 

@@ -52,15 +52,27 @@ class Paired:
     gained: list[str]
 
     def to_json(self) -> dict:
-        return {"n": self.n, "videos": self.videos, "needed": self.needed, "baseline": self.baseline,
-                "current": self.current, "delta": self.delta, "ci95": list(self.ci95), "p_drop": self.p_drop,
-                "mcnemar_p": self.mcnemar_p, "stderr": self.stderr, "detectable_drop": self.detectable_drop,
-                "lost": self.lost, "gained": self.gained}
+        return {
+            "n": self.n,
+            "videos": self.videos,
+            "needed": self.needed,
+            "baseline": self.baseline,
+            "current": self.current,
+            "delta": self.delta,
+            "ci95": list(self.ci95),
+            "p_drop": self.p_drop,
+            "mcnemar_p": self.mcnemar_p,
+            "stderr": self.stderr,
+            "detectable_drop": self.detectable_drop,
+            "lost": self.lost,
+            "gained": self.gained,
+        }
 
 
 @dataclass(frozen=True)
 class Row:
-    """One comparison: a (benchmark, mode) overall (``breakdown`` empty; ``underpowered`` said) or one breakdown value."""
+    """One comparison: a (benchmark, mode) overall (``breakdown`` empty; ``underpowered`` said) or one
+    breakdown value."""
 
     benchmark: str
     mode: str
@@ -76,9 +88,15 @@ class Row:
         return not self.breakdown
 
     def to_json(self) -> dict:
-        value = {"benchmark": self.benchmark, "mode": self.mode, "protocol": self.protocol,
-                 "formulation": self.formulation, "breakdown": self.breakdown, "value": self.value,
-                 **self.stats.to_json()}
+        value = {
+            "benchmark": self.benchmark,
+            "mode": self.mode,
+            "protocol": self.protocol,
+            "formulation": self.formulation,
+            "breakdown": self.breakdown,
+            "value": self.value,
+            **self.stats.to_json(),
+        }
         if self.underpowered is not None:
             value["underpowered"] = self.underpowered
         return value
@@ -110,13 +128,26 @@ class Comparison:
     power: float = POWER
 
     def to_json(self) -> dict:
-        return {"baseline": self.baseline, "current": self.current, "max_drop": self.max_drop, "alpha": self.alpha,
-                "power": self.power, "seed": self.seed, "min_overlap": self.min_overlap, "protocol": self.protocol,
-                "verdict": self.verdict, "exit_code": self.exit_code, "too_little_shared": self.too_little_shared,
-                "mismatches": self.mismatches, "protocol_problems": self.protocol_problems,
-                "underpowered": [f"{r.benchmark} {r.mode}" for r in self.underpowered], "warnings": self.warnings,
-                "unpaired_runs": self.unpaired_runs, "only_in_one_run": self.only_in_one_run,
-                "comparisons": [r.to_json() for r in self.rows]}
+        return {
+            "baseline": self.baseline,
+            "current": self.current,
+            "max_drop": self.max_drop,
+            "alpha": self.alpha,
+            "power": self.power,
+            "seed": self.seed,
+            "min_overlap": self.min_overlap,
+            "protocol": self.protocol,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "too_little_shared": self.too_little_shared,
+            "mismatches": self.mismatches,
+            "protocol_problems": self.protocol_problems,
+            "underpowered": [f"{r.benchmark} {r.mode}" for r in self.underpowered],
+            "warnings": self.warnings,
+            "unpaired_runs": self.unpaired_runs,
+            "only_in_one_run": self.only_in_one_run,
+            "comparisons": [r.to_json() for r in self.rows],
+        }
 
 
 def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
@@ -124,15 +155,25 @@ def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
     if not folder.is_dir():
         raise RegressUnusable(f"--{role} {folder}: no such folder")
     if (folder / "samples.jsonl").is_file():
-        raise RegressUnusable(f"--{role} {folder}: this is one benchmark/mode folder; give the run folder "
-                              f"(the --output-dir of `fvlm-eval run`), {folder.parent.parent}")
-    found = {(p.parent.parent.name, p.parent.name): p.parent  # a summary without records too: it is warned about
-             for name in ("samples.jsonl", "summary.json") for p in sorted(folder.glob(f"*/*/{name}"))}
+        raise RegressUnusable(
+            f"--{role} {folder}: this is one benchmark/mode folder; give the run folder "
+            f"(the --output-dir of `fvlm-eval run`), {folder.parent.parent}"
+        )
+    found = {
+        (p.parent.parent.name, p.parent.name): p.parent  # a summary without records too: it is warned about
+        for name in ("samples.jsonl", "summary.json")
+        for p in sorted(folder.glob(f"*/*/{name}"))
+    }
     shards = sorted(folder.glob("*/*/samples.shard-*.jsonl"))
     if shards:
-        raise RegressUnusable(f"--{role} {folder}: holds unmerged shards ({shards[0].name}); run `fvlm-eval merge {folder}` first")
+        raise RegressUnusable(
+            f"--{role} {folder}: holds unmerged shards ({shards[0].name}); run `fvlm-eval merge {folder}` first"
+        )
     if not found:
-        raise RegressUnusable(f"--{role} {folder}: no <benchmark>/<mode>/samples.jsonl under it; is it the --output-dir of `fvlm-eval run`?")
+        raise RegressUnusable(
+            f"--{role} {folder}: no <benchmark>/<mode>/samples.jsonl under it; is it the --output-dir of `fvlm-eval "
+            "run`?"
+        )
     return found
 
 
@@ -154,15 +195,28 @@ def unmeasured(run: RunFolder, protocol: str) -> str | None:
     if answered:
         if lacking == len(answered):
             return "did not measure it: not in its records"
-        return (f"measured it on only {len(answered) - lacking} of its {len(answered)} answered questions (the others were "
-                "scored without it, e.g. by a rerun with other flags)") if lacking else None
+        return (
+            (
+                f"measured it on only {len(answered) - lacking} of its {len(answered)} answered questions (the others "
+                "were "
+                "scored without it, e.g. by a rerun with other flags)"
+            )
+            if lacking
+            else None
+        )
     if run.summary is not None and protocol not in run.summary.get("accuracy", {}):
         return "did not measure it: not in its summary.json"
     return None
 
 
-def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protocol: str, seed: int,
-                 alpha: float = 0.05, max_drop: float = 1.0) -> Paired:
+def compare_pair(
+    baseline: dict[str, Record],
+    current: dict[str, Record],
+    protocol: str,
+    seed: int,
+    alpha: float = 0.05,
+    max_drop: float = 1.0,
+) -> Paired:
     """Paired statistics over the ids both runs hold (see ``Paired``)."""
     shared = [i for i in baseline if i in current]
     before = [bool(baseline[i].correct.get(protocol)) for i in shared]
@@ -173,22 +227,37 @@ def compare_pair(baseline: dict[str, Record], current: dict[str, Record], protoc
     n = len(shared)
     test = paired_cluster_test(before, after, groups, alpha, POWER)
     low, high = paired_bootstrap(before, after, groups, seed=seed)
-    return Paired(n, test.clusters, questions_needed(test, max_drop / 100), 100 * sum(before) / n if n else 0.0,
-                  100 * sum(after) / n if n else 0.0, 100 * test.delta, (100 * low, 100 * high), test.p_drop,
-                  mcnemar_exact(len(lost), len(gained)), 100 * test.stderr if math.isfinite(test.stderr) else None,
-                  100 * test.detectable if math.isfinite(test.detectable) else None, lost, gained)
+    return Paired(
+        n,
+        test.clusters,
+        questions_needed(test, max_drop / 100),
+        100 * sum(before) / n if n else 0.0,
+        100 * sum(after) / n if n else 0.0,
+        100 * test.delta,
+        (100 * low, 100 * high),
+        test.p_drop,
+        mcnemar_exact(len(lost), len(gained)),
+        100 * test.stderr if math.isfinite(test.stderr) else None,
+        100 * test.detectable if math.isfinite(test.detectable) else None,
+        lost,
+        gained,
+    )
 
 
 def _headline(base: RunFolder, cur: RunFolder, where: str, problems: list[str], warnings: list[str]) -> str | None:
     """The protocol both runs headline, or ``None`` (with the problem said) when they differ."""
     found = {role: run.headline_protocol for role, run in (("baseline", base), ("current", cur))}
     if found["baseline"] and found["current"] and found["baseline"] != found["current"]:
-        problems.append(f"{where}: the runs headline different protocols (baseline {found['baseline']!r}, current "
-                        f"{found['current']!r}); choose one with --protocol")
+        problems.append(
+            f"{where}: the runs headline different protocols (baseline {found['baseline']!r}, current "
+            f"{found['current']!r}); choose one with --protocol"
+        )
         return None
     if not found["baseline"] and not found["current"]:
-        warnings.append(f"{where}: neither run has a summary naming its headline protocol; comparing "
-                        f"{DEFAULT_PROTOCOL!r} (choose with --protocol)")
+        warnings.append(
+            f"{where}: neither run has a summary naming its headline protocol; comparing "
+            f"{DEFAULT_PROTOCOL!r} (choose with --protocol)"
+        )
     return found["baseline"] or found["current"] or DEFAULT_PROTOCOL
 
 
@@ -202,9 +271,17 @@ def _settings(folder: Path) -> dict:
     return settings
 
 
-def compare_runs(baseline: Path, current: Path, max_drop: float = 1.0, alpha: float = 0.05, allow_mismatch: bool = False,
-                 seed: int = 0, min_overlap: float = 0.9, protocol: str | None = None,
-                 allow_underpowered: bool = False) -> Comparison:
+def compare_runs(
+    baseline: Path,
+    current: Path,
+    max_drop: float = 1.0,
+    alpha: float = 0.05,
+    allow_mismatch: bool = False,
+    seed: int = 0,
+    min_overlap: float = 0.9,
+    protocol: str | None = None,
+    allow_underpowered: bool = False,
+) -> Comparison:
     """Pair, compare and decide (see the module docstring); the verdict's exit code: 0 pass; 1 a drop larger
     than ``max_drop`` points, significant at ``alpha``; 3 settings or protocol differ; 4 not comparable;
     5 underpowered (``allow_underpowered``: a pass with a warning)."""
@@ -215,8 +292,10 @@ def compare_runs(baseline: Path, current: Path, max_drop: float = 1.0, alpha: fl
     base_runs, cur_runs = _runs(baseline, "baseline"), _runs(current, "current")
     common = sorted(set(base_runs) & set(cur_runs))
     if not common:
-        raise RegressUnusable(f"the runs share no benchmark/mode: baseline has {', '.join('/'.join(k) for k in base_runs)}; "
-                              f"current has {', '.join('/'.join(k) for k in cur_runs)}")
+        raise RegressUnusable(
+            f"the runs share no benchmark/mode: baseline has {', '.join('/'.join(k) for k in base_runs)}; "
+            f"current has {', '.join('/'.join(k) for k in cur_runs)}"
+        )
     results, mismatches, protocol_problems, warnings, only, thin = [], [], [], [], {}, []
     for key in common:
         where = f"{key[0]} {key[1]}"
@@ -228,41 +307,66 @@ def compare_runs(baseline: Path, current: Path, max_drop: float = 1.0, alpha: fl
         base, cur = _load(base_folder), _load(cur_folder)
         warnings += [f"baseline: {w}" for w in base.warnings] + [f"current: {w}" for w in cur.warnings]
         base_records, cur_records = base.records, cur.records
-        changed = sorted(i for i in set(base_records) & set(cur_records)
-                         if base_records[i].question_sha256 != cur_records[i].question_sha256)
+        changed = sorted(
+            i
+            for i in set(base_records) & set(cur_records)
+            if base_records[i].question_sha256 != cur_records[i].question_sha256
+        )
         if changed:  # the same id, another question: never paired
-            mismatches.append(f"{where}: {counted(len(changed), 'question')} {agreeing(len(changed), 'differs', 'differ')} between the runs under the same id "
-                              f"(question, options, gold or media changed), e.g. {changed[0]}; they are not compared")
+            mismatches.append(
+                f"{where}: {counted(len(changed), 'question')} {agreeing(len(changed), 'differs', 'differ')} between "
+                "the runs under the same id "
+                f"(question, options, gold or media changed), e.g. {changed[0]}; they are not compared"
+            )
             base_records = {i: r for i, r in base_records.items() if i not in changed}
             cur_records = {i: r for i, r in cur_records.items() if i not in changed}
         shared = len(set(base_records) & set(cur_records))
         if shared < min_overlap * max(len(base_records), len(cur_records)) or shared == 0:
-            thin.append(f"{where}: {counted(shared, 'question')} in common, of {len(base_records)} (baseline) and "
-                        f"{len(cur_records)} (current)")
-        only[where] = {"baseline_only": sorted(set(base_records) - set(cur_records)),
-                       "current_only": sorted(set(cur_records) - set(base_records))}
+            thin.append(
+                f"{where}: {counted(shared, 'question')} in common, of {len(base_records)} (baseline) and "
+                f"{len(cur_records)} (current)"
+            )
+        only[where] = {
+            "baseline_only": sorted(set(base_records) - set(cur_records)),
+            "current_only": sorted(set(cur_records) - set(base_records)),
+        }
         chosen = protocol or _headline(base, cur, where, protocol_problems, warnings)
         if chosen is None:
             continue
-        missing = [f"the {role} run {why}"
-                   for role, run in (("baseline", base), ("current", cur)) if (why := unmeasured(run, chosen))]
+        missing = [
+            f"the {role} run {why}"
+            for role, run in (("baseline", base), ("current", cur))
+            if (why := unmeasured(run, chosen))
+        ]
         if missing:
-            protocol_problems.append(f"{where}: protocol {chosen!r}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
-                                     "a settings difference, not a drop)")
+            protocol_problems.append(
+                f"{where}: protocol {chosen!r}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
+                "a settings difference, not a drop)"
+            )
             continue
         if formulation(chosen) == "cloze" and base_settings.get("cloze_framing") != cur_settings.get("cloze_framing"):
-            mismatches.append(f"{where}: cloze_framing {base_settings.get('cloze_framing')!r} vs "
-                              f"{cur_settings.get('cloze_framing')!r} (protocol {chosen} is a cloze one)")
+            mismatches.append(
+                f"{where}: cloze_framing {base_settings.get('cloze_framing')!r} vs "
+                f"{cur_settings.get('cloze_framing')!r} (protocol {chosen} is a cloze one)"
+            )
         overall = compare_pair(base_records, cur_records, chosen, seed, alpha, max_drop)
         weak = overall.detectable_drop is None or overall.detectable_drop > max_drop
         named = (key[0], key[1], chosen, formulation(chosen))
         results.append(Row(*named, "", "", overall, weak))
         for name in sorted({f for r in cur_records.values() for f in r.fields}):
             for value in sorted({str(r.fields.get(name, "")) for r in cur_records.values()}):
+
                 def pick(records, name=name, value=value):
                     return {i: r for i, r in records.items() if str(r.fields.get(name, "")) == value}
-                results.append(Row(*named, name, value,
-                                   compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha, max_drop)))
+
+                results.append(
+                    Row(
+                        *named,
+                        name,
+                        value,
+                        compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha, max_drop),
+                    )
+                )
     unpaired = sorted(set(base_runs) ^ set(cur_runs))
     for role, runs in (("baseline", base_runs), ("current", cur_runs)):
         warnings += [f"{role}: {why}" for key in unpaired if key in runs and (why := no_records(runs[key]))]
@@ -279,15 +383,38 @@ def compare_runs(baseline: Path, current: Path, max_drop: float = 1.0, alpha: fl
         code = ExitCode.UNDERPOWERED
     else:
         code = ExitCode.OK
-    verdicts = {ExitCode.OK: "pass", ExitCode.FAILED: "fail: significant drop",
-                ExitCode.REFUSED: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
-                ExitCode.UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)",
-                ExitCode.UNDERPOWERED: f"underpowered: a drop of {counted(max_drop, 'point')} could not have been detected"}
+    verdicts = {
+        ExitCode.OK: "pass",
+        ExitCode.FAILED: "fail: significant drop",
+        ExitCode.REFUSED: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
+        ExitCode.UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)",
+        ExitCode.UNDERPOWERED: f"underpowered: a drop of {counted(max_drop, 'point')} could not have been detected",
+    }
     verdict = verdicts[code]
     if code == ExitCode.OK and underpowered:
         verdict = "pass (underpowered, allowed by --allow-underpowered)"
-        warnings.append(f"passed although a drop of {counted(max_drop, 'point')} could not have been detected in "
-                        + ", ".join(f"{r.benchmark} {r.mode}" for r in underpowered) + " (--allow-underpowered)")
-    return Comparison(str(baseline), str(current), max_drop, alpha, seed, min_overlap, protocol, verdict, int(code), results,
-                      failing, thin, mismatches, protocol_problems, underpowered, warnings, [" ".join(k) for k in unpaired],
-                      only)
+        warnings.append(
+            f"passed although a drop of {counted(max_drop, 'point')} could not have been detected in "
+            + ", ".join(f"{r.benchmark} {r.mode}" for r in underpowered)
+            + " (--allow-underpowered)"
+        )
+    return Comparison(
+        str(baseline),
+        str(current),
+        max_drop,
+        alpha,
+        seed,
+        min_overlap,
+        protocol,
+        verdict,
+        int(code),
+        results,
+        failing,
+        thin,
+        mismatches,
+        protocol_problems,
+        underpowered,
+        warnings,
+        [" ".join(k) for k in unpaired],
+        only,
+    )

@@ -33,53 +33,79 @@ def console_text(result: Comparison, folder: Path) -> str:
             continue
         s = r.stats
         flag = " **(significant drop)**" if r in result.failing else ""
-        lines.append(f"- {r.benchmark} {r.mode} [{r.protocol}, {r.formulation}]: {s.baseline:.1f}% -> {s.current:.1f}% "
-                     f"({s.delta:+.1f}{flag}; 95% CI [{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]; p = {s.p_drop:.3g}; "
-                     f"detectable drop {_detectable(r)}; {counted(s.n, 'question')} on "
-                     f"{counted(s.videos, 'video')}, {len(s.lost)} lost, {len(s.gained)} gained)")
+        lines.append(
+            f"- {r.benchmark} {r.mode} [{r.protocol}, {r.formulation}]: {s.baseline:.1f}% -> {s.current:.1f}% "
+            f"({s.delta:+.1f}{flag}; 95% CI [{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]; p = {s.p_drop:.3g}; "
+            f"detectable drop {_detectable(r)}; {counted(s.n, 'question')} on "
+            f"{counted(s.videos, 'video')}, {len(s.lost)} lost, {len(s.gained)} gained)"
+        )
     return "\n".join(lines + ["", f"Per breakdown, and the questions that flipped: {folder / 'regress.md'}"]) + "\n"
 
 
 def markdown(result: Comparison) -> str:
-    lines = [f"## fvlm-eval regression: {result.verdict}", "",
-             f"baseline `{result.baseline}` vs current `{result.current}`; fail when a drop exceeds "
-             f"{counted(result.max_drop, 'point')} and an exact sign-flip test over videos (one-sided) gives p < "
-             f"{result.alpha:g}. *Detectable*: the smallest drop this comparison finds {result.power:.0%} of "
-             f"the time at that level; above --max-drop it is underpowered. McNemar's p treats questions as "
-             f"independent: shown, not used. Bootstrap seed {result.seed}.", ""]
-    sections = [(result.too_little_shared, "**Not comparable: the runs share too few questions.**"),
-                (result.protocol_problems, "**The protocol compared is not measured alike by both runs.**"),
-                (result.mismatches, "**Settings differ: these runs are not comparable as they stand.**"),
-                (result.warnings, "**Warnings**")]
+    lines = [
+        f"## fvlm-eval regression: {result.verdict}",
+        "",
+        f"baseline `{result.baseline}` vs current `{result.current}`; fail when a drop exceeds "
+        f"{counted(result.max_drop, 'point')} and an exact sign-flip test over videos (one-sided) gives p < "
+        f"{result.alpha:g}. *Detectable*: the smallest drop this comparison finds {result.power:.0%} of "
+        f"the time at that level; above --max-drop it is underpowered. McNemar's p treats questions as "
+        f"independent: shown, not used. Bootstrap seed {result.seed}.",
+        "",
+    ]
+    sections = [
+        (result.too_little_shared, "**Not comparable: the runs share too few questions.**"),
+        (result.protocol_problems, "**The protocol compared is not measured alike by both runs.**"),
+        (result.mismatches, "**Settings differ: these runs are not comparable as they stand.**"),
+        (result.warnings, "**Warnings**"),
+    ]
     for items, title in sections:
         if items:
             lines += [title, ""] + [f"- {m}" for m in items] + [""]
     weak = [r for r in result.rows if r.overall and r.underpowered and r not in result.failing]
     if weak:
         lines += [f"**Underpowered: a drop of {counted(result.max_drop, 'point')} could not have been detected.**", ""]
-        lines += [f"- {r.benchmark} {r.mode}: detectable drop {_detectable(r)} ({counted(r.stats.n, 'question')} on "
-                  f"{counted(r.stats.videos, 'video')}, {len(r.stats.lost) + len(r.stats.gained)} changed); "
-                  f"{_needed(r)} would be needed" for r in weak] + [""]
-    lines += ["| benchmark | mode | protocol | breakdown | n (videos) | baseline % | current % | change | "
-              "95% CI (paired bootstrap over videos) | p (drop, sign-flip over videos) | detectable drop | McNemar p | lost | gained |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"- {r.benchmark} {r.mode}: detectable drop {_detectable(r)} ({counted(r.stats.n, 'question')} on "
+            f"{counted(r.stats.videos, 'video')}, {len(r.stats.lost) + len(r.stats.gained)} changed); "
+            f"{_needed(r)} would be needed"
+            for r in weak
+        ] + [""]
+    lines += [
+        "| benchmark | mode | protocol | breakdown | n (videos) | baseline % | current % | change | "
+        "95% CI (paired bootstrap over videos) | p (drop, sign-flip over videos) | detectable drop | McNemar p | lost "
+        "| gained |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result.rows:
         s = r.stats
         where = f"{r.breakdown}={r.value}" if r.breakdown else "**all**"
         flag = " ⚠" if r in result.failing else ""
-        lines.append(f"| {r.benchmark} | {r.mode} | {r.protocol} ({r.formulation}) | {where} | {s.n} ({s.videos}) | "
-                     f"{s.baseline:.1f} | {s.current:.1f} | {s.delta:+.1f}{flag} | "
-                     f"[{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}] | {s.p_drop:.3g} | {_points(s.detectable_drop)} | "
-                     f"{s.mcnemar_p:.3g} | {len(s.lost)} | {len(s.gained)} |")
+        lines.append(
+            f"| {r.benchmark} | {r.mode} | {r.protocol} ({r.formulation}) | {where} | {s.n} ({s.videos}) | "
+            f"{s.baseline:.1f} | {s.current:.1f} | {s.delta:+.1f}{flag} | "
+            f"[{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}] | {s.p_drop:.3g} | {_points(s.detectable_drop)} | "
+            f"{s.mcnemar_p:.3g} | {len(s.lost)} | {len(s.gained)} |"
+        )
     for r in [r for r in result.rows if r.overall and (r.stats.lost or r.stats.gained)]:
         lost, gained = r.stats.lost, r.stats.gained
-        lines += ["", f"<details><summary>{r.benchmark} {r.mode}: {len(lost)} now wrong, {len(gained)} now right</summary>",
-                  "", "now wrong: " + (", ".join(lost[:200]) or "none"), "",
-                  "now right: " + (", ".join(gained[:200]) or "none"), "", "</details>"]
+        lines += [
+            "",
+            f"<details><summary>{r.benchmark} {r.mode}: {len(lost)} now wrong, {len(gained)} now right</summary>",
+            "",
+            "now wrong: " + (", ".join(lost[:200]) or "none"),
+            "",
+            "now right: " + (", ".join(gained[:200]) or "none"),
+            "",
+            "</details>",
+        ]
     for name, ids in result.only_in_one_run.items():
         if ids["baseline_only"] or ids["current_only"]:
-            lines += ["", f"**{name}: ids in one run only** (not compared): baseline only {len(ids['baseline_only'])}, "
-                          f"current only {len(ids['current_only'])}"]
+            lines += [
+                "",
+                f"**{name}: ids in one run only** (not compared): baseline only {len(ids['baseline_only'])}, "
+                f"current only {len(ids['current_only'])}",
+            ]
     if result.unpaired_runs:
         lines += ["", "benchmark/mode in one run only: " + ", ".join(result.unpaired_runs)]
     return "\n".join(lines) + "\n"

@@ -18,7 +18,13 @@ from pathlib import Path
 
 from fvlm_eval.files import write_json_atomic, write_text_atomic
 from fvlm_eval.reports.track.analysis import analyse
-from fvlm_eval.reports.track.checkpoints import TrackError, chosen_protocols, find_runs, load_checkpoints, step_from_name
+from fvlm_eval.reports.track.checkpoints import (
+    TrackError,
+    chosen_protocols,
+    find_runs,
+    load_checkpoints,
+    step_from_name,
+)
 from fvlm_eval.reports.track.render import best_caveat, chart, csv_text, markdown
 
 DEFAULT_SEED = 0
@@ -29,8 +35,13 @@ def default_output(paths: list[Path]) -> Path:
     return (first if not list(first.glob("*/*/summary.json")) else first.parent) / "track"
 
 
-def track(paths: list[Path], output: Path | None = None, protocols: list[str] | None = None, alpha: float = 0.05,
-          seed: int = DEFAULT_SEED) -> tuple[list[Path], dict]:
+def track(
+    paths: list[Path],
+    output: Path | None = None,
+    protocols: list[str] | None = None,
+    alpha: float = 0.05,
+    seed: int = DEFAULT_SEED,
+) -> tuple[list[Path], dict]:
     """Write ``track.md``, ``track.csv``, ``track.png`` (and ``track.json``); returns the paths
     and the analysis (points, best, pairs, halves)."""
     checkpoints = load_checkpoints([Path(p) for p in paths])
@@ -42,10 +53,18 @@ def track(paths: list[Path], output: Path | None = None, protocols: list[str] | 
     write_text_atomic(written[0], markdown(checkpoints, analysis, chosen, alpha))
     write_text_atomic(written[1], csv_text(analysis))
     chart(analysis, chosen, written[2])
-    write_json_atomic(written[3], {"protocols": chosen, "alpha": alpha, "seed": seed,
-                                   "checkpoints": [{"step": c.step, "run": str(c.folder), "step_from": c.step_from}
-                                                   for c in checkpoints],
-                                   "best": analysis["best"], "halves": analysis["halves"], "pairs": analysis["pairs"]})
+    write_json_atomic(
+        written[3],
+        {
+            "protocols": chosen,
+            "alpha": alpha,
+            "seed": seed,
+            "checkpoints": [{"step": c.step, "run": str(c.folder), "step_from": c.step_from} for c in checkpoints],
+            "best": analysis["best"],
+            "halves": analysis["halves"],
+            "pairs": analysis["pairs"],
+        },
+    )
     return written, analysis
 
 

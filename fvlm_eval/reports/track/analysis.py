@@ -25,8 +25,14 @@ def measured(record, protocol: str) -> bool:
 def compare(before: dict, after: dict, protocol: str, seed: int, alpha: float) -> dict:
     """``regress``'s paired statistics over the questions both runs asked alike and both measured
     under ``protocol``."""
-    shared = [i for i in before if i in after and before[i].question_sha256 == after[i].question_sha256
-              and measured(before[i], protocol) and measured(after[i], protocol)]
+    shared = [
+        i
+        for i in before
+        if i in after
+        and before[i].question_sha256 == after[i].question_sha256
+        and measured(before[i], protocol)
+        and measured(after[i], protocol)
+    ]
     base = {i: before[i] for i in shared}
     cur = {i: after[i] for i in shared}
     return compare_pair(base, cur, protocol, seed, alpha=alpha).to_json()
@@ -53,14 +59,31 @@ def split_halves(records: dict[str, dict], protocol: str) -> dict:
     usable = {s: v for s, v in per_step.items() if v[0] is not None and v[1] is not None}
     if not usable:
         sizes = [sum(v[2] for v in per_step.values()), sum(v[3] for v in per_step.values())]
-        return {"select_on": "videos of half A", "selected_step": None, "selection_accuracy": None,
-                "confirmation_accuracy": None, "confirmation_n": 0, "reverse_selected_step": None,
-                "reverse_confirmation_accuracy": None, "half_sizes": sizes} if per_step else {}
+        return (
+            {
+                "select_on": "videos of half A",
+                "selected_step": None,
+                "selection_accuracy": None,
+                "confirmation_accuracy": None,
+                "confirmation_n": 0,
+                "reverse_selected_step": None,
+                "reverse_confirmation_accuracy": None,
+                "half_sizes": sizes,
+            }
+            if per_step
+            else {}
+        )
     chosen = max(usable, key=lambda s: (usable[s][0], -s))
     reverse = max(usable, key=lambda s: (usable[s][1], -s))
-    return {"select_on": "videos of half A", "selected_step": chosen, "selection_accuracy": usable[chosen][0],
-            "confirmation_accuracy": usable[chosen][1], "confirmation_n": usable[chosen][3],
-            "reverse_selected_step": reverse, "reverse_confirmation_accuracy": usable[reverse][0]}
+    return {
+        "select_on": "videos of half A",
+        "selected_step": chosen,
+        "selection_accuracy": usable[chosen][0],
+        "confirmation_accuracy": usable[chosen][1],
+        "confirmation_n": usable[chosen][3],
+        "reverse_selected_step": reverse,
+        "reverse_confirmation_accuracy": usable[reverse][0],
+    }
 
 
 def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alpha: float) -> dict:
@@ -71,27 +94,62 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
         present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
         records = {c.step: _records(c.folder / benchmark / mode) for c in present}
         for protocol in protocols:
-            line = [p for p in rows if (p.benchmark, p.mode, p.protocol) == (benchmark, mode, protocol) and p.accuracy is not None]
+            line = [
+                p
+                for p in rows
+                if (p.benchmark, p.mode, p.protocol) == (benchmark, mode, protocol) and p.accuracy is not None
+            ]
             measured_at = {p.step for p in line}
             if not line:
                 continue
             top = max(line, key=lambda p: (p.accuracy, -p.step))
-            best.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, "step": top.step,
-                         "accuracy": top.accuracy, "low": top.low, "high": top.high, "n": top.n, "chance": top.chance,
-                         "checkpoints": len(line)})
-            split = split_halves({s: r for s, r in records.items() if s in measured_at}, protocol) if len(line) > 1 else {}
+            best.append(
+                {
+                    "benchmark": benchmark,
+                    "mode": mode,
+                    "protocol": protocol,
+                    "step": top.step,
+                    "accuracy": top.accuracy,
+                    "low": top.low,
+                    "high": top.high,
+                    "n": top.n,
+                    "chance": top.chance,
+                    "checkpoints": len(line),
+                }
+            )
+            split = (
+                split_halves({s: r for s, r in records.items() if s in measured_at}, protocol) if len(line) > 1 else {}
+            )
             if split:
                 halves.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, **split})
             for before, after in zip(present, present[1:]):
                 missing = [c.step for c in (before, after) if c.step not in measured_at]
                 if missing:  # a run that did not measure the protocol (a plain run has no circular_*): no pair
-                    pairs.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, "from": before.step,
-                                  "to": after.step, "n": None, "not_measured": missing})
+                    pairs.append(
+                        {
+                            "benchmark": benchmark,
+                            "mode": mode,
+                            "protocol": protocol,
+                            "from": before.step,
+                            "to": after.step,
+                            "n": None,
+                            "not_measured": missing,
+                        }
+                    )
                     continue
                 result = compare(records[before.step], records[after.step], protocol, seed, alpha)
-                pairs.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, "from": before.step,
-                              "to": after.step, **{k: v for k, v in result.items() if k not in ("lost", "gained")},
-                              "lost": len(result.get("lost") or ()), "gained": len(result.get("gained") or ())})
+                pairs.append(
+                    {
+                        "benchmark": benchmark,
+                        "mode": mode,
+                        "protocol": protocol,
+                        "from": before.step,
+                        "to": after.step,
+                        **{k: v for k, v in result.items() if k not in ("lost", "gained")},
+                        "lost": len(result.get("lost") or ()),
+                        "gained": len(result.get("gained") or ()),
+                    }
+                )
     return {"points": rows, "best": best, "pairs": pairs, "halves": halves}
 
 

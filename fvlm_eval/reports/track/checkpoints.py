@@ -63,7 +63,9 @@ def _summaries(folder: Path) -> dict[tuple[str, str], Summary]:
         try:
             found[(path.parent.parent.name, path.parent.name)] = Summary.from_json(summary)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise TrackError(f"{path}: not a summary of this version of fvlm-eval ({type(error).__name__}: {error})") from error
+            raise TrackError(
+                f"{path}: not a summary of this version of fvlm-eval ({type(error).__name__}: {error})"
+            ) from error
     return found
 
 
@@ -74,8 +76,10 @@ def find_runs(paths: list[Path]) -> list[Path]:
     runs = []
     for path in map(Path, paths):
         if path.is_file():
-            raise TrackError(f"{path}: a file, not a folder; give run folders (the --output-dir of fvlm-eval run) "
-                             "or a folder of them")
+            raise TrackError(
+                f"{path}: a file, not a folder; give run folders (the --output-dir of fvlm-eval run) "
+                "or a folder of them"
+            )
         if not path.is_dir():
             raise TrackError(f"{path}: no such folder")
         if list(path.glob("*/*/summary.json")):
@@ -83,8 +87,10 @@ def find_runs(paths: list[Path]) -> list[Path]:
             continue
         children = sorted(p for p in path.iterdir() if p.is_dir() and list(p.glob("*/*/summary.json")))
         if not children:
-            raise TrackError(f"{path}: not a run folder (no <benchmark>/<mode>/summary.json) and no sub-folder is one; "
-                             "give the --output-dir of each `fvlm-eval run`")
+            raise TrackError(
+                f"{path}: not a run folder (no <benchmark>/<mode>/summary.json) and no sub-folder is one; "
+                "give the --output-dir of each `fvlm-eval run`"
+            )
         runs += children
     return list(dict.fromkeys(runs))
 
@@ -93,14 +99,18 @@ def checkpoint(folder: Path) -> Checkpoint:
     summaries = _summaries(folder)
     steps = {s.manifest.get("step") for s in summaries.values()} - {None}
     if len(steps) > 1:
-        raise TrackError(f"{folder}: its summaries name different steps ({', '.join(map(str, sorted(steps)))}); "
-                         "one run folder is one checkpoint")
+        raise TrackError(
+            f"{folder}: its summaries name different steps ({', '.join(map(str, sorted(steps)))}); "
+            "one run folder is one checkpoint"
+        )
     if steps:
         return Checkpoint(int(steps.pop()), folder, "manifest", summaries)
     step = step_from_name(folder.name)
     if step is None:
-        raise TrackError(f"{folder}: no training step: neither its manifest (fvlm-eval run --step N) nor its name "
-                         "(step_9000, checkpoint-9000, ckpt9000, ...) gives one")
+        raise TrackError(
+            f"{folder}: no training step: neither its manifest (fvlm-eval run --step N) nor its name "
+            "(step_9000, checkpoint-9000, ckpt9000, ...) gives one"
+        )
     return Checkpoint(step, folder, "folder name", summaries)
 
 
@@ -118,8 +128,22 @@ def points(checkpoints: list[Checkpoint]) -> list[Point]:
         for (benchmark, mode), summary in sorted(ckpt.summaries.items()):
             for protocol, result in summary.accuracy.items():
                 interval = result.ci95 or (None, None)
-                rows.append(Point(ckpt.step, str(ckpt.folder), benchmark, mode, protocol, formulation_of(protocol, result),
-                                  result.accuracy, interval[0], interval[1], result.correct, result.n, result.chance))
+                rows.append(
+                    Point(
+                        ckpt.step,
+                        str(ckpt.folder),
+                        benchmark,
+                        mode,
+                        protocol,
+                        formulation_of(protocol, result),
+                        result.accuracy,
+                        interval[0],
+                        interval[1],
+                        result.correct,
+                        result.n,
+                        result.chance,
+                    )
+                )
     return rows
 
 
@@ -130,7 +154,9 @@ def chosen_protocols(checkpoints: list[Checkpoint], requested: list[str] | None)
     if requested:
         missing = [p for p in requested if p not in measured]
         if missing:
-            raise TrackError(f"--protocol {', '.join(missing)}: no run measured it; measured: {', '.join(sorted(measured))}")
+            raise TrackError(
+                f"--protocol {', '.join(missing)}: no run measured it; measured: {', '.join(sorted(measured))}"
+            )
         return list(dict.fromkeys(requested))
     found = [s.headline_protocol for c in checkpoints for s in c.summaries.values()]
     found += ["generated"] if "generated" in measured else []

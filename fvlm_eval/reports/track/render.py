@@ -20,21 +20,28 @@ def _points_text(value) -> str:
     return "n/a" if value is None else f"{value:+.1f}"
 
 
-CAVEAT = ("The best checkpoint's figure is the maximum of {k} noisy accuracies: it is biased upward (even "
-          "checkpoints that are all equally good would show a best one above their common accuracy), and its "
-          "interval does not account for the choice. The honest way: choose the checkpoint on one subset of the "
-          "questions and report it on another. Above, under each benchmark, the checkpoints are compared on half A of the videos "
-          "(a fixed split by video, so that no video is in both halves) and the chosen one is reported on half B; "
-          "for a final figure, choose on a `--limit` subset and confirm on the full benchmark, or on another "
-          "benchmark split.")
+CAVEAT = (
+    "The best checkpoint's figure is the maximum of {k} noisy accuracies: it is biased upward (even "
+    "checkpoints that are all equally good would show a best one above their common accuracy), and its "
+    "interval does not account for the choice. The honest way: choose the checkpoint on one subset of the "
+    "questions and report it on another. Above, under each benchmark, the checkpoints are compared on half A of the "
+    "videos "
+    "(a fixed split by video, so that no video is in both halves) and the chosen one is reported on half B; "
+    "for a final figure, choose on a `--limit` subset and confirm on the full benchmark, or on another "
+    "benchmark split."
+)
 
 
 def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str], alpha: float) -> str:
     out = ["# Accuracy against training step", ""]
     out += ["| step | run | step read from |", "|---:|---|---|"]
     out += [f"| {c.step} | `{c.folder}` | {c.step_from} |" for c in checkpoints]
-    out += ["", f"Protocols drawn and compared: {', '.join(f'`{p}`' for p in protocols)} "
-            "(every protocol is in `track.csv`). Cells: accuracy % [95% interval] (questions); chance beside.", ""]
+    out += [
+        "",
+        f"Protocols drawn and compared: {', '.join(f'`{p}`' for p in protocols)} "
+        "(every protocol is in `track.csv`). Cells: accuracy % [95% interval] (questions); chance beside.",
+        "",
+    ]
     keys = sorted({(p.benchmark, p.mode) for p in analysis["points"]})
     for benchmark, mode in keys:
         out += [f"## {benchmark} · {mode}", ""]
@@ -43,8 +50,11 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
         for ckpt in checkpoints:
             cells, chance = [], None
             for protocol in protocols:
-                found = [p for p in analysis["points"] if (p.step, p.benchmark, p.mode, p.protocol) ==
-                         (ckpt.step, benchmark, mode, protocol)]
+                found = [
+                    p
+                    for p in analysis["points"]
+                    if (p.step, p.benchmark, p.mode, p.protocol) == (ckpt.step, benchmark, mode, protocol)
+                ]
                 if found:
                     p = found[0]
                     chance = chance if chance is not None else p.chance
@@ -55,24 +65,35 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 out.append(f"| {ckpt.step} | " + " | ".join(cells) + f" | {_pct(chance)} |")
         out.append("")
         for row in [b for b in analysis["best"] if (b["benchmark"], b["mode"]) == (benchmark, mode)]:
-            out.append(f"- {best_words(row)}: step **{row['step']}**, {_pct(row['accuracy'])}% "
-                       f"[{_pct(row['low'])}, {_pct(row['high'])}] of {counted(row['n'], 'question')}, chance {_pct(row['chance'])}% "
-                       f"({best_caveat(row)})")
+            out.append(
+                f"- {best_words(row)}: step **{row['step']}**, {_pct(row['accuracy'])}% "
+                f"[{_pct(row['low'])}, {_pct(row['high'])}] of {counted(row['n'], 'question')}, chance "
+                f"{_pct(row['chance'])}% "
+                f"({best_caveat(row)})"
+            )
         for row in [h for h in analysis["halves"] if (h["benchmark"], h["mode"]) == (benchmark, mode)]:
             if row["selected_step"] is None:
                 sizes = row.get("half_sizes") or [0, 0]
-                out.append(f"- chosen on half A (`{row['protocol']}`): n/a: no checkpoint has questions in both halves "
-                           f"of the videos (half A {sizes[0]}, half B {sizes[1]} questions over all checkpoints)")
+                out.append(
+                    f"- chosen on half A (`{row['protocol']}`): n/a: no checkpoint has questions in both halves "
+                    f"of the videos (half A {sizes[0]}, half B {sizes[1]} questions over all checkpoints)"
+                )
                 continue
-            out.append(f"- chosen on half A (`{row['protocol']}`): step {row['selected_step']} "
-                       f"({_pct(row['selection_accuracy'])}% there), confirmed on half B: "
-                       f"**{_pct(row['confirmation_accuracy'])}%** of {counted(row['confirmation_n'], 'question')}; "
-                       f"chosen on half B instead: step {row['reverse_selected_step']}, "
-                       f"{_pct(row['reverse_confirmation_accuracy'])}% on half A")
+            out.append(
+                f"- chosen on half A (`{row['protocol']}`): step {row['selected_step']} "
+                f"({_pct(row['selection_accuracy'])}% there), confirmed on half B: "
+                f"**{_pct(row['confirmation_accuracy'])}%** of {counted(row['confirmation_n'], 'question')}; "
+                f"chosen on half B instead: step {row['reverse_selected_step']}, "
+                f"{_pct(row['reverse_confirmation_accuracy'])}% on half A"
+            )
         pairs = [p for p in analysis["pairs"] if (p["benchmark"], p["mode"]) == (benchmark, mode)]
         if pairs:
-            out += ["", "| from → to | protocol | paired questions | change (points) | 95% interval | p (drop) | "
-                    "McNemar p | smallest detectable drop (points) | verdict |", "|---|---|---:|---:|---|---:|---:|---:|---|"]
+            out += [
+                "",
+                "| from → to | protocol | paired questions | change (points) | 95% interval | p (drop) | "
+                "McNemar p | smallest detectable drop (points) | verdict |",
+                "|---|---|---:|---:|---|---:|---:|---:|---|",
+            ]
             for p in pairs:
                 low, high = (p.get("ci95") or [None, None])[:2]
                 interval = "n/a" if low is None else f"[{low:+.1f}, {high:+.1f}]"
@@ -80,24 +101,42 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 mcnemar = "n/a" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
                 detectable = "n/a" if p.get("detectable_drop") is None else f"{p['detectable_drop']:.1f}"
                 if p.get("not_measured"):
-                    out.append(f"| {p['from']} → {p['to']} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a "
-                               f"| {verdict(p, alpha)} |")
+                    out.append(
+                        f"| {p['from']} → {p['to']} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a "
+                        f"| {verdict(p, alpha)} |"
+                    )
                     continue
-                out.append(f"| {p['from']} → {p['to']} | {p['protocol']} | {p.get('n', 0)} | {_points_text(p.get('delta'))} "
-                           f"| {interval} | {p_drop} | {mcnemar} | {detectable} | {verdict(p, alpha)} |")
+                out.append(
+                    f"| {p['from']} → {p['to']} | {p['protocol']} | {p.get('n', 0)} | {_points_text(p.get('delta'))} "
+                    f"| {interval} | {p_drop} | {mcnemar} | {detectable} | {verdict(p, alpha)} |"
+                )
         out.append("")
     count = max([row["checkpoints"] for row in analysis["best"]] or [len(checkpoints)])
-    caveat = CAVEAT.format(k=count) if count > 1 else (
-        "Each protocol above was measured by one checkpoint only: there is nothing to choose between, so its figure "
-        "carries no selection bias; give the runs of more checkpoints to track a curve.")
-    out += ["## Reading the best checkpoint", "", caveat, "",
-            f"Consecutive checkpoints are compared as `fvlm-eval regress` compares two runs (paired by question, "
-            f"resampling videos; alpha {alpha:g}).", ""]
+    caveat = (
+        CAVEAT.format(k=count)
+        if count > 1
+        else (
+            "Each protocol above was measured by one checkpoint only: there is nothing to choose between, so its "
+            "figure "
+            "carries no selection bias; give the runs of more checkpoints to track a curve."
+        )
+    )
+    out += [
+        "## Reading the best checkpoint",
+        "",
+        caveat,
+        "",
+        f"Consecutive checkpoints are compared as `fvlm-eval regress` compares two runs (paired by question, "
+        f"resampling videos; alpha {alpha:g}).",
+        "",
+    ]
     return "\n".join(out)
 
 
 def best_words(row: dict) -> str:
-    return f"best on `{row['protocol']}`" if row["checkpoints"] > 1 else f"only checkpoint measuring `{row['protocol']}`"
+    return (
+        f"best on `{row['protocol']}`" if row["checkpoints"] > 1 else f"only checkpoint measuring `{row['protocol']}`"
+    )
 
 
 def best_caveat(row: dict) -> str:
@@ -111,13 +150,39 @@ def best_caveat(row: dict) -> str:
 def csv_text(analysis: dict) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["step", "run", "benchmark", "mode", "protocol", "formulation", "accuracy", "ci95_low", "ci95_high",
-                     "correct", "n", "chance"])
+    writer.writerow(
+        [
+            "step",
+            "run",
+            "benchmark",
+            "mode",
+            "protocol",
+            "formulation",
+            "accuracy",
+            "ci95_low",
+            "ci95_high",
+            "correct",
+            "n",
+            "chance",
+        ]
+    )
     for p in analysis["points"]:
-        writer.writerow([p.step, p.run, p.benchmark, p.mode, p.protocol, p.formulation,
-                         "" if p.accuracy is None else f"{p.accuracy:.6f}", "" if p.low is None else f"{p.low:.6f}",
-                         "" if p.high is None else f"{p.high:.6f}", p.correct, p.n,
-                         "" if p.chance is None else f"{p.chance:.6f}"])
+        writer.writerow(
+            [
+                p.step,
+                p.run,
+                p.benchmark,
+                p.mode,
+                p.protocol,
+                p.formulation,
+                "" if p.accuracy is None else f"{p.accuracy:.6f}",
+                "" if p.low is None else f"{p.low:.6f}",
+                "" if p.high is None else f"{p.high:.6f}",
+                p.correct,
+                p.n,
+                "" if p.chance is None else f"{p.chance:.6f}",
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -136,15 +201,26 @@ def chart(analysis: dict, protocols: list[str], path: Path) -> None:
         axis = axes[index // columns][index % columns]
         chance = None
         for number, protocol in enumerate(protocols):
-            line = sorted((p for p in analysis["points"] if (p.benchmark, p.mode, p.protocol) == (benchmark, mode, protocol)
-                           and p.accuracy is not None), key=lambda p: p.step)
+            line = sorted(
+                (
+                    p
+                    for p in analysis["points"]
+                    if (p.benchmark, p.mode, p.protocol) == (benchmark, mode, protocol) and p.accuracy is not None
+                ),
+                key=lambda p: p.step,
+            )
             if not line:
                 continue
             steps = [p.step for p in line]
             colour = colours(number % 10)
             axis.plot(steps, [100 * p.accuracy for p in line], marker="o", color=colour, label=protocol)
-            axis.fill_between(steps, [100 * (p.low if p.low is not None else p.accuracy) for p in line],
-                              [100 * (p.high if p.high is not None else p.accuracy) for p in line], color=colour, alpha=0.15)
+            axis.fill_between(
+                steps,
+                [100 * (p.low if p.low is not None else p.accuracy) for p in line],
+                [100 * (p.high if p.high is not None else p.accuracy) for p in line],
+                color=colour,
+                alpha=0.15,
+            )
             best = max(line, key=lambda p: (p.accuracy, -p.step))
             axis.plot([best.step], [100 * best.accuracy], marker="*", markersize=14, color=colour, linestyle="none")
             chance = chance if chance is not None else line[0].chance
@@ -157,8 +233,11 @@ def chart(analysis: dict, protocols: list[str], path: Path) -> None:
         axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     for index in range(len(keys), rows * columns):
         axes[index // columns][index % columns].axis("off")
-    figure.suptitle("accuracy against training step, 95% intervals\n★ the best checkpoint (its figure is biased upward: see track.md)",
-                   fontsize=10)
+    figure.suptitle(
+        "accuracy against training step, 95% intervals\n★ the best checkpoint (its figure is biased upward: see "
+        "track.md)",
+        fontsize=10,
+    )
     figure.tight_layout()
     save_figure(figure, path, dpi=110)
     plt.close(figure)

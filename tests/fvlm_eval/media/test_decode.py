@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fvlm_eval.tasks.fixtures.media import png_bytes, read_frame_number, write_frame_folder, write_gif, write_video
 from fvlm_eval.media import MediaError, safe_join
 from fvlm_eval.media.decode import decode, load_clip
 from fvlm_eval.media.sampling import frame_indices
 from fvlm_eval.models.base import FrameTransform
+from fvlm_eval.tasks.fixtures.media import png_bytes, read_frame_number, write_frame_folder, write_gif, write_video
 from fvlm_eval.types import Media, Sampling
 
 
@@ -43,31 +43,49 @@ def png(image: Image.Image) -> bytes:
 # ----- sampling rules ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_frames,expected", [
-    (30, [0, 2, 4, 5, 7, 9, 11, 13, 14, 16, 18, 20, 22, 24, 25, 27]),
-    (160, [4, 14, 24, 34, 44, 54, 64, 74, 84, 93, 103, 113, 123, 133, 143, 153]),
-])
+@pytest.mark.parametrize(
+    "n_frames,expected",
+    [
+        (30, [0, 2, 4, 5, 7, 9, 11, 13, 14, 16, 18, 20, 22, 24, 25, 27]),
+        (160, [4, 14, 24, 34, 44, 54, 64, 74, 84, 93, 103, 113, 123, 133, 143, 153]),
+    ],
+)
 def test_segment_midpoints_follow_mvbench(n_frames, expected):
     # MVBench: seg = (last - first) / 16; index_i = int(first + seg/2 + round(seg * i))
     indices, note = frame_indices(Sampling("segment_midpoints", 16), n_frames, 10.0, None)
     assert indices == expected and note is None
 
 
-@pytest.mark.parametrize("n_frames,fps,sampling,bound,expected", [
-    # 10 s at 30 fps, 1 frame/s: round(1 * 10) = 10 frames, linspace(0, 299, 10) truncated
-    (300, 30.0, Sampling("fps_spread", 64, fps=1.0, skip_seconds=1.0), None, [0, 33, 66, 99, 132, 166, 199, 232, 265, 299]),
-    # 120 s at 25 fps, 0.5 frame/s capped at 8; 120 - 2 > 8 * 0.5: 1 s skipped at both ends
-    # (int(1 * 25) = 25 to int(3000 - 25) = 2975), linspace(25, 2975, 8) truncated
-    (3000, 25.0, Sampling("fps_spread", 8, fps=0.5, skip_seconds=1.0), None, [25, 446, 867, 1289, 1710, 2132, 2553, 2975]),
-    # the same without skip_seconds: from the first to the last frame
-    (3000, 25.0, Sampling("fps_spread", 8, fps=0.5), None, [0, 428, 856, 1285, 1713, 2142, 2570, 2999]),
-    # a third of a second: round(0.33) = 0 frames asked, at least one taken
-    (10, 30.0, Sampling("fps_spread", 64, fps=1.0), None, [0]),
-    # 2 s of 4 frames at 8 frames/s: 16 asked, duplicates dropped
-    (4, 2.0, Sampling("fps_spread", 16, fps=8.0), None, [0, 1, 2, 3]),
-    # a bound of 2-6 s: frames 60..180 (121 frames, 4.03 s): 4 frames, linspace(0, 120, 4) + 60
-    (300, 30.0, Sampling("fps_spread", 64, fps=1.0), (2.0, 6.0), [60, 100, 140, 180]),
-])
+@pytest.mark.parametrize(
+    "n_frames,fps,sampling,bound,expected",
+    [
+        # 10 s at 30 fps, 1 frame/s: round(1 * 10) = 10 frames, linspace(0, 299, 10) truncated
+        (
+            300,
+            30.0,
+            Sampling("fps_spread", 64, fps=1.0, skip_seconds=1.0),
+            None,
+            [0, 33, 66, 99, 132, 166, 199, 232, 265, 299],
+        ),
+        # 120 s at 25 fps, 0.5 frame/s capped at 8; 120 - 2 > 8 * 0.5: 1 s skipped at both ends
+        # (int(1 * 25) = 25 to int(3000 - 25) = 2975), linspace(25, 2975, 8) truncated
+        (
+            3000,
+            25.0,
+            Sampling("fps_spread", 8, fps=0.5, skip_seconds=1.0),
+            None,
+            [25, 446, 867, 1289, 1710, 2132, 2553, 2975],
+        ),
+        # the same without skip_seconds: from the first to the last frame
+        (3000, 25.0, Sampling("fps_spread", 8, fps=0.5), None, [0, 428, 856, 1285, 1713, 2142, 2570, 2999]),
+        # a third of a second: round(0.33) = 0 frames asked, at least one taken
+        (10, 30.0, Sampling("fps_spread", 64, fps=1.0), None, [0]),
+        # 2 s of 4 frames at 8 frames/s: 16 asked, duplicates dropped
+        (4, 2.0, Sampling("fps_spread", 16, fps=8.0), None, [0, 1, 2, 3]),
+        # a bound of 2-6 s: frames 60..180 (121 frames, 4.03 s): 4 frames, linspace(0, 120, 4) + 60
+        (300, 30.0, Sampling("fps_spread", 64, fps=1.0), (2.0, 6.0), [60, 100, 140, 180]),
+    ],
+)
 def test_smolvlm_policy_follows_its_video_processor(n_frames, fps, sampling, bound, expected):
     # transformers' SmolVLMVideoProcessor.sample_frames: desired = max(1, min(round(fps * duration),
     # num_frames)); skip skip_secs at both ends when duration - 2 * skip_secs > num_frames * fps;
@@ -153,7 +171,9 @@ def test_webm_avi_mkv_and_gif(tmp_path):
 
 def test_frame_folder_is_one_based_at_its_fps(tmp_path):
     folder = write_frame_folder(tmp_path / "frames", 24)
-    clip = load_clip(video_media(folder, bound=(1.0, 6.0), kind="frame_folder", fps=3.0), Sampling("segment_midpoints", 4), keep)
+    clip = load_clip(
+        video_media(folder, bound=(1.0, 6.0), kind="frame_folder", fps=3.0), Sampling("segment_midpoints", 4), keep
+    )
     # 3 fps: frames 3..18 (1-based), seg 3.75: 4, 8, 12, 15
     assert numbers(clip) == [4, 8, 12, 15] == list(clip.indices)
     assert clip.timestamps == tuple(round((i - 1) / 3, 6) for i in (4, 8, 12, 15)) and clip.source_frames == 24
@@ -203,7 +223,9 @@ def test_image_is_one_frame_with_its_pixels():
     media = Media("image", "img", None, data=png_bytes(0))
     raw = np.asarray(Image.open(io.BytesIO(png_bytes(0))).convert("RGB"))
     clip = load_clip(media, Sampling(), keep)
-    assert clip.kind == "image" and clip.frames.shape == (1, 64, 64, 3) and clip.frame_map == (0,) and clip.n_frames == 1
+    assert (
+        clip.kind == "image" and clip.frames.shape == (1, 64, 64, 3) and clip.frame_map == (0,) and clip.n_frames == 1
+    )
     assert clip.timestamps is None and np.array_equal(clip.frames[0], raw)
     resized = load_clip(media, Sampling(), FrameTransform((32, 32)))
     assert resized.frames.shape == (1, 32, 32, 3)

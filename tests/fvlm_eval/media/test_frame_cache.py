@@ -9,18 +9,16 @@ import subprocess
 import numpy as np
 import pytest
 
-from fvlm_eval.tasks.fixtures import write_all
-
-from fvlm_eval.tasks.fixtures.media import write_frame_folder, write_video
-
-from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
-from fvlm_eval.media.frame_cache import FrameCache
 from fvlm_eval.media.decode import load_clip
+from fvlm_eval.media.frame_cache import FrameCache
 from fvlm_eval.models import load_model
 from fvlm_eval.models.fvlm import FRAME_TRANSFORM
 from fvlm_eval.records import read_records
-from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.runner import run
+from fvlm_eval.run.settings import RunSettings
+from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks.fixtures.media import write_frame_folder, write_video
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.types import Media, Sampling
 from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
 from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
@@ -48,9 +46,18 @@ def test_the_key_follows_what_frames_depend_on(tmp_path, video):
     cache = FrameCache(tmp_path / "cache")
     base = cache.key(video, Sampling("uniform", 8), "t")
     assert base == cache.key(dataclasses.replace(video, path="/elsewhere/clip.mp4"), Sampling("uniform", 8), "t")
-    assert len({base, cache.key(video, Sampling("uniform", 16), "t"), cache.key(video, Sampling("uniform", 8), "other"),
+    assert (
+        len(
+            {
+                base,
+                cache.key(video, Sampling("uniform", 16), "t"),
+                cache.key(video, Sampling("uniform", 8), "other"),
                 cache.key(dataclasses.replace(video, bound=(1.0, 2.0)), Sampling("uniform", 8), "t"),
-                cache.key(dataclasses.replace(video, key="bench/other.mp4"), Sampling("uniform", 8), "t")}) == 5
+                cache.key(dataclasses.replace(video, key="bench/other.mp4"), Sampling("uniform", 8), "t"),
+            }
+        )
+        == 5
+    )
     image = Media("image", "bench/row0", data=b"one")
     assert cache.key(image, Sampling(), "t") != cache.key(dataclasses.replace(image, data=b"two"), Sampling(), "t")
 
@@ -64,8 +71,11 @@ def test_a_damaged_entry_is_detected_and_removed(tmp_path, video, damage):
     data = bytearray(path.read_bytes())
     if damage == "flip":
         data[len(data) // 2] ^= 0xFF
-    path.write_bytes({"flip": bytes(data), "truncate": bytes(data[: len(data) // 3]), "empty": b"",
-                      "garbage": b"not a cache entry"}[damage])
+    path.write_bytes(
+        {"flip": bytes(data), "truncate": bytes(data[: len(data) // 3]), "empty": b"", "garbage": b"not a cache entry"}[
+            damage
+        ]
+    )
     assert cache.get(key, video) == (None, "corrupt") and not path.exists()
 
 
@@ -89,8 +99,14 @@ def save(folder, seed):
 def test_a_second_checkpoint_decodes_nothing_and_scores_bit_identically(tmp_path):
     data = write_all(tmp_path / "data")
     first, second = save(tmp_path / "m1", 0), save(tmp_path / "m2", 1)
-    base = RunSettings(benchmarks=("mvbench", "scienceqa"), modes=("coarse_fine",), data_dir=data, workers=0,
-                       output_dir=tmp_path / "plain", frame_cache=None)
+    base = RunSettings(
+        benchmarks=("mvbench", "scienceqa"),
+        modes=("coarse_fine",),
+        data_dir=data,
+        workers=0,
+        output_dir=tmp_path / "plain",
+        frame_cache=None,
+    )
     plain = run(base, load_model(first, device="cpu"), progress=False)
     cached = dataclasses.replace(base, output_dir=tmp_path / "cached", frame_cache=tmp_path / "cache")
     warm = run(cached, load_model(first, device="cpu"), progress=False)
@@ -102,16 +118,22 @@ def test_a_second_checkpoint_decodes_nothing_and_scores_bit_identically(tmp_path
         for record in read_records(tmp_path / "cached" / key[0] / key[1] / "samples.jsonl"):
             assert record.options == records[record.id].options  # bit-identical log-probs
     shutil.move(data / "mvbench" / "video", tmp_path / "cold-storage")
-    other = run(dataclasses.replace(cached, output_dir=tmp_path / "second"), load_model(second, device="cpu"), progress=False)
+    other = run(
+        dataclasses.replace(cached, output_dir=tmp_path / "second"), load_model(second, device="cpu"), progress=False
+    )
     for key, summary in other.summaries.items():
         summary = summary.to_json()
-        assert summary["coverage"]["failed"] == 0 and summary["coverage"]["scored"] == warm.summaries[key].to_json()["coverage"]["scored"]
+        assert (
+            summary["coverage"]["failed"] == 0
+            and summary["coverage"]["scored"] == warm.summaries[key].to_json()["coverage"]["scored"]
+        )
         assert summary["timing"]["clips"]["decoded"] == 0 and summary["timing"]["clips"]["from_cache"] > 0
         frames = {r.id: r.frames for r in read_records(tmp_path / "cached" / key[0] / key[1] / "samples.jsonl")}
         assert {r.id: r.frames for r in read_records(tmp_path / "second" / key[0] / key[1] / "samples.jsonl")} == frames
 
 
 # ----- replacements that keep size and mtime, and frames reordered, make an entry stale ------------------------
+
 
 def _cached(tmp_path, media):
     cache, sampling = FrameCache(tmp_path / "cache"), Sampling("uniform", 8)
@@ -167,8 +189,14 @@ def test_frames_reordered_with_mv_are_stale_and_an_untouched_source_is_served(tm
 
 def test_a_run_decodes_a_changed_source_again_and_counts_it_stale(model_dir, tmp_path):
     data = write_mvbench(tmp_path / "data", "main", False).parent
-    settings = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, workers=0,
-                           output_dir=tmp_path / "one", frame_cache=tmp_path / "cache")
+    settings = RunSettings(
+        benchmarks=("mvbench",),
+        modes=("coarse_only",),
+        data_dir=data,
+        workers=0,
+        output_dir=tmp_path / "one",
+        frame_cache=tmp_path / "cache",
+    )
     first = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
     clips = first.summaries[("mvbench", "coarse_only")].to_json()["timing"]["clips"]
     folder = next((data / "mvbench/video/tvqa/frames_fps3_hq").iterdir())
@@ -176,8 +204,11 @@ def test_a_run_decodes_a_changed_source_again_and_counts_it_stale(model_dir, tmp
     frames[0].rename(folder / "swap.jpg")
     frames[-1].rename(frames[0])
     (folder / "swap.jpg").rename(frames[-1])
-    again = run(dataclasses.replace(settings, output_dir=tmp_path / "two"), load_model(str(model_dir), device="cpu"),
-                progress=False)
+    again = run(
+        dataclasses.replace(settings, output_dir=tmp_path / "two"),
+        load_model(str(model_dir), device="cpu"),
+        progress=False,
+    )
     second = again.summaries[("mvbench", "coarse_only")].to_json()["timing"]["clips"]
     assert second["cache_stale"] == 1 and second["decoded"] == 1
     assert second["from_cache"] == clips["decoded"] - 1  # every untouched source still served

@@ -16,16 +16,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fvlm_eval.tasks.fixtures.media import SIZE, numbered_frame, read_frame_number
 from fvlm_eval.media import MediaError
-from fvlm_eval.media.decode import decode_video_decord as _decode_video_decord, decode
+from fvlm_eval.media.decode import decode
+from fvlm_eval.media.decode import decode_video_decord as _decode_video_decord
 from fvlm_eval.media.pyav import decode_video_pyav as _decode_video_pyav
 from fvlm_eval.media.sampling import frame_indices
+from fvlm_eval.tasks.fixtures.media import SIZE, numbered_frame, read_frame_number
 from fvlm_eval.types import Media, Sampling
 
 av = pytest.importorskip("av")
 try:
     import decord  # noqa: F401
+
     HAVE_DECORD = True
 except ImportError:
     HAVE_DECORD = False
@@ -33,8 +35,16 @@ except ImportError:
 N_FRAMES, FPS, GOP = 130, 10, 10
 
 
-def write(path: Path, n_frames: int = N_FRAMES, codec: str = "libx264", gop: int = GOP, bframes: int = 0,
-          options: dict | None = None, pts=None, fps: int = FPS) -> Path:
+def write(
+    path: Path,
+    n_frames: int = N_FRAMES,
+    codec: str = "libx264",
+    gop: int = GOP,
+    bframes: int = 0,
+    options: dict | None = None,
+    pts=None,
+    fps: int = FPS,
+) -> Path:
     """Frame i shows i; a keyframe at least every ``gop`` frames; ``pts(i)`` in 1/fps units to bend the timing."""
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
@@ -71,8 +81,10 @@ FORMATS = {
 # Files whose keyframes are not where their decode order puts them (an open GOP, MPEG-4 B-frames):
 # decord 0.6 numbers its seeks by decode order and returns other frames; PyAV must stay exact.
 HARD_FORMATS = {
-    "h264-open-gop.mp4": ("libx264", {"bframes": 3, "gop": 24,
-                                      "options": {"preset": "medium", "x264-params": "open-gop=1:keyint=24:min-keyint=5"}}),
+    "h264-open-gop.mp4": (
+        "libx264",
+        {"bframes": 3, "gop": 24, "options": {"preset": "medium", "x264-params": "open-gop=1:keyint=24:min-keyint=5"}},
+    ),
     "mpeg4-bframes.avi": ("mpeg4", {"bframes": 2}),
     "mpeg4-bframes.mkv": ("mpeg4", {"bframes": 2}),
 }
@@ -89,7 +101,9 @@ DECORD = ["each", "batch", "groups"]
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("videos")
-    return {name: write(folder / name, codec=codec, **extra) for name, (codec, extra) in {**FORMATS, **HARD_FORMATS}.items()}
+    return {
+        name: write(folder / name, codec=codec, **extra) for name, (codec, extra) in {**FORMATS, **HARD_FORMATS}.items()
+    }
 
 
 def numbers(decoded) -> list[int]:
@@ -154,11 +168,14 @@ def test_the_public_route_is_pyav_whether_decord_is_installed_or_not(videos, mon
     assert np.array_equal(without.frames, with_default.frames)
 
 
-@pytest.mark.parametrize("name,pts", [
-    ("vfr.mp4", lambda i: i + i // 3),  # a variable rate: a longer frame every third
-    ("gap.mp4", lambda i: i + (i >= 60)),  # a constant rate with one frame missing
-    ("gap.webm", lambda i: i + (i >= 60)),
-])
+@pytest.mark.parametrize(
+    "name,pts",
+    [
+        ("vfr.mp4", lambda i: i + i // 3),  # a variable rate: a longer frame every third
+        ("gap.mp4", lambda i: i + (i >= 60)),  # a constant rate with one frame missing
+        ("gap.webm", lambda i: i + (i >= 60)),
+    ],
+)
 def test_timestamps_that_do_not_count_frames_are_streamed(tmp_path, name, pts):
     path = write(tmp_path / name, codec="libvpx" if name.endswith(".webm") else "libx264", pts=pts)
     for strategy in PYAV:
@@ -254,7 +271,7 @@ def long_video(tmp_path_factory) -> Path:
         stream.options = {"preset": "ultrafast", "g": "250"}
         for i in range(LONG_FRAMES):
             planes[:HEIGHT] = 60
-            planes[:HEIGHT, (i * 2) % (WIDTH - 8):][:, :8] = 220
+            planes[:HEIGHT, (i * 2) % (WIDTH - 8) :][:, :8] = 220
             frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
             frame.pts = i
             for packet in stream.encode(frame):

@@ -42,8 +42,13 @@ def videos(tmp_path_factory):
 @pytest.mark.parametrize("delay", [0.005, 0.02, 0.6])
 def test_sigterm_to_the_whole_group_while_workers_start_or_decode(delay, videos):
     """0.005 and 0.02 s: while the DataLoader forks its workers; 0.6 s: while they decode."""
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(delay), *videos], capture_output=True, text=True,
-                          timeout=120, start_new_session=True)  # its own process group: the signal stays in it
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(delay), *videos],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )  # its own process group: the signal stays in it
     assert done.stdout.strip().splitlines()[-1:] == ["stopped: Terminated"], done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
 

@@ -32,12 +32,23 @@ def options(*texts):
 
 
 QUESTIONS = [
-    ChoiceRequest("v1", "Which object was taken by the person?\nA. The clothes.\nB. The pillow.\nC. The shoe.\nD. The phone/camera.",
-                  options("The clothes.", "The pillow.", "The shoe.", "The phone/camera.")),
+    ChoiceRequest(
+        "v1",
+        "Which object was taken by the person?\nA. The clothes.\nB. The pillow.\nC. The shoe.\nD. The phone/camera.",
+        options("The clothes.", "The pillow.", "The shoe.", "The phone/camera."),
+    ),
     ChoiceRequest("v1", "How many objects move?\nA. 2\nB. 0\nC. 1", options("2", "0", "1")),
-    ChoiceRequest("v2", "Context: A long hint about maps and north.\nWhich of these states is farthest north?\nA. West Virginia\nB. Louisiana",
-                  options("West Virginia", "Louisiana")),
-    ChoiceRequest("img", "Is it a cat?\nA. yes\nB. no\nC. not sure\nD. maybe\nE. never", options("yes", "no", "not sure", "maybe", "never")),
+    ChoiceRequest(
+        "v2",
+        "Context: A long hint about maps and north.\nWhich of these states is farthest north?\nA. West Virginia\nB. "
+        "Louisiana",
+        options("West Virginia", "Louisiana"),
+    ),
+    ChoiceRequest(
+        "img",
+        "Is it a cat?\nA. yes\nB. no\nC. not sure\nD. maybe\nE. never",
+        options("yes", "no", "not sure", "maybe", "never"),
+    ),
     ChoiceRequest("dup", "Same frame twice?\nA. yes\nB. no", options("yes", "no")),
 ]
 
@@ -65,14 +76,18 @@ def naive_option_logprobs(model, tokenizer, clip, request, mode):
         assert full[: len(prompt_ids)] == prompt_ids
         logits = model(pixels_of(clip), torch.tensor([full]), mode=mode)["logits"][0]
         logprobs = [logits[p - 1].log_softmax(-1)[full[p]].item() for p in range(len(prompt_ids), len(full))]
-        result.append((full[len(prompt_ids):], logprobs))
+        result.append((full[len(prompt_ids) :], logprobs))
     return result
 
 
 @pytest.fixture()
 def clips():
-    return {"v1": make_clip("v1", 4, 1), "v2": make_clip("v2", 4, 2), "img": make_clip("img", 1, 3, kind="image"),
-            "dup": make_clip("dup", 4, 4, distinct=2)}
+    return {
+        "v1": make_clip("v1", 4, 1),
+        "v2": make_clip("v2", 4, 2),
+        "img": make_clip("img", 1, 3, kind="image"),
+        "dup": make_clip("dup", 4, 4, distinct=2),
+    }
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -92,8 +107,10 @@ def test_fast_path_equals_naive_path_for_every_protocol(model, tokenizer, clips,
         letters = tuple(o.letter for o in request.options)
         texts = tuple(o.text for o in request.options)
         fast_scores = protocol_scores(letters, texts, list(result.options))
-        naive_options = [OptionLogprobs(tuple(ids), tuple(lp), len(ids) - 2, o.own_text, tokenizer.decode([ids[0]]), 2)
-                         for (ids, lp), o in zip(naive, result.options)]
+        naive_options = [
+            OptionLogprobs(tuple(ids), tuple(lp), len(ids) - 2, o.own_text, tokenizer.decode([ids[0]]), 2)
+            for (ids, lp), o in zip(naive, result.options)
+        ]
         naive_scores = protocol_scores(letters, texts, naive_options)
         for protocol in PROTOCOLS:
             assert fast_scores[protocol] is not None
@@ -134,8 +151,14 @@ def test_prompt_not_a_token_prefix_falls_back_to_a_full_pass(model, tokenizer, c
     request = QUESTIONS[1]
     (expected,) = scorer.score([request], "coarse_only")
     tokenized = scorer.tokens.choice(request.prompt, request.options)
-    broken = type(tokenized)(tokenized.prompt, tokenized.fulls, tokenized.n_text, tokenized.own_text, (True, False, True),
-                             tokenized.prompt_sha256)
+    broken = type(tokenized)(
+        tokenized.prompt,
+        tokenized.fulls,
+        tokenized.n_text,
+        tokenized.own_text,
+        (True, False, True),
+        tokenized.prompt_sha256,
+    )
     scorer.tokens._cache[(request.prompt, request.options)] = broken
     (fallback,) = scorer.score([request], "coarse_only")
     assert scorer.fallback_count == 1 and fallback.options[1].fallback and not fallback.options[0].fallback
@@ -147,7 +170,10 @@ def test_prompt_not_a_token_prefix_falls_back_to_a_full_pass(model, tokenizer, c
 def test_generation_equals_naive_greedy_decoding(model, tokenizer, clips, mode):
     scorer = FVLMAdapter(model, tokenizer)
     scorer.load_clips(list(clips.values()))
-    requests = [GenerateRequest(r.clip_key, r.prompt, max_new_tokens=limit) for r, limit in ((QUESTIONS[0], 5), (QUESTIONS[3], 3))]
+    requests = [
+        GenerateRequest(r.clip_key, r.prompt, max_new_tokens=limit)
+        for r, limit in ((QUESTIONS[0], 5), (QUESTIONS[3], 3))
+    ]
     fast = scorer.generate(requests, mode)
     for request, result in zip(requests, fast):
         ids = chat(tokenizer, request.prompt)
@@ -173,15 +199,20 @@ def test_a_question_longer_than_the_context_fails_alone(model, tokenizer, clips)
     assert "does not fit" in generated.error
 
 
-CLOZE = [("v1", "Question: Which object was taken by the person?", ("The clothes.", "The pillow.", "The shoe.")),
-         ("img", "Context: A long hint.\nQuestion: Is it a cat?", ("yes", "no", "not sure", "maybe")),
-         ("dup", "Question: How many objects move?", ("2", "0", "1"))]
+CLOZE = [
+    ("v1", "Question: Which object was taken by the person?", ("The clothes.", "The pillow.", "The shoe.")),
+    ("img", "Context: A long hint.\nQuestion: Is it a cat?", ("yes", "no", "not sure", "maybe")),
+    ("dup", "Question: How many objects move?", ("2", "0", "1")),
+]
 
 
 def naive_cloze(model, tokenizer, clip, prompt, text, mode, framing):
     """One option by its own forward over [frames; prompt + answer], and the answer after the neutral
     prompt by the LLM alone (no frames), written plainly."""
-    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]
+
+    def encode(s):
+        return tokenizer(s, add_special_tokens=False)["input_ids"]
+
     if framing == "plain":
         prompt_ids, neutral_ids, answer = encode(prompt + "\nAnswer:"), encode("Answer:"), encode(" " + text)
     else:
@@ -206,9 +237,13 @@ def test_cloze_fast_path_equals_naive_path(model, tokenizer, clips, mode, framin
     results = scorer.score_cloze(requests, mode)
     for request, result in zip(requests, results):
         assert result.error is None and len(result.prompt_sha256) == 64
-        naive = [naive_cloze(model, tokenizer, clips[request.clip_key], request.prompt, t, mode, framing) for t in request.texts]
+        naive = [
+            naive_cloze(model, tokenizer, clips[request.clip_key], request.prompt, t, mode, framing)
+            for t in request.texts
+        ]
         for ids, logprobs, neutral, (naive_ids, naive_logprobs, naive_neutral) in zip(
-                result.token_ids, result.logprobs, result.neutral, naive):
+            result.token_ids, result.logprobs, result.neutral, naive
+        ):
             assert list(ids) == naive_ids
             torch.testing.assert_close(torch.tensor(logprobs), torch.tensor(naive_logprobs), atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(torch.tensor(neutral), torch.tensor(naive_neutral), atol=1e-5, rtol=1e-5)
@@ -227,8 +262,10 @@ def test_cloze_neutral_prompt_is_computed_once_per_text(model, tokenizer, clips)
 
     scorer = FVLMAdapter(model, tokenizer)
     scorer.load_clips(list(clips.values()))
-    first = scorer.score_cloze([ClozeRequest("v1", "Question: one?", ("yes", "no")),
-                                ClozeRequest("dup", "Question: two?", ("no", "maybe"))], "coarse_only")
+    first = scorer.score_cloze(
+        [ClozeRequest("v1", "Question: one?", ("yes", "no")), ClozeRequest("dup", "Question: two?", ("no", "maybe"))],
+        "coarse_only",
+    )
     assert sorted(scorer._neutral) == [("plain", "maybe"), ("plain", "no"), ("plain", "yes")]
     assert first[0].neutral[1] == first[1].neutral[0]  # "no": one neutral pass for both questions
     calls = []

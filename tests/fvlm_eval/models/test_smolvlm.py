@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 import torch
 
-from fvlm_eval.models import ModelLoadError, load_model
-from fvlm_eval.models import smolvlm
+from fvlm_eval.models import ModelLoadError, load_model, smolvlm
+from fvlm_eval.models.lm import generate_greedy
 from fvlm_eval.models.smolvlm import adapter as smolvlm_adapter
 from fvlm_eval.models.smolvlm import folder as smolvlm_folder
 from fvlm_eval.models.smolvlm import text as smolvlm_text
 from fvlm_eval.models.smolvlm import tiny as smolvlm_tiny
-from fvlm_eval.models.lm import generate_greedy
 from fvlm_eval.types import ChoiceRequest, Clip, GenerateRequest, Option, Sampling
 
 PROCESSING = pytest.importorskip("transformers.models.smolvlm.processing_smolvlm")
@@ -57,8 +56,9 @@ def image_clip(key: str, height: int, width: int, seed: int) -> Clip:
     return Clip(key, "image", image, (0,), (0,), None, 1)
 
 
-def video_clip(adapter, key: str, frame_map: tuple[int, ...], timestamps: tuple[float, ...], duration: float,
-               seed: int) -> Clip:
+def video_clip(
+    adapter, key: str, frame_map: tuple[int, ...], timestamps: tuple[float, ...], duration: float, seed: int
+) -> Clip:
     raw = np.random.RandomState(seed).randint(0, 256, (max(frame_map) + 1, 48, 80, 3), dtype=np.uint8)
     frames = adapter.frame_transform(raw, "video")
     indices = tuple(int(t * 10) for t in timestamps)
@@ -87,14 +87,17 @@ def reference_inputs(adapter, clip: Clip, prompt: str, answer: str | None = None
     messages = [{"role": "user", "content": [{"type": kind}, {"type": "text", "text": prompt}]}]
     if answer is not None:
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
-    text = adapter.tokenizer.apply_chat_template(messages, chat_template=PROCESSING.DEFAULT_CHAT_TEMPLATE,
-                                                 tokenize=False, add_generation_prompt=answer is None)
+    text = adapter.tokenizer.apply_chat_template(
+        messages, chat_template=PROCESSING.DEFAULT_CHAT_TEMPLATE, tokenize=False, add_generation_prompt=answer is None
+    )
     seq = adapter.settings.image_seq_len
     if kind == "image":
-        out = adapter.image_processor(images=[[Image.fromarray(clip.frames[0])]], return_row_col_info=True,
-                                      return_tensors="pt")
-        media = PROCESSING.get_image_prompt_string(out["rows"][0][0], out["cols"][0][0], seq, "<fake_token_around_image>",
-                                                   "<image>", "<global-img>")
+        out = adapter.image_processor(
+            images=[[Image.fromarray(clip.frames[0])]], return_row_col_info=True, return_tensors="pt"
+        )
+        media = PROCESSING.get_image_prompt_string(
+            out["rows"][0][0], out["cols"][0][0], seq, "<fake_token_around_image>", "<image>", "<global-img>"
+        )
         return text.replace("<image>", media, 1), out["pixel_values"], out["pixel_attention_mask"]
     frames = torch.from_numpy(clip.frames[list(clip.frame_map)]).permute(0, 3, 1, 2).float() * (1 / 255)
     pixels = ((frames - 0.5) / 0.5)[None]
@@ -151,8 +154,12 @@ def test_fast_scores_equal_a_full_forward_per_option(adapter, clips, key):
 
 
 def test_scores_do_not_depend_on_the_batch(adapter, clips, monkeypatch):
-    requests = [ChoiceRequest("tiles", "Which one?\n", OPTIONS), ChoiceRequest("video", "What happens?\n", OPTIONS[:3]),
-                ChoiceRequest("short", "And here?\n", OPTIONS[1:]), ChoiceRequest("wide", "Colour?\n", OPTIONS[:2])]
+    requests = [
+        ChoiceRequest("tiles", "Which one?\n", OPTIONS),
+        ChoiceRequest("video", "What happens?\n", OPTIONS[:3]),
+        ChoiceRequest("short", "And here?\n", OPTIONS[1:]),
+        ChoiceRequest("wide", "Colour?\n", OPTIONS[:2]),
+    ]
     alone = []
     for request in requests:
         adapter.load_clips([clips[request.clip_key]])
@@ -176,9 +183,16 @@ def test_scores_do_not_depend_on_the_batch(adapter, clips, monkeypatch):
 def reference_generate(adapter, clip: Clip, prompt: str, new_tokens: int, stop_ids) -> list[int]:
     text, pixels, mask = reference_inputs(adapter, clip, prompt)
     ids = torch.tensor([encode(adapter, text)])
-    out = adapter.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels,
-                                 pixel_attention_mask=mask, max_new_tokens=new_tokens, do_sample=False,
-                                 eos_token_id=sorted(stop_ids), pad_token_id=adapter.tokenizer.pad_token_id)
+    out = adapter.model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        pixel_values=pixels,
+        pixel_attention_mask=mask,
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        eos_token_id=sorted(stop_ids),
+        pad_token_id=adapter.tokenizer.pad_token_id,
+    )
     return out[0, ids.shape[1] :].tolist()
 
 
@@ -198,8 +212,9 @@ def test_generate_equals_transformers_generate(adapter, clips):
             text, _, _ = reference_inputs(adapter, clips[key], prompt)
             assert generation.prompt_sha256 == hashlib.sha256(text.encode()).hexdigest()
             ids, _ = adapter.tokens.prompt(adapter._clips[key].text + prompt)
-            [(greedy, _)] = generate_greedy(adapter.lm, [adapter.embed(ids, adapter._clips[key].features)],
-                                            adapter.stop_ids, [limit])
+            [(greedy, _)] = generate_greedy(
+                adapter.lm, [adapter.embed(ids, adapter._clips[key].features)], adapter.stop_ids, [limit]
+            )
             assert greedy == tokens  # token for token
 
         # A stop token (here: a later token of the video's answer) ends both the same way.
@@ -222,7 +237,9 @@ def test_generate_equals_transformers_generate(adapter, clips):
 def test_a_request_keeps_its_own_token_limit(adapter, clips):
     adapter.load_clips([clips["short"]])
     try:
-        short, long = adapter.generate([GenerateRequest("short", "Q?", 2), GenerateRequest("short", "Q?", 6)], "standard")
+        short, long = adapter.generate(
+            [GenerateRequest("short", "Q?", 2), GenerateRequest("short", "Q?", 6)], "standard"
+        )
     finally:
         adapter.forget_clips(["short"])
     assert short.new_tokens == 2 and long.new_tokens == 6 and not short.stopped
@@ -235,13 +252,20 @@ def test_a_request_keeps_its_own_token_limit(adapter, clips):
 @pytest.mark.parametrize("answer", [None, "B. blue"])
 def test_render_is_the_jinja_chat_template(adapter, kind, answer):
     question = "What is it?\nA. x\nB. blue"
-    content = [{"type": kind}, {"type": "text", "text": question}] if kind != "text" else [{"type": "text", "text": question}]
+    content = (
+        [{"type": kind}, {"type": "text", "text": question}] if kind != "text" else [{"type": "text", "text": question}]
+    )
     messages = [{"role": "user", "content": content}]
     if answer is not None:
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
-    rendered = adapter.tokenizer.apply_chat_template(messages, chat_template=PROCESSING.DEFAULT_CHAT_TEMPLATE,
-                                                     tokenize=False, add_generation_prompt=answer is None)
-    media = {"image": smolvlm_text.image_prompt(2, 3, 4), "video": smolvlm_text.video_prompt([0.0, 1.5], 2.0, 4), "text": ""}[kind]
+    rendered = adapter.tokenizer.apply_chat_template(
+        messages, chat_template=PROCESSING.DEFAULT_CHAT_TEMPLATE, tokenize=False, add_generation_prompt=answer is None
+    )
+    media = {
+        "image": smolvlm_text.image_prompt(2, 3, 4),
+        "video": smolvlm_text.video_prompt([0.0, 1.5], 2.0, 4),
+        "text": "",
+    }[kind]
     expected = rendered.replace(f"<{kind}>", media, 1) if kind != "text" else rendered
     assert smolvlm_text.render(media + question, answer) == expected
 
@@ -249,14 +273,27 @@ def test_render_is_the_jinja_chat_template(adapter, kind, answer):
 def test_image_prompts_are_the_processors():
     for rows, cols in ((0, 0), (1, 2), (3, 2), (4, 4)):
         assert smolvlm_text.image_prompt(rows, cols, 5) == PROCESSING.get_image_prompt_string(
-            rows, cols, 5, "<fake_token_around_image>", "<image>", "<global-img>")
+            rows, cols, 5, "<fake_token_around_image>", "<image>", "<global-img>"
+        )
 
 
 def test_number_words():
-    spot = {0: "zero", 7: "seven", 16: "sixteen", 20: "twenty", 21: "twenty-one", 64: "sixty-four", 100: "one hundred",
-            101: "one hundred and one", 128: "one hundred and twenty-eight", 999: "nine hundred and ninety-nine",
-            1000: "one thousand", 1001: "one thousand and one", 1100: "one thousand, one hundred",
-            123456: "one hundred and twenty-three thousand, four hundred and fifty-six"}
+    spot = {
+        0: "zero",
+        7: "seven",
+        16: "sixteen",
+        20: "twenty",
+        21: "twenty-one",
+        64: "sixty-four",
+        100: "one hundred",
+        101: "one hundred and one",
+        128: "one hundred and twenty-eight",
+        999: "nine hundred and ninety-nine",
+        1000: "one thousand",
+        1001: "one thousand and one",
+        1100: "one thousand, one hundred",
+        123456: "one hundred and twenty-three thousand, four hundred and fifty-six",
+    }
     assert {n: smolvlm_text.number_words(n) for n in spot} == spot
     with pytest.raises(ValueError):
         smolvlm_text.number_words(1_000_000)
@@ -270,9 +307,27 @@ def test_number_words_agree_with_num2words():
 
 GOLDEN_VIDEO = (
     "You are provided the following series of sixteen frames from a 0:01:20 [H:MM:SS] video.\n"
-    + "".join(f"\nFrame from {stamp}:<fake_token_around_image><global-img><image><image><fake_token_around_image>"
-              for stamp in ("00:00", "00:05", "00:10", "00:15", "00:20", "00:25", "00:30", "00:35", "00:40", "00:45",
-                            "00:50", "00:55", "01:00", "01:05", "01:10", "01:15"))
+    + "".join(
+        f"\nFrame from {stamp}:<fake_token_around_image><global-img><image><image><fake_token_around_image>"
+        for stamp in (
+            "00:00",
+            "00:05",
+            "00:10",
+            "00:15",
+            "00:20",
+            "00:25",
+            "00:30",
+            "00:35",
+            "00:40",
+            "00:45",
+            "00:50",
+            "00:55",
+            "01:00",
+            "01:05",
+            "01:10",
+            "01:15",
+        )
+    )
     + "\n\n"
 )
 
@@ -286,7 +341,8 @@ def test_video_prompt_for_sixteen_frames():
     assert smolvlm_text.video_prompt([0.0, 3599.0, 3600.5], None, 1).startswith(
         "You are provided the following series of three frames from a 1:00:00 [H:MM:SS] video.\n"
         "\nFrame from 00:00:<fake_token_around_image><global-img><image><fake_token_around_image>"
-        "\nFrame from 59:59:")  # minutes keep counting past the hour, as the processor writes them
+        "\nFrame from 59:59:"
+    )  # minutes keep counting past the hour, as the processor writes them
 
 
 def test_video_prompt_is_the_processors():
@@ -294,10 +350,15 @@ def test_video_prompt_is_the_processors():
     from transformers.video_utils import VideoMetadata
 
     fps = 10.0
-    metadata = VideoMetadata(total_num_frames=809, fps=fps, duration=80.9,
-                             frames_indices=[round(t * fps) for t in sixteen_frames()])
-    processor = SimpleNamespace(image_seq_len=2, image_token="<image>", fake_image_token="<fake_token_around_image>",
-                                global_image_token="<global-img>")
+    metadata = VideoMetadata(
+        total_num_frames=809, fps=fps, duration=80.9, frames_indices=[round(t * fps) for t in sixteen_frames()]
+    )
+    processor = SimpleNamespace(
+        image_seq_len=2,
+        image_token="<image>",
+        fake_image_token="<fake_token_around_image>",
+        global_image_token="<global-img>",
+    )
     inputs = {"pixel_values": torch.zeros(1, 16, 3, 2, 2), "video_metadata": [metadata]}
     assert PROCESSING.SmolVLMProcessor.replace_video_token(processor, inputs, 0) == GOLDEN_VIDEO
 
@@ -356,8 +417,11 @@ def test_weights_that_do_not_match_the_config_are_refused(tmp_path, folder, dama
     shutil.copytree(folder, broken)
     if damage == "missing":
         weights = load_file(str(broken / "model.safetensors"))
-        save_file({k: v for k, v in weights.items() if "layers.1.mlp" not in k}, str(broken / "model.safetensors"),
-                  metadata={"format": "pt"})
+        save_file(
+            {k: v for k, v in weights.items() if "layers.1.mlp" not in k},
+            str(broken / "model.safetensors"),
+            metadata={"format": "pt"},
+        )
     else:
         config = json.loads((broken / "config.json").read_text())
         config["text_config"]["num_hidden_layers"] = 3
@@ -369,8 +433,12 @@ def test_weights_that_do_not_match_the_config_are_refused(tmp_path, folder, dama
 def test_image_seq_len_falls_back_to_the_model_config(adapter, folder):
     config = adapter.model.config
     settings = smolvlm_folder.read_settings(folder, config, adapter.image_processor)
-    computed = (config.vision_config.image_size // config.vision_config.patch_size) ** 2 // config.scale_factor ** 2
-    assert settings.image_seq_len == computed == json.loads((folder / "processor_config.json").read_text())["image_seq_len"]
+    computed = (config.vision_config.image_size // config.vision_config.patch_size) ** 2 // config.scale_factor**2
+    assert (
+        settings.image_seq_len
+        == computed
+        == json.loads((folder / "processor_config.json").read_text())["image_seq_len"]
+    )
 
 
 def test_an_image_token_in_the_question_fails_alone(adapter, clips):
@@ -386,17 +454,24 @@ def test_an_image_token_in_the_question_fails_alone(adapter, clips):
 
 
 def test_tiny_folder_loads_and_runs_end_to_end(folder, tmp_path):
-    from fvlm_eval.tasks.fixtures import write_all
-    from fvlm_eval.records import read_records
-    from fvlm_eval.run.settings import RunSettings
-    from fvlm_eval.run.runner import run
     from fvlm_eval.protocols import PROTOCOLS
+    from fvlm_eval.records import read_records
+    from fvlm_eval.run.runner import run
+    from fvlm_eval.run.settings import RunSettings
+    from fvlm_eval.tasks.fixtures import write_all
 
     model = load_model(str(folder), device="cpu")
     assert model.family == "smolvlm"
     data = write_all(tmp_path / "data")
-    settings = RunSettings(benchmarks=("scienceqa", "mvbench"), modes=("standard",), data_dir=data,
-                           output_dir=tmp_path / "run", workers=0, generate=True, frame_cache=None)
+    settings = RunSettings(
+        benchmarks=("scienceqa", "mvbench"),
+        modes=("standard",),
+        data_dir=data,
+        output_dir=tmp_path / "run",
+        workers=0,
+        generate=True,
+        frame_cache=None,
+    )
     outcome = run(settings, model, progress=False)
     for benchmark in ("scienceqa", "mvbench"):
         records = read_records(tmp_path / "run" / benchmark / "standard" / "samples.jsonl")
@@ -429,10 +504,16 @@ def test_cloze_fast_scores_equal_a_full_forward_per_option(adapter, clips, key):
     for text, ids, logprobs, neutral in zip(texts, result.token_ids, result.logprobs, result.neutral):
         answer = encode(adapter, " " + text)
         assert list(ids) == answer
-        logits = adapter.model(input_ids=torch.tensor([prompt_ids + answer]), pixel_values=pixels,
-                               pixel_attention_mask=mask).logits[0].float().log_softmax(-1)
-        np.testing.assert_allclose(logprobs, [logits[len(prompt_ids) - 1 + j, t].item() for j, t in enumerate(answer)],
-                                   atol=1e-4, rtol=0)
+        logits = (
+            adapter.model(input_ids=torch.tensor([prompt_ids + answer]), pixel_values=pixels, pixel_attention_mask=mask)
+            .logits[0]
+            .float()
+            .log_softmax(-1)
+        )
+        np.testing.assert_allclose(
+            logprobs, [logits[len(prompt_ids) - 1 + j, t].item() for j, t in enumerate(answer)], atol=1e-4, rtol=0
+        )
         plain = adapter.model(input_ids=torch.tensor([neutral_ids + answer])).logits[0].float().log_softmax(-1)
-        np.testing.assert_allclose(neutral, [plain[len(neutral_ids) - 1 + j, t].item() for j, t in enumerate(answer)],
-                                   atol=1e-4, rtol=0)
+        np.testing.assert_allclose(
+            neutral, [plain[len(neutral_ids) - 1 + j, t].item() for j, t in enumerate(answer)], atol=1e-4, rtol=0
+        )

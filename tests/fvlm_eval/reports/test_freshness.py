@@ -6,8 +6,8 @@ import dataclasses
 import json
 import os
 
-from fvlm_eval.reports.freshness import load_run_folder, recomputed_correct
 from fvlm_eval.records import read_records, write_records
+from fvlm_eval.reports.freshness import load_run_folder, recomputed_correct
 from tests.fvlm_eval.constructed import write_run
 
 
@@ -27,8 +27,12 @@ def test_correct_is_recomputed_from_pred_and_gold(tmp_path):
     path = folder / "samples.jsonl"
     records = read_records(path)
     edited = [dataclasses.replace(r, correct={p: True for p in r.correct}) for r in records[:4]]
-    failed = dataclasses.replace(records[4], pred={p: "A" for p in records[4].pred}, error="video missing",
-                                 correct={p: True for p in records[4].correct})  # right letter, but it failed
+    failed = dataclasses.replace(
+        records[4],
+        pred={p: "A" for p in records[4].pred},
+        error="video missing",
+        correct={p: True for p in records[4].correct},
+    )  # right letter, but it failed
     write_records(path, edited + [failed, records[5]])
     os.utime(folder / "summary.json", (path.stat().st_mtime + 5,) * 2)
     run = load_run_folder(folder)
@@ -67,18 +71,25 @@ def test_the_selection_never_changes_the_numbers_silently(tmp_path):
     a list of ids: ignored, every record counts, said."""
     folder = _folder(tmp_path, [True] * 3 + [False] * 6)
     ids = list(load_run_folder(folder).records)
-    _summary(folder, lambda s: s.update(questions=ids[:3], coverage={**s["coverage"], "recorded": 3}))  # a later --limit 3
+    _summary(
+        folder, lambda s: s.update(questions=ids[:3], coverage={**s["coverage"], "recorded": 3})
+    )  # a later --limit 3
     run = load_run_folder(folder)
     assert list(run.records) == ids[:3]
     (warning,) = run.warnings
-    assert warning == f"{folder / 'samples.jsonl'}: 6 records outside the 3 questions summary.json counts (a later, " \
-                      "smaller --limit?) are left out"
+    assert (
+        warning == f"{folder / 'samples.jsonl'}: 6 records outside the 3 questions summary.json counts (a later, "
+        "smaller --limit?) are left out"
+    )
     _summary(folder, lambda s: s["coverage"].update(recorded=9))  # the list alone cut down by hand
     (warning,) = load_run_folder(folder).warnings
     assert "its own coverage says 9 recorded: hand-edited?" in warning
-    for questions, said in (([], "`questions` is empty while"), ("all", "`questions` is not a list of ids"),
-                            ([1, 2], "`questions` is not a list of ids")):
-        _summary(folder, lambda s: s.update(questions=questions))
+    for questions, said in (
+        ([], "`questions` is empty while"),
+        ("all", "`questions` is not a list of ids"),
+        ([1, 2], "`questions` is not a list of ids"),
+    ):
+        _summary(folder, lambda s, questions=questions: s.update(questions=questions))
         run = load_run_folder(folder)
         assert list(run.records) == ids  # all 9 count: 3 right, as the records say
         (warning,) = run.warnings
@@ -92,8 +103,10 @@ def test_a_summary_with_no_readable_records_is_a_warning_naming_the_file(tmp_pat
     run = load_run_folder(folder)
     assert run.records == {} and run.summary is not None
     (warning,) = run.warnings
-    assert warning.startswith(f"{samples}: missing, so {folder / 'summary.json'} has no records behind it; its "
-                              "numbers are not shown as measured")
+    assert warning.startswith(
+        f"{samples}: missing, so {folder / 'summary.json'} has no records behind it; its "
+        "numbers are not shown as measured"
+    )
     samples.mkdir()
     (warning,) = load_run_folder(folder).warnings
     assert warning.startswith(f"{samples}: not a file, so ")
@@ -110,17 +123,24 @@ def test_regress_warns_about_a_summary_with_no_records_paired_or_not(tmp_path, c
     write_run(tmp_path / "b", [True] * 20, mode="coarse_only")
     gone = current / "videomme/coarse_only/samples.jsonl"
     gone.unlink()
-    assert regress(base, current, allow_underpowered=True) == ExitCode.OK  # coarse_fine compared; coarse_only in one run
+    assert (
+        regress(base, current, allow_underpowered=True) == ExitCode.OK
+    )  # coarse_fine compared; coarse_only in one run
     result = json.loads((current / "regress/regress.json").read_text())
     assert result["unpaired_runs"] == ["videomme coarse_only"]
     assert [w for w in result["warnings"] if str(gone) in w] == [
         f"current: {gone}: missing, so {gone.parent / 'summary.json'} has no records behind it; its numbers are not "
-        "shown as measured (nothing is counted for this folder)"]
+        "shown as measured (nothing is counted for this folder)"
+    ]
     assert str(gone) in capsys.readouterr().out  # in the terminal too, not only in regress.json
     write_run(tmp_path / "a", [True] * 20, mode="coarse_only")
     (base / "videomme/coarse_only/samples.jsonl").rename(base / "videomme/coarse_only/x")
     (base / "videomme/coarse_only/samples.jsonl").mkdir()  # a folder where the records were
     assert regress(base, current, allow_underpowered=True) == ExitCode.UNUSABLE  # comparing nothing is never a pass
     result = json.loads((current / "regress/regress.json").read_text())
-    assert any(w.startswith(f"baseline: {base / 'videomme/coarse_only/samples.jsonl'}: not a file") for w in result["warnings"])
-    assert result["too_little_shared"] == ["videomme coarse_only: 0 questions in common, of 0 (baseline) and 0 (current)"]
+    assert any(
+        w.startswith(f"baseline: {base / 'videomme/coarse_only/samples.jsonl'}: not a file") for w in result["warnings"]
+    )
+    assert result["too_little_shared"] == [
+        "videomme coarse_only: 0 questions in common, of 0 (baseline) and 0 (current)"
+    ]

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fvlm_eval.tasks.fixtures.videomme import write_videomme
+from fvlm_eval.files import write_json_atomic
 from fvlm_eval.media.frame_cache import FrameCache
+from fvlm_eval.records import Record, append_records, question_sha256
 from fvlm_eval.reports.html.browser import json_for_script
 from fvlm_eval.reports.html.thumbnails import parse_sampling, thumbnails
-from fvlm_eval.records import Record, append_records, question_sha256
-from fvlm_eval.files import write_json_atomic
 from fvlm_eval.reports.report import write_report
 from fvlm_eval.summarize import summarize_records
 from fvlm_eval.tasks import get_benchmark
+from fvlm_eval.tasks.fixtures.videomme import write_videomme
 from fvlm_eval.types import Clip, Media, Sampling
 
 XSS_QUESTION = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script></script> how many apples?'
@@ -35,35 +35,75 @@ def _hash(question) -> str:
 
 def _record(question, mode: str, pred: str, error: str | None = None, generated: str | None = None) -> Record:
     letters = question.letters
-    scores = {"reference": {l: (0.5 if l == pred else 2.0 + i) for i, l in enumerate(letters)},
-              "sum": {l: (-0.5 if l == pred else -2.0 - i) for i, l in enumerate(letters)}}
+    scores = {
+        "reference": {letter: (0.5 if letter == pred else 2.0 + i) for i, letter in enumerate(letters)},
+        "sum": {letter: (-0.5 if letter == pred else -2.0 - i) for i, letter in enumerate(letters)},
+    }
     preds = {p: None if error else pred for p in scores}
     if generated is not None:
         preds["generated"] = None if error else pred
-    values = dict(id=question.id, benchmark=question.benchmark, mode=mode, group=question.group, gold=question.gold,
-                  letters=letters, fields=question.field_dict(), scores=scores if not error else {p: None for p in scores},
-                  pred=preds, correct={p: error is None and v == question.gold for p, v in preds.items()}, options=None,
-                  question_sha256=_hash(question), prompt_sha256="p" * 64, source=question.source,
-                  source_sha256=question.source_sha256, frames=(0, 5, 10, 15), timestamps=None, media_note=None,
-                  error=error, generated=None if generated is None else {"text": generated, "letter": pred, "status": "letter"},
-                  notes=(), recorded_at=1.0)
+    values = dict(
+        id=question.id,
+        benchmark=question.benchmark,
+        mode=mode,
+        group=question.group,
+        gold=question.gold,
+        letters=letters,
+        fields=question.field_dict(),
+        scores=scores if not error else {p: None for p in scores},
+        pred=preds,
+        correct={p: error is None and v == question.gold for p, v in preds.items()},
+        options=None,
+        question_sha256=_hash(question),
+        prompt_sha256="p" * 64,
+        source=question.source,
+        source_sha256=question.source_sha256,
+        frames=(0, 5, 10, 15),
+        timestamps=None,
+        media_note=None,
+        error=error,
+        generated=None if generated is None else {"text": generated, "letter": pred, "status": "letter"},
+        notes=(),
+        recorded_at=1.0,
+    )
     names = {f.name for f in dataclasses.fields(Record)}
     values.update({name: None for name in names - set(values) if name not in ("schema_version",)})
     return Record(**values)
 
 
-def _run(folder: Path, data: Path, right: set[int], mode: str = "coarse_fine", failed: set[int] = frozenset(),
-         sampling: str = "uniform:8") -> Path:
+def _run(
+    folder: Path,
+    data: Path,
+    right: set[int],
+    mode: str = "coarse_fine",
+    failed: set[int] = frozenset(),
+    sampling: str = "uniform:8",
+) -> Path:
     """A run folder over the fixture Video-MME copy at ``data``: question i right when i in ``right``."""
     benchmark = get_benchmark("videomme")
     questions = benchmark.load(data).questions
-    records = [_record(q, mode, q.gold if i in right else next(l for l in q.letters if l != q.gold),
-                       error="decoding failed: test" if i in failed else None, generated=XSS_ANSWER)
-               for i, q in enumerate(questions)]
+    records = [
+        _record(
+            q,
+            mode,
+            q.gold if i in right else next(letter for letter in q.letters if letter != q.gold),
+            error="decoding failed: test" if i in failed else None,
+            generated=XSS_ANSWER,
+        )
+        for i, q in enumerate(questions)
+    ]
     target = folder / "videomme" / mode
     append_records(target / "samples.jsonl", records)
-    write_json_atomic(target / "settings.json", {"benchmark": "videomme", "mode": mode, "sampling": sampling,
-                                                 "subtitles": False, "frame_transform": "test-transform"})
+    write_json_atomic(
+        target / "settings.json",
+        {
+            "benchmark": "videomme",
+            "mode": mode,
+            "sampling": sampling,
+            "subtitles": False,
+            "frame_transform": "test-transform",
+        },
+    )
     summary = summarize_records(benchmark, mode, records, len(records)).to_json()
     summary["manifest"] = {"model": {"family": "fvlm", "name": folder.name}, "data_dir": str(data)}
     write_json_atomic(target / "summary.json", summary)
@@ -135,8 +175,13 @@ def test_frames_come_from_the_frame_cache_when_the_video_is_gone(tmp_path):
     assert "frames not available" in thumbnails(media, sampling, "t", tmp_path / "cache", 4)["note"]
     cache = FrameCache(tmp_path / "cache")
     frames = np.full((8, 32, 48, 3), 200, dtype=np.uint8)
-    cache.put(cache.key(media, sampling, "t"), media,
-              Clip(media.key, "video", frames, tuple(range(8)), tuple(range(0, 80, 10)), tuple(float(i) for i in range(8)), 80))
+    cache.put(
+        cache.key(media, sampling, "t"),
+        media,
+        Clip(
+            media.key, "video", frames, tuple(range(8)), tuple(range(0, 80, 10)), tuple(float(i) for i in range(8)), 80
+        ),
+    )
     found = thumbnails(media, sampling, "t", tmp_path / "cache", 4)
     assert found["source"] == "frame cache" and found["labels"][0] == "#0 0.0s" and found["widths"] == [72] * 4
 
@@ -187,6 +232,7 @@ def test_a_question_changed_since_the_run_shows_no_new_text_beside_old_scores(da
 
 # ----- in a real browser ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def chromium():
     """(selenium's webdriver, Chrome options with the headless flags, the chromedriver service), or a skip."""
@@ -199,9 +245,17 @@ def chromium():
         pytest.skip("selenium not installed (pip install -e '.[dev]')")
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1280,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
     return webdriver, options, webdriver.ChromeService(executable_path=driver)
 
@@ -218,7 +272,9 @@ def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_
     browser = webdriver.Chrome(service=service, options=options)
     try:
         browser.get(report_html.as_uri())
-        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        WebDriverWait(browser, 30).until(
+            lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1"
+        )
         count = lambda: browser.find_element(By.ID, "count").text  # noqa: E731
         assert count().startswith("9 of 9")
         Select(browser.find_element(By.ID, "f-benchmark")).select_by_value("videomme")
@@ -230,8 +286,11 @@ def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_
         assert count().startswith("6 of 9")  # 2, 3, 4 lost; 5, 6, 7 gained
         Select(browser.find_element(By.ID, "f-flip")).select_by_value("0:1:lost")
         assert count().startswith("3 of 9")
-        assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "td.qid")] == \
-            ["videomme/001-3", "videomme/002-1", "videomme/002-2"]
+        assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "td.qid")] == [
+            "videomme/001-3",
+            "videomme/002-1",
+            "videomme/002-2",
+        ]
         Select(browser.find_element(By.ID, "f-flip")).select_by_value("")
         category = Select(browser.find_element(By.ID, "f-category"))
         category.select_by_visible_text("Video-MME: short")
@@ -244,7 +303,9 @@ def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_
         assert browser.execute_script("return window.__xss === undefined")  # no payload ran
         assert not browser.find_elements(By.CSS_SELECTOR, "#browser svg, #browser script, img[src='x'], img[src='y']")
         strip = browser.find_element(By.CSS_SELECTOR, "img.strip")
-        WebDriverWait(browser, 10).until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", strip))
+        WebDriverWait(browser, 10).until(
+            lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", strip)
+        )
         assert browser.execute_script("return arguments[0].naturalHeight", strip) == 48
         thumbs = Image.open(io.BytesIO(strip.screenshot_as_png)).convert("L")
         assert np.asarray(thumbs).std() > 5  # real frames drawn, not a blank box

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from fvlm_eval.records import SCHEMA_VERSION, read_records, write_records
 from fvlm_eval.errors import ExitCode
+from fvlm_eval.records import SCHEMA_VERSION, read_records, write_records
 from fvlm_eval.reports.regress import RegressUnusable, regress
 from tests.fvlm_eval.constructed import write_run
 
@@ -75,11 +75,14 @@ def test_unusable_folders_are_named(tmp_path):
         regress(good, good / "videomme" / "coarse_fine")
 
 
-@pytest.mark.parametrize("line, message", [
-    (b"not json\n", "not a JSON record"),
-    (b'{"id": "videomme/999", "schema_version": %d}\n' % SCHEMA_VERSION, "lacks"),
-    (b'{"id": "videomme/999", "correct": {}}\n', "older version"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (b"not json\n", "not a JSON record"),
+        (b'{"id": "videomme/999", "schema_version": %d}\n' % SCHEMA_VERSION, "lacks"),
+        (b'{"id": "videomme/999", "correct": {}}\n', "older version"),
+    ],
+)
 def test_a_bad_record_line_is_named(tmp_path, line, message):
     good = write_run(tmp_path / "good", [True] * 10)
     bad = write_run(tmp_path / "bad", [True] * 10)
@@ -101,7 +104,7 @@ def test_a_truncated_settings_file_is_named(tmp_path):
 def test_the_same_id_on_another_question_is_never_paired(tmp_path):
     import dataclasses
 
-    from fvlm_eval.records import SCHEMA_VERSION, read_records, write_records
+    from fvlm_eval.records import read_records, write_records
 
     base = write_run(tmp_path / "a", [True] * 20)
     current = write_run(tmp_path / "b", [False] * 20)
@@ -124,6 +127,7 @@ def test_only_the_questions_the_summary_counts_are_compared(tmp_path):
 
 
 # ----- power -------------------------------------------------------------------------------------
+
 
 def test_a_nine_question_comparison_is_underpowered_not_a_pass(tmp_path):
     base = write_run(tmp_path / "a", [True] * 9)
@@ -156,6 +160,7 @@ def test_a_significant_drop_fails_even_when_a_smaller_one_would_go_unseen(tmp_pa
 
 # ----- protocols ---------------------------------------------------------------------------------
 
+
 def _headline(run, protocol):
     path = run / "videomme/coarse_fine/summary.json"
     summary = json.loads(path.read_text())
@@ -182,9 +187,19 @@ def test_a_protocol_measured_on_part_of_a_run_is_said_so_and_not_compared(tmp_pa
     for name in ("a", "b"):
         path = write_run(tmp_path / name, [True] * 60, generated=True) / "videomme/coarse_fine/samples.jsonl"
         records = read_records(path)
-        write_records(path, records[:30] + [dataclasses.replace(r, generated=None, pred={k: v for k, v in r.pred.items()
-                                            if k != "generated"}, correct={k: v for k, v in r.correct.items()
-                                            if k != "generated"}) for r in records[30:]])
+        write_records(
+            path,
+            records[:30]
+            + [
+                dataclasses.replace(
+                    r,
+                    generated=None,
+                    pred={k: v for k, v in r.pred.items() if k != "generated"},
+                    correct={k: v for k, v in r.correct.items() if k != "generated"},
+                )
+                for r in records[30:]
+            ],
+        )
     assert regress(tmp_path / "a", tmp_path / "b", protocol="generated") == ExitCode.REFUSED
     problem = json.loads((tmp_path / "b" / "regress" / "regress.json").read_text())["protocol_problems"][0]
     assert "the baseline run measured it on only 30 of its 60 answered questions" in problem
@@ -200,7 +215,9 @@ def test_protocol_chooses_what_is_compared(tmp_path):
     assert regress(base, current, protocol="generated") == ExitCode.FAILED
     overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
     assert overall["protocol"] == "generated" and overall["formulation"] == "generated" and overall["delta"] == -100
-    assert regress(base, current, protocol="cloze_sum") == ExitCode.REFUSED  # neither run measured the cloze formulation
+    assert (
+        regress(base, current, protocol="cloze_sum") == ExitCode.REFUSED
+    )  # neither run measured the cloze formulation
 
 
 def test_alpha_must_be_above_zero(tmp_path, capsys):
@@ -216,6 +233,7 @@ def test_alpha_must_be_above_zero(tmp_path, capsys):
 
 
 # ----- stale summaries: the records are the truth ------------------------------------------------
+
 
 def test_hand_edited_correct_flags_are_caught_and_recomputed(tmp_path):
     base = write_run(tmp_path / "a", [True] * 60)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from fvlm_eval.models.families import smolvlm2_published_name as smolvlm2_size
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.baselines import baselines_file, read_baselines
 from fvlm_eval.reports.build import build
 from fvlm_eval.reports.markdown import markdown
-from fvlm_eval.models.families import smolvlm2_published_name as smolvlm2_size
 from fvlm_eval.reports.report import write_report
 from tests.fvlm_eval.constructed import write_run
 
@@ -27,7 +27,14 @@ def test_report_shows_coverage_protocol_interval_and_chance(tmp_path):
     assert "| SmolVLM2-256M (published) | generated | generated answer (VLMEvalKit) | 33.7 |" in text
     written = write_report([run], None, tmp_path / "out", show=False, thumbnails=0)
     names = {p.name for p in written}
-    assert {"report.md", "report.csv", "report.json", "comparison.png", "breakdown_videomme.png", "report.html"} <= names
+    assert {
+        "report.md",
+        "report.csv",
+        "report.json",
+        "comparison.png",
+        "breakdown_videomme.png",
+        "report.html",
+    } <= names
     assert all(p.stat().st_size > 0 for p in written)
     assert (tmp_path / "out" / "report.md").read_text() == text
 
@@ -49,13 +56,25 @@ def test_report_markdown_snapshot(tmp_path):
 
 def test_both_families_side_by_side_with_the_smolvlm2_line(tmp_path):
     fvlm = write_run(tmp_path / "fVLM-135M", [True] * 30 + [False] * 70, generated=True)
-    smol = write_run(tmp_path / "SmolVLM2-256M-Video-Instruct", [True] * 40 + [False] * 60, family="smolvlm", mode="standard",
-                     generated=True, model={"family": "smolvlm", "name": "SmolVLM2-256M-Video-Instruct",
-                                            "source": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"})
+    smol = write_run(
+        tmp_path / "SmolVLM2-256M-Video-Instruct",
+        [True] * 40 + [False] * 60,
+        family="smolvlm",
+        mode="standard",
+        generated=True,
+        model={
+            "family": "smolvlm",
+            "name": "SmolVLM2-256M-Video-Instruct",
+            "source": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct",
+        },
+    )
     report = build([fvlm, smol], read_baselines(None))
-    assert {"fVLM-135M coarse_fine [reference]", "fVLM-135M coarse_fine [generated]",
-            "SmolVLM2-256M-Video-Instruct standard [reference]", "SmolVLM2-256M-Video-Instruct standard [generated]"} \
-        <= set(report.to_json()["run_rows"])
+    assert {
+        "fVLM-135M coarse_fine [reference]",
+        "fVLM-135M coarse_fine [generated]",
+        "SmolVLM2-256M-Video-Instruct standard [reference]",
+        "SmolVLM2-256M-Video-Instruct standard [generated]",
+    } <= set(report.to_json()["run_rows"])
     (line,) = report.to_json()["smolvlm2"]
     assert line["size"] == "256M" and line["published"] == 33.7 and line["difference"] == pytest.approx(40.0 - 33.7)
     assert "SmolVLM2-256M on Video-MME: ours 40.0" in markdown(report)
@@ -144,12 +163,15 @@ def test_written_files_are_readable_by_the_team(tmp_path):
     import stat
 
     run = write_run(tmp_path / "run", [True] * 10)
-    for path in [*write_report([run], None, tmp_path / "out", show=False, thumbnails=0),
-                 run / "videomme/coarse_fine/summary.json"]:
+    for path in [
+        *write_report([run], None, tmp_path / "out", show=False, thumbnails=0),
+        run / "videomme/coarse_fine/summary.json",
+    ]:
         assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path  # as the umask allows (mkstemp alone: 0600)
 
 
 # ----- formulations side by side, failed and unparseable cells ----------------------------------------
+
 
 def _edit_summary(run: Path, change) -> None:
     path = run / "videomme/coarse_fine/summary.json"
@@ -189,14 +211,22 @@ def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
     report = build([run], read_baselines(None))
     assert report.to_json()["warnings"] == []
     shown = {label: report.to_json()["formulations"][label] for label in report.to_json()["run_rows"]}
-    assert shown == {"run coarse_fine [reference]": "multiple_choice", "run coarse_fine [cloze_pmi]": "cloze",
-                     "run coarse_fine [generated]": "generated", "run coarse_fine [circular_reference]": "circular"}
-    assert report.to_json()["formulations"]["SmolVLM2-256M (published)"] == "generated"  # published keep their own protocol
+    assert shown == {
+        "run coarse_fine [reference]": "multiple_choice",
+        "run coarse_fine [cloze_pmi]": "cloze",
+        "run coarse_fine [generated]": "generated",
+        "run coarse_fine [circular_reference]": "circular",
+    }
+    assert (
+        report.to_json()["formulations"]["SmolVLM2-256M (published)"] == "generated"
+    )  # published keep their own protocol
     text = markdown(report)
     assert "| run coarse_fine [cloze_pmi] | cloze | cloze: " in text and "`cloze`: " in text
     full = [(row["formulation"], row["protocol"]) for row in report.to_json()["full"]]
     assert [p for f, p in full if f == "cloze"] == ["cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"]
-    assert [f for f, _ in full] == sorted([f for f, _ in full], key=["multiple_choice", "cloze", "generated", "circular"].index)
+    assert [f for f, _ in full] == sorted(
+        [f for f, _ in full], key=["multiple_choice", "cloze", "generated", "circular"].index
+    )
     for row in text.split("## Every protocol recorded")[1].splitlines():
         if row.startswith("| run coarse_fine"):  # every number beside its own chance level
             assert ("(chance 0.4)" if "| circular |" in row else "(chance 25.0)") in row, row
@@ -218,8 +248,10 @@ def test_a_run_whose_questions_all_failed_says_so_not_zero(tmp_path):
     report = build([run], [])
     text = markdown(report)
     assert "0.0 [0.0" not in text
-    assert "| dead coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the public " \
-           "fVLM scorer's) | all 6 failed (6/2700 q recorded, none scored) |" in text
+    assert (
+        "| dead coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the public "
+        "fVLM scorer's) | all 6 failed (6/2700 q recorded, none scored) |" in text
+    )
     assert "| Counting Problem | all 6 failed |" in text  # the breakdown too
 
 
@@ -247,8 +279,19 @@ def test_charts_one_colour_per_series_zero_drawn_apart_from_not_measured():
     figure, axis = plt.subplots()
     from fvlm_eval.reports.cells import Cell
 
-    _bars(axis, [0, 1, 2, 3], [Cell("measured", 0.0, ci95=(0.0, 12.0)), None, Cell("failed", failed=3),
-                               Cell("measured", 40.0, ci95=(30.0, 50.0))], 0.8, "C0", "run")
+    _bars(
+        axis,
+        [0, 1, 2, 3],
+        [
+            Cell("measured", 0.0, ci95=(0.0, 12.0)),
+            None,
+            Cell("failed", failed=3),
+            Cell("measured", 40.0, ci95=(30.0, 50.0)),
+        ],
+        0.8,
+        "C0",
+        "run",
+    )
     heights = [bar.get_height() for bar in axis.patches]
     assert heights[0] > 0 and heights[3] == 40.0  # 0% is a visible stub
     assert [t.get_text() for t in axis.texts] == ["0", "n/m", "failed"]
@@ -289,9 +332,14 @@ def test_the_report_in_the_terminal_cuts_no_name_and_reads_no_markup(tmp_path):
 
     from fvlm_eval.reports.tables import print_report
 
-    long = write_run(tmp_path / "SmolVLM2-256M-Video-Instruct-finetuned-step_120000", [True] * 40 + [False] * 60,
-                     family="smolvlm", mode="standard", generated=True,
-                     model={"family": "smolvlm", "name": "SmolVLM2-256M-Video-Instruct"})
+    long = write_run(
+        tmp_path / "SmolVLM2-256M-Video-Instruct-finetuned-step_120000",
+        [True] * 40 + [False] * 60,
+        family="smolvlm",
+        mode="standard",
+        generated=True,
+        model={"family": "smolvlm", "name": "SmolVLM2-256M-Video-Instruct"},
+    )
     odd = write_run(tmp_path / "run [bold]x[red]", [True] * 30 + [False] * 70)
     report = build([long, odd], read_baselines(None))
     out = io.StringIO()
@@ -321,6 +369,7 @@ def test_a_protocol_measured_on_part_of_the_run_shows_its_own_n(tmp_path):
         else:
             row["generated"] = None
             del row["pred"]["generated"], row["correct"]["generated"]
+
     _edit_records(run, partial)
     text = markdown(build([run], []))
     row = next(line for line in text.splitlines() if line.startswith("| run coarse_fine [generated]"))
@@ -348,15 +397,17 @@ def test_report_alpha_must_lie_between_0_and_1(tmp_path, capsys):
 def test_circular_generated_unparseable_under_every_rotation_says_so(tmp_path):
     import dataclasses
 
+    from fvlm_eval.reports.cells import fmt, run_cell
     from fvlm_eval.reports.freshness import load_run_folder
     from fvlm_eval.summarize import circular_unparseable as _circular_unparseable
-    from fvlm_eval.reports.cells import fmt, run_cell
 
     run = write_run(tmp_path / "run", [False] * 4, generated=True)
     records = list(load_run_folder(run / "videomme/coarse_fine").records.values())
     empty = {"generated": {"text": "\n", "letter": None, "status": "empty"}}
     read = {"generated": {"text": "B", "letter": "B", "status": "letter"}}
-    records = [dataclasses.replace(r, circular={"rotations": [empty, empty if i < 3 else read]}) for i, r in enumerate(records)]
+    records = [
+        dataclasses.replace(r, circular={"rotations": [empty, empty if i < 3 else read]}) for i, r in enumerate(records)
+    ]
     from fvlm_eval.summary import ProtocolResult, Summary
 
     summary = Summary.from_json(json.loads((run / "videomme/coarse_fine/summary.json").read_text()))
@@ -368,29 +419,37 @@ def test_circular_generated_unparseable_under_every_rotation_says_so(tmp_path):
     text = fmt(run_cell(summary, "circular_generated"), "videomme")
     assert "None" not in text and "; 4 unparseable" in text and "every answer" not in text
     records = [dataclasses.replace(r, circular={"rotations": [empty, empty]}) for r in records]
-    summary = summary.replace(accuracy={**summary.accuracy, "circular_generated": _circular_unparseable(circular, records)})
+    summary = summary.replace(
+        accuracy={**summary.accuracy, "circular_generated": _circular_unparseable(circular, records)}
+    )
     assert fmt(run_cell(summary, "circular_generated"), "videomme").startswith("every answer unparseable (4/4)")
 
 
 # ----- the records decide: a summary's numbers are never shown ---------------------------------------
 
+
 def test_a_hand_edited_summary_changes_no_number_and_is_warned_about(tmp_path):
     run = write_run(tmp_path / "run", [True] * 3 + [False] * 6, cloze_framing="plain")
-    _edit_records(run, lambda i, row: (row["pred"].update(cloze_pmi="A"), row["correct"].update(cloze_pmi=True))
-                  if i < 6 else None)  # cloze_pmi right on 6 of 9
+    _edit_records(
+        run,
+        lambda i, row: (row["pred"].update(cloze_pmi="A"), row["correct"].update(cloze_pmi=True)) if i < 6 else None,
+    )  # cloze_pmi right on 6 of 9
     path = run / "videomme/coarse_fine/summary.json"
 
     def perfect(summary):  # 9/9 under every protocol, and the headline moved to cloze_pmi
         summary["headline_protocol"] = "cloze_pmi"
         for block in summary["accuracy"].values():
             block.update(accuracy=1.0, correct=block["n"], ci95=[1.0, 1.0])
+
     _edit_summary(run, perfect)
     report = build([run], [])
     main = report.to_json()["main"]
     assert main["run coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(100 / 3)
     assert main["run coarse_fine [cloze_pmi]"]["videomme"]["accuracy"] == pytest.approx(200 / 3)
     (warning,) = report.to_json()["warnings"]
-    assert warning.startswith(f"{path}: its numbers disagree with its records (reference 9/9 stated, 3/9 in the records;")
+    assert warning.startswith(
+        f"{path}: its numbers disagree with its records (reference 9/9 stated, 3/9 in the records;"
+    )
     assert "**Warning:** " + warning in markdown(report) and "100.0 [" not in markdown(report)
 
 
@@ -399,7 +458,9 @@ def test_an_emptied_selection_counts_every_record_and_says_so(tmp_path):
     _edit_summary(run, lambda s: s.update(questions=[]))
     report = build([run], [])
     assert report.to_json()["main"]["run coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(200 / 3)
-    assert any("`questions` is empty while" in w and "ignored: every record counts" in w for w in report.to_json()["warnings"])
+    assert any(
+        "`questions` is empty while" in w and "ignored: every record counts" in w for w in report.to_json()["warnings"]
+    )
 
 
 def test_a_summary_without_its_records_shows_no_number_and_names_the_file(tmp_path, capsys):
@@ -416,12 +477,16 @@ def test_a_summary_without_its_records_shows_no_number_and_names_the_file(tmp_pa
         report = build([run], [])
         cell = report.to_json()["main"]["run coarse_fine [reference]"]["videomme"]
         assert cell["accuracy"] is None  # shown n/a, never the summary's 100.0
-        assert "| run coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the " \
-               "public fVLM scorer's) | n/a |" in markdown(report)
+        assert (
+            "| run coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the "
+            "public fVLM scorer's) | n/a |" in markdown(report)
+        )
         assert report.to_json()["main"]["run coarse_only [reference]"]["videomme"]["accuracy"] == pytest.approx(100 / 3)
         (warning,) = report.to_json()["warnings"]
-        assert warning.startswith(f"{samples}: {'missing' if make_it == 'deleted' else 'not a file'}, so "
-                                  f"{samples.parent / 'summary.json'} has no records behind it")
+        assert warning.startswith(
+            f"{samples}: {'missing' if make_it == 'deleted' else 'not a file'}, so "
+            f"{samples.parent / 'summary.json'} has no records behind it"
+        )
     assert main(["report", str(run), "--thumbnails", "0", "--output-dir", str(tmp_path / "out")]) == 0
     assert str(samples) in capsys.readouterr().out.replace("\n", "")  # said in the terminal too
 
@@ -436,8 +501,10 @@ def test_a_utf16_records_line_is_named_as_utf16(tmp_path, capsys):
     samples.write_bytes(b"".join(lines))
     assert main(["report", str(run), "--thumbnails", "0", "--output-dir", str(tmp_path / "out")]) == 1
     (line,) = capsys.readouterr().err.splitlines()
-    assert line == f"error: {samples}:3: the file is UTF-16 (this line starts with a UTF-16 byte-order mark), not " \
-                   "UTF-8 JSON lines; convert it to UTF-8"
+    assert (
+        line == f"error: {samples}:3: the file is UTF-16 (this line starts with a UTF-16 byte-order mark), not "
+        "UTF-8 JSON lines; convert it to UTF-8"
+    )
     samples.write_bytes(samples.read_bytes().replace(b"\xff\xfe", b""))  # no mark: the NUL bytes give it away
     with pytest.raises(ReportError, match=r"samples.jsonl:3: not UTF-8 JSON lines \(this line holds NUL bytes"):
         build([run], [])

@@ -9,11 +9,10 @@ import json
 import pytest
 
 from fvlm_eval import evaluate
-
-from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from fvlm_eval.cli import main
 from fvlm_eval.reports.track import TrackError
 from fvlm_eval.reports.track.checkpoints import load_checkpoints, step_from_name
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from tests.conftest import tiny_model
 
 LIMIT = 5
@@ -26,8 +25,18 @@ def runs(tmp_path_factory, tokenizer):
     data = write_scienceqa(root / "data") and root / "data"
     folders = {100: root / "runs" / "a", 200: root / "runs" / "b", 300: root / "runs" / "checkpoint-300"}
     for seed, (step, folder) in enumerate(folders.items()):
-        evaluate(tiny_model(seed), "scienceqa", tokenizer=tokenizer, limit=LIMIT, data_dir=data, output_dir=folder,
-                 frame_cache=root / "cache", workers=0, progress=False, step=None if step == 300 else step)
+        evaluate(
+            tiny_model(seed),
+            "scienceqa",
+            tokenizer=tokenizer,
+            limit=LIMIT,
+            data_dir=data,
+            output_dir=folder,
+            frame_cache=root / "cache",
+            workers=0,
+            progress=False,
+            step=None if step == 300 else step,
+        )
     return root / "runs", folders
 
 
@@ -38,9 +47,20 @@ def call(capsys, *args):
     return code, out + err
 
 
-@pytest.mark.parametrize("name, step", [("step_9000", 9000), ("checkpoint-9000", 9000), ("ckpt9000", 9000),
-                                        ("global_step9000", 9000), ("run3-step-9000", 9000), ("iter_120", 120),
-                                        ("9000", 9000), ("latest", None), ("run-2024-01-05", None)])
+@pytest.mark.parametrize(
+    "name, step",
+    [
+        ("step_9000", 9000),
+        ("checkpoint-9000", 9000),
+        ("ckpt9000", 9000),
+        ("global_step9000", 9000),
+        ("run3-step-9000", 9000),
+        ("iter_120", 120),
+        ("9000", 9000),
+        ("latest", None),
+        ("run-2024-01-05", None),
+    ],
+)
 def test_step_from_folder_name(name, step):
     assert step_from_name(name) == step
 
@@ -66,8 +86,12 @@ def test_track_writes_the_curve_the_best_checkpoint_and_the_comparisons(capsys, 
     from fvlm_eval.reports.freshness import load_run_folder
     from fvlm_eval.reports.regress import compare_pair
 
-    expected = compare_pair(load_run_folder(folders[100] / "scienceqa/coarse_fine").records,
-                            load_run_folder(folders[200] / "scienceqa/coarse_fine").records, "reference", 0)
+    expected = compare_pair(
+        load_run_folder(folders[100] / "scienceqa/coarse_fine").records,
+        load_run_folder(folders[200] / "scienceqa/coarse_fine").records,
+        "reference",
+        0,
+    )
     assert pairs[0]["delta"] == pytest.approx(expected.delta) and pairs[0]["n"] == LIMIT
     assert pairs[0]["ci95"] == pytest.approx(list(expected.ci95))
     markdown = (tmp_path / "out/track.md").read_text()
@@ -107,16 +131,45 @@ def test_a_protocol_one_checkpoint_did_not_measure_is_not_compared(capsys, tmp_p
     the pair is not compared (counting its unmeasured questions as wrong would be a silent drop)."""
     data = write_scienceqa(tmp_path / "data") and tmp_path / "data"
     for step, circular in ((1, True), (2, False)):
-        evaluate(tiny_model(step), "scienceqa", tokenizer=tokenizer, limit=2, data_dir=data, output_dir=tmp_path / f"step_{step}",
-                 frame_cache=False, workers=0, progress=False, circular=circular)
-    code, output = call(capsys, "track", tmp_path / "step_1", tmp_path / "step_2", "-p", "circular_reference",
-                        "-p", "reference", "--output", tmp_path / "out")
+        evaluate(
+            tiny_model(step),
+            "scienceqa",
+            tokenizer=tokenizer,
+            limit=2,
+            data_dir=data,
+            output_dir=tmp_path / f"step_{step}",
+            frame_cache=False,
+            workers=0,
+            progress=False,
+            circular=circular,
+        )
+    code, output = call(
+        capsys,
+        "track",
+        tmp_path / "step_1",
+        tmp_path / "step_2",
+        "-p",
+        "circular_reference",
+        "-p",
+        "reference",
+        "--output",
+        tmp_path / "out",
+    )
     assert code == 0 and "steps 1 → 2 not compared: step 2 did not measure it" in output
     assert "only step 1" in output and "nothing to choose between" in output and "maximum of 1" not in output
     report = json.loads((tmp_path / "out/track.json").read_text())
     circular = [p for p in report["pairs"] if p["protocol"] == "circular_reference"]
-    assert circular == [{"benchmark": "scienceqa", "mode": "coarse_fine", "protocol": "circular_reference", "from": 1,
-                         "to": 2, "n": None, "not_measured": [2]}]
+    assert circular == [
+        {
+            "benchmark": "scienceqa",
+            "mode": "coarse_fine",
+            "protocol": "circular_reference",
+            "from": 1,
+            "to": 2,
+            "n": None,
+            "not_measured": [2],
+        }
+    ]
     reference = next(p for p in report["pairs"] if p["protocol"] == "reference")
     assert reference["n"] == 2 and "delta" in reference  # both measured it: compared as before
     markdown = (tmp_path / "out/track.md").read_text()

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from fvlm_eval.tasks.fixtures import write_all
 from fvlm_eval.models import load_model
 from fvlm_eval.records import read_records
-from fvlm_eval.run.shards import MergeRefused, Shard, merge, shard_media
-from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.runner import run
+from fvlm_eval.run.settings import RunSettings
+from fvlm_eval.run.shards import MergeRefused, Shard, merge, shard_media
+from fvlm_eval.tasks.fixtures import write_all
 from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
 from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
 from tests.processes import live_processes
@@ -35,8 +35,27 @@ def setup(tmp_path_factory):
 
 
 def command(model, data, output, *extra):
-    return [sys.executable, "-m", "fvlm_eval", "run", *BENCHMARKS, "--mode", MODE, "--model", str(model), "--data-dir",
-            str(data), "--output-dir", str(output), "--workers", "0", "--device", "cpu", "--no-frame-cache", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "fvlm_eval",
+        "run",
+        *BENCHMARKS,
+        "--mode",
+        MODE,
+        "--model",
+        str(model),
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(output),
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--no-frame-cache",
+        *extra,
+    ]
 
 
 def assert_same_records(output, reference):
@@ -45,7 +64,9 @@ def assert_same_records(output, reference):
         assert not list(folder.glob("samples.shard-*")) and not list(folder.glob("shard-*.json"))
         merged = read_records(folder / "samples.jsonl")
         single = {r.id: r for r in read_records(reference / benchmark / MODE / "samples.jsonl")}
-        assert len(merged) == len({r.id for r in merged}) and {r.id for r in merged} == set(single)  # none missing, none twice
+        assert len(merged) == len({r.id for r in merged}) and {r.id for r in merged} == set(
+            single
+        )  # none missing, none twice
         for record in merged:
             other = single[record.id]
             assert record.pred == other.pred and record.error == other.error
@@ -61,8 +82,10 @@ def assert_same_records(output, reference):
 def test_shards_take_whole_videos_balanced_and_cover_everything():
     from fvlm_eval.types import Media, Question
 
-    by_media = {f"v{i}": [Question(f"q{i}-{j}", "b", Media("video", f"v{i}"), "", (), None, f"v{i}") for j in range(1 + i % 3)]
-                for i in range(10)}
+    by_media = {
+        f"v{i}": [Question(f"q{i}-{j}", "b", Media("video", f"v{i}"), "", (), None, f"v{i}") for j in range(1 + i % 3)]
+        for i in range(10)
+    }
     parts = [shard_media(by_media, 16, Shard(i, 3)) for i in range(3)]
     assert set().union(*parts) == set(by_media) and sum(map(len, parts)) == 10
     loads = [sum(16 + len(by_media[k]) for k in part) for part in parts]
@@ -71,8 +94,9 @@ def test_shards_take_whole_videos_balanced_and_cover_everything():
 
 def shard(setup, output, index, count):
     root, model, data, _ = setup
-    settings = RunSettings(benchmarks=BENCHMARKS, modes=(MODE,), data_dir=data, output_dir=output, workers=0,
-                           shard=Shard(index, count))
+    settings = RunSettings(
+        benchmarks=BENCHMARKS, modes=(MODE,), data_dir=data, output_dir=output, workers=0, shard=Shard(index, count)
+    )
     return run(settings, load_model(str(model), device="cpu"), progress=False)
 
 
@@ -105,7 +129,9 @@ def test_the_shard_flag_from_the_command_line(setup, tmp_path, capsys):
     from fvlm_eval.cli import main
 
     root, model, data, _ = setup
-    assert main(command(model, data, tmp_path / "cli", "--shard", "1/2")[3:]) == 0  # in this process: the flag is tested
+    assert (
+        main(command(model, data, tmp_path / "cli", "--shard", "1/2")[3:]) == 0
+    )  # in this process: the flag is tested
     assert f"fvlm-eval merge {tmp_path / 'cli'}" in " ".join(capsys.readouterr().out.split())
     assert (tmp_path / "cli" / "mvbench" / MODE / "shard-1-of-2.json").is_file()
 
@@ -118,13 +144,16 @@ def test_a_marker_of_another_shape_is_named(tmp_path):
         merge(tmp_path / "run")
 
 
-@pytest.mark.parametrize("environ, message", [
-    ({"RANK": "1"}, "sets RANK=1 but not WORLD_SIZE, MASTER_ADDR, MASTER_PORT"),
-    ({"RANK": "0", "WORLD_SIZE": "2"}, "sets RANK=0, WORLD_SIZE=2 but not MASTER_ADDR, MASTER_PORT"),
-    ({"WORLD_SIZE": "4", "MASTER_ADDR": "localhost"}, "not RANK, MASTER_PORT"),
-    ({"RANK": "x", "WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, "must be whole numbers"),
-    ({"RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, "a rank must be in 0..WORLD_SIZE-1"),
-])
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"RANK": "1"}, "sets RANK=1 but not WORLD_SIZE, MASTER_ADDR, MASTER_PORT"),
+        ({"RANK": "0", "WORLD_SIZE": "2"}, "sets RANK=0, WORLD_SIZE=2 but not MASTER_ADDR, MASTER_PORT"),
+        ({"WORLD_SIZE": "4", "MASTER_ADDR": "localhost"}, "not RANK, MASTER_PORT"),
+        ({"RANK": "x", "WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, "must be whole numbers"),
+        ({"RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, "a rank must be in 0..WORLD_SIZE-1"),
+    ],
+)
 def test_half_a_torchrun_environment_is_named(environ, message):
     from fvlm_eval.run.distributed import LaunchError, launch_from_environment
 
@@ -136,7 +165,9 @@ def test_torchrun_environment_is_read_and_none_is_one_process():
     from fvlm_eval.run.distributed import launch_from_environment
 
     assert launch_from_environment({"PATH": "/bin", "MASTER_ADDR": "h", "LOCAL_RANK": "0"}) is None
-    found = launch_from_environment({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "1"})
+    found = launch_from_environment(
+        {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "1"}
+    )
     assert (found.rank, found.world, found.local_rank) == (3, 4, 1) and found.shard.index == 3
 
 
@@ -146,7 +177,9 @@ def test_a_stray_rank_at_the_command_line_is_one_line_exit_2(capsys, monkeypatch
     for name in ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RANK", "0")
-    code = main(["run", "mvbench", "--model", str(model_dir), "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")])
+    code = main(
+        ["run", "mvbench", "--model", str(model_dir), "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")]
+    )
     out, err = capsys.readouterr()
     assert code == 2 and "Traceback" not in out + err
     assert "sets RANK=0 but not WORLD_SIZE, MASTER_ADDR, MASTER_PORT" in err and "unset RANK" in err
@@ -158,9 +191,22 @@ def test_merge_refuses_shards_that_generated_differently(setup, tmp_path):
     output = tmp_path / "generate-mix"
     adapter = load_model(str(model), device="cpu")
     for index, extra in ((0, dict(generate=True, max_new_tokens=2)), (1, {})):
-        run(RunSettings(benchmarks=("mvbench",), modes=(MODE,), data_dir=data, output_dir=output, workers=0,
-                        shard=Shard(index, 2), **extra), adapter, progress=False)
-    with pytest.raises(MergeRefused, match="shard 0: --generate --max-new-tokens 2, no --circular; shard 1: no --generate"):
+        run(
+            RunSettings(
+                benchmarks=("mvbench",),
+                modes=(MODE,),
+                data_dir=data,
+                output_dir=output,
+                workers=0,
+                shard=Shard(index, 2),
+                **extra,
+            ),
+            adapter,
+            progress=False,
+        )
+    with pytest.raises(
+        MergeRefused, match="shard 0: --generate --max-new-tokens 2, no --circular; shard 1: no --generate"
+    ):
         merge(output)
     marker = output / "mvbench" / MODE / "shard-1-of-2.json"
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "generate": True, "max_new_tokens": 3}))
@@ -178,7 +224,9 @@ def _torchrun_stopped(launcher, folder, after, stop, tmp_path):
     import time
 
     log = open(tmp_path / f"torchrun-{after}.log", "w+")
-    process = subprocess.Popen(launcher, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        launcher, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     deadline, ranks = time.time() + 240, []
     while time.time() < deadline and process.poll() is None:
         recorded = sum(p.read_bytes().count(b"\n") for p in folder.glob("samples.shard-*.jsonl"))
@@ -216,18 +264,30 @@ def test_torchrun_ranks_stopped_or_killed_resume_with_another_count_into_the_sin
     with socket.socket() as probe:  # a free port: other test runs on this machine may hold a fixed one
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port,
-                *command(model, data, output, "--batch-size", "1")[1:]]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        port,
+        *command(model, data, output, "--batch-size", "1")[1:],
+    ]
     launcher[launcher.index("--workers") + 1] = "2"
     recorded = lambda: sum(p.read_bytes().count(b"\n") for p in folder.glob("samples.shard-*.jsonl"))  # noqa: E731
-    code, said = _torchrun_stopped(launcher, folder, recorded() + 1, lambda torchrun, ranks: os.kill(torchrun, signal.SIGTERM),
-                                   tmp_path)
+    code, said = _torchrun_stopped(
+        launcher, folder, recorded() + 1, lambda torchrun, ranks: os.kill(torchrun, signal.SIGTERM), tmp_path
+    )
     assert code != 0 and "stopped by SIGTERM: mvbench" in said and "rerun the same command to resume" in said
     assert "Exception ignored" not in said and "DataLoader worker" not in said, said[-3000:]
-    code, said = _torchrun_stopped(launcher, folder, recorded() + 1, lambda torchrun, ranks: os.kill(ranks[-1], signal.SIGKILL),
-                                   tmp_path)
+    code, said = _torchrun_stopped(
+        launcher, folder, recorded() + 1, lambda torchrun, ranks: os.kill(ranks[-1], signal.SIGKILL), tmp_path
+    )
     assert code != 0
-    done = subprocess.run(launcher, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        launcher, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "mvbench: accuracy %" in done.stdout  # rank 0 printed the merged run's table
     assert_same_records(output, root / "single")

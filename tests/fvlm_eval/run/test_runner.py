@@ -12,19 +12,17 @@ import time
 
 import pytest
 
-from fvlm_eval.tasks.fixtures import write_all
-
-from fvlm_eval.tasks.fixtures.media import write_json
-
-from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
-from fvlm_eval.models import load_model
-from fvlm_eval.records import SCHEMA_VERSION, read_records
 from fvlm_eval.errors import ExitCode
-from fvlm_eval.run.runner import run
-from fvlm_eval.run.folder import FolderLock, RunRefused
-from fvlm_eval.run.settings import RunSettings
-from fvlm_eval.run.benchmark_run import error_signature
+from fvlm_eval.models import load_model
 from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
+from fvlm_eval.records import SCHEMA_VERSION, read_records
+from fvlm_eval.run.benchmark_run import error_signature
+from fvlm_eval.run.folder import FolderLock, RunRefused
+from fvlm_eval.run.runner import run
+from fvlm_eval.run.settings import RunSettings
+from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks.fixtures.media import write_json
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from tests.processes import live_processes
 
 MODES = ("coarse_only", "coarse_fine", "autoregressive")
@@ -36,14 +34,24 @@ def data(tmp_path_factory):
 
 
 def settings(data, output, **extra):
-    return RunSettings(benchmarks=("mvbench", "videomme", "scienceqa"), modes=MODES, data_dir=data, output_dir=output,
-                       batch_size=4, workers=0, **extra)
+    return RunSettings(
+        benchmarks=("mvbench", "videomme", "scienceqa"),
+        modes=MODES,
+        data_dir=data,
+        output_dir=output,
+        batch_size=4,
+        workers=0,
+        **extra,
+    )
 
 
 def stable(summary, tied=frozenset()):
     """A summary without its timing and manifest, and without the protocols in ``tied``."""
-    return {k: ({p: b for p, b in v.items() if p not in tied} if k in ("accuracy", "flags") else v)
-            for k, v in summary.items() if k not in ("timing", "manifest")}
+    return {
+        k: ({p: b for p, b in v.items() if p not in tied} if k in ("accuracy", "flags") else v)
+        for k, v in summary.items()
+        if k not in ("timing", "manifest")
+    }
 
 
 def same_numbers(one, other):
@@ -70,10 +78,17 @@ def test_every_question_is_recorded_and_failures_count_as_wrong(full_run):
     records = read_records(output / "mvbench/coarse_fine/samples.jsonl")
     assert len(records) == len({r.id for r in records}) == 14
     failed = {r.id: r.error for r in records if r.error}
-    assert set(failed) == {"mvbench/action_sequence/2", "mvbench/action_sequence/3", "mvbench/action_sequence/4",
-                           "mvbench/unexpected_action/0", "mvbench/unexpected_action/1"}
+    assert set(failed) == {
+        "mvbench/action_sequence/2",
+        "mvbench/action_sequence/3",
+        "mvbench/action_sequence/4",
+        "mvbench/unexpected_action/0",
+        "mvbench/unexpected_action/1",
+    }
     assert "cannot decode" in failed["mvbench/unexpected_action/0"]
-    assert "is missing" in failed["mvbench/unexpected_action/1"] and "looked in" in failed["mvbench/unexpected_action/1"]
+    assert (
+        "is missing" in failed["mvbench/unexpected_action/1"] and "looked in" in failed["mvbench/unexpected_action/1"]
+    )
     coverage = summary["coverage"]
     assert (coverage["scored"], coverage["failed"], coverage["recorded"], coverage["expected"]) == (9, 5, 14, 4000)
     assert coverage["categories_present"] == 9 and coverage["categories_expected"] == 20
@@ -86,7 +101,11 @@ def test_every_question_is_recorded_and_failures_count_as_wrong(full_run):
         assert sum(result["letters"]["predicted"].values()) == 14
     record = next(r for r in records if r.id == "mvbench/action_sequence/0")
     assert record.gold == "D" and record.fields == {"task": "action_sequence"} and record.error is None
-    assert record.schema_version == SCHEMA_VERSION and len(record.question_sha256) == 64 and len(record.prompt_sha256) == 64
+    assert (
+        record.schema_version == SCHEMA_VERSION
+        and len(record.question_sha256) == 64
+        and len(record.prompt_sha256) == 64
+    )
     assert record.source == "action_sequence.json" and len(record.source_sha256) == 64
     assert set(record.scores) == set(PROTOCOLS) | set(CLOZE_PROTOCOLS) and set(record.scores["sum"]) == set("ABCD")
     assert record.pred["reference"] == min(record.scores["reference"], key=record.scores["reference"].get)
@@ -104,10 +123,10 @@ def test_chance_and_letter_bias_by_hand(full_run):
     summary = outcome.summaries[("scienceqa", "coarse_only")].to_json()
     assert summary["chance"] == pytest.approx(sum(1 / len(r.letters) for r in records) / len(records))
     golds = [r.gold for r in records]
-    best = max(set(golds), key=lambda l: (golds.count(l), -ord(l)))
+    best = max(set(golds), key=lambda letter: (golds.count(letter), -ord(letter)))
     bias = summary["accuracy"]["reference"]["letters"]
     assert bias["best_constant"] == {"letter": best, "accuracy": pytest.approx(golds.count(best) / len(golds))}
-    assert bias["gold"] == {l: golds.count(l) for l in sorted(set(golds))}
+    assert bias["gold"] == {letter: golds.count(letter) for letter in sorted(set(golds))}
 
 
 def test_videomme_clusters_by_video(full_run):
@@ -143,7 +162,10 @@ def test_changed_annotations_are_scored_again(model_dir, tmp_path):
     assert any("1 recorded questions changed" in m for m in again.messages)
     after = {r.id: r for r in read_records(records)}["mvbench/moving_count/0"]
     assert after.question_sha256 != before.question_sha256 and after.prompt_sha256 != before.prompt_sha256
-    assert after.source_sha256 != before.source_sha256 and after.scores["reference"]["C"] != before.scores["reference"]["C"]
+    assert (
+        after.source_sha256 != before.source_sha256
+        and after.scores["reference"]["C"] != before.scores["reference"]["C"]
+    )
 
 
 def test_changed_settings_refuse_to_mix_records(full_run, model_dir, data):
@@ -163,17 +185,28 @@ def test_a_held_folder_is_refused_naming_the_holder(full_run, model_dir, data):
 
 
 def test_limit_takes_every_category(model_dir, data, tmp_path):
-    limited = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path, limit=9, workers=0)
+    limited = RunSettings(
+        benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path, limit=9, workers=0
+    )
     summary = run(limited, fvlm(model_dir), progress=False).summaries[("mvbench", "coarse_only")].to_json()
     assert summary["coverage"]["recorded"] == 9 and summary["coverage"]["categories_present"] == 9
 
 
 def test_generated_answers_are_recorded_and_summarised(model_dir, data, tmp_path):
-    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_fine",), data_dir=data, output_dir=tmp_path, workers=0,
-                      generate=True, max_new_tokens=4)
+    one = RunSettings(
+        benchmarks=("scienceqa",),
+        modes=("coarse_fine",),
+        data_dir=data,
+        output_dir=tmp_path,
+        workers=0,
+        generate=True,
+        max_new_tokens=4,
+    )
     summary = run(one, fvlm(model_dir), progress=False).summaries[("scienceqa", "coarse_fine")].to_json()
     block = summary["accuracy"]["generated"]
-    assert block["n"] == 6 and block["unparseable"] == sum(n for s, n in block["statuses"].items() if s not in ("letter", "text"))
+    assert block["n"] == 6 and block["unparseable"] == sum(
+        n for s, n in block["statuses"].items() if s not in ("letter", "text")
+    )
     for record in read_records(tmp_path / "scienceqa/coarse_fine/samples.jsonl"):
         if not record.error:
             assert set(record.generated) >= {"text", "letter", "status", "prompt_sha256", "new_tokens", "stopped"}
@@ -189,14 +222,19 @@ def test_systematic_failures_stop_the_run(model_dir, tmp_path):
     data = tmp_path / "data"
     rows = [{"video": f"clip{i}.mp4", "question": f"Q{i}?", "candidates": ["a", "b"], "answer": "a"} for i in range(40)]
     write_json(data / "mvbench/json/object_existence.json", rows)
-    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    one = RunSettings(
+        benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0
+    )
     outcome = run(one, fvlm(model_dir), progress=False)
     assert outcome.exit_code == ExitCode.FAILED
     (message,) = [m for m in outcome.messages if "stopped" in m]
     assert "first 16 questions all failed with the same error" in message and "clip0.mp4 is missing" in message
     assert len(read_records(tmp_path / "out/mvbench/coarse_only/samples.jsonl")) < 40
     going = run(dataclasses.replace(one, keep_going=True), fvlm(model_dir), progress=False)
-    assert going.exit_code == ExitCode.FAILED and going.summaries[("mvbench", "coarse_only")].to_json()["coverage"]["failed"] == 40
+    assert (
+        going.exit_code == ExitCode.FAILED
+        and going.summaries[("mvbench", "coarse_only")].to_json()["coverage"]["failed"] == 40
+    )
 
 
 class _BrokenInOneMode:
@@ -218,23 +256,31 @@ def test_a_mode_in_which_every_question_fails_is_caught_in_whichever_mode(model_
     """Not only the first mode's failures count: the rerun that adds a broken mode exits 1 and says so."""
     data = tmp_path / "data"
     write_scienceqa(data)  # no faults: every question can be scored
-    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    one = RunSettings(
+        benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0
+    )
     assert run(one, fvlm(model_dir), progress=False).exit_code == ExitCode.OK
     both = dataclasses.replace(one, modes=("coarse_only", "autoregressive"))
     outcome = run(both, _BrokenInOneMode(fvlm(model_dir), "autoregressive"), progress=False)
     assert outcome.exit_code == ExitCode.FAILED
-    assert any("every question scored now failed (in at least one mode)" in m and "autoregressive is broken" in m
-               for m in outcome.messages), outcome.messages
+    assert any(
+        "every question scored now failed (in at least one mode)" in m and "autoregressive is broken" in m
+        for m in outcome.messages
+    ), outcome.messages
     assert outcome.summaries[("scienceqa", "autoregressive")].to_json()["coverage"]["failed"] == 6
 
 
 def test_unreadable_annotation_counts_as_failed_and_exits_non_zero(model_dir, tmp_path):
     data = write_all(tmp_path / "data")
     (data / "mvbench/json/object_shuffle.json").write_text("[{truncated")
-    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0)
+    one = RunSettings(
+        benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0
+    )
     outcome = run(one, fvlm(model_dir), progress=False)
     assert outcome.exit_code == ExitCode.FAILED
-    assert any("object_shuffle.json cannot be read" in m and "200 questions count as failed" in m for m in outcome.messages)
+    assert any(
+        "object_shuffle.json cannot be read" in m and "200 questions count as failed" in m for m in outcome.messages
+    )
     coverage = outcome.summaries[("mvbench", "coarse_only")].to_json()["coverage"]
     assert coverage["unreadable_annotations"] == 200 and coverage["failed"] == 200
 
@@ -251,9 +297,28 @@ def cli(*args, env=None, **kwargs):
 
 def test_interrupted_run_says_how_to_resume(model_dir, data, tmp_path):
     output = tmp_path / "interrupted"
-    command = cli("run", "mvbench", "--mode", "autoregressive", "--model", str(model_dir), "--data-dir", str(data),
-                  "--output-dir", str(output), "--batch-size", "1", "--workers", "0", "--device", "cpu", "--no-frame-cache")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual)
+    command = cli(
+        "run",
+        "mvbench",
+        "--mode",
+        "autoregressive",
+        "--model",
+        str(model_dir),
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(output),
+        "--batch-size",
+        "1",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--no-frame-cache",
+    )
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual
+    )
     target = output / "mvbench/autoregressive/samples.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not target.is_file() or target.read_bytes().count(b"\n") < 7):
@@ -266,8 +331,15 @@ def test_interrupted_run_says_how_to_resume(model_dir, data, tmp_path):
 
 
 def test_a_new_answer_limit_generates_again(model_dir, data, tmp_path):
-    one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_fine",), data_dir=data, output_dir=tmp_path, workers=0,
-                      generate=True, max_new_tokens=1)
+    one = RunSettings(
+        benchmarks=("scienceqa",),
+        modes=("coarse_fine",),
+        data_dir=data,
+        output_dir=tmp_path,
+        workers=0,
+        generate=True,
+        max_new_tokens=1,
+    )
     run(one, fvlm(model_dir), progress=False)
     again = run(dataclasses.replace(one, max_new_tokens=3), fvlm(model_dir), progress=False)
     assert again.summaries[("scienceqa", "coarse_fine")].to_json()["timing"]["scored_this_invocation"] == 6
@@ -279,8 +351,14 @@ def test_a_new_answer_limit_generates_again(model_dir, data, tmp_path):
 def test_an_unwritable_frame_cache_is_said_once_and_the_run_goes_on(model_dir, data, tmp_path):
     blocked = tmp_path / "cache-is-a-file"
     blocked.write_text("x")
-    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0,
-                      frame_cache=blocked)
+    one = RunSettings(
+        benchmarks=("mvbench",),
+        modes=("coarse_only",),
+        data_dir=data,
+        output_dir=tmp_path / "out",
+        workers=0,
+        frame_cache=blocked,
+    )
     outcome = run(one, fvlm(model_dir), progress=False)
     warnings = [m for m in outcome.messages if "frame cache" in m]
     assert len(warnings) == 1 and "clips are decoded, not cached" in warnings[0]
@@ -288,9 +366,26 @@ def test_an_unwritable_frame_cache_is_said_once_and_the_run_goes_on(model_dir, d
 
 
 def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_path):
-    command = cli("run", "mvbench", "--mode", "all", "--model", str(model_dir), "--data-dir", str(data),
-                  "--output-dir", str(tmp_path / "early"), "--workers", "0", "--device", "cpu", "--no-frame-cache")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual)
+    command = cli(
+        "run",
+        "mvbench",
+        "--mode",
+        "all",
+        "--model",
+        str(model_dir),
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(tmp_path / "early"),
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--no-frame-cache",
+    )
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual
+    )
     time.sleep(1.5)  # imports and the model load: before any question is scored
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
@@ -299,6 +394,7 @@ def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_p
 
 
 # ----- a killed run always resumes: no decoding worker outlives it, none holds the folder's lock -----------------
+
 
 def _holds(pid: int, fragment: str) -> bool:
     try:
@@ -328,7 +424,9 @@ def _stop_mid_run(command: list[str], target, sig, tmp_path, ready) -> tuple[int
     left = workers
     while left and time.time() < deadline:
         time.sleep(0.1)
-        left = live_processes(lambda pid, ppid, cmd: pid in workers or ppid == process.pid or str(target.parents[2]) in cmd)
+        left = live_processes(
+            lambda pid, ppid, cmd: pid in workers or ppid == process.pid or str(target.parents[2]) in cmd
+        )
     for pid in left:  # never leave them behind for the rest of the suite
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes of the stopped run remain: {left}"
@@ -344,8 +442,25 @@ def test_a_killed_run_with_decoding_workers_resumes_at_once(full_run, model_dir,
 
     _, outcome = full_run
     output = tmp_path / "out"
-    args = ["run", "mvbench", "--mode", "coarse_only", "--model", str(model_dir), "--data-dir", str(data), "--output-dir",
-            str(output), "--batch-size", "1", "--workers", "2", "--device", "cpu", "--no-frame-cache"]
+    args = [
+        "run",
+        "mvbench",
+        "--mode",
+        "coarse_only",
+        "--model",
+        str(model_dir),
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(output),
+        "--batch-size",
+        "1",
+        "--workers",
+        "2",
+        "--device",
+        "cpu",
+        "--no-frame-cache",
+    ]
     target = output / "mvbench/coarse_only/samples.jsonl"
     expected = outcome.summaries[("mvbench", "coarse_only")].to_json()
     total = expected["coverage"]["scored"]
@@ -356,7 +471,9 @@ def test_a_killed_run_with_decoding_workers_resumes_at_once(full_run, model_dir,
     assert "stopped by SIGTERM: mvbench coarse_only" in said and "rerun the same command to resume" in said
     after_term = scored()
     assert after_term < total, "the signal should land mid-run"
-    _stop_mid_run(cli(*args), target, signal.SIGKILL, tmp_path, ready=lambda: scored() > after_term)  # resumed, then killed
+    _stop_mid_run(
+        cli(*args), target, signal.SIGKILL, tmp_path, ready=lambda: scored() > after_term
+    )  # resumed, then killed
     assert scored() < total, "the kill should land mid-run"
     with open(target, "ab") as handle:  # as if killed in the middle of writing a line
         handle.write(b'{"id": "mvbench/object_shuffle/0", "benchmark": "mvb')
@@ -392,14 +509,27 @@ def test_a_lock_held_after_its_owner_died_names_who_holds_it(tmp_path):
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"), str(tmp_path / ".fvlm-eval.lock")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+                "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+            ),
+            str(tmp_path / ".fvlm-eval.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        (tmp_path / ".fvlm-eval.lock").write_text(f"pid {dead.pid} on {socket.gethostname()} since 10:00:00 (fvlm-eval run)")
-        with pytest.raises(RunRefused, match=f"pid {dead.pid} is no longer running; the lock is held by pid {holder.pid}"):
+        (tmp_path / ".fvlm-eval.lock").write_text(
+            f"pid {dead.pid} on {socket.gethostname()} since 10:00:00 (fvlm-eval run)"
+        )
+        with pytest.raises(
+            RunRefused, match=f"pid {dead.pid} is no longer running; the lock is held by pid {holder.pid}"
+        ):
             FolderLock(tmp_path).acquire()
     finally:
         holder.kill()

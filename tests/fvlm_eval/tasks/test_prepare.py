@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.media import MediaError
-from fvlm_eval.tasks.prepare import PREPARED_FILE, extract, fetch, verify
 from fvlm_eval.tasks import get_benchmark
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+from fvlm_eval.tasks.prepare import PREPARED_FILE, extract, fetch, verify
 
 
 def test_extract_refuses_members_outside_the_folder(tmp_path):

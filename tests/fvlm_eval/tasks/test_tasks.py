@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from fvlm_eval.tasks.fixtures import write_all
-
-from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
-
-from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
-
-from fvlm_eval.tasks.fixtures.videomme import write_videomme
 from fvlm_eval.tasks import DataMissing, get_benchmark
 from fvlm_eval.tasks.base import coverage_counts
+from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+from fvlm_eval.tasks.fixtures.videomme import write_videomme
 
 GOLDEN = Path(__file__).parent / "golden_prompts.json"
 
@@ -40,7 +37,9 @@ def test_mvbench_main_layout(data):
     assert q.gold == "D" and q.letters == ("A", "B", "C", "D") and q.error is None
     assert q.media.bound == (0.5, 2.5) and q.media.path.endswith("video/star/Charades_v1_480/6H78U.mp4")
     assert q.field_dict() == {"task": "action_sequence"}
-    assert questions["mvbench/object_interaction/0"].media.path.endswith("video/data0613/star/Charades_v1_480/ZZ0613.mp4")
+    assert questions["mvbench/object_interaction/0"].media.path.endswith(
+        "video/data0613/star/Charades_v1_480/ZZ0613.mp4"
+    )
     assert questions["mvbench/episodic_reasoning/0"].media.kind == "frame_folder"
     assert questions["mvbench/action_antonym/0"].media.path.endswith(".webm")
     clevrer = questions["mvbench/object_existence/0"].media
@@ -64,9 +63,15 @@ def test_mvbench_bad_rows_are_recorded_not_dropped(data):
 def test_mvbench_precut_layout_reads_its_own_folder_names(data):
     questions = by_id(get_benchmark("mvbench").load(data / "precut").questions)
     q = questions["mvbench/action_sequence/0"]
-    assert q.media.bound is None and q.media.path.endswith("video/star/Charades_segment/6H78U_0.5_2.5.mp4") and q.gold == "D"
+    assert (
+        q.media.bound is None
+        and q.media.path.endswith("video/star/Charades_segment/6H78U_0.5_2.5.mp4")
+        and q.gold == "D"
+    )
     episodic = questions["mvbench/episodic_reasoning/0"].media
-    assert episodic.kind == "video" and episodic.path.endswith("tvqa/video_fps3_hq_segment/castle_s07e04_seg02_clip_14_1.0_6.0.mp4")
+    assert episodic.kind == "video" and episodic.path.endswith(
+        "tvqa/video_fps3_hq_segment/castle_s07e04_seg02_clip_14_1.0_6.0.mp4"
+    )
     assert questions["mvbench/action_antonym/0"].media.path.endswith("ssv2_video_mp4/74225.mp4")
     assert questions["mvbench/object_interaction/0"].media.path.endswith("data0613/star/Charades_segment/ZZ0613.mp4")
     assert all(q.error is None and Path(q.media.path).exists() for q in questions.values())
@@ -85,15 +90,24 @@ def test_mvbench_answer_equal_to_two_candidates_takes_the_last_as_the_official_c
     assert any("equals candidates A, C" in note and "official" in note for note in q.notes)
 
 
-@pytest.mark.parametrize("row, message", [
-    ({"video": "v.mp4", "question": "Q?", "candidates": ["a", "b"], "answer": "a", "start": 5.0, "end": 2.0}, "after end"),
-    ({"video": "v.mp4", "question": "Q?", "candidates": ["a"], "answer": "a"}, "2 to 5"),
-    ({"video": "v.mp4", "question": "Q?", "candidates": "ab", "answer": "a"}, "2 to 5"),
-    ({"video": "v.mp4", "question": 7, "candidates": ["a", "b"], "answer": "a"}, "question must be a string"),
-    ({"video": "", "question": "Q?", "candidates": ["a", "b"], "answer": "a"}, "non-empty"),
-    ({"video": "v.mp4", "question": "Q?", "candidates": ["a", "b"], "answer": "a", "start": "x", "end": 2}, "not numbers"),
-    (["not", "an", "object"], "not an object"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (
+            {"video": "v.mp4", "question": "Q?", "candidates": ["a", "b"], "answer": "a", "start": 5.0, "end": 2.0},
+            "after end",
+        ),
+        ({"video": "v.mp4", "question": "Q?", "candidates": ["a"], "answer": "a"}, "2 to 5"),
+        ({"video": "v.mp4", "question": "Q?", "candidates": "ab", "answer": "a"}, "2 to 5"),
+        ({"video": "v.mp4", "question": 7, "candidates": ["a", "b"], "answer": "a"}, "question must be a string"),
+        ({"video": "", "question": "Q?", "candidates": ["a", "b"], "answer": "a"}, "non-empty"),
+        (
+            {"video": "v.mp4", "question": "Q?", "candidates": ["a", "b"], "answer": "a", "start": "x", "end": 2},
+            "not numbers",
+        ),
+        (["not", "an", "object"], "not an object"),
+    ],
+)
 def test_mvbench_malformed_rows_are_named(tmp_path, row, message):
     q = write_rows(tmp_path, "object_existence", [row])["mvbench/object_existence/0"]
     assert message in q.error and "object_existence.json[0]" in q.error
@@ -136,9 +150,17 @@ def test_videomme_row_with_more_options_than_letters_is_a_row_error(tmp_path):
     assert sum(q.error is None for q in questions) >= 1
 
 
-@pytest.mark.parametrize("answer, gold, problem", [(1, "B", None), (1.0, "B", None), (1.5, None, "not a whole number"),
-                                                   (True, None, "not an index"), ("1", None, "not a whole number"),
-                                                   (7, None, "out of range")])
+@pytest.mark.parametrize(
+    "answer, gold, problem",
+    [
+        (1, "B", None),
+        (1.0, "B", None),
+        (1.5, None, "not a whole number"),
+        (True, None, "not an index"),
+        ("1", None, "not a whole number"),
+        (7, None, "out of range"),
+    ],
+)
 def test_scienceqa_answer_index_must_be_whole(tmp_path, answer, gold, problem):
     write_scienceqa(tmp_path, "original")
     problems = json.loads((tmp_path / "scienceqa/problems.json").read_text())
@@ -156,8 +178,12 @@ def test_videomme_layout(data):
     assert len(questions) == 9 and "expected 2700" in loaded.notes[0]
     q = questions["videomme/001-1"]
     assert q.group == "videomme/fFjv93ACGo8" and q.options[0].text == "Apples." and q.options[0].answer == "A. Apples."
-    assert q.field_dict() == {"duration": "short", "domain": "Knowledge", "sub_category": "Humanity & History",
-                              "task_type": "Counting Problem"}
+    assert q.field_dict() == {
+        "duration": "short",
+        "domain": "Knowledge",
+        "sub_category": "Humanity & History",
+        "task_type": "Counting Problem",
+    }
     assert questions["videomme/002-1"].media.path.endswith(".MP4")
     assert "not one of the option letters" in questions["videomme/001-2"].error
     assert questions["videomme/003-1"].error is None  # the .mkv left out with faults: missing when decoded
@@ -216,9 +242,13 @@ def test_prompts_match_golden_snapshots(data):
 
 def test_prompt_shapes_follow_the_spec(data):
     prompts = current_prompts(data)
-    assert prompts["mvbench/action_sequence/0"] == ("What happened after the person took the food?\nA. Ate the medicine.\n"
-                                                    "B. Tidied up the blanket.\nC. Put down the cup/glass/bottle.\nD. Took the box.")
-    assert prompts["videomme/001-1"].endswith("\nA. Apples.\nB. Candles.\nC. Berries.\nD. The three kinds are of the same number.")
+    assert prompts["mvbench/action_sequence/0"] == (
+        "What happened after the person took the food?\nA. Ate the medicine.\n"
+        "B. Tidied up the blanket.\nC. Put down the cup/glass/bottle.\nD. Took the box."
+    )
+    assert prompts["videomme/001-1"].endswith(
+        "\nA. Apples.\nB. Candles.\nC. Berries.\nD. The three kinds are of the same number."
+    )
     assert "A. A. " not in prompts["videomme/001-1"]
     assert prompts["scienceqa/1"].startswith("Context: The passage below describes an experiment.\nIdentify")
     assert prompts["scienceqa/0"].startswith("Which of these states")
@@ -260,8 +290,9 @@ def test_scienceqa_splits_of_the_wrong_shape_are_a_problem(tmp_path):
 
 @pytest.mark.parametrize("video", ["/etc/passwd", "../../../../etc/passwd", "a/../../../b.mp4"])
 def test_mvbench_paths_leaving_the_data_folder_are_refused(tmp_path, video):
-    q = write_rows(tmp_path, "object_existence", [{"video": video, "question": "Q?", "candidates": ["a", "b"],
-                                                    "answer": "a"}])["mvbench/object_existence/0"]
+    q = write_rows(
+        tmp_path, "object_existence", [{"video": video, "question": "Q?", "candidates": ["a", "b"], "answer": "a"}]
+    )["mvbench/object_existence/0"]
     assert "escapes the data folder" in q.error
 
 
@@ -303,10 +334,13 @@ def test_cloze_prompts_match_golden_snapshots(data, tokenizer):
 def test_cloze_prompts_list_no_options(data, tokenizer):
     prompts = current_cloze_prompts(data, tokenizer)
     assert prompts["mvbench/action_sequence/0"] == "Question: What happened after the person took the food?"
-    assert prompts["mvbench/action_sequence/0+plain"].endswith("Question: What happened after the person took the food?"
-                                                                "\nAnswer: Ate the medicine.")
+    assert prompts["mvbench/action_sequence/0+plain"].endswith(
+        "Question: What happened after the person took the food?\nAnswer: Ate the medicine."
+    )
     chat = prompts["mvbench/action_sequence/0+chat"]
-    assert chat.endswith("<|im_start|>user\nQuestion: What happened after the person took the food?<|im_end|>\n"
-                         "<|im_start|>assistant\nAte the medicine.")
+    assert chat.endswith(
+        "<|im_start|>user\nQuestion: What happened after the person took the food?<|im_end|>\n"
+        "<|im_start|>assistant\nAte the medicine."
+    )
     for key, prompt in prompts.items():
         assert "\nA. " not in prompt and "\nB. " not in prompt, key

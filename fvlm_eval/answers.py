@@ -52,6 +52,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from fvlm_eval.answer_texts import content, has_twins, in_their_case, normal, only_operand, places, text_pattern
 from fvlm_eval.types import LETTERS, Option
 
 # The instruction behind the published SmolVLM2 figures (VLMEvalKit's multiple-choice prompt).
@@ -124,94 +125,15 @@ _CORRECTION = re.compile(
 )
 # Words that cannot follow the article "a" (or the pronoun "I"): before them, A (I) is a letter.
 _AFTER_LETTER = {
-    "A": {
-        "or",
-        "and",
-        "is",
-        "was",
-        "would",
-        "will",
-        "seems",
-        "seem",
-        "should",
-        "could",
-        "must",
-        "might",
-        "may",
-        "can",
-        "because",
-        "since",
-        "as",
-        "fits",
-        "matches",
-        "appears",
-        "looks",
-        "describes",
-        "answers",
-        "shows",
-        "the",
-        "an",
-        "a",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "which",
-        "but",
-        "then",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "from",
-        "by",
-        "with",
-        "for",
-        "here",
-        "there",
-        "too",
-        "also",
-        "nor",
-        "instead",
-        "rather",
-    },
-    "I": {
-        "or",
-        "and",
-        "is",
-        "seems",
-        "fits",
-        "matches",
-        "appears",
-        "looks",
-        "describes",
-        "answers",
-        "shows",
-        "because",
-        "since",
-        "as",
-        "the",
-        "an",
-        "a",
-        "this",
-        "that",
-        "it",
-        "its",
-        "which",
-        "but",
-        "of",
-        "on",
-        "at",
-        "to",
-        "from",
-        "by",
-        "with",
-        "for",
-        "nor",
-    },
+    "A": set(
+        "or and is was would will seems seem should could must might may can because since as fits "
+        "matches appears looks describes answers shows the an a this that these those it its which but "
+        "then of in on at to from by with for here there too also nor instead rather".split()
+    ),
+    "I": set(
+        "or and is seems fits matches appears looks describes answers shows because since as the an a "
+        "this that it its which but of on at to from by with for nor".split()
+    ),
 }
 
 
@@ -225,31 +147,13 @@ class Extracted:
         return self.letter is not None
 
 
-def _normal(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
-def _content(text: str, keep: str = "") -> str:
-    """``_normal`` without a leading article: "A cup" says "The cup" (but "Solution A" keeps its A)."""
-    words = " ".join(re.sub(rf"[^\w\s{keep}]", " ", text.lower()).split()).split()
-    return " ".join(words[1:] if len(words) > 1 and words[0] in ("a", "an", "the") else words)
-
-
-def _text_pattern(text: str) -> str | None:
-    """A regex for an option's text in an answer, case, spaces and punctuation aside; None for a text of no words."""
-    words = _normal(text).split()
-    if not words:
-        return None
-    return r"(?<![A-Za-z0-9])(?i:" + r"[\W_]+".join(re.escape(w) for w in words) + r")(?![A-Za-z0-9])"
-
-
 def _without_echo(text: str, options: tuple[Option, ...]) -> str:
     """The answer without the prompt's options list repeated in it (``A. x\\nB. y\\n...``, maybe cut short)."""
     text = _without_lettered_lines(text)
     by_index = {LETTERS.index(o.letter): o for o in options if o.letter in LETTERS}
     items = []  # (start, end, letter index) of every "B. <B's text>" in the answer
     for index, option in by_index.items():
-        pattern = _text_pattern(option.text)
+        pattern = text_pattern(option.text)
         if pattern is not None:
             item = rf"(?<![A-Za-z0-9])[(\[]?{option.letter}[)\].:]\s*{pattern}"
             items += [(m.start(), m.end(), index) for m in re.finditer(item, text)]
@@ -267,7 +171,7 @@ def _without_echo(text: str, options: tuple[Option, ...]) -> str:
         start, end, following = run[0][0], run[-1][1], by_index.get(run[-1][2] + 1)
         if following is not None:  # the next item, cut short by the token limit
             tail = re.fullmatch(rf"[\s,;|.]*[(\[]?{following.letter}(?:[)\].:]\s*(.*))?", text[end:], re.DOTALL)
-            if tail and _normal(following.text).startswith(_normal(tail.group(1) or "")):
+            if tail and normal(following.text).startswith(normal(tail.group(1) or "")):
                 run, end = run + [(end, len(text), run[-1][2] + 1)], len(text)
         if len(run) >= 2:
             cuts.append((start, end))
@@ -309,7 +213,7 @@ def _masked(text: str, options: tuple[Option, ...]) -> str:
     """``text`` with every option's own text and ``N/A`` blanked (same length, so positions still match)."""
     blank = lambda m: " " * len(m.group(0))  # noqa: E731
     text = _NOT_APPLICABLE.sub(blank, text)
-    patterns = [p for o in options if re.search(r"[a-z0-9]{2,}|\d", _normal(o.text)) and (p := _text_pattern(o.text))]
+    patterns = [p for o in options if re.search(r"[a-z0-9]{2,}|\d", normal(o.text)) and (p := text_pattern(o.text))]
     for pattern in sorted(patterns, key=len, reverse=True):
         text = re.sub(pattern, blank, text)
     return text
@@ -373,61 +277,13 @@ def _named_letters(original: str, masked: str) -> tuple[list[set[str]], set[str]
     return [cued, opening, other], rejected
 
 
-_OPERATOR = r"(?:[-+*/×÷]|\b(?:x|plus|minus|times|and)\b)"
-
-
-def _only_operand(option_text: str, answer: str) -> bool:
-    """A number the answer names only as an operand (``9 - 2``, ``the sum of 9 and``) is not the answer it states."""
-    number = option_text.strip().rstrip(".")
-    if not re.fullmatch(r"\d+(?:\.\d+)?", number):
-        return False
-    places = list(re.finditer(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", answer.lower()))
-    return bool(places) and all(
-        re.search(rf"{_OPERATOR}\s*$", answer.lower()[: m.start()])
-        or re.match(rf"\s*{_OPERATOR}", answer.lower()[m.end() :])
-        for m in places
-    )
-
-
-def _places(option: Option, answer: str, cased: bool = False) -> list[re.Match]:
-    """Where the answer writes the option's text (spaces, punctuation and a leading article aside; case too unless
-    ``cased``)."""
-    words = re.sub(r"[^\w\s]", " ", option.text).split()
-    if len(words) > 1 and words[0].lower() in ("a", "an", "the"):
-        words = words[1:]
-    if not words:
-        return []
-    pattern = r"(?<![A-Za-z0-9])" + r"[\W_]+".join(map(re.escape, words)) + r"(?![A-Za-z0-9])"
-    return list(re.finditer(pattern, answer, 0 if cased else re.IGNORECASE))
-
-
-def _has_twins(option: Option, options: tuple[Option, ...] | list[Option]) -> bool:
-    """Whether another option's text differs from this one's only in case (``FF``, ``Ff``, ``ff``)."""
-    return any(o is not option and _content(o.text) == _content(option.text) for o in options)
-
-
-def _in_their_case(options: list[Option], answer: str) -> list[Option]:
-    """Of options whose texts differ only in case, those the answer writes in their own case, when it writes any
-    (``The genotype is Ff``)."""
-    kept = []
-    for option in options:
-        twins = [o for o in options if _content(o.text) == _content(option.text)]
-        if (
-            len(twins) == 1
-            or _places(option, answer, cased=True)
-            or not any(_places(o, answer, cased=True) for o in twins)
-        ):
-            kept.append(option)
-    return kept
-
-
 def _rejected_texts(options: tuple[Option, ...], answer: str) -> set[str]:
     """The letters of the options the answer rejects by their text, as it rejects letters (``Sample A is wrong``,
     ``The genotype is FF, not Ff``)."""
     return {
         o.letter
         for o in options
-        for place in _places(o, answer, cased=_has_twins(o, options))
+        for place in places(o, answer, cased=has_twins(o, options))
         if _NEGATED.search(answer[: place.start()]) or _JUDGED_WRONG.match(answer, place.end())
     }
 
@@ -478,8 +334,8 @@ def _read(text: str, options: tuple[Option, ...]) -> Extracted:
             return Extracted(named.pop(), "letter")
         if len(named) > 1:
             return Extracted(None, "ambiguous")
-    said = _content(text)
-    exact = [o.letter for o in options if _content(o.text) and _content(o.text) == said]
+    said = content(text)
+    exact = [o.letter for o in options if content(o.text) and content(o.text) == said]
     if len(exact) > 1:  # texts that differ only in case ("AA", "Aa", "aa"): the case decides
         cased = " ".join(re.sub(r"[^\w\s]", " ", text).split())
         exact = [
@@ -492,18 +348,16 @@ def _read(text: str, options: tuple[Option, ...]) -> Extracted:
     contained = [
         o
         for o in options
-        if _content(o.text)
-        and re.search(rf"\b{re.escape(_content(o.text))}\b", said)
-        and not _only_operand(o.text, text)
+        if content(o.text) and re.search(rf"\b{re.escape(content(o.text))}\b", said) and not only_operand(o.text, text)
     ]
-    contained = _in_their_case(contained, text)
+    contained = in_their_case(contained, text)
     if len(contained) == 1:
         return Extracted(contained[0].letter, "text")
-    with_equals = _content(text, keep="=")  # as ``said``, "=" kept
+    with_equals = content(text, keep="=")  # as ``said``, "=" kept
     stated = [
         o
         for o in contained  # "2 + 5 = 7", "the sum is 7": the option it ends by stating
-        if re.search(rf"(?:=|\bis|\bequals|\banswer)\s*{re.escape(_content(o.text))}$", with_equals)
+        if re.search(rf"(?:=|\bis|\bequals|\banswer)\s*{re.escape(content(o.text))}$", with_equals)
     ]
     if len(stated) == 1:
         return Extracted(stated[0].letter, "text")

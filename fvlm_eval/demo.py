@@ -1,59 +1,20 @@
 """``fvlm-eval demo``: the whole pipeline offline, in about a minute on two CPU cores.
 
-Writes synthetic copies of the three benchmarks in their real layouts, a small randomly
-initialised fVLM in the release folder format (real SmolLM2 tokenizer and chat template) and a
-tiny random SmolVLM, runs every benchmark in every mode of both (log-likelihood and generated
-answers) through the same code as ``fvlm-eval run``, then ``report`` puts both families side by
-side. A second invocation resumes: nothing already recorded is computed again.
+Writes a synthetic copy of every registered benchmark in its real layout and a tiny random model
+of every registered family that has one (``Family.tiny``: fVLM in the release folder format with
+the real SmolLM2 tokenizer and chat template, SmolVLM), runs every benchmark in every mode of each
+(log-likelihood and generated answers) through the same code as ``fvlm-eval run``, then
+``report`` puts the families side by side. A second invocation resumes: nothing already recorded
+is computed again. The default model's family writes its folder to ``model/``, the others to
+``<family>/``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-DEMO_LLM = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    vocab_size=49152,
-    tie_word_embeddings=True,
-    rope_theta=100000.0,
-    max_position_embeddings=2048,
-    rms_norm_eps=1e-5,
-    bos_token_id=1,
-    eos_token_id=2,
-    pad_token_id=2,
-)
-DEMO_DINO = dict(
-    hidden_size=48,
-    num_hidden_layers=2,
-    num_attention_heads=3,
-    image_size=224,
-    patch_size=14,
-    mlp_ratio=2,
-    layerscale_value=1.0,
-    layer_norm_eps=1e-6,
-    qkv_bias=True,
-)
-DEMO_QUERY_DIM = 48
-
-
-def build_demo_model(folder: Path) -> Path:
-    """A tiny random fVLM saved as a release-format folder (model.safetensors, config.json, tokenizer)."""
-    import torch
-
-    from fvlm_model import FoveatedVLM
-    from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
-
-    if (folder / "model.safetensors").is_file():
-        return folder
-    torch.manual_seed(0)
-    model = FoveatedVLM.from_configs(DEMO_LLM, DEMO_DINO, query_dim=DEMO_QUERY_DIM)
-    spec = ModelSpec(DEMO_LLM, DEMO_DINO, DEMO_QUERY_DIM, 0.14, extra={"note": "fvlm-eval demo: RANDOM weights"})
-    save_model_folder(model, folder, spec, load_tokenizer(None))
-    return folder
+from fvlm_eval.models import DEFAULT_MODEL, FAMILIES, detect_family, write_tiny_model
+from fvlm_eval.tasks import BENCHMARKS
 
 
 def run_demo(output_dir: Path, workers: int = 0) -> None:
@@ -63,33 +24,32 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
     from rich.markup import escape
 
     from fvlm_eval.models import load_model
-    from fvlm_eval.models.smolvlm.tiny import save_tiny_smolvlm
     from fvlm_eval.reports.report import write_report
     from fvlm_eval.reports.tables import print_run_tables
     from fvlm_eval.run.runner import run
     from fvlm_eval.run.settings import RunSettings
-    from fvlm_eval.tasks.fixtures import write_all
+    from fvlm_eval.tasks import write_fixtures
 
     console = Console()
     output_dir = Path(output_dir)
     data_dir = output_dir / "data"
     if not (data_dir / ".complete").is_file():
-        write_all(data_dir)
+        write_fixtures(data_dir)
         (data_dir / ".complete").write_text("synthetic fixtures written by fvlm-eval demo\n")
     console.print(f"synthetic benchmarks (real layouts, real encoded media): {escape(str(data_dir))}")
-    models = {"fvlm": build_demo_model(output_dir / "model"), "smolvlm": output_dir / "smolvlm"}
-    if not (models["smolvlm"] / "config.json").is_file():
-        save_tiny_smolvlm(models["smolvlm"])
-    console.print(
-        f"model folders: {escape(str(models['fvlm']))} (fVLM, release format), {escape(str(models['smolvlm']))} "
-        "(SmolVLM)"
-    )
+    default_family = detect_family(DEFAULT_MODEL)
+    models = {
+        name: write_tiny_model(name, output_dir / ("model" if name == default_family else name))
+        for name, family in FAMILIES.items()
+        if family.tiny
+    }
+    console.print(f"model folders: {', '.join(escape(f'{folder} ({name})') for name, folder in models.items())}")
     console.print("[bold yellow]the demo models have RANDOM weights: their accuracy is at chance by design[/]")
     runs = []
     for family, folder in models.items():
         model = load_model(str(folder), family, device="cpu", dtype="float32")
         settings = RunSettings(
-            benchmarks=("mvbench", "videomme", "scienceqa"),
+            benchmarks=tuple(BENCHMARKS),
             modes=model.variants,
             data_dir=data_dir,
             output_dir=output_dir / "runs" / family,
@@ -117,12 +77,26 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
         escape(f"  again:   fvlm-eval report {runs_quoted} --output-dir {shlex.quote(str(output_dir / 'report'))}"),
         highlight=False,
     )
-    console.print(
-        "\n[bold]next, on real data[/]\n"
-        "  fvlm-eval prepare mvbench --data-dir data\n"
-        "  fvlm-eval run mvbench videomme scienceqa --mode all --data-dir data\n"
-        "  fvlm-eval run mvbench videomme scienceqa --model HuggingFaceTB/SmolVLM2-256M-Video-Instruct --generate "
-        "--data-dir data\n"
-        "  fvlm-eval report results/runs/fVLM-135M results/runs/SmolVLM2-256M-Video-Instruct\n"
-        "  fvlm-eval regress --baseline results/runs/old --current results/runs/fVLM-135M"
-    )
+    console.print("\n[bold]next, on real data[/]", highlight=False)
+    for line in next_commands():
+        console.print(f"  {escape(line)}", highlight=False)
+
+
+def next_commands() -> list[str]:
+    """What to type on real data: prepare, score the default model and another family's published model, report."""
+    names = " ".join(BENCHMARKS)
+    first, *others = BENCHMARKS
+    lines = [
+        f"fvlm-eval prepare {first} --data-dir data" + (f"   (likewise {', '.join(others)})" if others else ""),
+        f"fvlm-eval run {names} --mode all --data-dir data",
+    ]
+    default_family = detect_family(DEFAULT_MODEL)
+    runs = [f"results/runs/{DEFAULT_MODEL.split('/')[-1]}"]
+    for family in FAMILIES.values():
+        if family.name != default_family and family.hub_ids:
+            lines.append(f"fvlm-eval run {names} --model {family.hub_ids[0]} --generate --data-dir data")
+            runs.append(f"results/runs/{family.hub_ids[0].split('/')[-1]}")
+    return lines + [
+        f"fvlm-eval report {' '.join(runs)}",
+        f"fvlm-eval regress --baseline results/runs/old --current {runs[0]}",
+    ]

@@ -15,7 +15,7 @@ from types import ModuleType
 
 from fvlm_eval.models.base import ModelAdapter, ModelLoadError, read_json_object
 from fvlm_eval.models.devices import quiet_transformers, resolve_device, resolve_dtype
-from fvlm_eval.models.families import BUILT_IN, Family
+from fvlm_eval.models.families import BUILT_IN, DEFAULT_MODEL, Family
 from fvlm_eval.models.hub import hub_error, hub_file, is_hub_id
 
 FAMILIES: dict[str, Family] = {family.name: family for family in BUILT_IN}
@@ -82,6 +82,14 @@ def published_name(description: dict) -> str | None:
     return family.published_as(description) if family is not None and family.published_as else None
 
 
+def write_tiny_model(family: str, folder: Path) -> Path:
+    """The family's tiny random model folder (``Family.tiny``), written once, offline."""
+    module, _, function = FAMILIES[family].tiny.partition(":")
+    if not (Path(folder) / "config.json").is_file():
+        getattr(importlib.import_module(module), function)(Path(folder))
+    return Path(folder)
+
+
 def load_model(
     source: str, family: str | None = None, device: str | None = None, dtype: str | None = None
 ) -> ModelAdapter:
@@ -104,6 +112,7 @@ def load_model(
 
 
 __all__ = [
+    "DEFAULT_MODEL",
     "FAMILIES",
     "Family",
     "ModelAdapter",
@@ -113,6 +122,7 @@ __all__ = [
     "family_module",
     "load_model",
     "published_name",
+    "write_tiny_model",
     "resolve_device",
     "resolve_dtype",
 ]

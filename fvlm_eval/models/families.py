@@ -3,8 +3,8 @@ class and its adapter module (imported only when used: one family's dependencies
 another), and the name its published figures go by.
 
 Adding a family touches ``models/`` only: a module with the family module's interface (see
-``fvlm_eval.models``) and one ``Family`` entry, here for a built-in family, or registered by an
-installed package under the ``fvlm_eval.families`` entry-point group.
+``fvlm_eval.models``) and one ``Family`` entry, here for a built-in family, or registered in
+``fvlm_eval.models.FAMILIES`` by the program that uses it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ class Family:
     ``memory_classes``: class names of the in-memory models it evaluates (a subclass counts).
     ``bare_weights``: a weights file or folder without ``config.json`` is this family's.
     ``published_as``: the model name its published figures go by (``baselines/published.csv``), from
-    a run's ``describe()``; ``None`` when it has none.
+    a run's ``describe()``; ``None`` when it has none. ``tiny``: where its tiny random model is written
+    (``fvlm-eval demo`` runs one model of every family that has one).
     """
 
     name: str
@@ -36,9 +37,8 @@ class Family:
     memory_classes: tuple[str, ...] = ()
     bare_weights: bool = False
     published_as: Callable[[dict], str | None] | None = None
-    memory_hint: str = (
-        ""  # how to hand it in memory, for an error message: "an fvlm_model.FoveatedVLM (with tokenizer=)"
-    )
+    memory_hint: str = ""  # how to hand it in memory, for an error message ("an fvlm_model.FoveatedVLM ...")
+    tiny: str = ""  # "module:function" writing a tiny random model folder of the family, offline (the demo's)
 
     def recognises(self, config: dict) -> bool:
         """Whether a ``config.json`` (parsed) is this family's."""
@@ -74,6 +74,7 @@ FVLM = Family(
     memory_classes=("FoveatedVLM",),
     bare_weights=True,
     memory_hint="an fvlm_model.FoveatedVLM (with tokenizer=)",
+    tiny="fvlm_eval.models.fvlm_folder:write_tiny_fvlm",
 )
 SMOLVLM = Family(
     "smolvlm",
@@ -87,7 +88,9 @@ SMOLVLM = Family(
     memory_classes=("SmolVLMForConditionalGeneration",),
     published_as=smolvlm2_published_name,
     memory_hint="a SmolVLMForConditionalGeneration (with processor=)",
+    tiny="fvlm_eval.models.smolvlm.tiny:save_tiny_smolvlm",
 )
 BUILT_IN = (FVLM, SMOLVLM)
+DEFAULT_MODEL = FVLM.hub_ids[0]  # what ``--model`` is when not given: the released fVLM-135M
 
-__all__ = ["BUILT_IN", "Family", "smolvlm2_published_name"]
+__all__ = ["BUILT_IN", "DEFAULT_MODEL", "Family", "smolvlm2_published_name"]

@@ -1,5 +1,5 @@
-"""fVLM model folders: an in-memory model saved in the release format, and a training checkpoint
-turned into one (what ``--model`` and ``fvlm_model.load_fvlm`` read)."""
+"""fVLM model folders: an in-memory model saved in the release format, a training checkpoint turned into
+one (what ``--model`` and ``fvlm_model.load_fvlm`` read), and a tiny random one for the demo."""
 
 from __future__ import annotations
 
@@ -143,3 +143,49 @@ def export_checkpoint(
                 told.replace(str(staged), str(checkpoint)).replace(staging, str(checkpoint.parent))
             ) from error
     return save_model_folder(model, folder, load_tokenizer(None))
+
+
+TINY_LLM = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=49152,
+    tie_word_embeddings=True,
+    rope_theta=100000.0,
+    max_position_embeddings=2048,
+    rms_norm_eps=1e-5,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=2,
+)
+TINY_DINO = dict(
+    hidden_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=3,
+    image_size=224,
+    patch_size=14,
+    mlp_ratio=2,
+    layerscale_value=1.0,
+    layer_norm_eps=1e-6,
+    qkv_bias=True,
+)
+TINY_QUERY_DIM = 48
+
+
+def write_tiny_fvlm(folder: Path) -> Path:
+    """A tiny random fVLM saved as a release-format folder (model.safetensors, config.json, the bundled SmolLM2
+    tokenizer), offline: for the demo. Written once (an existing folder is kept)."""
+    import torch
+
+    from fvlm_model import FoveatedVLM
+    from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
+
+    if (folder / "model.safetensors").is_file():
+        return folder
+    torch.manual_seed(0)
+    model = FoveatedVLM.from_configs(TINY_LLM, TINY_DINO, query_dim=TINY_QUERY_DIM)
+    spec = ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM, 0.14, extra={"note": "fvlm-eval demo: RANDOM weights"})
+    save_model_folder(model, folder, spec, load_tokenizer(None))
+    return folder

@@ -88,7 +88,7 @@ class Comparison:
     """A run's generated-answer accuracy beside the published figure of the model it is (when there is one)."""
 
     run: str
-    size: str | None
+    published_model: str | None  # the name its published figures go by (``Family.published_as``), if known
     benchmark: str
     ours: float | None
     ci95: tuple[float, float] | None
@@ -99,7 +99,7 @@ class Comparison:
     def to_json(self) -> dict:
         return {
             "run": self.run,
-            "size": self.size,
+            "published_model": self.published_model,
             "benchmark": self.benchmark,
             "ours": self.ours,
             "ci95": list(self.ci95) if self.ci95 is not None else None,
@@ -156,7 +156,7 @@ class Report:
             "row_parts": {label: list(parts) for label, parts in self.row_parts.items()},
             "main": {label: _cells_json(cells) for label, cells in self.main.items()},
             "breakdowns": {b: table.to_json() for b, table in self.breakdowns.items()},
-            "smolvlm2": [c.to_json() for c in self.comparisons],
+            "published_comparisons": [c.to_json() for c in self.comparisons],
         }
 
 
@@ -204,7 +204,6 @@ def _comparisons(run_rows: list[Row], baselines: list[Baseline], alpha: float) -
         if row.protocol != GENERATED or family is None or family.published_as is None:
             continue
         name = published_name(row.model)
-        size = name.split("-", 1)[1] if name else None
         for benchmark, summary in row.summaries.items():
             ours = run_cell(summary, GENERATED, alpha=alpha)
             theirs = (
@@ -216,7 +215,7 @@ def _comparisons(run_rows: list[Row], baselines: list[Baseline], alpha: float) -
             found.append(
                 Comparison(
                     row.label,
-                    size,
+                    name,
                     benchmark,
                     accuracy,
                     ours.ci95 if ours is not None else None,

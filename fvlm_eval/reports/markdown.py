@@ -75,17 +75,17 @@ def markdown(report: Report) -> str:
             cells = [fmt(row.cells.get(b), b, with_coverage=False) + _chance_note(row.cells.get(b)) for b in benchmarks]
             lines.append(f"| {row.run} {row.mode} | {row.formulation} | {row.protocol} | " + " | ".join(cells) + " |")
     if report.comparisons:
-        lines += ["", "## SmolVLM2: measured here vs published", ""]
+        lines += ["", "## Measured here vs published (generated answers)", ""]
         for c in report.comparisons:
             ours = "n/a" if c.ours is None else f"{c.ours:.1f} [{c.ci95[0]:.1f}, {c.ci95[1]:.1f}]"
             if c.published is None:
                 lines.append(
                     f"- {c.run} on {titles[c.benchmark]}: {ours}; no published figure for this model"
-                    + (f" (SmolVLM2-{c.size} has none on this benchmark)" if c.size else "")
+                    + (f" ({c.published_model} has none on this benchmark)" if c.published_model else "")
                 )
             else:
                 lines.append(
-                    f"- SmolVLM2-{c.size} on {titles[c.benchmark]}: ours {ours} (generated answers, the "
+                    f"- {c.published_model} on {titles[c.benchmark]}: ours {ours} (generated answers, the "
                     f"harness's frames and prompt) vs published {c.published:.1f} ({c.published_protocol}): "
                     f"{c.difference:+.1f} points"
                 )

@@ -267,7 +267,7 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
     for c in report.comparisons:
         if c.published is not None and c.ours is not None:
             console.print(
-                f"SmolVLM2-{c.size} on {c.benchmark}: ours {c.ours:.1f} (generated answers) vs published "
+                f"{c.published_model} on {c.benchmark}: ours {c.ours:.1f} (generated answers) vs published "
                 f"{c.published:.1f} ({c.published_protocol}): {c.difference:+.1f} points",
                 highlight=False,
                 markup=False,

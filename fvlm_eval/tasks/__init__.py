@@ -8,6 +8,8 @@ verifying a copy (``prepare``). (The folder is called ``tasks`` as the project's
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded
 from fvlm_eval.tasks.mvbench import MVBench
 from fvlm_eval.tasks.scienceqa import ScienceQA
@@ -25,4 +27,13 @@ def get_benchmark(name: str, **options) -> Benchmark:
     return cls(**{key: value for key, value in options.items() if key in cls.run_options})
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "DataMissing", "Loaded", "get_benchmark"]
+def write_fixtures(root: Path, faults: bool = False) -> Path:
+    """Every registered benchmark's synthetic copy in its real layout under ``root`` (``faults``: with the
+    malformed rows, missing and corrupt media each layout can have); for the tests and ``fvlm-eval demo``."""
+    root = Path(root)
+    for cls in BENCHMARKS.values():
+        cls().write_fixture(root, faults=faults)
+    return root
+
+
+__all__ = ["BENCHMARKS", "Benchmark", "DataMissing", "Loaded", "get_benchmark", "write_fixtures"]

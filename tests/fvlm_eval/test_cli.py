@@ -9,13 +9,13 @@ import shutil
 import pytest
 
 from fvlm_eval.cli import main
-from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks import write_fixtures
 from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return write_all(tmp_path_factory.mktemp("data"))
+    return write_fixtures(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(autouse=True)

@@ -120,13 +120,13 @@ def test_benchmarks_and_prepare_verify_offline(tmp_path, monkeypatch, capsys):
     import huggingface_hub.constants
 
     from fvlm_eval.cli import main
-    from fvlm_eval.tasks.fixtures import write_all
+    from fvlm_eval.tasks import write_fixtures
 
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.setenv(name, "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub was imported
     monkeypatch.setenv("HF_HOME", str(tmp_path / "home" / "hf"))
-    write_all(tmp_path / "data", faults=True)
+    write_fixtures(tmp_path / "data", faults=True)
     assert main(["benchmarks", "--data-dir", str(tmp_path / "data")]) == 0
     listed = capsys.readouterr().out
     assert "mvbench" in listed and "/4000 questions usable" in listed

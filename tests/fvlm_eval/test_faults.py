@@ -13,11 +13,11 @@ from fvlm_eval.cli import main
 from fvlm_eval.records import read_records
 from fvlm_eval.run import benchmark_run
 from fvlm_eval.run.manifest import git_commit
-from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks import write_fixtures
 
 
 def test_a_full_disk_stops_the_run_and_keeps_what_was_written(model_dir, tmp_path, monkeypatch, capsys):
-    data = write_all(tmp_path / "data")
+    data = write_fixtures(tmp_path / "data")
     real_append, calls = benchmark_run.append_records, []
 
     def fill_up(path, records):
@@ -59,7 +59,7 @@ def test_a_full_disk_stops_the_run_and_keeps_what_was_written(model_dir, tmp_pat
 
 
 def test_a_question_of_200000_characters_fails_alone(model_dir, tmp_path):
-    data = write_all(tmp_path / "data")
+    data = write_fixtures(tmp_path / "data")
     path = data / "mvbench/json/moving_count.json"
     rows = json.loads(path.read_text())
     rows.append({**rows[0], "question": "How many? " + "very " * 40_000})

@@ -10,8 +10,7 @@ from fvlm_eval.records import make_record, read_records
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.summarize import summarize_records
-from fvlm_eval.tasks import get_benchmark
-from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks import get_benchmark, write_fixtures
 from fvlm_eval.types import ChoiceResult, Generation, Media, Option, OptionLogprobs, Question
 
 
@@ -62,7 +61,7 @@ def test_generated_accuracy_counts_only_the_questions_that_were_generated():
 
 @pytest.fixture(scope="module")
 def circular_run(model_dir, tmp_path_factory):
-    data = write_all(tmp_path_factory.mktemp("data"))
+    data = write_fixtures(tmp_path_factory.mktemp("data"))
     runs = {}
     for circular in (False, True):
         output = tmp_path_factory.mktemp("run")

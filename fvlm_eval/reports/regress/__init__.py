@@ -31,8 +31,9 @@ import sys
 from pathlib import Path
 
 from fvlm_eval.files import write_json_atomic, write_text_atomic
-from fvlm_eval.reports.regress.compare import Comparison, RegressUnusable, compare_pair, compare_runs
+from fvlm_eval.reports.regress.compare import RegressUnusable, compare_pair, compare_runs
 from fvlm_eval.reports.regress.render import console_text, markdown
+from fvlm_eval.reports.regress.result import Comparison
 
 
 def regress(

@@ -10,7 +10,6 @@ smallest drop the comparison could detect, the questions that flipped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError
@@ -18,11 +17,11 @@ from fvlm_eval.files import read_json
 from fvlm_eval.protocols import formulation
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder, no_records
+from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row
 from fvlm_eval.stats import mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed
 from fvlm_eval.wording import agreeing, counted
 
 COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
-POWER = 0.8
 DEFAULT_PROTOCOL = "reference"  # when neither run has a summary to name its headline protocol
 
 
@@ -30,124 +29,6 @@ class RegressUnusable(FvlmEvalError, ValueError):
     """Two runs that cannot be compared; the message says why (exit 4)."""
 
     exit_code = ExitCode.UNUSABLE
-
-
-@dataclass(frozen=True)
-class Paired:
-    """Paired statistics over the questions both runs hold: accuracies, change, interval and detectable drop
-    in points; ``needed``: about how many questions would detect a drop of ``--max-drop`` points."""
-
-    n: int
-    videos: int
-    needed: int | None
-    baseline: float
-    current: float
-    delta: float
-    ci95: tuple[float, float]
-    p_drop: float
-    mcnemar_p: float
-    stderr: float | None
-    detectable_drop: float | None
-    lost: list[str]
-    gained: list[str]
-
-    def to_json(self) -> dict:
-        return {
-            "n": self.n,
-            "videos": self.videos,
-            "needed": self.needed,
-            "baseline": self.baseline,
-            "current": self.current,
-            "delta": self.delta,
-            "ci95": list(self.ci95),
-            "p_drop": self.p_drop,
-            "mcnemar_p": self.mcnemar_p,
-            "stderr": self.stderr,
-            "detectable_drop": self.detectable_drop,
-            "lost": self.lost,
-            "gained": self.gained,
-        }
-
-
-@dataclass(frozen=True)
-class Row:
-    """One comparison: a (benchmark, mode) overall (``breakdown`` empty; ``underpowered`` said) or one
-    breakdown value."""
-
-    benchmark: str
-    mode: str
-    protocol: str
-    formulation: str
-    breakdown: str
-    value: str
-    stats: Paired
-    underpowered: bool | None = None
-
-    @property
-    def overall(self) -> bool:
-        return not self.breakdown
-
-    def to_json(self) -> dict:
-        value = {
-            "benchmark": self.benchmark,
-            "mode": self.mode,
-            "protocol": self.protocol,
-            "formulation": self.formulation,
-            "breakdown": self.breakdown,
-            "value": self.value,
-            **self.stats.to_json(),
-        }
-        if self.underpowered is not None:
-            value["underpowered"] = self.underpowered
-        return value
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """What ``regress`` found: the verdict and its exit code, what made the runs not comparable, the
-    warnings, and every comparison row."""
-
-    baseline: str
-    current: str
-    max_drop: float
-    alpha: float
-    seed: int
-    min_overlap: float
-    protocol: str | None
-    verdict: str
-    exit_code: int
-    rows: list[Row]
-    failing: list[Row]
-    too_little_shared: list[str] = field(default_factory=list)
-    mismatches: list[str] = field(default_factory=list)
-    protocol_problems: list[str] = field(default_factory=list)
-    underpowered: list[Row] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    unpaired_runs: list[str] = field(default_factory=list)
-    only_in_one_run: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    power: float = POWER
-
-    def to_json(self) -> dict:
-        return {
-            "baseline": self.baseline,
-            "current": self.current,
-            "max_drop": self.max_drop,
-            "alpha": self.alpha,
-            "power": self.power,
-            "seed": self.seed,
-            "min_overlap": self.min_overlap,
-            "protocol": self.protocol,
-            "verdict": self.verdict,
-            "exit_code": self.exit_code,
-            "too_little_shared": self.too_little_shared,
-            "mismatches": self.mismatches,
-            "protocol_problems": self.protocol_problems,
-            "underpowered": [f"{r.benchmark} {r.mode}" for r in self.underpowered],
-            "warnings": self.warnings,
-            "unpaired_runs": self.unpaired_runs,
-            "only_in_one_run": self.only_in_one_run,
-            "comparisons": [r.to_json() for r in self.rows],
-        }
 
 
 def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fvlm_eval.reports.regress.compare import Comparison, Row
+from fvlm_eval.reports.regress.result import Comparison, Row
 from fvlm_eval.wording import counted
 
 

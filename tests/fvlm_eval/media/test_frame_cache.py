@@ -16,7 +16,7 @@ from fvlm_eval.models.fvlm import FRAME_TRANSFORM
 from fvlm_eval.records import read_records
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
-from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks import write_fixtures
 from fvlm_eval.tasks.fixtures.media import write_frame_folder, write_video
 from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.types import Media, Sampling
@@ -97,7 +97,7 @@ def save(folder, seed):
 
 
 def test_a_second_checkpoint_decodes_nothing_and_scores_bit_identically(tmp_path):
-    data = write_all(tmp_path / "data")
+    data = write_fixtures(tmp_path / "data")
     first, second = save(tmp_path / "m1", 0), save(tmp_path / "m2", 1)
     base = RunSettings(
         benchmarks=("mvbench", "scienceqa"),

@@ -458,11 +458,11 @@ def test_tiny_folder_loads_and_runs_end_to_end(folder, tmp_path):
     from fvlm_eval.records import read_records
     from fvlm_eval.run.runner import run
     from fvlm_eval.run.settings import RunSettings
-    from fvlm_eval.tasks.fixtures import write_all
+    from fvlm_eval.tasks import write_fixtures
 
     model = load_model(str(folder), device="cpu")
     assert model.family == "smolvlm"
-    data = write_all(tmp_path / "data")
+    data = write_fixtures(tmp_path / "data")
     settings = RunSettings(
         benchmarks=("scienceqa", "mvbench"),
         modes=("standard",),

@@ -75,8 +75,12 @@ def test_both_families_side_by_side_with_the_smolvlm2_line(tmp_path):
         "SmolVLM2-256M-Video-Instruct standard [reference]",
         "SmolVLM2-256M-Video-Instruct standard [generated]",
     } <= set(report.to_json()["run_rows"])
-    (line,) = report.to_json()["smolvlm2"]
-    assert line["size"] == "256M" and line["published"] == 33.7 and line["difference"] == pytest.approx(40.0 - 33.7)
+    (line,) = report.to_json()["published_comparisons"]
+    assert (
+        line["published_model"] == "SmolVLM2-256M"
+        and line["published"] == 33.7
+        and line["difference"] == pytest.approx(40.0 - 33.7)
+    )
     assert "SmolVLM2-256M on Video-MME: ours 40.0" in markdown(report)
 
 

@@ -14,7 +14,7 @@ from fvlm_eval.records import read_records
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.shards import MergeRefused, Shard, merge, shard_media
-from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks import write_fixtures
 from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
 from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
 from tests.processes import live_processes
@@ -28,7 +28,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
     model = root / "model"
     save_model_folder(tiny_model(), model, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
-    data = write_all(root / "data", faults=True)
+    data = write_fixtures(root / "data", faults=True)
     settings = RunSettings(benchmarks=BENCHMARKS, modes=(MODE,), data_dir=data, output_dir=root / "single", workers=0)
     single = run(settings, load_model(str(model), device="cpu"), progress=False)
     return root, model, data, single

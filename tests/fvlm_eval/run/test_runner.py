@@ -20,7 +20,7 @@ from fvlm_eval.run.benchmark_run import error_signature
 from fvlm_eval.run.folder import FolderLock, RunRefused
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
-from fvlm_eval.tasks.fixtures import write_all
+from fvlm_eval.tasks import write_fixtures
 from fvlm_eval.tasks.fixtures.media import write_json
 from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from tests.processes import live_processes
@@ -30,7 +30,7 @@ MODES = ("coarse_only", "coarse_fine", "autoregressive")
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return write_all(tmp_path_factory.mktemp("data"), faults=True)
+    return write_fixtures(tmp_path_factory.mktemp("data"), faults=True)
 
 
 def settings(data, output, **extra):
@@ -148,7 +148,7 @@ def test_rerun_scores_only_the_failures_again_and_gives_the_same_summary(full_ru
 
 
 def test_changed_annotations_are_scored_again(model_dir, tmp_path):
-    data = write_all(tmp_path / "data")
+    data = write_fixtures(tmp_path / "data")
     one = dataclasses.replace(settings(data, tmp_path / "out"), benchmarks=("mvbench",), modes=("coarse_only",))
     run(one, fvlm(model_dir), progress=False)
     records = tmp_path / "out/mvbench/coarse_only/samples.jsonl"
@@ -271,7 +271,7 @@ def test_a_mode_in_which_every_question_fails_is_caught_in_whichever_mode(model_
 
 
 def test_unreadable_annotation_counts_as_failed_and_exits_non_zero(model_dir, tmp_path):
-    data = write_all(tmp_path / "data")
+    data = write_fixtures(tmp_path / "data")
     (data / "mvbench/json/object_shuffle.json").write_text("[{truncated")
     one = RunSettings(
         benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fvlm_eval.tasks import DataMissing, get_benchmark
+from fvlm_eval.tasks import DataMissing, get_benchmark, write_fixtures
 from fvlm_eval.tasks.base import coverage_counts
-from fvlm_eval.tasks.fixtures import write_all
 from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from fvlm_eval.tasks.fixtures.videomme import write_videomme
@@ -20,7 +19,7 @@ GOLDEN = Path(__file__).parent / "golden_prompts.json"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    write_all(root, faults=True)
+    write_fixtures(root, faults=True)
     write_mvbench(root / "precut", "precut")
     write_scienceqa(root / "original", "original", faults=True)
     return root

@@ -1,0 +1,101 @@
+"""``fvlm-eval``: a thin Typer front. Heavy imports (torch, transformers) happen inside commands.
+
+Every user-facing failure is one line naming the file, row, key or flag, with its exit code (the
+table: ``fvlm_eval.errors``). ``--debug`` (or ``FVLM_EVAL_DEBUG=1``) shows the Python traceback as well.
+The commands live by what they do: ``run_commands`` (run, merge, demo), ``report_commands`` (report,
+regress, track), ``data_commands`` (prepare, benchmarks), ``model_commands`` (export-checkpoint).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from fvlm_eval.cli.app import STOP, FvlmEvalError, app
+from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, exit_code_of_error
+from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_as_interrupt, sigterm_received
+
+# isort: off
+# The commands register on import, in the order --help lists them.
+from fvlm_eval.cli import run_commands, report_commands, data_commands, model_commands  # noqa: F401, E402
+# isort: on
+
+
+def _message(error: BaseException, command: str = "") -> tuple[str, int]:
+    """One line for an error a user can act on, and its exit code (``errors``); ("", 0) for anything else."""
+    code = exit_code_of_error(error)
+    if code is not None:
+        return str(error), code
+    if isinstance(error, OSError) and error.errno is not None:
+        where = f" {error.filename}" if error.filename else ""
+        kept = "; records written before this are kept (rerun the same command to resume)" if command == "run" else ""
+        return f"cannot read or write{where}: {error.strerror}{kept}", ExitCode.FAILED
+    return "", 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: runs ``app``, turning known failures into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("FVLM_EVAL_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    STOP.reported = False
+    try:
+        with sigterm_as_interrupt():  # SIGTERM stops a command as Ctrl-C does (exit 143)
+            command = typer.main.get_command(app)
+            code = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
+    except KeyboardInterrupt as interrupt:
+        now_stopping()
+        code = exit_code_of(interrupt)
+    except Exception as error:
+        if hasattr(error, "exit_code") and not isinstance(error, FvlmEvalError):  # click's usage errors and exits
+            if hasattr(error, "show"):
+                error.show()
+            code = error.exit_code
+        elif type(error).__name__ == "Abort":  # click's Ctrl-D / Ctrl-C at a prompt
+            code = exit_code_of(error)
+        else:
+            message, code = _message(error, next((a for a in args if not a.startswith("-")), ""))
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            if not message:
+                message = (
+                    f"{type(error).__name__}: {error} (an unexpected error: rerun with --debug for the "
+                    "traceback, and report it)"
+                )
+                code = ExitCode.FAILED
+            typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
+        typer.secho(
+            "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
+            "command went on to the end and wrote its files",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+    if code == ExitCode.INTERRUPTED and sigterm_received():  # typer returns 130 for any KeyboardInterrupt
+        code = ExitCode.TERMINATED
+    if code in INTERRUPT_EXIT_CODES and not STOP.reported:  # Ctrl-C or SIGTERM before a run could say so
+        return main_interrupted(code, next((a for a in args if not a.startswith("-")), ""))
+    return code if isinstance(code, int) else 0
+
+
+def main_interrupted(code: int = ExitCode.INTERRUPTED, command: str = "run") -> int:
+    now_stopping()
+    how = "stopped by SIGTERM" if code == ExitCode.TERMINATED else "interrupted"
+    kept = (
+        "records written so far are kept: rerun the same command to resume"
+        if command in ("run", "demo")
+        else "every file it wrote is whole: rerun the same command"
+    )
+    typer.secho(f"{how} before `{command or 'the command'}` finished; {kept}", err=True, fg=typer.colors.YELLOW)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["app", "main"]

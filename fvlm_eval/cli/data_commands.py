@@ -1,0 +1,60 @@
+"""The commands about data: ``prepare`` (fetch and verify a benchmark) and ``benchmarks`` (what is there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fvlm_eval.cli.app import UserError, app, benchmark_names, known_benchmarks
+from fvlm_eval.errors import ExitCode
+from fvlm_eval.tasks import BENCHMARKS
+
+
+@app.command("benchmarks")
+def list_benchmarks(
+    data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
+) -> None:
+    """List the benchmarks and the state of their data."""
+    from fvlm_eval.tasks.prepare import status
+    from fvlm_eval.terminal import echo
+
+    for name, cls in BENCHMARKS.items():
+        benchmark = cls()
+        echo(f"{name:10s} v{benchmark.version}  {benchmark.sampling.describe():24s} {status(benchmark, data_dir)}")
+
+
+@app.command()
+def prepare(
+    benchmark: str = typer.Argument(..., help=known_benchmarks(" or ")),
+    data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
+    download: Optional[bool] = typer.Option(None, "--download/--no-download", help="default: only when absent"),
+    revision: Optional[str] = typer.Option(None, help="hub revision (default: the benchmark's pinned one)"),
+    probe: bool = typer.Option(True, "--probe/--no-probe", help="decode every media file once to find unreadable ones"),
+    workers: Optional[int] = typer.Option(None, min=0, help="decoding processes for the probe"),
+) -> None:
+    """Fetch BENCHMARK from the hub (with network), then verify it and print its coverage."""
+    (name,) = benchmark_names([benchmark])
+    from fvlm_eval.tasks import DataMissing, get_benchmark
+    from fvlm_eval.tasks.prepare import fetch, print_verification, verify
+
+    adapter = get_benchmark(name)
+    try:
+        adapter.load(data_dir)
+        present = True
+    except DataMissing:
+        present = False
+    if download or (download is None and not present):
+        typer.echo(f"downloading {adapter.hub().repo} into {adapter.folder(data_dir)} ...")
+        try:
+            fetch(adapter, data_dir, revision)
+        except Exception as error:
+            raise UserError(
+                f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                "place the files by hand as the benchmark's docstring says"
+            ) from error
+    result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
+    print_verification(result)
+    if not result.complete:
+        raise typer.Exit(ExitCode.FAILED)

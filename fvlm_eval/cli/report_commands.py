@@ -1,0 +1,135 @@
+"""The commands that read run folders: ``report``, ``regress`` and ``track``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fvlm_eval import protocols
+from fvlm_eval.cli.app import UserError, app, fail
+from fvlm_eval.errors import ExitCode
+
+
+@app.command()
+def report(
+    runs: list[Path] = typer.Argument(
+        ..., help="run folders (the --output-dir of fvlm-eval run), any number, any families"
+    ),
+    baselines: Optional[Path] = typer.Option(
+        None, help="baseline CSV (default: the published figures shipped with fvlm-eval)"
+    ),
+    output_dir: Optional[Path] = typer.Option(None, help="where to write (default: the first run folder)/report"),
+    alpha: float = typer.Option(0.05, help="significance level of the above-chance test; 0 < alpha < 1"),
+    thumbnails: int = typer.Option(
+        4, min=0, max=16, metavar="N", help="report.html: sampled frames shown per video (0: none)"
+    ),
+    frame_cache: Optional[Path] = typer.Option(
+        None, metavar="DIR", help="report.html: frame cache to read thumbnails from (default: the run's default)"
+    ),
+) -> None:
+    """Tables (Markdown, CSV, JSON), charts and report.html (tables, charts and a question browser in one
+    self-contained file) of runs side by side with the published figures."""
+    from fvlm_eval.reports.report import write_report
+    from fvlm_eval.terminal import echo
+
+    if not 0 < alpha < 1:
+        fail(f"--alpha {alpha:g}: must be above 0 and below 1")
+    for path in write_report(runs, baselines, output_dir, alpha, thumbnails=thumbnails, frame_cache=frame_cache):
+        echo(f"wrote {path}")
+
+
+@app.command()
+def regress(
+    baseline: Path = typer.Option(..., help="run folder of the reference checkpoint"),
+    current: Path = typer.Option(..., help="run folder of the checkpoint under test"),
+    max_drop: float = typer.Option(1.0, min=0.0, help="fail when accuracy drops by more than this many points ..."),
+    alpha: float = typer.Option(
+        0.05,
+        help="... and the drop is significant at this level (exact sign-flip test over videos, one-sided); "
+        "0 < alpha < 1",
+    ),
+    protocol: Optional[str] = typer.Option(
+        None, help="the protocol compared (default: the headline protocol, the same in both runs)"
+    ),
+    allow_underpowered: bool = typer.Option(
+        False, help="pass (with a warning) when a drop of --max-drop could not have been detected"
+    ),
+    min_overlap: float = typer.Option(
+        0.9, min=0.0, max=1.0, help="unusable when the runs share fewer than this share of either run's questions"
+    ),
+    allow_mismatch: bool = typer.Option(
+        False, help="compare even when settings differ (never a protocol one run lacks)"
+    ),
+    seed: int = typer.Option(0, help="bootstrap seed"),
+    output: Optional[Path] = typer.Option(None, help="report folder (default: <current>/regress)"),
+) -> None:
+    """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
+    3 settings or protocol differ, 4 not comparable (nothing or too little shared, or an unusable
+    folder), 5 underpowered (a drop of --max-drop could not have been detected)."""
+    from fvlm_eval.reports.regress import regress as compare
+
+    if not 0 < alpha < 1:
+        fail(f"--alpha {alpha:g}: must be above 0 and below 1")
+    if protocol is not None and protocol not in protocols.ALL_PROTOCOLS:
+        fail(f"--protocol {protocol}: unknown; known: {', '.join(protocols.ALL_PROTOCOLS)}")
+    raise typer.Exit(
+        compare(
+            baseline, current, max_drop, alpha, allow_mismatch, seed, output, min_overlap, protocol, allow_underpowered
+        )
+    )
+
+
+@app.command()
+def track(
+    runs: list[Path] = typer.Argument(
+        ..., metavar="RUN...", help="run folders (one per checkpoint), or a folder whose sub-folders are runs"
+    ),
+    protocol: Optional[list[str]] = typer.Option(
+        None,
+        "--protocol",
+        "-p",
+        metavar="PROTOCOL",
+        help="protocols to draw and compare, repeatable (default: the headline one, and generated when recorded)",
+    ),
+    output: Optional[Path] = typer.Option(
+        None, metavar="DIR", help="where to write (default: <the folder of runs>/track)"
+    ),
+    alpha: float = typer.Option(
+        0.05, min=0.0, max=1.0, metavar="ALPHA", help="significance level of the consecutive comparisons (above 0)"
+    ),
+    seed: int = typer.Option(0, metavar="N", help="bootstrap seed"),
+) -> None:
+    """Accuracy against training step per benchmark, mode and protocol (intervals, chance, the best
+    checkpoint and what it is worth, consecutive checkpoints compared as regress does): track.md,
+    track.csv, track.png. The step is the manifest's (run --step N) or the folder name's (step_9000)."""
+    from fvlm_eval.reports.track import TrackError, best_caveat
+    from fvlm_eval.reports.track import track as write_track
+
+    if alpha <= 0:
+        fail(f"--alpha {alpha}: must be above 0")
+    unknown = [p for p in protocol or () if p not in protocols.ALL_PROTOCOLS]
+    if unknown:
+        fail(f"--protocol {', '.join(unknown)}: no such protocol; choose from {', '.join(protocols.ALL_PROTOCOLS)}")
+    try:
+        written, analysis = write_track(runs, output, protocol, alpha, seed)
+    except TrackError as error:
+        raise UserError(str(error), ExitCode.FAILED) from error
+    from fvlm_eval.terminal import echo
+
+    for row in analysis["best"]:
+        chance = "n/a" if row["chance"] is None else f"{100 * row['chance']:.1f}%"
+        echo(
+            f"{row['benchmark']} {row['mode']} {row['protocol']}: "
+            f"{'best' if row['checkpoints'] > 1 else 'only'} step {row['step']} "
+            f"({100 * row['accuracy']:.1f}%, chance {chance}; {best_caveat(row)})"
+        )
+    for row in analysis["pairs"]:
+        if row.get("not_measured"):
+            echo(
+                f"{row['benchmark']} {row['mode']} {row['protocol']}: steps {row['from']} → {row['to']} not "
+                f"compared: step {' and '.join(map(str, row['not_measured']))} did not measure it"
+            )
+    for path in written:
+        echo(f"wrote {path}")

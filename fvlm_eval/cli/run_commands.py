@@ -1,0 +1,205 @@
+"""``run`` (score benchmarks, a thin layer over ``fvlm_eval.evaluate``), ``merge`` (join shards) and ``demo``."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fvlm_eval import protocols
+from fvlm_eval.cli.app import STOP, app, fail, known_benchmarks, known_families
+from fvlm_eval.errors import INTERRUPT_EXIT_CODES
+from fvlm_eval.models import DEFAULT_MODEL
+from fvlm_eval.protocols import GENERATED, PROTOCOLS
+
+
+def _run_default(name: str):
+    """``RunSettings``' default for ``name``, for help texts (the runner imports without torch)."""
+    from fvlm_eval.run.settings import RunSettings
+
+    return next(f.default for f in dataclasses.fields(RunSettings) if f.name == name)
+
+
+def default_output(model: str) -> Path:
+    return Path("results/runs") / Path(str(model).rstrip("/")).name.replace(".safetensors", "")
+
+
+@app.command()
+def run(
+    benchmarks: list[str] = typer.Argument(..., metavar="BENCHMARK...", help=known_benchmarks()),
+    mode: Optional[list[str]] = typer.Option(
+        None,
+        "--mode",
+        "-m",
+        metavar="MODE",
+        help="the model's modes (fVLM: coarse_only, coarse_fine, autoregressive) or all; repeatable; "
+        "default: the model's default",
+    ),
+    model: str = typer.Option(DEFAULT_MODEL, metavar="PATH|HUB_ID", help="hub id, model folder, or weights file"),
+    family: Optional[str] = typer.Option(
+        None, metavar="FAMILY", help=f"{known_families()} (default: read from the model's config.json)"
+    ),
+    data_dir: Path = typer.Option(Path("data"), metavar="DIR", help="folder holding <benchmark>/ for each benchmark"),
+    output_dir: Optional[str] = typer.Option(None, metavar="DIR", help="default: results/runs/<model name>"),
+    limit: Optional[int] = typer.Option(
+        None,
+        min=1,
+        metavar="N",
+        help="score only the first N questions of each benchmark (round-robin over categories)",
+    ),
+    frames: Optional[int] = typer.Option(
+        None,
+        min=1,
+        max=1024,
+        metavar="N",
+        help="frames per video (an image is one frame; a model may show it several times)",
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, min=1, metavar="N", help="questions per model batch (default: from free GPU memory; 16 on CPU)"
+    ),
+    device: Optional[str] = typer.Option(
+        None, metavar="DEVICE", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)"
+    ),
+    dtype: Optional[str] = typer.Option(
+        None, metavar="DTYPE", help="float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu)"
+    ),
+    protocol: Optional[str] = typer.Option(
+        None,
+        metavar="PROTOCOL",
+        help=f"headline protocol (all are recorded): {', '.join(PROTOCOLS)}; {', '.join(protocols.CLOZE_PROTOCOLS)}; "
+        f"{GENERATED} (with --generate); circular_* and permavg_* (with --circular); "
+        f"default: {_run_default('protocol')}",
+    ),
+    workers: Optional[int] = typer.Option(
+        None, min=0, metavar="N", help="decoding processes (default: the cores, bounded by the work; 0: this process)"
+    ),
+    subtitles: bool = typer.Option(
+        False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"
+    ),
+    generate: bool = typer.Option(
+        False, help="also generate an answer per question and read its letter (protocol 'generated')"
+    ),
+    max_new_tokens: int = typer.Option(16, min=1, max=512, metavar="N", help="longest generated answer, in tokens"),
+    circular: bool = typer.Option(
+        False,
+        help="also ask each question with its options rotated through every position "
+        "(circular_* and permavg_* protocols)",
+    ),
+    cloze_framing: Optional[str] = typer.Option(
+        None,
+        metavar="plain|chat",
+        help=f"the cloze prompt: plain text, or the chat template (default: {_run_default('cloze_framing')})",
+    ),
+    sampling: str = typer.Option(
+        "benchmark",
+        metavar="benchmark|model",
+        help="video frames: 'benchmark' (the benchmark's rule, the same for every model) or 'model' (the model's own)",
+    ),
+    frame_cache: Optional[Path] = typer.Option(
+        None, metavar="DIR", help="frame cache folder (default: $FVLM_EVAL_FRAME_CACHE or ~/.cache/fvlm-eval/frames)"
+    ),
+    no_frame_cache: bool = typer.Option(False, "--no-frame-cache", help="decode every clip; read and write no cache"),
+    shard: Optional[str] = typer.Option(
+        None, metavar="I/N", help="score shard I of N only (whole videos); join with `fvlm-eval merge`"
+    ),
+    step: Optional[int] = typer.Option(
+        None,
+        min=0,
+        metavar="N",
+        help="the checkpoint's training step, written into the manifest (for `fvlm-eval track`)",
+    ),
+    keep_going: bool = typer.Option(False, help="do not stop when the first questions all fail alike"),
+) -> None:
+    """Score every question of BENCHMARK... in each mode; write per-sample JSONL and a summary. Reruns resume.
+    (A thin layer over the Python API, fvlm_eval.evaluate.)"""
+    if frame_cache is not None and no_frame_cache:
+        fail("--frame-cache and --no-frame-cache contradict each other")
+    if output_dir is not None and not str(output_dir).strip():
+        fail("--output-dir is empty")
+    if cloze_framing is not None and cloze_framing not in ("plain", "chat"):
+        fail(f"--cloze-framing {cloze_framing}: choose plain or chat")
+    from fvlm_eval import terminal
+    from fvlm_eval.api import SettingsError, evaluate
+    from fvlm_eval.reports.tables import print_run_tables
+
+    output = Path(output_dir) if output_dir else default_output(model)
+    console = terminal.console()  # `run ... | head -1` goes on to the end; main says so once on stderr
+    try:
+        evaluation = evaluate(
+            model,
+            benchmarks,
+            modes=mode,
+            protocol=protocol,
+            limit=limit,
+            frames=frames,
+            data_dir=data_dir,
+            output_dir=output,
+            frame_cache=False if no_frame_cache else (frame_cache or True),
+            generate=generate,
+            circular=circular,
+            step=step,
+            sampling=sampling,
+            family=family,
+            device=device,
+            dtype=dtype,
+            console=console,
+            distributed=True,
+            on_interrupt="return",
+            batch_size=batch_size,
+            workers=workers,
+            subtitles=subtitles,
+            max_new_tokens=max_new_tokens,
+            shard=shard,
+            keep_going=keep_going,
+            command_line=" ".join(["fvlm-eval", *sys.argv[1:]]),
+            **({"cloze_framing": cloze_framing} if cloze_framing else {}),
+        )
+    except SettingsError as error:
+        fail(getattr(error, "cli_message", None) or str(error))
+    summaries = evaluation.summaries
+    if summaries:
+        print_run_tables(summaries, console)
+    for message in evaluation.messages:
+        console.print(message, style="yellow", markup=False, highlight=False)
+    STOP.reported = evaluation.exit_code in INTERRUPT_EXIT_CODES
+    import shlex
+
+    from rich.markup import escape
+
+    shown, quoted = (
+        escape(str(output)),
+        escape(shlex.quote(str(output))),
+    )  # pasted into a shell, read by rich: neither reinterprets it
+    if shard is not None:
+        console.print(
+            f"shard {escape(shard.strip())} recorded under {shown}; when every shard has finished: "
+            f"fvlm-eval merge {quoted}"
+        )
+    elif summaries:
+        console.print(f"records and summaries: [bold]{shown}[/]  (next: fvlm-eval report {quoted})")
+    raise typer.Exit(evaluation.exit_code)
+
+
+@app.command()
+def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards wrote into")) -> None:
+    """Join the shards of a run (`fvlm-eval run --shard i/n`) into samples.jsonl and summary.json."""
+    from fvlm_eval import terminal
+    from fvlm_eval.reports.tables import print_run_tables
+    from fvlm_eval.run.shards import merge as merge_shards
+
+    summaries = merge_shards(run_dir)
+    print_run_tables(summaries, terminal.console())
+
+
+@app.command()
+def demo(
+    output_dir: Path = typer.Option(Path("fvlm-demo"), help="where the demo writes everything"),
+    workers: int = typer.Option(0, min=0, help="decoding worker processes"),
+) -> None:
+    """The whole pipeline offline: synthetic data, a tiny random fVLM and a tiny random SmolVLM, run, report."""
+    from fvlm_eval.demo import run_demo
+
+    run_demo(output_dir, workers)

@@ -14,10 +14,12 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.types import LETTERS, Option, Question, Sampling
+
+Aggregation = Literal["pooled", "category_mean"]
 
 
 class DataMissing(FvlmEvalError, FileNotFoundError):
@@ -58,6 +60,9 @@ class Benchmark:
     main_breakdown: str = ""  # the breakdown reports show (and published per-category figures use)
     uses_images: bool = False  # one image per question; ``--frames`` applies to videos only
     run_options: ClassVar[tuple[str, ...]] = ()  # the run's options it takes (fields of its own, e.g. ``subtitles``)
+    # How the benchmark's official overall score is made from its questions: "pooled" (right / asked) or
+    # "category_mean" (the mean of the accuracies of its ``category_field`` values, as MLVU's official score is).
+    aggregation: ClassVar[Aggregation] = "pooled"
 
     def folder(self, data_dir: Path) -> Path:
         return Path(data_dir) / self.name

@@ -25,26 +25,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
+from fvlm_eval import models
 from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, SettingsError
-from fvlm_eval.models import FAMILIES, ModelLoadError, detect_family, family_module, resolve_device
+from fvlm_eval.models import ModelLoadError, detect_family, family_module, resolve_device
 from fvlm_eval.models.fvlm_folder import ExportRefused, export_checkpoint, save_model_folder
-from fvlm_eval.models.memory import adapter_for, dtype_of, unwrap
+from fvlm_eval.models.memory import adapter_for, unwrap
 from fvlm_eval.records import latest_by_id, read_records
 from fvlm_eval.run.folder import SAMPLES
 from fvlm_eval.run.options import (
+    boolean,
     check_benchmarks,
     check_options,
     choose_modes,
+    device_argument,
     frame_cache_folder,
     from_cli,
+    in_memory_arguments,
     names,
+    passed_through,
+    path_argument,
+    text_argument,
     whole_number,
 )
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.shards import Shard
 from fvlm_eval.summary import ProtocolResult, Summary
-from fvlm_eval.types import CLOZE_FRAMINGS
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,8 @@ def evaluate(
     on_interrupt: Literal["raise", "return"] = "raise",
     **run_settings: Any,
 ) -> Evaluation:
-    """Score ``benchmarks`` in each of ``modes`` (default: the model's default mode; ``"all"``:
+    """Score ``benchmarks`` (names, or a suite: ``"video"`` every video benchmark, ``"all"`` every
+    benchmark; mixed, each once) in each of ``modes`` (default: the model's default mode; ``"all"``:
     every one) and return their summaries; see the module docstring for ``model``.
 
     ``protocol``: the headline (every protocol is recorded; default: the run's default).
@@ -151,17 +158,18 @@ def evaluate(
     whole_number("frames", frames, 1, 1024)
     if on_interrupt not in ("raise", "return"):
         raise SettingsError(f"on_interrupt={on_interrupt!r}: choose 'raise' or 'return'")
-    framing = run_settings.get("cloze_framing")
-    if framing is not None and framing not in CLOZE_FRAMINGS:
-        raise SettingsError(
-            f"cloze_framing={framing!r}: choose {' or '.join(map(repr, CLOZE_FRAMINGS))}",
-            f"--cloze-framing {framing}: choose {' or '.join(CLOZE_FRAMINGS)}",
-        )
-    if dtype is not None and not isinstance(model, (str, Path)):
-        raise SettingsError(
-            f"dtype={dtype!r}: not applied to a model already in memory (it is evaluated in its own "
-            f"dtype, {dtype_of(model)}); convert it yourself (model.to(torch.{dtype})) or leave dtype=None"
-        )
+    for argument, value in (("keep_records", keep_records), ("progress", progress), ("distributed", distributed)):
+        boolean(argument, value)
+    path_argument("data_dir", data_dir)
+    if output_dir is not None:
+        path_argument("output_dir", output_dir)
+    if frame_cache is not None and not isinstance(frame_cache, bool):
+        path_argument("frame_cache", frame_cache)
+    for argument, value in (("name", name), ("family", family)):
+        text_argument(argument, value)
+    device = device_argument(device)
+    if not isinstance(model, (str, Path)):
+        in_memory_arguments(model, family, device, dtype)
     allowed = {f.name for f in dataclasses.fields(RunSettings)} - {
         "benchmarks",
         "modes",
@@ -182,13 +190,14 @@ def evaluate(
             f"evaluate() got unknown settings {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
         )
     whole_number("step", step, 0)
-    if output_dir is not None and not str(output_dir).strip():
-        raise SettingsError("output_dir is empty", "--output-dir is empty")
+    run_settings = passed_through(run_settings)
     if isinstance(run_settings.get("shard"), str):
         try:
             run_settings["shard"] = Shard.parse(run_settings["shard"])
         except ValueError as error:
             raise from_cli(str(error)) from error
+    if not isinstance(run_settings.get("shard"), (Shard, type(None))):
+        raise SettingsError(f"shard={run_settings['shard']!r}: give 'i/n' (this process's share, of n)")
     launch = None
     if distributed:
         from fvlm_eval.run import distributed as torchrun
@@ -206,12 +215,9 @@ def evaluate(
             run_settings["shard"] = launch.shard
             device = torchrun.device_for(launch, device)
     console = console or Console()
-    if isinstance(model, (str, Path)) and family is not None:
-        if family not in FAMILIES:
-            raise SettingsError(
-                f"family={family!r}: choose from {', '.join(FAMILIES)}",
-                f"--family {family}: choose from {', '.join(FAMILIES)}",
-            )
+    if isinstance(model, (str, Path)) and family is not None and family not in models.FAMILIES:
+        why = models.PLUGINS.unusable(family) or f"choose from {', '.join(models.FAMILIES)}"
+        raise SettingsError(f"family={family!r}: {why}", f"--family {family}: {why}")
     if isinstance(model, (str, Path)):
         _check_modes_before_loading(model, family, modes, device)
     adapter = adapter_for(

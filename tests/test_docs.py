@@ -1,10 +1,10 @@
 """The documentation, checked, so README.md and docs/*.md cannot drift from what works.
 
 - The README's first bash block is the two set-up commands.
-- The worked examples run as written: a python block starting ``# file: NAME.py`` is a module
-  (docs/extending.md's ``my_benchmark.py`` and ``blind.py``), the block that registers the blind
-  family is run as it stands, and the README's training-loop block is run with stand-ins for the
-  training code. Code blocks are found across README.md and docs/*.md.
+- The worked examples run as written: a python or toml block starting ``# file: NAME`` is a file of
+  docs/extending.md's plugin package (``pyproject.toml``, ``my_benchmark.py``, ``blind.py``), which is
+  built and installed by pip and run through the API and the CLI; the README's training-loop block is
+  run with stand-ins for the training code. Code blocks are found across README.md and docs/*.md.
 - Every relative link points to a file that exists (and, with an ``#anchor`` into a Markdown page,
   to one of its headings).
 - docs/exit-codes.md's table lists exactly the codes (and names) of ``fvlm_eval.errors.ExitCode``.
@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from fvlm_eval.tasks.fixtures.media import png_bytes
 from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from tests.conftest import TINY_LLM, tiny_model
+from tests.plugins import pip_install, plugins_on_path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -43,9 +46,9 @@ def code_blocks(language: str, pages: list[Path] = PAGES) -> list[tuple[Path, st
 
 
 def module_files() -> dict[str, tuple[Path, str]]:
-    """The ``# file: NAME.py`` modules: name -> (page, code); a name given twice is an error."""
+    """The ``# file: NAME`` files (python and toml blocks): name -> (page, text); a name given twice is an error."""
     found: dict[str, tuple[Path, str]] = {}
-    for page, block in code_blocks("python"):
+    for page, block in code_blocks("python") + code_blocks("toml"):
         first = block.splitlines()[0]
         if first.startswith("# file: "):
             name = first[len("# file: ") :].strip()
@@ -61,28 +64,38 @@ def the_block(needle: str, pages: list[Path] = PAGES) -> tuple[Path, str]:
     return found[0]
 
 
-@pytest.fixture()
-def examples(tmp_path, monkeypatch):
-    """The documented modules written to a folder on sys.path; registries restored afterwards."""
-    from fvlm_eval.models import FAMILIES
-    from fvlm_eval.tasks import BENCHMARKS
+@pytest.fixture(scope="module")
+def installed_package(tmp_path_factory) -> Path:
+    """docs/extending.md's plugin package, its files as written, built and installed by pip into a folder."""
+    source = tmp_path_factory.mktemp("my-fvlm-plugins")
+    for name, (_, text) in module_files().items():
+        (source / name).write_text(text)
+    return pip_install(source, tmp_path_factory.mktemp("site"))
 
-    folder = tmp_path / "examples"
-    folder.mkdir()
-    for name, (_, code) in module_files().items():
-        (folder / name).write_text(code)
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setitem(BENCHMARKS, "myqa", None)  # undone after the test, whatever the example registers
-    monkeypatch.setitem(FAMILIES, "blind", None)  # undone after the test, whatever the example registers
-    yield folder
-    for name in module_files():
-        sys.modules.pop(name.removesuffix(".py"), None)
+
+@pytest.fixture()
+def examples(installed_package):
+    """The installed package on sys.path, its plugins loaded in this process; registries restored afterwards."""
+    modules = tuple(name.removesuffix(".py") for name in module_files() if name.endswith(".py"))
+    with plugins_on_path(installed_package, modules):
+        yield installed_package
+
+
+@pytest.fixture(scope="module")
+def smollm2_folder(tmp_path_factory, tokenizer) -> Path:
+    """A tiny random Llama-style causal LM folder with the real SmolLM2 tokenizer, for the blind family."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("smollm2-tiny")
+    LlamaForCausalLM(LlamaConfig(**TINY_LLM)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def test_the_readme_keeps_its_two_setup_commands_first():
     (_, first), *_ = code_blocks("bash", [README])
     assert first.strip().splitlines() == ['pip install -e ".[dev]" "torch==2.13.0"', "pytest"]
-    assert set(module_files()) == {"my_benchmark.py", "blind.py"}
+    assert set(module_files()) == {"pyproject.toml", "my_benchmark.py", "blind.py"}
     assert {page.name for page, _ in module_files().values()} == {"extending.md"}
 
 
@@ -121,8 +134,11 @@ def write_myqa(data: Path) -> None:
 
 
 def test_adding_a_benchmark(examples, tmp_path, tokenizer):
-    import my_benchmark  # noqa: F401  (registers "myqa")
+    from fvlm_eval.tasks import BENCHMARKS, PLUGINS
 
+    assert BENCHMARKS["myqa"].__module__ == "my_benchmark" and PLUGINS.added["myqa"].distribution == (
+        "my-fvlm-plugins 0.1.0"
+    )
     write_myqa(tmp_path / "data")
     evaluation = evaluate(
         tiny_model(),
@@ -144,21 +160,14 @@ def test_adding_a_benchmark(examples, tmp_path, tokenizer):
     assert result.headline.n == 3 and result.summary.benchmark == "myqa"
 
 
-def test_adding_a_model_family(examples, tmp_path, tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
+def test_adding_a_model_family(examples, smollm2_folder, tmp_path):
     from fvlm_eval.models import FAMILIES
 
-    folder = tmp_path / "smollm2-tiny"
-    LlamaForCausalLM(LlamaConfig(**TINY_LLM)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    assert FAMILIES["blind"].module == "blind"
     root = tmp_path / "data"
     write_scienceqa(root)
-    page, registration = the_block('FAMILIES["blind"]')
-    exec(compile(registration, str(page), "exec"), {})  # as docs/extending.md registers it
-    assert FAMILIES["blind"].module == "blind"
     evaluation = evaluate(
-        str(folder),
+        str(smollm2_folder),
         "scienceqa",
         family="blind",
         data_dir=root,
@@ -175,6 +184,31 @@ def test_adding_a_model_family(examples, tmp_path, tokenizer):
     assert evaluation.exit_code == 0 and result.mode == "text_only" and result.headline.n == 3
     assert all(r.error is None and r.options and r.generated is not None for r in result.records)
     assert result.summary.model["family"] == "blind"
+
+
+def test_the_plugin_package_through_the_cli(installed_package, smollm2_folder, tmp_path):
+    """As a user runs it once the package is installed: its benchmark and its family, by name, in a new process."""
+    write_myqa(tmp_path / "data")
+    env = {**os.environ, "PYTHONPATH": str(installed_package), "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path)}
+
+    def fvlm_eval(*args):
+        command = [sys.executable, "-m", "fvlm_eval", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+
+    listed = fvlm_eval("benchmarks", "--data-dir", tmp_path / "data")
+    assert listed.returncode == 0 and "(plugin: my-fvlm-plugins 0.1.0)" in listed.stdout, listed.stderr
+    assert "every benchmark: mvbench" in listed.stdout and " myqa" in listed.stdout.splitlines()[-1]
+    helped = fvlm_eval("run", "--help")
+    assert "myqa" in helped.stdout and "blind" in helped.stdout
+    ran = fvlm_eval(
+        "run", "myqa", "--model", smollm2_folder, "--family", "blind", "--data-dir", tmp_path / "data",
+        "--output-dir", tmp_path / "run", "--no-frame-cache", "--workers", "0", "--generate", "--max-new-tokens", "4",
+    )  # fmt: skip
+    assert ran.returncode == 0 and "Traceback" not in ran.stderr, ran.stdout[-2000:] + ran.stderr[-2000:]
+    records = {r.id: r for r in read_records(tmp_path / "run/myqa/text_only/samples.jsonl")}
+    assert set(records) == {"myqa/q1", "myqa/q2", "myqa/q3"} and records["myqa/q1"].generated is not None
+    summary = json.loads((tmp_path / "run/myqa/text_only/summary.json").read_text())
+    assert summary["manifest"]["model"]["family"] == "blind"
 
 
 def test_the_training_loop_example(tmp_path, tokenizer, monkeypatch):

@@ -1,15 +1,17 @@
 """The CLI's Typer app, what its commands share, and help that reads well: one line per failure (``UserError``,
-exit code from ``fvlm_eval.errors``), the benchmark and family names read from their registries."""
+exit code from ``fvlm_eval.errors``), the benchmark, suite and family names read from their registries
+when a command's help is shown (``RegistryHelp``: the registries load installed plugins, which
+``fvlm-eval --help`` does not wait for)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import typer
+from typer.core import TyperCommand
 
+from fvlm_eval import models, tasks
 from fvlm_eval.errors import ExitCode, FvlmEvalError
-from fvlm_eval.models import FAMILIES
-from fvlm_eval.tasks import BENCHMARKS
 
 app = typer.Typer(
     add_completion=False,
@@ -43,18 +45,30 @@ def fail(message: str, code: int = ExitCode.USAGE) -> None:
 
 
 def benchmark_names(names: list[str]) -> tuple[str, ...]:
-    unknown = [n for n in names if n not in BENCHMARKS]
+    unknown = [n for n in names if n not in tasks.BENCHMARKS]
     if unknown:
-        fail(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        fail(tasks.unknown_benchmark(unknown[0]))
     return tuple(dict.fromkeys(names))
 
 
-def known_benchmarks(joiner: str = ", ") -> str:
-    return joiner.join(BENCHMARKS)
+HELP_NAMES = {  # what a RegistryHelp command's help text may name, filled in when it is shown
+    "{benchmarks}": lambda: ", ".join(tasks.BENCHMARKS),
+    "{benchmarks_or}": lambda: " or ".join(tasks.BENCHMARKS),
+    "{suites}": lambda: ", ".join(f"{name} ({what})" for name, what in tasks.SUITES.items()),
+    "{families}": lambda: " or ".join(models.FAMILIES),
+}
 
 
-def known_families(joiner: str = " or ") -> str:
-    return joiner.join(FAMILIES)
+class RegistryHelp(TyperCommand):
+    """A command whose parameters' help names registered things (``HELP_NAMES``), read when it is shown."""
+
+    def format_help(self, ctx, formatter) -> None:
+        for parameter in self.params:
+            text = getattr(parameter, "help", None)
+            for placeholder, names in HELP_NAMES.items():
+                if text and placeholder in text:
+                    text = parameter.help = text.replace(placeholder, names())
+        super().format_help(ctx, formatter)
 
 
 def _show_version(value: bool) -> None:
@@ -118,6 +132,32 @@ def readable_help() -> None:
         core.TyperArgument.display_type_rich = lambda self, ctx: None
         core.TyperArgument.display_name_raw = property(argument_name)
         core.TyperArgument._usage_display_name = argument_usage
+    plain_command_help()
+
+
+def plain_command_help() -> None:
+    """A command's help in click's layout: rich's option panels cut flag names and defaults short with "…"
+    below ~120 columns (``--allow-underp…``); click's wraps every line within 80 columns, cuts nothing, and
+    (here) breaks lines at spaces only, never inside a flag's name (``--max-`` / ``drop``)."""
+    import importlib
+
+    from typer import core
+
+    click_package = core.TyperCommand.__mro__[1].__module__.rsplit(".", 1)[0]  # click, or typer's own copy of it
+    textwrap = importlib.import_module(f"{click_package}._textwrap")
+
+    class Unbroken(textwrap.TextWrapper):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{"break_on_hyphens": False, "break_long_words": False, **kwargs})
+
+    textwrap.TextWrapper = Unbroken
+    rich_help = core.TyperCommand.format_help
+
+    def format_help(self, ctx, formatter) -> None:
+        self.rich_markup_mode = None  # typer's switch to click's own help
+        rich_help(self, ctx, formatter)
+
+    core.TyperCommand.format_help = format_help
 
 
 readable_help()

@@ -7,27 +7,35 @@ from typing import Optional
 
 import typer
 
-from fvlm_eval.cli.app import UserError, app, benchmark_names, known_benchmarks
-from fvlm_eval.errors import ExitCode
-from fvlm_eval.tasks import BENCHMARKS
+from fvlm_eval.cli.app import RegistryHelp, UserError, app, benchmark_names
+from fvlm_eval.errors import ExitCode, FvlmEvalError
 
 
 @app.command("benchmarks")
 def list_benchmarks(
     data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
 ) -> None:
-    """List the benchmarks and the state of their data."""
+    """List the benchmarks, the state of their data, and the suites (names for several benchmarks at once)."""
+    from fvlm_eval.tasks import BENCHMARKS, PLUGINS, SUITES, suite
     from fvlm_eval.tasks.prepare import status
     from fvlm_eval.terminal import echo
 
+    width = max(map(len, [*BENCHMARKS, *SUITES]))
     for name, cls in BENCHMARKS.items():
         benchmark = cls()
-        echo(f"{name:10s} v{benchmark.version}  {benchmark.sampling.describe():24s} {status(benchmark, data_dir)}")
+        plugin = f"  (plugin: {PLUGINS.added[name].distribution})" if name in PLUGINS.added else ""
+        echo(
+            f"{name:{width}s} v{benchmark.version}  {benchmark.sampling.describe():24s} "
+            f"{status(benchmark, data_dir)}{plugin}"
+        )
+    echo("suites (run them by name: fvlm-eval run video):")
+    for name, what in SUITES.items():
+        echo(f"{name:{width}s} {what}: {' '.join(suite(name))}")
 
 
-@app.command()
+@app.command(cls=RegistryHelp)
 def prepare(
-    benchmark: str = typer.Argument(..., help=known_benchmarks(" or ")),
+    benchmark: str = typer.Argument(..., help="{benchmarks_or}"),
     data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
     download: Optional[bool] = typer.Option(None, "--download/--no-download", help="default: only when absent"),
     revision: Optional[str] = typer.Option(None, help="hub revision (default: the benchmark's pinned one)"),
@@ -49,6 +57,8 @@ def prepare(
         typer.echo(f"downloading {adapter.hub().repo} into {adapter.folder(data_dir)} ...")
         try:
             fetch(adapter, data_dir, revision)
+        except FvlmEvalError:
+            raise  # already one line that says what to do (a gated dataset names the form to accept)
         except Exception as error:
             raise UserError(
                 f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "

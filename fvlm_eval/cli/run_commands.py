@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from fvlm_eval import protocols
-from fvlm_eval.cli.app import STOP, app, fail, known_benchmarks, known_families
+from fvlm_eval.cli.app import STOP, RegistryHelp, app, fail
 from fvlm_eval.errors import INTERRUPT_EXIT_CODES
 from fvlm_eval.models import DEFAULT_MODEL
 from fvlm_eval.protocols import GENERATED, PROTOCOLS
@@ -27,9 +27,11 @@ def default_output(model: str) -> Path:
     return Path("results/runs") / Path(str(model).rstrip("/")).name.replace(".safetensors", "")
 
 
-@app.command()
+@app.command(cls=RegistryHelp)
 def run(
-    benchmarks: list[str] = typer.Argument(..., metavar="BENCHMARK...", help=known_benchmarks()),
+    benchmarks: list[str] = typer.Argument(
+        ..., metavar="BENCHMARK...", help="benchmarks: {benchmarks}; or a suite: {suites}"
+    ),
     mode: Optional[list[str]] = typer.Option(
         None,
         "--mode",
@@ -40,7 +42,7 @@ def run(
     ),
     model: str = typer.Option(DEFAULT_MODEL, metavar="PATH|HUB_ID", help="hub id, model folder, or weights file"),
     family: Optional[str] = typer.Option(
-        None, metavar="FAMILY", help=f"{known_families()} (default: read from the model's config.json)"
+        None, metavar="FAMILY", help="{families} (default: read from the model's config.json)"
     ),
     data_dir: Path = typer.Option(Path("data"), metavar="DIR", help="folder holding <benchmark>/ for each benchmark"),
     output_dir: Optional[str] = typer.Option(None, metavar="DIR", help="default: results/runs/<model name>"),
@@ -113,8 +115,8 @@ def run(
     ),
     keep_going: bool = typer.Option(False, help="do not stop when the first questions all fail alike"),
 ) -> None:
-    """Score every question of BENCHMARK... in each mode; write per-sample JSONL and a summary. Reruns resume.
-    (A thin layer over the Python API, fvlm_eval.evaluate.)"""
+    """Score every question of BENCHMARK... (or of a suite: `run video`, `run all`) in each mode; write
+    per-sample JSONL and a summary. Reruns resume. (A thin layer over the Python API, fvlm_eval.evaluate.)"""
     if frame_cache is not None and no_frame_cache:
         fail("--frame-cache and --no-frame-cache contradict each other")
     if output_dir is not None and not str(output_dir).strip():

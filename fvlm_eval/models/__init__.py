@@ -5,6 +5,11 @@ A family module (``Family.module``, imported only when used) has ``FAMILY``, ``V
 file) and ``from_memory(model, *, tokenizer, processor, image_processor, name) -> ModelAdapter`` (a
 model as a training loop holds it). ``--model`` takes a hub id, a folder or a weights file; the
 family is read from its ``config.json`` (``Family.recognises``) unless ``--family`` says it.
+
+``FAMILIES`` is made when first used (``fvlm_eval.models.FAMILIES``, or imported by name): the
+built-in families, then those installed packages add through the entry-point group
+``fvlm_eval.families`` (``fvlm_eval.plugins``; ``families.plugin_family`` says what an entry point
+may name), so that importing the package and ``fvlm-eval --help`` import no plugin.
 """
 
 from __future__ import annotations
@@ -15,21 +20,74 @@ from types import ModuleType
 
 from fvlm_eval.models.base import ModelAdapter, ModelLoadError, read_json_object
 from fvlm_eval.models.devices import quiet_transformers, resolve_device, resolve_dtype
-from fvlm_eval.models.families import BUILT_IN, DEFAULT_MODEL, Family
+from fvlm_eval.models.families import BUILT_IN, DEFAULT_MODEL, Family, plugin_family
 from fvlm_eval.models.hub import hub_error, hub_file, is_hub_id
+from fvlm_eval.plugins import Plugins
 
-FAMILIES: dict[str, Family] = {family.name: family for family in BUILT_IN}
+PLUGINS = Plugins("fvlm_eval.families", "model family")
+MODULE_NEEDS = ("VARIANTS", "DEFAULT_VARIANT", "load")  # what the harness reads of every family module
+
+
+def __getattr__(name: str):
+    """``FAMILIES``, made when first used (see the module docstring)."""
+    if name == "FAMILIES":
+        return _registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _registry() -> dict[str, Family]:
+    registry = globals().get("FAMILIES")
+    if registry is None:
+        registry = globals()["FAMILIES"] = {family.name: family for family in BUILT_IN}  # a plain attribute now
+        load_plugins()
+    return registry
+
+
+def load_plugins() -> None:
+    """Add the families of installed plugins not added yet (the first use of ``FAMILIES`` does it; call it
+    again after installing a plugin into a running process). A plugin refused is one line on stderr."""
+    reserved = {family.name: "a built-in family's name (the built-in is kept)" for family in BUILT_IN}
+    PLUGINS.add_to(_registry(), plugin_family, reserved)
+
+
+def unknown_family(name: str) -> str:
+    """Why ``name`` is not a family to use, in one line: a refused plugin's, or an unknown name."""
+    return PLUGINS.unusable(name) or f"unknown model family {name!r}; known: {', '.join(_registry())}"
 
 
 def family_module(family: str) -> ModuleType:
-    if family not in FAMILIES:
-        raise ModelLoadError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
-    return importlib.import_module(FAMILIES[family].module)
+    """The family's module, imported; a module that cannot be imported, or lacks what a family module has,
+    is a ``ModelLoadError`` naming it and what to do."""
+    if family not in _registry():
+        raise ModelLoadError(unknown_family(family))
+    declared = _registry()[family]
+    told = f"model family {family!r}" + (f" (plugin {PLUGINS.added[family]})" if family in PLUGINS.added else "")
+    try:
+        module = importlib.import_module(declared.module)
+    except ModuleNotFoundError as error:
+        if error.name and (declared.module + ".").startswith(error.name + "."):  # the module itself is not found
+            raise ModelLoadError(
+                f"{told}: its module {declared.module!r} cannot be found: install the package that provides it, "
+                "or put the folder holding it on PYTHONPATH (the fvlm-eval command does not look in the current "
+                "folder: PYTHONPATH=. fvlm-eval ...)"
+            ) from error
+        raise ModelLoadError(f"{told}: its module {declared.module!r} needs {error.name!r}, not installed") from error
+    except Exception as error:
+        raise ModelLoadError(
+            f"{told}: its module {declared.module!r} fails to import: {type(error).__name__}: {error}"
+        ) from error
+    missing = [name for name in MODULE_NEEDS if not hasattr(module, name)]
+    if missing:
+        raise ModelLoadError(
+            f"{told}: its module {declared.module!r} ({module.__file__}) has no {', '.join(missing)}; a family "
+            "module has FAMILY, VARIANTS, DEFAULT_VARIANT, load and from_memory (docs/extending.md)"
+        )
+    return module
 
 
 def _bare_weights_family(source: str) -> str:
     """The family of a weights file or folder without config.json (its loader says what it assumed)."""
-    family = next((f for f in FAMILIES.values() if f.bare_weights), None)
+    family = next((f for f in _registry().values() if f.bare_weights), None)
     if family is None:
         raise ModelLoadError(f"--model {source}: no config.json to tell its family from; pass --family")
     return family.name
@@ -39,7 +97,7 @@ def detect_family(source: str) -> str:
     """The family of a hub id, folder or weights file, from its ``config.json``."""
     source = str(source)
     path = Path(source).expanduser()
-    known = next((f.name for f in FAMILIES.values() if source in f.hub_ids), None)
+    known = next((f.name for f in _registry().values() if source in f.hub_ids), None)
     if known:
         return known
     if path.is_file():
@@ -62,29 +120,29 @@ def detect_family(source: str) -> str:
     else:
         raise ModelLoadError(f"--model {source}: no such file or folder, and not a hub id (owner/name)")
     config = read_json_object(config_path)
-    found = next((f.name for f in FAMILIES.values() if f.recognises(config)), None)
+    found = next((f.name for f in _registry().values() if f.recognises(config)), None)
     if found:
         return found
     raise ModelLoadError(
         f"cannot tell the model family of {source} from {config_path} "
-        f"(model_type {config.get('model_type')!r}); pass --family {' or --family '.join(FAMILIES)}"
+        f"(model_type {config.get('model_type')!r}); pass --family {' or --family '.join(_registry())}"
     )
 
 
 def family_holding(model) -> Family | None:
     """The family of an in-memory model (by its class), or ``None``."""
-    return next((f for f in FAMILIES.values() if f.holds(model)), None)
+    return next((f for f in _registry().values() if f.holds(model)), None)
 
 
 def published_name(description: dict) -> str | None:
     """The name a run's model goes by in the published figures (``SmolVLM2-256M``), from its ``describe()``."""
-    family = FAMILIES.get(str(description.get("family")))
+    family = _registry().get(str(description.get("family")))
     return family.published_as(description) if family is not None and family.published_as else None
 
 
 def write_tiny_model(family: str, folder: Path) -> Path:
     """The family's tiny random model folder (``Family.tiny``), written once, offline."""
-    module, _, function = FAMILIES[family].tiny.partition(":")
+    module, _, function = _registry()[family].tiny.partition(":")
     if not (Path(folder) / "config.json").is_file():
         getattr(importlib.import_module(module), function)(Path(folder))
     return Path(folder)
@@ -114,6 +172,7 @@ def load_model(
 __all__ = [
     "DEFAULT_MODEL",
     "FAMILIES",
+    "PLUGINS",
     "Family",
     "ModelAdapter",
     "ModelLoadError",
@@ -121,7 +180,9 @@ __all__ = [
     "family_holding",
     "family_module",
     "load_model",
+    "load_plugins",
     "published_name",
+    "unknown_family",
     "write_tiny_model",
     "resolve_device",
     "resolve_dtype",

@@ -3,8 +3,9 @@ class and its adapter module (imported only when used: one family's dependencies
 another), and the name its published figures go by.
 
 Adding a family touches ``models/`` only: a module with the family module's interface (see
-``fvlm_eval.models``) and one ``Family`` entry, here for a built-in family, or registered in
-``fvlm_eval.models.FAMILIES`` by the program that uses it.
+``fvlm_eval.models``) and one ``Family`` entry, here for a built-in family; an installed package
+declares its family through the entry-point group ``fvlm_eval.families`` (``plugin_family``); a
+program may also register one in ``fvlm_eval.models.FAMILIES`` for itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Callable
+
+from fvlm_eval.plugins import Plugin, Refused, kind_of
 
 
 @dataclass(frozen=True)
@@ -93,4 +96,23 @@ SMOLVLM = Family(
 BUILT_IN = (FVLM, SMOLVLM)
 DEFAULT_MODEL = FVLM.hub_ids[0]  # what ``--model`` is when not given: the released fVLM-135M
 
-__all__ = ["BUILT_IN", "DEFAULT_MODEL", "Family", "smolvlm2_published_name"]
+
+def plugin_family(plugin: Plugin) -> Family:
+    """The ``Family`` an entry point of ``fvlm_eval.families`` declares, in one place: it names either a
+    ``Family`` (``blind = "blind_family:BLIND"``: every field, its module imported now, so keep it light), or
+    the family module itself (``blind = "blind"``: a family known by its name alone, ``--family blind``;
+    the module is imported only when the family is used)."""
+    if not plugin.attribute:
+        return Family(plugin.name, plugin.module)
+    found = plugin.load()
+    if not isinstance(found, Family):
+        raise Refused(
+            f"it gives {kind_of(found)}, not a fvlm_eval.models.Family (name a Family, or the family module "
+            f'itself: {plugin.name} = "{plugin.module}")'
+        )
+    if found.name != plugin.name:
+        raise Refused(f"its Family is named {found.name!r}: the entry point must be named as the family is")
+    return found
+
+
+__all__ = ["BUILT_IN", "DEFAULT_MODEL", "Family", "plugin_family", "smolvlm2_published_name"]

@@ -3,13 +3,15 @@ the Python argument, and (``cli_message``) the CLI flag."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import Iterable
 
+from fvlm_eval import tasks
 from fvlm_eval.errors import SettingsError
 from fvlm_eval.protocols import GENERATED, known_protocols
-from fvlm_eval.tasks import BENCHMARKS
 
 _ARGUMENT_OF_FLAG = {"mode": "modes", "no-frame-cache": "frame_cache"}
 
@@ -56,18 +58,36 @@ def choose_modes(
 
 
 def check_benchmarks(benchmarks: str | Iterable[str]) -> tuple[str, ...]:
+    """The benchmarks asked for, in the order given, each once; a suite (``video``, ``all``) stands for its
+    benchmarks (``tasks.suite``). A name no benchmark has, or a refused plugin's, is a ``SettingsError``."""
     given = names(benchmarks)
-    unknown = [n for n in given if n not in BENCHMARKS]
+    unknown = [n for n in given if n not in tasks.SUITES and n not in tasks.BENCHMARKS]
+    refused = [tasks.PLUGINS.unusable(n) for n in unknown if tasks.PLUGINS.unusable(n)]
+    if refused:
+        raise SettingsError(f"benchmarks: {refused[0]}", refused[0])
     if unknown or not given:
         told = (
-            f"unknown benchmark {', '.join(unknown)}" if unknown else "no benchmark given"
-        ) + f"; known: {', '.join(BENCHMARKS)}"
+            (f"unknown benchmark {', '.join(unknown)}" if unknown else "no benchmark given")
+            + f"; known: {', '.join(tasks.BENCHMARKS)}; or a suite: "
+            + ", ".join(f"{name} ({what})" for name, what in tasks.SUITES.items())
+        )
         raise SettingsError(f"benchmarks: {told}", told)
-    return tuple(dict.fromkeys(given))
+    chosen = tuple(dict.fromkeys(b for name in given for b in (tasks.suite(name) if name in tasks.SUITES else [name])))
+    if not chosen:
+        told = f"suite {', '.join(given)} holds no benchmark here; known: {', '.join(tasks.BENCHMARKS)}"
+        raise SettingsError(f"benchmarks: {told}", told)
+    return chosen
 
 
 _FLAG_OF = {
     "benchmarks": "BENCHMARK",
+    "batch_size": "--batch-size",
+    "workers": "--workers",
+    "max_new_tokens": "--max-new-tokens",
+    "subtitles": "--subtitles",
+    "keep_going": "--keep-going",
+    "output_dir": "--output-dir",
+    "data_dir": "--data-dir",
     "modes": "--mode",
     "limit": "--limit",
     "frames": "--frames",
@@ -138,3 +158,79 @@ def frame_cache_folder(value) -> Path | None:
     if value is False or value is None:
         return None
     return Path(value)
+
+
+def passed_through(given: dict) -> dict:
+    """The ``RunSettings`` fields ``evaluate`` passes through, checked (each wrong one a ``SettingsError``
+    naming the argument, before anything is loaded); ``None`` stands for a field's default."""
+    from fvlm_eval.run.settings import RunSettings
+    from fvlm_eval.types import CLOZE_FRAMINGS
+
+    defaults = {f.name: f.default for f in dataclasses.fields(RunSettings)}
+    settings = {name: value for name, value in given.items() if value is not None or defaults.get(name) is None}
+    whole_number("batch_size", settings.get("batch_size"), 1)
+    whole_number("workers", settings.get("workers"), 0)
+    whole_number("max_new_tokens", settings.get("max_new_tokens"), 1)
+    for name in ("subtitles", "keep_going"):
+        if name in settings:
+            boolean(name, settings[name])
+    framing = settings.get("cloze_framing")
+    if framing is not None and framing not in CLOZE_FRAMINGS:
+        raise SettingsError(
+            f"cloze_framing={framing!r}: choose {' or '.join(map(repr, CLOZE_FRAMINGS))}",
+            f"--cloze-framing {framing}: choose {' or '.join(CLOZE_FRAMINGS)}",
+        )
+    if not isinstance(settings.get("command_line", ""), str):
+        raise SettingsError(f"command_line={settings['command_line']!r}: must be text")
+    return settings
+
+
+def path_argument(argument: str, value, empty_ok: bool = False) -> None:
+    """``value`` must be a path (text or ``os.PathLike``), not empty."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise SettingsError(f"{argument}={value!r}: must be a path (text or pathlib.Path)")
+    if not empty_ok and not str(value).strip():
+        raise SettingsError(f"{argument} is empty", f"{_FLAG_OF.get(argument, argument)} is empty")
+
+
+def text_argument(argument: str, value) -> None:
+    if value is not None and not isinstance(value, str):
+        raise SettingsError(f"{argument}={value!r}: must be text (or None)")
+
+
+def device_argument(device):
+    """``device`` as text: a name (``"cuda:1"``), a ``torch.device``, or ``None``; anything else a SettingsError."""
+    if device is None or isinstance(device, str):
+        return device
+    if type(device).__name__ == "device" and hasattr(device, "type"):  # a torch.device
+        return str(device)
+    raise SettingsError(f"device={device!r}: give a device name ('cpu', 'cuda', 'cuda:1'), a torch.device, or None")
+
+
+def in_memory_arguments(model, family: str | None, device: str | None, dtype: str | None) -> None:
+    """A model already in memory is evaluated where it is, as it is: ``device`` and ``dtype`` would be
+    silently ignored, so they are refused; ``family``, when given, must be the model's own."""
+    from fvlm_eval.models import family_holding
+    from fvlm_eval.models.memory import device_of, dtype_of, is_adapter, unwrap
+
+    if dtype is not None:
+        raise SettingsError(
+            f"dtype={dtype!r}: not applied to a model already in memory (it is evaluated in its own "
+            f"dtype, {dtype_of(model)}); convert it yourself (model.to(torch.{dtype})) or leave dtype=None"
+        )
+    if device is not None:
+        raise SettingsError(
+            f"device={device!r}: not applied to a model already in memory (it is evaluated on its own "
+            f"device, {device_of(model)}); move it yourself (model.to({device!r})) or leave device=None"
+        )
+    if family is not None:
+        held = (
+            getattr(model, "family", None)
+            if is_adapter(model)
+            else getattr(family_holding(unwrap(model)), "name", None)
+        )
+        if held is not None and family != held:
+            raise SettingsError(
+                f"family={family!r}: the model in memory is of family {held!r}; leave family=None "
+                "(a model in memory is known by its class)"
+            )

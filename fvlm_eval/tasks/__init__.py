@@ -4,36 +4,127 @@ Only this package knows a benchmark: its layouts, prompts, frame rule, breakdown
 counts (``base.Benchmark``), synthetic copies in its real layout (``fixtures``), and fetching and
 verifying a copy (``prepare``). (The folder is called ``tasks`` as the project's layout asks;
 "task" elsewhere means MVBench's own sub-tasks, its ``task`` breakdown.)
+
+``BENCHMARKS`` is made when first used (``fvlm_eval.tasks.BENCHMARKS``, or imported by name): the
+built-in ones (``BUILT_IN``), then those installed packages add through the entry-point group
+``fvlm_eval.benchmarks`` (``fvlm_eval.plugins``), so that importing the package and ``fvlm-eval
+--help`` import no plugin. ``SUITES`` are names for several benchmarks at once (``video``, ``all``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from fvlm_eval.plugins import Plugin, Plugins, Refused, kind_of
 from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded
+from fvlm_eval.tasks.egoschema import EgoSchema
+from fvlm_eval.tasks.mlvu import MLVU
 from fvlm_eval.tasks.mvbench import MVBench
+from fvlm_eval.tasks.nextqa import NExTQA
+from fvlm_eval.tasks.perceptiontest import PerceptionTest
 from fvlm_eval.tasks.scienceqa import ScienceQA
+from fvlm_eval.tasks.tempcompass import TempCompass, TempCompassYesNo
 from fvlm_eval.tasks.videomme import VideoMME
 
-BENCHMARKS: dict[str, type[Benchmark]] = {"mvbench": MVBench, "videomme": VideoMME, "scienceqa": ScienceQA}
+BUILT_IN: dict[str, type[Benchmark]] = {
+    "mvbench": MVBench,
+    "videomme": VideoMME,
+    "scienceqa": ScienceQA,
+    "perceptiontest": PerceptionTest,
+    "mlvu": MLVU,
+    "tempcompass": TempCompass,
+    "tempcompass_yes_no": TempCompassYesNo,
+    "nextqa": NExTQA,
+    "egoschema": EgoSchema,
+}
+SUITES: dict[str, str] = {"video": "every video benchmark", "all": "every benchmark"}  # no benchmark takes these names
+PLUGINS = Plugins("fvlm_eval.benchmarks", "benchmark")
+
+
+def __getattr__(name: str):
+    """``BENCHMARKS``, made when first used (see the module docstring)."""
+    if name == "BENCHMARKS":
+        return _registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _registry() -> dict[str, type[Benchmark]]:
+    registry = globals().get("BENCHMARKS")
+    if registry is None:
+        registry = globals()["BENCHMARKS"] = dict(BUILT_IN)  # from now on a plain module attribute
+        load_plugins()
+    return registry
+
+
+def load_plugins() -> None:
+    """Add the benchmarks of installed plugins not added yet (the first use of ``BENCHMARKS`` does it; call
+    it again after installing a plugin into a running process). A plugin refused is one line on stderr."""
+    reserved = {name: "a built-in benchmark's name (the built-in is kept)" for name in BUILT_IN}
+    reserved.update({name: f"the name of a suite ({what})" for name, what in SUITES.items()})
+    PLUGINS.add_to(_registry(), _benchmark_class, reserved)
+
+
+def _benchmark_class(plugin: Plugin) -> type[Benchmark]:
+    """The ``Benchmark`` subclass an entry point names, named as the entry point is."""
+    found = plugin.load()
+    if not (isinstance(found, type) and issubclass(found, Benchmark)):
+        raise Refused(f"it gives {kind_of(found)}, not a subclass of fvlm_eval.tasks.base.Benchmark")
+    if found.name != plugin.name:
+        raise Refused(
+            f"its class {found.__name__} has name {found.name!r}: the entry point must be named as the benchmark is"
+        )
+    return found
+
+
+def suite(name: str) -> tuple[str, ...]:
+    """The benchmarks a suite stands for, in registry order: ``video`` every one that is not ``uses_images``,
+    ``all`` every one."""
+    if name not in SUITES:
+        raise KeyError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
+    return tuple(b for b, cls in _registry().items() if name == "all" or not cls.uses_images)
+
+
+def unknown_benchmark(name: str) -> str:
+    """Why ``name`` is not a benchmark, in one line: a refused plugin's, or an unknown name."""
+    return PLUGINS.unusable(name) or f"unknown benchmark {name}; known: {', '.join(_registry())}"
 
 
 def get_benchmark(name: str, **options) -> Benchmark:
     """The benchmark ``name`` with the run's options it takes (``Benchmark.run_options``, e.g. Video-MME's
     ``subtitles``); the options another benchmark takes are ignored."""
-    if name not in BENCHMARKS:
-        raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
-    cls = BENCHMARKS[name]
+    if name not in _registry():
+        raise KeyError(unknown_benchmark(name))
+    cls = _registry()[name]
     return cls(**{key: value for key, value in options.items() if key in cls.run_options})
 
 
 def write_fixtures(root: Path, faults: bool = False) -> Path:
-    """Every registered benchmark's synthetic copy in its real layout under ``root`` (``faults``: with the
-    malformed rows, missing and corrupt media each layout can have); for the tests and ``fvlm-eval demo``."""
+    """Every registered benchmark's synthetic copy (``with_fixtures``) in its real layout under ``root``
+    (``faults``: with the malformed rows, missing and corrupt media each layout can have); for the tests and
+    ``fvlm-eval demo``."""
     root = Path(root)
-    for cls in BENCHMARKS.values():
-        cls().write_fixture(root, faults=faults)
+    for name in with_fixtures():
+        _registry()[name]().write_fixture(root, faults=faults)
     return root
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "DataMissing", "Loaded", "get_benchmark", "write_fixtures"]
+def with_fixtures() -> tuple[str, ...]:
+    """The registered benchmarks that can write a synthetic copy (every built-in one; a plugin's may not)."""
+    return tuple(name for name, cls in _registry().items() if cls.write_fixture is not Benchmark.write_fixture)
+
+
+__all__ = [
+    "BENCHMARKS",
+    "BUILT_IN",
+    "PLUGINS",
+    "SUITES",
+    "Benchmark",
+    "DataMissing",
+    "Loaded",
+    "get_benchmark",
+    "load_plugins",
+    "suite",
+    "unknown_benchmark",
+    "with_fixtures",
+    "write_fixtures",
+]

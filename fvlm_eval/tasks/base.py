@@ -45,6 +45,7 @@ class HubSource:
     allow_patterns: tuple[str, ...] = ()
     archives: tuple[str, ...] = ()  # glob patterns of zips to extract after download
     config: str | None = None
+    mirrors: tuple[str, ...] = ()  # the same repository (same commits) under other names, tried when it is not found
 
 
 @dataclass
@@ -63,6 +64,9 @@ class Benchmark:
     # How the benchmark's official overall score is made from its questions: "pooled" (right / asked) or
     # "category_mean" (the mean of the accuracies of its ``category_field`` values, as MLVU's official score is).
     aggregation: ClassVar[Aggregation] = "pooled"
+    # What of the benchmark is scored when it is not all of it (``fvlm-eval benchmarks`` shows it), e.g. the
+    # subset whose answers are public.
+    scope: ClassVar[str] = ""
 
     def folder(self, data_dir: Path) -> Path:
         return Path(data_dir) / self.name

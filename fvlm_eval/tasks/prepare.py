@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.media import MediaError
 from fvlm_eval.tasks import Benchmark, DataMissing
 from fvlm_eval.tasks.base import coverage_counts
@@ -35,26 +36,53 @@ class Verification:
         return self.questions == self.expected and not self.problems and not self.unreadable
 
 
+class HubRefused(FvlmEvalError):
+    """The hub refused the download of a gated dataset: the line names the page whose conditions to accept."""
+
+
 def fetch(benchmark: Benchmark, data_dir: Path, revision: str | None = None) -> Path:
-    """Download the benchmark's files from the hub at its pinned revision and extract its archives."""
+    """Download the benchmark's files from the hub at its pinned revision and extract its archives. The
+    repository's mirrors are tried, in order, when it is not found; a gated one refused is ``HubRefused``."""
     from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
     source = benchmark.hub()
     folder = benchmark.folder(data_dir)
     revision = revision or source.revision
-    sha = HfApi().dataset_info(source.repo, revision=revision).sha
-    snapshot_download(
-        source.repo,
-        repo_type="dataset",
-        revision=sha,
-        local_dir=str(folder),
-        allow_patterns=list(source.allow_patterns) or None,
-    )
+    repos = (source.repo, *source.mirrors)
+    for repo in repos:
+        try:
+            sha = HfApi().dataset_info(repo, revision=revision).sha
+            snapshot_download(
+                repo,
+                repo_type="dataset",
+                revision=sha,
+                local_dir=str(folder),
+                allow_patterns=list(source.allow_patterns) or None,
+            )
+            break
+        except GatedRepoError as error:
+            raise gated(repo) from error
+        except RepositoryNotFoundError:
+            if repo == repos[-1]:
+                raise
+        except HfHubHTTPError as error:
+            if getattr(error.response, "status_code", None) in (401, 403):
+                raise gated(repo) from error
+            raise
     for pattern in source.archives:
         for archive in sorted(folder.glob(pattern)):
             extract(archive, archive.parent)
-    (folder / PREPARED_FILE).write_text(json.dumps({"repo": source.repo, "revision": revision, "sha": sha}, indent=2))
+    (folder / PREPARED_FILE).write_text(json.dumps({"repo": repo, "revision": revision, "sha": sha}, indent=2))
     return folder
+
+
+def gated(repo: str) -> HubRefused:
+    """One line: the form to accept, and what to do then."""
+    return HubRefused(
+        f"the hub refused {repo}: it is gated; accept its conditions at https://huggingface.co/datasets/{repo} "
+        "(logged in), log in here (`huggingface-cli login` or HF_TOKEN), then rerun"
+    )
 
 
 def extract(archive: Path, destination: Path) -> None:
@@ -150,16 +178,17 @@ _as_is = _AsIs()
 
 
 def status(benchmark: Benchmark, data_dir: Path) -> str:
-    """One line: where the data stands (no decoding)."""
+    """One line: where the data stands (no decoding), and what of the benchmark is scored when not all of it."""
+    scope = f"; {benchmark.scope}" if benchmark.scope else ""
     try:
         loaded = benchmark.load(data_dir)
     except DataMissing:
-        return "not prepared"
+        return "not prepared" + scope
     except Exception as error:
         return f"unreadable: {error}"
     usable = sum(1 for q in loaded.questions if not q.error)
     broken = f"; {len(loaded.problems)} annotation file(s) unreadable" if loaded.problems else ""
-    return f"{usable}/{sum(benchmark.expected().values())} questions usable{broken}"
+    return f"{usable}/{sum(benchmark.expected().values())} questions usable{broken}{scope}"
 
 
 def print_verification(result: Verification, console=None) -> None:

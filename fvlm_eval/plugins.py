@@ -1,0 +1,118 @@
+"""Plugins: what installed packages add to a registry through an entry-point group, each checked.
+
+A distribution declares entry points in ``fvlm_eval.benchmarks`` (name -> a ``Benchmark`` subclass)
+or ``fvlm_eval.families`` (name -> a ``Family``, or the family module itself); ``tasks`` and
+``models`` add them to ``BENCHMARKS`` and ``FAMILIES`` when those are first used. A plugin that
+cannot be used (it fails to import, gives the wrong kind of object, or takes a name already taken:
+a built-in's, a suite's, another plugin's) is refused with one line on stderr naming its
+distribution, its entry point and what is wrong; the rest go on. A built-in is never shadowed.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Callable
+
+
+class Refused(Exception):
+    """Why a plugin cannot be used, in words (its ``Plugin`` is named by whoever says it)."""
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One entry point of one installed distribution."""
+
+    group: str  # "fvlm_eval.benchmarks" or "fvlm_eval.families"
+    name: str
+    value: str  # "module" or "module:attribute"
+    distribution: str  # "name version"
+
+    @property
+    def module(self) -> str:
+        return self.value.partition(":")[0].strip()
+
+    @property
+    def attribute(self) -> str:
+        return self.value.partition(":")[2].strip()
+
+    def __str__(self) -> str:
+        return f"{self.name!r} from {self.distribution} (entry point {self.group}: {self.name} = {self.value})"
+
+    def load(self) -> object:
+        """What the entry point names (its module imported); ``Refused`` when it cannot be imported."""
+        try:
+            return EntryPoint(self.name, self.value, self.group).load()
+        except Exception as error:
+            said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise Refused(f"cannot be imported: {type(error).__name__}{': ' + said if said else ''}") from error
+
+
+def installed(group: str) -> list[Plugin]:
+    """The group's entry points in every installed distribution (cheap: no plugin is imported), by name."""
+    found = []
+    for point in entry_points(group=group):
+        dist = point.dist
+        named = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "an unnamed distribution"
+        found.append(Plugin(group, point.name, point.value, named))
+    return sorted(set(found), key=lambda p: (p.name, p.distribution, p.value))
+
+
+def kind_of(thing: object) -> str:
+    """What a plugin gave, for a message: ``a function``, ``the module blind``, ``an int``."""
+    if isinstance(thing, type):
+        return f"the class {thing.__module__}.{thing.__qualname__}"
+    if type(thing).__name__ == "module":
+        return f"the module {getattr(thing, '__name__', '?')}"
+    name = type(thing).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+@dataclass
+class Plugins:
+    """What one entry-point group added to its registry (name -> plugin), and what it refused (name -> line)."""
+
+    group: str
+    noun: str  # "benchmark", "model family"
+    added: dict[str, Plugin] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    def add_to(self, registry: dict, make: Callable[[Plugin], object], reserved: dict[str, str]) -> None:
+        """Add to ``registry`` what ``make`` builds of each installed plugin not added yet (``make`` raises
+        ``Refused`` for the wrong kind of object); ``reserved``: names no plugin may take -> what they are.
+        Each plugin refused is one line on stderr, once."""
+        by_name: dict[str, list[Plugin]] = {}
+        for plugin in installed(self.group):
+            by_name.setdefault(plugin.name, []).append(plugin)
+        for name, plugins in by_name.items():
+            if name in self.refused or (name in registry and self.added.get(name) in plugins):
+                continue  # told once; added already
+            if len(plugins) > 1:
+                self._refuse(
+                    name,
+                    f"{self.noun} plugins {' and '.join(map(str, plugins))} all take the name {name!r}: none of them "
+                    "is used (uninstall all but one)",
+                )
+                continue
+            (plugin,) = plugins
+            try:
+                if name in reserved:
+                    raise Refused(f"{name!r} is {reserved[name]}")
+                if name in registry:
+                    raise Refused(f"{name!r} is already registered in this process (that one is kept)")
+                registry[name] = make(plugin)
+                self.added[name] = plugin
+            except Refused as refusal:
+                self._refuse(name, f"{self.noun} plugin {plugin} is refused: {refusal}")
+
+    def _refuse(self, name: str, line: str) -> None:
+        self.refused[name] = line
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+
+    def unusable(self, name: str) -> str | None:
+        """Why the name cannot be used, when it is a refused plugin's; else ``None``."""
+        return self.refused.get(name)
+
+
+__all__ = ["Plugin", "Plugins", "Refused", "installed", "kind_of"]

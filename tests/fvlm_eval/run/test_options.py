@@ -1,0 +1,45 @@
+"""A run's benchmarks checked before anything loads: names and suites (``video``, ``all``), in the order given,
+each once; a wrong one is one line listing both."""
+
+from __future__ import annotations
+
+import pytest
+
+from fvlm_eval.errors import ExitCode, SettingsError
+from fvlm_eval.run.options import check_benchmarks
+from fvlm_eval.tasks import BENCHMARKS, BUILT_IN, SUITES, suite
+
+VIDEO = tuple(name for name, cls in BENCHMARKS.items() if not cls.uses_images)
+
+
+def test_a_suite_stands_for_its_benchmarks_in_registry_order():
+    assert check_benchmarks("video") == VIDEO == suite("video")
+    assert {"mvbench", "videomme"} <= set(VIDEO) and "scienceqa" not in VIDEO
+    assert check_benchmarks("all") == tuple(BENCHMARKS) == suite("all")
+    assert check_benchmarks(["all"]) == tuple(BENCHMARKS)
+
+
+def test_suites_and_names_mix_in_the_order_given_each_once():
+    assert check_benchmarks(["scienceqa", "video"]) == ("scienceqa", *VIDEO)
+    assert check_benchmarks(["video", "scienceqa", "mvbench"]) == (*VIDEO, "scienceqa")
+    assert check_benchmarks(["videomme", "all"]) == ("videomme", *(b for b in BENCHMARKS if b != "videomme"))
+    assert check_benchmarks(["all", "video", "all"]) == tuple(BENCHMARKS)
+
+
+def test_no_benchmark_is_named_like_a_suite():
+    assert not set(SUITES) & set(BUILT_IN)
+
+
+@pytest.mark.parametrize(
+    "given, told",
+    [
+        (["mvbench", "vidoe"], "unknown benchmark vidoe"),
+        ([], "no benchmark given"),
+    ],
+)
+def test_a_wrong_name_lists_the_benchmarks_and_the_suites(given, told):
+    with pytest.raises(SettingsError) as error:
+        check_benchmarks(given)
+    listed = f"; known: {', '.join(BENCHMARKS)}; or a suite: video (every video benchmark), all (every benchmark)"
+    assert error.value.cli_message == told + listed and str(error.value) == f"benchmarks: {told}{listed}"
+    assert error.value.exit_code == ExitCode.USAGE

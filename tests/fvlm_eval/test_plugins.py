@@ -1,0 +1,247 @@
+"""Plugins from installed packages (``fvlm_eval.plugins``): loaded when the registries are first used, never
+by ``import fvlm_eval`` or ``fvlm-eval --help``; a plugin that cannot be used is one line naming its
+distribution and entry point, the rest going on; a built-in is never shadowed. (The documented plugin
+package, built by pip and run through the CLI and the API: tests/test_docs.py.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fvlm_eval.errors import ExitCode, SettingsError
+from tests.plugins import plugins_on_path, write_distribution
+
+TOY_BENCHMARK = """
+from dataclasses import dataclass
+
+from fvlm_eval.tasks.base import Benchmark
+
+
+@dataclass
+class ToyQA(Benchmark):
+    name: str = "toyqa"
+    title: str = "Toy video QA"
+"""
+TOY_FAMILY = """
+from fvlm_eval.models.families import Family
+
+TOY = Family("toy", "toy_adapter", hub_ids=("someone/toy-model",), model_types=("toy",))
+"""
+BAD = """
+from dataclasses import dataclass
+
+from fvlm_eval.models.families import Family
+from fvlm_eval.tasks.base import Benchmark
+
+
+@dataclass
+class Clash(Benchmark):
+    name: str = "mvbench"
+
+
+@dataclass
+class Video(Benchmark):
+    name: str = "video"
+
+
+@dataclass
+class Misnamed(Benchmark):
+    name: str = "other"
+
+
+@dataclass
+class Twin(Benchmark):
+    name: str = "twin"
+
+
+def helper():
+    pass
+
+
+FVLM = Family("fvlm", "bad")
+OTHER = Family("other", "bad")
+"""
+TWIN = """
+from dataclasses import dataclass
+
+from fvlm_eval.tasks.base import Benchmark
+
+
+@dataclass
+class Twin(Benchmark):
+    name: str = "twin"
+"""
+
+
+@pytest.fixture()
+def toy_site(tmp_path):
+    return write_distribution(
+        tmp_path / "site",
+        "toy-plugins",
+        {"fvlm_eval.benchmarks": {"toyqa": "toy_benchmark:ToyQA"}, "fvlm_eval.families": {"toy": "toy_family:TOY"}},
+        {"toy_benchmark.py": TOY_BENCHMARK, "toy_family.py": TOY_FAMILY},
+    )
+
+
+@pytest.fixture()
+def bad_site(tmp_path):
+    site = tmp_path / "site"
+    write_distribution(site, "other-plugins", {"fvlm_eval.benchmarks": {"twin": "twin_module:Twin"}}, {})
+    (site / "twin_module.py").write_text(TWIN)
+    return write_distribution(
+        site,
+        "bad-plugins",
+        {
+            "fvlm_eval.benchmarks": {
+                "mvbench": "bad:Clash",
+                "video": "bad:Video",
+                "broken": "no_such_module:Thing",
+                "helper": "bad:helper",
+                "misnamed": "bad:Misnamed",
+                "twin": "bad:Twin",
+            },
+            "fvlm_eval.families": {
+                "fvlm": "bad:FVLM",
+                "helper": "bad:helper",
+                "misnamed": "bad:OTHER",
+                "gone": "gone_module",
+                "hollow": "twin_module",
+            },
+        },
+        {"bad.py": BAD},
+    )
+
+
+def python(code: str, site, tmp_path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(site), "HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_plugins_load_when_a_registry_is_first_used_never_on_import_or_help(toy_site, tmp_path):
+    code = """
+import sys
+from fvlm_eval.cli import main
+import fvlm_eval.tasks, fvlm_eval.models
+assert main(["--help"]) == 0 and main(["--version"]) == 0
+assert "toy_benchmark" not in sys.modules and "toy_family" not in sys.modules, "imported too early"
+from fvlm_eval.tasks import BENCHMARKS, PLUGINS, suite
+assert "toy_benchmark" in sys.modules and BENCHMARKS["toyqa"].__name__ == "ToyQA"
+assert PLUGINS.added["toyqa"].distribution == "toy-plugins 0.1.0"
+assert suite("video")[-1] == "toyqa" and suite("all")[-1] == "toyqa" and "scienceqa" not in suite("video")
+from fvlm_eval.models import FAMILIES, detect_family
+assert FAMILIES["toy"].module == "toy_adapter" and "toy_adapter" not in sys.modules
+assert detect_family("someone/toy-model") == "toy"
+print("ok")
+"""
+    result = python(code, toy_site, tmp_path)
+    assert result.stdout.splitlines()[-1] == "ok" and result.stderr == "", result.stderr
+
+
+def test_the_help_and_the_listing_name_the_plugins_and_the_suites(toy_site, capsys):
+    from fvlm_eval.cli import main
+
+    with plugins_on_path(toy_site, ("toy_benchmark", "toy_family")):
+        assert main(["run", "--help"]) == 0
+        helped = " ".join(capsys.readouterr().out.split()).replace("│ ", "")
+        assert "toyqa; or a suite: video (every video benchmark), all (every benchmark)" in helped
+        assert "fvlm or smolvlm or toy" in helped
+        assert main(["benchmarks", "--data-dir", "nowhere"]) == 0
+        listed = capsys.readouterr().out.splitlines()
+    (toy,) = [line for line in listed if line.startswith("toyqa")]
+    assert toy.endswith("(plugin: toy-plugins 0.1.0)")
+    assert listed[-2].split()[0] == "video" and listed[-2].endswith(" toyqa") and listed[-1].endswith(" toyqa")
+
+
+BAD_BENCHMARK = "benchmark plugin '{0}' from bad-plugins 0.1.0 (entry point fvlm_eval.benchmarks: {0} = {1}) is refused"
+BAD_FAMILY = "model family plugin '{0}' from bad-plugins 0.1.0 (entry point fvlm_eval.families: {0} = {1}) is refused"
+REFUSED = [
+    BAD_BENCHMARK.format("mvbench", "bad:Clash") + ": 'mvbench' is a built-in benchmark's name (the built-in is kept)",
+    BAD_BENCHMARK.format("video", "bad:Video") + ": 'video' is the name of a suite (every video benchmark)",
+    BAD_BENCHMARK.format("broken", "no_such_module:Thing")
+    + ": cannot be imported: ModuleNotFoundError: No module named 'no_such_module'",
+    BAD_BENCHMARK.format("helper", "bad:helper")
+    + ": it gives a function, not a subclass of fvlm_eval.tasks.base.Benchmark",
+    BAD_BENCHMARK.format("misnamed", "bad:Misnamed")
+    + ": its class Misnamed has name 'other': the entry point must be named as the benchmark is",
+    "benchmark plugins 'twin' from bad-plugins 0.1.0 (entry point fvlm_eval.benchmarks: twin = bad:Twin) and "
+    "'twin' from other-plugins 0.1.0 (entry point fvlm_eval.benchmarks: twin = twin_module:Twin) all take the "
+    "name 'twin': none of them is used (uninstall all but one)",
+    BAD_FAMILY.format("fvlm", "bad:FVLM") + ": 'fvlm' is a built-in family's name (the built-in is kept)",
+    BAD_FAMILY.format("helper", "bad:helper")
+    + ": it gives a function, not a fvlm_eval.models.Family (name a Family, or the family module itself: "
+    'helper = "bad")',
+    BAD_FAMILY.format("misnamed", "bad:OTHER")
+    + ": its Family is named 'other': the entry point must be named as the family is",
+]
+
+
+def test_a_plugin_that_cannot_be_used_is_one_line_and_the_rest_go_on(bad_site, capsys):
+    from fvlm_eval import models, tasks
+    from fvlm_eval.models.base import ModelLoadError
+    from fvlm_eval.run.options import check_benchmarks
+
+    with plugins_on_path(bad_site, ("bad", "twin_module")):
+        warned = capsys.readouterr().err.splitlines()
+        tasks.load_plugins()
+        models.load_plugins()
+        again = capsys.readouterr().err
+        assert tasks.BENCHMARKS["mvbench"] is tasks.BUILT_IN["mvbench"]
+        assert models.FAMILIES["fvlm"].module == "fvlm_eval.models.fvlm"
+        assert not {"video", "broken", "helper", "misnamed", "twin"} & set(tasks.BENCHMARKS)
+        assert not {"helper", "misnamed"} & set(models.FAMILIES)
+        assert check_benchmarks("mvbench") == ("mvbench",)
+        with pytest.raises(SettingsError) as broken:
+            check_benchmarks(["mvbench", "broken"])
+        with pytest.raises(SettingsError) as twin:
+            check_benchmarks("twin")
+        with pytest.raises(ModelLoadError) as gone:
+            models.family_module("gone")
+        with pytest.raises(ModelLoadError) as hollow:
+            models.family_module("hollow")
+    assert sorted(warned) == sorted(f"warning: {line}" for line in REFUSED) and again == ""  # each told once
+    assert broken.value.cli_message == REFUSED[2] and broken.value.exit_code == ExitCode.USAGE
+    assert twin.value.cli_message == REFUSED[5]
+    assert str(gone.value) == (
+        "model family 'gone' (plugin 'gone' from bad-plugins 0.1.0 (entry point fvlm_eval.families: gone = "
+        "gone_module)): its module 'gone_module' cannot be found: install the package that provides it, or put "
+        "the folder holding it on PYTHONPATH (the fvlm-eval command does not look in the current folder: "
+        "PYTHONPATH=. fvlm-eval ...)"
+    )
+    assert "its module 'twin_module' (" in str(hollow.value) and "has no VARIANTS, DEFAULT_VARIANT, load" in str(
+        hollow.value
+    )
+
+
+@pytest.mark.parametrize(
+    "args, code, said",
+    [
+        (["run", "broken"], ExitCode.USAGE, REFUSED[2]),
+        (["run", "twin", "--limit", "1"], ExitCode.USAGE, REFUSED[5]),
+        (["run", "scienceqa", "--family", "helper"], ExitCode.USAGE, "--family helper: " + REFUSED[7]),
+        (["run", "scienceqa", "--family", "gone", "--model", "nowhere"], ExitCode.FAILED, "its module 'gone_module'"),
+        (["prepare", "broken"], ExitCode.USAGE, REFUSED[2]),
+    ],
+)
+def test_asking_the_cli_for_a_refused_plugin_is_that_line_as_the_error(bad_site, capsys, args, code, said):
+    from fvlm_eval.cli import main
+
+    with plugins_on_path(bad_site, ("bad", "twin_module")):
+        capsys.readouterr()
+        assert main(args) == code
+    out, err = capsys.readouterr()
+    (line,) = err.splitlines()
+    assert line.startswith("error: ") and said in line and "Traceback" not in out + err
+
+
+def test_a_family_registered_in_code_whose_module_is_not_importable_says_how(monkeypatch):
+    from fvlm_eval.models import FAMILIES, Family, family_module
+    from fvlm_eval.models.base import ModelLoadError
+
+    monkeypatch.setitem(FAMILIES, "blind", Family("blind", "blind"))
+    with pytest.raises(
+        ModelLoadError, match=r"model family 'blind': its module 'blind' cannot be found: .*PYTHONPATH=\."
+    ):
+        family_module("blind")

@@ -55,7 +55,12 @@ def circular_block(question: Question, asked: list[tuple[ChoiceResult, Generatio
 def circular_predictions(block: dict, question: Question, generated: bool) -> dict[str, str | None]:
     """``circular_<p>``: the original option chosen in every rotation (else ``None``); ``permavg_<p>``:
     the option whose score averaged over its positions wins."""
-    rotations = block["rotations"]
+    return rotation_predictions(block["rotations"], question.letters, generated)
+
+
+def rotation_predictions(rotations: list[dict], letters: tuple[str, ...], generated: bool) -> dict[str, str | None]:
+    """``circular_predictions`` from the rotations of a record's ``circular`` block and its ``letters`` alone
+    (what a reader recomputes them from)."""
     preds: dict[str, str | None] = {}
     for protocol in PROTOCOLS:
         chosen = {r["pred"].get(protocol) for r in rotations}
@@ -64,7 +69,7 @@ def circular_predictions(block: dict, question: Question, generated: bool) -> di
         if any(t is None for t in tables):
             preds[PERMUTATION_AVERAGED + protocol] = None
             continue
-        averaged = {letter: sum(t[letter] for t in tables) / len(tables) for letter in question.letters}
+        averaged = {letter: sum(t[letter] for t in tables) / len(tables) for letter in letters}
         preds[PERMUTATION_AVERAGED + protocol] = predict(PERMUTATION_AVERAGED + protocol, averaged)
     if generated:
         letters = {(r["generated"] or {}).get("letter") for r in rotations}

@@ -3,13 +3,15 @@
 Every file fvlm-eval writes (summaries, settings, reports, charts, cache entries) goes through
 ``write_bytes_atomic``: a temporary file beside it, fsync, rename; the file is old or new, never
 partial, and an error names it. Temporaries a killed writer left behind are swept by the next
-write beside them once old. Write errors propagate.
+write beside them once old. Write errors propagate. JSON is strict both ways: written without
+``NaN``/``Infinity`` (``write_json_atomic``), read refusing them (``not_json``), with the file named.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import tempfile
@@ -95,14 +97,32 @@ def _sweep_abandoned_temporaries(path: Path) -> None:
 
 
 def write_json_atomic(path: Path, value) -> None:
-    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    """``value`` as strict JSON: a float that is NaN or infinite (an unbounded interval) is written as
+    ``null``, never as the bare ``NaN`` or ``Infinity`` that strict JSON readers refuse."""
+    write_text_atomic(path, json.dumps(finite(value), indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def finite(value):
+    """``value`` with every float that is NaN or infinite, at any depth, replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
+def not_json(constant: str):
+    """``json.loads``'s ``parse_constant``: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON."""
+    raise ValueError(f"{constant} is not a JSON number (a file written by a non-strict JSON writer)")
 
 
 def read_json(path: Path):
     """A JSON file, or a ``RecordError`` naming it (missing, truncated, not JSON)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(), parse_constant=not_json)
     except FileNotFoundError as error:
         raise RecordError(f"{path}: missing") from error
     except UnicodeDecodeError as error:

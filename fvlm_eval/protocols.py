@@ -40,12 +40,6 @@ def formulation(protocol: str) -> str:
     return "generated" if protocol == GENERATED else "multiple_choice"
 
 
-def chance_outcomes(protocol: str, options: int) -> int:
-    """Among how many equally likely outcomes a uniform random guess is right once: n options, or
-    n**n for a circular protocol (right in each of n rotations)."""
-    return options**options if protocol.startswith(CIRCULAR) and options else options
-
-
 def lower_is_better(protocol: str) -> bool:
     return protocol.removeprefix(PERMUTATION_AVERAGED) in LOWER_IS_BETTER
 
@@ -103,10 +97,12 @@ def published_formulation(protocol: str) -> str:
 def main_protocols(recorded, headline: str) -> list[str]:
     """The protocols a run's row set shows in the main table, of those ``recorded``: the headline,
     ``reference`` (the published fVLM figures' protocol), the best-known cloze protocol recorded,
-    ``generated`` and the circular headline when recorded."""
+    ``generated``, and the circular version of each of these that is recorded (a cloze protocol has
+    none: with the cloze headline, ``circular_reference`` and ``circular_generated`` are shown)."""
     shown = [headline] + [p for p in ("reference",) if p in recorded]  # the published fVLM figures' protocol
     shown += [p for p in CLOZE_ORDER if p in recorded][:1]
-    shown += [p for p in (GENERATED, f"circular_{headline}", f"circular_{GENERATED}") if p in recorded]
+    shown += [p for p in (GENERATED,) if p in recorded]
+    shown += [CIRCULAR + p for p in shown if CIRCULAR + p in recorded]
     return list(dict.fromkeys(shown))
 
 

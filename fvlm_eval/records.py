@@ -4,7 +4,8 @@
 followed by ``fsync``; a run killed mid-append leaves at most one partial last line, which
 ``read_records(repair=True)`` cuts off (that question was not recorded, so it is scored again).
 A complete line that does not parse, lacks a field, or was written by another schema version is
-an error naming the file and line, never skipped. Other files are written atomically (temporary
+an error naming the file and line, never skipped. Lines are strict JSON: a ``NaN`` or ``Infinity``
+is neither written nor read. Other files are written atomically (temporary
 file, then rename). Write errors propagate.
 """
 
@@ -14,6 +15,7 @@ import dataclasses
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -23,13 +25,14 @@ from pathlib import Path
 from fvlm_eval.answers import extract_letter
 from fvlm_eval.circular import circular_block, circular_predictions
 from fvlm_eval.errors import RecordError
-from fvlm_eval.files import wide_encoding, write_text_atomic
-from fvlm_eval.protocols import GENERATED, PROTOCOLS, lower_is_better
-from fvlm_eval.scoring import cloze_scores, predict, protocol_scores
+from fvlm_eval.files import not_json, wide_encoding, write_text_atomic
+from fvlm_eval.protocols import CLOZE_PROTOCOLS, GENERATED, PROTOCOLS, lower_is_better
+from fvlm_eval.scoring import cloze_scores, predict, protocol_scores, same_answers
 from fvlm_eval.types import ChoiceResult, Clip, ClozeResult, Generation, Question
 
 SCHEMA_VERSION = 3
 REGEX_MISREAD = "public-scorer-regex-misreads-options"
+SAME_TEXT = "same-text-options"  # a note: options with identical texts (the cloze prediction names the last)
 NEAR_TIE = "near-tie"  # a note: the best and second-best scores of a protocol differ by less than float noise
 # Batch composition (shards, ranks, --batch-size) moves log-probs by up to ~5e-6 in float32; a
 # prediction decided by less than this is flagged, never silently trusted (bfloat16: 1e-2).
@@ -200,7 +203,8 @@ def make_record(
                 for letter, ids, lp, nl in zip(letters, cloze.token_ids, cloze.logprobs, cloze.neutral)
             },
         }
-    preds = {p: predict(p, v) for p, v in scores.items()}
+    same = same_answers(letters, texts)
+    preds = {p: predict(p, v, same if p in CLOZE_PROTOCOLS else None) for p, v in scores.items()}
     generated = None
     if generation is not None:
         extracted = extract_letter(generation.text, question.options)
@@ -221,9 +225,12 @@ def make_record(
     if question.options and reference_regex_options(prompt) != expected:
         notes.append(REGEX_MISREAD)
     tolerance = NEAR_TIE_TOLERANCE.get(dtype, NEAR_TIE_TOLERANCE["bfloat16"])
-    ties = [p for p, v in scores.items() if v and len(v) > 1 and _margin(p, v) < tolerance]
+    ties = [p for p, v in scores.items() if v and len(v) > 1 and _margin(p, v, same) < tolerance]
     if ties:
         notes.append(f"{NEAR_TIE}: {', '.join(ties)}")
+    repeated = [letter for letter in letters if list(same.values()).count(same[letter]) > 1]
+    if repeated:
+        notes.append(f"{SAME_TEXT}: {', '.join(repeated)}")
     circular = None
     if rotations is not None and result is not None and not error:
         circular = circular_block(question, [(result, generation)] + list(rotations))
@@ -270,8 +277,12 @@ def make_record(
     )
 
 
-def _margin(protocol: str, scores: dict[str, float]) -> float:
-    """How far apart the best two scores of ``protocol`` are."""
+def _margin(protocol: str, scores: dict[str, float], same: dict[str, str]) -> float:
+    """How far apart the best two scores of ``protocol`` are (cloze: of different answers, one score per text)."""
+    if protocol in CLOZE_PROTOCOLS:
+        scores = {same[letter]: score for letter, score in scores.items()}
+    if len(scores) < 2:
+        return math.inf
     best, second = sorted(scores.values(), reverse=not lower_is_better(protocol))[:2]
     return abs(best - second)
 
@@ -307,8 +318,8 @@ def read_records(path: Path, repair: bool = False) -> list[Record]:
                 "zeros left by a crash?)"
             )
         try:
-            value = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            value = json.loads(line, parse_constant=not_json)
+        except (ValueError, UnicodeDecodeError) as error:
             raise RecordError(f"{path}:{number}: not a JSON record ({error})") from error
         try:
             records.append(Record.from_json(value, f"{path}:{number}"))
@@ -323,7 +334,11 @@ def latest_by_id(records: list[Record]) -> dict[str, Record]:
 
 
 def _line(record: Record) -> str:
-    return json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True) + "\n"
+    """One record as strict JSON (a score that is NaN or infinite is refused: JSON has no such number)."""
+    try:
+        return json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True, allow_nan=False) + "\n"
+    except ValueError as error:
+        raise RecordError(f"record {record.id!r} ({record.mode}) holds a number that is not finite: {error}") from error
 
 
 def append_records(path: Path, records: list[Record]) -> None:

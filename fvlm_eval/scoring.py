@@ -37,7 +37,11 @@ rotated through every position: ``circular_<p>`` is right only when protocol ``p
 option in every rotation (its prediction: the option chosen in all of them, else none);
 ``permavg_<p>`` picks the option whose score, averaged over its positions, is best.
 
-Ties go to the earliest letter.
+Ties go to the earliest letter. Options whose texts are identical are one answer said twice: in
+the cloze formulation (which scores the text alone) they cannot be told apart, so its prediction
+names the last of them (``same_answers``), as MVBench's gold takes the last candidate equal to the
+answer; the multiple-choice protocols score letters, and keep the letter chosen (as the official
+scorers do).
 """
 
 from __future__ import annotations
@@ -111,9 +115,19 @@ def cloze_scores(
     }
 
 
-def predict(protocol: str, scores: dict[str, float] | None) -> str | None:
-    """The winning letter (ties: the earliest letter), or ``None`` when the protocol does not apply."""
+def same_answers(letters: tuple[str, ...], texts: tuple[str, ...]) -> dict[str, str]:
+    """letter -> the letter that names its answer in the cloze formulation: the last option with the
+    same text (identical texts have identical cloze answer tokens, so the rule is recomputable from a
+    record's ``cloze`` block)."""
+    last = dict(zip(texts, letters))
+    return {letter: last[text] for letter, text in zip(letters, texts)}
+
+
+def predict(protocol: str, scores: dict[str, float] | None, same: dict[str, str] | None = None) -> str | None:
+    """The winning letter (ties: the earliest letter), or ``None`` when the protocol does not apply;
+    ``same``: each letter's stand-in (``same_answers``), for the cloze protocols."""
     if not scores:
         return None
     sign = 1.0 if lower_is_better(protocol) else -1.0
-    return min(scores, key=lambda letter: (sign * scores[letter], letter))
+    best = min(scores, key=lambda letter: (sign * scores[letter], letter))
+    return same[best] if same else best

@@ -12,7 +12,16 @@ Paired comparisons (``paired_cluster_test``): the verdict comes from an exact si
 (randomisation) test on the per-video sums of differences, which respects the clustering and is
 exact in finite samples; with one question per video it is the exact one-sided McNemar (sign)
 test. Its power: the minimum detectable drop ``(z_{1-alpha} + z_{power}) * SE``, SE from the same
-per-video sums, never below the SE of three whole videos flipping.
+per-video sums, never below the SE of three whole videos flipping. Its interval (``paired_bootstrap``:
+videos resampled) is never narrower than that floor either, so one video, or videos that all moved
+alike, never give a zero-width interval such as [-100, -100].
+
+Many cells tested at once (``holm``): a report or a summary tests every cell it shows against
+chance; Holm's step-down correction keeps the chance of calling any cell at chance "above
+chance" within ``alpha``, whatever the dependence between the cells (they share questions).
+
+A significance level (``significance_level``) is checked once, over its whole range: a number above 0
+and below 0.5 (a one-sided test at 0.5 or more calls a coin flip significant).
 """
 
 from __future__ import annotations
@@ -24,7 +33,38 @@ from statistics import NormalDist
 
 import numpy as np
 
+from fvlm_eval.errors import SettingsError
+
 Z95 = 1.959963984540054
+SIGNIFICANCE_RANGE = "above 0 and below 0.5 (a one-sided test at 0.5 or more calls a coin flip significant)"
+
+
+def significance_level(alpha: float, flag: str = "--alpha") -> float:
+    """``alpha`` when it is a usable significance level (above 0, below 0.5), else a ``SettingsError``
+    naming ``flag`` (exit 2)."""
+    number = isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+    if not number or not 0 < alpha < 0.5:
+        shown = f"{alpha:g}" if number else repr(alpha)
+        raise SettingsError(f"{flag} {shown}: must be {SIGNIFICANCE_RANGE}")
+    return float(alpha)
+
+
+def z_one_sided(alpha: float) -> float:
+    """z_{1-alpha}, exact for any level above 0 (``1 - 1e-17`` is 1.0 in floating point: not used)."""
+    return -NormalDist().inv_cdf(alpha)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (same order as given): a cell is significant at ``alpha``
+    when its adjusted p-value is below ``alpha``, which keeps the family-wise error (any cell at chance
+    called above it) within ``alpha`` under any dependence between the tests."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 @dataclass(frozen=True)
@@ -118,7 +158,9 @@ def mcnemar_exact(baseline_only: int, current_only: int) -> float:
 def paired_bootstrap(
     baseline: list[bool], current: list[bool], groups: list[str], seed: int = 0, resamples: int = 10_000
 ) -> tuple[float, float]:
-    """95% interval of accuracy(current) - accuracy(baseline), resampling clusters of paired questions."""
+    """95% interval of accuracy(current) - accuracy(baseline), resampling clusters of paired questions,
+    never narrower than the change +- 1.96 x the three-video floor sqrt(3) / videos (see the module
+    docstring), within [-1, 1]: resampling one video, or videos that all moved alike, sees no spread."""
     if not baseline:
         return 0.0, 0.0
     diff = np.asarray(current, dtype=float) - np.asarray(baseline, dtype=float)
@@ -133,7 +175,9 @@ def paired_bootstrap(
     draws = rng.integers(0, len(names), size=(resamples, len(names)))
     estimates = cluster_sum[draws].sum(axis=1) / cluster_size[draws].sum(axis=1)
     low, high = np.quantile(estimates, [0.025, 0.975])
-    return float(low), float(high)
+    delta = float(cluster_sum.sum() / cluster_size.sum())
+    floor = Z95 * math.sqrt(3.0) / len(names)
+    return max(-1.0, min(float(low), delta - floor)), min(1.0, max(float(high), delta + floor))
 
 
 @dataclass(frozen=True)
@@ -159,7 +203,7 @@ def cluster_sums(baseline: list[bool], current: list[bool], groups: list[str]) -
     return np.bincount(codes, weights=diff, minlength=len(index)).round().astype(np.int64)
 
 
-def _binomial_pmf(count: int, p: float = 0.5) -> np.ndarray:
+def binomial_pmf(count: int, p: float = 0.5) -> np.ndarray:
     """P(k successes in ``count`` trials of probability ``p``), k = 0..count, in log space (no overflow)."""
     if p <= 0.0 or p >= 1.0:
         pmf = np.zeros(count + 1)
@@ -184,7 +228,7 @@ def signflip_p_lower(sums: np.ndarray) -> float:
     for size, count in zip(*np.unique(magnitudes, return_counts=True)):
         size, count = int(size), int(count)
         part = np.zeros(2 * size * count + 1)
-        part[:: 2 * size] = _binomial_pmf(count)  # S_part = size * (2k - count)
+        part[:: 2 * size] = binomial_pmf(count)  # S_part = size * (2k - count)
         pmf, offset = np.convolve(pmf, part), offset + size * count
     return float(min(1.0, pmf[: observed + offset + 1].sum()))
 
@@ -202,7 +246,7 @@ def paired_cluster_test(
     n = len(baseline)
     sums = cluster_sums(baseline, current, groups)
     clusters = len(sums)
-    z = NormalDist().inv_cdf(1 - alpha) + NormalDist().inv_cdf(power)
+    z = z_one_sided(alpha) + NormalDist().inv_cdf(power)
     if n == 0:
         return PairedTest(0, 0, 0, 0.0, math.inf, 1.0, math.inf, z)
     discordant = int(sum(b != c for b, c in zip(baseline, current)))
@@ -243,7 +287,7 @@ def above_chance_p(correct: int, option_counts: list[int]) -> float:
     """
     distribution = np.array([1.0])
     for n, count in sorted(Counter(option_counts).items()):
-        distribution = np.convolve(distribution, _binomial_pmf(count, 1.0 / n if n else 0.0))
+        distribution = np.convolve(distribution, binomial_pmf(count, 1.0 / n if n else 0.0))
     return float(min(1.0, distribution[correct:].sum())) if correct < len(distribution) else 0.0
 
 

@@ -6,37 +6,51 @@ chance level (what a uniform random guess would get on the same questions); the 
 that the accuracy is no better than chance; the letters predicted against the gold letters and
 the best constant-letter guess. Failed questions count as wrong (they stay in every
 denominator); an empty set of questions has accuracy ``None`` (shown "n/a"), never 0.
+
+The verdicts (``flags``) of one summary are one family: each protocol's p-value is Holm-adjusted over
+every protocol the summary tests (``stats.holm``), so a model at chance is called above it under
+some protocol no more often than ``alpha``. A circular protocol is tested against its plain
+counterpart's chance (1/n per question, not (1/n)^n): a choice that ignores the options' positions
+(``option_text`` reads only the option's own text) is the same in every rotation, so a model with
+any preference, random weights included, is right under every rotation about 1/n of the time; and a
+question right under ``circular_<p>`` is right under ``p`` (rotation 0 is the question as listed),
+so a circular number is never more significant than its plain one. A benchmark whose official score
+is the mean of its categories' accuracies (``Benchmark.aggregation``) gets that mean as the overall
+number (``aggregate``), with its own interval, chance and p-value, and the pooled one beside it.
 """
 
 from __future__ import annotations
 
-from fvlm_eval.protocols import ALL_PROTOCOLS, GENERATED, chance_outcomes, formulation
+import dataclasses
+
+from fvlm_eval.aggregate import category_mean, category_mean_accuracy, category_mean_chance_p
+from fvlm_eval.protocols import ALL_PROTOCOLS, GENERATED, formulation
 from fvlm_eval.records import NEAR_TIE, REGEX_MISREAD, Record
-from fvlm_eval.stats import above_chance_p, accuracy, chance_accuracy, letter_bias
-from fvlm_eval.summary import Coverage, Letters, Measure, ProtocolResult, Summary
+from fvlm_eval.stats import above_chance_p, accuracy, chance_accuracy, holm, letter_bias
+from fvlm_eval.summary import ChanceTest, Coverage, Letters, Measure, ProtocolResult, Summary
 
 DEFAULT_ALPHA = 0.05
 PARSED_STATUSES = ("letter", "text", "failed")  # a generated answer's status that is not "unparseable"
+POOLED, CATEGORY_MEAN = "pooled", "category_mean"
+SUMMARY_FAMILY = "every protocol of this benchmark and mode"
 
 
-def measure(records: list[Record], protocol: str) -> Measure:
-    """The accuracy of ``protocol`` on ``records`` (failed ones count wrong), with its chance level."""
+def measure(records: list[Record], protocol: str, categories: list[str] | None = None) -> Measure:
+    """The accuracy of ``protocol`` on ``records`` (failed ones count wrong), with its chance level;
+    ``categories`` (one per record): the mean of the categories' accuracies instead of the pooled one."""
     if not records:
         return Measure(None)
     correct = [bool(r.correct.get(protocol)) for r in records]
-    counts = [chance_outcomes(protocol, len(r.letters)) for r in records]
-    found = accuracy(correct, [r.group for r in records])
+    counts = [len(r.letters) for r in records]  # a circular protocol too: see the module docstring
+    groups = [r.group for r in records]
+    if categories is None:
+        found, chance, p = accuracy(correct, groups), chance_accuracy(counts), above_chance_p(sum(correct), counts)
+    else:
+        found = category_mean_accuracy(correct, groups, categories)
+        chance = category_mean([1.0 / c if c else 0.0 for c in counts], categories)
+        p = category_mean_chance_p(correct, counts, categories)
     low, high = found.interval
-    return Measure(
-        found.accuracy,
-        found.correct,
-        found.n,
-        found.stderr,
-        (low, high),
-        found.design_effect,
-        chance_accuracy(counts),
-        above_chance_p(sum(correct), counts),
-    )
+    return Measure(found.accuracy, found.correct, found.n, found.stderr, (low, high), found.design_effect, chance, p)
 
 
 def measured(records: list[Record], protocol: str) -> list[Record]:
@@ -54,7 +68,11 @@ def recorded_protocols(records: list[Record]) -> list[str]:
     ]
 
 
-def protocol_summary(records: list[Record], protocol: str, breakdowns: tuple[str, ...]) -> ProtocolResult:
+def protocol_summary(
+    records: list[Record], protocol: str, breakdowns: tuple[str, ...], category_field: str | None = None
+) -> ProtocolResult:
+    """One protocol's result; ``category_field``: the overall number is the mean of that field's values'
+    accuracies (the pooled one kept as ``pooled``)."""
     recorded = len(records)
     records = measured(records, protocol)
     near_ties = sum(
@@ -69,18 +87,28 @@ def protocol_summary(records: list[Record], protocol: str, breakdowns: tuple[str
     }
     bias = letter_bias([r.pred.get(protocol) for r in records], [r.gold for r in records], [r.letters for r in records])
     best = bias["best_constant"]
+    categories = None if category_field is None else [str(r.fields.get(category_field, "")) for r in records]
+    if categories is not None and best["letter"] is not None and records:  # the same rule as the overall number
+        best = max(
+            (
+                {"letter": letter, "accuracy": category_mean([r.gold == letter for r in records], categories)}
+                for letter in sorted({x for r in records for x in r.letters})
+            ),
+            key=lambda b: (b["accuracy"], -ord(b["letter"][0])),
+        )
     letters = Letters(bias["predicted"], bias["gold"], best["letter"], best["accuracy"])
     if formulation(protocol) == "circular":  # one letter always is the gold in one rotation only: never right
         letters = Letters(letters.predicted, letters.gold, None, 0.0)
     result = ProtocolResult(
         protocol,
         formulation(protocol),
-        measure(records, protocol),
+        measure(records, protocol, categories),
         recorded - len(records),
         near_ties,
         sum(1 for r in records if not r.failed and r.pred.get(protocol) is None),
         by_field,
         letters,
+        pooled=measure(records, protocol) if categories is not None else None,
     )
     if protocol == GENERATED:
         statuses: dict[str, int] = {}
@@ -98,19 +126,26 @@ def protocol_summary(records: list[Record], protocol: str, breakdowns: tuple[str
     return result
 
 
-def flags(result: ProtocolResult | Measure, letters: Letters | None = None, alpha: float = DEFAULT_ALPHA) -> list[str]:
-    """Why an accuracy should not be read as skill: not significantly above chance, or not above
-    the best constant-letter guess on the same questions."""
+def flags(
+    result: ProtocolResult | Measure,
+    letters: Letters | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    adjusted_p: float | None = None,
+    cells: int = 1,
+) -> list[str]:
+    """Why an accuracy should not be read as skill: not significantly above chance (``adjusted_p``:
+    its p-value Holm-adjusted over the ``cells`` tested with it), or not above the best constant-letter
+    guess on the same questions."""
     if isinstance(result, ProtocolResult):
         result, letters = result.overall, result.letters
     if result.accuracy is None:
         return []
     found = []
-    if result.above_chance_p is not None and result.above_chance_p >= alpha:
-        found.append(
-            f"not significantly above chance ({100 * result.chance:.1f}%; exact test "
-            f"p={result.above_chance_p:.2g} >= {alpha:g})"
-        )
+    p = result.above_chance_p
+    adjusted = p if adjusted_p is None else adjusted_p
+    if p is not None and adjusted >= alpha:
+        held = f"p={p:.2g}" if cells <= 1 else f"p={p:.2g}, Holm-adjusted over {cells} cells p={adjusted:.2g}"
+        found.append(f"not significantly above chance ({100 * result.chance:.1f}%; exact test {held} >= {alpha:g})")
     if letters is not None and letters.best_letter and result.accuracy <= letters.best_accuracy:
         found.append(f"not above always answering {letters.best_letter} ({100 * letters.best_accuracy:.1f}%)")
     return found
@@ -143,7 +178,10 @@ def summarize_records(
     protocols = recorded_protocols(records)
     if protocol not in protocols:
         protocols.append(protocol)
-    by_protocol = {name: protocol_summary(records, name, benchmark.breakdowns) for name in protocols}
+    aggregation = getattr(benchmark, "aggregation", POOLED)
+    category_field = benchmark.category_field if aggregation == CATEGORY_MEAN else None
+    by_protocol = {name: protocol_summary(records, name, benchmark.breakdowns, category_field) for name in protocols}
+    by_protocol, chance_test = holm_adjusted(by_protocol, DEFAULT_ALPHA, SUMMARY_FAMILY)
     cloze = next((r.cloze["framing"] for r in records if r.cloze), None)
     found: dict[str, int] = {}
     for r in records:
@@ -151,7 +189,10 @@ def summarize_records(
         found[category] = found.get(category, 0) + 1
     expected = benchmark.expected()
     unreadable = sum(p.get("expected", 0) for p in problems)
-    all_flags = {name: flags(result) for name, result in by_protocol.items()}
+    all_flags = {
+        name: flags(result, adjusted_p=result.adjusted_p, cells=chance_test.cells)
+        for name, result in by_protocol.items()
+    }
     if problems:
         for found_flags in all_flags.values():
             found_flags.append(
@@ -187,7 +228,20 @@ def summarize_records(
         media_notes=sum(1 for r in records if r.media_note),
         regex_misreads=sum(1 for r in records if REGEX_MISREAD in r.notes),
         notes=tuple(notes),
+        aggregation=aggregation,
+        chance_test=chance_test,
     )
 
 
-__all__ = ["circular_unparseable", "flags", "measure", "summarize_records"]
+def holm_adjusted(
+    results: dict[str, ProtocolResult], alpha: float, family: str
+) -> tuple[dict[str, ProtocolResult], ChanceTest]:
+    """The results with their above-chance p-values Holm-adjusted over all of them that were tested (a
+    measured accuracy), and how (``ChanceTest``)."""
+    tested = [name for name, result in results.items() if result.above_chance_p is not None and result.n]
+    adjusted = dict(zip(tested, holm([results[name].above_chance_p for name in tested])))
+    changed = {name: dataclasses.replace(result, adjusted_p=adjusted.get(name)) for name, result in results.items()}
+    return changed, ChanceTest(alpha, len(tested), family)
+
+
+__all__ = ["circular_unparseable", "flags", "holm_adjusted", "measure", "summarize_records"]

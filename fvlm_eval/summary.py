@@ -7,6 +7,12 @@ guess), the ``Coverage`` (scored, failed, expected, categories present), failure
 ``summarize.summarize_records`` computes it from records; ``to_json`` / ``from_json`` are the
 ``summary.json`` format. Failed questions count as wrong; an empty set of questions has accuracy
 ``None`` (shown "n/a"), never 0.
+
+Every protocol's above-chance verdict is one of a family (``ChanceTest``: the summary's protocols),
+its p-value Holm-adjusted over them (``ProtocolResult.adjusted_p``). A benchmark whose official
+overall score is the mean of its categories' accuracies (``aggregation == "category_mean"``) has
+that mean as every protocol's ``overall`` (interval, chance and p-value for the mean; ``correct``
+and ``n`` stay the pooled counts) and the pooled accuracy beside it (``pooled``).
 """
 
 from __future__ import annotations
@@ -63,6 +69,31 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class ChanceTest:
+    """How a set of above-chance verdicts was made: the exact one-sided test per cell, its p-values
+    Holm-adjusted over the ``cells`` of the ``family``, significant below ``alpha``."""
+
+    alpha: float
+    cells: int
+    family: str
+    correction: str = "holm"
+    test: str = "exact one-sided test against a uniform guess (Poisson-binomial law)"
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data) -> "ChanceTest | None":
+        if not isinstance(data, dict):
+            return None
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError:
+            return None
+
+
+@dataclass(frozen=True)
 class Letters:
     """Letters predicted and gold, counted, and the best constant-letter guess on the same questions."""
 
@@ -95,7 +126,9 @@ class ProtocolResult:
     read as ``accuracy``, ``n``, ``ci95``...) and per breakdown field and value; ``not_measured``: recorded
     questions it was not measured on (a run without ``--generate``); ``near_ties``; ``undefined``: answered
     questions it could not choose for; ``letters``. A generated answer's protocol also counts its
-    ``unparseable`` answers (``generation_failed``, ``statuses``; ``unparseable_all``: under every rotation)."""
+    ``unparseable`` answers (``generation_failed``, ``statuses``; ``unparseable_all``: under every rotation).
+    ``adjusted_p``: ``above_chance_p`` Holm-adjusted over the summary's protocols (``Summary.chance_test``);
+    ``pooled``: the pooled accuracy, when ``overall`` is a mean of categories' accuracies."""
 
     protocol: str
     formulation: str
@@ -109,6 +142,8 @@ class ProtocolResult:
     generation_failed: int | None = None
     statuses: dict[str, int] | None = None
     unparseable_all: int | None = None
+    adjusted_p: float | None = None
+    pooled: Measure | None = None
 
     accuracy = property(lambda self: self.overall.accuracy)
     correct = property(lambda self: self.overall.correct)
@@ -133,6 +168,10 @@ class ProtocolResult:
         for name in ("unparseable", "generation_failed", "statuses", "unparseable_all"):
             if getattr(self, name) is not None:
                 value[name] = getattr(self, name)
+        if self.adjusted_p is not None:
+            value["above_chance_p_adjusted"] = self.adjusted_p
+        if self.pooled is not None:
+            value["pooled"] = self.pooled.to_json()
         return value
 
     @classmethod
@@ -155,6 +194,8 @@ class ProtocolResult:
             data.get("generation_failed"),
             data.get("statuses"),
             data.get("unparseable_all"),
+            data.get("above_chance_p_adjusted"),
+            Measure.from_json(data["pooled"]) if isinstance(data.get("pooled"), dict) else None,
         )
 
 
@@ -210,6 +251,8 @@ class Summary:
     timing: dict | None = None
     manifest: dict = field(default_factory=dict)
     questions: tuple[str, ...] | None = None
+    aggregation: str = "pooled"
+    chance_test: ChanceTest | None = None
 
     @property
     def headline(self) -> ProtocolResult:
@@ -231,9 +274,11 @@ class Summary:
             "headline_protocol": self.headline_protocol,
             "headline_formulation": self.headline_formulation,
             "cloze_framing": self.cloze_framing,
+            "aggregation": self.aggregation,
             "chance": self.chance,
             "accuracy": {p: r.to_json() for p, r in self.accuracy.items()},
             "flags": {p: list(f) for p, f in self.flags.items()},
+            "above_chance_test": self.chance_test.to_json() if self.chance_test is not None else None,
             "coverage": self.coverage.to_json(),
             "failures": [dict(f) for f in self.failures],
             "problems": [dict(p) for p in self.problems],
@@ -274,7 +319,9 @@ class Summary:
             data.get("timing"),
             data.get("manifest") if isinstance(data.get("manifest"), dict) else {},
             tuple(questions) if isinstance(questions, list) else None,
+            str(data.get("aggregation") or "pooled"),
+            ChanceTest.from_json(data.get("above_chance_test")),
         )
 
 
-__all__ = ["Coverage", "Letters", "Measure", "ProtocolResult", "Summary"]
+__all__ = ["ChanceTest", "Coverage", "Letters", "Measure", "ProtocolResult", "Summary"]

@@ -125,7 +125,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from error
         # A tensor at an offset of the file that is not 64-byte aligned makes the CPU kernels take
         # another path (logits differ by an ulp with the file's layout): give those aligned memory.
-        return {k: v if v.data_ptr() % 64 == 0 else v.clone() for k, v in tensors.items()}
+        return without_wrapper_prefixes({k: v if v.data_ptr() % 64 == 0 else v.clone() for k, v in tensors.items()})
     import pickle
     import warnings
 
@@ -154,7 +154,38 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             f"{path} holds no state dict (expected a mapping of names to tensors, "
             "or a training checkpoint with 'model_state_dict')"
         )
-    return {key.replace("_orig_mod.", ""): value for key, value in loaded.items()}
+    return without_wrapper_prefixes({key.replace("_orig_mod.", ""): value for key, value in loaded.items()})
+
+
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel / DataParallel, torch.compile
+
+
+def without_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict saved from a wrapped model (``module.`` of DDP, ``_orig_mod.`` of ``torch.compile``,
+    nested in any order) with those prefixes cut off, when every key has one (a real module named
+    ``module`` among others is left alone)."""
+    while state_dict:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(k.startswith(p) for k in state_dict)), None)
+        if prefix is None:
+            break
+        state_dict = {key[len(prefix) :]: value for key, value in state_dict.items()}
+    return state_dict
+
+
+def check_finite(state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """A checkpoint whose weights hold NaN or infinity (a diverged training step) is refused, naming the
+    tensors: every log-probability it gives would be NaN."""
+    bad = [  # a tensor's sum first (NaN and infinity carry into it; ~7x faster), element-wise if it overflowed
+        k
+        for k, v in state_dict.items()
+        if v.is_floating_point() and not bool(v.sum().isfinite()) and not bool(v.isfinite().all())
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{source}: {len(bad)} of its {len(state_dict)} tensors {'holds' if len(bad) == 1 else 'hold'} NaN or "
+            f"infinity ({_listing(bad)}): "
+            "the weights diverged; nothing was loaded"
+        )
 
 
 def tie_embeddings(state_dict: dict[str, torch.Tensor], tied: bool) -> dict[str, torch.Tensor]:
@@ -192,7 +223,7 @@ def load_weights(model: FoveatedVLM, state_dict: dict[str, torch.Tensor], source
         model.llm.lm_head.weight = model.llm.model.embed_tokens.weight
 
 
-def _listing(keys: list[str], limit: int = 12) -> str:
+def _listing(keys: list[str], limit: int = 4) -> str:
     if not keys:
         return "none"
     shown = ", ".join(keys[:limit])
@@ -283,6 +314,7 @@ def load_fvlm(
     weights, folder = resolve_source(source)
     spec = read_spec(folder)
     state_dict = read_state_dict(weights)
+    check_finite(state_dict, str(weights))
     try:
         model = build_skeleton(spec)
     except Exception as error:  # transformers' config validation raises its own error types

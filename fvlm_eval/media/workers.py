@@ -23,7 +23,7 @@ from pathlib import Path
 from fvlm_eval.interrupts import sigterm_held, sigterm_received
 from fvlm_eval.media import MediaError
 from fvlm_eval.media.decode import load_clip
-from fvlm_eval.media.frame_cache import FrameCache
+from fvlm_eval.media.frame_cache import UNREPAIRABLE, FrameCache
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_POLL_SECONDS = 0.5
@@ -124,7 +124,12 @@ class MediaDataset:
                 if clip is not None:
                     return media.key, clip, outcome, None
             clip = load_clip(media, self.sampling, self.transform)
-            if cache is not None:
+            if outcome == UNREPAIRABLE:
+                warning = (
+                    f"frame cache {self.cache_dir}: a corrupt entry cannot be removed (the cache is read-only); "
+                    "its clips are decoded, not read from it"
+                )
+            elif cache is not None:
                 try:
                     cache.put(key, media, clip)
                 except OSError as error:

@@ -3,15 +3,19 @@
 One row per (run, mode, protocol) and per published figure, one column per benchmark. Every
 number of a run carries its 95% interval, its coverage (questions recorded / in a complete copy,
 categories present / expected) and the chance level on the same questions; a ⚠ marks one that is
-not significantly above chance or not above always answering one letter. Every row names its
-protocol: option log-likelihood (which), a generated answer read by fvlm-eval, or the published
-source's. For a model whose family has published figures (``Family.published_as``), a comparison
-sets our generated-answer figure beside the published one.
+not significantly above chance or not above always answering one letter. The above-chance verdicts
+are one family: every run cell of the report is tested, its p-value Holm-adjusted over all of them
+(``chance_test``), so a report of models at chance calls none of them above it but with
+probability ``alpha``. Every row names its protocol (option log-likelihood (which), a generated
+answer read by fvlm-eval, or the published source's), its formulation (a cloze one with its framing:
+``framings``) and whether it is its run's headline protocol (``headlines``). For a model whose
+family has published figures (``Family.published_as``), a comparison sets our generated-answer
+figure beside the published one. Text from data (folder names, categories, warnings) is made
+``printable``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.models import FAMILIES, published_name
@@ -26,138 +30,14 @@ from fvlm_eval.protocols import (
 )
 from fvlm_eval.reports.baselines import Baseline
 from fvlm_eval.reports.cells import Cell, published_cell, run_cell
+from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.read import read_summaries, run_names
-from fvlm_eval.summary import Summary
+from fvlm_eval.reports.rows import Breakdown, Comparison, FullRow, Report, Row
+from fvlm_eval.stats import holm, significance_level
+from fvlm_eval.summary import ChanceTest, Summary
 from fvlm_eval.tasks import BENCHMARKS
 
-
-def _cells_json(cells: dict[str, Cell | None]) -> dict:
-    return {name: cell.to_json() if cell is not None else {} for name, cell in cells.items()}
-
-
-@dataclass(frozen=True)
-class Row:
-    """One (run, mode, protocol) of the report, with the run's summaries by benchmark."""
-
-    label: str
-    run: str
-    mode: str
-    protocol: str
-    formulation: str
-    model: dict
-    summaries: dict[str, Summary]
-
-
-@dataclass(frozen=True)
-class FullRow:
-    """A row of the table of every protocol recorded."""
-
-    label: str
-    run: str
-    mode: str
-    protocol: str
-    formulation: str
-    name: str
-    cells: dict[str, Cell | None]
-
-    def to_json(self) -> dict:
-        return {
-            "label": self.label,
-            "run": self.run,
-            "mode": self.mode,
-            "protocol": self.protocol,
-            "formulation": self.formulation,
-            "name": self.name,
-            "cells": _cells_json(self.cells),
-        }
-
-
-@dataclass(frozen=True)
-class Breakdown:
-    """Per value of a benchmark's main breakdown field: every row's cell (runs on their headline protocol)."""
-
-    field: str
-    rows: dict[str, dict[str, Cell | None]]
-
-    def to_json(self) -> dict:
-        return {"field": self.field, "rows": {value: _cells_json(cells) for value, cells in self.rows.items()}}
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A run's generated-answer accuracy beside the published figure of the model it is (when there is one)."""
-
-    run: str
-    published_model: str | None  # the name its published figures go by (``Family.published_as``), if known
-    benchmark: str
-    ours: float | None
-    ci95: tuple[float, float] | None
-    published: float | None
-    published_protocol: str | None
-    difference: float | None
-
-    def to_json(self) -> dict:
-        return {
-            "run": self.run,
-            "published_model": self.published_model,
-            "benchmark": self.benchmark,
-            "ours": self.ours,
-            "ci95": list(self.ci95) if self.ci95 is not None else None,
-            "published": self.published,
-            "published_protocol": self.published_protocol,
-            "difference": self.difference,
-        }
-
-
-@dataclass(frozen=True)
-class Report:
-    """The report (see the module docstring): ``rows`` are labels, runs' then published ones; ``main``
-    label -> benchmark -> cell; ``row_parts`` a run row's (run, mode, protocol)."""
-
-    alpha: float
-    benchmarks: list[str]
-    rows: list[str]
-    run_rows: list[str]
-    protocols: dict[str, str]
-    sources: dict[str, str]
-    formulations: dict[str, str]
-    main: dict[str, dict[str, Cell | None]]
-    full: list[FullRow] = field(default_factory=list)
-    row_parts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    breakdowns: dict[str, Breakdown] = field(default_factory=dict)
-    comparisons: list[Comparison] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    regex_misreads: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    def cell(self, label: str, benchmark: str) -> Cell | None:
-        return self.main[label].get(benchmark)
-
-    def flagged(self) -> list[tuple[str, str, str]]:
-        """(run row, benchmark, reason) for every ⚠ of the main table."""
-        return [
-            (label, b, reason)
-            for label in self.run_rows
-            for b in self.benchmarks
-            for reason in (self.cell(label, b).flags if self.cell(label, b) is not None else ())
-        ]
-
-    def to_json(self) -> dict:
-        return {
-            "warnings": self.warnings,
-            "regex_misreads": {k: list(v) for k, v in self.regex_misreads.items()},
-            "alpha": self.alpha,
-            "benchmarks": self.benchmarks,
-            "rows": self.rows,
-            "run_rows": self.run_rows,
-            "protocols": self.protocols,
-            "sources": self.sources,
-            "formulations": self.formulations,
-            "full": [row.to_json() for row in self.full],
-            "row_parts": {label: list(parts) for label, parts in self.row_parts.items()},
-            "main": {label: _cells_json(cells) for label, cells in self.main.items()},
-            "breakdowns": {b: table.to_json() for b, table in self.breakdowns.items()},
-            "published_comparisons": [c.to_json() for c in self.comparisons],
-        }
+REPORT_FAMILY = "every run cell of this report (each run, mode, protocol and benchmark)"
 
 
 def _rows(
@@ -168,7 +48,8 @@ def _rows(
     rows: dict[tuple, Row] = {}
     names = run_names(runs)
     for run, name, found in zip(runs, names, summaries):
-        for (benchmark, mode), summary in found.items():
+        for (benchmark, folder_mode), summary in found.items():
+            mode = printable(folder_mode)
             recorded = summary.accuracy
             shown = protocols or (
                 protocol_order(recorded) if every else main_protocols(recorded, summary.headline_protocol)
@@ -215,12 +96,12 @@ def _comparisons(run_rows: list[Row], baselines: list[Baseline], alpha: float) -
             found.append(
                 Comparison(
                     row.label,
-                    name,
+                    printable(name) if name else name,
                     benchmark,
                     accuracy,
                     ours.ci95 if ours is not None else None,
                     theirs.accuracy if theirs else None,
-                    theirs.protocol if theirs else None,
+                    printable(theirs.protocol) if theirs else None,
                     accuracy - theirs.accuracy if theirs and accuracy is not None else None,
                 )
             )
@@ -246,34 +127,61 @@ def _breakdowns(benchmarks: list[str], run_rows: list[Row], baselines: list[Base
             cells = {
                 row.label: run_cell(row.summaries[benchmark], row.protocol, (field_name, value)) for row in headline
             }
-            cells.update({b.label: published_cell(b.accuracy) for b in per_category if b.value == value})
-            table[value] = cells
+            cells.update({printable(b.label): published_cell(b.accuracy) for b in per_category if b.value == value})
+            table[printable(value)] = cells
         tables[benchmark] = Breakdown(field_name, table)
     return tables
+
+
+def _tested(rows: list[Row]) -> list[tuple[str, str, str, str]]:
+    """(run, mode, protocol, benchmark) of every cell given an above-chance verdict: measured on some
+    question, not one whose questions all failed."""
+    return [
+        (row.run, row.mode, row.protocol, b)
+        for row in rows
+        for b, summary in row.summaries.items()
+        if not summary.coverage.all_failed
+        and summary.accuracy[row.protocol].accuracy is not None
+        and summary.accuracy[row.protocol].above_chance_p is not None
+    ]
 
 
 def build(
     runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, protocols: list[str] | None = None
 ) -> Report:
     """The report as data: rows (runs and published), the main table, breakdowns, comparisons."""
+    significance_level(alpha)
     warnings: list[str] = []
     runs = [Path(r) for r in runs]
     run_names(runs)  # the same folder twice is refused before anything is read
     summaries = [read_summaries(run, warnings) for run in runs]
     run_rows = _rows(runs, summaries, protocols)
+    every = _rows(runs, summaries, protocols, every=True)  # the main table's rows are among these
+    tested = _tested(every)
+    adjusted = dict(
+        zip(tested, holm([row_summary.accuracy[p].above_chance_p for row_summary, p in _summaries_of(every, tested)]))
+    )
+    chance_test = ChanceTest(alpha, len(tested), REPORT_FAMILY)
+
+    def cell(row: Row, benchmark: str) -> Cell | None:
+        key = (row.run, row.mode, row.protocol, benchmark)
+        return run_cell(
+            row.summaries[benchmark], row.protocol, alpha=alpha, adjusted_p=adjusted.get(key), cells=len(tested)
+        )
+
     published: dict[str, dict] = {}
     for b in baselines:
         if not b.breakdown:
-            published.setdefault(b.label, {"protocol": b.protocol, "source": b.source, "cells": {}})
-            published[b.label]["cells"][b.benchmark] = published_cell(b.accuracy)
+            label = printable(b.label)
+            published.setdefault(label, {"protocol": printable(b.protocol), "source": printable(b.source), "cells": {}})
+            published[label]["cells"][b.benchmark] = published_cell(b.accuracy)
     benchmarks = [b for b in BENCHMARKS if any(b in row.summaries for row in run_rows)]
-    main = {
-        row.label: {b: run_cell(row.summaries[b], row.protocol, alpha=alpha) for b in row.summaries} for row in run_rows
-    }
+    main = {row.label: {b: cell(row, b) for b in row.summaries} for row in run_rows}
     main.update({label: p["cells"] for label, p in published.items()})
     protocols_of = {row.label: protocol_name(row.protocol) for row in run_rows}
     protocols_of.update({label: p["protocol"] for label, p in published.items()})
     formulations = {row.label: row.formulation for row in run_rows}
+    formulations.update({printable(b.label): published_formulation(b.protocol) for b in baselines if b.breakdown})
     formulations.update({label: published_formulation(p["protocol"]) for label, p in published.items()})
     full = [
         FullRow(
@@ -283,9 +191,11 @@ def build(
             row.protocol,
             row.formulation,
             protocol_name(row.protocol),
-            {b: run_cell(row.summaries[b], row.protocol, alpha=alpha) for b in row.summaries},
+            {b: cell(row, b) for b in row.summaries},
+            row.headline,
+            row.framing,
         )
-        for row in _rows(runs, summaries, protocols, every=True)
+        for row in every
     ]
     misreads = {
         f"{row.run} {row.mode} on {benchmark}": (summary.regex_misreads, summary.coverage.recorded)
@@ -306,6 +216,16 @@ def build(
         row_parts={row.label: (row.run, row.mode, row.protocol) for row in run_rows},
         breakdowns=_breakdowns(benchmarks, run_rows, baselines),
         comparisons=_comparisons(run_rows, baselines, alpha),
-        warnings=warnings,
+        warnings=[printable(w) for w in warnings],
         regex_misreads=misreads,
+        headlines={row.label: row.headline for row in run_rows if row.headline},
+        framings={row.label: row.framing for row in run_rows if row.framing},
+        chance_test=chance_test,
+        aggregations={b: BENCHMARKS[b].aggregation for b in benchmarks if BENCHMARKS[b].aggregation != "pooled"},
     )
+
+
+def _summaries_of(rows: list[Row], keys: list[tuple[str, str, str, str]]) -> list[tuple[Summary, str]]:
+    """The summary and protocol of each (run, mode, protocol, benchmark) key, in order."""
+    by_key = {(row.run, row.mode, row.protocol): row for row in rows}
+    return [(by_key[key[:3]].summaries[key[3]], key[2]) for key in keys]

@@ -3,9 +3,12 @@
 A run's cell is its accuracy in percent with the 95% interval, the chance level on the same
 questions and its p-value, the protocol and its formulation; the overall cell of a run also
 carries its coverage (recorded / expected questions, categories, failures), the best
-constant-letter guess, the reasons it should not be read as skill (``flags``), and for a generated
-answer's protocol the unparseable answers. A cell whose questions all failed says so (never 0.0);
-one measured on no question is ``n/a``; a published figure is its accuracy alone; no cell is ``-``.
+constant-letter guess, the reasons it should not be read as skill (``flags``, its above-chance
+p-value Holm-adjusted over every cell the report tests: ``adjusted_p``), the rule that made it
+(``aggregation``: ``category_mean`` for a benchmark whose official score is the mean of its
+categories' accuracies, the ``pooled`` accuracy beside it), and for a generated answer's protocol the
+unparseable answers. A cell whose questions all failed says so (never 0.0); one measured on no
+question is ``n/a``; a published figure is its accuracy alone; no cell is ``-``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fvlm_eval.protocols import GENERATED, formulation_of
+from fvlm_eval.reports.printable import printable
 from fvlm_eval.summarize import flags
 from fvlm_eval.summary import Measure, Summary
 from fvlm_eval.tasks import BENCHMARKS
@@ -43,6 +47,10 @@ class Cell:
     not_measured: int | None = None
     unparseable: int | None = None
     all_unparseable: bool | None = None
+    adjusted_p: float | None = None
+    aggregation: str | None = None
+    pooled: float | None = None
+    averaged: int | None = None  # categories averaged (``aggregation == "category_mean"``)
 
     @property
     def overall(self) -> bool:
@@ -75,6 +83,12 @@ class Cell:
             "protocol": self.protocol,
             "formulation": self.formulation,
         }
+        if self.adjusted_p is not None:
+            value["above_chance_p_adjusted"] = self.adjusted_p
+        if self.aggregation is not None:
+            value.update(aggregation=self.aggregation)
+            if self.pooled is not None:
+                value.update(pooled=self.pooled, categories_averaged=self.averaged)
         if self.overall:
             letter, accuracy = self.constant_letter
             value.update(
@@ -98,10 +112,16 @@ def published_cell(accuracy: float) -> Cell:
 
 
 def run_cell(
-    summary: Summary, protocol: str, breakdown: tuple[str, str] | None = None, alpha: float = 0.05
+    summary: Summary,
+    protocol: str,
+    breakdown: tuple[str, str] | None = None,
+    alpha: float = 0.05,
+    adjusted_p: float | None = None,
+    cells: int = 1,
 ) -> Cell | None:
     """The cell of ``protocol`` in a run's (benchmark, mode), overall or for one ``breakdown`` (field, value);
-    ``None`` when it was not measured there."""
+    ``None`` when it was not measured there. ``adjusted_p``: the overall cell's above-chance p-value
+    Holm-adjusted over the ``cells`` the report tests."""
     result = summary.accuracy.get(protocol)
     formulation = formulation_of(protocol, result)
     measure: Measure | None = None
@@ -150,11 +170,23 @@ def run_cell(
         failed=coverage.failed,
         categories=f"{coverage.categories_present}/{coverage.categories_expected}",
         constant_letter=(result.letters.best_letter, 100 * result.letters.best_accuracy),
-        flags=tuple(flags(result, alpha=alpha)),
+        flags=tuple(printable(f) for f in flags(result, alpha=alpha, adjusted_p=adjusted_p, cells=cells)),
         not_measured=result.not_measured or None,
         unparseable=unparseable,
         all_unparseable=all_unparseable,
+        adjusted_p=adjusted_p,
+        aggregation=summary.aggregation,
+        pooled=100 * result.pooled.accuracy
+        if result.pooled is not None and result.pooled.accuracy is not None
+        else None,
+        averaged=len(result.breakdowns.get(_category_field(summary.benchmark), {}))
+        if result.pooled is not None
+        else None,
     )
+
+
+def _category_field(benchmark: str) -> str:
+    return BENCHMARKS[benchmark]().category_field if benchmark in BENCHMARKS else ""
 
 
 def measured_on(cell: Cell) -> str:
@@ -187,7 +219,9 @@ def fmt(cell: Cell | None, benchmark: str | None = None, with_coverage: bool = T
         failed = f"; {cell.failed} failed" if cell.failed else ""
         unparseable = f"; {cell.unparseable} unparseable" if cell.unparseable and not cell.all_unparseable else ""
         partial = f"{measured_on(cell)}; " if measured_on(cell) else ""
-        text += f" ({partial}{cell.recorded}/{cell.expected} q, {cell.categories} {noun}{chance}{failed}{unparseable})"
+        mean = f"; the mean of {cell.averaged} {noun}' accuracies" if cell.averaged is not None else ""
+        counts = f"{cell.recorded}/{cell.expected} q, {cell.categories} {noun}"
+        text += f" ({partial}{counts}{mean}{chance}{failed}{unparseable})"
     elif measured_on(cell):
         text += f" ({measured_on(cell)})"
     return text

@@ -1,14 +1,17 @@
 """A report's charts: ``comparison.png`` (every row on every benchmark) and ``breakdown_<benchmark>.png``
-(per category), written atomically as PNGs."""
+(per category), written atomically as PNGs. Every series is named in the legend with its formulation
+(a cloze one with its framing; a published figure's its own) and its run's headline marked
+(``Report.series``)."""
 
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 from fvlm_eval.files import write_bytes_atomic
-from fvlm_eval.reports.build import Report
 from fvlm_eval.reports.cells import Cell
+from fvlm_eval.reports.rows import Report
 from fvlm_eval.tasks import BENCHMARKS
 
 
@@ -99,13 +102,22 @@ def charts(report: Report, folder: Path) -> list[Path]:
     written = []
     labels, benchmarks = report.rows, report.benchmarks
     colours = dict(zip(labels, palette(len(labels))))
-    titles = [BENCHMARKS[b]().title for b in benchmarks]
-    figure, axis = plt.subplots(figsize=(min(max(7.0, 0.35 * len(labels) * len(benchmarks) + 2), 16.0) + 4.5, 5))
+    titles = [textwrap.fill(BENCHMARKS[b]().title, 16) for b in benchmarks]  # many side by side: no label overlaps
+    widest = max(16.0, 2.0 * len(benchmarks))
+    figure, axis = plt.subplots(figsize=(min(max(7.0, 0.35 * len(labels) * len(benchmarks) + 2), widest) + 4.5, 5))
     width = 0.8 / max(len(labels), 1)
     for i, label in enumerate(labels):
         cells = [report.cell(label, b) for b in benchmarks]
         hatch = "" if label in report.run_rows else "//"
-        _bars(axis, np.arange(len(benchmarks)) + i * width, cells, width, colours[label], label, hatch=hatch)
+        _bars(
+            axis,
+            np.arange(len(benchmarks)) + i * width,
+            cells,
+            width,
+            colours[label],
+            report.series(label),
+            hatch=hatch,
+        )
     for j, benchmark in enumerate(benchmarks):
         chances = [cell.chance for label in report.run_rows if (cell := report.cell(label, benchmark)) is not None]
         chances = [c for c in chances if c is not None]
@@ -123,7 +135,11 @@ def charts(report: Report, folder: Path) -> list[Path]:
     axis.set_xticks(np.arange(len(benchmarks)) + width * (len(labels) - 1) / 2, titles)
     axis.set_ylabel("accuracy % (95% interval)")
     axis.set_ylim(0, 100)
-    axis.set_title("fvlm-eval: runs (solid) vs published (hatched); dashed: chance; n/m: not measured")
+    axis.set_title(
+        "fvlm-eval: runs (solid) vs published (hatched), each series named with its formulation and the "
+        "headline marked\ndashed: chance; n/m: not measured",
+        fontsize=10,
+    )
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
     figure.tight_layout()
     path = folder / "comparison.png"
@@ -144,7 +160,7 @@ def charts(report: Report, folder: Path) -> list[Path]:
                 cells,
                 height,
                 colours[column],
-                column,
+                report.series(column),
                 horizontal=True,
                 hatch=hatch,
             )
@@ -166,7 +182,11 @@ def charts(report: Report, folder: Path) -> list[Path]:
         axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, values, fontsize=8)
         axis.set_xlim(0, 100)
         axis.set_xlabel("accuracy % (95% interval); dashed: chance; n/m: not measured")
-        axis.set_title(f"{BENCHMARKS[benchmark]().title} by {table.field}")
+        axis.set_title(
+            f"{BENCHMARKS[benchmark]().title} by {table.field}: each run on its headline protocol, each published "
+            "figure in its own formulation (named in the legend)",
+            fontsize=9,
+        )
         handles, names = axis.get_legend_handles_labels()
         unique = dict(zip(names, handles))
         axis.legend(

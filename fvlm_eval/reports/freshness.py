@@ -7,6 +7,10 @@ are the truth.
   did not fail, the protocol predicted a letter, and it is the gold one); a record whose stored
   ``correct`` disagrees (a hand edit) is counted in a warning naming the file, and the recomputed
   value is used.
+- ``pred`` is recomputed too, from the record's own scores, and the scores from its token
+  log-probabilities where they can be (``recompute``): a record whose scores are not its
+  log-probabilities' or whose ``pred`` is not its scores' choice is counted in a warning naming the
+  file, and the recomputed values are used (``correct`` then follows them).
 - A ``summary.json`` older than ``samples.jsonl`` (an interrupted rerun, edited records), or none
   beside the records, is a warning: numbers must be computed from the records. The summary
   supplies only the selection of questions it counts (``questions``: a later ``--limit`` may
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from fvlm_eval.files import read_json
 from fvlm_eval.records import Record, latest_by_id, read_records
+from fvlm_eval.reports.recompute import recompute
 from fvlm_eval.wording import agreeing, counted
 
 SAMPLES, SUMMARY = "samples.jsonl", "summary.json"
@@ -154,12 +159,29 @@ def load_run_folder(folder: Path) -> RunFolder:
                 "they are left out"
             )
         records = {i: records[i] for i in selected if i in records}
-    edited = []
+    edited, rescored, repredicted = [], [], []
     for key, record in records.items():
-        correct = recomputed_correct(record)
-        if correct != record.correct:
+        if recomputed_correct(record) != record.correct:
             edited.append(key)
-            records[key] = dataclasses.replace(record, correct=correct)
+        found = recompute(record)
+        if found.scores_changed:
+            rescored.append(f"{key} ({', '.join(found.scores_changed)})")
+        if found.preds_changed:
+            repredicted.append(f"{key} ({', '.join(found.preds_changed)})")
+        correct = recomputed_correct(found.record)
+        if found.record is not record or correct != record.correct:
+            records[key] = dataclasses.replace(found.record, correct=correct)
+    if rescored:
+        warnings.append(
+            f"{samples}: {counted(len(rescored), 'record')} {agreeing(len(rescored), 'holds', 'hold')} scores that "
+            f"are not their own token log-probabilities' (hand-edited?), e.g. {rescored[0]}; recomputed from them"
+        )
+    if repredicted:
+        warnings.append(
+            f"{samples}: {counted(len(repredicted), 'record')} {agreeing(len(repredicted), 'holds', 'hold')} a `pred` "
+            f"that is not its own scores' choice (hand-edited, or recorded by an older rule?), e.g. {repredicted[0]}; "
+            "recomputed from the scores"
+        )
     if edited:
         warnings.append(
             f"{samples}: {counted(len(edited), 'record')} {agreeing(len(edited), 'holds', 'hold')} `correct` flags "

@@ -13,7 +13,8 @@ from pathlib import Path
 from fvlm_eval.errors import RecordError
 from fvlm_eval.protocols import CIRCULAR, GENERATED
 from fvlm_eval.reports import ReportError
-from fvlm_eval.reports.freshness import load_run_folder
+from fvlm_eval.reports.freshness import RunFolder, load_run_folder
+from fvlm_eval.reports.printable import printable
 from fvlm_eval.summarize import circular_unparseable, summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import BENCHMARKS, get_benchmark
@@ -22,9 +23,22 @@ from fvlm_eval.tasks import BENCHMARKS, get_benchmark
 def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], Summary]:
     """(benchmark, mode) -> the summary of each ``<benchmark>/<mode>`` folder of one run (see the module
     docstring); every warning is appended to ``warnings``."""
+    return {key: summary for key, (summary, _) in read_run(run, warnings).items()}
+
+
+def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], tuple[Summary, RunFolder]]:
+    """(benchmark, mode) -> (its summary computed from its records, the folder as read by the one rule:
+    its records, its ``summary.json``) for each ``<benchmark>/<mode>`` folder of one run; a run whose
+    shards were not merged is refused, saying how to merge them."""
     run = Path(run)
     if not run.is_dir():
         raise ReportError(f"{run}: no such run folder")
+    shards = sorted(run.glob("*/*/samples.shard-*.jsonl"))
+    if shards:
+        raise ReportError(
+            f"{run}: holds unmerged shards ({shards[0].relative_to(run)}); run `fvlm-eval merge {run}` first (once "
+            "every shard has finished)"
+        )
     found = {}
     folders = sorted({p.parent for name in ("summary.json", "samples.jsonl") for p in run.glob(f"*/*/{name}")})
     for folder in folders:
@@ -63,7 +77,7 @@ def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[s
             summary = summary.replace(
                 accuracy={**summary.accuracy, circular: circular_unparseable(summary.accuracy[circular], records)}
             )
-        found[(benchmark, mode)] = summary
+        found[(benchmark, mode)] = (summary, loaded)
     if not found:
         hint = (
             " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
@@ -92,8 +106,9 @@ def _disagreement(path: Path, stated: dict, computed: Summary) -> list[str]:
 
 
 def run_names(runs: list[Path]) -> list[str]:
-    """A distinct name per run: its folder's name, with as many parent folders as it takes to tell
-    two runs apart (``a/step_9000`` and ``b/step_9000``)."""
+    """A distinct, ``printable`` name per run: its folder's name, with as many parent folders as it takes to
+    tell two runs apart (``a/step_9000`` and ``b/step_9000``); ``#2``, ``#3``... after a name that only a
+    control character told apart."""
     paths = [Path(r).resolve() for r in runs]
     if len(set(paths)) < len(paths):
         raise ReportError("the same run folder is given twice")
@@ -101,5 +116,9 @@ def run_names(runs: list[Path]) -> list[str]:
     while True:
         names = ["/".join(p.parts[-depth:]) for p in paths]
         if len(set(names)) == len(names) or depth >= max(len(p.parts) for p in paths):
-            return names
+            break
         depth += 1
+    shown: list[str] = []
+    for name in map(printable, names):
+        shown.append(name if name not in shown else f"{name} #{len(shown) + 1}")
+    return shown

@@ -4,7 +4,9 @@ No name or number is ever cut ("…"), at 80 columns or in a log that is not a t
 are narrow by construction (one row per mode and protocol shown, a table per benchmark, coverage
 in its own table; formulations abbreviated by the legend ``FORMULATION_CODES``, printed under
 the table), every column is as wide as its widest cell, and a table that still does not fit the
-console is folded into rows: one line per row, ``header: value; ...``, wrapped between words.
+console is folded into rows: one line per row, ``header: value; ...``, wrapped between words. Each
+table's title names the headline protocol and the cloze framing; text from data is ``printable`` (an
+escape character in a folder name or an error is shown, never obeyed).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from fvlm_eval.protocols import GENERATED, formulation_of, main_protocols
-from fvlm_eval.reports.build import Report
 from fvlm_eval.reports.cells import fmt
+from fvlm_eval.reports.printable import printable
+from fvlm_eval.reports.reasons import KINDS, grouped_reasons, kind_of
+from fvlm_eval.reports.rows import Report
 from fvlm_eval.summary import Measure, ProtocolResult, Summary
 from fvlm_eval.tasks import BENCHMARKS
 from fvlm_eval.wording import counted
@@ -57,7 +61,8 @@ def print_rows(
     """A table when every column fits whole in the console's width, else one line per row
     (``header: value; ...``). Nothing is ever cut short."""
     keep = [i for i, h in enumerate(headers) if i == 0 or any(str(r[i]) for r in rows)]  # drop an all-empty column
-    headers, rows = [headers[i] for i in keep], [[r[i] for i in keep] for r in rows]
+    headers, rows = [printable(headers[i]) for i in keep], [[printable(r[i]) for i in keep] for r in rows]
+    title = printable(title)
     right = {keep.index(i) for i in right if i in keep}
     widths = [max([cell_len(h), *(cell_len(str(r[i])) for r in rows)]) for i, h in enumerate(headers)]
     if sum(widths) + GAP * (len(widths) - 1) <= console.width:
@@ -85,6 +90,29 @@ def print_rows(
             highlight=False,
             markup=False,
         )
+
+
+def headline_title(summaries: list[Summary]) -> str:
+    """``headline cloze_pmi; cloze framing plain``: the headline protocol(s) and cloze framing(s) of these summaries."""
+    headlines = list(dict.fromkeys(s.headline_protocol for s in summaries))
+    framings = list(dict.fromkeys(s.cloze_framing for s in summaries if s.cloze_framing))
+    words = f"headline {', '.join(headlines)}"
+    return words + (f"; cloze framing {', '.join(framings)}" if framings else "")
+
+
+def _report_headlines(report: Report, benchmark: str, codes: dict[str, str]) -> str:
+    """The headline protocol of each run on ``benchmark`` (``headline R1 cloze_pmi, R2 reference``) and the
+    cloze framings of its cloze rows."""
+    found: dict[str, list[str]] = {}
+    for label, mark in report.headlines.items():
+        run, _, protocol = report.row_parts[label]
+        if report.cell(label, benchmark) is not None and (mark == "headline" or benchmark in mark):
+            found.setdefault(protocol, [])
+            if codes[run] not in found[protocol]:
+                found[protocol].append(codes[run])
+    words = "headline " + (", ".join(f"{' '.join(runs)} {p}" for p, runs in found.items()) or "not shown")
+    framings = sorted({f for label, f in report.framings.items() if report.cell(label, benchmark) is not None})
+    return words + (f"; cloze framing {', '.join(framings)}" if framings else "")
 
 
 def accuracy_cell(result: ProtocolResult, summary: Summary, protocol: str) -> str:
@@ -140,7 +168,9 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
                 )
         print_rows(
             console,
-            f"{benchmark}: accuracy % (failed questions count as wrong; ⚠ = not above chance or a constant letter)",
+            f"{benchmark}: accuracy % (failed questions count as wrong; ⚠ = not above chance or a constant letter; "
+            + headline_title([s for (b, _), s in summaries.items() if b == benchmark])
+            + ")",
             ["mode", "form", "protocol", "accuracy [95% CI]", "chance", "note"],
             rows,
             {3, 4},
@@ -188,13 +218,34 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
                 first_failure = summary.failures[0]
                 console.print(
                     escape(
-                        f"{benchmark} {mode}: {len(summary.failures)} failed (counted wrong), e.g. "
-                        f"{first_failure['id']}: {first_failure['error']}"
+                        printable(
+                            f"{benchmark} {mode}: {len(summary.failures)} failed (counted wrong), e.g. "
+                            f"{first_failure['id']}: {first_failure['error']}"
+                        )
                     ),
                     style="yellow",
                 )
-            for flag in summary.flags.get(protocol, ()):
-                console.print(escape(f"{benchmark} {mode} ({protocol}): {flag}"), style="yellow")
+        for line in flag_lines(benchmark, protocol, [summaries[(benchmark, mode)] for mode in modes]):
+            console.print(escape(printable(line)), style="yellow")
+
+
+def flag_lines(benchmark: str, protocol: str, summaries: list[Summary]) -> list[str]:
+    """The ⚠ reasons of a benchmark's headline protocol, one line per kind of reason naming its modes (each
+    mode's own, with its numbers, is in its summary.json's ``flags``)."""
+    kinds: dict[str, list[str]] = {}
+    for summary in summaries:
+        for flag in summary.flags.get(protocol, ()):
+            kinds.setdefault(kind_of(flag), []).append(summary.mode)
+    lines = []
+    for kind, modes in kinds.items():
+        test = next((s.chance_test for s in summaries if s.chance_test is not None), None)
+        how = (
+            f" (exact test, Holm-adjusted over each summary's {test.cells} protocols, alpha {test.alpha:g})"
+            if kind == KINDS[0][1] and test is not None and test.cells > 1
+            else ""
+        )
+        lines.append(f"{benchmark} ({protocol}): {kind}{how}: {', '.join(dict.fromkeys(modes))}")
+    return lines
 
 
 def print_report(report: Report, folder=None, console: Console | None = None) -> None:
@@ -250,20 +301,22 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
                 )
         print_rows(
             console,
-            f"{title}: accuracy % (95% interval; ⚠ = not above chance or a constant letter)",
+            f"{title}: accuracy % (95% interval; ⚠ = not above chance or a constant letter; "
+            + _report_headlines(report, benchmark, codes)
+            + ")",
             ["run", "mode", "form", "protocol", "accuracy [95% CI]", "chance"],
             rows,
             {4, 5},
         )
         for note in notes:
-            console.print(f"  {note}", highlight=False, markup=False)
+            console.print(f"  {printable(note)}", highlight=False, markup=False)
     for line in legend:
         console.print(line, highlight=False, markup=False)
     console.print(FORMULATION_LEGEND, style="dim", highlight=False, markup=False)
     for warning in report.warnings:
-        console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
-    for label, benchmark, flag in report.flagged():
-        console.print(f"⚠ {label} on {benchmark}: {flag}", style="yellow", highlight=False, markup=False)
+        console.print(f"warning: {printable(warning)}", style="yellow", highlight=False, markup=False)
+    for line in grouped_reasons(report):
+        console.print(f"⚠ {printable(line)}", style="yellow", highlight=False, markup=False)
     for c in report.comparisons:
         if c.published is not None and c.ours is not None:
             console.print(

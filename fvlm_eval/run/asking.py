@@ -5,6 +5,9 @@ again one question at a time, so that one bad question fails alone."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import unicodedata
 from dataclasses import dataclass
 
 from fvlm_eval.answers import GENERATION_INSTRUCTION
@@ -13,7 +16,7 @@ from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, make_record
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import Benchmark
-from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, GenerateRequest, Question
+from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, GenerateRequest, Question
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class Asking:
                     prompt,
                     self.hashes[question.id],
                     result=result,
+                    error=not_finite([r for _, r, _ in answers[i]], cloze[i], question.letters),
                     clip=clips[question.media.key],
                     generation=generation,
                     cloze=cloze[i],
@@ -114,3 +118,39 @@ class Asking:
                 )
             )
         return records
+
+
+def with_blank_options_failed(question: Question) -> Question:
+    """``question``, failed when an option's text is blank (empty, or only spaces, NBSP, zero-width or
+    control characters): the cloze formulation (the default headline's) has no answer text to score
+    for it, so the question is a recorded failure naming the option, never silently wrong."""
+    blank = [o.letter for o in question.options if is_blank(o.text)]
+    if question.error or not blank:
+        return question
+    which = f"option {blank[0]} has" if len(blank) == 1 else f"options {', '.join(blank)} have"
+    return dataclasses.replace(
+        question, error=f"{which} no text (empty, or only spaces): the cloze formulation cannot score it"
+    )
+
+
+def is_blank(text: str) -> bool:
+    """No visible character: only separators (spaces, NBSP), control and format characters (zero-width)."""
+    return all(unicodedata.category(c)[0] in "ZC" for c in text)
+
+
+NOT_FINITE = "the model gave log-probabilities that are NaN or infinite"
+DIVERGED = ": diverged weights, or an overflow in this dtype; no prediction is made from them"
+
+
+def not_finite(results: list[ChoiceResult], cloze: ClozeResult, letters: tuple[str, ...]) -> str | None:
+    """Why a question's scores cannot be trusted: a log-probability that is NaN or infinite (diverged
+    weights, an overflow in half precision) in any rotation or in the cloze formulation; else ``None``.
+    Such a question is a recorded failure, never a prediction (``max`` of NaNs picks the first letter)."""
+    for result in results:
+        for letter, option in zip(letters, result.options):
+            if not all(map(math.isfinite, option.logprobs)):
+                return f"{NOT_FINITE} (options listed, option {letter}){DIVERGED}"
+    for letter, after_question, neutral in zip(letters, cloze.logprobs, cloze.neutral):
+        if not all(map(math.isfinite, (*after_question, *neutral))):
+            return f"{NOT_FINITE} (cloze, option {letter}){DIVERGED}"
+    return None

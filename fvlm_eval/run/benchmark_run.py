@@ -12,6 +12,7 @@ import re
 import time
 
 from fvlm_eval.files import write_json_atomic
+from fvlm_eval.media.frame_cache import UNREPAIRABLE
 from fvlm_eval.media.workers import decoded
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, append_records, latest_by_id, make_record, question_sha256, read_records
@@ -160,10 +161,13 @@ class BenchmarkRun:
         self.locks = []
 
     def recorded_summary(self) -> str:
-        parts = [
-            f"{self.benchmark.name} {m} {len(self.done[m] & self.selected)}/{len(self.questions)} recorded"
-            for m in self.modes
-        ]
+        """What is on disk now for this run's questions, per mode (read back: the records are the truth)."""
+        parts = []
+        for mode in self.modes:
+            on_disk = [r for i, r in read_all_records(self.folders[mode]).items() if i in self.selected]
+            failed = sum(1 for r in on_disk if r.failed)
+            again = f" ({failed} of them failed: scored again on resume)" if failed else ""
+            parts.append(f"{self.benchmark.name} {mode} {len(on_disk)}/{len(self.questions)} recorded{again}")
         return ", ".join(parts)
 
     def every_attempt_failed(self) -> bool:
@@ -229,8 +233,8 @@ class BenchmarkRun:
     def _count_frames(self, clip, cache_outcome: str, warning: str | None) -> None:
         if isinstance(clip, Clip):
             self.frames["from_cache" if clip.from_cache else "decoded"] += 1
-        if cache_outcome in ("corrupt", "stale"):
-            self.frames[f"cache_{cache_outcome}"] += 1
+        if cache_outcome in ("corrupt", "stale", UNREPAIRABLE):
+            self.frames["cache_stale" if cache_outcome == "stale" else "cache_corrupt"] += 1
         if warning and warning not in self.messages:
             self.messages.append(warning)
 

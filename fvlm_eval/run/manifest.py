@@ -51,7 +51,7 @@ def manifest(benchmark: Benchmark, mode: str, settings: RunSettings, model: Mode
         "circular": settings.circular,
         "cloze_framing": settings.cloze_framing,
         "step": settings.step,
-        "data_dir": str(settings.data_dir),
+        "data_dir": str(Path(settings.data_dir).resolve()),  # absolute: a report made elsewhere finds it
         "shard": settings.shard.name if settings.shard else None,
         "command_line": settings.command_line or " ".join(sys.argv),
         "python": platform.python_version(),

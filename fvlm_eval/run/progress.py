@@ -1,7 +1,10 @@
-"""What a run says while it scores: one line before (nothing to score, or resuming), then a progress bar."""
+"""What a run says while it scores: one line before (nothing to score, or resuming), then a progress bar
+on a terminal, or progress lines every few seconds where output is not one (CI logs, ``| tee``)."""
 
 from __future__ import annotations
 
+import datetime
+import time
 from contextlib import nullcontext
 
 from fvlm_eval.types import Question
@@ -45,20 +48,23 @@ def announce(
 
 class ProgressBar:
     """A rich progress bar over ``total`` questions (rate, failures, time left);
-    ``update(advance=, rate=, failed=)``."""
+    ``update(advance=, rate=, failed=)``. The numbers keep their width at any terminal width (80 columns
+    included): the label and the bar give way, shortened with an ellipsis."""
 
     def __init__(self, console, label: str, total: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.table import Column
 
+        digits = len(str(total))
         columns = (
-            TextColumn(label),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:.1f} q/s"),
-            TextColumn("failed {task.fields[failed]}"),
-            TimeRemainingColumn(),
+            TextColumn(label, table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")),
+            BarColumn(bar_width=None, table_column=Column(ratio=2)),
+            MofNCompleteColumn(table_column=Column(width=2 * digits + 1, no_wrap=True, justify="right")),
+            TextColumn("{task.fields[rate]:.1f} q/s", table_column=Column(width=9, no_wrap=True, justify="right")),
+            TextColumn("failed {task.fields[failed]}", table_column=Column(width=7 + digits, no_wrap=True)),
+            TimeRemainingColumn(compact=True, table_column=Column(width=8, no_wrap=True)),
         )
-        self.progress = Progress(*columns, console=console, transient=False, refresh_per_second=2)
+        self.progress = Progress(*columns, console=console, transient=False, refresh_per_second=2, expand=True)
         self.total = total
 
     def __enter__(self) -> "ProgressBar":
@@ -73,6 +79,55 @@ class ProgressBar:
         self.progress.update(self.task, **fields)
 
 
+class ProgressLines:
+    """Progress as plain lines, for output that is not a terminal (CI logs, ``| tee``), where a live bar
+    shows nothing until it ends: a line every ``FIRST_EVERY_SECONDS`` in a run's first minute, then every
+    ``LATER_EVERY_SECONDS``, and one at the end. Same ``update(advance=, rate=, failed=)``."""
+
+    FIRST_EVERY_SECONDS = 5.0
+    LATER_EVERY_SECONDS = 30.0
+
+    def __init__(self, console, label: str, total: int, clock=time.monotonic):
+        self.console, self.label, self.total, self.clock = console, label, total, clock
+        self.done, self.rate, self.failed, self.said_done = 0, 0.0, 0, 0
+
+    def __enter__(self) -> "ProgressLines":
+        self.started = self.said = self.clock()
+        return self
+
+    def __exit__(self, *exc):
+        if self.done != self.said_done:
+            self._say()
+        return False
+
+    def update(self, advance: int = 0, rate: float = 0.0, failed: int = 0) -> None:
+        self.done, self.rate, self.failed = self.done + advance, rate, failed
+        now = self.clock()
+        every = self.FIRST_EVERY_SECONDS if now - self.started < 60 else self.LATER_EVERY_SECONDS
+        if now - self.said >= every:
+            self._say()
+
+    def _say(self) -> None:
+        self.said, self.said_done = self.clock(), self.done
+        left = (self.total - self.done) / self.rate if self.rate > 0 else None
+        eta = (
+            f", about {datetime.timedelta(seconds=round(left))} left"
+            if left is not None and self.done < self.total
+            else ""
+        )
+        self.console.print(
+            f"{self.label}: {self.done}/{self.total} questions, {self.rate:.1f} q/s, failed {self.failed}{eta}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,  # one line in a log, however long
+        )
+
+
 def progress_bar(console, label: str, show: bool, total: int):
-    """A ``ProgressBar``, or a context that yields ``None`` when nothing is shown."""
-    return ProgressBar(console, label, total) if show else nullcontext(None)
+    """A ``ProgressBar`` on a terminal (or in a notebook), ``ProgressLines`` elsewhere, or a context that
+    yields ``None`` when nothing is shown."""
+    if not show:
+        return nullcontext(None)
+    if console.is_terminal or console.is_jupyter:
+        return ProgressBar(console, label, total)
+    return ProgressLines(console, label, total)

@@ -14,6 +14,7 @@ import dataclasses
 from fvlm_eval.errors import ExitCode
 from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_as_interrupt
 from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.run.asking import with_blank_options_failed
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
 from fvlm_eval.run.settings import RunOutcome, RunSettings
 from fvlm_eval.tasks import Benchmark, get_benchmark
@@ -68,7 +69,7 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         for note in loaded.notes:
             if note.startswith("duplicate question id"):
                 console.print(f"{name}: {note}", style="yellow", markup=False, highlight=False)
-        questions = select(loaded.questions, benchmark, settings.limit)
+        questions = [with_blank_options_failed(q) for q in select(loaded.questions, benchmark, settings.limit)]
         if not questions:
             if not loaded.problems:
                 outcome.messages.append(

@@ -193,12 +193,30 @@ def test_other_weights_cannot_resume_a_folder(data, tmp_path, tokenizer):
         (dict(benchmarks="scienceqa", circular=1), "circular=1: must be True or False"),
         (dict(benchmarks="scienceqa", tokenizer="nonsense"), "tokenizer: a str is not a tokenizer"),
         (dict(benchmarks="scienceqa", dtype="float16"), "dtype='float16': not applied to a model already in memory"),
+        (dict(benchmarks="scienceqa", device="cpu"), "device='cpu': not applied to a model already in memory"),
+        (dict(benchmarks="scienceqa", family="smolvlm"), "family='smolvlm': the model in memory is of family 'fvlm'"),
+        (dict(benchmarks="scienceqa", device=3), "device=3: give a device name"),
+        (dict(benchmarks="scienceqa", batch_size="4"), "batch_size='4': must be a whole number at least 1"),
+        (dict(benchmarks="scienceqa", workers=-1), "workers=-1: must be a whole number at least 0"),
+        (dict(benchmarks="scienceqa", max_new_tokens=0), "max_new_tokens=0: must be a whole number at least 1"),
+        (dict(benchmarks="scienceqa", subtitles="yes"), "subtitles='yes': must be True or False"),
+        (dict(benchmarks="scienceqa", keep_going="no"), "keep_going='no': must be True or False"),
+        (dict(benchmarks="scienceqa", keep_records="yes"), "keep_records='yes': must be True or False"),
+        (dict(benchmarks="scienceqa", progress="no"), "progress='no': must be True or False"),
+        (dict(benchmarks="scienceqa", distributed="false"), "distributed='false': must be True or False"),
+        (dict(benchmarks="scienceqa", data_dir=5), "data_dir=5: must be a path"),
+        (dict(benchmarks="scienceqa", output_dir=3.5), "output_dir=3.5: must be a path"),
+        (dict(benchmarks="scienceqa", output_dir=" "), "output_dir is empty"),
+        (dict(benchmarks="scienceqa", frame_cache=7), "frame_cache=7: must be a path"),
+        (dict(benchmarks="scienceqa", name=5), "name=5: must be text"),
+        (dict(benchmarks="scienceqa", shard=5), "shard=5: give 'i/n'"),
+        (dict(benchmarks="scienceqa", command_line=["x"]), r"command_line=\['x'\]: must be text"),
     ],
 )
 def test_wrong_arguments_name_the_setting(data, tmp_path, tokenizer, call, message):
-    call = {"tokenizer": tokenizer, **call}
+    call = {"tokenizer": tokenizer, "data_dir": data, "output_dir": tmp_path, "progress": False, **call}
     with pytest.raises(SettingsError, match=message) as raised:
-        evaluate(tiny_model(), data_dir=data, output_dir=tmp_path, progress=False, **call)
+        evaluate(tiny_model(), **call)
     assert "--" not in str(raised.value).split(":")[0]  # the Python argument, not a CLI flag
     assert not (tmp_path / "scienceqa").exists()  # refused before any record was written
     with pytest.raises(SettingsError, match="not something fvlm-eval can evaluate"):
@@ -283,3 +301,59 @@ def test_an_in_memory_smolvlm_scores_as_its_folder(data, tmp_path):
     assert [comparable(r) for r in in_memory.results[0].records] == [
         comparable(r) for r in from_folder.results[0].records
     ]
+
+
+def test_diverged_weights_are_refused_before_scoring(data, tmp_path, tokenizer, model_dir):
+    """A model holding NaN (in memory, or an adapter already built) is refused naming the tensor; nothing is
+    written: never a run that says "always A" with exit code 0."""
+    from fvlm_eval.models import ModelLoadError, load_model
+
+    model = tiny_model()
+    with torch.no_grad():
+        model.llm.model.layers[0].mlp.up_proj.weight[0, 0] = float("nan")
+    common = dict(data_dir=data, output_dir=tmp_path / "out", frame_cache=False, workers=0, progress=False)
+    with pytest.raises(
+        ModelLoadError, match=r"1 weight tensor holds NaN .*llm\.model\.layers\.0\.mlp\.up_proj\.weight"
+    ):
+        evaluate(model, "scienceqa", tokenizer=tokenizer, **common)
+    adapter = load_model(str(model_dir), device="cpu")
+    with torch.no_grad():
+        adapter.model.q_init.fill_(float("inf"))
+    with pytest.raises(ModelLoadError, match=r"q_init\): the weights diverged"):
+        evaluate(adapter, "scienceqa", **common)
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_names_non_finite_tensors_and_takes_ddp_checkpoints(capsys, tmp_path):
+    model = tiny_model(5)
+    config = tmp_path / "model-config.json"
+    config.write_text(json.dumps({"llm": TINY_LLM, "dino": TINY_DINO, "query_dim": TINY_QUERY_DIM}))
+    diverged = {
+        k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in model.state_dict().items()
+    }
+    torch.save({"model_state_dict": diverged}, tmp_path / "nan.pt")
+    code = main(["export-checkpoint", str(tmp_path / "nan.pt"), str(tmp_path / "out-nan"), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 1 and "nan.pt: 73 of its 73 tensors hold NaN or infinity (q_static, q_init" in err, err
+    assert "(+69 more)" in err and "differs" not in err and not (tmp_path / "out-nan").exists()
+    torch.save({"model_state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "ddp.pt")
+    folder = export_checkpoint(tmp_path / "ddp.pt", tmp_path / "out-ddp", config)
+    assert (folder / "model.safetensors").is_file()
+
+
+def test_none_stands_for_the_default_of_a_setting(data, tmp_path, tokenizer):
+    """``cloze_framing=None`` is the default framing, recorded as such (it once ran the chat framing, recorded
+    ``null``); a family given for an in-memory model is accepted when it is the model's own."""
+    common = dict(data_dir=data, frame_cache=False, workers=0, keep_records=True, progress=False, limit=1)
+    got = evaluate(tiny_model(), "scienceqa", tokenizer=tokenizer, cloze_framing=None, family="fvlm", **common)
+    plain = evaluate(tiny_model(), "scienceqa", tokenizer=tokenizer, **common)
+    (record,), (expected,) = got.results[0].records, plain.results[0].records
+    assert record.cloze["framing"] == "plain" and record.scores == expected.scores
+
+
+def test_finite_weights_are_told_apart_even_when_their_sum_overflows():
+    from fvlm_eval.models.memory import finite
+
+    assert finite(torch.full((4,), 3e38)) and finite(torch.arange(5))  # sum inf, every value finite; integers
+    assert not finite(torch.tensor([1.0, float("nan")])) and not finite(torch.tensor([float("-inf"), 1.0]))
+    assert not finite(torch.tensor([float("inf"), float("-inf")]).to(torch.bfloat16))

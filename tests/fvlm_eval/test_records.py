@@ -261,3 +261,37 @@ def test_temporaries_left_by_a_killed_writer_are_swept_by_the_next_write(tmp_pat
     assert json.loads(path.read_text()) == {"a": 1}
     assert not abandoned.exists() and not beside.exists()
     assert fresh.exists() and other.exists() and unrelated.exists()
+
+
+def test_records_are_strict_json_both_ways(tmp_path):
+    """A NaN score is never written as a bare ``NaN`` (strict readers refuse the file), and a line holding one
+    is an error naming the file and line."""
+    record = make_record(QUESTION, "m", "Which state?\nA. Ohio\nB. Texas", "q" * 64, ChoiceResult("p" * 64, OPTIONS))
+    broken = dataclasses.replace(record, scores={**record.scores, "sum": {"A": float("nan"), "B": -1.0}})
+    with pytest.raises(RecordError, match="not finite"):
+        append_records(tmp_path / "s.jsonl", [broken])
+    assert not (tmp_path / "s.jsonl").exists() or not (tmp_path / "s.jsonl").read_bytes()
+    append_records(tmp_path / "s.jsonl", [record])
+    line = json.dumps({**json.loads((tmp_path / "s.jsonl").read_text()), "recorded_at": float("inf")})
+    (tmp_path / "s.jsonl").write_text((tmp_path / "s.jsonl").read_text() + line + "\n")
+    with pytest.raises(RecordError, match=r"s\.jsonl:2: not a JSON record \(Infinity is not a JSON number"):
+        read_records(tmp_path / "s.jsonl")
+
+
+def test_options_of_the_same_text_are_one_answer_in_the_cloze_formulation():
+    """Identical texts get identical cloze scores: the prediction names the last of them, as MVBench's gold
+    (the last candidate equal to the answer) does, and the record says which options share a text."""
+    from fvlm_eval.types import ClozeResult
+
+    twice = dataclasses.replace(
+        QUESTION, options=(Option("A", "Texas"), Option("B", "Ohio"), Option("C", "Texas")), gold="C"
+    )
+    options = OPTIONS + (OptionLogprobs((6, 2, 4, 2, 198), (-1.0, -1.0, -1.7, -0.1, -0.1), 3, (2, 3), "C", 2),)
+    same = ((-0.5,), (-3.0,), (-0.5,))
+    cloze = ClozeResult("c" * 64, ((4,), (3,), (4,)), same, ((-1.0,), (-1.0,), (-1.0,)))
+    prompt = "Which state?\nA. Texas\nB. Ohio\nC. Texas"
+    record = make_record(twice, "m", prompt, "q" * 64, ChoiceResult("p" * 64, options), cloze=cloze)
+    assert {record.pred[p] for p in ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi")} == {"C"}
+    assert record.correct["cloze_pmi"] and record.pred["reference"] == "B"  # a listed letter keeps its own choice
+    assert "same-text-options: A, C" in record.notes, record.notes
+    assert not any(n.startswith("near-tie") and "cloze" in n for n in record.notes), record.notes

@@ -279,3 +279,50 @@ def test_above_chance_p_by_groups_equals_one_convolution_per_question():
         for correct in {0, 1, len(counts) // 3, len(counts) // 2, len(counts), len(counts) + 1}:
             expected = float(min(1.0, law[correct:].sum())) if correct < len(law) else 0.0
             assert abs(above_chance_p(correct, counts) - expected) < 1e-9
+
+
+# ----- many cells at once, levels over their whole range, intervals from few videos (issue 23) -----------
+
+
+def test_holm_adjusts_by_hand_and_keeps_the_family_wise_error():
+    from fvlm_eval.stats import holm
+
+    # sorted 0.01, 0.02, 0.04 of 3: 3 x 0.01, max(0.03, 2 x 0.02), max(0.04, 1 x 0.04); order kept
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0]) and holm([]) == []
+    rng = np.random.default_rng(7)  # 40 cells at chance, 2000 reports: any cell called above chance <= alpha
+    p = rng.random((2000, 40))
+    wrong = np.mean([min(holm(list(row))) < 0.05 for row in p])
+    assert wrong <= 0.05 and np.mean(p.min(axis=1) < 0.05) > 0.8  # uncorrected: almost every report
+
+
+@pytest.mark.parametrize("alpha", [0, 0.5, 0.7, 1, -0.1, math.nan, math.inf, True, "0.05"])
+def test_a_significance_level_out_of_its_range_is_one_clear_error(alpha):
+    from fvlm_eval.errors import SettingsError
+    from fvlm_eval.stats import significance_level
+
+    with pytest.raises(SettingsError, match="--alpha .*: must be above 0 and below 0.5"):
+        significance_level(alpha)
+
+
+def test_tiny_and_near_half_levels_give_a_finite_positive_detectable_drop():
+    """alpha 1e-17 used to raise (1 - 1e-17 == 1.0 in floating point); alpha >= 0.5 gave a negative drop."""
+    from fvlm_eval.stats import significance_level
+
+    before, after = [True] * 10 + [False] * 10, [False] * 5 + [True] * 15
+    for alpha in (1e-17, 1e-300, 0.05, 0.4999):
+        test = paired_cluster_test(before, after, [str(i) for i in range(20)], significance_level(alpha))
+        assert math.isfinite(test.detectable) and test.detectable > 0 and test.z > 0, alpha
+
+
+def test_a_change_interval_never_claims_certainty_from_one_video_or_videos_alike():
+    low, high = paired_bootstrap([True] * 5, [False] * 5, ["v"] * 5)  # one video, all lost: was [-1, -1]
+    assert (low, high) == (-1.0, 1.0)
+    low, high = paired_bootstrap([True] * 6, [False] * 6, ["a"] * 3 + ["b"] * 3)  # two videos, both lost alike
+    assert low == -1.0 and high > -1.0 + 0.5
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(1, 12))
+        before, after = list(rng.random(n) < 0.5), list(rng.random(n) < 0.5)
+        low, high = paired_bootstrap(before, after, [f"v{rng.integers(0, 3)}" for _ in range(n)], resamples=200)
+        assert -1.0 <= low < high <= 1.0

@@ -6,7 +6,7 @@ import pytest
 
 from fvlm_eval.models import load_model
 from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
-from fvlm_eval.records import make_record, read_records
+from fvlm_eval.records import Record, make_record, read_records
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.summarize import summarize_records
@@ -103,8 +103,12 @@ def test_circular_asks_every_rotation_on_frames_encoded_once(circular_run):
     assert {"circular_reference", "permavg_reference", "circular_generated", *CLOZE_PROTOCOLS} <= set(blocks)
     assert blocks["circular_sum"]["formulation"] == "circular" and blocks["cloze_pmi"]["formulation"] == "cloze"
     counts = [len(r.letters) for r in records.values()]
-    assert blocks["circular_sum"]["chance"] == pytest.approx(sum(n**-n for n in counts) / len(counts))
+    # a circular protocol's chance is its plain one's (1/n): a choice that ignores positions is the same in
+    # every rotation; and a question right under every rotation is right as listed, so never more significant
+    assert blocks["circular_sum"]["chance"] == pytest.approx(sum(1 / n for n in counts) / len(counts))
+    assert blocks["circular_sum"]["chance"] == blocks["sum"]["chance"]
     assert blocks["circular_sum"]["correct"] <= blocks["sum"]["correct"]
+    assert blocks["circular_sum"]["above_chance_p"] >= blocks["sum"]["above_chance_p"]
     assert "circular_sum" not in plain.summaries[("scienceqa", "coarse_only")].to_json()["accuracy"]
 
 
@@ -161,3 +165,74 @@ def test_a_rerun_that_drops_circular_says_what_it_replaces(circular_run, model_d
     assert any("earlier circular rotations (add --circular to keep them) are replaced" in m for m in outcome.messages)
     blocks = circular_run[True][1].summaries[("scienceqa", "coarse_only")].to_json()["accuracy"]
     assert blocks["circular_sum"]["letters"]["best_constant"] == {"letter": None, "accuracy": 0.0}
+
+
+# ----- the verdicts of one summary are one family; circular chance holds for position-free choices ---------
+
+
+def _preferring(index: int, options: int, right: bool) -> Record:
+    """A question answered by a position-free preference (the same option in every rotation): right or not."""
+    import dataclasses
+
+    from fvlm_eval.types import LETTERS
+    from tests.fvlm_eval.constructed import record
+
+    letters = LETTERS[:options]
+    chosen = letters[0] if right else letters[-1]
+    pred = {"option_text": chosen, "circular_option_text": chosen}
+    return dataclasses.replace(
+        record(index, right, f"img{index}"),
+        letters=letters,
+        scores={"option_text": {x: -1.0 if x == chosen else -2.0 for x in letters}},
+        pred=pred,
+        correct={p: right for p in pred},
+    )
+
+
+def test_a_position_free_random_preference_is_at_chance_under_circular_too():
+    """60 ScienceQA-style questions with 2-10 options, a random model whose choice reads only the option's text
+    (the same option in every rotation): right on 12 (20%). Circular chance used to be (1/n)^n (3.4% here), so
+    20% read p = 3.5e-10 with no ⚠; chance is 1/n, as for the protocol itself, and the circular number is never
+    more significant than the plain one."""
+    counts = [2, 3, 4, 5, 6, 7, 8, 9, 10, 4] * 6
+    records = [_preferring(i, n, i % 5 == 0) for i, n in enumerate(counts)]
+    summary = summarize_records(get_benchmark("scienceqa"), "m", records, len(records))
+    circular, plain = summary.accuracy["circular_option_text"], summary.accuracy["option_text"]
+    assert circular.accuracy == pytest.approx(0.2) and circular.chance == pytest.approx(plain.chance)
+    assert circular.chance > 0.2
+    assert circular.above_chance_p == pytest.approx(plain.above_chance_p) and circular.above_chance_p > 0.5
+    assert any("not significantly above chance" in f for f in summary.flags["circular_option_text"])
+
+
+def test_a_summary_holm_adjusts_its_verdicts_over_its_protocols_and_says_so():
+    """One protocol of many right on 6 of 9 by luck (p = 0.01 against 25%): no longer above chance once the
+    summary's 11 protocols are one family (Holm)."""
+    import dataclasses
+
+    from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
+    from tests.fvlm_eval.constructed import choosing, record
+
+    records = []
+    for i in range(9):
+        base = record(i, i < 2, f"v{i}", cloze=True, generated=True)  # 2 of 9 under every protocol
+        lucky = "A" if i < 6 else "B"  # cloze_pmi: 6 of 9
+        records.append(
+            dataclasses.replace(
+                base,
+                scores={**base.scores, "cloze_pmi": choosing(lucky, "cloze_pmi")},
+                pred={**base.pred, "cloze_pmi": lucky},
+                correct={**base.correct, "cloze_pmi": lucky == "A"},
+            )
+        )
+    summary = summarize_records(get_benchmark("videomme"), "coarse_fine", records, 9, "cloze_pmi")
+    lucky = summary.accuracy["cloze_pmi"]
+    tested = len(PROTOCOLS) + len(CLOZE_PROTOCOLS) + 1
+    assert lucky.above_chance_p < 0.05 and lucky.adjusted_p == pytest.approx(min(1.0, tested * lucky.above_chance_p))
+    (flag,) = [f for f in summary.flags["cloze_pmi"] if "chance" in f]
+    assert f"Holm-adjusted over {tested} cells" in flag
+    written = summary.to_json()
+    assert written["above_chance_test"]["correction"] == "holm" and written["above_chance_test"]["cells"] == tested
+    assert written["accuracy"]["cloze_pmi"]["above_chance_p_adjusted"] == lucky.adjusted_p
+    from fvlm_eval.summary import Summary
+
+    assert Summary.from_json(written).chance_test == summary.chance_test

@@ -210,3 +210,29 @@ def test_missing_keys_say_when_the_135m_configuration_was_assumed(tmp_path, mode
     )  # a tiny model's weights, but no config.json to say so
     with pytest.raises(CheckpointError, match="has no config.json: using the fVLM-135M configuration"):
         load_fvlm(tmp_path, device="cpu")
+
+
+def test_weights_holding_nan_or_infinity_are_refused_naming_the_tensors(tmp_path, model):
+    state = dict(model.state_dict())
+    state["q_init"] = torch.full_like(state["q_init"], float("nan"))
+    state["llm.model.norm.weight"] = state["llm.model.norm.weight"].clone()
+    state["llm.model.norm.weight"][0] = float("inf")
+    folder = write_folder(tmp_path / "diverged", state)
+    with pytest.raises(
+        CheckpointError, match=r"2 of its \d+ tensors hold NaN or infinity \(llm\.model\.norm\.weight, q_init\)"
+    ):
+        load_fvlm(folder, device="cpu")
+
+
+def test_a_ddp_checkpoint_loads_and_key_lists_stay_short(tmp_path, model):
+    """``module.`` (DistributedDataParallel) is cut off when every key has it, as ``_orig_mod.`` is; a key list
+    in an error names a few keys and how many more."""
+    torch.save({"model_state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "ddp.pt")
+    (tmp_path / "config.json").write_text(json.dumps(TINY_SPEC.to_json()))
+    loaded, _ = load_fvlm(tmp_path / "ddp.pt", device="cpu")
+    assert torch.equal(logits_of(loaded), logits_of(model))
+    renamed = {f"other.{k}": v for k, v in model.state_dict().items()}
+    folder = write_folder(tmp_path / "renamed", renamed)
+    with pytest.raises(CheckpointError) as raised:
+        load_fvlm(folder, device="cpu")
+    assert len(str(raised.value)) < 600 and "more)" in str(raised.value)

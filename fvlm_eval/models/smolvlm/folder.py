@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,31 +94,45 @@ def read_settings(folder: Path, config, image_processor) -> Settings:
     processor_path = folder / "processor_config.json"
     processor = read_json_object(processor_path) if processor_path.is_file() else {}
     if "image_seq_len" in processor:
-        seq_len = int(processor["image_seq_len"])
+        seq_len = positive(processor["image_seq_len"], processor_path, "image_seq_len", whole=True)
     else:
         vision = config.vision_config
         seq_len = int((vision.image_size // vision.patch_size) ** 2 // config.scale_factor**2)
-    preprocessor = read_json_object(folder / "preprocessor_config.json")
-    video = preprocessor.get("video_sampling")
+    video_path = folder / "preprocessor_config.json"
+    video = read_json_object(video_path).get("video_sampling")
+    prefix = "video_sampling."
     if not isinstance(video, dict):
         video_path = folder / "video_preprocessor_config.json"
         saved = read_json_object(video_path) if video_path.is_file() else {}
-        video = (
-            saved.get("video_sampling")
-            if isinstance(saved.get("video_sampling"), dict)
-            else {"fps": saved.get("fps"), "max_frames": saved.get("num_frames"), "video_size": saved.get("size")}
-        )
-    size = video.get("video_size") or {}
+        if isinstance(saved.get("video_sampling"), dict):
+            video = saved["video_sampling"]
+        else:
+            video, prefix = (
+                {"fps": saved.get("fps"), "num_frames": saved.get("num_frames"), "size": saved.get("size")},
+                "",
+            )
+    size_key, frames_key = ("video_size", "max_frames") if prefix else ("size", "num_frames")
+    size = video.get(size_key) or {}
     edge = size.get("longest_edge") if isinstance(size, dict) else None
     resample = "bilinear" if int(getattr(image_processor, "resample", 1) or 1) == 2 else "lanczos"
     return Settings(
         image_seq_len=seq_len,
         tile_size=tile,
-        video_longest_edge=int(edge or tile),
-        fps=float(video.get("fps") or DEFAULT_FPS),
-        max_frames=int(video.get("max_frames") or DEFAULT_MAX_FRAMES),
+        video_longest_edge=positive(edge or tile, video_path, f"{prefix}{size_key}.longest_edge", whole=True),
+        fps=positive(video.get("fps") or DEFAULT_FPS, video_path, f"{prefix}fps"),
+        max_frames=positive(video.get(frames_key) or DEFAULT_MAX_FRAMES, video_path, prefix + frames_key, whole=True),
         resample=resample,
     )
+
+
+def positive(value, path: Path, key: str, whole: bool = False):
+    """A setting of a model folder's file that must be a positive (whole) number, or a ``ModelLoadError``
+    naming the file and the key."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not number or (whole and not float(value).is_integer()):
+        kind = "a positive whole number" if whole else "a positive number"
+        raise ModelLoadError(f"{path}: {key} must be {kind}, not {value!r}")
+    return int(value) if whole else float(value)
 
 
 def first_line(error: Exception) -> str:

@@ -8,8 +8,9 @@ builds every text node with ``textContent`` (never HTML from data). A Content-Se
 allows only the page's own script (by its hash) and ``data:`` images: no request can leave.
 
 Per question and mode: the question, its options and gold letter, reloaded from the benchmark
-with the run's ``data_dir`` (from the manifest; "question text not available" when that copy is
-gone; "question changed since the run: text not shown" when today's question's
+with the run's ``data_dir`` (from the manifest, absolute since it is recorded so; an older run's
+relative one is looked for from the run folder up, then from here: ``data_folder``; "question text
+not available" when that copy is gone; "question changed since the run: text not shown" when today's question's
 ``question_sha256`` is not the record's, so no new text, option or frame sits beside old scores); every
 protocol's choice, correctness and scores from the records; the generated answer,
 the letter read from it and how; and thumbnails of the sampled frames, read from the frame cache
@@ -46,7 +47,21 @@ class RunMode:
     folder: Path
 
 
-def _load_questions(benchmark: str, settings: dict, data_dir: str | None) -> tuple[dict, dict, str | None]:
+def data_folder(data_dir: str, benchmark: str, run: Path) -> Path:
+    """The data folder a manifest names: as recorded when absolute; a relative one (an older run recorded
+    it as typed) from the run folder or the first folder above it that holds the benchmark's copy, else
+    from the current folder."""
+    path = Path(data_dir).expanduser()
+    if path.is_absolute():
+        return path
+    run = Path(run).resolve()
+    for base in (run, *run.parents):
+        if get_benchmark(benchmark).folder(base / path).exists():
+            return base / path
+    return path.resolve()
+
+
+def _load_questions(benchmark: str, settings: dict, data_dir: Path | None) -> tuple[dict, dict, str | None]:
     """(id -> Question of the benchmark's copy at ``data_dir``, id -> its ``question_sha256`` today,
     computed as the runner does), or ({}, {}, why not)."""
 
@@ -124,6 +139,8 @@ def browser_data(
     protocols: dict[str, dict] = {}
     loaded: dict[tuple, tuple[dict, str | None]] = {}
     tasks: list[tuple] = []  # one per distinct (media, sampling, transform): its thumbnails' arguments
+    headlines: dict[str, int] = {}
+    framings: set[str] = set()
     for part in _run_modes(runs):
         try:  # the one rule of report and regress: records are the truth, ``correct`` recomputed
             loaded_folder = load_run_folder(part.folder)
@@ -137,7 +154,11 @@ def browser_data(
         except RecordError:
             settings = {}
         manifest = summary.get("manifest", {})
+        if loaded_folder.headline_protocol:
+            headlines[loaded_folder.headline_protocol] = headlines.get(loaded_folder.headline_protocol, 0) + 1
+        framings |= {r.cloze["framing"] for r in records if r.cloze and isinstance(r.cloze.get("framing"), str)}
         data_dir = manifest.get("data_dir")
+        data_dir = data_folder(data_dir, part.benchmark, runs[part.run]) if isinstance(data_dir, str) else None
         key = (part.benchmark, data_dir, bool(settings.get("subtitles")))
         if key not in loaded:
             loaded[key] = _load_questions(part.benchmark, settings, data_dir)
@@ -215,8 +236,11 @@ def browser_data(
         entry.update(thumbs)
     order = protocol_order(protocols)
     modes = list(dict.fromkeys(r[2] for r in results))
+    headline = max(headlines, key=lambda p: (headlines[p], p in order), default=None)
     return {
         "runs": names,
+        "headline": headline if headline in order else (order[0] if order else None),
+        "framings": sorted(framings),
         "benchmarks": {
             b: {"title": BENCHMARKS[b]().title, "category": BENCHMARKS[b]().category_field}
             for b in dict.fromkeys(q["b"] for q in questions)

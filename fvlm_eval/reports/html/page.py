@@ -18,10 +18,12 @@ from pathlib import Path
 
 from fvlm_eval.files import write_text_atomic
 from fvlm_eval.protocols import formulation_label
-from fvlm_eval.reports.build import Report
 from fvlm_eval.reports.cells import fmt
 from fvlm_eval.reports.html.browser import browser_data, json_for_script
 from fvlm_eval.reports.html.thumbnails import THUMBNAILS
+from fvlm_eval.reports.markdown import BREAKDOWN_NOTE, aggregation_words, headline_words, verdict_words
+from fvlm_eval.reports.reasons import grouped_reasons
+from fvlm_eval.reports.rows import Report
 from fvlm_eval.tasks import BENCHMARKS
 
 
@@ -31,6 +33,11 @@ def _asset(name: str) -> str:
 
 def _e(value) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _plain(markdown_text: str) -> str:
+    """A sentence written for report.md, as plain text (no backticks, ``\\n`` a line break's mark)."""
+    return markdown_text.replace("`", "").replace("\\n", "⏎")
 
 
 def _table(headers: list[str], rows: list[list[str]], caption: str | None = None) -> str:
@@ -48,15 +55,16 @@ def tables_html(report: Report) -> str:
     parts = [
         "<h2>Main comparison</h2>",
         "<p>Accuracy %, 95% interval (clustered by video), coverage and the chance level of a uniform guess on the "
-        f"same questions; failed questions count as wrong. ⚠: not significantly above chance (exact test, alpha "
-        f"{_e(report.alpha)}) or not above always answering one letter.</p>",
+        f"same questions; failed questions count as wrong. {_e(verdict_words(report))}</p>",
+        f"<p>{_e(_plain(headline_words(report)))}</p>",
+        *[f"<p>{_e(_plain(sentence))}</p>" for sentence in aggregation_words(report, dict(zip(benchmarks, titles)))],
         _table(
             ["model and mode", "formulation", "protocol", *titles],
             [
                 [
                     label,
-                    formulations.get(label, ""),
-                    report.protocols[label],
+                    report.formulation_text(label),
+                    report.protocol_text(label),
                     *[fmt(report.cell(label, b), b) for b in benchmarks],
                 ]
                 for label in report.rows
@@ -65,12 +73,12 @@ def tables_html(report: Report) -> str:
     ]
     used = list(dict.fromkeys(formulations[label] for label in report.rows if label in formulations))
     parts.append("<ul>" + "".join(f"<li><b>{_e(f)}</b>: {_e(formulation_label(f))}</li>" for f in used) + "</ul>")
-    flags = [f"{label} on {BENCHMARKS[b]().title}: {f}" for label, b, f in report.flagged()]
-    if report.warnings or flags:
+    reasons = grouped_reasons(report)
+    if report.warnings or reasons:
         parts.append(
             "<ul class='warn'>"
             + "".join(f"<li>{_e(w)}</li>" for w in report.warnings)
-            + "".join(f"<li>⚠ {_e(f)}</li>" for f in flags)
+            + "".join(f"<li>⚠ {_e(f)}</li>" for f in reasons)
             + "</ul>"
         )
     if report.full:
@@ -81,7 +89,9 @@ def tables_html(report: Report) -> str:
                 cell = row.cells.get(b)
                 chance = f" (chance {cell.chance:.1f})" if cell is not None and cell.chance is not None else ""
                 cells.append(fmt(cell, b, with_coverage=False) + chance)
-            rows.append([f"{row.run} {row.mode}", row.formulation, row.protocol, *cells])
+            formulation = f"{row.formulation} ({row.framing} framing)" if row.framing else row.formulation
+            protocol = f"{row.protocol} ({row.headline})" if row.headline else row.protocol
+            rows.append([f"{row.run} {row.mode}", formulation, protocol, *cells])
         parts += [
             "<h2>Every protocol recorded, by formulation</h2>",
             _table(["model and mode", "formulation", "protocol", *titles], rows),
@@ -93,7 +103,8 @@ def tables_html(report: Report) -> str:
         ]
         parts += [
             f"<h2>{_e(BENCHMARKS[benchmark]().title)} by {_e(table.field)}</h2>",
-            _table([table.field, *columns], rows),
+            f"<p>{_e(BREAKDOWN_NOTE)}</p>",
+            _table([table.field, *[report.series(c) for c in columns]], rows),
         ]
     if report.sources:
         parts.append(
@@ -116,6 +127,14 @@ def render(report: Report, data: dict, charts: list[Path], warnings: list[str] =
         if path.is_file()
     )
     notes = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+    headline = data.get("headline")
+    framings = data.get("framings") or []
+    starts = (
+        f"<p id='browser-headline'>The protocol filter starts on the runs' headline protocol, "
+        f"<b>{_e(headline)}</b>{_e(' (cloze framing: ' + ', '.join(framings) + ')' if framings else '')}.</p>"
+        if headline
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{policy}">
@@ -128,7 +147,7 @@ def render(report: Report, data: dict, charts: list[Path], warnings: list[str] =
 <section id="tables">{tables_html(report)}</section>
 <section id="charts"><h2>Charts</h2>{images}</section>
 <section id="browser"><h2>Questions</h2>
-<ul class="warn" id="browser-warnings">{notes}</ul>
+<ul class="warn" id="browser-warnings">{notes}</ul>{starts}
 <noscript>The question browser needs JavaScript; the tables above do not.</noscript>
 <div id="filters"></div><p id="count" role="status"></p><div id="pager-top" class="pager"></div>
 <table id="questions"><thead></thead><tbody></tbody></table><div id="pager-bottom" class="pager"></div>

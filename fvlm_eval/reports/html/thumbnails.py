@@ -1,6 +1,7 @@
 """Thumbnails for the question browser: a strip of a few of a media's sampled frames, read from the
 frame cache when the run's entry is there, else decoded once with the run's sampling; made in worker
-processes when there are many."""
+processes when there are many (``thumbnail_pool``), which end with the report that started them, even
+when it is killed by SIGKILL (``media.workers.die_with_parent``, as the run's decoding workers do)."""
 
 from __future__ import annotations
 
@@ -103,8 +104,22 @@ def all_thumbnails(tasks: list[tuple], workers: int | None, say=None) -> list[di
         say(f"report.html: thumbnails of {len(tasks)} media (frame cache, else decoded; {max(workers, 1)} processes)")
     if workers <= 1 or len(tasks) < 64:  # a pool costs seconds to start
         return [_thumbnail_task(task) for task in tasks]
+    with thumbnail_pool(workers) as pool:
+        return list(pool.map(_thumbnail_task, tasks, chunksize=8))
+
+
+def thumbnail_pool(workers: int):
+    """A pool of ``workers`` spawned processes, each of which ends when this process ends, however it ends
+    (no worker is left running under init after a SIGKILL of the report)."""
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_thumbnail_task, tasks, chunksize=8))
+    from fvlm_eval.media.workers import die_with_parent
+
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )

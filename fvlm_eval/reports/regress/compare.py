@@ -12,17 +12,34 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError
+from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError, SettingsError
 from fvlm_eval.files import read_json
 from fvlm_eval.protocols import formulation
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder, no_records
 from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row
-from fvlm_eval.stats import mcnemar_exact, paired_bootstrap, paired_cluster_test, questions_needed
+from fvlm_eval.stats import (
+    mcnemar_exact,
+    paired_bootstrap,
+    paired_cluster_test,
+    questions_needed,
+    significance_level,
+)
 from fvlm_eval.wording import agreeing, counted
 
 COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
 DEFAULT_PROTOCOL = "reference"  # when neither run has a summary to name its headline protocol
+
+
+def drop_in_points(max_drop: float) -> float:
+    """``max_drop`` when it is a usable drop in points (0 to 100), else a ``SettingsError`` (exit 2)."""
+    number = isinstance(max_drop, (int, float)) and not isinstance(max_drop, bool)
+    if not number or not 0 <= max_drop <= 100:
+        shown = f"{max_drop:g}" if number else repr(max_drop)
+        raise SettingsError(
+            f"--max-drop {shown}: must be a number of points from 0 to 100 (an accuracy moves by 100 at most)"
+        )
+    return float(max_drop)
 
 
 class RegressUnusable(FvlmEvalError, ValueError):
@@ -166,10 +183,8 @@ def compare_runs(
     """Pair, compare and decide (see the module docstring); the verdict's exit code: 0 pass; 1 a drop larger
     than ``max_drop`` points, significant at ``alpha``; 3 settings or protocol differ; 4 not comparable;
     5 underpowered (``allow_underpowered``: a pass with a warning)."""
-    if not 0 < alpha < 1:
-        raise ValueError(f"--alpha {alpha}: must be above 0 and below 1")
-    if max_drop < 0:
-        raise ValueError(f"--max-drop {max_drop}: must be 0 or more")
+    significance_level(alpha)
+    drop_in_points(max_drop)
     base_runs, cur_runs = _runs(baseline, "baseline"), _runs(current, "current")
     common = sorted(set(base_runs) & set(cur_runs))
     if not common:

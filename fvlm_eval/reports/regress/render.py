@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.regress.result import Comparison, Row
 from fvlm_eval.wording import counted
 
@@ -34,19 +35,23 @@ def console_text(result: Comparison, folder: Path) -> str:
         s = r.stats
         flag = " **(significant drop)**" if r in result.failing else ""
         lines.append(
-            f"- {r.benchmark} {r.mode} [{r.protocol}, {r.formulation}]: {s.baseline:.1f}% -> {s.current:.1f}% "
+            f"- {r.benchmark} {printable(r.mode)} [{r.protocol}, {r.formulation}]: "
+            f"{s.baseline:.1f}% -> {s.current:.1f}% "
             f"({s.delta:+.1f}{flag}; 95% CI [{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]; p = {s.p_drop:.3g}; "
             f"detectable drop {_detectable(r)}; {counted(s.n, 'question')} on "
             f"{counted(s.videos, 'video')}, {len(s.lost)} lost, {len(s.gained)} gained)"
         )
-    return "\n".join(lines + ["", f"Per breakdown, and the questions that flipped: {folder / 'regress.md'}"]) + "\n"
+    return (
+        "\n".join(lines + ["", f"Per breakdown, and the questions that flipped: {printable(folder / 'regress.md')}"])
+        + "\n"
+    )
 
 
 def markdown(result: Comparison) -> str:
     lines = [
         f"## fvlm-eval regression: {result.verdict}",
         "",
-        f"baseline `{result.baseline}` vs current `{result.current}`; fail when a drop exceeds "
+        f"baseline `{printable(result.baseline)}` vs current `{printable(result.current)}`; fail when a drop exceeds "
         f"{counted(result.max_drop, 'point')} and an exact sign-flip test over videos (one-sided) gives p < "
         f"{result.alpha:g}. *Detectable*: the smallest drop this comparison finds {result.power:.0%} of "
         f"the time at that level; above --max-drop it is underpowered. McNemar's p treats questions as "
@@ -61,12 +66,13 @@ def markdown(result: Comparison) -> str:
     ]
     for items, title in sections:
         if items:
-            lines += [title, ""] + [f"- {m}" for m in items] + [""]
+            lines += [title, ""] + [f"- {printable(m)}" for m in items] + [""]
     weak = [r for r in result.rows if r.overall and r.underpowered and r not in result.failing]
     if weak:
         lines += [f"**Underpowered: a drop of {counted(result.max_drop, 'point')} could not have been detected.**", ""]
         lines += [
-            f"- {r.benchmark} {r.mode}: detectable drop {_detectable(r)} ({counted(r.stats.n, 'question')} on "
+            f"- {r.benchmark} {printable(r.mode)}: detectable drop {_detectable(r)} "
+            f"({counted(r.stats.n, 'question')} on "
             f"{counted(r.stats.videos, 'video')}, {len(r.stats.lost) + len(r.stats.gained)} changed); "
             f"{_needed(r)} would be needed"
             for r in weak
@@ -79,10 +85,10 @@ def markdown(result: Comparison) -> str:
     ]
     for r in result.rows:
         s = r.stats
-        where = f"{r.breakdown}={r.value}" if r.breakdown else "**all**"
+        where = printable(f"{r.breakdown}={r.value}") if r.breakdown else "**all**"
         flag = " ⚠" if r in result.failing else ""
         lines.append(
-            f"| {r.benchmark} | {r.mode} | {r.protocol} ({r.formulation}) | {where} | {s.n} ({s.videos}) | "
+            f"| {r.benchmark} | {printable(r.mode)} | {r.protocol} ({r.formulation}) | {where} | {s.n} ({s.videos}) | "
             f"{s.baseline:.1f} | {s.current:.1f} | {s.delta:+.1f}{flag} | "
             f"[{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}] | {s.p_drop:.3g} | {_points(s.detectable_drop)} | "
             f"{s.mcnemar_p:.3g} | {len(s.lost)} | {len(s.gained)} |"
@@ -91,11 +97,12 @@ def markdown(result: Comparison) -> str:
         lost, gained = r.stats.lost, r.stats.gained
         lines += [
             "",
-            f"<details><summary>{r.benchmark} {r.mode}: {len(lost)} now wrong, {len(gained)} now right</summary>",
+            f"<details><summary>{r.benchmark} {printable(r.mode)}: {len(lost)} now wrong, {len(gained)} now right"
+            "</summary>",
             "",
-            "now wrong: " + (", ".join(lost[:200]) or "none"),
+            "now wrong: " + (printable(", ".join(lost[:200])) or "none"),
             "",
-            "now right: " + (", ".join(gained[:200]) or "none"),
+            "now right: " + (printable(", ".join(gained[:200])) or "none"),
             "",
             "</details>",
         ]
@@ -103,9 +110,10 @@ def markdown(result: Comparison) -> str:
         if ids["baseline_only"] or ids["current_only"]:
             lines += [
                 "",
-                f"**{name}: ids in one run only** (not compared): baseline only {len(ids['baseline_only'])}, "
+                f"**{printable(name)}: ids in one run only** (not compared): "
+                f"baseline only {len(ids['baseline_only'])}, "
                 f"current only {len(ids['current_only'])}",
             ]
     if result.unpaired_runs:
-        lines += ["", "benchmark/mode in one run only: " + ", ".join(result.unpaired_runs)]
+        lines += ["", "benchmark/mode in one run only: " + printable(", ".join(result.unpaired_runs))]
     return "\n".join(lines) + "\n"

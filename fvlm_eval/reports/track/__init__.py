@@ -1,6 +1,7 @@
 """``fvlm-eval track``: accuracy against training step, over the runs of many checkpoints.
 
-Each run folder (the ``--output-dir`` of ``fvlm-eval run``) is one checkpoint; its training step
+Each run folder (the ``--output-dir`` of ``fvlm-eval run``) is one checkpoint, read as ``report`` reads a
+run: the records are the truth (``checkpoints``); its training step
 is the manifest's ``step`` (``run --step N``, ``evaluate(step=N)``) or, failing that, read from
 the folder's name (``step_9000``, ``checkpoint-9000``, ``ckpt9000``, ``global_step9000``,
 ``iter_9000``, or just ``9000``). Per benchmark, mode and protocol: the accuracy at each step with its
@@ -25,14 +26,16 @@ from fvlm_eval.reports.track.checkpoints import (
     load_checkpoints,
     step_from_name,
 )
-from fvlm_eval.reports.track.render import best_caveat, chart, csv_text, markdown
+from fvlm_eval.reports.track.render import best_caveat, chart, console_lines, csv_text, markdown
+from fvlm_eval.stats import significance_level
 
 DEFAULT_SEED = 0
 
 
 def default_output(paths: list[Path]) -> Path:
     first = Path(paths[0])
-    return (first if not list(first.glob("*/*/summary.json")) else first.parent) / "track"
+    is_run = any(first.glob("*/*/summary.json")) or any(first.glob("*/*/samples.jsonl"))
+    return (first.parent if is_run else first) / "track"
 
 
 def track(
@@ -44,6 +47,7 @@ def track(
 ) -> tuple[list[Path], dict]:
     """Write ``track.md``, ``track.csv``, ``track.png`` (and ``track.json``); returns the paths
     and the analysis (points, best, pairs, halves)."""
+    significance_level(alpha)
     checkpoints = load_checkpoints([Path(p) for p in paths])
     chosen = chosen_protocols(checkpoints, protocols)
     analysis = analyse(checkpoints, chosen, seed, alpha)
@@ -63,9 +67,10 @@ def track(
             "best": analysis["best"],
             "halves": analysis["halves"],
             "pairs": analysis["pairs"],
+            "warnings": analysis["warnings"],
         },
     )
     return written, analysis
 
 
-__all__ = ["TrackError", "best_caveat", "find_runs", "load_checkpoints", "step_from_name", "track"]
+__all__ = ["TrackError", "best_caveat", "console_lines", "find_runs", "load_checkpoints", "step_from_name", "track"]

@@ -1,19 +1,19 @@
 """``track``'s statistics: accuracy per step, the best checkpoint (and the honest alternative: chosen on one
-half of the videos, confirmed on the other), and consecutive checkpoints compared as ``regress`` compares."""
+half of the videos, confirmed on the other), and consecutive checkpoints compared as ``regress`` compares.
+
+Checkpoints measured on different questions (a ``--limit`` run beside a full one) are not ranked by their
+own numbers: the best step is chosen on the questions all of them measured alike (same id and
+``question_sha256``), and said so; when they share none, no best step is named, and the reason is said.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
-from fvlm_eval.reports.freshness import load_run_folder
 from fvlm_eval.reports.regress.compare import compare_pair
-from fvlm_eval.reports.track.checkpoints import Checkpoint, points
-
-
-def _records(folder: Path) -> dict:
-    """The records a summary counts (id -> record), read by the harness's one rule."""
-    return dict(load_run_folder(folder).records)
+from fvlm_eval.reports.track.checkpoints import Checkpoint, Point, points
+from fvlm_eval.summarize import CATEGORY_MEAN, measure
+from fvlm_eval.tasks import BENCHMARKS
 
 
 def measured(record, protocol: str) -> bool:
@@ -86,13 +86,77 @@ def split_halves(records: dict[str, dict], protocol: str) -> dict:
     }
 
 
+def shared_questions(records: dict[int, dict], protocol: str) -> tuple[set[str], dict[int, int]]:
+    """The ids every step measured ``protocol`` on alike (same ``question_sha256``), and how many each measured."""
+    asked = {
+        step: {i: r.question_sha256 for i, r in by_id.items() if measured(r, protocol)}
+        for step, by_id in records.items()
+    }
+    first = next(iter(asked.values()), {})
+    shared = {i for i, sha in first.items() if all(other.get(i) == sha for other in asked.values())}
+    return shared, {step: len(ids) for step, ids in asked.items()}
+
+
+def _on_shared(line: list[Point], records: dict[int, dict], protocol: str, categories_of: str | None) -> list[Point]:
+    """The points of ``line`` recomputed on the questions every one of its steps measured alike."""
+    shared, _ = shared_questions({p.step: records[p.step] for p in line}, protocol)
+    found = []
+    for p in line:
+        chosen = [r for i, r in sorted(records[p.step].items()) if i in shared]
+        categories = [str(r.fields.get(categories_of, "")) for r in chosen] if categories_of else None
+        m = measure(chosen, protocol, categories)
+        low, high = m.ci95 or (None, None)
+        found.append(
+            Point(
+                p.step,
+                p.run,
+                p.benchmark,
+                p.mode,
+                p.protocol,
+                p.formulation,
+                m.accuracy,
+                low,
+                high,
+                m.correct,
+                m.n,
+                m.chance,
+            )
+        )
+    return found
+
+
+def _best(benchmark: str, mode: str, protocol: str, line: list[Point], records: dict[int, dict]) -> dict:
+    """The best step of ``line`` (on the questions its steps share, when they measured different ones), or
+    why none is named."""
+    row = {"benchmark": benchmark, "mode": mode, "protocol": protocol, "checkpoints": len(line)}
+    shared, sizes = shared_questions({p.step: records[p.step] for p in line}, protocol)
+    if any(size != len(shared) for size in sizes.values()):
+        row["measured"] = {str(step): size for step, size in sizes.items()}
+        row["shared"] = len(shared)
+        if not shared:
+            return {**row, "step": None, "refused": "the checkpoints measured no question in common"}
+        summary_rule = BENCHMARKS[benchmark].aggregation if benchmark in BENCHMARKS else "pooled"
+        field = BENCHMARKS[benchmark]().category_field if summary_rule == CATEGORY_MEAN else None
+        line = _on_shared(line, records, protocol, field)
+    top = max(line, key=lambda p: (p.accuracy if p.accuracy is not None else -1.0, -p.step))
+    return {
+        **row,
+        "step": top.step,
+        "accuracy": top.accuracy,
+        "low": top.low,
+        "high": top.high,
+        "n": top.n,
+        "chance": top.chance,
+    }
+
+
 def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alpha: float) -> dict:
     rows = points(checkpoints)
     keys = sorted({(c, m) for ck in checkpoints for (c, m) in ck.summaries})
     best, pairs, halves = [], [], []
     for benchmark, mode in keys:
         present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
-        records = {c.step: _records(c.folder / benchmark / mode) for c in present}
+        records = {c.step: c.records.get((benchmark, mode), {}) for c in present}
         for protocol in protocols:
             line = [
                 p
@@ -102,23 +166,19 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
             measured_at = {p.step for p in line}
             if not line:
                 continue
-            top = max(line, key=lambda p: (p.accuracy, -p.step))
-            best.append(
-                {
-                    "benchmark": benchmark,
-                    "mode": mode,
-                    "protocol": protocol,
-                    "step": top.step,
-                    "accuracy": top.accuracy,
-                    "low": top.low,
-                    "high": top.high,
-                    "n": top.n,
-                    "chance": top.chance,
-                    "checkpoints": len(line),
-                }
-            )
+            best.append(_best(benchmark, mode, protocol, line, records))
+            shared, _ = shared_questions({s: r for s, r in records.items() if s in measured_at}, protocol)
             split = (
-                split_halves({s: r for s, r in records.items() if s in measured_at}, protocol) if len(line) > 1 else {}
+                split_halves(
+                    {
+                        s: {i: r for i, r in by_id.items() if i in shared}
+                        for s, by_id in records.items()
+                        if s in measured_at
+                    },
+                    protocol,
+                )
+                if len(line) > 1
+                else {}
             )
             if split:
                 halves.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, **split})
@@ -150,7 +210,8 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                         "gained": len(result.get("gained") or ()),
                     }
                 )
-    return {"points": rows, "best": best, "pairs": pairs, "halves": halves}
+    warnings = [f"step {c.step}: {w}" for c in checkpoints for w in c.warnings]
+    return {"points": rows, "best": best, "pairs": pairs, "halves": halves, "warnings": warnings}
 
 
 def verdict(pair: dict, alpha: float) -> str:

@@ -1,14 +1,24 @@
-"""The checkpoints ``track`` reads: run folders, each one checkpoint at its training step, with its summaries."""
+"""The checkpoints ``track`` reads: run folders, each one checkpoint at its training step, with its summaries.
+
+A checkpoint is read as ``report`` and ``regress`` read a run (``read.read_run``: the records are the
+truth, a ``summary.json`` supplies only its selection of questions, headline and manifest): a
+hand-edited summary changes no number, and a run with records but no summary yet (killed, or still
+running) is read from its records and said so (``Checkpoint.warnings``), never dropped. Its step is
+the manifest's ``step``, which must be a whole number, else the folder name's.
+"""
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
-from fvlm_eval.files import read_json
 from fvlm_eval.protocols import formulation_of
+from fvlm_eval.records import Record
+from fvlm_eval.reports import ReportError
+from fvlm_eval.reports.read import read_run
 from fvlm_eval.summary import Summary
 
 STEP_WORDS = r"(?:global[_-]?step|step|checkpoint|ckpt|iteration|iter)[_-]?(\d+)"
@@ -23,7 +33,9 @@ class Checkpoint:
     step: int
     folder: Path
     step_from: str  # "manifest" or "folder name"
-    summaries: dict  # (benchmark, mode) -> Summary (its summary.json)
+    summaries: dict[tuple[str, str], Summary]  # computed from the records
+    records: dict[tuple[str, str], dict[str, Record]] = field(default_factory=dict)  # id -> record, as counted
+    warnings: tuple[str, ...] = ()  # what reading it said (a summary missing, stale, hand-edited ...)
 
 
 @dataclass(frozen=True)
@@ -51,22 +63,9 @@ def step_from_name(name: str) -> int | None:
     return int(name) if name.isdigit() else None
 
 
-def _summaries(folder: Path) -> dict[tuple[str, str], Summary]:
-    found = {}
-    for path in sorted(folder.glob("*/*/summary.json")):
-        try:
-            summary = read_json(path)
-        except Exception as error:  # a summary that cannot be read names its file
-            raise TrackError(f"{path}: not a readable summary ({type(error).__name__}: {error})") from error
-        if not isinstance(summary, dict) or not isinstance(summary.get("accuracy"), dict):
-            raise TrackError(f"{path}: not a summary written by fvlm-eval (no 'accuracy')")
-        try:
-            found[(path.parent.parent.name, path.parent.name)] = Summary.from_json(summary)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise TrackError(
-                f"{path}: not a summary of this version of fvlm-eval ({type(error).__name__}: {error})"
-            ) from error
-    return found
+def _is_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run: a summary, records, or shards still to merge (reading it says so)."""
+    return any(any(folder.glob(f"*/*/{name}")) for name in ("summary.json", "samples.jsonl", "samples.shard-*.jsonl"))
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
@@ -82,36 +81,55 @@ def find_runs(paths: list[Path]) -> list[Path]:
             )
         if not path.is_dir():
             raise TrackError(f"{path}: no such folder")
-        if list(path.glob("*/*/summary.json")):
+        if _is_run(path):
             runs.append(path)
             continue
-        children = sorted(p for p in path.iterdir() if p.is_dir() and list(p.glob("*/*/summary.json")))
+        children = sorted(p for p in path.iterdir() if p.is_dir() and _is_run(p))
         if not children:
             raise TrackError(
-                f"{path}: not a run folder (no <benchmark>/<mode>/summary.json) and no sub-folder is one; "
-                "give the --output-dir of each `fvlm-eval run`"
+                f"{path}: not a run folder (no <benchmark>/<mode>/samples.jsonl or summary.json) and no sub-folder "
+                "is one; give the --output-dir of each `fvlm-eval run`"
             )
         runs += children
     return list(dict.fromkeys(runs))
 
 
+def whole_step(value, where: Path) -> int:
+    """A manifest's ``step`` as an int: a whole number (an int, or a float with no fraction), else one line."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value != int(value):
+        raise TrackError(f"{where}: its manifest's step {value!r} is not a whole number (fvlm-eval run --step N)")
+    return int(value)
+
+
 def checkpoint(folder: Path) -> Checkpoint:
-    summaries = _summaries(folder)
-    steps = {s.manifest.get("step") for s in summaries.values()} - {None}
+    """One run folder read by the one rule (see the module docstring)."""
+    warnings: list[str] = []
+    try:
+        read = read_run(folder, warnings)
+    except ReportError as error:
+        raise TrackError(str(error)) from error
+    summaries = {key: summary for key, (summary, _) in read.items()}
+    records = {key: dict(loaded.records) for key, (_, loaded) in read.items()}
+    steps = {
+        whole_step(summary.manifest["step"], folder / benchmark / mode / "summary.json")
+        for (benchmark, mode), summary in summaries.items()
+        if summary.manifest.get("step") is not None
+    }
     if len(steps) > 1:
         raise TrackError(
             f"{folder}: its summaries name different steps ({', '.join(map(str, sorted(steps)))}); "
             "one run folder is one checkpoint"
         )
     if steps:
-        return Checkpoint(int(steps.pop()), folder, "manifest", summaries)
+        return Checkpoint(steps.pop(), folder, "manifest", summaries, records, tuple(warnings))
     step = step_from_name(folder.name)
     if step is None:
         raise TrackError(
-            f"{folder}: no training step: neither its manifest (fvlm-eval run --step N) nor its name "
-            "(step_9000, checkpoint-9000, ckpt9000, ...) gives one"
+            f"{folder}: no training step: neither its manifest (fvlm-eval run --step N; a run without a "
+            "summary.json yet has none) nor its name (step_9000, checkpoint-9000, ckpt9000, ...) gives one"
         )
-    return Checkpoint(step, folder, "folder name", summaries)
+    return Checkpoint(step, folder, "folder name", summaries, records, tuple(warnings))
 
 
 def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from fvlm_eval.reports.charts import save_figure
+from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.track.analysis import verdict
 from fvlm_eval.reports.track.checkpoints import Checkpoint
 from fvlm_eval.wording import counted
@@ -32,19 +33,71 @@ CAVEAT = (
 )
 
 
+def best_line(row: dict) -> str:
+    """The best step of one (benchmark, mode, protocol) in words, or why none is named."""
+    measured = row.get("measured")
+    sizes = ", ".join(f"step {step}: {counted(n, 'question')}" for step, n in (measured or {}).items())
+    if row["step"] is None:
+        return (
+            f"no best step on `{row['protocol']}`: {row['refused']} ({sizes}); run them on the same questions "
+            "(the same --limit) to compare them"
+        )
+    shared = (
+        f" on the {counted(row['shared'], 'question')} every checkpoint measured (they measured different ones: "
+        f"{sizes})"
+        if measured
+        else ""
+    )
+    return (
+        f"{best_words(row)}{shared}: step **{row['step']}**, {_pct(row['accuracy'])}% "
+        f"[{_pct(row['low'])}, {_pct(row['high'])}] of {counted(row['n'], 'question')}, chance "
+        f"{_pct(row['chance'])}% ({best_caveat(row)})"
+    )
+
+
+def console_lines(analysis: dict) -> list[str]:
+    """What ``fvlm-eval track`` prints: the warnings, the best step of each (benchmark, mode, protocol),
+    the pairs not compared."""
+    lines = [f"warning: {printable(w)}" for w in analysis.get("warnings", ())]
+    for row in analysis["best"]:
+        where = f"{row['benchmark']} {printable(row['mode'])} {row['protocol']}"
+        if row["step"] is None:
+            lines.append(f"{where}: {best_line(row)}".replace("**", "").replace("`", ""))
+            continue
+        chance = "n/a" if row["chance"] is None else f"{100 * row['chance']:.1f}%"
+        shared = f" on {counted(row['shared'], 'shared question')}" if row.get("measured") else ""
+        lines.append(
+            f"{where}: {'best' if row['checkpoints'] > 1 else 'only'} step {row['step']}{shared} "
+            f"({100 * row['accuracy']:.1f}%, chance {chance}; {best_caveat(row)})"
+        )
+    for row in analysis["pairs"]:
+        if row.get("not_measured"):
+            lines.append(
+                f"{row['benchmark']} {printable(row['mode'])} {row['protocol']}: steps {row['from']} → {row['to']} not "
+                f"compared: step {' and '.join(map(str, row['not_measured']))} did not measure it"
+            )
+    return lines
+
+
 def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str], alpha: float) -> str:
     out = ["# Accuracy against training step", ""]
     out += ["| step | run | step read from |", "|---:|---|---|"]
-    out += [f"| {c.step} | `{c.folder}` | {c.step_from} |" for c in checkpoints]
+    out += [f"| {c.step} | `{printable(c.folder)}` | {c.step_from} |" for c in checkpoints]
+    if analysis.get("warnings"):
+        out += ["", "**Warnings**", ""] + [f"- {printable(w)}" for w in analysis["warnings"]]
+    headlines = {s.headline_protocol for c in checkpoints for s in c.summaries.values()}
+    framings = sorted({s.cloze_framing for c in checkpoints for s in c.summaries.values() if s.cloze_framing})
+    drawn = ", ".join(f"`{p}`" + (" (headline)" if p in headlines else "") for p in protocols)
+    framing = f"; cloze framing: {', '.join(framings)}" if framings else ""
     out += [
         "",
-        f"Protocols drawn and compared: {', '.join(f'`{p}`' for p in protocols)} "
+        f"Protocols drawn and compared: {drawn}{framing} "
         "(every protocol is in `track.csv`). Cells: accuracy % [95% interval] (questions); chance beside.",
         "",
     ]
     keys = sorted({(p.benchmark, p.mode) for p in analysis["points"]})
     for benchmark, mode in keys:
-        out += [f"## {benchmark} · {mode}", ""]
+        out += [f"## {benchmark} · {printable(mode)}", ""]
         header = "| step | " + " | ".join(protocols) + " | chance |"
         out += [header, "|---:|" + "---|" * (len(protocols) + 1)]
         for ckpt in checkpoints:
@@ -65,12 +118,7 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 out.append(f"| {ckpt.step} | " + " | ".join(cells) + f" | {_pct(chance)} |")
         out.append("")
         for row in [b for b in analysis["best"] if (b["benchmark"], b["mode"]) == (benchmark, mode)]:
-            out.append(
-                f"- {best_words(row)}: step **{row['step']}**, {_pct(row['accuracy'])}% "
-                f"[{_pct(row['low'])}, {_pct(row['high'])}] of {counted(row['n'], 'question')}, chance "
-                f"{_pct(row['chance'])}% "
-                f"({best_caveat(row)})"
-            )
+            out.append(f"- {best_line(row)}")
         for row in [h for h in analysis["halves"] if (h["benchmark"], h["mode"]) == (benchmark, mode)]:
             if row["selected_step"] is None:
                 sizes = row.get("half_sizes") or [0, 0]
@@ -170,9 +218,9 @@ def csv_text(analysis: dict) -> str:
         writer.writerow(
             [
                 p.step,
-                p.run,
+                printable(p.run),
                 p.benchmark,
-                p.mode,
+                printable(p.mode),
                 p.protocol,
                 p.formulation,
                 "" if p.accuracy is None else f"{p.accuracy:.6f}",
@@ -197,7 +245,8 @@ def chart(analysis: dict, protocols: list[str], path: Path) -> None:
     rows = (len(keys) + columns - 1) // columns or 1
     figure, axes = plt.subplots(rows, columns, figsize=(max(6.5, 5.6 * columns), 4.4 * rows), squeeze=False)
     colours = plt.get_cmap("tab10")
-    for index, (benchmark, mode) in enumerate(keys):
+    for index, key in enumerate(keys):
+        benchmark, mode = key
         axis = axes[index // columns][index % columns]
         chance = None
         for number, protocol in enumerate(protocols):
@@ -221,12 +270,20 @@ def chart(analysis: dict, protocols: list[str], path: Path) -> None:
                 color=colour,
                 alpha=0.15,
             )
-            best = max(line, key=lambda p: (p.accuracy, -p.step))
-            axis.plot([best.step], [100 * best.accuracy], marker="*", markersize=14, color=colour, linestyle="none")
+            chosen = next(
+                (
+                    b["step"]
+                    for b in analysis["best"]
+                    if (b["benchmark"], b["mode"], b["protocol"]) == key + (protocol,)
+                ),
+                None,
+            )
+            for best in [p for p in line if p.step == chosen]:  # none when no best step could be named
+                axis.plot([best.step], [100 * best.accuracy], marker="*", markersize=14, color=colour, linestyle="none")
             chance = chance if chance is not None else line[0].chance
         if chance is not None:
             axis.axhline(100 * chance, color="grey", linestyle="--", linewidth=1, label=f"chance {100 * chance:.1f}%")
-        axis.set_title(f"{benchmark} · {mode}")
+        axis.set_title(printable(f"{benchmark} · {mode}"))
         axis.set_xlabel("training step")
         axis.set_ylabel("accuracy % (95% interval)")
         axis.grid(alpha=0.3)

@@ -212,3 +212,45 @@ def test_a_run_decodes_a_changed_source_again_and_counts_it_stale(model_dir, tmp
     second = again.summaries[("mvbench", "coarse_only")].to_json()["timing"]["clips"]
     assert second["cache_stale"] == 1 and second["decoded"] == 1
     assert second["from_cache"] == clips["decoded"] - 1  # every untouched source still served
+
+
+def test_a_corrupt_entry_in_a_read_only_cache_is_decoded_and_said_once(model_dir, tmp_path, monkeypatch):
+    """A read-only cache (EROFS; EPERM alike) cannot lose its corrupt entry: the clip is decoded as if it were
+    absent, never recorded as "decoding failed", and the run says once that the cache could not be repaired."""
+    import errno
+    import os
+    import tempfile
+
+    data = write_mvbench(tmp_path / "data", "main", False).parent
+    cache = tmp_path / "cache"
+    settings = RunSettings(("mvbench",), ("coarse_only",), data, tmp_path / "one", workers=0, frame_cache=cache)
+    run(settings, load_model(str(model_dir), device="cpu"), progress=False)
+    entry = next(cache.rglob("*.npz"))
+    entry.write_bytes(b"not a cache entry")
+    unlink, mkstemp = os.unlink, tempfile.mkstemp
+
+    def refuse_in_cache(where):
+        if str(cache) in str(where):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(where))
+
+    def read_only_unlink(path, *args, **kwargs):
+        refuse_in_cache(path)
+        return unlink(path, *args, **kwargs)
+
+    def read_only_mkstemp(*args, **kwargs):
+        refuse_in_cache(kwargs.get("dir", ""))
+        return mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", read_only_unlink)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only_mkstemp)
+    again = run(
+        dataclasses.replace(settings, output_dir=tmp_path / "two"),
+        load_model(str(model_dir), device="cpu"),
+        progress=False,
+    )
+    records = read_records(tmp_path / "two/mvbench/coarse_only/samples.jsonl")
+    assert not any("decoding failed" in (r.error or "") for r in records) and entry.exists()
+    said = [m for m in again.messages if "frame cache" in m]
+    assert len(said) == 1 and "cannot be removed (the cache is read-only)" in said[0], again.messages
+    clips = again.summaries[("mvbench", "coarse_only")].to_json()["timing"]["clips"]
+    assert clips["cache_corrupt"] == 1 and clips["decoded"] == 1

@@ -441,6 +441,29 @@ def test_image_seq_len_falls_back_to_the_model_config(adapter, folder):
     )
 
 
+@pytest.mark.parametrize(
+    "file, key, value",
+    [
+        ("processor_config.json", "image_seq_len", "four"),
+        ("processor_config.json", "image_seq_len", 0),
+        ("preprocessor_config.json", "video_sampling.fps", "one"),
+        ("preprocessor_config.json", "video_sampling.max_frames", 6.5),
+    ],
+)
+def test_a_wrong_processor_setting_names_its_file_and_key(tmp_path, folder, file, key, value):
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    settings = json.loads((broken / file).read_text())
+    inner = settings
+    *outer, last = key.split(".")
+    for name in outer:
+        inner = inner.setdefault(name, {})
+    inner[last] = value
+    (broken / file).write_text(json.dumps(settings))
+    with pytest.raises(ModelLoadError, match=rf"{file}: {key} must be a positive (whole )?number, not {value!r}"):
+        smolvlm.load(str(broken), torch.device("cpu"), torch.float32)
+
+
 def test_an_image_token_in_the_question_fails_alone(adapter, clips):
     adapter.load_clips([clips["short"]])
     try:

@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 
+import pytest
+
 from fvlm_eval.records import read_records, write_records
 from fvlm_eval.reports.freshness import load_run_folder, recomputed_correct
 from tests.fvlm_eval.constructed import write_run
@@ -144,3 +146,92 @@ def test_regress_warns_about_a_summary_with_no_records_paired_or_not(tmp_path, c
     assert result["too_little_shared"] == [
         "videomme coarse_only: 0 questions in common, of 0 (baseline) and 0 (current)"
     ]
+
+
+# ----- a pred is its own scores' choice, the scores their log-probabilities' (issue 23) -----------------------
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory, tokenizer):
+    """A tiny random fVLM's run on ScienceQA with every formulation: cloze, generated, circular."""
+    from fvlm_eval import evaluate
+    from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+    from tests.conftest import tiny_model
+
+    root = tmp_path_factory.mktemp("real")
+    write_scienceqa(root / "data")
+    evaluate(
+        tiny_model(3),
+        "scienceqa",
+        tokenizer=tokenizer,
+        limit=4,
+        data_dir=root / "data",
+        output_dir=root / "run",
+        frame_cache=False,
+        workers=0,
+        progress=False,
+        generate=True,
+        max_new_tokens=2,
+        circular=True,
+    )
+    return root / "run" / "scienceqa" / "coarse_fine"
+
+
+def _rewrite(folder, change) -> None:
+    path = folder / "samples.jsonl"
+    write_records(path, [change(r) for r in read_records(path)])
+    os.utime(folder / "summary.json", (path.stat().st_mtime + 5,) * 2)
+
+
+def test_every_protocol_of_a_real_record_is_recomputed_as_recorded(real_run):
+    from fvlm_eval.reports.recompute import recompute
+
+    records = read_records(real_run / "samples.jsonl")
+    assert any(r.circular for r in records) and any(r.cloze for r in records) and any(r.generated for r in records)
+    assert all(recompute(r).record is r for r in records)  # nothing to change: no false alarm
+    assert load_run_folder(real_run).warnings == []
+
+
+def test_a_pred_that_is_not_its_own_scores_choice_is_caught_and_recomputed(real_run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(real_run, folder)
+    first = next(r for r in read_records(folder / "samples.jsonl") if not r.failed)
+    loser = next(letter for letter in first.letters if letter != first.pred["cloze_pmi"])
+
+    def edited(record):
+        if record.id != first.id:
+            return record
+        pred = {**record.pred, "cloze_pmi": loser, "reference": loser, "circular_sum": loser}
+        return dataclasses.replace(record, pred=pred, correct={p: v == record.gold for p, v in pred.items()})
+
+    _rewrite(folder, edited)
+    run = load_run_folder(folder)
+    (warning,) = run.warnings
+    assert "1 record holds a `pred` that is not its own scores' choice" in warning and first.id in warning
+    assert "circular_sum" in warning and "cloze_pmi" in warning and "reference" in warning
+    assert run.records[first.id].pred == first.pred and run.records[first.id].correct == first.correct
+
+
+def test_scores_that_are_not_their_log_probabilities_are_caught(real_run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(real_run, folder)
+    first = next(r for r in read_records(folder / "samples.jsonl") if not r.failed)
+    winner = first.pred["sum"]
+    loser = next(letter for letter in first.letters if letter != winner)
+
+    def edited(record):  # the sums swapped between two options and the pred moved with them: consistent, but false
+        if record.id != first.id:
+            return record
+        sums = dict(record.scores["sum"])
+        sums[winner], sums[loser] = sums[loser], sums[winner]
+        pred = {**record.pred, "sum": loser}
+        return dataclasses.replace(record, scores={**record.scores, "sum": sums}, pred=pred)
+
+    _rewrite(folder, edited)
+    run = load_run_folder(folder)
+    assert any("scores that are not their own token log-probabilities'" in w and "(sum)" in w for w in run.warnings)
+    assert run.records[first.id].pred["sum"] == winner and run.records[first.id].scores == first.scores

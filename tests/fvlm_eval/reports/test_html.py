@@ -317,3 +317,149 @@ def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_
     image = Image.open(io.BytesIO(shot))
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and image.size[0] >= 800 and len(shot) > 20_000
     assert len(set(image.convert("RGB").getdata())) > 50  # text, tables and thumbnails, not an empty page
+
+
+# ----- a report that travels; the headline first; long words; workers that die with the report (issue 23) -----
+
+
+def test_a_report_made_anywhere_finds_the_runs_data(data, tmp_path, monkeypatch, tokenizer):
+    """A run made with a relative --data-dir records it absolute; an older run's relative one is looked for
+    from the run folder up. Either way a report made from another folder shows the questions (it used to say
+    "question text not available" and "run prepare")."""
+    from fvlm_eval import evaluate
+    from fvlm_eval.reports.html.browser import browser_data
+    from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+    from tests.conftest import tiny_model
+
+    project = tmp_path / "project"
+    write_scienceqa(project / "data")
+    monkeypatch.chdir(project)
+    evaluate(
+        tiny_model(),
+        "scienceqa",
+        tokenizer=tokenizer,
+        limit=2,
+        data_dir=Path("data"),
+        output_dir=Path("runs/new"),
+        frame_cache=False,
+        workers=0,
+        progress=False,
+    )
+    summary = json.loads((project / "runs/new/scienceqa/coarse_fine/summary.json").read_text())
+    assert summary["manifest"]["data_dir"] == str((project / "data").resolve())
+    old = _run(project / "runs" / "old", data, right={0})  # made in `data`'s parent, --data-dir typed relative
+    shutil.copytree(data / "videomme", project / "videomme-data" / "videomme")
+    path = old / "videomme/coarse_fine/summary.json"
+    written = json.loads(path.read_text())
+    written["manifest"]["data_dir"] = "videomme-data"
+    path.write_text(json.dumps(written))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    warnings = []
+    blob = browser_data([project / "runs/new", old], 0, tmp_path / "cache", warnings)
+    assert warnings == [] and all("q" in q for q in blob["questions"]), warnings
+
+
+def test_the_browser_starts_on_the_headline_protocol(data, tmp_path, chromium):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    run = _run(tmp_path / "run", data, right={0, 1})
+    path = run / "videomme/coarse_fine/summary.json"
+    summary = json.loads(path.read_text())
+    summary["headline_protocol"] = "sum"  # listed after `reference`, which the filter used to start on
+    path.write_text(json.dumps(summary))
+    written = write_report([run], None, tmp_path / "out", show=False, thumbnails=0)
+    html = next(p for p in written if p.suffix == ".html")
+    assert _blob(html.read_text())["headline"] == "sum" and "headline protocol, <b>sum</b>" in html.read_text()
+    webdriver, options, service = chromium
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    browser = webdriver.Chrome(service=service, options=options)
+    try:
+        browser.get(html.as_uri())
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        chosen = Select(browser.find_element(By.ID, "f-protocol")).first_selected_option
+        assert chosen.get_attribute("value") == "sum" and chosen.text.endswith("headline")
+        assert "[sum]" in browser.find_element(By.CSS_SELECTOR, "#questions thead").text
+    finally:
+        browser.quit()
+
+
+def test_a_very_long_word_does_not_widen_the_page(data, tmp_path, chromium):
+    import pandas as pd
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    path = copy / "videomme" / "videomme" / "test-00000-of-00001.parquet"
+    frame = pd.read_parquet(path)
+    frame.at[3, "question"] = "W" * 6000  # one word, six windows wide at 14 px
+    frame.at[3, "options"] = ["A. " + "x" * 3000, "B. b", "C. c", "D. d"]
+    frame.to_parquet(path, index=False)
+    run = _run(tmp_path / ("run-" + "r" * 60), copy, right={0})
+    written = write_report([run], None, tmp_path / "out", show=False, thumbnails=0)
+    html = next(p for p in written if p.suffix == ".html")
+    webdriver, options, service = chromium
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    browser = webdriver.Chrome(service=service, options=options)
+    try:
+        browser.get(html.as_uri())
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        browser.find_elements(By.CSS_SELECTOR, "tr.item")[3].click()  # open the question with the long word
+        WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".question-text"))
+        width, window = browser.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert width <= window * 1.05, (width, window)
+    finally:
+        browser.quit()
+
+
+def test_thumbnail_workers_end_with_a_report_killed_by_sigkill(tmp_path):
+    """A report killed by SIGKILL while its pool makes thumbnails used to leave the workers running under init."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys, time\n"
+        "from fvlm_eval.reports.html.thumbnails import thumbnail_pool\n"
+        "pool = thumbnail_pool(2)\n"
+        "busy = [pool.submit(time.sleep, 120) for _ in range(2)]\n"
+        "pids = set()\n"
+        "while len(pids) < 2:\n"
+        "    pids = {p for p in pool._processes}\n"
+        "    time.sleep(0.1)\n"
+        "print(' '.join(map(str, pids)), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    report = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    workers: list[int] = []
+    try:
+        workers = [int(pid) for pid in report.stdout.readline().split()]
+        assert len(workers) == 2
+        os.kill(report.pid, signal.SIGKILL)
+        report.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in workers if _running(pid)]
+            time.sleep(0.1)
+        assert not alive, f"thumbnail workers {alive} outlived the report"
+    finally:
+        if report.poll() is None:
+            report.kill()
+        for pid in [pid for pid in workers if _running(pid)]:  # a failed check leaves no orphan behind
+            os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, ended and waiting to be reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -210,7 +210,15 @@ def test_protocol_chooses_what_is_compared(tmp_path):
     base = write_run(tmp_path / "a", [True] * 60, generated=True)
     current = write_run(tmp_path / "b", [True] * 60, generated=True)
     path = current / "videomme/coarse_fine/samples.jsonl"  # generated answers all wrong now, the rest unchanged
-    write_records(path, [dataclasses.replace(r, pred={**r.pred, "generated": "B"}) for r in read_records(path)])
+    write_records(
+        path,
+        [
+            dataclasses.replace(
+                r, pred={**r.pred, "generated": "B"}, generated={**r.generated, "text": "B", "letter": "B"}
+            )
+            for r in read_records(path)
+        ],
+    )
     assert regress(base, current, protocol="sum") == ExitCode.UNDERPOWERED  # nothing changed: p = 1
     assert regress(base, current, protocol="generated") == ExitCode.FAILED
     overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
@@ -281,3 +289,39 @@ def test_a_bad_step_summary_path_warns_and_keeps_the_verdict(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert len([line for line in err.splitlines() if "GITHUB_STEP_SUMMARY" in line]) == 1
     assert (current / "regress" / "regress.md").is_file()
+
+
+# ----- levels and drops over their whole range; intervals from one video (issue 23) ------------------------
+
+
+def test_alpha_and_max_drop_are_checked_over_their_whole_range(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [True] * 30 + [False] * 30)
+    args = ["regress", "--baseline", str(base), "--current", str(current)]
+    for flag, value in (
+        ("--alpha", "0.5"),
+        ("--alpha", "0.9"),
+        ("--alpha", "nan"),
+        ("--max-drop", "101"),
+        ("--max-drop", "-1"),
+        ("--max-drop", "nan"),
+        ("--max-drop", "inf"),
+    ):
+        assert main([*args, flag, value]) == 2, (flag, value)
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"error: {flag} ") and "must be" in line and "Traceback" not in line
+    # was an unexpected error (1 - 1e-17 == 1.0): a 10-video drop is not significant at 1e-17, and could not be
+    assert main([*args, "--alpha", "1e-17"]) == ExitCode.UNDERPOWERED
+    capsys.readouterr()
+    overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
+    assert 1e-17 < overall["p_drop"] < 0.01 and overall["detectable_drop"] > 50
+
+
+def test_one_video_gives_no_certain_change_interval(tmp_path):
+    base = write_run(tmp_path / "a", [True] * 6, groups=["v"] * 6)
+    current = write_run(tmp_path / "b", [False] * 6, groups=["v"] * 6)
+    regress(base, current, allow_underpowered=True)
+    overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
+    assert overall["delta"] == -100 and overall["ci95"] == [-100.0, 100.0]  # was [-100.0, -100.0]

@@ -14,7 +14,7 @@ from fvlm_eval.reports.baselines import baselines_file, read_baselines
 from fvlm_eval.reports.build import build
 from fvlm_eval.reports.markdown import markdown
 from fvlm_eval.reports.report import write_report
-from tests.fvlm_eval.constructed import write_run
+from tests.fvlm_eval.constructed import choose, choosing, write_run
 
 
 def test_report_shows_coverage_protocol_interval_and_chance(tmp_path):
@@ -150,8 +150,12 @@ def test_records_are_the_truth_a_stale_or_missing_summary_is_recomputed(tmp_path
     samples = run / "videomme/coarse_fine/samples.jsonl"
     lines = samples.read_text().splitlines()
     rows = [json.loads(line) for line in lines]
-    for row in rows[10:15]:  # five wrong answers re-predicted as the gold letter A
-        row["pred"]["reference"], row["correct"]["reference"] = "A", True
+    for row in rows[10:15]:  # five wrong answers rescored: the gold letter A wins
+        row["scores"]["reference"], row["pred"]["reference"], row["correct"]["reference"] = (
+            choosing("A", "reference"),
+            "A",
+            True,
+        )
     samples.write_text("".join(json.dumps(row) + "\n" for row in rows))
     later = samples.stat().st_mtime + 60
     os.utime(samples, (later, later))
@@ -232,8 +236,8 @@ def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
         [f for f, _ in full], key=["multiple_choice", "cloze", "generated", "circular"].index
     )
     for row in text.split("## Every protocol recorded")[1].splitlines():
-        if row.startswith("| run coarse_fine"):  # every number beside its own chance level
-            assert ("(chance 0.4)" if "| circular |" in row else "(chance 25.0)") in row, row
+        if row.startswith("| run coarse_fine"):  # every number beside its chance level; circular's is its plain one's
+            assert "(chance 25.0)" in row, row
     import csv
     import io
 
@@ -253,8 +257,8 @@ def test_a_run_whose_questions_all_failed_says_so_not_zero(tmp_path):
     text = markdown(report)
     assert "0.0 [0.0" not in text
     assert (
-        "| dead coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the public "
-        "fVLM scorer's) | all 6 failed (6/2700 q recorded, none scored) |" in text
+        "| dead coarse_fine [reference] | multiple_choice | headline: option log-likelihood (reference: mean CE, the "
+        "public fVLM scorer's) | all 6 failed (6/2700 q recorded, none scored) |" in text
     )
     assert "| Counting Problem | all 6 failed |" in text  # the breakdown too
 
@@ -388,14 +392,18 @@ def test_a_protocol_measured_on_part_of_the_run_shows_its_own_n(tmp_path):
     assert "on 3 of 10" in out.getvalue() and "all 3 unparseable" in out.getvalue()
 
 
-def test_report_alpha_must_lie_between_0_and_1(tmp_path, capsys):
+def test_report_alpha_must_lie_between_0_and_one_half(tmp_path, capsys):
+    """Over its whole range: a one-sided test at 0.5 or more calls a coin flip significant; 1e-17 is a level."""
     from fvlm_eval.cli import main
 
     run = write_run(tmp_path / "run", [True, False] * 5)
-    for alpha in ("0", "1", "-0.1"):
+    for alpha in ("0", "0.5", "0.7", "1", "-0.1", "nan", "inf"):
         assert main(["report", str(run), "--alpha", alpha, "--output-dir", str(tmp_path / "out")]) == 2
-        assert "must be above 0 and below 1" in capsys.readouterr().err
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"error: --alpha {float(alpha):g}: must be above 0 and below 0.5"), line
     assert not (tmp_path / "out").exists()
+    assert main(["report", str(run), "--alpha", "1e-17", "--thumbnails", "0", "--output-dir", str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o/report.json").read_text())["alpha"] == 1e-17
 
 
 def test_circular_generated_unparseable_under_every_rotation_says_so(tmp_path):
@@ -434,10 +442,7 @@ def test_circular_generated_unparseable_under_every_rotation_says_so(tmp_path):
 
 def test_a_hand_edited_summary_changes_no_number_and_is_warned_about(tmp_path):
     run = write_run(tmp_path / "run", [True] * 3 + [False] * 6, cloze_framing="plain")
-    _edit_records(
-        run,
-        lambda i, row: (row["pred"].update(cloze_pmi="A"), row["correct"].update(cloze_pmi=True)) if i < 6 else None,
-    )  # cloze_pmi right on 6 of 9
+    _edit_records(run, lambda i, row: choose(row, ["cloze_pmi"], "A") if i < 6 else None)  # cloze_pmi: 6 of 9
     path = run / "videomme/coarse_fine/summary.json"
 
     def perfect(summary):  # 9/9 under every protocol, and the headline moved to cloze_pmi
@@ -482,8 +487,8 @@ def test_a_summary_without_its_records_shows_no_number_and_names_the_file(tmp_pa
         cell = report.to_json()["main"]["run coarse_fine [reference]"]["videomme"]
         assert cell["accuracy"] is None  # shown n/a, never the summary's 100.0
         assert (
-            "| run coarse_fine [reference] | multiple_choice | option log-likelihood (reference: mean CE, the "
-            "public fVLM scorer's) | n/a |" in markdown(report)
+            "| run coarse_fine [reference] | multiple_choice | headline: option log-likelihood (reference: mean CE, "
+            "the public fVLM scorer's) | n/a |" in markdown(report)
         )
         assert report.to_json()["main"]["run coarse_only [reference]"]["videomme"]["accuracy"] == pytest.approx(100 / 3)
         (warning,) = report.to_json()["warnings"]
@@ -512,3 +517,198 @@ def test_a_utf16_records_line_is_named_as_utf16(tmp_path, capsys):
     samples.write_bytes(samples.read_bytes().replace(b"\xff\xfe", b""))  # no mark: the NUL bytes give it away
     with pytest.raises(ReportError, match=r"samples.jsonl:3: not UTF-8 JSON lines \(this line holds NUL bytes"):
         build([run], [])
+
+
+# ----- issue 23: statistics that cannot flatter, a named headline, grouped reasons, clean text, clean folders ---
+
+
+def _lucky(index: int, row: dict) -> None:
+    """cloze_pmi right on 6 of 9 questions (p = 0.01 against 25%), every other protocol on 2."""
+    choose(row, ["cloze_pmi"], "A" if index < 6 else "B")
+
+
+def test_a_lucky_cell_among_many_is_not_called_above_chance(tmp_path):
+    """The demo's random fVLM read MVBench coarse_fine cloze_pmi 66.7 [34.9, 88.2], p = 0.015, with no ⚠: one
+    of dozens of cells tested at 0.05 each. The report's verdicts are one family, Holm-adjusted."""
+    runs = []
+    for name in ("a", "b"):
+        run = write_run(tmp_path / name, [True] * 2 + [False] * 7, generated=True, cloze_framing="plain")
+        _edit_records(run, _lucky)
+        runs.append(run)
+    report = build(runs, [])
+    cell = report.to_json()["main"]["a coarse_fine [cloze_pmi]"]["videomme"]
+    assert cell["accuracy"] == pytest.approx(200 / 3) and cell["above_chance_p"] < 0.02
+    tested = report.to_json()["above_chance_test"]
+    assert tested["correction"] == "holm" and tested["cells"] == 2 * 11  # 6 multiple choice, 4 cloze, generated
+    assert cell["above_chance_p_adjusted"] == pytest.approx(min(1.0, 22 * cell["above_chance_p"]))
+    assert any(
+        f.startswith("not significantly above chance") and "Holm-adjusted over 22 cells" in f for f in cell["flags"]
+    )
+    assert "Holm-adjusted over the 22 run cells of this report" in markdown(report)
+
+
+def test_the_headline_and_the_cloze_framing_are_named_in_every_table(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.reports.markdown import csv_text
+    from fvlm_eval.reports.tables import print_report
+
+    run = write_run(tmp_path / "run", [True] * 5 + [False] * 4, cloze_framing="plain")
+    _edit_summary(run, lambda s: s.update(headline_protocol="cloze_pmi"))
+    report = build([run], read_baselines(None))
+    text = markdown(report)
+    assert "| run coarse_fine [cloze_pmi] | cloze (plain framing) | headline: cloze: " in text
+    assert "| run coarse_fine | cloze (plain framing) | cloze_pmi (headline) |" in text  # every protocol's table
+    assert "| run coarse_fine [reference] | multiple_choice | option log-likelihood" in text  # not the headline
+    breakdown = text.split("## Video-MME by task_type")[1]
+    assert "run coarse_fine [cloze_pmi]: cloze, plain framing, headline" in breakdown
+    assert "fVLM-135M coarse_fine (published): multiple_choice" in breakdown  # a published figure's formulation
+    line = next(r for r in csv_text(report).splitlines() if r.startswith("videomme,,,run coarse_fine [cloze_pmi]"))
+    assert line.endswith(",headline,plain")
+    out = io.StringIO()
+    print_report(report, None, Console(width=100, file=out, color_system=None))
+    assert "headline R1 cloze_pmi; cloze framing plain" in " ".join(out.getvalue().split())
+    assert report.to_json()["headlines"] == {"run coarse_fine [cloze_pmi]": "headline"}
+
+
+def test_circular_figures_reach_the_main_table_with_the_cloze_headline(tmp_path):
+    from fvlm_eval.protocols import main_protocols
+
+    recorded = ["reference", "cloze_pmi", "generated", "circular_reference", "circular_generated", "circular_sum"]
+    assert main_protocols(recorded, "cloze_pmi") == [
+        "cloze_pmi",
+        "reference",
+        "generated",
+        "circular_reference",
+        "circular_generated",
+    ]
+    run = write_run(tmp_path / "run", [True] * 30 + [False] * 70, cloze_framing="plain")
+    _edit_records(run, _with_cloze)
+    _edit_summary(run, lambda s: s.update(headline_protocol="cloze_pmi"))
+    assert "run coarse_fine [circular_reference]" in build([run], []).to_json()["run_rows"]
+
+
+def test_the_reasons_are_grouped_one_line_per_run_and_reason(tmp_path):
+    runs = [write_run(tmp_path / "r", [False] * 12, mode=mode, generated=True) for mode in ("m1", "m2", "m3")]
+    report = build(runs[:1], [])
+    assert len(report.flagged()) == 3 * 2 * 2  # three modes, two protocols, two reasons: twelve items before
+    text = markdown(report)
+    reasons = text.split("⚠ reasons")[1].split("\n\n")[1].splitlines()
+    assert len(reasons) == 2, reasons
+    assert reasons[0].startswith("- r: not significantly above chance (exact test, Holm-adjusted over the report's")
+    assert "m1 [reference, generated] on Video-MME" in reasons[0] and "m3 [reference, generated]" in reasons[0]
+    assert reasons[1].startswith("- r: not above always answering one letter")
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.reports.read import read_summaries
+    from fvlm_eval.reports.tables import print_run_tables
+
+    out = io.StringIO()
+    print_run_tables(read_summaries(runs[0]), Console(width=200, file=out, color_system=None))
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("videomme (reference): not")]
+    assert len(lines) == 2 and lines[0].endswith(": m1, m2, m3"), lines  # the end of a run: one line per reason too
+
+
+def test_text_from_data_is_shown_never_obeyed_nor_cut(tmp_path):
+    """An escape sequence or a NUL in the data (a category, an error, a folder name) reaches no terminal raw and
+    no report.md or report.csv."""
+    import io
+
+    from rich.console import Console
+
+    from fvlm_eval.reports.read import read_summaries
+    from fvlm_eval.reports.tables import print_report, print_run_tables
+
+    run = write_run(tmp_path / "run\x1b[2J", [True] * 6 + [False] * 3)
+
+    def hostile(index, row):
+        row["fields"]["task_type"] = "Counting\x1b[31m\x00 Problem\u202e"
+        if index == 8:
+            row.update(error="decoding failed: \x1b]0;owned\x07", scores={p: None for p in row["scores"]})
+            row["pred"] = {p: None for p in row["pred"]}
+
+    _edit_records(run, hostile)
+    written = write_report([run], None, tmp_path / "out", show=False, thumbnails=0)
+    for path in written:
+        if path.suffix in (".md", ".csv"):
+            text = path.read_text()
+            assert "\x1b" not in text and "\x00" not in text and "\u202e" not in text, path.name
+    assert "Counting\\x1b[31m\\x00 Problem\\u202e" in (tmp_path / "out/report.md").read_text()
+    out = io.StringIO()
+    print_report(build([run], []), None, Console(width=120, file=out, color_system=None))
+    print_run_tables(read_summaries(run), Console(width=120, file=out, color_system=None))
+    assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue() and "\\x1b]0;owned" in out.getvalue()
+
+
+def test_a_report_folder_holds_only_what_the_last_report_wrote(tmp_path, monkeypatch):
+    import fvlm_eval.reports.report as report_module
+
+    run = write_run(tmp_path / "run", [True] * 6 + [False] * 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "breakdown_mvbench.png").write_bytes(b"a chart of an earlier, wider report")
+    (out / "notes.txt").write_text("the user's own")
+    written = write_report([run], None, out, show=False, thumbnails=0)
+    names = sorted(p.name for p in out.iterdir())
+    assert "breakdown_mvbench.png" not in names and "notes.txt" in names  # stale removed, the user's kept
+    assert sorted(p.name for p in written) == sorted(
+        n for n in names if n not in ("notes.txt", ".fvlm-eval-report.json")
+    )
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device", "report.html")
+
+    monkeypatch.setattr(report_module, "write_html", broken)
+    _edit_records(run, lambda i, row: row["fields"].update(task_type="Another"))
+    with pytest.raises(OSError):
+        write_report([run], None, out, show=False, thumbnails=0)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the previous report, whole; no staging
+
+
+def test_unmerged_shards_say_how_to_merge(tmp_path):
+    run = tmp_path / "run"
+    folder = run / "videomme" / "coarse_fine"
+    folder.mkdir(parents=True)
+    (folder / "samples.shard-0-of-2.jsonl").write_text("")
+    (folder / "shard-0-of-2.json").write_text("{}")
+    with pytest.raises(ReportError, match=rf"unmerged shards .*run `fvlm-eval merge {re.escape(str(run))}` first"):
+        build([run], [])
+
+
+def test_a_benchmark_scored_as_the_mean_of_its_categories_shows_that_mean_and_says_so(tmp_path, monkeypatch):
+    """MLVU's official score is the mean of its tasks' accuracies: a benchmark that declares that rule
+    (``aggregation = "category_mean"``) gets that number, its interval and chance, in every table."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from fvlm_eval.tasks import BENCHMARKS
+    from fvlm_eval.tasks.base import Aggregation
+    from fvlm_eval.tasks.videomme import VideoMME
+
+    @dataclass
+    class MeanOfDurations(VideoMME):
+        aggregation: ClassVar[Aggregation] = "category_mean"
+
+    run = write_run(tmp_path / "run", [True, True, True, False, True, False, True, False, True, False, True, False])
+    monkeypatch.setitem(BENCHMARKS, "videomme", MeanOfDurations)  # the constructed runs are Video-MME's
+    report = build([run], [])
+    cell = report.to_json()["main"]["run coarse_fine [reference]"]["videomme"]
+    # short (even ids): 6 of 6 right; long (odd ids): 1 of 6: mean (100 + 16.7) / 2, pooled 7 of 12
+    assert cell["accuracy"] == pytest.approx(100 * (1 + 1 / 6) / 2) and cell["pooled"] == pytest.approx(700 / 12)
+    assert cell["aggregation"] == "category_mean" and cell["categories_averaged"] == 2
+    assert report.to_json()["aggregations"] == {"videomme": "category_mean"}
+    text = markdown(report)
+    assert "the mean of 2 durations' accuracies; chance 25.0" in text
+    assert "Video-MME: the overall number is the mean of its duration accuracies (its official score)" in text
+    import csv
+    import io
+
+    from fvlm_eval.reports.markdown import csv_text
+
+    row = next(r for r in csv.DictReader(io.StringIO(csv_text(report))) if r["row"] == "run coarse_fine [reference]")
+    assert float(row["accuracy"]) == pytest.approx(cell["accuracy"], abs=0.01)

@@ -197,3 +197,82 @@ def test_a_half_without_questions_is_n_a():
     record = SimpleNamespace(group=group, error=None, pred={"reference": "A"}, correct={"reference": True})
     split = split_halves({1: {"q": record}, 2: {"q": record}}, "reference")
     assert split["selected_step"] is None and split["confirmation_accuracy"] is None and split["half_sizes"] == [2, 0]
+
+
+# ----- track by the records (issue 23) ---------------------------------------------------------------------
+
+
+def _summary(run, change):
+    path = run / "videomme/coarse_fine/summary.json"
+    summary = json.loads(path.read_text())
+    change(summary)
+    path.write_text(json.dumps(summary))
+
+
+def _constructed(root, steps: dict[int, list[bool]], first_ids: dict[int, int] | None = None):
+    from tests.fvlm_eval.constructed import write_run
+
+    return {
+        step: write_run(root / f"step_{step}", correct, first_id=(first_ids or {}).get(step, 0))
+        for step, correct in steps.items()
+    }
+
+
+def test_a_hand_edited_summary_never_makes_the_best_step(capsys, tmp_path):
+    runs = _constructed(tmp_path / "runs", {1: [True] * 6 + [False] * 3, 2: [True] * 3 + [False] * 6})
+
+    def ninety_nine(summary):
+        summary["accuracy"]["reference"].update(accuracy=0.99, correct=9)
+
+    _summary(runs[2], ninety_nine)
+    code, output = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0 and "best step 1 " in output and "disagree with its records" in output
+    rows = list(csv.DictReader((tmp_path / "out/track.csv").open()))
+    assert {r["step"]: float(r["accuracy"]) for r in rows if r["protocol"] == "reference"} == pytest.approx(
+        {"1": 6 / 9, "2": 3 / 9}
+    )
+
+
+def test_a_checkpoint_without_a_summary_is_read_from_its_records_and_said_so(capsys, tmp_path):
+    runs = _constructed(tmp_path / "runs", {1: [True] * 3 + [False] * 6, 2: [True] * 6 + [False] * 3})
+    (runs[2] / "videomme/coarse_fine/summary.json").unlink()  # killed before its summary, or still running
+    code, output = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0 and "best step 2 " in output  # it used to be dropped without a word
+    assert "warning: step 2: " in output and "no summary.json beside samples.jsonl" in output
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    assert [c["step"] for c in report["checkpoints"]] == [1, 2] and report["warnings"]
+    assert "no summary.json beside samples.jsonl" in (tmp_path / "out/track.md").read_text()
+
+
+def test_checkpoints_on_different_questions_are_ranked_on_those_they_share(capsys, tmp_path):
+    """A --limit 9 run beside a 30-question run: step 2 is better on its own 30 (60% vs 44%), but on the 9
+    questions both measured it is worse; with no question in common no best step is named."""
+    _constructed(
+        tmp_path / "runs", {1: [True] * 4 + [False] * 5, 2: [True] * 2 + [False] * 7 + [True] * 16 + [False] * 5}
+    )
+    code, output = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0 and "best step 1 on 9 shared questions" in output
+    (best,) = json.loads((tmp_path / "out/track.json").read_text())["best"]
+    assert best["step"] == 1 and best["shared"] == 9 and best["measured"] == {"1": 9, "2": 30}
+    assert best["accuracy"] == pytest.approx(4 / 9)
+    assert "on the 9 questions every checkpoint measured" in (tmp_path / "out/track.md").read_text()
+    _constructed(tmp_path / "apart", {1: [True] * 9, 2: [False] * 9}, {2: 100})
+    code, output = call(capsys, "track", tmp_path / "apart", "-p", "reference", "--output", tmp_path / "out2")
+    assert code == 0 and "no best step on reference: the checkpoints measured no question in common" in output
+    (best,) = json.loads((tmp_path / "out2/track.json").read_text())["best"]
+    assert best["step"] is None and best["refused"]
+
+
+@pytest.mark.parametrize("step, shown", [(3.5, "3.5"), ("abc", "'abc'"), (True, "True"), ([1], "[1]")])
+def test_a_manifest_step_that_is_not_a_whole_number_is_one_line(capsys, tmp_path, step, shown):
+    runs = _constructed(tmp_path / "runs", {1: [True] * 3, 2: [False] * 3})
+    _summary(runs[2], lambda s: s["manifest"].update(step=step))
+    code, output = call(capsys, "track", tmp_path / "runs")
+    assert code == 1 and f"its manifest's step {shown} is not a whole number" in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_a_whole_float_step_is_that_step(tmp_path):
+    runs = _constructed(tmp_path / "runs", {1: [True] * 3})
+    _summary(runs[1], lambda s: s["manifest"].update(step=3000.0))
+    assert [c.step for c in load_checkpoints([tmp_path / "runs"])] == [3000]

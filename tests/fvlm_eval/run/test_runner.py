@@ -23,7 +23,7 @@ from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import write_fixtures
 from fvlm_eval.tasks.fixtures.media import write_json
 from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
-from tests.processes import live_processes
+from tests.processes import catches, live_processes
 
 MODES = ("coarse_only", "coarse_fine", "autoregressive")
 
@@ -330,6 +330,32 @@ def test_interrupted_run_says_how_to_resume(model_dir, data, tmp_path):
     assert "Traceback" not in out + err
 
 
+def test_the_stop_line_counts_the_records_on_disk(model_dir, data, tmp_path, monkeypatch):
+    """Ctrl-C after some batches: the line says how many questions are recorded on disk, failures included
+    (it once said "0/60 recorded" with 16 on disk, counting only the questions scored without failure)."""
+    import re
+
+    model = fvlm(model_dir)
+    asked = []
+    score = model.score
+
+    def stopped_at_the_second_batch(requests, variant):
+        asked.append(len(requests))
+        if len(asked) == 2:
+            raise KeyboardInterrupt
+        return score(requests, variant)
+
+    monkeypatch.setattr(model, "score", stopped_at_the_second_batch)
+    one = RunSettings(("mvbench",), ("coarse_only",), data, tmp_path, batch_size=2, workers=0)
+    outcome = run(one, model, progress=False)
+    assert outcome.exit_code == ExitCode.INTERRUPTED
+    records = read_records(tmp_path / "mvbench/coarse_only/samples.jsonl")
+    failed = len({r.id for r in records if r.failed})
+    line = next(m for m in outcome.messages if m.startswith("stopped"))
+    said = re.search(r"mvbench coarse_only (\d+)/14 recorded \((\d+) of them failed", line)
+    assert said and (int(said[1]), int(said[2])) == (len({r.id for r in records}), failed) and failed, line
+
+
 def test_a_new_answer_limit_generates_again(model_dir, data, tmp_path):
     one = RunSettings(
         benchmarks=("scienceqa",),
@@ -386,11 +412,14 @@ def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_p
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual
     )
-    time.sleep(1.5)  # imports and the model load: before any question is scored
+    deadline = time.time() + 60  # Python's own SIGINT handler first: sent before it, Ctrl-C kills or is ignored
+    while time.time() < deadline and process.poll() is None and not catches(process.pid, signal.SIGINT, "fvlm_eval"):
+        time.sleep(0.02)
+    time.sleep(1.0)  # imports and the model load: before any question is scored
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in out + err
-    assert "rerun the same command to resume" in out + err
+    assert "rerun the same command" in out + err  # "... to resume", or "while starting; nothing was written: ..."
 
 
 # ----- a killed run always resumes: no decoding worker outlives it, none holds the folder's lock -----------------

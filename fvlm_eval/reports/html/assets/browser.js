@@ -47,8 +47,13 @@
   }
   const list = Array.from(items.values());
   const modes = Array.from(new Set(list.map((i) => i.mode))).sort();
-  const headline = DATA.protocols.length ? DATA.protocols[0].name : "";
+  // the filter starts on the runs' headline protocol (what their tables lead with), not the first listed
+  const headline = DATA.headline && DATA.headline in position ? DATA.headline : (DATA.protocols.length ? DATA.protocols[0].name : "");
   state.protocol = headline;
+  function protocolLabel(p) {
+    const framing = p.formulation === "cloze" && DATA.framings && DATA.framings.length ? ", " + DATA.framings.join("/") + " framing" : "";
+    return p.name + " (" + p.formulation + framing + ")" + (p.name === headline ? ": headline" : "");
+  }
 
   function category(question) {
     const info = DATA.benchmarks[question.b];
@@ -140,7 +145,7 @@
     box.append(select("f-benchmark", "benchmark", benchmarks, state.benchmark));
     box.append(select("f-mode", "mode", [["", "all"]].concat(modes.map((m) => [m, m])), state.mode));
     box.append(select("f-category", "category", categoryOptions(), state.category));
-    box.append(select("f-protocol", "protocol", DATA.protocols.map((p) => [p.name, p.name + " (" + p.formulation + ")"]), state.protocol));
+    box.append(select("f-protocol", "protocol", DATA.protocols.map((p) => [p.name, protocolLabel(p)]), state.protocol));
     box.append(select("f-run", "run", DATA.runs.map((name, i) => [String(i), name]), state.run));
     box.append(select("f-outcome", "answer", [["", "any"], ["correct", "correct"], ["wrong", "wrong (or failed)"], ["failed", "failed"]], state.outcome));
     const flips = flipOptions();

@@ -1,0 +1,194 @@
+"""A report's typed values: its rows (``Row``, ``FullRow``), per-category tables (``Breakdown``), the
+comparisons with published figures (``Comparison``) and the ``Report`` itself, which ``build`` makes
+and the renderers (``markdown``, ``charts``, ``html``, ``tables``) read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fvlm_eval.reports.cells import Cell
+from fvlm_eval.summary import ChanceTest, Summary
+
+
+def _cells_json(cells: dict[str, Cell | None]) -> dict:
+    return {name: cell.to_json() if cell is not None else {} for name, cell in cells.items()}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One (run, mode, protocol) of the report, with the run's summaries by benchmark."""
+
+    label: str
+    run: str
+    mode: str
+    protocol: str
+    formulation: str
+    model: dict
+    summaries: dict[str, Summary]
+
+    @property
+    def headline(self) -> str:
+        """``headline`` when the protocol is its run's headline on every benchmark of the row,
+        ``headline on <benchmarks>`` when on some, else ``""``."""
+        on = [b for b, s in self.summaries.items() if s.headline_protocol == self.protocol]
+        if not on:
+            return ""
+        return "headline" if len(on) == len(self.summaries) else "headline on " + ", ".join(on)
+
+    @property
+    def framing(self) -> str:
+        """A cloze protocol's framing (``plain``, ``chat``; per benchmark when they differ), else ``""``."""
+        if self.formulation != "cloze":
+            return ""
+        found = {b: s.cloze_framing for b, s in self.summaries.items() if s.cloze_framing}
+        if len(set(found.values())) > 1:
+            return ", ".join(f"{framing} on {b}" for b, framing in found.items())
+        return next(iter(found.values()), "")
+
+
+@dataclass(frozen=True)
+class FullRow:
+    """A row of the table of every protocol recorded."""
+
+    label: str
+    run: str
+    mode: str
+    protocol: str
+    formulation: str
+    name: str
+    cells: dict[str, Cell | None]
+    headline: str = ""
+    framing: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "label": self.label,
+            "run": self.run,
+            "mode": self.mode,
+            "protocol": self.protocol,
+            "formulation": self.formulation,
+            "name": self.name,
+            "headline": self.headline,
+            "cloze_framing": self.framing,
+            "cells": _cells_json(self.cells),
+        }
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Per value of a benchmark's main breakdown field: every row's cell (runs on their headline protocol)."""
+
+    field: str
+    rows: dict[str, dict[str, Cell | None]]
+
+    def to_json(self) -> dict:
+        return {"field": self.field, "rows": {value: _cells_json(cells) for value, cells in self.rows.items()}}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A run's generated-answer accuracy beside the published figure of the model it is (when there is one)."""
+
+    run: str
+    published_model: str | None  # the name its published figures go by (``Family.published_as``), if known
+    benchmark: str
+    ours: float | None
+    ci95: tuple[float, float] | None
+    published: float | None
+    published_protocol: str | None
+    difference: float | None
+
+    def to_json(self) -> dict:
+        return {
+            "run": self.run,
+            "published_model": self.published_model,
+            "benchmark": self.benchmark,
+            "ours": self.ours,
+            "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "published": self.published,
+            "published_protocol": self.published_protocol,
+            "difference": self.difference,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The report (see the module docstring): ``rows`` are labels, runs' then published ones; ``main``
+    label -> benchmark -> cell; ``row_parts`` a run row's (run, mode, protocol); ``headlines`` and
+    ``framings`` a run row's headline mark and cloze framing (``Row.headline``, ``Row.framing``);
+    ``chance_test`` how the above-chance verdicts were made; ``aggregations`` benchmark -> the rule of its
+    overall number, for a benchmark that is not pooled."""
+
+    alpha: float
+    benchmarks: list[str]
+    rows: list[str]
+    run_rows: list[str]
+    protocols: dict[str, str]
+    sources: dict[str, str]
+    formulations: dict[str, str]
+    main: dict[str, dict[str, Cell | None]]
+    full: list[FullRow] = field(default_factory=list)
+    row_parts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    breakdowns: dict[str, Breakdown] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    regex_misreads: dict[str, tuple[int, int]] = field(default_factory=dict)
+    headlines: dict[str, str] = field(default_factory=dict)
+    framings: dict[str, str] = field(default_factory=dict)
+    chance_test: ChanceTest | None = None
+    aggregations: dict[str, str] = field(default_factory=dict)
+
+    def cell(self, label: str, benchmark: str) -> Cell | None:
+        return self.main[label].get(benchmark)
+
+    def formulation_text(self, label: str) -> str:
+        """A row's formulation, a cloze one with its framing: ``cloze (plain framing)``."""
+        formulation = self.formulations.get(label, "")
+        framing = self.framings.get(label)
+        return f"{formulation} ({framing} framing)" if framing else formulation
+
+    def protocol_text(self, label: str) -> str:
+        """A row's protocol in words, its run's headline marked: ``headline: cloze: log p of ...``."""
+        mark = self.headlines.get(label)
+        return f"{mark}: {self.protocols[label]}" if mark else self.protocols[label]
+
+    def series(self, label: str) -> str:
+        """A row as a chart's legend names it: ``fvlm coarse_fine [cloze_pmi]: cloze, plain framing, headline``."""
+        framing = self.framings.get(label)
+        words = [
+            self.formulations.get(label) or "formulation unknown",
+            f"{framing} framing" if framing else "",
+            self.headlines.get(label, ""),
+        ]
+        return f"{label}: {', '.join(w for w in words if w)}"
+
+    def flagged(self) -> list[tuple[str, str, str]]:
+        """(run row, benchmark, reason) for every ⚠ of the main table."""
+        return [
+            (label, b, reason)
+            for label in self.run_rows
+            for b in self.benchmarks
+            for reason in (self.cell(label, b).flags if self.cell(label, b) is not None else ())
+        ]
+
+    def to_json(self) -> dict:
+        return {
+            "warnings": self.warnings,
+            "regex_misreads": {k: list(v) for k, v in self.regex_misreads.items()},
+            "alpha": self.alpha,
+            "benchmarks": self.benchmarks,
+            "rows": self.rows,
+            "run_rows": self.run_rows,
+            "protocols": self.protocols,
+            "sources": self.sources,
+            "formulations": self.formulations,
+            "full": [row.to_json() for row in self.full],
+            "row_parts": {label: list(parts) for label, parts in self.row_parts.items()},
+            "main": {label: _cells_json(cells) for label, cells in self.main.items()},
+            "breakdowns": {b: table.to_json() for b, table in self.breakdowns.items()},
+            "published_comparisons": [c.to_json() for c in self.comparisons],
+            "headlines": self.headlines,
+            "cloze_framings": self.framings,
+            "above_chance_test": self.chance_test.to_json() if self.chance_test is not None else None,
+            "aggregations": self.aggregations,
+        }

@@ -1,0 +1,23 @@
+"""JSON files written and read strictly: no bare NaN or Infinity, and errors that name the file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fvlm_eval.errors import RecordError
+from fvlm_eval.files import read_json, write_json_atomic
+
+
+def test_json_is_written_without_nan_or_infinity(tmp_path):
+    write_json_atomic(tmp_path / "a.json", {"p": float("nan"), "ci": [0.5, float("inf")], "n": 3, "ok": 0.25})
+    text = (tmp_path / "a.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"p": None, "ci": [0.5, None], "n": 3, "ok": 0.25}
+
+
+def test_json_holding_nan_is_refused_naming_the_file(tmp_path):
+    (tmp_path / "summary.json").write_text('{"accuracy": NaN}')
+    with pytest.raises(RecordError, match=r"summary\.json: not readable JSON .*NaN is not a JSON number"):
+        read_json(tmp_path / "summary.json")

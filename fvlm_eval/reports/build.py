@@ -112,6 +112,8 @@ def _breakdowns(benchmarks: list[str], run_rows: list[Row], baselines: list[Base
     tables = {}
     for benchmark in benchmarks:
         field_name = BENCHMARKS[benchmark]().main_breakdown
+        if not field_name:  # a benchmark without categories (EgoSchema's subset): no breakdown table, no chart
+            continue
         headline = [
             row
             for row in run_rows

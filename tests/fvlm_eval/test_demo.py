@@ -72,8 +72,12 @@ def test_demo_writes_every_promised_artefact(demo_run):
         assert f"| {row} |" in text
     assert list(csv.DictReader(open(report / "report.csv")))
     assert json.loads((report / "report.json").read_text())["main"]
-    for chart in ("comparison.png", *(f"breakdown_{benchmark}.png" for benchmark in BENCHMARKS)):
+    with_categories = [name for name, cls in BUILT_IN.items() if cls().main_breakdown]
+    for chart in ("comparison.png", *(f"breakdown_{benchmark}.png" for benchmark in with_categories)):
         assert (report / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in set(BENCHMARKS) - set(with_categories):  # no categories (EgoSchema's subset): no empty section
+        assert not (report / f"breakdown_{name}.png").exists()
+        assert f"## {BUILT_IN[name]().title} by" not in text
 
 
 def test_a_second_demo_resumes_and_scores_nothing(demo_run, monkeypatch, capsys):

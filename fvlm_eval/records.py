@@ -32,7 +32,9 @@ from fvlm_eval.types import ChoiceResult, Clip, ClozeResult, Generation, Questio
 
 SCHEMA_VERSION = 3
 REGEX_MISREAD = "public-scorer-regex-misreads-options"
-SAME_TEXT = "same-text-options"  # a note: options with identical texts (the cloze prediction names the last)
+SAME_TEXT = (
+    "same-text-options"  # a note: options with identical texts (the cloze prediction names the gold, else the last)
+)
 NEAR_TIE = "near-tie"  # a note: the best and second-best scores of a protocol differ by less than float noise
 # Batch composition (shards, ranks, --batch-size) moves log-probs by up to ~5e-6 in float32; a
 # prediction decided by less than this is flagged, never silently trusted (bfloat16: 1e-2).
@@ -203,7 +205,7 @@ def make_record(
                 for letter, ids, lp, nl in zip(letters, cloze.token_ids, cloze.logprobs, cloze.neutral)
             },
         }
-    same = same_answers(letters, texts)
+    same = same_answers(letters, texts, question.gold)
     preds = {p: predict(p, v, same if p in CLOZE_PROTOCOLS else None) for p, v in scores.items()}
     generated = None
     if generation is not None:

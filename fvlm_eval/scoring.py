@@ -39,9 +39,10 @@ option in every rotation (its prediction: the option chosen in all of them, else
 
 Ties go to the earliest letter. Options whose texts are identical are one answer said twice: in
 the cloze formulation (which scores the text alone) they cannot be told apart, so its prediction
-names the last of them (``same_answers``), as MVBench's gold takes the last candidate equal to the
-answer; the multiple-choice protocols score letters, and keep the letter chosen (as the official
-scorers do).
+names the gold when the gold is one of them, else the last of them (``same_answers``; MVBench's gold
+takes the last candidate equal to the answer, NExT-QA's or EgoSchema's index may name the first):
+choosing the gold's text is right, whichever twin the benchmark's answer names. The multiple-choice
+protocols score letters, and keep the letter chosen (as the official scorers do).
 """
 
 from __future__ import annotations
@@ -115,12 +116,14 @@ def cloze_scores(
     }
 
 
-def same_answers(letters: tuple[str, ...], texts: tuple[str, ...]) -> dict[str, str]:
-    """letter -> the letter that names its answer in the cloze formulation: the last option with the
-    same text (identical texts have identical cloze answer tokens, so the rule is recomputable from a
-    record's ``cloze`` block)."""
-    last = dict(zip(texts, letters))
-    return {letter: last[text] for letter, text in zip(letters, texts)}
+def same_answers(letters: tuple[str, ...], texts: tuple, gold: str | None = None) -> dict[str, str]:
+    """letter -> the letter that names its answer in the cloze formulation: ``gold`` when it has the
+    same text, else the last option with the same text (identical texts have identical cloze answer
+    tokens, so the rule is recomputable from a record's ``cloze`` block and its ``gold``)."""
+    named = dict(zip(texts, letters))
+    if gold in letters:
+        named[texts[letters.index(gold)]] = gold
+    return {letter: named[text] for letter, text in zip(letters, texts)}
 
 
 def predict(protocol: str, scores: dict[str, float] | None, same: dict[str, str] | None = None) -> str | None:

@@ -6,10 +6,10 @@ A record keeps every answer token's log-probability (``options``; the cloze form
 ``mean``, ``letter``, ``option_text``) and the cloze ones (``cloze_sum``, ``cloze_token``,
 ``cloze_pmi``). The two scores per byte (``option_text_norm``, ``cloze_byte``) need the option's text,
 which a record does not hold: their stored scores are used. Every protocol's prediction is then its
-scores' choice (``scoring.predict``; cloze: options whose answer tokens are identical name the last
-of them, ``scoring.same_answers``); a generated answer's is the letter read from it; the circular
-and permutation-averaged ones come from each rotation's choice, recomputed from its scores
-(``circular.rotation_predictions``). A record whose numbers cannot be read (a field of another shape)
+scores' choice (``scoring.predict``; cloze: options whose answer tokens are identical name the gold
+when it is one of them, else the last, ``scoring.same_answers``); a generated answer's is the letter
+read from it; the circular and permutation-averaged ones come from each rotation's choice, recomputed
+from its scores (``circular.rotation_predictions``). A record whose numbers cannot be read (a field of another shape)
 is left as it is.
 """
 
@@ -156,7 +156,7 @@ def recompute(record: Record) -> Recomputed:
             scores[protocol] = values
     tokens = cloze_tokens(record)
     same = (
-        same_answers(record.letters, tuple(tuple(t.get("token_ids") or ()) for t in tokens.values()))
+        same_answers(record.letters, tuple(tuple(t.get("token_ids") or ()) for t in tokens.values()), record.gold)
         if tokens
         else None
     )

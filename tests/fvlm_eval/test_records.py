@@ -295,3 +295,27 @@ def test_options_of_the_same_text_are_one_answer_in_the_cloze_formulation():
     assert record.correct["cloze_pmi"] and record.pred["reference"] == "B"  # a listed letter keeps its own choice
     assert "same-text-options: A, C" in record.notes, record.notes
     assert not any(n.startswith("near-tie") and "cloze" in n for n in record.notes), record.notes
+
+
+def test_the_gold_text_said_twice_is_right_in_the_cloze_formulation_whichever_twin_the_answer_names():
+    """NExT-QA and EgoSchema name the gold by index, which may be the first of two options with one text:
+    the cloze prediction names the gold then (choosing its text is right), never the last twin, which made
+    such a question wrong under every cloze protocol whatever the model did. Recomputed the same."""
+    from fvlm_eval.reports.recompute import recompute
+    from fvlm_eval.types import ClozeResult
+
+    twice = dataclasses.replace(
+        QUESTION, options=(Option("A", "Texas"), Option("B", "Ohio"), Option("C", "Texas")), gold="A"
+    )
+    options = OPTIONS + (OptionLogprobs((6, 2, 4, 2, 198), (-1.0, -1.0, -1.7, -0.1, -0.1), 3, (2, 3), "C", 2),)
+    cloze = ClozeResult("c" * 64, ((4,), (3,), (4,)), ((-0.5,), (-3.0,), (-0.5,)), ((-1.0,), (-1.0,), (-1.0,)))
+    prompt = "Which state?\nA. Texas\nB. Ohio\nC. Texas"
+    record = make_record(twice, "m", prompt, "q" * 64, ChoiceResult("p" * 64, options), cloze=cloze)
+    cloze_protocols = ("cloze_sum", "cloze_token", "cloze_byte", "cloze_pmi")
+    assert {record.pred[p] for p in cloze_protocols} == {"A"}
+    assert all(record.correct[p] for p in cloze_protocols)
+    assert "same-text-options: A, C" in record.notes, record.notes
+    assert recompute(record).preds_changed == ()
+    ohio = dataclasses.replace(twice, gold="B")  # the twins are not the gold: the last of them is named
+    other = make_record(ohio, "m", prompt, "q" * 64, ChoiceResult("p" * 64, options), cloze=cloze)
+    assert other.pred["cloze_pmi"] == "C" and not other.correct["cloze_pmi"]

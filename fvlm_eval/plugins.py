@@ -3,17 +3,23 @@
 A distribution declares entry points in ``fvlm_eval.benchmarks`` (name -> a ``Benchmark`` subclass)
 or ``fvlm_eval.families`` (name -> a ``Family``, or the family module itself); ``tasks`` and
 ``models`` add them to ``BENCHMARKS`` and ``FAMILIES`` when those are first used. A plugin that
-cannot be used (it fails to import, gives the wrong kind of object, or takes a name already taken:
-a built-in's, a suite's, another plugin's) is refused with one line on stderr naming its
-distribution, its entry point and what is wrong; the rest go on. A built-in is never shadowed.
+cannot be used (it fails to import or calls ``sys.exit()`` there, gives the wrong kind of object,
+has a name that is not plain, or takes a name already taken: a built-in's, a suite's, another
+plugin's) is refused with one line on stderr naming its distribution, its entry point and what is
+wrong; the rest go on. A built-in is never shadowed.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Callable
+
+# What a plugin may be named: its name is a folder of every run (``<output-dir>/<benchmark>/``), so no
+# separator, no "..", nothing hidden.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 class Refused(Exception):
@@ -44,7 +50,7 @@ class Plugin:
         """What the entry point names (its module imported); ``Refused`` when it cannot be imported."""
         try:
             return EntryPoint(self.name, self.value, self.group).load()
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # a module that calls sys.exit() (argparse at import) ends nothing
             said = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise Refused(f"cannot be imported: {type(error).__name__}{': ' + said if said else ''}") from error
 
@@ -97,6 +103,11 @@ class Plugins:
                 continue
             (plugin,) = plugins
             try:
+                if not PLAIN_NAME.fullmatch(name):
+                    raise Refused(
+                        f"{name!r} is not a plain name (letters, digits, '_', '.', '-'; not starting with '.' or '-'): "
+                        "it names the folders a run writes"
+                    )
                 if name in reserved:
                     raise Refused(f"{name!r} is {reserved[name]}")
                 if name in registry:

@@ -72,7 +72,7 @@ def family_module(family: str) -> ModuleType:
                 "folder: PYTHONPATH=. fvlm-eval ...)"
             ) from error
         raise ModelLoadError(f"{told}: its module {declared.module!r} needs {error.name!r}, not installed") from error
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # a module that calls sys.exit() at import ends nothing
         raise ModelLoadError(
             f"{told}: its module {declared.module!r} fails to import: {type(error).__name__}: {error}"
         ) from error

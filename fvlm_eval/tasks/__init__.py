@@ -73,6 +73,14 @@ def _benchmark_class(plugin: Plugin) -> type[Benchmark]:
         raise Refused(
             f"its class {found.__name__} has name {found.name!r}: the entry point must be named as the benchmark is"
         )
+    try:
+        found()  # every command makes its benchmarks with no argument
+    except Exception as error:
+        said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise Refused(
+            f"its class {found.__name__} cannot be made without arguments ({type(error).__name__}"
+            f"{': ' + said if said else ''})"
+        ) from error
     return found
 
 

@@ -245,3 +245,58 @@ def test_a_family_registered_in_code_whose_module_is_not_importable_says_how(mon
         ModelLoadError, match=r"model family 'blind': its module 'blind' cannot be found: .*PYTHONPATH=\."
     ):
         family_module("blind")
+
+
+HOSTILE = """
+from dataclasses import dataclass
+
+from fvlm_eval.tasks.egoschema import EgoSchema
+
+
+@dataclass
+class Escape(EgoSchema):
+    name: str = "../escaped"
+
+
+@dataclass
+class NeedsArgs(EgoSchema):
+    name: str = "needsargs"
+
+    def __init__(self, x):
+        pass
+"""
+
+
+def test_a_plugin_that_exits_names_a_path_or_cannot_be_made_is_refused_and_every_command_goes_on(tmp_path, capsys):
+    """Found in the hostile round: a plugin module calling sys.exit() at import ended every command at once with
+    exit 0 (a CI `run` passed having scored nothing); a benchmark named '../escaped' was run into a folder outside
+    --output-dir; a class that cannot be made without arguments made `benchmarks` (and `run video`, after scoring)
+    an unexpected error."""
+    from fvlm_eval import models, tasks
+    from fvlm_eval.cli import main
+    from fvlm_eval.run.options import check_benchmarks
+
+    site = write_distribution(
+        tmp_path / "site",
+        "hostile-plugins",
+        {
+            "fvlm_eval.benchmarks": {"../escaped": "hostile:Escape", "needsargs": "hostile:NeedsArgs", "exits": "ex:X"},
+            "fvlm_eval.families": {"exits": "ex:FAMILY"},
+        },
+        {"hostile.py": HOSTILE, "ex.py": "import sys\n\nsys.exit(0)\n"},
+    )
+    with plugins_on_path(site, ("hostile", "ex")):
+        warned = capsys.readouterr().err
+        assert not {"../escaped", "needsargs", "exits"} & set(tasks.BENCHMARKS)
+        assert "exits" not in models.FAMILIES
+        with pytest.raises(SettingsError) as escaped:
+            check_benchmarks("../escaped")
+        assert main(["benchmarks", "--data-dir", str(tmp_path / "data")]) == ExitCode.OK
+    out, err = capsys.readouterr()
+    assert "Traceback" not in warned + out + err and "egoschema" in out
+    assert "'../escaped' is not a plain name" in escaped.value.cli_message
+    lines = warned.splitlines()
+    assert len(lines) == 4 and all(line.startswith("warning: ") for line in lines), lines
+    assert any("'../escaped' from hostile-plugins 0.1.0" in line and "not a plain name" in line for line in lines)
+    assert any("NeedsArgs cannot be made without arguments (TypeError:" in line for line in lines)
+    assert sum("cannot be imported: SystemExit" in line for line in lines) == 2  # the benchmark and the family

@@ -135,12 +135,17 @@ def build_model(size: str, device: str = "cpu", dtype: torch.dtype = torch.float
     """Our fVLM at ``size`` with random weights from ``seed``: linear and embedding weights N(0, 0.02),
     norms 1, biases 0, layer scales 1, ``q_static``/``q_init`` N(0, 1) (the public initialisation)."""
     from fvlm_model import FoveatedVLM
-    from fvlm_model.loading import _materialize_buffers, build_skeleton, default_spec
+    from fvlm_model.loading import build_skeleton, default_spec
 
     torch.manual_seed(seed)
     if size == "real":
         model = build_skeleton(default_spec()).to_empty(device="cpu")
-        _materialize_buffers(model)
+        # to_empty leaves computed buffers (the rotary inv_freq) uninitialised, and no longer on the meta
+        # device, so _materialize_buffers would not see them: rebuild those modules from their configs
+        for name, module in list(model.named_modules()):
+            if type(module).__name__.endswith("RotaryEmbedding"):
+                parent, _, child = name.rpartition(".")
+                setattr(model.get_submodule(parent), child, type(module)(config=module.config))
     else:
         llm, dino = (SMALL_LLM, SMALL_DINO) if size == "small" else (TINY_LLM, TINY_DINO)
         model = FoveatedVLM.from_configs(llm, dino, query_dim=QUERY_DIM[size])
@@ -394,7 +399,7 @@ def measure_shape(shape, args, model, tokenizer, public, pmodel) -> list[dict]:
             row["ratio"] = row["public_ms"] / row["ours_ms"]
             row["cpu_ratio"] = row["public_cpu_ms"] / row["ours_cpu_ms"]
             row["mc_ratio"] = row["public_ms"] / row["mc_ms"] if row["mc_ms"] else None
-            deltas, same, compared, misread = [], 0, 0, 0
+            deltas, same, compared, misread, failed = [], 0, 0, 0, []
             by_id = {mode: {r.id: r for r in records[mode]} for mode in modes}
             for question in public_questions:
                 expected = {o.letter: f"{o.letter}. {o.text.strip()}" for o in question.options}
@@ -402,13 +407,19 @@ def measure_shape(shape, args, model, tokenizer, public, pmodel) -> list[dict]:
                 for mode in modes:
                     losses = public_losses[(question.id, mode)]
                     record = by_id[mode][question.id]
-                    ours_scores = record.scores["reference"]
+                    ours_scores = record.scores.get("reference")
+                    if record.error or ours_scores is None:
+                        failed.append(f"{question.id} {mode}: {record.error}")
+                        continue
                     deltas += [abs(losses[k] - ours_scores[k]) for k in losses if k in ours_scores]
                     same += min(losses, key=losses.get) == record.pred["reference"]
                     compared += 1
             row["max_abs_delta"] = max(deltas) if deltas else None
             row["same_predictions"] = f"{same}/{compared}"
             row["public_options_misread"] = misread
+            row["ours_failed"] = failed  # records that failed (no score to compare): each with its error
+            if failed:
+                print(f"  {shape.name} {label}: our records failed: {failed}", flush=True)
         rows.append(row)
     return rows
 

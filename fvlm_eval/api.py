@@ -189,7 +189,7 @@ def evaluate(
         raise SettingsError(
             f"evaluate() got unknown settings {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
         )
-    whole_number("step", step, 0)
+    whole_number("step", step, 0, 2**63 - 1)  # an int64, as track and every plotting library read it
     run_settings = passed_through(run_settings)
     if isinstance(run_settings.get("shard"), str):
         try:

@@ -110,6 +110,7 @@ def run(
     step: Optional[int] = typer.Option(
         None,
         min=0,
+        max=2**63 - 1,  # an int64, as track and every plotting library read it
         metavar="N",
         help="the checkpoint's training step, written into the manifest (for `fvlm-eval track`)",
     ),

@@ -182,6 +182,7 @@ def test_other_weights_cannot_resume_a_folder(data, tmp_path, tokenizer):
         (dict(benchmarks="scienceqa", protocol="generated"), "protocol='generated' needs generate=True"),
         (dict(benchmarks="scienceqa", batch_sise=4), "unknown settings batch_sise"),
         (dict(benchmarks="scienceqa", step=-1), "step=-1"),
+        (dict(benchmarks="scienceqa", step=2**63), "step=9223372036854775808: must be a whole number from 0 to"),
         (dict(benchmarks="scienceqa", shard="3/2"), "shard 3/2"),
         (dict(benchmarks="scienceqa", limit="2"), "limit='2': must be a whole number"),
         (dict(benchmarks="scienceqa", limit=1.5), "limit=1.5: must be a whole number"),

@@ -21,6 +21,7 @@ from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.read import read_run
 from fvlm_eval.summary import Summary
 
+LARGEST_STEP = 2**63 - 1  # a training step is an int64 (numpy, torch, TensorBoard); run --step takes no more
 STEP_WORDS = r"(?:global[_-]?step|step|checkpoint|ckpt|iteration|iter)[_-]?(\d+)"
 
 
@@ -95,10 +96,14 @@ def find_runs(paths: list[Path]) -> list[Path]:
 
 
 def whole_step(value, where: Path) -> int:
-    """A manifest's ``step`` as an int: a whole number (an int, or a float with no fraction), else one line."""
+    """A manifest's ``step`` as an int: a whole number (an int, or a float with no fraction) from 0 to
+    ``LARGEST_STEP`` (what ``run --step`` takes), else one line."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not number or value != int(value):
-        raise TrackError(f"{where}: its manifest's step {value!r} is not a whole number (fvlm-eval run --step N)")
+    if not number or value != int(value) or not 0 <= value <= LARGEST_STEP:
+        raise TrackError(
+            f"{where}: its manifest's step {value!r} is not a whole number from 0 to {LARGEST_STEP} "
+            "(fvlm-eval run --step N)"
+        )
     return int(value)
 
 
@@ -124,6 +129,8 @@ def checkpoint(folder: Path) -> Checkpoint:
     if steps:
         return Checkpoint(steps.pop(), folder, "manifest", summaries, records, tuple(warnings))
     step = step_from_name(folder.name)
+    if step is not None and step > LARGEST_STEP:
+        raise TrackError(f"{folder}: the step in its name, {step}, is larger than {LARGEST_STEP}: not a training step")
     if step is None:
         raise TrackError(
             f"{folder}: no training step: neither its manifest (fvlm-eval run --step N; a run without a "

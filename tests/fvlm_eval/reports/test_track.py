@@ -263,7 +263,18 @@ def test_checkpoints_on_different_questions_are_ranked_on_those_they_share(capsy
     assert best["step"] is None and best["refused"]
 
 
-@pytest.mark.parametrize("step, shown", [(3.5, "3.5"), ("abc", "'abc'"), (True, "True"), ([1], "[1]")])
+@pytest.mark.parametrize(
+    "step, shown",
+    [
+        (3.5, "3.5"),
+        ("abc", "'abc'"),
+        (True, "True"),
+        ([1], "[1]"),
+        (-1, "-1"),  # run --step takes none below 0: a hand edit, once named the best step
+        (1e20, "1e+20"),  # beyond an int64: once an unexpected TypeError from numpy
+        (10**20, "100000000000000000000"),
+    ],
+)
 def test_a_manifest_step_that_is_not_a_whole_number_is_one_line(capsys, tmp_path, step, shown):
     runs = _constructed(tmp_path / "runs", {1: [True] * 3, 2: [False] * 3})
     _summary(runs[2], lambda s: s["manifest"].update(step=step))
@@ -276,3 +287,12 @@ def test_a_whole_float_step_is_that_step(tmp_path):
     runs = _constructed(tmp_path / "runs", {1: [True] * 3})
     _summary(runs[1], lambda s: s["manifest"].update(step=3000.0))
     assert [c.step for c in load_checkpoints([tmp_path / "runs"])] == [3000]
+
+
+def test_a_step_in_a_folder_name_beyond_an_int64_is_one_line(capsys, tmp_path):
+    """Found in the hostile round: `step_<21 digits>` made track an unexpected TypeError from numpy."""
+    runs = _constructed(tmp_path / "runs", {1: [True] * 3})
+    runs[1].rename(tmp_path / "runs" / "step_100000000000000000000")
+    code, output = call(capsys, "track", tmp_path / "runs")
+    assert code == 1 and "step_100000000000000000000: the step in its name" in output
+    assert len(output.strip().splitlines()) == 1 and "unexpected" not in output

@@ -7,7 +7,7 @@ import io
 
 from fvlm_eval.protocols import formulation_label
 from fvlm_eval.reports.cells import Cell, fmt
-from fvlm_eval.reports.printable import printable
+from fvlm_eval.reports.printable import md_row, printable
 from fvlm_eval.reports.reasons import grouped_reasons
 from fvlm_eval.reports.rows import Report
 from fvlm_eval.tasks import BENCHMARKS
@@ -25,7 +25,7 @@ REGEX_NOTE = (
 
 def _table_head(first: str, titles: list[str]) -> list[str]:
     return [
-        f"| {first} | formulation | protocol | " + " | ".join(titles) + " |",
+        md_row(first, "formulation", "protocol", *titles),
         "|---|---|---" + "|---" * len(titles) + "|",
     ]
 
@@ -89,11 +89,7 @@ def markdown(report: Report) -> str:
     formulations = report.formulations
     for label in report.rows:
         cells = [fmt(report.cell(label, b), b) for b in benchmarks]
-        lines.append(
-            f"| {label} | {report.formulation_text(label)} | {report.protocol_text(label)} | "
-            + " | ".join(cells)
-            + " |"
-        )
+        lines.append(md_row(label, report.formulation_text(label), report.protocol_text(label), *cells))
     used = list(dict.fromkeys(formulations[label] for label in report.rows if label in formulations))
     if used:
         lines += ["", "Formulations: " + "; ".join(f"`{f}`: {formulation_label(f)}" for f in used) + "."]
@@ -116,7 +112,7 @@ def markdown(report: Report) -> str:
             cells = [fmt(row.cells.get(b), b, with_coverage=False) + _chance_note(row.cells.get(b)) for b in benchmarks]
             formulation = f"{row.formulation} ({row.framing} framing)" if row.framing else row.formulation
             protocol = f"{row.protocol} ({row.headline})" if row.headline else row.protocol
-            lines.append(f"| {row.run} {row.mode} | {formulation} | {protocol} | " + " | ".join(cells) + " |")
+            lines.append(md_row(f"{row.run} {row.mode}", formulation, protocol, *cells))
     if report.comparisons:
         lines += ["", "## Measured here vs published (generated answers)", ""]
         for c in report.comparisons:
@@ -140,7 +136,7 @@ def markdown(report: Report) -> str:
             "",
             BREAKDOWN_NOTE,
             "",
-            f"| {table.field} | " + " | ".join(report.series(c) for c in columns) + " |",
+            md_row(table.field, *(report.series(c) for c in columns)),
             "|---" * (len(columns) + 1) + "|",
         ]
         for value, row in table.rows.items():
@@ -151,7 +147,7 @@ def markdown(report: Report) -> str:
                     f" (n={cell.n}, chance {cell.chance:.1f})" if cell and cell.n and cell.chance is not None else ""
                 )
                 cells.append(fmt(cell, with_coverage=False) + extra)
-            lines.append(f"| {value} | " + " | ".join(cells) + " |")
+            lines.append(md_row(value, *cells))
     if report.regex_misreads:
         lines += ["", "## Questions the public fVLM scorer misreads", "", REGEX_NOTE, ""]
         lines += [f"- {where}: {count} of {total}" for where, (count, total) in report.regex_misreads.items()]

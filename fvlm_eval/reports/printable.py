@@ -26,9 +26,15 @@ def printable(text) -> str:
     return UNPRINTABLE.sub(_escaped, str(text))
 
 
+def md_row(*cells) -> str:
+    """One row of a Markdown table, each cell ``printable`` and its ``|`` escaped: a category, run folder or id
+    from data holding a ``|`` would otherwise split its row, and a number would sit under another column."""
+    return "| " + " | ".join(printable(cell).replace("|", "\\|") for cell in cells) + " |"
+
+
 def printable_lines(text: str) -> str:
     """Several lines of text, each made ``printable`` (the line breaks between them kept)."""
     return "\n".join(printable(line) for line in str(text).split("\n"))
 
 
-__all__ = ["printable", "printable_lines"]
+__all__ = ["md_row", "printable", "printable_lines"]

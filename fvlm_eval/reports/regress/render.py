@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fvlm_eval.reports.printable import printable
+from fvlm_eval.reports.printable import md_row, printable
 from fvlm_eval.reports.regress.result import Comparison, Row
 from fvlm_eval.wording import counted
 
 
 def _points(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
+    """A detectable drop in a table cell: none above 100 points (an accuracy moves by 100 at most)."""
+    return "n/a" if value is None else "none (> 100)" if value > 100 else f"{value:.1f}"
 
 
 def _detectable(row: Row) -> str:
@@ -85,13 +86,25 @@ def markdown(result: Comparison) -> str:
     ]
     for r in result.rows:
         s = r.stats
-        where = printable(f"{r.breakdown}={r.value}") if r.breakdown else "**all**"
+        where = f"{r.breakdown}={r.value}" if r.breakdown else "**all**"
         flag = " ⚠" if r in result.failing else ""
         lines.append(
-            f"| {r.benchmark} | {printable(r.mode)} | {r.protocol} ({r.formulation}) | {where} | {s.n} ({s.videos}) | "
-            f"{s.baseline:.1f} | {s.current:.1f} | {s.delta:+.1f}{flag} | "
-            f"[{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}] | {s.p_drop:.3g} | {_points(s.detectable_drop)} | "
-            f"{s.mcnemar_p:.3g} | {len(s.lost)} | {len(s.gained)} |"
+            md_row(
+                r.benchmark,
+                r.mode,
+                f"{r.protocol} ({r.formulation})",
+                where,
+                f"{s.n} ({s.videos})",
+                f"{s.baseline:.1f}",
+                f"{s.current:.1f}",
+                f"{s.delta:+.1f}{flag}",
+                f"[{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]",
+                f"{s.p_drop:.3g}",
+                _points(s.detectable_drop),
+                f"{s.mcnemar_p:.3g}",
+                len(s.lost),
+                len(s.gained),
+            )
         )
     for r in [r for r in result.rows if r.overall and (r.stats.lost or r.stats.gained)]:
         lost, gained = r.stats.lost, r.stats.gained

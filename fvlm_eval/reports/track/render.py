@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from fvlm_eval.reports.charts import save_figure
-from fvlm_eval.reports.printable import printable
+from fvlm_eval.reports.printable import md_row, printable
 from fvlm_eval.reports.track.analysis import verdict
 from fvlm_eval.reports.track.checkpoints import Checkpoint
 from fvlm_eval.wording import counted
@@ -82,7 +82,7 @@ def console_lines(analysis: dict) -> list[str]:
 def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str], alpha: float) -> str:
     out = ["# Accuracy against training step", ""]
     out += ["| step | run | step read from |", "|---:|---|---|"]
-    out += [f"| {c.step} | `{printable(c.folder)}` | {c.step_from} |" for c in checkpoints]
+    out += [md_row(c.step, f"`{c.folder}`", c.step_from) for c in checkpoints]
     if analysis.get("warnings"):
         out += ["", "**Warnings**", ""] + [f"- {printable(w)}" for w in analysis["warnings"]]
     headlines = {s.headline_protocol for c in checkpoints for s in c.summaries.values()}
@@ -147,7 +147,8 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 interval = "n/a" if low is None else f"[{low:+.1f}, {high:+.1f}]"
                 p_drop = "n/a" if p.get("p_drop") is None else f"{p['p_drop']:.3g}"
                 mcnemar = "n/a" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
-                detectable = "n/a" if p.get("detectable_drop") is None else f"{p['detectable_drop']:.1f}"
+                drop = p.get("detectable_drop")
+                detectable = "n/a" if drop is None else "none (> 100)" if drop > 100 else f"{drop:.1f}"
                 if p.get("not_measured"):
                     out.append(
                         f"| {p['from']} → {p['to']} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a "

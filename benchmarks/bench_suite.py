@@ -37,7 +37,7 @@ from fvlm_eval.models.fvlm import FVLMAdapter, normalise
 from fvlm_eval.scoring import predict, protocol_scores
 from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, Option
 from fvlm_model import MODES, FoveatedVLM
-from fvlm_model.loading import build_skeleton, default_spec, load_tokenizer
+from fvlm_model.loading import load_tokenizer
 
 SMALL_LLM = dict(
     hidden_size=192,
@@ -84,21 +84,14 @@ WORDS = "the person opens door cup ball red blue moves left right after before s
 
 
 def build(size: str, device: str, dtype: torch.dtype) -> FoveatedVLM:
-    torch.manual_seed(0)
+    """Random weights at ``size``: real (bench_public's model: its rotary buffers rebuilt after
+    ``to_empty``, which leaves them uninitialised) or small."""
     if size == "real":
-        spec = default_spec()
-        model = build_skeleton(spec).to_empty(device="cpu")
-        with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.normal_(0, 0.02)
-        from fvlm_model.loading import _materialize_buffers
+        from bench_public import build_model
 
-        _materialize_buffers(model)
-        if model.llm.config.tie_word_embeddings:
-            model.llm.lm_head.weight = model.llm.model.embed_tokens.weight
-    else:
-        model = FoveatedVLM.from_configs(SMALL_LLM, SMALL_DINO, query_dim=96)
-    return model.to(device=device, dtype=dtype).eval()
+        return build_model("real", device, dtype)
+    torch.manual_seed(0)
+    return FoveatedVLM.from_configs(SMALL_LLM, SMALL_DINO, query_dim=96).to(device=device, dtype=dtype).eval()
 
 
 def questions_for(shape: Shape, count: int, seed: int) -> tuple[list[ChoiceRequest], dict[str, Clip]]:

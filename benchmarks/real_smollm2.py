@@ -685,7 +685,7 @@ def run_controls(
 ) -> dict[str, dict]:
     """The questions of ``data_dir`` scored on the plain GGUF model (no visual tokens) with the
     harness's own prompt (``ScienceQA.prompt``), tokenisation (``ChatTokens``), option scoring
-    (``lm.score_options``) and protocols (``scoring.protocol_scores``), two ways:
+    (``lm.score_packed``) and protocols (``scoring.protocol_scores``), two ways:
 
     - ``text:<protocol>``: as the harness scores (answer ``"{letter}. {text}"``), without the zero
       visual tokens: what the zero tokens change;
@@ -702,8 +702,9 @@ def run_controls(
     """
     import torch
 
+    from fvlm_eval.models.chat_tokens import ChatTokens
     from fvlm_eval.models.fvlm import SYSTEM_PROMPT
-    from fvlm_eval.models.lm import ChatTokens, TextModel, score_cloze, score_options
+    from fvlm_eval.models.lm import Media, TextModel, score_cloze, score_packed
     from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
     from fvlm_eval.scoring import cloze_scores, predict, protocol_scores
     from fvlm_eval.stats import above_chance_p
@@ -732,15 +733,12 @@ def run_controls(
             for framing, zeros in [(f, 0) for f in FRAMINGS] + [("plain", VISUAL_TOKENS)]:
                 texts = [tuple(o.text for o in q.options) for q in batch]
                 prefix = torch.zeros(zeros, llm.config.hidden_size, dtype=lm.dtype)
-                results = score_cloze(
-                    lm,
-                    ways["text"],
-                    [benchmark.cloze_prompt(q) for q in batch],
-                    texts,
-                    [framing] * len(batch),
-                    lambda i, ids, prefix=prefix: torch.cat([prefix, lm.embed(ids)]),
-                    neutral,
-                )
+
+                def embed(ids, prefix=prefix):
+                    return torch.cat([prefix, lm.embed(ids)])
+
+                asked = [(benchmark.cloze_prompt(q), c, framing, Media(q.id, embed)) for q, c in zip(batch, texts)]
+                results = score_cloze(lm, ways["text"], asked, neutral)
                 name = f"direct {framing}" + (f", {zeros} zero tokens first" if zeros else "")
                 for q, choices, result in zip(batch, texts, results):
                     scores = cloze_scores(choices, q.letters, list(result.logprobs), list(result.neutral))
@@ -749,7 +747,7 @@ def run_controls(
             prompts = [benchmark.prompt(q) for q in batch]
             for way, tokens in ways.items():
                 tokenized = [tokens.choice(p, q.options) for p, q in zip(prompts, batch)]
-                scored = score_options(lm, tokenized, lambda i, ids: lm.embed(ids))
+                scored = score_packed(lm, [(Media(q.id, lm.embed), t) for q, t in zip(batch, tokenized)])
                 for q, t, outcome in zip(batch, tokenized, scored):
                     if isinstance(outcome, str):
                         raise RuntimeError(f"{q.id}: {outcome}")

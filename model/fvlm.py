@@ -109,25 +109,38 @@ class FoveatedEncoder(nn.Module):
 
         The layer arithmetic is DINOv2's own (pre-norm attention and MLP with layer scale);
         computing it here rather than calling the layer lets K and V be kept without projecting
-        twice. Frames go through ``chunk`` at a time, written into one tensor per layer (no
-        concatenation copies afterwards).
+        twice (Q, K and V in one matrix product), and stop after the last layer's K and V (its
+        attention and MLP over the patches feed nothing a query reads). Frames go through ``chunk``
+        at a time; with one chunk K and V are views of the projection, else written into one
+        tensor per layer (no concatenation copies afterwards).
         """
         keys: list[torch.Tensor] = []
         values: list[torch.Tensor] = []
+        layers = self.dino.encoder.layer
+        whole = pixels.shape[0] <= chunk  # one chunk: K and V kept as views of the projection (no copy)
         for start in range(0, pixels.shape[0], chunk):
             hidden = self.dino.embeddings(pixels[start : start + chunk])
-            for index, layer in enumerate(self.dino.encoder.layer):
+            for index, layer in enumerate(layers):
                 proj = dino_names.attention_projections(layer)
-                normed = layer.norm1(hidden)
-                query = self._split(proj.query(normed))
-                key = self._split(proj.key(normed))
-                value = self._split(proj.value(normed))
-                if start == 0:
-                    keys.append(key.new_empty((pixels.shape[0], *key.shape[1:])))
-                    values.append(value.new_empty((pixels.shape[0], *value.shape[1:])))
-                keys[index][start : start + key.shape[0]] = key
-                values[index][start : start + value.shape[0]] = value
-                hidden = self._finish_layer(layer, proj, hidden, query, key, value)
+                last = index + 1 == len(layers)  # its output feeds nothing a query reads: K and V only
+                parts = (proj.key, proj.value) if last else (proj.query, proj.key, proj.value)
+                weight = torch.cat([p.weight for p in parts])
+                bias = None if parts[0].bias is None else torch.cat([p.bias for p in parts])
+                projected = F.linear(layer.norm1(hidden), weight, bias)
+                n, length, _ = projected.shape
+                heads = projected.view(n, length, len(parts), self._heads, -1).permute(2, 0, 3, 1, 4)
+                query, key, value = (None, *heads) if last else heads
+                if whole:
+                    keys.append(key)
+                    values.append(value)
+                else:
+                    if start == 0:
+                        keys.append(key.new_empty((pixels.shape[0], *key.shape[1:])))
+                        values.append(value.new_empty((pixels.shape[0], *value.shape[1:])))
+                    keys[index][start : start + n] = key
+                    values[index][start : start + n] = value
+                if not last:
+                    hidden = self._finish_layer(layer, proj, hidden, query, key, value)
         return VisionKV(tuple(keys), tuple(values))
 
     def _finish_layer(self, layer, proj, hidden, query, key, value) -> torch.Tensor:

@@ -48,9 +48,22 @@ class ModelAdapter(Protocol):
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
         """Per request, a greedy answer that stops at the end of the turn."""
 
+    # Optional: ``score_formulations(choices, clozes, variant) -> (score(choices), score_cloze(clozes))``
+    # in one pass, sharing what the two formulations share (fVLM and SmolVLM2 have it).
+
     @property
     def fallback_count(self) -> int:
         """Options scored by a full pass because the prompt was not a token prefix."""
+
+
+def score_formulations(
+    model: ModelAdapter, choices: list[ChoiceRequest], clozes: list[ClozeRequest], variant: str
+) -> tuple[list[ChoiceResult], list[ClozeResult]]:
+    """Both formulations of a batch: in one pass where the family offers it, else one call each."""
+    both = getattr(model, "score_formulations", None)
+    if both is not None:
+        return both(choices, clozes, variant)
+    return model.score(choices, variant), model.score_cloze(clozes, variant)
 
 
 class ModelLoadError(FvlmEvalError, ValueError):

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from fvlm_eval.models.base import FrameTransform
-from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices, score_cloze
+from fvlm_eval.models.chat_tokens import ChatTokens
+from fvlm_eval.models.generation import generate_answers
+from fvlm_eval.models.lm import Media, TextModel, fallbacks, score_formulations
 from fvlm_eval.types import (
     ChoiceRequest,
     ChoiceResult,
@@ -28,6 +30,7 @@ from fvlm_eval.types import (
     Generation,
     Sampling,
 )
+from fvlm_model.clip_tokens import clip_tokens
 
 FAMILY = "fvlm"
 VARIANTS = ("coarse_only", "coarse_fine", "autoregressive")  # fvlm_model.MODES, importable without torch
@@ -50,24 +53,16 @@ def normalise(frames: np.ndarray) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where a loaded clip's K/V sit: rows [offset, offset+distinct) of batch ``batch``'s K/V;
-    its T frames are distinct frame t // copies (``regular``), else ``frame_map``."""
+    """Where a loaded clip's frames sit: frame t is row ``offset + frame_map[t]`` of encode batch
+    ``batch``'s K/V (an image: one row, ``IMAGE_COPIES`` times)."""
 
     batch: int
     offset: int
-    distinct: int
-    n_frames: int
-    copies: int
-    regular: bool
     frame_map: tuple[int, ...]
 
-
-def _layout(clip: Clip, batch: int, offset: int) -> _Layout:
-    frame_map = (0,) * IMAGE_COPIES if clip.kind == "image" else clip.frame_map
-    distinct = clip.frames.shape[0]
-    copies = len(frame_map) // distinct if len(frame_map) % distinct == 0 else 0
-    regular = bool(copies) and frame_map == tuple(t // copies for t in range(len(frame_map)))
-    return _Layout(batch, offset, distinct, len(frame_map), copies or 1, regular, frame_map)
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return tuple(self.offset + i for i in self.frame_map)
 
 
 class FVLMAdapter:
@@ -150,7 +145,8 @@ class FVLMAdapter:
         self.frames_encoded += pixels.shape[0]
         offset = 0
         for clip in clips:
-            self._layouts[clip.key] = _layout(clip, batch, offset)
+            frame_map = (0,) * IMAGE_COPIES if clip.kind == "image" else clip.frame_map
+            self._layouts[clip.key] = _Layout(batch, offset, frame_map)
             offset += clip.frames.shape[0]
 
     def forget_clips(self, keys: list[str]) -> None:
@@ -164,34 +160,17 @@ class FVLMAdapter:
 
     @torch.no_grad()
     def _visual_tokens(self, keys: list[str], mode: str) -> None:
-        """Visual tokens of every clip in ``keys`` not yet computed for ``mode``, batched by shape.
-
-        Clips that lie side by side in one encode batch are queried through views of its K/V;
-        others (or clips whose frames repeat irregularly) through a copy of their rows only.
-        """
+        """Visual tokens of every clip in ``keys`` not yet computed for ``mode``: per encode batch, one
+        call for its clips whatever their frame layouts (``fvlm_model.clip_tokens``)."""
         todo = [k for k in dict.fromkeys(keys) if (k, mode) not in self._visual]
-        groups: dict[tuple, list[str]] = {}
+        by_batch: dict[int, list[str]] = {}
         for key in todo:
-            layout = self._layouts[key]
-            shape = (layout.batch, layout.n_frames, layout.copies) if layout.regular else ("irregular", key)
-            groups.setdefault(shape, []).append(key)
-        for shape, group in groups.items():
-            layouts = [self._layouts[k] for k in group]
-            kv = self._batches[layouts[0].batch]
-            if shape[0] == "irregular":
-                rows = [layouts[0].offset + i for i in layouts[0].frame_map]
-                tokens = self.model.visual_tokens(kv.select(rows), layouts[0].n_frames, mode)
-            else:
-                group.sort(key=lambda k: self._layouts[k].offset)
-                layouts = [self._layouts[k] for k in group]
-                start, end = layouts[0].offset, layouts[-1].offset + layouts[-1].distinct
-                if end - start == sum(layout.distinct for layout in layouts):
-                    selected = kv.narrow(start, end - start)
-                else:
-                    selected = kv.select([layout.offset + i for layout in layouts for i in range(layout.distinct)])
-                tokens = self.model.visual_tokens(selected, layouts[0].n_frames, mode, copies=layouts[0].copies)
-            for key, clip_tokens in zip(group, tokens):
-                self._visual[(key, mode)] = clip_tokens
+            by_batch.setdefault(self._layouts[key].batch, []).append(key)
+        for batch, group in by_batch.items():
+            group.sort(key=lambda k: self._layouts[k].offset)
+            rows = [self._layouts[k].rows for k in group]
+            for key, tokens in zip(group, clip_tokens(self.model, self._batches[batch], rows, mode)):
+                self._visual[(key, mode)] = tokens
 
     # ----- language -------------------------------------------------------------------------
 
@@ -201,32 +180,29 @@ class FVLMAdapter:
 
     @torch.no_grad()
     def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
-        self._check(variant)
-        self._visual_tokens([r.clip_key for r in requests], variant)
-        results = score_choices(
-            self.lm,
-            self.tokens,
-            [r.prompt for r in requests],
-            [r.options for r in requests],
-            self._embedder(requests, variant),
-        )
-        self.fallback_count += fallbacks(results)
-        return results
+        return self.score_formulations(requests, [], variant)[0]
 
     @torch.no_grad()
     def score_cloze(self, requests: list[ClozeRequest], variant: str) -> list[ClozeResult]:
         """The cloze formulation on the same visual tokens: [visual tokens; question] then each text."""
+        return self.score_formulations([], requests, variant)[1]
+
+    @torch.no_grad()
+    def score_formulations(
+        self, choices: list[ChoiceRequest], clozes: list[ClozeRequest], variant: str
+    ) -> tuple[list[ChoiceResult], list[ClozeResult]]:
+        """Both formulations in one packed pass: a clip's visual tokens once for all its sequences."""
         self._check(variant)
-        self._visual_tokens([r.clip_key for r in requests], variant)
-        return score_cloze(
+        self._visual_tokens([r.clip_key for r in (*choices, *clozes)], variant)
+        results = score_formulations(
             self.lm,
             self.tokens,
-            [r.prompt for r in requests],
-            [r.texts for r in requests],
-            [r.framing for r in requests],
-            self._embedder(requests, variant),
+            [(r.prompt, r.options, self._media(r.clip_key, variant)) for r in choices],
+            [(r.prompt, r.texts, r.framing, self._media(r.clip_key, variant)) for r in clozes],
             self._neutral,
         )
+        self.fallback_count += fallbacks(results[0])
+        return results
 
     @torch.no_grad()
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
@@ -238,13 +214,13 @@ class FVLMAdapter:
             [r.prompt for r in requests],
             [r.max_new_tokens for r in requests],
             self.stop_ids,
-            self._embedder(requests, variant),
+            [self._media(r.clip_key, variant) for r in requests],
         )
 
-    def _embedder(self, requests, variant: str):
-        """Request i's input embeddings for any ids: its clip's visual tokens, then the text."""
-        visuals = [self._visual[(r.clip_key, variant)].to(self.dtype) for r in requests]
-        return lambda i, ids: torch.cat([visuals[i], self.lm.embed(ids)])
+    def _media(self, key: str, variant: str) -> Media:
+        """A clip's input embeddings for any ids: its visual tokens, then the text."""
+        visual = self._visual[(key, variant)].to(self.dtype)
+        return Media(key, lambda ids: torch.cat([visual, self.lm.embed(ids)]))
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -1,36 +1,33 @@
-"""The language half every family shares: chat text as tokens, option scoring, greedy answers.
+"""The language half every family shares: option scoring in both formulations on one packed pass.
 
-A family gives, per question, the input embeddings of any token sequence (its media put where
-its architecture puts them: fVLM's visual tokens before the text, SmolVLM's image features at
-its ``<image>`` tokens) and a Llama-style decoder. Then, for a batch of questions:
+A family gives, per question, the group its media belongs to (a clip) and the input embeddings of
+any token sequence (its media put where its architecture puts them: fVLM's visual tokens before the
+text, SmolVLM's image features at its ``<image>`` tokens), and a Llama-style decoder. Then, for a
+batch of questions, every option of every formulation is one sequence (the prompt, then the option as
+the answer); the sequences of one clip go into one prefix tree (``prefix_tree``), so the media, the
+prompt and any shared start of the answers are computed once, and one forward call per bucket of
+similar trees gives every answer token's log-probability, read where it is predicted (token j of an
+answer at the position of token j-1; the first at the prompt's last position).
 
-1. one left-padded pass over every question's prefix (media + prompt), its KV cache kept;
-2. every option of every question as continuations on that cache, in one pass: each question's
-   options are packed one after another into one row, and a block mask lets each option see the
-   prefix and itself only (no option pays for another's padding, no cache row is copied);
-3. an answer token's log-probability is read where it is predicted: the first from the prefix's
-   last position, token j from the option's position j-1.
-
-When the prompt's tokens are not a prefix of an option's full text (a tokenizer merging across
-the boundary), that option is scored by its own full pass instead, and marked ``fallback``.
-Everything here is a natural log.
+An option whose prompt tokens are not a prefix of its full text (a tokenizer merging across the
+boundary) is its own path in the tree, its answer the tokens after the prompt's length, and is
+marked ``fallback``. Everything here is a natural log.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-from fvlm_eval.types import NEUTRAL_PROMPT, ChoiceResult, ClozeResult, Generation, Option, OptionLogprobs
+from fvlm_eval.models.chat_tokens import ChatTokens, Tokenized, continuations
+from fvlm_eval.models.prefix_tree import Tree, calls
+from fvlm_eval.types import ChoiceResult, ClozeResult, Option, OptionLogprobs
 
 LOGIT_CHUNK = 1024  # positions per lm_head call (bounds the [positions, vocab] logits)
-TOKEN_CACHE = 512  # questions whose token ids are kept (a SmolVLM2 video question holds thousands)
-NEUTRAL_CHUNK = 32  # distinct option texts per row of the neutral-prompt pass
+NEUTRAL_CHUNK = 64  # distinct option texts per tree of the neutral-prompt pass
 
 
 class ContextOverflow(ValueError):
@@ -38,154 +35,13 @@ class ContextOverflow(ValueError):
 
 
 @dataclass(frozen=True)
-class Tokenized:
-    """A question's prompt ids and, per option, its full ids; ``prefix_ok[k]``: the prompt is a
-    token prefix of full k. ``n_text[k]``: answer tokens of ``"{letter}. {text}"`` (before the
-    template's suffix); ``own_text[k]``: [start, end) of the answer tokens covering the option's
-    own text (see ``OptionLogprobs``)."""
+class Media:
+    """What a question's text is embedded with: ``group`` (questions of one group share their media, so
+    their sequences share a prefix tree: a clip's key) and ``embed(ids)``, the input embeddings of
+    token ids with the media where the family puts it."""
 
-    prompt: tuple[int, ...]
-    fulls: tuple[tuple[int, ...], ...]
-    n_text: tuple[int, ...]
-    own_text: tuple[tuple[int, int], ...]
-    prefix_ok: tuple[bool, ...]
-    prompt_sha256: str
-
-    @property
-    def answers(self) -> tuple[tuple[int, ...], ...]:
-        """Each option's answer tokens: full[len(prompt):] (the option, then the template suffix)."""
-        return tuple(full[len(self.prompt) :] for full in self.fulls)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-class ChatTokens:
-    """The chat text of a question and its options as token ids (cached per question).
-
-    ``render(user, answer)`` is the family's chat template: the whole text with the assistant
-    turn ``answer``, or, with ``answer=None``, the text up to where the assistant's answer starts.
-    """
-
-    def __init__(self, tokenizer, render: Callable[[str, str | None], str]):
-        self.tokenizer = tokenizer
-        self.render = render
-        self.pad_id = tokenizer.pad_token_id
-        marker = "\u2063"
-        rendered = render(marker, marker)
-        self.suffix = tuple(self.encode(rendered[rendered.rindex(marker) + 1 :]))
-        # What the template puts between the generation prompt and the assistant's text (SmolVLM2: a space).
-        opened = render(marker, None)
-        self.answer_lead = rendered[len(opened) : rendered.rindex(marker)] if rendered.startswith(opened) else ""
-        self._cache: OrderedDict[tuple, Tokenized] = OrderedDict()
-
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def prompt(self, user: str) -> tuple[list[int], str]:
-        """The ids of the text up to the assistant's answer, and that text's SHA-256."""
-        text = self.render(user, None)
-        return self.encode(text), sha256_text(text)
-
-    def choice(self, user: str, options: tuple[Option, ...]) -> Tokenized:
-        """The question's ids, cached for the most recent ``TOKEN_CACHE`` questions (the same question is
-        asked in every mode, and scored and generated)."""
-        key = (user, options)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-        else:
-            while len(self._cache) >= TOKEN_CACHE:
-                self._cache.popitem(last=False)
-            prompt_text = self.render(user, None)
-            prompt_ids = tuple(self.encode(prompt_text))
-            fulls, n_text, own, ok = [], [], [], []
-            for option in options:
-                full_text = self.render(user, option.answer)
-                encoded = self.tokenizer(full_text, add_special_tokens=False, return_offsets_mapping=True)
-                full = tuple(encoded["input_ids"])
-                tail = full[len(prompt_ids) :]
-                has_suffix = len(tail) >= len(self.suffix) and tail[len(tail) - len(self.suffix) :] == self.suffix
-                n_text.append(len(tail) - len(self.suffix) if has_suffix else len(tail))
-                own.append(_own_text_tokens(full_text, option, encoded["offset_mapping"], len(prompt_ids), len(full)))
-                fulls.append(full)
-                ok.append(full[: len(prompt_ids)] == prompt_ids)
-            self._cache[key] = Tokenized(
-                prompt_ids,
-                tuple(fulls),
-                tuple(n_text),
-                tuple(own),
-                tuple(ok),
-                sha256_text(prompt_text + "".join("\n" + o.answer for o in options)),
-            )
-        return self._cache[key]
-
-    def cloze_prompt(self, user: str, framing: str) -> str:
-        """The text before the answer in the cloze formulation (``ClozeRequest``)."""
-        return f"{user}\n{NEUTRAL_PROMPT}" if framing == "plain" else self.render(user, None)
-
-    def neutral_prompt(self, framing: str) -> str:
-        """The neutral prompt PMI divides by: ``"Answer:"`` alone (chat: as the user turn)."""
-        return NEUTRAL_PROMPT if framing == "plain" else self.render(NEUTRAL_PROMPT, None)
-
-    def cloze_answer(self, text: str, framing: str) -> tuple[int, ...]:
-        """An option's text as answer tokens, tokenized on its own so that they are the same after
-        any prompt (the question's or the neutral one): ``" {text}"`` (plain) or what the chat
-        template puts before the assistant's text, then the text."""
-        if not text.strip():
-            return ()
-        return tuple(self.encode((" " if framing == "plain" else self.answer_lead) + text))
-
-    def cloze(self, user: str, texts: tuple[str, ...], framing: str) -> Tokenized:
-        """A cloze question's ids (cached like ``choice``): every answer continues the prompt."""
-        key = ("cloze", framing, user, texts)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        while len(self._cache) >= TOKEN_CACHE:
-            self._cache.popitem(last=False)
-        prompt_text = self.cloze_prompt(user, framing)
-        prompt_ids = tuple(self.encode(prompt_text))
-        self._cache[key] = continuations(
-            prompt_ids,
-            [self.cloze_answer(text, framing) for text in texts],
-            sha256_text(prompt_text + "".join("\n" + t for t in texts)),
-        )
-        return self._cache[key]
-
-    def token_text(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id])
-
-
-def continuations(prompt: tuple[int, ...], answers: list[tuple[int, ...]], prompt_sha256: str) -> Tokenized:
-    """A prompt whose answers are token sequences of their own, each continuing it (the cloze
-    formulation): every answer token is the answer's text."""
-    return Tokenized(
-        prompt,
-        tuple(prompt + a for a in answers),
-        tuple(len(a) for a in answers),
-        tuple((0, len(a)) for a in answers),
-        (True,) * len(answers),
-        prompt_sha256,
-    )
-
-
-def _own_text_tokens(full_text: str, option: Option, offsets, answer_start: int, end: int) -> tuple[int, int]:
-    """[start, end) among the answer tokens (indices from ``answer_start``) that cover the option's own text.
-
-    The option is the last occurrence of ``"{letter}. {text}"`` in the full text (the assistant
-    turn; the user turn lists it too, earlier). A token belongs to the option's text when its
-    characters overlap the text's: the letter and ``"."`` do not, a token ``" text"`` holding the
-    separating space and the text's start does, the template's suffix does not.
-    """
-    at = full_text.rfind(option.answer)
-    if at < 0 or not option.text:
-        return (0, 0)
-    text_start, text_end = at + option.text_offset, at + len(option.answer)
-    inside = [
-        j - answer_start for j in range(answer_start, end) if offsets[j][0] < text_end and offsets[j][1] > text_start
-    ]
-    return (inside[0], inside[-1] + 1) if inside else (0, 0)
+    group: str
+    embed: Callable[[tuple[int, ...]], torch.Tensor]
 
 
 class TextModel:
@@ -231,316 +87,155 @@ class TextModel:
         return out.last_hidden_state
 
     def logprobs_at(self, hidden: torch.Tensor, rows: list[int], cols: list[int], targets: list[int]) -> list[float]:
-        """log p(target) at the given (row, position)s, in chunks so [positions, vocab] stays small."""
+        """log p(target) at the given (row, position)s: each distinct position through ``lm_head`` once,
+        in chunks so [positions, vocab] stays small."""
         if not rows:
             return []
-        index_rows = torch.tensor(rows, device=self.device)
-        index_cols = torch.tensor(cols, device=self.device)
+        places: dict[tuple[int, int], int] = {}
+        place = torch.tensor([places.setdefault(at, len(places)) for at in zip(rows, cols)], device=self.device)
+        unique = torch.tensor(list(places), device=self.device)
+        states = hidden[unique[:, 0], unique[:, 1]]
         target = torch.tensor(targets, device=self.device)
-        values = []
-        for start in range(0, len(rows), LOGIT_CHUNK):
-            part = slice(start, start + LOGIT_CHUNK)
-            logits = self.lm_head(hidden[index_rows[part], index_cols[part]]).float()
-            values.append(logits.gather(-1, target[part, None]).squeeze(-1) - logits.logsumexp(-1))
-        return torch.cat(values).tolist()
+        values = torch.empty(len(rows), dtype=torch.float32, device=self.device)
+        for start in range(0, len(places), LOGIT_CHUNK):
+            logits = self.lm_head(states[start : start + LOGIT_CHUNK]).float()
+            chosen = (place >= start) & (place < start + LOGIT_CHUNK)
+            local = place[chosen] - start
+            values[chosen] = logits[local, target[chosen]] - logits.logsumexp(-1)[local]
+        return values.tolist()
 
 
-@dataclass
-class Prefixes:
-    """The KV cache of a left-padded pass over several prefixes, with what continuing it needs."""
-
-    cache: object
-    mask: torch.Tensor  # [B, L] 1 on real positions
-    lengths: list[int]
-    last_hidden: torch.Tensor  # [B, hidden]: each prefix's last position
+Job = tuple[Media, Tokenized]  # a question's prompt and options (in one formulation), with its media
 
 
-def run_prefixes(lm: TextModel, sequences: list[torch.Tensor]) -> Prefixes:
-    """One pass over ``sequences`` (each [L_i, D] input embeddings), left-padded to the longest."""
-    lengths = [s.shape[0] for s in sequences]
-    longest = max(lengths)
-    embeds = torch.zeros(len(sequences), longest, sequences[0].shape[1], device=lm.device, dtype=lm.dtype)
-    mask = torch.zeros(len(sequences), longest, device=lm.device, dtype=torch.long)
-    for i, sequence in enumerate(sequences):
-        embeds[i, longest - lengths[i] :] = sequence
-        mask[i, longest - lengths[i] :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = lm.new_cache()
-    hidden = lm.hidden(embeds, attention_mask=mask, position_ids=positions, cache=cache)
-    return Prefixes(cache, mask, lengths, hidden[:, -1])
-
-
-def score_options(
-    lm: TextModel, tokenized: list[Tokenized], embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor]
-) -> list[list[list[float]] | str]:
-    """Per question, per option, the log-probability of each answer token; or why the question
-    could not be scored. ``embed_sequence(i, ids)``: question i's input embeddings for ``ids``
-    (its media included)."""
-    results: list[list[list[float]] | str] = [""] * len(tokenized)
-    sequences, kept = [], []
-    for i, t in enumerate(tokenized):
-        sequence = embed_sequence(i, t.prompt)
-        need = sequence.shape[0] + max(len(a) for a in t.answers)
+def score_packed(lm: TextModel, jobs: list[Job]) -> list[list[list[float]] | str]:
+    """Per job, per option, the log-probability of each answer token; or why the question could not be
+    scored (see the module doc)."""
+    results: list[list[list[float]] | str] = [""] * len(jobs)
+    trees: dict[object, Tree] = {}
+    embeddings: list[torch.Tensor] = []
+    reads: list[list[tuple[object, int, int]]] = []  # per (job, option) scored: (group, node, target) per token
+    slots: list[tuple[int, int]] = []  # (job, option) of each entry of ``reads``
+    for j, (media, tokenized) in enumerate(jobs):
+        paths = [(k, full) for k, full in enumerate(tokenized.fulls) if len(full) > len(tokenized.prompt)]
+        embedded = [media.embed(full) for _, full in paths]
+        extra = embedded[0].shape[0] - len(paths[0][1]) if paths else 0  # media positions before the ids
+        need = extra + max((len(full) for _, full in paths), default=0)
         if need > lm.max_positions:
-            results[i] = (
+            longest = max(len(a) for a in tokenized.answers)
+            results[j] = (
                 f"does not fit the model's context: {need} positions (media and prompt "
-                f"{sequence.shape[0]}, longest answer {max(len(a) for a in t.answers)}) > {lm.max_positions}"
+                f"{extra + len(tokenized.prompt)}, longest answer {longest}) > {lm.max_positions}"
             )
             continue
-        sequences.append(sequence)
-        kept.append(i)
-    if not kept:
-        return results
-    prefixes = run_prefixes(lm, sequences)
-    first = lm.lm_head(prefixes.last_hidden).float().log_softmax(-1)
-    continued = _packed_continuations(lm, prefixes, [tokenized[i] for i in kept], first)
-    for row, i in enumerate(kept):
-        t = tokenized[i]
-        options = []
-        for k, answer in enumerate(t.answers):
-            if t.prefix_ok[k]:
-                options.append(continued[row].get(k, []))  # an empty answer has no tokens to score
-            else:
-                options.append(_full_pass(lm, embed_sequence(i, t.fulls[k]), len(t.fulls[k]) - len(t.prompt), answer))
-        results[i] = options
-    return results
-
-
-def _packed_continuations(
-    lm: TextModel, prefixes: Prefixes, tokenized: list[Tokenized], first: torch.Tensor
-) -> list[dict[int, list[float]]]:
-    """Every prefix-ok option of every question in one pass on the prefix cache (see the module doc)."""
-    packs = []  # per question: [(option k, start in the packed row, answer ids)]
-    for t in tokenized:
-        start, pack = 0, []
-        for k, answer in enumerate(t.answers):
-            if t.prefix_ok[k] and answer:
-                pack.append((k, start, answer))
-                start += len(answer)
-        packs.append(pack)
-    width = max(1, max((p[-1][1] + len(p[-1][2]) for p in packs if p), default=1))
-    rows, prefix_width = len(tokenized), prefixes.mask.shape[1]
-    ids = torch.zeros(rows, width, dtype=torch.long)
-    positions = torch.zeros(rows, width, dtype=torch.long)
-    allowed = torch.zeros(rows, width, prefix_width + width, dtype=torch.bool)
-    allowed[:, :, :prefix_width] = prefixes.mask.bool().cpu()[:, None, :]
-    for row, pack in enumerate(packs):
-        used = 0
-        for _, start, answer in pack:
-            n = len(answer)
-            ids[row, start : start + n] = torch.tensor(answer)
-            positions[row, start : start + n] = prefixes.lengths[row] + torch.arange(n)
-            block = torch.ones(n, n, dtype=torch.bool).tril()
-            allowed[row, start : start + n, prefix_width + start : prefix_width + start + n] = block
-            used = start + n
-        for pad in range(used, width):  # padding queries see only themselves (no empty softmax)
-            allowed[row, pad, :prefix_width] = False
-            allowed[row, pad, prefix_width + pad] = True
-            positions[row, pad] = prefixes.lengths[row]
-    mask = torch.zeros(allowed.shape, dtype=lm.dtype).masked_fill_(~allowed, torch.finfo(lm.dtype).min)
-    hidden = lm.hidden(
-        lm.embed(ids),
-        attention_mask=mask[:, None].to(lm.device),
-        position_ids=positions.to(lm.device),
-        cache=prefixes.cache,
-    )
-    gather_rows, gather_cols, targets, firsts = [], [], [], []
-    for row, pack in enumerate(packs):
-        for _, start, answer in pack:
-            firsts.append((row, answer[0]))
-            for j in range(1, len(answer)):
-                gather_rows.append(row)
-                gather_cols.append(start + j - 1)
-                targets.append(answer[j])
-    later = lm.logprobs_at(hidden, gather_rows, gather_cols, targets)
-    first_values = (
-        first[
-            torch.tensor([r for r, _ in firsts], device=lm.device),
-            torch.tensor([a for _, a in firsts], device=lm.device),
-        ].tolist()
-        if firsts
-        else []
-    )
-    result: list[dict[int, list[float]]] = []
-    cursor = index = 0
-    for pack in packs:
-        scored = {}
-        for k, _, answer in pack:
-            scored[k] = [first_values[index]] + later[cursor : cursor + len(answer) - 1]
-            cursor += len(answer) - 1
-            index += 1
-        result.append(scored)
-    return result
-
-
-def _full_pass(lm: TextModel, embeds: torch.Tensor, n_answer: int, answer: tuple[int, ...]) -> list[float]:
-    """Fallback: one option's whole text in one pass; its answer tokens are the last ``n_answer``."""
-    hidden = lm.hidden(embeds.unsqueeze(0))
-    total = embeds.shape[0]
-    cols = [total - n_answer - 1 + j for j in range(n_answer)]
-    return lm.logprobs_at(hidden, [0] * n_answer, cols, list(answer))
-
-
-def generate_greedy(
-    lm: TextModel, sequences: list[torch.Tensor], stop_ids: set[int], limits: list[int]
-) -> list[tuple[list[int], bool] | str]:
-    """Greedy answers to several prefixes at once, KV-cached; per prefix (new ids, ended by a stop
-    id) or why it could not run. A stop id ends an answer and is not part of it; prefix i gets at
-    most ``limits[i]`` new tokens."""
-    results: list[tuple[list[int], bool] | str] = [""] * len(sequences)
-    kept = []
-    for i, sequence in enumerate(sequences):
-        if sequence.shape[0] + limits[i] > lm.max_positions:
-            results[i] = (
-                f"does not fit the model's context: {sequence.shape[0]} positions of media and "
-                f"prompt + {limits[i]} new tokens > {lm.max_positions}"
-            )
-        else:
-            kept.append(i)
-    max_new_tokens = max((limits[i] for i in kept), default=0)
-    if not kept:
-        return results
-    prefixes = run_prefixes(lm, [sequences[i] for i in kept])
-    mask = prefixes.mask
-    lengths = torch.tensor(prefixes.lengths, device=lm.device)
-    token = lm.lm_head(prefixes.last_hidden).float().argmax(-1)
-    generated: list[list[int]] = [[] for _ in kept]
-    stopped = [False] * len(kept)
-    finished = [False] * len(kept)
-    for step in range(max_new_tokens):
-        for row, value in enumerate(token.tolist()):
-            if not finished[row]:
-                if value in stop_ids:
-                    stopped[row] = finished[row] = True
-                else:
-                    generated[row].append(value)
-                    finished[row] = len(generated[row]) >= limits[kept[row]]
-        if all(finished):
-            break
-        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
-        hidden = lm.hidden(
-            lm.embed(token[:, None]), attention_mask=mask, position_ids=(lengths + step)[:, None], cache=prefixes.cache
+        if extra + len(tokenized.prompt) < 1:
+            raise ValueError("an answer needs a prompt or media before it: its first token is predicted there")
+        results[j] = [[] for _ in tokenized.fulls]  # an empty answer has no tokens to score
+        tree = trees.setdefault(media.group, Tree())
+        for (k, full), embeds in zip(paths, embedded):
+            nodes = tree.insert([("media", d) for d in range(extra)] + list(full), len(embeddings))
+            embeddings.append(embeds)
+            start = extra + len(tokenized.prompt)
+            reads.append([(media.group, nodes[at - 1], full[at - extra]) for at in range(start, extra + len(full))])
+            slots.append((j, k))
+    groups = list(trees)
+    values: dict[tuple[object, int, int], float] = {}
+    for call in calls([trees[g] for g in groups], embeddings, lm.dtype, lm.device):
+        row_of = {groups[t]: row for row, t in enumerate(call.trees)}
+        wanted = list(dict.fromkeys(read for path in reads for read in path if read[0] in row_of))
+        hidden = lm.hidden(call.embeds, attention_mask=call.mask, position_ids=call.positions)
+        found = lm.logprobs_at(
+            hidden, [row_of[g] for g, _, _ in wanted], [n for _, n, _ in wanted], [t for *_, t in wanted]
         )
-        token = lm.lm_head(hidden[:, -1]).float().argmax(-1)
-    for row, i in enumerate(kept):
-        results[i] = (generated[row], stopped[row])
+        values.update(zip(wanted, found))
+    for (j, k), path in zip(slots, reads):
+        results[j][k] = [values[read] for read in path]
     return results
 
 
-def score_choices(
-    lm: TextModel,
-    tokens: ChatTokens,
-    users: list[str],
-    options: list[tuple[Option, ...]],
-    embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor],
-) -> list[ChoiceResult]:
-    """The boundary's ``score``: question i's user turn ``users[i]`` with ``options[i]``, its media
-    embedded by ``embed_sequence`` (see ``score_options``)."""
-    tokenized = [tokens.choice(user, choices) for user, choices in zip(users, options)]
-    results = []
-    for t, outcome in zip(tokenized, score_options(lm, tokenized, embed_sequence)):
-        if isinstance(outcome, str):
-            results.append(ChoiceResult(t.prompt_sha256, error=outcome))
-            continue
-        results.append(
-            ChoiceResult(
-                t.prompt_sha256,
-                tuple(
-                    OptionLogprobs(
-                        answer,
-                        tuple(logprobs),
-                        t.n_text[k],
-                        t.own_text[k],
-                        tokens.token_text(answer[0]),
-                        tokens.pad_id,
-                        fallback=not t.prefix_ok[k],
-                    )
-                    for k, (answer, logprobs) in enumerate(zip(t.answers, outcome))
-                ),
-            )
-        )
-    return results
+Choice = tuple[str, tuple[Option, ...], Media]  # the user turn, its options (listed in it), its media
+Cloze = tuple[str, tuple[str, ...], str, Media]  # the cloze prompt, the option texts, the framing, its media
 
 
-def generate_answers(
-    lm: TextModel,
-    tokens: ChatTokens,
-    users: list[str],
-    limits: list[int],
-    stop_ids: set[int],
-    embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor],
-) -> list[Generation]:
-    """The boundary's ``generate``: a greedy answer to each user turn, at most ``limits[i]`` tokens."""
-    prompts = [tokens.prompt(user) for user in users]
-    sequences = [embed_sequence(i, ids) for i, (ids, _) in enumerate(prompts)]
-    results = []
-    for (_, sha), limit, outcome in zip(prompts, limits, generate_greedy(lm, sequences, stop_ids, limits)):
-        if isinstance(outcome, str):
-            results.append(Generation(sha, error=outcome, limit=limit))
-        else:
-            ids, stopped = outcome
-            results.append(
-                Generation(sha, tokens.tokenizer.decode(ids, skip_special_tokens=True), len(ids), stopped, limit=limit)
-            )
-    return results
-
-
-def score_cloze(
-    lm: TextModel,
-    tokens: ChatTokens,
-    users: list[str],
-    texts: list[tuple[str, ...]],
-    framings: list[str],
-    embed_sequence: Callable[[int, tuple[int, ...]], torch.Tensor],
-    neutral: dict,
-) -> list[ClozeResult]:
-    """The boundary's ``score_cloze``: question i's cloze prompt ``users[i]`` (its media text
-    included, for a family that writes media into the text) with each text of ``texts[i]`` as the
-    answer (framed by ``framings[i]``): one prefix pass per question and the answers packed on its
-    cache, as ``score_options``.
-    ``neutral``: (framing, text) -> the text's log-probs after the neutral prompt, filled here
-    for texts not seen before (once per distinct text for as long as the caller keeps it)."""
-    tokenized = [tokens.cloze(user, choices, framing) for user, choices, framing in zip(users, texts, framings)]
-    outcomes = score_options(lm, tokenized, embed_sequence)
-    for framing in dict.fromkeys(framings):
-        fill_neutral(
-            lm,
-            tokens,
-            framing,
-            [text for choices, f in zip(texts, framings) if f == framing for text in choices],
-            neutral,
-        )
-    results = []
-    for t, choices, framing, outcome in zip(tokenized, texts, framings, outcomes):
-        if isinstance(outcome, str):
-            results.append(ClozeResult(t.prompt_sha256, error=outcome))
-            continue
-        results.append(
-            ClozeResult(
-                t.prompt_sha256,
-                t.answers,
-                tuple(tuple(v) for v in outcome),
-                tuple(neutral[(framing, text)] for text in choices),
-            )
-        )
-    return results
-
-
-def fill_neutral(lm: TextModel, tokens: ChatTokens, framing: str, texts: list[str], neutral: dict) -> None:
-    """Each text's log-probs after the neutral prompt alone (no media), for texts ``neutral`` lacks."""
-    missing = [text for text in dict.fromkeys(texts) if (framing, text) not in neutral]
-    if not missing:
-        return
-    prompt = tuple(tokens.encode(tokens.neutral_prompt(framing)))
-    chunks = [missing[i : i + NEUTRAL_CHUNK] for i in range(0, len(missing), NEUTRAL_CHUNK)]
-    tokenized = [continuations(prompt, [tokens.cloze_answer(text, framing) for text in chunk], "") for chunk in chunks]
-    for chunk, outcome in zip(chunks, score_options(lm, tokenized, lambda i, ids: lm.embed(ids))):
+def score_formulations(
+    lm: TextModel, tokens: ChatTokens, choices: list[Choice], clozes: list[Cloze], neutral: dict
+) -> tuple[list[ChoiceResult], list[ClozeResult]]:
+    """The boundary's ``score`` and ``score_cloze`` in one packed pass: a clip's sequences of both
+    formulations share one tree. ``neutral``: (framing, text) -> the text's log-probs after the neutral
+    prompt (for PMI), filled here, in the same pass, for texts not seen before (once per distinct text
+    for as long as the caller keeps it)."""
+    choice_tokens = [tokens.choice(user, options) for user, options, _ in choices]
+    cloze_tokens = [tokens.cloze(user, texts, framing) for user, texts, framing, _ in clozes]
+    missing = _neutral_jobs(lm, tokens, clozes, neutral)
+    jobs = [(m, t) for (*_, m), t in zip(choices, choice_tokens)] + [(m, t) for (*_, m), t in zip(clozes, cloze_tokens)]
+    outcomes = score_packed(lm, jobs + [job for job, _, _ in missing])
+    for (_, framing, texts), outcome in zip(missing, outcomes[len(jobs) :]):
         if isinstance(outcome, str):
             raise ValueError(f"the neutral prompt does not fit the model: {outcome}")
-        for text, logprobs in zip(chunk, outcome):
-            neutral[(framing, text)] = tuple(logprobs)
+        neutral.update(((framing, text), tuple(logprobs)) for text, logprobs in zip(texts, outcome))
+    choice_results = [_choice_result(tokens, t, o) for t, o in zip(choice_tokens, outcomes)]
+    cloze_results = [
+        ClozeResult(t.prompt_sha256, error=outcome)
+        if isinstance(outcome, str)
+        else ClozeResult(
+            t.prompt_sha256,
+            t.answers,
+            tuple(tuple(v) for v in outcome),
+            tuple(neutral[(framing, text)] for text in texts),
+        )
+        for (_, texts, framing, _), t, outcome in zip(clozes, cloze_tokens, outcomes[len(choices) : len(jobs)])
+    ]
+    return choice_results, cloze_results
+
+
+def _choice_result(tokens: ChatTokens, t: Tokenized, outcome: list[list[float]] | str) -> ChoiceResult:
+    if isinstance(outcome, str):
+        return ChoiceResult(t.prompt_sha256, error=outcome)
+    return ChoiceResult(
+        t.prompt_sha256,
+        tuple(
+            OptionLogprobs(
+                answer,
+                tuple(logprobs),
+                t.n_text[k],
+                t.own_text[k],
+                tokens.token_text(answer[0]) if answer else "",
+                tokens.pad_id,
+                fallback=not t.prefix_ok[k],
+            )
+            for k, (answer, logprobs) in enumerate(zip(t.answers, outcome))
+        ),
+    )
+
+
+def _neutral_jobs(lm: TextModel, tokens: ChatTokens, clozes: list[Cloze], neutral: dict):
+    """The neutral-prompt pass for the option texts ``neutral`` lacks: per chunk of texts, (job, framing,
+    texts); text only, the chunk's texts continuing one prompt (one tree)."""
+    jobs = []
+    for framing in dict.fromkeys(f for _, _, f, _ in clozes):
+        texts = [t for _, texts, f, _ in clozes if f == framing for t in texts]
+        missing = [text for text in dict.fromkeys(texts) if (framing, text) not in neutral]
+        prompt = tuple(tokens.encode(tokens.neutral_prompt(framing)))
+        for start in range(0, len(missing), NEUTRAL_CHUNK):
+            chunk = missing[start : start + NEUTRAL_CHUNK]
+            answers = [tokens.cloze_answer(text, framing) for text in chunk]
+            media = Media(("neutral", framing, start), lm.embed)
+            jobs.append(((media, continuations(prompt, answers, "")), framing, chunk))
+    return jobs
+
+
+def score_choices(lm: TextModel, tokens: ChatTokens, choices: list[Choice]) -> list[ChoiceResult]:
+    """The boundary's ``score``: question i's user turn with its options listed, each option scored as
+    the assistant's answer."""
+    return score_formulations(lm, tokens, choices, [], {})[0]
+
+
+def score_cloze(lm: TextModel, tokens: ChatTokens, clozes: list[Cloze], neutral: dict) -> list[ClozeResult]:
+    """The boundary's ``score_cloze``: question i's cloze prompt (its media text included, for a family
+    that writes media into the text) with each of its texts as the answer (see ``score_formulations``)."""
+    return score_formulations(lm, tokens, [], clozes, neutral)[1]
 
 
 def fallbacks(results: list[ChoiceResult]) -> int:
-    """Options scored by their own full pass (the prompt was not a token prefix)."""
+    """Options scored by their own path (the prompt was not a token prefix)."""
     return sum(o.fallback for r in results for o in r.options)

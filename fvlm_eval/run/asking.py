@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from fvlm_eval.answers import GENERATION_INSTRUCTION
 from fvlm_eval.circular import rotated
-from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.models.base import ModelAdapter, score_formulations
 from fvlm_eval.records import Record, make_record
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import Benchmark
@@ -71,19 +71,9 @@ class Asking:
             for shift in range(len(q.options) if settings.circular else 1)
         ]
         prompts = [self._prompt(q, clips[q.media.key], shift) for _, shift, q in asked]
-        results = self.model.score(
-            [ChoiceRequest(q.media.key, p, q.options) for (_, _, q), p in zip(asked, prompts)], mode
-        )
-        generations = [None] * len(asked)
-        if settings.generate:
-            generations = self.model.generate(
-                [
-                    GenerateRequest(q.media.key, f"{p}\n{GENERATION_INSTRUCTION}", settings.max_new_tokens)
-                    for (_, _, q), p in zip(asked, prompts)
-                ],
-                mode,
-            )
-        cloze = self.model.score_cloze(
+        results, cloze = score_formulations(
+            self.model,
+            [ChoiceRequest(q.media.key, p, q.options) for (_, _, q), p in zip(asked, prompts)],
             [
                 ClozeRequest(
                     q.media.key,
@@ -95,6 +85,15 @@ class Asking:
             ],
             mode,
         )
+        generations = [None] * len(asked)
+        if settings.generate:
+            generations = self.model.generate(
+                [
+                    GenerateRequest(q.media.key, f"{p}\n{GENERATION_INSTRUCTION}", settings.max_new_tokens)
+                    for (_, _, q), p in zip(asked, prompts)
+                ],
+                mode,
+            )
         answers: dict[int, list] = {}
         for (i, _, _), prompt, result, generation in zip(asked, prompts, results, generations):
             answers.setdefault(i, []).append((prompt, result, generation))

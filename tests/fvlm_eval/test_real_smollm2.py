@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from fvlm_eval.models.lm import ChatTokens
+from fvlm_eval.models.chat_tokens import ChatTokens
 from fvlm_eval.types import Option
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "real_smollm2.py"

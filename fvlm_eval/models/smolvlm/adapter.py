@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from fvlm_eval.models.base import FrameTransform
-from fvlm_eval.models.lm import ChatTokens, TextModel, fallbacks, generate_answers, score_choices, score_cloze
+from fvlm_eval.models.chat_tokens import ChatTokens
+from fvlm_eval.models.generation import generate_answers
+from fvlm_eval.models.lm import Media, TextModel, fallbacks, score_formulations
 from fvlm_eval.models.smolvlm.folder import Settings, longest_edge
 from fvlm_eval.models.smolvlm.text import END_OF_UTTERANCE, IMAGE_TOKEN, UNKNOWN_FPS, image_prompt, render, video_prompt
 from fvlm_eval.types import (
@@ -268,42 +270,42 @@ class SmolVLMAdapter:
 
     @torch.no_grad()
     def score(self, requests: list[ChoiceRequest], variant: str) -> list[ChoiceResult]:
-        self._check(variant)
-        loaded = [self._loaded(r.clip_key) for r in requests]
-        results = score_choices(
-            self.lm,
-            self.tokens,
-            [c.text + r.prompt for c, r in zip(loaded, requests)],
-            [r.options for r in requests],
-            lambda i, ids: self.embed(ids, loaded[i].features),
-        )
-        self.fallback_count += fallbacks(results)
-        return results
+        return self.score_formulations(requests, [], variant)[0]
 
     @torch.no_grad()
     def score_cloze(self, requests: list[ClozeRequest], variant: str) -> list[ClozeResult]:
         """The cloze formulation: the clip's media text, the question, then each text."""
+        return self.score_formulations([], requests, variant)[1]
+
+    @torch.no_grad()
+    def score_formulations(
+        self, choices: list[ChoiceRequest], clozes: list[ClozeRequest], variant: str
+    ) -> tuple[list[ChoiceResult], list[ClozeResult]]:
+        """Both formulations in one packed pass: a clip's sequences share one prefix tree."""
         self._check(variant)
-        loaded = [self._loaded(r.clip_key) for r in requests]
-        return score_cloze(
+        results = score_formulations(
             self.lm,
             self.tokens,
-            [c.text + r.prompt for c, r in zip(loaded, requests)],
-            [r.texts for r in requests],
-            [r.framing for r in requests],
-            lambda i, ids: self.embed(ids, loaded[i].features),
+            [(self._loaded(r.clip_key).text + r.prompt, r.options, self._media(r.clip_key)) for r in choices],
+            [(self._loaded(r.clip_key).text + r.prompt, r.texts, r.framing, self._media(r.clip_key)) for r in clozes],
             self._neutral,
         )
+        self.fallback_count += fallbacks(results[0])
+        return results
 
     @torch.no_grad()
     def generate(self, requests: list[GenerateRequest], variant: str) -> list[Generation]:
         self._check(variant)
-        loaded = [self._loaded(r.clip_key) for r in requests]
         return generate_answers(
             self.lm,
             self.tokens,
-            [c.text + r.prompt for c, r in zip(loaded, requests)],
+            [self._loaded(r.clip_key).text + r.prompt for r in requests],
             [r.max_new_tokens for r in requests],
             self.stop_ids,
-            lambda i, ids: self.embed(ids, loaded[i].features),
+            [self._media(r.clip_key) for r in requests],
         )
+
+    def _media(self, key: str) -> Media:
+        """A clip's input embeddings for any ids: the text's, with its image features at ``<image>``."""
+        features = self._loaded(key).features
+        return Media(key, lambda ids: self.embed(ids, features))

@@ -11,7 +11,7 @@ from fvlm_eval.models.fvlm import FVLMAdapter, normalise
 from fvlm_eval.protocols import PROTOCOLS
 from fvlm_eval.scoring import predict, protocol_scores
 from fvlm_eval.types import ChoiceRequest, Clip, GenerateRequest, Option, OptionLogprobs
-from fvlm_model import MODES
+from fvlm_model import MODES, VisionKV
 from tests.conftest import TINY_IMAGE
 
 torch.set_grad_enabled(False)
@@ -137,8 +137,16 @@ def test_image_encodes_once_and_its_kv_is_never_copied(model, tokenizer, clips):
     scorer = FVLMAdapter(model, tokenizer)
     scorer.load_clips([clips["img"]])
     assert scorer.frames_encoded == 1
-    layout = scorer._layouts["img"]
-    assert (layout.n_frames, layout.copies, layout.regular) == (8, 8, True)
+    assert scorer._layouts["img"].rows == (0,) * 8
+    copied = []
+    original = VisionKV.select
+    VisionKV.select = lambda self, index: copied.append(index) or original(self, index)
+    try:
+        for mode in MODES:
+            scorer.score([ChoiceRequest("img", "What is shown?\nA. a\nB. b", options("a", "b"))], mode)
+    finally:
+        VisionKV.select = original
+    assert copied == []  # eight copies of one frame: its K/V read in place in every mode
     scorer.load_clips([clips["img"]])  # already loaded: nothing more is encoded
     assert scorer.frames_encoded == 1
     scorer.forget_clips(["img"])
@@ -268,11 +276,13 @@ def test_cloze_neutral_prompt_is_computed_once_per_text(model, tokenizer, clips)
     )
     assert sorted(scorer._neutral) == [("plain", "maybe"), ("plain", "no"), ("plain", "yes")]
     assert first[0].neutral[1] == first[1].neutral[0]  # "no": one neutral pass for both questions
-    calls = []
+    rows = []
     original = scorer.lm.hidden
-    scorer.lm.hidden = lambda *a, **k: calls.append(1) or original(*a, **k)
+    scorer.lm.hidden = lambda embeds, **k: rows.append(embeds.shape[0]) or original(embeds, **k)
     scorer.score_cloze([ClozeRequest("v2", "Question: three?", ("yes", "maybe"))], "coarse_only")
-    assert len(calls) == 2  # the question's prefix and its options: no neutral pass for texts already seen
+    assert rows == [1]  # one pass, one row (the question's tree): no neutral row for texts already seen
+    scorer.score_cloze([ClozeRequest("v2", "Question: three?", ("yes", "never"))], "coarse_only")
+    assert sum(rows[1:]) == 2  # a new text: its neutral row beside the question's
 
 
 def test_cloze_question_alone_equals_question_in_batch(model, tokenizer, clips):
@@ -288,4 +298,31 @@ def test_cloze_question_alone_equals_question_in_batch(model, tokenizer, clips):
         (single,) = alone.score_cloze([request], "coarse_fine")
         assert single.token_ids == together.token_ids
         for a, b in zip(single.logprobs, together.logprobs):
+            torch.testing.assert_close(torch.tensor(a), torch.tensor(b), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_both_formulations_in_one_pass_equal_each_question_alone(model, tokenizer, clips, mode):
+    """One packed pass (a clip's questions, options and cloze texts in one prefix tree; clips of other
+    lengths in other rows) gives each question what it gets scored alone, formulation by formulation."""
+    from fvlm_eval.types import ClozeRequest
+
+    choices = QUESTIONS + [ChoiceRequest("v1", "Same clip, another question?\nA. yes\nB. no", options("yes", "no"))]
+    clozes = [ClozeRequest(key, prompt, texts) for key, prompt, texts in CLOZE]
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    packed_choices, packed_clozes = scorer.score_formulations(choices, clozes, mode)
+    for request, together in zip(choices, packed_choices):
+        alone = FVLMAdapter(model, tokenizer)
+        alone.load_clips([clips[request.clip_key]])
+        (single,) = alone.score([request], mode)
+        for a, b in zip(single.options, together.options):
+            assert a.token_ids == b.token_ids
+            torch.testing.assert_close(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5, rtol=1e-5)
+    for request, together in zip(clozes, packed_clozes):
+        alone = FVLMAdapter(model, tokenizer)
+        alone.load_clips([clips[request.clip_key]])
+        (single,) = alone.score_cloze([request], mode)
+        assert single.token_ids == together.token_ids
+        for a, b in zip(single.logprobs + single.neutral, together.logprobs + together.neutral):
             torch.testing.assert_close(torch.tensor(a), torch.tensor(b), atol=1e-5, rtol=1e-5)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from fvlm_eval.models import ModelLoadError, load_model, smolvlm
-from fvlm_eval.models.lm import generate_greedy
+from fvlm_eval.models.generation import generate_greedy
 from fvlm_eval.models.smolvlm import adapter as smolvlm_adapter
 from fvlm_eval.models.smolvlm import folder as smolvlm_folder
 from fvlm_eval.models.smolvlm import text as smolvlm_text

@@ -251,6 +251,9 @@ class _BrokenInOneMode:
             raise RuntimeError(f"{mode} is broken")
         return self.model.score(requests, mode)
 
+    def score_formulations(self, choices, clozes, mode):
+        return self.score(choices, mode), self.model.score_cloze(clozes, mode)
+
 
 def test_a_mode_in_which_every_question_fails_is_caught_in_whichever_mode(model_dir, tmp_path):
     """Not only the first mode's failures count: the rerun that adds a broken mode exits 1 and says so."""
@@ -337,15 +340,15 @@ def test_the_stop_line_counts_the_records_on_disk(model_dir, data, tmp_path, mon
 
     model = fvlm(model_dir)
     asked = []
-    score = model.score
+    score = model.score_formulations
 
-    def stopped_at_the_second_batch(requests, variant):
-        asked.append(len(requests))
+    def stopped_at_the_second_batch(choices, clozes, variant):
+        asked.append(len(choices))
         if len(asked) == 2:
             raise KeyboardInterrupt
-        return score(requests, variant)
+        return score(choices, clozes, variant)
 
-    monkeypatch.setattr(model, "score", stopped_at_the_second_batch)
+    monkeypatch.setattr(model, "score_formulations", stopped_at_the_second_batch)
     one = RunSettings(("mvbench",), ("coarse_only",), data, tmp_path, batch_size=2, workers=0)
     outcome = run(one, model, progress=False)
     assert outcome.exit_code == ExitCode.INTERRUPTED

@@ -306,8 +306,8 @@ GOLDEN_CLOZE = Path(__file__).parent / "golden_cloze_prompts.json"
 def current_cloze_prompts(data, tokenizer) -> dict[str, str]:
     """Every question's cloze prompt (no options), and, for one question per benchmark, the whole text
     fVLM is given in each framing (the real SmolLM2 chat template), answer included."""
+    from fvlm_eval.models.chat_tokens import ChatTokens
     from fvlm_eval.models.fvlm import SYSTEM_PROMPT
-    from fvlm_eval.models.lm import ChatTokens
 
     def render(user, answer=None):  # fVLM's chat: FVLMAdapter.render
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]

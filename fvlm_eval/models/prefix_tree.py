@@ -1,0 +1,122 @@
+"""Many sequences that share prefixes, packed as trees: each shared prefix computed once, no padding
+inside a row.
+
+A sequence is a list of elements (a media position or a token id) with its input embeddings. The
+sequences of one group (one clip: the same media) go into one tree whose nodes are their distinct
+prefixes; a row holds a tree's nodes in insertion order (every node after its parent), a node's
+position id is its depth, and a node attends to itself and its ancestors only. One forward pass over
+such rows gives at every node the hidden state its prefix gives alone, while every prefix the
+sequences share (the media across a clip's questions, formulations and rotations; a prompt across its
+options; a word that begins several options) is computed once.
+
+Rows are cut into forward calls of similar length (padding below ``PADDING`` of a call) and within a
+budget of attention entries (``MASK_ENTRIES``: rows x length x length).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Hashable
+
+import numpy as np
+import torch
+
+PADDING = 0.15  # most padding a forward call may hold, as a share of its positions
+MASK_ENTRIES = 1 << 23  # rows x length^2 of one forward call (bounds the attention scores' memory)
+
+
+@dataclass
+class Tree:
+    """The distinct prefixes of one group's sequences: per node its parent (-1: a root), depth, and
+    where its input embedding is (sequence index, position in that sequence)."""
+
+    parents: list[int] = field(default_factory=list)
+    depths: list[int] = field(default_factory=list)
+    sources: list[tuple[int, int]] = field(default_factory=list)
+    _children: list[dict] = field(default_factory=list)
+    _roots: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.parents)
+
+    def insert(self, elements: list[Hashable], sequence: int) -> list[int]:
+        """Add a sequence (its elements, and its index among the embeddings given to ``pack``); the
+        node of each of its positions."""
+        nodes, children, parent = [], self._roots, -1
+        for position, element in enumerate(elements):
+            node = children.get(element)
+            if node is None:
+                node = len(self.parents)
+                children[element] = node
+                self.parents.append(parent)
+                self.depths.append(position)
+                self.sources.append((sequence, position))
+                self._children.append({})
+            nodes.append(node)
+            children, parent = self._children[node], node
+        return nodes
+
+    def ancestry(self) -> np.ndarray:
+        """[n, n] booleans: node i sees node j (j is i or one of its ancestors)."""
+        n = len(self)
+        sees = np.zeros((n, n), dtype=bool)
+        for node, parent in enumerate(self.parents):
+            if parent >= 0:
+                sees[node, :parent] = sees[parent, :parent]
+                sees[node, parent] = True
+            sees[node, node] = True
+        return sees
+
+
+@dataclass(frozen=True)
+class Call:
+    """One forward call: ``trees`` (indices into the packed trees), one row each, and its inputs."""
+
+    trees: tuple[int, ...]
+    embeds: torch.Tensor  # [rows, length, hidden]
+    positions: torch.Tensor  # [rows, length]
+    mask: torch.Tensor  # [rows, 1, length, length], 0 where seen, the dtype's lowest elsewhere
+
+
+def calls(trees: list[Tree], embeddings: list[torch.Tensor], dtype: torch.dtype, device) -> list[Call]:
+    """The forward calls that hold every tree once, longest first; ``embeddings[s]``: sequence s's input
+    embeddings [length, hidden] (the sequence index ``insert`` was given)."""
+    order = sorted((i for i in range(len(trees)) if len(trees[i])), key=lambda i: -len(trees[i]))
+    batches: list[list[int]] = []
+    for index in order:
+        if batches:
+            batch = batches[-1]
+            longest = len(trees[batch[0]])
+            rows = len(batch) + 1
+            used = sum(len(trees[i]) for i in batch) + len(trees[index])
+            if rows * longest * longest <= MASK_ENTRIES and used >= (1 - PADDING) * rows * longest:
+                batch.append(index)
+                continue
+        batches.append([index])
+    return [_call(batch, trees, embeddings, dtype, device) for batch in batches]
+
+
+def _call(batch: list[int], trees: list[Tree], embeddings: list[torch.Tensor], dtype, device) -> Call:
+    longest = len(trees[batch[0]])
+    hidden = embeddings[trees[batch[0]].sources[0][0]].shape[-1]
+    embeds = torch.zeros(len(batch), longest, hidden, dtype=dtype, device=device)
+    positions = torch.zeros(len(batch), longest, dtype=torch.long)
+    sees = np.zeros((len(batch), longest, longest), dtype=bool)
+    sees[:, np.arange(longest), np.arange(longest)] = True  # padding sees itself only (no empty softmax)
+    for row, index in enumerate(batch):
+        tree = trees[index]
+        n = len(tree)
+        by_sequence: dict[int, tuple[list[int], list[int]]] = {}
+        for node, (sequence, position) in enumerate(tree.sources):
+            nodes, at = by_sequence.setdefault(sequence, ([], []))
+            nodes.append(node)
+            at.append(position)
+        for sequence, (nodes, at) in by_sequence.items():
+            source = embeddings[sequence]
+            embeds[row, torch.tensor(nodes, device=device)] = source[torch.tensor(at, device=source.device)].to(
+                device=device, dtype=dtype
+            )
+        positions[row, :n] = torch.tensor(tree.depths)
+        sees[row, :n, :n] = tree.ancestry()
+    mask = torch.zeros(sees.shape, dtype=dtype).masked_fill_(torch.from_numpy(~sees), torch.finfo(dtype).min)
+    return Call(tuple(batch), embeds, positions.to(device), mask[:, None].to(device))

@@ -346,7 +346,7 @@ def measure_shape(shape, args, model, tokenizer, public, pmodel) -> list[dict]:
     warm = questions[: shape.per_clip]
     run_ours(model, tokenizer, benchmark, warm, clips, MODES, batch_size=args.batch_size)
     for repeat in range(args.repeats):
-        for modes in runs:
+        for modes in runs if repeat < args.mode_repeats else [MODES]:
             label = ALL if len(modes) > 1 else modes[0]
             kinds = [("default", False)]
             if label == ALL or args.per_mode_variants:
@@ -462,7 +462,8 @@ def markdown(result: dict) -> str:
         f"`{result['command']}`",
         "",
         f"size {a['size']}, {result['dtype']}, {result['device']}, torch {result['torch']}, "
-        f"{a['threads']} thread(s), {result['cpus']} CPUs ({result['machine']}); medians of {a['repeats']}; "
+        f"{a['threads']} thread(s), {result['cpus']} CPUs ({result['machine']}); medians of {a['repeats']} "
+        f"(a mode alone: of {a.get('mode_repeats', a['repeats'])}); "
         f"load average before {result['load_before']}, after {result['load_after']}; "
         f"{result['seconds']:.0f} s in all; code: {result['code']}.",
         "ms/q: milliseconds per question (wall); a mode alone is a run of that mode (its own encode), "
@@ -509,6 +510,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--questions", type=int, default=None, help="per shape, timed through the harness")
     parser.add_argument("--public-questions", type=int, default=1, help="per shape, timed with the public scorer")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--mode-repeats",
+        type=int,
+        default=None,
+        help="repeats of each mode alone (default: --repeats; all three: --repeats)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--batch-size", type=int, default=16, help="questions per batch (the runner's CPU default)")
     parser.add_argument("--circular", action="store_true", help="also time --circular (default and MC only)")
@@ -524,6 +531,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.repeats, args.questions = args.size or "small", 1, args.questions or 2
+    args.mode_repeats = args.repeats if args.mode_repeats is None else min(args.mode_repeats, args.repeats)
     args.size = args.size or "real"
     torch.set_num_threads(args.threads)
     started = time.perf_counter()

@@ -32,37 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from bench_public import SMALL_DINO, SMALL_LLM, build_model  # benchmarks/ is on sys.path when run as a script
 
 from fvlm_eval.models.fvlm import FVLMAdapter, normalise
 from fvlm_eval.scoring import predict, protocol_scores
 from fvlm_eval.types import ChoiceRequest, Clip, ClozeRequest, Option
 from fvlm_model import MODES, FoveatedVLM
 from fvlm_model.loading import load_tokenizer
-
-SMALL_LLM = dict(
-    hidden_size=192,
-    intermediate_size=512,
-    num_hidden_layers=6,
-    num_attention_heads=3,
-    num_key_value_heads=1,
-    vocab_size=49152,
-    tie_word_embeddings=True,
-    rope_theta=100000.0,
-    max_position_embeddings=8192,
-    rms_norm_eps=1e-5,
-    pad_token_id=2,
-)
-SMALL_DINO = dict(
-    hidden_size=96,
-    num_hidden_layers=4,
-    num_attention_heads=3,
-    image_size=224,
-    patch_size=14,
-    mlp_ratio=4,
-    layerscale_value=1.0,
-    layer_norm_eps=1e-6,
-    qkv_bias=True,
-)
 
 
 @dataclass(frozen=True)
@@ -87,8 +63,6 @@ def build(size: str, device: str, dtype: torch.dtype) -> FoveatedVLM:
     """Random weights at ``size``: real (bench_public's model: its rotary buffers rebuilt after
     ``to_empty``, which leaves them uninitialised) or small."""
     if size == "real":
-        from bench_public import build_model
-
         return build_model("real", device, dtype)
     torch.manual_seed(0)
     return FoveatedVLM.from_configs(SMALL_LLM, SMALL_DINO, query_dim=96).to(device=device, dtype=dtype).eval()

@@ -4,8 +4,10 @@ Frames arrive as uint8 224x224 (``FRAME_TRANSFORM``: PIL bilinear, as the releas
 resizes, torchvision ``Resize`` on PIL images); here they are scaled to [0, 1] and normalised
 with the ImageNet statistics. An image is shown as 8 copies of itself (the release trained that
 way) and encoded once. Per clip: one DINOv2 pass over its distinct frames, the per-layer K/V kept
-for every variant and question. Per (clip, mode): the T visual tokens once, batched over clips.
-Per question: the shared option scoring of ``lm.py`` over [visual tokens; chat text]. Text is
+for every variant and question. Per (clip, mode): the T visual tokens once, for every clip of a
+batch together whatever its frame layout (``fvlm_model.clip_tokens``). Per batch: both
+formulations in one packed pass of ``lm.py`` over [visual tokens; chat text], a clip's sequences
+sharing one prefix tree (its visual tokens computed once for all its questions). Text is
 the SmolLM2 chat template with the system prompt the release always sets.
 """
 

@@ -11,7 +11,8 @@ across clips, kept as the features that replace its ``<image>`` tokens.
 The text is what ``SmolVLMProcessor`` and SmolVLM2's chat template make of a video or an image
 followed by the question: no system prompt; a video is introduced by its frame count in words
 and its duration, each frame by its timestamp; an image by its tiles' row/column tokens. Then
-``lm.py`` scores the options (the prefix once, every option on its KV cache) or generates.
+``lm.py`` scores both formulations in one packed pass (a clip's sequences in one prefix tree:
+what they share computed once), or ``generation.py`` generates.
 
 """
 

@@ -21,7 +21,8 @@ from fvlm_eval.models import DEFAULT_MODEL, FAMILIES, detect_family, write_tiny_
 from fvlm_eval.tasks import BENCHMARKS, with_fixtures
 
 
-def run_demo(output_dir: Path, workers: int = 0) -> None:
+def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> None:
+    """The demo; ``only``: these benchmarks (each must have a synthetic copy), else every one that has."""
     import shlex
 
     from rich.console import Console
@@ -34,6 +35,14 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
     from fvlm_eval.run.settings import RunSettings
     from fvlm_eval.tasks import write_fixtures
 
+    benchmarks = with_fixtures()
+    unknown = [name for name in only if name not in benchmarks]
+    if unknown:
+        from fvlm_eval.errors import SettingsError
+
+        raise SettingsError(
+            f"--benchmark {unknown[0]}: the demo has no synthetic copy of it; choose from {', '.join(benchmarks)}"
+        )
     console = Console()
     output_dir = Path(output_dir)
     data_dir = output_dir / "data"
@@ -41,9 +50,10 @@ def run_demo(output_dir: Path, workers: int = 0) -> None:
         write_fixtures(data_dir)
         (data_dir / ".complete").write_text("synthetic fixtures written by fvlm-eval demo\n")
     console.print(f"synthetic benchmarks (real layouts, real encoded media): {escape(str(data_dir))}")
-    benchmarks = with_fixtures()
     left_out = [name for name in BENCHMARKS if name not in benchmarks]
-    if left_out:
+    if only:
+        benchmarks = tuple(dict.fromkeys(only))
+    elif left_out:
         console.print(f"left out (no synthetic copy): {escape(', '.join(left_out))}", style="yellow")
     default_family = detect_family(DEFAULT_MODEL)
     runs = []

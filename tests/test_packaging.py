@@ -104,7 +104,7 @@ def test_the_wheel_installs_fvlm_eval_and_fvlm_model_and_no_model(tmp_path):
     )
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
     demo = subprocess.run(
-        [sys.executable, "-m", "fvlm_eval", "demo", "--output-dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "fvlm_eval", "demo", "--output-dir", str(tmp_path / "demo"), "-b", "scienceqa"],
         capture_output=True,
         text=True,
         env=env,

@@ -201,8 +201,11 @@ def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards 
 def demo(
     output_dir: Path = typer.Option(Path("fvlm-demo"), help="where the demo writes everything"),
     workers: int = typer.Option(0, min=0, help="decoding worker processes"),
+    benchmark: list[str] = typer.Option(
+        [], "--benchmark", "-b", help="only this benchmark (repeat it for several); default: every one"
+    ),
 ) -> None:
     """The whole pipeline offline: synthetic data, a tiny random fVLM and a tiny random SmolVLM, run, report."""
     from fvlm_eval.demo import run_demo
 
-    run_demo(output_dir, workers)
+    run_demo(output_dir, workers, tuple(benchmark))

@@ -155,3 +155,12 @@ def test_benchmarks_and_prepare_verify_offline(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "fine_grained_pose" in out and "INCOMPLETE" in out
     assert "H_H_2" in out and "unreadable" in out and "escapes the data folder" in out and "H_H_missing" in out
+
+
+def test_a_demo_of_a_benchmark_it_has_no_copy_of_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    assert main(["demo", "--benchmark", "nope", "--output-dir", str(tmp_path / "demo")]) == 2
+    err = capsys.readouterr().err
+    assert "--benchmark nope: the demo has no synthetic copy of it" in err and "scienceqa" in err
+    assert not (tmp_path / "demo").exists()

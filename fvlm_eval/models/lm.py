@@ -30,10 +30,6 @@ LOGIT_CHUNK = 1024  # positions per lm_head call (bounds the [positions, vocab] 
 NEUTRAL_CHUNK = 64  # distinct option texts per tree of the neutral-prompt pass
 
 
-class ContextOverflow(ValueError):
-    """A question whose text and media do not fit the model's context."""
-
-
 @dataclass(frozen=True)
 class Media:
     """What a question's text is embedded with: ``group`` (questions of one group share their media, so

@@ -75,8 +75,9 @@ class Benchmark:
         raise NotImplementedError
 
     def prompt(self, question: Question, timestamps: tuple[float, ...] | None = None) -> str:
-        """The user turn; ``timestamps``: the sampled frames' times (a benchmark may use them)."""
-        raise NotImplementedError
+        """The user turn (default: the question, then the options one a line, ``"A. text"``);
+        ``timestamps``: the sampled frames' times (a benchmark may use them)."""
+        return question.question + "\n" + option_lines(question)
 
     def cloze_prompt(self, question: Question, timestamps: tuple[float, ...] | None = None) -> str:
         """The user text of the cloze formulation: what ``prompt`` gives but the options, ending with

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from fvlm_eval.media import MediaError
-from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
-from fvlm_eval.tasks.rows import count_note, find_video, read_parquet, text, texts, unusable
+from fvlm_eval.tasks.base import Benchmark, HubSource, Loaded
+from fvlm_eval.tasks.rows import find_video, load_one_parquet, text, texts, unusable
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
 PARQUET = "Subset/test-00000-of-00001.parquet"
@@ -65,9 +65,6 @@ class EgoSchema(Benchmark):
     def expected(self) -> dict[str, int]:
         return {SUBSET: EXPECTED_ROWS}
 
-    def prompt(self, question: Question, timestamps=None) -> str:
-        return question.question + "\n" + option_lines(question)
-
     def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
         from fvlm_eval.tasks.fixtures.egoschema import write_egoschema
 
@@ -75,18 +72,14 @@ class EgoSchema(Benchmark):
 
     def load(self, data_dir: Path) -> Loaded:
         root = self.folder(data_dir)
-        path = root / PARQUET
-        if not path.is_file():
-            raise DataMissing(
-                f"EgoSchema subset annotations not found: expected {path} (run `fvlm-eval prepare {self.name}`)"
-            )
-        rows, problem = read_parquet(path, COLUMNS, EXPECTED_ROWS, "EgoSchema Subset parquet")
-        if problem:
-            return Loaded((), (), (problem,))
-        sha = fingerprint(path)
-        questions = [self._question(root, index, row, path, sha) for index, row in enumerate(rows)]
-        questions, duplicates = unique_ids(questions)
-        return Loaded(tuple(questions), count_note(len(rows), EXPECTED_ROWS, "rows") + tuple(duplicates))
+        return load_one_parquet(
+            self,
+            root / PARQUET,
+            COLUMNS,
+            EXPECTED_ROWS,
+            ("EgoSchema subset", "EgoSchema Subset parquet"),
+            lambda index, row, path, sha: self._question(root, index, row, path, sha),
+        )
 
     def _question(self, root: Path, index: int, row: dict, path: Path, sha: str) -> Question:
         where = f"{path.name}[{index}]"

@@ -44,7 +44,6 @@ from fvlm_eval.tasks.base import (
     Loaded,
     fingerprint,
     lettered,
-    option_lines,
     unique_ids,
 )
 from fvlm_eval.tasks.rows import count_note, find_video, read_parquet, text, texts, unusable
@@ -87,9 +86,6 @@ class MLVU(Benchmark):
 
     def expected(self) -> dict[str, int]:
         return {task: count for task, (_, count) in TASKS.items()}
-
-    def prompt(self, question: Question, timestamps=None) -> str:
-        return question.question + "\n" + option_lines(question)
 
     def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
         from fvlm_eval.tasks.fixtures.mlvu import write_mlvu

@@ -26,7 +26,6 @@ from fvlm_eval.tasks.base import (
     Loaded,
     fingerprint,
     lettered,
-    option_lines,
     unique_ids,
 )
 from fvlm_eval.types import Media, Question, Sampling
@@ -74,9 +73,6 @@ class MVBench(Benchmark):
 
     def expected(self) -> dict[str, int]:
         return {task: QUESTIONS_PER_TASK for task in FOLDERS}
-
-    def prompt(self, question: Question, timestamps=None) -> str:
-        return question.question + "\n" + option_lines(question)
 
     def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
         from fvlm_eval.tasks.fixtures.mvbench import write_mvbench

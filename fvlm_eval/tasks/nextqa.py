@@ -33,7 +33,6 @@ from fvlm_eval.tasks.base import (
     fingerprint,
     integral,
     lettered,
-    option_lines,
     unique_ids,
 )
 from fvlm_eval.tasks.rows import count_note, find_video, read_parquet, text, texts, unusable
@@ -72,9 +71,6 @@ class NExTQA(Benchmark):
 
     def expected(self) -> dict[str, int]:
         return dict(TYPES)
-
-    def prompt(self, question: Question, timestamps=None) -> str:
-        return question.question + "\n" + option_lines(question)
 
     def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
         from fvlm_eval.tasks.fixtures.nextqa import write_nextqa

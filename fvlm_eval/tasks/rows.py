@@ -7,8 +7,10 @@ Every check raises ``ValueError`` with what is wrong; the adapter adds the file 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from fvlm_eval.media import safe_join
+from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, fingerprint, unique_ids
 from fvlm_eval.types import LETTERS, Media, Question
 
 
@@ -29,6 +31,29 @@ def read_parquet(path: Path, columns: tuple[str, ...], expected: int, what: str)
             "expected": expected,
         }
     return table.to_pylist(), None  # plain Python values: None for a null, lists for list columns
+
+
+def load_one_parquet(
+    benchmark: Benchmark,
+    path: Path,
+    columns: tuple[str, ...],
+    expected: int,
+    labels: tuple[str, str],
+    question: Callable[[int, dict, Path, str], Question],
+) -> Loaded:
+    """A benchmark whose annotations are one parquet: missing, ``DataMissing`` naming it (``labels[0]``:
+    what its annotations are called); not that parquet (``labels[1]``), a load problem; else each row as
+    ``question(index, row, path, sha256)``, ids made unique, a row count other than ``expected`` noted."""
+    if not path.is_file():
+        raise DataMissing(
+            f"{labels[0]} annotations not found: expected {path} (run `fvlm-eval prepare {benchmark.name}`)"
+        )
+    rows, problem = read_parquet(path, columns, expected, labels[1])
+    if problem:
+        return Loaded((), (), (problem,))
+    sha = fingerprint(path)
+    questions, duplicates = unique_ids([question(index, row, path, sha) for index, row in enumerate(rows)])
+    return Loaded(tuple(questions), count_note(len(rows), expected, "rows") + tuple(duplicates))
 
 
 def count_note(found: int, expected: int, what: str) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.media import MediaError
-from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
+from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, unique_ids
 from fvlm_eval.tasks.rows import count_note, find_video, read_parquet, text, unusable
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
@@ -71,9 +71,6 @@ class TempCompass(Benchmark):
 
     def expected(self) -> dict[str, int]:
         return dict(MULTI_CHOICE)
-
-    def prompt(self, question: Question, timestamps=None) -> str:
-        return question.question + "\n" + option_lines(question)
 
     def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
         from fvlm_eval.tasks.fixtures.tempcompass import write_tempcompass

@@ -385,6 +385,8 @@ def measure_shape(shape, args, model, tokenizer, public, pmodel) -> list[dict]:
             circular_ms=ours("default", True),
             mc_circular_ms=ours("mc", True),
         )
+        if row["ours_ms"] is None:  # a mode alone was not timed (--mode-repeats 0)
+            continue
         row["cloze_cost"] = row["ours_ms"] / row["mc_ms"] if row["mc_ms"] else None
         row["circular_cost"] = row["circular_ms"] / row["ours_ms"] if row["circular_ms"] else None
         row["mc_circular_cost"] = row["mc_circular_ms"] / row["mc_ms"] if row["mc_circular_ms"] else None
@@ -442,8 +444,9 @@ def markdown(result: dict) -> str:
     if has_public:
         head += ["max abs delta", "same predictions"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in result["rows"]:
-        cells = [r["title"] if r["mode"] == MODES[0] else "", r["mode"]]
+    for i, r in enumerate(result["rows"]):
+        first = i == 0 or result["rows"][i - 1]["shape"] != r["shape"]
+        cells = [r["title"] if first else "", r["mode"]]
         if has_public:
             cells += [fmt(r.get("public_ms"), ".0f"), fmt(r["ours_ms"], ".0f")]
             cells += [fmt(r.get("ratio"), ".1f", suffix="x"), fmt(r.get("cpu_ratio"), ".1f", suffix="x")]
@@ -472,7 +475,10 @@ def markdown(result: dict) -> str:
     if has_public:
         notes.append(
             "The public scorer ran the first "
-            + ", ".join(f"{r['public_questions']} of {r['questions']} ({r['shape']})" for r in result["rows"][::4])
+            + ", ".join(
+                f"{r['public_questions']} of {r['questions']} ({r['shape']})"
+                for r in {r["shape"]: r for r in result["rows"]}.values()
+            )
             + " questions; max abs delta and same predictions compare its per-option loss with ours (`reference`)."
         )
     else:

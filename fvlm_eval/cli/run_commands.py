@@ -14,6 +14,7 @@ from fvlm_eval.cli.app import STOP, RegistryHelp, app, fail
 from fvlm_eval.errors import INTERRUPT_EXIT_CODES
 from fvlm_eval.models import DEFAULT_MODEL
 from fvlm_eval.protocols import GENERATED, PROTOCOLS
+from fvlm_eval.types import CLOZE_FRAMINGS
 
 
 def _run_default(name: str):
@@ -92,7 +93,7 @@ def run(
     ),
     cloze_framing: Optional[str] = typer.Option(
         None,
-        metavar="plain|chat",
+        metavar="|".join(CLOZE_FRAMINGS),
         help=f"the cloze prompt: plain text, or the chat template (default: {_run_default('cloze_framing')})",
     ),
     sampling: str = typer.Option(
@@ -122,8 +123,8 @@ def run(
         fail("--frame-cache and --no-frame-cache contradict each other")
     if output_dir is not None and not str(output_dir).strip():
         fail("--output-dir is empty")
-    if cloze_framing is not None and cloze_framing not in ("plain", "chat"):
-        fail(f"--cloze-framing {cloze_framing}: choose plain or chat")
+    if cloze_framing is not None and cloze_framing not in CLOZE_FRAMINGS:
+        fail(f"--cloze-framing {cloze_framing}: choose {' or '.join(CLOZE_FRAMINGS)}")
     from fvlm_eval import terminal
     from fvlm_eval.api import SettingsError, evaluate
     from fvlm_eval.reports.tables import print_run_tables

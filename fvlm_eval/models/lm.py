@@ -4,10 +4,11 @@ A family gives, per question, the group its media belongs to (a clip) and the in
 any token sequence (its media put where its architecture puts them: fVLM's visual tokens before the
 text, SmolVLM's image features at its ``<image>`` tokens), and a Llama-style decoder. Then, for a
 batch of questions, every option of every formulation is one sequence (the prompt, then the option as
-the answer); the sequences of one clip go into one prefix tree (``prefix_tree``), so the media, the
-prompt and any shared start of the answers are computed once, and one forward call per bucket of
-similar trees gives every answer token's log-probability, read where it is predicted (token j of an
-answer at the position of token j-1; the first at the prompt's last position).
+the answer, but for its last token: nothing reads that position or attends to it); the sequences of
+one clip go into one prefix tree (``prefix_tree``), so the media, the prompt and any shared start of
+the answers are computed once, and one forward call per bucket of similar trees gives every answer
+token's log-probability, read where it is predicted (token j of an answer at the position of token
+j-1; the first at the prompt's last position).
 
 An option whose prompt tokens are not a prefix of its full text (a tokenizer merging across the
 boundary) is its own path in the tree, its answer the tokens after the prompt's length, and is
@@ -129,7 +130,8 @@ def score_packed(lm: TextModel, jobs: list[Job]) -> list[list[list[float]] | str
         results[j] = [[] for _ in tokenized.fulls]  # an empty answer has no tokens to score
         tree = trees.setdefault(media.group, Tree())
         for (k, full), embeds in zip(paths, embedded):
-            nodes = tree.insert([("media", d) for d in range(extra)] + list(full), len(embeddings))
+            # The last token is read where it is predicted, and nothing attends to it: it needs no node.
+            nodes = tree.insert([("media", d) for d in range(extra)] + list(full[:-1]), len(embeddings))
             embeddings.append(embeds)
             start = extra + len(tokenized.prompt)
             reads.append([(media.group, nodes[at - 1], full[at - extra]) for at in range(start, extra + len(full))])

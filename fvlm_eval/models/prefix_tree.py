@@ -9,8 +9,11 @@ such rows gives at every node the hidden state its prefix gives alone, while eve
 sequences share (the media across a clip's questions, formulations and rotations; a prompt across its
 options; a word that begins several options) is computed once.
 
-Rows are cut into forward calls of similar length (padding below ``PADDING`` of a call) and within a
-budget of attention entries (``MASK_ENTRIES``: rows x length x length).
+Rows are cut into forward calls of similar length: the trees sorted by size, cut where the positions
+run (rows x the call's longest) plus a fixed price per call (``CALL_COST``, in positions: what one more
+call costs beside the work it holds) are least, within a budget of attention entries per call
+(``MASK_ENTRIES``: rows x length x length). Padding is work a CPU does in full, so a CPU call is cheap
+beside it; on an accelerator the padding is nearly free and the calls are not.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Hashable
 import numpy as np
 import torch
 
-PADDING = 0.15  # most padding a forward call may hold, as a share of its positions
+CALL_COST = {"cpu": 8, "other": 512}  # a forward call's fixed price, in positions, by device type
 MASK_ENTRIES = 1 << 23  # rows x length^2 of one forward call (bounds the attention scores' memory)
 
 
@@ -82,18 +85,32 @@ def calls(trees: list[Tree], embeddings: list[torch.Tensor], dtype: torch.dtype,
     """The forward calls that hold every tree once, longest first; ``embeddings[s]``: sequence s's input
     embeddings [length, hidden] (the sequence index ``insert`` was given)."""
     order = sorted((i for i in range(len(trees)) if len(trees[i])), key=lambda i: -len(trees[i]))
-    batches: list[list[int]] = []
-    for index in order:
-        if batches:
-            batch = batches[-1]
-            longest = len(trees[batch[0]])
-            rows = len(batch) + 1
-            used = sum(len(trees[i]) for i in batch) + len(trees[index])
-            if rows * longest * longest <= MASK_ENTRIES and used >= (1 - PADDING) * rows * longest:
-                batch.append(index)
-                continue
-        batches.append([index])
-    return [_call(batch, trees, embeddings, dtype, device) for batch in batches]
+    price = CALL_COST["cpu" if torch.device(device).type == "cpu" else "other"]
+    cuts = least_work([len(trees[i]) for i in order], price, MASK_ENTRIES)
+    return [_call(order[a:b], trees, embeddings, dtype, device) for a, b in zip(cuts, cuts[1:])]
+
+
+def least_work(sizes: list[int], price: int, entries: int) -> list[int]:
+    """Where to cut ``sizes`` (longest first) into calls: [0, ..., len(sizes)], the cuts that make
+    sum(rows x longest + price) least with rows x longest^2 <= ``entries`` (a call of one row always
+    allowed); an optimal partition into runs, by dynamic programming."""
+    n = len(sizes)
+    best = [0.0] + [float("inf")] * n  # best[j]: the least cost of sizes[:j]
+    cut = [0] * (n + 1)
+    for start in range(n):
+        longest = sizes[start]
+        for end in range(start + 1, n + 1):
+            rows = end - start
+            if rows > 1 and rows * longest * longest > entries:
+                break
+            cost = best[start] + rows * longest + price
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    cuts, end = [n], n
+    while end:
+        end = cut[end]
+        cuts.append(end)
+    return cuts[::-1]
 
 
 def _call(batch: list[int], trees: list[Tree], embeddings: list[torch.Tensor], dtype, device) -> Call:

@@ -23,18 +23,52 @@ def test_shared_prefixes_are_one_node_and_depth_is_the_position():
 
 def test_calls_pad_little_and_padding_sees_only_itself(monkeypatch):
     trees = []
-    for n in (10, 9, 3):
+    for n in (30, 27, 9):
         tree = Tree()
         tree.insert(list(range(n)), sequence=len(trees))
         trees.append(tree)
     embeddings = [torch.randn(len(t), 4) for t in trees]
     made = calls(trees, embeddings, torch.float32, "cpu")
-    assert [c.trees for c in made] == [(0, 1), (2,)]  # 3 beside 10 would be 70% padding
+    assert [c.trees for c in made] == [(0, 1), (2,)]  # 9 beside 30 would be 21 positions of padding > a call
     first = made[0]
-    assert first.embeds.shape == (2, 10, 4) and torch.equal(first.embeds[1, :9], embeddings[1])
-    assert first.positions[1].tolist() == list(range(9)) + [0]
+    assert first.embeds.shape == (2, 30, 4) and torch.equal(first.embeds[1, :27], embeddings[1])
+    assert first.positions[1].tolist() == list(range(27)) + [0] * 3
     row = first.mask[1, 0]
-    assert row[9].eq(0).tolist() == [False] * 9 + [True]  # the padding position sees itself only
-    assert np.array_equal(row[:9, :9].eq(0).numpy(), np.tril(np.ones((9, 9), dtype=bool)))
-    monkeypatch.setattr(prefix_tree, "MASK_ENTRIES", 150)  # 2 x 10 x 10 > 150: one row per call
+    assert row[27].eq(0).tolist() == [False] * 27 + [True, False, False]  # padding sees itself only
+    assert np.array_equal(row[:27, :27].eq(0).numpy(), np.tril(np.ones((27, 27), dtype=bool)))
+    monkeypatch.setattr(prefix_tree, "MASK_ENTRIES", 1500)  # 2 x 30 x 30 > 1500: one row per call
     assert [c.trees for c in calls(trees, embeddings, torch.float32, "cpu")] == [(0,), (1,), (2,)]
+
+
+def _brute_force(sizes, price, entries):
+    """The least cost over every way to cut ``sizes`` into runs (2^(n-1) of them)."""
+    best = float("inf")
+    for mask in range(1 << (len(sizes) - 1)):
+        cuts = [0] + [i + 1 for i in range(len(sizes) - 1) if mask >> i & 1] + [len(sizes)]
+        runs = [sizes[a:b] for a, b in zip(cuts, cuts[1:])]
+        if all(len(r) == 1 or len(r) * r[0] ** 2 <= entries for r in runs):
+            best = min(best, sum(len(r) * r[0] + price for r in runs))
+    return best
+
+
+def test_least_work_is_the_cheapest_partition():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        sizes = sorted(rng.integers(1, 200, rng.integers(1, 9)).tolist(), reverse=True)
+        price, entries = int(rng.choice([0, 8, 512])), int(rng.choice([10**3, 10**5, 1 << 23]))
+        cuts = prefix_tree.least_work(sizes, price, entries)
+        assert cuts[0] == 0 and cuts[-1] == len(sizes) and cuts == sorted(set(cuts))
+        runs = [sizes[a:b] for a, b in zip(cuts, cuts[1:])]
+        assert all(len(r) == 1 or len(r) * r[0] ** 2 <= entries for r in runs)
+        assert sum(len(r) * r[0] + price for r in runs) == _brute_force(sizes, price, entries)
+    assert prefix_tree.least_work([], 8, 100) == [0]
+
+
+def test_an_accelerator_call_is_dear_so_its_rows_pad_more():
+    trees = []
+    for n in (30, 27, 9):
+        tree = Tree()
+        tree.insert(list(range(n)), sequence=len(trees))
+        trees.append(tree)
+    embeddings = [torch.randn(len(t), 4) for t in trees]
+    assert [c.trees for c in calls(trees, embeddings, torch.float32, "meta")] == [(0, 1, 2)]

@@ -21,8 +21,10 @@ Per shape and mode (``coarse_only``, ``coarse_fine``, ``autoregressive``) and fo
   whatever adapter methods ``Asking`` calls; a mode alone is a run of that mode alone (its own
   encode), all three is ``--mode all`` (one encode);
 - MC only: the multiple-choice formulation alone (``adapter.score``), and the cloze cost (default /
-  MC only); with ``--circular``, the run with ``--circular`` and its cost over the default (both for
-  all three modes; for each mode too with ``--per-mode-variants``);
+  MC only) beside the cloze positions (the positions of the default run's packed passes over the MC
+  run's: the share of the language model's work the cloze formulation adds, the bound of its cost);
+  with ``--circular``, the run with ``--circular`` and its cost over the default (both for all three
+  modes; for each mode too with ``--per-mode-variants``);
 - the ratio public / ours, wall clock and CPU time (``time.process_time``);
 - max |Δ| between the public per-option loss and ours (``reference``: the mean negative log-prob of
   the answer tokens), and whether the predictions are the same, on the questions the public scorer
@@ -55,6 +57,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # public_shim, when this file is loaded by path
 
 from fvlm_eval.circular import rotated  # noqa: E402
+from fvlm_eval.models import lm, prefix_tree  # noqa: E402
 from fvlm_eval.models.fvlm import IMAGE_COPIES, FVLMAdapter, normalise  # noqa: E402
 from fvlm_eval.records import question_sha256  # noqa: E402
 from fvlm_eval.run.asking import Asking  # noqa: E402
@@ -272,10 +275,23 @@ def make_asking(benchmark, adapter, questions, modes, circular: bool = False) ->
     return Asking(benchmark, adapter, settings, prompts, hashes, str(adapter.dtype).replace("torch.", ""))
 
 
+POSITIONS = {"nodes": 0, "padded": 0}  # the last run_ours's packed passes: tree nodes, positions run
+
+
+def _counted_calls(trees, embeddings, dtype, device):
+    made = prefix_tree.calls(trees, embeddings, dtype, device)
+    POSITIONS["nodes"] += sum(len(t) for t in trees)
+    POSITIONS["padded"] += sum(c.embeds.shape[0] * c.embeds.shape[1] for c in made)
+    return made
+
+
 def run_ours(model, tokenizer, benchmark, questions, clips, modes, *, what="default", circular=False, batch_size=16):
     """One run's worth of asking (a fresh adapter, as a new run has): per batch of whole clips, load
     them, ask every mode in ``modes``, forget them. ``what``: ``default`` (``Asking``: every
-    formulation a run asks) or ``mc`` (``adapter.score`` alone). (wall s, CPU s, records per mode)."""
+    formulation a run asks) or ``mc`` (``adapter.score`` alone). (wall s, CPU s, records per mode);
+    ``POSITIONS``: the positions its packed passes held (the language model's work but the visual tokens')."""
+    POSITIONS.update(nodes=0, padded=0)
+    lm.calls = _counted_calls  # counted from outside: the harness is unchanged
     adapter = FVLMAdapter(model, tokenizer)
     device = adapter.device
     asking = make_asking(benchmark, adapter, questions, modes, circular)
@@ -341,6 +357,7 @@ def measure_shape(shape, args, model, tokenizer, public, pmodel) -> list[dict]:
     n, n_public = len(questions), len(public_questions)
     runs = [(m,) for m in MODES] + [MODES]  # each mode alone, then all three in one run
     times: dict[tuple, list[tuple[float, float]]] = {}
+    positions: dict[tuple, dict[str, int]] = {}
     records, public_losses, public_options = {}, {}, {}
     # warm-up: one small run of everything (first calls allocate and tokenize)
     warm = questions[: shape.per_clip]
@@ -357,6 +374,7 @@ def measure_shape(shape, args, model, tokenizer, public, pmodel) -> list[dict]:
                     batch_size=args.batch_size,
                 )  # fmt: skip
                 times.setdefault((label, what, circular), []).append((wall / n, cpu / n))
+                positions[(label, what, circular)] = dict(POSITIONS)
                 if repeat == 0 and what == "default" and not circular and label == ALL:
                     records = got
         if public_questions:
@@ -388,6 +406,10 @@ def measure_shape(shape, args, model, tokenizer, public, pmodel) -> list[dict]:
         if row["ours_ms"] is None:  # a mode alone was not timed (--mode-repeats 0)
             continue
         row["cloze_cost"] = row["ours_ms"] / row["mc_ms"] if row["mc_ms"] else None
+        default, mc = positions.get((label, "default", False)), positions.get((label, "mc", False))
+        row["positions"], row["mc_positions"] = default, mc
+        # the cloze formulation's own positions, over the multiple-choice ones: the bound of its cost
+        row["cloze_positions"] = default["nodes"] / mc["nodes"] if default and mc and mc["nodes"] else None
         row["circular_cost"] = row["circular_ms"] / row["ours_ms"] if row["circular_ms"] else None
         row["mc_circular_cost"] = row["mc_circular_ms"] / row["mc_ms"] if row["mc_circular_ms"] else None
         if n_public:
@@ -438,7 +460,7 @@ def markdown(result: dict) -> str:
         head += ["public ms/q", "ours ms/q (MC + cloze)", "ratio", "CPU ratio"]
     else:
         head += ["ours ms/q (MC + cloze)"]
-    head += ["ours MC only ms/q"] + (["ratio (MC only)"] if has_public else []) + ["cloze cost"]
+    head += ["ours MC only ms/q"] + (["ratio (MC only)"] if has_public else []) + ["cloze cost", "cloze positions"]
     if circular:
         head += ["--circular ms/q", "circular cost", "MC circular cost"]
     if has_public:
@@ -453,7 +475,7 @@ def markdown(result: dict) -> str:
         else:
             cells += [fmt(r["ours_ms"], ".0f")]
         cells += [fmt(r["mc_ms"], ".0f")] + ([fmt(r.get("mc_ratio"), ".1f", suffix="x")] if has_public else [])
-        cells += [fmt(r["cloze_cost"], ".2f", suffix="x")]
+        cells += [fmt(r["cloze_cost"], ".2f", suffix="x"), fmt(r.get("cloze_positions"), ".2f", suffix="x")]
         if circular:
             cells += [fmt(r["circular_ms"], ".0f"), fmt(r["circular_cost"], ".2f", suffix="x")]
             cells += [fmt(r["mc_circular_cost"], ".2f", suffix="x")]
@@ -507,23 +529,42 @@ def code_version() -> str:
     return f"{root} {commit or '(not a git checkout)'}{' + uncommitted changes' if dirty else ''}"
 
 
+def at_least(low: int):
+    """An argparse type: a whole number >= ``low`` (a wrong one is argparse's one-line error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--public", default=None, help="a nanoSmol checkout (default: $FVLM_PUBLIC, /tmp/nanoSmol)")
     parser.add_argument("--no-public", action="store_true", help="time ours only")
     parser.add_argument("--size", choices=["real", "small", "tiny"], default=None, help="default: real")
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
-    parser.add_argument("--questions", type=int, default=None, help="per shape, timed through the harness")
-    parser.add_argument("--public-questions", type=int, default=1, help="per shape, timed with the public scorer")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--questions", type=at_least(1), default=None, help="per shape, timed through the harness")
+    parser.add_argument(
+        "--public-questions", type=at_least(0), default=1, help="per shape, timed with the public scorer"
+    )
+    parser.add_argument("--repeats", type=at_least(1), default=3)
     parser.add_argument(
         "--mode-repeats",
-        type=int,
+        type=at_least(0),
         default=None,
         help="repeats of each mode alone (default: --repeats; all three: --repeats)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    parser.add_argument("--batch-size", type=int, default=16, help="questions per batch (the runner's CPU default)")
+    parser.add_argument("--threads", type=at_least(1), default=1, help="torch.set_num_threads")
+    parser.add_argument(
+        "--batch-size", type=at_least(1), default=16, help="questions per batch (the runner's CPU default)"
+    )
     parser.add_argument("--circular", action="store_true", help="also time --circular (default and MC only)")
     parser.add_argument(
         "--per-mode-variants",

@@ -111,9 +111,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=list(bp.SHAPES), default="mvbench")
     parser.add_argument("--size", choices=["real", "small", "tiny"], default="real")
-    parser.add_argument("--questions", type=int, default=None, help="default: the shape's bench_public count")
+    parser.add_argument(
+        "--questions", type=bp.at_least(1), default=None, help="default: the shape's bench_public count"
+    )
     parser.add_argument("--modes", nargs="+", default=list(bp.MODES), choices=list(bp.MODES))
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=bp.at_least(1), default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -1,6 +1,7 @@
 """``benchmarks/gpu_run.py --dry-run``: the GPU measurement's code, end to end on the CPU with a tiny model,
-so that it is known to work before a GPU is lent; and ``benchmarks/bench_public.py`` against the public
-scorer where a nanoSmol checkout is at hand (never in CI: that test is skipped without one)."""
+so that it is known to work before a GPU is lent; and ``benchmarks/bench_public.py``: ours alone (its
+timing and position counts), its flags, and against the public scorer where a nanoSmol checkout is at
+hand (never in CI: that test is skipped without one)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,24 @@ def test_the_public_scorer_agrees_with_ours(tmp_path):
     for row in rows.values():
         assert row["max_abs_delta"] < 1e-4 and row["public_options_misread"] == 0
         assert row["same_predictions"].split("/")[0] == row["same_predictions"].split("/")[1]
+
+
+def test_bench_public_without_the_public_code_times_ours_and_counts_the_cloze_positions(tmp_path):
+    md = tmp_path / "bench.md"
+    args = ["--size", "tiny", "--no-public", "--shapes", "mvbench", "--questions", "2", "--repeats", "1"]
+    result = script("bench_public").main([*args, "--mode-repeats", "0", "--md", str(md)])
+    (row,) = result["rows"]  # no mode timed alone: the all-three row only
+    assert row["mode"] == "all three" and row["ours_ms"] > 0 and row["mc_ms"] > 0
+    # both formulations run more positions than multiple choice alone, and never pad much
+    assert row["positions"]["nodes"] > row["mc_positions"]["nodes"] > 0
+    assert row["cloze_positions"] == row["positions"]["nodes"] / row["mc_positions"]["nodes"] > 1
+    assert row["positions"]["padded"] <= 1.15 * row["positions"]["nodes"]
+    table = md.read_text()
+    assert "cloze positions" in table and "MVBench (16 frames" in table
+
+
+@pytest.mark.parametrize("flag", [["--threads", "0"], ["--questions", "0"], ["--repeats", "two"]])
+def test_bench_public_refuses_a_wrong_number_in_one_line(flag, capsys):
+    with pytest.raises(SystemExit) as stop:
+        script("bench_public").main(["--no-public", *flag])
+    assert stop.value.code == 2 and f"argument {flag[0]}:" in capsys.readouterr().err

@@ -21,13 +21,18 @@ def test_shared_prefixes_are_one_node_and_depth_is_the_position():
     assert sees[4].tolist() == [True, True, True, True, True, False]
 
 
-def test_calls_pad_little_and_padding_sees_only_itself(monkeypatch):
+def _chains(*lengths: int) -> tuple[list[Tree], list[torch.Tensor]]:
+    """One single-path tree per length, with random embeddings."""
     trees = []
-    for n in (30, 27, 9):
+    for n in lengths:
         tree = Tree()
         tree.insert(list(range(n)), sequence=len(trees))
         trees.append(tree)
-    embeddings = [torch.randn(len(t), 4) for t in trees]
+    return trees, [torch.randn(len(t), 4) for t in trees]
+
+
+def test_calls_pad_little_and_padding_sees_only_itself(monkeypatch):
+    trees, embeddings = _chains(30, 27, 9)
     made = calls(trees, embeddings, torch.float32, "cpu")
     assert [c.trees for c in made] == [(0, 1), (2,)]  # 9 beside 30 would be 21 positions of padding > a call
     first = made[0]
@@ -65,10 +70,5 @@ def test_least_work_is_the_cheapest_partition():
 
 
 def test_an_accelerator_call_is_dear_so_its_rows_pad_more():
-    trees = []
-    for n in (30, 27, 9):
-        tree = Tree()
-        tree.insert(list(range(n)), sequence=len(trees))
-        trees.append(tree)
-    embeddings = [torch.randn(len(t), 4) for t in trees]
+    trees, embeddings = _chains(30, 27, 9)
     assert [c.trees for c in calls(trees, embeddings, torch.float32, "meta")] == [(0, 1, 2)]

@@ -33,7 +33,18 @@ def console() -> int:
     finally:
         if ours:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    return main()
+    code = main()
+    _settled()
+    return code
+
+
+def _settled() -> None:
+    """The command has ended and said so: a Ctrl-C or SIGTERM while the interpreter shuts down changes
+    nothing. Python puts back the default action of a signal it handled late in its shutdown (signals
+    reach any thread), where one would kill the process after a command that succeeded (exit -2, or a
+    traceback from a finalizer): from here both are ignored, and the exit code is the command's."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 SIGTERM is what ``timeout``, Kubernetes, SLURM and CI cancellation send first. While the CLI or a
 run is in progress it is raised in the main thread as ``Terminated``, a ``KeyboardInterrupt``, so
 every path that keeps the records on Ctrl-C keeps them on SIGTERM too. The exit code says which:
-130 (128 + SIGINT) for Ctrl-C, 143 (128 + SIGTERM) for SIGTERM. A program that installed its own
-SIGTERM handler (a training loop under SLURM) keeps it.
+130 (128 + SIGINT) for Ctrl-C, 143 (128 + SIGTERM) for SIGTERM. Both are raised by one handler that
+never raises inside a ``__del__`` (there Python would print "Exception ignored" with a traceback and
+drop the stop: the command would run on to exit 0), nor inside a held section, nor twice. A program
+that installed its own handler for either (a training loop under SLURM, a notebook) keeps it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ def exit_code_of(interrupt: BaseException) -> int:
     return ExitCode.INTERRUPTED
 
 
-_SIGCHLD_SAVED: list = []  # torch's SIGCHLD handler, set aside while a SIGTERM stops this process
-_HELD = {"depth": 0, "pending": False}
+_SIGCHLD_SAVED: list = []  # torch's SIGCHLD handler, set aside while a SIGTERM or Ctrl-C stops this process
+_HELD = {"depth": 0, "pending": 0}  # pending: the signal number that came inside a held section
 _RECEIVED: list = []  # a SIGTERM came: typer turns any KeyboardInterrupt into its own exit code 130
 
 
@@ -50,22 +52,30 @@ def now_stopping() -> None:
 
 @contextmanager
 def sigterm_held():
-    """A SIGTERM that comes inside is raised on the way out: inside is where no exception may land (forking
-    workers: it would be lost in a fork hook, or leave a half-built DataLoader iterator)."""
+    """A SIGTERM or Ctrl-C that comes inside is raised on the way out: inside is where no exception may
+    land (forking workers: it would be lost in a fork hook, or leave a half-built DataLoader iterator)."""
     _HELD["depth"] += 1
     try:
         yield
     finally:
         _HELD["depth"] -= 1
         if not _HELD["depth"] and _HELD["pending"]:
-            _HELD["pending"] = False
-            raise Terminated("terminated (SIGTERM)")
+            signum, _HELD["pending"] = _HELD["pending"], 0
+            raise _stop(signum)
 
 
-def _raise_terminated(signum, frame) -> None:
+def _stop(signum: int) -> KeyboardInterrupt:
     import signal
 
-    _RECEIVED.append(signum)
+    return Terminated("terminated (SIGTERM)") if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _raise_stop(signum, frame) -> None:
+    """SIGTERM or SIGINT: raised in the main thread as ``Terminated`` or ``KeyboardInterrupt``."""
+    import signal
+
+    if signum == signal.SIGTERM:
+        _RECEIVED.append(signum)
     if _STOPPING:
         return
     # The decoding workers may get the same SIGTERM (sent to the whole process group: SLURM, torchrun),
@@ -74,14 +84,14 @@ def _raise_terminated(signum, frame) -> None:
     if hasattr(signal, "SIGCHLD") and not _SIGCHLD_SAVED:
         _SIGCHLD_SAVED.append(signal.signal(signal.SIGCHLD, signal.SIG_DFL))
     if _HELD["depth"]:
-        _HELD["pending"] = True
+        _HELD["pending"] = _HELD["pending"] or signum
         return
     if _in_a_finalizer(frame):  # raised there, it would be printed as "Exception ignored" and lost
         import threading
 
         threading.Timer(FINALIZER_RETRY_SECONDS, os.kill, (os.getpid(), signum)).start()
         return
-    raise Terminated("terminated (SIGTERM)")
+    raise _stop(signum)
 
 
 FINALIZER_RETRY_SECONDS = 0.05
@@ -100,8 +110,10 @@ def _in_forked_child() -> None:
     """A forked child (a worker) is not the process the user stops: it does not inherit the handler."""
     import signal
 
-    if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+    if signal.getsignal(signal.SIGTERM) is _raise_stop:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) is _raise_stop:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if hasattr(os, "register_at_fork"):
@@ -110,8 +122,9 @@ if hasattr(os, "register_at_fork"):
 
 @contextmanager
 def sigterm_as_interrupt():
-    """Inside: SIGTERM raises ``Terminated`` in the main thread. Left as it is in another thread, or when
-    the program handles SIGTERM itself."""
+    """Inside: SIGTERM raises ``Terminated`` and Ctrl-C ``KeyboardInterrupt`` in the main thread, never
+    inside a ``__del__`` (see the module doc). Left as they are in another thread, or where the program
+    handles SIGTERM itself (then Ctrl-C too is left to Python's own handler)."""
     import signal
     import threading
 
@@ -123,10 +136,16 @@ def sigterm_as_interrupt():
         return
     _RECEIVED.clear()
     _STOPPING.clear()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    interrupt = signal.getsignal(signal.SIGINT)
+    ours = interrupt is signal.default_int_handler  # a notebook's or a program's own handler is kept
+    if ours:
+        signal.signal(signal.SIGINT, _raise_stop)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if ours:
+            signal.signal(signal.SIGINT, interrupt)
         if _SIGCHLD_SAVED:
             signal.signal(signal.SIGCHLD, _SIGCHLD_SAVED.pop())

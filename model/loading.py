@@ -136,14 +136,14 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as error:
         if "unsupported global" not in str(error).lower():  # not a refusal of code: just not a pickle of tensors
             raise CheckpointError(
-                f"{path} is not a readable PyTorch checkpoint ({' '.join(str(error).split())[:120]})"
+                f"{path} is not a readable PyTorch checkpoint ({shortened(str(error), 120)})"
             ) from error
         raise CheckpointError(
             f"{path}: refused: it holds objects other than tensors and plain containers "
             "(a pickle that could run code); only weights are loaded"
         ) from error
     except Exception as error:  # torch raises many types for a non-checkpoint file
-        reason = " ".join(str(error).split())[:200]
+        reason = shortened(str(error), 200)
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {reason}"
         ) from error
@@ -155,6 +155,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             "or a training checkpoint with 'model_state_dict')"
         )
     return without_wrapper_prefixes({key.replace("_orig_mod.", ""): value for key, value in loaded.items()})
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` on one line, cut at a word to at most ``limit`` characters (``...`` where it was cut)."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 3].rsplit(" ", 1)[0] if " " in line[: limit - 3] else line[: limit - 3]
+    return cut + "..."
 
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel / DataParallel, torch.compile

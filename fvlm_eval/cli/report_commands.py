@@ -75,7 +75,7 @@ def regress(
     from fvlm_eval.stats import significance_level
 
     significance_level(alpha)
-    drop_in_points(max_drop)
+    max_drop = drop_in_points(max_drop)
     if protocol is not None and protocol not in protocols.ALL_PROTOCOLS:
         fail(f"--protocol {protocol}: unknown; known: {', '.join(protocols.ALL_PROTOCOLS)}")
     raise typer.Exit(

@@ -32,7 +32,7 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
     shards were not merged is refused, saying how to merge them."""
     run = Path(run)
     if not run.is_dir():
-        raise ReportError(f"{run}: no such run folder")
+        raise ReportError(f"{run}: " + ("a file, not a run folder" if run.exists() else "no such run folder"))
     shards = sorted(run.glob("*/*/samples.shard-*.jsonl"))
     if shards:
         raise ReportError(

@@ -67,7 +67,7 @@ def merge(run_dir: Path) -> dict[tuple[str, str], Summary]:
     ``summary.json``; refuses, naming what is wrong, when a shard is missing, unfinished or mismatched."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise MergeRefused(f"{run_dir}: no such folder")
+        raise MergeRefused(f"{run_dir}: " + ("a file, not a run folder" if run_dir.exists() else "no such folder"))
     folders = sorted({p.parent for p in run_dir.glob("*/*/shard-*-of-*.json")})
     if not folders:
         merged = (

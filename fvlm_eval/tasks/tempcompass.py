@@ -173,6 +173,8 @@ def parse_multi_choice(question: str, answer: str) -> tuple[str, tuple[Option, .
     if not match or not first.strip():
         raise ValueError(f"answer {answer!r} is not 'X. text'" if first.strip() else "the question line is empty")
     chosen = [o for o in options if o.text == match.group(4)]
+    if len(chosen) > 1:
+        raise ValueError(f"options {', '.join(o.letter for o in chosen)} have the same text {match.group(4)!r}")
     if len(chosen) != 1 or chosen[0].letter != match.group(2):
         raise ValueError(f"answer {answer!r} is not one of the options")
     return first.strip(), tuple(options), chosen[0].letter, notes

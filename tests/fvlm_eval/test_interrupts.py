@@ -1,4 +1,5 @@
-"""SIGTERM as Ctrl-C: raised once, then, while the stop is carried out, a repeated SIGTERM changes nothing."""
+"""SIGTERM as Ctrl-C: raised once, then, while the stop is carried out, a repeated SIGTERM changes nothing;
+Ctrl-C by the same handler: never lost in a finalizer, and nothing once the command has ended."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 
 import pytest
 
-from fvlm_eval.interrupts import Terminated, now_stopping, sigterm_as_interrupt, sigterm_received
+from fvlm_eval.interrupts import Terminated, now_stopping, sigterm_as_interrupt, sigterm_held, sigterm_received
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +65,66 @@ def test_a_sigterm_that_lands_in_a_finalizer_is_raised_after_it():
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 time.sleep(0.01)
+
+
+def test_a_ctrl_c_that_lands_in_a_finalizer_is_raised_after_it_not_printed_and_lost(capfd):
+    """Python's own handler raised it inside the __del__: "Exception ignored ... KeyboardInterrupt" on
+    stderr, and the command ran on to exit 0."""
+    import time
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+
+    with sigterm_as_interrupt():
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            Finalized()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert not isinstance(stopped.value, Terminated) and not sigterm_received()
+    assert "Exception ignored" not in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_in_a_held_section_is_raised_on_the_way_out():
+    with sigterm_as_interrupt():
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            with sigterm_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):  # not raised here
+                    pass
+                reached = True
+        assert reached and not isinstance(stopped.value, Terminated)
+
+
+def test_a_programs_own_ctrl_c_handler_is_kept():
+    seen = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+        assert seen == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_after_the_command_has_ended_a_signal_changes_nothing():
+    """Python puts back SIGINT's default action late in its shutdown: one that came then killed the process
+    (exit -2) after a command that had succeeded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, time\n"
+        "from fvlm_eval.__main__ import _settled\n"
+        "_settled()\n"
+        "os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(0.2); print('ended as the command said')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ended as the command said" and not done.stderr

@@ -99,6 +99,32 @@ def test_non_checkpoint_files_are_clear_errors(tmp_path, name, content):
         load_fvlm(path, device="cpu")
 
 
+def test_a_plain_pickle_is_a_clear_error_cut_at_a_word(tmp_path):
+    import pickle
+    import warnings
+
+    path = tmp_path / "plain.pt"
+    path.write_bytes(pickle.dumps({"step": 3}))
+    with pytest.raises(pickle.UnpicklingError) as torch_said, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch notes the pickle protocol
+        torch.load(str(path), weights_only=True)
+    whole = " ".join(str(torch_said.value).split())
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint") as refused:
+        load_fvlm(path, device="cpu")
+    reason = str(refused.value).split("checkpoint (", 1)[1]
+    assert reason.endswith("...)") and len(reason) <= 121  # torch's long message, cut
+    kept = reason[: -len("...)")]
+    assert whole.startswith(kept) and whole[len(kept)] == " "  # at a space, never inside a word
+
+
+def test_shortened_cuts_at_a_word():
+    from fvlm_model.loading import shortened
+
+    assert shortened("one two\nthree", 50) == "one two three"
+    assert shortened("alpha beta gamma delta", 15) == "alpha beta..."
+    assert shortened("x" * 30, 10) == "xxxxxxx..."  # no space to cut at
+
+
 def test_pt_without_state_dict_is_a_clear_error(tmp_path):
     path = tmp_path / "x.pt"
     torch.save({"step": 3}, path)

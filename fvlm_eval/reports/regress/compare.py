@@ -39,7 +39,7 @@ def drop_in_points(max_drop: float) -> float:
         raise SettingsError(
             f"--max-drop {shown}: must be a number of points from 0 to 100 (an accuracy moves by 100 at most)"
         )
-    return float(max_drop)
+    return float(max_drop) + 0.0  # -0.0 is 0.0 (a report never says "-0")
 
 
 class RegressUnusable(FvlmEvalError, ValueError):
@@ -51,7 +51,9 @@ class RegressUnusable(FvlmEvalError, ValueError):
 def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise RegressUnusable(f"--{role} {folder}: no such folder")
+        raise RegressUnusable(
+            f"--{role} {folder}: " + ("a file, not a run folder" if folder.exists() else "no such folder")
+        )
     if (folder / "samples.jsonl").is_file():
         raise RegressUnusable(
             f"--{role} {folder}: this is one benchmark/mode folder; give the run folder "
@@ -184,7 +186,7 @@ def compare_runs(
     than ``max_drop`` points, significant at ``alpha``; 3 settings or protocol differ; 4 not comparable;
     5 underpowered (``allow_underpowered``: a pass with a warning)."""
     significance_level(alpha)
-    drop_in_points(max_drop)
+    max_drop = drop_in_points(max_drop)
     base_runs, cur_runs = _runs(baseline, "baseline"), _runs(current, "current")
     common = sorted(set(base_runs) & set(cur_runs))
     if not common:

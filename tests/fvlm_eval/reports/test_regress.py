@@ -68,6 +68,8 @@ def test_unusable_folders_are_named(tmp_path):
     good = write_run(tmp_path / "good", [True] * 10)
     with pytest.raises(RegressUnusable, match="no such folder"):
         regress(tmp_path / "missing", good)
+    with pytest.raises(RegressUnusable, match="--current .*summary.json: a file, not a run folder"):
+        regress(good, good / "videomme" / "coarse_fine" / "summary.json")
     (tmp_path / "empty").mkdir()
     with pytest.raises(RegressUnusable, match="no <benchmark>/<mode>/samples.jsonl"):
         regress(good, tmp_path / "empty")
@@ -317,6 +319,17 @@ def test_alpha_and_max_drop_are_checked_over_their_whole_range(tmp_path, capsys)
     capsys.readouterr()
     overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
     assert 1e-17 < overall["p_drop"] < 0.01 and overall["detectable_drop"] > 50
+
+
+def test_a_max_drop_of_minus_zero_is_zero_in_every_report(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [True] * 60)
+    main(["regress", "--baseline", str(base), "--current", str(current), "--max-drop", "-0.0"])
+    out = capsys.readouterr().out + (current / "regress" / "regress.md").read_text()
+    assert "-0" not in out.replace("e-0", "")  # was "max drop -0"
+    assert json.loads((current / "regress" / "regress.json").read_text())["max_drop"] == 0.0
 
 
 def test_one_video_gives_no_certain_change_interval(tmp_path):

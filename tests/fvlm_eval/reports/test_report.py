@@ -99,6 +99,9 @@ def test_empty_benchmark_shows_n_a(tmp_path):
 def test_broken_run_folders_are_named(tmp_path):
     with pytest.raises(ReportError, match="no such run folder"):
         build([tmp_path / "missing"], [])
+    (tmp_path / "summary.json").write_text("{}")
+    with pytest.raises(ReportError, match="summary.json: a file, not a run folder"):
+        build([tmp_path / "summary.json"], [])
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportError, match="no <benchmark>/<mode>/summary.json"):
         build([tmp_path / "empty"], [])

@@ -316,3 +316,11 @@ def test_a_stray_but_complete_torchrun_environment_gives_up_with_one_line(rank, 
     said = str(refused.value)
     assert f"rank {rank} of 2" in said and f"127.0.0.1:{port}" in said and "unset them to run as one process" in said
     assert ("nothing answers" if rank else "did not all meet") in said
+
+
+def test_merge_names_a_missing_folder_and_a_file(tmp_path):
+    with pytest.raises(MergeRefused, match="missing: no such folder"):
+        merge(tmp_path / "missing")
+    (tmp_path / "summary.json").write_text("{}")
+    with pytest.raises(MergeRefused, match="summary.json: a file, not a run folder"):
+        merge(tmp_path / "summary.json")

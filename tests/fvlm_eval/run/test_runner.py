@@ -421,7 +421,7 @@ def test_interrupted_while_loading_says_how_to_resume_too(model_dir, data, tmp_p
     time.sleep(1.0)  # imports and the model load: before any question is scored
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 130 and "Traceback" not in out + err
+    assert process.returncode == 130 and "Traceback" not in out + err, (process.returncode, out[-1500:], err[-3000:])
     assert "rerun the same command" in out + err  # "... to resume", or "while starting; nothing was written: ..."
 
 

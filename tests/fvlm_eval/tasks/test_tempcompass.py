@@ -82,6 +82,7 @@ def test_rows_that_cannot_be_parsed_are_recorded_failures_naming_file_and_row(da
         ("Q?\nA. one\nB.", "A. one", "option line 'B.' is not 'X. text'"),
         ("Q?\nA. one\nB. two", "one", "answer 'one' is not 'X. text'"),
         ("Q?\nA. one\nB. two", "B. one", "answer 'B. one' is not one of the options"),
+        ("Q?\nA. one\nB. one\nC. two", "A. one", "options A, B have the same text 'one'"),
         ("\nA. one\nB. two", "A. one", "the question line is empty"),
     ],
 )

@@ -28,6 +28,11 @@ BYTE_ORDER_MARKS = (
 )
 
 
+def not_a_folder(path: Path, missing: str = "no such folder") -> str:
+    """Why ``path``, given as a run folder, is not one, for its one-line error: a file, or nothing there."""
+    return "a file, not a run folder" if Path(path).exists() else missing
+
+
 def wide_encoding(data: bytes) -> str | None:
     """ "UTF-16" or "UTF-32" when ``data`` starts with that encoding's byte-order mark, else ``None``."""
     return next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)

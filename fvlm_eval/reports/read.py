@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
+from fvlm_eval.files import not_a_folder
 from fvlm_eval.protocols import CIRCULAR, GENERATED
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
@@ -32,7 +33,7 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
     shards were not merged is refused, saying how to merge them."""
     run = Path(run)
     if not run.is_dir():
-        raise ReportError(f"{run}: " + ("a file, not a run folder" if run.exists() else "no such run folder"))
+        raise ReportError(f"{run}: {not_a_folder(run, 'no such run folder')}")
     shards = sorted(run.glob("*/*/samples.shard-*.jsonl"))
     if shards:
         raise ReportError(

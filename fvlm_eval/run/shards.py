@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
-from fvlm_eval.files import read_json
+from fvlm_eval.files import not_a_folder, read_json
 from fvlm_eval.run.folder import FolderLock, read_all_records, write_summary
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import get_benchmark
@@ -67,7 +67,7 @@ def merge(run_dir: Path) -> dict[tuple[str, str], Summary]:
     ``summary.json``; refuses, naming what is wrong, when a shard is missing, unfinished or mismatched."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise MergeRefused(f"{run_dir}: " + ("a file, not a run folder" if run_dir.exists() else "no such folder"))
+        raise MergeRefused(f"{run_dir}: {not_a_folder(run_dir)}")
     folders = sorted({p.parent for p in run_dir.glob("*/*/shard-*-of-*.json")})
     if not folders:
         merged = (

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError, SettingsError
-from fvlm_eval.files import read_json
+from fvlm_eval.files import not_a_folder, read_json
 from fvlm_eval.protocols import formulation
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder, no_records
@@ -51,9 +51,7 @@ class RegressUnusable(FvlmEvalError, ValueError):
 def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise RegressUnusable(
-            f"--{role} {folder}: " + ("a file, not a run folder" if folder.exists() else "no such folder")
-        )
+        raise RegressUnusable(f"--{role} {folder}: {not_a_folder(folder)}")
     if (folder / "samples.jsonl").is_file():
         raise RegressUnusable(
             f"--{role} {folder}: this is one benchmark/mode folder; give the run folder "

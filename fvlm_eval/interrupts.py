@@ -39,7 +39,7 @@ _STOPPING: list = []  # the stop has been caught and is being carried out: a rep
 
 
 def sigterm_received() -> bool:
-    """Whether a SIGTERM reached ``sigterm_as_interrupt`` in this process."""
+    """Whether a SIGTERM reached ``stops_as_interrupts`` in this process."""
     return bool(_RECEIVED)
 
 
@@ -51,7 +51,7 @@ def now_stopping() -> None:
 
 
 @contextmanager
-def sigterm_held():
+def stops_held():
     """A SIGTERM or Ctrl-C that comes inside is raised on the way out: inside is where no exception may
     land (forking workers: it would be lost in a fork hook, or leave a half-built DataLoader iterator)."""
     _HELD["depth"] += 1
@@ -121,7 +121,7 @@ if hasattr(os, "register_at_fork"):
 
 
 @contextmanager
-def sigterm_as_interrupt():
+def stops_as_interrupts():
     """Inside: SIGTERM raises ``Terminated`` and Ctrl-C ``KeyboardInterrupt`` in the main thread, never
     inside a ``__del__`` (see the module doc). Left as they are in another thread, or where the program
     handles SIGTERM itself (then Ctrl-C too is left to Python's own handler)."""

@@ -15,7 +15,7 @@ import typer
 
 from fvlm_eval.cli.app import STOP, FvlmEvalError, app
 from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, exit_code_of_error
-from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_as_interrupt, sigterm_received
+from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_received, stops_as_interrupts
 
 # isort: off
 # The commands register on import, in the order --help lists them.
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     STOP.reported = False
     try:
-        with sigterm_as_interrupt():  # SIGTERM stops a command as Ctrl-C does (exit 143)
+        with stops_as_interrupts():  # SIGTERM stops a command as Ctrl-C does (exit 143); neither in a __del__
             command = typer.main.get_command(app)
             code = command.main(args, prog_name="fvlm-eval", standalone_mode=False)  # an Exit comes back as its code
     except KeyboardInterrupt as interrupt:

@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from fvlm_eval.interrupts import sigterm_held, sigterm_received
+from fvlm_eval.interrupts import sigterm_received, stops_held
 from fvlm_eval.media import MediaError
 from fvlm_eval.media.decode import load_clip
 from fvlm_eval.media.frame_cache import UNREPAIRABLE, FrameCache
@@ -84,7 +84,7 @@ def start_workers(loader):
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}) if hold else None  # the workers inherit it
     _STARTING_WORKERS = True
     try:
-        with sigterm_held():  # this process's own SIGTERM: raised once the iterator is whole
+        with stops_held():  # this process's own SIGTERM or Ctrl-C: raised once the iterator is whole
             try:
                 return iter(loader)
             finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from fvlm_eval.errors import ExitCode
-from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_as_interrupt
+from fvlm_eval.interrupts import exit_code_of, now_stopping, stops_as_interrupts
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.run.asking import with_blank_options_failed
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
@@ -48,7 +48,7 @@ def select(questions: tuple[Question, ...], benchmark: Benchmark, limit: int | N
 def run(settings: RunSettings, model: ModelAdapter, console=None, progress: bool = True) -> RunOutcome:
     """Score every (benchmark, mode); summaries are written next to the records (merged runs: by ``merge``).
     Ctrl-C and SIGTERM stop it alike: the records kept, exit code 130 or 143 and a line on how to resume."""
-    with sigterm_as_interrupt():
+    with stops_as_interrupts():
         return _run_benchmarks(settings, model, console, progress)
 
 

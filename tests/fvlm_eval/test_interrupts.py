@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from fvlm_eval.interrupts import Terminated, now_stopping, sigterm_as_interrupt, sigterm_held, sigterm_received
+from fvlm_eval.interrupts import Terminated, now_stopping, sigterm_received, stops_as_interrupts, stops_held
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def main_thread_only():
 def test_a_second_sigterm_while_stopping_is_not_raised_again():
     """torchrun sends its own SIGTERM to every rank it stops: one that lands in a clean-up (a __del__) once
     printed "Exception ignored" and a traceback."""
-    with sigterm_as_interrupt():
+    with stops_as_interrupts():
         with pytest.raises(Terminated):
             os.kill(os.getpid(), signal.SIGTERM)
             for _ in range(1000):  # the handler runs between bytecodes
@@ -38,13 +38,13 @@ def test_a_second_sigterm_while_stopping_is_not_raised_again():
 
 
 def test_before_the_stop_is_caught_every_sigterm_is_raised():
-    with sigterm_as_interrupt():
+    with stops_as_interrupts():
         for _ in range(2):
             with pytest.raises(Terminated):
                 os.kill(os.getpid(), signal.SIGTERM)
                 for _ in range(1000):
                     pass
-    with sigterm_as_interrupt():  # a new command starts afresh
+    with stops_as_interrupts():  # a new command starts afresh
         assert not sigterm_received()
 
 
@@ -59,7 +59,7 @@ def test_a_sigterm_that_lands_in_a_finalizer_is_raised_after_it():
             for _ in range(1000):  # the handler runs here, inside __del__
                 pass
 
-    with sigterm_as_interrupt():
+    with stops_as_interrupts():
         with pytest.raises(Terminated):
             Finalized()  # collected at once: its __del__ gets the signal
             deadline = time.monotonic() + 10
@@ -78,7 +78,7 @@ def test_a_ctrl_c_that_lands_in_a_finalizer_is_raised_after_it_not_printed_and_l
             for _ in range(1000):
                 pass
 
-    with sigterm_as_interrupt():
+    with stops_as_interrupts():
         with pytest.raises(KeyboardInterrupt) as stopped:
             Finalized()
             deadline = time.monotonic() + 10
@@ -90,9 +90,9 @@ def test_a_ctrl_c_that_lands_in_a_finalizer_is_raised_after_it_not_printed_and_l
 
 
 def test_a_ctrl_c_in_a_held_section_is_raised_on_the_way_out():
-    with sigterm_as_interrupt():
+    with stops_as_interrupts():
         with pytest.raises(KeyboardInterrupt) as stopped:
-            with sigterm_held():
+            with stops_held():
                 os.kill(os.getpid(), signal.SIGINT)
                 for _ in range(1000):  # not raised here
                     pass
@@ -104,7 +104,7 @@ def test_a_programs_own_ctrl_c_handler_is_kept():
     seen = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
     try:
-        with sigterm_as_interrupt():
+        with stops_as_interrupts():
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(1000):
                 pass

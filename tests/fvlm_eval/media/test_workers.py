@@ -14,7 +14,7 @@ from fvlm_eval.tasks.fixtures.media import write_video
 SCRIPT = textwrap.dedent("""
     import os, signal, sys, threading, time
     from fvlm_eval.media.workers import decoded
-    from fvlm_eval.interrupts import sigterm_as_interrupt
+    from fvlm_eval.interrupts import stops_as_interrupts
     from fvlm_eval.models.fvlm import FRAME_TRANSFORM
     from fvlm_eval.types import Media, Sampling
 
@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent("""
     def stop_everyone():
         time.sleep(float(sys.argv[1]))
         os.killpg(0, signal.SIGTERM)
-    with sigterm_as_interrupt():
+    with stops_as_interrupts():
         try:
             threading.Thread(target=stop_everyone, daemon=True).start()
             for item in decoded(media, Sampling("uniform", 8), FRAME_TRANSFORM, 2, None):

@@ -42,9 +42,15 @@ def _settled() -> None:
     """The command has ended and said so: a Ctrl-C or SIGTERM while the interpreter shuts down changes
     nothing. Python puts back the default action of a signal it handled late in its shutdown (signals
     reach any thread), where one would kill the process after a command that succeeded (exit -2, or a
-    traceback from a finalizer): from here both are ignored, and the exit code is the command's."""
+    traceback from a finalizer): from here both are ignored, and the exit code is the command's.
+
+    And a Ctrl-C the command caught is forgotten: one raised inside code that ``exec`` ran from a string
+    (dataclasses builds every ``__init__`` so) marks the interpreter, and under ``python -m`` (torchrun
+    too) CPython then ends by killing itself with SIGINT, whatever the exit code (exit -2 after our
+    line). Each ``exec`` of a string clears that mark first: an empty one clears it."""
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
+    exec("")
 
 
 if __name__ == "__main__":

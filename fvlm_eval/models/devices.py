@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from fvlm_eval.interrupts import stops_held
 from fvlm_eval.models.base import ModelLoadError
 
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
 
+def import_libraries() -> None:
+    """torch and transformers imported with Ctrl-C and SIGTERM held: a stop inside a C extension's first
+    import could abort the process (torch) or leave a module half-loaded ("cannot load module more than
+    once per process"); held, it is raised once the imports are done."""
+    with stops_held():
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+
+
 def resolve_device(device: str | None):
+    import_libraries()
     import torch
 
     if device is None:

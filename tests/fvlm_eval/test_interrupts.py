@@ -128,3 +128,26 @@ def test_after_the_command_has_ended_a_signal_changes_nothing():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "ended as the command said" and not done.stderr
+
+
+def test_a_ctrl_c_caught_inside_exec_does_not_kill_python_m_at_exit(tmp_path):
+    """A KeyboardInterrupt that left code ``exec`` ran from a string (dataclasses makes every ``__init__``
+    so) marks the interpreter; under ``python -m`` CPython then killed itself with SIGINT at exit (-2),
+    though the command had caught the Ctrl-C and said so."""
+    import subprocess
+    import sys
+
+    (tmp_path / "caught_in_exec.py").write_text(
+        "import sys\n"
+        "from fvlm_eval.__main__ import _settled\n"
+        "try:\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted; said so')\n"
+        "_settled()\n"
+        "sys.exit(130)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "caught_in_exec"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 130 and done.stdout.strip() == "interrupted; said so", done.stderr[-2000:]

@@ -39,6 +39,9 @@ HELPERS = {
     "score_packed": "LLM packed passes",
     "_neutral_jobs": "neutral pass (PMI)",
     "clip_tokens": "visual tokens",
+    "coarse_pass": "visual tokens: coarse pass",
+    "fine_tokens": "visual tokens: coarse_fine",
+    "autoregressive_tokens": "visual tokens: autoregressive",
 }
 ADAPTER = {"score": "multiple choice", "score_cloze": "cloze", "score_formulations": "both formulations"}
 

@@ -12,37 +12,125 @@ Every query a mode makes depends only on its frame's row and on the query itself
   steps on, discarded), each step's K/V as views when the clips lie regularly in the encode, else
   gathered (the step's frames only).
 
+The LLM's keys and values over the visual tokens it ran over are kept (``LLMPrefix``): the coarse
+pass's are ``coarse_only``'s whole prefix, the loop's all of the autoregressive prefix but its last
+token, so a scorer need not run those positions again.
+
 Equal, token for token, to ``FoveatedVLM.visual_tokens`` on each clip's frames alone (tests).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from .fvlm import FoveatedVLM, Mode, VisionKV
 
 
+@dataclass(frozen=True)
+class LLMPrefix:
+    """The LLM's keys and values over a clip's first ``length`` visual tokens, as its cache holds them
+    (RoPE applied): per layer [kv_heads, length, head_dim]. A scorer that starts from them need not run
+    those positions again."""
+
+    keys: tuple[torch.Tensor, ...]
+    values: tuple[torch.Tensor, ...]
+
+    @property
+    def length(self) -> int:
+        return self.keys[0].shape[1]
+
+
+@dataclass(frozen=True)
+class CoarsePass:
+    """A clip's coarse tokens [T, llm_dim], the LLM's final hidden states over them [T, llm_dim] (the
+    fine queries come from these) and its keys and values over them (``coarse_only``'s prefix)."""
+
+    tokens: torch.Tensor
+    hidden: torch.Tensor
+    prefix: LLMPrefix
+
+
 def clip_tokens(model: FoveatedVLM, kv: VisionKV, rows: list[tuple[int, ...]], mode: Mode) -> list[torch.Tensor]:
     """Per clip, its visual tokens [T_b, llm_dim] in ``mode``."""
     if mode == "autoregressive":
-        return _autoregressive(model, kv, rows)
-    coarse = _per_row(model, kv, rows)
+        return [tokens for tokens, _ in autoregressive_tokens(model, kv, rows)]
     if mode == "coarse_only":
-        return coarse
+        return _per_row(model, kv, rows)
     if mode != "coarse_fine":
         raise ValueError(f"unknown mode {mode!r}")
+    return fine_tokens(model, kv, rows, [p.hidden for p in coarse_pass(model, kv, rows)])
+
+
+def coarse_pass(model: FoveatedVLM, kv: VisionKV, rows: list[tuple[int, ...]]) -> list[CoarsePass]:
+    """Per clip, its coarse tokens and the LLM over them: every clip in one call, right-padded (causal
+    attention keeps a clip's positions blind to the padding after it). A clip of one frame repeated (an
+    image) has T equal tokens, so the LLM's hidden state and value are the same at each of them (each
+    position attends over equal values): it runs one position, and its keys are that one rotated to
+    each position."""
+    from transformers import DynamicCache
+
+    coarse = _per_row(model, kv, rows)
+    run = [1 if len(set(clip)) == 1 else len(clip) for clip in rows]
+    padded = coarse[0].new_zeros(len(rows), max(run), coarse[0].shape[-1])
+    for b, (tokens, n) in enumerate(zip(coarse, run)):
+        padded[b, :n] = tokens[:n]
+    cache = DynamicCache(config=model.llm.config)
+    hidden = model.llm_hidden(padded, cache=cache)  # [B, longest run, llm_dim]
+    keys, values = cache_tensors(cache)
+    passes = []
+    for b, (tokens, n) in enumerate(zip(coarse, run)):
+        if n == len(rows[b]):
+            passes.append(CoarsePass(tokens, hidden[b, :n], _prefix(keys, values, b, n)))
+        else:
+            prefix = _repeated(
+                model, tuple(k[b, :, :1] for k in keys), tuple(v[b, :, :1] for v in values), len(rows[b])
+            )
+            passes.append(CoarsePass(tokens, hidden[b, :1].expand(len(rows[b]), -1), prefix))
+    return passes
+
+
+def _repeated(model: FoveatedVLM, keys, values, length: int) -> LLMPrefix:
+    """The prefix of ``length`` equal tokens from the LLM's keys and values at the first ([kv_heads, 1,
+    head_dim] per layer; position 0's rotation is the identity): the value repeated, the key rotated to
+    each position as the LLM rotates it (Llama's rotary embedding)."""
+    positions = torch.arange(length, device=keys[0].device)[None]
+    cos, sin = model.llm.model.rotary_emb(keys[0], positions)  # [1, length, head_dim]
+    half = keys[0].shape[-1] // 2
+    rotated = tuple(k * cos + torch.cat([-k[..., half:], k[..., :half]], dim=-1) * sin for k in keys)
+    return LLMPrefix(rotated, tuple(v.expand(-1, length, -1) for v in values))
+
+
+def fine_tokens(
+    model: FoveatedVLM, kv: VisionKV, rows: list[tuple[int, ...]], hidden: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """Per clip, its ``coarse_fine`` tokens from the LLM's hidden states over its coarse tokens."""
     longest = max(len(r) for r in rows)
-    padded = coarse[0].new_zeros(len(rows), longest, coarse[0].shape[-1])
-    for b, tokens in enumerate(coarse):
-        padded[b, : tokens.shape[0]] = tokens
-    hidden = model.llm_hidden(padded)  # [B, longest, llm_dim]; causal, so the right padding is unseen
-    queries = torch.cat([model.q_init.expand(len(rows), 1, -1), model.llm_to_query(hidden[:, :-1])], dim=1)
+    padded = hidden[0].new_zeros(len(rows), longest, hidden[0].shape[-1])
+    for b, states in enumerate(hidden):
+        padded[b, : states.shape[0]] = states
+    queries = torch.cat([model.q_init.expand(len(rows), 1, -1), model.llm_to_query(padded[:, :-1])], dim=1)
     wanted = [(b, t, row) for b, clip in enumerate(rows) for t, row in enumerate(clip)]
     tokens = _grouped_by_row(model, kv, queries, wanted)
     out = [tokens.new_empty(len(clip), tokens.shape[-1]) for clip in rows]
     for (b, t, _), token in zip(wanted, tokens):
         out[b][t] = token
     return out
+
+
+def cache_tensors(cache) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """A transformers KV cache's per-layer keys and values [batch, kv_heads, positions, head_dim]."""
+    layers = getattr(cache, "layers", None)
+    if layers is not None:
+        return tuple(layer.keys for layer in layers), tuple(layer.values for layer in layers)
+    return tuple(cache.key_cache), tuple(cache.value_cache)
+
+
+def _prefix(keys, values, b: int, length: int) -> LLMPrefix | None:
+    if not length:
+        return None
+    return LLMPrefix(tuple(k[b, :, :length] for k in keys), tuple(v[b, :, :length] for v in values))
 
 
 def _per_row(model: FoveatedVLM, kv: VisionKV, rows: list[tuple[int, ...]]) -> list[torch.Tensor]:
@@ -92,7 +180,11 @@ def _regular_start(rows: list[tuple[int, ...]]) -> tuple[int, int, int] | None:
     return first, distinct, copies
 
 
-def _autoregressive(model: FoveatedVLM, kv: VisionKV, rows: list[tuple[int, ...]]) -> list[torch.Tensor]:
+def autoregressive_tokens(
+    model: FoveatedVLM, kv: VisionKV, rows: list[tuple[int, ...]]
+) -> list[tuple[torch.Tensor, LLMPrefix | None]]:
+    """Per clip, its autoregressive tokens and the loop's LLM keys and values over all but its last
+    (the LLM never ran over the last: no query follows it)."""
     from transformers import DynamicCache
 
     regular = _regular_start(rows)
@@ -114,4 +206,5 @@ def _autoregressive(model: FoveatedVLM, kv: VisionKV, rows: list[tuple[int, ...]
             hidden = model.llm_hidden(token, cache=cache)
             query = model.llm_to_query(hidden[:, -1])
     stacked = torch.cat(tokens, dim=1)
-    return [stacked[b, : len(clip)] for b, clip in enumerate(rows)]
+    keys, values = cache_tensors(cache) if longest > 1 else ((), ())
+    return [(stacked[b, : len(clip)], _prefix(keys, values, b, len(clip) - 1)) for b, clip in enumerate(rows)]

@@ -21,7 +21,7 @@ import torch
 from fvlm_eval.models.base import FrameTransform
 from fvlm_eval.models.chat_tokens import ChatTokens
 from fvlm_eval.models.generation import generate_answers
-from fvlm_eval.models.lm import Media, TextModel, fallbacks, score_formulations
+from fvlm_eval.models.lm import Media, Past, TextModel, fallbacks, score_formulations
 from fvlm_eval.types import (
     ChoiceRequest,
     ChoiceResult,
@@ -32,7 +32,7 @@ from fvlm_eval.types import (
     Generation,
     Sampling,
 )
-from fvlm_model.clip_tokens import clip_tokens
+from fvlm_model.clip_tokens import CoarsePass, autoregressive_tokens, coarse_pass, fine_tokens
 
 FAMILY = "fvlm"
 VARIANTS = ("coarse_only", "coarse_fine", "autoregressive")  # fvlm_model.MODES, importable without torch
@@ -91,6 +91,8 @@ class FVLMAdapter:
         self._batches: dict[int, object] = {}  # batch id -> VisionKV of its distinct frames
         self._layouts: dict[str, _Layout] = {}
         self._visual: dict[tuple[str, str], torch.Tensor] = {}
+        self._past: dict[tuple[str, str], Past] = {}  # (clip, mode) -> the LLM's K/V over its first visual tokens
+        self._coarse: dict[str, CoarsePass] = {}  # clip -> its coarse pass, for both coarse modes
         self._next_batch = 0
         self._neutral: dict[tuple[str, str], tuple[float, ...]] = {}  # (framing, option text) -> log-probs, for PMI
         self.fallback_count = 0
@@ -154,8 +156,10 @@ class FVLMAdapter:
     def forget_clips(self, keys: list[str]) -> None:
         for key in keys:
             self._layouts.pop(key, None)
+            self._coarse.pop(key, None)
             for mode in self.variants:
                 self._visual.pop((key, mode), None)
+                self._past.pop((key, mode), None)
         live = {layout.batch for layout in self._layouts.values()}
         for batch in [b for b in self._batches if b not in live]:
             del self._batches[batch]
@@ -163,7 +167,9 @@ class FVLMAdapter:
     @torch.no_grad()
     def _visual_tokens(self, keys: list[str], mode: str) -> None:
         """Visual tokens of every clip in ``keys`` not yet computed for ``mode``: per encode batch, one
-        call for its clips whatever their frame layouts (``fvlm_model.clip_tokens``)."""
+        call for its clips whatever their frame layouts (``fvlm_model.clip_tokens``). The LLM's keys and
+        values over them are kept where a mode makes them: ``coarse_only``'s whole prefix (the coarse
+        pass, run once for both coarse modes), all of the autoregressive prefix but its last token."""
         todo = [k for k in dict.fromkeys(keys) if (k, mode) not in self._visual]
         by_batch: dict[int, list[str]] = {}
         for key in todo:
@@ -171,8 +177,24 @@ class FVLMAdapter:
         for batch, group in by_batch.items():
             group.sort(key=lambda k: self._layouts[k].offset)
             rows = [self._layouts[k].rows for k in group]
-            for key, tokens in zip(group, clip_tokens(self.model, self._batches[batch], rows, mode)):
+            kv = self._batches[batch]
+            if mode == "autoregressive":
+                made = autoregressive_tokens(self.model, kv, rows)
+            else:
+                missing = [(k, r) for k, r in zip(group, rows) if k not in self._coarse]
+                if missing:
+                    self._coarse.update(
+                        zip((k for k, _ in missing), coarse_pass(self.model, kv, [r for _, r in missing]))
+                    )
+                passes = [self._coarse[k] for k in group]
+                if mode == "coarse_only":
+                    made = [(p.tokens, p.prefix) for p in passes]
+                else:
+                    made = [(t, None) for t in fine_tokens(self.model, kv, rows, [p.hidden for p in passes])]
+            for key, (tokens, prefix) in zip(group, made):
                 self._visual[(key, mode)] = tokens
+                if prefix is not None:
+                    self._past[(key, mode)] = Past(prefix.keys, prefix.values)
 
     # ----- language -------------------------------------------------------------------------
 
@@ -222,7 +244,7 @@ class FVLMAdapter:
     def _media(self, key: str, variant: str) -> Media:
         """A clip's input embeddings for any ids: its visual tokens, then the text."""
         visual = self._visual[(key, variant)].to(self.dtype)
-        return Media(key, lambda ids: torch.cat([visual, self.lm.embed(ids)]))
+        return Media(key, lambda ids: torch.cat([visual, self.lm.embed(ids)]), self._past.get((key, variant)))
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -32,13 +32,32 @@ NEUTRAL_CHUNK = 64  # distinct option texts per tree of the neutral-prompt pass
 
 
 @dataclass(frozen=True)
+class Past:
+    """The decoder's keys and values over the first ``length`` media positions, computed elsewhere (an
+    fVLM mode's visual tokens, run through the LLM to make them): per layer [kv_heads, length,
+    head_dim], RoPE applied, as the decoder's cache holds them."""
+
+    keys: tuple[torch.Tensor, ...]
+    values: tuple[torch.Tensor, ...]
+
+    @property
+    def length(self) -> int:
+        return self.keys[0].shape[1]
+
+    def first(self, length: int) -> Past:
+        return Past(tuple(k[:, :length] for k in self.keys), tuple(v[:, :length] for v in self.values))
+
+
+@dataclass(frozen=True)
 class Media:
     """What a question's text is embedded with: ``group`` (questions of one group share their media, so
-    their sequences share a prefix tree: a clip's key) and ``embed(ids)``, the input embeddings of
-    token ids with the media where the family puts it."""
+    their sequences share a prefix tree: a clip's key), ``embed(ids)``, the input embeddings of token ids
+    with the media where the family puts it, and ``past``, the decoder's keys and values over the
+    media's first positions where the family has them already (those positions are not run again)."""
 
     group: str
     embed: Callable[[tuple[int, ...]], torch.Tensor]
+    past: Past | None = None
 
 
 class TextModel:
@@ -71,6 +90,16 @@ class TextModel:
         from transformers import DynamicCache
 
         return DynamicCache(config=self.config)
+
+    def cache_of(self, past: tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]] | None):
+        """A fresh cache holding ``past`` (per layer keys and values [rows, kv_heads, length, head_dim]);
+        None for none."""
+        if past is None:
+            return None
+        cache = self.new_cache()
+        for layer, (keys, values) in enumerate(zip(*past)):
+            cache.update(keys, values, layer)
+        return cache
 
     def hidden(self, embeds: torch.Tensor, attention_mask=None, position_ids=None, cache=None) -> torch.Tensor:
         kwargs = {self.cache_keyword: cache} if cache is not None else {}
@@ -128,20 +157,28 @@ def score_packed(lm: TextModel, jobs: list[Job]) -> list[list[list[float]] | str
         if extra + len(tokenized.prompt) < 1:
             raise ValueError("an answer needs a prompt or media before it: its first token is predicted there")
         results[j] = [[] for _ in tokenized.fulls]  # an empty answer has no tokens to score
-        tree = trees.setdefault(media.group, Tree())
+        # Positions the past holds are not run; the prompt's last stays a node (the first answer token's read).
+        skip = min(media.past.length, extra, extra + len(tokenized.prompt) - 1) if media.past else 0
+        tree = trees.setdefault(media.group, Tree(skip, media.past.first(skip) if skip else None))
+        if tree.offset != skip:
+            raise ValueError(f"media group {media.group!r} given with pasts of {tree.offset} and {skip} positions")
         for (k, full), embeds in zip(paths, embedded):
             # The last token is read where it is predicted, and nothing attends to it: it needs no node.
-            nodes = tree.insert([("media", d) for d in range(extra)] + list(full[:-1]), len(embeddings))
-            embeddings.append(embeds)
+            nodes = tree.insert([("media", d) for d in range(skip, extra)] + list(full[:-1]), len(embeddings))
+            embeddings.append(embeds[skip:])
             start = extra + len(tokenized.prompt)
-            reads.append([(media.group, nodes[at - 1], full[at - extra]) for at in range(start, extra + len(full))])
+            reads.append(
+                [(media.group, nodes[at - 1 - skip], full[at - extra]) for at in range(start, extra + len(full))]
+            )
             slots.append((j, k))
     groups = list(trees)
     values: dict[tuple[object, int, int], float] = {}
     for call in calls([trees[g] for g in groups], embeddings, lm.dtype, lm.device):
         row_of = {groups[t]: row for row, t in enumerate(call.trees)}
         wanted = list(dict.fromkeys(read for path in reads for read in path if read[0] in row_of))
-        hidden = lm.hidden(call.embeds, attention_mask=call.mask, position_ids=call.positions)
+        hidden = lm.hidden(
+            call.embeds, attention_mask=call.mask, position_ids=call.positions, cache=lm.cache_of(call.past)
+        )
         found = lm.logprobs_at(
             hidden, [row_of[g] for g, _, _ in wanted], [n for _, n, _ in wanted], [t for *_, t in wanted]
         )

@@ -33,8 +33,12 @@ MASK_ENTRIES = 1 << 23  # rows x length^2 of one forward call (bounds the attent
 @dataclass
 class Tree:
     """The distinct prefixes of one group's sequences: per node its parent (-1: a root), depth, and
-    where its input embedding is (sequence index, position in that sequence)."""
+    where its input embedding is (sequence index, position in that sequence). ``offset`` positions come
+    before every root, their keys and values given (``past``: ``.keys`` and ``.values``, per layer
+    [kv_heads, offset, head_dim]); a node's position id is then ``offset`` + its depth."""
 
+    offset: int = 0
+    past: object | None = None
     parents: list[int] = field(default_factory=list)
     depths: list[int] = field(default_factory=list)
     sources: list[tuple[int, int]] = field(default_factory=list)
@@ -80,7 +84,8 @@ class Call:
     trees: tuple[int, ...]
     embeds: torch.Tensor  # [rows, length, hidden]
     positions: torch.Tensor  # [rows, length]
-    mask: torch.Tensor  # [rows, 1, length, length], 0 where seen, the dtype's lowest elsewhere
+    mask: torch.Tensor  # [rows, 1, length, past + length], 0 where seen, the dtype's lowest elsewhere
+    past: tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]] | None = None  # per layer [rows, kv, past, d]
 
 
 def calls(trees: list[Tree], embeddings: list[torch.Tensor], dtype: torch.dtype, device) -> list[Call]:
@@ -135,7 +140,34 @@ def _call(batch: list[int], trees: list[Tree], embeddings: list[torch.Tensor], d
             embeds[row, torch.tensor(nodes, device=device)] = source[torch.tensor(at, device=source.device)].to(
                 device=device, dtype=dtype
             )
-        positions[row, :n] = torch.tensor(tree.depths)
+        positions[row, :n] = torch.tensor(tree.depths) + tree.offset
         sees[row, :n, :n] = tree.ancestry()
+    past, seen = _past(batch, trees, dtype, device)
+    sees = np.concatenate([np.broadcast_to(seen[:, None, :], (len(batch), longest, seen.shape[1])), sees], axis=2)
     mask = torch.zeros(sees.shape, dtype=dtype).masked_fill_(torch.from_numpy(~sees), torch.finfo(dtype).min)
-    return Call(tuple(batch), embeds, positions.to(device), mask[:, None].to(device))
+    return Call(tuple(batch), embeds, positions.to(device), mask[:, None].to(device), past)
+
+
+def _past(batch: list[int], trees: list[Tree], dtype, device):
+    """The rows' given keys and values, per layer [rows, kv_heads, longest, head_dim], zero-padded (None
+    when no row has any), and [rows, longest] booleans: which of those positions a row has."""
+    offsets = [trees[i].offset for i in batch]
+    longest = max(offsets)
+    seen = np.arange(longest)[None, :] < np.array(offsets)[:, None]
+    if not longest:
+        return None, seen
+
+    def stacked(part: str) -> tuple[torch.Tensor, ...]:
+        given = [(row, getattr(trees[i].past, part)) for row, i in enumerate(batch) if offsets[row]]
+        layers = []
+        for layer, like in enumerate(given[0][1]):
+            if len(given) == len(batch) and min(offsets) == longest:
+                layers.append(torch.stack([tensors[layer] for _, tensors in given]).to(device=device, dtype=dtype))
+                continue
+            padded = like.new_zeros((len(batch), like.shape[0], longest, like.shape[2]), dtype=dtype, device=device)
+            for row, tensors in given:
+                padded[row, :, : offsets[row]] = tensors[layer]
+            layers.append(padded)
+        return tuple(layers)
+
+    return (stacked("keys"), stacked("values")), seen

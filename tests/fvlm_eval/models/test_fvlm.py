@@ -326,3 +326,33 @@ def test_both_formulations_in_one_pass_equal_each_question_alone(model, tokenize
         assert single.token_ids == together.token_ids
         for a, b in zip(single.logprobs + single.neutral, together.logprobs + together.neutral):
             torch.testing.assert_close(torch.tensor(a), torch.tensor(b), atol=1e-5, rtol=1e-5)
+
+
+def test_scoring_starts_after_the_visual_positions_a_mode_ran_already(model, tokenizer, clips, monkeypatch):
+    """coarse_only's prefix is the coarse pass (run once for both coarse modes), the autoregressive one
+    the loop's all but its last token: the packed passes start after them."""
+    import fvlm_eval.models.lm as lm
+    import fvlm_model.clip_tokens as made
+
+    offsets, passes = {}, []
+    calls, coarse_pass = lm.calls, made.coarse_pass
+    monkeypatch.setattr(
+        lm, "calls", lambda trees, *a: offsets.update({len(offsets): [t.offset for t in trees]}) or calls(trees, *a)
+    )
+    monkeypatch.setattr(
+        "fvlm_eval.models.fvlm.coarse_pass", lambda m, kv, rows: passes.append(rows) or coarse_pass(m, kv, rows)
+    )
+    scorer = FVLMAdapter(model, tokenizer)
+    scorer.load_clips(list(clips.values()))
+    frames = {key: (8 if clip.kind == "image" else clip.n_frames) for key, clip in clips.items()}
+    questions = [q for q in QUESTIONS if q.clip_key != "v2"]
+    expected = {"coarse_only": 0, "coarse_fine": None, "autoregressive": 1}
+    for index, mode in enumerate(["coarse_only", "coarse_fine", "autoregressive"]):
+        scorer.score(questions, mode)
+        wanted = sorted(
+            0 if expected[mode] is None else frames[k] - expected[mode] for k in {q.clip_key for q in questions}
+        )
+        assert sorted(offsets[index]) == wanted, mode
+    assert len(passes) == 1 and len(passes[0]) == 3  # one coarse pass, for coarse_only and coarse_fine
+    scorer.forget_clips(list(clips))
+    assert not scorer._past and not scorer._coarse

@@ -8,7 +8,9 @@ the answer, but for its last token: nothing reads that position or attends to it
 one clip go into one prefix tree (``prefix_tree``), so the media, the prompt and any shared start of
 the answers are computed once, and one forward call per bucket of similar trees gives every answer
 token's log-probability, read where it is predicted (token j of an answer at the position of token
-j-1; the first at the prompt's last position).
+j-1; the first at the prompt's last position). Where the family has the decoder's keys and values over
+the media's first positions already (``Past``: fVLM's visual tokens, run through the LLM to make
+them), the tree starts after them and each row attends to them as a cache.
 
 An option whose prompt tokens are not a prefix of its full text (a tokenizer merging across the
 boundary) is its own path in the tree, its answer the tokens after the prompt's length, and is
@@ -138,7 +140,7 @@ def score_packed(lm: TextModel, jobs: list[Job]) -> list[list[list[float]] | str
     """Per job, per option, the log-probability of each answer token; or why the question could not be
     scored (see the module doc)."""
     results: list[list[list[float]] | str] = [""] * len(jobs)
-    trees: dict[object, Tree] = {}
+    trees: dict[tuple[object, int], Tree] = {}  # (media group, positions the past holds) -> its tree
     embeddings: list[torch.Tensor] = []
     reads: list[list[tuple[object, int, int]]] = []  # per (job, option) scored: (group, node, target) per token
     slots: list[tuple[int, int]] = []  # (job, option) of each entry of ``reads``
@@ -157,19 +159,17 @@ def score_packed(lm: TextModel, jobs: list[Job]) -> list[list[list[float]] | str
         if extra + len(tokenized.prompt) < 1:
             raise ValueError("an answer needs a prompt or media before it: its first token is predicted there")
         results[j] = [[] for _ in tokenized.fulls]  # an empty answer has no tokens to score
-        # Positions the past holds are not run; the prompt's last stays a node (the first answer token's read).
+        # The positions the past holds are not run, but the prompt's last (the first answer token is read
+        # there): a tree per group and skip (one, but for an empty prompt after the whole media).
         skip = min(media.past.length, extra, extra + len(tokenized.prompt) - 1) if media.past else 0
-        tree = trees.setdefault(media.group, Tree(skip, media.past.first(skip) if skip else None))
-        if tree.offset != skip:
-            raise ValueError(f"media group {media.group!r} given with pasts of {tree.offset} and {skip} positions")
+        group = (media.group, skip)
+        tree = trees.setdefault(group, Tree(skip, media.past.first(skip) if skip else None))
         for (k, full), embeds in zip(paths, embedded):
             # The last token is read where it is predicted, and nothing attends to it: it needs no node.
             nodes = tree.insert([("media", d) for d in range(skip, extra)] + list(full[:-1]), len(embeddings))
             embeddings.append(embeds[skip:])
             start = extra + len(tokenized.prompt)
-            reads.append(
-                [(media.group, nodes[at - 1 - skip], full[at - extra]) for at in range(start, extra + len(full))]
-            )
+            reads.append([(group, nodes[at - 1 - skip], full[at - extra]) for at in range(start, extra + len(full))])
             slots.append((j, k))
     groups = list(trees)
     values: dict[tuple[object, int, int], float] = {}

@@ -285,7 +285,7 @@ def _counted_calls(trees, embeddings, dtype, device):
     return made
 
 
-def run_ours(model, tokenizer, benchmark, questions, clips, modes, *, what="default", circular=False, batch_size=16):
+def run_ours(model, tokenizer, benchmark, questions, clips, modes, *, what="default", circular=False, batch_size=None):
     """One run's worth of asking (a fresh adapter, as a new run has): per batch of whole clips, load
     them, ask every mode in ``modes``, forget them. ``what``: ``default`` (``Asking``: every
     formulation a run asks) or ``mc`` (``adapter.score`` alone). (wall s, CPU s, records per mode);
@@ -295,6 +295,7 @@ def run_ours(model, tokenizer, benchmark, questions, clips, modes, *, what="defa
     adapter = FVLMAdapter(model, tokenizer)
     device = adapter.device
     asking = make_asking(benchmark, adapter, questions, modes, circular)
+    batch_size = batch_size or adapter.suggested_batch_size(benchmark.sampling.frames)  # as the runner asks
     records = {mode: [] for mode in modes}
     sync(device)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -563,7 +564,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--threads", type=at_least(1), default=1, help="torch.set_num_threads")
     parser.add_argument(
-        "--batch-size", type=at_least(1), default=16, help="questions per batch (the runner's CPU default)"
+        "--batch-size",
+        type=at_least(1),
+        default=None,
+        help="questions per batch (default: the adapter's suggestion, as the runner asks it: 16, images 32 on CPU)",
     )
     parser.add_argument("--circular", action="store_true", help="also time --circular (default and MC only)")
     parser.add_argument(

@@ -356,3 +356,14 @@ def test_scoring_starts_after_the_visual_positions_a_mode_ran_already(model, tok
     assert len(passes) == 1 and len(passes[0]) == 3  # one coarse pass, for coarse_only and coarse_fine
     scorer.forget_clips(list(clips))
     assert not scorer._past and not scorer._coarse
+
+
+def test_on_cpu_an_image_batch_is_twice_a_videos(model, tokenizer):
+    """The autoregressive loop reads every LLM weight once a step for the whole batch: images (one
+    frame, small K/V) share it among more clips."""
+    adapter = FVLMAdapter(model, tokenizer)
+    assert (adapter.suggested_batch_size(1), adapter.suggested_batch_size(16), adapter.suggested_batch_size(64)) == (
+        32,
+        16,
+        16,
+    )

@@ -346,13 +346,14 @@ def test_scoring_starts_after_the_visual_positions_a_mode_ran_already(model, tok
     scorer.load_clips(list(clips.values()))
     frames = {key: (8 if clip.kind == "image" else clip.n_frames) for key, clip in clips.items()}
     questions = [q for q in QUESTIONS if q.clip_key != "v2"]
-    expected = {"coarse_only": 0, "coarse_fine": None, "autoregressive": 1}
-    for index, mode in enumerate(["coarse_only", "coarse_fine", "autoregressive"]):
+    kept = {  # per mode and clip: the visual positions whose K/V the mode kept
+        "coarse_only": lambda t: t,  # the coarse pass
+        "coarse_fine": lambda t: 0,  # its fine tokens never went through the LLM before scoring
+        "autoregressive": lambda t: t - 1,  # the loop's, but the last token's
+    }
+    for index, mode in enumerate(kept):
         scorer.score(questions, mode)
-        wanted = sorted(
-            0 if expected[mode] is None else frames[k] - expected[mode] for k in {q.clip_key for q in questions}
-        )
-        assert sorted(offsets[index]) == wanted, mode
+        assert sorted(offsets[index]) == sorted(kept[mode](frames[k]) for k in {q.clip_key for q in questions}), mode
     assert len(passes) == 1 and len(passes[0]) == 3  # one coarse pass, for coarse_only and coarse_fine
     scorer.forget_clips(list(clips))
     assert not scorer._past and not scorer._coarse

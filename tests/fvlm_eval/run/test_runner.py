@@ -579,9 +579,10 @@ def test_a_decoding_worker_dies_with_its_parent(prctl, monkeypatch):
     parent = os.fork()
     if parent == 0:
         try:
-            worker = os.fork()
+            me = os.getpid()  # taken before the fork, as the runner does (``DieWithParent(os.getpid())``): the
+            worker = os.fork()  # worker's own getppid() would name the reaper if this process were killed first
             if worker == 0:
-                decoding.die_with_parent(os.getppid(), poll_seconds=3600 if prctl else 0.05)  # each path alone
+                decoding.die_with_parent(me, poll_seconds=3600 if prctl else 0.05)  # each path alone
                 time.sleep(30)
                 os._exit(0)
             os.write(write, str(worker).encode())

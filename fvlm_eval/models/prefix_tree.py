@@ -23,6 +23,7 @@ from typing import Hashable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 # A forward call's fixed price, in positions, by device type. CPU: measured (ScienceQA's shape at real
 # size: 8 to 64 all within noise, against 14% padding before). Other: a guess, no GPU having been lent.
@@ -157,17 +158,15 @@ def _past(batch: list[int], trees: list[Tree], dtype, device):
     if not longest:
         return None, seen
 
+    first = next(trees[i].past for i in batch if trees[i].offset)
+
     def stacked(part: str) -> tuple[torch.Tensor, ...]:
-        given = [(row, getattr(trees[i].past, part)) for row, i in enumerate(batch) if offsets[row]]
         layers = []
-        for layer, like in enumerate(given[0][1]):
-            if len(given) == len(batch) and min(offsets) == longest:
-                layers.append(torch.stack([tensors[layer] for _, tensors in given]).to(device=device, dtype=dtype))
-                continue
-            padded = like.new_zeros((len(batch), like.shape[0], longest, like.shape[2]), dtype=dtype, device=device)
-            for row, tensors in given:
-                padded[row, :, : offsets[row]] = tensors[layer]
-            layers.append(padded)
+        for layer, like in enumerate(getattr(first, part)):
+            empty = like[:, :0]
+            rows = [getattr(trees[i].past, part)[layer] if offset else empty for i, offset in zip(batch, offsets)]
+            padded = [F.pad(r, (0, 0, 0, longest - r.shape[1])) for r in rows]
+            layers.append(torch.stack(padded).to(device=device, dtype=dtype))
         return tuple(layers)
 
     return (stacked("keys"), stacked("values")), seen

@@ -57,7 +57,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # public_shim, when this file is loaded by path
 
 from fvlm_eval.circular import rotated  # noqa: E402
-from fvlm_eval.models import lm, prefix_tree  # noqa: E402
+from fvlm_eval.models import lm  # noqa: E402
 from fvlm_eval.models.fvlm import IMAGE_COPIES, FVLMAdapter, normalise  # noqa: E402
 from fvlm_eval.records import question_sha256  # noqa: E402
 from fvlm_eval.run.asking import Asking  # noqa: E402
@@ -276,12 +276,13 @@ def make_asking(benchmark, adapter, questions, modes, circular: bool = False) ->
 
 
 POSITIONS = {"nodes": 0, "padded": 0}  # the last run_ours's packed passes: tree nodes, positions run
+_PASSES = lm.TextModel.passes
 
 
-def _counted_calls(trees, embeddings, dtype, device):
-    made = prefix_tree.calls(trees, embeddings, dtype, device)
+def _counted_passes(self, trees, embeddings):
+    made = _PASSES(self, trees, embeddings)
     POSITIONS["nodes"] += sum(len(t) for t in trees)
-    POSITIONS["padded"] += sum(c.embeds.shape[0] * c.embeds.shape[1] for c in made)
+    POSITIONS["padded"] += sum(c.positions_run for c in made)
     return made
 
 
@@ -291,7 +292,7 @@ def run_ours(model, tokenizer, benchmark, questions, clips, modes, *, what="defa
     formulation a run asks) or ``mc`` (``adapter.score`` alone). (wall s, CPU s, records per mode);
     ``POSITIONS``: the positions its packed passes held (the language model's work but the visual tokens')."""
     POSITIONS.update(nodes=0, padded=0)
-    lm.calls = _counted_calls  # counted from outside: the harness is unchanged
+    lm.TextModel.passes = _counted_passes  # counted from outside: the harness is unchanged
     adapter = FVLMAdapter(model, tokenizer)
     device = adapter.device
     asking = make_asking(benchmark, adapter, questions, modes, circular)

@@ -77,17 +77,31 @@ class Phases:
         self._llm_start.append(time.perf_counter())
 
     def llm_post(self, module, args, kwargs, output):
-        took = time.perf_counter() - self._llm_start.pop()
         embeds = kwargs.get("inputs_embeds")
         mask = kwargs.get("attention_mask")
-        where = self.stack[-1] if self.stack else "(outside any phase)"
-        entry = self.llm[where]
+        padding = int((mask == 0).sum()) if isinstance(mask, torch.Tensor) and mask.dim() == 2 else 0  # 0: padding
+        positions = embeds.shape[0] * embeds.shape[1] if embeds is not None else 0
+        self.record(time.perf_counter() - self._llm_start.pop(), positions, padding)
+
+    def record(self, took: float, positions: int, padding: int) -> None:
+        entry = self.llm[self.stack[-1] if self.stack else "(outside any phase)"]
         entry["seconds"] += took
         entry["calls"] += 1
-        if embeds is not None:
-            entry["positions"] += embeds.shape[0] * embeds.shape[1]
-        if isinstance(mask, torch.Tensor) and mask.dim() == 2:  # a 2-D mask: 0 marks padding
-            entry["padding"] += int((mask == 0).sum())
+        entry["positions"] += positions
+        entry["padding"] += padding
+
+    def flat(self, hidden):
+        """``FlatDecoder.hidden`` (the CPU's packed pass runs the decoder's layers itself) as an LLM call."""
+
+        @functools.wraps(hidden)
+        def timed(decoder, call):
+            start = time.perf_counter()
+            try:
+                return hidden(decoder, call)
+            finally:
+                self.record(time.perf_counter() - start, call.positions_run, 0)
+
+        return timed
 
 
 def instrument(phases: Phases, model) -> None:
@@ -106,6 +120,9 @@ def instrument(phases: Phases, model) -> None:
             fn = getattr(module, helper, None)
             if callable(fn) and not getattr(fn, "__wrapped_phase__", False):
                 setattr(module, helper, phases.wrap(phase, fn))
+    from fvlm_eval.models.flat_pass import FlatDecoder
+
+    FlatDecoder.hidden = phases.flat(FlatDecoder.hidden)
     model.llm.model.register_forward_pre_hook(phases.llm_pre, with_kwargs=True)
     model.llm.model.register_forward_hook(phases.llm_post, with_kwargs=True)
 

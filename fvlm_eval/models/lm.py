@@ -6,11 +6,12 @@ text, SmolVLM's image features at its ``<image>`` tokens), and a Llama-style dec
 batch of questions, every option of every formulation is one sequence (the prompt, then the option as
 the answer, but for its last token: nothing reads that position or attends to it); the sequences of
 one clip go into one prefix tree (``prefix_tree``), so the media, the prompt and any shared start of
-the answers are computed once, and one forward call per bucket of similar trees gives every answer
-token's log-probability, read where it is predicted (token j of an answer at the position of token
-j-1; the first at the prompt's last position). Where the family has the decoder's keys and values over
-the media's first positions already (``Past``: fVLM's visual tokens, run through the LLM to make
-them), the tree starts after them and each row attends to them as a cache.
+the answers are computed once, and the forward calls over the trees (``TextModel.passes``: on the CPU
+flat, ``flat_pass``; elsewhere padded rows of similar trees) give every answer token's log-probability,
+read where it is predicted (token j of an answer at the position of token j-1; the first at the
+prompt's last position). Where the family has the decoder's keys and values over the media's first
+positions already (``Past``: fVLM's visual tokens, run through the LLM to make them), the tree starts
+after them and attends to them as a cache.
 
 An option whose prompt tokens are not a prefix of its full text (a tokenizer merging across the
 boundary) is its own path in the tree, its answer the tokens after the prompt's length, and is
@@ -24,12 +25,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from fvlm_eval.models.chat_tokens import ChatTokens, Tokenized, continuations
+from fvlm_eval.models.flat_pass import FlatCall, FlatDecoder, flat_calls
 from fvlm_eval.models.prefix_tree import Tree, calls
 from fvlm_eval.types import ChoiceResult, ClozeResult, Option, OptionLogprobs
 
-LOGIT_CHUNK = 1024  # positions per lm_head call (bounds the [positions, vocab] logits)
+LOGIT_ROWS = 512  # hidden states per lm_head product
+LOGIT_COLUMNS = 4096  # vocabulary entries per lm_head product (the [rows, columns] logits stay in the cache)
 NEUTRAL_CHUNK = 64  # distinct option texts per tree of the neutral-prompt pass
 
 
@@ -76,6 +80,7 @@ class TextModel:
         # transformers 5.2x names the KV-cache argument ``cache``; earlier 5.x ``past_key_values``.
         self.cache_keyword = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
         self.config = decoder.config
+        self.flat = FlatDecoder(decoder) if FlatDecoder.fits(decoder) else None
 
     @property
     def device(self) -> torch.device:
@@ -114,23 +119,53 @@ class TextModel:
         )
         return out.last_hidden_state
 
-    def logprobs_at(self, hidden: torch.Tensor, rows: list[int], cols: list[int], targets: list[int]) -> list[float]:
-        """log p(target) at the given (row, position)s: each distinct position through ``lm_head`` once,
-        in chunks so [positions, vocab] stays small."""
-        if not rows:
+    def passes(self, trees: list[Tree], embeddings: list[torch.Tensor]) -> list:
+        """The forward calls that hold ``trees``: flat on the CPU where the decoder allows it (``flat_pass``:
+        no padding, attention only within what a node can see), else padded rows (``prefix_tree``)."""
+        if self.flat is not None and self.device.type == "cpu":
+            return flat_calls(trees, embeddings, self.dtype, self.device)
+        return calls(trees, embeddings, self.dtype, self.device)
+
+    def run(self, call) -> torch.Tensor:
+        """The last hidden state of a call of ``passes``, [rows, length, hidden]."""
+        if isinstance(call, FlatCall):
+            return self.flat.hidden(call)
+        return self.hidden(
+            call.embeds, attention_mask=call.mask, position_ids=call.positions, cache=self.cache_of(call.past)
+        )
+
+    def logprobs(self, states: torch.Tensor, place: list[int], targets: list[int]) -> list[float]:
+        """log p(targets[i]) after the hidden state ``states[place[i]]``: every state through ``lm_head``
+        once, ``LOGIT_ROWS`` states at a time, each normaliser the log-sum-exp of its vocabulary blocks'."""
+        if not place:
             return []
-        places: dict[tuple[int, int], int] = {}
-        place = torch.tensor([places.setdefault(at, len(places)) for at in zip(rows, cols)], device=self.device)
-        unique = torch.tensor(list(places), device=self.device)
-        states = hidden[unique[:, 0], unique[:, 1]]
-        target = torch.tensor(targets, device=self.device)
-        values = torch.empty(len(rows), dtype=torch.float32, device=self.device)
-        for start in range(0, len(places), LOGIT_CHUNK):
-            logits = self.lm_head(states[start : start + LOGIT_CHUNK]).float()
-            chosen = (place >= start) & (place < start + LOGIT_CHUNK)
-            local = place[chosen] - start
-            values[chosen] = logits[local, target[chosen]] - logits.logsumexp(-1)[local]
+        place_of = torch.tensor(place, device=self.device)
+        target_of = torch.tensor(targets, device=self.device)
+        values = torch.empty(len(place), dtype=torch.float32, device=self.device)
+        for start in range(0, states.shape[0], LOGIT_ROWS):
+            reads = ((place_of >= start) & (place_of < start + LOGIT_ROWS)).nonzero().squeeze(1)
+            local, target = place_of[reads] - start, target_of[reads]
+            norms, chosen = [], torch.empty(len(reads), dtype=torch.float32, device=self.device)
+            for first, logits in self._logit_blocks(states[start : start + LOGIT_ROWS]):
+                norms.append(logits.logsumexp(-1))
+                inside = ((target >= first) & (target < first + logits.shape[1])).nonzero().squeeze(1)
+                chosen[inside] = logits[local[inside], target[inside] - first]
+            values[reads] = chosen - torch.stack(norms).logsumexp(0)[local]
         return values.tolist()
+
+    def _logit_blocks(self, states: torch.Tensor):
+        """(first vocabulary entry, float32 logits [states, entries]) over the whole vocabulary, in blocks
+        of ``LOGIT_COLUMNS`` entries (the logits stay in the cache) where ``lm_head`` is a plain linear map."""
+        head = self.lm_head
+        if type(head) is not torch.nn.Linear:
+            yield 0, head(states).float()
+            return
+        for first in range(0, head.out_features, LOGIT_COLUMNS):
+            end = first + LOGIT_COLUMNS
+            yield (
+                first,
+                F.linear(states, head.weight[first:end], None if head.bias is None else head.bias[first:end]).float(),
+            )
 
 
 Job = tuple[Media, Tokenized]  # a question's prompt and options (in one formulation), with its media
@@ -172,17 +207,23 @@ def score_packed(lm: TextModel, jobs: list[Job]) -> list[list[list[float]] | str
             reads.append([(group, nodes[at - 1 - skip], full[at - extra]) for at in range(start, extra + len(full))])
             slots.append((j, k))
     groups = list(trees)
-    values: dict[tuple[object, int, int], float] = {}
-    for call in calls([trees[g] for g in groups], embeddings, lm.dtype, lm.device):
-        row_of = {groups[t]: row for row, t in enumerate(call.trees)}
-        wanted = list(dict.fromkeys(read for path in reads for read in path if read[0] in row_of))
-        hidden = lm.hidden(
-            call.embeds, attention_mask=call.mask, position_ids=call.positions, cache=lm.cache_of(call.past)
-        )
-        found = lm.logprobs_at(
-            hidden, [row_of[g] for g, _, _ in wanted], [n for _, n, _ in wanted], [t for *_, t in wanted]
-        )
-        values.update(zip(wanted, found))
+    wanted: list[tuple[object, int, int]] = []  # every distinct read, as the calls reach them
+    places: dict[tuple[object, int], int] = {}  # (group, node) read -> its row in ``states``
+    states: list[torch.Tensor] = []  # the hidden states read, per call
+    for call in lm.passes([trees[g] for g in groups], embeddings):
+        index_of = {groups[t]: k for k, t in enumerate(call.trees)}
+        here = list(dict.fromkeys(read for path in reads for read in path if read[0] in index_of))
+        new = list(dict.fromkeys((g, node) for g, node, _ in here))
+        at = torch.tensor([call.place(index_of[g], node) for g, node in new], dtype=torch.long).reshape(-1, 2)
+        states.append(lm.run(call)[at[:, 0], at[:, 1]])
+        places.update((p, len(places)) for p in new)
+        wanted += here
+    found = lm.logprobs(
+        torch.cat(states) if states else torch.empty(0),
+        [places[(g, node)] for g, node, _ in wanted],
+        [t for *_, t in wanted],
+    )
+    values = dict(zip(wanted, found))
     for (j, k), path in zip(slots, reads):
         results[j][k] = [values[read] for read in path]
     return results

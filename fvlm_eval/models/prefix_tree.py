@@ -88,6 +88,14 @@ class Call:
     mask: torch.Tensor  # [rows, 1, length, past + length], 0 where seen, the dtype's lowest elsewhere
     past: tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]] | None = None  # per layer [rows, kv, past, d]
 
+    def place(self, k: int, node: int) -> tuple[int, int]:
+        """(row, column) of node ``node`` of the call's ``k``-th tree in the hidden states."""
+        return k, node
+
+    @property
+    def positions_run(self) -> int:
+        return self.embeds.shape[0] * self.embeds.shape[1]
+
 
 def calls(trees: list[Tree], embeddings: list[torch.Tensor], dtype: torch.dtype, device) -> list[Call]:
     """The forward calls that hold every tree once, longest first; ``embeddings[s]``: sequence s's input

@@ -276,13 +276,13 @@ def test_cloze_neutral_prompt_is_computed_once_per_text(model, tokenizer, clips)
     )
     assert sorted(scorer._neutral) == [("plain", "maybe"), ("plain", "no"), ("plain", "yes")]
     assert first[0].neutral[1] == first[1].neutral[0]  # "no": one neutral pass for both questions
-    rows = []
-    original = scorer.lm.hidden
-    scorer.lm.hidden = lambda embeds, **k: rows.append(embeds.shape[0]) or original(embeds, **k)
+    trees = []
+    original = scorer.lm.passes
+    scorer.lm.passes = lambda packed, embeddings: trees.append(len(packed)) or original(packed, embeddings)
     scorer.score_cloze([ClozeRequest("v2", "Question: three?", ("yes", "maybe"))], "coarse_only")
-    assert rows == [1]  # one pass, one row (the question's tree): no neutral row for texts already seen
+    assert trees == [1]  # one pass, one tree (the question's): no neutral tree for texts already seen
     scorer.score_cloze([ClozeRequest("v2", "Question: three?", ("yes", "never"))], "coarse_only")
-    assert sum(rows[1:]) == 2  # a new text: its neutral row beside the question's
+    assert trees[1:] == [2]  # a new text: its neutral tree beside the question's
 
 
 def test_cloze_question_alone_equals_question_in_batch(model, tokenizer, clips):
@@ -335,9 +335,11 @@ def test_scoring_starts_after_the_visual_positions_a_mode_ran_already(model, tok
     import fvlm_model.clip_tokens as made
 
     offsets, passes = {}, []
-    calls, coarse_pass = lm.calls, made.coarse_pass
+    packed, coarse_pass = lm.TextModel.passes, made.coarse_pass
     monkeypatch.setattr(
-        lm, "calls", lambda trees, *a: offsets.update({len(offsets): [t.offset for t in trees]}) or calls(trees, *a)
+        lm.TextModel,
+        "passes",
+        lambda self, trees, *a: offsets.update({len(offsets): [t.offset for t in trees]}) or packed(self, trees, *a),
     )
     monkeypatch.setattr(
         "fvlm_eval.models.fvlm.coarse_pass", lambda m, kv, rows: passes.append(rows) or coarse_pass(m, kv, rows)

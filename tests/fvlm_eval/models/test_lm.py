@@ -60,8 +60,31 @@ def test_the_positions_a_past_holds_are_not_run(model, monkeypatch):
     lm = text_model(model)
     visual = torch.randn(5, lm.config.hidden_size) * 0.1
     nodes = []
-    calls = module.calls
-    monkeypatch.setattr(module, "calls", lambda trees, *a: nodes.append([len(t) for t in trees]) or calls(trees, *a))
+    passes = module.TextModel.passes
+    monkeypatch.setattr(
+        module.TextModel,
+        "passes",
+        lambda self, trees, *a: nodes.append([len(t) for t in trees]) or passes(self, trees, *a),
+    )
     for past in (0, 5):
         score_packed(lm, [(media_of(lm, visual, "clip", past), continuations((7, 8), [(9, 10), (11,)], ""))])
     assert nodes == [[5 + 2 + 1], [2 + 1]]  # media, prompt, the answers but their last tokens
+
+
+def test_logprobs_in_vocabulary_blocks_are_the_log_softmax(model, monkeypatch):
+    """Blocks of states and of the vocabulary (a target in every block, states read more than once) give
+    the whole vocabulary's log-softmax; so does an ``lm_head`` that is not a plain linear map, run whole."""
+    import fvlm_eval.models.lm as module
+
+    monkeypatch.setattr(module, "LOGIT_ROWS", 3)
+    monkeypatch.setattr(module, "LOGIT_COLUMNS", 1000)
+    lm = text_model(model)
+    vocab = lm.lm_head.out_features
+    states = torch.randn(7, lm.config.hidden_size, generator=torch.Generator().manual_seed(3))
+    place = [0, 0, 1, 2, 3, 4, 5, 6, 6, 2]
+    targets = [0, vocab - 1, 999, 1000, 1500, vocab // 2, 7, 12, 2001, 4]
+    expected = torch.log_softmax(lm.lm_head(states).float(), -1)[place, targets]
+    torch.testing.assert_close(torch.tensor(lm.logprobs(states, place, targets)), expected, atol=1e-5, rtol=1e-5)
+    lm.lm_head = torch.nn.Sequential(lm.lm_head)
+    torch.testing.assert_close(torch.tensor(lm.logprobs(states, place, targets)), expected, atol=1e-5, rtol=1e-5)
+    assert lm.logprobs(states, [], []) == []

@@ -2,8 +2,8 @@
 over only the nodes it needs. The CPU's packed pass (``prefix_tree.calls`` pads trees into rows).
 
 The decoder's matrices and norms see all the nodes of a call at once, as one sequence (its own
-modules, run as they are: one matrix product per weight for thousands of positions, at the core's
-best rate), and the attention is split where the tree allows it. A tree is cut into segments: a
+modules, run as they are: one matrix product per weight for up to ``FLAT_POSITIONS`` positions, at
+the core's best rate), and the attention is split where the tree allows it. A tree is cut into segments: a
 chain of nodes down to where the tree branches, with the branches too small to be worth their own
 segment, and each larger branch a segment of its own (recursively). A segment's queries are its
 own nodes, laid out next to each other, and its keys are the nodes above it, its own, and the
@@ -38,7 +38,7 @@ class Segment:
 
     start: int
     end: int
-    keys: torch.Tensor
+    keys: torch.Tensor | slice  # a slice where they run on one by one
     mask: torch.Tensor  # [1, 1, queries, past + keys]: 0 where seen, the dtype's lowest elsewhere
     past: int
 

@@ -214,9 +214,11 @@ def score_packed(lm: TextModel, jobs: list[Job]) -> list[list[list[float]] | str
         index_of = {groups[t]: k for k, t in enumerate(call.trees)}
         here = list(dict.fromkeys(read for path in reads for read in path if read[0] in index_of))
         new = list(dict.fromkeys((g, node) for g, node, _ in here))
-        at = torch.tensor([call.place(index_of[g], node) for g, node in new], dtype=torch.long).reshape(-1, 2)
+        at = torch.tensor([call.place(index_of[g], node) for g, node in new], dtype=torch.long, device=lm.device)
+        at = at.reshape(-1, 2)
         states.append(lm.run(call)[at[:, 0], at[:, 1]])
-        places.update((p, len(places)) for p in new)
+        for read_at in new:
+            places[read_at] = len(places)
         wanted += here
     found = lm.logprobs(
         torch.cat(states) if states else torch.empty(0),

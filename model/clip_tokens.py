@@ -95,10 +95,11 @@ def _repeated(model: FoveatedVLM, keys, values, length: int) -> LLMPrefix:
     """The prefix of ``length`` equal tokens from the LLM's keys and values at the first ([kv_heads, 1,
     head_dim] per layer; position 0's rotation is the identity): the value repeated, the key rotated to
     each position as the LLM rotates it (Llama's rotary embedding)."""
+    from transformers.models.llama.modeling_llama import rotate_half
+
     positions = torch.arange(length, device=keys[0].device)[None]
     cos, sin = model.llm.model.rotary_emb(keys[0], positions)  # [1, length, head_dim]
-    half = keys[0].shape[-1] // 2
-    rotated = tuple(k * cos + torch.cat([-k[..., half:], k[..., :half]], dim=-1) * sin for k in keys)
+    rotated = tuple(k * cos + rotate_half(k) * sin for k in keys)
     return LLMPrefix(rotated, tuple(v.expand(-1, length, -1) for v in values))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fvlm_eval.models.prefix_tree import Tree
+from fvlm_eval.models.prefix_tree import Tree, additive_mask
 
 FLAT_POSITIONS = 1024  # nodes per forward call: beyond about this the elementwise work leaves the cache
 SEGMENT_BELOW = 32  # a branch of fewer nodes stays in its parent's segment
@@ -148,20 +148,11 @@ def _flat_call(batch: list[int], trees: list[Tree], embeddings: list[torch.Tenso
             seen = np.concatenate(
                 [np.ones((len(queries), tree.offset), dtype=bool), sees[np.ix_(queries, above + queries)]], 1
             )
-            mask = torch.zeros(seen.shape, dtype=dtype).masked_fill_(torch.from_numpy(~seen), torch.finfo(dtype).min)
-            segments.append(Segment(at, at + len(queries), _selector(keys, device), mask[None, None].to(device), past))
+            mask = additive_mask(seen, dtype)[None, None].to(device)
+            segments.append(Segment(at, at + len(queries), _selector(keys, device), mask, past))
             at += len(queries)
         positions[flat] = np.asarray(tree.depths) + tree.offset
-        by_sequence: dict[int, tuple[list[int], list[int]]] = {}
-        for node, (sequence, position) in enumerate(tree.sources):
-            nodes, taken = by_sequence.setdefault(sequence, ([], []))
-            nodes.append(int(flat[node]))
-            taken.append(position)
-        for sequence, (nodes, taken) in by_sequence.items():
-            source = embeddings[sequence]
-            embeds[torch.tensor(nodes, device=device)] = source[torch.tensor(taken, device=source.device)].to(
-                device=device, dtype=dtype
-            )
+        embeds[torch.from_numpy(flat).to(device)] = tree.inputs(embeddings, dtype, device)
         where.append(flat)
     return FlatCall(
         tuple(batch),

@@ -66,6 +66,22 @@ class Tree:
             children, parent = self._children[node], node
         return nodes
 
+    def inputs(self, embeddings: list[torch.Tensor], dtype: torch.dtype, device) -> torch.Tensor:
+        """[nodes, hidden]: each node's input embedding, from ``embeddings[s]`` (sequence s's, the index
+        ``insert`` was given), gathered once per sequence."""
+        by_sequence: dict[int, tuple[list[int], list[int]]] = {}
+        for node, (sequence, position) in enumerate(self.sources):
+            nodes, at = by_sequence.setdefault(sequence, ([], []))
+            nodes.append(node)
+            at.append(position)
+        out = torch.empty(len(self), embeddings[self.sources[0][0]].shape[-1], dtype=dtype, device=device)
+        for sequence, (nodes, at) in by_sequence.items():
+            source = embeddings[sequence]
+            out[torch.tensor(nodes, device=device)] = source[torch.tensor(at, device=source.device)].to(
+                device=device, dtype=dtype
+            )
+        return out
+
     def ancestry(self) -> np.ndarray:
         """[n, n] booleans: node i sees node j (j is i or one of its ancestors)."""
         n = len(self)
@@ -139,22 +155,17 @@ def _call(batch: list[int], trees: list[Tree], embeddings: list[torch.Tensor], d
     for row, index in enumerate(batch):
         tree = trees[index]
         n = len(tree)
-        by_sequence: dict[int, tuple[list[int], list[int]]] = {}
-        for node, (sequence, position) in enumerate(tree.sources):
-            nodes, at = by_sequence.setdefault(sequence, ([], []))
-            nodes.append(node)
-            at.append(position)
-        for sequence, (nodes, at) in by_sequence.items():
-            source = embeddings[sequence]
-            embeds[row, torch.tensor(nodes, device=device)] = source[torch.tensor(at, device=source.device)].to(
-                device=device, dtype=dtype
-            )
+        embeds[row, :n] = tree.inputs(embeddings, dtype, device)
         positions[row, :n] = torch.tensor(tree.depths) + tree.offset
         sees[row, :n, :n] = tree.ancestry()
     past, seen = _past(batch, trees, dtype, device)
     sees = np.concatenate([np.broadcast_to(seen[:, None, :], (len(batch), longest, seen.shape[1])), sees], axis=2)
-    mask = torch.zeros(sees.shape, dtype=dtype).masked_fill_(torch.from_numpy(~sees), torch.finfo(dtype).min)
-    return Call(tuple(batch), embeds, positions.to(device), mask[:, None].to(device), past)
+    return Call(tuple(batch), embeds, positions.to(device), additive_mask(sees, dtype)[:, None].to(device), past)
+
+
+def additive_mask(sees: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """An attention mask from booleans (True: seen): 0 where seen, the dtype's lowest elsewhere."""
+    return torch.zeros(sees.shape, dtype=dtype).masked_fill_(torch.from_numpy(~sees), torch.finfo(dtype).min)
 
 
 def _past(batch: list[int], trees: list[Tree], dtype, device):

@@ -94,10 +94,10 @@ class Phases:
         """``FlatDecoder.hidden`` (the CPU's packed pass runs the decoder's layers itself) as an LLM call."""
 
         @functools.wraps(hidden)
-        def timed(decoder, call):
+        def timed(decoder, call, reads=None):
             start = time.perf_counter()
             try:
-                return hidden(decoder, call)
+                return hidden(decoder, call, reads)
             finally:
                 self.record(time.perf_counter() - start, call.positions_run, 0)
 

@@ -126,13 +126,15 @@ class TextModel:
             return flat_calls(trees, embeddings, self.dtype, self.device)
         return calls(trees, embeddings, self.dtype, self.device)
 
-    def run(self, call) -> torch.Tensor:
-        """The last hidden state of a call of ``passes``, [rows, length, hidden]."""
+    def states(self, call, at: torch.Tensor) -> torch.Tensor:
+        """The last hidden states of a call of ``passes`` at its places ``at`` ([reads, 2]: row, column), [reads,
+        hidden]. Flat, the last layer runs only where it is read."""
         if isinstance(call, FlatCall):
-            return self.flat.hidden(call)
-        return self.hidden(
+            return self.flat.hidden(call, at[:, 1])[0]
+        out = self.hidden(
             call.embeds, attention_mask=call.mask, position_ids=call.positions, cache=self.cache_of(call.past)
         )
+        return out[at[:, 0], at[:, 1]]
 
     def logprobs(self, states: torch.Tensor, place: list[int], targets: list[int]) -> list[float]:
         """log p(targets[i]) after the hidden state ``states[place[i]]``: every state through ``lm_head``
@@ -216,7 +218,7 @@ def score_packed(lm: TextModel, jobs: list[Job]) -> list[list[list[float]] | str
         new = list(dict.fromkeys((g, node) for g, node, _ in here))
         at = torch.tensor([call.place(index_of[g], node) for g, node in new], dtype=torch.long, device=lm.device)
         at = at.reshape(-1, 2)
-        states.append(lm.run(call)[at[:, 0], at[:, 1]])
+        states.append(lm.states(call, at))
         for read_at in new:
             places[read_at] = len(places)
         wanted += here

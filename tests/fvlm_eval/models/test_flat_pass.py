@@ -129,6 +129,36 @@ def test_every_node_gets_what_its_prefix_gives_alone(model, monkeypatch):
         torch.testing.assert_close(states[t][nodes], alone[skip:], atol=1e-5, rtol=1e-5)
 
 
+def test_the_last_layer_at_the_read_nodes_alone_gives_their_states(model, monkeypatch):
+    """Read out of order, some segments read and some not: the states equal those of the whole pass."""
+    monkeypatch.setattr(flat_pass, "SEGMENT_BELOW", 2)
+    lm = text_model(model)
+    tree = clip_tree({"p": 5, "q": 3}, answers=3)
+    generator = torch.Generator().manual_seed(3)
+    embeddings = [torch.randn(12, lm.config.hidden_size, generator=generator) * 0.1 for _ in range(2)]
+    (call,) = flat_calls([tree], embeddings, torch.float32, "cpu")
+    assert len(call.segments) > 3
+    whole = lm.flat.hidden(call)[0]
+    reads = torch.tensor([call.segments[-1].start, 0, call.segments[1].end - 1, call.segments[-1].start + 1])
+    torch.testing.assert_close(lm.flat.hidden(call, reads)[0], whole[reads], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rope_and_norm_are_the_decoders_value_for_value(model, dtype):
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    decoder = model.llm.model
+    generator = torch.Generator().manual_seed(4)
+    heads, width = decoder.config.num_attention_heads, decoder.layers[0].self_attn.head_dim
+    x = torch.randn(1, 7, heads, width, generator=generator).to(dtype)
+    cos, sin = decoder.rotary_emb(x, torch.tensor([[0, 3, 4, 9, 10, 11, 40]]))
+    theirs, _ = apply_rotary_pos_emb(x.transpose(1, 2), x.transpose(1, 2), cos, sin)
+    assert torch.equal(flat_pass._rotated(x, cos[:, :, None], sin[:, :, None]).transpose(1, 2), theirs)
+    norm = decoder.layers[0].input_layernorm.to(dtype)
+    hidden = torch.randn(1, 7, decoder.config.hidden_size, generator=generator).to(dtype)
+    assert torch.equal(flat_pass._normed(norm, hidden), norm(hidden))
+
+
 def test_flat_and_padded_passes_score_alike(model):
     lm = text_model(model)
     generator = torch.Generator().manual_seed(2)

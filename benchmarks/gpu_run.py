@@ -12,7 +12,8 @@ records its error and the others still run):
   stopped it early, questions per second per mode (a mode alone: its asking plus the shared encode)
   and for all three, and the peak memory (``torch.cuda.max_memory_allocated``);
 - ``public``: the public fVLM scorer (nanoSmol ``benchmark.py``, unchanged; ``--public PATH`` or
-  ``$FVLM_PUBLIC``) on a sample, its ms/question per mode beside ours from ``suite``, the ratio, max
+  ``$FVLM_PUBLIC``) on a sample, its ms/question per mode (its cost is per option: counted at the
+  options per question of the suite's timed questions) beside ours from ``suite``, the ratio, max
   abs delta of the per-option loss and the predictions that agree; skipped, saying why, without a checkout;
 - ``batch_invariance``: a sample asked at batch size 1 and at the default: predictions (``reference``
   and ``cloze_sum``) that change and the largest score difference;
@@ -123,6 +124,7 @@ def suite(model, tokenizer, args, device) -> dict:
         out["benchmarks"][name] = {
             "questions": len(questions),
             "timed_questions": done,
+            "options_per_q": bp.options_per_question(questions[:done]),
             "batches": batches_done,
             "batch_size": batch_size,
             "frames": shape.frames,
@@ -161,8 +163,13 @@ def public_section(model, tokenizer, args, device, suite_result: dict | None) ->
         ran = bp.run_public(public, pmodel, tokenizer, benchmark, questions, clips, MODES)  # warm-up included
         ran = bp.run_public(public, pmodel, tokenizer, benchmark, questions, clips, MODES)
         _, _, records = bp.run_ours(model, tokenizer, benchmark, questions, clips, MODES)
-        ms = {m: 1000 * sum(per_mode[m][0] for _, _, per_mode in ran) / len(ran) for m in MODES}
-        ms[ALL] = sum(ms[m] for m in MODES)
+        sampled = {m: 1000 * sum(per_mode[m][0] for _, _, per_mode in ran) / len(ran) for m in MODES}
+        sampled[ALL] = sum(sampled[m] for m in MODES)
+        suite_numbers = (suite_result or {}).get("benchmarks", {}).get(name, {})
+        # the public cost is per option: counted at the options per question of the suite's timed questions
+        options = suite_numbers.get("options_per_q") or bp.options_per_question(questions)
+        scale = options / bp.options_per_question(questions)
+        ms = {k: v * scale for k, v in sampled.items()}
         deltas, same, compared = [], 0, 0
         for mode in MODES:
             by_id = {r.id: r for r in records[mode]}
@@ -171,9 +178,11 @@ def public_section(model, tokenizer, args, device, suite_result: dict | None) ->
                 deltas += [abs(losses[k] - record.scores["reference"][k]) for k in losses]
                 same += min(losses, key=losses.get) == record.pred["reference"]
                 compared += 1
-        ours = (suite_result or {}).get("benchmarks", {}).get(name, {}).get("ms_per_q", {})
+        ours = suite_numbers.get("ms_per_q", {})
         out["benchmarks"][name] = {
             "questions": len(ran),
+            "options_per_q": {"public_sample": bp.options_per_question(questions), "suite": options},
+            "public_sample_ms_per_q": sampled,
             "public_ms_per_q": ms,
             "ours_ms_per_q": ours or None,
             "ratio": {k: ms[k] / ours[k] for k in ms if ours.get(k)} or None,

@@ -66,6 +66,19 @@ def test_the_public_scorer_agrees_with_ours(tmp_path):
         assert row["same_predictions"].split("/")[0] == row["same_predictions"].split("/")[1]
 
 
+@pytest.mark.parametrize("shape", ["scienceqa", "mvbench", "videomme"])
+def test_the_public_scorers_default_sample_has_the_option_mix_of_the_questions_ours_runs(shape):
+    """Its cost is per option: a sample of fewer options per question than ours ran would flatter us."""
+    bench = script("bench_public")
+    sample = bench.mix_cycle(bench.SHAPES[shape])
+    for count in (sample, 16, 32, 48):
+        _, questions, _ = bench.make_questions(bench.SHAPES[shape], count, 8)
+        _, first, _ = bench.make_questions(bench.SHAPES[shape], sample, 8)
+        if len(questions) % sample == 0:
+            assert bench.options_per_question(first[:sample]) == bench.options_per_question(questions)
+        assert [q.options for q in first[:sample]] == [q.options for q in questions[:sample]]  # the same questions
+
+
 def test_bench_public_without_the_public_code_times_ours_and_counts_the_cloze_positions(tmp_path):
     md = tmp_path / "bench.md"
     args = ["--size", "tiny", "--no-public", "--shapes", "mvbench", "--questions", "2", "--repeats", "1"]

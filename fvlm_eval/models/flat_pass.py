@@ -217,13 +217,14 @@ class FlatDecoder:
         ``reads`` only, from its normed input ``h`` [1, nodes, hidden]: each segment's queries over its keys."""
         attention = layer.self_attn
         nodes, width = h.shape[1], attention.head_dim
+        heads = attention.q_proj.out_features // width
         k = _rotated(attention.k_proj(h).view(1, nodes, -1, width), cos, sin).transpose(1, 2)
         v = attention.v_proj(h).view(1, nodes, -1, width).transpose(1, 2)
         if reads is None:
-            q = _rotated(attention.q_proj(h).view(1, nodes, -1, width), cos, sin).transpose(1, 2)
+            q = _rotated(attention.q_proj(h).view(1, nodes, heads, width), cos, sin).transpose(1, 2)
             runs = [(s, slice(s.start, s.end), slice(None)) for s in call.segments]
         else:
-            q = attention.q_proj(h[:, reads]).view(1, len(reads), -1, width)
+            q = attention.q_proj(h[:, reads]).view(1, len(reads), heads, width)
             q = _rotated(q, cos[:, reads], sin[:, reads]).transpose(1, 2)
             runs = _read_runs(call.segments, reads)
         out = torch.empty_like(q)
@@ -235,7 +236,7 @@ class FlatDecoder:
             out[:, :, queries] = F.scaled_dot_product_attention(
                 q[:, :, queries], keys, values, attn_mask=s.mask[:, :, rows], scale=attention.scaling, enable_gqa=True
             )
-        return attention.o_proj(out.transpose(1, 2).reshape(1, q.shape[2], -1))
+        return attention.o_proj(out.transpose(1, 2).reshape(1, q.shape[2], heads * width))
 
 
 def _read_runs(segments: tuple[Segment, ...], reads: torch.Tensor) -> list[tuple[Segment, torch.Tensor, torch.Tensor]]:

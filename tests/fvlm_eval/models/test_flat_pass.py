@@ -141,6 +141,7 @@ def test_the_last_layer_at_the_read_nodes_alone_gives_their_states(model, monkey
     whole = lm.flat.hidden(call)[0]
     reads = torch.tensor([call.segments[-1].start, 0, call.segments[1].end - 1, call.segments[-1].start + 1])
     torch.testing.assert_close(lm.flat.hidden(call, reads)[0], whole[reads], atol=1e-5, rtol=1e-5)
+    assert lm.flat.hidden(call, reads[:0]).shape == (1, 0, lm.config.hidden_size)  # nothing read: nothing run
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

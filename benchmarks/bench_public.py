@@ -643,6 +643,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"public scorer skipped: {skipped}", flush=True)
     else:
         skipped = "--no-public"
+    if skipped is None and args.public_questions == 0:
+        skipped = "--public-questions 0"
     rows = []
     for name in args.shapes:
         print(f"{name}: timing ...", flush=True)

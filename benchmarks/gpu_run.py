@@ -167,8 +167,9 @@ def public_section(model, tokenizer, args, device, suite_result: dict | None) ->
         sampled[ALL] = sum(sampled[m] for m in MODES)
         suite_numbers = (suite_result or {}).get("benchmarks", {}).get(name, {})
         # the public cost is per option: counted at the options per question of the suite's timed questions
-        options = suite_numbers.get("options_per_q") or bp.options_per_question(questions)
-        scale = options / bp.options_per_question(questions)
+        sample_options = bp.options_per_question(questions)
+        options = suite_numbers.get("options_per_q") or sample_options
+        scale = options / sample_options
         ms = {k: v * scale for k, v in sampled.items()}
         deltas, same, compared = [], 0, 0
         for mode in MODES:
@@ -181,7 +182,7 @@ def public_section(model, tokenizer, args, device, suite_result: dict | None) ->
         ours = suite_numbers.get("ms_per_q", {})
         out["benchmarks"][name] = {
             "questions": len(ran),
-            "options_per_q": {"public_sample": bp.options_per_question(questions), "suite": options},
+            "options_per_q": {"public_sample": sample_options, "suite": options},
             "public_sample_ms_per_q": sampled,
             "public_ms_per_q": ms,
             "ours_ms_per_q": ours or None,

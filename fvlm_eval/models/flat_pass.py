@@ -15,9 +15,9 @@ tokens, do not attend over each other's positions as they would in one padded ro
 Only the read nodes' last states are asked for: the last layer gives every node its keys and values
 but runs its queries, output projection and MLP at the read nodes alone (a fifth of a ScienceQA
 batch's nodes). Every node's hidden state is what its prefix gives alone (float32 equivalence tests
-against the decoder's own forward). Used for a transformers ``LlamaModel`` (both families' decoders) on the CPU,
-where padding and attention over other branches are work done in full; elsewhere the padded rows of
-``prefix_tree`` run through the decoder's own forward.
+against the decoder's own forward). Used for a transformers ``LlamaModel`` (both families' decoders)
+on the CPU, where padding and attention over other branches are work done in full; elsewhere the
+padded rows of ``prefix_tree`` run through the decoder's own forward.
 """
 
 from __future__ import annotations

@@ -106,15 +106,19 @@ def wilson_interval(p: float, n_effective: float, z: float = Z95) -> tuple[float
     return min(p, max(0.0, center - half)), max(p, min(1.0, center + half))  # exact at p = 0 or 1
 
 
-def design_effect(p: float, n: int, stderr: float, clusters: int) -> float:
-    """Clustered variance over binomial variance, floored at 1; ``n`` (all questions count as one)
-    when they share one cluster and so the clustering cannot be estimated."""
+def design_effect(p: float, n: int, stderr: float, sizes: list[int]) -> float:
+    """Clustered variance over binomial variance, floored at 1, for clusters of ``sizes`` questions;
+    ``n`` (all questions count as one) when they share one cluster and so the clustering cannot be
+    estimated. At an accuracy of 0 or 1 neither variance says anything: every video answered alike is
+    read as videos answering as one, sum(size^2) / n (each video one question when they are equal)."""
     if n <= 1:
         return 1.0
-    if clusters < 2:
+    if len(sizes) < 2:
         return float(n)
     binomial = p * (1 - p) / n
-    return max(1.0, stderr * stderr / binomial) if binomial > 0 else 1.0
+    if binomial <= 0:
+        return max(1.0, sum(size * size for size in sizes) / n)
+    return max(1.0, stderr * stderr / binomial)
 
 
 def clustered_stderr(values: list[float], groups: list[str]) -> float:
@@ -142,7 +146,7 @@ def accuracy(correct: list[bool], groups: list[str]) -> Accuracy:
     hits = int(sum(correct))
     p = hits / n if n else 0.0
     stderr = clustered_stderr([float(c) for c in correct], groups)
-    return Accuracy(hits, n, p, stderr, design_effect(p, n, stderr, len(set(groups))))
+    return Accuracy(hits, n, p, stderr, design_effect(p, n, stderr, list(Counter(groups).values())))
 
 
 def mcnemar_exact(baseline_only: int, current_only: int) -> float:
@@ -269,26 +273,81 @@ def questions_needed(test: PairedTest, max_drop: float) -> int | None:
     return max(test.n, math.ceil(max(by_spread, by_floor)))
 
 
-def chance_accuracy(option_counts: list[int]) -> float:
-    """The expected accuracy of a uniform random guess: mean of 1/(number of options) (0 for a
-    question without options, which no guess can get right)."""
-    if not option_counts:
-        return 0.0
-    return sum(1.0 / n if n else 0.0 for n in option_counts) / len(option_counts)
+def guess_chances(option_counts: list[int], right_counts: list[int] | None = None) -> list[float]:
+    """Per question, the probability that a uniform random guess is counted right: ``right / options``
+    (``right_counts``, default 1 each: how many of its options a protocol counts right, e.g. the
+    gold's twins in the cloze formulation, whose identical texts cannot be told apart); 0 for a
+    question without options, which no guess can get right."""
+    rights = right_counts if right_counts is not None else [1] * len(option_counts)
+    return [min(1.0, right / n) if n else 0.0 for n, right in zip(option_counts, rights)]
 
 
-def above_chance_p(correct: int, option_counts: list[int]) -> float:
-    """One-sided exact p-value that ``correct`` right answers are no better than guessing.
+def chance_accuracy(option_counts: list[int], right_counts: list[int] | None = None) -> float:
+    """The expected accuracy of a uniform random guess: the mean of ``guess_chances`` (0 for no questions)."""
+    chances = guess_chances(option_counts, right_counts)
+    return sum(chances) / len(chances) if chances else 0.0
 
-    Under the null each question i is right with probability 1/n_i independently, so the number
-    right follows a Poisson-binomial law (a binomial when every question has as many options):
-    P(X >= correct): the questions grouped by option count, one binomial law per group, the groups'
+
+def above_chance_p(correct: int, option_counts: list[int], right_counts: list[int] | None = None) -> float:
+    """One-sided exact p-value that ``correct`` right answers are no better than guessing, the
+    questions independent (``clustered_chance_p`` for questions that share a video).
+
+    Under the null each question i is right with its ``guess_chances`` probability independently, so
+    the number right follows a Poisson-binomial law (a binomial when every question has the same
+    chance): P(X >= correct): the questions grouped by chance, one binomial law per group, the groups'
     laws convolved (a few convolutions, not one per question: a 4000-question run has 2 to 5 groups).
     """
     distribution = np.array([1.0])
-    for n, count in sorted(Counter(option_counts).items()):
-        distribution = np.convolve(distribution, binomial_pmf(count, 1.0 / n if n else 0.0))
+    for chance, count in sorted(Counter(guess_chances(option_counts, right_counts)).items()):
+        distribution = np.convolve(distribution, binomial_pmf(count, chance))
     return float(min(1.0, distribution[correct:].sum())) if correct < len(distribution) else 0.0
+
+
+def clustered_chance_p(accuracy: float, n_effective: float, chance: float) -> float:
+    """One-sided p-value that ``accuracy`` is no better than guessing (mean chance ``chance``) when the
+    questions are clustered (several on one video, answered alike): the binomial test on the effective
+    sample the interval uses, ``n / design effect`` trials of which ``accuracy`` were right, through its
+    continuation to real counts, P(X >= k) = I_chance(k, n - k + 1) (the regularized incomplete beta
+    function; the binomial tail exactly at whole numbers). One binomial at the mean chance spreads at
+    least as wide as the questions' Poisson-binomial law, so it errs towards "not above chance"."""
+    right = accuracy * n_effective
+    if n_effective <= 0 or right <= 0:
+        return 1.0
+    if chance <= 0.0 or chance >= 1.0:
+        return 0.0 if chance <= 0.0 else 1.0
+    return regularized_beta(chance, right, n_effective - right + 1.0)
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function (a, b > 0), by its continued fraction
+    (evaluated with the modified Lentz method, on the side of x where it converges fast)."""
+    if x <= 0.0 or x >= 1.0:
+        return 0.0 if x <= 0.0 else 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return min(1.0, front * _beta_fraction(x, a, b) / a)
+    return max(0.0, 1.0 - front * _beta_fraction(1.0 - x, b, a) / b)
+
+
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    tiny = 1e-300
+
+    def kept(value: float) -> float:
+        return value if abs(value) >= tiny else tiny
+
+    c, d = 1.0, 1.0 / kept(1.0 - (a + b) * x / (a + 1.0))
+    fraction = d
+    for m in range(1, 100_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 / kept(1.0 + numerator * d)
+            c = kept(1.0 + numerator / c)
+            fraction *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return fraction
 
 
 def letter_bias(preds: list[str | None], golds: list[str | None], letters: list[tuple[str, ...]]) -> dict:

@@ -2,10 +2,13 @@
 what every report recomputes (the records are the truth).
 
 Per protocol: accuracy with a 95% interval clustered by video, per breakdown value too; the
-chance level (what a uniform random guess would get on the same questions); the exact p-value
-that the accuracy is no better than chance; the letters predicted against the gold letters and
-the best constant-letter guess. Failed questions count as wrong (they stay in every
-denominator); an empty set of questions has accuracy ``None`` (shown "n/a"), never 0.
+chance level (what a uniform random guess would get on the same questions, counted as the protocol
+counts them: under a cloze protocol a guess of one of the gold's twins, its very text, is right); the
+p-value that the accuracy is no better than chance (exact for independent questions; where
+questions share a video, never below the test's on the interval's effective sample, so a model that
+answers a video's questions alike is not called above chance on the strength of their number); the
+letters predicted against the gold letters and the best constant-letter guess. Failed questions
+count as wrong (they stay in every denominator); an empty set of questions has accuracy ``None`` (shown "n/a"), never 0.
 
 The verdicts (``flags``) of one summary are one family: each protocol's p-value is Holm-adjusted over
 every protocol the summary tests (``stats.holm``), so a model at chance is called above it under
@@ -24,9 +27,17 @@ from __future__ import annotations
 import dataclasses
 
 from fvlm_eval.aggregate import category_mean, category_mean_accuracy, category_mean_chance_p
-from fvlm_eval.protocols import ALL_PROTOCOLS, GENERATED, formulation
+from fvlm_eval.protocols import ALL_PROTOCOLS, CLOZE_PROTOCOLS, GENERATED, formulation
 from fvlm_eval.records import NEAR_TIE, REGEX_MISREAD, Record
-from fvlm_eval.stats import above_chance_p, accuracy, chance_accuracy, holm, letter_bias
+from fvlm_eval.stats import (
+    above_chance_p,
+    accuracy,
+    chance_accuracy,
+    clustered_chance_p,
+    guess_chances,
+    holm,
+    letter_bias,
+)
 from fvlm_eval.summary import ChanceTest, Coverage, Letters, Measure, ProtocolResult, Summary
 
 DEFAULT_ALPHA = 0.05
@@ -37,20 +48,38 @@ SUMMARY_FAMILY = "every protocol of this benchmark and mode"
 
 def measure(records: list[Record], protocol: str, categories: list[str] | None = None) -> Measure:
     """The accuracy of ``protocol`` on ``records`` (failed ones count wrong), with its chance level;
-    ``categories`` (one per record): the mean of the categories' accuracies instead of the pooled one."""
+    ``categories`` (one per record): the mean of the categories' accuracies instead of the pooled one.
+    Where questions share a video, the p-value is the larger of the exact test's (independent
+    questions) and the test's on the interval's effective sample (``clustered_chance_p``)."""
     if not records:
         return Measure(None)
     correct = [bool(r.correct.get(protocol)) for r in records]
     counts = [len(r.letters) for r in records]  # a circular protocol too: see the module docstring
+    rights = [right_options(r, protocol) for r in records]
     groups = [r.group for r in records]
     if categories is None:
-        found, chance, p = accuracy(correct, groups), chance_accuracy(counts), above_chance_p(sum(correct), counts)
+        found = accuracy(correct, groups)
+        chance, p = chance_accuracy(counts, rights), above_chance_p(sum(correct), counts, rights)
     else:
         found = category_mean_accuracy(correct, groups, categories)
-        chance = category_mean([1.0 / c if c else 0.0 for c in counts], categories)
-        p = category_mean_chance_p(correct, counts, categories)
+        chance = category_mean(guess_chances(counts, rights), categories)
+        p = category_mean_chance_p(correct, counts, categories, rights)
+    if len(set(groups)) < len(groups):
+        p = max(p, clustered_chance_p(found.accuracy, found.n / found.design_effect, chance))
     low, high = found.interval
     return Measure(found.accuracy, found.correct, found.n, found.stderr, (low, high), found.design_effect, chance, p)
+
+
+def right_options(record: Record, protocol: str) -> int:
+    """How many of a question's options a guess is counted right with: under a cloze protocol the
+    gold's twins (options with its very text, so its very answer tokens: ``scoring.same_answers``
+    counts choosing any of them right), else the gold alone."""
+    if protocol not in CLOZE_PROTOCOLS or not record.cloze or record.gold not in record.letters:
+        return 1
+    options = record.cloze.get("options") or {}
+    gold = (options.get(record.gold) or {}).get("token_ids")
+    twins = sum(1 for letter in record.letters if (options.get(letter) or {}).get("token_ids") == gold)
+    return max(1, twins) if gold is not None else 1
 
 
 def measured(records: list[Record], protocol: str) -> list[Record]:
@@ -145,7 +174,7 @@ def flags(
     adjusted = p if adjusted_p is None else adjusted_p
     if p is not None and adjusted >= alpha:
         held = f"p={p:.2g}" if cells <= 1 else f"p={p:.2g}, Holm-adjusted over {cells} cells p={adjusted:.2g}"
-        found.append(f"not significantly above chance ({100 * result.chance:.1f}%; exact test {held} >= {alpha:g})")
+        found.append(f"not significantly above chance ({100 * result.chance:.1f}%; one-sided test {held} >= {alpha:g})")
     if letters is not None and letters.best_letter and result.accuracy <= letters.best_accuracy:
         found.append(f"not above always answering {letters.best_letter} ({100 * letters.best_accuracy:.1f}%)")
     return found

@@ -31,7 +31,8 @@ def _interval(value) -> tuple[float, float] | None:
 class Measure:
     """The accuracy of one set of questions: ``correct`` of ``n`` (failed ones count wrong), its standard
     error clustered by video, its 95% interval and design effect, the chance level of a uniform guess on
-    the same questions and the exact one-sided p-value above it. ``accuracy`` is ``None`` for no question."""
+    the same questions and the one-sided p-value above it (``summarize.measure``). ``accuracy`` is ``None``
+    for no question."""
 
     accuracy: float | None
     correct: int = 0

@@ -64,7 +64,7 @@ def grouped_reasons(report: Report) -> list[str]:
         ]
         how = ""
         if kind == KINDS[0][1] and test is not None:
-            how = f" (exact test, Holm-adjusted over the report's {test.cells} cells, alpha {test.alpha:g})"
+            how = f" (one-sided test, Holm-adjusted over the report's {test.cells} cells, alpha {test.alpha:g})"
         count = counted(sum(len(b) for b in cells.values()), "cell")
         lines.append(f"{run}: {kind}{how}, {count}: " + "; ".join(parts))
     return lines

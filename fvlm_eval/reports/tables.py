@@ -240,7 +240,7 @@ def flag_lines(benchmark: str, protocol: str, summaries: list[Summary]) -> list[
     for kind, modes in kinds.items():
         test = next((s.chance_test for s in summaries if s.chance_test is not None), None)
         how = (
-            f" (exact test, Holm-adjusted over each summary's {test.cells} protocols, alpha {test.alpha:g})"
+            f" (one-sided test, Holm-adjusted over each summary's {test.cells} protocols, alpha {test.alpha:g})"
             if kind == KINDS[0][1] and test is not None and test.cells > 1
             else ""
         )

@@ -11,14 +11,18 @@ import pytest
 from fvlm_eval.stats import (
     above_chance_p,
     accuracy,
+    binomial_pmf,
     chance_accuracy,
     cluster_sums,
+    clustered_chance_p,
     clustered_stderr,
+    guess_chances,
     letter_bias,
     mcnemar_exact,
     paired_bootstrap,
     paired_cluster_test,
     questions_needed,
+    regularized_beta,
     signflip_p_lower,
     wilson_interval,
 )
@@ -326,3 +330,44 @@ def test_a_change_interval_never_claims_certainty_from_one_video_or_videos_alike
         before, after = list(rng.random(n) < 0.5), list(rng.random(n) < 0.5)
         low, high = paired_bootstrap(before, after, [f"v{rng.integers(0, 3)}" for _ in range(n)], resamples=200)
         assert -1.0 <= low < high <= 1.0
+
+
+# ----- a random model is never "above chance": twins in the cloze formulation, questions that share a video -----
+
+
+def test_a_guess_is_right_as_often_as_the_options_the_protocol_counts_right():
+    assert guess_chances([4, 4, 2, 0], [2, 1, 2, 1]) == [0.5, 0.25, 1.0, 0.0]
+    assert chance_accuracy([4, 4], [2, 1]) == pytest.approx(0.375)
+    # the gold and its twin among 4 options: 3 right of 4 is a binomial at 1/2, not at 1/4
+    assert above_chance_p(3, [4] * 4, [2] * 4) == pytest.approx(5 / 16)
+    assert above_chance_p(3, [4] * 4) == pytest.approx(13 / 256)
+
+
+def test_the_effective_sample_test_is_the_binomial_tail_at_whole_numbers_and_between_them():
+    for n, chance in product((1, 2, 7, 40, 400), (0.2, 0.25, 0.5)):
+        law = binomial_pmf(n, chance)
+        for right in range(n + 1):
+            tail = float(law[right:].sum())
+            assert clustered_chance_p(right / n, n, chance) == pytest.approx(tail, rel=1e-9, abs=1e-300)
+    # a real count falls between its whole neighbours, and more right is never less significant
+    values = [clustered_chance_p(k / 10 / 15, 15, 0.25) for k in range(0, 151)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert clustered_chance_p(0.0, 15, 0.25) == 1.0 and clustered_chance_p(0.5, 0, 0.25) == 1.0
+    # I_x(a, b) at non-integer a, b, against a numerical integral of the beta density
+    t = np.linspace(0.0, 0.3, 400_001)
+    integral = np.trapezoid(t**1.5 * (1 - t) ** 2.7, t) / math.exp(
+        math.lgamma(2.5) + math.lgamma(3.7) - math.lgamma(6.2)
+    )
+    assert regularized_beta(0.3, 2.5, 3.7) == pytest.approx(integral, rel=1e-8)
+
+
+def test_videos_answered_alike_count_as_one_question_each_at_any_accuracy():
+    """Two videos of ten questions, all right: the variance says nothing at an accuracy of 1, so the
+    clustering could not be estimated, and 20 right read as 20 independent chances (p = 1e-12 against 25%).
+    They are two."""
+    both = accuracy([True] * 20, ["a"] * 10 + ["b"] * 10)
+    assert both.design_effect == pytest.approx(10.0)
+    assert both.interval == pytest.approx(accuracy([True, True], ["a", "b"]).interval)
+    uneven = accuracy([False] * 12, ["a"] * 10 + ["b", "c"])
+    assert uneven.design_effect == pytest.approx((100 + 1 + 1) / 12)
+    assert accuracy([True] * 4, ["a", "b", "c", "d"]).design_effect == 1.0  # one question a video: nothing to widen

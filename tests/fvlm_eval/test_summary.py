@@ -236,3 +236,49 @@ def test_a_summary_holm_adjusts_its_verdicts_over_its_protocols_and_says_so():
     from fvlm_eval.summary import Summary
 
     assert Summary.from_json(written).chance_test == summary.chance_test
+
+
+def _on_image(i: int, image: str, right: bool, texts=None) -> Record:
+    """A cloze-scored question of options A-D: every protocol right (gold A) or wrong (B); ``texts``: the
+    options' cloze answer tokens (equal tokens: equal texts)."""
+    from tests.fvlm_eval.constructed import record
+
+    base = record(i, right, image, cloze=True)
+    if texts is not None:
+        options = base.cloze["options"]
+        base.cloze["options"] = {x: {**options[x], "token_ids": [t]} for x, t in zip(base.letters, texts)}
+    return base
+
+
+def test_a_random_model_that_answers_each_video_alike_is_not_above_chance_however_many_questions():
+    """16 images with 10 questions each, a random model answering each image alike, right on 6 images (a
+    random model does so about 1 time in 5): 60 of 160 read p = 0.0003 against 25%, no ⚠, while its own
+    interval [18.0, 62.1] held chance. The test now stands on the interval's effective sample too."""
+    records = [_on_image(10 * v + q, f"img{v}", v < 6) for v in range(16) for q in range(10)]
+    summary = summarize_records(get_benchmark("videomme"), "coarse_only", records, len(records), "cloze_pmi")
+    result = summary.accuracy["cloze_pmi"]
+    assert result.accuracy == pytest.approx(0.375) and result.overall.ci95[0] < 0.25
+    assert result.above_chance_p > 0.1
+    assert any("not significantly above chance" in f for f in summary.flags["cloze_pmi"])
+    # the same 60 of 160, one question an image: 160 chances, and the exact test's verdict as before
+    from fvlm_eval.stats import above_chance_p
+
+    spread = [_on_image(i, f"img{i}", i % 8 < 3) for i in range(160)]
+    alone = summarize_records(get_benchmark("videomme"), "coarse_only", spread, 160, "cloze_pmi").accuracy["cloze_pmi"]
+    assert alone.above_chance_p == pytest.approx(above_chance_p(60, [4] * 160)) and alone.above_chance_p < 0.001
+
+
+def test_cloze_chance_counts_the_golds_twins_and_multiple_choice_does_not():
+    """Options yes, no, yes, no: the cloze formulation cannot tell the twins apart and counts either right, so a
+    guess is right half the time there; 50% read p = 1e-4 against 25% with no ⚠. A letter is still one of four."""
+    records = [
+        _on_image(i, f"img{i}", i % 2 == 0, texts=(7, 8, 7, 8)) for i in range(40)
+    ]  # 20 of 40 right, one question an image
+    summary = summarize_records(get_benchmark("videomme"), "coarse_only", records, 40, "cloze_pmi")
+    cloze, letter = summary.accuracy["cloze_pmi"], summary.accuracy["reference"]
+    assert cloze.chance == pytest.approx(0.5) and letter.chance == pytest.approx(0.25)
+    assert cloze.above_chance_p > 0.5 and letter.above_chance_p < 0.001
+    assert any("not significantly above chance (50.0%" in f for f in summary.flags["cloze_pmi"])
+    mixed = [_on_image(0, "a", True, texts=(1, 2, 3, 4)), _on_image(1, "b", True, texts=(5, 5, 5, 6))]
+    both = summarize_records(get_benchmark("videomme"), "coarse_only", mixed, 2, "cloze_pmi").accuracy["cloze_pmi"]
+    assert both.chance == pytest.approx((0.25 + 0.75) / 2) and both.above_chance_p == pytest.approx(0.25 * 0.75)

@@ -9,7 +9,8 @@ the line and exits with it; ``--debug`` adds the traceback).
 | 0 | OK | done (``regress``: pass) |
 | 1 | FAILED | data, model or write error, every question failing (``regress``: a significant drop |
 |   |        | larger than ``--max-drop``) |
-| 2 | USAGE | a wrong flag, name or argument; a half torchrun environment |
+| 2 | USAGE | a wrong flag, name or argument; a half torchrun environment (``regress``: its verdict |
+|   |       | reached but ``--output`` not writable, so never read as a verdict) |
 | 3 | REFUSED | an output folder made with other settings or held by another run, a model folder not |
 |   |         | overwritten (``regress``: settings or protocol differ) |
 | 4 | UNUSABLE | ``regress``: runs that cannot be compared (nothing or too little shared, a folder that is not a run) |

@@ -68,8 +68,9 @@ def regress(
     output: Optional[Path] = typer.Option(None, help="report folder (default: <current>/regress)"),
 ) -> None:
     """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
-    3 settings or protocol differ, 4 not comparable (nothing or too little shared, or an unusable
-    folder), 5 underpowered (a drop of --max-drop could not have been detected)."""
+    2 a bad flag (or --output not writable), 3 settings or protocol differ, 4 not comparable (nothing
+    or too little shared, or an unusable folder), 5 underpowered (a drop of --max-drop could not
+    have been detected)."""
     from fvlm_eval.reports.regress import regress as compare
     from fvlm_eval.reports.regress.compare import drop_in_points
     from fvlm_eval.stats import significance_level

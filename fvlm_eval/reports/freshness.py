@@ -11,12 +11,15 @@ are the truth.
   log-probabilities where they can be (``recompute``): a record whose scores are not its
   log-probabilities' or whose ``pred`` is not its scores' choice is counted in a warning naming the
   file, and the recomputed values are used (``correct`` then follows them).
+- A record of another benchmark or mode than its folder's names (a file copied from another run) is
+  an error naming the file: its numbers would be read as this folder's.
 - A ``summary.json`` older than ``samples.jsonl`` (an interrupted rerun, edited records), or none
   beside the records, is a warning: numbers must be computed from the records. The summary
   supplies only the selection of questions it counts (``questions``: a later ``--limit`` may
   have narrowed the run) and the headline protocol, when present; its numbers are never used.
-- A summary with no readable records (``samples.jsonl`` missing, or not a file) is a warning
-  naming the file: with no records there is nothing measured to show.
+- A summary with no readable records (``samples.jsonl`` missing, or not a file, or empty) is a
+  warning naming the file: with no records there is nothing measured to show. So is a
+  ``settings.json`` missing or unreadable beside the records (what made them is unknown).
 - The selection can never change the numbers silently: one that leaves recorded questions out
   is said in a warning (with the summary's own ``coverage.recorded`` when that disagrees), and an
   emptied or malformed one is ignored (all records count), with a warning.
@@ -30,12 +33,13 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from fvlm_eval.errors import RecordError
 from fvlm_eval.files import read_json
 from fvlm_eval.records import Record, latest_by_id, read_records
 from fvlm_eval.reports.recompute import recompute
 from fvlm_eval.wording import agreeing, counted
 
-SAMPLES, SUMMARY = "samples.jsonl", "summary.json"
+SAMPLES, SUMMARY, SETTINGS = "samples.jsonl", "summary.json", "settings.json"
 MTIME_SLACK_S = 1.0  # file systems with coarse timestamps: a summary written in the same second is not stale
 
 
@@ -84,6 +88,18 @@ def no_records(folder: Path) -> str | None:
     )
 
 
+def _settings_problem(path: Path) -> str | None:
+    """The warning for a run folder whose ``settings.json`` is missing or unreadable, else ``None``: the records
+    are still read, but what made them (model, frames, dtype) cannot be told."""
+    if not path.exists():
+        return f"{path}: missing, so the settings its records were made with are unknown"
+    try:
+        settings = read_json(path)
+    except RecordError as error:
+        return f"{error}; the settings its records were made with are unknown"
+    return None if isinstance(settings, dict) else f"{path}: not a settings object; the settings are unknown"
+
+
 def _selection(
     summary: dict, records: dict[str, Record], samples: Path, summary_path: Path, warnings: list[str]
 ) -> list[str] | None:
@@ -130,6 +146,13 @@ def load_run_folder(folder: Path) -> RunFolder:
     samples, summary_path = folder / SAMPLES, folder / SUMMARY
     warnings: list[str] = []
     records = latest_by_id(read_records(samples)) if samples.is_file() else {}
+    strays = [r for r in records.values() if (r.benchmark, r.mode) != (folder.parent.name, folder.name)]
+    if strays:
+        raise RecordError(
+            f"{samples}: {counted(len(strays), 'record')} of {strays[0].benchmark} {strays[0].mode} (e.g. "
+            f"{strays[0].id}) in the folder of {folder.parent.name} {folder.name}: copied from another run or mode? "
+            "A run folder holds only its own benchmark and mode's records"
+        )
     summary = None
     if summary_path.is_file():
         summary = read_json(summary_path)
@@ -149,6 +172,11 @@ def load_run_folder(folder: Path) -> RunFolder:
     missing_records = no_records(folder)
     if missing_records:
         warnings.append(missing_records)
+    if samples.is_file() and not records:
+        warnings.append(f"{samples}: holds no records; nothing is counted for this folder")
+    settings = _settings_problem(folder / SETTINGS) if samples.is_file() else None
+    if settings:
+        warnings.append(settings)
     selected = _selection(summary, records, samples, summary_path, warnings) if summary else None
     if selected is not None:
         missing = [i for i in selected if i not in records]

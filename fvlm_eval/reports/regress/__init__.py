@@ -22,6 +22,7 @@ run, or the headline protocols differ (never allowed: a protocol one run lacks i
 mode) in common, or the runs share fewer than ``min_overlap`` of either run's questions;
 5 underpowered: no significant drop, but a drop of ``max_drop`` points could not have been
 detected (``allow_underpowered`` makes it a pass with a warning). Comparing nothing is never a pass.
+A verdict whose ``regress.md`` cannot be written exits 2 (as a bad flag does), never a verdict's code.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import os
 import sys
 from pathlib import Path
 
+from fvlm_eval.errors import ExitCode, FvlmEvalError
 from fvlm_eval.files import write_json_atomic, write_text_atomic
 from fvlm_eval.reports.regress.compare import RegressUnusable, compare_pair, compare_runs
 from fvlm_eval.reports.regress.render import console_text, markdown
@@ -62,8 +64,15 @@ def regress(
     shown = console_text(result, folder)
     verdict, rest = shown.split("\n", 1)  # the verdict first, on its own (`regress ... | head -1`: a reader that
     console().print(Markdown(verdict))  # leaves after it makes the later lines meet a closed pipe, said on stderr)
-    write_text_atomic(folder / "regress.md", text)
-    write_json_atomic(folder / "regress.json", result.to_json())
+    try:
+        write_text_atomic(folder / "regress.md", text)
+        write_json_atomic(folder / "regress.json", result.to_json())
+        unwritten = None
+    except OSError as error:  # said after the details, with an exit code no CI gate reads as a verdict
+        unwritten = RegressNotWritten(
+            f"cannot write {error.filename or folder}: {error.strerror or error}; the verdict above (exit "
+            f"{result.exit_code}) is not written down: give --output a writable folder"
+        )
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:  # best-effort: a bad path must not turn the verdict into "cannot write"
         try:
@@ -76,7 +85,16 @@ def regress(
                 file=sys.stderr,
             )
     console().print(Markdown(rest.lstrip("\n")), new_line_start=True)
+    if unwritten is not None:
+        raise unwritten
     return result.exit_code
 
 
-__all__ = ["Comparison", "RegressUnusable", "compare_pair", "compare_runs", "regress"]
+class RegressNotWritten(FvlmEvalError):
+    """The verdict was reached but ``regress.md``/``regress.json`` could not be written (exit 2: not a verdict's
+    code, so a gate never reads a read-only folder as a drop or a pass)."""
+
+    exit_code = ExitCode.USAGE
+
+
+__all__ = ["Comparison", "RegressNotWritten", "RegressUnusable", "compare_pair", "compare_runs", "regress"]

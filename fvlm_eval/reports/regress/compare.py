@@ -197,7 +197,14 @@ def compare_runs(
         where = f"{key[0]} {key[1]}"
         base_folder, cur_folder = base_runs[key], cur_runs[key]
         base_settings, cur_settings = _settings(base_folder), _settings(cur_folder)
-        for name in COMPARED_SETTINGS:
+        unknown = [
+            f"{role} run's {folder / 'settings.json'}"
+            for role, folder in (("baseline", base_folder), ("current", cur_folder))
+            if not (folder / "settings.json").is_file()
+        ]
+        if unknown:  # one line naming the file, not a line per setting reading "None"
+            mismatches.append(f"{where}: no {' and no '.join(unknown)}: its settings are unknown")
+        for name in COMPARED_SETTINGS if not unknown else ():
             if base_settings.get(name) != cur_settings.get(name):
                 mismatches.append(f"{where}: {name} {base_settings.get(name)!r} vs {cur_settings.get(name)!r}")
         base, cur = _load(base_folder), _load(cur_folder)

@@ -24,6 +24,13 @@ def _needed(row: Row) -> str:
     return f"about {row.stats.needed:,} paired questions" if row.stats.needed else "no finite number (--max-drop 0)"
 
 
+def _change(s, flag: str = "") -> tuple[str, str, str, str]:
+    """Baseline %, current %, change (with ``flag``) and its interval as shown; "n/a" when nothing was paired."""
+    if not s.n:
+        return "n/a", "n/a", "n/a", "n/a"
+    return f"{s.baseline:.1f}", f"{s.current:.1f}", f"{s.delta:+.1f}{flag}", f"[{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]"
+
+
 def console_text(result: Comparison, folder: Path) -> str:
     """What the terminal shows: the verdict, what is wrong, and one line per benchmark and mode (the
     full table, per breakdown, is in ``regress.md``: too wide for a CI log)."""
@@ -35,6 +42,9 @@ def console_text(result: Comparison, folder: Path) -> str:
             continue
         s = r.stats
         flag = " **(significant drop)**" if r in result.failing else ""
+        if not s.n:
+            lines.append(f"- {r.benchmark} {printable(r.mode)} [{r.protocol}, {r.formulation}]: no question paired")
+            continue
         lines.append(
             f"- {r.benchmark} {printable(r.mode)} [{r.protocol}, {r.formulation}]: "
             f"{s.baseline:.1f}% -> {s.current:.1f}% "
@@ -72,7 +82,9 @@ def markdown(result: Comparison) -> str:
     if weak:
         lines += [f"**Underpowered: a drop of {counted(result.max_drop, 'point')} could not have been detected.**", ""]
         lines += [
-            f"- {r.benchmark} {printable(r.mode)}: detectable drop {_detectable(r)} "
+            f"- {r.benchmark} {printable(r.mode)}: no question paired, so no drop could be detected"
+            if not r.stats.n
+            else f"- {r.benchmark} {printable(r.mode)}: detectable drop {_detectable(r)} "
             f"({counted(r.stats.n, 'question')} on "
             f"{counted(r.stats.videos, 'video')}, {len(r.stats.lost) + len(r.stats.gained)} changed); "
             f"{_needed(r)} would be needed"
@@ -95,10 +107,7 @@ def markdown(result: Comparison) -> str:
                 f"{r.protocol} ({r.formulation})",
                 where,
                 f"{s.n} ({s.videos})",
-                f"{s.baseline:.1f}",
-                f"{s.current:.1f}",
-                f"{s.delta:+.1f}{flag}",
-                f"[{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]",
+                *_change(s, flag),
                 f"{s.p_drop:.3g}",
                 _points(s.detectable_drop),
                 f"{s.mcnemar_p:.3g}",

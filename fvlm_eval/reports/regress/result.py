@@ -27,14 +27,15 @@ class Paired:
     gained: list[str]
 
     def to_json(self) -> dict:
+        paired = self.n > 0  # nothing paired: no accuracy, no change (null, never a made-up 0.0)
         return {
             "n": self.n,
             "videos": self.videos,
             "needed": self.needed,
-            "baseline": self.baseline,
-            "current": self.current,
-            "delta": self.delta,
-            "ci95": list(self.ci95),
+            "baseline": self.baseline if paired else None,
+            "current": self.current if paired else None,
+            "delta": self.delta if paired else None,
+            "ci95": list(self.ci95) if paired else None,
             "p_drop": self.p_drop,
             "mcnemar_p": self.mcnemar_p,
             "stderr": self.stderr,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-from fvlm_eval.reports.regress.compare import compare_pair
+from fvlm_eval.errors import RecordError
+from fvlm_eval.files import read_json
+from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS, compare_pair
 from fvlm_eval.reports.track.checkpoints import Checkpoint, Point, points
 from fvlm_eval.summarize import CATEGORY_MEAN, measure
 from fvlm_eval.tasks import BENCHMARKS
@@ -184,8 +186,9 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                 halves.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, **split})
             for before, after in zip(present, present[1:]):
                 missing = [c.step for c in (before, after) if c.step not in measured_at]
-                if missing:  # a run that did not measure the protocol (a plain run has no circular_*): no pair
-                    pairs.append(
+                differ = settings_differ(before, after, benchmark, mode)
+                if missing or differ:  # a run that did not measure the protocol (a plain run has no circular_*),
+                    pairs.append(  # or made with other frames, prompt, dtype ...: no pair
                         {
                             "benchmark": benchmark,
                             "mode": mode,
@@ -193,7 +196,7 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                             "from": before.step,
                             "to": after.step,
                             "n": None,
-                            "not_measured": missing,
+                            **({"not_measured": missing} if missing else {"settings_differ": differ}),
                         }
                     )
                     continue
@@ -211,7 +214,36 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                     }
                 )
     warnings = [f"step {c.step}: {w}" for c in checkpoints for w in c.warnings]
+    for benchmark, mode in keys:
+        present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
+        for before, after in zip(present, present[1:]):
+            differ = settings_differ(before, after, benchmark, mode)
+            if differ:
+                warnings.append(
+                    f"steps {before.step} and {after.step}: {benchmark} {mode} made with other settings "
+                    f"({'; '.join(differ)}): their accuracies are not comparable, and they are not compared"
+                )
     return {"points": rows, "best": best, "pairs": pairs, "halves": halves, "warnings": warnings}
+
+
+def settings_differ(before: Checkpoint, after: Checkpoint, benchmark: str, mode: str) -> list[str]:
+    """The settings ``regress`` compares (frames, prompt, dtype ...) in which two checkpoints' runs of a benchmark
+    and mode differ, as ``name 'a' vs 'b'``; none when either ``settings.json`` is missing or unreadable (its
+    reading warned of that already)."""
+    found = []
+    for checkpoint in (before, after):
+        try:
+            settings = read_json(checkpoint.folder / benchmark / mode / "settings.json")
+        except (OSError, RecordError):
+            return []
+        if not isinstance(settings, dict):
+            return []
+        found.append(settings)
+    return [
+        f"{n} {found[0].get(n)!r} vs {found[1].get(n)!r}"
+        for n in COMPARED_SETTINGS
+        if found[0].get(n) != found[1].get(n)
+    ]
 
 
 def verdict(pair: dict, alpha: float) -> str:
@@ -219,6 +251,8 @@ def verdict(pair: dict, alpha: float) -> str:
     if pair.get("not_measured"):
         steps = " and ".join(str(s) for s in pair["not_measured"])
         return f"not compared: step {steps} did not measure {pair['protocol']}"
+    if pair.get("settings_differ"):
+        return f"not compared: settings differ ({'; '.join(pair['settings_differ'])})"
     if not pair.get("n"):
         return "no shared questions"
     low, high = (pair.get("ci95") or [None, None])[:2]

@@ -149,7 +149,7 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 mcnemar = "n/a" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
                 drop = p.get("detectable_drop")
                 detectable = "n/a" if drop is None else "none (> 100)" if drop > 100 else f"{drop:.1f}"
-                if p.get("not_measured"):
+                if p.get("not_measured") or p.get("settings_differ"):
                     out.append(
                         f"| {p['from']} → {p['to']} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a "
                         f"| {verdict(p, alpha)} |"

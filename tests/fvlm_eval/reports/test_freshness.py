@@ -195,7 +195,7 @@ def test_every_protocol_of_a_real_record_is_recomputed_as_recorded(real_run):
 def test_a_pred_that_is_not_its_own_scores_choice_is_caught_and_recomputed(real_run, tmp_path):
     import shutil
 
-    folder = tmp_path / "copy"
+    folder = tmp_path / "copy" / real_run.parent.name / real_run.name  # the run's <benchmark>/<mode>
     shutil.copytree(real_run, folder)
     first = next(r for r in read_records(folder / "samples.jsonl") if not r.failed)
     loser = next(letter for letter in first.letters if letter != first.pred["cloze_pmi"])
@@ -217,7 +217,7 @@ def test_a_pred_that_is_not_its_own_scores_choice_is_caught_and_recomputed(real_
 def test_scores_that_are_not_their_log_probabilities_are_caught(real_run, tmp_path):
     import shutil
 
-    folder = tmp_path / "copy"
+    folder = tmp_path / "copy" / real_run.parent.name / real_run.name  # the run's <benchmark>/<mode>
     shutil.copytree(real_run, folder)
     first = next(r for r in read_records(folder / "samples.jsonl") if not r.failed)
     winner = first.pred["sum"]
@@ -235,3 +235,34 @@ def test_scores_that_are_not_their_log_probabilities_are_caught(real_run, tmp_pa
     run = load_run_folder(folder)
     assert any("scores that are not their own token log-probabilities'" in w and "(sum)" in w for w in run.warnings)
     assert run.records[first.id].pred["sum"] == winner and run.records[first.id].scores == first.scores
+
+
+def test_records_of_another_benchmark_or_mode_are_refused_naming_the_file(real_run, tmp_path):
+    """A coarse_only samples.jsonl copied into a coarse_fine folder was read as coarse_fine's by regress (exit 0)."""
+    import shutil
+
+    from fvlm_eval.errors import RecordError
+
+    folder = tmp_path / "copy" / real_run.parent.name / "autoregressive"
+    shutil.copytree(real_run, folder)
+    mode = next(iter(read_records(folder / "samples.jsonl"))).mode
+    with pytest.raises(RecordError) as raised:
+        load_run_folder(folder)
+    (line,) = str(raised.value).splitlines()
+    assert line.startswith(f"{folder / 'samples.jsonl'}: ") and f"scienceqa {mode} (e.g. scienceqa/" in line
+    assert "in the folder of scienceqa autoregressive: copied from another run or mode?" in line
+
+
+def test_a_missing_or_unreadable_settings_file_is_a_warning_naming_it(tmp_path):
+    """report said nothing of a run folder whose settings.json was gone or garbage: what made its records is unknown."""
+    run = write_run(tmp_path / "r", [True] * 3)
+    folder = run / "videomme" / "coarse_fine"
+    assert load_run_folder(folder).warnings == []
+    (folder / "settings.json").write_text("{not json")
+    (warning,) = load_run_folder(folder).warnings
+    assert warning.startswith(f"{folder / 'settings.json'}") and warning.endswith(
+        "; the settings its records were made with are unknown"
+    )
+    (folder / "settings.json").unlink()
+    (warning,) = load_run_folder(folder).warnings
+    assert warning == f"{folder / 'settings.json'}: missing, so the settings its records were made with are unknown"

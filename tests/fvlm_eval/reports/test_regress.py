@@ -293,6 +293,59 @@ def test_a_bad_step_summary_path_warns_and_keeps_the_verdict(tmp_path, monkeypat
     assert (current / "regress" / "regress.md").is_file()
 
 
+def test_a_verdict_that_cannot_be_written_exits_2_never_a_verdicts_code(tmp_path, capsys):
+    """A read-only output folder turned every verdict into exit 1, the code of a significant drop."""
+    from fvlm_eval.cli import main
+
+    base = write_run(tmp_path / "a", [True] * 60)
+    current = write_run(tmp_path / "b", [True] * 60)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    args = ["regress", "--baseline", str(base), "--current", str(current), "--output", str(blocked / "regress")]
+    assert main([*args, "--allow-underpowered"]) == ExitCode.USAGE
+    captured = capsys.readouterr()
+    assert "pass" in captured.out.splitlines()[0]  # the verdict is still said first
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"error: cannot write {blocked / 'regress'}")
+    assert line.endswith("the verdict above (exit 0) is not written down: give --output a writable folder")
+    assert main(args) == ExitCode.USAGE and "(exit 5)" in capsys.readouterr().err
+
+
+def test_an_empty_record_file_is_named_and_shows_no_made_up_numbers(tmp_path, capsys):
+    """An emptied samples.jsonl read "0.0% -> 0.0% (+0.0; 95% CI [+0.0, +0.0])", "--max-drop 0" (it was 1) and no
+    warning naming the file."""
+    from fvlm_eval.cli import main
+
+    base = write_run(tmp_path / "a", [True] * 6 + [False] * 3)
+    current = write_run(tmp_path / "b", [True] * 9)
+    samples = current / "videomme" / "coarse_fine" / "samples.jsonl"
+    samples.write_text("")
+    assert main(["regress", "--baseline", str(base), "--current", str(current)]) == ExitCode.UNUSABLE
+    out = " ".join(capsys.readouterr().out.split())
+    text = (current / "regress" / "regress.md").read_text()
+    assert f"current: {samples}: holds no records; nothing is counted for this folder" in text
+    assert "videomme coarse_fine [reference, multiple_choice]: no question paired" in out
+    assert "0.0% -> 0.0%" not in out and "--max-drop 0" not in out
+    assert "no question paired, so no drop could be detected" in out
+    written = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
+    assert written["n"] == 0 and written["baseline"] is None and written["delta"] is None and written["ci95"] is None
+    assert "| n/a | n/a | n/a | n/a |" in text
+
+
+def test_a_missing_settings_file_is_named_once(tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    base = write_run(tmp_path / "a", [True] * 9)
+    current = write_run(tmp_path / "b", [True] * 9)
+    settings = current / "videomme" / "coarse_fine" / "settings.json"
+    settings.unlink()
+    assert main(["regress", "--baseline", str(base), "--current", str(current)]) == ExitCode.REFUSED
+    text = (current / "regress" / "regress.md").read_text()
+    assert f"videomme coarse_fine: no current run's {settings}: its settings are unknown" in text
+    assert "vs None" not in text + capsys.readouterr().out
+    assert f"current: {settings}: missing, so the settings its records were made with are unknown" in text
+
+
 # ----- levels and drops over their whole range; intervals from one video (issue 23) ------------------------
 
 

@@ -244,6 +244,26 @@ def test_a_checkpoint_without_a_summary_is_read_from_its_records_and_said_so(cap
     assert "no summary.json beside samples.jsonl" in (tmp_path / "out/track.md").read_text()
 
 
+def test_checkpoints_made_with_other_settings_are_said_and_not_compared(capsys, tmp_path):
+    """Step 400 sampled 4 frames, step 200 sixteen: track compared them ("-33.3, no significant change") without a
+    word, where regress refuses them (exit 3)."""
+    from tests.fvlm_eval.constructed import write_run
+
+    write_run(tmp_path / "runs/step_200", [True] * 6 + [False] * 3)
+    write_run(tmp_path / "runs/step_400", [True] * 3 + [False] * 6, sampling="uniform:4")
+    code, output = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0
+    said = "sampling 'uniform:64' vs 'uniform:4'"
+    assert f"warning: steps 200 and 400: videomme coarse_fine made with other settings ({said})" in output
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    (pair,) = [p for p in report["pairs"] if p["protocol"] == "reference"]
+    assert pair["n"] is None and pair["settings_differ"] == [said]
+    assert (
+        f"| 200 → 400 | reference | n/a | n/a | n/a | n/a | n/a | n/a | not compared: settings differ ({said}) |"
+        in (tmp_path / "out/track.md").read_text()
+    )
+
+
 def test_checkpoints_on_different_questions_are_ranked_on_those_they_share(capsys, tmp_path):
     """A --limit 9 run beside a 30-question run: step 2 is better on its own 30 (60% vs 44%), but on the 9
     questions both measured it is worse; with no question in common no best step is named."""

@@ -4,8 +4,8 @@ A distribution declares entry points in ``fvlm_eval.benchmarks`` (name -> a ``Be
 or ``fvlm_eval.families`` (name -> a ``Family``, or the family module itself); ``tasks`` and
 ``models`` add them to ``BENCHMARKS`` and ``FAMILIES`` when those are first used. A plugin that
 cannot be used (it fails to import or calls ``sys.exit()`` there, gives the wrong kind of object,
-has a name that is not plain, or takes a name already taken: a built-in's, a suite's, another
-plugin's) is refused with one line on stderr naming its distribution, its entry point and what is
+has a name that is not plain, or takes a name already taken, in any case: a built-in's, a suite's,
+another plugin's) is refused with one line on stderr naming its distribution, its entry point and what is
 wrong; the rest go on. A built-in is never shadowed.
 """
 
@@ -88,34 +88,45 @@ class Plugins:
         """Add to ``registry`` what ``make`` builds of each installed plugin not added yet (``make`` raises
         ``Refused`` for the wrong kind of object); ``reserved``: names no plugin may take -> what they are.
         Each plugin refused is one line on stderr, once."""
-        by_name: dict[str, list[Plugin]] = {}
+        by_name: dict[str, list[Plugin]] = {}  # names that differ only in case are one folder on macOS and Windows
         for plugin in installed(self.group):
-            by_name.setdefault(plugin.name, []).append(plugin)
-        for name, plugins in by_name.items():
-            if name in self.refused or (name in registry and self.added.get(name) in plugins):
+            by_name.setdefault(plugin.name.casefold(), []).append(plugin)
+        for plugins in by_name.values():
+            name, names = plugins[0].name, sorted({p.name for p in plugins})
+            if any(n in self.refused for n in names) or (name in registry and self.added.get(name) in plugins):
                 continue  # told once; added already
-            if len(plugins) > 1:
-                self._refuse(
-                    name,
-                    f"{self.noun} plugins {' and '.join(map(str, plugins))} all take the name {name!r}: none of them "
-                    "is used (uninstall all but one)",
+            if len(plugins) > 1 and not any(k.casefold() == name.casefold() for k in reserved):
+                cased = f" ({', '.join(map(repr, names))}: one folder where case is not told apart)"
+                line = (
+                    f"{self.noun} plugins {' and '.join(map(str, plugins))} all take the name {name!r}"
+                    f"{cased if len(names) > 1 else ''}: none of them is used (uninstall all but one)"
                 )
+                self._refuse(name, line)
+                self.refused.update((n, line) for n in names)
                 continue
-            (plugin,) = plugins
-            try:
-                if not PLAIN_NAME.fullmatch(name):
-                    raise Refused(
-                        f"{name!r} is not a plain name (letters, digits, '_', '.', '-'; not starting with '.' or '-'): "
-                        "it names the folders a run writes"
-                    )
-                if name in reserved:
-                    raise Refused(f"{name!r} is {reserved[name]}")
-                if name in registry:
-                    raise Refused(f"{name!r} is already registered in this process (that one is kept)")
-                registry[name] = make(plugin)
-                self.added[name] = plugin
-            except Refused as refusal:
-                self._refuse(name, f"{self.noun} plugin {plugin} is refused: {refusal}")
+            for plugin in plugins:  # one, or several that a reserved name refuses one by one
+                self._add(plugin, registry, make, reserved)
+
+    def _add(self, plugin: Plugin, registry: dict, make: Callable[[Plugin], object], reserved: dict[str, str]) -> None:
+        name = plugin.name
+        try:
+            if not PLAIN_NAME.fullmatch(name):
+                raise Refused(
+                    f"{name!r} is not a plain name (letters, digits, '_', '.', '-'; not starting with '.' or '-'): "
+                    "it names the folders a run writes"
+                )
+            taken = next((k for k in reserved if k.casefold() == name.casefold()), None)
+            if taken is not None:
+                raise Refused(f"{name!r} is {reserved[taken]}" + _in_case(name, taken))
+            taken = next((k for k in registry if k.casefold() == name.casefold()), None)
+            if taken is not None:
+                raise Refused(
+                    f"{name!r} is already registered in this process (that one is kept)" + _in_case(name, taken)
+                )
+            registry[name] = make(plugin)
+            self.added[name] = plugin
+        except Refused as refusal:
+            self._refuse(name, f"{self.noun} plugin {plugin} is refused: {refusal}")
 
     def _refuse(self, name: str, line: str) -> None:
         self.refused[name] = line
@@ -124,6 +135,14 @@ class Plugins:
     def unusable(self, name: str) -> str | None:
         """Why the name cannot be used, when it is a refused plugin's; else ``None``."""
         return self.refused.get(name)
+
+
+def _in_case(name: str, taken: str) -> str:
+    """How ``name`` meets a ``taken`` name that differs from it only in case: the same folder where case is not
+    told apart (macOS, Windows)."""
+    return (
+        "" if name == taken else f": {taken!r} but for case, one folder where case is not told apart (macOS, Windows)"
+    )
 
 
 __all__ = ["Plugin", "Plugins", "Refused", "installed", "kind_of"]

@@ -4,7 +4,8 @@ rich's Console ends the process (SystemExit 1, nothing said) on the first write 
 which would stop a run halfway. Consoles made here write through ``PipeSafeStdout``: the first
 BrokenPipeError points stdout at /dev/null (so later prints, and Python's own flush at exit,
 cost nothing), is remembered, and the command goes on; ``cli.main`` then says so in one stderr line.
-Plain lines go through ``echo`` (``report``, ``track``, ``benchmarks``).
+Plain lines go through ``echo`` (``report``, ``track``, ``benchmarks``). ``cli.main`` puts stderr behind
+``PipeSafeStderr`` for the same reason (``2>&1 | head -1``: the reader of both is gone).
 """
 
 from __future__ import annotations
@@ -51,6 +52,43 @@ class PipeSafeStdout:
 
     def __getattr__(self, name: str):  # isatty, fileno, encoding...: those of the real stdout
         return getattr(sys.stdout, name)
+
+
+class PipeSafeStderr:
+    """``sys.stderr`` while a command runs: a reader that left (``fvlm-eval run ... 2>&1 | head -1``) makes
+    the first failed write point the stream's descriptor at /dev/null, and later lines are dropped, so a
+    warning or a progress line never turns a finished command into exit 1."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._closed = False
+
+    def write(self, text: str) -> int:
+        if not self._closed:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._closed:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self._closed = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # no descriptor (a test's capture): nothing to redirect
+            pass
+
+    def __getattr__(self, name: str):  # isatty, fileno, encoding...: those of the real stderr
+        return getattr(self._stream, name)
 
 
 def console():

@@ -216,18 +216,24 @@ def load_weights(model: FoveatedVLM, state_dict: dict[str, torch.Tensor], source
     """
     state_dict = {dino_names.to_release_name(k): v for k, v in state_dict.items()}
     state_dict = tie_embeddings(state_dict, bool(model.llm.config.tie_word_embeddings))
-    expected = set(model.state_dict())
-    missing = sorted(expected - set(state_dict))
-    unexpected = sorted(set(state_dict) - expected)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(shapes) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(shapes))
     if missing or unexpected:
         raise CheckpointError(
             f"{source} does not match the fVLM architecture: "
             f"missing keys {_listing(missing)}; unexpected keys {_listing(unexpected)}"
         )
+    wrong = [f"{k} {list(v.shape)} vs {list(shapes[k])}" for k, v in state_dict.items() if tuple(v.shape) != shapes[k]]
+    if wrong:  # one line, not torch's line per tensor (90 of them for the real 30-layer model)
+        raise CheckpointError(
+            f"{source}: {len(wrong)} tensor(s) of another shape than its config.json builds (weights vs config): "
+            f"{_listing(wrong, 2)}; is the config this checkpoint's?"
+        )
     try:
         model.load_state_dict(state_dict, strict=True, assign=assign)
-    except RuntimeError as error:  # shape mismatches
-        raise CheckpointError(f"{source}: {error}") from error
+    except RuntimeError as error:  # anything else torch refuses: its first line
+        raise CheckpointError(f"{source}: {shortened(str(error), 300)}") from error
     if model.llm.config.tie_word_embeddings:  # one parameter again (assign gives each name its own)
         model.llm.lm_head.weight = model.llm.model.embed_tokens.weight
 
@@ -279,7 +285,15 @@ def load_tokenizer(folder: Path | None):
     from transformers import AutoTokenizer
 
     if folder is not None and any((folder / name).is_file() for name in TOKENIZER_FILES):
-        return AutoTokenizer.from_pretrained(str(folder))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        if not tokenizer.encode("Answer: A"):  # a tokenizer_config.json without its vocabulary loads, and reads nothing
+            present = ", ".join(name for name in TOKENIZER_FILES if (folder / name).is_file())
+            raise CheckpointError(
+                f"{folder}: its tokenizer ({present}) turns text into no tokens ({len(tokenizer)} in its vocabulary): "
+                "tokenizer.json missing? Copy the model's tokenizer files in, or remove them all for the bundled "
+                "SmolLM2-135M-Instruct tokenizer"
+            )
+        return tokenizer
     return AutoTokenizer.from_pretrained(str(TOKENIZER_DIR))
 
 

@@ -36,7 +36,19 @@ def _message(error: BaseException, command: str = "") -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The console script: runs ``app``, turning known failures into one line and an exit code."""
+    """The console script: runs ``app``, turning known failures into one line and an exit code; stderr
+    survives a reader that left (``terminal.PipeSafeStderr``)."""
+    from fvlm_eval.terminal import PipeSafeStderr
+
+    original = sys.stderr
+    sys.stderr = PipeSafeStderr(original)
+    try:
+        return _main(argv)
+    finally:
+        sys.stderr = original
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("FVLM_EVAL_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]

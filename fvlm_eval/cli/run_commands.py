@@ -85,7 +85,9 @@ def run(
     generate: bool = typer.Option(
         False, help="also generate an answer per question and read its letter (protocol 'generated')"
     ),
-    max_new_tokens: int = typer.Option(16, min=1, max=512, metavar="N", help="longest generated answer, in tokens"),
+    max_new_tokens: Optional[int] = typer.Option(
+        None, min=1, max=512, metavar="N", help="longest generated answer, in tokens (with --generate; default 16)"
+    ),
     circular: bool = typer.Option(
         False,
         help="also ask each question with its options rotated through every position "
@@ -129,6 +131,7 @@ def run(
     from fvlm_eval.api import SettingsError, evaluate
     from fvlm_eval.reports.tables import print_run_tables
 
+    _say_unused(benchmarks, subtitles, generate, max_new_tokens)
     output = Path(output_dir) if output_dir else default_output(model)
     console = terminal.console()  # `run ... | head -1` goes on to the end; main says so once on stderr
     try:
@@ -155,7 +158,7 @@ def run(
             batch_size=batch_size,
             workers=workers,
             subtitles=subtitles,
-            max_new_tokens=max_new_tokens,
+            **({"max_new_tokens": max_new_tokens} if max_new_tokens is not None else {}),
             shard=shard,
             keep_going=keep_going,
             command_line=" ".join(["fvlm-eval", *sys.argv[1:]]),
@@ -185,6 +188,26 @@ def run(
     elif summaries:
         console.print(f"records and summaries: [bold]{shown}[/]  (next: fvlm-eval report {quoted})")
     raise typer.Exit(evaluation.exit_code)
+
+
+def _say_unused(benchmarks: list[str], subtitles: bool, generate: bool, max_new_tokens: int | None) -> None:
+    """A note on stderr for a flag that changes nothing in this run (it was accepted without a word)."""
+    from fvlm_eval.api import SettingsError
+    from fvlm_eval.run.options import check_benchmarks
+    from fvlm_eval.tasks import BENCHMARKS
+
+    unused = []
+    if max_new_tokens is not None and not generate:
+        unused.append("--max-new-tokens: no answer is generated without --generate")
+    try:
+        chosen = check_benchmarks(benchmarks)
+    except SettingsError:
+        chosen = ()  # said as the error it is, by evaluate
+    taking = [name for name, benchmark in BENCHMARKS.items() if "subtitles" in benchmark.run_options]
+    if subtitles and chosen and not any(name in taking for name in chosen):
+        unused.append(f"--subtitles: only {', '.join(taking)} has subtitles, and this run has none of it")
+    for line in unused:
+        typer.secho(f"note: {line}", err=True, fg=typer.colors.YELLOW)
 
 
 @app.command()

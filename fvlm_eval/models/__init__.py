@@ -21,7 +21,7 @@ from types import ModuleType
 from fvlm_eval.models.base import ModelAdapter, ModelLoadError, read_json_object
 from fvlm_eval.models.devices import quiet_transformers, resolve_device, resolve_dtype
 from fvlm_eval.models.families import BUILT_IN, DEFAULT_MODEL, Family, plugin_family
-from fvlm_eval.models.hub import hub_error, hub_file, is_hub_id
+from fvlm_eval.models.hub import hub_error, hub_file, is_hub_id, not_found
 from fvlm_eval.plugins import Plugins
 
 PLUGINS = Plugins("fvlm_eval.families", "model family")
@@ -118,7 +118,7 @@ def detect_family(source: str) -> str:
     elif is_hub_id(source):
         config_path = hub_file(source, "config.json")
     else:
-        raise ModelLoadError(f"--model {source}: no such file or folder, and not a hub id (owner/name)")
+        raise ModelLoadError(not_found(source))
     config = read_json_object(config_path)
     found = next((f.name for f in _registry().values() if f.recognises(config)), None)
     if found:

@@ -8,8 +8,23 @@ from fvlm_eval.models.base import ModelLoadError
 
 
 def is_hub_id(source: str) -> bool:
+    """``owner/name`` that is no local path; not when ``owner/`` is a local folder (``demo/modell``: a typo of a
+    folder, sent to the hub, spent half a minute retrying before it failed)."""
     path = Path(source)
-    return not path.exists() and not str(source).startswith((".", "/", "~")) and str(source).count("/") == 1
+    shaped = not str(source).startswith((".", "/", "~")) and str(source).count("/") == 1
+    return shaped and not path.exists() and not path.parent.is_dir()
+
+
+def not_found(source: str) -> str:
+    """Why ``--model source`` names nothing: no such path, and not a hub id (or a hub id's shape whose owner
+    is a local folder)."""
+    parent = Path(source).parent
+    if str(source).count("/") == 1 and not str(source).startswith((".", "/", "~")) and parent.is_dir():
+        return (
+            f"--model {source}: no such file or folder ({parent}/ is a folder here, so it is read as a path, not "
+            "fetched from the hub: a typo? To fetch the hub model of that name, run from another folder)"
+        )
+    return f"--model {source}: no such file or folder, and not a hub id (owner/name)"
 
 
 def hub_file(repo: str, filename: str) -> Path:

@@ -185,6 +185,12 @@ def check_settings(folder: Path, current: dict) -> None:
                 "use another --output-dir or remove that folder"
             )
     else:
+        recorded = [f.name for f in record_files(folder) if f.is_file() and f.stat().st_size]
+        if recorded:  # records of unknown settings: any model, frames or dtype could have made them
+            raise RunRefused(
+                f"{folder} holds records ({', '.join(recorded)}) but no settings.json, so what made them is unknown; "
+                "use another --output-dir, or remove those record files to score again"
+            )
         write_json_atomic(path, current)
 
 

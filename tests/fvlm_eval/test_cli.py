@@ -76,6 +76,35 @@ def test_unknown_and_offline_models_say_what_to_do(capsys, data, tmp_path):
     assert code == 1 and "sanps/fVLM-135M" in output and "--model path/to/folder" in output
 
 
+def test_a_typo_of_a_local_folder_is_not_sent_to_the_hub(capsys, data, tmp_path, monkeypatch):
+    """`--model demo/modell` (demo/ is here) went to the hub as an owner/name id: 25 s of retries and 11 lines."""
+    import huggingface_hub
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the hub was asked")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_hub)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_hub)
+    (tmp_path / "demo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", "demo/modell")
+    assert code == 1 and output.strip() == (
+        "error: --model demo/modell: no such file or folder (demo/ is a folder here, so it is read as a path, not "
+        "fetched from the hub: a typo? To fetch the hub model of that name, run from another folder)"
+    )
+
+
+def test_a_flag_that_changes_nothing_in_the_run_is_said(capsys, model_dir, data, tmp_path):
+    """--max-new-tokens without --generate and --subtitles on MVBench were accepted without a word."""
+    args = ["run", "mvbench", "--data-dir", data, "--model", model_dir, "--limit", "1", "--frames", "2"]
+    code, output = call(capsys, *args, "--output-dir", tmp_path / "a", "--subtitles", "--max-new-tokens", "32")
+    assert code == 0
+    assert "note: --max-new-tokens: no answer is generated without --generate" in output
+    assert "note: --subtitles: only videomme has subtitles, and this run has none of it" in output
+    code, output = call(capsys, *args[:2], "videomme", *args[2:], "--output-dir", tmp_path / "b", "--subtitles")
+    assert code == 0 and "note:" not in output
+
+
 def test_cuda_on_a_machine_without_it(capsys, model_dir, data):
     import torch
 

@@ -57,6 +57,26 @@ class Twin(Benchmark):
     name: str = "twin"
 
 
+@dataclass
+class CasedClash(Benchmark):
+    name: str = "MVBench"
+
+
+@dataclass
+class CasedSuite(Benchmark):
+    name: str = "ALL"
+
+
+@dataclass
+class Upper(Benchmark):
+    name: str = "Cased"
+
+
+@dataclass
+class Lower(Benchmark):
+    name: str = "cased"
+
+
 def helper():
     pass
 
@@ -102,6 +122,10 @@ def bad_site(tmp_path):
                 "helper": "bad:helper",
                 "misnamed": "bad:Misnamed",
                 "twin": "bad:Twin",
+                "MVBench": "bad:CasedClash",
+                "ALL": "bad:CasedSuite",
+                "Cased": "bad:Upper",
+                "cased": "bad:Lower",
             },
             "fvlm_eval.families": {
                 "fvlm": "bad:FVLM",
@@ -175,6 +199,14 @@ REFUSED = [
     'helper = "bad")',
     BAD_FAMILY.format("misnamed", "bad:OTHER")
     + ": its Family is named 'other': the entry point must be named as the family is",
+    # names that differ only in case are one folder on macOS and Windows (`run ALL` ran the plugin, not the suite)
+    BAD_BENCHMARK.format("MVBench", "bad:CasedClash") + ": 'MVBench' is a built-in benchmark's name (the built-in is "
+    "kept): 'mvbench' but for case, one folder where case is not told apart (macOS, Windows)",
+    BAD_BENCHMARK.format("ALL", "bad:CasedSuite") + ": 'ALL' is the name of a suite (every benchmark): 'all' but for "
+    "case, one folder where case is not told apart (macOS, Windows)",
+    "benchmark plugins 'Cased' from bad-plugins 0.1.0 (entry point fvlm_eval.benchmarks: Cased = bad:Upper) and "
+    "'cased' from bad-plugins 0.1.0 (entry point fvlm_eval.benchmarks: cased = bad:Lower) all take the name 'Cased' "
+    "('Cased', 'cased': one folder where case is not told apart): none of them is used (uninstall all but one)",
 ]
 
 
@@ -190,7 +222,9 @@ def test_a_plugin_that_cannot_be_used_is_one_line_and_the_rest_go_on(bad_site, c
         again = capsys.readouterr().err
         assert tasks.BENCHMARKS["mvbench"] is tasks.BUILT_IN["mvbench"]
         assert models.FAMILIES["fvlm"].module == "fvlm_eval.models.fvlm"
-        assert not {"video", "broken", "helper", "misnamed", "twin"} & set(tasks.BENCHMARKS)
+        assert not {"video", "broken", "helper", "misnamed", "twin", "MVBench", "ALL", "Cased", "cased"} & set(
+            tasks.BENCHMARKS
+        )
         assert not {"helper", "misnamed"} & set(models.FAMILIES)
         assert check_benchmarks("mvbench") == ("mvbench",)
         with pytest.raises(SettingsError) as broken:
@@ -223,6 +257,8 @@ def test_a_plugin_that_cannot_be_used_is_one_line_and_the_rest_go_on(bad_site, c
         (["run", "scienceqa", "--family", "helper"], ExitCode.USAGE, "--family helper: " + REFUSED[7]),
         (["run", "scienceqa", "--family", "gone", "--model", "nowhere"], ExitCode.FAILED, "its module 'gone_module'"),
         (["prepare", "broken"], ExitCode.USAGE, REFUSED[2]),
+        (["run", "ALL", "--limit", "1"], ExitCode.USAGE, REFUSED[-2]),
+        (["run", "cased", "--limit", "1"], ExitCode.USAGE, REFUSED[-1]),
     ],
 )
 def test_asking_the_cli_for_a_refused_plugin_is_that_line_as_the_error(bad_site, capsys, args, code, said):

@@ -29,39 +29,23 @@ def test_a_closed_pipe_is_remembered_and_later_prints_cost_nothing(monkeypatch):
     closed.close()
 
 
-def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_path):
+def _run_both(model_dir, tmp_path) -> tuple[list[str], object]:
+    """``run scienceqa videomme`` on one question each, as a command line, and its output folder."""
     write_scienceqa(tmp_path / "data")
     write_videomme(tmp_path / "data")
     output = tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "fvlm_eval",
-        "run",
-        "scienceqa",
-        "videomme",
-        "--model",
-        str(model_dir),
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--output-dir",
-        str(output),
-        "--workers",
-        "0",
-        "--no-frame-cache",
-        "--device",
-        "cpu",
-        "--limit",
-        "1",
-        "--frames",
-        "2",
-    ]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
-    )
+    command = [sys.executable, "-m", "fvlm_eval", "run", "scienceqa", "videomme", "--model", str(model_dir)]
+    command += ["--data-dir", str(tmp_path / "data"), "--output-dir", str(output), "--workers", "0"]
+    command += ["--no-frame-cache", "--device", "cpu", "--limit", "1", "--frames", "2"]
+    return command, output
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_path):
+    command, output = _run_both(model_dir, tmp_path)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     process.stdout.close()  # as `| head -1` does once it has its line: every print now meets a closed pipe
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=300) == 0, stderr[-2000:]
@@ -71,6 +55,17 @@ def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_pa
         "to the end and wrote its files"
     ]
     for benchmark in ("scienceqa", "videomme"):  # the later benchmark too
+        summary = json.loads((output / benchmark / "coarse_fine" / "summary.json").read_text())
+        assert summary["coverage"]["recorded"] == 1
+
+
+def test_stdout_and_stderr_into_one_closed_reader_exit_as_the_run_does(model_dir, tmp_path):
+    """`run ... 2>&1 | head -1` exited 1 after a clean run: its stderr lines met the closed pipe too."""
+    command, output = _run_both(model_dir, tmp_path)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
+    process.stdout.close()
+    assert process.wait(timeout=300) == 0
+    for benchmark in ("scienceqa", "videomme"):
         summary = json.loads((output / benchmark / "coarse_fine" / "summary.json").read_text())
         assert summary["coverage"]["recorded"] == 1
 

@@ -262,3 +262,35 @@ def test_a_ddp_checkpoint_loads_and_key_lists_stay_short(tmp_path, model):
     with pytest.raises(CheckpointError) as raised:
         load_fvlm(folder, device="cpu")
     assert len(str(raised.value)) < 600 and "more)" in str(raised.value)
+
+
+def test_weights_of_another_shape_than_the_config_are_one_line(tmp_path, model):
+    """A config.json of another size printed torch's load_state_dict report: a line per tensor (90 at 30 layers)."""
+    state = dict(model.state_dict())
+    folder = write_folder(tmp_path / "bigger", state)
+    config = json.loads((folder / "config.json").read_text())
+    config["llm"]["intermediate_size"] *= 2
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError) as raised:
+        load_fvlm(folder, device="cpu")
+    (line,) = str(raised.value).splitlines()
+    layers = TINY_LLM["num_hidden_layers"]
+    assert f": {3 * layers} tensor(s) of another shape than its config.json builds (weights vs config): " in line
+    assert "mlp.down_proj.weight" in line or "mlp.gate_proj.weight" in line or "mlp.up_proj.weight" in line
+    assert line.endswith("more); is the config this checkpoint's?") and len(line) < 500
+
+
+def test_a_tokenizer_without_its_vocabulary_is_refused_at_load(tmp_path, model_dir):
+    """A folder whose tokenizer.json was lost loaded a 3-token tokenizer; every question then failed with
+    "an answer needs a prompt or media before it"."""
+    import shutil
+
+    from fvlm_model.loading import load_tokenizer
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    assert load_tokenizer(folder).encode("Answer: A")
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(CheckpointError) as raised:
+        load_tokenizer(folder)
+    assert str(raised.value).startswith(f"{folder}: its tokenizer (tokenizer_config.json) turns text into no tokens")

@@ -49,7 +49,7 @@ def longest_edge(size, default: int) -> int:
 
 def resolve_folder(source) -> Path:
     """The model folder of a folder, a file in one, or a hub id (downloaded once, here)."""
-    from fvlm_eval.models.hub import hub_error, is_hub_id
+    from fvlm_eval.models.hub import hub_error, is_hub_id, not_found
 
     path = Path(str(source)).expanduser()
     if path.is_dir():
@@ -57,7 +57,7 @@ def resolve_folder(source) -> Path:
     if path.is_file():
         return path.parent
     if not is_hub_id(str(source)):
-        raise ModelLoadError(f"--model {source}: no such file or folder, and not a hub id (owner/name)")
+        raise ModelLoadError(not_found(str(source)))
     from huggingface_hub import snapshot_download
 
     try:

@@ -174,6 +174,24 @@ def test_changed_settings_refuse_to_mix_records(full_run, model_dir, data):
         run(settings(data, output, frames=8), fvlm(model_dir), progress=False)
 
 
+def test_records_without_their_settings_are_not_adopted_by_another_run(full_run, model_dir, data, tmp_path):
+    """A folder whose settings.json was lost took the next run's settings (another model, frame count, dtype) as
+    its records' own: "nothing to score", and the new settings and manifest over the old records."""
+    import shutil
+
+    output = tmp_path / "copy"
+    shutil.copytree(full_run[0], output)
+    folder = output / "mvbench" / "coarse_fine"
+    (folder / "settings.json").unlink()
+    with pytest.raises(RunRefused) as refused:  # even with the very settings they were made with: no one knows
+        run(settings(data, output), fvlm(model_dir), progress=False)
+    assert str(refused.value) == (
+        f"{folder} holds records (samples.jsonl) but no settings.json, so what made them is unknown; use another "
+        "--output-dir, or remove those record files to score again"
+    )
+    assert not (folder / "settings.json").exists()
+
+
 def test_a_held_folder_is_refused_naming_the_holder(full_run, model_dir, data):
     output, _ = full_run
     lock = FolderLock(output / "scienceqa" / "coarse_only").acquire()

@@ -71,6 +71,7 @@ class BenchmarkRun:
             for mode, folder in self.folders.items()
         }
         self.selected = {q.id for q in questions}
+        self.own = self._own(questions)  # this process's share: every question, or a shard's whole videos
         self.prompts = {q.id: benchmark.prompt(q) for q in questions if q.options}
         self.hashes = {q.id: question_sha256(q, self.prompts.get(q.id, ""), benchmark.version) for q in questions}
         self.scored_now = {mode: 0 for mode in self.modes}
@@ -100,9 +101,9 @@ class BenchmarkRun:
                 read_records(self.paths[mode], repair=True)  # only this process's own file: others may be mid-append
                 records = read_all_records(folder)
                 self.done[mode] = {q.id for q in questions if self._is_done(records.get(q.id), q)}
-                changed = sum(
+                changed = sum(  # a shard's own: the others' records are theirs to score again
                     1
-                    for q in questions
+                    for q in self.own
                     if q.id in records
                     and not records[q.id].failed
                     and records[q.id].question_sha256 != self.hashes[q.id]
@@ -175,31 +176,30 @@ class BenchmarkRun:
 
     # ----- scoring ------------------------------------------------------------------------------
 
+    def _own(self, questions: list[Question]) -> list[Question]:
+        """The questions this process scores: all of them, or a shard's share (whole videos; for shard 0 also the
+        questions that failed to read)."""
+        if not self.shard:
+            return list(questions)
+        everyone: dict[str, list[Question]] = {}
+        for question in questions:
+            if not question.error:
+                everyone.setdefault(question.media.key, []).append(question)
+        mine = shard_media(everyone, self.benchmark.sampling.frames, self.shard)
+        return [q for q in questions if (q.error and self.shard.index == 0) or (not q.error and q.media.key in mine)]
+
     def score_all(self, progress: bool) -> None:
-        pending = [q for q in self.questions if any(q.id not in self.done[m] for m in self.modes)]
+        pending = [q for q in self.own if any(q.id not in self.done[m] for m in self.modes)]
         by_media: dict[str, list[Question]] = {}
         for question in pending:
             if not question.error:
                 by_media.setdefault(question.media.key, []).append(question)
-        known_bad = [q for q in pending if q.error] if not self.shard or self.shard.index == 0 else []
-        if self.shard:
-            everyone: dict[str, list[Question]] = {}
-            for question in self.questions:
-                if not question.error:
-                    everyone.setdefault(question.media.key, []).append(question)
-            mine = shard_media(everyone, self.benchmark.sampling.frames, self.shard)
-            by_media = {k: v for k, v in by_media.items() if k in mine}
+        known_bad = [q for q in pending if q.error]
         total = sum(len(v) for v in by_media.values()) + len(known_bad)
-        if self.shard:  # this shard's own share: whole videos (and, for shard 0, the questions that failed to read)
-            own = [
-                q
-                for q in self.questions
-                if (q.error and self.shard.index == 0) or (not q.error and q.media.key in mine)
-            ]
-        else:
-            own = list(self.questions)
         if progress:
-            announce(self.console, self.benchmark.name, self.questions, own, self.done, self.modes, total, self.shard)
+            announce(
+                self.console, self.benchmark.name, self.questions, self.own, self.done, self.modes, total, self.shard
+            )
         label = f"{self.benchmark.name} {'/'.join(self.modes)}"
         with progress_bar(self.console, label, progress and total > 0, total) as bar:
             self.bar = bar

@@ -132,8 +132,16 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
             f"{folder}: the shards did not all ask their questions alike ({told}); rerun the shards that "
             "differ with the same --generate, --max-new-tokens and --circular, then merge"
         )
-    records = read_all_records(folder)
     hashes = first["question_sha256"]
+    for (index, _), marker in sorted(markers.items()):
+        differ = [i for i in first["order"] if marker["question_sha256"].get(i) != hashes.get(i)]
+        if differ:  # not "a shard stopped early": rerunning either would not help
+            raise MergeRefused(
+                f"{folder}: shards 0 and {index} of {count} were made from different annotations or prompts "
+                f"({counted(len(differ), 'question')} differ, e.g. {differ[0]}); rerun every shard on the same "
+                "data, then merge"
+            )
+    records = read_all_records(folder)
     absent = [i for i in first["order"] if i not in records or records[i].question_sha256 != hashes[i]]
     if absent:
         raise MergeRefused(

@@ -125,6 +125,33 @@ def test_merge_refuses_mismatched_shards(setup, tmp_path):
         merge(output)
 
 
+def test_shards_made_from_other_annotations_are_said_as_such(setup, tmp_path):
+    """Shard 1 run on edited annotations said shard 0's questions had "changed since they were scored: scored
+    again" (it scored none of them), and merge said "a shard stopped early: rerun it" (rerunning changed nothing)."""
+    import shutil
+
+    root, model, data, _ = setup
+    edited = tmp_path / "edited"
+    shutil.copytree(data, edited)
+    for path in (edited / "mvbench" / "json").glob("*.json"):
+        rows = json.loads(path.read_text())
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and isinstance(row.get("question"), str):
+                row["question"] += " (edited)"
+        path.write_text(json.dumps(rows))
+    output = tmp_path / "run"
+    assert shard(setup, output, 0, 2).exit_code == 0
+    settings = RunSettings(
+        benchmarks=BENCHMARKS, modes=(MODE,), data_dir=edited, output_dir=output, workers=0, shard=Shard(1, 2)
+    )
+    second = run(settings, load_model(str(model), device="cpu"), progress=False)
+    assert not any("changed since they were scored" in m for m in second.messages), second.messages
+    with pytest.raises(MergeRefused) as refused:
+        merge(output)
+    assert "shards 0 and 1 of 2 were made from different annotations or prompts (" in str(refused.value)
+    assert str(refused.value).endswith("rerun every shard on the same data, then merge")
+
+
 def test_the_shard_flag_from_the_command_line(setup, tmp_path, capsys):
     from fvlm_eval.cli import main
 

@@ -11,6 +11,7 @@ since moved away.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -135,13 +136,38 @@ def integral(value, what: str) -> int:
     raise ValueError(f"{what} {value!r} is not a whole number")
 
 
-def unique_ids(questions: list[Question]) -> tuple[list[Question], list[str]]:
+def unique_ids(
+    questions: list[Question], rows: list[tuple[str, int, object]] | None = None, counted_by: str = ""
+) -> tuple[list[Question], list[str]]:
     """Questions with distinct ids. A row repeated exactly (same id, same question) is one question,
     counted once; a repeated id on another question gets ``#2``, ``#3``... in file order. A note
-    says which (one record must never stand for two questions, nor one question count twice)."""
+    says which (one record must never stand for two questions, nor one question count twice).
+
+    ``rows``, for a benchmark whose ids are row positions (a repeated row gets an id of its own): each
+    question's annotation row as ``(file, index, row)``. A row equal to an earlier row of the same file is
+    the same question repeated: counted once, under the first row's id (the ids of the other rows are
+    their positions, unchanged), with a note naming the file and both rows. ``counted_by``: the official
+    scorer that counts such a repeat as a question of its own (its published counts include it): then it is
+    kept as one, with the note saying so."""
     seen: dict[str, list[Question]] = {}
+    first_rows: dict[tuple[str, str], tuple[int, str]] = {}
     result, notes = [], []
-    for question in questions:
+    for number, question in enumerate(questions):
+        if rows is not None:
+            file, index, row = rows[number]
+            first, first_id = first_rows.setdefault((file, _canonical(row)), (index, question.id))
+            if first != index and counted_by:  # a note only: the data as published (``prepare`` passes it)
+                notes.append(
+                    f"repeated row (from {Path(file).name}): row {index} repeats row {first} exactly, the same "
+                    f"question: asked again as {question.id}, as {counted_by} counts it (its published counts "
+                    "include it)"
+                )
+            elif first != index:  # "duplicate question id": the runner shows it, ``prepare`` fails on it
+                notes.append(
+                    f"duplicate question id {question.id} (from {Path(file).name}): row {index} repeats row {first} "
+                    f"exactly, the same question: counted once (as {first_id})"
+                )
+                continue
         earlier = seen.setdefault(question.id, [])
         if any(replace(q, id=question.id) == question for q in earlier):
             notes.append(
@@ -159,6 +185,14 @@ def unique_ids(questions: list[Question]) -> tuple[list[Question], list[str]]:
         earlier.append(question)
         result.append(question)
     return result, notes
+
+
+def _canonical(row: object) -> str:
+    """An annotation row as one string, equal for equal rows (keys in any order)."""
+    try:
+        return json.dumps(row, sort_keys=True, default=repr)
+    except (TypeError, ValueError):  # keys that cannot be sorted (not from JSON or parquet): as it is written
+        return repr(row)
 
 
 def coverage_counts(benchmark: Benchmark, questions: tuple[Question, ...]) -> dict[str, tuple[int, int, int]]:

@@ -11,8 +11,9 @@ Two layouts, read alike:
   ``MLVU/video/<n>_<task>/<video>``; a question is keyed ``<task>/<row>``. The answer is matched to the
   candidates as the official code does: when it equals two candidates the last is gold (with a note); when it
   equals none (two ``needle`` rows) or the row is empty (one ``topic_reasoning`` row), the row is a recorded
-  failure, as the official scorer counts it wrong for every model. The revision of this repository was not
-  found in any source: ``main`` is fetched and ``prepare`` records the commit it resolved.
+  failure, as the official scorer counts it wrong for every model. A row repeated exactly in its file is one
+  question, counted once under its first row's id, with a note naming both rows. The revision of this
+  repository was not found in any source: ``main`` is fetched and ``prepare`` records the commit it resolved.
 - lmms-eval's ``sy1998/MLVU_dev``: ``mlvu/test-00000-of-00001.parquet`` (``video_name``, ``duration``,
   ``question`` with the options written in it as ``(A) text`` lines (inferred from its prompt), ``candidates``,
   ``answer`` = the LETTER, ``task_type``, ``question_id``) and the videos flat in the folder,
@@ -29,7 +30,6 @@ uniformly over the whole video (``max_frames_num=32`` of its LLaVA-OneVision/LLa
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,7 @@ from fvlm_eval.tasks.base import (
     lettered,
     unique_ids,
 )
-from fvlm_eval.tasks.rows import count_note, find_video, read_parquet, text, texts, unusable
+from fvlm_eval.tasks.rows import count_note, find_video, read_json_rows, read_parquet, text, texts, unusable
 from fvlm_eval.types import Media, Question, Sampling
 
 # task -> (the official file and video folder stem, questions in the dev set)
@@ -104,23 +104,21 @@ class MLVU(Benchmark):
         )
 
     def _load_official(self, root: Path) -> Loaded:
-        questions, notes, problems = [], [], []
+        questions, notes, problems, places = [], [], [], []
         for task, (stem, count) in TASKS.items():
             path = root / "MLVU" / "json" / f"{stem}.json"
             if not path.is_file():
                 notes.append(f"{task}: {path.name} absent")
                 continue
-            try:
-                rows = json.loads(path.read_bytes().decode("utf-8"))
-                if not isinstance(rows, list):
-                    raise ValueError(f"expected a JSON list of rows, found {type(rows).__name__}")
-            except (ValueError, UnicodeDecodeError, OSError) as error:
-                problems.append({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": count})
+            rows, problem = read_json_rows(path, count)
+            if problem:
+                problems.append(problem)
                 continue
             sha = fingerprint(path)
             for index, row in enumerate(rows):
                 questions.append(self._official(root, task, stem, index, row, path, sha))
-        questions, duplicates = unique_ids(questions)
+                places.append((str(path), index, row))
+        questions, duplicates = unique_ids(questions, places)
         return Loaded(tuple(questions), tuple(notes + duplicates), tuple(problems))
 
     def _official(self, root: Path, task: str, stem: str, index: int, row, path: Path, sha: str) -> Question:

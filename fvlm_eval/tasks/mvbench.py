@@ -7,14 +7,15 @@ main zips are in ``data0613/``). Two layouts are read alike: main branch (raw cl
 the row) and the ``video`` revision (pre-cut ``<stem>_<start>_<end>.mp4`` under its own folder
 names: ``star/Charades_segment``, ``sta/sta_video_segment``, ``tvqa/video_fps3_hq_segment`` (mp4,
 not frame folders), ``ssv2_video_mp4``, ``nturgbd_convert``; no bound in the row). A row whose
-answer equals two candidates takes the last, as the official code does, with a note.
+answer equals two candidates takes the last, as the official code does, with a note. A question is keyed
+``<task>/<row>``; a row repeated exactly in its file is one question, counted once under its first row's id,
+with a note naming both rows. A file holding no rows is a problem (its 200 questions count as failed).
 ``fine_grained_pose`` (NTU) was removed from the hub: coverage reports it absent.
 Frames: the official rule, midpoints of 16 equal segments of the (bounded) clip.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from fvlm_eval.tasks.base import (
     lettered,
     unique_ids,
 )
+from fvlm_eval.tasks.rows import read_json_rows
 from fvlm_eval.types import Media, Question, Sampling
 
 # task -> (folder on the main branch, folder of the pre-cut ``video`` revision)
@@ -86,24 +88,20 @@ class MVBench(Benchmark):
             raise DataMissing(
                 f"MVBench annotations not found: expected {annotations}/<task>.json (run `fvlm-eval prepare mvbench`)"
             )
-        questions, notes, problems = [], [], []
+        questions, notes, problems, places = [], [], [], []
         for task in FOLDERS:
             path = annotations / f"{task}.json"
             if not path.is_file():
                 notes.append(f"{task}: {path.name} absent")
                 continue
-            try:
-                rows = json.loads(path.read_bytes().decode("utf-8"))
-                if not isinstance(rows, list):
-                    raise ValueError(f"expected a JSON list of rows, found {type(rows).__name__}")
-            except (ValueError, UnicodeDecodeError, OSError) as error:
-                problems.append(
-                    {"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": QUESTIONS_PER_TASK}
-                )
+            rows, problem = read_json_rows(path, QUESTIONS_PER_TASK)
+            if problem:
+                problems.append(problem)
                 continue
             sha = fingerprint(path)
             questions.extend(self._question(root, task, index, row, path, sha) for index, row in enumerate(rows))
-        questions, duplicates = unique_ids(questions)
+            places.extend((str(path), index, row) for index, row in enumerate(rows))
+        questions, duplicates = unique_ids(questions, places)
         return Loaded(tuple(questions), tuple(notes + duplicates), tuple(problems))
 
     def _question(self, root: Path, task: str, index: int, row: object, path: Path, sha: str) -> Question:

@@ -6,6 +6,7 @@ Every check raises ``ValueError`` with what is wrong; the adapter adds the file 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -14,9 +15,31 @@ from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, fingerprint, un
 from fvlm_eval.types import LETTERS, Media, Question
 
 
+def no_rows(path: Path, expected: int) -> dict:
+    """The problem (``Loaded.problems``' shape) of an annotation file that holds no rows: it is read, but none
+    of the questions it should hold is there (they count as failed, as those of an unreadable file)."""
+    return {
+        "file": str(path),
+        "error": "holds no rows" + (f" (expected {expected})" if expected else ""),
+        "expected": expected,
+    }
+
+
+def read_json_rows(path: Path, expected: int) -> tuple[list, dict | None]:
+    """The rows of a JSON annotation file holding a list of rows, or none and the problem when it is not
+    UTF-8 JSON, not a list, or an empty list."""
+    try:
+        rows = json.loads(path.read_bytes().decode("utf-8"))
+        if not isinstance(rows, list):
+            raise ValueError(f"expected a JSON list of rows, found {type(rows).__name__}")
+    except (ValueError, UnicodeDecodeError, OSError) as error:
+        return [], {"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": expected}
+    return (rows, None) if rows else ([], no_rows(path, expected))
+
+
 def read_parquet(path: Path, columns: tuple[str, ...], expected: int, what: str) -> tuple[list[dict], dict | None]:
     """The rows of ``path`` as dicts, or none and the problem (``Loaded.problems``' shape) when the file is
-    not a parquet or lacks one of ``columns``."""
+    not a parquet, lacks one of ``columns`` or holds no rows."""
     import pyarrow.parquet as pq
 
     try:
@@ -30,6 +53,8 @@ def read_parquet(path: Path, columns: tuple[str, ...], expected: int, what: str)
             "error": f"lacks the columns {', '.join(absent)}: not the {what}",
             "expected": expected,
         }
+    if table.num_rows == 0:
+        return [], no_rows(path, expected)
     return table.to_pylist(), None  # plain Python values: None for a null, lists for list columns
 
 

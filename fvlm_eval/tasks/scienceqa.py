@@ -26,6 +26,7 @@ from fvlm_eval.tasks.base import (
     option_lines,
     unique_ids,
 )
+from fvlm_eval.tasks.rows import no_rows
 from fvlm_eval.types import LETTERS, Media, Question, Sampling
 
 PARQUET_GLOB = "ScienceQA-IMG/test-*.parquet"
@@ -79,11 +80,15 @@ class ScienceQA(Benchmark):
         import pandas as pd
 
         questions, problems, offset = [], [], 0
+        expected = EXPECTED_ROWS if len(paths) == 1 else 0  # one file: all of them; else unknown
         for path in paths:
             try:
                 frame = pd.read_parquet(path)
             except Exception as error:  # pyarrow raises several types for a file that is not parquet
-                problems.append({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": 0})
+                problems.append({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": expected})
+                continue
+            if len(frame) == 0:
+                problems.append(no_rows(path, expected))
                 continue
             sha = fingerprint(path)
             for index, row in enumerate(frame.to_dict("records")):
@@ -116,6 +121,10 @@ class ScienceQA(Benchmark):
             )
             if not isinstance(test_ids, list):
                 raise ValueError(f"pid_splits.json: 'test' must be a list of problem ids, not {test_ids!r}"[:200])
+            if not problems_file or not test_ids:
+                listed = "pid_splits.json lists no 'test' problem" if splits_path.is_file() else "no problem is 'test'"
+                empty = "problems.json holds no problems" if not problems_file else listed
+                raise ValueError(f"{empty} (expected {EXPECTED_ROWS} test questions with an image)")
         except (ValueError, UnicodeDecodeError, OSError, KeyError, TypeError) as error:
             return Loaded(
                 (),
@@ -134,7 +143,7 @@ class ScienceQA(Benchmark):
             problem = problems_file.get(pid)
             if not isinstance(problem, dict):
                 bad = Media("image", f"scienceqa/{pid}", None)
-                why = "absent from problems.json" if problem is None else "not an object"
+                why = "absent from problems.json" if pid not in problems_file else f"is {_json(problem)}, not an object"
                 questions.append(
                     Question(
                         f"scienceqa/{pid}",
@@ -170,8 +179,8 @@ class ScienceQA(Benchmark):
         fields = tuple((name, str(row.get(name, ""))) for name in self.breakdowns)
         choices = row.get("choices")
         try:
-            if isinstance(choices, (str, bytes)) or choices is None:
-                raise ValueError(f"choices must be a list, not {choices!r}")
+            if isinstance(choices, (str, bytes, dict)) or not hasattr(choices, "__len__"):
+                raise ValueError(f"choices must be a list, not {choices!r}"[:200])
             options = lettered([str(c) for c in list(choices)])
             answer = integral(row["answer"], "answer")
             if not 0 <= answer < len(options) or len(options) < 2:
@@ -194,6 +203,12 @@ class ScienceQA(Benchmark):
             fields=fields,
             error=error,
         )
+
+
+def _json(value) -> str:
+    """A value read from JSON as JSON writes it (``null``, ``"text"``), cut short."""
+    written = json.dumps(value)
+    return written if len(written) <= 60 else written[:57] + "..."
 
 
 def _count_note(count: int) -> tuple[str, ...]:

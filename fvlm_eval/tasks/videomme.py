@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from fvlm_eval.media import MediaError, safe_join
 from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
+from fvlm_eval.tasks.rows import no_rows
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
 PARQUET = "videomme/test-00000-of-00001.parquet"
@@ -116,6 +117,8 @@ class VideoMME(Benchmark):
                     },
                 ),
             )
+        if len(frame) == 0:
+            return Loaded((), (), (no_rows(path, EXPECTED_ROWS),))
         notes = (
             [] if len(frame) == EXPECTED_ROWS else [f"{len(frame)} rows, expected {EXPECTED_ROWS}: an older revision?"]
         )

@@ -285,6 +285,19 @@ def test_scienceqa_split_lists_a_problem_twice_or_one_that_is_not_there(tmp_path
     assert "not an object" in questions["scienceqa/5"].error
 
 
+def test_scienceqa_choices_given_as_an_object_or_a_null_problem_are_named_failures(tmp_path):
+    write_scienceqa(tmp_path, "original")
+    problems = json.loads((tmp_path / "scienceqa/problems.json").read_text())
+    problems["1"]["choices"] = {"West Virginia": 0, "Louisiana": 1}  # not its keys as options
+    problems["5"] = None
+    (tmp_path / "scienceqa/problems.json").write_text(json.dumps(problems))
+    questions = by_id(get_benchmark("scienceqa").load(tmp_path).questions)
+    dict_choices = questions["scienceqa/1"]
+    assert dict_choices.error.startswith("malformed row problems.json[1]: choices must be a list, not {")
+    assert dict_choices.options == () and dict_choices.gold is None
+    assert questions["scienceqa/5"].error == "problems.json[5]: test problem is null, not an object"
+
+
 def test_scienceqa_splits_of_the_wrong_shape_are_a_problem(tmp_path):
     write_scienceqa(tmp_path, "original")
     (tmp_path / "scienceqa/pid_splits.json").write_text(json.dumps({"test": 5}))

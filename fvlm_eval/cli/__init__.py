@@ -29,7 +29,9 @@ def _message(error: BaseException, command: str = "") -> tuple[str, int]:
     if code is not None:
         return str(error), code
     if isinstance(error, OSError) and error.errno is not None:
-        where = f" {error.filename}" if error.filename else ""
+        from fvlm_eval.media import shown  # a name of thousands of characters stays one readable line
+
+        where = f" {shown(str(error.filename))}" if error.filename else ""
         kept = "; records written before this are kept (rerun the same command to resume)" if command == "run" else ""
         return f"cannot read or write{where}: {error.strerror}{kept}", ExitCode.FAILED
     return "", 0

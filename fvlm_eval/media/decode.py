@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fvlm_eval.media import MediaError
+from fvlm_eval.media import MediaError, media_problem, shown
 from fvlm_eval.media.decoded import Decoded, decoded_frames
+from fvlm_eval.media.frame_numbers import frame_numbers, gaps_said
 from fvlm_eval.media.pyav import decode_video_pyav
 from fvlm_eval.media.sampling import frame_indices
 from fvlm_eval.types import Clip, Media, Sampling
@@ -66,7 +67,7 @@ def _decode_video(path: Path, sampling: Sampling, bound) -> Decoded:
         return decode_video_pyav(path, sampling, bound)
     if decoder.startswith("decord"):
         return decode_video_decord(path, sampling, bound)
-    raise MediaError(f"cannot decode {path.name}: neither PyAV (pip install av) nor decord is installed")
+    raise MediaError(f"cannot decode {shown(path.name)}: neither PyAV (pip install av) nor decord is installed")
 
 
 # decord finds a frame by seeking to the keyframe before it and decoding forward (its own index of
@@ -117,7 +118,7 @@ def decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = "
         raise
     except Exception as error:  # decord.DECORDError is not a RuntimeError
         raise MediaError(
-            f"cannot decode {path.name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+            f"cannot decode {shown(path.name)}: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
         ) from error
     return decoded_frames(frames, unique, indices, n_frames, fps, note)
 
@@ -140,31 +141,42 @@ def _decode_gif(path: Path, sampling: Sampling, bound) -> Decoded:
     except MediaError:
         raise
     except Exception as error:
-        raise MediaError(f"cannot read GIF {path.name}: {type(error).__name__}: {error}") from error
+        raise MediaError(f"cannot read GIF {shown(path.name)}: {type(error).__name__}: {error}") from error
     return decoded_frames(np.stack(frames), unique, indices, n_frames, GIF_FPS, note)
 
 
 def _decode_frame_folder(folder: Path, sampling: Sampling, bound, fps: float) -> Decoded:
-    """A folder of 1-based numbered frames (``00001.jpg``) recorded at ``fps``."""
+    """A folder of 1-based numbered frames (``00001.jpg``) recorded at ``fps``: frame k is the file
+    numbered k, at (k - 1) / fps (0-based where a frame 0 is there). Numbers missing inside the run are
+    said in the note, and a sampled frame that falls on one shows the nearest frame held."""
     from PIL import Image
 
     if not folder.is_dir():
-        raise MediaError(f"frame folder {folder.name} is missing")
+        raise MediaError(f"frame folder {shown(folder.name)} is missing")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
-    indices, note = frame_indices(sampling, len(files), fps, bound, first_index=1)
+    numbered, first_index, gaps = frame_numbers(folder, files)
+    n_frames = numbered[-1][0] - first_index + 1 if numbered else 0
+    indices, note = frame_indices(sampling, n_frames, fps, bound, first_index=first_index)
     unique = sorted(set(indices))
-    frames = []
+    held = [number for number, _ in numbered]
+    frames, stand_ins = [], []
     for index in unique:
-        numbered = folder / f"{index:05d}{files[0].suffix}"
-        path = numbered if numbered.is_file() else files[index - 1]
+        at = bisect.bisect_left(held, index)
+        if at == len(held) or held[at] != index:  # a missing number: the nearest frame held (the earlier on a tie)
+            at = at - 1 if at == len(held) or (at > 0 and index - held[at - 1] <= held[at] - index) else at
+            stand_ins.append(index)
+        path = numbered[at][1]
         try:
             with Image.open(path) as image:
                 frames.append(_rgb(image))
         except Exception as error:
-            raise MediaError(f"cannot read frame {path.name} of {folder.name}: {error}") from error
+            raise MediaError(f"cannot read frame {shown(path.name)} of {shown(folder.name)}: {error}") from error
     if len({frame.shape for frame in frames}) != 1:
-        raise MediaError(f"frames of {folder.name} differ in size")
-    return decoded_frames(np.stack(frames), unique, indices, len(files), fps, note, first_index=1)
+        raise MediaError(f"frames of {shown(folder.name)} differ in size")
+    if gaps:
+        gaps_note = gaps_said(folder, gaps, n_frames, first_index, stand_ins)
+        note = f"{note}; {gaps_note}" if note else gaps_note
+    return decoded_frames(np.stack(frames), unique, indices, n_frames, fps, note, first_index=first_index)
 
 
 def _decode_image(media: Media) -> Decoded:
@@ -176,30 +188,38 @@ def _decode_image(media: Media) -> Decoded:
             frame = _rgb(image)
     except Exception as error:
         reason = re.sub(r"<[^>]* at 0x[0-9a-fA-F]+>", "the image bytes", str(error))  # no memory addresses in records
-        raise MediaError(f"cannot read image {media.key}: {type(error).__name__}: {reason}") from error
+        raise MediaError(f"cannot read image {shown(media.key)}: {type(error).__name__}: {reason}") from error
     return Decoded(frame[None], (0,), (0,), None, 1, None, None, "image")
 
 
 def decode(media: Media, sampling: Sampling) -> Decoded:
     """The sampled frames of ``media``; raises ``MediaError`` with the reason."""
     if media.kind == "image":
-        if media.data is None and (media.path is None or not Path(media.path).is_file()):
-            raise MediaError(f"image {media.path or media.key} is missing")
+        try:
+            missing = media.data is None and (media.path is None or not Path(media.path).is_file())
+        except OSError as error:
+            raise MediaError(media_problem(Path(media.path), error)) from error
+        if missing:
+            raise MediaError(f"image {shown(media.path or media.key, 200)} is missing")
         return _decode_image(media)
     if media.path is None:
-        raise MediaError(f"{media.key} has no path")
+        raise MediaError(f"{shown(media.key)} has no path")
     path = Path(media.path)
     where = f" (looked in {', '.join(media.looked_in)})" if media.looked_in else ""
+    try:
+        there = path.is_dir() if media.kind == "frame_folder" else path.is_file()
+    except OSError as error:  # ENAMETOOLONG and the like raise where a plain absence answers False
+        raise MediaError(media_problem(path, error)) from error
     if media.kind == "frame_folder":
-        if not path.is_dir():
-            raise MediaError(f"frame folder {path.name} is missing{where}")
+        if not there:
+            raise MediaError(f"frame folder {shown(path.name)} is missing{where}")
         decoded = _decode_frame_folder(path, sampling, media.bound, media.folder_fps or 3.0)
     else:
-        if not path.is_file():
-            raise MediaError(f"video {path.name} is missing{where}")
+        if not there:
+            raise MediaError(f"video {shown(path.name)} is missing{where}")
         decoded = _decode_video(path, sampling, media.bound)
     if len(decoded.frames) == 0:
-        raise MediaError(f"{media.key} gave no frames")
+        raise MediaError(f"{shown(media.key)} gave no frames")
     return decoded
 
 
@@ -209,7 +229,7 @@ def load_clip(media: Media, sampling: Sampling, transform) -> Clip:
     try:
         frames = transform(decoded.frames, decoded.kind)
     except Exception as error:
-        raise MediaError(f"cannot prepare the frames of {media.key}: {type(error).__name__}: {error}") from error
+        raise MediaError(f"cannot prepare the frames of {shown(media.key)}: {type(error).__name__}: {error}") from error
     return Clip(
         media.key,
         "image" if decoded.kind == "image" else "video",

@@ -34,7 +34,9 @@ from fvlm_eval.files import write_bytes_atomic
 from fvlm_eval.media.decode import video_decoder
 from fvlm_eval.types import Clip, Media, Sampling
 
-FORMAT = 1
+# 2: webm/mkv cut short sampled over their stated duration, frame folders indexed by their frames' numbers
+# (entries decoded before either could hold other frames of such media)
+FORMAT = 2
 UNREPAIRABLE = "corrupt-unrepairable"  # a corrupt entry that could not be removed: the cache is read-only
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import bisect
+import re
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fvlm_eval.media import MediaError
+from fvlm_eval.media import MediaError, shown
 from fvlm_eval.media.decoded import Decoded, decoded_frames
 from fvlm_eval.media.sampling import frame_indices
 from fvlm_eval.types import Sampling
@@ -28,6 +29,10 @@ from fvlm_eval.types import Sampling
 PYAV_STRATEGIES = ("auto", "stream", "seek")
 SEEK_COST_FRAMES = 8  # a seek (demuxer seek, decoder flush, a keyframe to decode) costs about this many frames
 DEFAULT_GOP_FRAMES = 250  # x264's default; too long a guess only streams until two keyframes are seen
+# A container with no frame count (webm, mkv) still states a duration; a cut-off download keeps it. Its
+# packets falling short of it by more than this is a truncation (less is rounding, the last frame's
+# duration, an audio track a little longer than the video): the larger of a second, two frames, 1%.
+SHORT_BY_SECONDS, SHORT_BY_FRAMES, SHORT_BY_SHARE = 1.0, 2, 0.01
 
 
 class _PtsUnreliable(Exception):
@@ -46,6 +51,7 @@ class _Layout:
     constant_rate: bool  # timestamps and frame count agree: frame i is at pts (pts of frame 0) + i * ticks
     keyframes: list[int] | None  # the keyframes' indices, where the packets had to be counted anyway
     counted: bool  # the packets were read to count them (the container is no longer at the start)
+    short: tuple[float, float, int] | None = None  # (seconds stated, seconds held, frames held) of a truncated one
 
 
 def _pyav_open(path: Path):
@@ -54,7 +60,7 @@ def _pyav_open(path: Path):
     container = av.open(str(path))
     if not container.streams.video:
         container.close()
-        raise MediaError(f"cannot decode {path.name}: it holds no video stream")
+        raise MediaError(f"cannot decode {shown(path.name)}: it holds no video stream")
     stream = container.streams.video[0]
     stream.codec_context.thread_count = 1  # the decoding workers are processes
     return container, stream
@@ -71,7 +77,7 @@ def _pyav_layout(container, stream) -> _Layout:
         return _Layout(stream.frames, fps, ticks, constant, None, False)
     # No count or no duration in the container (webm, mkv): count the packets, without decoding them;
     # their timestamps tell whether the rate is constant and where the keyframes are.
-    n_frames, low, high, key_pts, all_pts = 0, None, None, [], True
+    n_frames, low, high, key_pts, all_pts, last_duration = 0, None, None, [], True, 0
     for packet in container.demux(stream):
         if not packet.size:
             continue
@@ -81,12 +87,38 @@ def _pyav_layout(container, stream) -> _Layout:
             all_pts = False
             continue
         low = pts if low is None or pts < low else low
-        high = pts if high is None or pts > high else high
+        if high is None or pts > high:
+            high, last_duration = pts, packet.duration or 0
         if packet.is_keyframe:
             key_pts.append(pts)
     constant = all_pts and ticks > 0 and n_frames > 0 and abs((high - low) - (n_frames - 1) * ticks) < 0.75 * ticks
     keyframes = sorted({round((pts - low) / ticks) for pts in key_pts}) if constant and key_pts else None
-    return _Layout(stream.frames or n_frames, fps, ticks, constant, keyframes, True)
+    if stream.frames:
+        return _Layout(stream.frames, fps, ticks, constant, keyframes, True)
+    # Only the packets count the frames: a file cut short holds fewer than its stated duration asks for.
+    # Sampled over the stated length, as a stated frame count is (the frames past the end repeat the last).
+    stated = _stated_seconds(container, stream)
+    held = n_frames / fps
+    if high is not None and stream.time_base:  # its timeline's end, however its rate varies
+        held = max(held, float((high - min(low, 0) + (last_duration or ticks)) * stream.time_base))
+    if stated is None or stated - held <= max(SHORT_BY_SECONDS, SHORT_BY_FRAMES / fps, SHORT_BY_SHARE * stated):
+        return _Layout(n_frames, fps, ticks, constant, keyframes, True)
+    stated_frames = n_frames + round((stated - held) * fps)
+    return _Layout(stated_frames, fps, ticks, constant, keyframes, True, (stated, held, n_frames))
+
+
+def _stated_seconds(container, stream) -> float | None:
+    """The duration the file states for its video: the stream's own DURATION tag (Matroska), else a
+    Matroska/WebM segment's (which may include a slightly longer audio track); None when it states none.
+    Other containers' durations are not taken: FFmpeg may estimate them from the bitrate."""
+    for key, value in (stream.metadata or {}).items():
+        if key.upper().startswith("DURATION"):
+            match = re.fullmatch(r"\s*(\d+):(\d\d):(\d\d(?:\.\d*)?)\s*", str(value))
+            if match:
+                return int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
+    if "matroska" in (container.format.name or "") and container.duration and container.duration > 0:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return None
 
 
 class _PyAVReader:
@@ -286,7 +318,7 @@ def decode_video_pyav(
     except Exception as error:
         where = f" after frame {readers[-1].position}" if readers and readers[-1].position is not None else ""
         raise MediaError(
-            f"cannot decode {path.name}: {stage}{where} (the file may be damaged or cut short): "
+            f"cannot decode {shown(path.name)}: {stage}{where} (the file may be damaged or cut short): "
             f"{type(error).__name__}: {error}"
         ) from error
     finally:
@@ -296,11 +328,15 @@ def decode_video_pyav(
             stats.update(readers[0].stats, fallback=len(readers) > 1)
             stats["decoded"] = sum(reader.stats["decoded"] for reader in readers)
     if frames is None:
-        raise MediaError(f"cannot decode {path.name}: it holds no frames")
-    if missing:  # the container announced more frames than it holds
-        short = (
-            f"{path.name} claims {layout.n_frames} frames but holds {end + 1}: "
-            f"frames {missing[0]}-{missing[-1]} repeat its last frame ({end})"
-        )
+        raise MediaError(f"cannot decode {shown(path.name)}: it holds no frames")
+    short = None
+    if layout.short is not None:  # no frame count, and fewer packets than its stated duration holds
+        stated, held, held_frames = layout.short
+        short = f"{shown(path.name)} claims {stated:.1f} s but holds {held:.1f} s ({held_frames} frames)"
+    elif missing:  # the container announced more frames than it holds
+        short = f"{shown(path.name)} claims {layout.n_frames} frames but holds {end + 1}"
+    if missing:
+        short += f": frames {missing[0]}-{missing[-1]} repeat its last frame ({end})"
+    if short:
         note = f"{note}; {short}" if note else short
     return decoded_frames(frames, unique, indices, layout.n_frames, layout.fps, note)

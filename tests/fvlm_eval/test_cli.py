@@ -105,6 +105,14 @@ def test_a_flag_that_changes_nothing_in_the_run_is_said(capsys, model_dir, data,
     assert code == 0 and "note:" not in output
 
 
+def test_an_unwritable_path_of_thousands_of_characters_is_one_short_line(capsys, model_dir, data, tmp_path):
+    long = tmp_path / ("y" * 400)
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", model_dir, "--output-dir", long)
+    (line,) = output.strip().splitlines()
+    assert code == 1 and line.startswith("error: cannot read or write ") and "characters): File name too long" in line
+    assert len(line) < 300
+
+
 def test_cuda_on_a_machine_without_it(capsys, model_dir, data):
     import torch
 

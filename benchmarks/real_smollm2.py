@@ -525,8 +525,10 @@ def write_questions(
     returned): ``scienceqa``, ``<data_dir>/scienceqa/ScienceQA-IMG/test-00000-of-00001.parquet``, each
     question with the same tiny PNG (``fixtures.png_bytes(0)``); ``tempcompass`` (its multi-choice parquet, the
     options written in the question, the answer ``"X. text"``) or ``mlvu`` (the official per-task JSON, the
-    answer the option's text; knowledge in ``1_plotQA.json``, sums in ``4_count.json``), every question on the
-    same short video (whatever it shows, fVLM's visual tokens are zero in the measurement folder)."""
+    answer the option's text; knowledge in ``1_plotQA.json``, sums in ``4_count.json``), each question on a
+    video of its own, every one the same short clip (whatever it shows, fVLM's visual tokens are zero in the
+    measurement folder): 90 independent questions, as the chance test counts them, not 90 on one video,
+    which it counts as one (a video's questions may be answered alike)."""
     if layout != "scienceqa":
         return _write_video_layout(Path(data_dir), question_rows(placement, seed), layout)
     import pandas as pd
@@ -547,35 +549,45 @@ def _write_video_layout(data_dir: Path, rows: list[dict], layout: str) -> Path:
 
     if layout == "tempcompass":
         base = data_dir / "tempcompass"
-        write_video(base / "videos" / f"{VIDEO_ID}.mp4", VIDEO_FRAMES)
+        clip = write_video(base / "videos" / f"{VIDEO_ID}.mp4", VIDEO_FRAMES)
         records = []
-        for row in rows:
+        for number, row in enumerate(rows):
             lines = [f"{LETTERS[i]}. {choice}" for i, choice in enumerate(row["choices"])]
             question = "\n".join([row["question"], *lines])
+            video = _same_clip(clip, number)
             records.append(
-                {"video_id": VIDEO_ID, "question": question, "answer": lines[row["answer"]], "dim": row["subject"]}
+                {"video_id": video, "question": question, "answer": lines[row["answer"]], "dim": row["subject"]}
             )
         write_parquet(base / "multi-choice" / "test-00000-of-00001.parquet", records)
         return data_dir
     if layout == "mlvu":
         base = data_dir / "mlvu" / "MLVU"
         for subject, stem in MLVU_FILES.items():
-            write_video(base / "video" / stem / f"{VIDEO_ID}.mp4", VIDEO_FRAMES)
+            clip = write_video(base / "video" / stem / f"{VIDEO_ID}.mp4", VIDEO_FRAMES)
             records = [
                 {
-                    "video": f"{VIDEO_ID}.mp4",
+                    "video": f"{_same_clip(clip, number)}.mp4",
                     "duration": VIDEO_FRAMES / 10,
                     "question": row["question"],
                     "candidates": row["choices"],
                     "answer": row["choices"][row["answer"]],
                     "question_type": stem.split("_", 1)[1],
                 }
-                for row in rows
+                for number, row in enumerate(rows)
                 if row["subject"] == subject
             ]
             write_json(base / "json" / f"{stem}.json", records)
         return data_dir
     raise ValueError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+
+
+def _same_clip(clip: Path, number: int) -> str:
+    """The id of question ``number``'s own video: ``clip`` under another name beside it (a hard link)."""
+    name = f"{VIDEO_ID}_{number:03d}"
+    twin = clip.with_name(f"{name}{clip.suffix}")
+    if not twin.exists():
+        os.link(clip, twin)
+    return name
 
 
 def gold_histogram(placement: str, seed: int = 0) -> dict[str, int]:

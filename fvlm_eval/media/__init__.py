@@ -67,6 +67,15 @@ def media_problem(path: Path, error: OSError) -> str:
     return f"cannot look at {shown(Path(path).name)}: {error.strerror or error}"
 
 
+def present(path: Path, test: str = "exists") -> bool:
+    """``path.exists()`` (or ``is_file``, ``is_dir``: ``test``); where looking fails otherwise than "not there" (a
+    folder that cannot be read: EACCES), a ``MediaError`` naming it, which fails that question, not the run."""
+    try:
+        return bool(getattr(Path(path), test)())
+    except OSError as error:
+        raise MediaError(media_problem(path, error)) from error
+
+
 def safe_join(root: Path, relative: str) -> Path:
     """``root / relative``, refusing a path that leaves ``root`` by its own ``..`` or absolute parts, and one
     the system would refuse as too long (a ``MediaError``: "file name too long", the name shortened).

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fvlm_eval.media import MediaError, safe_join
+from fvlm_eval.media import MediaError, present, safe_join
 from fvlm_eval.tasks.base import (
     Benchmark,
     DataMissing,
@@ -132,7 +132,7 @@ class MVBench(Benchmark):
             media_path, looked_in = _find_media(root / "video", (main, precut), video)
             kind = (
                 "frame_folder"
-                if media_path.is_dir() or (not media_path.exists() and not Path(video).suffix)
+                if present(media_path, "is_dir") or (not present(media_path) and not Path(video).suffix)
                 else "video"
             )
             media = Media(kind, key, str(media_path), bound=bound, folder_fps=FRAME_FOLDER_FPS, looked_in=looked_in)
@@ -196,6 +196,6 @@ def _find_media(video_root: Path, folders: tuple[str, str], video: str) -> tuple
     places = list(dict.fromkeys([*folders, *(f"{EXTRA_FOLDER}/{f}" for f in folders), EXTRA_FOLDER]))
     candidates = [safe_join(video_root, f"{place}/{video}") for place in places]
     for candidate in candidates:
-        if candidate.exists():
+        if present(candidate):
             return candidate, ()
     return candidates[0], tuple(f"video/{place}/" for place in places)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from fvlm_eval.media import safe_join
+from fvlm_eval.media import present, safe_join
 from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, fingerprint, unique_ids
 from fvlm_eval.types import LETTERS, Media, Question
 
@@ -130,7 +130,7 @@ def find_video(folder: Path, subfolder: str, name: str, suffixes: tuple[str, ...
     frame cache holds it) and the places looked in, relative to ``folder`` (the benchmark's folder)."""
     videos = folder / subfolder if subfolder else folder
     candidates = [safe_join(videos, f"{name}{suffix}") for suffix in suffixes]
-    found = next((c for c in candidates if c.is_file()), None)
+    found = next((c for c in candidates if present(c, "is_file")), None)
     if found is not None:
         return found, ()
     return candidates[0], tuple(str(c.relative_to(folder)) for c in candidates)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from fvlm_eval.media import MediaError, safe_join
+from fvlm_eval.media import MediaError, present, safe_join
 from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
 from fvlm_eval.tasks.rows import no_rows
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
@@ -192,7 +192,7 @@ def _options(raw) -> tuple[tuple[Option, ...], str | None]:
 def _find_video(root: Path, video_id: str) -> Path:
     """``data/<videoID>`` with the first suffix that exists (else ``.mp4``: decoding says it is missing)."""
     candidates = [safe_join(root, f"data/{video_id}{suffix}") for suffix in VIDEO_SUFFIXES]
-    return next((c for c in candidates if c.is_file()), candidates[0])
+    return next((c for c in candidates if present(c, "is_file")), candidates[0])
 
 
 _TIMING = re.compile(r"^\s*(\d+):(\d\d):(\d\d)[,.](\d+)\s*-->\s*(\d+):(\d\d):(\d\d)[,.](\d+)")

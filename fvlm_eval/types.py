@@ -13,6 +13,9 @@ ClozeFraming = Literal["plain", "chat"]
 CLOZE_FRAMINGS = ("plain", "chat")
 NEUTRAL_PROMPT = "Answer:"  # what PMI conditions an option's text on when there is no question (and no media)
 SamplingPolicy = Literal["segment_midpoints", "uniform", "fps", "fps_spread"]
+# The settings.json keys that name the model of a run: one output folder holds one model's runs (``run`` refuses
+# another's, ``report`` says when an older folder mixes them)
+MODEL_IDENTITY = ("family", "model_sha256", "dtype")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
-from fvlm_eval.files import not_a_folder
+from fvlm_eval.files import not_a_folder, read_json
 from fvlm_eval.protocols import CIRCULAR, GENERATED
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
@@ -19,6 +19,7 @@ from fvlm_eval.reports.printable import printable
 from fvlm_eval.summarize import circular_unparseable, summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import BENCHMARKS, get_benchmark
+from fvlm_eval.types import MODEL_IDENTITY
 
 
 def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], Summary]:
@@ -79,6 +80,8 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
                 accuracy={**summary.accuracy, circular: circular_unparseable(summary.accuracy[circular], records)}
             )
         found[(benchmark, mode)] = (summary, loaded)
+    if warnings is not None:
+        warnings.extend(_models_mixed(run, [loaded.folder for _, loaded in found.values()]))
     if not found:
         hint = (
             " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
@@ -87,6 +90,24 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
             f"{run}: no <benchmark>/<mode>/summary.json under it{hint}; is it the --output-dir of `fvlm-eval run`?"
         )
     return found
+
+
+def _models_mixed(run: Path, folders: list[Path]) -> list[str]:
+    """A warning when the ``<benchmark>/<mode>`` folders of one run were made by different models (another
+    checkpoint, family or dtype: folders written before ``run`` refused that), else none."""
+    made: dict[tuple, list[str]] = {}
+    for folder in folders:
+        try:
+            settings = read_json(folder / "settings.json")
+        except RecordError:
+            continue  # missing or unreadable: warned about where the folder is read
+        if isinstance(settings, dict):
+            key = tuple(str(settings.get(k)) for k in MODEL_IDENTITY)
+            made.setdefault(key, []).append(f"{folder.parent.name}/{folder.name}")
+    if len(made) < 2:
+        return []
+    groups = "; ".join(f"{', '.join(where)} ({key[0]}, sha256 {key[1][:12]}, {key[2]})" for key, where in made.items())
+    return [f"{run}: its runs were made by {len(made)} different models ({groups}): they are shown as one run"]
 
 
 def _disagreement(path: Path, stated: dict, computed: Summary) -> list[str]:

@@ -16,13 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-from fvlm_eval.errors import ExitCode, FvlmEvalError
+from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError
 from fvlm_eval.files import read_json, write_json_atomic
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, latest_by_id, read_records, write_records
 from fvlm_eval.summarize import summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import Benchmark
+from fvlm_eval.types import MODEL_IDENTITY
 
 SAMPLES = "samples.jsonl"
 
@@ -191,7 +192,28 @@ def check_settings(folder: Path, current: dict) -> None:
                 f"{folder} holds records ({', '.join(recorded)}) but no settings.json, so what made them is unknown; "
                 "use another --output-dir, or remove those record files to score again"
             )
+        _one_model(folder, current)
         write_json_atomic(path, current)
+
+
+def _one_model(folder: Path, current: dict) -> None:
+    """Refuse a new ``<benchmark>/<mode>`` folder in an output folder whose other runs another model made (another
+    checkpoint, family or dtype): a report would show them side by side as one run."""
+    output = folder.parent.parent
+    for other in sorted(output.glob("*/*/settings.json")):
+        if other.parent == folder:
+            continue
+        try:
+            settings = read_json(other)
+        except RecordError:
+            continue  # unreadable: said where it is read
+        differ = [k for k in MODEL_IDENTITY if isinstance(settings, dict) and settings.get(k) != current.get(k)]
+        if differ:
+            shown = "; ".join(f"{k} {str(settings.get(k))[:12]!r} vs {str(current.get(k))[:12]!r}" for k in differ)
+            raise RunRefused(
+                f"{output} holds another model's runs ({other.parent.relative_to(output)}: {shown}): one output "
+                "folder holds one model's; use another --output-dir"
+            )
 
 
 def record_files(folder: Path) -> list[Path]:

@@ -716,3 +716,15 @@ def test_a_benchmark_scored_as_the_mean_of_its_categories_shows_that_mean_and_sa
 
     row = next(r for r in csv.DictReader(io.StringIO(csv_text(report))) if r["row"] == "run coarse_fine [reference]")
     assert float(row["accuracy"]) == pytest.approx(cell["accuracy"], abs=0.01)
+
+
+def test_a_run_folder_that_mixes_models_is_said(tmp_path):
+    """Written before `run` refused it: another family's (or checkpoint's, or dtype's) runs in one output folder,
+    shown as one run without a word."""
+    run = write_run(tmp_path / "run", [True] * 3, mode="coarse_only")
+    write_run(tmp_path / "run", [False] * 3, mode="coarse_fine", family="smolvlm")
+    (warning,) = build([run], []).to_json()["warnings"]
+    assert warning == (
+        f"{run}: its runs were made by 2 different models (videomme/coarse_fine (smolvlm, sha256 None, bfloat16); "
+        "videomme/coarse_only (fvlm, sha256 None, bfloat16)): they are shown as one run"
+    )

@@ -192,6 +192,26 @@ def test_records_without_their_settings_are_not_adopted_by_another_run(full_run,
     assert not (folder / "settings.json").exists()
 
 
+def test_another_models_run_is_refused_in_a_folder_of_one_model(model_dir, data, tmp_path):
+    """Another checkpoint's MVBench beside this one's ScienceQA in one output folder: report showed them as one run."""
+    from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
+    from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
+
+    other = tmp_path / "other-model"
+    save_model_folder(tiny_model(seed=1), other, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
+    output = tmp_path / "run"
+    first = dataclasses.replace(settings(data, output, limit=1), benchmarks=("scienceqa",), modes=("coarse_only",))
+    assert run(first, fvlm(model_dir), progress=False).exit_code == 0
+    second = dataclasses.replace(first, benchmarks=("mvbench",))
+    with pytest.raises(RunRefused) as refused:
+        run(second, fvlm(other), progress=False)
+    message = str(refused.value)
+    assert message.startswith(f"{output} holds another model's runs (scienceqa/coarse_only: model_sha256 '")
+    assert message.endswith("): one output folder holds one model's; use another --output-dir")
+    assert not (output / "mvbench").exists() or not any((output / "mvbench").glob("*/settings.json"))
+    assert run(second, fvlm(model_dir), progress=False).exit_code == 0  # the same model: another benchmark is fine
+
+
 def test_a_held_folder_is_refused_naming_the_holder(full_run, model_dir, data):
     output, _ = full_run
     lock = FolderLock(output / "scienceqa" / "coarse_only").acquire()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
+from fvlm_eval.models.base import ModelLoadError
 from fvlm_eval.types import NEUTRAL_PROMPT, Option
 
 TOKEN_CACHE = 512  # questions whose token ids are kept (a SmolVLM2 video question holds thousands)
@@ -39,6 +41,25 @@ class Tokenized:
         return tuple(full[len(self.prompt) :] for full in self.fulls)
 
 
+def _probed(tokenizer, render: Callable[[str, str | None], str], marker: str) -> tuple[str, str]:
+    """The template rendered around ``marker`` (as the user's text and as the answer, and up to the answer), or
+    a ``ModelLoadError`` naming the template when it cannot render or drops the text it is given."""
+    folder = Path(str(getattr(tokenizer, "name_or_path", "") or "."))
+    where = folder / "chat_template.jinja" if (folder / "chat_template.jinja").is_file() else "its chat template"
+    try:
+        rendered, opened = render(marker, marker), render(marker, None)
+    except Exception as error:  # jinja's syntax and runtime errors, a template that raises on purpose
+        raise ModelLoadError(
+            f"{where}: cannot be used as the chat template ({type(error).__name__}: {error})"
+        ) from error
+    if rendered.count(marker) < 2 or marker not in opened:
+        raise ModelLoadError(
+            f"{where}: cannot be used as the chat template: it drops the text it is given (it renders "
+            f"{' '.join(rendered.split())[:60]!r})"
+        )
+    return rendered, opened
+
+
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -55,10 +76,9 @@ class ChatTokens:
         self.render = render
         self.pad_id = tokenizer.pad_token_id
         marker = "\u2063"
-        rendered = render(marker, marker)
+        rendered, opened = _probed(tokenizer, render, marker)
         self.suffix = tuple(self.encode(rendered[rendered.rindex(marker) + 1 :]))
         # What the template puts between the generation prompt and the assistant's text (SmolVLM2: a space).
-        opened = render(marker, None)
         self.answer_lead = rendered[len(opened) : rendered.rindex(marker)] if rendered.startswith(opened) else ""
         self._cache: OrderedDict[tuple, Tokenized] = OrderedDict()
 

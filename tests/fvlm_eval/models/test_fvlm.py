@@ -370,3 +370,23 @@ def test_on_cpu_an_image_batch_is_twice_a_videos(model, tokenizer):
         16,
         16,
     )
+
+
+def test_a_chat_template_that_cannot_be_used_is_one_line_naming_it(model_dir, tmp_path):
+    """A garbage or broken chat_template.jinja failed as "an unexpected error: ValueError: substring not found"."""
+    import shutil
+
+    from fvlm_eval.models import load_model
+    from fvlm_eval.models.base import ModelLoadError
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    template = folder / "chat_template.jinja"
+    for text, said in (
+        ("garbage", "cannot be used as the chat template: it drops the text it is given (it renders 'garbage')"),
+        ("{% for m in messages %}{{ m.content }", "cannot be used as the chat template (TemplateSyntaxError: "),
+    ):
+        template.write_text(text)
+        with pytest.raises(ModelLoadError) as raised:
+            load_model(str(folder), device="cpu")
+        assert str(raised.value).startswith(f"{template}: {said}")

@@ -38,6 +38,7 @@ from fvlm_eval.run.options import (
     check_options,
     choose_modes,
     device_argument,
+    folder_argument,
     frame_cache_folder,
     from_cli,
     in_memory_arguments,
@@ -85,6 +86,14 @@ class Evaluation:
     exit_code: int = 0
     messages: tuple[str, ...] = ()
     output_dir: Path | None = None
+
+    def __iter__(self):
+        """The results, one per (benchmark, mode) (``for result in evaluation``: not the ``__getitem__`` fallback,
+        which asked for result 0)."""
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
 
     def __getitem__(self, key: tuple[str, str]) -> BenchmarkResult:
         for result in self.results:
@@ -162,9 +171,9 @@ def evaluate(
         boolean(argument, value)
     path_argument("data_dir", data_dir)
     if output_dir is not None:
-        path_argument("output_dir", output_dir)
+        folder_argument("output_dir", output_dir)
     if frame_cache is not None and not isinstance(frame_cache, bool):
-        path_argument("frame_cache", frame_cache)
+        folder_argument("frame_cache", frame_cache)
     for argument, value in (("name", name), ("family", family)):
         text_argument(argument, value)
     device = device_argument(device)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterable
 
 from fvlm_eval import tasks
-from fvlm_eval.errors import SettingsError
+from fvlm_eval.errors import FvlmEvalError, SettingsError
 from fvlm_eval.protocols import GENERATED, known_protocols
 
 _ARGUMENT_OF_FLAG = {"mode": "modes", "no-frame-cache": "frame_cache"}
@@ -191,6 +191,23 @@ def path_argument(argument: str, value, empty_ok: bool = False) -> None:
         raise SettingsError(f"{argument}={value!r}: must be a path (text or pathlib.Path)")
     if not empty_ok and not str(value).strip():
         raise SettingsError(f"{argument} is empty", f"{_FLAG_OF.get(argument, argument)} is empty")
+
+
+class FolderUnusable(FvlmEvalError):
+    """A folder argument where no folder can be: it, or a folder above it, is a file (exit 1, as the write that
+    would fail: "cannot read or write")."""
+
+
+def folder_argument(argument: str, value) -> None:
+    """``value`` must be a path where a folder is or can be made: neither it nor any folder above it a file
+    (``mkdir`` would raise NotADirectoryError deep in a run, a raw OSError through the Python API)."""
+    path_argument(argument, value)
+    for place in (Path(value), *Path(value).parents):
+        if place.exists():
+            if not place.is_dir():
+                what = "a file, not a folder" if place == Path(value) else f"{place} is a file, not a folder"
+                raise FolderUnusable(f"cannot read or write {value}: {what}")
+            return
 
 
 def text_argument(argument: str, value) -> None:

@@ -100,6 +100,7 @@ def test_an_in_memory_model_scores_as_the_cli_on_its_saved_folder(capsys, model_
     assert (
         evaluation.accuracy("mvbench", "autoregressive") == evaluation[("mvbench", "autoregressive")].headline.accuracy
     )
+    assert list(evaluation) == list(evaluation.results) and len(evaluation) == 4  # `for r in evaluation` raised
 
 
 def test_records_in_memory_leave_no_folder_and_a_rerun_resumes(model_dir, data, tmp_path, tokenizer, monkeypatch):
@@ -358,3 +359,21 @@ def test_finite_weights_are_told_apart_even_when_their_sum_overflows():
     assert finite(torch.full((4,), 3e38)) and finite(torch.arange(5))  # sum inf, every value finite; integers
     assert not finite(torch.tensor([1.0, float("nan")])) and not finite(torch.tensor([float("-inf"), 1.0]))
     assert not finite(torch.tensor([float("inf"), float("-inf")]).to(torch.bfloat16))
+
+
+def test_a_folder_argument_where_a_file_is_is_one_error_not_an_os_error(data, tmp_path, tokenizer):
+    """evaluate(output_dir=<a file>) raised a raw NotADirectoryError from deep in the run."""
+    from fvlm_eval.errors import FvlmEvalError
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    common = {"tokenizer": tokenizer, "data_dir": data, "progress": False}
+    for argument, value, said in (
+        ("output_dir", blocked, f"cannot read or write {blocked}: a file, not a folder"),
+        ("output_dir", blocked / "out", f"cannot read or write {blocked / 'out'}: {blocked} is a file, not a folder"),
+        ("frame_cache", blocked / "c", f"cannot read or write {blocked / 'c'}: {blocked} is a file, not a folder"),
+    ):
+        with pytest.raises(FvlmEvalError) as raised:
+            evaluate(tiny_model(), "scienceqa", **{"output_dir": tmp_path / "run", **common, argument: value})
+        assert str(raised.value).startswith(said) and raised.value.exit_code == 1
+    assert not (tmp_path / "run").exists()

@@ -226,7 +226,7 @@ def summarize_records(
         for found_flags in all_flags.values():
             found_flags.append(
                 f"{unreadable or 'the'} questions of {len(problems)} unreadable annotation file(s) are not in "
-                "this accuracy"
+                "this accuracy (no record of them: the coverage counts them as failed)"
             )
     coverage = Coverage(
         scored=len(records) - len(failures),

@@ -168,7 +168,21 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
             measured_at = {p.step for p in line}
             if not line:
                 continue
-            best.append(_best(benchmark, mode, protocol, line, records))
+            mixed = [d for a, b in zip(present, present[1:]) for d in settings_differ(a, b, benchmark, mode)]
+            if mixed:  # no ranking of checkpoints that are not comparable (nor a halves check of one)
+                best.append(
+                    {
+                        "benchmark": benchmark,
+                        "mode": mode,
+                        "protocol": protocol,
+                        "checkpoints": len(line),
+                        "step": None,
+                        "refused": f"the checkpoints were made with other settings ({'; '.join(dict.fromkeys(mixed))})",
+                        "settings_differ": True,
+                    }
+                )
+            else:
+                best.append(_best(benchmark, mode, protocol, line, records))
             shared, _ = shared_questions({s: r for s, r in records.items() if s in measured_at}, protocol)
             split = (
                 split_halves(
@@ -179,7 +193,7 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                     },
                     protocol,
                 )
-                if len(line) > 1
+                if len(line) > 1 and not mixed
                 else {}
             )
             if split:

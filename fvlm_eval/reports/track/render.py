@@ -37,6 +37,8 @@ def best_line(row: dict) -> str:
     """The best step of one (benchmark, mode, protocol) in words, or why none is named."""
     measured = row.get("measured")
     sizes = ", ".join(f"step {step}: {counted(n, 'question')}" for step, n in (measured or {}).items())
+    if row["step"] is None and row.get("settings_differ"):
+        return f"no best step on `{row['protocol']}`: {row['refused']}; run them with the same settings to compare them"
     if row["step"] is None:
         return (
             f"no best step on `{row['protocol']}`: {row['refused']} ({sizes}); run them on the same questions "

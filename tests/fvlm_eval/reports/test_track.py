@@ -258,6 +258,9 @@ def test_checkpoints_made_with_other_settings_are_said_and_not_compared(capsys, 
     report = json.loads((tmp_path / "out/track.json").read_text())
     (pair,) = [p for p in report["pairs"] if p["protocol"] == "reference"]
     assert pair["n"] is None and pair["settings_differ"] == [said]
+    # nor ranked: it named step 200 "best" across the runs it had just called not comparable
+    assert f"no best step on reference: the checkpoints were made with other settings ({said})" in output
+    assert "best step 200" not in output and not report["halves"]
     assert (
         f"| 200 → 400 | reference | n/a | n/a | n/a | n/a | n/a | n/a | not compared: settings differ ({said}) |"
         in (tmp_path / "out/track.md").read_text()

@@ -98,7 +98,7 @@ def read_spec(folder: Path | None) -> ModelSpec:
     if config.get("model_type") in ("smolvlm", "idefics3") and not any(key in config for key in ("llm", "dino")):
         raise CheckpointError(
             f"{path}: a SmolVLM model's config (model_type {config['model_type']!r}), not fVLM's: "
-            "use --family smolvlm, or leave --family out"
+            "fvlm-eval run tells the family from it (leave --family out); export-checkpoint makes fVLM folders only"
         )
     known = {"llm", "dino", "query_dim", "visual_scale", "deep_query"}
     return ModelSpec(
@@ -143,7 +143,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             "(a pickle that could run code); only weights are loaded"
         ) from error
     except Exception as error:  # torch raises many types for a non-checkpoint file
-        reason = shortened(str(error), 200)
+        reason = shortened(str(error), 200) or ("it is empty" if path.stat().st_size == 0 else "cut short?")
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {reason}"
         ) from error

@@ -124,7 +124,12 @@ def export_checkpoint(
 
     checkpoint, folder = Path(checkpoint), Path(folder)
     if not checkpoint.is_file():
-        raise CheckpointError(f"{checkpoint}: no such checkpoint file")
+        what = (
+            "a folder, not a checkpoint file (give the weights file in it)"
+            if checkpoint.is_dir()
+            else "no such checkpoint file"
+        )
+        raise CheckpointError(f"{checkpoint}: {what}")
     beside = checkpoint.parent / "config.json"
     source = Path(config) if config is not None else beside if beside.is_file() else None
     if source is not None:

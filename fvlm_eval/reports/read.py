@@ -133,7 +133,8 @@ def run_names(runs: list[Path]) -> list[str]:
     control character told apart."""
     paths = [Path(r).resolve() for r in runs]
     if len(set(paths)) < len(paths):
-        raise ReportError("the same run folder is given twice")
+        twice = next(Path(r) for r, p in zip(runs, paths) if paths.count(p) > 1)
+        raise ReportError(f"the same run folder is given twice: {twice}")
     depth = 1
     while True:
         names = ["/".join(p.parts[-depth:]) for p in paths]

@@ -255,6 +255,8 @@ def test_a_training_checkpoint_becomes_a_model_folder(capsys, tmp_path):
     code = main(["export-checkpoint", str(tmp_path / "missing.pt"), str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 1 and "missing.pt: no such checkpoint file" in err and "Traceback" not in err
+    code = main(["export-checkpoint", str(tmp_path), str(tmp_path / "x")])  # a folder given for the file
+    assert code == 1 and "a folder, not a checkpoint file (give the weights file in it)" in capsys.readouterr().err
     code = main(["export-checkpoint", str(checkpoint), str(tmp_path / "y")])  # no config: the 135M shape does not fit
     err = capsys.readouterr().err
     assert code == 1 and "does not match the fVLM architecture" in err and "Traceback" not in err

@@ -99,6 +99,14 @@ def test_non_checkpoint_files_are_clear_errors(tmp_path, name, content):
         load_fvlm(path, device="cpu")
 
 
+def test_an_empty_pt_file_says_so(tmp_path):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(
+        CheckpointError, match=r"empty\.pt is not a readable PyTorch checkpoint: EOFError: it is empty$"
+    ):
+        load_fvlm(tmp_path / "empty.pt", device="cpu")
+
+
 def test_a_plain_pickle_is_a_clear_error_cut_at_a_word(tmp_path):
     import pickle
     import warnings
@@ -225,7 +233,9 @@ def test_a_pickle_that_runs_code_is_refused_and_never_run(tmp_path):
 def test_a_smolvlm_folder_given_as_fvlm_says_so(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "smolvlm", "text_config": {}}))
     save_file({"x": torch.zeros(1)}, str(tmp_path / "model.safetensors"))
-    with pytest.raises(CheckpointError, match="a SmolVLM model's config .* use --family smolvlm"):
+    with pytest.raises(
+        CheckpointError, match=r"a SmolVLM model's config .* \(leave --family out\); export-checkpoint makes fVLM"
+    ):
         load_fvlm(tmp_path, device="cpu")
 
 

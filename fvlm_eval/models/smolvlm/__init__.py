@@ -57,9 +57,9 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
     try:
         image_processor = image_processor_class().from_pretrained(folder)
     except Exception as error:
-        raise ModelLoadError(
-            f"{folder}/preprocessor_config.json: cannot load the image processor ({first_line(error)})"
-        ) from error
+        named = next((n for n in ("preprocessor_config.json", "processor_config.json") if n in str(error)), None)
+        where = f"{folder}/{named}" if named else f"{folder}"  # the file the error is about, not a guess
+        raise ModelLoadError(f"{where}: cannot load the image processor ({first_line(error)})") from error
     settings = read_settings(folder, config, image_processor)
     try:
         model, info = SmolVLMForConditionalGeneration.from_pretrained(

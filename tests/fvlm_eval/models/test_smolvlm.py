@@ -408,6 +408,17 @@ def test_missing_files_are_named(tmp_path, folder):
         smolvlm.load(str(tmp_path / "nothing" / "here"), torch.device("cpu"), torch.float32)
 
 
+@pytest.mark.parametrize("name", ["processor_config.json", "preprocessor_config.json"])
+def test_an_unreadable_processor_file_is_the_one_named(tmp_path, folder, name):
+    """A garbage processor_config.json was blamed on preprocessor_config.json."""
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    (copy / name).write_text("garbage")
+    with pytest.raises(ModelLoadError) as raised:
+        smolvlm.load(str(copy), torch.device("cpu"), torch.float32)
+    assert str(raised.value).startswith(f"{copy / name}: cannot load the image processor (")
+
+
 @pytest.mark.parametrize("damage", ["missing", "more layers"])
 def test_weights_that_do_not_match_the_config_are_refused(tmp_path, folder, damage):
     """transformers would initialise absent weights at random and go on; the harness refuses to score that."""

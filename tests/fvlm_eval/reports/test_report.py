@@ -131,7 +131,7 @@ def test_runs_with_the_same_folder_name_keep_their_own_rows(tmp_path):
     report = build([first, second], [])
     assert report.to_json()["main"]["a/cx1 coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(30.0)
     assert report.to_json()["main"]["b/cx1 coarse_fine [reference]"]["videomme"]["accuracy"] == pytest.approx(10.0)
-    with pytest.raises(ReportError, match="the same run folder is given twice"):
+    with pytest.raises(ReportError, match="the same run folder is given twice: "):
         build([first, first], [])
 
 

@@ -195,10 +195,17 @@ def _canonical(row: object) -> str:
         return repr(row)
 
 
-def coverage_counts(benchmark: Benchmark, questions: tuple[Question, ...]) -> dict[str, tuple[int, int, int]]:
-    """category -> (questions found, of them unusable, expected)."""
+def coverage_counts(
+    benchmark: Benchmark, questions: tuple[Question, ...], unreadable_media: frozenset[str] = frozenset()
+) -> dict[str, tuple[int, int, int]]:
+    """category -> (questions found, of them unusable, expected); unusable: a question that failed to load,
+    or whose media (by key) is in ``unreadable_media``."""
     found = Counter(q.field_dict().get(benchmark.category_field, "?") for q in questions)
-    bad = Counter(q.field_dict().get(benchmark.category_field, "?") for q in questions if q.error)
+    bad = Counter(
+        q.field_dict().get(benchmark.category_field, "?")
+        for q in questions
+        if q.error or q.media.key in unreadable_media
+    )
     expected = benchmark.expected()
     return {
         name: (found.get(name, 0), bad.get(name, 0), expected.get(name, 0))

@@ -115,22 +115,22 @@ def verify(
             if benchmark.sampling.policy != "fps"
             else Sampling("fps", 2, fps=benchmark.sampling.fps)
         )
-        unreadable = []
+        unreadable, bad_keys = [], set()
         with _probe_bar(benchmark.name, len(media), progress) as advance:
             for key, clip, _, _ in decoded(media, check, _as_is, workers, None):
                 if isinstance(clip, str):
                     unreadable.append(f"{key}: {clip}")
+                    bad_keys.add(key)
                 advance(unreadable)
     else:
-        unreadable = [
-            f"{m.key}: missing" for m in media if m.data is None and (m.path is None or not Path(m.path).exists())
-        ]
+        bad_keys = {m.key for m in media if m.data is None and (m.path is None or not Path(m.path).exists())}
+        unreadable = [f"{m.key}: missing" for m in media if m.key in bad_keys]
     notes = tuple(n for n in loaded.notes if not n.startswith("duplicate question id"))
     return Verification(
         benchmark.name,
         len(questions),
         sum(benchmark.expected().values()),
-        coverage_counts(benchmark, questions),
+        coverage_counts(benchmark, questions, frozenset(bad_keys)),
         tuple(problems),
         tuple(unreadable),
         notes,
@@ -204,7 +204,8 @@ def print_verification(result: Verification, console=None) -> None:
     for category, (found, bad, expected) in result.categories.items():
         style = "red" if found < expected or bad else ""
         table.add_row(Text(category), str(found), str(bad), str(expected), style=style)
-    table.add_row("total", str(result.questions), str(len(result.problems)), str(result.expected), style="bold")
+    unusable = sum(bad for _, bad, _ in result.categories.values())  # the column's sum, as the rows count
+    table.add_row("total", str(result.questions), str(unusable), str(result.expected), style="bold")
     console.print(table)
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False)

@@ -145,6 +145,10 @@ def test_hub_source_is_pinned_with_its_config_and_mirror():
 
 def test_prepare_verifies_counts_per_type_and_names_unreadable_media(data):
     result = verify(get_benchmark("nextqa"), data, workers=0)
-    assert result.categories["TN"] == (2, 0, 1492) and result.categories["DO"] == (3, 2, 600)
+    assert result.categories["TN"] == (2, 0, 1492) and result.categories["DO"] == (
+        3,
+        3,
+        600,
+    )  # its unreadable video too
     assert [u.split(":")[0] for u in result.unreadable] == ["nextqa/9999999999"]
     assert len(result.problems) == 2 and not result.complete

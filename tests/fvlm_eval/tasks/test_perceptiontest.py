@@ -134,7 +134,7 @@ def test_hub_source_is_pinned_with_its_config_and_mirror():
 
 def test_prepare_verifies_counts_and_names_unreadable_media(data):
     result = verify(get_benchmark("perceptiontest"), data, workers=0)
-    assert result.categories == {"validation": (10, 2, 19140)}
+    assert result.categories == {"validation": (10, 4, 19140)}  # 2 failed to load, 2 with unreadable videos
     assert sorted(u.split(":")[0] for u in result.unreadable) == [
         "perceptiontest/video_5555",
         "perceptiontest/video_9999",

@@ -124,3 +124,32 @@ def test_fetch_says_not_found_when_no_mirror_has_it(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     with pytest.raises(RepositoryNotFoundError, match="lmms-eval/NExTQA"):
         fetch(get_benchmark("nextqa"), tmp_path)
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_a_missing_video_makes_its_questions_unusable_in_the_table_and_the_total_sums_the_column(tmp_path, probe):
+    """prepare printed "unreadable ... missing" under a table whose unusable column said 0 for that category, and
+    a total that counted problems, not questions."""
+    import io
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from fvlm_eval.tasks import get_benchmark, write_fixtures
+    from fvlm_eval.tasks.prepare import print_verification, verify
+
+    data = write_fixtures(tmp_path / "data")
+    task = get_benchmark("mvbench")
+    first = next(q for q in task.load(data).questions if q.error is None and q.media.path)
+    Path(first.media.path).unlink()
+    result = verify(task, data, probe=probe, workers=0)
+    category = first.field_dict()[task.category_field]
+    questions = task.load(data).questions
+    in_category = [q for q in questions if q.field_dict()[task.category_field] == category]
+    affected = sum(1 for q in in_category if q.error or q.media.key == first.media.key)
+    assert result.categories[category][1] == affected >= 1
+    buffer = io.StringIO()
+    print_verification(result, Console(file=buffer, width=200))
+    (total,) = [line for line in buffer.getvalue().splitlines() if " total " in line]
+    numbers = [cell.strip() for cell in total.replace("│", "|").split("|") if cell.strip()]
+    assert numbers[0] == "total" and numbers[2] == str(sum(bad for _, bad, _ in result.categories.values()))

@@ -156,6 +156,9 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
     rows = points(checkpoints)
     keys = sorted({(c, m) for ck in checkpoints for (c, m) in ck.summaries})
     best, pairs, halves = [], [], []
+    differ_of = {  # consecutive checkpoints' settings that differ, read once per pair: (benchmark, mode, step)
+        (b, m, x.step): settings_differ(x, y, b, m) for b, m in keys for x, y in _consecutive(checkpoints, b, m)
+    }
     for benchmark, mode in keys:
         present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
         records = {c.step: c.records.get((benchmark, mode), {}) for c in present}
@@ -168,7 +171,7 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
             measured_at = {p.step for p in line}
             if not line:
                 continue
-            mixed = [d for a, b in zip(present, present[1:]) for d in settings_differ(a, b, benchmark, mode)]
+            mixed = [d for a in present[:-1] for d in differ_of[(benchmark, mode, a.step)]]
             if mixed:  # no ranking of checkpoints that are not comparable (nor a halves check of one)
                 best.append(
                     {
@@ -200,7 +203,7 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                 halves.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, **split})
             for before, after in zip(present, present[1:]):
                 missing = [c.step for c in (before, after) if c.step not in measured_at]
-                differ = settings_differ(before, after, benchmark, mode)
+                differ = differ_of[(benchmark, mode, before.step)]
                 if missing or differ:  # a run that did not measure the protocol (a plain run has no circular_*),
                     pairs.append(  # or made with other frames, prompt, dtype ...: no pair
                         {
@@ -229,15 +232,20 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                 )
     warnings = [f"step {c.step}: {w}" for c in checkpoints for w in c.warnings]
     for benchmark, mode in keys:
-        present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
-        for before, after in zip(present, present[1:]):
-            differ = settings_differ(before, after, benchmark, mode)
+        for before, after in _consecutive(checkpoints, benchmark, mode):
+            differ = differ_of[(benchmark, mode, before.step)]
             if differ:
                 warnings.append(
                     f"steps {before.step} and {after.step}: {benchmark} {mode} made with other settings "
                     f"({'; '.join(differ)}): their accuracies are not comparable, and they are not compared"
                 )
     return {"points": rows, "best": best, "pairs": pairs, "halves": halves, "warnings": warnings}
+
+
+def _consecutive(checkpoints: list[Checkpoint], benchmark: str, mode: str) -> list[tuple[Checkpoint, Checkpoint]]:
+    """The checkpoints that ran ``benchmark`` in ``mode``, paired each with the next (by step)."""
+    present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
+    return list(zip(present, present[1:]))
 
 
 def settings_differ(before: Checkpoint, after: Checkpoint, benchmark: str, mode: str) -> list[str]:

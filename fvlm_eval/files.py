@@ -58,7 +58,9 @@ def write_bytes_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        # the folder's real path: mkstemp gives back its name made absolute by text, which takes `link/../x`
+        # to the link's parent's x, a folder that is not the one `path` names (nor, maybe, any folder at all)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=os.path.realpath(path.parent))
     except OSError as error:
         raise OSError(error.errno, error.strerror, str(path)) from error
     try:

@@ -21,3 +21,16 @@ def test_json_holding_nan_is_refused_naming_the_file(tmp_path):
     (tmp_path / "summary.json").write_text('{"accuracy": NaN}')
     with pytest.raises(RecordError, match=r"summary\.json: not readable JSON .*NaN is not a JSON number"):
         read_json(tmp_path / "summary.json")
+
+
+def test_an_atomic_write_through_a_link_and_dotdot_lands_where_the_path_names(tmp_path, monkeypatch):
+    """`--output-dir link/../x`: mkstemp made its temporary file's name absolute by text (the link's parent's x),
+    and every write of the run failed with 'No such file or directory'."""
+    from fvlm_eval.files import write_bytes_atomic
+
+    (tmp_path / "deep" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "deep" / "a" / "b")
+    monkeypatch.chdir(tmp_path)
+    write_bytes_atomic("link/../x/file.txt", b"kept")
+    assert (tmp_path / "deep" / "a" / "x" / "file.txt").read_bytes() == b"kept"
+    assert not (tmp_path / "x").exists()

@@ -186,6 +186,8 @@ def compare_runs(
     significance_level(alpha)
     max_drop = drop_in_points(max_drop)
     base_runs, cur_runs = _runs(baseline, "baseline"), _runs(current, "current")
+    if Path(baseline).resolve() == Path(current).resolve():  # a gate that compares a run with itself always passes
+        raise RegressUnusable(f"--baseline {baseline} and --current {current} are the same run folder")
     common = sorted(set(base_runs) & set(cur_runs))
     if not common:
         raise RegressUnusable(

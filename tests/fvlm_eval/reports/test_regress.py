@@ -391,3 +391,12 @@ def test_one_video_gives_no_certain_change_interval(tmp_path):
     regress(base, current, allow_underpowered=True)
     overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
     assert overall["delta"] == -100 and overall["ci95"] == [-100.0, 100.0]  # was [-100.0, -100.0]
+
+
+def test_a_run_compared_with_itself_is_not_comparable(tmp_path):
+    """`--baseline runs/x --current runs/./x` (or a link to it) passed: a CI gate on it always would."""
+    run = write_run(tmp_path / "a", [True] * 9)
+    (tmp_path / "link").symlink_to(run)
+    for other in (tmp_path / "a" / ".", tmp_path / "link"):
+        with pytest.raises(RegressUnusable, match="are the same run folder"):
+            regress(run, other)

@@ -33,6 +33,7 @@ from fvlm_eval.models.memory import adapter_for, unwrap
 from fvlm_eval.records import latest_by_id, read_records
 from fvlm_eval.run.folder import SAMPLES
 from fvlm_eval.run.options import (
+    at_home,
     boolean,
     check_benchmarks,
     check_options,
@@ -170,6 +171,9 @@ def evaluate(
     for argument, value in (("keep_records", keep_records), ("progress", progress), ("distributed", distributed)):
         boolean(argument, value)
     path_argument("data_dir", data_dir)
+    # `--output-dir=~/runs` (no shell expands ~ after =) made a folder named ~ here; every path is expanded
+    data_dir, output_dir, model = at_home(data_dir), at_home(output_dir), at_home(model)
+    frame_cache = frame_cache if isinstance(frame_cache, bool) else at_home(frame_cache)
     if output_dir is not None:
         folder_argument("output_dir", output_dir)
     if frame_cache is not None and not isinstance(frame_cache, bool):

@@ -132,7 +132,7 @@ def run(
     from fvlm_eval.reports.tables import print_run_tables
 
     _say_unused(benchmarks, subtitles, generate, max_new_tokens)
-    output = Path(output_dir) if output_dir else default_output(model)
+    output = Path(output_dir).expanduser() if output_dir else default_output(model)
     console = terminal.console()  # `run ... | head -1` goes on to the end; main says so once on stderr
     try:
         evaluation = evaluate(

@@ -42,7 +42,7 @@ UNREPAIRABLE = "corrupt-unrepairable"  # a corrupt entry that could not be remov
 
 def default_cache_dir() -> Path:
     if os.environ.get("FVLM_EVAL_FRAME_CACHE"):
-        return Path(os.environ["FVLM_EVAL_FRAME_CACHE"])
+        return Path(os.environ["FVLM_EVAL_FRAME_CACHE"]).expanduser()  # a quoted ~ is not the shell's to expand
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "fvlm-eval" / "frames"
 

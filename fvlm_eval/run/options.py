@@ -193,6 +193,15 @@ def path_argument(argument: str, value, empty_ok: bool = False) -> None:
         raise SettingsError(f"{argument} is empty", f"{_FLAG_OF.get(argument, argument)} is empty")
 
 
+def at_home(value):
+    """A path given as text or ``os.PathLike`` with a leading ``~`` expanded (the type kept); anything else as is."""
+    if isinstance(value, str) and value.startswith("~"):
+        return os.path.expanduser(value)
+    if isinstance(value, Path) and str(value).startswith("~"):
+        return value.expanduser()
+    return value
+
+
 class FolderUnusable(FvlmEvalError):
     """A folder argument where no folder can be: it, or a folder above it, is a file (exit 1, as the write that
     would fail: "cannot read or write")."""

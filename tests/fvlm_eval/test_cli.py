@@ -113,6 +113,22 @@ def test_an_unwritable_path_of_thousands_of_characters_is_one_short_line(capsys,
     assert len(line) < 300
 
 
+def test_a_quoted_tilde_is_the_home_folder_not_a_folder_named_tilde(capsys, model_dir, data, tmp_path, monkeypatch):
+    """`--output-dir=~/o` (no shell expands ~ after =) wrote into ./~/o; `--model='~/m'` failed for fVLM only."""
+    import shutil
+
+    home, here = tmp_path / "home", tmp_path / "here"
+    here.mkdir()
+    shutil.copytree(model_dir, home / "m")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    args = ["run", "scienceqa", "--data-dir", data, "--limit", "1", "--frames", "2"]
+    code, output = call(capsys, *args, "--model", "~/m", "--output-dir", "~/o", "--frame-cache", "~/fc")
+    assert code == 0 and (home / "o" / "scienceqa" / "coarse_fine" / "summary.json").is_file()
+    assert (home / "fc").is_dir() and not (here / "~").exists()
+    assert f"next: fvlm-eval report {home / 'o'}" in " ".join(output.split())
+
+
 def test_cuda_on_a_machine_without_it(capsys, model_dir, data):
     import torch
 

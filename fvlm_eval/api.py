@@ -33,6 +33,7 @@ from fvlm_eval.models.memory import adapter_for, unwrap
 from fvlm_eval.records import latest_by_id, read_records
 from fvlm_eval.run.folder import SAMPLES
 from fvlm_eval.run.options import (
+    apart_from_inputs,
     at_home,
     boolean,
     check_benchmarks,
@@ -176,6 +177,7 @@ def evaluate(
     frame_cache = frame_cache if isinstance(frame_cache, bool) else at_home(frame_cache)
     if output_dir is not None:
         folder_argument("output_dir", output_dir)
+        apart_from_inputs(output_dir, data_dir, model)
     if frame_cache is not None and not isinstance(frame_cache, bool):
         folder_argument("frame_cache", frame_cache)
     for argument, value in (("name", name), ("family", family)):

@@ -202,6 +202,24 @@ def at_home(value):
     return value
 
 
+def apart_from_inputs(output_dir, data_dir, model) -> None:
+    """Refuse an output folder that is the data folder (its ``<benchmark>/<mode>`` folders would go in beside the
+    benchmarks' own) or the model's folder, or inside it (the two flags swapped, or a model folder filled)."""
+    out = Path(output_dir).resolve()
+    model_folder = Path(model) if isinstance(model, (str, os.PathLike)) and Path(model).is_dir() else None
+    for argument, place, inside in (("data_dir", Path(data_dir), False), ("model", model_folder, True)):
+        if place is None:
+            continue
+        held = place.resolve()
+        if out == held or (inside and held in out.parents):
+            where = "is" if out == held else "is inside"
+            raise SettingsError(
+                f"output_dir={str(output_dir)!r} {where} {argument}={str(place)!r}: runs are written apart from it",
+                f"--output-dir {output_dir} {where} {_FLAG_OF.get(argument, '--' + argument)} {place}: runs are "
+                "written apart from it (the two swapped?)",
+            )
+
+
 class FolderUnusable(FvlmEvalError):
     """A folder argument where no folder can be: it, or a folder above it, is a file (exit 1, as the write that
     would fail: "cannot read or write")."""

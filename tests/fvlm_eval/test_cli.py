@@ -129,6 +129,16 @@ def test_a_quoted_tilde_is_the_home_folder_not_a_folder_named_tilde(capsys, mode
     assert f"next: fvlm-eval report {home / 'o'}" in " ".join(output.split())
 
 
+def test_an_output_folder_that_is_the_data_or_in_the_model_is_refused(capsys, model_dir, data):
+    """`--output-dir demo/data` wrote mvbench/coarse_fine/samples.jsonl in beside the benchmark's json/ and video/."""
+    args = ["run", "mvbench", "--data-dir", data, "--model", model_dir, "--limit", "1"]
+    code, output = call(capsys, *args, "--output-dir", data)
+    assert code == 2 and f"error: --output-dir {data} is --data-dir {data}: runs are written apart from it" in output
+    code, output = call(capsys, *args, "--output-dir", model_dir / "runs")
+    assert code == 2 and f"--output-dir {model_dir / 'runs'} is inside --model {model_dir}: runs are written" in output
+    assert not (data / "mvbench" / "coarse_fine").exists() and not (model_dir / "runs").exists()
+
+
 def test_cuda_on_a_machine_without_it(capsys, model_dir, data):
     import torch
 

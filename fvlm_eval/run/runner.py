@@ -10,6 +10,7 @@ files, and are joined by ``merge`` (``shards``).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from fvlm_eval.errors import ExitCode
 from fvlm_eval.interrupts import exit_code_of, now_stopping, stops_as_interrupts
@@ -17,7 +18,7 @@ from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.run.asking import with_blank_options_failed
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
 from fvlm_eval.run.settings import RunOutcome, RunSettings
-from fvlm_eval.tasks import Benchmark, get_benchmark
+from fvlm_eval.tasks import Benchmark, DataMissing, get_benchmark
 from fvlm_eval.types import Question
 
 
@@ -52,6 +53,19 @@ def run(settings: RunSettings, model: ModelAdapter, console=None, progress: bool
         return _run_benchmarks(settings, model, console, progress)
 
 
+def _data_dir_hint(data: Path, name: str) -> str:
+    """What to give as ``--data-dir`` instead, when the one given is a benchmark's own folder, a folder above the
+    data root, a file, or nothing at all (the common slips); else nothing."""
+    if not data.exists():
+        return f"; --data-dir {data} does not exist"
+    if data.is_file():
+        return f"; --data-dir {data} is a file, not the data folder"
+    if data.name == name:
+        return f"; {data} looks like the {name} folder itself: give the folder above it, --data-dir {data.parent}"
+    below = sorted(child for child in data.iterdir() if child.is_dir() and (child / name).is_dir())
+    return f"; it is in a folder below: --data-dir {below[0]}" if below else ""
+
+
 def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progress: bool) -> RunOutcome:
     from rich.console import Console
 
@@ -59,7 +73,10 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
     outcome = RunOutcome()
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)
-        loaded = benchmark.load(settings.data_dir)
+        try:
+            loaded = benchmark.load(settings.data_dir)
+        except DataMissing as missing:
+            raise DataMissing(f"{missing}{_data_dir_hint(Path(settings.data_dir), name)}") from missing
         for problem in loaded.problems:
             outcome.messages.append(
                 f"{name}: annotation file {problem['file']} cannot be read ({problem['error']}); "

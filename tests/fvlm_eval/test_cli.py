@@ -139,6 +139,19 @@ def test_an_output_folder_that_is_the_data_or_in_the_model_is_refused(capsys, mo
     assert not (data / "mvbench" / "coarse_fine").exists() and not (model_dir / "runs").exists()
 
 
+def test_a_data_folder_one_level_off_says_which_to_give(capsys, model_dir, data, tmp_path):
+    """`--data-dir data/mvbench` said only "expected data/mvbench/mvbench/json/<task>.json (run prepare)"."""
+    args = ["run", "mvbench", "--model", model_dir, "--output-dir", tmp_path / "out", "--data-dir"]
+    code, output = call(capsys, *args, data / "mvbench")
+    assert code == 1 and f"looks like the mvbench folder itself: give the folder above it, --data-dir {data}" in output
+    (tmp_path / "outer").mkdir()
+    (tmp_path / "outer" / "data").symlink_to(data)
+    code, output = call(capsys, *args, tmp_path / "outer")
+    assert code == 1 and f"it is in a folder below: --data-dir {tmp_path / 'outer' / 'data'}" in output
+    code, output = call(capsys, *args, tmp_path / "nowhere")
+    assert code == 1 and f"--data-dir {tmp_path / 'nowhere'} does not exist" in output
+
+
 def test_cuda_on_a_machine_without_it(capsys, model_dir, data):
     import torch
 

@@ -21,15 +21,20 @@ def stdout_closed_early() -> bool:
     return _closed_early
 
 
+def _to_devnull(stream) -> None:
+    """Point ``stream``'s descriptor at /dev/null: later writes, and Python's own flush at exit, cost nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind it (a test's capture): nothing to do
+        pass
+
+
 def _drop_stdout() -> None:
     global _closed_early
     _closed_early = True
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # no file descriptor behind sys.stdout (a test's capture): nothing to redirect
-        pass
+    _to_devnull(sys.stdout)
 
 
 class PipeSafeStdout:
@@ -80,12 +85,7 @@ class PipeSafeStderr:
 
     def _drop(self) -> None:
         self._closed = True
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):  # no descriptor (a test's capture): nothing to redirect
-            pass
+        _to_devnull(self._stream)
 
     def __getattr__(self, name: str):  # isatty, fileno, encoding...: those of the real stderr
         return getattr(self._stream, name)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fvlm_eval.media import MediaError, media_problem, shown
+from fvlm_eval.media import MediaError, present, shown
 from fvlm_eval.media.decoded import Decoded, decoded_frames
 from fvlm_eval.media.frame_numbers import frame_numbers, gaps_said
 from fvlm_eval.media.pyav import decode_video_pyav
@@ -195,21 +195,14 @@ def _decode_image(media: Media) -> Decoded:
 def decode(media: Media, sampling: Sampling) -> Decoded:
     """The sampled frames of ``media``; raises ``MediaError`` with the reason."""
     if media.kind == "image":
-        try:
-            missing = media.data is None and (media.path is None or not Path(media.path).is_file())
-        except OSError as error:
-            raise MediaError(media_problem(Path(media.path), error)) from error
-        if missing:
+        if media.data is None and (media.path is None or not present(media.path, "is_file")):
             raise MediaError(f"image {shown(media.path or media.key, 200)} is missing")
         return _decode_image(media)
     if media.path is None:
         raise MediaError(f"{shown(media.key)} has no path")
     path = Path(media.path)
     where = f" (looked in {', '.join(media.looked_in)})" if media.looked_in else ""
-    try:
-        there = path.is_dir() if media.kind == "frame_folder" else path.is_file()
-    except OSError as error:  # ENAMETOOLONG and the like raise where a plain absence answers False
-        raise MediaError(media_problem(path, error)) from error
+    there = present(path, "is_dir" if media.kind == "frame_folder" else "is_file")  # ENAMETOOLONG: a MediaError
     if media.kind == "frame_folder":
         if not there:
             raise MediaError(f"frame folder {shown(path.name)} is missing{where}")

@@ -11,15 +11,19 @@ def is_hub_id(source: str) -> bool:
     """``owner/name`` that is no local path; not when ``owner/`` is a local folder (``demo/modell``: a typo of a
     folder, sent to the hub, spent half a minute retrying before it failed)."""
     path = Path(source)
-    shaped = not str(source).startswith((".", "/", "~")) and str(source).count("/") == 1
-    return shaped and not path.exists() and not path.parent.is_dir()
+    return _shaped(source) and not path.exists() and not path.parent.is_dir()
+
+
+def _shaped(source: str) -> bool:
+    """``owner/name``: one slash, not a path that starts here, at the root or at home."""
+    return not str(source).startswith((".", "/", "~")) and str(source).count("/") == 1
 
 
 def not_found(source: str) -> str:
     """Why ``--model source`` names nothing: no such path, and not a hub id (or a hub id's shape whose owner
     is a local folder)."""
     parent = Path(source).parent
-    if str(source).count("/") == 1 and not str(source).startswith((".", "/", "~")) and parent.is_dir():
+    if _shaped(source) and parent.is_dir():
         return (
             f"--model {source}: no such file or folder ({parent}/ is a folder here, so it is read as a path, not "
             "fetched from the hub: a typo? To fetch the hub model of that name, run from another folder)"

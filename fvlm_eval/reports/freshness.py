@@ -47,12 +47,14 @@ MTIME_SLACK_S = 1.0  # file systems with coarse timestamps: a summary written in
 class RunFolder:
     """A ``<benchmark>/<mode>`` folder read by the one rule: ``records`` (id -> record, ``correct``
     recomputed, restricted to the summary's selection when there is one), ``summary`` (the parsed
-    ``summary.json``, or ``None``) and ``warnings`` (one line each, naming the file)."""
+    ``summary.json``, or ``None``), ``warnings`` (one line each, naming the file) and ``settings`` (the parsed
+    ``settings.json``, or ``None`` when it is missing or unreadable)."""
 
     folder: Path
     records: dict[str, Record]
     summary: dict | None
     warnings: list[str]
+    settings: dict | None = None
 
     @property
     def headline_protocol(self) -> str | None:
@@ -88,16 +90,18 @@ def no_records(folder: Path) -> str | None:
     )
 
 
-def _settings_problem(path: Path) -> str | None:
-    """The warning for a run folder whose ``settings.json`` is missing or unreadable, else ``None``: the records
-    are still read, but what made them (model, frames, dtype) cannot be told."""
+def _read_settings(path: Path) -> tuple[dict | None, str]:
+    """A run folder's ``settings.json`` (``None`` when it is missing or unreadable), and the warning for that:
+    the records are still read, but what made them (model, frames, dtype) cannot be told."""
     if not path.exists():
-        return f"{path}: missing, so the settings its records were made with are unknown"
+        return None, f"{path}: missing, so the settings its records were made with are unknown"
     try:
         settings = read_json(path)
     except RecordError as error:
-        return f"{error}; the settings its records were made with are unknown"
-    return None if isinstance(settings, dict) else f"{path}: not a settings object; the settings are unknown"
+        return None, f"{error}; the settings its records were made with are unknown"
+    if not isinstance(settings, dict):
+        return None, f"{path}: not a settings object; the settings are unknown"
+    return settings, ""
 
 
 def _selection(
@@ -174,9 +178,9 @@ def load_run_folder(folder: Path) -> RunFolder:
         warnings.append(missing_records)
     if samples.is_file() and not records:
         warnings.append(f"{samples}: holds no records; nothing is counted for this folder")
-    settings = _settings_problem(folder / SETTINGS) if samples.is_file() else None
-    if settings:
-        warnings.append(settings)
+    settings, unknown = _read_settings(folder / SETTINGS)
+    if unknown and samples.is_file():
+        warnings.append(unknown)
     selected = _selection(summary, records, samples, summary_path, warnings) if summary else None
     if selected is not None:
         missing = [i for i in selected if i not in records]
@@ -216,4 +220,4 @@ def load_run_folder(folder: Path) -> RunFolder:
             "that disagree with their pred and gold "
             f"(hand-edited?), e.g. {edited[0]}; recomputed from pred and gold"
         )
-    return RunFolder(folder, records, summary, warnings)
+    return RunFolder(folder, records, summary, warnings, settings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
-from fvlm_eval.files import not_a_folder, read_json
+from fvlm_eval.files import not_a_folder
 from fvlm_eval.protocols import CIRCULAR, GENERATED
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
@@ -81,7 +81,7 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
             )
         found[(benchmark, mode)] = (summary, loaded)
     if warnings is not None:
-        warnings.extend(_models_mixed(run, [loaded.folder for _, loaded in found.values()]))
+        warnings.extend(_models_mixed(run, [loaded for _, loaded in found.values()]))
     if not found:
         hint = (
             " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
@@ -92,18 +92,14 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
     return found
 
 
-def _models_mixed(run: Path, folders: list[Path]) -> list[str]:
+def _models_mixed(run: Path, folders: list[RunFolder]) -> list[str]:
     """A warning when the ``<benchmark>/<mode>`` folders of one run were made by different models (another
     checkpoint, family or dtype: folders written before ``run`` refused that), else none."""
     made: dict[tuple, list[str]] = {}
-    for folder in folders:
-        try:
-            settings = read_json(folder / "settings.json")
-        except RecordError:
-            continue  # missing or unreadable: warned about where the folder is read
-        if isinstance(settings, dict):
-            key = tuple(str(settings.get(k)) for k in MODEL_IDENTITY)
-            made.setdefault(key, []).append(f"{folder.parent.name}/{folder.name}")
+    for loaded in folders:
+        if loaded.settings is not None:  # missing or unreadable: warned about where the folder is read
+            key = tuple(str(loaded.settings.get(k)) for k in MODEL_IDENTITY)
+            made.setdefault(key, []).append(f"{loaded.folder.parent.name}/{loaded.folder.name}")
     if len(made) < 2:
         return []
     groups = "; ".join(f"{', '.join(where)} ({key[0]}, sha256 {key[1][:12]}, {key[2]})" for key, where in made.items())

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 
-from fvlm_eval.errors import RecordError
-from fvlm_eval.files import read_json
 from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS, compare_pair
 from fvlm_eval.reports.track.checkpoints import Checkpoint, Point, points
 from fvlm_eval.summarize import CATEGORY_MEAN, measure
@@ -252,15 +250,9 @@ def settings_differ(before: Checkpoint, after: Checkpoint, benchmark: str, mode:
     """The settings ``regress`` compares (frames, prompt, dtype ...) in which two checkpoints' runs of a benchmark
     and mode differ, as ``name 'a' vs 'b'``; none when either ``settings.json`` is missing or unreadable (its
     reading warned of that already)."""
-    found = []
-    for checkpoint in (before, after):
-        try:
-            settings = read_json(checkpoint.folder / benchmark / mode / "settings.json")
-        except (OSError, RecordError):
-            return []
-        if not isinstance(settings, dict):
-            return []
-        found.append(settings)
+    found = [before.settings.get((benchmark, mode)), after.settings.get((benchmark, mode))]
+    if found[0] is None or found[1] is None:
+        return []
     return [
         f"{n} {found[0].get(n)!r} vs {found[1].get(n)!r}"
         for n in COMPARED_SETTINGS

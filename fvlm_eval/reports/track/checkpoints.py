@@ -37,6 +37,7 @@ class Checkpoint:
     summaries: dict[tuple[str, str], Summary]  # computed from the records
     records: dict[tuple[str, str], dict[str, Record]] = field(default_factory=dict)  # id -> record, as counted
     warnings: tuple[str, ...] = ()  # what reading it said (a summary missing, stale, hand-edited ...)
+    settings: dict[tuple[str, str], dict | None] = field(default_factory=dict)  # each folder's settings.json
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def checkpoint(folder: Path) -> Checkpoint:
         raise TrackError(str(error)) from error
     summaries = {key: summary for key, (summary, _) in read.items()}
     records = {key: dict(loaded.records) for key, (_, loaded) in read.items()}
+    settings = {key: loaded.settings for key, (_, loaded) in read.items()}
     steps = {
         whole_step(summary.manifest["step"], folder / benchmark / mode / "summary.json")
         for (benchmark, mode), summary in summaries.items()
@@ -127,7 +129,7 @@ def checkpoint(folder: Path) -> Checkpoint:
             "one run folder is one checkpoint"
         )
     if steps:
-        return Checkpoint(steps.pop(), folder, "manifest", summaries, records, tuple(warnings))
+        return Checkpoint(steps.pop(), folder, "manifest", summaries, records, tuple(warnings), settings)
     step = step_from_name(folder.name)
     if step is not None and step > LARGEST_STEP:
         raise TrackError(f"{folder}: the step in its name, {step}, is larger than {LARGEST_STEP}: not a training step")
@@ -136,7 +138,7 @@ def checkpoint(folder: Path) -> Checkpoint:
             f"{folder}: no training step: neither its manifest (fvlm-eval run --step N; a run without a "
             "summary.json yet has none) nor its name (step_9000, checkpoint-9000, ckpt9000, ...) gives one"
         )
-    return Checkpoint(step, folder, "folder name", summaries, records, tuple(warnings))
+    return Checkpoint(step, folder, "folder name", summaries, records, tuple(warnings), settings)
 
 
 def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from fvlm_eval import models
+from fvlm_eval import models, terminal
 from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, SettingsError
 from fvlm_eval.models import ModelLoadError, detect_family, family_module, resolve_device
 from fvlm_eval.models.fvlm_folder import ExportRefused, export_checkpoint, save_model_folder
@@ -157,8 +157,6 @@ def evaluate(
     ``on_interrupt``: Ctrl-C re-raises ``KeyboardInterrupt`` (records so far kept) or returns
     exit code 130.
     """
-    from rich.console import Console
-
     chosen = check_benchmarks(benchmarks)
     check_options(protocol, generate, circular, sampling, dtype)
     if modes is not None and not names(modes, "modes"):
@@ -229,7 +227,7 @@ def evaluate(
                 )
             run_settings["shard"] = launch.shard
             device = torchrun.device_for(launch, device)
-    console = console or Console()
+    console = console or terminal.console()
     if isinstance(model, (str, Path)) and family is not None and family not in models.FAMILIES:
         why = models.PLUGINS.unusable(family) or f"choose from {', '.join(models.FAMILIES)}"
         raise SettingsError(f"family={family!r}: {why}", f"--family {family}: {why}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+from fvlm_eval import terminal
 from fvlm_eval.models import DEFAULT_MODEL, FAMILIES, detect_family, write_tiny_model
 from fvlm_eval.tasks import BENCHMARKS, with_fixtures
 
@@ -25,7 +26,6 @@ def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> 
     """The demo; ``only``: these benchmarks (each must have a synthetic copy), else every one that has."""
     import shlex
 
-    from rich.console import Console
     from rich.markup import escape
 
     from fvlm_eval.models import load_model
@@ -43,7 +43,7 @@ def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> 
         raise SettingsError(
             f"--benchmark {unknown[0]}: the demo has no synthetic copy of it; choose from {', '.join(benchmarks)}"
         )
-    console = Console()
+    console = terminal.console()
     output_dir = Path(output_dir)
     data_dir = output_dir / "data"
     if not (data_dir / ".complete").is_file():

@@ -9,6 +9,7 @@ write beside them once old. Write errors propagate. JSON is strict both ways: wr
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import math
@@ -29,8 +30,21 @@ BYTE_ORDER_MARKS = (
 
 
 def not_a_folder(path: Path, missing: str = "no such folder") -> str:
-    """Why ``path``, given as a run folder, is not one, for its one-line error: a file, or nothing there."""
-    return "a file, not a run folder" if Path(path).exists() else missing
+    """Why ``path``, given as a run folder, is not one, for its one-line error: a file, a broken link, or nothing."""
+    return "a file, not a run folder" if Path(path).exists() else broken_link(Path(path)) or missing
+
+
+def broken_link(place: Path) -> str | None:
+    """What is wrong with ``place`` when it is a link that leads to nothing (it loops, or names what is not
+    there), for a one-line error; None for anything else."""
+    if not place.is_symlink() or place.exists():
+        return None
+    try:
+        os.stat(place)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return f"{place} is a link that leads back to itself"
+    return f"{place} is a link to {os.readlink(place)}, which does not exist (make it, or remove the link)"
 
 
 def wide_encoding(data: bytes) -> str | None:

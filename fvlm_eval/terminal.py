@@ -92,10 +92,13 @@ class PipeSafeStderr:
 
 
 def console():
-    """A rich Console on stdout that survives a closed pipe."""
+    """A rich Console on stdout that survives a closed pipe, and never breaks a line of text itself:
+    where stdout is not a terminal rich would wrap at 80 columns, mid-path, so a suggested command
+    copied from a log (``fvlm-eval report results/runs/...``) came out in two pieces. Tables keep
+    their width; a terminal wraps long lines on screen and copies them whole."""
     from rich.console import Console
 
-    return Console(file=PipeSafeStdout())
+    return Console(file=PipeSafeStdout(), soft_wrap=True)
 
 
 def echo(text: str = "") -> None:

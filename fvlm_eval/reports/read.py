@@ -8,6 +8,7 @@ readable records) is collected.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
@@ -127,7 +128,7 @@ def run_names(runs: list[Path]) -> list[str]:
     """A distinct, ``printable`` name per run: its folder's name, with as many parent folders as it takes to
     tell two runs apart (``a/step_9000`` and ``b/step_9000``); ``#2``, ``#3``... after a name that only a
     control character told apart."""
-    paths = [Path(r).resolve() for r in runs]
+    paths = [Path(os.path.realpath(r)) for r in runs]  # realpath: a link loop is no error here
     if len(set(paths)) < len(paths):
         twice = next(Path(r) for r, p in zip(runs, paths) if paths.count(p) > 1)
         raise ReportError(f"the same run folder is given twice: {twice}")

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from fvlm_eval import terminal
 from fvlm_eval.protocols import GENERATED, formulation_of, main_protocols
 from fvlm_eval.reports.cells import fmt
 from fvlm_eval.reports.printable import printable
@@ -139,7 +140,7 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
     """Per benchmark: one row per mode and protocol shown (the headline, the best cloze protocol,
     generated, circular: each with its formulation, 95% interval and chance); then coverage;
     then accuracy per category of the headline protocol."""
-    console = console or Console()
+    console = console or terminal.console()
     for benchmark in dict.fromkeys(b for b, _ in summaries):
         rows = []
         for (name, mode), summary in summaries.items():
@@ -252,7 +253,7 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
     """``fvlm-eval report`` in the terminal: per benchmark, every row of the main table. Runs are
     named R1, R2, ... and published figures P1, P2, ... (the legend beneath says which is which),
     so that no name is cut; the full text is in report.md."""
-    console = console or Console()
+    console = console or terminal.console()
     parts = report.row_parts
     codes, legend = {}, []
     for label in report.rows:

@@ -137,7 +137,7 @@ def lock_holders(path: Path) -> list[int]:
     proc = Path("/proc")
     if not (proc / "self" / "fd").is_dir():
         return []
-    target = str(Path(path).resolve())
+    target = os.path.realpath(path)
     found = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():

@@ -3,6 +3,7 @@ decoder, options, command line), written into every summary."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def manifest(benchmark: Benchmark, mode: str, settings: RunSettings, model: Mode
         "circular": settings.circular,
         "cloze_framing": settings.cloze_framing,
         "step": settings.step,
-        "data_dir": str(Path(settings.data_dir).resolve()),  # absolute: a report made elsewhere finds it
+        "data_dir": os.path.realpath(settings.data_dir),  # absolute: a report made elsewhere finds it
         "shard": settings.shard.name if settings.shard else None,
         "command_line": settings.command_line or " ".join(sys.argv),
         "python": platform.python_version(),

@@ -11,6 +11,7 @@ from typing import Iterable
 
 from fvlm_eval import tasks
 from fvlm_eval.errors import FvlmEvalError, SettingsError
+from fvlm_eval.files import broken_link
 from fvlm_eval.protocols import GENERATED, known_protocols
 
 _ARGUMENT_OF_FLAG = {"mode": "modes", "no-frame-cache": "frame_cache"}
@@ -205,12 +206,12 @@ def at_home(value):
 def apart_from_inputs(output_dir, data_dir, model) -> None:
     """Refuse an output folder that is the data folder (its ``<benchmark>/<mode>`` folders would go in beside the
     benchmarks' own) or the model's folder, or inside it (the two flags swapped, or a model folder filled)."""
-    out = Path(output_dir).resolve()
+    out = Path(os.path.realpath(output_dir))  # never raises (Path.resolve does on a link loop)
     model_folder = Path(model) if isinstance(model, (str, os.PathLike)) and Path(model).is_dir() else None
     for argument, place, inside in (("data_dir", Path(data_dir), False), ("model", model_folder, True)):
         if place is None:
             continue
-        held = place.resolve()
+        held = Path(os.path.realpath(place))
         if out == held or (inside and held in out.parents):
             where = "is" if out == held else "is inside"
             raise SettingsError(
@@ -230,6 +231,9 @@ def folder_argument(argument: str, value) -> None:
     (``mkdir`` would raise NotADirectoryError deep in a run, a raw OSError through the Python API)."""
     path_argument(argument, value)
     for place in (Path(value), *Path(value).parents):
+        broken = broken_link(place)  # mkdir would say "File exists", resolve() "Symlink loop"
+        if broken:
+            raise FolderUnusable(f"cannot read or write {value}: {broken}")
         if place.exists():
             if not place.is_dir():
                 what = "a file, not a folder" if place == Path(value) else f"{place} is a file, not a folder"

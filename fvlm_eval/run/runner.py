@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from fvlm_eval import terminal
 from fvlm_eval.errors import ExitCode
+from fvlm_eval.files import broken_link
 from fvlm_eval.interrupts import exit_code_of, now_stopping, stops_as_interrupts
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.run.asking import with_blank_options_failed
@@ -57,7 +59,7 @@ def _data_dir_hint(data: Path, name: str) -> str:
     """What to give as ``--data-dir`` instead, when the one given is a benchmark's own folder, a folder above the
     data root, a file, or nothing at all (the common slips); else nothing."""
     if not data.exists():
-        return f"; --data-dir {data} does not exist"
+        return f"; --data-dir {broken_link(data) or f'{data} does not exist'}"
     if data.is_file():
         return f"; --data-dir {data} is a file, not the data folder"
     if data.name == name:
@@ -67,9 +69,7 @@ def _data_dir_hint(data: Path, name: str) -> str:
 
 
 def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progress: bool) -> RunOutcome:
-    from rich.console import Console
-
-    console = console or Console()
+    console = console or terminal.console()
     outcome = RunOutcome()
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from fvlm_eval import terminal
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.media import MediaError
 from fvlm_eval.tasks import Benchmark, DataMissing
@@ -193,11 +194,10 @@ def status(benchmark: Benchmark, data_dir: Path) -> str:
 
 def print_verification(result: Verification, console=None) -> None:
     """The coverage table of a verified copy (found vs expected per category), its problems and its verdict."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = console or Console()
+    console = console or terminal.console()
     table = Table(title=f"{result.benchmark}: questions found vs expected")
     for column in ("category", "found", "unusable", "expected"):
         table.add_column(column, justify="left" if column == "category" else "right")

@@ -126,7 +126,7 @@ def test_a_quoted_tilde_is_the_home_folder_not_a_folder_named_tilde(capsys, mode
     code, output = call(capsys, *args, "--model", "~/m", "--output-dir", "~/o", "--frame-cache", "~/fc")
     assert code == 0 and (home / "o" / "scienceqa" / "coarse_fine" / "summary.json").is_file()
     assert (home / "fc").is_dir() and not (here / "~").exists()
-    assert f"next: fvlm-eval report {home / 'o'}" in " ".join(output.split())
+    assert f"next: fvlm-eval report {home / 'o'})" in output.splitlines()[-1]
 
 
 def test_an_output_folder_that_is_the_data_or_in_the_model_is_refused(capsys, model_dir, data):
@@ -137,6 +137,31 @@ def test_an_output_folder_that_is_the_data_or_in_the_model_is_refused(capsys, mo
     code, output = call(capsys, *args, "--output-dir", model_dir / "runs")
     assert code == 2 and f"--output-dir {model_dir / 'runs'} is inside --model {model_dir}: runs are written" in output
     assert not (data / "mvbench" / "coarse_fine").exists() and not (model_dir / "runs").exists()
+
+
+def test_a_link_that_leads_nowhere_is_named_wherever_a_folder_is_given(capsys, model_dir, data, tmp_path):
+    """A dangling --output-dir link said "File exists"; a link loop was "an unexpected error: RuntimeError:
+    Symlink loop" in run (output, frame cache), report and track; each is now one line saying which link."""
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone" / "out")
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    dangling = f"{tmp_path / 'dangling'} is a link to {tmp_path / 'gone' / 'out'}, which does not exist"
+    loop = f"{tmp_path / 'loop-a'} is a link that leads back to itself"
+    args = ["run", "scienceqa", "--data-dir", data, "--model", model_dir, "--limit", "1", "--frames", "2"]
+    for flags, said in (
+        (["--output-dir", tmp_path / "dangling"], dangling),
+        (["--output-dir", tmp_path / "dangling" / "sub"], dangling),
+        (["--output-dir", tmp_path / "loop-a"], loop),
+        (["--output-dir", tmp_path / "out", "--frame-cache", tmp_path / "loop-a"], loop),
+    ):
+        code, output = call(capsys, *args, *flags)
+        assert code == 1 and said in output and len(output.strip().splitlines()) == 1, output
+    for command in (["report", tmp_path / "loop-a"], ["track", tmp_path / "loop-a"]):
+        code, output = call(capsys, *command)
+        assert code == 1 and f"error: {tmp_path / 'loop-a'}: {loop}" in output, output
+    code, output = call(capsys, "regress", "--baseline", tmp_path / "dangling", "--current", tmp_path / "loop-a")
+    assert code == 4 and dangling in output
+    assert not (tmp_path / "gone").exists() and not (tmp_path / "out").exists()
 
 
 def test_a_data_folder_one_level_off_says_which_to_give(capsys, model_dir, data, tmp_path):

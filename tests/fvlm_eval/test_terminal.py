@@ -29,6 +29,14 @@ def test_a_closed_pipe_is_remembered_and_later_prints_cost_nothing(monkeypatch):
     closed.close()
 
 
+def test_a_suggested_command_longer_than_the_screen_stays_one_line_in_a_log(capsys):
+    """Where stdout is not a terminal rich wrapped at 80 columns, mid-path: a command copied from a log
+    (``next: fvlm-eval report <long folder>``, the demo's next steps) came out in two pieces."""
+    command = "fvlm-eval report " + "/a/long/folder/of/runs" * 8 + " results/runs/SmolVLM2-256M-Video-Instruct"
+    terminal.console().print(f"  {command}", highlight=False)
+    assert capsys.readouterr().out == f"  {command}\n"
+
+
 def _run_both(model_dir, tmp_path) -> tuple[list[str], object]:
     """``run scienceqa videomme`` on one question each, as a command line, and its output folder."""
     write_scienceqa(tmp_path / "data")
@@ -167,3 +175,23 @@ def test_regress_into_a_closed_reader_says_so_and_prints_its_verdict_first(tmp_p
     assert (current / "regress" / "regress.md").is_file()
     monkeypatch.undo()
     closed.close()
+
+
+def test_regress_in_a_log_wraps_its_list_items_and_never_crops_them(tmp_path, monkeypatch):
+    """Lines of text are not broken in a log, but regress's Markdown lists must still wrap: printed
+    unwrapped they were cut at 80 columns ("(5 questions on 5 video")."""
+    from fvlm_eval.cli import main
+    from tests.fvlm_eval.constructed import write_run
+
+    base, current = write_run(tmp_path / "a", [True] * 9), write_run(tmp_path / "b", [True] * 9)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert main(["regress", "--baseline", str(base), "--current", str(current)]) == 5
+    printed = " ".join(sys.stdout.getvalue().split())
+    bullet = next(line for line in console_lines(current) if "detectable drop" in line)
+    assert " ".join(bullet.split()) in printed
+
+
+def console_lines(current) -> list[str]:
+    """The list items of the regress report written beside the run (the same sentences as printed)."""
+    text = (current / "regress" / "regress.md").read_text(encoding="utf-8")
+    return [line.lstrip("-* ").strip() for line in text.splitlines() if line.lstrip().startswith(("-", "*"))]

@@ -63,7 +63,9 @@ def regress(
     folder = Path(output) if output else Path(current) / "regress"
     shown = console_text(result, folder)
     verdict, rest = shown.split("\n", 1)  # the verdict first, on its own (`regress ... | head -1`: a reader that
-    console().print(Markdown(verdict))  # leaves after it makes the later lines meet a closed pipe, said on stderr)
+    # leaves after it makes the later lines meet a closed pipe, said on stderr); Markdown wraps (soft_wrap
+    # would crop its list items at the console's width)
+    console().print(Markdown(verdict), soft_wrap=False)
     try:
         write_text_atomic(folder / "regress.md", text)
         write_json_atomic(folder / "regress.json", result.to_json())
@@ -84,7 +86,7 @@ def regress(
                 "the verdict stands",
                 file=sys.stderr,
             )
-    console().print(Markdown(rest.lstrip("\n")), new_line_start=True)
+    console().print(Markdown(rest.lstrip("\n")), new_line_start=True, soft_wrap=False)
     if unwritten is not None:
         raise unwritten
     return result.exit_code

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
+from fvlm_eval.files import not_a_folder
 from fvlm_eval.protocols import formulation_of
 from fvlm_eval.records import Record
 from fvlm_eval.reports import ReportError
@@ -82,7 +83,7 @@ def find_runs(paths: list[Path]) -> list[Path]:
                 "or a folder of them"
             )
         if not path.is_dir():
-            raise TrackError(f"{path}: no such folder")
+            raise TrackError(f"{path}: {not_a_folder(path)}")
         if _is_run(path):
             runs.append(path)
             continue

@@ -32,9 +32,24 @@ def _message(error: BaseException, command: str = "") -> tuple[str, int]:
         from fvlm_eval.media import shown  # a name of thousands of characters stays one readable line
 
         where = f" {shown(str(error.filename))}" if error.filename else ""
-        kept = "; records written before this are kept (rerun the same command to resume)" if command == "run" else ""
-        return f"cannot read or write{where}: {error.strerror}{kept}", ExitCode.FAILED
+        after = _after(error.errno) if command == "run" else ""
+        return f"cannot read or write{where}: {error.strerror}{after}", ExitCode.FAILED
     return "", 0
+
+
+def _after(number: int) -> str:
+    """What to do after a write error of ``run``: records written before it are kept; rerun, first fixing what
+    a rerun alone would meet again (a full disk, a folder not writable, a name too long to be made)."""
+    import errno
+
+    if number == errno.ENAMETOOLONG:
+        return "; give a shorter --output-dir or --frame-cache"
+    first = ""
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        first = "free some space, then "
+    elif number in (errno.EACCES, errno.EPERM, errno.EROFS):
+        first = "make it writable, then "
+    return f"; records written before this are kept ({first}rerun the same command to resume)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ def test_a_full_disk_stops_the_run_and_keeps_what_was_written(model_dir, tmp_pat
     out, err = capsys.readouterr()
     assert (
         "No space left on device" in err
-        and "records written before this are kept" in err
+        and "records written before this are kept (free some space, then rerun the same command to resume)" in err
         and "Traceback" not in out + err
     )
     path = tmp_path / "out/mvbench/coarse_fine/samples.jsonl"

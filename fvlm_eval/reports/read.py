@@ -17,6 +17,7 @@ from fvlm_eval.protocols import CIRCULAR, GENERATED
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
 from fvlm_eval.reports.printable import printable
+from fvlm_eval.reports.where import not_a_run_hint
 from fvlm_eval.summarize import circular_unparseable, summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import BENCHMARKS, get_benchmark
@@ -84,12 +85,7 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
     if warnings is not None:
         warnings.extend(_models_mixed(run, [loaded for _, loaded in found.values()]))
     if not found:
-        hint = (
-            " (it holds samples.jsonl: give the run folder, two levels up)" if (run / "samples.jsonl").is_file() else ""
-        )
-        raise ReportError(
-            f"{run}: no <benchmark>/<mode>/summary.json under it{hint}; is it the --output-dir of `fvlm-eval run`?"
-        )
+        raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it; {not_a_run_hint(run)}")
     return found
 
 

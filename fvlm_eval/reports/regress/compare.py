@@ -19,6 +19,7 @@ from fvlm_eval.protocols import formulation
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder, no_records
 from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row
+from fvlm_eval.reports.where import RECORD_FILES, not_a_run_hint
 from fvlm_eval.stats import (
     mcnemar_exact,
     paired_bootstrap,
@@ -53,11 +54,6 @@ def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise RegressUnusable(f"--{role} {folder}: {not_a_folder(folder)}")
-    if (folder / "samples.jsonl").is_file():
-        raise RegressUnusable(
-            f"--{role} {folder}: this is one benchmark/mode folder; give the run folder "
-            f"(the --output-dir of `fvlm-eval run`), {folder.parent.parent}"
-        )
     found = {
         (p.parent.parent.name, p.parent.name): p.parent  # a summary without records too: it is warned about
         for name in ("samples.jsonl", "summary.json")
@@ -68,11 +64,9 @@ def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
         raise RegressUnusable(
             f"--{role} {folder}: holds unmerged shards ({shards[0].name}); run `fvlm-eval merge {folder}` first"
         )
-    if not found:
-        raise RegressUnusable(
-            f"--{role} {folder}: no <benchmark>/<mode>/samples.jsonl under it; is it the --output-dir of `fvlm-eval "
-            "run`?"
-        )
+    if not found or any((folder / name).is_file() for name in RECORD_FILES):
+        hint = not_a_run_hint(folder, one=True)
+        raise RegressUnusable(f"--{role} {folder}: no <benchmark>/<mode>/samples.jsonl under it; {hint}")
     return found
 
 

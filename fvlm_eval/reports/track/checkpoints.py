@@ -20,6 +20,7 @@ from fvlm_eval.protocols import formulation_of
 from fvlm_eval.records import Record
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.read import read_run
+from fvlm_eval.reports.where import not_a_run_hint
 from fvlm_eval.summary import Summary
 
 LARGEST_STEP = 2**63 - 1  # a training step is an int64 (numpy, torch, TensorBoard); run --step takes no more
@@ -91,7 +92,7 @@ def find_runs(paths: list[Path]) -> list[Path]:
         if not children:
             raise TrackError(
                 f"{path}: not a run folder (no <benchmark>/<mode>/samples.jsonl or summary.json) and no sub-folder "
-                "is one; give the --output-dir of each `fvlm-eval run`"
+                f"is one; {not_a_run_hint(path)}"
             )
         runs += children
     return list(dict.fromkeys(runs))

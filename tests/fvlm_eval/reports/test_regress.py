@@ -73,7 +73,7 @@ def test_unusable_folders_are_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RegressUnusable, match="no <benchmark>/<mode>/samples.jsonl"):
         regress(good, tmp_path / "empty")
-    with pytest.raises(RegressUnusable, match="one benchmark/mode folder; give the run folder"):
+    with pytest.raises(RegressUnusable, match="one <benchmark>/<mode> folder: give the run folder, two levels up"):
         regress(good, good / "videomme" / "coarse_fine")
 
 

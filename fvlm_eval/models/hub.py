@@ -42,6 +42,13 @@ def hub_file(repo: str, filename: str) -> Path:
 
 
 def hub_error(repo: str, error: Exception) -> str:
+    unwritable = _write_error(error)
+    if unwritable is not None:  # not "offline": the download came, and could not be kept
+        where = f" {unwritable.filename}" if unwritable.filename else ""
+        return (
+            f"--model {repo}: cannot write the download to the Hugging Face cache{where} ({unwritable.strerror}); "
+            "point HF_HOME at a writable folder with space, or pass a local model folder: --model path/to/folder"
+        )
     name = type(error).__name__
     if "RepositoryNotFound" in name or "404" in str(error):
         return f"--model {repo}: no such model on the Hugging Face hub (or it is private)"
@@ -51,3 +58,17 @@ def hub_error(repo: str, error: Exception) -> str:
         f"--model {repo}: cannot download it from the Hugging Face hub ({name}: {reason}); "
         "offline, pass a local model folder instead: --model path/to/folder"
     )
+
+
+def _write_error(error: BaseException) -> OSError | None:
+    """The error, or one it was raised from, when it is a write refused by the disk (no space, read-only, no
+    permission): a cache folder to fix, not a network to reach."""
+    import errno
+
+    unwritable = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, OSError) and error.errno in unwritable:
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None

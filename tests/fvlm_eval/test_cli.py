@@ -94,6 +94,31 @@ def test_a_typo_of_a_local_folder_is_not_sent_to_the_hub(capsys, data, tmp_path,
     )
 
 
+@pytest.mark.parametrize("family_model", ["owner/fvlm-model", "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"])
+def test_a_hub_cache_that_cannot_be_written_says_hf_home_not_offline(capsys, data, monkeypatch, family_model):
+    """A download refused by the disk (HF_HOME read-only or full) read "cannot download it from the hub ...;
+    offline, pass a local model folder": the network was fine, the cache folder was not."""
+    import errno
+
+    import huggingface_hub
+
+    kept = "/ro/hf/hub/models--owner--name/blobs/0a1b"
+
+    def refused(*args, **kwargs):
+        try:
+            raise OSError(errno.EROFS, "Read-only file system", kept)
+        except OSError as error:  # as huggingface_hub wraps some of its errors
+            raise RuntimeError("download failed") from error
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refused)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", refused)
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", family_model)
+    assert code == 1 and output.strip() == (
+        f"error: --model {family_model}: cannot write the download to the Hugging Face cache {kept} (Read-only file "
+        "system); point HF_HOME at a writable folder with space, or pass a local model folder: --model path/to/folder"
+    )
+
+
 def test_a_flag_that_changes_nothing_in_the_run_is_said(capsys, model_dir, data, tmp_path):
     """--max-new-tokens without --generate and --subtitles on MVBench were accepted without a word."""
     args = ["run", "mvbench", "--data-dir", data, "--model", model_dir, "--limit", "1", "--frames", "2"]

@@ -17,6 +17,7 @@ from fvlm_eval.media.workers import decoded
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, append_records, latest_by_id, make_record, question_sha256, read_records
 from fvlm_eval.run.asking import Asking
+from fvlm_eval.run.carried import carried_measures, with_earlier_measures
 from fvlm_eval.run.folder import (
     SAMPLES,
     FolderLock,
@@ -32,6 +33,7 @@ from fvlm_eval.run.shards import shard_media
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import Benchmark, Loaded
 from fvlm_eval.types import Clip, Question
+from fvlm_eval.wording import counted
 
 SYSTEMATIC_AFTER = 16  # the first this many questions failing alike stop a run
 
@@ -87,6 +89,7 @@ class BenchmarkRun:
         )
         self.locks: list[FolderLock] = []
         self.done: dict[str, set[str]] = {}
+        self.earlier: dict[str, dict[str, Record]] = {}  # per mode, the records this run found (what it carries)
         try:
             for mode, folder in self.folders.items():
                 if self.shard:
@@ -100,6 +103,7 @@ class BenchmarkRun:
                         marker.unlink()
                 read_records(self.paths[mode], repair=True)  # only this process's own file: others may be mid-append
                 records = read_all_records(folder)
+                self.earlier[mode] = records
                 self.done[mode] = {q.id for q in questions if self._is_done(records.get(q.id), q)}
                 changed = sum(  # a shard's own: the others' records are theirs to score again
                     1
@@ -123,22 +127,25 @@ class BenchmarkRun:
             raise
 
     def _say_replaced(self, name: str, mode: str, rescored: list[Record]) -> None:
-        """Questions scored again (another --generate, --circular or answer limit) lose what this run
-        does not measure: say so, with the flag that keeps it."""
-        lost = {
-            "circular rotations (add --circular to keep them)": sum(
-                1 for r in rescored if r.circular and not self.settings.circular
-            ),
-            "generated answers (add --generate to keep them)": sum(
-                1 for r in rescored if r.generated and not self.settings.generate
-            ),
-        }
-        for what, count in lost.items():
-            if count:
-                self.messages.append(
-                    f"{name} {mode}: {count} recorded questions are scored again; their earlier {what} "
-                    "are replaced by this run's records"
-                )
+        """Questions scored again for what this run adds: what of their records is kept (``carried``), what
+        is replaced."""
+        settings = self.settings
+        lacking = [r for r in rescored if not r.failed and r.question_sha256 == self.hashes.get(r.id)]
+        said = {"kept": set(), "dropped": set()}
+        for record in lacking:
+            kept, dropped = carried_measures(record, settings.generate, settings.circular)
+            said["kept"].update(kept)
+            said["dropped"].update(dropped)
+        again = f"{name} {mode}: {counted(len(lacking), 'recorded question')} scored again for what this run adds"
+        if said["kept"]:
+            self.messages.append(f"{again}; their earlier {' and '.join(sorted(said['kept']))} are kept")
+        limits = {r.generated.get("max_new_tokens") for r in lacking if r.generated} - {settings.max_new_tokens}
+        if settings.generate and limits:
+            dropped = " and their circular rotations (add --circular to keep them)" if said["dropped"] else ""
+            self.messages.append(
+                f"{again}: answers generated with --max-new-tokens {', '.join(map(str, sorted(limits, key=str)))} "
+                f"are replaced by this run's ({settings.max_new_tokens}){dropped}"
+            )
 
     def _is_done(self, record: Record | None, question: Question) -> bool:
         return (
@@ -267,6 +274,7 @@ class BenchmarkRun:
     def _write(self, mode: str, records: list[Record]) -> None:
         if not records:
             return
+        records = [with_earlier_measures(r, self.earlier[mode].get(r.id)) for r in records]
         append_records(self.paths[mode], records)
         self.done[mode].update(r.id for r in records if not r.failed)
         self.scored_now[mode] += len(records)

@@ -179,6 +179,11 @@ def check_settings(folder: Path, current: dict) -> None:
     path = folder / "settings.json"
     if path.is_file():
         previous = read_json(path)
+        if not isinstance(previous, dict):
+            raise RunRefused(
+                f"{path}: not a settings object, so what made the records beside it is unknown; use another "
+                "--output-dir or remove that folder"
+            )
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise RunRefused(

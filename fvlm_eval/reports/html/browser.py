@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
-from fvlm_eval.files import read_json
 from fvlm_eval.protocols import formulation, formulation_label, lower_is_better, protocol_name, protocol_order
 from fvlm_eval.records import question_sha256
 from fvlm_eval.reports.freshness import load_run_folder
@@ -149,11 +148,8 @@ def browser_data(
             continue
         records = list(loaded_folder.records.values())
         summary = loaded_folder.summary or {}
-        try:
-            settings = read_json(part.folder / "settings.json")
-        except RecordError:
-            settings = {}
-        manifest = summary.get("manifest", {})
+        settings = loaded_folder.settings or {}  # read once, by the one rule (unreadable or not an object: warned)
+        manifest = summary.get("manifest") if isinstance(summary.get("manifest"), dict) else {}
         if loaded_folder.headline_protocol:
             headlines[loaded_folder.headline_protocol] = headlines.get(loaded_folder.headline_protocol, 0) + 1
         framings |= {r.cloze["framing"] for r in records if r.cloze and isinstance(r.cloze.get("framing"), str)}

@@ -192,6 +192,25 @@ def test_records_without_their_settings_are_not_adopted_by_another_run(full_run,
     assert not (folder / "settings.json").exists()
 
 
+def test_a_settings_file_that_is_not_an_object_is_refused_and_reported_in_one_line(full_run, model_dir, data, tmp_path):
+    """`[1, 2]` as settings.json: run and report ended in "an unexpected error: AttributeError: 'list' object has
+    no attribute 'get'"."""
+    import shutil
+
+    from fvlm_eval.reports.report import write_report
+
+    output = tmp_path / "copy"
+    shutil.copytree(full_run[0], output)
+    path = output / "mvbench" / "coarse_fine" / "settings.json"
+    path.write_text("[1, 2]\n")
+    with pytest.raises(RunRefused, match=f"^{path}: not a settings object, so what made the records beside it"):
+        run(settings(data, output), fvlm(model_dir), progress=False)
+    made = write_report([output], output_dir=tmp_path / "report", show=False, thumbnails=0)
+    assert tmp_path / "report" / "report.html" in made
+    warnings = json.loads((tmp_path / "report" / "report.json").read_text())["warnings"]
+    assert f"{path}: not a settings object; the settings are unknown" in warnings
+
+
 def test_another_models_run_is_refused_in_a_folder_of_one_model(model_dir, data, tmp_path):
     """Another checkpoint's MVBench beside this one's ScienceQA in one output folder: report showed them as one run."""
     from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder

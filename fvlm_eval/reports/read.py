@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import RecordError
 from fvlm_eval.files import not_a_folder
-from fvlm_eval.protocols import CIRCULAR, GENERATED
+from fvlm_eval.protocols import CIRCULAR, DEFAULT_PROTOCOL, GENERATED
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
 from fvlm_eval.reports.printable import printable
@@ -68,9 +68,8 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
             p for p in stated.get("problems") or [] if isinstance(p, dict) and isinstance(p.get("expected", 0), int)
         ]
         notes = [n for n in stated.get("notes") or [] if isinstance(n, str)]
-        summary = summarize_records(
-            get_benchmark(benchmark), mode, records, selected, loaded.headline_protocol or "reference", notes, problems
-        )
+        headline = loaded.headline_protocol or DEFAULT_PROTOCOL  # no summary to name it: the run's default
+        summary = summarize_records(get_benchmark(benchmark), mode, records, selected, headline, notes, problems)
         summary = summary.replace(manifest=stated.get("manifest") if isinstance(stated.get("manifest"), dict) else {})
         if warnings is not None:
             warnings.extend(loaded.warnings)

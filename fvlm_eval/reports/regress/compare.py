@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError, SettingsError
 from fvlm_eval.files import not_a_folder, read_json
-from fvlm_eval.protocols import formulation
+from fvlm_eval.protocols import DEFAULT_PROTOCOL, formulation  # the run's default: when no summary names one
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder, no_records
 from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row
@@ -30,7 +30,6 @@ from fvlm_eval.stats import (
 from fvlm_eval.wording import agreeing, counted
 
 COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
-DEFAULT_PROTOCOL = "reference"  # when neither run has a summary to name its headline protocol
 
 
 def drop_in_points(max_drop: float) -> float:

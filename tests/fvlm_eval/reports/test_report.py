@@ -253,6 +253,20 @@ def test_formulations_side_by_side_each_named_with_its_chance(tmp_path):
     assert all(line["formulation"] for line in lines)
 
 
+def test_a_run_killed_before_its_summary_is_headlined_by_the_runs_default_protocol(tmp_path):
+    """Without a summary.json (killed before it was written) report and track headlined `reference`, regress
+    compared it, though a run headlines cloze_pmi unless told otherwise."""
+    from fvlm_eval.protocols import DEFAULT_PROTOCOL
+    from fvlm_eval.reports.regress.compare import compare_runs
+
+    runs = [write_run(tmp_path / name, [True, False] * 6, cloze_framing="plain") for name in ("a", "b")]
+    for run in runs:
+        (run / "videomme" / "coarse_fine" / "summary.json").unlink()
+    report = build(runs[:1], [])
+    assert list(report.to_json()["main"])[0] == f"a coarse_fine [{DEFAULT_PROTOCOL}]"  # the headline row first
+    assert compare_runs(runs[0], runs[1]).rows[0].protocol == DEFAULT_PROTOCOL
+
+
 def test_a_run_whose_questions_all_failed_says_so_not_zero(tmp_path):
     run = write_run(tmp_path / "dead", [False] * 6, generated=True)
     _edit_records(run, lambda i, row: row.update(error="video missing"))

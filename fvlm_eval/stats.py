@@ -276,10 +276,14 @@ def questions_needed(test: PairedTest, max_drop: float) -> int | None:
 def guess_chances(option_counts: list[int], right_counts: list[int] | None = None) -> list[float]:
     """Per question, the probability that a uniform random guess is counted right: ``right / options``
     (``right_counts``, default 1 each: how many of its options a protocol counts right, e.g. the
-    gold's twins in the cloze formulation, whose identical texts cannot be told apart); 0 for a
-    question without options, which no guess can get right."""
+    gold's twins in the cloze formulation, whose identical texts cannot be told apart). A question
+    without options (a row that could not be read: failed, wrong for every model) gets the mean
+    chance of the others: counted 0 it lowered the chance level (25% -> 12.5% with one such row of
+    two), so a model looked further above chance for the rows it was never asked."""
     rights = right_counts if right_counts is not None else [1] * len(option_counts)
-    return [min(1.0, right / n) if n else 0.0 for n, right in zip(option_counts, rights)]
+    known = [min(1.0, right / n) for n, right in zip(option_counts, rights) if n]
+    unknown = sum(known) / len(known) if known else 0.0
+    return [min(1.0, right / n) if n else unknown for n, right in zip(option_counts, rights)]
 
 
 def chance_accuracy(option_counts: list[int], right_counts: list[int] | None = None) -> float:

@@ -69,7 +69,9 @@ def test_bootstrap_is_reproducible_by_seed_and_covers_the_truth():
 
 def test_chance_is_the_mean_of_one_over_the_options():
     assert chance_accuracy([4, 4, 2]) == pytest.approx((0.25 + 0.25 + 0.5) / 3)
-    assert chance_accuracy([4, 0]) == pytest.approx(0.125)  # a question without options: no guess is right
+    # a question without options (its row unreadable: failed for every model) never lowers the chance level
+    assert chance_accuracy([4, 0]) == pytest.approx(0.25) and chance_accuracy([4, 2, 0]) == pytest.approx(0.375)
+    assert chance_accuracy([0, 0]) == 0.0
     assert chance_accuracy([]) == 0.0
 
 
@@ -277,8 +279,9 @@ def test_above_chance_p_by_groups_equals_one_convolution_per_question():
     for _ in range(20):
         counts = [rng.choice([0, 1, 2, 3, 4, 5, 10]) for _ in range(rng.randint(1, 120))]
         law = np.array([1.0])
+        known = [1.0 / n for n in counts if n]
         for n in counts:
-            p = 1.0 / n if n else 0.0
+            p = 1.0 / n if n else (sum(known) / len(known) if known else 0.0)  # no options: the others' mean
             law = np.concatenate([law * (1 - p), [0.0]]) + np.concatenate([[0.0], law * p])
         for correct in {0, 1, len(counts) // 3, len(counts) // 2, len(counts), len(counts) + 1}:
             expected = float(min(1.0, law[correct:].sum())) if correct < len(law) else 0.0
@@ -336,7 +339,7 @@ def test_a_change_interval_never_claims_certainty_from_one_video_or_videos_alike
 
 
 def test_a_guess_is_right_as_often_as_the_options_the_protocol_counts_right():
-    assert guess_chances([4, 4, 2, 0], [2, 1, 2, 1]) == [0.5, 0.25, 1.0, 0.0]
+    assert guess_chances([4, 4, 2, 0], [2, 1, 2, 1]) == pytest.approx([0.5, 0.25, 1.0, 1.75 / 3])
     assert chance_accuracy([4, 4], [2, 1]) == pytest.approx(0.375)
     # the gold and its twin among 4 options: 3 right of 4 is a binomial at 1/2, not at 1/4
     assert above_chance_p(3, [4] * 4, [2] * 4) == pytest.approx(5 / 16)

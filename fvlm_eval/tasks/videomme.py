@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from fvlm_eval.files import wide_encoding
 from fvlm_eval.media import MediaError, present, safe_join
 from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
 from fvlm_eval.tasks.rows import no_rows
@@ -203,12 +204,23 @@ def _seconds(h: str, m: str, s: str, fraction: str) -> float:
 
 
 def _subtitles(root: Path, video_id: str) -> tuple[tuple[float, float, str], ...]:
-    """``subtitle/<videoID>.srt`` as (start s, end s, text) entries, tags stripped; none when absent."""
+    """``subtitle/<videoID>.srt`` as (start s, end s, text) entries, tags stripped; none when absent (not every
+    video has subtitles) or empty. A file that is not UTF-8 text, or holds no SRT entry, is a ``ValueError`` (the
+    question fails, named): read with replacement characters it became no subtitles, silently."""
     path = safe_join(root, f"subtitle/{video_id}.srt")
-    if not path.is_file():
+    if not present(path, "is_file"):
         return ()
+    try:
+        data = path.read_bytes()
+        content = data.decode("utf-8-sig")
+    except OSError as error:
+        raise ValueError(f"subtitle/{video_id}.srt cannot be read ({error.strerror or error})") from error
+    except UnicodeDecodeError as error:
+        wide = wide_encoding(data[:4])
+        said = f"is {wide} (a byte-order mark), not UTF-8" if wide else f"is not UTF-8 text (byte {error.start})"
+        raise ValueError(f"subtitle/{video_id}.srt {said}: convert it to UTF-8") from error
     entries, timing, text = [], None, []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines() + [""]:
+    for line in content.splitlines() + [""]:
         match = _TIMING.match(line)
         if match:
             timing = (_seconds(*match.groups()[:4]), _seconds(*match.groups()[4:]))
@@ -219,6 +231,8 @@ def _subtitles(root: Path, video_id: str) -> tuple[tuple[float, float, str], ...
             timing, text = None, []
         elif timing is not None:
             text.append(line.strip())
+    if content.strip() and not entries:
+        raise ValueError(f"subtitle/{video_id}.srt holds no subtitle entry (no 'hh:mm:ss,ms --> hh:mm:ss,ms' line)")
     return tuple(e for e in entries if e[2])
 
 

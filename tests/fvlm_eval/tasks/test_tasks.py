@@ -190,6 +190,37 @@ def test_videomme_layout(data):
     assert with_subtitles.subtitles == ((0.0, 1.5, "Welcome to video 001."), (1.5, 3.0, "Count the apples with me."))
 
 
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        ("1\n00:00:00,000 --> 00:00:01,500\nWelcome\n".encode("utf-16"), "is UTF-16 (a byte-order mark), not UTF-8"),
+        (b"1\n00:00:00,000 --> 00:00:01,500\nCaf\xe9\n", "is not UTF-8 text (byte 35)"),
+        (b"\x8f\x03garbage\x00\x01", "is not UTF-8 text"),
+        (b"just some words, no timing lines\n", "holds no subtitle entry"),
+    ],
+)
+def test_a_subtitle_file_that_cannot_be_read_fails_its_questions_by_name(tmp_path, content, said):
+    """Read with errors="replace", a UTF-16 or garbage .srt became no subtitles: exit 0, another prompt, no note."""
+    write_videomme(tmp_path)
+    (tmp_path / "videomme" / "subtitle" / "fFjv93ACGo8.srt").write_bytes(content)
+    questions = by_id(get_benchmark("videomme", subtitles=True).load(tmp_path).questions)
+    error = questions["videomme/001-1"].error
+    assert error and f"subtitle/fFjv93ACGo8.srt {said}" in error
+    assert questions["videomme/002-1"].error is None  # another video's subtitles are fine
+    assert by_id(get_benchmark("videomme").load(tmp_path).questions)["videomme/001-1"].error is None  # not asked for
+
+
+def test_a_subtitle_file_with_a_utf8_byte_order_mark_or_empty_reads(tmp_path):
+    write_videomme(tmp_path)
+    path = tmp_path / "videomme" / "subtitle" / "fFjv93ACGo8.srt"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    q = by_id(get_benchmark("videomme", subtitles=True).load(tmp_path).questions)["videomme/001-1"]
+    assert q.error is None and q.subtitles[0] == (0.0, 1.5, "Welcome to video 001.")
+    path.write_bytes(b"")
+    q = by_id(get_benchmark("videomme", subtitles=True).load(tmp_path).questions)["videomme/001-1"]
+    assert q.error is None and q.subtitles == ()
+
+
 def test_videomme_subtitles_follow_the_official_rule():
     from fvlm_eval.tasks.videomme import subtitle_lines
 

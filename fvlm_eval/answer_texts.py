@@ -1,6 +1,7 @@
 """Reading an option by its text in a generated answer: the option whose own text the answer writes (case,
 spaces, punctuation and a leading article aside; texts that differ only in case, by their case), never a
-number it names only as an operand. Used by ``answers.extract_letter``."""
+number it names only as an operand, nor a text it writes only with the determiner "no" (``no dog``, ``no idea``).
+Used by ``answers.extract_letter``."""
 
 from __future__ import annotations
 
@@ -40,6 +41,39 @@ def only_operand(option_text: str, answer: str) -> bool:
         re.search(rf"{OPERATOR}\s*$", answer.lower()[: m.start()])
         or re.match(rf"\s*{OPERATOR}", answer.lower()[m.end() :])
         for m in places
+    )
+
+
+# Words that cannot follow the determiner "no" ("no idea", "no dog", "no clear answer"): before them, or before
+# punctuation, a line's end or the answer's end, "no" is the answer "no" ("No it is not", "No the man is not running").
+_AFTER_NO = set(
+    "the a an this that these those his her its their my your our some any all both each every it he she they we you "
+    "i there here is are was were am be been do does did can could would will should shall may might must has have had "
+    "not never nor neither and or but because since as so if for to in on at of with from by than then yes no nope "
+    "sir".split()
+)
+_NO_AND_WORD = re.compile(r"no[ \t]+([A-Za-z]+)", re.IGNORECASE)
+_NO_BEFORE = re.compile(r"(?<![A-Za-z0-9])no[ \t]+$", re.IGNORECASE)
+
+
+def _determiner_no(answer: str, at: int) -> bool:
+    """Whether the "no" at ``at`` is the determiner of the word after it (``no idea``), not the answer "no"."""
+    word = _NO_AND_WORD.match(answer, at)
+    return word is not None and word.group(1).lower() not in _AFTER_NO
+
+
+def only_under_no(option: Option, answer: str) -> bool:
+    """An option's text the answer writes only with the determiner "no" is not the answer it states: ``no dog`` does
+    not say "a dog", ``I have no idea`` and ``no clue`` do not say "no" (``No, it is not``, ``no no`` do)."""
+    found = places(option, answer)
+    is_no = normal(option.text) == "no"
+    return bool(found) and all(
+        (is_no and _determiner_no(answer, place.start()))
+        or (
+            (before := _NO_BEFORE.search(answer[: place.start()])) is not None
+            and _determiner_no(answer, before.start())
+        )
+        for place in found
     )
 
 

@@ -31,7 +31,9 @@ The rule, in order (answer and option texts NFKC-normalised first: full-width ``
    or the one option whose text the answer contains (of texts that differ only in case, the one
    written in its own case: ``The genotype is Ff``), or, of several, the one it ends by stating
    ("2 + 5 = 7", "the sum is 7"; a number named only as an operand, ``the sum of 9 and``, is not
-   stated); a word that merely starts with a letter (``Berries``) is not that letter;
+   stated), nor one written only with the determiner "no" (``no dog`` is not ``a dog``; ``I have no idea``, ``no
+   clue`` are not ``no``, but ``No, it is not``, ``No the man is not running``, ``no no`` are); a word that merely
+   starts with a letter (``Berries``) is not that letter;
 5. else unparseable.
 
 A correction comes first: a cue (``wait``, ``no,``, ``actually``, ``correction``, ``I mean``, ``but it's``,
@@ -42,7 +44,7 @@ whole answer is read. A letter labelled with a verdict is rejected like one judg
 ``A) no B) yes``, ``A - incorrect``, ``A (wrong)``), and lines so labelled are not a list; ``B rather than A`` and
 ``B instead of A`` reject A.
 
-Measured on the 730 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
+Measured on the 745 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
 """
 
 from __future__ import annotations
@@ -52,7 +54,16 @@ import unicodedata
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from fvlm_eval.answer_texts import content, has_twins, in_their_case, normal, only_operand, places, text_pattern
+from fvlm_eval.answer_texts import (
+    content,
+    has_twins,
+    in_their_case,
+    normal,
+    only_operand,
+    only_under_no,
+    places,
+    text_pattern,
+)
 from fvlm_eval.types import LETTERS, Option
 
 # The instruction behind the published SmolVLM2 figures (VLMEvalKit's multiple-choice prompt).
@@ -348,7 +359,10 @@ def _read(text: str, options: tuple[Option, ...]) -> Extracted:
     contained = [
         o
         for o in options
-        if content(o.text) and re.search(rf"\b{re.escape(content(o.text))}\b", said) and not only_operand(o.text, text)
+        if content(o.text)
+        and re.search(rf"\b{re.escape(content(o.text))}\b", said)
+        and not only_operand(o.text, text)
+        and not only_under_no(o, text)
     ]
     contained = in_their_case(contained, text)
     if len(contained) == 1:

@@ -223,6 +223,48 @@ def test_self_corrections_and_verdict_labels(answer, letter, status):
     assert (extracted.letter, extracted.status) == (letter, status)
 
 
+YES_NO = (Option("A", "yes"), Option("B", "no"))
+ANIMALS = (Option("A", "a cup"), Option("B", "a dog"), Option("C", "a cat"))
+
+
+# --- "no" as the determiner of a noun is not the answer "no", and an option's text under it is not stated. Before,
+# "I have no idea" read as the option "no" (counted correct whenever the gold was "no"), and "no dog" as "a dog" ---
+@pytest.mark.parametrize(
+    "answer, options, letter, status",
+    [
+        ("I have no idea", YES_NO, None, "no_letter"),
+        ("There is no way to tell", YES_NO, None, "no_letter"),
+        ("There's no answer", YES_NO, None, "no_letter"),
+        ("no information is given", YES_NO, None, "no_letter"),
+        ("no clue", YES_NO, None, "no_letter"),
+        ("No dogs are shown.", YES_NO, None, "no_letter"),
+        ("Yes, no doubt.", YES_NO, "A", "text"),  # was ambiguous: "no doubt" does not say "no"
+        ("no dog", ANIMALS, None, "no_letter"),
+        ("There is no dog in the video.", ANIMALS, None, "no_letter"),
+        ("A cat, no dog.", ANIMALS, "C", "text"),
+        # "no" before punctuation, a line's end, a pronoun, an article or another "no" is still the answer
+        ("No.", YES_NO, "B", "text"),
+        ("no", YES_NO, "B", "text"),
+        ("No, it is not.", YES_NO, "B", "text"),
+        ("The answer is no", YES_NO, "B", "text"),
+        ("no, the man is not running", YES_NO, "B", "text"),
+        ("No the man is not running.", YES_NO, "B", "text"),
+        ("No it is not", YES_NO, "B", "text"),
+        ("no no", YES_NO, "B", "text"),
+        ("No\nExplanation: there is none.", YES_NO, "B", "text"),
+        ("There are no dogs, so no.", YES_NO, "B", "text"),
+        ("Yes, it is.", YES_NO, "A", "text"),
+        ("a dog", ANIMALS, "B", "text"),
+        ("It is a dog.", ANIMALS, "B", "text"),
+        ("No. A dog.", ANIMALS, "B", "text"),
+        ("A: No cup is shown.", OPTIONS, "A", "letter"),  # a letter is not rejected by a "no" describing it
+    ],
+)
+def test_no_before_a_noun_is_not_the_answer_no(answer, options, letter, status):
+    extracted = extract_letter(answer, options)
+    assert (extracted.letter, extracted.status) == (letter, status)
+
+
 def test_a_cue_inside_an_option_text_is_not_a_correction():
     options = (Option("A", "Wait for the bus"), Option("B", "No, never"), Option("C", "Run"))
     assert [
@@ -231,7 +273,7 @@ def test_a_cue_inside_an_option_text_is_not_a_correction():
     ] == ["A", "B", "C"]
 
 
-# --- the table: 730 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
+# --- the table: 745 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
 # after the rule was settled ("held_out"), and 90 real SmolLM2-135M-Instruct answers ("smollm2_real", from
 # benchmarks/real_smollm2.py --placement balanced), each labelled with the option the answer chooses, or null ---
 TABLE = [

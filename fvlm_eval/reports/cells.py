@@ -47,6 +47,7 @@ class Cell:
     not_measured: int | None = None
     unparseable: int | None = None
     all_unparseable: bool | None = None
+    generation_failed: int | None = None  # answers whose generation failed (e.g. no room in the context)
     adjusted_p: float | None = None
     aggregation: str | None = None
     pooled: float | None = None
@@ -104,6 +105,8 @@ class Cell:
             if self.unparseable is not None:
                 value["unparseable"] = self.unparseable
                 value["all_unparseable"] = self.all_unparseable
+            if self.generation_failed:
+                value["generation_failed"] = self.generation_failed
         return value
 
 
@@ -154,7 +157,9 @@ def run_cell(
     )
     if breakdown is not None:
         return Cell("measured", **numbers)
-    unparseable = all_unparseable = None
+    unparseable = all_unparseable = generation_failed = None
+    if protocol == GENERATED:
+        generation_failed = result.generation_failed or None
     if protocol.endswith(GENERATED):
         unparseable = result.unparseable or 0
         answered = result.n - coverage.failed  # the protocol's own answers (failed ones are in its n)
@@ -174,6 +179,7 @@ def run_cell(
         not_measured=result.not_measured or None,
         unparseable=unparseable,
         all_unparseable=all_unparseable,
+        generation_failed=generation_failed,
         adjusted_p=adjusted_p,
         aggregation=summary.aggregation,
         pooled=100 * result.pooled.accuracy
@@ -209,7 +215,9 @@ def fmt(cell: Cell | None, benchmark: str | None = None, with_coverage: bool = T
     if cell.ci95 is None:
         return f"{cell.accuracy:.1f}"
     text = f"{cell.accuracy:.1f} [{cell.ci95[0]:.1f}, {cell.ci95[1]:.1f}]"
-    if cell.all_unparseable:
+    if cell.generation_failed and cell.generation_failed >= (cell.n or 0) - (cell.failed or 0):
+        text = f"every generation failed ({cell.generation_failed}/{cell.n}): {text}"
+    elif cell.all_unparseable:
         text = f"every answer unparseable ({cell.unparseable}/{cell.n}): {text}"
     if cell.flags:
         text += " ⚠"
@@ -218,6 +226,7 @@ def fmt(cell: Cell | None, benchmark: str | None = None, with_coverage: bool = T
         chance = f"; chance {cell.chance:.1f}" if cell.chance is not None else ""
         failed = f"; {cell.failed} failed" if cell.failed else ""
         unparseable = f"; {cell.unparseable} unparseable" if cell.unparseable and not cell.all_unparseable else ""
+        unparseable += f"; {cell.generation_failed} generations failed" if cell.generation_failed else ""
         partial = f"{measured_on(cell)}; " if measured_on(cell) else ""
         mean = f"; the mean of {cell.averaged} {noun}' accuracies" if cell.averaged is not None else ""
         counts = f"{cell.recorded}/{cell.expected} q, {cell.categories} {noun}"

@@ -149,8 +149,14 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
             for protocol in main_protocols(summary.accuracy, summary.headline_protocol):
                 result = summary.accuracy[protocol]
                 note = ""
-                if protocol.endswith(GENERATED) and result.unparseable:
-                    answered = result.n - summary.coverage.failed  # the protocol's own answers
+                answered = result.n - summary.coverage.failed  # the protocol's own answers
+                if protocol == GENERATED and result.generation_failed:
+                    note = (
+                        f"all {answered} generations failed (samples.jsonl: generated.error)"
+                        if result.generation_failed >= answered
+                        else f"{result.generation_failed} generations failed"
+                    )
+                elif protocol.endswith(GENERATED) and result.unparseable:
                     note = (
                         f"all {answered} unparseable"
                         if result.unparseable >= answered

@@ -290,6 +290,31 @@ def test_generated_answers_all_unparseable_say_so_and_counts_are_shown(tmp_path)
     assert "; 3 unparseable)" in row
 
 
+def _generation_failed(row: dict) -> None:
+    error = "does not fit the model's context: 146 positions + 512 new tokens > 200"
+    row["generated"] = {"text": "", "letter": None, "status": "failed", "error": error}
+    row["pred"]["generated"], row["correct"]["generated"] = None, False
+
+
+def test_generations_that_all_failed_say_so_not_a_bare_zero(tmp_path, capsys):
+    """Every answer failed to generate (no room in the context for --max-new-tokens): the run table and the
+    report showed `generated 0.0 [0.0-56.1]` with no word, though summary.json counted generation_failed."""
+    from fvlm_eval.reports.read import read_summaries
+    from fvlm_eval.reports.tables import print_run_tables
+
+    run = write_run(tmp_path / "run", [False] * 10, generated=True)
+    _edit_records(run, lambda i, row: _generation_failed(row))
+    report = build([run], [])
+    assert "every generation failed (10/10): 0.0 [" in markdown(report)
+    assert report.to_json()["main"]["run coarse_fine [generated]"]["videomme"]["generation_failed"] == 10
+    print_run_tables({key: s for key, s in read_summaries(run).items()})
+    assert "all 10 generations failed (samples.jsonl: generated.error)" in " ".join(capsys.readouterr().out.split())
+    run = write_run(tmp_path / "three", [False] * 10, generated=True)
+    _edit_records(run, lambda i, row: _generation_failed(row) if i < 3 else None)
+    row = next(line for line in markdown(build([run], [])).splitlines() if "[generated]" in line)
+    assert "; 3 generations failed)" in row and "every generation" not in row
+
+
 def test_charts_one_colour_per_series_zero_drawn_apart_from_not_measured():
     import matplotlib
 

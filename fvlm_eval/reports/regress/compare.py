@@ -189,6 +189,7 @@ def compare_runs(
             f"current has {', '.join('/'.join(k) for k in cur_runs)}"
         )
     results, mismatches, protocol_problems, warnings, only, thin = [], [], [], [], {}, []
+    settings_differ = False  # a setting, not a question, differs: that is the verdict, even when nothing pairs
     for key in common:
         where = f"{key[0]} {key[1]}"
         base_folder, cur_folder = base_runs[key], cur_runs[key]
@@ -200,9 +201,9 @@ def compare_runs(
         ]
         if unknown:  # one line naming the file, not a line per setting reading "None"
             mismatches.append(f"{where}: no {' and no '.join(unknown)}: its settings are unknown")
-        for name in COMPARED_SETTINGS if not unknown else ():
-            if base_settings.get(name) != cur_settings.get(name):
-                mismatches.append(f"{where}: {name} {base_settings.get(name)!r} vs {cur_settings.get(name)!r}")
+        differing = [n for n in COMPARED_SETTINGS if not unknown and base_settings.get(n) != cur_settings.get(n)]
+        mismatches += [f"{where}: {n} {base_settings.get(n)!r} vs {cur_settings.get(n)!r}" for n in differing]
+        settings_differ = settings_differ or bool(unknown or differing)
         base, cur = _load(base_folder), _load(cur_folder)
         warnings += [f"baseline: {w}" for w in base.warnings] + [f"current: {w}" for w in cur.warnings]
         base_records, cur_records = base.records, cur.records
@@ -221,9 +222,10 @@ def compare_runs(
             cur_records = {i: r for i, r in cur_records.items() if i not in changed}
         shared = len(set(base_records) & set(cur_records))
         if shared < min_overlap * max(len(base_records), len(cur_records)) or shared == 0:
+            apart = f" ({len(changed)} more differ)" if changed else ""
             thin.append(
-                f"{where}: {counted(shared, 'question')} in common, of {len(base_records)} (baseline) and "
-                f"{len(cur_records)} (current)"
+                f"{where}: {counted(shared, 'question')} in common, of {len(base.records)} (baseline) and "
+                f"{len(cur.records)} (current){apart}"
             )
         only[where] = {
             "baseline_only": sorted(set(base_records) - set(cur_records)),
@@ -244,6 +246,7 @@ def compare_runs(
             )
             continue
         if formulation(chosen) == "cloze" and base_settings.get("cloze_framing") != cur_settings.get("cloze_framing"):
+            settings_differ = True
             mismatches.append(
                 f"{where}: cloze_framing {base_settings.get('cloze_framing')!r} vs "
                 f"{cur_settings.get('cloze_framing')!r} (protocol {chosen} is a cloze one)"
@@ -272,9 +275,11 @@ def compare_runs(
     overall_rows = [r for r in results if r.overall]
     failing = [r for r in overall_rows if r.stats.delta < -max_drop and r.stats.p_drop < alpha]
     underpowered = [r for r in overall_rows if r not in failing and r.underpowered]
-    if thin:
+    if protocol_problems or (settings_differ and not allow_mismatch):  # first: a setting that differs explains a
+        code = ExitCode.REFUSED  # thin overlap (--subtitles changes every prompt, so no question pairs)
+    elif thin:
         code = ExitCode.UNUSABLE
-    elif protocol_problems or (mismatches and not allow_mismatch):
+    elif mismatches and not allow_mismatch:
         code = ExitCode.REFUSED
     elif failing:
         code = ExitCode.FAILED

@@ -117,6 +117,26 @@ def test_the_same_id_on_another_question_is_never_paired(tmp_path):
     assert "20 questions differ between the runs under the same id" in text
 
 
+def test_a_setting_that_changes_every_question_is_a_settings_difference_not_too_few_shared(tmp_path):
+    """Runs with and without --subtitles: every prompt differs, so no question pairs; regress led with "not
+    comparable: too few questions in common" (exit 4) and "0 questions in common, of 0 and 0" though each had 20."""
+    base = write_run(tmp_path / "a", [True] * 20)
+    current = write_run(tmp_path / "b", [True] * 20)
+    folder = current / "videomme/coarse_fine"
+    write_records(
+        folder / "samples.jsonl",
+        [dataclasses.replace(r, question_sha256="other" * 12) for r in read_records(folder / "samples.jsonl")],
+    )
+    settings = json.loads((folder / "settings.json").read_text())
+    (folder / "settings.json").write_text(json.dumps({**settings, "subtitles": True}))
+    assert regress(base, current) == ExitCode.REFUSED
+    result = json.loads((current / "regress" / "regress.json").read_text())
+    assert result["verdict"] == "fail: settings mismatch"
+    text = (current / "regress" / "regress.md").read_text()
+    assert "subtitles False vs True" in text
+    assert "0 questions in common, of 20 (baseline) and 20 (current) (20 more differ)" in text
+
+
 def test_only_the_questions_the_summary_counts_are_compared(tmp_path):
     base = write_run(tmp_path / "a", [True] * 30)
     current = write_run(tmp_path / "b", [True] * 10 + [False] * 20)

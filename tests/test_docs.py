@@ -209,6 +209,12 @@ def test_the_plugin_package_through_the_cli(installed_package, smollm2_folder, t
     assert set(records) == {"myqa/q1", "myqa/q2", "myqa/q3"} and records["myqa/q1"].generated is not None
     summary = json.loads((tmp_path / "run/myqa/text_only/summary.json").read_text())
     assert summary["manifest"]["model"]["family"] == "blind"
+    fetched = fvlm_eval("prepare", "myqa", "--data-dir", tmp_path / "elsewhere")  # hub() says it is placed by hand
+    assert fetched.returncode == 1 and fetched.stderr.strip().splitlines() == [
+        "error: myqa has no hub copy to download (MyQA is placed by hand: data/myqa/questions.jsonl and "
+        f"data/myqa/images/); place it under {tmp_path / 'elsewhere' / 'myqa'}, then `fvlm-eval prepare myqa "
+        f"--data-dir {tmp_path / 'elsewhere'} --no-download` verifies it"
+    ], fetched.stderr
 
 
 def test_the_training_loop_example(tmp_path, tokenizer, monkeypatch):

@@ -54,7 +54,15 @@ def prepare(
     except DataMissing:
         present = False
     if download or (download is None and not present):
-        typer.echo(f"downloading {adapter.hub().repo} into {adapter.folder(data_dir)} ...")
+        try:
+            source = adapter.hub()
+        except NotImplementedError as error:  # a plugin placed by hand (docs/extending.md): its reason, then how
+            reason = f" ({error})" if str(error) else ""
+            raise UserError(
+                f"{name} has no hub copy to download{reason}; place it under {adapter.folder(data_dir)}, then "
+                f"`fvlm-eval prepare {name} --data-dir {data_dir} --no-download` verifies it"
+            ) from error
+        typer.echo(f"downloading {source.repo} into {adapter.folder(data_dir)} ...")
         try:
             fetch(adapter, data_dir, revision)
         except FvlmEvalError:

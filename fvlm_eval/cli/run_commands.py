@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -25,7 +26,10 @@ def _run_default(name: str):
 
 
 def default_output(model: str) -> Path:
-    return Path("results/runs") / Path(str(model).rstrip("/")).name.replace(".safetensors", "")
+    """``results/runs/<model name>``: a local model's own name (``--model .`` is the folder's), else the hub id's."""
+    local = Path(str(model)).expanduser()
+    name = Path(os.path.realpath(local)).name if local.exists() else Path(str(model).rstrip("/")).name
+    return Path("results/runs") / name.replace(".safetensors", "")
 
 
 @app.command(cls=RegistryHelp)
@@ -133,6 +137,12 @@ def run(
 
     _say_unused(benchmarks, subtitles, generate, max_new_tokens)
     output = Path(output_dir).expanduser() if output_dir else default_output(model)
+    inside = Path(os.path.realpath(Path(model).expanduser()))
+    if output_dir is None and inside.is_dir() and inside in Path(os.path.realpath(output)).parents:
+        fail(
+            f"the default --output-dir, {output}, is inside the model folder --model {model} (run from inside it?): "
+            "give --output-dir a folder outside it"
+        )
     console = terminal.console()  # `run ... | head -1` goes on to the end; main says so once on stderr
     try:
         evaluation = evaluate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -191,6 +192,23 @@ def test_a_link_that_leads_nowhere_is_named_wherever_a_folder_is_given(capsys, m
     code, output = call(capsys, "regress", "--baseline", tmp_path / "dangling", "--current", tmp_path / "loop-a")
     assert code == 4 and dangling in output
     assert not (tmp_path / "gone").exists() and not (tmp_path / "out").exists()
+
+
+def test_run_from_inside_the_model_folder_names_the_default_output_it_would_write_into(
+    capsys, model_dir, data, monkeypatch
+):
+    """`cd model; fvlm-eval run ... --model .`: "--output-dir results/runs is inside --model ." though no
+    --output-dir was given (and the default was results/runs itself: `.` has no name)."""
+    from fvlm_eval.cli.run_commands import default_output
+
+    monkeypatch.chdir(model_dir)
+    assert default_output(".") == Path("results/runs") / model_dir.name
+    code, output = call(capsys, "run", "scienceqa", "--model", ".", "--data-dir", data, "--limit", "1")
+    assert code == 2 and output.strip() == (
+        f"error: the default --output-dir, results/runs/{model_dir.name}, is inside the model folder --model . (run "
+        "from inside it?): give --output-dir a folder outside it"
+    )
+    assert not (model_dir / "results").exists()
 
 
 def test_a_data_folder_one_level_off_says_which_to_give(capsys, model_dir, data, tmp_path):

@@ -10,6 +10,7 @@ files, and are joined by ``merge`` (``shards``).
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from fvlm_eval import terminal
@@ -64,6 +65,9 @@ def _data_dir_hint(data: Path, name: str) -> str:
         return f"; --data-dir {data} is a file, not the data folder"
     if data.name == name:
         return f"; {data} looks like the {name} folder itself: give the folder above it, --data-dir {data.parent}"
+    inside = next((folder for folder in Path(os.path.abspath(data)).parents if folder.name == name), None)
+    if inside is not None:
+        return f"; {data} is inside the {name} folder {inside}: give the folder above that, --data-dir {inside.parent}"
     below = sorted(child for child in data.iterdir() if child.is_dir() and (child / name).is_dir())
     return f"; it is in a folder below: --data-dir {below[0]}" if below else ""
 

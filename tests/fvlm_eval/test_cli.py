@@ -216,6 +216,11 @@ def test_a_data_folder_one_level_off_says_which_to_give(capsys, model_dir, data,
     args = ["run", "mvbench", "--model", model_dir, "--output-dir", tmp_path / "out", "--data-dir"]
     code, output = call(capsys, *args, data / "mvbench")
     assert code == 1 and f"looks like the mvbench folder itself: give the folder above it, --data-dir {data}" in output
+    code, output = call(capsys, *args, data / "mvbench" / "json")  # deeper still: ScienceQA-IMG, json/, video/
+    assert (
+        code == 1
+        and f"inside the mvbench folder {data / 'mvbench'}: give the folder above that, --data-dir {data}" in output
+    )
     (tmp_path / "outer").mkdir()
     (tmp_path / "outer" / "data").symlink_to(data)
     code, output = call(capsys, *args, tmp_path / "outer")

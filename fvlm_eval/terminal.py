@@ -31,6 +31,18 @@ def _to_devnull(stream) -> None:
         pass
 
 
+def closed_streams_to_devnull() -> None:
+    """A command started with stdout or stderr closed (``>&-``) finds ``sys.stdout`` (``sys.stderr``) ``None``:
+    the first print raised AttributeError, a run stopped before its summaries and regress exited 1, the code of
+    a significant drop. Each is opened on /dev/null instead (taking the closed descriptor: workers inherit it), and
+    a closed stdout counts as one closed early, said once on stderr."""
+    global _closed_early
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115: the process's own stream
+            _closed_early = _closed_early or name == "stdout"
+
+
 def _drop_stdout() -> None:
     global _closed_early
     _closed_early = True

@@ -55,8 +55,9 @@ def _after(number: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     """The console script: runs ``app``, turning known failures into one line and an exit code; stderr
     survives a reader that left (``terminal.PipeSafeStderr``)."""
-    from fvlm_eval.terminal import PipeSafeStderr
+    from fvlm_eval.terminal import PipeSafeStderr, closed_streams_to_devnull
 
+    closed_streams_to_devnull()  # `>&-`, `2>&-`: Python has no sys.stdout to print to; the command still runs
     original = sys.stderr
     sys.stderr = PipeSafeStderr(original)
     try:
@@ -99,8 +100,8 @@ def _main(argv: list[str] | None) -> int:
             typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
         typer.secho(
-            "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the "
-            "command went on to the end and wrote its files",
+            "note: stdout was closed before the end (a reader that left, or >&-): the rest of the printed output "
+            "was dropped; the command itself ran to the end",
             err=True,
             fg=typer.colors.YELLOW,
         )

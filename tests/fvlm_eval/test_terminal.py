@@ -58,13 +58,28 @@ def test_run_piped_into_a_closed_reader_scores_every_benchmark(model_dir, tmp_pa
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=300) == 0, stderr[-2000:]
     assert "Traceback" not in stderr
-    assert [line for line in stderr.splitlines() if "broken pipe" in line] == [
-        "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the command went on "
-        "to the end and wrote its files"
+    assert [line for line in stderr.splitlines() if "closed before the end" in line] == [
+        "note: stdout was closed before the end (a reader that left, or >&-): the rest of the printed output was "
+        "dropped; the command itself ran to the end"
     ]
     for benchmark in ("scienceqa", "videomme"):  # the later benchmark too
         summary = json.loads((output / benchmark / "coarse_fine" / "summary.json").read_text())
         assert summary["coverage"]["recorded"] == 1
+
+
+def test_a_run_started_with_stdout_or_stderr_closed_scores_every_benchmark(model_dir, tmp_path):
+    """`run ... >&-`: Python's sys.stdout was None, the first print raised AttributeError ("an unexpected error"),
+    exit 1 and no summary; `regress ... >&-` exited 1, a significant drop to a CI gate; `run nosuch 2>&-` exited 1."""
+    command, output = _run_both(model_dir, tmp_path)
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                          timeout=300, preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr.decode(), done.stderr.decode()[-2000:]
+    assert "the command itself ran to the end" in done.stderr.decode()
+    for benchmark in ("scienceqa", "videomme"):
+        assert (output / benchmark / "coarse_fine" / "summary.json").is_file()
+    usage = subprocess.run([sys.executable, "-m", "fvlm_eval", "run", "nosuch"], env=ENV, timeout=120,
+                           stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(2))  # fmt: skip
+    assert usage.returncode == 2
 
 
 def test_stdout_and_stderr_into_one_closed_reader_exit_as_the_run_does(model_dir, tmp_path):
@@ -97,10 +112,10 @@ def test_report_and_benchmarks_piped_into_a_closed_reader_finish_and_say_so(tmp_
     run = write_run(tmp_path / "run", [True, False] * 5)
     code, stderr = _closed_reader(["report", str(run), "--thumbnails", "0", "--output-dir", str(tmp_path / "out")])
     assert code == 0 and "Traceback" not in stderr, stderr[-2000:]
-    assert len([line for line in stderr.splitlines() if "broken pipe" in line]) == 1
+    assert len([line for line in stderr.splitlines() if "closed before the end" in line]) == 1
     assert {"report.md", "report.html"} <= {p.name for p in (tmp_path / "out").iterdir()}
     code, stderr = _closed_reader(["benchmarks", "--data-dir", str(tmp_path)])
-    assert code == 0 and "broken pipe" in stderr, stderr[-2000:]
+    assert code == 0 and "closed before the end" in stderr, stderr[-2000:]
 
 
 def test_the_next_command_hint_pastes_into_a_shell_for_any_folder_name(model_dir, tmp_path, monkeypatch, capsys):
@@ -168,9 +183,9 @@ def test_regress_into_a_closed_reader_says_so_and_prints_its_verdict_first(tmp_p
     monkeypatch.setattr(sys, "stdout", closed)
     capsys.readouterr()
     assert main(arguments) == 5
-    assert [line for line in capsys.readouterr().err.splitlines() if "broken pipe" in line] == [
-        "note: stdout was closed early (broken pipe): the rest of the printed output was dropped; the command went on "
-        "to the end and wrote its files"
+    assert [line for line in capsys.readouterr().err.splitlines() if "closed before the end" in line] == [
+        "note: stdout was closed before the end (a reader that left, or >&-): the rest of the printed output was "
+        "dropped; the command itself ran to the end"
     ]
     assert (current / "regress" / "regress.md").is_file()
     monkeypatch.undo()

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -347,8 +347,11 @@ def load_fvlm(
     try:
         load_weights(model, state_dict, str(weights), assign=True)
     except CheckpointError as error:
-        if spec.notes:  # say why the architecture may be the wrong one
-            raise CheckpointError(f"{error} ({'; '.join(spec.notes)})") from error
+        if spec.notes:  # no config.json: what the weights are cannot be known, only that they are not fVLM-135M
+            raise CheckpointError(
+                f"{folder or weights.parent} has no config.json, so the model's family and architecture cannot be "
+                f"known: put the model's config.json beside its weights (fVLM-135M was assumed, and {error})"
+            ) from error
         raise
     _materialize_buffers(model)
     device = torch.device(device) if device is not None else default_device()
@@ -356,9 +359,19 @@ def load_fvlm(
     return model, load_tokenizer(folder)
 
 
-def save_model_folder(model: FoveatedVLM, folder: Path, spec: ModelSpec, tokenizer=None) -> Path:
-    """Write a model folder in the release format (weights without the tied head, config, tokenizer)."""
-    from safetensors.torch import save_file
+def save_model_folder(
+    model: FoveatedVLM,
+    folder: Path,
+    spec: ModelSpec,
+    tokenizer=None,
+    write_bytes: Callable[[Path, bytes], None] | None = None,
+) -> Path:
+    """Write a model folder in the release format (weights without the tied head, config, tokenizer).
+
+    ``write_bytes(path, data)`` writes the weights and the config (default: ``Path.write_bytes``; fvlm-eval
+    passes its atomic writer). Either way the files get the usual permissions, as the umask makes them:
+    safetensors' own ``save_file`` renames a temporary file into place, which leaves the weights 0600."""
+    from safetensors.torch import save
 
     folder.mkdir(parents=True, exist_ok=True)
     state = {
@@ -366,8 +379,9 @@ def save_model_folder(model: FoveatedVLM, folder: Path, spec: ModelSpec, tokeniz
         for k, v in model.state_dict().items()
         if k != TIED_TARGET or not model.llm.config.tie_word_embeddings
     }
-    save_file(state, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(spec.to_json(), indent=2))
+    write = write_bytes or Path.write_bytes
+    write(folder / "model.safetensors", save(state))
+    write(folder / "config.json", json.dumps(spec.to_json(), indent=2).encode("utf-8"))
     if tokenizer is not None:
         tokenizer.save_pretrained(str(folder))
     return folder / "model.safetensors"

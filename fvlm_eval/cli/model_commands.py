@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 
-from fvlm_eval.cli.app import app
+from fvlm_eval.cli.app import app, fail
 
 
 @app.command("export-checkpoint")
 def export_checkpoint(
-    checkpoint: Path = typer.Argument(
+    checkpoint: str = typer.Argument(
         ..., metavar="CHECKPOINT.pt", help="a training checkpoint: a state dict, or a dict with 'model_state_dict'"
     ),
-    folder: Path = typer.Argument(
+    folder: str = typer.Argument(
         ..., metavar="FOLDER", help="the model folder to write (model.safetensors, config.json, tokenizer)"
     ),
-    config: Optional[Path] = typer.Option(
+    config: Optional[str] = typer.Option(
         None,
         metavar="CONFIG.json",
         help="the model's config.json (default: one beside the checkpoint, else fVLM-135M's)",
@@ -26,7 +25,11 @@ def export_checkpoint(
     force: bool = typer.Option(False, "--force", help="overwrite a folder that already holds a model"),
 ) -> None:
     """Turn a training checkpoint into a model folder that `run --model` (and `load_fvlm`) reads."""
+    from fvlm_eval.api import ExportRefused, SettingsError
     from fvlm_eval.api import export_checkpoint as export
 
-    written = export(checkpoint, folder, config, force=force)
+    try:  # text, not Path: an empty argument stays empty (Path("") is the current folder)
+        written = export(checkpoint, folder, config, force=force)
+    except (SettingsError, ExportRefused) as error:  # said with the CLI's names (FOLDER, --force), not Python's
+        fail(error.cli_message, error.exit_code)
     typer.echo(f"wrote {written}")

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError, SettingsError
+from fvlm_eval.files import write_bytes_atomic
 from fvlm_eval.models.memory import unwrap
 
 
@@ -36,7 +37,7 @@ def save_model_folder(model, folder: str | Path, tokenizer=None) -> Path:
         deep_query=bool(model.deep_query),
     )
     folder = Path(folder)
-    save(model, folder, spec, tokenizer or load_tokenizer(None))
+    save(model, folder, spec, tokenizer or load_tokenizer(None), write_bytes=write_bytes_atomic)
     return folder
 
 
@@ -56,9 +57,14 @@ MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 
 
 class ExportRefused(FvlmEvalError, ValueError):
-    """``export_checkpoint`` would overwrite a model folder (pass ``force=True``, ``--force``)."""
+    """``export_checkpoint`` would overwrite a model folder (pass ``force=True``, ``--force``). ``str(error)``
+    says so with the Python argument, ``cli_message`` with the CLI's flag."""
 
     exit_code = ExitCode.REFUSED
+
+    def __init__(self, message: str, cli_message: str | None = None):
+        super().__init__(message)
+        self.cli_message = cli_message or message
 
 
 def _check_export_folder(folder: Path, force: bool) -> None:
@@ -69,10 +75,8 @@ def _check_export_folder(folder: Path, force: bool) -> None:
     if folder.is_dir() and not force:
         held = sorted(p.name for p in folder.iterdir() if p.name in MODEL_FILES or p.suffix in weight_suffixes())
         if held:
-            raise ExportRefused(
-                f"{folder} already holds a model ({', '.join(held)}); give an empty or new folder, "
-                "or overwrite it with --force (force=True)"
-            )
+            told = f"{folder} already holds a model ({', '.join(held)}); give an empty or new folder, or overwrite it"
+            raise ExportRefused(f"{told} (force=True)", f"{told} (--force)")
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -122,6 +126,13 @@ def export_checkpoint(
 
     from fvlm_model.loading import CheckpointError, load_fvlm, load_tokenizer
 
+    for argument, flag, given, wanted in (
+        ("checkpoint", "CHECKPOINT", checkpoint, "the training checkpoint (.pt) to export"),
+        ("folder", "FOLDER", folder, "the model folder to write"),
+        ("config", "--config", config, "the model's config.json, or leave it out"),
+    ):
+        if given is not None and not str(given).strip():  # Path("") is ".", the current folder: never what was meant
+            raise SettingsError(f"{argument}={given!r} is empty: give {wanted}", f"{flag} is empty: give {wanted}")
     checkpoint, folder = Path(checkpoint), Path(folder)
     if not checkpoint.is_file():
         what = (
@@ -130,6 +141,12 @@ def export_checkpoint(
             else "no such checkpoint file"
         )
         raise CheckpointError(f"{checkpoint}: {what}")
+    if checkpoint.suffix.lower() == ".json":
+        what = "a config.json" if checkpoint.name == "config.json" else "a JSON file"
+        raise CheckpointError(
+            f"{checkpoint}: {what} was given as the checkpoint; give the weights file (.pt: a state dict or a "
+            "training checkpoint) as the checkpoint, and its config.json as the config (or beside it)"
+        )
     beside = checkpoint.parent / "config.json"
     source = Path(config) if config is not None else beside if beside.is_file() else None
     if source is not None:
@@ -192,5 +209,5 @@ def write_tiny_fvlm(folder: Path) -> Path:
     torch.manual_seed(0)
     model = FoveatedVLM.from_configs(TINY_LLM, TINY_DINO, query_dim=TINY_QUERY_DIM)
     spec = ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM, 0.14, extra={"note": "fvlm-eval demo: RANDOM weights"})
-    save_model_folder(model, folder, spec, load_tokenizer(None))
+    save_model_folder(model, folder, spec, load_tokenizer(None), write_bytes=write_bytes_atomic)
     return folder

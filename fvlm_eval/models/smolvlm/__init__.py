@@ -126,7 +126,10 @@ def from_memory(
             video.save_pretrained(folder)
         if getattr(processor, "image_seq_len", None):
             (Path(folder) / "processor_config.json").write_text(json.dumps({"image_seq_len": processor.image_seq_len}))
-        settings = read_settings(Path(folder), model.config, image_processor)
+        try:
+            settings = read_settings(Path(folder), model.config, image_processor)
+        except ModelLoadError as error:  # said of the processor given, not of the temporary folder
+            raise SettingsError(f"processor: {str(error).replace(f'{folder}/', '')}") from error
     return SmolVLMAdapter(
         model.eval(),
         tokenizer,

@@ -91,13 +91,30 @@ def read_settings(folder: Path, config, image_processor) -> Settings:
     tile = longest_edge(image_processor.max_image_size, 0)
     if tile <= 0:
         raise ModelLoadError(f"{folder}/preprocessor_config.json: max_image_size has no longest_edge")
+    vision = config.vision_config
+    if tile != vision.image_size:  # the encoder takes tiles of its image size: any other fails on every question
+        preprocessor = read_json_object(folder / "preprocessor_config.json")
+        said = (
+            f"max_image_size.longest_edge is {tile}"
+            if "max_image_size" in preprocessor
+            else f"max_image_size is not set{' (the file holds no settings)' if not preprocessor else ''}, so the "
+            f"image processor's default, {tile}, was taken"
+        )
+        raise ModelLoadError(
+            f"{folder}/preprocessor_config.json: {said}; the model's tiles are {vision.image_size} px (config.json's "
+            "vision_config.image_size): the image processor config is not this model's"
+        )
+    seq_len = int((vision.image_size // vision.patch_size) ** 2 // config.scale_factor**2)
     processor_path = folder / "processor_config.json"
     processor = read_json_object(processor_path) if processor_path.is_file() else {}
     if "image_seq_len" in processor:
-        seq_len = positive(processor["image_seq_len"], processor_path, "image_seq_len", whole=True)
-    else:
-        vision = config.vision_config
-        seq_len = int((vision.image_size // vision.patch_size) ** 2 // config.scale_factor**2)
+        given = positive(processor["image_seq_len"], processor_path, "image_seq_len", whole=True)
+        if given != seq_len:  # a prompt with another count of image tokens than the encoder gives fails always
+            raise ModelLoadError(
+                f"{processor_path}: image_seq_len is {given}, but the model gives {seq_len} image tokens per tile "
+                f"(config.json: ({vision.image_size} // patch_size {vision.patch_size})^2 / scale_factor "
+                f"{config.scale_factor}^2): the processor config is not this model's"
+            )
     video_path = folder / "preprocessor_config.json"
     video = read_json_object(video_path).get("video_sampling")
     prefix = "video_sampling."

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fvlm_eval.files import current_umask
 from fvlm_eval.models.smolvlm.text import IMAGE_TOKEN, MAX_TILES_PER_SIDE, SPECIAL_TOKENS
 
 TINY_VISION = dict(
@@ -73,6 +74,8 @@ def save_tiny_smolvlm(folder: Path, seed: int = 0, *, vision: dict | None = None
 
     with quiet_transformers():  # no "Writing model shards" bar (the demo writes this model)
         model.save_pretrained(folder)
+    for weights in folder.glob("*.safetensors"):  # safetensors renames a temporary (0600) into place: as the umask says
+        weights.chmod(0o666 & ~current_umask())
     tile = vision["image_size"]
     preprocessor = {
         "do_convert_rgb": True,

@@ -26,10 +26,10 @@ def _run_default(name: str):
 
 
 def default_output(model: str) -> Path:
-    """``results/runs/<model name>``: a local model's own name (``--model .`` is the folder's), else the hub id's."""
-    local = Path(str(model)).expanduser()
-    name = Path(os.path.realpath(local)).name if local.exists() else Path(str(model).rstrip("/")).name
-    return Path("results/runs") / name.replace(".safetensors", "")
+    """``results/runs/<model name>`` (``models.hub.model_name``: ``--model .`` is the folder's name)."""
+    from fvlm_eval.models.hub import model_name
+
+    return Path("results/runs") / model_name(model)
 
 
 @app.command(cls=RegistryHelp)

@@ -21,6 +21,7 @@ import torch
 from fvlm_eval.models.base import FrameTransform
 from fvlm_eval.models.chat_tokens import ChatTokens
 from fvlm_eval.models.generation import generate_answers
+from fvlm_eval.models.hub import model_name
 from fvlm_eval.models.lm import Media, Past, TextModel, fallbacks, score_formulations
 from fvlm_eval.types import (
     ChoiceRequest,
@@ -261,7 +262,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
     weights, folder = resolve_source(source)  # a hub id is downloaded once, here
     model, tokenizer = load_fvlm(weights, device=device, dtype=dtype)
     notes = list(read_spec(folder).notes)
-    name = str(source).rstrip("/").split("/")[-1].replace(".safetensors", "")
+    name = model_name(source)
     return FVLMAdapter(
         model,
         tokenizer,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fvlm_eval.models.base import ModelLoadError
@@ -55,8 +56,8 @@ def hub_error(repo: str, error: Exception) -> str:
     reason = " ".join(str(error).split())
     reason = reason if len(reason) <= 160 else reason[:160].rsplit(" ", 1)[0] + " …"
     return (
-        f"--model {repo}: cannot download it from the Hugging Face hub ({name}: {reason}); "
-        "offline, pass a local model folder instead: --model path/to/folder"
+        f"--model {repo}: no file or folder of that name here, so a hub id; cannot download it from the Hugging "
+        f"Face hub ({name}: {reason}); offline, pass a local model folder instead: --model path/to/folder"
     )
 
 
@@ -72,3 +73,11 @@ def _write_error(error: BaseException) -> OSError | None:
             return error
         error, seen = error.__cause__ or error.__context__, seen + 1
     return None
+
+
+def model_name(source) -> str:
+    """A model's name for records and the default output folder: a local file or folder's own name (``--model .``
+    is the folder's), ``.safetensors`` dropped; a hub id's last part."""
+    local = Path(str(source)).expanduser()
+    name = Path(os.path.realpath(local)).name if local.exists() else str(source).rstrip("/").split("/")[-1]
+    return name.removesuffix(".safetensors")

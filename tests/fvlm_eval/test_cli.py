@@ -72,7 +72,8 @@ def test_unknown_and_offline_models_say_what_to_do(capsys, data, tmp_path):
     code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", tmp_path / "nowhere")
     assert code == 1 and "no such file or folder" in output
     code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", "someone/no-such-model")
-    assert code == 1 and "--model someone/no-such-model" in output and "pass a local model folder" in output
+    assert code == 1 and "pass a local model folder" in output
+    assert "--model someone/no-such-model: no file or folder of that name here, so a hub id; cannot download" in output
     code, output = call(capsys, "run", "mvbench", "--data-dir", data)  # the default model, offline
     assert code == 1 and "sanps/fVLM-135M" in output and "--model path/to/folder" in output
 
@@ -201,8 +202,12 @@ def test_run_from_inside_the_model_folder_names_the_default_output_it_would_writ
     --output-dir was given (and the default was results/runs itself: `.` has no name)."""
     from fvlm_eval.cli.run_commands import default_output
 
+    from fvlm_eval.models.hub import model_name
+
     monkeypatch.chdir(model_dir)
     assert default_output(".") == Path("results/runs") / model_dir.name
+    assert model_name(".") == model_name(f"{model_dir}/") == model_dir.name  # the manifest's name: it was "."
+    assert model_name("owner/some-model") == "some-model"
     code, output = call(capsys, "run", "scienceqa", "--model", ".", "--data-dir", data, "--limit", "1")
     assert code == 2 and output.strip() == (
         f"error: the default --output-dir, results/runs/{model_dir.name}, is inside the model folder --model . (run "

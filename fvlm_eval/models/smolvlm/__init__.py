@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from fvlm_eval.models.base import ModelLoadError
+from fvlm_eval.models.hub import model_name
 from fvlm_eval.models.smolvlm.adapter import DEFAULT_VARIANT, FAMILY, VARIANTS, SmolVLMAdapter
 from fvlm_eval.models.smolvlm.folder import (
     files_sha256,
@@ -83,7 +84,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
         )
         raise ModelLoadError(f"{folder}: the weights do not match config.json ({listed})")
     model = model.to(device).eval()
-    name = str(source).rstrip("/").split("/")[-1] if not Path(str(source)).expanduser().exists() else folder.name
+    name = model_name(source)
     return SmolVLMAdapter(
         model,
         tokenizer,

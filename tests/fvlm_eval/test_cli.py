@@ -201,7 +201,6 @@ def test_run_from_inside_the_model_folder_names_the_default_output_it_would_writ
     """`cd model; fvlm-eval run ... --model .`: "--output-dir results/runs is inside --model ." though no
     --output-dir was given (and the default was results/runs itself: `.` has no name)."""
     from fvlm_eval.cli.run_commands import default_output
-
     from fvlm_eval.models.hub import model_name
 
     monkeypatch.chdir(model_dir)

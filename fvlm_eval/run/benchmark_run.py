@@ -20,12 +20,12 @@ from fvlm_eval.run.asking import Asking
 from fvlm_eval.run.carried import carried_measures, with_earlier_measures
 from fvlm_eval.run.folder import (
     SAMPLES,
-    FolderLock,
     check_settings,
     comparable_settings,
     read_all_records,
     write_summary,
 )
+from fvlm_eval.run.lock import FolderLock
 from fvlm_eval.run.manifest import manifest
 from fvlm_eval.run.progress import announce, progress_bar
 from fvlm_eval.run.settings import RunSettings

@@ -1,162 +1,27 @@
-"""A run's output folder: its locks, the settings it was made with, its record files, shards and their merge.
+"""A run's output folder: the settings it was made with, its record files, and its summary (locks: ``lock``).
 
 Per (benchmark, mode) a folder holds ``samples.jsonl`` (or, while sharded, one
 ``samples.shard-I-of-N.jsonl`` per shard plus a ``shard-I-of-N.json`` completion marker),
 ``settings.json`` (what a resumed run must match) and ``summary.json``. One process holds a folder
-at a time (``FolderLock``); shards hold it shared, each its own shard lock exclusively. ``merge``
-joins finished shards into ``samples.jsonl`` and ``summary.json``.
+at a time (``lock.FolderLock``); ``shards.merge`` joins finished shards into ``samples.jsonl`` and
+``summary.json``.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-import sys
-import time
 from pathlib import Path
 
-from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError
+from fvlm_eval.errors import RecordError
 from fvlm_eval.files import read_json, write_json_atomic
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, latest_by_id, read_records, write_records
+from fvlm_eval.run.lock import RunRefused, created, models_decided
 from fvlm_eval.summarize import summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import Benchmark
 from fvlm_eval.types import MODEL_IDENTITY
 
 SAMPLES = "samples.jsonl"
-
-
-class RunRefused(FvlmEvalError, RuntimeError):
-    """An output folder this run must not write into (other settings, or another run holds it)."""
-
-    exit_code = ExitCode.REFUSED
-
-
-_HELD: set["FolderLock"] = set()  # the locks this process holds (a forked child closes its copies)
-
-
-class FolderLock:
-    """An advisory lock on an output folder (``flock``; released when the process ends, however).
-
-    A whole run takes it exclusively; shards take it shared and their own shard lock exclusively,
-    so shards run side by side but never beside a whole run or a merge, nor twice.
-
-    An ``flock`` belongs to the open file, not the process: a child that inherited the descriptor
-    would keep the folder locked after the run died. So the descriptor is opened close-on-exec
-    (never passed to a program started with exec) and closed in every child forked with
-    ``os.fork`` (multiprocessing's workers) as it is forked, without unlocking the parent's lock.
-    """
-
-    def __init__(self, folder: Path, name: str = ".fvlm-eval.lock", shared: bool = False):
-        self.path = Path(folder) / name
-        self.shared = shared
-        self.fd: int | None = None
-
-    def acquire(self) -> "FolderLock":
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-            os.close(fd)
-            why = _stale_holder(self.path, holder)
-            raise RunRefused(
-                f"{self.path.parent} is in use by {holder or 'another process'}{why}; "
-                "wait for it to finish or use another --output-dir"
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        if not self.shared:
-            os.ftruncate(fd, 0)
-            os.pwrite(
-                fd,
-                f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} "
-                f"({' '.join(sys.argv[:6])})".encode(),
-                0,
-            )
-        self.fd = fd
-        _HELD.add(self)
-        return self
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        _HELD.discard(self)
-
-
-def _forget_inherited_locks() -> None:
-    """In a freshly forked child: close its copies of the parent's lock descriptors (the parent keeps its lock)."""
-    for lock in list(_HELD):
-        if lock.fd is not None:
-            try:
-                os.close(lock.fd)
-            except OSError:
-                pass
-            lock.fd = None
-    _HELD.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_inherited_locks)
-
-
-def _stale_holder(path: Path, holder: str) -> str:
-    """When the process the lock file names is dead, yet the lock is held: who holds it (this machine only)."""
-    match = re.match(r"pid (\d+) on (\S+)", holder)
-    if not match or match.group(2) != socket.gethostname() or _alive(int(match.group(1))):
-        return ""
-    holders = [pid for pid in lock_holders(path) if pid != os.getpid()]
-    if not holders:
-        return f" (pid {match.group(1)} is no longer running, yet another process holds the lock)"
-    named = ", ".join(f"pid {pid} ({_command(pid)})" for pid in holders[:4])
-    return (
-        f" (pid {match.group(1)} is no longer running; the lock is held by {named}, left behind by it: "
-        f"end {'it' if len(holders) == 1 else 'them'} and rerun)"
-    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's process
-    return True
-
-
-def lock_holders(path: Path) -> list[int]:
-    """Pids of this machine's processes that have ``path`` open (Linux ``/proc``; empty elsewhere)."""
-    proc = Path("/proc")
-    if not (proc / "self" / "fd").is_dir():
-        return []
-    target = os.path.realpath(path)
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
-                found.append(int(entry.name))
-        except OSError:  # gone, or not ours to read
-            continue
-    return sorted(found)
-
-
-def _command(pid: int) -> str:
-    try:
-        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return "?"
-    text = " ".join(w.decode(errors="replace") for w in words if w)
-    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cloze_framing: str) -> dict:
@@ -197,8 +62,10 @@ def check_settings(folder: Path, current: dict) -> None:
                 f"{folder} holds records ({', '.join(recorded)}) but no settings.json, so what made them is unknown; "
                 "use another --output-dir, or remove those record files to score again"
             )
-        _one_model(folder, current)
-        write_json_atomic(path, current)
+        with models_decided(folder.parent.parent):  # two models' runs started together: one is refused
+            _one_model(folder, current)
+            write_json_atomic(path, current)
+        created(folder, path.name)  # taken away again if the run writes nothing beside it (refused later, stopped)
 
 
 def _one_model(folder: Path, current: dict) -> None:

@@ -6,12 +6,16 @@ missing, unfinished or made otherwise."""
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.files import not_a_folder, read_json
-from fvlm_eval.run.folder import FolderLock, read_all_records, write_summary
+from fvlm_eval.records import Record
+from fvlm_eval.run.folder import SAMPLES, read_all_records, write_summary
+from fvlm_eval.run.lock import FolderLock
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import get_benchmark
 from fvlm_eval.types import Question
@@ -62,28 +66,54 @@ def _asked(marker: dict) -> str:
     )
 
 
-def merge(run_dir: Path) -> dict[tuple[str, str], Summary]:
+def merge(run_dir: Path, say: Callable[[str], None] | None = None) -> dict[tuple[str, str], Summary]:
     """Join the shards of every (benchmark, mode) folder under ``run_dir`` into ``samples.jsonl`` and
-    ``summary.json``; refuses, naming what is wrong, when a shard is missing, unfinished or mismatched."""
+    ``summary.json``; refuses, naming what is wrong, when a shard is missing, unfinished or mismatched.
+    A run merged already is no error: ``say`` (default: a ``note:`` line on stderr) tells it, and its
+    summaries are returned as they are. Shard lock files no process holds are removed from the folders merged."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MergeRefused(f"{run_dir}: {not_a_folder(run_dir)}")
     folders = sorted({p.parent for p in run_dir.glob("*/*/shard-*-of-*.json")})
     if not folders:
-        merged = (
-            " (it holds merged results already: nothing left to merge)"
-            if list(run_dir.glob("*/*/summary.json"))
-            else ""
-        )
-        raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge{merged}")
+        unfinished = sorted(p for p in run_dir.glob("*/*/samples.shard-*-of-*.jsonl") if p.stat().st_size)
+        if unfinished or not list(run_dir.glob("*/*/summary.json")):
+            started = f"; {unfinished[0]} holds records of a shard that has not finished" if unfinished else ""
+            raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge{started}")
+        for folder in sorted({p.parent for p in run_dir.glob("*/*/.fvlm-eval.shard-*-of-*.lock")}):
+            _remove_shard_locks(folder)  # those an earlier merge left behind
+        (say or _note)(f"{run_dir}: merged already (every finished shard is in samples.jsonl): nothing left to merge")
+        return _merged(run_dir)
     summaries = {}
     for folder in folders:
         lock = FolderLock(folder).acquire()
         try:
             summaries.update(_merge_folder(folder))
+            _remove_shard_locks(folder)
         finally:
             lock.release()
     return summaries
+
+
+def _note(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr, flush=True)
+
+
+def _merged(run_dir: Path) -> dict[tuple[str, str], Summary]:
+    """The summaries a run folder holds (one of another version, or unreadable, is left out: a report says why)."""
+    found = {}
+    for path in sorted(run_dir.glob("*/*/summary.json")):
+        try:
+            found[(path.parent.parent.name, path.parent.name)] = Summary.from_json(read_json(path))
+        except (FvlmEvalError, KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return found
+
+
+def _remove_shard_locks(folder: Path) -> None:
+    """The shard lock files of a merged folder, each unless a process holds it."""
+    for path in sorted(folder.glob(".fvlm-eval.shard-*-of-*.lock")):
+        FolderLock(folder, path.name).remove_if_free()
 
 
 def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
@@ -115,12 +145,14 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
         )
     count = counts.pop()
     missing = [i for i in range(count) if (i, count) not in markers]
-    if missing:
-        raise MergeRefused(
-            f"{folder}: shard(s) {', '.join(map(str, missing))} of {count} have not finished; "
-            "run them (--shard i/n) and merge again"
-        )
-    first = markers[(0, count)]
+    unfinished = MergeRefused(
+        f"{folder}: shard(s) {', '.join(map(str, missing))} of {count} have not finished; "
+        "run them (--shard i/n) and merge again"
+    )
+    started = [i for i in missing if (folder / f"samples.shard-{i}-of-{count}.jsonl").is_file()]
+    if missing and (started or not (folder / SAMPLES).is_file()):  # no merged records to stand for them
+        raise unfinished
+    first = markers[min(markers)]
     settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else first["settings"]
     for (index, _), marker in markers.items():
         if marker["settings"] != settings or marker["order"] != first["order"]:
@@ -137,11 +169,13 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
         differ = [i for i in first["order"] if marker["question_sha256"].get(i) != hashes.get(i)]
         if differ:  # not "a shard stopped early": rerunning either would not help
             raise MergeRefused(
-                f"{folder}: shards 0 and {index} of {count} were made from different annotations or prompts "
-                f"({counted(len(differ), 'question')} differ, e.g. {differ[0]}); rerun every shard on the same "
-                "data, then merge"
+                f"{folder}: shards {first['shard']} and {index} of {count} were made from different annotations or "
+                f"prompts ({counted(len(differ), 'question')} differ, e.g. {differ[0]}); rerun every shard on the "
+                "same data, then merge"
             )
     records = read_all_records(folder)
+    if missing and not all(_stands_for(records.get(i), hashes[i], first) for i in first["order"]):
+        raise unfinished  # merged records stand for the shards not rerun only when they hold what these asked
     absent = [i for i in first["order"] if i not in records or records[i].question_sha256 != hashes[i]]
     if absent:
         raise MergeRefused(
@@ -170,3 +204,16 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
     for path in folder.glob("shard-*-of-*.json"):
         path.unlink()
     return {(first["benchmark"], first["mode"]): summary}
+
+
+def _stands_for(record: Record | None, sha256: str, marker: dict) -> bool:
+    """Whether a merged record counts as done for a shard not rerun since the merge: made from this question,
+    and (unless it failed: it counts as wrong, as it did) holding what the shards rerun asked."""
+    if record is None or record.question_sha256 != sha256:
+        return False
+    generate = marker.get("generate", marker["manifest"].get("generate"))
+    circular = marker.get("circular", marker["manifest"].get("circular"))
+    return record.failed or (
+        (not generate or (record.generated or {}).get("max_new_tokens") == marker.get("max_new_tokens"))
+        and (not circular or record.circular is not None)
+    )

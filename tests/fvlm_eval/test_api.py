@@ -140,7 +140,7 @@ def test_records_in_memory_leave_no_folder_and_a_rerun_resumes(model_dir, data, 
 
 
 def test_other_weights_cannot_resume_a_folder(data, tmp_path, tokenizer):
-    from fvlm_eval.run.folder import RunRefused
+    from fvlm_eval.run.lock import RunRefused
 
     evaluate(
         tiny_model(0),

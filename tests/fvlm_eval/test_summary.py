@@ -132,7 +132,7 @@ def test_a_rerun_with_circular_rotates_what_was_recorded_without(circular_run, m
 
 
 def test_a_rerun_with_another_cloze_framing_is_refused_by_name(circular_run, model_dir):
-    from fvlm_eval.run.folder import RunRefused
+    from fvlm_eval.run.lock import RunRefused
 
     plain_dir, _, _ = circular_run[True]
     settings = RunSettings(

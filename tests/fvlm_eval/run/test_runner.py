@@ -17,7 +17,7 @@ from fvlm_eval.models import load_model
 from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS
 from fvlm_eval.records import SCHEMA_VERSION, read_records
 from fvlm_eval.run.benchmark_run import error_signature
-from fvlm_eval.run.folder import FolderLock, RunRefused
+from fvlm_eval.run.lock import FolderLock, RunRefused
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import write_fixtures

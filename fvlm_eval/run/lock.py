@@ -1,0 +1,298 @@
+"""The locks of a run's output folders: one process writes a ``<benchmark>/<mode>`` folder at a time.
+
+``FolderLock`` holds a folder (shards hold it shared, each its own shard lock exclusively); a refused run,
+or one stopped before its first record, takes away what it made there (``created``). ``models_decided``
+holds the whole output folder while a run checks which model its other runs were made by and writes its
+own settings, so two runs of two models started together cannot both pass that check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from fvlm_eval.errors import ExitCode, FvlmEvalError
+
+
+class RunRefused(FvlmEvalError, RuntimeError):
+    """An output folder this run must not write into (other settings, or another run holds it)."""
+
+    exit_code = ExitCode.REFUSED
+
+
+_HELD: set["FolderLock"] = set()  # the locks this process holds (a forked child closes its copies)
+LOCK_NAME = re.compile(r"\.fvlm-eval(\..+)?\.lock")  # the folder's lock and the shards' own
+
+
+# per folder this process holds a lock in: the folders it made for it, what the folder held then (but lock files),
+# and what the process created there (lock files, settings.json): at its last release there, a process that wrote
+# nothing else takes these away again (a refused run leaves the folder as it found it)
+_FOUND: dict[Path, tuple[list[Path], dict, set[str]]] = {}
+
+
+class FolderLock:
+    """An advisory lock on an output folder (``flock``; released when the process ends, however).
+
+    A whole run takes it exclusively; shards take it shared and their own shard lock exclusively,
+    so shards run side by side but never beside a whole run or a merge, nor twice.
+
+    An ``flock`` belongs to the open file, not the process: a child that inherited the descriptor
+    would keep the folder locked after the run died. So the descriptor is opened close-on-exec
+    (never passed to a program started with exec) and closed in every child forked with
+    ``os.fork`` (multiprocessing's workers) as it is forked, without unlocking the parent's lock.
+
+    A lock file may be removed (``remove_if_free``, and when a process releases a folder it changed
+    nothing in): a lock is only held once the file locked is still the one the path names.
+    """
+
+    def __init__(self, folder: Path, name: str = ".fvlm-eval.lock", shared: bool = False):
+        self.path = Path(folder) / name
+        self.shared = shared
+        self.fd: int | None = None
+
+    def acquire(self) -> "FolderLock":
+        import fcntl
+
+        folder = self.path.parent
+        if not _holding(folder) and folder not in _FOUND:
+            made = [p for p in (folder, *folder.parents) if not p.exists()][::-1]  # outermost first
+            folder.mkdir(parents=True, exist_ok=True)
+            _FOUND[folder] = (made, _contents(folder), set())
+        try:
+            while True:  # another process may remove the file (or the folder) between open and flock: again
+                folder.mkdir(parents=True, exist_ok=True)
+                try:
+                    fd, created = _open(self.path)
+                except FileNotFoundError:
+                    continue
+                try:
+                    fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                    os.close(fd)
+                    why = _stale_holder(self.path, holder)
+                    raise RunRefused(
+                        f"{self.path.parent} is in use by {holder or 'another process'}{why}; "
+                        "wait for it to finish or use another --output-dir"
+                    ) from None
+                except BaseException:
+                    os.close(fd)
+                    raise
+                if _names(fd, self.path):
+                    break
+                os.close(fd)
+        except BaseException:
+            if not _holding(folder):
+                _tidy(folder)
+            raise
+        if created and folder in _FOUND:
+            _FOUND[folder][2].add(self.path.name)
+        if not self.shared:  # who holds it, for the one that is refused: the day too (a lock may be days old)
+            holder = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{holder} ({' '.join(sys.argv[:12])})".encode(), 0)
+            except OSError as error:  # a full disk: said of the lock file, not of nothing
+                os.close(fd)
+                if not _holding(folder):
+                    _tidy(folder)
+                raise OSError(error.errno, error.strerror, str(self.path)) from error
+        self.fd = fd
+        _HELD.add(self)
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            _HELD.discard(self)
+            if not _holding(self.path.parent):
+                _tidy(self.path.parent)
+        _HELD.discard(self)
+
+    def remove_if_free(self) -> bool:
+        """Remove the lock file when no process holds it (taken exclusively without waiting, and removed while
+        held); ``False`` when one does (it is left)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _names(fd, self.path):
+                self.path.unlink()
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+
+def _open(path: Path) -> tuple[int, bool]:
+    """A descriptor on the lock file (close-on-exec), and whether this call created it."""
+    flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+    except FileExistsError:
+        return os.open(path, flags), False
+
+
+def _names(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not removed, nor replaced, meanwhile)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _holding(folder: Path) -> bool:
+    return any(lock.path.parent == folder for lock in _HELD)
+
+
+def _contents(folder: Path) -> dict[str, tuple]:
+    """What ``folder`` holds but its lock files: name -> (inode, size, mtime)."""
+    found = {}
+    try:
+        for entry in os.scandir(folder):
+            if not LOCK_NAME.fullmatch(entry.name):
+                stat = entry.stat(follow_symlinks=False)
+                found[entry.name] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    except OSError:  # gone meanwhile: a difference, so nothing is taken away
+        pass
+    return found
+
+
+def _tidy(folder: Path) -> None:
+    """At this process's last release of ``folder``: when it wrote nothing there but its lock files and
+    ``settings.json`` (a refused run, one stopped before its first record), remove what it created, the
+    folders too; never while another process holds the folder."""
+    import fcntl
+
+    made, before, mine = _FOUND.pop(folder, ([], {}, set()))
+    if not (made or mine):
+        return
+    path = folder / ".fvlm-eval.lock"
+    try:
+        fd, created = _open(path)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        now = _contents(folder)
+        if not _names(fd, path) or {k: v for k, v in now.items() if k not in mine} != before:
+            return  # the run wrote into it: what it made stays
+        for name in sorted(mine | ({path.name} if created else set())):
+            if name == path.name:
+                path.unlink()
+            elif LOCK_NAME.fullmatch(name):
+                FolderLock(folder, name).remove_if_free()
+            else:
+                (folder / name).unlink(missing_ok=True)
+    except OSError:  # held by another process (BlockingIOError), or not ours to remove
+        return
+    finally:
+        os.close(fd)
+    for one in reversed(made):
+        try:
+            one.rmdir()
+        except OSError:  # not empty: another process's, or a file left behind
+            break
+
+
+def _forget_inherited_locks() -> None:
+    """In a freshly forked child: close its copies of the parent's lock descriptors (the parent keeps its lock)."""
+    for lock in list(_HELD):
+        if lock.fd is not None:
+            try:
+                os.close(lock.fd)
+            except OSError:
+                pass
+            lock.fd = None
+    _HELD.clear()
+    _FOUND.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_locks)
+
+
+def _stale_holder(path: Path, holder: str) -> str:
+    """When the process the lock file names is dead, yet the lock is held: who holds it (this machine only)."""
+    match = re.match(r"pid (\d+) on (\S+)", holder)
+    if not match or match.group(2) != socket.gethostname() or _alive(int(match.group(1))):
+        return ""
+    holders = [pid for pid in lock_holders(path) if pid != os.getpid()]
+    if not holders:
+        return f" (pid {match.group(1)} is no longer running, yet another process holds the lock)"
+    named = ", ".join(f"pid {pid} ({_command(pid)})" for pid in holders[:4])
+    return (
+        f" (pid {match.group(1)} is no longer running; the lock is held by {named}, left behind by it: "
+        f"end {'it' if len(holders) == 1 else 'them'} and rerun)"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True
+
+
+def lock_holders(path: Path) -> list[int]:
+    """Pids of this machine's processes that have ``path`` open (Linux ``/proc``; empty elsewhere)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        return []
+    target = os.path.realpath(path)
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                found.append(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return sorted(found)
+
+
+def _command(pid: int) -> str:
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(w.decode(errors="replace") for w in words if w)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def created(folder: Path, name: str) -> None:
+    """``name`` was just created in ``folder`` by this process (its ``settings.json``): taken away again at the
+    last release when the run writes nothing else there (refused later, stopped before its first record)."""
+    if folder in _FOUND:
+        _FOUND[folder][2].add(name)
+
+
+@contextmanager
+def models_decided(output_dir: Path):
+    """The output folder held exclusively (a lock on the folder itself: no file is left) while a run compares its
+    model with the folder's other runs and writes its settings; another run waits the moment this takes."""
+    import fcntl
+
+    fd = os.open(output_dir, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

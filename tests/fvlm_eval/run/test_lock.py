@@ -1,0 +1,61 @@
+"""One output folder, one model, also when two runs start together."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+from fvlm_eval.run.folder import check_settings
+from fvlm_eval.run.lock import RunRefused
+
+
+def _settle(folder, identity: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        check_settings(folder, {"family": identity, "model_sha256": identity, "dtype": "float32"})
+        results.put("accepted")
+    except RunRefused:
+        results.put("refused")
+
+
+def test_two_models_started_together_cannot_both_take_one_output_folder(tmp_path):
+    """Each run checked the other runs' settings, then wrote its own, with nothing holding the output folder between
+    the two: started at a barrier, two models' runs both passed in 38 of 40 trials."""
+    context = multiprocessing.get_context("fork")
+    for trial in range(12):
+        output = tmp_path / f"out{trial}"
+        folders = [output / benchmark / "coarse_fine" for benchmark in ("mvbench", "scienceqa")]
+        for folder in folders:
+            folder.mkdir(parents=True)
+        barrier, results = context.Barrier(2), context.Queue()
+        workers = [
+            context.Process(target=_settle, args=(folder, identity, barrier, results))
+            for folder, identity in zip(folders, ("fvlm-a", "smolvlm-b"))
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert sorted(results.get(timeout=5) for _ in workers) == ["accepted", "refused"], f"trial {trial}"
+
+
+def test_a_full_disk_while_the_lock_is_written_names_the_lock_file_and_leaves_nothing(tmp_path, monkeypatch):
+    """`cannot read or write: No space left on device` named no file, and left an empty lock file behind."""
+    import errno
+
+    import pytest
+
+    from fvlm_eval.run import lock
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lock.os, "pwrite", full)
+    folder = tmp_path / "out" / "mvbench" / "coarse_fine"
+    with pytest.raises(OSError) as raised:
+        lock.FolderLock(folder).acquire()
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(folder / ".fvlm-eval.lock")
+    assert not (tmp_path / "out").exists()  # what it made is taken away again
+    monkeypatch.undo()
+    held = lock.FolderLock(folder).acquire()
+    assert "since 20" in (folder / ".fvlm-eval.lock").read_text()  # the holder's date, not only a time of day
+    held.release()

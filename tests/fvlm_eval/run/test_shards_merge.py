@@ -1,0 +1,150 @@
+"""Merging shards again, after a shard was rerun, and what merge and a refused run leave in the run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from fvlm_eval.models import load_model
+from fvlm_eval.records import read_records
+from fvlm_eval.run.lock import FolderLock, RunRefused
+from fvlm_eval.run.runner import run
+from fvlm_eval.run.settings import RunSettings
+from fvlm_eval.run.shards import MergeRefused, Shard, merge
+from fvlm_eval.tasks import write_fixtures
+
+BENCHMARK = "scienceqa"
+MODE = "coarse_fine"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_fixtures(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def fvlm(model_dir):
+    return load_model(str(model_dir), device="cpu")
+
+
+def settings(data, output, shard=None, **extra):
+    return RunSettings(
+        benchmarks=(BENCHMARK,), modes=(MODE,), data_dir=data, output_dir=output, workers=0, shard=shard, **extra
+    )
+
+
+def sharded(data, fvlm, output, count=2):
+    for index in range(count):
+        assert run(settings(data, output, Shard(index, count)), fvlm, progress=False).exit_code == 0
+    return output / BENCHMARK / MODE
+
+
+def test_merging_a_merged_run_again_says_so_and_exits_0(data, fvlm, tmp_path, capsys):
+    """`fvlm-eval merge` run twice (a CI step rerun) said "error: no shard results ... (it holds merged results
+    already)" and exited 1 though the results were complete."""
+    from fvlm_eval.cli import main
+
+    output = tmp_path / "run"
+    folder = sharded(data, fvlm, output)
+    first = merge(output)
+    summary = (folder / "summary.json").read_text()
+    capsys.readouterr()
+    assert main(["merge", str(output)]) == 0
+    said = capsys.readouterr()
+    assert f"note: {output}: merged already" in said.err and "error" not in said.err
+    assert f"{BENCHMARK}: accuracy %" in said.out  # the merged results, as the first merge showed them
+    assert merge(output, say=lambda line: None).keys() == first.keys()
+    assert (folder / "summary.json").read_text() == summary  # nothing written again
+
+
+def test_shards_never_finished_are_still_refused_when_nothing_was_merged(data, fvlm, tmp_path):
+    """Only "no shard results to merge" was said of a shard stopped before its completion marker, not which; and
+    a run merged already is no error now: one with unfinished shards still is."""
+    output = tmp_path / "run"
+    assert run(settings(data, output, Shard(0, 2)), fvlm, progress=False).exit_code == 0
+    (output / BENCHMARK / MODE / "shard-0-of-2.json").unlink()  # as if it had stopped before its marker
+    with pytest.raises(MergeRefused, match="no shard results .* holds records of a shard that has not finished"):
+        merge(output)
+
+
+def test_a_shard_rerun_after_a_merge_merges_with_the_merged_records(data, fvlm, tmp_path):
+    """A shard rerun after the merge (it scores nothing) left its marker alone: merge said "shard(s) 0 of 2 have
+    not finished" though their records were merged already."""
+    output = tmp_path / "run"
+    folder = sharded(data, fvlm, output)
+    merge(output)
+    before = json.loads((folder / "summary.json").read_text())
+    assert run(settings(data, output, Shard(1, 2)), fvlm, progress=False).exit_code == 0
+    summaries = merge(output)
+    records = read_records(folder / "samples.jsonl")
+    assert len(records) == len({r.id for r in records}) == before["coverage"]["recorded"]  # none lost, none twice
+    after = json.loads((folder / "summary.json").read_text())
+    assert after["coverage"] == before["coverage"] and after["questions"] == before["questions"]
+    assert after["accuracy"] == before["accuracy"] and summaries[(BENCHMARK, MODE)].coverage.recorded == len(records)
+    assert not list(folder.glob("shard-*.json")) and not list(folder.glob("samples.shard-*"))
+    generating = settings(data, output, Shard(1, 2), generate=True, max_new_tokens=2)
+    assert run(generating, fvlm, progress=False).exit_code == 0
+    with pytest.raises(MergeRefused, match="shard\\(s\\) 0 of 2 have not finished"):
+        merge(output)  # the merged records of shard 0 were not asked to generate: they cannot stand for it
+
+
+def test_merge_removes_the_shard_locks_no_process_holds(data, fvlm, tmp_path):
+    """The shard lock files stayed in the folder after a successful merge (docs: they exist "while sharded")."""
+    output = tmp_path / "run"
+    folder = sharded(data, fvlm, output, count=3)
+    assert len(list(folder.glob(".fvlm-eval.shard-*.lock"))) == 3
+    held = FolderLock(folder, ".fvlm-eval.shard-2-of-3.lock").acquire()  # a process holds this one
+    try:
+        merge(output)
+        assert sorted(p.name for p in folder.glob(".fvlm-eval.shard-*.lock")) == [".fvlm-eval.shard-2-of-3.lock"]
+    finally:
+        held.release()
+    merge(output, say=lambda line: None)  # merged already: what the earlier merge had to leave goes too
+    assert not list(folder.glob(".fvlm-eval.shard-*.lock"))
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".fvlm-eval.lock",
+        "samples.jsonl",
+        "settings.json",
+        "summary.json",
+    ]
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory):
+    from fvlm_model.loading import ModelSpec, load_tokenizer, save_model_folder
+    from tests.conftest import TINY_DINO, TINY_LLM, TINY_QUERY_DIM, tiny_model
+
+    folder = tmp_path_factory.mktemp("other-model")
+    save_model_folder(tiny_model(seed=1), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
+    return load_model(str(folder), device="cpu")
+
+
+@pytest.mark.parametrize("shard", [None, Shard(0, 2)], ids=["whole", "shard"])
+def test_a_refused_run_leaves_no_folder_and_no_lock(data, fvlm, other, tmp_path, shard):
+    """Another model's run refused (exit 3) left its new <benchmark>/<mode> folder behind, holding its lock file."""
+    output = tmp_path / "run"
+    assert run(settings(data, output, limit=2), fvlm, progress=False).exit_code == 0
+    before = sorted(p.relative_to(output) for p in output.rglob("*"))
+    for benchmark in (BENCHMARK, "mvbench"):  # a new mode folder in a benchmark folder there, a new benchmark folder
+        refused = dataclasses.replace(
+            settings(data, output, shard, limit=2), benchmarks=(benchmark,), modes=("coarse_only",)
+        )
+        with pytest.raises(RunRefused, match="holds another model's runs"):
+            run(refused, other, progress=False)
+    assert sorted(p.relative_to(output) for p in output.rglob("*")) == before
+    (output / "mvbench" / "coarse_only").mkdir(parents=True)  # a folder made by hand stays; only the lock goes
+    with pytest.raises(RunRefused):
+        run(refused, other, progress=False)
+    assert (output / "mvbench" / "coarse_only").is_dir() and not any((output / "mvbench" / "coarse_only").iterdir())
+
+
+def test_a_run_refused_in_its_second_mode_takes_back_the_first_modes_new_folder(data, fvlm, tmp_path):
+    """The first mode's new folder (its settings.json and lock) stayed when the second mode's folder was refused."""
+    output = tmp_path / "run"
+    assert run(settings(data, output, limit=2, cloze_framing="chat"), fvlm, progress=False).exit_code == 0
+    both = dataclasses.replace(settings(data, output, limit=2), modes=("coarse_only", MODE))
+    with pytest.raises(RunRefused, match="cloze_framing differ"):
+        run(both, fvlm, progress=False)
+    assert sorted(p.name for p in (output / BENCHMARK).iterdir()) == [MODE]

@@ -31,15 +31,27 @@ def baselines_file() -> Path:
     return Path(str(resources.files("fvlm_eval.reports") / "baselines" / "published.csv"))
 
 
+COLUMNS = ("model", "benchmark", "mode", "breakdown", "value", "accuracy", "protocol", "source")
+
+
 def read_baselines(path: Path | None) -> list[Baseline]:
     path = Path(path) if path else baselines_file()
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            header = reader.fieldnames or []
     except OSError as error:
         raise ReportError(f"baselines {path}: {error.strerror or error}") from error
     except (UnicodeDecodeError, csv.Error) as error:
         raise ReportError(f"baselines {path}: not a UTF-8 CSV file ({type(error).__name__})") from error
+    missing = [column for column in COLUMNS if column not in header]
+    if missing:  # a wrong header read as no rows: every published figure gone from the report, without a word
+        lacks = f"its header lacks {', '.join(missing)}" if header else "it is empty"
+        raise ReportError(
+            f"baselines {path}: {lacks} (the columns are {','.join(COLUMNS)}, as in the shipped "
+            f"{baselines_file().name})"
+        )
     result = []
     for number, r in enumerate(rows, start=2):
         try:

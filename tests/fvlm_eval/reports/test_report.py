@@ -123,6 +123,14 @@ def test_baselines_ship_with_the_package_and_bad_rows_are_named(tmp_path):
     bad.write_text("model,benchmark,mode,breakdown,value,accuracy,protocol,source\nX,mvbench,,,,high,p,s\n")
     with pytest.raises(ReportError, match="b.csv:2"):
         read_baselines(bad)
+    # a wrong header read as no rows: every published figure left the report, exit 0, no word
+    for text, said in (("a,b\n", "its header lacks model, benchmark, mode"), ("", "it is empty")):
+        bad.write_text(text)
+        with pytest.raises(ReportError, match=f"b.csv: {said}"):
+            read_baselines(bad)
+    bad.write_text("model,benchmark,mode,value,accuracy,protocol,source\nX,mvbench,,,30,p,s\n")  # no breakdown
+    with pytest.raises(ReportError, match="b.csv: its header lacks breakdown "):
+        read_baselines(bad)
 
 
 def test_runs_with_the_same_folder_name_keep_their_own_rows(tmp_path):

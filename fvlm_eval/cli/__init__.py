@@ -58,6 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     from fvlm_eval.terminal import PipeSafeStderr, closed_streams_to_devnull
 
     closed_streams_to_devnull()  # `>&-`, `2>&-`: Python has no sys.stdout to print to; the command still runs
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # relative paths failed with no name; torch would not even import (oneMKL FATAL)
+        if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv):
+            return _main(argv)
+        typer.secho(
+            "error: the current folder no longer exists (deleted while the shell was in it): cd into a folder that "
+            "exists, then rerun",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        return ExitCode.FAILED
     original = sys.stderr
     sys.stderr = PipeSafeStderr(original)
     try:

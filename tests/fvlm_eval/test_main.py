@@ -45,3 +45,26 @@ def test_the_console_script_starts_through_the_same_guard():
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "fvlm-eval"]
     assert script.value == "fvlm_eval.__main__:console"
+
+
+def test_a_deleted_current_folder_is_one_line_before_anything_is_loaded(tmp_path):
+    """From a folder deleted under the shell: torch printed "Intel oneMKL FATAL ERROR" twice (exit 2), and with
+    relative paths "cannot read or write: No such file or directory", naming nothing."""
+    import os
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+
+    def leave_it_deleted():
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    command = [sys.executable, "-m", "fvlm_eval", "run", "mvbench", "--data-dir", "data"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, preexec_fn=leave_it_deleted, env=env)
+    assert done.returncode == 1 and done.stderr.strip() == (
+        "error: the current folder no longer exists (deleted while the shell was in it): cd into a folder that "
+        "exists, then rerun"
+    )

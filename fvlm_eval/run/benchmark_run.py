@@ -136,16 +136,30 @@ class BenchmarkRun:
             kept, dropped = carried_measures(record, settings.generate, settings.circular)
             said["kept"].update(kept)
             said["dropped"].update(dropped)
-        again = f"{name} {mode}: {counted(len(lacking), 'recorded question')} scored again for what this run adds"
-        if said["kept"]:
-            self.messages.append(f"{again}; their earlier {' and '.join(sorted(said['kept']))} are kept")
+        if not lacking:
+            return
+        adds = [
+            what
+            for what, wanted, held in (
+                ("generated answers", settings.generate, lambda r: r.generated is not None),
+                ("circular rotations", settings.circular, lambda r: r.circular is not None),
+            )
+            if wanted and any(not held(r) for r in lacking)
+        ]
         limits = {r.generated.get("max_new_tokens") for r in lacking if r.generated} - {settings.max_new_tokens}
         if settings.generate and limits:
+            adds.append(f"answers generated with --max-new-tokens {settings.max_new_tokens}")
+        again = f"{name} {mode}: {counted(len(lacking), 'recorded question')} scored again for what this run adds"
+        said_again = f"{again} ({', '.join(adds) or 'the cloze formulation'})"
+        if said["kept"]:
+            said_again += f"; their earlier {' and '.join(sorted(said['kept']))} are kept"
+        if settings.generate and limits:
             dropped = " and their circular rotations (add --circular to keep them)" if said["dropped"] else ""
-            self.messages.append(
-                f"{again}: answers generated with --max-new-tokens {', '.join(map(str, sorted(limits, key=str)))} "
-                f"are replaced by this run's ({settings.max_new_tokens}){dropped}"
+            said_again += (
+                f"; answers generated with --max-new-tokens {', '.join(map(str, sorted(limits, key=str)))} are "
+                f"replaced{dropped}"
             )
+        self.messages.append(said_again)
 
     def _is_done(self, record: Record | None, question: Question) -> bool:
         return (

@@ -162,10 +162,11 @@ def test_a_rerun_that_drops_circular_says_what_it_replaces(circular_run, model_d
         max_new_tokens=3,
     )  # another answer limit
     outcome = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
-    assert any(
-        "are replaced by this run's (3) and their circular rotations (add --circular to keep them)" in m
-        for m in outcome.messages
+    said = (
+        "(answers generated with --max-new-tokens 3); answers generated with --max-new-tokens 2 are replaced and "
+        "their circular rotations (add --circular to keep them)"
     )
+    assert any(said in m for m in outcome.messages), outcome.messages
     blocks = circular_run[True][1].summaries[("scienceqa", "coarse_only")].to_json()["accuracy"]
     assert blocks["circular_sum"]["letters"]["best_constant"] == {"letter": None, "accuracy": 0.0}
 

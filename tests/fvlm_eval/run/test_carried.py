@@ -43,7 +43,9 @@ def test_a_rerun_for_another_measure_keeps_the_earlier_one(model_dir, data, tmp_
         assert record.generated is not None and record.circular is not None
         assert GENERATED in record.pred and CIRCULAR + "reference" in record.pred
     kept = "generated answers" if first.get("generate") else "circular rotations"
-    assert any(f"scored again for what this run adds; their earlier {kept} are kept" in m for m in outcome.messages)
+    added = "circular rotations" if first.get("generate") else "generated answers"
+    said = f"scored again for what this run adds ({added}); their earlier {kept} are kept"
+    assert any(said in m for m in outcome.messages), outcome.messages
     earlier = next(r for r in before.values() if not r.failed)
     carried = after[earlier.id]
     field = "generated" if first.get("generate") else "circular"
@@ -76,4 +78,13 @@ def test_only_a_measure_of_the_same_question_is_carried(model_dir, data, tmp_pat
     assert carried_measures(earlier, generate=False, circular=False) == (
         ["generated answers", "circular rotations"],
         [],
+    )
+
+
+def test_a_rerun_that_adds_generated_answers_says_so(model_dir, data, tmp_path):
+    """`run`, then `run --generate`: every question was scored again with no word of why ("6/6 questions")."""
+    _run(model_dir, data, tmp_path)
+    outcome, _ = _run(model_dir, data, tmp_path, generate=True, max_new_tokens=2)
+    assert any(
+        "recorded questions scored again for what this run adds (generated answers)" in m for m in outcome.messages
     )

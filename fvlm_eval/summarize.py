@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 
 from fvlm_eval.aggregate import category_mean, category_mean_accuracy, category_mean_chance_p
-from fvlm_eval.protocols import ALL_PROTOCOLS, CLOZE_PROTOCOLS, GENERATED, formulation
+from fvlm_eval.protocols import ALL_PROTOCOLS, CIRCULAR, CLOZE_PROTOCOLS, GENERATED, formulation
 from fvlm_eval.records import NEAR_TIE, REGEX_MISREAD, Record
 from fvlm_eval.stats import (
     above_chance_p,
@@ -211,6 +211,9 @@ def summarize_records(
     category_field = benchmark.category_field if aggregation == CATEGORY_MEAN else None
     by_protocol = {name: protocol_summary(records, name, benchmark.breakdowns, category_field) for name in protocols}
     by_protocol, chance_test = holm_adjusted(by_protocol, DEFAULT_ALPHA, SUMMARY_FAMILY)
+    circular = CIRCULAR + GENERATED  # its unparseable answers, under some rotation and under every one
+    if circular in by_protocol:
+        by_protocol[circular] = circular_unparseable(by_protocol[circular], records)
     cloze = next((r.cloze["framing"] for r in records if r.cloze), None)
     found: dict[str, int] = {}
     for r in records:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from fvlm_eval.errors import RecordError
 from fvlm_eval.files import not_a_folder
-from fvlm_eval.protocols import CIRCULAR, DEFAULT_PROTOCOL, GENERATED
+from fvlm_eval.protocols import DEFAULT_PROTOCOL
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
 from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.where import not_a_run_hint
-from fvlm_eval.summarize import circular_unparseable, summarize_records
+from fvlm_eval.summarize import summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import BENCHMARKS, get_benchmark
 from fvlm_eval.types import MODEL_IDENTITY
@@ -75,11 +75,6 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
             warnings.extend(loaded.warnings)
             if not loaded.warnings and loaded.summary is not None:
                 warnings.extend(_disagreement(path, stated, summary))
-        circular = CIRCULAR + GENERATED
-        if circular in summary.accuracy and summary.accuracy[circular].unparseable is None:
-            summary = summary.replace(
-                accuracy={**summary.accuracy, circular: circular_unparseable(summary.accuracy[circular], records)}
-            )
         found[(benchmark, mode)] = (summary, loaded)
     if warnings is not None:
         warnings.extend(_models_mixed(run, [loaded for _, loaded in found.values()]))

@@ -286,3 +286,14 @@ def test_cloze_chance_counts_the_golds_twins_and_multiple_choice_does_not():
     mixed = [_on_image(0, "a", True, texts=(1, 2, 3, 4)), _on_image(1, "b", True, texts=(5, 5, 5, 6))]
     both = summarize_records(get_benchmark("videomme"), "coarse_only", mixed, 2, "cloze_pmi").accuracy["cloze_pmi"]
     assert both.chance == pytest.approx((0.25 + 0.75) / 2) and both.above_chance_p == pytest.approx(0.25 * 0.75)
+
+
+def test_summary_json_counts_circular_generated_answers_that_were_unparseable(circular_run):
+    """`circular_generated` in summary.json had no `unparseable`, `unparseable_all`: only `report` counted them."""
+    import json
+
+    output = circular_run[True][0]
+    accuracy = json.loads((output / "scienceqa/coarse_only/summary.json").read_text())["accuracy"]
+    block = accuracy["circular_generated"]
+    assert isinstance(block["unparseable"], int) and isinstance(block["unparseable_all"], int)
+    assert block["unparseable_all"] <= block["unparseable"] <= block["n"]

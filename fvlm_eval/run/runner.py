@@ -113,7 +113,7 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         except BaseException:
             state.release()
             raise
-        outcome.messages.extend(state.messages)
+        outcome.messages.extend(m for m in state.messages if m not in outcome.messages)  # the cache's, once a run
         if state.every_attempt_failed() and not settings.shard:  # a shard may hold only failures; a whole run may not
             first = next(a for a in state.attempts.values() if a)
             where = " (in at least one mode)" if len(state.modes) > 1 else ""

@@ -254,3 +254,26 @@ def test_a_corrupt_entry_in_a_read_only_cache_is_decoded_and_said_once(model_dir
     assert len(said) == 1 and "cannot be removed (the cache is read-only)" in said[0], again.messages
     clips = again.summaries[("mvbench", "coarse_only")].to_json()["timing"]["clips"]
     assert clips["cache_corrupt"] == 1 and clips["decoded"] == 1
+
+
+def test_a_cache_that_cannot_be_written_is_said_once_a_run_not_once_a_benchmark(model_dir, tmp_path, monkeypatch):
+    """A full or read-only cache printed "frame cache ...: cannot write (...)" once for every benchmark of the run."""
+    import errno
+    import os
+    import tempfile
+
+    data = write_fixtures(tmp_path / "data")
+    cache, mkstemp = tmp_path / "cache", tempfile.mkstemp
+
+    def full_cache(*args, **kwargs):
+        if str(cache) in str(kwargs.get("dir", "")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(kwargs["dir"]))
+        return mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_cache)
+    settings = RunSettings(
+        ("mvbench", "videomme"), ("coarse_only",), data, tmp_path / "out", workers=0, frame_cache=cache
+    )
+    outcome = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
+    said = [m for m in outcome.messages if "frame cache" in m]
+    assert len(said) == 1 and "cannot write" in said[0], outcome.messages

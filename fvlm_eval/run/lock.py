@@ -77,7 +77,7 @@ class FolderLock:
                     os.close(fd)
                     why = _stale_holder(self.path, holder)
                     raise RunRefused(
-                        f"{self.path.parent} is in use by {holder or 'another process'}{why}; "
+                        f"{self.path.parent} is in use by {holder or _sharers(self.path)}{why}; "
                         "wait for it to finish or use another --output-dir"
                     ) from None
                 except BaseException:
@@ -240,6 +240,14 @@ def _stale_holder(path: Path, holder: str) -> str:
     )
 
 
+def _sharers(path: Path) -> str:
+    """Who holds a lock shared (shards write no holder line): this machine's processes that have it open."""
+    pids = [pid for pid in lock_holders(path) if pid != os.getpid()]
+    if not pids:
+        return "another process"
+    return ", ".join(f"pid {pid} ({_command(pid)})" for pid in pids[:4]) + (" and more" if len(pids) > 4 else "")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -274,7 +282,7 @@ def _command(pid: int) -> str:
     except OSError:
         return "?"
     text = " ".join(w.decode(errors="replace") for w in words if w)
-    return text if len(text) <= 60 else text[:59] + "…"
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def created(folder: Path, name: str) -> None:

@@ -59,3 +59,29 @@ def test_a_full_disk_while_the_lock_is_written_names_the_lock_file_and_leaves_no
     held = lock.FolderLock(folder).acquire()
     assert "since 20" in (folder / ".fvlm-eval.lock").read_text()  # the holder's date, not only a time of day
     held.release()
+
+
+def test_a_folder_held_by_shards_names_the_processes_that_hold_it(tmp_path):
+    """Shards hold a folder shared and write no holder line: a whole run was refused with "in use by another
+    process", though the docs say the lock names its holder."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    from fvlm_eval.run.lock import FolderLock
+
+    folder = tmp_path / "mvbench" / "coarse_only"
+    holder = (
+        "import sys, time; from pathlib import Path; from fvlm_eval.run.lock import FolderLock; "
+        f"FolderLock(Path({str(folder)!r}), shared=True).acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    shard = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert shard.stdout.readline().strip() == "held"
+        with pytest.raises(RunRefused) as refused:
+            FolderLock(folder).acquire()
+        assert f"is in use by pid {shard.pid} ({sys.executable} -c " in str(refused.value)
+    finally:
+        shard.kill()
+        shard.wait()

@@ -109,7 +109,9 @@ def _main(argv: list[str] | None) -> int:
                     "traceback, and report it)"
                 )
                 code = ExitCode.FAILED
-            typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+            from fvlm_eval.reports.printable import printable  # a path with a line break in it: still one line
+
+            typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
     if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
         typer.secho(
             "note: stdout was closed before the end (a reader that left, or >&-): the rest of the printed output "

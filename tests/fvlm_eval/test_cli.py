@@ -215,6 +215,16 @@ def test_run_from_inside_the_model_folder_names_the_default_output_it_would_writ
     assert not (model_dir / "results").exists()
 
 
+def test_an_error_naming_a_path_with_a_line_break_is_still_one_line(capsys, model_dir, tmp_path):
+    """`--data-dir $'a\\nb'`: the error came out as two lines, the second looking like another message."""
+    odd = tmp_path / "a\nb"
+    code, output = call(
+        capsys, "run", "mvbench", "--model", model_dir, "--data-dir", odd, "--output-dir", tmp_path / "o"
+    )
+    (line,) = output.strip().splitlines()
+    assert code == 1 and f"--data-dir {tmp_path}/a\\nb does not exist" in line
+
+
 def test_a_data_folder_one_level_off_says_which_to_give(capsys, model_dir, data, tmp_path):
     """`--data-dir data/mvbench` said only "expected data/mvbench/mvbench/json/<task>.json (run prepare)"."""
     args = ["run", "mvbench", "--model", model_dir, "--output-dir", tmp_path / "out", "--data-dir"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fvlm_eval.files import broken_link
 from fvlm_eval.media import MediaError, present, shown
 from fvlm_eval.media.decoded import Decoded, decoded_frames
 from fvlm_eval.media.frame_numbers import frame_numbers, gaps_said
@@ -192,6 +193,13 @@ def _decode_image(media: Media) -> Decoded:
     return Decoded(frame[None], (0,), (0,), None, 1, None, None, "image")
 
 
+def _absent(path: Path, where: str) -> str:
+    """Why a video or frame folder is not there: missing, or a link that leads nowhere (it loops, or its target
+    is gone: "missing" sent users looking for a file that is there, as a link)."""
+    broken = broken_link(path)
+    return f"is a broken link ({broken})" if broken else f"is missing{where}"
+
+
 def decode(media: Media, sampling: Sampling) -> Decoded:
     """The sampled frames of ``media``; raises ``MediaError`` with the reason."""
     if media.kind == "image":
@@ -205,11 +213,11 @@ def decode(media: Media, sampling: Sampling) -> Decoded:
     there = present(path, "is_dir" if media.kind == "frame_folder" else "is_file")  # ENAMETOOLONG: a MediaError
     if media.kind == "frame_folder":
         if not there:
-            raise MediaError(f"frame folder {shown(path.name)} is missing{where}")
+            raise MediaError(f"frame folder {shown(path.name)} {_absent(path, where)}")
         decoded = _decode_frame_folder(path, sampling, media.bound, media.folder_fps or 3.0)
     else:
         if not there:
-            raise MediaError(f"video {shown(path.name)} is missing{where}")
+            raise MediaError(f"video {shown(path.name)} {_absent(path, where)}")
         decoded = _decode_video(path, sampling, media.bound)
     if len(decoded.frames) == 0:
         raise MediaError(f"{shown(media.key)} gave no frames")

@@ -208,6 +208,18 @@ def test_missing_and_corrupt_video_raise_media_error(tmp_path, content, match):
         load_clip(video_media(path), Sampling(), keep)
 
 
+def test_a_video_that_is_a_broken_link_is_said_to_be_one(tmp_path):
+    """A link loop (or a link to a file moved away) standing for a video read "is missing": the file is there."""
+    (tmp_path / "loop.mp4").symlink_to(tmp_path / "loop.mp4")
+    (tmp_path / "moved.mp4").symlink_to(tmp_path / "elsewhere" / "moved.mp4")
+    with pytest.raises(MediaError, match="video loop.mp4 is a broken link .* is a link that leads back to itself"):
+        load_clip(video_media(tmp_path / "loop.mp4"), Sampling(), keep)
+    with pytest.raises(
+        MediaError, match="video moved.mp4 is a broken link .*elsewhere/moved.mp4, which does not exist"
+    ):
+        load_clip(video_media(tmp_path / "moved.mp4"), Sampling(), keep)
+
+
 def test_missing_folder_and_empty_folder(tmp_path):
     with pytest.raises(MediaError, match="is missing"):
         load_clip(video_media(tmp_path / "nowhere", kind="frame_folder", fps=3.0), Sampling(), keep)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from types import SimpleNamespace
 
@@ -28,17 +27,6 @@ from fvlm_eval.types import ChoiceRequest, Clip, GenerateRequest, Option, Sampli
 
 PROCESSING = pytest.importorskip("transformers.models.smolvlm.processing_smolvlm")
 OPTIONS = (Option("A", "a red square"), Option("B", "blue"), Option("C", "the dog jumps over it"), Option("D", "none"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    before = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    yield
-    if before is None:
-        os.environ.pop("HF_HUB_OFFLINE", None)
-    else:
-        os.environ["HF_HUB_OFFLINE"] = before
 
 
 @pytest.fixture(scope="module")

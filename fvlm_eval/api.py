@@ -56,6 +56,32 @@ from fvlm_eval.run.shards import Shard
 from fvlm_eval.summary import ProtocolResult, Summary
 
 
+class NotEvaluated(SettingsError, KeyError):
+    """A (benchmark, mode) an ``Evaluation`` has no result for, or a protocol a result did not measure: a
+    ``SettingsError`` naming what was asked and what there is (a ``KeyError`` too, as these lookups raised)."""
+
+    __str__ = Exception.__str__  # the message as written, not KeyError's repr of it
+
+
+class Measured(dict):
+    """``BenchmarkResult.accuracy``: a ``ProtocolResult`` per protocol measured; another is ``NotEvaluated``."""
+
+    def __init__(self, results: dict[str, ProtocolResult], where: str):
+        super().__init__(results)
+        self.where = where
+
+    def __missing__(self, protocol: str):
+        from fvlm_eval.protocols import ALL_PROTOCOLS, CIRCULAR, GENERATED, PERMUTATION_AVERAGED
+
+        if protocol == GENERATED:
+            why = ": it needs generate=True"
+        elif str(protocol).startswith((CIRCULAR, PERMUTATION_AVERAGED)) and protocol in ALL_PROTOCOLS:
+            why = ": it needs circular=True"
+        else:
+            why = "" if protocol in ALL_PROTOCOLS else " (no protocol has that name)"
+        raise NotEvaluated(f"{self.where}: protocol {protocol!r} was not measured{why}; measured: {', '.join(self)}")
+
+
 @dataclass(frozen=True)
 class BenchmarkResult:
     """One (benchmark, mode): its ``summary`` (every protocol's ``ProtocolResult`` in ``accuracy``), its
@@ -69,7 +95,7 @@ class BenchmarkResult:
     benchmark = property(lambda self: self.summary.benchmark)
     mode = property(lambda self: self.summary.mode)
     headline_protocol = property(lambda self: self.summary.headline_protocol)
-    accuracy = property(lambda self: self.summary.accuracy)
+    accuracy = property(lambda self: Measured(self.summary.accuracy, f"{self.benchmark} {self.mode}"))
 
     @property
     def headline(self) -> ProtocolResult:
@@ -98,10 +124,21 @@ class Evaluation:
         return len(self.results)
 
     def __getitem__(self, key: tuple[str, str]) -> BenchmarkResult:
+        pair = tuple(key) if isinstance(key, (tuple, list)) else ()
         for result in self.results:
-            if (result.benchmark, result.mode) == tuple(key):
+            if (result.benchmark, result.mode) == pair:
                 return result
-        raise KeyError(f"no result for {key}; have {[(r.benchmark, r.mode) for r in self.results]}")
+        modes: dict[str, list[str]] = {}
+        for result in self.results:
+            modes.setdefault(result.benchmark, []).append(result.mode)
+        evaluated = "; ".join(f"{b} in {', '.join(m)}" for b, m in modes.items()) or "nothing"
+        if len(pair) != 2:
+            asked = f"evaluation[{key!r}]: give a (benchmark, mode) pair"
+        elif pair[0] in modes:
+            asked = f"{pair[0]} was not evaluated in mode {pair[1]!r}"
+        else:
+            asked = f"benchmark {pair[0]!r} was not evaluated"
+        raise NotEvaluated(f"{asked}; evaluated: {evaluated}")
 
     @property
     def summaries(self) -> dict[tuple[str, str], Summary]:

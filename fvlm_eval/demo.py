@@ -23,7 +23,7 @@ from fvlm_eval.tasks import BENCHMARKS, with_fixtures
 
 
 def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> None:
-    """The demo; ``only``: these benchmarks (each must have a synthetic copy), else every one that has."""
+    """The demo; ``only``: these benchmarks and suites (``demo_benchmarks``), else every one with a synthetic copy."""
     import shlex
 
     from rich.markup import escape
@@ -36,13 +36,7 @@ def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> 
     from fvlm_eval.tasks import write_fixtures
 
     benchmarks = with_fixtures()
-    unknown = [name for name in only if name not in benchmarks]
-    if unknown:
-        from fvlm_eval.errors import SettingsError
-
-        raise SettingsError(
-            f"--benchmark {unknown[0]}: the demo has no synthetic copy of it; choose from {', '.join(benchmarks)}"
-        )
+    chosen, left_out = demo_benchmarks(only, benchmarks)
     console = terminal.console()
     output_dir = Path(output_dir)
     data_dir = output_dir / "data"
@@ -50,10 +44,8 @@ def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> 
         write_fixtures(data_dir)
         (data_dir / ".complete").write_text("synthetic fixtures written by fvlm-eval demo\n")
     console.print(f"synthetic benchmarks (real layouts, real encoded media): {escape(str(data_dir))}")
-    left_out = [name for name in BENCHMARKS if name not in benchmarks]
-    if only:
-        benchmarks = tuple(dict.fromkeys(only))
-    elif left_out:
+    benchmarks = chosen
+    if left_out:
         console.print(f"left out (no synthetic copy): {escape(', '.join(left_out))}", style="yellow")
     default_family = detect_family(DEFAULT_MODEL)
     runs = []
@@ -99,6 +91,29 @@ def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> 
     console.print("\n[bold]next, on real data[/]", highlight=False)
     for line in next_commands():
         console.print(f"  {escape(line)}", highlight=False)
+
+
+def demo_benchmarks(only: tuple[str, ...], copies: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """What the demo runs, of the benchmarks with a synthetic copy (``copies``): those named in ``only``, in the
+    order given, each once, a suite (``video``, ``all``) standing for its benchmarks as in ``fvlm-eval run``
+    (every one when ``only`` is empty); and those left out for want of a copy. A name that is neither, or a
+    benchmark without a copy named alone, is a ``SettingsError`` (exit 2)."""
+    from fvlm_eval.errors import SettingsError
+    from fvlm_eval.tasks import PLUGINS, SUITES, suite
+
+    asked: list[str] = []
+    for name in only or ("all",):
+        if name not in SUITES and name not in copies:
+            why = PLUGINS.unusable(name) or "the demo has no synthetic copy of it"
+            raise SettingsError(
+                f"--benchmark {name}: {why}; choose from {', '.join(copies)}, or a suite: {', '.join(SUITES)}"
+            )
+        asked += suite(name) if name in SUITES else [name]
+    asked = list(dict.fromkeys(asked))
+    chosen = tuple(name for name in asked if name in copies)
+    if not chosen:
+        raise SettingsError(f"--benchmark {' '.join(only)}: the demo has a synthetic copy of none of its benchmarks")
+    return chosen, [name for name in asked if name not in copies]
 
 
 @contextmanager

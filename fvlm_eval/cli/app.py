@@ -132,13 +132,15 @@ def readable_help() -> None:
         core.TyperArgument.display_type_rich = lambda self, ctx: None
         core.TyperArgument.display_name_raw = property(argument_name)
         core.TyperArgument._usage_display_name = argument_usage
+        core.TyperArgument.get_usage_pieces = lambda self, ctx: [] if self.hidden else [argument_usage(self)]
     plain_command_help()
 
 
 def plain_command_help() -> None:
-    """A command's help in click's layout: rich's option panels cut flag names and defaults short with "…"
-    below ~120 columns (``--allow-underp…``); click's wraps every line within 80 columns, cuts nothing, and
-    (here) breaks lines at spaces only, never inside a flag's name (``--max-`` / ``drop``)."""
+    """Every command's help, ``fvlm-eval -h``'s too, in click's layout: rich's option panels cut flag names and
+    defaults short with "…" below ~120 columns (``--allow-underp…``) and span the whole terminal above;
+    click's wraps every line within 80 columns, cuts nothing, and (here) breaks lines at spaces only, never
+    inside a flag's name (``--max-`` / ``drop``)."""
     import importlib
 
     from typer import core
@@ -151,13 +153,31 @@ def plain_command_help() -> None:
             super().__init__(*args, **{"break_on_hyphens": False, "break_long_words": False, **kwargs})
 
     textwrap.TextWrapper = Unbroken
-    rich_help = core.TyperCommand.format_help
+    for kind in (core.TyperCommand, core.TyperGroup):  # `fvlm-eval -h` too: rich's boxes spanned the terminal
+        kind.format_help = _in_clicks_layout(kind.format_help)
+    core.TyperGroup.format_commands = _whole_command_help
 
+
+def _in_clicks_layout(rich_help):
     def format_help(self, ctx, formatter) -> None:
         self.rich_markup_mode = None  # typer's switch to click's own help
         rich_help(self, ctx, formatter)
 
-    core.TyperCommand.format_help = format_help
+    return format_help
+
+
+def _whole_command_help(self, ctx, formatter) -> None:
+    """The commands of ``fvlm-eval -h``, each with the first paragraph of its help whole (click cuts it at
+    the first full stop or with "...", and ``BENCHMARK...`` reads as one)."""
+    rows = []
+    for name in self.list_commands(ctx):
+        command = self.get_command(ctx, name)
+        if command is not None and not command.hidden:
+            text = command.short_help or (command.help or "").split("\n\n")[0]
+            rows.append((name, " ".join(text.split())))
+    if rows:
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 readable_help()

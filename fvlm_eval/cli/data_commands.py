@@ -31,6 +31,26 @@ def list_benchmarks(
     echo("suites (run them by name: fvlm-eval run video):")
     for name, what in SUITES.items():
         echo(f"{name:{width}s} {what}: {' '.join(suite(name))}")
+    if not data_dir.is_dir():  # every benchmark "not prepared" said nothing of the folder itself
+        _say_no_data_dir(data_dir)
+
+
+def _say_no_data_dir(data_dir: Path) -> None:
+    """One note (exit 0: the listing stands, and nothing prepared is the truth) on a ``--data-dir`` that is not a
+    folder: missing, a file, or a link that leads nowhere."""
+    import shlex
+
+    from fvlm_eval.files import broken_link
+    from fvlm_eval.reports.printable import printable
+
+    if data_dir.is_file():
+        what = f"{data_dir} is a file: give the folder that holds <benchmark>/ for each benchmark"
+    else:
+        what = broken_link(data_dir) or (
+            f"{data_dir} does not exist: no benchmark is prepared there "
+            f"(`fvlm-eval prepare <benchmark> --data-dir {shlex.quote(str(data_dir))}` fetches one into it)"
+        )
+    typer.secho(f"note: --data-dir {printable(what)}", err=True, fg=typer.colors.YELLOW)  # a line break: visibly
 
 
 @app.command(cls=RegistryHelp)

@@ -231,15 +231,24 @@ def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards 
     print_run_tables(summaries, terminal.console())
 
 
-@app.command()
+@app.command(cls=RegistryHelp)
 def demo(
     output_dir: Path = typer.Option(Path("fvlm-demo"), help="where the demo writes everything"),
     workers: int = typer.Option(0, min=0, help="decoding worker processes"),
     benchmark: list[str] = typer.Option(
-        [], "--benchmark", "-b", help="only this benchmark (repeat it for several); default: every one"
+        [],
+        "--benchmark",
+        "-b",
+        metavar="BENCHMARK",
+        help="only this benchmark, or a suite ({suites}), with a synthetic copy; repeatable: -b NAME -b NAME; "
+        "default: every one",
     ),
+    extra: Optional[list[str]] = typer.Argument(None, hidden=True),  # to say how to give several benchmarks
 ) -> None:
     """The whole pipeline offline: synthetic data, a tiny random fVLM and a tiny random SmolVLM, run, report."""
+    if extra:  # `-b scienceqa mvbench`: click's "unexpected extra argument" said nothing of how to give several
+        several = " ".join(f"-b {name}" for name in [*benchmark[-1:], *extra])
+        fail(f"demo takes no argument ({' '.join(extra)}); several benchmarks: repeat the flag, {several}")
     from fvlm_eval.demo import run_demo
 
     run_demo(output_dir, workers, tuple(benchmark))

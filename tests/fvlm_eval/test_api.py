@@ -379,3 +379,22 @@ def test_a_folder_argument_where_a_file_is_is_one_error_not_an_os_error(data, tm
             evaluate(tiny_model(), "scienceqa", **{"output_dir": tmp_path / "run", **common, argument: value})
         assert str(raised.value).startswith(said) and raised.value.exit_code == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_asking_an_evaluation_for_what_it_did_not_measure_names_what_it_has(data, tokenizer):
+    """`evaluation.accuracy("scienceqa", "coarse_fine", "generated")` without `generate` raised a bare
+    `KeyError: 'generated'`, a benchmark or mode not evaluated a KeyError of tuples: each is a SettingsError
+    (a KeyError still) naming what was asked and what the evaluation holds."""
+    common = dict(data_dir=data, frame_cache=False, workers=0, progress=False, limit=1)
+    evaluation = evaluate(tiny_model(), "scienceqa", tokenizer=tokenizer, **common)
+    accuracy, held = evaluation.accuracy, "evaluated: scienceqa in coarse_fine"
+    for asked, said in (
+        (lambda: accuracy("scienceqa", "coarse_fine", "generated"), "'generated' was not measured: it needs generate="),
+        (lambda: evaluation[("scienceqa", "coarse_fine")].accuracy["permavg_sum"], "circular=True; measured: refer"),
+        (lambda: accuracy("mvbench", "coarse_fine"), f"benchmark 'mvbench' was not evaluated; {held}"),
+        (lambda: evaluation[("scienceqa", "fast")], f"scienceqa was not evaluated in mode 'fast'; {held}"),
+        (lambda: evaluation["scienceqa"], f"evaluation['scienceqa']: give a (benchmark, mode) pair; {held}"),
+    ):
+        with pytest.raises(SettingsError) as raised:
+            asked()
+        assert said in str(raised.value) and isinstance(raised.value, KeyError), str(raised.value)

@@ -48,8 +48,12 @@ def _fits(circular: dict, new: Record, carried: dict) -> bool:
     """Whether an earlier circular block can stand beside the new record's generated answer: its rotations hold no
     generated answers, or the new record's is the earlier one too (carried), not one generated again (another
     answer limit: the rotations' answers would be of the other)."""
-    generated_rotations = any(r.get("generated") for r in circular.get("rotations", []))
-    return not generated_rotations or new.generated is None or "generated" in carried
+    return not _rotations_generated(circular) or new.generated is None or "generated" in carried
+
+
+def _rotations_generated(circular: dict) -> bool:
+    """Whether a circular block's rotations hold generated answers (it was made with ``--generate``)."""
+    return any(r.get("generated") for r in circular.get("rotations", []))
 
 
 def carried_measures(earlier: Record, generate: bool, circular: bool) -> tuple[list[str], list[str]]:
@@ -59,7 +63,7 @@ def carried_measures(earlier: Record, generate: bool, circular: bool) -> tuple[l
     if earlier.generated is not None and not generate:
         kept.append("generated answers")
     if earlier.circular is not None and not circular:
-        if generate and any(r.get("generated") for r in earlier.circular.get("rotations", [])):
+        if generate and _rotations_generated(earlier.circular):
             dropped.append("circular rotations")
         else:
             kept.append("circular rotations")

@@ -17,7 +17,7 @@ from fvlm_eval.media.workers import decoded
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, append_records, latest_by_id, make_record, question_sha256, read_records
 from fvlm_eval.run.asking import Asking
-from fvlm_eval.run.carried import carried_measures, with_earlier_measures
+from fvlm_eval.run.carried import carried_measures, rotations_generated, with_earlier_measures
 from fvlm_eval.run.folder import (
     SAMPLES,
     check_settings,
@@ -120,7 +120,7 @@ class BenchmarkRun:
                 self._say_replaced(
                     benchmark.name,
                     mode,
-                    [records[q.id] for q in questions if q.id in records and q.id not in self.done[mode]],
+                    [records[q.id] for q in self.own if q.id in records and q.id not in self.done[mode]],
                 )
         except BaseException:
             self.release()
@@ -154,7 +154,11 @@ class BenchmarkRun:
         if said["kept"]:
             said_again += f"; their earlier {' and '.join(sorted(said['kept']))} are kept"
         if settings.generate and limits:
-            dropped = " and their circular rotations (add --circular to keep them)" if said["dropped"] else ""
+            dropped = (
+                ", and with them the circular rotations asked with those answers (--circular scores them again)"
+                if said["dropped"]
+                else ""
+            )
             said_again += (
                 f"; answers generated with --max-new-tokens {', '.join(map(str, sorted(limits, key=str)))} are "
                 f"replaced{dropped}"
@@ -168,6 +172,9 @@ class BenchmarkRun:
             and record.question_sha256 == self.hashes[question.id]
             and record.cloze is not None
             and (not self.settings.circular or record.circular is not None)
+            and (  # rotations asked without --generate lack their answers: circular_generated needs them
+                not (self.settings.circular and self.settings.generate) or rotations_generated(record.circular)
+            )
             and (
                 not self.settings.generate
                 or (
@@ -186,9 +193,13 @@ class BenchmarkRun:
         """What is on disk now for this run's questions, per mode (read back: the records are the truth)."""
         parts = []
         for mode in self.modes:
-            on_disk = [r for i, r in read_all_records(self.folders[mode]).items() if i in self.selected]
+            records = read_all_records(self.folders[mode])
+            on_disk = [records[q.id] for q in self.questions if q.id in records]
             failed = sum(1 for r in on_disk if r.failed)
+            done = sum(1 for q in self.questions if self._is_done(records.get(q.id), q))  # with what this run adds
+            lacking = len(on_disk) - failed - done
             again = f" ({failed} of them failed: scored again on resume)" if failed else ""
+            again += f" ({lacking} of them lack what this run adds: scored on resume)" if lacking else ""
             parts.append(f"{self.benchmark.name} {mode} {len(on_disk)}/{len(self.questions)} recorded{again}")
         return ", ".join(parts)
 

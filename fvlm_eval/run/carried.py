@@ -48,10 +48,10 @@ def _fits(circular: dict, new: Record, carried: dict) -> bool:
     """Whether an earlier circular block can stand beside the new record's generated answer: its rotations hold no
     generated answers, or the new record's is the earlier one too (carried), not one generated again (another
     answer limit: the rotations' answers would be of the other)."""
-    return not _rotations_generated(circular) or new.generated is None or "generated" in carried
+    return not rotations_generated(circular) or new.generated is None or "generated" in carried
 
 
-def _rotations_generated(circular: dict) -> bool:
+def rotations_generated(circular: dict) -> bool:
     """Whether a circular block's rotations hold generated answers (it was made with ``--generate``)."""
     return any(r.get("generated") for r in circular.get("rotations", []))
 
@@ -63,7 +63,7 @@ def carried_measures(earlier: Record, generate: bool, circular: bool) -> tuple[l
     if earlier.generated is not None and not generate:
         kept.append("generated answers")
     if earlier.circular is not None and not circular:
-        if generate and _rotations_generated(earlier.circular):
+        if generate and rotations_generated(earlier.circular):
             dropped.append("circular rotations")
         else:
             kept.append("circular rotations")

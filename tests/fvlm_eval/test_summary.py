@@ -163,8 +163,8 @@ def test_a_rerun_that_drops_circular_says_what_it_replaces(circular_run, model_d
     )  # another answer limit
     outcome = run(settings, load_model(str(model_dir), device="cpu"), progress=False)
     said = (
-        "(answers generated with --max-new-tokens 3); answers generated with --max-new-tokens 2 are replaced and "
-        "their circular rotations (add --circular to keep them)"
+        "(answers generated with --max-new-tokens 3); answers generated with --max-new-tokens 2 are replaced, and "
+        "with them the circular rotations asked with those answers (--circular scores them again)"
     )
     assert any(said in m for m in outcome.messages), outcome.messages
     blocks = circular_run[True][1].summaries[("scienceqa", "coarse_only")].to_json()["accuracy"]

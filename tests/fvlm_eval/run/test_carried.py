@@ -52,8 +52,9 @@ def test_a_rerun_for_another_measure_keeps_the_earlier_one(model_dir, data, tmp_
     assert getattr(carried, field) == getattr(earlier, field)
     accuracy = outcome.summaries[("scienceqa", "coarse_only")].accuracy
     assert GENERATED in accuracy and CIRCULAR + "reference" in accuracy
+    _, both = _run(model_dir, data, tmp_path, max_new_tokens=2, generate=True, circular=True)  # rotations answered
     outcome, again = _run(model_dir, data, tmp_path, max_new_tokens=2, generate=True, circular=True)
-    assert again == after and not outcome.messages  # both measured: nothing scored again
+    assert again == both and not outcome.messages  # everything measured: nothing scored again
 
 
 def test_only_a_measure_of_the_same_question_is_carried(model_dir, data, tmp_path):
@@ -88,3 +89,14 @@ def test_a_rerun_that_adds_generated_answers_says_so(model_dir, data, tmp_path):
     assert any(
         "recorded questions scored again for what this run adds (generated answers)" in m for m in outcome.messages
     )
+
+
+def test_a_rerun_asking_for_circular_generated_answers_asks_the_rotations_that_lack_them(model_dir, data, tmp_path):
+    """`--generate`, then `--circular`, then both: the third said "nothing to score" and circular_generated was never
+    measured (the rotations, asked without --generate, had no answers)."""
+    _run(model_dir, data, tmp_path, max_new_tokens=2, generate=True)
+    _run(model_dir, data, tmp_path, max_new_tokens=2, circular=True)
+    outcome, records = _run(model_dir, data, tmp_path, max_new_tokens=2, generate=True, circular=True)
+    scored = [r for r in records.values() if not r.failed]
+    assert scored and all(any(rot.get("generated") for rot in r.circular["rotations"]) for r in scored)
+    assert outcome.summaries[("scienceqa", "coarse_only")].accuracy[CIRCULAR + GENERATED].n == len(records)

@@ -148,3 +148,16 @@ def test_a_run_refused_in_its_second_mode_takes_back_the_first_modes_new_folder(
     with pytest.raises(RunRefused, match="cloze_framing differ"):
         run(both, fvlm, progress=False)
     assert sorted(p.name for p in (output / BENCHMARK).iterdir()) == [MODE]
+
+
+def test_a_shard_rerun_for_another_measure_counts_its_own_questions(data, fvlm, tmp_path):
+    """A shard rerun with --generate after a merge said "9 recorded questions scored again" of a shard that scored 4:
+    it counted every shard's questions."""
+    output = tmp_path / "run"
+    folder = sharded(data, fvlm, output)
+    merge(output, say=lambda line: None)
+    outcome = run(settings(data, output, Shard(1, 2), generate=True, max_new_tokens=2), fvlm, progress=False)
+    own = len(read_records(folder / "samples.shard-1-of-2.jsonl"))
+    total = len(read_records(folder / "samples.jsonl"))
+    assert 0 < own < total
+    assert any(f"{own} recorded question" in m and "scored again" in m for m in outcome.messages), outcome.messages

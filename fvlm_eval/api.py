@@ -123,6 +123,13 @@ class Evaluation:
     def __len__(self) -> int:
         return len(self.results)
 
+    def __contains__(self, key) -> bool:
+        """``(benchmark, mode) in evaluation`` as ``evaluation[(benchmark, mode)]`` finds it (a result too)."""
+        if isinstance(key, BenchmarkResult):
+            return key in self.results
+        pair = tuple(key) if isinstance(key, (tuple, list)) else ()
+        return any((r.benchmark, r.mode) == pair for r in self.results)
+
     def __getitem__(self, key: tuple[str, str]) -> BenchmarkResult:
         pair = tuple(key) if isinstance(key, (tuple, list)) else ()
         for result in self.results:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fvlm_eval.files import broken_link
 from fvlm_eval.models.base import ModelLoadError
 
 
@@ -24,6 +25,9 @@ def not_found(source: str) -> str:
     """Why ``--model source`` names nothing: no such path, and not a hub id (or a hub id's shape whose owner
     is a local folder)."""
     parent = Path(source).parent
+    broken = broken_link(Path(source).expanduser())
+    if broken:
+        return f"--model {source}: {broken}"
     if _shaped(source) and parent.is_dir():
         return (
             f"--model {source}: no such file or folder ({parent}/ is a folder here, so it is read as a path, not "

@@ -37,7 +37,7 @@ COLUMNS = ("model", "benchmark", "mode", "breakdown", "value", "accuracy", "prot
 def read_baselines(path: Path | None) -> list[Baseline]:
     path = Path(path) if path else baselines_file()
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's byte-order mark
             reader = csv.DictReader(handle)
             rows = list(reader)
             header = reader.fieldnames or []

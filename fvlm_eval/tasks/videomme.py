@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from fvlm_eval.files import wide_encoding
+from fvlm_eval.files import broken_link, wide_encoding
 from fvlm_eval.media import MediaError, present, safe_join
 from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
 from fvlm_eval.tasks.rows import no_rows
@@ -208,6 +208,9 @@ def _subtitles(root: Path, video_id: str) -> tuple[tuple[float, float, str], ...
     video has subtitles) or empty. A file that is not UTF-8 text, or holds no SRT entry, is a ``ValueError`` (the
     question fails, named): read with replacement characters it became no subtitles, silently."""
     path = safe_join(root, f"subtitle/{video_id}.srt")
+    broken = broken_link(path)
+    if broken:  # read as "no subtitles": the question was asked without them, silently
+        raise ValueError(f"subtitle/{video_id}.srt is a broken link ({broken})")
     if not present(path, "is_file"):
         return ()
     try:

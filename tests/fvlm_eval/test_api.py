@@ -398,3 +398,4 @@ def test_asking_an_evaluation_for_what_it_did_not_measure_names_what_it_has(data
         with pytest.raises(SettingsError) as raised:
             asked()
         assert said in str(raised.value) and isinstance(raised.value, KeyError), str(raised.value)
+    assert ("scienceqa", "coarse_fine") in evaluation and ("mvbench", "coarse_fine") not in evaluation  # `in` was False

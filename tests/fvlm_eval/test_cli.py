@@ -71,6 +71,12 @@ def test_wrong_flags_exit_2_with_one_line(capsys, model_dir, args, message):
 def test_unknown_and_offline_models_say_what_to_do(capsys, data, tmp_path):
     code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", tmp_path / "nowhere")
     assert code == 1 and "no such file or folder" in output
+    (tmp_path / "link").symlink_to(tmp_path / "moved-model")  # a link to a model folder moved away
+    code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", tmp_path / "link")
+    assert (
+        code == 1
+        and f"--model {tmp_path / 'link'}: {tmp_path / 'link'} is a link to {tmp_path / 'moved-model'}" in output
+    )
     code, output = call(capsys, "run", "mvbench", "--data-dir", data, "--model", "someone/no-such-model")
     assert code == 1 and "pass a local model folder" in output
     assert "--model someone/no-such-model: no file or folder of that name here, so a hub id; cannot download" in output

@@ -128,6 +128,9 @@ def test_baselines_ship_with_the_package_and_bad_rows_are_named(tmp_path):
         bad.write_text(text)
         with pytest.raises(ReportError, match=f"b.csv: {said}"):
             read_baselines(bad)
+    shipped = baselines_file().read_bytes()
+    bad.write_bytes(b"\xef\xbb\xbf" + shipped)  # as a spreadsheet saves it: read, not "its header lacks model"
+    assert read_baselines(bad) == read_baselines(None)
     bad.write_text("model,benchmark,mode,value,accuracy,protocol,source\nX,mvbench,,,30,p,s\n")  # no breakdown
     with pytest.raises(ReportError, match="b.csv: its header lacks breakdown "):
         read_baselines(bad)

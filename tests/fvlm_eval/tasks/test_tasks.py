@@ -210,6 +210,16 @@ def test_a_subtitle_file_that_cannot_be_read_fails_its_questions_by_name(tmp_pat
     assert by_id(get_benchmark("videomme").load(tmp_path).questions)["videomme/001-1"].error is None  # not asked for
 
 
+def test_a_subtitle_file_that_is_a_broken_link_fails_its_questions(tmp_path):
+    """A subtitle link to nowhere (or a loop) was read as "no subtitles": the questions asked without, silently."""
+    write_videomme(tmp_path)
+    path = tmp_path / "videomme" / "subtitle" / "fFjv93ACGo8.srt"
+    path.unlink()
+    path.symlink_to(tmp_path / "nowhere.srt")
+    q = by_id(get_benchmark("videomme", subtitles=True).load(tmp_path).questions)["videomme/001-1"]
+    assert q.error and "subtitle/fFjv93ACGo8.srt is a broken link" in q.error and "nowhere.srt" in q.error
+
+
 def test_a_subtitle_file_with_a_utf8_byte_order_mark_or_empty_reads(tmp_path):
     write_videomme(tmp_path)
     path = tmp_path / "videomme" / "subtitle" / "fFjv93ACGo8.srt"

@@ -225,6 +225,10 @@ def summarize_records(
         name: flags(result, adjusted_p=result.adjusted_p, cells=chance_test.cells)
         for name, result in by_protocol.items()
     }
+    mixed = mixed_answer_limits(records)
+    for name in (GENERATED, CIRCULAR + GENERATED):
+        if mixed and name in all_flags:
+            all_flags[name].append(mixed)
     if problems:
         for found_flags in all_flags.values():
             found_flags.append(
@@ -263,6 +267,20 @@ def summarize_records(
         aggregation=aggregation,
         chance_test=chance_test,
     )
+
+
+def mixed_answer_limits(records: list[Record]) -> str | None:
+    """Generated answers made with more than one ``--max-new-tokens`` (reruns that kept earlier answers), said:
+    their accuracy is not one measure; else None."""
+    limits: dict = {}
+    for r in records:
+        if r.generated is not None and not r.failed:
+            limit = r.generated.get("max_new_tokens")
+            limits[limit] = limits.get(limit, 0) + 1
+    if len(limits) < 2:
+        return None
+    counts = ", ".join(f"{n} with {limit}" for limit, n in sorted(limits.items(), key=lambda item: str(item[0])))
+    return f"answers generated with different --max-new-tokens ({counts}): not one measure; rerun with one"
 
 
 def holm_adjusted(

@@ -18,7 +18,7 @@ from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
 from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.where import not_a_run_hint
-from fvlm_eval.summarize import summarize_records
+from fvlm_eval.summarize import mixed_answer_limits, summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import BENCHMARKS, get_benchmark
 from fvlm_eval.types import MODEL_IDENTITY
@@ -75,6 +75,9 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
             warnings.extend(loaded.warnings)
             if not loaded.warnings and loaded.summary is not None:
                 warnings.extend(_disagreement(path, stated, summary))
+            mixed = mixed_answer_limits(records)
+            if mixed:
+                warnings.append(f"{folder}: {mixed}")
         found[(benchmark, mode)] = (summary, loaded)
     if warnings is not None:
         warnings.extend(_models_mixed(run, [loaded for _, loaded in found.values()]))

@@ -100,3 +100,24 @@ def test_a_rerun_asking_for_circular_generated_answers_asks_the_rotations_that_l
     scored = [r for r in records.values() if not r.failed]
     assert scored and all(any(rot.get("generated") for rot in r.circular["rotations"]) for r in scored)
     assert outcome.summaries[("scienceqa", "coarse_only")].accuracy[CIRCULAR + GENERATED].n == len(records)
+
+
+def test_answers_kept_from_another_answer_limit_are_flagged_not_pooled_silently(model_dir, data, tmp_path):
+    """`--generate --max-new-tokens 3` on 6 questions, then a rerun that generated 4 of them again at another
+    limit and kept the rest: `generated` pooled both limits into one accuracy, and nothing said so."""
+    import dataclasses
+
+    from fvlm_eval.reports.read import read_summaries
+    from fvlm_eval.run.settings import RunSettings
+
+    _run(model_dir, data, tmp_path, max_new_tokens=3, generate=True)
+    settings = RunSettings(
+        benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path, workers=0, limit=2
+    )
+    run(dataclasses.replace(settings, generate=True, max_new_tokens=2), load_model(str(model_dir), device="cpu"))
+    outcome, _ = _run(model_dir, data, tmp_path)  # every question again, no --generate: their answers kept
+    said = "answers generated with different --max-new-tokens (2 with 2, "
+    assert any(said in flag for flag in outcome.summaries[("scienceqa", "coarse_only")].flags[GENERATED])
+    warnings: list[str] = []
+    read_summaries(tmp_path, warnings)
+    assert any(said in w for w in warnings), warnings

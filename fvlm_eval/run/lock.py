@@ -33,6 +33,7 @@ LOCK_NAME = re.compile(r"\.fvlm-eval(\..+)?\.lock")  # the folder's lock and the
 # and what the process created there (lock files, settings.json): at its last release there, a process that wrote
 # nothing else takes these away again (a refused run leaves the folder as it found it)
 _FOUND: dict[Path, tuple[list[Path], dict, set[str]]] = {}
+_MADE: set[Path] = set()  # every folder this process made for a lock: removed once empty at a tidy-up
 
 
 class FolderLock:
@@ -63,6 +64,7 @@ class FolderLock:
             made = [p for p in (folder, *folder.parents) if not p.exists()][::-1]  # outermost first
             folder.mkdir(parents=True, exist_ok=True)
             _FOUND[folder] = (made, _contents(folder), set())
+            _MADE.update(made)
         try:
             while True:  # another process may remove the file (or the folder) between open and flock: again
                 folder.mkdir(parents=True, exist_ok=True)
@@ -201,11 +203,13 @@ def _tidy(folder: Path) -> None:
         return
     finally:
         os.close(fd)
-    for one in reversed(made):
-        try:
+    _MADE.update(made)
+    for one in sorted(_MADE, key=lambda p: len(p.parts), reverse=True):  # innermost first: also the parents that
+        try:  # another mode's folder shared (`--mode all` stopped before its first record left videomme/ behind)
             one.rmdir()
-        except OSError:  # not empty: another process's, or a file left behind
-            break
+            _MADE.discard(one)
+        except OSError:  # not empty: written into, another process's, or still held
+            continue
 
 
 def _forget_inherited_locks() -> None:
@@ -219,6 +223,7 @@ def _forget_inherited_locks() -> None:
             lock.fd = None
     _HELD.clear()
     _FOUND.clear()
+    _MADE.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -85,3 +85,18 @@ def test_a_folder_held_by_shards_names_the_processes_that_hold_it(tmp_path):
     finally:
         shard.kill()
         shard.wait()
+
+
+def test_a_run_of_every_mode_stopped_before_its_first_record_leaves_no_folder(tmp_path):
+    """`--mode all` stopped before its first record took its three mode folders away but left videomme/ and the
+    output folder it had made, empty."""
+    from fvlm_eval.run.lock import FolderLock
+
+    output = tmp_path / "st3"
+    locks = [FolderLock(output / "videomme" / mode).acquire() for mode in ("coarse_only", "coarse_fine", "ar")]
+    for lock in locks:
+        lock.release()
+    assert not output.exists()
+    (tmp_path / "kept").mkdir()  # a folder that was there before is never taken away
+    FolderLock(tmp_path / "kept" / "videomme" / "coarse_only").acquire().release()
+    assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "videomme").exists()

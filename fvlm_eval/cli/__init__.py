@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.getcwd()
     except FileNotFoundError:  # relative paths failed with no name; torch would not even import (oneMKL FATAL)
-        if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv):
+        if {"-h", "--help", "--version"} & set(sys.argv[1:] if argv is None else argv):
             return _main(argv)
         typer.secho(
             "error: the current folder no longer exists (deleted while the shell was in it): cd into a folder that "

@@ -203,7 +203,6 @@ def _tidy(folder: Path) -> None:
         return
     finally:
         os.close(fd)
-    _MADE.update(made)
     for one in sorted(_MADE, key=lambda p: len(p.parts), reverse=True):  # innermost first: also the parents that
         try:  # another mode's folder shared (`--mode all` stopped before its first record left videomme/ behind)
             one.rmdir()

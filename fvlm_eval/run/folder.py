@@ -41,31 +41,45 @@ def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cl
 
 
 def check_settings(folder: Path, current: dict) -> None:
+    """Refuse ``folder`` when what is in it was made otherwise (``settings_refusal``); a new folder gets
+    ``current`` as its ``settings.json``, once the output folder's other runs are known to be this model's."""
+    refused = settings_refusal(folder, current)
+    if refused is not None:
+        raise refused
+    path = folder / "settings.json"
+    if not path.is_file():
+        with models_decided(folder.parent.parent):  # two models' runs started together: one is refused
+            _one_model(folder, current)
+            write_json_atomic(path, current)
+        created(folder, path.name)  # taken away again if the run writes nothing beside it (refused later, stopped)
+
+
+def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
+    """Why a run made with ``current`` must not write into ``folder`` (its settings.json differs or is no
+    object, or records lie there without one), else None; nothing is written (a run asks this of every
+    benchmark's folders before it scores the first)."""
     path = folder / "settings.json"
     if path.is_file():
         previous = read_json(path)
         if not isinstance(previous, dict):
-            raise RunRefused(
+            return RunRefused(
                 f"{path}: not a settings object, so what made the records beside it is unknown; use another "
                 "--output-dir or remove that folder"
             )
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-            raise RunRefused(
+            return RunRefused(
                 f"{folder} holds records made with other settings ({', '.join(changed)} differ); "
                 "use another --output-dir or remove that folder"
             )
-    else:
-        recorded = [f.name for f in record_files(folder) if f.is_file() and f.stat().st_size]
-        if recorded:  # records of unknown settings: any model, frames or dtype could have made them
-            raise RunRefused(
-                f"{folder} holds records ({', '.join(recorded)}) but no settings.json, so what made them is unknown; "
-                "use another --output-dir, or remove those record files to score again"
-            )
-        with models_decided(folder.parent.parent):  # two models' runs started together: one is refused
-            _one_model(folder, current)
-            write_json_atomic(path, current)
-        created(folder, path.name)  # taken away again if the run writes nothing beside it (refused later, stopped)
+        return None
+    recorded = [f.name for f in record_files(folder) if f.is_file() and f.stat().st_size]
+    if recorded:  # records of unknown settings: any model, frames or dtype could have made them
+        return RunRefused(
+            f"{folder} holds records ({', '.join(recorded)}) but no settings.json, so what made them is unknown; "
+            "use another --output-dir, or remove those record files to score again"
+        )
+    return None
 
 
 def _one_model(folder: Path, current: dict) -> None:

@@ -20,6 +20,7 @@ from fvlm_eval.interrupts import exit_code_of, now_stopping, stops_as_interrupts
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.run.asking import with_blank_options_failed
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
+from fvlm_eval.run.folder import comparable_settings, settings_refusal
 from fvlm_eval.run.settings import RunOutcome, RunSettings
 from fvlm_eval.tasks import Benchmark, DataMissing, get_benchmark
 from fvlm_eval.types import Question
@@ -72,9 +73,22 @@ def _data_dir_hint(data: Path, name: str) -> str:
     return f"; it is in a folder below: --data-dir {below[0]}" if below else ""
 
 
+def _settings_checked(settings: RunSettings, model: ModelAdapter) -> None:
+    """Every benchmark's folders refused up front when made otherwise: `run videomme mvbench --frames 8` into a
+    folder whose mvbench has other settings scored all of videomme first, then was refused at mvbench."""
+    for name in settings.benchmarks:
+        benchmark = benchmark_for(name, settings, model)
+        for mode in settings.modes:
+            current = comparable_settings(benchmark, mode, model, settings.cloze_framing)
+            refused = settings_refusal(Path(settings.output_dir) / name / mode, current)
+            if refused is not None:
+                raise refused
+
+
 def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progress: bool) -> RunOutcome:
     console = console or terminal.console()
     outcome = RunOutcome()
+    _settings_checked(settings, model)
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)
         try:

@@ -174,6 +174,19 @@ def test_changed_settings_refuse_to_mix_records(full_run, model_dir, data):
         run(settings(data, output, frames=8), fvlm(model_dir), progress=False)
 
 
+def test_a_benchmark_made_otherwise_is_refused_before_any_benchmark_is_scored(full_run, model_dir, data, tmp_path):
+    """`run scienceqa mvbench --frames 8` into a folder whose mvbench was made with 16 frames scored all of
+    scienceqa first, then was refused at mvbench."""
+    import shutil
+
+    output = tmp_path / "copy"
+    shutil.copytree(full_run[0] / "mvbench", output / "mvbench")
+    asked = dataclasses.replace(settings(data, output, frames=8), benchmarks=("scienceqa", "mvbench"))
+    with pytest.raises(RunRefused, match=r"mvbench/\w+ holds records made with other settings \(sampling differ\)"):
+        run(asked, fvlm(model_dir), progress=False)
+    assert not (output / "scienceqa").exists()
+
+
 def test_records_without_their_settings_are_not_adopted_by_another_run(full_run, model_dir, data, tmp_path):
     """A folder whose settings.json was lost took the next run's settings (another model, frame count, dtype) as
     its records' own: "nothing to score", and the new settings and manifest over the old records."""

@@ -99,17 +99,16 @@ def demo_benchmarks(only: tuple[str, ...], copies: tuple[str, ...]) -> tuple[tup
     (every one when ``only`` is empty); and those left out for want of a copy. A name that is neither, or a
     benchmark without a copy named alone, is a ``SettingsError`` (exit 2)."""
     from fvlm_eval.errors import SettingsError
-    from fvlm_eval.tasks import PLUGINS, SUITES, suite
+    from fvlm_eval.run.options import check_benchmarks
+    from fvlm_eval.tasks import PLUGINS, SUITES
 
-    asked: list[str] = []
-    for name in only or ("all",):
+    for name in only:
         if name not in SUITES and name not in copies:
             why = PLUGINS.unusable(name) or "the demo has no synthetic copy of it"
             raise SettingsError(
                 f"--benchmark {name}: {why}; choose from {', '.join(copies)}, or a suite: {', '.join(SUITES)}"
             )
-        asked += suite(name) if name in SUITES else [name]
-    asked = list(dict.fromkeys(asked))
+    asked = check_benchmarks(only or ("all",))  # suites stand for their benchmarks, each once, as in `run`
     chosen = tuple(name for name in asked if name in copies)
     if not chosen:
         raise SettingsError(f"--benchmark {' '.join(only)}: the demo has a synthetic copy of none of its benchmarks")

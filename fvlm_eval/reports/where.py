@@ -17,9 +17,10 @@ SHOWN = 3  # run folders named in a hint; the rest counted
 
 
 def holds_run(folder: Path, depth: int = 2) -> bool:
-    """Whether ``folder`` holds records or a summary ``depth`` levels down (2: it is a run folder)."""
+    """Whether ``folder`` holds records, a summary or shards still to merge ``depth`` levels down (2: it is a run
+    folder; reading it says what is wrong with it)."""
     pattern = "/".join(["*"] * depth)
-    return any(any(folder.glob(f"{pattern}/{name}")) for name in RECORD_FILES)
+    return any(any(folder.glob(f"{pattern}/{name}")) for name in (*RECORD_FILES, "samples.shard-*.jsonl"))
 
 
 def runs_below(folder: Path) -> list[Path]:

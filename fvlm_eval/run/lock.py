@@ -29,10 +29,10 @@ _HELD: set["FolderLock"] = set()  # the locks this process holds (a forked child
 LOCK_NAME = re.compile(r"\.fvlm-eval(\..+)?\.lock")  # the folder's lock and the shards' own
 
 
-# per folder this process holds a lock in: the folders it made for it, what the folder held then (but lock files),
-# and what the process created there (lock files, settings.json): at its last release there, a process that wrote
-# nothing else takes these away again (a refused run leaves the folder as it found it)
-_FOUND: dict[Path, tuple[list[Path], dict, set[str]]] = {}
+# per folder this process holds a lock in: what the folder held then (but lock files), and what the process
+# created there (lock files, settings.json): at its last release there, a process that wrote nothing else takes
+# these away again, and the folders it made (a refused run leaves the output folder as it found it)
+_FOUND: dict[Path, tuple[dict, set[str]]] = {}
 _MADE: set[Path] = set()  # every folder this process made for a lock: removed once empty at a tidy-up
 
 
@@ -63,7 +63,7 @@ class FolderLock:
         if not _holding(folder) and folder not in _FOUND:
             made = [p for p in (folder, *folder.parents) if not p.exists()][::-1]  # outermost first
             folder.mkdir(parents=True, exist_ok=True)
-            _FOUND[folder] = (made, _contents(folder), set())
+            _FOUND[folder] = (_contents(folder), set())
             _MADE.update(made)
         try:
             while True:  # another process may remove the file (or the folder) between open and flock: again
@@ -93,7 +93,7 @@ class FolderLock:
                 _tidy(folder)
             raise
         if created and folder in _FOUND:
-            _FOUND[folder][2].add(self.path.name)
+            _FOUND[folder][1].add(self.path.name)
         if not self.shared:  # who holds it, for the one that is refused: the day too (a lock may be days old)
             holder = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
             try:
@@ -179,8 +179,8 @@ def _tidy(folder: Path) -> None:
     folders too; never while another process holds the folder."""
     import fcntl
 
-    made, before, mine = _FOUND.pop(folder, ([], {}, set()))
-    if not (made or mine):
+    before, mine = _FOUND.pop(folder, ({}, set()))
+    if folder not in _MADE and not mine:
         return
     path = folder / ".fvlm-eval.lock"
     try:
@@ -293,7 +293,7 @@ def created(folder: Path, name: str) -> None:
     """``name`` was just created in ``folder`` by this process (its ``settings.json``): taken away again at the
     last release when the run writes nothing else there (refused later, stopped before its first record)."""
     if folder in _FOUND:
-        _FOUND[folder][2].add(name)
+        _FOUND[folder][1].add(name)
 
 
 @contextmanager

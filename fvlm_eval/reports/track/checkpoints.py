@@ -20,7 +20,7 @@ from fvlm_eval.protocols import formulation_of
 from fvlm_eval.records import Record
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.read import read_run
-from fvlm_eval.reports.where import not_a_run_hint
+from fvlm_eval.reports.where import holds_run, not_a_run_hint
 from fvlm_eval.summary import Summary
 
 LARGEST_STEP = 2**63 - 1  # a training step is an int64 (numpy, torch, TensorBoard); run --step takes no more
@@ -67,11 +67,6 @@ def step_from_name(name: str) -> int | None:
     return int(name) if name.isdigit() else None
 
 
-def _is_run(folder: Path) -> bool:
-    """Whether ``folder`` holds a run: a summary, records, or shards still to merge (reading it says so)."""
-    return any(any(folder.glob(f"*/*/{name}")) for name in ("summary.json", "samples.jsonl", "samples.shard-*.jsonl"))
-
-
 def find_runs(paths: list[Path]) -> list[Path]:
     """Run folders among ``paths``: each a run, or a folder whose sub-folders are runs."""
     if not paths:
@@ -85,10 +80,10 @@ def find_runs(paths: list[Path]) -> list[Path]:
             )
         if not path.is_dir():
             raise TrackError(f"{path}: {not_a_folder(path)}")
-        if _is_run(path):
+        if holds_run(path):
             runs.append(path)
             continue
-        children = sorted(p for p in path.iterdir() if p.is_dir() and _is_run(p))
+        children = sorted(p for p in path.iterdir() if p.is_dir() and holds_run(p))
         if not children:
             raise TrackError(
                 f"{path}: not a run folder (no <benchmark>/<mode>/samples.jsonl or summary.json) and no sub-folder "

@@ -56,6 +56,11 @@ from fvlm_eval.run.shards import Shard
 from fvlm_eval.summary import ProtocolResult, Summary
 
 
+def _pair(key) -> tuple:
+    """An ``Evaluation`` key as a tuple (empty when it is no pair's shape: a string, a number)."""
+    return tuple(key) if isinstance(key, (tuple, list)) else ()
+
+
 class NotEvaluated(SettingsError, KeyError):
     """A (benchmark, mode) an ``Evaluation`` has no result for, or a protocol a result did not measure: a
     ``SettingsError`` naming what was asked and what there is (a ``KeyError`` too, as these lookups raised)."""
@@ -123,18 +128,18 @@ class Evaluation:
     def __len__(self) -> int:
         return len(self.results)
 
+    def _found(self, key) -> BenchmarkResult | None:
+        return next((r for r in self.results if (r.benchmark, r.mode) == _pair(key)), None)
+
     def __contains__(self, key) -> bool:
         """``(benchmark, mode) in evaluation`` as ``evaluation[(benchmark, mode)]`` finds it (a result too)."""
-        if isinstance(key, BenchmarkResult):
-            return key in self.results
-        pair = tuple(key) if isinstance(key, (tuple, list)) else ()
-        return any((r.benchmark, r.mode) == pair for r in self.results)
+        return key in self.results if isinstance(key, BenchmarkResult) else self._found(key) is not None
 
     def __getitem__(self, key: tuple[str, str]) -> BenchmarkResult:
-        pair = tuple(key) if isinstance(key, (tuple, list)) else ()
-        for result in self.results:
-            if (result.benchmark, result.mode) == pair:
-                return result
+        found = self._found(key)
+        if found is not None:
+            return found
+        pair = _pair(key)
         modes: dict[str, list[str]] = {}
         for result in self.results:
             modes.setdefault(result.benchmark, []).append(result.mode)

@@ -131,26 +131,17 @@ class BenchmarkRun:
         is replaced."""
         settings = self.settings
         lacking = [r for r in rescored if not r.failed and r.question_sha256 == self.hashes.get(r.id)]
+        if not lacking:
+            return
         said = {"kept": set(), "dropped": set()}
         for record in lacking:
             kept, dropped = carried_measures(record, settings.generate, settings.circular)
             said["kept"].update(kept)
             said["dropped"].update(dropped)
-        if not lacking:
-            return
-        adds = [
-            what
-            for what, wanted, held in (
-                ("generated answers", settings.generate, lambda r: r.generated is not None),
-                ("circular rotations", settings.circular, lambda r: r.circular is not None),
-            )
-            if wanted and any(not held(r) for r in lacking)
-        ]
+        adds = list(dict.fromkeys(what for r in lacking for what in self._lacks(r)))
         limits = {r.generated.get("max_new_tokens") for r in lacking if r.generated} - {settings.max_new_tokens}
-        if settings.generate and limits:
-            adds.append(f"answers generated with --max-new-tokens {settings.max_new_tokens}")
         again = f"{name} {mode}: {counted(len(lacking), 'recorded question')} scored again for what this run adds"
-        said_again = f"{again} ({', '.join(adds) or 'the cloze formulation'})"
+        said_again = f"{again} ({', '.join(adds)})"
         if said["kept"]:
             said_again += f"; their earlier {' and '.join(sorted(said['kept']))} are kept"
         if settings.generate and limits:
@@ -170,19 +161,23 @@ class BenchmarkRun:
             record is not None
             and not record.failed
             and record.question_sha256 == self.hashes[question.id]
-            and record.cloze is not None
-            and (not self.settings.circular or record.circular is not None)
-            and (  # rotations asked without --generate lack their answers: circular_generated needs them
-                not (self.settings.circular and self.settings.generate) or rotations_generated(record.circular)
-            )
-            and (
-                not self.settings.generate
-                or (
-                    record.generated is not None
-                    and record.generated.get("max_new_tokens") == self.settings.max_new_tokens
-                )
-            )
+            and not self._lacks(record)
         )
+
+    def _lacks(self, record: Record) -> list[str]:
+        """What a record of this question lacks of what this run measures, in words (empty: nothing to score)."""
+        settings, lacks = self.settings, []
+        if settings.generate and record.generated is None:
+            lacks.append("generated answers")
+        elif settings.generate and record.generated.get("max_new_tokens") != settings.max_new_tokens:
+            lacks.append(f"answers generated with --max-new-tokens {settings.max_new_tokens}")
+        if settings.circular and record.circular is None:
+            lacks.append("circular rotations")
+        elif settings.circular and settings.generate and not rotations_generated(record.circular):
+            lacks.append("the circular rotations' answers")  # asked without --generate: circular_generated needs them
+        if record.cloze is None:
+            lacks.append("the cloze formulation")
+        return lacks
 
     def release(self) -> None:
         for lock in self.locks:

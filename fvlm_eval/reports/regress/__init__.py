@@ -61,10 +61,9 @@ def regress(
     )
     text = markdown(result)
     folder = Path(output) if output else Path(current) / "regress"
-    shown = console_text(result, folder)
-    verdict, rest = shown.split("\n", 1)  # the verdict first, on its own (`regress ... | head -1`: a reader that
-    # leaves after it makes the later lines meet a closed pipe, said on stderr); Markdown wraps (soft_wrap
-    # would crop its list items at the console's width)
+    # the verdict first, on its own (`regress ... | head -1`: a reader that leaves after it makes the later lines
+    # meet a closed pipe, said on stderr); Markdown wraps (soft_wrap would crop its list items at the console's width)
+    verdict = console_text(result, folder).split("\n", 1)[0]
     console().print(Markdown(verdict), soft_wrap=False)
     try:
         write_text_atomic(folder / "regress.md", text)
@@ -86,8 +85,7 @@ def regress(
                 "the verdict stands",
                 file=sys.stderr,
             )
-    if unwritten is not None:  # the pointer to regress.md would name a file that is not there
-        rest = rest.rsplit("\nPer breakdown, and the questions that flipped: ", 1)[0] + "\n"
+    rest = console_text(result, None if unwritten else folder).split("\n", 1)[1]  # no pointer to a file not there
     console().print(Markdown(rest.lstrip("\n")), new_line_start=True, soft_wrap=False)
     if unwritten is not None:
         raise unwritten

@@ -31,9 +31,9 @@ def _change(s, flag: str = "") -> tuple[str, str, str, str]:
     return f"{s.baseline:.1f}", f"{s.current:.1f}", f"{s.delta:+.1f}{flag}", f"[{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]"
 
 
-def console_text(result: Comparison, folder: Path) -> str:
+def console_text(result: Comparison, folder: Path | None) -> str:
     """What the terminal shows: the verdict, what is wrong, and one line per benchmark and mode (the
-    full table, per breakdown, is in ``regress.md``: too wide for a CI log)."""
+    full table, per breakdown, is in ``folder``'s ``regress.md``: too wide for a CI log; ``None``: not written)."""
     full = markdown(result)
     head = full[: full.index("| benchmark | mode |")]
     lines = [head.rstrip(), ""]
@@ -52,10 +52,9 @@ def console_text(result: Comparison, folder: Path) -> str:
             f"detectable drop {_detectable(r)}; {counted(s.n, 'question')} on "
             f"{counted(s.videos, 'video')}, {len(s.lost)} lost, {len(s.gained)} gained)"
         )
-    return (
-        "\n".join(lines + ["", f"Per breakdown, and the questions that flipped: {printable(folder / 'regress.md')}"])
-        + "\n"
-    )
+    if folder is not None:
+        lines += ["", f"Per breakdown, and the questions that flipped: {printable(folder / 'regress.md')}"]
+    return "\n".join(lines) + "\n"
 
 
 def markdown(result: Comparison) -> str:

@@ -234,21 +234,26 @@ def _stale_holder(path: Path, holder: str) -> str:
     match = re.match(r"pid (\d+) on (\S+)", holder)
     if not match or match.group(2) != socket.gethostname() or _alive(int(match.group(1))):
         return ""
-    holders = [pid for pid in lock_holders(path) if pid != os.getpid()]
+    holders = _holders(path)
     if not holders:
         return f" (pid {match.group(1)} is no longer running, yet another process holds the lock)"
-    named = ", ".join(f"pid {pid} ({_command(pid)})" for pid in holders[:4])
     return (
-        f" (pid {match.group(1)} is no longer running; the lock is held by {named}, left behind by it: "
+        f" (pid {match.group(1)} is no longer running; the lock is held by {_named(holders)}, left behind by it: "
         f"end {'it' if len(holders) == 1 else 'them'} and rerun)"
     )
 
 
 def _sharers(path: Path) -> str:
     """Who holds a lock shared (shards write no holder line): this machine's processes that have it open."""
-    pids = [pid for pid in lock_holders(path) if pid != os.getpid()]
-    if not pids:
-        return "another process"
+    return _named(_holders(path)) or "another process"
+
+
+def _holders(path: Path) -> list[int]:
+    return [pid for pid in lock_holders(path) if pid != os.getpid()]
+
+
+def _named(pids: list[int]) -> str:
+    """Up to four processes by pid and command line ("" for none)."""
     return ", ".join(f"pid {pid} ({_command(pid)})" for pid in pids[:4]) + (" and more" if len(pids) > 4 else "")
 
 

@@ -83,6 +83,7 @@ def _main(argv: list[str] | None) -> int:
     debug = "--debug" in args or os.environ.get("FVLM_EVAL_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
     STOP.reported = False
+    errored = None  # how the command ended where it did not run to the end (for the note on a closed stdout)
     try:
         with stops_as_interrupts():  # SIGTERM stops a command as Ctrl-C does (exit 143); neither in a __del__
             command = typer.main.get_command(app)
@@ -90,13 +91,15 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt as interrupt:
         now_stopping()
         code = exit_code_of(interrupt)
+        errored = "stopped (Ctrl-C or SIGTERM)"
     except Exception as error:
+        errored = "ended by the error said above"
         if hasattr(error, "exit_code") and not isinstance(error, FvlmEvalError):  # click's usage errors and exits
             if hasattr(error, "show"):
                 error.show()
             code = error.exit_code
         elif type(error).__name__ == "Abort":  # click's Ctrl-D / Ctrl-C at a prompt
-            code = exit_code_of(error)
+            code, errored = exit_code_of(error), "stopped (Ctrl-C or SIGTERM)"
         else:
             message, code = _message(error, next((a for a in args if not a.startswith("-")), ""))
             if debug:
@@ -113,9 +116,10 @@ def _main(argv: list[str] | None) -> int:
 
             typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
     if "fvlm_eval.terminal" in sys.modules and sys.modules["fvlm_eval.terminal"].stdout_closed_early():
+        ended = "ran to the end" if errored is None or not code else f"was {errored}"
         typer.secho(
             "note: stdout was closed before the end (a reader that left, or >&-): the rest of the printed output "
-            "was dropped; the command itself ran to the end",
+            f"was dropped; the command itself {ended}",
             err=True,
             fg=typer.colors.YELLOW,
         )

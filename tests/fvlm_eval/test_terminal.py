@@ -82,6 +82,19 @@ def test_a_run_started_with_stdout_or_stderr_closed_scores_every_benchmark(model
     assert usage.returncode == 2
 
 
+def test_a_command_that_fails_with_stdout_closed_does_not_say_it_ran_to_the_end(tmp_path):
+    """`regress` on a folder of no runs, `>&-`, said "the command itself ran to the end" under its error line."""
+    (tmp_path / "empty").mkdir()
+    command = [sys.executable, "-m", "fvlm_eval", "regress", "--baseline", str(tmp_path / "empty")]
+    done = subprocess.run(command + ["--current", str(tmp_path / "empty")], stdin=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=ENV, timeout=120, preexec_fn=lambda: os.close(1))  # fmt: skip
+    stderr = done.stderr.decode()
+    assert done.returncode == 4 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[0].startswith("error: --baseline ")
+    assert "ran to the end" not in stderr
+    assert "the command itself was ended by the error said above" in stderr
+
+
 def test_stdout_and_stderr_into_one_closed_reader_exit_as_the_run_does(model_dir, tmp_path):
     """`run ... 2>&1 | head -1` exited 1 after a clean run: its stderr lines met the closed pipe too."""
     command, output = _run_both(model_dir, tmp_path)

@@ -64,7 +64,7 @@ def prepare(
 ) -> None:
     """Fetch BENCHMARK from the hub (with network), then verify it and print its coverage."""
     (name,) = benchmark_names([benchmark])
-    from fvlm_eval.tasks import DataMissing, get_benchmark
+    from fvlm_eval.tasks import DataMissing, get_benchmark, prepare_command
     from fvlm_eval.tasks.prepare import fetch, print_verification, verify
 
     adapter = get_benchmark(name)
@@ -92,7 +92,10 @@ def prepare(
                 f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
                 "place the files by hand as the benchmark's docstring says"
             ) from error
-    result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
+    try:
+        result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
+    except DataMissing as missing:  # --no-download on a folder without it
+        raise DataMissing(f"{missing}; {prepare_command(name, data_dir)} (without --no-download)") from missing
     print_verification(result)
     if not result.complete:
         raise typer.Exit(ExitCode.FAILED)

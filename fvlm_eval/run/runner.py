@@ -22,7 +22,7 @@ from fvlm_eval.run.asking import with_blank_options_failed
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
 from fvlm_eval.run.folder import comparable_settings, settings_refusal
 from fvlm_eval.run.settings import RunOutcome, RunSettings
-from fvlm_eval.tasks import Benchmark, DataMissing, get_benchmark
+from fvlm_eval.tasks import Benchmark, DataMissing, get_benchmark, prepare_command
 from fvlm_eval.types import Question
 
 
@@ -94,7 +94,8 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         try:
             loaded = benchmark.load(settings.data_dir)
         except DataMissing as missing:
-            raise DataMissing(f"{missing}{_data_dir_hint(Path(settings.data_dir), name)}") from missing
+            hint = _data_dir_hint(Path(settings.data_dir), name) or f"; {prepare_command(name, settings.data_dir)}"
+            raise DataMissing(f"{missing}{hint}") from missing
         for problem in loaded.problems:
             outcome.messages.append(
                 f"{name}: annotation file {problem['file']} cannot be read ({problem['error']}); "

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fvlm_eval.plugins import Plugin, Plugins, Refused, kind_of
-from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded
+from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, prepare_command
 from fvlm_eval.tasks.egoschema import EgoSchema
 from fvlm_eval.tasks.mlvu import MLVU
 from fvlm_eval.tasks.mvbench import MVBench
@@ -128,6 +128,7 @@ __all__ = [
     "SUITES",
     "Benchmark",
     "DataMissing",
+    "prepare_command",
     "Loaded",
     "get_benchmark",
     "load_plugins",

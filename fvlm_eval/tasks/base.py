@@ -27,6 +27,15 @@ class DataMissing(FvlmEvalError, FileNotFoundError):
     """The benchmark's annotations are not in the data folder; says where they were looked for."""
 
 
+def prepare_command(name: str, data_dir: str | Path) -> str:
+    """What fetches benchmark ``name`` into ``data_dir``, said after a ``DataMissing``: with ``--data-dir`` unless
+    it is the default (a bare `fvlm-eval prepare` would download into ./data, not into the folder given)."""
+    import shlex
+
+    given = "" if Path(data_dir) == Path("data") else f" --data-dir {shlex.quote(str(data_dir))}"
+    return f"`fvlm-eval prepare {name}{given}` fetches it"
+
+
 @dataclass(frozen=True)
 class Loaded:
     """What ``load`` found: the questions, notes, and annotation files it could not read

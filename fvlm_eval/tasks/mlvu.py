@@ -98,10 +98,7 @@ class MLVU(Benchmark):
             return self._load_official(root)
         if (root / PARQUET).is_file():
             return self._load_parquet(root, root / PARQUET)
-        raise DataMissing(
-            f"MLVU not found: expected {root}/MLVU/json/<n>_<task>.json or {root}/{PARQUET} "
-            f"(run `fvlm-eval prepare {self.name}`)"
-        )
+        raise DataMissing(f"MLVU not found: expected {root}/MLVU/json/<n>_<task>.json or {root}/{PARQUET}")
 
     def _load_official(self, root: Path) -> Loaded:
         questions, notes, problems, places = [], [], [], []

@@ -85,9 +85,7 @@ class MVBench(Benchmark):
         root = self.folder(data_dir)
         annotations = root / "json"
         if not annotations.is_dir():
-            raise DataMissing(
-                f"MVBench annotations not found: expected {annotations}/<task>.json (run `fvlm-eval prepare mvbench`)"
-            )
+            raise DataMissing(f"MVBench annotations not found: expected {annotations}/<task>.json")
         questions, notes, problems, places = [], [], [], []
         for task in FOLDERS:
             path = annotations / f"{task}.json"

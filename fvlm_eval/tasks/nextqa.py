@@ -81,9 +81,7 @@ class NExTQA(Benchmark):
         root = self.folder(data_dir)
         paths = sorted(root.glob(PARQUET_GLOB))
         if not paths:
-            raise DataMissing(
-                f"NExT-QA annotations not found: expected {root}/{PARQUET_GLOB} (run `fvlm-eval prepare {self.name}`)"
-            )
+            raise DataMissing(f"NExT-QA annotations not found: expected {root}/{PARQUET_GLOB}")
         video_map, problems = _video_map(root)
         questions, rows = [], 0
         for path in paths:

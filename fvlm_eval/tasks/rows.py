@@ -70,9 +70,7 @@ def load_one_parquet(
     what its annotations are called); not that parquet (``labels[1]``), a load problem; else each row as
     ``question(index, row, path, sha256)``, ids made unique, a row count other than ``expected`` noted."""
     if not path.is_file():
-        raise DataMissing(
-            f"{labels[0]} annotations not found: expected {path} (run `fvlm-eval prepare {benchmark.name}`)"
-        )
+        raise DataMissing(f"{labels[0]} annotations not found: expected {path}")
     rows, problem = read_parquet(path, columns, expected, labels[1])
     if problem:
         return Loaded((), (), (problem,))

@@ -71,10 +71,7 @@ class ScienceQA(Benchmark):
             return self._load_parquet(parquets)
         if (root / "problems.json").is_file():
             return self._load_original(root)
-        raise DataMissing(
-            f"ScienceQA not found: expected {root}/{PARQUET_GLOB} or {root}/problems.json "
-            "(run `fvlm-eval prepare scienceqa`)"
-        )
+        raise DataMissing(f"ScienceQA not found: expected {root}/{PARQUET_GLOB} or {root}/problems.json")
 
     def _load_parquet(self, paths: list[Path]) -> Loaded:
         import pandas as pd

@@ -88,9 +88,7 @@ class TempCompass(Benchmark):
         root = self.folder(data_dir)
         path = root / self.config / "test-00000-of-00001.parquet"
         if not path.is_file():
-            raise DataMissing(
-                f"{self.title} annotations not found: expected {path} (run `fvlm-eval prepare {self.name}`)"
-            )
+            raise DataMissing(f"{self.title} annotations not found: expected {path}")
         expected = sum(self.expected().values())
         rows, problem = read_parquet(path, COLUMNS, expected, f"TempCompass {self.config} parquet")
         if problem:

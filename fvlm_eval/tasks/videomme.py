@@ -98,7 +98,7 @@ class VideoMME(Benchmark):
         root = self.folder(data_dir)
         path = root / PARQUET
         if not path.is_file():
-            raise DataMissing(f"Video-MME annotations not found: expected {path} (run `fvlm-eval prepare videomme`)")
+            raise DataMissing(f"Video-MME annotations not found: expected {path}")
         try:
             frame = pd.read_parquet(path)
         except Exception as error:  # pyarrow raises several types for a file that is not parquet

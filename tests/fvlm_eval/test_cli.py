@@ -311,6 +311,17 @@ def test_a_benchmark_with_no_questions_exits_1(capsys, model_dir, tmp_path):
     assert code == 1 and "no questions found" in output
 
 
+def test_missing_data_names_the_prepare_command_for_the_folder_given(capsys, model_dir, tmp_path):
+    """The advice was a bare `fvlm-eval prepare videomme`, which downloads into ./data, not into --data-dir."""
+    (tmp_path / "my data").mkdir()
+    code, output = call(capsys, "run", "videomme", "--data-dir", tmp_path / "my data", "--model", model_dir)
+    assert code == 1 and "Video-MME annotations not found" in output
+    assert f"`fvlm-eval prepare videomme --data-dir '{tmp_path / 'my data'}'` fetches it" in output
+    code, output = call(capsys, "prepare", "videomme", "--data-dir", tmp_path / "my data", "--no-download")
+    assert code == 1 and output.count("error:") == 1
+    assert f"`fvlm-eval prepare videomme --data-dir '{tmp_path / 'my data'}'` fetches it (without --no-download)" in output
+
+
 def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):
     code, output = call(capsys, "run", "videomme", "--data-dir", tmp_path / "empty", "--model", model_dir)
     assert code == 1 and "Video-MME annotations not found" in output

@@ -100,9 +100,11 @@ def demo_benchmarks(only: tuple[str, ...], copies: tuple[str, ...]) -> tuple[tup
     benchmark without a copy named alone, is a ``SettingsError`` (exit 2)."""
     from fvlm_eval.errors import SettingsError
     from fvlm_eval.run.options import check_benchmarks
-    from fvlm_eval.tasks import PLUGINS, SUITES
+    from fvlm_eval.tasks import PLUGINS, SUITES, several_in_one
 
     for name in only:
+        if several_in_one(name):
+            raise SettingsError(f"--benchmark {name}: one benchmark per -b (-b {' -b '.join(several_in_one(name))})")
         if name not in SUITES and name not in copies:
             why = PLUGINS.unusable(name) or "the demo has no synthetic copy of it"
             raise SettingsError(

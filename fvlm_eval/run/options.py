@@ -66,6 +66,13 @@ def check_benchmarks(benchmarks: str | Iterable[str]) -> tuple[str, ...]:
     refused = [tasks.PLUGINS.unusable(n) for n in unknown if tasks.PLUGINS.unusable(n)]
     if refused:
         raise SettingsError(f"benchmarks: {refused[0]}", refused[0])
+    joined = next((name for name in unknown if tasks.several_in_one(name)), None)
+    if joined is not None:  # `run scienceqa,mvbench`
+        parts = tasks.several_in_one(joined)
+        raise SettingsError(
+            f"benchmarks={joined!r} is several benchmarks in one string: give a list, {list(parts)!r}",
+            f"{joined} is several benchmarks in one argument: separate them with spaces, {' '.join(parts)}",
+        )
     if unknown or not given:
         told = (
             (f"unknown benchmark {', '.join(unknown)}" if unknown else "no benchmark given")

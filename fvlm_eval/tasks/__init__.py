@@ -97,6 +97,14 @@ def unknown_benchmark(name: str) -> str:
     return PLUGINS.unusable(name) or f"unknown benchmark {name}; known: {', '.join(_registry())}"
 
 
+def several_in_one(name: str) -> tuple[str, ...]:
+    """The benchmarks or suites in ``name`` when it is several run together with commas (``scienceqa,mvbench``),
+    else nothing."""
+    parts = tuple(part.strip() for part in name.split(",") if part.strip())
+    known = (*_registry(), *SUITES)
+    return parts if len(parts) > 1 and all(part in known for part in parts) else ()
+
+
 def get_benchmark(name: str, **options) -> Benchmark:
     """The benchmark ``name`` with the run's options it takes (``Benchmark.run_options``, e.g. Video-MME's
     ``subtitles``); the options another benchmark takes are ignored."""
@@ -129,6 +137,7 @@ __all__ = [
     "Benchmark",
     "DataMissing",
     "prepare_command",
+    "several_in_one",
     "Loaded",
     "get_benchmark",
     "load_plugins",

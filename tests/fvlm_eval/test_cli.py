@@ -41,6 +41,11 @@ BAD_FLAGS = [
     (["run", "mvbench", "--shard", "0/99999999999999999999999"], "--shard 0/99999999999999999999999"),
     (["run", "mvbench", "--output-dir", ""], "--output-dir is empty"),
     (["run", "nosuch"], "unknown benchmark nosuch"),
+    (["run", "scienceqa,video"], "scienceqa,video is several benchmarks in one argument: separate them with spaces"),
+    (
+        ["demo", "-b", "scienceqa,mvbench"],
+        "--benchmark scienceqa,mvbench: one benchmark per -b (-b scienceqa -b mvbench)",
+    ),
     (["run", "mvbench", "--mode", "fast"], "--mode fast: fvlm has coarse_only, coarse_fine, autoregressive"),
     (["run", "mvbench", "--limit", "-1"], "--limit"),
     (["run", "mvbench", "--limit", "0"], "--limit"),
@@ -319,7 +324,9 @@ def test_missing_data_names_the_prepare_command_for_the_folder_given(capsys, mod
     assert f"`fvlm-eval prepare videomme --data-dir '{tmp_path / 'my data'}'` fetches it" in output
     code, output = call(capsys, "prepare", "videomme", "--data-dir", tmp_path / "my data", "--no-download")
     assert code == 1 and output.count("error:") == 1
-    assert f"`fvlm-eval prepare videomme --data-dir '{tmp_path / 'my data'}'` fetches it (without --no-download)" in output
+    assert (
+        f"`fvlm-eval prepare videomme --data-dir '{tmp_path / 'my data'}'` fetches it (without --no-download)" in output
+    )
 
 
 def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from fvlm_eval import models, terminal
-from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, SettingsError
+from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, NotEvaluated, SettingsError
 from fvlm_eval.models import ModelLoadError, detect_family, family_module, resolve_device
 from fvlm_eval.models.fvlm_folder import ExportRefused, export_checkpoint, save_model_folder
 from fvlm_eval.models.memory import adapter_for, unwrap
@@ -59,13 +59,6 @@ from fvlm_eval.summary import ProtocolResult, Summary
 def _pair(key) -> tuple:
     """An ``Evaluation`` key as a tuple (empty when it is no pair's shape: a string, a number)."""
     return tuple(key) if isinstance(key, (tuple, list)) else ()
-
-
-class NotEvaluated(SettingsError, KeyError):
-    """A (benchmark, mode) an ``Evaluation`` has no result for, or a protocol a result did not measure: a
-    ``SettingsError`` naming what was asked and what there is (a ``KeyError`` too, as these lookups raised)."""
-
-    __str__ = Exception.__str__  # the message as written, not KeyError's repr of it
 
 
 class Measured(dict):

@@ -62,6 +62,14 @@ class SettingsError(FvlmEvalError, ValueError):
         self.cli_message = cli_message or message
 
 
+class NotEvaluated(SettingsError, KeyError):
+    """A (benchmark, mode) an ``Evaluation`` has no result for, a protocol a result did not measure, or a breakdown
+    value it holds no questions of: a ``SettingsError`` naming what was asked and what there is (a ``KeyError``
+    too, as these lookups raised)."""
+
+    __str__ = Exception.__str__  # the message as written, not KeyError's repr of it
+
+
 def exit_code_of_error(error: BaseException) -> int | None:
     """The exit code of an error a user can act on, else ``None`` (an unexpected error). The model
     package (``fvlm_model``) is fvlm-eval's neighbour, not part of it: its ``CheckpointError`` is

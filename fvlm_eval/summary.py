@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from fvlm_eval.errors import NotEvaluated
 from fvlm_eval.protocols import formulation as formulation_of_protocol
 
 
@@ -153,8 +154,18 @@ class ProtocolResult:
     chance = property(lambda self: self.overall.chance)
     above_chance_p = property(lambda self: self.overall.above_chance_p)
 
-    def breakdown(self, field_name: str, value: str) -> Measure | None:
-        return self.breakdowns.get(field_name, {}).get(value)
+    def breakdown(self, field_name: str, value: str) -> Measure:
+        """The measures on the questions whose ``field_name`` is ``value``; one it holds none of is ``NotEvaluated``,
+        naming the fields (or that field's values) it holds."""
+        values = self.breakdowns.get(field_name)
+        if values is None:
+            held = ", ".join(self.breakdowns) or "none"
+            raise NotEvaluated(f"protocol {self.protocol!r} has no breakdown by {field_name!r}; by: {held}")
+        if value not in values:
+            raise NotEvaluated(
+                f"protocol {self.protocol!r}: no question has {field_name} {value!r}; {field_name}: {', '.join(values)}"
+            )
+        return values[value]
 
     def to_json(self) -> dict:
         value = {

@@ -129,7 +129,7 @@ def run_cell(
     formulation = formulation_of(protocol, result)
     measure: Measure | None = None
     if result is not None:
-        measure = result.overall if breakdown is None else result.breakdown(*breakdown)
+        measure = result.overall if breakdown is None else result.breakdowns.get(breakdown[0], {}).get(breakdown[1])
     if measure is None:
         return None
     coverage = summary.coverage

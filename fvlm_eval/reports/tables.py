@@ -132,7 +132,7 @@ def accuracy_cell(result: ProtocolResult, summary: Summary, protocol: str) -> st
 
 
 def _breakdown_accuracy(summary: Summary, protocol: str, field_name: str, value: str) -> float | None:
-    found = summary.accuracy[protocol].breakdown(field_name, value)
+    found = summary.accuracy[protocol].breakdowns.get(field_name, {}).get(value)
     return found.accuracy if found is not None else None
 
 

@@ -297,3 +297,18 @@ def test_summary_json_counts_circular_generated_answers_that_were_unparseable(ci
     block = accuracy["circular_generated"]
     assert isinstance(block["unparseable"], int) and isinstance(block["unparseable_all"], int)
     assert block["unparseable_all"] <= block["unparseable"] <= block["n"]
+
+
+def test_a_breakdown_it_does_not_hold_is_named_not_none():
+    """`result.breakdown("subjects", ...)` (a typo) returned None, as a value no question has did."""
+    from fvlm_eval.errors import NotEvaluated, SettingsError
+
+    records = [make_record(question(i), "m", "Which?\nA. yes\nB. no", "q" * 64, RESULT) for i in range(3)]
+    reference = summarize_records(get_benchmark("scienceqa"), "m", records, 3).accuracy["reference"]
+    assert reference.breakdown("subject", "natural science").n == 3
+    with pytest.raises(NotEvaluated, match="protocol 'reference' has no breakdown by 'subjects'; by: subject"):
+        reference.breakdown("subjects", "natural science")
+    with pytest.raises(SettingsError, match="no question has subject 'physics'; subject: natural science"):
+        reference.breakdown("subject", "physics")
+    with pytest.raises(KeyError):
+        reference.breakdown("subject", "physics")

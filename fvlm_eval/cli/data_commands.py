@@ -61,13 +61,16 @@ def prepare(
     revision: Optional[str] = typer.Option(None, help="hub revision (default: the benchmark's pinned one)"),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="decode every media file once to find unreadable ones"),
     workers: Optional[int] = typer.Option(None, min=0, help="decoding processes for the probe"),
+    subtitles: bool = typer.Option(False, help="Video-MME: also check the subtitle files `run --subtitles` reads"),
 ) -> None:
     """Fetch BENCHMARK from the hub (with network), then verify it and print its coverage."""
     (name,) = benchmark_names([benchmark])
-    from fvlm_eval.tasks import DataMissing, get_benchmark, prepare_command
+    from fvlm_eval.tasks import BENCHMARKS, DataMissing, get_benchmark, prepare_command
     from fvlm_eval.tasks.prepare import fetch, print_verification, verify
 
-    adapter = get_benchmark(name)
+    if subtitles and "subtitles" not in BENCHMARKS[name].run_options:
+        typer.secho(f"note: --subtitles: {name} has no subtitles; nothing more is checked", err=True, fg="yellow")
+    adapter = get_benchmark(name, subtitles=subtitles)
     try:
         adapter.load(data_dir)
         present = True

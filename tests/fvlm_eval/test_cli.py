@@ -556,6 +556,22 @@ def test_prepare_shows_the_probe_progress(capsys, data):
     assert "probing scienceqa media" in output and "6/6" in output
 
 
+def test_prepare_with_subtitles_checks_the_subtitle_files_run_subtitles_reads(capsys, tmp_path):
+    """`prepare videomme --no-download` passed a copy whose subtitle files `run --subtitles` then failed on."""
+    from fvlm_eval.tasks.fixtures.videomme import write_videomme
+
+    write_videomme(tmp_path / "data")
+    srt = tmp_path / "data/videomme/subtitle/fFjv93ACGo8.srt"
+    srt.write_bytes("1\n00:00:00,000 --> 00:00:01,500\nWelcome\n".encode("utf-16"))
+    args = ["prepare", "videomme", "--data-dir", tmp_path / "data", "--no-download", "--no-probe"]
+    _, output = call(capsys, *args)
+    assert "fFjv93ACGo8.srt" not in output  # a run without --subtitles does not read them
+    _, output = call(capsys, *args, "--subtitles")
+    assert "subtitle/fFjv93ACGo8.srt is UTF-16 (a byte-order mark), not UTF-8" in squashed(output)
+    _, output = call(capsys, "prepare", "scienceqa", "--data-dir", tmp_path / "data", "--no-download", "--subtitles")
+    assert "note: --subtitles: scienceqa has no subtitles; nothing more is checked" in squashed(output)
+
+
 @pytest.mark.parametrize(
     "signal_name, code, said", [("SIGTERM", 143, "stopped by SIGTERM"), ("SIGINT", 130, "interrupted")]
 )

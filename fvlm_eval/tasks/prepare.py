@@ -124,7 +124,7 @@ def verify(
                     bad_keys.add(key)
                 advance(unreadable)
     else:
-        bad_keys = {m.key for m in media if m.data is None and (m.path is None or not Path(m.path).exists())}
+        bad_keys = _missing(media)
         unreadable = [f"{m.key}: missing" for m in media if m.key in bad_keys]
     notes = tuple(n for n in loaded.notes if not n.startswith("duplicate question id"))
     return Verification(
@@ -187,9 +187,17 @@ def status(benchmark: Benchmark, data_dir: Path) -> str:
         return "not prepared" + scope
     except Exception as error:
         return f"unreadable: {error}"
-    usable = sum(1 for q in loaded.questions if not q.error)
+    readable = [q for q in loaded.questions if not q.error]
+    missing = _missing(list({q.media.key: q.media for q in readable}.values()))
+    usable = sum(1 for q in readable if q.media.key not in missing)
     broken = f"; {len(loaded.problems)} annotation file(s) unreadable" if loaded.problems else ""
-    return f"{usable}/{sum(benchmark.expected().values())} questions usable{broken}{scope}"
+    absent = f"; {len(missing)} media file(s) missing" if missing else ""
+    return f"{usable}/{sum(benchmark.expected().values())} questions usable{broken}{absent}{scope}"
+
+
+def _missing(media: list) -> set[str]:
+    """The keys of the media that are neither held in memory nor a file on disk (no decoding: a stat each)."""
+    return {m.key for m in media if m.data is None and (m.path is None or not Path(m.path).exists())}
 
 
 def print_verification(result: Verification, console=None) -> None:

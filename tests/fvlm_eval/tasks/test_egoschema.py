@@ -125,4 +125,5 @@ def test_prepare_verifies_counts_and_names_unreadable_media(data):
         "egoschema/03c1d4e5-6f70-4a81-92b3-c4d5e6f70819",
         "egoschema/04d2e5f6-7a81-4b92-a3c4-d5e6f7081920",
     ]
-    assert status(task, data).startswith("7/500 questions usable; the 500-question subset")
+    # one video is missing (counted without decoding), the other is there but unreadable (found by the probe)
+    assert status(task, data).startswith("6/500 questions usable; 1 media file(s) missing; the 500-question subset")

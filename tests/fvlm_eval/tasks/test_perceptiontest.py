@@ -140,5 +140,5 @@ def test_prepare_verifies_counts_and_names_unreadable_media(data):
         "perceptiontest/video_9999",
     ]
     assert any("answer_id '3' is out of range" in p for p in result.problems) and not result.complete
-    assert status(get_benchmark("perceptiontest"), data) == "8/19140 questions usable"
+    assert status(get_benchmark("perceptiontest"), data) == "7/19140 questions usable; 1 media file(s) missing"
     assert Path(data / "perceptiontest").is_dir()

@@ -58,7 +58,7 @@ def prepare(
     benchmark: str = typer.Argument(..., help="{benchmarks_or}"),
     data_dir: Path = typer.Option(Path("data"), help="folder holding <benchmark>/ for each benchmark"),
     download: Optional[bool] = typer.Option(None, "--download/--no-download", help="default: only when absent"),
-    revision: Optional[str] = typer.Option(None, help="hub revision (default: the benchmark's pinned one)"),
+    revision: Optional[str] = typer.Option(None, help="hub revision (default: the benchmark's own, a commit or main)"),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="decode every media file once to find unreadable ones"),
     workers: Optional[int] = typer.Option(None, min=0, help="decoding processes for the probe"),
     subtitles: bool = typer.Option(False, help="Video-MME: also check the subtitle files `run --subtitles` reads"),
@@ -85,7 +85,7 @@ def prepare(
                 f"{name} has no hub copy to download{reason}; place it under {adapter.folder(data_dir)}, then "
                 f"`fvlm-eval prepare {name} --data-dir {data_dir} --no-download` verifies it"
             ) from error
-        typer.echo(f"downloading {source.repo} into {adapter.folder(data_dir)} ...")
+        typer.echo(f"downloading {source.repo} at {revision or source.revision} into {adapter.folder(data_dir)} ...")
         try:
             fetch(adapter, data_dir, revision)
         except FvlmEvalError:

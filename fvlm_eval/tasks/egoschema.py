@@ -8,10 +8,10 @@ validation server, so the full set cannot be scored here and nothing of it is co
 ``Subset/test-00000-of-00001.parquet``, 500 rows of ``question_idx`` (a string), ``question``,
 ``video_idx`` (the official ``q_uid``, a UUID string: one question per video, so the question's key),
 ``option`` (five texts WITH their letter, ``"A. ..."``) and ``answer`` (a STRING, "0".."4", the index of the
-right option). Media ``videos/<video_idx>.mp4`` (``.MP4`` too), extracted from ``videos_chunked_01.zip``
-.. ``_05.zip`` (all 5,031 videos, ~106 GB: the zips are not split by subset). The letter prefix is taken
-off an option's text (``Option.answer`` writes it back) by its first ``"X. "`` only: an option holding a
-full stop keeps all of its text (lmms-eval's ``option.split(".")[1]`` cuts it).
+right option; an int column is read alike). Media ``videos/<video_idx>.mp4`` (``.MP4`` too), extracted from
+``videos_chunked_01.zip`` .. ``_05.zip`` (all 5,031 videos, ~106 GB: the zips are not split by subset). The
+letter prefix is taken off an option's text (``Option.answer`` writes it back) by its first ``"X. "`` only: an
+option holding a full stop keeps all of its text (lmms-eval's ``option.split(".")[1]`` cuts it).
 
 Prompt: lmms-eval's (``egoschema_subset``), the question and the five lettered options. Frames: no official
 rule (the clips are 3 minutes); the lmms-eval default is used, 32 frames spread uniformly over the clip
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from fvlm_eval.media import MediaError
-from fvlm_eval.tasks.base import Benchmark, HubSource, Loaded
+from fvlm_eval.tasks.base import Benchmark, HubSource, Loaded, integral
 from fvlm_eval.tasks.rows import find_video, load_one_parquet, text, texts, unusable
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
@@ -91,9 +91,10 @@ class EgoSchema(Benchmark):
             answer = row["answer"]
             if answer is None:
                 raise ValueError("the row has no answer (as the full set's rows, whose answers are not public)")
-            if not isinstance(answer, str) or not answer.strip().isdigit():
-                raise ValueError(f"answer must be a string holding an index, not {answer!r}")
-            if int(answer) >= len(options):
+            if isinstance(answer, str) and not answer.strip().isdigit():
+                raise ValueError(f"answer must be an index, not {answer!r}")
+            index = int(answer) if isinstance(answer, str) else integral(answer, "answer")  # an int column too
+            if not 0 <= index < len(options):
                 raise ValueError(f"answer {answer!r} is out of range for {len(options)} options")
             question = text(row, "question")
             media_path, looked_in = find_video(root, "videos", video, VIDEO_SUFFIXES)
@@ -105,7 +106,7 @@ class EgoSchema(Benchmark):
             Media("video", qid, str(media_path), looked_in=looked_in),
             question,
             options,
-            LETTERS[int(answer)],
+            LETTERS[index],
             qid,
             fields=fields,
             source=path.name,

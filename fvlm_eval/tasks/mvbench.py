@@ -165,6 +165,10 @@ def _parse_row(row: object):
         raise ValueError("video must be a non-empty string")
     if not isinstance(row["question"], str):
         raise ValueError(f"question must be a string, not {type(row['question']).__name__}")
+    for i, candidate in enumerate([*candidates, row["answer"]]):  # a number is read as its text, as the official
+        if candidate is None or isinstance(candidate, (dict, list)) or not str(candidate).strip():  # code compares
+            what = "answer" if i == len(candidates) else f"candidates[{i}]"
+            raise ValueError(f"{what} must be a non-empty string, not {candidate!r}")
     options = lettered([str(c) for c in candidates])
     matches = [o.letter for o in options if o.text == str(row["answer"])]
     if not matches:

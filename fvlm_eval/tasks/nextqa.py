@@ -135,7 +135,7 @@ def _video_map(root: Path) -> tuple[dict[str, str], list[dict]]:
     if not path.is_file():
         return {}, []
     try:
-        mapping = json.loads(path.read_bytes().decode("utf-8"))
+        mapping = json.loads(path.read_bytes().decode("utf-8-sig"))
         if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
             raise ValueError("expected an object of video id -> '<folder>/<video id>'")
     except (ValueError, UnicodeDecodeError, OSError) as error:

@@ -127,6 +127,11 @@ def verify(
         bad_keys = _missing(media)
         unreadable = [f"{m.key}: missing" for m in media if m.key in bad_keys]
     notes = tuple(n for n in loaded.notes if not n.startswith("duplicate question id"))
+    read_with_a_note = [note for q in questions for note in q.notes]  # e.g. an answer equal to two candidates
+    if read_with_a_note:
+        notes += (
+            f"{len(read_with_a_note)} question(s) read with a note (kept in their records), e.g. {read_with_a_note[0]}",
+        )
     return Verification(
         benchmark.name,
         len(questions),

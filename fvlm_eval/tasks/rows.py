@@ -27,9 +27,9 @@ def no_rows(path: Path, expected: int) -> dict:
 
 def read_json_rows(path: Path, expected: int) -> tuple[list, dict | None]:
     """The rows of a JSON annotation file holding a list of rows, or none and the problem when it is not
-    UTF-8 JSON, not a list, or an empty list."""
+    UTF-8 JSON (a byte-order mark is allowed), not a list, or an empty list."""
     try:
-        rows = json.loads(path.read_bytes().decode("utf-8"))
+        rows = json.loads(path.read_bytes().decode("utf-8-sig"))
         if not isinstance(rows, list):
             raise ValueError(f"expected a JSON list of rows, found {type(rows).__name__}")
     except (ValueError, UnicodeDecodeError, OSError) as error:

@@ -107,12 +107,12 @@ class ScienceQA(Benchmark):
 
     def _load_original(self, root: Path) -> Loaded:
         try:
-            problems_file = json.loads((root / "problems.json").read_bytes().decode("utf-8"))
+            problems_file = json.loads((root / "problems.json").read_bytes().decode("utf-8-sig"))
             if not isinstance(problems_file, dict):
                 raise ValueError(f"expected an object keyed by problem id, found {type(problems_file).__name__}")
             splits_path = root / "pid_splits.json"
             test_ids = (
-                json.loads(splits_path.read_text())["test"]
+                json.loads(splits_path.read_bytes().decode("utf-8-sig"))["test"]
                 if splits_path.is_file()
                 else [pid for pid, p in problems_file.items() if isinstance(p, dict) and p.get("split") == "test"]
             )

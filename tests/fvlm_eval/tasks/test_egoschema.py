@@ -11,7 +11,7 @@ from fvlm_eval.tasks.egoschema import unlettered
 from fvlm_eval.tasks.fixtures.egoschema import write_egoschema
 from fvlm_eval.tasks.prepare import status, verify
 from fvlm_eval.types import Sampling
-from tests.fvlm_eval.tasks.edits import sampled_numbers, set_row, uniform
+from tests.fvlm_eval.tasks.edits import rewrite_parquet, sampled_numbers, set_row, uniform
 
 PARQUET = "egoschema/Subset/test-00000-of-00001.parquet"
 WHERE = "test-00000-of-00001.parquet"
@@ -53,7 +53,7 @@ def test_fixture_faults_are_recorded_failures(data):
 @pytest.mark.parametrize(
     "values, message",
     [
-        ({"answer": "B"}, "answer must be a string holding an index, not 'B'"),
+        ({"answer": "B"}, "answer must be an index, not 'B'"),
         ({"option": ["A. a", "B. b", "C. c", "D. d"]}, "option holds 4 options: 5 to 10 are supported"),
         ({"option": ["A. a", "C. b", "C. c", "D. d", "E. e"]}, "option 1 'C. b' is lettered C, not B"),
         ({"option": ["A. a", " ", "C. c", "D. d", "E. e"]}, "option[1] must be a non-empty string, not ' '"),
@@ -67,6 +67,23 @@ def test_malformed_rows_are_named_by_file_and_row(tmp_path, values, message):
     set_row(tmp_path / PARQUET, 3, **values)
     (bad,) = [q for q in get_benchmark("egoschema").load(tmp_path).questions if q.error]
     assert bad.error.startswith(f"malformed row {WHERE}[3]: ") and message in bad.error
+
+
+def test_an_answer_column_of_ints_is_read_as_the_strings_are(tmp_path):
+    """The spec gives ``answer`` as an int: such a copy had 0/500 questions usable ("must be a string")."""
+    write_egoschema(tmp_path)
+    as_strings = {q.id: q.gold for q in get_benchmark("egoschema").load(tmp_path).questions if not q.error}
+
+    def as_ints(rows):
+        for row in rows:
+            row["answer"] = int(row["answer"]) if row["answer"] is not None else None
+
+    rewrite_parquet(tmp_path / PARQUET, as_ints)
+    questions = get_benchmark("egoschema").load(tmp_path).questions
+    assert {q.id: q.gold for q in questions if not q.error} == as_strings and len(as_strings) == 5
+    set_row(tmp_path / PARQUET, 3, answer=-1)
+    (bad,) = [q for q in get_benchmark("egoschema").load(tmp_path).questions if q.error and "-1" in q.error]
+    assert bad.error == f"malformed row {WHERE}[3]: answer -1 is out of range for 5 options"
 
 
 def test_an_option_without_its_letter_keeps_its_whole_text():

@@ -12,6 +12,7 @@ from fvlm_eval.tasks.base import coverage_counts
 from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from fvlm_eval.tasks.fixtures.videomme import write_videomme
+from fvlm_eval.tasks.prepare import verify
 
 GOLDEN = Path(__file__).parent / "golden_prompts.json"
 
@@ -87,6 +88,8 @@ def test_mvbench_answer_equal_to_two_candidates_takes_the_last_as_the_official_c
     q = write_rows(tmp_path, "object_existence", [row])["mvbench/object_existence/0"]
     assert q.error is None and q.gold == "C"
     assert any("equals candidates A, C" in note and "official" in note for note in q.notes)
+    (said,) = [note for note in verify(get_benchmark("mvbench"), tmp_path, probe=False).notes if "with a note" in note]
+    assert said.startswith("1 question(s) read with a note (kept in their records), e.g. object_existence.json[0]: ")
 
 
 @pytest.mark.parametrize(
@@ -105,11 +108,32 @@ def test_mvbench_answer_equal_to_two_candidates_takes_the_last_as_the_official_c
             "not numbers",
         ),
         (["not", "an", "object"], "not an object"),
+        # read as the options "None" and "" (a null answer matched "None": a question about nothing, scored)
+        ({"video": "v.mp4", "question": "Q?", "candidates": [None, "b"], "answer": None}, "candidates[0] must be a"),
+        ({"video": "v.mp4", "question": "Q?", "candidates": ["", "b"], "answer": ""}, "candidates[0] must be a"),
+        ({"video": "v.mp4", "question": "Q?", "candidates": ["a", "b"], "answer": None}, "answer must be a non-empty"),
     ],
 )
 def test_mvbench_malformed_rows_are_named(tmp_path, row, message):
     q = write_rows(tmp_path, "object_existence", [row])["mvbench/object_existence/0"]
     assert message in q.error and "object_existence.json[0]" in q.error
+
+
+def test_mvbench_numbers_as_candidates_are_read_as_their_text_as_the_official_code_compares_them(tmp_path):
+    row = {"video": "video_10142.mp4", "question": "How many?", "candidates": [3, 2, 4], "answer": 2}
+    q = write_rows(tmp_path, "object_existence", [row])["mvbench/object_existence/0"]
+    assert q.error is None and q.gold == "B" and [o.text for o in q.options] == ["3", "2", "4"]
+
+
+def test_annotation_files_with_a_byte_order_mark_are_read(tmp_path):
+    """A UTF-8 JSON saved with a byte-order mark (Windows editors) lost every question of its file."""
+    write_mvbench(tmp_path)
+    path = tmp_path / "mvbench/json/object_shuffle.json"
+    before = get_benchmark("mvbench").load(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    after = get_benchmark("mvbench").load(tmp_path)
+    same = [(q.id, q.question, q.options, q.gold, q.error) for q in before.questions]
+    assert after.problems == () and [(q.id, q.question, q.options, q.gold, q.error) for q in after.questions] == same
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"a": 1}', "\xff\xfe\x00garbage"])

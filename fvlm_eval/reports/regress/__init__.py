@@ -56,11 +56,15 @@ def regress(
 
     from fvlm_eval.terminal import console
 
-    result = compare_runs(
-        baseline, current, max_drop, alpha, allow_mismatch, seed, min_overlap, protocol, allow_underpowered
-    )
-    text = markdown(result)
     folder = Path(output) if output else Path(current) / "regress"
+    try:
+        result = compare_runs(
+            baseline, current, max_drop, alpha, allow_mismatch, seed, min_overlap, protocol, allow_underpowered
+        )
+    except RegressUnusable as refusal:  # an earlier comparison's "pass" must not stand in the folder it wrote
+        _refusal_written(refusal, baseline, current, folder if output or folder.is_dir() else None)
+        raise
+    text = markdown(result)
     # the verdict first, on its own (`regress ... | head -1`: a reader that leaves after it makes the later lines
     # meet a closed pipe, said on stderr); Markdown wraps (soft_wrap would crop its list items at the console's width)
     verdict = console_text(result, folder).split("\n", 1)[0]
@@ -74,8 +78,19 @@ def regress(
             f"cannot write {error.filename or folder}: {error.strerror or error}; the verdict above (exit "
             f"{result.exit_code}) is not written down: give --output a writable folder"
         )
+    _to_step_summary(text)
+    rest = console_text(result, None if unwritten else folder).split("\n", 1)[1]  # no pointer to a file not there
+    console().print(Markdown(rest.lstrip("\n")), new_line_start=True, soft_wrap=False)
+    if unwritten is not None:
+        raise unwritten
+    return result.exit_code
+
+
+def _to_step_summary(text: str) -> None:
+    """Appended to ``$GITHUB_STEP_SUMMARY`` when set; best-effort: a bad path must not turn the verdict into
+    "cannot write"."""
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:  # best-effort: a bad path must not turn the verdict into "cannot write"
+    if step_summary:
         try:
             with open(step_summary, "a", encoding="utf-8") as handle:
                 handle.write(text)
@@ -85,11 +100,30 @@ def regress(
                 "the verdict stands",
                 file=sys.stderr,
             )
-    rest = console_text(result, None if unwritten else folder).split("\n", 1)[1]  # no pointer to a file not there
-    console().print(Markdown(rest.lstrip("\n")), new_line_start=True, soft_wrap=False)
-    if unwritten is not None:
-        raise unwritten
-    return result.exit_code
+
+
+def _refusal_written(refusal: RegressUnusable, baseline: Path, current: Path, folder: Path | None) -> None:
+    """The refusal (exit 4) as ``regress.md``/``regress.json`` where a report folder is there already (or
+    ``--output`` names one): it replaces an earlier comparison's verdict; and in ``$GITHUB_STEP_SUMMARY``."""
+    from fvlm_eval.reports.printable import printable
+
+    text = f"## fvlm-eval regression: not comparable (exit {int(refusal.exit_code)})\n\n{printable(str(refusal))}\n"
+    if folder is not None:
+        try:
+            write_text_atomic(folder / "regress.md", text)
+            write_json_atomic(
+                folder / "regress.json",
+                {
+                    "baseline": str(baseline),
+                    "current": str(current),
+                    "verdict": "not comparable",
+                    "exit_code": int(refusal.exit_code),
+                    "error": str(refusal),
+                },
+            )
+        except OSError as error:
+            print(f"warning: cannot write {error.filename or folder}: {error.strerror or error}", file=sys.stderr)
+    _to_step_summary(text)
 
 
 class RegressNotWritten(FvlmEvalError):

@@ -414,6 +414,27 @@ def test_one_video_gives_no_certain_change_interval(tmp_path):
     assert overall["delta"] == -100 and overall["ci95"] == [-100.0, 100.0]  # was [-100.0, -100.0]
 
 
+def test_a_refusal_replaces_the_verdict_an_earlier_comparison_wrote(tmp_path, monkeypatch):
+    """After a "pass", `regress --baseline missing` exited 4 but left regress.md saying "pass"."""
+    base = write_run(tmp_path / "a", [True] * 9)
+    current = write_run(tmp_path / "b", [True] * 9)
+    assert regress(base, current, allow_underpowered=True) == 0
+    assert "pass" in (current / "regress" / "regress.md").read_text().splitlines()[0]
+    summary = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    for baseline, said in ((tmp_path / "missing", "no such folder"), (current, "are the same run folder")):
+        with pytest.raises(RegressUnusable, match=said):
+            regress(baseline, current)
+        lines = (current / "regress" / "regress.md").read_text().splitlines()
+        assert lines[0] == "## fvlm-eval regression: not comparable (exit 4)" and said in lines[2]
+        written = json.loads((current / "regress" / "regress.json").read_text())
+        assert written["verdict"] == "not comparable" and written["exit_code"] == 4 and said in written["error"]
+        assert summary.read_text().endswith(lines[2] + "\n")
+    with pytest.raises(RegressUnusable):  # no report folder there yet: none is made in a folder that is no run
+        regress(base, tmp_path)
+    assert not (tmp_path / "regress").exists()
+
+
 def test_a_run_compared_with_itself_is_not_comparable(tmp_path):
     """`--baseline runs/x --current runs/./x` (or a link to it) passed: a CI gate on it always would."""
     run = write_run(tmp_path / "a", [True] * 9)

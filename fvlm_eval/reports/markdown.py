@@ -7,7 +7,7 @@ import io
 
 from fvlm_eval.protocols import formulation_label
 from fvlm_eval.reports.cells import Cell, fmt
-from fvlm_eval.reports.printable import md_row, printable
+from fvlm_eval.reports.printable import md_row, md_text, printable
 from fvlm_eval.reports.reasons import grouped_reasons
 from fvlm_eval.reports.rows import Report
 from fvlm_eval.tasks import BENCHMARKS
@@ -94,11 +94,11 @@ def markdown(report: Report) -> str:
     if used:
         lines += ["", "Formulations: " + "; ".join(f"`{f}`: {formulation_label(f)}" for f in used) + "."]
     if report.warnings:
-        lines += [""] + [f"**Warning:** {w}" for w in report.warnings]
+        lines += [""] + [f"**Warning:** {md_text(w)}" for w in report.warnings]
     reasons = grouped_reasons(report)
     if reasons:
         lines += ["", "⚠ reasons (one line per run and reason; each cell's own in report.csv and report.json):", ""]
-        lines += [f"- {line}" for line in reasons]
+        lines += [f"- {md_text(line)}" for line in reasons]
     if report.full:
         lines += [
             "",
@@ -119,12 +119,12 @@ def markdown(report: Report) -> str:
             ours = "n/a" if c.ours is None else f"{c.ours:.1f} [{c.ci95[0]:.1f}, {c.ci95[1]:.1f}]"
             if c.published is None:
                 lines.append(
-                    f"- {c.run} on {titles[c.benchmark]}: {ours}; no published figure for this model"
+                    f"- {md_text(c.run)} on {titles[c.benchmark]}: {ours}; no published figure for this model"
                     + (f" ({c.published_model} has none on this benchmark)" if c.published_model else "")
                 )
             else:
                 lines.append(
-                    f"- {c.published_model} on {titles[c.benchmark]}: ours {ours} (generated answers, the "
+                    f"- {md_text(c.published_model)} on {titles[c.benchmark]}: ours {ours} (generated answers, the "
                     f"harness's frames and prompt) vs published {c.published:.1f} ({c.published_protocol}): "
                     f"{c.difference:+.1f} points"
                 )
@@ -150,8 +150,8 @@ def markdown(report: Report) -> str:
             lines.append(md_row(value, *cells))
     if report.regex_misreads:
         lines += ["", "## Questions the public fVLM scorer misreads", "", REGEX_NOTE, ""]
-        lines += [f"- {where}: {count} of {total}" for where, (count, total) in report.regex_misreads.items()]
-    lines += ["", "## Sources", ""] + [f"- {c}: {s}" for c, s in report.sources.items()]
+        lines += [f"- {md_text(where)}: {count} of {total}" for where, (count, total) in report.regex_misreads.items()]
+    lines += ["", "## Sources", ""] + [f"- {md_text(c)}: {md_text(s)}" for c, s in report.sources.items()]
     return "\n".join(lines) + "\n"
 
 

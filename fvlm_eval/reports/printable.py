@@ -26,10 +26,17 @@ def printable(text) -> str:
     return UNPRINTABLE.sub(_escaped, str(text))
 
 
+def md_text(text) -> str:
+    """``text`` ``printable``, with its ``<`` escaped for Markdown (``\\<``): a category or id from data such as
+    ``<script>`` or ``<details>`` is shown, never rendered as HTML (GitHub renders HTML in report.md, regress.md
+    and the step summary). Not for code spans, where the backslash would show."""
+    return printable(text).replace("<", "\\<")
+
+
 def md_row(*cells) -> str:
-    """One row of a Markdown table, each cell ``printable`` and its ``|`` escaped: a category, run folder or id
+    """One row of a Markdown table, each cell ``md_text`` and its ``|`` escaped: a category, run folder or id
     from data holding a ``|`` would otherwise split its row, and a number would sit under another column."""
-    return "| " + " | ".join(printable(cell).replace("|", "\\|") for cell in cells) + " |"
+    return "| " + " | ".join(md_text(cell).replace("|", "\\|") for cell in cells) + " |"
 
 
 def printable_lines(text: str) -> str:
@@ -37,4 +44,4 @@ def printable_lines(text: str) -> str:
     return "\n".join(printable(line) for line in str(text).split("\n"))
 
 
-__all__ = ["md_row", "printable", "printable_lines"]
+__all__ = ["md_row", "md_text", "printable", "printable_lines"]

@@ -3,9 +3,10 @@ and the terminal's shorter text (the verdict, what is wrong, one line per benchm
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
-from fvlm_eval.reports.printable import md_row, printable
+from fvlm_eval.reports.printable import md_row, md_text, printable
 from fvlm_eval.reports.regress.result import Comparison, Row
 from fvlm_eval.wording import counted
 
@@ -76,14 +77,14 @@ def markdown(result: Comparison) -> str:
     ]
     for items, title in sections:
         if items:
-            lines += [title, ""] + [f"- {printable(m)}" for m in items] + [""]
+            lines += [title, ""] + [f"- {md_text(m)}" for m in items] + [""]
     weak = [r for r in result.rows if r.overall and r.underpowered and r not in result.failing]
     if weak:
         lines += [f"**Underpowered: a drop of {counted(result.max_drop, 'point')} could not have been detected.**", ""]
         lines += [
-            f"- {r.benchmark} {printable(r.mode)}: no question paired, so no drop could be detected"
+            f"- {r.benchmark} {md_text(r.mode)}: no question paired, so no drop could be detected"
             if not r.stats.n
-            else f"- {r.benchmark} {printable(r.mode)}: detectable drop {_detectable(r)} "
+            else f"- {r.benchmark} {md_text(r.mode)}: detectable drop {_detectable(r)} "
             f"({counted(r.stats.n, 'question')} on "
             f"{counted(r.stats.videos, 'video')}, {len(r.stats.lost) + len(r.stats.gained)} changed); "
             f"{_needed(r)} would be needed"
@@ -118,12 +119,12 @@ def markdown(result: Comparison) -> str:
         lost, gained = r.stats.lost, r.stats.gained
         lines += [
             "",
-            f"<details><summary>{r.benchmark} {printable(r.mode)}: {len(lost)} now wrong, {len(gained)} now right"
-            "</summary>",
+            f"<details><summary>{r.benchmark} {html.escape(printable(r.mode))}: {len(lost)} now wrong, "
+            f"{len(gained)} now right</summary>",
             "",
-            "now wrong: " + (printable(", ".join(lost[:200])) or "none"),
+            "now wrong: " + (md_text(", ".join(lost[:200])) or "none"),
             "",
-            "now right: " + (printable(", ".join(gained[:200])) or "none"),
+            "now right: " + (md_text(", ".join(gained[:200])) or "none"),
             "",
             "</details>",
         ]
@@ -131,10 +132,10 @@ def markdown(result: Comparison) -> str:
         if ids["baseline_only"] or ids["current_only"]:
             lines += [
                 "",
-                f"**{printable(name)}: ids in one run only** (not compared): "
+                f"**{md_text(name)}: ids in one run only** (not compared): "
                 f"baseline only {len(ids['baseline_only'])}, "
                 f"current only {len(ids['current_only'])}",
             ]
     if result.unpaired_runs:
-        lines += ["", "benchmark/mode in one run only: " + printable(", ".join(result.unpaired_runs))]
+        lines += ["", "benchmark/mode in one run only: " + md_text(", ".join(result.unpaired_runs))]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from fvlm_eval.reports.charts import save_figure
-from fvlm_eval.reports.printable import md_row, printable
+from fvlm_eval.reports.printable import md_row, md_text, printable
 from fvlm_eval.reports.track.analysis import verdict
 from fvlm_eval.reports.track.checkpoints import Checkpoint
 from fvlm_eval.wording import counted
@@ -86,7 +86,7 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
     out += ["| step | run | step read from |", "|---:|---|---|"]
     out += [md_row(c.step, f"`{c.folder}`", c.step_from) for c in checkpoints]
     if analysis.get("warnings"):
-        out += ["", "**Warnings**", ""] + [f"- {printable(w)}" for w in analysis["warnings"]]
+        out += ["", "**Warnings**", ""] + [f"- {md_text(w)}" for w in analysis["warnings"]]
     headlines = {s.headline_protocol for c in checkpoints for s in c.summaries.values()}
     framings = sorted({s.cloze_framing for c in checkpoints for s in c.summaries.values() if s.cloze_framing})
     drawn = ", ".join(f"`{p}`" + (" (headline)" if p in headlines else "") for p in protocols)
@@ -99,7 +99,7 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
     ]
     keys = sorted({(p.benchmark, p.mode) for p in analysis["points"]})
     for benchmark, mode in keys:
-        out += [f"## {benchmark} · {printable(mode)}", ""]
+        out += [f"## {benchmark} · {md_text(mode)}", ""]
         header = "| step | " + " | ".join(protocols) + " | chance |"
         out += [header, "|---:|" + "---|" * (len(protocols) + 1)]
         for ckpt in checkpoints:

@@ -60,3 +60,25 @@ def test_no_detectable_drop_above_100_points_in_regress_or_track_tables(tmp_path
         cells = [cell.strip() for table in tables(text) for line in table[2:] for cell in BORDER.split(line)]
         assert "none (> 100)" in cells
         assert not [c for c in cells if re.fullmatch(r"\d+\.\d", c) and float(c) > 100], text
+
+
+def test_html_in_data_is_shown_never_rendered_in_report_regress_or_track(tmp_path, capsys, monkeypatch):
+    """A mode, category or run name holding `<b>`, `<details>`, `<script>` went raw into report.md, regress.md, track.md
+    and the step summary, where GitHub renders HTML: shown in bold, an open element, an empty cell."""
+    from markdown_it import MarkdownIt
+
+    runs = tmp_path / "runs"
+    mode = "<b>fine<details>"  # folder names: no "/", so no closing tags
+    first = write_run(runs / "<i>a_step_1000", [True, False] * 6, mode=mode)
+    second = write_run(runs / "step_2000", [False, True] * 6, mode=mode)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    assert main(["report", str(first), str(second), "--output-dir", str(tmp_path / "report")]) == 0
+    assert main(["regress", "--baseline", str(first), "--current", str(second), "--allow-underpowered"]) in (0, 1)
+    assert main(["track", str(runs), "--output", str(tmp_path / "track")]) == 0
+    capsys.readouterr()
+    written = [tmp_path / "report/report.md", second / "regress/regress.md", tmp_path / "track/track.md"]
+    for path in [*written, tmp_path / "summary.md"]:
+        rendered = MarkdownIt("commonmark").enable("table").render(path.read_text())  # html on, as GitHub's
+        assert "<b>fine" not in rendered and "<i>a" not in rendered, path
+        assert "&lt;b&gt;fine&lt;details&gt;" in rendered, path
+        assert rendered.count("<details>") == path.read_text().count("<details><summary>"), path  # only its own

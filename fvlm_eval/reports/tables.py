@@ -24,6 +24,8 @@ from fvlm_eval.reports.cells import fmt
 from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.reasons import KINDS, grouped_reasons, kind_of
 from fvlm_eval.reports.rows import Report
+from fvlm_eval.stats import holm
+from fvlm_eval.summarize import DEFAULT_ALPHA
 from fvlm_eval.summary import Measure, ProtocolResult, Summary
 from fvlm_eval.tasks import BENCHMARKS
 from fvlm_eval.wording import counted
@@ -116,15 +118,16 @@ def _report_headlines(report: Report, benchmark: str, codes: dict[str, str]) -> 
     return words + (f"; cloze framing {', '.join(framings)}" if framings else "")
 
 
-def accuracy_cell(result: ProtocolResult, summary: Summary, protocol: str) -> str:
-    """accuracy [interval], or what stands in for it: all failed, n/a."""
+def accuracy_cell(result: ProtocolResult, summary: Summary, protocol: str, at_chance: bool = False) -> str:
+    """accuracy [interval], or what stands in for it: all failed, n/a; ⚠ when the summary flags it, or
+    ``at_chance`` (not above chance once tested with every cell beside it)."""
     coverage = summary.coverage
     if coverage.all_failed:
         return f"all {coverage.failed} failed"
     if result.accuracy is None:
         return "n/a"
     text = f"{pct(result.accuracy)} [{interval(result)}]"
-    if summary.flags.get(protocol):
+    if summary.flags.get(protocol) or at_chance:
         text += " ⚠"
     if result.not_measured:  # measured on part of the recorded questions: say on how many
         text += f" on {result.n} of {result.n + result.not_measured}"
@@ -136,11 +139,28 @@ def _breakdown_accuracy(summary: Summary, protocol: str, field_name: str, value:
     return found.accuracy if found is not None else None
 
 
+def at_chance_in_tables(summaries: dict[tuple[str, str], Summary]) -> tuple[set[tuple[str, str, str]], int]:
+    """The (benchmark, mode, protocol) cells the run's tables show that are not significantly above chance with
+    their p-values Holm-adjusted over every cell shown (each summary.json adjusts over its own protocols only: 27
+    summaries side by side are 27 families, and a random model would be "above chance" in one of them far more
+    often than alpha), and how many cells were tested."""
+    shown = [
+        (benchmark, mode, protocol)
+        for (benchmark, mode), summary in summaries.items()
+        for protocol in main_protocols(summary.accuracy, summary.headline_protocol)
+        if summary.accuracy[protocol].above_chance_p is not None
+    ]
+    adjusted = holm([summaries[cell[:2]].accuracy[cell[2]].above_chance_p for cell in shown])
+    alpha = {key: s.chance_test.alpha if s.chance_test is not None else DEFAULT_ALPHA for key, s in summaries.items()}
+    return {cell for cell, p in zip(shown, adjusted) if p >= alpha[cell[:2]]}, len(shown)
+
+
 def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console | None = None) -> None:
     """Per benchmark: one row per mode and protocol shown (the headline, the best cloze protocol,
     generated, circular: each with its formulation, 95% interval and chance); then coverage;
     then accuracy per category of the headline protocol."""
     console = console or terminal.console()
+    at_chance, tested = at_chance_in_tables(summaries)
     for benchmark in dict.fromkeys(b for b, _ in summaries):
         rows = []
         for (name, mode), summary in summaries.items():
@@ -168,14 +188,15 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
                         mode,
                         FORMULATION_CODES.get(formulation, formulation),
                         protocol,
-                        accuracy_cell(result, summary, protocol),
+                        accuracy_cell(result, summary, protocol, (name, mode, protocol) in at_chance),
                         pct(result.chance),
                         note,
                     ]
                 )
         print_rows(
             console,
-            f"{benchmark}: accuracy % (failed questions count as wrong; ⚠ = not above chance or a constant letter; "
+            f"{benchmark}: accuracy % (failed questions count as wrong; ⚠ = not above a constant letter, or not "
+            f"above chance, Holm-adjusted over the {tested} cells of these tables and within each summary; "
             + headline_title([s for (b, _), s in summaries.items() if b == benchmark])
             + ")",
             ["mode", "form", "protocol", "accuracy [95% CI]", "chance", "note"],

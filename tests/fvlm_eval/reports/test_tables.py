@@ -1,0 +1,57 @@
+"""The run's own tables (``print_run_tables``): a random model's luck in one of many summaries is never shown as
+"above chance"."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from fvlm_eval.records import make_record
+from fvlm_eval.reports.tables import at_chance_in_tables, print_run_tables
+from fvlm_eval.summarize import summarize_records
+from fvlm_eval.tasks import get_benchmark
+from fvlm_eval.types import ChoiceResult, Media, Option, OptionLogprobs, Question
+
+
+def _summary(mode: str):
+    """40 two-option questions, 29 right (72.5%, chance 50%: one-sided p 0.003), answers half A, half B, golds
+    19 A (no constant letter does as well)."""
+
+    def choosing(letter: str) -> ChoiceResult:
+        high, low = (-0.1, -3.0) if letter == "A" else (-3.0, -0.1)
+        return ChoiceResult(
+            "p" * 64,
+            (
+                OptionLogprobs((1, 2, 198), (high, high, -0.1), 2, (1, 2), "A", 1),
+                OptionLogprobs((4, 5, 198), (low, low, -0.1), 2, (1, 2), "B", 1),
+            ),
+        )
+
+    records = []
+    for i in range(40):
+        answer = "A" if i < 20 else "B"
+        gold = answer if i % 20 < 15 and i != 0 else ("B" if answer == "A" else "A")
+        question = Question(
+            f"scienceqa/{i}", "scienceqa", Media("image", f"img{i}"), "Which?", (Option("A", "yes"), Option("B", "no")),
+            gold, f"img{i}", fields=(("subject", "natural science"),),
+        )  # fmt: skip
+        records.append(make_record(question, mode, "Which?\nA. yes\nB. no", "q" * 64, choosing(answer)))
+    return summarize_records(get_benchmark("scienceqa"), mode, records, 40)
+
+
+def test_one_family_over_every_cell_the_run_shows():
+    """Each summary.json Holm-adjusts over its own protocols: 20 summaries side by side were 20 families, and a
+    cell significant within its own was shown without a mark however many were printed beside it."""
+    one = _summary("coarse_only")
+    assert not one.flags["reference"]  # above chance within its own summary
+    assert at_chance_in_tables({("scienceqa", "coarse_only"): one})[0] == set()
+    many = {("scienceqa", f"mode{i}"): one for i in range(20)}
+    at_chance, tested = at_chance_in_tables(many)
+    assert tested == 20 and ("scienceqa", "mode3", "reference") in at_chance
+    console = Console(file=io.StringIO(), width=200)
+    print_run_tables(many, console)
+    text = console.file.getvalue()
+    assert f"Holm-adjusted over the {tested} cells of these tables" in " ".join(text.split())
+    rows = [line for line in text.splitlines() if "mode3" in line and "reference" in line]
+    assert rows and all("⚠" in row for row in rows)

@@ -1,7 +1,11 @@
 """A report's charts: ``comparison.png`` (every row on every benchmark) and ``breakdown_<benchmark>.png``
 (per category), written atomically as PNGs. Every series is named in the legend with its formulation
 (a cloze one with its framing; a published figure's its own) and its run's headline marked
-(``Report.series``)."""
+(``Report.series``).
+
+Names from data (run folders, categories) are text, shown as they are (``literal``): a ``$`` is never
+read as matplotlib mathtext, a name starting with ``_`` is never left out of a legend, and a control
+character is written visibly."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 
 from fvlm_eval.files import write_bytes_atomic
 from fvlm_eval.reports.cells import Cell
+from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.rows import Report
 from fvlm_eval.tasks import BENCHMARKS
 
@@ -20,6 +25,16 @@ def save_figure(figure, path: Path, **options) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", **options)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+def literal(text) -> str:
+    """``text`` as a chart shows it, literally: control characters written visibly (``printable``) and every
+    ``$`` escaped, so that matplotlib never reads a name as mathtext (``$x^2$`` shown as x², a lone ``$\\frac{$``
+    an error that failed the whole report)."""
+    return printable(text).replace("$", r"\$")
+
+
+CATEGORY_WIDTH = 48  # a breakdown chart's category name wraps at this many characters, never squeezing the plot
 
 
 def palette(count: int) -> list:
@@ -54,12 +69,12 @@ def _bars(
     hatch: str = "",
 ):
     """One series: bars with their 95% intervals; 0% as a visible stub labelled 0, unmeasured as
-    "n/m", a cell whose questions all failed as "failed"."""
+    "n/m", a cell whose questions all failed as "failed". Returns the bars (the legend's handle)."""
     import numpy as np
 
     values = [c.accuracy if c is not None else None for c in cells]
     drawn = [np.nan if v is None else max(v, ZERO_STUB) for v in values]
-    (axis.barh if horizontal else axis.bar)(
+    bars = (axis.barh if horizontal else axis.bar)(
         positions, drawn, size, color=colour, label=label, hatch=hatch, edgecolor="black", linewidth=0.4
     )
     with_interval = [
@@ -86,13 +101,28 @@ def _bars(
                 va="center" if horizontal else "bottom",
                 rotation=0 if horizontal else 90,
             )
+    return bars
+
+
+def _legend(axis, handles: list, names: list[str]) -> None:
+    """The legend beside the plot, its entries in the given order and each name shown as it is (passed
+    explicitly: matplotlib would leave out a label that starts with ``_``)."""
+    axis.legend(
+        handles,
+        [literal(n) for n in names],
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        frameon=False,
+    )
 
 
 def charts(report: Report, folder: Path) -> list[Path]:
     """comparison.png (every row, its interval, chance per benchmark) and breakdown_<benchmark>.png
     (per category: every run's accuracy with its interval and the category's chance level). One
     colour per series; legends beside the plot, never over the bars; 0% drawn as a stub labelled
-    "0", a value not measured marked "n/m"."""
+    "0", a value not measured marked "n/m"; every name shown as it is (``literal``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,32 +136,26 @@ def charts(report: Report, folder: Path) -> list[Path]:
     widest = max(16.0, 2.0 * len(benchmarks))
     figure, axis = plt.subplots(figsize=(min(max(7.0, 0.35 * len(labels) * len(benchmarks) + 2), widest) + 4.5, 5))
     width = 0.8 / max(len(labels), 1)
+    handles, names = [], []
     for i, label in enumerate(labels):
         cells = [report.cell(label, b) for b in benchmarks]
         hatch = "" if label in report.run_rows else "//"
-        _bars(
-            axis,
-            np.arange(len(benchmarks)) + i * width,
-            cells,
-            width,
-            colours[label],
-            report.series(label),
-            hatch=hatch,
+        series = report.series(label)
+        handles.append(
+            _bars(axis, np.arange(len(benchmarks)) + i * width, cells, width, colours[label], series, hatch=hatch)
         )
+        names.append(series)
     for j, benchmark in enumerate(benchmarks):
         chances = [cell.chance for label in report.run_rows if (cell := report.cell(label, benchmark)) is not None]
         chances = [c for c in chances if c is not None]
         if chances:
             level = sum(chances) / len(chances)
-            axis.hlines(
-                level,
-                j - width / 2,
-                j + width * (len(labels) - 0.5),
-                colors="black",
-                linestyles="--",
-                linewidth=1.2,
-                label="chance (uniform guess)" if j == 0 else None,
+            line = axis.hlines(
+                level, j - width / 2, j + width * (len(labels) - 0.5), colors="black", linestyles="--", linewidth=1.2
             )
+            if CHANCE not in names:
+                handles.append(line)
+                names.append(CHANCE)
     axis.set_xticks(np.arange(len(benchmarks)) + width * (len(labels) - 1) / 2, titles)
     axis.set_ylabel("accuracy % (95% interval)")
     axis.set_ylim(0, 100)
@@ -140,67 +164,72 @@ def charts(report: Report, folder: Path) -> list[Path]:
         "headline marked\ndashed: chance; n/m: not measured",
         fontsize=10,
     )
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+    _legend(axis, handles, names)
     figure.tight_layout()
     path = folder / "comparison.png"
     save_figure(figure, path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     written.append(path)
     for benchmark, table in report.breakdowns.items():
-        values = list(table.rows)
-        columns = [c for c in labels if any(c in r for r in table.rows.values())]
-        figure, axis = plt.subplots(figsize=(11, min(max(3.0, 0.3 * len(values) * max(1, len(columns)) + 1), 30.0)))
-        height = 0.8 / max(len(columns), 1)
-        for i, column in enumerate(columns):
-            cells = [table.rows[v].get(column) for v in values]
-            hatch = "" if column in report.run_rows else "//"
-            _bars(
-                axis,
-                np.arange(len(values)) + i * height,
-                cells,
-                height,
-                colours[column],
-                report.series(column),
-                horizontal=True,
-                hatch=hatch,
-            )
-        labelled = False
-        for k, value in enumerate(values):
-            chances = [c.chance for c in table.rows[value].values() if c is not None and c.chance is not None]
-            if chances:
-                level = sum(chances) / len(chances)
-                axis.vlines(
-                    level,
-                    k - height / 2,
-                    k + height * (len(columns) - 0.5),
-                    colors="black",
-                    linestyles="--",
-                    linewidth=1.2,
-                    label=None if labelled else "chance (uniform guess)",
-                )
-                labelled = True
-        axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, values, fontsize=8)
-        axis.set_xlim(0, 100)
-        axis.set_xlabel("accuracy % (95% interval); dashed: chance; n/m: not measured")
-        axis.set_title(
-            f"{BENCHMARKS[benchmark]().title} by {table.field}: each run on its headline protocol, each published "
-            "figure in its own formulation (named in the legend)",
-            fontsize=9,
-        )
-        handles, names = axis.get_legend_handles_labels()
-        unique = dict(zip(names, handles))
-        axis.legend(
-            unique.values(),
-            unique.keys(),
-            fontsize=8,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            borderaxespad=0.0,
-            frameon=False,
-        )
-        figure.tight_layout()
-        path = folder / f"breakdown_{benchmark}.png"
-        save_figure(figure, path, dpi=110, bbox_inches="tight")
-        plt.close(figure)
-        written.append(path)
+        written.append(_breakdown(report, benchmark, table, colours, folder))
     return written
+
+
+CHANCE = "chance (uniform guess)"
+
+
+def _category(value) -> str:
+    """A category as a breakdown chart's axis names it: ``literal``, a long name over lines of ``CATEGORY_WIDTH``
+    characters (a short one exactly as it is)."""
+    shown = printable(value)
+    lines = textwrap.wrap(shown, CATEGORY_WIDTH) if len(shown) > CATEGORY_WIDTH else [shown]
+    return "\n".join(line.replace("$", r"\$") for line in lines)
+
+
+def _breakdown(report: Report, benchmark: str, table, colours: dict, folder: Path) -> Path:
+    """breakdown_<benchmark>.png: read top to bottom as the tables are, the categories in the table's order and
+    each category's bars in the legend's order; the accuracy axis at the top and at the bottom."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = list(table.rows)
+    columns = [c for c in report.rows if any(c in r for r in table.rows.values())]
+    ticks = [_category(v) for v in values]
+    lines = max([t.count("\n") + 1 for t in ticks] or [1])
+    per_category = max(0.3 * max(1, len(columns)), 0.15 * lines)  # a wrapped name never runs into the next
+    figure, axis = plt.subplots(figsize=(11, min(max(3.0, per_category * len(values) + 1), 30.0)))
+    height = 0.8 / max(len(columns), 1)
+    handles, names = [], []
+    for i, column in enumerate(columns):
+        cells = [table.rows[v].get(column) for v in values]
+        hatch = "" if column in report.run_rows else "//"
+        series = report.series(column)
+        positions = np.arange(len(values)) + i * height
+        handles.append(_bars(axis, positions, cells, height, colours[column], series, horizontal=True, hatch=hatch))
+        names.append(series)
+    for k, value in enumerate(values):
+        chances = [c.chance for c in table.rows[value].values() if c is not None and c.chance is not None]
+        if chances:
+            level = sum(chances) / len(chances)
+            line = axis.vlines(
+                level, k - height / 2, k + height * (len(columns) - 0.5), colors="black", linestyles="--", linewidth=1.2
+            )
+            if CHANCE not in names:
+                handles.append(line)
+                names.append(CHANCE)
+    axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, ticks, fontsize=8)
+    axis.invert_yaxis()  # the first category, and each category's first series, at the top
+    axis.set_xlim(0, 100)
+    axis.tick_params(axis="x", top=True, labeltop=True)  # a tall chart's top rows have their scale too
+    axis.set_xlabel("accuracy % (95% interval); dashed: chance; n/m: not measured")
+    axis.set_title(
+        f"{literal(BENCHMARKS[benchmark]().title)} by {literal(table.field)}: each run on its headline protocol, each "
+        "published figure in its own formulation (named in the legend)",
+        fontsize=9,
+    )
+    _legend(axis, handles, names)
+    figure.tight_layout()
+    path = folder / f"breakdown_{benchmark}.png"
+    save_figure(figure, path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path

@@ -120,9 +120,10 @@ def render(report: Report, data: dict, charts: list[Path], warnings: list[str] =
         f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
         "base-uri 'none'; form-action 'none'"
     )
-    images = "".join(
-        f'<figure><img alt="{_e(path.stem)}" src="data:image/png;base64,'
-        f'{base64.b64encode(path.read_bytes()).decode("ascii")}"><figcaption>{_e(path.name)}</figcaption></figure>'
+    images = "".join(  # each chart at its own size, scrolling sideways when wider than the window (never shrunk)
+        f'<figure class="chart" tabindex="0"><img alt="{_e(path.stem)}" src="data:image/png;base64,'
+        f'{base64.b64encode(path.read_bytes()).decode("ascii")}"><figcaption>{_e(path.name)} (full size: '
+        "scroll sideways when it is wider than the window)</figcaption></figure>"
         for path in charts
         if path.is_file()
     )

@@ -157,6 +157,9 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
     differ_of = {  # consecutive checkpoints' settings that differ, read once per pair: (benchmark, mode, step)
         (b, m, x.step): settings_differ(x, y, b, m) for b, m in keys for x, y in _consecutive(checkpoints, b, m)
     }
+    skipped_of = {  # the checkpoints between two consecutive ones that did not run the benchmark and mode
+        (b, m, x.step): skipped(checkpoints, x, y) for b, m in keys for x, y in _consecutive(checkpoints, b, m)
+    }
     for benchmark, mode in keys:
         present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
         records = {c.step: c.records.get((benchmark, mode), {}) for c in present}
@@ -202,6 +205,8 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
             for before, after in zip(present, present[1:]):
                 missing = [c.step for c in (before, after) if c.step not in measured_at]
                 differ = differ_of[(benchmark, mode, before.step)]
+                between = skipped_of[(benchmark, mode, before.step)]
+                across = {"skipped": between} if between else {}  # not neighbours: the steps between did not run it
                 if missing or differ:  # a run that did not measure the protocol (a plain run has no circular_*),
                     pairs.append(  # or made with other frames, prompt, dtype ...: no pair
                         {
@@ -212,6 +217,7 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                             "to": after.step,
                             "n": None,
                             **({"not_measured": missing} if missing else {"settings_differ": differ}),
+                            **across,
                         }
                     )
                     continue
@@ -226,11 +232,19 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                         **{k: v for k, v in result.items() if k not in ("lost", "gained")},
                         "lost": len(result.get("lost") or ()),
                         "gained": len(result.get("gained") or ()),
+                        **across,
                     }
                 )
     warnings = [f"step {c.step}: {w}" for c in checkpoints for w in c.warnings]
     for benchmark, mode in keys:
         for before, after in _consecutive(checkpoints, benchmark, mode):
+            between = skipped_of[(benchmark, mode, before.step)]
+            if between:
+                warnings.append(
+                    f"{step_words(between)}: {benchmark} {mode} not measured (no run), so steps {before.step} → "
+                    f"{after.step} are compared across {'it' if len(between) == 1 else 'them'}: they are not "
+                    "neighbouring checkpoints"
+                )
             differ = differ_of[(benchmark, mode, before.step)]
             if differ:
                 warnings.append(
@@ -244,6 +258,17 @@ def _consecutive(checkpoints: list[Checkpoint], benchmark: str, mode: str) -> li
     """The checkpoints that ran ``benchmark`` in ``mode``, paired each with the next (by step)."""
     present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
     return list(zip(present, present[1:]))
+
+
+def skipped(checkpoints: list[Checkpoint], before: Checkpoint, after: Checkpoint) -> list[int]:
+    """The steps of the checkpoints between ``before`` and ``after`` (consecutive runs of one benchmark and mode):
+    those that did not run it, which a comparison of the two steps passes over."""
+    return [c.step for c in checkpoints if before.step < c.step < after.step]
+
+
+def step_words(steps: list[int]) -> str:
+    """``step 50`` or ``steps 50 and 70``."""
+    return ("step " if len(steps) == 1 else "steps ") + " and ".join(str(s) for s in steps)
 
 
 def settings_differ(before: Checkpoint, after: Checkpoint, benchmark: str, mode: str) -> list[str]:

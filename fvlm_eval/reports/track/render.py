@@ -6,9 +6,9 @@ import csv
 import io
 from pathlib import Path
 
-from fvlm_eval.reports.charts import save_figure
+from fvlm_eval.reports.charts import literal, save_figure
 from fvlm_eval.reports.printable import md_row, md_text, printable
-from fvlm_eval.reports.track.analysis import verdict
+from fvlm_eval.reports.track.analysis import step_words, verdict
 from fvlm_eval.reports.track.checkpoints import Checkpoint
 from fvlm_eval.wording import counted
 
@@ -116,8 +116,7 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                     cells.append(f"{_pct(p.accuracy)} [{_pct(p.low)}, {_pct(p.high)}] ({p.n})")
                 else:
                     cells.append("not measured")
-            if (benchmark, mode) in ckpt.summaries or any(c != "not measured" for c in cells):
-                out.append(f"| {ckpt.step} | " + " | ".join(cells) + f" | {_pct(chance)} |")
+            out.append(f"| {ckpt.step} | " + " | ".join(cells) + f" | {_pct(chance)} |")  # every step: none skipped
         out.append("")
         for row in [b for b in analysis["best"] if (b["benchmark"], b["mode"]) == (benchmark, mode)]:
             out.append(f"- {best_line(row)}")
@@ -151,14 +150,16 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 mcnemar = "n/a" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
                 drop = p.get("detectable_drop")
                 detectable = "n/a" if drop is None else "none (> 100)" if drop > 100 else f"{drop:.1f}"
+                steps = f"{p['from']} → {p['to']}" + (
+                    f" ({step_words(p['skipped'])} not measured)" if p.get("skipped") else ""
+                )
                 if p.get("not_measured") or p.get("settings_differ"):
                     out.append(
-                        f"| {p['from']} → {p['to']} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a "
-                        f"| {verdict(p, alpha)} |"
+                        f"| {steps} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a | {verdict(p, alpha)} |"
                     )
                     continue
                 out.append(
-                    f"| {p['from']} → {p['to']} | {p['protocol']} | {p.get('n', 0)} | {_points_text(p.get('delta'))} "
+                    f"| {steps} | {p['protocol']} | {p.get('n', 0)} | {_points_text(p.get('delta'))} "
                     f"| {interval} | {p_drop} | {mcnemar} | {detectable} | {verdict(p, alpha)} |"
                 )
         out.append("")
@@ -286,7 +287,7 @@ def chart(analysis: dict, protocols: list[str], path: Path) -> None:
             chance = chance if chance is not None else line[0].chance
         if chance is not None:
             axis.axhline(100 * chance, color="grey", linestyle="--", linewidth=1, label=f"chance {100 * chance:.1f}%")
-        axis.set_title(printable(f"{benchmark} · {mode}"))
+        axis.set_title(literal(f"{benchmark} · {mode}"))  # a mode (a folder's name) is text, never mathtext
         axis.set_xlabel("training step")
         axis.set_ylabel("accuracy % (95% interval)")
         axis.grid(alpha=0.3)

@@ -319,3 +319,36 @@ def test_a_step_in_a_folder_name_beyond_an_int64_is_one_line(capsys, tmp_path):
     code, output = call(capsys, "track", tmp_path / "runs")
     assert code == 1 and "step_100000000000000000000: the step in its name" in output
     assert len(output.strip().splitlines()) == 1 and "unexpected" not in output
+
+
+def test_a_checkpoint_that_did_not_run_a_benchmark_is_shown_not_measured(capsys, tmp_path):
+    """Step 50 ran no coarse_only: its table went 10, 100 and `10 → 100` read as neighbouring checkpoints, with no
+    word in the terminal, track.md or track.json (found in the audit of the reports)."""
+    from tests.fvlm_eval.constructed import write_run
+
+    for step in (10, 50, 100):
+        write_run(tmp_path / f"runs/step_{step}", [True, False, True] * 3)
+        if step != 50:
+            write_run(tmp_path / f"runs/step_{step}", [True, False, False] * 3, mode="coarse_only")
+    code, output = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    said = "step 50: videomme coarse_only not measured (no run), so steps 10 → 100 are compared across it"
+    assert code == 0 and f"warning: {said}" in output
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    assert [w for w in report["warnings"] if said in w]
+    pairs = {(p["mode"], p["from"], p["to"]): p for p in report["pairs"]}
+    assert pairs[("coarse_only", 10, 100)]["skipped"] == [50] and pairs[("coarse_only", 10, 100)]["n"] == 9
+    assert "skipped" not in pairs[("coarse_fine", 10, 50)]  # neighbours: nothing between them
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert said in markdown
+    only = markdown.split("## videomme · coarse_only")[1]
+    assert "| 50 | not measured | n/a |" in only and "| 10 → 100 (step 50 not measured) | reference | 9 |" in only
+
+
+def test_a_dollar_in_a_mode_is_shown_as_it_is_on_the_chart(capsys, tmp_path):
+    """A mode (a folder's name) `$\\frac{$` in track.png's titles was read as mathtext: an unexpected error, exit 1."""
+    from tests.fvlm_eval.constructed import write_run
+
+    for step in (1, 2):
+        write_run(tmp_path / f"runs/step_{step}", [True, False, True], mode="$\\frac{$")
+    code, output = call(capsys, "track", tmp_path / "runs", "--output", tmp_path / "out")
+    assert code == 0 and "unexpected" not in output and (tmp_path / "out/track.png").is_file()

@@ -104,7 +104,10 @@
       if (optionValue === value) option.selected = true;
       node.append(option);
     }
+    const named = () => { node.title = node.selectedIndex >= 0 ? node.options[node.selectedIndex].text : ""; };
+    named();  // a long choice is cut at the select's width: the whole of it shows on hover
     node.addEventListener("change", () => {
+      named();
       state[id.replace("f-", "")] = node.value;
       if (id === "f-benchmark") state.category = "";  // another benchmark's categories do not apply
       state.page = 0;

@@ -30,11 +30,19 @@ def _table_head(first: str, titles: list[str]) -> list[str]:
     ]
 
 
-def _chance_note(cell: Cell | None) -> str:
+def chance_note(cell: Cell | None) -> str:
+    """What follows a cell of the every-protocol table: its chance, and its unparseable generated answers."""
     if cell is None:
         return ""
     extra = f" (chance {cell.chance:.1f})" if cell.chance is not None else ""
     return extra + (f" ({cell.unparseable} unparseable)" if cell.unparseable and not cell.all_unparseable else "")
+
+
+def breakdown_cell(cell: Cell | None) -> str:
+    """A cell of a per-category table: accuracy [interval] with its questions and chance (a category may hold
+    one question, and chance differs by category)."""
+    extra = f" (n={cell.n}, chance {cell.chance:.1f})" if cell and cell.n and cell.chance is not None else ""
+    return fmt(cell, with_coverage=False) + extra
 
 
 def verdict_words(report: Report) -> str:
@@ -109,7 +117,7 @@ def markdown(report: Report) -> str:
             *_table_head("model and mode", [titles[b] for b in benchmarks]),
         ]
         for row in report.full:
-            cells = [fmt(row.cells.get(b), b, with_coverage=False) + _chance_note(row.cells.get(b)) for b in benchmarks]
+            cells = [fmt(row.cells.get(b), b, with_coverage=False) + chance_note(row.cells.get(b)) for b in benchmarks]
             formulation = f"{row.formulation} ({row.framing} framing)" if row.framing else row.formulation
             protocol = f"{row.protocol} ({row.headline})" if row.headline else row.protocol
             lines.append(md_row(f"{row.run} {row.mode}", formulation, protocol, *cells))
@@ -140,14 +148,7 @@ def markdown(report: Report) -> str:
             "|---" * (len(columns) + 1) + "|",
         ]
         for value, row in table.rows.items():
-            cells = []
-            for c in columns:
-                cell = row.get(c)
-                extra = (
-                    f" (n={cell.n}, chance {cell.chance:.1f})" if cell and cell.n and cell.chance is not None else ""
-                )
-                cells.append(fmt(cell, with_coverage=False) + extra)
-            lines.append(md_row(value, *cells))
+            lines.append(md_row(value, *(breakdown_cell(row.get(c)) for c in columns)))
     if report.regex_misreads:
         lines += ["", "## Questions the public fVLM scorer misreads", "", REGEX_NOTE, ""]
         lines += [f"- {md_text(where)}: {count} of {total}" for where, (count, total) in report.regex_misreads.items()]

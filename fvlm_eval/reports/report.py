@@ -13,6 +13,7 @@ was killed, is removed by the next).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -23,9 +24,10 @@ from fvlm_eval.files import read_json, write_json_atomic, write_text_atomic
 from fvlm_eval.reports.baselines import read_baselines
 from fvlm_eval.reports.build import build
 from fvlm_eval.reports.charts import charts
+from fvlm_eval.reports.html.browser import browser_data
 from fvlm_eval.reports.html.page import write_html
 from fvlm_eval.reports.markdown import csv_text, markdown
-from fvlm_eval.reports.printable import printable_lines
+from fvlm_eval.reports.printable import printable, printable_lines
 from fvlm_eval.reports.tables import print_report
 from fvlm_eval.tasks import BENCHMARKS
 
@@ -80,27 +82,21 @@ def write_report(
 ) -> list[Path]:
     """report.md, .csv, .json, the charts and report.html (``thumbnails`` frames per media in its
     question browser, 0 for none; ``frame_cache``: where to look for decoded frames first)."""
-    report = build([Path(r) for r in runs], read_baselines(baselines_path), alpha, protocols)
-    folder = Path(output_dir) if output_dir else Path(runs[0]) / "report"
+    runs = [Path(r) for r in runs]
+    report = build(runs, read_baselines(baselines_path), alpha, protocols)
+    folder = Path(output_dir) if output_dir else runs[0] / "report"
     folder.mkdir(parents=True, exist_ok=True)
     staging = _staging(folder)
     try:
+        shown: list[str] = []  # what the question browser cannot show, and why: said with the report's warnings
+        data = browser_data(runs, thumbnails, frame_cache, shown, say=terminal.echo if show else None)
+        report = dataclasses.replace(report, warnings=[*report.warnings, *(printable(w) for w in shown)])
         write_text_atomic(staging / "report.md", printable_lines(markdown(report)))
         write_text_atomic(staging / "report.csv", csv_text(report))
         write_json_atomic(staging / "report.json", report.to_json())
         images = charts(report, staging)
         made = [staging / "report.md", staging / "report.csv", staging / "report.json"] + images
-        made.append(
-            write_html(
-                report,
-                [Path(r) for r in runs],
-                staging,
-                images,
-                thumbnails,
-                frame_cache,
-                say=terminal.echo if show else None,
-            )
-        )  # prints that survive a closed stdout
+        made.append(write_html(report, data, staging, images))
         stale = _previous(folder) - {path.name for path in made}
         for path in made:
             os.replace(path, folder / path.name)

@@ -131,7 +131,8 @@ def browser_data(
     runs = [Path(r) for r in runs]
     names = run_names(runs)
     questions: list[dict] = []
-    question_index: dict[tuple[str, str], int] = {}
+    question_index: dict[tuple, int] = {}
+    versions: dict[tuple[str, str], set] = {}  # (benchmark, id) -> the question hashes its records were asked with
     media: list[dict] = []
     media_index: dict[tuple, int] = {}
     results: list[list] = []
@@ -177,8 +178,10 @@ def browser_data(
             question = by_id.get(record.id)
             # today's text beside the run's scores only when it is what the run scored (same hash)
             changed = question is not None and hashes.get(record.id) != record.question_sha256
-            qkey = (part.benchmark, record.id, changed)
+            # runs on two copies of the data (an annotation fixed) asked two questions under one id: two entries
+            qkey = (part.benchmark, record.id, record.question_sha256, changed)
             if qkey not in question_index:
+                versions.setdefault((part.benchmark, record.id), set()).add(record.question_sha256)
                 entry = {
                     "id": record.id,
                     "b": part.benchmark,
@@ -228,6 +231,12 @@ def browser_data(
                 generated = [record.generated.get(k) for k in ("text", "letter", "status", "error")]
             frames = [record.frames[0], record.frames[-1], len(record.frames)] if record.frames else None
             results.append([question_index[qkey], part.run, part.mode, record, generated, record.error, frames])
+    differing = [key for key, hashes_seen in versions.items() if len(hashes_seen) > 1]
+    if differing:
+        warnings.append(
+            f"{len(differing)} question id(s) were asked with other text, options or gold in different runs "
+            f"(another copy of the data), e.g. {differing[0][1]}: each is shown apart, never compared"
+        )
     for entry, thumbs in zip(media, all_thumbnails(tasks, workers, say)):
         entry.update(thumbs)
     order = protocol_order(protocols)

@@ -19,9 +19,15 @@ from pathlib import Path
 from fvlm_eval.files import write_text_atomic
 from fvlm_eval.protocols import formulation_label
 from fvlm_eval.reports.cells import fmt
-from fvlm_eval.reports.html.browser import browser_data, json_for_script
-from fvlm_eval.reports.html.thumbnails import THUMBNAILS
-from fvlm_eval.reports.markdown import BREAKDOWN_NOTE, aggregation_words, headline_words, verdict_words
+from fvlm_eval.reports.html.browser import json_for_script
+from fvlm_eval.reports.markdown import (
+    BREAKDOWN_NOTE,
+    aggregation_words,
+    breakdown_cell,
+    chance_note,
+    headline_words,
+    verdict_words,
+)
 from fvlm_eval.reports.reasons import grouped_reasons
 from fvlm_eval.reports.rows import Report
 from fvlm_eval.tasks import BENCHMARKS
@@ -86,9 +92,7 @@ def tables_html(report: Report) -> str:
         for row in report.full:
             cells = []
             for b in benchmarks:
-                cell = row.cells.get(b)
-                chance = f" (chance {cell.chance:.1f})" if cell is not None and cell.chance is not None else ""
-                cells.append(fmt(cell, b, with_coverage=False) + chance)
+                cells.append(fmt(row.cells.get(b), b, with_coverage=False) + chance_note(row.cells.get(b)))
             formulation = f"{row.formulation} ({row.framing} framing)" if row.framing else row.formulation
             protocol = f"{row.protocol} ({row.headline})" if row.headline else row.protocol
             rows.append([f"{row.run} {row.mode}", formulation, protocol, *cells])
@@ -98,9 +102,7 @@ def tables_html(report: Report) -> str:
         ]
     for benchmark, table in report.breakdowns.items():
         columns = [c for c in report.rows if any(c in r for r in table.rows.values())]
-        rows = [
-            [value, *[fmt(cells.get(c), with_coverage=False) for c in columns]] for value, cells in table.rows.items()
-        ]
+        rows = [[value, *[breakdown_cell(cells.get(c)) for c in columns]] for value, cells in table.rows.items()]
         parts += [
             f"<h2>{_e(BENCHMARKS[benchmark]().title)} by {_e(table.field)}</h2>",
             f"<p>{_e(BREAKDOWN_NOTE)}</p>",
@@ -113,7 +115,9 @@ def tables_html(report: Report) -> str:
     return "\n".join(parts)
 
 
-def render(report: Report, data: dict, charts: list[Path], warnings: list[str] = ()) -> str:
+def render(report: Report, data: dict, charts: list[Path]) -> str:
+    """The page: the report's tables (its warnings, the question browser's among them), the charts and the
+    question browser over ``data`` (``browser.browser_data``)."""
     script = _asset("browser.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     policy = (
@@ -127,7 +131,6 @@ def render(report: Report, data: dict, charts: list[Path], warnings: list[str] =
         for path in charts
         if path.is_file()
     )
-    notes = "".join(f"<li>{_e(w)}</li>" for w in warnings)
     headline = data.get("headline")
     framings = data.get("framings") or []
     starts = (
@@ -148,7 +151,7 @@ def render(report: Report, data: dict, charts: list[Path], warnings: list[str] =
 <section id="tables">{tables_html(report)}</section>
 <section id="charts"><h2>Charts</h2>{images}</section>
 <section id="browser"><h2>Questions</h2>
-<ul class="warn" id="browser-warnings">{notes}</ul>{starts}
+{starts}
 <noscript>The question browser needs JavaScript; the tables above do not.</noscript>
 <div id="filters"></div><p id="count" role="status"></p><div id="pager-top" class="pager"></div>
 <table id="questions"><thead></thead><tbody></tbody></table><div id="pager-bottom" class="pager"></div>
@@ -159,19 +162,8 @@ def render(report: Report, data: dict, charts: list[Path], warnings: list[str] =
 """
 
 
-def write_html(
-    report: Report,
-    runs: list[Path],
-    folder: Path,
-    charts: list[Path],
-    thumbnails_per_media: int = THUMBNAILS,
-    frame_cache: Path | None = None,
-    workers: int | None = None,
-    say=None,
-) -> Path:
+def write_html(report: Report, data: dict, folder: Path, charts: list[Path]) -> Path:
     """Write ``folder/report.html`` (see the module's docstring) and return its path."""
-    warnings: list[str] = []
-    data = browser_data(runs, thumbnails_per_media, frame_cache, warnings, workers, say)
     path = Path(folder) / "report.html"
-    write_text_atomic(path, render(report, data, charts, warnings))
+    write_text_atomic(path, render(report, data, charts))
     return path

@@ -157,6 +157,16 @@ def test_html_is_one_self_contained_file_with_tables_charts_and_every_question(r
     assert sum(media["widths"]) > 4 * 40  # four 48-px-tall frames side by side
 
 
+def test_the_html_tables_give_each_category_its_questions_and_chance_as_report_md_does(report_html):
+    """A category measured on one question read like any other number in report.html (report.md said n=1)."""
+    import html as html_module
+
+    markdown_text = (report_html.parent / "report.md").read_text()
+    page = html_module.unescape(report_html.read_text())
+    cells = re.findall(r"\d+\.\d \[[^]]*\] \(n=\d+, chance \d+\.\d\)", markdown_text)
+    assert cells and all(cell in page for cell in cells)
+
+
 def test_no_text_from_data_reaches_the_html_unescaped(report_html):
     html = report_html.read_text()
     for payload in ("<img src=x", "<img src=y", "<svg onload", "window.__xss=2</script>"):
@@ -228,6 +238,32 @@ def test_a_question_changed_since_the_run_shows_no_new_text_beside_old_scores(da
     assert len(changed) == 1 and changed[0]["missing"] == "question changed since the run: text not shown"
     assert all(text is None for _, text in changed[0]["options"])
     assert sum("q" in q for q in questions) == 8  # the unchanged ones still show today's (same) text
+
+
+def test_runs_on_two_copies_of_the_data_show_each_question_as_it_was_asked(data, tmp_path):
+    """Two runs on copies whose annotation differs (a fix) shared one entry: run B's scores under run A's text,
+    gold and category, and the flip filter paired two different questions."""
+    import pandas as pd
+
+    fixed = tmp_path / "fixed"
+    shutil.copytree(data, fixed)
+    path = fixed / "videomme" / "videomme" / "test-00000-of-00001.parquet"
+    frame = pd.read_parquet(path)
+    frame.at[1, "question"] = "FIXED: how many pears?"
+    frame.at[1, "answer"] = "D"
+    frame.to_parquet(path, index=False)
+    first, second = _run(tmp_path / "a", data, right={0, 1}), _run(tmp_path / "b", fixed, right={0, 1})
+    written = write_report(
+        [first, second], None, tmp_path / "out", show=False, frame_cache=tmp_path / "c", thumbnails=0
+    )
+    blob = _blob(next(p for p in written if p.suffix == ".html").read_text())
+    entries = [q for q in blob["questions"] if q["id"] == "videomme/001-2"]
+    asked = get_benchmark("videomme").load(data).questions[1].question
+    assert sorted((q["q"], q["gold"]) for q in entries) == [("FIXED: how many pears?", "D"), (asked, "B")]
+    runs_of = {i: {r[1] for r in blob["results"] if r[0] == i} for i, q in enumerate(blob["questions"])}
+    assert sorted(runs_of[blob["questions"].index(q)] for q in entries) == [{0}, {1}]
+    report = json.loads(next(p for p in written if p.name == "report.json").read_text())
+    assert any("1 question id(s) were asked with other text" in w for w in report["warnings"])
 
 
 # ----- in a real browser ---------------------------------------------------------------------------

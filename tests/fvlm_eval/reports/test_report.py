@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -36,7 +37,10 @@ def test_report_shows_coverage_protocol_interval_and_chance(tmp_path):
         "report.html",
     } <= names
     assert all(p.stat().st_size > 0 for p in written)
-    assert (tmp_path / "out" / "report.md").read_text() == text
+    # the question browser's warning is the report's too (it was said in report.html alone)
+    shown = "myrun videomme: the run's manifest names no data folder; questions show without their text"
+    assert (tmp_path / "out" / "report.md").read_text() == markdown(dataclasses.replace(report, warnings=[shown]))
+    assert shown in json.loads((tmp_path / "out" / "report.json").read_text())["warnings"]
 
 
 def test_a_run_at_chance_is_flagged(tmp_path):

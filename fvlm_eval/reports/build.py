@@ -103,6 +103,7 @@ def _comparisons(run_rows: list[Row], baselines: list[Baseline], alpha: float) -
                     theirs.accuracy if theirs else None,
                     printable(theirs.protocol) if theirs else None,
                     accuracy - theirs.accuracy if theirs and accuracy is not None else None,
+                    ours.pooled if ours is not None and ours.aggregation == "category_mean" else None,
                 )
             )
     return found

@@ -124,7 +124,7 @@ def markdown(report: Report) -> str:
     if report.comparisons:
         lines += ["", "## Measured here vs published (generated answers)", ""]
         for c in report.comparisons:
-            ours = "n/a" if c.ours is None else f"{c.ours:.1f} [{c.ci95[0]:.1f}, {c.ci95[1]:.1f}]"
+            ours = "n/a" if c.ours is None else f"{c.ours:.1f} [{c.ci95[0]:.1f}, {c.ci95[1]:.1f}]{c.pooled_words()}"
             if c.published is None:
                 lines.append(
                     f"- {md_text(c.run)} on {titles[c.benchmark]}: {ours}; no published figure for this model"
@@ -134,7 +134,7 @@ def markdown(report: Report) -> str:
                 lines.append(
                     f"- {md_text(c.published_model)} on {titles[c.benchmark]}: ours {ours} (generated answers, the "
                     f"harness's frames and prompt) vs published {c.published:.1f} ({c.published_protocol}): "
-                    f"{c.difference:+.1f} points"
+                    f"{c.difference_words()}"
                 )
     for benchmark, table in report.breakdowns.items():
         columns = [c for c in report.rows if any(c in r for r in table.rows.values())]

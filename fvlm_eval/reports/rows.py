@@ -97,6 +97,16 @@ class Comparison:
     published: float | None
     published_protocol: str | None
     difference: float | None
+    pooled: float | None = None  # ours pooled over the questions, when ``ours`` is the mean of the categories
+
+    def pooled_words(self) -> str:
+        """For a mean of categories, `` (the mean of its categories; pooled 25.0)``: a published figure may be
+        either average (VLMEvalKit's MLVU M-Avg pools); else nothing."""
+        return f" (the mean of its categories; pooled {self.pooled:.1f})" if self.pooled is not None else ""
+
+    def difference_words(self) -> str:
+        pooled = f" ({self.pooled - self.published:+.1f} pooled)" if self.pooled is not None else ""
+        return f"{self.difference:+.1f} points{pooled}"
 
     def to_json(self) -> dict:
         return {
@@ -104,6 +114,7 @@ class Comparison:
             "published_model": self.published_model,
             "benchmark": self.benchmark,
             "ours": self.ours,
+            "ours_pooled": self.pooled,
             "ci95": list(self.ci95) if self.ci95 is not None else None,
             "published": self.published,
             "published_protocol": self.published_protocol,

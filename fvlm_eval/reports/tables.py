@@ -348,8 +348,8 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
     for c in report.comparisons:
         if c.published is not None and c.ours is not None:
             console.print(
-                f"{c.published_model} on {c.benchmark}: ours {c.ours:.1f} (generated answers) vs published "
-                f"{c.published:.1f} ({c.published_protocol}): {c.difference:+.1f} points",
+                f"{c.published_model} on {c.benchmark}: ours {c.ours:.1f}{c.pooled_words()} (generated answers) vs "
+                f"published {c.published:.1f} ({c.published_protocol}): {c.difference_words()}",
                 highlight=False,
                 markup=False,
             )

@@ -782,3 +782,18 @@ def test_a_run_folder_that_mixes_models_is_said(tmp_path):
         f"{run}: its runs were made by 2 different models (videomme/coarse_fine (smolvlm, sha256 None, bfloat16); "
         "videomme/coarse_only (fvlm, sha256 None, bfloat16)): they are shown as one run"
     )
+
+
+def test_a_mean_of_categories_beside_a_published_figure_says_which_average_it_is():
+    """MLVU's official number is the mean of its 7 tasks; the published SmolVLM2 figure is VLMEvalKit's, whose M-Avg
+    pools: "ours 14.3 vs published 40.6" read as one kind of number (pooled: 25.0)."""
+    from fvlm_eval.reports.rows import Comparison
+
+    mean = Comparison(
+        "r", "SmolVLM2-256M", "mlvu", 14.3, (5.0, 30.0), 40.6, "generated answer (VLMEvalKit)", -26.3, 25.0
+    )
+    assert mean.pooled_words() == " (the mean of its categories; pooled 25.0)"
+    assert mean.difference_words() == "-26.3 points (-15.6 pooled)"
+    assert mean.to_json()["ours_pooled"] == 25.0
+    pooled = Comparison("r", "SmolVLM2-256M", "mvbench", 30.0, (25.0, 35.0), 32.7, "generated", -2.7)
+    assert pooled.pooled_words() == "" and pooled.difference_words() == "-2.7 points"

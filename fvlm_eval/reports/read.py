@@ -17,7 +17,7 @@ from fvlm_eval.protocols import DEFAULT_PROTOCOL
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
 from fvlm_eval.reports.printable import printable
-from fvlm_eval.reports.where import not_a_run_hint
+from fvlm_eval.reports.where import STOPPED_EARLY, not_a_run_hint
 from fvlm_eval.summarize import mixed_answer_limits, summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import BENCHMARKS, get_benchmark
@@ -81,6 +81,8 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
         found[(benchmark, mode)] = (summary, loaded)
     if warnings is not None:
         warnings.extend(_models_mixed(run, [loaded for _, loaded in found.values()]))
+        for folder in sorted({p.parent for p in run.glob("*/*/settings.json")} - set(folders)):  # SIGKILL, early
+            warnings.append(f"{folder}: its run was {STOPPED_EARLY} (settings.json only): not shown; rerun it to score it")
     if not found:
         raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it; {not_a_run_hint(run)}")
     return found

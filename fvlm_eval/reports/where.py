@@ -14,6 +14,7 @@ from fvlm_eval.tasks import BENCHMARKS
 RECORD_FILES = ("samples.jsonl", "summary.json")
 REPORT_FILES = ("report.md", "report.html", "report.json")
 SHOWN = 3  # run folders named in a hint; the rest counted
+STOPPED_EARLY = "stopped before it recorded anything"
 
 
 def holds_run(folder: Path, depth: int = 2) -> bool:
@@ -51,6 +52,12 @@ def not_a_run_hint(folder: Path, one: bool = False) -> str:
             f"run folders are below it: give {'one of them' if one else 'them'}, "
             + " ".join(str(p) for p in below[:SHOWN])
             + more
+        )
+    stopped = sorted(p.parent.relative_to(folder) for p in folder.glob("*/*/settings.json"))
+    if stopped:  # a run SIGKILLed before its first record: its folder holds its settings and nothing more
+        return (
+            f"it is the --output-dir of a run {STOPPED_EARLY} ({', '.join(map(str, stopped[:SHOWN]))} hold "
+            "settings.json only): rerun that `fvlm-eval run` command to score it"
         )
     data = [name for name in BENCHMARKS if (folder / name).is_dir()]
     if data:

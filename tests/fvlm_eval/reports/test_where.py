@@ -52,3 +52,27 @@ def test_report_regress_and_track_say_it_in_one_line(place, capsys):
             assert said in line, line
     assert main(["track", str(place / "results" / "report")]) == 1
     assert "a folder `fvlm-eval report` wrote" in capsys.readouterr().err
+
+
+def test_a_run_killed_before_its_first_record_is_called_what_it_is(tmp_path, capsys):
+    """A run SIGKILLed as it started leaves <benchmark>/<mode>/settings.json only: report, regress and track called
+    its folder "a --data-dir"; and in a folder with other results it was left out without a word."""
+    stopped = tmp_path / "stopped"
+    (stopped / "scienceqa" / "coarse_fine").mkdir(parents=True)
+    (stopped / "scienceqa" / "coarse_fine" / "settings.json").write_text("{}")
+    hint = "it is the --output-dir of a run stopped before it recorded anything (scienceqa/coarse_fine hold"
+    assert not_a_run_hint(stopped).startswith(hint)
+    done = write_run(tmp_path / "done", [True, False, True])
+    for command in (
+        ["report", str(stopped)],
+        ["regress", "--baseline", str(done), "--current", str(stopped)],
+        ["track", str(stopped)],
+    ):
+        assert main(command) in (1, 4)
+        err = " ".join(capsys.readouterr().err.split())
+        assert hint in err and "--data-dir" not in err, err
+    (done / "scienceqa" / "coarse_fine").mkdir(parents=True)
+    (done / "scienceqa" / "coarse_fine" / "settings.json").write_text("{}")
+    assert main(["report", str(done), "--output-dir", str(tmp_path / "report")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"{done / 'scienceqa' / 'coarse_fine'}: its run was stopped before it recorded anything" in said

@@ -82,7 +82,7 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
     if warnings is not None:
         warnings.extend(_models_mixed(run, [loaded for _, loaded in found.values()]))
         for folder in sorted({p.parent for p in run.glob("*/*/settings.json")} - set(folders)):  # SIGKILL, early
-            warnings.append(f"{folder}: its run was {STOPPED_EARLY} (settings.json only): not shown; rerun it to score it")
+            warnings.append(f"{folder}: its run was {STOPPED_EARLY} (settings.json only): not shown; rerun it")
     if not found:
         raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it; {not_a_run_hint(run)}")
     return found

@@ -14,7 +14,7 @@ the line and exits with it; ``--debug`` adds the traceback).
 | 3 | REFUSED | an output folder made with other settings or held by another run, a model folder not |
 |   |         | overwritten (``regress``: settings or protocol differ) |
 | 4 | UNUSABLE | ``regress``: runs that cannot be compared (nothing or too little shared, a folder that is not a run) |
-| 5 | UNDERPOWERED | ``regress``: no significant drop, but a drop of ``--max-drop`` could not have been detected |
+| 5 | UNDERPOWERED | ``regress``: no significant drop, but a true drop of ``--max-drop`` would be seen < 80% |
 | 130 | INTERRUPTED | Ctrl-C (records written so far are kept) |
 | 143 | TERMINATED | SIGTERM (likewise) |
 """

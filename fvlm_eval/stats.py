@@ -14,7 +14,8 @@ exact in finite samples; with one question per video it is the exact one-sided M
 test. Its power: the minimum detectable drop ``(z_{1-alpha} + z_{power}) * SE``, SE from the same
 per-video sums, never below the SE of three whole videos flipping. Its interval (``paired_bootstrap``:
 videos resampled) is never narrower than that floor either, so one video, or videos that all moved
-alike, never give a zero-width interval such as [-100, -100].
+alike, never give a zero-width interval such as [-100, -100]. A gate that also requires the observed
+drop to exceed a margin sees less (``gate_detectable``).
 
 Many cells tested at once (``holm``): a report or a summary tests every cell it shows against
 chance; Holm's step-down correction keeps the chance of calling any cell at chance "above
@@ -259,6 +260,16 @@ def paired_cluster_test(
     return PairedTest(
         n, clusters, discordant, float(sums.sum()) / n, stderr, signflip_p_lower(sums), z * stderr, z, spread
     )
+
+
+def gate_detectable(stderr: float, max_drop: float, alpha: float, power: float = 0.8) -> float:
+    """The smallest true drop that a gate failing on an observed drop beyond ``max_drop`` *and* a one-sided p below
+    ``alpha`` catches ``power`` of the time (normal approximation; ``stderr`` and ``max_drop`` in one unit): the
+    estimate must fall below both -max_drop and -z_{1-alpha} SE, so max(max_drop, z_{1-alpha} SE) + z_power SE. The
+    p-value's own (z_{1-alpha} + z_power) SE is smaller when max_drop is larger: such a drop passes most such gates."""
+    if not math.isfinite(stderr):
+        return math.inf
+    return max(max_drop, z_one_sided(alpha) * stderr) + NormalDist().inv_cdf(power) * stderr
 
 
 def questions_needed(test: PairedTest, max_drop: float) -> int | None:

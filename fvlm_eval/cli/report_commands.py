@@ -49,14 +49,14 @@ def regress(
     max_drop: float = typer.Option(1.0, help="fail when accuracy drops by more than this many points (0 to 100) ..."),
     alpha: float = typer.Option(
         0.05,
-        help="... and the drop is significant at this level (exact sign-flip test over videos, one-sided); "
-        "0 < alpha < 0.5",
+        help="... and the drop is significant at this level (exact sign-flip test over videos, one-sided, "
+        "Holm-adjusted over the benchmark x mode comparisons); 0 < alpha < 0.5",
     ),
     protocol: Optional[str] = typer.Option(
         None, help="the protocol compared (default: the headline protocol, the same in both runs)"
     ),
     allow_underpowered: bool = typer.Option(
-        False, help="pass (with a warning) when a drop of --max-drop could not have been detected"
+        False, help="pass (with a warning) when a true drop of --max-drop would be significant < 80% of the time"
     ),
     min_overlap: float = typer.Option(
         0.9, min=0.0, max=1.0, help="unusable when the runs share fewer than this share of either run's questions"
@@ -69,8 +69,8 @@ def regress(
 ) -> None:
     """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
     2 a bad flag (or --output not writable), 3 settings or protocol differ, 4 not comparable (nothing
-    or too little shared, or an unusable folder), 5 underpowered (a drop of --max-drop could not
-    have been detected)."""
+    or too little shared, or an unusable folder), 5 underpowered (a true drop of --max-drop would be
+    significant less than 80% of the time)."""
     from fvlm_eval.reports.regress import regress as compare
     from fvlm_eval.reports.regress.compare import drop_in_points
     from fvlm_eval.stats import significance_level

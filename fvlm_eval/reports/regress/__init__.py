@@ -6,22 +6,23 @@ value, on one protocol (``protocol``; default: the headline protocol, which must
 both runs): the accuracy change, a seeded paired bootstrap 95% interval (resampling videos), the
 one-sided p-value of an exact sign-flip test over videos (``stats.paired_cluster_test``: it
 respects that questions on one video move together), the exact McNemar p-value beside it (it
-treats questions as independent: shown, never used), the smallest drop the comparison could
-detect at ``alpha`` with 80% power, the questions that flipped, and ids present in one run only.
+treats questions as independent: shown, never used), the smallest true drop the gate catches 80% of
+the time, the questions that flipped, and ids present in one run only.
 
 Run folders are read by the one rule of ``freshness.load_run_folder``: the records are the truth
 (``correct`` recomputed from ``pred`` and ``gold``), the summary gives the selection of questions
 and the headline protocol. Only questions both runs asked alike (equal ``question_sha256``) are
 paired: a question changed under the same id is a settings mismatch.
 
-Exit codes tell the outcomes apart: 0 pass; 1 a drop larger than ``max_drop`` points and
-significant at ``alpha`` (sign-flip test); 3 the settings differ (benchmark version, frames,
-prompt, model family, dtype) unless allowed, or the protocol compared was not measured by one
-run, or the headline protocols differ (never allowed: a protocol one run lacks is no drop);
-4 not comparable: a folder that is not a run, a record that cannot be read, no (benchmark,
-mode) in common, or the runs share fewer than ``min_overlap`` of either run's questions;
-5 underpowered: no significant drop, but a drop of ``max_drop`` points could not have been
-detected (``allow_underpowered`` makes it a pass with a warning). Comparing nothing is never a pass.
+Exit codes tell the outcomes apart: 0 pass; 1 a drop larger than ``max_drop`` points and significant at
+``alpha`` (sign-flip test, Holm-adjusted over the (benchmark, mode) comparisons); 3 the settings differ
+(benchmark version, frames, prompt, model family, dtype) unless allowed, or the protocol compared was not
+measured by one run, or the headline protocols differ (never allowed: a protocol one run lacks is no drop); 4
+not comparable: a folder that is not a run, a record that cannot be read, no (benchmark, mode) in common, or
+the runs share fewer than ``min_overlap`` of either run's questions; 5 underpowered: no significant drop, but
+the test alone, at ``alpha`` / the comparisons, would find a true drop of ``max_drop`` points significant less
+than 80% of the time (``allow_underpowered`` makes it a pass with a warning). Comparing nothing is never a
+pass.
 A verdict whose ``regress.md`` cannot be written exits 2 (as a bad flag does), never a verdict's code.
 """
 

@@ -4,13 +4,18 @@ Only questions both runs asked alike (equal ``question_sha256``) are paired; a q
 under the same id is a settings mismatch. Per benchmark, mode and breakdown value: the accuracy
 change, a seeded paired bootstrap 95% interval (resampling videos), the one-sided p-value of an
 exact sign-flip test over videos, McNemar's exact p-value beside it (shown, never used), the
-smallest drop the comparison could detect, the questions that flipped.
+smallest drop the gate would catch, the questions that flipped.
+
+The verdict (``gate_decisions``) rests on the (benchmark, mode) comparisons only, one family: their
+p-values Holm-adjusted over all of them, so that with no true change anywhere the gate fails at most
+``alpha`` of the time however many there are. Breakdown rows are descriptive: they decide nothing.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError, SettingsError
@@ -18,9 +23,11 @@ from fvlm_eval.files import not_a_folder, read_json
 from fvlm_eval.protocols import DEFAULT_PROTOCOL, formulation  # the run's default: when no summary names one
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder, no_records
-from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row
+from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row, unseen
 from fvlm_eval.reports.where import RECORD_FILES, not_a_run_hint
 from fvlm_eval.stats import (
+    gate_detectable,
+    holm,
     mcnemar_exact,
     paired_bootstrap,
     paired_cluster_test,
@@ -108,8 +115,12 @@ def compare_pair(
     seed: int,
     alpha: float = 0.05,
     max_drop: float = 1.0,
+    family: int = 1,
+    gate: bool = False,
 ) -> Paired:
-    """Paired statistics over the ids both runs hold (see ``Paired``)."""
+    """Paired statistics over the ids both runs hold (see ``Paired``). Power is said at ``alpha / family``, the
+    level of Holm's first step over ``family`` comparisons. ``gate``: the detectable drop is that of ``regress``'s
+    gate (a drop beyond ``max_drop`` points and significance), else that of the test alone (``track``)."""
     shared = [i for i in baseline if i in current]
     before = [bool(baseline[i].correct.get(protocol)) for i in shared]
     after = [bool(current[i].correct.get(protocol)) for i in shared]
@@ -117,8 +128,12 @@ def compare_pair(
     lost = [i for i, b, a in zip(shared, before, after) if b and not a]
     gained = [i for i, b, a in zip(shared, before, after) if a and not b]
     n = len(shared)
-    test = paired_cluster_test(before, after, groups, alpha, POWER)
+    level = alpha / max(1, family)
+    test = paired_cluster_test(before, after, groups, level, POWER)
     low, high = paired_bootstrap(before, after, groups, seed=seed)
+    alone = 100 * test.detectable if math.isfinite(test.detectable) else None
+    gated = 100 * gate_detectable(test.stderr, max_drop / 100, level, POWER)
+    detectable = (gated if math.isfinite(gated) else None) if gate else alone
     return Paired(
         n,
         test.clusters,
@@ -130,10 +145,47 @@ def compare_pair(
         test.p_drop,
         mcnemar_exact(len(lost), len(gained)),
         100 * test.stderr if math.isfinite(test.stderr) else None,
-        100 * test.detectable if math.isfinite(test.detectable) else None,
+        detectable,
         lost,
         gained,
+        alone,
     )
+
+
+def gate_decisions(
+    deltas: list[float], p_drops: list[float], max_drop: float, alpha: float
+) -> tuple[list[float], list[bool]]:
+    """The gate's verdict per (benchmark, mode) comparison (changes and ``max_drop`` in points): the one-sided
+    p-values Holm-adjusted over all of them, and whether each fails: a drop beyond ``max_drop`` whose adjusted
+    p-value is below ``alpha``. With no true drop anywhere, any comparison fails at most ``alpha`` of the time."""
+    adjusted = holm(list(p_drops))
+    return adjusted, [delta < -max_drop and p < alpha for delta, p in zip(deltas, adjusted)]
+
+
+def _compared(cells: list, seed: int, alpha: float, max_drop: float) -> tuple[list[Row], list[Row]]:
+    """Every row (each (benchmark, mode) comparison, then its breakdown values) and the failing ones; power
+    said at Holm's first step over the comparisons; breakdown rows are descriptive (never adjusted, never
+    deciding)."""
+    family = len(cells)
+
+    def paired(base, cur, protocol):
+        return compare_pair(base, cur, protocol, seed, alpha, max_drop, family, gate=True)
+
+    overall = [paired(base, cur, named[2]) for named, base, cur in cells]
+    adjusted, fails = gate_decisions([s.delta for s in overall], [s.p_drop for s in overall], max_drop, alpha)
+    rows, failing = [], []
+    for (named, base, cur), stats, p, fail in zip(cells, overall, adjusted, fails):
+        weak = stats.detectable_drop_test is None or stats.detectable_drop_test > max_drop
+        rows.append(Row(*named, "", "", replace(stats, p_drop_adjusted=p), weak))
+        failing += [rows[-1]] if fail else []
+        for name in sorted({f for r in cur.values() for f in r.fields}):
+            for value in sorted({str(r.fields.get(name, "")) for r in cur.values()}):
+
+                def pick(records, name=name, value=value):
+                    return {i: r for i, r in records.items() if str(r.fields.get(name, "")) == value}
+
+                rows.append(Row(*named, name, value, paired(pick(base), pick(cur), named[2])))
+    return rows, failing
 
 
 def _headline(base: RunFolder, cur: RunFolder, where: str, problems: list[str], warnings: list[str]) -> str | None:
@@ -188,7 +240,7 @@ def compare_runs(
             f"the runs share no benchmark/mode: baseline has {', '.join('/'.join(k) for k in base_runs)}; "
             f"current has {', '.join('/'.join(k) for k in cur_runs)}"
         )
-    results, mismatches, protocol_problems, warnings, only, thin = [], [], [], [], {}, []
+    cells, mismatches, protocol_problems, warnings, only, thin = [], [], [], [], {}, []
     settings_differ = False  # a setting, not a question, differs: that is the verdict, even when nothing pairs
     for key in common:
         where = f"{key[0]} {key[1]}"
@@ -251,30 +303,13 @@ def compare_runs(
                 f"{where}: cloze_framing {base_settings.get('cloze_framing')!r} vs "
                 f"{cur_settings.get('cloze_framing')!r} (protocol {chosen} is a cloze one)"
             )
-        overall = compare_pair(base_records, cur_records, chosen, seed, alpha, max_drop)
-        weak = overall.detectable_drop is None or overall.detectable_drop > max_drop
-        named = (key[0], key[1], chosen, formulation(chosen))
-        results.append(Row(*named, "", "", overall, weak))
-        for name in sorted({f for r in cur_records.values() for f in r.fields}):
-            for value in sorted({str(r.fields.get(name, "")) for r in cur_records.values()}):
-
-                def pick(records, name=name, value=value):
-                    return {i: r for i, r in records.items() if str(r.fields.get(name, "")) == value}
-
-                results.append(
-                    Row(
-                        *named,
-                        name,
-                        value,
-                        compare_pair(pick(base_records), pick(cur_records), chosen, seed, alpha, max_drop),
-                    )
-                )
+        cells.append(((key[0], key[1], chosen, formulation(chosen)), base_records, cur_records))
+    results, failing = _compared(cells, seed, alpha, max_drop)
+    family = len(cells)
     unpaired = sorted(set(base_runs) ^ set(cur_runs))
     for role, runs in (("baseline", base_runs), ("current", cur_runs)):
         warnings += [f"{role}: {why}" for key in unpaired if key in runs and (why := no_records(runs[key]))]
-    overall_rows = [r for r in results if r.overall]
-    failing = [r for r in overall_rows if r.stats.delta < -max_drop and r.stats.p_drop < alpha]
-    underpowered = [r for r in overall_rows if r not in failing and r.underpowered]
+    underpowered = [r for r in results if r.overall and r not in failing and r.underpowered]
     if protocol_problems or (settings_differ and not allow_mismatch):  # first: a setting that differs explains a
         code = ExitCode.REFUSED  # thin overlap (--subtitles changes every prompt, so no question pairs)
     elif thin:
@@ -292,13 +327,13 @@ def compare_runs(
         ExitCode.FAILED: "fail: significant drop",
         ExitCode.REFUSED: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
         ExitCode.UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)",
-        ExitCode.UNDERPOWERED: f"underpowered: a drop of {counted(max_drop, 'point')} could not have been detected",
+        ExitCode.UNDERPOWERED: f"underpowered: {unseen(max_drop, alpha, family)}",
     }
     verdict = verdicts[code]
     if code == ExitCode.OK and underpowered:
         verdict = "pass (underpowered, allowed by --allow-underpowered)"
         warnings.append(
-            f"passed although a drop of {counted(max_drop, 'point')} could not have been detected in "
+            f"passed although {unseen(max_drop, alpha, family)} in "
             + ", ".join(f"{r.benchmark} {r.mode}" for r in underpowered)
             + " (--allow-underpowered)"
         )
@@ -321,4 +356,5 @@ def compare_runs(
         warnings,
         [" ".join(k) for k in unpaired],
         only,
+        family=family,
     )

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from fvlm_eval.reports.printable import md_row, md_text, printable
-from fvlm_eval.reports.regress.result import Comparison, Row
+from fvlm_eval.reports.regress.result import Comparison, Row, level_words, unseen
 from fvlm_eval.wording import counted
 
 
@@ -16,13 +16,17 @@ def _points(value: float | None) -> str:
     return "n/a" if value is None else "none (> 100)" if value > 100 else f"{value:.1f}"
 
 
-def _detectable(row: Row) -> str:
-    value = row.stats.detectable_drop
+def _detectable(row: Row, test: bool = False) -> str:
+    value = row.stats.detectable_drop_test if test else row.stats.detectable_drop
     return "none (> 100 points)" if value is None or value > 100 else f"{value:.1f} points"
 
 
 def _needed(row: Row) -> str:
     return f"about {row.stats.needed:,} paired questions" if row.stats.needed else "no finite number (--max-drop 0)"
+
+
+def _adjusted(row: Row) -> str:
+    return "n/a (decides nothing)" if row.stats.p_drop_adjusted is None else f"{row.stats.p_drop_adjusted:.3g}"
 
 
 def _change(s, flag: str = "") -> tuple[str, str, str, str]:
@@ -49,8 +53,8 @@ def console_text(result: Comparison, folder: Path | None) -> str:
         lines.append(
             f"- {r.benchmark} {printable(r.mode)} [{r.protocol}, {r.formulation}]: "
             f"{s.baseline:.1f}% -> {s.current:.1f}% "
-            f"({s.delta:+.1f}{flag}; 95% CI [{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]; p = {s.p_drop:.3g}; "
-            f"detectable drop {_detectable(r)}; {counted(s.n, 'question')} on "
+            f"({s.delta:+.1f}{flag}; 95% CI [{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]; p = {s.p_drop:.3g}, "
+            f"Holm-adjusted {_adjusted(r)}; detectable drop {_detectable(r)}; {counted(s.n, 'question')} on "
             f"{counted(s.videos, 'video')}, {len(s.lost)} lost, {len(s.gained)} gained)"
         )
     if folder is not None:
@@ -59,14 +63,19 @@ def console_text(result: Comparison, folder: Path | None) -> str:
 
 
 def markdown(result: Comparison) -> str:
+    level = level_words(result.alpha, result.family)
     lines = [
         f"## fvlm-eval regression: {result.verdict}",
         "",
-        f"baseline `{printable(result.baseline)}` vs current `{printable(result.current)}`; fail when a drop exceeds "
-        f"{counted(result.max_drop, 'point')} and an exact sign-flip test over videos (one-sided) gives p < "
-        f"{result.alpha:g}. *Detectable*: the smallest drop this comparison finds {result.power:.0%} of "
-        f"the time at that level; above --max-drop it is underpowered. McNemar's p treats questions as "
-        f"independent: shown, not used. Bootstrap seed {result.seed}.",
+        f"baseline `{printable(result.baseline)}` vs current `{printable(result.current)}`; a benchmark and mode "
+        f"fails when its drop exceeds {counted(result.max_drop, 'point')} and the one-sided p-value of an exact "
+        f"sign-flip test over videos, Holm-adjusted over the {counted(result.family, 'benchmark/mode comparison')}, "
+        f"is below {result.alpha:g}. *Detectable*: the smallest true drop this gate fails on {result.power:.0%} of "
+        f"the time (normal approximation: max(--max-drop, z(1-a)·SE) + z({result.power:g})·SE, a = {level}, SE the "
+        f"change's standard error over videos). *Underpowered* (exit 5): the sign-flip test alone, at {level}, "
+        f"would find a true drop of --max-drop significant less than {result.power:.0%} of the time. Breakdown rows "
+        f"are descriptive: not adjusted, they decide nothing. McNemar's p treats questions as independent: shown, "
+        f"not used. Bootstrap seed {result.seed}.",
         "",
     ]
     sections = [
@@ -80,21 +89,21 @@ def markdown(result: Comparison) -> str:
             lines += [title, ""] + [f"- {md_text(m)}" for m in items] + [""]
     weak = [r for r in result.rows if r.overall and r.underpowered and r not in result.failing]
     if weak:
-        lines += [f"**Underpowered: a drop of {counted(result.max_drop, 'point')} could not have been detected.**", ""]
+        lines += [f"**Underpowered: {unseen(result.max_drop, result.alpha, result.family)}.**", ""]
         lines += [
             f"- {r.benchmark} {md_text(r.mode)}: no question paired, so no drop could be detected"
             if not r.stats.n
-            else f"- {r.benchmark} {md_text(r.mode)}: detectable drop {_detectable(r)} "
-            f"({counted(r.stats.n, 'question')} on "
+            else f"- {r.benchmark} {md_text(r.mode)}: detectable drop {_detectable(r)} (the gate), "
+            f"{_detectable(r, test=True)} for the sign-flip test alone ({counted(r.stats.n, 'question')} on "
             f"{counted(r.stats.videos, 'video')}, {len(r.stats.lost) + len(r.stats.gained)} changed); "
-            f"{_needed(r)} would be needed"
+            f"{_needed(r)} would be needed to bring the test's to {counted(result.max_drop, 'point')}"
             for r in weak
         ] + [""]
     lines += [
         "| benchmark | mode | protocol | breakdown | n (videos) | baseline % | current % | change | "
-        "95% CI (paired bootstrap over videos) | p (drop, sign-flip over videos) | detectable drop | McNemar p | lost "
-        "| gained |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "95% CI (paired bootstrap over videos) | p (drop, sign-flip over videos) | p Holm-adjusted "
+        f"(over {result.family}) | detectable drop (gate) | McNemar p | lost | gained |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result.rows:
         s = r.stats
@@ -109,6 +118,7 @@ def markdown(result: Comparison) -> str:
                 f"{s.n} ({s.videos})",
                 *_change(s, flag),
                 f"{s.p_drop:.3g}",
+                _adjusted(r),
                 _points(s.detectable_drop),
                 f"{s.mcnemar_p:.3g}",
                 len(s.lost),

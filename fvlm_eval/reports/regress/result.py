@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-POWER = 0.8  # the detectable drop is the one found this often at alpha
+from fvlm_eval.wording import counted
+
+POWER = 0.8  # the detectable drop is the one found this often
+
+
+def level_words(alpha: float, family: int) -> str:
+    """The level each comparison is tested at first: ``alpha``, or Holm's first step over ``family``."""
+    return f"{alpha:g}" if family <= 1 else f"{alpha:g}/{family} = {alpha / family:.3g}"
+
+
+def unseen(max_drop: float, alpha: float, family: int) -> str:
+    """What an underpowered comparison is, in words: its significance test alone misses a drop of ``max_drop``."""
+    return (
+        f"the sign-flip test alone, at {level_words(alpha, family)}, would find a true drop of "
+        f"{counted(max_drop, 'point')} significant less than {POWER:.0%} of the time"
+    )
 
 
 @dataclass(frozen=True)
 class Paired:
-    """Paired statistics over the questions both runs hold: accuracies, change, interval and detectable drop
-    in points; ``needed``: about how many questions would detect a drop of ``--max-drop`` points."""
+    """Paired statistics over the questions both runs hold: accuracies, change, interval and detectable drops in
+    points. ``detectable_drop``: the smallest true drop the verdict catches ``POWER`` of the time (``regress``: the
+    gate's, which needs a drop beyond ``--max-drop`` as well as significance; ``track``: the test's);
+    ``detectable_drop_test``: the sign-flip test's alone, at the level power is said at; ``needed``: about how many
+    questions would bring that one to ``--max-drop``; ``p_drop_adjusted``: ``p_drop`` Holm-adjusted over the
+    comparisons that decide the verdict (``None``: a row that decides nothing)."""
 
     n: int
     videos: int
@@ -25,6 +44,8 @@ class Paired:
     detectable_drop: float | None
     lost: list[str]
     gained: list[str]
+    detectable_drop_test: float | None = None
+    p_drop_adjusted: float | None = None
 
     def to_json(self) -> dict:
         paired = self.n > 0  # nothing paired: no accuracy, no change (null, never a made-up 0.0)
@@ -37,9 +58,11 @@ class Paired:
             "delta": self.delta if paired else None,
             "ci95": list(self.ci95) if paired else None,
             "p_drop": self.p_drop,
+            "p_drop_adjusted": self.p_drop_adjusted,
             "mcnemar_p": self.mcnemar_p,
             "stderr": self.stderr,
             "detectable_drop": self.detectable_drop,
+            "detectable_drop_test": self.detectable_drop_test,
             "lost": self.lost,
             "gained": self.gained,
         }
@@ -81,7 +104,9 @@ class Row:
 @dataclass(frozen=True)
 class Comparison:
     """What ``regress`` found: the verdict and its exit code, what made the runs not comparable, the
-    warnings, and every comparison row."""
+    warnings, and every comparison row. ``family``: how many (benchmark, mode) comparisons decide the verdict,
+    their p-values Holm-adjusted over all of them; ``level``: the level of Holm's first step, at which power is
+    said."""
 
     baseline: str
     current: str
@@ -102,6 +127,11 @@ class Comparison:
     unpaired_runs: list[str] = field(default_factory=list)
     only_in_one_run: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     power: float = POWER
+    family: int = 1
+
+    @property
+    def level(self) -> float:
+        return self.alpha / max(1, self.family)
 
     def to_json(self) -> dict:
         return {
@@ -110,6 +140,8 @@ class Comparison:
             "max_drop": self.max_drop,
             "alpha": self.alpha,
             "power": self.power,
+            "holm_comparisons": self.family,
+            "alpha_first_step": self.level,
             "seed": self.seed,
             "min_overlap": self.min_overlap,
             "protocol": self.protocol,

@@ -67,7 +67,7 @@ def category_mean_accuracy(correct: list[bool], groups: list[str], categories: l
         for weight, group in zip(weights, groups):
             weights_of[group] = weights_of.get(group, 0.0) + weight
         effect = n * sum(w * w for w in weights_of.values())
-    return Accuracy(int(sum(correct)), n, estimate, stderr, max(1.0, effect))
+    return Accuracy(int(sum(correct)), n, estimate, stderr, max(1.0, effect), clusters)
 
 
 def category_mean(values: list[float], categories: list[str]) -> float:

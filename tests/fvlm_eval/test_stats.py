@@ -8,6 +8,7 @@ from itertools import product
 import numpy as np
 import pytest
 
+from fvlm_eval.distributions import regularized_beta, t_quantile
 from fvlm_eval.stats import (
     above_chance_p,
     accuracy,
@@ -24,7 +25,6 @@ from fvlm_eval.stats import (
     paired_bootstrap,
     paired_cluster_test,
     questions_needed,
-    regularized_beta,
     signflip_p_lower,
     significance_level,
     wilson_interval,
@@ -113,10 +113,14 @@ def test_one_right_answer_is_not_certainty():
 
 
 def test_interval_is_the_textbook_wilson_when_there_is_no_clustering_to_widen_it():
-    # five videos, one right and one wrong question each: the clustered variance is 0, deff floors at 1
+    assert wilson_interval(0.5, 10) == pytest.approx((0.2365931, 0.7634069), abs=1e-6)  # Wilson 5/10 (statsmodels)
+    alone = accuracy([True, False] * 5, [f"v{i}" for i in range(10)])  # one question per video: 1.96, no t
+    assert alone.interval == wilson_interval(0.5, 10 / alone.design_effect)
+    # five videos, one right and one wrong question each: the clustered variance is 0, deff floors at 1; but a
+    # variance read from five videos is itself uncertain (a floored one covered 82% on few videos): t on 4 df
     block = accuracy([True, False] * 5, [f"v{i // 2}" for i in range(10)])
     assert block.design_effect == 1.0
-    assert block.interval == pytest.approx((0.2365931, 0.7634069), abs=1e-6)  # Wilson 5/10 (as statsmodels gives)
+    assert block.interval == wilson_interval(0.5, 10, t_quantile(0.975, 4))
 
 
 def test_clustering_widens_the_interval_by_its_design_effect():
@@ -127,7 +131,8 @@ def test_clustering_widens_the_interval_by_its_design_effect():
         clustered.design_effect == pytest.approx(clustered.stderr**2 / (0.6 * 0.4 / 30))
         and clustered.design_effect > 2.5
     )
-    assert clustered.interval == wilson_interval(0.6, 30 / clustered.design_effect)
+    # the clustered variance is estimated from 10 videos: Student's t on 9 degrees of freedom, not 1.96
+    assert clustered.interval == wilson_interval(0.6, 30 / clustered.design_effect, t_quantile(0.975, 9))
     assert clustered.interval[1] - clustered.interval[0] > 1.5 * (independent.interval[1] - independent.interval[0])
     one_video = accuracy([True] * 5, ["v"] * 5)  # one video: its clustering cannot be estimated, it counts once
     assert one_video.design_effect == 5 and one_video.interval == pytest.approx(accuracy([True], ["v"]).interval)

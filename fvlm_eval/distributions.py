@@ -1,0 +1,56 @@
+"""The distribution functions the statistics need, without scipy: the regularized incomplete beta function
+(the binomial and Student's t tails) and Student's t quantile."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+
+def t_quantile(probability: float, df: float) -> float:
+    """The ``probability`` quantile (above 0.5) of Student's t with ``df`` degrees of freedom, by bisection
+    on its distribution function (``regularized_beta``); the normal one for many degrees of freedom."""
+    if df > 1e6:
+        return NormalDist().inv_cdf(probability)
+    low, high = 0.0, 1.0
+    while 1.0 - 0.5 * regularized_beta(df / (df + high * high), df / 2, 0.5) < probability:
+        high *= 2.0
+    for _ in range(100):
+        middle = (low + high) / 2
+        if 1.0 - 0.5 * regularized_beta(df / (df + middle * middle), df / 2, 0.5) < probability:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function (a, b > 0), by its continued fraction
+    (evaluated with the modified Lentz method, on the side of x where it converges fast)."""
+    if x <= 0.0 or x >= 1.0:
+        return 0.0 if x <= 0.0 else 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return min(1.0, front * _beta_fraction(x, a, b) / a)
+    return max(0.0, 1.0 - front * _beta_fraction(1.0 - x, b, a) / b)
+
+
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    tiny = 1e-300
+
+    def kept(value: float) -> float:
+        return value if abs(value) >= tiny else tiny
+
+    c, d = 1.0, 1.0 / kept(1.0 - (a + b) * x / (a + 1.0))
+    fraction = d
+    for m in range(1, 100_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 / kept(1.0 + numerator * d)
+            c = kept(1.0 + numerator / c)
+            fraction *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return fraction

@@ -141,11 +141,41 @@ def published_name(description: dict) -> str | None:
 
 
 def write_tiny_model(family: str, folder: Path) -> Path:
-    """The family's tiny random model folder (``Family.tiny``), written once, offline."""
+    """The family's tiny random model folder (``Family.tiny``), written once, offline: into a sibling folder
+    renamed into place when whole, so that a demo killed while writing it leaves no half model behind (its
+    rerun found ``config.json`` without the weights or the processor, and failed on every rerun)."""
+    import os
+    import shutil
+
+    folder = Path(folder)
+    if (folder / "config.json").is_file():
+        return folder
     module, _, function = _registry()[family].tiny.partition(":")
-    if not (Path(folder) / "config.json").is_file():
-        getattr(importlib.import_module(module), function)(Path(folder))
-    return Path(folder)
+    for stale in folder.parent.glob(f".{folder.name}.partial-*"):  # left by a killed writer
+        if not _alive(stale.name.rpartition("-")[2]):
+            shutil.rmtree(stale, ignore_errors=True)
+    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    try:
+        getattr(importlib.import_module(module), function)(partial)
+        if folder.exists():  # empty, or half written by a version that wrote in place: never whole
+            shutil.rmtree(folder)
+        os.replace(partial, folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process ``pid`` (a number, as written in a file name) is running."""
+    import os
+
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
 
 
 def load_model(

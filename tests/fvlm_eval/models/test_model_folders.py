@@ -153,3 +153,32 @@ def test_written_weights_follow_the_umask_as_the_other_files_do(capsys, checkpoi
     for folder in folders:
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir() if p.is_file()}
         assert modes["model.safetensors"] == 0o666 & ~umask == modes["config.json"], (folder, modes)
+
+
+def test_a_tiny_model_killed_while_written_is_written_again_whole(tmp_path, monkeypatch):
+    """A demo SIGKILLed while it wrote smolvlm/ left config.json without the weights or the processor: every rerun
+    took the folder as written and failed ("not a SmolVLM folder"). It is written aside and renamed when whole."""
+    import importlib
+
+    from fvlm_eval.models import FAMILIES, load_model
+
+    folder = tmp_path / "smolvlm"
+    module, _, function = FAMILIES["smolvlm"].tiny.partition(":")
+    writer = getattr(importlib.import_module(module), function)
+
+    def killed(target):
+        writer(target)
+        (target / "preprocessor_config.json").unlink()
+        raise KeyboardInterrupt  # the kill, after config.json and before the processor
+
+    monkeypatch.setattr(importlib.import_module(module), function, killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_tiny_model("smolvlm", folder)
+    assert not folder.exists() and not list(tmp_path.iterdir())  # nothing half written, nothing left aside
+    monkeypatch.undo()
+    (tmp_path / ".smolvlm.partial-999999999").mkdir()  # a writer killed by SIGKILL: its folder, its pid gone
+    folder.mkdir()  # and a folder an older version began in place
+    (folder / "tokenizer.json").write_text("{}")
+    write_tiny_model("smolvlm", folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["smolvlm"]
+    assert load_model(str(folder), device="cpu").family == "smolvlm"

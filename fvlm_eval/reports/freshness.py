@@ -170,8 +170,9 @@ def load_run_folder(folder: Path) -> RunFolder:
             )
     elif samples.is_file():
         warnings.append(
-            f"{folder}: no summary.json beside samples.jsonl; numbers are computed from the records "
-            "(all of them: the run's selection of questions is unknown)"
+            f"{folder}: no summary.json beside samples.jsonl: its run has not finished (stopped or killed before "
+            "its summary: rerun the same `fvlm-eval run` command to complete it), so these numbers may be partial; "
+            "they are computed from the records (all of them: the run's selection of questions is unknown)"
         )
     missing_records = no_records(folder)
     if missing_records:

@@ -199,7 +199,10 @@ class BenchmarkRun:
         return ", ".join(parts)
 
     def every_attempt_failed(self) -> bool:
-        return bool(self.attempts) and all(a is not None for a in self.attempts.values())
+        """Every question this invocation scored failed, and some mode holds no question scored at all (a rerun
+        that retried only a run's failed questions, which failed again, leaves the run as it was: not a failure)."""
+        failed = bool(self.attempts) and all(a is not None for a in self.attempts.values())
+        return failed and any(not self.done.get(mode) for mode in self.modes)
 
     # ----- scoring ------------------------------------------------------------------------------
 

@@ -139,6 +139,9 @@ def test_videomme_clusters_by_video(full_run):
 def test_rerun_scores_only_the_failures_again_and_gives_the_same_summary(full_run, model_dir, data):
     output, outcome = full_run
     again = run(settings(data, output), fvlm(model_dir), progress=False)
+    # the failures retried fail again: the run is as it was, not "every question scored now failed" (exit 1)
+    assert again.exit_code == outcome.exit_code == ExitCode.OK, again.messages
+    assert not any("every question scored now failed" in m for m in again.messages)
     for key, summary in outcome.summaries.items():
         summary = summary.to_json()
         assert stable(again.summaries[key].to_json()) == stable(summary)

@@ -255,6 +255,22 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
                 )
         for line in flag_lines(benchmark, protocol, [summaries[(benchmark, mode)] for mode in modes]):
             console.print(escape(printable(line)), style="yellow")
+        table_wide = [  # marked only once tested with every cell of the tables: said too, not a bare ⚠
+            mode
+            for mode in modes
+            if (benchmark, mode, protocol) in at_chance
+            and not any(kind_of(f) == KINDS[0][1] for f in summaries[(benchmark, mode)].flags.get(protocol, ()))
+        ]
+        if table_wide:
+            console.print(
+                escape(
+                    printable(
+                        f"{benchmark} ({protocol}): {KINDS[0][1]} once Holm-adjusted over the {tested} cells of "
+                        f"these tables: {', '.join(table_wide)}"
+                    )
+                ),
+                style="yellow",
+            )
 
 
 def flag_lines(benchmark: str, protocol: str, summaries: list[Summary]) -> list[str]:

@@ -53,5 +53,9 @@ def test_one_family_over_every_cell_the_run_shows():
     print_run_tables(many, console)
     text = console.file.getvalue()
     assert f"Holm-adjusted over the {tested} cells of these tables" in " ".join(text.split())
-    rows = [line for line in text.splitlines() if "mode3" in line and "reference" in line]
+    rows = [line for line in text.splitlines() if line.split()[:1] == ["mode3"] and "reference" in line]
     assert rows and all("⚠" in row for row in rows)
+    # and the reason is said, not a bare ⚠ (each summary's own flags do not hold it)
+    said = " ".join(text.split())
+    assert "scienceqa (reference): not significantly above chance once Holm-adjusted over the 20 cells" in said
+    assert "mode0, mode1" in said

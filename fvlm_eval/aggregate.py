@@ -25,7 +25,7 @@ from collections import Counter
 
 import numpy as np
 
-from fvlm_eval.stats import Accuracy, binomial_pmf, guess_chances
+from fvlm_eval.stats import Accuracy, binomial_pmf, effective_clusters, guess_chances
 
 GRID = 4096  # steps of a category's accuracy on the p-value's grid (exact when each size divides it)
 
@@ -67,7 +67,9 @@ def category_mean_accuracy(correct: list[bool], groups: list[str], categories: l
         for weight, group in zip(weights, groups):
             weights_of[group] = weights_of.get(group, 0.0) + weight
         effect = n * sum(w * w for w in weights_of.values())
-    return Accuracy(int(sum(correct)), n, estimate, stderr, max(1.0, effect), clusters)
+    return Accuracy(
+        int(sum(correct)), n, estimate, stderr, max(1.0, effect), effective_clusters(list(Counter(groups).values()))
+    )
 
 
 def category_mean(values: list[float], categories: list[str]) -> float:

@@ -24,6 +24,12 @@ def t_quantile(probability: float, df: float) -> float:
     return (low + high) / 2
 
 
+def t_upper_p(t: float, df: float) -> float:
+    """P(T >= t) for Student's t with ``df`` degrees of freedom (a one-sided p-value)."""
+    tail = 0.5 * regularized_beta(df / (df + t * t), df / 2, 0.5)
+    return tail if t >= 0 else 1.0 - tail
+
+
 def regularized_beta(x: float, a: float, b: float) -> float:
     """I_x(a, b), the regularized incomplete beta function (a, b > 0), by its continued fraction
     (evaluated with the modified Lentz method, on the side of x where it converges fast)."""

@@ -312,3 +312,20 @@ def test_a_breakdown_it_does_not_hold_is_named_not_none():
         reference.breakdown("subject", "physics")
     with pytest.raises(KeyError):
         reference.breakdown("subject", "physics")
+
+
+def test_a_cell_whose_interval_holds_chance_is_not_called_above_it():
+    """12 of 15 two-option questions on 3 videos (5, 4 and 3 right): the interval, on t, held chance (50%), while
+    the test trusted the design effect read from 3 videos as exact and called it above chance (p 0.034)."""
+    from fvlm_eval.summarize import measure
+
+    def on_video(i: int) -> Question:  # RESULT answers A: gold B on 1 question of video 1, 2 of video 2
+        return Question(
+            f"scienceqa/{i}", "scienceqa", Media("image", f"img{i}"), "Which?", (Option("A", "yes"), Option("B", "no")),
+            "B" if i in (9, 13, 14) else "A", f"v{i // 5}", fields=(("subject", "natural science"),),
+        )  # fmt: skip
+
+    records = [make_record(on_video(i), "m", "Which?\nA. yes\nB. no", "q" * 64, RESULT) for i in range(15)]
+    found = measure(records, "reference")
+    assert (found.correct, found.n) == (12, 15) and found.ci95[0] < 0.5 < found.ci95[1]
+    assert found.above_chance_p >= 0.05

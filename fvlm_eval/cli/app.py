@@ -46,6 +46,11 @@ def fail(message: str, code: int = ExitCode.USAGE) -> None:
 
 def benchmark_names(names: list[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in tasks.BENCHMARKS]
+    if unknown and tasks.several_in_one(unknown[0]):  # `prepare scienceqa,mvbench`: one benchmark a command
+        fail(
+            f"{unknown[0]}: one benchmark at a time: "
+            + "; ".join(f"fvlm-eval prepare {p}" for p in tasks.several_in_one(unknown[0]))
+        )
     if unknown:
         fail(tasks.unknown_benchmark(unknown[0]))
     return tuple(dict.fromkeys(names))

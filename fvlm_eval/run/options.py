@@ -70,8 +70,8 @@ def check_benchmarks(benchmarks: str | Iterable[str]) -> tuple[str, ...]:
     if joined is not None:  # `run scienceqa,mvbench`
         parts = tasks.several_in_one(joined)
         raise SettingsError(
-            f"benchmarks={joined!r} is several benchmarks in one string: give a list, {list(parts)!r}",
-            f"{joined} is several benchmarks in one argument: separate them with spaces, {' '.join(parts)}",
+            f"benchmarks={joined!r}: names go in a list, not one string with commas: {list(parts)!r}",
+            f"{joined}: benchmarks are separated by spaces, not commas: {' '.join(parts)}",
         )
     if unknown or not given:
         told = (

@@ -94,7 +94,9 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         try:
             loaded = benchmark.load(settings.data_dir)
         except DataMissing as missing:
-            hint = _data_dir_hint(Path(settings.data_dir), name) or f"; {prepare_command(name, settings.data_dir)}"
+            data = Path(settings.data_dir)
+            hint = _data_dir_hint(data, name)  # a folder that is not there (no data yet): fetched by prepare too
+            hint += f"; {prepare_command(name, settings.data_dir)}" if not hint or not data.exists() else ""
             raise DataMissing(f"{missing}{hint}") from missing
         for problem in loaded.problems:
             outcome.messages.append(

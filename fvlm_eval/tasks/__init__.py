@@ -98,11 +98,11 @@ def unknown_benchmark(name: str) -> str:
 
 
 def several_in_one(name: str) -> tuple[str, ...]:
-    """The benchmarks or suites in ``name`` when it is several run together with commas (``scienceqa,mvbench``),
+    """The benchmarks or suites in ``name`` when it holds them with commas (``scienceqa,mvbench``, ``scienceqa,``),
     else nothing."""
     parts = tuple(part.strip() for part in name.split(",") if part.strip())
     known = (*_registry(), *SUITES)
-    return parts if len(parts) > 1 and all(part in known for part in parts) else ()
+    return parts if "," in name and parts and all(part in known for part in parts) else ()
 
 
 def get_benchmark(name: str, **options) -> Benchmark:

@@ -41,7 +41,12 @@ BAD_FLAGS = [
     (["run", "mvbench", "--shard", "0/99999999999999999999999"], "--shard 0/99999999999999999999999"),
     (["run", "mvbench", "--output-dir", ""], "--output-dir is empty"),
     (["run", "nosuch"], "unknown benchmark nosuch"),
-    (["run", "scienceqa,video"], "scienceqa,video is several benchmarks in one argument: separate them with spaces"),
+    (["run", "scienceqa,video"], "scienceqa,video: benchmarks are separated by spaces, not commas: scienceqa video"),
+    (["run", "scienceqa,"], "scienceqa,: benchmarks are separated by spaces, not commas: scienceqa"),
+    (
+        ["prepare", "scienceqa,mvbench"],
+        "one benchmark at a time: fvlm-eval prepare scienceqa; fvlm-eval prepare mvbench",
+    ),
     (
         ["demo", "-b", "scienceqa,mvbench"],
         "--benchmark scienceqa,mvbench: one benchmark per -b (-b scienceqa -b mvbench)",
@@ -327,6 +332,9 @@ def test_missing_data_names_the_prepare_command_for_the_folder_given(capsys, mod
     assert (
         f"`fvlm-eval prepare videomme --data-dir '{tmp_path / 'my data'}'` fetches it (without --no-download)" in output
     )
+    code, output = call(capsys, "run", "videomme", "--data-dir", tmp_path / "none yet", "--model", model_dir)
+    assert code == 1 and "does not exist" in output  # the first run before any prepare: the command still said
+    assert f"`fvlm-eval prepare videomme --data-dir '{tmp_path / 'none yet'}'` fetches it" in output
 
 
 def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):

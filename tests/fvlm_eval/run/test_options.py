@@ -34,7 +34,7 @@ def test_names_run_together_with_commas_are_told_apart_from_an_unknown_name():
     with pytest.raises(SettingsError) as error:
         check_benchmarks("scienceqa, mvbench")
     assert str(error.value) == (
-        "benchmarks='scienceqa, mvbench' is several benchmarks in one string: give a list, ['scienceqa', 'mvbench']"
+        "benchmarks='scienceqa, mvbench': names go in a list, not one string with commas: ['scienceqa', 'mvbench']"
     )
     with pytest.raises(SettingsError, match="unknown benchmark scienceqa,nope"):  # not every part is a benchmark
         check_benchmarks("scienceqa,nope")

@@ -20,7 +20,7 @@ def report(
     baselines: Optional[Path] = typer.Option(
         None, help="baseline CSV (default: the published figures shipped with fvlm-eval)"
     ),
-    output_dir: Optional[Path] = typer.Option(None, help="where to write (default: the first run folder)/report"),
+    output_dir: Optional[Path] = typer.Option(None, help="where to write (default: <the first run folder>/report)"),
     alpha: float = typer.Option(
         0.05, help="significance level of the above-chance test (Holm over the report's cells); 0 < alpha < 0.5"
     ),

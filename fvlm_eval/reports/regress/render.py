@@ -64,18 +64,23 @@ def console_text(result: Comparison, folder: Path | None) -> str:
 
 def markdown(result: Comparison) -> str:
     level = level_words(result.alpha, result.family)
+    tested = (
+        f"a benchmark and mode fails when its drop exceeds {counted(result.max_drop, 'point')} and the one-sided "
+        "p-value of an exact sign-flip test over videos, Holm-adjusted over the "
+        f"{counted(result.family, 'benchmark/mode comparison')}, is below {result.alpha:g}. *Detectable*: the "
+        f"smallest true drop this gate fails on {result.power:.0%} of the time (normal approximation: "
+        f"max(--max-drop, z(1-a)·SE) + z({result.power:g})·SE, a = {level}, SE the change's standard error over "
+        f"videos). *Underpowered* (exit 5): the sign-flip test alone, at {level}, would find a true drop of "
+        f"--max-drop significant less than {result.power:.0%} of the time. Breakdown rows are descriptive: not "
+        "adjusted, they decide nothing. McNemar's p treats questions as independent: shown, not used. Bootstrap "
+        f"seed {result.seed}."
+        if result.family
+        else "no benchmark and mode could be compared (below), so nothing was tested."
+    )
     lines = [
         f"## fvlm-eval regression: {result.verdict}",
         "",
-        f"baseline `{printable(result.baseline)}` vs current `{printable(result.current)}`; a benchmark and mode "
-        f"fails when its drop exceeds {counted(result.max_drop, 'point')} and the one-sided p-value of an exact "
-        f"sign-flip test over videos, Holm-adjusted over the {counted(result.family, 'benchmark/mode comparison')}, "
-        f"is below {result.alpha:g}. *Detectable*: the smallest true drop this gate fails on {result.power:.0%} of "
-        f"the time (normal approximation: max(--max-drop, z(1-a)·SE) + z({result.power:g})·SE, a = {level}, SE the "
-        f"change's standard error over videos). *Underpowered* (exit 5): the sign-flip test alone, at {level}, "
-        f"would find a true drop of --max-drop significant less than {result.power:.0%} of the time. Breakdown rows "
-        f"are descriptive: not adjusted, they decide nothing. McNemar's p treats questions as independent: shown, "
-        f"not used. Bootstrap seed {result.seed}.",
+        f"baseline `{printable(result.baseline)}` vs current `{printable(result.current)}`; {tested}",
         "",
     ]
     sections = [

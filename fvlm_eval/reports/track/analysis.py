@@ -267,8 +267,12 @@ def skipped(checkpoints: list[Checkpoint], before: Checkpoint, after: Checkpoint
 
 
 def step_words(steps: list[int]) -> str:
-    """``step 50`` or ``steps 50 and 70``."""
-    return ("step " if len(steps) == 1 else "steps ") + " and ".join(str(s) for s in steps)
+    """``step 50``, ``steps 50 and 70``, ``steps 50, 70 and 90``; a long gap ``8 steps, 50 to 400``."""
+    if len(steps) == 1:
+        return f"step {steps[0]}"
+    if len(steps) > 4:
+        return f"{len(steps)} steps, {steps[0]} to {steps[-1]}"
+    return "steps " + ", ".join(str(s) for s in steps[:-1]) + f" and {steps[-1]}"
 
 
 def settings_differ(before: Checkpoint, after: Checkpoint, benchmark: str, mode: str) -> list[str]:

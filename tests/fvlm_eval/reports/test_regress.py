@@ -230,6 +230,8 @@ def test_generate_baseline_against_a_run_without_generate_is_a_mismatch_naming_t
         report = json.loads((current / "regress" / "regress.json").read_text())
         assert report["comparisons"] == [] and "generated" in report["protocol_problems"][0]
     assert "protocol 'generated': the current run did not measure it" in report["protocol_problems"][0]
+    text = (current / "regress" / "regress.md").read_text()  # nothing tested: no test described over 0 of them
+    assert "no benchmark and mode could be compared" in text and "over the 0" not in text
     assert regress(current, base, protocol="generated") == ExitCode.REFUSED  # swapped: never silently `reference`
     assert "protocol 'generated': the baseline run did not measure it" in (base / "regress" / "regress.md").read_text()
     assert regress(base, current, protocol="reference") == ExitCode.FAILED  # both measured it: a real drop

@@ -352,3 +352,11 @@ def test_a_dollar_in_a_mode_is_shown_as_it_is_on_the_chart(capsys, tmp_path):
         write_run(tmp_path / f"runs/step_{step}", [True, False, True], mode="$\\frac{$")
     code, output = call(capsys, "track", tmp_path / "runs", "--output", tmp_path / "out")
     assert code == 0 and "unexpected" not in output and (tmp_path / "out/track.png").is_file()
+
+
+def test_skipped_steps_are_listed_in_words():
+    from fvlm_eval.reports.track.analysis import step_words
+
+    assert step_words([50]) == "step 50" and step_words([50, 70]) == "steps 50 and 70"
+    assert step_words([200, 300, 500]) == "steps 200, 300 and 500"  # was "steps 200 and 300 and 500"
+    assert step_words(list(range(100, 1000, 100))) == "9 steps, 100 to 900"

@@ -178,8 +178,10 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
         "",
         caveat,
         "",
-        f"Consecutive checkpoints are compared as `fvlm-eval regress` compares two runs (paired by question, "
-        f"resampling videos; alpha {alpha:g}).",
+        f"Consecutive checkpoints are compared with the paired statistics of `fvlm-eval regress` (paired by "
+        f"question, resampling videos), each pair on its own at alpha {alpha:g}, not adjusted over the pairs (a "
+        "description of the curve: with many pairs some read significant by chance), and with the test's own "
+        "detectable drop, not the gate's that `regress` prints for the same two runs.",
         "",
     ]
     return "\n".join(out)

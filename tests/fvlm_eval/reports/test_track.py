@@ -95,6 +95,11 @@ def test_track_writes_the_curve_the_best_checkpoint_and_the_comparisons(capsys, 
     assert pairs[0]["delta"] == pytest.approx(expected.delta) and pairs[0]["n"] == LIMIT
     assert pairs[0]["ci95"] == pytest.approx(list(expected.ci95))
     markdown = (tmp_path / "out/track.md").read_text()
+    # each pair on its own at the raw alpha, with the test's detectable drop: not the gate regress is
+    assert (
+        "not adjusted over the pairs" in " ".join(markdown.split())
+        and "as `fvlm-eval regress` compares" not in markdown
+    )
     assert "biased upward" in markdown and "half A" in markdown and "confirmed on half B" in markdown
     assert "| 100 → 200 | reference |" in markdown and "chance" in markdown
     from PIL import Image

@@ -35,6 +35,23 @@ def list_benchmarks(
         _say_no_data_dir(data_dir)
 
 
+def _say_subtitles(adapter, data_dir: Path) -> None:
+    """How many of the benchmark's videos have a subtitle file (a missing one is no problem: not every video has
+    subtitles; none at all is: the archive was not extracted, and `run --subtitles` would score without them)."""
+    videos: dict[str, bool] = {}
+    for question in adapter.load(data_dir).questions:
+        videos[question.media.key] = videos.get(question.media.key, False) or bool(question.subtitles)
+    with_subtitles = sum(videos.values())
+    typer.echo(f"subtitles: {with_subtitles} of {len(videos)} videos have a subtitle file")
+    if videos and not with_subtitles:
+        typer.secho(
+            "warning: no video has a subtitle file: is the subtitle archive extracted? `run --subtitles` would score "
+            "without any subtitle",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+
+
 def _say_no_data_dir(data_dir: Path) -> None:
     """One note (exit 0: the listing stands, and nothing prepared is the truth) on a ``--data-dir`` that is not a
     folder: missing, a file, or a link that leads nowhere."""
@@ -100,5 +117,7 @@ def prepare(
     except DataMissing as missing:  # --no-download on a folder without it
         raise DataMissing(f"{missing}; {prepare_command(name, data_dir)} (without --no-download)") from missing
     print_verification(result)
+    if subtitles and "subtitles" in BENCHMARKS[name].run_options:
+        _say_subtitles(adapter, data_dir)
     if not result.complete:
         raise typer.Exit(ExitCode.FAILED)

@@ -104,6 +104,11 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
                 f"its {problem['expected'] or 'unknown number of'} questions count as failed"
             )
             outcome.exit_code = ExitCode.FAILED
+        if getattr(benchmark, "subtitles", False) and not any(q.subtitles for q in loaded.questions):
+            outcome.messages.append(  # the run records subtitles: true; its prompts hold none
+                f"{name}: --subtitles, but no video has a subtitle file: scored without any subtitle (is the "
+                f"subtitle archive extracted? `fvlm-eval prepare {name} --no-download --subtitles` counts them)"
+            )
         for note in loaded.notes:
             if note.startswith("duplicate question id"):
                 console.print(f"{name}: {note}", style="yellow", markup=False, highlight=False)

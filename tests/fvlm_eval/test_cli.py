@@ -578,6 +578,13 @@ def test_prepare_with_subtitles_checks_the_subtitle_files_run_subtitles_reads(ca
     assert "subtitle/fFjv93ACGo8.srt is UTF-16 (a byte-order mark), not UTF-8" in squashed(output)
     _, output = call(capsys, "prepare", "scienceqa", "--data-dir", tmp_path / "data", "--no-download", "--subtitles")
     assert "note: --subtitles: scienceqa has no subtitles; nothing more is checked" in squashed(output)
+    srt.unlink()
+    _, output = call(capsys, *args, "--subtitles")
+    assert "subtitles: 2 of 3 videos have a subtitle file" in output and "no video has" not in output
+    shutil.rmtree(tmp_path / "data/videomme/subtitle")  # subtitle.zip never extracted: said, not silent
+    _, output = call(capsys, *args, "--subtitles")
+    assert "subtitles: 0 of 3 videos have a subtitle file" in output
+    assert "warning: no video has a subtitle file: is the subtitle archive extracted?" in squashed(output)
 
 
 @pytest.mark.parametrize(

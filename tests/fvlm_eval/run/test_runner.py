@@ -673,3 +673,20 @@ def test_a_decoding_worker_dies_with_its_parent(prctl, monkeypatch):
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive
+
+
+def test_subtitles_asked_for_where_no_video_has_a_subtitle_file_are_said(model_dir, tmp_path):
+    """`run --subtitles` on a copy whose subtitle archive was never extracted scored every question without a
+    subtitle and recorded subtitles: true, without a word."""
+    import shutil
+
+    from fvlm_eval.tasks.fixtures.videomme import write_videomme
+
+    write_videomme(tmp_path / "data")
+    shutil.rmtree(tmp_path / "data/videomme/subtitle")
+    one = RunSettings(
+        benchmarks=("videomme",), modes=("coarse_only",), data_dir=tmp_path / "data", output_dir=tmp_path / "out",
+        workers=0, subtitles=True, limit=1, frames=2,
+    )  # fmt: skip
+    outcome = run(one, fvlm(model_dir), progress=False)
+    assert any("videomme: --subtitles, but no video has a subtitle file" in m for m in outcome.messages)

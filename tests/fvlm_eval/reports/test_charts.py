@@ -5,7 +5,6 @@ chart at its own size and a long category without widening the page (found in th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -124,33 +123,6 @@ def test_a_long_category_is_wrapped_whole_on_a_breakdown_chart(tmp_path, drawn):
 
 
 # ----- report.html in a real browser ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """(selenium's webdriver, Chrome options with the headless flags, the chromedriver service), or a skip."""
-    browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver; .ci/run does)")
-    try:
-        from selenium import webdriver
-    except ImportError:
-        pytest.skip("selenium not installed (pip install -e '.[dev]')")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=900,1200",
-    ):
-        options.add_argument(flag)
-    return webdriver, options, webdriver.ChromeService(executable_path=driver)
 
 
 def test_report_html_shows_a_wide_chart_at_its_own_size_and_a_long_category_within_the_page(tmp_path, chromium):

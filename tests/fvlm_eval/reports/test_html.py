@@ -269,33 +269,6 @@ def test_runs_on_two_copies_of_the_data_show_each_question_as_it_was_asked(data,
 # ----- in a real browser ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    """(selenium's webdriver, Chrome options with the headless flags, the chromedriver service), or a skip."""
-    browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver; .ci/run does)")
-    try:
-        from selenium import webdriver
-    except ImportError:
-        pytest.skip("selenium not installed (pip install -e '.[dev]')")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1600",
-    ):
-        options.add_argument(flag)
-    return webdriver, options, webdriver.ChromeService(executable_path=driver)
-
-
 def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_html, tmp_path):
     import io
 

@@ -142,6 +142,7 @@ def test_report_html_shows_a_wide_chart_at_its_own_size_and_a_long_category_with
     options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
     browser = webdriver.Chrome(service=service, options=options)
     try:
+        browser.set_window_size(900, 1200)  # narrower than the comparison chart
         browser.get(html.as_uri())
         WebDriverWait(browser, 30).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
         page, window = browser.execute_script(

@@ -147,15 +147,7 @@ def charts(report: Report, folder: Path) -> list[Path]:
         names.append(series)
     for j, benchmark in enumerate(benchmarks):
         chances = [cell.chance for label in report.run_rows if (cell := report.cell(label, benchmark)) is not None]
-        chances = [c for c in chances if c is not None]
-        if chances:
-            level = sum(chances) / len(chances)
-            line = axis.hlines(
-                level, j - width / 2, j + width * (len(labels) - 0.5), colors="black", linestyles="--", linewidth=1.2
-            )
-            if CHANCE not in names:
-                handles.append(line)
-                names.append(CHANCE)
+        _chance_line(axis.hlines, chances, j - width / 2, j + width * (len(labels) - 0.5), handles, names)
     axis.set_xticks(np.arange(len(benchmarks)) + width * (len(labels) - 1) / 2, titles)
     axis.set_ylabel("accuracy % (95% interval)")
     axis.set_ylim(0, 100)
@@ -176,6 +168,17 @@ def charts(report: Report, folder: Path) -> list[Path]:
 
 
 CHANCE = "chance (uniform guess)"
+
+
+def _chance_line(draw, chances: list, start: float, end: float, handles: list, names: list) -> None:
+    """The dashed chance level (the mean of the known ``chances``) across one group of bars, drawn with
+    ``axis.hlines`` or ``axis.vlines``; named once in the legend."""
+    known = [c for c in chances if c is not None]
+    if known:
+        line = draw(sum(known) / len(known), start, end, colors="black", linestyles="--", linewidth=1.2)
+        if CHANCE not in names:
+            handles.append(line)
+            names.append(CHANCE)
 
 
 def _category(value) -> str:
@@ -208,15 +211,8 @@ def _breakdown(report: Report, benchmark: str, table, colours: dict, folder: Pat
         handles.append(_bars(axis, positions, cells, height, colours[column], series, horizontal=True, hatch=hatch))
         names.append(series)
     for k, value in enumerate(values):
-        chances = [c.chance for c in table.rows[value].values() if c is not None and c.chance is not None]
-        if chances:
-            level = sum(chances) / len(chances)
-            line = axis.vlines(
-                level, k - height / 2, k + height * (len(columns) - 0.5), colors="black", linestyles="--", linewidth=1.2
-            )
-            if CHANCE not in names:
-                handles.append(line)
-                names.append(CHANCE)
+        chances = [c.chance for c in table.rows[value].values() if c is not None]
+        _chance_line(axis.vlines, chances, k - height / 2, k + height * (len(columns) - 0.5), handles, names)
     axis.set_yticks(np.arange(len(values)) + height * (len(columns) - 1) / 2, ticks, fontsize=8)
     axis.invert_yaxis()  # the first category, and each category's first series, at the top
     axis.set_xlim(0, 100)

@@ -99,6 +99,18 @@ ABANDONED_AFTER_SECONDS = 600  # a temporary this old beside its file was left b
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}")  # as ``mkstemp`` names them above
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (another user's counts as running): a file or folder named
+    after a writer that is gone was abandoned (a killed report's staging folder, a half-written model, a lock)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
 def _sweep_abandoned_temporaries(path: Path) -> None:
     """Remove the temporaries beside ``path`` (``.NAME.XXXXXXXX`` of ``path`` or of another file there) that
     a writer killed between creating and renaming one left behind; old ones only, so no live writer loses

@@ -53,7 +53,7 @@ def measure(records: list[Record], protocol: str, categories: list[str] | None =
     ``categories`` (one per record): the mean of the categories' accuracies instead of the pooled one.
     Where questions share a video, the p-value is the largest of the exact test's (independent
     questions), the test's on the interval's effective sample (``clustered_chance_p``) and Student's t
-    test on the clustered standard error with videos - 1 degrees of freedom (the interval's own)."""
+    test on the clustered standard error (the interval's own, on ``stats.cluster_df`` degrees of freedom)."""
     if not records:
         return Measure(None)
     correct = [bool(r.correct.get(protocol)) for r in records]

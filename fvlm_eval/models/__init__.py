@@ -147,12 +147,15 @@ def write_tiny_model(family: str, folder: Path) -> Path:
     import os
     import shutil
 
+    from fvlm_eval.files import process_alive
+
     folder = Path(folder)
     if (folder / "config.json").is_file():
         return folder
     module, _, function = _registry()[family].tiny.partition(":")
     for stale in folder.parent.glob(f".{folder.name}.partial-*"):  # left by a killed writer
-        if not _alive(stale.name.rpartition("-")[2]):
+        pid = stale.name.rpartition("-")[2]
+        if not (pid.isdigit() and process_alive(int(pid))):
             shutil.rmtree(stale, ignore_errors=True)
     partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
     try:
@@ -163,19 +166,6 @@ def write_tiny_model(family: str, folder: Path) -> Path:
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder
-
-
-def _alive(pid: str) -> bool:
-    """Whether the process ``pid`` (a number, as written in a file name) is running."""
-    import os
-
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:  # another user's: alive
-        return True
-    return True
 
 
 def load_model(

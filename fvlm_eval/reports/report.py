@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fvlm_eval import terminal
 from fvlm_eval.errors import RecordError
-from fvlm_eval.files import read_json, write_json_atomic, write_text_atomic
+from fvlm_eval.files import process_alive, read_json, write_json_atomic, write_text_atomic
 from fvlm_eval.reports.baselines import read_baselines
 from fvlm_eval.reports.build import build
 from fvlm_eval.reports.charts import charts
@@ -34,16 +34,6 @@ from fvlm_eval.tasks import BENCHMARKS
 WRITTEN = ".fvlm-eval-report.json"  # the names of the files the last report wrote into its folder
 STAGING = ".report-staging-"
 FIXED_NAMES = ("report.md", "report.csv", "report.json", "comparison.png", "report.html")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _previous(folder: Path) -> set[str]:
@@ -62,7 +52,7 @@ def _staging(folder: Path) -> Path:
     """A fresh staging folder in ``folder``; those left by reports that were killed are removed."""
     for old in folder.glob(f"{STAGING}*"):
         pid = old.name[len(STAGING) :]
-        if old.is_dir() and pid.isdigit() and not _alive(int(pid)):
+        if old.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     staging = folder / f"{STAGING}{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError
+from fvlm_eval.files import process_alive
 
 
 class RunRefused(FvlmEvalError, RuntimeError):
@@ -232,7 +233,7 @@ if hasattr(os, "register_at_fork"):
 def _stale_holder(path: Path, holder: str) -> str:
     """When the process the lock file names is dead, yet the lock is held: who holds it (this machine only)."""
     match = re.match(r"pid (\d+) on (\S+)", holder)
-    if not match or match.group(2) != socket.gethostname() or _alive(int(match.group(1))):
+    if not match or match.group(2) != socket.gethostname() or process_alive(int(match.group(1))):
         return ""
     holders = _holders(path)
     if not holders:
@@ -255,16 +256,6 @@ def _holders(path: Path) -> list[int]:
 def _named(pids: list[int]) -> str:
     """Up to four processes by pid and command line ("" for none)."""
     return ", ".join(f"pid {pid} ({_command(pid)})" for pid in pids[:4]) + (" and more" if len(pids) > 4 else "")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's process
-    return True
 
 
 def lock_holders(path: Path) -> list[int]:

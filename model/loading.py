@@ -63,12 +63,16 @@ def default_spec() -> ModelSpec:
     return ModelSpec(llm=llm, dino=dino)
 
 
-def read_spec(folder: Path | None) -> ModelSpec:
-    """A folder's ``config.json`` over the 135M defaults (a release config may lack our keys).
+FILLED_CONSTANTS = {  # what a config.json block may lack and get from fVLM-135M where transformers' default differs
+    "llm": ("rope_theta", "rms_norm_eps", "tie_word_embeddings"),  # no shape depends on them
+    "dino": (),
+}
 
-    A folder without ``config.json`` gets the 135M configuration, and the spec's ``notes`` say
-    so; a value of the wrong type is an error naming the file and the key.
-    """
+
+def read_spec(folder: Path | None) -> ModelSpec:
+    """A folder's ``config.json`` over the 135M defaults (a release config may lack our keys). A folder
+    without ``config.json`` gets the 135M configuration, and the spec's ``notes`` say so; a value of the
+    wrong type is an error naming the file and the key."""
     spec = default_spec()
     path = folder / "config.json" if folder is not None else None
     if path is None or not path.is_file():
@@ -101,13 +105,21 @@ def read_spec(folder: Path | None) -> ModelSpec:
             "fvlm-eval run tells the family from it (leave --family out); export-checkpoint makes fVLM folders only"
         )
     known = {"llm", "dino", "query_dim", "visual_scale", "deep_query"}
+    notes, blocks = [], {}
+    for key in ("llm", "dino"):  # a partial block: the 135M constants it lacks, not transformers' (rope_theta 1e4)
+        given = config.get(key) or getattr(spec, key)
+        lacking = [name for name in FILLED_CONSTANTS[key] if name not in given]
+        blocks[key] = {**{name: getattr(spec, key)[name] for name in lacking}, **given}
+        if lacking:
+            notes.append(f"{path}: its {key!r} block lacks {', '.join(lacking)}: the fVLM-135M values are used")
     return ModelSpec(
-        llm=config.get("llm") or spec.llm,
-        dino=config.get("dino") or spec.dino,
+        llm=blocks["llm"],
+        dino=blocks["dino"],
         query_dim=int(config.get("query_dim", spec.query_dim)),
         visual_scale=float(config.get("visual_scale", spec.visual_scale)),
         deep_query=bool(config.get("deep_query", spec.deep_query)),
         extra={k: v for k, v in config.items() if k not in known},
+        notes=tuple(notes),
     )
 
 
@@ -347,7 +359,7 @@ def load_fvlm(
     try:
         load_weights(model, state_dict, str(weights), assign=True)
     except CheckpointError as error:
-        if spec.notes:  # no config.json: what the weights are cannot be known, only that they are not fVLM-135M
+        if folder is None or not (folder / "config.json").is_file():  # what the weights are cannot be known
             raise CheckpointError(
                 f"{folder or weights.parent} has no config.json, so the model's family and architecture cannot be "
                 f"known: put the model's config.json beside its weights (fVLM-135M was assumed, and {error})"

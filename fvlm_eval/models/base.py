@@ -135,3 +135,21 @@ def _longest_edge_size(width: int, height: int, longest: int) -> tuple[int, int]
         height, width = longest, int(longest * ratio)
         width += width % 2
     return max(height, 1), max(width, 1)
+
+
+def build_sha256(config, tokenizer, *more: str) -> str:
+    """The SHA-256 of what shapes a model's scores besides its weights: its configuration (a JSON value), its
+    tokenizer's vocabulary, special tokens and chat template, and ``more`` (e.g. an image processor's config). A
+    run folder is resumed only by the same weights *and* the same of these (an edited config.json or chat
+    template resumed a folder with another model's records)."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    vocabulary = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    digest.update(json.dumps(sorted(vocabulary.items(), key=lambda item: item[1])).encode())
+    digest.update(str(getattr(tokenizer, "chat_template", None) or "").encode())
+    digest.update(json.dumps(getattr(tokenizer, "special_tokens_map", {}), sort_keys=True, default=str).encode())
+    for part in more:
+        digest.update(part.encode())
+    return digest.hexdigest()

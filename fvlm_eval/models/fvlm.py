@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fvlm_eval.models.base import FrameTransform
+from fvlm_eval.models.base import FrameTransform, build_sha256
 from fvlm_eval.models.chat_tokens import ChatTokens
 from fvlm_eval.models.generation import generate_answers
 from fvlm_eval.models.hub import model_name
@@ -261,7 +261,8 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
 
     weights, folder = resolve_source(source)  # a hub id is downloaded once, here
     model, tokenizer = load_fvlm(weights, device=device, dtype=dtype)
-    notes = list(read_spec(folder).notes)
+    spec = read_spec(folder)
+    notes = list(spec.notes)
     name = model_name(source)
     return FVLMAdapter(
         model,
@@ -271,6 +272,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
             "source": str(source),
             "weights": str(weights),
             "sha256": file_sha256(weights),
+            "build_sha256": build_sha256(spec.to_json(), tokenizer),
             "parameters": parameter_count(model),
             "notes": notes,
         },

@@ -22,6 +22,7 @@ from fvlm_eval.tasks import Benchmark
 from fvlm_eval.types import MODEL_IDENTITY
 
 SAMPLES = "samples.jsonl"
+ADDED_SINCE = ("model_build_sha256",)  # settings recorded since: a folder made before is compared without them
 
 
 def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cloze_framing: str) -> dict:
@@ -33,6 +34,7 @@ def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cl
         **benchmark.settings(),
         "family": description.get("family"),
         "model_sha256": description.get("sha256"),
+        "model_build_sha256": description.get("build_sha256"),  # its config, tokenizer, chat template
         "prompt": description.get("prompt_format"),
         "cloze_framing": cloze_framing,
         "frame_transform": description.get("frame_transform"),
@@ -66,8 +68,9 @@ def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
                 f"{path}: not a settings object, so what made the records beside it is unknown; use another "
                 "--output-dir or remove that folder"
             )
-        if previous != current:
-            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+        compared = {k: v for k, v in current.items() if k in previous or k not in ADDED_SINCE}  # an older folder
+        if previous != compared:
+            changed = sorted(k for k in set(previous) | set(compared) if previous.get(k) != compared.get(k))
             return RunRefused(
                 f"{folder} holds records made with other settings ({', '.join(changed)} differ); "
                 "use another --output-dir or remove that folder"

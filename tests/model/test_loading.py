@@ -308,3 +308,17 @@ def test_a_tokenizer_without_its_vocabulary_is_refused_at_load(tmp_path, model_d
     with pytest.raises(CheckpointError) as raised:
         load_tokenizer(folder)
     assert str(raised.value).startswith(f"{folder}: its tokenizer (tokenizer_config.json) turns text into no tokens")
+
+
+def test_a_partial_llm_block_keeps_the_135m_constants_it_lacks(tmp_path):
+    """A config.json whose llm block lacked rope_theta got transformers' 10000 (fVLM-135M: 100000) and rms_norm_eps
+    1e-6 (1e-5): the model loaded and scored otherwise, without a word. The shapes it gives stay its own."""
+    from fvlm_model.loading import default_spec, read_spec
+
+    llm = {k: v for k, v in default_spec().llm.items() if k not in ("rope_theta", "rms_norm_eps")}
+    llm["hidden_size"] = 64
+    (tmp_path / "config.json").write_text(json.dumps({"llm": llm}))
+    spec = read_spec(tmp_path)
+    assert spec.llm["rope_theta"] == 100000.0 and spec.llm["rms_norm_eps"] == 1e-5 and spec.llm["hidden_size"] == 64
+    (note,) = spec.notes
+    assert "'llm' block lacks rope_theta, rms_norm_eps: the fVLM-135M values are used" in note

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import torch
 
-from fvlm_eval.models.base import ModelLoadError
+from fvlm_eval.models.base import ModelLoadError, build_sha256, read_json_object
 from fvlm_eval.models.hub import model_name
 from fvlm_eval.models.smolvlm.adapter import DEFAULT_VARIANT, FAMILY, VARIANTS, SmolVLMAdapter
 from fvlm_eval.models.smolvlm.folder import (
+    SINGLE,
     files_sha256,
     first_line,
     image_processor_class,
@@ -37,7 +38,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
     require(folder, ("tokenizer.json", "tokenizer_config.json"), "the tokenizer")
     weights = weight_files(folder)
     if not weights:
-        raise ModelLoadError(f"{folder}: not a SmolVLM folder: the weights are missing (*.safetensors)")
+        raise ModelLoadError(f"{folder}: not a SmolVLM folder: the weights are missing ({SINGLE} or its shards' index)")
     try:
         config = SmolVLMConfig.from_pretrained(folder)
     except Exception as error:
@@ -95,6 +96,9 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
             "source": str(source),
             "weights": [str(p) for p in weights],
             "sha256": files_sha256(weights),
+            "build_sha256": build_sha256(
+                read_json_object(folder / "config.json"), tokenizer, image_processor.to_json_string()
+            ),
             "parameters": sum(p.numel() for p in model.parameters()),
             "image_seq_len": settings.image_seq_len,
             "video": {

@@ -55,6 +55,12 @@ def resolve_folder(source) -> Path:
     if path.is_dir():
         return path
     if path.is_file():
+        if path not in weight_files(path.parent):  # transformers loads the folder's own weights, not this file
+            raise ModelLoadError(
+                f"{path}: a SmolVLM folder is scored with its own weights ({SINGLE} or its shards), so this file "
+                f"would not be: give it a folder of its own, as {SINGLE} beside the config, tokenizer and processor "
+                "files"
+            )
         return path.parent
     if not is_hub_id(str(source)):
         raise ModelLoadError(not_found(str(source)))
@@ -71,8 +77,22 @@ def require(folder: Path, names: tuple[str, ...], what: str) -> None:
         raise ModelLoadError(f"{folder}: not a SmolVLM folder: {what} is missing ({' or '.join(names)})")
 
 
+SINGLE, INDEX = "model.safetensors", "model.safetensors.index.json"
+
+
 def weight_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*.safetensors") if p.is_file())
+    """The weights ``from_pretrained`` loads from ``folder``: the shards its index names, else
+    model.safetensors (an EMA copy or another step's file beside them is neither loaded nor hashed)."""
+    import json
+
+    index = folder / INDEX
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ModelLoadError(f"{index}: not a weights index ({type(error).__name__}: {error})") from error
+        return [folder / name for name in shards if (folder / name).is_file()]
+    return [folder / SINGLE] if (folder / SINGLE).is_file() else []
 
 
 def files_sha256(files: list[Path]) -> str:

@@ -390,10 +390,23 @@ def test_missing_files_are_named(tmp_path, folder):
         smolvlm.load(str(empty), torch.device("cpu"), torch.float32)
     for name in ("preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"):
         shutil.copy(folder / name, empty / name)
-    with pytest.raises(ModelLoadError, match=r"weights are missing \(\*\.safetensors\)"):
+    with pytest.raises(ModelLoadError, match=r"weights are missing \(model.safetensors"):
         smolvlm.load(str(empty), torch.device("cpu"), torch.float32)
     with pytest.raises(ModelLoadError, match="no such file or folder"):
         smolvlm.load(str(tmp_path / "nothing" / "here"), torch.device("cpu"), torch.float32)
+
+
+def test_a_weights_file_given_is_the_one_scored_or_refused(tmp_path, folder, adapter):
+    """`--model folder/ema.safetensors` scored folder/model.safetensors without a word, and the manifest hashed
+    both files as the model's weights."""
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    shutil.copy(copy / "model.safetensors", copy / "ema.safetensors")
+    with pytest.raises(ModelLoadError, match=r"ema.safetensors: a SmolVLM folder is scored with its own weights"):
+        smolvlm.load(str(copy / "ema.safetensors"), torch.device("cpu"), torch.float32)
+    given = smolvlm.load(str(copy / "model.safetensors"), torch.device("cpu"), torch.float32).describe()
+    assert given["sha256"] == adapter.describe()["sha256"]  # the file loaded, alone: not the EMA copy beside it
+    assert given["weights"] == [str(copy / "model.safetensors")]
 
 
 @pytest.mark.parametrize("name", ["processor_config.json", "preprocessor_config.json"])

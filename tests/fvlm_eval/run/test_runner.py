@@ -690,3 +690,35 @@ def test_subtitles_asked_for_where_no_video_has_a_subtitle_file_are_said(model_d
     )  # fmt: skip
     outcome = run(one, fvlm(model_dir), progress=False)
     assert any("videomme: --subtitles, but no video has a subtitle file" in m for m in outcome.messages)
+
+
+def test_a_model_folder_edited_between_runs_does_not_resume_the_folder_it_made(model_dir, tmp_path):
+    """Only the weights file identified the model: after an edit of config.json (visual_scale, rope_theta) or of
+    the chat template, a rerun kept the old records and added the new model's. Both are part of its identity."""
+    import shutil
+
+    data = tmp_path / "data"
+    write_scienceqa(data)
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    one = RunSettings(
+        benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0,
+        limit=2,
+    )  # fmt: skip
+    assert run(one, fvlm(folder), progress=False).exit_code == ExitCode.OK
+    written = json.loads((tmp_path / "out/scienceqa/coarse_only/settings.json").read_text())
+    del written["model_build_sha256"]  # a folder made before the key was recorded still resumes
+    (tmp_path / "out/scienceqa/coarse_only/settings.json").write_text(json.dumps(written))
+    assert run(one, fvlm(folder), progress=False).exit_code == ExitCode.OK
+    config = json.loads((folder / "config.json").read_text())
+    config["visual_scale"] = 5.0
+    (folder / "config.json").write_text(json.dumps(config))
+    fresh = dataclasses.replace(one, output_dir=tmp_path / "fresh")
+    assert run(fresh, fvlm(folder), progress=False).exit_code == ExitCode.OK
+    template = (folder / "chat_template.jinja") if (folder / "chat_template.jinja").is_file() else None
+    with pytest.raises(RunRefused, match="model_build_sha256 differ"):
+        run(dataclasses.replace(fresh, limit=None), fvlm(model_dir), progress=False)  # the original config
+    if template is not None:
+        template.write_text(template.read_text().replace("<|im_start|>", "<|im_start|> "))
+        with pytest.raises(RunRefused, match="model_build_sha256 differ"):
+            run(fresh, fvlm(folder), progress=False)

@@ -120,7 +120,8 @@ def export_checkpoint(
 ) -> Path:
     """A training checkpoint (``.pt``: a state dict, or a dict with ``model_state_dict``; read with
     ``weights_only=True``) as a model folder. ``config``: the model's ``config.json`` (default: one
-    beside the checkpoint, else the fVLM-135M configuration). A folder that already holds a model is
+    beside the checkpoint, else the fVLM-135M configuration); the tokenizer and chat template beside it go with it,
+    as ``--model CHECKPOINT`` reads them (else the bundled ones). A folder that already holds a model is
     refused (``ExportRefused``) unless ``force``; errors name the files given, never a staging copy."""
     import shutil
 
@@ -164,7 +165,8 @@ def export_checkpoint(
             raise CheckpointError(
                 told.replace(str(staged), str(checkpoint)).replace(staging, str(checkpoint.parent))
             ) from error
-    return save_model_folder(model, folder, load_tokenizer(None))
+    # the tokenizer and chat template `--model CHECKPOINT` reads: those beside it, else the bundled ones
+    return save_model_folder(model, folder, load_tokenizer(checkpoint.parent))
 
 
 TINY_LLM = dict(

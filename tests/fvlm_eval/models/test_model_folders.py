@@ -182,3 +182,25 @@ def test_a_tiny_model_killed_while_written_is_written_again_whole(tmp_path, monk
     write_tiny_model("smolvlm", folder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["smolvlm"]
     assert load_model(str(folder), device="cpu").family == "smolvlm"
+
+
+def test_an_exported_folder_carries_the_chat_template_its_checkpoint_is_scored_with(checkpoint, tmp_path):
+    """Export wrote the bundled tokenizer and template, while `--model step_10.pt` reads the ones beside it: the
+    round trip changed every prompt (0 of 6 records equal)."""
+    import shutil
+
+    from fvlm_eval.models import load_model
+
+    beside = tmp_path / "ckpt"
+    shutil.copytree(checkpoint.parent, beside)
+    template = "{% for m in messages %}<|im_start|>{{ m['role'] }} said\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    template += "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    from fvlm_model.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(None)
+    tokenizer.chat_template = template
+    tokenizer.save_pretrained(beside)
+    folder = export_checkpoint(beside / checkpoint.name, tmp_path / "exported")
+    direct = load_model(str(beside / checkpoint.name), device="cpu")
+    exported = load_model(str(folder), device="cpu")
+    assert " said\n" in exported.render("Which?") and exported.render("Which?") == direct.render("Which?")

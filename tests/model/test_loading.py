@@ -225,7 +225,7 @@ def test_a_pickle_that_runs_code_is_refused_and_never_run(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"model_state_dict": Payload()}, path)
-    with pytest.raises(CheckpointError, match="refused: it holds objects other than tensors"):
+    with pytest.raises(CheckpointError, match="refused: it holds posix.system besides tensors"):
         load_fvlm(path, device="cpu")
     assert not (tmp_path / "PWNED").exists()
 
@@ -322,3 +322,22 @@ def test_a_partial_llm_block_keeps_the_135m_constants_it_lacks(tmp_path):
     assert spec.llm["rope_theta"] == 100000.0 and spec.llm["rms_norm_eps"] == 1e-5 and spec.llm["hidden_size"] == 64
     (note,) = spec.notes
     assert "'llm' block lacks rope_theta, rms_norm_eps: the fVLM-135M values are used" in note
+
+
+def test_trainers_checkpoint_layouts_are_read_and_a_refusal_says_what_and_how(tmp_path):
+    """nanoGPT's {"model": sd, ...} and Lightning's {"state_dict": sd, ...} were "holds no state dict" (false); a
+    checkpoint holding argparse.Namespace was refused without naming it or the way out."""
+    import argparse
+
+    from fvlm_model.state_dicts import read_state_dict
+
+    weights = tiny_model().state_dict()
+    for key in ("model", "state_dict", "model_state_dict"):
+        torch.save({key: weights, "optimizer": {}, "iter_num": 9000}, tmp_path / f"{key}.pt")
+        assert read_state_dict(tmp_path / f"{key}.pt").keys() == weights.keys()
+    torch.save({"weights": weights, "step": 3}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match=r"holds no state dict \(a dict of weights, step; expected names"):
+        read_state_dict(tmp_path / "other.pt")
+    torch.save({"model_state_dict": weights, "args": argparse.Namespace(lr=1e-3)}, tmp_path / "args.pt")
+    with pytest.raises(CheckpointError, match=r"it holds argparse.Namespace besides tensors .*torch.save\(checkpoint"):
+        read_state_dict(tmp_path / "args.pt")

@@ -295,7 +295,14 @@ def load_fvlm(
     _materialize_buffers(model)
     device = torch.device(device) if device is not None else default_device()
     model = model.to(device=device, dtype=dtype or default_dtype(device)).eval()
-    return model, load_tokenizer(folder)
+    tokenizer = load_tokenizer(folder)
+    largest, rows = max(tokenizer.get_vocab().values(), default=0), model.llm.get_input_embeddings().num_embeddings
+    if largest >= rows:  # every question holding such an id failed, as a bare IndexError
+        raise CheckpointError(
+            f"{folder}: its tokenizer has ids up to {largest}, the LLM's vocabulary {rows} (config.json's "
+            "llm.vocab_size): not this model's tokenizer; copy the model's own in, or remove it for the bundled one"
+        )
+    return model, tokenizer
 
 
 def save_model_folder(

@@ -341,3 +341,19 @@ def test_trainers_checkpoint_layouts_are_read_and_a_refusal_says_what_and_how(tm
     torch.save({"model_state_dict": weights, "args": argparse.Namespace(lr=1e-3)}, tmp_path / "args.pt")
     with pytest.raises(CheckpointError, match=r"it holds argparse.Namespace besides tensors .*torch.save\(checkpoint"):
         read_state_dict(tmp_path / "args.pt")
+
+
+def test_a_tokenizer_with_ids_beyond_the_llms_vocabulary_is_refused_at_load(tmp_path):
+    """Another model's tokenizer loaded, and every question failed as a bare "IndexError: index out of range"."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from fvlm_model.loading import load_tokenizer
+
+    save_model_folder(tiny_model(), tmp_path, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
+    vocab = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "A": 10, "[UNK]": 60000}
+    words = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=words, eos_token="<|im_end|>", unk_token="[UNK]").save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match=r"its tokenizer has ids up to 60000, the LLM's vocabulary 49152"):
+        load_fvlm(tmp_path, device="cpu")

@@ -153,6 +153,13 @@ def load_weights(model: FoveatedVLM, state_dict: dict[str, torch.Tensor], source
     ``assign``: the module's parameters become the given tensors (for a skeleton built on the
     meta device, which holds no memory until then).
     """
+    renamed: dict[str, list[str]] = {}
+    for key in state_dict:
+        renamed.setdefault(dino_names.to_release_name(key), []).append(key)
+    twice = sorted(names[-1] for names in renamed.values() if len(names) > 1)  # one of each pair would be dropped
+    if twice:
+        raise CheckpointError(f"{source} holds both DINOv2 spellings of {len(twice)} tensor(s) ({_listing(twice)}):"
+                              " which one the model is cannot be told; keep one spelling")  # fmt: skip
     state_dict = {dino_names.to_release_name(k): v for k, v in state_dict.items()}
     state_dict = tie_embeddings(state_dict, bool(model.llm.config.tie_word_embeddings))
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}

@@ -357,3 +357,18 @@ def test_a_tokenizer_with_ids_beyond_the_llms_vocabulary_is_refused_at_load(tmp_
     PreTrainedTokenizerFast(tokenizer_object=words, eos_token="<|im_end|>", unk_token="[UNK]").save_pretrained(tmp_path)
     with pytest.raises(CheckpointError, match=r"its tokenizer has ids up to 60000, the LLM's vocabulary 49152"):
         load_fvlm(tmp_path, device="cpu")
+
+
+def test_a_checkpoint_with_both_dinov2_spellings_of_a_tensor_is_refused(tmp_path):
+    """Renamed to the release spelling, the two names of one tensor merged and the later won: 88 tensors in, 72
+    loaded, no error (a state dict updated with model.state_dict() after the transformers 5.18 upgrade)."""
+    weights = tiny_model().state_dict()
+    both = dict(weights)
+    for key, value in weights.items():
+        if rename_key(key, OLD_TO_NEW) != key:
+            both[rename_key(key, OLD_TO_NEW)] = torch.zeros_like(value)
+    assert len(both) > len(weights)
+    torch.save(both, tmp_path / "both.pt")
+    (tmp_path / "config.json").write_text(json.dumps({"llm": TINY_LLM, "dino": TINY_DINO, "query_dim": TINY_QUERY_DIM}))
+    with pytest.raises(CheckpointError, match=r"holds both DINOv2 spellings of \d+ tensor"):
+        load_fvlm(tmp_path / "both.pt", device="cpu")

@@ -57,9 +57,18 @@ def check_finite(adapter) -> None:
     bad = nonfinite_tensors(module)
     if bad:
         source = adapter.describe().get("source") or type(module).__name__
+        import torch
+
+        half = any(p.dtype == torch.float16 for p in module.parameters())  # a finite weight beyond its range
+        why = (
+            "the weights diverged, or float16 cannot hold them (beyond ±65504 a weight becomes infinite: try "
+            "--dtype bfloat16 or float32)"
+            if half
+            else "the weights diverged"
+        )
         raise ModelLoadError(
             f"{source}: {counted(len(bad), 'weight tensor')} {agreeing(len(bad), 'holds', 'hold')} NaN or infinity "
-            f"({listing(bad)}): the weights diverged; nothing was evaluated"
+            f"({listing(bad)}): {why}; nothing was evaluated"
         )
 
 

@@ -323,9 +323,14 @@ def test_diverged_weights_are_refused_before_scoring(data, tmp_path, tokenizer, 
     adapter = load_model(str(model_dir), device="cpu")
     with torch.no_grad():
         adapter.model.q_init.fill_(float("inf"))
-    with pytest.raises(ModelLoadError, match=r"q_init\): the weights diverged"):
+    with pytest.raises(ModelLoadError, match=r"q_init\): the weights diverged; nothing"):
         evaluate(adapter, "scienceqa", **common)
     assert not (tmp_path / "out").exists()
+    healthy = tiny_model()  # finite, but one weight beyond float16's range: not "diverged" alone
+    with torch.no_grad():
+        healthy.llm_to_query.weight[0, 0] = 1e5
+    with pytest.raises(ModelLoadError, match=r"or float16 cannot hold them .*try --dtype bfloat16 or float32"):
+        evaluate(healthy.half(), "scienceqa", tokenizer=tokenizer, **common)
 
 
 def test_export_names_non_finite_tensors_and_takes_ddp_checkpoints(capsys, tmp_path):

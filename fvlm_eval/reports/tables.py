@@ -176,6 +176,8 @@ def print_run_tables(summaries: dict[tuple[str, str], Summary], console: Console
                         if result.generation_failed >= answered
                         else f"{result.generation_failed} generations failed"
                     )
+                elif result.near_ties and 2 * result.near_ties >= max(answered, 1):  # a dead or untrained model
+                    note = f"{result.near_ties} of {answered} are ties (its scores hardly tell the options apart)"
                 elif protocol.endswith(GENERATED) and result.unparseable:
                     note = (
                         f"all {answered} unparseable"

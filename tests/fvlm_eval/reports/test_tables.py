@@ -59,3 +59,27 @@ def test_one_family_over_every_cell_the_run_shows():
     said = " ".join(text.split())
     assert "scienceqa (reference): not significantly above chance once Holm-adjusted over the 20 cells" in said
     assert "mode0, mode1" in said
+
+
+def test_a_model_whose_predictions_are_ties_is_said_so():
+    """An all-zero checkpoint scores every option alike: each prediction a tie broken to A, shown as a plain 50.0
+    with nothing printed of the ties (summary.json alone counted them)."""
+    flat = ChoiceResult(
+        "p" * 64,
+        (
+            OptionLogprobs((1, 2, 198), (-1.0, -1.0, -0.1), 2, (1, 2), "A", 1),
+            OptionLogprobs((4, 5, 198), (-1.0, -1.0, -0.1), 2, (1, 2), "B", 1),
+        ),
+    )
+    records = []
+    for i in range(6):
+        question = Question(
+            f"scienceqa/{i}", "scienceqa", Media("image", f"img{i}"), "Which?", (Option("A", "yes"), Option("B", "no")),
+            "AB"[i % 2], f"img{i}", fields=(("subject", "natural science"),),
+        )  # fmt: skip
+        records.append(make_record(question, "coarse_only", "Which?\nA. yes\nB. no", "q" * 64, flat))
+    summary = summarize_records(get_benchmark("scienceqa"), "coarse_only", records, 6, protocol="sum")
+    assert summary.accuracy["sum"].near_ties == 6
+    console = Console(file=io.StringIO(), width=200)
+    print_run_tables({("scienceqa", "coarse_only"): summary}, console)
+    assert "6 of 6 are ties (its scores hardly tell the options apart)" in " ".join(console.file.getvalue().split())

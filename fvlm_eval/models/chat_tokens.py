@@ -49,8 +49,13 @@ def _probed(tokenizer, render: Callable[[str, str | None], str], marker: str) ->
     try:
         rendered, opened = render(marker, marker), render(marker, None)
     except Exception as error:  # jinja's syntax and runtime errors, a template that raises on purpose
+        if not getattr(tokenizer, "chat_template", None):  # transformers' whole paragraph said only this
+            raise ModelLoadError(
+                f"{folder}: its tokenizer has no chat template (chat_template.jinja missing): copy the model's own "
+                "in, or remove the tokenizer files for the bundled SmolLM2-135M-Instruct one"
+            ) from error
         raise ModelLoadError(
-            f"{where}: cannot be used as the chat template ({type(error).__name__}: {error})"
+            f"{where}: cannot be used as the chat template ({type(error).__name__}: {str(error).splitlines()[0]})"
         ) from error
     if rendered.count(marker) < 2 or marker not in opened:
         raise ModelLoadError(

@@ -61,7 +61,7 @@ def resolve_folder(source) -> Path:
                 f"would not be: give it a folder of its own, as {SINGLE} beside the config, tokenizer and processor "
                 "files"
             )
-        return path.parent
+        return path.absolute().parent  # named in errors: a relative file's parent is "."
     if not is_hub_id(str(source)):
         raise ModelLoadError(not_found(str(source)))
     from huggingface_hub import snapshot_download

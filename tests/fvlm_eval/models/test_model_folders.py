@@ -204,3 +204,19 @@ def test_an_exported_folder_carries_the_chat_template_its_checkpoint_is_scored_w
     direct = load_model(str(beside / checkpoint.name), device="cpu")
     exported = load_model(str(folder), device="cpu")
     assert " said\n" in exported.render("Which?") and exported.render("Which?") == direct.render("Which?")
+
+
+def test_a_folder_without_its_chat_template_is_named_in_one_short_line(capsys, model_dir, tmp_path):
+    import shutil
+
+    from fvlm_eval.models import load_model
+    from fvlm_eval.models.base import ModelLoadError
+
+    folder = tmp_path / "notemplate"
+    shutil.copytree(model_dir, folder)
+    (folder / "chat_template.jinja").unlink()
+    with pytest.raises(ModelLoadError) as raised:
+        load_model(str(folder), device="cpu")
+    said = str(raised.value)
+    assert said.startswith(f"{folder}: its tokenizer has no chat template (chat_template.jinja missing)")
+    assert "huggingface.co" not in said and len(said) < len(str(folder)) + 200

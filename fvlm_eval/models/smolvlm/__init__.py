@@ -34,6 +34,11 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
 
     folder = resolve_folder(source)
     require(folder, ("config.json",), "the model config")
+    if {"llm", "dino"} & set(read_json_object(folder / "config.json")):  # as fVLM says of a SmolVLM config
+        raise ModelLoadError(
+            f"{folder}/config.json: fVLM's config (llm and dino keys), not a SmolVLM's: leave --family out, "
+            "fvlm-eval tells the family from it"
+        )
     require(folder, ("preprocessor_config.json",), "the image processor config")
     require(folder, ("tokenizer.json", "tokenizer_config.json"), "the tokenizer")
     weights = weight_files(folder)

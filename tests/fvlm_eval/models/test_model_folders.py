@@ -220,3 +220,11 @@ def test_a_folder_without_its_chat_template_is_named_in_one_short_line(capsys, m
     said = str(raised.value)
     assert said.startswith(f"{folder}: its tokenizer has no chat template (chat_template.jinja missing)")
     assert "huggingface.co" not in said and len(said) < len(str(folder)) + 200
+
+
+def test_an_fvlm_folder_given_as_smolvlm_is_told_so(model_dir, tmp_path):
+    from fvlm_eval.models import load_model
+    from fvlm_eval.models.base import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match=r"config.json: fVLM's config \(llm and dino keys\), not a SmolVLM's"):
+        load_model(str(model_dir), family="smolvlm", device="cpu")

@@ -306,7 +306,7 @@ def load_fvlm(
     largest, rows = max(tokenizer.get_vocab().values(), default=0), model.llm.get_input_embeddings().num_embeddings
     if largest >= rows:  # every question holding such an id failed, as a bare IndexError
         raise CheckpointError(
-            f"{folder}: its tokenizer has ids up to {largest}, the LLM's vocabulary {rows} (config.json's "
+            f"{folder or weights}: its tokenizer has ids up to {largest}, the LLM's vocabulary {rows} (config.json's "
             "llm.vocab_size): not this model's tokenizer; copy the model's own in, or remove it for the bundled one"
         )
     return model, tokenizer

@@ -9,18 +9,15 @@ from statistics import NormalDist
 
 def t_quantile(probability: float, df: float) -> float:
     """The ``probability`` quantile (above 0.5) of Student's t with ``df`` degrees of freedom, by bisection
-    on its distribution function (``regularized_beta``); the normal one for many degrees of freedom."""
+    on its upper tail (``t_upper_p``); the normal one for many degrees of freedom."""
     if df > 1e6:
         return NormalDist().inv_cdf(probability)
     low, high = 0.0, 1.0
-    while 1.0 - 0.5 * regularized_beta(df / (df + high * high), df / 2, 0.5) < probability:
+    while t_upper_p(high, df) > 1.0 - probability:
         high *= 2.0
     for _ in range(100):
         middle = (low + high) / 2
-        if 1.0 - 0.5 * regularized_beta(df / (df + middle * middle), df / 2, 0.5) < probability:
-            low = middle
-        else:
-            high = middle
+        low, high = (middle, high) if t_upper_p(middle, df) > 1.0 - probability else (low, middle)
     return (low + high) / 2
 
 

@@ -5,8 +5,8 @@ clustered by ``group`` (the video) because questions on one video are not indepe
 
 Intervals: a Wilson score interval on the effective sample size ``n / deff``, where the design
 effect ``deff`` is the clustered variance over the binomial one (floored at 1; ``n`` when all the
-questions are on one video, whose clustering cannot be estimated), with Student's t on videos - 1
-degrees of freedom in place of 1.96 where questions share videos. Its width is never zero while
+questions are on one video, whose clustering cannot be estimated), with Student's t in place of 1.96
+where questions share videos (``cluster_df``: the effective number of videos less one). Its width is never zero while
 ``n >= 1``: 1 right of 1 is [20.7, 100].
 
 Paired comparisons (``paired_cluster_test``): the verdict comes from an exact sign-flip

@@ -34,7 +34,8 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
 
     folder = resolve_folder(source)
     require(folder, ("config.json",), "the model config")
-    if {"llm", "dino"} & set(read_json_object(folder / "config.json")):  # as fVLM says of a SmolVLM config
+    config_json = read_json_object(folder / "config.json")
+    if {"llm", "dino"} & set(config_json):  # as fVLM says of a SmolVLM config
         raise ModelLoadError(
             f"{folder}/config.json: fVLM's config (llm and dino keys), not a SmolVLM's: leave --family out, "
             "fvlm-eval tells the family from it"
@@ -101,9 +102,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
             "source": str(source),
             "weights": [str(p) for p in weights],
             "sha256": files_sha256(weights),
-            "build_sha256": build_sha256(
-                read_json_object(folder / "config.json"), tokenizer, image_processor.to_json_string()
-            ),
+            "build_sha256": build_sha256(config_json, tokenizer, image_processor.to_json_string()),
             "parameters": sum(p.numel() for p in model.parameters()),
             "image_seq_len": settings.image_seq_len,
             "video": {

@@ -15,7 +15,15 @@ NEUTRAL_PROMPT = "Answer:"  # what PMI conditions an option's text on when there
 SamplingPolicy = Literal["segment_midpoints", "uniform", "fps", "fps_spread"]
 # The settings.json keys that name the model of a run: one output folder holds one model's runs (``run`` refuses
 # another's, ``report`` says when an older folder mixes them)
-MODEL_IDENTITY = ("family", "model_sha256", "dtype")
+MODEL_IDENTITY = ("family", "model_sha256", "model_build_sha256", "dtype")
+# ... of which settings.json holds some only since they were added: a folder made before is compared without them
+IDENTITY_ADDED_SINCE = ("model_build_sha256",)
+
+
+def identity_keys(*settings: dict) -> tuple[str, ...]:
+    """The ``MODEL_IDENTITY`` keys every one of ``settings`` can be compared on (one added since is left out
+    when a settings object made before it lacks it)."""
+    return tuple(k for k in MODEL_IDENTITY if k not in IDENTITY_ADDED_SINCE or all(k in s for s in settings))
 
 
 @dataclass(frozen=True)

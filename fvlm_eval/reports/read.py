@@ -21,7 +21,7 @@ from fvlm_eval.reports.where import STOPPED_EARLY, not_a_run_hint
 from fvlm_eval.summarize import mixed_answer_limits, summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import BENCHMARKS, get_benchmark
-from fvlm_eval.types import MODEL_IDENTITY
+from fvlm_eval.types import identity_keys
 
 
 def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], Summary]:
@@ -91,15 +91,22 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
 def _models_mixed(run: Path, folders: list[RunFolder]) -> list[str]:
     """A warning when the ``<benchmark>/<mode>`` folders of one run were made by different models (another
     checkpoint, family or dtype: folders written before ``run`` refused that), else none."""
+    read = [loaded for loaded in folders if isinstance(loaded.settings, dict)]  # else: warned where it is read
+    keys = identity_keys(*(loaded.settings for loaded in read))
     made: dict[tuple, list[str]] = {}
-    for loaded in folders:
-        if loaded.settings is not None:  # missing or unreadable: warned about where the folder is read
-            key = tuple(str(loaded.settings.get(k)) for k in MODEL_IDENTITY)
-            made.setdefault(key, []).append(f"{loaded.folder.parent.name}/{loaded.folder.name}")
+    for loaded in read:
+        key = tuple(str(loaded.settings.get(k)) for k in keys)
+        made.setdefault(key, []).append(f"{loaded.folder.parent.name}/{loaded.folder.name}")
     if len(made) < 2:
         return []
-    groups = "; ".join(f"{', '.join(where)} ({key[0]}, sha256 {key[1][:12]}, {key[2]})" for key, where in made.items())
+    groups = "; ".join(f"{', '.join(where)} ({_identity_words(dict(zip(keys, key)))})" for key, where in made.items())
     return [f"{run}: its runs were made by {len(made)} different models ({groups}): they are shown as one run"]
+
+
+def _identity_words(identity: dict[str, str]) -> str:
+    """``fvlm, sha256 0123456789ab, build 0123456789ab, float32``: a model's identity, its hashes shortened."""
+    words = {"model_sha256": "sha256 ", "model_build_sha256": "build "}
+    return ", ".join(f"{words.get(k, '')}{v[:12] if k in words else v}" for k, v in identity.items())
 
 
 def _disagreement(path: Path, stated: dict, computed: Summary) -> list[str]:

@@ -19,10 +19,10 @@ from fvlm_eval.run.lock import RunRefused, created, models_decided
 from fvlm_eval.summarize import summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import Benchmark
-from fvlm_eval.types import MODEL_IDENTITY
+from fvlm_eval.types import IDENTITY_ADDED_SINCE, identity_keys
 
 SAMPLES = "samples.jsonl"
-ADDED_SINCE = ("model_build_sha256",)  # settings recorded since: a folder made before is compared without them
+ADDED_SINCE = IDENTITY_ADDED_SINCE  # settings recorded since: a folder made before is compared without them
 
 
 def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cloze_framing: str) -> dict:
@@ -96,7 +96,9 @@ def _one_model(folder: Path, current: dict) -> None:
             settings = read_json(other)
         except RecordError:
             continue  # unreadable: said where it is read
-        differ = [k for k in MODEL_IDENTITY if isinstance(settings, dict) and settings.get(k) != current.get(k)]
+        if not isinstance(settings, dict):
+            continue  # no settings object: said where it is read
+        differ = [k for k in identity_keys(settings, current) if settings.get(k) != current.get(k)]
         if differ:
             shown = "; ".join(f"{k} {str(settings.get(k))[:12]!r} vs {str(current.get(k))[:12]!r}" for k in differ)
             raise RunRefused(

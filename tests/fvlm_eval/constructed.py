@@ -97,6 +97,7 @@ def write_run(
     generated: bool = False,
     first_id: int = 0,
     cloze_framing: str | None = None,
+    identity: dict | None = None,
 ) -> Path:
     target = folder / "videomme" / mode
     groups = groups or [f"v{i // 3}" for i in range(len(correct))]
@@ -118,6 +119,7 @@ def write_run(
             "frame_transform": "t",
             "dtype": "bfloat16",
             **({"cloze_framing": cloze_framing} if cloze_framing else {}),
+            **(identity or {}),
         },
     )
     summary = summarize_records(get_benchmark("videomme"), mode, records, len(records)).to_json()

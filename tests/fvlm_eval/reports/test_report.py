@@ -784,6 +784,22 @@ def test_a_run_folder_that_mixes_models_is_said(tmp_path):
     )
 
 
+def test_a_run_folder_whose_model_folder_was_edited_between_modes_is_said(tmp_path):
+    """The same weights with another config or tokenizer (settings.json's model_build_sha256) are another model; a
+    folder written before the key was recorded is compared without it."""
+    run = write_run(tmp_path / "run", [True] * 3, mode="coarse_only", identity={"model_build_sha256": "a" * 64})
+    write_run(tmp_path / "run", [False] * 3, mode="coarse_fine", identity={"model_build_sha256": "b" * 64})
+    (warning,) = build([run], []).to_json()["warnings"]
+    assert warning == (
+        f"{run}: its runs were made by 2 different models (videomme/coarse_fine (fvlm, sha256 None, "
+        "build bbbbbbbbbbbb, bfloat16); videomme/coarse_only (fvlm, sha256 None, build aaaaaaaaaaaa, bfloat16)): "
+        "they are shown as one run"
+    )
+    older = write_run(tmp_path / "older", [True] * 3, mode="coarse_only", identity={"model_build_sha256": "a" * 64})
+    write_run(tmp_path / "older", [False] * 3, mode="coarse_fine")
+    assert build([older], []).to_json()["warnings"] == []
+
+
 def test_a_mean_of_categories_beside_a_published_figure_says_which_average_it_is():
     """MLVU's official number is the mean of its 7 tasks; the published SmolVLM2 figure is VLMEvalKit's, whose M-Avg
     pools: "ours 14.3 vs published 40.6" read as one kind of number (pooled: 25.0)."""

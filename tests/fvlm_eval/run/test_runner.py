@@ -22,6 +22,7 @@ from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import write_fixtures
 from fvlm_eval.tasks.fixtures.media import write_json
+from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
 from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
 from tests.processes import catches, live_processes
 
@@ -722,3 +723,30 @@ def test_a_model_folder_edited_between_runs_does_not_resume_the_folder_it_made(m
         template.write_text(template.read_text().replace("<|im_start|>", "<|im_start|> "))
         with pytest.raises(RunRefused, match="model_build_sha256 differ"):
             run(fresh, fvlm(folder), progress=False)
+
+
+def test_an_edited_model_folder_does_not_add_a_benchmark_to_the_folder_the_original_made(model_dir, tmp_path):
+    """The output folder's one-model rule compared weights, family and dtype only: after an edit of config.json
+    another benchmark's run joined the original model's, and a report showed both as one model's."""
+    import shutil
+
+    data = tmp_path / "data"
+    write_scienceqa(data)
+    write_mvbench(data)
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    one = RunSettings(
+        benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out", workers=0,
+        limit=1,
+    )  # fmt: skip
+    assert run(one, fvlm(folder), progress=False).exit_code == ExitCode.OK
+    config = json.loads((folder / "config.json").read_text())
+    config["visual_scale"] = 5.0
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RunRefused, match=r"holds another model's runs \(scienceqa/coarse_only: model_build_sha256 '"):
+        run(dataclasses.replace(one, benchmarks=("mvbench",)), fvlm(folder), progress=False)
+    written = tmp_path / "out/scienceqa/coarse_only/settings.json"
+    older = json.loads(written.read_text())
+    del older["model_build_sha256"]  # a folder made before the key was recorded: compared without it
+    written.write_text(json.dumps(older))
+    assert run(dataclasses.replace(one, benchmarks=("mvbench",)), fvlm(folder), progress=False).exit_code == 0

@@ -295,6 +295,13 @@ def evaluate(
     )
     if protocol is not None:
         run_settings["protocol"] = protocol
+    saved_at = adapter.describe().get("checkpoint_step")  # a training checkpoint's own step
+    if step is not None and saved_at is not None and step != saved_at and progress:
+        console.print(
+            f"note: step {step} is recorded, as given; the checkpoint says it was saved at step {saved_at}",
+            style="yellow", markup=False, highlight=False,
+        )  # fmt: skip
+    step = saved_at if step is None else step
     if step is not None:
         run_settings["step"] = step
     temporary = tempfile.TemporaryDirectory(prefix="fvlm-eval-run-") if output_dir is None else None

@@ -86,3 +86,27 @@ def without_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, t
             break
         state_dict = {key[len(prefix) :]: value for key, value in state_dict.items()}
     return state_dict
+
+
+STEP_KEYS = ("step", "global_step")  # where training checkpoints keep the step they were saved at
+
+
+def training_step(path: Path) -> int | None:
+    """The training step a ``.pt`` checkpoint was saved at (its ``step`` or ``global_step``, a whole number), else
+    None (a safetensors file, weights alone, an older pickle format). Memory-mapped: no tensor is read."""
+    if path.suffix == ".safetensors" or not path.is_file():
+        return None
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # read_state_dict has said what is wrong with the file; an old format cannot be mapped
+        return None
+    if not isinstance(loaded, dict):
+        return None
+    step = next((loaded[k] for k in STEP_KEYS if k in loaded), None)
+    if isinstance(step, torch.Tensor) and step.numel() == 1 and not step.is_floating_point():
+        step = int(step.item())
+    return step if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < 2**63 else None

@@ -108,7 +108,8 @@ def track(
 ) -> None:
     """Accuracy against training step per benchmark, mode and protocol (intervals, chance, the best
     checkpoint and what it is worth, consecutive checkpoints compared as regress does): track.md,
-    track.csv, track.png. The step is the manifest's (run --step N) or the folder name's (step_9000)."""
+    track.csv, track.png. The step is the manifest's (run --step N, or the .pt checkpoint's own) or the folder
+    name's (step_9000)."""
     from fvlm_eval.reports.track import TrackError, console_lines
     from fvlm_eval.reports.track import track as write_track
     from fvlm_eval.stats import significance_level

@@ -119,7 +119,8 @@ def run(
         min=0,
         max=2**63 - 1,  # an int64, as track and every plotting library read it
         metavar="N",
-        help="the checkpoint's training step, written into the manifest (for `fvlm-eval track`)",
+        help="the checkpoint's training step, written into the manifest (for `fvlm-eval track`); default: a .pt "
+        "checkpoint's own step key",
     ),
     keep_going: bool = typer.Option(False, help="do not stop when the first questions all fail alike"),
 ) -> None:

@@ -258,6 +258,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
     """An fVLM checkpoint (hub id, folder or file) behind the model boundary."""
     from fvlm_model import parameter_count
     from fvlm_model.loading import file_sha256, load_fvlm, read_spec, resolve_source
+    from fvlm_model.state_dicts import training_step
 
     weights, folder = resolve_source(source)  # a hub id is downloaded once, here
     model, tokenizer = load_fvlm(weights, device=device, dtype=dtype)
@@ -275,6 +276,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
             "build_sha256": build_sha256(spec.to_json(), tokenizer),
             "parameters": parameter_count(model),
             "notes": notes,
+            **({"checkpoint_step": step} if (step := training_step(weights)) is not None else {}),
         },
     )
 

@@ -404,3 +404,30 @@ def test_asking_an_evaluation_for_what_it_did_not_measure_names_what_it_has(data
             asked()
         assert said in str(raised.value) and isinstance(raised.value, KeyError), str(raised.value)
     assert ("scienceqa", "coarse_fine") in evaluation and ("mvbench", "coarse_fine") not in evaluation  # `in` was False
+
+
+def test_a_training_checkpoints_own_step_is_the_manifests_unless_one_is_given(data, tmp_path, capsys):
+    """`--model ckpt.pt` of a trainer that saved its step: track read the step from the manifest (never written
+    without --step) or the folder's name (the output folder's, not the checkpoint's)."""
+    model = tiny_model(4)
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"llm": TINY_LLM, "dino": TINY_DINO, "query_dim": TINY_QUERY_DIM}))
+    torch.save({"model_state_dict": model.state_dict(), "step": 300, "optimizer": {"lr": 1e-4}}, folder / "a.pt")
+    torch.save({"model": model.state_dict(), "global_step": torch.tensor(700)}, folder / "b.pt")
+    torch.save({"model_state_dict": model.state_dict(), "step": 2.5}, folder / "c.pt")  # no whole step: none
+    common = dict(limit=1, data_dir=data, workers=0, device="cpu", modes=["coarse_only"])
+
+    def step(checkpoint, **given):
+        output = tmp_path / f"out-{checkpoint}-{given}"
+        evaluate(folder / checkpoint, "scienceqa", output_dir=output, **common, **given)
+        return json.loads((output / "scienceqa/coarse_only/summary.json").read_text())["manifest"]["step"]
+
+    assert (step("a.pt"), step("b.pt"), step("c.pt")) == (300, 700, None)
+    assert "note" not in capsys.readouterr().out
+    assert step("a.pt", step=5) == 5  # given: recorded as given, and said
+    assert "note: step 5 is recorded, as given; the checkpoint says it was saved at step 300" in capsys.readouterr().out
+    code = main(["run", "scienceqa", "--model", str(folder / "a.pt"), "--data-dir", str(data), "--limit", "1",
+                 "--mode", "coarse_only", "--output-dir", str(tmp_path / "cli"), "--workers", "0"])  # fmt: skip
+    assert code == 0
+    assert json.loads((tmp_path / "cli/scienceqa/coarse_only/summary.json").read_text())["manifest"]["step"] == 300

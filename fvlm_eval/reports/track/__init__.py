@@ -1,8 +1,8 @@
 """``fvlm-eval track``: accuracy against training step, over the runs of many checkpoints.
 
 Each run folder (the ``--output-dir`` of ``fvlm-eval run``) is one checkpoint, read as ``report`` reads a
-run: the records are the truth (``checkpoints``); its training step
-is the manifest's ``step`` (``run --step N``, ``evaluate(step=N)``) or, failing that, read from
+run: the records are the truth (``checkpoints``); its training step is the manifest's ``step``
+(``run --step N``, ``evaluate(step=N)``, else a ``.pt`` checkpoint's own) or, failing that, read from
 the folder's name (``step_9000``, ``checkpoint-9000``, ``ckpt9000``, ``global_step9000``,
 ``iter_9000``, or just ``9000``). Per benchmark, mode and protocol: the accuracy at each step with its
 95% interval and the chance level (``track.png``, ``track.md``, ``track.csv``); the best

@@ -52,19 +52,17 @@ class Family:
         return any(cls.__name__ in self.memory_classes for cls in type(model).__mro__)
 
 
-SMOLVLM2_SIZES = {"256M": 256e6, "500M": 507e6, "2.2B": 2.25e9}  # parameters of the published SmolVLM2 models
+SMOLVLM2_SIZES = ("256M", "500M", "2.2B")  # the published SmolVLM2 models
 
 
 def smolvlm2_published_name(description: dict) -> str | None:
-    """Which published SmolVLM2 a run's model is (``SmolVLM2-256M``...): by its name, else by its
-    parameter count (within 10%)."""
+    """Which published SmolVLM2 a run's model is (``SmolVLM2-256M``...): by its name or source (a hub id, or
+    a folder named after it, as the hub cache names its snapshots), else None. Never by its parameter count
+    alone: a fine-tuned checkpoint, or the first SmolVLM (``SmolVLM-256M-Instruct``, an image model), has
+    the size of a published SmolVLM2 and is not that model."""
     text = f"{description.get('name', '')} {description.get('source', '')}"
     for size in SMOLVLM2_SIZES:
-        if re.search(rf"SmolVLM2?-{re.escape(size)}", text, re.IGNORECASE):
-            return f"SmolVLM2-{size}"
-    count = description.get("parameters")
-    for size, parameters in SMOLVLM2_SIZES.items():
-        if isinstance(count, (int, float)) and count and abs(count - parameters) / parameters < 0.1:
+        if re.search(rf"SmolVLM2[-_ ]?{re.escape(size)}", text, re.IGNORECASE):
             return f"SmolVLM2-{size}"
     return None
 

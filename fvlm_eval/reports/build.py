@@ -29,7 +29,7 @@ from fvlm_eval.protocols import (
     published_formulation,
 )
 from fvlm_eval.reports.baselines import Baseline
-from fvlm_eval.reports.cells import Cell, published_cell, run_cell
+from fvlm_eval.reports.cells import Cell, asked_words, published_cell, run_cell
 from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.read import read_summaries, run_names
 from fvlm_eval.reports.rows import Breakdown, Comparison, FullRow, Report, Row
@@ -93,6 +93,7 @@ def _comparisons(run_rows: list[Row], baselines: list[Baseline], alpha: float) -
                 else None
             )
             accuracy = ours.accuracy if ours is not None else None
+            limit = summary.manifest.get("limit") if isinstance(summary.manifest, dict) else None
             found.append(
                 Comparison(
                     row.label,
@@ -104,9 +105,34 @@ def _comparisons(run_rows: list[Row], baselines: list[Baseline], alpha: float) -
                     printable(theirs.protocol) if theirs else None,
                     accuracy - theirs.accuracy if theirs and accuracy is not None else None,
                     ours.pooled if ours is not None and ours.aggregation == "category_mean" else None,
+                    recorded=summary.coverage.recorded,
+                    expected=summary.coverage.expected,
+                    categories=f"{summary.coverage.categories_present}/{summary.coverage.categories_expected}",
+                    limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
+                    asked=asked_words(summary),
                 )
             )
     return found
+
+
+def _asked_differently(runs: list[Path], summaries: list[dict[tuple[str, str], Summary]]) -> list[str]:
+    """A warning per benchmark that the runs of the report asked otherwise (frames, sampling, subtitles: the
+    manifests' ``benchmark_settings``; ``regress`` refuses to compare such runs): side by side, and beside a
+    published figure, their numbers are not like for like."""
+    asked: dict[str, dict[str, list[str]]] = {}
+    for name, found in zip(run_names(runs), summaries):
+        for (benchmark, mode), summary in found.items():
+            settings = summary.manifest.get("benchmark_settings") if isinstance(summary.manifest, dict) else None
+            if isinstance(settings, dict):  # an older summary without them: unknown, not different
+                words = asked_words(summary) or "defaults"
+                asked.setdefault(benchmark, {}).setdefault(words, []).append(f"{name} {mode}")
+    return [
+        f"{benchmark}: the runs asked its questions differently ("
+        + "; ".join(f"{words}: {', '.join(where)}" for words, where in ways.items())
+        + "): their numbers are not like for like"
+        for benchmark, ways in asked.items()
+        if len(ways) > 1
+    ]
 
 
 def _breakdowns(benchmarks: list[str], run_rows: list[Row], baselines: list[Baseline]) -> dict[str, Breakdown]:
@@ -158,6 +184,7 @@ def build(
     runs = [Path(r) for r in runs]
     run_names(runs)  # the same folder twice is refused before anything is read
     summaries = [read_summaries(run, warnings) for run in runs]
+    warnings.extend(_asked_differently(runs, summaries))
     run_rows = _rows(runs, summaries, protocols)
     every = _rows(runs, summaries, protocols, every=True)  # the main table's rows are among these
     tested = _tested(every)

@@ -195,6 +195,18 @@ def _category_field(benchmark: str) -> str:
     return BENCHMARKS[benchmark]().category_field if benchmark in BENCHMARKS else ""
 
 
+def asked_words(summary: Summary) -> str:
+    """How a run asked a benchmark beyond its data, from its manifest's ``benchmark_settings``: ``sampling
+    uniform:64, subtitles`` (a setting off is left out; ``""`` when the summary does not record them)."""
+    settings = summary.manifest.get("benchmark_settings") if isinstance(summary.manifest, dict) else None
+    if not isinstance(settings, dict):
+        return ""
+    words = [
+        key if value is True else f"{key} {value}" for key, value in settings.items() if value not in (False, None)
+    ]
+    return printable(", ".join(w for w in words if not w.startswith("version ")))
+
+
 def measured_on(cell: Cell) -> str:
     """``on 1 of 6 recorded q`` for a protocol measured on part of the recorded questions, else ``""``."""
     if not cell.not_measured or cell.n is None:

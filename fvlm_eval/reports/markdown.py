@@ -132,8 +132,8 @@ def markdown(report: Report) -> str:
                 )
             else:
                 lines.append(
-                    f"- {md_text(c.published_model)} on {titles[c.benchmark]}: ours {ours} (generated answers, the "
-                    f"harness's frames and prompt) vs published {c.published:.1f} ({c.published_protocol}): "
+                    f"- {md_text(c.published_model)} on {titles[c.benchmark]}: ours {ours}{md_text(c.measured_words())}"
+                    f"{md_text(c.how_words())} vs published {c.published:.1f} ({c.published_protocol}): "
                     f"{c.difference_words()}"
                 )
     for benchmark, table in report.breakdowns.items():

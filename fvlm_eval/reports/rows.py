@@ -98,6 +98,35 @@ class Comparison:
     published_protocol: str | None
     difference: float | None
     pooled: float | None = None  # ours pooled over the questions, when ``ours`` is the mean of the categories
+    recorded: int | None = None  # the questions ours was measured on (recorded), of
+    expected: int | None = None  # ... the benchmark's in a complete copy
+    categories: str | None = None  # categories present / expected
+    limit: int | None = None  # the run's --limit
+    asked: str = ""  # how ours asked beyond the data (``cells.asked_words``: sampling, subtitles)
+
+    @property
+    def whole(self) -> bool:
+        """Ours was measured on the whole benchmark (every question of a complete copy), as a published figure."""
+        return self.recorded is not None and self.recorded >= (self.expected or 0) and self.limit is None
+
+    def measured_words(self) -> str:
+        """`` on all 2,017 questions``, or `` on 3 of 2,017 questions (--limit 3; 3/3 categories): part of the
+        benchmark, not like for like``; ``""`` when unknown."""
+        if self.recorded is None or self.expected is None:
+            return ""
+        if self.whole:
+            return f" on all {self.expected:,} questions"
+        why = [f"--limit {self.limit}"] if self.limit is not None else []
+        if self.categories and self.categories.partition("/")[0] != self.categories.partition("/")[2]:
+            why.append(f"{self.categories} categories")
+        reasons = f" ({'; '.join(why)})" if why else ""
+        return (
+            f" on {self.recorded:,} of {self.expected:,} questions{reasons}: part of the benchmark, not like for like"
+        )
+
+    def how_words(self) -> str:
+        """`` (generated answers; sampling uniform:64)``: how ours was asked."""
+        return f" (generated answers{f'; {self.asked}' if self.asked else ''})"
 
     def pooled_words(self) -> str:
         """For a mean of categories, `` (the mean of its categories; pooled 25.0)``: a published figure may be
@@ -119,6 +148,12 @@ class Comparison:
             "published": self.published,
             "published_protocol": self.published_protocol,
             "difference": self.difference,
+            "recorded": self.recorded,
+            "expected": self.expected,
+            "categories": self.categories,
+            "limit": self.limit,
+            "whole_benchmark": self.whole,
+            "asked": self.asked,
         }
 
 

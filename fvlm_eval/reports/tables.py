@@ -366,8 +366,9 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
     for c in report.comparisons:
         if c.published is not None and c.ours is not None:
             console.print(
-                f"{c.published_model} on {c.benchmark}: ours {c.ours:.1f}{c.pooled_words()} (generated answers) vs "
-                f"published {c.published:.1f} ({c.published_protocol}): {c.difference_words()}",
+                f"{c.published_model} on {c.benchmark}: ours {c.ours:.1f} [{c.ci95[0]:.1f}, {c.ci95[1]:.1f}]"
+                f"{c.pooled_words()}{c.measured_words()}{c.how_words()} vs published {c.published:.1f} "
+                f"({c.published_protocol}): {c.difference_words()}",
                 highlight=False,
                 markup=False,
             )

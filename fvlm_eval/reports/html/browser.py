@@ -235,7 +235,8 @@ def browser_data(
     if differing:
         warnings.append(
             f"{len(differing)} question id(s) were asked with other text, options or gold in different runs "
-            f"(another copy of the data), e.g. {differing[0][1]}: each is shown apart, never compared"
+            f"(another copy of the data, or a setting that changes the prompt, such as --subtitles), e.g. "
+            f"{differing[0][1]}: each is shown apart, never compared"
         )
     for entry, thumbs in zip(media, all_thumbnails(tasks, workers, say)):
         entry.update(thumbs)

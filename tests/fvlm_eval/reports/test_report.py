@@ -88,9 +88,15 @@ def test_both_families_side_by_side_with_the_smolvlm2_line(tmp_path):
     assert "SmolVLM2-256M on Video-MME: ours 40.0" in markdown(report)
 
 
-def test_smolvlm2_size_by_name_or_parameters():
+def test_smolvlm2_published_figures_go_to_the_model_its_name_says_only():
+    """By parameter count within 10% a fine-tuned checkpoint got its base model's published figures, and the first
+    SmolVLM (`SmolVLM-256M-Instruct`, an image model: the "2" was optional) SmolVLM2-256M's."""
     assert smolvlm2_size({"name": "SmolVLM2-500M-Video-Instruct"}) == "SmolVLM2-500M"
-    assert smolvlm2_size({"name": "my-finetune", "parameters": 2.2e9}) == "SmolVLM2-2.2B"
+    cached = "/home/u/.cache/huggingface/hub/models--HuggingFaceTB--SmolVLM2-2.2B-Instruct/snapshots/0a1b"
+    assert smolvlm2_size({"name": "0a1b", "source": cached}) == "SmolVLM2-2.2B"
+    assert smolvlm2_size({"name": "smolvlm2_256m"}) == "SmolVLM2-256M"
+    assert smolvlm2_size({"name": "my-finetune", "parameters": 2.2e9}) is None
+    assert smolvlm2_size({"name": "SmolVLM-256M-Instruct", "parameters": 256e6}) is None
     assert smolvlm2_size({"name": "tiny", "parameters": 1e6}) is None
 
 

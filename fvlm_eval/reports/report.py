@@ -28,7 +28,7 @@ from fvlm_eval.reports.html.browser import browser_data
 from fvlm_eval.reports.html.page import write_html
 from fvlm_eval.reports.markdown import csv_text, markdown
 from fvlm_eval.reports.printable import printable, printable_lines
-from fvlm_eval.reports.tables import print_report
+from fvlm_eval.reports.report_table import print_report
 from fvlm_eval.tasks import BENCHMARKS
 
 WRITTEN = ".fvlm-eval-report.json"  # the names of the files the last report wrote into its folder

@@ -10,7 +10,7 @@ from rich.console import Console
 from fvlm_eval.reports.baselines import read_baselines
 from fvlm_eval.reports.build import build
 from fvlm_eval.reports.markdown import markdown
-from fvlm_eval.reports.tables import print_report
+from fvlm_eval.reports.report_table import print_report
 from tests.fvlm_eval.constructed import write_run
 
 SMOLVLM2 = {"family": "smolvlm", "name": "SmolVLM2-256M-Video-Instruct"}

@@ -401,7 +401,7 @@ def test_the_report_in_the_terminal_cuts_no_name_and_reads_no_markup(tmp_path):
 
     from rich.console import Console
 
-    from fvlm_eval.reports.tables import print_report
+    from fvlm_eval.reports.report_table import print_report
 
     long = write_run(
         tmp_path / "SmolVLM2-256M-Video-Instruct-finetuned-step_120000",
@@ -617,7 +617,7 @@ def test_the_headline_and_the_cloze_framing_are_named_in_every_table(tmp_path):
     from rich.console import Console
 
     from fvlm_eval.reports.markdown import csv_text
-    from fvlm_eval.reports.tables import print_report
+    from fvlm_eval.reports.report_table import print_report
 
     run = write_run(tmp_path / "run", [True] * 5 + [False] * 4, cloze_framing="plain")
     _edit_summary(run, lambda s: s.update(headline_protocol="cloze_pmi"))
@@ -685,7 +685,8 @@ def test_text_from_data_is_shown_never_obeyed_nor_cut(tmp_path):
     from rich.console import Console
 
     from fvlm_eval.reports.read import read_summaries
-    from fvlm_eval.reports.tables import print_report, print_run_tables
+    from fvlm_eval.reports.report_table import print_report
+    from fvlm_eval.reports.tables import print_run_tables
 
     run = write_run(tmp_path / "run\x1b[2J", [True] * 6 + [False] * 3)
 

@@ -83,3 +83,19 @@ def test_a_model_whose_predictions_are_ties_is_said_so():
     console = Console(file=io.StringIO(), width=200)
     print_run_tables({("scienceqa", "coarse_only"): summary}, console)
     assert "6 of 6 are ties (its scores hardly tell the options apart)" in " ".join(console.file.getvalue().split())
+
+
+def test_a_mean_of_categories_says_so_and_of_how_many_and_the_loaders_notes_are_shown(model_dir, tmp_path, capsys):
+    """MLVU with a task file absent: the run's table showed the mean of 6 tasks as MLVU's accuracy, and neither
+    the rule nor the missing file was said (only summary.json's notes held it; `report` said it)."""
+    from fvlm_eval.cli import main
+    from fvlm_eval.tasks.fixtures.mlvu import write_mlvu
+
+    write_mlvu(tmp_path / "data")
+    (tmp_path / "data/mlvu/MLVU/json/2_needle.json").unlink()
+    code = main(["run", "mlvu", "--model", str(model_dir), "--data-dir", str(tmp_path / "data"), "--mode",
+                 "coarse_only", "--output-dir", str(tmp_path / "out"), "--workers", "0"])  # fmt: skip
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0
+    assert "mlvu: accuracy is the mean of 6 of 7 tasks' accuracies (its official score), not of all of them" in out
+    assert "mlvu: needle: 2_needle.json absent" in out

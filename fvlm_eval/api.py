@@ -188,14 +188,15 @@ def evaluate(
     every one) and return their summaries; see the module docstring for ``model``.
 
     ``protocol``: the headline (every protocol is recorded; default: the run's default).
-    ``limit``: the first N questions of each benchmark, round-robin over categories (a fixed
-    subset: the same N every call). ``frame_cache``: True (the default folder), False, or a
-    folder: a second checkpoint on the same data decodes nothing. ``step``: the training step,
-    written into the manifest (``fvlm-eval track`` reads it). ``keep_records``: also return every
-    record. Any other ``fvlm_eval.run.settings.RunSettings`` field (``batch_size``, ``workers``,
-    ``subtitles``, ``max_new_tokens``, ``keep_going``, ``cloze_framing``, ``shard``, ...) passes
-    through. ``distributed``: under torchrun, each rank one shard, rank 0 merging (what the CLI
-    does; off by default, so that a training job under torchrun keeps its own process group).
+    ``limit``: the first N questions of each benchmark, stratified by category (one of each, then
+    each in proportion to its size; a fixed subset: the same N every call). ``frame_cache``: True
+    (the default folder), False, or a folder: a second checkpoint on the same data decodes
+    nothing. ``step``: the training step, written into the manifest (``fvlm-eval track`` reads it;
+    default: a ``.pt`` checkpoint's own). ``keep_records``: also return every record. Any other
+    ``fvlm_eval.run.settings.RunSettings`` field (``batch_size``, ``workers``, ``subtitles``,
+    ``max_new_tokens``, ``keep_going``, ``cloze_framing``, ``shard``, ...) passes through.
+    ``distributed``: under torchrun, each rank one shard, rank 0 merging (what the CLI does; off by
+    default, so that a training job under torchrun keeps its own process group).
     ``on_interrupt``: Ctrl-C re-raises ``KeyboardInterrupt`` (records so far kept) or returns
     exit code 130.
     """

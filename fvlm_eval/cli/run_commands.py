@@ -55,7 +55,8 @@ def run(
         None,
         min=1,
         metavar="N",
-        help="score only the first N questions of each benchmark (round-robin over categories)",
+        help="score only the first N questions of each benchmark (stratified: one of each category, then each in "
+        "proportion to its size)",
     ),
     frames: Optional[int] = typer.Option(
         None,

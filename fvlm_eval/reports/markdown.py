@@ -123,19 +123,7 @@ def markdown(report: Report) -> str:
             lines.append(md_row(f"{row.run} {row.mode}", formulation, protocol, *cells))
     if report.comparisons:
         lines += ["", "## Measured here vs published (generated answers)", ""]
-        for c in report.comparisons:
-            ours = "n/a" if c.ours is None else f"{c.ours:.1f} [{c.ci95[0]:.1f}, {c.ci95[1]:.1f}]{c.pooled_words()}"
-            if c.published is None:
-                lines.append(
-                    f"- {md_text(c.run)} on {titles[c.benchmark]}: {ours}; no published figure for this model"
-                    + (f" ({c.published_model} has none on this benchmark)" if c.published_model else "")
-                )
-            else:
-                lines.append(
-                    f"- {md_text(c.published_model)} on {titles[c.benchmark]}: ours {ours}{md_text(c.measured_words())}"
-                    f"{md_text(c.how_words())} vs published {c.published:.1f} ({c.published_protocol}): "
-                    f"{c.difference_words()}"
-                )
+        lines += [f"- {md_text(c.sentence(titles[c.benchmark]))}" for c in report.comparisons]
     for benchmark, table in report.breakdowns.items():
         columns = [c for c in report.rows if any(c in r for r in table.rows.values())]
         lines += [

@@ -101,13 +101,7 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
         console.print(f"⚠ {printable(line)}", style="yellow", highlight=False, markup=False)
     for c in report.comparisons:
         if c.published is not None and c.ours is not None:
-            console.print(
-                f"{c.published_model} on {c.benchmark}: ours {c.ours:.1f} [{c.ci95[0]:.1f}, {c.ci95[1]:.1f}]"
-                f"{c.pooled_words()}{c.measured_words()}{c.how_words()} vs published {c.published:.1f} "
-                f"({c.published_protocol}): {c.difference_words()}",
-                highlight=False,
-                markup=False,
-            )
+            console.print(c.sentence(c.benchmark), highlight=False, markup=False)
     if folder is not None:
         console.print(
             f"the full report (every protocol, breakdowns, sources): {folder}/report.md, report.html",

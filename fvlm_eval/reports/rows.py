@@ -128,6 +128,20 @@ class Comparison:
         """`` (generated answers; sampling uniform:64)``: how ours was asked."""
         return f" (generated answers{f'; {self.asked}' if self.asked else ''})"
 
+    def sentence(self, title: str) -> str:
+        """The comparison in one plain sentence (terminal, report.md, report.html), ``title`` naming the benchmark."""
+        ours = "n/a" if self.ours is None else f"{self.ours:.1f}"
+        if self.ours is not None and self.ci95 is not None:
+            ours += f" [{self.ci95[0]:.1f}, {self.ci95[1]:.1f}]"
+        if self.published is None:
+            none = f" ({self.published_model} has none on this benchmark)" if self.published_model else ""
+            return f"{self.run} on {title}: {ours}{self.pooled_words()}; no published figure for this model{none}"
+        return (
+            f"{self.published_model} on {title}: ours {ours}{self.pooled_words()}{self.measured_words()}"
+            f"{self.how_words()} vs published {self.published:.1f} ({self.published_protocol}): "
+            f"{self.difference_words() if self.difference is not None else 'n/a'}"
+        )
+
     def pooled_words(self) -> str:
         """For a mean of categories, `` (the mean of its categories; pooled 25.0)``: a published figure may be
         either average (VLMEvalKit's MLVU M-Avg pools); else nothing."""

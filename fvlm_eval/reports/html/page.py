@@ -108,6 +108,13 @@ def tables_html(report: Report) -> str:
             f"<p>{_e(BREAKDOWN_NOTE)}</p>",
             _table([table.field, *[report.series(c) for c in columns]], rows),
         ]
+    if report.comparisons:
+        parts += [
+            "<h2>Measured here vs published (generated answers)</h2>",
+            "<ul>"
+            + "".join(f"<li>{_e(c.sentence(BENCHMARKS[c.benchmark]().title))}</li>" for c in report.comparisons)
+            + "</ul>",
+        ]
     if report.sources:
         parts.append(
             "<h2>Sources</h2><ul>" + "".join(f"<li>{_e(c)}: {_e(s)}</li>" for c, s in report.sources.items()) + "</ul>"

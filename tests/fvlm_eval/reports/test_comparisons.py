@@ -77,3 +77,16 @@ def test_a_whole_benchmark_is_said_to_be_so():
         missing.measured_words()
         == " on 3,800 of 4,000 questions (19/20 categories): part of the benchmark, not like for like"
     )
+
+
+def test_report_html_has_the_comparisons_report_md_has(tmp_path):
+    """report.html, the report that travels, left out the lines setting ours beside the published figures."""
+    import html
+
+    from fvlm_eval.reports.report import write_report
+
+    run = _smolvlm2(tmp_path / "lim3", [True] * 3, limit=3)
+    write_report([run], output_dir=tmp_path / "report", show=False, thumbnails=0)
+    page = (tmp_path / "report/report.html").read_text()
+    line = next(x[2:] for x in (tmp_path / "report/report.md").read_text().splitlines() if x.startswith("- SmolVLM2"))
+    assert "Measured here vs published" in page and html.escape(line, quote=True) in page

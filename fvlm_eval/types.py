@@ -32,7 +32,8 @@ class Sampling:
 
     ``segment_midpoints``: the official MVBench rule, the middle frame of each of ``frames`` equal
     segments of the clip (or of its bound). ``uniform``: ``frames`` indices spread evenly from the
-    first to the last frame. ``fps``: one frame every 1/``fps`` seconds, the first ``frames`` kept.
+    first to the last frame. ``fps``: every ``max(1, int(video fps / fps))``-th frame from the first, the
+    first ``frames`` kept (whole frames, as fVLM's release decodes: every 29th of a 29.97 fps video).
     ``fps_spread``: about ``fps`` frames a second spread evenly over the clip, at most ``frames``,
     ``skip_seconds`` cut from both ends of a clip long enough, duplicates dropped (a model's own
     video input: ``ModelAdapter.video_sampling``).
@@ -46,7 +47,9 @@ class Sampling:
     def describe(self) -> str:
         rate = f"@{self.fps:g}fps" if self.policy in ("fps", "fps_spread") else ""
         skip = f"-skip{self.skip_seconds:g}s" if self.skip_seconds else ""
-        return f"{self.policy}:{self.frames}{rate}{skip}"
+        # ``-whole``: steps of whole frames; a folder made before (``fps:64@1fps``, exact seconds) is another setting
+        whole = "-whole" if self.policy == "fps" else ""
+        return f"{self.policy}:{self.frames}{rate}{skip}{whole}"
 
 
 @dataclass(frozen=True)

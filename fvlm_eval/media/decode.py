@@ -1,12 +1,14 @@
 """Decoding: the sampled frames of a video, GIF, frame folder or image as uint8 RGB.
 
-Videos (mp4, webm, avi, mkv) decode with PyAV (decord only where PyAV is missing: see
-``video_decoder``); either reaches each sampled frame by seeking to the keyframe before it where the
-frames are sparse, so the cost and the memory grow with the frames sampled, not with the video
-(only the sampled frames are ever kept as RGB). Frame folders, GIFs and images decode with PIL (16-bit and palette
-images converted with their full range). The model's ``FrameTransform`` (its resize)
-is applied here, in the decoding workers. Every failure is a ``MediaError`` with a reason in
-words, which the run records against each question of that media; nothing here exits.
+Videos (mp4, webm, avi, mkv) decode with PyAV only (where it cannot be imported, each video is a
+``MediaError`` saying so: see ``video_decoder``), which reaches each sampled frame by seeking to the
+keyframe before it where the frames are sparse, so the cost and the memory grow with the frames sampled,
+not with the video (only the sampled frames are ever kept as RGB). ``decode_video_decord`` is kept for
+the tests and benchmarks that compare the two; nothing else calls it. Frame folders, GIFs and images
+decode with PIL (16-bit and palette images converted with their full range). The model's
+``FrameTransform`` (its resize) is applied here, in the decoding workers. Every failure is a
+``MediaError`` with a reason in words, which the run records against each question of that media;
+nothing here exits.
 """
 
 from __future__ import annotations
@@ -42,33 +44,37 @@ def _rgb(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
+def _pyav_missing() -> str | None:
+    """Why PyAV cannot be imported (one line), or None when it can."""
+    try:
+        import av  # noqa: F401
+    except ImportError as error:
+        return f"{type(error).__name__}: {(str(error) or 'no module named av').splitlines()[0][:200]}"
+    return None
+
+
 def video_decoder() -> str:
-    """The video decoder this process uses, with its version: PyAV, which returns exactly the
-    sampled frames (numbered by timestamp after a seek); decord only where PyAV is not installed
-    (decord 0.6 returns other frames after a seek in open-GOP files: tests/fvlm_eval/test_media_decode.py)."""
-    try:
-        import av
-
-        return f"pyav-{av.__version__}"
-    except ImportError:
-        pass
-    try:
-        import decord
-
-        return f"decord-{decord.__version__}"
-    except ImportError:
+    """The video decoder this process uses, with its version: PyAV, which returns exactly the sampled
+    frames (numbered by timestamp after a seek); "none" where PyAV cannot be imported. decord is never
+    used in its stead: it once was, silently, and decord 0.6 returns other frames than asked after a seek in
+    open-GOP files, closed-GOP MPEG-TS and MPEG-4 AVI with B-frames (tests/fvlm_eval/media/test_pyav.py)."""
+    if _pyav_missing() is not None:
         return "none"
+    import av
+
+    return f"pyav-{av.__version__}"
 
 
 def _decode_video(path: Path, sampling: Sampling, bound) -> Decoded:
     if path.suffix.lower() == ".gif":
         return _decode_gif(path, sampling, bound)
-    decoder = video_decoder()
-    if decoder.startswith("pyav"):
-        return decode_video_pyav(path, sampling, bound)
-    if decoder.startswith("decord"):
-        return decode_video_decord(path, sampling, bound)
-    raise MediaError(f"cannot decode {shown(path.name)}: neither PyAV (pip install av) nor decord is installed")
+    missing = _pyav_missing()
+    if missing is not None:  # every video question fails with this line; the run stops when its first 16 do
+        raise MediaError(
+            f"cannot decode {shown(path.name)}: PyAV cannot be imported ({missing}); pip install av "
+            "(decord is not used in its stead: it returns other frames than asked on many files)"
+        )
+    return decode_video_pyav(path, sampling, bound)
 
 
 # decord finds a frame by seeking to the keyframe before it and decoding forward (its own index of
@@ -124,7 +130,6 @@ def decode_video_decord(path: Path, sampling: Sampling, bound, strategy: str = "
     return decoded_frames(frames, unique, indices, n_frames, fps, note)
 
 
-# PyAV: the sampled frames are reached by decoding forward from the start ("stream") or by seeking
 def _decode_gif(path: Path, sampling: Sampling, bound) -> Decoded:
     from PIL import Image, ImageSequence
 

@@ -10,7 +10,10 @@ file's name and the same four numbers. While the source is there, any change mak
 stale (decoded again), even a same-size replacement with its mtime kept (``cp -p``, ``rsync -t``,
 ``touch -r``: the kernel sets ctime, which no tool can put back) or frames renamed into another
 order with ``mv``; so do harmless changes (``chmod``, a copy to another disk): decoded once more.
-Once the source is gone (videos moved to cold storage), the entry still serves. Entries
+Once the source is gone (videos moved to cold storage), the entry still serves, but only where it was
+decoded from the same data folder (it keeps its source's absolute path: the same path, or another place
+the benchmark looks for that media in it): a file missing from another data folder that holds the same
+names is missing (such an entry once stood in for it, and another folder's video was scored). Entries
 are written atomically and carry the SHA-256 of their frames: a partial or corrupt entry is
 detected, deleted and decoded again, never read as frames (in a read-only cache, where it cannot be
 deleted, decoded all the same, and the run says once that the cache could not be repaired).
@@ -36,7 +39,10 @@ from fvlm_eval.types import Clip, Media, Sampling
 
 # 2: webm/mkv cut short sampled over their stated duration, frame folders indexed by their frames' numbers
 # (entries decoded before either could hold other frames of such media)
-FORMAT = 2
+# 3: the "fps" policy steps by whole frames as fVLM's release does; mp4s with frames hidden by an edit list
+# sampled over the frames shown; FFmpeg's choice of video stream (never a cover); frame numbers anywhere in
+# a name; entries keep their source's absolute path (entries of 2 could hold other frames of such media)
+FORMAT = 3
 UNREPAIRABLE = "corrupt-unrepairable"  # a corrupt entry that could not be removed: the cache is read-only
 
 
@@ -69,6 +75,28 @@ def _identity(media: Media) -> dict | None:
         return {"file": _stat_identity(path.stat())}
     except OSError:
         return None
+
+
+def _absolute(path: str) -> str:
+    """The path as this process names it from the root (not resolved: a link stays the path given)."""
+    return os.path.abspath(path)
+
+
+def _stands_for(source_path: str | None, media: Media) -> bool:
+    """Whether an entry decoded from ``source_path`` may stand for ``media``, whose source is absent: decoded from
+    the same path, or from one of the places its benchmark looks for it in this data folder (the benchmark's
+    folder, found from ``looked_in``, relative to it); never from another data folder holding the same names."""
+    if source_path is None:
+        return False
+    here = Path(_absolute(media.path))
+    if Path(source_path) == here:
+        return True
+    for place in media.looked_in:
+        run = Path(place.rstrip("/")).parts
+        for start in range(len(here.parts) - len(run), 0, -1):
+            if here.parts[start : start + len(run)] == run:
+                return Path(source_path).is_relative_to(Path(*here.parts[:start]))
+    return False
 
 
 class FrameCache:
@@ -116,6 +144,8 @@ class FrameCache:
         identity = _identity(media)
         if identity is not None and identity != meta["source"]:
             return None, "stale"
+        if identity is None and media.path is not None and not _stands_for(meta.get("source_path"), media):
+            return None, "miss"  # decoded from another data folder's file: this one is missing
         timestamps = tuple(meta["timestamps"]) if meta["timestamps"] is not None else None
         clip = Clip(
             media.key,
@@ -139,6 +169,7 @@ class FrameCache:
             "key": key,
             "media_key": media.key,
             "source": _identity(media),
+            "source_path": _absolute(media.path) if media.path is not None else None,
             "kind": clip.kind,
             "frame_map": list(clip.frame_map),
             "indices": list(clip.indices),

@@ -1,9 +1,13 @@
 """A frame folder's frames placed in time by their numbers (``00001.jpg`` is frame 1), and its gaps in words.
 
 A frame is indexed by the number in its name, never by its place in the listing: with files 00010 to
-00019 gone, frame 20 is still at 19/fps s, and the missing numbers are said. Frames that cannot be
-placed in time honestly (numbered and unnumbered files mixed, two files with one number) are a
-``MediaError``; a folder whose names hold no numbers at all keeps its listing's order.
+00019 gone, frame 20 is still at 19/fps s, and the missing numbers are said. The number is the last run
+of digits in the stem wherever it stands (``00001``, ``frame_0001``, ``img12``, ``1_frame``: only
+digits that ended the stem were once read, and ``1_frame.jpg`` .. ``60_frame.jpg`` were taken in listing
+order, 1, 10, 11, .., 2, scrambled), or the one run that differs between names where the last is the
+same in all (``0001_480p``). Frames that cannot be placed in time honestly (numbered and unnumbered
+files mixed, two files with one number) are a ``MediaError``; a folder whose names hold no digits at
+all keeps its listing's order.
 """
 
 from __future__ import annotations
@@ -13,15 +17,29 @@ from pathlib import Path
 
 from fvlm_eval.media import MediaError, shown
 
-_NUMBER = re.compile(r"(\d+)$")  # the digits that end a file's stem: 00001, frame_0001, img12
+_DIGITS = re.compile(r"\d+")
+
+
+def _placed_numbers(files: list[Path]) -> list[int | None]:
+    """Each file's frame number: the last run of digits in its stem; where that is one number in every name
+    (a resolution, a version: ``0001_480p``) and the names hold their runs alike, the one run that differs.
+    None for a name without digits."""
+    runs = [_DIGITS.findall(path.stem) for path in files]
+    numbers = [int(found[-1]) if found else None for found in runs]
+    counts = {len(found) for found in runs}
+    if len(files) > 1 and len(set(numbers)) == 1 and len(counts) == 1 and counts != {0}:
+        differing = [k for k in range(counts.pop()) if len({int(found[k]) for found in runs}) > 1]
+        if len(differing) == 1:
+            numbers = [int(found[differing[0]]) for found in runs]
+    return numbers
 
 
 def frame_numbers(folder: Path, files: list[Path]) -> tuple[list[tuple[int, Path]], int, list[tuple[int, int]]]:
     """``files`` (sorted) as (number, file) by number, the first index (0 where a frame 0 is there, else 1)
     and the runs of numbers missing between it and the last number, as (first, last) pairs."""
-    numbers = [_NUMBER.search(path.stem) for path in files]
+    numbers = _placed_numbers(files)
     unnumbered = [path.name for path, number in zip(files, numbers, strict=True) if number is None]
-    if len(unnumbered) == len(files):  # no numbers at all: the listing's order is all there is
+    if len(unnumbered) == len(files):  # no digits at all: the listing's order is all there is
         return [(index, path) for index, path in enumerate(files, start=1)], 1, []
     if unnumbered:
         raise MediaError(
@@ -29,8 +47,7 @@ def frame_numbers(folder: Path, files: list[Path]) -> tuple[list[tuple[int, Path
             f"({shown(unnumbered[0])}): cannot place them in time"
         )
     numbered: dict[int, Path] = {}
-    for path, number in zip(files, numbers, strict=True):
-        value = int(number.group(1))
+    for path, value in zip(files, numbers, strict=True):
         if value in numbered:
             raise MediaError(
                 f"frame folder {shown(folder.name)} holds two frames numbered {value} "

@@ -15,6 +15,7 @@ from fvlm_eval.media.decoded import Decoded, decoded_frames
 from fvlm_eval.media.sampling import frame_indices
 from fvlm_eval.types import Sampling
 
+# PyAV: the sampled frames are reached by decoding forward from the start ("stream") or by seeking
 # to the keyframe before each one and decoding forward to it ("seek"); "auto" chooses per frame.
 # Decoding costs about the same per frame whichever frame it is, so "auto" seeks when the keyframe
 # before the next wanted frame lies ahead of the decoder by more than a seek costs: exactly so when
@@ -52,18 +53,45 @@ class _Layout:
     keyframes: list[int] | None  # the keyframes' indices, where the packets had to be counted anyway
     counted: bool  # the packets were read to count them (the container is no longer at the start)
     short: tuple[float, float, int] | None = None  # (seconds stated, seconds held, frames held) of a truncated one
+    stated: bool = True  # n_frames is the container's own count (else the packets', as they are shown)
 
 
 def _pyav_open(path: Path):
     import av
 
     container = av.open(str(path))
-    if not container.streams.video:
+    try:
+        stream = _video_stream(container, av, path)
+    except BaseException:
         container.close()
-        raise MediaError(f"cannot decode {shown(path.name)}: it holds no video stream")
-    stream = container.streams.video[0]
+        raise
     stream.codec_context.thread_count = 1  # the decoding workers are processes
     return container, stream
+
+
+def _video_stream(container, av, path: Path):
+    """The video stream FFmpeg (and so a player, and decord) takes: ``av_find_best_stream``, never a cover
+    picture (the ``attached_pic`` disposition). The first video stream was once taken: a file whose first
+    track is a one-frame cover was scored as that picture repeated."""
+    disposition = getattr(getattr(av, "stream", None), "Disposition", None)
+    cover = int(disposition.attached_pic) if disposition is not None else 0
+    videos = [s for s in container.streams.video if not int(getattr(s, "disposition", 0) or 0) & cover]
+    if not videos:
+        held = "only a cover picture" if container.streams.video else "no video stream"
+        raise MediaError(f"cannot decode {shown(path.name)}: it holds {held}")
+    best = container.streams.best("video") if hasattr(container.streams, "best") else None
+    return next((s for s in videos if best is not None and s.index == best.index), videos[0])
+
+
+def _stream_said(path: Path, container, stream) -> str | None:
+    """Which video stream was sampled, where the file holds several (None where it holds one)."""
+    videos = container.streams.video
+    if len(videos) < 2:
+        return None
+    listed = ", ".join(f"#{s.index} {s.codec_context.name}" for s in videos)
+    return (
+        f"{shown(path.name)} holds {len(videos)} video streams ({listed}): #{stream.index} sampled, as FFmpeg chooses"
+    )
 
 
 def _pyav_layout(container, stream) -> _Layout:
@@ -73,13 +101,19 @@ def _pyav_layout(container, stream) -> _Layout:
     if stream.frames > 0 and stream.duration is not None:
         # n frames a tick apart last n ticks; a gap or a variable rate shows as a longer or shorter stream
         # (the average rate alone cannot show it: it is frames / duration).
-        constant = ticks > 0 and abs(stream.duration - stream.frames * ticks) < 0.75 * ticks
-        return _Layout(stream.frames, fps, ticks, constant, None, False)
-    # No count or no duration in the container (webm, mkv): count the packets, without decoding them;
-    # their timestamps tell whether the rate is constant and where the keyframes are.
-    n_frames, low, high, key_pts, all_pts, last_duration = 0, None, None, [], True, 0
+        if ticks > 0 and abs(stream.duration - stream.frames * ticks) < 0.75 * ticks:
+            return _Layout(stream.frames, fps, ticks, True, None, False)
+    # No count or no duration in the container (webm, mkv), or the two disagree: a variable rate, frames
+    # hidden by an edit list (an mp4 cut by stream copy keeps the frames from the keyframe before the cut,
+    # in its count, never shown: its count was once sampled over, the frames past the end repeating the last),
+    # or a file cut short. Count the packets without decoding them, those marked to be discarded left out, as a
+    # player shows them; their timestamps tell whether the rate is constant and where the keyframes are.
+    n_frames, low, high, key_pts, all_pts, last_duration, discarded = 0, None, None, [], True, 0, 0
     for packet in container.demux(stream):
         if not packet.size:
+            continue
+        if getattr(packet, "is_discard", False):
+            discarded += 1
             continue
         n_frames += 1
         pts = packet.pts
@@ -94,6 +128,11 @@ def _pyav_layout(container, stream) -> _Layout:
     constant = all_pts and ticks > 0 and n_frames > 0 and abs((high - low) - (n_frames - 1) * ticks) < 0.75 * ticks
     keyframes = sorted({round((pts - low) / ticks) for pts in key_pts}) if constant and key_pts else None
     if stream.frames:
+        # The frames shown where the file hides some (packets to discard, or as many shown as its duration
+        # lasts); else a file that holds fewer than it states (an AVI cut short), sampled over what it states.
+        spans = stream.duration is not None and ticks > 0 and abs(stream.duration - n_frames * ticks) < 0.75 * ticks
+        if stream.duration is not None and (discarded or spans or n_frames >= stream.frames):
+            return _Layout(n_frames, fps, ticks, constant, keyframes, True, stated=False)
         return _Layout(stream.frames, fps, ticks, constant, keyframes, True)
     # Only the packets count the frames: a file cut short holds fewer than its stated duration asks for.
     # Sampled over the stated length, as a stated frame count is (the frames past the end repeat the last).
@@ -102,7 +141,7 @@ def _pyav_layout(container, stream) -> _Layout:
     if high is not None and stream.time_base:  # its timeline's end, however its rate varies
         held = max(held, float((high - min(low, 0) + (last_duration or ticks)) * stream.time_base))
     if stated is None or stated - held <= max(SHORT_BY_SECONDS, SHORT_BY_FRAMES / fps, SHORT_BY_SHARE * stated):
-        return _Layout(n_frames, fps, ticks, constant, keyframes, True)
+        return _Layout(n_frames, fps, ticks, constant, keyframes, True, stated=False)
     stated_frames = n_frames + round((stated - held) * fps)
     return _Layout(stated_frames, fps, ticks, constant, keyframes, True, (stated, held, n_frames))
 
@@ -295,6 +334,7 @@ def decode_video_pyav(
     stage = "cannot open it as a video"
     try:
         container, stream = _pyav_open(path)
+        streams_said = _stream_said(path, container, stream)
         try:
             stage = "cannot read its packets"
             layout = _pyav_layout(container, stream)
@@ -333,10 +373,13 @@ def decode_video_pyav(
     if layout.short is not None:  # no frame count, and fewer packets than its stated duration holds
         stated, held, held_frames = layout.short
         short = f"{shown(path.name)} claims {stated:.1f} s but holds {held:.1f} s ({held_frames} frames)"
-    elif missing:  # the container announced more frames than it holds
+    elif missing and layout.stated:  # the container announced more frames than it holds
         short = f"{shown(path.name)} claims {layout.n_frames} frames but holds {end + 1}"
+    elif missing:  # packets counted that gave no frame
+        short = f"{shown(path.name)}: {end + 1} of its {layout.n_frames} frames decode"
     if missing:
         short += f": frames {missing[0]}-{missing[-1]} repeat its last frame ({end})"
-    if short:
-        note = f"{note}; {short}" if note else short
+    for said in (short, streams_said):
+        if said:
+            note = f"{note}; {said}" if note else said
     return decoded_frames(frames, unique, indices, layout.n_frames, layout.fps, note)

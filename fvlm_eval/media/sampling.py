@@ -42,9 +42,10 @@ def frame_indices(
     if sampling.policy == "fps":
         if not sampling.fps or sampling.fps <= 0:
             raise ValueError("the fps sampling policy needs a positive fps")
-        step = fps / sampling.fps
-        count = int((end - start) / step) + 1
-        return [start + int(round(i * step)) for i in range(min(count, sampling.frames))], note
+        # fVLM's release (nanoSmol fVLM/data.py ``_decode_mp4_frames``) steps by whole frames, max(1, int(fps))
+        # for its 1 frame a second: every 29th frame of a 29.97 fps video, not one exactly each second.
+        step = max(1, int(fps / sampling.fps + 1e-9))  # + 1e-9: 7 / 0.07 is 99.99999999999999 in floats
+        return list(range(start, end + 1, step))[: sampling.frames], note
     if sampling.policy == "fps_spread":
         return _fps_spread_indices(sampling, start, end, fps), note
     raise ValueError(f"unknown sampling policy {sampling.policy!r}")

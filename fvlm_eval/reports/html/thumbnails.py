@@ -18,8 +18,9 @@ THUMB_QUALITY = 60  # JPEG
 
 
 def parse_sampling(text: str) -> Sampling:
-    """The inverse of ``Sampling.describe`` (``uniform:64``, ``fps:64@1fps``, ``fps_spread:64@1fps-skip1s``)."""
-    match = re.fullmatch(r"(\w+):(\d+)(?:@([\d.]+)fps)?(?:-skip([\d.]+)s)?", text or "")
+    """The inverse of ``Sampling.describe`` (``uniform:64``, ``fps:64@1fps-whole``, ``fps_spread:64@1fps-skip1s``;
+    an older run's ``fps:64@1fps`` is read as today's ``fps``)."""
+    match = re.fullmatch(r"(\w+):(\d+)(?:@([\d.]+)fps)?(?:-skip([\d.]+)s)?(?:-whole)?", text or "")
     if not match:
         raise ValueError(f"not a sampling description: {text!r}")
     policy, frames, fps, skip = match.groups()

@@ -93,6 +93,26 @@ def test_smolvlm_policy_follows_its_video_processor(n_frames, fps, sampling, bou
     assert frame_indices(sampling, n_frames, fps, bound)[0] == expected
 
 
+@pytest.mark.parametrize("fps", [30000 / 1001, 24000 / 1001, 60000 / 1001, 25.0, 30.0, 0.5])
+def test_the_fps_policy_steps_by_whole_frames_as_fvlms_release_does(fps):
+    """nanoSmol fVLM/data.py ``_decode_mp4_frames``: ``range(0, total, max(1, int(fps)))[:64]``. The exact
+    step (``round(i * fps)``) was taken: on 29.97 fps every 29.97th frame, 1 of the release's 64 frames alike."""
+    n_frames = int(fps * 90)
+    release = list(range(0, n_frames, max(1, int(fps))))[:64]
+    assert frame_indices(Sampling("fps", 64, fps=1.0), n_frames, fps, None)[0] == release
+    # other rates step alike, by whole frames: two a second from 29.97 fps is every 14th frame
+    assert frame_indices(Sampling("fps", 8, fps=2.0), 300, 30000 / 1001, None)[0] == list(range(0, 8 * 14, 14))
+
+
+def test_whole_frame_steps_are_another_setting_than_the_exact_seconds_before():
+    """The sampling a run folder records was `fps:64@1fps` before and after the step changed: a folder made with
+    the exact steps resumed with whole ones, its records of two frame choices side by side."""
+    from fvlm_eval.reports.html.thumbnails import parse_sampling
+
+    assert Sampling("fps", 64, fps=1.0).describe() == "fps:64@1fps-whole"
+    assert parse_sampling("fps:64@1fps-whole") == parse_sampling("fps:64@1fps") == Sampling("fps", 64, fps=1.0)
+
+
 def test_reversed_or_impossible_bounds_are_errors(tmp_path):
     with pytest.raises(MediaError, match="ends before it starts"):
         frame_indices(Sampling("uniform", 4), 100, 10.0, (5.0, 2.0))
@@ -179,24 +199,28 @@ def test_frame_folder_is_one_based_at_its_fps(tmp_path):
     assert clip.timestamps == tuple(round((i - 1) / 3, 6) for i in (4, 8, 12, 15)) and clip.source_frames == 24
 
 
-def test_decord_decodes_the_same_frames_where_pyav_is_absent(tmp_path, monkeypatch):
+def test_videos_fail_saying_why_where_pyav_cannot_be_imported(tmp_path, monkeypatch):
+    """Where ``import av`` failed, videos were decoded with decord, silently (only the manifest said so), and
+    decord returns other frames than asked on open-GOP, MPEG-TS and B-frame AVI files. Now each video is a
+    MediaError naming the reason; GIFs, frame folders and images, which PIL reads, still decode."""
     from fvlm_eval.media.decode import video_decoder
 
-    pytest.importorskip("decord")
     path = write_video(tmp_path / "clip.mp4", 30)
     assert video_decoder().startswith("pyav")
-    with_pyav = load_clip(video_media(path, bound=(0.5, 2.5)), Sampling("segment_midpoints", 8), keep)
     monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError
-    assert video_decoder().startswith("decord")
-    without = load_clip(video_media(path, bound=(0.5, 2.5)), Sampling("segment_midpoints", 8), keep)
-    monkeypatch.undo()
-    assert numbers(without) == numbers(with_pyav) == list(with_pyav.indices)
-    assert without.timestamps == with_pyav.timestamps and without.source_frames == with_pyav.source_frames
-    webm = load_clip(video_media(write_video(tmp_path / "clip.webm", 24)), Sampling("uniform", 4), keep)
-    assert numbers(webm) == [0, 7, 15, 23] and webm.source_frames == 24  # frames counted: webm does not say
-    (tmp_path / "bad.mp4").write_bytes(b"not a video")
-    with pytest.raises(MediaError, match="cannot decode"):
-        load_clip(video_media(tmp_path / "bad.mp4"), Sampling(), keep)
+    assert video_decoder() == "none"
+    with pytest.raises(MediaError) as caught:
+        load_clip(video_media(path), Sampling("uniform", 4), keep)
+    message = str(caught.value)
+    assert (
+        message.startswith("cannot decode clip.mp4: PyAV cannot be imported (ModuleNotFoundError: ")
+        and "\n" not in message
+    )
+    assert "pip install av" in message and "decord is not used in its stead" in message
+    gif = load_clip(video_media(write_gif(tmp_path / "clip.gif", 10)), Sampling("uniform", 3), keep)
+    assert numbers(gif) == [0, 4, 9]
+    folder = write_frame_folder(tmp_path / "frames", 6)
+    assert numbers(load_clip(video_media(folder, kind="frame_folder", fps=3.0), Sampling("uniform", 2), keep)) == [1, 6]
 
 
 @pytest.mark.parametrize("content,match", [(None, "is missing"), (b"garbage bytes, not a video", "cannot decode")])

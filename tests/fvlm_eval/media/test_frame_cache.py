@@ -91,6 +91,44 @@ def test_a_changed_source_is_stale_and_a_vanished_one_still_served(tmp_path, vid
     assert outcome == "hit" and clip.source_frames == 40
 
 
+def test_a_file_missing_from_another_data_folder_is_not_served_from_this_ones_entry(tmp_path, monkeypatch):
+    """Two data folders with the same names share the cache: the entry keyed by the name in the benchmark, decoded
+    from folder A's file, stood in for the file missing from folder B (no error, no note, A's frames scored). Now
+    an absent source is served only from an entry decoded in its own data folder (the documented cold-storage
+    case): the same path, or another place its benchmark looks for it there."""
+    cache, sampling = FrameCache(tmp_path / "cache"), Sampling("uniform", 8)
+    looked_in = ("video/main/", "video/precut/")  # as MVBench says where it looked, relative to its folder
+    found_in_a = write_video(tmp_path / "A" / "mvbench" / "video" / "precut" / "clip.mp4", 30)
+    in_a = Media("video", "mvbench/main/clip.mp4", str(found_in_a))
+    in_b = Media(
+        "video", in_a.key, str(tmp_path / "B" / "mvbench" / "video" / "main" / "clip.mp4"), looked_in=looked_in
+    )
+    key = cache.key(in_a, sampling, FRAME_TRANSFORM.key)
+    assert key == cache.key(in_b, sampling, FRAME_TRANSFORM.key)
+    cache.put(key, in_a, load_clip(in_a, sampling, FRAME_TRANSFORM))
+    assert cache.get(key, in_b) == (None, "miss")
+    assert cache.get(key, dataclasses.replace(in_b, looked_in=())) == (None, "miss")
+    monkeypatch.chdir(tmp_path)
+    assert cache.get(key, dataclasses.replace(in_a, path="A/mvbench/video/precut/clip.mp4"))[1] == "hit"
+    found_in_a.unlink()  # A's own file moved away: still served to A, at the path it was found at or the first
+    gone_from_a = Media("video", in_a.key, "A/mvbench/video/main/clip.mp4", looked_in=looked_in)
+    assert cache.get(key, gone_from_a)[1] == "hit" and cache.get(key, in_a)[1] == "hit"
+    assert cache.get(key, in_b) == (None, "miss")
+
+
+def test_entries_written_before_the_sampling_change_are_not_served(tmp_path, video, monkeypatch):
+    """Format 2 entries hold frames of the old rules (the "fps" policy stepping by the exact rate, mp4 edit lists,
+    the first video stream, frame numbers only at the end of a name): under the same key they would be served."""
+    from fvlm_eval.media import frame_cache
+
+    cache, sampling = FrameCache(tmp_path / "cache"), Sampling("fps", 64, fps=1.0)
+    with monkeypatch.context() as old:
+        old.setattr(frame_cache, "FORMAT", 2)
+        old_key = cache.key(video, sampling, FRAME_TRANSFORM.key)
+        cache.put(old_key, video, load_clip(video, sampling, FRAME_TRANSFORM))
+    assert cache.get(cache.key(video, sampling, FRAME_TRANSFORM.key), video) == (None, "miss")
+
+
 def save(folder, seed):
     save_model_folder(tiny_model(seed), folder, ModelSpec(TINY_LLM, TINY_DINO, TINY_QUERY_DIM), load_tokenizer(None))
     return str(folder)

@@ -209,6 +209,97 @@ def test_a_container_claiming_more_frames_than_it_holds(tmp_path):
         assert np.array_equal(decoded.frames, results[0].frames)
 
 
+def cut_by_stream_copy(full: Path, path: Path, hidden: int) -> Path:
+    """``full`` remuxed with its first ``hidden`` frames before time 0, as ``ffmpeg -ss -c copy`` writes it: the
+    mov muxer hides them with an edit list (those from the keyframe before the cut stay in the file as pre-roll)."""
+    with av.open(str(full)) as source, av.open(str(path), mode="w") as out:
+        stream = source.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        shift = hidden * round(1 / (stream.base_rate * stream.time_base))
+        for packet in source.demux(stream):
+            if packet.dts is None:
+                continue
+            packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, copy
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("bframes", [0, 2])
+def test_an_mp4_cut_by_stream_copy_is_sampled_over_the_frames_it_shows(tmp_path, bframes):
+    """Its frame count (130) counts frames an edit list hides (25, from the keyframe before the cut on kept as
+    pre-roll); decoders show 105. The count was sampled over: the last sampled frames repeated frame 129, the
+    times ran past the end, and the note blamed the file ("claims 130 frames but holds 105")."""
+    full = write(tmp_path / "full.mp4", bframes=bframes)
+    cut = cut_by_stream_copy(full, tmp_path / "cut.mp4", hidden=25)
+    with av.open(str(cut)) as container:
+        assert container.streams.video[0].frames == N_FRAMES  # the container still counts the hidden frames
+    for strategy in PYAV:
+        for sampling, bound in SAMPLINGS:
+            decoded = _decode_video_pyav(cut, sampling, bound, strategy)
+            expected, note = frame_indices(sampling, N_FRAMES - 25, FPS, bound)
+            assert list(decoded.indices) == expected and decoded.note == note
+            assert [number - 25 for number in numbers(decoded)] == expected  # the frames a player shows, by index
+            assert decoded.source_frames == N_FRAMES - 25 and decoded.duration == (N_FRAMES - 25) / FPS
+            assert max(decoded.timestamps) < decoded.duration
+
+
+def test_the_video_stream_ffmpeg_chooses_is_sampled_not_a_cover_track_before_it(tmp_path):
+    """A Matroska file whose first video track is a one-frame cover picture (MJPEG), the video second: the first
+    track was taken, and every sampled frame was the cover, with no note."""
+    path = tmp_path / "cover_first.mkv"
+    with av.open(str(path), mode="w") as container:
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width = cover.height = SIZE
+        cover.pix_fmt = "yuvj420p"
+        video = container.add_stream("libx264", rate=FPS)
+        video.width = video.height = SIZE
+        video.pix_fmt = "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "12", "g": str(GOP)}
+        picture = av.VideoFrame.from_ndarray(np.full((SIZE, SIZE, 3), 200, dtype=np.uint8), format="rgb24")
+        for packet in [*cover.encode(picture), *cover.encode()]:
+            container.mux(packet)
+        for i in range(N_FRAMES):
+            for packet in video.encode(av.VideoFrame.from_ndarray(numbered_frame(i), format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    sampling = Sampling("uniform", 8)
+    for strategy in PYAV:
+        decoded = _decode_video_pyav(path, sampling, None, strategy)
+        expected, _ = frame_indices(sampling, N_FRAMES, FPS, None)
+        assert numbers(decoded) == list(decoded.indices) == expected and decoded.source_frames == N_FRAMES
+        assert (
+            decoded.note == "cover_first.mkv holds 2 video streams (#0 mjpeg, #1 h264): #1 sampled, as FFmpeg chooses"
+        )
+
+
+def test_a_stream_marked_as_an_attached_picture_is_never_sampled(tmp_path):
+    """Should FFmpeg's own choice fall on a cover (the ``attached_pic`` disposition), the video beside it is taken;
+    a file holding only a cover is an error, not a one-frame video."""
+    from fvlm_eval.media.pyav import _video_stream
+
+    attached = int(av.stream.Disposition.attached_pic)
+
+    class Stream:
+        def __init__(self, index: int, disposition: int):
+            self.index, self.disposition = index, disposition
+
+    class Streams:
+        def __init__(self, video):
+            self.video = video
+
+        def best(self, kind):
+            return self.video[0]
+
+    class Container:
+        def __init__(self, *video):
+            self.streams = Streams(list(video))
+
+    assert _video_stream(Container(Stream(0, attached), Stream(1, 0)), av, Path("a.mp4")).index == 1
+    with pytest.raises(MediaError, match="cannot decode a.mp4: it holds only a cover picture"):
+        _video_stream(Container(Stream(0, attached)), av, Path("a.mp4"))
+
+
 @pytest.mark.parametrize("damage", ["garbage", "cut_moov_at_end", "cut_faststart", "no_video"])
 def test_unreadable_files_are_media_errors(tmp_path, damage):
     path = tmp_path / "bad.mp4"

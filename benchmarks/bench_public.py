@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # public_shim, when th
 
 from fvlm_eval.circular import rotated  # noqa: E402
 from fvlm_eval.models import lm  # noqa: E402
-from fvlm_eval.models.fvlm import IMAGE_COPIES, FVLMAdapter, normalise  # noqa: E402
+from fvlm_eval.models.fvlm import FVLMAdapter, normalise, shown_frames  # noqa: E402
 from fvlm_eval.records import question_sha256  # noqa: E402
 from fvlm_eval.run.asking import Asking  # noqa: E402
 from fvlm_eval.run.settings import RunSettings  # noqa: E402
@@ -324,9 +324,9 @@ def run_ours(model, tokenizer, benchmark, questions, clips, modes, *, what="defa
 
 
 def public_frames(clip: Clip, device, dtype) -> torch.Tensor:
-    """[1, T, 3, 224, 224] as ``prepare_frames_tensor`` makes them (an image: 8 copies), in ``dtype``."""
-    frame_map = (0,) * IMAGE_COPIES if clip.kind == "image" else clip.frame_map
-    return normalise(clip.frames[list(frame_map)]).unsqueeze(0).to(device, dtype)
+    """[1, T, 3, 224, 224] as ``prepare_frames_tensor`` makes them (a single frame, image or video: 8 copies), in
+    ``dtype``."""
+    return normalise(clip.frames[list(shown_frames(clip))]).unsqueeze(0).to(device, dtype)
 
 
 def run_public(public, pmodel, tokenizer, benchmark, questions, clips, modes):

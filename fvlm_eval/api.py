@@ -4,32 +4,41 @@ as ``fvlm-eval run`` (which is a thin layer over it), with the same records.
 ``model`` is any of:
 - an ``fvlm_model.FoveatedVLM`` as training code holds it (wrapped in DDP or ``torch.compile``
   too), with its ``tokenizer``; evaluated on its own device in its own dtype, in eval mode, then
-  put back in the mode it was in;
+  each submodule put back in the mode it was in (a frozen encoder kept in eval mode stays so);
 - a transformers ``SmolVLMForConditionalGeneration`` with its ``processor`` (or ``tokenizer`` and
   ``image_processor``);
-- an adapter already built (``fvlm_eval.models.load_model``, or a family of your own);
+- an adapter already built (``fvlm_eval.models.load_model``, ``adapter_for``, or a family of your
+  own): it may be handed to every step of a training loop, as each call drops what it computed from
+  earlier weights and hashes in-memory weights anew;
 - a path or hub id, as ``--model`` takes (loaded on ``device`` in ``dtype``).
 
 ``output_dir=None`` runs in a temporary folder removed afterwards: the records are the ones the
-CLI writes, kept in memory when ``keep_records``. A wrong argument raises ``SettingsError`` naming
-the argument (``error.cli_message`` names its CLI flag instead, which ``fvlm-eval run`` shows); a model that
-cannot be loaded ``ModelLoadError``; the run's own outcome (a
-question that failed, every question failing) is in ``Evaluation.exit_code`` and ``messages``.
+CLI writes, kept in memory when ``keep_records`` (a run stopped by Ctrl-C keeps none). A wrong
+argument raises ``SettingsError`` naming the argument (``error.cli_message`` names its CLI flag
+instead, which ``fvlm-eval run`` shows); a model that cannot be loaded ``ModelLoadError``; the run's
+own outcome (a question that failed, every question failing) is in ``Evaluation.exit_code`` and
+``messages``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from fvlm_eval import models, terminal
+from fvlm_eval import models
+from fvlm_eval.api_checks import (
+    check_benchmark_names,
+    checked_console,
+    checked_run_settings,
+    in_a_temporary_folder,
+)
 from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, NotEvaluated, SettingsError
 from fvlm_eval.models import ModelLoadError, detect_family, family_module, resolve_device
 from fvlm_eval.models.fvlm_folder import ExportRefused, export_checkpoint, save_model_folder
 from fvlm_eval.models.memory import adapter_for, unwrap
+from fvlm_eval.models.training_state import evaluating
 from fvlm_eval.records import latest_by_id, read_records
 from fvlm_eval.run.folder import SAMPLES
 from fvlm_eval.run.options import (
@@ -45,14 +54,12 @@ from fvlm_eval.run.options import (
     from_cli,
     in_memory_arguments,
     names,
-    passed_through,
     path_argument,
     text_argument,
     whole_number,
 )
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
-from fvlm_eval.run.shards import Shard
 from fvlm_eval.summary import ProtocolResult, Summary
 
 
@@ -197,9 +204,11 @@ def evaluate(
     ``max_new_tokens``, ``keep_going``, ``cloze_framing``, ``shard``, ...) passes through.
     ``distributed``: under torchrun, each rank one shard, rank 0 merging (what the CLI does; off by
     default, so that a training job under torchrun keeps its own process group).
-    ``on_interrupt``: Ctrl-C re-raises ``KeyboardInterrupt`` (records so far kept) or returns
-    exit code 130.
+    ``on_interrupt``: Ctrl-C re-raises ``KeyboardInterrupt`` (records so far kept in ``output_dir``)
+    or returns exit code 130. ``console``: a rich Console for the progress bar and notes (default: stdout).
     """
+    console = checked_console(console)  # first: rich's import is made here, Python's random state kept
+    check_benchmark_names(benchmarks)
     chosen = check_benchmarks(benchmarks)
     check_options(protocol, generate, circular, sampling, dtype)
     if modes is not None and not names(modes, "modes"):
@@ -226,34 +235,7 @@ def evaluate(
     device = device_argument(device)
     if not isinstance(model, (str, Path)):
         in_memory_arguments(model, family, device, dtype)
-    allowed = {f.name for f in dataclasses.fields(RunSettings)} - {
-        "benchmarks",
-        "modes",
-        "data_dir",
-        "output_dir",
-        "limit",
-        "frames",
-        "protocol",
-        "generate",
-        "circular",
-        "model_sampling",
-        "frame_cache",
-        "step",
-    }
-    unknown = sorted(set(run_settings) - allowed)
-    if unknown:
-        raise SettingsError(
-            f"evaluate() got unknown settings {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
-        )
-    whole_number("step", step, 0, 2**63 - 1)  # an int64, as track and every plotting library read it
-    run_settings = passed_through(run_settings)
-    if isinstance(run_settings.get("shard"), str):
-        try:
-            run_settings["shard"] = Shard.parse(run_settings["shard"])
-        except ValueError as error:
-            raise from_cli(str(error)) from error
-    if not isinstance(run_settings.get("shard"), (Shard, type(None))):
-        raise SettingsError(f"shard={run_settings['shard']!r}: give 'i/n' (this process's share, of n)")
+    run_settings = checked_run_settings(run_settings, step)
     launch = None
     if distributed:
         from fvlm_eval.run import distributed as torchrun
@@ -270,7 +252,6 @@ def evaluate(
                 )
             run_settings["shard"] = launch.shard
             device = torchrun.device_for(launch, device)
-    console = console or terminal.console()
     if isinstance(model, (str, Path)) and family is not None and family not in models.FAMILIES:
         why = models.PLUGINS.unusable(family) or f"choose from {', '.join(models.FAMILIES)}"
         raise SettingsError(f"family={family!r}: {why}", f"--family {family}: {why}")
@@ -286,6 +267,9 @@ def evaluate(
         dtype=dtype,
         name=name,
     )
+    begin_run = getattr(adapter, "begin_run", None)  # caches of earlier weights dropped, in-memory ones hashed anew
+    if begin_run is not None:
+        begin_run()
     chosen_modes = choose_modes(modes, adapter.family, tuple(adapter.variants), adapter.default_variant)
     if progress:
         for note in adapter.describe().get("notes") or ():
@@ -348,15 +332,9 @@ def _run(
     keep_folder: bool,
     on_interrupt: str,
 ) -> Evaluation:
-    training = unwrap(getattr(adapter, "model", None))
-    was_training = bool(getattr(training, "training", False))
-    if was_training:
-        training.eval()
-    try:
+    with evaluating(unwrap(getattr(adapter, "model", None))):  # every submodule's mode put back as it was
         outcome = run(settings, adapter, console, progress=progress and (launch is None or launch.rank == 0))
-    finally:
-        if was_training:
-            training.train(True)
+    messages = outcome.messages if keep_folder else in_a_temporary_folder(outcome.messages)
     summaries = outcome.summaries
     if launch is not None:
         from fvlm_eval.run import distributed as torchrun
@@ -366,9 +344,9 @@ def _run(
         from fvlm_eval.interrupts import Terminated  # SIGTERM (exit 143) stays told apart from Ctrl-C
 
         stop = Terminated if outcome.exit_code == ExitCode.TERMINATED else KeyboardInterrupt
-        raise stop("; ".join(outcome.messages))
+        raise stop("; ".join(messages))
     results = tuple(_result(settings.output_dir, summary, keep_records, keep_folder) for summary in summaries.values())
-    return Evaluation(results, outcome.exit_code, tuple(outcome.messages), settings.output_dir if keep_folder else None)
+    return Evaluation(results, outcome.exit_code, tuple(messages), settings.output_dir if keep_folder else None)
 
 
 def _result(output: Path, summary: Summary, keep_records: bool, keep_folder: bool) -> BenchmarkResult:

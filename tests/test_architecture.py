@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "fvlm_eval"
 WINGS = ("fvlm_eval.run", "fvlm_eval.reports")
 NEUTRAL = ("fvlm_eval.models", "fvlm_eval.tasks", "fvlm_eval.media")
-FRONT_DOORS = ("fvlm_eval.cli", "fvlm_eval.api", "fvlm_eval.demo", "fvlm_eval.__main__")
+FRONT_DOORS = ("fvlm_eval.cli", "fvlm_eval.api", "fvlm_eval.api_checks", "fvlm_eval.demo", "fvlm_eval.__main__")
 MAX_LINES = 400
 PENDING_SPLIT: set[str] = set()  # files allowed past MAX_LINES while a split is under way
 

@@ -6,8 +6,8 @@ in the decoding workers, and what the frame cache stores), and asks the model to
 once, then to score every option of many questions at once (in the multiple-choice formulation,
 options listed in the prompt, and in the cloze formulation, the question alone), or to generate
 answers. The model
-owns everything else: normalisation, how an image is shown (fVLM: 8 copies; SmolVLM2: its
-tiling), the chat template and system prompt, its variants.
+owns everything else: normalisation, how an image is shown (fVLM: a single frame as 8 copies;
+SmolVLM2: its tiling), the chat template and system prompt, its variants.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class ModelAdapter(Protocol):
 
     # Optional: ``score_formulations(choices, clozes, variant) -> (score(choices), score_cloze(clozes))``
     # in one pass, sharing what the two formulations share (fVLM and SmolVLM2 have it).
+    # Optional: ``begin_run()``, called by ``evaluate`` before every run: drop whatever was computed from the
+    # weights (caches of clips, PMI's neutral log-probabilities) and take in-memory weights' identity anew, as
+    # an adapter built once may be handed to every step of a training loop (fVLM and SmolVLM2 have it).
 
     @property
     def fallback_count(self) -> int:

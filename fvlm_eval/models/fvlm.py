@@ -2,8 +2,9 @@
 
 Frames arrive as uint8 224x224 (``FRAME_TRANSFORM``: PIL bilinear, as the release's own scorer
 resizes, torchvision ``Resize`` on PIL images); here they are scaled to [0, 1] and normalised
-with the ImageNet statistics. An image is shown as 8 copies of itself (the release trained that
-way) and encoded once. Per clip: one DINOv2 pass over its distinct frames, the per-layer K/V kept
+with the ImageNet statistics. A single frame (an image, or a video sampled to one) is shown as 8
+copies of itself, as the release trained images and its scorer shows any one-frame input, and
+encoded once. Per clip: one DINOv2 pass over its distinct frames, the per-layer K/V kept
 for every variant and question. Per (clip, mode): the T visual tokens once, for every clip of a
 batch together whatever its frame layout (``fvlm_model.clip_tokens``). Per batch: both
 formulations in one packed pass of ``lm.py`` over [visual tokens; chat text], a clip's sequences
@@ -57,7 +58,7 @@ def normalise(frames: np.ndarray) -> torch.Tensor:
 @dataclass(frozen=True)
 class _Layout:
     """Where a loaded clip's frames sit: frame t is row ``offset + frame_map[t]`` of encode batch
-    ``batch``'s K/V (an image: one row, ``IMAGE_COPIES`` times)."""
+    ``batch``'s K/V (a single frame: one row, ``IMAGE_COPIES`` times)."""
 
     batch: int
     offset: int
@@ -68,6 +69,16 @@ class _Layout:
         return tuple(self.offset + i for i in self.frame_map)
 
 
+def shown_frames(clip: Clip) -> tuple[int, ...]:
+    """The clip's frames as fVLM is shown them: a single frame, an image or a video sampled to one (``--frames 1``,
+    or ``--sampling model`` on a clip under a second), as ``IMAGE_COPIES`` copies. The release's scorer replicates
+    any one-frame input (nanoSmol ``benchmark.py:prepare_frames_tensor``: ``frames.shape[0] == 1``), image or video;
+    a one-frame video shown once got one visual token, and scores the public scorer never gives."""
+    if clip.kind == "image" or len(clip.frame_map) == 1:
+        return (clip.frame_map[0] if clip.frame_map else 0,) * IMAGE_COPIES
+    return clip.frame_map
+
+
 class FVLMAdapter:
     """``ModelAdapter`` for ``fvlm_model.FoveatedVLM``."""
 
@@ -76,8 +87,9 @@ class FVLMAdapter:
     default_variant = DEFAULT_VARIANT
     frame_transform = FRAME_TRANSFORM
 
-    def __init__(self, model, tokenizer, description: dict[str, object] | None = None):
+    def __init__(self, model, tokenizer, description: dict[str, object] | None = None, held=None):
         self.model = model
+        self.held = held  # in-memory weights (``memory.HeldWeights``): their sha256 is taken anew for every run
         self.tokenizer = tokenizer
         self.tokens = ChatTokens(tokenizer, self.render)
         self.lm = TextModel(
@@ -112,14 +124,31 @@ class FVLMAdapter:
         return {
             "family": FAMILY,
             **self._description,
+            **({"sha256": self.held.sha256} if self.held is not None else {}),
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
             "prompt_format": f"SmolLM2 chat template, system prompt {SYSTEM_PROMPT!r}; images as {IMAGE_COPIES} copies",
+            # a video sampled to one frame, shown once before: a run folder's setting where a run samples one
+            "single_frame": f"{IMAGE_COPIES} copies, image or video",
             "frame_transform": FRAME_TRANSFORM.key,
         }
 
+    def begin_run(self) -> None:
+        """Called by ``evaluate`` before every run: an adapter handed to each step of a training loop scores the
+        weights it holds now. Everything computed from the weights is dropped (the neutral log-probabilities of
+        PMI kept step 0's, and the headline with them), and in-memory weights are hashed anew."""
+        self._batches.clear()
+        self._layouts.clear()
+        self._visual.clear()
+        self._past.clear()
+        self._coarse.clear()
+        self._neutral.clear()
+        if self.held is not None:
+            self.held.renew()
+
     def video_sampling(self, frames: int | None) -> Sampling:
-        """The release's own video input: 1 frame a second from the start, the first 64 kept."""
+        """The release's own video input: every ``int(fps)``-th frame from the start (one a second at a whole frame
+        rate), the first 64 kept."""
         return Sampling("fps", frames or 64, fps=1.0)
 
     def suggested_batch_size(self, frames: int) -> int:
@@ -153,8 +182,7 @@ class FVLMAdapter:
         self.frames_encoded += pixels.shape[0]
         offset = 0
         for clip in clips:
-            frame_map = (0,) * IMAGE_COPIES if clip.kind == "image" else clip.frame_map
-            self._layouts[clip.key] = _Layout(batch, offset, frame_map)
+            self._layouts[clip.key] = _Layout(batch, offset, shown_frames(clip))
             offset += clip.frames.shape[0]
 
     def forget_clips(self, keys: list[str]) -> None:
@@ -285,9 +313,15 @@ def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, 
     """An in-memory ``FoveatedVLM`` (as training code holds it) with its tokenizer (default: the bundled
     SmolLM2-135M-Instruct tokenizer, as a folder without one gets)."""
     from fvlm_eval.errors import SettingsError
-    from fvlm_eval.models.memory import state_dict_sha256
+    from fvlm_eval.models.memory import HeldWeights, with_article
     from fvlm_model import parameter_count
 
+    for argument, value in (("processor", processor), ("image_processor", image_processor)):
+        if value is not None:  # never silently ignored: fVLM's frames are prepared by the harness
+            raise SettingsError(
+                f"{argument}=: fVLM takes no {argument.replace('_', ' ')} (the harness prepares its frames); give "
+                f"tokenizer= only, or nothing for the bundled tokenizer"
+            )
     if tokenizer is None:
         from fvlm_model.loading import load_tokenizer
 
@@ -295,7 +329,8 @@ def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, 
     missing = [a for a in ("apply_chat_template", "convert_tokens_to_ids", "encode") if not hasattr(tokenizer, a)]
     if missing or not callable(tokenizer):
         raise SettingsError(
-            f"tokenizer: a {type(tokenizer).__name__} is not a tokenizer (no {', '.join(missing) or '__call__'}); "
+            f"tokenizer: {with_article(type(tokenizer).__name__)} is not a tokenizer "
+            f"(no {', '.join(missing) or '__call__'}); "
             "give the model's transformers tokenizer (load_fvlm returns it), or None for the bundled one"
         )
     return FVLMAdapter(
@@ -304,8 +339,8 @@ def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, 
         {
             "name": name or "in-memory-fvlm",
             "source": "in-memory FoveatedVLM",
-            "sha256": state_dict_sha256(model),
             "parameters": parameter_count(model),
             "notes": [],
         },
+        held=HeldWeights(model),
     )

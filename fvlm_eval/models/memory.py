@@ -3,8 +3,9 @@
 ``adapter_for`` takes any of: an adapter already built; a path or hub id (loaded as ``--model``
 is); an in-memory model of a registered family (``Family.memory_classes``), unwrapped from
 DistributedDataParallel, DataParallel or ``torch.compile`` first, handed to its family's
-``from_memory``. In-memory weights are identified by ``state_dict_sha256``: a run folder refuses to
-be resumed by other weights, as with a checkpoint file's hash.
+``from_memory``. In-memory weights are identified by ``state_dict_sha256`` (``HeldWeights``: hashed anew
+for every run, as a training loop changes them between calls): a run folder refuses to be resumed by
+other weights, as with a checkpoint file's hash.
 """
 
 from __future__ import annotations
@@ -27,6 +28,31 @@ def state_dict_sha256(module) -> str:
         digest.update(f"{name} {data.dtype} {tuple(tensor.shape)}\n".encode())
         digest.update(data.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+class HeldWeights:
+    """The identity of weights a program holds and changes between runs (a training loop's model, its adapter
+    built once): ``state_dict_sha256``, hashed when first asked after ``renew`` (once per run; an adapter that
+    kept the first step's hash resumed, and labelled, the first step's records at every later step)."""
+
+    def __init__(self, module):
+        self.module = module
+        self._sha256: str | None = None
+
+    def renew(self) -> None:
+        """The weights may have changed since the last run: hash them again when next asked."""
+        self._sha256 = None
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = state_dict_sha256(self.module)
+        return self._sha256
+
+
+def with_article(noun: str) -> str:
+    """``a Linear``, ``an int``: a type's name in a sentence (``a int`` read as a slip)."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def nonfinite_tensors(module) -> list[str]:
@@ -124,6 +150,14 @@ def adapter_for(
 def _adapter(model, tokenizer, processor, image_processor, family, device, dtype, name):
     from fvlm_eval.models import FAMILIES, detect_family, family_holding, family_module, load_model
 
+    given = [
+        n
+        for n, v in (("tokenizer", tokenizer), ("processor", processor), ("image_processor", image_processor))
+        if v is not None
+    ]
+    if given and (is_adapter(model) or isinstance(model, (str, Path))):  # said, never silently ignored
+        what = "an adapter already built has its own" if is_adapter(model) else "a model folder or hub id has its own"
+        raise SettingsError(f"{given[0]}=: {what}; leave {given[0]}=None (it is for a model held in memory)")
     if is_adapter(model):
         return model
     if isinstance(model, (str, Path)):
@@ -135,7 +169,7 @@ def _adapter(model, tokenizer, processor, image_processor, family, device, dtype
             f.memory_hint or f"a {' or '.join(f.memory_classes)}" for f in FAMILIES.values() if f.memory_classes
         )
         raise SettingsError(
-            f"model: a {type(model).__name__} is not something fvlm-eval can evaluate: give {hints}, "
+            f"model: {with_article(type(model).__name__)} is not something fvlm-eval can evaluate: give {hints}, "
             "a ModelAdapter, or a model folder, weights file or hub id"
         )
     return family_module(found.name).from_memory(

@@ -28,6 +28,7 @@ ADDED_SINCE = IDENTITY_ADDED_SINCE  # settings recorded since: a folder made bef
 def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cloze_framing: str) -> dict:
     """What must not change between a run and its resumption (or between two compared runs)."""
     description = model.describe()
+    one_frame = not benchmark.uses_images and benchmark.sampling.frames == 1 and description.get("single_frame")
     return {
         "benchmark": benchmark.name,
         "mode": mode,
@@ -39,6 +40,7 @@ def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cl
         "cloze_framing": cloze_framing,
         "frame_transform": description.get("frame_transform"),
         "dtype": description.get("dtype"),
+        **({"single_frame": description["single_frame"]} if one_frame else {}),  # how a model shows one frame
     }
 
 

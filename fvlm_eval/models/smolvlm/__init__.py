@@ -122,7 +122,7 @@ def from_memory(
     processor): the processor's settings are read through the same code as a model folder's (its
     configs saved into a temporary folder and read back)."""
     from fvlm_eval.errors import SettingsError
-    from fvlm_eval.models.memory import state_dict_sha256
+    from fvlm_eval.models.memory import HeldWeights
 
     tokenizer = tokenizer or getattr(processor, "tokenizer", None)
     image_processor = image_processor or getattr(processor, "image_processor", None)
@@ -139,18 +139,18 @@ def from_memory(
             settings = read_settings(Path(folder), model.config, image_processor)
         except ModelLoadError as error:  # said of the processor given, not of the temporary folder
             raise SettingsError(f"processor: {str(error).replace(f'{folder}/', '')}") from error
-    return SmolVLMAdapter(
-        model.eval(),
+    return SmolVLMAdapter(  # left in its own mode: evaluate records every submodule's before its eval()
+        model,
         tokenizer,
         image_processor,
         settings,
         {
             "name": name or "in-memory-smolvlm",
             "source": "in-memory SmolVLMForConditionalGeneration",
-            "sha256": state_dict_sha256(model),
             "parameters": sum(p.numel() for p in model.parameters()),
             "image_seq_len": settings.image_seq_len,
         },
+        held=HeldWeights(model),
     )
 
 

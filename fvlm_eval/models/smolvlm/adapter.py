@@ -63,9 +63,16 @@ class SmolVLMAdapter:
     default_variant = DEFAULT_VARIANT
 
     def __init__(
-        self, model, tokenizer, image_processor, settings: Settings, description: dict[str, object] | None = None
+        self,
+        model,
+        tokenizer,
+        image_processor,
+        settings: Settings,
+        description: dict[str, object] | None = None,
+        held=None,
     ):
         self.model = model
+        self.held = held  # in-memory weights (``memory.HeldWeights``): their sha256 is taken anew for every run
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.settings = settings
@@ -107,6 +114,7 @@ class SmolVLMAdapter:
         return {
             "family": FAMILY,
             **self._description,
+            **({"sha256": self.held.sha256} if self.held is not None else {}),
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
             "prompt_format": (
@@ -117,6 +125,15 @@ class SmolVLMAdapter:
             ),
             "frame_transform": self.frame_transform.key,
         }
+
+    def begin_run(self) -> None:
+        """Called by ``evaluate`` before every run: an adapter handed to each step of a training loop scores the
+        weights it holds now. The clips' features and PMI's neutral log-probabilities (computed from the weights
+        of an earlier run) are dropped, and in-memory weights are hashed anew."""
+        self._clips.clear()
+        self._neutral.clear()
+        if self.held is not None:
+            self.held.renew()
 
     def video_sampling(self, frames: int | None) -> Sampling:
         """SmolVLM2's own video input: ``fps`` frames a second, at most ``max_frames``, 1 s cut from

@@ -54,9 +54,10 @@ QUESTIONS = [
 
 
 def pixels_of(clip):
-    """The clip's T frames as the model sees them (an image: 8 copies), [1,T,3,H,W]."""
-    frame_map = (0,) * 8 if clip.kind == "image" else clip.frame_map
-    return normalise(clip.frames[list(frame_map)]).unsqueeze(0)
+    """The clip's T frames as the release's scorer shows them, [1,T,3,H,W]: nanoSmol's ``prepare_frames_tensor``
+    repeats any one-frame input (an image, a video sampled to one) to 8 frames."""
+    frames = normalise(clip.frames[list(clip.frame_map)])
+    return (frames.repeat(8, 1, 1, 1) if frames.shape[0] == 1 else frames).unsqueeze(0)
 
 
 def chat(tokenizer, prompt, answer=None):

@@ -66,7 +66,9 @@ def installed(group: str) -> list[Plugin]:
 
 
 def kind_of(thing: object) -> str:
-    """What a plugin gave, for a message: ``a function``, ``the module blind``, ``an int``."""
+    """What a plugin gave, for a message: ``a function``, ``the module blind``, ``an int``, ``None``."""
+    if thing is None:
+        return "None"
     if isinstance(thing, type):
         return f"the class {thing.__module__}.{thing.__qualname__}"
     if type(thing).__name__ == "module":

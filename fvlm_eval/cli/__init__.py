@@ -27,7 +27,7 @@ def _message(error: BaseException, command: str = "") -> tuple[str, int]:
     """One line for an error a user can act on, and its exit code (``errors``); ("", 0) for anything else."""
     code = exit_code_of_error(error)
     if code is not None:
-        return str(error), code
+        return getattr(error, "cli_message", None) or str(error), code  # the flag's words, not the argument's
     if isinstance(error, OSError) and error.errno is not None:
         from fvlm_eval.media import shown  # a name of thousands of characters stays one readable line
 

@@ -115,7 +115,9 @@ def prepare(
     try:
         result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
     except DataMissing as missing:  # --no-download on a folder without it
-        raise DataMissing(f"{missing}; {prepare_command(name, data_dir)} (without --no-download)") from missing
+        hint = prepare_command(name, data_dir)  # a benchmark placed by hand: where to place it, nothing to fetch
+        fetched = " (without --no-download)" if hint.endswith("fetches it") else ""
+        raise DataMissing(f"{missing}; {hint}{fetched}") from missing
     print_verification(result)
     if subtitles and "subtitles" in BENCHMARKS[name].run_options:
         _say_subtitles(adapter, data_dir)

@@ -30,10 +30,15 @@ def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[s
     return {key: summary for key, (summary, _) in read_run(run, warnings).items()}
 
 
-def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], tuple[Summary, RunFolder]]:
+def read_run(
+    run: Path, warnings: list[str] | None = None, uninstalled: dict[tuple[str, str], dict] | None = None
+) -> dict[tuple[str, str], tuple[Summary, RunFolder]]:
     """(benchmark, mode) -> (its summary computed from its records, the folder as read by the one rule:
     its records, its ``summary.json``) for each ``<benchmark>/<mode>`` folder of one run; a run whose
-    shards were not merged is refused, saying how to merge them."""
+    shards were not merged is refused, saying how to merge them. A benchmark that is not installed now (a
+    plugin's, uninstalled since) is left out with one warning naming it and the plugin that made it (the whole
+    run was refused, built-in benchmarks and all); ``uninstalled``, when given, receives each such folder's
+    manifest, and a run holding nothing else is then no error."""
     run = Path(run)
     if not run.is_dir():
         raise ReportError(f"{run}: {not_a_folder(run, 'no such run folder')}")
@@ -43,7 +48,7 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
             f"{run}: holds unmerged shards ({shards[0].relative_to(run)}); run `fvlm-eval merge {run}` first (once "
             "every shard has finished)"
         )
-    found = {}
+    found, left_out = {}, {}
     folders = sorted({p.parent for name in ("summary.json", "samples.jsonl") for p in run.glob(f"*/*/{name}")})
     for folder in folders:
         path = folder / "summary.json"
@@ -59,7 +64,11 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
             raise ReportError(f"{path}: not a summary of this version of fvlm-eval (no {error})") from error
         benchmark, mode = folder.parent.name, folder.name  # where the runner wrote them, as regress pairs them
         if benchmark not in BENCHMARKS:
-            raise ReportError(f"{folder}: {benchmark!r} is not a benchmark of fvlm-eval ({', '.join(BENCHMARKS)})")
+            manifest = stated.get("manifest") if isinstance(stated.get("manifest"), dict) else {}
+            left_out.setdefault(benchmark, (manifest.get("benchmark_plugin"), []))[1].append(mode)
+            if uninstalled is not None:
+                uninstalled[(benchmark, mode)] = manifest
+            continue
         records = list(loaded.records.values())
         coverage = stated.get("coverage") if isinstance(stated.get("coverage"), dict) else {}
         selected = coverage.get("selected")
@@ -79,13 +88,31 @@ def read_run(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, st
             if mixed:
                 warnings.append(f"{folder}: {mixed}")
         found[(benchmark, mode)] = (summary, loaded)
+    said = [_not_installed(run, benchmark, plugin, modes) for benchmark, (plugin, modes) in left_out.items()]
+    if left_out and not found and uninstalled is None:
+        raise ReportError(f"{run}: nothing to read: {'; '.join(said)}")
     if warnings is not None:
+        warnings.extend(said)
         warnings.extend(_models_mixed(run, [loaded for _, loaded in found.values()]))
         for folder in sorted({p.parent for p in run.glob("*/*/settings.json")} - set(folders)):  # SIGKILL, early
             warnings.append(f"{folder}: its run was {STOPPED_EARLY} (settings.json only): not shown; rerun it")
-    if not found:
+    if not found and not left_out:
         raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it; {not_a_run_hint(run)}")
     return found
+
+
+def _not_installed(run: Path, benchmark: str, plugin: object, modes: list[str]) -> str:
+    """One line for a benchmark of ``run`` that is not installed now, naming the plugin that made it when its
+    manifest says."""
+    left = f"{run / benchmark}: left out ({', '.join(modes)})"
+    if isinstance(plugin, str):
+        return (
+            f"{left}: its benchmark came from the plugin {plugin}, which is not installed now (install it to read it)"
+        )
+    return (
+        f"{left}: {benchmark!r} is not a benchmark here: a plugin's not installed now, or one registered in a "
+        "notebook (install or register it to read it)"
+    )
 
 
 def _models_mixed(run: Path, folders: list[RunFolder]) -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fvlm_eval.answers import GENERATION_INSTRUCTION
 from fvlm_eval.circular import rotated
 from fvlm_eval.models.base import ModelAdapter, score_formulations
+from fvlm_eval.plugins import kind_of
 from fvlm_eval.records import Record, make_record
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import Benchmark
@@ -36,25 +37,26 @@ class Asking:
             return []
         try:
             return self._ask(questions, clips, mode)
-        except Exception:
-            if len(questions) == 1:
-                raise
+        except Exception as error:
+            if len(questions) == 1:  # a batch of one question (the last of a run) fails alone too, never the run
+                return [self._failed(questions[0], clips, mode, error)]
         records = []  # the batch failed: ask one at a time, so one bad question fails alone
         for question in questions:
             try:
-                records += self.records([question], clips, mode)
+                records += self._ask([question], clips, mode)
             except Exception as error:
-                records.append(
-                    make_record(
-                        question,
-                        mode,
-                        self.prompts[question.id],
-                        self.hashes[question.id],
-                        error=f"scoring failed: {type(error).__name__}: {error}",
-                        clip=clips[question.media.key],
-                    )
-                )
+                records.append(self._failed(question, clips, mode, error))
         return records
+
+    def _failed(self, question: Question, clips: dict[str, Clip], mode: str, error: Exception) -> Record:
+        return make_record(
+            question,
+            mode,
+            self.prompts[question.id],
+            self.hashes[question.id],
+            error=f"scoring failed: {type(error).__name__}: {error}",
+            clip=clips[question.media.key],
+        )
 
     def _prompt(self, question: Question, clip: Clip, shift: int = 0) -> str:
         """The multiple-choice prompt (options listed) of ``question`` as asked with its options
@@ -117,6 +119,32 @@ class Asking:
                 )
             )
         return records
+
+
+def prompted(benchmark: Benchmark, questions: list[Question]) -> tuple[list[Question], dict[str, str], list[str]]:
+    """The questions, each one's multiple-choice prompt (by id), and one line per question failed here: a question
+    whose ``prompt`` or ``cloze_prompt`` raises (or gives no text) fails alone, with what it raised as its error
+    (a plugin's prompt raising on one question ended the whole run as an unexpected error)."""
+    prompts, asked, failed = {}, [], []
+    for question in questions:
+        if question.options:
+            prompt, why = "", None
+            try:
+                texts = {"prompt": benchmark.prompt(question), "cloze prompt": benchmark.cloze_prompt(question)}
+                prompt = texts["prompt"]
+                why = next(
+                    (f"its {w} is {kind_of(t)}, not text" for w, t in texts.items() if not isinstance(t, str)), None
+                )
+            except Exception as error:
+                said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                why = f"writing its prompt failed: {type(error).__name__}{': ' + said if said else ''}"
+            prompt = prompt if isinstance(prompt, str) else ""
+            if why and not question.error:
+                question = dataclasses.replace(question, error=why)
+                failed.append(f"{question.id}: {why}")
+            prompts[question.id] = prompt
+        asked.append(question)
+    return asked, prompts, failed
 
 
 def with_blank_options_failed(question: Question) -> Question:

@@ -16,7 +16,7 @@ from fvlm_eval.media.frame_cache import UNREPAIRABLE
 from fvlm_eval.media.workers import decoded
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, append_records, latest_by_id, make_record, question_sha256, read_records
-from fvlm_eval.run.asking import Asking
+from fvlm_eval.run.asking import Asking, prompted
 from fvlm_eval.run.carried import carried_measures, rotations_generated, with_earlier_measures
 from fvlm_eval.run.folder import (
     SAMPLES,
@@ -31,7 +31,7 @@ from fvlm_eval.run.progress import announce, progress_bar
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.shards import shard_media
 from fvlm_eval.summary import Summary
-from fvlm_eval.tasks import Benchmark, Loaded
+from fvlm_eval.tasks import Benchmark, Loaded, supplied_by
 from fvlm_eval.types import Clip, Question
 from fvlm_eval.wording import counted
 
@@ -62,10 +62,16 @@ class BenchmarkRun:
         console,
     ):
         self.benchmark, self.loaded, self.settings, self.model = benchmark, loaded, settings, model
+        questions, self.prompts, unprompted = prompted(benchmark, questions)
         self.questions, self.console = questions, console
         self.modes = settings.modes
         self.started = time.perf_counter()
         self.messages: list[str] = []
+        if unprompted:
+            self.messages.append(
+                f"{supplied_by(benchmark.name)}: {counted(len(unprompted), 'question')} failed (recorded, counted "
+                f"wrong), e.g. {unprompted[0]}"
+            )
         self.shard = settings.shard
         self.folders = {mode: settings.output_dir / benchmark.name / mode for mode in self.modes}
         self.paths = {
@@ -74,7 +80,6 @@ class BenchmarkRun:
         }
         self.selected = {q.id for q in questions}
         self.own = self._own(questions)  # this process's share: every question, or a shard's whole videos
-        self.prompts = {q.id: benchmark.prompt(q) for q in questions if q.options}
         self.hashes = {q.id: question_sha256(q, self.prompts.get(q.id, ""), benchmark.version) for q in questions}
         self.scored_now = {mode: 0 for mode in self.modes}
         self.failed_now = {mode: 0 for mode in self.modes}

@@ -21,9 +21,14 @@ from fvlm_eval.files import process_alive
 
 
 class RunRefused(FvlmEvalError, RuntimeError):
-    """An output folder this run must not write into (other settings, or another run holds it)."""
+    """An output folder this run must not write into (other settings, or another run holds it). Written with the
+    CLI's flag (``cli_message``: ``use another --output-dir``); ``str(error)`` names ``evaluate``'s argument."""
 
     exit_code = ExitCode.REFUSED
+
+    def __init__(self, message: str):
+        super().__init__(message.replace("--output-dir", "output_dir"))
+        self.cli_message = message
 
 
 _HELD: set["FolderLock"] = set()  # the locks this process holds (a forked child closes its copies)

@@ -14,7 +14,7 @@ import fvlm_eval
 from fvlm_eval.media.decode import video_decoder
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.run.settings import RunSettings
-from fvlm_eval.tasks import Benchmark
+from fvlm_eval.tasks import Benchmark, distribution_of
 
 
 def git_commit() -> str | None:
@@ -57,4 +57,6 @@ def manifest(benchmark: Benchmark, mode: str, settings: RunSettings, model: Mode
         "command_line": settings.command_line or " ".join(sys.argv),
         "python": platform.python_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # a plugin's benchmark: a report made once the plugin is uninstalled can name it
+        **({"benchmark_plugin": plugin} if (plugin := distribution_of(benchmark.name)) else {}),
     }

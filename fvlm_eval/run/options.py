@@ -60,7 +60,8 @@ def choose_modes(
 
 def check_benchmarks(benchmarks: str | Iterable[str]) -> tuple[str, ...]:
     """The benchmarks asked for, in the order given, each once; a suite (``video``, ``all``) stands for its
-    benchmarks (``tasks.suite``). A name no benchmark has, or a refused plugin's, is a ``SettingsError``."""
+    benchmarks (``tasks.suite``). A name no benchmark has, a refused plugin's, or one registered by hand that an
+    entry point would be refused for (``tasks.registration_refusal``), is a ``SettingsError``."""
     given = names(benchmarks)
     unknown = [n for n in given if n not in tasks.SUITES and n not in tasks.BENCHMARKS]
     refused = [tasks.PLUGINS.unusable(n) for n in unknown if tasks.PLUGINS.unusable(n)]
@@ -84,6 +85,9 @@ def check_benchmarks(benchmarks: str | Iterable[str]) -> tuple[str, ...]:
     if not chosen:
         told = f"suite {', '.join(given)} holds no benchmark here; known: {', '.join(tasks.BENCHMARKS)}"
         raise SettingsError(f"benchmarks: {told}", told)
+    refusal = next(filter(None, map(tasks.registration_refusal, chosen)), None)  # one registered by hand, unchecked
+    if refusal is not None:
+        raise SettingsError(f"benchmarks: {refusal}", refusal)
     return chosen
 
 

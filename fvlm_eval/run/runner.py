@@ -10,13 +10,15 @@ files, and are joined by ``merge`` (``shards``).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
+import traceback
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
 from fvlm_eval import terminal
-from fvlm_eval.errors import ExitCode
+from fvlm_eval.errors import ExitCode, FvlmEvalError
 from fvlm_eval.files import broken_link
 from fvlm_eval.interrupts import exit_code_of, now_stopping, stops_as_interrupts
 from fvlm_eval.models.base import ModelAdapter
@@ -24,8 +26,18 @@ from fvlm_eval.run.asking import with_blank_options_failed
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
 from fvlm_eval.run.folder import comparable_settings, settings_refusal
 from fvlm_eval.run.settings import RunOutcome, RunSettings
-from fvlm_eval.tasks import Benchmark, DataMissing, get_benchmark, prepare_command
+from fvlm_eval.tasks import (
+    BUILT_IN,
+    Benchmark,
+    DataMissing,
+    UnusableLoad,
+    checked_load,
+    get_benchmark,
+    prepare_command,
+    supplied_by,
+)
 from fvlm_eval.types import Question
+from fvlm_eval.wording import counted
 
 
 def benchmark_for(name: str, settings: RunSettings, model: ModelAdapter) -> Benchmark:
@@ -79,6 +91,31 @@ def _data_dir_hint(data: Path, name: str) -> str:
     return f"; it is in a folder below: --data-dir {below[0]}" if below else ""
 
 
+def _load_failed(benchmark: Benchmark, data_dir: Path, error: Exception) -> str:
+    """One line for a benchmark whose ``load`` raised: the benchmark and its plugin, the folder it read, what it
+    raised and where in the benchmark's own code (a plugin's bug ended the whole run as "an unexpected error ...
+    report it", naming neither)."""
+    said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, UnusableLoad):
+        return f"{supplied_by(benchmark.name)}: {said}; it is not scored (the run's other benchmarks go on)"
+    raised = said if isinstance(error, FvlmEvalError) else f"{type(error).__name__}{': ' + said if said else ''}"
+    own = {_source_file(c) for c in type(benchmark).__mro__ if c not in (Benchmark, object)}
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename in own]
+    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    bug = " (a bug in fvlm-eval: please report it)" if type(benchmark) in BUILT_IN.values() else ""
+    return (
+        f"{supplied_by(benchmark.name)}: its load() failed reading {benchmark.folder(data_dir)}: {raised}{at}{bug}; "
+        "it is not scored (the run's other benchmarks go on)"
+    )
+
+
+def _source_file(cls: type) -> str | None:
+    try:
+        return inspect.getsourcefile(cls)
+    except TypeError:  # a class made in an interactive session
+        return None
+
+
 def _settings_checked(settings: RunSettings, model: ModelAdapter) -> None:
     """Every benchmark's folders refused up front when made otherwise: `run videomme mvbench --frames 8` into a
     folder whose mvbench has other settings scored all of videomme first, then was refused at mvbench."""
@@ -98,12 +135,21 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)
         try:
-            loaded = benchmark.load(settings.data_dir)
+            loaded, malformed = checked_load(benchmark.load(settings.data_dir), name)
         except DataMissing as missing:
             data = Path(settings.data_dir)
             hint = _data_dir_hint(data, name)  # a folder that is not there (no data yet): fetched by prepare too
             hint += f"; {prepare_command(name, settings.data_dir)}" if not hint or not data.exists() else ""
             raise DataMissing(f"{missing}{hint}") from missing
+        except Exception as error:  # the benchmark's own code failed (a plugin's, as a rule): the others go on
+            outcome.messages.append(_load_failed(benchmark, settings.data_dir, error))
+            outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)
+            continue
+        if malformed:
+            outcome.messages.append(
+                f"{supplied_by(name)}: {counted(len(malformed), 'question')} it gave cannot be asked as given: "
+                f"failed (recorded, counted wrong), e.g. {malformed[0]}"
+            )
         for problem in loaded.problems:
             outcome.messages.append(
                 f"{name}: annotation file {problem['file']} cannot be read ({problem['error']}); "

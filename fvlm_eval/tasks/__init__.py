@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fvlm_eval.plugins import Plugin, Plugins, Refused, kind_of
-from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, prepare_command
+from fvlm_eval.plugins import PLAIN_NAME, Plugin, Plugins, Refused, kind_of
+from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, UnusableLoad, checked_load
 from fvlm_eval.tasks.egoschema import EgoSchema
 from fvlm_eval.tasks.mlvu import MLVU
 from fvlm_eval.tasks.mvbench import MVBench
@@ -67,21 +67,81 @@ def load_plugins() -> None:
 def _benchmark_class(plugin: Plugin) -> type[Benchmark]:
     """The ``Benchmark`` subclass an entry point names, named as the entry point is."""
     found = plugin.load()
+    refusal = _class_refusal(plugin.name, found, "the entry point must be named as the benchmark is")
+    if refusal is not None:
+        raise Refused(refusal)
+    return found
+
+
+def _class_refusal(name: str, found: object, renamed: str) -> str | None:
+    """Why ``found`` cannot be the benchmark ``name``: not a ``Benchmark`` subclass, named otherwise (then
+    ``renamed`` says what to do, ``{name}`` and ``{cls}`` its name and class), or not made without arguments (as
+    every command makes its benchmarks); else ``None``."""
     if not (isinstance(found, type) and issubclass(found, Benchmark)):
-        raise Refused(f"it gives {kind_of(found)}, not a subclass of fvlm_eval.tasks.base.Benchmark")
-    if found.name != plugin.name:
-        raise Refused(
-            f"its class {found.__name__} has name {found.name!r}: the entry point must be named as the benchmark is"
-        )
+        return f"it gives {kind_of(found)}, not a subclass of fvlm_eval.tasks.base.Benchmark"
+    if found.name != name:
+        fix = renamed.format(name=repr(found.name), cls=found.__name__)
+        return f"its class {found.__name__} has name {found.name!r}: {fix}"
     try:
-        found()  # every command makes its benchmarks with no argument
+        found()
     except Exception as error:
         said = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise Refused(
+        return (
             f"its class {found.__name__} cannot be made without arguments ({type(error).__name__}"
             f"{': ' + said if said else ''})"
-        ) from error
-    return found
+        )
+    return None
+
+
+def registration_refusal(name: str) -> str | None:
+    """Why the benchmark registered under ``name`` cannot be run, else ``None``: one put into ``BENCHMARKS`` by hand
+    (a notebook's ``BENCHMARKS["myqa"] = MyQA``) goes through the checks an entry point does. Unchecked, a name
+    with ``..`` wrote its run two folders above the output folder, and a key other than the class's name
+    returned a result under the class's name."""
+    registry = _registry()
+    found = registry[name]
+    said = f"BENCHMARKS[{name!r}] = {getattr(found, '__name__', kind_of(found))}"
+    if not PLAIN_NAME.fullmatch(name):
+        return (
+            f"{said}: {name!r} is not a plain name (letters, digits, '_', '.', '-'; not starting with '.' or '-'): "
+            "it names the folders a run writes"
+        )
+    twin = next((other for other in registry if other != name and other.casefold() == name.casefold()), None)
+    if twin is not None and name not in BUILT_IN:  # the built-in is kept
+        return f"{said}: {name!r} is {twin!r} but for case, one folder where case is not told apart (macOS, Windows)"
+    refusal = _class_refusal(name, found, "register it under its name (BENCHMARKS[{name}] = {cls})")
+    return f"{said}: {refusal}" if refusal is not None else None
+
+
+def distribution_of(name: str) -> str | None:
+    """The distribution (``"my-fvlm-plugins 0.1.0"``) whose plugin added the benchmark ``name``; ``None`` for a
+    built-in or one registered by hand."""
+    plugin = PLUGINS.added.get(name)
+    return plugin.distribution if plugin is not None else None
+
+
+def supplied_by(name: str) -> str:
+    """``"myqa (plugin my-fvlm-plugins 0.1.0)"``: a benchmark named with the distribution whose plugin added it,
+    for a message about something that plugin did (a built-in, or one registered by hand: its name alone)."""
+    distribution = distribution_of(name)
+    return f"{name} (plugin {distribution})" if distribution is not None else name
+
+
+def prepare_command(name: str, data_dir: str | Path) -> str:
+    """What fetches benchmark ``name`` into ``data_dir``, said after a ``DataMissing``: with ``--data-dir`` unless
+    it is the default (a bare `fvlm-eval prepare` would download into ./data, not into the folder given). A
+    benchmark with no hub copy (placed by hand, as docs/extending.md's) is said to be placed by hand: `prepare`
+    would only answer that it has nothing to download."""
+    import shlex
+
+    benchmark = get_benchmark(name)
+    try:
+        benchmark.hub()
+    except Exception as error:  # NotImplementedError: no hub copy, its reason said
+        reason = f" ({str(error).strip().splitlines()[0]})" if str(error).strip() else ""
+        return f"{name} has no hub copy to download{reason}: place it under {benchmark.folder(Path(data_dir))}"
+    given = "" if Path(data_dir) == Path("data") else f" --data-dir {shlex.quote(str(data_dir))}"
+    return f"`fvlm-eval prepare {name}{given}` fetches it"
 
 
 def suite(name: str) -> tuple[str, ...]:
@@ -136,7 +196,12 @@ __all__ = [
     "SUITES",
     "Benchmark",
     "DataMissing",
+    "UnusableLoad",
+    "checked_load",
+    "distribution_of",
     "prepare_command",
+    "registration_refusal",
+    "supplied_by",
     "several_in_one",
     "Loaded",
     "get_benchmark",

@@ -12,28 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from fvlm_eval.errors import FvlmEvalError
-from fvlm_eval.types import LETTERS, Option, Question, Sampling
+from fvlm_eval.plugins import kind_of
+from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
 Aggregation = Literal["pooled", "category_mean"]
 
 
 class DataMissing(FvlmEvalError, FileNotFoundError):
     """The benchmark's annotations are not in the data folder; says where they were looked for."""
-
-
-def prepare_command(name: str, data_dir: str | Path) -> str:
-    """What fetches benchmark ``name`` into ``data_dir``, said after a ``DataMissing``: with ``--data-dir`` unless
-    it is the default (a bare `fvlm-eval prepare` would download into ./data, not into the folder given)."""
-    import shlex
-
-    given = "" if Path(data_dir) == Path("data") else f" --data-dir {shlex.quote(str(data_dir))}"
-    return f"`fvlm-eval prepare {name}{given}` fetches it"
 
 
 @dataclass(frozen=True)
@@ -159,6 +152,7 @@ def unique_ids(
     scorer that counts such a repeat as a question of its own (its published counts include it): then it is
     kept as one, with the note saying so."""
     seen: dict[str, list[Question]] = {}
+    taken = {question.id for question in questions}  # a new name is never another question's id
     first_rows: dict[tuple[str, str], tuple[int, str]] = {}
     result, notes = [], []
     for number, question in enumerate(questions):
@@ -185,7 +179,11 @@ def unique_ids(
             )
             continue
         if earlier:
-            renamed = f"{question.id}#{len(earlier) + 1}"
+            number = len(earlier) + 1
+            while f"{question.id}#{number}" in taken:
+                number += 1
+            renamed = f"{question.id}#{number}"
+            taken.add(renamed)
             notes.append(
                 f"duplicate question id {question.id} (from {question.source}): another question under it "
                 f"is recorded as {renamed}"
@@ -202,6 +200,132 @@ def _canonical(row: object) -> str:
         return json.dumps(row, sort_keys=True, default=repr)
     except (TypeError, ValueError):  # keys that cannot be sorted (not from JSON or parquet): as it is written
         return repr(row)
+
+
+class UnusableLoad(ValueError):
+    """What a benchmark's ``load`` gave cannot be run at all: not a ``Loaded`` of ``Question``s."""
+
+
+def checked_load(loaded: object, name: str) -> tuple[Loaded, list[str]]:
+    """What ``load`` gave, made safe to run, whoever wrote the benchmark (a plugin's, one registered in a notebook):
+    every question that cannot be asked as given becomes a failed one (``error`` set, counted wrong; its
+    wrongly typed values made text so that it can be recorded), and repeated ids are made distinct
+    (``unique_ids``, its notes added). Unchecked, a plugin's gold that is no option letter was silently wrong, two
+    options with one letter always right, a question without options or a field that is a number a crash, and
+    two questions under one id were counted as one record twice. Returns the ``Loaded`` and one line per question
+    failed here (``"myqa/q1: its gold 'Z' is not one of its option letters (A, B)"``); ``UnusableLoad`` when it
+    is no ``Loaded`` of ``Question``s."""
+    if not isinstance(loaded, Loaded):
+        raise UnusableLoad(f"load() gave {kind_of(loaded)}, not a fvlm_eval.tasks.base.Loaded")
+    for part, kind in (("questions", "Questions"), ("notes", "notes (text)"), ("problems", "problems (dicts)")):
+        if not isinstance(getattr(loaded, part), (tuple, list)):
+            raise UnusableLoad(f"its Loaded.{part} is {kind_of(getattr(loaded, part))}, not a tuple of {kind}")
+    stray = next((n for n, q in enumerate(loaded.questions) if not isinstance(q, Question)), None)
+    if stray is not None:
+        raise UnusableLoad(
+            f"its question {stray + 1} is {kind_of(loaded.questions[stray])}, not a fvlm_eval.types.Question"
+        )
+    keys = {"file", "error", "expected"}
+    if any(not isinstance(p, dict) or not keys <= set(p) for p in loaded.problems):
+        raise UnusableLoad("a problem in its Loaded.problems is not a dict of file, error and expected")
+    checked, failed = [], []
+    for question in loaded.questions:
+        question, wrong = _checked_question(question, name)
+        checked.append(question)
+        if wrong:
+            failed.append(f"{question.id}: {wrong}")
+    unique, repeated = unique_ids(checked)
+    notes = tuple(str(note) for note in loaded.notes) + tuple(repeated)
+    return replace(loaded, questions=tuple(unique), notes=notes, problems=tuple(loaded.problems)), failed
+
+
+def _checked_question(question: Question, name: str) -> tuple[Question, str | None]:
+    """``question`` with its values made text where they must be, and, when it has no ``error`` yet and cannot be
+    asked as given, failed with what is wrong (also returned)."""
+    fixed: dict[str, object] = {}
+    wrong: list[str] = []
+    if not isinstance(question.id, str) or not question.id.strip():
+        fixed["id"] = (str(question.id) if question.id is not None else "").strip() or f"{name}/(no id)"
+        wrong.append(f"its id {question.id!r} is not text" if not isinstance(question.id, str) else "its id is empty")
+    if question.benchmark != name:
+        fixed["benchmark"] = name
+        wrong.append(f"its benchmark {question.benchmark!r} is not {name!r}")
+    for part in ("question", "group", "context", "source", "source_sha256"):
+        if not isinstance(getattr(question, part), str):
+            fixed[part] = "" if getattr(question, part) is None else str(getattr(question, part))
+            wrong.append(f"its {part} is {kind_of(getattr(question, part))}, not text")
+    media, media_wrong = _checked_media(question.media, str(fixed.get("id", question.id)))
+    if media_wrong:
+        fixed["media"] = media
+        wrong.append(media_wrong)
+    options, options_wrong = _checked_options(question.options)
+    fixed["options"] = options
+    wrong += options_wrong
+    fields, fields_wrong = _checked_fields(question.fields)
+    fixed["fields"] = fields
+    wrong += fields_wrong
+    fixed["notes"] = tuple(map(str, question.notes)) if isinstance(question.notes, (tuple, list)) else ()
+    letters = [option.letter for option in options]
+    if not isinstance(question.gold, str):
+        fixed["gold"] = None
+        wrong.append(f"its gold {question.gold!r} is not text" if question.gold is not None else "its gold is None")
+    elif question.gold not in letters and letters and not options_wrong:
+        wrong.append(f"its gold {question.gold!r} is not one of its option letters ({', '.join(letters)})")
+    if question.error not in (None, ""):  # failed already, for its own reason: only made recordable
+        return replace(question, **fixed, error=str(question.error)), None
+    why = "; ".join(wrong) or None
+    return replace(question, **fixed, error=why), why
+
+
+def _checked_media(media: object, question_id: str) -> tuple[Media, str | None]:
+    """The question's ``Media`` when it can be located (a key, a path or bytes, a bound of two numbers), else a
+    stand-in named after the question and what is wrong."""
+    if not isinstance(media, Media):
+        wrong = f"its media is {kind_of(media)}, not a fvlm_eval.types.Media"
+    elif not isinstance(media.key, str) or not media.key:
+        wrong = f"its media key {media.key!r} is not text"
+    elif media.kind not in ("video", "frame_folder", "image"):
+        wrong = f"its media kind {media.kind!r} is not video, frame_folder or image"
+    elif media.path is not None and not isinstance(media.path, str):
+        wrong = f"its media path is {kind_of(media.path)}, not text"
+    elif media.bound is not None and not (
+        isinstance(media.bound, (tuple, list))
+        and len(media.bound) == 2
+        and all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in media.bound)
+    ):
+        wrong = f"its media bound {media.bound!r} is not two numbers (start, end in seconds)"
+    else:
+        return media, None
+    return Media("image", key=f"unusable media of {question_id}"), wrong
+
+
+def _checked_options(options: object) -> tuple[tuple[Option, ...], list[str]]:
+    """The options, lettered A, B, C... in order, at least two, each with text; else what is wrong (one option is
+    always right; two under one letter make the letter right whichever is chosen)."""
+    if not isinstance(options, (tuple, list)) or not all(isinstance(o, Option) for o in options):
+        return (), [f"its options are {kind_of(options)}, not a tuple of fvlm_eval.types.Option"]
+    wrong = []
+    texts = [o.text if isinstance(o.text, str) else "" if o.text is None else str(o.text) for o in options]
+    untexted = [str(o.letter) for o in options if not isinstance(o.text, str)]
+    if untexted:
+        wrong.append(f"the text of option {', '.join(untexted)} is not text")
+    letters = "".join(o.letter if isinstance(o.letter, str) else repr(o.letter) for o in options)
+    if len(options) < 2:
+        wrong.append("it has no options" if not options else "it has one option only (always right)")
+    elif letters != LETTERS[: len(options)]:
+        shown = ", ".join(o.letter if isinstance(o.letter, str) else repr(o.letter) for o in options)
+        wrong.append(f"its options are lettered {shown}, not {', '.join(LETTERS[: len(options)])} in order")
+    fixed = tuple(Option(str(o.letter), text) for o, text in zip(options, texts))
+    return fixed, wrong
+
+
+def _checked_fields(fields: object) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """The breakdown fields as ``(name, value)`` text pairs (a number among them broke every breakdown's sort)."""
+    if not isinstance(fields, (tuple, list)) or not all(isinstance(f, (tuple, list)) and len(f) == 2 for f in fields):
+        return (), [f"its fields are {kind_of(fields)}, not (name, value) pairs"]
+    untexted = [f"{key}={value!r}" for key, value in fields if not isinstance(key, str) or not isinstance(value, str)]
+    wrong = [f"its field {', '.join(untexted)} is not text"] if untexted else []
+    return tuple((str(key), "" if value is None else str(value)) for key, value in fields), wrong
 
 
 def coverage_counts(

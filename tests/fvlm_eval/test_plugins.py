@@ -336,3 +336,37 @@ def test_a_plugin_that_exits_names_a_path_or_cannot_be_made_is_refused_and_every
     assert any("'../escaped' from hostile-plugins 0.1.0" in line and "not a plain name" in line for line in lines)
     assert any("NeedsArgs cannot be made without arguments (TypeError:" in line for line in lines)
     assert sum("cannot be imported: SystemExit" in line for line in lines) == 2  # the benchmark and the family
+
+
+def test_the_documented_benchmark_turns_a_malformed_row_into_a_failed_question(tmp_path, monkeypatch):
+    """docs/extending.md's worked ``my_benchmark.py`` promised that a malformed row becomes a question with ``error``
+    set, but a blank line, a row that is not JSON, a missing key or ``"answer": "1"`` raised out of ``load`` (and
+    ended the run)."""
+    import importlib
+    import json
+
+    from tests.test_docs import module_files
+
+    (tmp_path / "my_benchmark.py").write_text(module_files()["my_benchmark.py"][1])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_benchmark", raising=False)
+    my_benchmark = importlib.import_module("my_benchmark")
+    good = {"id": "q1", "image": "images/q1.png", "question": "Q?", "options": ["a", "b"], "answer": 1}
+    rows = [
+        json.dumps({**good, "subject": "biology"}),
+        "",
+        "{not json",
+        json.dumps({**good, "id": "q3"}),
+        json.dumps({**good, "id": "q4", "subject": "biology", "answer": "1"}),
+        json.dumps({**good, "id": "q5", "subject": "biology", "answer": 5}),
+    ]
+    (tmp_path / "data/myqa").mkdir(parents=True)
+    (tmp_path / "data/myqa/questions.jsonl").write_text("\n".join(rows) + "\n")
+    questions = {q.id: q for q in my_benchmark.MyQA().load(tmp_path / "data").questions}
+    sys.modules.pop("my_benchmark", None)
+    assert list(questions) == ["myqa/q1", "myqa/line3", "myqa/q3", "myqa/q4", "myqa/q5"]  # the blank line holds none
+    assert questions["myqa/q1"].error is None and questions["myqa/q1"].gold == "B"
+    assert questions["myqa/line3"].error.startswith("questions.jsonl line 3: JSONDecodeError: ")
+    assert questions["myqa/q3"].error == "questions.jsonl line 4: KeyError: 'subject'"
+    assert questions["myqa/q4"].error == "questions.jsonl line 5: ValueError: answer '1' is not a whole number"
+    assert questions["myqa/q5"].error == "questions.jsonl line 6: ValueError: answer 5 is not an option index"

@@ -3,7 +3,8 @@
 A checkpoint is read as ``report`` and ``regress`` read a run (``read.read_run``: the records are the
 truth, a ``summary.json`` supplies only its selection of questions, headline and manifest): a
 hand-edited summary changes no number, and a run with records but no summary yet (killed, or still
-running) is read from its records and said so (``Checkpoint.warnings``), never dropped. Its step is
+running) is read from its records and said so (``Checkpoint.warnings``), never dropped; a benchmark not
+installed now (a plugin's, uninstalled since) is left out, said so, and the rest tracked. Its step is
 the manifest's ``step``, which must be a whole number, else the folder name's.
 """
 
@@ -108,17 +109,19 @@ def whole_step(value, where: Path) -> int:
 def checkpoint(folder: Path) -> Checkpoint:
     """One run folder read by the one rule (see the module docstring)."""
     warnings: list[str] = []
+    uninstalled: dict[tuple[str, str], dict] = {}  # a benchmark not installed now: left out, its step still told
     try:
-        read = read_run(folder, warnings)
+        read = read_run(folder, warnings, uninstalled)
     except ReportError as error:
         raise TrackError(str(error)) from error
     summaries = {key: summary for key, (summary, _) in read.items()}
     records = {key: dict(loaded.records) for key, (_, loaded) in read.items()}
     settings = {key: loaded.settings for key, (_, loaded) in read.items()}
+    manifests = {**uninstalled, **{key: summary.manifest for key, summary in summaries.items()}}
     steps = {
-        whole_step(summary.manifest["step"], folder / benchmark / mode / "summary.json")
-        for (benchmark, mode), summary in summaries.items()
-        if summary.manifest.get("step") is not None
+        whole_step(manifest["step"], folder / benchmark / mode / "summary.json")
+        for (benchmark, mode), manifest in manifests.items()
+        if manifest.get("step") is not None
     }
     if len(steps) > 1:
         raise TrackError(
@@ -140,6 +143,8 @@ def checkpoint(folder: Path) -> Checkpoint:
 
 def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
     found = sorted((checkpoint(run) for run in find_runs(paths)), key=lambda c: c.step)
+    if found and not any(c.summaries for c in found):  # every benchmark left out (not installed now)
+        raise TrackError(f"nothing to track: {next((w for c in found for w in c.warnings), 'no summaries')}")
     for before, after in zip(found, found[1:]):
         if before.step == after.step:
             raise TrackError(f"two runs at step {before.step}: {before.folder} and {after.folder}; track one of them")

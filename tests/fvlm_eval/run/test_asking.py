@@ -83,3 +83,32 @@ def test_a_blank_option_in_the_data_is_recorded_as_a_failure(model_dir, tmp_path
     blank = next(r for r in records.values() if r.id.endswith(first))
     assert blank.failed and blank.error.startswith("option B has no text")
     assert any(not r.failed for r in records.values()) and outcome.exit_code == ExitCode.OK
+
+
+class _FailsOnce:
+    """The real tiny fVLM, but for its first scoring call, which raises (as a prompt of one question would)."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def score_formulations(self, choices, clozes, mode):
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("this question cannot be scored")
+        return self.model.score_formulations(choices, clozes, mode)
+
+
+def test_a_batch_of_one_question_that_fails_is_a_recorded_failure_not_the_end_of_the_run(model_dir, tmp_path):
+    """A failing batch was asked again one question at a time, but a batch of one question (``--batch-size 1``, or
+    the last of a run) raised out of the run as an unexpected error."""
+    data = tmp_path / "data"
+    write_scienceqa(data)
+    settings = RunSettings(("scienceqa",), ("coarse_only",), data, tmp_path / "out", batch_size=1, workers=0)
+    outcome = run(settings, _FailsOnce(load_model(str(model_dir), device="cpu")), progress=False)
+    records = read_records(tmp_path / "out/scienceqa/coarse_only/samples.jsonl")
+    failed = [r for r in records if r.failed]
+    assert len(failed) == 1 and failed[0].error == "scoring failed: RuntimeError: this question cannot be scored"
+    assert len(records) == 6 and outcome.exit_code == ExitCode.OK

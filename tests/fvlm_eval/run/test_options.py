@@ -53,3 +53,51 @@ def test_a_wrong_name_lists_the_benchmarks_and_the_suites(given, told):
     listed = f"; known: {', '.join(BENCHMARKS)}; or a suite: video (every video benchmark), all (every benchmark)"
     assert error.value.cli_message == told + listed and str(error.value) == f"benchmarks: {told}{listed}"
     assert error.value.exit_code == ExitCode.USAGE
+
+
+def _named(name: str) -> type:
+    from dataclasses import dataclass
+
+    from fvlm_eval.tasks.base import Benchmark
+
+    @dataclass
+    class ByHand(Benchmark):
+        pass
+
+    ByHand.name = name
+    return ByHand
+
+
+@pytest.mark.parametrize(
+    "key, cls, said",
+    [
+        (
+            "../../escaped",
+            _named("../../escaped"),
+            "BENCHMARKS['../../escaped'] = ByHand: '../../escaped' is not a plain name (letters, digits, '_', '.', "
+            "'-'; not starting with '.' or '-'): it names the folders a run writes",
+        ),
+        (
+            "keyname",
+            _named("realname"),
+            "BENCHMARKS['keyname'] = ByHand: its class ByHand has name 'realname': register it under its name "
+            "(BENCHMARKS['realname'] = ByHand)",
+        ),
+        (
+            "MVBench",
+            _named("MVBench"),
+            "BENCHMARKS['MVBench'] = ByHand: 'MVBench' is 'mvbench' but for case, one folder where case is not "
+            "told apart (macOS, Windows)",
+        ),
+        ("helper", len, "BENCHMARKS['helper'] = len: it gives a builtin_function_or_method, not a subclass"),
+    ],
+)
+def test_a_benchmark_registered_by_hand_is_checked_as_an_entry_point_is(monkeypatch, key, cls, said):
+    """``BENCHMARKS[...] = cls`` (the notebook way) skipped the entry points' checks: a name with '..' wrote its run
+    two folders above the output folder, and a key other than the class's name gave a result under another name."""
+    monkeypatch.setitem(BENCHMARKS, key, cls)
+    with pytest.raises(SettingsError) as refused:
+        check_benchmarks(key)
+    assert said in refused.value.cli_message and str(refused.value) == f"benchmarks: {refused.value.cli_message}"
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert check_benchmarks("mvbench") == ("mvbench",)  # the built-in is kept

@@ -202,7 +202,7 @@ def test_records_without_their_settings_are_not_adopted_by_another_run(full_run,
     (folder / "settings.json").unlink()
     with pytest.raises(RunRefused) as refused:  # even with the very settings they were made with: no one knows
         run(settings(data, output), fvlm(model_dir), progress=False)
-    assert str(refused.value) == (
+    assert refused.value.cli_message == (
         f"{folder} holds records (samples.jsonl) but no settings.json, so what made them is unknown; use another "
         "--output-dir, or remove those record files to score again"
     )
@@ -243,7 +243,8 @@ def test_another_models_run_is_refused_in_a_folder_of_one_model(model_dir, data,
         run(second, fvlm(other), progress=False)
     message = str(refused.value)
     assert message.startswith(f"{output} holds another model's runs (scienceqa/coarse_only: model_sha256 '")
-    assert message.endswith("): one output folder holds one model's; use another --output-dir")
+    assert message.endswith("): one output folder holds one model's; use another output_dir")  # evaluate's argument
+    assert refused.value.cli_message.endswith("; use another --output-dir")  # the CLI's flag
     assert not (output / "mvbench").exists() or not any((output / "mvbench").glob("*/settings.json"))
     assert run(second, fvlm(model_dir), progress=False).exit_code == 0  # the same model: another benchmark is fine
 

@@ -285,6 +285,29 @@ def test_missing_benchmark_names_where_it_looked(tmp_path):
             get_benchmark(name).load(tmp_path)
 
 
+def test_a_benchmark_with_no_hub_copy_is_never_said_to_be_fetched_by_prepare(monkeypatch):
+    """A plugin placed by hand (docs/extending.md's MyQA) missing its data was told "`fvlm-eval prepare myqa
+    --data-dir ...` fetches it", which answers that myqa has no hub copy to download."""
+    from dataclasses import dataclass
+
+    from fvlm_eval.tasks import BENCHMARKS, prepare_command
+    from fvlm_eval.tasks.base import Benchmark
+
+    @dataclass
+    class ByHand(Benchmark):
+        name: str = "byhand"
+
+        def hub(self):
+            raise NotImplementedError("ByHand is placed by hand")
+
+    monkeypatch.setitem(BENCHMARKS, "byhand", ByHand)
+    assert prepare_command("byhand", "/x") == (
+        "byhand has no hub copy to download (ByHand is placed by hand): place it under /x/byhand"
+    )
+    assert prepare_command("scienceqa", "/x") == "`fvlm-eval prepare scienceqa --data-dir /x` fetches it"
+    assert prepare_command("scienceqa", "data") == "`fvlm-eval prepare scienceqa` fetches it"
+
+
 # Every built-in benchmark, on its fixture written with faults.
 NAMES = ("mvbench", "videomme", "scienceqa", "perceptiontest", "mlvu", "tempcompass", "tempcompass_yes_no")
 NAMES += ("nextqa", "egoschema")

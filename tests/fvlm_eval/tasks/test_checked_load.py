@@ -1,0 +1,102 @@
+"""What any benchmark's ``load`` gives, checked before a run asks it (``base.checked_load``): a question that
+cannot be asked as given fails with what is wrong, made recordable; ids made distinct; no ``Loaded`` of
+``Question``s is one line. (Run end to end through a plugin: tests/fvlm_eval/run/test_plugin_benchmarks.py.)"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from fvlm_eval.tasks.base import Loaded, UnusableLoad, checked_load, unique_ids
+from fvlm_eval.types import Media, Option, Question
+
+GOOD = Question(
+    "b/1",
+    "b",
+    Media("image", "b/1.png", "/d/1.png"),
+    "Which?",
+    (Option("A", "one"), Option("B", "two")),
+    "B",
+    "1.png",
+    fields=(("subject", "biology"),),
+)
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        ({"gold": None}, "its gold is None"),
+        ({"gold": "Z"}, "its gold 'Z' is not one of its option letters (A, B)"),
+        ({"gold": "b"}, "its gold 'b' is not one of its option letters (A, B)"),
+        ({"gold": "two"}, "its gold 'two' is not one of its option letters (A, B)"),
+        ({"gold": 1}, "its gold 1 is not text"),
+        ({"options": (), "gold": None}, "it has no options; its gold is None"),
+        ({"options": (Option("A", "only"),), "gold": "A"}, "it has one option only (always right)"),
+        ({"options": (Option("A", "x"), Option("A", "y")), "gold": "A"}, "lettered A, A, not A, B in order"),
+        ({"options": (Option("B", "x"), Option("C", "y")), "gold": "B"}, "lettered B, C, not A, B in order"),
+        ({"options": (Option("A", "x"), Option("B", 2))}, "the text of option B is not text"),
+        ({"options": ("x", "y")}, "its options are a tuple, not a tuple of fvlm_eval.types.Option"),
+        ({"fields": (("subject", 5),)}, "its field subject=5 is not text"),
+        ({"fields": {"subject": "x"}}, "its fields are a dict, not (name, value) pairs"),
+        ({"id": 7}, "its id 7 is not text"),
+        ({"id": ""}, "its id is empty"),
+        ({"question": None}, "its question is None, not text"),
+        ({"benchmark": "mvbench"}, "its benchmark 'mvbench' is not 'b'"),
+        ({"media": "b/1.png"}, "its media is a str, not a fvlm_eval.types.Media"),
+        ({"media": Media("image", "k", bound=(0, "end"))}, "its media bound (0, 'end') is not two numbers"),
+    ],
+)
+def test_a_question_that_cannot_be_asked_as_given_fails_saying_what_is_wrong(change, said):
+    """Unchecked, a plugin's question was asked as given: a gold that is no option letter always wrong, one option
+    or two under one letter always right, no options a KeyError, a field that is a number a TypeError."""
+    loaded, (line,) = checked_load(Loaded((replace(GOOD, **change),)), "b")
+    (checked,) = loaded.questions
+    assert said in checked.error and line == f"{checked.id}: {checked.error}"
+    assert isinstance(checked.id, str) and isinstance(checked.question, str) and checked.benchmark == "b"
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in checked.fields)
+    assert isinstance(checked.media, Media) and isinstance(checked.media.key, str)
+
+
+def test_a_question_fit_to_ask_is_left_as_it_is():
+    """The built-in benchmarks' questions pass unchanged (tests/fvlm_eval/tasks/test_tasks.py runs them all)."""
+    loaded = Loaded((GOOD,), notes=("a note",))
+    assert checked_load(loaded, "b") == (loaded, [])
+
+
+def test_a_question_failed_already_keeps_its_own_error_and_is_made_recordable():
+    failed = replace(GOOD, error="row 3: answer 5 is not an option index", gold=None, fields=(("subject", 5),))
+    loaded, lines = checked_load(Loaded((failed,)), "b")
+    (checked,) = loaded.questions
+    assert checked.error == "row 3: answer 5 is not an option index" and lines == []
+    assert checked.fields == (("subject", "5"),)
+
+
+def test_two_questions_under_one_id_are_made_distinct_with_a_note():
+    other = replace(GOOD, question="Which other?")
+    loaded, lines = checked_load(Loaded((GOOD, other, GOOD)), "b")
+    assert [q.id for q in loaded.questions] == ["b/1", "b/1#2"] and lines == []
+    assert any("recorded as b/1#2" in n for n in loaded.notes) and any("counted once" in n for n in loaded.notes)
+
+
+def test_a_renamed_repeat_never_takes_another_questions_id():
+    """``id#2`` was given without looking: a question whose own id was ``b/1#2`` shared it with the renamed one."""
+    questions = [GOOD, replace(GOOD, question="Other?"), replace(GOOD, id="b/1#2", question="Third?")]
+    unique, notes = unique_ids(questions)
+    assert [q.id for q in unique] == ["b/1", "b/1#3", "b/1#2"] and "recorded as b/1#3" in notes[0]
+
+
+@pytest.mark.parametrize(
+    "loaded, said",
+    [
+        ([GOOD], "load() gave a list, not a fvlm_eval.tasks.base.Loaded"),
+        (Loaded((GOOD, {"id": "x"})), "its question 2 is a dict, not a fvlm_eval.types.Question"),
+        (Loaded(GOOD), "its Loaded.questions is a Question, not a tuple of Questions"),
+        (Loaded((GOOD,), notes="one note"), "its Loaded.notes is a str, not a tuple of notes (text)"),
+        (Loaded((GOOD,), problems=({"file": "x"},)), "not a dict of file, error and expected"),
+    ],
+)
+def test_what_is_no_loaded_of_questions_is_one_line(loaded, said):
+    with pytest.raises(UnusableLoad) as refused:
+        checked_load(loaded, "b")
+    assert str(refused.value) == said or said in str(refused.value)

@@ -91,22 +91,43 @@ def without_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, t
 STEP_KEYS = ("step", "global_step")  # where training checkpoints keep the step they were saved at
 
 
-def training_step(path: Path) -> int | None:
-    """The training step a ``.pt`` checkpoint was saved at (its ``step`` or ``global_step``, a whole number), else
-    None (a safetensors file, weights alone, an older pickle format). Memory-mapped: no tensor is read."""
+def training_step(path: Path) -> tuple[int | None, str | None]:
+    """(the training step a ``.pt`` checkpoint was saved at, a note when it holds one that cannot be taken). The
+    step is its ``step`` or ``global_step``: a whole number (``3000.0`` too), the same in both where it holds
+    both (a loop may count batches of an epoch in one), else None with a note saying why; None and no note for
+    a safetensors file or weights alone. Memory-mapped where it can be (no tensor read); an older pickle format
+    is read whole."""
     if path.suffix == ".safetensors" or not path.is_file():
-        return None
+        return None, None
     import warnings
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            loaded = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # read_state_dict has said what is wrong with the file; an old format cannot be mapped
-        return None
+    loaded = None
+    for mmap in (True, False):  # a file of torch's legacy format cannot be mapped
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                loaded = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+            break
+        except Exception:  # read_state_dict has said what is wrong with the file
+            continue
     if not isinstance(loaded, dict):
-        return None
-    step = next((loaded[k] for k in STEP_KEYS if k in loaded), None)
-    if isinstance(step, torch.Tensor) and step.numel() == 1 and not step.is_floating_point():
-        step = int(step.item())
-    return step if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < 2**63 else None
+        return None, None
+    found = {key: _whole(loaded[key]) for key in STEP_KEYS if key in loaded}
+    if not found:
+        return None, None
+    if any(value is None for value in found.values()):
+        shown = ", ".join(f"{key} {loaded[key]!r}" for key in found)
+        return None, f"{path.name} holds {shown}: not a whole number, so no step is recorded; give --step"
+    if len(set(found.values())) > 1:
+        shown = " and ".join(f"{key} {value}" for key, value in found.items())
+        return None, f"{path.name} holds {shown}: which is the training step is unknown; give --step"
+    return next(iter(found.values())), None
+
+
+def _whole(value) -> int | None:
+    """A step as a whole number from 0 to 2^63 - 1 (an int, a whole float, a one-element integer tensor), else None."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None

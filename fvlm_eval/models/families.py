@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from fvlm_eval.plugins import Plugin, Refused, kind_of
@@ -56,13 +57,21 @@ SMOLVLM2_SIZES = ("256M", "500M", "2.2B")  # the published SmolVLM2 models
 
 
 def smolvlm2_published_name(description: dict) -> str | None:
-    """Which published SmolVLM2 a run's model is (``SmolVLM2-256M``...): by its name or source (a hub id, or
-    a folder named after it, as the hub cache names its snapshots), else None. Never by its parameter count
-    alone: a fine-tuned checkpoint, or the first SmolVLM (``SmolVLM-256M-Instruct``, an image model), has
-    the size of a published SmolVLM2 and is not that model."""
-    text = f"{description.get('name', '')} {description.get('source', '')}"
+    """Which published SmolVLM2 a run's model is (``SmolVLM2-256M``...), when its name, or its source's own name
+    (a hub id, a folder, the hub cache's ``models--HuggingFaceTB--SmolVLM2-...`` of a snapshot), is that model's
+    whole name (``SmolVLM2-256M-Video-Instruct``, ``smolvlm2_256m``); else None. Never by a name that only holds
+    it (``SmolVLM2-256M-Video-Instruct-finetuned-mvbench``, a checkpoint in a folder below one) nor by the parameter
+    count: a fine-tuned checkpoint, or the first SmolVLM (``SmolVLM-256M-Instruct``, an image model), has the size
+    of a published SmolVLM2 and is not that model."""
+    source = Path(str(description.get("source", "") or ""))
+    if source.suffix in (".safetensors", ".json", ".bin", ".pt"):  # a file of the model: its folder names it
+        source = source.parent
+    names = [str(description.get("name", "") or ""), source.name]
+    if source.parent.name == "snapshots":  # the hub cache: models--HuggingFaceTB--SmolVLM2-.../snapshots/<commit>
+        names.append(source.parent.parent.name.removeprefix("models--HuggingFaceTB--"))
     for size in SMOLVLM2_SIZES:
-        if re.search(rf"SmolVLM2[-_ ]?{re.escape(size)}", text, re.IGNORECASE):
+        whole = rf"SmolVLM2[-_ ]?{re.escape(size)}(-Video)?(-Instruct)?"
+        if any(re.fullmatch(whole, name, re.IGNORECASE) for name in names):
             return f"SmolVLM2-{size}"
     return None
 

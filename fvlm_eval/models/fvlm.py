@@ -291,7 +291,8 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
     weights, folder = resolve_source(source)  # a hub id is downloaded once, here
     model, tokenizer = load_fvlm(weights, device=device, dtype=dtype)
     spec = read_spec(folder)
-    notes = list(spec.notes)
+    step, step_note = training_step(weights)
+    notes = list(spec.notes) + ([step_note] if step_note else [])
     name = model_name(source)
     return FVLMAdapter(
         model,
@@ -304,7 +305,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> FVLMAdapter
             "build_sha256": build_sha256(spec.to_json(), tokenizer),
             "parameters": parameter_count(model),
             "notes": notes,
-            **({"checkpoint_step": step} if (step := training_step(weights)) is not None else {}),
+            **({"checkpoint_step": step} if step is not None else {}),
         },
     )
 

@@ -101,7 +101,7 @@ def print_report(report: Report, folder=None, console: Console | None = None) ->
         console.print(f"⚠ {printable(line)}", style="yellow", highlight=False, markup=False)
     for c in report.comparisons:
         if c.published is not None and c.ours is not None:
-            console.print(c.sentence(c.benchmark), highlight=False, markup=False)
+            console.print(c.sentence(BENCHMARKS[c.benchmark]().title), highlight=False, markup=False)
     if folder is not None:
         console.print(
             f"the full report (every protocol, breakdowns, sources): {folder}/report.md, report.html",

@@ -137,7 +137,7 @@ class Comparison:
             none = f" ({self.published_model} has none on this benchmark)" if self.published_model else ""
             return f"{self.run} on {title}: {ours}{self.pooled_words()}; no published figure for this model{none}"
         return (
-            f"{self.published_model} on {title}: ours {ours}{self.pooled_words()}{self.measured_words()}"
+            f"{self.run} ({self.published_model}) on {title}: ours {ours}{self.pooled_words()}{self.measured_words()}"
             f"{self.how_words()} vs published {self.published:.1f} ({self.published_protocol}): "
             f"{self.difference_words() if self.difference is not None else 'n/a'}"
         )

@@ -67,7 +67,7 @@ class BenchmarkRun:
         self.modes = settings.modes
         self.started = time.perf_counter()
         self.messages: list[str] = []
-        if unprompted:
+        if unprompted and len(unprompted) < len(questions):  # every one: said once, as the run stops (``run``)
             self.messages.append(
                 f"{supplied_by(benchmark.name)}: {counted(len(unprompted), 'question')} failed (recorded, counted "
                 f"wrong), e.g. {unprompted[0]}"
@@ -247,7 +247,8 @@ class BenchmarkRun:
                 self._write(mode, records)
             if known_bad and len(known_bad) == len(self.questions):
                 raise SystematicFailure(
-                    f"every question failed when its data was read, e.g. {known_bad[0].id}: {known_bad[0].error}"
+                    "every question failed before it could be asked (reading its data, or writing its prompt), e.g. "
+                    f"{known_bad[0].id}: {known_bad[0].error}"
                 )
             media = [questions[0].media for questions in by_media.values()]
             batch, batch_questions = [], 0

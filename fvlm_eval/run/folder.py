@@ -58,6 +58,15 @@ def check_settings(folder: Path, current: dict) -> None:
         created(folder, path.name)  # taken away again if the run writes nothing beside it (refused later, stopped)
 
 
+def _why_sampling(previous: dict, current: dict) -> str:
+    """Why the same command is now another sampling, where it is fVLM's own of before (``fps:64@1fps``, exact
+    seconds, now ``...-whole``: whole frames, as its release steps)."""
+    before, now = str(previous.get("sampling", "")), str(current.get("sampling", ""))
+    if now.endswith("-whole") and before == now.removesuffix("-whole"):
+        return ": fVLM's own sampling now steps by whole frames, as its release decodes; that folder took exact seconds"
+    return ""
+
+
 def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
     """Why a run made with ``current`` must not write into ``folder`` (its settings.json differs or is no
     object, or records lie there without one), else None; nothing is written (a run asks this of every
@@ -74,7 +83,8 @@ def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
         if previous != compared:
             changed = sorted(k for k in set(previous) | set(compared) if previous.get(k) != compared.get(k))
             return RunRefused(
-                f"{folder} holds records made with other settings ({', '.join(changed)} differ); "
+                f"{folder} holds records made with other settings ({', '.join(changed)} "
+                f"{'differs' if len(changed) == 1 else 'differ'}{_why_sampling(previous, compared)}); "
                 "use another --output-dir or remove that folder"
             )
         return None

@@ -164,6 +164,13 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
             f"{folder}: the shards did not all ask their questions alike ({told}); rerun the shards that "
             "differ with the same --generate, --max-new-tokens and --circular, then merge"
         )
+    steps = {index: marker["manifest"].get("step") for (index, _), marker in sorted(markers.items())}
+    if len(set(steps.values())) > 1:  # merged, shard 0's would be the run's, and track would place it there
+        told = "; ".join(f"shard {index}: {'none' if step is None else step}" for index, step in steps.items())
+        raise MergeRefused(
+            f"{folder}: the shards recorded different training steps ({told}); rerun the shards that differ with "
+            "the same --step (without it, a .pt checkpoint's own step is taken), then merge"
+        )
     hashes = first["question_sha256"]
     for (index, _), marker in sorted(markers.items()):
         differ = [i for i in first["order"] if marker["question_sha256"].get(i) != hashes.get(i)]

@@ -416,6 +416,10 @@ def test_a_training_checkpoints_own_step_is_the_manifests_unless_one_is_given(da
     torch.save({"model_state_dict": model.state_dict(), "step": 300, "optimizer": {"lr": 1e-4}}, folder / "a.pt")
     torch.save({"model": model.state_dict(), "global_step": torch.tensor(700)}, folder / "b.pt")
     torch.save({"model_state_dict": model.state_dict(), "step": 2.5}, folder / "c.pt")  # no whole step: none
+    torch.save({"model_state_dict": model.state_dict(), "step": 3000.0}, folder / "d.pt")  # a whole float
+    legacy = {"model_state_dict": model.state_dict(), "step": 4000}
+    torch.save(legacy, folder / "e.pt", _use_new_zipfile_serialization=False)  # cannot be memory-mapped
+    torch.save({"model_state_dict": model.state_dict(), "step": 5, "global_step": 5000}, folder / "f.pt")
     common = dict(limit=1, data_dir=data, workers=0, device="cpu", modes=["coarse_only"])
 
     def step(checkpoint, **given):
@@ -423,8 +427,12 @@ def test_a_training_checkpoints_own_step_is_the_manifests_unless_one_is_given(da
         evaluate(folder / checkpoint, "scienceqa", output_dir=output, **common, **given)
         return json.loads((output / "scienceqa/coarse_only/summary.json").read_text())["manifest"]["step"]
 
-    assert (step("a.pt"), step("b.pt"), step("c.pt")) == (300, 700, None)
+    assert (step("a.pt"), step("b.pt"), step("d.pt"), step("e.pt")) == (300, 700, 3000, 4000)
     assert "note" not in capsys.readouterr().out
+    assert (step("c.pt"), step("f.pt")) == (None, None)  # each said, never dropped without a word
+    said = " ".join(capsys.readouterr().out.split())
+    assert "note: c.pt holds step 2.5: not a whole number, so no step is recorded; give --step" in said
+    assert "note: f.pt holds step 5 and global_step 5000: which is the training step is unknown; give --step" in said
     assert step("a.pt", step=5) == 5  # given: recorded as given, and said
     assert "note: step 5 is recorded, as given; the checkpoint says it was saved at step 300" in capsys.readouterr().out
     code = main(["run", "scienceqa", "--model", str(folder / "a.pt"), "--data-dir", str(data), "--limit", "1",

@@ -41,10 +41,10 @@ def test_a_comparison_says_what_ours_was_measured_on_and_a_part_is_not_like_for_
         "ours 100.0 [20.7, 100.0] on 3 of 2,700 questions (--limit 3; 2/3 categories): part of the benchmark, not like "
         "for like (generated answers) vs published 33.7"
     )
-    assert f"SmolVLM2-256M on Video-MME: {expected}" in markdown(report)
+    assert f"lim3 standard [generated] (SmolVLM2-256M) on Video-MME: {expected}" in markdown(report)
     out = io.StringIO()
     print_report(report, None, Console(width=400, file=out, color_system=None))
-    assert f"SmolVLM2-256M on videomme: {expected}" in out.getvalue()
+    assert f"lim3 standard [generated] (SmolVLM2-256M) on Video-MME: {expected}" in out.getvalue()
 
 
 def test_runs_asked_otherwise_are_said_and_the_comparison_names_how_ours_was_asked(tmp_path):
@@ -88,5 +88,7 @@ def test_report_html_has_the_comparisons_report_md_has(tmp_path):
     run = _smolvlm2(tmp_path / "lim3", [True] * 3, limit=3)
     write_report([run], output_dir=tmp_path / "report", show=False, thumbnails=0)
     page = (tmp_path / "report/report.html").read_text()
-    line = next(x[2:] for x in (tmp_path / "report/report.md").read_text().splitlines() if x.startswith("- SmolVLM2"))
+    line = next(
+        x[2:] for x in (tmp_path / "report/report.md").read_text().splitlines() if x.startswith("- lim3 standard")
+    )
     assert "Measured here vs published" in page and html.escape(line, quote=True) in page

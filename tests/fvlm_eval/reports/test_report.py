@@ -85,7 +85,9 @@ def test_both_families_side_by_side_with_the_smolvlm2_line(tmp_path):
         and line["published"] == 33.7
         and line["difference"] == pytest.approx(40.0 - 33.7)
     )
-    assert "SmolVLM2-256M on Video-MME: ours 40.0" in markdown(report)
+    assert "SmolVLM2-256M-Video-Instruct standard [generated] (SmolVLM2-256M) on Video-MME: ours 40.0" in markdown(
+        report
+    )
 
 
 def test_smolvlm2_published_figures_go_to_the_model_its_name_says_only():
@@ -97,6 +99,14 @@ def test_smolvlm2_published_figures_go_to_the_model_its_name_says_only():
     assert smolvlm2_size({"name": "smolvlm2_256m"}) == "SmolVLM2-256M"
     assert smolvlm2_size({"name": "my-finetune", "parameters": 2.2e9}) is None
     assert smolvlm2_size({"name": "SmolVLM-256M-Instruct", "parameters": 256e6}) is None
+    # a fine-tune's usual name, and a checkpoint in a folder below the base model's: not that model
+    assert smolvlm2_size({"name": "SmolVLM2-256M-Video-Instruct-finetuned-mvbench"}) is None
+    assert smolvlm2_size({"name": "checkpoint-500", "source": "/m/SmolVLM2-256M-Video-Instruct/checkpoint-500"}) is None
+    hub = {"name": "SmolVLM2-256M-Video-Instruct", "source": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"}
+    assert smolvlm2_size(hub) == "SmolVLM2-256M"
+    assert (
+        smolvlm2_size({"name": "x", "source": "/m/SmolVLM2-500M-Video-Instruct/model.safetensors"}) == "SmolVLM2-500M"
+    )
     assert smolvlm2_size({"name": "tiny", "parameters": 1e6}) is None
 
 
@@ -420,7 +430,7 @@ def test_the_report_in_the_terminal_cuts_no_name_and_reads_no_markup(tmp_path):
     assert "R1 = SmolVLM2-256M-Video-Instruct-finetuned-step_120000" in text
     assert "R2 = run [bold]x[red]" in text  # a name is data, never rich markup
     assert re.search(r"^R1 +standard +gen +generated +40\.0 \[", text, re.MULTILINE)
-    assert "SmolVLM2-256M on videomme: ours 40.0" in text
+    assert "(SmolVLM2-256M) on Video-MME: ours 40.0" in " ".join(text.split())
     assert any(line.startswith("P4 = SmolVLM2-256M (published): generated answer") for line in text.splitlines())
 
 

@@ -108,6 +108,14 @@ class PromptRaises(Quiz):
         if question.id.endswith("q2"):
             raise KeyError("subject")
         return super().prompt(question, timestamps)
+
+
+@dataclass
+class ClozeRaises(Quiz):
+    name: str = "clozeraises"
+
+    def cloze_prompt(self, question, timestamps=None):
+        raise ValueError("cloze boom")
 """
 ROWS = [
     ("q1", "Which organ pumps blood?", ["Heart", "Liver"], 0, "biology"),
@@ -121,7 +129,7 @@ ROWS = [
 @pytest.fixture()
 def quiz_site(tmp_path):
     points = {n: f"quiz:{c}" for n, c in [("repeats", "Repeats"), ("malformed", "Malformed"), ("raising", "Raising")]}
-    points.update(listing="quiz:Listing", promptraises="quiz:PromptRaises")
+    points.update(listing="quiz:Listing", promptraises="quiz:PromptRaises", clozeraises="quiz:ClozeRaises")
     site = write_distribution(tmp_path / "site", "quiz-plugins", {"fvlm_eval.benchmarks": points}, {"quiz.py": QUIZ})
     with plugins_on_path(site, ("quiz",)):
         yield site
@@ -214,3 +222,15 @@ def test_a_prompt_that_raises_fails_that_question_alone(quiz_site, data, model_d
         "promptraises (plugin quiz-plugins 0.1.0): 1 question failed (recorded, counted wrong), e.g. "
         "promptraises/q2: writing its prompt failed: KeyError: 'subject'"
     ]
+
+
+def test_a_prompt_that_raises_on_every_question_is_said_once_as_what_it_is(quiz_site, data, model_dir, tmp_path):
+    """Three lines for one cause, the first saying every question "failed when its data was read" (it was read
+    well: the benchmark's own prompt code raised)."""
+    outcome = ran(model_dir, data, tmp_path / "out", "clozeraises")
+    first = [m for m in outcome.messages if "clozeraises/q1" in m]
+    assert first == [
+        "clozeraises: every question failed before it could be asked (reading its data, or writing its prompt), "
+        "e.g. clozeraises/q1: writing its prompt failed: ValueError: cloze boom"
+    ]
+    assert not any("when its data was read" in m for m in outcome.messages)

@@ -186,7 +186,7 @@ def test_a_benchmark_made_otherwise_is_refused_before_any_benchmark_is_scored(fu
     output = tmp_path / "copy"
     shutil.copytree(full_run[0] / "mvbench", output / "mvbench")
     asked = dataclasses.replace(settings(data, output, frames=8), benchmarks=("scienceqa", "mvbench"))
-    with pytest.raises(RunRefused, match=r"mvbench/\w+ holds records made with other settings \(sampling differ\)"):
+    with pytest.raises(RunRefused, match=r"mvbench/\w+ holds records made with other settings \(sampling differs\)"):
         run(asked, fvlm(model_dir), progress=False)
     assert not (output / "scienceqa").exists()
 
@@ -751,3 +751,19 @@ def test_an_edited_model_folder_does_not_add_a_benchmark_to_the_folder_the_origi
     del older["model_build_sha256"]  # a folder made before the key was recorded: compared without it
     written.write_text(json.dumps(older))
     assert run(dataclasses.replace(one, benchmarks=("mvbench",)), fvlm(folder), progress=False).exit_code == 0
+
+
+def test_a_folder_of_fvlms_own_sampling_of_before_is_refused_saying_why(model_dir, tmp_path):
+    """The same `--sampling model` command was refused as "(sampling differ)": nothing said that fVLM's own sampling
+    had changed (exact seconds then, whole frames now), nor was the verb agreed."""
+    data = tmp_path / "data"
+    write_mvbench(data)
+    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out",
+                      workers=0, limit=1, model_sampling=True)  # fmt: skip
+    assert run(one, fvlm(model_dir), progress=False).exit_code == ExitCode.OK
+    path = tmp_path / "out/mvbench/coarse_only/settings.json"
+    written = json.loads(path.read_text())
+    written["sampling"] = written["sampling"].removesuffix("-whole")  # as a folder made before
+    path.write_text(json.dumps(written))
+    with pytest.raises(RunRefused, match=r"\(sampling differs: fVLM's own sampling now steps by whole frames, as its"):
+        run(one, fvlm(model_dir), progress=False)

@@ -161,3 +161,16 @@ def test_a_shard_rerun_for_another_measure_counts_its_own_questions(data, fvlm, 
     total = len(read_records(folder / "samples.jsonl"))
     assert 0 < own < total
     assert any(f"{own} recorded question" in m and "scored again" in m for m in outcome.messages), outcome.messages
+
+
+def test_shards_that_recorded_different_steps_are_not_merged(data, fvlm, tmp_path):
+    """One shard given `--step 5`, the other taking a checkpoint's own step (or none): merge kept shard 0's step
+    without a word, and track placed the run there."""
+    output = tmp_path / "run"
+    assert run(settings(data, output, Shard(0, 2), step=5), fvlm, progress=False).exit_code == 0
+    assert run(settings(data, output, Shard(1, 2), step=1000), fvlm, progress=False).exit_code == 0
+    with pytest.raises(MergeRefused, match=r"recorded different training steps \(shard 0: 5; shard 1: 1000\)"):
+        merge(output)
+    assert run(settings(data, output, Shard(1, 2), step=5), fvlm, progress=False).exit_code == 0
+    merged = merge(output)[(BENCHMARK, MODE)]
+    assert merged.manifest["step"] == 5

@@ -56,6 +56,17 @@ class _Layout:
     stated: bool = True  # n_frames is the container's own count (else the packets', as they are shown)
 
 
+def rgb(frame, width: int, height: int) -> np.ndarray:
+    """A decoded frame as uint8 RGB [height, width, 3], scaled in this thread alone. swscale's own threads (PyAV's
+    default, "auto") are a pool that a forked process inherits without its threads: with PyAV 18.1.1, a decoding
+    worker forked after this process had scaled a frame waited for them forever (a run with --workers hung).
+    The workers are processes already; one thread each loses nothing. (PyAV before 13 has no ``threads``.)"""
+    try:
+        return frame.to_ndarray(format="rgb24", width=width, height=height, threads=1)
+    except TypeError:  # an older PyAV: no threads argument (nor slice threads to inherit)
+        return frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
 def _pyav_open(path: Path):
     import av
 
@@ -297,7 +308,7 @@ class _PyAVReader:
             nonlocal frames
             if frames is None:
                 frames = np.empty((len(unique), frame.height, frame.width, 3), dtype=np.uint8)
-            frames[rows] = frame.to_ndarray(format="rgb24", width=frames.shape[2], height=frames.shape[1])
+            frames[rows] = rgb(frame, frames.shape[2], frames.shape[1])
             return frames
 
         item = self._next()

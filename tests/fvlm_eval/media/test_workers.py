@@ -86,3 +86,31 @@ def test_a_decoding_worker_killed_mid_run_is_replaced_by_decoding_here(videos, s
     lines = {w for w in warnings if w}
     assert len(lines) == 1 and "a decoding worker died" in str(lines) and said in str(lines)
     assert not children() - others
+
+
+FORKED_AFTER_DECODING_HERE = textwrap.dedent("""
+    import sys
+    from fvlm_eval.media.decode import load_clip
+    from fvlm_eval.media.workers import decoded
+    from fvlm_eval.models.fvlm import FRAME_TRANSFORM
+    from fvlm_eval.types import Media, Sampling
+
+    media = [Media("video", f"b/{i}", path) for i, path in enumerate(sys.argv[1:])]
+    load_clip(media[0], Sampling("uniform", 8), FRAME_TRANSFORM)  # a frame scaled in this process first
+    clips = list(decoded(media, Sampling("uniform", 8), FRAME_TRANSFORM, 2, None))  # then forked workers'
+    print("decoded", len(clips))
+""")
+
+
+def test_a_worker_forked_after_this_process_decoded_a_frame_does_not_hang(videos):
+    """With PyAV 18.1.1, swscale's thread pool of a frame scaled here was inherited by the forked decoding worker
+    without its threads: the worker waited forever (a run with --workers after decoding here, e.g. the API called
+    again, or the test suite, hung)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", FORKED_AFTER_DECODING_HERE, *videos[:3]], capture_output=True, text=True, timeout=90
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the forked decoding worker hung")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "decoded 3" in done.stdout

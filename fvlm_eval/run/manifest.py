@@ -16,6 +16,9 @@ from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import Benchmark, distribution_of
 
+# How ``--limit`` chooses its questions (``runner.select``); a manifest made before records none: round-robin
+LIMIT_SELECTION = "stratified"
+
 
 def git_commit() -> str | None:
     """The harness's own commit, only when it runs from its own checkout (never a user's repo's)."""
@@ -46,6 +49,7 @@ def manifest(benchmark: Benchmark, mode: str, settings: RunSettings, model: Mode
         "frames": benchmark.sampling.describe(),
         "video_decoder": video_decoder(),
         "limit": settings.limit,
+        "limit_selection": LIMIT_SELECTION if settings.limit is not None else None,  # which questions --limit took
         "batch_size": batch_size,
         "protocol": settings.protocol,
         "generate": settings.generate,

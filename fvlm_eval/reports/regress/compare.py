@@ -83,6 +83,27 @@ def _load(folder: Path) -> RunFolder:
         raise RegressUnusable(str(error)) from error
 
 
+def _limit_selection(run: RunFolder) -> str | None:
+    """How the run's ``--limit`` chose its questions (its manifest's ``limit_selection``; ``round-robin`` for a
+    run made before it was recorded), or None for a run without ``--limit``."""
+    manifest = run.summary.get("manifest") if isinstance(run.summary, dict) else None
+    if not isinstance(manifest, dict) or manifest.get("limit") is None:
+        return None
+    return str(manifest.get("limit_selection") or "round-robin")
+
+
+def _selected_otherwise(base: RunFolder, cur: RunFolder) -> str:
+    """Why two runs of one ``--limit`` share few questions, where it is that an earlier fvlm-eval chose them."""
+    chosen = {"baseline": _limit_selection(base), "current": _limit_selection(cur)}
+    if None in chosen.values() or len(set(chosen.values())) < 2:
+        return ""
+    told = ", ".join(f"{role}'s {rule}" for role, rule in chosen.items())
+    return (
+        f": their --limit questions were chosen otherwise ({told}: an earlier fvlm-eval took categories "
+        "round-robin, this one in proportion to their sizes); remake the older run with this version"
+    )
+
+
 def unmeasured(run: RunFolder, protocol: str) -> str | None:
     """Why ``run`` cannot be compared on ``protocol`` (it did not measure it), or ``None``.
 
@@ -277,7 +298,7 @@ def compare_runs(
             apart = f" ({len(changed)} more differ)" if changed else ""
             thin.append(
                 f"{where}: {counted(shared, 'question')} in common, of {len(base.records)} (baseline) and "
-                f"{len(cur.records)} (current){apart}"
+                f"{len(cur.records)} (current){apart}{_selected_otherwise(base, cur)}"
             )
         only[where] = {
             "baseline_only": sorted(set(base_records) - set(cur_records)),

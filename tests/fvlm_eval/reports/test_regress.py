@@ -282,3 +282,22 @@ def test_one_video_gives_no_certain_change_interval(tmp_path):
     regress(base, current, allow_underpowered=True)
     overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
     assert overall["delta"] == -100 and overall["ci95"] == [-100.0, 100.0]  # was [-100.0, -100.0]
+
+
+def test_runs_whose_limit_chose_otherwise_say_so_when_they_share_too_few(tmp_path):
+    """A baseline made with `--limit` before the selection became stratified shares too few questions with a run of
+    the same `--limit` made after: refused (exit 4) as if the data had changed, the upgrade never named."""
+    base = write_run(tmp_path / "a", [True] * 40)
+    current = write_run(tmp_path / "b", [True] * 40, first_id=30)
+    for run, selection in ((base, None), (current, "stratified")):
+        path = run / "videomme/coarse_fine/summary.json"
+        summary = json.loads(path.read_text())
+        summary["manifest"].update(limit=40, **({"limit_selection": selection} if selection else {}))
+        path.write_text(json.dumps(summary))
+    assert regress(base, current) == 4
+    text = " ".join((current / "regress" / "regress.md").read_text().split())
+    assert (
+        "10 questions in common, of 40 (baseline) and 40 (current): their --limit questions were chosen otherwise "
+        "(baseline's round-robin, current's stratified: an earlier fvlm-eval took categories round-robin, this one "
+        "in proportion to their sizes); remake the older run with this version"
+    ) in text

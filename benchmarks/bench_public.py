@@ -2,10 +2,11 @@
 
 The public scorer is nanoSmol's ``fVLM/benchmark.py`` ``score_options_batched``, unchanged (a
 checkout of it is needed: ``--public PATH`` or ``$FVLM_PUBLIC``; ``public_shim.py`` checks its files
-by SHA-256 and says how to get it). Both models are built at the size asked (``real``: DINOv2-small +
-SmolLM2-135M-Instruct, random weights from a fixed seed) with the same weights (the public model
-gets our ``state_dict``), and score the same synthetic questions of three benchmark shapes, with
-prompts of real length through the benchmarks' own prompt code:
+by SHA-256 and says how to get it; a ``--public PATH`` that is missing or altered is that one line and exit
+1, while without ``--public`` a missing checkout is said and ours timed alone). Both models are built at
+the size asked (``real``: DINOv2-small + SmolLM2-135M-Instruct, random weights from a fixed seed) with the
+same weights (the public model gets our ``state_dict``), and score the same synthetic questions of three
+benchmark shapes, with prompts of real length through the benchmarks' own prompt code:
 
 - ScienceQA: one image shown as 8 copies, 2-5 options, a context on every other question;
 - MVBench: 16 frames, 3-5 options;
@@ -37,7 +38,7 @@ Per shape and mode (``coarse_only``, ``coarse_fine``, ``autoregressive``) and fo
 
 Medians of ``--repeats``; one thread by default (``--threads``); the load average before and after.
 
-    python benchmarks/bench_public.py --public /tmp/nanoSmol --out bench.json --md bench.md   # ~13 min, 2 cores
+    python benchmarks/bench_public.py --public /tmp/nanoSmol --out bench.json --md bench.md   # ~20 min, 2 cores
     python benchmarks/bench_public.py --quick                  # a small random model, one repeat: a smoke test
 """
 
@@ -61,6 +62,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # public_shim, when this file is loaded by path
+
+from script_args import at_least  # noqa: E402
 
 from fvlm_eval.circular import rotated  # noqa: E402
 from fvlm_eval.models import lm  # noqa: E402
@@ -565,21 +568,6 @@ def code_version() -> str:
     return f"{root} {commit or '(not a git checkout)'}{' + uncommitted changes' if dirty else ''}"
 
 
-def at_least(low: int):
-    """An argparse type: a whole number >= ``low`` (a wrong one is argparse's one-line error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is below {low}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--public", default=None, help="a nanoSmol checkout (default: $FVLM_PUBLIC, /tmp/nanoSmol)")
@@ -622,6 +610,14 @@ def main(argv: list[str] | None = None) -> dict:
         args.size, args.repeats, args.questions = args.size or "small", 1, args.questions or 2
     args.mode_repeats = args.repeats if args.mode_repeats is None else min(args.mode_repeats, args.repeats)
     args.size = args.size or "real"
+    if args.public is not None and not args.no_public:  # asked for by name: no comparison is a failure, not a skip
+        from public_shim import PublicMissing, find_public
+
+        try:
+            find_public(args.public)
+        except PublicMissing as error:
+            print(f"error: --public {args.public}: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     load_before = [round(x, 2) for x in os.getloadavg()]

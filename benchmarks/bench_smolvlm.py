@@ -15,6 +15,7 @@ agree (the script fails otherwise). Prints ms per question for image and video q
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,11 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fvlm_eval.models import smolvlm
-from fvlm_eval.models.smolvlm import tiny as smolvlm_tiny
-from fvlm_eval.protocols import PROTOCOLS
-from fvlm_eval.scoring import predict, protocol_scores
-from fvlm_eval.types import ChoiceRequest, Clip, Option, OptionLogprobs
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # script_args, when this file is loaded by path
+
+from script_args import at_least  # noqa: E402
+
+from fvlm_eval.models import detect_family, smolvlm  # noqa: E402
+from fvlm_eval.models.base import ModelLoadError  # noqa: E402
+from fvlm_eval.models.smolvlm import tiny as smolvlm_tiny  # noqa: E402
+from fvlm_eval.protocols import PROTOCOLS  # noqa: E402
+from fvlm_eval.scoring import predict, protocol_scores  # noqa: E402
+from fvlm_eval.types import ChoiceRequest, Clip, Option, OptionLogprobs  # noqa: E402
 
 SIZES = {
     "tiny": ({}, {}),  # save_tiny_smolvlm's own: 32px tiles, 4 tokens each, 2+2 layers
@@ -46,9 +52,20 @@ SUBJECTS = ("cup", "door", "ball", "dog")
 
 
 def build(args, folder: Path) -> smolvlm.SmolVLMAdapter:
+    """The adapter of ``--model`` (a SmolVLM2 folder or hub id) or of a random model; a model that cannot be
+    timed here is one line (``SystemExit``, exit 1)."""
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     if args.model:
-        return smolvlm.load(args.model, device, dtype)
+        try:
+            family = detect_family(args.model)
+            if family != smolvlm.FAMILY:
+                raise SystemExit(
+                    f"error: --model {args.model}: a model of the {family} family; this script times SmolVLM2 only "
+                    "(leave --model out for a random one)"
+                )
+            return smolvlm.load(args.model, device, dtype)
+        except ModelLoadError as error:
+            raise SystemExit(f"error: {error}") from None
     vision, text = SIZES[args.size]
     return smolvlm.load(str(smolvlm_tiny.save_tiny_smolvlm(folder, vision=vision, text=text)), device, dtype)
 
@@ -172,17 +189,28 @@ def agreement(requests, naive, fast) -> tuple[bool, float]:
     return same, worst
 
 
-def main() -> None:
+def device_name(text: str) -> str:
+    """An argparse type: a torch device that is here (``cpu``, ``cuda``, ``cuda:1``)."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: CUDA is not available here")
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny", help="random model size (without --model)")
     parser.add_argument("--model", help="a SmolVLM2 folder or hub id instead of a random model")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=device_name, default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--frames", type=int, nargs="+", default=[8, 16], help="frames per video")
-    parser.add_argument("--questions", type=int, default=4)
-    parser.add_argument("--per-clip", type=int, default=1, help="questions sharing one clip (Video-MME: 3)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    args = parser.parse_args()
+    parser.add_argument("--frames", type=at_least(1), nargs="+", default=[8, 16], help="frames per video")
+    parser.add_argument("--questions", type=at_least(1), default=4)
+    parser.add_argument("--per-clip", type=at_least(1), default=1, help="questions sharing one clip (Video-MME: 3)")
+    parser.add_argument("--batch-size", type=at_least(1), default=16)
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         adapter = build(args, Path(scratch) / "model")
         name = args.model or f"random {args.size}"

@@ -5,8 +5,10 @@ encode and visual tokens (per mode), the adapter's formulations, and whichever o
 model helpers exist (prefix passes, option passes, the neutral pass, full-pass fallbacks), found
 by name in every ``fvlm_eval.models`` and ``fvlm_model`` module; and hooks on the LLM's forward count its calls, the
 positions it ran (batch x length) and the share of them that were padding (attention mask zeros).
-Phases nest: each line is inclusive of what runs inside it, and the LLM columns are the LLM
-forwards that ran inside that phase.
+Phases nest: each line is inclusive of what runs inside it, the LLM columns too (an LLM forward counts in
+every phase it ran inside: "both formulations" holds the LLM packed passes it made), so neither column
+sums to a total; the line after the table gives every LLM forward once. A phase that runs inside itself
+counts its time once (its outermost call).
 
     python benchmarks/profile_phases.py --shape mvbench --questions 4          # real size, 1 thread
     python benchmarks/profile_phases.py --shape videomme --size small --json phases.json
@@ -44,6 +46,7 @@ HELPERS = {
     "autoregressive_tokens": "visual tokens: autoregressive",
 }
 ADAPTER = {"score": "multiple choice", "score_cloze": "cloze", "score_formulations": "both formulations"}
+TOTAL = "(every LLM forward)"  # not a phase: the forwards counted once, kept apart from the phases' rows
 
 
 class Phases:
@@ -61,12 +64,14 @@ class Phases:
             if name == "visual tokens":
                 mode = kwargs.get("mode", args[3] if len(args) > 3 else "?")
                 phase = f"visual tokens: {mode}"
+            outermost = phase not in self.stack  # one inside itself: its time is already the outer call's
             self.stack.append(phase)
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds[phase] += time.perf_counter() - start
+                if outermost:
+                    self.seconds[phase] += time.perf_counter() - start
                 self.calls[phase] += 1
                 self.stack.pop()
 
@@ -84,11 +89,18 @@ class Phases:
         self.record(time.perf_counter() - self._llm_start.pop(), positions, padding)
 
     def record(self, took: float, positions: int, padding: int) -> None:
-        entry = self.llm[self.stack[-1] if self.stack else "(outside any phase)"]
-        entry["seconds"] += took
-        entry["calls"] += 1
-        entry["positions"] += positions
-        entry["padding"] += padding
+        """One LLM forward, counted in every phase it ran inside (each once) and in ``total``."""
+        for phase in [*dict.fromkeys(self.stack or ["(outside any phase)"]), TOTAL]:
+            entry = self.llm[phase]
+            entry["seconds"] += took
+            entry["calls"] += 1
+            entry["positions"] += positions
+            entry["padding"] += padding
+
+    @property
+    def total(self) -> dict:
+        """Every LLM forward, once: seconds, calls, positions, padding."""
+        return dict(self.llm.get(TOTAL, {"seconds": 0.0, "calls": 0, "positions": 0, "padding": 0}))
 
     def flat(self, hidden):
         """``FlatDecoder.hidden`` (the CPU's packed pass runs the decoder's layers itself) as an LLM call."""
@@ -152,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     instrument(phases, model)
     wall, _, _ = bp.run_ours(model, tokenizer, benchmark, questions, clips, args.modes)
     rows = []
-    for phase in sorted(set(phases.seconds) | set(phases.llm), key=lambda p: -phases.seconds.get(p, 0.0)):
+    for phase in sorted((set(phases.seconds) | set(phases.llm)) - {TOTAL}, key=lambda p: -phases.seconds.get(p, 0.0)):
         llm = phases.llm.get(phase, {"seconds": 0.0, "calls": 0, "positions": 0, "padding": 0})
         rows.append(
             {
@@ -178,7 +190,19 @@ def main(argv: list[str] | None = None) -> dict:
             f"{r['phase']:<34} {seconds:>8} {r['share']:>6.1%} {r['calls']:>5} {r['llm_seconds']:>7.3f} "
             f"{r['llm_calls']:>9} {r['llm_positions']:>9} {pad:>5}"
         )
-    result = {"shape": shape.name, "questions": len(questions), "size": args.size, "wall_seconds": wall, "rows": rows}
+    total = phases.total
+    print(
+        f"every LLM forward once: {total['seconds']:.3f} s, {total['calls']} calls, {total['positions']} positions "
+        "(the LLM columns nest as the seconds do: a forward counts in every phase it ran inside)"
+    )
+    result = {
+        "shape": shape.name,
+        "questions": len(questions),
+        "size": args.size,
+        "wall_seconds": wall,
+        "rows": rows,
+        "llm_total": total,
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return result

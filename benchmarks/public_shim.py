@@ -20,7 +20,9 @@ What this file changes, from outside, so that the public files run here as they 
   given as tensors, made by the harness's own transform, equal to torchvision's bit for bit): where
   either is not installed, a stand-in that refuses to be called is imported instead;
 - ``score_options_batched`` enters ``autocast("cuda")`` (a no-op with a warning on a CPU machine) and
-  passes ``past_key_values`` to the LLM (deprecated in transformers 5.2x): both warnings are silenced.
+  passes ``past_key_values`` to the LLM (deprecated in transformers 5.2x): both messages are silenced while
+  it scores, the first a Python warning, the second a line of transformers' own logger
+  (``transformers.utils.generic``: ``warnings`` filters do not reach it), dropped by ``_NotPastKeyValues``.
   ``prepare_frames_tensor`` (PIL frames, bfloat16) is not used: frames are passed in the model's dtype.
 """
 
@@ -30,6 +32,7 @@ import contextlib
 import copy
 import hashlib
 import importlib.util
+import logging
 import os
 import sys
 import types
@@ -50,6 +53,7 @@ PUBLIC_SHA256 = {
 HOW_TO_GET = f"git clone {PUBLIC_URL} && git -C nanoSmol checkout {PUBLIC_COMMIT}"
 ENV = "FVLM_PUBLIC"
 LOADED_AS = ("encoder", "model", "fvlm_public_benchmark")  # the public files' module names while they load
+DEPRECATION_LOGGER = "transformers.utils.generic"  # where transformers says `past_key_values` is deprecated
 DEFAULT_PLACE = Path("/tmp/nanoSmol")
 
 
@@ -130,6 +134,14 @@ def _load(name: str, path: Path) -> types.ModuleType:
     return module
 
 
+class _NotPastKeyValues(logging.Filter):
+    """Drops transformers' "`past_key_values`/`cache_params` are deprecated" line: the public scorer passes
+    them, as it is (every other line of that logger passes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "past_key_values" not in record.getMessage()
+
+
 @dataclass
 class Public:
     """The public files as loaded modules: ``benchmark`` (``score_options_batched``,
@@ -142,12 +154,19 @@ class Public:
 
     def score(self, model, tokenizer, frames, question_text, options, mode, device) -> dict[str, float]:
         """``benchmark.score_options_batched`` as it is: {letter: mean answer-token loss} (lower wins)."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*autocast.*")
-            warnings.filterwarnings("ignore", message=".*CUDA is not available.*")
-            warnings.filterwarnings("ignore", message=".*past_key_values.*")
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            return self.benchmark.score_options_batched(model, tokenizer, frames, question_text, options, mode, device)
+        logger, quiet = logging.getLogger(DEPRECATION_LOGGER), _NotPastKeyValues()
+        logger.addFilter(quiet)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*autocast.*")
+                warnings.filterwarnings("ignore", message=".*CUDA is not available.*")
+                warnings.filterwarnings("ignore", message=".*past_key_values.*")
+                warnings.filterwarnings("ignore", category=FutureWarning)
+                return self.benchmark.score_options_batched(
+                    model, tokenizer, frames, question_text, options, mode, device
+                )
+        finally:
+            logger.removeFilter(quiet)
 
     def options(self, user_text: str) -> dict[str, str]:
         """The options as the public scorer reads them from the user text (``parse_mcq_options``)."""

@@ -5,29 +5,17 @@ hand (never in CI: that test is skipped without one)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.scripts import script
+
 PUBLIC = Path("/tmp/nanoSmol")
-
-
-def script(name: str):
-    """``benchmarks/<name>.py`` loaded by path (benchmarks/ is not a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    return sys.modules[name]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_gpu_run_works_end_to_end_on_the_cpu(tmp_path, monkeypatch):
@@ -98,3 +86,31 @@ def test_bench_public_refuses_a_wrong_number_in_one_line(flag, capsys):
     with pytest.raises(SystemExit) as stop:
         script("bench_public").main(["--no-public", *flag])
     assert stop.value.code == 2 and f"argument {flag[0]}:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("altered", [False, True])
+def test_bench_public_with_an_unusable_public_checkout_named_exits_1_in_one_line(altered, tmp_path, capsys):
+    """Before, a --public PATH that was missing or held other files was said and the run went on without the
+    comparison it was asked for, exit 0."""
+    checkout = tmp_path / "nanoSmol"
+    if altered:
+        (checkout / "fVLM").mkdir(parents=True)
+        for name in ("benchmark.py", "model.py", "encoder.py"):
+            (checkout / "fVLM" / name).write_text("# not the public file\n")
+    with pytest.raises(SystemExit) as stop:
+        script("bench_public").main(["--quick", "--size", "tiny", "--shapes", "scienceqa", "--public", str(checkout)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 1 and len(err) == 1
+    assert err[0].startswith(f"error: --public {checkout}: ") and "get it: git clone" in err[0]
+    assert ("is not the public file" in err[0]) is altered
+
+
+def test_the_gpu_runs_json_in_the_repository_root_is_not_left_untracked():
+    """``bash benchmarks/gpu.sh --dry-run`` writes ./gpu_run.json (no $OUT) in the repository root: before, git
+    status showed it as an untracked file."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "gpu_run.json"], check=False)
+    assert ignored.returncode == 0
+    kept = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "benchmarks/gpu_run.py"], check=False)
+    assert kept.returncode == 1  # the script itself is not ignored

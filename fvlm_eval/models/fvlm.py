@@ -314,7 +314,8 @@ def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, 
     """An in-memory ``FoveatedVLM`` (as training code holds it) with its tokenizer (default: the bundled
     SmolLM2-135M-Instruct tokenizer, as a folder without one gets)."""
     from fvlm_eval.errors import SettingsError
-    from fvlm_eval.models.memory import HeldWeights, with_article
+    from fvlm_eval.models.memory import HeldWeights
+    from fvlm_eval.plugins import kind_of
     from fvlm_model import parameter_count
 
     for argument, value in (("processor", processor), ("image_processor", image_processor)):
@@ -330,7 +331,7 @@ def from_memory(model, *, tokenizer=None, processor=None, image_processor=None, 
     missing = [a for a in ("apply_chat_template", "convert_tokens_to_ids", "encode") if not hasattr(tokenizer, a)]
     if missing or not callable(tokenizer):
         raise SettingsError(
-            f"tokenizer: {with_article(type(tokenizer).__name__)} is not a tokenizer "
+            f"tokenizer: {kind_of(tokenizer)} is not a tokenizer "
             f"(no {', '.join(missing) or '__call__'}); "
             "give the model's transformers tokenizer (load_fvlm returns it), or None for the bundled one"
         )

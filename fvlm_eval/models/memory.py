@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import SettingsError
 from fvlm_eval.models.base import ModelLoadError
+from fvlm_eval.plugins import kind_of
 from fvlm_eval.wording import agreeing, counted
 
 
@@ -48,11 +49,6 @@ class HeldWeights:
         if self._sha256 is None:
             self._sha256 = state_dict_sha256(self.module)
         return self._sha256
-
-
-def with_article(noun: str) -> str:
-    """``a Linear``, ``an int``: a type's name in a sentence (``a int`` read as a slip)."""
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def nonfinite_tensors(module) -> list[str]:
@@ -169,7 +165,7 @@ def _adapter(model, tokenizer, processor, image_processor, family, device, dtype
             f.memory_hint or f"a {' or '.join(f.memory_classes)}" for f in FAMILIES.values() if f.memory_classes
         )
         raise SettingsError(
-            f"model: {with_article(type(model).__name__)} is not something fvlm-eval can evaluate: give {hints}, "
+            f"model: {kind_of(model)} is not something fvlm-eval can evaluate: give {hints}, "
             "a ModelAdapter, or a model folder, weights file or hub id"
         )
     return family_module(found.name).from_memory(

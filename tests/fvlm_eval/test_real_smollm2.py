@@ -13,17 +13,12 @@ tokenizer and chat template, no weights needed; the questions read alike in ever
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from fvlm_eval.models.chat_tokens import ChatTokens
 from fvlm_eval.types import Option
+from tests.benchmarks.scripts import script
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "real_smollm2.py"
-MODULE_NAME = "fvlm_eval_benchmarks_real_smollm2"
 SYSTEM_PROMPT = "You are a helpful AI assistant."  # fVLM's, as FVLMAdapter.render sets it
 ALL_PROTOCOLS = (
     "reference",
@@ -44,16 +39,7 @@ ALPHA = 0.01
 
 def benchmark_module():
     """``benchmarks/real_smollm2.py`` loaded by path (benchmarks/ is not a package)."""
-    if MODULE_NAME not in sys.modules:
-        spec = importlib.util.spec_from_file_location(MODULE_NAME, BENCHMARK)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[MODULE_NAME] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[MODULE_NAME]
-            raise
-    return sys.modules[MODULE_NAME]
+    return script("real_smollm2")
 
 
 # ----- slow: the real model through the CLI ----------------------------------------------------

@@ -109,7 +109,7 @@ def _comparisons(run_rows: list[Row], baselines: list[Baseline], alpha: float) -
                     expected=summary.coverage.expected,
                     categories=f"{summary.coverage.categories_present}/{summary.coverage.categories_expected}",
                     limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
-                    asked=asked_words(summary),
+                    asked=asked_words(summary) or "",
                 )
             )
     return found
@@ -122,10 +122,9 @@ def _asked_differently(runs: list[Path], summaries: list[dict[tuple[str, str], S
     asked: dict[str, dict[str, list[str]]] = {}
     for name, found in zip(run_names(runs), summaries):
         for (benchmark, mode), summary in found.items():
-            settings = summary.manifest.get("benchmark_settings") if isinstance(summary.manifest, dict) else None
-            if isinstance(settings, dict):  # an older summary without them: unknown, not different
-                words = asked_words(summary) or "defaults"
-                asked.setdefault(benchmark, {}).setdefault(words, []).append(f"{name} {mode}")
+            words = asked_words(summary)
+            if words is not None:  # an older summary without them: unknown, not different
+                asked.setdefault(benchmark, {}).setdefault(words or "defaults", []).append(f"{name} {mode}")
     return [
         f"{benchmark}: the runs asked its questions differently ("
         + "; ".join(f"{words}: {', '.join(where)}" for words, where in ways.items())

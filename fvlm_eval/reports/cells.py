@@ -195,12 +195,12 @@ def _category_field(benchmark: str) -> str:
     return BENCHMARKS[benchmark]().category_field if benchmark in BENCHMARKS else ""
 
 
-def asked_words(summary: Summary) -> str:
+def asked_words(summary: Summary) -> str | None:
     """How a run asked a benchmark beyond its data, from its manifest's ``benchmark_settings``: ``sampling
-    uniform:64, subtitles`` (a setting off is left out; ``""`` when the summary does not record them)."""
+    uniform:64, subtitles`` (a setting off is left out; None when the summary does not record them)."""
     settings = summary.manifest.get("benchmark_settings") if isinstance(summary.manifest, dict) else None
     if not isinstance(settings, dict):
-        return ""
+        return None
     words = [
         key if value is True else f"{key} {value}" for key, value in settings.items() if value not in (False, None)
     ]

@@ -91,6 +91,31 @@ def _data_dir_hint(data: Path, name: str) -> str:
     return f"; it is in a folder below: --data-dir {below[0]}" if below else ""
 
 
+def _data_missing(name: str, data_dir: Path, missing: DataMissing) -> str:
+    """What a benchmark's missing data is, and what fetches it or what to give as ``--data-dir`` instead."""
+    data = Path(data_dir)
+    hint = _data_dir_hint(data, name)  # a folder that is not there (no data yet): fetched by prepare too
+    hint += f"; {prepare_command(name, data_dir)}" if not hint or not data.exists() else ""
+    return f"{missing}{hint}; it is not scored (the run's other benchmarks go on)"
+
+
+def _warn_of_absent_folders(settings: RunSettings, model: ModelAdapter, console) -> None:
+    """Said before any scoring: a benchmark whose folder is absent is known now, not after hours of the others."""
+    data = Path(settings.data_dir)
+    absent = []
+    for name in settings.benchmarks:
+        try:
+            if not benchmark_for(name, settings, model).folder(data).exists():
+                absent.append(name)
+        except Exception:  # a plugin's own folder() failing is told when its load() is asked
+            continue
+    if absent and len(absent) < len(settings.benchmarks):
+        console.print(
+            f"note: no data for {', '.join(absent)} under {data}: the others are scored, then the run exits 1",
+            style="yellow", markup=False, highlight=False,
+        )  # fmt: skip
+
+
 def _load_failed(benchmark: Benchmark, data_dir: Path, error: Exception) -> str:
     """One line for a benchmark whose ``load`` raised: the benchmark and its plugin, the folder it read, what it
     raised and where in the benchmark's own code (a plugin's bug ended the whole run as "an unexpected error ...
@@ -132,15 +157,15 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
     console = console or terminal.console()
     outcome = RunOutcome()
     _settings_checked(settings, model)
+    _warn_of_absent_folders(settings, model, console)
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)
         try:
             loaded, malformed = checked_load(benchmark.load(settings.data_dir), name)
-        except DataMissing as missing:
-            data = Path(settings.data_dir)
-            hint = _data_dir_hint(data, name)  # a folder that is not there (no data yet): fetched by prepare too
-            hint += f"; {prepare_command(name, settings.data_dir)}" if not hint or not data.exists() else ""
-            raise DataMissing(f"{missing}{hint}") from missing
+        except DataMissing as missing:  # the run's other benchmarks go on: one missing stopped all after it
+            outcome.messages.append(_data_missing(name, settings.data_dir, missing))
+            outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)
+            continue
         except Exception as error:  # the benchmark's own code failed (a plugin's, as a rule): the others go on
             outcome.messages.append(_load_failed(benchmark, settings.data_dir, error))
             outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)

@@ -337,6 +337,22 @@ def test_missing_data_names_the_prepare_command_for_the_folder_given(capsys, mod
     assert f"`fvlm-eval prepare videomme --data-dir '{tmp_path / 'none yet'}'` fetches it" in output
 
 
+def test_one_benchmark_without_data_is_not_scored_and_the_others_are(capsys, model_dir, data, tmp_path):
+    """`run scienceqa egoschema mvbench` with egoschema's data missing scored scienceqa, then stopped at egoschema:
+    mvbench, whose data was there, was never scored, and the end-of-run tables were not printed."""
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("scienceqa", "mvbench"):
+        (partial / name).symlink_to(data / name)
+    args = ["run", "scienceqa", "egoschema", "mvbench", "--data-dir", partial, "--model", model_dir]
+    code, output = call(capsys, *args, "--output-dir", tmp_path / "out", "--mode", "coarse_only", "--limit", "2")
+    assert code == 1
+    assert output.index("note: no data for egoschema under") < output.index("scienceqa coarse_only: 2/2")
+    assert "EgoSchema subset annotations not found" in output and "the run's other benchmarks go on" in output
+    assert (tmp_path / "out" / "mvbench" / "coarse_only" / "summary.json").is_file()
+    assert "coverage" in output and not (tmp_path / "out" / "egoschema").exists()
+
+
 def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):
     code, output = call(capsys, "run", "videomme", "--data-dir", tmp_path / "empty", "--model", model_dir)
     assert code == 1 and "Video-MME annotations not found" in output

@@ -83,5 +83,17 @@ def model_name(source) -> str:
     """A model's name for records and the default output folder: a local file or folder's own name (``--model .``
     is the folder's), ``.safetensors`` dropped; a hub id's last part."""
     local = Path(str(source)).expanduser()
-    name = Path(os.path.realpath(local)).name if local.exists() else str(source).rstrip("/").split("/")[-1]
+    if not local.exists():
+        return str(source).rstrip("/").split("/")[-1]
+    cached = _hub_cache_repo(Path(os.path.abspath(local)))
+    name = cached if cached is not None else Path(os.path.realpath(local)).name
     return name.removesuffix(".safetensors")
+
+
+def _hub_cache_repo(path: Path) -> str | None:
+    """The repo's name for a folder in the Hugging Face cache (``models--owner--name/snapshots/<commit>``) or a
+    file in one: the run was named after the commit, or after the blob's sha256 that the file links to."""
+    for folder in (path, *path.parents):
+        if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
+            return folder.parent.parent.name.split("--")[-1]
+    return None

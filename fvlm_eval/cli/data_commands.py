@@ -82,12 +82,27 @@ def prepare(
 ) -> None:
     """Fetch BENCHMARK from the hub (with network), then verify it and print its coverage."""
     (name,) = benchmark_names([benchmark])
-    from fvlm_eval.tasks import BENCHMARKS, DataMissing, get_benchmark, prepare_command
-    from fvlm_eval.tasks.prepare import fetch, print_verification, verify
+    import shlex
+
+    from fvlm_eval.run.asking import with_blank_options_failed
+    from fvlm_eval.tasks import BENCHMARKS, DataMissing, UnusableLoad, get_benchmark, prepare_command
+    from fvlm_eval.tasks.fetching import LAYOUTS, extract_pending, fetch, pending
+    from fvlm_eval.tasks.prepare import print_verification, verify
 
     if subtitles and "subtitles" not in BENCHMARKS[name].run_options:
         typer.secho(f"note: --subtitles: {name} has no subtitles; nothing more is checked", err=True, fg="yellow")
     adapter = get_benchmark(name, subtitles=subtitles)
+    folder = adapter.folder(data_dir)
+    if download is None:  # archives fetched by hand, or an extraction cut short: extracted here, no network needed
+        extract_pending(adapter, folder, typer.echo)
+    elif download is False and (waiting := pending(adapter, folder)):
+        more = f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""
+        typer.secho(
+            f"note: {waiting[0].name}{more} in {folder} not extracted: their media count as missing; "
+            f"`fvlm-eval prepare {name} --data-dir {shlex.quote(str(data_dir))}` (without --no-download) extracts them",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     try:
         adapter.load(data_dir)
         present = True
@@ -99,25 +114,29 @@ def prepare(
         except NotImplementedError as error:  # a plugin placed by hand (docs/extending.md): its reason, then how
             reason = f" ({error})" if str(error) else ""
             raise UserError(
-                f"{name} has no hub copy to download{reason}; place it under {adapter.folder(data_dir)}, then "
+                f"{name} has no hub copy to download{reason}; place it under {folder}, then "
                 f"`fvlm-eval prepare {name} --data-dir {data_dir} --no-download` verifies it"
             ) from error
-        typer.echo(f"downloading {source.repo} at {revision or source.revision} into {adapter.folder(data_dir)} ...")
+        typer.echo(f"downloading {source.repo} at {revision or source.revision} into {folder} ...")
         try:
-            fetch(adapter, data_dir, revision)
+            fetch(adapter, data_dir, revision, typer.echo)
         except FvlmEvalError:
-            raise  # already one line that says what to do (a gated dataset names the form to accept)
+            raise  # already one line that says what to do (a gated dataset, offline and not cached, a damaged zip)
         except Exception as error:
             raise UserError(
                 f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-                "place the files by hand as the benchmark's docstring says"
+                f"place the files by hand as {LAYOUTS} lists"
             ) from error
     try:
-        result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
+        result = verify(
+            adapter, data_dir, probe=probe, workers=workers, progress=True, as_run=with_blank_options_failed
+        )
     except DataMissing as missing:  # --no-download on a folder without it
         hint = prepare_command(name, data_dir)  # a benchmark placed by hand: where to place it, nothing to fetch
         fetched = " (without --no-download)" if hint.endswith("fetches it") else ""
         raise DataMissing(f"{missing}; {hint}{fetched}") from missing
+    except UnusableLoad as error:  # a plugin's load() that gave no Loaded of Questions: as `run` says it
+        raise UserError(f"{name}: {error}") from error
     print_verification(result)
     if subtitles and "subtitles" in BENCHMARKS[name].run_options:
         _say_subtitles(adapter, data_dir)

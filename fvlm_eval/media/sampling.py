@@ -7,14 +7,17 @@ import numpy as np
 from fvlm_eval.media import MediaError
 from fvlm_eval.types import Sampling
 
+MISSES_THE_CLIP = "misses the clip"  # in the note of a bound wholly before or after the clip (``prepare`` lists them)
+
 
 def frame_indices(
     sampling: Sampling, n_frames: int, fps: float, bound: tuple[float, float] | None, first_index: int = 0
 ) -> tuple[list[int], str | None]:
     """Frame indices (``first_index``-based) to read from a clip of ``n_frames`` at ``fps``.
 
-    A bound in seconds is applied, clamped to the clip with a note when it had to be; a bound
-    that ends before it starts is an error (not one frame scored as if it were the clip).
+    A bound in seconds is applied, clamped to the clip with a note when it had to be (a bound wholly outside
+    the clip is its nearest frame, said so: the note holds ``MISSES_THE_CLIP``); a bound that is not finite or
+    ends before it starts is an error (not one frame scored as if it were the clip).
     """
     if n_frames <= 0:
         raise MediaError("the media has no frames")
@@ -25,14 +28,19 @@ def frame_indices(
     if bound is None:
         start, end = first_index, last
     else:
-        if not (np.isfinite(bound[0]) and np.isfinite(bound[1])) or bound[1] < bound[0]:
+        if not (np.isfinite(bound[0]) and np.isfinite(bound[1])):
+            raise MediaError(f"bound {bound[0]:g}-{bound[1]:g}s is not finite")
+        if bound[1] < bound[0]:
             raise MediaError(f"bound {bound[0]:g}-{bound[1]:g}s ends before it starts")
         raw_start, raw_end = round(bound[0] * fps), round(bound[1] * fps)
         start, end = max(first_index, raw_start), min(raw_end, last)
-        if raw_end > last or raw_start < first_index or start > end:
-            note = f"bound {bound[0]:g}-{bound[1]:g}s clamped to the clip ({n_frames} frames at {fps:g} fps)"
+        clip = f"({n_frames} frames at {fps:g} fps)"
         if start > end:
             start = end = min(max(start, first_index), last)
+            where = "last" if start == last else "first"
+            note = f"bound {bound[0]:g}-{bound[1]:g}s {MISSES_THE_CLIP} {clip}: clamped to its {where} frame alone"
+        elif raw_end > last or raw_start < first_index:
+            note = f"bound {bound[0]:g}-{bound[1]:g}s clamped to the clip {clip}"
     if sampling.policy == "segment_midpoints":
         # MVBench's rule: int(start + seg/2 + round(seg * i)), seg = (end - start) / N.
         segment = (end - start) / sampling.frames

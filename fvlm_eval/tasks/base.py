@@ -141,9 +141,9 @@ def integral(value, what: str) -> int:
 def unique_ids(
     questions: list[Question], rows: list[tuple[str, int, object]] | None = None, counted_by: str = ""
 ) -> tuple[list[Question], list[str]]:
-    """Questions with distinct ids. A row repeated exactly (same id, same question) is one question,
-    counted once; a repeated id on another question gets ``#2``, ``#3``... in file order. A note
-    says which (one record must never stand for two questions, nor one question count twice).
+    """Questions with distinct ids. A row repeated exactly (same id, same question, from the same file or
+    another) is one question, counted once; a repeated id on another question gets ``#2``, ``#3``... in file
+    order. A note says which (one record must never stand for two questions, nor one question count twice).
 
     ``rows``, for a benchmark whose ids are row positions (a repeated row gets an id of its own): each
     question's annotation row as ``(file, index, row)``. A row equal to an earlier row of the same file is
@@ -172,10 +172,12 @@ def unique_ids(
                 )
                 continue
         earlier = seen.setdefault(question.id, [])
-        if any(replace(q, id=question.id) == question for q in earlier):
+        same = next((q for q in earlier if _as_asked(q, question.id) == _as_asked(question, question.id)), None)
+        if same is not None:
+            where = "" if same.source == question.source else f" as in {same.source}"
             notes.append(
-                f"duplicate question id {question.id} (from {question.source}): the same question repeated, "
-                "counted once"
+                f"duplicate question id {question.id} (from {question.source}): the same question repeated"
+                f"{where}, counted once"
             )
             continue
         if earlier:
@@ -192,6 +194,12 @@ def unique_ids(
         earlier.append(question)
         result.append(question)
     return result, notes
+
+
+def _as_asked(question: Question, qid: str) -> Question:
+    """``question`` under ``id`` without the file it was read from: the same row read from two files (a stray
+    copy beside the annotations) is one question, not a second one under ``id#2``."""
+    return replace(question, id=qid, source="", source_sha256="")
 
 
 def _canonical(row: object) -> str:

@@ -29,10 +29,10 @@ from typing import ClassVar
 
 from fvlm_eval.media import MediaError
 from fvlm_eval.tasks.base import Benchmark, HubSource, Loaded, integral
-from fvlm_eval.tasks.rows import find_video, load_one_parquet, text, texts, unusable
+from fvlm_eval.tasks.rows import find_video, load_hub_parquet, text, texts, unusable
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
-PARQUET = "Subset/test-00000-of-00001.parquet"
+ANNOTATIONS = "Subset"  # the config's folder: test-00000-of-00001.parquet
 COLUMNS = ("question_idx", "question", "video_idx", "option", "answer")
 VIDEO_SUFFIXES = (".mp4", ".MP4")
 SUBSET = "subset"
@@ -72,9 +72,10 @@ class EgoSchema(Benchmark):
 
     def load(self, data_dir: Path) -> Loaded:
         root = self.folder(data_dir)
-        return load_one_parquet(
+        return load_hub_parquet(
             self,
-            root / PARQUET,
+            root / ANNOTATIONS,
+            "test",
             COLUMNS,
             EXPECTED_ROWS,
             ("EgoSchema subset", "EgoSchema Subset parquet"),

@@ -1,9 +1,10 @@
 """NExT-QA, multiple choice, test split (doc-doc/NExT-QA; annotations MIT, videos from VidOR/YFCC100M).
 
 From ``lmms-lab/NExTQA`` (also ``lmms-eval/NExTQA``, the same commits; both are tried), config ``MC``, split
-``test``: ``MC/test-*.parquet`` (the file name was not verified: any ``MC/test-*.parquet`` is read), 8,564
-rows of ``video`` (INT64), ``frame_count``, ``width``, ``height``, ``question`` (lower case, no question
-mark), ``answer`` (INT64, the index into the options), ``qid`` (int64, an index WITHIN the video: repeated
+``test``: ``MC/test-00000-of-00001.parquet`` (the file name was not verified: the hub's shard set of the split is
+read, whatever its count; any other ``MC/test-*.parquet`` is left out and named, ``rows.hub_shards``), 8,564
+rows of ``video`` (INT64), ``frame_count``, ``width``, ``height``, ``question`` (lower case, no question mark),
+``answer`` (INT64, the index into the options), ``qid`` (int64, an index WITHIN the video: repeated
 across videos), ``type`` and the option texts ``a0``..``a4``. A question is keyed ``<video>_<qid>``, the
 official convention. Media ``NExTVideo/<video>.mp4`` (``.MP4`` too), flat, as lmms-eval reads the extracted
 ``videos.zip`` (inferred from its loader); the official release's nested ``NExTVideo/<dir>/<video>.mp4`` is
@@ -21,24 +22,15 @@ whole video (``max_frames_num=32`` of its LLaVA-OneVision/LLaVA-Video wrappers).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fvlm_eval.media import MediaError
-from fvlm_eval.tasks.base import (
-    Benchmark,
-    DataMissing,
-    HubSource,
-    Loaded,
-    fingerprint,
-    integral,
-    lettered,
-    unique_ids,
-)
-from fvlm_eval.tasks.rows import count_note, find_video, read_parquet, text, texts, unusable
+from fvlm_eval.tasks.base import Benchmark, HubSource, Loaded, integral, lettered
+from fvlm_eval.tasks.rows import find_video, load_hub_parquet, text, texts, unusable
 from fvlm_eval.types import LETTERS, Media, Question, Sampling
 
-PARQUET_GLOB = "MC/test-*.parquet"
+ANNOTATIONS = "MC"  # the config's folder: test-00000-of-00001.parquet
 COLUMNS = ("video", "question", "answer", "qid", "type", "a0", "a1", "a2", "a3", "a4")
 VIDEO_SUFFIXES = (".mp4", ".MP4")
 VIDEO_MAP = "map_vid_vidorID.json"  # the official release: video id -> "<dir>/<video id>"
@@ -79,22 +71,17 @@ class NExTQA(Benchmark):
 
     def load(self, data_dir: Path) -> Loaded:
         root = self.folder(data_dir)
-        paths = sorted(root.glob(PARQUET_GLOB))
-        if not paths:
-            raise DataMissing(f"NExT-QA annotations not found: expected {root}/{PARQUET_GLOB}")
-        video_map, problems = _video_map(root)
-        questions, rows = [], 0
-        for path in paths:
-            found, problem = read_parquet(path, COLUMNS, EXPECTED_ROWS if len(paths) == 1 else 0, "NExT-QA MC parquet")
-            if problem:
-                problems.append(problem)
-                continue
-            sha = fingerprint(path)
-            questions += [self._question(root, index, row, path, sha, video_map) for index, row in enumerate(found)]
-            rows += len(found)
-        questions, duplicates = unique_ids(questions)
-        notes = count_note(rows, EXPECTED_ROWS, "rows") if not problems else ()
-        return Loaded(tuple(questions), notes + tuple(duplicates), tuple(problems))
+        video_map, map_problems = _video_map(root)
+        loaded = load_hub_parquet(
+            self,
+            root / ANNOTATIONS,
+            "test",
+            COLUMNS,
+            EXPECTED_ROWS,
+            ("NExT-QA", "NExT-QA MC parquet"),
+            lambda index, row, path, sha: self._question(root, index, row, path, sha, video_map),
+        )
+        return replace(loaded, problems=tuple(map_problems) + loaded.problems)
 
     def _question(self, root: Path, index: int, row: dict, path: Path, sha: str, video_map: dict) -> Question:
         where = f"{path.name}[{index}]"

@@ -32,10 +32,10 @@ from fvlm_eval.tasks.base import (
     Loaded,
     lettered,
 )
-from fvlm_eval.tasks.rows import find_video, load_one_parquet, text, texts, unusable
+from fvlm_eval.tasks.rows import find_video, load_hub_parquet, text, texts, unusable
 from fvlm_eval.types import LETTERS, Media, Question, Sampling
 
-PARQUET = "mc_question_val/validation-00000-of-00001.parquet"
+ANNOTATIONS = "mc_question_val"  # the config's folder: validation-00000-of-00001.parquet
 COLUMNS = ("video_name", "question", "question_id", "options", "answer_id", "area", "reasoning", "tag")
 VIDEO_SUFFIXES = (".mp4", ".MP4")
 SPLIT = "validation"
@@ -72,9 +72,10 @@ class PerceptionTest(Benchmark):
 
     def load(self, data_dir: Path) -> Loaded:
         root = self.folder(data_dir)
-        return load_one_parquet(
+        return load_hub_parquet(
             self,
-            root / PARQUET,
+            root / ANNOTATIONS,
+            SPLIT,
             COLUMNS,
             EXPECTED_ROWS,
             ("Perception Test", "Perception Test mc_question_val parquet"),

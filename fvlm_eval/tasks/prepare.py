@@ -1,25 +1,26 @@
-"""``fvlm-eval prepare`` and ``fvlm-eval benchmarks``: fetch a benchmark (with network), then verify it.
+"""``fvlm-eval prepare`` and ``fvlm-eval benchmarks``: verify a benchmark's copy (``fetching`` gets it there).
 
-Verification never needs the network: it loads the annotations, counts questions per category
-against a complete copy, and lists media that are missing or unreadable, by name.
+Verification never needs the network: it loads the annotations as ``run`` does (``checked_load``, and what
+``run`` does to each question before asking it, given as ``as_run``), counts questions per category against a
+complete copy, and lists malformed rows and media that are missing or unreadable, by name. The rows of the
+official data that its own scorer counts wrong for every model (a benchmark's ``as_published``) are notes, not
+problems: a copy that holds exactly the published data is complete.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval import terminal
-from fvlm_eval.errors import FvlmEvalError
-from fvlm_eval.media import MediaError
+from fvlm_eval.media.sampling import MISSES_THE_CLIP
 from fvlm_eval.tasks import Benchmark, DataMissing
-from fvlm_eval.tasks.base import coverage_counts
-from fvlm_eval.types import Sampling
+from fvlm_eval.tasks.base import checked_load, coverage_counts
+from fvlm_eval.types import Question, Sampling
 
-PREPARED_FILE = ".fvlm-prepared.json"
+AS_PUBLISHED = "as published: counted wrong, as the official scorer does"
 
 
 @dataclass(frozen=True)
@@ -37,77 +38,26 @@ class Verification:
         return self.questions == self.expected and not self.problems and not self.unreadable
 
 
-class HubRefused(FvlmEvalError):
-    """The hub refused the download of a gated dataset: the line names the page whose conditions to accept."""
-
-
-def fetch(benchmark: Benchmark, data_dir: Path, revision: str | None = None) -> Path:
-    """Download the benchmark's files from the hub at its pinned revision and extract its archives. The
-    repository's mirrors are tried, in order, when it is not found; a gated one refused is ``HubRefused``."""
-    from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
-
-    source = benchmark.hub()
-    folder = benchmark.folder(data_dir)
-    revision = revision or source.revision
-    repos = (source.repo, *source.mirrors)
-    for repo in repos:
-        try:
-            sha = HfApi().dataset_info(repo, revision=revision).sha
-            snapshot_download(
-                repo,
-                repo_type="dataset",
-                revision=sha,
-                local_dir=str(folder),
-                allow_patterns=list(source.allow_patterns) or None,
-            )
-            break
-        except GatedRepoError as error:
-            raise gated(repo) from error
-        except RepositoryNotFoundError:
-            if repo == repos[-1]:
-                raise
-        except HfHubHTTPError as error:
-            if getattr(error.response, "status_code", None) in (401, 403):
-                raise gated(repo) from error
-            raise
-    for pattern in source.archives:
-        for archive in sorted(folder.glob(pattern)):
-            extract(archive, archive.parent)
-    (folder / PREPARED_FILE).write_text(json.dumps({"repo": repo, "revision": revision, "sha": sha}, indent=2))
-    return folder
-
-
-def gated(repo: str) -> HubRefused:
-    """One line: the form to accept, and what to do then."""
-    return HubRefused(
-        f"the hub refused {repo}: it is gated; accept its conditions at https://huggingface.co/datasets/{repo} "
-        "(logged in), log in here (`huggingface-cli login` or HF_TOKEN), then rerun"
-    )
-
-
-def extract(archive: Path, destination: Path) -> None:
-    """Unzip, refusing any member that would land outside ``destination``."""
-    destination = destination.resolve()
-    with zipfile.ZipFile(archive) as handle:
-        for member in handle.namelist():
-            target = (destination / member).resolve()
-            if target != destination and destination not in target.parents:
-                raise MediaError(f"{archive.name}: member {member!r} would be written outside {destination}")
-        handle.extractall(destination)
-
-
 def verify(
-    benchmark: Benchmark, data_dir: Path, probe: bool = True, workers: int | None = None, progress: bool = False
+    benchmark: Benchmark,
+    data_dir: Path,
+    probe: bool = True,
+    workers: int | None = None,
+    progress: bool = False,
+    as_run: Callable[[Question], Question] | None = None,
 ) -> Verification:
-    """Coverage of what is on disk; with ``probe``, every media is decoded (two frames) once, else
-    only checked to exist. ``progress``: a bar over the media while they are probed."""
-    loaded = benchmark.load(data_dir)
-    questions = loaded.questions
+    """Coverage of what is on disk, read as ``run`` reads it (``checked_load``; ``as_run``: what ``run`` does to
+    each question before asking it, e.g. ``fvlm_eval.run.asking.with_blank_options_failed``: ``tasks`` cannot
+    import ``run``); with ``probe``, every media is decoded (two frames) once, its notes kept (a bound that misses
+    the clip is one line each), else only checked to exist. ``progress``: a bar over the media while probed."""
+    loaded, _ = checked_load(benchmark.load(data_dir), benchmark.name)  # its failed questions are listed below
+    questions = [as_run(q) for q in loaded.questions] if as_run else list(loaded.questions)
+    published = _as_published(benchmark, questions)
     problems = [f"{p['file']}: cannot be read ({p['error']})" for p in loaded.problems]
-    problems += sorted({f"{q.id}: {q.error}" for q in questions if q.error})
+    problems += sorted({f"{q.id}: {q.error}" for q in questions if q.error and q.id not in published})
     problems += [note for note in loaded.notes if note.startswith("duplicate question id")]
     media = list({q.media.key: q.media for q in questions if not q.error}.values())
+    media_notes: dict[str, str] = {}
     if probe:
         from fvlm_eval.media.workers import decoded
 
@@ -122,13 +72,17 @@ def verify(
                 if isinstance(clip, str):
                     unreadable.append(f"{key}: {clip}")
                     bad_keys.add(key)
+                elif clip.note:
+                    media_notes[key] = clip.note
                 advance(unreadable)
     else:
         bad_keys = _missing(media)
         unreadable = [f"{m.key}: missing" for m in media if m.key in bad_keys]
     notes = tuple(n for n in loaded.notes if not n.startswith("duplicate question id"))
-    read_with_a_note = [note for q in questions for note in q.notes]  # e.g. an answer equal to two candidates
-    if read_with_a_note:
+    notes += tuple(sorted(f"{q.id}: {AS_PUBLISHED} ({q.error})" for q in questions if q.id in published))
+    notes += _said_of_media(media_notes)
+    read_with_a_note = [note for q in questions if q.id not in published for note in q.notes]
+    if read_with_a_note:  # e.g. an answer equal to two candidates
         notes += (
             f"{len(read_with_a_note)} question(s) read with a note (kept in their records), e.g. {read_with_a_note[0]}",
         )
@@ -141,6 +95,26 @@ def verify(
         tuple(unreadable),
         notes,
     )
+
+
+def _as_published(benchmark: Benchmark, questions: list[Question]) -> set[str]:
+    """The ids of the failed questions that the benchmark recognises as its official data's own known faults
+    (its ``as_published(question)``, where it has one): the official scorer counts them wrong for every model,
+    so the published scores hold them too."""
+    recognises = getattr(benchmark, "as_published", None)
+    if not callable(recognises):
+        return set()
+    return {q.id for q in questions if q.error and recognises(q)}
+
+
+def _said_of_media(media_notes: dict[str, str]) -> tuple[str, ...]:
+    """The probe's notes: each media whose bound misses the clip (``run`` scores such a question on the clip's
+    first or last frame alone), then how many more media were read with a note (a bound clamped to the clip)."""
+    misses = tuple(f"{key}: {note}" for key, note in sorted(media_notes.items()) if MISSES_THE_CLIP in note)
+    others = [f"{key}: {note}" for key, note in sorted(media_notes.items()) if MISSES_THE_CLIP not in note]
+    if others:
+        misses += (f"{len(others)} media read with a note (kept in their records), e.g. {others[0]}",)
+    return misses
 
 
 @contextmanager
@@ -187,7 +161,7 @@ def status(benchmark: Benchmark, data_dir: Path) -> str:
     """One line: where the data stands (no decoding), and what of the benchmark is scored when not all of it."""
     scope = f"; {benchmark.scope}" if benchmark.scope else ""
     try:
-        loaded = benchmark.load(data_dir)
+        loaded, _ = checked_load(benchmark.load(data_dir), benchmark.name)
     except DataMissing:
         return "not prepared" + scope
     except Exception as error:

@@ -1,9 +1,11 @@
 """ScienceQA, image subset of the test split (2017 questions; CC BY-NC-SA 4.0).
 
-Two layouts: the hub's ``lmms-lab/ScienceQA`` config ``ScienceQA-IMG`` (``ScienceQA-IMG/test-*.parquet``
-with ``image`` bytes, ``question``, ``choices``, ``answer`` index, ``hint``, ``subject``, ``grade``,
-``topic``...; ids are the row numbers there), or the original release (``problems.json`` keyed by
-problem id, ``pid_splits.json``, images ``test/<pid>/image.png``; ids are the problem ids).
+Two layouts: the hub's ``lmms-lab/ScienceQA`` config ``ScienceQA-IMG``
+(``ScienceQA-IMG/test-00000-of-00001.parquet``: the hub's shard set of the split, any other ``test-*.parquet``
+left out and named, ``rows.hub_shards``; with ``image`` bytes, ``question``, ``choices``, ``answer`` index,
+``hint``, ``subject``, ``grade``, ``topic``...; ids are the row numbers there, counted on across shards), or the
+original release (``problems.json`` keyed by problem id, ``pid_splits.json``, images ``test/<pid>/image.png``;
+ids are the problem ids).
 Each question's image is one frame; how a model shows it is the model's choice (fVLM: 8 copies,
 encoded once; SmolVLM2: its own tiling).
 """
@@ -26,10 +28,10 @@ from fvlm_eval.tasks.base import (
     option_lines,
     unique_ids,
 )
-from fvlm_eval.tasks.rows import no_rows
+from fvlm_eval.tasks.rows import Shards, hub_shards, no_rows
 from fvlm_eval.types import LETTERS, Media, Question, Sampling
 
-PARQUET_GLOB = "ScienceQA-IMG/test-*.parquet"
+ANNOTATIONS = "ScienceQA-IMG"  # the config's folder: test-00000-of-00001.parquet
 SUBJECTS = {"natural science": 1209, "social science": 764, "language science": 44}
 EXPECTED_ROWS = 2017
 
@@ -66,19 +68,20 @@ class ScienceQA(Benchmark):
 
     def load(self, data_dir: Path) -> Loaded:
         root = self.folder(data_dir)
-        parquets = sorted(root.glob(PARQUET_GLOB))
-        if parquets:
-            return self._load_parquet(parquets)
+        shards = hub_shards(root / ANNOTATIONS, "test")
+        if shards.paths or shards.sets:
+            return self._load_parquet(shards)
         if (root / "problems.json").is_file():
-            return self._load_original(root)
-        raise DataMissing(f"ScienceQA not found: expected {root}/{PARQUET_GLOB} or {root}/problems.json")
+            loaded = self._load_original(root)
+            return replace(loaded, notes=loaded.notes + shards.notes())
+        raise DataMissing(shards.not_found("ScienceQA") + f"; or the original release's {root}/problems.json")
 
-    def _load_parquet(self, paths: list[Path]) -> Loaded:
+    def _load_parquet(self, shards: Shards) -> Loaded:
         import pandas as pd
 
         questions, problems, offset = [], [], 0
-        expected = EXPECTED_ROWS if len(paths) == 1 else 0  # one file: all of them; else unknown
-        for path in paths:
+        expected = EXPECTED_ROWS if len(shards.paths) == 1 else 0  # one file: all of them; else unknown
+        for path in shards.paths:
             try:
                 frame = pd.read_parquet(path)
             except Exception as error:  # pyarrow raises several types for a file that is not parquet
@@ -100,10 +103,12 @@ class ScienceQA(Benchmark):
                 )
                 questions.append(replace(question, source=path.name, source_sha256=sha))
             offset += len(frame)
-        if problems and not questions:
+        problems += shards.problems(EXPECTED_ROWS, offset)
+        if problems and not questions and not any(p["expected"] for p in problems):
             problems[0]["expected"] = EXPECTED_ROWS
         questions, duplicates = unique_ids(questions)
-        return Loaded(tuple(questions), _count_note(len(questions)) + tuple(duplicates), tuple(problems))
+        notes = _count_note(len(questions)) + shards.notes() + tuple(duplicates)
+        return Loaded(tuple(questions), notes, tuple(problems))
 
     def _load_original(self, root: Path) -> Loaded:
         try:

@@ -1,8 +1,8 @@
 """Video-MME (lmms-lab/Video-MME, config ``videomme``, split ``test``): 900 videos x 3 questions.
 
-Annotations ``videomme/test-00000-of-00001.parquet`` (string columns; ``options`` a list of
-four strings already prefixed ``"A. "``; ``answer`` a letter). Media ``data/<videoID>.mp4``
-(some ``.MP4`` or ``.mkv``); subtitles ``subtitle/<videoID>.srt`` (used as context with
+Annotations ``videomme/test-00000-of-00001.parquet`` (the hub's shard set: ``rows.hub_shards``; string
+columns; ``options`` a list of four strings already prefixed ``"A. "``; ``answer`` a letter). Media
+``data/<videoID>.mp4`` (some ``.MP4`` or ``.mkv``); subtitles ``subtitle/<videoID>.srt`` (used as context with
 ``subtitles=True``, by the official rule: only the lines shown at the sampled frames' times, tags
 such as ``<font>`` stripped). Older revisions have other row counts: the loader reports anything
 but 2700. A repeated ``question_id`` is recorded under ``<id>#2`` with a note.
@@ -19,11 +19,11 @@ from typing import ClassVar
 
 from fvlm_eval.files import broken_link, wide_encoding
 from fvlm_eval.media import MediaError, present, safe_join
-from fvlm_eval.tasks.base import Benchmark, DataMissing, HubSource, Loaded, fingerprint, option_lines, unique_ids
-from fvlm_eval.tasks.rows import no_rows
+from fvlm_eval.tasks.base import Benchmark, HubSource, Loaded, option_lines
+from fvlm_eval.tasks.rows import load_hub_parquet
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
-PARQUET = "videomme/test-00000-of-00001.parquet"
+ANNOTATIONS = "videomme"  # the config's folder: test-00000-of-00001.parquet
 VIDEO_SUFFIXES = (".mp4", ".MP4", ".mkv")
 COLUMNS = (
     "video_id",
@@ -93,40 +93,16 @@ class VideoMME(Benchmark):
         return write_videomme(Path(data_dir), faults)
 
     def load(self, data_dir: Path) -> Loaded:
-        import pandas as pd
-
         root = self.folder(data_dir)
-        path = root / PARQUET
-        if not path.is_file():
-            raise DataMissing(f"Video-MME annotations not found: expected {path}")
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as error:  # pyarrow raises several types for a file that is not parquet
-            return Loaded(
-                (), (), ({"file": str(path), "error": f"{type(error).__name__}: {error}", "expected": EXPECTED_ROWS},)
-            )
-        absent = [c for c in COLUMNS if c not in frame.columns]
-        if absent:
-            return Loaded(
-                (),
-                (),
-                (
-                    {
-                        "file": str(path),
-                        "error": f"lacks the columns {', '.join(absent)}: not the Video-MME test parquet",
-                        "expected": EXPECTED_ROWS,
-                    },
-                ),
-            )
-        if len(frame) == 0:
-            return Loaded((), (), (no_rows(path, EXPECTED_ROWS),))
-        notes = (
-            [] if len(frame) == EXPECTED_ROWS else [f"{len(frame)} rows, expected {EXPECTED_ROWS}: an older revision?"]
+        return load_hub_parquet(
+            self,
+            root / ANNOTATIONS,
+            "test",
+            COLUMNS,
+            EXPECTED_ROWS,
+            ("Video-MME", "Video-MME test parquet"),
+            lambda index, row, path, sha: self._question(root, index, row, path, sha),
         )
-        sha = fingerprint(path)
-        questions = [self._question(root, index, row, path, sha) for index, row in enumerate(frame.to_dict("records"))]
-        questions, duplicates = unique_ids(questions)
-        return Loaded(tuple(questions), tuple(notes + duplicates))
 
     def _question(self, root: Path, index: int, row: dict, path: Path, sha: str) -> Question:
         video_id = str(row["videoID"])
@@ -172,11 +148,12 @@ class VideoMME(Benchmark):
 
 def _options(raw) -> tuple[tuple[Option, ...], str | None]:
     """``["A. Apples.", ...]`` -> options A.. with the ``"A. "`` prefix taken off (``Option.answer`` puts it
-    back)."""
-    try:
-        texts = [str(x) for x in list(raw)]
-    except TypeError:
-        return (), f"options is not a list: {raw!r}"
+    back). A list written as text (a converted parquet) is refused as such: read as a list, it was one option
+    per character ("90 options: at most 10")."""
+    if raw is None or isinstance(raw, (str, bytes, dict)) or not hasattr(raw, "__len__"):
+        shown = f"the text {raw!r}" if isinstance(raw, str) else repr(raw)
+        return (), f"options must be a list of strings, not {shown}"[:200]
+    texts = [str(x) for x in list(raw)]
     if len(texts) > len(LETTERS):
         return (), f"{len(texts)} options: at most {len(LETTERS)} are supported"
     options = []

@@ -100,3 +100,16 @@ def test_what_is_no_loaded_of_questions_is_one_line(loaded, said):
     with pytest.raises(UnusableLoad) as refused:
         checked_load(loaded, "b")
     assert str(refused.value) == said or said in str(refused.value)
+
+
+def test_the_same_question_read_from_two_files_counts_once_naming_both():
+    """The comparison included the file a question was read from: the same row in a stray copy beside the
+    annotations was "another question", recorded and scored again as ``id#2``."""
+    first = replace(GOOD, source="test-00000-of-00001.parquet", source_sha256="a" * 64)
+    copy = replace(GOOD, source="test-00000-of-00001.old.parquet", source_sha256="b" * 64)
+    unique, notes = unique_ids([first, copy])
+    assert unique == [first]
+    assert notes == [
+        "duplicate question id b/1 (from test-00000-of-00001.old.parquet): the same question repeated as in "
+        "test-00000-of-00001.parquet, counted once"
+    ]

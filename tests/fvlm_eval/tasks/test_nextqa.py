@@ -152,3 +152,18 @@ def test_prepare_verifies_counts_per_type_and_names_unreadable_media(data):
     )  # its unreadable video too
     assert [u.split(":")[0] for u in result.unreadable] == ["nextqa/9999999999"]
     assert len(result.problems) == 2 and not result.complete
+
+
+def test_a_copy_kept_beside_the_annotations_is_not_read_as_more_questions(tmp_path):
+    """``MC/test-*.parquet`` was globbed: a ``.old.parquet`` copy made every question "another question under it",
+    scored again as ``id#2``."""
+    import shutil
+
+    write_nextqa(tmp_path)
+    before = get_benchmark("nextqa").load(tmp_path)
+    shutil.copy(tmp_path / PARQUET, tmp_path / "nextqa/MC/test-00000-of-00001.old.parquet")
+    after = get_benchmark("nextqa").load(tmp_path)
+    assert [q.id for q in after.questions] == [q.id for q in before.questions]
+    assert not any("#2" in q.id for q in after.questions)
+    assert not any(note.startswith("duplicate question id") for note in after.notes)
+    assert any("'test-00000-of-00001.old.parquet'" in note for note in after.notes)

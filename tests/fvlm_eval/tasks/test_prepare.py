@@ -1,4 +1,5 @@
-"""prepare's hub path against local files: pinned download, archive extraction, zip-slip refusal."""
+"""prepare's hub path against local files (pinned download, archive extraction, zip-slip refusal) and its
+verification, which reads a copy as ``run`` does."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from fvlm_eval.media import MediaError
 from fvlm_eval.tasks import get_benchmark
+from fvlm_eval.tasks.fetching import PREPARED_FILE, NotFetched, extract, fetch
 from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
-from fvlm_eval.tasks.prepare import PREPARED_FILE, extract, fetch, verify
+from fvlm_eval.tasks.prepare import verify
 
 
 def test_extract_refuses_members_outside_the_folder(tmp_path):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as handle:
         handle.writestr("../escaped.txt", "x")
-    with pytest.raises(MediaError, match="outside"):
+    with pytest.raises(NotFetched, match="outside"):
         extract(archive, tmp_path / "out")
     assert not (tmp_path / "escaped.txt").exists()
 
@@ -153,3 +154,52 @@ def test_a_missing_video_makes_its_questions_unusable_in_the_table_and_the_total
     (total,) = [line for line in buffer.getvalue().splitlines() if " total " in line]
     numbers = [cell.strip() for cell in total.replace("│", "|").split("|") if cell.strip()]
     assert numbers[0] == "total" and numbers[2] == str(sum(bad for _, bad, _ in result.categories.values()))
+
+
+def _edit_row(data: Path, task: str, index: int, **values) -> None:
+    path = data / "mvbench" / "json" / f"{task}.json"
+    rows = json.loads(path.read_text())
+    rows[index].update(values)
+    path.write_text(json.dumps(rows))
+
+
+def test_a_question_run_fails_for_a_blank_option_is_a_problem(tmp_path):
+    """prepare passed an option that is only a zero-width space (and "B. ", " "), which run then failed: "option B
+    has no text ... the cloze formulation cannot score it"; on a full copy prepare would have said "complete"."""
+    from fvlm_eval.run.asking import with_blank_options_failed
+
+    write_mvbench(tmp_path)
+    rows = json.loads((tmp_path / "mvbench/json/action_antonym.json").read_text())
+    _edit_row(tmp_path, "action_antonym", 0, candidates=[rows[0]["candidates"][0], "\u200b", rows[0]["candidates"][2]])
+    result = verify(get_benchmark("mvbench"), tmp_path, probe=False, as_run=with_blank_options_failed)
+    assert (
+        "mvbench/action_antonym/0: option B has no text (empty, or only spaces): the cloze formulation cannot "
+        "score it" in result.problems
+    )
+    assert result.categories["action_antonym"][1] == 1
+
+
+def test_prepare_reads_the_copy_through_checked_load_as_run_does(tmp_path):
+    """An MVBench bound ending at Infinity was "unreadable ...@1-inf: bound 1-infs ends before it starts" in
+    prepare, while run failed the question as "its media bound (1.0, inf) is not two numbers"."""
+    write_mvbench(tmp_path)
+    _edit_row(tmp_path, "action_sequence", 0, end=float("inf"))
+    result = verify(get_benchmark("mvbench"), tmp_path, workers=0)
+    assert "mvbench/action_sequence/0: its media bound (0.5, inf) is not two numbers (start, end in seconds)" in (
+        result.problems
+    )
+    assert not any("inf" in u for u in result.unreadable)
+
+
+def test_the_probe_names_a_bound_that_misses_the_clip(tmp_path):
+    """A bound wholly after a 3 s clip was scored on 16 copies of its last frame; prepare's probe computed that
+    note and dropped it, so nothing but the record said so."""
+    write_mvbench(tmp_path)
+    _edit_row(tmp_path, "action_sequence", 0, start=50.0, end=60.0)
+    _edit_row(tmp_path, "action_prediction", 0, start=0.5, end=60.0)  # clamped only: counted, not listed
+    result = verify(get_benchmark("mvbench"), tmp_path, workers=0)
+    (missed,) = [n for n in result.notes if "misses the clip" in n]
+    assert missed.startswith("mvbench/star/Charades_v1_480/6H78U.mp4@50-60: bound 50-60s misses the clip (")
+    assert missed.endswith("clamped to its last frame alone")
+    (clamped,) = [n for n in result.notes if "media read with a note" in n]
+    assert clamped.startswith("1 media read with a note (kept in their records), e.g. ") and "clamped" in clamped

@@ -1,13 +1,13 @@
 """Reading an option by its text in a generated answer: the option whose own text the answer writes (case,
 spaces, punctuation and a leading article aside; texts that differ only in case, by their case), never a
-number it names only as an operand, nor a text it writes only with the determiner "no" (``no dog``, ``no idea``).
-Used by ``answers.extract_letter``."""
+number it names only as an operand, nor a text it writes only with the determiner "no" (``no dog``, ``no idea``);
+and the lists an answer writes, which choose nothing (``without_lists``). Used by ``answers.extract_letter``."""
 
 from __future__ import annotations
 
 import re
 
-from fvlm_eval.types import Option
+from fvlm_eval.types import LETTERS, Option
 
 
 def normal(text: str) -> str:
@@ -107,3 +107,80 @@ def in_their_case(options: list[Option], answer: str) -> list[Option]:
         ):
             kept.append(option)
     return kept
+
+
+def without_lists(text: str, options: tuple[Option, ...]) -> str:
+    """The answer without the lists it writes, which choose nothing: lines opening with consecutive letters
+    (``without_lettered_lines``), and the prompt's options list repeated (``A. x\\nB. y\\n...``, maybe cut short)."""
+    text = without_lettered_lines(text)
+    by_index = {LETTERS.index(o.letter): o for o in options if o.letter in LETTERS}
+    items = []  # (start, end, letter index) of every "B. <B's text>" in the answer
+    for index, option in by_index.items():
+        pattern = text_pattern(option.text)
+        if pattern is not None:
+            item = rf"(?<![A-Za-z0-9])[(\[]?{option.letter}[)\].:]\s*{pattern}"
+            items += [(m.start(), m.end(), index) for m in re.finditer(item, text)]
+    runs: list[list[tuple[int, int, int]]] = []  # consecutive letters, nothing but separators between them
+    for item in sorted(items):
+        last = runs[-1][-1] if runs else None
+        if last is not None and item[0] < last[1]:
+            continue  # inside the previous item (an option text holding "B. ...")
+        if last is not None and item[2] == last[2] + 1 and re.fullmatch(r"[\s,;|.]*", text[last[1] : item[0]]):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    cuts = []
+    for run in runs:
+        start, end, following = run[0][0], run[-1][1], by_index.get(run[-1][2] + 1)
+        if following is not None:  # the next item, cut short by the token limit
+            tail = re.fullmatch(rf"[\s,;|.]*[(\[]?{following.letter}(?:[)\].:]\s*(.*))?", text[end:], re.DOTALL)
+            if tail and normal(following.text).startswith(normal(tail.group(1) or "")):
+                run, end = run + [(end, len(text), run[-1][2] + 1)], len(text)
+        if len(run) >= 2:
+            cuts.append((start, end))
+    for start, end in reversed(cuts):
+        text = text[:start] + "\n" + text[end:]
+    return text
+
+
+# A line opening with a letter, whatever its text, even none ("A.", "(B)"); a line labelled with a verdict
+# ("A: no", "B) correct") judges its letter: it is not a list item.
+_LETTERED_LINE = re.compile(
+    r"^[ \t*_]*[(\[]?([A-J])[)\].:][ \t]*"
+    r"(?!(?i:no|yes|wrong|right|correct|incorrect|true|false)[ \t.!]*$)(\S[^\n]*)?$",
+    re.MULTILINE,
+)
+
+
+def _first_item_before(text: str, start: int, letter: str) -> int:
+    """Where the line before a list of bare lettered lines ends with the letter before its first one
+    (``Answer: (A)\\n(B)\\n(C)``: that letter is the list's first item, not a choice); else ``start``."""
+    if letter == "A":
+        return start
+    before = chr(ord(letter) - 1)
+    item = re.search(rf"(?<![A-Za-z0-9])[(\[]?[ \t]*{before}[ \t]*[)\]]?[.:)]?[ \t]*\n\s*\Z", text[:start])
+    return item.start() if item else start
+
+
+def without_lettered_lines(text: str) -> str:
+    """The answer without a list of its own (``A. January\\nB. June``, ``A.\\nB.\\nC.``: lines opening with
+    consecutive letters, whatever their texts): a list chooses nothing."""
+    lines = list(_LETTERED_LINE.finditer(text))
+    cuts, run = [], lines[:1]
+    for line in lines[1:] + [None]:
+        if (
+            line is not None
+            and ord(line.group(1)) == ord(run[-1].group(1)) + 1
+            and not text[run[-1].end() : line.start()].strip()
+        ):
+            run.append(line)
+            continue
+        if len(run) >= 2:
+            start = run[0].start()
+            if all(item.group(2) is None for item in run):
+                start = _first_item_before(text, start, run[0].group(1))
+            cuts.append((start, run[-1].end()))
+        run = [line]
+    for start, end in reversed(cuts):
+        text = text[:start] + text[end:]
+    return text

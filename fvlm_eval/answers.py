@@ -3,9 +3,10 @@
 The rule, in order (answer and option texts NFKC-normalised first: full-width ``Ｂ``, ``（Ｄ）`` read as
 ``B``, ``(D)``):
 1. a list is taken out: it names letters and chooses none. Two or more lines opening with
-   consecutive letters (``A. January\\nB. June``, whatever their texts), and the options list of
-   the prompt repeated (consecutive ``"B. <B's text>"`` items on any line, the last maybe cut short
-   by the token limit);
+   consecutive letters (``A. January\\nB. June``, whatever their texts, even none: ``A.\\nB.\\nC.``; a
+   bare letter ending the line before such bare lines is their first item: ``Answer: (A)\\n(B)\\n(C)``),
+   and the options list of the prompt repeated (consecutive ``"B. <B's text>"`` items on any line, the
+   last maybe cut short by the token limit);
 2. the whole answer is one letter, maybe in brackets, quotes or bold, with a full stop
    (``B``, ``(b)``, ``'B'``, ``**B.**``);
 3. else the letters the answer names, option texts and ``N/A`` taken out first (in ``C. sample
@@ -25,7 +26,10 @@ The rule, in order (answer and option texts NFKC-normalised first: full-width ``
    B, and ``A is not correct`` alone is unparseable. An option's text is rejected the same way
    (``Sample A is wrong``, ``Berries, not the cup``).
    One letter is the answer; two different letters in the deciding tier are ambiguous
-   (``A or B``, ``(A) and (C)``);
+   (``A or B``, ``(A) and (C)``); so are bare letters in a row, whatever separates them, each after the
+   first followed by nothing but a bracket or punctuation before the next letter or the line's end
+   (``A. B. C. D.``, ``(A) (B)``, ``(A)(B)``, ``A) B)``, ``Answer: A B``, ``B. Or C.``): a list, never its
+   first letter (``C. A is wrong`` is C: a sentence follows the A);
 4. else the option whose own text the answer is (case, spaces, punctuation and a leading article
    aside: ``A cup`` says ``The cup``; texts that differ only in case, ``AA``/``Aa``, by their case),
    or the one option whose text the answer contains (of texts that differ only in case, the one
@@ -44,7 +48,7 @@ whole answer is read. A letter labelled with a verdict is rejected like one judg
 ``A) no B) yes``, ``A - incorrect``, ``A (wrong)``), and lines so labelled are not a list; ``B rather than A`` and
 ``B instead of A`` reject A.
 
-Measured on the 745 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
+Measured on the 768 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
 """
 
 from __future__ import annotations
@@ -63,8 +67,9 @@ from fvlm_eval.answer_texts import (
     only_under_no,
     places,
     text_pattern,
+    without_lists,
 )
-from fvlm_eval.types import LETTERS, Option
+from fvlm_eval.types import Option
 
 # The instruction behind the published SmolVLM2 figures (VLMEvalKit's multiple-choice prompt).
 GENERATION_INSTRUCTION = "Answer with the option's letter from the given choices directly."
@@ -95,7 +100,15 @@ _OPENING = re.compile(
     rf"[\s*_#>\-]*(?:(?P<o>{_OPEN})\s*)?(?P<l>[A-Za-z])"  # a bracket or quote opened is closed
     rf"(?(o)\s*{_CLOSE}|(?:[)\]}}]|[.:](?![A-Za-z0-9])))"
 )
-_MORE = re.compile(rf"(?:\s*{_CLOSE})?\s*(?:,|/|&|\bor\b|\band\b|\bvs\.?)\s*{_OPEN}?\s*([A-Z])(?![A-Za-z0-9'’])")
+_MORE = re.compile(rf"(?:\s*{_CLOSE})?\s*(?:,|/|&|\b(?i:or|and|vs)\b\.?)\s*{_OPEN}?\s*([A-Z])(?![A-Za-z0-9'’])")
+# A bare letter after another, whatever separates them ("A. B. C. D.", "(A) (B)", "(A)(B)", "A) B)", "Answer: A B",
+# across lines): nothing but a bracket or punctuation before another letter or the line's end. Listed, not chosen;
+# "A. B is wrong", "(B). (C) is wrong", "B. C. the cat" write a sentence or an item after the second letter.
+_LETTER_ALONE = rf"{_OPEN}?[ \t]*[A-Za-z](?![A-Za-z0-9'’])"
+_BARE = re.compile(
+    rf"(?:[\s.,;!?*_]|{_CLOSE})*{_OPEN}?\s*(?<![A-Za-z0-9])([A-Za-z])(?![A-Za-z0-9'’])"
+    rf"(?=[ \t]*(?:{_CLOSE}[ \t]*)?[.,;!?]?[ \t]*(?:\n|$|{_LETTER_ALONE}))"
+)
 _WORD_AFTER = re.compile(r"\s+([a-z]+)")
 # "sample A", "Vitamin D", "Type B": a name, not a choice (when no option's text holds it).
 _LABELLED = re.compile(
@@ -158,68 +171,6 @@ class Extracted:
         return self.letter is not None
 
 
-def _without_echo(text: str, options: tuple[Option, ...]) -> str:
-    """The answer without the prompt's options list repeated in it (``A. x\\nB. y\\n...``, maybe cut short)."""
-    text = _without_lettered_lines(text)
-    by_index = {LETTERS.index(o.letter): o for o in options if o.letter in LETTERS}
-    items = []  # (start, end, letter index) of every "B. <B's text>" in the answer
-    for index, option in by_index.items():
-        pattern = text_pattern(option.text)
-        if pattern is not None:
-            item = rf"(?<![A-Za-z0-9])[(\[]?{option.letter}[)\].:]\s*{pattern}"
-            items += [(m.start(), m.end(), index) for m in re.finditer(item, text)]
-    runs: list[list[tuple[int, int, int]]] = []  # consecutive letters, nothing but separators between them
-    for item in sorted(items):
-        last = runs[-1][-1] if runs else None
-        if last is not None and item[0] < last[1]:
-            continue  # inside the previous item (an option text holding "B. ...")
-        if last is not None and item[2] == last[2] + 1 and re.fullmatch(r"[\s,;|.]*", text[last[1] : item[0]]):
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    cuts = []
-    for run in runs:
-        start, end, following = run[0][0], run[-1][1], by_index.get(run[-1][2] + 1)
-        if following is not None:  # the next item, cut short by the token limit
-            tail = re.fullmatch(rf"[\s,;|.]*[(\[]?{following.letter}(?:[)\].:]\s*(.*))?", text[end:], re.DOTALL)
-            if tail and normal(following.text).startswith(normal(tail.group(1) or "")):
-                run, end = run + [(end, len(text), run[-1][2] + 1)], len(text)
-        if len(run) >= 2:
-            cuts.append((start, end))
-    for start, end in reversed(cuts):
-        text = text[:start] + "\n" + text[end:]
-    return text
-
-
-# A line labelled with a verdict ("A: no", "B) correct") judges its letter: it is not a list item.
-_LETTERED_LINE = re.compile(
-    r"^[ \t*_]*[(\[]?([A-J])[)\].:][ \t]*"
-    r"(?!(?i:no|yes|wrong|right|correct|incorrect|true|false)[ \t.!]*$)\S[^\n]*$",
-    re.MULTILINE,
-)
-
-
-def _without_lettered_lines(text: str) -> str:
-    """The answer without a list of its own (``A. January\\nB. June``: lines opening with consecutive
-    letters, whatever their texts): a list chooses nothing."""
-    lines = list(_LETTERED_LINE.finditer(text))
-    cuts, run = [], lines[:1]
-    for line in lines[1:] + [None]:
-        if (
-            line is not None
-            and ord(line.group(1)) == ord(run[-1].group(1)) + 1
-            and not text[run[-1].end() : line.start()].strip()
-        ):
-            run.append(line)
-            continue
-        if len(run) >= 2:
-            cuts.append((run[0].start(), run[-1].end()))
-        run = [line]
-    for start, end in reversed(cuts):
-        text = text[:start] + text[end:]
-    return text
-
-
 def _masked(text: str, options: tuple[Option, ...]) -> str:
     """``text`` with every option's own text and ``N/A`` blanked (same length, so positions still match)."""
     blank = lambda m: " " * len(m.group(0))  # noqa: E731
@@ -253,10 +204,11 @@ def _reading(original: str, masked: str, match: re.Match, listed: int, forced: b
 
 
 def _more(masked: str, end: int) -> tuple[list[str], int]:
-    """Further letters listed right after a letter (``A or B``, ``(A) and (C)``), and where the list ends."""
+    """Further letters listed right after a letter (``A or B``, ``(A) and (C)``, ``A. B. C.``), and where the list
+    ends."""
     found = []
-    while (more := _MORE.match(masked, end)) is not None:
-        found.append(more.group(1))
+    while (more := _MORE.match(masked, end) or _BARE.match(masked, end)) is not None:
+        found.append(more.group(1).upper())
         end = more.end()
     return found, end
 
@@ -305,7 +257,7 @@ def extract_letter(answer: str, options: tuple[Option, ...]) -> Extracted:
     text = unicodedata.normalize("NFKC", answer).strip()
     if not text:
         return Extracted(None, "empty")
-    text = _without_echo(text, options).strip()
+    text = without_lists(text, options).strip()
     corrected = _corrected(text, options)
     return corrected if corrected is not None else _read(text, options)
 

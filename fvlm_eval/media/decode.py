@@ -5,8 +5,10 @@ Videos (mp4, webm, avi, mkv) decode with PyAV only (where it cannot be imported,
 keyframe before it where the frames are sparse, so the cost and the memory grow with the frames sampled,
 not with the video (only the sampled frames are ever kept as RGB). ``decode_video_decord`` is kept for
 the tests and benchmarks that compare the two; nothing else calls it. Frame folders, GIFs and images
-decode with PIL (16-bit and palette images converted with their full range). The model's
-``FrameTransform`` (its resize) is applied here, in the decoding workers. Every failure is a
+decode with PIL (16-bit and palette images converted with their full range). An image's transparency is
+dropped (PIL's ``convert("RGB")``, as fVLM's release does), or composited onto white where the model's
+transform says ``images_on_white`` (transformers' ``convert_to_rgb``, which SmolVLM's image processor runs). The
+model's ``FrameTransform`` (its resize) is applied here, in the decoding workers. Every failure is a
 ``MediaError`` with a reason in words, which the run records against each question of that media;
 nothing here exits.
 """
@@ -32,8 +34,10 @@ GIF_FPS = 25.0
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def _rgb(image) -> np.ndarray:
-    """Any PIL image as uint8 RGB, 16-bit and float modes scaled from their full range (not clipped)."""
+def _rgb(image, on_white: bool = False) -> np.ndarray:
+    """Any PIL image as uint8 RGB, 16-bit and float modes scaled from their full range (not clipped); with
+    ``on_white``, an image with transparency (an alpha band, or a palette's or colour key's) composited onto white
+    as transformers' ``convert_to_rgb`` does, else its alpha dropped."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
@@ -41,6 +45,13 @@ def _rgb(image) -> np.ndarray:
             top = 1.0 if array.max() <= 1.0 else 255.0
         gray = np.clip(np.round(array / top * 255.0), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
+    if on_white and ("A" in image.getbands() or image.info.get("transparency") is not None):
+        from PIL import Image
+
+        rgba = image.convert("RGBA")
+        return np.asarray(
+            Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+        )
     return np.asarray(image.convert("RGB"))
 
 
@@ -185,13 +196,13 @@ def _decode_frame_folder(folder: Path, sampling: Sampling, bound, fps: float) ->
     return decoded_frames(np.stack(frames), unique, indices, n_frames, fps, note, first_index=first_index)
 
 
-def _decode_image(media: Media) -> Decoded:
+def _decode_image(media: Media, on_white: bool) -> Decoded:
     from PIL import Image
 
     try:
         source = io.BytesIO(media.data) if media.data is not None else media.path
         with Image.open(source) as image:
-            frame = _rgb(image)
+            frame = _rgb(image, on_white)
     except Exception as error:
         reason = re.sub(r"<[^>]* at 0x[0-9a-fA-F]+>", "the image bytes", str(error))  # no memory addresses in records
         raise MediaError(f"cannot read image {shown(media.key)}: {type(error).__name__}: {reason}") from error
@@ -205,12 +216,13 @@ def _absent(path: Path, where: str) -> str:
     return f"is a broken link ({broken})" if broken else f"is missing{where}"
 
 
-def decode(media: Media, sampling: Sampling) -> Decoded:
-    """The sampled frames of ``media``; raises ``MediaError`` with the reason."""
+def decode(media: Media, sampling: Sampling, images_on_white: bool = False) -> Decoded:
+    """The sampled frames of ``media``; raises ``MediaError`` with the reason. ``images_on_white``: an image's
+    transparency composited onto white, not dropped."""
     if media.kind == "image":
         if media.data is None and (media.path is None or not present(media.path, "is_file")):
             raise MediaError(f"image {shown(media.path or media.key, 200)} is missing")
-        return _decode_image(media)
+        return _decode_image(media, images_on_white)
     if media.path is None:
         raise MediaError(f"{shown(media.key)} has no path")
     path = Path(media.path)
@@ -230,8 +242,9 @@ def decode(media: Media, sampling: Sampling) -> Decoded:
 
 
 def load_clip(media: Media, sampling: Sampling, transform) -> Clip:
-    """Decode ``media`` by ``sampling`` and apply the model's ``transform`` (see ``FrameTransform``)."""
-    decoded = decode(media, sampling)
+    """Decode ``media`` by ``sampling`` and apply the model's ``transform`` (see ``FrameTransform``; one whose
+    ``images_on_white`` is true has an image's transparency composited onto white, and says so in its ``key``)."""
+    decoded = decode(media, sampling, bool(getattr(transform, "images_on_white", False)))
     try:
         frames = transform(decoded.frames, decoded.kind)
     except Exception as error:

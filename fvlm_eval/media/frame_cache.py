@@ -4,7 +4,9 @@ An entry holds exactly the uint8 frames a model was given (after its ``FrameTran
 their indices and times, so scores with and without the cache are bit-identical. Its name is a
 hash of what the frames depend on: the media's name in its benchmark (its path under the data
 folder, its bound; an inline image's bytes), the sampling rule and frame count, the model's
-frame transform, and the video decoder. The entry also stores the source's identity on disk: a
+frame transform (its ``key``, which names its resize and, where it composites an image's transparency onto
+white as SmolVLM's processor does, says so: one family's pixels are never served to another), and the video
+decoder. The entry also stores the source's identity on disk: a
 file's size, modification time, inode and change time (ctime), a frame folder's listing of every
 file's name and the same four numbers. While the source is there, any change makes the entry
 stale (decoded again), even a same-size replacement with its mtime kept (``cp -p``, ``rsync -t``,

@@ -1,7 +1,8 @@
 """SmolVLM2, a model family: ``load`` a folder or hub id, ``from_memory`` a model a program holds.
 
-``adapter`` holds it behind the boundary, ``text`` writes its prompts, ``folder`` reads a model
-folder, ``tiny`` writes a tiny random one (tests, the demo).
+``adapter`` holds it behind the boundary, ``text`` writes its prompts, ``frames`` resizes its video
+frames, ``folder`` reads a model folder (its processor saved in the files transformers 4 wrote, or nested in
+processor_config.json as transformers 5 saves it), ``tiny`` writes a tiny random one (tests, the demo).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fvlm_eval.models.smolvlm.folder import (
     image_processor_class,
     read_settings,
     require,
+    require_image_processor,
     resolve_folder,
     weight_files,
 )
@@ -40,7 +42,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
             f"{folder}/config.json: fVLM's config (llm and dino keys), not a SmolVLM's: leave --family out, "
             "fvlm-eval tells the family from it"
         )
-    require(folder, ("preprocessor_config.json",), "the image processor config")
+    require_image_processor(folder)
     require(folder, ("tokenizer.json", "tokenizer_config.json"), "the tokenizer")
     weights = weight_files(folder)
     if not weights:
@@ -110,6 +112,7 @@ def load(source, device: torch.device, dtype: torch.dtype | None) -> SmolVLMAdap
                 "max_frames": settings.max_frames,
                 "longest_edge": settings.video_longest_edge,
                 "tile": settings.tile_size,
+                "resample": settings.resample,
             },
         },
     )

@@ -1,9 +1,10 @@
 """SmolVLM2 behind the model boundary: its own prompt, its own pixels, the shared option scoring.
 
-Video frames arrive as uint8 S x S (``frame_transform``: PIL, longest edge to the video size
-first, then the square S x S, as SmolVLM's video processor resizes), where S is the image
-processor's ``max_image_size``; here they are rescaled by 1/255 and normalised with the image
-processor's mean and std. Images arrive as they are and go through SmolVLM's own image processor
+Video frames arrive as uint8 S x S (``frame_transform``, ``frames.SmolVLMFrameTransform``: PIL, the
+longest edge to the video processor's ``size`` first, at most 4096, then the square S x S, with its filter, as
+SmolVLM's video processor resizes), where S is the image processor's ``max_image_size``; here they are rescaled
+by 1/255 and normalised with the image processor's mean and std. Images arrive as they are (their transparency
+composited onto white, as that processor's ``convert_to_rgb`` does) and go through SmolVLM's own image processor
 (``SmolVLMImageProcessorPil``: resized, tiled into rows x cols of S x S plus the whole image).
 Per clip: one vision encoder + connector pass over its distinct frames (or its tiles), batched
 across clips, kept as the features that replace its ``<image>`` tokens.
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fvlm_eval.models.base import FrameTransform
 from fvlm_eval.models.chat_tokens import ChatTokens
 from fvlm_eval.models.generation import generate_answers
 from fvlm_eval.models.lm import Media, TextModel, fallbacks, score_formulations
 from fvlm_eval.models.smolvlm.folder import Settings, longest_edge
+from fvlm_eval.models.smolvlm.frames import SmolVLMFrameTransform
 from fvlm_eval.models.smolvlm.text import END_OF_UTTERANCE, IMAGE_TOKEN, UNKNOWN_FPS, image_prompt, render, video_prompt
 from fvlm_eval.types import (
     ChoiceRequest,
@@ -76,12 +77,7 @@ class SmolVLMAdapter:
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.settings = settings
-        self.frame_transform = FrameTransform(
-            (settings.tile_size, settings.tile_size),
-            settings.resample,
-            longest_edge=settings.video_longest_edge,
-            images_as_is=True,
-        )
+        self.frame_transform = SmolVLMFrameTransform(settings.tile_size, settings.video_longest_edge, settings.resample)
         self.tokens = ChatTokens(tokenizer, self.render)
         text_config = model.config.text_config
         self.lm = TextModel(

@@ -8,12 +8,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.models.base import ModelLoadError, read_json_object
+from fvlm_eval.models.smolvlm.frames import MAX_FRAME_EDGE, PIL_FILTERS
 
-# SmolVLM2's video settings when a folder does not say (fps 1, at most 64 frames; frames resized
-# so that their longest edge is the tile size S before being squared).
+# SmolVLM2's video settings when a folder does not say (fps 1, at most 64 frames; frames resized first so
+# that their longest edge is SmolVLMVideoProcessor's default size, 4 x 364, then squared).
 DEFAULT_FPS = 1.0
 DEFAULT_MAX_FRAMES = 64
+DEFAULT_VIDEO_EDGE = 4 * 364
+DEFAULT_RESAMPLE = 1  # PIL's LANCZOS, SmolVLMVideoProcessor's default
 WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "tokenizer*"]
+# transformers 5 saves a processor as one processor_config.json, its image and video processors nested in it
+NESTED = "processor_config.json"
+IMAGE_CONFIG = "preprocessor_config.json"
+VIDEO_CONFIG = "video_preprocessor_config.json"
 
 
 @dataclass(frozen=True)
@@ -22,10 +29,10 @@ class Settings:
 
     image_seq_len: int
     tile_size: int  # S: the image processor's max_image_size longest edge
-    video_longest_edge: int
+    video_longest_edge: int  # the video processor's size, a frame's longest edge before it is squared (<= 4096)
     fps: float
     max_frames: int
-    resample: str  # "lanczos" or "bilinear"
+    resample: str  # the video processor's filter: a name of PIL_FILTERS
 
 
 def image_processor_class():
@@ -77,6 +84,47 @@ def require(folder: Path, names: tuple[str, ...], what: str) -> None:
         raise ModelLoadError(f"{folder}: not a SmolVLM folder: {what} is missing ({' or '.join(names)})")
 
 
+def nested(folder: Path, key: str) -> dict | None:
+    """processor_config.json's ``key`` ("image_processor", "video_processor"), where transformers 5 saves a
+    processor's parts; None when it holds none."""
+    path = folder / NESTED
+    part = read_json_object(path).get(key) if path.is_file() else None
+    return part if isinstance(part, dict) else None
+
+
+def require_image_processor(folder: Path) -> None:
+    """A SmolVLM folder's image processor config: preprocessor_config.json, or processor_config.json's
+    "image_processor" (a processor saved by transformers 5), or a ``ModelLoadError`` saying what was looked for."""
+    if not (folder / IMAGE_CONFIG).is_file() and nested(folder, "image_processor") is None:
+        raise ModelLoadError(
+            f"{folder}: not a SmolVLM folder: the image processor config is missing (looked for {IMAGE_CONFIG}, and "
+            f'for "image_processor" in {NESTED}, where transformers 5 saves it)'
+        )
+
+
+def image_processor_config(folder: Path) -> tuple[Path, dict, str]:
+    """The image processor's settings where transformers reads them (processor_config.json's "image_processor",
+    else preprocessor_config.json): the file, its settings, and the prefix of their keys in it."""
+    inner = nested(folder, "image_processor")
+    if inner is not None:
+        return folder / NESTED, inner, "image_processor."
+    path = folder / IMAGE_CONFIG
+    return path, read_json_object(path) if path.is_file() else {}, ""
+
+
+def video_processor_config(folder: Path) -> tuple[Path, dict, str]:
+    """The video processor's settings where ``SmolVLMVideoProcessor.from_pretrained`` reads them:
+    processor_config.json's "video_processor", else video_preprocessor_config.json, else preprocessor_config.json
+    (the image processor's file, with its ``video_sampling``); the file, its settings, the prefix of their keys."""
+    inner = nested(folder, "video_processor")
+    if inner is not None:
+        return folder / NESTED, inner, "video_processor."
+    for name in (VIDEO_CONFIG, IMAGE_CONFIG):
+        if (folder / name).is_file():
+            return folder / name, read_json_object(folder / name), ""
+    return folder / IMAGE_CONFIG, {}, ""
+
+
 SINGLE, INDEX = "model.safetensors", "model.safetensors.index.json"
 
 
@@ -109,23 +157,23 @@ def read_settings(folder: Path, config, image_processor) -> Settings:
     """Image tokens per tile and the video input, from the folder's processor configs (SmolVLM2's
     defaults where they are silent)."""
     tile = longest_edge(image_processor.max_image_size, 0)
+    image_path, image_settings, image_prefix = image_processor_config(folder)
     if tile <= 0:
-        raise ModelLoadError(f"{folder}/preprocessor_config.json: max_image_size has no longest_edge")
+        raise ModelLoadError(f"{image_path}: {image_prefix}max_image_size has no longest_edge")
     vision = config.vision_config
     if tile != vision.image_size:  # the encoder takes tiles of its image size: any other fails on every question
-        preprocessor = read_json_object(folder / "preprocessor_config.json")
+        empty = " (the file holds no settings)" if not image_settings else ""
         said = (
-            f"max_image_size.longest_edge is {tile}"
-            if "max_image_size" in preprocessor
-            else f"max_image_size is not set{' (the file holds no settings)' if not preprocessor else ''}, so the "
-            f"image processor's default, {tile}, was taken"
+            f"{image_prefix}max_image_size.longest_edge is {tile}"
+            if "max_image_size" in image_settings
+            else f"{image_prefix}max_image_size is not set{empty}, so the image processor's default, {tile}, was taken"
         )
         raise ModelLoadError(
-            f"{folder}/preprocessor_config.json: {said}; the model's tiles are {vision.image_size} px (config.json's "
+            f"{image_path}: {said}; the model's tiles are {vision.image_size} px (config.json's "
             "vision_config.image_size): the image processor config is not this model's"
         )
     seq_len = int((vision.image_size // vision.patch_size) ** 2 // config.scale_factor**2)
-    processor_path = folder / "processor_config.json"
+    processor_path = folder / NESTED
     processor = read_json_object(processor_path) if processor_path.is_file() else {}
     if "image_seq_len" in processor:
         given = positive(processor["image_seq_len"], processor_path, "image_seq_len", whole=True)
@@ -135,30 +183,48 @@ def read_settings(folder: Path, config, image_processor) -> Settings:
                 f"(config.json: ({vision.image_size} // patch_size {vision.patch_size})^2 / scale_factor "
                 f"{config.scale_factor}^2): the processor config is not this model's"
             )
-    video_path = folder / "preprocessor_config.json"
-    video = read_json_object(video_path).get("video_sampling")
-    prefix = "video_sampling."
-    if not isinstance(video, dict):
-        video_path = folder / "video_preprocessor_config.json"
-        saved = read_json_object(video_path) if video_path.is_file() else {}
-        if isinstance(saved.get("video_sampling"), dict):
-            video = saved["video_sampling"]
-        else:
-            video, prefix = (
-                {"fps": saved.get("fps"), "num_frames": saved.get("num_frames"), "size": saved.get("size")},
-                "",
-            )
-    size_key, frames_key = ("video_size", "max_frames") if prefix else ("size", "num_frames")
-    size = video.get(size_key) or {}
-    edge = size.get("longest_edge") if isinstance(size, dict) else None
-    resample = "bilinear" if int(getattr(image_processor, "resample", 1) or 1) == 2 else "lanczos"
-    return Settings(
-        image_seq_len=seq_len,
-        tile_size=tile,
-        video_longest_edge=positive(edge or tile, video_path, f"{prefix}{size_key}.longest_edge", whole=True),
-        fps=positive(video.get("fps") or DEFAULT_FPS, video_path, f"{prefix}fps"),
-        max_frames=positive(video.get(frames_key) or DEFAULT_MAX_FRAMES, video_path, prefix + frames_key, whole=True),
-        resample=resample,
+    return Settings(seq_len, tile, *video_settings(folder, tile))
+
+
+def video_settings(folder: Path, tile: int) -> tuple[int, float, int, str]:
+    """(longest edge, fps, max frames, filter) as ``SmolVLMVideoProcessor`` takes them from its config: with a
+    ``video_sampling``, its fps and max_frames, and a ``size`` beside it is the size (its ``__init__`` puts it in
+    ``video_sampling.video_size``), else that video_size; without, the config's own size, fps and num_frames. Frames
+    are squared to the model's tile: a config saying another max_image_size is not this model's."""
+    path, video, prefix = video_processor_config(folder)
+    square = video.get("max_image_size")
+    if square is not None and (not isinstance(square, dict) or square.get("longest_edge") != tile):
+        raise ModelLoadError(
+            f"{path}: {prefix}max_image_size is {square!r}; the model's tiles are {tile} px (config.json's "
+            "vision_config.image_size): the video processor config is not this model's"
+        )
+    sampling = video.get("video_sampling")
+    if isinstance(sampling, dict):
+        size_key = "size" if video.get("size") is not None else "video_sampling.video_size"
+        size = video.get("size") if video.get("size") is not None else sampling.get("video_size")
+        fps, fps_key = sampling.get("fps"), "video_sampling.fps"
+        frames, frames_key = sampling.get("max_frames"), "video_sampling.max_frames"
+    else:
+        size_key, size = "size", video.get("size")
+        fps, fps_key, frames, frames_key = video.get("fps"), "fps", video.get("num_frames"), "num_frames"
+    if size is None:
+        edge = DEFAULT_VIDEO_EDGE
+    elif not isinstance(size, dict) or size.get("longest_edge") is None:
+        raise ModelLoadError(
+            f"{path}: {prefix}{size_key} must give a longest_edge (SmolVLM resizes a frame's longest edge to it, then "
+            f"squares it), not {size!r}"
+        )
+    else:
+        edge = positive(size["longest_edge"], path, f"{prefix}{size_key}.longest_edge", whole=True)
+    resample = video.get("resample", DEFAULT_RESAMPLE)
+    if not isinstance(resample, int) or isinstance(resample, bool) or resample not in PIL_FILTERS:
+        known = ", ".join(f"{number} {name}" for number, name in PIL_FILTERS.items())
+        raise ModelLoadError(f"{path}: {prefix}resample is {resample!r}, not one of PIL's filters ({known})")
+    return (
+        min(edge, MAX_FRAME_EDGE),
+        positive(DEFAULT_FPS if fps is None else fps, path, prefix + fps_key),
+        positive(DEFAULT_MAX_FRAMES if frames is None else frames, path, prefix + frames_key, whole=True),
+        PIL_FILTERS[resample],
     )
 
 

@@ -116,7 +116,7 @@ def test_whole_frame_steps_are_another_setting_than_the_exact_seconds_before():
 def test_reversed_or_impossible_bounds_are_errors(tmp_path):
     with pytest.raises(MediaError, match="ends before it starts"):
         frame_indices(Sampling("uniform", 4), 100, 10.0, (5.0, 2.0))
-    with pytest.raises(MediaError, match="ends before it starts"):
+    with pytest.raises(MediaError, match="is not finite"):
         frame_indices(Sampling("uniform", 4), 100, 10.0, (float("nan"), 2.0))
     path = write_video(tmp_path / "clip.mp4", 40)
     with pytest.raises(MediaError, match="ends before it starts"):
@@ -300,6 +300,46 @@ def test_palette_and_rgba_pngs_come_out_rgb():
         frame = decode(Media("image", image.mode, None, data=png(image)), Sampling()).frames[0]
         assert frame.shape == (6, 8, 3) and frame.dtype == np.uint8
         assert np.array_equal(frame, colours[pattern])
+
+
+def transparent_pngs() -> dict[str, bytes]:
+    """Black ink on a transparent page, as RGBA, LA, a palette with a transparent entry, and grey and RGB with a
+    colour key (tRNS): every way a PNG can be transparent."""
+    ink = np.zeros((12, 16, 4), dtype=np.uint8)
+    ink[4:8, 2:14, 3] = 255
+    ink[0, 0] = (200, 30, 30, 128)  # half transparent red
+    rgba = Image.fromarray(ink, mode="RGBA")
+    palette = rgba.convert("P")
+    palette.info["transparency"] = palette.getpixel((1, 1))
+    keyed = Image.fromarray(np.where(ink[..., 3:] == 255, 0, 90).astype(np.uint8).repeat(3, axis=2), mode="RGB")
+    keyed.info["transparency"] = (90, 90, 90)
+    grey = keyed.convert("L")
+    grey.info["transparency"] = 90
+    return {
+        "RGBA": png(rgba),
+        "LA": png(rgba.convert("LA")),
+        "P": png(palette),
+        "RGB": png(keyed),
+        "L": png(grey),
+    }
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "RGB", "L"])
+def test_images_on_white_composite_transparency_as_transformers_does(mode):
+    """SmolVLM's image processor composites transparency onto white (transformers' ``convert_to_rgb``); the decoder
+    dropped the alpha first, so a diagram in black ink on a transparent page reached SmolVLM all black."""
+    from transformers.image_transforms import convert_to_rgb
+
+    data = transparent_pngs()[mode]
+    media = Media("image", mode, None, data=data)
+    on_white = decode(media, Sampling(), images_on_white=True).frames[0]
+    assert np.array_equal(on_white, convert_to_rgb(Image.open(io.BytesIO(data)), return_numpy=True))
+    assert on_white[10, 1].tolist() == [255, 255, 255] and on_white[5, 5].tolist() == [0, 0, 0]
+    dropped = decode(media, Sampling()).frames[0]  # fVLM's release: convert("RGB"), the alpha dropped
+    assert np.array_equal(dropped, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+    assert load_clip(media, Sampling(), FrameTransform((16, 12), images_as_is=True)).frames[0].tolist() == (
+        dropped.tolist()
+    )
 
 
 def test_corrupt_image_is_a_media_error():

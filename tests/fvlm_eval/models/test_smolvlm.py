@@ -355,7 +355,7 @@ def test_video_prompt_is_the_processors():
 
 
 def test_settings_transform_and_description(adapter, folder):
-    assert adapter.frame_transform.key == "pil-lanczos-edge32-32x32-images-as-is"
+    assert adapter.frame_transform.key == "pil-lanczos-edge64-32x32-images-as-is-on-white"
     assert adapter.video_sampling(None) == Sampling("fps_spread", 16, fps=1.0, skip_seconds=1.0)
     assert adapter.video_sampling(8).frames == 8
     assert adapter.suggested_batch_size(16) == 16

@@ -93,23 +93,18 @@ Resample = Literal["bilinear", "lanczos"]
 class FrameTransform:
     """A model's uint8 -> uint8 frame preparation, run by the harness in its decoding workers.
 
-    Video frames (and images, unless ``images_as_is``) are resized with PIL to ``size`` (w, h),
-    or, with ``longest_edge``, first so that their longest edge is that long (aspect kept, the
-    other edge rounded up to even, as SmolVLM's processors do) and then to ``size``. ``key``
-    names the transform in frame-cache keys: equal keys, equal pixels.
+    Video frames (and images, unless ``images_as_is``) are resized with PIL to ``size`` (w, h).
+    ``key`` names the transform in frame-cache keys: equal keys, equal pixels. (SmolVLM2's own
+    two-step resize is ``models/smolvlm/frames.py``.)
     """
 
     size: tuple[int, int]
     resample: Resample = "bilinear"
-    longest_edge: int | None = None
     images_as_is: bool = False
 
     @property
     def key(self) -> str:
-        steps = f"edge{self.longest_edge}-" if self.longest_edge else ""
-        return f"pil-{self.resample}-{steps}{self.size[0]}x{self.size[1]}" + (
-            "-images-as-is" if self.images_as_is else ""
-        )
+        return f"pil-{self.resample}-{self.size[0]}x{self.size[1]}" + ("-images-as-is" if self.images_as_is else "")
 
     def __call__(self, frames: np.ndarray, kind: str) -> np.ndarray:
         if kind == "image" and self.images_as_is:
@@ -121,23 +116,9 @@ class FrameTransform:
 
         method = Image.Resampling.BILINEAR if self.resample == "bilinear" else Image.Resampling.LANCZOS
         image = Image.fromarray(frame)
-        if self.longest_edge:
-            image = image.resize(_longest_edge_size(image.width, image.height, self.longest_edge)[::-1], method)
         if image.size != self.size:
             image = image.resize(self.size, method)
         return np.asarray(image)
-
-
-def _longest_edge_size(width: int, height: int, longest: int) -> tuple[int, int]:
-    """(height, width) with the longest edge ``longest``, the other scaled and rounded up to even."""
-    ratio = width / height
-    if width >= height:
-        width, height = longest, int(longest / ratio)
-        height += height % 2
-    else:
-        height, width = longest, int(longest * ratio)
-        width += width % 2
-    return max(height, 1), max(width, 1)
 
 
 def build_sha256(config, tokenizer, *more: str) -> str:

@@ -111,7 +111,7 @@ def test_the_frame_cache_never_serves_smolvlms_white_page_to_a_model_that_drops_
     transform with the same resize that drops the alpha (fVLM's way) neither shares SmolVLM's entries nor its pixels."""
     media, sampling = Media("image", "diagram.png", data=transparent_png("RGBA")), Sampling()
     transform = adapter.frame_transform
-    dropping = FrameTransform((transform.tile, transform.tile), "lanczos", transform.longest_edge, images_as_is=True)
+    dropping = FrameTransform((transform.tile, transform.tile), "lanczos", images_as_is=True)
     assert dropping.key != transform.key and "on-white" in transform.key
     cache = FrameCache(tmp_path / "cache")
     cache.put(cache.key(media, sampling, transform.key), media, load_clip(media, sampling, transform))

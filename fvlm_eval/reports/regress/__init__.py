@@ -19,7 +19,8 @@ Exit codes tell the outcomes apart: 0 pass; 1 a drop larger than ``max_drop`` po
 (benchmark version, frames, prompt, model family, dtype) unless allowed, or the protocol compared was not
 measured by one run, or the headline protocols differ (never allowed: a protocol one run lacks is no drop); 4
 not comparable: a folder that is not a run, a record that cannot be read, no (benchmark, mode) in common, or
-the runs share fewer than ``min_overlap`` of either run's questions; 5 underpowered: no significant drop, but
+the runs share fewer than ``min_overlap`` of either run's questions (a question that failed in one run only, a
+missing video, is not shared: a data fault is never read as a drop); 5 underpowered: no significant drop, but
 the test alone, at ``alpha`` / the comparisons, would find a true drop of ``max_drop`` points significant less
 than 80% of the time (``allow_underpowered`` makes it a pass with a warning). Comparing nothing is never a
 pass.
@@ -35,6 +36,7 @@ from pathlib import Path
 from fvlm_eval.errors import ExitCode, FvlmEvalError
 from fvlm_eval.files import write_json_atomic, write_text_atomic
 from fvlm_eval.reports.regress.compare import RegressUnusable, compare_pair, compare_runs
+from fvlm_eval.reports.regress.folders import file_in_the_way
 from fvlm_eval.reports.regress.render import console_text, markdown
 from fvlm_eval.reports.regress.result import Comparison
 
@@ -75,9 +77,10 @@ def regress(
         write_json_atomic(folder / "regress.json", result.to_json())
         unwritten = None
     except OSError as error:  # said after the details, with an exit code no CI gate reads as a verdict
+        blocked = file_in_the_way(folder)  # "File exists" or "Not a directory" would name no problem
         unwritten = RegressNotWritten(
-            f"cannot write {error.filename or folder}: {error.strerror or error}; the verdict above (exit "
-            f"{result.exit_code}) is not written down: give --output a writable folder"
+            f"cannot write {folder if blocked else error.filename or folder}: {blocked or error.strerror or error}; "
+            f"the verdict above (exit {result.exit_code}) is not written down: give --output a writable folder"
         )
     _to_step_summary(text)
     rest = console_text(result, None if unwritten else folder).split("\n", 1)[1]  # no pointer to a file not there
@@ -123,13 +126,16 @@ def _refusal_written(refusal: RegressUnusable, baseline: Path, current: Path, fo
                 },
             )
         except OSError as error:
-            print(f"warning: cannot write {error.filename or folder}: {error.strerror or error}", file=sys.stderr)
+            blocked = file_in_the_way(folder)
+            where = folder if blocked else error.filename or folder
+            print(f"warning: cannot write {where}: {blocked or error.strerror or error}", file=sys.stderr)
     _to_step_summary(text)
 
 
 class RegressNotWritten(FvlmEvalError):
-    """The verdict was reached but ``regress.md``/``regress.json`` could not be written (exit 2: not a verdict's
-    code, so a gate never reads a read-only folder as a drop or a pass)."""
+    """The verdict was reached but ``regress.md``/``regress.json`` could not be written (a read-only folder, or
+    ``--output`` naming a file: said so) (exit 2: not a verdict's code, so a gate never reads a read-only folder as
+    a drop or a pass)."""
 
     exit_code = ExitCode.USAGE
 

@@ -6,6 +6,11 @@ change, a seeded paired bootstrap 95% interval (resampling videos), the one-side
 exact sign-flip test over videos, McNemar's exact p-value beside it (shown, never used), the
 smallest drop the gate would catch, the questions that flipped.
 
+A question that failed (its record holds an ``error``: a missing video, a row that could not be read) was never
+answered: it is paired in neither run (``failures``). Failed in one run only, it counts against ``min_overlap``
+like a question the other run lacks, so a data fault in one copy is "not comparable" (exit 4), never a drop
+(exit 1); fewer than that, the runs are compared on the rest and a warning counts them.
+
 The verdict (``gate_decisions``) rests on the (benchmark, mode) comparisons only, one family: their
 p-values Holm-adjusted over all of them, so that with no true change anywhere the gate fails at most
 ``alpha`` of the time however many there are. Breakdown rows are descriptive: they decide nothing.
@@ -18,20 +23,22 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from fvlm_eval.errors import ExitCode, FvlmEvalError, RecordError, SettingsError
-from fvlm_eval.files import not_a_folder, read_json
+from fvlm_eval.errors import ExitCode, SettingsError
 from fvlm_eval.protocols import DEFAULT_PROTOCOL, formulation  # the run's default: when no summary names one
 from fvlm_eval.records import Record
-from fvlm_eval.reports.freshness import RunFolder, load_run_folder, no_records
+from fvlm_eval.reports.freshness import RunFolder, no_records
+from fvlm_eval.reports.regress.failures import failed_words, scored_in_both
+from fvlm_eval.reports.regress.folders import RegressUnusable, load_folder, runs_of, selected_otherwise, settings_of
 from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row, unseen
-from fvlm_eval.reports.where import RECORD_FILES, not_a_run_hint
 from fvlm_eval.stats import (
+    cluster_sums,
     gate_detectable,
     holm,
     mcnemar_exact,
     paired_bootstrap,
     paired_cluster_test,
     questions_needed,
+    signflip_p_lower,
     significance_level,
 )
 from fvlm_eval.wording import agreeing, counted
@@ -48,60 +55,6 @@ def drop_in_points(max_drop: float) -> float:
             f"--max-drop {shown}: must be a number of points from 0 to 100 (an accuracy moves by 100 at most)"
         )
     return float(max_drop) + 0.0  # -0.0 is 0.0 (a report never says "-0")
-
-
-class RegressUnusable(FvlmEvalError, ValueError):
-    """Two runs that cannot be compared; the message says why (exit 4)."""
-
-    exit_code = ExitCode.UNUSABLE
-
-
-def _runs(folder: Path, role: str) -> dict[tuple[str, str], Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise RegressUnusable(f"--{role} {folder}: {not_a_folder(folder)}")
-    found = {
-        (p.parent.parent.name, p.parent.name): p.parent  # a summary without records too: it is warned about
-        for name in ("samples.jsonl", "summary.json")
-        for p in sorted(folder.glob(f"*/*/{name}"))
-    }
-    shards = sorted(folder.glob("*/*/samples.shard-*.jsonl"))
-    if shards:
-        raise RegressUnusable(
-            f"--{role} {folder}: holds unmerged shards ({shards[0].name}); run `fvlm-eval merge {folder}` first"
-        )
-    if not found or any((folder / name).is_file() for name in RECORD_FILES):
-        hint = not_a_run_hint(folder, one=True)
-        raise RegressUnusable(f"--{role} {folder}: no <benchmark>/<mode>/samples.jsonl under it; {hint}")
-    return found
-
-
-def _load(folder: Path) -> RunFolder:
-    try:
-        return load_run_folder(folder)
-    except RecordError as error:
-        raise RegressUnusable(str(error)) from error
-
-
-def _limit_selection(run: RunFolder) -> str | None:
-    """How the run's ``--limit`` chose its questions (its manifest's ``limit_selection``; ``round-robin`` for a
-    run made before it was recorded), or None for a run without ``--limit``."""
-    manifest = run.summary.get("manifest") if isinstance(run.summary, dict) else None
-    if not isinstance(manifest, dict) or manifest.get("limit") is None:
-        return None
-    return str(manifest.get("limit_selection") or "round-robin")
-
-
-def _selected_otherwise(base: RunFolder, cur: RunFolder) -> str:
-    """Why two runs of one ``--limit`` share few questions, where it is that an earlier fvlm-eval chose them."""
-    chosen = {"baseline": _limit_selection(base), "current": _limit_selection(cur)}
-    if None in chosen.values() or len(set(chosen.values())) < 2:
-        return ""
-    told = ", ".join(f"{role}'s {rule}" for role, rule in chosen.items())
-    return (
-        f": their --limit questions were chosen otherwise ({told}: an earlier fvlm-eval took categories "
-        "round-robin, this one in proportion to their sizes); remake the older run with this version"
-    )
 
 
 def unmeasured(run: RunFolder, protocol: str) -> str | None:
@@ -139,9 +92,11 @@ def compare_pair(
     family: int = 1,
     gate: bool = False,
 ) -> Paired:
-    """Paired statistics over the ids both runs hold (see ``Paired``). Power is said at ``alpha / family``, the
-    level of Holm's first step over ``family`` comparisons. ``gate``: the detectable drop is that of ``regress``'s
-    gate (a drop beyond ``max_drop`` points and significance), else that of the test alone (``track``)."""
+    """Paired statistics over the ids both runs hold and both scored (a question that failed in either is left
+    out and counted: ``failures``; see ``Paired``). Power is said at ``alpha / family``, the level of Holm's first
+    step over ``family`` comparisons. ``gate``: the detectable drop is that of ``regress``'s gate (a drop beyond
+    ``max_drop`` points and significance), else that of the test alone (``track``)."""
+    baseline, current, failed = scored_in_both(baseline, current)
     shared = [i for i in baseline if i in current]
     before = [bool(baseline[i].correct.get(protocol)) for i in shared]
     after = [bool(current[i].correct.get(protocol)) for i in shared]
@@ -170,6 +125,8 @@ def compare_pair(
         lost,
         gained,
         alone,
+        p_gain=signflip_p_lower(-cluster_sums(before, after, groups)) if n else 1.0,
+        failed=failed,
     )
 
 
@@ -226,16 +183,6 @@ def _headline(base: RunFolder, cur: RunFolder, where: str, problems: list[str], 
     return found["baseline"] or found["current"] or DEFAULT_PROTOCOL
 
 
-def _settings(folder: Path) -> dict:
-    try:
-        settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else {}
-    except RecordError as error:
-        raise RegressUnusable(str(error)) from error
-    if not isinstance(settings, dict):
-        raise RegressUnusable(f"{folder / 'settings.json'}: not a settings object")
-    return settings
-
-
 def compare_runs(
     baseline: Path,
     current: Path,
@@ -252,7 +199,7 @@ def compare_runs(
     5 underpowered (``allow_underpowered``: a pass with a warning)."""
     significance_level(alpha)
     max_drop = drop_in_points(max_drop)
-    base_runs, cur_runs = _runs(baseline, "baseline"), _runs(current, "current")
+    base_runs, cur_runs = runs_of(baseline, "baseline"), runs_of(current, "current")
     if os.path.realpath(baseline) == os.path.realpath(current):  # a gate that compares a run with itself always passes
         raise RegressUnusable(f"--baseline {baseline} and --current {current} are the same run folder")
     common = sorted(set(base_runs) & set(cur_runs))
@@ -261,12 +208,12 @@ def compare_runs(
             f"the runs share no benchmark/mode: baseline has {', '.join('/'.join(k) for k in base_runs)}; "
             f"current has {', '.join('/'.join(k) for k in cur_runs)}"
         )
-    cells, mismatches, protocol_problems, warnings, only, thin = [], [], [], [], {}, []
+    cells, mismatches, protocol_problems, warnings, only, thin, unscored = [], [], [], [], {}, [], []
     settings_differ = False  # a setting, not a question, differs: that is the verdict, even when nothing pairs
     for key in common:
         where = f"{key[0]} {key[1]}"
         base_folder, cur_folder = base_runs[key], cur_runs[key]
-        base_settings, cur_settings = _settings(base_folder), _settings(cur_folder)
+        base_settings, cur_settings = settings_of(base_folder), settings_of(cur_folder)
         unknown = [
             f"{role} run's {folder / 'settings.json'}"
             for role, folder in (("baseline", base_folder), ("current", cur_folder))
@@ -277,7 +224,7 @@ def compare_runs(
         differing = [n for n in COMPARED_SETTINGS if not unknown and base_settings.get(n) != cur_settings.get(n)]
         mismatches += [f"{where}: {n} {base_settings.get(n)!r} vs {cur_settings.get(n)!r}" for n in differing]
         settings_differ = settings_differ or bool(unknown or differing)
-        base, cur = _load(base_folder), _load(cur_folder)
+        base, cur = load_folder(base_folder), load_folder(cur_folder)
         warnings += [f"baseline: {w}" for w in base.warnings] + [f"current: {w}" for w in cur.warnings]
         base_records, cur_records = base.records, cur.records
         changed = sorted(
@@ -293,12 +240,21 @@ def compare_runs(
             )
             base_records = {i: r for i, r in base_records.items() if i not in changed}
             cur_records = {i: r for i, r in cur_records.items() if i not in changed}
-        shared = len(set(base_records) & set(cur_records))
-        if shared < min_overlap * max(len(base_records), len(cur_records)) or shared == 0:
+        _, _, failed = scored_in_both(base_records, cur_records)  # failed ones are no answers: never paired
+        shared = len(set(base_records) & set(cur_records)) - failed.one_run_only - failed.both
+        if shared < min_overlap * (max(len(base_records), len(cur_records)) - failed.both) or shared == 0:
             apart = f" ({len(changed)} more differ)" if changed else ""
+            fault = f"; {failed_words(failed)}" + (": a data fault, not a model change" if failed.one_run_only else "")
+            unscored += [where] if failed.any else []
             thin.append(
-                f"{where}: {counted(shared, 'question')} in common, of {len(base.records)} (baseline) and "
-                f"{len(cur.records)} (current){apart}{_selected_otherwise(base, cur)}"
+                f"{where}: {counted(shared, 'question')} in common{' that both runs scored' if failed.any else ''}, "
+                f"of {len(base.records)} (baseline) and {len(cur.records)} (current){apart}"
+                f"{fault if failed.any else ''}{selected_otherwise(base, cur)}"
+            )
+        elif failed.any:
+            warnings.append(
+                f"{where}: {failed_words(failed)}: compared on the {counted(shared, 'question')} both runs scored "
+                "(a failed question is no answer, not counted as one)"
             )
         only[where] = {
             "baseline_only": sorted(set(base_records) - set(cur_records)),
@@ -347,7 +303,10 @@ def compare_runs(
         ExitCode.OK: "pass",
         ExitCode.FAILED: "fail: significant drop",
         ExitCode.REFUSED: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
-        ExitCode.UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)",
+        ExitCode.UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)"
+        if not unscored
+        else f"not comparable: too few questions scored in both runs (below {min_overlap:.0%} of a run; questions "
+        "that failed are no answers)",
         ExitCode.UNDERPOWERED: f"underpowered: {unseen(max_drop, alpha, family)}",
     }
     verdict = verdicts[code]

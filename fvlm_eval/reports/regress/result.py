@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fvlm_eval.reports.regress.failures import FailedPairs
 from fvlm_eval.wording import counted
 
 POWER = 0.8  # the detectable drop is the one found this often
@@ -29,7 +30,9 @@ class Paired:
     gate's, which needs a drop beyond ``--max-drop`` as well as significance; ``track``: the test's);
     ``detectable_drop_test``: the sign-flip test's alone, at the level power is said at; ``needed``: about how many
     questions would bring that one to ``--max-drop``; ``p_drop_adjusted``: ``p_drop`` Holm-adjusted over the
-    comparisons that decide the verdict (``None``: a row that decides nothing)."""
+    comparisons that decide the verdict (``None``: a row that decides nothing); ``p_gain``: the same test's
+    one-sided p-value for a gain (``track`` tests both ways); ``failed``: the questions both runs asked that
+    failed in either, left out of the pairing (``failures``)."""
 
     n: int
     videos: int
@@ -46,6 +49,8 @@ class Paired:
     gained: list[str]
     detectable_drop_test: float | None = None
     p_drop_adjusted: float | None = None
+    p_gain: float = 1.0
+    failed: FailedPairs = field(default_factory=FailedPairs)
 
     def to_json(self) -> dict:
         paired = self.n > 0  # nothing paired: no accuracy, no change (null, never a made-up 0.0)
@@ -59,12 +64,14 @@ class Paired:
             "ci95": list(self.ci95) if paired else None,
             "p_drop": self.p_drop,
             "p_drop_adjusted": self.p_drop_adjusted,
+            "p_gain": self.p_gain,
             "mcnemar_p": self.mcnemar_p,
             "stderr": self.stderr,
             "detectable_drop": self.detectable_drop,
             "detectable_drop_test": self.detectable_drop_test,
             "lost": self.lost,
             "gained": self.gained,
+            "failed": self.failed.to_json(),
         }
 
 

@@ -10,15 +10,20 @@ checkpoint, with what its number is worth (the maximum of noisy accuracies is bi
 the honest alternative computed on the same records: the best on one half of the videos,
 confirmed on the other half; and each checkpoint against the one before it with the paired
 statistics of ``fvlm-eval regress`` (``regress.compare_pair``: only questions both runs asked
-alike are paired).
+alike and both scored are paired), tested two-sided at ``alpha`` (``pairs``). Only comparable checkpoints are
+ranked and compared (``analysis``): a step whose questions all failed, or made with other settings, is passed
+over; failed questions are counted in every cell, never read as answers (``regress.failures``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from fvlm_eval.errors import SettingsError
 from fvlm_eval.files import write_json_atomic, write_text_atomic
+from fvlm_eval.reports.regress.folders import file_in_the_way
 from fvlm_eval.reports.track.analysis import analyse
+from fvlm_eval.reports.track.chart import chart
 from fvlm_eval.reports.track.checkpoints import (
     TrackError,
     chosen_protocols,
@@ -26,7 +31,7 @@ from fvlm_eval.reports.track.checkpoints import (
     load_checkpoints,
     step_from_name,
 )
-from fvlm_eval.reports.track.render import best_caveat, chart, console_lines, csv_text, markdown
+from fvlm_eval.reports.track.render import best_caveat, console_lines, csv_text, markdown
 from fvlm_eval.stats import significance_level
 
 DEFAULT_SEED = 0
@@ -36,6 +41,19 @@ def default_output(paths: list[Path]) -> Path:
     first = Path(paths[0])
     is_run = any(first.glob("*/*/summary.json")) or any(first.glob("*/*/samples.jsonl"))
     return (first.parent if is_run else first) / "track"
+
+
+def output_folder(output: Path | None, paths: list[Path]) -> Path:
+    """Where track writes: ``output`` (``--output``) or the default; a file there is one line naming the flag
+    (exit 2, as a bad flag: the files go into a folder), checked before anything is written."""
+    folder = Path(output) if output else default_output(list(paths))
+    problem = file_in_the_way(folder)
+    if problem:
+        flag = f"--output {output}" if output else f"{folder} (track's default output folder; give --output DIR)"
+        raise SettingsError(
+            f"{flag}: {problem}; track writes track.md, track.csv, track.png and track.json into a folder"
+        )
+    return folder
 
 
 def track(
@@ -49,9 +67,9 @@ def track(
     and the analysis (points, best, pairs, halves)."""
     significance_level(alpha)
     checkpoints = load_checkpoints([Path(p) for p in paths])
+    output = output_folder(output, paths)
     chosen = chosen_protocols(checkpoints, protocols)
     analysis = analyse(checkpoints, chosen, seed, alpha)
-    output = Path(output) if output else default_output(list(paths))
     output.mkdir(parents=True, exist_ok=True)
     written = [output / "track.md", output / "track.csv", output / "track.png", output / "track.json"]
     write_text_atomic(written[0], markdown(checkpoints, analysis, chosen, alpha))

@@ -1,278 +1,60 @@
 """``track``'s statistics: accuracy per step, the best checkpoint (and the honest alternative: chosen on one
 half of the videos, confirmed on the other), and consecutive checkpoints compared as ``regress`` compares.
 
-Checkpoints measured on different questions (a ``--limit`` run beside a full one) are not ranked by their
-own numbers: the best step is chosen on the questions all of them measured alike (same id and
-``question_sha256``), and said so; when they share none, no best step is named, and the reason is said.
+Per benchmark, mode and protocol only comparable checkpoints are ranked and compared: those that measured the
+protocol, scored at least one question (a checkpoint whose questions all failed says nothing about the model) and
+share the settings ``regress`` compares (frames, prompt, dtype ...). A checkpoint made with other settings is
+passed over as a checkpoint that did not run the benchmark is: its neighbours are compared across it, and its
+settings are judged only against the checkpoints that measured the protocol. Checkpoints measured on different
+questions (a ``--limit`` run beside a full one, or failures in one of them) are ranked on the questions all of
+them scored alike (same id and ``question_sha256``), and said so; when they share none, no best step is named,
+and the reason is said.
 """
 
 from __future__ import annotations
 
-import hashlib
-
-from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS, compare_pair
+from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS
+from fvlm_eval.reports.regress.failures import error_example
+from fvlm_eval.reports.track.best import best_of, half_of, shared_questions, split_halves
 from fvlm_eval.reports.track.checkpoints import Checkpoint, Point, points
-from fvlm_eval.summarize import CATEGORY_MEAN, measure
-from fvlm_eval.tasks import BENCHMARKS
+from fvlm_eval.reports.track.pairs import compare, failure_warning, step_words, verdict
 
 
-def measured(record, protocol: str) -> bool:
-    """Whether ``record`` measured ``protocol``: a failed question counts as wrong under every
-    protocol; otherwise the protocol must have a prediction (a plain run has no ``circular_*``)."""
-    return record.error is not None or protocol in (record.pred or {})
+def settings_groups(usable: list[Point]) -> list[list[Point]]:
+    """The points of one (benchmark, mode, protocol) that can be compared, grouped by their settings, each group in
+    step order and the groups by their first step; a point whose settings are unknown (no ``settings.json``: its
+    reading warned of it) joins the largest group."""
+    known: dict[tuple, list[Point]] = {}
+    for point in usable:
+        if point.settings is not None:
+            known.setdefault(point.settings, []).append(point)
+    groups = list(known.values())
+    unknown = [p for p in usable if p.settings is None]
+    if unknown and groups:
+        largest = max(groups, key=len)
+        largest += unknown
+        largest.sort(key=lambda p: p.step)
+    elif unknown:
+        groups = [unknown]
+    return sorted(groups, key=lambda g: g[0].step)
 
 
-def compare(before: dict, after: dict, protocol: str, seed: int, alpha: float) -> dict:
-    """``regress``'s paired statistics over the questions both runs asked alike and both measured
-    under ``protocol``."""
-    shared = [
-        i
-        for i in before
-        if i in after
-        and before[i].question_sha256 == after[i].question_sha256
-        and measured(before[i], protocol)
-        and measured(after[i], protocol)
-    ]
-    base = {i: before[i] for i in shared}
-    cur = {i: after[i] for i in shared}
-    return compare_pair(base, cur, protocol, seed, alpha=alpha).to_json()
+def differ_words(before: tuple | None, after: tuple | None) -> list[str]:
+    """The settings in which two keys (``checkpoints.settings_key``) differ, as ``name 'a' vs 'b'``; none when
+    either is unknown."""
+    if before is None or after is None:
+        return []
+    return [f"{n} {a!r} vs {b!r}" for n, a, b in zip(COMPARED_SETTINGS, before, after) if a != b]
 
 
-def half_of(group: str) -> int:
-    """0 or 1: a fixed split of the videos (a question goes with its video), the same for every run."""
-    return hashlib.sha256(group.encode()).digest()[0] & 1
-
-
-def split_halves(records: dict[str, dict], protocol: str) -> dict:
-    """Select the best checkpoint on half 0 of the videos, report it on half 1 (and the reverse):
-    per step, accuracy on each half; the selected step and its confirmation accuracy."""
-    per_step = {}
-    for step, by_id in records.items():
-        halves = [[0, 0], [0, 0]]
-        for record in by_id.values():
-            if not measured(record, protocol):
-                continue
-            half = halves[half_of(record.group)]
-            half[0] += bool(record.correct.get(protocol))
-            half[1] += 1
-        per_step[step] = [h[0] / h[1] if h[1] else None for h in halves] + [halves[0][1], halves[1][1]]
-    usable = {s: v for s, v in per_step.items() if v[0] is not None and v[1] is not None}
-    if not usable:
-        sizes = [sum(v[2] for v in per_step.values()), sum(v[3] for v in per_step.values())]
-        return (
-            {
-                "select_on": "videos of half A",
-                "selected_step": None,
-                "selection_accuracy": None,
-                "confirmation_accuracy": None,
-                "confirmation_n": 0,
-                "reverse_selected_step": None,
-                "reverse_confirmation_accuracy": None,
-                "half_sizes": sizes,
-            }
-            if per_step
-            else {}
-        )
-    chosen = max(usable, key=lambda s: (usable[s][0], -s))
-    reverse = max(usable, key=lambda s: (usable[s][1], -s))
-    return {
-        "select_on": "videos of half A",
-        "selected_step": chosen,
-        "selection_accuracy": usable[chosen][0],
-        "confirmation_accuracy": usable[chosen][1],
-        "confirmation_n": usable[chosen][3],
-        "reverse_selected_step": reverse,
-        "reverse_confirmation_accuracy": usable[reverse][0],
-    }
-
-
-def shared_questions(records: dict[int, dict], protocol: str) -> tuple[set[str], dict[int, int]]:
-    """The ids every step measured ``protocol`` on alike (same ``question_sha256``), and how many each measured."""
-    asked = {
-        step: {i: r.question_sha256 for i, r in by_id.items() if measured(r, protocol)}
-        for step, by_id in records.items()
-    }
-    first = next(iter(asked.values()), {})
-    shared = {i for i, sha in first.items() if all(other.get(i) == sha for other in asked.values())}
-    return shared, {step: len(ids) for step, ids in asked.items()}
-
-
-def _on_shared(line: list[Point], records: dict[int, dict], protocol: str, categories_of: str | None) -> list[Point]:
-    """The points of ``line`` recomputed on the questions every one of its steps measured alike."""
-    shared, _ = shared_questions({p.step: records[p.step] for p in line}, protocol)
-    found = []
-    for p in line:
-        chosen = [r for i, r in sorted(records[p.step].items()) if i in shared]
-        categories = [str(r.fields.get(categories_of, "")) for r in chosen] if categories_of else None
-        m = measure(chosen, protocol, categories)
-        low, high = m.ci95 or (None, None)
-        found.append(
-            Point(
-                p.step,
-                p.run,
-                p.benchmark,
-                p.mode,
-                p.protocol,
-                p.formulation,
-                m.accuracy,
-                low,
-                high,
-                m.correct,
-                m.n,
-                m.chance,
-            )
-        )
-    return found
-
-
-def _best(benchmark: str, mode: str, protocol: str, line: list[Point], records: dict[int, dict]) -> dict:
-    """The best step of ``line`` (on the questions its steps share, when they measured different ones), or
-    why none is named."""
-    row = {"benchmark": benchmark, "mode": mode, "protocol": protocol, "checkpoints": len(line)}
-    shared, sizes = shared_questions({p.step: records[p.step] for p in line}, protocol)
-    if any(size != len(shared) for size in sizes.values()):
-        row["measured"] = {str(step): size for step, size in sizes.items()}
-        row["shared"] = len(shared)
-        if not shared:
-            return {**row, "step": None, "refused": "the checkpoints measured no question in common"}
-        summary_rule = BENCHMARKS[benchmark].aggregation if benchmark in BENCHMARKS else "pooled"
-        field = BENCHMARKS[benchmark]().category_field if summary_rule == CATEGORY_MEAN else None
-        line = _on_shared(line, records, protocol, field)
-    top = max(line, key=lambda p: (p.accuracy if p.accuracy is not None else -1.0, -p.step))
-    return {
-        **row,
-        "step": top.step,
-        "accuracy": top.accuracy,
-        "low": top.low,
-        "high": top.high,
-        "n": top.n,
-        "chance": top.chance,
-    }
-
-
-def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alpha: float) -> dict:
-    rows = points(checkpoints)
-    keys = sorted({(c, m) for ck in checkpoints for (c, m) in ck.summaries})
-    best, pairs, halves = [], [], []
-    differ_of = {  # consecutive checkpoints' settings that differ, read once per pair: (benchmark, mode, step)
-        (b, m, x.step): settings_differ(x, y, b, m) for b, m in keys for x, y in _consecutive(checkpoints, b, m)
-    }
-    skipped_of = {  # the checkpoints between two consecutive ones that did not run the benchmark and mode
-        (b, m, x.step): skipped(checkpoints, x, y) for b, m in keys for x, y in _consecutive(checkpoints, b, m)
-    }
-    for benchmark, mode in keys:
-        present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
-        records = {c.step: c.records.get((benchmark, mode), {}) for c in present}
-        for protocol in protocols:
-            line = [
-                p
-                for p in rows
-                if (p.benchmark, p.mode, p.protocol) == (benchmark, mode, protocol) and p.accuracy is not None
-            ]
-            measured_at = {p.step for p in line}
-            if not line:
-                continue
-            mixed = [d for a in present[:-1] for d in differ_of[(benchmark, mode, a.step)]]
-            if mixed:  # no ranking of checkpoints that are not comparable (nor a halves check of one)
-                best.append(
-                    {
-                        "benchmark": benchmark,
-                        "mode": mode,
-                        "protocol": protocol,
-                        "checkpoints": len(line),
-                        "step": None,
-                        "refused": f"the checkpoints were made with other settings ({'; '.join(dict.fromkeys(mixed))})",
-                        "settings_differ": True,
-                    }
-                )
-            else:
-                best.append(_best(benchmark, mode, protocol, line, records))
-            shared, _ = shared_questions({s: r for s, r in records.items() if s in measured_at}, protocol)
-            split = (
-                split_halves(
-                    {
-                        s: {i: r for i, r in by_id.items() if i in shared}
-                        for s, by_id in records.items()
-                        if s in measured_at
-                    },
-                    protocol,
-                )
-                if len(line) > 1 and not mixed
-                else {}
-            )
-            if split:
-                halves.append({"benchmark": benchmark, "mode": mode, "protocol": protocol, **split})
-            for before, after in zip(present, present[1:]):
-                missing = [c.step for c in (before, after) if c.step not in measured_at]
-                differ = differ_of[(benchmark, mode, before.step)]
-                between = skipped_of[(benchmark, mode, before.step)]
-                across = {"skipped": between} if between else {}  # not neighbours: the steps between did not run it
-                if missing or differ:  # a run that did not measure the protocol (a plain run has no circular_*),
-                    pairs.append(  # or made with other frames, prompt, dtype ...: no pair
-                        {
-                            "benchmark": benchmark,
-                            "mode": mode,
-                            "protocol": protocol,
-                            "from": before.step,
-                            "to": after.step,
-                            "n": None,
-                            **({"not_measured": missing} if missing else {"settings_differ": differ}),
-                            **across,
-                        }
-                    )
-                    continue
-                result = compare(records[before.step], records[after.step], protocol, seed, alpha)
-                pairs.append(
-                    {
-                        "benchmark": benchmark,
-                        "mode": mode,
-                        "protocol": protocol,
-                        "from": before.step,
-                        "to": after.step,
-                        **{k: v for k, v in result.items() if k not in ("lost", "gained")},
-                        "lost": len(result.get("lost") or ()),
-                        "gained": len(result.get("gained") or ()),
-                        **across,
-                    }
-                )
-    warnings = [f"step {c.step}: {w}" for c in checkpoints for w in c.warnings]
-    for benchmark, mode in keys:
-        for before, after in _consecutive(checkpoints, benchmark, mode):
-            between = skipped_of[(benchmark, mode, before.step)]
-            if between:
-                warnings.append(
-                    f"{step_words(between)}: {benchmark} {mode} not measured (no run), so steps {before.step} → "
-                    f"{after.step} are compared across {'it' if len(between) == 1 else 'them'}: they are not "
-                    "neighbouring checkpoints"
-                )
-            differ = differ_of[(benchmark, mode, before.step)]
-            if differ:
-                warnings.append(
-                    f"steps {before.step} and {after.step}: {benchmark} {mode} made with other settings "
-                    f"({'; '.join(differ)}): their accuracies are not comparable, and they are not compared"
-                )
-    return {"points": rows, "best": best, "pairs": pairs, "halves": halves, "warnings": warnings}
-
-
-def _consecutive(checkpoints: list[Checkpoint], benchmark: str, mode: str) -> list[tuple[Checkpoint, Checkpoint]]:
-    """The checkpoints that ran ``benchmark`` in ``mode``, paired each with the next (by step)."""
-    present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
-    return list(zip(present, present[1:]))
-
-
-def skipped(checkpoints: list[Checkpoint], before: Checkpoint, after: Checkpoint) -> list[int]:
-    """The steps of the checkpoints between ``before`` and ``after`` (consecutive runs of one benchmark and mode):
-    those that did not run it, which a comparison of the two steps passes over."""
-    return [c.step for c in checkpoints if before.step < c.step < after.step]
-
-
-def step_words(steps: list[int]) -> str:
-    """``step 50``, ``steps 50 and 70``, ``steps 50, 70 and 90``; a long gap ``8 steps, 50 to 400``."""
-    if len(steps) == 1:
-        return f"step {steps[0]}"
-    if len(steps) > 4:
-        return f"{len(steps)} steps, {steps[0]} to {steps[-1]}"
-    return "steps " + ", ".join(str(s) for s in steps[:-1]) + f" and {steps[-1]}"
+def group_words(group: list[Point], groups: list[list[Point]]) -> str:
+    """A group's own values of the settings that differ between the groups: ``sampling 'uniform:8'``."""
+    keys = [next((p.settings for p in g if p.settings is not None), None) for g in groups]
+    own = next((p.settings for p in group if p.settings is not None), None)
+    known = [k for k in keys if k is not None]
+    if own is None:
+        return "settings unknown"
+    return ", ".join(f"{name} {own[i]!r}" for i, name in enumerate(COMPARED_SETTINGS) if len({k[i] for k in known}) > 1)
 
 
 def settings_differ(before: Checkpoint, after: Checkpoint, benchmark: str, mode: str) -> list[str]:
@@ -289,20 +71,197 @@ def settings_differ(before: Checkpoint, after: Checkpoint, benchmark: str, mode:
     ]
 
 
-def verdict(pair: dict, alpha: float) -> str:
-    """In words: the clustered test's p-value for a drop decides a drop; the interval tells a gain."""
-    if pair.get("not_measured"):
-        steps = " and ".join(str(s) for s in pair["not_measured"])
-        return f"not compared: step {steps} did not measure {pair['protocol']}"
-    if pair.get("settings_differ"):
-        return f"not compared: settings differ ({'; '.join(pair['settings_differ'])})"
-    if not pair.get("n"):
-        return "no shared questions"
-    low, high = (pair.get("ci95") or [None, None])[:2]
-    if pair.get("p_drop") is not None and pair["p_drop"] < alpha:
-        return "significant drop"
-    if low is not None and low > 0:
-        return "gain (95% interval above 0)"
-    if high is not None and high < 0:
-        return "drop (95% interval below 0)"
-    return "no significant change"
+def _passed_over(checkpoints: list[Checkpoint], before: Point, after: Point, by_step: dict) -> dict:
+    """Why each checkpoint between two compared ones is passed over: ``skipped`` (did not run the benchmark and
+    mode), ``not_measured`` (not the protocol), ``all_failed``, ``other_settings``; only the kinds that occur."""
+    found: dict[str, list[int]] = {}
+    for c in checkpoints:
+        if not before.step < c.step < after.step:
+            continue
+        point = by_step.get(c.step)
+        if (before.benchmark, before.mode) not in c.summaries:
+            kind = "skipped"
+        elif point is None:
+            kind = "not_measured_between"
+        elif point.all_failed:
+            kind = "all_failed_between"
+        else:
+            kind = "other_settings"
+        found.setdefault(kind, []).append(c.step)
+    return found
+
+
+def _pairs(checkpoints, present, by_step, groups, records, seed, alpha) -> list[dict]:
+    """The compared pairs (consecutive within each group of comparable checkpoints, across the checkpoints passed
+    over) and a not-compared row for each pair of neighbouring runs that is not one (a side that did not measure
+    the protocol, whose questions all failed, or made with other settings); none where neither side measured it."""
+    first = next(iter(by_step.values()))
+    base = {"benchmark": first.benchmark, "mode": first.mode, "protocol": first.protocol}
+    found, compared = [], set()
+    for group in groups:
+        for x, y in zip(group, group[1:]):
+            result = compare(records[x.step], records[y.step], x.protocol, seed, alpha)
+            compared.add((x.step, y.step))
+            found.append(
+                {
+                    **base,
+                    "from": x.step,
+                    "to": y.step,
+                    **{k: v for k, v in result.items() if k not in ("lost", "gained")},
+                    "lost": len(result.get("lost") or ()),
+                    "gained": len(result.get("gained") or ()),
+                    **_passed_over(checkpoints, x, y, by_step),
+                }
+            )
+    for x, y in zip(present, present[1:]):
+        ends = [by_step.get(x.step), by_step.get(y.step)]
+        if (x.step, y.step) in compared or ends == [None, None]:
+            continue
+        missing = [c.step for c, p in zip((x, y), ends) if p is None]
+        failed = [p.step for p in ends if p is not None and p.all_failed]
+        differ = [] if missing or failed else differ_words(ends[0].settings, ends[1].settings) or ["one unknown"]
+        between = [c.step for c in checkpoints if x.step < c.step < y.step]
+        found.append(
+            {
+                **base,
+                "from": x.step,
+                "to": y.step,
+                "n": None,
+                **({"not_measured": missing} if missing else {}),
+                **({"all_failed": failed} if failed else {}),
+                **({"settings_differ": differ} if differ else {}),
+                **({"skipped": between} if between else {}),
+            }
+        )
+    return sorted(found, key=lambda p: (p["from"], p["to"]))
+
+
+def _failure_warnings(checkpoints: list[Checkpoint]) -> list[str]:
+    """One warning per checkpoint, benchmark and mode with failed questions: how many, and an example."""
+    found = []
+    for c in checkpoints:
+        for (benchmark, mode), by_id in sorted(c.records.items()):
+            failed = [r for r in by_id.values() if r.error is not None]
+            if not failed:
+                continue
+            every = len(failed) == len(by_id)
+            after = (
+                ": nothing was scored, so it is neither ranked nor compared"
+                if every
+                else ": compared with its neighbours on the questions both scored"
+            )
+            counts = f"all {len(failed)}" if every else f"{len(failed)} of {len(by_id)}"
+            found.append(
+                f"step {c.step}: {benchmark} {mode}: {counts} questions failed{error_example(failed[0].error)}{after}"
+            )
+    return found
+
+
+def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alpha: float) -> dict:
+    rows = points(checkpoints)
+    keys = sorted({(c, m) for ck in checkpoints for (c, m) in ck.summaries})
+    best, pairs, halves = [], [], []
+    for benchmark, mode in keys:
+        present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
+        records = {c.step: c.records.get((benchmark, mode), {}) for c in present}
+        for protocol in protocols:
+            by_step = {
+                p.step: p
+                for p in rows
+                if (p.benchmark, p.mode, p.protocol) == (benchmark, mode, protocol) and p.accuracy is not None
+            }
+            if not by_step:
+                continue
+            usable = [p for p in by_step.values() if not p.all_failed]
+            groups = settings_groups(usable)
+            ranked = groups if len(groups) == 1 else [g for g in groups if len(g) > 1]
+            base = {"benchmark": benchmark, "mode": mode, "protocol": protocol}
+            failed = sorted(s for s, p in by_step.items() if p.all_failed)
+            if not usable:
+                best.append(
+                    {
+                        **base,
+                        "checkpoints": len(by_step),
+                        "step": None,
+                        "refused": f"every question failed at {step_words(failed)}",
+                        "all_failed": failed,
+                    }
+                )
+            elif not ranked:  # no two that share settings: nothing comparable to rank
+                mixed = [d for x, y in zip(usable, usable[1:]) for d in differ_words(x.settings, y.settings)]
+                best.append(
+                    {
+                        **base,
+                        "checkpoints": len(usable),
+                        "step": None,
+                        "refused": f"the checkpoints were made with other settings ({'; '.join(dict.fromkeys(mixed))})",
+                        "settings_differ": True,
+                    }
+                )
+            for group in ranked:
+                row = best_of(benchmark, mode, protocol, group, records)
+                members = {p.step for p in group}
+                left_out = {str(s): "every question failed" for s in failed}
+                left_out |= {str(p.step): "made with other settings" for p in usable if p.step not in members}
+                best.append(
+                    {
+                        **row,
+                        **({"settings": group_words(group, groups)} if len(groups) > 1 else {}),
+                        **({"left_out": dict(sorted(left_out.items(), key=lambda i: int(i[0])))} if left_out else {}),
+                    }
+                )
+                if len(group) > 1:
+                    chosen = {p.step: records[p.step] for p in group}
+                    shared, _ = shared_questions(chosen, protocol)
+                    split = split_halves(
+                        {s: {i: r for i, r in by_id.items() if i in shared} for s, by_id in chosen.items()},
+                        protocol,
+                        alpha,
+                    )
+                    if split:
+                        extra = {"settings": group_words(group, groups)} if len(groups) > 1 else {}
+                        halves.append({**base, **extra, **split})
+            pairs += _pairs(checkpoints, present, by_step, groups, records, seed, alpha)
+    warnings = [f"step {c.step}: {w}" for c in checkpoints for w in c.warnings] + _failure_warnings(checkpoints)
+    warnings += list(dict.fromkeys(w for p in pairs if (w := failure_warning(p))))
+    for benchmark, mode in keys:
+        for before, after in _consecutive(checkpoints, benchmark, mode):
+            between = skipped(checkpoints, before, after)
+            if between:
+                warnings.append(
+                    f"{step_words(between)}: {benchmark} {mode} not measured (no run), so steps {before.step} → "
+                    f"{after.step} are compared across {'it' if len(between) == 1 else 'them'}: they are not "
+                    "neighbouring checkpoints"
+                )
+            differ = settings_differ(before, after, benchmark, mode)
+            if differ:
+                warnings.append(
+                    f"steps {before.step} and {after.step}: {benchmark} {mode} made with other settings "
+                    f"({'; '.join(differ)}): their accuracies are not comparable, and they are not compared (each is "
+                    "ranked and compared only with the checkpoints made with its own settings)"
+                )
+    return {"points": rows, "best": best, "pairs": pairs, "halves": halves, "warnings": warnings}
+
+
+def _consecutive(checkpoints: list[Checkpoint], benchmark: str, mode: str) -> list[tuple[Checkpoint, Checkpoint]]:
+    """The checkpoints that ran ``benchmark`` in ``mode``, paired each with the next (by step)."""
+    present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
+    return list(zip(present, present[1:]))
+
+
+def skipped(checkpoints: list[Checkpoint], before: Checkpoint, after: Checkpoint) -> list[int]:
+    """The steps of the checkpoints between ``before`` and ``after`` (consecutive runs of one benchmark and mode):
+    those that did not run it, which a comparison of the two steps passes over."""
+    return [c.step for c in checkpoints if before.step < c.step < after.step]
+
+
+__all__ = [
+    "analyse",
+    "half_of",
+    "settings_differ",
+    "settings_groups",
+    "skipped",
+    "split_halves",
+    "step_words",
+    "verdict",
+]

@@ -21,7 +21,9 @@ from fvlm_eval.protocols import formulation_of
 from fvlm_eval.records import Record
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.read import read_run
+from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS
 from fvlm_eval.reports.where import holds_run, not_a_run_hint
+from fvlm_eval.summarize import flags
 from fvlm_eval.summary import Summary
 
 LARGEST_STEP = 2**63 - 1  # a training step is an int64 (numpy, torch, TensorBoard); run --step takes no more
@@ -45,6 +47,12 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class Point:
+    """One protocol's accuracy at one step, with what ``report`` says beside it: ``failed``, the questions of ``n``
+    that failed (never answered: a missing video, a row that could not be read; counted wrong, as everywhere);
+    ``unparseable``, a generated answer's that could not be read (``all_unparseable``: none could); ``flags``, the
+    run's own reasons not to read the number as skill (not above chance, not above always answering one letter);
+    ``settings``, the settings ``regress`` compares, as the run's ``settings.json`` gives them (``None``: unknown)."""
+
     step: int
     run: str
     benchmark: str
@@ -57,6 +65,16 @@ class Point:
     correct: int
     n: int
     chance: float | None
+    failed: int = 0
+    unparseable: int | None = None
+    all_unparseable: bool = False
+    flags: tuple[str, ...] = ()
+    settings: tuple | None = None
+
+    @property
+    def all_failed(self) -> bool:
+        """Every question failed: the 0 it counts says nothing about the model."""
+        return self.n > 0 and self.failed >= self.n
 
 
 def step_from_name(name: str) -> int | None:
@@ -151,12 +169,21 @@ def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
     return found
 
 
+def settings_key(settings: dict | None) -> tuple | None:
+    """The settings ``regress`` compares (frames, prompt, dtype ...) as one value, or ``None`` when unknown."""
+    return None if settings is None else tuple(settings.get(name) for name in COMPARED_SETTINGS)
+
+
 def points(checkpoints: list[Checkpoint]) -> list[Point]:
     rows = []
     for ckpt in checkpoints:
         for (benchmark, mode), summary in sorted(ckpt.summaries.items()):
+            failed = sum(1 for r in ckpt.records.get((benchmark, mode), {}).values() if r.error is not None)
+            cells = summary.chance_test.cells if summary.chance_test is not None else 1
             for protocol, result in summary.accuracy.items():
                 interval = result.ci95 or (None, None)
+                answered = result.n - failed
+                every = result.unparseable_all if result.unparseable_all is not None else result.unparseable
                 rows.append(
                     Point(
                         ckpt.step,
@@ -171,6 +198,11 @@ def points(checkpoints: list[Checkpoint]) -> list[Point]:
                         result.correct,
                         result.n,
                         result.chance,
+                        failed=failed if result.accuracy is not None else 0,
+                        unparseable=result.unparseable,
+                        all_unparseable=bool(answered > 0 and every is not None and every >= answered),
+                        flags=tuple(flags(result, adjusted_p=result.adjusted_p, cells=cells)) if answered > 0 else (),
+                        settings=settings_key(ckpt.settings.get((benchmark, mode))),
                     )
                 )
     return rows

@@ -1,15 +1,18 @@
-"""``track.md``, ``track.csv`` and ``track.png``: accuracy against training step, in words and a chart."""
+"""``track.md`` and ``track.csv`` (``chart``: ``track.png``): accuracy against training step, in words.
+
+A cell says what ``report``'s does: its failed questions (``all 9 failed`` when nothing was scored, never
+``0.0 [0.0, 38.1]``), a generated answer's unparseable ones, and a ⚠ where the run's own summary finds the number
+not significantly above chance or not above always answering one letter. A best checkpoint so flagged is not
+bolded (nor starred on the chart): it is no winner."""
 
 from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
-from fvlm_eval.reports.charts import literal, save_figure
 from fvlm_eval.reports.printable import md_row, md_text, printable
-from fvlm_eval.reports.track.analysis import step_words, verdict
-from fvlm_eval.reports.track.checkpoints import Checkpoint
+from fvlm_eval.reports.track.checkpoints import Checkpoint, Point
+from fvlm_eval.reports.track.pairs import SIDES, step_words, verdict
 from fvlm_eval.wording import counted
 
 
@@ -33,33 +36,73 @@ CAVEAT = (
 )
 
 
+def cell_text(point: Point) -> str:
+    """One step's cell: ``all 9 failed`` when nothing was scored, else accuracy [95% interval], a ⚠ when the run's
+    own summary flags it, and (questions; failed; unparseable)."""
+    if point.all_failed:
+        return f"all {point.n} failed"
+    text = f"{_pct(point.accuracy)} [{_pct(point.low)}, {_pct(point.high)}]"
+    if point.all_unparseable:
+        text = f"every answer unparseable ({point.unparseable}/{point.n}): {text}"
+    text += " ⚠" if point.flags else ""
+    counts = [str(point.n)] + ([f"{point.failed} failed"] if point.failed else [])
+    counts += [f"{point.unparseable} unparseable"] if point.unparseable and not point.all_unparseable else []
+    return f"{text} ({'; '.join(counts)})"
+
+
+def flagged(row: dict) -> str:
+    """A best (or confirmed) figure's reasons not to read it as skill, as ``⚠ ...: no winner``; ``""`` for none."""
+    reasons = row.get("flags") or row.get("confirmation_flags") or []
+    whose = f"step {row['step']}'s run: " if row.get("measured") and row.get("step") is not None else ""
+    return f" ⚠ {whose}{'; '.join(reasons)}: no winner" if reasons else ""
+
+
+def _left_out(row: dict) -> str:
+    """`` (not ranked: step 200 made with other settings; step 600 every question failed)`` or ``""``."""
+    left = row.get("left_out") or {}
+    by_reason: dict[str, list[int]] = {}
+    for step, reason in left.items():
+        by_reason.setdefault(reason, []).append(int(step))
+    said = "; ".join(f"{step_words(steps)} {reason}" for reason, steps in by_reason.items())
+    return f" (not ranked: {said})" if said else ""
+
+
 def best_line(row: dict) -> str:
-    """The best step of one (benchmark, mode, protocol) in words, or why none is named."""
+    """The best step of one (benchmark, mode, protocol) in words, or why none is named; a best that its run's own
+    summary flags (not above chance, not above always answering one letter) is said so and not bolded."""
     measured = row.get("measured")
-    sizes = ", ".join(f"step {step}: {counted(n, 'question')}" for step, n in (measured or {}).items())
-    if row["step"] is None and row.get("settings_differ"):
-        return f"no best step on `{row['protocol']}`: {row['refused']}; run them with the same settings to compare them"
+    failed = row.get("failed") or {}
+    sizes = ", ".join(
+        f"step {step}: {counted(n, 'question')}" + (f" (and {failed[step]} failed)" if failed.get(step) else "")
+        for step, n in (measured or {}).items()
+    )
+    among = f" among the checkpoints with {row['settings']}" if row.get("settings") else ""
+    if row["step"] is None and (row.get("settings_differ") or row.get("all_failed")):
+        hint = "run them with the same settings to compare them" if row.get("settings_differ") else "nothing to rank"
+        return f"no best step on `{row['protocol']}`: {row['refused']}; {hint}"
     if row["step"] is None:
         return (
             f"no best step on `{row['protocol']}`: {row['refused']} ({sizes}); run them on the same questions "
             "(the same --limit) to compare them"
         )
     shared = (
-        f" on the {counted(row['shared'], 'question')} every checkpoint measured (they measured different ones: "
-        f"{sizes})"
+        f" on the {counted(row['shared'], 'question')} every checkpoint measured and scored (they measured "
+        f"different ones: {sizes})"
         if measured
         else ""
     )
+    step = f"step {row['step']}" if row.get("flags") else f"step **{row['step']}**"
     return (
-        f"{best_words(row)}{shared}: step **{row['step']}**, {_pct(row['accuracy'])}% "
+        f"{best_words(row)}{among}{shared}{_left_out(row)}: {step}, {_pct(row['accuracy'])}% "
         f"[{_pct(row['low'])}, {_pct(row['high'])}] of {counted(row['n'], 'question')}, chance "
-        f"{_pct(row['chance'])}% ({best_caveat(row)})"
+        f"{_pct(row['chance'])}%{flagged(row)} ({best_caveat(row)})"
     )
 
 
 def console_lines(analysis: dict) -> list[str]:
-    """What ``fvlm-eval track`` prints: the warnings, the best step of each (benchmark, mode, protocol),
-    the pairs not compared."""
+    """What ``fvlm-eval track`` prints: the warnings, the best step of each (benchmark, mode, protocol), and per
+    protocol the steps that did not measure it (once, not per pair; nothing where one checkpoint measured it:
+    its best line says so)."""
     lines = [f"warning: {printable(w)}" for w in analysis.get("warnings", ())]
     for row in analysis["best"]:
         where = f"{row['benchmark']} {printable(row['mode'])} {row['protocol']}"
@@ -68,15 +111,21 @@ def console_lines(analysis: dict) -> list[str]:
             continue
         chance = "n/a" if row["chance"] is None else f"{100 * row['chance']:.1f}%"
         shared = f" on {counted(row['shared'], 'shared question')}" if row.get("measured") else ""
+        among = f" among the checkpoints with {row['settings']}" if row.get("settings") else ""
         lines.append(
-            f"{where}: {'best' if row['checkpoints'] > 1 else 'only'} step {row['step']}{shared} "
-            f"({100 * row['accuracy']:.1f}%, chance {chance}; {best_caveat(row)})"
+            f"{where}: {'best' if row['checkpoints'] > 1 else 'only'} step {row['step']}{among}{shared} "
+            f"({100 * row['accuracy']:.1f}%, chance {chance}{flagged(row)}; {best_caveat(row)})"
         )
+    unmeasured: dict[tuple, set[int]] = {}
     for row in analysis["pairs"]:
         if row.get("not_measured"):
+            unmeasured.setdefault((row["benchmark"], row["mode"], row["protocol"]), set()).update(row["not_measured"])
+    measured_by = {(b["benchmark"], b["mode"], b["protocol"]): b["checkpoints"] for b in analysis["best"]}
+    for (benchmark, mode, protocol), steps in unmeasured.items():
+        if measured_by.get((benchmark, mode, protocol), 0) > 1:
             lines.append(
-                f"{row['benchmark']} {printable(row['mode'])} {row['protocol']}: steps {row['from']} → {row['to']} not "
-                f"compared: step {' and '.join(map(str, row['not_measured']))} did not measure it"
+                f"{benchmark} {printable(mode)} {protocol}: not measured at {step_words(sorted(steps))}, so not "
+                "compared there"
             )
     return lines
 
@@ -94,7 +143,9 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
     out += [
         "",
         f"Protocols drawn and compared: {drawn}{framing} "
-        "(every protocol is in `track.csv`). Cells: accuracy % [95% interval] (questions); chance beside.",
+        "(every protocol is in `track.csv`). Cells: accuracy % [95% interval] (questions; failed; unparseable), "
+        "⚠ when its run does not find it above chance or above always answering one letter, `all N failed` when "
+        "no question could be scored; chance beside.",
         "",
     ]
     keys = sorted({(p.benchmark, p.mode) for p in analysis["points"]})
@@ -112,8 +163,8 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                 ]
                 if found:
                     p = found[0]
-                    chance = chance if chance is not None else p.chance
-                    cells.append(f"{_pct(p.accuracy)} [{_pct(p.low)}, {_pct(p.high)}] ({p.n})")
+                    chance = chance if chance is not None or p.all_failed else p.chance
+                    cells.append(cell_text(p))
                 else:
                     cells.append("not measured")
             out.append(f"| {ckpt.step} | " + " | ".join(cells) + f" | {_pct(chance)} |")  # every step: none skipped
@@ -128,10 +179,15 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
                     f"of the videos (half A {sizes[0]}, half B {sizes[1]} questions over all checkpoints)"
                 )
                 continue
+            figure = f"{_pct(row['confirmation_accuracy'])}%"
+            among = f" among the checkpoints with {row['settings']}" if row.get("settings") else ""
             out.append(
-                f"- chosen on half A (`{row['protocol']}`): step {row['selected_step']} "
+                f"- chosen on half A (`{row['protocol']}`{among}): step {row['selected_step']} "
                 f"({_pct(row['selection_accuracy'])}% there), confirmed on half B: "
-                f"**{_pct(row['confirmation_accuracy'])}%** of {counted(row['confirmation_n'], 'question')}; "
+                f"{figure if row.get('confirmation_flags') else f'**{figure}**'} "
+                f"[{_pct(row.get('confirmation_low'))}, {_pct(row.get('confirmation_high'))}] of "
+                f"{counted(row['confirmation_n'], 'question')}, chance {_pct(row.get('confirmation_chance'))}%"
+                f"{flagged({'flags': row.get('confirmation_flags')})}; "
                 f"chosen on half B instead: step {row['reverse_selected_step']}, "
                 f"{_pct(row['reverse_confirmation_accuracy'])}% on half A"
             )
@@ -139,28 +195,25 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
         if pairs:
             out += [
                 "",
-                "| from → to | protocol | paired questions | change (points) | 95% interval | p (drop) | "
+                "| from → to | protocol | paired questions | change (points) | 95% interval | p (drop) | p (gain) | "
                 "McNemar p | smallest detectable drop (points) | verdict |",
-                "|---|---|---:|---:|---|---:|---:|---:|---|",
+                "|---|---|---:|---:|---|---:|---:|---:|---:|---|",
             ]
             for p in pairs:
                 low, high = (p.get("ci95") or [None, None])[:2]
                 interval = "n/a" if low is None else f"[{low:+.1f}, {high:+.1f}]"
-                p_drop = "n/a" if p.get("p_drop") is None else f"{p['p_drop']:.3g}"
-                mcnemar = "n/a" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
+                tests = ["n/a" if p.get(k) is None else f"{p[k]:.3g}" for k in ("p_drop", "p_gain", "mcnemar_p")]
                 drop = p.get("detectable_drop")
                 detectable = "n/a" if drop is None else "none (> 100)" if drop > 100 else f"{drop:.1f}"
-                steps = f"{p['from']} → {p['to']}" + (
-                    f" ({step_words(p['skipped'])} not measured)" if p.get("skipped") else ""
-                )
-                if p.get("not_measured") or p.get("settings_differ"):
+                steps = f"{p['from']} → {p['to']}{passed_over(p)}"
+                if p.get("n") is None:
                     out.append(
-                        f"| {steps} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a | {verdict(p, alpha)} |"
+                        f"| {steps} | {p['protocol']} | n/a | n/a | n/a | n/a | n/a | n/a | n/a | {verdict(p, alpha)} |"
                     )
                     continue
                 out.append(
                     f"| {steps} | {p['protocol']} | {p.get('n', 0)} | {_points_text(p.get('delta'))} "
-                    f"| {interval} | {p_drop} | {mcnemar} | {detectable} | {verdict(p, alpha)} |"
+                    f"| {interval} | {' | '.join(tests)} | {detectable} | {verdict(p, alpha)} |"
                 )
         out.append("")
     count = max([row["checkpoints"] for row in analysis["best"]] or [len(checkpoints)])
@@ -178,13 +231,32 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
         "",
         caveat,
         "",
-        f"Consecutive checkpoints are compared with the paired statistics of `fvlm-eval regress` (paired by "
-        f"question, resampling videos), each pair on its own at alpha {alpha:g}, not adjusted over the pairs (a "
-        "description of the curve: with many pairs some read significant by chance), and with the test's own "
-        "detectable drop, not the gate's that `regress` prints for the same two runs.",
+        f"Consecutive comparable checkpoints (the same settings, something scored) are compared with the paired "
+        f"statistics of `fvlm-eval regress` (paired by question, resampling videos) on the questions both scored (a "
+        f"question that failed in either is left out and counted in the verdict: a data fault, not a change of the "
+        f"model), each pair on its own and two-sided at alpha {alpha:g}, not adjusted over the pairs (a "
+        f"description of the curve: with many pairs some read significant by chance): a significant drop when the "
+        f"exact sign-flip test's one-sided p (drop) is below {alpha / SIDES:g} (alpha / 2), a significant gain when "
+        f"its p (gain) is, so two checkpoints that do not differ are called a significant change at most "
+        f"{alpha:g} of the time. The 95% interval (a paired bootstrap) is descriptive: it decides nothing. The "
+        f"smallest detectable drop is the test's own at {alpha / SIDES:g}, not the gate's that `regress` prints for "
+        "the same two runs. A cell with ⚠ is not significantly above chance, or not above always answering one "
+        "letter, by its run's own summary (as `report` marks it); a best checkpoint so marked is no winner.",
         "",
     ]
     return "\n".join(out)
+
+
+def passed_over(pair: dict) -> str:
+    """What a pair is compared across, in words: `` (step 50 not measured; step 60 other settings)``."""
+    kinds = (
+        ("skipped", "not measured"),
+        ("not_measured_between", f"did not measure {pair['protocol']}"),
+        ("all_failed_between", "every question failed"),
+        ("other_settings", "other settings"),
+    )
+    said = [f"{step_words(pair[key])} {words}" for key, words in kinds if pair.get(key)]
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def best_words(row: dict) -> str:
@@ -218,6 +290,9 @@ def csv_text(analysis: dict) -> str:
             "correct",
             "n",
             "chance",
+            "failed",
+            "unparseable",
+            "flags",
         ]
     )
     for p in analysis["points"]:
@@ -229,78 +304,15 @@ def csv_text(analysis: dict) -> str:
                 printable(p.mode),
                 p.protocol,
                 p.formulation,
-                "" if p.accuracy is None else f"{p.accuracy:.6f}",
-                "" if p.low is None else f"{p.low:.6f}",
-                "" if p.high is None else f"{p.high:.6f}",
+                "" if p.accuracy is None or p.all_failed else f"{p.accuracy:.6f}",
+                "" if p.low is None or p.all_failed else f"{p.low:.6f}",
+                "" if p.high is None or p.all_failed else f"{p.high:.6f}",
                 p.correct,
                 p.n,
                 "" if p.chance is None else f"{p.chance:.6f}",
+                p.failed,
+                "" if p.unparseable is None else p.unparseable,
+                printable("; ".join(p.flags)),
             ]
         )
     return buffer.getvalue()
-
-
-def chart(analysis: dict, protocols: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = sorted({(p.benchmark, p.mode) for p in analysis["points"]})
-    columns = min(3, len(keys)) or 1
-    rows = (len(keys) + columns - 1) // columns or 1
-    figure, axes = plt.subplots(rows, columns, figsize=(max(6.5, 5.6 * columns), 4.4 * rows), squeeze=False)
-    colours = plt.get_cmap("tab10")
-    for index, key in enumerate(keys):
-        benchmark, mode = key
-        axis = axes[index // columns][index % columns]
-        chance = None
-        for number, protocol in enumerate(protocols):
-            line = sorted(
-                (
-                    p
-                    for p in analysis["points"]
-                    if (p.benchmark, p.mode, p.protocol) == (benchmark, mode, protocol) and p.accuracy is not None
-                ),
-                key=lambda p: p.step,
-            )
-            if not line:
-                continue
-            steps = [p.step for p in line]
-            colour = colours(number % 10)
-            axis.plot(steps, [100 * p.accuracy for p in line], marker="o", color=colour, label=protocol)
-            axis.fill_between(
-                steps,
-                [100 * (p.low if p.low is not None else p.accuracy) for p in line],
-                [100 * (p.high if p.high is not None else p.accuracy) for p in line],
-                color=colour,
-                alpha=0.15,
-            )
-            chosen = next(
-                (
-                    b["step"]
-                    for b in analysis["best"]
-                    if (b["benchmark"], b["mode"], b["protocol"]) == key + (protocol,)
-                ),
-                None,
-            )
-            for best in [p for p in line if p.step == chosen]:  # none when no best step could be named
-                axis.plot([best.step], [100 * best.accuracy], marker="*", markersize=14, color=colour, linestyle="none")
-            chance = chance if chance is not None else line[0].chance
-        if chance is not None:
-            axis.axhline(100 * chance, color="grey", linestyle="--", linewidth=1, label=f"chance {100 * chance:.1f}%")
-        axis.set_title(literal(f"{benchmark} · {mode}"))  # a mode (a folder's name) is text, never mathtext
-        axis.set_xlabel("training step")
-        axis.set_ylabel("accuracy % (95% interval)")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
-    for index in range(len(keys), rows * columns):
-        axes[index // columns][index % columns].axis("off")
-    figure.suptitle(
-        "accuracy against training step, 95% intervals\n★ the best checkpoint (its figure is biased upward: see "
-        "track.md)",
-        fontsize=10,
-    )
-    figure.tight_layout()
-    save_figure(figure, path, dpi=110)
-    plt.close(figure)

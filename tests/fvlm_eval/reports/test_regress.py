@@ -301,3 +301,87 @@ def test_runs_whose_limit_chose_otherwise_say_so_when_they_share_too_few(tmp_pat
         "(baseline's round-robin, current's stratified: an earlier fvlm-eval took categories round-robin, this one "
         "in proportion to their sizes); remake the older run with this version"
     ) in text
+
+
+# ----- failed questions are no answers (findings 9, #1) ------------------------------------------------------------
+
+
+def fail_questions(run, indices, error="video v0.mp4 is missing", mode="coarse_fine", change=None):
+    """Rewrite a constructed run as a run whose questions ``indices`` failed (as the runner records a question whose
+    video is missing: no scores, no prediction, the error), or were changed by ``change`` (a record -> record); its
+    summary made again from the records, its manifest and selection kept."""
+    from fvlm_eval.files import write_json_atomic
+    from fvlm_eval.summarize import summarize_records
+    from fvlm_eval.tasks import get_benchmark
+
+    folder = run / "videomme" / mode
+    records = read_records(folder / "samples.jsonl")
+    changed = []
+    for i, record in enumerate(records):
+        if i in indices:
+            record = dataclasses.replace(
+                record,
+                error=error,
+                pred={p: None for p in record.pred},
+                scores={p: None for p in record.scores},
+                correct={p: False for p in record.correct},
+                cloze=None,
+                generated=None,
+            )
+        changed.append(change(record) if change else record)
+    write_records(folder / "samples.jsonl", changed)
+    old = json.loads((folder / "summary.json").read_text())
+    summary = summarize_records(get_benchmark("videomme"), mode, changed, len(changed)).to_json()
+    summary["manifest"], summary["questions"] = old["manifest"], old["questions"]
+    write_json_atomic(folder / "summary.json", summary)
+    return run
+
+
+def test_questions_failed_in_one_run_only_are_not_comparable_never_a_drop(tmp_path, capsys):
+    """The same answers, 15 of 30 questions failing in the current run (their videos missing): regress failed the
+    gate, "fail: significant drop" (exit 1), with no word of the failures in regress.md or regress.json."""
+    base = write_run(tmp_path / "base", [True] * 30)
+    current = fail_questions(write_run(tmp_path / "cur", [True] * 30), set(range(15)))
+    assert regress(base, current) == ExitCode.UNUSABLE  # a data fault: not comparable, never a drop
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    assert report["verdict"].startswith("not comparable: too few questions scored in both runs")
+    (said,) = report["too_little_shared"]
+    assert "15 questions in common that both runs scored" in said
+    assert "15 questions failed in the current run only (e.g. video v0.mp4 is missing): a data fault" in said
+    overall = report["comparisons"][0]
+    assert (
+        overall["n"] == 15
+        and overall["delta"] == 0
+        and overall["failed"]
+        == {
+            "baseline_only": 0,
+            "current_only": 15,
+            "both": 0,
+        }
+    )
+    assert "15 questions failed in the current run only" in (current / "regress" / "regress.md").read_text()
+
+
+def test_a_few_failed_questions_are_left_out_and_said(tmp_path):
+    """3 of 60 questions failing in the current run (fewer than --min-overlap leaves out): they were paired as lost
+    answers (-5 points) without a word; now the runs are compared on the 57 both scored, and a warning counts them."""
+    base = write_run(tmp_path / "base", [True] * 60)
+    current = fail_questions(write_run(tmp_path / "cur", [True] * 60), {0, 1, 2})
+    assert regress(base, current, max_drop=20, allow_underpowered=True) == ExitCode.OK
+    report = json.loads((current / "regress" / "regress.json").read_text())
+    overall = report["comparisons"][0]
+    assert overall["n"] == 57 and overall["delta"] == 0 and overall["lost"] == []
+    assert [w for w in report["warnings"] if "3 questions failed in the current run only" in w and "57" in w]
+
+
+def test_regress_output_naming_a_file_says_so(tmp_path, capsys):
+    """`regress --output afile` said "cannot write afile/regress.md: File exists": the path, not the problem."""
+    from fvlm_eval.cli import main
+
+    base, current = write_run(tmp_path / "a", [True] * 60), write_run(tmp_path / "b", [True] * 60)
+    (tmp_path / "afile").write_text("x")
+    args = ["regress", "--baseline", base, "--current", current, "--allow-underpowered"]
+    assert main([str(a) for a in [*args, "--output", tmp_path / "afile"]]) == ExitCode.USAGE
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"cannot write {tmp_path / 'afile'}: a file, not a folder; the verdict above (exit 0)" in line
+    assert "File exists" not in line

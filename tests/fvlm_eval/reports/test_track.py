@@ -160,7 +160,7 @@ def test_a_protocol_one_checkpoint_did_not_measure_is_not_compared(capsys, tmp_p
         "--output",
         tmp_path / "out",
     )
-    assert code == 0 and "steps 1 → 2 not compared: step 2 did not measure it" in output
+    assert code == 0 and "not compared" not in output  # one checkpoint measured it: its best line says so
     assert "only step 1" in output and "nothing to choose between" in output and "maximum of 1" not in output
     report = json.loads((tmp_path / "out/track.json").read_text())
     circular = [p for p in report["pairs"] if p["protocol"] == "circular_reference"]
@@ -267,7 +267,7 @@ def test_checkpoints_made_with_other_settings_are_said_and_not_compared(capsys, 
     assert f"no best step on reference: the checkpoints were made with other settings ({said})" in output
     assert "best step 200" not in output and not report["halves"]
     assert (
-        f"| 200 → 400 | reference | n/a | n/a | n/a | n/a | n/a | n/a | not compared: settings differ ({said}) |"
+        f"| 200 → 400 | reference | n/a | n/a | n/a | n/a | n/a | n/a | n/a | not compared: settings differ ({said}) |"
         in (tmp_path / "out/track.md").read_text()
     )
 
@@ -365,3 +365,240 @@ def test_skipped_steps_are_listed_in_words():
     assert step_words([50]) == "step 50" and step_words([50, 70]) == "steps 50 and 70"
     assert step_words([200, 300, 500]) == "steps 200, 300 and 500"  # was "steps 200 and 300 and 500"
     assert step_words(list(range(100, 1000, 100))) == "9 steps, 100 to 900"
+
+
+# ----- findings 9: failed questions, --alpha both ways, other settings, no winner at chance, --output -----------------
+
+
+def _pair_row(markdown: str, steps: str, protocol: str = "reference") -> str:
+    return next(line for line in markdown.splitlines() if line.startswith(f"| {steps} | {protocol} |"))
+
+
+def test_questions_failed_at_one_step_are_counted_and_never_a_drop(capsys, tmp_path):
+    """The same answers at both steps, 15 of 30 questions failing at step 2 (their videos missing): track called it a
+    "significant drop" of -50 points, and no word anywhere said a question had failed."""
+    from tests.fvlm_eval.reports.test_regress import fail_questions
+
+    runs = _constructed(tmp_path / "runs", {1: [True] * 30, 2: [True] * 30})
+    fail_questions(runs[2], set(range(15)))
+    code, output = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0
+    said = "step 2: videomme coarse_fine: 15 of 30 questions failed (e.g. video v0.mp4 is missing)"
+    assert f"warning: {said}" in output
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    assert [w for w in report["warnings"] if said in w]
+    (pair,) = [p for p in report["pairs"] if p["protocol"] == "reference"]
+    assert pair["n"] == 15 and pair["delta"] == 0 and pair["failed"] == {"from_only": 0, "to_only": 15, "both": 0}
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert "| 2 | 50.0 [" in markdown and "(30; 15 failed)" in markdown
+    row = _pair_row(markdown, "1 → 2")
+    assert "| 15 |" in row and row.endswith("no significant change; ⚠ 15 failed at step 2 only: left out |")
+    (best,) = report["best"]  # ranked on the 15 questions both scored, where they tie
+    assert best["step"] == 1 and best["shared"] == 15 and best["failed"] == {"2": 15}
+    rows = {r["step"]: r for r in csv.DictReader((tmp_path / "out/track.csv").open()) if r["protocol"] == "reference"}
+    assert rows["2"]["failed"] == "15" and rows["1"]["failed"] == "0"
+
+
+def test_a_step_whose_questions_all_failed_reads_all_failed_and_is_passed_over(capsys, tmp_path):
+    """Every question of step 2 failed: its cell read `0.0 [0.0, ...] (9)`, `1 → 2` a drop and `2 → 3` a gain, and the
+    chart drew a point at 0; now `all 9 failed`, not compared, and steps 1 → 3 compared across it."""
+    from tests.fvlm_eval.reports.test_regress import fail_questions
+
+    runs = _constructed(tmp_path / "runs", {1: [True] * 9, 2: [True] * 9, 3: [True] * 9})
+    fail_questions(runs[2], set(range(9)))
+    code, output = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0 and "step 2: videomme coarse_fine: all 9 questions failed" in output
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert "| 2 | all 9 failed | n/a |" in markdown and "0.0 [0.0" not in markdown
+    assert _pair_row(markdown, "1 → 2").endswith("not compared: every question failed at step 2 |")
+    assert _pair_row(markdown, "2 → 3").endswith("not compared: every question failed at step 2 |")
+    across = _pair_row(markdown, "1 → 3 (step 2 every question failed)")
+    assert "| 9 | +0.0 |" in across and "no significant change" in across
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    (best,) = report["best"]
+    assert best["step"] == 1 and best["checkpoints"] == 2 and best["left_out"] == {"2": "every question failed"}
+    rows = {r["step"]: r for r in csv.DictReader((tmp_path / "out/track.csv").open()) if r["protocol"] == "reference"}
+    assert rows["2"]["accuracy"] == "" and rows["2"]["failed"] == "9"
+
+
+def test_the_chart_marks_failed_steps_and_breaks_the_line_where_settings_change():
+    """track.png joined every step into one line: a step made with other settings (4 frames among 64) and a step
+    whose questions all failed (drawn at 0) sat on the line as if comparable."""
+    from fvlm_eval.reports.track.chart import _draw_line
+    from fvlm_eval.reports.track.checkpoints import Point
+
+    calls = []
+
+    class Axis:
+        def plot(self, xs, ys, **style):
+            calls.append(("plot", list(xs), list(ys), style))
+
+        def fill_between(self, xs, low, high, **style):
+            calls.append(("band", list(xs)))
+
+        def annotate(self, text, xy, **style):
+            calls.append(("note", text, xy))
+
+    def point(step, accuracy, settings, failed=0):
+        return Point(
+            step,
+            "r",
+            "videomme",
+            "coarse_fine",
+            "reference",
+            "multiple_choice",
+            accuracy,
+            0.1,
+            0.9,
+            3,
+            9,
+            0.25,
+            failed=failed,
+            settings=settings,
+        )
+
+    a, b = ("uniform:64",), ("uniform:4",)
+    _draw_line(Axis(), [point(1, 0.5, a), point(2, 0.3, b), point(3, 0.0, a, failed=9), point(4, 0.6, a)], "C0", "r")
+    lines = [c[1] for c in calls if c[0] == "plot" and c[3].get("marker") == "o"]
+    assert sorted(lines) == [[1, 4], [2]]  # no line through 2 (other settings) nor a point at 0 for 3
+    assert ("note", "failed", (3, 0)) in calls
+
+
+def test_alpha_governs_gains_as_it_does_drops(capsys, tmp_path):
+    """A gain of 10 questions to 1 (one question per video: exact sign test, one-sided p = 0.0059) was labelled
+    "gain (95% interval above 0)" at --alpha 0.001 as at 0.05: gains were read off a fixed 95% interval whatever
+    --alpha said; each direction is now tested at alpha / 2 (two-sided at alpha)."""
+    from tests.fvlm_eval.constructed import write_run
+
+    before = [True] * 40 + [False] * 60
+    after = list(before)
+    for i in range(40, 50):
+        after[i] = True  # 10 gained
+    after[0] = False  # 1 lost
+    groups = [f"v{i}" for i in range(100)]
+    for step, correct in ((1, before), (2, after)):
+        write_run(tmp_path / f"up/step_{step}", correct, groups=groups)
+        write_run(tmp_path / f"down/step_{step}", after if correct is before else before, groups=groups)
+    verdicts = {}
+    for way in ("up", "down"):
+        for alpha in ("0.05", "0.001"):
+            out = tmp_path / f"{way}-{alpha}"
+            code, _ = call(capsys, "track", tmp_path / way, "-p", "reference", "--alpha", alpha, "--output", out)
+            assert code == 0
+            (pair,) = json.loads((out / "track.json").read_text())["pairs"]
+            verdicts[(way, alpha)] = _pair_row((out / "track.md").read_text(), "1 → 2").rsplit("|", 2)[1].strip()
+            assert pair["p_gain" if way == "up" else "p_drop"] == pytest.approx(12 / 2048)
+    assert verdicts == {
+        ("up", "0.05"): "significant gain",
+        ("up", "0.001"): "no significant change",
+        ("down", "0.05"): "significant drop",
+        ("down", "0.001"): "no significant change",
+    }
+    text = " ".join((tmp_path / "up-0.001/track.md").read_text().split())
+    assert "two-sided at alpha 0.001" in text and "below 0.0005 (alpha / 2)" in text
+
+
+def test_random_models_are_called_a_significant_change_no_more_often_than_alpha():
+    """Seeded null simulation: 200 pairs of "random model" runs (each answer right at random, 25%, independently in
+    the two runs; 300 questions on 100 videos) must be called a significant change, either way, by track's verdict at
+    a rate a true rate of alpha could give: at most the count whose binomial upper tail is above 2.5%. Drops tested at
+    alpha and gains read off a 95% interval called 17 of 200 (8.5%) a change; now 6 (3.0%)."""
+    import math
+    import random
+    from types import SimpleNamespace
+
+    from fvlm_eval.reports.track.pairs import compare, verdict
+
+    rng = random.Random(9)
+    pairs, alpha, questions = 200, 0.05, 300
+
+    def run():
+        return {
+            f"q{i}": SimpleNamespace(
+                question_sha256=f"s{i}",
+                error=None,
+                group=f"v{i // 3}",
+                pred={"reference": "A"},
+                correct={"reference": rng.random() < 0.25},
+            )
+            for i in range(questions)
+        }
+
+    called = sum(
+        verdict(compare(run(), run(), "reference", seed, alpha), alpha) != "no significant change"
+        for seed in range(pairs)
+    )
+    tail = sum(math.comb(pairs, k) * alpha**k * (1 - alpha) ** (pairs - k) for k in range(called, pairs + 1))
+    assert tail > 0.025, f"{called} of {pairs} pairs of random models called a significant change"  # 6: 3.0%
+
+
+def test_a_checkpoint_with_other_settings_is_passed_over_and_the_rest_ranked(capsys, tmp_path):
+    """Step 200 sampled 4 frames between two 64-frame steps: no best step was named for any protocol (one only step
+    300 measured included), 100 and 300 were never compared, and the console printed a "not compared" line per
+    pair for a protocol one checkpoint measured."""
+    from tests.fvlm_eval.constructed import write_run
+
+    write_run(tmp_path / "runs/step_100", [True] * 6 + [False] * 3)
+    write_run(tmp_path / "runs/step_200", [True] * 3 + [False] * 6, sampling="uniform:4")
+    write_run(tmp_path / "runs/step_300", [True] * 5 + [False] * 4, generated=True)
+    args = ("track", tmp_path / "runs", "-p", "reference", "-p", "generated", "--output", tmp_path / "out")
+    code, output = call(capsys, *args)
+    assert code == 0 and "best step 100 among the checkpoints with sampling 'uniform:64'" in output
+    assert "generated: only step 300" in output and "other settings (" not in output.split("generated:")[1]
+    assert "did not measure" not in output  # generated: one checkpoint measured it, its best line says so
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    best = {b["protocol"]: b for b in report["best"]}
+    assert best["reference"]["step"] == 100 and best["reference"]["left_out"] == {"200": "made with other settings"}
+    assert best["generated"]["step"] == 300 and "settings" not in best["generated"]
+    assert [h["selected_step"] for h in report["halves"]] and report["halves"][0]["protocol"] == "reference"
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert "| 9 |" in _pair_row(markdown, "100 → 300 (step 200 other settings)")
+    assert _pair_row(markdown, "100 → 200").endswith(
+        "not compared: settings differ (sampling 'uniform:64' vs 'uniform:4') |"
+    )
+    assert "| 100 → 200 | generated |" not in markdown  # neither measured it: no pair of it
+
+
+def test_steps_that_did_not_measure_a_protocol_are_named_in_plural():
+    """`not compared: step 100 and 200 did not measure it`."""
+    from fvlm_eval.reports.track.pairs import verdict
+
+    pair = {"protocol": "generated", "from": 100, "to": 200, "n": None, "not_measured": [100, 200]}
+    assert verdict(pair, 0.05) == "not compared: steps 100 and 200 did not measure generated"
+
+
+def test_a_best_checkpoint_not_above_chance_is_no_winner(capsys, tmp_path, monkeypatch):
+    """Two checkpoints at chance (30% and 27% of 30 four-option questions, not above always answering A): step 1 was
+    starred on track.png, bolded in track.md and called "best" with no ⚠; the half-B confirmation bolded a bare
+    percentage with no interval or chance."""
+    import matplotlib.axes
+
+    runs = _constructed(tmp_path / "runs", {1: [True] * 9 + [False] * 21, 2: [True] * 8 + [False] * 22})
+    assert runs
+    markers = []
+    plot = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(
+        matplotlib.axes.Axes, "plot", lambda self, *a, **k: markers.append(k.get("marker")) or plot(self, *a, **k)
+    )
+    code, output = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0 and "best step 1 (30.0%, chance 25.0% ⚠ not significantly above chance" in output
+    assert "*" not in markers and "o" in markers  # drawn, never starred
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert "**1**" not in markdown and "step 1, 30.0% [" in markdown and "no winner" in markdown
+    assert "| 1 | 30.0 [" in markdown and "] ⚠ (30) |" in markdown
+    halves = next(line for line in markdown.splitlines() if "confirmed on half B" in line)
+    confirmed = halves.split("confirmed on half B: ")[1]
+    assert confirmed.startswith(tuple("0123456789")) and "%** " not in halves  # not bolded
+    assert "% [" in confirmed and ", chance 25.0%" in confirmed and "⚠" in confirmed
+
+
+def test_track_output_naming_a_file_says_so(capsys, tmp_path):
+    """`track --output afile` said "cannot read or write afile: File exists" (exit 1): the path, not the problem."""
+    runs = _constructed(tmp_path / "runs", {1: [True] * 3, 2: [False] * 3})
+    assert runs
+    (tmp_path / "afile").write_text("x")
+    code, output = call(capsys, "track", tmp_path / "runs", "--output", tmp_path / "afile")
+    assert code == 2 and len(output.strip().splitlines()) == 1
+    assert f"--output {tmp_path / 'afile'}: a file, not a folder" in output and "File exists" not in output
+    code, output = call(capsys, "track", tmp_path / "runs", "--output", tmp_path / "afile" / "inner")
+    assert code == 2 and f"{tmp_path / 'afile'} is a file, not a folder" in output

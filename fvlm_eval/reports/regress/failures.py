@@ -1,0 +1,91 @@
+"""Failed questions in a comparison: a question that failed (a missing video or image, a row that could not be
+read: its record holds an ``error``) was never answered, so it is no evidence about the model.
+
+Counted wrong, a question that failed in one run only reads as a question the model lost or gained: a data fault
+(half the images gone from one copy) became a "significant drop" of the same weights. So ``regress`` and
+``track`` pair only the questions both runs scored, and count the others beside the comparison
+(``FailedPairs``), said in words (``failed_words``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fvlm_eval.records import Record
+from fvlm_eval.reports.printable import printable
+from fvlm_eval.wording import counted
+
+SHOWN_ERROR = 120  # characters of an error message quoted as an example
+
+
+@dataclass(frozen=True)
+class FailedPairs:
+    """Among the questions both runs asked: how many failed in the baseline only, in the current run only, in
+    both, and the error of one that failed in one run only (``example``), as its record says it."""
+
+    baseline_only: int = 0
+    current_only: int = 0
+    both: int = 0
+    example: str | None = None
+
+    @property
+    def one_run_only(self) -> int:
+        return self.baseline_only + self.current_only
+
+    @property
+    def any(self) -> bool:
+        return bool(self.one_run_only or self.both)
+
+    def to_json(self) -> dict:
+        return {"baseline_only": self.baseline_only, "current_only": self.current_only, "both": self.both}
+
+
+def scored_in_both(
+    baseline: dict[str, Record], current: dict[str, Record]
+) -> tuple[dict[str, Record], dict[str, Record], FailedPairs]:
+    """The two runs' records without the questions both hold that failed in either (ids in one run only are
+    kept: they are counted as such elsewhere), and those failures counted."""
+    shared = [i for i in baseline if i in current]
+    before = {i for i in shared if baseline[i].error is not None}
+    after = {i for i in shared if current[i].error is not None}
+    one_only = sorted(before ^ after)
+    example = None
+    if one_only:
+        first = one_only[0]
+        example = (baseline[first] if first in before else current[first]).error
+    failed = FailedPairs(len(before - after), len(after - before), len(before & after), example)
+    dropped = before | after
+    return (
+        {i: r for i, r in baseline.items() if i not in dropped},
+        {i: r for i, r in current.items() if i not in dropped},
+        failed,
+    )
+
+
+def error_example(error: str | None) -> str:
+    """``(e.g. <the error>)``, cut to ``SHOWN_ERROR`` characters and printable, or ``""``."""
+    if not error:
+        return ""
+    text = printable(str(error))
+    if len(text) > SHOWN_ERROR:
+        text = text[: SHOWN_ERROR - 1]
+        if text.count("(") > text.count(")"):  # cut inside its own brackets: end before them
+            text = text[: text.rfind(" (")] if " (" in text else text
+        text += "…"
+    return f" (e.g. {text})"
+
+
+def failed_words(failed: FailedPairs, baseline: str = "the baseline", current: str = "the current run") -> str:
+    """The failures of a comparison in words: ``80 questions failed in the current run only (e.g. ...)``; ``""``
+    when none failed."""
+    parts = [
+        f"{counted(count, 'question')} failed in {where} only"
+        for count, where in ((failed.baseline_only, baseline), (failed.current_only, current))
+        if count
+    ]
+    if failed.both:
+        parts.append(f"{counted(failed.both, 'question')} failed in both")
+    return "; ".join(parts) + error_example(failed.example) if parts else ""
+
+
+__all__ = ["FailedPairs", "error_example", "failed_words", "scored_in_both"]

@@ -1,0 +1,157 @@
+"""The best checkpoint of a line of comparable checkpoints, and the honest alternative: chosen on one half of the
+videos, confirmed on the other (with its interval, its chance level and whether it is above them).
+
+Only scored questions rank checkpoints: a question that failed (a missing video, a row that could not be read) was
+never answered, so checkpoints whose failures differ are ranked on the questions all of them scored, as
+checkpoints measured on different questions are (a ``--limit`` run beside a full one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from fvlm_eval.protocols import formulation
+from fvlm_eval.reports.track.checkpoints import Point
+from fvlm_eval.stats import letter_bias
+from fvlm_eval.summarize import CATEGORY_MEAN, flags, measure
+from fvlm_eval.summary import Letters
+from fvlm_eval.tasks import BENCHMARKS
+
+
+def asked(record, protocol: str) -> bool:
+    """Whether ``record`` was asked under ``protocol``: it failed (every protocol's question, never answered), or
+    the protocol has a prediction (a plain run has no ``circular_*``)."""
+    return record.error is not None or protocol in (record.pred or {})
+
+
+def scored(record, protocol: str) -> bool:
+    """Whether ``record`` answered under ``protocol``: asked, and not failed."""
+    return record.error is None and protocol in (record.pred or {})
+
+
+def half_of(group: str) -> int:
+    """0 or 1: a fixed split of the videos (a question goes with its video), the same for every run."""
+    return hashlib.sha256(group.encode()).digest()[0] & 1
+
+
+def confirmation(records: list, protocol: str, alpha: float) -> dict:
+    """The chosen step's number on the other half: its 95% interval, chance level and the reasons not to read it
+    as skill (not above chance at ``alpha``, not above always answering one letter), as ``report`` gives them."""
+    found = measure(records, protocol)
+    letters = None
+    if formulation(protocol) != "circular":  # one letter is the gold in one rotation only: no constant guess
+        bias = letter_bias(
+            [r.pred.get(protocol) for r in records], [r.gold for r in records], [r.letters for r in records]
+        )
+        best = bias["best_constant"]
+        letters = Letters(bias["predicted"], bias["gold"], best["letter"], best["accuracy"])
+    low, high = found.ci95 or (None, None)
+    return {
+        "confirmation_low": low,
+        "confirmation_high": high,
+        "confirmation_chance": found.chance,
+        "confirmation_flags": flags(found, letters, alpha=alpha),
+    }
+
+
+def split_halves(records: dict[int, dict], protocol: str, alpha: float = 0.05) -> dict:
+    """Select the best checkpoint on half 0 of the videos, report it on half 1 (and the reverse): per step,
+    accuracy on each half; the selected step and its confirmation accuracy, interval, chance and flags."""
+    per_step = {}
+    for step, by_id in records.items():
+        halves = [[0, 0], [0, 0]]
+        for record in by_id.values():
+            if not scored(record, protocol):
+                continue
+            half = halves[half_of(record.group)]
+            half[0] += bool(record.correct.get(protocol))
+            half[1] += 1
+        per_step[step] = [h[0] / h[1] if h[1] else None for h in halves] + [halves[0][1], halves[1][1]]
+    usable = {s: v for s, v in per_step.items() if v[0] is not None and v[1] is not None}
+    if not usable:
+        sizes = [sum(v[2] for v in per_step.values()), sum(v[3] for v in per_step.values())]
+        return (
+            {
+                "select_on": "videos of half A",
+                "selected_step": None,
+                "selection_accuracy": None,
+                "confirmation_accuracy": None,
+                "confirmation_n": 0,
+                "reverse_selected_step": None,
+                "reverse_confirmation_accuracy": None,
+                "half_sizes": sizes,
+            }
+            if per_step
+            else {}
+        )
+    chosen = max(usable, key=lambda s: (usable[s][0], -s))
+    reverse = max(usable, key=lambda s: (usable[s][1], -s))
+    half_b = [r for r in records[chosen].values() if scored(r, protocol) and half_of(r.group) == 1]
+    return {
+        "select_on": "videos of half A",
+        "selected_step": chosen,
+        "selection_accuracy": usable[chosen][0],
+        "confirmation_accuracy": usable[chosen][1],
+        "confirmation_n": usable[chosen][3],
+        **confirmation(half_b, protocol, alpha),
+        "reverse_selected_step": reverse,
+        "reverse_confirmation_accuracy": usable[reverse][0],
+    }
+
+
+def shared_questions(records: dict[int, dict], protocol: str) -> tuple[set[str], dict[int, int]]:
+    """The ids every step scored ``protocol`` on alike (same ``question_sha256``), and how many each scored."""
+    answered = {
+        step: {i: r.question_sha256 for i, r in by_id.items() if scored(r, protocol)} for step, by_id in records.items()
+    }
+    first = next(iter(answered.values()), {})
+    shared = {i for i, sha in first.items() if all(other.get(i) == sha for other in answered.values())}
+    return shared, {step: len(ids) for step, ids in answered.items()}
+
+
+def on_shared(line: list[Point], records: dict[int, dict], protocol: str, categories_of: str | None) -> list[Point]:
+    """The points of ``line`` recomputed on the questions every one of its steps scored alike."""
+    shared, _ = shared_questions({p.step: records[p.step] for p in line}, protocol)
+    found = []
+    for p in line:
+        chosen = [r for i, r in sorted(records[p.step].items()) if i in shared]
+        categories = [str(r.fields.get(categories_of, "")) for r in chosen] if categories_of else None
+        m = measure(chosen, protocol, categories)
+        low, high = m.ci95 or (None, None)
+        found.append(
+            dataclasses.replace(
+                p, accuracy=m.accuracy, low=low, high=high, correct=m.correct, n=m.n, chance=m.chance, failed=0
+            )
+        )
+    return found
+
+
+def best_of(benchmark: str, mode: str, protocol: str, line: list[Point], records: dict[int, dict]) -> dict:
+    """The best step of ``line`` (comparable checkpoints, none all failed; on the questions its steps share
+    when they scored different ones), with its run's own flags, or why none is named."""
+    row = {"benchmark": benchmark, "mode": mode, "protocol": protocol, "checkpoints": len(line)}
+    shared, sizes = shared_questions({p.step: records[p.step] for p in line}, protocol)
+    if any(size != len(shared) for size in sizes.values()):
+        row["measured"] = {str(step): size for step, size in sizes.items()}
+        row["shared"] = len(shared)
+        row["failed"] = {str(p.step): p.failed for p in line if p.failed}
+        if not shared:
+            return {**row, "step": None, "refused": "the checkpoints measured no question in common"}
+        summary_rule = BENCHMARKS[benchmark].aggregation if benchmark in BENCHMARKS else "pooled"
+        field = BENCHMARKS[benchmark]().category_field if summary_rule == CATEGORY_MEAN else None
+        line = on_shared(line, records, protocol, field)
+    top = max(line, key=lambda p: (p.accuracy if p.accuracy is not None else -1.0, -p.step))
+    return {
+        **row,
+        "step": top.step,
+        "accuracy": top.accuracy,
+        "low": top.low,
+        "high": top.high,
+        "n": top.n,
+        "chance": top.chance,
+        "flags": list(top.flags),
+    }
+
+
+__all__ = ["asked", "best_of", "half_of", "on_shared", "scored", "shared_questions", "split_halves"]

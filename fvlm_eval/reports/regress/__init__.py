@@ -30,6 +30,7 @@ A verdict whose ``regress.md`` cannot be written exits 2 (as a bad flag does), n
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -55,10 +56,6 @@ def regress(
 ) -> int:
     """Compare, say the verdict, write ``regress.md`` and ``regress.json`` (and append to
     ``$GITHUB_STEP_SUMMARY`` when set); returns the exit code."""
-    from rich.markdown import Markdown
-
-    from fvlm_eval.terminal import console
-
     folder = Path(output) if output else Path(current) / "regress"
     try:
         result = compare_runs(
@@ -69,9 +66,9 @@ def regress(
         raise
     text = markdown(result)
     # the verdict first, on its own (`regress ... | head -1`: a reader that leaves after it makes the later lines
-    # meet a closed pipe, said on stderr); Markdown wraps (soft_wrap would crop its list items at the console's width)
+    # meet a closed pipe, said on stderr), `_say`
     verdict = console_text(result, folder).split("\n", 1)[0]
-    console().print(Markdown(verdict), soft_wrap=False)
+    _say(verdict)
     try:
         write_text_atomic(folder / "regress.md", text)
         write_json_atomic(folder / "regress.json", result.to_json())
@@ -84,10 +81,24 @@ def regress(
         )
     _to_step_summary(text)
     rest = console_text(result, None if unwritten else folder).split("\n", 1)[1]  # no pointer to a file not there
-    console().print(Markdown(rest.lstrip("\n")), new_line_start=True, soft_wrap=False)
+    _say(rest.lstrip("\n"))
     if unwritten is not None:
         raise unwritten
     return result.exit_code
+
+
+def _say(text: str) -> None:
+    """Markdown rendered on a terminal; elsewhere (a CI log, a pipe) the text as written: rich renders Markdown to
+    80 columns there, padding lines with spaces and breaking the path of regress.md in two."""
+    from fvlm_eval.terminal import console, echo
+
+    out = console()
+    if out.is_terminal:
+        from rich.markdown import Markdown
+
+        out.print(Markdown(text), soft_wrap=False)  # soft_wrap would crop its list items at the console's width
+    else:  # headings and bold as plain text
+        echo("\n".join(re.sub(r"^#+ ", "", line).replace("**", "") for line in text.rstrip("\n").split("\n")))
 
 
 def _to_step_summary(text: str) -> None:

@@ -385,3 +385,18 @@ def test_regress_output_naming_a_file_says_so(tmp_path, capsys):
     (line,) = capsys.readouterr().err.splitlines()
     assert f"cannot write {tmp_path / 'afile'}: a file, not a folder; the verdict above (exit 0)" in line
     assert "File exists" not in line
+
+
+def test_a_log_gets_the_report_unwrapped(tmp_path, capsys):
+    """Where stdout is not a terminal (a CI log) rich rendered the Markdown at 80 columns: lines padded with spaces
+    and the path of regress.md broken in two, so a path copied from the log did not exist."""
+    from fvlm_eval.cli import main
+
+    base, current = write_run(tmp_path / "a", [True] * 60), write_run(tmp_path / "b", [True] * 60)
+    folder = tmp_path / ("a-rather-long-folder-name-for-the-regression-report-of-checkpoint-" + "0" * 40)
+    args = ["regress", "--baseline", base, "--current", current, "--allow-underpowered", "--output", folder]
+    assert main([str(a) for a in args]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("fvlm-eval regression: pass")
+    assert any(line.endswith(f": {folder / 'regress.md'}") for line in out.splitlines())
+    assert not any(line != line.rstrip() for line in out.splitlines())

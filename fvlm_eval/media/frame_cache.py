@@ -130,13 +130,7 @@ class FrameCache:
         if not path.is_file():
             return None, "miss"
         try:
-            with np.load(path, allow_pickle=False) as entry:
-                frames = entry["frames"]
-                meta = json.loads(entry["meta"].tobytes().decode())
-            if meta.get("format") != FORMAT or meta.get("key") != key:
-                raise ValueError("not an entry of this key and format")
-            if hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest() != meta["frames_sha256"]:
-                raise ValueError("frames do not match their checksum")
+            frames, meta = _entry(path, key)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             try:
                 path.unlink(missing_ok=True)
@@ -184,3 +178,35 @@ class FrameCache:
         buffer = io.BytesIO()
         np.savez(buffer, frames=frames, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
         write_bytes_atomic(self.path(key), buffer.getvalue(), fsync=False)
+
+
+META_FIELDS = (
+    "source",
+    "source_path",
+    "kind",
+    "frame_map",
+    "indices",
+    "timestamps",
+    "source_frames",
+    "duration",
+    "note",
+)
+
+
+def _entry(path: Path, key: str) -> tuple[np.ndarray, dict]:
+    """The frames and meta of the entry at ``path``; ``ValueError`` for anything but a whole entry of ``key``: a
+    file numpy reads as a plain array (a ``.npy`` payload) or meta that is not an object failed its question as
+    "decoding failed" on every run, never repaired."""
+    entry = np.load(path, allow_pickle=False)
+    if not isinstance(entry, np.lib.npyio.NpzFile):
+        raise ValueError("not an npz archive")
+    with entry:
+        frames = entry["frames"]
+        meta = json.loads(entry["meta"].tobytes().decode())
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("key") != key:
+        raise ValueError("not an entry of this key and format")
+    if any(field not in meta for field in META_FIELDS):
+        raise ValueError("its meta lacks a field")
+    if hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest() != meta.get("frames_sha256"):
+        raise ValueError("frames do not match their checksum")
+    return frames, meta

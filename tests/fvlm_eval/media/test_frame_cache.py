@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fvlm_eval.media.decode import load_clip
-from fvlm_eval.media.frame_cache import FrameCache
+from fvlm_eval.media.frame_cache import FORMAT, FrameCache
 from fvlm_eval.models import load_model
 from fvlm_eval.models.fvlm import FRAME_TRANSFORM
 from fvlm_eval.records import read_records
@@ -76,6 +76,30 @@ def test_a_damaged_entry_is_detected_and_removed(tmp_path, video, damage):
             damage
         ]
     )
+    assert cache.get(key, video) == (None, "corrupt") and not path.exists()
+
+
+@pytest.mark.parametrize("payload", ["npy", "meta_not_an_object", "meta_without_fields"])
+def test_an_entry_that_numpy_reads_otherwise_is_corrupt_and_removed(tmp_path, video, payload):
+    """A plain array (a .npy payload) at an entry's path failed its question as "decoding failed: TypeError" on
+    every run, and the entry was never removed; meta that is JSON but not a whole object likewise."""
+    import hashlib
+    import io
+    import json
+
+    cache, sampling = FrameCache(tmp_path / "cache"), Sampling("uniform", 8)
+    key = cache.key(video, sampling, FRAME_TRANSFORM.key)
+    cache.put(key, video, load_clip(video, sampling, FRAME_TRANSFORM))
+    path = cache.path(key)
+    frames = np.zeros((2, 4, 4, 3), np.uint8)
+    checked = {"format": FORMAT, "key": key, "frames_sha256": hashlib.sha256(frames.tobytes()).hexdigest()}
+    meta = {"meta_not_an_object": [1, 2], "meta_without_fields": checked}.get(payload)
+    buffer = io.BytesIO()
+    if payload == "npy":
+        np.save(buffer, np.zeros(3))
+    else:
+        np.savez(buffer, frames=frames, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    path.write_bytes(buffer.getvalue())
     assert cache.get(key, video) == (None, "corrupt") and not path.exists()
 
 

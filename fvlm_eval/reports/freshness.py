@@ -14,7 +14,9 @@ are the truth.
 - A record of another benchmark or mode than its folder's names (a file copied from another run) is
   an error naming the file: its numbers would be read as this folder's.
 - A ``summary.json`` older than ``samples.jsonl`` (an interrupted rerun, edited records), or none
-  beside the records, is a warning: numbers must be computed from the records. The summary
+  beside the records, is a warning: numbers must be computed from the records. It says a run is
+  writing the folder now when a process of this machine holds its lock (``folder_holders``: read,
+  never taken), rather than that its run stopped and is to be rerun (the rerun would be refused). The summary
   supplies only the selection of questions it counts (``questions``: a later ``--limit`` may
   have narrowed the run) and the headline protocol, when present; its numbers are never used.
 - A summary with no readable records (``samples.jsonl`` missing, or not a file, or empty) is a
@@ -35,6 +37,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import RecordError
 from fvlm_eval.files import read_json
+from fvlm_eval.folder_holders import Writers, writers
 from fvlm_eval.records import Record, latest_by_id, read_records
 from fvlm_eval.reports.recompute import recompute
 from fvlm_eval.wording import agreeing, counted
@@ -88,6 +91,28 @@ def no_records(folder: Path) -> str | None:
         f"{samples}: {what}, so {folder / SUMMARY} has no records behind it; its numbers are not shown as "
         "measured (nothing is counted for this folder)"
     )
+
+
+def unfinished(folder: Path) -> str:
+    """The warning for records without a summary beside them: a run writing them now (this machine's process
+    that holds the folder's lock), else one stopped or killed before its summary, to be rerun."""
+    who = writers([folder]).get(folder, Writers())
+    if who.here:
+        return (
+            f"{folder}: a run ({who.here}) is writing this folder now: these numbers are partial, computed from the "
+            "records so far (all of them: the run's selection of questions is unknown); report again when it ends"
+        )
+    return (
+        f"{folder}: no summary.json beside samples.jsonl: its run has not finished (stopped or killed before "
+        f"its summary: rerun the same `fvlm-eval run` command to complete it{_elsewhere(who)}), so these numbers "
+        "may be partial; they are computed from the records (all of them: the run's selection of questions is "
+        "unknown)"
+    )
+
+
+def _elsewhere(who: Writers) -> str:
+    """The caveat for a folder whose lock names a run on another machine: it may still be writing there."""
+    return f"; unless its run still writes it: its lock names {who.elsewhere}" if who.elsewhere else ""
 
 
 def _read_settings(path: Path) -> tuple[dict | None, str]:
@@ -164,16 +189,16 @@ def load_run_folder(folder: Path) -> RunFolder:
             summary = None
             warnings.append(f"{summary_path}: not a summary (ignored); numbers are computed from the records")
         elif samples.is_file() and samples.stat().st_mtime > summary_path.stat().st_mtime + MTIME_SLACK_S:
+            who = writers([folder]).get(folder, Writers())
             warnings.append(
-                f"{folder}: summary.json is older than samples.jsonl (an interrupted rerun, or edited "
-                "records?); numbers are computed from the records"
+                f"{folder}: a run ({who.here}) is writing this folder now, so its summary.json is older than "
+                "samples.jsonl: numbers are computed from the records so far; report again when it ends"
+                if who.here
+                else f"{folder}: summary.json is older than samples.jsonl (an interrupted rerun, or edited "
+                f"records?{_elsewhere(who)}); numbers are computed from the records"
             )
     elif samples.is_file():
-        warnings.append(
-            f"{folder}: no summary.json beside samples.jsonl: its run has not finished (stopped or killed before "
-            "its summary: rerun the same `fvlm-eval run` command to complete it), so these numbers may be partial; "
-            "they are computed from the records (all of them: the run's selection of questions is unknown)"
-        )
+        warnings.append(unfinished(folder))
     missing_records = no_records(folder)
     if missing_records:
         warnings.append(missing_records)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from fvlm_eval.errors import RecordError
 from fvlm_eval.files import not_a_folder
+from fvlm_eval.folder_holders import writers
 from fvlm_eval.protocols import DEFAULT_PROTOCOL
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
 from fvlm_eval.reports.printable import printable
-from fvlm_eval.reports.where import STOPPED_EARLY, not_a_run_hint
+from fvlm_eval.reports.where import STOPPED_EARLY, WRITING_NOTHING_YET, not_a_run_hint
 from fvlm_eval.summarize import mixed_answer_limits, summarize_records
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import BENCHMARKS, get_benchmark
@@ -44,9 +45,15 @@ def read_run(
         raise ReportError(f"{run}: {not_a_folder(run, 'no such run folder')}")
     shards = sorted(run.glob("*/*/samples.shard-*.jsonl"))
     if shards:
+        live = [who.here for who in writers({p.parent for p in shards}).values() if who.here]
         raise ReportError(
-            f"{run}: holds unmerged shards ({shards[0].relative_to(run)}); run `fvlm-eval merge {run}` first (once "
-            "every shard has finished)"
+            f"{run}: holds unmerged shards ({shards[0].relative_to(run)}); "
+            + (
+                f"shards are writing it now ({live[0]}): once every shard has finished, merge it (`fvlm-eval merge "
+                f"{run}`; under torchrun, rank 0 merges) and report again"
+                if live
+                else f"run `fvlm-eval merge {run}` first (once every shard has finished)"
+            )
         )
     found, left_out = {}, {}
     folders = sorted({p.parent for name in ("summary.json", "samples.jsonl") for p in run.glob(f"*/*/{name}")})
@@ -94,11 +101,25 @@ def read_run(
     if warnings is not None:
         warnings.extend(said)
         warnings.extend(_models_mixed(run, [loaded for _, loaded in found.values()]))
-        for folder in sorted({p.parent for p in run.glob("*/*/settings.json")} - set(folders)):  # SIGKILL, early
-            warnings.append(f"{folder}: its run was {STOPPED_EARLY} (settings.json only): not shown; rerun it")
+        warnings.extend(_settings_only(sorted({p.parent for p in run.glob("*/*/settings.json")} - set(folders))))
     if not found and not left_out:
         raise ReportError(f"{run}: no <benchmark>/<mode>/summary.json under it; {not_a_run_hint(run)}")
     return found
+
+
+def _settings_only(folders: list[Path]) -> list[str]:
+    """A warning per folder holding settings.json only: a run writing it now that has recorded nothing yet
+    (this machine's process holds its lock), else one SIGKILLed before its first record, to be rerun."""
+    live = writers(folders) if folders else {}
+    said = []
+    for folder in folders:
+        who = live.get(folder)
+        if who and who.here:
+            said.append(f"{folder}: a run ({who.here}) is {WRITING_NOTHING_YET}: not shown; report again when it ends")
+        else:
+            elsewhere = f" (unless it still runs: its lock names {who.elsewhere})" if who else ""
+            said.append(f"{folder}: its run was {STOPPED_EARLY}{elsewhere} (settings.json only): not shown; rerun it")
+    return said
 
 
 def _not_installed(run: Path, benchmark: str, plugin: object, modes: list[str]) -> str:

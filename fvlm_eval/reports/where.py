@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fvlm_eval.folder_holders import writers
 from fvlm_eval.tasks import BENCHMARKS
 
 RECORD_FILES = ("samples.jsonl", "summary.json")
 REPORT_FILES = ("report.md", "report.html", "report.json")
 SHOWN = 3  # run folders named in a hint; the rest counted
 STOPPED_EARLY = "stopped before it recorded anything"
+WRITING_NOTHING_YET = "writing it now and has recorded nothing yet"
 
 
 def holds_run(folder: Path, depth: int = 2) -> bool:
@@ -54,6 +56,12 @@ def not_a_run_hint(folder: Path, one: bool = False) -> str:
             + more
         )
     stopped = sorted(p.parent.relative_to(folder) for p in folder.glob("*/*/settings.json"))
+    live = [who.here for who in writers(folder / p for p in stopped).values() if who.here]
+    if live:  # a run that has just started: its lock is held (read, never taken: that could refuse the run)
+        return (
+            f"a run ({live[0]}) is {WRITING_NOTHING_YET} ({', '.join(map(str, stopped[:SHOWN]))} hold settings.json "
+            "only): report again once it has recorded questions"
+        )
     if stopped:  # a run SIGKILLed before its first record: its folder holds its settings and nothing more
         return (
             f"it is the --output-dir of a run {STOPPED_EARLY} ({', '.join(map(str, stopped[:SHOWN]))} hold "

@@ -29,7 +29,7 @@ from fvlm_eval.run.lock import FolderLock
 from fvlm_eval.run.manifest import manifest
 from fvlm_eval.run.progress import announce, progress_bar
 from fvlm_eval.run.settings import RunSettings
-from fvlm_eval.run.shards import shard_media
+from fvlm_eval.run.shards import remove_shard_locks, shard_media
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import Benchmark, Loaded, supplied_by
 from fvlm_eval.types import Clip, Question
@@ -377,6 +377,7 @@ class BenchmarkRun:
                         base,
                         info,
                     )
+                    remove_shard_locks(folder)  # a resumed sharded or torchrun attempt's: its records are folded in
         finally:
             self.release()
         return summaries

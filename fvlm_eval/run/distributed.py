@@ -137,11 +137,20 @@ def _rendezvous(found: Launch):
                 host, int(port), found.rank, found.world, timedelta(seconds=max(1.0, deadline - time.monotonic()))
             )
         except (RuntimeError, ValueError) as error:  # torch's DistStoreError and its kin
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            first = cut_at_a_word((str(error).strip().splitlines() or [type(error).__name__])[0])
             raise LaunchError(
                 f"rank {found.rank} of {found.world}: the ranks did not all meet at {where} within "
                 f"{RENDEZVOUS_SECONDS} s ({first}): {stray}"
             ) from None
+
+
+def cut_at_a_word(text: str, limit: int = 200) -> str:
+    """``text`` whole up to ``limit`` characters, else cut after its last whole word within them, marked "…" (torch's
+    and gloo's messages run long: cut mid-word, "the remote w" read as the whole message)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    return (cut[: cut.rfind(" ")] if " " in cut else cut).rstrip(" ,;:(") + "…"
 
 
 @contextmanager
@@ -184,7 +193,7 @@ def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
     except RuntimeError as error:  # a rank died (killed, out of memory): gloo's connection closed
         reason = (str(error).strip().splitlines() or ["the collective failed"])[0]
         outcome.messages.append(
-            f"rank {launch_.rank}: another rank ended before every shard was done ({reason[:200]}); "
+            f"rank {launch_.rank}: another rank ended before every shard was done ({cut_at_a_word(reason)}); "
             "the records are kept: rerun the same command to resume"
         )
         outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)
@@ -195,8 +204,9 @@ def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
         if worst in (ExitCode.OK, ExitCode.FAILED):
             try:
                 summaries = merge(output)
-            except MergeRefused as error:
-                outcome.messages.append(f"cannot merge the ranks' records: {error}")
+            except MergeRefused as error:  # what could be merged is, and shown
+                summaries = error.merged
+                outcome.messages.append(f"merging the ranks' records: {error}")
                 outcome.exit_code = ExitCode.FAILED
         else:
             outcome.messages.append(

@@ -3,7 +3,8 @@
 ``FolderLock`` holds a folder (shards hold it shared, each its own shard lock exclusively); a refused run,
 or one stopped before its first record, takes away what it made there (``created``). ``models_decided``
 holds the whole output folder while a run checks which model its other runs were made by and writes its
-own settings, so two runs of two models started together cannot both pass that check.
+own settings, so two runs of two models started together cannot both pass that check. Who holds a folder
+(read, never taken) is ``fvlm_eval.folder_holders``'s, which the reports wing reads too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError
 from fvlm_eval.files import process_alive
+from fvlm_eval.folder_holders import command_of, lock_holders
 
 
 class RunRefused(FvlmEvalError, RuntimeError):
@@ -260,34 +262,7 @@ def _holders(path: Path) -> list[int]:
 
 def _named(pids: list[int]) -> str:
     """Up to four processes by pid and command line ("" for none)."""
-    return ", ".join(f"pid {pid} ({_command(pid)})" for pid in pids[:4]) + (" and more" if len(pids) > 4 else "")
-
-
-def lock_holders(path: Path) -> list[int]:
-    """Pids of this machine's processes that have ``path`` open (Linux ``/proc``; empty elsewhere)."""
-    proc = Path("/proc")
-    if not (proc / "self" / "fd").is_dir():
-        return []
-    target = os.path.realpath(path)
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
-                found.append(int(entry.name))
-        except OSError:  # gone, or not ours to read
-            continue
-    return sorted(found)
-
-
-def _command(pid: int) -> str:
-    try:
-        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return "?"
-    text = " ".join(w.decode(errors="replace") for w in words if w)
-    return text if len(text) <= 120 else text[:119] + "…"
+    return ", ".join(f"pid {pid} ({command_of(pid)})" for pid in pids[:4]) + (" and more" if len(pids) > 4 else "")
 
 
 def created(folder: Path, name: str) -> None:

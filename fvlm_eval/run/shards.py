@@ -1,7 +1,8 @@
 """Sharded runs: each shard (``--shard i/n``, or a torchrun rank) scores whole videos into its own
 record file and leaves a completion marker; ``merge`` joins finished shards of every (benchmark, mode)
 folder into ``samples.jsonl`` and ``summary.json``, refusing, with the reason, shards that are
-missing, unfinished or made otherwise."""
+missing, unfinished (stopped, or still being written) or made otherwise, folder by folder: the
+others are merged all the same."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.files import not_a_folder, read_json
+from fvlm_eval.folder_holders import writers
+from fvlm_eval.models import family_module
 from fvlm_eval.records import Record
 from fvlm_eval.run.folder import SAMPLES, read_all_records, write_summary
-from fvlm_eval.run.lock import FolderLock
+from fvlm_eval.run.lock import FolderLock, RunRefused
 from fvlm_eval.summary import Summary
-from fvlm_eval.tasks import get_benchmark
+from fvlm_eval.tasks import BENCHMARKS, get_benchmark
 from fvlm_eval.types import Question
 from fvlm_eval.wording import agreeing, counted
 
@@ -53,7 +56,12 @@ def shard_media(by_media: dict[str, list[Question]], frames: int, shard: Shard) 
 
 
 class MergeRefused(FvlmEvalError, RuntimeError):
-    """Shards that cannot be joined yet (missing, unfinished, or made with other settings)."""
+    """Shards that cannot be joined yet (missing, unfinished, or made with other settings). ``merged``: the
+    summaries of the folders that were joined all the same (their shards had all finished)."""
+
+    def __init__(self, message: str, merged: dict[tuple[str, str], Summary] | None = None):
+        super().__init__(message)
+        self.merged = merged or {}
 
 
 def _asked(marker: dict) -> str:
@@ -68,35 +76,113 @@ def _asked(marker: dict) -> str:
 
 def merge(run_dir: Path, say: Callable[[str], None] | None = None) -> dict[tuple[str, str], Summary]:
     """Join the shards of every (benchmark, mode) folder under ``run_dir`` into ``samples.jsonl`` and
-    ``summary.json``; refuses, naming what is wrong, when a shard is missing, unfinished or mismatched.
-    A run merged already is no error: ``say`` (default: a ``note:`` line on stderr) tells it, and its
-    summaries are returned as they are. Shard lock files no process holds are removed from the folders merged."""
+    ``summary.json``, in the order a run shows them (``in_run_order``). A folder whose shards are missing,
+    unfinished (records but no completion marker: stopped, killed, or still running) or mismatched is not
+    joined: every other one is, then ``MergeRefused`` names each such folder and what to do (``merged``: what
+    was joined). A run merged already is no error: ``say`` (default: a ``note:`` line on stderr) tells it, and
+    its summaries are returned as they are. Shard lock files no process holds are removed from the folders
+    merged."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MergeRefused(f"{run_dir}: {not_a_folder(run_dir)}")
     folders = sorted({p.parent for p in run_dir.glob("*/*/shard-*-of-*.json")})
-    if not folders:
-        unfinished = sorted(p for p in run_dir.glob("*/*/samples.shard-*-of-*.jsonl") if p.stat().st_size)
-        if unfinished or not list(run_dir.glob("*/*/summary.json")):
-            started = f"; {unfinished[0]} holds records of a shard that has not finished" if unfinished else ""
-            raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge{started}")
+    unfinished = _unfinished(run_dir, set(folders))
+    if not folders and not unfinished:
+        if not list(run_dir.glob("*/*/summary.json")):
+            raise MergeRefused(f"{run_dir}: no shard results (*/*/shard-I-of-N.json) to merge")
         for folder in sorted({p.parent for p in run_dir.glob("*/*/.fvlm-eval.shard-*-of-*.lock")}):
-            _remove_shard_locks(folder)  # those an earlier merge left behind
+            remove_shard_locks(folder)  # those an earlier merge left behind
         (say or _note)(f"{run_dir}: merged already (every finished shard is in samples.jsonl): nothing left to merge")
-        return _merged(run_dir)
-    summaries = {}
+        return in_run_order(_merged(run_dir))
+    summaries, refused = {}, []
     for folder in folders:
-        lock = FolderLock(folder).acquire()
+        try:
+            lock = FolderLock(folder).acquire()
+        except RunRefused as error:  # a shard (or a run) still writes it
+            who = writers([folder]).get(folder)
+            refused.append(
+                f"{folder}: being written now by {who.here}: merge once it ends"
+                if who and who.here
+                else error.cli_message
+            )
+            continue
         try:
             summaries.update(_merge_folder(folder))
-            _remove_shard_locks(folder)
+            remove_shard_locks(folder)
+        except MergeRefused as error:
+            refused.append(str(error))
         finally:
             lock.release()
+    summaries = in_run_order(summaries)
+    if unfinished or refused:
+        done = ", ".join(f"{b}/{m}" for b, m in summaries)
+        merged = f"merged {done} under {run_dir} (their shards had all finished); " if summaries else ""
+        raise MergeRefused(merged + "; ".join(unfinished + refused), summaries)
     return summaries
+
+
+def _unfinished(run_dir: Path, marked: set[Path]) -> list[str]:
+    """Folders with shard records but no shard's completion marker, grouped by what is to be done: the shards
+    being written now (merge once they end), or stopped or killed before their marker (rerun them)."""
+    shards: dict[Path, list[str]] = {}
+    for path in sorted(run_dir.glob("*/*/samples.shard-*-of-*.jsonl")):
+        match = re.fullmatch(r"samples\.shard-(\d+)-of-(\d+)\.jsonl", path.name)
+        if path.parent not in marked and match and path.stat().st_size:
+            shards.setdefault(path.parent, []).append(f"{match.group(1)}/{match.group(2)}")
+    live = writers(shards)
+    said: dict[str, list[str]] = {}
+    for folder, names in shards.items():
+        which = f"shard{'s' if len(names) > 1 else ''} {', '.join(names)}"
+        if folder in live and live[folder].here:
+            what = f"{which} recorded questions and {'are' if len(names) > 1 else 'is'} being written now by "
+            what += f"{live[folder].here}: merge once {'they end' if len(names) > 1 else 'it ends'}"
+        else:
+            what = (
+                f"{which} recorded questions but never finished (stopped or killed before the completion marker, "
+                f"shard-I-of-N.json): rerun {'them' if len(names) > 1 else 'it'} to resume (the same `fvlm-eval run "
+                "... --shard I/N` command; under torchrun, the same torchrun command), then merge again"
+            )
+        said.setdefault(what, []).append(str(folder.relative_to(run_dir)))
+    return [f"{run_dir}: {', '.join(where)}: {what}" for what, where in said.items()]
 
 
 def _note(line: str) -> None:
     print(f"note: {line}", file=sys.stderr, flush=True)
+
+
+def in_run_order(summaries: dict[tuple[str, str], Summary]) -> dict[tuple[str, str], Summary]:
+    """``summaries`` in the order a run shows them, not by folder name: benchmarks in the order they were scored
+    (their summaries' ``created``; the registry's order within a second), each one's modes in its model family's
+    order (``coarse_only``, ``coarse_fine``, ``autoregressive``); what is not known, after, by name."""
+    registry = list(BENCHMARKS)
+    started: dict[str, str] = {}
+    for (benchmark, _), summary in summaries.items():
+        created = str(summary.manifest.get("created") or "")
+        started[benchmark] = min(started.get(benchmark, created), created)
+
+    def place(key: tuple[str, str]) -> tuple:
+        benchmark, mode = key
+        variants = _variants(summaries[key].manifest.get("model"))
+        return (
+            started[benchmark],
+            registry.index(benchmark) if benchmark in registry else len(registry),
+            benchmark,
+            variants.index(mode) if mode in variants else len(variants),
+            mode,
+        )
+
+    return {key: summaries[key] for key in sorted(summaries, key=place)}
+
+
+def _variants(model: object) -> tuple[str, ...]:
+    """The modes of the family a manifest's ``model`` names, in its order (none for a family not installed now)."""
+    family = model.get("family") if isinstance(model, dict) else None
+    if not isinstance(family, str):
+        return ()
+    try:
+        return tuple(family_module(family).VARIANTS)
+    except (FvlmEvalError, ImportError, AttributeError, TypeError):
+        return ()
 
 
 def _merged(run_dir: Path) -> dict[tuple[str, str], Summary]:
@@ -110,8 +196,9 @@ def _merged(run_dir: Path) -> dict[tuple[str, str], Summary]:
     return found
 
 
-def _remove_shard_locks(folder: Path) -> None:
-    """The shard lock files of a merged folder, each unless a process holds it."""
+def remove_shard_locks(folder: Path) -> None:
+    """The shard lock files of a merged folder (or one a whole run has summarised), each unless a process holds
+    it."""
     for path in sorted(folder.glob(".fvlm-eval.shard-*-of-*.lock")):
         FolderLock(folder, path.name).remove_if_free()
 
@@ -170,6 +257,13 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
         raise MergeRefused(
             f"{folder}: the shards recorded different training steps ({told}); rerun the shards that differ with "
             "the same --step (without it, a .pt checkpoint's own step is taken), then merge"
+        )
+    headlines = {index: marker["protocol"] for (index, _), marker in sorted(markers.items())}
+    if len(set(headlines.values())) > 1:  # merged, shard 0's would be the run's headline, which regress compares
+        told = "; ".join(f"shard {index}: {protocol}" for index, protocol in headlines.items())
+        raise MergeRefused(
+            f"{folder}: the shards were given different headline protocols ({told}); rerun the shards that differ "
+            "with the same --protocol (it scores nothing again), then merge"
         )
     hashes = first["question_sha256"]
     for (index, _), marker in sorted(markers.items()):

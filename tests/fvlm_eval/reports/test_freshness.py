@@ -266,3 +266,24 @@ def test_a_missing_or_unreadable_settings_file_is_a_warning_naming_it(tmp_path):
     (folder / "settings.json").unlink()
     (warning,) = load_run_folder(folder).warnings
     assert warning == f"{folder / 'settings.json'}: missing, so the settings its records were made with are unknown"
+
+
+def test_records_a_live_run_is_writing_are_said_to_be_written_now_not_stopped(tmp_path):
+    """A folder a live run was writing was warned about as "stopped or killed ... rerun the same `fvlm-eval run`
+    command": that rerun is refused (exit 3) while the run holds the folder."""
+    from tests.fvlm_eval.test_folder_holders import holding
+
+    folder = _folder(tmp_path, [True] * 4)
+    (folder / "summary.json").unlink()
+    with holding(folder) as pid:
+        (warning,) = load_run_folder(folder).warnings
+        assert f"a run (pid {pid} on " in warning and "is writing this folder now" in warning, warning
+        assert "partial" in warning and "report again when it ends" in warning
+        assert "stopped" not in warning and "rerun" not in warning
+        (folder / "summary.json").write_text("{}")  # an earlier run's summary, older than the records
+        os.utime(folder / "summary.json", ((folder / "samples.jsonl").stat().st_mtime - 60,) * 2)
+        older = load_run_folder(folder).warnings[0]
+        assert f"a run (pid {pid} on " in older and "summary.json is older" in older and "interrupted" not in older
+    (folder / "summary.json").unlink()
+    (warning,) = load_run_folder(folder).warnings  # the run has ended without its summary: stopped, rerun it
+    assert "its run has not finished (stopped or killed" in warning and "rerun the same" in warning

@@ -76,3 +76,20 @@ def test_a_run_killed_before_its_first_record_is_called_what_it_is(tmp_path, cap
     assert main(["report", str(done), "--output-dir", str(tmp_path / "report")]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert f"{done / 'scienceqa' / 'coarse_fine'}: its run was stopped before it recorded anything" in said
+
+
+def test_a_run_that_has_just_started_is_said_to_be_writing_not_stopped(tmp_path, capsys):
+    """A run that had written its settings but no record yet was called "a run stopped before it recorded anything
+    ...: rerun that `fvlm-eval run` command", and that rerun was refused (exit 3): the run was still going."""
+    from tests.fvlm_eval.test_folder_holders import holding
+
+    started = tmp_path / "started"
+    folder = started / "scienceqa" / "coarse_fine"
+    with holding(folder) as pid:
+        (folder / "settings.json").write_text("{}")
+        hint = not_a_run_hint(started)
+        assert hint.startswith(f"a run (pid {pid} on ") and "is writing it now and has recorded nothing yet" in hint
+        assert "stopped" not in hint and "rerun" not in hint
+        assert main(["report", str(started)]) == 1
+        assert "is writing it now" in " ".join(capsys.readouterr().err.split())
+    assert not_a_run_hint(started).startswith("it is the --output-dir of a run stopped before it recorded anything")

@@ -351,3 +351,46 @@ def test_merge_names_a_missing_folder_and_a_file(tmp_path):
     (tmp_path / "summary.json").write_text("{}")
     with pytest.raises(MergeRefused, match="summary.json: a file, not a run folder"):
         merge(tmp_path / "summary.json")
+
+
+def test_a_long_message_of_a_rank_that_ended_is_cut_at_a_word_with_a_mark(monkeypatch, tmp_path):
+    """Gloo's message was cut at 200 characters mid-word: "... Check the logs of the remote w); the records are
+    kept"."""
+    import torch.distributed as dist
+
+    from fvlm_eval.run.distributed import Launch, finish
+    from fvlm_eval.run.settings import RunOutcome
+
+    message = "Connection closed by peer [127.0.0.1]:29500 " + "Check the logs of the remote worker " * 8
+
+    def ended(*args, **kwargs):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(dist, "all_gather", ended)
+    outcome = RunOutcome()
+    assert finish(Launch(1, 2, 0), tmp_path, outcome) == {} and outcome.exit_code == 1
+    (said,) = outcome.messages
+    inside = said.split("done (", 1)[1].rsplit("); the records are kept", 1)[0]
+    kept = inside.removesuffix("…")
+    assert inside.endswith("…") and len(inside) <= 200 and message.startswith(kept) and message[len(kept)] == " "
+
+
+def test_rank_0_shows_the_folders_it_merged_when_another_cannot_be(setup, monkeypatch, tmp_path):
+    """A folder whose shards never finished (left by an earlier attempt) made rank 0 show no table at all, and
+    merge said nothing of it; now the rest is merged and shown, and the folder named (exit 1)."""
+    import torch.distributed as dist
+
+    from fvlm_eval.run.distributed import Launch, finish
+    from fvlm_eval.run.settings import RunOutcome
+
+    output = tmp_path / "run"
+    for index in range(2):
+        assert shard(setup, output, index, 2).exit_code == 0
+    for marker in (output / "videomme" / MODE).glob("shard-*.json"):
+        marker.unlink()
+    for name in ("all_gather", "barrier", "destroy_process_group"):  # every rank finished with exit 0
+        monkeypatch.setattr(dist, name, lambda *args, **kwargs: None)
+    outcome = RunOutcome()
+    assert list(finish(Launch(0, 2, 0), output, outcome)) == [("mvbench", MODE)]
+    (said,) = outcome.messages
+    assert outcome.exit_code == 1 and f"videomme/{MODE}: shards 0/2, 1/2 recorded questions but never finished" in said

@@ -65,7 +65,7 @@ def test_shards_never_finished_are_still_refused_when_nothing_was_merged(data, f
     output = tmp_path / "run"
     assert run(settings(data, output, Shard(0, 2)), fvlm, progress=False).exit_code == 0
     (output / BENCHMARK / MODE / "shard-0-of-2.json").unlink()  # as if it had stopped before its marker
-    with pytest.raises(MergeRefused, match="no shard results .* holds records of a shard that has not finished"):
+    with pytest.raises(MergeRefused, match=f"{BENCHMARK}/{MODE}: shard 0/2 recorded questions but never finished"):
         merge(output)
 
 
@@ -174,3 +174,91 @@ def test_shards_that_recorded_different_steps_are_not_merged(data, fvlm, tmp_pat
     assert run(settings(data, output, Shard(1, 2), step=5), fvlm, progress=False).exit_code == 0
     merged = merge(output)[(BENCHMARK, MODE)]
     assert merged.manifest["step"] == 5
+
+
+def _two_modes(data, output, shard, **extra):
+    return dataclasses.replace(settings(data, output, shard, **extra), modes=("coarse_only", MODE))
+
+
+def test_merge_names_the_folders_whose_shards_never_finished_exits_1_and_merges_the_rest(data, fvlm, tmp_path, capsys):
+    """Every shard stopped (SIGTERM, a SLURM time limit) in one mode: merge merged the other, exited 0 and never named
+    the unfinished one; `report` then said "run `fvlm-eval merge` first", which had just succeeded."""
+    from fvlm_eval.cli import main
+
+    output = tmp_path / "run"
+    for index in range(2):
+        assert run(_two_modes(data, output, Shard(index, 2)), fvlm, progress=False).exit_code == 0
+    for marker in (output / BENCHMARK / MODE).glob("shard-*-of-2.json"):
+        marker.unlink()  # as if both shards had stopped in this mode
+    with pytest.raises(MergeRefused) as refused:
+        merge(output)
+    said = str(refused.value)
+    assert said.startswith(f"merged {BENCHMARK}/coarse_only under {output} (their shards had all finished); ")
+    assert f"{output}: {BENCHMARK}/{MODE}: shards 0/2, 1/2 recorded questions but never finished" in said
+    assert "rerun them to resume" in said and "then merge again" in said
+    assert list(refused.value.merged) == [(BENCHMARK, "coarse_only")]
+    assert (output / BENCHMARK / "coarse_only" / "summary.json").is_file()
+    assert not (output / BENCHMARK / MODE / "summary.json").exists()
+    capsys.readouterr()
+    assert main(["merge", str(output)]) == 1  # again: nothing else left to merge, the same folder named
+    assert f"{BENCHMARK}/{MODE}: shards 0/2, 1/2 recorded questions" in capsys.readouterr().err
+
+
+def test_merge_says_shards_still_being_written_are_being_written(data, fvlm, tmp_path):
+    """Merge run while a rank or shard was still in a later benchmark merged the finished ones and said nothing of
+    the rest; "rerun them" would be wrong too: they are running."""
+    from tests.fvlm_eval.test_folder_holders import holding
+
+    output = tmp_path / "run"
+    assert run(_two_modes(data, output, Shard(0, 2)), fvlm, progress=False).exit_code == 0
+    assert run(_two_modes(data, output, Shard(1, 2)), fvlm, progress=False).exit_code == 0
+    folder = output / BENCHMARK / MODE
+    for marker in folder.glob("shard-*-of-2.json"):
+        marker.unlink()
+    with holding(folder, shared=True), holding(folder, ".fvlm-eval.shard-1-of-2.lock") as pid:
+        with pytest.raises(MergeRefused) as refused:
+            merge(output)
+    said = str(refused.value)
+    assert f"{BENCHMARK}/{MODE}: shards 0/2, 1/2 recorded questions and are being written now by " in said
+    assert f"pid {pid} on " in said and "merge once they end" in said and "rerun" not in said
+
+
+def test_shards_given_different_headline_protocols_are_not_merged(data, fvlm, tmp_path):
+    """One shard run with `--protocol reference`, the other with the default: merge kept the lowest shard's headline
+    without a word (report and regress read the headline from the summary)."""
+    output = tmp_path / "run"
+    assert run(settings(data, output, Shard(0, 2), protocol="reference"), fvlm, progress=False).exit_code == 0
+    assert run(settings(data, output, Shard(1, 2)), fvlm, progress=False).exit_code == 0
+    with pytest.raises(MergeRefused, match=r"different headline protocols \(shard 0: reference; shard 1: cloze_pmi\)"):
+        merge(output)
+    assert not (output / BENCHMARK / MODE / "summary.json").exists()
+    assert run(settings(data, output, Shard(1, 2), protocol="reference"), fvlm, progress=False).exit_code == 0
+    assert merge(output)[(BENCHMARK, MODE)].headline_protocol == "reference"
+
+
+def test_a_merged_run_lists_its_modes_in_the_order_a_run_shows_them(data, fvlm, tmp_path):
+    """The tables after merge (and torchrun) listed autoregressive, coarse_fine, coarse_only: by folder name, not
+    coarse_only, coarse_fine, autoregressive as a run of the same command shows them."""
+    output = tmp_path / "run"
+    modes = ("coarse_only", "coarse_fine", "autoregressive")
+    for index in range(2):
+        every = dataclasses.replace(settings(data, output, Shard(index, 2), limit=2), modes=modes)
+        assert run(every, fvlm, progress=False).exit_code == 0
+    assert [mode for _, mode in merge(output)] == list(modes)
+    assert [mode for _, mode in merge(output, say=lambda line: None)] == list(modes)  # merged already: likewise
+
+
+def test_a_whole_run_resuming_shards_removes_their_lock_files(data, fvlm, tmp_path):
+    """A plain run resuming a folder that a killed torchrun (or shards) left folded their records in but left the
+    `.fvlm-eval.shard-*-of-2.lock` files behind."""
+    output = tmp_path / "run"
+    folder = sharded(data, fvlm, output)
+    (folder / "shard-1-of-2.json").unlink()  # as if rank 1 had been killed
+    assert len(list(folder.glob(".fvlm-eval.shard-*.lock"))) == 2
+    assert run(settings(data, output), fvlm, progress=False).exit_code == 0
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".fvlm-eval.lock",
+        "samples.jsonl",
+        "settings.json",
+        "summary.json",
+    ]

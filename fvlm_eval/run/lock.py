@@ -106,7 +106,7 @@ class FolderLock:
             holder = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
             try:
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{holder} ({' '.join(sys.argv[:12])})".encode(), 0)
+                os.pwrite(fd, f"{holder} ({' '.join(sys.argv[:12])}{' …' if len(sys.argv) > 12 else ''})".encode(), 0)
             except OSError as error:  # a full disk: said of the lock file, not of nothing
                 os.close(fd)
                 if not _holding(folder):

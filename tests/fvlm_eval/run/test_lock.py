@@ -100,3 +100,20 @@ def test_a_run_of_every_mode_stopped_before_its_first_record_leaves_no_folder(tm
     (tmp_path / "kept").mkdir()  # a folder that was there before is never taken away
     FolderLock(tmp_path / "kept" / "videomme" / "coarse_only").acquire().release()
     assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "videomme").exists()
+
+
+def test_a_long_command_line_in_the_holder_line_is_cut_with_a_mark(tmp_path, monkeypatch):
+    """The holder line keeps the command's first 12 words: `... --workers 0 --frame-cache)` read as a whole
+    command though the flag's value was cut away."""
+    from fvlm_eval.run import lock
+
+    folder = tmp_path / "out" / "mvbench" / "coarse_fine"
+    words = ["fvlm-eval", "run", "mvbench", "--data-dir", "d", "--model", "m", "--workers", "0", "--frame-cache"]
+    monkeypatch.setattr(lock.sys, "argv", [*words, "/the/cache", "--limit", "3"])
+    held = lock.FolderLock(folder).acquire()
+    assert (folder / ".fvlm-eval.lock").read_text().endswith("--frame-cache /the/cache --limit …)")
+    held.release()
+    monkeypatch.setattr(lock.sys, "argv", words)
+    held = lock.FolderLock(folder).acquire()
+    assert (folder / ".fvlm-eval.lock").read_text().endswith("--frame-cache)")
+    held.release()

@@ -15,9 +15,10 @@ as ``fvlm-eval run`` (which is a thin layer over it), with the same records.
 ``output_dir=None`` runs in a temporary folder removed afterwards: the records are the ones the
 CLI writes, kept in memory when ``keep_records`` (a run stopped by Ctrl-C keeps none). A wrong
 argument raises ``SettingsError`` naming the argument (``error.cli_message`` names its CLI flag
-instead, which ``fvlm-eval run`` shows); a model that cannot be loaded ``ModelLoadError``; the run's
-own outcome (a question that failed, every question failing) is in ``Evaluation.exit_code`` and
-``messages``.
+instead, which ``fvlm-eval run`` shows) and a ``data_dir`` that does not exist (or is a file)
+``tasks.DataMissing``, both before the model is loaded; a model that cannot be loaded
+``ModelLoadError``; the run's own outcome (a question that failed, every question failing) is in
+``Evaluation.exit_code`` and ``messages``.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from fvlm_eval.api_checks import (
     check_benchmark_names,
     checked_console,
     checked_run_settings,
+    data_folder_there,
     in_a_temporary_folder,
 )
 from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, NotEvaluated, SettingsError
 from fvlm_eval.models import ModelLoadError, detect_family, family_module, resolve_device
+from fvlm_eval.models.devices import check_device_name
 from fvlm_eval.models.fvlm_folder import ExportRefused, export_checkpoint, save_model_folder
 from fvlm_eval.models.memory import adapter_for, unwrap
 from fvlm_eval.models.training_state import evaluating
@@ -233,7 +236,14 @@ def evaluate(
     for argument, value in (("name", name), ("family", family)):
         text_argument(argument, value)
     device = device_argument(device)
-    if not isinstance(model, (str, Path)):
+    if isinstance(model, (str, Path)):  # the cheap checks first: loading a model takes seconds to minutes
+        if not str(model).strip():  # `--model "$MODEL"` with MODEL unset: not the current folder
+            raise SettingsError("model is empty", "--model is empty")
+        try:
+            check_device_name(device)
+        except ModelLoadError as error:
+            raise from_cli(str(error)) from error
+    else:
         in_memory_arguments(model, family, device, dtype)
     run_settings = checked_run_settings(run_settings, step)
     launch = None
@@ -257,6 +267,7 @@ def evaluate(
         raise SettingsError(f"family={family!r}: {why}", f"--family {family}: {why}")
     if isinstance(model, (str, Path)):
         _check_modes_before_loading(model, family, modes, device)
+    data_folder_there(chosen, data_dir)  # every flag checked first (exit 2), then the folder (exit 1)
     adapter = adapter_for(
         model,
         tokenizer=tokenizer,

@@ -8,9 +8,11 @@ import dataclasses
 import random
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 from fvlm_eval import tasks, terminal
 from fvlm_eval.errors import SettingsError
+from fvlm_eval.files import broken_link
 from fvlm_eval.run.options import from_cli, names, passed_through, whole_number
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.shards import Shard
@@ -69,6 +71,27 @@ def check_benchmark_names(benchmarks) -> None:
             f"benchmarks={benchmarks!r}: a blank name is no benchmark; {known}",
             f"{blank[0]!r}: a blank name is no benchmark; {known}",
         )
+
+
+def data_folder_there(benchmarks: tuple[str, ...], data_dir) -> None:
+    """A ``--data-dir`` that does not exist (or is a file) where no chosen benchmark's data can be: told before the
+    model is loaded (``--data-dir /nonexist`` was said after seconds to minutes of loading). A data folder that
+    lacks only some benchmarks' data is the run's to say (those are not scored, the others are)."""
+    data = Path(data_dir)
+    if data.is_dir():
+        return
+    for name in benchmarks:
+        try:
+            if tasks.get_benchmark(name).folder(data).exists():  # a plugin's own folder, elsewhere
+                return
+        except Exception:  # a plugin's folder() that fails is told when the run asks for its data
+            return
+    if data.exists():
+        why = f"{data} is a file, not the data folder"
+    else:
+        why = broken_link(data) or f"{data} does not exist"
+        why += "; " + "; ".join(tasks.prepare_command(name, data_dir) for name in benchmarks)
+    raise tasks.DataMissing(f"--data-dir {why}; nothing was scored")
 
 
 def checked_run_settings(run_settings: dict, step) -> dict:

@@ -34,6 +34,20 @@ def not_a_folder(path: Path, missing: str = "no such folder") -> str:
     return "a file, not a run folder" if Path(path).exists() else broken_link(Path(path)) or missing
 
 
+def file_in_the_way(path: Path) -> str | None:
+    """Why no folder (or nothing in one) can be made at ``path``: ``a file, not a folder`` when it is a file,
+    ``<it> is a file, not a folder`` when a folder above it is one (``mkdir`` said only "File exists" or "Not a
+    directory", naming no problem); else ``None``."""
+    path = Path(path)
+    try:
+        existing = next((place for place in (path, *path.parents) if place.exists()), None)
+        if existing is None or existing.is_dir():
+            return None
+    except OSError:  # a folder above that cannot be looked into: the error's own words stand
+        return None
+    return "a file, not a folder" if existing == path else f"{existing} is a file, not a folder"
+
+
 def broken_link(place: Path) -> str | None:
     """What is wrong with ``place`` when it is a link that leads to nothing (it loops, or names what is not
     there), for a one-line error; None for anything else."""
@@ -76,7 +90,8 @@ def write_bytes_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
         # to the link's parent's x, a folder that is not the one `path` names (nor, maybe, any folder at all)
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=os.path.realpath(path.parent))
     except OSError as error:
-        raise OSError(error.errno, error.strerror, str(path)) from error
+        blocked = file_in_the_way(path) if error.errno in (errno.EEXIST, errno.ENOTDIR) else None
+        raise OSError(error.errno, blocked or error.strerror, str(path)) from error
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:

@@ -5,15 +5,73 @@ which would stop a run halfway. Consoles made here write through ``PipeSafeStdou
 BrokenPipeError points stdout at /dev/null (so later prints, and Python's own flush at exit,
 cost nothing), is remembered, and the command goes on; ``cli.main`` then says so in one stderr line.
 Plain lines go through ``echo`` (``report``, ``track``, ``benchmarks``). ``cli.main`` puts stderr behind
-``PipeSafeStderr`` for the same reason (``2>&1 | head -1``: the reader of both is gone).
+``PipeSafeStream`` for the same reason (``2>&1 | head -1``: the reader of both is gone), and stdout too, for
+what click prints itself (``--help``, ``--version``). A stdout whose encoding cannot hold a character (``LC_ALL=C``
+without UTF-8 coercion, ``PYTHONIOENCODING=ascii``, a latin-1 locale, Windows' cp1252) gets an ASCII stand-in
+for it (``STAND_INS``; ``?`` for the rest): the output is degraded, never the command's result or exit code.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 
 _closed_early = False
+
+STAND_INS = {  # what fvlm-eval prints beyond ASCII, as a stdout that cannot encode it shows it
+    "\u26a0": "!",  # ⚠
+    "\u2500": "-",  # ─
+    "\u2501": "-",  # ━
+    "\u00b7": "*",  # ·
+    "\u2022": "-",  # • (rich's Markdown bullet)
+    "\u2192": "->",  # →
+    "\u2026": "...",  # …
+    "\u2605": "*",  # ★
+    "\u00b1": "+/-",  # ±
+    "\u00d7": "x",  # ×
+    "\u00f7": "/",  # ÷
+    "\u2014": "--",  # —
+    "\u2013": "-",  # –
+    "\u2018": "'",  # ‘
+    "\u2019": "'",  # ’
+    "\u201c": '"',  # “
+    "\u201d": '"',  # ”
+    "\u23ce": "\\n",  # ⏎
+}
+STAND_IN_ERRORS = "fvlm_eval.stand_ins"
+
+
+def _stand_ins(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: each character the encoding cannot hold as its ASCII stand-in, else ``?``."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return "".join(STAND_INS.get(c, "?") for c in error.object[error.start : error.end]), error.end
+
+
+codecs.register_error(STAND_IN_ERRORS, _stand_ins)
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """``text`` as ``encoding`` can write it: every character it cannot hold given its stand-in."""
+    try:
+        codecs.lookup(encoding or "utf-8")
+    except LookupError:  # a stream that names no codec Python knows: plain ASCII
+        encoding = "ascii"
+    encoding = encoding or "utf-8"
+    try:
+        return text.encode(encoding, STAND_IN_ERRORS).decode(encoding)
+    except UnicodeError:  # a stand-in the codec cannot hold either: its own replacement character
+        return text.encode(encoding, "replace").decode(encoding, "replace")
+
+
+def _written(stream, text: str) -> int:
+    """``stream.write(text)``; where the stream's encoding cannot hold a character, with its stand-in. An encoder
+    fails before anything is written, so nothing is written twice. BrokenPipeError is the caller's."""
+    try:
+        return stream.write(text)
+    except UnicodeEncodeError:
+        return stream.write(encodable(text, getattr(stream, "encoding", None)))
 
 
 def stdout_closed_early() -> bool:
@@ -55,7 +113,7 @@ class PipeSafeStdout:
     def write(self, text: str) -> int:
         if not _closed_early:
             try:
-                return sys.stdout.write(text)
+                return _written(sys.stdout, text)
             except BrokenPipeError:
                 _drop_stdout()
         return len(text)
@@ -71,35 +129,44 @@ class PipeSafeStdout:
         return getattr(sys.stdout, name)
 
 
-class PipeSafeStderr:
-    """``sys.stderr`` while a command runs: a reader that left (``fvlm-eval run ... 2>&1 | head -1``) makes
-    the first failed write point the stream's descriptor at /dev/null, and later lines are dropped, so a
-    warning or a progress line never turns a finished command into exit 1."""
+class PipeSafeStream:
+    """``sys.stderr`` (and ``sys.stdout``) while a command runs: a reader that left (``fvlm-eval run ... 2>&1 |
+    head -1``, ``fvlm-eval --help | true``) makes the first failed write point the stream's descriptor at
+    /dev/null, and later lines are dropped, so a warning, a progress line or click's own help never turns a
+    finished command into exit 1 (click ended help and version with exit 1 on EPIPE). Stdout's loss is
+    remembered (``stdout_closed_early``), for the note ``cli.main`` gives. A character the stream's encoding
+    cannot hold gets its stand-in (``encodable``)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, stdout: bool = False):
         self._stream = stream
+        self._stdout = stdout
         self._closed = False
 
+    def _dropped(self) -> bool:
+        return self._closed or (self._stdout and _closed_early)
+
     def write(self, text: str) -> int:
-        if not self._closed:
+        if not self._dropped():
             try:
-                return self._stream.write(text)
+                return _written(self._stream, text)
             except BrokenPipeError:
                 self._drop()
         return len(text)
 
     def flush(self) -> None:
-        if not self._closed:
+        if not self._dropped():
             try:
                 self._stream.flush()
             except BrokenPipeError:
                 self._drop()
 
     def _drop(self) -> None:
+        global _closed_early
         self._closed = True
+        _closed_early = _closed_early or self._stdout
         _to_devnull(self._stream)
 
-    def __getattr__(self, name: str):  # isatty, fileno, encoding...: those of the real stderr
+    def __getattr__(self, name: str):  # isatty, fileno, encoding...: those of the real stream
         return getattr(self._stream, name)
 
 

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from fvlm_eval.cli.app import STOP, FvlmEvalError, app
+from fvlm_eval.cli.app import STOP, FvlmEvalError, app, os_error_line
 from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, exit_code_of_error
 from fvlm_eval.interrupts import exit_code_of, now_stopping, sigterm_received, stops_as_interrupts
 
@@ -23,59 +23,39 @@ from fvlm_eval.cli import run_commands, report_commands, data_commands, model_co
 # isort: on
 
 
-def _message(error: BaseException, command: str = "") -> tuple[str, int]:
+def _message(error: BaseException) -> tuple[str, int]:
     """One line for an error a user can act on, and its exit code (``errors``); ("", 0) for anything else."""
     code = exit_code_of_error(error)
     if code is not None:
         return getattr(error, "cli_message", None) or str(error), code  # the flag's words, not the argument's
     if isinstance(error, OSError) and error.errno is not None:
-        from fvlm_eval.media import shown  # a name of thousands of characters stays one readable line
-
-        where = f" {shown(str(error.filename))}" if error.filename else ""
-        after = _after(error.errno) if command == "run" else ""
-        return f"cannot read or write{where}: {error.strerror}{after}", ExitCode.FAILED
+        return os_error_line(error), ExitCode.FAILED
     return "", 0
 
 
-def _after(number: int) -> str:
-    """What to do after a write error of ``run``: records written before it are kept; rerun, first fixing what
-    a rerun alone would meet again (a full disk, a folder not writable, a name too long to be made)."""
-    import errno
-
-    if number == errno.ENAMETOOLONG:
-        return "; give a shorter --output-dir or --frame-cache"
-    first = ""
-    if number in (errno.ENOSPC, errno.EDQUOT):
-        first = "free some space, then "
-    elif number in (errno.EACCES, errno.EPERM, errno.EROFS):
-        first = "make it writable, then "
-    return f"; records written before this are kept ({first}rerun the same command to resume)"
-
-
 def main(argv: list[str] | None = None) -> int:
-    """The console script: runs ``app``, turning known failures into one line and an exit code; stderr
-    survives a reader that left (``terminal.PipeSafeStderr``)."""
-    from fvlm_eval.terminal import PipeSafeStderr, closed_streams_to_devnull
+    """The console script: runs ``app``, turning known failures into one line and an exit code; stdout and stderr
+    survive a reader that left and an encoding that cannot hold a character (``terminal.PipeSafeStream``)."""
+    from fvlm_eval.terminal import PipeSafeStream, closed_streams_to_devnull
 
     closed_streams_to_devnull()  # `>&-`, `2>&-`: Python has no sys.stdout to print to; the command still runs
     try:
         os.getcwd()
     except FileNotFoundError:  # relative paths failed with no name; torch would not even import (oneMKL FATAL)
-        if {"-h", "--help", "--version"} & set(sys.argv[1:] if argv is None else argv):
-            return _main(argv)
-        typer.secho(
-            "error: the current folder no longer exists (deleted while the shell was in it): cd into a folder that "
-            "exists, then rerun",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        return ExitCode.FAILED
-    original = sys.stderr
-    sys.stderr = PipeSafeStderr(original)
+        if not {"-h", "--help", "--version"} & set(sys.argv[1:] if argv is None else argv):
+            typer.secho(
+                "error: the current folder no longer exists (deleted while the shell was in it): cd into a folder "
+                "that exists, then rerun",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            return ExitCode.FAILED
+    original_stdout, original_stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PipeSafeStream(original_stdout, stdout=True), PipeSafeStream(original_stderr)
     try:
         return _main(argv)
     finally:
-        sys.stderr = original
+        sys.stdout, sys.stderr = original_stdout, original_stderr
 
 
 def _main(argv: list[str] | None) -> int:
@@ -101,7 +81,7 @@ def _main(argv: list[str] | None) -> int:
         elif type(error).__name__ == "Abort":  # click's Ctrl-D / Ctrl-C at a prompt
             code, errored = exit_code_of(error), "stopped (Ctrl-C or SIGTERM)"
         else:
-            message, code = _message(error, next((a for a in args if not a.startswith("-")), ""))
+            message, code = _message(error)
             if debug:
                 import traceback
 

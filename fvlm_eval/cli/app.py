@@ -6,6 +6,8 @@ when a command's help is shown (``RegistryHelp``: the registries load installed 
 from __future__ import annotations
 
 import dataclasses
+import errno
+from pathlib import Path
 
 import typer
 from typer.core import TyperCommand
@@ -54,6 +56,20 @@ def benchmark_names(names: list[str]) -> tuple[str, ...]:
     if unknown:
         fail(tasks.unknown_benchmark(unknown[0]))
     return tuple(dict.fromkeys(names))
+
+
+def os_error_line(error: OSError) -> str:
+    """One line for an OSError a user can act on: what could not be read or written and why, a name of thousands
+    of characters shortened (``media.shown``); a file where a folder must be is said to be one (``report
+    --output-dir FILE`` said "File exists", ``run`` and ``export-checkpoint`` "a file, not a folder")."""
+    from fvlm_eval.files import file_in_the_way
+    from fvlm_eval.media import shown
+
+    where = f" {shown(str(error.filename))}" if error.filename else ""
+    why = error.strerror
+    if error.filename and error.filename2 is None and error.errno in (errno.EEXIST, errno.ENOTDIR):
+        why = file_in_the_way(Path(error.filename)) or why
+    return f"cannot read or write{where}: {why}"
 
 
 HELP_NAMES = {  # what a RegistryHelp command's help text may name, filled in when it is shown

@@ -32,4 +32,6 @@ def export_checkpoint(
         written = export(checkpoint, folder, config, force=force)
     except (SettingsError, ExportRefused) as error:  # said with the CLI's names (FOLDER, --force), not Python's
         fail(error.cli_message, error.exit_code)
-    typer.echo(f"wrote {written}")
+    from fvlm_eval.terminal import echo
+
+    echo(f"wrote {written}")  # a folder named beyond ASCII, on a stdout that cannot encode it: a stand-in, no crash

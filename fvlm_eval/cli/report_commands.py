@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from fvlm_eval import protocols
-from fvlm_eval.cli.app import UserError, app, fail
-from fvlm_eval.errors import ExitCode
+from fvlm_eval.cli.app import UserError, app, fail, os_error_line
+from fvlm_eval.errors import ExitCode, FvlmEvalError
 
 
 @app.command()
@@ -38,8 +38,27 @@ def report(
     from fvlm_eval.terminal import echo
 
     significance_level(alpha)
-    for path in write_report(runs, baselines, output_dir, alpha, thumbnails=thumbnails, frame_cache=frame_cache):
+    try:
+        written = write_report(runs, baselines, output_dir, alpha, thumbnails=thumbnails, frame_cache=frame_cache)
+    except OSError as error:
+        _not_writable(error, Path(output_dir) if output_dir else Path(runs[0]) / "report", output_dir is None)
+        raise
+    for path in written:
         echo(f"wrote {path}")
+
+
+def _not_writable(error: OSError, folder: Path, default: bool) -> None:
+    """A report folder that takes no file (a shared or archived run, read-only) is said with the flag that fixes
+    it: ``cannot read or write <run>/report: Read-only file system`` named no way out."""
+    import errno
+
+    if isinstance(error, FvlmEvalError) or error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return
+    failed = Path(error.filename) if error.filename else None
+    if failed is None or (failed != folder and folder not in failed.parents):
+        return  # reading a run's file: not the report folder's fault
+    where = "the run folder takes no report there" if default else "the report is not written"
+    raise UserError(f"{os_error_line(error)}; {where}: give --output-dir a folder you can write") from error
 
 
 @app.command()
@@ -64,7 +83,7 @@ def regress(
     allow_mismatch: bool = typer.Option(
         False, help="compare even when settings differ (never a protocol one run lacks)"
     ),
-    seed: int = typer.Option(0, help="bootstrap seed"),
+    seed: int = typer.Option(0, min=0, help="bootstrap seed"),
     output: Optional[Path] = typer.Option(None, help="report folder (default: <current>/regress)"),
 ) -> None:
     """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
@@ -104,7 +123,7 @@ def track(
     alpha: float = typer.Option(
         0.05, metavar="ALPHA", help="significance level of the consecutive comparisons; 0 < alpha < 0.5"
     ),
-    seed: int = typer.Option(0, metavar="N", help="bootstrap seed"),
+    seed: int = typer.Option(0, min=0, metavar="N", help="bootstrap seed"),
 ) -> None:
     """Accuracy against training step per benchmark, mode and protocol (intervals, chance, the best
     checkpoint and what it is worth, consecutive checkpoints compared as regress does): track.md,

@@ -11,8 +11,8 @@ from typing import Optional
 import typer
 
 from fvlm_eval import protocols
-from fvlm_eval.cli.app import STOP, RegistryHelp, app, fail
-from fvlm_eval.errors import INTERRUPT_EXIT_CODES
+from fvlm_eval.cli.app import STOP, RegistryHelp, UserError, app, fail, os_error_line
+from fvlm_eval.errors import INTERRUPT_EXIT_CODES, ExitCode, FvlmEvalError
 from fvlm_eval.models import DEFAULT_MODEL
 from fvlm_eval.protocols import GENERATED, PROTOCOLS
 from fvlm_eval.types import CLOZE_FRAMINGS
@@ -49,7 +49,7 @@ def run(
     family: Optional[str] = typer.Option(
         None, metavar="FAMILY", help="{families} (default: read from the model's config.json)"
     ),
-    data_dir: Path = typer.Option(Path("data"), metavar="DIR", help="folder holding <benchmark>/ for each benchmark"),
+    data_dir: str = typer.Option("data", metavar="DIR", help="folder holding <benchmark>/ for each benchmark"),
     output_dir: Optional[str] = typer.Option(None, metavar="DIR", help="default: results/runs/<model name>"),
     limit: Optional[int] = typer.Option(
         None,
@@ -82,7 +82,10 @@ def run(
         f"default: {_run_default('protocol')}",
     ),
     workers: Optional[int] = typer.Option(
-        None, min=0, metavar="N", help="decoding processes (default: the cores, bounded by the work; 0: this process)"
+        None,
+        min=0,
+        metavar="N",
+        help="decoding processes (default: the CPUs this process may use, bounded by the work; 0: this process)",
     ),
     subtitles: bool = typer.Option(
         False, help="Video-MME: the subtitle lines at the sampled frames' times in the prompt"
@@ -129,8 +132,9 @@ def run(
     per-sample JSONL and a summary. Reruns resume. (A thin layer over the Python API, fvlm_eval.evaluate.)"""
     if frame_cache is not None and no_frame_cache:
         fail("--frame-cache and --no-frame-cache contradict each other")
-    if output_dir is not None and not str(output_dir).strip():
-        fail("--output-dir is empty")
+    for flag, given in (("--model", model), ("--data-dir", data_dir), ("--output-dir", output_dir)):
+        if given is not None and not given.strip():  # text, not Path: `--model "$UNSET"` is not the current folder
+            fail(f"{flag} is empty")
     if cloze_framing is not None and cloze_framing not in CLOZE_FRAMINGS:
         fail(f"--cloze-framing {cloze_framing}: choose {' or '.join(CLOZE_FRAMINGS)}")
     from fvlm_eval import terminal
@@ -178,6 +182,10 @@ def run(
         )
     except SettingsError as error:
         fail(getattr(error, "cli_message", None) or str(error))
+    except OSError as error:
+        if error.errno is None or isinstance(error, FvlmEvalError):  # DataMissing: its own line
+            raise
+        raise UserError(os_error_line(error) + _after(error.errno, _holds_records(output)), ExitCode.FAILED) from error
     summaries = evaluation.summaries
     if summaries:
         print_run_tables(summaries, console)
@@ -200,6 +208,34 @@ def run(
     elif summaries:
         console.print(f"records and summaries: [bold]{shown}[/]  (next: fvlm-eval report {quoted})")
     raise typer.Exit(evaluation.exit_code)
+
+
+def _after(number: int, records_kept: bool) -> str:
+    """What to do after a write error of ``run``: rerun, first fixing what a rerun alone would meet again (a full
+    disk, a folder not writable, a file-size limit, a name too long to be made); records written before it are
+    kept, said only where there are some (a fresh run on a read-only folder has none)."""
+    import errno
+
+    if number == errno.ENAMETOOLONG:
+        return "; give a shorter --output-dir or --frame-cache"
+    first = ""
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        first = "free some space, then "
+    elif number in (errno.EACCES, errno.EPERM, errno.EROFS):
+        first = "make it writable, then "
+    elif number == errno.EFBIG:  # a rerun under the same `ulimit -f` meets the same wall
+        first = "raise the file-size limit (ulimit -f), then "
+    if records_kept:
+        return f"; records written before this are kept ({first}rerun the same command to resume)"
+    return f"; no record was written ({first}rerun the same command)"
+
+
+def _holds_records(output: Path) -> bool:
+    """Whether the run folder holds any record (``<benchmark>/<mode>/samples*.jsonl`` not empty)."""
+    try:
+        return any(path.stat().st_size > 0 for path in output.glob("*/*/samples*.jsonl"))
+    except OSError:
+        return False
 
 
 def _say_unused(benchmarks: list[str], subtitles: bool, generate: bool, max_new_tokens: int | None) -> None:

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from fvlm_eval.interrupts import sigterm_received, stops_held
 from fvlm_eval.media import MediaError
 from fvlm_eval.media.decode import load_clip
 from fvlm_eval.media.frame_cache import UNREPAIRABLE, FrameCache
+from fvlm_eval.wording import counted
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_POLL_SECONDS = 0.5
@@ -148,30 +150,64 @@ def _keep(item):
     return item
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: under taskset, a cgroup cpuset, SLURM or ``docker --cpuset-cpus`` fewer
+    than the machine's cores (``os.cpu_count``), which oversubscribed them (a SLURM job given 8 of 64 started 16)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity on this platform (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def default_workers(count: int) -> int:
-    return max(0, min(os.cpu_count() or 1, count, 16))
+    return max(0, min(usable_cpus(), count, 16))
+
+
+_SAID: set[str] = set()  # the notes on a capped --workers said so far (each once a process, not per benchmark)
+
+
+def worker_count(asked: int | None, count: int) -> int:
+    """The decoding processes for ``count`` media: the default, or ``asked`` (``--workers``) capped at the CPUs this
+    process may use and at the media to decode (``--workers 100 --limit 2`` started 100 processes for 2 clips),
+    with one note on stderr when a cap changes it."""
+    if asked is None:
+        return default_workers(count)
+    cpus = usable_cpus()
+    used = max(0, min(asked, cpus, count))
+    if used < asked and count > 0:
+        if cpus < min(asked, count):
+            key, why = "cpus", f"this process may run on {counted(cpus, 'CPU')}"
+        else:
+            key, why = "media", f"only {counted(count, 'clip')} to decode"
+        if key not in _SAID:
+            _SAID.add(key)
+            into = "in this process" if used <= 1 else f"in {used} processes"
+            sys.stderr.write(f"note: --workers {asked}: {why}; decoding {into}\n")
+    return used
 
 
 def decoded(media: list, sampling, transform, workers: int | None, cache_dir: Path | None):
     from torch.utils.data import DataLoader
 
-    workers = default_workers(len(media)) if workers is None else workers
+    workers = worker_count(workers, len(media))
     dataset = MediaDataset(media, sampling, transform, cache_dir)
     if workers <= 1:  # in this process: no start-up cost for a handful of clips
         yield from (dataset[i] for i in range(len(dataset)))
         return
     context = "fork" if sys.platform.startswith("linux") else None  # the parent is this process (not a forkserver)
-    loader = DataLoader(
-        dataset,
-        batch_size=None,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=_keep,
-        prefetch_factor=4,
-        multiprocessing_context=context,
-        worker_init_fn=DieWithParent(os.getpid()),
-    )
-    iterator = start_workers(loader)
+    with warnings.catch_warnings():  # torch's "This DataLoader will create N worker processes": the count is capped
+        warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
+        loader = DataLoader(
+            dataset,
+            batch_size=None,
+            shuffle=False,
+            num_workers=workers,
+            collate_fn=_keep,
+            prefetch_factor=4,
+            multiprocessing_context=context,
+            worker_init_fn=DieWithParent(os.getpid()),
+        )
+        iterator = start_workers(loader)
     watch = WorkerWatch(list(getattr(iterator, "_workers", ())))
     done = 0  # the loader yields in order: media[done:] are still to come
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 from fvlm_eval.interrupts import stops_held
@@ -19,7 +20,22 @@ def import_libraries() -> None:
         import transformers  # noqa: F401
 
 
+SUPPORTED_DEVICE = re.compile(r"(cpu|cuda)(:\d+)?")
+OTHER_TORCH_DEVICES = ("mps", "xpu", "hip", "meta", "xla", "hpu", "mtia", "ipu", "maia", "lazy", "vulkan", "ve")
+
+
+def check_device_name(device: str | None) -> None:
+    """``--device`` spelled as one this harness runs on (cpu, cuda, cuda:N), checked without torch: ``--device
+    tpu`` was told only after torch had been imported (seconds); whether CUDA is there is ``resolve_device``'s."""
+    if device is None or SUPPORTED_DEVICE.fullmatch(device):
+        return
+    if device.split(":", 1)[0] in OTHER_TORCH_DEVICES:
+        raise ModelLoadError(f"--device {device}: only cpu and cuda are supported")
+    raise ModelLoadError(f"--device {device}: not a device name (cpu, cuda, cuda:1, ...)")
+
+
 def resolve_device(device: str | None):
+    check_device_name(device)
     import_libraries()
     import torch
 

@@ -49,21 +49,40 @@ def announce(
 class ProgressBar:
     """A rich progress bar over ``total`` questions (rate, failures, time left);
     ``update(advance=, rate=, failed=)``. The numbers keep their width at any terminal width (80 columns
-    included): the label and the bar give way, shortened with an ellipsis."""
+    included): the label and the bar give way, shortened with an ellipsis; where even that leaves too little
+    room (``COLUMNS=20``), the bar, then the rate, the time left and the failures are left out, never the label's
+    start and the count (it kept "0.0 q… faile… --:--", which named no benchmark and no count)."""
+
+    LABEL_AT_LEAST = 12  # characters of the label kept before any number is left out
+    BAR_AT_LEAST = 6
 
     def __init__(self, console, label: str, total: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Column
 
         digits = len(str(total))
-        columns = (
-            TextColumn(label, table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")),
-            BarColumn(bar_width=None, table_column=Column(ratio=2)),
+        label_width = min(len(label), self.LABEL_AT_LEAST)
+        optional = {  # in the order they are left out of a narrow terminal, with their widths
+            "bar": (BarColumn(bar_width=None, table_column=Column(ratio=2, min_width=self.BAR_AT_LEAST)), 6),
+            "rate": (
+                TextColumn("{task.fields[rate]:.1f} q/s", table_column=Column(width=9, no_wrap=True, justify="right")),
+                9,
+            ),
+            "time": (TimeRemainingColumn(compact=True, table_column=Column(width=8, no_wrap=True)), 8),
+            "failed": (
+                TextColumn("failed {task.fields[failed]}", table_column=Column(width=7 + digits, no_wrap=True)),
+                7 + digits,
+            ),
+        }
+        room = console.width - label_width - (2 * digits + 1) - 1
+        while optional and sum(width + 1 for _, width in optional.values()) > room:
+            del optional[next(iter(optional))]
+        columns = [
+            TextColumn(label, table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis", min_width=label_width)),
+            *([optional["bar"][0]] if "bar" in optional else []),
             MofNCompleteColumn(table_column=Column(width=2 * digits + 1, no_wrap=True, justify="right")),
-            TextColumn("{task.fields[rate]:.1f} q/s", table_column=Column(width=9, no_wrap=True, justify="right")),
-            TextColumn("failed {task.fields[failed]}", table_column=Column(width=7 + digits, no_wrap=True)),
-            TimeRemainingColumn(compact=True, table_column=Column(width=8, no_wrap=True)),
-        )
+            *(optional[name][0] for name in ("rate", "failed", "time") if name in optional),
+        ]
         self.progress = Progress(*columns, console=console, transient=False, refresh_per_second=2, expand=True)
         self.total = total
 

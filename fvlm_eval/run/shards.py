@@ -20,7 +20,7 @@ from fvlm_eval.records import Record
 from fvlm_eval.run.folder import SAMPLES, read_all_records, write_summary
 from fvlm_eval.run.lock import FolderLock, RunRefused
 from fvlm_eval.summary import Summary
-from fvlm_eval.tasks import BENCHMARKS, get_benchmark
+from fvlm_eval.tasks import get_benchmark
 from fvlm_eval.types import Question
 from fvlm_eval.wording import agreeing, counted
 
@@ -154,6 +154,8 @@ def in_run_order(summaries: dict[tuple[str, str], Summary]) -> dict[tuple[str, s
     """``summaries`` in the order a run shows them, not by folder name: benchmarks in the order they were scored
     (their summaries' ``created``; the registry's order within a second), each one's modes in its model family's
     order (``coarse_only``, ``coarse_fine``, ``autoregressive``); what is not known, after, by name."""
+    from fvlm_eval.tasks import BENCHMARKS  # made when first used: loading plugins on import slowed --help
+
     registry = list(BENCHMARKS)
     started: dict[str, str] = {}
     for (benchmark, _), summary in summaries.items():

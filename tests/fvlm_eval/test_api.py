@@ -439,3 +439,44 @@ def test_a_training_checkpoints_own_step_is_the_manifests_unless_one_is_given(da
                  "--mode", "coarse_only", "--output-dir", str(tmp_path / "cli"), "--workers", "0"])  # fmt: skip
     assert code == 0
     assert json.loads((tmp_path / "cli/scienceqa/coarse_only/summary.json").read_text())["manifest"]["step"] == 300
+
+
+def test_cheap_mistakes_are_told_before_torch_or_the_model_is_loaded(model_dir, tmp_path, monkeypatch):
+    """A misspelled device was told after torch's import (seconds), an empty model path was read as the current
+    folder, and a data folder that is not there was told after the model had loaded (minutes from the hub)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from fvlm_eval import api
+
+    script = textwrap.dedent("""
+        import sys
+        from fvlm_eval import SettingsError, evaluate
+
+        for model, device in ((sys.argv[1], "tpu"), ("", None)):
+            try:
+                evaluate(model, "scienceqa", device=device, progress=False)
+            except SettingsError as error:
+                print(error.cli_message)
+        print("torch imported:", "torch" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(model_dir)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "--device tpu: not a device name (cpu, cuda, cuda:1, ...)",
+        "--model is empty",
+        "torch imported: False",
+    ]
+
+    def not_loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(api, "adapter_for", not_loaded)
+    nowhere = tmp_path / "nowhere"
+    for model in (str(model_dir), tiny_model()):
+        with pytest.raises(FileNotFoundError) as raised:
+            evaluate(model, "scienceqa", data_dir=nowhere, output_dir=tmp_path / "run", progress=False)
+        assert str(raised.value).startswith(f"--data-dir {nowhere} does not exist; `fvlm-eval prepare scienceqa")
+        assert raised.value.exit_code == 1
+    assert not (tmp_path / "run").exists()

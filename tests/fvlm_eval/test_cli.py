@@ -354,6 +354,7 @@ def test_one_benchmark_without_data_is_not_scored_and_the_others_are(capsys, mod
 
 
 def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):
+    (tmp_path / "empty").mkdir()  # a data folder without the benchmark (one that does not exist: told up front)
     code, output = call(capsys, "run", "videomme", "--data-dir", tmp_path / "empty", "--model", model_dir)
     assert code == 1 and "Video-MME annotations not found" in output
     blocked = tmp_path / "a-file"
@@ -649,3 +650,111 @@ def test_a_stop_before_a_command_can_say_so_has_its_own_code_and_words(
     monkeypatch.setattr(report_module, "write_html", stopped)
     got, output = call(capsys, "report", tmp_path / "out", "--output-dir", tmp_path / "report")
     assert got == code and f"{said} before `report` finished; every file it wrote is whole" in squashed(output)
+
+
+def test_a_negative_seed_is_a_bad_flag_not_an_unexpected_error(capsys, tmp_path):
+    """`regress --seed -1` and `track --seed -1` ended as "an unexpected error ... report it", exit 1: in regress
+    the code of a significant drop."""
+    from tests.fvlm_eval.constructed import write_run
+
+    base, current = write_run(tmp_path / "a", [True] * 9), write_run(tmp_path / "b", [True] * 9)
+    for command in (
+        ["regress", "--baseline", base, "--current", current, "--seed", "-1"],
+        ["track", base, current, "--seed", "-1"],
+    ):
+        code, output = call(capsys, *command)
+        assert code == 2 and "Invalid value for '--seed'" in output and "unexpected" not in output, output
+
+
+def test_an_empty_model_or_data_dir_is_refused_not_taken_as_the_current_folder(capsys, model_dir, data, tmp_path):
+    """`--model "$MODEL"` with MODEL unset read the current folder (and said the output was inside --model .,
+    "the two swapped?"); `--data-dir ""` read the current folder's benchmarks; `--output-dir ""` was refused."""
+    args = ["run", "scienceqa", "--output-dir", tmp_path / "out"]
+    code, output = call(capsys, *args, "--model", "", "--data-dir", data)
+    assert code == 2 and output.strip() == "error: --model is empty"
+    code, output = call(capsys, *args, "--model", model_dir, "--data-dir", "")
+    assert code == 2 and output.strip() == "error: --data-dir is empty"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_data_dir_that_is_not_there_is_told_before_the_model_is_loaded(capsys, model_dir, monkeypatch, tmp_path):
+    """`--data-dir /nonexist` was told after the model had loaded (8.7 s with the tiny demo model; minutes from the
+    hub); a data folder that lacks only some benchmarks' data still lets the others be scored (the runner's)."""
+    from fvlm_eval import api
+
+    def not_loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(api, "adapter_for", not_loaded)
+    (tmp_path / "a-file").write_text("")
+    args = ["run", "scienceqa", "mvbench", "--model", model_dir, "--output-dir", tmp_path / "out", "--data-dir"]
+    code, output = call(capsys, *args, tmp_path / "nowhere")
+    assert code == 1 and output.strip() == (
+        f"error: --data-dir {tmp_path / 'nowhere'} does not exist; `fvlm-eval prepare scienceqa --data-dir "
+        f"{tmp_path / 'nowhere'}` fetches it; `fvlm-eval prepare mvbench --data-dir {tmp_path / 'nowhere'}` fetches "
+        "it; nothing was scored"
+    )
+    code, output = call(capsys, *args, tmp_path / "a-file")
+    assert code == 1 and output.strip() == (
+        f"error: --data-dir {tmp_path / 'a-file'} is a file, not the data folder; nothing was scored"
+    )
+    code, output = call(capsys, *args, tmp_path / "nowhere", "--mode", "fast")  # a bad flag is told first, exit 2
+    assert code == 2 and "--mode fast" in output
+
+
+@pytest.mark.parametrize(
+    "number, strerror, said",
+    [
+        ("EFBIG", "File too large", "no record was written (raise the file-size limit (ulimit -f), then rerun the "),
+        ("EROFS", "Read-only file system", "no record was written (make it writable, then rerun the same command)"),
+    ],
+)
+def test_a_write_error_before_any_record_says_what_a_rerun_needs(
+    capsys, model_dir, data, tmp_path, monkeypatch, number, strerror, said
+):
+    """A fresh run on a read-only folder said "records written before this are kept" though none had been written;
+    a file-size limit (`ulimit -f`) said only "rerun", which meets the same limit again."""
+    import errno
+
+    from fvlm_eval.run import benchmark_run
+
+    def refused(path, records):
+        raise OSError(getattr(errno, number), strerror, str(path))
+
+    monkeypatch.setattr(benchmark_run, "append_records", refused)
+    args = ["run", "scienceqa", "--model", model_dir, "--data-dir", data, "--output-dir", tmp_path / "out"]
+    code, output = call(capsys, *args, "--workers", "0", "--no-frame-cache", "--limit", "2")
+    assert code == 1 and f"{strerror}; {said}" in output and "records written before" not in output, output
+
+
+def test_report_into_a_file_or_a_read_only_run_says_what_to_give(capsys, tmp_path, monkeypatch):
+    """`report RUN --output-dir FILE` said "File exists" (and "Not a directory" below it), where run says "a file,
+    not a folder"; a read-only run folder said "Read-only file system" without naming --output-dir, the flag that
+    fixes it."""
+    import errno
+
+    from fvlm_eval.reports import report as report_module
+    from tests.fvlm_eval.constructed import write_run
+
+    run = write_run(tmp_path / "run", [True, False] * 5)
+    (tmp_path / "a-file").write_text("")
+    code, output = call(capsys, "report", run, "--thumbnails", "0", "--output-dir", tmp_path / "a-file")
+    assert code == 1 and output.strip() == f"error: cannot read or write {tmp_path / 'a-file'}: a file, not a folder"
+    code, output = call(capsys, "report", run, "--thumbnails", "0", "--output-dir", tmp_path / "a-file" / "r")
+    assert code == 1 and f"{tmp_path / 'a-file'} is a file, not a folder" in output
+
+    def read_only(path):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    def reading_fails(runs, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(run / "scienceqa"))
+
+    monkeypatch.setattr(report_module, "_staging", read_only)
+    code, output = call(capsys, "report", run, "--thumbnails", "0")
+    assert code == 1 and output.strip() == (
+        f"error: cannot read or write {run / 'report'}: Read-only file system; the run folder takes no report there: "
+        "give --output-dir a folder you can write"
+    )
+    monkeypatch.setattr(report_module, "write_report", reading_fails)  # a run's own file: no advice about output
+    code, output = call(capsys, "report", run, "--thumbnails", "0")
+    assert code == 1 and output.strip() == f"error: cannot read or write {run / 'scienceqa'}: Permission denied"

@@ -34,3 +34,18 @@ def test_an_atomic_write_through_a_link_and_dotdot_lands_where_the_path_names(tm
     write_bytes_atomic("link/../x/file.txt", b"kept")
     assert (tmp_path / "deep" / "a" / "x" / "file.txt").read_bytes() == b"kept"
     assert not (tmp_path / "x").exists()
+
+
+def test_a_file_where_a_folder_must_be_is_said_to_be_one(tmp_path):
+    """Writing into an output path that is a file said "File exists" or "Not a directory" (report --output-dir FILE,
+    regress --output FILE), naming no problem; run and export-checkpoint said "a file, not a folder"."""
+    from fvlm_eval.files import file_in_the_way, write_text_atomic
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    for path in (blocked / "report.md", blocked / "deeper" / "report.md"):
+        with pytest.raises(OSError) as raised:
+            write_text_atomic(path, "text")
+        assert raised.value.strerror == f"{blocked} is a file, not a folder" and raised.value.filename == str(path)
+    assert file_in_the_way(blocked) == "a file, not a folder"
+    assert file_in_the_way(tmp_path / "new" / "folder") is None and file_in_the_way(tmp_path) is None

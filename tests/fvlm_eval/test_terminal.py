@@ -223,3 +223,53 @@ def console_lines(current) -> list[str]:
     """The list items of the regress report written beside the run (the same sentences as printed)."""
     text = (current / "regress" / "regress.md").read_text(encoding="utf-8")
     return [line.lstrip("-* ").strip() for line in text.splitlines() if line.lstrip().startswith(("-", "*"))]
+
+
+def test_a_stdout_that_cannot_encode_a_character_shows_a_stand_in(monkeypatch):
+    """On an ASCII stdout (``PYTHONIOENCODING=ascii``, a C locale without UTF-8 coercion) the first ⚠ raised
+    UnicodeEncodeError out of the console: "an unexpected error ... report it", exit 1."""
+    monkeypatch.setattr(terminal, "_closed_early", False)
+    raw = io.BytesIO()
+    ascii_stdout = io.TextIOWrapper(raw, encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", ascii_stdout)
+    terminal.console().print("\u26a0 = not above chance; 1 \u2192 2 \u00b7 \u2500\u2500 \u00e9", highlight=False)
+    terminal.echo("wrote caf\u00e9/report.md")
+    ascii_stdout.flush()
+    assert raw.getvalue().decode("ascii").splitlines() == [
+        "! = not above chance; 1 -> 2 * -- ?",
+        "wrote caf?/report.md",
+    ]
+    latin = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(latin, encoding="latin-1"))
+    terminal.echo("\u00b7 \u00e9 \u26a0")  # what latin-1 holds is kept as it is
+    sys.stdout.flush()
+    assert latin.getvalue().decode("latin-1") == "\u00b7 \u00e9 !\n"
+
+
+def test_commands_on_an_ascii_stdout_keep_their_exit_codes(model_dir, tmp_path):
+    """`regress` on an ASCII stdout printed "pass", then exited 1 (a significant drop, to a CI gate) on the first
+    "·"; `run` and `report` wrote every file, then exited 1 on the tables' ⚠."""
+    from tests.fvlm_eval.constructed import write_run
+
+    ascii_env = {**ENV, "PYTHONIOENCODING": "ascii"}
+    base, current = write_run(tmp_path / "a", [True] * 9), write_run(tmp_path / "b", [True] * 9)
+    for flags, code in (([], 5), (["--allow-underpowered"], 0)):
+        command = [sys.executable, "-m", "fvlm_eval", "regress", "--baseline", str(base), "--current", str(current)]
+        done = subprocess.run(command + flags, capture_output=True, text=True, env=ascii_env, timeout=300)
+        assert done.returncode == code and "unexpected" not in done.stderr, done.stderr[-2000:]
+    command = [sys.executable, "-m", "fvlm_eval", "report", str(base), "--thumbnails", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, env=ascii_env, timeout=300)
+    assert done.returncode == 0 and "! = not above chance" in done.stdout, done.stderr[-2000:]
+    command, output = _run_both(model_dir, tmp_path)
+    done = subprocess.run(command, capture_output=True, text=True, env=ascii_env, timeout=300)
+    assert done.returncode == 0 and "unexpected" not in done.stderr, done.stderr[-2000:]
+    assert "! = not above" in done.stdout and f"next: fvlm-eval report {output}" in done.stdout
+
+
+def test_help_and_version_into_a_closed_reader_exit_0():
+    """`fvlm-eval --version | grep -q ...` (the reader gone first) exited 1, silently: click printed help and the
+    version itself, and ended with sys.exit(1) on the broken pipe; every other command exits as it would have."""
+    for arguments in (["--help"], ["--version"], ["run", "--help"]):
+        code, stderr = _closed_reader(arguments)
+        assert code == 0 and "Traceback" not in stderr, (arguments, stderr[-2000:])
+        assert "closed before the end" in stderr

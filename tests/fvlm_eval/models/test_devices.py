@@ -56,3 +56,33 @@ def test_a_wrong_device_is_one_line(name):
 
     with pytest.raises(ModelLoadError, match="--device"):
         resolve_device(name)
+
+
+def test_a_misspelled_device_is_told_without_importing_torch():
+    """`run ... --device tpu` was told only after torch had been imported (4.7 s); `mps` is a torch device this
+    harness does not run on, said as such."""
+    script = textwrap.dedent("""
+        import sys
+        from fvlm_eval.models.base import ModelLoadError
+        from fvlm_eval.models.devices import check_device_name
+
+        said = []
+        for name in ("tpu", "mps", "cuda:x", "GPU"):
+            try:
+                check_device_name(name)
+            except ModelLoadError as error:
+                said.append(str(error))
+        for name in (None, "cpu", "cuda", "cuda:1"):
+            check_device_name(name)
+        print("torch" in sys.modules)
+        print("\\n".join(said))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "False",
+        "--device tpu: not a device name (cpu, cuda, cuda:1, ...)",
+        "--device mps: only cpu and cuda are supported",
+        "--device cuda:x: not a device name (cpu, cuda, cuda:1, ...)",
+        "--device GPU: not a device name (cpu, cuda, cuda:1, ...)",
+    ]

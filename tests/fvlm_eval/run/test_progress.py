@@ -36,6 +36,22 @@ def test_the_bar_keeps_its_numbers_whole_at_narrow_widths(width):
     assert len(line) <= width
 
 
+@pytest.mark.parametrize("width", [20, 30, 40])
+def test_a_very_narrow_terminal_keeps_the_benchmark_and_the_count(width):
+    """At 20 columns (`stty cols 20`) the bar showed "0.0 q… faile… --:--": no benchmark, no count. The bar, the
+    rate, the time left and the failures now give way, in that order; what is shown is never cut."""
+    console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    shown = Console(file=io.StringIO(), width=width, color_system=None)
+    with ProgressBar(console, "mvbench coarse_fine", 4000) as bar:
+        bar.update(advance=74, rate=1.3, failed=2)
+        shown.print(bar.progress.make_tasks_table(bar.progress.tasks))
+    line = shown.file.getvalue().rstrip("\n")
+    assert line.startswith("mvbench") and "74/4000" in line and len(line) <= width, line
+    assert "…" not in line.split("74/4000")[1], line  # a number shown is shown whole
+    if width >= 40:
+        assert "failed 2" in line, line
+
+
 def test_output_that_is_not_a_terminal_gets_progress_lines():
     """A line every few seconds (the 27-s run once said nothing for 24 s), then one at the end."""
     out, clock = io.StringIO(), Clock()

@@ -9,11 +9,15 @@ Two layouts, read alike:
   VLMEvalKit reads it: ``MLVU/json/<n>_<task>.json`` (a list of rows: ``video``, ``duration``, ``question``,
   ``candidates`` (four texts), ``answer`` = the right option's TEXT, ``question_type``) and
   ``MLVU/video/<n>_<task>/<video>``; a question is keyed ``<task>/<row>``. The answer is matched to the
-  candidates as the official code does: when it equals two candidates the last is gold (with a note); when it
-  equals none (two ``needle`` rows) or the row is empty (one ``topic_reasoning`` row), the row is a recorded
-  failure, as the official scorer counts it wrong for every model; such rows, up to as many as the official
-  data holds, are marked ``AS_PUBLISHED`` (``prepare`` lists them as notes, and a copy that is otherwise
-  complete verifies), any other malformed row or more of them make the copy incomplete. A row repeated
+  candidates as the official code does: when it equals two candidates the last is gold (with a note). Two
+  faults of the official data are recorded failures: an answer equal to no candidate (two ``needle`` rows: the
+  official gold is ``(@)``, no option, so the official scorer counts them wrong for every model too), and an
+  empty-string candidate (four rows: ``plotQA`` 1, ``ego`` 2, ``topic_reasoning`` 1, the last with an empty
+  question and four empty candidates): the official scorer asks those, its gold the last candidate equal to
+  the answer (an empty one for three of them), but an empty option cannot be scored as text, so fvlm-eval
+  counts them wrong, up to 4 questions below the official count. Such rows, up to as many per task as the
+  official data holds, are marked ``AS_PUBLISHED`` (``prepare`` lists them as notes, and a copy that is
+  otherwise complete verifies); any other malformed row, or more of them, make the copy incomplete. A row repeated
   exactly in its file is one question, counted once under its first row's id, with a note naming both rows.
   The revision of this repository was not found in any source: ``main`` is fetched and ``prepare`` records
   the commit it resolved.
@@ -50,7 +54,7 @@ from fvlm_eval.tasks.base import (
     unique_ids,
 )
 from fvlm_eval.tasks.rows import count_note, find_video, read_json_rows, read_parquet, text, texts, unusable
-from fvlm_eval.types import Media, Question, Sampling
+from fvlm_eval.types import LETTERS, Media, Question, Sampling
 
 # task -> (the official file and video folder stem, questions in the dev set)
 TASKS = {
@@ -65,11 +69,19 @@ TASKS = {
 PARQUET = "mlvu/test-00000-of-00001.parquet"
 PARQUET_COLUMNS = ("video_name", "question", "candidates", "answer", "task_type", "question_id")
 EXPECTED_ROWS = sum(count for _, count in TASKS.values())
-# task -> the rows of the official dev set that its scorer counts wrong for every model (docs/benchmarks.md):
-# ``needle``'s two answers that are none of the candidates, ``topic_reasoning``'s one empty row
-PUBLISHED_FAULTS = {"needle": 2, "topic_reasoning": 1}
-AS_PUBLISHED = "as published: the official MLVU scorer counts it wrong for every model"
-_EMPTY = "the row is empty (no question, candidates or answer)"
+# task -> the official dev set's rows whose answer is none of the candidates (docs/benchmarks.md)
+ANSWERS_OFF_CANDIDATES = {"needle": 2}
+# task -> the official dev set's rows with an empty-string candidate (docs/benchmarks.md)
+BLANK_OPTION_ROWS = {"plotQA": 1, "ego": 2, "topic_reasoning": 1}
+AS_PUBLISHED = "as published"  # how the notes of the official data's own faults begin, after the row's place
+OFF_CANDIDATES = (
+    "its answer is no candidate: the official gold is (@), no option's letter, so the official scorer counts "
+    "any option chosen wrong too"
+)
+BLANK_OPTION = (
+    "an empty option: the official scorer asks it (its gold {gold}); fvlm-eval counts it wrong "
+    "(an empty option cannot be scored as text)"
+)
 _WRITTEN_OPTION = re.compile(r"^\(([A-J])\)\s*(.*?)\s*$")
 
 
@@ -128,45 +140,60 @@ class MLVU(Benchmark):
 
     def as_published(self, question: Question) -> bool:
         """Whether ``question`` is one of the official data's own faults (``prepare`` lists it as a note)."""
-        return any(note.endswith(AS_PUBLISHED) for note in question.notes)
+        return any(f": {AS_PUBLISHED}: " in note for note in question.notes)
 
     def _published_marked(
         self, root: Path, task: str, stem: str, rows: list, read: list[Question], path: Path, sha: str
     ) -> list[Question]:
         """``read``, one file's questions, with its failed rows that are the official data's own faults noted
-        ``AS_PUBLISHED``: a ``needle`` answer that is none of the candidates in a row otherwise well-formed, a
-        ``topic_reasoning`` row that is empty; only while there are no more of them than the official data
-        holds (more, and this copy is not the published one: they stay problems)."""
-        if task == "needle":
-            found = [
-                i for i, row in enumerate(rows) if self._answer_off_candidates(root, task, stem, i, row, path, sha)
-            ]
-        elif task == "topic_reasoning":
-            found = [i for i, row in enumerate(rows) if _empty(row)]
-        else:
-            return read
-        if len(found) > PUBLISHED_FAULTS[task]:
-            return read
-        for i in found:
-            read[i] = replace(read[i], notes=(*read[i].notes, f"{path.name}[{i}]: {AS_PUBLISHED}"))
+        ``AS_PUBLISHED``: an answer that is none of the candidates, a row whose only defect is empty texts (an
+        empty-string candidate, maybe an empty question); each only while there are no more of them in the task
+        than the official data holds (more, and this copy is not the published one: they stay problems)."""
+        faults = (
+            (ANSWERS_OFF_CANDIDATES, lambda i, row: self._answer_off_candidates(root, task, stem, i, row, path, sha)),
+            (BLANK_OPTION_ROWS, lambda i, row: self._blank_texts_only(root, task, stem, i, row, path, sha)),
+        )
+        for most, explain in faults:
+            found = {i: why for i, row in enumerate(rows) if read[i].error and (why := explain(i, row))}
+            if len(found) > most.get(task, 0):
+                continue
+            for i, why in found.items():
+                read[i] = replace(read[i], notes=(*read[i].notes, f"{path.name}[{i}]: {AS_PUBLISHED}: {why}"))
         return read
 
-    def _answer_off_candidates(self, root: Path, task: str, stem: str, index: int, row, path: Path, sha: str) -> bool:
-        """A row whose answer is text that is none of its candidates, and that would read fine were it one."""
+    def _answer_off_candidates(self, root: Path, task: str, stem: str, index: int, row, path: Path, sha: str) -> str:
+        """``OFF_CANDIDATES`` for a row whose answer is text that is none of its candidates, and that would read
+        fine were it one; else ``""``."""
         if not isinstance(row, dict) or not isinstance(row.get("answer"), str):
-            return False
+            return ""
         candidates = row.get("candidates")
         if not isinstance(candidates, list) or not candidates or row["answer"] in candidates:
-            return False
-        return self._official(root, task, stem, index, {**row, "answer": candidates[0]}, path, sha).error is None
+            return ""
+        fixed = {**row, "answer": candidates[0]}
+        return OFF_CANDIDATES if self._official(root, task, stem, index, fixed, path, sha).error is None else ""
+
+    def _blank_texts_only(self, root: Path, task: str, stem: str, index: int, row, path: Path, sha: str) -> str:
+        """``BLANK_OPTION`` with the official gold (the last candidate equal to the answer) for a row with an
+        empty-string candidate that would read fine were its empty candidates written (an answer equal to one of
+        them is that one; a question may be empty only where every candidate is); else ``""``."""
+        candidates = row.get("candidates") if isinstance(row, dict) else None
+        if not isinstance(candidates, list) or "" not in candidates or not all(isinstance(c, str) for c in candidates):
+            return ""
+        written = [c or f"(empty option {k})" for k, c in enumerate(candidates)]
+        golds = [k for k, c in enumerate(candidates) if c == row.get("answer")]
+        if not golds:
+            return ""
+        question = "?" if not any(candidates) and row.get("question") == "" else row.get("question")  # 7_topic[26]
+        filled = {**row, "candidates": written, "answer": written[golds[-1]], "question": question}
+        if self._official(root, task, stem, index, filled, path, sha).error is not None:
+            return ""
+        return BLANK_OPTION.format(gold=LETTERS[golds[-1]])
 
     def _official(self, root: Path, task: str, stem: str, index: int, row, path: Path, sha: str) -> Question:
         qid, where, fields = f"{self.name}/{task}/{index}", f"{path.name}[{index}]", (("task", task),)
         try:
             if not isinstance(row, dict):
                 raise ValueError("row is not an object")
-            if _empty(row):
-                raise ValueError(_EMPTY)
             options = lettered(texts(row.get("candidates"), "candidates"))
             answer = row.get("answer")
             matches = [o.letter for o in options if o.text == answer]
@@ -239,11 +266,6 @@ class MLVU(Benchmark):
             source_sha256=sha,
             notes=notes,
         )
-
-
-def _empty(row: object) -> bool:
-    """An official row with no question, no candidates and no answer (whatever its video or duration)."""
-    return isinstance(row, dict) and not any(row.get(key) for key in ("question", "candidates", "answer"))
 
 
 def _without_written_options(question: str) -> tuple[str, list[str]]:

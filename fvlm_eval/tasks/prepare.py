@@ -3,8 +3,9 @@
 Verification never needs the network: it loads the annotations as ``run`` does (``checked_load``, and what
 ``run`` does to each question before asking it, given as ``as_run``), counts questions per category against a
 complete copy, and lists malformed rows and media that are missing or unreadable, by name. The rows of the
-official data that its own scorer counts wrong for every model (a benchmark's ``as_published``) are notes, not
-problems: a copy that holds exactly the published data is complete.
+official data that are known faults (a benchmark's ``as_published``: recorded failures here, each note saying
+what the official scorer does with it) are notes, not problems: a copy that holds exactly the published data is
+complete.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fvlm_eval.tasks import Benchmark, DataMissing
 from fvlm_eval.tasks.base import checked_load, coverage_counts
 from fvlm_eval.types import Question, Sampling
 
-AS_PUBLISHED = "as published: counted wrong, as the official scorer does"
+AS_PUBLISHED = "as published: a fault of the official data, counted wrong here"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def verify(
         bad_keys = _missing(media)
         unreadable = [f"{m.key}: missing" for m in media if m.key in bad_keys]
     notes = tuple(n for n in loaded.notes if not n.startswith("duplicate question id"))
-    notes += tuple(sorted(f"{q.id}: {AS_PUBLISHED} ({q.error})" for q in questions if q.id in published))
+    notes += tuple(sorted(_published_note(q) for q in questions if q.id in published))
     notes += _said_of_media(media_notes)
     read_with_a_note = [note for q in questions if q.id not in published for note in q.notes]
     if read_with_a_note:  # e.g. an answer equal to two candidates
@@ -99,12 +100,18 @@ def verify(
 
 def _as_published(benchmark: Benchmark, questions: list[Question]) -> set[str]:
     """The ids of the failed questions that the benchmark recognises as its official data's own known faults
-    (its ``as_published(question)``, where it has one): the official scorer counts them wrong for every model,
-    so the published scores hold them too."""
+    (its ``as_published(question)``, where it has one), whose notes say what the official scorer does with them."""
     recognises = getattr(benchmark, "as_published", None)
     if not callable(recognises):
         return set()
     return {q.id for q in questions if q.error and recognises(q)}
+
+
+def _published_note(question: Question) -> str:
+    """One line for a recognised fault of the official data: its id, its error, and the benchmark's own notes on
+    it (what the official scorer does with it is the benchmark's to say, not always "counted wrong" there)."""
+    said = "; ".join(question.notes)
+    return f"{question.id}: {AS_PUBLISHED} ({question.error})" + (f"; {said}" if said else "")
 
 
 def _said_of_media(media_notes: dict[str, str]) -> tuple[str, ...]:

@@ -20,11 +20,14 @@ Multi-choice: the options are written only inside ``question``, one ``"A. text"`
 question's line, and ``answer`` is ``"A. text"``. They are parsed out: a line spelled ``" D. text"`` or
 ``"C.text"`` is read with a note (three official rows); options not lettered A, B, C.. in order (two
 official rows glue their first option to the question and letter two options ``A.``) or an answer that is
-not one of them is a recorded failure of that row, named by file and row. Yes/no: the options are ``yes``
-and ``no``; ``answer`` is ``"yes"`` or ``"no"``. Prompts: the question and its lettered options (for a
-well-formed multi-choice row, exactly the official question text); the cloze prompt is the question alone
-(``yes``/``no`` answer a yes/no question as asked). Frames: no official rule; the lmms-eval default is used,
-32 frames spread uniformly over the clip (``max_frames_num=32`` of its LLaVA-OneVision/LLaVA-Video wrappers).
+not one of them is a recorded failure of that row, named by file and row. The two official glued rows are
+known faults (``prepare`` verifies a copy holding them): their official scorer compares the answer's letter
+only and credits any answer ``A``, so fvlm-eval counts up to 2 of 1,580 questions below the official count.
+Yes/no: the options are ``yes`` and ``no``; ``answer`` is ``"yes"`` or ``"no"``. Prompts: the question and its
+lettered options (for a well-formed multi-choice row, exactly the official question text); the cloze prompt is
+the question alone (``yes``/``no`` answer a yes/no question as asked). Frames: no official rule; the lmms-eval
+default is used, 32 frames spread uniformly over the clip (``max_frames_num=32`` of its LLaVA-OneVision/LLaVA-Video
+wrappers).
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ YES_NO = {"action": 592, "direction": 494, "speed": 537, "order": 382, "attribut
 OFFICIAL_SCORER = "the official TempCompass scorer"  # counts every row, a repeated one too
 _OPTION_LINE = re.compile(r"^(\s*)([A-Z])\.(\s*)(.*?)\s*$")
 PUBLISHED_GLUED = 2  # multi-choice rows of the official data with an option glued to the question's line
-AS_PUBLISHED = "as published: the official TempCompass scorer counts it wrong for every model"
+AS_PUBLISHED = (
+    "as published: the official TempCompass scorer compares the answer's letter only and credits any answer A; "
+    "fvlm-eval cannot ask it as written and counts it wrong"
+)
 _GLUED = re.compile(r"\?\s*A\.\s")  # "...in the video?A. A dog is driving": the first option on the question's line
 
 

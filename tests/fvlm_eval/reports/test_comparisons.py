@@ -92,3 +92,14 @@ def test_report_html_has_the_comparisons_report_md_has(tmp_path):
         x[2:] for x in (tmp_path / "report/report.md").read_text().splitlines() if x.startswith("- lim3 standard")
     )
     assert "Measured here vs published" in page and html.escape(line, quote=True) in page
+
+
+def test_the_shipped_smolvlm2_mlvu_rows_source_says_what_their_protocol_says():
+    """SmolVLM2's MLVU rows were labelled "generated answer (VLMEvalKit)" while their own source said the card
+    states "neither harness nor frames": the report set the two side by side. The spec: generated answers,
+    VLMEvalKit, up to 64 frames."""
+    rows = [b for b in read_baselines(None) if b.model.startswith("SmolVLM2") and b.benchmark == "mlvu"]
+    assert sorted(b.accuracy for b in rows) == [40.6, 47.3, 55.2]
+    for row in rows:
+        assert row.protocol == "generated answer (VLMEvalKit)"
+        assert "generated answers, VLMEvalKit, up to 64 frames" in row.source and "neither" not in row.source

@@ -238,10 +238,26 @@ def test_prepare_verifies_counts_per_task_and_names_unreadable_media(data):
     assert published == ["mlvu/needle/1", "mlvu/topic_reasoning/1"]  # the official data's own: notes
 
 
+# the official dev files' rows with empty-string candidates (JUNJIE99/MLVU data/*.json), as they are there
+BLANK_ROWS = {
+    "plotQA": {
+        23: {
+            "candidates": ["", "There is an archery scene", "There is no archery scene", ""],
+            "answer": "There is an archery scene",
+        }
+    },
+    "ego": {
+        119: {"candidates": ["In the garage", "In the toolbox", "", "On the shelf"], "answer": ""},
+        313: {"candidates": ["2", "5", "10", ""], "answer": ""},
+    },
+    "topic_reasoning": {26: {"question": "", "candidates": ["", "", "", ""], "answer": ""}},
+}
+
+
 def full_official_copy(root, change=None):
     """``root/mlvu`` as the official dev set at full size (2175 rows, every video file there, not decodable:
-    checked with ``probe=False``), its two answerless ``needle`` rows and its empty ``topic_reasoning`` row as
-    docs/benchmarks.md names them; ``change(task, rows)`` edits a file's rows first."""
+    checked with ``probe=False``), its two answerless ``needle`` rows and its four rows with empty candidates as
+    the official files hold them (docs/benchmarks.md); ``change(task, rows)`` edits a file's rows first."""
     from fvlm_eval.tasks.mlvu import TASKS
 
     base = root / "mlvu" / "MLVU"
@@ -253,8 +269,8 @@ def full_official_copy(root, change=None):
         ]
         if task == "needle":
             rows[3]["answer"], rows[40]["answer"] = "Catching a flying drone quadcopter", "A red kite"
-        if task == "topic_reasoning":
-            rows[7] |= {"question": "", "candidates": [], "answer": ""}
+        for index, blank in BLANK_ROWS.get(task, {}).items():
+            rows[index] |= blank
         if change:
             change(task, rows)
         (base / "json").mkdir(parents=True, exist_ok=True)
@@ -265,16 +281,32 @@ def full_official_copy(root, change=None):
     return root
 
 
-def test_a_complete_official_copy_with_its_three_published_faults_verifies(tmp_path):
-    """prepare called the official copy, whose three bad rows the official scorer counts wrong for every model,
-    "INCOMPLETE: ... not comparable to published ones" and exited 1: `prepare mlvu && run mlvu` never ran."""
+def test_a_complete_official_copy_with_its_six_published_faults_verifies(tmp_path):
+    """prepare called the official copy "INCOMPLETE: ... not comparable to published ones" (exit 1): it knew
+    an invented empty row (no candidates), not the real ones (empty-string candidates), so `prepare mlvu && run
+    mlvu` never ran; and its notes said the official scorer counts them all wrong, which it does not."""
     result = verify(get_benchmark("mlvu"), full_official_copy(tmp_path), probe=False)
     assert result.complete and not result.problems and result.questions == 2175
-    published = [n for n in result.notes if "as published: counted wrong, as the official scorer does" in n]
-    assert [n.split(":")[0] for n in published] == ["mlvu/needle/3", "mlvu/needle/40", "mlvu/topic_reasoning/7"]
-    assert "7_topic_reasoning.json[7]: the row is empty (no question, candidates or answer)" in published[2]
-    questions = by_id(tmp_path)  # still recorded failures: run counts them wrong, as the official scorer does
-    assert questions["mlvu/needle/3"].error and questions["mlvu/topic_reasoning/7"].error
+    published = [n for n in result.notes if "as published" in n]
+    assert [n.split(":")[0] for n in published] == [
+        "mlvu/ego/119",
+        "mlvu/ego/313",
+        "mlvu/needle/3",
+        "mlvu/needle/40",
+        "mlvu/plotQA/23",
+        "mlvu/topic_reasoning/26",
+    ]
+    said = dict(n.split(": ", 1) for n in published)
+    assert (
+        "3_ego.json[119]: as published: an empty option: the official scorer asks it (its gold C); "
+        in said["mlvu/ego/119"]
+    )
+    assert "fvlm-eval counts it wrong (an empty option cannot be scored as text)" in said["mlvu/ego/119"]
+    assert "(its gold B)" in said["mlvu/plotQA/23"] and "(its gold D)" in said["mlvu/topic_reasoning/26"]
+    assert "the official gold is (@), no option's letter" in said["mlvu/needle/3"]
+    assert not [n for n in published if "as the official scorer does" in n]  # not true of the empty options
+    questions = by_id(tmp_path)  # still recorded failures: run counts them wrong
+    assert all(questions[n.split(":")[0]].error for n in published)
 
 
 @pytest.mark.parametrize(
@@ -283,7 +315,11 @@ def test_a_complete_official_copy_with_its_three_published_faults_verifies(tmp_p
         ("needle", 9, {"answer": "zzz"}),  # a third answerless needle: not the published copy
         ("plotQA", 0, {"answer": "zzz"}),  # an answerless row where the official data has none
         ("needle", 9, {"answer": "zzz", "video": "../../../outside.mp4"}),  # answerless, and a path leaving
-        ("topic_reasoning", 8, {"question": "", "candidates": [], "answer": ""}),  # a second empty row
+        ("topic_reasoning", 8, {"question": "", "candidates": ["", "", "", ""], "answer": ""}),  # a second one
+        ("ego", 9, {"candidates": ["a", "", "c", "d"]}),  # a third row with an empty candidate in ego
+        ("count", 2, {"candidates": ["a", "", "c", "d"]}),  # an empty candidate where the official data has none
+        ("plotQA", 23, {"question": ""}),  # the published row with its question lost too
+        ("topic_reasoning", 8, {"question": "", "candidates": [], "answer": ""}),  # no candidates at all
         ("count", 2, {"candidates": None}),
     ],
 )

@@ -121,7 +121,11 @@ def track(
         None, metavar="DIR", help="where to write (default: <the folder of runs>/track)"
     ),
     alpha: float = typer.Option(
-        0.05, metavar="ALPHA", help="significance level of the consecutive comparisons; 0 < alpha < 0.5"
+        0.05,
+        metavar="ALPHA",
+        help="significance level: each pair of consecutive checkpoints is tested on its own (not adjusted over the "
+        "pairs), two-sided: a drop and a gain each at alpha / 2 (exact sign-flip test over videos); also the "
+        "above-chance check of the best checkpoint's figure on the other half of the videos; 0 < alpha < 0.5",
     ),
     seed: int = typer.Option(0, min=0, metavar="N", help="bootstrap seed"),
 ) -> None:

@@ -200,7 +200,7 @@ def run(
         escape(str(output)),
         escape(shlex.quote(str(output))),
     )  # pasted into a shell, read by rich: neither reinterprets it
-    if shard is not None:
+    if shard is not None and evaluation.exit_code not in INTERRUPT_EXIT_CODES:  # stopped: its line says resume
         console.print(
             f"shard {escape(shard.strip())} recorded under {shown}; when every shard has finished: "
             f"fvlm-eval merge {quoted}"
@@ -263,9 +263,15 @@ def merge(run_dir: Path = typer.Argument(..., help="the --output-dir the shards 
     """Join the shards of a run (`fvlm-eval run --shard i/n`) into samples.jsonl and summary.json."""
     from fvlm_eval import terminal
     from fvlm_eval.reports.tables import print_run_tables
+    from fvlm_eval.run.shards import MergeRefused
     from fvlm_eval.run.shards import merge as merge_shards
 
-    summaries = merge_shards(run_dir)
+    try:
+        summaries = merge_shards(run_dir)
+    except MergeRefused as error:  # the folders it did merge are shown, as a full merge shows them, then the error
+        if error.merged:
+            print_run_tables(error.merged, terminal.console())
+        raise
     print_run_tables(summaries, terminal.console())
 
 

@@ -4,7 +4,6 @@ one (what ``--model`` and ``fvlm_model.load_fvlm`` read), and a tiny random one 
 from __future__ import annotations
 
 import errno
-import os
 import tempfile
 from pathlib import Path
 
@@ -80,13 +79,15 @@ def _check_export_folder(folder: Path, force: bool) -> None:
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    try:  # a real probe (os.access says yes to root, and to read-only file systems)
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(errno.EACCES, "permission denied")
+    if not existing.is_dir():  # a file above the folder: no folder can be made under it (filename2: that file)
+        raise NotADirectoryError(
+            errno.ENOTDIR, f"cannot write there ({existing} is a file, not a folder)", str(folder), None, str(existing)
+        )
+    try:  # a real probe, whose own error is said (os.access said "permission denied" on a read-only file system)
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".fvlm-eval-write-probe-"):
             pass
-    except OSError as error:
-        raise PermissionError(
+    except OSError as error:  # OSError(errno): the class its errno names (EROFS is no PermissionError)
+        raise OSError(
             error.errno or errno.EACCES,
             f"cannot write there ({existing} takes no new file: {error.strerror or error})",
             str(folder),

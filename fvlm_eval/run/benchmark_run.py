@@ -27,7 +27,7 @@ from fvlm_eval.run.folder import (
 )
 from fvlm_eval.run.lock import FolderLock
 from fvlm_eval.run.manifest import manifest
-from fvlm_eval.run.progress import announce, progress_bar
+from fvlm_eval.run.progress import announce, missed_the_clip, progress_bar, said_of_missed
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.shards import remove_shard_locks, shard_media
 from fvlm_eval.summary import Summary
@@ -95,6 +95,7 @@ class BenchmarkRun:
         self.locks: list[FolderLock] = []
         self.done: dict[str, set[str]] = {}
         self.earlier: dict[str, dict[str, Record]] = {}  # per mode, the records this run found (what it carries)
+        self.missed: dict[str, str] = {}  # question id: its note, where its bound misses the clip (said at the end)
         try:
             for mode, folder in self.folders.items():
                 if self.shard:
@@ -109,6 +110,8 @@ class BenchmarkRun:
                 read_records(self.paths[mode], repair=True)  # only this process's own file: others may be mid-append
                 records = read_all_records(folder)
                 self.earlier[mode] = records
+                current = (records[q.id] for q in self.own if q.id in records)
+                self.missed.update(missed_the_clip(r for r in current if r.question_sha256 == self.hashes[r.id]))
                 self.done[mode] = {q.id for q in questions if self._is_done(records.get(q.id), q)}
                 changed = sum(  # a shard's own: the others' records are theirs to score again
                     1
@@ -236,7 +239,10 @@ class BenchmarkRun:
                 self.console, self.benchmark.name, self.questions, self.own, self.done, self.modes, total, self.shard
             )
         label = f"{self.benchmark.name} {'/'.join(self.modes)}"
-        with progress_bar(self.console, label, progress and total > 0, total) as bar:
+        in_all = None
+        if self.shard:  # its share, never shown as if it were the benchmark ("5/5 questions" of 9)
+            label, in_all = f"{label} (shard {self.shard.index}/{self.shard.count})", len(self.questions)
+        with progress_bar(self.console, label, progress and total > 0, total, in_all) as bar:
             self.bar = bar
             for mode in self.modes:
                 records = [
@@ -265,6 +271,9 @@ class BenchmarkRun:
                     batch, batch_questions = [], 0
             if batch:
                 self._score_batch(batch, by_media)
+        if self.missed:  # else said only in each record's media_note
+            whose = f" (shard {self.shard.index}/{self.shard.count})" if self.shard else ""
+            self.messages.append(said_of_missed(self.benchmark.name + whose, self.missed))
 
     def _count_frames(self, clip, cache_outcome: str, warning: str | None) -> None:
         if isinstance(clip, Clip):
@@ -305,6 +314,7 @@ class BenchmarkRun:
             return
         records = [with_earlier_measures(r, self.earlier[mode].get(r.id)) for r in records]
         append_records(self.paths[mode], records)
+        self.missed.update(missed_the_clip(records))
         self.done[mode].update(r.id for r in records if not r.failed)
         self.scored_now[mode] += len(records)
         self.failed_now[mode] += sum(1 for r in records if r.failed)

@@ -7,8 +7,9 @@ import datetime
 import time
 from contextlib import nullcontext
 
+from fvlm_eval.media.sampling import MISSES_THE_CLIP
 from fvlm_eval.types import Question
-from fvlm_eval.wording import counted
+from fvlm_eval.wording import agreeing, counted
 
 
 def announce(
@@ -46,20 +47,39 @@ def announce(
         console.print(f"resuming {name} ({whose}): recorded {per_mode}; {total} to score")
 
 
+def missed_the_clip(records) -> dict[str, str]:
+    """Question id: its record's media note, for each record whose media bound misses the clip (scored on the
+    clip's first or last frame alone, repeated: said in that note only)."""
+    return {r.id: r.media_note for r in records if r.media_note and MISSES_THE_CLIP in r.media_note}
+
+
+def said_of_missed(name: str, missed: dict[str, str]) -> str:
+    """The run's one note on a benchmark's questions whose bound misses the clip, with one example."""
+    first = min(missed)
+    return (
+        f"{name}: {counted(len(missed), 'question')} {agreeing(len(missed), 'has a bound', 'have bounds')} wholly "
+        f"outside the clip, scored on its first or last frame alone, repeated (see media_note in the records), "
+        f"e.g. {first}: {missed[first]}"
+    )
+
+
 class ProgressBar:
     """A rich progress bar over ``total`` questions (rate, failures, time left);
     ``update(advance=, rate=, failed=)``. The numbers keep their width at any terminal width (80 columns
     included): the label and the bar give way, shortened with an ellipsis; where even that leaves too little
     room (``COLUMNS=20``), the bar, then the rate, the time left and the failures are left out, never the label's
-    start and the count (it kept "0.0 q… faile… --:--", which named no benchmark and no count)."""
+    start and the count (it kept "0.0 q… faile… --:--", which named no benchmark and no count). ``in_all``: the
+    benchmark's questions where ``total`` is a shard's share of them, said after the label."""
 
     LABEL_AT_LEAST = 12  # characters of the label kept before any number is left out
     BAR_AT_LEAST = 6
 
-    def __init__(self, console, label: str, total: int):
+    def __init__(self, console, label: str, total: int, in_all: int | None = None):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Column
 
+        if in_all is not None:
+            label = f"{label}, {in_all} in all"
         digits = len(str(total))
         label_width = min(len(label), self.LABEL_AT_LEAST)
         optional = {  # in the order they are left out of a narrow terminal, with their widths
@@ -101,13 +121,15 @@ class ProgressBar:
 class ProgressLines:
     """Progress as plain lines, for output that is not a terminal (CI logs, ``| tee``), where a live bar
     shows nothing until it ends: a line every ``FIRST_EVERY_SECONDS`` in a run's first minute, then every
-    ``LATER_EVERY_SECONDS``, and one at the end. Same ``update(advance=, rate=, failed=)``."""
+    ``LATER_EVERY_SECONDS``, and one at the end. Same ``update(advance=, rate=, failed=)``. ``in_all``: the
+    benchmark's questions where ``total`` is a shard's share of them ("5/5 of its questions (9 in all)")."""
 
     FIRST_EVERY_SECONDS = 5.0
     LATER_EVERY_SECONDS = 30.0
 
-    def __init__(self, console, label: str, total: int, clock=time.monotonic):
+    def __init__(self, console, label: str, total: int, clock=time.monotonic, in_all: int | None = None):
         self.console, self.label, self.total, self.clock = console, label, total, clock
+        self.questions = "questions" if in_all is None else f"of its questions ({in_all} in all)"
         self.done, self.rate, self.failed, self.said_done = 0, 0.0, 0, 0
 
     def __enter__(self) -> "ProgressLines":
@@ -135,18 +157,19 @@ class ProgressLines:
             else ""
         )
         self.console.print(
-            f"{self.label}: {self.done}/{self.total} questions, {self.rate:.1f} q/s, failed {self.failed}{eta}",
+            f"{self.label}: {self.done}/{self.total} {self.questions}, {self.rate:.1f} q/s, failed {self.failed}{eta}",
             markup=False,
             highlight=False,
             soft_wrap=True,  # one line in a log, however long
         )
 
 
-def progress_bar(console, label: str, show: bool, total: int):
+def progress_bar(console, label: str, show: bool, total: int, in_all: int | None = None):
     """A ``ProgressBar`` on a terminal (or in a notebook), ``ProgressLines`` elsewhere, or a context that
-    yields ``None`` when nothing is shown."""
+    yields ``None`` when nothing is shown. ``in_all``: the benchmark's questions, where ``total`` counts a
+    shard's share of them only."""
     if not show:
         return nullcontext(None)
     if console.is_terminal or console.is_jupyter:
-        return ProgressBar(console, label, total)
-    return ProgressLines(console, label, total)
+        return ProgressBar(console, label, total, in_all=in_all)
+    return ProgressLines(console, label, total, in_all=in_all)

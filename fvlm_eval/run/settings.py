@@ -21,7 +21,7 @@ class RunSettings:
     frames: int | None = None
     batch_size: int | None = None  # None: the model's suggestion (from free GPU memory), else 16
     protocol: str = DEFAULT_PROTOCOL
-    workers: int | None = None  # None: the machine's cores, bounded by the work
+    workers: int | None = None  # None: the CPUs this process may use (media.workers.usable_cpus), bounded by the work
     subtitles: bool = False
     generate: bool = False
     max_new_tokens: int = 16

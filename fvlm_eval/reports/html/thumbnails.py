@@ -96,11 +96,11 @@ def _thumbnail_task(task: tuple) -> dict:
 
 
 def all_thumbnails(tasks: list[tuple], workers: int | None, say=None) -> list[dict]:
-    """Every media's thumbnails, in order: in ``workers`` processes (default: the machine's cores,
-    at most 8) when there are many, else here."""
-    import os
+    """Every media's thumbnails, in order: in ``workers`` processes (default: the CPUs this process may use, at
+    most 8: under taskset, a cpuset or SLURM fewer than the machine's cores) when there are many, else here."""
+    from fvlm_eval.media.workers import usable_cpus
 
-    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+    workers = min(usable_cpus(), 8) if workers is None else workers
     if say and tasks:
         say(f"report.html: thumbnails of {len(tasks)} media (frame cache, else decoded; {max(workers, 1)} processes)")
     if workers <= 1 or len(tasks) < 64:  # a pool costs seconds to start

@@ -75,3 +75,94 @@ def test_progress_lines_grow_sparser_after_the_first_minute():
             clock.now = float(second)
             lines.update(advance=1, rate=1.0)
     assert len(out.getvalue().splitlines()) == 12 + 4  # every 5 s for a minute, then every 30 s
+
+
+def test_progress_lines_of_a_shard_say_they_count_its_share():
+    """A shard's lines read "mvbench ...: 5/5 questions" for a 9-question benchmark, as if its share were all."""
+    out = io.StringIO()
+    with ProgressLines(Console(file=out, width=40, force_terminal=False), "mvbench (shard 0/2)", 5, in_all=9) as lines:
+        lines.update(advance=5, rate=1.0)
+    assert out.getvalue().splitlines() == ["mvbench (shard 0/2): 5/5 of its questions (9 in all), 1.0 q/s, failed 0"]
+
+
+def test_the_bar_of_a_shard_says_how_many_questions_there_are_in_all():
+    """The bar of a shard showed "5/5" beside the benchmark's name alone, as if its share were the benchmark."""
+    console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system=None)
+    shown = Console(file=io.StringIO(), width=120, color_system=None)
+    with progress_bar(console, "mvbench coarse_only (shard 0/2)", True, 5, in_all=9) as bar:
+        bar.update(advance=5, rate=1.0)
+        shown.print(bar.progress.make_tasks_table(bar.progress.tasks))
+    line = shown.file.getvalue()
+    assert "mvbench coarse_only (shard 0/2), 9 in all" in line and "5/5" in line, line
+
+
+@pytest.fixture(scope="module")
+def mvbench(tmp_path_factory):
+    from fvlm_eval.tasks.fixtures.mvbench import write_mvbench
+
+    root = tmp_path_factory.mktemp("data")
+    write_mvbench(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fvlm(model_dir):
+    from fvlm_eval.models import load_model
+
+    return load_model(str(model_dir), device="cpu")
+
+
+def _settings(data, output, **extra):
+    from fvlm_eval.run.settings import RunSettings
+
+    return RunSettings(
+        benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=output, workers=0, **extra
+    )
+
+
+def test_a_shard_runs_progress_counts_its_share_of_the_benchmark(mvbench, fvlm, tmp_path):
+    """`run --shard 0/2` printed "mvbench coarse_only: 5/5 questions" for a 9-question benchmark: its share read as
+    the whole benchmark."""
+    from fvlm_eval.run.runner import run
+    from fvlm_eval.run.shards import Shard
+
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False)
+    assert run(_settings(mvbench, tmp_path / "run", shard=Shard(0, 2)), fvlm, console=console).exit_code == 0
+    (line,) = [line for line in out.getvalue().splitlines() if "q/s" in line]
+    share = len(read_shard(tmp_path / "run" / "mvbench" / "coarse_only", "samples.shard-0-of-2.jsonl"))
+    assert 0 < share < 9
+    assert line.startswith(f"mvbench coarse_only (shard 0/2): {share}/{share} of its questions (9 in all), "), line
+
+
+def read_shard(folder, name):
+    from fvlm_eval.records import read_records
+
+    return read_records(folder / name)
+
+
+def test_questions_whose_bound_misses_the_clip_are_said_at_the_end_of_the_run(mvbench, fvlm, tmp_path):
+    """A bound wholly after its clip was scored on the clip's last frame repeated, said only in the record's
+    media_note: a run said nothing of it, so a user saw it only by reading the records."""
+    import json
+    import shutil
+
+    from fvlm_eval.run.runner import run
+
+    data = tmp_path / "data"
+    shutil.copytree(mvbench, data)
+    path = data / "mvbench" / "json" / "action_sequence.json"
+    rows = json.loads(path.read_text())
+    rows[0].update(start=50.0, end=60.0)  # the clip lasts 3 s
+    path.write_text(json.dumps(rows))
+    for attempt in ("first", "resumed"):  # a rerun that scores nothing says it of the records it holds
+        outcome = run(_settings(data, tmp_path / "run"), fvlm, progress=False)
+        said = [m for m in outcome.messages if "outside the clip" in m]
+        assert outcome.exit_code == 0 and len(said) == 1, (attempt, outcome.messages)
+        assert said[0].startswith(
+            "mvbench: 1 question has a bound wholly outside the clip, scored on its first or last frame alone, "
+            "repeated (see media_note in the records), e.g. mvbench/action_sequence/"
+        ), said
+        assert "bound 50-60s misses the clip (" in said[0] and said[0].endswith("clamped to its last frame alone")
+    outcome = run(_settings(mvbench, tmp_path / "plain"), fvlm, progress=False)
+    assert not [m for m in outcome.messages if "outside the clip" in m]

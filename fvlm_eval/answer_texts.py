@@ -112,7 +112,7 @@ def in_their_case(options: list[Option], answer: str) -> list[Option]:
 def without_lists(text: str, options: tuple[Option, ...]) -> str:
     """The answer without the lists it writes, which choose nothing: lines opening with consecutive letters
     (``without_lettered_lines``), and the prompt's options list repeated (``A. x\\nB. y\\n...``, maybe cut short)."""
-    text = without_lettered_lines(text)
+    text = without_every_letter(without_lettered_lines(text), options)
     by_index = {LETTERS.index(o.letter): o for o in options if o.letter in LETTERS}
     items = []  # (start, end, letter index) of every "B. <B's text>" in the answer
     for index, option in by_index.items():
@@ -143,6 +143,17 @@ def without_lists(text: str, options: tuple[Option, ...]) -> str:
     return text
 
 
+def without_every_letter(text: str, options: tuple[Option, ...]) -> str:
+    """The answer without a run of every option's letter in order, bare, followed by words on its line ("A. B. C.
+    D. None of these", "(A) (B) (C) (D) all fit"): it chooses nothing, though words after a run of bare letters
+    otherwise make its first letter the answer and the rest a remark ("B. C, D are wrong.")."""
+    letters = [o.letter for o in options]
+    if len(letters) < 3:
+        return text
+    items = r"[\s,;|.]*".join(rf"[(\[]?{letter}(?:[)\].:]|(?=[ \t,;|]))" for letter in letters)
+    return re.sub(rf"(?<![A-Za-z0-9]){items}(?![A-Za-z0-9'’])(?=[ \t.,;:!?]*[A-Za-z])", "\n", text)
+
+
 # A line opening with a letter, whatever its text, even none ("A.", "(B)"); a line labelled with a verdict
 # ("A: no", "B) correct") judges its letter: it is not a list item.
 _LETTERED_LINE = re.compile(
@@ -162,9 +173,22 @@ def _first_item_before(text: str, start: int, letter: str) -> int:
     return item.start() if item else start
 
 
+def _list_of(run: list[re.Match]) -> tuple[int, int] | None:
+    """Where a run of consecutive lettered lines is a list: when two or more of its lines carry text
+    (``A. January\\nB. June``), or when every line is bare (``A.\\nB.\\nC.``); a bare first line before lines
+    that carry text is the answer, not an item (``B.\\nC. is wrong``, ``A.\\nB. x\\nC. y``: B, A); else None."""
+    if len(run) >= 2 and all(line.group(2) is None for line in run):
+        return run[0].start(), run[-1].end()
+    if run[0].group(2) is None:
+        run = run[1:]  # the answer, kept
+    if sum(line.group(2) is not None for line in run) >= 2:
+        return run[0].start(), run[-1].end()
+    return None
+
+
 def without_lettered_lines(text: str) -> str:
     """The answer without a list of its own (``A. January\\nB. June``, ``A.\\nB.\\nC.``: lines opening with
-    consecutive letters, whatever their texts): a list chooses nothing."""
+    consecutive letters, see ``_list_of``): a list chooses nothing."""
     lines = list(_LETTERED_LINE.finditer(text))
     cuts, run = [], lines[:1]
     for line in lines[1:] + [None]:
@@ -175,11 +199,11 @@ def without_lettered_lines(text: str) -> str:
         ):
             run.append(line)
             continue
-        if len(run) >= 2:
-            start = run[0].start()
+        if run and (cut := _list_of(run)) is not None:
+            start, end = cut
             if all(item.group(2) is None for item in run):
                 start = _first_item_before(text, start, run[0].group(1))
-            cuts.append((start, run[-1].end()))
+            cuts.append((start, end))
         run = [line]
     for start, end in reversed(cuts):
         text = text[:start] + text[end:]

@@ -2,11 +2,12 @@
 
 The rule, in order (answer and option texts NFKC-normalised first: full-width ``Ｂ``, ``（Ｄ）`` read as
 ``B``, ``(D)``):
-1. a list is taken out: it names letters and chooses none. Two or more lines opening with
-   consecutive letters (``A. January\\nB. June``, whatever their texts, even none: ``A.\\nB.\\nC.``; a
-   bare letter ending the line before such bare lines is their first item: ``Answer: (A)\\n(B)\\n(C)``),
-   and the options list of the prompt repeated (consecutive ``"B. <B's text>"`` items on any line, the
-   last maybe cut short by the token limit);
+1. a list is taken out: it names letters and chooses none. A run of lines opening with consecutive
+   letters when at least two of its lines carry text (``A. January\\nB. June``) or every line is bare
+   (``A.\\nB.\\nC.``; a bare letter ending the line before such bare lines is their first item:
+   ``Answer: (A)\\n(B)\\n(C)``); a bare first line followed by lines that carry sentences is the answer plus
+   remarks, not a list (``B.\\nC. is wrong`` is B); and the options list of the prompt repeated
+   (consecutive ``"B. <B's text>"`` items on any line, the last maybe cut short by the token limit);
 2. the whole answer is one letter, maybe in brackets, quotes or bold, with a full stop
    (``B``, ``(b)``, ``'B'``, ``**B.**``);
 3. else the letters the answer names, option texts and ``N/A`` taken out first (in ``C. sample
@@ -26,10 +27,11 @@ The rule, in order (answer and option texts NFKC-normalised first: full-width ``
    B, and ``A is not correct`` alone is unparseable. An option's text is rejected the same way
    (``Sample A is wrong``, ``Berries, not the cup``).
    One letter is the answer; two different letters in the deciding tier are ambiguous
-   (``A or B``, ``(A) and (C)``); so are bare letters in a row, whatever separates them, each after the
-   first followed by nothing but a bracket or punctuation before the next letter or the line's end
-   (``A. B. C. D.``, ``(A) (B)``, ``(A)(B)``, ``A) B)``, ``Answer: A B``, ``B. Or C.``): a list, never its
-   first letter (``C. A is wrong`` is C: a sentence follows the A);
+   (``A or B``, ``(A) and (C)``); so are bare letters in a row, whatever separates them (``A. B. C. D.``,
+   ``(A) (B)``, ``(A)(B)``, ``A) B)``, ``Answer: A B``, ``B. Or C.``), when nothing but punctuation or spaces
+   follows the run's last letter up to the end of its line: a list, never its first letter; when words follow
+   it, the first letter is the answer and the rest a remark (``B. C, D are wrong.``, ``Answer: B.  A, C, D:
+   wrong`` are B; ``C. A is wrong`` is C);
 4. else the option whose own text the answer is (case, spaces, punctuation and a leading article
    aside: ``A cup`` says ``The cup``; texts that differ only in case, ``AA``/``Aa``, by their case),
    or the one option whose text the answer contains (of texts that differ only in case, the one
@@ -48,7 +50,7 @@ whole answer is read. A letter labelled with a verdict is rejected like one judg
 ``A) no B) yes``, ``A - incorrect``, ``A (wrong)``), and lines so labelled are not a list; ``B rather than A`` and
 ``B instead of A`` reject A.
 
-Measured on the 768 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see the README).
+Measured on the 777 hand-labelled answers of ``tests/fvlm_eval/answer_table.jsonl`` (see docs/protocols.md).
 """
 
 from __future__ import annotations
@@ -102,12 +104,13 @@ _OPENING = re.compile(
 )
 _MORE = re.compile(rf"(?:\s*{_CLOSE})?\s*(?:,|/|&|\b(?i:or|and|vs)\b\.?)\s*{_OPEN}?\s*([A-Z])(?![A-Za-z0-9'’])")
 # A bare letter after another, whatever separates them ("A. B. C. D.", "(A) (B)", "(A)(B)", "A) B)", "Answer: A B",
-# across lines): nothing but a bracket or punctuation before another letter or the line's end. Listed, not chosen;
-# "A. B is wrong", "(B). (C) is wrong", "B. C. the cat" write a sentence or an item after the second letter.
-_LETTER_ALONE = rf"{_OPEN}?[ \t]*[A-Za-z](?![A-Za-z0-9'’])"
+# "B. Or C."), in a run of bare letters that ends its line: nothing but punctuation or spaces after the run's last
+# letter up to the line's end. Listed, not chosen. When words follow the run ("B. C, D are wrong.", "(B). (C) is
+# wrong", "B. C. elegans"), the first letter is the answer and the rest a remark on the others.
+_LETTER_LINK = rf"[ \t]*(?:{_CLOSE}[ \t]*)?[.,;!?]?[ \t]*(?:(?i:or|and)\b\.?[ \t]*)?{_OPEN}?[ \t]*"
+_RUN_ENDS_LINE = rf"(?:{_LETTER_LINK}[A-Za-z](?![A-Za-z0-9'’]))*(?:[ \t.,;:!?*_]|{_CLOSE})*(?:\n|$)"
 _BARE = re.compile(
-    rf"(?:[\s.,;!?*_]|{_CLOSE})*{_OPEN}?\s*(?<![A-Za-z0-9])([A-Za-z])(?![A-Za-z0-9'’])"
-    rf"(?=[ \t]*(?:{_CLOSE}[ \t]*)?[.,;!?]?[ \t]*(?:\n|$|{_LETTER_ALONE}))"
+    rf"(?:[\s.,;!?*_]|{_CLOSE})*{_OPEN}?\s*(?<![A-Za-z0-9])([A-Za-z])(?![A-Za-z0-9'’])(?={_RUN_ENDS_LINE})"
 )
 _WORD_AFTER = re.compile(r"\s+([a-z]+)")
 # "sample A", "Vitamin D", "Type B": a name, not a choice (when no option's text holds it).

@@ -290,12 +290,14 @@ COLOURS = tuple(
         ("B. Or C.", "ambiguous"),  # as "B. or C." already was
         ("Answer: A B C D", "ambiguous"),
         ("Answer: (A) (B)", "ambiguous"),
-        ("A. B. C. D. None of these", "ambiguous"),
         ("a) b) c) d)", "ambiguous"),
         ("A.\nB.\nC.\nD.", "no_letter"),  # bare lettered lines: a list of its own (rule 1), taken out
         ("(A)\n(B)", "no_letter"),
         ("Answer: (A)\n(B)\n(C)\n(D)", "no_letter"),  # the cue's letter is the list's first item
         ("Answer: A.\nB.\nC.\nD.", "no_letter"),
+        ("A. B. C. D.\nI think it's B.", "ambiguous"),  # the run ends its line: a list, in the opening tier
+        ("(A) (B) (C) (D)\nI think it's B.", "ambiguous"),
+        ("B.\nC.\nD.", "no_letter"),  # every lettered line bare: a list
     ],
 )
 def test_bare_letters_in_a_row_are_a_list_never_the_first_letter(answer, status):
@@ -323,10 +325,54 @@ def test_a_letter_followed_by_a_sentence_is_not_listed(answer, letter):
     assert extract_letter(answer, COLOURS) == Extracted(letter, "letter")
 
 
-# --- the table: 768 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
+ANIMALS = (Option("A", "the cat"), Option("B", "the dog"), Option("C", "the bird"), Option("D", "a fish"))
+
+
+@pytest.mark.parametrize(
+    "answer, letter",
+    [
+        ("B.\nC. is wrong because the bird is not shown.", "B"),
+        ("B)\nC) the bird is wrong", "B"),
+        ("(B)\n(C) is wrong.", "B"),
+        ("A.\nB. The dog is not shown, so A.", "A"),
+        ("B.\nC. is wrong.\nD. is wrong.", "B"),  # the lines after the answer, a list of their own, are cut
+        ("A.\nB. January\nC. June", "A"),
+    ],
+)
+def test_a_bare_answer_line_before_lines_with_sentences_is_the_answer(answer, letter):
+    """A bare answer line ("B.") followed by a lettered line judging another option was cut with it as a list of
+    letters, so the answer read as no letter (before bare lines counted as list items, it read right)."""
+    assert extract_letter(answer, ANIMALS) == Extracted(letter, "letter")
+
+
+@pytest.mark.parametrize(
+    "answer, letter",
+    [
+        ("B. C, D are wrong.", "B"),
+        ("Answer: B.  A, C, D: wrong", "B"),
+        ("A. B. I think so.", "A"),
+    ],
+)
+def test_bare_letters_followed_by_words_are_an_answer_and_a_remark(answer, letter):
+    """Bare letters were a list wherever they stood, so in "B. C, D are wrong." B was listed with C and D and
+    rejected with them (no letter), and "Answer: B.  A, C, D: wrong" was ambiguous: a run is a list only when it
+    ends its line."""
+    assert extract_letter(answer, ANIMALS) == Extracted(letter, "letter")
+
+
+@pytest.mark.parametrize("answer", ["A. B. C. D. None of these", "(A) (B) (C) (D) all fit", "A, B, C, D are wrong"])
+def test_every_letter_in_order_followed_by_words_chooses_nothing(answer):
+    """Words after a run of bare letters make its first letter the answer ("B. C, D are wrong." is B), so "A. B. C.
+    D. None of these" read A: a run of every option's letter in order is a list wherever it stands."""
+    assert extract_letter(answer, COLOURS) == Extracted(None, "no_letter")
+    assert not [row["answer"] for row in TABLE if "reads" in row]  # no known misread is kept in the table
+
+
+# --- the table: 777 hand-labelled answers (tests/fvlm_eval/answer_table.jsonl): the shapes models write, 85 written
 # after the rule was settled ("held_out"), 90 real SmolLM2-135M-Instruct answers ("smollm2_real", from
-# benchmarks/real_smollm2.py --placement balanced), and 23 lists of bare letters ("letter_list"), each labelled with
-# the option the answer chooses, or null ---
+# benchmarks/real_smollm2.py --placement balanced), and 32 lists of bare letters and answers with remarks
+# ("letter_list"), each labelled with the option the answer chooses, or null; a row the rule misreads keeps its label
+# and says what the rule reads ("reads"), a miss the docs count ---
 TABLE = [
     json.loads(line) for line in (Path(__file__).parent / "answer_table.jsonl").read_text(encoding="utf-8").splitlines()
 ]
@@ -362,4 +408,4 @@ def test_the_table_covers_every_class_of_answer():
 
 @pytest.mark.parametrize("row", TABLE, ids=[f"{n + 1}-{row['class']}" for n, row in enumerate(TABLE)])
 def test_the_table_row_by_row(row):
-    assert extract_letter(row["answer"], _options(row["options"])).letter == row["expected"]
+    assert extract_letter(row["answer"], _options(row["options"])).letter == row.get("reads", row["expected"])

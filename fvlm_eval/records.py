@@ -37,6 +37,19 @@ SAME_TEXT = (
 )
 NEAR_TIE = "near-tie"  # a note: the best and second-best scores of a protocol differ by less than float noise
 # Batch composition (shards, ranks, --batch-size) moves log-probs by up to ~5e-6 in float32; a
+# How a failure the model caused begins (its log-probabilities NaN or infinite: diverged weights; an error raised
+# while it scored or encoded): regress and track count such a question wrong in the run it failed in, as run and
+# report do, where a question whose media or row could not be read is left out as no evidence about the model.
+NOT_FINITE = "the model gave log-probabilities that are NaN or infinite"
+SCORING_FAILED = "scoring failed"
+ENCODING_FAILED = "vision encode failed"
+
+
+def failed_by_the_model(error: str | None) -> bool:
+    """Whether a record's ``error`` is a failure of the model, not of its question's data."""
+    return error is not None and error.startswith((NOT_FINITE, f"{SCORING_FAILED}:", f"{ENCODING_FAILED}:"))
+
+
 # prediction decided by less than this is flagged, never silently trusted (bfloat16: 1e-2).
 NEAR_TIE_TOLERANCE = {"float32": 1e-4, "float64": 1e-8, "bfloat16": 1e-2, "float16": 1e-2}
 

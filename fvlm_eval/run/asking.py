@@ -14,7 +14,7 @@ from fvlm_eval.answers import GENERATION_INSTRUCTION
 from fvlm_eval.circular import rotated
 from fvlm_eval.models.base import ModelAdapter, score_formulations
 from fvlm_eval.plugins import kind_of
-from fvlm_eval.records import Record, make_record
+from fvlm_eval.records import NOT_FINITE, SCORING_FAILED, Record, make_record
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import Benchmark
 from fvlm_eval.types import ChoiceRequest, ChoiceResult, Clip, ClozeRequest, ClozeResult, GenerateRequest, Question
@@ -54,7 +54,7 @@ class Asking:
             mode,
             self.prompts[question.id],
             self.hashes[question.id],
-            error=f"scoring failed: {type(error).__name__}: {error}",
+            error=f"{SCORING_FAILED}: {type(error).__name__}: {error}",
             clip=clips[question.media.key],
         )
 
@@ -165,7 +165,6 @@ def is_blank(text: str) -> bool:
     return all(unicodedata.category(c)[0] in "ZC" for c in text)
 
 
-NOT_FINITE = "the model gave log-probabilities that are NaN or infinite"
 DIVERGED = ": diverged weights, or an overflow in this dtype; no prediction is made from them"
 
 

@@ -15,16 +15,18 @@ from fvlm_eval.files import write_json_atomic
 from fvlm_eval.media.frame_cache import UNREPAIRABLE
 from fvlm_eval.media.workers import decoded
 from fvlm_eval.models.base import ModelAdapter
-from fvlm_eval.records import Record, append_records, latest_by_id, make_record, question_sha256, read_records
+from fvlm_eval.records import (
+    ENCODING_FAILED,
+    Record,
+    append_records,
+    latest_by_id,
+    make_record,
+    question_sha256,
+    read_records,
+)
 from fvlm_eval.run.asking import Asking, prompted
 from fvlm_eval.run.carried import carried_measures, rotations_generated, with_earlier_measures
-from fvlm_eval.run.folder import (
-    SAMPLES,
-    check_settings,
-    comparable_settings,
-    read_all_records,
-    write_summary,
-)
+from fvlm_eval.run.folder import SAMPLES, check_settings, comparable_settings, read_all_records, write_summary
 from fvlm_eval.run.lock import FolderLock
 from fvlm_eval.run.manifest import manifest
 from fvlm_eval.run.progress import announce, missed_the_clip, progress_bar, said_of_missed
@@ -294,7 +296,7 @@ class BenchmarkRun:
                 try:
                     self.model.load_clips([clip])
                 except Exception as error:
-                    failures[key] = f"vision encode failed: {type(error).__name__}: {error}"
+                    failures[key] = f"{ENCODING_FAILED}: {type(error).__name__}: {error}"
                     del clips[key]
         for mode in self.modes:
             records = []

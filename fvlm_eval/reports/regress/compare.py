@@ -244,7 +244,9 @@ def compare_runs(
         shared = len(set(base_records) & set(cur_records)) - failed.one_run_only - failed.both
         if shared < min_overlap * (max(len(base_records), len(cur_records)) - failed.both) or shared == 0:
             apart = f" ({len(changed)} more differ)" if changed else ""
-            fault = f"; {failed_words(failed)}" + (": a data fault, not a model change" if failed.one_run_only else "")
+            fault = f"; {failed_words(failed)}" + (
+                ": their media or rows, not the model" if failed.one_run_only else ""
+            )
             unscored += [where] if failed.any else []
             thin.append(
                 f"{where}: {counted(shared, 'question')} in common{' that both runs scored' if failed.any else ''}, "
@@ -254,7 +256,7 @@ def compare_runs(
         elif failed.any:
             warnings.append(
                 f"{where}: {failed_words(failed)}: compared on the {counted(shared, 'question')} both runs scored "
-                "(a failed question is no answer, not counted as one)"
+                "(a question whose media or row could not be read is no answer, not counted as one)"
             )
         only[where] = {
             "baseline_only": sorted(set(base_records) - set(cur_records)),
@@ -303,10 +305,9 @@ def compare_runs(
         ExitCode.OK: "pass",
         ExitCode.FAILED: "fail: significant drop",
         ExitCode.REFUSED: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
-        ExitCode.UNUSABLE: f"not comparable: too few questions in common (below {min_overlap:.0%} of a run)"
-        if not unscored
-        else f"not comparable: too few questions scored in both runs (below {min_overlap:.0%} of a run; questions "
-        "that failed are no answers)",
+        ExitCode.UNUSABLE: f"not comparable: too few questions {'in common' if not unscored else 'scored in both runs'}"
+        + (f" (below {min_overlap:.0%} of a run" if min_overlap > 0 else " (none")
+        + ("; questions whose media or rows failed are no answers)" if unscored else ")"),
         ExitCode.UNDERPOWERED: f"underpowered: {unseen(max_drop, alpha, family)}",
     }
     verdict = verdicts[code]

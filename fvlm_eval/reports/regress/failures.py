@@ -1,17 +1,19 @@
-"""Failed questions in a comparison: a question that failed (a missing video or image, a row that could not be
-read: its record holds an ``error``) was never answered, so it is no evidence about the model.
+"""Failed questions in a comparison. A question whose media or row could not be read (a missing video or image,
+a malformed row) was never answered, so it is no evidence about the model: counted wrong, a question that failed
+in one run only read as a question the model lost or gained, and a data fault (half the images gone from one
+copy) became a "significant drop" of the same weights. So ``regress`` and ``track`` pair only the questions both
+runs could ask, and count the others beside the comparison (``FailedPairs``, said by ``failed_words``).
 
-Counted wrong, a question that failed in one run only reads as a question the model lost or gained: a data fault
-(half the images gone from one copy) became a "significant drop" of the same weights. So ``regress`` and
-``track`` pair only the questions both runs scored, and count the others beside the comparison
-(``FailedPairs``), said in words (``failed_words``).
+A failure the model caused (``records.failed_by_the_model``: NaN or infinite log-probabilities from diverged
+weights, an error raised while scoring) is the model's answer: it stays paired, wrong, as ``run`` and ``report``
+count it; left out, a checkpoint that diverged on some questions passed the gate on the rest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fvlm_eval.records import Record
+from fvlm_eval.records import Record, failed_by_the_model
 from fvlm_eval.reports.printable import printable
 from fvlm_eval.wording import counted
 
@@ -43,11 +45,11 @@ class FailedPairs:
 def scored_in_both(
     baseline: dict[str, Record], current: dict[str, Record]
 ) -> tuple[dict[str, Record], dict[str, Record], FailedPairs]:
-    """The two runs' records without the questions both hold that failed in either (ids in one run only are
-    kept: they are counted as such elsewhere), and those failures counted."""
+    """The two runs' records without the questions both hold whose data failed in either (ids in one run only are
+    kept: they are counted as such elsewhere; failures of the model are kept, wrong), and those failures counted."""
     shared = [i for i in baseline if i in current]
-    before = {i for i in shared if baseline[i].error is not None}
-    after = {i for i in shared if current[i].error is not None}
+    before = {i for i in shared if _unasked(baseline[i])}
+    after = {i for i in shared if _unasked(current[i])}
     one_only = sorted(before ^ after)
     example = None
     if one_only:
@@ -60,6 +62,11 @@ def scored_in_both(
         {i: r for i, r in current.items() if i not in dropped},
         failed,
     )
+
+
+def _unasked(record: Record) -> bool:
+    """Failed for its data (media, row), not by the model: no answer to compare."""
+    return record.error is not None and not failed_by_the_model(record.error)
 
 
 def error_example(error: str | None) -> str:

@@ -66,8 +66,8 @@ def failure_warning(pair: dict) -> str | None:
         return None
     return (
         f"steps {pair['from']} → {pair['to']}: {pair['benchmark']} {pair['mode']} compared on the questions both "
-        f"scored; {said}{error_example(pair.get('failed_example'))}: left out (a failed "
-        "question is a data fault, not a change of the model)"
+        f"scored; {said}{error_example(pair.get('failed_example'))}: left out (a question whose media or row "
+        "could not be read is no answer; one the model failed on, NaN or an error, is kept and counted wrong)"
     )
 
 

@@ -233,15 +233,16 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
         "",
         f"Consecutive comparable checkpoints (the same settings, something scored) are compared with the paired "
         f"statistics of `fvlm-eval regress` (paired by question, resampling videos) on the questions both scored (a "
-        f"question that failed in either is left out and counted in the verdict: a data fault, not a change of the "
-        f"model), each pair on its own and two-sided at alpha {alpha:g}, not adjusted over the pairs (a "
-        f"description of the curve: with many pairs some read significant by chance): a significant drop when the "
-        f"exact sign-flip test's one-sided p (drop) is below {alpha / SIDES:g} (alpha / 2), a significant gain when "
-        f"its p (gain) is, so two checkpoints that do not differ are called a significant change at most "
-        f"{alpha:g} of the time. The 95% interval (a paired bootstrap) is descriptive: it decides nothing. The "
-        f"smallest detectable drop is the test's own at {alpha / SIDES:g}, not the gate's that `regress` prints for "
-        "the same two runs. A cell with ⚠ is not significantly above chance, or not above always answering one "
-        "letter, by its run's own summary (as `report` marks it); a best checkpoint so marked is no winner.",
+        f"question whose media or row could not be read in either is left out and counted in the verdict; one the "
+        f"model failed on, NaN or an error, is kept, wrong), each pair on its own and two-sided at alpha "
+        f"{alpha:g}, not adjusted over the pairs (a description of the curve: with many pairs some read "
+        f"significant by chance): a significant drop when the exact sign-flip test's one-sided p (drop) is below "
+        f"{alpha / SIDES:g} (alpha / 2), a significant gain when its p (gain) is, so two checkpoints that do not "
+        f"differ are called a significant change at most {alpha:g} of the time. The 95% interval (a paired "
+        f"bootstrap) is descriptive: it decides nothing. The smallest detectable drop is the test's own at "
+        f"{alpha / SIDES:g}, not the gate's that `regress` prints for the same two runs. A cell with ⚠ is not "
+        "significantly above chance, or not above always answering one letter, by its run's own summary (as "
+        "`report` marks it); a best checkpoint so marked is no winner.",
         "",
     ]
     return "\n".join(out)

@@ -347,7 +347,7 @@ def test_questions_failed_in_one_run_only_are_not_comparable_never_a_drop(tmp_pa
     assert report["verdict"].startswith("not comparable: too few questions scored in both runs")
     (said,) = report["too_little_shared"]
     assert "15 questions in common that both runs scored" in said
-    assert "15 questions failed in the current run only (e.g. video v0.mp4 is missing): a data fault" in said
+    assert "15 questions failed in the current run only (e.g. video v0.mp4 is missing): their media or rows" in said
     overall = report["comparisons"][0]
     assert (
         overall["n"] == 15
@@ -372,6 +372,25 @@ def test_a_few_failed_questions_are_left_out_and_said(tmp_path):
     overall = report["comparisons"][0]
     assert overall["n"] == 57 and overall["delta"] == 0 and overall["lost"] == []
     assert [w for w in report["warnings"] if "3 questions failed in the current run only" in w and "57" in w]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "the model gave log-probabilities that are NaN or infinite (cloze, option A): diverged weights, or an "
+        "overflow in this dtype; no prediction is made from them",
+        "scoring failed: RuntimeError: CUDA out of memory",
+        "vision encode failed: RuntimeError: CUDA out of memory",
+    ],
+)
+def test_a_question_the_model_failed_on_is_its_answer_counted_wrong(tmp_path, error):
+    """A checkpoint whose log-probabilities were NaN on 20 of 60 questions (diverged) passed the gate: its failures
+    were left out as "a data fault, not a model change" and the rest compared; they are its answers, wrong."""
+    base = write_run(tmp_path / "base", [True] * 60)
+    current = fail_questions(write_run(tmp_path / "cur", [True] * 60), set(range(20)), error=error)
+    assert regress(base, current, max_drop=5) == ExitCode.FAILED
+    overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
+    assert overall["n"] == 60 and len(overall["lost"]) == 20 and overall["failed"]["current_only"] == 0
 
 
 def test_regress_output_naming_a_file_says_so(tmp_path, capsys):
@@ -400,3 +419,12 @@ def test_a_log_gets_the_report_unwrapped(tmp_path, capsys):
     assert out.splitlines()[0].startswith("fvlm-eval regression: pass")
     assert any(line.endswith(f": {folder / 'regress.md'}") for line in out.splitlines())
     assert not any(line != line.rstrip() for line in out.splitlines())
+
+
+def test_nothing_scored_in_both_at_min_overlap_0_says_none(tmp_path):
+    """`--min-overlap 0` with no question scored in both runs said "(below 0% of a run)"."""
+    base = write_run(tmp_path / "base", [True] * 30)
+    current = fail_questions(write_run(tmp_path / "cur", [True] * 30), set(range(30)))
+    assert regress(base, current, min_overlap=0.0) == ExitCode.UNUSABLE
+    verdict = json.loads((current / "regress" / "regress.json").read_text())["verdict"]
+    assert verdict.startswith("not comparable: too few questions scored in both runs (none;") and "0%" not in verdict

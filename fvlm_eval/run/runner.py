@@ -91,12 +91,13 @@ def _data_dir_hint(data: Path, name: str) -> str:
     return f"; it is in a folder below: --data-dir {below[0]}" if below else ""
 
 
-def _data_missing(name: str, data_dir: Path, missing: DataMissing) -> str:
+def _data_missing(name: str, settings: RunSettings, missing: DataMissing) -> str:
     """What a benchmark's missing data is, and what fetches it or what to give as ``--data-dir`` instead."""
-    data = Path(data_dir)
+    data = Path(settings.data_dir)
     hint = _data_dir_hint(data, name)  # a folder that is not there (no data yet): fetched by prepare too
-    hint += f"; {prepare_command(name, data_dir)}" if not hint or not data.exists() else ""
-    return f"{missing}{hint}; it is not scored (the run's other benchmarks go on)"
+    hint += f"; {prepare_command(name, settings.data_dir)}" if not hint or not data.exists() else ""
+    others = " (the run's other benchmarks go on)" if len(settings.benchmarks) > 1 else ""
+    return f"{missing}{hint}; it is not scored{others}"
 
 
 def _warn_of_absent_folders(settings: RunSettings, model: ModelAdapter, console) -> None:
@@ -163,7 +164,7 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         try:
             loaded, malformed = checked_load(benchmark.load(settings.data_dir), name)
         except DataMissing as missing:  # the run's other benchmarks go on: one missing stopped all after it
-            outcome.messages.append(_data_missing(name, settings.data_dir, missing))
+            outcome.messages.append(_data_missing(name, settings, missing))
             outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)
             continue
         except Exception as error:  # the benchmark's own code failed (a plugin's, as a rule): the others go on

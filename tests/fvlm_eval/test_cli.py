@@ -351,6 +351,8 @@ def test_one_benchmark_without_data_is_not_scored_and_the_others_are(capsys, mod
     assert "EgoSchema subset annotations not found" in output and "the run's other benchmarks go on" in output
     assert (tmp_path / "out" / "mvbench" / "coarse_only" / "summary.json").is_file()
     assert "coverage" in output and not (tmp_path / "out" / "egoschema").exists()
+    code, output = call(capsys, "run", "egoschema", "--data-dir", partial, "--model", model_dir)
+    assert code == 1 and "; it is not scored" in output and "other benchmarks" not in output  # there are none
 
 
 def test_missing_data_and_unwritable_output(capsys, model_dir, data, tmp_path):

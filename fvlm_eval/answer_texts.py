@@ -144,14 +144,51 @@ def without_lists(text: str, options: tuple[Option, ...]) -> str:
 
 
 def without_every_letter(text: str, options: tuple[Option, ...]) -> str:
-    """The answer without a run of every option's letter in order, bare, followed by words on its line ("A. B. C.
-    D. None of these", "(A) (B) (C) (D) all fit"): it chooses nothing, though words after a run of bare letters
-    otherwise make its first letter the answer and the rest a remark ("B. C, D are wrong.")."""
-    letters = [o.letter for o in options]
-    if len(letters) < 3:
-        return text
-    items = r"[\s,;|.]*".join(rf"[(\[]?{letter}(?:[)\].:]|(?=[ \t,;|]))" for letter in letters)
-    return re.sub(rf"(?<![A-Za-z0-9]){items}(?![A-Za-z0-9'’])(?=[ \t.,;:!?]*[A-Za-z])", "\n", text)
+    """The answer without the runs of letters it lists before words that choose nothing: a run of two or more
+    option letters each marked bare (``A.``, ``(B)``, ``c)``), in any order or case, followed on its line by words
+    that do not judge them ("B. C. D. None of these", "A. B. I am not sure.", "(A) (B) (C) (D) all fit"), and a
+    run of every option's letter in order however written ("A B C D none of these"). Words after a run otherwise
+    make its first letter the answer; only a verdict on the rest keeps that reading ("B. C. is wrong", "B. C, D
+    are wrong.": a remark on the others). A run's last capital before a lower-case word is a name's initial
+    ("B. C. elegans would not fit." is B)."""
+    letters = {o.letter.upper() for o in options}
+
+    def cut(run: re.Match) -> str:
+        items = list(_MARKED_LETTER.finditer(run.group("run")))
+        rest = run.group("rest")
+        word = re.match(r" ([a-z]+)\b", rest)
+        if items[-1].group(0) == f"{items[-1].group(1).upper()}." and word and word.group(1) not in _PLAIN_WORDS:
+            items = items[:-1]  # "C. elegans": an initial, not a letter listed
+        listed = [item.group(1).upper() for item in items]
+        if len(listed) < 2 or not set(listed) <= letters or _VERDICT.match(rest):
+            return run.group(0)
+        return "\n" + run.group(0)[items[-1].end() :]
+
+    text = _LISTED_RUN.sub(cut, text)
+    in_order = [o.letter for o in options]
+    if len(in_order) >= 3:
+        items = r"[\s,;|.]*".join(rf"[(\[]?{letter}(?:[)\].:]|(?=[ \t,;|]))" for letter in in_order)
+        text = re.sub(rf"(?<![A-Za-z0-9]){items}(?![A-Za-z0-9'’])(?=[ \t.,;:!?]*[A-Za-z])", "\n", text)
+    return text
+
+
+# Lower-case words that follow a list of letters ("A. B. none of these", "(A) (B) all fit"): not a name after an
+# initial ("C. elegans")
+_PLAIN_WORDS = frozenset(
+    "a all and any are both but either i is it maybe neither no none not of or perhaps possibly probably so the "
+    "these they this unsure".split()
+)
+_MARKED_LETTER = re.compile(r"[(\[]?([A-Za-z])[)\].:]")
+_LISTED_RUN = re.compile(
+    r"(?<![A-Za-z0-9])(?P<run>[(\[]?[A-Za-z][)\].:](?:[ \t,;|]*[(\[]?[A-Za-z][)\].:])+)"
+    r"(?P<rest>[ \t]*[-–—:]?[ \t]*(?![(\[]?[A-Za-z][)\].:])[A-Za-z][^\n]*)"
+)
+_VERDICT = re.compile(
+    r"[ \t]*[-–—:]?[ \t]*(?:(?:is|are|was|were|all|both|seems?|looks?)\s+)*"
+    r"(?:wrong|incorrect|false|impossible|not\s+(?:correct|right|true|possible|the\s+answer)|ruled\s+out"
+    r"|eliminated|excluded)\b",
+    re.IGNORECASE,
+)
 
 
 # A line opening with a letter, whatever its text, even none ("A.", "(B)"); a line labelled with a verdict

@@ -27,7 +27,7 @@ from fvlm_eval.errors import ExitCode, SettingsError
 from fvlm_eval.protocols import DEFAULT_PROTOCOL, formulation  # the run's default: when no summary names one
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, no_records
-from fvlm_eval.reports.regress.failures import failed_words, scored_in_both
+from fvlm_eval.reports.regress.failures import failed_by_the_model_words, failed_words, scored_in_both
 from fvlm_eval.reports.regress.folders import RegressUnusable, load_folder, runs_of, selected_otherwise, settings_of
 from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row, unseen
 from fvlm_eval.stats import (
@@ -258,6 +258,9 @@ def compare_runs(
                 f"{where}: {failed_words(failed)}: compared on the {counted(shared, 'question')} both runs scored "
                 "(a question whose media or row could not be read is no answer, not counted as one)"
             )
+        for records, run in ((base_records, "the baseline"), (cur_records, "the current run")):
+            said = failed_by_the_model_words(records, run)
+            warnings += [f"{where}: {said}"] if said else []
         only[where] = {
             "baseline_only": sorted(set(base_records) - set(cur_records)),
             "current_only": sorted(set(cur_records) - set(base_records)),

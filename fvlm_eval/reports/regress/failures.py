@@ -82,6 +82,19 @@ def error_example(error: str | None) -> str:
     return f" (e.g. {text})"
 
 
+def failed_by_the_model_words(records: dict[str, Record], run: str) -> str | None:
+    """The questions the model failed on in ``run`` (kept, wrong), in words; None when none: the numbers counted
+    them, but no line said why the questions were lost (an out-of-memory error is the machine's: a rerun scores
+    them again)."""
+    failed = [r for r in records.values() if failed_by_the_model(r.error)]
+    if not failed:
+        return None
+    return (
+        f"{counted(len(failed), 'question')} the model failed on in {run}{error_example(failed[0].error)}: counted "
+        "wrong, as run counts them (an error of the machine, such as out of memory: rerun that run to score them)"
+    )
+
+
 def failed_words(failed: FailedPairs, baseline: str = "the baseline", current: str = "the current run") -> str:
     """The failures of a comparison in words: ``80 questions failed in the current run only (e.g. ...)``; ``""``
     when none failed."""
@@ -95,4 +108,4 @@ def failed_words(failed: FailedPairs, baseline: str = "the baseline", current: s
     return "; ".join(parts) + error_example(failed.example) if parts else ""
 
 
-__all__ = ["FailedPairs", "error_example", "failed_words", "scored_in_both"]
+__all__ = ["FailedPairs", "error_example", "failed_by_the_model_words", "failed_words", "scored_in_both"]

@@ -1,9 +1,10 @@
 """The best checkpoint of a line of comparable checkpoints, and the honest alternative: chosen on one half of the
 videos, confirmed on the other (with its interval, its chance level and whether it is above them).
 
-Only scored questions rank checkpoints: a question that failed (a missing video, a row that could not be read) was
-never answered, so checkpoints whose failures differ are ranked on the questions all of them scored, as
-checkpoints measured on different questions are (a ``--limit`` run beside a full one).
+Only scored questions rank checkpoints: a question whose data failed (a missing video, a row that could not be
+read) was never answered, so checkpoints whose failures differ are ranked on the questions all of them scored, as
+checkpoints measured on different questions are (a ``--limit`` run beside a full one); one the model failed on
+(NaN log-probabilities, an error while scoring) is its answer, wrong.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import hashlib
 
 from fvlm_eval.protocols import formulation
+from fvlm_eval.records import failed_by_the_model
 from fvlm_eval.reports.track.checkpoints import Point
 from fvlm_eval.stats import letter_bias
 from fvlm_eval.summarize import CATEGORY_MEAN, flags, measure
@@ -26,8 +28,12 @@ def asked(record, protocol: str) -> bool:
 
 
 def scored(record, protocol: str) -> bool:
-    """Whether ``record`` answered under ``protocol``: asked, and not failed."""
-    return record.error is None and protocol in (record.pred or {})
+    """Whether ``record`` answered under ``protocol``: asked, and not failed for its data; a failure the model caused
+    (NaN log-probabilities, an error while scoring) is its answer, wrong: left out, a checkpoint that diverged on
+    the questions it got wrong ranked at 100% of the rest."""
+    if record.error is not None:
+        return failed_by_the_model(record.error)
+    return protocol in (record.pred or {})
 
 
 def half_of(group: str) -> int:

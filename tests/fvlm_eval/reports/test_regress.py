@@ -391,6 +391,8 @@ def test_a_question_the_model_failed_on_is_its_answer_counted_wrong(tmp_path, er
     assert regress(base, current, max_drop=5) == ExitCode.FAILED
     overall = json.loads((current / "regress" / "regress.json").read_text())["comparisons"][0]
     assert overall["n"] == 60 and len(overall["lost"]) == 20 and overall["failed"]["current_only"] == 0
+    warnings = json.loads((current / "regress" / "regress.json").read_text())["warnings"]
+    assert [w for w in warnings if "20 questions the model failed on in the current run" in w and "counted wrong" in w]
 
 
 def test_regress_output_naming_a_file_says_so(tmp_path, capsys):

@@ -399,6 +399,21 @@ def test_questions_failed_at_one_step_are_counted_and_never_a_drop(capsys, tmp_p
     assert rows["2"]["failed"] == "15" and rows["1"]["failed"] == "0"
 
 
+def test_a_checkpoint_that_diverged_on_some_questions_is_ranked_with_them_wrong(capsys, tmp_path):
+    """Step 2 gave NaN log-probabilities on 10 questions: they were left out of the ranking as a data fault, so it
+    ranked 100% on the rest and was named best over step 1, which answers 25 of the 30 right."""
+    from tests.fvlm_eval.reports.test_regress import fail_questions
+
+    runs = _constructed(tmp_path / "runs", {1: [True] * 25 + [False] * 5, 2: [True] * 30})
+    nan = "the model gave log-probabilities that are NaN or infinite (cloze, option A): diverged weights"
+    fail_questions(runs[2], set(range(10)), error=nan)
+    code, _ = call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")
+    assert code == 0
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    (best,) = report["best"]
+    assert best["step"] == 1 and "shared" not in best  # ranked on all 30 questions
+
+
 def test_a_step_whose_questions_all_failed_reads_all_failed_and_is_passed_over(capsys, tmp_path):
     """Every question of step 2 failed: its cell read `0.0 [0.0, ...] (9)`, `1 → 2` a drop and `2 → 3` a gain, and the
     chart drew a point at 0; now `all 9 failed`, not compared, and steps 1 → 3 compared across it."""

@@ -22,6 +22,7 @@ from fvlm_eval.errors import ExitCode, FvlmEvalError
 from fvlm_eval.files import broken_link
 from fvlm_eval.interrupts import exit_code_of, now_stopping, stops_as_interrupts
 from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.plugins import kind_of
 from fvlm_eval.run.asking import with_blank_options_failed
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
 from fvlm_eval.run.folder import comparable_settings, settings_refusal
@@ -117,10 +118,39 @@ def _warn_of_absent_folders(settings: RunSettings, model: ModelAdapter, console)
         )  # fmt: skip
 
 
+def _own_counts(benchmark: Benchmark) -> None:
+    """What the run asks of a benchmark after scoring, asked before it: ``expected()`` (a dict of category to
+    count) and ``settings()`` (a dict). A plugin's that raised, or gave something else, ended the run after its
+    questions were scored, as "an unexpected error", with no summary written."""
+    for part in ("expected", "settings"):
+        try:
+            given = getattr(benchmark, part)()
+        except Exception as error:
+            raise _PartFailed(part, error) from error
+        if not isinstance(given, dict) or (part == "expected" and not _counts(given)):
+            shape = "a dict of category to a whole number" if part == "expected" else "a dict"
+            raise UnusableLoad(f"{part}() gave {kind_of(given)}, not {shape}")
+
+
+def _counts(given: dict) -> bool:
+    return all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in given.items())
+
+
+class _PartFailed(Exception):
+    """A benchmark's ``expected()`` or ``settings()`` raised ``error``."""
+
+    def __init__(self, part: str, error: Exception):
+        super().__init__(str(error))
+        self.part, self.error = part, error
+
+
 def _load_failed(benchmark: Benchmark, data_dir: Path, error: Exception) -> str:
     """One line for a benchmark whose ``load`` raised: the benchmark and its plugin, the folder it read, what it
     raised and where in the benchmark's own code (a plugin's bug ended the whole run as "an unexpected error ...
     report it", naming neither)."""
+    part = "load()"
+    if isinstance(error, _PartFailed):
+        part, error = f"{error.part}()", error.error
     said = str(error).strip().splitlines()[0] if str(error).strip() else ""
     if isinstance(error, UnusableLoad):
         return f"{supplied_by(benchmark.name)}: {said}; it is not scored (the run's other benchmarks go on)"
@@ -129,8 +159,9 @@ def _load_failed(benchmark: Benchmark, data_dir: Path, error: Exception) -> str:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename in own]
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
     bug = " (a bug in fvlm-eval: please report it)" if type(benchmark) in BUILT_IN.values() else ""
+    reading = f" reading {benchmark.folder(data_dir)}" if part == "load()" else ""
     return (
-        f"{supplied_by(benchmark.name)}: its load() failed reading {benchmark.folder(data_dir)}: {raised}{at}{bug}; "
+        f"{supplied_by(benchmark.name)}: its {part} failed{reading}: {raised}{at}{bug}; "
         "it is not scored (the run's other benchmarks go on)"
     )
 
@@ -148,7 +179,10 @@ def _settings_checked(settings: RunSettings, model: ModelAdapter) -> None:
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)
         for mode in settings.modes:
-            current = comparable_settings(benchmark, mode, model, settings.cloze_framing)
+            try:
+                current = comparable_settings(benchmark, mode, model, settings.cloze_framing)
+            except Exception:  # a plugin's settings() that raises: told with its load, the benchmark not scored
+                break
             refused = settings_refusal(Path(settings.output_dir) / name / mode, current)
             if refused is not None:
                 raise refused
@@ -163,6 +197,7 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         benchmark = benchmark_for(name, settings, model)
         try:
             loaded, malformed = checked_load(benchmark.load(settings.data_dir), name)
+            _own_counts(benchmark)
         except DataMissing as missing:  # the run's other benchmarks go on: one missing stopped all after it
             outcome.messages.append(_data_missing(name, settings, missing))
             outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)

@@ -234,3 +234,31 @@ def test_a_prompt_that_raises_on_every_question_is_said_once_as_what_it_is(quiz_
         "e.g. clozeraises/q1: writing its prompt failed: ValueError: cloze boom"
     ]
     assert not any("when its data was read" in m for m in outcome.messages)
+
+
+@pytest.mark.parametrize(
+    "method, said",
+    [
+        ("def expected(self):\n        raise KeyError('biology')", "its expected() failed: KeyError: 'biology' (at "),
+        ("def settings(self):\n        raise RuntimeError('no settings')", "its settings() failed: RuntimeError: no "),
+        ("def expected(self):\n        return None", "expected() gave None, not a dict of category to a whole number"),
+    ],
+)
+def test_a_benchmark_whose_expected_or_settings_fails_is_one_line_and_the_others_go_on(
+    tmp_path, model_dir, data, method, said
+):
+    """A plugin's expected() or settings() that raised ended the run as "an unexpected error" once its questions
+    were scored (expected() is asked for the summary), no summary written, the later benchmarks never run."""
+    source = QUIZ + f"\n\n@dataclass\nclass Counting(Quiz):\n    name: str = 'counting'\n\n    {method}\n"
+    site = write_distribution(
+        tmp_path / "site2",
+        "counting-plugins",
+        {"fvlm_eval.benchmarks": {"counting": "quiz:Counting"}},
+        {"quiz.py": source},
+    )
+    with plugins_on_path(site, ("quiz",)):
+        outcome = ran(model_dir, data, tmp_path / "out", "counting", "scienceqa")
+    assert outcome.exit_code == ExitCode.FAILED
+    assert set(outcome.summaries) == {("scienceqa", "coarse_only")}
+    (line,) = [m for m in outcome.messages if m.startswith("counting (plugin counting-plugins 0.1.0): ")]
+    assert said in line and line.endswith("it is not scored (the run's other benchmarks go on)")

@@ -84,7 +84,6 @@ def prepare(
     (name,) = benchmark_names([benchmark])
     import shlex
 
-    from fvlm_eval.run.asking import with_blank_options_failed
     from fvlm_eval.tasks import BENCHMARKS, DataMissing, UnusableLoad, get_benchmark, prepare_command
     from fvlm_eval.tasks.fetching import LAYOUTS, extract_pending, fetch, pending
     from fvlm_eval.tasks.prepare import print_verification, verify
@@ -128,9 +127,7 @@ def prepare(
                 f"place the files by hand as {LAYOUTS} lists"
             ) from error
     try:
-        result = verify(
-            adapter, data_dir, probe=probe, workers=workers, progress=True, as_run=with_blank_options_failed
-        )
+        result = verify(adapter, data_dir, probe=probe, workers=workers, progress=True)
     except DataMissing as missing:  # --no-download on a folder without it
         hint = prepare_command(name, data_dir)  # a benchmark placed by hand: where to place it, nothing to fetch
         fetched = " (without --no-download)" if hint.endswith("fetches it") else ""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import unicodedata
 from dataclasses import dataclass
 
 from fvlm_eval.answers import GENERATION_INSTRUCTION
@@ -145,24 +144,6 @@ def prompted(benchmark: Benchmark, questions: list[Question]) -> tuple[list[Ques
             prompts[question.id] = prompt
         asked.append(question)
     return asked, prompts, failed
-
-
-def with_blank_options_failed(question: Question) -> Question:
-    """``question``, failed when an option's text is blank (empty, or only spaces, NBSP, zero-width or
-    control characters): the cloze formulation (the default headline's) has no answer text to score
-    for it, so the question is a recorded failure naming the option, never silently wrong."""
-    blank = [o.letter for o in question.options if is_blank(o.text)]
-    if question.error or not blank:
-        return question
-    which = f"option {blank[0]} has" if len(blank) == 1 else f"options {', '.join(blank)} have"
-    return dataclasses.replace(
-        question, error=f"{which} no text (empty, or only spaces): the cloze formulation cannot score it"
-    )
-
-
-def is_blank(text: str) -> bool:
-    """No visible character: only separators (spaces, NBSP), control and format characters (zero-width)."""
-    return all(unicodedata.category(c)[0] in "ZC" for c in text)
 
 
 DIVERGED = ": diverged weights, or an overflow in this dtype; no prediction is made from them"

@@ -23,7 +23,6 @@ from fvlm_eval.files import broken_link
 from fvlm_eval.interrupts import exit_code_of, now_stopping, stops_as_interrupts
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.plugins import kind_of
-from fvlm_eval.run.asking import with_blank_options_failed
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
 from fvlm_eval.run.folder import comparable_settings, settings_refusal
 from fvlm_eval.run.settings import RunOutcome, RunSettings
@@ -225,7 +224,7 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
         for note in loaded.notes:
             if note.startswith("duplicate question id"):
                 console.print(f"{name}: {note}", style="yellow", markup=False, highlight=False)
-        questions = [with_blank_options_failed(q) for q in select(loaded.questions, benchmark, settings.limit)]
+        questions = select(loaded.questions, benchmark, settings.limit)
         if not questions:
             if not loaded.problems:
                 outcome.messages.append(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -308,8 +309,9 @@ def _checked_media(media: object, question_id: str) -> tuple[Media, str | None]:
 
 
 def _checked_options(options: object) -> tuple[tuple[Option, ...], list[str]]:
-    """The options, lettered A, B, C... in order, at least two, each with text; else what is wrong (one option is
-    always right; two under one letter make the letter right whichever is chosen)."""
+    """The options, lettered A, B, C... in order, at least two, each with text, none blank; else what is wrong (one
+    option is always right; two under one letter make the letter right whichever is chosen; a blank one the cloze
+    formulation cannot score)."""
     if not isinstance(options, (tuple, list)) or not all(isinstance(o, Option) for o in options):
         return (), [f"its options are {kind_of(options)}, not a tuple of fvlm_eval.types.Option"]
     wrong = []
@@ -323,8 +325,17 @@ def _checked_options(options: object) -> tuple[tuple[Option, ...], list[str]]:
     elif letters != LETTERS[: len(options)]:
         shown = ", ".join(o.letter if isinstance(o.letter, str) else repr(o.letter) for o in options)
         wrong.append(f"its options are lettered {shown}, not {', '.join(LETTERS[: len(options)])} in order")
+    blank = [str(o.letter) for o, text in zip(options, texts) if isinstance(o.text, str) and is_blank(text)]
+    if blank:  # the cloze formulation (the default headline's) has no answer text to score for it
+        which = f"option {blank[0]} has" if len(blank) == 1 else f"options {', '.join(blank)} have"
+        wrong.append(f"{which} no text (empty, or only spaces): the cloze formulation cannot score it")
     fixed = tuple(Option(str(o.letter), text) for o, text in zip(options, texts))
     return fixed, wrong
+
+
+def is_blank(text: str) -> bool:
+    """No visible character: only separators (spaces, NBSP), control and format characters (zero-width)."""
+    return all(unicodedata.category(c)[0] in "ZC" for c in text)
 
 
 def _checked_fields(fields: object) -> tuple[tuple[tuple[str, str], ...], list[str]]:

@@ -1,16 +1,14 @@
 """``fvlm-eval prepare`` and ``fvlm-eval benchmarks``: verify a benchmark's copy (``fetching`` gets it there).
 
-Verification never needs the network: it loads the annotations as ``run`` does (``checked_load``, and what
-``run`` does to each question before asking it, given as ``as_run``), counts questions per category against a
-complete copy, and lists malformed rows and media that are missing or unreadable, by name. The rows of the
-official data that are known faults (a benchmark's ``as_published``: recorded failures here, each note saying
-what the official scorer does with it) are notes, not problems: a copy that holds exactly the published data is
-complete.
+Verification never needs the network: it loads the annotations as ``run`` does (``checked_load``), counts
+questions per category against a complete copy, and lists malformed rows and media that are missing or
+unreadable, by name. The rows of the official data that are known faults (a benchmark's ``as_published``:
+recorded failures here, each note saying what the official scorer does with it) are notes, not problems: a copy
+that holds exactly the published data is complete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +43,13 @@ def verify(
     probe: bool = True,
     workers: int | None = None,
     progress: bool = False,
-    as_run: Callable[[Question], Question] | None = None,
 ) -> Verification:
-    """Coverage of what is on disk, read as ``run`` reads it (``checked_load``; ``as_run``: what ``run`` does to
-    each question before asking it, e.g. ``fvlm_eval.run.asking.with_blank_options_failed``: ``tasks`` cannot
-    import ``run``); with ``probe``, every media is decoded (two frames) once, its notes kept (a bound that misses
-    the clip is one line each), else only checked to exist. ``progress``: a bar over the media while probed."""
+    """Coverage of what is on disk, read as ``run`` reads it (``checked_load``: a question it fails, a blank option
+    among them, is a problem here); with ``probe``, every media is decoded (two frames) once, its notes kept (a
+    bound that misses the clip is one line each), else only checked to exist. ``progress``: a bar over the media
+    while probed."""
     loaded, _ = checked_load(benchmark.load(data_dir), benchmark.name)  # its failed questions are listed below
-    questions = [as_run(q) for q in loaded.questions] if as_run else list(loaded.questions)
+    questions = list(loaded.questions)
     published = _as_published(benchmark, questions)
     problems = [f"{p['file']}: cannot be read ({p['error']})" for p in loaded.problems]
     problems += sorted({f"{q.id}: {q.error}" for q in questions if q.error and q.id not in published})

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 
 from fvlm_eval.errors import ExitCode
 from fvlm_eval.models import load_model
 from fvlm_eval.records import read_records
-from fvlm_eval.run.asking import not_finite, with_blank_options_failed
+from fvlm_eval.run.asking import not_finite
 from fvlm_eval.run.runner import run
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks.fixtures.media import write_json
@@ -59,14 +58,6 @@ def test_a_model_that_gives_nan_fails_every_question_loudly(model_dir, tmp_path)
     assert records and all(r.failed and "NaN or infinite" in r.error for r in records)
     assert not any(r.pred.get(p) for r in records for p in r.pred)  # never "always A"
     assert len(strict_lines(path)) == len(records)
-
-
-@pytest.mark.parametrize("blank", ["", "   ", "\u00a0", "\u00a0\u200b", "\t\n"])
-def test_an_option_without_text_is_a_failure_naming_it(blank):
-    failed = with_blank_options_failed(question("Ohio", blank, "Texas"))
-    assert failed.error.startswith("option B has no text") and "cloze" in failed.error
-    assert "options B, C have" in with_blank_options_failed(question("Ohio", blank, blank)).error
-    assert with_blank_options_failed(question("Ohio", "Texas")).error is None
 
 
 def test_a_blank_option_in_the_data_is_recorded_as_a_failure(model_dir, tmp_path):

@@ -58,6 +58,21 @@ def test_a_question_that_cannot_be_asked_as_given_fails_saying_what_is_wrong(cha
     assert isinstance(checked.media, Media) and isinstance(checked.media.key, str)
 
 
+@pytest.mark.parametrize("blank", ["", "   ", "\u00a0", "\u00a0\u200b", "\t\n"])
+def test_an_option_without_text_is_a_failure_naming_it(blank):
+    """The rule run applied after loading (run/asking.py) and prepare received as a hook: in checked_load, the one
+    place both read a benchmark through."""
+
+    def checked(*texts):
+        options = tuple(Option("ABC"[i], text) for i, text in enumerate(texts))
+        return checked_load(Loaded((replace(GOOD, options=options, gold="A"),)), "b")[0].questions[0]
+
+    failed = checked("Ohio", blank, "Texas")
+    assert failed.error == "option B has no text (empty, or only spaces): the cloze formulation cannot score it"
+    assert checked("Ohio", blank, blank).error.startswith("options B, C have no text")
+    assert checked("Ohio", "Texas").error is None
+
+
 def test_a_question_fit_to_ask_is_left_as_it_is():
     """The built-in benchmarks' questions pass unchanged (tests/fvlm_eval/tasks/test_tasks.py runs them all)."""
     loaded = Loaded((GOOD,), notes=("a note",))

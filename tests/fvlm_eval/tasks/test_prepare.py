@@ -166,12 +166,10 @@ def _edit_row(data: Path, task: str, index: int, **values) -> None:
 def test_a_question_run_fails_for_a_blank_option_is_a_problem(tmp_path):
     """prepare passed an option that is only a zero-width space (and "B. ", " "), which run then failed: "option B
     has no text ... the cloze formulation cannot score it"; on a full copy prepare would have said "complete"."""
-    from fvlm_eval.run.asking import with_blank_options_failed
-
     write_mvbench(tmp_path)
     rows = json.loads((tmp_path / "mvbench/json/action_antonym.json").read_text())
     _edit_row(tmp_path, "action_antonym", 0, candidates=[rows[0]["candidates"][0], "\u200b", rows[0]["candidates"][2]])
-    result = verify(get_benchmark("mvbench"), tmp_path, probe=False, as_run=with_blank_options_failed)
+    result = verify(get_benchmark("mvbench"), tmp_path, probe=False)
     assert (
         "mvbench/action_antonym/0: option B has no text (empty, or only spaces): the cloze formulation cannot "
         "score it" in result.problems

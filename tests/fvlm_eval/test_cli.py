@@ -702,6 +702,10 @@ def test_a_data_dir_that_is_not_there_is_told_before_the_model_is_loaded(capsys,
     )
     code, output = call(capsys, *args, tmp_path / "nowhere", "--mode", "fast")  # a bad flag is told first, exit 2
     assert code == 2 and "--mode fast" in output
+    everything = ["run", "video", "--model", model_dir, "--output-dir", tmp_path / "out", "--data-dir"]
+    code, output = call(capsys, *everything, tmp_path / "nowhere")  # one command for many, not one each in a line
+    assert code == 1 and output.count("fvlm-eval prepare") == 1
+    assert f"`fvlm-eval prepare <benchmark> --data-dir {tmp_path / 'nowhere'}` fetches each of mvbench, " in output
 
 
 @pytest.mark.parametrize(

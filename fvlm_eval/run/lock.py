@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError
 from fvlm_eval.files import process_alive
-from fvlm_eval.folder_holders import command_of, lock_holders
+from fvlm_eval.folder_holders import NAMED, command_of, lock_holders
 
 
 class RunRefused(FvlmEvalError, RuntimeError):
@@ -261,8 +261,10 @@ def _holders(path: Path) -> list[int]:
 
 
 def _named(pids: list[int]) -> str:
-    """Up to four processes by pid and command line ("" for none)."""
-    return ", ".join(f"pid {pid} ({command_of(pid)})" for pid in pids[:4]) + (" and more" if len(pids) > 4 else "")
+    """Up to ``NAMED`` processes by pid and command line ("" for none), as ``folder_holders.writers`` names them."""
+    return ", ".join(f"pid {pid} ({command_of(pid)})" for pid in pids[:NAMED]) + (
+        " and more" if len(pids) > NAMED else ""
+    )
 
 
 def created(folder: Path, name: str) -> None:

@@ -96,6 +96,12 @@ class Benchmark:
     def hub(self) -> HubSource:
         raise NotImplementedError
 
+    def as_published(self, question: Question) -> bool:
+        """Whether failed ``question`` is one of the official data's own known faults (``prepare`` lists it as a
+        note, not a problem, its notes saying what the official scorer does with it): none, unless a benchmark
+        knows its data's."""
+        return False
+
     def write_fixture(self, data_dir: Path, faults: bool = False) -> Path:
         """A small synthetic copy in the benchmark's real layout under ``data_dir`` (``faults``: with the
         malformed rows and broken media its layout can have); returns its folder."""

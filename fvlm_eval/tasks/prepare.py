@@ -50,7 +50,7 @@ def verify(
     while probed."""
     loaded, _ = checked_load(benchmark.load(data_dir), benchmark.name)  # its failed questions are listed below
     questions = list(loaded.questions)
-    published = _as_published(benchmark, questions)
+    published = {q.id for q in questions if q.error and benchmark.as_published(q)}
     problems = [f"{p['file']}: cannot be read ({p['error']})" for p in loaded.problems]
     problems += sorted({f"{q.id}: {q.error}" for q in questions if q.error and q.id not in published})
     problems += [note for note in loaded.notes if note.startswith("duplicate question id")]
@@ -93,15 +93,6 @@ def verify(
         tuple(unreadable),
         notes,
     )
-
-
-def _as_published(benchmark: Benchmark, questions: list[Question]) -> set[str]:
-    """The ids of the failed questions that the benchmark recognises as its official data's own known faults
-    (its ``as_published(question)``, where it has one), whose notes say what the official scorer does with them."""
-    recognises = getattr(benchmark, "as_published", None)
-    if not callable(recognises):
-        return set()
-    return {q.id for q in questions if q.error and recognises(q)}
 
 
 def _published_note(question: Question) -> str:

@@ -10,9 +10,9 @@ import zipfile
 
 import pytest
 
-from fvlm_eval.cli import main
 from fvlm_eval.tasks import get_benchmark
 from fvlm_eval.tasks.fetching import LAYOUTS
+from tests.fvlm_eval.test_cli import call
 
 
 @pytest.fixture(autouse=True)
@@ -23,13 +23,6 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub was imported
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     monkeypatch.setenv("FVLM_EVAL_FRAME_CACHE", str(tmp_path / "cache"))
-
-
-def call(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out + err
 
 
 def zipped_videomme(root):

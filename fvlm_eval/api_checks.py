@@ -101,9 +101,9 @@ def _fetched_by(benchmarks: tuple[str, ...], data_dir) -> str:
     fetched = [name for name in benchmarks if said[name].endswith("fetches it")]
     if len(fetched) < 3:
         return "; ".join(said.values())
-    first = said[fetched[0]].replace(f"prepare {fetched[0]}", "prepare <benchmark>", 1).removesuffix(" fetches it")
+    command = f"`fvlm-eval prepare <benchmark>{tasks.data_dir_flag(data_dir)}`"
     return "; ".join(
-        [f"{first} fetches each of {', '.join(fetched)}"] + [said[n] for n in benchmarks if n not in fetched]
+        [f"{command} fetches each of {', '.join(fetched)}"] + [said[n] for n in benchmarks if n not in fetched]
     )
 
 

@@ -132,16 +132,20 @@ def prepare_command(name: str, data_dir: str | Path) -> str:
     it is the default (a bare `fvlm-eval prepare` would download into ./data, not into the folder given). A
     benchmark with no hub copy (placed by hand, as docs/extending.md's) is said to be placed by hand: `prepare`
     would only answer that it has nothing to download."""
-    import shlex
-
     benchmark = get_benchmark(name)
     try:
         benchmark.hub()
     except Exception as error:  # NotImplementedError: no hub copy, its reason said
         reason = f" ({str(error).strip().splitlines()[0]})" if str(error).strip() else ""
         return f"{name} has no hub copy to download{reason}: place it under {benchmark.folder(Path(data_dir))}"
-    given = "" if Path(data_dir) == Path("data") else f" --data-dir {shlex.quote(str(data_dir))}"
-    return f"`fvlm-eval prepare {name}{given}` fetches it"
+    return f"`fvlm-eval prepare {name}{data_dir_flag(data_dir)}` fetches it"
+
+
+def data_dir_flag(data_dir: str | Path) -> str:
+    """`` --data-dir <folder>`` (shell-quoted) for a command to give, or nothing for the default ``data``."""
+    import shlex
+
+    return "" if Path(data_dir) == Path("data") else f" --data-dir {shlex.quote(str(data_dir))}"
 
 
 def suite(name: str) -> tuple[str, ...]:
@@ -198,6 +202,7 @@ __all__ = [
     "DataMissing",
     "UnusableLoad",
     "checked_load",
+    "data_dir_flag",
     "distribution_of",
     "prepare_command",
     "registration_refusal",

@@ -216,6 +216,9 @@ def _absent(path: Path, where: str) -> str:
     return f"is a broken link ({broken})" if broken else f"is missing{where}"
 
 
+ON_WHITE = "-on-white"  # ends the ``key`` of a transform whose ``images_on_white`` is true (what a run records)
+
+
 def decode(media: Media, sampling: Sampling, images_on_white: bool = False) -> Decoded:
     """The sampled frames of ``media``; raises ``MediaError`` with the reason. ``images_on_white``: an image's
     transparency composited onto white, not dropped."""

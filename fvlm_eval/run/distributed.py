@@ -179,7 +179,9 @@ def device_for(launch_: Launch, requested: str | None) -> str:
 
 
 def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
-    """Wait for every rank; rank 0 merges when every rank finished its shard. Returns rank 0's summaries.
+    """Wait for every rank; rank 0 merges when every rank finished its shard and says what every rank had to say
+    (each shard's questions whose bound misses the clip, its failures: rank 0's alone were said). Returns rank
+    0's summaries.
     A rank stopped by Ctrl-C or SIGTERM waits for no one: the launcher is ending every rank (a rank
     killed outright would leave the others' collective failing); its line says how to resume."""
     import torch
@@ -188,8 +190,10 @@ def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
     if outcome.exit_code in INTERRUPT_EXIT_CODES:
         return {}
     codes = [torch.tensor([0]) for _ in range(launch_.world)]
+    said: list = [[] for _ in range(launch_.world)]  # each rank's messages: rank 0 alone prints, for all of them
     try:
         dist.all_gather(codes, torch.tensor([outcome.exit_code]))
+        dist.all_gather_object(said, list(outcome.messages))
     except RuntimeError as error:  # a rank died (killed, out of memory): gloo's connection closed
         reason = (str(error).strip().splitlines() or ["the collective failed"])[0]
         outcome.messages.append(
@@ -201,6 +205,7 @@ def finish(launch_: Launch, output: Path, outcome: RunOutcome) -> dict:
     worst = max(int(c.item()) for c in codes)
     summaries: dict = {}
     if launch_.rank == 0:
+        outcome.messages[:] = dict.fromkeys(m for messages in (outcome.messages, *said) for m in messages or ())
         if worst in (ExitCode.OK, ExitCode.FAILED):
             try:
                 summaries = merge(output)

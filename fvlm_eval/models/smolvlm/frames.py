@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fvlm_eval.media.decode import ON_WHITE
+
 MAX_FRAME_EDGE = 4096  # transformers' MAX_IMAGE_SIZE: SmolVLM's video processor never resizes a frame above it
 # PIL's filters by the number a processor config holds (``resample``), as transformers' PILImageResampling numbers them
 PIL_FILTERS = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
@@ -47,7 +49,7 @@ class SmolVLMFrameTransform:
     @property
     def key(self) -> str:
         edge = min(MAX_FRAME_EDGE, self.longest_edge)
-        return f"pil-{self.resample}-edge{edge}-{self.tile}x{self.tile}-images-as-is-on-white"
+        return f"pil-{self.resample}-edge{edge}-{self.tile}x{self.tile}-images-as-is{ON_WHITE}"
 
     def __call__(self, frames: np.ndarray, kind: str) -> np.ndarray:
         if kind == "image":

@@ -57,9 +57,10 @@ def _pick(count: int, wanted: int) -> list[int]:
 
 
 def thumbnails(media, sampling: Sampling, transform_key: str | None, cache_dir: Path | None, count: int) -> dict:
-    """A thumbnail strip of ``count`` of the media's sampled frames, or ``{"note": why not}``."""
+    """A thumbnail strip of ``count`` of the media's sampled frames, or ``{"note": why not}``; a transparent
+    image as the run's model saw it (on white where its transform's key says so, else its alpha dropped)."""
     from fvlm_eval.media import MediaError
-    from fvlm_eval.media.decode import decode
+    from fvlm_eval.media.decode import ON_WHITE, decode
     from fvlm_eval.media.frame_cache import FrameCache
 
     clip = None
@@ -74,7 +75,7 @@ def thumbnails(media, sampling: Sampling, transform_key: str | None, cache_dir: 
             frames, frame_map, indices, times = clip.frames, clip.frame_map, clip.indices, clip.timestamps
             source = "frame cache"
         else:
-            decoded = decode(media, sampling)
+            decoded = decode(media, sampling, images_on_white=(transform_key or "").endswith(ON_WHITE))
             frames, frame_map, indices, times = decoded.frames, decoded.frame_map, decoded.indices, decoded.timestamps
             source = "decoded"
         chosen = _pick(len(frame_map), count)

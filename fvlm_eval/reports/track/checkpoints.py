@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
@@ -86,8 +86,10 @@ def step_from_name(name: str) -> int | None:
     return int(name) if name.isdigit() else None
 
 
-def find_runs(paths: list[Path]) -> list[Path]:
-    """Run folders among ``paths``: each a run, or a folder whose sub-folders are runs."""
+def find_runs(paths: list[Path], repeated: list[Path] | None = None) -> list[Path]:
+    """Run folders among ``paths``: each a run, or a folder whose sub-folders are runs. A folder given
+    twice (``A A``, ``A ./A/``, a link to it, or inside a folder of runs also given) is read once and
+    appended to ``repeated``, so that the caller can say so."""
     if not paths:
         raise TrackError("no runs given: pass run folders (the --output-dir of fvlm-eval run) or a folder of them")
     runs = []
@@ -109,7 +111,14 @@ def find_runs(paths: list[Path]) -> list[Path]:
                 f"is one; {not_a_run_hint(path)}"
             )
         runs += children
-    return list(dict.fromkeys(runs))
+    once: dict[Path, Path] = {}
+    for run in runs:
+        if run.resolve() in once:
+            if repeated is not None:
+                repeated.append(run)
+        else:
+            once[run.resolve()] = run
+    return list(once.values())
 
 
 def whole_step(value, where: Path) -> int:
@@ -160,7 +169,12 @@ def checkpoint(folder: Path) -> Checkpoint:
 
 
 def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
-    found = sorted((checkpoint(run) for run in find_runs(paths)), key=lambda c: c.step)
+    repeated: list[Path] = []
+    found = sorted((checkpoint(run) for run in find_runs(paths, repeated)), key=lambda c: c.step)
+    for twice in repeated:
+        at = next(i for i, c in enumerate(found) if c.folder.resolve() == twice.resolve())
+        note = f"{twice}: given more than once; tracked once"
+        found[at] = replace(found[at], warnings=(*found[at].warnings, note))
     if found and not any(c.summaries for c in found):  # every benchmark left out (not installed now)
         raise TrackError(f"nothing to track: {next((w for c in found for w in c.warnings), 'no summaries')}")
     for before, after in zip(found, found[1:]):

@@ -617,3 +617,16 @@ def test_track_output_naming_a_file_says_so(capsys, tmp_path):
     assert f"--output {tmp_path / 'afile'}: a file, not a folder" in output and "File exists" not in output
     code, output = call(capsys, "track", tmp_path / "runs", "--output", tmp_path / "afile" / "inner")
     assert code == 2 and f"{tmp_path / 'afile'} is a file, not a folder" in output
+
+
+def test_a_run_given_twice_is_tracked_once_and_said_so(capsys, tmp_path):
+    """``track A A`` (or ``A ./A/``, or A beside the folder of runs that holds it) read A once without a word:
+    the user could not tell that one of the folders they named was not a checkpoint of its own."""
+    runs = _constructed(tmp_path / "runs", {1: [True] * 3 + [False] * 6, 2: [True] * 6 + [False] * 3})
+    code, output = call(
+        capsys, "track", tmp_path / "runs", runs[2], f"{runs[2]}/", "-p", "reference", "--output", tmp_path / "out"
+    )
+    assert code == 0 and "best step 2 " in output
+    assert output.count("given more than once; tracked once") == 2
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    assert [c["step"] for c in report["checkpoints"]] == [1, 2]

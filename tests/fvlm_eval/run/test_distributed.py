@@ -388,9 +388,34 @@ def test_rank_0_shows_the_folders_it_merged_when_another_cannot_be(setup, monkey
         assert shard(setup, output, index, 2).exit_code == 0
     for marker in (output / "videomme" / MODE).glob("shard-*.json"):
         marker.unlink()
-    for name in ("all_gather", "barrier", "destroy_process_group"):  # every rank finished with exit 0
+    for name in ("all_gather", "all_gather_object", "barrier", "destroy_process_group"):  # each rank ended with 0
         monkeypatch.setattr(dist, name, lambda *args, **kwargs: None)
     outcome = RunOutcome()
     assert list(finish(Launch(0, 2, 0), output, outcome)) == [("mvbench", MODE)]
     (said,) = outcome.messages
     assert outcome.exit_code == 1 and f"videomme/{MODE}: shards 0/2, 1/2 recorded questions but never finished" in said
+
+
+def test_rank_0_says_what_every_rank_had_to_say(setup, monkeypatch, tmp_path):
+    """Only rank 0's messages were printed: another shard's questions whose bound misses the clip (or whose every
+    question failed) went unsaid, and the note counted rank 0's share alone."""
+    import torch.distributed as dist
+
+    from fvlm_eval.run.distributed import Launch, finish
+    from fvlm_eval.run.settings import RunOutcome
+
+    output = tmp_path / "run"
+    for index in range(2):
+        assert shard(setup, output, index, 2).exit_code == 0
+    own = "mvbench (shard 1/2): 1 question has a bound wholly outside the clip"
+    others = "mvbench (shard 2/2): 2 questions have bounds wholly outside the clip"
+
+    def gathered(said, mine):
+        said[:] = [mine, [others, "the frame cache is read-only"]]
+
+    monkeypatch.setattr(dist, "all_gather_object", gathered)
+    for name in ("all_gather", "barrier", "destroy_process_group"):
+        monkeypatch.setattr(dist, name, lambda *args, **kwargs: None)
+    outcome = RunOutcome(messages=[own, "the frame cache is read-only"])
+    assert set(finish(Launch(0, 2, 0), output, outcome)) == {("mvbench", MODE), ("videomme", MODE)}
+    assert outcome.messages == [own, "the frame cache is read-only", others] and outcome.exit_code == 0

@@ -125,7 +125,8 @@ def track(
         metavar="ALPHA",
         help="significance level: each pair of consecutive checkpoints is tested on its own (not adjusted over the "
         "pairs), two-sided: a drop and a gain each at alpha / 2 (exact sign-flip test over videos); also the "
-        "above-chance check of the best checkpoint's figure on the other half of the videos; 0 < alpha < 0.5",
+        "above-chance verdicts, Holm-adjusted over every cell of the tables (and the half-split figures over the "
+        "lines); 0 < alpha < 0.5",
     ),
     seed: int = typer.Option(0, min=0, metavar="N", help="bootstrap seed"),
 ) -> None:

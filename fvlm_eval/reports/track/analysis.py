@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS
 from fvlm_eval.reports.regress.failures import error_example
-from fvlm_eval.reports.track.best import best_of, half_of, shared_questions, split_halves
+from fvlm_eval.reports.track.best import best_of, confirmed, half_of, shared_questions, split_halves
 from fvlm_eval.reports.track.checkpoints import Checkpoint, Point, points
 from fvlm_eval.reports.track.pairs import compare, failure_warning, step_words, verdict
 
@@ -158,7 +158,7 @@ def _failure_warnings(checkpoints: list[Checkpoint]) -> list[str]:
 
 
 def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alpha: float) -> dict:
-    rows = points(checkpoints)
+    rows = points(checkpoints, protocols, alpha)
     keys = sorted({(c, m) for ck in checkpoints for (c, m) in ck.summaries})
     best, pairs, halves = [], [], []
     for benchmark, mode in keys:
@@ -213,14 +213,12 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                 if len(group) > 1:
                     chosen = {p.step: records[p.step] for p in group}
                     shared, _ = shared_questions(chosen, protocol)
-                    split = split_halves(
-                        {s: {i: r for i, r in by_id.items() if i in shared} for s, by_id in chosen.items()},
-                        protocol,
-                        alpha,
+                    split, measured = split_halves(
+                        {s: {i: r for i, r in by_id.items() if i in shared} for s, by_id in chosen.items()}, protocol
                     )
                     if split:
                         extra = {"settings": group_words(group, groups)} if len(groups) > 1 else {}
-                        halves.append({**base, **extra, **split})
+                        halves.append(({**base, **extra, **split}, measured))
             pairs += _pairs(checkpoints, present, by_step, groups, records, seed, alpha)
     warnings = [f"step {c.step}: {w}" for c in checkpoints for w in c.warnings] + _failure_warnings(checkpoints)
     warnings += list(dict.fromkeys(w for p in pairs if (w := failure_warning(p))))
@@ -240,6 +238,8 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
                     f"({'; '.join(differ)}): their accuracies are not comparable, and they are not compared (each is "
                     "ranked and compared only with the checkpoints made with its own settings)"
                 )
+    judged = iter(confirmed([(split, measured) for split, measured in halves if measured is not None], alpha))
+    halves = [split if measured is None else next(judged) for split, measured in halves]
     return {"points": rows, "best": best, "pairs": pairs, "halves": halves, "warnings": warnings}
 
 

@@ -23,7 +23,8 @@ from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.read import read_run
 from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS
 from fvlm_eval.reports.where import holds_run, not_a_run_hint
-from fvlm_eval.summarize import flags
+from fvlm_eval.stats import holm
+from fvlm_eval.summarize import DEFAULT_ALPHA, flags
 from fvlm_eval.summary import Summary
 
 LARGEST_STEP = 2**63 - 1  # a training step is an int64 (numpy, torch, TensorBoard); run --step takes no more
@@ -188,38 +189,55 @@ def settings_key(settings: dict | None) -> tuple | None:
     return None if settings is None else tuple(settings.get(name) for name in COMPARED_SETTINGS)
 
 
-def points(checkpoints: list[Checkpoint]) -> list[Point]:
-    rows = []
+def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha: float = DEFAULT_ALPHA) -> list[Point]:
+    """Every checkpoint's accuracy per benchmark, mode and protocol, each with its reasons not to be read as skill.
+    The points of the ``shown`` protocols are one family: each above-chance p-value is Holm-adjusted over all of
+    them, every checkpoint's (a summary adjusts over its own protocols only: the best of K random checkpoints on
+    each of 27 lines cleared that bar in most tracks, and was named the winner)."""
+    found = []  # (point without its flags, its result, how many questions it answered)
     for ckpt in checkpoints:
         for (benchmark, mode), summary in sorted(ckpt.summaries.items()):
             failed = sum(1 for r in ckpt.records.get((benchmark, mode), {}).values() if r.error is not None)
-            cells = summary.chance_test.cells if summary.chance_test is not None else 1
             for protocol, result in summary.accuracy.items():
                 interval = result.ci95 or (None, None)
                 answered = result.n - failed
                 every = result.unparseable_all if result.unparseable_all is not None else result.unparseable
-                rows.append(
-                    Point(
-                        ckpt.step,
-                        str(ckpt.folder),
-                        benchmark,
-                        mode,
-                        protocol,
-                        formulation_of(protocol, result),
-                        result.accuracy,
-                        interval[0],
-                        interval[1],
-                        result.correct,
-                        result.n,
-                        result.chance,
-                        failed=failed if result.accuracy is not None else 0,
-                        unparseable=result.unparseable,
-                        all_unparseable=bool(answered > 0 and every is not None and every >= answered),
-                        flags=tuple(flags(result, adjusted_p=result.adjusted_p, cells=cells)) if answered > 0 else (),
-                        settings=settings_key(ckpt.settings.get((benchmark, mode))),
-                    )
+                point = Point(
+                    ckpt.step,
+                    str(ckpt.folder),
+                    benchmark,
+                    mode,
+                    protocol,
+                    formulation_of(protocol, result),
+                    result.accuracy,
+                    interval[0],
+                    interval[1],
+                    result.correct,
+                    result.n,
+                    result.chance,
+                    failed=failed if result.accuracy is not None else 0,
+                    unparseable=result.unparseable,
+                    all_unparseable=bool(answered > 0 and every is not None and every >= answered),
+                    settings=settings_key(ckpt.settings.get((benchmark, mode))),
                 )
-    return rows
+                found.append((point, result, answered))
+    tested = [
+        i
+        for i, (point, result, answered) in enumerate(found)
+        if answered > 0 and result.above_chance_p is not None and (shown is None or point.protocol in shown)
+    ]
+    adjusted = dict(zip(tested, holm([found[i][1].above_chance_p for i in tested])))
+    return [
+        replace(
+            point,
+            flags=tuple(
+                flags(result, alpha=alpha, adjusted_p=adjusted.get(i), cells=len(tested) if i in adjusted else 1)
+            ),
+        )
+        if answered > 0
+        else point
+        for i, (point, result, answered) in enumerate(found)
+    ]
 
 
 def chosen_protocols(checkpoints: list[Checkpoint], requested: list[str] | None) -> list[str]:

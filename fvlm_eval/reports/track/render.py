@@ -241,8 +241,10 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
         f"differ are called a significant change at most {alpha:g} of the time. The 95% interval (a paired "
         f"bootstrap) is descriptive: it decides nothing. The smallest detectable drop is the test's own at "
         f"{alpha / SIDES:g}, not the gate's that `regress` prints for the same two runs. A cell with ⚠ is not "
-        "significantly above chance, or not above always answering one letter, by its run's own summary (as "
-        "`report` marks it); a best checkpoint so marked is no winner.",
+        f"significantly above chance at {alpha:g}, its p-value Holm-adjusted over every cell of these tables (every "
+        "checkpoint's: the best of many random checkpoints is no winner but at that rate), or not above always "
+        "answering one letter; a best checkpoint so marked is no winner. The half-split figures are one family "
+        "too, Holm-adjusted over every line.",
         "",
     ]
     return "\n".join(out)

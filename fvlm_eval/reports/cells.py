@@ -214,6 +214,13 @@ def measured_on(cell: Cell) -> str:
     return f"on {cell.n} of {cell.n + cell.not_measured} recorded q"
 
 
+def of_the_answered(count: int | None, n: int | None, failed: int | None) -> str:
+    """``7/7, 2 failed``: a count of the questions answered (``n`` less the failed ones, which had no answer to
+    read: "every answer unparseable (7/9)" read as if two answers were not)."""
+    answered = (n or 0) - (failed or 0)
+    return f"{count}/{answered}" + (f", {failed} failed" if failed else "")
+
+
 def fmt(cell: Cell | None, benchmark: str | None = None, with_coverage: bool = True) -> str:
     """A cell as text: ``-`` not measured, ``n/a`` measured on no question, ``all N failed`` when no
     question could be scored (never ``0.0 [0.0, 0.0]``), else accuracy [95% interval] (coverage)."""
@@ -228,9 +235,9 @@ def fmt(cell: Cell | None, benchmark: str | None = None, with_coverage: bool = T
         return f"{cell.accuracy:.1f}"
     text = f"{cell.accuracy:.1f} [{cell.ci95[0]:.1f}, {cell.ci95[1]:.1f}]"
     if cell.generation_failed and cell.generation_failed >= (cell.n or 0) - (cell.failed or 0):
-        text = f"every generation failed ({cell.generation_failed}/{cell.n}): {text}"
+        text = f"every generation failed ({of_the_answered(cell.generation_failed, cell.n, cell.failed)}): {text}"
     elif cell.all_unparseable:
-        text = f"every answer unparseable ({cell.unparseable}/{cell.n}): {text}"
+        text = f"every answer unparseable ({of_the_answered(cell.unparseable, cell.n, cell.failed)}): {text}"
     if cell.flags:
         text += " ⚠"
     if with_coverage:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
+from fvlm_eval.reports.cells import of_the_answered
 from fvlm_eval.reports.printable import md_row, md_text, printable
 from fvlm_eval.reports.track.checkpoints import Checkpoint, Point
 from fvlm_eval.reports.track.pairs import SIDES, step_words, verdict
@@ -43,7 +44,7 @@ def cell_text(point: Point) -> str:
         return f"all {point.n} failed"
     text = f"{_pct(point.accuracy)} [{_pct(point.low)}, {_pct(point.high)}]"
     if point.all_unparseable:
-        text = f"every answer unparseable ({point.unparseable}/{point.n}): {text}"
+        text = f"every answer unparseable ({of_the_answered(point.unparseable, point.n, point.failed)}): {text}"
     text += " ⚠" if point.flags else ""
     counts = [str(point.n)] + ([f"{point.failed} failed"] if point.failed else [])
     counts += [f"{point.unparseable} unparseable"] if point.unparseable and not point.all_unparseable else []

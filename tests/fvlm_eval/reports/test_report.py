@@ -830,3 +830,13 @@ def test_a_mean_of_categories_beside_a_published_figure_says_which_average_it_is
     assert mean.to_json()["ours_pooled"] == 25.0
     pooled = Comparison("r", "SmolVLM2-256M", "mvbench", 30.0, (25.0, 35.0), 32.7, "generated", -2.7)
     assert pooled.pooled_words() == "" and pooled.difference_words() == "-2.7 points"
+
+
+def test_every_answer_unparseable_counts_the_answers_not_the_failed_questions(tmp_path):
+    """7 unparseable answers and 2 questions whose video was missing read "every answer unparseable (7/9)": the
+    label contradicted itself, and the table of every protocol named no failure."""
+    run = write_run(tmp_path / "run", [False] * 9, generated=True)
+    _edit_records(run, lambda i, row: _unparseable(row) if i < 7 else row.update(error="video missing"))
+    text = markdown(build([run], []))
+    assert "every answer unparseable (7/9)" not in text
+    assert "every answer unparseable (7/7, 2 failed): 0.0 [" in text

@@ -201,7 +201,12 @@ def test_a_half_without_questions_is_n_a():
     group = next(g for g in (f"v{i}" for i in range(100)) if half_of(g) == 0)
     record = SimpleNamespace(group=group, error=None, pred={"reference": "A"}, correct={"reference": True})
     split, measured = split_halves({1: {"q": record}, 2: {"q": record}}, "reference")
-    assert measured is None and split["selected_step"] is None and split["confirmation_accuracy"] is None and split["half_sizes"] == [2, 0]
+    assert (
+        measured is None
+        and split["selected_step"] is None
+        and split["confirmation_accuracy"] is None
+        and split["half_sizes"] == [2, 0]
+    )
 
 
 # ----- track by the records (issue 23) ---------------------------------------------------------------------

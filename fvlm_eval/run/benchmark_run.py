@@ -105,7 +105,9 @@ class BenchmarkRun:
                     self.locks.append(FolderLock(folder, f".fvlm-eval.{self.shard.name}.lock").acquire())
                 else:
                     self.locks.append(FolderLock(folder).acquire())
-                check_settings(folder, comparable_settings(benchmark, mode, model, settings.cloze_framing))
+                check_settings(
+                    folder, comparable_settings(benchmark, mode, model, settings.cloze_framing), settings.data_dir
+                )
                 for marker in folder.glob("shard-*-of-*.json"):  # another split's markers: this run supersedes them
                     if not self.shard or not marker.name.endswith(f"-of-{self.shard.count}.json"):
                         marker.unlink()

@@ -2,13 +2,14 @@
 
 Per (benchmark, mode) a folder holds ``samples.jsonl`` (or, while sharded, one
 ``samples.shard-I-of-N.jsonl`` per shard plus a ``shard-I-of-N.json`` completion marker),
-``settings.json`` (what a resumed run must match) and ``summary.json``. One process holds a folder
-at a time (``lock.FolderLock``); ``shards.merge`` joins finished shards into ``samples.jsonl`` and
+``settings.json`` (what a resumed run must match, and where its data is) and ``summary.json``. One process holds a
+folder at a time (``lock.FolderLock``); ``shards.merge`` joins finished shards into ``samples.jsonl`` and
 ``summary.json``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
@@ -23,6 +24,14 @@ from fvlm_eval.types import IDENTITY_ADDED_SINCE, identity_keys
 
 SAMPLES = "samples.jsonl"
 ADDED_SINCE = IDENTITY_ADDED_SINCE  # settings recorded since: a folder made before is compared without them
+# settings.json keys that say where, not how: never compared (data moved to another folder is the same run), read by
+# report while a run has no summary (still writing, or killed before it) to show its questions
+NOT_COMPARED = ("data_dir",)
+
+
+def compared(settings: dict) -> dict:
+    """``settings`` without the keys no run or comparison must match (``NOT_COMPARED``)."""
+    return {k: v for k, v in settings.items() if k not in NOT_COMPARED}
 
 
 def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cloze_framing: str) -> dict:
@@ -44,17 +53,21 @@ def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cl
     }
 
 
-def check_settings(folder: Path, current: dict) -> None:
+def check_settings(folder: Path, current: dict, data_dir: Path | None = None) -> None:
     """Refuse ``folder`` when what is in it was made otherwise (``settings_refusal``); a new folder gets
-    ``current`` as its ``settings.json``, once the output folder's other runs are known to be this model's."""
+    ``current`` as its ``settings.json``, once the output folder's other runs are known to be this model's.
+    ``data_dir`` is recorded there too (absolute, never compared: ``NOT_COMPARED``): a summary names it only at the
+    run's end, and a report of a run still writing, or killed before it, shows its questions from there. A resumed
+    folder's settings.json is left as it is (a run refused later leaves the folder as it found it)."""
     refused = settings_refusal(folder, current)
     if refused is not None:
         raise refused
     path = folder / "settings.json"
     if not path.is_file():
+        where = {"data_dir": os.path.realpath(data_dir)} if data_dir is not None else {}
         with models_decided(folder.parent.parent):  # two models' runs started together: one is refused
             _one_model(folder, current)
-            write_json_atomic(path, current)
+            write_json_atomic(path, {**current, **where})
         created(folder, path.name)  # taken away again if the run writes nothing beside it (refused later, stopped)
 
 
@@ -79,12 +92,13 @@ def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
                 f"{path}: not a settings object, so what made the records beside it is unknown; use another "
                 "--output-dir or remove that folder"
             )
-        compared = {k: v for k, v in current.items() if k in previous or k not in ADDED_SINCE}  # an older folder
-        if previous != compared:
-            changed = sorted(k for k in set(previous) | set(compared) if previous.get(k) != compared.get(k))
+        previous = compared(previous)  # where its data was is no setting: data moved is the same run
+        current = {k: v for k, v in compared(current).items() if k in previous or k not in ADDED_SINCE}  # older
+        if previous != current:
+            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             return RunRefused(
                 f"{folder} holds records made with other settings ({', '.join(changed)} "
-                f"{'differs' if len(changed) == 1 else 'differ'}{_why_sampling(previous, compared)}); "
+                f"{'differs' if len(changed) == 1 else 'differ'}{_why_sampling(previous, current)}); "
                 "use another --output-dir or remove that folder"
             )
         return None

@@ -8,11 +8,13 @@ builds every text node with ``textContent`` (never HTML from data). A Content-Se
 allows only the page's own script (by its hash) and ``data:`` images: no request can leave.
 
 Per question and mode: the question, its options and gold letter, reloaded from the benchmark
-with the run's ``data_dir`` (from the manifest, absolute since it is recorded so; an older run's
-relative one is looked for from the run folder up, then from here: ``data_folder``; "question text
-not available" when that copy is gone; "question changed since the run: text not shown" when today's question's
-``question_sha256`` is not the record's, so no new text, option or frame sits beside old scores); every
-protocol's choice, correctness and scores from the records; the generated answer,
+with the run's ``data_dir`` (from the summary's manifest, else from ``settings.json``, where a run records it
+before its first record, so a run still writing or killed before its summary shows its questions too; absolute
+since it is recorded so; an older run's relative one is looked for from the run folder up, then from here:
+``data_folder``; "question text not available" when that copy is gone; "question changed since the run: text not
+shown" when today's question's ``question_sha256`` is not the record's, so no new text, option or frame sits beside
+old scores); every protocol's choice, correctness and scores from the records, and whether a failure was the
+model's (a wrong answer) or its data's (no answer, never a flip); the generated answer,
 the letter read from it and how; and thumbnails of the sampled frames, read from the frame cache
 when the run's entry is there, else decoded once with the run's sampling ("frames not
 available: why" when neither works). One thumbnail strip per media, shared by its questions.
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import RecordError
 from fvlm_eval.protocols import formulation, formulation_label, lower_is_better, protocol_name, protocol_order
-from fvlm_eval.records import question_sha256
+from fvlm_eval.records import failed_by_the_model, question_sha256
 from fvlm_eval.reports.freshness import load_run_folder
 from fvlm_eval.reports.html.thumbnails import THUMBNAILS, all_thumbnails
 from fvlm_eval.reports.read import run_names
@@ -60,12 +62,45 @@ def data_folder(data_dir: str, benchmark: str, run: Path) -> Path:
     return path.resolve()
 
 
-def _load_questions(benchmark: str, settings: dict, data_dir: Path | None) -> tuple[dict, dict, str | None]:
+def data_folders(summary: dict | None, settings: dict, benchmark: str, run: Path) -> tuple[Path, ...]:
+    """Where a run's data may be, best first: its summary's manifest's ``data_dir`` (the run that wrote the
+    summary), then its ``settings.json``'s (recorded before the first record: a run still writing, or killed
+    before its summary, has no manifest), each found by ``data_folder``."""
+    manifest = (summary or {}).get("manifest")
+    named = [manifest.get("data_dir") if isinstance(manifest, dict) else None, settings.get("data_dir")]
+    found = [data_folder(d, benchmark, run) for d in named if isinstance(d, str) and d]
+    return tuple(dict.fromkeys(found))
+
+
+def no_data_folder(summary: dict | None, folder: Path) -> str:
+    """Why a run's data folder is unknown, as it is (its settings.json was written before runs recorded it there):
+    no summary yet (a run still writing or killed before it), one that is no summary, or a manifest that names none."""
+    older = "its settings.json, written before runs recorded it there, names none"
+    if not (folder / "summary.json").is_file():
+        return f"no summary yet (its run has not finished): its data folder is unknown ({older})"
+    if not summary:
+        return f"its summary.json is not a summary: its data folder is unknown ({older})"
+    return "the run's manifest names no data folder"  # nor its settings.json (written before runs recorded it)
+
+
+def _first_readable(
+    benchmark: str, settings: dict, folders: tuple[Path, ...], why_none: str
+) -> tuple[dict, dict, str | None]:
+    """``_load_questions`` of the first of ``folders`` that reads, else why the first does not (``why_none`` when
+    there is none): the copy a summary names gone, the one the run was first made with may still be there."""
+    if not folders:
+        return {}, {}, why_none
+    first = _load_questions(benchmark, settings, folders[0])
+    for folder in folders[1:] if first[2] else ():
+        found = _load_questions(benchmark, settings, folder)
+        if found[2] is None:
+            return found
+    return first
+
+
+def _load_questions(benchmark: str, settings: dict, data_dir: Path) -> tuple[dict, dict, str | None]:
     """(id -> Question of the benchmark's copy at ``data_dir``, id -> its ``question_sha256`` today,
     computed as the runner does), or ({}, {}, why not)."""
-
-    if not data_dir:
-        return {}, {}, "the run's manifest names no data folder"
     try:
         adapter = get_benchmark(benchmark, subtitles=bool(settings.get("subtitles")))
         loaded = adapter.load(Path(data_dir))
@@ -138,7 +173,7 @@ def browser_data(
     media_index: dict[tuple, int] = {}
     results: list[list] = []
     protocols: dict[str, dict] = {}
-    loaded: dict[tuple, tuple[dict, str | None]] = {}
+    loaded: dict[tuple, tuple[dict, dict, str | None]] = {}
     tasks: list[tuple] = []  # one per distinct (media, sampling, transform): its thumbnails' arguments
     headlines: dict[str, int] = {}
     framings: set[str] = set()
@@ -155,11 +190,11 @@ def browser_data(
         if loaded_folder.headline_protocol:
             headlines[loaded_folder.headline_protocol] = headlines.get(loaded_folder.headline_protocol, 0) + 1
         framings |= {r.cloze["framing"] for r in records if r.cloze and isinstance(r.cloze.get("framing"), str)}
-        data_dir = manifest.get("data_dir")
-        data_dir = data_folder(data_dir, part.benchmark, runs[part.run]) if isinstance(data_dir, str) else None
-        key = (part.benchmark, data_dir, bool(settings.get("subtitles")))
+        folders = data_folders(summary, settings, part.benchmark, runs[part.run])
+        why_none = "" if folders else no_data_folder(loaded_folder.summary, part.folder)
+        key = (part.benchmark, folders, bool(settings.get("subtitles")), why_none)
         if key not in loaded:
-            loaded[key] = _load_questions(part.benchmark, settings, data_dir)
+            loaded[key] = _first_readable(part.benchmark, settings, folders, why_none)
             if loaded[key][2]:
                 warnings.append(
                     f"{names[part.run]} {part.benchmark}: {loaded[key][2]}; questions show without their text"
@@ -269,9 +304,12 @@ def browser_data(
         # per result: [question, run, mode index, pred, correct, scores, generated, error, frames], where
         # pred holds one character per protocol of "protocols" (its letter; "." none; "-" not recorded),
         # correct "1"/"0"/"-" likewise, scores a list per protocol (the options' scores in letter order, or 0),
-        # generated [text, letter read, status, error], frames [first, last, count] of the sampled indices
+        # generated [text, letter read, status, error], frames [first, last, count] of the sampled indices; a
+        # failed record's row ends with 1 when the model failed (its answer, wrong), 0 when its data did (no answer,
+        # never a flip, as regress and track pair questions)
         "results": [
             [q, run, modes.index(mode), *_compact(record, order), generated, error, frames]
+            + ([int(failed_by_the_model(error))] if error is not None else [])
             for q, run, mode, record, generated, error, frames in results
         ],
     }

@@ -13,7 +13,7 @@ import pytest
 
 from fvlm_eval.files import write_json_atomic
 from fvlm_eval.media.frame_cache import FrameCache
-from fvlm_eval.records import Record, append_records, question_sha256
+from fvlm_eval.records import NOT_FINITE, Record, append_records, question_sha256
 from fvlm_eval.reports.html.browser import json_for_script
 from fvlm_eval.reports.html.thumbnails import parse_sampling, thumbnails
 from fvlm_eval.reports.report import write_report
@@ -78,8 +78,10 @@ def _run(
     mode: str = "coarse_fine",
     failed: set[int] = frozenset(),
     sampling: str = "uniform:8",
+    model_failed: set[int] = frozenset(),
 ) -> Path:
-    """A run folder over the fixture Video-MME copy at ``data``: question i right when i in ``right``."""
+    """A run folder over the fixture Video-MME copy at ``data``: question i right when i in ``right``; its data
+    failed when in ``failed``, the model failed on it (NaN log-probabilities) when in ``model_failed``."""
     benchmark = get_benchmark("videomme")
     questions = benchmark.load(data).questions
     records = [
@@ -87,7 +89,7 @@ def _run(
             q,
             mode,
             q.gold if i in right else next(letter for letter in q.letters if letter != q.gold),
-            error="decoding failed: test" if i in failed else None,
+            error="decoding failed: test" if i in failed else f"{NOT_FINITE} (test)" if i in model_failed else None,
             generated=XSS_ANSWER,
         )
         for i, q in enumerate(questions)
@@ -472,3 +474,80 @@ def _running(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+# ----- failed questions in the flip filter; a run with no summary yet (findings 10) -----
+
+
+def test_a_question_whose_data_failed_in_one_run_is_no_flip_but_one_the_model_failed_is(data, tmp_path, chromium):
+    """The flip filter counted a question whose video was missing in one run as lost or gained (regress and track:
+    no answer, never paired), so the browser listed data faults under "right in base, wrong in cur" where regress
+    said 0 lost. A failure the model caused (NaN log-probabilities) is its answer, wrong: still a flip."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    base = _run(tmp_path / "base", data, right={0, 1, 2, 3})
+    current = _run(tmp_path / "cur", data, right={2}, failed={0}, model_failed={1})  # 3 lost; 4-8 wrong in both
+    written = write_report([base, current], None, tmp_path / "out", show=False, thumbnails=0)
+    html = next(p for p in written if p.suffix == ".html")
+    blob = _blob(html.read_text())
+    ids = [q["id"] for q in blob["questions"]]
+    ends = {(ids[row[0]], row[1]): row[9:] for row in blob["results"]}
+    assert ends[("videomme/001-1", 1)] == [0] and ends[("videomme/001-2", 1)] == [1]  # data's, model's
+    assert all(
+        end == [] for (qid, run), end in ends.items() if run == 0 or qid not in ("videomme/001-1", "videomme/001-2")
+    )
+    webdriver, options, service = chromium
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    browser = webdriver.Chrome(service=service, options=options)
+    try:
+        browser.get(html.as_uri())
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        shown = lambda: [e.text for e in browser.find_elements(By.CSS_SELECTOR, "td.qid")]  # noqa: E731
+        flip = lambda value: Select(browser.find_element(By.ID, "f-flip")).select_by_value(value)  # noqa: E731
+        flip("0:1:lost")
+        assert shown() == ["videomme/001-2", "videomme/002-1"]  # the model's failure and a wrong answer
+        flip("0:1:any")
+        assert shown() == ["videomme/001-2", "videomme/002-1"]
+        flip("0:1:gained")
+        assert shown() == []
+        flip("0:1:failed")  # its own choice: failed for its data in one run only
+        assert shown() == ["videomme/001-1"]
+        Select(browser.find_element(By.ID, "f-flip")).select_by_value("")
+        Select(browser.find_element(By.ID, "f-run")).select_by_value("1")
+        Select(browser.find_element(By.ID, "f-outcome")).select_by_value("failed")
+        assert shown() == ["videomme/001-1", "videomme/001-2"]  # both failed, whatever failed
+        marks = [e.get_attribute("title") for e in browser.find_elements(By.CSS_SELECTOR, "td span.failed")]
+        assert marks == ["its data failed (media or row): no answer, never a flip", "the model failed: a wrong answer"]
+    finally:
+        browser.quit()
+
+
+def test_a_run_with_no_summary_yet_shows_its_questions_from_the_data_folder_its_settings_name(data, tmp_path):
+    """Only the summary's manifest named the data folder, so a run still writing or killed before its summary showed
+    bare ids, warned as "the run's manifest names no data folder". settings.json names it now (written before the
+    first record); one written before that says the true reason. A summary's copy gone, settings.json's is read."""
+    from fvlm_eval.reports.html.browser import browser_data
+
+    run = _run(tmp_path / "run", data, right={0})
+    folder = run / "videomme/coarse_fine"
+    settings = json.loads((folder / "settings.json").read_text())
+    (folder / "settings.json").write_text(json.dumps({**settings, "data_dir": str(data)}))
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["manifest"]["data_dir"] = str(tmp_path / "moved away")
+    (folder / "summary.json").write_text(json.dumps(summary))
+    warnings = []
+    blob = browser_data([run], 0, tmp_path / "cache", warnings)
+    assert warnings == [] and all("q" in q for q in blob["questions"]), warnings  # the copy the run was made with
+    (folder / "summary.json").unlink()  # killed before its summary
+    warnings = []
+    blob = browser_data([run], 0, tmp_path / "cache", warnings)
+    assert all("q" in q for q in blob["questions"]) and not [w for w in warnings if "text" in w], warnings
+    (folder / "settings.json").write_text(json.dumps(settings))  # written before runs recorded it
+    warnings = []
+    blob = browser_data([run], 0, tmp_path / "cache", warnings)
+    assert warnings == [
+        "run videomme: no summary yet (its run has not finished): its data folder is unknown (its settings.json, "
+        "written before runs recorded it there, names none); questions show without their text"
+    ]
+    assert all("q" not in q for q in blob["questions"]) and len(blob["results"]) == 9

@@ -262,3 +262,19 @@ def test_a_whole_run_resuming_shards_removes_their_lock_files(data, fvlm, tmp_pa
         "settings.json",
         "summary.json",
     ]
+
+
+def test_shards_whose_data_moved_between_them_merge(fvlm, tmp_path):
+    """settings.json records where the data was (for report, before any summary), which is no setting: compared
+    whole with the shards' settings, shards run on the data before and after it was moved were not merged."""
+    import shutil
+
+    from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
+
+    write_scienceqa(tmp_path / "data")
+    output = tmp_path / "run"
+    assert run(settings(tmp_path / "data", output, Shard(0, 2)), fvlm, progress=False).exit_code == 0
+    shutil.move(tmp_path / "data", tmp_path / "moved")
+    assert run(settings(tmp_path / "moved", output, Shard(1, 2)), fvlm, progress=False).exit_code == 0
+    assert list(merge(output, say=lambda line: None)) == [(BENCHMARK, MODE)]
+    assert json.loads((output / BENCHMARK / MODE / "settings.json").read_text())["data_dir"] == str(tmp_path / "data")

@@ -39,11 +39,12 @@
 
   // (question, mode) items, each with its result per run
   const items = new Map();
-  for (const [q, r, m, pred, correct, scores, gen, error, frames] of DATA.results) {
+  for (const [q, r, m, pred, correct, scores, gen, error, frames, byModel] of DATA.results) {
     const mode = DATA.modes[m];
     const key = q + "|" + mode;
     if (!items.has(key)) items.set(key, { q: q, mode: mode, runs: {} });
-    items.get(key).runs[r] = { pred: pred, correct: correct, scores: scores, gen: gen, error: error, frames: frames };
+    // byModel: a failure the model caused (its answer, wrong); else its data failed (no answer)
+    items.get(key).runs[r] = { pred: pred, correct: correct, scores: scores, gen: gen, error: error, frames: frames, byModel: byModel === 1 };
   }
   const list = Array.from(items.values());
   const modes = Array.from(new Set(list.map((i) => i.mode))).sort();
@@ -60,10 +61,12 @@
     return info ? (question.fields[info.category] || "") : "";
   }
 
+  // "right", "wrong", "model failed" (the model's answer, wrong), "data failed" (its media or row could not be
+  // read: no answer, so never a flip, as regress and track pair questions), or null (not recorded)
   function outcome(item, run, protocol) {
     const result = item.runs[run];
     if (!result) return null;
-    if (result.error) return "failed";
+    if (result.error) return result.byModel ? "model failed" : "data failed";
     const right = rightOf(result, protocol);
     if (right === undefined) return null;
     return right ? "right" : "wrong";
@@ -77,17 +80,24 @@
     if (state.outcome) {
       const found = outcome(item, state.run, state.protocol);
       if (state.outcome === "correct" && found !== "right") return false;
-      if (state.outcome === "wrong" && found !== "wrong" && found !== "failed") return false;
-      if (state.outcome === "failed" && found !== "failed") return false;
+      const failed = found === "model failed" || found === "data failed";
+      if (state.outcome === "wrong" && found !== "wrong" && !failed) return false;
+      if (state.outcome === "failed" && !failed) return false;
     }
     if (state.flip) {
       const [a, b, how] = state.flip.split(":");
       const first = outcome(item, a, state.protocol), second = outcome(item, b, state.protocol);
       if (first === null || second === null) return false;
-      const wasRight = first === "right", isRight = second === "right";
-      if (wasRight === isRight) return false;
-      if (how === "lost" && !wasRight) return false;
-      if (how === "gained" && wasRight) return false;
+      const unasked = [first, second].filter((found) => found === "data failed").length;
+      if (how === "failed") {
+        if (unasked !== 1) return false;
+      } else {
+        if (unasked) return false;  // no answer in a run: neither lost nor gained
+        const wasRight = first === "right", isRight = second === "right";
+        if (wasRight === isRight) return false;
+        if (how === "lost" && !wasRight) return false;
+        if (how === "gained" && wasRight) return false;
+      }
     }
     if (state.search) {
       const needle = state.search.toLowerCase();
@@ -130,12 +140,15 @@
   function flipOptions() {
     const options = [["", "no"]];
     const shared = (a, b) => list.some((i) => a in i.runs && b in i.runs);
+    const unasked = (result) => Boolean(result.error) && !result.byModel;  // its data failed: no answer
+    const oneFailed = (a, b) => list.some((i) => a in i.runs && b in i.runs && unasked(i.runs[a]) !== unasked(i.runs[b]));
     for (let a = 0; a < DATA.runs.length; a++) {
       for (let b = a + 1; b < DATA.runs.length; b++) {
         if (!shared(a, b)) continue;
         options.push([a + ":" + b + ":any", "flipped: " + DATA.runs[a] + " vs " + DATA.runs[b]]);
         options.push([a + ":" + b + ":lost", "right in " + DATA.runs[a] + ", wrong in " + DATA.runs[b]]);
         options.push([a + ":" + b + ":gained", "wrong in " + DATA.runs[a] + ", right in " + DATA.runs[b]]);
+        if (oneFailed(a, b)) options.push([a + ":" + b + ":failed", "data failed in one of " + DATA.runs[a] + ", " + DATA.runs[b] + " only (no flip)"]);
       }
     }
     return options;
@@ -161,7 +174,10 @@
 
   function mark(result, protocol, gold) {
     if (!result) return el("span", { class: "note", text: "—" });
-    if (result.error) return el("span", { class: "failed", text: "failed" });
+    if (result.error) {
+      const why = result.byModel ? "the model failed: a wrong answer" : "its data failed (media or row): no answer, never a flip";
+      return el("span", { class: "failed", title: why, text: "failed" });
+    }
     const letter = predOf(result, protocol);
     if (letter === undefined) return el("span", { class: "note", text: "n/m" });
     const right = rightOf(result, protocol);
@@ -234,7 +250,10 @@
     box.append(options);
     for (const [run, result] of Object.entries(item.runs)) {
       box.append(el("h4", { text: DATA.runs[run] + " · " + item.mode }));
-      if (result.error) box.append(el("p", { class: "failed", text: "failed (counts as wrong): " + result.error }));
+      if (result.error) {
+        const why = result.byModel ? "the model failed (counts as wrong): " : "its data failed (counts as wrong in the accuracy; no answer, so never a flip between runs): ";
+        box.append(el("p", { class: "failed", text: why + result.error }));
+      }
       box.append(scoreTable(result, question));
       if (result.gen) {
         const [text, letter, status, error] = result.gen;

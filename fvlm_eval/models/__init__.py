@@ -15,6 +15,7 @@ may name), so that importing the package and ``fvlm-eval --help`` import no plug
 from __future__ import annotations
 
 import importlib
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -61,7 +62,7 @@ def family_module(family: str) -> ModuleType:
     if family not in _registry():
         raise ModelLoadError(unknown_family(family))
     declared = _registry()[family]
-    told = f"model family {family!r}" + (f" (plugin {PLUGINS.added[family]})" if family in PLUGINS.added else "")
+    told = _told(family)
     try:
         module = importlib.import_module(declared.module)
     except ModuleNotFoundError as error:
@@ -83,6 +84,12 @@ def family_module(family: str) -> ModuleType:
             "module has FAMILY, VARIANTS, DEFAULT_VARIANT, load and from_memory (docs/extending.md)"
         )
     return module
+
+
+def _told(family: str) -> str:
+    """A family as a message names it: ``model family 'blind' (plugin 'blind' from my-fvlm-plugins 0.1.0 (entry
+    point ...))``; one registered in code by its name alone."""
+    return f"model family {family!r}" + (f" (plugin {PLUGINS.added[family]})" if family in PLUGINS.added else "")
 
 
 def _bare_weights_family(source: str) -> str:
@@ -176,17 +183,49 @@ def load_model(
     family = family or detect_family(source)
     module = family_module(family)
     resolved = resolve_device(device)
+    if _plainly_absent(str(source)):  # as detect_family says it, also when a family is named (--family)
+        raise ModelLoadError(not_found(str(source)))
     try:
         with quiet_transformers():
             return module.load(source, resolved, resolve_dtype(dtype, resolved))
     except ModelLoadError:
         raise
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
         if isinstance(error, (HfHubHTTPError, LocalEntryNotFoundError, ConnectionError)) and is_hub_id(str(source)):
             raise ModelLoadError(hub_error(str(source), error)) from error
-        raise
+        if family in (f.name for f in BUILT_IN):  # a bug of fvlm-eval's own: reported as one
+            raise
+        raise ModelLoadError(_load_failed(family, module, source, error)) from error
+
+
+def _plainly_absent(source: str) -> bool:
+    """Whether ``source`` is plainly a local path (from the root, here, above or home, or in a folder that is
+    there) that names nothing: no family's ``load`` is asked for it (a plugin's raised a hub library's error
+    about repo ids, "report it")."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return False
+    local = source.startswith(("/", "~", "./", "../")) or source in (".", "..")
+    return local or ("/" in source.strip("/") and str(path.parent) != "." and path.parent.is_dir())
+
+
+def _load_failed(family: str, module: ModuleType, source, error: BaseException) -> str:
+    """One line for a family (a plugin's, as a rule) whose ``load`` raised: the family and its plugin, the source,
+    what it raised and where in the family's own module (it passed through as a bare ValueError or OSError, and the
+    CLI called it an unexpected error of fvlm-eval's)."""
+    said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    raised = f"{type(error).__name__}{': ' + said if said else ''}"
+    file = getattr(module, "__file__", None)
+    own = None if not file else Path(file).parent if hasattr(module, "__path__") else Path(file)  # a package: all
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if own is not None and (Path(frame.filename) == own or own in Path(frame.filename).parents)
+    ]
+    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    return f"{_told(family)}: its load({str(source)!r}) failed: {raised}{at}"
 
 
 __all__ = [

@@ -82,19 +82,21 @@ class FolderLock:
                     continue
                 try:
                     fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                    if _names(fd, self.path):
+                        break
                 except BlockingIOError:
-                    holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-                    os.close(fd)
+                    try:
+                        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                    finally:
+                        os.close(fd)
                     why = _stale_holder(self.path, holder)
                     raise RunRefused(
                         f"{self.path.parent} is in use by {holder or _sharers(self.path)}{why}; "
                         "wait for it to finish or use another --output-dir"
                     ) from None
-                except BaseException:
+                except BaseException:  # whatever it was, the descriptor is closed: its lock leaked otherwise
                     os.close(fd)
                     raise
-                if _names(fd, self.path):
-                    break
                 os.close(fd)
         except BaseException:
             if not _holding(folder):
@@ -103,15 +105,16 @@ class FolderLock:
         if created and folder in _FOUND:
             _FOUND[folder][1].add(self.path.name)
         if not self.shared:  # who holds it, for the one that is refused: the day too (a lock may be days old)
-            holder = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
             try:
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{holder} ({' '.join(sys.argv[:12])}{' …' if len(sys.argv) > 12 else ''})".encode(), 0)
-            except OSError as error:  # a full disk: said of the lock file, not of nothing
-                os.close(fd)
+                os.pwrite(fd, _holder_line().encode(errors="replace"), 0)
+            except BaseException as error:  # the lock let go, whatever it was: a leaked descriptor kept the folder
+                os.close(fd)  # locked, so this process's next run was refused as "in use by another process"
                 if not _holding(folder):
                     _tidy(folder)
-                raise OSError(error.errno, error.strerror, str(self.path)) from error
+                if isinstance(error, OSError):  # a full disk: said of the lock file, not of nothing
+                    raise OSError(error.errno, error.strerror, str(self.path)) from error
+                raise
         self.fd = fd
         _HELD.add(self)
         return self
@@ -143,6 +146,19 @@ class FolderLock:
             return False
         finally:
             os.close(fd)
+
+
+def _holder_line() -> str:
+    """Who holds a folder: pid, host, since when, and the command's first 12 words. ``sys.argv`` may be missing,
+    ``None`` or hold what is not text (an embedded interpreter, a notebook host): the line is made all the same."""
+    since = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    argv = getattr(sys, "argv", None)
+    try:
+        words = [str(word) for word in argv] if isinstance(argv, (list, tuple)) else []
+    except Exception:  # a word whose str() raises
+        words = []
+    command = " ".join(words[:12]) + (" …" if len(words) > 12 else "") if words else "no command line"
+    return f"pid {os.getpid()} on {socket.gethostname()} since {since} ({command})"
 
 
 def _open(path: Path) -> tuple[int, bool]:

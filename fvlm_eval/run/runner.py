@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 import traceback
 from collections import Counter
@@ -119,20 +120,51 @@ def _warn_of_absent_folders(settings: RunSettings, model: ModelAdapter, console)
 
 def _own_counts(benchmark: Benchmark) -> None:
     """What the run asks of a benchmark after scoring, asked before it: ``expected()`` (a dict of category to
-    count) and ``settings()`` (a dict). A plugin's that raised, or gave something else, ended the run after its
-    questions were scored, as "an unexpected error", with no summary written."""
+    count) and ``settings()`` (a dict that settings.json holds as it is). A plugin's that raised, or gave something
+    else, ended the run after its questions were scored, as "an unexpected error", with no summary written; a
+    settings() holding a Path ended the whole run, every benchmark unscored, with a raw TypeError."""
     for part in ("expected", "settings"):
-        try:
-            given = getattr(benchmark, part)()
-        except Exception as error:
-            raise _PartFailed(part, error) from error
-        if not isinstance(given, dict) or (part == "expected" and not _counts(given)):
-            shape = "a dict of category to a whole number" if part == "expected" else "a dict"
-            raise UnusableLoad(f"{part}() gave {kind_of(given)}, not {shape}")
+        _own(benchmark, part)
+
+
+def _own(benchmark: Benchmark, part: str) -> None:
+    """``expected()`` or ``settings()`` asked of ``benchmark``: ``_PartFailed`` when it raises, ``UnusableLoad``
+    when what it gives is not of the shape the run needs."""
+    try:
+        given = getattr(benchmark, part)()
+    except Exception as error:
+        raise _PartFailed(part, error) from error
+    if not isinstance(given, dict) or (part == "expected" and not _counts(given)):
+        shape = "a dict of category to a whole number" if part == "expected" else "a dict"
+        raise UnusableLoad(f"{part}() gave {kind_of(given)}, not {shape}")
+    unwritable = _not_json(given) if part == "settings" else None
+    if unwritable:
+        raise UnusableLoad(f"settings() gave a value that is not JSON ({unwritable}), so settings.json cannot hold it")
 
 
 def _counts(given: dict) -> bool:
     return all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in given.items())
+
+
+def _not_json(value, where: str = "") -> str | None:
+    """Where in ``value`` (a settings dict) lies what JSON cannot hold as it is, and its type (``annotations:
+    PosixPath``); else None. A tuple, a key that is not text or a float that is not finite is written, but read
+    back otherwise (a list, text, null): a resumed run, comparing what it reads back, would be refused."""
+    if value is None or isinstance(value, (str, int)):  # bool is an int
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where}: {value}"
+    if isinstance(value, list):
+        return next((found for i, item in enumerate(value) if (found := _not_json(item, f"{where}[{i}]"))), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where + ': ' if where else ''}a key {key!r} of type {type(key).__name__}"
+            found = _not_json(item, f"{where}.{key}" if where else key)
+            if found:
+                return found
+        return None
+    return f"{where}: {type(value).__name__}"
 
 
 class _PartFailed(Exception):
@@ -177,11 +209,12 @@ def _settings_checked(settings: RunSettings, model: ModelAdapter) -> None:
     folder whose mvbench has other settings scored all of videomme first, then was refused at mvbench."""
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)
+        try:
+            _own(benchmark, "settings")
+        except (_PartFailed, UnusableLoad):  # a plugin's settings() that raises, or that settings.json cannot
+            continue  # hold: not scored, so no folder of it to check; told in one line with its load
         for mode in settings.modes:
-            try:
-                current = comparable_settings(benchmark, mode, model, settings.cloze_framing)
-            except Exception:  # a plugin's settings() that raises: told with its load, the benchmark not scored
-                break
+            current = comparable_settings(benchmark, mode, model, settings.cloze_framing)
             refused = settings_refusal(Path(settings.output_dir) / name / mode, current)
             if refused is not None:
                 raise refused

@@ -117,3 +117,44 @@ def test_a_long_command_line_in_the_holder_line_is_cut_with_a_mark(tmp_path, mon
     held = lock.FolderLock(folder).acquire()
     assert (folder / ".fvlm-eval.lock").read_text().endswith("--frame-cache)")
     held.release()
+
+
+def test_a_missing_or_odd_sys_argv_still_takes_the_lock_and_names_its_holder(tmp_path, monkeypatch):
+    """An embedded interpreter's `sys.argv` (missing, None, or holding a Path or an undecodable byte) raised a raw
+    AttributeError or TypeError from the lock, and left the folder locked by this process."""
+    from pathlib import Path
+
+    from fvlm_eval.run import lock
+
+    folder = tmp_path / "out" / "mvbench" / "coarse_fine"
+    for argv, shown in ((None, "(no command line)"), ([Path("the/script.py"), "-\udcff"], "(the/script.py -?)")):
+        monkeypatch.setattr(lock.sys, "argv", argv)
+        held = lock.FolderLock(folder).acquire()
+        assert (folder / ".fvlm-eval.lock").read_text().endswith(shown)
+        held.release()
+    monkeypatch.delattr(lock.sys, "argv")
+    held = lock.FolderLock(folder).acquire()
+    assert (folder / ".fvlm-eval.lock").read_text().endswith("(no command line)")
+    held.release()
+
+
+def test_an_error_after_the_lock_is_taken_lets_it_go_so_the_next_run_of_this_process_gets_it(tmp_path, monkeypatch):
+    """Anything but an OSError raised while the holder line was written left the descriptor open: the folder stayed
+    locked by this process, and its next run was refused as "in use by another process" until the interpreter
+    ended."""
+    import pytest
+
+    from fvlm_eval.run import lock
+
+    def broken(*_):
+        raise RuntimeError("no host name")
+
+    monkeypatch.setattr(lock.socket, "gethostname", broken)
+    folder = tmp_path / "out" / "mvbench" / "coarse_fine"
+    with pytest.raises(RuntimeError, match="no host name"):
+        lock.FolderLock(folder).acquire()
+    assert not any(held.path.parent == folder for held in lock._HELD)
+    assert not (tmp_path / "out").exists()  # what it made is taken away again
+    monkeypatch.undo()
+    held = lock.FolderLock(folder).acquire()  # not refused: nothing of this process holds it
+    held.release()

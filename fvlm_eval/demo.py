@@ -1,7 +1,7 @@
 """``fvlm-eval demo``: the whole pipeline offline, in about a minute on two CPU cores.
 
-Writes a synthetic copy of every registered benchmark in its real layout (a plugin's benchmark that
-has no ``write_fixture`` is left out, and said so) and a tiny random model
+Writes a synthetic copy of every benchmark it runs in its real layout (a plugin's benchmark that
+has no ``write_fixture``, or one that raises, is left out, and said so) and a tiny random model
 of every registered family that has one (``Family.tiny``: fVLM in the release folder format with
 the real SmolLM2 tokenizer and chat template, SmolVLM), runs every benchmark in every mode of each
 (log-likelihood and generated answers) through the same code as ``fvlm-eval run``, then
@@ -18,8 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fvlm_eval import terminal
+from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.models import DEFAULT_MODEL, FAMILIES, detect_family, write_tiny_model
-from fvlm_eval.tasks import BENCHMARKS, with_fixtures
+from fvlm_eval.tasks import BENCHMARKS, get_benchmark, with_fixtures
+
+COMPLETE = ".complete"  # in the demo's data folder: its first line WRITTEN_BY, then each benchmark written, a line each
+WRITTEN_BY = "synthetic fixtures written by fvlm-eval demo:"
 
 
 def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> None:
@@ -33,20 +37,19 @@ def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> 
     from fvlm_eval.reports.tables import print_run_tables
     from fvlm_eval.run.runner import run
     from fvlm_eval.run.settings import RunSettings
-    from fvlm_eval.tasks import write_fixtures
 
-    benchmarks = with_fixtures()
-    chosen, left_out = demo_benchmarks(only, benchmarks)
+    chosen, left_out = demo_benchmarks(only, with_fixtures())
     console = terminal.console()
     output_dir = Path(output_dir)
     data_dir = output_dir / "data"
-    if not (data_dir / ".complete").is_file():
-        write_fixtures(data_dir)
-        (data_dir / ".complete").write_text("synthetic fixtures written by fvlm-eval demo\n")
+    benchmarks, failed = write_demo_data(data_dir, chosen)
     console.print(f"synthetic benchmarks (real layouts, real encoded media): {escape(str(data_dir))}")
-    benchmarks = chosen
     if left_out:
         console.print(f"left out (no synthetic copy): {escape(', '.join(left_out))}", style="yellow")
+    for line in failed:
+        console.print(f"left out: {escape(line)}", style="yellow")
+    if not benchmarks:
+        raise FvlmEvalError(f"no synthetic copy could be written: {failed[0]}")
     default_family = detect_family(DEFAULT_MODEL)
     runs = []
     with one_torch_thread():
@@ -91,6 +94,31 @@ def run_demo(output_dir: Path, workers: int = 0, only: tuple[str, ...] = ()) -> 
     console.print("\n[bold]next, on real data[/]", highlight=False)
     for line in next_commands():
         console.print(f"  {escape(line)}", highlight=False)
+
+
+def write_demo_data(data_dir: Path, names: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """The synthetic copies of the benchmarks ``names`` under ``data_dir``, each written once (``COMPLETE`` lists
+    those written: a second demo rewrites none, a demo of others adds theirs); returns those whose copy is there,
+    and one line for each whose ``write_fixture`` raised (a plugin's: left out, the rest of the demo goes on). It
+    wrote every registered benchmark's whatever ``--benchmark`` said, and one plugin's that raised ended the demo
+    for every benchmark as "an unexpected error"."""
+    from fvlm_eval.tasks.own_code import OwnCodeFailed, failure
+
+    marker = Path(data_dir) / COMPLETE
+    written = marker.read_text().splitlines()[1:] if marker.is_file() else []
+    ready, failed = [], []
+    for name in names:
+        if name not in written:
+            benchmark = get_benchmark(name)
+            try:
+                benchmark.write_fixture(Path(data_dir))
+            except Exception as error:
+                failed.append(str(OwnCodeFailed(benchmark, failure(benchmark, "write_fixture()", error))))
+                continue
+            written.append(name)
+            marker.write_text("".join(f"{line}\n" for line in (WRITTEN_BY, *written)))
+        ready.append(name)
+    return tuple(ready), failed
 
 
 def demo_benchmarks(only: tuple[str, ...], copies: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:

@@ -5,8 +5,9 @@ or ``fvlm_eval.families`` (name -> a ``Family``, or the family module itself); `
 ``models`` add them to ``BENCHMARKS`` and ``FAMILIES`` when those are first used. A plugin that
 cannot be used (it fails to import or calls ``sys.exit()`` there, gives the wrong kind of object,
 has a name that is not plain, or takes a name already taken, in any case: a built-in's, a suite's,
-another plugin's) is refused with one line on stderr naming its distribution, its entry point and what is
-wrong; the rest go on. A built-in is never shadowed.
+a folder the commands that read runs write (``report``, ``regress``, ``track``), another plugin's) is refused
+with one line on stderr naming its distribution, its entry point and what is wrong; the rest go on. A built-in
+is never shadowed.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ def list_benchmarks(
 ) -> None:
     """List the benchmarks, the state of their data, and the suites (names for several benchmarks at once)."""
     from fvlm_eval.tasks import BENCHMARKS, PLUGINS, SUITES, suite
+    from fvlm_eval.tasks.own_code import failure
     from fvlm_eval.tasks.prepare import status
     from fvlm_eval.terminal import echo
 
@@ -24,10 +25,12 @@ def list_benchmarks(
     for name, cls in BENCHMARKS.items():
         benchmark = cls()
         plugin = f"  (plugin: {PLUGINS.added[name].distribution})" if name in PLUGINS.added else ""
-        echo(
-            f"{name:{width}s} v{benchmark.version}  {benchmark.sampling.describe():24s} "
-            f"{status(benchmark, data_dir)}{plugin}"
-        )
+        try:  # a plugin's sampling that cannot describe itself: that one unusable, the listing goes on
+            sampling = f"{benchmark.sampling.describe():24s}"
+        except Exception as error:
+            echo(f"{name:{width}s} unusable: {failure(benchmark, 'sampling.describe()', error)}{plugin}")
+            continue
+        echo(f"{name:{width}s} v{benchmark.version}  {sampling} {status(benchmark, data_dir)}{plugin}")
     echo("suites (run them by name: fvlm-eval run video):")
     for name, what in SUITES.items():
         echo(f"{name:{width}s} {what}: {' '.join(suite(name))}")
@@ -84,8 +87,9 @@ def prepare(
     (name,) = benchmark_names([benchmark])
     import shlex
 
-    from fvlm_eval.tasks import BENCHMARKS, DataMissing, UnusableLoad, get_benchmark, prepare_command
+    from fvlm_eval.tasks import BENCHMARKS, DataMissing, get_benchmark, prepare_command
     from fvlm_eval.tasks.fetching import LAYOUTS, extract_pending, fetch, pending
+    from fvlm_eval.tasks.own_code import OwnCodeFailed, failure
     from fvlm_eval.tasks.prepare import print_verification, verify
 
     if subtitles and "subtitles" not in BENCHMARKS[name].run_options:
@@ -107,6 +111,8 @@ def prepare(
         present = True
     except DataMissing:
         present = False
+    except Exception:  # its own code failing (a plugin's): said by the verification below, naming it and where
+        present = True
     if download or (download is None and not present):
         try:
             source = adapter.hub()
@@ -116,6 +122,8 @@ def prepare(
                 f"{name} has no hub copy to download{reason}; place it under {folder}, then "
                 f"`fvlm-eval prepare {name} --data-dir {data_dir} --no-download` verifies it"
             ) from error
+        except Exception as error:  # a plugin's hub() that raises otherwise: named, with where
+            raise OwnCodeFailed(adapter, failure(adapter, "hub()", error)) from error
         typer.echo(f"downloading {source.repo} at {revision or source.revision} into {folder} ...")
         try:
             fetch(adapter, data_dir, revision, typer.echo)
@@ -132,8 +140,6 @@ def prepare(
         hint = prepare_command(name, data_dir)  # a benchmark placed by hand: where to place it, nothing to fetch
         fetched = " (without --no-download)" if hint.endswith("fetches it") else ""
         raise DataMissing(f"{missing}; {hint}{fetched}") from missing
-    except UnusableLoad as error:  # a plugin's load() that gave no Loaded of Questions: as `run` says it
-        raise UserError(f"{name}: {error}") from error
     print_verification(result)
     if subtitles and "subtitles" in BENCHMARKS[name].run_options:
         _say_subtitles(adapter, data_dir)

@@ -10,33 +10,27 @@ files, and are joined by ``merge`` (``shards``).
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import math
 import os
-import traceback
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
 from fvlm_eval import terminal
-from fvlm_eval.errors import ExitCode, FvlmEvalError
+from fvlm_eval.errors import ExitCode
 from fvlm_eval.files import broken_link
 from fvlm_eval.interrupts import exit_code_of, now_stopping, stops_as_interrupts
 from fvlm_eval.models.base import ModelAdapter
-from fvlm_eval.plugins import kind_of
 from fvlm_eval.run.benchmark_run import BenchmarkRun, SystematicFailure
 from fvlm_eval.run.folder import comparable_settings, settings_refusal
 from fvlm_eval.run.settings import RunOutcome, RunSettings
 from fvlm_eval.tasks import (
-    BUILT_IN,
     Benchmark,
     DataMissing,
-    UnusableLoad,
-    checked_load,
     get_benchmark,
     prepare_command,
     supplied_by,
 )
+from fvlm_eval.tasks.own_code import OwnCodeFailed, load_checked, settings_checked
 from fvlm_eval.types import Question
 from fvlm_eval.wording import counted
 
@@ -118,101 +112,15 @@ def _warn_of_absent_folders(settings: RunSettings, model: ModelAdapter, console)
         )  # fmt: skip
 
 
-def _own_counts(benchmark: Benchmark) -> None:
-    """What the run asks of a benchmark after scoring, asked before it: ``expected()`` (a dict of category to
-    count) and ``settings()`` (a dict that settings.json holds as it is). A plugin's that raised, or gave something
-    else, ended the run after its questions were scored, as "an unexpected error", with no summary written; a
-    settings() holding a Path ended the whole run, every benchmark unscored, with a raw TypeError."""
-    for part in ("expected", "settings"):
-        _own(benchmark, part)
-
-
-def _own(benchmark: Benchmark, part: str) -> None:
-    """``expected()`` or ``settings()`` asked of ``benchmark``: ``_PartFailed`` when it raises, ``UnusableLoad``
-    when what it gives is not of the shape the run needs."""
-    try:
-        given = getattr(benchmark, part)()
-    except Exception as error:
-        raise _PartFailed(part, error) from error
-    if not isinstance(given, dict) or (part == "expected" and not _counts(given)):
-        shape = "a dict of category to a whole number" if part == "expected" else "a dict"
-        raise UnusableLoad(f"{part}() gave {kind_of(given)}, not {shape}")
-    unwritable = _not_json(given) if part == "settings" else None
-    if unwritable:
-        raise UnusableLoad(f"settings() gave a value that is not JSON ({unwritable}), so settings.json cannot hold it")
-
-
-def _counts(given: dict) -> bool:
-    return all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in given.items())
-
-
-def _not_json(value, where: str = "") -> str | None:
-    """Where in ``value`` (a settings dict) lies what JSON cannot hold as it is, and its type (``annotations:
-    PosixPath``); else None. A tuple, a key that is not text or a float that is not finite is written, but read
-    back otherwise (a list, text, null): a resumed run, comparing what it reads back, would be refused."""
-    if value is None or isinstance(value, (str, int)):  # bool is an int
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{where}: {value}"
-    if isinstance(value, list):
-        return next((found for i, item in enumerate(value) if (found := _not_json(item, f"{where}[{i}]"))), None)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{where + ': ' if where else ''}a key {key!r} of type {type(key).__name__}"
-            found = _not_json(item, f"{where}.{key}" if where else key)
-            if found:
-                return found
-        return None
-    return f"{where}: {type(value).__name__}"
-
-
-class _PartFailed(Exception):
-    """A benchmark's ``expected()`` or ``settings()`` raised ``error``."""
-
-    def __init__(self, part: str, error: Exception):
-        super().__init__(str(error))
-        self.part, self.error = part, error
-
-
-def _load_failed(benchmark: Benchmark, data_dir: Path, error: Exception) -> str:
-    """One line for a benchmark whose ``load`` raised: the benchmark and its plugin, the folder it read, what it
-    raised and where in the benchmark's own code (a plugin's bug ended the whole run as "an unexpected error ...
-    report it", naming neither)."""
-    part = "load()"
-    if isinstance(error, _PartFailed):
-        part, error = f"{error.part}()", error.error
-    said = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    if isinstance(error, UnusableLoad):
-        return f"{supplied_by(benchmark.name)}: {said}; it is not scored (the run's other benchmarks go on)"
-    raised = said if isinstance(error, FvlmEvalError) else f"{type(error).__name__}{': ' + said if said else ''}"
-    own = {_source_file(c) for c in type(benchmark).__mro__ if c not in (Benchmark, object)}
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename in own]
-    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
-    bug = " (a bug in fvlm-eval: please report it)" if type(benchmark) in BUILT_IN.values() else ""
-    reading = f" reading {benchmark.folder(data_dir)}" if part == "load()" else ""
-    return (
-        f"{supplied_by(benchmark.name)}: its {part} failed{reading}: {raised}{at}{bug}; "
-        "it is not scored (the run's other benchmarks go on)"
-    )
-
-
-def _source_file(cls: type) -> str | None:
-    try:
-        return inspect.getsourcefile(cls)
-    except TypeError:  # a class made in an interactive session
-        return None
-
-
 def _settings_checked(settings: RunSettings, model: ModelAdapter) -> None:
     """Every benchmark's folders refused up front when made otherwise: `run videomme mvbench --frames 8` into a
     folder whose mvbench has other settings scored all of videomme first, then was refused at mvbench."""
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)
         try:
-            _own(benchmark, "settings")
-        except (_PartFailed, UnusableLoad):  # a plugin's settings() that raises, or that settings.json cannot
-            continue  # hold: not scored, so no folder of it to check; told in one line with its load
+            settings_checked(benchmark)
+        except Exception:  # a plugin's settings() that raises, or that settings.json cannot hold: not scored, so
+            continue  # no folder of it to check; told in one line with its load
         for mode in settings.modes:
             current = comparable_settings(benchmark, mode, model, settings.cloze_framing)
             refused = settings_refusal(Path(settings.output_dir) / name / mode, current)
@@ -228,14 +136,13 @@ def _run_benchmarks(settings: RunSettings, model: ModelAdapter, console, progres
     for name in settings.benchmarks:
         benchmark = benchmark_for(name, settings, model)
         try:
-            loaded, malformed = checked_load(benchmark.load(settings.data_dir), name)
-            _own_counts(benchmark)
+            loaded, malformed = load_checked(benchmark, settings.data_dir)
         except DataMissing as missing:  # the run's other benchmarks go on: one missing stopped all after it
             outcome.messages.append(_data_missing(name, settings, missing))
             outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)
             continue
-        except Exception as error:  # the benchmark's own code failed (a plugin's, as a rule): the others go on
-            outcome.messages.append(_load_failed(benchmark, settings.data_dir, error))
+        except OwnCodeFailed as failed:  # the benchmark's own code failed (a plugin's, as a rule): the others go on
+            outcome.messages.append(f"{failed}; it is not scored (the run's other benchmarks go on)")
             outcome.exit_code = max(outcome.exit_code, ExitCode.FAILED)
             continue
         if malformed:

@@ -38,6 +38,13 @@ BUILT_IN: dict[str, type[Benchmark]] = {
     "egoschema": EgoSchema,
 }
 SUITES: dict[str, str] = {"video": "every video benchmark", "all": "every benchmark"}  # no benchmark takes these names
+# Nor these: the folders the commands that read runs write by default, inside a run folder (``report``, ``regress``)
+# or beside the runs (``track``); a benchmark's records there were mixed with their files.
+COMMAND_FOLDERS: dict[str, str] = {
+    "report": "the folder `fvlm-eval report` writes into a run folder by default",
+    "regress": "the folder `fvlm-eval regress` writes into the current run folder by default",
+    "track": "the folder `fvlm-eval track` writes beside its runs by default",
+}
 PLUGINS = Plugins("fvlm_eval.benchmarks", "benchmark")
 
 
@@ -61,6 +68,8 @@ def load_plugins() -> None:
     it again after installing a plugin into a running process). A plugin refused is one line on stderr."""
     reserved = {name: "a built-in benchmark's name (the built-in is kept)" for name in BUILT_IN}
     reserved.update({name: f"the name of a suite ({what})" for name, what in SUITES.items()})
+    mixed = "(its records would be mixed with that command's files)"
+    reserved.update({name: f"{what} {mixed}" for name, what in COMMAND_FOLDERS.items()})
     PLUGINS.add_to(_registry(), _benchmark_class, reserved)
 
 
@@ -106,6 +115,9 @@ def registration_refusal(name: str) -> str | None:
             f"{said}: {name!r} is not a plain name (letters, digits, '_', '.', '-'; not starting with '.' or '-'): "
             "it names the folders a run writes"
         )
+    taken = next((folder for folder in COMMAND_FOLDERS if folder == name.casefold()), None)
+    if taken is not None:
+        return f"{said}: {name!r} is {COMMAND_FOLDERS[taken]}: give the benchmark another name"
     twin = next((other for other in registry if other != name and other.casefold() == name.casefold()), None)
     if twin is not None and name not in BUILT_IN:  # the built-in is kept
         return f"{said}: {name!r} is {twin!r} but for case, one folder where case is not told apart (macOS, Windows)"
@@ -196,6 +208,7 @@ def with_fixtures() -> tuple[str, ...]:
 __all__ = [
     "BENCHMARKS",
     "BUILT_IN",
+    "COMMAND_FOLDERS",
     "PLUGINS",
     "SUITES",
     "Benchmark",

@@ -11,7 +11,6 @@ since moved away.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import unicodedata
 from collections import Counter
@@ -20,7 +19,10 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from fvlm_eval.errors import FvlmEvalError
+from fvlm_eval.media import shown
 from fvlm_eval.plugins import kind_of
+from fvlm_eval.tasks.media_paths import data_roots, escapes
+from fvlm_eval.tasks.repeats import unique_ids
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
 Aggregation = Literal["pooled", "category_mean"]
@@ -145,83 +147,11 @@ def integral(value, what: str) -> int:
     raise ValueError(f"{what} {value!r} is not a whole number")
 
 
-def unique_ids(
-    questions: list[Question], rows: list[tuple[str, int, object]] | None = None, counted_by: str = ""
-) -> tuple[list[Question], list[str]]:
-    """Questions with distinct ids. A row repeated exactly (same id, same question, from the same file or
-    another) is one question, counted once; a repeated id on another question gets ``#2``, ``#3``... in file
-    order. A note says which (one record must never stand for two questions, nor one question count twice).
-
-    ``rows``, for a benchmark whose ids are row positions (a repeated row gets an id of its own): each
-    question's annotation row as ``(file, index, row)``. A row equal to an earlier row of the same file is
-    the same question repeated: counted once, under the first row's id (the ids of the other rows are
-    their positions, unchanged), with a note naming the file and both rows. ``counted_by``: the official
-    scorer that counts such a repeat as a question of its own (its published counts include it): then it is
-    kept as one, with the note saying so."""
-    seen: dict[str, list[Question]] = {}
-    taken = {question.id for question in questions}  # a new name is never another question's id
-    first_rows: dict[tuple[str, str], tuple[int, str]] = {}
-    result, notes = [], []
-    for number, question in enumerate(questions):
-        if rows is not None:
-            file, index, row = rows[number]
-            first, first_id = first_rows.setdefault((file, _canonical(row)), (index, question.id))
-            if first != index and counted_by:  # a note only: the data as published (``prepare`` passes it)
-                notes.append(
-                    f"repeated row (from {Path(file).name}): row {index} repeats row {first} exactly, the same "
-                    f"question: asked again as {question.id}, as {counted_by} counts it (its published counts "
-                    "include it)"
-                )
-            elif first != index:  # "duplicate question id": the runner shows it, ``prepare`` fails on it
-                notes.append(
-                    f"duplicate question id {question.id} (from {Path(file).name}): row {index} repeats row {first} "
-                    f"exactly, the same question: counted once (as {first_id})"
-                )
-                continue
-        earlier = seen.setdefault(question.id, [])
-        same = next((q for q in earlier if _as_asked(q, question.id) == _as_asked(question, question.id)), None)
-        if same is not None:
-            where = "" if same.source == question.source else f" as in {same.source}"
-            notes.append(
-                f"duplicate question id {question.id} (from {question.source}): the same question repeated"
-                f"{where}, counted once"
-            )
-            continue
-        if earlier:
-            number = len(earlier) + 1
-            while f"{question.id}#{number}" in taken:
-                number += 1
-            renamed = f"{question.id}#{number}"
-            taken.add(renamed)
-            notes.append(
-                f"duplicate question id {question.id} (from {question.source}): another question under it "
-                f"is recorded as {renamed}"
-            )
-            question = replace(question, id=renamed)
-        earlier.append(question)
-        result.append(question)
-    return result, notes
-
-
-def _as_asked(question: Question, qid: str) -> Question:
-    """``question`` under ``id`` without the file it was read from: the same row read from two files (a stray
-    copy beside the annotations) is one question, not a second one under ``id#2``."""
-    return replace(question, id=qid, source="", source_sha256="")
-
-
-def _canonical(row: object) -> str:
-    """An annotation row as one string, equal for equal rows (keys in any order)."""
-    try:
-        return json.dumps(row, sort_keys=True, default=repr)
-    except (TypeError, ValueError):  # keys that cannot be sorted (not from JSON or parquet): as it is written
-        return repr(row)
-
-
 class UnusableLoad(ValueError):
     """What a benchmark's ``load`` gave cannot be run at all: not a ``Loaded`` of ``Question``s."""
 
 
-def checked_load(loaded: object, name: str) -> tuple[Loaded, list[str]]:
+def checked_load(loaded: object, name: str, data_dir: str | Path | None = None) -> tuple[Loaded, list[str]]:
     """What ``load`` gave, made safe to run, whoever wrote the benchmark (a plugin's, one registered in a notebook):
     every question that cannot be asked as given becomes a failed one (``error`` set, counted wrong; its
     wrongly typed values made text so that it can be recorded), and repeated ids are made distinct
@@ -229,7 +159,8 @@ def checked_load(loaded: object, name: str) -> tuple[Loaded, list[str]]:
     options with one letter always right, a question without options or a field that is a number a crash, and
     two questions under one id were counted as one record twice. Returns the ``Loaded`` and one line per question
     failed here (``"myqa/q1: its gold 'Z' is not one of its option letters (A, B)"``); ``UnusableLoad`` when it
-    is no ``Loaded`` of ``Question``s."""
+    is no ``Loaded`` of ``Question``s. A media path that leaves ``data_dir``, the data folder ``load`` was given
+    (the rule: ``media_paths``), fails its question, as a built-in's does."""
     if not isinstance(loaded, Loaded):
         raise UnusableLoad(f"load() gave {kind_of(loaded)}, not a fvlm_eval.tasks.base.Loaded")
     for part, kind in (("questions", "Questions"), ("notes", "notes (text)"), ("problems", "problems (dicts)")):
@@ -244,8 +175,9 @@ def checked_load(loaded: object, name: str) -> tuple[Loaded, list[str]]:
     if any(not isinstance(p, dict) or not keys <= set(p) for p in loaded.problems):
         raise UnusableLoad("a problem in its Loaded.problems is not a dict of file, error and expected")
     checked, failed = [], []
+    roots = data_roots(data_dir) if data_dir is not None else None
     for question in loaded.questions:
-        question, wrong = _checked_question(question, name)
+        question, wrong = _checked_question(question, name, roots, None if data_dir is None else str(data_dir))
         checked.append(question)
         if wrong:
             failed.append(f"{question.id}: {wrong}")
@@ -254,9 +186,11 @@ def checked_load(loaded: object, name: str) -> tuple[Loaded, list[str]]:
     return replace(loaded, questions=tuple(unique), notes=notes, problems=tuple(loaded.problems)), failed
 
 
-def _checked_question(question: Question, name: str) -> tuple[Question, str | None]:
+def _checked_question(
+    question: Question, name: str, roots: tuple[Path, ...] | None = None, data_dir: str | None = None
+) -> tuple[Question, str | None]:
     """``question`` with its values made text where they must be, and, when it has no ``error`` yet and cannot be
-    asked as given, failed with what is wrong (also returned)."""
+    asked as given, failed with what is wrong (also returned); ``roots``: its data folder's (``data_roots``)."""
     fixed: dict[str, object] = {}
     wrong: list[str] = []
     if not isinstance(question.id, str) or not question.id.strip():
@@ -269,7 +203,7 @@ def _checked_question(question: Question, name: str) -> tuple[Question, str | No
         if not isinstance(getattr(question, part), str):
             fixed[part] = "" if getattr(question, part) is None else str(getattr(question, part))
             wrong.append(f"its {part} is {kind_of(getattr(question, part))}, not text")
-    media, media_wrong = _checked_media(question.media, str(fixed.get("id", question.id)))
+    media, media_wrong = _checked_media(question.media, str(fixed.get("id", question.id)), roots, data_dir)
     if media_wrong:
         fixed["media"] = media
         wrong.append(media_wrong)
@@ -292,9 +226,12 @@ def _checked_question(question: Question, name: str) -> tuple[Question, str | No
     return replace(question, **fixed, error=why), why
 
 
-def _checked_media(media: object, question_id: str) -> tuple[Media, str | None]:
-    """The question's ``Media`` when it can be located (a key, a path or bytes, a bound of two numbers), else a
-    stand-in named after the question and what is wrong."""
+def _checked_media(
+    media: object, question_id: str, roots: tuple[Path, ...] | None = None, data_dir: str | None = None
+) -> tuple[Media, str | None]:
+    """The question's ``Media`` when it can be located (a key, a path or bytes, a bound of two numbers) and its path
+    stays in the data folder (one of ``roots``, when known), else a stand-in named after the question (its key kept,
+    without the path, for a path that leaves the folder: nothing reads it) and what is wrong."""
     if not isinstance(media, Media):
         wrong = f"its media is {kind_of(media)}, not a fvlm_eval.types.Media"
     elif not isinstance(media.key, str) or not media.key:
@@ -309,6 +246,9 @@ def _checked_media(media: object, question_id: str) -> tuple[Media, str | None]:
         and all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in media.bound)
     ):
         wrong = f"its media bound {media.bound!r} is not two numbers (start, end in seconds)"
+    elif media.path is not None and roots is not None and escapes(media.path, roots):
+        wrong = f"its media path {shown(repr(media.path))} escapes the data folder {data_dir}"
+        return replace(media, path=None, looked_in=()), wrong
     else:
         return media, None
     return Media("image", key=f"unusable media of {question_id}"), wrong

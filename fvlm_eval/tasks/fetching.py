@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.tasks.base import Benchmark, HubSource
+from fvlm_eval.tasks.own_code import OwnCodeFailed, failure
 
 PREPARED_FILE = ".fvlm-prepared.json"
 LAYOUTS = "docs/running.md#layouts-read"  # where every benchmark's layout is written for a CLI user
@@ -151,11 +152,14 @@ def _link_snapshot(snapshot: Path, folder: Path, allow_patterns: tuple[str, ...]
 
 
 def archives(benchmark: Benchmark, folder: Path) -> list[Path]:
-    """The files in ``folder`` matching the benchmark's archive patterns (none for one without a hub copy)."""
+    """The files in ``folder`` matching the benchmark's archive patterns (none for one without a hub copy); a
+    plugin's ``hub()`` that raises otherwise (or gives no ``HubSource``) is ``OwnCodeFailed``, naming it."""
     try:
-        patterns = benchmark.hub().archives
+        patterns = tuple(benchmark.hub().archives)
     except NotImplementedError:
         return []
+    except Exception as error:
+        raise OwnCodeFailed(benchmark, failure(benchmark, "hub()", error)) from error
     return sorted({path for pattern in patterns for path in folder.glob(pattern) if path.is_file()})
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from fvlm_eval import terminal
 from fvlm_eval.media.sampling import MISSES_THE_CLIP
 from fvlm_eval.tasks import Benchmark, DataMissing
-from fvlm_eval.tasks.base import checked_load, coverage_counts
+from fvlm_eval.tasks.base import coverage_counts
+from fvlm_eval.tasks.own_code import OwnCodeFailed, load_checked
 from fvlm_eval.types import Question, Sampling
 
 AS_PUBLISHED = "as published: a fault of the official data, counted wrong here"
@@ -47,8 +48,9 @@ def verify(
     """Coverage of what is on disk, read as ``run`` reads it (``checked_load``: a question it fails, a blank option
     among them, is a problem here); with ``probe``, every media is decoded (two frames) once, its notes kept (a
     bound that misses the clip is one line each), else only checked to exist. ``progress``: a bar over the media
-    while probed."""
-    loaded, _ = checked_load(benchmark.load(data_dir), benchmark.name)  # its failed questions are listed below
+    while probed. A benchmark whose own code fails (a plugin's ``load`` or ``expected`` that raises) is
+    ``OwnCodeFailed``, one line naming it, its plugin and where it raised."""
+    loaded, _ = load_checked(benchmark, data_dir)  # its failed questions are listed below
     questions = list(loaded.questions)
     published = {q.id for q in questions if q.error and benchmark.as_published(q)}
     problems = [f"{p['file']}: cannot be read ({p['error']})" for p in loaded.problems]
@@ -153,14 +155,16 @@ _as_is = _AsIs()
 
 
 def status(benchmark: Benchmark, data_dir: Path) -> str:
-    """One line: where the data stands (no decoding), and what of the benchmark is scored when not all of it."""
+    """One line: where the data stands (no decoding), and what of the benchmark is scored when not all of it; a
+    benchmark whose own code fails (``load`` or ``expected`` raising, a plugin's) is unusable, with why and where:
+    an ``expected`` that raised stopped the listing of every benchmark after it."""
     scope = f"; {benchmark.scope}" if benchmark.scope else ""
     try:
-        loaded, _ = checked_load(benchmark.load(data_dir), benchmark.name)
+        loaded, _ = load_checked(benchmark, data_dir)
     except DataMissing:
         return "not prepared" + scope
-    except Exception as error:
-        return f"unreadable: {error}"
+    except OwnCodeFailed as failed:
+        return f"unusable: {failed.reason}"
     readable = [q for q in loaded.questions if not q.error]
     missing = _missing(list({q.media.key: q.media for q in readable}.values()))
     usable = sum(1 for q in readable if q.media.key not in missing)

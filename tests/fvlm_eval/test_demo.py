@@ -164,3 +164,79 @@ def test_a_demo_of_a_benchmark_it_has_no_copy_of_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err
     assert "--benchmark nope: the demo has no synthetic copy of it" in err and "scienceqa" in err
     assert not (tmp_path / "demo").exists()
+
+
+FIXTURES = """
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from fvlm_eval.tasks.base import Benchmark
+
+
+@dataclass
+class Fixt(Benchmark):
+    name: str = "fixt"
+
+    def write_fixture(self, data_dir, faults=False):
+        folder = Path(data_dir) / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "questions.jsonl").write_text(json.dumps({"id": "q1"}) + "\\n")
+        return folder
+
+
+@dataclass
+class FixtBad(Fixt):
+    name: str = "fixtbad"
+
+    def write_fixture(self, data_dir, faults=False):
+        (Path(data_dir) / self.name).mkdir(parents=True, exist_ok=True)
+        raise OSError("cannot write fixture")
+"""
+
+
+@pytest.fixture()
+def fixture_plugins(tmp_path):
+    from tests.plugins import plugins_on_path, write_distribution
+
+    points = {"fvlm_eval.benchmarks": {"fixt": "fixtures_plugin:Fixt", "fixtbad": "fixtures_plugin:FixtBad"}}
+    site = write_distribution(tmp_path / "site", "fixture-plugins", points, {"fixtures_plugin.py": FIXTURES})
+    with plugins_on_path(site, ("fixtures_plugin",)):
+        yield
+
+
+def test_the_demo_writes_only_the_copies_it_runs_and_leaves_out_one_whose_write_fixture_raises(
+    fixture_plugins, tmp_path, monkeypatch
+):
+    """The demo wrote every registered benchmark's copy whatever ``--benchmark`` said, and one plugin's
+    ``write_fixture`` that raised ended it for everybody (``demo -b scienceqa`` included) as "an unexpected error ...
+    report it", after writing half the data folder."""
+    from fvlm_eval.demo import COMPLETE, write_demo_data
+    from fvlm_eval.tasks import BUILT_IN
+
+    data = tmp_path / "data"
+    assert write_demo_data(data, ("scienceqa",)) == (("scienceqa",), [])
+    assert sorted(p.name for p in data.iterdir()) == [COMPLETE, "scienceqa"]
+    written, failed = write_demo_data(data, ("scienceqa", "fixtbad", "fixt"))
+    assert written == ("scienceqa", "fixt")
+    (line,) = failed
+    assert line.startswith(
+        "fixtbad (plugin fixture-plugins 0.1.0): its write_fixture() failed: OSError: cannot write fixture (at "
+        "fixtures_plugin.py:"
+    )
+    assert line.endswith(", in write_fixture)")
+    assert (data / COMPLETE).read_text().splitlines()[1:] == ["scienceqa", "fixt"]
+    monkeypatch.setattr(BUILT_IN["scienceqa"], "write_fixture", lambda *a, **k: pytest.fail("written twice"))
+    assert write_demo_data(data, ("scienceqa", "fixt"))[0] == ("scienceqa", "fixt")  # each copy written once
+
+
+def test_a_demo_of_only_a_benchmark_whose_copy_cannot_be_written_is_one_line(fixture_plugins, tmp_path, capsys):
+    from fvlm_eval.cli import main
+
+    assert main(["demo", "-b", "fixtbad", "--output-dir", str(tmp_path / "demo")]) == 1
+    out, err = capsys.readouterr()
+    assert "left out: fixtbad (plugin fixture-plugins 0.1.0): its write_fixture() failed: OSError" in " ".join(
+        out.split()
+    )
+    assert err.startswith("error: no synthetic copy could be written: fixtbad (plugin fixture-plugins 0.1.0)")
+    assert "Traceback" not in out + err and not (tmp_path / "demo" / "model").exists()

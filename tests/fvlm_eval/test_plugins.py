@@ -370,3 +370,89 @@ def test_the_documented_benchmark_turns_a_malformed_row_into_a_failed_question(t
     assert questions["myqa/q3"].error == "questions.jsonl line 4: KeyError: 'subject'"
     assert questions["myqa/q4"].error == "questions.jsonl line 5: ValueError: answer '1' is not a whole number"
     assert questions["myqa/q5"].error == "questions.jsonl line 6: ValueError: answer 5 is not an option index"
+
+
+COMMAND_FOLDERS = """
+from dataclasses import dataclass
+
+from fvlm_eval.tasks.base import Benchmark
+
+
+@dataclass
+class Report(Benchmark):
+    name: str = "report"
+
+
+@dataclass
+class Regress(Benchmark):
+    name: str = "regress"
+
+
+@dataclass
+class Track(Benchmark):
+    name: str = "Track"
+"""
+
+
+def test_a_plugin_named_as_a_folder_report_regress_or_track_writes_is_refused(tmp_path, capsys):
+    """A benchmark named ``report`` or ``regress`` wrote its records into ``<run>/report/`` and ``<run>/regress/``,
+    the folders those commands write their files into by default: one folder held ``report.html`` and the
+    benchmark's ``coarse_only/`` records."""
+    from fvlm_eval import tasks
+    from fvlm_eval.run.options import check_benchmarks
+
+    points = {"report": "folders:Report", "regress": "folders:Regress", "Track": "folders:Track"}
+    site = write_distribution(tmp_path / "site", "folder-plugins", {"fvlm_eval.benchmarks": points}, {})
+    (site / "folders.py").write_text(COMMAND_FOLDERS)
+    with plugins_on_path(site, ("folders",)):
+        warned = capsys.readouterr().err.splitlines()
+        assert not {"report", "regress", "Track"} & set(tasks.BENCHMARKS)
+        with pytest.raises(SettingsError) as asked:
+            check_benchmarks("report")
+    line = "benchmark plugin '{0}' from folder-plugins 0.1.0 (entry point fvlm_eval.benchmarks: {0} = folders:{1}) is "
+    assert sorted(warned) == [
+        "warning: "
+        + line.format("Track", "Track")
+        + "refused: 'Track' is the folder `fvlm-eval track` writes beside its runs by default (its records would be "
+        "mixed with that command's files): 'track' but for case, one folder where case is not told apart (macOS, "
+        "Windows)",
+        "warning: "
+        + line.format("regress", "Regress")
+        + "refused: 'regress' is the folder `fvlm-eval regress` writes into the current run folder by default (its "
+        "records would be mixed with that command's files)",
+        "warning: "
+        + line.format("report", "Report")
+        + "refused: 'report' is the folder `fvlm-eval report` writes into a run folder by default (its records would "
+        "be mixed with that command's files)",
+    ]
+    assert f"warning: {asked.value.cli_message}" == sorted(warned)[-1]  # asking for it: that line, exit 2
+
+
+def test_the_documented_benchmark_fails_a_row_whose_image_leaves_its_folder(tmp_path, monkeypatch):
+    """docs/extending.md's ``my_benchmark.py`` joined the row's image to its folder by hand: ``"../../secret.png"``
+    or an absolute path was read and scored; it now joins with ``fvlm_eval.media.safe_join``, so the row fails
+    with its line number."""
+    import importlib
+    import json
+
+    from tests.test_docs import module_files
+
+    (tmp_path / "my_benchmark.py").write_text(module_files()["my_benchmark.py"][1])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_benchmark", raising=False)
+    my_benchmark = importlib.import_module("my_benchmark")
+    row = {"id": "q1", "image": "images/q1.png", "question": "Q?", "options": ["a", "b"], "answer": 1}
+    rows = [row, {**row, "id": "q2", "image": "../../secret.png"}, {**row, "id": "q3", "image": "/tmp/secret.png"}]
+    (tmp_path / "data/myqa").mkdir(parents=True)
+    (tmp_path / "data/myqa/questions.jsonl").write_text("".join(json.dumps({**r, "subject": "x"}) + "\n" for r in rows))
+    questions = {q.id: q for q in my_benchmark.MyQA().load(tmp_path / "data").questions}
+    sys.modules.pop("my_benchmark", None)
+    assert questions["myqa/q1"].error is None
+    assert questions["myqa/q1"].media.path == str(tmp_path / "data/myqa/images/q1.png")
+    folder = tmp_path / "data/myqa"
+    assert questions["myqa/q2"].error == (
+        f"questions.jsonl line 2: MediaError: path '../../secret.png' escapes the data folder {folder}"
+    )
+    assert questions["myqa/q3"].error == (
+        f"questions.jsonl line 3: MediaError: path '/tmp/secret.png' escapes the data folder {folder}"
+    )

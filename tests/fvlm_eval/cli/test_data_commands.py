@@ -109,3 +109,156 @@ def test_prepare_fails_a_question_with_a_blank_option_as_run_does(capsys, tmp_pa
     code, output = call(capsys, "prepare", "mvbench", "--data-dir", tmp_path / "data", "--no-download", "--no-probe")
     assert code == 1
     assert "problem mvbench/action_antonym/0: option B has no text (empty, or only spaces)" in " ".join(output.split())
+
+
+BROKEN = """
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, lettered
+from fvlm_eval.types import Media, Question, Sampling
+
+
+@dataclass
+class Fine(Benchmark):
+    name: str = "fine"
+    sampling: Sampling = field(default_factory=lambda: Sampling("uniform", 1))
+    category_field: str = "subject"
+    uses_images: bool = True
+
+    def load(self, data_dir):
+        path = Path(data_dir) / self.name / "questions.jsonl"
+        if not path.is_file():
+            raise DataMissing(f"not found: {path}")
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        return Loaded(tuple(self.question(data_dir, row) for row in rows))
+
+    def question(self, data_dir, row):
+        return Question(
+            id=f"{self.name}/{row['id']}",
+            benchmark=self.name,
+            media=Media("image", f"{self.name}/{row['image']}", str(Path(data_dir) / self.name / row["image"])),
+            question="Which?",
+            options=lettered(["a", "b"]),
+            gold="A",
+            group=row["image"],
+            fields=(("subject", "biology"),),
+        )
+
+    def expected(self):
+        return {"biology": 1}
+
+    def hub(self):
+        raise NotImplementedError("placed by hand")
+
+
+@dataclass
+class LoadRaises(Fine):
+    name: str = "loadraises"
+
+    def load(self, data_dir):
+        return 1 / 0
+
+
+@dataclass
+class ExpectedRaises(Fine):
+    name: str = "expectedraises"
+
+    def expected(self):
+        raise RuntimeError("no expected")
+
+
+@dataclass
+class ExpectedText(Fine):
+    name: str = "expectedtext"
+
+    def expected(self):
+        return {"biology": "1"}
+
+
+@dataclass
+class SettingsPath(Fine):
+    name: str = "settingspath"
+
+    def settings(self):
+        return {**super().settings(), "annotations": Path("questions.jsonl")}
+
+
+@dataclass
+class HubRaises(Fine):
+    name: str = "hubraises"
+
+    def hub(self):
+        raise ConnectionError("no hub here")
+
+
+@dataclass
+class NoSampling(Fine):
+    name: str = "nosampling"
+    sampling: str = "uniform:1"
+"""
+
+
+@pytest.fixture()
+def broken_site(tmp_path):
+    """A distribution whose benchmarks' own code fails (one each), beside one that works; their data written."""
+    from tests.plugins import plugins_on_path, write_distribution
+
+    names = {"fine": "Fine", "loadraises": "LoadRaises", "expectedraises": "ExpectedRaises"}
+    names.update(expectedtext="ExpectedText", hubraises="HubRaises", nosampling="NoSampling")
+    names.update(settingspath="SettingsPath")
+    points = {"fvlm_eval.benchmarks": {name: f"broken:{cls}" for name, cls in names.items()}}
+    site = write_distribution(tmp_path / "site", "broken-plugins", points, {"broken.py": BROKEN})
+    for name in names:
+        (tmp_path / "data" / name).mkdir(parents=True)
+        (tmp_path / "data" / name / "questions.jsonl").write_text('{"id": "q1", "image": "q1.png"}\n')
+        (tmp_path / "data" / name / "q1.png").write_bytes(b"not read")
+    with plugins_on_path(site, ("broken",)):
+        yield tmp_path / "data"
+
+
+def test_benchmarks_lists_a_plugin_whose_own_code_fails_as_unusable_and_goes_on(broken_site, capsys):
+    """An ``expected()`` that raised, or gave counts that are text, ended the listing at that plugin as "an unexpected
+    error ... report it" (exit 1): every benchmark after it, and the suites, were never shown."""
+    code, output = call(capsys, "benchmarks", "--data-dir", broken_site)
+    lines = {line.split()[0]: " ".join(line.split()) for line in output.splitlines() if line.strip()}
+    assert code == 0 and lines["fine"].endswith("1/1 questions usable (plugin: broken-plugins 0.1.0)")
+    assert "unusable: its expected() failed: RuntimeError: no expected (at broken.py:" in lines["expectedraises"]
+    assert lines["expectedraises"].endswith(", in expected) (plugin: broken-plugins 0.1.0)")
+    assert "unusable: expected() gave 'biology': '1', not a category (text) to a whole number" in lines["expectedtext"]
+    assert (
+        f"unusable: its load() failed reading {broken_site / 'loadraises'}: ZeroDivisionError: division by zero"
+        in (lines["loadraises"])
+    )
+    assert lines["nosampling"] == (
+        "nosampling unusable: its sampling.describe() failed: AttributeError: 'str' object has no attribute "
+        "'describe' (plugin: broken-plugins 0.1.0)"
+    )
+    assert (  # run refuses it (settings.json cannot hold a Path): benchmarks called it usable
+        "unusable: settings() gave a value that is not JSON (annotations: PosixPath)" in lines["settingspath"]
+    )
+    assert lines["all"].endswith("fine hubraises loadraises nosampling settingspath")  # still listed
+
+
+@pytest.mark.parametrize(
+    "name, said",
+    [
+        (
+            "loadraises",
+            "its load() failed reading {data}/loadraises: ZeroDivisionError: division by zero (at broken.py:",
+        ),
+        ("expectedraises", "its expected() failed: RuntimeError: no expected (at broken.py:"),
+        ("expectedtext", "expected() gave 'biology': '1', not a category (text) to a whole number"),
+        ("hubraises", "its hub() failed: ConnectionError: no hub here (at broken.py:"),
+    ],
+)
+def test_prepare_on_a_plugin_whose_own_code_fails_is_one_line_naming_it_its_plugin_and_where(
+    broken_site, capsys, name, said
+):
+    """``load()`` or ``expected()`` raising was "an unexpected error: rerun with --debug ... and report it",
+    naming neither the benchmark nor its plugin (``run`` said both, and the file and line)."""
+    code, output = call(capsys, "prepare", name, "--data-dir", broken_site, "--no-probe")
+    (line,) = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert code == 1 and line.startswith(f"error: {name} (plugin broken-plugins 0.1.0): ")
+    assert said.format(data=broken_site) in line and "report it" not in line

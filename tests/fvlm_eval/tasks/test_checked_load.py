@@ -4,11 +4,11 @@ cannot be asked as given fails with what is wrong, made recordable; ids made dis
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 
-from fvlm_eval.tasks.base import Loaded, UnusableLoad, checked_load, unique_ids
+from fvlm_eval.tasks.base import Benchmark, Loaded, UnusableLoad, checked_load, unique_ids
 from fvlm_eval.types import Media, Option, Question
 
 GOOD = Question(
@@ -128,3 +128,75 @@ def test_the_same_question_read_from_two_files_counts_once_naming_both():
         "duplicate question id b/1 (from test-00000-of-00001.old.parquet): the same question repeated as in "
         "test-00000-of-00001.parquet, counted once"
     ]
+
+
+@dataclass
+class Placed(Benchmark):
+    """A benchmark as a plugin writes one: its media paths joined by hand from what its rows say (``paths``)."""
+
+    name: str = "b"
+    paths: tuple[str, ...] = ()
+
+    def load(self, data_dir):
+        return Loaded(
+            tuple(replace(GOOD, id=f"b/{n}", media=Media("image", f"b/{n}", p)) for n, p in enumerate(self.paths))
+        )
+
+
+def test_a_media_path_that_leaves_the_data_folder_fails_its_question(tmp_path, monkeypatch):
+    """Only the built-ins kept their paths in the data folder (``safe_join``): a plugin's ``../../secret.png``, or an
+    absolute path elsewhere, was read and scored, ``failed 0`` (docs/exit-codes.md promises a recorded failure)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/b").mkdir(parents=True)
+    paths = (
+        "data/b/../../secret.png",  # climbs out by its own ..
+        str(tmp_path / "secret.png"),  # absolute, elsewhere
+        "data/b/img/1.png",
+        str(tmp_path / "data/b/img/1.png"),  # absolute, inside
+        "data/b/../b/1.png",  # climbs, and comes back: inside, as safe_join counts it
+    )
+    loaded, lines = checked_load(Placed(paths=paths).load("data"), "b", "data")
+    errors = [q.error for q in loaded.questions]
+    assert errors[0] == "its media path 'data/b/../../secret.png' escapes the data folder data"
+    assert errors[1] == f"its media path {str(tmp_path / 'secret.png')!r} escapes the data folder data"
+    assert errors[2:] == [None, None, None] and lines == [f"b/{n}: {errors[n]}" for n in (0, 1)]
+    assert loaded.questions[0].media.path is None and loaded.questions[0].media.key == "b/0"  # nothing reads it
+    assert loaded.questions[2].media.path == "data/b/img/1.png"
+
+
+def test_a_linked_data_folder_or_benchmark_folder_keeps_its_paths_as_safe_join_does(tmp_path, monkeypatch):
+    """The rule is safe_join's: the path as written, links not followed; a data folder that is a link, a benchmark
+    folder linked to another disk (its path given through the link, or resolved by the benchmark), a link inside the
+    folder: all inside."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real/b").mkdir(parents=True)
+    (tmp_path / "disk/b").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "real")  # the data folder itself a link
+    (tmp_path / "data/b").symlink_to(tmp_path / "disk/b")  # a benchmark folder on another disk
+    (tmp_path / "disk/b/videos").symlink_to(tmp_path / "elsewhere")  # a link inside it
+    through_link = ("linked/b/1.png", str(tmp_path / "real/b/1.png"))
+    assert all(
+        q.error is None for q in checked_load(Placed(paths=through_link).load("linked"), "b", "linked")[0].questions
+    )
+    inside = ("data/b/1.png", str(tmp_path / "disk/b/1.png"), "data/b/videos/1.mp4")
+    assert all(q.error is None for q in checked_load(Placed(paths=inside).load("data"), "b", "data")[0].questions)
+    outside = ("linked/b/../../secret.png", str(tmp_path / "disk/secret.png"), "data/b/../../x.png")
+    checked = checked_load(Placed(paths=outside).load("data"), "b", "data")[0].questions
+    assert all("escapes the data folder data" in q.error for q in checked)
+
+
+def test_the_built_in_benchmarks_paths_stay_inside_even_through_a_linked_data_folder(tmp_path, monkeypatch):
+    """The harness now checks every benchmark's paths: none of the built-ins' (joined by safe_join) is refused, with
+    the data folder given as it is, absolute, or through a link."""
+    from fvlm_eval.tasks import BUILT_IN
+
+    monkeypatch.chdir(tmp_path)
+    for cls in BUILT_IN.values():
+        cls().write_fixture(tmp_path / "data")
+    (tmp_path / "linked").symlink_to(tmp_path / "data")
+    for data_dir in ("data", tmp_path / "data", "linked"):
+        for name, cls in BUILT_IN.items():
+            loaded, lines = checked_load(cls().load(data_dir), name, data_dir)
+            assert loaded.questions
+            assert lines == [], (name, data_dir, lines[:1])

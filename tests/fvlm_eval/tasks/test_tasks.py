@@ -308,6 +308,25 @@ def test_a_benchmark_with_no_hub_copy_is_never_said_to_be_fetched_by_prepare(mon
     assert prepare_command("scienceqa", "data") == "`fvlm-eval prepare scienceqa` fetches it"
 
 
+def test_a_benchmark_registered_by_hand_as_a_folder_report_writes_is_refused(monkeypatch):
+    """``BENCHMARKS["report"] = Report`` goes through the entry points' checks: its records went into ``<run>/report/``,
+    the folder ``fvlm-eval report`` writes its files into by default."""
+    from dataclasses import dataclass
+
+    from fvlm_eval.tasks import BENCHMARKS, registration_refusal
+    from fvlm_eval.tasks.base import Benchmark
+
+    @dataclass
+    class Report(Benchmark):
+        name: str = "report"
+
+    monkeypatch.setitem(BENCHMARKS, "report", Report)
+    assert registration_refusal("report") == (
+        "BENCHMARKS['report'] = Report: 'report' is the folder `fvlm-eval report` writes into a run folder by default: "
+        "give the benchmark another name"
+    )
+
+
 # Every built-in benchmark, on its fixture written with faults.
 NAMES = ("mvbench", "videomme", "scienceqa", "perceptiontest", "mlvu", "tempcompass", "tempcompass_yes_no")
 NAMES += ("nextqa", "egoschema")

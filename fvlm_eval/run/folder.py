@@ -80,6 +80,14 @@ def _why_sampling(previous: dict, current: dict) -> str:
     return ""
 
 
+def _framing_recorded(folder: Path, asked: str) -> str | None:
+    """The cloze framing of a folder made before settings.json recorded it, as its records hold it (every one
+    since the cloze formulation was recorded): a folder made with the framing asked was refused as "cloze_framing
+    differs"; ``asked`` when no record holds one (nothing to mix), None when they hold several."""
+    framings = {r.cloze.get("framing") for r in read_all_records(folder).values() if isinstance(r.cloze, dict)}
+    return asked if not framings else framings.pop() if len(framings) == 1 else None
+
+
 def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
     """Why a run made with ``current`` must not write into ``folder`` (its settings.json differs or is no
     object, or records lie there without one), else None; nothing is written (a run asks this of every
@@ -93,6 +101,8 @@ def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
                 "--output-dir or remove that folder"
             )
         previous = compared(previous)  # where its data was is no setting: data moved is the same run
+        if "cloze_framing" in current and "cloze_framing" not in previous:  # made before it was a setting
+            previous["cloze_framing"] = _framing_recorded(folder, current["cloze_framing"])
         current = {k: v for k, v in compared(current).items() if k in previous or k not in ADDED_SINCE}  # older
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))

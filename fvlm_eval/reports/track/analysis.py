@@ -16,7 +16,7 @@ from __future__ import annotations
 from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS
 from fvlm_eval.reports.regress.failures import error_example
 from fvlm_eval.reports.track.best import best_of, confirmed, half_of, shared_questions, split_halves
-from fvlm_eval.reports.track.checkpoints import Checkpoint, Point, points
+from fvlm_eval.reports.track.checkpoints import TRACKED_SETTINGS, Checkpoint, Point, points
 from fvlm_eval.reports.track.pairs import compare, failure_warning, step_words, verdict
 
 
@@ -44,7 +44,7 @@ def differ_words(before: tuple | None, after: tuple | None) -> list[str]:
     either is unknown."""
     if before is None or after is None:
         return []
-    return [f"{n} {a!r} vs {b!r}" for n, a, b in zip(COMPARED_SETTINGS, before, after) if a != b]
+    return [f"{n} {a!r} vs {b!r}" for n, a, b in zip(TRACKED_SETTINGS, before, after) if a != b]
 
 
 def group_words(group: list[Point], groups: list[list[Point]]) -> str:
@@ -54,7 +54,7 @@ def group_words(group: list[Point], groups: list[list[Point]]) -> str:
     known = [k for k in keys if k is not None]
     if own is None:
         return "settings unknown"
-    return ", ".join(f"{name} {own[i]!r}" for i, name in enumerate(COMPARED_SETTINGS) if len({k[i] for k in known}) > 1)
+    return ", ".join(f"{name} {own[i]!r}" for i, name in enumerate(TRACKED_SETTINGS) if len({k[i] for k in known}) > 1)
 
 
 def settings_differ(before: Checkpoint, after: Checkpoint, benchmark: str, mode: str) -> list[str]:

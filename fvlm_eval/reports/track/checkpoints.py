@@ -140,8 +140,8 @@ def checkpoint(folder: Path) -> Checkpoint:
     uninstalled: dict[tuple[str, str], dict] = {}  # a benchmark not installed now: left out, its step still told
     try:
         read = read_run(folder, warnings, uninstalled)
-    except ReportError as error:
-        raise TrackError(str(error)) from error
+    except ReportError as error:  # one checkpoint that cannot be read: the others can be tracked without it
+        raise TrackError(f"{error}; or track the other checkpoints without {folder}") from error
     summaries = {key: summary for key, (summary, _) in read.items()}
     records = {key: dict(loaded.records) for key, (_, loaded) in read.items()}
     settings = {key: loaded.settings for key, (_, loaded) in read.items()}
@@ -184,9 +184,21 @@ def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
     return found
 
 
-def settings_key(settings: dict | None) -> tuple | None:
-    """The settings ``regress`` compares (frames, prompt, dtype ...) as one value, or ``None`` when unknown."""
-    return None if settings is None else tuple(settings.get(name) for name in COMPARED_SETTINGS)
+# The settings ``regress`` compares, and for a cloze protocol its framing too (regress refuses a cloze comparison
+# across framings; track ranked and paired them, "no significant change" across a change of prompt)
+TRACKED_SETTINGS = (*COMPARED_SETTINGS, "cloze_framing")
+
+
+def settings_key(settings: dict | None, framing: str | None = None) -> tuple | None:
+    """The ``TRACKED_SETTINGS`` as one value, or ``None`` when unknown; ``framing``: a cloze protocol's framing
+    (``None`` for any other protocol, which it does not change)."""
+    return None if settings is None else (*(settings.get(name) for name in COMPARED_SETTINGS), framing)
+
+
+def _framing(settings: dict | None, summary: Summary) -> str | None:
+    """A cloze protocol's framing: settings.json's, else (a folder made before it held one) the summary's, which is
+    its records'."""
+    return (settings or {}).get("cloze_framing") or summary.cloze_framing
 
 
 def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha: float = DEFAULT_ALPHA) -> list[Point]:
@@ -218,9 +230,10 @@ def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha:
                     failed=failed if result.accuracy is not None else 0,
                     unparseable=result.unparseable,
                     all_unparseable=bool(answered > 0 and every is not None and every >= answered),
-                    settings=settings_key(ckpt.settings.get((benchmark, mode))),
                 )
-                found.append((point, result, answered))
+                own = ckpt.settings.get((benchmark, mode))
+                framing = _framing(own, summary) if point.formulation == "cloze" else None
+                found.append((replace(point, settings=settings_key(own, framing)), result, answered))
     tested = [
         i
         for i, (point, result, answered) in enumerate(found)

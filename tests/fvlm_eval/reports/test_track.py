@@ -694,3 +694,39 @@ def test_random_checkpoints_are_named_the_winner_no_more_often_than_alpha(monkey
     for claim, called in (("best step", sum(b for b, _ in named)), ("confirmed figure", sum(c for _, c in named))):
         tail = sum(math.comb(tracks, k) * alpha**k * (1 - alpha) ** (tracks - k) for k in range(called, tracks + 1))
         assert tail > 0.025, f"{called} of {tracks} tracks of random checkpoints named a {claim}"  # 7 and 7 (65 before)
+
+
+def test_a_cloze_protocol_is_never_ranked_or_paired_across_cloze_framings(capsys, tmp_path):
+    """Step 100 framed the cloze prompt as a chat, step 200 plainly: track ranked them together and called the pair
+    "no significant change" on cloze_pmi, where regress refuses the comparison (the prompt changed). A
+    multiple-choice protocol, which the framing does not touch, is still ranked and paired across them."""
+    from tests.fvlm_eval.constructed import write_run
+
+    write_run(tmp_path / "runs/step_100", [True] * 6 + [False] * 3, cloze_framing="chat")
+    write_run(tmp_path / "runs/step_200", [True] * 3 + [False] * 6, cloze_framing="plain")
+    args = ("track", tmp_path / "runs", "-p", "cloze_pmi", "-p", "reference", "--output", tmp_path / "out")
+    code, output = call(capsys, *args)
+    assert code == 0
+    report = json.loads((tmp_path / "out/track.json").read_text())
+    cloze = [b for b in report["best"] if b["protocol"] == "cloze_pmi"]
+    assert [b["step"] for b in cloze] == [None] and "cloze_framing 'chat' vs 'plain'" in cloze[0]["refused"]
+    pairs = {p["protocol"]: p for p in report["pairs"]}
+    assert pairs["cloze_pmi"]["settings_differ"] == ["cloze_framing 'chat' vs 'plain'"]
+    assert "settings_differ" not in pairs["reference"] and pairs["reference"]["lost"] == 3
+    markdown = (tmp_path / "out/track.md").read_text()
+    assert _pair_row(markdown, "100 → 200", "cloze_pmi").endswith(
+        "not compared: settings differ (cloze_framing 'chat' vs 'plain') |"
+    )
+
+
+def test_a_checkpoint_of_an_older_record_schema_says_the_others_can_be_tracked_without_it(capsys, tmp_path):
+    """One checkpoint made by a much older fvlm-eval stopped the whole track with advice for that run alone
+    ("rerun into a new --output-dir, or use that version"): leaving it out, the simplest remedy, went unsaid."""
+    runs = _constructed(tmp_path / "runs", {1: [True] * 3 + [False] * 6, 2: [True] * 6 + [False] * 3})
+    path = runs[1] / "videomme/coarse_fine/samples.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({**row, "schema_version": 2}) + "\n" for row in rows))
+    code, output = call(capsys, "track", tmp_path / "runs", "--output", tmp_path / "out")
+    said = " ".join(output.split())
+    assert code == 1 and "(record schema 2; this version reads" in said
+    assert f"or track the other checkpoints without {runs[1]}" in said

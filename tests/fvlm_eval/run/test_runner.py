@@ -792,3 +792,23 @@ def test_a_run_records_its_data_folder_and_resumes_from_data_moved_since(model_d
     path.write_text(json.dumps(older))
     assert run(dataclasses.replace(moved, limit=3), fvlm(model_dir), progress=False).exit_code == ExitCode.OK
     assert json.loads(path.read_text()) == older  # left as it was
+
+
+def test_a_folder_made_before_the_cloze_framing_was_a_setting_resumes_with_the_framing_its_records_hold(
+    model_dir, tmp_path
+):
+    """settings.json has held cloze_framing only since it became a setting: an older folder, resumed with the very
+    framing its records hold, was refused as "(cloze_framing differs)". Its records say which framing made them:
+    the same one resumes, another is refused."""
+    data = tmp_path / "data"
+    write_mvbench(data)
+    one = RunSettings(benchmarks=("mvbench",), modes=("coarse_only",), data_dir=data, output_dir=tmp_path / "out",
+                      workers=0, limit=1, cloze_framing="chat")  # fmt: skip
+    assert run(one, fvlm(model_dir), progress=False).exit_code == ExitCode.OK
+    path = tmp_path / "out/mvbench/coarse_only/settings.json"
+    written = json.loads(path.read_text())
+    del written["cloze_framing"]  # as a folder made before
+    path.write_text(json.dumps(written))
+    assert run(dataclasses.replace(one, limit=2), fvlm(model_dir), progress=False).exit_code == ExitCode.OK
+    with pytest.raises(RunRefused, match=r"\(cloze_framing differs\)"):
+        run(dataclasses.replace(one, cloze_framing="plain"), fvlm(model_dir), progress=False)

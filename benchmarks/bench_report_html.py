@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # script_args, when th
 
 from script_args import at_least  # noqa: E402
 
+from fvlm_eval.answers import LETTER_READER  # noqa: E402
 from fvlm_eval.files import write_json_atomic  # noqa: E402
 from fvlm_eval.protocols import DEFAULT_PROTOCOL, PROTOCOLS  # noqa: E402
 from fvlm_eval.records import Record, append_records  # noqa: E402
@@ -132,7 +133,12 @@ def records(benchmark: str, mode: str, count: int, media: int, rng) -> list[Reco
                 timestamps=tuple(k * 0.4 for k in range(SAMPLED)) if video else None,
                 media_note=None,
                 error=None,
-                generated={"text": f"{letter}. option text", "letter": letter, "status": "letter"},
+                generated={
+                    "text": f"{letter}. option text",
+                    "letter": letter,
+                    "status": "letter",
+                    "reader": LETTER_READER,
+                },
                 cloze={
                     "framing": "plain",
                     "prompt_sha256": "c" * 64,
@@ -182,7 +188,8 @@ def with_questions_and_media(data: dict, shape: dict[str, tuple[int, int]], thum
             n = 1 if benchmark == "scienceqa" else thumbs
             strip = _strip(frames(rng, n, source), [f"frame {k * 10} · {k * 0.4:.1f}s" for k in range(n)])
             data["media"].append({"key": f"{benchmark}/{v}", **strip, "source": "decoded", "sampled": SAMPLED})
-    for question in data["questions"]:
+    strip_of = {}  # question index -> its media strip (the page reads it from each result row: a run's own view)
+    for index, question in enumerate(data["questions"]):
         benchmark, i = question["b"], int(question["id"].split("/")[1])
         count, media = shape[benchmark]
         question.pop("missing", None)
@@ -193,7 +200,9 @@ def with_questions_and_media(data: dict, shape: dict[str, tuple[int, int]], thum
         question["options"] = [
             [letter, f"option {letter}: the person does something plausible number {i}"] for letter in LETTERS
         ]
-        question["m"] = first_media[benchmark] + i * media // count if thumbs else None
+        strip_of[index] = first_media[benchmark] + i * media // count if thumbs else None
+    for row in data["results"]:
+        row[9] = strip_of[row[0]]
     return data
 
 

@@ -75,6 +75,10 @@ from fvlm_eval.types import Option
 
 # The instruction behind the published SmolVLM2 figures (VLMEvalKit's multiple-choice prompt).
 GENERATION_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+# The version of this reader, stamped into every record's ``generated`` block (``reader``): a letter read by another
+# version may not be today's reading (``letter_readings``). Bump it whenever a change to the reader changes any
+# reading; the table test of hand-labelled answers (tests/fvlm_eval/answer_table.jsonl) is the guard.
+LETTER_READER = 1
 ExtractionStatus = Literal["letter", "text", "empty", "ambiguous", "no_letter"]
 
 _OPEN = r"[(\[{'\"‘“]"

@@ -102,7 +102,7 @@ def write_demo_data(data_dir: Path, names: tuple[str, ...]) -> tuple[tuple[str, 
     and one line for each whose ``write_fixture`` raised (a plugin's: left out, the rest of the demo goes on). It
     wrote every registered benchmark's whatever ``--benchmark`` said, and one plugin's that raised ended the demo
     for every benchmark as "an unexpected error"."""
-    from fvlm_eval.tasks.own_code import OwnCodeFailed, failure
+    from fvlm_eval.tasks.own_code import FAILURES, OwnCodeFailed, failure
 
     marker = Path(data_dir) / COMPLETE
     written = marker.read_text().splitlines()[1:] if marker.is_file() else []
@@ -112,7 +112,7 @@ def write_demo_data(data_dir: Path, names: tuple[str, ...]) -> tuple[tuple[str, 
             benchmark = get_benchmark(name)
             try:
                 benchmark.write_fixture(Path(data_dir))
-            except Exception as error:
+            except FAILURES as error:
                 failed.append(str(OwnCodeFailed(benchmark, failure(benchmark, "write_fixture()", error))))
                 continue
             written.append(name)

@@ -108,6 +108,10 @@ def write_bytes_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
     _sweep_abandoned_temporaries(path)
 
 
+# Beside a run folder's settings.json: the data folder its run was given (absolute), read by report.html while the run
+# has no summary yet. Not in settings.json: every fvlm-eval before it compared that file whole, and called a folder
+# with it "made with other settings (data_dir differs)"
+DATA_DIR_FILE = "data_dir.json"
 ABANDONED_AFTER_SECONDS = 600  # a temporary this old beside its file was left by a killed writer (writes take seconds)
 
 

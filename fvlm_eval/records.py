@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fvlm_eval.answers import extract_letter
+from fvlm_eval.answers import LETTER_READER, extract_letter
 from fvlm_eval.circular import circular_block, circular_predictions
 from fvlm_eval.errors import RecordError
 from fvlm_eval.files import not_json, wide_encoding, write_text_atomic
@@ -233,6 +233,7 @@ def make_record(
             "max_new_tokens": generation.limit,
             "prompt_sha256": generation.prompt_sha256,
             "error": generation.error,
+            "reader": LETTER_READER,  # the reader that read ``letter`` and the circular rotations' (letter_readings)
         }
         preds[GENERATED] = None if error or generation.error else extracted.letter
     notes = list(question.notes)

@@ -17,7 +17,7 @@ def list_benchmarks(
 ) -> None:
     """List the benchmarks, the state of their data, and the suites (names for several benchmarks at once)."""
     from fvlm_eval.tasks import BENCHMARKS, PLUGINS, SUITES, suite
-    from fvlm_eval.tasks.own_code import failure
+    from fvlm_eval.tasks.own_code import FAILURES, failure
     from fvlm_eval.tasks.prepare import status
     from fvlm_eval.terminal import echo
 
@@ -27,7 +27,7 @@ def list_benchmarks(
         plugin = f"  (plugin: {PLUGINS.added[name].distribution})" if name in PLUGINS.added else ""
         try:  # a plugin's sampling that cannot describe itself: that one unusable, the listing goes on
             sampling = f"{benchmark.sampling.describe():24s}"
-        except Exception as error:
+        except FAILURES as error:
             echo(f"{name:{width}s} unusable: {failure(benchmark, 'sampling.describe()', error)}{plugin}")
             continue
         echo(f"{name:{width}s} v{benchmark.version}  {sampling} {status(benchmark, data_dir)}{plugin}")
@@ -89,7 +89,7 @@ def prepare(
 
     from fvlm_eval.tasks import BENCHMARKS, DataMissing, get_benchmark, prepare_command
     from fvlm_eval.tasks.fetching import LAYOUTS, extract_pending, fetch, pending
-    from fvlm_eval.tasks.own_code import OwnCodeFailed, failure
+    from fvlm_eval.tasks.own_code import FAILURES, OwnCodeFailed, failure
     from fvlm_eval.tasks.prepare import print_verification, verify
 
     if subtitles and "subtitles" not in BENCHMARKS[name].run_options:
@@ -111,7 +111,7 @@ def prepare(
         present = True
     except DataMissing:
         present = False
-    except Exception:  # its own code failing (a plugin's): said by the verification below, naming it and where
+    except FAILURES:  # its own code failing (a plugin's): said by the verification below, naming it and where
         present = True
     if download or (download is None and not present):
         try:
@@ -122,7 +122,7 @@ def prepare(
                 f"{name} has no hub copy to download{reason}; place it under {folder}, then "
                 f"`fvlm-eval prepare {name} --data-dir {data_dir} --no-download` verifies it"
             ) from error
-        except Exception as error:  # a plugin's hub() that raises otherwise: named, with where
+        except FAILURES as error:  # a plugin's hub() that raises otherwise: named, with where
             raise OwnCodeFailed(adapter, failure(adapter, "hub()", error)) from error
         typer.echo(f"downloading {source.repo} at {revision or source.revision} into {folder} ...")
         try:

@@ -3,7 +3,8 @@
 The records are the truth: ``correct`` recomputed from pred and gold; a ``summary.json`` supplies
 only its selection of questions, headline protocol, manifest and annotation problems, never a
 number; every warning of that rule (a stale, missing or hand-edited summary, a summary with no
-readable records) is collected.
+readable records) is collected, and one per folder whose generated answers were read by an older letter
+reader (``letter_readings``: their letters may not be today's reading).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from fvlm_eval.errors import RecordError
 from fvlm_eval.files import not_a_folder
 from fvlm_eval.folder_holders import writers
+from fvlm_eval.letter_readings import stale_readings, stale_readings_said
 from fvlm_eval.protocols import DEFAULT_PROTOCOL
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.freshness import RunFolder, load_run_folder
@@ -94,6 +96,9 @@ def read_run(
             mixed = mixed_answer_limits(records)
             if mixed:
                 warnings.append(f"{folder}: {mixed}")
+            stale = stale_readings(records)  # letters another reader read: not today's rule's, maybe
+            if stale:
+                warnings.append(f"{folder}: {stale_readings_said(len(stale), run)}")
         found[(benchmark, mode)] = (summary, loaded)
     said = [_not_installed(run, benchmark, plugin, modes) for benchmark, (plugin, modes) in left_out.items()]
     if left_out and not found and uninstalled is None:

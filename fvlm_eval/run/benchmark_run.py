@@ -2,7 +2,8 @@
 
 A question is scored again only when it has no record, its record failed, or what it was computed
 from changed (its ``question_sha256``) or lacks what this run measures (``--circular``,
-``--generate``). One process holds an output folder at a time (a lock names the holder); a shard
+``--generate``; its generated answers read by an older letter reader are read again from their stored
+texts where they can be, ``resume``). One process holds an output folder at a time (a lock names the holder); a shard
 takes whole videos and writes its own record file and completion marker.
 """
 
@@ -25,11 +26,12 @@ from fvlm_eval.records import (
     read_records,
 )
 from fvlm_eval.run.asking import Asking, prompted
-from fvlm_eval.run.carried import carried_measures, rotations_generated, with_earlier_measures
+from fvlm_eval.run.carried import with_earlier_measures
 from fvlm_eval.run.folder import SAMPLES, check_settings, comparable_settings, read_all_records, write_summary
 from fvlm_eval.run.lock import FolderLock
 from fvlm_eval.run.manifest import manifest
 from fvlm_eval.run.progress import announce, missed_the_clip, progress_bar, said_of_missed
+from fvlm_eval.run.resume import lacks, read_again_where_stale, replaced_said, stale_left_said
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.run.shards import remove_shard_locks, shard_media
 from fvlm_eval.summary import Summary
@@ -113,6 +115,12 @@ class BenchmarkRun:
                         marker.unlink()
                 read_records(self.paths[mode], repair=True)  # only this process's own file: others may be mid-append
                 records = read_all_records(folder)
+                if settings.generate:  # answers read by an older letter reader: read again, not generated again
+                    where = f"{benchmark.name} {mode}"
+                    records, said = read_again_where_stale(
+                        where, records, self.own, self.hashes, settings, self.paths[mode]
+                    )
+                    self.messages += said
                 self.earlier[mode] = records
                 current = (records[q.id] for q in self.own if q.id in records)
                 self.missed.update(missed_the_clip(r for r in current if r.question_sha256 == self.hashes[r.id]))
@@ -129,67 +137,20 @@ class BenchmarkRun:
                         f"{benchmark.name} {mode}: {changed} recorded questions changed since they were "
                         "scored (annotations or prompt): scored again"
                     )
-                self._say_replaced(
-                    benchmark.name,
-                    mode,
-                    [records[q.id] for q in self.own if q.id in records and q.id not in self.done[mode]],
-                )
+                rescored = [records[q.id] for q in self.own if q.id in records and q.id not in self.done[mode]]
+                lacking = [r for r in rescored if not r.failed and r.question_sha256 == self.hashes.get(r.id)]
+                self.messages += filter(None, [replaced_said(f"{benchmark.name} {mode}", lacking, settings)])
         except BaseException:
             self.release()
             raise
-
-    def _say_replaced(self, name: str, mode: str, rescored: list[Record]) -> None:
-        """Questions scored again for what this run adds: what of their records is kept (``carried``), what
-        is replaced."""
-        settings = self.settings
-        lacking = [r for r in rescored if not r.failed and r.question_sha256 == self.hashes.get(r.id)]
-        if not lacking:
-            return
-        said = {"kept": set(), "dropped": set()}
-        for record in lacking:
-            kept, dropped = carried_measures(record, settings.generate, settings.circular)
-            said["kept"].update(kept)
-            said["dropped"].update(dropped)
-        adds = list(dict.fromkeys(what for r in lacking for what in self._lacks(r)))
-        limits = {r.generated.get("max_new_tokens") for r in lacking if r.generated} - {settings.max_new_tokens}
-        again = f"{name} {mode}: {counted(len(lacking), 'recorded question')} scored again for what this run adds"
-        said_again = f"{again} ({', '.join(adds)})"
-        if said["kept"]:
-            said_again += f"; their earlier {' and '.join(sorted(said['kept']))} are kept"
-        if settings.generate and limits:
-            dropped = (
-                ", and with them the circular rotations asked with those answers (--circular scores them again)"
-                if said["dropped"]
-                else ""
-            )
-            said_again += (
-                f"; answers generated with --max-new-tokens {', '.join(map(str, sorted(limits, key=str)))} are "
-                f"replaced{dropped}"
-            )
-        self.messages.append(said_again)
 
     def _is_done(self, record: Record | None, question: Question) -> bool:
         return (
             record is not None
             and not record.failed
             and record.question_sha256 == self.hashes[question.id]
-            and not self._lacks(record)
+            and not lacks(record, self.settings)
         )
-
-    def _lacks(self, record: Record) -> list[str]:
-        """What a record of this question lacks of what this run measures, in words (empty: nothing to score)."""
-        settings, lacks = self.settings, []
-        if settings.generate and record.generated is None:
-            lacks.append("generated answers")
-        elif settings.generate and record.generated.get("max_new_tokens") != settings.max_new_tokens:
-            lacks.append(f"answers generated with --max-new-tokens {settings.max_new_tokens}")
-        if settings.circular and record.circular is None:
-            lacks.append("circular rotations")
-        elif settings.circular and settings.generate and not rotations_generated(record.circular):
-            lacks.append("the circular rotations' answers")  # asked without --generate: circular_generated needs them
-        if record.cloze is None:
-            lacks.append("the cloze formulation")
-        return lacks
 
     def release(self) -> None:
         for lock in self.locks:
@@ -278,6 +239,10 @@ class BenchmarkRun:
         if self.missed:  # else said only in each record's media_note
             whose = f" (shard {self.shard.index}/{self.shard.count})" if self.shard else ""
             self.messages.append(said_of_missed(self.benchmark.name + whose, self.missed))
+        for mode, folder in {} if self.shard else self.folders.items():  # what the summary will count (``finish``)
+            records = read_all_records(folder)  # answers an older letter reader read, kept without --generate
+            summarised = [records[q.id] for q in self.questions if q.id in records]
+            self.messages += stale_left_said(f"{self.benchmark.name} {mode}", summarised, self.settings.output_dir)
 
     def _count_frames(self, clip, cache_outcome: str, warning: str | None) -> None:
         if isinstance(clip, Clip):

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
-from fvlm_eval.files import read_json, write_json_atomic
+from fvlm_eval.files import DATA_DIR_FILE, read_json, write_json_atomic
 from fvlm_eval.models.base import ModelAdapter
 from fvlm_eval.records import Record, latest_by_id, read_records, write_records
 from fvlm_eval.run.lock import RunRefused, created, models_decided
@@ -24,14 +24,6 @@ from fvlm_eval.types import IDENTITY_ADDED_SINCE, identity_keys
 
 SAMPLES = "samples.jsonl"
 ADDED_SINCE = IDENTITY_ADDED_SINCE  # settings recorded since: a folder made before is compared without them
-# settings.json keys that say where, not how: never compared (data moved to another folder is the same run), read by
-# report while a run has no summary (still writing, or killed before it) to show its questions
-NOT_COMPARED = ("data_dir",)
-
-
-def compared(settings: dict) -> dict:
-    """``settings`` without the keys no run or comparison must match (``NOT_COMPARED``)."""
-    return {k: v for k, v in settings.items() if k not in NOT_COMPARED}
 
 
 def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cloze_framing: str) -> dict:
@@ -56,19 +48,22 @@ def comparable_settings(benchmark: Benchmark, mode: str, model: ModelAdapter, cl
 def check_settings(folder: Path, current: dict, data_dir: Path | None = None) -> None:
     """Refuse ``folder`` when what is in it was made otherwise (``settings_refusal``); a new folder gets
     ``current`` as its ``settings.json``, once the output folder's other runs are known to be this model's.
-    ``data_dir`` is recorded there too (absolute, never compared: ``NOT_COMPARED``): a summary names it only at the
-    run's end, and a report of a run still writing, or killed before it, shows its questions from there. A resumed
-    folder's settings.json is left as it is (a run refused later leaves the folder as it found it)."""
+    ``data_dir`` is recorded beside it (``DATA_DIR_FILE``, absolute, never compared: data moved is the same run): a
+    summary names it only at the run's end, and a report of a run still writing, or killed before it, shows its
+    questions from there. A resumed folder's files are left as they are (a run refused later leaves the folder as
+    it found it)."""
     refused = settings_refusal(folder, current)
     if refused is not None:
         raise refused
     path = folder / "settings.json"
     if not path.is_file():
-        where = {"data_dir": os.path.realpath(data_dir)} if data_dir is not None else {}
         with models_decided(folder.parent.parent):  # two models' runs started together: one is refused
             _one_model(folder, current)
-            write_json_atomic(path, {**current, **where})
+            write_json_atomic(path, current)
         created(folder, path.name)  # taken away again if the run writes nothing beside it (refused later, stopped)
+        if data_dir is not None:
+            write_json_atomic(folder / DATA_DIR_FILE, {"data_dir": os.path.realpath(data_dir)})
+            created(folder, DATA_DIR_FILE)
 
 
 def _why_sampling(previous: dict, current: dict) -> str:
@@ -100,10 +95,9 @@ def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
                 f"{path}: not a settings object, so what made the records beside it is unknown; use another "
                 "--output-dir or remove that folder"
             )
-        previous = compared(previous)  # where its data was is no setting: data moved is the same run
         if "cloze_framing" in current and "cloze_framing" not in previous:  # made before it was a setting
             previous["cloze_framing"] = _framing_recorded(folder, current["cloze_framing"])
-        current = {k: v for k, v in compared(current).items() if k in previous or k not in ADDED_SINCE}  # older
+        current = {k: v for k, v in current.items() if k in previous or k not in ADDED_SINCE}  # an older folder
         if previous != current:
             changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             return RunRefused(

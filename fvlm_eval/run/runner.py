@@ -30,7 +30,7 @@ from fvlm_eval.tasks import (
     prepare_command,
     supplied_by,
 )
-from fvlm_eval.tasks.own_code import OwnCodeFailed, load_checked, settings_checked
+from fvlm_eval.tasks.own_code import FAILURES, OwnCodeFailed, load_checked, settings_checked
 from fvlm_eval.types import Question
 from fvlm_eval.wording import counted
 
@@ -119,7 +119,7 @@ def _settings_checked(settings: RunSettings, model: ModelAdapter) -> None:
         benchmark = benchmark_for(name, settings, model)
         try:
             settings_checked(benchmark)
-        except Exception:  # a plugin's settings() that raises, or that settings.json cannot hold: not scored, so
+        except FAILURES:  # a plugin's settings() that raises, or that settings.json cannot hold: not scored, so
             continue  # no folder of it to check; told in one line with its load
         for mode in settings.modes:
             current = comparable_settings(benchmark, mode, model, settings.cloze_framing)

@@ -17,7 +17,7 @@ from fvlm_eval.files import not_a_folder, read_json
 from fvlm_eval.folder_holders import writers
 from fvlm_eval.models import family_module
 from fvlm_eval.records import Record
-from fvlm_eval.run.folder import SAMPLES, compared, read_all_records, write_summary
+from fvlm_eval.run.folder import SAMPLES, read_all_records, write_summary
 from fvlm_eval.run.lock import FolderLock, RunRefused
 from fvlm_eval.summary import Summary
 from fvlm_eval.tasks import get_benchmark
@@ -243,7 +243,6 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
         raise unfinished
     first = markers[min(markers)]
     settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else first["settings"]
-    settings = compared(settings) if isinstance(settings, dict) else settings  # where its data was is no setting
     for (index, _), marker in markers.items():
         if marker["settings"] != settings or marker["order"] != first["order"]:
             raise MergeRefused(f"{folder}: shard {index} of {count} was made with other settings or questions")

@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.media import shown
 from fvlm_eval.plugins import kind_of
-from fvlm_eval.tasks.media_paths import data_roots, escapes
+from fvlm_eval.tasks.media_paths import data_roots, escapes, outside_hint
 from fvlm_eval.tasks.repeats import unique_ids
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
@@ -248,6 +248,7 @@ def _checked_media(
         wrong = f"its media bound {media.bound!r} is not two numbers (start, end in seconds)"
     elif media.path is not None and roots is not None and escapes(media.path, roots):
         wrong = f"its media path {shown(repr(media.path))} escapes the data folder {data_dir}"
+        wrong += outside_hint(media.path, roots)
         return replace(media, path=None, looked_in=()), wrong
     else:
         return media, None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.tasks.base import Benchmark, HubSource
-from fvlm_eval.tasks.own_code import OwnCodeFailed, failure
+from fvlm_eval.tasks.own_code import FAILURES, OwnCodeFailed, failure
 
 PREPARED_FILE = ".fvlm-prepared.json"
 LAYOUTS = "docs/running.md#layouts-read"  # where every benchmark's layout is written for a CLI user
@@ -158,7 +158,7 @@ def archives(benchmark: Benchmark, folder: Path) -> list[Path]:
         patterns = tuple(benchmark.hub().archives)
     except NotImplementedError:
         return []
-    except Exception as error:
+    except FAILURES as error:
         raise OwnCodeFailed(benchmark, failure(benchmark, "hub()", error)) from error
     return sorted({path for pattern in patterns for path in folder.glob(pattern) if path.is_file()})
 

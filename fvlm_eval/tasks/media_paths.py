@@ -5,8 +5,14 @@ The built-in benchmarks build each path with ``fvlm_eval.media.safe_join``; a pl
 rule here to every question's ``Media.path``: safe_join's rule, for a path already joined. What follows the data
 folder in the path, as written, never climbs above it by its own ``..``; links are not followed (a data folder
 that is a link, or a benchmark folder linked to another disk, is the user's own choice, as safe_join allows). The
-data folder counts as given (``data``, the current folder's), or resolved (a benchmark that resolved it first), and
-so does each link in it resolved (a benchmark folder ``data/myqa`` linked elsewhere, resolved by the benchmark).
+data folder counts as given (``data``, the current folder's), or resolved (a benchmark that resolved it first).
+
+A benchmark that resolves its paths (``Path.resolve()``) gives, for ``data/myqa/images`` linked to another disk,
+a path on that disk: inside too, when it lies under the resolved target of a link inside the data folder. Finding
+those links is bounded, as a data folder may hold millions of frames (``data/<bench>/frames/<video>/<n>.jpg``):
+only for a path the cheap check refuses, once per ``checked_load`` (``DataRoots.links``), links at most
+``LINK_DEPTH`` levels below the data folder, listing its folders down to that depth only, at most
+``ENTRIES_PER_FOLDER`` entries of each and ``ENTRIES_IN_ALL`` in all (shallow ones first). docs/extending.md says so.
 """
 
 from __future__ import annotations
@@ -14,28 +20,106 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fvlm_eval.media import shown
 
-def data_roots(data_dir: str | Path) -> tuple[Path, ...]:
-    """The forms of ``data_dir`` a media path may start with: as given (made absolute, not normalised, as the
-    system would open it), resolved, and each link directly inside it resolved."""
-    given = _absolute(Path(data_dir))
-    roots = [given, Path(os.path.realpath(given))]
-    try:
-        with os.scandir(given) as entries:
-            roots += [Path(os.path.realpath(entry.path)) for entry in entries if entry.is_symlink()]
-    except OSError:  # not a folder, or not readable: the forms above only
-        pass
-    return tuple(dict.fromkeys(roots))
+LINK_DEPTH = 3  # data/<1>/<2>/<3>: a benchmark folder, a folder in it (images, videos), one in that (frames/<video>)
+ENTRIES_PER_FOLDER = 5_000  # a folder's entries looked at for links (a folder of a million frames: its first ones)
+ENTRIES_IN_ALL = 50_000  # entries looked at in all, level by level: well under a second on a local disk
+
+
+class DataRoots(tuple):
+    """The forms of a data folder a media path may start with (the tuple: as given, made absolute and not
+    normalised, as the system would open it; and resolved), and, found only when asked (``links``), the resolved
+    targets of the links inside it: a path under one is inside (a benchmark resolved it through the link)."""
+
+    given: Path
+    cut: str | None  # why the search for links stopped before it looked at every folder to LINK_DEPTH
+
+    def __new__(cls, data_dir: str | Path) -> DataRoots:
+        given = _absolute(Path(data_dir))
+        roots = super().__new__(cls, dict.fromkeys((given, Path(os.path.realpath(given)))))
+        roots.given, roots.cut, roots._links = given, None, None
+        return roots
+
+    def __reduce__(self):
+        return DataRoots, (self.given,)
+
+    def links(self) -> tuple[Path, ...]:
+        """The resolved targets of the links inside the data folder (bounded: the module's docstring), searched
+        for once, on the first call."""
+        if self._links is None:
+            self._links, self.cut = _link_targets(self.given)
+        return self._links
+
+
+def data_roots(data_dir: str | Path) -> DataRoots:
+    """The forms of ``data_dir`` a media path may start with (``DataRoots``)."""
+    return DataRoots(data_dir)
 
 
 def escapes(path: str, roots: tuple[Path, ...]) -> bool:
-    """Whether ``path`` (absolute, or from the current folder) is outside every one of ``roots``, or climbs out of
-    the one it starts with by its own ``..`` (``data/myqa/../../x.png``)."""
+    """Whether ``path`` (absolute, or from the current folder) is outside every one of ``roots`` (then, for
+    ``DataRoots``, of the targets of the links inside the data folder), or climbs out of the one it starts with by
+    its own ``..`` (``data/myqa/../../x.png``)."""
     parts = _absolute(Path(path)).parts
-    for root in roots:
-        if parts[: len(root.parts)] == root.parts and not _climbs(parts[len(root.parts) :]):
-            return False
-    return True
+    if _inside_one(parts, roots):
+        return False
+    return not (isinstance(roots, DataRoots) and _inside_one(parts, roots.links()))
+
+
+def outside_hint(path: str, roots: tuple[Path, ...]) -> str:
+    """What to do about a path ``escapes`` refused that no ``..`` of its own takes out (a resolved one, perhaps,
+    through a link deeper than the search looks): give it through the data folder, as the link reads."""
+    if ".." in Path(path).parts:
+        return ""
+    cut = f"; {roots.cut}" if isinstance(roots, DataRoots) and roots.cut else ""
+    return (
+        f" (links followed to {LINK_DEPTH} levels below it{cut}; give the path through the data folder, not resolved)"
+    )
+
+
+def _inside_one(parts: tuple[str, ...], roots) -> bool:
+    """Whether the path ``parts`` start with one of ``roots`` and do not climb out of it."""
+    return any(parts[: len(root.parts)] == root.parts and not _climbs(parts[len(root.parts) :]) for root in roots)
+
+
+def _link_targets(folder: Path) -> tuple[tuple[Path, ...], str | None]:
+    """The resolved targets of the links at most LINK_DEPTH levels below ``folder`` (through links too: the depth
+    ends a loop), level by level, at most ENTRIES_PER_FOLDER entries of a folder and ENTRIES_IN_ALL in all; and
+    where the search was cut short, if it was."""
+    found: list[Path] = []
+    cut, left, level = None, ENTRIES_IN_ALL, [folder]
+    for depth in range(1, LINK_DEPTH + 1):
+        below = []
+        for directory in level:
+            try:
+                with os.scandir(directory) as entries:
+                    for count, entry in enumerate(entries):
+                        if left == 0:
+                            return tuple(dict.fromkeys(found)), f"links looked for in {ENTRIES_IN_ALL:,} entries only"
+                        if count == ENTRIES_PER_FOLDER:
+                            cut = cut or (
+                                f"links looked for in the first {ENTRIES_PER_FOLDER:,} entries of "
+                                f"{shown(repr(str(directory)))} only"
+                            )
+                            break
+                        left -= 1
+                        if entry.is_symlink():
+                            found.append(Path(os.path.realpath(entry.path)))
+                        if depth < LINK_DEPTH and _is_folder(entry):
+                            below.append(entry.path)
+            except OSError:  # not a folder, or not readable: links in it are not followed
+                continue
+        level = below
+    return tuple(dict.fromkeys(found)), cut
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """Whether ``entry`` is a folder, or a link to one (one it cannot tell: not)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _climbs(parts: tuple[str, ...]) -> bool:

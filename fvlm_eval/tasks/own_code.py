@@ -18,6 +18,10 @@ from fvlm_eval.plugins import kind_of
 from fvlm_eval.tasks import BUILT_IN, supplied_by
 from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, UnusableLoad, checked_load
 
+# What a benchmark's own code may end in: an exception, or ``sys.exit(N)`` (a config helper's), which ended the whole
+# command silently with exit N (0: the benchmark never scored, without a word)
+FAILURES = (Exception, SystemExit)
+
 
 class OwnCodeFailed(FvlmEvalError):
     """A benchmark's own code failed: ``str`` is the one line (``"myqa (plugin x 0.1.0): its load() failed ..."``),
@@ -45,7 +49,7 @@ def load_checked(benchmark: Benchmark, data_dir: Path) -> tuple[Loaded, list[str
         counts_checked(benchmark)
     except DataMissing:
         raise
-    except Exception as error:
+    except FAILURES as error:
         raise OwnCodeFailed(benchmark, failure(benchmark, "load()", error, data_dir)) from error
     return checked
 
@@ -75,7 +79,7 @@ def _asked(benchmark: Benchmark, part: str) -> dict:
     """``expected()`` or ``settings()`` of ``benchmark``, a dict, or ``_PartFailed`` / ``UnusableLoad``."""
     try:
         given = getattr(benchmark, part)()
-    except Exception as error:
+    except FAILURES as error:
         raise _PartFailed(f"{part}()", error) from error
     if not isinstance(given, dict):
         shape = "a dict of category to a whole number" if part == "expected" else "a dict"
@@ -83,10 +87,24 @@ def _asked(benchmark: Benchmark, part: str) -> dict:
     return given
 
 
+def _unwritable(text: str) -> bool:
+    """Whether ``settings.json`` cannot hold ``text`` as written there (UTF-8): a lone surrogate, what Python makes
+    of a byte of a file name or environment variable that is not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _not_json(value, where: str = "") -> str | None:
     """Where in ``value`` (a settings dict) lies what JSON cannot hold as it is, and its type (``annotations:
     PosixPath``); else None. A tuple, a key that is not text or a float that is not finite is written, but read
     back otherwise (a list, text, null): a resumed run, comparing what it reads back, would be refused."""
+    if isinstance(value, str) and _unwritable(value):
+        return f"{where}: text that is not UTF-8 ({ascii(value)[:60]})"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**4000:
+        return f"{where}: a number of over 4,000 digits"  # Python refuses to write one of over 4,300 as text
     if value is None or isinstance(value, (str, int)):  # bool is an int
         return None
     if isinstance(value, float):
@@ -95,7 +113,7 @@ def _not_json(value, where: str = "") -> str | None:
         return next((found for i, item in enumerate(value) if (found := _not_json(item, f"{where}[{i}]"))), None)
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str):
+            if not isinstance(key, str) or _unwritable(key):
                 return f"{where + ': ' if where else ''}a key {key!r} of type {type(key).__name__}"
             found = _not_json(item, f"{where}.{key}" if where else key)
             if found:
@@ -143,4 +161,4 @@ def _source_file(cls: type) -> str | None:
         return None
 
 
-__all__ = ["OwnCodeFailed", "counts_checked", "failure", "load_checked", "settings_checked"]
+__all__ = ["FAILURES", "OwnCodeFailed", "counts_checked", "failure", "load_checked", "settings_checked"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fvlm_eval.answers import LETTER_READER
 from fvlm_eval.files import write_json_atomic
 from fvlm_eval.protocols import CLOZE_PROTOCOLS, PROTOCOLS, lower_is_better
 from fvlm_eval.records import Record, append_records
@@ -78,7 +79,7 @@ def record(
         timestamps=None,
         media_note=None,
         error=None,
-        generated={"text": pred, "letter": pred, "status": "letter"} if generated else None,
+        generated={"text": pred, "letter": pred, "status": "letter", "reader": LETTER_READER} if generated else None,
         notes=(),
         recorded_at=1.0,
         cloze=cloze_block(pred, framing) if cloze else None,

@@ -83,7 +83,8 @@ def test_run_records_a_plugin_question_whose_media_path_leaves_the_data_folder_a
         f"its media path {shown(repr(str(escaping / 'escape/../../secret.png')))} escapes the data folder {escaping}"
     )
     assert records["escape/q3"].error == (
-        f"its media path {shown(repr(str(tmp_path / 'secret.png')))} escapes the data folder {escaping}"
+        f"its media path {shown(repr(str(tmp_path / 'secret.png')))} escapes the data folder {escaping} (links "
+        "followed to 3 levels below it; give the path through the data folder, not resolved)"
     )
     assert outcome.summaries[("escape", "coarse_only")].to_json()["coverage"]["failed"] == 2
     assert any(m.startswith("escape (plugin escape-plugins 0.1.0): 2 questions it gave") for m in outcome.messages)

@@ -177,6 +177,23 @@ def test_circular_generated_reads_each_rotation_back_to_the_original_letter():
     assert record.pred["circular_generated"] == "C" and record.correct["circular_generated"]
 
 
+def test_a_generated_answer_names_the_letter_reader_that_read_it():
+    """A record's generated letter was read by its version's reader, which has changed ("A. B. C. D." read as A,
+    now as none), and nothing said which: an old folder's letters passed as today's reading."""
+    from fvlm_eval.answers import LETTER_READER
+
+    record = make_record(
+        QUESTION,
+        "m",
+        "Which state?\nA. Ohio\nB. Texas",
+        "q" * 64,
+        ChoiceResult("p" * 64, OPTIONS),
+        generation=Generation("g" * 64, "A. B.", 3, True),
+    )
+    assert record.generated["reader"] == LETTER_READER and isinstance(LETTER_READER, int)
+    assert record.generated["letter"] is None and record.generated["status"] == "ambiguous"
+
+
 def test_a_generation_that_could_not_run_is_a_failure_not_an_empty_answer():
     record = make_record(
         QUESTION,

@@ -7,17 +7,19 @@ element), parsed once by the page's script, which renders a page of questions at
 builds every text node with ``textContent`` (never HTML from data). A Content-Security-Policy
 allows only the page's own script (by its hash) and ``data:`` images: no request can leave.
 
-Per question and mode: the question, its options and gold letter, reloaded from the benchmark
-with the run's ``data_dir`` (from the summary's manifest, else from ``settings.json``, where a run records it
-before its first record, so a run still writing or killed before its summary shows its questions too; absolute
-since it is recorded so; an older run's relative one is looked for from the run folder up, then from here:
-``data_folder``; "question text not available" when that copy is gone; "question changed since the run: text not
-shown" when today's question's ``question_sha256`` is not the record's, so no new text, option or frame sits beside
-old scores); every protocol's choice, correctness and scores from the records, and whether a failure was the
-model's (a wrong answer) or its data's (no answer, never a flip); the generated answer,
-the letter read from it and how; and thumbnails of the sampled frames, read from the frame cache
-when the run's entry is there, else decoded once with the run's sampling ("frames not
-available: why" when neither works). One thumbnail strip per media, shared by its questions.
+Per question and mode: the question, its options and gold letter, reloaded from the benchmark with the run's
+``data_dir`` (from the summary's manifest, else from ``data_dir.json`` beside its settings, where a run records it
+before its first record, so a run still writing or killed before its summary shows its questions too; a few folders
+hold it in ``settings.json``, read too; absolute since it is recorded so; an older run's relative one is looked for
+from the run folder up, then from here: ``data_folder``; "question text not available" when that copy is gone;
+"question changed since the run: text not shown" when today's question's ``question_sha256`` is not the record's, so
+no new text, option or frame sits beside old scores); every protocol's choice, correctness and scores from the
+records, and whether a failure was the model's (a wrong answer) or its data's (no answer, never a flip); the
+generated answer, the letter read from it and how; and thumbnails of the sampled frames, read from the frame cache
+when the run's entry is there, else decoded once with the run's sampling ("frames not available: why" when neither
+works). One thumbnail strip per (media, sampling, frame transform), shared by the records that saw it so: each
+result row names its own, so two runs that saw a media otherwise (another --frames; fVLM's transparent image on
+black, SmolVLM2's on white) each show their own.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
+from fvlm_eval.files import DATA_DIR_FILE, read_json
 from fvlm_eval.protocols import formulation, formulation_label, lower_is_better, protocol_name, protocol_order
 from fvlm_eval.records import failed_by_the_model, question_sha256
 from fvlm_eval.reports.freshness import load_run_folder
@@ -62,25 +65,46 @@ def data_folder(data_dir: str, benchmark: str, run: Path) -> Path:
     return path.resolve()
 
 
-def data_folders(summary: dict | None, settings: dict, benchmark: str, run: Path) -> tuple[Path, ...]:
+def data_folders(summary: dict | None, settings: dict, benchmark: str, run: Path, folder: Path) -> tuple[Path, ...]:
     """Where a run's data may be, best first: its summary's manifest's ``data_dir`` (the run that wrote the
-    summary), then its ``settings.json``'s (recorded before the first record: a run still writing, or killed
-    before its summary, has no manifest), each found by ``data_folder``."""
+    summary), then the one its run recorded in ``folder`` (``DATA_DIR_FILE``, before the first record: a run still
+    writing, or killed before its summary, has no manifest), then its ``settings.json``'s (where a few runs recorded
+    it), each found by ``data_folder``."""
     manifest = (summary or {}).get("manifest")
-    named = [manifest.get("data_dir") if isinstance(manifest, dict) else None, settings.get("data_dir")]
+    named = [
+        manifest.get("data_dir") if isinstance(manifest, dict) else None,
+        recorded_data_dir(folder)[0],
+        settings.get("data_dir"),
+    ]
     found = [data_folder(d, benchmark, run) for d in named if isinstance(d, str) and d]
     return tuple(dict.fromkeys(found))
 
 
+def recorded_data_dir(folder: Path) -> tuple[str | None, str | None]:
+    """The data folder the run of ``folder`` recorded in its ``DATA_DIR_FILE``, or (None, why not: None when there
+    is none, as for a run made before runs recorded it there)."""
+    path = Path(folder) / DATA_DIR_FILE
+    if not path.exists():
+        return None, None
+    try:
+        recorded = read_json(path)
+    except RecordError as error:
+        return None, str(error)
+    found = recorded.get("data_dir") if isinstance(recorded, dict) else None
+    return (found, None) if isinstance(found, str) and found else (None, f"{path}: names no data_dir")
+
+
 def no_data_folder(summary: dict | None, folder: Path) -> str:
-    """Why a run's data folder is unknown, as it is (its settings.json was written before runs recorded it there):
-    no summary yet (a run still writing or killed before it), one that is no summary, or a manifest that names none."""
-    older = "its settings.json, written before runs recorded it there, names none"
+    """Why a run's data folder is unknown, as it is (its run wrote no data_dir.json: made before runs recorded it
+    there; or one that cannot be read): no summary yet (a run still writing or killed before it), one that is no
+    summary, or a manifest that names none."""
+    unreadable = recorded_data_dir(folder)[1]
+    why = unreadable or f"its run wrote no {DATA_DIR_FILE}: it was made before runs recorded their data folder there"
     if not (folder / "summary.json").is_file():
-        return f"no summary yet (its run has not finished): its data folder is unknown ({older})"
+        return f"no summary yet (its run has not finished): its data folder is unknown ({why})"
     if not summary:
-        return f"its summary.json is not a summary: its data folder is unknown ({older})"
-    return "the run's manifest names no data folder"  # nor its settings.json (written before runs recorded it)
+        return f"its summary.json is not a summary: its data folder is unknown ({why})"
+    return "the run's manifest names no data folder" + (f" ({unreadable})" if unreadable else "")
 
 
 def _first_readable(
@@ -169,8 +193,9 @@ def browser_data(
     questions: list[dict] = []
     question_index: dict[tuple, int] = {}
     versions: dict[tuple[str, str], set] = {}  # (benchmark, id) -> the question hashes its records were asked with
-    media: list[dict] = []
+    media: list[dict] = []  # one thumbnail strip (or why none) per distinct way a media was seen, shared
     media_index: dict[tuple, int] = {}
+    strips: list[int] = []  # the media entries thumbnails are made for, in the order of ``tasks``
     results: list[list] = []
     protocols: dict[str, dict] = {}
     loaded: dict[tuple, tuple[dict, dict, str | None]] = {}
@@ -190,7 +215,7 @@ def browser_data(
         if loaded_folder.headline_protocol:
             headlines[loaded_folder.headline_protocol] = headlines.get(loaded_folder.headline_protocol, 0) + 1
         framings |= {r.cloze["framing"] for r in records if r.cloze and isinstance(r.cloze.get("framing"), str)}
-        folders = data_folders(summary, settings, part.benchmark, runs[part.run])
+        folders = data_folders(summary, settings, part.benchmark, runs[part.run], part.folder)
         why_none = "" if folders else no_data_folder(loaded_folder.summary, part.folder)
         key = (part.benchmark, folders, bool(settings.get("subtitles")), why_none)
         if key not in loaded:
@@ -224,7 +249,6 @@ def browser_data(
                     "gold": record.gold,
                     "letters": list(record.letters),
                     "fields": {str(k): str(v) for k, v in record.fields.items()},
-                    "m": None,
                 }
                 if changed:
                     entry["changed"] = True
@@ -241,32 +265,28 @@ def browser_data(
                     entry["options"] = [[o.letter, o.text] for o in question.options]
                     if question.subtitles:
                         entry["subtitles"] = _cut("\n".join(text for _, _, text in question.subtitles))
-                    if thumbnails_per_media > 0 and sampling_text:
-                        mkey = (question.media.key, sampling_text, settings.get("frame_transform"))
-                        if mkey not in media_index:
-                            media_index[mkey] = len(media)
-                            media.append({"key": question.media.key})
-                            tasks.append(
-                                (
-                                    question.media,
-                                    sampling_text,
-                                    settings.get("frame_transform"),
-                                    cache_dir,
-                                    thumbnails_per_media,
-                                )
-                            )
-                        entry["m"] = media_index[mkey]
-                    elif thumbnails_per_media > 0:
-                        entry["missing_frames"] = "frames not available: the run does not record its sampling"
                 question_index[qkey] = len(questions)
                 questions.append(entry)
+            strip = None  # this record's view of its media: its run's sampling and frame transform (the model's)
+            if thumbnails_per_media > 0 and question is not None and not changed:
+                transform = settings.get("frame_transform")
+                mkey = (question.media.key, sampling_text, transform) if sampling_text else ("no sampling",)
+                if mkey not in media_index:
+                    media_index[mkey] = len(media)
+                    if sampling_text:
+                        media.append({"key": question.media.key})
+                        strips.append(media_index[mkey])
+                        tasks.append((question.media, sampling_text, transform, cache_dir, thumbnails_per_media))
+                    else:
+                        media.append({"note": "frames not available: the run does not record its sampling"})
+                strip = media_index[mkey]
             for name in list(record.scores) + list(record.pred):
                 protocols.setdefault(name, {"formulation": formulation(name)})
             generated = None
             if record.generated is not None:
                 generated = [record.generated.get(k) for k in ("text", "letter", "status", "error")]
             frames = [record.frames[0], record.frames[-1], len(record.frames)] if record.frames else None
-            results.append([question_index[qkey], part.run, part.mode, record, generated, record.error, frames])
+            results.append([question_index[qkey], part.run, part.mode, record, generated, record.error, frames, strip])
     differing = [key for key, hashes_seen in versions.items() if len(hashes_seen) > 1]
     if differing:
         warnings.append(
@@ -274,8 +294,8 @@ def browser_data(
             f"(another copy of the data, or a setting that changes the prompt, such as --subtitles), e.g. "
             f"{differing[0][1]}: each is shown apart, never compared"
         )
-    for entry, thumbs in zip(media, all_thumbnails(tasks, workers, say)):
-        entry.update(thumbs)
+    for index, thumbs in zip(strips, all_thumbnails(tasks, workers, say)):
+        media[index].update(thumbs)
     order = protocol_order(protocols)
     modes = list(dict.fromkeys(r[2] for r in results))
     headline = max(headlines, key=lambda p: (headlines[p], p in order), default=None)
@@ -301,16 +321,17 @@ def browser_data(
         "questions": questions,
         "media": media,
         "modes": modes,
-        # per result: [question, run, mode index, pred, correct, scores, generated, error, frames], where
+        # per result: [question, run, mode index, pred, correct, scores, generated, error, frames, media], where
         # pred holds one character per protocol of "protocols" (its letter; "." none; "-" not recorded),
         # correct "1"/"0"/"-" likewise, scores a list per protocol (the options' scores in letter order, or 0),
-        # generated [text, letter read, status, error], frames [first, last, count] of the sampled indices; a
-        # failed record's row ends with 1 when the model failed (its answer, wrong), 0 when its data did (no answer,
-        # never a flip, as regress and track pair questions)
+        # generated [text, letter read, status, error], frames [first, last, count] of the sampled indices, media
+        # the index in "media" of the thumbnails of what its run's model saw (or null); a failed record's row ends
+        # with 1 when the model failed (its answer, wrong), 0 when its data did (no answer, never a flip, as regress
+        # and track pair questions)
         "results": [
-            [q, run, modes.index(mode), *_compact(record, order), generated, error, frames]
+            [q, run, modes.index(mode), *_compact(record, order), generated, error, frames, strip]
             + ([int(failed_by_the_model(error))] if error is not None else [])
-            for q, run, mode, record, generated, error, frames in results
+            for q, run, mode, record, generated, error, frames, strip in results
         ],
     }
 

@@ -1,7 +1,8 @@
 """Two runs paired question by question and compared: the statistics, then the verdict, as a typed result.
 
 Only questions both runs asked alike (equal ``question_sha256``) are paired; a question changed
-under the same id is a settings mismatch. Per benchmark, mode and breakdown value: the accuracy
+under the same id is a settings mismatch, and so, for a generated protocol, are answers whose letters
+different letter readers read (``letter_readings``). Per benchmark, mode and breakdown value: the accuracy
 change, a seeded paired bootstrap 95% interval (resampling videos), the one-sided p-value of an
 exact sign-flip test over videos, McNemar's exact p-value beside it (shown, never used), the
 smallest drop the gate would catch, the questions that flipped.
@@ -24,7 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, SettingsError
-from fvlm_eval.protocols import DEFAULT_PROTOCOL, formulation  # the run's default: when no summary names one
+from fvlm_eval.letter_readings import reader_difference
+from fvlm_eval.protocols import CIRCULAR, DEFAULT_PROTOCOL, GENERATED, formulation  # DEFAULT: when no summary names one
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, no_records
 from fvlm_eval.reports.regress.failures import failed_by_the_model_words, failed_words, scored_in_both
@@ -44,6 +46,13 @@ from fvlm_eval.stats import (
 from fvlm_eval.wording import agreeing, counted
 
 COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
+
+
+def _framing(settings: dict, records: dict[str, Record]) -> str | None:
+    """A run's cloze framing: its settings.json's, else (a folder made before it was a setting) its records' when
+    they hold one ("cloze_framing None vs 'plain'" refused two runs of one framing)."""
+    found = {r.cloze.get("framing") for r in records.values() if isinstance(r.cloze, dict)}
+    return settings.get("cloze_framing") or (found.pop() if len(found) == 1 else None)
 
 
 def drop_in_points(max_drop: float) -> float:
@@ -279,11 +288,22 @@ def compare_runs(
                 "a settings difference, not a drop)"
             )
             continue
-        if formulation(chosen) == "cloze" and base_settings.get("cloze_framing") != cur_settings.get("cloze_framing"):
+        framings = _framing(base_settings, base_records), _framing(cur_settings, cur_records)
+        if formulation(chosen) == "cloze" and framings[0] != framings[1]:
             settings_differ = True
             mismatches.append(
-                f"{where}: cloze_framing {base_settings.get('cloze_framing')!r} vs "
-                f"{cur_settings.get('cloze_framing')!r} (protocol {chosen} is a cloze one)"
+                f"{where}: cloze_framing {framings[0]!r} vs {framings[1]!r} (protocol {chosen} is a cloze one)"
+            )
+        readers = chosen in (GENERATED, CIRCULAR + GENERATED) and reader_difference(
+            base_records.values(), cur_records.values()
+        )
+        if readers:  # a change of the rule that reads the letters is no change of the model
+            settings_differ = True
+            mismatches.append(
+                f"{where}: letter readers differ or are unknown ({readers}): protocol {chosen} compares the letters "
+                "read from generated answers, which a change of reader moves as a change of model would; rerun the "
+                "same `fvlm-eval run` command with --generate into each run an older reader read, to read its answers "
+                "again with today's"
             )
         cells.append(((key[0], key[1], chosen, formulation(chosen)), base_records, cur_records))
     results, failing = _compared(cells, seed, alpha, max_drop)

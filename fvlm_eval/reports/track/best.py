@@ -149,7 +149,7 @@ def on_shared(line: list[Point], records: dict[int, dict], protocol: str, catego
 
 def best_of(benchmark: str, mode: str, protocol: str, line: list[Point], records: dict[int, dict]) -> dict:
     """The best step of ``line`` (comparable checkpoints, none all failed; on the questions its steps share
-    when they scored different ones), with its run's own flags, or why none is named."""
+    when they scored different ones), with its point's flags (``checkpoints.points``), or why none is named."""
     row = {"benchmark": benchmark, "mode": mode, "protocol": protocol, "checkpoints": len(line)}
     shared, sizes = shared_questions({p.step: records[p.step] for p in line}, protocol)
     if any(size != len(shared) for size in sizes.values()):

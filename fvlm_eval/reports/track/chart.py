@@ -3,8 +3,8 @@
 Only comparable checkpoints are joined by a line: one line per group of checkpoints that share their settings (the
 first group solid, a group made with other settings dotted, with hollow markers), so no line runs through a change
 of settings; a checkpoint whose questions all failed is no point at 0 but a grey ``x`` marked ``failed`` at the
-foot of the axis. The best checkpoint is starred only when its run's own summary finds it above chance and above
-always answering one letter.
+foot of the axis. The best checkpoint is starred only when it is above chance (Holm-adjusted over every cell of the
+track) and above always answering one letter.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.files import not_a_folder
-from fvlm_eval.protocols import formulation_of
+from fvlm_eval.letter_readings import reader_of
+from fvlm_eval.protocols import CIRCULAR, GENERATED, formulation_of
 from fvlm_eval.records import Record
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.read import read_run
@@ -184,15 +185,24 @@ def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
     return found
 
 
-# The settings ``regress`` compares, and for a cloze protocol its framing too (regress refuses a cloze comparison
-# across framings; track ranked and paired them, "no significant change" across a change of prompt)
-TRACKED_SETTINGS = (*COMPARED_SETTINGS, "cloze_framing")
+# The settings ``regress`` compares, and as it does, for a cloze protocol its framing, for a generated one the letter
+# reader that read its answers (track ranked and paired across them, "no significant change" across a change of
+# prompt, or a drop that was a change of reading)
+TRACKED_SETTINGS = (*COMPARED_SETTINGS, "cloze_framing", "letter_reader")
+GENERATED_PROTOCOLS = (GENERATED, CIRCULAR + GENERATED)
 
 
-def settings_key(settings: dict | None, framing: str | None = None) -> tuple | None:
-    """The ``TRACKED_SETTINGS`` as one value, or ``None`` when unknown; ``framing``: a cloze protocol's framing
-    (``None`` for any other protocol, which it does not change)."""
-    return None if settings is None else (*(settings.get(name) for name in COMPARED_SETTINGS), framing)
+def settings_key(settings: dict | None, framing: str | None = None, reader: object = None) -> tuple | None:
+    """The ``TRACKED_SETTINGS`` as one value, or ``None`` when unknown; ``framing``: a cloze protocol's framing,
+    ``reader``: a generated protocol's letter reader (``None`` for any other protocol, which they do not change)."""
+    return None if settings is None else (*(settings.get(name) for name in COMPARED_SETTINGS), framing, reader)
+
+
+def _reader(records: dict[str, Record]) -> object:
+    """The letter reader that read a folder's generated answers (``None``: one from before versions were
+    recorded), or ``"mixed"``."""
+    readers = {reader_of(r) for r in records.values() if not r.failed and isinstance(r.generated, dict)}
+    return readers.pop() if len(readers) == 1 else "mixed" if readers else None
 
 
 def _framing(settings: dict | None, summary: Summary) -> str | None:
@@ -233,7 +243,8 @@ def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha:
                 )
                 own = ckpt.settings.get((benchmark, mode))
                 framing = _framing(own, summary) if point.formulation == "cloze" else None
-                found.append((replace(point, settings=settings_key(own, framing)), result, answered))
+                reader = _reader(ckpt.records.get((benchmark, mode), {})) if protocol in GENERATED_PROTOCOLS else None
+                found.append((replace(point, settings=settings_key(own, framing, reader)), result, answered))
     tested = [
         i
         for i, (point, result, answered) in enumerate(found)

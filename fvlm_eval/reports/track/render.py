@@ -1,9 +1,10 @@
 """``track.md`` and ``track.csv`` (``chart``: ``track.png``): accuracy against training step, in words.
 
 A cell says what ``report``'s does: its failed questions (``all 9 failed`` when nothing was scored, never
-``0.0 [0.0, 38.1]``), a generated answer's unparseable ones, and a ⚠ where the run's own summary finds the number
-not significantly above chance or not above always answering one letter. A best checkpoint so flagged is not
-bolded (nor starred on the chart): it is no winner."""
+``0.0 [0.0, 38.1]``), a generated answer's unparseable ones, and a ⚠ where the number is not significantly above
+chance (its p-value Holm-adjusted over every cell of the track, every checkpoint's: ``checkpoints.points``) or not
+above always answering one letter. A best checkpoint so flagged is not bolded (nor starred on the chart): it is no
+winner."""
 
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ def _left_out(row: dict) -> str:
 
 
 def best_line(row: dict) -> str:
-    """The best step of one (benchmark, mode, protocol) in words, or why none is named; a best that its run's own
-    summary flags (not above chance, not above always answering one letter) is said so and not bolded."""
+    """The best step of one (benchmark, mode, protocol) in words, or why none is named; a best that is flagged (not
+    above chance over the track's cells, not above always answering one letter) is said so and not bolded."""
     measured = row.get("measured")
     failed = row.get("failed") or {}
     sizes = ", ".join(
@@ -145,7 +146,8 @@ def markdown(checkpoints: list[Checkpoint], analysis: dict, protocols: list[str]
         "",
         f"Protocols drawn and compared: {drawn}{framing} "
         "(every protocol is in `track.csv`). Cells: accuracy % [95% interval] (questions; failed; unparseable), "
-        "⚠ when its run does not find it above chance or above always answering one letter, `all N failed` when "
+        "⚠ when it is not significantly above chance (Holm-adjusted over every cell of these tables, so a cell can "
+        "carry one that its run's own report does not) or not above always answering one letter, `all N failed` when "
         "no question could be scored; chance beside.",
         "",
     ]

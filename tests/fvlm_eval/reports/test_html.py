@@ -154,7 +154,9 @@ def test_html_is_one_self_contained_file_with_tables_charts_and_every_question(r
     assert {p["name"]: p["formulation"] for p in data["protocols"]}["generated"] == "generated"
     question = data["questions"][0]
     assert question["q"] == XSS_QUESTION and question["options"][1] == ["B", XSS_OPTION]  # the text, verbatim
-    media = data["media"][question["m"]]
+    strips = {row[9] for row in data["results"] if row[0] == 0}
+    assert len(strips) == 1  # both runs saw it alike (uniform:8, one transform): one strip, shared
+    media = data["media"][strips.pop()]
     assert media["source"] == "decoded" and len(media["labels"]) == 4 and media["sampled"] == 8
     assert sum(media["widths"]) > 4 * 40  # four 48-px-tall frames side by side
 
@@ -313,7 +315,7 @@ def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_
         assert browser.find_elements(By.CSS_SELECTOR, ".generated-text")[0].text == XSS_ANSWER
         assert browser.execute_script("return window.__xss === undefined")  # no payload ran
         assert not browser.find_elements(By.CSS_SELECTOR, "#browser svg, #browser script, img[src='x'], img[src='y']")
-        strip = browser.find_element(By.CSS_SELECTOR, "img.strip")
+        (strip,) = browser.find_elements(By.CSS_SELECTOR, "img.strip")  # both runs saw it alike: shown once
         WebDriverWait(browser, 10).until(
             lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", strip)
         )
@@ -328,6 +330,54 @@ def test_the_browser_filters_opens_a_question_and_runs_no_text(chromium, report_
     image = Image.open(io.BytesIO(shot))
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and image.size[0] >= 800 and len(shot) > 20_000
     assert len(set(image.convert("RGB").getdata())) > 50  # text, tables and thumbnails, not an empty page
+
+
+def test_each_run_shows_the_frames_its_own_model_saw(data, tmp_path, chromium):
+    """A question's thumbnails were the first run's only: beside a run with other --frames (or SmolVLM2's transparent
+    image on white beside fVLM's on black) its frames and "N of M sampled frames" were shown under both runs, and
+    which run's depended on the order the runs were given."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    eight = _run(tmp_path / "eight", data, right={0}, sampling="uniform:8")
+    four = _run(tmp_path / "four", data, right={0}, sampling="uniform:4")
+    other = _run(tmp_path / "other", data, right={0}, sampling="uniform:4")
+    settings_path = other / "videomme/coarse_fine/settings.json"
+    settings_path.write_text(json.dumps({**json.loads(settings_path.read_text()), "frame_transform": "on-white"}))
+    written = write_report([eight, four, other], None, tmp_path / "out", show=False, frame_cache=tmp_path / "c")
+    html = next(p for p in written if p.suffix == ".html")
+    blob = _blob(html.read_text())
+    seen = {}  # (question, run) -> its row's strip
+    for row in blob["results"]:
+        seen[(row[0], row[1])] = row[9]
+    for question in range(len(blob["questions"])):
+        strips = [seen[(question, run)] for run in range(3)]
+        assert len(set(strips)) == 3  # another sampling, another transform: each run its own strip
+        assert [blob["media"][s]["sampled"] for s in strips] == [8, 4, 4]
+    assert len(blob["media"]) == 3 * 3  # 3 videos, 3 ways seen: one strip each, shared by the questions on it
+    webdriver, options, service = chromium
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    browser = webdriver.Chrome(service=service, options=options)
+    try:
+        browser.get(html.as_uri())
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        browser.find_elements(By.CSS_SELECTOR, "tr.item")[0].click()
+        WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.CSS_SELECTOR, "img.strip"))
+        headings = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".detail h4, .detail figcaption")]
+        assert headings == [
+            "eight · coarse_fine",
+            "4 of 8 sampled frames (#: frame index; decoded)",
+            "four · coarse_fine",
+            "4 of 4 sampled frames (#: frame index; decoded)",
+            "other · coarse_fine",
+            "4 of 4 sampled frames (#: frame index; decoded)",
+        ]
+        sources = browser.execute_script(
+            "return Array.from(document.querySelectorAll('img.strip')).map((image) => image.src)"
+        )
+        assert sources == [f"data:image/jpeg;base64,{blob['media'][seen[(0, run)]]['jpeg']}" for run in range(3)]
+    finally:
+        browser.quit()
 
 
 # ----- a report that travels; the headline first; long words; workers that die with the report (issue 23) -----
@@ -492,7 +542,7 @@ def test_a_question_whose_data_failed_in_one_run_is_no_flip_but_one_the_model_fa
     html = next(p for p in written if p.suffix == ".html")
     blob = _blob(html.read_text())
     ids = [q["id"] for q in blob["questions"]]
-    ends = {(ids[row[0]], row[1]): row[9:] for row in blob["results"]}
+    ends = {(ids[row[0]], row[1]): row[10:] for row in blob["results"]}
     assert ends[("videomme/001-1", 1)] == [0] and ends[("videomme/001-2", 1)] == [1]  # data's, model's
     assert all(
         end == [] for (qid, run), end in ends.items() if run == 0 or qid not in ("videomme/001-1", "videomme/001-2")
@@ -523,16 +573,17 @@ def test_a_question_whose_data_failed_in_one_run_is_no_flip_but_one_the_model_fa
         browser.quit()
 
 
-def test_a_run_with_no_summary_yet_shows_its_questions_from_the_data_folder_its_settings_name(data, tmp_path):
+def test_a_run_with_no_summary_yet_shows_its_questions_from_the_data_folder_its_run_recorded(data, tmp_path):
     """Only the summary's manifest named the data folder, so a run still writing or killed before its summary showed
-    bare ids, warned as "the run's manifest names no data folder". settings.json names it now (written before the
-    first record); one written before that says the true reason. A summary's copy gone, settings.json's is read."""
+    bare ids, warned as "the run's manifest names no data folder". The run records it now in data_dir.json (written
+    before the first record; settings.json, where a few folders hold it, is read too); one made before that says the
+    true reason. A summary's copy gone, the recorded one is read."""
+    from fvlm_eval.files import DATA_DIR_FILE
     from fvlm_eval.reports.html.browser import browser_data
 
     run = _run(tmp_path / "run", data, right={0})
     folder = run / "videomme/coarse_fine"
-    settings = json.loads((folder / "settings.json").read_text())
-    (folder / "settings.json").write_text(json.dumps({**settings, "data_dir": str(data)}))
+    (folder / DATA_DIR_FILE).write_text(json.dumps({"data_dir": str(data)}))
     summary = json.loads((folder / "summary.json").read_text())
     summary["manifest"]["data_dir"] = str(tmp_path / "moved away")
     (folder / "summary.json").write_text(json.dumps(summary))
@@ -543,11 +594,25 @@ def test_a_run_with_no_summary_yet_shows_its_questions_from_the_data_folder_its_
     warnings = []
     blob = browser_data([run], 0, tmp_path / "cache", warnings)
     assert all("q" in q for q in blob["questions"]) and not [w for w in warnings if "text" in w], warnings
-    (folder / "settings.json").write_text(json.dumps(settings))  # written before runs recorded it
+    (folder / DATA_DIR_FILE).unlink()
+    settings = json.loads((folder / "settings.json").read_text())
+    (folder / "settings.json").write_text(json.dumps({**settings, "data_dir": str(data)}))  # a few were written so
+    warnings = []
+    blob = browser_data([run], 0, tmp_path / "cache", warnings)
+    assert all("q" in q for q in blob["questions"]) and not [w for w in warnings if "text" in w], warnings
+    (folder / "settings.json").write_text(json.dumps(settings))  # made before runs recorded it
     warnings = []
     blob = browser_data([run], 0, tmp_path / "cache", warnings)
     assert warnings == [
-        "run videomme: no summary yet (its run has not finished): its data folder is unknown (its settings.json, "
-        "written before runs recorded it there, names none); questions show without their text"
+        "run videomme: no summary yet (its run has not finished): its data folder is unknown (its run wrote no "
+        "data_dir.json: it was made before runs recorded their data folder there); questions show without their text"
     ]
     assert all("q" not in q for q in blob["questions"]) and len(blob["results"]) == 9
+    (folder / DATA_DIR_FILE).write_text("{")  # cut short
+    warnings = []
+    browser_data([run], 0, tmp_path / "cache", warnings)
+    assert warnings == [
+        f"run videomme: no summary yet (its run has not finished): its data folder is unknown ({folder / DATA_DIR_FILE}"
+        ": not readable JSON (JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1))); questions show without their text"
+    ]

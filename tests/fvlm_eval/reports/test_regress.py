@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from fvlm_eval.answers import LETTER_READER
 from fvlm_eval.errors import ExitCode
 from fvlm_eval.records import read_records, write_records
 from fvlm_eval.reports.regress import RegressUnusable, regress
@@ -274,6 +275,59 @@ def test_cloze_protocols_compare_only_runs_of_the_same_cloze_framing(tmp_path):
     assert "cloze_framing 'plain' vs 'chat'" in (chat / "regress" / "regress.md").read_text()
     assert regress(base, chat, protocol="sum") != ExitCode.REFUSED  # the framing changes no multiple-choice number
     assert regress(base, plain, protocol="cloze_pmi") != ExitCode.REFUSED
+
+
+def test_a_run_made_before_the_cloze_framing_was_a_setting_is_compared_on_the_framing_its_records_hold(tmp_path):
+    """settings.json has held cloze_framing only since it became a setting: an older run of the very framing was
+    refused as "cloze_framing None vs 'plain'" (exit 3); its records say which framing made them."""
+    older = write_run(tmp_path / "a", [True] * 300, cloze_framing="chat")
+    path = older / "videomme/coarse_fine/settings.json"
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "cloze_framing"}))
+    chat = write_run(tmp_path / "b", [True] * 300, cloze_framing="chat")
+    plain = write_run(tmp_path / "c", [True] * 300, cloze_framing="plain")
+    assert regress(older, chat, protocol="cloze_pmi") != ExitCode.REFUSED
+    assert regress(older, plain, protocol="cloze_pmi") == ExitCode.REFUSED
+    assert "cloze_framing 'chat' vs 'plain'" in (plain / "regress" / "regress.md").read_text()
+
+
+def test_generated_letters_read_by_different_letter_readers_are_a_settings_mismatch_not_a_drop(tmp_path):
+    """The same answers read by an older reader ("A. B. C. D." as A, right) and by today's (none, wrong) were a
+    significant drop of the model (exit 1): a change of the reader read as a regression."""
+
+    def answered(run, text, letter, reader):
+        path = run / "videomme/coarse_fine/samples.jsonl"
+        kept = {k: v for k, v in read_records(path)[0].generated.items() if k != "reader"}
+        generated = kept | {"text": text, "letter": letter} | ({"reader": reader} if reader else {})
+        chosen = {"generated": letter, "circular_generated": letter}
+        write_records(
+            path,
+            [
+                dataclasses.replace(
+                    r,
+                    generated=generated,
+                    pred={**r.pred, **chosen},
+                    correct={**r.correct, **{p: letter == r.gold for p in chosen}},
+                )
+                for r in read_records(path)
+            ],
+        )
+        return run
+
+    base = answered(write_run(tmp_path / "a", [True] * 300, generated=True), "A. B. C. D.", "A", None)
+    current = answered(write_run(tmp_path / "b", [True] * 300, generated=True), "A. B. C. D.", None, LETTER_READER)
+    same = answered(write_run(tmp_path / "c", [True] * 300, generated=True), "A", "A", LETTER_READER)
+    for protocol in ("generated", "circular_generated"):
+        assert regress(base, current, protocol=protocol) == ExitCode.REFUSED
+        report = json.loads((current / "regress" / "regress.json").read_text())
+        assert report["verdict"] == "fail: settings mismatch" and report["exit_code"] == 3
+        (mismatch,) = report["mismatches"]
+        assert "videomme coarse_fine: letter readers differ or are unknown (baseline: not recorded" in mismatch
+        assert (
+            f"current: reader {LETTER_READER}): protocol {protocol} compares" in mismatch and "--generate" in mismatch
+        )
+        assert regress(same, current, protocol=protocol) == ExitCode.FAILED  # one reader: the drop is the model's
+    assert regress(base, current, protocol="generated", allow_mismatch=True) == ExitCode.FAILED  # compared if asked
+    assert regress(base, current, protocol="sum") != ExitCode.REFUSED  # the reader reads no multiple-choice number
 
 
 def test_one_video_gives_no_certain_change_interval(tmp_path):

@@ -772,8 +772,10 @@ def test_a_folder_of_fvlms_own_sampling_of_before_is_refused_saying_why(model_di
 
 def test_a_run_records_its_data_folder_and_resumes_from_data_moved_since(model_dir, tmp_path, monkeypatch):
     """Only a summary named the data folder, so a run killed before it (or still running) showed its questions as
-    bare ids in report.html. settings.json records it now (absolute), and it is never compared: a rerun on the
-    data moved elsewhere, or on a folder whose settings.json is older than the key, still resumes."""
+    bare ids in report.html. A run records it now (absolute) in data_dir.json beside settings.json, never compared:
+    a rerun on the data moved elsewhere still resumes; and settings.json is left as every earlier version wrote it
+    (they compare it whole: with the data folder in it, yesterday's fvlm-eval refused today's folders as "made with
+    other settings (data_dir differs)")."""
     import shutil
 
     monkeypatch.chdir(tmp_path)
@@ -781,17 +783,17 @@ def test_a_run_records_its_data_folder_and_resumes_from_data_moved_since(model_d
     one = RunSettings(benchmarks=("scienceqa",), modes=("coarse_only",), data_dir=Path("data"),
                       output_dir=tmp_path / "out", workers=0, limit=1)  # fmt: skip
     assert run(one, fvlm(model_dir), progress=False).exit_code == ExitCode.OK
-    path = tmp_path / "out/scienceqa/coarse_only/settings.json"
-    assert json.loads(path.read_text())["data_dir"] == os.path.realpath(tmp_path / "data")  # typed relative
+    folder = tmp_path / "out/scienceqa/coarse_only"
+    assert "data_dir" not in json.loads((folder / "settings.json").read_text())
+    where = folder / "data_dir.json"
+    assert json.loads(where.read_text()) == {"data_dir": os.path.realpath(tmp_path / "data")}  # typed relative
     shutil.move(tmp_path / "data", tmp_path / "moved")
     moved = dataclasses.replace(one, data_dir=tmp_path / "moved", limit=2)
     assert run(moved, fvlm(model_dir), progress=False).exit_code == ExitCode.OK  # not refused
-    assert json.loads(path.read_text())["data_dir"] == os.path.realpath(tmp_path / "data")  # as the folder was made
-    older = json.loads(path.read_text())
-    del older["data_dir"]  # a folder made before runs recorded it
-    path.write_text(json.dumps(older))
+    assert json.loads(where.read_text()) == {"data_dir": os.path.realpath(tmp_path / "data")}  # as it was made
+    where.unlink()  # a folder made before runs recorded it
     assert run(dataclasses.replace(moved, limit=3), fvlm(model_dir), progress=False).exit_code == ExitCode.OK
-    assert json.loads(path.read_text()) == older  # left as it was
+    assert not where.exists()  # left as it was
 
 
 def test_a_folder_made_before_the_cloze_framing_was_a_setting_resumes_with_the_framing_its_records_hold(

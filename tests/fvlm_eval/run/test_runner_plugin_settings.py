@@ -1,5 +1,6 @@
 """A plugin benchmark's ``settings()`` that settings.json cannot hold as it is: one line naming the benchmark, its
-plugin and the key, that benchmark not scored, the run's others going on (``runner._own_counts``)."""
+plugin and the key, that benchmark not scored, the run's others going on (``tasks.own_code.settings_checked``); and
+a benchmark whose own code calls ``sys.exit``."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ def _settings_plugin(folder, returned: str):
         ("{'sizes': {'small': [1, (2, 3)]}}", "(sizes.small[1]: tuple)"),
         ("{'by_size': {8: 'fps'}}", "(by_size: a key 8 of type int)"),
         ("{'threshold': float('nan')}", "(threshold: nan)"),
+        (
+            "{'root': 'caf\\udce9'}",
+            "(root: text that is not UTF-8 ('caf\\udce9'))",
+        ),  # a non-UTF-8 byte, as Python reads it
+        ("{'seed': 10**5000}", "(seed: a number of over 4,000 digits)"),
     ],
 )
 def test_a_settings_value_that_is_not_json_is_one_line_naming_the_key_and_the_others_go_on(
@@ -81,3 +87,21 @@ def test_a_settings_value_changed_to_a_tuple_refuses_that_benchmark_not_the_whol
     assert outcome.exit_code == ExitCode.FAILED
     assert set(outcome.summaries) == {("scienceqa", "coarse_only")}
     assert any("(sizes: tuple)" in m and m.endswith(NOT_SCORED) for m in outcome.messages)
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_plugin_that_calls_sys_exit_is_one_line_and_the_others_are_scored(tmp_path, model_dir, data, code):
+    """A plugin's load() calling sys.exit(N) (a config helper's) ended the whole run silently with exit N: with 0 the
+    plugin's benchmark went unscored without a word and the run "passed"; with 3 (a settings refusal, by the docs)
+    nothing was printed and the benchmarks after it were lost."""
+    source = QUIZ + "\n\n@dataclass\nclass Quits(Quiz):\n    name: str = 'quits'\n\n    def load(self, data_dir):\n"
+    source += f"        import sys\n\n        sys.exit({code})\n"
+    site = write_distribution(
+        tmp_path / "site", "quitting-plugins", {"fvlm_eval.benchmarks": {"quits": "quiz:Quits"}}, {"quiz.py": source}
+    )
+    with plugins_on_path(site, ("quiz",)):
+        outcome = ran(model_dir, data, tmp_path / "out", "quits", "scienceqa")
+    assert outcome.exit_code == ExitCode.FAILED and set(outcome.summaries) == {("scienceqa", "coarse_only")}
+    (line,) = [m for m in outcome.messages if m.startswith("quits (plugin quitting-plugins 0.1.0): ")]
+    assert f"its load() failed reading {data / 'quits'}: SystemExit: {code} (at quiz.py:" in line
+    assert line.endswith(NOT_SCORED)

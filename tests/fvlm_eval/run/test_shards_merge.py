@@ -105,6 +105,7 @@ def test_merge_removes_the_shard_locks_no_process_holds(data, fvlm, tmp_path):
     assert not list(folder.glob(".fvlm-eval.shard-*.lock"))
     assert sorted(p.name for p in folder.iterdir()) == [
         ".fvlm-eval.lock",
+        "data_dir.json",
         "samples.jsonl",
         "settings.json",
         "summary.json",
@@ -258,6 +259,7 @@ def test_a_whole_run_resuming_shards_removes_their_lock_files(data, fvlm, tmp_pa
     assert run(settings(data, output), fvlm, progress=False).exit_code == 0
     assert sorted(p.name for p in folder.iterdir()) == [
         ".fvlm-eval.lock",
+        "data_dir.json",
         "samples.jsonl",
         "settings.json",
         "summary.json",
@@ -265,8 +267,8 @@ def test_a_whole_run_resuming_shards_removes_their_lock_files(data, fvlm, tmp_pa
 
 
 def test_shards_whose_data_moved_between_them_merge(fvlm, tmp_path):
-    """settings.json records where the data was (for report, before any summary), which is no setting: compared
-    whole with the shards' settings, shards run on the data before and after it was moved were not merged."""
+    """Where the data was is recorded (for report, before any summary), and is no setting: shards run on the data
+    before and after it was moved are merged."""
     import shutil
 
     from fvlm_eval.tasks.fixtures.scienceqa import write_scienceqa
@@ -277,4 +279,4 @@ def test_shards_whose_data_moved_between_them_merge(fvlm, tmp_path):
     shutil.move(tmp_path / "data", tmp_path / "moved")
     assert run(settings(tmp_path / "moved", output, Shard(1, 2)), fvlm, progress=False).exit_code == 0
     assert list(merge(output, say=lambda line: None)) == [(BENCHMARK, MODE)]
-    assert json.loads((output / BENCHMARK / MODE / "settings.json").read_text())["data_dir"] == str(tmp_path / "data")
+    assert json.loads((output / BENCHMARK / MODE / "data_dir.json").read_text())["data_dir"] == str(tmp_path / "data")

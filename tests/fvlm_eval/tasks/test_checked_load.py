@@ -5,6 +5,7 @@ cannot be asked as given fails with what is wrong, made recordable; ids made dis
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
@@ -158,7 +159,10 @@ def test_a_media_path_that_leaves_the_data_folder_fails_its_question(tmp_path, m
     loaded, lines = checked_load(Placed(paths=paths).load("data"), "b", "data")
     errors = [q.error for q in loaded.questions]
     assert errors[0] == "its media path 'data/b/../../secret.png' escapes the data folder data"
-    assert errors[1] == f"its media path {str(tmp_path / 'secret.png')!r} escapes the data folder data"
+    assert errors[1] == (
+        f"its media path {str(tmp_path / 'secret.png')!r} escapes the data folder data (links followed to 3 levels "
+        "below it; give the path through the data folder, not resolved)"
+    )
     assert errors[2:] == [None, None, None] and lines == [f"b/{n}: {errors[n]}" for n in (0, 1)]
     assert loaded.questions[0].media.path is None and loaded.questions[0].media.key == "b/0"  # nothing reads it
     assert loaded.questions[2].media.path == "data/b/img/1.png"
@@ -200,3 +204,57 @@ def test_the_built_in_benchmarks_paths_stay_inside_even_through_a_linked_data_fo
             loaded, lines = checked_load(cls().load(data_dir), name, data_dir)
             assert loaded.questions
             assert lines == [], (name, data_dir, lines[:1])
+
+
+def test_a_path_resolved_through_a_link_deeper_in_the_data_folder_is_inside(tmp_path, monkeypatch):
+    """Only links directly inside the data folder were followed: a plugin resolving its paths (``Path.resolve()``)
+    with ``data/b/images`` on another disk failed every question, "escapes the data folder", though the same
+    images scored through ``data/b`` linked there. Links to 3 levels below the data folder count now; a deeper one's
+    resolved path fails saying to give it through the data folder (as written, it is inside)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/b/frames").mkdir(parents=True)
+    for folder in ("disk/images", "disk/v1", "disk/deep", "disk/other"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "data/b/images").symlink_to(tmp_path / "disk/images")  # 2 levels below the data folder
+    (tmp_path / "data/b/frames/v1").symlink_to(tmp_path / "disk/v1")  # 3 levels: a frame folder elsewhere
+    (tmp_path / "disk/v1/deep").symlink_to(tmp_path / "disk/deep")  # 4 levels, through data/b/frames/v1
+    inside = (
+        str((tmp_path / "data/b/images/1.png").resolve()),
+        str((tmp_path / "data/b/frames/v1").resolve()),
+        "data/b/frames/v1/deep/1.jpg",  # a deeper link, given through the data folder
+    )
+    assert [q.error for q in checked_load(Placed(paths=inside).load("data"), "b", "data")[0].questions] == [None] * 3
+    outside = (str((tmp_path / "data/b/frames/v1/deep/1.jpg").resolve()), str(tmp_path / "disk/other/1.png"))
+    checked = checked_load(Placed(paths=outside).load("data"), "b", "data")[0].questions
+    assert [q.error for q in checked] == [
+        f"its media path {path!r} escapes the data folder data (links followed to 3 levels below it; give the path "
+        "through the data folder, not resolved)"
+        for path in outside
+    ]
+    climbing = str(tmp_path / "disk/images/../other/1.png")  # under a link's target, then out of it by its own ..
+    assert "escapes" in checked_load(Placed(paths=(climbing,)).load("data"), "b", "data")[0].questions[0].error
+
+
+def test_links_are_looked_for_only_for_a_path_refused_once_and_never_in_the_whole_data_folder(tmp_path, monkeypatch):
+    """The data folder may hold millions of frames: it is listed only when a path fails the cheap check, once per
+    load, to 3 levels below it, a folder's first entries only (the hint says where the search stopped)."""
+    from fvlm_eval.tasks import media_paths
+
+    monkeypatch.chdir(tmp_path)
+    for video in range(8):
+        for frame in range(3):
+            (tmp_path / f"data/b/frames/v{video}/f{frame}").mkdir(parents=True)  # folders, to tempt a deeper walk
+    listed = []
+    scandir = media_paths.os.scandir
+    monkeypatch.setattr(media_paths.os, "scandir", lambda path: listed.append(Path(path)) or scandir(path))
+    monkeypatch.setattr(media_paths, "ENTRIES_PER_FOLDER", 5)
+    assert checked_load(Placed(paths=("data/b/frames/v0/f0/1.jpg",) * 3).load("data"), "b", "data")[1] == []
+    assert listed == []  # every path inside as given: nothing listed
+    elsewhere = (str(tmp_path / "x.png"), str(tmp_path / "y.png"))
+    checked = checked_load(Placed(paths=elsewhere).load("data"), "b", "data")[0].questions
+    assert listed[:3] == [tmp_path / "data", tmp_path / "data/b", tmp_path / "data/b/frames"]
+    assert len(listed) == 3  # once for both; the frame folders (3 levels below) never listed, nor what is in them
+    assert checked[0].error.endswith(
+        f"(links followed to 3 levels below it; links looked for in the first 5 entries of "
+        f"{str(tmp_path / 'data/b/frames')!r} only; give the path through the data folder, not resolved)"
+    )

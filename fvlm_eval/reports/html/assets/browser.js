@@ -39,12 +39,13 @@
 
   // (question, mode) items, each with its result per run
   const items = new Map();
-  for (const [q, r, m, pred, correct, scores, gen, error, frames, byModel] of DATA.results) {
+  for (const [q, r, m, pred, correct, scores, gen, error, frames, strip, byModel] of DATA.results) {
     const mode = DATA.modes[m];
     const key = q + "|" + mode;
     if (!items.has(key)) items.set(key, { q: q, mode: mode, runs: {} });
     // byModel: a failure the model caused (its answer, wrong); else its data failed (no answer)
-    items.get(key).runs[r] = { pred: pred, correct: correct, scores: scores, gen: gen, error: error, frames: frames, byModel: byModel === 1 };
+    // strip: the thumbnails of what this run's model saw (its sampling, its frame transform), an index in DATA.media
+    items.get(key).runs[r] = { pred: pred, correct: correct, scores: scores, gen: gen, error: error, frames: frames, strip: strip, byModel: byModel === 1 };
   }
   const list = Array.from(items.values());
   const modes = Array.from(new Set(list.map((i) => i.mode))).sort();
@@ -184,9 +185,9 @@
     return el("span", { class: right ? "right" : "wrong", text: (letter === null ? "none" : letter) + (right ? " ✓" : " ✗") });
   }
 
-  function frames(question) {
+  function frames(question, strip) {
     const box = el("div", { class: "frames" });
-    const media = question.m === null || question.m === undefined ? null : DATA.media[question.m];
+    const media = strip === null || strip === undefined ? null : DATA.media[strip];
     if (!media || !media.jpeg || !BASE64.test(media.jpeg)) {
       const why = media && media.note ? media.note : (question.missing_frames || "frames not available");
       box.append(el("p", { class: "note frames-missing", text: why }));
@@ -232,7 +233,11 @@
   function detail(item) {
     const question = DATA.questions[item.q];
     const box = el("div", { class: "detail" });
-    box.append(frames(question));
+    // one strip when every run saw the media alike, else each run's own under its name (another --frames, or
+    // fVLM's transparent image on black beside SmolVLM2's on white)
+    const strips = new Set(Object.values(item.runs).map((result) => result.strip));
+    const shared = strips.size === 1;
+    if (shared) box.append(frames(question, strips.values().next().value));
     if (question.q === undefined) {
       box.append(el("p", { class: "missing", text: question.changed ? question.missing : "question text not available: " + (question.missing || "") }));
     } else {
@@ -250,6 +255,7 @@
     box.append(options);
     for (const [run, result] of Object.entries(item.runs)) {
       box.append(el("h4", { text: DATA.runs[run] + " · " + item.mode }));
+      if (!shared) box.append(frames(question, result.strip));
       if (result.error) {
         const why = result.byModel ? "the model failed (counts as wrong): " : "its data failed (counts as wrong in the accuracy; no answer, so never a flip between runs): ";
         box.append(el("p", { class: "failed", text: why + result.error }));

@@ -198,11 +198,14 @@ def settings_key(settings: dict | None, framing: str | None = None, reader: obje
     return None if settings is None else (*(settings.get(name) for name in COMPARED_SETTINGS), framing, reader)
 
 
-def _reader(records: dict[str, Record]) -> object:
-    """The letter reader that read a folder's generated answers (``None``: one from before versions were
-    recorded), or ``"mixed"``."""
+def _reader(records: dict[str, Record], step: int) -> object:
+    """The letter reader that read a checkpoint's generated answers; where that is not one known reader (a reader
+    from before versions were recorded, or several), a value no other checkpoint shares: two unknown readers may
+    differ (regress refuses them), and were ranked and paired as one."""
     readers = {reader_of(r) for r in records.values() if not r.failed and isinstance(r.generated, dict)}
-    return readers.pop() if len(readers) == 1 else "mixed" if readers else None
+    if readers and None not in readers and len(readers) == 1:
+        return readers.pop()
+    return f"not recorded (step {step})" if readers == {None} else f"mixed (step {step})" if readers else None
 
 
 def _framing(settings: dict | None, summary: Summary) -> str | None:
@@ -243,7 +246,11 @@ def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha:
                 )
                 own = ckpt.settings.get((benchmark, mode))
                 framing = _framing(own, summary) if point.formulation == "cloze" else None
-                reader = _reader(ckpt.records.get((benchmark, mode), {})) if protocol in GENERATED_PROTOCOLS else None
+                reader = (
+                    _reader(ckpt.records.get((benchmark, mode), {}), ckpt.step)
+                    if protocol in GENERATED_PROTOCOLS
+                    else None
+                )
                 found.append((replace(point, settings=settings_key(own, framing, reader)), result, answered))
     tested = [
         i

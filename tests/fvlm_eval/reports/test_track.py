@@ -734,22 +734,27 @@ def test_a_checkpoint_of_an_older_record_schema_says_the_others_can_be_tracked_w
 
 def test_generated_answers_read_by_other_letter_readers_are_never_ranked_or_paired(capsys, tmp_path):
     """Step 100's answers were read by an older letter reader (no version recorded), step 200's by today's: track
-    paired their generated letters as a change of the model, where regress refuses them (a change of reading). The
+    paired their generated letters as a change of the model, where regress refuses them (a change of reading). Two
+    checkpoints whose readers are both unrecorded may differ too (regress refuses them): never ranked as one. The
     log-likelihood protocols, which no reader touches, are still paired."""
     from tests.fvlm_eval.constructed import write_run
 
     write_run(tmp_path / "runs/step_100", [True] * 6 + [False] * 3, generated=True)
     write_run(tmp_path / "runs/step_200", [True] * 3 + [False] * 6, generated=True)
-    path = tmp_path / "runs/step_100/videomme/coarse_fine/samples.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    for row in rows:
-        del row["generated"]["reader"]  # as a run made before readers were versioned
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    write_run(tmp_path / "runs/step_300", [True] * 3 + [False] * 6, generated=True)
+    for step in (100, 300):
+        path = tmp_path / f"runs/step_{step}/videomme/coarse_fine/samples.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for row in rows:
+            del row["generated"]["reader"]  # as a run made before readers were versioned
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     code, output = call(
         capsys, "track", tmp_path / "runs", "-p", "generated", "-p", "reference", "--output", tmp_path / "out"
     )
     assert code == 0 and "older letter reader" in output  # read_run's warning, once per folder
     report = json.loads((tmp_path / "out/track.json").read_text())
-    pairs = {p["protocol"]: p for p in report["pairs"]}
-    assert pairs["generated"]["settings_differ"] == ["letter_reader None vs 1"]
-    assert "settings_differ" not in pairs["reference"]
+    generated = {(p["from"], p["to"]): p for p in report["pairs"] if p["protocol"] == "generated"}
+    assert generated[(100, 200)]["settings_differ"] == ["letter_reader 'not recorded (step 100)' vs 1"]
+    assert all("settings_differ" in p for p in generated.values())  # 100 -> 300 too: two unknown readers
+    assert [b["step"] for b in report["best"] if b["protocol"] == "generated"] == [None]
+    assert all("settings_differ" not in p for p in report["pairs"] if p["protocol"] == "reference")

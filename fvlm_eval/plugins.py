@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Callable
 
 # What a plugin may be named: its name is a folder of every run (``<output-dir>/<benchmark>/``), so no
@@ -64,6 +66,19 @@ def installed(group: str) -> list[Plugin]:
         named = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "an unnamed distribution"
         found.append(Plugin(group, point.name, point.value, named))
     return sorted(set(found), key=lambda p: (p.name, p.distribution, p.value))
+
+
+def raised_words(error: BaseException) -> str:
+    """What a plugin's code raised, for a message: ``ZeroDivisionError: division by zero`` (its first line)."""
+    said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}{': ' + said if said else ''}"
+
+
+def raised_at(error: BaseException, own: Callable[[str], bool]) -> str:
+    """Where in a plugin's own code (``own``: whether a source file is its) ``error`` was last raised, as
+    `` (at my_benchmark.py:12, in load)``; ``""`` when none of its frames is."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if own(frame.filename)]
+    return f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
 
 
 def kind_of(thing: object) -> str:
@@ -148,4 +163,4 @@ def _in_case(name: str, taken: str) -> str:
     )
 
 
-__all__ = ["Plugin", "Plugins", "Refused", "installed", "kind_of"]
+__all__ = ["Plugin", "Plugins", "Refused", "installed", "kind_of", "raised_at", "raised_words"]

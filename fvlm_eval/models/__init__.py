@@ -15,7 +15,6 @@ may name), so that importing the package and ``fvlm-eval --help`` import no plug
 from __future__ import annotations
 
 import importlib
-import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -23,7 +22,7 @@ from fvlm_eval.models.base import ModelAdapter, ModelLoadError, read_json_object
 from fvlm_eval.models.devices import quiet_transformers, resolve_device, resolve_dtype
 from fvlm_eval.models.families import BUILT_IN, DEFAULT_MODEL, Family, plugin_family
 from fvlm_eval.models.hub import hub_error, hub_file, is_hub_id, not_found
-from fvlm_eval.plugins import Plugins
+from fvlm_eval.plugins import Plugins, raised_at, raised_words
 
 PLUGINS = Plugins("fvlm_eval.families", "model family")
 MODULE_NEEDS = ("VARIANTS", "DEFAULT_VARIANT", "load")  # what the harness reads of every family module
@@ -215,17 +214,10 @@ def _load_failed(family: str, module: ModuleType, source, error: BaseException) 
     """One line for a family (a plugin's, as a rule) whose ``load`` raised: the family and its plugin, the source,
     what it raised and where in the family's own module (it passed through as a bare ValueError or OSError, and the
     CLI called it an unexpected error of fvlm-eval's)."""
-    said = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    raised = f"{type(error).__name__}{': ' + said if said else ''}"
     file = getattr(module, "__file__", None)
     own = None if not file else Path(file).parent if hasattr(module, "__path__") else Path(file)  # a package: all
-    frames = [
-        frame
-        for frame in traceback.extract_tb(error.__traceback__)
-        if own is not None and (Path(frame.filename) == own or own in Path(frame.filename).parents)
-    ]
-    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
-    return f"{_told(family)}: its load({str(source)!r}) failed: {raised}{at}"
+    at = raised_at(error, lambda name: own is not None and (Path(name) == own or own in Path(name).parents))
+    return f"{_told(family)}: its load({str(source)!r}) failed: {raised_words(error)}{at}"
 
 
 __all__ = [

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import inspect
 import math
-import traceback
 from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
-from fvlm_eval.plugins import kind_of
+from fvlm_eval.plugins import kind_of, raised_at, raised_words
 from fvlm_eval.tasks import BUILT_IN, supplied_by
 from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, UnusableLoad, checked_load
 
@@ -136,10 +135,9 @@ def failure(benchmark: Benchmark, part: str, error: Exception, data_dir: Path | 
     said = str(error).strip().splitlines()[0] if str(error).strip() else ""
     if isinstance(error, UnusableLoad):
         return said
-    raised = said if isinstance(error, FvlmEvalError) else f"{type(error).__name__}{': ' + said if said else ''}"
+    raised = said if isinstance(error, FvlmEvalError) else raised_words(error)
     own = {_source_file(c) for c in type(benchmark).__mro__ if c not in (Benchmark, object)}
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename in own]
-    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    at = raised_at(error, lambda filename: filename in own)
     bug = " (a bug in fvlm-eval: please report it)" if type(benchmark) in BUILT_IN.values() else ""
     return f"its {part} failed{_reading(benchmark, part, data_dir)}: {raised}{at}{bug}"
 

@@ -120,3 +120,16 @@ def known_protocols(generate: bool, circular: bool) -> tuple[str, ...]:
         for p in ALL_PROTOCOLS
         if (generate or GENERATED not in p) and (circular or formulation(p) not in ("circular", "permutation_averaged"))
     )
+
+
+def recorded_framing(records) -> str | None:
+    """The cloze framing records were scored with, as their ``cloze`` blocks hold it: None when they hold none, or
+    several."""
+    found = {r.cloze.get("framing") for r in records if isinstance(r.cloze, dict)}
+    return found.pop() if len(found) == 1 else None
+
+
+def cloze_framing_of(settings: dict | None, records) -> str | None:
+    """A run's cloze framing: its settings.json's, else (a folder made before the framing was a setting) its
+    records'."""
+    return (settings or {}).get("cloze_framing") or recorded_framing(records)

@@ -15,6 +15,7 @@ from pathlib import Path
 from fvlm_eval.errors import RecordError
 from fvlm_eval.files import DATA_DIR_FILE, read_json, write_json_atomic
 from fvlm_eval.models.base import ModelAdapter
+from fvlm_eval.protocols import recorded_framing
 from fvlm_eval.records import Record, latest_by_id, read_records, write_records
 from fvlm_eval.run.lock import RunRefused, created, models_decided
 from fvlm_eval.summarize import summarize_records
@@ -79,8 +80,8 @@ def _framing_recorded(folder: Path, asked: str) -> str | None:
     """The cloze framing of a folder made before settings.json recorded it, as its records hold it (every one
     since the cloze formulation was recorded): a folder made with the framing asked was refused as "cloze_framing
     differs"; ``asked`` when no record holds one (nothing to mix), None when they hold several."""
-    framings = {r.cloze.get("framing") for r in read_all_records(folder).values() if isinstance(r.cloze, dict)}
-    return asked if not framings else framings.pop() if len(framings) == 1 else None
+    records = [r for r in read_all_records(folder).values() if isinstance(r.cloze, dict)]
+    return recorded_framing(records) if records else asked
 
 
 def settings_refusal(folder: Path, current: dict) -> RunRefused | None:

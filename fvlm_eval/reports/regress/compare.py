@@ -26,7 +26,13 @@ from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, SettingsError
 from fvlm_eval.letter_readings import reader_difference
-from fvlm_eval.protocols import CIRCULAR, DEFAULT_PROTOCOL, GENERATED, formulation  # DEFAULT: when no summary names one
+from fvlm_eval.protocols import (  # DEFAULT: when no summary names one
+    CIRCULAR,
+    DEFAULT_PROTOCOL,
+    GENERATED,
+    cloze_framing_of,
+    formulation,
+)
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, no_records
 from fvlm_eval.reports.regress.failures import failed_by_the_model_words, failed_words, scored_in_both
@@ -46,13 +52,6 @@ from fvlm_eval.stats import (
 from fvlm_eval.wording import agreeing, counted
 
 COMPARED_SETTINGS = ("version", "sampling", "subtitles", "prompt", "family", "frame_transform", "dtype")
-
-
-def _framing(settings: dict, records: dict[str, Record]) -> str | None:
-    """A run's cloze framing: its settings.json's, else (a folder made before it was a setting) its records' when
-    they hold one ("cloze_framing None vs 'plain'" refused two runs of one framing)."""
-    found = {r.cloze.get("framing") for r in records.values() if isinstance(r.cloze, dict)}
-    return settings.get("cloze_framing") or (found.pop() if len(found) == 1 else None)
 
 
 def drop_in_points(max_drop: float) -> float:
@@ -288,7 +287,10 @@ def compare_runs(
                 "a settings difference, not a drop)"
             )
             continue
-        framings = _framing(base_settings, base_records), _framing(cur_settings, cur_records)
+        framings = [
+            cloze_framing_of(settings, records.values())
+            for settings, records in ((base_settings, base_records), (cur_settings, cur_records))
+        ]
         if formulation(chosen) == "cloze" and framings[0] != framings[1]:
             settings_differ = True
             mismatches.append(

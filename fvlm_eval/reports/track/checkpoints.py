@@ -18,7 +18,7 @@ from pathlib import Path
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.files import not_a_folder
 from fvlm_eval.letter_readings import reader_of
-from fvlm_eval.protocols import CIRCULAR, GENERATED, formulation_of
+from fvlm_eval.protocols import CIRCULAR, GENERATED, cloze_framing_of, formulation_of
 from fvlm_eval.records import Record
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.read import read_run
@@ -208,12 +208,6 @@ def _reader(records: dict[str, Record], step: int) -> object:
     return f"not recorded (step {step})" if readers == {None} else f"mixed (step {step})" if readers else None
 
 
-def _framing(settings: dict | None, summary: Summary) -> str | None:
-    """A cloze protocol's framing: settings.json's, else (a folder made before it held one) the summary's, which is
-    its records'."""
-    return (settings or {}).get("cloze_framing") or summary.cloze_framing
-
-
 def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha: float = DEFAULT_ALPHA) -> list[Point]:
     """Every checkpoint's accuracy per benchmark, mode and protocol, each with its reasons not to be read as skill.
     The points of the ``shown`` protocols are one family: each above-chance p-value is Holm-adjusted over all of
@@ -222,7 +216,8 @@ def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha:
     found = []  # (point without its flags, its result, how many questions it answered)
     for ckpt in checkpoints:
         for (benchmark, mode), summary in sorted(ckpt.summaries.items()):
-            failed = sum(1 for r in ckpt.records.get((benchmark, mode), {}).values() if r.error is not None)
+            records = ckpt.records.get((benchmark, mode), {})
+            failed = sum(1 for r in records.values() if r.error is not None)
             for protocol, result in summary.accuracy.items():
                 interval = result.ci95 or (None, None)
                 answered = result.n - failed
@@ -245,12 +240,8 @@ def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha:
                     all_unparseable=bool(answered > 0 and every is not None and every >= answered),
                 )
                 own = ckpt.settings.get((benchmark, mode))
-                framing = _framing(own, summary) if point.formulation == "cloze" else None
-                reader = (
-                    _reader(ckpt.records.get((benchmark, mode), {}), ckpt.step)
-                    if protocol in GENERATED_PROTOCOLS
-                    else None
-                )
+                framing = cloze_framing_of(own, records.values()) if point.formulation == "cloze" else None
+                reader = _reader(records, ckpt.step) if protocol in GENERATED_PROTOCOLS else None
                 found.append((replace(point, settings=settings_key(own, framing, reader)), result, answered))
     tested = [
         i

@@ -76,6 +76,16 @@ def present(path: Path, test: str = "exists") -> bool:
         raise MediaError(media_problem(path, error)) from error
 
 
+def climbs_out(parts: tuple[str, ...]) -> bool:
+    """Whether these path parts leave the folder they start in at some point by their own ``..``."""
+    depth = 0
+    for part in parts:
+        depth += -1 if part == ".." else 0 if part in (".", "") else 1
+        if depth < 0:
+            return True
+    return False
+
+
 def safe_join(root: Path, relative: str) -> Path:
     """``root / relative``, refusing a path that leaves ``root`` by its own ``..`` or absolute parts, and one
     the system would refuse as too long (a ``MediaError``: "file name too long", the name shortened).
@@ -87,11 +97,8 @@ def safe_join(root: Path, relative: str) -> Path:
     relative_path = Path(relative)
     if relative_path.is_absolute() or relative_path.drive:
         raise MediaError(f"path {shown(repr(relative))} escapes the data folder {root}")
-    depth = 0
-    for part in relative_path.parts:
-        depth += -1 if part == ".." else 0 if part in (".", "") else 1
-        if depth < 0:
-            raise MediaError(f"path {shown(repr(relative))} escapes the data folder {root}")
+    if climbs_out(relative_path.parts):
+        raise MediaError(f"path {shown(repr(relative))} escapes the data folder {root}")
     joined = root / relative_path
     # a name the system refuses makes is_file() and stat() raise (ENAMETOOLONG), not answer False
     problem = too_long(joined)
@@ -101,4 +108,14 @@ def safe_join(root: Path, relative: str) -> Path:
 
 
 # What a benchmark, built in or a plugin's, may use to locate its media (docs/extending.md names ``safe_join``).
-__all__ = ["MediaError", "NAME_MAX", "PATH_MAX", "media_problem", "present", "safe_join", "shown", "too_long"]
+__all__ = [
+    "MediaError",
+    "NAME_MAX",
+    "PATH_MAX",
+    "climbs_out",
+    "media_problem",
+    "present",
+    "safe_join",
+    "shown",
+    "too_long",
+]

@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.media import shown
 from fvlm_eval.plugins import kind_of
-from fvlm_eval.tasks.media_paths import data_roots, escapes, outside_hint
+from fvlm_eval.tasks.media_paths import DataRoots, escapes, outside_hint
 from fvlm_eval.tasks.repeats import unique_ids
 from fvlm_eval.types import LETTERS, Media, Option, Question, Sampling
 
@@ -175,7 +175,7 @@ def checked_load(loaded: object, name: str, data_dir: str | Path | None = None) 
     if any(not isinstance(p, dict) or not keys <= set(p) for p in loaded.problems):
         raise UnusableLoad("a problem in its Loaded.problems is not a dict of file, error and expected")
     checked, failed = [], []
-    roots = data_roots(data_dir) if data_dir is not None else None
+    roots = DataRoots(data_dir) if data_dir is not None else None
     for question in loaded.questions:
         question, wrong = _checked_question(question, name, roots, None if data_dir is None else str(data_dir))
         checked.append(question)
@@ -187,10 +187,10 @@ def checked_load(loaded: object, name: str, data_dir: str | Path | None = None) 
 
 
 def _checked_question(
-    question: Question, name: str, roots: tuple[Path, ...] | None = None, data_dir: str | None = None
+    question: Question, name: str, roots: DataRoots | None = None, data_dir: str | None = None
 ) -> tuple[Question, str | None]:
     """``question`` with its values made text where they must be, and, when it has no ``error`` yet and cannot be
-    asked as given, failed with what is wrong (also returned); ``roots``: its data folder's (``data_roots``)."""
+    asked as given, failed with what is wrong (also returned); ``roots``: its data folder's (``DataRoots``)."""
     fixed: dict[str, object] = {}
     wrong: list[str] = []
     if not isinstance(question.id, str) or not question.id.strip():
@@ -227,7 +227,7 @@ def _checked_question(
 
 
 def _checked_media(
-    media: object, question_id: str, roots: tuple[Path, ...] | None = None, data_dir: str | None = None
+    media: object, question_id: str, roots: DataRoots | None = None, data_dir: str | None = None
 ) -> tuple[Media, str | None]:
     """The question's ``Media`` when it can be located (a key, a path or bytes, a bound of two numbers) and its path
     stays in the data folder (one of ``roots``, when known), else a stand-in named after the question (its key kept,

@@ -20,29 +20,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fvlm_eval.media import shown
+from fvlm_eval.media import climbs_out, shown
 
 LINK_DEPTH = 3  # data/<1>/<2>/<3>: a benchmark folder, a folder in it (images, videos), one in that (frames/<video>)
 ENTRIES_PER_FOLDER = 5_000  # a folder's entries looked at for links (a folder of a million frames: its first ones)
 ENTRIES_IN_ALL = 50_000  # entries looked at in all, level by level: well under a second on a local disk
 
 
-class DataRoots(tuple):
-    """The forms of a data folder a media path may start with (the tuple: as given, made absolute and not
+class DataRoots:
+    """The forms of a data folder a media path may start with (``forms``: as given, made absolute and not
     normalised, as the system would open it; and resolved), and, found only when asked (``links``), the resolved
     targets of the links inside it: a path under one is inside (a benchmark resolved it through the link)."""
 
-    given: Path
-    cut: str | None  # why the search for links stopped before it looked at every folder to LINK_DEPTH
-
-    def __new__(cls, data_dir: str | Path) -> DataRoots:
-        given = _absolute(Path(data_dir))
-        roots = super().__new__(cls, dict.fromkeys((given, Path(os.path.realpath(given)))))
-        roots.given, roots.cut, roots._links = given, None, None
-        return roots
-
-    def __reduce__(self):
-        return DataRoots, (self.given,)
+    def __init__(self, data_dir: str | Path):
+        self.given = _absolute(Path(data_dir))
+        self.forms = tuple(dict.fromkeys((self.given, Path(os.path.realpath(self.given)))))
+        self.cut: str | None = None  # why the search for links stopped before it looked at every folder to LINK_DEPTH
+        self._links: tuple[Path, ...] | None = None
 
     def links(self) -> tuple[Path, ...]:
         """The resolved targets of the links inside the data folder (bounded: the module's docstring), searched
@@ -52,27 +46,20 @@ class DataRoots(tuple):
         return self._links
 
 
-def data_roots(data_dir: str | Path) -> DataRoots:
-    """The forms of ``data_dir`` a media path may start with (``DataRoots``)."""
-    return DataRoots(data_dir)
-
-
-def escapes(path: str, roots: tuple[Path, ...]) -> bool:
-    """Whether ``path`` (absolute, or from the current folder) is outside every one of ``roots`` (then, for
-    ``DataRoots``, of the targets of the links inside the data folder), or climbs out of the one it starts with by
-    its own ``..`` (``data/myqa/../../x.png``)."""
+def escapes(path: str, roots: DataRoots) -> bool:
+    """Whether ``path`` (absolute, or from the current folder) is outside every form of the data folder (then, of
+    the targets of the links inside it), or climbs out of the one it starts with by its own ``..``
+    (``data/myqa/../../x.png``)."""
     parts = _absolute(Path(path)).parts
-    if _inside_one(parts, roots):
-        return False
-    return not (isinstance(roots, DataRoots) and _inside_one(parts, roots.links()))
+    return not (_inside_one(parts, roots.forms) or _inside_one(parts, roots.links()))
 
 
-def outside_hint(path: str, roots: tuple[Path, ...]) -> str:
+def outside_hint(path: str, roots: DataRoots) -> str:
     """What to do about a path ``escapes`` refused that no ``..`` of its own takes out (a resolved one, perhaps,
     through a link deeper than the search looks): give it through the data folder, as the link reads."""
     if ".." in Path(path).parts:
         return ""
-    cut = f"; {roots.cut}" if isinstance(roots, DataRoots) and roots.cut else ""
+    cut = f"; {roots.cut}" if roots.cut else ""
     return (
         f" (links followed to {LINK_DEPTH} levels below it{cut}; give the path through the data folder, not resolved)"
     )
@@ -80,7 +67,7 @@ def outside_hint(path: str, roots: tuple[Path, ...]) -> str:
 
 def _inside_one(parts: tuple[str, ...], roots) -> bool:
     """Whether the path ``parts`` start with one of ``roots`` and do not climb out of it."""
-    return any(parts[: len(root.parts)] == root.parts and not _climbs(parts[len(root.parts) :]) for root in roots)
+    return any(parts[: len(root.parts)] == root.parts and not climbs_out(parts[len(root.parts) :]) for root in roots)
 
 
 def _link_targets(folder: Path) -> tuple[tuple[Path, ...], str | None]:
@@ -120,16 +107,6 @@ def _is_folder(entry: os.DirEntry) -> bool:
         return entry.is_dir()
     except OSError:
         return False
-
-
-def _climbs(parts: tuple[str, ...]) -> bool:
-    """Whether these path parts leave the folder they start in at some point (safe_join's count)."""
-    depth = 0
-    for part in parts:
-        depth += -1 if part == ".." else 0 if part in (".", "") else 1
-        if depth < 0:
-            return True
-    return False
 
 
 def _absolute(path: Path) -> Path:

@@ -54,8 +54,7 @@ class Plugin:
         try:
             return EntryPoint(self.name, self.value, self.group).load()
         except (Exception, SystemExit) as error:  # a module that calls sys.exit() (argparse at import) ends nothing
-            said = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise Refused(f"cannot be imported: {type(error).__name__}{': ' + said if said else ''}") from error
+            raise Refused(f"cannot be imported: {raised_words(error)}") from error
 
 
 def installed(group: str) -> list[Plugin]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fvlm_eval.answers import GENERATION_INSTRUCTION
 from fvlm_eval.circular import rotated
 from fvlm_eval.models.base import ModelAdapter, score_formulations
-from fvlm_eval.plugins import kind_of
+from fvlm_eval.plugins import kind_of, raised_words
 from fvlm_eval.records import NOT_FINITE, SCORING_FAILED, Record, make_record
 from fvlm_eval.run.settings import RunSettings
 from fvlm_eval.tasks import Benchmark
@@ -135,8 +135,7 @@ def prompted(benchmark: Benchmark, questions: list[Question]) -> tuple[list[Ques
                     (f"its {w} is {kind_of(t)}, not text" for w, t in texts.items() if not isinstance(t, str)), None
                 )
             except Exception as error:
-                said = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                why = f"writing its prompt failed: {type(error).__name__}{': ' + said if said else ''}"
+                why = f"writing its prompt failed: {raised_words(error)}"
             prompt = prompt if isinstance(prompt, str) else ""
             if why and not question.error:
                 question = dataclasses.replace(question, error=why)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fvlm_eval.plugins import PLAIN_NAME, Plugin, Plugins, Refused, kind_of
+from fvlm_eval.plugins import PLAIN_NAME, Plugin, Plugins, Refused, kind_of, raised_words
 from fvlm_eval.tasks.base import Benchmark, DataMissing, Loaded, UnusableLoad, checked_load
 from fvlm_eval.tasks.egoschema import EgoSchema
 from fvlm_eval.tasks.mlvu import MLVU
@@ -94,11 +94,7 @@ def _class_refusal(name: str, found: object, renamed: str) -> str | None:
     try:
         found()
     except Exception as error:
-        said = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return (
-            f"its class {found.__name__} cannot be made without arguments ({type(error).__name__}"
-            f"{': ' + said if said else ''})"
-        )
+        return f"its class {found.__name__} cannot be made without arguments ({raised_words(error)})"
     return None
 
 

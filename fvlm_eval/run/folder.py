@@ -96,7 +96,6 @@ def settings_refusal(folder: Path, current: dict) -> RunRefused | None:
                 f"{path}: not a settings object, so what made the records beside it is unknown; use another "
                 "--output-dir or remove that folder"
             )
-        previous.pop("data_dir", None)  # where its data was, briefly written here: no setting (now data_dir.json)
         if "cloze_framing" in current and "cloze_framing" not in previous:  # made before it was a setting
             previous["cloze_framing"] = _framing_recorded(folder, current["cloze_framing"])
         current = {k: v for k, v in current.items() if k in previous or k not in ADDED_SINCE}  # an older folder

@@ -243,8 +243,6 @@ def _merge_folder(folder: Path) -> dict[tuple[str, str], Summary]:
         raise unfinished
     first = markers[min(markers)]
     settings = read_json(folder / "settings.json") if (folder / "settings.json").is_file() else first["settings"]
-    if isinstance(settings, dict):  # where its data was, briefly written there: no setting (now data_dir.json)
-        settings = {k: v for k, v in settings.items() if k != "data_dir"}
     for (index, _), marker in markers.items():
         if marker["settings"] != settings or marker["order"] != first["order"]:
             raise MergeRefused(f"{folder}: shard {index} of {count} was made with other settings or questions")

@@ -9,8 +9,8 @@ allows only the page's own script (by its hash) and ``data:`` images: no request
 
 Per question and mode: the question, its options and gold letter, reloaded from the benchmark with the run's
 ``data_dir`` (from the summary's manifest, else from ``data_dir.json`` beside its settings, where a run records it
-before its first record, so a run still writing or killed before its summary shows its questions too; a few folders
-hold it in ``settings.json``, read too; absolute since it is recorded so; an older run's relative one is looked for
+before its first record, so a run still writing or killed before its summary shows its questions too; absolute
+since it is recorded so; an older run's relative one is looked for
 from the run folder up, then from here: ``data_folder``; "question text not available" when that copy is gone;
 "question changed since the run: text not shown" when today's question's ``question_sha256`` is not the record's, so
 no new text, option or frame sits beside old scores); every protocol's choice, correctness and scores from the
@@ -65,16 +65,14 @@ def data_folder(data_dir: str, benchmark: str, run: Path) -> Path:
     return path.resolve()
 
 
-def data_folders(summary: dict | None, settings: dict, benchmark: str, run: Path, folder: Path) -> tuple[Path, ...]:
+def data_folders(summary: dict | None, benchmark: str, run: Path, folder: Path) -> tuple[Path, ...]:
     """Where a run's data may be, best first: its summary's manifest's ``data_dir`` (the run that wrote the
     summary), then the one its run recorded in ``folder`` (``DATA_DIR_FILE``, before the first record: a run still
-    writing, or killed before its summary, has no manifest), then its ``settings.json``'s (where a few runs recorded
-    it), each found by ``data_folder``."""
+    writing, or killed before its summary, has no manifest), each found by ``data_folder``."""
     manifest = (summary or {}).get("manifest")
     named = [
         manifest.get("data_dir") if isinstance(manifest, dict) else None,
         recorded_data_dir(folder)[0],
-        settings.get("data_dir"),
     ]
     found = [data_folder(d, benchmark, run) for d in named if isinstance(d, str) and d]
     return tuple(dict.fromkeys(found))
@@ -215,7 +213,7 @@ def browser_data(
         if loaded_folder.headline_protocol:
             headlines[loaded_folder.headline_protocol] = headlines.get(loaded_folder.headline_protocol, 0) + 1
         framings |= {r.cloze["framing"] for r in records if r.cloze and isinstance(r.cloze.get("framing"), str)}
-        folders = data_folders(summary, settings, part.benchmark, runs[part.run], part.folder)
+        folders = data_folders(summary, part.benchmark, runs[part.run], part.folder)
         why_none = "" if folders else no_data_folder(loaded_folder.summary, part.folder)
         key = (part.benchmark, folders, bool(settings.get("subtitles")), why_none)
         if key not in loaded:

@@ -594,13 +594,7 @@ def test_a_run_with_no_summary_yet_shows_its_questions_from_the_data_folder_its_
     warnings = []
     blob = browser_data([run], 0, tmp_path / "cache", warnings)
     assert all("q" in q for q in blob["questions"]) and not [w for w in warnings if "text" in w], warnings
-    (folder / DATA_DIR_FILE).unlink()
-    settings = json.loads((folder / "settings.json").read_text())
-    (folder / "settings.json").write_text(json.dumps({**settings, "data_dir": str(data)}))  # a few were written so
-    warnings = []
-    blob = browser_data([run], 0, tmp_path / "cache", warnings)
-    assert all("q" in q for q in blob["questions"]) and not [w for w in warnings if "text" in w], warnings
-    (folder / "settings.json").write_text(json.dumps(settings))  # made before runs recorded it
+    (folder / DATA_DIR_FILE).unlink()  # made before runs recorded it
     warnings = []
     blob = browser_data([run], 0, tmp_path / "cache", warnings)
     assert warnings == [

@@ -794,9 +794,6 @@ def test_a_run_records_its_data_folder_and_resumes_from_data_moved_since(model_d
     where.unlink()  # a folder made before runs recorded it
     assert run(dataclasses.replace(moved, limit=3), fvlm(model_dir), progress=False).exit_code == ExitCode.OK
     assert not where.exists()  # left as it was
-    written = json.loads((folder / "settings.json").read_text())
-    (folder / "settings.json").write_text(json.dumps({**written, "data_dir": "/elsewhere"}))  # as briefly written
-    assert run(dataclasses.replace(moved, limit=4), fvlm(model_dir), progress=False).exit_code == ExitCode.OK
 
 
 def test_a_folder_made_before_the_cloze_framing_was_a_setting_resumes_with_the_framing_its_records_hold(

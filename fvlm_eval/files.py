@@ -88,7 +88,9 @@ def write_bytes_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # the folder's real path: mkstemp gives back its name made absolute by text, which takes `link/../x`
         # to the link's parent's x, a folder that is not the one `path` names (nor, maybe, any folder at all)
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=os.path.realpath(path.parent))
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=os.path.realpath(path.parent)
+        )
     except OSError as error:
         blocked = file_in_the_way(path) if error.errno in (errno.EEXIST, errno.ENOTDIR) else None
         raise OSError(error.errno, blocked or error.strerror, str(path)) from error
@@ -115,7 +117,10 @@ DATA_DIR_FILE = "data_dir.json"
 ABANDONED_AFTER_SECONDS = 600  # a temporary this old beside its file was left by a killed writer (writes take seconds)
 
 
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}")  # as ``mkstemp`` names them above
+# A temporary's name ends so (``.NAME.XXXXXXXX.fvlm-partial``): without it the sweep matched a user's own hidden
+# backups (``.notes.txt.original`` beside notes.txt) and deleted them. Older versions' unmarked temporaries stay.
+TEMPORARY_SUFFIX = ".fvlm-partial"
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}" + re.escape(TEMPORARY_SUFFIX))  # as ``mkstemp`` names them
 
 
 def process_alive(pid: int) -> bool:
@@ -131,9 +136,9 @@ def process_alive(pid: int) -> bool:
 
 
 def _sweep_abandoned_temporaries(path: Path) -> None:
-    """Remove the temporaries beside ``path`` (``.NAME.XXXXXXXX`` of ``path`` or of another file there) that
-    a writer killed between creating and renaming one left behind; old ones only, so no live writer loses
-    its file, and only beside a file of that name (or ``path``'s own), so nothing else is touched."""
+    """Remove the temporaries beside ``path`` (``.NAME.XXXXXXXX.fvlm-partial`` of ``path`` or of another file
+    there) that a writer killed between creating and renaming one left behind; old ones only, so no live writer
+    loses its file, and only beside a file of that name (or ``path``'s own), so nothing else is touched."""
     now = time.time()
     try:
         for entry in os.scandir(path.parent):

@@ -255,29 +255,35 @@ def test_a_disk_that_fills_mid_line_leaves_no_part_of_it(tmp_path, monkeypatch):
 
 
 def test_temporaries_left_by_a_killed_writer_are_swept_by_the_next_write(tmp_path):
-    """A writer killed between making its temporary and renaming it leaves ``.summary.json.XXXXXXXX``; the next
-    write of that file removes it once it is old, and never a fresh one (a live writer's) or another file."""
+    """A writer killed between making its temporary and renaming it leaves ``.summary.json.XXXXXXXX.fvlm-partial``;
+    the next write of that file removes it once it is old, and never a fresh one (a live writer's) or another file:
+    a user's own hidden backups beside their files (``.notes.txt.original`` beside notes.txt) matched the sweep's
+    pattern when temporaries carried no mark of their own, and were deleted by the next report written there."""
     import time
 
     from fvlm_eval.files import ABANDONED_AFTER_SECONDS, write_json_atomic
 
     path = tmp_path / "summary.json"
-    (tmp_path / "settings.json").write_text("{}")
+    for name in ("settings.json", "notes.txt", "env", "config.yaml"):
+        (tmp_path / name).write_text("{}")
     abandoned, fresh, other = (
-        tmp_path / ".summary.json.k1l2m3n4",
-        tmp_path / ".summary.json.a1b2c3d4",
+        tmp_path / ".summary.json.k1l2m3n4.fvlm-partial",
+        tmp_path / ".summary.json.a1b2c3d4.fvlm-partial",
         tmp_path / ".summary.json.keep",
     )
-    beside, unrelated = tmp_path / ".settings.json.q9w8e7r6", tmp_path / ".notes.txt.q9w8e7r6"  # no notes.txt here
-    for leftover in (abandoned, fresh, other, beside, unrelated):
+    beside = tmp_path / ".settings.json.q9w8e7r6.fvlm-partial"
+    unrelated = tmp_path / ".gone.txt.q9w8e7r6.fvlm-partial"  # no gone.txt here
+    backups = [tmp_path / n for n in (".notes.txt.original", ".env.template", ".config.yaml.20240101")]
+    kept = [fresh, other, unrelated, *backups]
+    for leftover in (abandoned, beside, *kept):
         leftover.write_text("{")
     old = time.time() - ABANDONED_AFTER_SECONDS - 60
-    for leftover in (abandoned, other, beside, unrelated):
+    for leftover in (abandoned, beside, other, unrelated, *backups):
         os.utime(leftover, (old, old))
     write_json_atomic(path, {"a": 1})
     assert json.loads(path.read_text()) == {"a": 1}
     assert not abandoned.exists() and not beside.exists()
-    assert fresh.exists() and other.exists() and unrelated.exists()
+    assert all(p.exists() for p in kept), [p.name for p in kept if not p.exists()]
 
 
 def test_records_are_strict_json_both_ways(tmp_path):

@@ -86,10 +86,11 @@ def regress(
     seed: int = typer.Option(0, min=0, help="bootstrap seed"),
     output: Optional[Path] = typer.Option(None, help="report folder (default: <current>/regress)"),
 ) -> None:
-    """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop,
-    2 a bad flag (or --output not writable), 3 settings or protocol differ, 4 not comparable (nothing
-    or too little shared, or an unusable folder), 5 underpowered (a true drop of --max-drop would be
-    significant less than 80% of the time)."""
+    """Paired comparison of two runs question by question. Exit 0 pass, 1 significant drop (wins over
+    the others), 2 a bad flag (or --output not writable), 3 settings or protocol differ, 4 not
+    comparable (nothing or too little shared, a benchmark/mode the current run lacks, an unusable or
+    unfinished folder), 5 underpowered (a true drop of --max-drop might be significant less than 80%
+    of the time)."""
     from fvlm_eval.reports.regress import regress as compare
     from fvlm_eval.reports.regress.compare import drop_in_points
     from fvlm_eval.stats import significance_level

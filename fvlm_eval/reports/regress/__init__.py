@@ -18,12 +18,14 @@ Exit codes tell the outcomes apart: 0 pass; 1 a drop larger than ``max_drop`` po
 ``alpha`` (sign-flip test, Holm-adjusted over the (benchmark, mode) comparisons); 3 the settings differ
 (benchmark version, frames, prompt, model family, dtype) unless allowed, or the protocol compared was not
 measured by one run, or the headline protocols differ (never allowed: a protocol one run lacks is no drop); 4
-not comparable: a folder that is not a run, a record that cannot be read, no (benchmark, mode) in common, or
-the runs share fewer than ``min_overlap`` of either run's questions (a question that failed in one run only, a
-missing video, is not shared: a data fault is never read as a drop); 5 underpowered: no significant drop, but
-the test alone, at ``alpha`` / the comparisons, would find a true drop of ``max_drop`` points significant less
-than 80% of the time (``allow_underpowered`` makes it a pass with a warning). Comparing nothing is never a
-pass.
+not comparable: a folder that is not a run, or is still being written, or stopped before its summary; a record
+that cannot be read; one folder in both runs; no (benchmark, mode) in common, one the baseline measured and the
+current run lacks, or the runs share fewer than ``min_overlap`` of either run's questions (a question that
+failed in one run only, a missing video, is not shared: a data fault is never read as a drop); 5 underpowered:
+no significant drop, but the test alone, at ``alpha`` / the comparisons, would find a true drop of ``max_drop``
+points significant less than 80% of the time, at the upper confidence bound of the change's spread
+(``allow_underpowered`` makes it a pass with a warning). Comparing nothing is never a pass. A significant drop
+in a comparable benchmark/mode is exit 1 whatever the others are (``gate``).
 A verdict whose ``regress.md`` cannot be written exits 2 (as a bad flag does), never a verdict's code.
 """
 
@@ -36,10 +38,11 @@ from pathlib import Path
 
 from fvlm_eval.errors import ExitCode, FvlmEvalError
 from fvlm_eval.files import write_json_atomic, write_text_atomic
-from fvlm_eval.reports.regress.compare import RegressUnusable, compare_pair, compare_runs
-from fvlm_eval.reports.regress.folders import file_in_the_way
+from fvlm_eval.reports.regress.compare import RegressUnusable, compare_pair, compare_runs, drop_in_points
+from fvlm_eval.reports.regress.folders import file_in_the_way, refuse_unfinished
 from fvlm_eval.reports.regress.render import console_text, markdown
 from fvlm_eval.reports.regress.result import Comparison
+from fvlm_eval.stats import significance_level
 
 
 def regress(
@@ -57,12 +60,17 @@ def regress(
     """Compare, say the verdict, write ``regress.md`` and ``regress.json`` (and append to
     ``$GITHUB_STEP_SUMMARY`` when set); returns the exit code."""
     folder = Path(output) if output else Path(current) / "regress"
+    significance_level(alpha)
+    max_drop = drop_in_points(max_drop)
     try:
+        for run, role in ((baseline, "baseline"), (current, "current")):
+            refuse_unfinished(run, role)
         result = compare_runs(
             baseline, current, max_drop, alpha, allow_mismatch, seed, min_overlap, protocol, allow_underpowered
         )
     except RegressUnusable as refusal:  # an earlier comparison's "pass" must not stand in the folder it wrote
-        _refusal_written(refusal, baseline, current, folder if output or folder.is_dir() else None)
+        written = Comparison.refused(baseline, current, max_drop, alpha, seed, min_overlap, protocol, str(refusal))
+        _refusal_written(written, folder if output or folder.is_dir() else None)
         raise
     text = markdown(result)
     # the verdict first, on its own (`regress ... | head -1`: a reader that leaves after it makes the later lines
@@ -117,25 +125,17 @@ def _to_step_summary(text: str) -> None:
             )
 
 
-def _refusal_written(refusal: RegressUnusable, baseline: Path, current: Path, folder: Path | None) -> None:
-    """The refusal (exit 4) as ``regress.md``/``regress.json`` where a report folder is there already (or
-    ``--output`` names one): it replaces an earlier comparison's verdict; and in ``$GITHUB_STEP_SUMMARY``."""
+def _refusal_written(refusal: Comparison, folder: Path | None) -> None:
+    """The refusal (exit 4) as ``regress.md``/``regress.json`` (the keys of every other verdict's) where a report
+    folder is there already (or ``--output`` names one): it replaces an earlier comparison's verdict; and in
+    ``$GITHUB_STEP_SUMMARY``."""
     from fvlm_eval.reports.printable import printable
 
-    text = f"## fvlm-eval regression: not comparable (exit {int(refusal.exit_code)})\n\n{printable(str(refusal))}\n"
+    text = f"## fvlm-eval regression: not comparable (exit {refusal.exit_code})\n\n{printable(refusal.error or '')}\n"
     if folder is not None:
         try:
             write_text_atomic(folder / "regress.md", text)
-            write_json_atomic(
-                folder / "regress.json",
-                {
-                    "baseline": str(baseline),
-                    "current": str(current),
-                    "verdict": "not comparable",
-                    "exit_code": int(refusal.exit_code),
-                    "error": str(refusal),
-                },
-            )
+            write_json_atomic(folder / "regress.json", refusal.to_json())
         except OSError as error:
             blocked = file_in_the_way(folder)
             where = folder if blocked else error.filename or folder

@@ -12,19 +12,18 @@ answered: it is paired in neither run (``failures``). Failed in one run only, it
 like a question the other run lacks, so a data fault in one copy is "not comparable" (exit 4), never a drop
 (exit 1); fewer than that, the runs are compared on the rest and a warning counts them.
 
-The verdict (``gate_decisions``) rests on the (benchmark, mode) comparisons only, one family: their
-p-values Holm-adjusted over all of them, so that with no true change anywhere the gate fails at most
-``alpha`` of the time however many there are. Breakdown rows are descriptive: they decide nothing.
+A benchmark/mode the baseline measured and the current run lacks is not comparable (exit 4): the gate was pinned
+to it, and passing on the rest would shrink the family silently; one only the current run measured is said in a
+warning (nothing to compare it with). Which rows fail and which verdict wins: ``gate``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import replace
 from pathlib import Path
 
-from fvlm_eval.errors import ExitCode, SettingsError
+from fvlm_eval.errors import SettingsError
 from fvlm_eval.letter_readings import reader_difference
 from fvlm_eval.protocols import (  # DEFAULT: when no summary names one
     CIRCULAR,
@@ -36,16 +35,23 @@ from fvlm_eval.protocols import (  # DEFAULT: when no summary names one
 from fvlm_eval.records import Record
 from fvlm_eval.reports.freshness import RunFolder, no_records
 from fvlm_eval.reports.regress.failures import failed_by_the_model_words, failed_words, scored_in_both
-from fvlm_eval.reports.regress.folders import RegressUnusable, load_folder, runs_of, selected_otherwise, settings_of
-from fvlm_eval.reports.regress.result import POWER, Comparison, Paired, Row, unseen
+from fvlm_eval.reports.regress.folders import (
+    RegressUnusable,
+    load_folder,
+    measured,
+    runs_of,
+    same_folders,
+    selected_otherwise,
+    settings_of,
+)
+from fvlm_eval.reports.regress.gate import Findings, compared_rows, decide
+from fvlm_eval.reports.regress.power import gate_detectable, questions_needed
+from fvlm_eval.reports.regress.result import POWER, Comparison, Paired
 from fvlm_eval.stats import (
     cluster_sums,
-    gate_detectable,
-    holm,
     mcnemar_exact,
     paired_bootstrap,
     paired_cluster_test,
-    questions_needed,
     signflip_p_lower,
     significance_level,
 )
@@ -116,7 +122,7 @@ def compare_pair(
     test = paired_cluster_test(before, after, groups, level, POWER)
     low, high = paired_bootstrap(before, after, groups, seed=seed)
     alone = 100 * test.detectable if math.isfinite(test.detectable) else None
-    gated = 100 * gate_detectable(test.stderr, max_drop / 100, level, POWER)
+    gated = 100 * gate_detectable(test.stderr_upper, max_drop / 100, level, POWER)
     detectable = (gated if math.isfinite(gated) else None) if gate else alone
     return Paired(
         n,
@@ -135,43 +141,8 @@ def compare_pair(
         alone,
         p_gain=signflip_p_lower(-cluster_sums(before, after, groups)) if n else 1.0,
         failed=failed,
+        stderr_upper=100 * test.stderr_upper if math.isfinite(test.stderr_upper) else None,
     )
-
-
-def gate_decisions(
-    deltas: list[float], p_drops: list[float], max_drop: float, alpha: float
-) -> tuple[list[float], list[bool]]:
-    """The gate's verdict per (benchmark, mode) comparison (changes and ``max_drop`` in points): the one-sided
-    p-values Holm-adjusted over all of them, and whether each fails: a drop beyond ``max_drop`` whose adjusted
-    p-value is below ``alpha``. With no true drop anywhere, any comparison fails at most ``alpha`` of the time."""
-    adjusted = holm(list(p_drops))
-    return adjusted, [delta < -max_drop and p < alpha for delta, p in zip(deltas, adjusted)]
-
-
-def _compared(cells: list, seed: int, alpha: float, max_drop: float) -> tuple[list[Row], list[Row]]:
-    """Every row (each (benchmark, mode) comparison, then its breakdown values) and the failing ones; power
-    said at Holm's first step over the comparisons; breakdown rows are descriptive (never adjusted, never
-    deciding)."""
-    family = len(cells)
-
-    def paired(base, cur, protocol):
-        return compare_pair(base, cur, protocol, seed, alpha, max_drop, family, gate=True)
-
-    overall = [paired(base, cur, named[2]) for named, base, cur in cells]
-    adjusted, fails = gate_decisions([s.delta for s in overall], [s.p_drop for s in overall], max_drop, alpha)
-    rows, failing = [], []
-    for (named, base, cur), stats, p, fail in zip(cells, overall, adjusted, fails):
-        weak = stats.detectable_drop_test is None or stats.detectable_drop_test > max_drop
-        rows.append(Row(*named, "", "", replace(stats, p_drop_adjusted=p), weak))
-        failing += [rows[-1]] if fail else []
-        for name in sorted({f for r in cur.values() for f in r.fields}):
-            for value in sorted({str(r.fields.get(name, "")) for r in cur.values()}):
-
-                def pick(records, name=name, value=value):
-                    return {i: r for i, r in records.items() if str(r.fields.get(name, "")) == value}
-
-                rows.append(Row(*named, name, value, paired(pick(base), pick(cur), named[2])))
-    return rows, failing
 
 
 def _headline(base: RunFolder, cur: RunFolder, where: str, problems: list[str], warnings: list[str]) -> str | None:
@@ -202,9 +173,9 @@ def compare_runs(
     protocol: str | None = None,
     allow_underpowered: bool = False,
 ) -> Comparison:
-    """Pair, compare and decide (see the module docstring); the verdict's exit code: 0 pass; 1 a drop larger
-    than ``max_drop`` points, significant at ``alpha``; 3 settings or protocol differ; 4 not comparable;
-    5 underpowered (``allow_underpowered``: a pass with a warning)."""
+    """Pair, compare and decide (see the module docstring); the verdict's exit code (which wins: ``gate``): 0 pass;
+    1 a drop larger than ``max_drop`` points, significant at ``alpha``; 3 settings or protocol differ; 4 not
+    comparable; 5 underpowered (``allow_underpowered``: a pass with a warning)."""
     significance_level(alpha)
     max_drop = drop_in_points(max_drop)
     base_runs, cur_runs = runs_of(baseline, "baseline"), runs_of(current, "current")
@@ -216,7 +187,14 @@ def compare_runs(
             f"the runs share no benchmark/mode: baseline has {', '.join('/'.join(k) for k in base_runs)}; "
             f"current has {', '.join('/'.join(k) for k in cur_runs)}"
         )
+    same = same_folders(base_runs, cur_runs, common)
+    if same:  # linked <benchmark> or <mode> folders: the same records compared with themselves
+        raise RegressUnusable(
+            f"--baseline {baseline} and --current {current} are the same run folder for {same[0][0]} {same[0][1]} "
+            f"(both are {os.path.realpath(base_runs[same[0]])}): a run compared with itself always passes"
+        )
     cells, mismatches, protocol_problems, warnings, only, thin, unscored = [], [], [], [], {}, [], []
+    blocked: dict[str, list[str]] = {}  # benchmark/mode -> what keeps it from deciding (``gate``)
     settings_differ = False  # a setting, not a question, differs: that is the verdict, even when nothing pairs
     for key in common:
         where = f"{key[0]} {key[1]}"
@@ -232,6 +210,8 @@ def compare_runs(
         differing = [n for n in COMPARED_SETTINGS if not unknown and base_settings.get(n) != cur_settings.get(n)]
         mismatches += [f"{where}: {n} {base_settings.get(n)!r} vs {cur_settings.get(n)!r}" for n in differing]
         settings_differ = settings_differ or bool(unknown or differing)
+        if unknown or differing:
+            _block(blocked, where, "settings differ", allow_mismatch)
         base, cur = load_folder(base_folder), load_folder(cur_folder)
         warnings += [f"baseline: {w}" for w in base.warnings] + [f"current: {w}" for w in cur.warnings]
         base_records, cur_records = base.records, cur.records
@@ -246,6 +226,7 @@ def compare_runs(
                 "the runs under the same id "
                 f"(question, options, gold or media changed), e.g. {changed[0]}; they are not compared"
             )
+            _block(blocked, where, f"{counted(len(changed), 'question')} changed under the same id", allow_mismatch)
             base_records = {i: r for i, r in base_records.items() if i not in changed}
             cur_records = {i: r for i, r in cur_records.items() if i not in changed}
         _, _, failed = scored_in_both(base_records, cur_records)  # failed ones are no answers: never paired
@@ -256,6 +237,7 @@ def compare_runs(
                 ": their media or rows, not the model" if failed.one_run_only else ""
             )
             unscored += [where] if failed.any else []
+            _block(blocked, where, f"too few questions {'scored in both runs' if failed.any else 'in common'}")
             thin.append(
                 f"{where}: {counted(shared, 'question')} in common{' that both runs scored' if failed.any else ''}, "
                 f"of {len(base.records)} (baseline) and {len(cur.records)} (current){apart}"
@@ -275,6 +257,7 @@ def compare_runs(
         }
         chosen = protocol or _headline(base, cur, where, protocol_problems, warnings)
         if chosen is None:
+            _block(blocked, where, "the runs headline different protocols")
             continue
         missing = [
             f"the {role} run {why}"
@@ -286,6 +269,7 @@ def compare_runs(
                 f"{where}: protocol {chosen!r}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
                 "a settings difference, not a drop)"
             )
+            _block(blocked, where, f"protocol {chosen} not measured by both runs")
             continue
         framings = [
             cloze_framing_of(settings, records.values())
@@ -293,6 +277,7 @@ def compare_runs(
         ]
         if formulation(chosen) == "cloze" and framings[0] != framings[1]:
             settings_differ = True
+            _block(blocked, where, "settings differ", allow_mismatch)
             mismatches.append(
                 f"{where}: cloze_framing {framings[0]!r} vs {framings[1]!r} (protocol {chosen} is a cloze one)"
             )
@@ -301,6 +286,7 @@ def compare_runs(
         )
         if readers:  # a change of the rule that reads the letters is no change of the model
             settings_differ = True
+            _block(blocked, where, "settings differ", allow_mismatch)
             mismatches.append(
                 f"{where}: letter readers differ or are unknown ({readers}): protocol {chosen} compares the letters "
                 "read from generated answers, which a change of reader moves as a change of model would; rerun the "
@@ -308,41 +294,14 @@ def compare_runs(
                 "again with today's"
             )
         cells.append(((key[0], key[1], chosen, formulation(chosen)), base_records, cur_records))
-    results, failing = _compared(cells, seed, alpha, max_drop)
-    family = len(cells)
-    unpaired = sorted(set(base_runs) ^ set(cur_runs))
-    for role, runs in (("baseline", base_runs), ("current", cur_runs)):
-        warnings += [f"{role}: {why}" for key in unpaired if key in runs and (why := no_records(runs[key]))]
-    underpowered = [r for r in results if r.overall and r not in failing and r.underpowered]
-    if protocol_problems or (settings_differ and not allow_mismatch):  # first: a setting that differs explains a
-        code = ExitCode.REFUSED  # thin overlap (--subtitles changes every prompt, so no question pairs)
-    elif thin:
-        code = ExitCode.UNUSABLE
-    elif mismatches and not allow_mismatch:
-        code = ExitCode.REFUSED
-    elif failing:
-        code = ExitCode.FAILED
-    elif underpowered and not allow_underpowered:
-        code = ExitCode.UNDERPOWERED
-    else:
-        code = ExitCode.OK
-    verdicts = {
-        ExitCode.OK: "pass",
-        ExitCode.FAILED: "fail: significant drop",
-        ExitCode.REFUSED: "fail: protocol not comparable" if protocol_problems else "fail: settings mismatch",
-        ExitCode.UNUSABLE: f"not comparable: too few questions {'in common' if not unscored else 'scored in both runs'}"
-        + (f" (below {min_overlap:.0%} of a run" if min_overlap > 0 else " (none")
-        + ("; questions whose media or rows failed are no answers)" if unscored else ")"),
-        ExitCode.UNDERPOWERED: f"underpowered: {unseen(max_drop, alpha, family)}",
-    }
-    verdict = verdicts[code]
-    if code == ExitCode.OK and underpowered:
-        verdict = "pass (underpowered, allowed by --allow-underpowered)"
-        warnings.append(
-            f"passed although {unseen(max_drop, alpha, family)} in "
-            + ", ".join(f"{r.benchmark} {r.mode}" for r in underpowered)
-            + " (--allow-underpowered)"
-        )
+
+    def paired(base, cur, chosen):
+        return compare_pair(base, cur, chosen, seed, alpha, max_drop, len(cells), gate=True)
+
+    rows = compared_rows(cells, paired, alpha, max_drop, blocked)
+    lacking, extra = _unpaired(base_runs, cur_runs, warnings)
+    found = Findings(blocked, lacking, thin, unscored, mismatches, protocol_problems, settings_differ)
+    code, verdict, said = decide(rows, found, max_drop, alpha, min_overlap, allow_mismatch, allow_underpowered)
     return Comparison(
         str(baseline),
         str(current),
@@ -353,14 +312,43 @@ def compare_runs(
         protocol,
         verdict,
         int(code),
-        results,
-        failing,
+        rows,
+        [r for r in rows if r.fails_gate],
         thin,
         mismatches,
         protocol_problems,
-        underpowered,
-        warnings,
-        [" ".join(k) for k in unpaired],
+        [r for r in rows if r.overall and r.underpowered],
+        warnings + extra + said,
+        [" ".join(k) for k in sorted(set(base_runs) ^ set(cur_runs))],
         only,
-        family=family,
+        family=len(cells),
+        lacking=lacking,
     )
+
+
+def _block(blocked: dict[str, list[str]], where: str, reason: str, allowed: bool = False) -> None:
+    """``where`` is not comparable for ``reason`` (said by an exit-1 verdict), unless ``allowed``."""
+    if not allowed and reason not in blocked.setdefault(where, []):
+        blocked[where].append(reason)
+
+
+def _unpaired(base_runs: dict, cur_runs: dict, warnings: list[str]) -> tuple[list[str], list[str]]:
+    """The benchmark/modes in one run only: a line per one the baseline measured (holds records of) that the
+    current run lacks (not comparable), and a warning per one only the current run measured (not gated); a
+    folder of either that holds a summary without records is warned about (``no_records``)."""
+    unpaired = sorted(set(base_runs) ^ set(cur_runs))
+    for role, runs in (("baseline", base_runs), ("current", cur_runs)):
+        warnings += [f"{role}: {why}" for key in unpaired if key in runs and (why := no_records(runs[key]))]
+    lacking = [
+        f"the current run lacks {' '.join(key)}, which the baseline measured: score it, or regress against a "
+        "baseline without it"
+        for key in unpaired
+        if key in base_runs and measured(base_runs[key])
+    ]
+    extra = [
+        f"the current run measured {' '.join(key)}, which the baseline lacks: nothing to compare it with, so the gate "
+        "does not test it"
+        for key in unpaired
+        if key in cur_runs and measured(cur_runs[key])
+    ]
+    return lacking, extra

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fvlm_eval.reports.printable import md_row, md_text, printable
 from fvlm_eval.reports.regress.result import Comparison, Row, level_words, unseen
+from fvlm_eval.stats import SPREAD_CONFIDENCE
 from fvlm_eval.wording import counted
 
 
@@ -69,9 +70,10 @@ def markdown(result: Comparison) -> str:
         "p-value of an exact sign-flip test over videos, Holm-adjusted over the "
         f"{counted(result.family, 'benchmark/mode comparison')}, is below {result.alpha:g}. *Detectable*: the "
         f"smallest true drop this gate fails on {result.power:.0%} of the time (normal approximation: "
-        f"max(--max-drop, z(1-a)·SE) + z({result.power:g})·SE, a = {level}, SE the change's standard error over "
-        f"videos). *Underpowered* (exit 5): the sign-flip test alone, at {level}, would find a true drop of "
-        f"--max-drop significant less than {result.power:.0%} of the time. Breakdown rows are descriptive: not "
+        f"max(--max-drop, z(1-a)·SE+) + z({result.power:g})·SE+, a = {level}, SE+ the change's standard error over "
+        f"videos at the {SPREAD_CONFIDENCE:.0%} upper confidence bound of its spread). *Underpowered* (exit 5): the "
+        f"sign-flip test alone, at {level}, would find a true drop of --max-drop significant less than "
+        f"{result.power:.0%} of the time (on SE+ likewise). Breakdown rows are descriptive: not "
         "adjusted, they decide nothing. McNemar's p treats questions as independent: shown, not used. Bootstrap "
         f"seed {result.seed}."
         if result.family
@@ -85,6 +87,7 @@ def markdown(result: Comparison) -> str:
     ]
     sections = [
         (result.too_little_shared, "**Not comparable: the runs share too few questions.**"),
+        (result.lacking, "**Not comparable: the current run lacks a benchmark/mode the baseline measured.**"),
         (result.protocol_problems, "**The protocol compared is not measured alike by both runs.**"),
         (result.mismatches, "**Settings differ: these runs are not comparable as they stand.**"),
         (result.warnings, "**Warnings**"),
@@ -92,7 +95,7 @@ def markdown(result: Comparison) -> str:
     for items, title in sections:
         if items:
             lines += [title, ""] + [f"- {md_text(m)}" for m in items] + [""]
-    weak = [r for r in result.rows if r.overall and r.underpowered and r not in result.failing]
+    weak = result.underpowered
     if weak:
         lines += [f"**Underpowered: {unseen(result.max_drop, result.alpha, result.family)}.**", ""]
         lines += [

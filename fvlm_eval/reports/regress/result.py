@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fvlm_eval.errors import ExitCode
 from fvlm_eval.reports.regress.failures import FailedPairs
 from fvlm_eval.wording import counted
 
@@ -25,10 +26,12 @@ def unseen(max_drop: float, alpha: float, family: int) -> str:
 
 @dataclass(frozen=True)
 class Paired:
-    """Paired statistics over the questions both runs hold: accuracies, change, interval and detectable drops in
-    points. ``detectable_drop``: the smallest true drop the verdict catches ``POWER`` of the time (``regress``: the
-    gate's, which needs a drop beyond ``--max-drop`` as well as significance; ``track``: the test's);
-    ``detectable_drop_test``: the sign-flip test's alone, at the level power is said at; ``needed``: about how many
+    """Paired statistics over the questions both runs hold: accuracies, change, interval, standard errors and
+    detectable drops in points. ``detectable_drop``: the smallest true drop the verdict catches ``POWER`` of the
+    time (``regress``: the gate's, which needs a drop beyond ``--max-drop`` as well as significance; ``track``: the
+    test's); ``detectable_drop_test``: the sign-flip test's alone, at the level power is said at; both rest on
+    ``stderr_upper``, the change's standard error at the upper bound of its spread (``stats.spread_widening``),
+    never on ``stderr``, its estimate; ``needed``: about how many
     questions would bring that one to ``--max-drop``; ``p_drop_adjusted``: ``p_drop`` Holm-adjusted over the
     comparisons that decide the verdict (``None``: a row that decides nothing); ``p_gain``: the same test's
     one-sided p-value for a gain (``track`` tests both ways); ``failed``: the questions both runs asked that
@@ -51,6 +54,7 @@ class Paired:
     p_drop_adjusted: float | None = None
     p_gain: float = 1.0
     failed: FailedPairs = field(default_factory=FailedPairs)
+    stderr_upper: float | None = None
 
     def to_json(self) -> dict:
         paired = self.n > 0  # nothing paired: no accuracy, no change (null, never a made-up 0.0)
@@ -67,6 +71,7 @@ class Paired:
             "p_gain": self.p_gain,
             "mcnemar_p": self.mcnemar_p,
             "stderr": self.stderr,
+            "stderr_upper": self.stderr_upper,
             "detectable_drop": self.detectable_drop,
             "detectable_drop_test": self.detectable_drop_test,
             "lost": self.lost,
@@ -77,8 +82,11 @@ class Paired:
 
 @dataclass(frozen=True)
 class Row:
-    """One comparison: a (benchmark, mode) overall (``breakdown`` empty; ``underpowered`` said) or one
-    breakdown value."""
+    """One comparison: a (benchmark, mode) overall (``breakdown`` empty) or one breakdown value (``None`` for
+    the three verdict fields: it decides nothing). ``comparable``: nothing about this benchmark/mode keeps it
+    from deciding (its settings, protocol and questions alike, enough of them shared); ``fails_gate``: comparable
+    and a drop beyond ``--max-drop`` whose Holm-adjusted p is below alpha; ``underpowered``: no such drop, and the
+    test alone would find a true drop of ``--max-drop`` significant less than ``POWER`` of the time."""
 
     benchmark: str
     mode: str
@@ -88,24 +96,30 @@ class Row:
     value: str
     stats: Paired
     underpowered: bool | None = None
+    fails_gate: bool | None = None
+    comparable: bool | None = None
 
     @property
     def overall(self) -> bool:
         return not self.breakdown
 
+    @property
+    def name(self) -> str:
+        return f"{self.benchmark} {self.mode}"
+
     def to_json(self) -> dict:
-        value = {
+        return {
             "benchmark": self.benchmark,
             "mode": self.mode,
             "protocol": self.protocol,
             "formulation": self.formulation,
             "breakdown": self.breakdown,
             "value": self.value,
+            "comparable": self.comparable,
+            "fails_gate": bool(self.fails_gate),
+            "underpowered": self.underpowered,
             **self.stats.to_json(),
         }
-        if self.underpowered is not None:
-            value["underpowered"] = self.underpowered
-        return value
 
 
 @dataclass(frozen=True)
@@ -113,7 +127,8 @@ class Comparison:
     """What ``regress`` found: the verdict and its exit code, what made the runs not comparable, the
     warnings, and every comparison row. ``family``: how many (benchmark, mode) comparisons decide the verdict,
     their p-values Holm-adjusted over all of them; ``level``: the level of Holm's first step, at which power is
-    said."""
+    said; ``lacking``: a line per benchmark/mode the baseline measured and the current run lacks; ``error``: why a
+    refusal (``refused``) compared nothing."""
 
     baseline: str
     current: str
@@ -135,10 +150,20 @@ class Comparison:
     only_in_one_run: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     power: float = POWER
     family: int = 1
+    lacking: list[str] = field(default_factory=list)
+    error: str | None = None
 
     @property
     def level(self) -> float:
         return self.alpha / max(1, self.family)
+
+    @classmethod
+    def refused(cls, baseline, current, max_drop, alpha, seed, min_overlap, protocol, error: str) -> Comparison:
+        """A refusal before anything was compared (exit 4: a folder that is no run or is unfinished, one folder as
+        both), in the shape of every other comparison: its lists empty, so a reader of regress.json never
+        meets a missing key."""
+        args = (str(baseline), str(current), max_drop, alpha, seed, min_overlap, protocol)
+        return cls(*args, f"not comparable: {error}", int(ExitCode.UNUSABLE), [], [], family=0, error=error)
 
     def to_json(self) -> dict:
         return {
@@ -154,10 +179,13 @@ class Comparison:
             "protocol": self.protocol,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
+            "error": self.error,
+            "failing": [r.name for r in self.failing],
+            "lacking": self.lacking,
             "too_little_shared": self.too_little_shared,
             "mismatches": self.mismatches,
             "protocol_problems": self.protocol_problems,
-            "underpowered": [f"{r.benchmark} {r.mode}" for r in self.underpowered],
+            "underpowered": [r.name for r in self.underpowered],
             "warnings": self.warnings,
             "unpaired_runs": self.unpaired_runs,
             "only_in_one_run": self.only_in_one_run,

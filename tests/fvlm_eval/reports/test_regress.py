@@ -36,7 +36,7 @@ def test_regress_passes_noise(tmp_path):
     overall = json.loads((b / "regress" / "regress.json").read_text())["comparisons"][0]
     assert 10 < overall["detectable_drop_test"] < 15 and not overall["underpowered"]
     # the gate also needs a drop beyond 15 points: it catches 15 + z_0.8 SE 80% of the time (it printed ~13)
-    assert overall["detectable_drop"] == pytest.approx(15 + 0.8416212335729143 * overall["stderr"])
+    assert overall["detectable_drop"] == pytest.approx(15 + 0.8416212335729143 * overall["stderr_upper"])
 
 
 def test_regress_reports_a_mismatch_loudly(tmp_path, monkeypatch):
@@ -155,7 +155,8 @@ def test_the_gate_holm_adjusts_over_benchmarks_and_modes_and_breakdown_rows_neve
     assert rows["m4", "short"]["p_drop_adjusted"] is None and 0.5 < rows["m4", ""]["p_drop_adjusted"] < 1
     first = rows["m1", ""]
     assert first["p_drop"] < 0.05 < first["p_drop_adjusted"] == pytest.approx(4 * first["p_drop"])
-    z, z80, se = NormalDist().inv_cdf(1 - 0.05 / 4), NormalDist().inv_cdf(0.8), first["stderr"]
+    z, z80, se = NormalDist().inv_cdf(1 - 0.05 / 4), NormalDist().inv_cdf(0.8), first["stderr_upper"]
+    assert se > first["stderr"]  # power is said on the spread's upper bound, never on its estimate (12 changed)
     assert first["detectable_drop"] == pytest.approx(max(1, z * se) + z80 * se)  # the gate's own
     assert first["detectable_drop_test"] == pytest.approx((z + z80) * se)  # what exit 5 rests on
     text = (tmp_path / "b" / "regress" / "regress.md").read_text()
@@ -253,7 +254,9 @@ def test_hand_edited_correct_flags_are_caught_and_recomputed(tmp_path):
     assert str(path) in warning and "60 records hold `correct` flags that disagree" in warning
 
 
-def test_a_stale_or_missing_summary_is_said_and_the_records_decide(tmp_path):
+def test_a_stale_summary_is_said_and_the_records_decide(tmp_path):
+    """A summary older than its records (an interrupted rerun, edited records) is warned about; the records decide.
+    Records with no summary at all are a run that has not finished: tests/fvlm_eval/reports/test_regress_gate.py."""
     base = write_run(tmp_path / "a", [True] * 60)
     current = write_run(tmp_path / "b", [True] * 60)
     path = current / "videomme/coarse_fine/samples.jsonl"
@@ -261,10 +264,6 @@ def test_a_stale_or_missing_summary_is_said_and_the_records_decide(tmp_path):
     os.utime(summary, (path.stat().st_mtime - 60,) * 2)
     assert regress(base, current, allow_underpowered=True) == ExitCode.OK
     assert "summary.json is older than samples.jsonl" in (current / "regress" / "regress.md").read_text()
-    summary.unlink()
-    assert regress(base, current, allow_underpowered=True) == ExitCode.OK
-    warnings = json.loads((current / "regress" / "regress.json").read_text())["warnings"]
-    assert sum("no summary.json beside samples.jsonl" in w for w in warnings) == 1
 
 
 def test_cloze_protocols_compare_only_runs_of_the_same_cloze_framing(tmp_path):

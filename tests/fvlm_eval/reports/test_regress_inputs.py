@@ -178,7 +178,8 @@ def test_a_refusal_replaces_the_verdict_an_earlier_comparison_wrote(tmp_path, mo
         lines = (current / "regress" / "regress.md").read_text().splitlines()
         assert lines[0] == "## fvlm-eval regression: not comparable (exit 4)" and said in lines[2]
         written = json.loads((current / "regress" / "regress.json").read_text())
-        assert written["verdict"] == "not comparable" and written["exit_code"] == 4 and said in written["error"]
+        assert written["verdict"] == f"not comparable: {written['error']}" and written["exit_code"] == 4
+        assert said in written["error"] and written["comparisons"] == [] and written["failing"] == []
         assert summary.read_text().endswith(lines[2] + "\n")
     with pytest.raises(RegressUnusable):  # no report folder there yet: none is made in a folder that is no run
         regress(base, tmp_path)

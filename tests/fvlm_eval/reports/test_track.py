@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from statistics import NormalDist
 
 import pytest
 
@@ -758,3 +759,29 @@ def test_generated_answers_read_by_other_letter_readers_are_never_ranked_or_pair
     assert all("settings_differ" in p for p in generated.values())  # 100 -> 300 too: two unknown readers
     assert [b["step"] for b in report["best"] if b["protocol"] == "generated"] == [None]
     assert all("settings_differ" not in p for p in report["pairs"] if p["protocol"] == "reference")
+
+
+def test_a_pair_holds_no_questions_needed_and_agrees_with_regress(capsys, tmp_path):
+    """Every pair of track.json held `needed` (e.g. 10989): the questions a 1-point --max-drop would need, a flag
+    track does not have. The rest of a pair is regress's own on the same two runs (its detectable drop the test's,
+    at alpha / 2, on the spread's upper bound as regress's)."""
+    from tests.fvlm_eval.reports.test_regress import fail_questions
+
+    runs = _constructed(tmp_path / "runs", {1: [True] * 60, 2: [True] * 40 + [False] * 20})
+    fail_questions(runs[2], {0, 1, 2})
+    assert call(capsys, "track", tmp_path / "runs", "-p", "reference", "--output", tmp_path / "out")[0] == 0
+    (pair,) = [
+        p for p in json.loads((tmp_path / "out/track.json").read_text())["pairs"] if p["protocol"] == "reference"
+    ]
+    assert "needed" not in pair
+    from fvlm_eval.reports.regress import regress
+
+    regress(runs[1], runs[2], min_overlap=0.5, allow_underpowered=True)
+    (row,) = [
+        c for c in json.loads((runs[2] / "regress/regress.json").read_text())["comparisons"] if not c["breakdown"]
+    ]
+    for key in ("n", "videos", "baseline", "current", "delta", "ci95", "p_drop", "p_gain", "stderr", "stderr_upper"):
+        assert pair[key] == pytest.approx(row[key]), key
+    assert pair["stderr_upper"] > pair["stderr"] and pair["detectable_drop"] == pytest.approx(
+        (NormalDist().inv_cdf(1 - 0.05 / 2) + NormalDist().inv_cdf(0.8)) * pair["stderr_upper"]
+    )

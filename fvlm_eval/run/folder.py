@@ -177,13 +177,28 @@ def write_summary(
     records = consolidate(folder, order)
     selected = [records[i] for i in order if i in records]
     seconds = timing.get("seconds") or 0.0
+    timing = {**timing, "questions_per_second": timing.get("scored_this_invocation", 0) / seconds if seconds else 0.0}
     summary = summarize_records(benchmark, folder.name, selected, len(order), protocol, notes, problems).replace(
-        timing={
-            **timing,
-            "questions_per_second": timing.get("scored_this_invocation", 0) / seconds if seconds else 0.0,
-        },
+        timing=_earlier_timing(folder, timing) if _scored_nothing(timing) else timing,
         manifest=manifest_,
         questions=tuple(i for i in order if i in records),
     )  # the selection this summary counts
     write_json_atomic(folder / "summary.json", summary.to_json())
     return summary
+
+
+def _scored_nothing(timing: dict) -> bool:
+    return not timing.get("scored_this_invocation") and not timing.get("failed_this_invocation")
+
+
+def _earlier_timing(folder: Path, timing: dict) -> dict:
+    """The timing of the summary a rerun that scored nothing replaces, when that one scored something: such a rerun
+    ("nothing to score") wrote its own seconds and 0 clips decoded over the run's, and how long the scoring took
+    and what the frame cache served were lost. Otherwise (no earlier summary, or one that scored nothing either)
+    ``timing``, this invocation's."""
+    try:
+        earlier = read_json(folder / "summary.json")
+    except RecordError:
+        return timing
+    kept = earlier.get("timing") if isinstance(earlier, dict) else None
+    return kept if isinstance(kept, dict) and not _scored_nothing(kept) else timing

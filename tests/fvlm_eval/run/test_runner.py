@@ -814,3 +814,15 @@ def test_a_folder_made_before_the_cloze_framing_was_a_setting_resumes_with_the_f
     assert run(dataclasses.replace(one, limit=2), fvlm(model_dir), progress=False).exit_code == ExitCode.OK
     with pytest.raises(RunRefused, match=r"\(cloze_framing differs\)"):
         run(dataclasses.replace(one, cloze_framing="plain"), fvlm(model_dir), progress=False)
+
+
+def test_a_rerun_that_scores_nothing_keeps_the_timing_of_the_run_that_scored(model_dir, tmp_path):
+    """A rerun that found every question recorded ("nothing to score") wrote its own 0.02 s and 0 clips decoded
+    over the summary's timing: how long a 17-minute run took and what the frame cache served were gone."""
+    data = write_fixtures(tmp_path / "data")
+    one = dataclasses.replace(settings(data, tmp_path / "out"), benchmarks=("mvbench",), modes=("coarse_only",))
+    first = run(one, fvlm(model_dir), progress=False).summaries[("mvbench", "coarse_only")].to_json()["timing"]
+    assert first["scored_this_invocation"] > 0 and first["clips"]["decoded"] > 0
+    again = run(one, fvlm(model_dir), progress=False)
+    summary = json.loads((tmp_path / "out/mvbench/coarse_only/summary.json").read_text())
+    assert summary["timing"] == first == again.summaries[("mvbench", "coarse_only")].to_json()["timing"]

@@ -15,7 +15,8 @@ exact in finite samples; with one question per video it is the exact one-sided M
 test. Its power: the minimum detectable drop ``(z_{1-alpha} + z_{power}) * SE+``, SE+ from the same
 per-video sums at a 90% upper confidence bound of their spread (``spread_widening``: read from few changed
 videos, the spread's estimate is often low, and power claimed on it was 57-78% where 80% was said), never
-below the SE of three whole videos flipping. Its interval (``paired_bootstrap``: videos resampled) and p-values
+below the SE of three whole videos flipping, nor the bound one changed question gives (``upper_floor``: no
+change seen is no more reassuring than one). Its interval (``paired_bootstrap``: videos resampled) and p-values
 use the estimate itself; the interval is never narrower than that floor either, so one video, or videos that
 all moved alike, never give a zero-width interval such as [-100, -100]. A gate that also requires the observed
 drop to exceed a margin sees less (``reports.regress.power``).
@@ -286,9 +287,18 @@ def spread_widening(df: float, confidence: float = SPREAD_CONFIDENCE) -> float:
     videos changing (1000 x 1 to 1000 x 8 questions, 100 x 10; docs/reports.md): a setting whose real power is
     below 80% was said to reach 80% in at most 11% of the runs (up to 63% on the estimate itself)."""
     if df <= 0:
-        return 1.0  # nothing changed: the three-video floor stands in
+        return 1.0  # nothing changed: ``upper_floor`` stands in
     quantile = chi_square_quantile(1.0 - confidence, df)
     return df / quantile if quantile > 0 else math.inf
+
+
+def upper_floor(n: int, clusters: int) -> float:
+    """The least ``stderr_upper`` of ``n`` questions on ``clusters`` videos: the three-video floor, and the bound
+    one changed question gives, sqrt(w(2)) / n (3.2 / n). With no change seen the spread's estimate is 0 and its
+    bound was the floor alone, below the bound one changed answer gives: two identical checkpoints on 100
+    questions claimed a 5-point drop detectable 80% of the time, where the test finds it 58% of the time, and one
+    changed answer turned that pass into "underpowered". ``n`` times it is the same for any n' questions alike."""
+    return max(math.sqrt(3.0) / clusters, math.sqrt(spread_widening(2.0)) / n)
 
 
 def paired_cluster_test(
@@ -300,7 +310,7 @@ def paired_cluster_test(
     change under the sign-flip null; when few or no questions changed it is floored at the SE that
     three whole videos of average size flipping would give, sqrt(3) / videos, so a comparison
     with no discordance never claims to detect everything. ``stderr_upper`` (what ``detectable`` rests on):
-    the same at the spread's upper bound (``spread_widening``).
+    the same at the spread's upper bound (``spread_widening``), never below ``upper_floor``.
     """
     n = len(baseline)
     sums = cluster_sums(baseline, current, groups)
@@ -312,8 +322,8 @@ def paired_cluster_test(
     squares = sums.astype(float) ** 2
     spread = float(squares.sum()) / n
     df = 2.0 * float(squares.sum()) ** 2 / float((squares**2).sum()) if spread else 0.0
-    floor = math.sqrt(3.0) / clusters
-    stderr, upper = max(math.sqrt(spread / n), floor), max(math.sqrt(spread * spread_widening(df) / n), floor)
+    stderr = max(math.sqrt(spread / n), math.sqrt(3.0) / clusters)
+    upper = max(math.sqrt(spread * spread_widening(df) / n), upper_floor(n, clusters))
     return PairedTest(
         n, clusters, discordant, float(sums.sum()) / n, stderr, signflip_p_lower(sums), z * upper, z, spread, upper, df
     )

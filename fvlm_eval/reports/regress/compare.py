@@ -71,6 +71,9 @@ def drop_in_points(max_drop: float) -> float:
     return float(max_drop) + 0.0  # -0.0 is 0.0 (a report never says "-0")
 
 
+NOT_IN_RECORDS = "did not measure it: not in its records"
+
+
 def unmeasured(run: RunFolder, protocol: str) -> str | None:
     """Why ``run`` cannot be compared on ``protocol`` (it did not measure it), or ``None``.
 
@@ -81,7 +84,7 @@ def unmeasured(run: RunFolder, protocol: str) -> str | None:
     lacking = sum(1 for r in answered if protocol not in r.correct)
     if answered:
         if lacking == len(answered):
-            return "did not measure it: not in its records"
+            return NOT_IN_RECORDS
         return (
             (
                 f"measured it on only {len(answered) - lacking} of its {len(answered)} answered questions (the others "
@@ -188,12 +191,18 @@ def compare_runs(
             f"current has {', '.join('/'.join(k) for k in cur_runs)}"
         )
     same = same_folders(base_runs, cur_runs, common)
-    if same:  # linked <benchmark> or <mode> folders: the same records compared with themselves
-        raise RegressUnusable(
-            f"--baseline {baseline} and --current {current} are the same run folder for {same[0][0]} {same[0][1]} "
-            f"(both are {os.path.realpath(base_runs[same[0]])}): a run compared with itself always passes"
+    if same:  # linked <benchmark> or <mode> folders, or one record file: the same records compared with themselves
+        key = same[0]
+        one = (
+            f"are the same run folder for {key[0]} {key[1]} (both are {os.path.realpath(base_runs[key])})"
+            if os.path.samefile(base_runs[key], cur_runs[key])
+            else f"share one samples.jsonl for {key[0]} {key[1]} ({base_runs[key] / 'samples.jsonl'} and "
+            f"{cur_runs[key] / 'samples.jsonl'} are one file: a hard or symbolic link)"
         )
-    cells, mismatches, protocol_problems, warnings, only, thin, unscored = [], [], [], [], {}, [], []
+        raise RegressUnusable(
+            f"--baseline {baseline} and --current {current} {one}: a run compared with itself always passes"
+        )
+    cells, mismatches, protocol_problems, warnings, only, thin, unscored, neither = [], [], [], [], {}, [], [], []
     blocked: dict[str, list[str]] = {}  # benchmark/mode -> what keeps it from deciding (``gate``)
     settings_differ = False  # a setting, not a question, differs: that is the verdict, even when nothing pairs
     for key in common:
@@ -264,6 +273,11 @@ def compare_runs(
             for role, run in (("baseline", base), ("current", cur))
             if (why := unmeasured(run, chosen))
         ]
+        if len(missing) == 2 and all(line.endswith(NOT_IN_RECORDS) for line in missing):  # alike: neither did
+            neither.append(f"{chosen!r} in {where}")
+            warnings.append(f"{where}: neither run measured protocol {chosen!r}: not compared")
+            _block(blocked, where, f"neither run measured {chosen}")
+            continue
         if missing:
             protocol_problems.append(
                 f"{where}: protocol {chosen!r}: " + "; ".join(missing) + ": not compared (a protocol one run lacks is "
@@ -294,6 +308,12 @@ def compare_runs(
                 "again with today's"
             )
         cells.append(((key[0], key[1], chosen, formulation(chosen)), base_records, cur_records))
+
+    if neither and not cells and not protocol_problems:  # comparing nothing is never a pass
+        protocol_problems.append(
+            f"protocol {', '.join(neither)}: measured by neither run, so nothing was compared; choose a --protocol "
+            "both runs measured"
+        )
 
     def paired(base, cur, chosen):
         return compare_pair(base, cur, chosen, seed, alpha, max_drop, len(cells), gate=True)
@@ -333,18 +353,14 @@ def _block(blocked: dict[str, list[str]], where: str, reason: str, allowed: bool
 
 
 def _unpaired(base_runs: dict, cur_runs: dict, warnings: list[str]) -> tuple[list[str], list[str]]:
-    """The benchmark/modes in one run only: a line per one the baseline measured (holds records of) that the
-    current run lacks (not comparable), and a warning per one only the current run measured (not gated); a
+    """The benchmark/modes in one run only: each one the baseline measured (holds records of) that the current
+    run lacks (``videomme coarse_fine``: not comparable), and a warning per one only the current run measured (not
+    gated); a
     folder of either that holds a summary without records is warned about (``no_records``)."""
     unpaired = sorted(set(base_runs) ^ set(cur_runs))
     for role, runs in (("baseline", base_runs), ("current", cur_runs)):
         warnings += [f"{role}: {why}" for key in unpaired if key in runs and (why := no_records(runs[key]))]
-    lacking = [
-        f"the current run lacks {' '.join(key)}, which the baseline measured: score it, or regress against a "
-        "baseline without it"
-        for key in unpaired
-        if key in base_runs and measured(base_runs[key])
-    ]
+    lacking = [" ".join(key) for key in unpaired if key in base_runs and measured(base_runs[key])]
     extra = [
         f"the current run measured {' '.join(key)}, which the baseline lacks: nothing to compare it with, so the gate "
         "does not test it"

@@ -101,7 +101,7 @@ def decide(
         ExitCode.OK: "pass",
         ExitCode.FAILED: "fail: significant drop in " + ", ".join(_drop_words(r) for r in failing),
         ExitCode.REFUSED: "fail: protocol not comparable" if found.protocol_problems else "fail: settings mismatch",
-        ExitCode.UNUSABLE: "not comparable: " + "; ".join(([too_few] if found.thin else []) + found.lacking),
+        ExitCode.UNUSABLE: "not comparable: " + "; ".join(([too_few] if found.thin else []) + lacking_words(found)),
         ExitCode.UNDERPOWERED: f"underpowered: {unseen(max_drop, alpha, family)}",
     }
     verdict, warnings = verdicts[code], []
@@ -117,6 +117,28 @@ def decide(
     return code, verdict, warnings
 
 
+LACKING_ADVICE = (
+    "score {them}, or gate on a subset: a baseline folder holding only the <benchmark>/<mode> folders to compare "
+    "(copies or symbolic links)"
+)
+
+
+def lacking_words(found: Findings, advice: bool = True, named: int = 3) -> list[str]:
+    """What the current run lacks of the baseline, in one clause (the first ``named`` named), with the way out: a
+    line per benchmark/mode made the verdict (the first line of the CI log, the step summary's heading) thousands
+    of characters long when a baseline of every mode gated a run of one."""
+    if not found.lacking:
+        return []
+    count = len(found.lacking)
+    listed = ", ".join(found.lacking[:named]) + (f" and {count - named} more" if count > named else "")
+    said = (
+        f"the current run lacks {found.lacking[0]}, which the baseline measured"
+        if count == 1
+        else f"the current run lacks {count} benchmark/modes the baseline measured ({listed})"
+    )
+    return [f"{said}: {LACKING_ADVICE.format(them='it' if count == 1 else 'them')}" if advice else said]
+
+
 def _drop_words(row: Row) -> str:
     """``videomme coarse_fine (-12.0 points, Holm-adjusted p 1.86e-09)``."""
     return f"{row.name} ({row.stats.delta:+.1f} points, Holm-adjusted p {row.stats.p_drop_adjusted:.3g})"
@@ -125,11 +147,11 @@ def _drop_words(row: Row) -> str:
 def _besides(found: Findings, underpowered: list[Row]) -> str:
     """What else an exit-1 verdict must say: the benchmark/modes not compared and why, those underpowered."""
     parts = [f"{where} ({', '.join(reasons)})" for where, reasons in found.blocked.items()]
-    parts += [line.split(",", 1)[0] for line in found.lacking]  # "the current run lacks X"
+    parts += lacking_words(found, advice=False)
     said = f"; not compared: {'; '.join(parts)}" if parts else ""
     if underpowered:
         said += f"; underpowered: {', '.join(r.name for r in underpowered)}"
     return said
 
 
-__all__ = ["Findings", "compared_rows", "decide", "gate_decisions"]
+__all__ = ["Findings", "compared_rows", "decide", "gate_decisions", "lacking_words"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
-from fvlm_eval.stats import PairedTest, spread_widening
+from fvlm_eval.stats import PairedTest, spread_widening, upper_floor
 
 
 def gate_detectable(stderr: float, max_drop: float, alpha: float, power: float = 0.8) -> float:
@@ -21,28 +21,32 @@ def gate_detectable(stderr: float, max_drop: float, alpha: float, power: float =
     return max(max_drop, -NormalDist().inv_cdf(alpha) * stderr) + NormalDist().inv_cdf(power) * stderr
 
 
+NEEDED_AT_MOST = 10**12  # past it no number of questions is a practical answer (``None``, said so)
+
+
 def questions_needed(test: PairedTest, max_drop: float) -> int | None:
     """About how many paired questions would bring the test's detectable drop down to ``max_drop`` (a fraction),
-    with the same discordance and questions per video: the smallest n' with z * max(sqrt(spread * w(df n' / n) /
-    n'), sqrt(3) * (n / videos) / n') <= max_drop, w the spread's widening at n' (more questions, more changed
-    videos: a narrower bound). ``None`` when no size can (``max_drop`` 0, or nothing paired)."""
+    with the same discordance and questions per video: the smallest n' (at least n) with z * max(sqrt(spread *
+    w(df n' / n) / n'), upper_floor * n / n') <= max_drop, w the spread's widening at n'
+    (more questions, more changed videos: a narrower bound). ``None`` when no size can (``max_drop`` 0, nothing
+    paired) or none up to ``NEEDED_AT_MOST`` does."""
     if max_drop <= 0 or test.n == 0:
         return None
-    by_floor = math.ceil(math.sqrt(3.0) * (test.n / test.clusters) * test.z / max_drop)
+    by_floor = upper_floor(test.n, test.clusters) * test.n * test.z / max_drop  # the floor's SE at n' is c / n'
+    if not by_floor <= NEEDED_AT_MOST:
+        return None
 
-    def enough(size: int) -> bool:
-        widened = test.spread * spread_widening(test.spread_df * size / test.n)
-        return test.z**2 * widened <= max_drop**2 * size
+    def enough(size: int) -> bool:  # z sqrt(spread w / size) <= max_drop, kept clear of under- and overflow
+        widening = spread_widening(test.spread_df * size / test.n) if test.spread > 0 else 0.0
+        return test.z * math.sqrt(test.spread * widening) / max_drop <= math.sqrt(size)
 
-    by_spread = 0
-    if test.spread > 0:  # the widening is at least 1 and shrinks with size: bisect between the two bounds
-        low = max(1, math.ceil(test.z**2 * test.spread / max_drop**2))
-        widening = spread_widening(test.spread_df * low / test.n)
-        if not math.isfinite(widening):
+    low = max(test.n, math.ceil(by_floor))
+    high = low
+    while not enough(high):  # the widening shrinks with size, and is infinite below about 0.2 degrees of freedom
+        if high > NEEDED_AT_MOST:
             return None
-        high = max(low, math.ceil(low * widening))
-        while low < high:
-            middle = (low + high) // 2
-            low, high = (low, middle) if enough(middle) else (middle + 1, high)
-        by_spread = low
-    return max(test.n, by_floor, by_spread)
+        low, high = high + 1, 2 * high
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle + 1, high)
+    return low

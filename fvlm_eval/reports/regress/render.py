@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from fvlm_eval.reports.printable import md_row, md_text, printable
+from fvlm_eval.reports.regress.power import NEEDED_AT_MOST
 from fvlm_eval.reports.regress.result import Comparison, Row, level_words, unseen
 from fvlm_eval.stats import SPREAD_CONFIDENCE
 from fvlm_eval.wording import counted
@@ -22,8 +23,10 @@ def _detectable(row: Row, test: bool = False) -> str:
     return "none (> 100 points)" if value is None or value > 100 else f"{value:.1f} points"
 
 
-def _needed(row: Row) -> str:
-    return f"about {row.stats.needed:,} paired questions" if row.stats.needed else "no finite number (--max-drop 0)"
+def _needed(row: Row, max_drop: float) -> str:
+    if row.stats.needed:
+        return f"about {row.stats.needed:,} paired questions"
+    return "no finite number (--max-drop 0)" if max_drop <= 0 else f"more than {NEEDED_AT_MOST:,} questions"
 
 
 def _adjusted(row: Row) -> str:
@@ -87,8 +90,8 @@ def markdown(result: Comparison) -> str:
     ]
     sections = [
         (result.too_little_shared, "**Not comparable: the runs share too few questions.**"),
-        (result.lacking, "**Not comparable: the current run lacks a benchmark/mode the baseline measured.**"),
-        (result.protocol_problems, "**The protocol compared is not measured alike by both runs.**"),
+        (result.lacking, "**Not comparable: the current run lacks these benchmark/modes the baseline measured.**"),
+        (result.protocol_problems, "**The protocol compared is not measured by both runs.**"),
         (result.mismatches, "**Settings differ: these runs are not comparable as they stand.**"),
         (result.warnings, "**Warnings**"),
     ]
@@ -104,7 +107,7 @@ def markdown(result: Comparison) -> str:
             else f"- {r.benchmark} {md_text(r.mode)}: detectable drop {_detectable(r)} (the gate), "
             f"{_detectable(r, test=True)} for the sign-flip test alone ({counted(r.stats.n, 'question')} on "
             f"{counted(r.stats.videos, 'video')}, {len(r.stats.lost) + len(r.stats.gained)} changed); "
-            f"{_needed(r)} would be needed to bring the test's to {counted(result.max_drop, 'point')}"
+            f"{_needed(r, result.max_drop)} would be needed to bring the test's to {counted(result.max_drop, 'point')}"
             for r in weak
         ] + [""]
     lines += [

@@ -41,14 +41,42 @@ def test_a_mode_the_baseline_measured_and_the_current_run_lacks_is_not_comparabl
     base, current = _runs(tmp_path, current_modes=("coarse_fine",))
     assert regress(base, current, max_drop=50) == ExitCode.UNUSABLE
     said = (
-        "the current run lacks videomme coarse_only, which the baseline measured: score it, or regress against a "
-        "baseline without it"
+        "the current run lacks videomme coarse_only, which the baseline measured: score it, or gate on a subset: a "
+        "baseline folder holding only the <benchmark>/<mode> folders to compare (copies or symbolic links)"
     )
     written = _written(current)
-    assert written["verdict"] == f"not comparable: {said}" and written["lacking"] == [said]
+    assert written["verdict"] == f"not comparable: {said}" and written["lacking"] == ["videomme coarse_only"]
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"fvlm-eval regression: not comparable: {said}"
-    assert f"- {said}" in out  # its own line in the CI log, under its heading
+    assert "- videomme coarse_only" in out  # its own line in the CI log, under its heading
+
+
+def test_many_benchmark_modes_lacking_are_one_clause_of_the_verdict(tmp_path, capsys):
+    """A baseline of every mode gating a run of one made a verdict line of 3,000 characters: the same clause and
+    its advice once per benchmark/mode (24 times), as the CI log's first line and the step summary's heading."""
+    modes = ("coarse_only", "coarse_fine", "autoregressive")
+    for mode in modes:
+        write_run(tmp_path / "base", [True] * 60, mode=mode)
+        for other in ("mvbench", "mlvu"):
+            shutil.copytree(tmp_path / "base" / "videomme" / mode, tmp_path / "base" / other / mode)
+    write_run(tmp_path / "cur", [True] * 60, mode="coarse_fine")
+    assert regress(tmp_path / "base", tmp_path / "cur", max_drop=50) == ExitCode.UNUSABLE
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(
+        "fvlm-eval regression: not comparable: the current run lacks 8 benchmark/modes the baseline measured "
+        "(mlvu autoregressive, mlvu coarse_fine, mlvu coarse_only and 5 more): score them, or gate on a subset"
+    )
+    assert first.count("lacks") == 1 and len(first) < 320, first
+    assert len(_written(tmp_path / "cur")["lacking"]) == 8
+
+
+def test_a_baseline_folder_of_links_gates_on_a_subset(tmp_path):
+    """The way out the verdict names: a baseline folder holding only the modes to compare, linked."""
+    base, current = _runs(tmp_path, current_modes=("coarse_fine",))
+    subset = tmp_path / "gate" / "videomme"
+    subset.mkdir(parents=True)
+    (subset / "coarse_fine").symlink_to(base / "videomme" / "coarse_fine")
+    assert regress(tmp_path / "gate", current, max_drop=50, allow_underpowered=True) == ExitCode.OK
 
 
 def test_a_mode_only_the_current_run_measured_is_compared_with_nothing_and_said(tmp_path, capsys):
@@ -94,7 +122,9 @@ def test_a_significant_drop_fails_the_gate_though_another_modes_settings_differ_
     (current / "videomme" / "coarse_only" / "summary.json").unlink()
     (current / "videomme" / "coarse_only" / "settings.json").unlink()
     assert regress(base, current, max_drop=5) == ExitCode.FAILED
-    assert _written(current)["verdict"].endswith("; not compared: the current run lacks videomme coarse_only")
+    assert _written(current)["verdict"].endswith(
+        "; not compared: the current run lacks videomme coarse_only, which the baseline measured"
+    )
     whole = write_run(tmp_path / "other", [False] * 60, sampling="uniform:16")
     write_run(whole, [False] * 60, mode="coarse_only", sampling="uniform:16")
     assert regress(base, whole, max_drop=5) == ExitCode.REFUSED
@@ -197,5 +227,64 @@ def test_a_benchmark_or_mode_folder_linked_to_the_baselines_is_the_same_run(tmp_
         shutil.copytree(base, current)
         (current / "videomme" / "coarse_fine" / "samples.jsonl").unlink()
         (current / "videomme" / "coarse_fine" / "samples.jsonl").symlink_to(base / "videomme/coarse_fine/samples.jsonl")
-    with pytest.raises(RegressUnusable, match="same run folder for videomme coarse_fine .*compared with itself"):
+    said = "share one samples.jsonl for videomme coarse_fine" if linked == "records" else "are the same run folder for"
+    with pytest.raises(RegressUnusable, match=f"{said} .*compared with itself"):
         regress(base, current, max_drop=50)
+
+
+def test_a_hard_linked_copy_is_said_to_share_its_records_not_to_be_the_same_folder(tmp_path):
+    """`cp -al`: rightly refused, but named the baseline's folder as both ("both are <baseline's>")."""
+    import os
+
+    base = write_run(tmp_path / "base", [True] * 60)
+    folder = tmp_path / "cur" / "videomme" / "coarse_fine"
+    folder.mkdir(parents=True)
+    for path in (base / "videomme" / "coarse_fine").iterdir():
+        os.link(path, folder / path.name)
+    with pytest.raises(RegressUnusable) as refused:
+        regress(base, tmp_path / "cur", max_drop=50)
+    assert "share one samples.jsonl" in str(refused.value) and "a hard or symbolic link" in str(refused.value)
+    assert "both are" not in str(refused.value)
+
+
+# ----- recheck: a protocol neither run measured, and the power figures at their edges -------------------------------
+
+
+def test_a_protocol_neither_run_measured_in_one_mode_is_not_compared_there_and_said(tmp_path, capsys):
+    """--protocol generated, measured by both runs in coarse_fine and by neither in coarse_only, was exit 3 "not
+    measured alike by both runs ... a protocol one run lacks": both false, and the comparison that could decide was
+    overridden. Measured by neither anywhere, nothing is compared, and that is never a pass."""
+    for run in ("base", "cur"):
+        write_run(tmp_path / run, [True] * 60, mode="coarse_fine", generated=True)
+        write_run(tmp_path / run, [True] * 60, mode="coarse_only")
+    base, current = tmp_path / "base", tmp_path / "cur"
+    assert regress(base, current, max_drop=50, protocol="generated", allow_underpowered=True) == ExitCode.OK
+    said = "videomme coarse_only: neither run measured protocol 'generated': not compared"
+    assert said in _written(current)["warnings"] and f"- {said}" in capsys.readouterr().out
+    shutil.rmtree(base / "videomme" / "coarse_fine")
+    shutil.rmtree(current / "videomme" / "coarse_fine")
+    assert regress(base, current, max_drop=50, protocol="generated") == ExitCode.REFUSED
+    assert _written(current)["protocol_problems"] == [
+        "protocol 'generated' in videomme coarse_only: measured by neither run, so nothing was compared; choose a "
+        "--protocol both runs measured"
+    ]
+
+
+def test_one_changed_answer_names_the_questions_needed(tmp_path, capsys):
+    """One changed video (2 degrees of freedom), just underpowered: "no finite number (--max-drop 0) would be
+    needed" at --max-drop 5, and regress.json `needed: null`, though a few hundred questions would do."""
+    write_run(tmp_path / "base", [True] * 100, groups=[f"v{i}" for i in range(100)])
+    write_run(tmp_path / "cur", [False] + [True] * 99, groups=[f"v{i}" for i in range(100)])
+    assert regress(tmp_path / "base", tmp_path / "cur", max_drop=5) == ExitCode.UNDERPOWERED
+    (row,) = [c for c in _written(tmp_path / "cur")["comparisons"] if c["breakdown"] == ""]
+    assert 100 < row["needed"] < 1000, row["needed"]
+    assert "--max-drop 0" not in capsys.readouterr().out
+
+
+def test_a_tiny_max_drop_is_a_verdict_never_a_crash(tmp_path, capsys):
+    """--max-drop 1e-160: max_drop**2 underflowed to 0 and a ZeroDivisionError exited 1, the gate's "significant
+    drop"."""
+    write_run(tmp_path / "base", [True] * 60)
+    write_run(tmp_path / "cur", [False] * 8 + [True] * 52)
+    assert regress(tmp_path / "base", tmp_path / "cur", max_drop=1e-160) == ExitCode.UNDERPOWERED
+    assert "more than 1,000,000,000,000 questions would be needed" in capsys.readouterr().out

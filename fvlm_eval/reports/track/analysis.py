@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS
 from fvlm_eval.reports.regress.failures import error_example
+from fvlm_eval.reports.track.answers import FolderAnswers
 from fvlm_eval.reports.track.best import best_of, confirmed, half_of, shared_questions, split_halves
 from fvlm_eval.reports.track.checkpoints import TRACKED_SETTINGS, Checkpoint, Point, points
 from fvlm_eval.reports.track.pairs import compare, failure_warning, step_words, verdict
@@ -140,7 +141,8 @@ def _failure_warnings(checkpoints: list[Checkpoint]) -> list[str]:
     """One warning per checkpoint, benchmark and mode with failed questions: how many, and an example."""
     found = []
     for c in checkpoints:
-        for (benchmark, mode), by_id in sorted(c.records.items()):
+        for (benchmark, mode), answers in sorted(c.answers.items()):
+            by_id = answers.by_id
             failed = [r for r in by_id.values() if r.error is not None]
             if not failed:
                 continue
@@ -163,7 +165,7 @@ def analyse(checkpoints: list[Checkpoint], protocols: list[str], seed: int, alph
     best, pairs, halves = [], [], []
     for benchmark, mode in keys:
         present = [c for c in checkpoints if (benchmark, mode) in c.summaries]
-        records = {c.step: c.records.get((benchmark, mode), {}) for c in present}
+        records = {c.step: c.answers.get((benchmark, mode), FolderAnswers({})).by_id for c in present}
         for protocol in protocols:
             by_step = {
                 p.step: p

@@ -14,11 +14,11 @@ import hashlib
 
 from fvlm_eval.protocols import formulation
 from fvlm_eval.records import failed_by_the_model
+from fvlm_eval.reports.track.answers import category_field
 from fvlm_eval.reports.track.checkpoints import Point
 from fvlm_eval.stats import holm, letter_bias
-from fvlm_eval.summarize import CATEGORY_MEAN, flags, measure
+from fvlm_eval.summarize import flags, measure
 from fvlm_eval.summary import Letters, Measure
-from fvlm_eval.tasks import BENCHMARKS
 
 
 def asked(record, protocol: str) -> bool:
@@ -158,9 +158,7 @@ def best_of(benchmark: str, mode: str, protocol: str, line: list[Point], records
         row["failed"] = {str(p.step): p.failed for p in line if p.failed}
         if not shared:
             return {**row, "step": None, "refused": "the checkpoints measured no question in common"}
-        summary_rule = BENCHMARKS[benchmark].aggregation if benchmark in BENCHMARKS else "pooled"
-        field = BENCHMARKS[benchmark]().category_field if summary_rule == CATEGORY_MEAN else None
-        line = on_shared(line, records, protocol, field)
+        line = on_shared(line, records, protocol, category_field(benchmark))
     top = max(line, key=lambda p: (p.accuracy if p.accuracy is not None else -1.0, -p.step))
     return {
         **row,

@@ -5,7 +5,8 @@ truth, a ``summary.json`` supplies only its selection of questions, headline and
 hand-edited summary changes no number, and a run with records but no summary yet (killed, or still
 running) is read from its records and said so (``Checkpoint.warnings``), never dropped; a benchmark not
 installed now (a plugin's, uninstalled since) is left out, said so, and the rest tracked. Its step is
-the manifest's ``step``, which must be a whole number, else the folder name's.
+the manifest's ``step``, which must be a whole number, else the folder name's. Of its records only what track reads
+is kept (``answers``), one checkpoint's records in memory at a time.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from pathlib import Path
 
 from fvlm_eval.errors import FvlmEvalError
 from fvlm_eval.files import not_a_folder
-from fvlm_eval.letter_readings import reader_of
-from fvlm_eval.protocols import CIRCULAR, GENERATED, cloze_framing_of, formulation_of
-from fvlm_eval.records import Record
+from fvlm_eval.protocols import CIRCULAR, GENERATED, formulation_of
 from fvlm_eval.reports import ReportError
 from fvlm_eval.reports.read import read_run
 from fvlm_eval.reports.regress.compare import COMPARED_SETTINGS
+from fvlm_eval.reports.track.answers import FolderAnswers, SharedValues, folder_answers
 from fvlm_eval.reports.where import holds_run, not_a_run_hint
 from fvlm_eval.stats import holm
 from fvlm_eval.summarize import DEFAULT_ALPHA, flags
@@ -42,7 +42,7 @@ class Checkpoint:
     folder: Path
     step_from: str  # "manifest" or "folder name"
     summaries: dict[tuple[str, str], Summary]  # computed from the records
-    records: dict[tuple[str, str], dict[str, Record]] = field(default_factory=dict)  # id -> record, as counted
+    answers: dict[tuple[str, str], FolderAnswers] = field(default_factory=dict)  # its records, as track reads them
     warnings: tuple[str, ...] = ()  # what reading it said (a summary missing, stale, hand-edited ...)
     settings: dict[tuple[str, str], dict | None] = field(default_factory=dict)  # each folder's settings.json
 
@@ -135,8 +135,9 @@ def whole_step(value, where: Path) -> int:
     return int(value)
 
 
-def checkpoint(folder: Path) -> Checkpoint:
-    """One run folder read by the one rule (see the module docstring)."""
+def checkpoint(folder: Path, shared: SharedValues | None = None) -> Checkpoint:
+    """One run folder read by the one rule (see the module docstring); its records reduced to what track reads
+    (``answers``), their equal values stored once across the checkpoints sharing ``shared``."""
     warnings: list[str] = []
     uninstalled: dict[tuple[str, str], dict] = {}  # a benchmark not installed now: left out, its step still told
     try:
@@ -144,7 +145,10 @@ def checkpoint(folder: Path) -> Checkpoint:
     except ReportError as error:  # one checkpoint that cannot be read: the others can be tracked without it
         raise TrackError(f"{error}; or track the other checkpoints without {folder}") from error
     summaries = {key: summary for key, (summary, _) in read.items()}
-    records = {key: dict(loaded.records) for key, (_, loaded) in read.items()}
+    shared = shared or SharedValues()
+    answers = {
+        key: folder_answers(key[0], loaded.records, loaded.settings, shared) for key, (_, loaded) in read.items()
+    }
     settings = {key: loaded.settings for key, (_, loaded) in read.items()}
     manifests = {**uninstalled, **{key: summary.manifest for key, summary in summaries.items()}}
     steps = {
@@ -158,7 +162,7 @@ def checkpoint(folder: Path) -> Checkpoint:
             "one run folder is one checkpoint"
         )
     if steps:
-        return Checkpoint(steps.pop(), folder, "manifest", summaries, records, tuple(warnings), settings)
+        return Checkpoint(steps.pop(), folder, "manifest", summaries, answers, tuple(warnings), settings)
     step = step_from_name(folder.name)
     if step is not None and step > LARGEST_STEP:
         raise TrackError(f"{folder}: the step in its name, {step}, is larger than {LARGEST_STEP}: not a training step")
@@ -167,12 +171,13 @@ def checkpoint(folder: Path) -> Checkpoint:
             f"{folder}: no training step: neither its manifest (fvlm-eval run --step N; a run without a "
             "summary.json yet has none) nor its name (step_9000, checkpoint-9000, ckpt9000, ...) gives one"
         )
-    return Checkpoint(step, folder, "folder name", summaries, records, tuple(warnings), settings)
+    return Checkpoint(step, folder, "folder name", summaries, answers, tuple(warnings), settings)
 
 
 def load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
     repeated: list[Path] = []
-    found = sorted((checkpoint(run) for run in find_runs(paths, repeated)), key=lambda c: c.step)
+    shared = SharedValues()
+    found = sorted((checkpoint(run, shared) for run in find_runs(paths, repeated)), key=lambda c: c.step)
     for twice in repeated:
         at = next(i for i, c in enumerate(found) if c.folder.resolve() == twice.resolve())
         note = f"{twice}: given more than once; tracked once"
@@ -198,11 +203,11 @@ def settings_key(settings: dict | None, framing: str | None = None, reader: obje
     return None if settings is None else (*(settings.get(name) for name in COMPARED_SETTINGS), framing, reader)
 
 
-def _reader(records: dict[str, Record], step: int) -> object:
+def _reader(answers: FolderAnswers, step: int) -> object:
     """The letter reader that read a checkpoint's generated answers; where that is not one known reader (a reader
     from before versions were recorded, or several), a value no other checkpoint shares: two unknown readers may
     differ (regress refuses them), and were ranked and paired as one."""
-    readers = {reader_of(r) for r in records.values() if not r.failed and isinstance(r.generated, dict)}
+    readers = set(answers.readers)
     if readers and None not in readers and len(readers) == 1:
         return readers.pop()
     return f"not recorded (step {step})" if readers == {None} else f"mixed (step {step})" if readers else None
@@ -216,8 +221,8 @@ def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha:
     found = []  # (point without its flags, its result, how many questions it answered)
     for ckpt in checkpoints:
         for (benchmark, mode), summary in sorted(ckpt.summaries.items()):
-            records = ckpt.records.get((benchmark, mode), {})
-            failed = sum(1 for r in records.values() if r.error is not None)
+            answers = ckpt.answers.get((benchmark, mode), FolderAnswers({}))
+            failed = sum(1 for r in answers.by_id.values() if r.error is not None)
             for protocol, result in summary.accuracy.items():
                 interval = result.ci95 or (None, None)
                 answered = result.n - failed
@@ -240,8 +245,8 @@ def points(checkpoints: list[Checkpoint], shown: list[str] | None = None, alpha:
                     all_unparseable=bool(answered > 0 and every is not None and every >= answered),
                 )
                 own = ckpt.settings.get((benchmark, mode))
-                framing = cloze_framing_of(own, records.values()) if point.formulation == "cloze" else None
-                reader = _reader(records, ckpt.step) if protocol in GENERATED_PROTOCOLS else None
+                framing = answers.cloze_framing if point.formulation == "cloze" else None
+                reader = _reader(answers, ckpt.step) if protocol in GENERATED_PROTOCOLS else None
                 found.append((replace(point, settings=settings_key(own, framing, reader)), result, answered))
     tested = [
         i

@@ -651,6 +651,7 @@ def test_random_checkpoints_are_named_the_winner_no_more_often_than_alpha(monkey
 
     from fvlm_eval.records import Record
     from fvlm_eval.reports.track import analysis
+    from fvlm_eval.reports.track.answers import SharedValues, folder_answers
     from fvlm_eval.reports.track.checkpoints import Checkpoint
     from fvlm_eval.summarize import summarize_records
     from fvlm_eval.tasks import get_benchmark
@@ -676,7 +677,7 @@ def test_random_checkpoints_are_named_the_winner_no_more_often_than_alpha(monkey
         return found
 
     def named_winners() -> tuple[bool, bool]:
-        checkpoints = []
+        checkpoints, shared = [], SharedValues()
         for step in (100, 200, 300):
             read = {
                 (b, m): records(b, m)
@@ -684,8 +685,8 @@ def test_random_checkpoints_are_named_the_winner_no_more_often_than_alpha(monkey
                 for m in ("coarse_only", "coarse_fine", "autoregressive")
             }
             summaries = {key: summarize_records(get_benchmark(key[0]), key[1], rs, len(rs)) for key, rs in read.items()}
-            by_id = {key: {r.id: r for r in rs} for key, rs in read.items()}
-            checkpoints.append(Checkpoint(step, Path(f"step_{step}"), "manifest", summaries, by_id))
+            answers = {key: folder_answers(key[0], {r.id: r for r in rs}, None, shared) for key, rs in read.items()}
+            checkpoints.append(Checkpoint(step, Path(f"step_{step}"), "manifest", summaries, answers))
         found = analysis.analyse(checkpoints, ["reference"], 0, alpha)
         best = [b for b in found["best"] if b.get("step") is not None and not b.get("flags")]
         confirmed = [h for h in found["halves"] if h.get("selected_step") is not None and not h["confirmation_flags"]]

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from statistics import NormalDist
 
 
+@lru_cache(maxsize=4096)
 def t_quantile(probability: float, df: float) -> float:
     """The ``probability`` quantile (above 0.5) of Student's t with ``df`` degrees of freedom, by bisection
-    on its upper tail (``t_upper_p``); the normal one for many degrees of freedom."""
+    on its upper tail (``t_upper_p``); the normal one for many degrees of freedom. Cached: a report asks for
+    the same few (every protocol and category of a benchmark clusters by the same videos), and each bisection
+    evaluates the incomplete beta function a hundred times."""
     if df > 1e6:
         return NormalDist().inv_cdf(probability)
     low, high = 0.0, 1.0

@@ -103,6 +103,15 @@ def recorded_protocols(records: list[Record]) -> list[str]:
     ]
 
 
+def _by_value(records: list[Record], name: str, protocol: str) -> dict:
+    """value -> the ``measure`` of the records with that value of the field ``name`` (in their order), values
+    sorted: the records grouped in one pass, not filtered again per value."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(r.fields.get(name, ""), []).append(r)
+    return {value: measure(groups[value], protocol) for value in sorted(groups)}
+
+
 def protocol_summary(
     records: list[Record], protocol: str, breakdowns: tuple[str, ...], category_field: str | None = None
 ) -> ProtocolResult:
@@ -113,13 +122,7 @@ def protocol_summary(
     near_ties = sum(
         1 for r in records for n in r.notes if n.startswith(NEAR_TIE) and protocol in n.split(": ", 1)[1].split(", ")
     )
-    by_field = {
-        name: {
-            value: measure([r for r in records if r.fields.get(name, "") == value], protocol)
-            for value in sorted({r.fields.get(name, "") for r in records})
-        }
-        for name in breakdowns
-    }
+    by_field = {name: _by_value(records, name, protocol) for name in breakdowns}
     bias = letter_bias([r.pred.get(protocol) for r in records], [r.gold for r in records], [r.letters for r in records])
     best = bias["best_constant"]
     categories = None if category_field is None else [str(r.fields.get(category_field, "")) for r in records]

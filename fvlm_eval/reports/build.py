@@ -16,6 +16,8 @@ figure beside the published one. Text from data (folder names, categories, warni
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from fvlm_eval.models import FAMILIES, published_name
@@ -30,6 +32,7 @@ from fvlm_eval.protocols import (
 )
 from fvlm_eval.reports.baselines import Baseline
 from fvlm_eval.reports.cells import Cell, asked_words, published_cell, run_cell
+from fvlm_eval.reports.freshness import RunFolder
 from fvlm_eval.reports.printable import printable
 from fvlm_eval.reports.read import read_summaries, run_names
 from fvlm_eval.reports.rows import Breakdown, Comparison, FullRow, Report, Row
@@ -175,14 +178,22 @@ def _tested(rows: list[Row]) -> list[tuple[str, str, str, str]]:
 
 
 def build(
-    runs: list[Path], baselines: list[Baseline], alpha: float = 0.05, protocols: list[str] | None = None
+    runs: list[Path],
+    baselines: list[Baseline],
+    alpha: float = 0.05,
+    protocols: list[str] | None = None,
+    each: Callable[[int, RunFolder], None] | None = None,
 ) -> Report:
-    """The report as data: rows (runs and published), the main table, breakdowns, comparisons."""
+    """The report as data: rows (runs and published), the main table, breakdowns, comparisons. ``each``, when
+    given, is handed (the run's index, the folder) for every folder read, records and all, so the question
+    browser reads no folder again (``read.read_summaries``)."""
     significance_level(alpha)
     warnings: list[str] = []
     runs = [Path(r) for r in runs]
     run_names(runs)  # the same folder twice is refused before anything is read
-    summaries = [read_summaries(run, warnings) for run in runs]
+    summaries = [
+        read_summaries(run, warnings, None if each is None else partial(each, index)) for index, run in enumerate(runs)
+    ]
     warnings.extend(_asked_differently(runs, summaries))
     run_rows = _rows(runs, summaries, protocols)
     every = _rows(runs, summaries, protocols, every=True)  # the main table's rows are among these

@@ -9,7 +9,9 @@ reader (``letter_readings``: their letters may not be today's reading).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from fvlm_eval.errors import RecordError
@@ -27,21 +29,32 @@ from fvlm_eval.tasks import BENCHMARKS, get_benchmark
 from fvlm_eval.types import identity_keys
 
 
-def read_summaries(run: Path, warnings: list[str] | None = None) -> dict[tuple[str, str], Summary]:
+def read_summaries(
+    run: Path, warnings: list[str] | None = None, each: Callable[[RunFolder], None] | None = None
+) -> dict[tuple[str, str], Summary]:
     """(benchmark, mode) -> the summary of each ``<benchmark>/<mode>`` folder of one run (see the module
-    docstring); every warning is appended to ``warnings``."""
-    return {key: summary for key, (summary, _) in read_run(run, warnings).items()}
+    docstring); every warning is appended to ``warnings``; ``each``, when given, is handed every folder read,
+    records and all (the report's question browser keeps what it shows of them: no folder is read twice). The
+    records are let go folder by folder."""
+    return {key: summary for key, (summary, _) in read_run(run, warnings, each=each, keep_records=False).items()}
 
 
 def read_run(
-    run: Path, warnings: list[str] | None = None, uninstalled: dict[tuple[str, str], dict] | None = None
+    run: Path,
+    warnings: list[str] | None = None,
+    uninstalled: dict[tuple[str, str], dict] | None = None,
+    *,
+    each: Callable[[RunFolder], None] | None = None,
+    keep_records: bool = True,
 ) -> dict[tuple[str, str], tuple[Summary, RunFolder]]:
     """(benchmark, mode) -> (its summary computed from its records, the folder as read by the one rule:
     its records, its ``summary.json``) for each ``<benchmark>/<mode>`` folder of one run; a run whose
     shards were not merged is refused, saying how to merge them. A benchmark that is not installed now (a
     plugin's, uninstalled since) is left out with one warning naming it and the plugin that made it (the whole
     run was refused, built-in benchmarks and all); ``uninstalled``, when given, receives each such folder's
-    manifest, and a run holding nothing else is then no error."""
+    manifest, and a run holding nothing else is then no error. ``each``, when given, is handed each folder read
+    (of a benchmark installed now) once its summary is made; without ``keep_records`` the folders returned hold
+    no records (they are let go before the next folder is read: memory for one folder at a time)."""
     run = Path(run)
     if not run.is_dir():
         raise ReportError(f"{run}: {not_a_folder(run, 'no such run folder')}")
@@ -60,6 +73,7 @@ def read_run(
     found, left_out = {}, {}
     folders = sorted({p.parent for name in ("summary.json", "samples.jsonl") for p in run.glob(f"*/*/{name}")})
     for folder in folders:
+        loaded = records = None  # the last folder's records go before this one's are read
         path = folder / "summary.json"
         try:
             loaded = load_run_folder(folder)
@@ -99,7 +113,9 @@ def read_run(
             stale = stale_readings(records)  # letters another reader read: not today's rule's, maybe
             if stale:
                 warnings.append(f"{folder}: {stale_readings_said(len(stale), run)}")
-        found[(benchmark, mode)] = (summary, loaded)
+        if each is not None:
+            each(loaded)
+        found[(benchmark, mode)] = (summary, loaded if keep_records else dataclasses.replace(loaded, records={}))
     said = [_not_installed(run, benchmark, plugin, modes) for benchmark, (plugin, modes) in left_out.items()]
     if left_out and not found and uninstalled is None:
         raise ReportError(f"{run}: nothing to read: {'; '.join(said)}")

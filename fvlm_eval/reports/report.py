@@ -24,7 +24,7 @@ from fvlm_eval.files import process_alive, read_json, write_json_atomic, write_t
 from fvlm_eval.reports.baselines import read_baselines
 from fvlm_eval.reports.build import build
 from fvlm_eval.reports.charts import charts
-from fvlm_eval.reports.html.browser import browser_data
+from fvlm_eval.reports.html.browser import QuestionBrowser
 from fvlm_eval.reports.html.page import write_html
 from fvlm_eval.reports.markdown import csv_text, markdown
 from fvlm_eval.reports.printable import printable, printable_lines
@@ -73,13 +73,14 @@ def write_report(
     """report.md, .csv, .json, the charts and report.html (``thumbnails`` frames per media in its
     question browser, 0 for none; ``frame_cache``: where to look for decoded frames first)."""
     runs = [Path(r) for r in runs]
-    report = build(runs, read_baselines(baselines_path), alpha, protocols)
+    shown: list[str] = []  # what the question browser cannot show, and why: said with the report's warnings
+    browser = QuestionBrowser(runs, thumbnails, frame_cache, shown)  # handed each folder as the tables read it
+    report = build(runs, read_baselines(baselines_path), alpha, protocols, each=browser.add)
     folder = Path(output_dir) if output_dir else runs[0] / "report"
     folder.mkdir(parents=True, exist_ok=True)
     staging = _staging(folder)
     try:
-        shown: list[str] = []  # what the question browser cannot show, and why: said with the report's warnings
-        data = browser_data(runs, thumbnails, frame_cache, shown, say=terminal.echo if show else None)
+        data = browser.data(say=terminal.echo if show else None)
         report = dataclasses.replace(report, warnings=[*report.warnings, *(printable(w) for w in shown)])
         write_text_atomic(staging / "report.md", printable_lines(markdown(report)))
         write_text_atomic(staging / "report.csv", csv_text(report))

@@ -32,3 +32,16 @@ def test_an_interval_over_few_videos_uses_t_and_covers_about_95_percent():
         low, high = accuracy([bool(r) for r in right], groups).interval
         covered += low <= 0.25 <= high
     assert covered / runs >= 0.95  # 1.96 in place of t: 74%
+
+
+def test_a_t_quantile_asked_again_is_not_bisected_again(monkeypatch):
+    """A report asks for the same few t quantiles thousands of times (every protocol and category of a benchmark
+    clusters by the same videos): each was a fresh 100-step bisection of the incomplete beta function, 19 s of one
+    full checkpoint's report. The second ask now reads the first's answer."""
+    import fvlm_eval.distributions as distributions
+
+    first = t_quantile(0.975, 17.25)
+    asked: list[float] = []
+    tail = distributions.t_upper_p
+    monkeypatch.setattr(distributions, "t_upper_p", lambda t, df: asked.append(df) or tail(t, df))
+    assert t_quantile(0.975, 17.25) == first and asked == []

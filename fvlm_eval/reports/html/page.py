@@ -124,7 +124,7 @@ def tables_html(report: Report) -> str:
 
 def render(report: Report, data: dict, charts: list[Path]) -> str:
     """The page: the report's tables (its warnings, the question browser's among them), the charts and the
-    question browser over ``data`` (``browser.browser_data``)."""
+    question browser over ``data`` (``browser.QuestionBrowser.data``)."""
     script = _asset("browser.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     policy = (

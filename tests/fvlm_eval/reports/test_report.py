@@ -840,3 +840,39 @@ def test_every_answer_unparseable_counts_the_answers_not_the_failed_questions(tm
     text = markdown(build([run], []))
     assert "every answer unparseable (7/9)" not in text
     assert "every answer unparseable (7/7, 2 failed): 0.0 [" in text
+
+
+def test_a_report_reads_each_run_folder_once_and_holds_one_folders_records_at_a_time(tmp_path, monkeypatch):
+    """The tables and the question browser each read, parsed and recomputed every run folder (about a minute of
+    one full checkpoint's two), and the tables kept a run's every folder's records until the run was summarized.
+    Now one reading serves both, and when a folder is read no other folder's record is held."""
+    import gc
+    from collections import Counter
+
+    import fvlm_eval.reports.html.browser as browser_module
+    import fvlm_eval.reports.read as read_module
+    from fvlm_eval.records import Record
+    from fvlm_eval.reports.freshness import load_run_folder
+
+    def live_records() -> int:
+        gc.collect()
+        return sum(isinstance(thing, Record) for thing in gc.get_objects())
+
+    runs = [write_run(tmp_path / "step_100", [True, False] * 6), write_run(tmp_path / "step_200", [True] * 9)]
+    for run in runs:
+        write_run(run, [False, True, True] * 3, mode="coarse_only", generated=True)
+    read, held = Counter(), []
+
+    def counted(folder):
+        read[folder] += 1
+        held.append(live_records())
+        return load_run_folder(folder)
+
+    monkeypatch.setattr(read_module, "load_run_folder", counted)
+    monkeypatch.setattr(browser_module, "load_run_folder", counted)
+    before = live_records()
+    write_report(runs, None, tmp_path / "out", show=False, thumbnails=0)
+    folders = [run / "videomme" / mode for run in runs for mode in ("coarse_fine", "coarse_only")]
+    assert read == Counter(folders)  # before: each twice
+    assert max(held) <= before, (held, before)
+    assert len(json.loads((tmp_path / "out" / "report.json").read_text())["main"]) >= 4

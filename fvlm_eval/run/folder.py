@@ -188,14 +188,16 @@ def write_summary(
 
 
 def _scored_nothing(timing: dict) -> bool:
-    return not timing.get("scored_this_invocation") and not timing.get("failed_this_invocation")
+    """Whether an invocation recorded no answer: nothing to score, or only failed questions asked again that
+    failed again (a missing video is retried by every rerun: its 0.1 s had replaced the run's timing)."""
+    return (timing.get("scored_this_invocation") or 0) <= (timing.get("failed_this_invocation") or 0)
 
 
 def _earlier_timing(folder: Path, timing: dict) -> dict:
-    """The timing of the summary a rerun that scored nothing replaces, when that one scored something: such a rerun
-    ("nothing to score") wrote its own seconds and 0 clips decoded over the run's, and how long the scoring took
-    and what the frame cache served were lost. Otherwise (no earlier summary, or one that scored nothing either)
-    ``timing``, this invocation's."""
+    """The timing of the summary a rerun that recorded no answer replaces, when that one did: such a rerun ("nothing
+    to score", or failed questions failing again) wrote its own seconds and 0 clips decoded over the run's, and how
+    long the scoring took and what the frame cache served were lost. Otherwise (no earlier summary, or one that
+    recorded no answer either) ``timing``, this invocation's."""
     try:
         earlier = read_json(folder / "summary.json")
     except RecordError:

@@ -274,8 +274,7 @@ def compare_runs(
             if (why := unmeasured(run, chosen))
         ]
         if len(missing) == 2 and all(line.endswith(NOT_IN_RECORDS) for line in missing):  # alike: neither did
-            neither.append(f"{chosen!r} in {where}")
-            warnings.append(f"{where}: neither run measured protocol {chosen!r}: not compared")
+            neither.append((where, chosen))
             _block(blocked, where, f"neither run measured {chosen}")
             continue
         if missing:
@@ -310,10 +309,15 @@ def compare_runs(
         cells.append(((key[0], key[1], chosen, formulation(chosen)), base_records, cur_records))
 
     if neither and not cells and not protocol_problems:  # comparing nothing is never a pass
-        protocol_problems.append(
-            f"protocol {', '.join(neither)}: measured by neither run, so nothing was compared; choose a --protocol "
-            "both runs measured"
+        named = ", ".join(where for where, _ in neither[:3]) + (
+            f" and {len(neither) - 3} more" if len(neither) > 3 else ""
         )
+        protocol_problems.append(
+            f"protocol {neither[0][1]!r}: measured by neither run in {counted(len(neither), 'benchmark/mode')} "
+            f"({named}), so nothing was compared; choose a --protocol both runs measured"
+        )
+    else:
+        warnings += [f"{where}: neither run measured protocol {chosen!r}: not compared" for where, chosen in neither]
 
     def paired(base, cur, chosen):
         return compare_pair(base, cur, chosen, seed, alpha, max_drop, len(cells), gate=True)

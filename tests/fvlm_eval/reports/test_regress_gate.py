@@ -264,10 +264,12 @@ def test_a_protocol_neither_run_measured_in_one_mode_is_not_compared_there_and_s
     shutil.rmtree(base / "videomme" / "coarse_fine")
     shutil.rmtree(current / "videomme" / "coarse_fine")
     assert regress(base, current, max_drop=50, protocol="generated") == ExitCode.REFUSED
-    assert _written(current)["protocol_problems"] == [
-        "protocol 'generated' in videomme coarse_only: measured by neither run, so nothing was compared; choose a "
-        "--protocol both runs measured"
+    written = _written(current)
+    assert written["protocol_problems"] == [
+        "protocol 'generated': measured by neither run in 1 benchmark/mode (videomme coarse_only), so nothing was "
+        "compared; choose a --protocol both runs measured"
     ]
+    assert not [w for w in written["warnings"] if "neither run measured" in w]  # said once, not again per mode
 
 
 def test_one_changed_answer_names_the_questions_needed(tmp_path, capsys):

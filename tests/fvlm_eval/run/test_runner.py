@@ -147,7 +147,7 @@ def test_rerun_scores_only_the_failures_again_and_gives_the_same_summary(full_ru
     for key, summary in outcome.summaries.items():
         summary = summary.to_json()
         assert stable(again.summaries[key].to_json()) == stable(summary)
-        assert again.summaries[key].to_json()["timing"]["scored_this_invocation"] == summary["coverage"]["failed"]
+        assert again.summaries[key].to_json()["timing"] == summary["timing"]  # failures failing again: kept
     lines = (output / "mvbench/coarse_fine/samples.jsonl").read_text().splitlines()
     assert len(lines) == 14 + 5  # the retried failures appended once more; one record per id is read
 
@@ -826,3 +826,15 @@ def test_a_rerun_that_scores_nothing_keeps_the_timing_of_the_run_that_scored(mod
     again = run(one, fvlm(model_dir), progress=False)
     summary = json.loads((tmp_path / "out/mvbench/coarse_only/summary.json").read_text())
     assert summary["timing"] == first == again.summaries[("mvbench", "coarse_only")].to_json()["timing"]
+
+
+def test_a_rerun_whose_failed_questions_fail_again_keeps_the_timing_of_the_run_that_scored(model_dir, tmp_path):
+    """A missing video is asked again by every rerun and fails again: its 0.1 s and 1 question "scored" replaced the
+    timing of the run that scored the others, for good."""
+    data = write_fixtures(tmp_path / "data")
+    next(p for p in (data / "mvbench").rglob("*.mp4")).unlink()
+    one = dataclasses.replace(settings(data, tmp_path / "out"), benchmarks=("mvbench",), modes=("coarse_only",))
+    first = run(one, fvlm(model_dir), progress=False).summaries[("mvbench", "coarse_only")].to_json()["timing"]
+    assert first["failed_this_invocation"] >= 1 and first["scored_this_invocation"] > first["failed_this_invocation"]
+    again = run(one, fvlm(model_dir), progress=False).summaries[("mvbench", "coarse_only")].to_json()["timing"]
+    assert again == first

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
-from fvlm_eval.stats import PairedTest, spread_widening, upper_floor
+from fvlm_eval.stats import PairedTest, spread_widening, upper_floor, z_one_sided
 
 
 def gate_detectable(stderr: float, max_drop: float, alpha: float, power: float = 0.8) -> float:
@@ -18,7 +18,7 @@ def gate_detectable(stderr: float, max_drop: float, alpha: float, power: float =
     p-value's own (z_{1-alpha} + z_power) SE is smaller when max_drop is larger: such a drop passes most such gates."""
     if not math.isfinite(stderr):
         return math.inf
-    return max(max_drop, -NormalDist().inv_cdf(alpha) * stderr) + NormalDist().inv_cdf(power) * stderr
+    return max(max_drop, z_one_sided(alpha) * stderr) + NormalDist().inv_cdf(power) * stderr
 
 
 NEEDED_AT_MOST = 10**12  # past it no number of questions is a practical answer (``None``, said so)
